@@ -1,0 +1,397 @@
+"""Symbolic model declaration, traced once into CasADi, SymPy and numpy.
+
+A model is a per-sample prediction over named parameter blocks.  Declare it with one of
+
+* ``output(p, x)``: the raw score g(theta; x); the margin is f_n = y_n * g(theta; x_n);
+* ``summands={block: g_k}``: g = sum_k g_k(theta_k; x), each g_k homogeneous in its own block
+  (sums of sub-models of different degrees, Theorem 1 of Nacson et al. 2019);
+* ``margin(p, x, y)``: the margin f(theta; x, y) directly (e.g. log predictors).
+
+``p`` maps array names to arrays, ``x`` is one sample.  Use ``lexmargin.ops`` for non-polynomial
+functions so the same code runs on numpy, CasADi and SymPy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import cached_property
+
+import casadi as ca
+import numpy as np
+import sympy as sp
+
+from .data import Dataset
+from .errors import DataError, ModelError
+
+
+def _as_shape(shape) -> tuple[int, ...]:
+    if isinstance(shape, (int, np.integer)):
+        return (int(shape),)
+    return tuple(int(s) for s in shape)
+
+
+@dataclass(frozen=True)
+class Block:
+    """A named group of parameter arrays with a positive-homogeneity degree (None: not homogeneous)."""
+
+    name: str
+    shapes: Mapping[str, tuple[int, ...]]
+    degree: float | None = None
+
+    def __post_init__(self):
+        shapes = {str(k): _as_shape(v) for k, v in dict(self.shapes).items()}
+        if not shapes:
+            raise ModelError(f"block {self.name!r} has no parameter arrays")
+        for key, shape in shapes.items():
+            if any(s <= 0 for s in shape):
+                raise ModelError(f"array {key!r} of block {self.name!r} has a non-positive dimension {shape}")
+        if self.degree is not None and not (math.isfinite(self.degree) and self.degree > 0):
+            raise ModelError(f"degree of block {self.name!r} must be positive, got {self.degree}")
+        object.__setattr__(self, "shapes", shapes)
+
+    @classmethod
+    def array(cls, name: str, shape, degree: float | None = None) -> "Block":
+        """A block holding a single array of the same name."""
+        return cls(name, {name: _as_shape(shape)}, degree)
+
+    @property
+    def size(self) -> int:
+        return sum(int(np.prod(s)) for s in self.shapes.values())
+
+
+class Params(dict):
+    """Parameter arrays by name; also readable as attributes (``p.w``)."""
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(key) from None
+
+
+def _obj_array(scalars, shape):
+    out = np.empty(len(scalars), dtype=object)
+    out[:] = list(scalars)
+    return out.reshape(shape)
+
+
+def _as_casadi_scalar(value) -> ca.SX:
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise ModelError(f"the model must return a scalar per sample; got shape {value.shape}")
+        value = value.reshape(-1)[0]
+    expr = ca.SX(value)
+    if expr.shape != (1, 1):
+        raise ModelError(f"the model must return a scalar per sample; got shape {expr.shape}")
+    return expr
+
+
+def _as_sympy_scalar(value):
+    if isinstance(value, np.ndarray):
+        if value.size != 1:
+            raise ModelError(f"the model must return a scalar per sample; got shape {value.shape}")
+        value = value.reshape(-1)[0]
+    return sp.sympify(value)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    names: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    offsets: tuple[int, ...]
+
+    def split(self, flat) -> Params:
+        out = Params()
+        for name, shape, start in zip(self.names, self.shapes, self.offsets):
+            size = int(np.prod(shape))
+            part = flat[start:start + size]
+            out[name] = part.reshape(shape) if isinstance(part, np.ndarray) else part
+        return out
+
+
+class Model:
+    """A declared per-sample prediction over named parameter blocks."""
+
+    def __init__(self, name: str, blocks, *, input_dim: int, output: Callable | None = None,
+                 margin: Callable | None = None, summands: Mapping[str, Callable] | None = None,
+                 description: str = "", verify: bool = True):
+        self.name = name
+        self.blocks = tuple(blocks)
+        self.input_dim = int(input_dim)
+        self.description = description
+        given = [k for k, v in (("output", output), ("margin", margin), ("summands", summands)) if v]
+        if len(given) != 1:
+            raise ModelError(f"declare exactly one of output=, margin=, summands= (got {given or 'none'})")
+        self._output, self._margin = output, margin
+        self._summands = dict(summands) if summands else None
+        self._check_declaration()
+        if verify:
+            from .homogeneity import check_homogeneity
+            check_homogeneity(self, symbolic=False, raise_on_failure=True)
+
+    # ---- structure ------------------------------------------------------------------------------
+    def _check_declaration(self):
+        if not self.blocks:
+            raise ModelError("a model needs at least one parameter block")
+        if self.input_dim <= 0:
+            raise ModelError(f"input_dim must be positive, got {self.input_dim}")
+        names = [b.name for b in self.blocks]
+        arrays = [a for b in self.blocks for a in b.shapes]
+        for label, items in (("block", names), ("array", arrays)):
+            dup = {n for n in items if items.count(n) > 1}
+            if dup:
+                raise ModelError(f"duplicate {label} names: {sorted(dup)}")
+        if self._summands is not None and set(self._summands) != set(names):
+            raise ModelError(f"summands must give one function per block {names}; got {list(self._summands)}")
+
+    @cached_property
+    def layout(self) -> _Layout:
+        names, shapes, offsets, start = [], [], [], 0
+        for block in self.blocks:
+            for key, shape in block.shapes.items():
+                names.append(key)
+                shapes.append(shape)
+                offsets.append(start)
+                start += int(np.prod(shape))
+        return _Layout(tuple(names), tuple(shapes), tuple(offsets))
+
+    @property
+    def n_params(self) -> int:
+        return sum(b.size for b in self.blocks)
+
+    @property
+    def is_sum_of_blocks(self) -> bool:
+        return self._summands is not None
+
+    def block(self, name: str) -> Block:
+        for b in self.blocks:
+            if b.name == name:
+                return b
+        raise ModelError(f"model {self.name!r} has no block {name!r}; blocks: {[b.name for b in self.blocks]}")
+
+    def block_slice(self, name: str) -> slice:
+        start = 0
+        for b in self.blocks:
+            if b.name == name:
+                return slice(start, start + b.size)
+            start += b.size
+        raise ModelError(f"model {self.name!r} has no block {name!r}")
+
+    @property
+    def degree(self) -> float | None:
+        """Joint homogeneity degree of f in theta (None when f is not homogeneous)."""
+        degrees = [b.degree for b in self.blocks]
+        if any(d is None for d in degrees):
+            return None
+        if self.is_sum_of_blocks:
+            return degrees[0] if all(d == degrees[0] for d in degrees) else None
+        return float(sum(degrees))
+
+    @property
+    def is_homogeneous(self) -> bool:
+        return self.degree is not None
+
+    # ---- parameters -----------------------------------------------------------------------------
+    def unflatten(self, theta) -> Params:
+        theta = np.asarray(theta, dtype=float)
+        if theta.shape != (self.n_params,):
+            raise ModelError(f"theta must have shape ({self.n_params},) for model {self.name!r}; got {theta.shape}")
+        return self.layout.split(theta)
+
+    def flatten(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
+        missing = set(self.layout.names) - set(params)
+        if missing:
+            raise ModelError(f"missing parameter arrays {sorted(missing)}")
+        parts = []
+        for name, shape in zip(self.layout.names, self.layout.shapes):
+            arr = np.asarray(params[name], dtype=float)
+            if arr.shape != shape:
+                raise ModelError(f"array {name!r} must have shape {shape}; got {arr.shape}")
+            parts.append(arr.ravel())
+        return np.concatenate(parts)
+
+    def random_params(self, seed=None, scale: float = 1.0) -> np.ndarray:
+        rng = np.random.default_rng(seed)
+        return scale * rng.standard_normal(self.n_params) / np.sqrt(max(self.n_params, 1))
+
+    def scale_block(self, theta, block: str, rho: float) -> np.ndarray:
+        out = np.array(theta, dtype=float, copy=True)
+        out[self.block_slice(block)] *= rho
+        return out
+
+    # ---- the declared function on any backend ---------------------------------------------------
+    def margin_of(self, params: Mapping, x, y):
+        """f(theta; x, y) on whichever backend ``params``/``x`` come from."""
+        if self._margin is not None:
+            return self._margin(params, x, y)
+        return y * self.output_of(params, x)
+
+    def output_of(self, params: Mapping, x):
+        if self._output is not None:
+            return self._output(params, x)
+        if self._summands is None:
+            raise ModelError(f"model {self.name!r} declares its margin directly and has no raw output")
+        return sum(fn(params, x) for fn in self._summands.values())
+
+    def summand_of(self, block: str, params: Mapping, x, y):
+        """y * g_k(theta_k; x) for sum-of-blocks models."""
+        if self._summands is None:
+            raise ModelError(f"model {self.name!r} is not declared as a sum of blocks")
+        return y * self._summands[block](params, x)
+
+    @property
+    def has_output(self) -> bool:
+        return self._margin is None
+
+    # ---- CasADi tracing -------------------------------------------------------------------------
+    @cached_property
+    def _symbols(self):
+        theta = ca.SX.sym("theta", self.n_params)
+        x = ca.SX.sym("x", self.input_dim)
+        y = ca.SX.sym("y")
+        p = self.layout.split(_obj_array([theta[i] for i in range(self.n_params)], (self.n_params,)))
+        xs = _obj_array([x[i] for i in range(self.input_dim)], (self.input_dim,))
+        return theta, x, y, p, xs
+
+    @cached_property
+    def casadi_margin(self) -> ca.Function:
+        """CasADi Function f(theta, x, y) -> margin of one sample."""
+        theta, x, y, p, xs = self._symbols
+        expr = _as_casadi_scalar(self.margin_of(p, xs, y))
+        return ca.Function("margin", [theta, x, y], [expr], ["theta", "x", "y"], ["f"])
+
+    @cached_property
+    def casadi_gradient(self) -> ca.Function:
+        theta, x, y = self.casadi_margin.sx_in()
+        f = self.casadi_margin(theta, x, y)
+        return ca.Function("margin_gradient", [theta, x, y], [ca.gradient(f, theta)], ["theta", "x", "y"], ["g"])
+
+    @cached_property
+    def casadi_hessian(self) -> ca.Function:
+        theta, x, y = self.casadi_margin.sx_in()
+        f = self.casadi_margin(theta, x, y)
+        H, _ = ca.hessian(f, theta)
+        return ca.Function("margin_hessian", [theta, x, y], [H], ["theta", "x", "y"], ["H"])
+
+    def casadi_summand(self, block: str) -> ca.Function:
+        theta, x, y, p, xs = self._symbols
+        expr = _as_casadi_scalar(self.summand_of(block, p, xs, y))
+        return ca.Function(f"summand_{block}", [theta, x, y], [expr])
+
+    @cached_property
+    def is_linear_in_params(self) -> bool:
+        """True when f is affine in theta (then the margin constraints are linear)."""
+        theta, x, y = self.casadi_margin.sx_in()
+        f = self.casadi_margin(theta, x, y)
+        return not ca.depends_on(ca.gradient(f, theta), theta)
+
+    def _mapped(self, fn: ca.Function, n: int) -> ca.Function:
+        cache = self.__dict__.setdefault("_map_cache", {})
+        key = (fn.name(), n)
+        if key not in cache:
+            cache[key] = fn.map(n, "serial")
+        return cache[key]
+
+    def _check_data(self, data: Dataset) -> Dataset:
+        if not isinstance(data, Dataset):
+            raise DataError(f"expected a lexmargin Dataset, got {type(data).__name__}")
+        if data.n_features != self.input_dim:
+            raise DataError(f"model {self.name!r} expects {self.input_dim} features; data has {data.n_features}")
+        return data
+
+    def _eval_mapped(self, fn: ca.Function, theta, data: Dataset) -> np.ndarray:
+        data = self._check_data(data)
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        if theta.shape != (self.n_params,):
+            raise ModelError(f"theta must have {self.n_params} entries; got {theta.shape}")
+        out = self._mapped(fn, data.n_samples)(theta, data.X.T, data.y[None, :])
+        return np.array(out)
+
+    def margins(self, theta, data: Dataset) -> np.ndarray:
+        """f_n(theta) for every sample (N,)."""
+        return self._eval_mapped(self.casadi_margin, theta, data).reshape(-1)
+
+    def margin_jacobian(self, theta, data: Dataset) -> np.ndarray:
+        """d f_n / d theta for every sample (N x P)."""
+        return self._eval_mapped(self.casadi_gradient, theta, data).T
+
+    def weighted_hessian(self, theta, data: Dataset, weights) -> np.ndarray:
+        """sum_n w_n * Hessian of f_n at theta (P x P)."""
+        P = self.n_params
+        H = self._eval_mapped(self.casadi_hessian, theta, data).reshape(P, data.n_samples, P, order="F")
+        return np.einsum("inj,n->ij", H, np.asarray(weights, dtype=float))
+
+    def normalized_margin(self, theta, data: Dataset) -> float:
+        """min_n f_n(theta) / ||theta||^degree (homogeneous models only)."""
+        if self.degree is None:
+            raise ModelError(f"model {self.name!r} is not homogeneous: normalized margin undefined")
+        norm = float(np.linalg.norm(theta))
+        if norm == 0:
+            raise ModelError("normalized margin is undefined at theta = 0")
+        return float(np.min(self.margins(theta, data))) / norm ** self.degree
+
+    def decision_function(self, theta, X) -> np.ndarray:
+        """Raw output g(theta; x) for each row of X (models declared with output/summands)."""
+        if not self.has_output:
+            raise ModelError(f"model {self.name!r} declares its margin directly; it has no raw output")
+        X = np.atleast_2d(np.asarray(X, dtype=float))
+        ones = Dataset(X, np.ones(X.shape[0])) if X.shape[1] == self.input_dim else None
+        if ones is None:
+            raise DataError(f"model {self.name!r} expects {self.input_dim} features; got {X.shape[1]}")
+        return self.margins(theta, ones)
+
+    def predict(self, theta, X) -> np.ndarray:
+        return np.where(self.decision_function(theta, X) >= 0, 1.0, -1.0)
+
+    # ---- numpy and SymPy evaluation -------------------------------------------------------------
+    def margin_numpy(self, theta, x, y: float) -> float:
+        """f(theta; x, y) for one sample evaluated directly in numpy (independent of CasADi)."""
+        p = self.unflatten(theta)
+        return float(np.asarray(self.margin_of(p, np.asarray(x, dtype=float), float(y))))
+
+    def sympy_symbols(self):
+        """SymPy parameter arrays (named after the arrays) and an input vector x."""
+        p = Params()
+        for name, shape in zip(self.layout.names, self.layout.shapes):
+            p[name] = _symbol_array(name, shape)
+        return p, _symbol_array("x", (self.input_dim,)), sp.Symbol("y")
+
+    def sympy_margin(self, params=None, x=None, y=None):
+        sym_p, sym_x, sym_y = self.sympy_symbols()
+        p = sym_p if params is None else params
+        return _as_sympy_scalar(self.margin_of(p, sym_x if x is None else x, sym_y if y is None else y))
+
+    def formula(self):
+        """The margin f(theta; x, y) as a SymPy expression."""
+        return self.sympy_margin()
+
+    def latex(self) -> str:
+        return sp.latex(self.formula())
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "input_dim": self.input_dim,
+            "n_params": self.n_params,
+            "degree": self.degree,
+            "form": "sum" if self.is_sum_of_blocks else ("margin" if self._margin else "output"),
+            "blocks": [{"name": b.name, "degree": b.degree, "arrays": {k: list(v) for k, v in b.shapes.items()}}
+                       for b in self.blocks],
+        }
+
+    def __repr__(self):
+        blocks = ", ".join(f"{b.name}(deg={b.degree})" for b in self.blocks)
+        return f"Model({self.name!r}, input_dim={self.input_dim}, blocks=[{blocks}])"
+
+
+def _symbol_array(name: str, shape) -> np.ndarray:
+    if len(shape) == 0:
+        return np.array(sp.Symbol(name), dtype=object)
+    flat = [sp.Symbol(f"{name}_{'_'.join(map(str, idx))}", real=True) for idx in np.ndindex(*shape)]
+    return _obj_array(flat, shape)
+
+
+__all__ = ["Block", "Model", "Params"]
