@@ -1,8 +1,9 @@
 """Backend-agnostic operations for model declarations.
 
 A model function receives its parameters and sample as arrays.  Depending on the backend these are
-numpy float arrays (numeric evaluation), numpy object arrays of CasADi SX scalars (tracing for IPOPT)
-or numpy object arrays of SymPy expressions (symbolic checks and formulas).  Arithmetic operators,
+numpy float arrays (numeric evaluation), numpy object arrays of CasADi SX scalars (tracing for IPOPT),
+numpy object arrays of SymPy expressions (symbolic checks and formulas) or numpy object arrays of
+Pyomo variables/expressions (``lexmargin.pyomo_interop``; Pyomo is imported only when used).  Arithmetic operators,
 ``@``, indexing and slicing work on all three; non-polynomial functions must come from this module::
 
     from lexmargin import ops
@@ -22,25 +23,59 @@ __all__ = [
 ]
 
 
-def _first_scalar(a):
+def _kind_of_scalar(s) -> str | None:
+    if isinstance(s, (ca.SX, ca.MX, ca.DM)):
+        return "casadi"
+    if isinstance(s, sp.Basic):
+        return "sympy"
+    if hasattr(s, "is_expression_type"):  # Pyomo variables, parameters and expressions
+        return "pyomo"
+    return None
+
+
+def _kind_of(a) -> str | None:
     if isinstance(a, np.ndarray):
-        return a.flat[0] if (a.dtype == object and a.size) else None
-    return a
+        if a.dtype != object:
+            return None
+        # scan: an object array may start with plain numbers (e.g. a constant first entry)
+        return next((k for k in map(_kind_of_scalar, a.flat) if k is not None), None)
+    return _kind_of_scalar(a)
 
 
 def backend_of(*args) -> str:
-    """Return ``"casadi"``, ``"sympy"`` or ``"numpy"`` for the given operands."""
+    """Return ``"casadi"``, ``"sympy"``, ``"pyomo"`` or ``"numpy"`` for the given operands."""
     for a in args:
-        s = _first_scalar(a)
-        if isinstance(s, (ca.SX, ca.MX, ca.DM)):
-            return "casadi"
-        if isinstance(s, sp.Basic):
-            return "sympy"
+        kind = _kind_of(a)
+        if kind is not None:
+            return kind
     return "numpy"
 
 
-def _elementwise(numpy_fn, casadi_fn, sympy_fn):
-    vec = {"casadi": np.frompyfunc(casadi_fn, 1, 1), "sympy": np.frompyfunc(sympy_fn, 1, 1)}
+def _pyomo_fn(name):
+    """Pyomo's intrinsic function ``name`` (exp, log, ...), imported lazily."""
+    def apply(v):
+        import pyomo.environ as pyo
+        return getattr(pyo, name)(v)
+    return apply
+
+
+def _pyomo_max(a, b):
+    from pyomo.core.expr.numeric_expr import MaxExpression
+    return MaxExpression((a, b))
+
+
+def _pyomo_min(a, b):
+    from pyomo.core.expr.numeric_expr import MinExpression
+    return MinExpression((a, b))
+
+
+_MAX = {"casadi": ca.fmax, "sympy": sp.Max, "pyomo": _pyomo_max}
+_MIN = {"casadi": ca.fmin, "sympy": sp.Min, "pyomo": _pyomo_min}
+
+
+def _elementwise(numpy_fn, casadi_fn, sympy_fn, pyomo_fn):
+    scalar = {"casadi": casadi_fn, "sympy": sympy_fn, "pyomo": pyomo_fn}
+    vec = {kind: np.frompyfunc(fn, 1, 1) for kind, fn in scalar.items()}
 
     def apply(a):
         kind = backend_of(a)
@@ -48,28 +83,31 @@ def _elementwise(numpy_fn, casadi_fn, sympy_fn):
             return numpy_fn(np.asarray(a, dtype=float) if not np.isscalar(a) else a)
         if isinstance(a, np.ndarray):
             return vec[kind](a)
-        return (casadi_fn if kind == "casadi" else sympy_fn)(a)
+        return scalar[kind](a)
 
     return apply
 
 
 def _leaky(a, slope):
+    if not 0 <= slope <= 1:
+        raise ValueError(f"leaky_relu slope must be in [0, 1] (max(a, slope*a) form); got {slope}")
     kind = backend_of(a)
     if kind == "numpy":
         return np.maximum(a, slope * np.asarray(a))
-    fn = ca.fmax if kind == "casadi" else sp.Max
+    fn = _MAX[kind]
     one = np.frompyfunc(lambda v: fn(v, slope * v), 1, 1)
     return one(a) if isinstance(a, np.ndarray) else fn(a, slope * a)
 
 
-exp = _elementwise(np.exp, ca.exp, sp.exp)
-log = _elementwise(np.log, ca.log, sp.log)
-sqrt = _elementwise(np.sqrt, ca.sqrt, sp.sqrt)
-tanh = _elementwise(np.tanh, ca.tanh, sp.tanh)
-abs = _elementwise(np.abs, ca.fabs, sp.Abs)  # noqa: A001 - mirrors numpy's name
-relu = _elementwise(lambda a: np.maximum(a, 0.0), lambda v: ca.fmax(v, 0), lambda v: sp.Max(v, 0))
-softplus = _elementwise(lambda a: np.logaddexp(0.0, a),
-                        lambda v: ca.log1p(ca.exp(v)), lambda v: sp.log(1 + sp.exp(v)))
+exp = _elementwise(np.exp, ca.exp, sp.exp, _pyomo_fn("exp"))
+log = _elementwise(np.log, ca.log, sp.log, _pyomo_fn("log"))
+sqrt = _elementwise(np.sqrt, ca.sqrt, sp.sqrt, _pyomo_fn("sqrt"))
+tanh = _elementwise(np.tanh, ca.tanh, sp.tanh, _pyomo_fn("tanh"))
+abs = _elementwise(np.abs, ca.fabs, sp.Abs, lambda v: v.__abs__())  # noqa: A001 - mirrors numpy's name
+relu = _elementwise(lambda a: np.maximum(a, 0.0), lambda v: ca.fmax(v, 0), lambda v: sp.Max(v, 0),
+                    lambda v: _pyomo_max(v, 0))
+softplus = _elementwise(lambda a: np.logaddexp(0.0, a), lambda v: ca.log1p(ca.exp(v)),
+                        lambda v: sp.log(1 + sp.exp(v)), lambda v: _pyomo_fn("log")(1 + _pyomo_fn("exp")(v)))
 
 
 def square(a):
@@ -95,16 +133,14 @@ def maximum(a, b):
     kind = backend_of(a, b)
     if kind == "numpy":
         return np.maximum(a, b)
-    fn = ca.fmax if kind == "casadi" else sp.Max
-    return np.frompyfunc(fn, 2, 1)(a, b)
+    return np.frompyfunc(_MAX[kind], 2, 1)(a, b)
 
 
 def minimum(a, b):
     kind = backend_of(a, b)
     if kind == "numpy":
         return np.minimum(a, b)
-    fn = ca.fmin if kind == "casadi" else sp.Min
-    return np.frompyfunc(fn, 2, 1)(a, b)
+    return np.frompyfunc(_MIN[kind], 2, 1)(a, b)
 
 
 def dot(a, b):
