@@ -1,0 +1,16 @@
+"""Stationarity reports: is a parameter vector (near) a KKT point of the max-margin problem?
+
+``stationarity_report(model, data, theta, certificate=None)`` -> ``StationarityReport`` with
+``to_dict``/``to_json``/``to_markdown`` and ``save(dir)`` (report.json, report.md, PNG plots).
+"""
+
+from .compare import CertificateComparison, Trajectory
+from .inputs import ThetaSource, as_theta_source, certificate_from_dict, load_certificate, load_theta_npz
+from .report import StationarityReport, stationarity_report
+from .stationarity import CONVENTION, KKTNumbers, angle_between, loss_gradient_alignment
+
+__all__ = [
+    "stationarity_report", "StationarityReport", "KKTNumbers", "CertificateComparison", "Trajectory",
+    "ThetaSource", "as_theta_source", "load_theta_npz", "load_certificate", "certificate_from_dict",
+    "angle_between", "loss_gradient_alignment", "CONVENTION",
+]

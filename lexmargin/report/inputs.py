@@ -1,0 +1,184 @@
+"""Inputs of a stationarity report: parameter vectors, checkpoint histories, certificates, models.
+
+Accepted parameter sources:
+
+* a 1-D array theta (P,);
+* a 2-D array of checkpoints (K, P) (the last row is the reported point);
+* a History of the numeric module (anything with ``thetas``/``iterations`` arrays, or with
+  ``checkpoints`` whose items carry ``theta`` and ``iteration``/``step``);
+* an ``.npz`` file with ``theta`` (P,) and/or ``thetas`` (K, P) with optional ``iterations`` (K,),
+  and optionally the data ``X`` (N, D), ``y`` (N,).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..certificate import LICQ, Certificate, KKTResiduals, SolverInfo
+from ..data import Dataset
+from ..errors import DataError, ModelError
+
+
+@dataclass(frozen=True, eq=False)
+class ThetaSource:
+    """The reported point, its checkpoint trajectory (optional) and data shipped alongside."""
+
+    theta: np.ndarray
+    thetas: np.ndarray | None = None
+    iterations: np.ndarray | None = None
+    data: Dataset | None = None
+    origin: str = "array"
+
+
+def _float_array(value, what: str) -> np.ndarray:
+    try:
+        arr = np.array(value, dtype=float)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"{what} must be numeric: {exc}") from None
+    if not np.all(np.isfinite(arr)):
+        raise DataError(f"{what} contains non-finite values (NaN or inf)")
+    return arr
+
+
+def _default_iterations(iterations, count: int) -> np.ndarray:
+    if iterations is None:
+        return np.arange(1, count + 1, dtype=float)
+    it = _float_array(iterations, "iterations").reshape(-1)
+    if it.shape != (count,):
+        raise DataError(f"iterations must have one entry per checkpoint ({count}); got shape {it.shape}")
+    return it
+
+
+def from_checkpoints(thetas, iterations=None, origin: str = "checkpoints", run: int = 0) -> ThetaSource:
+    thetas = _float_array(thetas, "checkpoints")
+    if thetas.ndim == 3:  # batched runs (K, B, P): pick one run
+        thetas = thetas[:, run, :]
+    if thetas.ndim != 2 or thetas.shape[0] == 0:
+        raise DataError(f"checkpoints must be a (K, P) array; got shape {thetas.shape}")
+    return ThetaSource(thetas[-1], thetas, _default_iterations(iterations, thetas.shape[0]), origin=origin)
+
+
+def _history_arrays(history):
+    if hasattr(history, "thetas"):
+        return history.thetas, getattr(history, "iterations", getattr(history, "steps", None))
+    items = list(getattr(history, "checkpoints"))
+    thetas = [c.theta for c in items]
+    its = [getattr(c, "iteration", getattr(c, "step", k + 1)) for k, c in enumerate(items)]
+    return thetas, its
+
+
+def from_history(history, run: int = 0) -> ThetaSource:
+    """Duck-typed History of the numeric module (``thetas`` + ``iterations``, or ``checkpoints``)."""
+    if not (hasattr(history, "thetas") or hasattr(history, "checkpoints")):
+        raise DataError(f"{type(history).__name__} is not a History: it has neither thetas nor checkpoints")
+    thetas, iterations = _history_arrays(history)
+    return from_checkpoints(thetas, iterations, origin=type(history).__name__, run=run)
+
+
+def _npz_data(f, path) -> Dataset | None:
+    present = {"X", "y"} & set(f.files)
+    if not present:
+        return None
+    if present != {"X", "y"}:
+        raise DataError(f"{path} has {sorted(present)} but data needs both X and y")
+    return Dataset(f["X"], f["y"])
+
+
+def load_theta_npz(path, run: int = 0) -> ThetaSource:
+    """Read ``theta`` / ``thetas`` (+ ``iterations``, ``X``, ``y``) from an .npz file."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"parameter file not found: {path}")
+    if path.suffix != ".npz":
+        raise DataError(f"parameter file must be an .npz with an array 'theta'; got {path.name}")
+    try:
+        f = np.load(path)
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read {path}: {exc}") from None
+    with f:
+        if "thetas" in f.files:
+            src = from_checkpoints(f["thetas"], f["iterations"] if "iterations" in f.files else None,
+                                   origin=str(path), run=run)
+        elif "theta" in f.files:
+            src = ThetaSource(_float_array(f["theta"], "theta").reshape(-1), origin=str(path))
+        else:
+            raise DataError(f"{path} has no array 'theta' (or 'thetas'); it has {f.files}")
+        data = _npz_data(f, path)
+    return ThetaSource(src.theta, src.thetas, src.iterations, data, src.origin)
+
+
+def as_theta_source(theta, run: int = 0) -> ThetaSource:
+    """Normalize any accepted parameter source (see module docstring)."""
+    if isinstance(theta, ThetaSource):
+        return theta
+    if isinstance(theta, (str, Path)):
+        return load_theta_npz(theta, run=run)
+    if hasattr(theta, "thetas") or hasattr(theta, "checkpoints"):
+        return from_history(theta, run=run)
+    arr = _float_array(theta, "theta")
+    if arr.ndim == 1:
+        return ThetaSource(arr)
+    return from_checkpoints(arr, run=run)
+
+
+def resolve_model(model, data: Dataset | None, options: dict | None = None):
+    """A Model, or a bundled name/file built with ``input_dim`` from the data unless given."""
+    from ..loading import load_model
+    from ..model import Model
+
+    if isinstance(model, Model):
+        if options:
+            raise ModelError("options apply to a model name or file, not to a built Model")
+        return model
+    opts = dict(options or {})
+    if "input_dim" not in opts:
+        if data is None:
+            raise ModelError("input_dim is needed to build the model: pass data or the input_dim option")
+        opts["input_dim"] = data.n_features
+    return load_model(model, **opts)
+
+
+def check_theta(model, theta) -> None:
+    if theta.shape != (model.n_params,):
+        raise ModelError(f"theta has {theta.size} entries but model {model.name!r} has {model.n_params} "
+                         f"parameters (blocks: {[b.name for b in model.blocks]})")
+
+
+def _float(value) -> float:
+    return float(value) if value is not None else float("nan")
+
+
+def certificate_from_dict(d: dict) -> Certificate:
+    """Rebuild a Certificate from ``Certificate.to_dict()`` output (e.g. a cert.json file)."""
+    try:
+        kkt = KKTResiduals(**{k: _float(d["kkt"][k]) for k in KKTResiduals.__dataclass_fields__})
+        lic = d["licq"]
+        return Certificate(
+            problem=str(d["problem"]), status=str(d["status"]), theta=np.array(d["theta"], dtype=float),
+            objective=_float(d["objective"]), norm=str(d.get("norm", "l2")),
+            margins=np.array(d["margins"], dtype=float),
+            normalized_margin=None if d.get("normalized_margin") is None else _float(d["normalized_margin"]),
+            multipliers=np.array(d["multipliers"], dtype=float), support=np.array(d["support"], dtype=int),
+            kkt=kkt, licq=LICQ(int(lic["n_active"]), int(lic["rank"]), _float(lic["smallest_singular_value"]),
+                               bool(lic["holds"])),
+            solver=SolverInfo(**{k: d["solver"][k] for k in SolverInfo.__dataclass_fields__ if k in d["solver"]}),
+            constraints=str(d.get("constraints", "f_n(theta) >= 1")), extras=dict(d.get("extras", {})))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise DataError(f"not a lexmargin certificate (missing or bad field: {exc})") from None
+
+
+def load_certificate(path) -> Certificate:
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"certificate file not found: {path}")
+    try:
+        d = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(d, dict):
+        raise DataError(f"{path} does not hold a certificate object")
+    return certificate_from_dict(d)

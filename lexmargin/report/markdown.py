@@ -1,0 +1,64 @@
+"""Markdown rendering of a StationarityReport."""
+
+from __future__ import annotations
+
+
+def fmt(value, digits: int = 6) -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.{digits}g}"
+    return str(value).replace("|", "\\|")
+
+
+def table(rows, header=("quantity", "value")) -> str:
+    lines = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}"]
+    lines += [f"| {' | '.join(fmt(c) for c in row)} |" for row in rows]
+    return "\n".join(lines)
+
+
+def _main_rows(r) -> list:
+    support = r.support.tolist()
+    shown = ", ".join(map(str, support[:20])) + (" ..." if len(support) > 20 else "")
+    return [
+        ("model", r.model), ("degree alpha", r.degree), ("samples N / parameters P", f"{r.n_samples} / {r.n_params}"),
+        ("source", r.source), ("normalized margin min f_n / ||theta||^alpha", r.normalized_margin),
+        ("scale q_min^(1/alpha)", r.scale), ("constraint level", r.constraint_level),
+        (f"near-support set (tol {r.support_tol:g})", f"{len(support)}: {shown}"),
+        ("stationarity eps = ||theta_hat - sum lambda grad f||", r.kkt.epsilon),
+        ("relative eps", r.kkt.relative_epsilon), ("delta = sum lambda_n (f_n - 1)", r.kkt.delta),
+        ("complementarity max lambda_n |f_n - 1|", r.kkt.complementarity),
+        ("primal violation", r.kkt.primal_violation),
+        ("LICQ rank / active", f"{r.licq.rank} / {r.licq.n_active}"),
+        ("LICQ smallest singular value", r.licq.smallest_singular_value), ("LICQ holds", r.licq.holds),
+        ("Theorem 3 alignment cos(-grad L, theta)", r.alignment),
+        ("approximate KKT (rel eps, |delta| <= 1e-3)", r.is_approximate_kkt()),
+    ]
+
+
+def _comparison_rows(c) -> list:
+    return [
+        ("certificate", f"{c.certificate_problem} ({c.certificate_status})"), ("angle to certificate (rad)", c.angle),
+        ("normalized margin ratio (ours / certificate)", c.margin_ratio),
+        ("multiplier relative error", c.multiplier_relative_error), ("support Jaccard index", c.support_jaccard),
+    ] + ([("note", c.note)] if c.note else [])
+
+
+def _trajectory_rows(t) -> list:
+    return [("checkpoints", len(t.iterations)), ("iterations", f"{t.iterations[0]:g} .. {t.iterations[-1]:g}"),
+            (f"first / last {t.margin_kind} margin", f"{fmt(float(t.margins[0]))} / {fmt(float(t.margins[-1]))}"),
+            (f"angle to {t.reference}: first", float(t.angles[0])),
+            ("alignment: first / last", f"{fmt(float(t.alignment[0]))} / {fmt(float(t.alignment[-1]))}")]
+
+
+def report_markdown(r, plots: dict[str, str]) -> str:
+    parts = [f"# Stationarity report: {r.model}", "", f"Convention: {r.convention}.", "", table(_main_rows(r))]
+    if r.comparison is not None:
+        parts += ["", "## Comparison with the solver certificate", "", table(_comparison_rows(r.comparison))]
+    if r.trajectory is not None:
+        parts += ["", "## Trajectory", "", table(_trajectory_rows(r.trajectory))]
+    if plots:
+        parts += ["", "## Plots", ""] + [f"![{name}]({path})" for name, path in plots.items()]
+    return "\n".join(parts) + "\n"

@@ -1,0 +1,114 @@
+"""The StationarityReport: numbers, JSON, Markdown and PNG plots for one parameter vector."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+import numpy as np
+
+from ..certificate import LICQ, _jsonable
+from ..errors import DataError
+from .compare import CertificateComparison, Trajectory, compare_with_certificate, trajectory
+from .inputs import as_theta_source, check_theta, resolve_model
+from .stationarity import CONVENTION, KKTNumbers, stationarity
+
+
+@dataclass(frozen=True, eq=False)
+class StationarityReport:
+    """Stationarity of theta for the max-margin problem (see ``lexmargin.report.stationarity``)."""
+
+    model: str
+    degree: float | None
+    n_samples: int
+    n_params: int
+    source: str
+    convention: str
+    support_tol: float
+    theta: np.ndarray
+    scale: float
+    constraint_level: float
+    margins: np.ndarray
+    normalized_margin: float | None
+    support: np.ndarray
+    multipliers: np.ndarray
+    kkt: KKTNumbers
+    licq: LICQ
+    alignment: float
+    comparison: CertificateComparison | None = None
+    trajectory: Trajectory | None = None
+
+    def is_approximate_kkt(self, epsilon: float = 1e-3, delta: float = 1e-3) -> bool:
+        """Relative (eps, delta)-KKT at the given tolerances (and feasible after normalization)."""
+        return (self.kkt.relative_epsilon <= epsilon and abs(self.kkt.delta) <= delta
+                and self.kkt.primal_violation <= 1e-9)
+
+    def to_dict(self) -> dict:
+        out = {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+        return out | {"approximate_kkt_1e-3": self.is_approximate_kkt()}
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+    def to_markdown(self, plots: dict[str, str] | None = None) -> str:
+        from .markdown import report_markdown
+
+        return report_markdown(self, plots or {})
+
+    def save(self, directory) -> dict[str, str]:
+        """Write report.json, report.md and the PNG plots into ``directory``; returns name -> path."""
+        from .plots import save_plots
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        plots = save_plots(self, directory)
+        (directory / "report.json").write_text(self.to_json(indent=2))
+        (directory / "report.md").write_text(self.to_markdown({k: Path(v).name for k, v in plots.items()}))
+        return {"json": str(directory / "report.json"), "markdown": str(directory / "report.md"), **plots}
+
+
+def _dataset(data, source):
+    if data is not None:
+        from ..data import Dataset, as_dataset
+
+        return data if isinstance(data, Dataset) else as_dataset(*data)
+    if source.data is None:
+        raise DataError("no data: pass a Dataset, or an .npz holding X and y next to theta")
+    return source.data
+
+
+def stationarity_report(model, data=None, theta=None, *, certificate=None, support_tol: float = 1e-2,
+                        model_options: dict | None = None, run: int = 0, progress: bool = False
+                        ) -> StationarityReport:
+    """Build a StationarityReport.
+
+    ``model``: a Model, or a bundled name / declaration file (built with ``model_options``, input_dim
+    taken from the data).  ``data``: a Dataset or (X, y); optional when ``theta`` is an .npz with X, y.
+    ``theta``: a vector, a (K, P) checkpoint array, a numeric-module History, or an .npz path.
+    ``certificate``: optional Certificate to compare with (angles in the trajectory then refer to it).
+    """
+    if theta is None:
+        raise DataError("theta is required (a vector, checkpoints, a History or an .npz path)")
+    source = as_theta_source(theta, run=run)
+    data = _dataset(data, source)
+    model = resolve_model(model, data, model_options)
+    check_theta(model, source.theta)
+    point = stationarity(model, source.theta, data, support_tol=support_tol)
+    return StationarityReport(
+        model=model.name, degree=model.degree, n_samples=data.n_samples, n_params=model.n_params,
+        source=source.origin, convention=CONVENTION, support_tol=support_tol, theta=source.theta,
+        scale=point.scale, constraint_level=point.constraint_level, margins=point.margins,
+        normalized_margin=point.normalized_margin, support=point.support, multipliers=point.multipliers,
+        kkt=point.kkt, licq=point.licq, alignment=point.alignment,
+        comparison=None if certificate is None else compare_with_certificate(
+            model, source.theta, data, point.multipliers, point.support, certificate),
+        trajectory=None if source.thetas is None else trajectory(
+            model, source.thetas, source.iterations, data,
+            reference=_reference(certificate, model), progress=progress))
+
+
+def _reference(certificate, model):
+    if certificate is None or certificate.theta.shape != (model.n_params,):
+        return None
+    return certificate.theta
