@@ -77,6 +77,13 @@ def _obj_array(scalars, shape):
     return out.reshape(shape)
 
 
+def _object_scalar(value) -> np.ndarray:
+    """Wrap a CasADi scalar as a 0-d object array so ``y * x`` stays elementwise (SX * array -> SX matrix)."""
+    out = np.empty((), dtype=object)
+    out[()] = value
+    return out
+
+
 def _as_casadi_scalar(value) -> ca.SX:
     if isinstance(value, np.ndarray):
         if value.size != 1:
@@ -259,7 +266,7 @@ class Model:
     def casadi_margin(self) -> ca.Function:
         """CasADi Function f(theta, x, y) -> margin of one sample."""
         theta, x, y, p, xs = self._symbols
-        expr = _as_casadi_scalar(self.margin_of(p, xs, y))
+        expr = _as_casadi_scalar(self.margin_of(p, xs, _object_scalar(y)))
         return ca.Function("margin", [theta, x, y], [expr], ["theta", "x", "y"], ["f"])
 
     @cached_property
@@ -277,7 +284,7 @@ class Model:
 
     def casadi_summand(self, block: str) -> ca.Function:
         theta, x, y, p, xs = self._symbols
-        expr = _as_casadi_scalar(self.summand_of(block, p, xs, y))
+        expr = _as_casadi_scalar(self.summand_of(block, p, xs, _object_scalar(y)))
         return ca.Function(f"summand_{block}", [theta, x, y], [expr])
 
     @cached_property
