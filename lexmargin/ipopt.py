@@ -24,6 +24,7 @@ CONVEX_QP_OPTIONS = {
     "ipopt.hessian_constant": "yes",
     "ipopt.jac_c_constant": "yes",
     "ipopt.jac_d_constant": "yes",
+    "ipopt.bound_relax_factor": 0.0,  # exact feasibility for LP/QP: no relaxation of f_n >= 1
 }
 
 _STATUS = {

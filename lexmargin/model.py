@@ -267,25 +267,26 @@ class Model:
         """CasADi Function f(theta, x, y) -> margin of one sample."""
         theta, x, y, p, xs = self._symbols
         expr = _as_casadi_scalar(self.margin_of(p, xs, _object_scalar(y)))
-        return ca.Function("margin", [theta, x, y], [expr], ["theta", "x", "y"], ["f"])
+        return ca.Function("margin", [theta, x, y], [ca.densify(expr)], ["theta", "x", "y"], ["f"])
 
     @cached_property
     def casadi_gradient(self) -> ca.Function:
         theta, x, y = self.casadi_margin.sx_in()
         f = self.casadi_margin(theta, x, y)
-        return ca.Function("margin_gradient", [theta, x, y], [ca.gradient(f, theta)], ["theta", "x", "y"], ["g"])
+        grad = ca.densify(ca.gradient(f, theta))
+        return ca.Function("margin_gradient", [theta, x, y], [grad], ["theta", "x", "y"], ["g"])
 
     @cached_property
     def casadi_hessian(self) -> ca.Function:
         theta, x, y = self.casadi_margin.sx_in()
         f = self.casadi_margin(theta, x, y)
         H, _ = ca.hessian(f, theta)
-        return ca.Function("margin_hessian", [theta, x, y], [H], ["theta", "x", "y"], ["H"])
+        return ca.Function("margin_hessian", [theta, x, y], [ca.densify(H)], ["theta", "x", "y"], ["H"])
 
     def casadi_summand(self, block: str) -> ca.Function:
         theta, x, y, p, xs = self._symbols
         expr = _as_casadi_scalar(self.summand_of(block, p, xs, _object_scalar(y)))
-        return ca.Function(f"summand_{block}", [theta, x, y], [expr])
+        return ca.Function(f"summand_{block}", [theta, x, y], [ca.densify(expr)])
 
     @cached_property
     def is_linear_in_params(self) -> bool:
@@ -295,10 +296,11 @@ class Model:
         return not ca.depends_on(ca.gradient(f, theta), theta)
 
     def _mapped(self, fn: ca.Function, n: int) -> ca.Function:
+        """fn mapped over n samples with theta shared (not repeated) across them."""
         cache = self.__dict__.setdefault("_map_cache", {})
         key = (fn.name(), n)
         if key not in cache:
-            cache[key] = fn.map(n, "serial")
+            cache[key] = fn.map(f"{fn.name()}_map", "serial", n, [0], [])
         return cache[key]
 
     def _check_data(self, data: Dataset) -> Dataset:
@@ -309,12 +311,24 @@ class Model:
         return data
 
     def _eval_mapped(self, fn: ca.Function, theta, data: Dataset) -> np.ndarray:
+        """Evaluate fn(theta, x_n, y_n) for all samples; returns (N, size of one output) in column order.
+
+        Uses CasADi's zero-copy function buffers: numpy <-> DM conversion would dominate otherwise.
+        """
         data = self._check_data(data)
-        theta = np.asarray(theta, dtype=float).reshape(-1)
+        theta = np.ascontiguousarray(theta, dtype=float).reshape(-1)
         if theta.shape != (self.n_params,):
             raise ModelError(f"theta must have {self.n_params} entries; got {theta.shape}")
-        out = self._mapped(fn, data.n_samples)(theta, data.X.T, data.y[None, :])
-        return np.array(out)
+        mapped = self._mapped(fn, data.n_samples)
+        X = np.ascontiguousarray(data.X)
+        y = np.ascontiguousarray(data.y)
+        out = np.empty((data.n_samples, fn.nnz_out(0)))
+        buffer, evaluate = mapped.buffer()
+        for i, arg in enumerate((theta, X, y)):
+            buffer.set_arg(i, memoryview(arg))
+        buffer.set_res(0, memoryview(out))
+        evaluate()
+        return out
 
     def margins(self, theta, data: Dataset) -> np.ndarray:
         """f_n(theta) for every sample (N,)."""
@@ -322,13 +336,13 @@ class Model:
 
     def margin_jacobian(self, theta, data: Dataset) -> np.ndarray:
         """d f_n / d theta for every sample (N x P)."""
-        return self._eval_mapped(self.casadi_gradient, theta, data).T
+        return self._eval_mapped(self.casadi_gradient, theta, data)
 
     def weighted_hessian(self, theta, data: Dataset, weights) -> np.ndarray:
         """sum_n w_n * Hessian of f_n at theta (P x P)."""
         P = self.n_params
-        H = self._eval_mapped(self.casadi_hessian, theta, data).reshape(P, data.n_samples, P, order="F")
-        return np.einsum("inj,n->ij", H, np.asarray(weights, dtype=float))
+        H = self._eval_mapped(self.casadi_hessian, theta, data).reshape(data.n_samples, P, P)
+        return np.einsum("nji,n->ij", H, np.asarray(weights, dtype=float))
 
     def normalized_margin(self, theta, data: Dataset) -> float:
         """min_n f_n(theta) / ||theta||^degree (homogeneous models only)."""

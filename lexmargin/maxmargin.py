@@ -1,0 +1,323 @@
+"""Exact max-margin solutions:  min ||theta||  s.t.  f_n(theta) >= 1  (eq. 18 of Nacson et al. 2019).
+
+Solved with IPOPT (through CasADi).  Large data sets are solved on a working set of constraints
+(lowest-margin points), adding violated ones until all N hold; the solution is then polished by
+Newton's method on the KKT system of its support set, and certified on all N samples with KKT
+residuals and LICQ recomputed in numpy from the model's own gradients.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import casadi as ca
+import numpy as np
+from scipy.optimize import linprog
+
+from . import ipopt
+from .certificate import Certificate, SolverInfo, kkt_residuals, licq, support_set
+from .data import Dataset, as_dataset
+from .errors import DataError, NotSeparableError, SolverError
+from .model import Model
+from .norms import Norm
+
+VIOLATION_TOL = 1e-9
+
+
+# ---- constraint sources -------------------------------------------------------------------------
+class _LinearMargins:
+    """f_n(theta) = A_n . theta + c_n  (models affine in their parameters)."""
+
+    symbol = ca.MX
+    convex = True
+
+    def __init__(self, model: Model, data: Dataset):
+        zero = np.zeros(model.n_params)
+        self.A = model.margin_jacobian(zero, data)
+        self.c = model.margins(zero, data)
+
+    def expression(self, theta, index):
+        return ca.mtimes(ca.DM(self.A[index]), theta) + ca.DM(self.c[index])
+
+    def values(self, theta, index=slice(None)):
+        return self.A[index] @ theta + self.c[index]
+
+    def jacobian(self, theta, index=slice(None)):
+        return self.A[index]
+
+    def weighted_hessian(self, theta, index, weights):
+        return 0.0
+
+
+class _NonlinearMargins:
+    """General models: constraints traced from the model's CasADi function."""
+
+    symbol = ca.SX
+    convex = False
+
+    def __init__(self, model: Model, data: Dataset):
+        self.model, self.data = model, data
+
+    def expression(self, theta, index):
+        index = np.asarray(index)
+        fn = self.model.casadi_margin.map(len(index))
+        return fn(theta, ca.DM(self.data.X[index].T), ca.DM(self.data.y[index][None, :])).T
+
+    def values(self, theta, index=slice(None)):
+        return self.model.margins(theta, self._subset(index))
+
+    def jacobian(self, theta, index=slice(None)):
+        return self.model.margin_jacobian(theta, self._subset(index))
+
+    def weighted_hessian(self, theta, index, weights):
+        return self.model.weighted_hessian(theta, self._subset(index), weights)
+
+    def _subset(self, index):
+        return self.data if isinstance(index, slice) and index == slice(None) else self.data.subset(index)
+
+
+# ---- options --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkingSetOptions:
+    """Constraint generation: solve on `initial` lowest-margin points, add up to `batch` violators a round."""
+
+    enabled: bool | None = None  # None: automatic (when N > threshold)
+    threshold: int = 400
+    initial: int | None = None
+    batch: int | None = None
+    max_rounds: int = 200
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    theta: np.ndarray
+    multipliers: np.ndarray  # length N
+    result: ipopt.NLPResult
+    rounds: int
+    working_set: np.ndarray
+    iterations: int
+    polish: dict = field(default_factory=dict)
+
+
+# ---- the problem object ---------------------------------------------------------------------------
+class MaxMarginProblem:
+    """``MaxMarginProblem(model, data, norm="l2").solve()`` -> Certificate."""
+
+    def __init__(self, model: Model, data: Dataset, norm: str = "l2", p: float | None = None):
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a lexmargin Model, got {type(model).__name__}")
+        self.model = model
+        self.data = as_dataset(data)
+        if self.data.n_features != model.input_dim:
+            raise DataError(f"model {model.name!r} expects {model.input_dim} features; "
+                            f"data has {self.data.n_features}")
+        self.norm = Norm(norm, p)
+        linear = model.is_linear_in_params
+        self.source = _LinearMargins(model, self.data) if linear else _NonlinearMargins(model, self.data)
+
+    # -- public ------------------------------------------------------------------------------------
+    def solve(self, *, starts: int | None = None, seed=0, init=None, working_set: WorkingSetOptions | None = None,
+              polish: bool = True, max_iter: int = 3000, raise_on_failure: bool = True,
+              ipopt_options: dict | None = None) -> Certificate:
+        started = time.perf_counter()
+        ws = working_set or WorkingSetOptions()
+        options = self._ipopt_options(max_iter, ipopt_options)
+        attempts = [self._solve_from(theta0, ws, polish, options) for theta0 in self._initial_points(starts, seed, init)]
+        best = self._best(attempts)
+        cert = self._certificate(best, attempts, time.perf_counter() - started)
+        if raise_on_failure and not cert.success:
+            self._raise(cert)
+        return cert
+
+    # -- starts --------------------------------------------------------------------------------------
+    def _initial_points(self, starts, seed, init):
+        if init is not None:
+            return [np.asarray(init, dtype=float).reshape(self.model.n_params)]
+        count = starts if starts is not None else (1 if self.source.convex else 5)
+        if count < 1:
+            raise ValueError(f"starts must be >= 1, got {count}")
+        if self.source.convex:
+            return [np.zeros(self.model.n_params)] * count
+        rng = np.random.default_rng(seed)
+        return [self._feasible_scaling(rng.standard_normal(self.model.n_params)) for _ in range(count)]
+
+    def _feasible_scaling(self, theta):
+        """For homogeneous models rescale a separating start so that min_n f_n = 1."""
+        degree = self.model.degree
+        if degree is None:
+            return theta
+        low = float(np.min(self.source.values(theta)))
+        return theta / low ** (1.0 / degree) if low > 0 else theta
+
+    # -- one start: working-set loop ---------------------------------------------------------------
+    def _initial_index(self, theta0, ws: WorkingSetOptions):
+        n = self.data.n_samples
+        use_ws = ws.enabled if ws.enabled is not None else n > ws.threshold
+        if not use_ws:
+            return np.arange(n), None
+        size = min(n, ws.initial or max(100, 2 * self.model.n_params))
+        guess = theta0 if np.any(theta0) else self._centroid_direction()
+        return np.sort(np.argsort(self.source.values(guess))[:size]), ws
+
+    def _centroid_direction(self):
+        if isinstance(self.source, _LinearMargins):
+            return self.source.A.mean(axis=0)
+        return self.model.random_params(0)
+
+    def _solve_from(self, theta0, ws, polish, options) -> _Attempt:
+        index, ws_opts = self._initial_index(theta0, ws)
+        theta, iterations, rounds = theta0, 0, 0
+        max_rounds = ws_opts.max_rounds if ws_opts else 1
+        batch = (ws_opts.batch if ws_opts and ws_opts.batch else max(20, self.model.n_params // 2))
+        while True:
+            rounds += 1
+            result = self._solve_subset(index, theta, options)
+            iterations += result.iterations
+            if not result.success:
+                return _Attempt(theta, np.zeros(self.data.n_samples), result, rounds, index, iterations)
+            theta = self.norm.theta_of(result.x, self.model.n_params)
+            lam = self._full_multipliers(-result.lam_g[:len(index)], index)
+            info = {}
+            if polish:
+                theta, lam, info = self._polish(theta, lam)
+            violated = np.nonzero(self.source.values(theta) < 1.0 - VIOLATION_TOL)[0]
+            if violated.size == 0 or rounds >= max_rounds:
+                return _Attempt(theta, lam, result, rounds, index, iterations, info)
+            index = self._grow(index, violated, theta, batch)
+
+    def _grow(self, index, violated, theta, batch):
+        order = np.argsort(self.source.values(theta, violated))
+        return np.union1d(index, violated[order[:batch]])
+
+    def _full_multipliers(self, lam_ws, index):
+        lam = np.zeros(self.data.n_samples)
+        lam[index] = lam_ws
+        return lam
+
+    def _solve_subset(self, index, theta0, options) -> ipopt.NLPResult:
+        P = self.model.n_params
+        z = self.source.symbol.sym("z", self.norm.n_decision(P))
+        theta = self.norm.theta_of(z, P)
+        g = self.source.expression(theta, index)
+        extra = self.norm.extra_constraints(z, P)
+        if extra is not None:
+            g = ca.vertcat(g, extra)
+        lbg = np.concatenate([np.ones(len(index)), np.zeros(g.shape[0] - len(index))])
+        lbx, ubx = self.norm.bounds(P)
+        return ipopt.solve_nlp(z, self.norm.objective_of(z, P), g, x0=self.norm.decision_from_theta(theta0),
+                               lbg=lbg, ubg=np.inf, lbx=lbx, ubx=ubx, options=options)
+
+    def _ipopt_options(self, max_iter, extra):
+        options = {"ipopt.max_iter": int(max_iter)}
+        if self.source.convex and self.norm.is_quadratic_or_linear:
+            options.update(ipopt.CONVEX_QP_OPTIONS)
+        return {**options, **(extra or {})}
+
+    # -- polish --------------------------------------------------------------------------------------
+    def _polish(self, theta, lam):
+        """Newton on the KKT system of the support set: exact to machine precision when it converges."""
+        if self.norm.name not in ("l2", "lp") or (self.norm.name == "lp" and self.norm.p < 2):
+            return theta, lam, {"applied": False, "reason": f"no smooth KKT system for norm {self.norm.label}"}
+        support = support_set(lam, self.source.values(theta) - 1.0, multiplier_tol=1e-8, slack_tol=1e-5)
+        if support.size == 0:
+            return theta, lam, {"applied": False, "reason": "empty support"}
+        new_theta, lam_s, residual, steps = _kkt_newton(self, theta, lam[support], support)
+        ok = (np.isfinite(residual) and residual < 1e-10 and np.all(lam_s >= 0)
+              and np.min(self.source.values(new_theta)) >= 1.0 - VIOLATION_TOL
+              and self.norm.objective_value(new_theta) <= self.norm.objective_value(theta) * (1 + 1e-7) + 1e-12)
+        if not ok:
+            return theta, lam, {"applied": False, "reason": "Newton polish did not verify", "residual": residual}
+        new_lam = np.zeros_like(lam)
+        new_lam[support] = lam_s
+        return new_theta, new_lam, {"applied": True, "newton_steps": steps, "kkt_residual": residual,
+                                    "support_size": int(support.size)}
+
+    # -- result ----------------------------------------------------------------------------------------
+    def _best(self, attempts):
+        good = [a for a in attempts if a.result.success]
+        pool = good or attempts
+        return min(pool, key=lambda a: self.norm.objective_value(a.theta) if a.result.success else np.inf)
+
+    def _certificate(self, best: _Attempt, attempts, seconds) -> Certificate:
+        theta, lam = best.theta, best.multipliers
+        margins = self.source.values(theta)
+        jac = self.source.jacobian(theta)
+        g = jac.T @ lam
+        grad = self.norm.closest_subgradient(theta, g)
+        kkt = kkt_residuals(grad, jac, margins - 1.0, lam, stationarity_scale=max(1.0, float(np.max(np.abs(grad)))))
+        support = support_set(lam, margins - 1.0, multiplier_tol=1e-8, slack_tol=1e-6)
+        status = best.result.status if best.result.success or best.result.status != "optimal" else "failed"
+        if best.result.success and kkt.primal_feasibility > 1e-6:
+            status = "failed"
+        return Certificate(
+            problem="max_margin", status=status, theta=theta, objective=self.norm.objective_value(theta),
+            norm=self.norm.label, margins=margins, normalized_margin=self._normalized_margin(theta, margins),
+            multipliers=lam, support=support, kkt=kkt, licq=licq(jac[support]),
+            solver=SolverInfo("ipopt", status, best.result.return_status, sum(a.iterations for a in attempts),
+                              seconds, _message(best)),
+            constraints="f_n(theta) >= 1",
+            extras={"objective": self.norm.objective_label, "model": self.model.name,
+                    "working_set_rounds": best.rounds, "working_set_size": int(len(best.working_set)),
+                    "starts": [{"status": a.result.status, "objective": self.norm.objective_value(a.theta)}
+                               for a in attempts],
+                    "polish": best.polish, "linear_in_params": isinstance(self.source, _LinearMargins)})
+
+    def _normalized_margin(self, theta, margins):
+        degree, size = self.model.degree, self.norm.value(theta)
+        if degree is None or size == 0:
+            return None
+        return float(np.min(margins)) / size ** degree
+
+    def _raise(self, cert: Certificate):
+        if self._linearly_infeasible():
+            raise NotSeparableError(f"max_margin({self.model.name}): the data is not separable by this model "
+                                    "(the linear feasibility problem f_n(theta) >= 1 is infeasible)")
+        if cert.status == "infeasible":
+            proof = "" if self.source.convex else (f" from all {len(cert.extras['starts'])} start(s); for a "
+                                                   "nonconvex model this is local evidence, not a proof")
+            raise NotSeparableError(f"max_margin({self.model.name}): IPOPT detected infeasibility of "
+                                    f"f_n(theta) >= 1{proof}: the data appears not separable by this model")
+        raise SolverError(f"max_margin({self.model.name}) failed: {cert.solver.message}", status=cert.status)
+
+    def _linearly_infeasible(self) -> bool:
+        if not isinstance(self.source, _LinearMargins):
+            return False
+        A, c = self.source.A, self.source.c
+        lp = linprog(np.zeros(A.shape[1]), A_ub=-A, b_ub=c - 1.0, bounds=(None, None), method="highs")
+        return lp.status == 2
+
+
+def _message(attempt: _Attempt) -> str:
+    r = attempt.result
+    return (f"IPOPT {r.return_status} after {attempt.iterations} iterations in {attempt.rounds} working-set "
+            f"round(s) on {len(attempt.working_set)} constraints")
+
+
+def _kkt_newton(problem: MaxMarginProblem, theta, lam_s, support, max_steps: int = 30):
+    """Solve grad obj(theta) = J_S^T lam, f_S(theta) = 1 by Newton's method."""
+    src, norm = problem.source, problem.norm
+    residual = np.inf
+    for step in range(max_steps + 1):
+        J = src.jacobian(theta, support)
+        grad = norm.closest_subgradient(theta, J.T @ lam_s)
+        F = np.concatenate([grad - J.T @ lam_s, src.values(theta, support) - 1.0])
+        residual = float(np.max(np.abs(F)))
+        if residual < 1e-13 * max(1.0, float(np.max(np.abs(grad)))) or step == max_steps:
+            return theta, lam_s, residual, step
+        H = _objective_hessian(norm, theta) - src.weighted_hessian(theta, support, lam_s)
+        K = np.block([[H, -J.T], [J, np.zeros((len(support), len(support)))]])
+        delta = np.linalg.lstsq(K, -F, rcond=None)[0]
+        theta, lam_s = theta + delta[:theta.size], lam_s + delta[theta.size:]
+    return theta, lam_s, residual, max_steps
+
+
+def _objective_hessian(norm: Norm, theta):
+    if norm.name == "l2":
+        return 2.0 * np.eye(theta.size)
+    return np.diag(norm.p * (norm.p - 1) * np.abs(theta) ** (norm.p - 2))
+
+
+def max_margin(model: Model, data, norm: str = "l2", *, p: float | None = None, **solve_options) -> Certificate:
+    """Solve min ||theta|| s.t. f_n(theta) >= 1 and return a Certificate (see MaxMarginProblem.solve)."""
+    return MaxMarginProblem(model, data, norm, p).solve(**solve_options)
