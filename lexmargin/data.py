@@ -97,12 +97,24 @@ class Dataset:
                     raise DataError(f"{path} lacks arrays {sorted(missing)} (has {f.files})")
                 return cls(f["X"], f["y"])
         if path.suffix in (".csv", ".txt"):
-            table = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
+            try:
+                table = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
+            except ValueError as exc:
+                raise DataError(f"{path} is not a numeric table (features then label per row): {exc}") from None
+            if table.shape[1] < 2:
+                raise DataError(f"{path} needs at least one feature column and the label column")
             return cls(table[:, :-1], table[:, -1])
         raise DataError(f"unsupported data file type {path.suffix!r}: use .npz or .csv")
 
     def save(self, path) -> None:
-        np.savez(path, X=self.X, y=self.y)
+        """Save as ``.npz`` (arrays X, y) or ``.csv`` (label last), chosen by the file suffix."""
+        path = Path(path)
+        if path.suffix == ".csv":
+            np.savetxt(path, np.column_stack([self.X, self.y]), delimiter=",", fmt="%.17g")
+        elif path.suffix == ".npz":
+            np.savez(path, X=self.X, y=self.y)
+        else:
+            raise DataError(f"unsupported data file type {path.suffix!r}: use .npz or .csv")
 
 
 def as_dataset(X, y=None) -> Dataset:

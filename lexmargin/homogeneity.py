@@ -117,12 +117,18 @@ def _is_zero(expr) -> bool:
     return sp.simplify(expr) == 0
 
 
+def _exact(expr):
+    """Make float exponents rational: with 0.25, rho**0.5 * rho would not cancel against rho**(3/2)."""
+    return expr.replace(lambda e: e.is_Pow and e.exp.is_Float,
+                        lambda e: sp.Pow(e.base, sp.nsimplify(e.exp, rational=True)))
+
+
 def _symbolic_identity_holds(model, block, degree, points) -> bool:
     rho = sp.Symbol("rho", positive=True)
     a = sp.nsimplify(degree)
     for params, x, y in points:
-        base = _sympy_expression(model, block, params, x, y)
-        scaled = _sympy_expression(model, block, _scaled_params(model, params, block, rho), x, y)
+        base = _exact(_sympy_expression(model, block, params, x, y))
+        scaled = _exact(_sympy_expression(model, block, _scaled_params(model, params, block, rho), x, y))
         if not _is_zero(scaled - rho ** a * base):
             return False
     return True
