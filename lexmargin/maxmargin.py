@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import casadi as ca
 import numpy as np
-from scipy.optimize import linprog
+from scipy.optimize import linprog, nnls
 
 from . import ipopt
 from .certificate import Certificate, SolverInfo, kkt_residuals, licq, support_set
@@ -87,6 +87,7 @@ class WorkingSetOptions:
     initial: int | None = None
     batch: int | None = None
     max_rounds: int = 200
+    seeding: str = "auto"  # "nnls": min-norm-point support estimate (linear, l2); "margins": lowest margins
 
 
 @dataclass(frozen=True)
@@ -157,8 +158,19 @@ class MaxMarginProblem:
         if not use_ws:
             return np.arange(n), None
         size = min(n, ws.initial or max(100, 2 * self.model.n_params))
+        if self._nnls_seeding_applies(ws, theta0):
+            return _nnls_seed(self.source.A, extra=max(10, size // 5)), ws
         guess = theta0 if np.any(theta0) else self._centroid_direction()
         return np.sort(np.argsort(self.source.values(guess))[:size]), ws
+
+    def _nnls_seeding_applies(self, ws, theta0) -> bool:
+        if ws.seeding not in ("auto", "nnls", "margins"):
+            raise ValueError(f"unknown working-set seeding {ws.seeding!r}; use 'auto', 'nnls' or 'margins'")
+        applies = (isinstance(self.source, _LinearMargins) and self.norm.name == "l2"
+                   and not np.any(self.source.c) and not np.any(theta0))
+        if ws.seeding == "nnls" and not applies:
+            raise ValueError("nnls seeding needs a model linear in theta with f(0) = 0, norm l2 and no init")
+        return applies and ws.seeding != "margins"
 
     def _centroid_direction(self):
         if isinstance(self.source, _LinearMargins):
@@ -247,9 +259,7 @@ class MaxMarginProblem:
         grad = self.norm.closest_subgradient(theta, g)
         kkt = kkt_residuals(grad, jac, margins - 1.0, lam, stationarity_scale=max(1.0, float(np.max(np.abs(grad)))))
         support = support_set(lam, margins - 1.0, multiplier_tol=1e-8, slack_tol=1e-6)
-        status = best.result.status if best.result.success or best.result.status != "optimal" else "failed"
-        if best.result.success and kkt.primal_feasibility > 1e-6:
-            status = "failed"
+        status = self._status(best, kkt)
         return Certificate(
             problem="max_margin", status=status, theta=theta, objective=self.norm.objective_value(theta),
             norm=self.norm.label, margins=margins, normalized_margin=self._normalized_margin(theta, margins),
@@ -263,6 +273,11 @@ class MaxMarginProblem:
                                for a in attempts],
                     "polish": best.polish, "linear_in_params": isinstance(self.source, _LinearMargins)})
 
+    def _status(self, best: _Attempt, kkt) -> str:
+        if best.result.success:
+            return best.result.status if kkt.primal_feasibility <= 1e-6 else "failed"
+        return "infeasible" if self._linearly_infeasible() else best.result.status
+
     def _normalized_margin(self, theta, margins):
         degree, size = self.model.degree, self.norm.value(theta)
         if degree is None or size == 0:
@@ -270,7 +285,7 @@ class MaxMarginProblem:
         return float(np.min(margins)) / size ** degree
 
     def _raise(self, cert: Certificate):
-        if self._linearly_infeasible():
+        if isinstance(self.source, _LinearMargins) and cert.status == "infeasible":
             raise NotSeparableError(f"max_margin({self.model.name}): the data is not separable by this model "
                                     "(the linear feasibility problem f_n(theta) >= 1 is infeasible)")
         if cert.status == "infeasible":
@@ -286,6 +301,25 @@ class MaxMarginProblem:
         A, c = self.source.A, self.source.c
         lp = linprog(np.zeros(A.shape[1]), A_ub=-A, b_ub=c - 1.0, bounds=(None, None), method="highs")
         return lp.status == 2
+
+
+def _nnls_seed(A, extra: int, weight: float = 1e3) -> np.ndarray:
+    """Support estimate of min ||theta||^2 s.t. A theta >= 1 via its min-norm-point dual.
+
+    theta* is proportional to the minimum-norm point u* of the convex hull of the rows of A; u* = A^T alpha
+    with alpha >= 0, sum(alpha) = 1 is found by Lawson-Hanson NNLS (the sum enforced by a heavy row).
+    Only a working-set seed: IPOPT then solves and certifies on it, adding violated constraints.
+    """
+    n, dim = A.shape
+    system = np.vstack([A.T, np.full((1, n), weight)])
+    target = np.append(np.zeros(dim), weight)
+    alpha = nnls(system, target, maxiter=50 * n)[0]
+    u = A.T @ alpha
+    support = np.nonzero(alpha > 0)[0]
+    if not np.any(u):
+        return support
+    lowest = np.argsort(A @ u)[:support.size + extra]
+    return np.union1d(support, lowest)
 
 
 def _message(attempt: _Attempt) -> str:

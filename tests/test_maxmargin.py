@@ -1,0 +1,141 @@
+import json
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+from lexmargin import Block, DataError, Dataset, Model, NotSeparableError, SolverError, ops
+from lexmargin.maxmargin import MaxMarginProblem, WorkingSetOptions, max_margin
+
+
+def linear_model(d):
+    return Model("linear", [Block.array("w", d, 1)], input_dim=d, output=lambda p, x: p.w @ x)
+
+
+def teacher_data(n, d, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    return Dataset(X, np.sign(X @ rng.standard_normal(d)))
+
+
+def cvxpy_max_margin(data, norm="l2"):
+    A = data.y[:, None] * data.X
+    w = cp.Variable(A.shape[1])
+    objective = {"l2": cp.sum_squares(w), "l1": cp.norm1(w), "linf": cp.norm_inf(w), "l3": cp.sum(cp.abs(w) ** 3)}
+    problem = cp.Problem(cp.Minimize(objective[norm]), [A @ w >= 1])
+    problem.solve(solver="CLARABEL")
+    return w.value, problem.value
+
+
+def test_analytic_two_points():
+    data = Dataset([[1.0, 0.0], [0.0, 1.0]], [1, 1])
+    cert = max_margin(linear_model(2), data)
+    assert cert.status == "optimal"
+    np.testing.assert_allclose(cert.theta, [1.0, 1.0], atol=1e-12)
+    np.testing.assert_allclose(cert.multipliers, [2.0, 2.0], atol=1e-10)  # 2 theta = sum lambda_n y_n x_n
+    assert cert.normalized_margin == pytest.approx(1 / np.sqrt(2), abs=1e-12)
+    assert list(cert.support) == [0, 1]
+    assert cert.licq.holds and cert.licq.rank == 2
+
+
+def test_linear_matches_cvxpy_and_certificate_is_tight():
+    data = teacher_data(80, 6)
+    cert = max_margin(linear_model(6), data)
+    w_ref, value = cvxpy_max_margin(data)
+    np.testing.assert_allclose(cert.theta, w_ref, atol=1e-6)
+    assert cert.objective == pytest.approx(value, rel=1e-7)
+    assert cert.kkt.max < 1e-8
+    assert cert.licq.holds
+    assert np.all(cert.multipliers[cert.support] > 0)
+    np.testing.assert_allclose(cert.margins[cert.support], 1.0, atol=1e-9)
+
+
+def test_working_set_equals_full_solve_on_all_samples():
+    data = teacher_data(1500, 12, seed=3)
+    model = linear_model(12)
+    full = max_margin(model, data, working_set=WorkingSetOptions(enabled=False))
+    for seeding in ("nnls", "margins"):
+        ws = max_margin(model, data, working_set=WorkingSetOptions(enabled=True, seeding=seeding))
+        assert ws.extras["working_set_size"] < data.n_samples
+        np.testing.assert_allclose(ws.theta, full.theta, atol=1e-8)
+        assert ws.kkt.max < 1e-8
+        assert ws.margins.shape == (1500,) and ws.margins.min() >= 1 - 1e-9
+
+
+@pytest.mark.parametrize("norm", ["l1", "linf"])
+def test_polyhedral_norms_match_cvxpy_objective(norm):
+    data = teacher_data(40, 5, seed=1)
+    cert = max_margin(linear_model(5), data, norm=norm)
+    _, value = cvxpy_max_margin(data, norm)
+    assert cert.objective == pytest.approx(value, rel=1e-7)
+    assert cert.kkt.max < 1e-7
+    assert cert.norm == norm
+
+
+def test_lp_norm_matches_cvxpy():
+    data = teacher_data(40, 4, seed=2)
+    cert = max_margin(linear_model(4), data, norm="lp", p=3)
+    w_ref, value = cvxpy_max_margin(data, "l3")
+    assert cert.objective == pytest.approx(value, rel=1e-6)
+    np.testing.assert_allclose(cert.theta, w_ref, atol=1e-5)
+    assert cert.kkt.max < 1e-8
+
+
+def test_bad_lp_exponent():
+    with pytest.raises(Exception, match="p > 1"):
+        max_margin(linear_model(2), Dataset([[1.0, 0.0]], [1]), norm="lp", p=1)
+
+
+def test_non_separable_linear_raises_and_reports_status():
+    xor = Dataset([[1, 1], [-1, -1], [1, -1], [-1, 1]], [1, 1, -1, -1])
+    with pytest.raises(NotSeparableError, match="not separable"):
+        max_margin(linear_model(2), xor)
+    cert = max_margin(linear_model(2), xor, raise_on_failure=False)
+    assert not cert.success and cert.status in ("infeasible", "failed")
+
+
+def test_iteration_limit_is_explicit():
+    with pytest.raises(SolverError) as info:
+        max_margin(linear_model(6), teacher_data(80, 6), max_iter=1)
+    assert info.value.status == "max_iterations"
+
+
+def test_dimension_mismatch_is_a_data_error():
+    with pytest.raises(DataError, match="expects 3 features"):
+        MaxMarginProblem(linear_model(3), teacher_data(10, 4))
+
+
+def quadratic_net(d, width):
+    return Model("square_net", [Block("V", {"V": (width, d)}, 2), Block("a", {"a": (width,)}, 1)], input_dim=d,
+                 output=lambda p, x: p.a @ ops.square(p.V @ x))
+
+
+def test_nonconvex_multistart_certificate():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((40, 3))
+    data = Dataset(X, np.sign(X[:, 0] ** 2 - 0.5 * X[:, 1] ** 2))
+    cert = max_margin(quadratic_net(3, 4), data, starts=3, seed=0)
+    assert cert.success
+    assert len(cert.extras["starts"]) == 3
+    assert cert.objective <= min(s["objective"] for s in cert.extras["starts"]) + 1e-9
+    assert cert.kkt.max < 1e-8
+    assert cert.extras["polish"]["applied"]
+    # homogeneous of degree 3: normalized margin is min f / ||theta||^3
+    assert cert.normalized_margin == pytest.approx(cert.margins.min() / np.linalg.norm(cert.theta) ** 3)
+
+
+def test_nonconvex_non_separable_is_reported():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 3))
+    data = Dataset(X, np.sign(X[:, 0] + 1e-12))  # odd labels: an even (quadratic) model cannot separate
+    with pytest.raises(NotSeparableError, match="not a proof"):
+        max_margin(quadratic_net(3, 3), data, starts=2)
+
+
+def test_certificate_serializes():
+    cert = max_margin(linear_model(3), teacher_data(20, 3))
+    payload = json.loads(cert.to_json())
+    assert payload["status"] == "optimal" and payload["success"] is True
+    assert payload["kkt"]["max"] < 1e-8
+    assert len(payload["multipliers"]) == 20
+    assert "objective" in payload["extras"]
