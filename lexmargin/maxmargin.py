@@ -23,6 +23,7 @@ from .model import Model
 from .norms import Norm
 
 VIOLATION_TOL = 1e-9
+MEHROTRA_MAX_ITER = 200  # convex LP/QP: Mehrotra converges in tens of iterations or not at all
 
 
 # ---- constraint sources -------------------------------------------------------------------------
@@ -208,10 +209,18 @@ class MaxMarginProblem:
         return lam
 
     def _solve_subset(self, index, theta0, options) -> ipopt.NLPResult:
+        if options.get("ipopt.mehrotra_algorithm") != "yes" or options["ipopt.max_iter"] <= MEHROTRA_MAX_ITER:
+            return self._ipopt(index, theta0, options)
+        result = self._ipopt(index, theta0, {**options, "ipopt.max_iter": MEHROTRA_MAX_ITER})
+        if result.success:
+            return result
+        # Mehrotra's method does not detect infeasibility: fall back to IPOPT's default algorithm
+        return self._ipopt(index, theta0, {**options, "ipopt.mehrotra_algorithm": "no"})
+
+    def _ipopt(self, index, theta0, options) -> ipopt.NLPResult:
         P = self.model.n_params
         z = self.source.symbol.sym("z", self.norm.n_decision(P))
-        theta = self.norm.theta_of(z, P)
-        g = self.source.expression(theta, index)
+        g = self.source.expression(self.norm.theta_of(z, P), index)
         extra = self.norm.extra_constraints(z, P)
         if extra is not None:
             g = ca.vertcat(g, extra)
