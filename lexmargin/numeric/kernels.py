@@ -1,0 +1,500 @@
+"""Batched numpy kernels: margins f (R, N) and vector-Jacobian products for R parameter vectors.
+
+Every kernel works on a flat parameter matrix ``theta`` of shape (R, P) (one row per run) whose
+column layout matches ``Model.flatten`` of the equivalent lexmargin Model: arrays in declaration order,
+each in C order.  ``forward(theta) -> (f, cache)`` gives the margins f[r, n] = f_n(theta_r);
+``vjp(theta, cache, c) -> (R, P)`` gives sum_n c[r, n] * grad f_n(theta_r).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..data import Dataset, as_dataset
+from ..errors import DataError, ModelError
+
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "squared_relu")
+_ACTIVATION_DEGREE = {"linear": 1, "relu": 1, "leaky_relu": 1, "squared_relu": 2}
+
+
+@dataclass(frozen=True)
+class ArraySpec:
+    """A named parameter array and its place in the flat theta."""
+
+    name: str
+    shape: tuple[int, ...]
+    offset: int
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape))
+
+    @property
+    def columns(self) -> slice:
+        return slice(self.offset, self.offset + self.size)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "shape": list(self.shape), "offset": self.offset}
+
+
+def _layout(named_shapes) -> tuple[ArraySpec, ...]:
+    specs, offset = [], 0
+    for name, shape in named_shapes:
+        spec = ArraySpec(name, tuple(int(s) for s in shape), offset)
+        specs.append(spec)
+        offset += spec.size
+    return tuple(specs)
+
+
+def _check_dtype(dtype) -> np.dtype:
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64; got {dtype}")
+    return dtype
+
+
+class Kernel:
+    """Base class: parameter layout, input checks and helpers shared by all kernels."""
+
+    name = "kernel"
+    degree: float | None = None
+
+    def __init__(self, data: Dataset, arrays, dtype=np.float64):
+        self.data = data
+        self.dtype = _check_dtype(dtype)
+        self.arrays = _layout(arrays)
+        self.n_params = sum(a.size for a in self.arrays)
+        self.n_samples = data.n_samples
+        self.y = data.y.astype(self.dtype)
+
+    # ---- interface ----------------------------------------------------------------------------
+    def forward(self, theta):
+        raise NotImplementedError
+
+    def vjp(self, theta, cache, cotangent):
+        raise NotImplementedError
+
+    # ---- derived --------------------------------------------------------------------------------
+    def margins(self, theta) -> np.ndarray:
+        """f (R, N) for theta (R, P); a single theta (P,) gives (N,)."""
+        single = np.ndim(theta) == 1
+        f, _ = self.forward(self.check_theta(theta))
+        return f[0] if single else f
+
+    def gradient(self, theta, cotangent) -> np.ndarray:
+        """sum_n c[r, n] grad f_n(theta_r) (R, P)."""
+        theta = self.check_theta(theta)
+        c = np.asarray(cotangent, dtype=self.dtype)
+        if c.shape != (theta.shape[0], self.n_samples):
+            raise ValueError(f"cotangent must have shape {(theta.shape[0], self.n_samples)}; got {c.shape}")
+        _, cache = self.forward(theta)
+        return self.vjp(theta, cache, c)
+
+    def margin_jacobian(self, theta) -> np.ndarray:
+        """d f_n / d theta for one theta (P,) as (N, P) (one vjp per sample: for tests and small N)."""
+        theta = self.check_theta(theta)
+        if theta.shape[0] != 1:
+            raise ValueError("margin_jacobian takes a single parameter vector")
+        eye = np.eye(self.n_samples, dtype=self.dtype)
+        rows = np.repeat(theta, self.n_samples, axis=0)
+        _, cache = self.forward(rows)
+        return self.vjp(rows, cache, eye)
+
+    def normalized_margins(self, theta, f) -> np.ndarray:
+        """min_n f_n / ||theta||^degree per run (NaN when the kernel is not homogeneous)."""
+        norm = np.linalg.norm(theta, axis=1)
+        if self.degree is None:
+            return np.full(theta.shape[0], np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.min(f, axis=1) / norm ** self.degree
+
+    def unflatten(self, theta) -> dict:
+        """Named arrays (R, *shape) of theta (R, P) (views)."""
+        theta = np.asarray(theta)
+        R = theta.shape[0]
+        return {a.name: theta[:, a.columns].reshape((R,) + a.shape) for a in self.arrays}
+
+    def flatten(self, params) -> np.ndarray:
+        """Inverse of unflatten: arrays (R, *shape) -> theta (R, P)."""
+        parts = []
+        for a in self.arrays:
+            arr = np.asarray(params[a.name], dtype=self.dtype)
+            parts.append(arr.reshape(arr.shape[0], a.size))
+        return np.concatenate(parts, axis=1)
+
+    def check_theta(self, theta) -> np.ndarray:
+        theta = np.asarray(theta, dtype=self.dtype)
+        if theta.ndim == 1:
+            theta = theta[None, :]
+        if theta.ndim != 2 or theta.shape[1] != self.n_params:
+            raise ValueError(f"theta must have shape (R, {self.n_params}) for {self.name}; got {theta.shape}")
+        if not np.all(np.isfinite(theta)):
+            raise ValueError(f"theta contains non-finite values in runs {np.unique(np.nonzero(~np.isfinite(theta))[0])[:5].tolist()}")
+        return theta
+
+    def random_theta(self, seeds, scales=1.0) -> np.ndarray:
+        """One Gaussian initialization per seed, scaled so that ||theta_r|| is about scales[r]."""
+        seeds = np.atleast_1d(seeds)
+        scales = np.broadcast_to(np.asarray(scales, dtype=float), seeds.shape)
+        rows = [np.random.default_rng(int(s)).standard_normal(self.n_params) for s in seeds]
+        return (np.array(rows) * (scales[:, None] / math.sqrt(self.n_params))).astype(self.dtype)
+
+    def describe(self) -> dict:
+        return {"kernel": self.name, "n_params": self.n_params, "n_samples": self.n_samples,
+                "degree": self.degree, "dtype": self.dtype.name, "arrays": [a.to_dict() for a in self.arrays]}
+
+    def __repr__(self):
+        return f"{type(self).__name__}(P={self.n_params}, N={self.n_samples}, dtype={self.dtype.name})"
+
+
+def _as_data(X, y) -> Dataset:
+    return as_dataset(X, y)
+
+
+class LinearKernel(Kernel):
+    """f_n = y_n <w, x_n>: margins theta @ A with A = (y * X)^T, BLAS-bound in both directions."""
+
+    name = "linear"
+    degree = 1.0
+
+    def __init__(self, X, y=None, dtype=np.float64):
+        data = _as_data(X, y)
+        super().__init__(data, [("w", (data.n_features,))], dtype)
+        yx = data.y[:, None] * data.X
+        self.A = np.ascontiguousarray(yx.T, dtype=self.dtype)    # (d, N)
+        self.At = np.ascontiguousarray(yx, dtype=self.dtype)     # (N, d)
+
+    def forward(self, theta):
+        return theta @ self.A, None
+
+    def vjp(self, theta, cache, cotangent):
+        return cotangent @ self.At
+
+
+class SVMBiasKernel(Kernel):
+    """f_n = y_n (<w, x_n> + c_1 c_2 ... c_k): a linear predictor whose bias is a degree-k product.
+
+    With k >= 2 the bias is cheaper in norm than the weights; gradient descent then converges in
+    direction to the SVM with an unregularized bias (Nacson et al. 2019).  Parameters: w (d,), c (k,).
+    """
+
+    name = "svm_bias"
+    degree = None
+
+    def __init__(self, X, y=None, bias_degree: int = 2, dtype=np.float64):
+        data = _as_data(X, y)
+        if int(bias_degree) != bias_degree or bias_degree < 1:
+            raise ValueError(f"bias_degree must be a positive integer; got {bias_degree}")
+        self.bias_degree = int(bias_degree)
+        d = data.n_features
+        super().__init__(data, [("w", (d,)), ("c", (self.bias_degree,))], dtype)
+        self.linear = LinearKernel(data, dtype=dtype)
+
+    def split(self, theta):
+        d = self.data.n_features
+        return theta[:, :d], theta[:, d:]
+
+    def bias(self, theta) -> np.ndarray:
+        return np.prod(self.split(self.check_theta(theta))[1], axis=1)
+
+    def forward(self, theta):
+        w, c = self.split(theta)
+        return w @ self.linear.A + np.prod(c, axis=1)[:, None] * self.y, None
+
+    def vjp(self, theta, cache, cotangent):
+        w, c = self.split(theta)
+        gw = cotangent @ self.linear.At
+        total = cotangent @ self.y                                  # (R,)
+        others = np.stack([np.prod(np.delete(c, j, axis=1), axis=1) for j in range(c.shape[1])], axis=1)
+        return np.concatenate([gw, total[:, None] * others], axis=1)
+
+    def normalized_margins(self, theta, f):
+        """min_n f_n / ||w|| (the bias is not regularized)."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.min(f, axis=1) / np.linalg.norm(self.split(theta)[0], axis=1)
+
+
+def _activation(name: str, slope: float):
+    if name == "linear":
+        return (lambda z: z), (lambda z: np.ones_like(z))
+    if name == "relu":
+        return (lambda z: np.maximum(z, 0)), (lambda z: (z > 0).astype(z.dtype))
+    if name == "leaky_relu":
+        return (lambda z: np.maximum(z, slope * z)), (lambda z: np.where(z > 0, 1.0, slope).astype(z.dtype))
+    if name == "squared_relu":
+        return (lambda z: np.square(np.maximum(z, 0))), (lambda z: 2 * np.maximum(z, 0))
+    raise ValueError(f"unknown activation {name!r}; choose from {ACTIVATIONS}")
+
+
+def layered_degree(n_hidden: int, activation: str) -> float:
+    """Homogeneity degree of  a . s(W_k ... s(W_1 x))  with k = n_hidden layers."""
+    p = _ACTIVATION_DEGREE[activation]
+    deg = 0
+    for _ in range(n_hidden):
+        deg = p * (deg + 1)
+    return float(deg + 1)
+
+
+class LayeredNetKernel(Kernel):
+    """f_n = y_n a . s(W_k s(... s(W_1 x_n))) without biases, s a homogeneous activation.
+
+    Parameters W1 (h1, d), W2 (h2, h1), ..., Wk (hk, h_{k-1}) and the output vector a (hk,).
+    ``hidden=()`` is the linear model.
+    """
+
+    name = "layered_net"
+
+    def __init__(self, X, y=None, hidden=(10,), activation: str = "relu", slope: float = 0.1,
+                 dtype=np.float64, output_name: str = "a", layer_names=None):
+        data = _as_data(X, y)
+        self.hidden = tuple(int(h) for h in hidden)
+        if any(h <= 0 for h in self.hidden):
+            raise ValueError(f"hidden widths must be positive; got {hidden}")
+        self.activation, self.slope = activation, float(slope)
+        self._act, self._dact = _activation(activation, self.slope)
+        self.widths = (data.n_features,) + self.hidden
+        names = list(layer_names or [f"W{i + 1}" for i in range(len(self.hidden))])
+        if len(names) != len(self.hidden):
+            raise ValueError(f"need {len(self.hidden)} layer names; got {names}")
+        shapes = [(names[i], (self.widths[i + 1], self.widths[i])) for i in range(len(self.hidden))]
+        super().__init__(data, shapes + [(output_name, (self.widths[-1],))], dtype)
+        self.degree = layered_degree(len(self.hidden), activation)
+        self.XT = np.ascontiguousarray(data.X.T, dtype=self.dtype)     # (d, N)
+        self.X = np.ascontiguousarray(data.X, dtype=self.dtype)
+
+    def weights(self, theta) -> list[np.ndarray]:
+        """Layer matrices (R, out, in), the output layer as (R, 1, hk)."""
+        R = theta.shape[0]
+        mats = [theta[:, a.columns].reshape(R, *a.shape) for a in self.arrays[:-1]]
+        return mats + [theta[:, self.arrays[-1].columns].reshape(R, 1, -1)]
+
+    def forward(self, theta):
+        Ws = self.weights(theta)
+        H, Zs, Hs = self.XT, [], [self.XT]
+        for W in Ws[:-1]:
+            Z = W @ H
+            H = self._act(Z)
+            Zs.append(Z)
+            Hs.append(H)
+        g = (Ws[-1] @ H)[:, 0, :]
+        return g * self.y, (Ws, Zs, Hs)
+
+    def vjp(self, theta, cache, cotangent):
+        Ws, Zs, Hs = cache
+        delta = (cotangent * self.y)[:, None, :]                     # (R, 1, N): d/d(output)
+        grads = [None] * len(Ws)
+        for i in range(len(Ws) - 1, -1, -1):
+            H_in = Hs[i]
+            if i == 0:
+                grads[i] = delta @ self.X
+            else:
+                grads[i] = delta @ np.swapaxes(H_in, 1, 2)
+                delta = (np.swapaxes(Ws[i], 1, 2) @ delta) * self._dact(Zs[i - 1])
+        R = theta.shape[0]
+        return np.concatenate([g.reshape(R, -1) for g in grads], axis=1)
+
+    def path_scales(self, theta) -> np.ndarray:
+        """Path-SGD (p = 2) per-edge scales kappa_e = gamma_in(u) gamma_out(v), flat (R, P)."""
+        from .pathsgd import path_scales
+        R = theta.shape[0]
+        return np.concatenate([k.reshape(R, -1) for k in path_scales(self.weights(theta))], axis=1)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "hidden": list(self.hidden), "activation": self.activation}
+
+
+def DeepLinearKernel(X, y=None, hidden=(10,), dtype=np.float64, **names) -> LayeredNetKernel:
+    """f_n = y_n a . W_k ... W_1 x_n (a layered net with the identity activation)."""
+    kernel = LayeredNetKernel(X, y, hidden=hidden, activation="linear", dtype=dtype, **names)
+    kernel.name = "deep_linear"
+    return kernel
+
+
+class SumKernel(Kernel):
+    """f_n = sum_k f_n^(k)(theta_k): sub-networks on the same data with concatenated parameters."""
+
+    name = "sum"
+
+    def __init__(self, kernels, prefixes=None):
+        kernels = list(kernels)
+        if not kernels:
+            raise ValueError("SumKernel needs at least one kernel")
+        first = kernels[0]
+        for k in kernels[1:]:
+            if k.data is not first.data and not (np.array_equal(k.data.X, first.data.X)
+                                                 and np.array_equal(k.data.y, first.data.y)):
+                raise DataError("all kernels of a SumKernel must use the same data")
+            if k.dtype != first.dtype:
+                raise ValueError("all kernels of a SumKernel must use the same dtype")
+        self.kernels = kernels
+        prefixes = prefixes or [f"k{i}." if len(kernels) > 1 else "" for i in range(len(kernels))]
+        arrays = [(p + a.name, a.shape) for p, k in zip(prefixes, kernels) for a in k.arrays]
+        super().__init__(first.data, arrays, first.dtype)
+        degrees = {k.degree for k in kernels}
+        self.degree = degrees.pop() if len(degrees) == 1 else None
+        bounds = np.cumsum([0] + [k.n_params for k in kernels])
+        self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+    def forward(self, theta):
+        total, caches = 0, []
+        for k, s in zip(self.kernels, self.slices):
+            f, cache = k.forward(theta[:, s])
+            total = total + f
+            caches.append(cache)
+        return total, caches
+
+    def vjp(self, theta, cache, cotangent):
+        return np.concatenate([k.vjp(theta[:, s], c, cotangent)
+                               for k, s, c in zip(self.kernels, self.slices, cache)], axis=1)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "parts": [k.describe() for k in self.kernels]}
+
+
+class CasadiKernel(Kernel):
+    """Fallback for any declared Model: CasADi-evaluated margins and Jacobians, one run at a time."""
+
+    name = "casadi"
+
+    def __init__(self, model, X, y=None, dtype=np.float64):
+        data = _as_data(X, y)
+        if data.n_features != model.input_dim:
+            raise DataError(f"model {model.name!r} expects {model.input_dim} features; data has {data.n_features}")
+        super().__init__(data, zip(model.layout.names, model.layout.shapes), dtype)
+        self.model = model
+        self.degree = model.degree
+
+    def forward(self, theta):
+        rows = np.asarray(theta, dtype=float)
+        f = np.stack([self.model.margins(t, self.data) for t in rows]).astype(self.dtype)
+        return f, None
+
+    def vjp(self, theta, cache, cotangent):
+        rows = np.asarray(theta, dtype=float)
+        grads = [c @ self.model.margin_jacobian(t, self.data) for t, c in zip(rows, cotangent)]
+        return np.stack(grads).astype(self.dtype)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "model": self.model.name}
+
+
+def check_kernel_against_model(kernel: Kernel, model, points: int = 2, seed: int = 0,
+                               rtol: float = 1e-7, block: str | None = None) -> float:
+    """Largest relative error of kernel margins and gradients vs CasADi at random points.
+
+    With ``block`` the kernel is compared to that summand of a sum-of-blocks model on the block's
+    parameters.
+    """
+    rng = np.random.default_rng(seed)
+    data = kernel.data
+    n = min(data.n_samples, 25)
+    sub = data.subset(np.arange(n))
+    worst = 0.0
+    for _ in range(points):
+        theta = rng.standard_normal(model.n_params)
+        cols = model.block_slice(block) if block else slice(None)
+        f_ref, J_ref = _reference(model, theta, sub, block)
+        k_theta = theta[cols][None, :].astype(kernel.dtype)
+        f, cache = kernel.forward(k_theta)
+        c = rng.standard_normal((1, data.n_samples)).astype(kernel.dtype)
+        c[:, n:] = 0
+        g = kernel.vjp(k_theta, cache, c)[0]
+        g_ref = c[0, :n] @ J_ref[:, cols]
+        worst = max(worst, _rel_err(f[0, :n], f_ref), _rel_err(g, g_ref))
+    return worst
+
+
+def _reference(model, theta, data, block):
+    if block is None:
+        return model.margins(theta, data), model.margin_jacobian(theta, data)
+    import casadi as ca
+    fn = model.casadi_summand(block)
+    theta_sym = ca.SX.sym("t", model.n_params)
+    x, y = ca.SX.sym("x", model.input_dim), ca.SX.sym("y")
+    expr = fn(theta_sym, x, y)
+    grad = ca.Function("g", [theta_sym, x, y], [expr, ca.gradient(expr, theta_sym)]).map(data.n_samples)
+    f, J = grad(theta, data.X.T, data.y[None, :])
+    return np.array(f).ravel(), np.array(J).T
+
+
+def _rel_err(a, b) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        return math.inf
+    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
+def _candidates(arrays, data: Dataset):
+    """Factories (dtype -> kernel) of fast kernels whose layout matches the (name, shape) arrays."""
+    d = data.n_features
+    names = [n for n, _ in arrays]
+    shapes = [tuple(s) for _, s in arrays]
+    if shapes == [(d,)] or shapes == [(1, d)]:
+        yield lambda dtype: LinearKernel(data, dtype=dtype)
+        return
+    if shapes[0] in ((d,), (1, d)) and all(int(np.prod(s)) == 1 for s in shapes[1:]) and len(shapes) > 1:
+        yield lambda dtype: SVMBiasKernel(data, bias_degree=len(shapes) - 1, dtype=dtype)
+    if shapes[0] in ((d,), (1, d)) and len(shapes) == 2 and len(shapes[1]) == 1:
+        yield lambda dtype: SVMBiasKernel(data, bias_degree=shapes[1][0], dtype=dtype)
+    hidden = _chain_widths(shapes, d)
+    if hidden:
+        for act in ACTIVATIONS:
+            yield lambda dtype, act=act: LayeredNetKernel(data, hidden=hidden, activation=act, dtype=dtype,
+                                                          output_name=names[-1], layer_names=names[:-1])
+
+
+def _chain_widths(shapes, d):
+    """Hidden widths when shapes are (h1, d), (h2, h1), ..., then (hk,) or (1, hk)."""
+    if len(shapes) < 2 or any(len(s) != 2 for s in shapes[:-1]):
+        return None
+    widths = [d]
+    for s in shapes[:-1]:
+        if s[1] != widths[-1]:
+            return None
+        widths.append(s[0])
+    if shapes[-1] not in ((widths[-1],), (1, widths[-1])):
+        return None
+    return tuple(widths[1:])
+
+
+def _verified(factories, model, block, tol, dtype):
+    """The first candidate (checked in float64) that reproduces the model, built in ``dtype``."""
+    for make in factories:
+        try:
+            if check_kernel_against_model(make(np.float64), model, block=block) <= tol:
+                return make(dtype)
+        except (ValueError, ModelError, ArithmeticError):
+            continue
+    return None
+
+
+def _block_arrays(model, block):
+    return list(model.block(block).shapes.items())
+
+
+def kernel_for(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
+    """A fast numpy kernel for ``model`` if its structure is a bundled family, else ``CasadiKernel``.
+
+    The structure (linear, SVM with product bias, layered net with a homogeneous activation, sums of
+    those per block) is read from the parameter arrays and accepted only if it reproduces the CasADi
+    margins and gradients at random points, so an unrecognized declaration safely falls back.
+    """
+    data = _as_data(X, y)
+    if data.n_features != model.input_dim:
+        raise DataError(f"model {model.name!r} expects {model.input_dim} features; data has {data.n_features}")
+    all_arrays = list(zip(model.layout.names, model.layout.shapes))
+    kernel = _verified(_candidates(all_arrays, data), model, None, tol, dtype)
+    if kernel is None and model.is_sum_of_blocks and len(model.blocks) > 1:
+        parts = [_verified(_candidates(_block_arrays(model, b.name), data), model, b.name, tol, dtype)
+                 for b in model.blocks]
+        if all(p is not None for p in parts):
+            kernel = SumKernel(parts, prefixes=[""] * len(parts))
+    return kernel if kernel is not None else CasadiKernel(model, data, dtype=dtype)
+
+
+__all__ = ["Kernel", "ArraySpec", "LinearKernel", "SVMBiasKernel", "LayeredNetKernel", "DeepLinearKernel",
+           "SumKernel", "CasadiKernel", "kernel_for", "check_kernel_against_model", "layered_degree",
+           "ACTIVATIONS"]

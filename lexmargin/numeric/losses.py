@@ -1,0 +1,94 @@
+"""Losses L(theta) = sum_n l(f_n) computed in log space, so nothing under- or overflows at huge margins.
+
+``value_and_weights(f) -> (log_L, w)`` for margins f (R, N): log_L (R,) and softmax-like weights w (R, N)
+with  grad log L = -sum_n w_n grad f_n.  For the exponential loss w = softmax(-f), and the normalized
+GD step eta * grad L / L is exactly eta * grad log L.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def logsumexp(a, axis=-1) -> np.ndarray:
+    m = np.max(a, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0)
+    return (np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m).squeeze(axis)
+
+
+@dataclass(frozen=True)
+class ExponentialLoss:
+    """l(f) = exp(-f)."""
+
+    name: str = "exp"
+
+    def log_terms(self, f) -> np.ndarray:
+        return -f
+
+    def log_loss(self, f) -> np.ndarray:
+        return logsumexp(-np.asarray(f))
+
+    def value_and_weights(self, f):
+        neg = np.negative(f)
+        m = np.max(neg, axis=-1, keepdims=True)
+        np.subtract(neg, m, out=neg)
+        np.exp(neg, out=neg)
+        s = np.sum(neg, axis=-1, keepdims=True)
+        neg /= s
+        return (np.log(s) + m)[..., 0], neg
+
+    def to_dict(self) -> dict:
+        return {"name": self.name}
+
+
+def _log_softplus_neg(f) -> np.ndarray:
+    """log(log(1 + exp(-f))) without underflow: -f + log(log1p(u) / u), u = exp(-f), for f > 0."""
+    f = np.asarray(f)
+    pos = f > 0
+    u = np.exp(-np.where(pos, f, 0))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(u > 0, np.log1p(u) / np.where(u > 0, u, 1), 1)
+        small = -f + np.log(ratio)
+        large = np.log(np.logaddexp(0, -np.where(pos, 0, f)))
+    return np.where(pos, small, large)
+
+
+@dataclass(frozen=True)
+class LogisticLoss:
+    """l(f) = log(1 + exp(-f))."""
+
+    name: str = "logistic"
+
+    def log_terms(self, f) -> np.ndarray:
+        return _log_softplus_neg(f)
+
+    def log_loss(self, f) -> np.ndarray:
+        return logsumexp(self.log_terms(f))
+
+    def value_and_weights(self, f):
+        log_L = self.log_loss(f)
+        # -l'(f) = sigmoid(-f);  log sigmoid(-f) = -log(1 + exp(f))
+        w = np.exp(-np.logaddexp(0, f) - log_L[..., None])
+        return log_L, w
+
+    def to_dict(self) -> dict:
+        return {"name": self.name}
+
+
+LOSSES = {"exp": ExponentialLoss, "exponential": ExponentialLoss, "logistic": LogisticLoss}
+
+
+def get_loss(loss):
+    """A loss object from a name ("exp", "logistic") or a loss object."""
+    if isinstance(loss, str):
+        if loss not in LOSSES:
+            raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
+        return LOSSES[loss]()
+    if not hasattr(loss, "value_and_weights"):
+        raise TypeError(f"loss must be a name or provide value_and_weights(f); got {type(loss).__name__}")
+    return loss
+
+
+__all__ = ["ExponentialLoss", "LogisticLoss", "get_loss", "logsumexp"]

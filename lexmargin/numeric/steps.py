@@ -1,0 +1,130 @@
+"""Step rules: the per-run multiplier s_r of the update  theta_r <- theta_r - s_r * grad log L(theta_r).
+
+All rules act on grad log L (computed stably); the loss enters in log space:
+
+* ``Constant(eta)``: plain GD on L, s = eta * L  (= eta * exp(log L));
+* ``Normalized(eta)``: s = eta, i.e. eta * grad L / L;
+* ``Adaptive(eta)``: Lyu & Li style loss-based step: s = eta_r * L (or eta_r with ``normalized=True``);
+  a step that lowers the loss is kept and eta_r grows, one that does not is rejected and eta_r shrinks
+  (the run retries from the same point on its next iteration).
+
+Step sizes are a scalar or one value per run (R,).  A rule's state is a dict of (R,) arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+def _check_eta(rule, what="eta"):
+    """Validate a step size (scalar or per run) and store it as a float or a tuple of floats."""
+    eta = getattr(rule, what)
+    arr = np.asarray(eta, dtype=float)
+    if arr.ndim > 1 or arr.size == 0 or not np.all(np.isfinite(arr)) or not np.all(arr > 0):
+        raise ValueError(f"{what} must be a positive finite scalar or a 1-D array of them; got {eta!r}")
+    object.__setattr__(rule, what, float(arr) if arr.ndim == 0 else tuple(arr.tolist()))
+
+
+def _per_run(eta, runs: int) -> np.ndarray:
+    arr = np.asarray(eta, dtype=float)
+    if arr.ndim == 1 and arr.shape[0] != runs:
+        raise ValueError(f"got {arr.shape[0]} step sizes for {runs} runs")
+    return np.array(np.broadcast_to(arr, (runs,)), dtype=float)
+
+
+def _as_list(eta):
+    arr = np.asarray(eta, dtype=float)
+    return arr.tolist()
+
+
+@dataclass(frozen=True)
+class Constant:
+    """Gradient descent on L with a constant step: theta <- theta - eta * grad L."""
+
+    eta: float | tuple = 0.1
+    adaptive = False
+
+    def __post_init__(self):
+        _check_eta(self)
+
+    def init(self, runs: int) -> dict:
+        return {"eta": _per_run(self.eta, runs)}
+
+    def multiplier(self, state, log_loss) -> np.ndarray:
+        return np.exp(np.log(state["eta"]) + log_loss)
+
+    def to_dict(self) -> dict:
+        return {"rule": "constant", "eta": _as_list(self.eta)}
+
+
+@dataclass(frozen=True)
+class Normalized:
+    """Normalized GD: theta <- theta - eta * grad L / L = theta - eta * grad log L."""
+
+    eta: float | tuple = 0.1
+    adaptive = False
+
+    def __post_init__(self):
+        _check_eta(self)
+
+    def init(self, runs: int) -> dict:
+        return {"eta": _per_run(self.eta, runs)}
+
+    def multiplier(self, state, log_loss) -> np.ndarray:
+        return state["eta"].copy()
+
+    def to_dict(self) -> dict:
+        return {"rule": "normalized", "eta": _as_list(self.eta)}
+
+
+@dataclass(frozen=True)
+class Adaptive:
+    """Loss-based adaptive step: grow by ``grow`` on success, shrink by ``shrink`` and retry on failure."""
+
+    eta: float | tuple = 0.1
+    grow: float = 1.1
+    shrink: float = 0.5
+    normalized: bool = True
+    max_eta: float = math.inf
+    adaptive = True
+
+    def __post_init__(self):
+        _check_eta(self)
+        if not (math.isfinite(self.grow) and self.grow >= 1):
+            raise ValueError(f"grow must be a finite number >= 1; got {self.grow}")
+        if not (0 < self.shrink < 1):
+            raise ValueError(f"shrink must lie in (0, 1); got {self.shrink}")
+        if not self.max_eta > 0:
+            raise ValueError(f"max_eta must be positive; got {self.max_eta}")
+
+    def init(self, runs: int) -> dict:
+        return {"eta": _per_run(self.eta, runs)}
+
+    def multiplier(self, state, log_loss) -> np.ndarray:
+        return state["eta"].copy() if self.normalized else np.exp(np.log(state["eta"]) + log_loss)
+
+    def update(self, state, accepted) -> dict:
+        eta = np.where(accepted, np.minimum(state["eta"] * self.grow, self.max_eta), state["eta"] * self.shrink)
+        return {"eta": eta}
+
+    def to_dict(self) -> dict:
+        return {"rule": "adaptive", "eta": _as_list(self.eta), "grow": self.grow, "shrink": self.shrink,
+                "normalized": self.normalized, "max_eta": self.max_eta}
+
+
+RULES = {"constant": Constant, "normalized": Normalized, "adaptive": Adaptive}
+
+
+def rule_from_dict(spec: dict):
+    spec = dict(spec)
+    kind = spec.pop("rule")
+    if kind not in RULES:
+        raise ValueError(f"unknown step rule {kind!r}; choose from {sorted(RULES)}")
+    eta = spec.pop("eta")
+    return RULES[kind](eta=tuple(eta) if isinstance(eta, list) else eta, **spec)
+
+
+__all__ = ["Constant", "Normalized", "Adaptive", "rule_from_dict"]

@@ -1,0 +1,306 @@
+"""Batched training of R runs at once, recorded at log-spaced checkpoints, with exact resume.
+
+One iteration does one forward pass (margins) and one vector-Jacobian product per run::
+
+    v = sum_n w_n grad f_n = -grad log L          (w from the loss in log space)
+    theta <- theta + s * v        (s from the step rule; Path-SGD divides v by kappa first)
+
+The state of a run is (step, theta, step-rule state, RNG state); everything else is recomputed from
+it, so a run saved to disk and resumed gives bit-identical results to an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import LexmarginError
+from .compare import Reference, angle, margin_ratio
+from .history import SERIES, History, log_checkpoints
+from .losses import get_loss
+from .pathsgd import path_sgd_direction
+from .steps import Constant, rule_from_dict
+
+FORMAT_VERSION = 1
+
+
+class DivergenceError(LexmarginError, FloatingPointError):
+    """A run produced non-finite parameters or loss (usually: the step size is too large)."""
+
+
+def _fingerprint(theta0) -> str:
+    return hashlib.sha1(np.ascontiguousarray(theta0).tobytes()).hexdigest()
+
+
+def _schedule(n_steps, checkpoints) -> np.ndarray:
+    if np.ndim(checkpoints) == 0:
+        return log_checkpoints(n_steps, int(checkpoints))
+    steps = np.unique(np.asarray(checkpoints, dtype=np.int64))
+    if steps.size == 0 or steps[0] < 0 or steps[-1] > n_steps:
+        raise ValueError(f"checkpoints must lie in [0, {n_steps}]; got {checkpoints!r}")
+    return steps
+
+
+class Trainer:
+    """R runs of gradient descent (or SGD / Path-SGD) on one kernel, advanced in lockstep."""
+
+    def __init__(self, kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
+                 batch_size: int | None = None, path_sgd: bool = False, seed: int = 0,
+                 reference: Reference | None = None, store_direction: bool = True):
+        self.kernel = kernel
+        self.loss = get_loss(loss)
+        self.rule = rule if rule is not None else Constant(0.1)
+        if not hasattr(self.rule, "multiplier"):
+            raise TypeError(f"rule must be a step rule (Constant, Normalized, Adaptive); got {rule!r}")
+        if int(n_steps) != n_steps or n_steps < 0:
+            raise ValueError(f"n_steps must be a non-negative integer; got {n_steps}")
+        self.n_steps = int(n_steps)
+        self.schedule = _schedule(self.n_steps, checkpoints)
+        self.batch_size = self._check_batch(batch_size)
+        self.path_sgd = bool(path_sgd)
+        if self.path_sgd and not hasattr(kernel, "path_scales"):
+            raise ValueError(f"Path-SGD needs a layered-net kernel; got {kernel.name!r}")
+        self.seed = int(seed)
+        self.reference = self._check_reference(reference)
+        self.store_direction = bool(store_direction)
+        theta0 = kernel.check_theta(theta0)
+        self.theta = theta0.copy()
+        self.step = 0
+        self.rule_state = self.rule.init(theta0.shape[0])
+        self.rng = np.random.default_rng(self.seed)
+        self.records: list[dict] = []
+        self._theta0_hash = _fingerprint(theta0)
+        self._refresh()
+        self._record_if_due()
+
+    # ---- checks ---------------------------------------------------------------------------------
+    def _check_batch(self, batch_size):
+        if batch_size is None:
+            return None
+        if int(batch_size) != batch_size or not 1 <= batch_size <= self.kernel.n_samples:
+            raise ValueError(f"batch_size must be an integer in [1, {self.kernel.n_samples}]; got {batch_size}")
+        return int(batch_size)
+
+    def _check_reference(self, reference):
+        if reference is None:
+            return None
+        if not isinstance(reference, Reference):
+            raise TypeError("reference must be a numeric.Reference (direction, normalized_margin)")
+        if reference.direction.size != self.kernel.n_params:
+            raise ValueError(f"reference direction has {reference.direction.size} entries; "
+                             f"the kernel has {self.kernel.n_params} parameters")
+        return reference
+
+    @property
+    def n_runs(self) -> int:
+        return self.theta.shape[0]
+
+    @property
+    def config(self) -> dict:
+        return {"format": FORMAT_VERSION, "kernel": self.kernel.describe(), "loss": self.loss.to_dict(),
+                "rule": self.rule.to_dict(), "n_steps": self.n_steps, "checkpoints": self.schedule.tolist(),
+                "batch_size": self.batch_size, "path_sgd": self.path_sgd, "seed": self.seed,
+                "runs": self.n_runs, "theta0_sha1": self._theta0_hash, "store_direction": self.store_direction}
+
+    # ---- one iteration ----------------------------------------------------------------------------
+    def _refresh(self):
+        self.f, self.cache = self.kernel.forward(self.theta)
+        self.log_loss, self.weights = self.loss.value_and_weights(self.f)
+
+    def _minibatch(self):
+        """Per-run minibatch loss (N/B) sum_{n in B_r} l(f_n) and its weights scattered to (R, N)."""
+        R, N, B = self.n_runs, self.kernel.n_samples, self.batch_size
+        idx = np.argpartition(self.rng.random((R, N)), B - 1, axis=1)[:, :B]
+        log_loss, wb = self.loss.value_and_weights(np.take_along_axis(self.f, idx, axis=1))
+        w = np.zeros_like(self.f)
+        np.put_along_axis(w, idx, wb, axis=1)
+        return log_loss + np.log(N / B), w
+
+    def _iterate(self):
+        log_loss, w = self._minibatch() if self.batch_size else (self.log_loss, self.weights)
+        v = self.kernel.vjp(self.theta, self.cache, w)          # = -grad log L
+        if self.path_sgd:
+            v = path_sgd_direction(self.kernel, self.theta, v)
+        s = self.rule.multiplier(self.rule_state, log_loss).astype(self.theta.dtype)
+        theta = self.theta + s[:, None] * v
+        f, cache = self.kernel.forward(theta)
+        new_log_loss, weights = self.loss.value_and_weights(f)
+        if self.rule.adaptive:
+            self._accept(theta, f, cache, new_log_loss, weights)
+        else:
+            self._check_finite(theta, new_log_loss)
+            self.theta, self.f, self.cache, self.log_loss, self.weights = theta, f, cache, new_log_loss, weights
+        self.step += 1
+
+    def _accept(self, theta, f, cache, new_log_loss, weights):
+        ok = np.isfinite(new_log_loss) & np.all(np.isfinite(theta), axis=1) & (new_log_loss < self.log_loss)
+        self.rule_state = self.rule.update(self.rule_state, ok)
+        if ok.all():
+            self.theta, self.f, self.cache, self.log_loss, self.weights = theta, f, cache, new_log_loss, weights
+        elif ok.any():
+            self.theta = np.where(ok[:, None], theta, self.theta)
+            self._refresh()
+
+    def _check_finite(self, theta, log_loss):
+        if not (np.isfinite(theta.sum()) and np.all(np.isfinite(log_loss))):
+            bad = np.nonzero(~(np.all(np.isfinite(theta), axis=1) & np.isfinite(log_loss)))[0]
+            raise DivergenceError(f"runs {bad[:10].tolist()} diverged at step {self.step + 1} "
+                                  f"(step sizes {np.asarray(self.rule_state['eta'])[bad][:5].tolist()}): "
+                                  "reduce the step size")
+
+    # ---- records ----------------------------------------------------------------------------------
+    def _record_if_due(self):
+        if self.step in self._due:
+            self.records.append(self._measure())
+            return True
+        return False
+
+    @property
+    def _due(self) -> set:
+        cached = getattr(self, "_due_set", None)
+        if cached is None:
+            cached = self._due_set = set(self.schedule.tolist())
+        return cached
+
+    def _measure(self) -> dict:
+        theta = self.theta.astype(float)
+        norm = np.linalg.norm(theta, axis=1)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            direction = theta / norm[:, None]
+        nm = np.asarray(self.kernel.normalized_margins(self.theta, self.f), dtype=float)
+        rec = {"step": self.step, "log_loss": self.log_loss.astype(float), "norm": norm,
+               "min_margin": np.min(self.f, axis=1).astype(float), "normalized_margin": nm,
+               "eta": np.asarray(self.rule_state["eta"], dtype=float).copy(),
+               "direction": direction if self.store_direction else np.zeros((self.n_runs, 0)),
+               "angle": np.full(self.n_runs, np.nan), "margin_ratio": np.full(self.n_runs, np.nan)}
+        if self.reference is not None and np.all(norm > 0):
+            rec["angle"] = angle(theta, self.reference.direction)
+            rec["margin_ratio"] = margin_ratio(nm, self.reference.normalized_margin)
+        return rec
+
+    def history(self) -> History:
+        recs = self.records
+        arrays = {name: np.array([r[name] for r in recs]) for name in SERIES}
+        return History(steps=np.array([r["step"] for r in recs], dtype=np.int64), theta=self.theta.copy(),
+                       meta={**self.config, "completed_steps": self.step}, **arrays)
+
+    # ---- running ----------------------------------------------------------------------------------
+    def run(self, until: int | None = None, *, callback=None, checkpoint_path=None,
+            save_every: int | None = None) -> "Trainer":
+        """Advance all runs to step ``until`` (default n_steps).
+
+        With ``checkpoint_path`` the state is saved at every recorded checkpoint, every ``save_every``
+        steps, at the end, and when interrupted (KeyboardInterrupt or an exception from ``callback``).
+        ``callback(trainer)`` is called after each recorded checkpoint.
+        """
+        until = self.n_steps if until is None else int(until)
+        if not self.step <= until <= self.n_steps:
+            raise ValueError(f"until must lie in [{self.step}, {self.n_steps}]; got {until}")
+        if save_every is not None and (int(save_every) != save_every or save_every < 1):
+            raise ValueError(f"save_every must be a positive integer; got {save_every}")
+        try:
+            while self.step < until:
+                self._iterate()
+                recorded = self._record_if_due()
+                if checkpoint_path and (recorded or (save_every and self.step % save_every == 0)):
+                    self.save(checkpoint_path)
+                if recorded and callback is not None:
+                    callback(self)
+        except BaseException:
+            if checkpoint_path:
+                self.save(checkpoint_path)
+            raise
+        if checkpoint_path:
+            self.save(checkpoint_path)
+        return self
+
+    @property
+    def done(self) -> bool:
+        return self.step >= self.n_steps
+
+    # ---- persistence ------------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the complete state atomically to ``path`` (.npz)."""
+        path = Path(path)
+        arrays = {"theta": self.theta, "step": np.array(self.step)}
+        arrays.update({f"rule_{k}": v for k, v in self.rule_state.items()})
+        for name in SERIES:
+            arrays[f"rec_{name}"] = np.array([r[name] for r in self.records])
+        arrays["rec_step"] = np.array([r["step"] for r in self.records], dtype=np.int64)
+        meta = {"config": self.config, "rng": self.rng.bit_generator.state,
+                "reference": self.reference.to_dict() if self.reference else None}
+        arrays["meta"] = np.array(json.dumps(meta))
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+        return path
+
+    @classmethod
+    def load(cls, path, kernel) -> "Trainer":
+        """Rebuild a trainer saved with ``save`` (the kernel is passed again; its layout must match)."""
+        path = Path(path)
+        if not path.exists():
+            raise FileNotFoundError(f"checkpoint not found: {path}")
+        with np.load(path) as f:
+            d = {k: f[k] for k in f.files}
+        meta = json.loads(str(d["meta"]))
+        config = meta["config"]
+        if config.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{path}: unsupported checkpoint format {config.get('format')}")
+        if config["kernel"] != json.loads(json.dumps(kernel.describe())):
+            raise ValueError(f"{path} was written for kernel {config['kernel']}, not {kernel.describe()}")
+        self = cls.__new__(cls)
+        self.kernel = kernel
+        self.loss = get_loss(config["loss"]["name"])
+        self.rule = rule_from_dict(config["rule"])
+        self.n_steps, self.schedule = config["n_steps"], np.asarray(config["checkpoints"], dtype=np.int64)
+        self.batch_size, self.path_sgd, self.seed = config["batch_size"], config["path_sgd"], config["seed"]
+        self.store_direction = config["store_direction"]
+        ref = meta["reference"]
+        self.reference = Reference(np.asarray(ref["direction"]), ref["normalized_margin"]) if ref else None
+        self._theta0_hash = config["theta0_sha1"]
+        self.theta, self.step = d["theta"], int(d["step"])
+        self.rule_state = {k[5:]: d[k] for k in d if k.startswith("rule_")}
+        self.rng = np.random.default_rng()
+        self.rng.bit_generator.state = meta["rng"]
+        self.records = [{"step": int(s), **{name: d[f"rec_{name}"][i] for name in SERIES}}
+                        for i, s in enumerate(d["rec_step"])]
+        self._refresh()
+        return self
+
+
+def _diff(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if json.dumps(a.get(k)) != json.dumps(b.get(k)))
+
+
+def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
+          batch_size: int | None = None, path_sgd: bool = False, seed: int = 0,
+          reference: Reference | None = None, store_direction: bool = True, checkpoint_path=None,
+          save_every: int | None = None, callback=None) -> History:
+    """Train R runs (rows of theta0) and return their History.
+
+    With ``checkpoint_path``, an existing checkpoint of the same configuration is resumed (an
+    interrupted run continues where it stopped, bit-identically); a checkpoint of a different
+    configuration raises ValueError.
+    """
+    trainer = Trainer(kernel, theta0, loss=loss, rule=rule, n_steps=n_steps, checkpoints=checkpoints,
+                      batch_size=batch_size, path_sgd=path_sgd, seed=seed, reference=reference,
+                      store_direction=store_direction)
+    if checkpoint_path and Path(checkpoint_path).exists():
+        saved = Trainer.load(checkpoint_path, kernel)
+        changed = _diff(saved.config, trainer.config)
+        if changed:
+            raise ValueError(f"checkpoint {checkpoint_path} has a different configuration ({', '.join(changed)});"
+                             " delete it or use another path")
+        saved.reference = trainer.reference
+        trainer = saved
+    trainer.run(callback=callback, checkpoint_path=checkpoint_path, save_every=save_every)
+    return trainer.history()
+
+
+__all__ = ["Trainer", "train", "DivergenceError"]
