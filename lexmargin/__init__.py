@@ -11,11 +11,13 @@ from .errors import (DataError, HomogeneityError, LexmarginError, ModelError, No
                      SolverError)
 from .homogeneity import check_homogeneity
 from .loading import load_model
+from .maxmargin import MaxMarginProblem, WorkingSetOptions, max_margin
 from .model import Block, Model, Params
 
 __version__ = "0.1.0"
 
 __all__ = [
     "ops", "Dataset", "as_dataset", "Block", "Model", "Params", "load_model", "check_homogeneity",
+    "max_margin", "MaxMarginProblem", "WorkingSetOptions",
     "LexmarginError", "DataError", "ModelError", "HomogeneityError", "NotSeparableError", "SolverError",
 ]
