@@ -22,6 +22,13 @@ from .ipopt import NLPResult
 
 BALL_NORMS = ("l2", "l1", "linf")
 ACTIVE_TOL = 1e-6
+# IPOPT relaxes every bound by 1e-8 by default; exact bounds keep the certificates' primal residuals at
+# the solver tolerance and let nearly-degenerate kept sets (lexicographic stages) stay feasible.
+PATH_OPTIONS = {"ipopt.bound_relax_factor": 0.0}
+
+
+def solver_options(options) -> dict:
+    return {**PATH_OPTIONS, **(options or {})}
 
 
 def check_schedule(values, name: str, *, increasing: bool = True) -> np.ndarray:

@@ -11,6 +11,12 @@ Each solver is built once with rho (or log lambda) as an IPOPT parameter and re-
 schedule, warm-started from the previous point.  Every point carries a ``Certificate`` whose KKT
 residuals are recomputed in numpy from ``model.margin_jacobian``.
 
+Precision limit (constrained and regularization paths): in double precision a sample whose margin
+exceeds the smallest by more than ~ -log(tol) (about 25 for IPOPT's 1e-10) no longer moves the
+solution.  When the max-margin set is not unique, the tie is decided by such samples, so the path is
+resolved only while rho * (gap between the tied margin levels) stays below that; beyond it IPOPT stops
+anywhere on the flat set.  Each constrained point reports ``samples_below_double_precision``.
+
 Lemma 3 checked per point:  gamma*(rho) - gamma(rho, theta_c) <= log N, because
 exp(-gamma(theta_c)) <= L(rho theta_c) <= L(rho theta_m) <= N exp(-gamma*).
 """
@@ -22,7 +28,7 @@ from dataclasses import dataclass, field
 import casadi as ca
 import numpy as np
 
-from ._pathtools import (Ball, KKTData, casadi_logsumexp, certify, check_schedule, direction_distance,
+from ._pathtools import (Ball, solver_options, KKTData, casadi_logsumexp, certify, check_schedule, direction_distance,
                          distance, logsumexp, margin_expr, random_start, safe_normalized_margin, softmax)
 from .certificate import Certificate, _jsonable
 from .data import Dataset
@@ -156,7 +162,7 @@ class _MarginPathProblem:
         theta, aux, tau = z[:P], z[P:P + A], z[P + A]
         f = margin_expr(model, data, p[0] * theta)
         g = ca.vertcat(f / p[1] - tau, ball.expr(theta, aux))
-        self.solver = nlp_solver(z, -tau, g, p=p, options=options, name="margin_path")
+        self.solver = nlp_solver(z, -tau, g, p=p, options=solver_options(options), name="margin_path")
 
     def solve(self, rho: float, theta0) -> tuple[np.ndarray, Certificate]:
         model, data, ball = self.model, self.data, self.ball
@@ -207,7 +213,7 @@ class _ConstrainedPathProblem:
         theta, aux = z[:P], z[P:]
         f = margin_expr(model, data, p[0] * theta)
         objective = (casadi_logsumexp(-f, -p[1]) + p[1]) / p[2]
-        self.solver = nlp_solver(z, objective, ball.expr(theta, aux), p=p, options=options, name="constrained_path")
+        self.solver = nlp_solver(z, objective, ball.expr(theta, aux), p=p, options=solver_options(options), name="constrained_path")
 
     def solve(self, rho: float, theta0) -> tuple[np.ndarray, Certificate]:
         model, data, ball = self.model, self.data, self.ball
@@ -268,7 +274,13 @@ def _constrained_point(rho, theta, cert, mpoint: PathPoint, reference, ball, n_s
                      lemma3_gap=mpoint.margin - gamma, lemma3_bound=float(np.log(n_samples)),
                      distance_to_margin_path=distance(theta, mpoint.theta),
                      distance_to_reference=None if reference is None else distance(theta, reference),
-                     extras={"margin_path_theta": mpoint.theta})
+                     extras={"margin_path_theta": mpoint.theta,
+                             "samples_below_double_precision": _underflow_count(cert.margins)})
+
+
+def _underflow_count(margins) -> int:
+    """Samples whose loss weight exp(-(f_n - min f)) is below double precision relative to the largest."""
+    return int(np.sum(np.asarray(margins) - np.min(margins) > -np.log(np.finfo(float).eps)))
 
 
 # ---- regularization path ------------------------------------------------------------------------
@@ -279,7 +291,7 @@ class _RegularizationProblem:
         self.model, self.data = model, data
         z, p = ca.SX.sym("z", model.n_params), ca.SX.sym("p", 2)
         a = ca.vertcat(-margin_expr(model, data, z), p[0] + ca.log(ca.dot(z, z)))
-        self.solver = nlp_solver(z, casadi_logsumexp(a, p[1]) - p[1], ca.SX(0, 1), p=p, options=options,
+        self.solver = nlp_solver(z, casadi_logsumexp(a, p[1]) - p[1], ca.SX(0, 1), p=p, options=solver_options(options),
                                  name="regularization_path")
 
     def exponents(self, theta, log_lam) -> np.ndarray:
