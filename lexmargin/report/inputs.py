@@ -62,6 +62,17 @@ def from_checkpoints(thetas, iterations=None, origin: str = "checkpoints", run: 
     return ThetaSource(thetas[-1], thetas, _default_iterations(iterations, thetas.shape[0]), origin=origin)
 
 
+def _numeric_history_arrays(history, run: int):
+    """lexmargin.numeric History: unit ``direction`` (K, R, P) times ``norm`` (K, R) at ``steps``."""
+    direction = np.asarray(history.direction, dtype=float)
+    theta = np.asarray(history.theta, dtype=float)
+    theta = theta[run] if theta.ndim == 2 else theta
+    if direction.ndim != 3 or direction.shape[0] == 0:
+        return theta[None, :], None
+    thetas = direction[:, run, :] * np.asarray(history.norm, dtype=float)[:, run, None]
+    return np.concatenate([thetas[:-1], theta[None, :]]), np.asarray(history.steps, dtype=float)
+
+
 def _history_arrays(history):
     if hasattr(history, "thetas"):
         return history.thetas, getattr(history, "iterations", getattr(history, "steps", None))
@@ -73,10 +84,24 @@ def _history_arrays(history):
 
 def from_history(history, run: int = 0) -> ThetaSource:
     """Duck-typed History of the numeric module (``thetas`` + ``iterations``, or ``checkpoints``)."""
+    if _is_numeric_history(history):
+        thetas, iterations = _numeric_history_arrays(history, _check_run(history, run))
+        return from_checkpoints(thetas, iterations, origin="numeric History")
     if not (hasattr(history, "thetas") or hasattr(history, "checkpoints")):
         raise DataError(f"{type(history).__name__} is not a History: it has neither thetas nor checkpoints")
     thetas, iterations = _history_arrays(history)
     return from_checkpoints(thetas, iterations, origin=type(history).__name__, run=run)
+
+
+def _is_numeric_history(history) -> bool:
+    return all(hasattr(history, k) for k in ("direction", "norm", "steps", "theta"))
+
+
+def _check_run(history, run: int) -> int:
+    n_runs = np.asarray(history.theta).shape[0] if np.ndim(history.theta) == 2 else 1
+    if not 0 <= run < n_runs:
+        raise DataError(f"run {run} is out of range: the History holds {n_runs} runs")
+    return run
 
 
 def _npz_data(f, path) -> Dataset | None:
@@ -117,7 +142,7 @@ def as_theta_source(theta, run: int = 0) -> ThetaSource:
         return theta
     if isinstance(theta, (str, Path)):
         return load_theta_npz(theta, run=run)
-    if hasattr(theta, "thetas") or hasattr(theta, "checkpoints"):
+    if hasattr(theta, "thetas") or hasattr(theta, "checkpoints") or _is_numeric_history(theta):
         return from_history(theta, run=run)
     arr = _float_array(theta, "theta")
     if arr.ndim == 1:

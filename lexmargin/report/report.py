@@ -78,7 +78,7 @@ def _dataset(data, source):
     return source.data
 
 
-def stationarity_report(model, data=None, theta=None, *, certificate=None, support_tol: float = 1e-2,
+def stationarity_report(model, data=None, theta=None, *, certificate=None, support_tol: float = 0.1,
                         model_options: dict | None = None, run: int = 0, progress: bool = False
                         ) -> StationarityReport:
     """Build a StationarityReport.
