@@ -21,6 +21,7 @@ from .data import Dataset, as_dataset
 from .errors import DataError, NotSeparableError, SolverError
 from .model import Model
 from .norms import Norm
+from .regions import RegionMargins, uses_piecewise_linear_activations
 
 VIOLATION_TOL = 1e-9
 MEHROTRA_MAX_ITER = 200  # convex LP/QP: Mehrotra converges in tens of iterations or not at all
@@ -50,6 +51,8 @@ class _LinearMargins:
     def weighted_hessian(self, theta, index, weights):
         return 0.0
 
+    extra_constraints = staticmethod(lambda theta: None)
+
 
 class _NonlinearMargins:
     """General models: constraints traced from the model's CasADi function."""
@@ -73,6 +76,8 @@ class _NonlinearMargins:
 
     def weighted_hessian(self, theta, index, weights):
         return self.model.weighted_hessian(theta, self._subset(index), weights)
+
+    extra_constraints = staticmethod(lambda theta: None)
 
     def _subset(self, index):
         return self.data if isinstance(index, slice) and index == slice(None) else self.data.subset(index)
@@ -100,13 +105,14 @@ class _Attempt:
     working_set: np.ndarray
     iterations: int
     polish: dict = field(default_factory=dict)
+    sign_multipliers: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
 
 # ---- the problem object ---------------------------------------------------------------------------
 class MaxMarginProblem:
     """``MaxMarginProblem(model, data, norm="l2").solve()`` -> Certificate."""
 
-    def __init__(self, model: Model, data: Dataset, norm: str = "l2", p: float | None = None):
+    def __init__(self, model: Model, data: Dataset, norm: str = "l2", p: float | None = None, *, _source=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a lexmargin Model, got {type(model).__name__}")
         self.model = model
@@ -116,21 +122,48 @@ class MaxMarginProblem:
                             f"data has {self.data.n_features}")
         self.norm = Norm(norm, p)
         linear = model.is_linear_in_params
-        self.source = _LinearMargins(model, self.data) if linear else _NonlinearMargins(model, self.data)
+        self.source = _source or (_LinearMargins(model, self.data) if linear else _NonlinearMargins(model, self.data))
 
     # -- public ------------------------------------------------------------------------------------
     def solve(self, *, starts: int | None = None, seed=0, init=None, working_set: WorkingSetOptions | None = None,
               polish: bool = True, max_iter: int = 3000, raise_on_failure: bool = True,
-              ipopt_options: dict | None = None) -> Certificate:
+              ipopt_options: dict | None = None, activation_region: bool | None = None) -> Certificate:
+        """Solve and certify.
+
+        starts/seed: random starts for nonconvex models (default 5; convex models use one).
+        init: a start point (e.g. a trained theta); with activation regions, the region it lies in.
+        activation_region: restrict relu/leaky_relu models to the activation region of each start
+        (default: automatically when the model uses them; IPOPT does not converge on nonsmooth nets).
+        """
         started = time.perf_counter()
-        ws = working_set or WorkingSetOptions()
-        options = self._ipopt_options(max_iter, ipopt_options)
-        attempts = [self._solve_from(theta0, ws, polish, options) for theta0 in self._initial_points(starts, seed, init)]
-        best = self._best(attempts)
-        cert = self._certificate(best, attempts, time.perf_counter() - started)
+        settings = dict(working_set=working_set or WorkingSetOptions(), polish=polish,
+                        options=self._ipopt_options(max_iter, ipopt_options))
+        points = self._initial_points(starts, seed, init)
+        if self._use_regions(activation_region):
+            cert = self._solve_in_regions(points, settings, started)
+        else:
+            attempts = [self._solve_from(theta0, **settings) for theta0 in points]
+            cert = self._certificate(self._best(attempts), attempts, time.perf_counter() - started)
         if raise_on_failure and not cert.success:
             self._raise(cert)
         return cert
+
+    def _use_regions(self, requested) -> bool:
+        if requested is not None:
+            return bool(requested)
+        return isinstance(self.source, _NonlinearMargins) and uses_piecewise_linear_activations(self.model)
+
+    def _solve_in_regions(self, points, settings, started) -> Certificate:
+        certificates = []
+        for theta0 in points:
+            region = RegionMargins(self.model, self.data, theta0)
+            sub = MaxMarginProblem(self.model, self.data, self.norm.name, self.norm.p, _source=region)
+            attempt = sub._solve_from(theta0, **settings)
+            certificates.append(sub._certificate(attempt, [attempt], time.perf_counter() - started))
+        good = [c for c in certificates if c.success]
+        best = min(good, key=lambda c: c.objective) if good else certificates[-1]
+        best.extras["region_starts"] = [{"status": c.status, "objective": c.objective} for c in certificates]
+        return best
 
     # -- starts --------------------------------------------------------------------------------------
     def _initial_points(self, starts, seed, init):
@@ -178,8 +211,8 @@ class MaxMarginProblem:
             return self.source.A.mean(axis=0)
         return self.model.random_params(0)
 
-    def _solve_from(self, theta0, ws, polish, options) -> _Attempt:
-        index, ws_opts = self._initial_index(theta0, ws)
+    def _solve_from(self, theta0, working_set, polish, options) -> _Attempt:
+        index, ws_opts = self._initial_index(theta0, working_set)
         theta, iterations, rounds = theta0, 0, 0
         max_rounds = ws_opts.max_rounds if ws_opts else 1
         batch = (ws_opts.batch if ws_opts and ws_opts.batch else max(20, self.model.n_params // 2))
@@ -191,17 +224,22 @@ class MaxMarginProblem:
                 return _Attempt(theta, np.zeros(self.data.n_samples), result, rounds, index, iterations)
             theta = self.norm.theta_of(result.x, self.model.n_params)
             lam = self._full_multipliers(-result.lam_g[:len(index)], index)
+            mu = -result.lam_g[len(index):len(index) + self._n_sign_constraints()]
             info = {}
             if polish:
-                theta, lam, info = self._polish(theta, lam)
+                theta, lam, info = self._polish(theta, lam, mu)
             violated = np.nonzero(self.source.values(theta) < 1.0 - VIOLATION_TOL)[0]
             if violated.size == 0 or rounds >= max_rounds:
-                return _Attempt(theta, lam, result, rounds, index, iterations, info)
+                return _Attempt(theta, lam, result, rounds, index, iterations, info, mu)
             index = self._grow(index, violated, theta, batch)
 
     def _grow(self, index, violated, theta, batch):
         order = np.argsort(self.source.values(theta, violated))
         return np.union1d(index, violated[order[:batch]])
+
+    def _n_sign_constraints(self) -> int:
+        summary = getattr(self.source, "summary", None)
+        return summary.n_sign_constraints if summary else 0
 
     def _full_multipliers(self, lam_ws, index):
         lam = np.zeros(self.data.n_samples)
@@ -220,32 +258,36 @@ class MaxMarginProblem:
     def _ipopt(self, index, theta0, options) -> ipopt.NLPResult:
         P = self.model.n_params
         z = self.source.symbol.sym("z", self.norm.n_decision(P))
-        g = self.source.expression(self.norm.theta_of(z, P), index)
-        extra = self.norm.extra_constraints(z, P)
-        if extra is not None:
-            g = ca.vertcat(g, extra)
+        theta = self.norm.theta_of(z, P)
+        g = self.source.expression(theta, index)
+        for extra in (self.source.extra_constraints(theta), self.norm.extra_constraints(z, P)):
+            if extra is not None:
+                g = ca.vertcat(g, extra)
         lbg = np.concatenate([np.ones(len(index)), np.zeros(g.shape[0] - len(index))])
         lbx, ubx = self.norm.bounds(P)
         return ipopt.solve_nlp(z, self.norm.objective_of(z, P), g, x0=self.norm.decision_from_theta(theta0),
                                lbg=lbg, ubg=np.inf, lbx=lbx, ubx=ubx, options=options)
 
     def _ipopt_options(self, max_iter, extra):
-        options = {"ipopt.max_iter": int(max_iter)}
+        # no relaxation of f_n >= 1: certificates are checked without tolerance on feasibility
+        options = {"ipopt.max_iter": int(max_iter), "ipopt.bound_relax_factor": 0.0}
         if self.source.convex and self.norm.is_quadratic_or_linear:
             options.update(ipopt.CONVEX_QP_OPTIONS)
         return {**options, **(extra or {})}
 
     # -- polish --------------------------------------------------------------------------------------
-    def _polish(self, theta, lam):
+    def _polish(self, theta, lam, mu):
         """Newton on the KKT system of the support set: exact to machine precision when it converges."""
         if self.norm.name not in ("l2", "lp") or (self.norm.name == "lp" and self.norm.p < 2):
             return theta, lam, {"applied": False, "reason": f"no smooth KKT system for norm {self.norm.label}"}
+        if mu.size and np.max(mu) > 1e-8 * max(1.0, float(np.max(lam))):
+            return theta, lam, {"applied": False, "reason": "sign constraints of the activation region are active"}
         support = support_set(lam, self.source.values(theta) - 1.0, multiplier_tol=1e-8, slack_tol=1e-5)
         if support.size == 0:
             return theta, lam, {"applied": False, "reason": "empty support"}
         new_theta, lam_s, residual, steps = _kkt_newton(self, theta, lam[support], support)
         ok = (np.isfinite(residual) and residual < 1e-10 and np.all(lam_s >= 0)
-              and np.min(self.source.values(new_theta)) >= 1.0 - VIOLATION_TOL
+              and np.min(self.source.values(new_theta)) >= 1.0 - VIOLATION_TOL and self._signs_hold(new_theta)
               and self.norm.objective_value(new_theta) <= self.norm.objective_value(theta) * (1 + 1e-7) + 1e-12)
         if not ok:
             return theta, lam, {"applied": False, "reason": "Newton polish did not verify", "residual": residual}
@@ -253,6 +295,9 @@ class MaxMarginProblem:
         new_lam[support] = lam_s
         return new_theta, new_lam, {"applied": True, "newton_steps": steps, "kkt_residual": residual,
                                     "support_size": int(support.size)}
+
+    def _signs_hold(self, theta) -> bool:
+        return not self._n_sign_constraints() or float(np.min(self.source.sign_values(theta))) >= -VIOLATION_TOL
 
     # -- result ----------------------------------------------------------------------------------------
     def _best(self, attempts):
@@ -264,23 +309,43 @@ class MaxMarginProblem:
         theta, lam = best.theta, best.multipliers
         margins = self.source.values(theta)
         jac = self.source.jacobian(theta)
-        g = jac.T @ lam
-        grad = self.norm.closest_subgradient(theta, g)
-        kkt = kkt_residuals(grad, jac, margins - 1.0, lam, stationarity_scale=max(1.0, float(np.max(np.abs(grad)))))
+        signs, sign_jac, mu = self._sign_terms(theta, best)
+        ineq_jac = np.vstack([jac, sign_jac])
+        multipliers = np.concatenate([lam, mu])
+        grad = self.norm.closest_subgradient(theta, ineq_jac.T @ multipliers)
+        kkt = kkt_residuals(grad, ineq_jac, np.concatenate([margins - 1.0, signs]), multipliers,
+                            stationarity_scale=max(1.0, float(np.max(np.abs(grad)))))
         support = support_set(lam, margins - 1.0, multiplier_tol=1e-8, slack_tol=1e-6)
         status = self._status(best, kkt)
+        extras = {"objective": self.norm.objective_label, "model": self.model.name,
+                  "working_set_rounds": best.rounds, "working_set_size": int(len(best.working_set)),
+                  "starts": [{"status": a.result.status, "objective": self.norm.objective_value(a.theta)}
+                             for a in attempts],
+                  "polish": best.polish, "linear_in_params": isinstance(self.source, _LinearMargins)}
+        constraints = "f_n(theta) >= 1"
+        if hasattr(self.source, "summary"):
+            extras["activation_region"] = self._region_extras(signs, mu)
+            constraints += " within the activation region of the start (sign constraints on pre-activations)"
         return Certificate(
             problem="max_margin", status=status, theta=theta, objective=self.norm.objective_value(theta),
             norm=self.norm.label, margins=margins, normalized_margin=self._normalized_margin(theta, margins),
-            multipliers=lam, support=support, kkt=kkt, licq=licq(jac[support]),
+            multipliers=lam, support=support, kkt=kkt, licq=licq(np.vstack([jac[support], sign_jac[signs < 1e-7]])),
             solver=SolverInfo("ipopt", status, best.result.return_status, sum(a.iterations for a in attempts),
                               seconds, _message(best)),
-            constraints="f_n(theta) >= 1",
-            extras={"objective": self.norm.objective_label, "model": self.model.name,
-                    "working_set_rounds": best.rounds, "working_set_size": int(len(best.working_set)),
-                    "starts": [{"status": a.result.status, "objective": self.norm.objective_value(a.theta)}
-                               for a in attempts],
-                    "polish": best.polish, "linear_in_params": isinstance(self.source, _LinearMargins)})
+            constraints=constraints, extras=extras)
+
+    def _sign_terms(self, theta, best: _Attempt):
+        if not self._n_sign_constraints():
+            return np.zeros(0), np.zeros((0, self.model.n_params)), np.zeros(0)
+        mu = best.sign_multipliers if best.sign_multipliers.size else np.zeros(self._n_sign_constraints())
+        return self.source.sign_values(theta), self.source.sign_jacobian(theta), mu
+
+    def _region_extras(self, signs, mu) -> dict:
+        tight = int(np.sum(signs < 1e-7))
+        return {**self.source.summary.to_dict(), "tight_sign_constraints": tight, "interior": tight == 0,
+                "sign_multipliers_max": float(np.max(mu)) if mu.size else 0.0,
+                "meaning": ("interior of the region: a KKT point of the original max-margin problem" if tight == 0
+                            else "on the region's boundary: a KKT point of the region-restricted problem only")}
 
     def _status(self, best: _Attempt, kkt) -> str:
         if best.result.success:

@@ -13,6 +13,9 @@ Pyomo variables/expressions (``lexmargin.pyomo_interop``; Pyomo is imported only
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import casadi as ca
 import numpy as np
 import sympy as sp
@@ -104,8 +107,27 @@ log = _elementwise(np.log, ca.log, sp.log, _pyomo_fn("log"))
 sqrt = _elementwise(np.sqrt, ca.sqrt, sp.sqrt, _pyomo_fn("sqrt"))
 tanh = _elementwise(np.tanh, ca.tanh, sp.tanh, _pyomo_fn("tanh"))
 abs = _elementwise(np.abs, ca.fabs, sp.Abs, lambda v: v.__abs__())  # noqa: A001 - mirrors numpy's name
-relu = _elementwise(lambda a: np.maximum(a, 0.0), lambda v: ca.fmax(v, 0), lambda v: sp.Max(v, 0),
-                    lambda v: _pyomo_max(v, 0))
+_relu = _elementwise(lambda a: np.maximum(a, 0.0), lambda v: ca.fmax(v, 0), lambda v: sp.Max(v, 0),
+                     lambda v: _pyomo_max(v, 0))
+
+# ---- activation regions of piecewise-linear activations (relu, leaky_relu) --------------------------
+_ACTIVATION_HOOK = contextvars.ContextVar("lexmargin_activation_hook", default=None)
+
+
+@contextlib.contextmanager
+def activation_hook(hook):
+    """Route relu/leaky_relu through ``hook.apply(z, slope)`` (see lexmargin.regions)."""
+    token = _ACTIVATION_HOOK.set(hook)
+    try:
+        yield hook
+    finally:
+        _ACTIVATION_HOOK.reset(token)
+
+
+def relu(a):
+    """max(a, 0) elementwise (nonsmooth: max_margin restricts it to an activation region)."""
+    hook = _ACTIVATION_HOOK.get()
+    return hook.apply(a, 0.0) if hook is not None else _relu(a)
 softplus = _elementwise(lambda a: np.logaddexp(0.0, a), lambda v: ca.log1p(ca.exp(v)),
                         lambda v: sp.log(1 + sp.exp(v)), lambda v: _pyomo_fn("log")(1 + _pyomo_fn("exp")(v)))
 
@@ -121,11 +143,17 @@ def power(a, p):
 
 def squared_relu(a):
     """``relu(a) ** 2``: a smooth (C^1) positively 2-homogeneous activation."""
-    r = relu(a)
+    r = _relu(a)
     return r * r
 
 
 def leaky_relu(a, slope: float = 0.1):
+    """max(a, slope * a) elementwise, slope in [0, 1]."""
+    hook = _ACTIVATION_HOOK.get()
+    if hook is not None:
+        if not 0 <= slope <= 1:
+            raise ValueError(f"leaky_relu slope must be in [0, 1] (max(a, slope*a) form); got {slope}")
+        return hook.apply(a, float(slope))
     return _leaky(a, slope)
 
 

@@ -139,3 +139,44 @@ def test_certificate_serializes():
     assert payload["kkt"]["max"] < 1e-8
     assert len(payload["multipliers"]) == 20
     assert "objective" in payload["extras"]
+
+
+def relu_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 2))
+    return Dataset(X, np.sign(X[:, 0] + 0.5 * X[:, 1]))
+
+
+def test_piecewise_linear_activations_are_detected():
+    from lexmargin.regions import uses_piecewise_linear_activations
+    from lexmargin import load_model
+    assert uses_piecewise_linear_activations(load_model("two_layer", input_dim=2, activation="relu"))
+    assert uses_piecewise_linear_activations(load_model("two_layer", input_dim=2, activation="leaky_relu"))
+    assert not uses_piecewise_linear_activations(load_model("two_layer", input_dim=2, activation="squared_relu"))
+    assert not uses_piecewise_linear_activations(linear_model(2))
+
+
+def test_relu_net_is_certified_in_the_activation_region_of_its_start():
+    from lexmargin import load_model
+    from lexmargin.regions import activation_pattern
+    model, data = load_model("two_layer", input_dim=2, activation="relu", width=4), relu_data()
+    cert = max_margin(model, data, starts=5, seed=0)
+    region = cert.extras["activation_region"]
+    assert cert.success and cert.kkt.max < 1e-8
+    assert region["n_sign_constraints"] == data.n_samples * 4
+    assert region["interior"] == (region["tight_sign_constraints"] == 0)
+    # inside the region the restricted margins are the model's own margins
+    np.testing.assert_allclose(cert.margins, model.margins(cert.theta, data), atol=1e-9)
+    assert cert.margins.min() >= 1 - 1e-9
+    # the solution keeps a pattern compatible with its start's region (units never switch on/off strictly)
+    assert len(cert.extras["region_starts"]) == 5
+    assert activation_pattern(model, cert.theta, data.X[0], data.y[0])[0].shape == (4,)
+
+
+def test_relu_region_from_a_given_point():
+    from lexmargin import load_model
+    model, data = load_model("two_layer", input_dim=2, activation="relu", width=4), relu_data()
+    free = max_margin(model, data, starts=5, seed=0)
+    again = max_margin(model, data, init=free.theta)  # the region of a solution contains it
+    assert again.success
+    assert again.objective <= free.objective * (1 + 1e-8)
