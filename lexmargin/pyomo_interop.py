@@ -24,8 +24,8 @@ import casadi as ca
 import numpy as np
 
 from .data import Dataset
-from .errors import ModelError
-from .ipopt import raise_for_status, solve_nlp
+from .errors import ModelError, SolverError
+from .ipopt import solve_nlp
 from .model import Model
 
 _UNARY = {
@@ -257,8 +257,13 @@ class PyomoSolveResult:
         return {**asdict(self), "success": self.success}
 
 
+# IPOPT relaxes every bound by 1e-8 (relative) by default, which moves optimal values and objectives by
+# ~1e-8 * dual; lexmargin solves to be exact, so bounds are kept exact unless the caller says otherwise.
+EXACT_BOUNDS = {"ipopt.bound_relax_factor": 0.0}
+
+
 def _ipopt_options(options: dict) -> dict:
-    return {(k if "." in k else f"ipopt.{k}"): v for k, v in options.items()}
+    return {**EXACT_BOUNDS, **{(k if "." in k else f"ipopt.{k}"): v for k, v in options.items()}}
 
 
 def _initial_point(variables) -> np.ndarray:
@@ -303,20 +308,23 @@ def solve_pyomo(pyomo_model, *, load_solutions: bool = True, raise_on_failure: b
     """Solve a continuous Pyomo model with IPOPT (through CasADi) and load the solution back.
 
     ``ipopt_options`` are IPOPT option names (``tol=1e-9, max_iter=200``); names containing a dot
-    are passed to CasADi's nlpsol as they are (``**{"ipopt.print_level": 5}``).  On success
+    are passed to CasADi's nlpsol as they are (``**{"ipopt.print_level": 5}``).  Bounds are kept exact
+    (``bound_relax_factor=0``; pass ``bound_relax_factor=1e-8`` for IPOPT's default).  On success
     (optimal/acceptable) and with ``load_solutions`` the Vars get their values, the Suffix ``dual``
     (created if absent) gets constraint duals d objective*/d bound (Pyomo's convention: >= 0 for an
     active lower bound of a minimization, <= 0 for an active upper bound; signs flip for a
     maximization), and an import Suffix ``rc``, if declared, gets the bound multipliers.
-    Unsuccessful solves return their status (or raise with ``raise_on_failure``); nothing is loaded.
+    Unsuccessful solves return their status (or raise SolverError with ``raise_on_failure``); nothing
+    is loaded then.
     """
     problem = _translate(pyomo_model)
     x0, lbx, ubx = _initial_point(problem.variables)
     lbg, ubg = _constraint_bounds(problem.constraints)
     result = solve_nlp(problem.x, problem.f, problem.g, x0=x0, lbg=lbg, ubg=ubg, lbx=lbx, ubx=ubx,
                        options=_ipopt_options(ipopt_options))
-    if raise_on_failure:
-        raise_for_status(result, f"solve_pyomo({pyomo_model.name})")
+    if raise_on_failure and not result.success:
+        raise SolverError(f"solve_pyomo({pyomo_model.name}): IPOPT stopped with {result.return_status} after "
+                          f"{result.iterations} iterations; nothing loaded", status=result.status)
     loaded = bool(load_solutions and result.success)
     if loaded:
         _load(pyomo_model, problem, result)
