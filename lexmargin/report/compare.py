@@ -13,6 +13,10 @@ from .stationarity import angle_between, loss_gradient_alignment, normalized_mar
 class CertificateComparison:
     """Angle to the certificate's direction, ratio of normalized margins, multiplier agreement.
 
+    ``margin_vector_angle`` compares the margin vectors (f_n(theta))_n and (f_n(theta_cert))_n: unlike
+    the parameter angle it is blind to parameter symmetries (hidden-unit permutations, rotations of
+    deep linear layers, node rescalings), so it is the one to read for networks.
+
     ``multiplier_scale`` is the factor that maps the certificate's multipliers to this report's
     convention (0.5 for min ||theta||^2, 1 for min 1/2||theta||^2); None when unknown, in which case
     the multipliers are not compared.
@@ -21,6 +25,7 @@ class CertificateComparison:
     certificate_problem: str
     certificate_status: str
     angle: float
+    margin_vector_angle: float
     margin_ratio: float | None
     multiplier_scale: float | None
     multiplier_relative_error: float | None
@@ -74,6 +79,8 @@ def compare_with_certificate(model, theta, data, multipliers, support, certifica
     return CertificateComparison(
         certificate_problem=certificate.problem, certificate_status=certificate.status,
         angle=angle_between(theta, certificate.theta) if same_size else float("nan"),
+        margin_vector_angle=angle_between(model.margins(theta, data), model.margins(certificate.theta, data))
+        if same_size else float("nan"),
         margin_ratio=_margin_ratio(model, theta, certificate, data),
         multiplier_scale=scale, multiplier_relative_error=error,
         support_jaccard=_jaccard(support, certificate.support),

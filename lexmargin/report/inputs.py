@@ -104,6 +104,14 @@ def _check_run(history, run: int) -> int:
     return run
 
 
+@dataclass(frozen=True)
+class _NpzHistory:
+    direction: np.ndarray
+    norm: np.ndarray
+    steps: np.ndarray
+    theta: np.ndarray
+
+
 def _npz_data(f, path) -> Dataset | None:
     present = {"X", "y"} & set(f.files)
     if not present:
@@ -125,7 +133,10 @@ def load_theta_npz(path, run: int = 0) -> ThetaSource:
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot read {path}: {exc}") from None
     with f:
-        if "thetas" in f.files:
+        if {"direction", "norm", "steps", "theta"} <= set(f.files):  # a numeric History saved as .npz
+            src = from_history(_NpzHistory(f["direction"], f["norm"], f["steps"], f["theta"]), run=run)
+            src = ThetaSource(src.theta, src.thetas, src.iterations, origin=f"{path} (numeric History)")
+        elif "thetas" in f.files:
             src = from_checkpoints(f["thetas"], f["iterations"] if "iterations" in f.files else None,
                                    origin=str(path), run=run)
         elif "theta" in f.files:

@@ -41,6 +41,7 @@ def _main_rows(r) -> list:
 def _comparison_rows(c) -> list:
     return [
         ("certificate", f"{c.certificate_problem} ({c.certificate_status})"), ("angle to certificate (rad)", c.angle),
+        ("angle between margin vectors (rad)", c.margin_vector_angle),
         ("normalized margin ratio (ours / certificate)", c.margin_ratio),
         ("multiplier relative error", c.multiplier_relative_error), ("support Jaccard index", c.support_jaccard),
     ] + ([("note", c.note)] if c.note else [])
