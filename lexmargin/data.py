@@ -11,6 +11,8 @@ from .errors import DataError
 
 
 def _as_features(X) -> np.ndarray:
+    if np.iscomplexobj(X):
+        raise DataError("X must be real; got complex values")
     try:
         X = np.array(X, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -28,6 +30,8 @@ def _as_features(X) -> np.ndarray:
 
 
 def _as_labels(y, n: int) -> np.ndarray:
+    if np.iscomplexobj(y):
+        raise DataError("y must be real labels in {-1, +1}; got complex values")
     try:
         y = np.array(y, dtype=float)
     except (TypeError, ValueError) as exc:

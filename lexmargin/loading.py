@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from pathlib import Path
 
 from .errors import ModelError
@@ -15,8 +16,11 @@ BUNDLED = ("linear", "svm_bias", "deep_linear", "two_layer", "ensemble", "log_pr
 def _module_from_path(path: Path):
     if not path.exists():
         raise ModelError(f"model file not found: {path}")
+    if not path.is_file() or path.suffix != ".py":
+        raise ModelError(f"a model declaration must be a Python file (.py); got {path}")
     spec = importlib.util.spec_from_file_location(f"lexmargin_user_model_{path.stem}", path)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses and pickling look the module up by name
     spec.loader.exec_module(module)
     return module
 

@@ -142,3 +142,10 @@ def test_load_missing_file_and_unknown_suffix(tmp_path):
         Dataset.load(odd)
     with pytest.raises(DataError, match="unsupported"):
         Dataset(X_OK, Y_OK).save(tmp_path / "data.json")
+
+
+def test_complex_values_are_rejected_not_truncated():
+    with pytest.raises(DataError, match="complex"):
+        Dataset(np.array([[1 + 2j, 0.0], [0.0, 1.0]]), [1, -1])
+    with pytest.raises(DataError, match="complex"):
+        Dataset(X_OK, np.array([1, -1, 1], dtype=complex))

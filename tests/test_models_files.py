@@ -186,6 +186,20 @@ def test_load_user_file(tmp_path):
     assert model.margin_numpy(np.array([3.0, 4.0]), np.array([1.0, 0.0]), 1.0) == pytest.approx(30.0)
 
 
+def test_user_file_may_define_dataclasses(tmp_path):
+    path = tmp_path / "with_dataclass.py"
+    path.write_text(
+        "from __future__ import annotations\n"
+        "from dataclasses import dataclass\n"
+        "from lexmargin.models import linear\n"
+        "@dataclass(frozen=True)\n"
+        "class Options:\n"
+        "    scale: float = 1.0\n"
+        "def build(input_dim):\n"
+        "    return linear.build(input_dim)\n")
+    assert load_model(str(path), input_dim=2).name == "linear"
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(ModelError, match="model file not found"):
         load_model(str(tmp_path / "absent.py"), input_dim=2)
@@ -195,6 +209,12 @@ def test_load_errors(tmp_path):
     nobuild.write_text("x = 1\n")
     with pytest.raises(ModelError, match=r"defines no build\(input_dim, \*\*options\) function"):
         load_model(str(nobuild), input_dim=2)
+    text = tmp_path / "model.txt"
+    text.write_text("def build(input_dim): pass\n")
+    with pytest.raises(ModelError, match=r"must be a Python file \(.py\)"):
+        load_model(str(text), input_dim=2)
+    with pytest.raises(ModelError, match=r"must be a Python file \(.py\)"):
+        load_model(str(tmp_path), input_dim=2)
     notmodel = tmp_path / "notmodel.py"
     notmodel.write_text("def build(input_dim):\n    return 42\n")
     with pytest.raises(ModelError, match="returned int, not a lexmargin Model"):
