@@ -16,8 +16,8 @@ import numpy as np
 from ..data import Dataset, as_dataset
 from ..errors import DataError, ModelError
 
-ACTIVATIONS = ("linear", "relu", "leaky_relu", "squared_relu")
-_ACTIVATION_DEGREE = {"linear": 1, "relu": 1, "leaky_relu": 1, "squared_relu": 2}
+ACTIVATIONS = ("linear", "relu", "leaky_relu", "squared_relu", "square")
+_ACTIVATION_DEGREE = {"linear": 1, "relu": 1, "leaky_relu": 1, "squared_relu": 2, "square": 2}
 
 
 @dataclass(frozen=True)
@@ -174,23 +174,47 @@ class LinearKernel(Kernel):
         return cotangent @ self.At
 
 
-class SVMBiasKernel(Kernel):
-    """f_n = y_n (<w, x_n> + c_1 c_2 ... c_k): a linear predictor whose bias is a degree-k product.
+BIAS_FORMS = ("square", "squares_difference", "product")
 
-    With k >= 2 the bias is cheaper in norm than the weights; gradient descent then converges in
-    direction to the SVM with an unregularized bias (Nacson et al. 2019).  Parameters: w (d,), c (k,).
+
+def _bias_and_gradient(form: str, c):
+    """Bias b(c) (R,) and db/dc (R, k) of the bias parameters c (R, k)."""
+    if form == "square":
+        return c[:, 0] ** 2, 2 * c
+    if form == "squares_difference":
+        return c[:, 0] ** 2 - c[:, 1] ** 2, np.stack([2 * c[:, 0], -2 * c[:, 1]], axis=1)
+    others = [np.prod(np.delete(c, j, axis=1), axis=1) for j in range(c.shape[1])]
+    return np.prod(c, axis=1), np.stack(others, axis=1)
+
+
+class SVMBiasKernel(Kernel):
+    """f_n = y_n (<w, x_n> + b(c)): a linear predictor whose bias b is a homogeneous function of c.
+
+    ``bias="square"``: b = c^2 (the bundled ``svm_bias`` model, sign="positive", arrays w, b);
+    ``"squares_difference"``: b = c1^2 - c2^2 (``svm_bias`` sign="both", arrays w, b1, b2);
+    ``"product"``: b = c_1 ... c_k with k = ``bias_degree`` (arrays w, c).
+    With a bias of degree >= 2 the bias is cheaper in norm than the weights, and gradient descent
+    converges in direction to the SVM with an unregularized bias (Nacson et al. 2019).
     """
 
     name = "svm_bias"
     degree = None
 
-    def __init__(self, X, y=None, bias_degree: int = 2, dtype=np.float64):
+    def __init__(self, X, y=None, bias: str = "squares_difference", bias_degree: int = 2,
+                 dtype=np.float64, names=None):
         data = _as_data(X, y)
+        if bias not in BIAS_FORMS:
+            raise ValueError(f"bias must be one of {BIAS_FORMS}; got {bias!r}")
         if int(bias_degree) != bias_degree or bias_degree < 1:
             raise ValueError(f"bias_degree must be a positive integer; got {bias_degree}")
-        self.bias_degree = int(bias_degree)
-        d = data.n_features
-        super().__init__(data, [("w", (d,)), ("c", (self.bias_degree,))], dtype)
+        self.bias_form = bias
+        k = {"square": 1, "squares_difference": 2, "product": int(bias_degree)}[bias]
+        default = {"square": [("b", (1,))], "squares_difference": [("b1", (1,)), ("b2", (1,))],
+                   "product": [("c", (k,))]}[bias]
+        arrays = names or [("w", (data.n_features,))] + default
+        super().__init__(data, arrays, dtype)
+        if self.n_params != data.n_features + k:
+            raise ValueError(f"SVMBiasKernel arrays {arrays} do not hold {data.n_features} weights + {k} bias terms")
         self.linear = LinearKernel(data, dtype=dtype)
 
     def split(self, theta):
@@ -198,23 +222,25 @@ class SVMBiasKernel(Kernel):
         return theta[:, :d], theta[:, d:]
 
     def bias(self, theta) -> np.ndarray:
-        return np.prod(self.split(self.check_theta(theta))[1], axis=1)
+        return _bias_and_gradient(self.bias_form, self.split(self.check_theta(theta))[1])[0]
 
     def forward(self, theta):
         w, c = self.split(theta)
-        return w @ self.linear.A + np.prod(c, axis=1)[:, None] * self.y, None
+        return w @ self.linear.A + _bias_and_gradient(self.bias_form, c)[0][:, None] * self.y, None
 
     def vjp(self, theta, cache, cotangent):
         w, c = self.split(theta)
-        gw = cotangent @ self.linear.At
         total = cotangent @ self.y                                  # (R,)
-        others = np.stack([np.prod(np.delete(c, j, axis=1), axis=1) for j in range(c.shape[1])], axis=1)
-        return np.concatenate([gw, total[:, None] * others], axis=1)
+        return np.concatenate([cotangent @ self.linear.At,
+                               total[:, None] * _bias_and_gradient(self.bias_form, c)[1]], axis=1)
 
     def normalized_margins(self, theta, f):
         """min_n f_n / ||w|| (the bias is not regularized)."""
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.min(f, axis=1) / np.linalg.norm(self.split(theta)[0], axis=1)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "bias": self.bias_form}
 
 
 def _activation(name: str, slope: float):
@@ -226,6 +252,8 @@ def _activation(name: str, slope: float):
         return (lambda z: np.maximum(z, slope * z)), (lambda z: np.where(z > 0, 1.0, slope).astype(z.dtype))
     if name == "squared_relu":
         return (lambda z: np.square(np.maximum(z, 0))), (lambda z: 2 * np.maximum(z, 0))
+    if name == "square":
+        return np.square, (lambda z: 2 * z)
     raise ValueError(f"unknown activation {name!r}; choose from {ACTIVATIONS}")
 
 
@@ -435,10 +463,13 @@ def _candidates(arrays, data: Dataset):
     if shapes == [(d,)] or shapes == [(1, d)]:
         yield lambda dtype: LinearKernel(data, dtype=dtype)
         return
-    if shapes[0] in ((d,), (1, d)) and all(int(np.prod(s)) == 1 for s in shapes[1:]) and len(shapes) > 1:
-        yield lambda dtype: SVMBiasKernel(data, bias_degree=len(shapes) - 1, dtype=dtype)
-    if shapes[0] in ((d,), (1, d)) and len(shapes) == 2 and len(shapes[1]) == 1:
-        yield lambda dtype: SVMBiasKernel(data, bias_degree=shapes[1][0], dtype=dtype)
+    if shapes[0] in ((d,), (1, d)) and len(shapes) > 1:
+        bias_sizes = [int(np.prod(s)) for s in shapes[1:]]
+        k = sum(bias_sizes)
+        forms = [("square", 1)] if k == 1 else [("squares_difference", 2)] if k == 2 else []
+        for form, degree in forms + [("product", k)]:
+            yield lambda dtype, form=form, degree=degree: SVMBiasKernel(
+                data, bias=form, bias_degree=degree, dtype=dtype, names=list(zip(names, shapes)))
     hidden = _chain_widths(shapes, d)
     if hidden:
         for act in ACTIVATIONS:
@@ -497,4 +528,4 @@ def kernel_for(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
 
 __all__ = ["Kernel", "ArraySpec", "LinearKernel", "SVMBiasKernel", "LayeredNetKernel", "DeepLinearKernel",
            "SumKernel", "CasadiKernel", "kernel_for", "check_kernel_against_model", "layered_degree",
-           "ACTIVATIONS"]
+           "ACTIVATIONS", "BIAS_FORMS"]
