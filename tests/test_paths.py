@@ -1,0 +1,186 @@
+"""Margin, constrained and regularization paths (lexmargin.paths)."""
+
+import json
+
+import cvxpy as cp
+import numpy as np
+import pytest
+from scipy.optimize import minimize
+
+import lexmargin as lm
+from lexmargin.errors import LexmarginError, SolverError
+from lexmargin.paths import constrained_path, direction_distance, margin_path, regularization_path
+
+
+@pytest.fixture(scope="module")
+def separable():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3))
+    w = np.array([1.0, -2.0, 0.5])
+    y = np.sign(X @ w)
+    X = X + 0.3 * y[:, None] * w / np.linalg.norm(w)
+    return lm.Dataset(X, y)
+
+
+@pytest.fixture(scope="module")
+def linear3():
+    return lm.load_model("linear", input_dim=3)
+
+
+@pytest.fixture(scope="module")
+def svm_direction(separable):
+    """l2 max-margin direction (no bias) from cvxpy."""
+    w = cp.Variable(3)
+    cp.Problem(cp.Minimize(cp.sum_squares(w)),
+               [cp.multiply(separable.y, separable.X @ w) >= 1]).solve(solver="CLARABEL")
+    return w.value / np.linalg.norm(w.value)
+
+
+@pytest.fixture(scope="module")
+def cpath(linear3, separable, svm_direction):
+    return constrained_path(linear3, separable, [1, 3, 10, 30, 100, 300, 1000], reference=svm_direction)
+
+
+# ---- schedules and inputs -----------------------------------------------------------------------
+@pytest.mark.parametrize("rhos, message", [
+    ([1.0, 0.0, 2.0], "positive"),
+    ([-1.0, 2.0], "positive"),
+    ([1.0, 3.0, 2.0], "strictly increasing"),
+    ([1.0, 1.0], "strictly increasing"),
+    ([], "empty"),
+    ([1.0, np.nan], "non-finite"),
+])
+def test_bad_rho_schedules_are_rejected(linear3, separable, rhos, message):
+    for solve in (margin_path, constrained_path):
+        with pytest.raises(LexmarginError, match=message):
+            solve(linear3, separable, rhos)
+
+
+def test_lambda_schedule_must_decrease(linear3, separable):
+    with pytest.raises(LexmarginError, match="strictly decreasing"):
+        regularization_path(linear3, separable, [1e-3, 1e-2])
+    with pytest.raises(LexmarginError, match="positive"):
+        regularization_path(linear3, separable, [1e-2, 0.0])
+
+
+def test_bad_norm_and_start(linear3, separable):
+    with pytest.raises(LexmarginError, match="unknown norm"):
+        margin_path(linear3, separable, [1.0], norm="l3")
+    with pytest.raises(LexmarginError, match="x0 must have 3"):
+        margin_path(linear3, separable, [1.0], x0=[1.0, 2.0])
+    with pytest.raises(LexmarginError, match="Dataset"):
+        margin_path(linear3, separable.X, [1.0])
+
+
+def test_solver_failure_raises_with_context(linear3, separable):
+    with pytest.raises(SolverError, match="rho=1") as info:
+        constrained_path(linear3, separable, [1.0], options={"ipopt.max_iter": 1})
+    assert info.value.status == "max_iterations"
+
+
+# ---- margin path --------------------------------------------------------------------------------
+def test_margin_path_of_homogeneous_model_is_the_max_margin_direction(linear3, separable, svm_direction):
+    path = margin_path(linear3, separable, [1.0, 10.0, 100.0])
+    for point in path.points:
+        assert np.allclose(point.theta, svm_direction, atol=1e-7)
+        cert = point.certificate
+        assert cert.success and cert.kkt.max < 1e-8 and cert.licq.holds
+    gamma = path.margins
+    assert np.allclose(gamma, gamma[0] * path.parameters, rtol=1e-9)  # degree 1: gamma*(rho) = rho gamma*(1)
+    margins = separable.y * (separable.X @ svm_direction)
+    assert set(path.points[0].certificate.support) == set(np.nonzero(margins < margins.min() + 1e-6)[0])
+
+
+def test_margin_path_of_deep_linear_scales_with_degree(separable):
+    model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
+    x0 = model.random_params(seed=3)
+    path = margin_path(model, separable, [1.0, 2.0, 4.0], x0=x0)
+    assert np.allclose(path.margins / path.parameters ** 2, path.margins[0], rtol=1e-7)
+    assert all(p.certificate.success and p.certificate.kkt.max < 1e-7 for p in path.points)
+
+
+# ---- constrained path ---------------------------------------------------------------------------
+def test_constrained_path_lemmas_2_and_3(cpath, separable):
+    assert cpath.success
+    assert np.allclose(cpath.theta_norms, 1.0, atol=1e-9)                       # Lemma 2
+    assert all(p.lemma3_holds for p in cpath.points)                            # Lemma 3
+    assert np.all(cpath.lemma3_gaps <= np.log(separable.n_samples))
+    assert np.all(cpath.lemma3_gaps >= -1e-9)                                   # gamma* is the max
+    assert max(p.certificate.kkt.max for p in cpath.points) < 1e-8
+
+
+def test_constrained_path_is_a_minimizer(cpath, linear3, separable):
+    for point in cpath.points:
+        rho = point.parameter
+        log_loss = lm.paths.logsumexp(-linear3.margins(rho * point.theta, separable))
+        at_margin_path = lm.paths.logsumexp(-linear3.margins(rho * point.extras["margin_path_theta"], separable))
+        assert log_loss <= at_margin_path + 1e-12
+        assert point.certificate.objective == pytest.approx(log_loss, rel=1e-12)
+
+
+def test_constrained_path_converges_to_the_max_margin_direction(cpath):
+    d = cpath.distances_to_reference
+    assert np.allclose(d, cpath.distances_to_margin_path, atol=1e-7)  # homogeneous: margin path = max margin
+    assert np.all(np.diff(d[2:]) < 0)
+    assert d[-1] < 1e-3 < d[0]
+
+
+def test_regularization_path_direction(linear3, separable, svm_direction, cpath):
+    lambdas = [1e-1, 1e-2, 1e-4, 1e-6, 1e-8, 1e-12]
+    path = regularization_path(linear3, separable, lambdas, reference=svm_direction)
+    assert path.success and max(p.certificate.kkt.max for p in path.points) < 1e-8
+    assert np.all(np.diff(path.theta_norms) > 0)
+    d = path.distances_to_reference
+    assert np.all(np.diff(d) < 0) and d[-1] < 1e-2
+    # convex model: theta_lambda / ||theta_lambda|| is the constrained path at rho = ||theta_lambda||
+    at_norms = constrained_path(linear3, separable, path.theta_norms)
+    for point, reg in zip(at_norms.points, path.points):
+        assert direction_distance(reg.theta, point.theta) < 1e-6
+
+
+# ---- log predictors (section 3.1) ---------------------------------------------------------------
+@pytest.fixture(scope="module")
+def positive_data():
+    return lm.Dataset(np.array([[2.0, 0.3], [1.0, 1.5], [1.5, -0.5], [3.0, 1.0]]), np.ones(4))
+
+
+@pytest.fixture(scope="module")
+def l2_direction(positive_data):
+    path = margin_path(lm.load_model("linear", input_dim=2), positive_data, [1.0])
+    return path.last.theta
+
+
+LOG_RHOS = np.logspace(0, 12, 7)
+
+
+def test_log_predictor_constrained_path_is_fixed_away_from_the_margin_path(positive_data, l2_direction):
+    model = lm.load_model("log_predictor", input_dim=2)
+    path = constrained_path(model, positive_data, LOG_RHOS, x0=l2_direction, reference=l2_direction)
+    # margin path of f = log(theta.z) is the l2 max-margin direction for every rho (log is increasing)
+    assert all(np.allclose(p.extras["margin_path_theta"], l2_direction, atol=1e-7) for p in path.points)
+    # L(rho theta) = (1/rho) sum 1/(theta.z): the constrained path does not depend on rho ...
+    assert np.ptp(path.thetas, axis=0).max() < 1e-8
+    X = positive_data.X
+    best = minimize(lambda t: np.sum(1 / (X @ t)), l2_direction, constraints=[{"type": "eq", "fun": lambda t: t @ t - 1}],
+                    tol=1e-14).x
+    assert np.allclose(path.thetas[0], best, atol=1e-6)
+    # ... and stays at a fixed distance from the margin-path limit
+    assert np.all(path.distances_to_margin_path > 0.04)
+    assert np.ptp(path.distances_to_margin_path) < 1e-8
+    assert all(p.lemma3_holds for p in path.points)
+
+
+def test_power_log_predictor_constrained_path_approaches_the_margin_path(positive_data, l2_direction):
+    model = lm.load_model("log_predictor", input_dim=2, eps=1.0)
+    path = constrained_path(model, positive_data, LOG_RHOS, x0=l2_direction, reference=l2_direction)
+    d = path.distances_to_margin_path
+    assert np.all(np.diff(d) < 0)
+    assert d[-1] < 0.005 and d[-1] < 0.1 * d[0]
+    assert path.success and all(p.lemma3_holds for p in path.points)
+
+
+def test_path_to_dict_is_json(cpath):
+    text = json.dumps(cpath.to_dict())
+    back = json.loads(text)
+    assert back["kind"] == "constrained" and len(back["points"]) == len(cpath.points)
+    assert back["points"][0]["lemma3_holds"] is True
