@@ -193,7 +193,8 @@ class MaxMarginProblem:
             return np.arange(n), None
         size = min(n, ws.initial or max(100, 2 * self.model.n_params))
         if self._nnls_seeding_applies(ws, theta0):
-            return _nnls_seed(self.source.A, extra=max(10, size // 5)), ws
+            candidates = np.argsort(self.source.values(self._centroid_direction()))[:max(1000, 10 * size)]
+            return np.sort(candidates[_nnls_seed(self.source.A[candidates], extra=max(10, size // 5))]), ws
         guess = theta0 if np.any(theta0) else self._centroid_direction()
         return np.sort(np.argsort(self.source.values(guess))[:size]), ws
 
