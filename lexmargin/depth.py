@@ -23,15 +23,21 @@ from dataclasses import dataclass
 import casadi as ca
 import numpy as np
 
-from ._pathtools import (KKTData, certify, check_schedule, distance, margin_expr, safe_normalized_margin,
-                         solver_options)
+from ._pathtools import KKTData, certify, check_schedule, distance, margin_expr, safe_normalized_margin, solver_options
 from .certificate import Certificate, _jsonable
 from .errors import LexmarginError, ModelError
 from .ipopt import nlp_solver, raise_for_status, run_solver
 from .paths import Path, PathPoint, _check_data, margin_path
 
-__all__ = ["DepthStage", "DepthResult", "block_groups", "depth_sensitive", "depth_gamma_path", "svm_with_bias",
-           "feasible_start"]
+__all__ = [
+    "DepthResult",
+    "DepthStage",
+    "block_groups",
+    "depth_gamma_path",
+    "depth_sensitive",
+    "feasible_start",
+    "svm_with_bias",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -168,7 +174,8 @@ def _stage_certificate(stages_solver, result, theta, free, idx, kept, names) -> 
     model, data = stages_solver.model, stages_solver.data
     kkt = stages_solver.kkt(theta, free, idx, kept)
     f = model.margins(theta, data)
-    return certify(f"depth_sensitive_{'+'.join(names)}", result, kkt, theta=theta, objective=float(theta[idx] @ theta[idx]),
+    return certify(f"depth_sensitive_{'+'.join(names)}", result, kkt, theta=theta,
+                   objective=float(theta[idx] @ theta[idx]),
                    norm="l2", margins=f, normalized_margin=safe_normalized_margin(model, theta, data),
                    margin_rows=np.arange(data.n_samples),
                    constraints=f"f_n(w) >= 1, shallower blocks kept within tol; minimizing ||{'+'.join(names)}||^2",

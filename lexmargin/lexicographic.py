@@ -25,13 +25,13 @@ from dataclasses import dataclass
 import casadi as ca
 import numpy as np
 
-from ._pathtools import Ball, KKTData, solver_options, certify, margin_expr, safe_normalized_margin
+from ._pathtools import Ball, KKTData, certify, margin_expr, safe_normalized_margin, solver_options
 from .certificate import Certificate, _jsonable
 from .errors import LexmarginError, NotSeparableError
 from .ipopt import nlp_solver, raise_for_status, run_solver
 from .paths import _check_data, margin_path
 
-__all__ = ["LexStage", "LexResult", "lexicographic_max_margin", "sum_smallest"]
+__all__ = ["LexResult", "LexStage", "lexicographic_max_margin", "sum_smallest"]
 
 
 def sum_smallest(values, k: int) -> float:
@@ -128,12 +128,14 @@ class _LexProblem:
         lay = self.layout(k)
         z = ca.SX.sym("z", lay.size)
         objective = -(k * z[lay.t0 + k - 1] - ca.sum1(z[lay.s(k - 1)]))
-        return nlp_solver(z, objective, self._constraints(z, lay, k - 1), options=solver_options(self.options), name=f"lex_{k}")
+        return nlp_solver(z, objective, self._constraints(z, lay, k - 1), options=solver_options(self.options),
+                          name=f"lex_{k}")
 
     def width_solver(self, k):
         lay = self.layout(k)
         z, r = ca.SX.sym("z", lay.size), ca.SX.sym("r", lay.P)
-        return nlp_solver(z, ca.dot(r, z[:lay.P]), self._constraints(z, lay, k), p=r, options=solver_options(self.options),
+        return nlp_solver(z, ca.dot(r, z[:lay.P]), self._constraints(z, lay, k), p=r,
+                          options=solver_options(self.options),
                           name=f"lex_width_{k}")
 
     def lower_bounds(self, lay: _Layout, kept_bounds) -> np.ndarray:
@@ -144,7 +146,7 @@ class _LexProblem:
 
     def start(self, theta, k) -> np.ndarray:
         """A start for k stages at theta: t_j = j-th smallest margin, s_j = max(0, t_j - F)."""
-        lay, F = self.layout(k), self.scaled_margins(theta)
+        F = self.scaled_margins(theta)
         t = np.sort(F)[:k]
         s = np.concatenate([np.maximum(0.0, tj - F) for tj in t])
         return np.concatenate([theta, self.ball.aux_start(theta), t, s])

@@ -28,14 +28,27 @@ from dataclasses import dataclass, field
 import casadi as ca
 import numpy as np
 
-from ._pathtools import (Ball, solver_options, KKTData, casadi_logsumexp, certify, check_schedule, direction_distance,
-                         distance, logsumexp, margin_expr, random_start, safe_normalized_margin, softmax)
+from ._pathtools import (
+    Ball,
+    KKTData,
+    casadi_logsumexp,
+    certify,
+    check_schedule,
+    direction_distance,
+    distance,
+    logsumexp,
+    margin_expr,
+    random_start,
+    safe_normalized_margin,
+    softmax,
+    solver_options,
+)
 from .certificate import Certificate, _jsonable
 from .data import Dataset
 from .errors import LexmarginError
 from .ipopt import nlp_solver, raise_for_status, run_solver
 
-__all__ = ["PathPoint", "Path", "margin_path", "constrained_path", "regularization_path", "direction_distance"]
+__all__ = ["Path", "PathPoint", "constrained_path", "direction_distance", "margin_path", "regularization_path"]
 
 LEMMA3_SLACK = 1e-6
 
@@ -213,7 +226,8 @@ class _ConstrainedPathProblem:
         theta, aux = z[:P], z[P:]
         f = margin_expr(model, data, p[0] * theta)
         objective = (casadi_logsumexp(-f, -p[1]) + p[1]) / p[2]
-        self.solver = nlp_solver(z, objective, ball.expr(theta, aux), p=p, options=solver_options(options), name="constrained_path")
+        self.solver = nlp_solver(z, objective, ball.expr(theta, aux), p=p, options=solver_options(options),
+                                 name="constrained_path")
 
     def solve(self, rho: float, theta0) -> tuple[np.ndarray, Certificate]:
         model, data, ball = self.model, self.data, self.ball

@@ -161,8 +161,8 @@ def test_log_predictor_constrained_path_is_fixed_away_from_the_margin_path(posit
     # L(rho theta) = (1/rho) sum 1/(theta.z): the constrained path does not depend on rho ...
     assert np.ptp(path.thetas, axis=0).max() < 1e-8
     X = positive_data.X
-    best = minimize(lambda t: np.sum(1 / (X @ t)), l2_direction, constraints=[{"type": "eq", "fun": lambda t: t @ t - 1}],
-                    tol=1e-14).x
+    sphere = [{"type": "eq", "fun": lambda t: t @ t - 1}]
+    best = minimize(lambda t: np.sum(1 / (X @ t)), l2_direction, constraints=sphere, tol=1e-14).x
     assert np.allclose(path.thetas[0], best, atol=1e-6)
     # ... and stays at a fixed distance from the margin-path limit
     assert np.all(path.distances_to_margin_path > 0.04)
