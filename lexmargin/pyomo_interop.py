@@ -103,35 +103,68 @@ def _visitor_class():
     from pyomo.core.expr.visitor import StreamBasedExpressionVisitor
 
     class ToCasadi(StreamBasedExpressionVisitor):
-        """Translate a Pyomo expression into CasADi SX, given SX symbols for the free variables."""
+        """Translate Pyomo expressions into CasADi SX, given SX symbols for the free variables.
+
+        Sub-expressions shared between (or within) expressions are translated once (memo by node), so
+        they stay shared in the CasADi graph; linear sums become one dot product.
+        """
 
         def __init__(self, symbols: dict):
             super().__init__()
             self.symbols = symbols
+            self.memo = {}
 
         def initializeWalker(self, expr):
-            leaf, value = self._leaf(expr)
-            return (False, value) if leaf else (True, None)
+            done, value = self._known(expr)
+            return (False, value) if done else (True, None)
 
         def beforeChild(self, node, child, child_idx):
-            leaf, value = self._leaf(child)
-            return (False, value) if leaf else (True, None)
+            done, value = self._known(child)
+            return (False, value) if done else (True, None)
 
         def exitNode(self, node, args):
-            return _combine(node, args)
+            value = _combine(node, args)
+            self.memo[id(node)] = (node, value)  # keep node alive: its id stays unique
+            return value
 
-        def _leaf(self, node):
+        def _known(self, node):
+            """(True, SX) for leaves, memoized nodes and linear sums; (False, None) to descend."""
             if not hasattr(node, "is_expression_type"):  # native number
                 return True, ca.SX(float(node))
+            if id(node) in self.memo:
+                return True, self.memo[id(node)][1]
             if node.is_variable_type():
-                if node.fixed:
-                    return True, ca.SX(_var_value(node))
-                return True, self.symbols[id(node)]
+                return True, (ca.SX(_var_value(node)) if node.fixed else self.symbols[id(node)])
             if node.is_named_expression_type():
                 return False, None
             if not node.is_potentially_variable():  # parameters, constants, NPV expressions
                 return True, ca.SX(float(_pyomo().value(node)))
-            return False, None
+            linear = self._linear(node)
+            return (False, None) if linear is None else (True, linear)
+
+        def _linear(self, node):
+            """sum_i c_i v_i + c_0 as one CasADi dot product, or None if ``node`` is not of that form."""
+            from pyomo.core.expr.numeric_expr import LinearExpression, MonomialTermExpression
+
+            if not isinstance(node, LinearExpression):
+                return None
+            coefs, terms, constant = [], [], 0.0
+            for arg in node.args:
+                if not hasattr(arg, "is_expression_type") or not arg.is_potentially_variable():
+                    constant += float(_pyomo().value(arg))
+                    continue
+                coef, var = (arg.args if isinstance(arg, MonomialTermExpression) else (1.0, arg))
+                if not var.is_variable_type() or hasattr(coef, "is_potentially_variable") and \
+                        coef.is_potentially_variable():
+                    return None
+                if var.fixed:
+                    constant += float(_pyomo().value(coef)) * _var_value(var)
+                else:
+                    coefs.append(float(_pyomo().value(coef)))
+                    terms.append(self.symbols[id(var)])
+            value = ca.dot(ca.DM(coefs), ca.vertcat(*terms)) + constant if terms else ca.SX(constant)
+            self.memo[id(node)] = (node, value)
+            return value
 
     return ToCasadi
 
@@ -149,39 +182,45 @@ def _fold(fn, args):
     return out
 
 
-def _combine(node, args):
+def _unary(node, args):
+    if node.getname() not in _UNARY:
+        raise ModelError(f"solve_pyomo: unsupported function {node.getname()!r}")
+    return _UNARY[node.getname()](args[0])
+
+
+def _handlers() -> list:
+    """(Pyomo expression class, translation) pairs; subclasses first."""
     from pyomo.core.expr import numeric_expr as ne
     from pyomo.core.expr import relational_expr as re
 
+    return [
+        (ne.SumExpression, lambda node, args: ca.sum1(ca.vertcat(*args))),
+        (ne.ProductExpression, lambda node, args: args[0] * args[1]),
+        (ne.DivisionExpression, lambda node, args: args[0] / args[1]),
+        (ne.PowExpression, lambda node, args: args[0] ** args[1]),
+        (ne.NegationExpression, lambda node, args: -args[0]),
+        (ne.UnaryFunctionExpression, _unary),
+        (ne.MaxExpression, lambda node, args: _fold(ca.fmax, args)),
+        (ne.MinExpression, lambda node, args: _fold(ca.fmin, args)),
+        (ne.Expr_ifExpression, lambda node, args: ca.if_else(args[0], args[1], args[2])),
+        (re.RangedExpression, lambda node, args: ca.logic_and(args[0] <= args[1], args[1] <= args[2])),
+        (re.InequalityExpression, lambda node, args: args[0] < args[1] if node.strict else args[0] <= args[1]),
+        (re.EqualityExpression, lambda node, args: args[0] == args[1]),
+    ]
+
+
+_DISPATCH: dict = {}
+
+
+def _combine(node, args):
     if node.is_named_expression_type():
         return args[0]
-    if isinstance(node, ne.SumExpression):
-        return _fold(lambda a, b: a + b, args)
-    if isinstance(node, ne.ProductExpression):
-        return args[0] * args[1]
-    if isinstance(node, ne.DivisionExpression):
-        return args[0] / args[1]
-    if isinstance(node, ne.PowExpression):
-        return args[0] ** args[1]
-    if isinstance(node, ne.NegationExpression):
-        return -args[0]
-    if isinstance(node, ne.UnaryFunctionExpression):
-        if node.getname() not in _UNARY:
-            raise ModelError(f"solve_pyomo: unsupported function {node.getname()!r}")
-        return _UNARY[node.getname()](args[0])
-    if isinstance(node, ne.MaxExpression):
-        return _fold(ca.fmax, args)
-    if isinstance(node, ne.MinExpression):
-        return _fold(ca.fmin, args)
-    if isinstance(node, ne.Expr_ifExpression):
-        return ca.if_else(args[0], args[1], args[2])
-    if isinstance(node, re.RangedExpression):
-        return ca.logic_and(args[0] <= args[1], args[1] <= args[2])
-    if isinstance(node, re.InequalityExpression):
-        return args[0] < args[1] if node.strict else args[0] <= args[1]
-    if isinstance(node, re.EqualityExpression):
-        return args[0] == args[1]
-    raise ModelError(f"solve_pyomo: unsupported Pyomo expression type {type(node).__name__}: {node}")
+    kind = type(node)
+    if kind not in _DISPATCH:
+        _DISPATCH[kind] = next((fn for cls, fn in _handlers() if isinstance(node, cls)), None)
+    if _DISPATCH[kind] is None:
+        raise ModelError(f"solve_pyomo: unsupported Pyomo expression type {kind.__name__}: {node}")
+    return _DISPATCH[kind](node, args)
 
 
 def _free_variables(objective, constraints) -> list:
