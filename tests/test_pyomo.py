@@ -243,3 +243,19 @@ def test_bounds_exact_by_default_and_ipopt_relaxation_on_request():
     solve_pyomo(relaxed, bound_relax_factor=1e-8)
     assert pyo.value(exact.t) == pytest.approx(1.0, abs=1e-10)
     assert abs(pyo.value(relaxed.t) - 1.0) > 1e-9  # IPOPT's relaxed bound t <= 1 + 1e-8
+
+
+def test_linear_terms_with_parameters_fixed_variables_and_shared_subexpressions():
+    m = pyo.ConcreteModel()
+    m.x, m.y, m.s = pyo.Var(initialize=0.0), pyo.Var(initialize=1.0), pyo.Var(initialize=0.5)
+    m.y.fix()
+    m.p = pyo.Param(initialize=2.0, mutable=True)
+    linear = m.p * m.x + 2 * m.y + 3  # 2 x + 5
+    shared = m.s + 1
+    m.obj = pyo.Objective(expr=(linear - 10) ** 2 + (shared * shared - 4) ** 2)
+    assert solve_pyomo(m, tol=1e-12).success
+    assert pyo.value(m.x) == pytest.approx(2.5, abs=1e-7)
+    assert pyo.value(m.s) == pytest.approx(1.0, abs=1e-7)
+    m.p = 4.0  # mutable parameters are read at translation time
+    solve_pyomo(m, tol=1e-12)
+    assert pyo.value(m.x) == pytest.approx(1.25, abs=1e-7)
