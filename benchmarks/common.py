@@ -106,6 +106,7 @@ def environment() -> dict:
 
     return {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
             "processor": platform.processor(), "cpus": os.cpu_count(),
+            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
             "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 

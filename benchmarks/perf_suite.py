@@ -1,0 +1,300 @@
+"""Performance suite: lexmargin against peers, measured in one run on one machine (ratios, not absolutes).
+
+    python -m lexmargin suite perf [--quick] [--out DIR]
+    python benchmarks/perf_suite.py [--quick] [--out DIR]
+
+* max_margin: lexmargin ``max_margin`` (IPOPT) vs cvxpy + Clarabel vs scikit-learn SVC over N and d
+  (SVC, linear kernel, C = 1e6, always fits an intercept: a slightly different problem, timed for scale);
+* gd_throughput: batched numpy GD (``lexmargin.numeric``) in GFLOP/s against a dense matmul peak and
+  against the same GD loop in PyTorch on the CPU (when torch is installed);
+* path_sgd_overhead: Path-SGD vs plain SGD, same net, batch and steps.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (ERROR, NOT_AVAILABLE, PASSED, best_time, environment, fmt, markdown_table,  # noqa: E402
+                    optional_module, separable_data, write_outputs)
+
+import lexmargin  # noqa: E402
+
+
+@dataclass(frozen=True)
+class BenchResult:
+    """One benchmark: a table of rows and summary ratios.  ``status``: passed (ran), not available, error."""
+
+    name: str
+    description: str
+    status: str
+    columns: tuple[str, ...] = ()
+    rows: tuple[dict, ...] = ()
+    summary: dict = field(default_factory=dict)
+    note: str = ""
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description, "status": self.status,
+                "columns": list(self.columns), "rows": list(self.rows), "summary": self.summary,
+                "note": self.note, "seconds": self.seconds}
+
+    def to_markdown(self) -> str:
+        head = [f"## {self.name} ({self.status})", "", self.description]
+        if self.note:
+            head += ["", f"Note: {self.note}"]
+        if self.rows:
+            head += ["", markdown_table(self.columns, [[r.get(c) for c in self.columns] for r in self.rows])]
+        if self.summary:
+            head += ["", markdown_table(("summary", "value"), list(self.summary.items()))]
+        return "\n".join(head)
+
+
+@dataclass(frozen=True)
+class PerfConfig:
+    quick: bool = False
+    seed: int = 0
+
+    @property
+    def repeat(self) -> int:
+        return 1 if self.quick else 3
+
+
+# ---- max-margin solvers -------------------------------------------------------------------------
+def _lexmargin_solve(data):
+    from lexmargin.maxmargin import max_margin
+
+    model = lexmargin.load_model("linear", input_dim=data.n_features)
+    return max_margin(model, data)
+
+
+def _cvxpy_solve(data):
+    import cvxpy as cp
+
+    w = cp.Variable(data.n_features)
+    problem = cp.Problem(cp.Minimize(cp.sum_squares(w)), [cp.multiply(data.y, data.X @ w) >= 1])
+    problem.solve(solver="CLARABEL")
+    return np.asarray(w.value), float(problem.value)
+
+
+def _svc_solve(data):
+    from sklearn.svm import SVC
+
+    return SVC(kernel="linear", C=1e6, tol=1e-6).fit(data.X, data.y)
+
+
+def _max_margin_row(n, d, cfg) -> dict:
+    from lexmargin.report import angle_between
+
+    data = separable_data(n, d, seed=cfg.seed)
+    cert = _lexmargin_solve(data)
+    row = {"N": n, "d": d, "lexmargin_s": best_time(lambda: _lexmargin_solve(data), cfg.repeat),
+           "lexmargin_status": cert.status}
+    if optional_module("cvxpy") is not None:
+        w, value = _cvxpy_solve(data)
+        row["cvxpy_clarabel_s"] = best_time(lambda: _cvxpy_solve(data), cfg.repeat)
+        row["angle_vs_cvxpy"] = angle_between(cert.theta, w)
+        row["objective_rel_diff"] = abs(cert.objective - value) / max(abs(value), 1e-300)
+        row["cvxpy_over_lexmargin"] = row["cvxpy_clarabel_s"] / row["lexmargin_s"]
+    if optional_module("sklearn") is not None:
+        row["sklearn_svc_s"] = best_time(lambda: _svc_solve(data), cfg.repeat)
+        row["svc_over_lexmargin"] = row["sklearn_svc_s"] / row["lexmargin_s"]
+    return row
+
+
+def bench_max_margin(cfg: PerfConfig, progress: bool = False) -> BenchResult:
+    from tqdm.auto import tqdm
+
+    grid = [(n, d) for n in ((50, 200) if cfg.quick else (100, 1000, 5000)) for d in ((2, 10) if cfg.quick else (2, 20, 100))]
+    rows = [_max_margin_row(n, d, cfg) for n, d in tqdm(grid, desc="max_margin", disable=not progress, leave=False)]
+    columns = ("N", "d", "lexmargin_s", "lexmargin_status", "cvxpy_clarabel_s", "sklearn_svc_s",
+               "cvxpy_over_lexmargin", "svc_over_lexmargin", "angle_vs_cvxpy", "objective_rel_diff")
+    summary = {}
+    for key in ("cvxpy_over_lexmargin", "svc_over_lexmargin"):
+        values = [r[key] for r in rows if key in r]
+        if values:
+            summary[f"geomean {key}"] = float(np.exp(np.mean(np.log(values))))
+    summary["max angle_vs_cvxpy"] = max((r.get("angle_vs_cvxpy", 0.0) for r in rows), default=None)
+    return BenchResult("max_margin", "hard-margin SVM through the origin (linear model), wall time per solve "
+                       f"(best of {cfg.repeat}); ratios > 1 mean lexmargin is faster", PASSED, columns, tuple(rows),
+                       summary, note="sklearn SVC fits an intercept (a slightly different problem)")
+
+
+# ---- GD throughput ------------------------------------------------------------------------------
+@contextmanager
+def single_thread():
+    """One BLAS thread (numpy and torch): per-core numbers, robust to a busy machine."""
+    torch = optional_module("torch")
+    previous = torch.get_num_threads() if torch is not None else None
+    limits = optional_module("threadpoolctl")
+    context = limits.threadpool_limits(1) if limits is not None else nullcontext()
+    with context:
+        if torch is not None:
+            torch.set_num_threads(1)
+        try:
+            yield
+        finally:
+            if torch is not None:
+                torch.set_num_threads(previous)
+
+
+def matmul_gflops(n: int = 1024) -> float:
+    a = np.random.default_rng(0).standard_normal((n, n))
+    with single_thread():
+        seconds = best_time(lambda: a @ a, 3)
+    return 2.0 * n ** 3 / seconds / 1e9
+
+
+def _numeric_gd_seconds(data, runs: int, steps: int) -> float:
+    numeric = optional_module("lexmargin.numeric")
+    kernel = numeric.LinearKernel(data.X, data.y)
+    theta0 = np.zeros((runs, data.n_features))
+    lr = 1.0 / np.linalg.norm(data.X, 2) ** 2
+    start = time.perf_counter()
+    with single_thread():
+        numeric.train(kernel, theta0, rule=numeric.Constant(lr), n_steps=steps, checkpoints=2, store_direction=False)
+    return time.perf_counter() - start
+
+
+def _torch_gd_seconds(data, runs: int, steps: int) -> float | None:
+    torch = optional_module("torch")
+    if torch is None:
+        return None
+    A = torch.tensor((data.y[:, None] * data.X).T.copy(), dtype=torch.float64)  # (d, N)
+    W = torch.zeros((runs, data.n_features), dtype=torch.float64)
+    lr = 1.0 / float(np.linalg.norm(data.X, 2) ** 2)
+    start = time.perf_counter()
+    with torch.no_grad(), single_thread():
+        for _ in range(steps):
+            weights = torch.exp(-(W @ A))
+            W += lr * (weights @ A.T)
+    return time.perf_counter() - start
+
+
+def bench_gd_throughput(cfg: PerfConfig, progress: bool = False) -> BenchResult:
+    if optional_module("lexmargin.numeric") is None:
+        return BenchResult("gd_throughput", "batched GD throughput", NOT_AVAILABLE, note="lexmargin.numeric missing")
+    n, d, steps = (2000, 50, 50) if cfg.quick else (20000, 200, 100)
+    data = separable_data(n, d, seed=cfg.seed)
+    peak = matmul_gflops(512 if cfg.quick else 1024)
+    rows = []
+    for runs in (1, 16) if cfg.quick else (1, 16, 64):
+        flops = 4.0 * n * d * runs * steps  # two (runs x d) x (d x N) products per step
+        seconds = min(_numeric_gd_seconds(data, runs, steps) for _ in range(cfg.repeat))
+        torch_s = _torch_gd_seconds(data, runs, steps)
+        rows.append({"runs": runs, "N": n, "d": d, "steps": steps, "lexmargin_s": seconds,
+                     "lexmargin_gflops": flops / seconds / 1e9, "fraction_of_matmul_peak": flops / seconds / 1e9 / peak,
+                     "torch_s": torch_s, "torch_over_lexmargin": None if torch_s is None else torch_s / seconds})
+    columns = ("runs", "N", "d", "steps", "lexmargin_s", "lexmargin_gflops", "fraction_of_matmul_peak", "torch_s",
+               "torch_over_lexmargin")
+    return BenchResult("gd_throughput", "exponential-loss GD on a linear model, R runs batched, one BLAS thread; "
+                       "flops = 4 N d R per step; matmul peak = single-thread dense n x n product", PASSED, columns, tuple(rows), {"matmul_peak_gflops": peak},
+                       note="" if optional_module("torch") is not None else "PyTorch not installed: no torch column")
+
+
+# ---- Path-SGD overhead --------------------------------------------------------------------------
+def _sgd_seconds(kernel, theta0, steps, path_sgd) -> float:
+    numeric = optional_module("lexmargin.numeric")
+    start = time.perf_counter()
+    with single_thread():
+        numeric.train(kernel, theta0, rule=numeric.Constant(1e-5), n_steps=steps, checkpoints=2, batch_size=32,
+                      path_sgd=path_sgd, store_direction=False)
+    return time.perf_counter() - start
+
+
+def _two_layer_init(model, width: int, d: int, seed: int) -> np.ndarray:
+    """V ~ N(0, 1/d), a ~ N(0, 1/width): O(1) outputs, so Path-SGD's scales are O(1) too."""
+    rng = np.random.default_rng(seed)
+    return model.flatten({"V": rng.standard_normal((width, d)) / np.sqrt(d),
+                          "a": rng.standard_normal(width) / np.sqrt(width)})
+
+
+def bench_path_sgd_overhead(cfg: PerfConfig, progress: bool = False) -> BenchResult:
+    numeric = optional_module("lexmargin.numeric")
+    if numeric is None:
+        return BenchResult("path_sgd_overhead", "Path-SGD vs SGD", NOT_AVAILABLE, note="lexmargin.numeric missing")
+    rows = []
+    for width in (16,) if cfg.quick else (16, 128):
+        data = separable_data(1000, 20, seed=cfg.seed)
+        model = lexmargin.load_model("two_layer", input_dim=20, activation="relu", width=width)
+        kernel = numeric.kernel_for(model, data.X, data.y)
+        theta0 = np.stack([_two_layer_init(model, width, 20, cfg.seed + r) for r in range(8)])
+        steps = 100 if cfg.quick else 300
+        sgd = min(_sgd_seconds(kernel, theta0, steps, False) for _ in range(cfg.repeat))
+        path = min(_sgd_seconds(kernel, theta0, steps, True) for _ in range(cfg.repeat))
+        rows.append({"width": width, "runs": 8, "batch": 32, "steps": steps, "sgd_s": sgd, "path_sgd_s": path,
+                     "overhead": path / sgd})
+    return BenchResult("path_sgd_overhead", "two-layer ReLU net (d = 20, N = 1000), minibatch 32, 8 runs batched, "
+                       "step 1e-5, one BLAS thread",
+                       PASSED, ("width", "runs", "batch", "steps", "sgd_s", "path_sgd_s", "overhead"), tuple(rows),
+                       {"max overhead": max(r["overhead"] for r in rows)})
+
+
+BENCHMARKS = (bench_max_margin, bench_gd_throughput, bench_path_sgd_overhead)
+
+
+# ---- the suite ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PerfSuiteResult:
+    quick: bool
+    benchmarks: tuple[BenchResult, ...]
+    seconds: float
+    environment: dict
+
+    def to_dict(self) -> dict:
+        return {"suite": "perf", "quick": self.quick, "seconds": self.seconds, "environment": self.environment,
+                "benchmarks": [b.to_dict() for b in self.benchmarks]}
+
+    def to_markdown(self) -> str:
+        env = self.environment
+        lines = [f"# Performance suite{' (quick)' if self.quick else ''}", "",
+                 f"{fmt(self.seconds)} s; Python {env['python']}, numpy {env['numpy']}, {env['cpus']} CPUs, "
+                 f"{env['time_utc']}. All numbers from this one run.", ""]
+        return "\n".join(lines + [b.to_markdown() + "\n" for b in self.benchmarks])
+
+
+def _run_bench(fn, cfg, progress) -> BenchResult:
+    start = time.perf_counter()
+    try:
+        result = fn(cfg, progress)
+    except Exception as exc:  # noqa: BLE001 - one failing benchmark must not stop the suite
+        result = BenchResult(fn.__name__.removeprefix("bench_"), fn.__doc__ or "", ERROR,
+                             note=f"{type(exc).__name__}: {exc}")
+    return BenchResult(result.name, result.description, result.status, result.columns, result.rows, result.summary,
+                       result.note, time.perf_counter() - start)
+
+
+def run_perf_suite(out_dir="perf_suite_results", quick: bool = False, progress: bool = True, only=None,
+                   seed: int = 0) -> PerfSuiteResult:
+    """Run the benchmarks (or those in ``only``); write perf_suite.json and perf_suite.md into out_dir."""
+    from tqdm.auto import tqdm
+
+    cfg = PerfConfig(quick, seed)
+    chosen = [b for b in BENCHMARKS if only is None or b.__name__.removeprefix("bench_") in only]
+    start, results = time.perf_counter(), []
+    for fn in tqdm(chosen, desc="perf suite", disable=not progress, unit="bench"):
+        results.append(_run_bench(fn, cfg, progress))
+    suite = PerfSuiteResult(quick, tuple(results), time.perf_counter() - start, environment())
+    write_outputs(out_dir, "perf_suite", suite.to_dict(), suite.to_markdown())
+    return suite
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="perf_suite_results")
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    print(run_perf_suite(args.out, args.quick).to_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
