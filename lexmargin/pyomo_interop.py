@@ -374,4 +374,4 @@ def solve_pyomo(pyomo_model, *, load_solutions: bool = True, raise_on_failure: b
         loaded=loaded)
 
 
-__all__ = ["to_pyomo", "solve_pyomo", "theta_of", "margin_duals", "PyomoSolveResult"]
+__all__ = ["PyomoSolveResult", "margin_duals", "solve_pyomo", "theta_of", "to_pyomo"]

@@ -224,7 +224,7 @@ def test_flatten_unflatten_round_trip_and_order():
     assert model.block_slice("a") == slice(6, 8)
     np.testing.assert_array_equal(model.scale_block(theta, "a", 2.0)[6:], [12.0, 14.0])
     with pytest.raises(AttributeError):
-        p.missing
+        _ = p.missing
 
 
 def test_flatten_unflatten_errors():

@@ -117,7 +117,10 @@ def test_ensemble_is_the_sum_of_its_sub_models():
     theta = np.random.default_rng(3).standard_normal(model.n_params)
     p = model.unflatten(theta)
     x = np.array([0.4, -0.9])
-    relu = lambda z: np.maximum(z, 0)  # noqa: E731
+
+    def relu(z):
+        return np.maximum(z, 0)
+
     expected = (p["w1"] @ x + p["u2"] @ relu(p["U2_1"] @ x)
                 + p["u3"] @ relu(p["U3_2"] @ relu(p["U3_1"] @ x)))
     assert _margin(model, theta, x, -1.0) == pytest.approx(-expected)

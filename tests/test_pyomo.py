@@ -8,9 +8,9 @@ import pytest
 from lexmargin import Block, DataError, Dataset, Model, ModelError, SolverError, load_model, ops
 
 pyo = pytest.importorskip("pyomo.environ")
-from pyomo.core.expr.numeric_expr import MaxExpression, MinExpression, UnaryFunctionExpression  # noqa: E402
+from pyomo.core.expr.numeric_expr import MaxExpression, MinExpression, UnaryFunctionExpression
 
-from lexmargin.pyomo_interop import margin_duals, solve_pyomo, theta_of, to_pyomo  # noqa: E402
+from lexmargin.pyomo_interop import margin_duals, solve_pyomo, theta_of, to_pyomo
 
 
 # ---- hand-written models with analytic solutions ------------------------------------------------
