@@ -84,6 +84,7 @@ def load_suite_module(name: str):
         sys.path.insert(0, str(folder))
     spec = importlib.util.spec_from_file_location(f"lexmargin_benchmarks_{name}", folder / f"{name}_suite.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file executes
     spec.loader.exec_module(module)
     return module
 

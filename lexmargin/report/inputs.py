@@ -213,7 +213,7 @@ def load_certificate(path) -> Certificate:
         raise DataError(f"certificate file not found: {path}")
     try:
         d = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path} is not valid JSON: {exc}") from None
     if not isinstance(d, dict):
         raise DataError(f"{path} does not hold a certificate object")

@@ -83,8 +83,8 @@ def rescale(model, theta, data) -> tuple[np.ndarray, float, float]:
     q_min = float(np.min(model.margins(theta, data)))
     if model.degree is None:
         return theta, 1.0, q_min
-    if q_min <= 0:
-        return theta, 1.0, q_min
+    if q_min <= 0:  # misclassified: no rescaling reaches margin 1; the violation is reported
+        return theta, 1.0, 1.0
     scale = q_min ** (1.0 / model.degree)
     return theta / scale, scale, 1.0
 

@@ -1,0 +1,90 @@
+import json
+
+import numpy as np
+import pytest
+
+from lexmargin.cli import load_suite_module
+
+
+@pytest.fixture(scope="module")
+def paper():
+    return load_suite_module("paper")
+
+
+@pytest.fixture(scope="module")
+def perf():
+    return load_suite_module("perf")
+
+
+@pytest.fixture(scope="module")
+def common(paper):
+    import common
+
+    return common
+
+
+def test_check_result_status_rules(common):
+    ok = common.CheckResult("a", "claim", True, {"x": np.float64(1.5), "flag": np.bool_(True)})
+    assert ok.status == "passed" and ok.to_dict()["numbers"] == {"x": 1.5, "flag": True}
+    na = common.not_available("b", "claim", "module missing")
+    assert na.passed is False and na.status == "not available" and na.note == "module missing"
+    with pytest.raises(ValueError, match="contradicts"):
+        common.CheckResult("c", "claim", True, status="not available")
+    json.dumps(common._jsonable({"v": np.array([1.0, np.inf]), "n": np.int64(3)}))
+
+
+def test_run_check_turns_exceptions_into_error_results(common):
+    def check_boom(cfg):
+        """Claim that explodes."""
+        raise RuntimeError("kaboom")
+
+    result = common.run_check(check_boom, cfg=None)
+    assert result.status == "error" and not result.passed
+    assert result.name == "boom" and "RuntimeError: kaboom" in result.note and result.claim == "Claim that explodes."
+
+
+def test_markdown_table_escapes_pipes(common):
+    table = common.markdown_table(("a", "b"), [("||x||", 0.123456789), (None, True)])
+    assert "\\|\\|x\\|\\|" in table and "0.1235" in table and "| n/a | yes |" in table
+
+
+def test_quick_paper_suite_end_to_end(tmp_path, paper):
+    suite = paper.run_paper_suite(tmp_path, quick=True, progress=False)
+    names = [c.name for c in suite.checks]
+    assert names == ["lemma3_bound", "theorem1_shallow_discarded", "svm_bias", "theorems23_homogeneous",
+                     "theorem4_lexicographic", "log_vs_eps_log", "path_sgd_invariance", "gd_rate"]
+    failures = {c.name: (c.status, c.note, c.numbers) for c in suite.checks if c.status not in ("passed",)}
+    assert not failures
+    saved = json.loads((tmp_path / "paper_suite.json").read_text())
+    assert saved["summary"]["passed"] == 8 and saved["quick"] is True
+    md = (tmp_path / "paper_suite.md").read_text()
+    assert "8 passed, 0 failed, 0 not available, 0 error" in md
+    for check in suite.checks:
+        for plot in check.plots:
+            assert open(plot, "rb").read(4) == b"\x89PNG"
+    assert (tmp_path / "theorems23_report" / "report.md").exists()
+
+
+def test_missing_module_gives_not_available(paper, monkeypatch, tmp_path):
+    monkeypatch.setattr(paper, "optional_module", lambda name: None)
+    monkeypatch.setattr(paper, "missing", lambda *names: list(names))
+    cfg = paper.SuiteConfig(tmp_path, quick=True)
+    for check in paper.CHECKS:
+        result = check(cfg)
+        assert result.status == "not available" and not result.passed and "missing" in result.note
+
+
+def test_quick_perf_suite_structure(tmp_path, perf):
+    suite = perf.run_perf_suite(tmp_path, quick=True, progress=False)
+    by_name = {b.name: b for b in suite.benchmarks}
+    assert set(by_name) == {"max_margin", "gd_throughput", "path_sgd_overhead"}
+    assert all(b.status in ("passed", "not available") for b in suite.benchmarks), [b.note for b in suite.benchmarks]
+    for row in by_name["max_margin"].rows:  # correctness of the compared solutions, not their speed
+        assert row["lexmargin_status"] == "optimal"
+        assert row["angle_vs_cvxpy"] < 1e-5 and row["objective_rel_diff"] < 1e-5
+        assert row["cvxpy_over_lexmargin"] > 0 and row["svc_over_lexmargin"] > 0
+    for row in by_name["gd_throughput"].rows:
+        assert 0 < row["fraction_of_matmul_peak"]
+    saved = json.loads((tmp_path / "perf_suite.json").read_text())
+    assert [b["name"] for b in saved["benchmarks"]] == ["max_margin", "gd_throughput", "path_sgd_overhead"]
+    assert "| N | d | lexmargin_s |" in (tmp_path / "perf_suite.md").read_text()

@@ -1,0 +1,127 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lexmargin import Dataset
+from lexmargin.cli import CLIError, main, parse_options, parse_value
+
+
+@pytest.fixture()
+def data_file(tmp_path):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((25, 2))
+    y = np.where(X @ np.array([1.0, 0.3]) >= 0, 1.0, -1.0)
+    path = tmp_path / "data.npz"
+    Dataset(X + 0.3 * y[:, None] * np.array([1.0, 0.3]), y).save(path)
+    return path
+
+
+def run(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code, err, fragment):
+    assert code == 2
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0], err
+
+
+def test_parse_values_and_options():
+    assert parse_value("3") == 3 and parse_value("0.5") == 0.5 and parse_value("True") is True
+    assert parse_value("(1, 2)") == (1, 2) and parse_value("relu") == "relu" and parse_value("none") is None
+    assert parse_options(["width=4", "activation=relu"]) == {"width": 4, "activation": "relu"}
+    with pytest.raises(CLIError, match="key=value"):
+        parse_options(["width"])
+
+
+def test_models_lists_every_bundled_model(capsys):
+    from lexmargin.loading import BUNDLED
+
+    code, out, _ = run(["models"], capsys)
+    assert code == 0
+    for name in BUNDLED:
+        assert f"\n{name}: " in "\n" + out
+    assert "f = y*(w_0*x_0 + w_1*x_1)" in out
+
+
+def test_solve_then_report_with_certificate(tmp_path, data_file, capsys):
+    cert = tmp_path / "cert.json"
+    code, out, _ = run(["solve", "linear", data_file, "--out", cert], capsys)
+    assert code == 0 and "max_margin: optimal" in out
+    saved = json.loads(cert.read_text())
+    assert saved["status"] == "optimal" and len(saved["theta"]) == 2
+    np.savez(tmp_path / "theta.npz", theta=5 * np.array(saved["theta"]))
+    code, out, _ = run(["report", "linear", data_file, tmp_path / "theta.npz", "--certificate", cert,
+                        "--support-tol", "1e-6", "--out", tmp_path / "rep", "--no-progress"], capsys)
+    assert code == 0 and "Comparison with the solver certificate" in out
+    report = json.loads((tmp_path / "rep" / "report.json").read_text())
+    assert report["kkt"]["relative_epsilon"] < 1e-8 and report["comparison"]["angle"] < 1e-10
+    assert (tmp_path / "rep" / "multipliers.png").exists()
+
+
+def test_report_reads_data_from_the_theta_file(tmp_path, data_file, capsys):
+    data = Dataset.load(data_file)
+    np.savez(tmp_path / "run.npz", thetas=np.array([[1.0, 0.2], [2.0, 0.5]]), iterations=[10, 100],
+             X=data.X, y=data.y)
+    code, out, _ = run(["report", "linear", "-", tmp_path / "run.npz", "--out", tmp_path / "r", "--no-progress"],
+                       capsys)
+    assert code == 0 and "## Trajectory" in out and (tmp_path / "r" / "angle.png").exists()
+
+
+def test_solve_with_model_options(data_file, capsys):
+    code, out, _ = run(["solve", "deep_linear", data_file, "-o", "depth=2", "-o", "width=2",
+                        "--starts", "2"], capsys)
+    assert code == 0 and "max_margin: optimal" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["solve", "linear", "missing.npz"], "data file not found"),
+    (["solve", "linear", "{data}", "-o", "width=3"], "takes no options"),
+    (["solve", "two_layer", "{data}", "-o", "widht=3"], "unexpected keyword argument 'widht'"),
+    (["solve", "nosuchmodel", "{data}"], "cannot find model 'nosuchmodel'"),
+    (["solve", "linear", "{data}", "-o", "width"], "must look like key=value"),
+    (["report", "linear", "{data}", "missing.npz"], "parameter file not found"),
+    (["report", "linear", "-", "{theta}"], "holds no X and y"),
+    (["report", "deep_linear", "{data}", "{theta}"], "theta has 2 entries but model"),
+    (["report", "linear", "{data}", "{theta}", "--certificate", "{data}"], "is not valid JSON"),
+])
+def test_readable_errors(tmp_path, data_file, capsys, argv, fragment):
+    theta = tmp_path / "theta.npz"
+    np.savez(theta, theta=np.ones(2))
+    argv = [a.format(data=data_file, theta=theta) for a in argv] + (
+        ["--out", str(tmp_path / "o")] if argv[0] == "report" else [])
+    code, _, err = run(argv, capsys)
+    assert_one_line_error(code, err, fragment)
+
+
+def test_bad_data_file_is_a_readable_error(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,0.5\n3,4,1\n")
+    code, _, err = run(["solve", "linear", bad], capsys)
+    assert_one_line_error(code, err, "labels must be -1 or +1")
+
+
+def test_suite_runs_selected_paper_checks(tmp_path, capsys):
+    code, out, _ = run(["suite", "paper", "--quick", "--only", "theorem1_shallow_discarded", "--out", tmp_path,
+                        "--no-progress"], capsys)
+    assert code == 0 and "| theorem1_shallow_discarded | passed |" in out
+    result = json.loads((tmp_path / "paper_suite.json").read_text())
+    assert [c["name"] for c in result["checks"]] == ["theorem1_shallow_discarded"]
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["suite", "nosuchsuite"])
+    assert exc.value.code == 2
+
+
+def test_python_dash_m_entry_point():
+    done = subprocess.run([sys.executable, "-m", "lexmargin", "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("lexmargin ")
