@@ -378,7 +378,7 @@ class SuiteResult:
 
 def run_paper_suite(out_dir="paper_suite_results", quick: bool = False, progress: bool = True, only=None,
                     seed: int = 0) -> SuiteResult:
-    """Run every check (or those named in ``only``), write paper_suite.json/.md and plots into out_dir."""
+    """Run every check (or those named in ``only``), write report.json, report.md and plots into out_dir."""
     from tqdm.auto import tqdm
 
     cfg = SuiteConfig(Path(out_dir), quick, seed)
@@ -390,7 +390,7 @@ def run_paper_suite(out_dir="paper_suite_results", quick: bool = False, progress
         bar.set_postfix_str(check.__name__.removeprefix("check_"))
         results.append(run_check(check, cfg=cfg))
     suite = SuiteResult("paper", quick, tuple(results), time.perf_counter() - start, environment(), str(cfg.out_dir))
-    write_outputs(cfg.out_dir, "paper_suite", suite.to_dict(), suite.to_markdown())
+    write_outputs(cfg.out_dir, "report", suite.to_dict(), suite.to_markdown())
     return suite
 
 

@@ -274,7 +274,7 @@ def _run_bench(fn, cfg, progress) -> BenchResult:
 
 def run_perf_suite(out_dir="perf_suite_results", quick: bool = False, progress: bool = True, only=None,
                    seed: int = 0) -> PerfSuiteResult:
-    """Run the benchmarks (or those in ``only``); write perf_suite.json and perf_suite.md into out_dir."""
+    """Run the benchmarks (or those in ``only``); write report.json and report.md into out_dir."""
     from tqdm.auto import tqdm
 
     cfg = PerfConfig(quick, seed)
@@ -283,7 +283,7 @@ def run_perf_suite(out_dir="perf_suite_results", quick: bool = False, progress: 
     for fn in tqdm(chosen, desc="perf suite", disable=not progress, unit="bench"):
         results.append(_run_bench(fn, cfg, progress))
     suite = PerfSuiteResult(quick, tuple(results), time.perf_counter() - start, environment())
-    write_outputs(out_dir, "perf_suite", suite.to_dict(), suite.to_markdown())
+    write_outputs(out_dir, "report", suite.to_dict(), suite.to_markdown())
     return suite
 
 

@@ -159,7 +159,7 @@ def cmd_suite(args) -> int:
     runner = module.run_paper_suite if args.name == "paper" else module.run_perf_suite
     result = runner(out, quick=args.quick, progress=not args.no_progress, only=args.only)
     print(result.to_markdown())
-    print(f"results written to {Path(out) / (args.name + '_suite.md')} and {args.name}_suite.json")
+    print(f"results written to {Path(out) / 'report.md'} and report.json")
     return 0 if getattr(result, "all_available_passed", True) else 1
 
 

@@ -55,9 +55,9 @@ def test_quick_paper_suite_end_to_end(tmp_path, paper):
                      "theorem4_lexicographic", "log_vs_eps_log", "path_sgd_invariance", "gd_rate"]
     failures = {c.name: (c.status, c.note, c.numbers) for c in suite.checks if c.status not in ("passed",)}
     assert not failures
-    saved = json.loads((tmp_path / "paper_suite.json").read_text())
+    saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["summary"]["passed"] == 8 and saved["quick"] is True
-    md = (tmp_path / "paper_suite.md").read_text()
+    md = (tmp_path / "report.md").read_text()
     assert "8 passed, 0 failed, 0 not available, 0 error" in md
     for check in suite.checks:
         for plot in check.plots:
@@ -85,6 +85,6 @@ def test_quick_perf_suite_structure(tmp_path, perf):
         assert row["cvxpy_over_lexmargin"] > 0 and row["svc_over_lexmargin"] > 0
     for row in by_name["gd_throughput"].rows:
         assert 0 < row["fraction_of_matmul_peak"]
-    saved = json.loads((tmp_path / "perf_suite.json").read_text())
+    saved = json.loads((tmp_path / "report.json").read_text())
     assert [b["name"] for b in saved["benchmarks"]] == ["max_margin", "gd_throughput", "path_sgd_overhead"]
-    assert "| N | d | lexmargin_s |" in (tmp_path / "perf_suite.md").read_text()
+    assert "| N | d | lexmargin_s |" in (tmp_path / "report.md").read_text()

@@ -111,7 +111,7 @@ def test_suite_runs_selected_paper_checks(tmp_path, capsys):
     code, out, _ = run(["suite", "paper", "--quick", "--only", "theorem1_shallow_discarded", "--out", tmp_path,
                         "--no-progress"], capsys)
     assert code == 0 and "| theorem1_shallow_discarded | passed |" in out
-    result = json.loads((tmp_path / "paper_suite.json").read_text())
+    result = json.loads((tmp_path / "report.json").read_text())
     assert [c["name"] for c in result["checks"]] == ["theorem1_shallow_discarded"]
 
 
