@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import casadi as ca
 import numpy as np
@@ -24,7 +24,7 @@ BALL_NORMS = ("l2", "l1", "linf")
 ACTIVE_TOL = 1e-6
 # IPOPT relaxes every bound by 1e-8 by default; exact bounds keep the certificates' primal residuals at
 # the solver tolerance and let nearly-degenerate kept sets (lexicographic stages) stay feasible.
-PATH_OPTIONS = {"ipopt.bound_relax_factor": 0.0}
+PATH_OPTIONS = {"ipopt.bound_relax_factor": 0.0, "ipopt.acceptable_iter": 4}
 
 
 def solver_options(options) -> dict:
@@ -52,6 +52,21 @@ def check_schedule(values, name: str, *, increasing: bool = True) -> np.ndarray:
     return arr
 
 
+def continuation(schedule, max_ratio: float):
+    """Yield (value, reported): an increasing schedule with geometric substeps of ratio <= max_ratio
+    inserted between its points (warm-start continuation; substeps are solved but not reported)."""
+    if not (np.isfinite(max_ratio) and max_ratio > 1):
+        raise LexmarginError(f"max_ratio must be a finite number > 1; got {max_ratio}")
+    previous = None
+    for value in schedule:
+        if previous is not None:
+            n = int(np.ceil(np.log(value / previous) / np.log(max_ratio) - 1e-12))
+            for step in np.geomspace(previous, value, n + 1)[1:-1]:
+                yield float(step), False
+        yield float(value), True
+        previous = value
+
+
 def margin_expr(model, data, theta) -> ca.SX:
     """Column (N x 1) of CasADi margins f_n(theta) for every sample."""
     if data.n_features != model.input_dim:
@@ -72,9 +87,11 @@ def logsumexp(a) -> float:
     return m + float(np.log(np.sum(np.exp(a - m))))
 
 
-def casadi_logsumexp(a: ca.SX, shift) -> ca.SX:
-    """log sum exp(a_i), evaluated as shift + log sum exp(a_i - shift) (shift: a constant/parameter)."""
-    return shift + ca.log(ca.sum1(ca.exp(a - shift)))
+def casadi_logsumexp(a: ca.SX) -> ca.SX:
+    """log sum exp(a_i) = m + log sum exp(a_i - m) with m = max_i a_i: never overflows, and smooth (the
+    max drops out of the value, gradient softmax(a) and Hessian exactly; only the rounding depends on m)."""
+    m = ca.mmax(a)
+    return m + ca.log(ca.sum1(ca.exp(a - m)))
 
 
 @dataclass(frozen=True)
@@ -161,11 +178,27 @@ def solver_info(result: NLPResult, message: str = "") -> SolverInfo:
 
 @dataclass(frozen=True)
 class KKTData:
-    """Gradients of  min obj(z)  s.t.  c(z) >= 0, evaluated independently of IPOPT."""
+    """Gradients of  min obj(z)  s.t.  c(z) >= 0  (rows in ``equality_rows``: c(z) = 0), evaluated
+    independently of IPOPT."""
 
     objective_gradient: np.ndarray
     jacobian: np.ndarray
     values: np.ndarray
+    equality_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=int))
+
+    def residuals(self, multipliers, stationarity_scale: float):
+        eq = np.zeros(self.values.size, dtype=bool)
+        eq[self.equality_rows] = True
+        J = self.jacobian if self.jacobian.size else np.zeros((0, self.objective_gradient.size))
+        return kkt_residuals(self.objective_gradient, J[~eq], self.values[~eq], multipliers[~eq],
+                             eq_jacobian=J[eq], eq_values=self.values[eq], eq_multipliers=multipliers[eq],
+                             stationarity_scale=stationarity_scale)
+
+    def active(self, tol: float) -> np.ndarray:
+        scale = max(1.0, float(np.max(np.abs(self.values)))) if self.values.size else 1.0
+        active = self.values <= tol * scale
+        active[self.equality_rows] = True
+        return active
 
 
 def certify(problem: str, result: NLPResult, kkt: KKTData, *, theta, objective: float, norm: str,
@@ -179,8 +212,8 @@ def certify(problem: str, result: NLPResult, kkt: KKTData, *, theta, objective: 
     grad = kkt.objective_gradient
     scale = max(1.0, float(np.max(np.abs(grad))) if grad.size else 1.0)
     J = kkt.jacobian if kkt.jacobian.size else np.zeros((0, grad.size))
-    residuals = kkt_residuals(grad, J, kkt.values, lam, stationarity_scale=scale)
-    active = kkt.values <= ACTIVE_TOL * max(1.0, float(np.max(np.abs(kkt.values))) if kkt.values.size else 1.0)
+    residuals = kkt.residuals(lam, scale)
+    active = kkt.active(ACTIVE_TOL)
     margin_rows = np.asarray(margin_rows, dtype=int)
     lam_margin = lam[margin_rows] if margin_rows.size else np.zeros(0)
     support = support_set(lam_margin, kkt.values[margin_rows], slack_tol=1e-6) if margin_rows.size else margin_rows

@@ -138,6 +138,21 @@ def test_regularization_path_direction(linear3, separable, svm_direction, cpath)
         assert direction_distance(reg.theta, point.theta) < 1e-6
 
 
+def test_deep_linear_constrained_path_aligns_end_to_end_with_the_svm(separable, svm_direction):
+    """Depth-2 linear net: the end-to-end vector W2 W1 aligns with the l2 max-margin direction and the
+    normalized margin tends to gamma_linear / 2 (balanced layers), up to a margin scale rho^2 gamma ~ 2e5."""
+    model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
+    path = constrained_path(model, separable, [1.0, 10.0, 100.0, 1000.0], x0=model.random_params(seed=1))
+    assert path.success and max(p.certificate.kkt.max for p in path.points) < 1e-9
+    assert all(p.lemma3_holds for p in path.points)
+    end_to_end = [model.unflatten(t)["W2"] @ model.unflatten(t)["W1"] for t in path.thetas]
+    d = np.array([direction_distance(b, svm_direction) for b in end_to_end])
+    assert np.all(np.diff(d) < 0) and d[-1] < 1e-5
+    gamma_linear = np.min(separable.y * (separable.X @ svm_direction))
+    normalized = np.array([p.certificate.normalized_margin for p in path.points])
+    assert np.all(np.diff(normalized) > 0) and normalized[-1] == pytest.approx(gamma_linear / 2, rel=1e-5)
+
+
 # ---- log predictors (section 3.1) ---------------------------------------------------------------
 @pytest.fixture(scope="module")
 def positive_data():
