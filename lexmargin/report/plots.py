@@ -42,7 +42,8 @@ def plot_multipliers(report, path: Path) -> str:
 def plot_margin(trajectory, path: Path) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.semilogx(trajectory.iterations, trajectory.margins, marker=".")
+    pos = trajectory.iterations > 0  # log axis: the initial point (iteration 0) is left out
+    ax.semilogx(trajectory.iterations[pos], trajectory.margins[pos], marker=".")
     ax.set(xlabel="iteration", ylabel=f"{trajectory.margin_kind} margin", title="margin vs iterations")
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
@@ -51,10 +52,11 @@ def plot_margin(trajectory, path: Path) -> str:
 def plot_angle(trajectory, path: Path) -> str:
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    keep = trajectory.angles > 0
+    pos = trajectory.iterations > 0
+    keep = pos & (trajectory.angles > 0)
     ax.loglog(trajectory.iterations[keep], trajectory.angles[keep], marker=".", label=f"to {trajectory.reference}")
     misalign = 1.0 - trajectory.alignment
-    ok = misalign > 0
+    ok = pos & (misalign > 0)
     ax.loglog(trajectory.iterations[ok], misalign[ok], marker=".", label="1 - cos(-grad L, theta)")
     ax.set(xlabel="iteration", ylabel="angle (rad)", title="angle vs iterations")
     ax.grid(True, which="both", alpha=0.3)
