@@ -18,6 +18,20 @@ def logsumexp(a, axis=-1) -> np.ndarray:
     return (np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m).squeeze(axis)
 
 
+def _flush_subnormals(w) -> None:
+    """Set weights below the smallest normal number to 0 in place.
+
+    They are < 1e-300 relative to the largest weight, so this changes no sum, but subnormal operands
+    make BLAS matrix products up to 100x slower.
+    """
+    np.copyto(w, 0, where=w < np.finfo(w.dtype).tiny)
+
+
+# exp(x) for x below this is replaced by exp(this), a normal number ~1e-304 (float64) / ~1e-38 (float32):
+# invisible next to the largest weight 1, and it keeps exp and BLAS off their slow subnormal paths.
+_EXP_FLOOR = {np.dtype(np.float64): -700.0, np.dtype(np.float32): -87.0}
+
+
 @dataclass(frozen=True)
 class ExponentialLoss:
     """l(f) = exp(-f)."""
@@ -30,14 +44,19 @@ class ExponentialLoss:
     def log_loss(self, f) -> np.ndarray:
         return logsumexp(-np.asarray(f))
 
+    def scaled_weights(self, f):
+        """(log L, e, 1/s) with weights w = e / s: e_n = exp(min f - f_n), s = sum_n e_n (5 passes over f)."""
+        fmin = np.min(f, axis=-1, keepdims=True)
+        e = np.subtract(fmin, f)
+        np.maximum(e, _EXP_FLOOR.get(e.dtype, -700.0), out=e)
+        np.exp(e, out=e)
+        s = np.sum(e, axis=-1)
+        return np.log(s) - fmin[..., 0], e, 1.0 / s
+
     def value_and_weights(self, f):
-        neg = np.negative(f)
-        m = np.max(neg, axis=-1, keepdims=True)
-        np.subtract(neg, m, out=neg)
-        np.exp(neg, out=neg)
-        s = np.sum(neg, axis=-1, keepdims=True)
-        neg /= s
-        return (np.log(s) + m)[..., 0], neg
+        log_L, e, inv_s = self.scaled_weights(f)
+        e *= inv_s[..., None]
+        return log_L, e
 
     def to_dict(self) -> dict:
         return {"name": self.name}
@@ -71,7 +90,12 @@ class LogisticLoss:
         log_L = self.log_loss(f)
         # -l'(f) = sigmoid(-f);  log sigmoid(-f) = -log(1 + exp(f))
         w = np.exp(-np.logaddexp(0, f) - log_L[..., None])
+        _flush_subnormals(w)
         return log_L, w
+
+    def scaled_weights(self, f):
+        log_L, w = self.value_and_weights(f)
+        return log_L, w, np.ones_like(log_L)
 
     def to_dict(self) -> dict:
         return {"name": self.name}

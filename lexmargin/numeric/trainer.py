@@ -14,6 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,12 +48,35 @@ def _schedule(n_steps, checkpoints) -> np.ndarray:
     return steps
 
 
+@dataclass
+class _Lane:
+    """The state of a contiguous group of runs (rows) advanced by one worker."""
+
+    rows: slice
+    theta: np.ndarray
+    f: np.ndarray = None
+    cache: object = None
+    log_loss: np.ndarray = None
+    e: np.ndarray = None          # unnormalized loss weights; weights = e * inv_s
+    inv_s: np.ndarray = None
+
+
+def _split_rows(runs: int, lanes: int) -> list[slice]:
+    bounds = np.linspace(0, runs, min(lanes, runs) + 1).round().astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
 class Trainer:
-    """R runs of gradient descent (or SGD / Path-SGD) on one kernel, advanced in lockstep."""
+    """R runs of gradient descent (or SGD / Path-SGD) on one kernel, advanced in lockstep.
+
+    ``workers > 1`` splits the runs into that many groups advanced in parallel threads (numpy and
+    BLAS release the GIL), with BLAS limited to one thread each when ``threadpoolctl`` is installed.
+    Results are deterministic for a given ``workers``; resume with the same value for bit-identical runs.
+    """
 
     def __init__(self, kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
                  batch_size: int | None = None, path_sgd: bool = False, seed: int = 0,
-                 reference: Reference | None = None, store_direction: bool = True):
+                 reference: Reference | None = None, store_direction: bool = True, workers: int = 1):
         self.kernel = kernel
         self.loss = get_loss(loss)
         self.rule = rule if rule is not None else Constant(0.1)
@@ -68,14 +94,21 @@ class Trainer:
         self.reference = self._check_reference(reference)
         self.store_direction = bool(store_direction)
         theta0 = kernel.check_theta(theta0)
-        self.theta = theta0.copy()
         self.step = 0
         self.rule_state = self.rule.init(theta0.shape[0])
         self.rng = np.random.default_rng(self.seed)
         self.records: list[dict] = []
         self._theta0_hash = _fingerprint(theta0)
-        self._refresh()
+        self._start(theta0.copy(), workers)
         self._record_if_due()
+
+    def _start(self, theta, workers):
+        if int(workers) != workers or workers < 1:
+            raise ValueError(f"workers must be a positive integer; got {workers}")
+        self.workers = int(workers)
+        self.lanes = [_Lane(rows, np.ascontiguousarray(theta[rows])) for rows in _split_rows(len(theta), self.workers)]
+        for lane in self.lanes:
+            self._refresh(lane)
 
     # ---- checks ---------------------------------------------------------------------------------
     def _check_batch(self, batch_size):
@@ -97,7 +130,25 @@ class Trainer:
 
     @property
     def n_runs(self) -> int:
-        return self.theta.shape[0]
+        return self.lanes[-1].rows.stop
+
+    def _gather(self, name) -> np.ndarray:
+        parts = [getattr(lane, name) for lane in self.lanes]
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+    @property
+    def theta(self) -> np.ndarray:
+        """Current parameters (R, P)."""
+        return self._gather("theta")
+
+    @property
+    def margins(self) -> np.ndarray:
+        """Current margins (R, N)."""
+        return self._gather("f")
+
+    @property
+    def log_loss(self) -> np.ndarray:
+        return self._gather("log_loss")
 
     @property
     def config(self) -> dict:
@@ -107,50 +158,65 @@ class Trainer:
                 "runs": self.n_runs, "theta0_sha1": self._theta0_hash, "store_direction": self.store_direction}
 
     # ---- one iteration ----------------------------------------------------------------------------
-    def _refresh(self):
-        self.f, self.cache = self.kernel.forward(self.theta)
-        self.log_loss, self.weights = self.loss.value_and_weights(self.f)
+    def _refresh(self, lane):
+        lane.f, lane.cache = self.kernel.forward(lane.theta)
+        lane.log_loss, lane.e, lane.inv_s = self.loss.scaled_weights(lane.f)
 
-    def _minibatch(self):
-        """Per-run minibatch loss (N/B) sum_{n in B_r} l(f_n) and its weights scattered to (R, N)."""
+    def _sample_minibatches(self):
+        """Indices (R, B) of a uniform minibatch without replacement per run."""
         R, N, B = self.n_runs, self.kernel.n_samples, self.batch_size
-        idx = np.argpartition(self.rng.random((R, N)), B - 1, axis=1)[:, :B]
-        log_loss, wb = self.loss.value_and_weights(np.take_along_axis(self.f, idx, axis=1))
-        w = np.zeros_like(self.f)
-        np.put_along_axis(w, idx, wb, axis=1)
-        return log_loss + np.log(N / B), w
+        return np.argpartition(self.rng.random((R, N)), B - 1, axis=1)[:, :B]
+
+    def _minibatch(self, lane, idx):
+        """Minibatch loss (N/B) sum_{n in B_r} l(f_n) and its weights scattered to (R, N)."""
+        N, B = self.kernel.n_samples, self.batch_size
+        log_loss, eb, inv_s = self.loss.scaled_weights(np.take_along_axis(lane.f, idx, axis=1))
+        e = np.zeros_like(lane.f)
+        np.put_along_axis(e, idx, eb, axis=1)
+        return log_loss + np.log(N / B), e, inv_s
 
     def _iterate(self):
-        log_loss, w = self._minibatch() if self.batch_size else (self.log_loss, self.weights)
-        v = self.kernel.vjp(self.theta, self.cache, w)          # = -grad log L
-        if self.path_sgd:
-            v = path_sgd_direction(self.kernel, self.theta, v)
-        s = self.rule.multiplier(self.rule_state, log_loss).astype(self.theta.dtype)
-        theta = self.theta + s[:, None] * v
-        f, cache = self.kernel.forward(theta)
-        new_log_loss, weights = self.loss.value_and_weights(f)
-        if self.rule.adaptive:
-            self._accept(theta, f, cache, new_log_loss, weights)
+        idx = self._sample_minibatches() if self.batch_size else None
+        jobs = [(lane, None if idx is None else idx[lane.rows]) for lane in self.lanes]
+        if self._pool is None:
+            accepted = [self._lane_step(*job) for job in jobs]
         else:
-            self._check_finite(theta, new_log_loss)
-            self.theta, self.f, self.cache, self.log_loss, self.weights = theta, f, cache, new_log_loss, weights
+            accepted = list(self._pool.map(lambda job: self._lane_step(*job), jobs))
+        if self.rule.adaptive:
+            self.rule_state = self.rule.update(self.rule_state, np.concatenate(accepted))
         self.step += 1
 
-    def _accept(self, theta, f, cache, new_log_loss, weights):
-        ok = np.isfinite(new_log_loss) & np.all(np.isfinite(theta), axis=1) & (new_log_loss < self.log_loss)
-        self.rule_state = self.rule.update(self.rule_state, ok)
-        if ok.all():
-            self.theta, self.f, self.cache, self.log_loss, self.weights = theta, f, cache, new_log_loss, weights
-        elif ok.any():
-            self.theta = np.where(ok[:, None], theta, self.theta)
-            self._refresh()
+    def _lane_step(self, lane, idx):
+        log_loss, e, inv_s = self._minibatch(lane, idx) if idx is not None else (lane.log_loss, lane.e, lane.inv_s)
+        v = self.kernel.vjp(lane.theta, lane.cache, e)          # = -grad log L / inv_s
+        if self.path_sgd:
+            v = path_sgd_direction(self.kernel, lane.theta, v)
+        state = {k: val[lane.rows] for k, val in self.rule_state.items()}
+        s = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)
+        new = _Lane(lane.rows, lane.theta + s[:, None] * v)
+        self._refresh(new)
+        if self.rule.adaptive:
+            return self._accept(lane, new)
+        self._check_finite(new, state)
+        lane.theta, lane.f, lane.cache, lane.log_loss, lane.e, lane.inv_s = (
+            new.theta, new.f, new.cache, new.log_loss, new.e, new.inv_s)
+        return None
 
-    def _check_finite(self, theta, log_loss):
-        if not (np.isfinite(theta.sum()) and np.all(np.isfinite(log_loss))):
-            bad = np.nonzero(~(np.all(np.isfinite(theta), axis=1) & np.isfinite(log_loss)))[0]
-            raise DivergenceError(f"runs {bad[:10].tolist()} diverged at step {self.step + 1} "
-                                  f"(step sizes {np.asarray(self.rule_state['eta'])[bad][:5].tolist()}): "
-                                  "reduce the step size")
+    def _accept(self, lane, new):
+        ok = np.isfinite(new.log_loss) & np.all(np.isfinite(new.theta), axis=1) & (new.log_loss < lane.log_loss)
+        if ok.all():
+            lane.theta, lane.f, lane.cache, lane.log_loss, lane.e, lane.inv_s = (
+                new.theta, new.f, new.cache, new.log_loss, new.e, new.inv_s)
+        elif ok.any():
+            lane.theta = np.where(ok[:, None], new.theta, lane.theta)
+            self._refresh(lane)
+        return ok
+
+    def _check_finite(self, lane, state):
+        if not (np.isfinite(lane.theta.sum()) and np.all(np.isfinite(lane.log_loss))):
+            bad = np.nonzero(~(np.all(np.isfinite(lane.theta), axis=1) & np.isfinite(lane.log_loss)))[0]
+            raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged at step {self.step + 1} "
+                                  f"(step sizes {np.asarray(state['eta'])[bad][:5].tolist()}): reduce the step size")
 
     # ---- records ----------------------------------------------------------------------------------
     def _record_if_due(self):
@@ -167,13 +233,14 @@ class Trainer:
         return cached
 
     def _measure(self) -> dict:
-        theta = self.theta.astype(float)
+        raw, f = self.theta, self.margins
+        theta = raw.astype(float)
         norm = np.linalg.norm(theta, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             direction = theta / norm[:, None]
-        nm = np.asarray(self.kernel.normalized_margins(self.theta, self.f), dtype=float)
+        nm = np.asarray(self.kernel.normalized_margins(raw, f), dtype=float)
         rec = {"step": self.step, "log_loss": self.log_loss.astype(float), "norm": norm,
-               "min_margin": np.min(self.f, axis=1).astype(float), "normalized_margin": nm,
+               "min_margin": np.min(f, axis=1).astype(float), "normalized_margin": nm,
                "eta": np.asarray(self.rule_state["eta"], dtype=float).copy(),
                "direction": direction if self.store_direction else np.zeros((self.n_runs, 0)),
                "angle": np.full(self.n_runs, np.nan), "margin_ratio": np.full(self.n_runs, np.nan)}
@@ -203,13 +270,14 @@ class Trainer:
         if save_every is not None and (int(save_every) != save_every or save_every < 1):
             raise ValueError(f"save_every must be a positive integer; got {save_every}")
         try:
-            while self.step < until:
-                self._iterate()
-                recorded = self._record_if_due()
-                if checkpoint_path and (recorded or (save_every and self.step % save_every == 0)):
-                    self.save(checkpoint_path)
-                if recorded and callback is not None:
-                    callback(self)
+            with self._parallel():
+                while self.step < until:
+                    self._iterate()
+                    recorded = self._record_if_due()
+                    if checkpoint_path and (recorded or (save_every and self.step % save_every == 0)):
+                        self.save(checkpoint_path)
+                    if recorded and callback is not None:
+                        callback(self)
         except BaseException:
             if checkpoint_path:
                 self.save(checkpoint_path)
@@ -217,6 +285,22 @@ class Trainer:
         if checkpoint_path:
             self.save(checkpoint_path)
         return self
+
+    _pool = None
+
+    def _parallel(self):
+        """Thread pool for the lanes (and one BLAS thread each, via threadpoolctl when installed)."""
+        if len(self.lanes) == 1:
+            return nullcontext()
+        stack = ExitStack()
+        try:
+            from threadpoolctl import threadpool_limits
+            stack.enter_context(threadpool_limits(1, user_api="blas"))
+        except ImportError:
+            pass
+        self._pool = stack.enter_context(ThreadPoolExecutor(len(self.lanes)))
+        stack.callback(setattr, self, "_pool", None)
+        return stack
 
     @property
     def done(self) -> bool:
@@ -241,7 +325,7 @@ class Trainer:
         return path
 
     @classmethod
-    def load(cls, path, kernel) -> "Trainer":
+    def load(cls, path, kernel, workers: int = 1) -> "Trainer":
         """Rebuild a trainer saved with ``save`` (the kernel is passed again; its layout must match)."""
         path = Path(path)
         if not path.exists():
@@ -264,13 +348,13 @@ class Trainer:
         ref = meta["reference"]
         self.reference = Reference(np.asarray(ref["direction"]), ref["normalized_margin"]) if ref else None
         self._theta0_hash = config["theta0_sha1"]
-        self.theta, self.step = d["theta"], int(d["step"])
+        self.step = int(d["step"])
         self.rule_state = {k[5:]: d[k] for k in d if k.startswith("rule_")}
         self.rng = np.random.default_rng()
         self.rng.bit_generator.state = meta["rng"]
         self.records = [{"step": int(s), **{name: d[f"rec_{name}"][i] for name in SERIES}}
                         for i, s in enumerate(d["rec_step"])]
-        self._refresh()
+        self._start(kernel.check_theta(d["theta"]), workers)
         return self
 
 
@@ -281,7 +365,7 @@ def _diff(a: dict, b: dict) -> list[str]:
 def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
           batch_size: int | None = None, path_sgd: bool = False, seed: int = 0,
           reference: Reference | None = None, store_direction: bool = True, checkpoint_path=None,
-          save_every: int | None = None, callback=None) -> History:
+          save_every: int | None = None, callback=None, workers: int = 1) -> History:
     """Train R runs (rows of theta0) and return their History.
 
     With ``checkpoint_path``, an existing checkpoint of the same configuration is resumed (an
@@ -290,9 +374,9 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
     """
     trainer = Trainer(kernel, theta0, loss=loss, rule=rule, n_steps=n_steps, checkpoints=checkpoints,
                       batch_size=batch_size, path_sgd=path_sgd, seed=seed, reference=reference,
-                      store_direction=store_direction)
+                      store_direction=store_direction, workers=workers)
     if checkpoint_path and Path(checkpoint_path).exists():
-        saved = Trainer.load(checkpoint_path, kernel)
+        saved = Trainer.load(checkpoint_path, kernel, workers=workers)
         changed = _diff(saved.config, trainer.config)
         if changed:
             raise ValueError(f"checkpoint {checkpoint_path} has a different configuration ({', '.join(changed)});"
