@@ -248,12 +248,19 @@ def depth_gamma_path(model, data, gammas, *, reference=None, x0=None, seed: int 
 
 
 # ---- SVM with an unregularized bias -------------------------------------------------------------
-def svm_with_bias(data, *, tol: float = 1e-8, options=None) -> tuple[np.ndarray, float, DepthResult]:
-    """Hard-margin SVM with unregularized bias via f_n = y_n (w.x_n + b1^2 - b2^2): returns (w, b, result)."""
+def svm_with_bias(data, *, sign: str = "both", tol: float = 1e-8, options=None
+                  ) -> tuple[np.ndarray, float, DepthResult]:
+    """Hard-margin SVM with unregularized bias as a depth-sensitive solution: returns (w, b, result).
+
+    ``sign="both"``: f_n = y_n (w.x_n + b1^2 - b2^2), any bias; ``sign="positive"``: f_n = y_n (w.x_n + b^2),
+    the SVM restricted to b >= 0.  (w, b) are read from stage 1 (min ||w||^2, bias free); the bias-block
+    stage only picks its parametrization (b1 or b2 zero).
+    """
     from .loading import load_model
 
     data = _check_data(data)
-    model = load_model("svm_bias", input_dim=data.n_features, sign="both")
+    model = load_model("svm_bias", input_dim=data.n_features, sign=sign)
     result = depth_sensitive(model, data, tol=tol, options=options)
-    p = model.unflatten(result.stages[0].certificate.theta)  # stage 1 is the SVM; stage 2 only picks b1 or b2
-    return np.array(p["w"]), float(p["b1"][0] ** 2 - p["b2"][0] ** 2), result
+    p = model.unflatten(result.stages[0].certificate.theta)
+    bias = p["b"][0] ** 2 if sign == "positive" else p["b1"][0] ** 2 - p["b2"][0] ** 2
+    return np.array(p["w"]), float(bias), result

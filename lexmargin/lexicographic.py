@@ -8,8 +8,9 @@ unit ball, through cumulative ordered values: with S_k(theta) = sum of the k sma
 Fixing S_1 .. S_{k-1} at their maxima fixes f_(1) .. f_(k-1), so maximizing S_k maximizes f_(k);
 ties (f_(k) = f_(k+1)) need no special handling.  S_k is concave in the margins and has the smooth
 epigraph form  S_k(f) = max_{t, s >= 0} k t - sum_n s_n  s.t.  s_n >= t - f_n,  so every stage is a
-smooth NLP for IPOPT (one t and N slacks s per stage).  Margins are divided by gamma* (the stage-1
-value) so the stage values are O(1); tol_j = tol * max(1, |S_j*|) in these units.
+smooth NLP for IPOPT (one t and N slacks s per stage).  Margins are divided by |gamma*| (the stage-1
+value; 1 when |gamma*| < 1e-3) so the stage values are O(1); tol_j = tol * max(1, |S_j*|) in these units.
+Homogeneous models need gamma* > 0 (separable data); non-homogeneous ones (log predictors) need not.
 
 Uniqueness: after stage k the kept set {theta : S_j(theta) >= S_j* - tol_j, j <= k} is measured
 along a random unit direction r (min and max of r.theta, two IPOPT solves from the stage solution).
@@ -238,10 +239,11 @@ def lexicographic_max_margin(model, data, *, norm: str = "l2", rho: float = 1.0,
     if not 1 <= max_stages <= N:
         raise LexmarginError(f"max_stages must be between 1 and N={N}; got {max_stages}")
     first = margin_path(model, data, [rho], norm=norm, x0=x0, seed=seed, options=options).points[0]
-    if first.margin <= 0:
+    if first.margin <= 0 and model.degree is not None:
         raise NotSeparableError(f"max-min margin at rho={rho:g} is {first.margin:.3g} <= 0: "
                                 "the data is not separable by this model")
-    problem = _LexProblem(model, data, Ball(norm, model.n_params), float(rho), first.margin, options)
+    sigma = abs(first.margin) if abs(first.margin) > 1e-3 else 1.0
+    problem = _LexProblem(model, data, Ball(norm, model.n_params), float(rho), sigma, options)
     direction = np.random.default_rng(seed).standard_normal(model.n_params)
     direction /= np.linalg.norm(direction)
     return LexResult(norm, float(rho), tol, uniqueness_tol,

@@ -57,6 +57,7 @@ from .ipopt import nlp_solver, raise_for_status, run_solver
 __all__ = ["Path", "PathPoint", "constrained_path", "direction_distance", "margin_path", "regularization_path"]
 
 LEMMA3_SLACK = 1e-6
+LEMMA2_TOL = 1e-6
 WARM_OPTIONS = {"ipopt.mu_init": 1e-4}  # solves start next to the solution: a small initial barrier
 
 
@@ -88,6 +89,13 @@ class PathPoint:
         return self.lemma3_gap <= self.lemma3_bound + LEMMA3_SLACK * max(1.0, abs(self.gamma_star))
 
     @property
+    def lemma2_holds(self) -> bool | None:
+        """Lemma 2 (constrained path): the minimizer lies on the sphere, ||theta_c|| = 1."""
+        if self.gamma_star is None:
+            return None
+        return abs(self.theta_norm - 1.0) <= LEMMA2_TOL
+
+    @property
     def direction(self) -> np.ndarray:
         return self.theta / np.linalg.norm(self.theta)
 
@@ -95,7 +103,8 @@ class PathPoint:
         keys = ("parameter", "theta", "margin", "theta_norm", "gamma_star", "lemma3_gap", "lemma3_bound",
                 "distance_to_margin_path", "distance_to_reference", "extras")
         return {k: _jsonable(getattr(self, k)) for k in keys} | {
-            "lemma3_holds": self.lemma3_holds, "certificate": self.certificate.to_dict()}
+            "lemma2_holds": self.lemma2_holds, "lemma3_holds": self.lemma3_holds,
+            "certificate": self.certificate.to_dict()}
 
 
 @dataclass(frozen=True, eq=False)

@@ -147,6 +147,19 @@ def test_augmented_features_regularize_the_bias(svm):
     assert wb @ wb < w @ w + b * b - 1e-3
 
 
+def test_positive_bias_model(svm):
+    """f = y (w.x + b^2) reaches b >= 0 only: flipping the labels flips (w, b), so b > 0 is reproduced."""
+    data, (w, b, _) = svm
+    assert b < 0
+    flipped = lm.Dataset(data.X, -data.y)
+    w_pos, b_pos, result = svm_with_bias(flipped, sign="positive")
+    assert np.allclose(w_pos, -w, atol=1e-7) and b_pos == pytest.approx(-b, abs=1e-7)
+    assert result.success
+    # on the original labels the best non-negative bias is b = 0, a worse (larger-norm) classifier
+    w_zero, b_zero, _ = svm_with_bias(data, sign="positive")
+    assert abs(b_zero) < 1e-6 and w_zero @ w_zero > w @ w + 1e-3
+
+
 def test_svm_result_to_dict(svm):
     _, (_, _, result) = svm
     back = json.loads(json.dumps(result.to_dict()))

@@ -94,6 +94,16 @@ def test_theorem4_l1_ball(linear2):
     assert np.linalg.norm(mp_theta - lex.theta) > 0.1  # another max-margin solution
 
 
+@pytest.mark.parametrize("rho", [1.0, 10.0])
+def test_non_homogeneous_log_predictor_has_the_same_lexicographic_solution(linf_data, rho):
+    """log is increasing, so the lexicographic order of sorted margins is that of the linear model."""
+    model = lm.load_model("log_predictor", input_dim=2)
+    lex = lexicographic_max_margin(model, linf_data, norm="linf", rho=rho, x0=[1.0, 0.0])
+    assert np.allclose(lex.theta, LINF_LEX, atol=1e-7)
+    assert np.allclose(np.exp(lex.sorted_margins) / rho, [1.0, 13.0 / 6.0, 13.0 / 6.0], atol=1e-7)
+    assert lex.success and lex.unique and len(lex.stages) == 2
+
+
 def test_l2_linear_is_unique_after_one_stage(linear2):
     rng = np.random.default_rng(4)
     X = rng.standard_normal((12, 2))

@@ -103,6 +103,7 @@ def test_margin_path_of_deep_linear_scales_with_degree(separable):
 def test_constrained_path_lemmas_2_and_3(cpath, separable):
     assert cpath.success
     assert np.allclose(cpath.theta_norms, 1.0, atol=1e-9)                       # Lemma 2
+    assert all(p.lemma2_holds for p in cpath.points)
     assert all(p.lemma3_holds for p in cpath.points)                            # Lemma 3
     assert np.all(cpath.lemma3_gaps <= np.log(separable.n_samples))
     assert np.all(cpath.lemma3_gaps >= -1e-9)                                   # gamma* is the max
