@@ -153,31 +153,37 @@ class _LexProblem:
         return np.concatenate([theta, self.ball.aux_start(theta), t, s])
 
     def kkt(self, z, lay: _Layout, kept: int, kept_bounds, objective_gradient) -> KKTData:
-        P, N = lay.P, lay.N
-        theta, aux = z[:P], z[P:lay.t0]
+        """Constraint values and Jacobian in the order of ``_constraints``, from model.margin_jacobian."""
+        theta, aux = z[:lay.P], z[lay.P:lay.t0]
         F = self.scaled_margins(theta)
         dF = self.rho * self.model.margin_jacobian(self.rho * theta, self.data) / self.sigma
-        rows, values = [], []
+        blocks = []
         for j in range(lay.k):
-            s, t = z[lay.s(j)], z[lay.t0 + j]
-            nonneg = np.zeros((N, lay.size))
-            nonneg[:, lay.s(j)] = np.eye(N)
-            cover = nonneg.copy()
-            cover[:, :P] = dF
-            cover[:, lay.t0 + j] = -1.0
-            rows += [nonneg, cover]
-            values += [s, s - t + F]
-        for j in range(kept):
-            row = np.zeros((1, lay.size))
-            row[0, lay.t0 + j] = j + 1
-            row[0, lay.s(j)] = -1.0
-            rows.append(row)
-            values.append([(j + 1) * z[lay.t0 + j] - z[lay.s(j)].sum() - kept_bounds[j]])
+            blocks += self._cover_rows(z, lay, j, F, dF)
+        blocks += [self._kept_row(z, lay, j, kept_bounds[j]) for j in range(kept)]
         ball = np.zeros((self.ball.n_constraints, lay.size))
         ball[:, :lay.t0] = self.ball.jacobian(theta)
-        rows.append(ball)
-        values.append(self.ball.values(theta, aux))
-        return KKTData(objective_gradient, np.vstack(rows), np.concatenate([np.ravel(v) for v in values]))
+        blocks.append((ball, self.ball.values(theta, aux)))
+        return KKTData(objective_gradient, np.vstack([J for J, _ in blocks]), np.concatenate([v for _, v in blocks]))
+
+    @staticmethod
+    def _cover_rows(z, lay: _Layout, j, F, dF):
+        """s_j >= 0 and s_j - t_j + F >= 0."""
+        s, t = z[lay.s(j)], z[lay.t0 + j]
+        nonneg = np.zeros((lay.N, lay.size))
+        nonneg[:, lay.s(j)] = np.eye(lay.N)
+        cover = nonneg.copy()
+        cover[:, :lay.P] = dF
+        cover[:, lay.t0 + j] = -1.0
+        return [(nonneg, s), (cover, s - t + F)]
+
+    @staticmethod
+    def _kept_row(z, lay: _Layout, j, bound):
+        """(j + 1) t_j - sum s_j >= bound."""
+        row = np.zeros((1, lay.size))
+        row[0, lay.t0 + j] = j + 1
+        row[0, lay.s(j)] = -1.0
+        return row, np.array([(j + 1) * z[lay.t0 + j] - z[lay.s(j)].sum() - bound])
 
 
 def _kept_bound(value: float, tol: float) -> float:
