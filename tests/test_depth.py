@@ -10,7 +10,7 @@ from sklearn.svm import SVC
 import lexmargin as lm
 from lexmargin import Block, Model, ops
 from lexmargin.depth import block_groups, depth_gamma_path, depth_sensitive, svm_with_bias
-from lexmargin.errors import LexmarginError, ModelError
+from lexmargin.errors import LexmarginError, ModelError, NotSeparableError
 from lexmargin.paths import margin_path
 
 D = 3
@@ -94,6 +94,15 @@ def test_shallow_block_needed_is_kept():
     assert result.discarded == ()
     assert all(s.certificate.success and s.certificate.kkt.max < 1e-7 for s in result.stages)
     assert np.min(y * (X @ result.theta[:2] + (X @ result.theta[2:]) ** 2)) >= 1 - 1e-8
+
+
+def test_non_separable_data_is_reported(model):
+    xor = lm.Dataset(np.array([[1.0, 1.0, 0.0], [-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [-1.0, 1.0, 0.0]]),
+                     np.array([1.0, 1.0, -1.0, -1.0]))
+    with pytest.raises(NotSeparableError, match="not separable"):
+        depth_sensitive(model, xor)
+    with pytest.raises(NotSeparableError, match="gamma=1"):
+        depth_gamma_path(model, xor, [1.0, 2.0])
 
 
 def test_schedule_and_tolerance_errors(model, data):
