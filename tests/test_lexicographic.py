@@ -127,6 +127,10 @@ def test_nonconvex_diagonal_network():
     assert np.allclose(p["u"] * p["v"], [0.5, 0.0], atol=1e-7)
     assert not lex.stages[0].unique
     assert np.allclose(lex.sorted_margins, [0.5, 1.0], atol=1e-7)
+    path = constrained_path(model, lm.Dataset(L1_X, np.ones(2)), THEOREM4_RHOS, x0=model.random_params(seed=2))
+    for theta in path.thetas:
+        p = model.unflatten(theta)
+        assert np.allclose(p["u"] * p["v"], [0.5, 0.0], atol=1e-6)
 
 
 def test_lexicographic_errors(linear2, linf_data):
