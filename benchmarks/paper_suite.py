@@ -34,12 +34,24 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (ERROR, NOT_AVAILABLE, PASSED, CheckResult, environment, markdown_table,  # noqa: E402
-                    not_available, optional_module, pyplot, run_check, save_figure, separable_data,
-                    write_outputs)
+from common import (
+    ERROR,
+    NOT_AVAILABLE,
+    PASSED,
+    CheckResult,
+    environment,
+    markdown_table,
+    not_available,
+    optional_module,
+    pyplot,
+    run_check,
+    save_figure,
+    separable_data,
+    write_outputs,
+)
 
-import lexmargin  # noqa: E402
-from lexmargin.report import angle_between, stationarity_report  # noqa: E402
+import lexmargin
+from lexmargin.report import angle_between, stationarity_report
 
 
 @dataclass(frozen=True)
@@ -307,8 +319,13 @@ def check_path_sgd_invariance(cfg: SuiteConfig) -> CheckResult:
         b = _final_margins(model, data, theta1, steps, path_sgd, cfg.seed)
         diffs[label] = float(np.max(np.abs(a - b)) / max(np.max(np.abs(a)), 1e-300))
     passed = bool(diffs["path_sgd"] <= 1e-8 and diffs["gd"] > 1e-3)
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    ax.bar(list(diffs), [max(v, 1e-17) for v in diffs.values()], color=["C0", "C3"])
+    ax.set(yscale="log", ylabel="max rel. margin difference", title=f"rescaled vs original init, {steps} steps")
+    plot = save_figure(fig, cfg.plot_path("path_sgd_invariance"))
     return CheckResult("path_sgd_invariance", claim, passed, {"steps": steps, "factors": factors,
-                                                              "relative_margin_difference": diffs})
+                                                              "relative_margin_difference": diffs}, (plot,))
 
 
 def check_gd_rate(cfg: SuiteConfig) -> CheckResult:

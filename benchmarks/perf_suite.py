@@ -23,10 +23,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (ERROR, NOT_AVAILABLE, PASSED, best_time, environment, fmt, markdown_table,  # noqa: E402
-                    optional_module, separable_data, write_outputs)
+from common import (
+    ERROR,
+    NOT_AVAILABLE,
+    PASSED,
+    best_time,
+    environment,
+    fmt,
+    markdown_table,
+    optional_module,
+    separable_data,
+    write_outputs,
+)
 
-import lexmargin  # noqa: E402
+import lexmargin
 
 
 @dataclass(frozen=True)
@@ -255,9 +265,9 @@ class PerfSuiteResult:
 
     def to_markdown(self) -> str:
         env = self.environment
-        lines = [f"# Performance suite{' (quick)' if self.quick else ''}", "",
-                 f"{fmt(self.seconds)} s; Python {env['python']}, numpy {env['numpy']}, {env['cpus']} CPUs, "
-                 f"{env['time_utc']}. All numbers from this one run.", ""]
+        header = (f"{fmt(self.seconds)} s; Python {env['python']}, numpy {env['numpy']}, {env['cpus']} CPUs, "
+                  f"load average {fmt(env.get('load_average_1min'))}, {env['time_utc']}. All numbers from this one run.")
+        lines = [f"# Performance suite{' (quick)' if self.quick else ''}", "", header, ""]
         return "\n".join(lines + [b.to_markdown() + "\n" for b in self.benchmarks])
 
 

@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -60,8 +61,9 @@ def test_quick_paper_suite_end_to_end(tmp_path, paper):
     md = (tmp_path / "report.md").read_text()
     assert "8 passed, 0 failed, 0 not available, 0 error" in md
     for check in suite.checks:
+        assert check.plots, check.name
         for plot in check.plots:
-            assert open(plot, "rb").read(4) == b"\x89PNG"
+            assert Path(plot).read_bytes()[:4] == b"\x89PNG"
     assert (tmp_path / "theorems23_report" / "report.md").exists()
 
 

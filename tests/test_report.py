@@ -5,8 +5,14 @@ import numpy as np
 import pytest
 
 from lexmargin import DataError, Dataset, ModelError, load_model
-from lexmargin.report import (angle_between, as_theta_source, certificate_from_dict, load_certificate,
-                              load_theta_npz, stationarity_report)
+from lexmargin.report import (
+    angle_between,
+    as_theta_source,
+    certificate_from_dict,
+    load_certificate,
+    load_theta_npz,
+    stationarity_report,
+)
 
 # Two points on the axes, both labelled +1: the L2 SVM is w* = (1, 1) with margins (1, 1) and
 # multipliers lambda = (1, 1) for  min 1/2||w||^2 s.t. <w, x_n> >= 1  (w = sum lambda_n x_n).
@@ -177,7 +183,7 @@ def test_model_by_name_with_options(teacher):
 
 
 def test_save_writes_json_markdown_and_plots(tmp_path, linear, teacher, svm_certificate):
-    thetas, its = gd_checkpoints(teacher, steps=(10, 100, 1000))
+    thetas, _ = gd_checkpoints(teacher, steps=(10, 100, 1000))
     report = stationarity_report(linear, teacher, thetas, certificate=svm_certificate)
     files = report.save(tmp_path / "out")
     assert sorted(files) == ["angle", "json", "margin", "markdown", "multipliers"]

@@ -10,7 +10,17 @@ from .report import StationarityReport, stationarity_report
 from .stationarity import CONVENTION, KKTNumbers, angle_between, loss_gradient_alignment
 
 __all__ = [
-    "stationarity_report", "StationarityReport", "KKTNumbers", "CertificateComparison", "Trajectory",
-    "ThetaSource", "as_theta_source", "load_theta_npz", "load_certificate", "certificate_from_dict",
-    "angle_between", "loss_gradient_alignment", "CONVENTION",
+    "CONVENTION",
+    "CertificateComparison",
+    "KKTNumbers",
+    "StationarityReport",
+    "ThetaSource",
+    "Trajectory",
+    "angle_between",
+    "as_theta_source",
+    "certificate_from_dict",
+    "load_certificate",
+    "load_theta_npz",
+    "loss_gradient_alignment",
+    "stationarity_report",
 ]

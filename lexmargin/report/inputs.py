@@ -76,7 +76,7 @@ def _numeric_history_arrays(history, run: int):
 def _history_arrays(history):
     if hasattr(history, "thetas"):
         return history.thetas, getattr(history, "iterations", getattr(history, "steps", None))
-    items = list(getattr(history, "checkpoints"))
+    items = list(history.checkpoints)
     thetas = [c.theta for c in items]
     its = [getattr(c, "iteration", getattr(c, "step", k + 1)) for k, c in enumerate(items)]
     return thetas, its
