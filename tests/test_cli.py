@@ -125,3 +125,19 @@ def test_python_dash_m_entry_point():
     done = subprocess.run([sys.executable, "-m", "lexmargin", "--version"], capture_output=True, text=True,
                           check=False, timeout=60)
     assert done.returncode == 0 and done.stdout.startswith("lexmargin ")
+
+
+def test_report_on_a_saved_numeric_history(tmp_path, data_file, capsys):
+    numeric = pytest.importorskip("lexmargin.numeric")
+    from lexmargin import load_model
+
+    data = Dataset.load(data_file)
+    kernel = numeric.kernel_for(load_model("linear", input_dim=2), data.X, data.y)
+    history = numeric.train(kernel, np.array([[0.1, 0.0], [0.0, 0.1]]), rule=numeric.Constant(0.1), n_steps=300,
+                            checkpoints=6)
+    history.save(tmp_path / "hist.npz")
+    code, out, _ = run(["report", "linear", data_file, tmp_path / "hist.npz", "--run", "1", "--out",
+                        tmp_path / "r", "--no-progress"], capsys)
+    assert code == 0 and "numeric History" in out and "| iterations | 0 .. 300 |" in out
+    saved = json.loads((tmp_path / "r" / "report.json").read_text())
+    np.testing.assert_allclose(saved["theta"], history.theta[1])
