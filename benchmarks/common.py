@@ -71,6 +71,15 @@ def optional_module(name: str):
         return None
 
 
+def select(functions, only, prefix: str) -> list:
+    """The functions whose names (without ``prefix``) are in ``only`` (all when None); unknown names raise."""
+    names = [fn.__name__.removeprefix(prefix) for fn in functions]
+    unknown = sorted(set(only or ()) - set(names))
+    if unknown:
+        raise ValueError(f"unknown {prefix.rstrip('_')} name(s) {unknown}; choose from {names}")
+    return [fn for fn, name in zip(functions, names) if only is None or name in only]
+
+
 def run_check(fn: Callable[..., CheckResult], **kwargs) -> CheckResult:
     """Run one check, timing it; an unexpected exception becomes an 'error' result."""
     start = time.perf_counter()

@@ -46,6 +46,7 @@ from common import (
     pyplot,
     run_check,
     save_figure,
+    select,
     separable_data,
     write_outputs,
 )
@@ -400,7 +401,7 @@ def run_paper_suite(out_dir="paper_suite_results", quick: bool = False, progress
 
     cfg = SuiteConfig(Path(out_dir), quick, seed)
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
-    checks = [c for c in CHECKS if only is None or c.__name__.removeprefix("check_") in only]
+    checks = select(CHECKS, only, "check_")
     start, results = time.perf_counter(), []
     bar = tqdm(checks, desc="paper suite", disable=not progress, unit="check")
     for check in bar:

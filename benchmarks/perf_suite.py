@@ -32,6 +32,7 @@ from common import (
     fmt,
     markdown_table,
     optional_module,
+    select,
     separable_data,
     write_outputs,
 )
@@ -288,7 +289,7 @@ def run_perf_suite(out_dir="perf_suite_results", quick: bool = False, progress: 
     from tqdm.auto import tqdm
 
     cfg = PerfConfig(quick, seed)
-    chosen = [b for b in BENCHMARKS if only is None or b.__name__.removeprefix("bench_") in only]
+    chosen = select(BENCHMARKS, only, "bench_")
     start, results = time.perf_counter(), []
     for fn in tqdm(chosen, desc="perf suite", disable=not progress, unit="bench"):
         results.append(_run_bench(fn, cfg, progress))

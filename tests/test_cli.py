@@ -115,6 +115,11 @@ def test_suite_runs_selected_paper_checks(tmp_path, capsys):
     assert [c["name"] for c in result["checks"]] == ["theorem1_shallow_discarded"]
 
 
+def test_unknown_check_name_is_a_readable_error(tmp_path, capsys):
+    code, _, err = run(["suite", "paper", "--only", "lemma4", "--out", tmp_path, "--no-progress"], capsys)
+    assert_one_line_error(code, err, "unknown check name(s) ['lemma4']; choose from ['lemma3_bound'")
+
+
 def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["suite", "nosuchsuite"])
