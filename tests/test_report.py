@@ -202,3 +202,20 @@ def test_angle_between_is_accurate_for_tiny_angles():
     assert angle_between([1.0, 0.0], [1.0, 1e-9]) == pytest.approx(1e-9, rel=1e-6)
     assert angle_between([1.0, 0.0], [-1.0, 0.0]) == pytest.approx(np.pi)
     assert np.isnan(angle_between([0.0, 0.0], [1.0, 0.0]))
+
+
+def test_multipliers_agree_with_the_numeric_module(teacher):
+    """Two independent implementations (CasADi Jacobian at theta_hat vs numpy rescaled Jacobian)."""
+    numeric = pytest.importorskip("lexmargin.numeric")
+    model = load_model("deep_linear", input_dim=2, depth=2, width=2)
+    from lexmargin.maxmargin import max_margin
+
+    kkt_point = max_margin(model, teacher, starts=2).theta
+    theta = 2.0 * kkt_point + 0.01 * np.random.default_rng(0).standard_normal(model.n_params)
+    report = stationarity_report(model, teacher, theta, support_tol=0.3)
+    assert report.support.size >= 2 and 1e-6 < report.kkt.relative_epsilon < 0.1
+    theirs = numeric.nnls_multipliers(theta, model.margins(theta, teacher), model.margin_jacobian(theta, teacher),
+                                      degree=2.0, rtol=0.3)
+    np.testing.assert_array_equal(report.support, theirs.support)
+    np.testing.assert_allclose(report.multipliers, theirs.multipliers, rtol=1e-8, atol=1e-12)
+    assert report.kkt.relative_epsilon == pytest.approx(theirs.residual, rel=1e-8)
