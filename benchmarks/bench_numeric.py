@@ -89,10 +89,22 @@ def torch_autograd_loop(X, y, runs, dtype):
     return steps
 
 
+def breakdown(trainer, repeats: int = 200) -> dict:
+    """Microseconds per call of the pieces of one step, at the trainer's current state."""
+    lane, kernel, loss = trainer.lanes[0], trainer.kernel, trainer.loss
+    f_buf, e_buf = lane.spare                                   # scratch buffers, as the trainer uses them
+    pieces = {"forward (matmul)": lambda: kernel.forward(lane.theta, out=f_buf),
+              "loss weights (elementwise)": lambda: loss.scaled_weights(lane.f, out=e_buf),
+              "vjp (matmul)": lambda: kernel.vjp(lane.theta, lane.cache, lane.e),
+              "whole step": trainer._iterate}
+    return {name: 1e6 * min(_time(lambda: [fn() for _ in range(repeats)]) for _ in range(3)) / repeats
+            for name, fn in pieces.items()}
+
+
 def bench(args, dtype) -> dict:
     X, y = problem(args.runs, args.samples, args.dim)
     flops = 4 * args.runs * args.samples * args.dim
-    total = (args.repeats + 1) * args.steps
+    total = (args.repeats + 1) * args.steps + 1000          # + the breakdown steps
     trainers = {"numpy": numpy_trainer(X, y, args.runs, dtype, total)}
     if args.workers > 1:
         trainers[f"numpy_{args.workers}_workers"] = numpy_trainer(X, y, args.runs, dtype, total, args.workers)
@@ -114,7 +126,7 @@ def bench(args, dtype) -> dict:
             best[name] = min(best[name], _time(lambda: loop(args.steps)) / args.steps)
     fastest = min(best[name] for name in trainers)
     peak = matmul_peak(dtype)
-    out = {"dtype": np.dtype(dtype).name, "peak_gflops": peak}
+    out = {"dtype": np.dtype(dtype).name, "peak_gflops": peak, "breakdown_us": breakdown(trainers["numpy"])}
     for name, sec in best.items():
         out[name] = {"ms_per_step": 1e3 * sec, "gflops": flops / sec / 1e9, "fraction_of_peak": flops / sec / 1e9 / peak}
     for name in loops:
@@ -150,6 +162,7 @@ def main(argv=None):
             if name in r:
                 line += f" | {name} {r[name]['ms_per_step']:.3f} ms/step (numpy {r[f'speedup_vs_{name}']:.2f}x)"
         print(line)
+        print("    breakdown (us): " + ", ".join(f"{k} {v:.0f}" for k, v in r["breakdown_us"].items()))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)

@@ -71,7 +71,8 @@ class Kernel:
         self.y = data.y.astype(self.dtype)
 
     # ---- interface ----------------------------------------------------------------------------
-    def forward(self, theta):
+    def forward(self, theta, out=None):
+        """(margins f (R, N), cache for vjp); ``out`` is an optional (R, N) buffer that may be used."""
         raise NotImplementedError
 
     def vjp(self, theta, cache, cotangent):
@@ -167,8 +168,8 @@ class LinearKernel(Kernel):
         self.A = np.ascontiguousarray(yx.T, dtype=self.dtype)    # (d, N)
         self.At = np.ascontiguousarray(yx, dtype=self.dtype)     # (N, d)
 
-    def forward(self, theta):
-        return theta @ self.A, None
+    def forward(self, theta, out=None):
+        return np.matmul(theta, self.A, out=out), None
 
     def vjp(self, theta, cache, cotangent):
         return cotangent @ self.At
@@ -224,7 +225,7 @@ class SVMBiasKernel(Kernel):
     def bias(self, theta) -> np.ndarray:
         return _bias_and_gradient(self.bias_form, self.split(self.check_theta(theta))[1])[0]
 
-    def forward(self, theta):
+    def forward(self, theta, out=None):
         w, c = self.split(theta)
         return w @ self.linear.A + _bias_and_gradient(self.bias_form, c)[0][:, None] * self.y, None
 
@@ -299,7 +300,7 @@ class LayeredNetKernel(Kernel):
         mats = [theta[:, a.columns].reshape(R, *a.shape) for a in self.arrays[:-1]]
         return mats + [theta[:, self.arrays[-1].columns].reshape(R, 1, -1)]
 
-    def forward(self, theta):
+    def forward(self, theta, out=None):
         Ws = self.weights(theta)
         H, Zs, Hs = self.XT, [], [self.XT]
         for W in Ws[:-1]:
@@ -366,7 +367,7 @@ class SumKernel(Kernel):
         bounds = np.cumsum([0] + [k.n_params for k in kernels])
         self.slices = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
-    def forward(self, theta):
+    def forward(self, theta, out=None):
         total, caches = 0, []
         for k, s in zip(self.kernels, self.slices):
             f, cache = k.forward(theta[:, s])
@@ -395,7 +396,7 @@ class CasadiKernel(Kernel):
         self.model = model
         self.degree = model.degree
 
-    def forward(self, theta):
+    def forward(self, theta, out=None):
         rows = np.asarray(theta, dtype=float)
         f = np.stack([self.model.margins(t, self.data) for t in rows]).astype(self.dtype)
         return f, None

@@ -44,10 +44,13 @@ class ExponentialLoss:
     def log_loss(self, f) -> np.ndarray:
         return logsumexp(-np.asarray(f))
 
-    def scaled_weights(self, f):
-        """(log L, e, 1/s) with weights w = e / s: e_n = exp(min f - f_n), s = sum_n e_n (5 passes over f)."""
+    def scaled_weights(self, f, out=None):
+        """(log L, e, 1/s) with weights w = e / s: e_n = exp(min f - f_n), s = sum_n e_n (5 passes over f).
+
+        ``out``: optional buffer for e (same shape and dtype as f).
+        """
         fmin = np.min(f, axis=-1, keepdims=True)
-        e = np.subtract(fmin, f)
+        e = np.subtract(fmin, f, out=out)
         np.maximum(e, _EXP_FLOOR.get(e.dtype, -700.0), out=e)
         np.exp(e, out=e)
         s = np.sum(e, axis=-1)
@@ -93,7 +96,7 @@ class LogisticLoss:
         _flush_subnormals(w)
         return log_L, w
 
-    def scaled_weights(self, f):
+    def scaled_weights(self, f, out=None):
         log_L, w = self.value_and_weights(f)
         return log_L, w, np.ones_like(log_L)
 

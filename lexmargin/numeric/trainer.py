@@ -59,6 +59,20 @@ class _Lane:
     log_loss: np.ndarray = None
     e: np.ndarray = None          # unnormalized loss weights; weights = e * inv_s
     inv_s: np.ndarray = None
+    spare: tuple = (None, None)   # reusable (f, e) buffers for the next step (no page faults)
+
+    def adopt(self, new: "_Lane"):
+        """Take the state of ``new``; the replaced margin/weight arrays become the spare buffers."""
+        self.spare = (self.f, self.e)
+        self.theta, self.f, self.cache, self.log_loss, self.e, self.inv_s = (
+            new.theta, new.f, new.cache, new.log_loss, new.e, new.inv_s)
+
+
+def _fits(buffer, theta, kernel):
+    """``buffer`` if it can hold the (R, N) margins of theta, else None."""
+    shape = (theta.shape[0], kernel.n_samples)
+    ok = buffer is not None and buffer.shape == shape and buffer.dtype == theta.dtype and buffer.flags.c_contiguous
+    return buffer if ok else None
 
 
 def _split_rows(runs: int, lanes: int) -> list[slice]:
@@ -143,8 +157,8 @@ class Trainer:
 
     @property
     def margins(self) -> np.ndarray:
-        """Current margins (R, N)."""
-        return self._gather("f")
+        """Current margins (R, N) (a copy)."""
+        return self._gather("f").copy()
 
     @property
     def log_loss(self) -> np.ndarray:
@@ -158,9 +172,10 @@ class Trainer:
                 "runs": self.n_runs, "theta0_sha1": self._theta0_hash, "store_direction": self.store_direction}
 
     # ---- one iteration ----------------------------------------------------------------------------
-    def _refresh(self, lane):
-        lane.f, lane.cache = self.kernel.forward(lane.theta)
-        lane.log_loss, lane.e, lane.inv_s = self.loss.scaled_weights(lane.f)
+    def _refresh(self, lane, buffers=(None, None)):
+        f_buf, e_buf = buffers
+        lane.f, lane.cache = self.kernel.forward(lane.theta, out=_fits(f_buf, lane.theta, self.kernel))
+        lane.log_loss, lane.e, lane.inv_s = self.loss.scaled_weights(lane.f, out=_fits(e_buf, lane.theta, self.kernel))
 
     def _sample_minibatches(self):
         """Indices (R, B) of a uniform minibatch without replacement per run."""
@@ -194,19 +209,17 @@ class Trainer:
         state = {k: val[lane.rows] for k, val in self.rule_state.items()}
         s = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)
         new = _Lane(lane.rows, lane.theta + s[:, None] * v)
-        self._refresh(new)
+        self._refresh(new, lane.spare)
         if self.rule.adaptive:
             return self._accept(lane, new)
         self._check_finite(new, state)
-        lane.theta, lane.f, lane.cache, lane.log_loss, lane.e, lane.inv_s = (
-            new.theta, new.f, new.cache, new.log_loss, new.e, new.inv_s)
+        lane.adopt(new)
         return None
 
     def _accept(self, lane, new):
         ok = np.isfinite(new.log_loss) & np.all(np.isfinite(new.theta), axis=1) & (new.log_loss < lane.log_loss)
         if ok.all():
-            lane.theta, lane.f, lane.cache, lane.log_loss, lane.e, lane.inv_s = (
-                new.theta, new.f, new.cache, new.log_loss, new.e, new.inv_s)
+            lane.adopt(new)
         elif ok.any():
             lane.theta = np.where(ok[:, None], new.theta, lane.theta)
             self._refresh(lane)
@@ -233,7 +246,7 @@ class Trainer:
         return cached
 
     def _measure(self) -> dict:
-        raw, f = self.theta, self.margins
+        raw, f = self.theta, self._gather("f")
         theta = raw.astype(float)
         norm = np.linalg.norm(theta, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
