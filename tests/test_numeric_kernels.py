@@ -174,3 +174,14 @@ def test_bad_inputs_raise_clear_errors(data):
         kernel_for(linear_model(), Dataset(np.ones((2, 2)), [1, -1.0]))
     with pytest.raises(DataError):
         SumKernel([LinearKernel(data), LinearKernel(data.X[:5], data.y[:5])])
+
+
+def test_training_through_casadi_fallback_equals_numpy_kernel(data):
+    from lexmargin.numeric import Normalized, train
+    model = two_layer_model()
+    theta = np.random.default_rng(4).standard_normal((2, model.n_params))
+    kw = dict(rule=Normalized(0.05), n_steps=15, checkpoints=3)
+    fast = train(kernel_for(model, data), theta, **kw)
+    slow = train(CasadiKernel(model, data), theta, **kw)
+    np.testing.assert_allclose(slow.theta, fast.theta, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(slow.log_loss, fast.log_loss, rtol=1e-10)

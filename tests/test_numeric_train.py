@@ -158,3 +158,28 @@ def test_bad_arguments():
         train(kernel, np.ones((2, 4)), n_steps=5)
     with pytest.raises(ValueError, match="step sizes for"):
         train(kernel, np.ones((2, 3)), rule=Constant((0.1, 0.2, 0.3)), n_steps=5)
+
+
+def test_parallel_lanes_match_single_lane(tmp_path):
+    kernel = LayeredNetKernel(*separable(), hidden=(4,))
+    theta = kernel.random_theta([0, 1, 2], 1.0)
+    kw = dict(rule=Adaptive(0.3), n_steps=60, checkpoints=5, batch_size=9, seed=2)
+    one = train(kernel, theta, **kw)
+    two = train(kernel, theta, workers=2, **kw)
+    np.testing.assert_allclose(two.theta, one.theta, rtol=1e-10, atol=1e-12)
+    part = Trainer(kernel, theta, workers=2, **kw).run(until=25)
+    part.save(tmp_path / "p.npz")
+    same_history(two, Trainer.load(tmp_path / "p.npz", kernel, workers=2).run().history())
+    with pytest.raises(ValueError, match="workers"):
+        Trainer(kernel, theta, workers=0)
+
+
+def test_long_normalized_run_stays_finite_at_huge_margins():
+    """Margins grow to ~1e4: L = e^{-1e4} underflows, log L and the steps do not."""
+    X, y = separable()
+    kernel = LinearKernel(X, y)
+    hist = train(kernel, kernel.random_theta([0, 1], 1.0), rule=Normalized(400.0), n_steps=3000, checkpoints=8)
+    assert hist.min_margin[-1].min() > 5e3 and np.all(hist.log_loss[-1] < -5e3)
+    assert np.all(hist.loss[-1] == 0)                               # the plain loss underflowed ...
+    assert np.all(np.isfinite(hist.log_loss)) and np.all(np.isfinite(hist.theta))   # ... log space did not
+    assert np.all(np.diff(hist.normalized_margin[-3:], axis=0) > 0)

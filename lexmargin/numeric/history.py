@@ -50,7 +50,8 @@ class History:
     @property
     def loss(self) -> np.ndarray:
         """L at the checkpoints (underflows to 0 for huge margins: prefer ``log_loss``)."""
-        return np.exp(self.log_loss)
+        with np.errstate(over="ignore", under="ignore"):
+            return np.exp(self.log_loss)
 
     @property
     def n_runs(self) -> int:
