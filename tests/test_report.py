@@ -148,6 +148,9 @@ def test_numeric_history_input(linear, teacher):
     np.testing.assert_allclose(report.theta, history.theta[1])
     assert report.trajectory.iterations[-1] == 200
     np.testing.assert_allclose(as_theta_source(history, run=1).thetas[0], [0.0, 0.1])
+    from_zero = numeric.train(kernel, np.zeros((1, 2)), rule=numeric.Constant(0.1), n_steps=50, checkpoints=4)
+    trajectory = stationarity_report(linear, teacher, from_zero).trajectory
+    assert trajectory.iterations[0] == 0 and np.isnan(trajectory.margins[0]) and np.isfinite(trajectory.margins[-1])
     with pytest.raises(DataError, match="run 5 is out of range"):
         as_theta_source(history, run=5)
 
@@ -168,6 +171,8 @@ def test_npz_inputs_and_errors(tmp_path, linear, teacher):
         stationarity_report(linear, None, np.ones(2))
     with pytest.raises(ModelError, match="3 entries but model 'linear' has 2"):
         stationarity_report(linear, teacher, np.ones(3))
+    with pytest.raises(DataError, match="theta is zero"):
+        stationarity_report(linear, teacher, np.zeros(2))
     with pytest.raises(DataError, match="non-finite"):
         stationarity_report(linear, teacher, np.array([np.nan, 1.0]))
     np.savez(tmp_path / "bad_iters.npz", thetas=np.ones((3, 2)), iterations=[1, 2])

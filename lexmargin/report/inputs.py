@@ -69,7 +69,8 @@ def _numeric_history_arrays(history, run: int):
     theta = theta[run] if theta.ndim == 2 else theta
     if direction.ndim != 3 or direction.shape[0] == 0:
         return theta[None, :], None
-    thetas = direction[:, run, :] * np.asarray(history.norm, dtype=float)[:, run, None]
+    # the direction of a zero vector (e.g. GD started at 0) is stored as NaN: that checkpoint is theta = 0
+    thetas = np.nan_to_num(direction[:, run, :]) * np.asarray(history.norm, dtype=float)[:, run, None]
     return np.concatenate([thetas[:-1], theta[None, :]]), np.asarray(history.steps, dtype=float)
 
 
@@ -182,6 +183,8 @@ def check_theta(model, theta) -> None:
     if theta.shape != (model.n_params,):
         raise ModelError(f"theta has {theta.size} entries but model {model.name!r} has {model.n_params} "
                          f"parameters (blocks: {[b.name for b in model.blocks]})")
+    if not np.any(theta):
+        raise DataError("theta is zero: margins, normalization and alignment are undefined there")
 
 
 def _float(value) -> float:

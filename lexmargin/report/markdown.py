@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 
 def fmt(value, digits: int = 6) -> str:
     if value is None:
@@ -48,10 +50,14 @@ def _comparison_rows(c) -> list:
 
 
 def _trajectory_rows(t) -> list:
+    finite = np.nonzero(np.isfinite(t.margins))[0]
+    k = int(finite[0]) if finite.size else 0  # first checkpoint with theta != 0
     return [("checkpoints", len(t.iterations)), ("iterations", f"{t.iterations[0]:g} .. {t.iterations[-1]:g}"),
-            (f"first / last {t.margin_kind} margin", f"{fmt(float(t.margins[0]))} / {fmt(float(t.margins[-1]))}"),
-            (f"angle to {t.reference}: first", float(t.angles[0])),
-            ("alignment: first / last", f"{fmt(float(t.alignment[0]))} / {fmt(float(t.alignment[-1]))}")]
+            (f"{t.margin_kind} margin at iteration {t.iterations[k]:g} / last",
+             f"{fmt(float(t.margins[k]))} / {fmt(float(t.margins[-1]))}"),
+            (f"angle to {t.reference} at iteration {t.iterations[k]:g}", float(t.angles[k])),
+            ("alignment cos(-grad L, theta): first / last",
+             f"{fmt(float(t.alignment[k]))} / {fmt(float(t.alignment[-1]))}")]
 
 
 def report_markdown(r, plots: dict[str, str]) -> str:
