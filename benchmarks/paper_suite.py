@@ -40,6 +40,7 @@ from common import (
     PASSED,
     CheckResult,
     environment,
+    fmt,
     markdown_table,
     not_available,
     optional_module,
@@ -386,12 +387,36 @@ class SuiteResult:
 
     def to_markdown(self) -> str:
         rows = [(c.name, c.status, c.claim, f"{c.seconds:.1f}", c.note or "") for c in self.checks]
-        plots = [f"![{c.name}]({os.path.relpath(p, self.out_dir)})" for c in self.checks for p in c.plots]
         summary = ", ".join(f"{self.count(s)} {s}" for s in (PASSED, "failed", NOT_AVAILABLE, ERROR))
-        return "\n".join([f"# Paper suite{' (quick)' if self.quick else ''}", "",
-                          f"{summary}; {self.seconds:.1f} s on {self.environment.get('cpus')} CPUs.", "",
-                          markdown_table(("check", "status", "claim", "seconds", "note"), rows), "",
-                          "## Plots", ""] + plots) + "\n"
+        lines = [f"# Paper suite{' (quick)' if self.quick else ''}", "",
+                 f"{summary}; {self.seconds:.1f} s on {self.environment.get('cpus')} CPUs.", "",
+                 markdown_table(("check", "status", "claim", "seconds", "note"), rows), ""]
+        for check in self.checks:
+            lines += self._check_section(check)
+        return "\n".join(lines) + "\n"
+
+    def _check_section(self, check: CheckResult) -> list[str]:
+        """Scalar numbers (lists stay in the JSON) and plots of one check."""
+        scalars = [(k, v) for k, v in _flat_scalars(check.numbers)]
+        lines = [f"## {check.name}: {check.status}", ""]
+        if scalars:
+            lines += [markdown_table(("number", "value"), scalars), ""]
+        lines += [f"![{check.name}]({os.path.relpath(p, self.out_dir)})" for p in check.plots]
+        return lines + [""]
+
+
+def _flat_scalars(numbers: dict, prefix: str = ""):
+    """(name, value) pairs: scalars, short strings and short numeric lists (joined); long lists stay in JSON."""
+    for key, value in numbers.items():
+        if isinstance(value, dict):
+            yield from _flat_scalars(value, f"{prefix}{key}.")
+        elif isinstance(value, str):
+            if len(value) < 60:
+                yield f"{prefix}{key}", value
+        elif np.ndim(value) == 0:
+            yield f"{prefix}{key}", value.item() if isinstance(value, np.generic) else value
+        elif np.size(value) <= 8 and np.asarray(value).dtype.kind in "biuf":
+            yield f"{prefix}{key}", ", ".join(fmt(float(v)) for v in np.ravel(value))
 
 
 def run_paper_suite(out_dir="paper_suite_results", quick: bool = False, progress: bool = True, only=None,
