@@ -224,3 +224,12 @@ def test_multipliers_agree_with_the_numeric_module(teacher):
     np.testing.assert_array_equal(report.support, theirs.support)
     np.testing.assert_allclose(report.multipliers, theirs.multipliers, rtol=1e-8, atol=1e-12)
     assert report.kkt.relative_epsilon == pytest.approx(theirs.residual, rel=1e-8)
+
+
+def test_constrained_path_input(linear, teacher, svm_certificate):
+    paths = pytest.importorskip("lexmargin.paths")
+    path = paths.constrained_path(linear, teacher, [1.0, 4.0, 16.0])
+    report = stationarity_report(linear, teacher, path, certificate=svm_certificate)
+    np.testing.assert_allclose(report.theta, 16.0 * path.thetas[-1])
+    t = report.trajectory
+    assert t.iterations.tolist() == [1.0, 4.0, 16.0] and t.angles[-1] < t.angles[0]

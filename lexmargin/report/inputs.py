@@ -4,8 +4,9 @@ Accepted parameter sources:
 
 * a 1-D array theta (P,);
 * a 2-D array of checkpoints (K, P) (the last row is the reported point);
-* a History of the numeric module (anything with ``thetas``/``iterations`` arrays, or with
-  ``checkpoints`` whose items carry ``theta`` and ``iteration``/``step``);
+* a History of the numeric module, a Path of ``lexmargin.paths`` (points rho * theta along rho), or
+  anything with ``thetas``/``iterations`` arrays or ``checkpoints`` whose items carry ``theta`` and
+  ``iteration``/``step``;
 * an ``.npz`` file with ``theta`` (P,) and/or ``thetas`` (K, P) with optional ``iterations`` (K,),
   and optionally the data ``X`` (N, D), ``y`` (N,).
 """
@@ -74,7 +75,18 @@ def _numeric_history_arrays(history, run: int):
     return np.concatenate([thetas[:-1], theta[None, :]]), np.asarray(history.steps, dtype=float)
 
 
+def _path_arrays(path):
+    """A lexmargin.paths Path: margin/constrained points are rho * theta (theta on the unit ball)."""
+    thetas = np.asarray(path.thetas, dtype=float)
+    parameters = np.asarray(path.parameters, dtype=float)
+    if path.parameter_name == "rho":
+        thetas = thetas * parameters[:, None]
+    return thetas, parameters
+
+
 def _history_arrays(history):
+    if all(hasattr(history, k) for k in ("thetas", "parameters", "parameter_name")):
+        return _path_arrays(history)
     if hasattr(history, "thetas"):
         return history.thetas, getattr(history, "iterations", getattr(history, "steps", None))
     items = list(history.checkpoints)
@@ -84,7 +96,8 @@ def _history_arrays(history):
 
 
 def from_history(history, run: int = 0) -> ThetaSource:
-    """Duck-typed History of the numeric module (``thetas`` + ``iterations``, or ``checkpoints``)."""
+    """A numeric-module History, a ``lexmargin.paths`` Path (the schedule parameter takes the place of
+    the iteration), or any object with ``thetas`` (+ ``iterations``) or ``checkpoints``."""
     if _is_numeric_history(history):
         thetas, iterations = _numeric_history_arrays(history, _check_run(history, run))
         return from_checkpoints(thetas, iterations, origin="numeric History")
