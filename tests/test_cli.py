@@ -143,6 +143,6 @@ def test_report_on_a_saved_numeric_history(tmp_path, data_file, capsys):
     history.save(tmp_path / "hist.npz")
     code, out, _ = run(["report", "linear", data_file, tmp_path / "hist.npz", "--run", "1", "--out",
                         tmp_path / "r", "--no-progress"], capsys)
-    assert code == 0 and "numeric History" in out and "| iterations | 0 .. 300 |" in out
+    assert code == 0 and "numeric History" in out and "| iteration | 0 .. 300 |" in out
     saved = json.loads((tmp_path / "r" / "report.json").read_text())
     np.testing.assert_allclose(saved["theta"], history.theta[1])

@@ -232,4 +232,4 @@ def test_constrained_path_input(linear, teacher, svm_certificate):
     report = stationarity_report(linear, teacher, path, certificate=svm_certificate)
     np.testing.assert_allclose(report.theta, 16.0 * path.thetas[-1])
     t = report.trajectory
-    assert t.iterations.tolist() == [1.0, 4.0, 16.0] and t.angles[-1] < t.angles[0]
+    assert t.iterations.tolist() == [1.0, 4.0, 16.0] and t.angles[-1] < t.angles[0] and t.axis == "rho"

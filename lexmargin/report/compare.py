@@ -97,11 +97,12 @@ class Trajectory:
     alignment: np.ndarray
     reference: str
     margin_kind: str
+    axis: str = "iteration"
 
     def to_dict(self) -> dict:
         return {"iterations": self.iterations.tolist(), "margins": self.margins.tolist(),
                 "angles": self.angles.tolist(), "alignment": self.alignment.tolist(),
-                "reference": self.reference, "margin_kind": self.margin_kind}
+                "reference": self.reference, "margin_kind": self.margin_kind, "axis": self.axis}
 
 
 def _margin_value(model, theta, data) -> float:
@@ -109,7 +110,8 @@ def _margin_value(model, theta, data) -> float:
     return nm if nm is not None else float(np.min(model.margins(theta, data)))
 
 
-def trajectory(model, thetas, iterations, data, reference=None, progress: bool = False) -> Trajectory:
+def trajectory(model, thetas, iterations, data, reference=None, progress: bool = False,
+               axis: str = "iteration") -> Trajectory:
     """Metrics at each checkpoint; angles to ``reference`` (default: the last checkpoint)."""
     from tqdm.auto import tqdm
 
@@ -123,4 +125,4 @@ def trajectory(model, thetas, iterations, data, reference=None, progress: bool =
     margins, angles, alignment = (np.array(c, dtype=float) for c in zip(*rows))
     return Trajectory(np.asarray(iterations, dtype=float), margins, angles, alignment,
                       "certificate" if reference is not None else "final checkpoint",
-                      "normalized" if model.degree is not None else "minimum")
+                      "normalized" if model.degree is not None else "minimum", axis)

@@ -33,6 +33,7 @@ class ThetaSource:
     iterations: np.ndarray | None = None
     data: Dataset | None = None
     origin: str = "array"
+    axis: str = "iteration"
 
 
 def _float_array(value, what: str) -> np.ndarray:
@@ -104,7 +105,9 @@ def from_history(history, run: int = 0) -> ThetaSource:
     if not (hasattr(history, "thetas") or hasattr(history, "checkpoints")):
         raise DataError(f"{type(history).__name__} is not a History: it has neither thetas nor checkpoints")
     thetas, iterations = _history_arrays(history)
-    return from_checkpoints(thetas, iterations, origin=type(history).__name__, run=run)
+    src = from_checkpoints(thetas, iterations, origin=type(history).__name__, run=run)
+    axis = getattr(history, "parameter_name", "iteration")
+    return ThetaSource(src.theta, src.thetas, src.iterations, origin=src.origin, axis=str(axis))
 
 
 def _is_numeric_history(history) -> bool:

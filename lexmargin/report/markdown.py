@@ -52,10 +52,10 @@ def _comparison_rows(c) -> list:
 def _trajectory_rows(t) -> list:
     finite = np.nonzero(np.isfinite(t.margins))[0]
     k = int(finite[0]) if finite.size else 0  # first checkpoint with theta != 0
-    return [("checkpoints", len(t.iterations)), ("iterations", f"{t.iterations[0]:g} .. {t.iterations[-1]:g}"),
-            (f"{t.margin_kind} margin at iteration {t.iterations[k]:g} / last",
+    return [("checkpoints", len(t.iterations)), (t.axis, f"{t.iterations[0]:g} .. {t.iterations[-1]:g}"),
+            (f"{t.margin_kind} margin at {t.axis} {t.iterations[k]:g} / last",
              f"{fmt(float(t.margins[k]))} / {fmt(float(t.margins[-1]))}"),
-            (f"angle to {t.reference} at iteration {t.iterations[k]:g}", float(t.angles[k])),
+            (f"angle to {t.reference} at {t.axis} {t.iterations[k]:g}", float(t.angles[k])),
             ("alignment cos(-grad L, theta): first / last",
              f"{fmt(float(t.alignment[k]))} / {fmt(float(t.alignment[-1]))}")]
 

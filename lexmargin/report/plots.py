@@ -44,7 +44,7 @@ def plot_margin(trajectory, path: Path) -> str:
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     pos = trajectory.iterations > 0  # log axis: the initial point (iteration 0) is left out
     ax.semilogx(trajectory.iterations[pos], trajectory.margins[pos], marker=".")
-    ax.set(xlabel="iteration", ylabel=f"{trajectory.margin_kind} margin", title="margin vs iterations")
+    ax.set(xlabel=trajectory.axis, ylabel=f"{trajectory.margin_kind} margin", title=f"margin vs {trajectory.axis}")
     ax.grid(True, which="both", alpha=0.3)
     return _save(fig, path)
 
@@ -58,7 +58,7 @@ def plot_angle(trajectory, path: Path) -> str:
     misalign = 1.0 - trajectory.alignment
     ok = pos & (misalign > 0)
     ax.loglog(trajectory.iterations[ok], misalign[ok], marker=".", label="1 - cos(-grad L, theta)")
-    ax.set(xlabel="iteration", ylabel="angle (rad)", title="angle vs iterations")
+    ax.set(xlabel=trajectory.axis, ylabel="angle (rad)", title=f"angle vs {trajectory.axis}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     return _save(fig, path)

@@ -105,7 +105,7 @@ def stationarity_report(model, data=None, theta=None, *, certificate=None, suppo
             model, source.theta, data, point.multipliers, point.support, certificate),
         trajectory=None if source.thetas is None else trajectory(
             model, source.thetas, source.iterations, data,
-            reference=_reference(certificate, model), progress=progress))
+            reference=_reference(certificate, model), progress=progress, axis=source.axis))
 
 
 def _reference(certificate, model):
