@@ -97,7 +97,7 @@ def breakdown(trainer, repeats: int = 200) -> dict:
               "loss weights (elementwise)": lambda: loss.scaled_weights(lane.f, out=e_buf),
               "vjp (matmul)": lambda: kernel.vjp(lane.theta, lane.cache, lane.e),
               "whole step": trainer._iterate}
-    return {name: 1e6 * min(_time(lambda: [fn() for _ in range(repeats)]) for _ in range(3)) / repeats
+    return {name: 1e6 * min(_time(lambda fn=fn: [fn() for _ in range(repeats)]) for _ in range(3)) / repeats
             for name, fn in pieces.items()}
 
 
@@ -121,9 +121,9 @@ def bench(args, dtype) -> dict:
     best = {k: np.inf for k in [*trainers, *loops]}
     for _ in range(args.repeats):
         for name, trainer in trainers.items():
-            best[name] = min(best[name], _time(lambda: trainer.run(until=trainer.step + args.steps)) / args.steps)
+            best[name] = min(best[name], _time(lambda t=trainer: t.run(until=t.step + args.steps)) / args.steps)
         for name, loop in loops.items():
-            best[name] = min(best[name], _time(lambda: loop(args.steps)) / args.steps)
+            best[name] = min(best[name], _time(lambda f=loop: f(args.steps)) / args.steps)
     fastest = min(best[name] for name in trainers)
     peak = matmul_peak(dtype)
     out = {"dtype": np.dtype(dtype).name, "peak_gflops": peak, "breakdown_us": breakdown(trainers["numpy"])}

@@ -6,10 +6,20 @@ import pytest
 
 cp = pytest.importorskip("cvxpy")
 
-from lexmargin import Dataset, load_model  # noqa: E402
-from lexmargin.errors import ModelError  # noqa: E402
-from lexmargin.numeric import (Adaptive, Constant, LinearKernel, Normalized, Reference, SVMBiasKernel, angle,  # noqa: E402
-                               kernel_for, nnls_multipliers, train)
+from lexmargin import Dataset, load_model
+from lexmargin.errors import ModelError
+from lexmargin.numeric import (
+    Adaptive,
+    Constant,
+    LinearKernel,
+    Normalized,
+    Reference,
+    SVMBiasKernel,
+    angle,
+    kernel_for,
+    nnls_multipliers,
+    train,
+)
 
 
 def separable(seed, w_true, offset=0.0, gap=0.3, n=30):

@@ -5,8 +5,16 @@ import pytest
 
 from lexmargin import Block, Dataset, Model, load_model, ops
 from lexmargin.errors import DataError, ModelError
-from lexmargin.numeric import (CasadiKernel, DeepLinearKernel, LayeredNetKernel, LinearKernel, SumKernel,
-                               SVMBiasKernel, check_kernel_against_model, kernel_for)
+from lexmargin.numeric import (
+    CasadiKernel,
+    DeepLinearKernel,
+    LayeredNetKernel,
+    LinearKernel,
+    SumKernel,
+    SVMBiasKernel,
+    check_kernel_against_model,
+    kernel_for,
+)
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from lexmargin.numeric import (Adaptive, Constant, ExponentialLoss, LinearKernel, LogisticLoss, Normalized,
-                               get_loss)
+from lexmargin.numeric import Adaptive, Constant, ExponentialLoss, LinearKernel, LogisticLoss, Normalized, get_loss
 
 
 def brute_loss(loss, f):

@@ -3,8 +3,16 @@
 import numpy as np
 import pytest
 
-from lexmargin.numeric import (Constant, LayeredNetKernel, LinearKernel, Trainer, path_norm_squared,
-                               path_scales, path_scales_bruteforce, train)
+from lexmargin.numeric import (
+    Constant,
+    LayeredNetKernel,
+    LinearKernel,
+    Trainer,
+    path_norm_squared,
+    path_scales,
+    path_scales_bruteforce,
+    train,
+)
 
 
 def tiny_weights(rng):

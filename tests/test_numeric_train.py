@@ -5,8 +5,19 @@ import json
 import numpy as np
 import pytest
 
-from lexmargin.numeric import (Adaptive, Constant, DivergenceError, History, LayeredNetKernel, LinearKernel,
-                               Normalized, Reference, Trainer, log_checkpoints, train)
+from lexmargin.numeric import (
+    Adaptive,
+    Constant,
+    DivergenceError,
+    History,
+    LayeredNetKernel,
+    LinearKernel,
+    Normalized,
+    Reference,
+    Trainer,
+    log_checkpoints,
+    train,
+)
 
 
 def separable(n=40, d=3, seed=0):

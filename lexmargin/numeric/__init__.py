@@ -14,19 +14,56 @@ Small pure pieces, composed by ``train``:
 
 from .compare import Multipliers, Reference, angle, margin_ratio, nnls_multipliers, unit
 from .history import History, log_checkpoints
-from .kernels import (ACTIVATIONS, CasadiKernel, DeepLinearKernel, Kernel, LayeredNetKernel, LinearKernel,
-                      SumKernel, SVMBiasKernel, check_kernel_against_model, kernel_for, layered_degree)
+from .kernels import (
+                      ACTIVATIONS,
+                      CasadiKernel,
+                      DeepLinearKernel,
+                      Kernel,
+                      LayeredNetKernel,
+                      LinearKernel,
+                      SumKernel,
+                      SVMBiasKernel,
+                      check_kernel_against_model,
+                      kernel_for,
+                      layered_degree,
+)
 from .losses import ExponentialLoss, LogisticLoss, get_loss, logsumexp
 from .pathsgd import path_norm_squared, path_scales, path_scales_bruteforce, path_sgd_direction
 from .steps import Adaptive, Constant, Normalized
 from .trainer import DivergenceError, Trainer, train
 
 __all__ = [
-    "Kernel", "LinearKernel", "SVMBiasKernel", "LayeredNetKernel", "DeepLinearKernel", "SumKernel",
-    "CasadiKernel", "kernel_for", "check_kernel_against_model", "layered_degree", "ACTIVATIONS",
-    "ExponentialLoss", "LogisticLoss", "get_loss", "logsumexp",
-    "Constant", "Normalized", "Adaptive",
-    "path_scales", "path_scales_bruteforce", "path_norm_squared", "path_sgd_direction",
-    "Trainer", "train", "DivergenceError", "History", "log_checkpoints",
-    "Reference", "Multipliers", "angle", "margin_ratio", "nnls_multipliers", "unit",
+                      "ACTIVATIONS",
+                      "Adaptive",
+                      "CasadiKernel",
+                      "Constant",
+                      "DeepLinearKernel",
+                      "DivergenceError",
+                      "ExponentialLoss",
+                      "History",
+                      "Kernel",
+                      "LayeredNetKernel",
+                      "LinearKernel",
+                      "LogisticLoss",
+                      "Multipliers",
+                      "Normalized",
+                      "Reference",
+                      "SVMBiasKernel",
+                      "SumKernel",
+                      "Trainer",
+                      "angle",
+                      "check_kernel_against_model",
+                      "get_loss",
+                      "kernel_for",
+                      "layered_degree",
+                      "log_checkpoints",
+                      "logsumexp",
+                      "margin_ratio",
+                      "nnls_multipliers",
+                      "path_norm_squared",
+                      "path_scales",
+                      "path_scales_bruteforce",
+                      "path_sgd_direction",
+                      "train",
+                      "unit",
 ]

@@ -52,7 +52,7 @@ class Reference:
         margin_ratio(1.0, self.normalized_margin)
 
     @classmethod
-    def from_certificate(cls, certificate) -> "Reference":
+    def from_certificate(cls, certificate) -> Reference:
         """From a ``lexmargin`` Certificate (anything with ``theta`` and ``normalized_margin``)."""
         return cls(np.asarray(certificate.theta, dtype=float), float(certificate.normalized_margin))
 
@@ -97,4 +97,4 @@ def nnls_multipliers(theta, margins, jacobian, degree: float = 1.0, rtol: float 
     return Multipliers(lam, support, float(res / np.linalg.norm(theta_hat)))
 
 
-__all__ = ["unit", "angle", "margin_ratio", "Reference", "Multipliers", "nnls_multipliers"]
+__all__ = ["Multipliers", "Reference", "angle", "margin_ratio", "nnls_multipliers", "unit"]

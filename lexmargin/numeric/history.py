@@ -66,7 +66,7 @@ class History:
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: dict) -> History:
         arrays = {f.name: np.asarray(d[f.name], dtype=np.int64 if f.name == "steps" else float)
                   for f in fields(cls) if f.name != "meta"}
         return cls(**arrays, meta=dict(d.get("meta", {})))
@@ -84,7 +84,7 @@ class History:
         return path
 
     @classmethod
-    def load(cls, path) -> "History":
+    def load(cls, path) -> History:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"history file not found: {path}")
@@ -98,4 +98,4 @@ class History:
         raise ValueError(f"unsupported history file type {path.suffix!r}: use .npz or .json")
 
 
-__all__ = ["History", "log_checkpoints", "SERIES"]
+__all__ = ["SERIES", "History", "log_checkpoints"]

@@ -68,4 +68,4 @@ def path_sgd_direction(kernel, theta, grad) -> np.ndarray:
     return grad / kappa
 
 
-__all__ = ["path_gammas", "path_scales", "path_norm_squared", "path_scales_bruteforce", "path_sgd_direction"]
+__all__ = ["path_gammas", "path_norm_squared", "path_scales", "path_scales_bruteforce", "path_sgd_direction"]

@@ -127,4 +127,4 @@ def rule_from_dict(spec: dict):
     return RULES[kind](eta=tuple(eta) if isinstance(eta, list) else eta, **spec)
 
 
-__all__ = ["Constant", "Normalized", "Adaptive", "rule_from_dict"]
+__all__ = ["Adaptive", "Constant", "Normalized", "rule_from_dict"]

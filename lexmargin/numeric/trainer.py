@@ -61,7 +61,7 @@ class _Lane:
     inv_s: np.ndarray = None
     spare: tuple = (None, None)   # reusable (f, e) buffers for the next step (no page faults)
 
-    def adopt(self, new: "_Lane"):
+    def adopt(self, new: _Lane):
         """Take the state of ``new``; the replaced margin/weight arrays become the spare buffers."""
         self.spare = (self.f, self.e)
         self.theta, self.f, self.cache, self.log_loss, self.e, self.inv_s = (
@@ -226,8 +226,10 @@ class Trainer:
         return ok
 
     def _check_finite(self, lane, state):
-        if not (np.isfinite(lane.theta.sum()) and np.all(np.isfinite(lane.log_loss))):
-            bad = np.nonzero(~(np.all(np.isfinite(lane.theta), axis=1) & np.isfinite(lane.log_loss)))[0]
+        if np.isfinite(lane.theta.sum()) and np.all(np.isfinite(lane.log_loss)):
+            return                                   # fast path: one reduction
+        bad = np.nonzero(~(np.all(np.isfinite(lane.theta), axis=1) & np.isfinite(lane.log_loss)))[0]
+        if bad.size:
             raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged at step {self.step + 1} "
                                   f"(step sizes {np.asarray(state['eta'])[bad][:5].tolist()}): reduce the step size")
 
@@ -270,7 +272,7 @@ class Trainer:
 
     # ---- running ----------------------------------------------------------------------------------
     def run(self, until: int | None = None, *, callback=None, checkpoint_path=None,
-            save_every: int | None = None) -> "Trainer":
+            save_every: int | None = None) -> Trainer:
         """Advance all runs to step ``until`` (default n_steps).
 
         With ``checkpoint_path`` the state is saved at every recorded checkpoint, every ``save_every``
@@ -338,7 +340,7 @@ class Trainer:
         return path
 
     @classmethod
-    def load(cls, path, kernel, workers: int = 1) -> "Trainer":
+    def load(cls, path, kernel, workers: int = 1) -> Trainer:
         """Rebuild a trainer saved with ``save`` (the kernel is passed again; its layout must match)."""
         path = Path(path)
         if not path.exists():
@@ -400,4 +402,4 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
     return trainer.history()
 
 
-__all__ = ["Trainer", "train", "DivergenceError"]
+__all__ = ["DivergenceError", "Trainer", "train"]
