@@ -10,6 +10,21 @@ Small pure pieces, composed by ``train``:
 * ``train``/``Trainer`` recording a ``History`` at log-spaced checkpoints, with exact resume;
 * comparisons with solver certificates on plain arrays (``angle``, ``margin_ratio``,
   ``nnls_multipliers``, ``Reference``).
+
+Example: 8 runs (seeds 0..7, initial scales 0.1..10) of normalized GD on a declared model, tracked
+against its max-margin certificate and checkpointed to disk (rerunning resumes where it stopped)::
+
+    from lexmargin import load_model
+    from lexmargin.maxmargin import max_margin
+    from lexmargin.numeric import Normalized, Reference, kernel_for, train
+
+    model = load_model("two_layer", input_dim=data.n_features, activation="relu", width=4)
+    kernel = kernel_for(model, data)                       # numpy kernel, verified against CasADi
+    theta0 = kernel.random_theta(range(8), scales=np.logspace(-1, 1, 8))
+    ref = Reference.from_certificate(max_margin(model, data))
+    hist = train(kernel, theta0, rule=Normalized(0.1), n_steps=10**6, reference=ref,
+                 checkpoint_path="run.npz")
+    hist.angle[-1], hist.margin_ratio[-1]                  # per run, at the last checkpoint
 """
 
 from .compare import Multipliers, Reference, angle, margin_ratio, nnls_multipliers, unit
