@@ -68,9 +68,18 @@ def build_model(spec: str, data, options: dict):
         raise CLIError(f"model {spec!r}: {exc}") from None
 
 
+def _installed_benchmarks() -> Path:
+    """The suites installed with the package (``lexmargin.benchmarks``), else the checkout's folder."""
+    try:
+        import lexmargin.benchmarks as installed
+        return Path(installed.__file__).resolve().parent
+    except ImportError:
+        return Path(__file__).resolve().parent.parent / "benchmarks"
+
+
 def benchmarks_dir() -> Path:
     env = os.environ.get("LEXMARGIN_BENCHMARKS")
-    path = Path(env) if env else Path(__file__).resolve().parent.parent / "benchmarks"
+    path = Path(env) if env else _installed_benchmarks()
     if not (path / "paper_suite.py").exists():
         raise CLIError(f"benchmark suites not found in {path} (set LEXMARGIN_BENCHMARKS to the benchmarks folder "
                        "of a lexmargin checkout)")

@@ -1,0 +1,1 @@
+"""Benchmark suites (paper claims, performance), installed as lexmargin.benchmarks."""
