@@ -24,7 +24,9 @@ from .norms import Norm
 from .regions import RegionMargins, uses_piecewise_linear_activations
 
 VIOLATION_TOL = 1e-9
-MEHROTRA_MAX_ITER = 200  # convex LP/QP: Mehrotra converges in tens of iterations or not at all
+MEHROTRA_MAX_ITER = 200
+ANCHOR_MAX_ITER = 300
+REGION_MAX_ITER = 1000  # a region that needs more is given up for the next start  # unrestricted IPOPT run that finds a separating point for a ReLU activation region  # convex LP/QP: Mehrotra converges in tens of iterations or not at all
 
 
 # ---- constraint sources -------------------------------------------------------------------------
@@ -156,14 +158,29 @@ class MaxMarginProblem:
     def _solve_in_regions(self, points, settings, started) -> Certificate:
         certificates = []
         for theta0 in points:
-            region = RegionMargins(self.model, self.data, theta0)
+            region = RegionMargins(self.model, self.data, self._region_anchor(theta0, settings))
             sub = MaxMarginProblem(self.model, self.data, self.norm.name, self.norm.p, _source=region)
-            attempt = sub._solve_from(theta0, **settings)
+            attempt = sub._solve_from(theta0, **{**settings, "options": self._region_options(settings)})
             certificates.append(sub._certificate(attempt, [attempt], time.perf_counter() - started))
         good = [c for c in certificates if c.success]
         best = min(good, key=lambda c: c.objective) if good else certificates[-1]
         best.extras["region_starts"] = [{"status": c.status, "objective": c.objective} for c in certificates]
         return best
+
+    @staticmethod
+    def _region_options(settings) -> dict:
+        options = settings["options"]
+        return {**options, "ipopt.max_iter": min(options["ipopt.max_iter"], REGION_MAX_ITER)}
+
+    def _region_anchor(self, theta0, settings):
+        """A point whose activation region is worth solving in: theta0 if it separates the data, else
+        the end point of a short unrestricted IPOPT run from theta0 (which need not converge)."""
+        if np.min(self.source.values(theta0)) > 0:
+            return theta0
+        options = {**settings["options"], "ipopt.max_iter": ANCHOR_MAX_ITER}
+        result = self._ipopt(np.arange(self.data.n_samples), theta0, options)
+        theta = self.norm.theta_of(result.x, self.model.n_params)
+        return theta if np.all(np.isfinite(theta)) and np.min(self.source.values(theta)) > 0 else theta0
 
     # -- starts --------------------------------------------------------------------------------------
     def _initial_points(self, starts, seed, init):

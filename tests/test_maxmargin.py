@@ -180,3 +180,18 @@ def test_relu_region_from_a_given_point():
     again = max_margin(model, data, init=free.theta)  # the region of a solution contains it
     assert again.success
     assert again.objective <= free.objective * (1 + 1e-8)
+
+
+def test_relu_starts_that_do_not_separate_are_moved_to_a_separating_region():
+    from lexmargin import load_model
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal(2)
+    X = rng.standard_normal((30, 2))
+    y = np.where(X @ w >= 0, 1.0, -1.0)
+    data = Dataset(X + 0.3 * y[:, None] * w / np.linalg.norm(w), y)
+    model = load_model("two_layer", input_dim=2, activation="relu", width=2)
+    start = np.random.default_rng(0).standard_normal(model.n_params)
+    assert model.margins(start, data).min() <= 0  # the random start's own region is infeasible
+    cert = max_margin(model, data, starts=3, seed=0)
+    assert cert.success and cert.kkt.max < 1e-8 and cert.margins.min() >= 1 - 1e-9
+    assert any(s["status"] == "optimal" for s in cert.extras["region_starts"])
