@@ -43,4 +43,14 @@ def build(input_dim: int, *, depth: int = 2, width: int | None = None) -> Model:
         return ops.dot(p[f"W{depth}"], h)
 
     return Model(f"deep_linear_L{depth}", blocks, input_dim=input_dim, output=output,
-                 description=f"f = y w_{depth}^T W_{depth - 1} ... W_1 x (depth {depth}, width {width})")
+                 description=f"f = y {_product(depth)} x (depth {depth}, width {width})")
+
+
+def _product(depth: int) -> str:
+    """w_L^T W_{L-1} ... W_1 written out for short depths (w_2^T W_1, w_3^T W_2 W_1, ...)."""
+    if depth == 1:
+        return "w_1^T"
+    inner = [f"W_{k}" for k in range(depth - 1, 0, -1)]
+    if len(inner) > 3:
+        inner = [inner[0], "...", inner[-1]]
+    return " ".join([f"w_{depth}^T", *inner])
