@@ -13,22 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from lexmargin.certificate import jsonable
 
-def _jsonable(value):
-    """Plain JSON types: arrays to lists, numpy scalars to Python, non-finite floats to strings."""
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()] if value.dtype.kind == "f" else value.tolist()
-    if isinstance(value, np.generic):
-        value = value.item()
-    if hasattr(value, "to_dict"):
-        return _jsonable(value.to_dict())
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not np.isfinite(value):
-        return str(value)
-    return value
 
 PASSED, FAILED, NOT_AVAILABLE, ERROR = "passed", "failed", "not available", "error"
 
@@ -54,7 +40,7 @@ class CheckResult:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "claim": self.claim, "passed": self.passed, "status": self.status,
-                "numbers": _jsonable(self.numbers), "plots": list(self.plots), "note": self.note,
+                "numbers": jsonable(self.numbers), "plots": list(self.plots), "note": self.note,
                 "seconds": self.seconds}
 
 
@@ -140,7 +126,7 @@ def write_outputs(out_dir, name: str, payload: dict, markdown: str) -> dict[str,
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
-    json_path.write_text(json.dumps(_jsonable(payload), indent=2))
+    json_path.write_text(json.dumps(jsonable(payload), indent=2))
     md_path.write_text(markdown)
     return {"json": str(json_path), "markdown": str(md_path)}
 

@@ -86,17 +86,18 @@ def support_set(multipliers, slacks, *, multiplier_tol: float = 1e-9, slack_tol:
     return np.nonzero(active)[0]
 
 
-def _jsonable(value):
+def jsonable(value):
+    """Plain JSON types: arrays to lists, numpy scalars to Python, non-finite floats to strings."""
     if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
+        return [jsonable(v) for v in value.tolist()] if value.dtype.kind == "f" else value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
     if hasattr(value, "to_dict"):
-        return value.to_dict()
+        return jsonable(value.to_dict())
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     if isinstance(value, float) and not np.isfinite(value):
         return str(value)
     return value
@@ -149,7 +150,7 @@ class Certificate:
         return self.theta / n if n > 0 else self.theta
 
     def to_dict(self) -> dict:
-        return {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)} | {"success": self.success}
+        return {f.name: jsonable(getattr(self, f.name)) for f in fields(self)} | {"success": self.success}
 
     def to_json(self, **kwargs) -> str:
         return json.dumps(self.to_dict(), **kwargs)

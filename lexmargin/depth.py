@@ -24,7 +24,7 @@ import casadi as ca
 import numpy as np
 
 from ._pathtools import KKTData, certify, check_schedule, distance, margin_expr, safe_normalized_margin, solver_options
-from .certificate import Certificate, _jsonable
+from .certificate import Certificate, jsonable
 from .errors import LexmarginError, ModelError
 from .ipopt import nlp_solver, raise_for_status, run_solver
 from .paths import Path, PathPoint, _check_data, margin_path
@@ -74,7 +74,7 @@ class DepthResult:
         return all(s.certificate.success for s in self.stages)
 
     def to_dict(self) -> dict:
-        return {"theta": _jsonable(self.theta), "discarded": list(self.discarded), "success": self.success,
+        return {"theta": jsonable(self.theta), "discarded": list(self.discarded), "success": self.success,
                 "block_squared_norms": dict(zip(self.block_names, self.block_squared_norms)),
                 "stages": [s.to_dict() for s in self.stages]}
 

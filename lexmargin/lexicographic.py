@@ -27,7 +27,7 @@ import casadi as ca
 import numpy as np
 
 from ._pathtools import Ball, KKTData, certify, margin_expr, safe_normalized_margin, solver_options
-from .certificate import Certificate, _jsonable
+from .certificate import Certificate, jsonable
 from .errors import LexmarginError, NotSeparableError
 from .ipopt import nlp_solver, raise_for_status, run_solver
 from .paths import _check_data, margin_path
@@ -86,8 +86,8 @@ class LexResult:
 
     def to_dict(self) -> dict:
         return {"norm": self.norm, "rho": self.rho, "tol": self.tol, "uniqueness_tol": self.uniqueness_tol,
-                "theta": _jsonable(self.theta), "sorted_margins": _jsonable(self.sorted_margins),
-                "values": _jsonable(self.values), "unique": self.unique, "success": self.success,
+                "theta": jsonable(self.theta), "sorted_margins": jsonable(self.sorted_margins),
+                "values": jsonable(self.values), "unique": self.unique, "success": self.success,
                 "stages": [s.to_dict() for s in self.stages]}
 
 

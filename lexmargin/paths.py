@@ -49,7 +49,7 @@ from ._pathtools import (
     softmax,
     solver_options,
 )
-from .certificate import Certificate, _jsonable
+from .certificate import Certificate, jsonable
 from .data import Dataset
 from .errors import LexmarginError
 from .ipopt import nlp_solver, raise_for_status, run_solver
@@ -102,7 +102,7 @@ class PathPoint:
     def to_dict(self) -> dict:
         keys = ("parameter", "theta", "margin", "theta_norm", "gamma_star", "lemma3_gap", "lemma3_bound",
                 "distance_to_margin_path", "distance_to_reference", "extras")
-        return {k: _jsonable(getattr(self, k)) for k in keys} | {
+        return {k: jsonable(getattr(self, k)) for k in keys} | {
             "lemma2_holds": self.lemma2_holds, "lemma3_holds": self.lemma3_holds,
             "certificate": self.certificate.to_dict()}
 

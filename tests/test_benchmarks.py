@@ -31,7 +31,7 @@ def test_check_result_status_rules(common):
     assert na.passed is False and na.status == "not available" and na.note == "module missing"
     with pytest.raises(ValueError, match="contradicts"):
         common.CheckResult("c", "claim", True, status="not available")
-    json.dumps(common._jsonable({"v": np.array([1.0, np.inf]), "n": np.int64(3)}))
+    json.dumps(common.jsonable({"v": np.array([1.0, np.inf]), "n": np.int64(3)}))
 
 
 def test_run_check_turns_exceptions_into_error_results(common):

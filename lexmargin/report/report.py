@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..certificate import LICQ, _jsonable
+from ..certificate import LICQ, jsonable
 from ..errors import DataError
 from .compare import CertificateComparison, Trajectory, compare_with_certificate, trajectory
 from .inputs import as_theta_source, check_theta, resolve_model
@@ -45,7 +45,7 @@ class StationarityReport:
                 and self.kkt.primal_violation <= 1e-9)
 
     def to_dict(self) -> dict:
-        out = {f.name: _jsonable(getattr(self, f.name)) for f in fields(self)}
+        out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
         return out | {"approximate_kkt_1e-3": self.is_approximate_kkt()}
 
     def to_json(self, **kwargs) -> str:
