@@ -17,7 +17,7 @@ import casadi as ca
 import numpy as np
 
 from .certificate import Certificate, SolverInfo, kkt_residuals, licq, support_set
-from .errors import LexmarginError, ModelError
+from .errors import LexmarginError
 from .ipopt import NLPResult
 
 BALL_NORMS = ("l2", "l1", "linf")
@@ -69,10 +69,7 @@ def continuation(schedule, max_ratio: float):
 
 def margin_expr(model, data, theta) -> ca.SX:
     """Column (N x 1) of CasADi margins f_n(theta) for every sample."""
-    if data.n_features != model.input_dim:
-        raise ModelError(f"model {model.name!r} expects {model.input_dim} features; data has {data.n_features}")
-    mapped = model.casadi_margin.map(data.n_samples, "serial")
-    return mapped(theta, data.X.T, data.y[None, :]).T
+    return model.margin_expressions(theta, data)
 
 
 def softmax(a) -> np.ndarray:

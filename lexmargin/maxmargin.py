@@ -66,9 +66,7 @@ class _NonlinearMargins:
         self.model, self.data = model, data
 
     def expression(self, theta, index):
-        index = np.asarray(index)
-        fn = self.model.casadi_margin.map(len(index))
-        return fn(theta, ca.DM(self.data.X[index].T), ca.DM(self.data.y[index][None, :])).T
+        return self.model.margin_expressions(theta, self._subset(index))
 
     def values(self, theta, index=slice(None)):
         return self.model.margins(theta, self._subset(index))

@@ -330,6 +330,12 @@ class Model:
         evaluate()
         return out
 
+    def margin_expressions(self, theta, data: Dataset):
+        """Column (N x 1) of symbolic CasADi margins f_n(theta) for a symbolic theta (SX or MX)."""
+        data = self._check_data(data)
+        mapped = self.casadi_margin.map(data.n_samples, "serial")
+        return mapped(theta, ca.DM(data.X.T), ca.DM(data.y[None, :])).T
+
     def margins(self, theta, data: Dataset) -> np.ndarray:
         """f_n(theta) for every sample (N,)."""
         return self._eval_mapped(self.casadi_margin, theta, data).reshape(-1)
