@@ -122,11 +122,13 @@ class Dataset:
 
 
 def as_dataset(X, y=None) -> Dataset:
-    """Accept a Dataset, or arrays ``X, y``."""
+    """Accept a Dataset, arrays ``X, y``, or a tuple ``(X, y)``."""
     if isinstance(X, Dataset):
         if y is not None:
             raise DataError("pass either a Dataset or arrays X, y, not both")
         return X
+    if y is None and isinstance(X, tuple) and len(X) == 2:
+        X, y = X
     if y is None:
         raise DataError("labels y are required")
     return Dataset(X, y)

@@ -18,7 +18,7 @@ from scipy.optimize import linprog, nnls
 from . import ipopt
 from .certificate import Certificate, SolverInfo, kkt_residuals, licq, support_set
 from .data import Dataset, as_dataset
-from .errors import DataError, NotSeparableError, SolverError
+from .errors import DataError, ModelError, NotSeparableError, SolverError
 from .model import Model
 from .norms import Norm
 from .regions import RegionMargins, uses_piecewise_linear_activations
@@ -183,7 +183,7 @@ class MaxMarginProblem:
     # -- starts --------------------------------------------------------------------------------------
     def _initial_points(self, starts, seed, init):
         if init is not None:
-            return [np.asarray(init, dtype=float).reshape(self.model.n_params)]
+            return [self._check_init(init)]
         count = starts if starts is not None else (1 if self.source.convex else 5)
         if count < 1:
             raise ValueError(f"starts must be >= 1, got {count}")
@@ -191,6 +191,15 @@ class MaxMarginProblem:
             return [np.zeros(self.model.n_params)] * count
         rng = np.random.default_rng(seed)
         return [self._feasible_scaling(rng.standard_normal(self.model.n_params)) for _ in range(count)]
+
+    def _check_init(self, init) -> np.ndarray:
+        theta = np.asarray(init, dtype=float).reshape(-1)
+        if theta.shape != (self.model.n_params,):
+            raise ModelError(f"init must have {self.model.n_params} entries for model {self.model.name!r}; "
+                             f"got {np.shape(init)}")
+        if not np.all(np.isfinite(theta)):
+            raise ModelError("init contains non-finite values")
+        return theta
 
     def _feasible_scaling(self, theta):
         """For homogeneous models rescale a separating start so that min_n f_n = 1."""

@@ -195,3 +195,15 @@ def test_relu_starts_that_do_not_separate_are_moved_to_a_separating_region():
     cert = max_margin(model, data, starts=3, seed=0)
     assert cert.success and cert.kkt.max < 1e-8 and cert.margins.min() >= 1 - 1e-9
     assert any(s["status"] == "optimal" for s in cert.extras["region_starts"])
+
+
+def test_bad_start_points_and_tuple_data():
+    from lexmargin import ModelError
+    model = linear_model(2)
+    data = Dataset([[1.0, 0.0], [0.0, 1.0]], [1, 1])
+    with pytest.raises(ModelError, match="init must have 2 entries"):
+        max_margin(model, data, init=[1.0, 2.0, 3.0])
+    with pytest.raises(ModelError, match="non-finite"):
+        max_margin(model, data, init=[np.nan, 1.0])
+    cert = max_margin(model, ([[1.0, 0.0], [0.0, 1.0]], [1, 1]))
+    np.testing.assert_allclose(cert.theta, [1.0, 1.0], atol=1e-12)
