@@ -207,3 +207,20 @@ def test_bad_start_points_and_tuple_data():
         max_margin(model, data, init=[np.nan, 1.0])
     cert = max_margin(model, ([[1.0, 0.0], [0.0, 1.0]], [1, 1]))
     np.testing.assert_allclose(cert.theta, [1.0, 1.0], atol=1e-12)
+
+
+def test_certificate_residuals_are_recomputed_not_copied():
+    from lexmargin.certificate import kkt_residuals
+    data = teacher_data(30, 4, seed=5)
+    model = linear_model(4)
+    cert = max_margin(model, data)
+    jac = model.margin_jacobian(cert.theta, data)
+    exact = kkt_residuals(2 * cert.theta, jac, cert.margins - 1, cert.multipliers)
+    assert exact.max < 1e-8
+    # a perturbed point or wrong multipliers are caught by the same numpy check
+    moved = cert.theta * 0.99
+    wrong = kkt_residuals(2 * moved, model.margin_jacobian(moved, data), model.margins(moved, data) - 1,
+                          cert.multipliers)
+    assert wrong.primal_feasibility > 1e-3
+    halved = kkt_residuals(2 * cert.theta, jac, cert.margins - 1, cert.multipliers / 2)
+    assert halved.stationarity > 1e-3
