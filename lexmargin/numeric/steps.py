@@ -41,43 +41,41 @@ def _as_list(eta):
 
 
 @dataclass(frozen=True)
-class Constant:
-    """Gradient descent on L with a constant step: theta <- theta - eta * grad L."""
+class _FixedStep:
+    """A step size eta (scalar or per run) that does not adapt."""
 
     eta: float | tuple = 0.1
     adaptive = False
+    rule_name = ""
 
     def __post_init__(self):
         _check_eta(self)
 
     def init(self, runs: int) -> dict:
         return {"eta": _per_run(self.eta, runs)}
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule_name, "eta": _as_list(self.eta)}
+
+
+@dataclass(frozen=True)
+class Constant(_FixedStep):
+    """Gradient descent on L with a constant step: theta <- theta - eta * grad L."""
+
+    rule_name = "constant"
 
     def multiplier(self, state, log_loss) -> np.ndarray:
         return np.exp(np.log(state["eta"]) + log_loss)
 
-    def to_dict(self) -> dict:
-        return {"rule": "constant", "eta": _as_list(self.eta)}
-
 
 @dataclass(frozen=True)
-class Normalized:
+class Normalized(_FixedStep):
     """Normalized GD: theta <- theta - eta * grad L / L = theta - eta * grad log L."""
 
-    eta: float | tuple = 0.1
-    adaptive = False
-
-    def __post_init__(self):
-        _check_eta(self)
-
-    def init(self, runs: int) -> dict:
-        return {"eta": _per_run(self.eta, runs)}
+    rule_name = "normalized"
 
     def multiplier(self, state, log_loss) -> np.ndarray:
         return state["eta"].copy()
-
-    def to_dict(self) -> dict:
-        return {"rule": "normalized", "eta": _as_list(self.eta)}
 
 
 @dataclass(frozen=True)
