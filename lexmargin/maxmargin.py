@@ -183,7 +183,7 @@ class MaxMarginProblem:
     # -- starts --------------------------------------------------------------------------------------
     def _initial_points(self, starts, seed, init):
         if init is not None:
-            return [self._check_init(init)]
+            return [self._feasible_scaling(self._check_init(init))]
         count = starts if starts is not None else (1 if self.source.convex else 5)
         if count < 1:
             raise ValueError(f"starts must be >= 1, got {count}")
@@ -202,7 +202,8 @@ class MaxMarginProblem:
         return theta
 
     def _feasible_scaling(self, theta):
-        """For homogeneous models rescale a separating start so that min_n f_n = 1."""
+        """For homogeneous models rescale a separating start so that min_n f_n = 1 (e.g. a trained theta
+        of norm 1e15 becomes a well-scaled feasible start; positive scaling keeps activation regions)."""
         degree = self.model.degree
         if degree is None:
             return theta

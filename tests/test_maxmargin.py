@@ -224,3 +224,13 @@ def test_certificate_residuals_are_recomputed_not_copied():
     assert wrong.primal_feasibility > 1e-3
     halved = kkt_residuals(2 * cert.theta, jac, cert.margins - 1, cert.multipliers / 2)
     assert halved.stationarity > 1e-3
+
+
+def test_huge_trained_start_is_rescaled_for_homogeneous_models():
+    from lexmargin import load_model
+    data = teacher_data(30, 3, seed=4)
+    model = load_model("deep_linear", input_dim=3, depth=2, width=3)
+    free = max_margin(model, data, starts=3, seed=1)
+    cert = max_margin(model, data, init=free.theta * 1e15)   # e.g. the end of a long GD run
+    assert cert.success and cert.kkt.max < 1e-8
+    assert cert.objective == pytest.approx(free.objective, rel=1e-8)
