@@ -132,6 +132,11 @@ def cmd_solve(args) -> int:
     data = load_data(args.data)
     model = build_model(args.model, data, parse_options(args.option))
     extra = {"p": args.p} if args.p is not None else {}
+    if args.init:
+        from .report import load_theta_npz
+        extra["init"] = load_theta_npz(args.init, run=args.run).theta
+    if args.activation_region != "auto":
+        extra["activation_region"] = args.activation_region == "on"
     say(f"solving max-margin for {model.name} on {data.n_samples} samples ({model.n_params} parameters) ...")
     cert = max_margin(model, data, norm=args.norm, starts=args.starts, seed=args.seed,
                       raise_on_failure=False, **extra)
@@ -196,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--p", type=float, default=None, help="exponent of the lp norm")
     p.add_argument("--starts", type=int, default=None, help="random starts (non-convex models)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", help="start from a trained theta (.npz with theta, thetas or a numeric History); "
+                                  "for ReLU nets, certify in its activation region")
+    p.add_argument("--run", type=int, default=0, help="which run of a batched History to start from")
+    p.add_argument("--activation-region", choices=("auto", "on", "off"), default="auto",
+                   help="restrict relu/leaky_relu nets to activation regions (auto: when the model uses them)")
     p.add_argument("--out", help="write the certificate as JSON to this file")
     p.set_defaults(func=cmd_solve)
 

@@ -146,3 +146,22 @@ def test_report_on_a_saved_numeric_history(tmp_path, data_file, capsys):
     assert code == 0 and "numeric History" in out and "| iteration | 0 .. 300 |" in out
     saved = json.loads((tmp_path / "r" / "report.json").read_text())
     np.testing.assert_allclose(saved["theta"], history.theta[1])
+
+
+def test_solve_from_a_trained_theta_in_its_activation_region(tmp_path, data_file, capsys):
+    from lexmargin import load_model
+
+    model = load_model("two_layer", input_dim=2, activation="relu", width=3)
+    rng = np.random.default_rng(1)
+    data = Dataset.load(data_file)
+    theta = next(t for t in (rng.standard_normal(model.n_params) for _ in range(200))
+                 if model.margins(t, data).min() > 0)          # a separating "trained" network
+    np.savez(tmp_path / "trained.npz", theta=1e6 * theta)
+    cert = tmp_path / "cert.json"
+    code, out, _ = run(["solve", "two_layer", data_file, "-o", "width=3", "--init", tmp_path / "trained.npz",
+                        "--out", cert], capsys)
+    assert code == 0 and "max_margin: optimal" in out
+    region = json.loads(cert.read_text())["extras"]["activation_region"]
+    assert region["n_sign_constraints"] == 25 * 3
+    code, _, err = run(["solve", "linear", data_file, "--init", tmp_path / "missing.npz"], capsys)
+    assert_one_line_error(code, err, "not found")
