@@ -2,7 +2,6 @@
 
 * ``Ball``: the unit ball ||theta|| <= 1 (l2, l1, linf) as smooth constraints c(theta, aux) >= 0,
   with a numpy Jacobian written out by hand;
-* ``margin_expr``: the CasADi column of margins f_n(theta) for a data set;
 * ``certify``: a ``Certificate`` whose KKT residuals and LICQ are recomputed in numpy from the
   problem's own gradients (built from ``model.margin_jacobian``), with IPOPT's multipliers only
   (sign flipped: lambda = -lam_g >= 0 for constraints c(z) >= 0);
@@ -65,11 +64,6 @@ def continuation(schedule, max_ratio: float):
                 yield float(step), False
         yield float(value), True
         previous = value
-
-
-def margin_expr(model, data, theta) -> ca.SX:
-    """Column (N x 1) of CasADi margins f_n(theta) for every sample."""
-    return model.margin_expressions(theta, data)
 
 
 def softmax(a) -> np.ndarray:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import casadi as ca
 import numpy as np
 
-from ._pathtools import KKTData, certify, check_schedule, distance, margin_expr, safe_normalized_margin, solver_options
+from ._pathtools import KKTData, certify, check_schedule, distance, safe_normalized_margin, solver_options
 from .certificate import Certificate, jsonable
 from .errors import LexmarginError, ModelError
 from .ipopt import nlp_solver, raise_for_status, run_solver
@@ -122,7 +122,7 @@ class _Stages:
     def solve(self, free, objective_idx, kept: list[tuple[np.ndarray, float]], theta0):
         z = ca.SX.sym("z", free.size)
         theta = self.full(z, free)
-        rows = [margin_expr(self.model, self.data, theta) - 1]
+        rows = [self.model.margin_expressions(theta, self.data) - 1]
         rows += [bound - ca.sumsqr(theta[idx.tolist()]) for idx, bound in kept]
         solver = nlp_solver(z, ca.sumsqr(theta[objective_idx.tolist()]), ca.vertcat(*rows),
                             options=solver_options(self.options), name="depth_stage")
@@ -197,7 +197,7 @@ class _GammaProblem:
         for degree, names in groups:
             self.degrees[_indices(model, names)] = degree
         u, p = ca.SX.sym("u", model.n_params), ca.SX.sym("p", 2)
-        self.solver = nlp_solver(u, ca.sumsqr(u) / p[1], margin_expr(model, data, u) / p[0] - 1, p=p,
+        self.solver = nlp_solver(u, ca.sumsqr(u) / p[1], model.margin_expressions(u, data) / p[0] - 1, p=p,
                                  options=solver_options(options), name="depth_gamma")
 
     def to_u(self, theta, gamma) -> np.ndarray:

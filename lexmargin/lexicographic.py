@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import casadi as ca
 import numpy as np
 
-from ._pathtools import Ball, KKTData, certify, margin_expr, safe_normalized_margin, solver_options
+from ._pathtools import Ball, KKTData, certify, safe_normalized_margin, solver_options
 from .certificate import Certificate, jsonable
 from .errors import LexmarginError, NotSeparableError
 from .ipopt import nlp_solver, raise_for_status, run_solver
@@ -117,7 +117,7 @@ class _LexProblem:
     # constraints: [s_j >= 0 ; s_j - t_j + F >= 0]_j, [j t_j - sum s_j >= bound_j]_{j<=kept}, ball
     def _constraints(self, z, lay: _Layout, kept: int):
         theta, aux = z[:lay.P], z[lay.P:lay.t0]
-        F = margin_expr(self.model, self.data, self.rho * theta) / self.sigma
+        F = self.model.margin_expressions(self.rho * theta, self.data) / self.sigma
         rows = []
         for j in range(lay.k):
             s, t = z[lay.s(j)], z[lay.t0 + j]

@@ -43,7 +43,6 @@ from ._pathtools import (
     direction_distance,
     distance,
     logsumexp,
-    margin_expr,
     random_start,
     safe_normalized_margin,
     softmax,
@@ -189,7 +188,7 @@ class _MarginPathProblem:
         P, A = model.n_params, ball.n_aux
         z, p = ca.SX.sym("z", P + A + 1), ca.SX.sym("p", 2)
         theta, aux, tau = z[:P], z[P:P + A], z[P + A]
-        f = margin_expr(model, data, p[0] * theta)
+        f = model.margin_expressions(p[0] * theta, data)
         g = ca.vertcat(f / p[1] - tau, ball.expr(theta, aux))
         self.solver = nlp_solver(z, -tau, g, p=p, options=solver_options(options), name="margin_path")
 
@@ -253,7 +252,7 @@ class _ConstrainedPathProblem:
         P, A, N = model.n_params, ball.n_aux, data.n_samples
         z, p = ca.SX.sym("z", P + A + N), ca.SX.sym("p", 3)
         theta, aux, m = z[:P], z[P:P + A], z[P + A:]
-        f = margin_expr(model, data, p[0] * theta)
+        f = model.margin_expressions(p[0] * theta, data)
         objective = (casadi_logsumexp(-p[2] * m) + p[1]) / p[2]
         g = ca.vertcat(f / p[2] - m, ball.expr(theta, aux))
         self.solver = nlp_solver(z, objective, g, p=p, options=solver_options({**WARM_OPTIONS, **(options or {})}),
@@ -343,7 +342,7 @@ class _RegularizationProblem:
     def __init__(self, model, data, options):
         self.model, self.data = model, data
         z, p = ca.SX.sym("z", model.n_params), ca.SX.sym("p", 2)
-        a = ca.vertcat(-margin_expr(model, data, z), p[0] + ca.log(ca.dot(z, z)))
+        a = ca.vertcat(-model.margin_expressions(z, data), p[0] + ca.log(ca.dot(z, z)))
         self.solver = nlp_solver(z, casadi_logsumexp(a) - p[1], ca.SX(0, 1), p=p, options=solver_options(options),
                                  name="regularization_path")
 

@@ -98,9 +98,7 @@ def stationarity_report(model, data=None, theta=None, *, certificate=None, suppo
     return StationarityReport(
         model=model.name, degree=model.degree, n_samples=data.n_samples, n_params=model.n_params,
         source=source.origin, convention=CONVENTION, support_tol=support_tol, theta=source.theta,
-        scale=point.scale, constraint_level=point.constraint_level, margins=point.margins,
-        normalized_margin=point.normalized_margin, support=point.support, multipliers=point.multipliers,
-        kkt=point.kkt, licq=point.licq, alignment=point.alignment,
+        **{f.name: getattr(point, f.name) for f in fields(point)},
         comparison=None if certificate is None else compare_with_certificate(
             model, source.theta, data, point.multipliers, point.support, certificate),
         trajectory=None if source.thetas is None else trajectory(
