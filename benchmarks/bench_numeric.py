@@ -4,11 +4,15 @@
 
 One normalized-GD step for R runs on N samples in d dimensions does two matrix products
 (margins: 2RNd flops, gradient: 2RNd flops); GFLOP/s counts only those 4RNd flops, so the loss,
-the softmax weights and the update are overhead that lowers the figure.  The peak is the best
-rate of a large square matrix product in the same precision.  The PyTorch loop does the same
-arithmetic (margins, log-sum-exp, softmax weights, gradient, update) with torch tensors; it is
-optional (skipped when torch is not installed).  Every timing is the best of ``--repeats`` blocks,
-numpy and torch interleaved, since a shared machine makes single timings noisy.
+the softmax weights and the update are overhead that lowers the figure.  The peak is the rate of a
+large square matrix product (numpy, same precision, same number of BLAS threads).  The PyTorch loop
+does the same arithmetic (margins, log-sum-exp, softmax weights, gradient, update) with torch
+tensors; it is optional (skipped when torch is not installed).
+
+A shared machine makes single timings noisy, so every timing is taken in ``--repeats`` rounds, each
+round timing every contender and the peak once, interleaved.  ``fraction_of_peak`` is the best GD
+rate over the best peak rate; ``fraction_of_peak_per_round`` gives the median and the best of the
+same ratio within one round, where both saw the same machine load.
 """
 
 from __future__ import annotations
@@ -24,13 +28,12 @@ import numpy as np
 from lexmargin.numeric import LinearKernel, Normalized, Trainer
 
 
-def matmul_peak(dtype, n: int = 3000, repeats: int = 5) -> float:
-    """GFLOP/s of the best of ``repeats`` n x n matrix products."""
+def matmul_peak_timer(dtype, n: int = 3000):
+    """A function returning the GFLOP/s of one n x n matrix product (numpy, current BLAS threads)."""
     rng = np.random.default_rng(0)
-    a, b = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype)
-    a @ b
-    best = min(_time(lambda: a @ b) for _ in range(repeats))
-    return 2 * n ** 3 / best / 1e9
+    a, b, out = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype), np.empty((n, n), dtype)
+    np.matmul(a, b, out=out)
+    return lambda: 2 * n ** 3 / _time(lambda: np.matmul(a, b, out=out)) / 1e9
 
 
 def _time(fn) -> float:
@@ -46,11 +49,11 @@ def problem(runs, samples, dim, seed=0):
     return X, y
 
 
-def numpy_trainer(X, y, runs, dtype, total_steps, workers=1):
+def numpy_trainer(X, y, runs, dtype, total_steps, workers=1, fused=True):
     kernel = LinearKernel(X, y, dtype=dtype)
     theta = kernel.random_theta(np.arange(runs), 1.0)
     return Trainer(kernel, theta, rule=Normalized(0.01), n_steps=total_steps, checkpoints=2,
-                   store_direction=False, workers=workers)
+                   store_direction=False, workers=workers, fused=fused)
 
 
 def torch_loop(X, y, runs, dtype, seed=0):
@@ -90,47 +93,59 @@ def torch_autograd_loop(X, y, runs, dtype):
 
 
 def breakdown(trainer, repeats: int = 200) -> dict:
-    """Microseconds per call of the pieces of one step, at the trainer's current state."""
-    lane, kernel, loss = trainer.lanes[0], trainer.kernel, trainer.loss
-    f_buf, e_buf = lane.spare                                   # scratch buffers, as the trainer uses them
-    pieces = {"forward (matmul)": lambda: kernel.forward(lane.theta, out=f_buf),
-              "loss weights (elementwise)": lambda: loss.scaled_weights(lane.f, out=e_buf),
-              "vjp (matmul)": lambda: kernel.vjp(lane.theta, lane.cache, lane.e),
+    """Microseconds per call of the pieces of one fused step, at the trainer's current state."""
+    lane = trainer.lanes[0]
+    X, GT = lane.X.copy(), lane.GT.copy()                       # scratch: the lane's state stays intact
+    pieces = {"shifted margins (matmul)": lambda: np.matmul(lane.P.T, lane.B, out=X),
+              "floor (elementwise)": lambda: np.maximum(lane.X, lane.floor, out=X),
+              "exp (elementwise)": lambda: np.exp(lane.X, out=X),
+              "gradient and sums (matmul)": lambda: np.matmul(lane.B, lane.X.T, out=GT),
               "whole step": trainer._iterate}
     return {name: 1e6 * min(_time(lambda fn=fn: [fn() for _ in range(repeats)]) for _ in range(3)) / repeats
             for name, fn in pieces.items()}
 
 
-def bench(args, dtype) -> dict:
-    X, y = problem(args.runs, args.samples, args.dim)
-    flops = 4 * args.runs * args.samples * args.dim
+def contenders(args, dtype, X, y) -> dict:
+    """name -> function running n steps: the numpy trainers (fused, generic, several lanes) and torch loops."""
     total = (args.repeats + 1) * args.steps + 1000          # + the breakdown steps
-    trainers = {"numpy": numpy_trainer(X, y, args.runs, dtype, total)}
+    trainers = {"numpy": numpy_trainer(X, y, args.runs, dtype, total),
+                "numpy_generic": numpy_trainer(X, y, args.runs, dtype, total, fused=False)}
     if args.workers > 1:
         trainers[f"numpy_{args.workers}_workers"] = numpy_trainer(X, y, args.runs, dtype, total, args.workers)
-    for trainer in trainers.values():
-        trainer.run(until=args.steps)                                     # warm-up
+    runners = {name: (lambda n, t=t: t.run(until=t.step + n)) for name, t in trainers.items()}
     try:
         import torch
         torch.set_num_threads(args.threads or os.cpu_count())
-        loops = {"torch": torch_loop(X, y, args.runs, dtype), "torch_autograd": torch_autograd_loop(X, y, args.runs, dtype)}
-        for loop in loops.values():
-            loop(args.steps // 4)
+        runners["torch"] = torch_loop(X, y, args.runs, dtype)
+        runners["torch_autograd"] = torch_autograd_loop(X, y, args.runs, dtype)
     except ImportError:
-        loops = {}
-    best = {k: np.inf for k in [*trainers, *loops]}
+        pass
+    for run in runners.values():
+        run(args.steps // 4)                                               # warm-up
+    return runners, trainers["numpy"]
+
+
+def bench(args, dtype) -> dict:
+    X, y = problem(args.runs, args.samples, args.dim)
+    flops = 4 * args.runs * args.samples * args.dim
+    runners, fused = contenders(args, dtype, X, y)
+    peak_rate = matmul_peak_timer(dtype)
+    rates = {name: [] for name in [*runners, "peak"]}
     for _ in range(args.repeats):
-        for name, trainer in trainers.items():
-            best[name] = min(best[name], _time(lambda t=trainer: t.run(until=t.step + args.steps)) / args.steps)
-        for name, loop in loops.items():
-            best[name] = min(best[name], _time(lambda f=loop: f(args.steps)) / args.steps)
-    fastest = min(best[name] for name in trainers)
-    peak = matmul_peak(dtype)
-    out = {"dtype": np.dtype(dtype).name, "peak_gflops": peak, "breakdown_us": breakdown(trainers["numpy"])}
-    for name, sec in best.items():
-        out[name] = {"ms_per_step": 1e3 * sec, "gflops": flops / sec / 1e9, "fraction_of_peak": flops / sec / 1e9 / peak}
-    for name in loops:
-        out[f"speedup_vs_{name}"] = best[name] / fastest
+        for name, run in runners.items():
+            rates[name].append(flops * args.steps / _time(lambda r=run: r(args.steps)) / 1e9)
+        rates["peak"].append(peak_rate())
+    peak = max(rates["peak"])
+    out = {"dtype": np.dtype(dtype).name, "peak_gflops": peak, "breakdown_us": breakdown(fused)}
+    for name in runners:
+        best = max(rates[name])
+        per_round = np.array(rates[name]) / np.array(rates["peak"])
+        out[name] = {"ms_per_step": flops / best / 1e6, "gflops": best, "fraction_of_peak": best / peak,
+                     "fraction_of_peak_per_round": {"median": float(np.median(per_round)),
+                                                    "best": float(per_round.max())}}
+    for name in ("torch", "torch_autograd"):
+        if name in runners:
+            out[f"speedup_vs_{name}"] = out["numpy"]["gflops"] / out[name]["gflops"]
     return out
 
 
@@ -156,11 +171,13 @@ def main(argv=None):
     for r in report["results"]:
         line = f"{r['dtype']}: peak {r['peak_gflops']:.1f} GFLOP/s"
         for name in [k for k in r if k.startswith("numpy")]:
-            line += (f" | {name} {r[name]['ms_per_step']:.3f} ms/step {r[name]['gflops']:.1f} GFLOP/s "
-                     f"({100 * r[name]['fraction_of_peak']:.0f}% of peak)")
+            rounds = r[name]["fraction_of_peak_per_round"]
+            line += (f"\n    {name}: {r[name]['ms_per_step']:.3f} ms/step {r[name]['gflops']:.1f} GFLOP/s "
+                     f"({100 * r[name]['fraction_of_peak']:.0f}% of peak; per round median "
+                     f"{100 * rounds['median']:.0f}%, best {100 * rounds['best']:.0f}%)")
         for name in ("torch", "torch_autograd"):
             if name in r:
-                line += f" | {name} {r[name]['ms_per_step']:.3f} ms/step (numpy {r[f'speedup_vs_{name}']:.2f}x)"
+                line += f"\n    {name}: {r[name]['ms_per_step']:.3f} ms/step (numpy is {r[f'speedup_vs_{name}']:.2f}x as fast)"
         print(line)
         print("    breakdown (us): " + ", ".join(f"{k} {v:.0f}" for k, v in r["breakdown_us"].items()))
     if args.json:

@@ -15,6 +15,7 @@ import numpy as np
 
 from ..data import Dataset, as_dataset
 from ..errors import DataError
+from .fused import augmented_matrix
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "squared_relu", "square")
 _ACTIVATION_DEGREE = {"linear": 1, "relu": 1, "leaky_relu": 1, "squared_relu": 2, "square": 2}
@@ -61,6 +62,9 @@ class Kernel:
 
     name = "kernel"
     degree: float | None = None
+    # [A; 1] (d + 1, N) when the margins are f = theta @ A (linear in theta): enables the fused
+    # exponential-loss path of the Trainer (numeric.fused); None for every other kernel.
+    augmented_margin_matrix: np.ndarray | None = None
 
     def __init__(self, data: Dataset, arrays, dtype=np.float64):
         self.data = data
@@ -165,7 +169,8 @@ class LinearKernel(Kernel):
         data = _as_data(X, y)
         super().__init__(data, [("w", (data.n_features,))], dtype)
         yx = data.y[:, None] * data.X
-        self.A = np.ascontiguousarray(yx.T, dtype=self.dtype)    # (d, N)
+        self.augmented_margin_matrix = augmented_matrix(np.asarray(yx.T, dtype=self.dtype))   # [A; 1]
+        self.A = self.augmented_margin_matrix[:-1]                 # (d, N), a C-ordered view
         self.At = np.ascontiguousarray(yx, dtype=self.dtype)     # (N, d)
 
     def forward(self, theta, out=None):

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +23,9 @@ import numpy as np
 
 from ..errors import LexmarginError
 from .compare import Reference, angle, margin_ratio
+from .fused import LinearExpLane
 from .history import SERIES, History, log_checkpoints
-from .losses import get_loss
+from .losses import ExponentialLoss, get_loss
 from .pathsgd import path_sgd_direction
 from .steps import Constant, rule_from_dict
 
@@ -86,11 +87,16 @@ class Trainer:
     ``workers > 1`` splits the runs into that many groups advanced in parallel threads (numpy and
     BLAS release the GIL), with BLAS limited to one thread each when ``threadpoolctl`` is installed.
     Results are deterministic for a given ``workers``; resume with the same value for bit-identical runs.
+
+    Full-batch exponential-loss runs of a fixed step rule on a linear kernel take the fused path
+    (``numeric.fused``: two matrix products and two elementwise passes per step); ``fused=False``
+    forces the generic path, which agrees with it to rounding.
     """
 
     def __init__(self, kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
                  batch_size: int | None = None, path_sgd: bool = False, seed: int = 0,
-                 reference: Reference | None = None, store_direction: bool = True, workers: int = 1):
+                 reference: Reference | None = None, store_direction: bool = True, workers: int = 1,
+                 fused: bool = True):
         self.kernel = kernel
         self.loss = get_loss(loss)
         self.rule = rule if rule is not None else Constant(0.1)
@@ -107,6 +113,7 @@ class Trainer:
         self.seed = int(seed)
         self.reference = self._check_reference(reference)
         self.store_direction = bool(store_direction)
+        self.fused = bool(fused) and self._can_fuse()
         theta0 = kernel.check_theta(theta0)
         self.step = 0
         self.rule_state = self.rule.init(theta0.shape[0])
@@ -116,11 +123,20 @@ class Trainer:
         self._start(theta0.copy(), workers)
         self._record_if_due()
 
-    def _start(self, theta, workers):
+    def _can_fuse(self) -> bool:
+        return (self.kernel.augmented_margin_matrix is not None and isinstance(self.loss, ExponentialLoss)
+                and self.batch_size is None and not self.path_sgd and not self.rule.adaptive)
+
+    def _start(self, theta, workers, shift=None):
         if int(workers) != workers or workers < 1:
             raise ValueError(f"workers must be a positive integer; got {workers}")
         self.workers = int(workers)
-        self.lanes = [_Lane(rows, np.ascontiguousarray(theta[rows])) for rows in _split_rows(len(theta), self.workers)]
+        rows = _split_rows(len(theta), self.workers)
+        if self.fused:
+            B = self.kernel.augmented_margin_matrix
+            self.lanes = [LinearExpLane(r, theta[r], B, None if shift is None else shift[r]) for r in rows]
+            return
+        self.lanes = [_Lane(r, np.ascontiguousarray(theta[r])) for r in rows]
         for lane in self.lanes:
             self._refresh(lane)
 
@@ -169,7 +185,8 @@ class Trainer:
         return {"format": FORMAT_VERSION, "kernel": self.kernel.describe(), "loss": self.loss.to_dict(),
                 "rule": self.rule.to_dict(), "n_steps": self.n_steps, "checkpoints": self.schedule.tolist(),
                 "batch_size": self.batch_size, "path_sgd": self.path_sgd, "seed": self.seed,
-                "runs": self.n_runs, "theta0_sha1": self._theta0_hash, "store_direction": self.store_direction}
+                "runs": self.n_runs, "theta0_sha1": self._theta0_hash, "store_direction": self.store_direction,
+                "fused": self.fused}
 
     # ---- one iteration ----------------------------------------------------------------------------
     def _refresh(self, lane, buffers=(None, None)):
@@ -190,6 +207,42 @@ class Trainer:
         np.put_along_axis(e, idx, eb, axis=1)
         return log_loss + np.log(N / B), e, inv_s
 
+    # fused lanes in parallel advance this many steps between synchronizations at most
+    MAX_STEPS_PER_SYNC = 256
+
+    def _steps_to_next_stop(self, until: int, save_every: int | None) -> int:
+        """Steps until the next record, save or ``until`` (1 unless fused lanes run in parallel)."""
+        if not (self.fused and self._pool is not None):
+            return 1
+        stop = min(until, self.step + self.MAX_STEPS_PER_SYNC)
+        later = self.schedule[np.searchsorted(self.schedule, self.step, side="right"):]
+        if later.size:
+            stop = min(stop, int(later[0]))
+        if save_every:
+            stop = min(stop, (self.step // save_every + 1) * save_every)
+        return stop - self.step
+
+    def _advance(self, n: int):
+        """n iterations; fused parallel lanes do them without synchronizing (their runs are independent)."""
+        if n == 1:
+            return self._iterate()
+        jobs = [self._pool.submit(self._fused_steps, lane, self.step, n) for lane in self.lanes]
+        try:
+            for job in jobs:
+                job.result()
+        except BaseException:
+            wait(jobs)                      # an interrupt lets every lane finish its n steps: a consistent state
+            if any(job.exception() for job in jobs):
+                self._lanes_out_of_step = True        # a lane failed mid-way: nothing to save
+            else:
+                self.step += n
+            raise
+        self.step += n
+
+    def _fused_steps(self, lane, start: int, n: int):
+        for step in range(start, start + n):
+            self._fused_step(lane, step)
+
     def _iterate(self):
         idx = self._sample_minibatches() if self.batch_size else None
         jobs = [(lane, None if idx is None else idx[lane.rows]) for lane in self.lanes]
@@ -202,6 +255,8 @@ class Trainer:
         self.step += 1
 
     def _lane_step(self, lane, idx):
+        if self.fused:
+            return self._fused_step(lane, self.step)
         log_loss, e, inv_s = self._minibatch(lane, idx) if idx is not None else (lane.log_loss, lane.e, lane.inv_s)
         v = self.kernel.vjp(lane.theta, lane.cache, e)          # = -grad log L / inv_s
         if self.path_sgd:
@@ -216,6 +271,13 @@ class Trainer:
         lane.adopt(new)
         return None
 
+    def _fused_step(self, lane, step: int):
+        state = {k: val[lane.rows] for k, val in self.rule_state.items()}
+        log_loss = lane.log_loss
+        if not np.isfinite(log_loss).all():
+            self._raise_divergence(~np.isfinite(log_loss), lane, state, step)
+        lane.advance(self.rule.multiplier(state, log_loss))
+
     def _accept(self, lane, new):
         ok = np.isfinite(new.log_loss) & np.all(np.isfinite(new.theta), axis=1) & (new.log_loss < lane.log_loss)
         if ok.all():
@@ -228,10 +290,15 @@ class Trainer:
     def _check_finite(self, lane, state):
         if np.isfinite(lane.theta.sum()) and np.all(np.isfinite(lane.log_loss)):
             return                                   # fast path: one reduction
-        bad = np.nonzero(~(np.all(np.isfinite(lane.theta), axis=1) & np.isfinite(lane.log_loss)))[0]
-        if bad.size:
-            raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged at step {self.step + 1} "
-                                  f"(step sizes {np.asarray(state['eta'])[bad][:5].tolist()}): reduce the step size")
+        bad = ~(np.all(np.isfinite(lane.theta), axis=1) & np.isfinite(lane.log_loss))
+        if bad.any():
+            self._raise_divergence(bad, lane, state, self.step + 1)
+
+    @staticmethod
+    def _raise_divergence(bad, lane, state, step):
+        bad = np.nonzero(bad)[0]
+        raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged at step {step} "
+                              f"(step sizes {np.asarray(state['eta'])[bad][:5].tolist()}): reduce the step size")
 
     # ---- records ----------------------------------------------------------------------------------
     def _record_if_due(self):
@@ -287,14 +354,14 @@ class Trainer:
         try:
             with self._parallel():
                 while self.step < until:
-                    self._iterate()
+                    self._advance(self._steps_to_next_stop(until, save_every if checkpoint_path else None))
                     recorded = self._record_if_due()
                     if checkpoint_path and (recorded or (save_every and self.step % save_every == 0)):
                         self.save(checkpoint_path)
                     if recorded and callback is not None:
                         callback(self)
         except BaseException:
-            if checkpoint_path:
+            if checkpoint_path and not self._lanes_out_of_step:
                 self.save(checkpoint_path)
             raise
         if checkpoint_path:
@@ -302,6 +369,7 @@ class Trainer:
         return self
 
     _pool = None
+    _lanes_out_of_step = False
 
     def _parallel(self):
         """Thread pool for the lanes (and one BLAS thread each, via threadpoolctl when installed)."""
@@ -326,6 +394,8 @@ class Trainer:
         """Write the complete state atomically to ``path`` (.npz)."""
         path = Path(path)
         arrays = {"theta": self.theta, "step": np.array(self.step)}
+        if self.fused:
+            arrays["shift"] = self._gather("shift")          # the fused weights' shift: exact resume
         arrays.update({f"rule_{k}": v for k, v in self.rule_state.items()})
         for name in SERIES:
             arrays[f"rec_{name}"] = np.array([r[name] for r in self.records])
@@ -360,6 +430,7 @@ class Trainer:
         self.n_steps, self.schedule = config["n_steps"], np.asarray(config["checkpoints"], dtype=np.int64)
         self.batch_size, self.path_sgd, self.seed = config["batch_size"], config["path_sgd"], config["seed"]
         self.store_direction = config["store_direction"]
+        self.fused = bool(config.get("fused", False)) and self._can_fuse()
         ref = meta["reference"]
         self.reference = Reference(np.asarray(ref["direction"]), ref["normalized_margin"]) if ref else None
         self._theta0_hash = config["theta0_sha1"]
@@ -369,7 +440,8 @@ class Trainer:
         self.rng.bit_generator.state = meta["rng"]
         self.records = [{"step": int(s), **{name: d[f"rec_{name}"][i] for name in SERIES}}
                         for i, s in enumerate(d["rec_step"])]
-        self._start(kernel.check_theta(d["theta"]), workers)
+        shift = d.get("shift") if self.fused else None
+        self._start(kernel.check_theta(d["theta"]), workers, shift)
         return self
 
 
@@ -380,7 +452,7 @@ def _diff(a: dict, b: dict) -> list[str]:
 def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
           batch_size: int | None = None, path_sgd: bool = False, seed: int = 0,
           reference: Reference | None = None, store_direction: bool = True, checkpoint_path=None,
-          save_every: int | None = None, callback=None, workers: int = 1) -> History:
+          save_every: int | None = None, callback=None, workers: int = 1, fused: bool = True) -> History:
     """Train R runs (rows of theta0) and return their History.
 
     With ``checkpoint_path``, an existing checkpoint of the same configuration is resumed (an
@@ -389,7 +461,7 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
     """
     trainer = Trainer(kernel, theta0, loss=loss, rule=rule, n_steps=n_steps, checkpoints=checkpoints,
                       batch_size=batch_size, path_sgd=path_sgd, seed=seed, reference=reference,
-                      store_direction=store_direction, workers=workers)
+                      store_direction=store_direction, workers=workers, fused=fused)
     if checkpoint_path and Path(checkpoint_path).exists():
         saved = Trainer.load(checkpoint_path, kernel, workers=workers)
         changed = _diff(saved.config, trainer.config)
