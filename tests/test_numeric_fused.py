@@ -115,3 +115,16 @@ def test_interrupt_between_chunks_saves_a_consistent_state(tmp_path):
     resumed = train(kernel, theta, checkpoint_path=path, **kw)
     np.testing.assert_array_equal(resumed.theta, full.theta)
     np.testing.assert_array_equal(resumed.log_loss, full.log_loss)
+
+
+def test_resume_keeps_the_path_the_checkpoint_was_started_on(tmp_path):
+    """A generic-path checkpoint (or one written before the fused path existed) resumes on the generic path."""
+    kernel = LinearKernel(*separable())
+    theta = kernel.random_theta([0, 1], 1.0)
+    kw = dict(rule=Normalized(0.2), n_steps=200, checkpoints=5)
+    generic = train(kernel, theta, fused=False, **kw)
+    path = tmp_path / "g.npz"
+    Trainer(kernel, theta, fused=False, **kw).run(until=120).save(path)
+    resumed = train(kernel, theta, checkpoint_path=path, **kw)           # fused=True by default
+    assert resumed.meta["fused"] is False
+    np.testing.assert_array_equal(resumed.theta, generic.theta)

@@ -445,8 +445,12 @@ class Trainer:
         return self
 
 
+# how the steps are computed, not what they compute: a resumed run keeps its checkpoint's choice
+_IMPLEMENTATION_KEYS = {"fused"}
+
+
 def _diff(a: dict, b: dict) -> list[str]:
-    return sorted(k for k in set(a) | set(b) if json.dumps(a.get(k)) != json.dumps(b.get(k)))
+    return sorted(k for k in (set(a) | set(b)) - _IMPLEMENTATION_KEYS if json.dumps(a.get(k)) != json.dumps(b.get(k)))
 
 
 def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
@@ -456,8 +460,8 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
     """Train R runs (rows of theta0) and return their History.
 
     With ``checkpoint_path``, an existing checkpoint of the same configuration is resumed (an
-    interrupted run continues where it stopped, bit-identically); a checkpoint of a different
-    configuration raises ValueError.
+    interrupted run continues where it stopped, bit-identically, on the fused or generic path it was
+    started on); a checkpoint of a different configuration raises ValueError.
     """
     trainer = Trainer(kernel, theta0, loss=loss, rule=rule, n_steps=n_steps, checkpoints=checkpoints,
                       batch_size=batch_size, path_sgd=path_sgd, seed=seed, reference=reference,
