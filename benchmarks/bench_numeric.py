@@ -5,9 +5,14 @@
 One normalized-GD step for R runs on N samples in d dimensions does two matrix products
 (margins: 2RNd flops, gradient: 2RNd flops); GFLOP/s counts only those 4RNd flops, so the loss,
 the softmax weights and the update are overhead that lowers the figure.  The peak is the rate of a
-large square matrix product (numpy, same precision, same number of BLAS threads).  The PyTorch loop
-does the same arithmetic (margins, log-sum-exp, softmax weights, gradient, update) with torch
-tensors; it is optional (skipped when torch is not installed).
+large square matrix product (numpy, same precision, same number of BLAS threads; for the trainer with
+k lanes, k threads).  The PyTorch loop does the same arithmetic (margins, log-sum-exp, softmax
+weights, gradient, update) with torch tensors; it is optional (skipped when torch is not installed).
+
+Contenders: ``numpy`` is the default trainer (the fused path, with the compiled AVX-512 kernel when
+it is built and the CPU has AVX-512F), ``numpy_fused_without_c`` the fused path in numpy alone
+(two BLAS products, two elementwise passes), ``numpy_generic`` the generic path (``fused=False``),
+``numpy_k_workers`` the default trainer with k lanes in threads.
 
 A shared machine makes single timings noisy, so every timing is taken in ``--repeats`` rounds, each
 round timing every contender and the peak once, interleaved.  ``fraction_of_peak`` is the best GD
@@ -28,12 +33,20 @@ import numpy as np
 from lexmargin.numeric import LinearKernel, Normalized, Trainer
 
 
-def matmul_peak_timer(dtype, n: int = 3000):
-    """A function returning the GFLOP/s of one n x n matrix product (numpy, current BLAS threads)."""
+def matmul_peak_timer(dtype, threads: int | None = None, n: int = 3000):
+    """A function returning the GFLOP/s of one n x n matrix product (numpy; ``threads`` BLAS threads,
+    default: the current setting)."""
     rng = np.random.default_rng(0)
     a, b, out = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype), np.empty((n, n), dtype)
-    np.matmul(a, b, out=out)
-    return lambda: 2 * n ** 3 / _time(lambda: np.matmul(a, b, out=out)) / 1e9
+
+    def rate():
+        if threads is None:
+            return 2 * n ** 3 / _time(lambda: np.matmul(a, b, out=out)) / 1e9
+        from threadpoolctl import threadpool_limits
+        with threadpool_limits(threads, user_api="blas"):
+            return 2 * n ** 3 / _time(lambda: np.matmul(a, b, out=out)) / 1e9
+    rate()
+    return rate
 
 
 def _time(fn) -> float:
@@ -95,12 +108,19 @@ def torch_autograd_loop(X, y, runs, dtype):
 def breakdown(trainer, repeats: int = 200) -> dict:
     """Microseconds per call of the pieces of one fused step, at the trainer's current state."""
     lane = trainer.lanes[0]
-    X, GT = lane.X.copy(), lane.GT.copy()                       # scratch: the lane's state stays intact
-    pieces = {"shifted margins (matmul)": lambda: np.matmul(lane.P.T, lane.B, out=X),
-              "floor (elementwise)": lambda: np.maximum(lane.X, lane.floor, out=X),
-              "exp (elementwise)": lambda: np.exp(lane.X, out=X),
-              "gradient and sums (matmul)": lambda: np.matmul(lane.B, lane.X.T, out=GT),
-              "whole step": trainer._iterate}
+    GT = lane.GT.copy()                                         # scratch: the lane's state stays intact
+    if lane.use_c:
+        from lexmargin.numeric import _fused
+        pieces = {"weights and sums (C kernel: both products, floor, exp)":
+                  lambda: _fused.weight_sums(lane.P, lane.B, GT, lane.floor)}
+    else:
+        X = np.maximum(lane.P.T @ lane.B, lane.floor)
+        E = np.empty_like(X)
+        pieces = {"shifted margins (matmul)": lambda: np.matmul(lane.P.T, lane.B, out=E),
+                  "floor (elementwise)": lambda: np.maximum(X, lane.floor, out=E),
+                  "exp (elementwise)": lambda: np.exp(X, out=E),
+                  "gradient and sums (matmul)": lambda: np.matmul(lane.B, E.T, out=GT)}
+    pieces["whole step"] = trainer._iterate
     return {name: 1e6 * min(_time(lambda fn=fn: [fn() for _ in range(repeats)]) for _ in range(3)) / repeats
             for name, fn in pieces.items()}
 
@@ -110,6 +130,12 @@ def contenders(args, dtype, X, y) -> dict:
     total = (args.repeats + 1) * args.steps + 1000          # + the breakdown steps
     trainers = {"numpy": numpy_trainer(X, y, args.runs, dtype, total),
                 "numpy_generic": numpy_trainer(X, y, args.runs, dtype, total, fused=False)}
+    if trainers["numpy"].lanes[0].use_c:
+        os.environ["LEXMARGIN_NUMPY_ONLY"] = "1"                # the fused path without the compiled kernel
+        try:
+            trainers["numpy_fused_without_c"] = numpy_trainer(X, y, args.runs, dtype, total)
+        finally:
+            del os.environ["LEXMARGIN_NUMPY_ONLY"]
     if args.workers > 1:
         trainers[f"numpy_{args.workers}_workers"] = numpy_trainer(X, y, args.runs, dtype, total, args.workers)
     runners = {name: (lambda n, t=t: t.run(until=t.step + n)) for name, t in trainers.items()}
@@ -129,18 +155,25 @@ def bench(args, dtype) -> dict:
     X, y = problem(args.runs, args.samples, args.dim)
     flops = 4 * args.runs * args.samples * args.dim
     runners, fused = contenders(args, dtype, X, y)
-    peak_rate = matmul_peak_timer(dtype)
-    rates = {name: [] for name in [*runners, "peak"]}
+    workers = f"numpy_{args.workers}_workers"
+    peak_timers = {"peak": matmul_peak_timer(dtype)}
+    if workers in runners:                                 # lanes on k cores: compare with a k-thread product
+        peak_timers["peak_workers"] = matmul_peak_timer(dtype, threads=args.workers)
+    rates = {name: [] for name in [*runners, *peak_timers]}
     for _ in range(args.repeats):
         for name, run in runners.items():
             rates[name].append(flops * args.steps / _time(lambda r=run: r(args.steps)) / 1e9)
-        rates["peak"].append(peak_rate())
-    peak = max(rates["peak"])
-    out = {"dtype": np.dtype(dtype).name, "peak_gflops": peak, "breakdown_us": breakdown(fused)}
+        for name, timer in peak_timers.items():
+            rates[name].append(timer())
+    out = {"dtype": np.dtype(dtype).name, "peak_gflops": max(rates["peak"]), "c_kernel": bool(fused.lanes[0].use_c),
+           "breakdown_us": breakdown(fused)}
+    if workers in runners:
+        out[f"peak_gflops_{args.workers}_threads"] = max(rates["peak_workers"])
     for name in runners:
+        peaks = rates["peak_workers" if name == workers else "peak"]
         best = max(rates[name])
-        per_round = np.array(rates[name]) / np.array(rates["peak"])
-        out[name] = {"ms_per_step": flops / best / 1e6, "gflops": best, "fraction_of_peak": best / peak,
+        per_round = np.array(rates[name]) / np.array(peaks)
+        out[name] = {"ms_per_step": flops / best / 1e6, "gflops": best, "fraction_of_peak": best / max(peaks),
                      "fraction_of_peak_per_round": {"median": float(np.median(per_round)),
                                                     "best": float(per_round.max())}}
     for name in ("torch", "torch_autograd"):
@@ -170,6 +203,8 @@ def main(argv=None):
               "R": args.runs, "N": args.samples, "d": args.dim, "results": [bench(args, dt) for dt in dtypes]}
     for r in report["results"]:
         line = f"{r['dtype']}: peak {r['peak_gflops']:.1f} GFLOP/s"
+        line += "".join(f", {k[5:]} {v:.1f}" for k, v in r.items() if k.startswith("peak_gflops_"))
+        line += f" (compiled kernel: {'yes' if r['c_kernel'] else 'no'})"
         for name in [k for k in r if k.startswith("numpy")]:
             rounds = r[name]["fraction_of_peak_per_round"]
             line += (f"\n    {name}: {r[name]['ms_per_step']:.3f} ms/step {r[name]['gflops']:.1f} GFLOP/s "

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lexmargin.numeric import Adaptive, Constant, LinearKernel, Normalized, Trainer, logsumexp, train
-from lexmargin.numeric.fused import LinearExpLane, safe_log_sum_range
+from lexmargin.numeric.fused import LinearExpLane, c_kernel_available, safe_log_sum_range
 
 
 def separable(n=60, d=4, seed=0):
@@ -128,3 +128,87 @@ def test_resume_keeps_the_path_the_checkpoint_was_started_on(tmp_path):
     resumed = train(kernel, theta, checkpoint_path=path, **kw)           # fused=True by default
     assert resumed.meta["fused"] is False
     np.testing.assert_array_equal(resumed.theta, generic.theta)
+
+
+# ---- the compiled kernel (numeric/_fused.c) -------------------------------------------------------------
+needs_c = pytest.mark.skipif(not c_kernel_available(), reason="compiled AVX-512 kernel not built or no AVX-512F")
+
+
+def random_operands(K, R, N, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    B = np.ones((K, N), dtype)
+    B[:-1] = rng.standard_normal((K - 1, N))
+    P = (0.3 * rng.standard_normal((K, R))).astype(dtype)
+    return P, B
+
+
+@needs_c
+@pytest.mark.parametrize("dtype, floor, rtol", [(np.float64, -700.0, 5e-15), (np.float32, -87.0, 2e-6)])
+@pytest.mark.parametrize("K, R, N", [(101, 64, 1000), (5, 3, 7), (11, 37, 33), (9, 65, 1001), (3, 1, 5), (8, 130, 64)])
+def test_c_weight_sums_match_numpy(dtype, floor, rtol, K, R, N):
+    """Full register tiles and every edge (runs, samples and rows not multiples of the tile)."""
+    from lexmargin.numeric import _fused
+    P, B = random_operands(K, R, N, dtype)
+    GT = np.full((K, R), np.nan, dtype)
+    _fused.weight_sums(P, B, GT, floor)
+    reference = B.astype(float) @ np.exp(np.maximum(P.T.astype(float) @ B.astype(float), floor)).T
+    np.testing.assert_allclose(GT, reference, rtol=rtol * 10, atol=rtol * np.abs(reference).max())
+
+
+@needs_c
+def test_c_kernel_floors_propagates_nan_and_checks_its_arguments():
+    from lexmargin.numeric import _fused
+    B = np.ones((2, 40))
+    P = np.zeros((2, 33))
+    P[-1, 0], P[-1, 1], P[0, 2] = -1e4, -710.0, np.nan          # far below, just below the floor; NaN
+    GT = np.zeros((2, 33))
+    _fused.weight_sums(P, B, GT, -700.0)
+    np.testing.assert_allclose(GT[-1, :2], 40 * np.exp(-700.0), rtol=1e-14)   # floored: no subnormal weights
+    assert np.isnan(GT[:, 2]).all() and np.isfinite(np.delete(GT, 2, axis=1)).all()
+    with pytest.raises(ValueError, match="one dtype"):
+        _fused.weight_sums(np.zeros((3, 2)), np.zeros((4, 5)), np.zeros((3, 2)), 0.0)
+    with pytest.raises(ValueError, match="one dtype"):
+        _fused.weight_sums(np.zeros((3, 2), np.float32), np.zeros((3, 5)), np.zeros((3, 2)), 0.0)
+    with pytest.raises(ValueError, match="contiguous"):
+        _fused.weight_sums(np.zeros((2, 3)).T, np.zeros((3, 5)), np.zeros((3, 2)), 0.0)
+    with pytest.raises(ValueError, match="2-D"):
+        _fused.weight_sums(np.zeros(3), np.zeros((3, 5)), np.zeros((3, 2)), 0.0)
+    with pytest.raises(ValueError, match="length 2"):
+        _fused.advance(np.zeros((3, 2)), np.zeros((3, 5)), np.zeros((3, 2)), np.zeros(3), np.zeros(2), 0.0)
+    with pytest.raises(ValueError, match="read-only"):
+        P = np.zeros((3, 2))
+        P.flags.writeable = False
+        _fused.advance(P, np.zeros((3, 5)), np.zeros((3, 2)), np.zeros(2), np.zeros(2), 0.0)
+
+
+@needs_c
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-4)])
+@pytest.mark.parametrize("runs", [32, 45, 64])
+def test_c_lane_matches_numpy_lane(dtype, rtol, runs):
+    kernel = LinearKernel(*separable(n=77, d=9), dtype=dtype)
+    theta = kernel.random_theta(range(runs), np.geomspace(0.1, 10, runs))
+    lanes = [LinearExpLane(slice(0, runs), theta, kernel.augmented_margin_matrix, use_c=c) for c in (True, False)]
+    assert lanes[0].use_c and not lanes[1].use_c
+    multiplier = np.geomspace(0.01, 1.0, runs)
+    for _ in range(50):
+        for lane in lanes:
+            lane.advance(multiplier)
+    np.testing.assert_allclose(lanes[0].theta, lanes[1].theta, rtol=rtol)
+    np.testing.assert_allclose(lanes[0].log_loss, lanes[1].log_loss, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(lanes[0].log_loss, exact_log_loss(kernel, lanes[0].theta.astype(float)),
+                               rtol=rtol, atol=rtol)
+
+
+@needs_c
+def test_trainer_uses_the_c_kernel_for_enough_runs_unless_told_not_to(monkeypatch):
+    kernel = LinearKernel(*separable())
+    theta = kernel.random_theta(range(40), 1.0)
+    kw = dict(rule=Normalized(0.1), n_steps=200, checkpoints=4)
+    with_c = Trainer(kernel, theta, **kw)
+    assert with_c.lanes[0].use_c and not Trainer(kernel, theta[:8], **kw).lanes[0].use_c
+    generic = train(kernel, theta, fused=False, **kw)
+    np.testing.assert_allclose(with_c.run().theta, generic.theta, rtol=1e-11)
+    monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
+    assert not c_kernel_available() and not Trainer(kernel, theta, **kw).lanes[0].use_c
+    with pytest.raises(RuntimeError, match="not available"):
+        LinearExpLane(slice(0, 40), theta, kernel.augmented_margin_matrix, use_c=True)

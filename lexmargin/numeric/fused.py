@@ -19,10 +19,16 @@ by the exact minimum and the weights are recomputed, so a bad prediction costs t
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 
 from .losses import _EXP_FLOOR
+
+try:
+    from . import _fused as _c_kernel
+except ImportError:                   # not built (no C compiler at install time): the numpy path is used
+    _c_kernel = None
 
 
 def safe_log_sum_range(dtype, n_samples: int) -> tuple[float, float]:
@@ -39,22 +45,44 @@ def safe_log_sum_range(dtype, n_samples: int) -> tuple[float, float]:
     return lo, min(hi, -floor / 2)
 
 
+def c_kernel_available() -> bool:
+    """Whether the compiled AVX-512 kernel (numeric/_fused.c) is built and this CPU can run it.
+
+    Set the environment variable LEXMARGIN_NUMPY_ONLY=1 to use the numpy path regardless.
+    """
+    if os.environ.get("LEXMARGIN_NUMPY_ONLY", "") not in ("", "0") or _c_kernel is None:
+        return False
+    return bool(_c_kernel.available())
+
+
+# runs per register tile of the C kernel; fewer runs would leave it on its slow edge path
+_C_TILE_RUNS = {np.dtype(np.float64): 32, np.dtype(np.float32): 64}
+
+
 class LinearExpLane:
     """The state of R runs of full-batch exponential-loss GD on linear margins, advanced in place.
 
     ``augmented``: B = [A; 1] (d + 1, N), shared read-only between lanes.  ``shift``: the c_r the
     weights were last computed with (saved in checkpoints for bit-identical resume); None computes
-    the exact minimum margins.
+    the exact minimum margins.  ``use_c``: compute the weights and sums with the compiled kernel
+    (one pass over B) instead of numpy (two BLAS products and two passes); None chooses the kernel
+    when it is available and there are enough runs to fill its register tiles.
     """
 
-    def __init__(self, rows: slice, theta, augmented, shift=None):
+    def __init__(self, rows: slice, theta, augmented, shift=None, use_c: bool | None = None):
         self.rows = rows
         self.B = augmented
         dtype, (k, n) = augmented.dtype, augmented.shape
         runs = theta.shape[0]
+        if use_c is None:
+            use_c = c_kernel_available() and runs >= _C_TILE_RUNS[dtype]
+        elif use_c and not c_kernel_available():
+            raise RuntimeError("the compiled kernel is not available (not built, LEXMARGIN_NUMPY_ONLY set, "
+                               "or no AVX-512F on this CPU)")
+        self.use_c = bool(use_c)
         self.P = np.empty((k, runs), dtype)
         np.negative(theta.T, out=self.P[:-1])
-        self.X = np.empty((runs, n), dtype)
+        self.X = None if self.use_c else np.empty((runs, n), dtype)
         self.GT = np.empty((k, runs), dtype)
         self.floor = _EXP_FLOOR[dtype]
         lo, hi = safe_log_sum_range(dtype, n)
@@ -62,11 +90,10 @@ class LinearExpLane:
         self.exact_shifts = 0           # how often a shift was replaced by the exact minimum (diagnostics)
         with np.errstate(over="ignore", invalid="ignore"):
             if shift is None:
-                self._exact_weights()
+                self._exact_shift()
             else:
                 self.P[-1] = shift
-                self._weights()
-            self._sums()
+            self._refresh()
 
     # ---- state ------------------------------------------------------------------------------------
     @property
@@ -86,38 +113,49 @@ class LinearExpLane:
     # ---- one step ---------------------------------------------------------------------------------
     def advance(self, multiplier) -> None:
         """theta_r <- theta_r - multiplier_r * grad log L(theta_r), then the weights and sums at the new point."""
-        G, s = self.GT[:-1], self.GT[-1]
         with np.errstate(over="ignore", invalid="ignore"):    # an overflowing stale shift is redone
+            if self.use_c:                                     # the same update, then the weights, in C
+                _c_kernel.advance(self.P, self.B, self.GT, np.asarray(multiplier, np.float64),
+                                  np.asarray(self.log_loss, np.float64), self.floor)
+                return self._check_sums()
+            G, s = self.GT[:-1], self.GT[-1]
             g2 = np.einsum("kr,kr->r", G, G)
             G *= multiplier / s
             self.P[:-1] -= G
             # first-order prediction of -log L at the new point:  -log L - grad log L . dtheta
             self.P[-1] = multiplier * (g2 / s) / s - self.log_loss
-            self._weights()
-            self._sums()
+            self._refresh()
 
     # ---- pieces -----------------------------------------------------------------------------------
-    def _weights(self) -> None:
-        X = np.matmul(self.P.T, self.B, out=self.X)
-        np.maximum(X, self.floor, out=X)
-        np.exp(X, out=X)
+    def _refresh(self) -> None:
+        """[G; s] = B e^T and log L at the current P, after checking that the shift was safe."""
+        self._weight_sums()
+        self._check_sums()
 
-    def _sums(self) -> None:
-        """[G; s] = B e^T and log L, after checking that the shift was safe (else: the exact shift)."""
-        s = np.matmul(self.B, self.X.T, out=self.GT)[-1]
+    def _check_sums(self) -> None:
+        """Redo the weights with the exact shift if the sums show the shift unsafe; then log L."""
+        s = self.GT[-1]
         if not (self.s_lo <= s.min() and s.max() <= self.s_hi):          # False for NaN too
-            self._exact_weights()
-            np.matmul(self.B, self.X.T, out=self.GT)
+            self._exact_shift()
+            self._weight_sums()
         #: log L per run at the current parameters (non-finite for runs with non-finite parameters)
         self.log_loss = np.log(s) - self.P[-1]
 
-    def _exact_weights(self) -> None:
-        """Weights with the shift c_r = min_n f_rn (the prediction was off, or there is none yet)."""
+    def _weight_sums(self) -> None:
+        """GT = B e^T with e = exp(max(P^T B, floor)): the C kernel, or two products and two passes."""
+        if self.use_c:
+            _c_kernel.weight_sums(self.P, self.B, self.GT, self.floor)
+            return
+        X = np.matmul(self.P.T, self.B, out=self.X)
+        np.maximum(X, self.floor, out=X)
+        np.exp(X, out=X)
+        np.matmul(self.B, X.T, out=self.GT)
+
+    def _exact_shift(self) -> None:
+        """c_r = min_n f_rn (the prediction was off, or there is none yet)."""
         self.exact_shifts += 1
         self.P[-1] = 0
-        X = np.matmul(self.P.T, self.B, out=self.X)           # -f
-        self.P[-1] = -np.max(X, axis=1)
-        self._weights()
+        self.P[-1] = -np.max(self.P.T @ self.B, axis=1)       # P^T B = -f
 
 
 def augmented_matrix(A) -> np.ndarray:
@@ -129,4 +167,4 @@ def augmented_matrix(A) -> np.ndarray:
     return B
 
 
-__all__ = ["LinearExpLane", "augmented_matrix", "safe_log_sum_range"]
+__all__ = ["LinearExpLane", "augmented_matrix", "c_kernel_available", "safe_log_sum_range"]

@@ -1,0 +1,229 @@
+/* Fused exponential-loss weights and sums for linear margins (lexmargin.numeric.fused), AVX-512.
+ *
+ *   weight_sums(P, B, GT, floor):   GT = B exp(max(P^T B, floor))^T
+ *   advance(P, B, GT, m, log_loss, floor):  the GD update of P from GT = [G; s], then weight_sums
+ *
+ * P (K, R), B (K, N), GT (K, R): C-ordered float64 or float32 arrays (any object with the buffer
+ * protocol).  One pass over B does both matrix products and the exponential, which numpy does as two
+ * BLAS calls and two elementwise passes.  The kernels are compiled for AVX-512F with a target attribute
+ * and used only where the CPU has it (available()); elsewhere lexmargin falls back to numpy.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
+#define HAVE_KERNEL 1
+#include <immintrin.h>
+#define TARGET __attribute__((target("avx512f,fma")))
+#define NOINLINE __attribute__((noinline)) /* one register tile per function: no spills */
+#define NB 32 /* samples per block */
+
+/* exp on [floor, 709]: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, Taylor polynomial, 2^n by scalef. */
+static inline TARGET __m512d exp_pd(__m512d x) {
+    __m512d n = _mm512_roundscale_pd(_mm512_mul_pd(x, _mm512_set1_pd(1.4426950408889634)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512d r = _mm512_fnmadd_pd(n, _mm512_set1_pd(6.93147180369123816490e-01), x);
+    r = _mm512_fnmadd_pd(n, _mm512_set1_pd(1.90821492927058770002e-10), r);
+    static const double c[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                               1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                               1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    __m512d p = _mm512_set1_pd(c[0]);
+    for (int i = 1; i < 14; i++) p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(c[i]));
+    return _mm512_scalef_pd(p, n);
+}
+
+static inline TARGET __m512 exp_ps(__m512 x) {
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    static const float c[] = {1.0f / 40320.0f, 1.0f / 5040.0f, 1.0f / 720.0f, 1.0f / 120.0f, 1.0f / 24.0f,
+                              1.0f / 6.0f, 0.5f, 1.0f, 1.0f};
+    __m512 p = _mm512_set1_ps(c[0]);
+    for (int i = 1; i < 9; i++) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(c[i]));
+    return _mm512_scalef_ps(p, n);
+}
+
+/* MAX(floor, x) returns x when x is NaN (the second operand), so NaN parameters stay visible. */
+#define T double
+#define W 8
+#define V __m512d
+#define M __mmask8
+#define SFX f64
+#define LOAD _mm512_loadu_pd
+#define MLOAD(m, p) _mm512_maskz_loadu_pd(m, p)
+#define STORE _mm512_storeu_pd
+#define MSTORE _mm512_mask_storeu_pd
+#define SET1 _mm512_set1_pd
+#define ZERO _mm512_setzero_pd
+#define FMADD _mm512_fmadd_pd
+#define ADD _mm512_add_pd
+#define MAX _mm512_max_pd
+#define EXP exp_pd
+#include "_fused_kernel.h"
+#undef T
+#undef W
+#undef V
+#undef M
+#undef SFX
+#undef LOAD
+#undef MLOAD
+#undef STORE
+#undef MSTORE
+#undef SET1
+#undef ZERO
+#undef FMADD
+#undef ADD
+#undef MAX
+#undef EXP
+
+#define T float
+#define W 16
+#define V __m512
+#define M __mmask16
+#define SFX f32
+#define LOAD _mm512_loadu_ps
+#define MLOAD(m, p) _mm512_maskz_loadu_ps(m, p)
+#define STORE _mm512_storeu_ps
+#define MSTORE _mm512_mask_storeu_ps
+#define SET1 _mm512_set1_ps
+#define ZERO _mm512_setzero_ps
+#define FMADD _mm512_fmadd_ps
+#define ADD _mm512_add_ps
+#define MAX _mm512_max_ps
+#define EXP exp_ps
+#include "_fused_kernel.h"
+
+static int cpu_ok(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+}
+#else
+#define HAVE_KERNEL 0
+static int cpu_ok(void) { return 0; }
+#endif
+
+static int get_matrix(PyObject *obj, Py_buffer *view, int writable, const char *name) {
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
+    if (PyObject_GetBuffer(obj, view, flags) < 0) return -1;
+    if (view->ndim != 2 || (strcmp(view->format, "d") != 0 && strcmp(view->format, "f") != 0) ||
+        view->shape[0] > INT_MAX || view->shape[1] > INT_MAX) {
+        PyErr_Format(PyExc_ValueError, "%s must be a 2-D C-ordered float64 or float32 array", name);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static int get_vector(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *name) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    if (view->ndim != 1 || view->shape[0] != size || strcmp(view->format, "d") != 0) {
+        PyErr_Format(PyExc_ValueError, "%s must be a float64 vector of length %zd", name, size);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+/* The arguments of both functions: P (K, R) written by advance, B (K, N), GT (K, R) written by both. */
+typedef struct { Py_buffer P, B, G; } Operands;
+
+static void release(Operands *op) {
+    PyBuffer_Release(&op->P);
+    PyBuffer_Release(&op->B);
+    PyBuffer_Release(&op->G);
+}
+
+static int get_operands(PyObject *po, PyObject *bo, PyObject *go, int write_p, Operands *op) {
+    if (!cpu_ok()) {
+        PyErr_SetString(PyExc_RuntimeError, "the fused kernel needs a CPU with AVX-512F");
+        return -1;
+    }
+    if (get_matrix(po, &op->P, write_p, "P") < 0) return -1;
+    if (get_matrix(bo, &op->B, 0, "B") < 0) { PyBuffer_Release(&op->P); return -1; }
+    if (get_matrix(go, &op->G, 1, "GT") < 0) { PyBuffer_Release(&op->P); PyBuffer_Release(&op->B); return -1; }
+    Py_ssize_t K = op->P.shape[0], R = op->P.shape[1];
+    if (op->B.shape[0] != K || op->G.shape[0] != K || op->G.shape[1] != R ||
+        strcmp(op->B.format, op->P.format) != 0 || strcmp(op->G.format, op->P.format) != 0) {
+        PyErr_SetString(PyExc_ValueError, "need P (K, R), B (K, N), GT (K, R) of one dtype");
+        release(op);
+        return -1;
+    }
+    return 0;
+}
+
+/* GT = B exp(max(P^T B, floor))^T, without the GIL.  Returns -1 (with an exception) on failure. */
+static int run_weight_sums(Operands *op, double floor_value) {
+#if HAVE_KERNEL
+    int K = (int)op->P.shape[0], R = (int)op->P.shape[1];
+    long N = (long)op->B.shape[1];
+    int single = strcmp(op->P.format, "f") == 0;
+    void *work = malloc((size_t)NB * (size_t)R * (single ? sizeof(float) : sizeof(double)));
+    if (work == NULL) { PyErr_NoMemory(); return -1; }
+    Py_BEGIN_ALLOW_THREADS
+    if (single)
+        fused_f32((const float *)op->P.buf, (const float *)op->B.buf, (float *)op->G.buf, (float *)work, K, R, N,
+                  (float)floor_value);
+    else
+        fused_f64((const double *)op->P.buf, (const double *)op->B.buf, (double *)op->G.buf, (double *)work, K, R,
+                  N, floor_value);
+    Py_END_ALLOW_THREADS
+    free(work);
+    return 0;
+#else
+    PyErr_SetString(PyExc_RuntimeError, "the fused kernel was built without AVX-512 support");
+    return -1;
+#endif
+}
+
+static PyObject *weight_sums(PyObject *self, PyObject *args) {
+    PyObject *po, *bo, *go;
+    double floor_value;
+    Operands op;
+    if (!PyArg_ParseTuple(args, "OOOd", &po, &bo, &go, &floor_value)) return NULL;
+    if (get_operands(po, bo, go, 0, &op) < 0) return NULL;
+    int status = run_weight_sums(&op, floor_value);
+    release(&op);
+    return status < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *advance(PyObject *self, PyObject *args) {
+    PyObject *po, *bo, *go, *mo, *lo;
+    double floor_value;
+    Operands op;
+    Py_buffer m, ll;
+    if (!PyArg_ParseTuple(args, "OOOOOd", &po, &bo, &go, &mo, &lo, &floor_value)) return NULL;
+    if (get_operands(po, bo, go, 1, &op) < 0) return NULL;
+    int K = (int)op.P.shape[0], R = (int)op.P.shape[1], status = -1;
+    if (get_vector(mo, &m, R, "multiplier") < 0) goto done;
+    if (get_vector(lo, &ll, R, "log_loss") < 0) { PyBuffer_Release(&m); goto done; }
+#if HAVE_KERNEL
+    if (strcmp(op.P.format, "f") == 0)
+        update_f32((float *)op.P.buf, (const float *)op.G.buf, (const double *)m.buf, (const double *)ll.buf, K, R);
+    else
+        update_f64((double *)op.P.buf, (const double *)op.G.buf, (const double *)m.buf, (const double *)ll.buf, K, R);
+#endif
+    PyBuffer_Release(&m);
+    PyBuffer_Release(&ll);
+    status = run_weight_sums(&op, floor_value);
+done:
+    release(&op);
+    return status < 0 ? NULL : Py_NewRef(Py_None);
+}
+
+static PyObject *available(PyObject *self, PyObject *unused) { return PyBool_FromLong(HAVE_KERNEL && cpu_ok()); }
+
+static PyMethodDef methods[] = {
+    {"weight_sums", weight_sums, METH_VARARGS,
+     "weight_sums(P, B, GT, floor): GT = B exp(max(P^T B, floor))^T in place (AVX-512)."},
+    {"advance", advance, METH_VARARGS,
+     "advance(P, B, GT, multiplier, log_loss, floor): P[:-1] -= (m / s) G and P[-1] = m |G|^2 / s^2 - log L "
+     "(GT = [G; s]), then weight_sums (multiplier, log_loss: float64 vectors)."},
+    {"available", available, METH_NOARGS, "Whether this CPU can run the kernel."},
+    {NULL, NULL, 0, NULL}};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fused", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__fused(void) { return PyModule_Create(&module); }

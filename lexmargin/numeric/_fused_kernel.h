@@ -1,0 +1,146 @@
+/* One precision of the fused kernel, included by _fused.c once per precision with these macros set:
+ *   T (double/float), W (lanes per vector), V (vector type), M (mask type), SFX (name suffix),
+ *   LOAD, MLOAD, STORE, MSTORE, SET1, ZERO, FMADD, ADD, MAX, EXP (vector ops).
+ * It defines fused_SFX(P, B, GT, K, R, N, floor): GT (K, R) = B e^T with e = exp(max(P^T B, floor)).
+ *
+ * Samples are processed in blocks of NB.  Phase 1 computes the block's weights X^T (NB, R) in 4 x 4-vector
+ * register tiles (4 samples x 4W runs), applying floor and exp before the tile leaves the registers;
+ * phase 2 adds B_block X^T to GT in 4 x 4-vector tiles (4 rows of B x 4W runs).  The block of B (K x NB)
+ * and X^T stay in L1/L2 for both phases, so B is read from memory once per call.
+ */
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define NAME(x) CAT(x, SFX)
+#define TW (4 * W) /* runs per tile */
+
+#define ROW(i) a##i##0 = FMADD(b, v0, a##i##0); a##i##1 = FMADD(b, v1, a##i##1); \
+               a##i##2 = FMADD(b, v2, a##i##2); a##i##3 = FMADD(b, v3, a##i##3);
+#define DECL(i) V a##i##0 = ZERO(), a##i##1 = ZERO(), a##i##2 = ZERO(), a##i##3 = ZERO();
+#define LOAD4(src) V v0 = LOAD(src), v1 = LOAD((src) + W), v2 = LOAD((src) + 2 * W), v3 = LOAD((src) + 3 * W);
+#define EXP_STORE(i) { T *dst = XT + (long)(i0 + i) * R + r0; \
+    STORE(dst, EXP(MAX(floor, a##i##0))); STORE(dst + W, EXP(MAX(floor, a##i##1))); \
+    STORE(dst + 2 * W, EXP(MAX(floor, a##i##2))); STORE(dst + 3 * W, EXP(MAX(floor, a##i##3))); }
+#define ADD_STORE(i) { T *dst = GT + (long)(k0 + i) * R + r0; \
+    STORE(dst, ADD(LOAD(dst), a##i##0)); STORE(dst + W, ADD(LOAD(dst + W), a##i##1)); \
+    STORE(dst + 2 * W, ADD(LOAD(dst + 2 * W), a##i##2)); STORE(dst + 3 * W, ADD(LOAD(dst + 3 * W), a##i##3)); }
+
+/* phase 1, full tile: XT[i0 + i, r0 + ...] for samples n..n+3 and runs r0..r0+4W-1 */
+static TARGET NOINLINE void NAME(weights_tile_)(const T *P, const T *B, T *XT, int K, int R, long N, long n, int i0, int r0,
+                                        V floor) {
+    DECL(0) DECL(1) DECL(2) DECL(3)
+    const T *prow = P + r0, *brow = B + n;
+    for (int k = 0; k < K; k++, prow += R, brow += N) {
+        LOAD4(prow)
+        V b;
+        b = SET1(brow[0]); ROW(0)
+        b = SET1(brow[1]); ROW(1)
+        b = SET1(brow[2]); ROW(2)
+        b = SET1(brow[3]); ROW(3)
+    }
+    EXP_STORE(0) EXP_STORE(1) EXP_STORE(2) EXP_STORE(3)
+}
+
+/* phase 2, full tile: GT[k0..k0+3, r0..r0+4W-1] += sum_m B[k0 + i, n + m] XT[m, r] */
+static TARGET NOINLINE void NAME(sums_tile_)(const T *B, const T *XT, T *GT, int R, long N, long n, int nb, int k0, int r0) {
+    DECL(0) DECL(1) DECL(2) DECL(3)
+    const T *xrow = XT + r0;
+    const T *b0 = B + (long)k0 * N + n, *b1 = b0 + N, *b2 = b1 + N, *b3 = b2 + N;
+    for (int m = 0; m < nb; m++, xrow += R) {
+        LOAD4(xrow)
+        V b;
+        b = SET1(b0[m]); ROW(0)
+        b = SET1(b1[m]); ROW(1)
+        b = SET1(b2[m]); ROW(2)
+        b = SET1(b3[m]); ROW(3)
+    }
+    ADD_STORE(0) ADD_STORE(1) ADD_STORE(2) ADD_STORE(3)
+}
+
+/* Tails (fewer samples, rows or runs than a full tile): one vector of runs at a time, masked. */
+static TARGET NOINLINE void NAME(weights_edge_)(const T *P, const T *B, T *XT, int K, int R, long N, long n, int i0, int ni,
+                                        int r, M mask, V floor) {
+    for (int i = 0; i < ni; i++) {
+        V acc = ZERO();
+        for (int k = 0; k < K; k++)
+            acc = FMADD(SET1(B[(long)k * N + n + i]), MLOAD(mask, P + (long)k * R + r), acc);
+        MSTORE(XT + (long)(i0 + i) * R + r, mask, EXP(MAX(floor, acc)));
+    }
+}
+
+static TARGET NOINLINE void NAME(sums_edge_)(const T *B, const T *XT, T *GT, int R, long N, long n, int nb, int k0, int ki,
+                                     int r, M mask) {
+    for (int i = 0; i < ki; i++) {
+        V acc = ZERO();
+        for (int m = 0; m < nb; m++)
+            acc = FMADD(SET1(B[(long)(k0 + i) * N + n + m]), MLOAD(mask, XT + (long)m * R + r), acc);
+        T *dst = GT + (long)(k0 + i) * R + r;
+        MSTORE(dst, mask, ADD(MLOAD(mask, dst), acc));
+    }
+}
+
+static inline M NAME(tail_mask_)(int R, int r) {
+    int left = R - r;
+    return left >= W ? (M)~(M)0 : (M)(((unsigned long long)1 << left) - 1);
+}
+
+static TARGET void NAME(block_weights_)(const T *P, const T *B, T *XT, int K, int R, long N, long n, int nb,
+                                         V floor) {
+    int r0 = 0;
+    for (; r0 + TW <= R; r0 += TW) {
+        int i = 0;
+        for (; i + 4 <= nb; i += 4) NAME(weights_tile_)(P, B, XT, K, R, N, n + i, i, r0, floor);
+        for (int r = r0; r < r0 + TW; r += W)
+            NAME(weights_edge_)(P, B, XT, K, R, N, n + i, i, nb - i, r, (M)~(M)0, floor);
+    }
+    for (int r = r0; r < R; r += W)
+        NAME(weights_edge_)(P, B, XT, K, R, N, n, 0, nb, r, NAME(tail_mask_)(R, r), floor);
+}
+
+static TARGET void NAME(block_sums_)(const T *B, const T *XT, T *GT, int K, int R, long N, long n, int nb) {
+    int r0 = 0;
+    for (; r0 + TW <= R; r0 += TW) {
+        int k0 = 0;
+        for (; k0 + 4 <= K; k0 += 4) NAME(sums_tile_)(B, XT, GT, R, N, n, nb, k0, r0);
+        for (int r = r0; r < r0 + TW; r += W)
+            NAME(sums_edge_)(B, XT, GT, R, N, n, nb, k0, K - k0, r, (M)~(M)0);
+    }
+    for (int r = r0; r < R; r += W)
+        NAME(sums_edge_)(B, XT, GT, R, N, n, nb, 0, K, r, NAME(tail_mask_)(R, r));
+}
+
+/* XT: a workspace of NB * R values. */
+static TARGET void NAME(fused_)(const T *P, const T *B, T *GT, T *XT, int K, int R, long N, T floor_value) {
+    V floor = SET1(floor_value);
+    for (long i = 0; i < (long)K * R; i++) GT[i] = 0;
+    for (long n = 0; n < N; n += NB) {
+        int nb = N - n < NB ? (int)(N - n) : NB;
+        NAME(block_weights_)(P, B, XT, K, R, N, n, nb, floor);
+        NAME(block_sums_)(B, XT, GT, K, R, N, n, nb);
+    }
+}
+
+/* The GD update from the current [G; s] (GT), then the weights and sums at the new point:
+ *   P[:-1] -= (m / s) G;   P[-1] = m |G|^2 / s^2 - log L   (the predicted shift, see fused.py) */
+static void NAME(update_)(T *P, const T *GT, const double *m, const double *log_loss, int K, int R) {
+    const T *s = GT + (long)(K - 1) * R;
+    for (int r = 0; r < R; r++) P[(long)(K - 1) * R + r] = 0;           /* |G|^2 accumulates here first */
+    T *g2 = P + (long)(K - 1) * R;
+    for (int k = 0; k < K - 1; k++) {
+        const T *g = GT + (long)k * R;
+        T *p = P + (long)k * R;
+        for (int r = 0; r < R; r++) {
+            g2[r] += g[r] * g[r];
+            p[r] -= (T)(m[r] / (double)s[r]) * g[r];
+        }
+    }
+    for (int r = 0; r < R; r++)
+        g2[r] = (T)(m[r] * ((double)g2[r] / (double)s[r]) / (double)s[r] - log_loss[r]);
+}
+
+#undef NAME
+#undef TW
+#undef ROW
+#undef DECL
+#undef LOAD4
+#undef EXP_STORE
+#undef ADD_STORE
