@@ -1,6 +1,6 @@
 """Throughput of batched linear GD in lexmargin.numeric vs the machine's matmul peak and vs PyTorch (CPU).
 
-    python benchmarks/bench_numeric.py [--runs 64] [--samples 1000] [--dim 100] [--steps 300] [--json out.json]
+    python benchmarks/bench_numeric.py [--runs 64] [--samples 1000] [--dim 100] [--steps 100] [--repeats 15] [--json out.json]
 
 One normalized-GD step for R runs on N samples in d dimensions does two matrix products
 (margins: 2RNd flops, gradient: 2RNd flops); GFLOP/s counts only those 4RNd flops, so the loss,
@@ -187,8 +187,8 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=64)
     parser.add_argument("--samples", type=int, default=1000)
     parser.add_argument("--dim", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0,
                         help="BLAS and torch threads (default: all cores; BLAS limit needs threadpoolctl)")
     parser.add_argument("--workers", type=int, default=2, help="also time the trainer with this many lanes")

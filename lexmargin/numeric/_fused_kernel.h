@@ -56,56 +56,89 @@ static TARGET NOINLINE void NAME(sums_tile_)(const T *B, const T *XT, T *GT, int
     ADD_STORE(0) ADD_STORE(1) ADD_STORE(2) ADD_STORE(3)
 }
 
-/* Tails (fewer samples, rows or runs than a full tile): one vector of runs at a time, masked. */
-static TARGET NOINLINE void NAME(weights_edge_)(const T *P, const T *B, T *XT, int K, int R, long N, long n, int i0, int ni,
-                                        int r, M mask, V floor) {
-    for (int i = 0; i < ni; i++) {
-        V acc = ZERO();
-        for (int k = 0; k < K; k++)
-            acc = FMADD(SET1(B[(long)k * N + n + i]), MLOAD(mask, P + (long)k * R + r), acc);
-        MSTORE(XT + (long)(i0 + i) * R + r, mask, EXP(MAX(floor, acc)));
+/* Partial tiles at the edges: ni (1..4) samples or rows x nv (1..4) vectors of runs, the last one masked.
+ * Missing rows and vectors are skipped; their accumulators stay zero and are not stored. */
+#define ALL ((M)~(M)0)
+#define LOAD4_PART(src) \
+    V v0 = MLOAD(nv > 1 ? ALL : mask, src); \
+    V v1 = nv > 1 ? MLOAD(nv > 2 ? ALL : mask, (src) + W) : ZERO(); \
+    V v2 = nv > 2 ? MLOAD(nv > 3 ? ALL : mask, (src) + 2 * W) : ZERO(); \
+    V v3 = nv > 3 ? MLOAD(mask, (src) + 3 * W) : ZERO();
+#define PUT(dst, j, val) if (nv > j) { if (nv == j + 1) MSTORE((dst) + j * W, mask, val); \
+                                       else STORE((dst) + j * W, val); }
+#define EXP_STORE_PART(i) if (ni > i) { T *dst = XT + (long)(i0 + i) * R + r0; \
+    PUT(dst, 0, EXP(MAX(floor, a##i##0))) PUT(dst, 1, EXP(MAX(floor, a##i##1))) \
+    PUT(dst, 2, EXP(MAX(floor, a##i##2))) PUT(dst, 3, EXP(MAX(floor, a##i##3))) }
+#define ADD_STORE_PART(i) if (ki > i) { T *dst = GT + (long)(k0 + i) * R + r0; \
+    PUT(dst, 0, ADD(MLOAD(nv > 1 ? ALL : mask, dst), a##i##0)) \
+    PUT(dst, 1, ADD(MLOAD(nv > 2 ? ALL : mask, dst + W), a##i##1)) \
+    PUT(dst, 2, ADD(MLOAD(nv > 3 ? ALL : mask, dst + 2 * W), a##i##2)) \
+    PUT(dst, 3, ADD(MLOAD(mask, dst + 3 * W), a##i##3)) }
+
+/* skip the FMAs of missing vectors (v_j = 0 there): a partial tile costs about what it computes */
+#define ROW_PART(i) a##i##0 = FMADD(b, v0, a##i##0); if (nv > 1) a##i##1 = FMADD(b, v1, a##i##1); \
+                    if (nv > 2) a##i##2 = FMADD(b, v2, a##i##2); if (nv > 3) a##i##3 = FMADD(b, v3, a##i##3);
+
+static TARGET NOINLINE void NAME(weights_part_)(const T *P, const T *B, T *XT, int K, int R, long N, long n, int i0,
+                                                int ni, int r0, int nv, M mask, V floor) {
+    DECL(0) DECL(1) DECL(2) DECL(3)
+    const T *prow = P + r0, *brow = B + n;
+    for (int k = 0; k < K; k++, prow += R, brow += N) {
+        LOAD4_PART(prow)
+        V b;
+        b = SET1(brow[0]); ROW_PART(0)
+        if (ni > 1) { b = SET1(brow[1]); ROW_PART(1) }
+        if (ni > 2) { b = SET1(brow[2]); ROW_PART(2) }
+        if (ni > 3) { b = SET1(brow[3]); ROW_PART(3) }
     }
+    EXP_STORE_PART(0) EXP_STORE_PART(1) EXP_STORE_PART(2) EXP_STORE_PART(3)
 }
 
-static TARGET NOINLINE void NAME(sums_edge_)(const T *B, const T *XT, T *GT, int R, long N, long n, int nb, int k0, int ki,
-                                     int r, M mask) {
-    for (int i = 0; i < ki; i++) {
-        V acc = ZERO();
-        for (int m = 0; m < nb; m++)
-            acc = FMADD(SET1(B[(long)(k0 + i) * N + n + m]), MLOAD(mask, XT + (long)m * R + r), acc);
-        T *dst = GT + (long)(k0 + i) * R + r;
-        MSTORE(dst, mask, ADD(MLOAD(mask, dst), acc));
+static TARGET NOINLINE void NAME(sums_part_)(const T *B, const T *XT, T *GT, int R, long N, long n, int nb, int k0,
+                                             int ki, int r0, int nv, M mask) {
+    DECL(0) DECL(1) DECL(2) DECL(3)
+    const T *xrow = XT + r0;
+    const T *b0 = B + (long)k0 * N + n, *b1 = ki > 1 ? b0 + N : b0, *b2 = ki > 2 ? b1 + N : b0;
+    const T *b3 = ki > 3 ? b2 + N : b0;
+    for (int m = 0; m < nb; m++, xrow += R) {
+        LOAD4_PART(xrow)
+        V b;
+        b = SET1(b0[m]); ROW_PART(0)
+        if (ki > 1) { b = SET1(b1[m]); ROW_PART(1) }
+        if (ki > 2) { b = SET1(b2[m]); ROW_PART(2) }
+        if (ki > 3) { b = SET1(b3[m]); ROW_PART(3) }
     }
+    ADD_STORE_PART(0) ADD_STORE_PART(1) ADD_STORE_PART(2) ADD_STORE_PART(3)
 }
 
-static inline M NAME(tail_mask_)(int R, int r) {
-    int left = R - r;
-    return left >= W ? (M)~(M)0 : (M)(((unsigned long long)1 << left) - 1);
+/* runs r0.. of a tile: how many vectors, and the mask of the last */
+static inline int NAME(tile_vectors_)(int R, int r0, M *mask) {
+    int left = R - r0 < TW ? R - r0 : TW, nv = (left + W - 1) / W, last = left - (nv - 1) * W;
+    *mask = last == W ? ALL : (M)(((unsigned long long)1 << last) - 1);
+    return nv;
 }
 
 static TARGET void NAME(block_weights_)(const T *P, const T *B, T *XT, int K, int R, long N, long n, int nb,
                                          V floor) {
-    int r0 = 0;
-    for (; r0 + TW <= R; r0 += TW) {
-        int i = 0;
-        for (; i + 4 <= nb; i += 4) NAME(weights_tile_)(P, B, XT, K, R, N, n + i, i, r0, floor);
-        for (int r = r0; r < r0 + TW; r += W)
-            NAME(weights_edge_)(P, B, XT, K, R, N, n + i, i, nb - i, r, (M)~(M)0, floor);
+    for (int r0 = 0; r0 < R; r0 += TW) {
+        M mask;
+        int nv = NAME(tile_vectors_)(R, r0, &mask), i = 0;
+        if (nv == 4 && mask == ALL)
+            for (; i + 4 <= nb; i += 4) NAME(weights_tile_)(P, B, XT, K, R, N, n + i, i, r0, floor);
+        for (; i < nb; i += 4)
+            NAME(weights_part_)(P, B, XT, K, R, N, n + i, i, nb - i < 4 ? nb - i : 4, r0, nv, mask, floor);
     }
-    for (int r = r0; r < R; r += W)
-        NAME(weights_edge_)(P, B, XT, K, R, N, n, 0, nb, r, NAME(tail_mask_)(R, r), floor);
 }
 
 static TARGET void NAME(block_sums_)(const T *B, const T *XT, T *GT, int K, int R, long N, long n, int nb) {
-    int r0 = 0;
-    for (; r0 + TW <= R; r0 += TW) {
-        int k0 = 0;
-        for (; k0 + 4 <= K; k0 += 4) NAME(sums_tile_)(B, XT, GT, R, N, n, nb, k0, r0);
-        for (int r = r0; r < r0 + TW; r += W)
-            NAME(sums_edge_)(B, XT, GT, R, N, n, nb, k0, K - k0, r, (M)~(M)0);
+    for (int r0 = 0; r0 < R; r0 += TW) {
+        M mask;
+        int nv = NAME(tile_vectors_)(R, r0, &mask), k0 = 0;
+        if (nv == 4 && mask == ALL)
+            for (; k0 + 4 <= K; k0 += 4) NAME(sums_tile_)(B, XT, GT, R, N, n, nb, k0, r0);
+        for (; k0 < K; k0 += 4)
+            NAME(sums_part_)(B, XT, GT, R, N, n, nb, k0, K - k0 < 4 ? K - k0 : 4, r0, nv, mask);
     }
-    for (int r = r0; r < R; r += W)
-        NAME(sums_edge_)(B, XT, GT, R, N, n, nb, 0, K, r, NAME(tail_mask_)(R, r));
 }
 
 /* XT: a workspace of NB * R values. */
@@ -139,6 +172,12 @@ static void NAME(update_)(T *P, const T *GT, const double *m, const double *log_
 
 #undef NAME
 #undef TW
+#undef ALL
+#undef LOAD4_PART
+#undef PUT
+#undef EXP_STORE_PART
+#undef ADD_STORE_PART
+#undef ROW_PART
 #undef ROW
 #undef DECL
 #undef LOAD4
