@@ -194,3 +194,26 @@ def test_long_normalized_run_stays_finite_at_huge_margins():
     assert np.all(hist.loss[-1] == 0)                               # the plain loss underflowed ...
     assert np.all(np.isfinite(hist.log_loss)) and np.all(np.isfinite(hist.theta))   # ... log space did not
     assert np.all(np.diff(hist.normalized_margin[-3:], axis=0) > 0)
+
+
+def test_ctrl_c_stops_at_a_step_boundary_and_resumes_exactly(tmp_path):
+    """SIGINT during run() is turned into KeyboardInterrupt between steps; the saved state is exact."""
+    import os
+    import signal
+
+    kernel = LinearKernel(*separable())
+    theta = kernel.random_theta(range(20), 1.0)
+    kw = dict(rule=Normalized(0.2), n_steps=600, checkpoints=12)
+    full = train(kernel, theta, **kw)
+    path = tmp_path / "sigint.npz"
+
+    def ctrl_c(trainer):
+        if trainer.step >= 100:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        train(kernel, theta, checkpoint_path=path, callback=ctrl_c, **kw)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler          # handler restored
+    saved = Trainer.load(path, kernel)
+    assert 100 <= saved.step < 600
+    same_history(train(kernel, theta, checkpoint_path=path, **kw), full)

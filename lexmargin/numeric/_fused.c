@@ -13,6 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <math.h>
+
+enum { STEPS_DONE = 0, STEPS_UNSAFE = 1, STEPS_DIVERGED = 2 };
+
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
 #define HAVE_KERNEL 1
 #include <immintrin.h>
@@ -117,8 +121,9 @@ static int get_matrix(PyObject *obj, Py_buffer *view, int writable, const char *
     return 0;
 }
 
-static int get_vector(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *name) {
-    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+static int get_vector(PyObject *obj, Py_buffer *view, Py_ssize_t size, const char *name, int writable) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0)) < 0)
+        return -1;
     if (view->ndim != 1 || view->shape[0] != size || strcmp(view->format, "d") != 0) {
         PyErr_Format(PyExc_ValueError, "%s must be a float64 vector of length %zd", name, size);
         PyBuffer_Release(view);
@@ -197,8 +202,8 @@ static PyObject *advance(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOOOd", &po, &bo, &go, &mo, &lo, &floor_value)) return NULL;
     if (get_operands(po, bo, go, 1, &op) < 0) return NULL;
     int K = (int)op.P.shape[0], R = (int)op.P.shape[1], status = -1;
-    if (get_vector(mo, &m, R, "multiplier") < 0) goto done;
-    if (get_vector(lo, &ll, R, "log_loss") < 0) { PyBuffer_Release(&m); goto done; }
+    if (get_vector(mo, &m, R, "multiplier", 0) < 0) goto done;
+    if (get_vector(lo, &ll, R, "log_loss", 0) < 0) { PyBuffer_Release(&m); goto done; }
 #if HAVE_KERNEL
     if (strcmp(op.P.format, "f") == 0)
         update_f32((float *)op.P.buf, (const float *)op.G.buf, (const double *)m.buf, (const double *)ll.buf, K, R);
@@ -213,6 +218,76 @@ done:
     return status < 0 ? NULL : Py_NewRef(Py_None);
 }
 
+static PyObject *log_loss(PyObject *self, PyObject *args) {
+    PyObject *po, *go, *oo;
+    Py_buffer P, G, out;
+    if (!PyArg_ParseTuple(args, "OOO", &po, &go, &oo)) return NULL;
+    if (get_matrix(po, &P, 0, "P") < 0) return NULL;
+    if (get_matrix(go, &G, 0, "GT") < 0) { PyBuffer_Release(&P); return NULL; }
+    int ok = G.shape[0] == P.shape[0] && G.shape[1] == P.shape[1] && strcmp(G.format, P.format) == 0;
+    if (!ok) PyErr_SetString(PyExc_ValueError, "need P (K, R) and GT (K, R) of one dtype");
+    if (ok && get_vector(oo, &out, P.shape[1], "out", 1) < 0) ok = 0;
+    if (ok) {
+#if HAVE_KERNEL
+        if (strcmp(P.format, "f") == 0)
+            log_loss_f32((const float *)P.buf, (const float *)G.buf, (double *)out.buf, (int)P.shape[0],
+                         (int)P.shape[1]);
+        else
+            log_loss_f64((const double *)P.buf, (const double *)G.buf, (double *)out.buf, (int)P.shape[0],
+                         (int)P.shape[1]);
+#endif
+        PyBuffer_Release(&out);
+    }
+    PyBuffer_Release(&P);
+    PyBuffer_Release(&G);
+    return ok ? Py_NewRef(Py_None) : NULL;
+}
+
+static PyObject *run_steps(PyObject *self, PyObject *args) {
+    PyObject *po, *bo, *go, *eo, *lo;
+    int constant;
+    long n;
+    double floor_value, s_lo, s_hi;
+    Operands op;
+    Py_buffer eta, ll;
+    if (!PyArg_ParseTuple(args, "OOOOpOlddd", &po, &bo, &go, &eo, &constant, &lo, &n, &floor_value, &s_lo, &s_hi))
+        return NULL;
+    if (get_operands(po, bo, go, 1, &op) < 0) return NULL;
+    int K = (int)op.P.shape[0], R = (int)op.P.shape[1], status = STEPS_DONE;
+    long done = -1;
+    if (get_vector(eo, &eta, R, "eta", 0) < 0) goto done;
+    if (get_vector(lo, &ll, R, "log_loss", 1) < 0) { PyBuffer_Release(&eta); goto done; }
+    {
+#if HAVE_KERNEL
+        int single = strcmp(op.P.format, "f") == 0;
+        void *work = malloc((size_t)NB * (size_t)R * (single ? sizeof(float) : sizeof(double)));
+        double *m = malloc(sizeof(double) * (size_t)R);
+        if (work == NULL || m == NULL) {
+            PyErr_NoMemory();
+        } else {
+            long N = (long)op.B.shape[1];
+            Py_BEGIN_ALLOW_THREADS
+            if (single)
+                done = run_steps_f32((float *)op.P.buf, (const float *)op.B.buf, (float *)op.G.buf, (float *)work, m,
+                                     (const double *)eta.buf, constant, (double *)ll.buf, K, R, N, n,
+                                     (float)floor_value, s_lo, s_hi, &status);
+            else
+                done = run_steps_f64((double *)op.P.buf, (const double *)op.B.buf, (double *)op.G.buf,
+                                     (double *)work, m, (const double *)eta.buf, constant, (double *)ll.buf, K, R,
+                                     N, n, floor_value, s_lo, s_hi, &status);
+            Py_END_ALLOW_THREADS
+        }
+        free(work);
+        free(m);
+#endif
+    }
+    PyBuffer_Release(&eta);
+    PyBuffer_Release(&ll);
+done:
+    release(&op);
+    return done < 0 ? NULL : Py_BuildValue("(li)", done, status);
+}
+
 static PyObject *available(PyObject *self, PyObject *unused) { return PyBool_FromLong(HAVE_KERNEL && cpu_ok()); }
 
 static PyMethodDef methods[] = {
@@ -221,6 +296,11 @@ static PyMethodDef methods[] = {
     {"advance", advance, METH_VARARGS,
      "advance(P, B, GT, multiplier, log_loss, floor): P[:-1] -= (m / s) G and P[-1] = m |G|^2 / s^2 - log L "
      "(GT = [G; s]), then weight_sums (multiplier, log_loss: float64 vectors)."},
+    {"run_steps", run_steps, METH_VARARGS,
+     "run_steps(P, B, GT, eta, constant, log_loss, n, floor, s_lo, s_hi) -> (steps done, status): up to n GD "
+     "steps (multiplier eta, or eta * L if constant) without the GIL; status 0 done, 1 unsafe shift after "
+     "the last step, 2 non-finite log L before the next."},
+    {"log_loss", log_loss, METH_VARARGS, "log_loss(P, GT, out): out = log s - c (float64)."},
     {"available", available, METH_NOARGS, "Whether this CPU can run the kernel."},
     {NULL, NULL, 0, NULL}};
 

@@ -76,8 +76,10 @@ static TARGET NOINLINE void NAME(sums_tile_)(const T *B, const T *XT, T *GT, int
     PUT(dst, 3, ADD(MLOAD(mask, dst + 3 * W), a##i##3)) }
 
 /* skip the FMAs of missing vectors (v_j = 0 there): a partial tile costs about what it computes */
-#define ROW_PART(i) a##i##0 = FMADD(b, v0, a##i##0); if (nv > 1) a##i##1 = FMADD(b, v1, a##i##1); \
-                    if (nv > 2) a##i##2 = FMADD(b, v2, a##i##2); if (nv > 3) a##i##3 = FMADD(b, v3, a##i##3);
+#define ROW_PART(i) { a##i##0 = FMADD(b, v0, a##i##0); \
+                      if (nv > 1) { a##i##1 = FMADD(b, v1, a##i##1); } \
+                      if (nv > 2) { a##i##2 = FMADD(b, v2, a##i##2); } \
+                      if (nv > 3) { a##i##3 = FMADD(b, v3, a##i##3); } }
 
 static TARGET NOINLINE void NAME(weights_part_)(const T *P, const T *B, T *XT, int K, int R, long N, long n, int i0,
                                                 int ni, int r0, int nv, M mask, V floor) {
@@ -168,6 +170,34 @@ static void NAME(update_)(T *P, const T *GT, const double *m, const double *log_
     }
     for (int r = 0; r < R; r++)
         g2[r] = (T)(m[r] * ((double)g2[r] / (double)s[r]) / (double)s[r] - log_loss[r]);
+}
+
+/* log L_r = log s_r - c_r (in double) */
+static void NAME(log_loss_)(const T *P, const T *GT, double *out, int K, int R) {
+    for (int r = 0; r < R; r++)
+        out[r] = log((double)GT[(long)(K - 1) * R + r]) - (double)P[(long)(K - 1) * R + r];
+}
+
+/* Up to n GD steps with multiplier m_r = eta_r (normalized) or eta_r L_r (constant).  Stops early
+ * before a step from a non-finite log L (DIVERGED) or after a step whose shift was unsafe (UNSAFE:
+ * the caller recomputes the weights with the exact shift).  Returns the number of steps done. */
+static TARGET long NAME(run_steps_)(T *P, const T *B, T *GT, T *XT, double *m, const double *eta, int constant,
+                                    double *log_loss, int K, int R, long N, long n, T floor_value, double s_lo,
+                                    double s_hi, int *status) {
+    const T *s = GT + (long)(K - 1) * R;
+    *status = STEPS_DONE;
+    for (long t = 0; t < n; t++) {
+        for (int r = 0; r < R; r++) {
+            if (!isfinite(log_loss[r])) { *status = STEPS_DIVERGED; return t; }
+            m[r] = constant ? eta[r] * exp(log_loss[r]) : eta[r];
+        }
+        NAME(update_)(P, GT, m, log_loss, K, R);
+        NAME(fused_)(P, B, GT, XT, K, R, N, floor_value);
+        for (int r = 0; r < R; r++)
+            if (!((double)s[r] >= s_lo && (double)s[r] <= s_hi)) { *status = STEPS_UNSAFE; return t + 1; }
+        NAME(log_loss_)(P, GT, log_loss, K, R);
+    }
+    return n;
 }
 
 #undef NAME

@@ -55,6 +55,8 @@ def c_kernel_available() -> bool:
     return bool(_c_kernel.available())
 
 
+_DIVERGED, _UNSAFE = 2, 1                  # statuses of _fused.run_steps
+
 # fewest runs (two vectors) for which the C kernel beat numpy here; with fewer its exp and FMA chains
 # are latency-bound and numpy's BLAS is faster
 _C_MIN_RUNS = {np.dtype(np.float64): 16, np.dtype(np.float32): 32}
@@ -89,6 +91,7 @@ class LinearExpLane:
         lo, hi = safe_log_sum_range(dtype, n)
         self.s_lo, self.s_hi = np.exp(np.array([lo, hi], dtype=dtype))
         self.exact_shifts = 0           # how often a shift was replaced by the exact minimum (diagnostics)
+        self.log_loss = np.empty(runs, np.float64)
         with np.errstate(over="ignore", invalid="ignore"):
             if shift is None:
                 self._exact_shift()
@@ -116,8 +119,8 @@ class LinearExpLane:
         """theta_r <- theta_r - multiplier_r * grad log L(theta_r), then the weights and sums at the new point."""
         with np.errstate(over="ignore", invalid="ignore"):    # an overflowing stale shift is redone
             if self.use_c:                                     # the same update, then the weights, in C
-                _c_kernel.advance(self.P, self.B, self.GT, np.asarray(multiplier, np.float64),
-                                  np.asarray(self.log_loss, np.float64), self.floor)
+                _c_kernel.advance(self.P, self.B, self.GT, np.asarray(multiplier, np.float64), self.log_loss,
+                                  self.floor)
                 return self._check_sums()
             G, s = self.GT[:-1], self.GT[-1]
             g2 = np.einsum("kr,kr->r", G, G)
@@ -126,6 +129,22 @@ class LinearExpLane:
             # first-order prediction of -log L at the new point:  -log L - grad log L . dtheta
             self.P[-1] = multiplier * (g2 / s) / s - self.log_loss
             self._refresh()
+
+    def run(self, n: int, eta, constant: bool) -> tuple[int, bool]:
+        """Up to n steps in the compiled kernel with multiplier eta_r (normalized GD) or eta_r L_r
+        (``constant``: plain GD).  Returns (steps done, diverged); it stops early only at a run whose
+        log L is not finite (diverged), before stepping from it."""
+        eta = np.ascontiguousarray(eta, dtype=np.float64)
+        done = 0
+        while done < n:
+            steps, status = _c_kernel.run_steps(self.P, self.B, self.GT, eta, bool(constant), self.log_loss,
+                                                n - done, self.floor, float(self.s_lo), float(self.s_hi))
+            done += steps
+            if status == _DIVERGED:
+                return done, True
+            if status == _UNSAFE:                 # the step was taken; its weights need the exact shift
+                self._check_sums()
+        return done, False
 
     # ---- pieces -----------------------------------------------------------------------------------
     def _refresh(self) -> None:
@@ -139,8 +158,12 @@ class LinearExpLane:
         if not (self.s_lo <= s.min() and s.max() <= self.s_hi):          # False for NaN too
             self._exact_shift()
             self._weight_sums()
-        #: log L per run at the current parameters (non-finite for runs with non-finite parameters)
-        self.log_loss = np.log(s) - self.P[-1]
+        #: log L per run at the current parameters (non-finite for runs with non-finite parameters);
+        #: float64, computed in C on the compiled path so that every step there uses the same arithmetic
+        if self.use_c:
+            _c_kernel.log_loss(self.P, self.GT, self.log_loss)
+        else:
+            self.log_loss = np.log(s) - self.P[-1]
 
     def _weight_sums(self) -> None:
         """GT = B e^T with e = exp(max(P^T B, floor)): the C kernel, or two products and two passes."""

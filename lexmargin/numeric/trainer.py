@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import signal
+import threading
 from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import ExitStack, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +29,7 @@ from .fused import LinearExpLane
 from .history import SERIES, History, log_checkpoints
 from .losses import ExponentialLoss, get_loss
 from .pathsgd import path_sgd_direction
-from .steps import Constant, rule_from_dict
+from .steps import Constant, Normalized, rule_from_dict
 
 FORMAT_VERSION = 1
 
@@ -211,8 +213,8 @@ class Trainer:
     MAX_STEPS_PER_SYNC = 256
 
     def _steps_to_next_stop(self, until: int, save_every: int | None) -> int:
-        """Steps until the next record, save or ``until`` (1 unless fused lanes run in parallel)."""
-        if not (self.fused and self._pool is not None):
+        """Steps until the next record, save or ``until`` (1 on the generic path)."""
+        if not self.fused:
             return 1
         stop = min(until, self.step + self.MAX_STEPS_PER_SYNC)
         later = self.schedule[np.searchsorted(self.schedule, self.step, side="right"):]
@@ -223,9 +225,13 @@ class Trainer:
         return stop - self.step
 
     def _advance(self, n: int):
-        """n iterations; fused parallel lanes do them without synchronizing (their runs are independent)."""
-        if n == 1:
+        """n iterations; fused lanes do them without synchronizing (their runs are independent)."""
+        if not self.fused:
             return self._iterate()
+        if self._pool is None:
+            self._fused_steps(self.lanes[0], self.step, n)
+            self.step += n
+            return None
         jobs = [self._pool.submit(self._fused_steps, lane, self.step, n) for lane in self.lanes]
         try:
             for job in jobs:
@@ -240,8 +246,21 @@ class Trainer:
         self.step += n
 
     def _fused_steps(self, lane, start: int, n: int):
-        for step in range(start, start + n):
-            self._fused_step(lane, step)
+        c_rule = self._compiled_rule(lane) if lane.use_c else None
+        if c_rule is None:
+            for step in range(start, start + n):
+                self._fused_step(lane, step)
+            return
+        done, diverged = lane.run(n, *c_rule)
+        if diverged:
+            state = {k: val[lane.rows] for k, val in self.rule_state.items()}
+            self._raise_divergence(~np.isfinite(lane.log_loss), lane, state, start + done)
+
+    def _compiled_rule(self, lane):
+        """(eta per run, constant?) for the compiled kernel's own step loop; None for other rules."""
+        if type(self.rule) not in (Constant, Normalized):
+            return None
+        return self.rule_state["eta"][lane.rows], isinstance(self.rule, Constant)
 
     def _iterate(self):
         idx = self._sample_minibatches() if self.batch_size else None
@@ -294,8 +313,8 @@ class Trainer:
         if bad.any():
             self._raise_divergence(bad, lane, state, self.step + 1)
 
-    @staticmethod
-    def _raise_divergence(bad, lane, state, step):
+    def _raise_divergence(self, bad, lane, state, step):
+        self._lanes_out_of_step = self.fused         # the diverged state is not worth a checkpoint
         bad = np.nonzero(bad)[0]
         raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged at step {step} "
                               f"(step sizes {np.asarray(state['eta'])[bad][:5].tolist()}): reduce the step size")
@@ -344,7 +363,9 @@ class Trainer:
 
         With ``checkpoint_path`` the state is saved at every recorded checkpoint, every ``save_every``
         steps, at the end, and when interrupted (KeyboardInterrupt or an exception from ``callback``).
-        ``callback(trainer)`` is called after each recorded checkpoint.
+        ``callback(trainer)`` is called after each recorded checkpoint.  Ctrl-C (in the main thread)
+        stops at the next step boundary, so the saved state is exact; a second Ctrl-C stops at once
+        and saves nothing (the last checkpoint on disk stays valid).
         """
         until = self.n_steps if until is None else int(until)
         if not self.step <= until <= self.n_steps:
@@ -352,8 +373,9 @@ class Trainer:
         if save_every is not None and (int(save_every) != save_every or save_every < 1):
             raise ValueError(f"save_every must be a positive integer; got {save_every}")
         try:
-            with self._parallel():
+            with self._parallel(), self._deferred_interrupts():
                 while self.step < until:
+                    self._raise_requested_interrupt()
                     self._advance(self._steps_to_next_stop(until, save_every if checkpoint_path else None))
                     recorded = self._record_if_due()
                     if checkpoint_path and (recorded or (save_every and self.step % save_every == 0)):
@@ -370,6 +392,32 @@ class Trainer:
 
     _pool = None
     _lanes_out_of_step = False
+    _interrupt_requested = False
+
+    @contextmanager
+    def _deferred_interrupts(self):
+        """SIGINT sets a flag that the run loop turns into KeyboardInterrupt between steps."""
+        previous = signal.getsignal(signal.SIGINT)
+        if threading.current_thread() is not threading.main_thread() or previous is not signal.default_int_handler:
+            yield
+            return
+
+        def request(signum, frame):
+            if self._interrupt_requested:                # the second Ctrl-C: at once, mid-step
+                self._lanes_out_of_step = True
+                previous(signum, frame)
+            self._interrupt_requested = True
+
+        signal.signal(signal.SIGINT, request)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def _raise_requested_interrupt(self):
+        if self._interrupt_requested:
+            self._interrupt_requested = False
+            raise KeyboardInterrupt
 
     def _parallel(self):
         """Thread pool for the lanes (and one BLAS thread each, via threadpoolctl when installed)."""
