@@ -204,15 +204,22 @@ static PyObject *advance(PyObject *self, PyObject *args) {
     int K = (int)op.P.shape[0], R = (int)op.P.shape[1], status = -1;
     if (get_vector(mo, &m, R, "multiplier", 0) < 0) goto done;
     if (get_vector(lo, &ll, R, "log_loss", 0) < 0) { PyBuffer_Release(&m); goto done; }
+    double *scale = malloc(sizeof(double) * (size_t)R);               /* update_ overwrites its multipliers */
+    if (scale == NULL) {
+        PyErr_NoMemory();
+    } else {
+        memcpy(scale, m.buf, sizeof(double) * (size_t)R);
 #if HAVE_KERNEL
-    if (strcmp(op.P.format, "f") == 0)
-        update_f32((float *)op.P.buf, (const float *)op.G.buf, (const double *)m.buf, (const double *)ll.buf, K, R);
-    else
-        update_f64((double *)op.P.buf, (const double *)op.G.buf, (const double *)m.buf, (const double *)ll.buf, K, R);
+        if (strcmp(op.P.format, "f") == 0)
+            update_f32((float *)op.P.buf, (const float *)op.G.buf, scale, (const double *)ll.buf, K, R);
+        else
+            update_f64((double *)op.P.buf, (const double *)op.G.buf, scale, (const double *)ll.buf, K, R);
 #endif
+        free(scale);
+    }
     PyBuffer_Release(&m);
     PyBuffer_Release(&ll);
-    status = run_weight_sums(&op, floor_value);
+    if (scale != NULL) status = run_weight_sums(&op, floor_value);
 done:
     release(&op);
     return status < 0 ? NULL : Py_NewRef(Py_None);

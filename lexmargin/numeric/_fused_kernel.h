@@ -154,22 +154,25 @@ static TARGET void NAME(fused_)(const T *P, const T *B, T *GT, T *XT, int K, int
     }
 }
 
-/* The GD update from the current [G; s] (GT), then the weights and sums at the new point:
+/* The GD update from the current [G; s] (GT), with per-run multipliers m (overwritten by m / s):
  *   P[:-1] -= (m / s) G;   P[-1] = m |G|^2 / s^2 - log L   (the predicted shift, see fused.py) */
-static void NAME(update_)(T *P, const T *GT, const double *m, const double *log_loss, int K, int R) {
+static TARGET void NAME(update_)(T *P, const T *GT, double *m, const double *log_loss, int K, int R) {
     const T *s = GT + (long)(K - 1) * R;
-    for (int r = 0; r < R; r++) P[(long)(K - 1) * R + r] = 0;           /* |G|^2 accumulates here first */
-    T *g2 = P + (long)(K - 1) * R;
+    T *g2 = P + (long)(K - 1) * R;                                     /* |G|^2 accumulates here first */
+    for (int r = 0; r < R; r++) {
+        m[r] /= (double)s[r];
+        g2[r] = 0;
+    }
     for (int k = 0; k < K - 1; k++) {
         const T *g = GT + (long)k * R;
         T *p = P + (long)k * R;
         for (int r = 0; r < R; r++) {
             g2[r] += g[r] * g[r];
-            p[r] -= (T)(m[r] / (double)s[r]) * g[r];
+            p[r] -= (T)m[r] * g[r];
         }
     }
     for (int r = 0; r < R; r++)
-        g2[r] = (T)(m[r] * ((double)g2[r] / (double)s[r]) / (double)s[r] - log_loss[r]);
+        g2[r] = (T)(m[r] * ((double)g2[r] / (double)s[r]) - log_loss[r]);
 }
 
 /* log L_r = log s_r - c_r (in double) */
