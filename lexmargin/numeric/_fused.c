@@ -159,13 +159,20 @@ static int get_operands(PyObject *po, PyObject *bo, PyObject *go, int write_p, O
     return 0;
 }
 
+/* The kernel's workspace for one block of weights: 64-byte aligned, since split vector loads cost a
+ * third of the speed.  Free with free(). */
+static void *block_workspace(int R, int single) {
+    size_t bytes = (size_t)NB * (size_t)R * (single ? sizeof(float) : sizeof(double));
+    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+}
+
 /* GT = B exp(max(P^T B, floor))^T, without the GIL.  Returns -1 (with an exception) on failure. */
 static int run_weight_sums(Operands *op, double floor_value) {
 #if HAVE_KERNEL
     int K = (int)op->P.shape[0], R = (int)op->P.shape[1];
     long N = (long)op->B.shape[1];
     int single = strcmp(op->P.format, "f") == 0;
-    void *work = malloc((size_t)NB * (size_t)R * (single ? sizeof(float) : sizeof(double)));
+    void *work = block_workspace(R, single);
     if (work == NULL) { PyErr_NoMemory(); return -1; }
     Py_BEGIN_ALLOW_THREADS
     if (single)
@@ -267,7 +274,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     {
 #if HAVE_KERNEL
         int single = strcmp(op.P.format, "f") == 0;
-        void *work = malloc((size_t)NB * (size_t)R * (single ? sizeof(float) : sizeof(double)));
+        void *work = block_workspace(R, single);
         double *m = malloc(sizeof(double) * (size_t)R);
         if (work == NULL || m == NULL) {
             PyErr_NoMemory();

@@ -62,6 +62,16 @@ _DIVERGED, _UNSAFE = 2, 1                  # statuses of _fused.run_steps
 _C_MIN_RUNS = {np.dtype(np.float64): 16, np.dtype(np.float32): 32}
 
 
+def aligned_empty(shape, dtype, alignment: int = 64) -> np.ndarray:
+    """An uninitialized C-ordered array whose data starts on an ``alignment``-byte boundary (numpy only
+    guarantees 16): the compiled kernel's vector loads of its rows then do not straddle cache lines."""
+    dtype = np.dtype(dtype)
+    size = int(np.prod(shape))
+    raw = np.empty(size * dtype.itemsize + alignment, np.uint8)
+    start = -raw.ctypes.data % alignment
+    return raw[start:start + size * dtype.itemsize].view(dtype).reshape(shape)
+
+
 class LinearExpLane:
     """The state of R runs of full-batch exponential-loss GD on linear margins, advanced in place.
 
@@ -83,10 +93,10 @@ class LinearExpLane:
             raise RuntimeError("the compiled kernel is not available (not built, LEXMARGIN_NUMPY_ONLY set, "
                                "or no AVX-512F on this CPU)")
         self.use_c = bool(use_c)
-        self.P = np.empty((k, runs), dtype)
+        self.P = aligned_empty((k, runs), dtype)
         np.negative(theta.T, out=self.P[:-1])
         self.X = None if self.use_c else np.empty((runs, n), dtype)
-        self.GT = np.empty((k, runs), dtype)
+        self.GT = aligned_empty((k, runs), dtype)
         self.floor = _EXP_FLOOR[dtype]
         lo, hi = safe_log_sum_range(dtype, n)
         self.s_lo, self.s_hi = np.exp(np.array([lo, hi], dtype=dtype))
@@ -185,10 +195,10 @@ class LinearExpLane:
 def augmented_matrix(A) -> np.ndarray:
     """[A; 1]: the (d, N) margin matrix with a row of ones (C order, same dtype)."""
     d, n = A.shape
-    B = np.empty((d + 1, n), A.dtype)
+    B = aligned_empty((d + 1, n), A.dtype)
     B[:-1] = A
     B[-1] = 1
     return B
 
 
-__all__ = ["LinearExpLane", "augmented_matrix", "c_kernel_available", "safe_log_sum_range"]
+__all__ = ["LinearExpLane", "aligned_empty", "augmented_matrix", "c_kernel_available", "safe_log_sum_range"]
