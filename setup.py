@@ -1,10 +1,27 @@
 """Builds the optional AVX-512 kernel of lexmargin.numeric.fused; everything else is in pyproject.toml.
 
 The extension is optional: without a C compiler (or on a CPU without AVX-512F at run time) the numpy
-path is used and nothing else changes.
+path is used and nothing else changes.  It is built with OpenMP where the compiler has it (the kernel
+can then split one lane's samples over threads) and without it otherwise.
 """
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+OPENMP = ["-fopenmp"]
+
+
+class BuildWithOptionalOpenMP(build_ext):
+    def build_extension(self, ext):
+        try:
+            super().build_extension(ext)
+        except Exception:                       # no OpenMP (e.g. Apple clang): build the serial kernel
+            ext.extra_compile_args = [a for a in ext.extra_compile_args if a not in OPENMP]
+            ext.extra_link_args = [a for a in ext.extra_link_args if a not in OPENMP]
+            super().build_extension(ext)
+
 
 setup(ext_modules=[Extension("lexmargin.numeric._fused", ["lexmargin/numeric/_fused.c"], optional=True,
-                             depends=["lexmargin/numeric/_fused_kernel.h"], extra_compile_args=["-O3"])])
+                             depends=["lexmargin/numeric/_fused_kernel.h"], extra_compile_args=["-O3", *OPENMP],
+                             extra_link_args=OPENMP)],
+      cmdclass={"build_ext": BuildWithOptionalOpenMP})

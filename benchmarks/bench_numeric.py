@@ -12,7 +12,8 @@ weights, gradient, update) with torch tensors; it is optional (skipped when torc
 Contenders: ``numpy`` is the default trainer (the fused path, with the compiled AVX-512 kernel when
 it is built and the CPU has AVX-512F), ``numpy_fused_without_c`` the fused path in numpy alone
 (two BLAS products, two elementwise passes), ``numpy_generic`` the generic path (``fused=False``),
-``numpy_k_workers`` the default trainer with k lanes in threads.
+``numpy_k_workers`` the default trainer with k lanes in threads, ``numpy_k_threads`` one lane whose
+compiled kernel splits the samples over k OpenMP threads; both are compared with a k-thread peak.
 
 A shared machine makes single timings noisy, so every timing is taken in ``--repeats`` rounds, each
 round timing every contender and the peak once, interleaved.  ``fraction_of_peak`` is the best GD
@@ -62,11 +63,11 @@ def problem(runs, samples, dim, seed=0):
     return X, y
 
 
-def numpy_trainer(X, y, runs, dtype, total_steps, workers=1, fused=True):
+def numpy_trainer(X, y, runs, dtype, total_steps, workers=1, fused=True, threads=1):
     kernel = LinearKernel(X, y, dtype=dtype)
     theta = kernel.random_theta(np.arange(runs), 1.0)
     return Trainer(kernel, theta, rule=Normalized(0.01), n_steps=total_steps, checkpoints=2,
-                   store_direction=False, workers=workers, fused=fused)
+                   store_direction=False, workers=workers, fused=fused, threads=threads)
 
 
 def torch_loop(X, y, runs, dtype, seed=0):
@@ -138,6 +139,9 @@ def contenders(args, dtype, X, y) -> dict:
             del os.environ["LEXMARGIN_NUMPY_ONLY"]
     if args.workers > 1:
         trainers[f"numpy_{args.workers}_workers"] = numpy_trainer(X, y, args.runs, dtype, total, args.workers)
+        if trainers["numpy"].lanes[0].use_c:
+            trainers[f"numpy_{args.workers}_threads"] = numpy_trainer(X, y, args.runs, dtype, total,
+                                                                      threads=args.workers)
     runners = {name: (lambda n, t=t: t.run(until=t.step + n)) for name, t in trainers.items()}
     try:
         import torch
@@ -155,9 +159,9 @@ def bench(args, dtype) -> dict:
     X, y = problem(args.runs, args.samples, args.dim)
     flops = 4 * args.runs * args.samples * args.dim
     runners, fused = contenders(args, dtype, X, y)
-    workers = f"numpy_{args.workers}_workers"
+    multicore = {f"numpy_{args.workers}_workers", f"numpy_{args.workers}_threads"} & set(runners)
     peak_timers = {"peak": matmul_peak_timer(dtype)}
-    if workers in runners:                                 # lanes on k cores: compare with a k-thread product
+    if multicore:                                          # k lanes or threads: compare with a k-thread product
         peak_timers["peak_workers"] = matmul_peak_timer(dtype, threads=args.workers)
     rates = {name: [] for name in [*runners, *peak_timers]}
     for _ in range(args.repeats):
@@ -167,10 +171,10 @@ def bench(args, dtype) -> dict:
             rates[name].append(timer())
     out = {"dtype": np.dtype(dtype).name, "peak_gflops": max(rates["peak"]), "c_kernel": bool(fused.lanes[0].use_c),
            "breakdown_us": breakdown(fused)}
-    if workers in runners:
+    if multicore:
         out[f"peak_gflops_{args.workers}_threads"] = max(rates["peak_workers"])
     for name in runners:
-        peaks = rates["peak_workers" if name == workers else "peak"]
+        peaks = rates["peak_workers" if name in multicore else "peak"]
         best = max(rates[name])
         per_round = np.array(rates[name]) / np.array(peaks)
         out[name] = {"ms_per_step": flops / best / 1e6, "gflops": best, "fraction_of_peak": best / max(peaks),
@@ -191,7 +195,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--threads", type=int, default=0,
                         help="BLAS and torch threads (default: all cores; BLAS limit needs threadpoolctl)")
-    parser.add_argument("--workers", type=int, default=2, help="also time the trainer with this many lanes")
+    parser.add_argument("--workers", type=int, default=2,
+                        help="also time the trainer with this many lanes, and with this many kernel threads")
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)

@@ -213,3 +213,24 @@ def test_trainer_uses_the_c_kernel_for_enough_runs_unless_told_not_to(monkeypatc
     assert not c_kernel_available() and not Trainer(kernel, theta, **kw).lanes[0].use_c
     with pytest.raises(RuntimeError, match="not available"):
         LinearExpLane(slice(0, 40), theta, kernel.augmented_margin_matrix, use_c=True)
+
+
+@needs_c
+@pytest.mark.skipif(not c_kernel_available() or not __import__("lexmargin.numeric._fused", fromlist=["openmp"]).openmp(),
+                    reason="kernel built without OpenMP")
+def test_threads_split_samples_deterministically_and_resume_exactly(tmp_path):
+    kernel = LinearKernel(*separable(n=300, d=6))
+    theta = kernel.random_theta(range(32), np.geomspace(0.01, 0.3, 32))
+    kw = dict(rule=Constant(1e-3), n_steps=300, checkpoints=6)           # plain GD: the C loop's eta * L
+    one = train(kernel, theta, **kw)
+    two = train(kernel, theta, threads=2, **kw)
+    np.testing.assert_allclose(two.theta, one.theta, rtol=1e-11)
+    np.testing.assert_array_equal(train(kernel, theta, threads=2, **kw).theta, two.theta)
+    part = Trainer(kernel, theta, threads=2, **kw).run(until=150)
+    part.save(tmp_path / "t.npz")
+    np.testing.assert_array_equal(Trainer.load(tmp_path / "t.npz", kernel, threads=2).run().theta, two.theta)
+    with pytest.raises(ValueError, match="threads"):
+        Trainer(kernel, theta, threads=0)
+    from lexmargin.numeric import _fused
+    with pytest.raises(ValueError, match="threads"):
+        _fused.weight_sums(np.zeros((2, 3)), np.zeros((2, 5)), np.zeros((2, 3)), 0.0, 0)

@@ -23,6 +23,12 @@ enum { STEPS_DONE = 0, STEPS_UNSAFE = 1, STEPS_DIVERGED = 2 };
 #define TARGET __attribute__((target("avx512f,fma")))
 #define NOINLINE __attribute__((noinline)) /* one register tile per function: no spills */
 #define NB 32 /* samples per block */
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+/* values of the given size that fill whole 64-byte lines */
+static inline size_t padded_len(size_t count, size_t size) { return (count * size + 63) / 64 * 64 / size; }
 
 /* exp on [floor, 709]: Cody-Waite reduction x = n ln2 + r, |r| <= ln2/2, Taylor polynomial, 2^n by scalef. */
 static inline TARGET __m512d exp_pd(__m512d x) {
@@ -132,6 +138,12 @@ static int get_vector(PyObject *obj, Py_buffer *view, Py_ssize_t size, const cha
     return 0;
 }
 
+static int bad_threads(int threads) {
+    if (threads >= 1) return 0;
+    PyErr_SetString(PyExc_ValueError, "threads must be a positive integer");
+    return 1;
+}
+
 /* The arguments of both functions: P (K, R) written by advance, B (K, N), GT (K, R) written by both. */
 typedef struct { Py_buffer P, B, G; } Operands;
 
@@ -159,28 +171,29 @@ static int get_operands(PyObject *po, PyObject *bo, PyObject *go, int write_p, O
     return 0;
 }
 
-/* The kernel's workspace for one block of weights: 64-byte aligned, since split vector loads cost a
- * third of the speed.  Free with free(). */
-static void *block_workspace(int R, int single) {
-    size_t bytes = (size_t)NB * (size_t)R * (single ? sizeof(float) : sizeof(double));
-    return aligned_alloc(64, (bytes + 63) / 64 * 64);
+/* The kernel's workspace: per thread one block of weights and (threads after the first) partial sums;
+ * 64-byte aligned, since split vector loads cost a third of the speed.  Free with free(). */
+static void *kernel_workspace(int K, int R, int single, int threads) {
+    size_t size = single ? sizeof(float) : sizeof(double);
+    size_t per_thread = padded_len((size_t)NB * R, size) + padded_len((size_t)K * R, size);
+    return aligned_alloc(64, per_thread * size * (size_t)(threads < 1 ? 1 : threads));
 }
 
 /* GT = B exp(max(P^T B, floor))^T, without the GIL.  Returns -1 (with an exception) on failure. */
-static int run_weight_sums(Operands *op, double floor_value) {
+static int run_weight_sums(Operands *op, double floor_value, int threads) {
 #if HAVE_KERNEL
     int K = (int)op->P.shape[0], R = (int)op->P.shape[1];
     long N = (long)op->B.shape[1];
     int single = strcmp(op->P.format, "f") == 0;
-    void *work = block_workspace(R, single);
+    void *work = kernel_workspace(K, R, single, threads);
     if (work == NULL) { PyErr_NoMemory(); return -1; }
     Py_BEGIN_ALLOW_THREADS
     if (single)
         fused_f32((const float *)op->P.buf, (const float *)op->B.buf, (float *)op->G.buf, (float *)work, K, R, N,
-                  (float)floor_value);
+                  (float)floor_value, threads);
     else
         fused_f64((const double *)op->P.buf, (const double *)op->B.buf, (double *)op->G.buf, (double *)work, K, R,
-                  N, floor_value);
+                  N, floor_value, threads);
     Py_END_ALLOW_THREADS
     free(work);
     return 0;
@@ -194,9 +207,11 @@ static PyObject *weight_sums(PyObject *self, PyObject *args) {
     PyObject *po, *bo, *go;
     double floor_value;
     Operands op;
-    if (!PyArg_ParseTuple(args, "OOOd", &po, &bo, &go, &floor_value)) return NULL;
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "OOOd|i", &po, &bo, &go, &floor_value, &threads) || bad_threads(threads))
+        return NULL;
     if (get_operands(po, bo, go, 0, &op) < 0) return NULL;
-    int status = run_weight_sums(&op, floor_value);
+    int status = run_weight_sums(&op, floor_value, threads);
     release(&op);
     return status < 0 ? NULL : Py_NewRef(Py_None);
 }
@@ -206,7 +221,10 @@ static PyObject *advance(PyObject *self, PyObject *args) {
     double floor_value;
     Operands op;
     Py_buffer m, ll;
-    if (!PyArg_ParseTuple(args, "OOOOOd", &po, &bo, &go, &mo, &lo, &floor_value)) return NULL;
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "OOOOOd|i", &po, &bo, &go, &mo, &lo, &floor_value, &threads) ||
+        bad_threads(threads))
+        return NULL;
     if (get_operands(po, bo, go, 1, &op) < 0) return NULL;
     int K = (int)op.P.shape[0], R = (int)op.P.shape[1], status = -1;
     if (get_vector(mo, &m, R, "multiplier", 0) < 0) goto done;
@@ -226,7 +244,7 @@ static PyObject *advance(PyObject *self, PyObject *args) {
     }
     PyBuffer_Release(&m);
     PyBuffer_Release(&ll);
-    if (scale != NULL) status = run_weight_sums(&op, floor_value);
+    if (scale != NULL) status = run_weight_sums(&op, floor_value, threads);
 done:
     release(&op);
     return status < 0 ? NULL : Py_NewRef(Py_None);
@@ -264,7 +282,9 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     double floor_value, s_lo, s_hi;
     Operands op;
     Py_buffer eta, ll;
-    if (!PyArg_ParseTuple(args, "OOOOpOlddd", &po, &bo, &go, &eo, &constant, &lo, &n, &floor_value, &s_lo, &s_hi))
+    int threads = 1;
+    if (!PyArg_ParseTuple(args, "OOOOpOlddd|i", &po, &bo, &go, &eo, &constant, &lo, &n, &floor_value, &s_lo, &s_hi,
+                          &threads) || bad_threads(threads))
         return NULL;
     if (get_operands(po, bo, go, 1, &op) < 0) return NULL;
     int K = (int)op.P.shape[0], R = (int)op.P.shape[1], status = STEPS_DONE;
@@ -274,7 +294,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     {
 #if HAVE_KERNEL
         int single = strcmp(op.P.format, "f") == 0;
-        void *work = block_workspace(R, single);
+        void *work = kernel_workspace(K, R, single, threads);
         double *m = malloc(sizeof(double) * (size_t)R);
         if (work == NULL || m == NULL) {
             PyErr_NoMemory();
@@ -284,11 +304,11 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
             if (single)
                 done = run_steps_f32((float *)op.P.buf, (const float *)op.B.buf, (float *)op.G.buf, (float *)work, m,
                                      (const double *)eta.buf, constant, (double *)ll.buf, K, R, N, n,
-                                     (float)floor_value, s_lo, s_hi, &status);
+                                     (float)floor_value, s_lo, s_hi, threads, &status);
             else
                 done = run_steps_f64((double *)op.P.buf, (const double *)op.B.buf, (double *)op.G.buf,
                                      (double *)work, m, (const double *)eta.buf, constant, (double *)ll.buf, K, R,
-                                     N, n, floor_value, s_lo, s_hi, &status);
+                                     N, n, floor_value, s_lo, s_hi, threads, &status);
             Py_END_ALLOW_THREADS
         }
         free(work);
@@ -304,18 +324,28 @@ done:
 
 static PyObject *available(PyObject *self, PyObject *unused) { return PyBool_FromLong(HAVE_KERNEL && cpu_ok()); }
 
+static PyObject *openmp(PyObject *self, PyObject *unused) {
+#ifdef _OPENMP
+    Py_RETURN_TRUE;
+#else
+    Py_RETURN_FALSE;
+#endif
+}
+
 static PyMethodDef methods[] = {
     {"weight_sums", weight_sums, METH_VARARGS,
-     "weight_sums(P, B, GT, floor): GT = B exp(max(P^T B, floor))^T in place (AVX-512)."},
+     "weight_sums(P, B, GT, floor, threads=1): GT = B exp(max(P^T B, floor))^T in place (AVX-512; sample "
+     "blocks split over OpenMP threads when built with OpenMP)."},
     {"advance", advance, METH_VARARGS,
-     "advance(P, B, GT, multiplier, log_loss, floor): P[:-1] -= (m / s) G and P[-1] = m |G|^2 / s^2 - log L "
+     "advance(P, B, GT, multiplier, log_loss, floor, threads=1): P[:-1] -= (m / s) G and P[-1] = m |G|^2 / s^2 - log L "
      "(GT = [G; s]), then weight_sums (multiplier, log_loss: float64 vectors)."},
     {"run_steps", run_steps, METH_VARARGS,
-     "run_steps(P, B, GT, eta, constant, log_loss, n, floor, s_lo, s_hi) -> (steps done, status): up to n GD "
+     "run_steps(P, B, GT, eta, constant, log_loss, n, floor, s_lo, s_hi, threads=1) -> (steps done, status): up to n GD "
      "steps (multiplier eta, or eta * L if constant) without the GIL; status 0 done, 1 unsafe shift after "
      "the last step, 2 non-finite log L before the next."},
     {"log_loss", log_loss, METH_VARARGS, "log_loss(P, GT, out): out = log s - c (float64)."},
     {"available", available, METH_NOARGS, "Whether this CPU can run the kernel."},
+    {"openmp", openmp, METH_NOARGS, "Whether the kernel was built with OpenMP (threads > 1 then splits the work)."},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_fused", NULL, -1, methods};

@@ -1,7 +1,8 @@
 /* One precision of the fused kernel, included by _fused.c once per precision with these macros set:
  *   T (double/float), W (lanes per vector), V (vector type), M (mask type), SFX (name suffix),
  *   LOAD, MLOAD, STORE, MSTORE, SET1, ZERO, FMADD, ADD, MAX, EXP (vector ops).
- * It defines fused_SFX(P, B, GT, K, R, N, floor): GT (K, R) = B e^T with e = exp(max(P^T B, floor)).
+ * It defines fused_SFX(P, B, GT, work, K, R, N, floor, threads): GT (K, R) = B e^T with e = exp(max(P^T B, floor)),
+ * and run_steps_SFX, the GD loop around it.
  *
  * Samples are processed in blocks of NB.  Phase 1 computes the block's weights X^T (NB, R) in 4 x 4-vector
  * register tiles (4 samples x 4W runs), applying floor and exp before the tile leaves the registers;
@@ -143,15 +144,46 @@ static TARGET void NAME(block_sums_)(const T *B, const T *XT, T *GT, int K, int 
     }
 }
 
-/* XT: a workspace of NB * R values. */
-static TARGET void NAME(fused_)(const T *P, const T *B, T *GT, T *XT, int K, int R, long N, T floor_value) {
-    V floor = SET1(floor_value);
+static TARGET void NAME(blocks_)(const T *P, const T *B, T *GT, T *XT, int K, int R, long N, long b0, long b1,
+                                 V floor) {
     for (long i = 0; i < (long)K * R; i++) GT[i] = 0;
-    for (long n = 0; n < N; n += NB) {
+    for (long blk = b0; blk < b1; blk++) {
+        long n = blk * NB;
         int nb = N - n < NB ? (int)(N - n) : NB;
         NAME(block_weights_)(P, B, XT, K, R, N, n, nb, floor);
         NAME(block_sums_)(B, XT, GT, K, R, N, n, nb);
     }
+}
+
+/* GT = B exp(max(P^T B, floor))^T.  work: workspace_size(K, R, threads) values, 64-byte aligned.  With
+ * threads > 1 (OpenMP) each thread takes a contiguous range of sample blocks into its own partial sums,
+ * added in thread order afterwards: deterministic for a given number of threads. */
+static TARGET void NAME(fused_)(const T *P, const T *B, T *GT, T *work, int K, int R, long N, T floor_value,
+                                int threads) {
+    V floor = SET1(floor_value);
+    long nblocks = (N + NB - 1) / NB;
+    size_t xt_len = padded_len(NB * (size_t)R, sizeof(T)), g_len = padded_len((size_t)K * R, sizeof(T));
+#ifdef _OPENMP
+    if (threads > 1 && nblocks > 1) {
+        int used = 1;
+#pragma omp parallel num_threads(threads)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            T *xt = work + t * (xt_len + g_len);
+            NAME(blocks_)(P, B, t == 0 ? GT : xt + xt_len, xt, K, R, N, nblocks * t / nt, nblocks * (t + 1) / nt,
+                          floor);
+            if (t == 0) used = nt;
+        }
+        for (int t = 1; t < used; t++) {
+            const T *g = work + t * (xt_len + g_len) + xt_len;
+            for (long i = 0; i < (long)K * R; i++) GT[i] += g[i];
+        }
+        return;
+    }
+#endif
+    (void)threads;
+    (void)g_len;
+    NAME(blocks_)(P, B, GT, work, K, R, N, 0, nblocks, floor);
 }
 
 /* The GD update from the current [G; s] (GT), with per-run multipliers m (overwritten by m / s):
@@ -184,9 +216,9 @@ static void NAME(log_loss_)(const T *P, const T *GT, double *out, int K, int R) 
 /* Up to n GD steps with multiplier m_r = eta_r (normalized) or eta_r L_r (constant).  Stops early
  * before a step from a non-finite log L (DIVERGED) or after a step whose shift was unsafe (UNSAFE:
  * the caller recomputes the weights with the exact shift).  Returns the number of steps done. */
-static TARGET long NAME(run_steps_)(T *P, const T *B, T *GT, T *XT, double *m, const double *eta, int constant,
+static TARGET long NAME(run_steps_)(T *P, const T *B, T *GT, T *work, double *m, const double *eta, int constant,
                                     double *log_loss, int K, int R, long N, long n, T floor_value, double s_lo,
-                                    double s_hi, int *status) {
+                                    double s_hi, int threads, int *status) {
     const T *s = GT + (long)(K - 1) * R;
     *status = STEPS_DONE;
     for (long t = 0; t < n; t++) {
@@ -195,7 +227,7 @@ static TARGET long NAME(run_steps_)(T *P, const T *B, T *GT, T *XT, double *m, c
             m[r] = constant ? eta[r] * exp(log_loss[r]) : eta[r];
         }
         NAME(update_)(P, GT, m, log_loss, K, R);
-        NAME(fused_)(P, B, GT, XT, K, R, N, floor_value);
+        NAME(fused_)(P, B, GT, work, K, R, N, floor_value, threads);
         for (int r = 0; r < R; r++)
             if (!((double)s[r] >= s_lo && (double)s[r] <= s_hi)) { *status = STEPS_UNSAFE; return t + 1; }
         NAME(log_loss_)(P, GT, log_loss, K, R);

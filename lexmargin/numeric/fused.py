@@ -77,12 +77,13 @@ class LinearExpLane:
 
     ``augmented``: B = [A; 1] (d + 1, N), shared read-only between lanes.  ``shift``: the c_r the
     weights were last computed with (saved in checkpoints for bit-identical resume); None computes
-    the exact minimum margins.  ``use_c``: compute the weights and sums with the compiled kernel
+    the exact minimum margins.  ``threads``: OpenMP threads of the compiled kernel (results are
+    deterministic for a given number).  ``use_c``: compute the weights and sums with the compiled kernel
     (one pass over B) instead of numpy (two BLAS products and two passes); None chooses the kernel
     when it is available and there are enough runs for it to beat numpy (16 in float64, 32 in float32).
     """
 
-    def __init__(self, rows: slice, theta, augmented, shift=None, use_c: bool | None = None):
+    def __init__(self, rows: slice, theta, augmented, shift=None, use_c: bool | None = None, threads: int = 1):
         self.rows = rows
         self.B = augmented
         dtype, (k, n) = augmented.dtype, augmented.shape
@@ -93,6 +94,7 @@ class LinearExpLane:
             raise RuntimeError("the compiled kernel is not available (not built, LEXMARGIN_NUMPY_ONLY set, "
                                "or no AVX-512F on this CPU)")
         self.use_c = bool(use_c)
+        self.threads = int(threads)
         self.P = aligned_empty((k, runs), dtype)
         np.negative(theta.T, out=self.P[:-1])
         self.X = None if self.use_c else np.empty((runs, n), dtype)
@@ -130,7 +132,7 @@ class LinearExpLane:
         with np.errstate(over="ignore", invalid="ignore"):    # an overflowing stale shift is redone
             if self.use_c:                                     # the same update, then the weights, in C
                 _c_kernel.advance(self.P, self.B, self.GT, np.asarray(multiplier, np.float64), self.log_loss,
-                                  self.floor)
+                                  self.floor, self.threads)
                 return self._check_sums()
             G, s = self.GT[:-1], self.GT[-1]
             g2 = np.einsum("kr,kr->r", G, G)
@@ -148,7 +150,8 @@ class LinearExpLane:
         done = 0
         while done < n:
             steps, status = _c_kernel.run_steps(self.P, self.B, self.GT, eta, bool(constant), self.log_loss,
-                                                n - done, self.floor, float(self.s_lo), float(self.s_hi))
+                                                n - done, self.floor, float(self.s_lo), float(self.s_hi),
+                                                self.threads)
             done += steps
             if status == _DIVERGED:
                 return done, True
@@ -178,7 +181,7 @@ class LinearExpLane:
     def _weight_sums(self) -> None:
         """GT = B e^T with e = exp(max(P^T B, floor)): the C kernel, or two products and two passes."""
         if self.use_c:
-            _c_kernel.weight_sums(self.P, self.B, self.GT, self.floor)
+            _c_kernel.weight_sums(self.P, self.B, self.GT, self.floor, self.threads)
             return
         X = np.matmul(self.P.T, self.B, out=self.X)
         np.maximum(X, self.floor, out=X)

@@ -78,6 +78,12 @@ def _fits(buffer, theta, kernel):
     return buffer if ok else None
 
 
+def _check_threads(threads) -> int:
+    if int(threads) != threads or threads < 1:
+        raise ValueError(f"threads must be a positive integer; got {threads}")
+    return int(threads)
+
+
 def _split_rows(runs: int, lanes: int) -> list[slice]:
     bounds = np.linspace(0, runs, min(lanes, runs) + 1).round().astype(int)
     return [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
@@ -91,14 +97,16 @@ class Trainer:
     Results are deterministic for a given ``workers``; resume with the same value for bit-identical runs.
 
     Full-batch exponential-loss runs of a fixed step rule on a linear kernel take the fused path
-    (``numeric.fused``: two matrix products and two elementwise passes per step); ``fused=False``
-    forces the generic path, which agrees with it to rounding.
+    (``numeric.fused``: one pass of the compiled kernel per step, or two matrix products and two
+    elementwise passes in numpy); ``fused=False`` forces the generic path, which agrees with it to
+    rounding.  ``threads > 1`` splits each lane's samples over that many OpenMP threads in the compiled
+    kernel (deterministic for a given ``threads``; resume with the same value).
     """
 
     def __init__(self, kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
                  batch_size: int | None = None, path_sgd: bool = False, seed: int = 0,
                  reference: Reference | None = None, store_direction: bool = True, workers: int = 1,
-                 fused: bool = True):
+                 fused: bool = True, threads: int = 1):
         self.kernel = kernel
         self.loss = get_loss(loss)
         self.rule = rule if rule is not None else Constant(0.1)
@@ -117,6 +125,7 @@ class Trainer:
         self.store_direction = bool(store_direction)
         self.fused = bool(fused) and self._can_fuse()
         theta0 = kernel.check_theta(theta0)
+        self.threads = _check_threads(threads)
         self.step = 0
         self.rule_state = self.rule.init(theta0.shape[0])
         self.rng = np.random.default_rng(self.seed)
@@ -136,7 +145,8 @@ class Trainer:
         rows = _split_rows(len(theta), self.workers)
         if self.fused:
             B = self.kernel.augmented_margin_matrix
-            self.lanes = [LinearExpLane(r, theta[r], B, None if shift is None else shift[r]) for r in rows]
+            self.lanes = [LinearExpLane(r, theta[r], B, None if shift is None else shift[r], threads=self.threads)
+                          for r in rows]
             return
         self.lanes = [_Lane(r, np.ascontiguousarray(theta[r])) for r in rows]
         for lane in self.lanes:
@@ -458,7 +468,7 @@ class Trainer:
         return path
 
     @classmethod
-    def load(cls, path, kernel, workers: int = 1) -> Trainer:
+    def load(cls, path, kernel, workers: int = 1, threads: int = 1) -> Trainer:
         """Rebuild a trainer saved with ``save`` (the kernel is passed again; its layout must match)."""
         path = Path(path)
         if not path.exists():
@@ -479,6 +489,7 @@ class Trainer:
         self.batch_size, self.path_sgd, self.seed = config["batch_size"], config["path_sgd"], config["seed"]
         self.store_direction = config["store_direction"]
         self.fused = bool(config.get("fused", False)) and self._can_fuse()
+        self.threads = _check_threads(threads)
         ref = meta["reference"]
         self.reference = Reference(np.asarray(ref["direction"]), ref["normalized_margin"]) if ref else None
         self._theta0_hash = config["theta0_sha1"]
@@ -504,7 +515,8 @@ def _diff(a: dict, b: dict) -> list[str]:
 def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
           batch_size: int | None = None, path_sgd: bool = False, seed: int = 0,
           reference: Reference | None = None, store_direction: bool = True, checkpoint_path=None,
-          save_every: int | None = None, callback=None, workers: int = 1, fused: bool = True) -> History:
+          save_every: int | None = None, callback=None, workers: int = 1, fused: bool = True,
+          threads: int = 1) -> History:
     """Train R runs (rows of theta0) and return their History.
 
     With ``checkpoint_path``, an existing checkpoint of the same configuration is resumed (an
@@ -513,9 +525,9 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
     """
     trainer = Trainer(kernel, theta0, loss=loss, rule=rule, n_steps=n_steps, checkpoints=checkpoints,
                       batch_size=batch_size, path_sgd=path_sgd, seed=seed, reference=reference,
-                      store_direction=store_direction, workers=workers, fused=fused)
+                      store_direction=store_direction, workers=workers, fused=fused, threads=threads)
     if checkpoint_path and Path(checkpoint_path).exists():
-        saved = Trainer.load(checkpoint_path, kernel, workers=workers)
+        saved = Trainer.load(checkpoint_path, kernel, workers=workers, threads=threads)
         changed = _diff(saved.config, trainer.config)
         if changed:
             raise ValueError(f"checkpoint {checkpoint_path} has a different configuration ({', '.join(changed)});"
