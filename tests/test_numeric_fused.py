@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+from resume_helpers import interrupted_then_resumed
 
 from lexmargin.numeric import Adaptive, Constant, LinearKernel, Normalized, Trainer, logsumexp, train
 from lexmargin.numeric.fused import LinearExpLane, c_kernel_available, safe_log_sum_range
@@ -104,15 +105,7 @@ def test_interrupt_between_chunks_saves_a_consistent_state(tmp_path):
     theta = kernel.random_theta(range(4), 1.0)
     kw = dict(rule=Normalized(0.2), n_steps=1000, checkpoints=20, workers=2)
     full = train(kernel, theta, **kw)
-    path = tmp_path / "i.npz"
-
-    def interrupt(trainer):
-        if trainer.step >= 300:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(kernel, theta, checkpoint_path=path, callback=interrupt, **kw)
-    resumed = train(kernel, theta, checkpoint_path=path, **kw)
+    resumed = interrupted_then_resumed(kernel, theta, tmp_path / "i.npz", 300, **kw)
     np.testing.assert_array_equal(resumed.theta, full.theta)
     np.testing.assert_array_equal(resumed.log_loss, full.log_loss)
 

@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from resume_helpers import interrupted_then_resumed
 
 from lexmargin.numeric import (
     Adaptive,
@@ -60,18 +61,7 @@ def test_resume_after_interruption_equals_uninterrupted_run(tmp_path, options):
     kernel = LayeredNetKernel(*separable(), hidden=(4,))
     theta = kernel.random_theta([0, 1], [1.0, 3.0])
     kw = dict(n_steps=300, checkpoints=12, seed=7, **options)
-    full = train(kernel, theta, **kw)
-    path = tmp_path / "run.npz"
-
-    def interrupt(trainer):
-        if trainer.step >= 100:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(kernel, theta, checkpoint_path=path, callback=interrupt, **kw)
-    assert Trainer.load(path, kernel).step < 300
-    resumed = train(kernel, theta, checkpoint_path=path, **kw)
-    same_history(full, resumed)
+    same_history(train(kernel, theta, **kw), interrupted_then_resumed(kernel, theta, tmp_path / "run.npz", 100, **kw))
 
 
 def test_resume_from_mid_interval_save(tmp_path):
@@ -204,16 +194,7 @@ def test_ctrl_c_stops_at_a_step_boundary_and_resumes_exactly(tmp_path):
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta(range(20), 1.0)
     kw = dict(rule=Normalized(0.2), n_steps=600, checkpoints=12)
-    full = train(kernel, theta, **kw)
-    path = tmp_path / "sigint.npz"
-
-    def ctrl_c(trainer):
-        if trainer.step >= 100:
-            os.kill(os.getpid(), signal.SIGINT)
-
-    with pytest.raises(KeyboardInterrupt):
-        train(kernel, theta, checkpoint_path=path, callback=ctrl_c, **kw)
+    resumed = interrupted_then_resumed(kernel, theta, tmp_path / "sigint.npz", 100,
+                                       interrupt=lambda trainer: os.kill(os.getpid(), signal.SIGINT), **kw)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler          # handler restored
-    saved = Trainer.load(path, kernel)
-    assert 100 <= saved.step < 600
-    same_history(train(kernel, theta, checkpoint_path=path, **kw), full)
+    same_history(resumed, train(kernel, theta, **kw))
