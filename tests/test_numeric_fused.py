@@ -227,3 +227,19 @@ def test_threads_split_samples_deterministically_and_resume_exactly(tmp_path):
     from lexmargin.numeric import _fused
     with pytest.raises(ValueError, match="threads"):
         _fused.weight_sums(np.zeros((2, 3)), np.zeros((2, 5)), np.zeros((2, 3)), 0.0, 0)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("runs", [2, 20])                      # numpy lanes and (where built) the C loop
+def test_a_diverged_fused_run_saves_nothing_and_cannot_go_on(tmp_path, runs):
+    from lexmargin.errors import LexmarginError
+    from lexmargin.numeric import DivergenceError
+    kernel = LinearKernel(*separable())
+    path = tmp_path / "d.npz"
+    trainer = Trainer(kernel, kernel.random_theta(range(runs), 1.0), rule=Constant(1e3), n_steps=50,
+                      checkpoints=[0, 50])
+    with pytest.raises(DivergenceError, match="reduce the step size"):
+        trainer.run(checkpoint_path=path)
+    assert not path.exists()
+    with pytest.raises(LexmarginError, match="mid-step"):
+        trainer.run()

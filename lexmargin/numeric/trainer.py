@@ -249,7 +249,7 @@ class Trainer:
         except BaseException:
             wait(jobs)                      # an interrupt lets every lane finish its n steps: a consistent state
             if any(job.exception() for job in jobs):
-                self._lanes_out_of_step = True        # a lane failed mid-way: nothing to save
+                self._unsaveable = True                   # a lane failed mid-way: nothing to save
             else:
                 self.step += n
             raise
@@ -284,8 +284,6 @@ class Trainer:
         self.step += 1
 
     def _lane_step(self, lane, idx):
-        if self.fused:
-            return self._fused_step(lane, self.step)
         log_loss, e, inv_s = self._minibatch(lane, idx) if idx is not None else (lane.log_loss, lane.e, lane.inv_s)
         v = self.kernel.vjp(lane.theta, lane.cache, e)          # = -grad log L / inv_s
         if self.path_sgd:
@@ -324,7 +322,7 @@ class Trainer:
             self._raise_divergence(bad, lane, state, self.step + 1)
 
     def _raise_divergence(self, bad, lane, state, step):
-        self._lanes_out_of_step = self.fused         # the diverged state is not worth a checkpoint
+        self._unsaveable = self.fused         # the diverged state is not worth a checkpoint
         bad = np.nonzero(bad)[0]
         raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged at step {step} "
                               f"(step sizes {np.asarray(state['eta'])[bad][:5].tolist()}): reduce the step size")
@@ -377,6 +375,9 @@ class Trainer:
         stops at the next step boundary, so the saved state is exact; a second Ctrl-C stops at once
         and saves nothing (the last checkpoint on disk stays valid).
         """
+        if self._unsaveable:
+            raise LexmarginError("this trainer stopped mid-step (a second Ctrl-C, or a lane that diverged): "
+                                 "load its last checkpoint to go on")
         until = self.n_steps if until is None else int(until)
         if not self.step <= until <= self.n_steps:
             raise ValueError(f"until must lie in [{self.step}, {self.n_steps}]; got {until}")
@@ -393,7 +394,7 @@ class Trainer:
                     if recorded and callback is not None:
                         callback(self)
         except BaseException:
-            if checkpoint_path and not self._lanes_out_of_step:
+            if checkpoint_path and not self._unsaveable:
                 self.save(checkpoint_path)
             raise
         if checkpoint_path:
@@ -401,7 +402,7 @@ class Trainer:
         return self
 
     _pool = None
-    _lanes_out_of_step = False
+    _unsaveable = False               # the state may be mid-step: never saved, never run again
     _interrupt_requested = False
 
     @contextmanager
@@ -414,7 +415,7 @@ class Trainer:
 
         def request(signum, frame):
             if self._interrupt_requested:                # the second Ctrl-C: at once, mid-step
-                self._lanes_out_of_step = True
+                self._unsaveable = True
                 previous(signum, frame)
             self._interrupt_requested = True
 
