@@ -14,6 +14,10 @@ exponentiates and sums: five passes.  Here the shift c_r is instead a first-orde
 to rounding as long as nothing overflows and the largest weights stay far above the floor; both are
 read off s (log s lies within log N of max_n X[r, n]).  A shift that fails this check is replaced
 by the exact minimum and the weights are recomputed, so a bad prediction costs time, never accuracy.
+
+Where the optional C extension ``_fused`` is built and the CPU has AVX-512F, the same arithmetic runs
+in one pass over B per step (both products, floor and exp in registers), whole chunks of steps at a
+time (``LinearExpLane.run``); otherwise numpy does it as above.
 """
 
 from __future__ import annotations
