@@ -9,7 +9,7 @@ residuals and LICQ recomputed in numpy from the model's own gradients.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import casadi as ca
 import numpy as np
@@ -21,7 +21,7 @@ from .data import Dataset, as_dataset
 from .errors import DataError, ModelError, NotSeparableError, SolverError
 from .model import Model
 from .norms import Norm
-from .regions import RegionMargins, uses_piecewise_linear_activations
+from .regions import RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 
 VIOLATION_TOL = 1e-9
 MEHROTRA_MAX_ITER = 200
@@ -112,6 +112,8 @@ class _Attempt:
 class MaxMarginProblem:
     """``MaxMarginProblem(model, data, norm="l2").solve()`` -> Certificate."""
 
+    _exact_hessian_fallback = False     # set by _ipopt_options when it chose a limited-memory Hessian
+
     def __init__(self, model: Model, data: Dataset, norm: str = "l2", p: float | None = None, *, _source=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a lexmargin Model, got {type(model).__name__}")
@@ -142,7 +144,7 @@ class MaxMarginProblem:
         if self._use_regions(activation_region):
             cert = self._solve_in_regions(points, settings, started)
         else:
-            attempts = [self._solve_from(theta0, **settings) for theta0 in points]
+            attempts = [self._attempt(theta0, settings) for theta0 in points]
             cert = self._certificate(self._best(attempts), attempts, time.perf_counter() - started)
         if raise_on_failure and not cert.success:
             self._raise(cert)
@@ -237,6 +239,17 @@ class MaxMarginProblem:
             return self.source.A.mean(axis=0)
         return self.model.random_params(0)
 
+    def _attempt(self, theta0, settings) -> _Attempt:
+        """_solve_from; a start that fails with the default limited-memory Hessian is solved again
+        from scratch with the exact one, so a failed or infeasible verdict never rests on the
+        approximation (which can stop at points of local infeasibility)."""
+        first = self._solve_from(theta0, **settings)
+        if first.result.success or not self._exact_hessian_fallback:
+            return first
+        exact = {**settings["options"], "ipopt.hessian_approximation": "exact"}
+        second = self._solve_from(theta0, **{**settings, "options": exact})
+        return replace(second, iterations=first.iterations + second.iterations)
+
     def _solve_from(self, theta0, working_set, polish, options) -> _Attempt:
         index, ws_opts = self._initial_index(theta0, working_set)
         theta, iterations, rounds = theta0, 0, 0
@@ -299,6 +312,10 @@ class MaxMarginProblem:
         options = {"ipopt.max_iter": int(max_iter), "ipopt.bound_relax_factor": 0.0}
         if self.source.convex and self.norm.is_quadratic_or_linear:
             options.update(ipopt.CONVEX_QP_OPTIONS)
+        elif not self.source.convex and has_curvature_kinks(self.model):
+            options["ipopt.hessian_approximation"] = "limited-memory"
+        self._exact_hessian_fallback = ("ipopt.hessian_approximation" in options
+                                        and "ipopt.hessian_approximation" not in (extra or {}))
         return {**options, **(extra or {})}
 
     # -- polish --------------------------------------------------------------------------------------

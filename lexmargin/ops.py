@@ -142,9 +142,27 @@ def power(a, p):
 
 
 def squared_relu(a):
-    """``relu(a) ** 2``: a smooth (C^1) positively 2-homogeneous activation."""
+    """``relu(a) ** 2``: a C^1 positively 2-homogeneous activation (its second derivative jumps at 0)."""
+    calls = _CURVATURE_KINKS.get()
+    if calls is not None:
+        calls.append("squared_relu")
     r = _relu(a)
     return r * r
+
+
+# ---- activations whose second derivative jumps (squared_relu) ---------------------------------------
+_CURVATURE_KINKS = contextvars.ContextVar("lexmargin_curvature_kinks", default=None)
+
+
+@contextlib.contextmanager
+def record_curvature_kinks():
+    """Collect the names of C^1-but-not-C^2 activations called inside the block (a list)."""
+    calls = []
+    token = _CURVATURE_KINKS.set(calls)
+    try:
+        yield calls
+    finally:
+        _CURVATURE_KINKS.reset(token)
 
 
 def leaky_relu(a, slope: float = 0.1):

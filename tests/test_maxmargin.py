@@ -156,6 +156,28 @@ def test_piecewise_linear_activations_are_detected():
     assert not uses_piecewise_linear_activations(linear_model(2))
 
 
+def test_squared_relu_nets_get_a_limited_memory_hessian_and_a_kkt_certificate():
+    """relu^2 is C^1 but its second derivative jumps: IPOPT's exact Hessian misleads it there."""
+    from lexmargin import load_model
+    from lexmargin.maxmargin import MaxMarginProblem
+    from lexmargin.regions import has_curvature_kinks
+    net = load_model("two_layer", input_dim=2, activation="squared_relu", width=4)
+    assert has_curvature_kinks(net)
+    for smooth in (load_model("two_layer", input_dim=2, activation="square"),
+                   load_model("two_layer", input_dim=2, activation="relu"), linear_model(2)):
+        assert not has_curvature_kinks(smooth)
+    data = relu_data()
+    options = MaxMarginProblem(net, data)._ipopt_options(3000, None)
+    assert options["ipopt.hessian_approximation"] == "limited-memory"
+    exact = MaxMarginProblem(net, data)._ipopt_options(3000, {"ipopt.hessian_approximation": "exact"})
+    assert exact["ipopt.hessian_approximation"] == "exact"                  # the caller's choice wins
+    cert = max_margin(net, data, starts=3, seed=0)
+    assert cert.success and cert.kkt.max < 1e-8 and np.min(cert.margins) > 1 - 1e-9
+    # a start that fails with the approximation is solved again with the exact Hessian before failing
+    failed = max_margin(net, data, starts=1, max_iter=4, polish=False, raise_on_failure=False)
+    assert failed.status == "max_iterations" and failed.solver.iterations == 8
+
+
 def test_relu_net_is_certified_in_the_activation_region_of_its_start():
     from lexmargin import load_model
     from lexmargin.regions import activation_pattern
