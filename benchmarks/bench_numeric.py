@@ -121,7 +121,7 @@ def breakdown(trainer, repeats: int = 200) -> dict:
                   "floor (elementwise)": lambda: np.maximum(X, lane.floor, out=E),
                   "exp (elementwise)": lambda: np.exp(X, out=E),
                   "gradient and sums (matmul)": lambda: np.matmul(lane.B, E.T, out=GT)}
-    pieces["whole step"] = trainer._iterate
+    pieces["whole step"] = lambda: trainer._advance(1)
     return {name: 1e6 * min(_time(lambda fn=fn: [fn() for _ in range(repeats)]) for _ in range(3)) / repeats
             for name, fn in pieces.items()}
 
@@ -151,7 +151,7 @@ def contenders(args, dtype, X, y) -> dict:
     except ImportError:
         pass
     for run in runners.values():
-        run(args.steps // 4)                                               # warm-up
+        run(max(1, args.steps // 4))                                       # warm-up
     return runners, trainers["numpy"]
 
 
@@ -160,9 +160,9 @@ def bench(args, dtype) -> dict:
     flops = 4 * args.runs * args.samples * args.dim
     runners, fused = contenders(args, dtype, X, y)
     multicore = {f"numpy_{args.workers}_workers", f"numpy_{args.workers}_threads"} & set(runners)
-    peak_timers = {"peak": matmul_peak_timer(dtype)}
+    peak_timers = {"peak": matmul_peak_timer(dtype, n=args.peak_size)}
     if multicore:                                          # k lanes or threads: compare with a k-thread product
-        peak_timers["peak_workers"] = matmul_peak_timer(dtype, threads=args.workers)
+        peak_timers["peak_workers"] = matmul_peak_timer(dtype, threads=args.workers, n=args.peak_size)
     rates = {name: [] for name in [*runners, *peak_timers]}
     for _ in range(args.repeats):
         for name, run in runners.items():
@@ -198,6 +198,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2,
                         help="also time the trainer with this many lanes, and with this many kernel threads")
     parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+    parser.add_argument("--peak-size", type=int, default=3000, help="n of the n x n matmul that gives the peak")
     parser.add_argument("--json", help="write the results to this file")
     args = parser.parse_args(argv)
     dtypes = [np.float64, np.float32] if args.dtype == "both" else [getattr(np, args.dtype)]

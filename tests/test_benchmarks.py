@@ -90,3 +90,19 @@ def test_quick_perf_suite_structure(tmp_path, perf):
     saved = json.loads((tmp_path / "report.json").read_text())
     assert [b["name"] for b in saved["benchmarks"]] == ["max_margin", "gd_throughput", "path_sgd_overhead"]
     assert "| N | d | lexmargin_s |" in (tmp_path / "report.md").read_text()
+
+
+def test_bench_numeric_runs_every_contender(tmp_path):
+    """A tiny run of benchmarks/bench_numeric.py: every contender is timed and the report is complete."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_numeric", Path(__file__).parents[1] / "benchmarks" / "bench_numeric.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    out = tmp_path / "b.json"
+    report = bench.main(["--runs", "32", "--samples", "70", "--dim", "6", "--steps", "3", "--repeats", "1",
+                         "--dtype", "float64", "--threads", "1", "--peak-size", "200", "--json", str(out)])
+    result = report["results"][0]
+    for name in ("numpy", "numpy_generic", "numpy_2_workers"):
+        assert result[name]["gflops"] > 0 and 0 < result[name]["fraction_of_peak"]
+    assert result["breakdown_us"]["whole step"] > 0
+    assert json.loads(out.read_text())["results"][0]["dtype"] == "float64"
