@@ -19,14 +19,18 @@ def exact_log_loss(kernel, theta):
     return logsumexp(-kernel.margins(theta))
 
 
+@pytest.mark.parametrize("numpy_only", [False, True])               # the compiled kernel (where built), numpy
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-11), (np.float32, 2e-4)])
 @pytest.mark.parametrize("rule, scales", [(Constant(0.01), (0.1, 0.3, 1.0)), (Normalized((0.02, 0.1, 0.3)), (0.1, 1.0, 10.0))])
-def test_fused_path_matches_generic_path(dtype, rtol, rule, scales):
+def test_fused_path_matches_generic_path(dtype, rtol, rule, scales, numpy_only, monkeypatch):
+    if numpy_only:
+        monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
     kernel = LinearKernel(*separable(), dtype=dtype)
     theta = kernel.random_theta([0, 1, 2], scales)
     kw = dict(rule=rule, n_steps=400, checkpoints=9)
     fused, generic = Trainer(kernel, theta, **kw), Trainer(kernel, theta, fused=False, **kw)
     assert fused.fused and not generic.fused and isinstance(fused.lanes[0], LinearExpLane)
+    assert fused.lanes[0].use_c == (c_kernel_available() and not numpy_only)
     a, b = fused.run().history(), generic.run().history()
     for name in ("theta", "log_loss", "min_margin", "normalized_margin", "direction"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=rtol, atol=rtol, err_msg=name)
@@ -194,12 +198,14 @@ def test_c_lane_matches_numpy_lane(dtype, rtol, runs):
 
 
 @needs_c
-def test_trainer_uses_the_c_kernel_for_enough_runs_unless_told_not_to(monkeypatch):
+def test_trainer_uses_the_c_kernel_where_it_pays_unless_told_not_to(monkeypatch):
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta(range(40), 1.0)
     kw = dict(rule=Normalized(0.1), n_steps=200, checkpoints=4)
     with_c = Trainer(kernel, theta, **kw)
-    assert with_c.lanes[0].use_c and not Trainer(kernel, theta[:15], **kw).lanes[0].use_c
+    assert with_c.lanes[0].use_c and Trainer(kernel, theta[:1], **kw).lanes[0].use_c       # small: C wins
+    big = LinearKernel(*separable(n=5000, d=10))                         # few runs on much data: numpy wins
+    assert not Trainer(big, big.random_theta(range(15), 1.0), **kw).lanes[0].use_c
     generic = train(kernel, theta, fused=False, **kw)
     np.testing.assert_allclose(with_c.run().theta, generic.theta, rtol=1e-11)
     monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")

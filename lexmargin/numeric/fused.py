@@ -61,9 +61,17 @@ def c_kernel_available() -> bool:
 
 _DIVERGED, _UNSAFE = 2, 1                  # statuses of _fused.run_steps
 
-# fewest runs (two vectors) for which the C kernel beat numpy here; with fewer its exp and FMA chains
-# are latency-bound and numpy's BLAS is faster
+# When the compiled kernel is used (measured here): from two vectors of runs it beat
+# numpy at every size; with fewer, its FMA chains are latency-bound (about 1.6 ns per sample, row and
+# vector of runs) and numpy's BLAS wins on large problems, but below about 30000 such units a step
+# costs less than numpy's fixed overhead of about 20 us (N=30, d=2: 0.4 us against 18 us).
 _C_MIN_RUNS = {np.dtype(np.float64): 16, np.dtype(np.float32): 32}
+_C_SMALL_WORK = 30_000
+
+
+def _c_kernel_pays(dtype, runs: int, rows: int, samples: int) -> bool:
+    vectors = -(-runs // (_C_MIN_RUNS[dtype] // 2))
+    return runs >= _C_MIN_RUNS[dtype] or rows * samples * vectors <= _C_SMALL_WORK
 
 
 def aligned_empty(shape, dtype, alignment: int = 64) -> np.ndarray:
@@ -84,7 +92,7 @@ class LinearExpLane:
     the exact minimum margins.  ``threads``: OpenMP threads of the compiled kernel (results are
     deterministic for a given number).  ``use_c``: compute the weights and sums with the compiled kernel
     (one pass over B) instead of numpy (two BLAS products and two passes); None chooses the kernel
-    when it is available and there are enough runs for it to beat numpy (16 in float64, 32 in float32).
+    when it is available and beats numpy: from 16 runs (32 in float32), or on small problems.
     """
 
     def __init__(self, rows: slice, theta, augmented, shift=None, use_c: bool | None = None, threads: int = 1):
@@ -93,7 +101,7 @@ class LinearExpLane:
         dtype, (k, n) = augmented.dtype, augmented.shape
         runs = theta.shape[0]
         if use_c is None:
-            use_c = c_kernel_available() and runs >= _C_MIN_RUNS[dtype]
+            use_c = c_kernel_available() and _c_kernel_pays(dtype, runs, k, n)
         elif use_c and not c_kernel_available():
             raise RuntimeError("the compiled kernel is not available (not built, LEXMARGIN_NUMPY_ONLY set, "
                                "or no AVX-512F on this CPU)")
