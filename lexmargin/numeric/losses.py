@@ -49,11 +49,11 @@ class ExponentialLoss:
 
         ``out``: optional buffer for e (same shape and dtype as f).
         """
-        fmin = np.min(f, axis=-1, keepdims=True)
+        fmin = f.min(axis=-1, keepdims=True)
         e = np.subtract(fmin, f, out=out)
         np.maximum(e, _EXP_FLOOR.get(e.dtype, -700.0), out=e)
         np.exp(e, out=e)
-        s = np.sum(e, axis=-1)
+        s = e.sum(axis=-1)
         return np.log(s) - fmin[..., 0], e, 1.0 / s
 
     def value_and_weights(self, f):

@@ -315,7 +315,7 @@ class Trainer:
         return ok
 
     def _check_finite(self, lane, state):
-        if np.isfinite(lane.theta.sum()) and np.all(np.isfinite(lane.log_loss)):
+        if np.isfinite(lane.theta.sum()) and np.isfinite(lane.log_loss).all():
             return                                   # fast path: one reduction
         bad = ~(np.all(np.isfinite(lane.theta), axis=1) & np.isfinite(lane.log_loss))
         if bad.any():
