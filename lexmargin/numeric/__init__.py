@@ -8,6 +8,8 @@ Small pure pieces, composed by ``train``:
 * losses in log space (``ExponentialLoss``, ``LogisticLoss``);
 * step rules (``Constant``, ``Normalized``, ``Adaptive``), minibatch SGD and Path-SGD (p = 2);
 * ``train``/``Trainer`` recording a ``History`` at log-spaced checkpoints, with exact resume;
+  full-batch exponential-loss GD on a ``LinearKernel`` takes the fused path (``fused``), run by an
+  optional compiled AVX-512 kernel where it is built (``workers`` lanes, ``threads`` per lane);
 * comparisons with solver certificates on plain arrays (``angle``, ``margin_ratio``,
   ``nnls_multipliers``, ``Reference``).
 
