@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import time
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -41,13 +42,15 @@ def matmul_peak_timer(dtype, threads: int | None = None, n: int = 3000):
     a, b, out = rng.random((n, n)).astype(dtype), rng.random((n, n)).astype(dtype), np.empty((n, n), dtype)
 
     def rate():
-        if threads is None:
-            return 2 * n ** 3 / _time(lambda: np.matmul(a, b, out=out)) / 1e9
-        from threadpoolctl import threadpool_limits
-        with threadpool_limits(threads, user_api="blas"):
+        with nullcontext() if threads is None else _blas_threads(threads):
             return 2 * n ** 3 / _time(lambda: np.matmul(a, b, out=out)) / 1e9
     rate()
     return rate
+
+
+def _blas_threads(threads: int):
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(threads, user_api="blas")
 
 
 def _time(fn) -> float:

@@ -263,7 +263,7 @@ class Trainer:
             return
         done, diverged = lane.run(n, *c_rule)
         if diverged:
-            state = {k: val[lane.rows] for k, val in self.rule_state.items()}
+            state = self._lane_rule_state(lane)
             self._raise_divergence(~np.isfinite(lane.log_loss), lane, state, start + done)
 
     def _compiled_rule(self, lane):
@@ -288,7 +288,7 @@ class Trainer:
         v = self.kernel.vjp(lane.theta, lane.cache, e)          # = -grad log L / inv_s
         if self.path_sgd:
             v = path_sgd_direction(self.kernel, lane.theta, v)
-        state = {k: val[lane.rows] for k, val in self.rule_state.items()}
+        state = self._lane_rule_state(lane)
         s = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)
         new = _Lane(lane.rows, lane.theta + s[:, None] * v)
         self._refresh(new, lane.spare)
@@ -298,8 +298,12 @@ class Trainer:
         lane.adopt(new)
         return None
 
+    def _lane_rule_state(self, lane) -> dict:
+        """The step rule's state (per-run arrays) for the runs of one lane."""
+        return {k: val[lane.rows] for k, val in self.rule_state.items()}
+
     def _fused_step(self, lane, step: int):
-        state = {k: val[lane.rows] for k, val in self.rule_state.items()}
+        state = self._lane_rule_state(lane)
         log_loss = lane.log_loss
         if not np.isfinite(log_loss).all():
             self._raise_divergence(~np.isfinite(log_loss), lane, state, step)
