@@ -6,16 +6,16 @@ independently-checked certificates, run batched gradient methods in numpy (``lex
 and write stationarity reports (``lexmargin.report``).
 """
 
-from . import ops
-from .data import Dataset, as_dataset
+from .modeling import ops
+from .modeling.data import Dataset, as_dataset
 from .errors import (DataError, HomogeneityError, LexmarginError, ModelError, NotSeparableError,
                      SolverError)
-from .homogeneity import check_homogeneity
-from .loading import load_model
+from .modeling.homogeneity import check_homogeneity
+from .modeling.loading import load_model
 from .depth import depth_gamma_path, depth_sensitive, svm_with_bias
 from .lexicographic import lexicographic_max_margin
 from .maxmargin import MaxMarginProblem, WorkingSetOptions, max_margin
-from .model import Block, Model, Params
+from .modeling.model import Block, Model, Params
 from .paths import constrained_path, margin_path, regularization_path
 
 __version__ = "0.1.0"

@@ -52,13 +52,13 @@ def parse_options(pairs) -> dict:
 
 
 def load_data(path):
-    from .data import Dataset
+    from .modeling.data import Dataset
 
     return Dataset.load(path)
 
 
 def build_model(spec: str, data, options: dict):
-    from .loading import load_model
+    from .modeling.loading import load_model
 
     options = dict(options)
     options.setdefault("input_dim", data.n_features)
@@ -103,7 +103,7 @@ def say(message: str) -> None:
 
 # ---- commands -------------------------------------------------------------------------------------
 def cmd_models(args) -> int:
-    from .loading import BUNDLED, load_model
+    from .modeling.loading import BUNDLED, load_model
 
     for name in BUNDLED:
         try:

@@ -256,7 +256,7 @@ def svm_with_bias(data, *, sign: str = "both", tol: float = 1e-8, options=None
     the SVM restricted to b >= 0.  (w, b) are read from stage 1 (min ||w||^2, bias free); the bias-block
     stage only picks its parametrization (b1 or b2 zero).
     """
-    from .loading import load_model
+    from .modeling.loading import load_model
 
     data = _check_data(data)
     model = load_model("svm_bias", input_dim=data.n_features, sign=sign)

@@ -17,11 +17,11 @@ from scipy.optimize import linprog, nnls
 
 from . import ipopt
 from .certificate import Certificate, SolverInfo, kkt_residuals, licq, support_set
-from .data import Dataset, as_dataset
+from .modeling.data import Dataset, as_dataset
 from .errors import DataError, ModelError, NotSeparableError, SolverError
-from .model import Model
+from .modeling.model import Model
 from .norms import Norm
-from .regions import RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
+from .modeling.regions import RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 
 VIOLATION_TOL = 1e-9
 MEHROTRA_MAX_ITER = 200

@@ -49,7 +49,7 @@ from ._pathtools import (
     solver_options,
 )
 from .certificate import Certificate, jsonable
-from .data import Dataset
+from .modeling.data import Dataset
 from .errors import LexmarginError
 from .ipopt import nlp_solver, raise_for_status, run_solver
 

@@ -23,10 +23,10 @@ from dataclasses import asdict, dataclass
 import casadi as ca
 import numpy as np
 
-from .data import Dataset
+from .modeling.data import Dataset
 from .errors import ModelError, SolverError
 from .ipopt import solve_nlp
-from .model import Model
+from .modeling.model import Model
 
 _UNARY = {
     "exp": ca.exp, "log": ca.log, "log10": ca.log10, "sqrt": ca.sqrt, "abs": ca.fabs,

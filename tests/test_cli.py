@@ -41,7 +41,7 @@ def test_parse_values_and_options():
 
 
 def test_models_lists_every_bundled_model(capsys):
-    from lexmargin.loading import BUNDLED
+    from lexmargin.modeling.loading import BUNDLED
 
     code, out, _ = run(["models"], capsys)
     assert code == 0

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lexmargin import Block, HomogeneityError, Model, check_homogeneity, ops
-from lexmargin.homogeneity import SYMBOLIC_FULL_LIMIT, symbolic_check
+from lexmargin.modeling.homogeneity import SYMBOLIC_FULL_LIMIT, symbolic_check
 
 
 def _dot(p, x):

@@ -148,7 +148,7 @@ def relu_data():
 
 
 def test_piecewise_linear_activations_are_detected():
-    from lexmargin.regions import uses_piecewise_linear_activations
+    from lexmargin.modeling.regions import uses_piecewise_linear_activations
     from lexmargin import load_model
     assert uses_piecewise_linear_activations(load_model("two_layer", input_dim=2, activation="relu"))
     assert uses_piecewise_linear_activations(load_model("two_layer", input_dim=2, activation="leaky_relu"))
@@ -160,7 +160,7 @@ def test_squared_relu_nets_get_a_limited_memory_hessian_and_a_kkt_certificate():
     """relu^2 is C^1 but its second derivative jumps: IPOPT's exact Hessian misleads it there."""
     from lexmargin import load_model
     from lexmargin.maxmargin import MaxMarginProblem
-    from lexmargin.regions import has_curvature_kinks
+    from lexmargin.modeling.regions import has_curvature_kinks
     net = load_model("two_layer", input_dim=2, activation="squared_relu", width=4)
     assert has_curvature_kinks(net)
     for smooth in (load_model("two_layer", input_dim=2, activation="square"),
@@ -180,7 +180,7 @@ def test_squared_relu_nets_get_a_limited_memory_hessian_and_a_kkt_certificate():
 
 def test_relu_net_is_certified_in_the_activation_region_of_its_start():
     from lexmargin import load_model
-    from lexmargin.regions import activation_pattern
+    from lexmargin.modeling.regions import activation_pattern
     model, data = load_model("two_layer", input_dim=2, activation="relu", width=4), relu_data()
     cert = max_margin(model, data, starts=5, seed=0)
     region = cert.extras["activation_region"]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from lexmargin import Model, ModelError, check_homogeneity, load_model
-from lexmargin.loading import BUNDLED
+from lexmargin.modeling.loading import BUNDLED
 
 MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
 

@@ -14,7 +14,7 @@ from functools import cached_property
 
 import numpy as np
 
-from ..data import Dataset, as_dataset
+from ..modeling.data import Dataset, as_dataset
 from ..errors import DataError
 from .fused import augmented_matrix
 

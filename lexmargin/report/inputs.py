@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..certificate import LICQ, Certificate, KKTResiduals, SolverInfo
-from ..data import Dataset
+from ..modeling.data import Dataset
 from ..errors import DataError, ModelError
 
 
@@ -180,8 +180,8 @@ def as_theta_source(theta, run: int = 0) -> ThetaSource:
 
 def resolve_model(model, data: Dataset | None, options: dict | None = None):
     """A Model, or a bundled name/file built with ``input_dim`` from the data unless given."""
-    from ..loading import load_model
-    from ..model import Model
+    from ..modeling.loading import load_model
+    from ..modeling.model import Model
 
     if isinstance(model, Model):
         if options:

@@ -70,7 +70,7 @@ class StationarityReport:
 
 def _dataset(data, source):
     if data is not None:
-        from ..data import Dataset, as_dataset
+        from ..modeling.data import Dataset, as_dataset
 
         return data if isinstance(data, Dataset) else as_dataset(*data)
     if source.data is None:

@@ -7,7 +7,7 @@ import importlib.util
 import sys
 from pathlib import Path
 
-from .errors import ModelError
+from ..errors import ModelError
 from .model import Model
 
 BUNDLED = ("linear", "svm_bias", "deep_linear", "two_layer", "ensemble", "log_predictor")

@@ -23,7 +23,7 @@ import numpy as np
 import sympy as sp
 
 from .data import Dataset
-from .errors import DataError, ModelError
+from ..errors import DataError, ModelError
 
 
 def _as_shape(shape) -> tuple[int, ...]:

@@ -13,7 +13,7 @@ import casadi as ca
 import numpy as np
 import sympy as sp
 
-from .errors import HomogeneityError
+from ..errors import HomogeneityError
 
 _RHOS = (0.5, 2.0, 3.7)
 SYMBOLIC_FULL_LIMIT = 40  # at most this many parameters + inputs: fully symbolic proof
