@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lexmargin.certificate import jsonable
+from lexmargin.nlp.certificate import jsonable
 
 
 PASSED, FAILED, NOT_AVAILABLE, ERROR = "passed", "failed", "not available", "error"

@@ -69,13 +69,13 @@ class SuiteConfig:
 
 # ---- shared numerical helpers -------------------------------------------------------------------
 def constrained_path(model, data, rhos, **options):
-    """lexmargin.paths.constrained_path (theta on the unit ball, theta(B) = rho * theta)."""
-    return optional_module("lexmargin.paths").constrained_path(model, data, rhos, **options)
+    """lexmargin.problems.paths.constrained_path (theta on the unit ball, theta(B) = rho * theta)."""
+    return optional_module("lexmargin.problems.paths").constrained_path(model, data, rhos, **options)
 
 
 def svm_without_bias(data):
     """Certificate of the hard-margin SVM through the origin (max_margin on the linear model)."""
-    from lexmargin.maxmargin import max_margin
+    from lexmargin.problems.maxmargin import max_margin
 
     return max_margin(lexmargin.load_model("linear", input_dim=data.n_features), data)
 
@@ -118,8 +118,8 @@ def check_lemma3_bound(cfg: SuiteConfig) -> CheckResult:
     """Lemma 3: gamma*(rho) - gamma(rho, theta_c(rho)) <= log N along the constrained path."""
     claim = ("gamma*(rho) - min_n f_n(rho theta_c(rho)) <= log N at every rho (margin path vs constrained path), "
              "and the normalized-margin gap shrinks")
-    if missing("lexmargin.paths"):
-        return not_available("lemma3_bound", claim, "lexmargin.paths is missing")
+    if missing("lexmargin.problems.paths"):
+        return not_available("lemma3_bound", claim, "lexmargin.problems.paths is missing")
     data = separable_data(20, 2, seed=cfg.seed)
     specs = [("linear", {}, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0])]
     if not cfg.quick:
@@ -142,11 +142,11 @@ def check_lemma3_bound(cfg: SuiteConfig) -> CheckResult:
 def check_theorem1_shallow_discarded(cfg: SuiteConfig) -> CheckResult:
     """Theorem 1: ensemble depth1 + depth2, the shallow sub-model is discarded along the constrained path."""
     claim = ("ensemble depth 1 + depth 2 (depth 2 separates alone): ||theta_depth1|| / ||theta|| on the constrained "
-             "path decreases by >= 4x, and lexmargin.depth's depth-sensitive solution discards depth1")
-    if missing("lexmargin.paths", "lexmargin.depth"):
+             "path decreases by >= 4x, and lexmargin.problems.depth's depth-sensitive solution discards depth1")
+    if missing("lexmargin.problems.paths", "lexmargin.problems.depth"):
         return not_available("theorem1_shallow_discarded", claim,
-                             f"missing {missing('lexmargin.paths', 'lexmargin.depth')}")
-    from lexmargin.depth import depth_sensitive
+                             f"missing {missing('lexmargin.problems.paths', 'lexmargin.problems.depth')}")
+    from lexmargin.problems.depth import depth_sensitive
 
     data = separable_data(20, 2, seed=cfg.seed)
     model = lexmargin.load_model("ensemble", input_dim=2, depths=(1, 2), widths=2)
@@ -166,12 +166,12 @@ def check_theorem1_shallow_discarded(cfg: SuiteConfig) -> CheckResult:
 
 def check_svm_bias(cfg: SuiteConfig) -> CheckResult:
     """SVM bias: f = y(w.x + b1^2 - b2^2), w(rho) tends to the SVM with an unregularized bias."""
-    claim = ("lexmargin.depth.svm_with_bias agrees with cvxpy's SVM with bias (angle < 1e-6); the constrained path's "
+    claim = ("lexmargin.problems.depth.svm_with_bias agrees with cvxpy's SVM with bias (angle < 1e-6); the constrained path's "
              "w(rho) tends to it (angle < 1e-2 rad, decreasing); it differs from the SVM through the origin")
-    if missing("lexmargin.paths", "lexmargin.maxmargin", "lexmargin.depth"):
+    if missing("lexmargin.problems.paths", "lexmargin.problems.maxmargin", "lexmargin.problems.depth"):
         return not_available("svm_bias", claim,
-                             f"missing {missing('lexmargin.paths', 'lexmargin.maxmargin', 'lexmargin.depth')}")
-    from lexmargin.depth import svm_with_bias as depth_svm
+                             f"missing {missing('lexmargin.problems.paths', 'lexmargin.problems.maxmargin', 'lexmargin.problems.depth')}")
+    from lexmargin.problems.depth import svm_with_bias as depth_svm
 
     base = separable_data(30, 2, seed=cfg.seed)
     data = lexmargin.Dataset(base.X + np.array([2.0, 1.0]), base.y)
@@ -199,10 +199,10 @@ def check_theorems23_homogeneous(cfg: SuiteConfig) -> CheckResult:
     """Theorems 2-3: GD on a homogeneous net nears a KKT point, and -grad L aligns with theta."""
     claim = ("GD on deep_linear L=2: relative (eps) <= 0.05 and below its midway value, 1 - cos(-grad L, theta) "
              "<= 1e-3, angle to the IPOPT KKT point started there < 0.05 rad")
-    if missing("lexmargin.numeric", "lexmargin.maxmargin"):
+    if missing("lexmargin.numeric", "lexmargin.problems.maxmargin"):
         return not_available("theorems23_homogeneous", claim,
-                             f"missing {missing('lexmargin.numeric', 'lexmargin.maxmargin')}")
-    from lexmargin.maxmargin import max_margin
+                             f"missing {missing('lexmargin.numeric', 'lexmargin.problems.maxmargin')}")
+    from lexmargin.problems.maxmargin import max_margin
     from lexmargin.numeric import Constant
 
     data = separable_data(20, 2, seed=cfg.seed)
@@ -243,10 +243,10 @@ def check_theorem4_lexicographic(cfg: SuiteConfig) -> CheckResult:
     """Theorem 4: a homogeneous model's constrained path tends to the lexicographic max-margin solution."""
     claim = ("f = y<u*u, x> on z = (1,1), (1,3), (2,1): every unit u has min margin 1 (max-margin not unique); "
              "the constrained path tends to the lexicographic solution u^2 = (2/3, 1/3) (distance shrinks >= 4x)")
-    if missing("lexmargin.paths", "lexmargin.lexicographic"):
+    if missing("lexmargin.problems.paths", "lexmargin.problems.lexicographic"):
         return not_available("theorem4_lexicographic", claim,
-                             f"missing {missing('lexmargin.paths', 'lexmargin.lexicographic')}")
-    from lexmargin.lexicographic import lexicographic_max_margin
+                             f"missing {missing('lexmargin.problems.paths', 'lexmargin.problems.lexicographic')}")
+    from lexmargin.problems.lexicographic import lexicographic_max_margin
 
     model, data = _diagonal_model(), lexmargin.Dataset(np.array([[1.0, 1.0], [1.0, 3.0], [2.0, 1.0]]), np.ones(3))
     lex = lexicographic_max_margin(model, data, max_stages=3, seed=cfg.seed)
@@ -260,13 +260,13 @@ def check_theorem4_lexicographic(cfg: SuiteConfig) -> CheckResult:
     passed = bool(len(lex.stages) >= 2 and np.allclose(lex.theta ** 2, [2 / 3, 1 / 3], atol=1e-4)
                   and dist[-1] <= dist[2] / 4)
     return CheckResult("theorem4_lexicographic", claim, passed,
-                       {"lex_u_squared": lex.theta ** 2, "lex_values": lex.values, "stages": len(lex.stages),
+                       {"lex_u_squared": lex.theta ** 2, "lex_levels": lex.levels, "stages": len(lex.stages),
                         "rho": rhos, "distance": dist, "analytic_distance": predicted}, (plot,))
 
 
 def _log_predictor_angles(eps: float, data, rhos, svm_direction, seed):
     model = lexmargin.load_model("log_predictor", input_dim=data.n_features, eps=eps)
-    path = constrained_path(model, data, rhos, x0=svm_direction, seed=seed)
+    path = constrained_path(model, data, rhos, init=svm_direction, seed=seed)
     return np.array([angle_between(t, svm_direction) for t in path.thetas])
 
 
@@ -274,8 +274,8 @@ def check_log_vs_eps_log(cfg: SuiteConfig) -> CheckResult:
     """Log predictor vs (1+eps)-log predictor: only the latter's constrained path tends to the SVM."""
     claim = ("log predictor: constrained-path angle to the SVM constant in rho (spread < 1e-3) and > 1e-2; "
              "(1+eps)-log (eps = 1): angle decreases by >= 2x over rho in [1e1, 1e8]")
-    if missing("lexmargin.paths", "lexmargin.maxmargin"):
-        return not_available("log_vs_eps_log", claim, f"missing {missing('lexmargin.paths', 'lexmargin.maxmargin')}")
+    if missing("lexmargin.problems.paths", "lexmargin.problems.maxmargin"):
+        return not_available("log_vs_eps_log", claim, f"missing {missing('lexmargin.problems.paths', 'lexmargin.problems.maxmargin')}")
     data = separable_data(20, 2, seed=cfg.seed, gap=0.5)
     svm = svm_without_bias(data).direction
     rhos = list(10.0 ** np.arange(1, 9, 2.33 if cfg.quick else 1.0))
@@ -333,8 +333,8 @@ def check_path_sgd_invariance(cfg: SuiteConfig) -> CheckResult:
 def check_gd_rate(cfg: SuiteConfig) -> CheckResult:
     """GD on separable data converges to the L2 SVM direction at rate 1/log t (Soudry et al. 2018)."""
     claim = "angle(w(t), w_svm) ~ C / log t: 1/angle is affine in log t for t >= 100 (R^2 >= 0.97, slope > 0)"
-    if missing("lexmargin.numeric", "lexmargin.maxmargin"):
-        return not_available("gd_rate", claim, f"missing {missing('lexmargin.numeric', 'lexmargin.maxmargin')}")
+    if missing("lexmargin.numeric", "lexmargin.problems.maxmargin"):
+        return not_available("gd_rate", claim, f"missing {missing('lexmargin.numeric', 'lexmargin.problems.maxmargin')}")
     from lexmargin.numeric import Constant
 
     data = separable_data(30, 2, seed=cfg.seed)

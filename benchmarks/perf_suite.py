@@ -81,7 +81,7 @@ class PerfConfig:
 
 # ---- max-margin solvers -------------------------------------------------------------------------
 def _lexmargin_solve(data):
-    from lexmargin.maxmargin import max_margin
+    from lexmargin.problems.maxmargin import max_margin
 
     model = lexmargin.load_model("linear", input_dim=data.n_features)
     return max_margin(model, data)

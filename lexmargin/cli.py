@@ -127,7 +127,7 @@ def _options_doc(name: str) -> str:
 
 
 def cmd_solve(args) -> int:
-    from .maxmargin import max_margin
+    from .problems.maxmargin import max_margin
 
     data = load_data(args.data)
     model = build_model(args.model, data, parse_options(args.option))

@@ -1,4 +1,8 @@
-"""Exceptions raised by lexmargin. Every failure mode has its own readable type."""
+"""Exceptions raised by lexmargin. Every failure mode has its own readable type.
+
+Errors raised for a solve that ended without success carry the certificate (``.certificate``) with
+the status and the numbers, so nothing computed is lost.
+"""
 
 
 class LexmarginError(Exception):
@@ -18,12 +22,22 @@ class HomogeneityError(ModelError):
 
 
 class NotSeparableError(LexmarginError):
-    """The data cannot be separated by the model (the margin problem is infeasible)."""
+    """Proved: the data cannot be separated by the model (a Farkas certificate for models linear in theta,
+    stored in ``certificate.diagnostics.farkas``)."""
+
+    def __init__(self, message: str, certificate=None):
+        super().__init__(message)
+        self.certificate = certificate
 
 
 class SolverError(LexmarginError, RuntimeError):
-    """IPOPT failed (iteration limit, restoration failure, numerical trouble)."""
+    """A solve ended without a certified solution; ``status`` says how (max_iterations, inaccurate, ...)."""
 
-    def __init__(self, message: str, status: str = "failed"):
+    def __init__(self, message: str, status: str = "failed", certificate=None):
         super().__init__(message)
-        self.status = status
+        self.status = str(status)
+        self.certificate = certificate
+
+
+class NoSeparatingPointError(SolverError):
+    """A nonconvex model: no start reached a separating point (local evidence, not a proof)."""

@@ -160,8 +160,12 @@ def test_solve_from_a_trained_theta_in_its_activation_region(tmp_path, data_file
     cert = tmp_path / "cert.json"
     code, out, _ = run(["solve", "two_layer", data_file, "-o", "width=3", "--init", tmp_path / "trained.npz",
                         "--out", cert], capsys)
-    assert code == 0 and "max_margin: optimal" in out
-    region = json.loads(cert.read_text())["extras"]["activation_region"]
-    assert region["n_sign_constraints"] == 25 * 3
+    # solved exactly within the region, but on its boundary with binding sign rows: the original problem's
+    # KKT conditions fail there, so the status is region_boundary (exit 1), never optimal
+    assert code == 1 and "max_margin: region_boundary" in out
+    saved = json.loads(cert.read_text())
+    region = saved["diagnostics"]["region"]
+    assert region["n_sign_constraints"] == 25 * 3 and region["tight_sign_constraints"] > 0
+    assert region["restricted_kkt"]["max"] < 1e-8 and saved["kkt"]["max"] > 1e-3
     code, _, err = run(["solve", "linear", data_file, "--init", tmp_path / "missing.npz"], capsys)
     assert_one_line_error(code, err, "not found")

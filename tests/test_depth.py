@@ -9,9 +9,9 @@ from sklearn.svm import SVC
 
 import lexmargin as lm
 from lexmargin import Block, Model, ops
-from lexmargin.depth import block_groups, depth_gamma_path, depth_sensitive, svm_with_bias
-from lexmargin.errors import LexmarginError, ModelError, NotSeparableError
-from lexmargin.paths import margin_path
+from lexmargin.problems.depth import block_groups, depth_gamma_path, depth_sensitive, svm_with_bias
+from lexmargin.errors import LexmarginError, ModelError, NoSeparatingPointError, NotSeparableError
+from lexmargin.problems.paths import margin_path
 
 D = 3
 
@@ -76,7 +76,7 @@ def test_finite_gamma_converges_to_the_block_lexicographic_solution(model, data,
     gammas = [1.0, 10.0, 100.0, 1e3, 1e4, 1e5]
     path = depth_gamma_path(model, data, gammas)
     assert path.success and max(p.certificate.kkt.max for p in path.points) < 1e-8
-    shallow = np.array([p.extras["block_squared_norms"]["w"] for p in path.points])
+    shallow = np.array([p.block_squared_norms["w"] for p in path.points])
     assert np.all(np.diff(shallow) < 0) and shallow[-1] < 1e-8
     target = beta(model, sequential.theta)
     gaps = np.array([np.linalg.norm(beta(model, p.theta) - target) for p in path.points])
@@ -99,9 +99,11 @@ def test_shallow_block_needed_is_kept():
 def test_non_separable_data_is_reported(model):
     xor = lm.Dataset(np.array([[1.0, 1.0, 0.0], [-1.0, -1.0, 0.0], [1.0, -1.0, 0.0], [-1.0, 1.0, 0.0]]),
                      np.array([1.0, 1.0, -1.0, -1.0]))
-    with pytest.raises(NotSeparableError, match="not separable"):
+    # a nonconvex model: no proof, a distinct status (not NotSeparableError)
+    with pytest.raises(NoSeparatingPointError, match="no separating point") as info:
         depth_sensitive(model, xor)
-    with pytest.raises(NotSeparableError, match="gamma=1"):
+    assert info.value.status == "no_separating_point" and not isinstance(info.value, NotSeparableError)
+    with pytest.raises(NoSeparatingPointError, match="gamma=1"):
         depth_gamma_path(model, xor, [1.0, 2.0])
 
 

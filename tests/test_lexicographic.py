@@ -9,8 +9,8 @@ import pytest
 import lexmargin as lm
 from lexmargin import Block, Model, ops
 from lexmargin.errors import LexmarginError, NotSeparableError
-from lexmargin.lexicographic import lexicographic_max_margin, sum_smallest
-from lexmargin.paths import constrained_path
+from lexmargin.problems.lexicographic import lexicographic_max_margin, sum_smallest
+from lexmargin.problems.paths import constrained_path
 
 # linf ball, f = w . x:  margins w1, 2 + w2, 2.5 - 2 w2.  The max-margin set {w1 = 1, -1 <= w2 <= 3/4}
 # is a segment; the lexicographic solution equalizes the 2nd and 3rd margins: w = (1, 1/6),
@@ -47,24 +47,29 @@ def test_sum_smallest():
 
 def test_linf_lexicographic_stages(linf_lex):
     first, second = linf_lex.stages
-    assert first.value == pytest.approx(1.0, abs=1e-9)
+    assert first.level == pytest.approx(1.0, abs=1e-9) and first.fixed == (0,)
     assert not first.unique and first.width > 0.5            # the max-margin set is a segment
-    assert second.value == pytest.approx(1.0 + 13.0 / 6.0, abs=1e-8)
-    assert second.kth_margin == pytest.approx(13.0 / 6.0, abs=1e-8)
-    assert second.unique and linf_lex.unique                 # stops before stage 3
+    assert second.level == pytest.approx(13.0 / 6.0, abs=1e-8) and second.fixed == (1, 2)  # a tie
+    assert second.unique and linf_lex.unique                 # every sample fixed after stage 2
     assert np.allclose(linf_lex.theta, LINF_LEX, atol=1e-7)
-    assert np.allclose(linf_lex.sorted_margins, [1.0, 13.0 / 6.0, 13.0 / 6.0], atol=1e-7)  # a tie
+    assert np.allclose(linf_lex.sorted_margins, [1.0, 13.0 / 6.0, 13.0 / 6.0], atol=1e-7)
+    assert np.allclose(linf_lex.levels, [1.0, 13.0 / 6.0], atol=1e-8)
     for stage in linf_lex.stages:
         cert = stage.certificate
         assert cert.success and cert.kkt.max < 1e-8
-        assert cert.extras["sum_smallest_check"] == pytest.approx(stage.value, abs=1e-8)
+        assert np.allclose(cert.margins[list(stage.fixed)], stage.level, atol=1e-9)  # fixed at their level
+        assert sum_smallest(cert.margins, 1) == pytest.approx(1.0, abs=1e-9)          # earlier levels kept
 
 
 def test_linf_stage_two_multipliers(linf_lex):
-    """Dual of 'sum of 2 smallest': weights q in [0, 1], sum q = 2; w2-stationarity gives q2 = 2 q3."""
+    """max min(2 + w2, 2.5 - 2 w2) with w1 = 1 held: weights sum to 1 and w2-stationarity gives q1 = 2 q2.
+    Sample 0 is held by its equality row and by the ball bound w1 <= 1 at once: LICQ fails (4 active rows
+    in 3 variables), which the certificate reports."""
     cert = linf_lex.stages[1].certificate
-    assert set(cert.support) == {0, 1, 2}
-    assert np.allclose(cert.multipliers, [1.0, 2.0 / 3.0, 1.0 / 3.0], atol=1e-7)
+    assert {1, 2} <= set(cert.support)
+    assert np.allclose(cert.multipliers[1:], [2.0 / 3.0, 1.0 / 3.0], atol=1e-7)
+    assert not cert.licq.holds and cert.licq.n_active == 4 and cert.licq.rank == 3
+    assert cert.second_order.strict is True                  # the active rows pin the point: unique
 
 
 def test_theorem4_constrained_path_reaches_the_linf_lexicographic_solution(linear2, linf_data, linf_lex):
@@ -75,7 +80,7 @@ def test_theorem4_constrained_path_reaches_the_linf_lexicographic_solution(linea
     d = path.distances_to_reference
     assert np.allclose(d, np.log(2.0) / (3.0 * THEOREM4_RHOS), atol=1e-8)  # -> 0 like 1/rho
     # the margin path (IPOPT on the flat max-margin set) lands elsewhere in that set
-    mp_theta = path.points[0].extras["margin_path_theta"]
+    mp_theta = path.points[0].margin_path_theta
     assert np.min(linf_data.X @ mp_theta) == pytest.approx(1.0, abs=1e-8)
     assert np.linalg.norm(mp_theta - LINF_LEX) > 0.5
     assert all(p.lemma3_holds for p in path.points)
@@ -86,11 +91,11 @@ def test_theorem4_l1_ball(linear2):
     lex = lexicographic_max_margin(linear2, data, norm="l1")
     assert np.allclose(lex.theta, [1.0, 0.0], atol=1e-7)
     assert not lex.stages[0].unique and lex.stages[-1].unique
-    assert np.allclose(lex.values, [1.0, 3.0], atol=1e-8)
+    assert np.allclose(lex.levels, [1.0, 2.0], atol=1e-8)
     path = constrained_path(linear2, data, THEOREM4_RHOS, norm="l1", reference=lex.theta)
     assert np.all(path.distances_to_reference < 1e-5)
     assert np.all(np.abs(path.theta_norms - 1) < 1e-9)
-    mp_theta = path.points[-1].extras["margin_path_theta"]
+    mp_theta = path.points[-1].margin_path_theta
     assert np.linalg.norm(mp_theta - lex.theta) > 0.1  # another max-margin solution
 
 
@@ -98,7 +103,7 @@ def test_theorem4_l1_ball(linear2):
 def test_non_homogeneous_log_predictor_has_the_same_lexicographic_solution(linf_data, rho):
     """log is increasing, so the lexicographic order of sorted margins is that of the linear model."""
     model = lm.load_model("log_predictor", input_dim=2)
-    lex = lexicographic_max_margin(model, linf_data, norm="linf", rho=rho, x0=[1.0, 0.0])
+    lex = lexicographic_max_margin(model, linf_data, norm="linf", rho=rho, init=[1.0, 0.0])
     assert np.allclose(lex.theta, LINF_LEX, atol=1e-7)
     assert np.allclose(np.exp(lex.sorted_margins) / rho, [1.0, 13.0 / 6.0, 13.0 / 6.0], atol=1e-7)
     assert lex.success and lex.unique and len(lex.stages) == 2
@@ -127,7 +132,7 @@ def test_nonconvex_diagonal_network():
     assert np.allclose(p["u"] * p["v"], [0.5, 0.0], atol=1e-7)
     assert not lex.stages[0].unique
     assert np.allclose(lex.sorted_margins, [0.5, 1.0], atol=1e-7)
-    path = constrained_path(model, lm.Dataset(L1_X, np.ones(2)), THEOREM4_RHOS, x0=model.random_params(seed=2))
+    path = constrained_path(model, lm.Dataset(L1_X, np.ones(2)), THEOREM4_RHOS, init=model.random_params(seed=2))
     for theta in path.thetas:
         p = model.unflatten(theta)
         assert np.allclose(p["u"] * p["v"], [0.5, 0.0], atol=1e-6)
@@ -138,8 +143,8 @@ def test_lexicographic_errors(linear2, linf_data):
         lexicographic_max_margin(linear2, linf_data, rho=-1.0)
     with pytest.raises(LexmarginError, match="max_stages"):
         lexicographic_max_margin(linear2, linf_data, max_stages=4)
-    with pytest.raises(LexmarginError, match="tol"):
-        lexicographic_max_margin(linear2, linf_data, tol=0.0)
+    with pytest.raises(LexmarginError, match="uniqueness_tol"):
+        lexicographic_max_margin(linear2, linf_data, uniqueness_tol=0.0)
     xor = lm.Dataset(np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]]), np.array([1, 1, -1, -1]))
     with pytest.raises(NotSeparableError):
         lexicographic_max_margin(linear2, xor)

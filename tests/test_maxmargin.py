@@ -4,8 +4,8 @@ import cvxpy as cp
 import numpy as np
 import pytest
 
-from lexmargin import Block, DataError, Dataset, Model, NotSeparableError, SolverError, ops
-from lexmargin.maxmargin import MaxMarginProblem, WorkingSetOptions, max_margin
+from lexmargin import Block, DataError, Dataset, Model, NoSeparatingPointError, NotSeparableError, SolverError, ops
+from lexmargin.problems.maxmargin import MaxMarginProblem, WorkingSetOptions, max_margin
 
 
 def linear_model(d):
@@ -56,7 +56,7 @@ def test_working_set_equals_full_solve_on_all_samples():
     full = max_margin(model, data, working_set=WorkingSetOptions(enabled=False))
     for seeding in ("nnls", "margins"):
         ws = max_margin(model, data, working_set=WorkingSetOptions(enabled=True, seeding=seeding))
-        assert ws.extras["working_set_size"] < data.n_samples
+        assert ws.diagnostics.working_set_size < data.n_samples
         np.testing.assert_allclose(ws.theta, full.theta, atol=1e-8)
         assert ws.kkt.max < 1e-8
         assert ws.margins.shape == (1500,) and ws.margins.min() >= 1 - 1e-9
@@ -88,10 +88,15 @@ def test_bad_lp_exponent():
 
 def test_non_separable_linear_raises_and_reports_status():
     xor = Dataset([[1, 1], [-1, -1], [1, -1], [-1, 1]], [1, 1, -1, -1])
-    with pytest.raises(NotSeparableError, match="not separable"):
+    with pytest.raises(NotSeparableError, match="not separable") as info:
         max_margin(linear_model(2), xor)
+    assert info.value.certificate.status == "not_separable"
     cert = max_margin(linear_model(2), xor, raise_on_failure=False)
-    assert not cert.success and cert.status in ("infeasible", "failed")
+    assert not cert.success and cert.status == "not_separable"
+    proof = cert.diagnostics.farkas            # y >= 0 with A^T y = 0: no theta has A theta >= 1
+    A = xor.y[:, None] * xor.X
+    assert np.all(proof.weights >= 0) and proof.weights.sum() == pytest.approx(1.0)
+    np.testing.assert_allclose(A.T @ proof.weights, 0.0, atol=1e-15)
 
 
 def test_iteration_limit_is_explicit():
@@ -116,10 +121,10 @@ def test_nonconvex_multistart_certificate():
     data = Dataset(X, np.sign(X[:, 0] ** 2 - 0.5 * X[:, 1] ** 2))
     cert = max_margin(quadratic_net(3, 4), data, starts=3, seed=0)
     assert cert.success
-    assert len(cert.extras["starts"]) == 3
-    assert cert.objective <= min(s["objective"] for s in cert.extras["starts"]) + 1e-9
+    assert len(cert.diagnostics.starts) == 3
+    assert cert.objective <= min(s.objective for s in cert.diagnostics.starts if s.status == "optimal") + 1e-9
     assert cert.kkt.max < 1e-8
-    assert cert.extras["polish"]["applied"]
+    assert cert.finish.applied
     # homogeneous of degree 3: normalized margin is min f / ||theta||^3
     assert cert.normalized_margin == pytest.approx(cert.margins.min() / np.linalg.norm(cert.theta) ** 3)
 
@@ -128,8 +133,9 @@ def test_nonconvex_non_separable_is_reported():
     rng = np.random.default_rng(1)
     X = rng.standard_normal((30, 3))
     data = Dataset(X, np.sign(X[:, 0] + 1e-12))  # odd labels: an even (quadratic) model cannot separate
-    with pytest.raises(NotSeparableError, match="not a proof"):
+    with pytest.raises(NoSeparatingPointError, match="from 2 start\\(s\\).*not a proof") as info:
         max_margin(quadratic_net(3, 3), data, starts=2)
+    assert info.value.status == "no_separating_point" and not isinstance(info.value, NotSeparableError)
 
 
 def test_certificate_serializes():
@@ -138,7 +144,8 @@ def test_certificate_serializes():
     assert payload["status"] == "optimal" and payload["success"] is True
     assert payload["kkt"]["max"] < 1e-8
     assert len(payload["multipliers"]) == 20
-    assert "objective" in payload["extras"]
+    assert payload["diagnostics"]["kind"] == "max_margin" and payload["diagnostics"]["objective_label"]
+    assert payload["tolerances"]["kkt"] == 1e-8 and payload["second_order"]["strict"] is True
 
 
 def relu_data():
@@ -159,7 +166,7 @@ def test_piecewise_linear_activations_are_detected():
 def test_squared_relu_nets_get_a_limited_memory_hessian_and_a_kkt_certificate():
     """relu^2 is C^1 but its second derivative jumps: IPOPT's exact Hessian misleads it there."""
     from lexmargin import load_model
-    from lexmargin.maxmargin import MaxMarginProblem
+    from lexmargin.problems.maxmargin import MaxMarginProblem
     from lexmargin.modeling.regions import has_curvature_kinks
     net = load_model("two_layer", input_dim=2, activation="squared_relu", width=4)
     assert has_curvature_kinks(net)
@@ -167,14 +174,16 @@ def test_squared_relu_nets_get_a_limited_memory_hessian_and_a_kkt_certificate():
                    load_model("two_layer", input_dim=2, activation="relu"), linear_model(2)):
         assert not has_curvature_kinks(smooth)
     data = relu_data()
-    options = MaxMarginProblem(net, data)._ipopt_options(3000, None)
+    from lexmargin import SolveOptions
+    problem = MaxMarginProblem(net, data)
+    options = problem._ipopt_options(problem.source, SolveOptions())
     assert options["ipopt.hessian_approximation"] == "limited-memory"
-    exact = MaxMarginProblem(net, data)._ipopt_options(3000, {"ipopt.hessian_approximation": "exact"})
+    exact = problem._ipopt_options(problem.source, SolveOptions(ipopt={"hessian_approximation": "exact"}))
     assert exact["ipopt.hessian_approximation"] == "exact"                  # the caller's choice wins
     cert = max_margin(net, data, starts=3, seed=0)
     assert cert.success and cert.kkt.max < 1e-8 and np.min(cert.margins) > 1 - 1e-9
     # a start that fails with the approximation is solved again with the exact Hessian before failing
-    failed = max_margin(net, data, starts=1, max_iter=4, polish=False, raise_on_failure=False)
+    failed = max_margin(net, data, starts=1, max_iter=4, finish=False, raise_on_failure=False)
     assert failed.status == "max_iterations" and failed.solver.iterations == 8
 
 
@@ -183,15 +192,15 @@ def test_relu_net_is_certified_in_the_activation_region_of_its_start():
     from lexmargin.modeling.regions import activation_pattern
     model, data = load_model("two_layer", input_dim=2, activation="relu", width=4), relu_data()
     cert = max_margin(model, data, starts=5, seed=0)
-    region = cert.extras["activation_region"]
+    region = cert.diagnostics.region
     assert cert.success and cert.kkt.max < 1e-8
-    assert region["n_sign_constraints"] == data.n_samples * 4
-    assert region["interior"] == (region["tight_sign_constraints"] == 0)
+    assert region.n_sign_constraints == data.n_samples * 4
+    assert region.interior == (region.tight_sign_constraints == 0)
     # inside the region the restricted margins are the model's own margins
     np.testing.assert_allclose(cert.margins, model.margins(cert.theta, data), atol=1e-9)
     assert cert.margins.min() >= 1 - 1e-9
     # the solution keeps a pattern compatible with its start's region (units never switch on/off strictly)
-    assert len(cert.extras["region_starts"]) == 5
+    assert len(cert.diagnostics.starts) == 5
     assert activation_pattern(model, cert.theta, data.X[0], data.y[0])[0].shape == (4,)
 
 
@@ -216,7 +225,7 @@ def test_relu_starts_that_do_not_separate_are_moved_to_a_separating_region():
     assert model.margins(start, data).min() <= 0  # the random start's own region is infeasible
     cert = max_margin(model, data, starts=3, seed=0)
     assert cert.success and cert.kkt.max < 1e-8 and cert.margins.min() >= 1 - 1e-9
-    assert any(s["status"] == "optimal" for s in cert.extras["region_starts"])
+    assert any(s.status == "optimal" for s in cert.diagnostics.starts)
 
 
 def test_bad_start_points_and_tuple_data():
@@ -232,20 +241,19 @@ def test_bad_start_points_and_tuple_data():
 
 
 def test_certificate_residuals_are_recomputed_not_copied():
-    from lexmargin.certificate import kkt_residuals
+    from lexmargin.nlp.certify import complementarity_residual, primal_residual, stationarity_residual
     data = teacher_data(30, 4, seed=5)
     model = linear_model(4)
     cert = max_margin(model, data)
     jac = model.margin_jacobian(cert.theta, data)
-    exact = kkt_residuals(2 * cert.theta, jac, cert.margins - 1, cert.multipliers)
-    assert exact.max < 1e-8
+    assert stationarity_residual(2 * cert.theta, jac, cert.multipliers) < 1e-8
     # a perturbed point or wrong multipliers are caught by the same numpy check
     moved = cert.theta * 0.99
-    wrong = kkt_residuals(2 * moved, model.margin_jacobian(moved, data), model.margins(moved, data) - 1,
-                          cert.multipliers)
-    assert wrong.primal_feasibility > 1e-3
-    halved = kkt_residuals(2 * cert.theta, jac, cert.margins - 1, cert.multipliers / 2)
-    assert halved.stationarity > 1e-3
+    no_eq = np.zeros(data.n_samples, dtype=bool)
+    assert primal_residual(model.margins(moved, data) - 1, np.ones(data.n_samples), no_eq) > 1e-3
+    assert stationarity_residual(2 * cert.theta, jac, cert.multipliers / 2) > 1e-3
+    assert complementarity_residual(model.margins(moved, data) - 1 + 0.1, np.ones(data.n_samples), cert.multipliers,
+                                    no_eq) > 1e-3
 
 
 def test_huge_trained_start_is_rescaled_for_homogeneous_models():

@@ -71,7 +71,7 @@ def test_normalized_gd_converges_much_faster(linear_problem):
 def test_max_margin_certificate_reference_when_available(linear_problem):
     X, y, w, *_ , ngd = linear_problem
     try:
-        from lexmargin.maxmargin import max_margin
+        from lexmargin.problems.maxmargin import max_margin
         cert = max_margin(load_model("linear", input_dim=3), Dataset(X, y))
     except (ImportError, ModelError) as exc:
         pytest.skip(f"max_margin unavailable: {exc}")

@@ -1,4 +1,4 @@
-"""Margin, constrained and regularization paths (lexmargin.paths)."""
+"""Margin, constrained and regularization paths (lexmargin.problems.paths)."""
 
 import json
 
@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 
 import lexmargin as lm
 from lexmargin.errors import LexmarginError, SolverError
-from lexmargin.paths import constrained_path, direction_distance, margin_path, regularization_path
+from lexmargin.problems.paths import constrained_path, direction_distance, margin_path, regularization_path
 
 
 @pytest.fixture(scope="module")
@@ -66,15 +66,15 @@ def test_lambda_schedule_must_decrease(linear3, separable):
 def test_bad_norm_and_start(linear3, separable):
     with pytest.raises(LexmarginError, match="unknown norm"):
         margin_path(linear3, separable, [1.0], norm="l3")
-    with pytest.raises(LexmarginError, match="x0 must have 3"):
-        margin_path(linear3, separable, [1.0], x0=[1.0, 2.0])
+    with pytest.raises(LexmarginError, match="init must have 3"):
+        margin_path(linear3, separable, [1.0], init=[1.0, 2.0])
     with pytest.raises(LexmarginError, match="Dataset"):
         margin_path(linear3, separable.X, [1.0])
 
 
 def test_solver_failure_raises_with_context(linear3, separable):
     with pytest.raises(SolverError, match="rho=1") as info:
-        constrained_path(linear3, separable, [1.0], options={"ipopt.max_iter": 1})
+        constrained_path(linear3, separable, [1.0], max_iter=1)
     assert info.value.status == "max_iterations"
 
 
@@ -94,7 +94,7 @@ def test_margin_path_of_homogeneous_model_is_the_max_margin_direction(linear3, s
 def test_margin_path_of_deep_linear_scales_with_degree(separable):
     model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
     x0 = model.random_params(seed=3)
-    path = margin_path(model, separable, [1.0, 2.0, 4.0], x0=x0)
+    path = margin_path(model, separable, [1.0, 2.0, 4.0], init=x0)
     assert np.allclose(path.margins / path.parameters ** 2, path.margins[0], rtol=1e-7)
     assert all(p.certificate.success and p.certificate.kkt.max < 1e-7 for p in path.points)
 
@@ -113,8 +113,8 @@ def test_constrained_path_lemmas_2_and_3(cpath, separable):
 def test_constrained_path_is_a_minimizer(cpath, linear3, separable):
     for point in cpath.points:
         rho = point.parameter
-        log_loss = lm.paths.logsumexp(-linear3.margins(rho * point.theta, separable))
-        at_margin_path = lm.paths.logsumexp(-linear3.margins(rho * point.extras["margin_path_theta"], separable))
+        log_loss = lm.problems.logspace.logsumexp(-linear3.margins(rho * point.theta, separable))
+        at_margin_path = lm.problems.logspace.logsumexp(-linear3.margins(rho * point.margin_path_theta, separable))
         assert log_loss <= at_margin_path + 1e-12
         assert point.certificate.objective == pytest.approx(log_loss, rel=1e-12)
 
@@ -143,7 +143,7 @@ def test_deep_linear_constrained_path_aligns_end_to_end_with_the_svm(separable, 
     """Depth-2 linear net: the end-to-end vector W2 W1 aligns with the l2 max-margin direction and the
     normalized margin tends to gamma_linear / 2 (balanced layers), up to a margin scale rho^2 gamma ~ 2e5."""
     model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
-    path = constrained_path(model, separable, [1.0, 10.0, 100.0, 1000.0], x0=model.random_params(seed=1))
+    path = constrained_path(model, separable, [1.0, 10.0, 100.0, 1000.0], init=model.random_params(seed=1))
     assert path.success and max(p.certificate.kkt.max for p in path.points) < 1e-9
     assert all(p.lemma3_holds for p in path.points)
     end_to_end = [model.unflatten(t)["W2"] @ model.unflatten(t)["W1"] for t in path.thetas]
@@ -171,9 +171,9 @@ LOG_RHOS = np.logspace(0, 12, 7)
 
 def test_log_predictor_constrained_path_is_fixed_away_from_the_margin_path(positive_data, l2_direction):
     model = lm.load_model("log_predictor", input_dim=2)
-    path = constrained_path(model, positive_data, LOG_RHOS, x0=l2_direction, reference=l2_direction)
+    path = constrained_path(model, positive_data, LOG_RHOS, init=l2_direction, reference=l2_direction)
     # margin path of f = log(theta.z) is the l2 max-margin direction for every rho (log is increasing)
-    assert all(np.allclose(p.extras["margin_path_theta"], l2_direction, atol=1e-7) for p in path.points)
+    assert all(np.allclose(p.margin_path_theta, l2_direction, atol=1e-7) for p in path.points)
     # L(rho theta) = (1/rho) sum 1/(theta.z): the constrained path does not depend on rho ...
     assert np.ptp(path.thetas, axis=0).max() < 1e-8
     X = positive_data.X
@@ -188,7 +188,7 @@ def test_log_predictor_constrained_path_is_fixed_away_from_the_margin_path(posit
 
 def test_power_log_predictor_constrained_path_approaches_the_margin_path(positive_data, l2_direction):
     model = lm.load_model("log_predictor", input_dim=2, eps=1.0)
-    path = constrained_path(model, positive_data, LOG_RHOS, x0=l2_direction, reference=l2_direction)
+    path = constrained_path(model, positive_data, LOG_RHOS, init=l2_direction, reference=l2_direction)
     d = path.distances_to_margin_path
     assert np.all(np.diff(d) < 0)
     assert d[-1] < 0.005 and d[-1] < 0.1 * d[0]

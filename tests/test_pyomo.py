@@ -10,7 +10,7 @@ from lexmargin import Block, DataError, Dataset, Model, ModelError, SolverError,
 pyo = pytest.importorskip("pyomo.environ")
 from pyomo.core.expr.numeric_expr import MaxExpression, MinExpression, UnaryFunctionExpression
 
-from lexmargin.pyomo_interop import margin_duals, solve_pyomo, theta_of, to_pyomo
+from lexmargin.interop.pyomo import margin_duals, solve_pyomo, theta_of, to_pyomo
 
 
 # ---- hand-written models with analytic solutions ------------------------------------------------
@@ -115,22 +115,22 @@ def test_unsuccessful_solves_load_nothing():
     m.obj = pyo.Objective(expr=m.x ** 2)
     m.a = pyo.Constraint(expr=m.x >= 1)
     m.b = pyo.Constraint(expr=m.x <= 0)
-    result = solve_pyomo(m)
+    result = solve_pyomo(m, raise_on_failure=False)
     assert result.status == "infeasible" and result.termination_condition == "infeasible"
     assert not result.success and not result.loaded and pyo.value(m.x) == 0.3
     with pytest.raises(SolverError, match="nothing loaded") as info:
-        solve_pyomo(m, raise_on_failure=True)
-    assert info.value.status == "infeasible"
+        solve_pyomo(m)                                  # raise_on_failure=True: the default of every solve
+    assert info.value.status == "infeasible" and info.value.certificate.status == "infeasible"
 
 
 def test_iteration_limit_status_and_option_passing():
     m = pyo.ConcreteModel()
     m.x = pyo.Var(range(3), initialize=3.0)
     m.obj = pyo.Objective(expr=sum(pyo.exp(m.x[i]) - (i + 1) * m.x[i] for i in range(3)))
-    limited = solve_pyomo(m, max_iter=1)
+    limited = solve_pyomo(m, max_iter=1, raise_on_failure=False)
     assert limited.status == "max_iterations" and limited.termination_condition == "maxIterations"
     assert not limited.loaded and pyo.value(m.x[0]) == 3.0
-    assert solve_pyomo(m, **{"ipopt.max_iter": 100}).success
+    assert solve_pyomo(m, ipopt={"ipopt.max_iter": 100}).success
     np.testing.assert_allclose([pyo.value(m.x[i]) for i in range(3)], np.log([1, 2, 3]), atol=1e-7)
 
 
@@ -207,7 +207,7 @@ def test_linear_round_trip_matches_cvxpy():
 
 
 def test_linear_round_trip_matches_max_margin_certificate():
-    maxmargin = pytest.importorskip("lexmargin.maxmargin")
+    maxmargin = pytest.importorskip("lexmargin.problems.maxmargin")
     model = load_model("linear", input_dim=3)
     cert = maxmargin.max_margin(model, DATA)
     assert cert.success
@@ -240,7 +240,7 @@ def test_ops_pyomo_backend_inside_a_declared_model():
 def test_bounds_exact_by_default_and_ipopt_relaxation_on_request():
     exact, relaxed = _qp(), _qp()
     solve_pyomo(exact)
-    solve_pyomo(relaxed, bound_relax_factor=1e-8)
+    solve_pyomo(relaxed, ipopt={"bound_relax_factor": 1e-8}, finish=False)  # IPOPT's own point, as is
     assert pyo.value(exact.t) == pytest.approx(1.0, abs=1e-10)
     assert abs(pyo.value(relaxed.t) - 1.0) > 1e-9  # IPOPT's relaxed bound t <= 1 + 1e-8
 

@@ -34,7 +34,7 @@ def teacher():
 
 @pytest.fixture(scope="module")
 def svm_certificate(linear, teacher):
-    from lexmargin.maxmargin import max_margin
+    from lexmargin.problems.maxmargin import max_margin
 
     return max_margin(linear, teacher)
 
@@ -213,7 +213,7 @@ def test_multipliers_agree_with_the_numeric_module(teacher):
     """Two independent implementations (CasADi Jacobian at theta_hat vs numpy rescaled Jacobian)."""
     numeric = pytest.importorskip("lexmargin.numeric")
     model = load_model("deep_linear", input_dim=2, depth=2, width=2)
-    from lexmargin.maxmargin import max_margin
+    from lexmargin.problems.maxmargin import max_margin
 
     kkt_point = max_margin(model, teacher, starts=2).theta
     theta = 2.0 * kkt_point + 0.01 * np.random.default_rng(0).standard_normal(model.n_params)
@@ -227,7 +227,7 @@ def test_multipliers_agree_with_the_numeric_module(teacher):
 
 
 def test_constrained_path_input(linear, teacher, svm_certificate):
-    paths = pytest.importorskip("lexmargin.paths")
+    paths = pytest.importorskip("lexmargin.problems.paths")
     path = paths.constrained_path(linear, teacher, [1.0, 4.0, 16.0])
     report = stationarity_report(linear, teacher, path, certificate=svm_certificate)
     np.testing.assert_allclose(report.theta, 16.0 * path.thetas[-1])

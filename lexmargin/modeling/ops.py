@@ -3,7 +3,7 @@
 A model function receives its parameters and sample as arrays.  Depending on the backend these are
 numpy float arrays (numeric evaluation), numpy object arrays of CasADi SX scalars (tracing for IPOPT),
 numpy object arrays of SymPy expressions (symbolic checks and formulas) or numpy object arrays of
-Pyomo variables/expressions (``lexmargin.pyomo_interop``; Pyomo is imported only when used).  Arithmetic operators,
+Pyomo variables/expressions (``lexmargin.interop.pyomo``; Pyomo is imported only when used).  Arithmetic operators,
 ``@``, indexing and slicing work on all three; non-polynomial functions must come from this module::
 
     from lexmargin import ops

@@ -17,7 +17,7 @@ Example: 8 runs (seeds 0..7, initial scales 0.1..10) of normalized GD on a decla
 against its max-margin certificate and checkpointed to disk (rerunning resumes where it stopped)::
 
     from lexmargin import load_model
-    from lexmargin.maxmargin import max_margin
+    from lexmargin.problems.maxmargin import max_margin
     from lexmargin.numeric import Normalized, Reference, kernel_for, train
 
     model = load_model("two_layer", input_dim=data.n_features, activation="relu", width=4)

@@ -1,7 +1,7 @@
 """Comparisons of trained parameters with a solver certificate, on plain arrays.
 
 They take directions, margins and Jacobians as arrays, so they work with a ``Certificate`` from
-``lexmargin.maxmargin`` (``Reference.from_certificate``) or with any reference computed elsewhere.
+``lexmargin.problems.maxmargin`` (``Reference.from_certificate``) or with any reference computed elsewhere.
 """
 
 from __future__ import annotations

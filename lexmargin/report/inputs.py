@@ -4,7 +4,7 @@ Accepted parameter sources:
 
 * a 1-D array theta (P,);
 * a 2-D array of checkpoints (K, P) (the last row is the reported point);
-* a History of the numeric module, a Path of ``lexmargin.paths`` (points rho * theta along rho), or
+* a History of the numeric module, a Path of ``lexmargin.problems.paths`` (points rho * theta along rho), or
   anything with ``thetas``/``iterations`` arrays or ``checkpoints`` whose items carry ``theta`` and
   ``iteration``/``step``;
 * an ``.npz`` file with ``theta`` (P,) and/or ``thetas`` (K, P) with optional ``iterations`` (K,),
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..certificate import LICQ, Certificate, KKTResiduals, SolverInfo
+from ..nlp.certificate import Certificate
 from ..modeling.data import Dataset
 from ..errors import DataError, ModelError
 
@@ -77,7 +77,7 @@ def _numeric_history_arrays(history, run: int):
 
 
 def _path_arrays(path):
-    """A lexmargin.paths Path: margin/constrained points are rho * theta (theta on the unit ball)."""
+    """A lexmargin.problems.paths Path: margin/constrained points are rho * theta (theta on the unit ball)."""
     thetas = np.asarray(path.thetas, dtype=float)
     parameters = np.asarray(path.parameters, dtype=float)
     if path.parameter_name == "rho":
@@ -97,7 +97,7 @@ def _history_arrays(history):
 
 
 def from_history(history, run: int = 0) -> ThetaSource:
-    """A numeric-module History, a ``lexmargin.paths`` Path (the schedule parameter takes the place of
+    """A numeric-module History, a ``lexmargin.problems.paths`` Path (the schedule parameter takes the place of
     the iteration), or any object with ``thetas`` (+ ``iterations``) or ``checkpoints``."""
     if _is_numeric_history(history):
         thetas, iterations = _numeric_history_arrays(history, _check_run(history, run))
@@ -203,25 +203,10 @@ def check_theta(model, theta) -> None:
         raise DataError("theta is zero: margins, normalization and alignment are undefined there")
 
 
-def _float(value) -> float:
-    return float(value) if value is not None else float("nan")
-
-
 def certificate_from_dict(d: dict) -> Certificate:
     """Rebuild a Certificate from ``Certificate.to_dict()`` output (e.g. a cert.json file)."""
     try:
-        kkt = KKTResiduals(**{k: _float(d["kkt"][k]) for k in KKTResiduals.__dataclass_fields__})
-        lic = d["licq"]
-        return Certificate(
-            problem=str(d["problem"]), status=str(d["status"]), theta=np.array(d["theta"], dtype=float),
-            objective=_float(d["objective"]), norm=str(d.get("norm", "l2")),
-            margins=np.array(d["margins"], dtype=float),
-            normalized_margin=None if d.get("normalized_margin") is None else _float(d["normalized_margin"]),
-            multipliers=np.array(d["multipliers"], dtype=float), support=np.array(d["support"], dtype=int),
-            kkt=kkt, licq=LICQ(int(lic["n_active"]), int(lic["rank"]), _float(lic["smallest_singular_value"]),
-                               bool(lic["holds"])),
-            solver=SolverInfo(**{k: d["solver"][k] for k in SolverInfo.__dataclass_fields__ if k in d["solver"]}),
-            constraints=str(d.get("constraints", "f_n(theta) >= 1")), extras=dict(d.get("extras", {})))
+        return Certificate.from_dict(d)
     except (KeyError, TypeError, ValueError) as exc:
         raise DataError(f"not a lexmargin certificate (missing or bad field: {exc})") from None
 

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..certificate import LICQ, jsonable
+from ..nlp.certificate import jsonable
+from ..nlp.certify import LICQ
 from ..errors import DataError
 from .compare import CertificateComparison, Trajectory, compare_with_certificate, trajectory
 from .inputs import as_theta_source, check_theta, resolve_model

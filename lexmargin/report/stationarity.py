@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import nnls
 
-from ..certificate import LICQ, licq
+from ..nlp.certify import LICQ, licq
 
 CONVENTION = ("theta_hat = theta / q_min^(1/alpha); KKT of min 1/2||theta||^2 s.t. f_n >= 1: "
               "theta_hat = sum_n lambda_n grad f_n(theta_hat), lambda >= 0 by NNLS on the near-support set")

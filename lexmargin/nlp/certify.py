@@ -1,0 +1,312 @@
+"""The one certificate check: relative KKT residuals, active set, support, LICQ, second order.
+
+For  min phi(z)  s.t.  c_i(z) >= 0,  h_j(z) = 0  (bounds are rows too, see ``nlp.extend``), at a point
+z with multipliers lambda (inequalities) and mu (equalities), with g = grad phi, rows' levels s_i > 0:
+
+* stationarity      ||g - J_c^T lambda - J_h^T mu||_inf / max(||g~||_inf, ||sum_i |lambda_i| |grad c_i|||_inf)
+                    where g~ >= |g| is the size of the terms of g (``Point.gradient_scale``): the residual
+                    as a fraction of the terms that cancel in it;
+* primal            max( max_i max(0, -c_i) / s_i ,  max_j |h_j| / s_j );
+* dual              max_i max(0, -lambda_i) ||grad c_i||_inf / (the stationarity denominator);
+* complementarity   max_i |lambda_i| |c_i| / max(sum_i |lambda_i| s_i, ||g~||_inf ||z||_inf).
+
+All four are invariant to rescaling the data, theta, the objective and any row; a multiplier is
+judged by what it contributes to grad phi, so multipliers that are solver noise (all true multipliers
+0) neither fail dual feasibility nor count as support.  Words (textbook):
+
+* active set A: rows with c_i / s_i <= tol.active, whatever their multiplier (equalities always);
+* support S: rows whose multiplier matters in the stationarity balance:
+  |lambda_i| ||grad c_i||_inf > tol.support * (the stationarity denominator);
+* degenerate: active inequality rows outside the support (strict complementarity holds iff none);
+* LICQ: the active rows' gradients, each normalized to unit length, have full row rank (singular
+  values below tol.rank * largest do not count); ``smallest_singular_value`` is relative;
+* second order: the Hessian of the Lagrangian reduced to the null space of the support gradients is
+  positive definite (a sufficient condition for a strict local minimum); negative curvature on the
+  null space of all active gradients while LICQ holds means the point is not a local minimum (the
+  necessary condition fails); otherwise inconclusive.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .nlp import NLP, Extended, extend, split_bound_multipliers
+from .options import Tolerances
+
+TINY = np.finfo(float).tiny
+SECOND_ORDER_MAX_SIZE = 3000
+
+
+@dataclass(frozen=True)
+class Residuals:
+    """Relative KKT residuals (see the module docstring); ``max`` is what ``optimal`` is judged by."""
+
+    stationarity: float
+    primal_feasibility: float
+    dual_feasibility: float
+    complementarity: float
+
+    @property
+    def max(self) -> float:
+        return max(self.stationarity, self.primal_feasibility, self.dual_feasibility, self.complementarity)
+
+    def within(self, tol: float) -> bool:
+        return bool(np.isfinite(self.max) and self.max <= tol)
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "max": self.max}
+
+
+@dataclass(frozen=True)
+class LICQ:
+    """Rank of the active rows' unit-normalized gradients; ``smallest_singular_value`` relative to the
+    largest (0 when there are more active rows than variables)."""
+
+    n_active: int
+    rank: int
+    smallest_singular_value: float
+    holds: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class SecondOrder:
+    """Reduced Hessian of the Lagrangian.  ``strict``: True (positive definite on the null space of the
+    support gradients: strict local minimum), False (negative curvature along the active rows' null
+    space: not a local minimum), None (inconclusive or not checked, see ``reason``)."""
+
+    checked: bool
+    null_space_dimension: int
+    min_eigenvalue: float
+    strict: bool | None
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+NOT_CHECKED = SecondOrder(False, -1, float("nan"), None, "no Hessian")
+
+
+# ---- residuals ------------------------------------------------------------------------------------
+def multiplier_weights(jacobian, multipliers) -> np.ndarray:
+    """|lambda_i| ||grad c_i||_inf: what row i contributes to the stationarity balance."""
+    J = np.atleast_2d(np.asarray(jacobian, dtype=float))
+    lam = np.abs(np.asarray(multipliers, dtype=float))
+    if lam.size == 0:
+        return np.zeros(0)
+    return lam * np.max(np.abs(J), axis=1)
+
+
+def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None) -> float:
+    """max(||g~||_inf, ||sum_i |lambda_i| |grad c_i|||_inf): the size of the terms that cancel in the
+    stationarity residual (g~ >= |g|: the terms of grad phi itself)."""
+    g = np.asarray(gradient, dtype=float)
+    J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
+    terms = np.abs(J).T @ np.abs(np.asarray(multipliers, dtype=float))
+    size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
+    return max(float(np.max(size, initial=0.0)), float(np.max(terms, initial=0.0)), TINY)
+
+
+def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None) -> float:
+    g = np.asarray(gradient, dtype=float)
+    J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
+    residual = g - J.T @ np.asarray(multipliers, dtype=float)
+    return float(np.max(np.abs(residual), initial=0.0)) / stationarity_scale(g, J, multipliers, gradient_scale)
+
+
+def primal_residual(values, levels, equality) -> float:
+    c, s, eq = _rows(values, levels, equality)
+    violation = np.where(eq, np.abs(c), np.maximum(0.0, -c))
+    return float(np.max(violation / s, initial=0.0))
+
+
+def dual_residual(jacobian, multipliers, equality, scale: float) -> float:
+    """Largest negative inequality multiplier, weighted by its row's gradient, relative to ``scale``
+    (the stationarity scale): a negative multiplier that moves nothing in the balance does not count."""
+    lam = np.asarray(multipliers, dtype=float)
+    eq = np.asarray(equality, dtype=bool)
+    negative = multiplier_weights(jacobian, np.minimum(lam, 0.0))
+    return float(np.max(negative[~eq], initial=0.0)) / max(scale, TINY)
+
+
+def complementarity_residual(values, levels, multipliers, equality, objective_scale: float = 0.0) -> float:
+    """max_i |lambda_i| |c_i| / max(sum_i |lambda_i| s_i, objective_scale): lambda_i c_i is in objective
+    units; ``objective_scale`` (||g~|| ||z||) is the reference when every multiplier is negligible."""
+    c, s, eq = _rows(values, levels, equality)
+    lam = np.abs(np.asarray(multipliers, dtype=float))[~eq]
+    c, s = c[~eq], s[~eq]
+    scale = max(float(np.sum(lam * s)), float(objective_scale), TINY)
+    return float(np.max(lam * np.abs(c), initial=0.0)) / scale
+
+
+def objective_scale(ext: Extended) -> float:
+    """||g~||_inf ||z||_inf: objective units at the size of the variables."""
+    p = ext.point
+    size = np.abs(p.gradient) if p.gradient_scale is None else np.maximum(np.abs(p.gradient), p.gradient_scale)
+    return float(np.max(size, initial=0.0)) * float(np.max(np.abs(ext.z), initial=0.0))
+
+
+def residuals(ext: Extended, multipliers) -> Residuals:
+    p = ext.point
+    scale = stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale)
+    return Residuals(
+        stationarity=stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale),
+        primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality),
+        dual_feasibility=dual_residual(ext.jacobian, multipliers, ext.equality, scale),
+        complementarity=complementarity_residual(ext.values, ext.levels, multipliers, ext.equality,
+                                                 objective_scale(ext)))
+
+
+def _rows(values, levels, equality):
+    c = np.asarray(values, dtype=float)
+    s = np.maximum(np.asarray(levels, dtype=float), TINY)
+    return c, s, np.asarray(equality, dtype=bool)
+
+
+# ---- active set, support --------------------------------------------------------------------------
+def active_rows(values, levels, equality, tol: float) -> np.ndarray:
+    """Rows with relative slack <= tol (equalities always), whatever their multiplier."""
+    c, s, eq = _rows(values, levels, equality)
+    return eq | (c / s <= tol)
+
+
+def support_rows(jacobian, multipliers, scale: float, tol: float) -> np.ndarray:
+    """Rows whose multiplier is nonzero at the scale of the stationarity balance:
+    |lambda_i| ||grad c_i||_inf > tol * scale."""
+    return multiplier_weights(jacobian, multipliers) > tol * max(scale, TINY)
+
+
+# ---- LICQ -----------------------------------------------------------------------------------------
+def unit_rows(jacobian) -> np.ndarray:
+    J = np.atleast_2d(np.asarray(jacobian, dtype=float))
+    norms = np.linalg.norm(J, axis=1)
+    return J / np.where(norms > 0, norms, 1.0)[:, None]
+
+
+def licq(active_jacobian, rank_tol: float = 1e-9) -> LICQ:
+    J = np.atleast_2d(np.asarray(active_jacobian, dtype=float))
+    m = J.shape[0] if J.size else 0
+    if m == 0:
+        return LICQ(0, 0, 1.0, True)
+    s = np.linalg.svd(unit_rows(J), compute_uv=False)
+    top = float(s[0]) if s.size else 0.0
+    rank = int(np.sum(s > rank_tol * top)) if top > 0 else 0
+    smallest = float(s[m - 1]) / top if m <= s.size and top > 0 else 0.0
+    return LICQ(m, rank, smallest, rank == m)
+
+
+# ---- second order ---------------------------------------------------------------------------------
+def null_space(jacobian, n: int, rank_tol: float) -> np.ndarray:
+    """Orthonormal basis (n x k) of the null space of the unit-normalized rows."""
+    J = np.asarray(jacobian, dtype=float).reshape(-1, n)
+    if J.shape[0] == 0:
+        return np.eye(n)
+    _, s, vt = np.linalg.svd(unit_rows(J), full_matrices=True)
+    rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0
+    return vt[rank:].T
+
+
+def reduced_min_eigenvalue(hessian, basis) -> float:
+    if basis.shape[1] == 0:
+        return float("inf")
+    reduced = basis.T @ hessian @ basis
+    return float(np.linalg.eigvalsh(0.5 * (reduced + reduced.T))[0])
+
+
+def second_order(hessian, support_jacobian, active_jacobian, tol: Tolerances, licq_holds: bool = True) -> SecondOrder:
+    H = np.asarray(hessian, dtype=float)
+    n = H.shape[0]
+    scale = max(float(np.linalg.norm(H, 2)) if H.size else 0.0, TINY)
+    Z = null_space(support_jacobian, n, tol.rank)
+    if Z.shape[1] == 0:
+        return SecondOrder(True, 0, float("inf"), True, "the support gradients span the space")
+    low = reduced_min_eigenvalue(H, Z) / scale
+    if low > tol.curvature:
+        return SecondOrder(True, Z.shape[1], low, True, "positive definite on the null space of the support")
+    ZA = null_space(active_jacobian, n, tol.rank)
+    # the necessary condition needs unique multipliers (LICQ); without them negative curvature proves nothing
+    if licq_holds and ZA.shape[1] and reduced_min_eigenvalue(H, ZA) / scale < -tol.curvature:
+        return SecondOrder(True, Z.shape[1], low, False,
+                           "negative curvature along the active rows' null space: not a local minimum")
+    return SecondOrder(True, Z.shape[1], low, None, "reduced Hessian only positive semidefinite: inconclusive")
+
+
+def _hessian_matrix(nlp: NLP, z, p, row_multipliers):
+    H = nlp.hessian(z, p, row_multipliers)
+    H = np.asarray(H, dtype=float)
+    return np.diag(H) if H.ndim == 1 else H
+
+
+def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: Tolerances,
+                    licq_holds: bool = True) -> SecondOrder:
+    if nlp.hessian is None:
+        return NOT_CHECKED
+    if nlp.hessian_diagonal:
+        diagonal = np.asarray(nlp.hessian(z, p, lam[:nlp.m]), dtype=float).reshape(-1)
+        if np.all(diagonal > tol.curvature * max(float(np.max(np.abs(diagonal), initial=0.0)), TINY)):
+            return SecondOrder(True, -1, float(np.min(diagonal) / np.max(diagonal)), True,
+                               "the Hessian of the Lagrangian is positive definite")
+    if nlp.n > SECOND_ORDER_MAX_SIZE:
+        return SecondOrder(False, -1, float("nan"), None, f"not computed for more than {SECOND_ORDER_MAX_SIZE} "
+                                                         "variables")
+    keep = support | ext.equality
+    H = _hessian_matrix(nlp, z, p, lam[:nlp.m])
+    return second_order(H, ext.jacobian[keep], ext.jacobian[active], tol, licq_holds)
+
+
+# ---- the report -----------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class KKTReport:
+    """Everything ``certify`` found at one point, on the NLP's rows with the bounds appended."""
+
+    residuals: Residuals
+    licq: LICQ
+    second_order: SecondOrder
+    multipliers: np.ndarray
+    active: np.ndarray
+    support: np.ndarray
+    extended: Extended
+
+    @property
+    def degenerate(self) -> np.ndarray:
+        return self.active & ~self.support & ~self.extended.equality
+
+    def kkt_met(self, tol: Tolerances) -> bool:
+        return self.residuals.within(tol.kkt)
+
+
+def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=None, p=None,
+            tolerances: Tolerances | None = None, point=None) -> KKTReport:
+    """Recompute the KKT evidence at z from the NLP's numpy evaluation (never from the solver).
+
+    Args:
+        nlp: the problem.
+        z: the point (decision vector).
+        multipliers: one per NLP row, in lexmargin's convention (lambda >= 0 for c(z) >= 0).
+        lower_multipliers, upper_multipliers: one per variable (0 where the bound is infinite).
+        p: parameter values of a parametric NLP.
+        tolerances: the certificate's tolerances (default Tolerances()).
+        point: ``nlp.evaluate(z, p)`` when the caller has it already.
+    Returns:
+        A KKTReport (residuals, LICQ on the active set, second order, masks over the extended rows).
+    """
+    tol = tolerances or Tolerances()
+    z = np.asarray(z, dtype=float)
+    point = point if point is not None else nlp.evaluate(z, p)
+    ext = extend(nlp, point, z)
+    zeros = np.zeros(nlp.n)
+    lam = np.concatenate([np.asarray(multipliers, dtype=float).reshape(-1),
+                          split_bound_multipliers(nlp, zeros if lower_multipliers is None else lower_multipliers,
+                                                  zeros if upper_multipliers is None else upper_multipliers)])
+    active = active_rows(ext.values, ext.levels, ext.equality, tol.active)
+    scale = stationarity_scale(point.gradient, ext.jacobian, lam, point.gradient_scale)
+    support = support_rows(ext.jacobian, lam, scale, tol.support)
+    independence = licq(ext.jacobian[active], tol.rank)
+    return KKTReport(residuals(ext, lam), independence,
+                     second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds),
+                     lam, active, support, ext)

@@ -1,0 +1,257 @@
+"""Exact finish: turn IPOPT's interior point into a vertex-accurate KKT point.
+
+An interior-point method stops at a point whose error is about sqrt(complementarity) where the active
+set is degenerate (more active rows than the solution needs).  After IPOPT:
+
+1. candidates: equality rows, and inequality rows with relative slack <= IDENTIFY_TOL or a multiplier
+   in IPOPT's support;
+2. multipliers by NNLS: min ||grad phi - J_C^T lambda||, lambda >= 0 (equalities free).  Lawson-Hanson
+   returns a vertex: the rows with lambda > 0 have linearly independent gradients;
+3. the working set W (equalities and the rows with lambda > 0) is held active, and the KKT system
+   grad phi(z) = J_W(z)^T lambda_W,  c_W(z) = 0  is solved by Newton's method with the Hessian of the
+   Lagrangian (one step for a QP; a Schur complement when the Hessian is diagonal);
+4. a row that ends up violated joins W, a negative multiplier leaves it, and step 3 repeats.
+
+The finished point is kept only when its recomputed residuals meet the tolerance and its objective is
+not worse than IPOPT's (when IPOPT's point was certified too): the certificate, not the finish, decides.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_factor, cho_solve
+from scipy.optimize import nnls
+
+from .certify import TINY, multiplier_weights, residuals, stationarity_scale, unit_rows
+from .nlp import NLP, extend, split_bound_multipliers
+from .options import Tolerances
+
+IDENTIFY_TOL = 1e-4
+MAX_ROUNDS = 12
+MAX_NEWTON = 30
+OBJECTIVE_SLACK = 1e-9
+
+
+@dataclass(frozen=True)
+class FinishInfo:
+    """What the finish did.  ``applied``: the certificate is computed at the finished point."""
+
+    applied: bool
+    reason: str
+    rounds: int = 0
+    newton_steps: int = 0
+    working_set: int = 0
+    residual_before: float = float("nan")
+    residual_after: float = float("nan")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+NOT_RUN = FinishInfo(False, "not requested")
+
+
+@dataclass(frozen=True, eq=False)
+class Finished:
+    z: np.ndarray
+    multipliers: np.ndarray
+    lower_multipliers: np.ndarray
+    upper_multipliers: np.ndarray
+    info: FinishInfo
+
+
+class _State:
+    """Working set over the extended rows (NLP rows, then finite lower and upper bounds)."""
+
+    def __init__(self, nlp: NLP, z, p):
+        self.nlp, self.p = nlp, p
+        self.z = np.asarray(z, dtype=float).copy()
+        lo, up = nlp.bound_rows()
+        self.m = nlp.m
+        self.bound_var = np.concatenate([lo, up]).astype(int)
+        self.bound_sign = np.concatenate([np.ones(lo.size), -np.ones(up.size)])
+        self.bound_value = np.concatenate([nlp.lower[lo], nlp.upper[up]])
+
+    def evaluate(self):
+        point = self.nlp.evaluate(self.z, self.p)
+        return point, extend(self.nlp, point, self.z)
+
+    def fixed_variables(self, working):
+        rows = np.nonzero(working[self.m:])[0]
+        return self.bound_var[rows], self.bound_value[rows]
+
+
+def _nnls_multipliers(ext, candidates):
+    """lambda >= 0 (equalities split into +/-) minimizing ||g - J_C^T lambda|| on unit-normalized rows."""
+    if candidates.size == 0:
+        return np.zeros(0)
+    J = ext.jacobian[candidates]
+    norms = np.linalg.norm(J, axis=1)
+    norms = np.where(norms > 0, norms, 1.0)
+    eq = ext.equality[candidates]
+    cols = np.hstack([unit_rows(J).T, -unit_rows(J[eq]).T])
+    g = ext.point.gradient
+    scale = max(float(np.max(np.abs(g), initial=0.0)), TINY)
+    coef, _ = nnls(cols, g / scale, maxiter=50 * max(cols.shape[1], 10))
+    lam = coef[:candidates.size].copy()
+    lam[np.nonzero(eq)[0]] -= coef[candidates.size:]
+    return lam * scale / norms
+
+
+def _kkt_step(H, J, F1, F2, diagonal: bool):
+    """Solve [[H, -J^T], [J, 0]] [dz; dlam] = -[F1; F2].
+
+    Symmetries (deep nets, rescalings) make this matrix singular: it is regularized by +-delta on the
+    diagonal (delta = 1e-12 of its largest entry), which leaves steps along the symmetries ~0.
+    """
+    n, k = (H.size if diagonal else H.shape[0]), J.shape[0]
+    if diagonal and np.all(H > 0):
+        Hinv = 1.0 / H
+        S = (J * Hinv) @ J.T
+        try:
+            dlam = cho_solve(cho_factor(S), -F2 + J @ (Hinv * F1)) if k else np.zeros(0)
+            return Hinv * (-F1 + J.T @ dlam), dlam
+        except (LinAlgError, ValueError):
+            pass
+    Hm = np.diag(H) if diagonal else H
+    K = np.block([[Hm, -J.T], [J, np.zeros((k, k))]])
+    delta = 1e-12 * max(float(np.max(np.abs(K), initial=0.0)), TINY)
+    K[np.diag_indices(n)] += delta
+    K[n + np.arange(k), n + np.arange(k)] -= delta
+    rhs = -np.concatenate([F1, F2])
+    try:
+        step = np.linalg.solve(K, rhs)
+    except LinAlgError:
+        step = np.full(n + k, np.nan)
+    if not np.all(np.isfinite(step)):
+        step = np.linalg.lstsq(K, rhs, rcond=None)[0]
+    return step[:n], step[n:]
+
+
+def _newton(state: _State, working, lam):
+    """Newton on grad phi = J_W^T lambda_W, c_W = 0 over the free variables; returns steps taken.
+    The best iterate (smallest scaled residual) is kept."""
+    nlp = state.nlp
+    rows = np.nonzero(working[:state.m])[0]
+    fixed, values = state.fixed_variables(working)
+    state.z[fixed] = values
+    free = np.setdiff1d(np.arange(nlp.n), fixed)
+    best, best_z, best_lam = np.inf, state.z.copy(), lam.copy()
+    for step in range(MAX_NEWTON + 1):
+        point = nlp.evaluate(state.z, state.p)
+        J = point.jacobian[rows][:, free]
+        F1 = point.gradient[free] - J.T @ lam[rows]
+        F2 = point.values[rows]
+        gscale = max(float(np.max(np.abs(point.gradient), initial=0.0)),
+                     float(np.max(np.abs(J).T @ np.abs(lam[rows]), initial=0.0)), TINY)
+        size = max(float(np.max(np.abs(F1), initial=0.0)) / gscale,
+                   float(np.max(np.abs(F2) / np.maximum(point.levels[rows], TINY), initial=0.0)))
+        improving = np.isfinite(size) and size < 0.5 * best
+        if np.isfinite(size) and size < best:
+            best, best_z, best_lam = size, state.z.copy(), lam.copy()
+        if size < 1e-15 or (not improving and step > 2) or step == MAX_NEWTON:
+            break
+        row_lam = np.zeros(state.m)
+        row_lam[rows] = lam[rows]
+        H = np.asarray(nlp.hessian(state.z, state.p, row_lam), dtype=float)
+        Hf = H[free] if nlp.hessian_diagonal else H[np.ix_(free, free)]
+        dz, dlam = _kkt_step(Hf, J, F1, F2, nlp.hessian_diagonal)
+        state.z[free] += dz
+        lam[rows] += dlam
+    state.z[:], lam[:] = best_z, best_lam
+    return step
+
+
+def _bound_multipliers(state: _State, working, lam):
+    """Multipliers of the held bounds from stationarity in the fixed variables."""
+    point, _ = state.evaluate()
+    rows = np.nonzero(working[:state.m])[0]
+    reduced = point.gradient - point.jacobian[rows].T @ lam[rows]
+    held = np.nonzero(working[state.m:])[0]
+    lam[state.m + held] = state.bound_sign[held] * reduced[state.bound_var[held]]
+    lam[state.m:][~working[state.m:]] = 0.0
+
+
+def _repair(ext, working, lam, tol: Tolerances) -> bool:
+    """Drop the most negative multiplier or add the most violated row; False when nothing to do."""
+    ineq_working = working & ~ext.equality
+    negative = np.where(ineq_working, lam, np.inf)
+    top = max(float(np.max(np.abs(lam), initial=0.0)), TINY)
+    if negative.size and np.min(negative) < -tol.support * top:
+        i = int(np.argmin(negative))
+        working[i], lam[i] = False, 0.0
+        return True
+    slack = np.where(working | ext.equality, np.inf, ext.values / np.maximum(ext.levels, TINY))
+    if slack.size and np.min(slack) < -tol.active * 1e-2:
+        working[int(np.argmin(slack))] = True
+        return True
+    return False
+
+
+def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=None,
+           tolerances: Tolerances | None = None) -> Finished:
+    """Exact active-set finish of an IPOPT point (see the module docstring)."""
+    tol = tolerances or Tolerances()
+    z = np.asarray(z, dtype=float)
+    state = _State(nlp, z, p)
+    point0, ext0 = state.evaluate()
+    lam0 = np.concatenate([np.asarray(multipliers, dtype=float),
+                           split_bound_multipliers(nlp, lower_multipliers, upper_multipliers)])
+    before = residuals(ext0, lam0).max
+    keep = Finished(z, np.asarray(multipliers, dtype=float), np.asarray(lower_multipliers, dtype=float),
+                    np.asarray(upper_multipliers, dtype=float), FinishInfo(False, "", residual_before=before))
+    if nlp.hessian is None:
+        return _kept(keep, "no Hessian of the Lagrangian")
+    if not np.all(np.isfinite(z)) or not np.isfinite(point0.objective):
+        return _kept(keep, "IPOPT's point is not finite")
+    scale = stationarity_scale(point0.gradient, ext0.jacobian, lam0, point0.gradient_scale)
+    candidates = np.nonzero(ext0.equality | (ext0.values / np.maximum(ext0.levels, TINY) <= IDENTIFY_TOL)
+                            | (multiplier_weights(ext0.jacobian, lam0) > 1e-6 * scale))[0]
+    lam = np.zeros(lam0.size)
+    lam[candidates] = _nnls_multipliers(ext0, candidates)
+    working = np.zeros(lam.size, dtype=bool)
+    working[candidates] = ext0.equality[candidates] | (lam[candidates] > 0)
+    lam[~working] = 0.0
+    steps, rounds = 0, 0
+    for rounds in range(1, MAX_ROUNDS + 1):
+        steps += _newton(state, working, lam)
+        _bound_multipliers(state, working, lam)
+        _, ext = state.evaluate()
+        if not _repair(ext, working, lam, tol):
+            break
+    point, ext = state.evaluate()
+    after = residuals(ext, lam).max
+    certified = bool(np.isfinite(after) and after <= tol.kkt)
+    worse = point.objective > point0.objective + OBJECTIVE_SLACK * max(1.0, abs(point0.objective))
+    info = FinishInfo(True, "", rounds, steps, int(working.sum()), before, after)
+    if not certified or (worse and before <= tol.kkt):
+        reason = "objective increased" if certified else "the finished point is not certified"
+        return _kept(keep, reason, rounds=rounds, newton_steps=steps, residual_after=after)
+    m, lo_hi = nlp.m, nlp.bound_rows()
+    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
+    lower[lo_hi[0]] = lam[m:m + lo_hi[0].size]
+    upper[lo_hi[1]] = lam[m + lo_hi[0].size:]
+    return Finished(state.z.copy(), lam[:m].copy(), lower, upper, info)
+
+
+def _kept(keep: Finished, reason: str, **numbers) -> Finished:
+    info = FinishInfo(False, reason, residual_before=keep.info.residual_before,
+                      **{k: v for k, v in numbers.items()})
+    return Finished(keep.z, keep.multipliers, keep.lower_multipliers, keep.upper_multipliers, info)
+
+
+def fit_multipliers(nlp: NLP, z, p=None, tolerances: Tolerances | None = None) -> np.ndarray:
+    """NNLS multipliers (over the extended rows: NLP rows, then bounds) on the active rows at z.
+
+    Used to test whether a point is a KKT point of an NLP whose multipliers were not computed for it
+    (e.g. the original problem at a point solved within an activation region).
+    """
+    tol = tolerances or Tolerances()
+    point = nlp.evaluate(np.asarray(z, dtype=float), p)
+    ext = extend(nlp, point, z)
+    candidates = np.nonzero(ext.equality | (ext.values / np.maximum(ext.levels, TINY) <= tol.active))[0]
+    lam = np.zeros(ext.values.size)
+    lam[candidates] = _nnls_multipliers(ext, candidates)
+    return lam

@@ -1,0 +1,164 @@
+"""The one problem form every lexmargin problem is written in.
+
+    min_z  phi(z)   s.t.   c_i(z) >= 0  (inequality rows),   h_j(z) = 0  (equality rows),
+                           lower <= z <= upper,
+
+with a map z -> theta and, for every block of rows, its kind ("margin" of sample n, "ball",
+"region_sign", "fixed_margin", ...).  An ``NLP`` carries
+
+* ``expressions(z, p) -> (phi, rows)``: CasADi expressions, used only to build the IPOPT solver;
+* ``evaluate(z, p) -> Point``: numpy values, gradient, Jacobian and row levels recomputed from the
+  model's own functions, used by the certificate (never read from the solver);
+* ``hessian(z, p, multipliers)``: the Hessian of the Lagrangian phi - sum_i lambda_i c_i, used by the
+  exact finish and the second-order check (optional);
+* ``parameters``: the number of CasADi parameters p (paths re-solve one NLP along a schedule).
+
+Multiplier convention (one for everything): grad phi = sum_i lambda_i grad c_i + sum_j mu_j grad h_j
++ lower-bound multipliers - upper-bound multipliers, lambda >= 0.  Bounds become rows of kind
+"lower_bound" (z_i - lower_i >= 0) and "upper_bound" (upper_i - z_i >= 0) in the certificate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import casadi as ca
+import numpy as np
+
+LOWER_BOUND, UPPER_BOUND = "lower_bound", "upper_bound"
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A block of rows of one kind.  ``samples``: the sample of each row (margin-like rows)."""
+
+    kind: str
+    size: int
+    equality: bool = False
+    samples: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.samples is not None:
+            samples = np.asarray(self.samples, dtype=int).reshape(-1)
+            if samples.size != self.size:
+                raise ValueError(f"rows {self.kind!r}: {samples.size} sample indices for {self.size} rows")
+            object.__setattr__(self, "samples", samples)
+
+
+@dataclass(frozen=True, eq=False)
+class Point:
+    """An NLP evaluated in numpy at z: rows in block order (bounds not included).
+
+    ``levels``: the natural scale of each row (its slack is judged relative to it).
+    ``gradient_scale``: the size of the terms that make up grad phi (elementwise, >= |grad phi|);
+    stationarity is measured against it and against sum_i |lambda_i| |grad c_i|.
+    """
+
+    objective: float
+    gradient: np.ndarray
+    values: np.ndarray
+    jacobian: np.ndarray
+    levels: np.ndarray
+    gradient_scale: np.ndarray | None = None
+
+    def __post_init__(self):
+        m, n = self.values.size, self.gradient.size
+        if self.jacobian.shape != (m, n):
+            raise ValueError(f"jacobian has shape {self.jacobian.shape}; expected {(m, n)}")
+        if self.levels.shape != (m,):
+            raise ValueError(f"levels have shape {self.levels.shape}; expected {(m,)}")
+
+
+@dataclass(frozen=True, eq=False)
+class NLP:
+    name: str
+    n: int
+    rows: tuple[Rows, ...]
+    lower: np.ndarray
+    upper: np.ndarray
+    expressions: Callable
+    evaluate: Callable[..., Point]
+    theta: Callable[[np.ndarray], np.ndarray]
+    hessian: Callable | None = None
+    parameters: int = 0
+    symbol: type = ca.SX
+    hessian_diagonal: bool = False      # hessian() returns the diagonal only (and the constraint
+    #                                   # rows are linear): the finish uses a Schur complement
+    options: dict = field(default_factory=dict)   # IPOPT options the problem needs (e.g. Mehrotra)
+    x_scale: np.ndarray | None = None   # IPOPT solves in u = z / x_scale (powers of two: exact)
+
+    def __post_init__(self):
+        lower = np.broadcast_to(np.asarray(self.lower, dtype=float), (self.n,)).copy()
+        upper = np.broadcast_to(np.asarray(self.upper, dtype=float), (self.n,)).copy()
+        object.__setattr__(self, "lower", lower)
+        object.__setattr__(self, "upper", upper)
+        object.__setattr__(self, "rows", tuple(self.rows))
+
+    @property
+    def m(self) -> int:
+        return sum(r.size for r in self.rows)
+
+    @property
+    def equality_mask(self) -> np.ndarray:
+        return np.concatenate([np.full(r.size, r.equality) for r in self.rows]) if self.rows else np.zeros(0, bool)
+
+    def block(self, kind: str) -> slice:
+        """Row positions of the first block of this kind."""
+        start = 0
+        for r in self.rows:
+            if r.kind == kind:
+                return slice(start, start + r.size)
+            start += r.size
+        raise KeyError(kind)
+
+    def kinds(self) -> np.ndarray:
+        return np.concatenate([np.full(r.size, r.kind, dtype=object) for r in self.rows]) \
+            if self.rows else np.zeros(0, dtype=object)
+
+    def samples(self) -> np.ndarray:
+        """Sample index of every row (-1 where the row is not a sample's)."""
+        parts = [r.samples if r.samples is not None else np.full(r.size, -1) for r in self.rows]
+        return np.concatenate(parts).astype(int) if parts else np.zeros(0, dtype=int)
+
+    def bound_rows(self):
+        """(positions with a finite lower bound, positions with a finite upper bound)."""
+        return np.nonzero(np.isfinite(self.lower))[0], np.nonzero(np.isfinite(self.upper))[0]
+
+
+@dataclass(frozen=True, eq=False)
+class Extended:
+    """An NLP point with the bounds appended as rows (the form the certificate works on)."""
+
+    point: Point
+    z: np.ndarray
+    values: np.ndarray
+    jacobian: np.ndarray
+    levels: np.ndarray
+    equality: np.ndarray
+    kinds: np.ndarray
+    samples: np.ndarray
+
+
+def extend(nlp: NLP, point: Point, z) -> Extended:
+    """Append finite bounds as rows z_i - lower_i >= 0 and upper_i - z_i >= 0."""
+    z = np.asarray(z, dtype=float)
+    lo, up = nlp.bound_rows()
+    eye = np.eye(nlp.n)
+    scale = max(float(np.max(np.abs(z), initial=0.0)), np.finfo(float).tiny)
+    values = np.concatenate([point.values, z[lo] - nlp.lower[lo], nlp.upper[up] - z[up]])
+    jacobian = np.vstack([point.jacobian, eye[lo], -eye[up]])
+    levels = np.concatenate([point.levels, np.maximum(np.abs(nlp.lower[lo]), scale),
+                             np.maximum(np.abs(nlp.upper[up]), scale)])
+    equality = np.concatenate([nlp.equality_mask, np.zeros(lo.size + up.size, dtype=bool)])
+    kinds = np.concatenate([nlp.kinds(), np.full(lo.size, LOWER_BOUND, dtype=object),
+                            np.full(up.size, UPPER_BOUND, dtype=object)])
+    samples = np.concatenate([nlp.samples(), np.full(lo.size + up.size, -1)]).astype(int)
+    return Extended(point, z, values, jacobian, levels, equality, kinds, samples)
+
+
+def split_bound_multipliers(nlp: NLP, lower_multipliers, upper_multipliers) -> np.ndarray:
+    """Bound multipliers (one per variable each) as the extended rows' multipliers."""
+    lo, up = nlp.bound_rows()
+    return np.concatenate([np.asarray(lower_multipliers, dtype=float)[lo],
+                           np.asarray(upper_multipliers, dtype=float)[up]])

@@ -1,0 +1,450 @@
+"""Parameter norms, each usable as an objective and as a ball, registered by name.
+
+Every form is a smooth NLP over a lifted decision vector z with theta = T z (T linear):
+
+========  ================================================  =================================================
+norm      objective form  (min ... s.t. problem rows)       ball form  (||theta|| <= 1)
+========  ================================================  =================================================
+l2        z = theta;  ||theta||_2^2                         z = theta;  row 1 - theta.theta >= 0
+l1        z = [u; v] >= 0, theta = u - v;  sum(u + v)        z = [u; v] >= 0;  row 1 - sum(u + v) >= 0
+linf      z = [theta; t];  rows t - theta, t + theta >= 0;   z = theta with bounds -1 <= theta <= 1
+          objective t
+lp        z = [u; v] >= 0;  sum(u^p + v^p) (= ||theta||_p^p)  z = [u; v] >= 0;  row 1 - sum(u^p + v^p) >= 0
+========  ================================================  =================================================
+
+At an optimum of an objective form the lift is tight (u_j v_j = 0, t = max |theta_j|), so the
+objective equals ``objective_value(theta)``.  ``objective_degree`` k: objective(c theta) =
+c^k objective(theta) (2 for l2, 1 for l1 and linf, p for lp), which maps multipliers across a
+rescaling theta -> c theta exactly.
+
+Each form gives CasADi expressions (for IPOPT) and numpy values, gradients, Jacobians and Hessians
+(for the certificate and the exact finish), written out by hand here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import casadi as ca
+import numpy as np
+
+from ..errors import LexmarginError
+
+OBJECTIVE, BALL = "objective", "ball"
+
+
+@dataclass(frozen=True)
+class Lift:
+    """One form (objective or ball) of a norm for ``n_params`` parameters: z -> theta = T z."""
+
+    norm: "Norm"
+    form: str
+    n_params: int
+
+    @property
+    def split(self) -> bool:
+        return self.norm.split_lift
+
+    @property
+    def n(self) -> int:
+        P = self.n_params
+        return 2 * P if self.split else P + (1 if self.form == OBJECTIVE and self.norm.name == "linf" else 0)
+
+    def theta(self, z):
+        """theta = T z for numpy arrays and CasADi symbols."""
+        P = self.n_params
+        return z[:P] - z[P:2 * P] if self.split else z[:P]
+
+    def theta_map(self) -> np.ndarray:
+        """T (P x n)."""
+        P = self.n_params
+        T = np.zeros((P, self.n))
+        T[:, :P] = np.eye(P)
+        if self.split:
+            T[:, P:] = -np.eye(P)
+        return T
+
+    def pull_back(self, jacobian) -> np.ndarray:
+        """J T for a Jacobian J with respect to theta (rows x P)."""
+        J = np.asarray(jacobian, dtype=float)
+        out = np.zeros((J.shape[0], self.n))
+        P = self.n_params
+        out[:, :P] = J
+        if self.split:
+            out[:, P:] = -J
+        return out
+
+    def push_hessian(self, H) -> np.ndarray:
+        """T^T H T for a Hessian with respect to theta."""
+        T = self.theta_map()
+        return T.T @ np.asarray(H, dtype=float) @ T
+
+    def bounds(self) -> tuple[np.ndarray, np.ndarray]:
+        lower, upper = np.full(self.n, -np.inf), np.full(self.n, np.inf)
+        if self.split:
+            lower[:] = 0.0
+        elif self.form == BALL and self.norm.name == "linf":
+            lower[:], upper[:] = -1.0, 1.0
+        elif self.form == OBJECTIVE and self.norm.name == "linf":
+            lower[-1] = 0.0
+        return lower, upper
+
+    def start(self, theta, margin: float = 1e-3) -> np.ndarray:
+        """A point z with theta(z) = theta strictly inside the bounds (for IPOPT's interior point)."""
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        if self.split:
+            pad = margin * max(1.0, float(np.max(np.abs(theta)))) if self.form == OBJECTIVE else 0.0
+            return np.concatenate([np.maximum(theta, 0), np.maximum(-theta, 0)]) + pad
+        if self.form == OBJECTIVE and self.norm.name == "linf":
+            return np.append(theta, np.max(np.abs(theta), initial=0.0) * (1 + margin) + margin)
+        return theta.copy()
+
+    # ---- rows (>= 0) -----------------------------------------------------------------------------
+    @property
+    def n_rows(self) -> int:
+        return self.norm.rows_count(self.form, self.n_params)
+
+    def rows(self, z):
+        return self.norm.rows_expr(self.form, z, self.n_params)
+
+    def row_values(self, z) -> np.ndarray:
+        return self.norm.rows_value(self.form, np.asarray(z, dtype=float), self.n_params)
+
+    def row_jacobian(self, z) -> np.ndarray:
+        return self.norm.rows_jacobian(self.form, np.asarray(z, dtype=float), self.n_params)
+
+    def row_hessian(self, z, weights) -> np.ndarray:
+        """sum_i w_i Hessian of row i."""
+        return self.norm.rows_hessian(self.form, np.asarray(z, dtype=float), self.n_params,
+                                      np.asarray(weights, dtype=float))
+
+    def row_levels(self, z) -> np.ndarray:
+        return self.norm.rows_levels(self.form, np.asarray(z, dtype=float), self.n_params)
+
+    # ---- objective (objective form only) ---------------------------------------------------------
+    def objective(self, z):
+        return self.norm.objective_expr(z, self.n_params)
+
+    def objective_value(self, z) -> float:
+        return self.norm.objective_of_z(np.asarray(z, dtype=float), self.n_params)
+
+    def objective_gradient(self, z) -> np.ndarray:
+        return self.norm.objective_gradient(np.asarray(z, dtype=float), self.n_params)
+
+    def objective_hessian(self, z) -> np.ndarray:
+        return self.norm.objective_hessian(np.asarray(z, dtype=float), self.n_params)
+
+
+class Norm:
+    """Base class: the numpy value of the norm and the hooks of its two forms."""
+
+    name = ""
+    split_lift = False          # z = [u; v] >= 0 with theta = u - v
+    objective_degree = 1.0
+
+    @property
+    def label(self) -> str:
+        return self.name
+
+    @property
+    def objective_label(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def ball_label(self) -> str:
+        return f"||theta||_{self.label[1:]} <= 1"
+
+    @property
+    def polyhedral(self) -> bool:
+        return False
+
+    def lift(self, form: str, n_params: int) -> Lift:
+        if form not in (OBJECTIVE, BALL):
+            raise LexmarginError(f"unknown norm form {form!r}")
+        return Lift(self, form, int(n_params))
+
+    def value(self, theta) -> float:
+        raise NotImplementedError
+
+    def objective_value(self, theta) -> float:
+        """The objective form's value at theta (||theta||^2 for l2, ||theta||_p^p for lp)."""
+        return self.value(theta)
+
+    def normalize(self, theta) -> np.ndarray:
+        n = self.value(theta)
+        if n == 0:
+            raise LexmarginError("cannot normalize theta = 0")
+        return np.asarray(theta, dtype=float) / n
+
+    def interior(self, theta, shrink: float = 0.99) -> np.ndarray:
+        """theta scaled into the ball's interior (a warm start IPOPT accepts without projection)."""
+        theta = np.asarray(theta, dtype=float)
+        n = self.value(theta)
+        return theta * (shrink / n) if n > shrink else theta
+
+    # hooks: objective form
+    def objective_expr(self, z, P):
+        raise NotImplementedError
+
+    def objective_of_z(self, z, P) -> float:
+        raise NotImplementedError
+
+    def objective_gradient(self, z, P) -> np.ndarray:
+        raise NotImplementedError
+
+    def objective_hessian(self, z, P) -> np.ndarray:
+        return np.zeros((z.size, z.size))
+
+    # hooks: rows (default: none)
+    def rows_count(self, form, P) -> int:
+        return 0
+
+    def rows_expr(self, form, z, P):
+        return ca.SX(0, 1) if isinstance(z, ca.SX) else ca.MX(0, 1)
+
+    def rows_value(self, form, z, P) -> np.ndarray:
+        return np.zeros(0)
+
+    def rows_jacobian(self, form, z, P) -> np.ndarray:
+        return np.zeros((0, z.size))
+
+    def rows_hessian(self, form, z, P, w) -> np.ndarray:
+        return np.zeros((z.size, z.size))
+
+    def rows_levels(self, form, z, P) -> np.ndarray:
+        return np.ones(self.rows_count(form, P))
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "label": self.label}
+
+    def __eq__(self, other):
+        return isinstance(other, Norm) and self.label == other.label
+
+    def __hash__(self):
+        return hash(self.label)
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+class L2(Norm):
+    name = "l2"
+    objective_degree = 2.0
+
+    @property
+    def objective_label(self) -> str:
+        return "||theta||_2^2"
+
+    @property
+    def ball_label(self) -> str:
+        return "||theta||_2^2 <= 1"
+
+    def value(self, theta) -> float:
+        return float(np.linalg.norm(np.asarray(theta, dtype=float)))
+
+    def objective_value(self, theta) -> float:
+        theta = np.asarray(theta, dtype=float)
+        return float(theta @ theta)
+
+    def objective_expr(self, z, P):
+        return ca.dot(z, z)
+
+    def objective_of_z(self, z, P) -> float:
+        return float(z @ z)
+
+    def objective_gradient(self, z, P) -> np.ndarray:
+        return 2.0 * z
+
+    def objective_hessian(self, z, P) -> np.ndarray:
+        return 2.0 * np.eye(z.size)
+
+    def rows_count(self, form, P) -> int:
+        return 1 if form == BALL else 0
+
+    def rows_expr(self, form, z, P):
+        return 1 - ca.dot(z, z) if form == BALL else super().rows_expr(form, z, P)
+
+    def rows_value(self, form, z, P):
+        return np.array([1.0 - z @ z]) if form == BALL else np.zeros(0)
+
+    def rows_jacobian(self, form, z, P):
+        return -2.0 * z[None, :] if form == BALL else np.zeros((0, z.size))
+
+    def rows_hessian(self, form, z, P, w):
+        return -2.0 * float(w[0]) * np.eye(z.size) if form == BALL else np.zeros((z.size, z.size))
+
+
+class L1(Norm):
+    name = "l1"
+    split_lift = True
+
+    @property
+    def objective_label(self) -> str:
+        return "||theta||_1"
+
+    @property
+    def polyhedral(self) -> bool:
+        return True
+
+    def value(self, theta) -> float:
+        return float(np.sum(np.abs(np.asarray(theta, dtype=float))))
+
+    def objective_expr(self, z, P):
+        return ca.sum1(z)
+
+    def objective_of_z(self, z, P) -> float:
+        return float(np.sum(z))
+
+    def objective_gradient(self, z, P) -> np.ndarray:
+        return np.ones(z.size)
+
+    def rows_count(self, form, P) -> int:
+        return 1 if form == BALL else 0
+
+    def rows_expr(self, form, z, P):
+        return 1 - ca.sum1(z) if form == BALL else super().rows_expr(form, z, P)
+
+    def rows_value(self, form, z, P):
+        return np.array([1.0 - np.sum(z)]) if form == BALL else np.zeros(0)
+
+    def rows_jacobian(self, form, z, P):
+        return -np.ones((1, z.size)) if form == BALL else np.zeros((0, z.size))
+
+
+class LInf(Norm):
+    name = "linf"
+
+    @property
+    def objective_label(self) -> str:
+        return "||theta||_inf"
+
+    @property
+    def ball_label(self) -> str:
+        return "||theta||_inf <= 1"
+
+    @property
+    def polyhedral(self) -> bool:
+        return True
+
+    def value(self, theta) -> float:
+        return float(np.max(np.abs(np.asarray(theta, dtype=float)), initial=0.0))
+
+    def objective_expr(self, z, P):
+        return z[P]
+
+    def objective_of_z(self, z, P) -> float:
+        return float(z[P])
+
+    def objective_gradient(self, z, P) -> np.ndarray:
+        g = np.zeros(z.size)
+        g[P] = 1.0
+        return g
+
+    # objective form rows: t - theta >= 0, t + theta >= 0
+    def rows_count(self, form, P) -> int:
+        return 2 * P if form == OBJECTIVE else 0
+
+    def rows_expr(self, form, z, P):
+        if form != OBJECTIVE:
+            return super().rows_expr(form, z, P)
+        return ca.vertcat(z[P] - z[:P], z[P] + z[:P])
+
+    def rows_value(self, form, z, P):
+        return np.concatenate([z[P] - z[:P], z[P] + z[:P]]) if form == OBJECTIVE else np.zeros(0)
+
+    def rows_jacobian(self, form, z, P):
+        if form != OBJECTIVE:
+            return np.zeros((0, z.size))
+        J = np.zeros((2 * P, z.size))
+        J[:P, :P], J[P:, :P] = -np.eye(P), np.eye(P)
+        J[:, P] = 1.0
+        return J
+
+    def rows_levels(self, form, z, P):
+        return np.full(self.rows_count(form, P), max(abs(float(z[P])), np.finfo(float).tiny)) \
+            if form == OBJECTIVE else np.zeros(0)
+
+
+@dataclass(frozen=True, eq=False)
+class Lp(Norm):
+    p: float = 2.0
+    name = "lp"
+    split_lift = True
+
+    def __post_init__(self):
+        if self.p is None or not np.isfinite(self.p) or self.p <= 1:
+            raise LexmarginError(f"norm 'lp' needs a finite p > 1; got p={self.p}")
+
+    @property
+    def objective_degree(self) -> float:       # type: ignore[override]
+        return float(self.p)
+
+    @property
+    def label(self) -> str:
+        return f"l{self.p:g}"
+
+    @property
+    def objective_label(self) -> str:
+        return f"||theta||_{self.p:g}^{self.p:g}"
+
+    @property
+    def ball_label(self) -> str:
+        return f"||theta||_{self.p:g}^{self.p:g} <= 1"
+
+    def value(self, theta) -> float:
+        return float(np.sum(np.abs(np.asarray(theta, dtype=float)) ** self.p) ** (1.0 / self.p))
+
+    def objective_value(self, theta) -> float:
+        return float(np.sum(np.abs(np.asarray(theta, dtype=float)) ** self.p))
+
+    def objective_expr(self, z, P):
+        return ca.sum1(z ** self.p)
+
+    def objective_of_z(self, z, P) -> float:
+        return float(np.sum(np.maximum(z, 0) ** self.p))
+
+    def objective_gradient(self, z, P) -> np.ndarray:
+        return self.p * np.maximum(z, 0) ** (self.p - 1)
+
+    def objective_hessian(self, z, P) -> np.ndarray:
+        return np.diag(self._curvature(z))
+
+    def _curvature(self, z) -> np.ndarray:
+        with np.errstate(divide="ignore"):
+            return self.p * (self.p - 1) * np.maximum(z, 0) ** (self.p - 2)
+
+    def rows_count(self, form, P) -> int:
+        return 1 if form == BALL else 0
+
+    def rows_expr(self, form, z, P):
+        return 1 - ca.sum1(z ** self.p) if form == BALL else super().rows_expr(form, z, P)
+
+    def rows_value(self, form, z, P):
+        return np.array([1.0 - self.objective_of_z(z, P)]) if form == BALL else np.zeros(0)
+
+    def rows_jacobian(self, form, z, P):
+        return -self.objective_gradient(z, P)[None, :] if form == BALL else np.zeros((0, z.size))
+
+    def rows_hessian(self, form, z, P, w):
+        return -float(w[0]) * np.diag(self._curvature(z)) if form == BALL else np.zeros((z.size, z.size))
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "p": float(self.p)}
+
+
+NORMS = {"l2": L2, "l1": L1, "linf": LInf, "lp": Lp}
+
+
+def get_norm(norm="l2", p: float | None = None) -> Norm:
+    """A Norm from its name ("l2", "l1", "linf", "lp" with p) or a Norm instance."""
+    if isinstance(norm, Norm):
+        if p is not None:
+            raise LexmarginError("p applies to a norm name, not to a Norm instance")
+        return norm
+    if norm not in NORMS:
+        raise LexmarginError(f"unknown norm {norm!r}; choose one of {tuple(NORMS)}")
+    if norm == "lp":
+        return Lp(p)
+    if p is not None:
+        raise LexmarginError(f"p is only used by norm 'lp' (got norm={norm!r}, p={p})")
+    return NORMS[norm]()

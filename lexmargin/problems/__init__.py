@@ -1,0 +1,1 @@
+"""Problems: each builds an NLP from (model, data, norm, options), solves it with IPOPT and certifies it."""

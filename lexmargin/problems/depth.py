@@ -1,0 +1,283 @@
+"""Depth-sensitive margins (Theorem 1 of Nacson et al. 2019, eqs. 13-14).
+
+For a sum of homogeneous blocks f_n(w) = sum_k y_n g_k(w_k; x_n) with degrees alpha_1 < ... < alpha_K:
+
+* block-lexicographic solution (eq. 13), shallowest block first:
+      v_1* = min ||w_1||^2  s.t.  f_n(w) >= 1,
+      v_k* = min ||w_k||^2  s.t.  f_n(w) >= 1,  earlier blocks kept at their solution (j < k).
+  Earlier blocks are kept exactly: each stage fixes its blocks at the values it found, and later stages
+  solve over the remaining blocks only (no "v_j* + tol" slack, so nothing drifts).  This is exact
+  whenever a stage determines its blocks' contribution g_k(w_k; x_n) (always for blocks entering f
+  linearly, e.g. the weights of an SVM with bias); for nonconvex blocks it keeps the stage optimum found.
+  A block with v_k* <= zero_tol is discarded (fixed at exactly 0): the data is separated without it.
+  Blocks of equal degree form one stage (sum of their squared norms).
+* finite-gamma problem (eq. 14):  min sum_k gamma^(2/alpha_k) ||w_k||^2  s.t.  f_n(w) >= 1, solved in the
+  coordinates u_k = gamma^(1/alpha_k) w_k, along an increasing gamma schedule, warm-started; its solutions
+  converge to the block-lexicographic one as gamma -> infinity.
+
+``svm_with_bias``: the hard-margin SVM with an unregularized bias as the depth-sensitive solution of
+f_n = y_n (w.x_n + b1^2 - b2^2) (weights degree 1 first, bias degree 2 second).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import LexmarginError, ModelError
+from ..nlp.certificate import Certificate, Diagnostics, jsonable
+from ..nlp.ipopt import IpoptSolver
+from ..nlp.nlp import NLP, Point, Rows
+from ..nlp.options import SolveOptions
+from .paths import Path, PathPoint, check_data, distance, margin_path, safe_normalized_margin
+from .pipeline import assemble_solved, check, ipopt_options, no_separating_point_if_infeasible, solve
+from .schedule import check_schedule
+
+__all__ = ["DepthResult", "DepthStage", "DepthStageDiagnostics", "GammaDiagnostics", "block_groups",
+           "depth_gamma_path", "depth_sensitive", "feasible_start", "svm_with_bias"]
+
+
+@dataclass(frozen=True)
+class DepthStageDiagnostics(Diagnostics):
+    kind = "depth_stage"
+
+    blocks: tuple[str, ...]
+    free_parameters: int
+    fixed_blocks: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class GammaDiagnostics(Diagnostics):
+    kind = "depth_gamma"
+
+    gamma: float
+    objective_scale: float
+    u: tuple[float, ...]
+    block_squared_norms: dict
+
+
+@dataclass(frozen=True, eq=False)
+class DepthStage:
+    """One refinement stage: min of sum ||w_b||^2 over ``blocks`` (common ``degree``)."""
+
+    blocks: tuple[str, ...]
+    degree: float
+    value: float
+    discarded: bool
+    certificate: Certificate
+
+    def to_dict(self) -> dict:
+        return {"blocks": list(self.blocks), "degree": self.degree, "value": self.value,
+                "discarded": self.discarded, "certificate": self.certificate.to_dict()}
+
+
+@dataclass(frozen=True, eq=False)
+class DepthResult:
+    stages: tuple[DepthStage, ...]
+    block_names: tuple[str, ...]
+    block_squared_norms: tuple[float, ...]
+
+    @property
+    def theta(self) -> np.ndarray:
+        return self.stages[-1].certificate.theta
+
+    @property
+    def discarded(self) -> tuple[str, ...]:
+        return tuple(b for s in self.stages if s.discarded for b in s.blocks)
+
+    @property
+    def success(self) -> bool:
+        return all(s.certificate.success for s in self.stages)
+
+    def to_dict(self) -> dict:
+        return {"theta": jsonable(self.theta), "discarded": list(self.discarded), "success": self.success,
+                "block_squared_norms": dict(zip(self.block_names, self.block_squared_norms)),
+                "stages": [s.to_dict() for s in self.stages]}
+
+
+def block_groups(model) -> list[tuple[float, tuple[str, ...]]]:
+    """Blocks grouped by degree, shallowest (smallest degree) first."""
+    if not model.is_sum_of_blocks:
+        raise ModelError(f"model {model.name!r} is not declared as a sum of blocks (summands=)")
+    degrees = {b.name: b.degree for b in model.blocks}
+    missing = [n for n, d in degrees.items() if d is None]
+    if missing:
+        raise ModelError(f"blocks {missing} of model {model.name!r} have no homogeneity degree")
+    return [(d, tuple(n for n in degrees if degrees[n] == d)) for d in sorted(set(degrees.values()))]
+
+
+def _indices(model, names) -> np.ndarray:
+    return np.concatenate([np.arange(model.block_slice(n).start, model.block_slice(n).stop) for n in names])
+
+
+def feasible_start(model, data, init=None, seed: int = 0, jitter: float = 0.1) -> np.ndarray:
+    """A start with f_n >= 1 when possible: the best-margin point of the unit ball plus a small random
+    jitter (zero blocks of degree >= 2 are saddle points IPOPT cannot leave), each block then rescaled
+    by c^(1/alpha_k) so that min_n f_n = 1."""
+    theta = margin_path(model, data, [1.0], init=init, seed=seed).points[0].theta
+    theta = theta + jitter * np.random.default_rng(seed).standard_normal(model.n_params) / np.sqrt(model.n_params)
+    gamma = float(np.min(model.margins(theta, data)))
+    if gamma <= 0:
+        return theta
+    for block in model.blocks:
+        theta = model.scale_block(theta, block.name, (1.0 / gamma) ** (1.0 / block.degree))
+    return theta
+
+
+def stage_nlp(model, data, free, objective_idx, base) -> NLP:
+    """min ||theta[objective_idx]||^2  s.t.  f_n(theta) - 1 >= 0 over theta[free]; other entries = base."""
+    free, objective_idx = np.asarray(free, dtype=int), np.asarray(objective_idx, dtype=int)
+    base = np.asarray(base, dtype=float).copy()
+    N, P = data.n_samples, model.n_params
+    weight = np.zeros(P)
+    weight[objective_idx] = 1.0
+
+    def full(z):
+        theta = base.copy()
+        theta[free] = z
+        return theta
+
+    def expressions(z, p):
+        import casadi as ca
+        theta = ca.SX(ca.DM(base))
+        for i, j in enumerate(free.tolist()):
+            theta[j] = z[i]
+        return ca.sumsqr(theta[objective_idx.tolist()]), model.margin_expressions(theta, data) - 1
+
+    def evaluate(z, p) -> Point:
+        theta = full(z)
+        grad = (2.0 * weight * theta)[free]
+        # the size of grad ||w_k||^2 at the scale of the parameters (the stage optimum may be w_k = 0)
+        scale = (2.0 * weight * np.max(np.abs(theta), initial=0.0))[free]
+        return Point(float(np.sum((weight * theta) ** 2)), grad, model.margins(theta, data) - 1.0,
+                     model.margin_jacobian(theta, data)[:, free], np.ones(N), scale)
+
+    def hessian(z, p, lam):
+        H = 2.0 * np.diag(weight) - model.weighted_hessian(full(z), data, lam[:N])
+        return H[np.ix_(free, free)]
+
+    return NLP("depth_stage", free.size, (Rows("margin", N, samples=np.arange(N)),), np.full(free.size, -np.inf),
+               np.full(free.size, np.inf), expressions, evaluate, theta=full, hessian=hessian)
+
+
+def depth_sensitive(model, data, *, zero_tol: float = 1e-10, options: SolveOptions | None = None,
+                    **overrides) -> DepthResult:
+    """Block-lexicographic max-margin solution (eq. 13), one certified stage per block degree."""
+    opts = SolveOptions.resolve(options, **overrides)
+    data = check_data(model, data)
+    if zero_tol < 0:
+        raise LexmarginError(f"zero_tol must be >= 0; got {zero_tol}")
+    groups = block_groups(model)
+    theta = feasible_start(model, data, opts.init, opts.seed)
+    free, fixed_names, stages = np.arange(model.n_params), [], []
+    for degree, names in groups:
+        idx = _indices(model, names)
+        nlp = stage_nlp(model, data, free, idx, theta)
+        solved = no_separating_point_if_infeasible(solve(IpoptSolver(nlp, ipopt_options(opts)), theta[free], opts))
+        theta = nlp.theta(solved.z)
+        value = float(theta[idx] @ theta[idx])
+        discarded = value <= zero_tol
+        if discarded:
+            theta[idx] = 0.0
+        cert = check(assemble_solved(
+            f"depth_sensitive_{'+'.join(names)}", solved, theta=theta, objective=value, norm_label="l2",
+            margins=model.margins(theta, data), normalized_margin=safe_normalized_margin(model, theta, data),
+            n_samples=data.n_samples,
+            constraints=f"f_n(w) >= 1, shallower blocks fixed at their stage solutions; minimizing ||{'+'.join(names)}||^2",
+            diagnostics=DepthStageDiagnostics(tuple(names), int(free.size), tuple(fixed_names))),
+            opts, f"depth-sensitive stage for blocks {names}")
+        stages.append(DepthStage(names, float(degree), value, discarded, cert))
+        free, fixed_names = np.setdiff1d(free, idx), fixed_names + list(names)
+    norms = tuple(float(np.sum(theta[model.block_slice(b.name)] ** 2)) for b in model.blocks)
+    return DepthResult(tuple(stages), tuple(b.name for b in model.blocks), norms)
+
+
+# ---- finite gamma (eq. 14) ----------------------------------------------------------------------
+def gamma_nlp(model, data) -> NLP:
+    """Eq. 14 in the coordinates u_k = gamma^(1/alpha_k) w_k, where it reads
+
+        min ||u||^2 / sigma   s.t.   f_n(u) / gamma >= 1      (p = (gamma, sigma)),
+
+    since g_k(gamma^(-1/alpha_k) u_k) = g_k(u_k) / gamma: well conditioned for any gamma (the block
+    weights gamma^(2/alpha_k) become a rescaling of the answer, not of the problem)."""
+    N, P = data.n_samples, model.n_params
+
+    def expressions(u, p):
+        import casadi as ca
+        return ca.sumsqr(u) / p[1], model.margin_expressions(u, data) / p[0] - 1
+
+    def evaluate(u, p) -> Point:
+        gamma, sigma = float(p[0]), float(p[1])
+        return Point(float(u @ u) / sigma, 2 * u / sigma, model.margins(u, data) / gamma - 1.0,
+                     model.margin_jacobian(u, data) / gamma, np.ones(N))
+
+    def hessian(u, p, lam):
+        gamma, sigma = float(p[0]), float(p[1])
+        return 2 * np.eye(P) / sigma - model.weighted_hessian(u, data, lam[:N]) / gamma
+
+    return NLP("depth_gamma", P, (Rows("margin", N, samples=np.arange(N)),), np.full(P, -np.inf),
+               np.full(P, np.inf), expressions, evaluate, theta=lambda u: u, hessian=hessian, parameters=2)
+
+
+def depth_gamma_path(model, data, gammas, *, reference=None, jitter: float = 1e-3, options: SolveOptions | None = None,
+                     **overrides) -> Path:
+    """Finite-gamma depth-sensitive problems (eq. 14) along an increasing schedule of gamma > 0.
+
+    ``reference``: e.g. ``depth_sensitive(...).theta``; each point reports its distance to it and the
+    squared norm of every block.  Each warm start is jittered by ``jitter`` (seeded) so that coordinates
+    that reached zero can grow again.
+    """
+    opts = SolveOptions.resolve(options, **overrides)
+    data, gammas = check_data(model, data), check_schedule(gammas, "gamma")
+    degrees = np.zeros(model.n_params)
+    for degree, names in block_groups(model):
+        degrees[_indices(model, names)] = degree
+    solver = IpoptSolver(gamma_nlp(model, data), ipopt_options(opts))
+    theta = feasible_start(model, data, None, opts.seed) if opts.init is None else np.asarray(opts.init, dtype=float)
+    rng, points = np.random.default_rng(opts.seed), []
+    for gamma in gammas:
+        start = (theta + jitter * rng.standard_normal(theta.size)) * gamma ** (1.0 / degrees)
+        sigma = max(1.0, float(start @ start))
+        solved = no_separating_point_if_infeasible(solve(solver, start, opts, p=[gamma, sigma]))
+        u = solved.z
+        theta = u * gamma ** (-1.0 / degrees)
+        norms = {b.name: float(np.sum(theta[model.block_slice(b.name)] ** 2)) for b in model.blocks}
+        cert = check(assemble_solved(
+            "depth_gamma", solved, theta=theta, objective=float(u @ u), norm_label="l2",
+            margins=model.margins(theta, data), normalized_margin=None, n_samples=data.n_samples,
+            constraints="f_n(w) >= 1; objective sum_k gamma^(2/alpha_k) ||w_k||^2 (solved in u_k = "
+                        "gamma^(1/alpha_k) w_k: min ||u||^2 s.t. f_n(u) >= gamma)",
+            diagnostics=GammaDiagnostics(float(gamma), sigma, tuple(u.tolist()), norms)),
+            opts, f"depth-sensitive finite-gamma problem at gamma={gamma:g}")
+        points.append(PathPoint(float(gamma), theta, float(np.min(cert.margins)), float(np.linalg.norm(theta)), cert,
+                                distance_to_reference=None if reference is None else distance(theta, reference),
+                                block_squared_norms=norms))
+    return Path("depth_gamma", "l2", "gamma", tuple(points))
+
+
+# ---- SVM with an unregularized bias -------------------------------------------------------------
+def svm_with_bias(data, *, sign: str = "both", options: SolveOptions | None = None, **overrides
+                  ) -> tuple[np.ndarray, float, DepthResult]:
+    """Hard-margin SVM with unregularized bias as a depth-sensitive solution: returns (w, b, result).
+
+    ``sign="both"``: f_n = y_n (w.x_n + b1^2 - b2^2), any bias; ``sign="positive"``: f_n = y_n (w.x_n + b^2),
+    the SVM restricted to b >= 0.  Stage 1 (min ||w||^2, bias free) fixes w exactly; the bias stage then
+    picks the smallest bias parametrization with w held.
+    """
+    from ..modeling.loading import load_model
+
+    data = check_data_only(data)
+    model = load_model("svm_bias", input_dim=data.n_features, sign=sign)
+    result = depth_sensitive(model, data, options=options, **overrides)
+    p = model.unflatten(result.theta)
+    bias = p["b"][0] ** 2 if sign == "positive" else p["b1"][0] ** 2 - p["b2"][0] ** 2
+    return np.array(p["w"]), float(bias), result
+
+
+def check_data_only(data):
+    from ..modeling.data import Dataset
+    if not isinstance(data, Dataset):
+        raise LexmarginError(f"expected a lexmargin Dataset, got {type(data).__name__}")
+    return data
+

@@ -1,0 +1,558 @@
+"""Exact max-margin solutions:  min ||theta||  s.t.  f_n(theta) >= 1  (eq. 18 of Nacson et al. 2019).
+
+Pipeline (shared with every problem): the problem is written as an ``NLP`` (``margin_nlp``: the
+norm's objective form over its lift z, one margin row per sample, the norm's own rows, and the sign
+rows of an activation region), solved by IPOPT, finished exactly (``nlp.finish``) and certified on
+all N samples (``nlp.certify``).
+
+* Models linear in theta are solved in theta' = 2^e theta with A' = A / 2^e (exact), so any data
+  scale gives the same problem; when IPOPT fails, a Farkas certificate (``separability``) decides
+  ``not_separable``.  Convex LP/QP use Mehrotra's predictor-corrector.
+* Large N: a working set of constraints grows by the violated ones until all N hold.
+* Nonconvex models: several random starts (rescaled to min_n f_n = 1), the best certified one wins;
+  when no start reaches a separating point the status is ``no_separating_point`` (not a proof).
+* ReLU nets: solved within the activation region of each start; certified as ``optimal`` only when
+  the margin rows alone satisfy KKT with the region's (Clarke) gradients, else ``region_boundary``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, fields, replace
+
+import casadi as ca
+import numpy as np
+from scipy.optimize import nnls
+
+from ..errors import DataError, ModelError, NoSeparatingPointError, NotSeparableError, SolverError
+from ..modeling.data import Dataset, as_dataset
+from ..modeling.model import Model
+from ..modeling.regions import RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
+from ..nlp import ipopt
+from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
+from ..nlp.certify import Residuals, certify
+from ..nlp.finish import NOT_RUN, FinishInfo, Finished, finish, fit_multipliers
+from ..nlp.nlp import NLP, Point, Rows
+from ..nlp.norms import OBJECTIVE, Lift, get_norm
+from ..nlp.options import SolveOptions
+from ..nlp.status import Status, decide
+from .margins import LinearMargins, ModelMargins, power_of_two_exponent
+from .separability import FarkasProof, farkas_proof
+
+VIOLATION_TOL = 1e-9       # working set: rows with f_n < 1 - VIOLATION_TOL join the next round
+ANCHOR_MAX_ITER = 300      # unrestricted IPOPT run that finds a separating point for a ReLU region
+REGION_MAX_ITER = 1000     # a region that needs more is given up for the next start
+
+
+# ---- options and diagnostics ----------------------------------------------------------------------
+@dataclass(frozen=True)
+class WorkingSetOptions:
+    """Constraint generation: solve on `initial` lowest-margin points, add up to `batch` violators a round."""
+
+    enabled: bool | None = None  # None: automatic (when N > threshold)
+    threshold: int = 400
+    initial: int | None = None
+    batch: int | None = None
+    max_rounds: int = 200
+    seeding: str = "auto"  # "nnls": min-norm-point support estimate (linear, l2); "margins": lowest margins
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    """One start: the certificate status it reached, its objective, residual and IPOPT iterations."""
+
+    status: Status
+    objective: float
+    kkt_max: float
+    iterations: int
+
+    def to_dict(self) -> dict:
+        return {"status": self.status.value, "objective": self.objective, "kkt_max": self.kkt_max,
+                "iterations": self.iterations}
+
+
+@dataclass(frozen=True)
+class RegionDiagnostics:
+    """The activation region a ReLU solve was restricted to, and the restricted problem's residuals.
+
+    tight_sign_constraints: sign rows active at theta (pre-activations at a kink).
+    sign_multiplier_max: the largest sign-row multiplier relative to the largest margin multiplier in
+    the restricted problem (0 when the region constraints are not binding).
+    """
+
+    n_units: int
+    n_active_units: int
+    n_sign_constraints: int
+    tight_sign_constraints: int
+    sign_multiplier_max: float
+    restricted_kkt: Residuals
+
+    @property
+    def interior(self) -> bool:
+        return self.tight_sign_constraints == 0
+
+    def to_dict(self) -> dict:
+        return {"n_units": self.n_units, "n_active_units": self.n_active_units,
+                "n_sign_constraints": self.n_sign_constraints, "tight_sign_constraints": self.tight_sign_constraints,
+                "interior": self.interior, "sign_multiplier_max": self.sign_multiplier_max,
+                "restricted_kkt": self.restricted_kkt.to_dict()}
+
+
+@dataclass(frozen=True)
+class MaxMarginDiagnostics(Diagnostics):
+    kind = "max_margin"
+
+    model: str
+    objective_label: str
+    linear_in_params: bool
+    scale_exponent: int
+    working_set_rounds: int
+    working_set_size: int
+    starts: tuple[StartOutcome, ...] = ()
+    region: RegionDiagnostics | None = None
+    farkas: FarkasProof | None = None
+
+    @classmethod
+    def _from_fields(cls, d: dict) -> "MaxMarginDiagnostics":
+        d = dict(d)
+        d["starts"] = tuple(StartOutcome(Status(s["status"]), float(s["objective"]), float(s["kkt_max"]),
+                                         int(s["iterations"])) for s in d.get("starts", ()))
+        region = d.get("region")
+        if region:
+            kkt = {k: float(region["restricted_kkt"][k]) for k in
+                   ("stationarity", "primal_feasibility", "dual_feasibility", "complementarity")}
+            d["region"] = RegionDiagnostics(int(region["n_units"]), int(region["n_active_units"]),
+                                            int(region["n_sign_constraints"]), int(region["tight_sign_constraints"]),
+                                            float(region["sign_multiplier_max"]), Residuals(**kkt))
+        d["farkas"] = FarkasProof.from_dict(d["farkas"]) if d.get("farkas") else None
+        return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
+
+
+# ---- the NLP ----------------------------------------------------------------------------------------
+def margin_nlp(source, lift: Lift, index, *, extra: bool = True, name: str = "max_margin") -> NLP:
+    """min objective(z)  s.t.  f_n(T z) - 1 >= 0 (n in index), the norm's rows, the source's extra rows."""
+    index = np.asarray(index, dtype=int)
+    extra = extra and source.n_extra > 0
+    rows = [Rows("margin", index.size, samples=index)]
+    if lift.n_rows:
+        rows.append(Rows("norm", lift.n_rows))
+    if extra:
+        rows.append(Rows(source.extra_kind, source.n_extra))
+    k, r = index.size, lift.n_rows
+
+    def expressions(z, p):
+        theta = lift.theta(z)
+        parts = [source.expression(theta, index) - 1, lift.rows(z)]
+        if extra:
+            parts.append(source.extra_expression(theta))
+        return lift.objective(z), ca.vertcat(*parts)
+
+    def evaluate(z, p=None) -> Point:
+        theta = lift.theta(z)
+        values = [source.values(theta, index) - 1.0, lift.row_values(z)]
+        jacobian = [lift.pull_back(source.jacobian(theta, index)), lift.row_jacobian(z)]
+        levels = [np.ones(k), lift.row_levels(z)]
+        if extra:
+            values.append(source.extra_values(theta))
+            jacobian.append(lift.pull_back(source.extra_jacobian(theta)))
+            levels.append(source.extra_levels(theta))
+        return Point(lift.objective_value(z), lift.objective_gradient(z), np.concatenate(values),
+                     np.vstack(jacobian), np.concatenate(levels))
+
+    def hessian(z, p, multipliers):
+        if source.linear:
+            H = lift.objective_hessian(z)
+            return np.diag(H).copy()
+        theta = lift.theta(z)
+        H = lift.objective_hessian(z) - lift.push_hessian(source.weighted_hessian(theta, index, multipliers[:k]))
+        H = H - lift.row_hessian(z, multipliers[k:k + r])
+        if extra:
+            H = H - lift.push_hessian(source.extra_hessian(theta, multipliers[k + r:]))
+        return H
+
+    lower, upper = lift.bounds()
+    return NLP(name=name, n=lift.n, rows=tuple(rows), lower=lower, upper=upper, expressions=expressions,
+               evaluate=evaluate, theta=lift.theta, hessian=hessian, symbol=source.symbol,
+               hessian_diagonal=bool(source.linear), x_scale=_lift_scale(lift, source.column_scale))
+
+
+def _lift_scale(lift: Lift, column_scale):
+    """Variable scaling of the lift from per-parameter scales (the lift's auxiliary t gets the largest)."""
+    if column_scale is None or np.all(column_scale == 1.0):
+        return None
+    if lift.split:
+        return np.concatenate([column_scale, column_scale])
+    extra = lift.n - lift.n_params
+    return np.concatenate([column_scale, np.full(extra, np.max(column_scale))])
+
+
+# ---- one start ----------------------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class _Attempt:
+    z: np.ndarray                 # the solved (scaled) lift
+    multipliers: np.ndarray       # rows of the full NLP (all N margin rows first)
+    lower: np.ndarray
+    upper: np.ndarray
+    solver_status: Status
+    return_status: str
+    iterations: int
+    seconds: float
+    rounds: int
+    working_set: np.ndarray
+    finish: FinishInfo = NOT_RUN
+
+
+class MaxMarginProblem:
+    """``MaxMarginProblem(model, data, norm="l2").solve()`` -> Certificate."""
+
+    def __init__(self, model: Model, data, norm="l2", p: float | None = None):
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a lexmargin Model, got {type(model).__name__}")
+        self.model = model
+        self.data = as_dataset(data)
+        if self.data.n_features != model.input_dim:
+            raise DataError(f"model {model.name!r} expects {model.input_dim} features; "
+                            f"data has {self.data.n_features}")
+        self.norm = get_norm(norm, p)
+        self.source = LinearMargins(model, self.data) if model.is_linear_in_params else ModelMargins(model, self.data)
+        self.lift = self.norm.lift(OBJECTIVE, model.n_params)
+        self._solvers: dict = {}
+
+    # -- public ------------------------------------------------------------------------------------
+    def solve(self, options: SolveOptions | None = None, *, working_set: WorkingSetOptions | None = None,
+              activation_region: bool | None = None, **overrides) -> Certificate:
+        """Solve and certify.
+
+        Args:
+            options: SolveOptions (tol, max_iter, time_limit, starts, seed, init, finish, raise_on_failure,
+                ipopt, tolerances); keyword overrides of its fields are accepted too.
+            working_set: constraint generation for large N (default: automatic above 400 samples).
+            activation_region: solve relu/leaky_relu models within the activation region of each start
+                (default: automatically when the model uses them; IPOPT does not converge on nonsmooth nets).
+        Returns:
+            The Certificate of the best start (raises on failure unless ``raise_on_failure=False``).
+        """
+        opts = SolveOptions.resolve(options, **overrides)
+        started = time.perf_counter()
+        ws = working_set or WorkingSetOptions()
+        points = self._initial_points(opts)
+        if self._use_regions(activation_region):
+            cert = self._solve_in_regions(points, opts, ws, started)
+        else:
+            attempts = [self._attempt(self.source, theta0, opts, ws) for theta0 in points]
+            cert = self._best_certificate(attempts, opts, started)
+        if opts.raise_on_failure and not cert.success:
+            self._raise(cert)
+        return cert
+
+    def _use_regions(self, requested) -> bool:
+        if requested is not None:
+            return bool(requested)
+        return not self.source.linear and uses_piecewise_linear_activations(self.model)
+
+    # -- starts --------------------------------------------------------------------------------------
+    def _initial_points(self, opts: SolveOptions):
+        if opts.init is not None:
+            return [self._feasible_scaling(self.source, self._check_init(opts.init))]
+        count = opts.starts if opts.starts is not None else (1 if self.source.convex else 5)
+        if self.source.convex:
+            return [np.zeros(self.model.n_params)] * count
+        rng = np.random.default_rng(opts.seed)
+        return [self._feasible_scaling(self.source, rng.standard_normal(self.model.n_params)) for _ in range(count)]
+
+    def _check_init(self, init) -> np.ndarray:
+        theta = np.asarray(init, dtype=float).reshape(-1)
+        if theta.shape != (self.model.n_params,):
+            raise ModelError(f"init must have {self.model.n_params} entries for model {self.model.name!r}; "
+                             f"got {np.shape(init)}")
+        if not np.all(np.isfinite(theta)):
+            raise ModelError("init contains non-finite values")
+        return theta
+
+    def _feasible_scaling(self, source, theta):
+        """For homogeneous models rescale a separating start so that min_n f_n = 1 (e.g. a trained theta
+        of norm 1e15 becomes a well-scaled feasible start; positive scaling keeps activation regions)."""
+        degree = self.model.degree
+        if degree is None:
+            return theta
+        low = float(np.min(source.values(source.to_scaled(theta))))
+        return theta / low ** (1.0 / degree) if low > 0 else theta
+
+    # -- IPOPT ---------------------------------------------------------------------------------------
+    def _ipopt_options(self, source, opts: SolveOptions) -> dict:
+        options = opts.ipopt_options()
+        if source.column_scale is not None and "ipopt.obj_scaling_factor" not in options:
+            # theta_j ~ column_scale_j: scale the objective to O(1) there (IPOPT's own gradient-based
+            # scaling stops at nlp_scaling_min_value = 1e-8)
+            size = self.norm.objective_value(source.column_scale)
+            options["ipopt.obj_scaling_factor"] = float(np.ldexp(1.0, -power_of_two_exponent(size)))
+        if not source.convex and has_curvature_kinks(self.model) \
+                and "ipopt.hessian_approximation" not in options:
+            options["ipopt.hessian_approximation"] = "limited-memory"
+        return options
+
+    def _convex_qp(self, source) -> bool:
+        return source.convex and (self.norm.polyhedral or self.norm.name == "l2")
+
+    def _run_ipopt(self, source, nlp: NLP, index, z0, options) -> ipopt.IpoptResult:
+        if self._convex_qp(source):
+            return ipopt.solve_convex(nlp, z0, options=options)
+        key = (id(source), tuple(index.tolist()), tuple(sorted(options.items(), key=str)))
+        if key not in self._solvers:
+            self._solvers = {key: ipopt.IpoptSolver(nlp, options)}   # keep one: starts share it
+        return self._solvers[key].solve(z0)
+
+    # -- one start: working-set loop ---------------------------------------------------------------
+    def _attempt(self, source, theta0, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
+        """_solve_from; a start that fails with the limited-memory Hessian is solved again from scratch
+        with the exact one, so a failed or infeasible verdict never rests on the approximation."""
+        options = self._ipopt_options(source, opts)
+        first = self._solve_from(source, theta0, opts, ws, options)
+        approximated = options.get("ipopt.hessian_approximation") == "limited-memory" \
+            and "ipopt.hessian_approximation" not in opts.ipopt_options()
+        if first.solver_status in (Status.OPTIMAL, Status.INACCURATE) or not approximated:
+            return first
+        second = self._solve_from(source, theta0, opts, ws, {**options, "ipopt.hessian_approximation": "exact"})
+        return _Attempt(**{**second.__dict__, "iterations": first.iterations + second.iterations,
+                           "seconds": first.seconds + second.seconds})
+
+    def _solve_from(self, source, theta0, opts: SolveOptions, ws: WorkingSetOptions, options) -> _Attempt:
+        index, ws_on = self._initial_index(source, theta0, ws)
+        z = self.lift.start(source.to_scaled(theta0))
+        iterations, seconds, rounds = 0, 0.0, 0
+        batch = ws.batch or max(20, self.model.n_params // 2)
+        while True:
+            rounds += 1
+            nlp = margin_nlp(source, self.lift, index)
+            result = self._run_ipopt(source, nlp, index, z, options)
+            iterations, seconds = iterations + result.iterations, seconds + result.seconds
+            fin = self._finish(nlp, result, opts)
+            z = fin.z
+            if not result.converged:
+                return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds)
+            theta = self.lift.theta(z)
+            violated = np.nonzero(source.values(theta) < 1.0 - VIOLATION_TOL)[0]
+            if violated.size == 0 or not ws_on or rounds >= ws.max_rounds:
+                return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds)
+            order = np.argsort(source.values(theta, violated))
+            index = np.union1d(index, violated[order[:batch]])
+
+    def _finish(self, nlp: NLP, result: ipopt.IpoptResult, opts: SolveOptions):
+        if opts.finish and result.converged:
+            return finish(nlp, result.z, result.multipliers, result.lower_multipliers, result.upper_multipliers,
+                          tolerances=opts.tolerances)
+        reason = "not requested" if not opts.finish else f"IPOPT did not converge ({result.return_status})"
+        return Finished(result.z, result.multipliers, result.lower_multipliers, result.upper_multipliers,
+                        FinishInfo(False, reason))
+
+    def _attempt_on_all(self, source, index, fin, result, iterations, seconds, rounds) -> _Attempt:
+        """Multipliers of the working-set NLP placed on the full NLP's rows (zero off the working set)."""
+        N, k = self.data.n_samples, index.size
+        full = np.zeros(N + fin.multipliers.size - k)
+        full[index] = fin.multipliers[:k]
+        full[N:] = fin.multipliers[k:]
+        return _Attempt(fin.z, full, fin.lower_multipliers, fin.upper_multipliers, result.status,
+                        result.return_status, iterations, seconds, rounds, index, fin.info)
+
+    def _initial_index(self, source, theta0, ws: WorkingSetOptions):
+        n = self.data.n_samples
+        use_ws = ws.enabled if ws.enabled is not None else n > ws.threshold
+        if not use_ws:
+            return np.arange(n), False
+        size = min(n, ws.initial or max(100, 2 * self.model.n_params))
+        if self._nnls_seeding_applies(source, ws, theta0):
+            guess = source.A.mean(axis=0)
+            candidates = np.argsort(source.values(guess))[:max(1000, 10 * size)]
+            return np.sort(candidates[_nnls_seed(source.A[candidates], extra=max(10, size // 5))]), True
+        guess = source.to_scaled(theta0) if np.any(theta0) else self._centroid_direction(source)
+        return np.sort(np.argsort(source.values(guess))[:size]), True
+
+    def _nnls_seeding_applies(self, source, ws, theta0) -> bool:
+        if ws.seeding not in ("auto", "nnls", "margins"):
+            raise ValueError(f"unknown working-set seeding {ws.seeding!r}; use 'auto', 'nnls' or 'margins'")
+        applies = (source.linear and self.norm.name == "l2" and not np.any(source.c) and not np.any(theta0))
+        if ws.seeding == "nnls" and not applies:
+            raise ValueError("nnls seeding needs a model linear in theta with f(0) = 0, norm l2 and no init")
+        return applies and ws.seeding != "margins"
+
+    def _centroid_direction(self, source):
+        return source.A.mean(axis=0) if source.linear else self.model.random_params(0)
+
+    # -- certificates ---------------------------------------------------------------------------------
+    def _certify(self, source, attempt: _Attempt, opts: SolveOptions, *, extra: bool = True, multipliers=None):
+        nlp = margin_nlp(source, self.lift, np.arange(self.data.n_samples), extra=extra)
+        if multipliers is None:
+            return certify(nlp, attempt.z, attempt.multipliers, attempt.lower, attempt.upper,
+                           tolerances=opts.tolerances)
+        m = nlp.m
+        lo, up = nlp.bound_rows()
+        lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
+        lower[lo], upper[up] = multipliers[m:m + lo.size], multipliers[m + lo.size:]
+        return certify(nlp, attempt.z, multipliers[:m], lower, upper, tolerances=opts.tolerances)
+
+    def _certificate(self, source, attempt: _Attempt, report, status: Status, opts: SolveOptions, started,
+                     starts=(), region=None, farkas=None) -> Certificate:
+        theta = source.to_user(self.lift.theta(attempt.z))
+        margins = source.values(self.lift.theta(attempt.z))
+        e, k = source.scale_exponent, self.norm.objective_degree
+        diagnostics = MaxMarginDiagnostics(
+            model=self.model.name, objective_label=self.norm.objective_label, linear_in_params=source.linear,
+            scale_exponent=int(e), working_set_rounds=attempt.rounds, working_set_size=int(attempt.working_set.size),
+            starts=tuple(starts), region=region, farkas=farkas)
+        solver = SolverInfo("ipopt", attempt.solver_status, attempt.return_status,
+                            sum(s.iterations for s in starts) or attempt.iterations, time.perf_counter() - started,
+                            f"IPOPT {attempt.return_status} after {attempt.iterations} iterations in "
+                            f"{attempt.rounds} working-set round(s) on {attempt.working_set.size} constraints")
+        constraints = "f_n(theta) >= 1"
+        if region is not None:
+            constraints += " (solved within the activation region of the start: sign rows on pre-activations)"
+        cert = assemble("max_margin", report, status=status, theta=theta, objective=self.norm.objective_value(theta),
+                        norm=self.norm.label, margins=margins, normalized_margin=self._normalized_margin(theta, margins),
+                        n_samples=self.data.n_samples, solver=solver, finish=attempt.finish,
+                        tolerances=opts.tolerances, constraints=constraints, diagnostics=diagnostics)
+        if e:
+            cert = replace(cert, multipliers=np.ldexp(cert.multipliers, int(-round(k * e))) if float(k).is_integer()
+                           else cert.multipliers * 2.0 ** (-k * e))
+        return cert
+
+    def _normalized_margin(self, theta, margins):
+        degree, size = self.model.degree, self.norm.value(theta)
+        if degree is None or size == 0:
+            return None
+        return float(np.min(margins)) / size ** degree
+
+    def _best_certificate(self, attempts, opts: SolveOptions, started) -> Certificate:
+        judged = []
+        for attempt in attempts:
+            report = self._certify(self.source, attempt, opts)
+            status = decide(report.kkt_met(opts.tolerances), attempt.solver_status)
+            judged.append((attempt, report, status))
+        starts = [StartOutcome(s, float(self.norm.objective_value(self.source.to_user(self.lift.theta(a.z)))),
+                               r.residuals.max, a.iterations) for a, r, s in judged]
+        attempt, report, status = min(judged, key=lambda j: _rank(j[2], j[1], self.norm.objective_value(
+            self.source.to_user(self.lift.theta(j[0].z)))))
+        farkas = None
+        if not status.success:
+            status, farkas = self._infeasibility_status(status, [s for _, _, s in judged])
+        return self._certificate(self.source, attempt, report, status, opts, started, starts, farkas=farkas)
+
+    def _infeasibility_status(self, status: Status, statuses):
+        """A proof for linear models (Farkas), a distinct status for nonconvex ones."""
+        if self.source.linear and status in (Status.INFEASIBLE, Status.FAILED, Status.INACCURATE):
+            proof = farkas_proof(self.source.A, self.source.c)
+            if proof is not None:
+                return Status.NOT_SEPARABLE, proof
+            return status, None
+        if not self.source.convex and all(s == Status.INFEASIBLE for s in statuses):
+            return Status.NO_SEPARATING_POINT, None
+        return status, None
+
+    # -- activation regions ---------------------------------------------------------------------------
+    def _solve_in_regions(self, points, opts: SolveOptions, ws, started) -> Certificate:
+        outcomes = []
+        for theta0 in points:
+            anchor = self._region_anchor(theta0, opts)
+            region = RegionMargins(self.model, self.data, anchor)
+            region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, REGION_MAX_ITER))
+            attempt = self._attempt(region, self._feasible_scaling(region, anchor), region_opts, ws)
+            outcomes.append(self._judge_region(region, attempt, opts))
+        starts = [StartOutcome(s, float(self.norm.objective_value(self.lift.theta(a.z))), r.residuals.max,
+                               a.iterations) for _, a, r, s, _ in outcomes]
+        region, attempt, report, status, diag = min(outcomes, key=lambda o: _rank(
+            o[3], o[2], self.norm.objective_value(self.lift.theta(o[1].z))))
+        if not status.success and all(s == Status.INFEASIBLE for *_, s, _ in outcomes):
+            status = Status.NO_SEPARATING_POINT
+        return self._certificate(region, attempt, report, status, opts, started, starts, region=diag)
+
+    def _judge_region(self, region, attempt: _Attempt, opts: SolveOptions):
+        """Certify the original problem (margin rows only, Clarke gradients of the region) at the solution;
+        the region-restricted certificate tells a boundary point from a failure."""
+        tol = opts.tolerances
+        restricted = self._certify(region, attempt, opts)
+        nlp = margin_nlp(region, self.lift, np.arange(self.data.n_samples), extra=False)
+        original = self._certify(region, attempt, opts, extra=False,
+                                 multipliers=fit_multipliers(nlp, attempt.z, tolerances=tol))
+        if original.kkt_met(tol):
+            status = Status.OPTIMAL
+        elif restricted.kkt_met(tol):
+            status = Status.REGION_BOUNDARY
+        else:
+            status = decide(False, attempt.solver_status)
+        signs = restricted.extended.kinds == region.extra_kind
+        lam = np.abs(restricted.multipliers)
+        margin_top = max(float(np.max(lam[restricted.extended.kinds == "margin"], initial=0.0)), 1e-300)
+        diag = RegionDiagnostics(region.summary.n_units, region.summary.n_active_units, region.summary.n_sign_constraints,
+                                 int(np.sum(restricted.active & signs)),
+                                 float(np.max(lam[signs], initial=0.0)) / margin_top, restricted.residuals)
+        return region, attempt, original, status, diag
+
+    def _region_anchor(self, theta0, opts: SolveOptions):
+        """A point whose activation region is worth solving in: theta0 if it separates the data, else the
+        end point of a short unrestricted IPOPT run from theta0 (which need not converge)."""
+        if np.min(self.source.values(theta0)) > 0:
+            return theta0
+        nlp = margin_nlp(self.source, self.lift, np.arange(self.data.n_samples))
+        options = {**self._ipopt_options(self.source, opts), "ipopt.max_iter": ANCHOR_MAX_ITER}
+        result = ipopt.solve(nlp, self.lift.start(theta0), options=options)
+        theta = self.lift.theta(result.z)
+        return theta if np.all(np.isfinite(theta)) and np.min(self.source.values(theta)) > 0 else theta0
+
+    # -- failures -------------------------------------------------------------------------------------
+    def _raise(self, cert: Certificate):
+        name = self.model.name
+        if cert.status == Status.NOT_SEPARABLE:
+            proof = cert.diagnostics.farkas
+            raise NotSeparableError(
+                f"max_margin({name}): the data is not separable by this model (Farkas certificate: weights y >= 0 "
+                f"with A^T y = 0 to relative {proof.relative_residual:.1e}; see certificate.diagnostics.farkas)",
+                certificate=cert)
+        if cert.status == Status.NO_SEPARATING_POINT:
+            raise NoSeparatingPointError(
+                f"max_margin({name}): no separating point found from {len(cert.diagnostics.starts)} start(s) "
+                "(IPOPT found f_n(theta) >= 1 locally infeasible from each); for a nonconvex model this is not a "
+                "proof that the data is not separable", status=cert.status.value, certificate=cert)
+        raise SolverError(f"max_margin({name}) ended {cert.status.value}: {cert.summary()}",
+                          status=cert.status.value, certificate=cert)
+
+
+def _rank(status: Status, report, objective: float):
+    order = {Status.OPTIMAL: 0, Status.REGION_BOUNDARY: 1, Status.INACCURATE: 2}
+    return (order.get(status, 3), objective if status in order else report.residuals.max)
+
+
+def _nnls_seed(A, extra: int, weight: float = 1e3) -> np.ndarray:
+    """Support estimate of min ||theta||^2 s.t. A theta >= 1 via its min-norm-point dual.
+
+    theta* is proportional to the minimum-norm point u* of the convex hull of the rows of A; u* = A^T alpha
+    with alpha >= 0, sum(alpha) = 1 is found by Lawson-Hanson NNLS (the sum enforced by a heavy row).
+    Only a working-set seed: IPOPT then solves and certifies on it, adding violated constraints.
+    """
+    n, dim = A.shape
+    system = np.vstack([A.T, np.full((1, n), weight)])
+    target = np.append(np.zeros(dim), weight)
+    alpha = nnls(system, target, maxiter=50 * n)[0]
+    u = A.T @ alpha
+    support = np.nonzero(alpha > 0)[0]
+    if not np.any(u):
+        return support
+    lowest = np.argsort(A @ u)[:support.size + extra]
+    return np.union1d(support, lowest)
+
+
+def max_margin(model: Model, data, norm="l2", *, p: float | None = None, options: SolveOptions | None = None,
+               working_set: WorkingSetOptions | None = None, activation_region: bool | None = None,
+               **overrides) -> Certificate:
+    """Solve min ||theta|| s.t. f_n(theta) >= 1 and return a Certificate (see MaxMarginProblem.solve).
+
+    Args:
+        model: a lexmargin Model.
+        data: a Dataset, or (X, y).
+        norm: "l2", "l1", "linf", "lp" (with p), or a Norm.
+        options: SolveOptions; keyword overrides of its fields (tol, max_iter, starts, seed, init, ...).
+    """
+    return MaxMarginProblem(model, data, norm, p).solve(options, working_set=working_set,
+                                                        activation_region=activation_region, **overrides)
+
+
+__all__ = ["MaxMarginDiagnostics", "MaxMarginProblem", "RegionDiagnostics", "StartOutcome", "WorkingSetOptions",
+           "margin_nlp", "max_margin"]
