@@ -313,3 +313,15 @@ def test_nonconvex_failures_have_their_own_status_and_count_the_starts():
     assert cert.status == Status.NO_SEPARATING_POINT and len(cert.diagnostics.starts) == 3
     with pytest.raises(NoSeparatingPointError, match="from 3 start"):
         lm.max_margin(model, data, starts=3)
+
+
+def test_multipliers_are_twice_sklearns_dual_coef():
+    """Objective ||w||^2 (no 1/2): lambda_n = 2 |dual_coef_| of scikit-learn's SVC (hard margin, C large)."""
+    from sklearn.svm import SVC
+    data = svm_bias_data(0, n=40, d=3)
+    _, _, result = lm.svm_with_bias(data)
+    svc = SVC(kernel="linear", C=1e10, tol=1e-12).fit(data.X, data.y)
+    alpha = np.zeros(data.n_samples)
+    alpha[svc.support_] = np.abs(svc.dual_coef_[0])
+    lam = result.stages[0].certificate.multipliers
+    np.testing.assert_allclose(lam, 2 * alpha, atol=1e-5 * lam.max())     # SVC's own tolerance
