@@ -185,6 +185,7 @@ def _add_model_arguments(p) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .nlp.norms import NORMS
 
     parser = argparse.ArgumentParser(prog="lexmargin", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lexmargin {__version__}")
@@ -197,7 +198,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("solve", help="max-margin solution of MODEL on DATA with a certificate")
     _add_model_arguments(p)
     p.add_argument("data", help="data file: .npz with X, y or .csv with the label in the last column")
-    p.add_argument("--norm", default="l2", choices=("l2", "l1", "linf", "lp"))
+    p.add_argument("--norm", default="l2", choices=tuple(NORMS))
     p.add_argument("--p", type=float, default=None, help="exponent of the lp norm")
     p.add_argument("--starts", type=int, default=None, help="random starts (non-convex models)")
     p.add_argument("--seed", type=int, default=0)

@@ -176,7 +176,7 @@ def test_to_pyomo_constraints_are_the_model_margins(name, options):
     model = load_model(name, input_dim=3, **options)
     theta0 = np.abs(model.random_params(1)) if name == "log_predictor" else model.random_params(1)
     data = DATA if name != "log_predictor" else Dataset(np.abs(DATA.X) * DATA.y[:, None], DATA.y)
-    pm = to_pyomo(model, data, theta0=theta0)
+    pm = to_pyomo(model, data, init=theta0)
     assert len(pm.theta) == model.n_params and len(pm.margin) == data.n_samples
     np.testing.assert_array_equal(theta_of(pm), theta0)
     bodies = np.array([pyo.value(pm.margin[n].body) for n in range(data.n_samples)])
@@ -219,8 +219,8 @@ def test_linear_round_trip_matches_max_margin_certificate():
 
 def test_to_pyomo_errors():
     model = load_model("linear", input_dim=3)
-    with pytest.raises(ModelError, match="theta0 must have 3 entries"):
-        to_pyomo(model, DATA, theta0=np.ones(2))
+    with pytest.raises(ModelError, match="init must have 3 entries"):
+        to_pyomo(model, DATA, init=np.ones(2))
     with pytest.raises(DataError, match="expects 2 features"):
         to_pyomo(load_model("linear", input_dim=2), DATA)
     constant = Model("constant", [Block.array("w", 3)], input_dim=3, margin=lambda p, x, y: 0.0 * y + 2.0)
@@ -232,7 +232,7 @@ def test_ops_pyomo_backend_inside_a_declared_model():
     model = Model("softplus", [Block.array("w", 3)], input_dim=3,
                   margin=lambda p, x, y: ops.log(ops.softplus(ops.dot(p["w"], y * x))))
     theta0 = np.array([0.2, -0.1, 0.4])
-    pm = to_pyomo(model, DATA, theta0=theta0)
+    pm = to_pyomo(model, DATA, init=theta0)
     bodies = [pyo.value(pm.margin[n].body) for n in range(DATA.n_samples)]
     np.testing.assert_allclose(bodies, model.margins(theta0, DATA), rtol=1e-12)
 

@@ -69,18 +69,18 @@ def _scalar(value, what: str):
     return value
 
 
-def to_pyomo(model: Model, data: Dataset, *, theta0=None, seed=0):
+def to_pyomo(model: Model, data: Dataset, *, init=None, seed=0):
     """The max-margin problem ``min ||theta||^2 s.t. f_n(theta) >= 1`` as a Pyomo ConcreteModel.
 
-    Components: ``theta`` (Var indexed 0..P-1, lexmargin's flat order, initialized with ``theta0`` or
+    Components: ``theta`` (Var indexed 0..P-1, lexmargin's flat order, initialized with ``init`` or
     ``model.random_params(seed)``), ``objective``, ``margin`` (Constraint indexed by sample) and
     ``dual`` (import Suffix).  The margins are traced through ``lexmargin.ops``' Pyomo backend.
     """
     pyo = _pyomo()
     data = model._check_data(data)
-    start = model.random_params(seed) if theta0 is None else np.asarray(theta0, dtype=float).reshape(-1)
+    start = model.random_params(seed) if init is None else np.asarray(init, dtype=float).reshape(-1)
     if start.shape != (model.n_params,):
-        raise ModelError(f"theta0 must have {model.n_params} entries for model {model.name!r}; got {start.shape}")
+        raise ModelError(f"init must have {model.n_params} entries for model {model.name!r}; got {start.shape}")
     m = pyo.ConcreteModel(name=f"max_margin_{model.name}")
     m.theta = pyo.Var(range(model.n_params), initialize=dict(enumerate(start.tolist())))
     params = model.layout.split(_object_array([m.theta[i] for i in range(model.n_params)]))
