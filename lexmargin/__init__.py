@@ -11,8 +11,15 @@ Layers (imports point down only): ``problems`` (max-margin, paths, lexicographic
 statuses), which builds on ``modeling`` (ops, Model, Dataset, homogeneity, activation regions).
 """
 
-from .errors import (DataError, HomogeneityError, LexmarginError, ModelError, NoSeparatingPointError,
-                     NotSeparableError, SolverError)
+from .errors import (
+                     DataError,
+                     HomogeneityError,
+                     LexmarginError,
+                     ModelError,
+                     NoSeparatingPointError,
+                     NotSeparableError,
+                     SolverError,
+)
 from .modeling import ops
 from .modeling.data import Dataset, as_dataset
 from .modeling.homogeneity import check_homogeneity
@@ -27,10 +34,35 @@ from .problems.paths import constrained_path, margin_path, regularization_path
 __version__ = "0.1.0"
 
 __all__ = [
-    "ops", "Dataset", "as_dataset", "Block", "Model", "Params", "load_model", "check_homogeneity",
-    "Certificate", "SolveOptions", "Status", "Tolerances", "NORMS", "get_norm",
-    "max_margin", "MaxMarginProblem", "WorkingSetOptions", "margin_path", "constrained_path",
-    "regularization_path", "lexicographic_max_margin", "depth_sensitive", "depth_gamma_path", "svm_with_bias",
-    "LexmarginError", "DataError", "ModelError", "HomogeneityError", "NotSeparableError", "NoSeparatingPointError",
-    "SolverError",
+                     "NORMS",
+                     "Block",
+                     "Certificate",
+                     "DataError",
+                     "Dataset",
+                     "HomogeneityError",
+                     "LexmarginError",
+                     "MaxMarginProblem",
+                     "Model",
+                     "ModelError",
+                     "NoSeparatingPointError",
+                     "NotSeparableError",
+                     "Params",
+                     "SolveOptions",
+                     "SolverError",
+                     "Status",
+                     "Tolerances",
+                     "WorkingSetOptions",
+                     "as_dataset",
+                     "check_homogeneity",
+                     "constrained_path",
+                     "depth_gamma_path",
+                     "depth_sensitive",
+                     "get_norm",
+                     "lexicographic_max_margin",
+                     "load_model",
+                     "margin_path",
+                     "max_margin",
+                     "ops",
+                     "regularization_path",
+                     "svm_with_bias",
 ]

@@ -32,7 +32,7 @@ from ..modeling.data import Dataset
 from ..modeling.model import Model
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
 from ..nlp.certify import certify
-from ..nlp.finish import FinishInfo, Finished, finish
+from ..nlp.finish import Finished, FinishInfo, finish
 from ..nlp.ipopt import IpoptSolver
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.options import SolveOptions
@@ -296,7 +296,7 @@ class _RowMap:
     bound: np.ndarray
 
     @classmethod
-    def of(cls, constraints) -> "_RowMap":
+    def of(cls, constraints) -> _RowMap:
         """Rows of every constraint's finite bounds: inequalities first, then equalities."""
         rows = []
         for i, con in enumerate(constraints):

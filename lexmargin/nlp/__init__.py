@@ -15,6 +15,26 @@ from .norms import NORMS, Norm, get_norm
 from .options import SolveOptions, Tolerances
 from .status import SUCCESS, Status
 
-__all__ = ["Certificate", "Diagnostics", "RowSummary", "SolverInfo", "jsonable", "LICQ", "KKTReport", "Residuals",
-           "SecondOrder", "certify", "FinishInfo", "NLP", "Point", "Rows", "NORMS", "Norm", "get_norm",
-           "SolveOptions", "Tolerances", "SUCCESS", "Status"]
+__all__ = [
+           "LICQ",
+           "NLP",
+           "NORMS",
+           "SUCCESS",
+           "Certificate",
+           "Diagnostics",
+           "FinishInfo",
+           "KKTReport",
+           "Norm",
+           "Point",
+           "Residuals",
+           "RowSummary",
+           "Rows",
+           "SecondOrder",
+           "SolveOptions",
+           "SolverInfo",
+           "Status",
+           "Tolerances",
+           "certify",
+           "get_norm",
+           "jsonable",
+]

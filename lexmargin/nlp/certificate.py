@@ -67,7 +67,7 @@ class Diagnostics:
         return {"kind": self.kind, **{f.name: jsonable(getattr(self, f.name)) for f in fields(self)}}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Diagnostics":
+    def from_dict(cls, d: dict) -> Diagnostics:
         """Rebuild from ``to_dict`` output (a registered kind; unknown kinds give ``Unparsed``)."""
         d = dict(d or {})
         kind = d.pop("kind", "none")
@@ -78,7 +78,7 @@ class Diagnostics:
         return target._from_fields({k: v for k, v in d.items() if k in names})
 
     @classmethod
-    def _from_fields(cls, d: dict) -> "Diagnostics":
+    def _from_fields(cls, d: dict) -> Diagnostics:
         return cls(**d)
 
 
@@ -230,7 +230,7 @@ class Certificate:
         return json.dumps(self.to_dict(), **kwargs)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Certificate":
+    def from_dict(cls, d: dict) -> Certificate:
         """Rebuild from ``to_dict`` output (KeyError/TypeError/ValueError on a malformed dict)."""
         return cls(
             problem=str(d["problem"]), status=Status(d["status"]), theta=np.array(d["theta"], dtype=float),

@@ -37,7 +37,7 @@ OBJECTIVE, BALL = "objective", "ball"
 class Lift:
     """One form (objective or ball) of a norm for ``n_params`` parameters: z -> theta = T z."""
 
-    norm: "Norm"
+    norm: Norm
     form: str
     n_params: int
 

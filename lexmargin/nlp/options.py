@@ -88,7 +88,7 @@ class SolveOptions:
         object.__setattr__(self, "ipopt", dict(self.ipopt or {}))
 
     @classmethod
-    def resolve(cls, options: "SolveOptions | None" = None, **overrides) -> "SolveOptions":
+    def resolve(cls, options: SolveOptions | None = None, **overrides) -> SolveOptions:
         """``options`` (default SolveOptions()) with ``overrides`` applied; unknown names raise TypeError."""
         base = options if options is not None else cls()
         if not isinstance(base, cls):

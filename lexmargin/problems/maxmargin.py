@@ -25,13 +25,13 @@ import numpy as np
 from scipy.optimize import nnls
 
 from ..errors import DataError, ModelError, NoSeparatingPointError, NotSeparableError, SolverError
-from ..modeling.data import Dataset, as_dataset
+from ..modeling.data import as_dataset
 from ..modeling.model import Model
 from ..modeling.regions import RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 from ..nlp import ipopt
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
 from ..nlp.certify import Residuals, certify
-from ..nlp.finish import NOT_RUN, FinishInfo, Finished, finish, fit_multipliers
+from ..nlp.finish import NOT_RUN, Finished, FinishInfo, finish, fit_multipliers
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import OBJECTIVE, Lift, get_norm
 from ..nlp.options import SolveOptions
@@ -113,7 +113,7 @@ class MaxMarginDiagnostics(Diagnostics):
     farkas: FarkasProof | None = None
 
     @classmethod
-    def _from_fields(cls, d: dict) -> "MaxMarginDiagnostics":
+    def _from_fields(cls, d: dict) -> MaxMarginDiagnostics:
         d = dict(d)
         d["starts"] = tuple(StartOutcome(Status(s["status"]), float(s["objective"]), float(s["kkt_max"]),
                                          int(s["iterations"])) for s in d.get("starts", ()))

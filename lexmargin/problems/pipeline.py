@@ -9,7 +9,7 @@ import numpy as np
 from ..errors import NoSeparatingPointError, SolverError
 from ..nlp.certificate import Certificate, SolverInfo
 from ..nlp.certify import KKTReport, certify
-from ..nlp.finish import FinishInfo, Finished, finish
+from ..nlp.finish import Finished, FinishInfo, finish
 from ..nlp.ipopt import IpoptResult, IpoptSolver
 from ..nlp.nlp import NLP
 from ..nlp.options import SolveOptions, Tolerances

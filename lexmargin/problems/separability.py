@@ -39,7 +39,7 @@ class FarkasProof:
                 "value": self.value, "norm_bound": self.norm_bound if math.isfinite(self.norm_bound) else "inf"}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FarkasProof":
+    def from_dict(cls, d: dict) -> FarkasProof:
         return cls(np.asarray(d["weights"], dtype=float), float(d["relative_residual"]), float(d["value"]),
                    float(d["norm_bound"]))
 
