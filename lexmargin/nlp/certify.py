@@ -19,7 +19,9 @@ judged by what it contributes to grad phi, so multipliers that are solver noise 
   |lambda_i| ||grad c_i||_inf > tol.support * (the stationarity denominator);
 * degenerate: active inequality rows outside the support (strict complementarity holds iff none);
 * LICQ: the active rows' gradients, each normalized to unit length, have full row rank (singular
-  values below tol.rank * largest do not count); ``smallest_singular_value`` is relative;
+  values below tol.rank * largest do not count); ``smallest_singular_value`` is relative.  Active
+  bounds are unit rows and are eliminated exactly (rank = #bounds + rank of the other rows on the
+  variables not at a bound);
 * second order: the Hessian of the Lagrangian reduced to the null space of the support gradients is
   positive definite (a sufficient condition for a strict local minimum); negative curvature on the
   null space of all active gradients while LICQ holds means the point is not a local minimum (the
@@ -181,28 +183,41 @@ def support_rows(jacobian, multipliers, scale: float, tol: float) -> np.ndarray:
     return multiplier_weights(jacobian, multipliers) > tol * max(scale, TINY)
 
 
-# ---- LICQ -----------------------------------------------------------------------------------------
+# ---- LICQ ---------------------------------------------------------------------------------------------
 def unit_rows(jacobian) -> np.ndarray:
     J = np.atleast_2d(np.asarray(jacobian, dtype=float))
     norms = np.linalg.norm(J, axis=1)
     return J / np.where(norms > 0, norms, 1.0)[:, None]
 
 
-def licq(active_jacobian, rank_tol: float = 1e-9) -> LICQ:
+def licq(active_jacobian, rank_tol: float = 1e-9, fixed=()) -> LICQ:
+    """LICQ of the active rows ``active_jacobian`` plus one unit row per variable in ``fixed`` (active
+    bounds).  Bound rows are eliminated exactly: rank = #fixed + rank of the other rows restricted to
+    the variables not at a bound (unit-normalized; singular values below rank_tol * largest do not
+    count).  A variable at two bounds at once counts once: LICQ fails."""
     J = np.atleast_2d(np.asarray(active_jacobian, dtype=float))
-    m = J.shape[0] if J.size else 0
+    fixed = np.asarray(fixed, dtype=int).reshape(-1)
+    others = J.shape[0] if J.size else 0
+    m = others + fixed.size
     if m == 0:
         return LICQ(0, 0, 1.0, True)
-    s = np.linalg.svd(unit_rows(J), compute_uv=False)
+    distinct = np.unique(fixed)
+    if others == 0:
+        return LICQ(m, int(distinct.size), 1.0 if distinct.size == m else 0.0, distinct.size == m)
+    free = np.setdiff1d(np.arange(J.shape[1]), distinct)
+    s = np.linalg.svd(unit_rows(J[:, free]), compute_uv=False) if free.size else np.zeros(0)
     top = float(s[0]) if s.size else 0.0
-    rank = int(np.sum(s > rank_tol * top)) if top > 0 else 0
-    smallest = float(s[m - 1]) / top if m <= s.size and top > 0 else 0.0
+    rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0
+    smallest = float(s[others - 1]) / top if others <= s.size and top > 0 else 0.0
+    rank = int(distinct.size) + rank_other
     return LICQ(m, rank, smallest, rank == m)
 
 
 # ---- second order ---------------------------------------------------------------------------------
 def null_space(jacobian, n: int, rank_tol: float) -> np.ndarray:
     """Orthonormal basis (n x k) of the null space of the unit-normalized rows."""
+    if n == 0:
+        return np.zeros((0, 0))
     J = np.asarray(jacobian, dtype=float).reshape(-1, n)
     if J.shape[0] == 0:
         return np.eye(n)
@@ -218,19 +233,28 @@ def reduced_min_eigenvalue(hessian, basis) -> float:
     return float(np.linalg.eigvalsh(0.5 * (reduced + reduced.T))[0])
 
 
-def second_order(hessian, support_jacobian, active_jacobian, tol: Tolerances, licq_holds: bool = True) -> SecondOrder:
+def _free(n: int, fixed) -> np.ndarray:
+    return np.setdiff1d(np.arange(n), np.asarray(fixed, dtype=int))
+
+
+def second_order(hessian, support_jacobian, active_jacobian, tol: Tolerances, licq_holds: bool = True,
+                 support_fixed=(), active_fixed=()) -> SecondOrder:
+    """The reduced Hessian on the null space of the support rows (and of the active rows), with the
+    variables at a supported (active) bound eliminated: d_j = 0 there."""
     H = np.asarray(hessian, dtype=float)
     n = H.shape[0]
     scale = max(float(np.linalg.norm(H, 2)) if H.size else 0.0, TINY)
-    Z = null_space(support_jacobian, n, tol.rank)
+    fs = _free(n, support_fixed)
+    Z = null_space(np.asarray(support_jacobian, dtype=float).reshape(-1, n)[:, fs], fs.size, tol.rank)
     if Z.shape[1] == 0:
         return SecondOrder(True, 0, float("inf"), True, "the support gradients span the space")
-    low = reduced_min_eigenvalue(H, Z) / scale
+    low = reduced_min_eigenvalue(H[np.ix_(fs, fs)], Z) / scale
     if low > tol.curvature:
         return SecondOrder(True, Z.shape[1], low, True, "positive definite on the null space of the support")
-    ZA = null_space(active_jacobian, n, tol.rank)
+    fa = _free(n, active_fixed)
+    ZA = null_space(np.asarray(active_jacobian, dtype=float).reshape(-1, n)[:, fa], fa.size, tol.rank)
     # the necessary condition needs unique multipliers (LICQ); without them negative curvature proves nothing
-    if licq_holds and ZA.shape[1] and reduced_min_eigenvalue(H, ZA) / scale < -tol.curvature:
+    if licq_holds and ZA.shape[1] and reduced_min_eigenvalue(H[np.ix_(fa, fa)], ZA) / scale < -tol.curvature:
         return SecondOrder(True, Z.shape[1], low, False,
                            "negative curvature along the active rows' null space: not a local minimum")
     return SecondOrder(True, Z.shape[1], low, None, "reduced Hessian only positive semidefinite: inconclusive")
@@ -254,9 +278,11 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
     if nlp.n > SECOND_ORDER_MAX_SIZE:
         return SecondOrder(False, -1, float("nan"), None, f"not computed for more than {SECOND_ORDER_MAX_SIZE} "
                                                          "variables")
-    keep = support | ext.equality
+    bound = ext.variables >= 0
+    keep = (support | ext.equality) & ~bound
     H = _hessian_matrix(nlp, z, p, lam[:nlp.m])
-    return second_order(H, ext.jacobian[keep], ext.jacobian[active], tol, licq_holds)
+    return second_order(H, ext.jacobian[keep], ext.jacobian[active & ~bound], tol, licq_holds,
+                        ext.variables[support & bound], ext.variables[active & bound])
 
 
 # ---- the report -----------------------------------------------------------------------------------
@@ -306,7 +332,8 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
     active = active_rows(ext.values, ext.levels, ext.equality, tol.active)
     scale = stationarity_scale(point.gradient, ext.jacobian, lam, point.gradient_scale)
     support = support_rows(ext.jacobian, lam, scale, tol.support)
-    independence = licq(ext.jacobian[active], tol.rank)
+    bound = ext.variables >= 0
+    independence = licq(ext.jacobian[active & ~bound], tol.rank, ext.variables[active & bound])
     return KKTReport(residuals(ext, lam), independence,
                      second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds),
                      lam, active, support, ext)

@@ -138,23 +138,30 @@ class Extended:
     equality: np.ndarray
     kinds: np.ndarray
     samples: np.ndarray
+    variables: np.ndarray     # the variable of each bound row (-1 for the NLP's own rows)
 
 
 def extend(nlp: NLP, point: Point, z) -> Extended:
     """Append finite bounds as rows z_i - lower_i >= 0 and upper_i - z_i >= 0."""
     z = np.asarray(z, dtype=float)
     lo, up = nlp.bound_rows()
-    eye = np.eye(nlp.n)
     scale = max(float(np.max(np.abs(z), initial=0.0)), np.finfo(float).tiny)
     values = np.concatenate([point.values, z[lo] - nlp.lower[lo], nlp.upper[up] - z[up]])
-    jacobian = np.vstack([point.jacobian, eye[lo], -eye[up]])
+    jacobian = np.vstack([point.jacobian, _unit_rows(lo, nlp.n, 1.0), _unit_rows(up, nlp.n, -1.0)])
     levels = np.concatenate([point.levels, np.maximum(np.abs(nlp.lower[lo]), scale),
                              np.maximum(np.abs(nlp.upper[up]), scale)])
     equality = np.concatenate([nlp.equality_mask, np.zeros(lo.size + up.size, dtype=bool)])
     kinds = np.concatenate([nlp.kinds(), np.full(lo.size, LOWER_BOUND, dtype=object),
                             np.full(up.size, UPPER_BOUND, dtype=object)])
     samples = np.concatenate([nlp.samples(), np.full(lo.size + up.size, -1)]).astype(int)
-    return Extended(point, z, values, jacobian, levels, equality, kinds, samples)
+    variables = np.concatenate([np.full(nlp.m, -1), lo, up]).astype(int)
+    return Extended(point, z, values, jacobian, levels, equality, kinds, samples, variables)
+
+
+def _unit_rows(columns, n: int, sign: float) -> np.ndarray:
+    rows = np.zeros((columns.size, n))
+    rows[np.arange(columns.size), columns] = sign
+    return rows
 
 
 def split_bound_multipliers(nlp: NLP, lower_multipliers, upper_multipliers) -> np.ndarray:
