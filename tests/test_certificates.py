@@ -325,3 +325,15 @@ def test_multipliers_are_twice_sklearns_dual_coef():
     alpha[svc.support_] = np.abs(svc.dual_coef_[0])
     lam = result.stages[0].certificate.multipliers
     np.testing.assert_allclose(lam, 2 * alpha, atol=1e-5 * lam.max())     # SVC's own tolerance
+
+
+def test_time_limit_gives_an_honest_status():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 5))
+    data = Dataset(X, np.sign(X @ rng.standard_normal(5)))
+    net = lm.load_model("deep_linear", input_dim=5, depth=3, width=5)
+    cert = lm.max_margin(net, data, time_limit=1e-3, starts=1, raise_on_failure=False)
+    assert cert.status == Status.MAX_TIME and cert.solver.return_status == "Maximum_WallTime_Exceeded"
+    with pytest.raises(SolverError) as info:
+        lm.max_margin(net, data, time_limit=1e-3, starts=1)
+    assert info.value.status == "max_time"
