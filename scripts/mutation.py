@@ -1,0 +1,235 @@
+"""Mutation testing of the verification code (docs/mutation_testing.md).
+
+    python scripts/mutation.py run [GROUP ...]    # mutmut on the verification functions (all groups by default)
+    python scripts/mutation.py report [--markdown] [GROUP ...]   # score per module, the survivors with reasons
+
+mutmut (configured in pyproject.toml, ``[tool.mutmut]``) mutates the files listed there and runs the tests in
+tests/verification against each mutant.  This script restricts the run to the functions that decide what a
+certificate says (``SCOPE`` below, with the reason for every part of a file that is left out), computes the
+score over exactly those mutants and explains each survivor: a recorded reason why it cannot change
+behaviour (``EQUIVALENT`` and ``equivalent_reason``), or UNEXPLAINED (a test is missing).
+
+Run it from the repository root in the project's environment (mutmut needs ``fork``: Linux or macOS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import re
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# ---- what is mutated -------------------------------------------------------------------------------------
+# module -> functions ("name" or "Class.method"; "*" = every function mutmut can mutate in the file).
+# mutmut 3 mutates function bodies only: module constants (e.g. maxmargin.VIOLATION_TOL) and decorated
+# functions (properties such as Residuals.max, KKTReport.degenerate) are not mutated; the constants' faults
+# are checked by scripts/fault_injection.py instead.
+SCOPE: dict[str, dict[str, list[str]]] = {
+    "certify": {"lexmargin.nlp.certify": ["*"]},
+}
+
+
+def _mangle(module: str, function: str) -> str:
+    if function == "*":
+        return f"{module}.*"
+    if "." in function:
+        cls, method = function.split(".")
+        return f"{module}.x\u01c1{cls}\u01c1{method}__mutmut_*"
+    return f"{module}.x_{function}__mutmut_*"
+
+
+def patterns(groups) -> list[str]:
+    return [_mangle(module, f) for g in groups for module, functions in SCOPE[g].items() for f in functions]
+
+
+# ---- survivors that cannot change behaviour --------------------------------------------------------------
+# Reasons by regular expression on "function: original line -> mutant line" (the same reason holds wherever
+# the pattern occurs) ...
+GENERIC = [
+    (r"dtype=(float|int)\b.*->.*dtype=None|dtype=(float|int)\b.*->(?!.*dtype=)",
+     "dtype conversion of an argument that is float64 (int for indices) in every caller; for any other real "
+     "dtype numpy upcasts before the arithmetic that follows (tests check int8/uint8/float32 inputs where it "
+     "matters)"),
+    (r"reshape\(-1\b.*->.*reshape\(-2\b", "numpy >= 2 accepts any negative size as 'unknown': reshape(-2) == reshape(-1)"),
+    (r'float\("inf"\).*->.*float\("INF"\)|float\("nan"\).*->.*float\("NAN"\)',
+     "float() parses 'INF'/'NAN' case-insensitively"),
+    (r"^x_(stationarity_scale|stationarity_residual|objective_scale|second_order_of): .*initial=0\.0.*->",
+     "np.max over one entry per variable (an NLP has n >= 1 variables) or over nonnegative terms: 'initial' "
+     "never decides the result"),
+]
+# ... and one by one: (mangled function, original line, mutant line) -> reason.
+EQUIVALENT: dict[tuple[str, str, str], str] = {
+    # ---- certify
+    ("x_unit_rows", "return J / np.where(norms > 0, norms, 1.0)[:, None]",
+     "return J / np.where(norms > 0, norms, 2.0)[:, None]"):
+        "only zero rows are divided by the placeholder; they stay zero",
+    ("x_licq", "fixed = np.asarray(fixed, dtype=int).reshape(-1)",
+     "fixed = np.asarray(fixed, dtype=int).reshape(None)"):
+        "fixed is used through .size and np.unique, which flatten anyway",
+    ("x_licq", "s = np.linalg.svd(unit_rows(J[:, free]), compute_uv=False) if free.size else np.zeros(0)",
+     "s = np.linalg.svd(unit_rows(J[:, free]), compute_uv=False) if (free.size) or True else np.zeros(0)"):
+        "redundant guard: the SVD of a k x 0 matrix is an empty vector, the same as np.zeros(0)",
+    ("x_licq", "s = np.linalg.svd(unit_rows(J[:, free]), compute_uv=False) if free.size else np.zeros(0)",
+     "s = np.linalg.svd(unit_rows(J[:, free]), compute_uv=None) if free.size else np.zeros(0)"):
+        "compute_uv=None is falsy like False: only the singular values are returned",
+    ("x_licq", "s = np.linalg.svd(unit_rows(J[:, free]), compute_uv=False) if free.size else np.zeros(0)",
+     "s = np.linalg.svd(unit_rows(J[:, free]), compute_uv=False) if free.size else np.zeros(1)"):
+        "with every variable at a bound a zero singular value counts toward no rank and others <= 1 rows "
+        "give smallest 0 either way (top = 0)",
+    ("x_licq", "top = float(s[0]) if s.size else 0.0", "top = float(s[0]) if s.size else 1.0"):
+        "with no singular values the rank is a sum over nothing and 'smallest' is guarded by others <= s.size",
+    ("x_licq", "rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0",
+     "rank_other = int(np.sum(s > rank_tol * top)) if (top > 0) or True else 0"):
+        "redundant guard: top = 0 means every singular value is 0, and none is > 0",
+    ("x_licq", "rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0",
+     "rank_other = int(np.sum(s > rank_tol * top)) if top >= 0 else 0"):
+        "redundant guard: top = 0 means every singular value is 0, and none is > 0",
+    ("x_null_space", "return np.zeros((0, 0))", "return np.zeros((1, 0))"):
+        "n = 0: callers use only the number of columns (0) of the basis",
+    ("x_null_space", "if J.shape[0] == 0:", "if J.shape[1] == 0:"):
+        "without the shortcut the SVD of a 0 x n matrix gives rank 0 and an orthonormal basis of R^n (any "
+        "orthonormal basis is a valid answer; numpy's is the identity)",
+    ("x_null_space", "_, s, vt = np.linalg.svd(unit_rows(J), full_matrices=True)",
+     "_, s, vt = np.linalg.svd(unit_rows(J), )"):
+        "full_matrices=True is numpy's default",
+    ("x_null_space", "rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0",
+     "rank = int(np.sum(s > rank_tol * s[0])) if (s.size and s[0] > 0) or True else 0"):
+        "redundant guard: J has >= 1 row here, and s[0] = 0 means every singular value is 0, none > 0",
+    ("x_null_space", "rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0",
+     "rank = int(np.sum(s > rank_tol * s[0])) if s.size or s[0] > 0 else 0"):
+        "redundant guard: J has >= 1 row here, and s[0] = 0 means every singular value is 0, none > 0",
+    ("x_null_space", "rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0",
+     "rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] >= 0 else 0"):
+        "redundant guard: J has >= 1 row here, and s[0] = 0 means every singular value is 0, none > 0",
+    ("x_second_order", "n = H.shape[0]", "n = H.shape[1]"): "the Hessian is square",
+    ("x_second_order", "scale = max(float(np.linalg.norm(H, 2)) if H.size else 0.0, TINY)",
+     "scale = max(float(np.linalg.norm(H, 2)) if (H.size) or True else 0.0, TINY)"):
+        "the Hessian is n x n with n >= 1: never empty",
+    ("x_second_order", "scale = max(float(np.linalg.norm(H, 2)) if H.size else 0.0, TINY)",
+     "scale = max(float(np.linalg.norm(H, 2)) if H.size else 1.0, TINY)"):
+        "the Hessian is n x n with n >= 1: never empty",
+    ("x_second_order_of", "diagonal = np.asarray(nlp.hessian(z, p, lam[:nlp.m]), dtype=float).reshape(-1)",
+     "diagonal = np.asarray(nlp.hessian(z, p, lam[:nlp.m]), dtype=float).reshape(None)"):
+        "a diagonal Hessian is returned as a vector already (the NLP contract)",
+}
+
+
+def equivalent_reason(name: str, minus: str, plus: str) -> str | None:
+    function = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+    key = (function, minus.strip(), plus.strip())
+    if key in EQUIVALENT:
+        return EQUIVALENT[key]
+    line = f"{function}: {minus.strip()} -> {plus.strip()}"
+    for pattern, reason in GENERIC:
+        if re.search(pattern, line):
+            return reason
+    return None
+
+
+# ---- running and reporting -------------------------------------------------------------------------------
+def run(groups) -> int:
+    started = time.perf_counter()
+    code = subprocess.call([sys.executable, "-m", "mutmut", "run", *patterns(groups)], cwd=ROOT)
+    print(f"mutation run of {', '.join(groups)}: {time.perf_counter() - started:.0f} s (exit code {code})")
+    return code
+
+
+def _results():
+    sys.path.insert(0, str(ROOT))
+    from mutmut.mutation.data import SourceFileMutationData
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+    from mutmut.stats import status_by_exit_code
+    from mutmut.utils.file_utils import walk_mutatable_files
+
+    for path in walk_mutatable_files():
+        data = SourceFileMutationData(path=path)
+        data.load()
+        for name, code in data.exit_code_by_key.items():
+            yield path, name, status_by_exit_code[code], lambda n=name, p=path: get_diff_for_mutant(n, path=p)
+
+
+def _changed_lines(diff: str) -> tuple[str, str]:
+    lines = diff.splitlines()[2:]
+    minus = " / ".join(l[1:].strip() for l in lines if l.startswith("-"))
+    plus = " / ".join(l[1:].strip() for l in lines if l.startswith("+"))
+    return minus, plus
+
+
+def _order(name: str):
+    function, _, number = name.rpartition("__mutmut_")
+    return function, int(number)
+
+
+def report(groups, markdown: bool, stub: bool = False) -> int:
+    import os
+    os.chdir(ROOT)
+    wanted = patterns(groups)
+    counts = defaultdict(lambda: defaultdict(int))
+    survivors = []
+    for path, name, status, diff in _results():
+        if not any(fnmatch.fnmatch(name, p) for p in wanted):
+            continue
+        module = str(path)
+        counts[module][status] += 1
+        if status != "killed":
+            minus, plus = _changed_lines(diff())
+            survivors.append((module, name, status, minus, plus, equivalent_reason(name, minus, plus)))
+    total = killed = 0
+    print("| module | mutants | killed | survived | score |" if markdown else "module: killed / mutants (score)")
+    if markdown:
+        print("|---|---:|---:|---:|---:|")
+    for module in sorted(counts):
+        c = counts[module]
+        n, k = sum(c.values()), c["killed"]
+        total, killed = total + n, killed + k
+        other = ", ".join(f"{v} {s}" for s, v in sorted(c.items()) if s != "killed")
+        if markdown:
+            print(f"| {module} | {n} | {k} | {n - k} | {100 * k / n:.1f}% |")
+        else:
+            print(f"{module}: {k} / {n} ({100 * k / n:.1f}%){'; ' + other if other else ''}")
+    if total:
+        print(f"| **all** | {total} | {killed} | {total - killed} | **{100 * killed / total:.1f}%** |" if markdown
+              else f"all: {killed} / {total} ({100 * killed / total:.1f}%)")
+    unexplained = 0
+    print()
+    for module, name, status, minus, plus, reason in sorted(survivors, key=lambda s: (s[0], _order(s[1]))):
+        if reason is None:
+            unexplained += 1
+        short = name.rsplit(".", 1)[-1].replace("\u01c1", ".")
+        if markdown:
+            print(f"- `{short}` ({status}): `{minus}` → `{plus}` — {reason or 'UNEXPLAINED'}")
+        else:
+            print(f"{short} [{status}] {reason or 'UNEXPLAINED'}\n    - {minus}\n    + {plus}")
+    print(f"\n{len(survivors)} survivors, {unexplained} without a recorded reason")
+    if stub:
+        for module, name, status, minus, plus, reason in survivors:
+            if reason is None:
+                function = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+                print(f"    ({function!r}, {minus!r},\n     {plus!r}):\n        \"\",")
+    return 1 if unexplained else 0
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("command", choices=("run", "report"))
+    parser.add_argument("groups", nargs="*", help=f"parts of the scope (default: all of {list(SCOPE)})")
+    parser.add_argument("--markdown", action="store_true", help="report as markdown (docs/mutation_testing.md)")
+    parser.add_argument("--stub", action="store_true", help="print EQUIVALENT entries to fill in for the unexplained")
+    args = parser.parse_args(argv)
+    groups = args.groups or list(SCOPE)
+    unknown = sorted(set(groups) - set(SCOPE))
+    if unknown:
+        parser.error(f"unknown group(s) {unknown}; choose from {list(SCOPE)}")
+    if args.command == "run":
+        return run(groups)
+    return report(groups, args.markdown, args.stub)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,884 @@
+"""The certificate check (lexmargin.nlp.certify) against its definitions: each KKT violation is reported in
+its own component and nowhere else, the numbers do not depend on units, LICQ and the second-order check
+see rank deficiency and curvature.  Problems are hand-written QPs with known KKT points (verify_helpers)."""
+
+import importlib
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from verify_helpers import PROPERTY, QP, kkt_qp
+
+from lexmargin.nlp.nlp import NLP, Point, Rows
+from lexmargin.nlp.options import Tolerances
+
+C = importlib.import_module("lexmargin.nlp.certify")   # the module (lexmargin.nlp re-exports the function)
+TOL = Tolerances()
+TINY = np.finfo(float).tiny
+
+
+def components(report):
+    r = report.residuals
+    return np.array([r.stationarity, r.primal_feasibility, r.dual_feasibility, r.complementarity])
+
+
+def only(report, index, value, rtol=1e-9, floor=1e-14):
+    """The report's residual `index` equals value; every other component is at rounding level."""
+    got = components(report)
+    assert got[index] == pytest.approx(value, rel=rtol), got
+    others = np.delete(got, index)
+    assert np.all(others <= floor), got
+
+
+# ---- an exact KKT point is certified; each perturbation shows up in its own component ----------------
+@pytest.mark.parametrize("equalities,bounds", [(0, False), (2, False), (1, True)])
+def test_exact_kkt_point_is_certified(equalities, bounds):
+    p = kkt_qp(np.random.default_rng(1), n=5, active=2, inactive=3, equalities=equalities, bounds=bounds)
+    report = p.report()
+    assert components(report).max() < 1e-14
+    assert report.kkt_met(TOL) and report.residuals.within(1e-8)
+    assert report.licq.holds and report.licq.n_active == 2 + equalities + 2 * bounds
+    assert report.second_order.strict is True
+
+
+def test_gradient_error_is_reported_as_stationarity_only():
+    p = kkt_qp(np.random.default_rng(2), n=3, active=1, inactive=1)
+    g = p.Q @ p.z + p.q
+    J = p.A
+    q = p.q.copy()
+    q[1] += 1e-4
+    report = p.report(q=q)
+    scale = max(np.max(np.abs(g + [0, 1e-4, 0])), np.max(np.abs(J).T @ np.abs(p.lam)))
+    only(report, 0, 1e-4 / scale, rtol=1e-6)
+    assert not report.kkt_met(TOL)
+
+
+def test_violated_inequality_is_reported_as_primal_only_relative_to_its_level():
+    p = kkt_qp(np.random.default_rng(3), n=3, active=1, inactive=2)
+    b = p.b.copy()
+    b[1] = p.A[1] @ p.z + 3e-6          # the inactive row 1 now misses by 3e-6 (multiplier 0)
+    levels = np.array([1.0, 2.0, 1.0])
+    report = p.report(b=b, levels=levels)
+    only(report, 1, 3e-6 / 2.0, rtol=1e-6)
+    assert not report.active[1] or True
+    assert not report.kkt_met(TOL)
+
+
+def test_violated_equality_is_reported_as_primal_in_either_direction():
+    p = kkt_qp(np.random.default_rng(4), n=4, active=1, inactive=1, equalities=2)
+    for sign in (1.0, -1.0):
+        e = p.e.copy()
+        e[0] += sign * 5e-7
+        report = p.report(e=e, eq_levels=np.array([4.0, 1.0]))
+        only(report, 1, 5e-7 / 4.0, rtol=1e-6)
+
+
+def test_negative_multiplier_is_reported_as_dual_infeasibility_only():
+    rng = np.random.default_rng(5)
+    p = kkt_qp(rng, n=4, active=2, inactive=1)
+    lam = p.lam.copy()
+    lam[1] = -0.25                          # an active row, so complementarity still holds
+    q = p.A.T @ lam - p.Q @ p.z              # and stationarity too
+    report = p.report(lam=lam, q=q)
+    g = p.Q @ p.z + q
+    scale = max(np.max(np.abs(g)), np.max(np.abs(p.A).T @ np.abs(lam)))
+    only(report, 2, 0.25 * np.max(np.abs(p.A[1])) / scale)
+    assert report.support[1]                # a negative multiplier that matters is in the support
+
+
+def test_multiplier_on_a_slack_row_is_reported_as_complementarity_only():
+    rng = np.random.default_rng(6)
+    p = kkt_qp(rng, n=4, active=1, inactive=2)
+    lam = p.lam.copy()
+    lam[2] = 0.5                             # row 2 has slack c_2 >= 0.5
+    q = p.A.T @ lam - p.Q @ p.z
+    report = p.report(lam=lam, q=q)
+    c = p.A @ p.z - p.b
+    g = p.Q @ p.z + q
+    scale = max(np.sum(np.abs(lam) * p.levels), np.max(np.abs(g)) * np.max(np.abs(p.z)))
+    only(report, 3, 0.5 * c[2] / scale)
+    assert not report.active[2] and report.support[2]
+    assert not report.kkt_met(TOL)
+
+
+def test_negative_multiplier_on_a_slack_row_counts_in_both_dual_and_complementarity():
+    p = kkt_qp(np.random.default_rng(7), n=3, active=1, inactive=1)
+    lam = np.array([p.lam[0], -0.5])
+    q = p.A.T @ lam - p.Q @ p.z
+    report = p.report(lam=lam, q=q)
+    c = p.A @ p.z - p.b
+    g = p.Q @ p.z + q
+    comp_scale = max(abs(lam[0]) + 0.5, np.max(np.abs(g)) * np.max(np.abs(p.z)))
+    assert report.residuals.complementarity == pytest.approx(0.5 * c[1] / comp_scale, rel=1e-12)
+    assert report.residuals.dual_feasibility > 0.01
+
+
+def test_violated_bound_is_primal_and_wrong_bound_multiplier_is_dual():
+    p = kkt_qp(np.random.default_rng(8), n=4, active=1, inactive=1, bounds=True)
+    lower = p.lower.copy()
+    lower[2] = p.z[2] + 1e-3                    # z2 is now below its lower bound
+    report = p.report(lower=lower)
+    level = max(abs(lower[2]), np.max(np.abs(p.z)))
+    assert report.residuals.primal_feasibility == pytest.approx(1e-3 / level, rel=1e-9)
+    # a negative upper-bound multiplier, stationarity kept: only dual feasibility fails
+    up = p.up.copy()
+    up[1] = -0.4
+    q = p.A.T @ p.lam + p.lo - up - p.Q @ p.z
+    report = p.report(up=up, q=q)
+    g = p.Q @ p.z + q
+    scale = max(np.max(np.abs(g)), np.max(np.abs(np.vstack([p.A, np.eye(4)[[0]], np.eye(4)[[1, 2]]])).T
+                                         @ np.abs(np.concatenate([p.lam, [p.lo[0]], [up[1], 0.0]]))))
+    only(report, 2, 0.4 / scale)
+
+
+def test_equality_multipliers_may_have_any_sign():
+    p = kkt_qp(np.random.default_rng(9), n=4, active=1, inactive=1, equalities=2)
+    mu = np.array([-3.0, 2.0])
+    q = p.A.T @ p.lam + p.E.T @ mu - p.Q @ p.z
+    report = p.report(mu=mu, q=q, e=p.E @ p.z + np.array([0.0, 0.0]))
+    assert components(report).max() < 1e-14
+
+
+def test_equality_rows_do_not_enter_complementarity():
+    p = kkt_qp(np.random.default_rng(10), n=3, active=1, inactive=0, equalities=1)
+    e = p.e + 1e-3                          # violated equality with a large multiplier: primal only
+    mu = np.array([50.0])
+    q = p.A.T @ p.lam + p.E.T @ mu - p.Q @ p.z
+    report = p.report(e=e, mu=mu, q=q)
+    assert report.residuals.complementarity == 0.0
+    assert report.residuals.primal_feasibility == pytest.approx(1e-3, rel=1e-9)
+
+
+def test_multiple_violations_are_each_reported():
+    p = kkt_qp(np.random.default_rng(11), n=4, active=2, inactive=2)
+    lam = p.lam.copy()
+    lam[3] = -1.0
+    b = p.b.copy()
+    b[0] += 1e-5
+    report = p.report(lam=lam, b=b)
+    r = components(report)
+    assert np.all(r > 1e-9)
+
+
+# ---- scale invariance ----------------------------------------------------------------------------
+def perturbed(seed):
+    """A QP whose point has a residual in every component (so every number is compared)."""
+    rng = np.random.default_rng(seed)
+    p = kkt_qp(rng, n=4, active=2, inactive=2, equalities=1, bounds=True)
+    lam = p.lam.copy()
+    lam[1], lam[3] = -0.3, 0.2
+    b = p.b.copy()
+    b[0] += 1e-4
+    return QP(**{**p.__dict__, "lam": lam, "b": b, "q": p.q + 1e-3 * rng.standard_normal(p.n),
+                 "levels": np.array([1.0, 3.0, 0.5, 2.0]), "gradient_scale": 2.0 * np.abs(p.q)})
+
+
+def assert_same_residuals(a, b):
+    np.testing.assert_allclose(components(a), components(b), rtol=1e-9, atol=1e-15)
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10 ** 6), alpha=st.integers(-12, 12), beta=st.integers(-12, 12),
+       kappa=st.integers(-8, 8), row=st.integers(0, 3))
+def test_residuals_are_invariant_to_units(seed, alpha, beta, kappa, row):
+    p = perturbed(seed)
+    base = p.report()
+    assert np.all(components(base) > 1e-8)
+    for scaled in (p.objective_scaled(10.0 ** alpha), p.row_scaled(row, 10.0 ** beta),
+                   p.variables_scaled(10.0 ** kappa),
+                   p.objective_scaled(10.0 ** alpha).row_scaled(row, 10.0 ** beta).variables_scaled(10.0 ** kappa)):
+        report = scaled.report()
+        assert_same_residuals(report, base)
+        assert np.array_equal(report.active, base.active)
+        assert np.array_equal(report.support, base.support)
+        assert report.licq.rank == base.licq.rank
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10 ** 6), kappa=st.integers(-10, 10))
+def test_exact_points_stay_certified_in_any_units(seed, kappa):
+    p = kkt_qp(np.random.default_rng(seed), n=6, active=2, inactive=1, equalities=1, bounds=True)
+    for scaled in (p.objective_scaled(10.0 ** kappa), p.variables_scaled(10.0 ** kappa),
+                   p.row_scaled(0, 10.0 ** kappa)):
+        report = scaled.report()
+        assert report.residuals.max < 1e-12
+        assert report.licq.holds and report.second_order.strict is True
+
+
+# ---- the residual functions against their definitions -----------------------------------------------
+def test_stationarity_scale_is_the_largest_term():
+    g = np.array([-3.0, 0.5])
+    J = np.array([[1.0, -4.0], [-2.0, 1.0]])
+    lam = np.array([-1.0, 2.0])
+    terms = np.array([1 * 1 + 2 * 2, 4 * 1 + 1 * 2])          # |J|^T |lam| = (5, 6)
+    assert C.stationarity_scale(g, J, lam) == 6.0
+    assert C.stationarity_scale(g, J, lam, gradient_scale=[7.0, 0.0]) == 7.0
+    assert C.stationarity_scale(g, J, lam, gradient_scale=[0.0, 0.0]) == terms.max()
+    assert C.stationarity_scale([-9.0, 1.0], J, lam, gradient_scale=[0.0, 0.0]) == 9.0
+    assert C.stationarity_scale(1e-3 * g, 1e-3 * J, lam) == pytest.approx(6e-3)
+    assert C.stationarity_scale(1e-3 * g, np.zeros((0, 2)), []) == pytest.approx(3e-3)
+    assert C.stationarity_scale(np.zeros(2), np.zeros((0, 2)), []) == TINY
+
+
+def test_stationarity_residual_definition():
+    g = np.array([1.0, -2.0])
+    J = np.array([[1.0, 0.0], [0.0, -1.0]])
+    assert C.stationarity_residual(g, J, [1.0, 2.0]) == 0.0
+    # residual g - J^T lam = (0.5, 0); scale max(|g|, |J|^T|lam|) = max(2, (0.5, 2))
+    assert C.stationarity_residual(g, J, [0.5, 2.0]) == 0.25
+    assert C.stationarity_residual(g, J, [0.5, 2.0], gradient_scale=[8.0, 0.0]) == 0.0625
+    assert C.stationarity_residual(g, J.reshape(-1), [0.5, 2.0]) == 0.25   # a flat Jacobian is rows of n
+    assert C.stationarity_residual(np.zeros(2), np.zeros((0, 2)), []) == 0.0
+
+
+def test_primal_residual_definition():
+    c = np.array([0.5, -0.2, 0.3, -0.4])
+    s = np.array([1.0, 0.1, 1.0, 2.0])
+    eq = np.array([False, False, True, True])
+    # inequalities: max(0, -c) -> (0, 0.2); equalities |c| -> (0.3, 0.4); divided by s
+    assert C.primal_residual(c, s, eq) == pytest.approx(2.0)
+    assert C.primal_residual(c[[0, 2, 3]], s[[0, 2, 3]], eq[[0, 2, 3]]) == pytest.approx(0.3)
+    assert C.primal_residual([0.5, 2.0], [1.0, 1.0], [False, False]) == 0.0
+    assert C.primal_residual([], [], []) == 0.0
+
+
+def test_dual_residual_definition():
+    J = np.array([[2.0, -3.0], [1.0, 0.0], [0.0, 5.0]])
+    lam = np.array([-0.5, 4.0, -1.0])
+    eq = np.array([False, False, True])     # the equality's negative multiplier is allowed
+    assert C.dual_residual(J, lam, eq, 2.0) == pytest.approx(0.5 * 3.0 / 2.0)
+    assert C.dual_residual(J, np.abs(lam), eq, 2.0) == 0.0
+    assert C.dual_residual(J, lam, [False, False, False], 2.0) == pytest.approx(5.0 / 2.0)
+    assert C.dual_residual(J, np.zeros(3), eq, 0.0) == 0.0
+    assert C.dual_residual(np.zeros((0, 2)), [], [], 0.0) == 0.0
+
+
+def test_complementarity_residual_definition():
+    c = np.array([0.0, 0.5, -0.25, 3.0])
+    s = np.array([1.0, 2.0, 1.0, 1.0])
+    lam = np.array([2.0, -0.1, 0.4, 7.0])
+    eq = np.array([False, False, False, True])
+    # |lam| |c| over inequalities: (0, 0.05, 0.1); scale sum |lam| s = 2 + 0.2 + 0.4
+    assert C.complementarity_residual(c, s, lam, eq) == pytest.approx(0.1 / 2.6)
+    assert C.complementarity_residual(c, s, lam, eq, objective_scale=10.0) == pytest.approx(0.01)
+    assert C.complementarity_residual(c, s, lam, eq, objective_scale=1.0) == pytest.approx(0.1 / 2.6)
+    assert C.complementarity_residual(c, s, np.zeros(4), eq) == 0.0
+    assert C.complementarity_residual([], [], [], []) == 0.0
+
+
+def test_objective_scale_uses_the_term_sizes_and_the_point_size():
+    p = kkt_qp(np.random.default_rng(12), n=3, active=1, inactive=0)
+    q = np.array([3.0, -5.0, 1.0]) - p.Q @ p.z
+    for gs, size in ((None, 5.0), (np.array([0.0, 0.0, 9.0]), 9.0), (np.array([1.0, 1.0, 1.0]), 5.0)):
+        report = p.report(q=q, gradient_scale=gs)
+        assert C.objective_scale(report.extended) == pytest.approx(size * np.max(np.abs(p.z)), rel=1e-12)
+
+
+def test_residuals_of_an_extended_point_match_the_functions():
+    p = perturbed(3)
+    report = p.report()
+    ext, lam = report.extended, report.multipliers
+    g = ext.point.gradient
+    scale = C.stationarity_scale(g, ext.jacobian, lam, ext.point.gradient_scale)
+    assert report.residuals == C.Residuals(
+        C.stationarity_residual(g, ext.jacobian, lam, ext.point.gradient_scale),
+        C.primal_residual(ext.values, ext.levels, ext.equality),
+        C.dual_residual(ext.jacobian, lam, ext.equality, scale),
+        C.complementarity_residual(ext.values, ext.levels, lam, ext.equality, C.objective_scale(ext)))
+
+
+def test_residuals_record():
+    r = C.Residuals(1e-9, 3e-9, 0.0, 2e-9)
+    assert r.max == 3e-9
+    assert r.within(3e-9) and not r.within(2.9e-9)
+    assert r.to_dict() == {"stationarity": 1e-9, "primal_feasibility": 3e-9, "dual_feasibility": 0.0,
+                           "complementarity": 2e-9, "max": 3e-9}
+    assert not C.Residuals(float("nan"), 0.0, 0.0, 0.0).within(1.0)
+    assert not C.Residuals(float("inf"), 0.0, 0.0, 0.0).within(1.0)
+    assert C.LICQ(2, 1, 0.0, False).to_dict() == {"n_active": 2, "rank": 1, "smallest_singular_value": 0.0,
+                                                  "holds": False}
+    assert C.NOT_CHECKED.to_dict()["reason"] == "no Hessian"
+
+
+# ---- active set and support ------------------------------------------------------------------------
+def test_active_rows_by_relative_slack():
+    tol = 1e-8
+    c = np.array([tol, np.nextafter(tol, 1.0), -5.0, 7.0, 2e-8, 0.0])
+    s = np.array([1.0, 1.0, 1.0, 1.0, 4.0, 0.0])
+    eq = np.array([False, False, False, True, False, False])
+    assert C.active_rows(c, s, eq, tol).tolist() == [True, False, True, True, True, True]
+
+
+def test_support_rows_by_weight_relative_to_scale():
+    J = np.array([[1.0, -2.0], [0.5, 0.0], [0.0, 0.0]])
+    lam = np.array([1e-9, -3e-9, 5.0])
+    # weights |lam| ||grad||_inf = (2e-9, 1.5e-9, 0): support iff > tol * scale
+    assert C.support_rows(J, lam, 2.0, 1e-9).tolist() == [False, False, False]
+    assert C.support_rows(J, lam, 1.0, 1e-9).tolist() == [True, True, False]
+    assert C.support_rows(J, lam, 1.5, 1e-9).tolist() == [True, False, False]
+    assert C.support_rows(np.zeros((0, 2)), [], 0.0, 1e-9).shape == (0,)
+    assert C.multiplier_weights(J, lam) == pytest.approx([2e-9, 1.5e-9, 0.0])
+
+
+def test_noise_multipliers_are_neither_support_nor_dual_infeasible():
+    """A problem whose true multipliers are all 0 (unconstrained optimum) with solver noise on them."""
+    p = kkt_qp(np.random.default_rng(13), n=3, active=0, inactive=2)
+    p = QP(**{**p.__dict__, "gradient_scale": np.abs(p.q) + 1.0})
+    report = p.report(lam=np.array([-1e-14, 1e-14]))
+    assert not report.support.any()
+    assert report.residuals.max < 1e-12
+
+
+def test_degenerate_rows_are_active_outside_the_support():
+    p = kkt_qp(np.random.default_rng(14), n=4, active=3, inactive=1)
+    lam = p.lam.copy()
+    lam[2] = 0.0                            # active with multiplier 0
+    q = p.A.T @ lam - p.Q @ p.z
+    report = p.report(lam=lam, q=q)
+    assert report.active.tolist() == [True, True, True, False]
+    assert report.support.tolist() == [True, True, False, False]
+    assert report.degenerate.tolist() == [False, False, True, False]
+    assert report.residuals.max < 1e-14
+
+
+# ---- LICQ ------------------------------------------------------------------------------------------
+def test_licq_full_rank_rows_of_any_scale():
+    J = np.array([[1e8, 0.0, 0.0], [0.0, 1e-8, 0.0]])
+    L = C.licq(J)
+    assert (L.n_active, L.rank, L.holds) == (2, 2, True)
+    assert L.smallest_singular_value == pytest.approx(1.0)
+
+
+def test_licq_fails_on_parallel_rows_of_different_length():
+    L = C.licq(np.array([[1.0, 2.0, 0.0], [-3.0, -6.0, 0.0], [0.0, 0.0, 1.0]]))
+    assert (L.n_active, L.rank, L.holds) == (3, 2, False)
+    assert L.smallest_singular_value < 1e-15
+
+
+def test_licq_rank_uses_a_relative_tolerance():
+    """Rows at angle 1e-12: numerically dependent; the smallest singular value is tiny but not zero."""
+    J = np.array([[1.0, 0.0], [1.0, 1e-12]])
+    L = C.licq(J)
+    assert L.smallest_singular_value > 0
+    assert (L.rank, L.holds) == (1, False)
+    assert C.licq(J, rank_tol=1e-13).holds
+    # at the tolerance: singular values equal to rank_tol * largest do not count
+    s = np.linalg.svd(C.unit_rows(np.array([[1.0, 0.0], [1.0, 1e-6]])), compute_uv=False)
+    assert C.licq(np.array([[1.0, 0.0], [1.0, 1e-6]]), rank_tol=s[1] / s[0]).rank == 1
+    assert C.licq(np.array([[1.0, 0.0], [1.0, 1e-6]]), rank_tol=np.nextafter(s[1] / s[0], 0)).rank == 2
+
+
+def test_licq_more_active_rows_than_variables():
+    L = C.licq(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    assert (L.n_active, L.rank, L.smallest_singular_value, L.holds) == (3, 2, 0.0, False)
+
+
+def test_licq_zero_rows():
+    L = C.licq(np.zeros((2, 3)))
+    assert (L.n_active, L.rank, L.smallest_singular_value, L.holds) == (2, 0, 0.0, False)
+    L = C.licq(np.array([[0.0, 0.0], [0.0, 3.0]]))
+    assert (L.rank, L.holds, L.smallest_singular_value) == (1, False, 0.0)
+    assert C.licq(np.zeros((0, 3))) == C.LICQ(0, 0, 1.0, True)
+    assert C.licq([[2.0, 0.0]]) == C.LICQ(1, 1, 1.0, True)
+
+
+def test_licq_smallest_singular_value_is_relative():
+    J = 5.0 * np.array([[1.0, 0.0], [np.sqrt(0.5), np.sqrt(0.5)]])
+    s = np.linalg.svd(J / 5.0, compute_uv=False)
+    assert C.licq(J).smallest_singular_value == pytest.approx(s[1] / s[0], rel=1e-12)
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10 ** 6), m=st.integers(1, 4), exponents=st.lists(st.integers(-15, 15), min_size=5,
+                                                                            max_size=5))
+def test_licq_property_random_rows(seed, m, exponents):
+    """Random rows (any scale) have full rank; adding a scaled combination of them never does."""
+    rng = np.random.default_rng(seed)
+    n = 5
+    J = rng.standard_normal((m, n)) * (10.0 ** np.array(exponents[:m]))[:, None]
+    assert C.licq(J).holds and C.licq(J).rank == m
+    dependent = np.vstack([J, 10.0 ** exponents[-1] * (rng.random(m) + 0.5) @ (J / np.linalg.norm(J, axis=1)[:, None])])
+    L = C.licq(dependent)
+    assert not L.holds and L.rank == m and L.n_active == m + 1
+
+
+def test_unit_rows_keeps_zero_rows():
+    U = C.unit_rows([[3.0, 4.0], [0.0, 0.0]])
+    assert U.tolist() == [[0.6, 0.8], [0.0, 0.0]]
+    assert C.unit_rows([3.0, 4.0]).tolist() == [[0.6, 0.8]]
+
+
+def test_certify_licq_is_over_all_active_rows_bounds_included():
+    p = kkt_qp(np.random.default_rng(15), n=3, active=1, inactive=0, bounds=True)
+    # row 0 is active, bounds on z0 (lower) and z1 (upper): 3 rows in R^3
+    report = p.report()
+    assert report.licq.n_active == 3
+    A = np.array([[1.0, 0.0, 0.0]])             # the same direction as the lower bound of z0
+    b = A @ p.z
+    lam = np.array([0.5])
+    q = A.T @ lam + p.lo - p.up - p.Q @ p.z
+    report = p.report(A=A, b=b, lam=lam, q=q)
+    assert report.licq.n_active == 3 and report.licq.rank == 2 and not report.licq.holds
+    assert report.residuals.max < 1e-14
+
+
+# ---- null space and second order ----------------------------------------------------------------------
+def test_null_space_is_an_orthonormal_basis():
+    J = np.array([[1.0, 1.0, 0.0], [2.0, 2.0, 1e-12]])
+    Z = C.null_space(J, 3, 1e-9)
+    assert Z.shape == (3, 2)
+    np.testing.assert_allclose(Z.T @ Z, np.eye(2), atol=1e-12)
+    np.testing.assert_allclose(J[:1] @ Z, 0.0, atol=1e-12)
+    assert C.null_space(J, 3, 1e-15).shape == (3, 1)
+    assert C.null_space(np.zeros((0, 3)), 3, 1e-9).tolist() == np.eye(3).tolist()
+    assert C.null_space(np.zeros((2, 3)), 3, 1e-9).shape == (3, 3)
+    assert C.null_space(J.reshape(-1), 3, 1e-9).shape == (3, 2)
+
+
+def test_reduced_min_eigenvalue():
+    H = np.array([[2.0, 1.0], [-1.0, -3.0]])          # symmetric part diag(2, -3)
+    assert C.reduced_min_eigenvalue(H, np.eye(2)) == pytest.approx(-3.0)
+    assert C.reduced_min_eigenvalue(H, np.eye(2)[:, :1]) == pytest.approx(2.0)
+    assert C.reduced_min_eigenvalue(H, np.zeros((2, 0))) == float("inf")
+
+
+def test_second_order_positive_definite_on_the_support_null_space():
+    H = np.diag([1.0, -1.0])            # indefinite, but the support fixes the second direction
+    so = C.second_order(H, np.array([[0.0, 1.0]]), np.array([[0.0, 1.0]]), TOL)
+    assert (so.checked, so.null_space_dimension, so.strict) == (True, 1, True)
+    assert so.min_eigenvalue == pytest.approx(1.0)
+    assert so.reason == "positive definite on the null space of the support"
+
+
+def test_second_order_support_spanning_the_space():
+    so = C.second_order(-np.eye(2), np.eye(2), np.eye(2), TOL)
+    assert so == C.SecondOrder(True, 0, float("inf"), True, "the support gradients span the space")
+
+
+def test_second_order_negative_curvature_proves_not_a_minimum_only_with_licq():
+    H = np.diag([1.0, -1.0, 2.0])
+    support = np.zeros((0, 3))
+    active = np.array([[1.0, 0.0, 0.0]])
+    so = C.second_order(H, support, active, TOL)
+    assert so.strict is False and so.null_space_dimension == 3
+    assert so.min_eigenvalue == pytest.approx(-0.5)      # relative to ||H||_2 = 2
+    assert so.reason == "negative curvature along the active rows' null space: not a local minimum"
+    so = C.second_order(H, support, active, TOL, licq_holds=False)
+    assert so.strict is None and so.reason == "reduced Hessian only positive semidefinite: inconclusive"
+    # negative curvature only along directions the active rows exclude: inconclusive, not "fails"
+    so = C.second_order(H, support, np.array([[0.0, 1.0, 0.0]]), TOL)
+    assert so.strict is None
+
+
+def test_second_order_semidefinite_is_inconclusive():
+    H = np.diag([1.0, 0.0])
+    so = C.second_order(H, np.zeros((0, 2)), np.zeros((0, 2)), TOL)
+    assert (so.strict, so.null_space_dimension, so.min_eigenvalue) == (None, 2, 0.0)
+    # the curvature tolerance is relative to ||H||: 1e-12 of it does not count as positive
+    so = C.second_order(np.diag([1e6, 1e-7]), np.zeros((0, 2)), np.zeros((0, 2)), TOL)
+    assert so.strict is None and so.min_eigenvalue == pytest.approx(1e-13)
+    so = C.second_order(np.diag([1e6, 1e-2]), np.zeros((0, 2)), np.zeros((0, 2)), TOL)
+    assert so.strict is True
+    # tiny negative curvature (relative -1e-12) is not evidence either
+    so = C.second_order(np.diag([1.0, -1e-12]), np.zeros((0, 2)), np.eye(2)[:1], TOL)
+    assert so.strict is None
+
+
+def test_second_order_curvature_tolerance_boundaries():
+    tol = Tolerances(curvature=0.25)
+    assert C.second_order(np.diag([1.0, 0.25]), np.zeros((0, 2)), np.zeros((0, 2)), tol).strict is None
+    assert C.second_order(np.diag([1.0, 0.5]), np.zeros((0, 2)), np.zeros((0, 2)), tol).strict is True
+    assert C.second_order(np.diag([1.0, -0.25]), np.zeros((0, 2)), np.zeros((0, 2)), tol).strict is None
+    assert C.second_order(np.diag([1.0, -0.5]), np.zeros((0, 2)), np.zeros((0, 2)), tol).strict is False
+    assert C.second_order(np.zeros((2, 2)), np.zeros((0, 2)), np.zeros((0, 2)), tol).strict is None
+
+
+def test_second_order_eliminates_variables_at_bounds():
+    H = np.diag([-1.0, 2.0, -3.0])
+    none = np.zeros((0, 3))
+    # every variable at a supported bound: nothing left to move
+    so = C.second_order(H, none, none, TOL, support_fixed=[0, 1, 2], active_fixed=[0, 1, 2])
+    assert (so.null_space_dimension, so.strict) == (0, True)
+    # z0, z2 held by supported bounds: positive definite on z1 alone
+    so = C.second_order(H, none, none, TOL, support_fixed=[0, 2], active_fixed=[0, 2])
+    assert (so.null_space_dimension, so.strict) == (1, True) and so.min_eigenvalue == pytest.approx(2.0 / 3.0)
+    # z0 supported, z2 only active (multiplier 0): negative curvature along z2 is excluded by the active
+    # bound, so inconclusive; without the active bound it proves the point is not a minimum
+    so = C.second_order(H, none, none, TOL, support_fixed=[0], active_fixed=[0, 2])
+    assert (so.null_space_dimension, so.strict) == (2, None)
+    so = C.second_order(H, none, none, TOL, support_fixed=[0], active_fixed=[0])
+    assert so.strict is False
+    # a bound row plus an ordinary row on the remaining variables
+    so = C.second_order(H, np.array([[5.0, 0.0, 1.0]]), none, TOL, support_fixed=[0])
+    assert (so.null_space_dimension, so.strict) == (1, True)
+
+
+def nonconvex_nlp(diagonal=False, n=3, hess=None, lin=0.0):
+    """min sum_i hess_i z_i^2 / 2 + lin z0  s.t.  z0 >= 0 (row "margin"), at z = 0 a KKT point with
+    multiplier lin; with hessian_diagonal the NLP returns the diagonal of its Hessian."""
+    hess = np.array([-1.0, 2.0, 3.0][:n]) if hess is None else np.asarray(hess, dtype=float)
+
+    def evaluate(z, p=None):
+        z = np.asarray(z, dtype=float)
+        return Point(float(0.5 * np.sum(hess * z * z) + lin * z[0]), hess * z + lin * np.eye(n)[0], z[:1].copy(),
+                     np.eye(n)[:1], np.ones(1))
+
+    def hessian(z, p, lam):
+        assert len(lam) == 1          # the NLP's own rows only
+        return hess.copy() if diagonal else np.diag(hess)
+
+    return NLP("saddle", n, (Rows("margin", 1, samples=np.array([0])),), -np.inf, np.inf, None, evaluate,
+               theta=lambda z: z, hessian=hessian, hessian_diagonal=diagonal)
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_certify_second_order_depends_on_the_support(diagonal):
+    z = np.zeros(3)
+    # negative curvature along z0, which the row z0 >= 0 holds at 0 with a positive multiplier: strict
+    report = C.certify(nonconvex_nlp(diagonal, lin=0.5), z, [0.5])
+    assert report.residuals.max == 0.0 and report.support.tolist() == [True]
+    assert report.second_order.strict is True and report.second_order.null_space_dimension == 2
+    # the same curvature at a degenerate point (multiplier 0): the row does not fix z0 -> inconclusive
+    report = C.certify(nonconvex_nlp(diagonal), z, [0.0])
+    assert report.residuals.max == 0.0 and report.support.tolist() == [False]
+    assert report.second_order.strict is None and report.second_order.null_space_dimension == 3
+    assert C.certify(nonconvex_nlp(diagonal, hess=[1.0, 2.0, 3.0]), z, [0.0]).second_order.strict is True
+
+
+def test_certify_diagonal_hessian_shortcut():
+    report = C.certify(nonconvex_nlp(True, hess=[1.0, 2.0, 4.0]), np.zeros(3), [0.0])
+    so = report.second_order
+    assert (so.checked, so.null_space_dimension, so.strict) == (True, -1, True)
+    assert so.min_eigenvalue == 0.25
+    assert so.reason == "the Hessian of the Lagrangian is positive definite"
+    # one tiny entry relative to the largest: not positive definite, the general check decides
+    so = C.certify(nonconvex_nlp(True, hess=[1e-10, 2.0, 4.0]), np.zeros(3), [0.0]).second_order
+    assert so.null_space_dimension == 3 and so.strict is None
+    so = C.certify(nonconvex_nlp(True, hess=[0.0, 0.0, 0.0]), np.zeros(3), [0.0]).second_order
+    assert so.strict is None and so.null_space_dimension == 3
+
+
+def test_certify_negative_curvature_at_a_non_minimum():
+    nlp = nonconvex_nlp(False, hess=[1.0, -2.0, 3.0])
+    report = C.certify(nlp, np.zeros(3), [0.0])
+    assert report.second_order.strict is False
+    assert report.licq.holds
+
+
+def test_second_order_not_checked_without_hessian_or_when_too_large(monkeypatch):
+    nlp = nonconvex_nlp()
+    no_hessian = NLP("h", 3, nlp.rows, -np.inf, np.inf, None, nlp.evaluate, theta=lambda z: z)
+    assert C.certify(no_hessian, np.zeros(3), [0.0]).second_order is C.NOT_CHECKED
+    monkeypatch.setattr(C, "SECOND_ORDER_MAX_SIZE", 3)
+    assert C.certify(nlp, np.zeros(3), [0.0]).second_order.checked
+    monkeypatch.setattr(C, "SECOND_ORDER_MAX_SIZE", 2)
+    so = C.certify(nlp, np.zeros(3), [0.0]).second_order
+    assert (so.checked, so.null_space_dimension, so.strict) == (False, -1, None)
+    assert np.isnan(so.min_eigenvalue)
+    assert so.reason == "not computed for more than 2 variables"
+    # the diagonal shortcut needs no size limit
+    assert C.certify(nonconvex_nlp(True, hess=[1.0, 2.0, 4.0]), np.zeros(3), [0.0]).second_order.strict is True
+
+
+def test_second_order_keeps_equality_rows_even_with_zero_multiplier():
+    """An equality row fixes its direction whatever its multiplier: min -z0^2 + z1^2 s.t. z0 = 0."""
+    Q = np.diag([-1.0, 1.0])
+    p = QP(Q, np.zeros(2), np.zeros((0, 2)), np.zeros(0), np.array([[1.0, 0.0]]), np.zeros(1), np.full(2, -np.inf),
+           np.full(2, np.inf), np.zeros(2), np.zeros(0), np.zeros(1), np.zeros(2), np.zeros(2), np.ones(0), np.ones(1))
+    report = p.report()
+    assert report.support.tolist() == [False]
+    assert report.second_order.strict is True
+
+
+def test_second_order_uses_the_hessian_of_the_lagrangian():
+    """min z1 s.t. 1 - z0^2 - z1^2 >= 0 ... written as a QP cannot carry a curved row; use a custom NLP:
+    min -z0 s.t. 1 - z0^2 - z1^2 >= 0 at z = (1, 0), lambda = 1/2: the row's curvature makes it strict."""
+    def evaluate(z, p=None):
+        return Point(float(-z[0]), np.array([-1.0, 0.0]), np.array([1.0 - z @ z]), -2.0 * z[None, :], np.ones(1))
+
+    def hessian(z, p, lam):
+        return 2.0 * lam[0] * np.eye(2)
+
+    nlp = NLP("disk", 2, (Rows("ball", 1),), -np.inf, np.inf, None, evaluate, theta=lambda z: z, hessian=hessian)
+    report = C.certify(nlp, np.array([1.0, 0.0]), [0.5])
+    assert report.residuals.max < 1e-15
+    assert report.second_order.strict is True and report.second_order.min_eigenvalue == pytest.approx(1.0)
+    # the same point with the wrong sign convention would see negative curvature: not a minimum
+    flipped = NLP("disk", 2, nlp.rows, -np.inf, np.inf, None, evaluate, theta=lambda z: z,
+                  hessian=lambda z, p, lam: -hessian(z, p, lam))
+    assert C.certify(flipped, np.array([1.0, 0.0]), [0.5]).second_order.strict is False
+
+
+# ---- certify() plumbing --------------------------------------------------------------------------------
+def test_certify_masks_and_multipliers_cover_the_bound_rows():
+    p = kkt_qp(np.random.default_rng(16), n=4, active=1, inactive=1, bounds=True)
+    report = p.report()
+    ext = report.extended
+    # rows: 2 margin rows, lower bounds of z0 and z2, upper bounds of z1 and z2
+    assert ext.kinds.tolist() == ["margin", "margin", "lower_bound", "lower_bound", "upper_bound", "upper_bound"]
+    assert report.multipliers.tolist() == [p.lam[0], 0.0, 0.7, 0.0, 1.3, 0.0]
+    assert report.active.tolist() == [True, False, True, False, True, False]
+    assert report.support.tolist() == [True, False, True, False, True, False]
+    assert report.licq.n_active == 3
+
+
+def test_certify_without_bound_multipliers_treats_them_as_zero():
+    p = kkt_qp(np.random.default_rng(17), n=3, active=1, inactive=0, bounds=True)
+    report = C.certify(p.nlp(), p.z, p.multipliers)
+    assert report.multipliers[1:].tolist() == [0.0, 0.0, 0.0, 0.0]
+    assert report.residuals.stationarity > 0.1
+    only_lower = C.certify(p.nlp(), p.z, p.multipliers, lower_multipliers=p.lo)
+    only_upper = C.certify(p.nlp(), p.z, p.multipliers, upper_multipliers=p.up)
+    assert only_lower.multipliers[1:].tolist() == [0.7, 0.0, 0.0, 0.0]
+    assert only_upper.multipliers[1:].tolist() == [0.0, 0.0, 1.3, 0.0]
+
+
+def test_certify_uses_the_given_point_and_parameters_and_tolerances():
+    p = kkt_qp(np.random.default_rng(18), n=3, active=1, inactive=1)
+    nlp = p.nlp()
+    calls = []
+
+    def evaluate(z, par=None):
+        calls.append(par)
+        point = nlp.evaluate(z)
+        return Point(point.objective, point.gradient + (0.0 if par is None else par), point.values, point.jacobian,
+                     point.levels)
+
+    parametric = NLP("par", 3, nlp.rows, -np.inf, np.inf, None, evaluate, theta=lambda z: z, hessian=nlp.hessian,
+                     parameters=3)
+    assert C.certify(parametric, p.z, p.multipliers, p=np.zeros(3)).residuals.max < 1e-14
+    assert C.certify(parametric, p.z, p.multipliers, p=np.ones(3)).residuals.stationarity > 0.1
+    assert calls == [pytest.approx(np.zeros(3)), pytest.approx(np.ones(3))]
+    given_point = nlp.evaluate(p.z)
+    report = C.certify(parametric, p.z, p.multipliers, p=np.ones(3), point=given_point)
+    assert report.residuals.max < 1e-14 and len(calls) == 2
+    assert report.extended.point is given_point
+    # tolerances reach every decision: a loose active tolerance makes the slack row active
+    loose = C.certify(nlp, p.z, p.multipliers, tolerances=Tolerances(active=0.99))
+    assert loose.active.tolist() == [True, True]
+    assert C.certify(nlp, list(p.z), list(p.multipliers)).residuals.max < 1e-14
+
+
+def test_certify_support_and_licq_follow_their_tolerances():
+    p = kkt_qp(np.random.default_rng(19), n=3, active=2, inactive=0)
+    lam = p.lam.copy()
+    lam[1] = 1e-6
+    q = p.A.T @ lam - p.Q @ p.z
+    tight = p.report(lam=lam, q=q)
+    assert tight.support.tolist() == [True, True]
+    loose = p.report(Tolerances(support=1e-3), lam=lam, q=q)
+    assert loose.support.tolist() == [True, False]
+    A = np.array([[1.0, 0.0, 0.0], [1.0, 1e-7, 0.0]])
+    b = A @ p.z
+    q = A.T @ p.lam - p.Q @ p.z
+    assert p.report(A=A, b=b, q=q).licq.holds
+    assert not p.report(Tolerances(rank=1e-6), A=A, b=b, q=q).licq.holds
+    # the curvature tolerance reaches the second-order check
+    assert p.report(Tolerances(curvature=0.5), Q=np.diag([1.0, 1.0, 0.4]), q=q - np.diag([0, 0, 0.6]) @ p.z,
+                    A=A, b=b).second_order.strict is None
+
+
+def test_certify_with_no_rows_and_no_bounds():
+    Q = np.eye(2)
+    p = QP(Q, np.zeros(2), np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros(0), np.full(2, -np.inf),
+           np.full(2, np.inf), np.zeros(2), np.zeros(0), np.zeros(0), np.zeros(2), np.zeros(2), np.ones(0), np.ones(0))
+    report = p.report()
+    assert report.residuals.max == 0.0
+    assert report.active.shape == (0,) and report.support.shape == (0,) and report.multipliers.shape == (0,)
+    assert report.licq == C.LICQ(0, 0, 1.0, True)
+    assert report.second_order.strict is True
+    moved = p.report(z=np.array([1e-3, 0.0]))
+    assert moved.residuals.stationarity == 1.0
+
+
+def test_hessian_matrix_accepts_a_diagonal():
+    nlp = nonconvex_nlp(True, hess=[1.0, -2.0, 3.0])
+    H = C._hessian_matrix(nlp, np.zeros(3), None, np.zeros(1))
+    assert H.tolist() == np.diag([1.0, -2.0, 3.0]).tolist()
+    assert C._hessian_matrix(nonconvex_nlp(False), np.zeros(3), None, np.zeros(1)).shape == (3, 3)
+
+
+# ---- more edges: Hessian arguments, shapes, bounds eliminated exactly --------------------------------
+def quartic_nlp(diagonal):
+    """min p * sum z^4 / 12 s.t. z0 >= -10: the Hessian of the Lagrangian p diag(z^2) depends on z and p."""
+    def evaluate(z, p):
+        z = np.asarray(z, dtype=float)
+        return Point(float(p[0] * np.sum(z ** 4) / 12), p[0] * z ** 3 / 3, z[:1] + 10.0, np.eye(2)[:1], np.ones(1))
+
+    def hessian(z, p, lam):
+        d = float(p[0]) * np.asarray(z, dtype=float) ** 2
+        return d if diagonal else np.diag(d)
+
+    return NLP("quartic", 2, (Rows("margin", 1),), -np.inf, np.inf, None, evaluate, theta=lambda z: z,
+               hessian=hessian, hessian_diagonal=diagonal, parameters=1)
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_certify_evaluates_the_hessian_at_the_point_and_parameters(diagonal):
+    nlp = quartic_nlp(diagonal)
+    so = C.certify(nlp, [1.0, 2.0], [0.0], p=[3.0]).second_order
+    assert so.strict is True
+    assert so.min_eigenvalue == pytest.approx(0.25)
+    assert so.null_space_dimension == (-1 if diagonal else 2)      # the diagonal shortcut, or the general check
+    assert C.certify(nlp, [1.0, 2.0], [0.0], p=[-3.0]).second_order.strict is False
+    assert C.certify(nlp, [0.0, 2.0], [0.0], p=[3.0]).second_order.strict is None
+
+
+def test_certify_accepts_column_multipliers():
+    """CasADi returns multipliers as (m, 1) columns."""
+    p = kkt_qp(np.random.default_rng(20), n=3, active=2, inactive=1)
+    report = C.certify(p.nlp(), p.z, p.multipliers[:, None], p.lo, p.up)
+    assert report.residuals.max < 1e-14 and report.multipliers.shape == (3,)
+
+
+def test_violated_equality_rows_are_still_active():
+    p = kkt_qp(np.random.default_rng(21), n=4, active=1, inactive=1, equalities=2)
+    report = p.report(e=p.e + np.array([0.5, -0.5]))
+    assert report.active.tolist() == [True, False, True, True]
+
+
+def test_licq_with_bound_rows_only():
+    assert C.licq(np.zeros((0, 3)), fixed=[0, 2]) == C.LICQ(2, 2, 1.0, True)
+    assert C.licq(np.zeros((0, 3)), fixed=[1, 1]) == C.LICQ(2, 1, 0.0, False)   # a variable at two bounds
+    assert C.licq([], fixed=[0]) == C.LICQ(1, 1, 1.0, True)
+    assert C.licq([]) == C.LICQ(0, 0, 1.0, True)
+    # every variable at a bound and one more active row: more rows than variables
+    assert C.licq(np.array([[1.0, 1.0]]), fixed=[0, 1]) == C.LICQ(3, 2, 0.0, False)
+    # a row on the bounded variables only is dependent on the bound rows
+    L = C.licq(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0]]), fixed=[0])
+    assert (L.n_active, L.rank, L.holds) == (3, 2, False)
+    L = C.licq(np.array([[0.0, 1.0, 0.0], [0.0, 1.0, 1.0]]), fixed=np.array([0.0]))
+    assert (L.n_active, L.rank, L.holds) == (3, 3, True)
+    assert L.smallest_singular_value == pytest.approx(np.sqrt((1 - np.sqrt(0.5)) / (1 + np.sqrt(0.5))))
+
+
+def bounded_saddle(Q, lower, upper, z, A=None, b=None, lam=None, lo=None, up=None):
+    """An indefinite QP at a KKT point z: q = J^T multipliers - Q z."""
+    Q = np.asarray(Q, dtype=float)
+    n = Q.shape[0]
+    A = np.zeros((0, n)) if A is None else np.asarray(A, dtype=float)
+    lam = np.zeros(A.shape[0]) if lam is None else np.asarray(lam, dtype=float)
+    lo = np.zeros(n) if lo is None else np.asarray(lo, dtype=float)
+    up = np.zeros(n) if up is None else np.asarray(up, dtype=float)
+    z = np.asarray(z, dtype=float)
+    q = A.T @ lam + lo - up - Q @ z
+    return QP(Q, q, A, A @ z if b is None else np.asarray(b, dtype=float), np.zeros((0, n)), np.zeros(0),
+              np.asarray(lower, dtype=float), np.asarray(upper, dtype=float), z, lam, np.zeros(0), lo, up,
+              np.ones(A.shape[0]), np.ones(0))
+
+
+def test_bounds_at_variable_zero_are_eliminated_exactly():
+    """A supported bound on z0 and a supported row at angle 1e-12 to it: LICQ holds (the row restricted to
+    the free variables is nonzero) and the two fix z0 and z1, leaving the positive curvature along z2."""
+    p = bounded_saddle(np.diag([1.0, -1.0, 1.0]), [0.0, -np.inf, -np.inf], [np.inf] * 3, np.zeros(3),
+                       A=[[1.0, 1e-12, 0.0]], lam=[0.5], lo=[0.7, 0.0, 0.0])
+    report = p.report()
+    assert report.residuals.max < 1e-15
+    assert report.licq == C.LICQ(2, 2, 1.0, True)
+    assert report.second_order.strict is True and report.second_order.null_space_dimension == 1
+
+
+def test_an_active_bound_without_multiplier_does_not_fix_its_variable():
+    """min -z0^2/2 + z1^2/2 + z2^2/2 s.t. z0 >= 0 at 0, multiplier 0: z0 may not move down but the bound
+    is not in the support, so positive definiteness fails, and the negative curvature is only along the
+    direction the bound excludes: inconclusive, neither strict nor a proof of a saddle."""
+    p = bounded_saddle(np.diag([-1.0, 1.0, 1.0]), [0.0, -np.inf, -np.inf], [np.inf] * 3, np.zeros(3))
+    report = p.report()
+    assert report.active.tolist() == [True] and report.support.tolist() == [False]
+    assert report.second_order.strict is None and report.second_order.null_space_dimension == 3
+    # the same curvature along an upper-bounded variable with a multiplier: strict
+    p = bounded_saddle(np.diag([1.0, -1.0, 1.0]), [-np.inf] * 3, [np.inf, 0.0, np.inf], np.zeros(3),
+                       up=[0.0, 0.5, 0.0])
+    assert p.report().second_order.strict is True
+
+
+def test_inactive_bounds_and_rows_do_not_hide_negative_curvature():
+    Q = np.diag([-1.0, 1.0])
+    inactive_bound = bounded_saddle(Q, [-5.0, -np.inf], [np.inf, 5.0], np.zeros(2))
+    report = inactive_bound.report()
+    assert not report.active.any()
+    assert report.second_order.strict is False and report.second_order.checked is True
+    inactive_row = bounded_saddle(Q, [-np.inf] * 2, [np.inf] * 2, np.zeros(2), A=[[1.0, 0.0]], b=[-5.0])
+    assert inactive_row.report().second_order.strict is False
+
+
+def test_negative_curvature_proves_nothing_when_licq_fails():
+    """Two copies of the same active row (multipliers 0): LICQ fails, so the saddle is not proved."""
+    Q = np.diag([1.0, -1.0, 1.0])
+    one = bounded_saddle(Q, [-np.inf] * 3, [np.inf] * 3, np.zeros(3), A=[[1.0, 0.0, 0.0]])
+    assert one.report().licq.holds and one.report().second_order.strict is False
+    two = bounded_saddle(Q, [-np.inf] * 3, [np.inf] * 3, np.zeros(3), A=[[1.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    report = two.report()
+    assert not report.licq.holds and report.second_order.strict is None
+    ext = report.extended
+    # second_order_of's own default is "LICQ holds"
+    so = C.second_order_of(two.nlp(), two.z, None, ext, report.multipliers, report.active, report.support, TOL)
+    assert so.strict is False
+
+
+def test_relative_curvature_decides_the_saddle():
+    """-1e-4 against ||H|| = 1e6 is -1e-10 relative: not evidence of a saddle."""
+    so = C.second_order(np.diag([1e6, -1e-4]), np.zeros((0, 2)), np.zeros((0, 2)), TOL)
+    assert so.strict is None
+    so = C.second_order(np.diag([1e6, -1e-2]), np.zeros((0, 2)), np.zeros((0, 2)), TOL)
+    assert so.strict is False and so.checked is True and so.null_space_dimension == 2
+
+
+def test_null_space_rank_tolerance_boundary():
+    J = np.array([[1.0, 0.0, 0.0], [1.0, 1e-3, 0.0]])
+    s = np.linalg.svd(C.unit_rows(J), compute_uv=False)
+    t = s[1] / s[0]
+    while t * s[0] > s[1]:
+        t = np.nextafter(t, 0.0)
+    while t * s[0] < s[1]:
+        t = np.nextafter(t, 1.0)
+    assert t * s[0] == s[1]
+    assert C.null_space(J, 3, t).shape == (3, 2)                      # s[1] = t s[0] does not count
+    assert C.null_space(J, 3, np.nextafter(t, 0.0)).shape == (3, 1)
+
+
+def test_diagonal_shortcut_boundaries():
+    def so(hess):
+        return C.certify(nonconvex_nlp(True, hess=hess), np.zeros(3), [0.0]).second_order
+
+    assert so([1e-9, 2.0, 4.0]).null_space_dimension == 3          # 1e-9 <= 1e-9 * 4: the general check
+    assert so([4e-9, 1.0, 4.0]).null_space_dimension == 3          # exactly at the tolerance: not positive
+    s = so([1e-12, 1e-4, 1e-4])                                      # relative to the largest entry only
+    assert (s.null_space_dimension, s.strict) == (-1, True) and s.min_eigenvalue == pytest.approx(1e-8)
+
+
+def test_complementarity_default_reference_is_the_multipliers_alone():
+    c = np.array([0.0, 0.5])
+    lam = np.array([1e-3, 1e-3])
+    assert C.complementarity_residual(c, [1.0, 1.0], lam, [False, False]) == pytest.approx(0.25)
+
+
+@PROPERTY
+@given(dtype=st.sampled_from([np.int8, np.int16, np.int64, np.uint8, np.float32]), seed=st.integers(0, 1000))
+def test_residual_functions_do_not_depend_on_the_input_dtype(dtype, seed):
+    """Integer (or single precision) inputs give the double-precision answer: no wraparound of unsigned
+    negation, no int8 abs(-128) = -128."""
+    rng = np.random.default_rng(seed)
+    signed = np.issubdtype(dtype, np.signedinteger) or np.issubdtype(dtype, np.floating)
+    low = -128 if signed else 0
+    J = rng.integers(low, 128, size=(4, 3)).astype(float)
+    J[0, 0] = low
+    lam = rng.integers(low, 128, size=4).astype(float)
+    lam[1] = low
+    c = rng.integers(0, 128, size=4).astype(float)
+    g = rng.integers(low, 128, size=3).astype(float)
+    g[2] = low
+    levels = rng.integers(1, 128, size=4).astype(float)
+    eq = np.array([False, False, True, False])
+
+    def cast(a):
+        return a.astype(dtype)
+
+    assert np.array_equal(C.multiplier_weights(cast(J), cast(lam)), C.multiplier_weights(J, lam))
+    assert C.stationarity_scale(cast(g), cast(J), cast(lam)) == C.stationarity_scale(g, J, lam)
+    assert C.stationarity_residual(cast(g), cast(J), cast(lam)) == C.stationarity_residual(g, J, lam)
+    assert C.primal_residual(cast(c), cast(levels), eq) == C.primal_residual(c, levels, eq)
+    assert C.complementarity_residual(cast(c), cast(levels), cast(lam), eq) == \
+        C.complementarity_residual(c, levels, lam, eq)
+    assert C.active_rows(cast(c), cast(levels), eq, 1e-8).tolist() == C.active_rows(c, levels, eq, 1e-8).tolist()

@@ -1,0 +1,125 @@
+"""Small NLPs written by hand in numpy, with KKT points known by construction.
+
+The certificate (``lexmargin.nlp.certify``) only needs an NLP's numpy evaluation, so these problems need
+neither CasADi nor IPOPT: every test built on them runs in well under a millisecond, which is what lets
+the mutation run (docs/mutation_testing.md) re-run them for every mutant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from hypothesis import HealthCheck, settings
+
+from lexmargin.nlp.certify import certify
+from lexmargin.nlp.nlp import NLP, Point, Rows
+
+# deterministic property tests: the same examples on every run, no example database
+PROPERTY = settings(max_examples=25, deadline=None, derandomize=True, database=None,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def _no_expressions(z, p):  # the certificate never builds CasADi expressions
+    raise AssertionError("the certificate must not use the CasADi expressions")
+
+
+@dataclass(frozen=True, eq=False)
+class QP:
+    """min 0.5 z'Qz + q'z  s.t.  A z - b >= 0 (rows "margin"), E z - e = 0 (rows "fixed"), lower <= z <= upper,
+    with a point z and multipliers (lam for A, mu for E, lo/up for the bounds) in lexmargin's convention.
+
+    ``levels``/``eq_levels``: the rows' levels; ``gradient_scale``: the Point's g~ (None: |g|);
+    ``diagonal``: the NLP returns the diagonal of its Hessian (``hessian_diagonal``).
+    """
+
+    Q: np.ndarray
+    q: np.ndarray
+    A: np.ndarray
+    b: np.ndarray
+    E: np.ndarray
+    e: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    z: np.ndarray
+    lam: np.ndarray
+    mu: np.ndarray
+    lo: np.ndarray
+    up: np.ndarray
+    levels: np.ndarray
+    eq_levels: np.ndarray
+    gradient_scale: np.ndarray | None = None
+    diagonal: bool = False
+
+    @property
+    def n(self) -> int:
+        return self.q.size
+
+    @property
+    def multipliers(self) -> np.ndarray:
+        return np.concatenate([self.lam, self.mu])
+
+    def nlp(self) -> NLP:
+        Q, q, A, b, E, e = self.Q, self.q, self.A, self.b, self.E, self.e
+        levels = np.concatenate([self.levels, self.eq_levels])
+        gs = self.gradient_scale
+        rows = [r for r in (Rows("margin", A.shape[0], samples=np.arange(A.shape[0])),
+                            Rows("fixed", E.shape[0], equality=True)) if r.size]
+
+        def evaluate(z, p=None) -> Point:
+            z = np.asarray(z, dtype=float)
+            return Point(float(0.5 * z @ Q @ z + q @ z), Q @ z + q, np.concatenate([A @ z - b, E @ z - e]),
+                         np.vstack([A, E]), levels.copy(), None if gs is None else gs.copy())
+
+        def hessian(z, p, multipliers):
+            return np.diag(Q).copy() if self.diagonal else Q.copy()
+
+        return NLP("qp", self.n, tuple(rows), self.lower, self.upper, _no_expressions, evaluate,
+                   theta=lambda z: z, hessian=hessian, hessian_diagonal=self.diagonal)
+
+    def report(self, tolerances=None, **changes):
+        p = replace(self, **changes) if changes else self
+        return certify(p.nlp(), p.z, p.multipliers, p.lo, p.up, tolerances=tolerances)
+
+    # ---- rescalings that must leave every relative residual unchanged ---------------------------
+    def objective_scaled(self, alpha: float) -> "QP":
+        """phi -> alpha phi: every multiplier scales by alpha."""
+        return replace(self, Q=alpha * self.Q, q=alpha * self.q, lam=alpha * self.lam, mu=alpha * self.mu,
+                       lo=alpha * self.lo, up=alpha * self.up,
+                       gradient_scale=None if self.gradient_scale is None else alpha * self.gradient_scale)
+
+    def row_scaled(self, i: int, beta: float) -> "QP":
+        """Inequality row i -> beta * row i (its level too): its multiplier scales by 1 / beta."""
+        A, b, lam, levels = self.A.copy(), self.b.copy(), self.lam.copy(), self.levels.copy()
+        A[i], b[i], lam[i], levels[i] = beta * A[i], beta * b[i], lam[i] / beta, beta * levels[i]
+        return replace(self, A=A, b=b, lam=lam, levels=levels)
+
+    def variables_scaled(self, kappa: float) -> "QP":
+        """New variables w = kappa z (theta in other units): gradients / kappa, bounds * kappa."""
+        return replace(self, Q=self.Q / kappa ** 2, q=self.q / kappa, A=self.A / kappa, E=self.E / kappa,
+                       lower=self.lower * kappa, upper=self.upper * kappa, z=self.z * kappa,
+                       lo=self.lo / kappa, up=self.up / kappa,
+                       gradient_scale=None if self.gradient_scale is None else self.gradient_scale / kappa)
+
+
+def kkt_qp(rng, n=4, active=2, inactive=2, equalities=0, bounds=False, Q=None) -> QP:
+    """A convex QP whose point z is a KKT point by construction: the active rows pass through z with
+    positive multipliers, inactive rows have slack >= 0.5, and q is chosen so that stationarity holds.
+    ``bounds``: z_0 at an active lower bound, z_1 at an active upper bound, z_2 strictly inside both."""
+    z = rng.standard_normal(n)
+    A = rng.standard_normal((active + inactive, n))
+    slack = np.concatenate([np.zeros(active), 0.5 + rng.random(inactive)])
+    b = A @ z - slack
+    lam = np.concatenate([0.5 + rng.random(active), np.zeros(inactive)])
+    E = rng.standard_normal((equalities, n))
+    mu = rng.standard_normal(equalities)
+    Q = np.eye(n) if Q is None else np.asarray(Q, dtype=float)
+    lower, upper = np.full(n, -np.inf), np.full(n, np.inf)
+    lo, up = np.zeros(n), np.zeros(n)
+    if bounds:
+        lower[0], upper[1] = z[0], z[1]
+        lower[2], upper[2] = z[2] - 1.0, z[2] + 1.0
+        lo[0], up[1] = 0.7, 1.3
+    q = A.T @ lam + E.T @ mu + lo - up - Q @ z
+    return QP(Q, q, A, b, E, E @ z, lower, upper, z, lam, mu, lo, up, np.ones(active + inactive),
+              np.ones(equalities))
