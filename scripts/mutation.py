@@ -31,7 +31,59 @@ ROOT = Path(__file__).resolve().parent.parent
 # functions (properties such as Residuals.max, KKTReport.degenerate) are not mutated; the constants' faults
 # are checked by scripts/fault_injection.py instead.
 SCOPE: dict[str, dict[str, list[str]]] = {
+    # residuals, active set, support, LICQ, second order, certify()
     "certify": {"lexmargin.nlp.certify": ["*"]},
+    # the problem form (bounds as rows), statuses, norms (values, gradients, Jacobians, Hessians by hand)
+    "nlp": {"lexmargin.nlp.nlp": ["*"], "lexmargin.nlp.status": ["*"], "lexmargin.nlp.norms": ["*"]},
+    # the certificate assembled from the report: per-sample multipliers, support, rows, (de)serialization
+    "certificate": {"lexmargin.nlp.certificate": ["*"]},
+    # Farkas proofs of non-separability
+    "separability": {"lexmargin.problems.separability": ["*"]},
+    # IPOPT's multipliers in our sign convention, its status map, the rows posed with lbg = 0.
+    # Left out: solve_convex (which IPOPT algorithm runs first: a solver strategy whose result certify judges)
+    "ipopt": {"lexmargin.nlp.ipopt": ["bound_multipliers", "status_of", "IpoptSolver.__init__",
+                                      "IpoptSolver.solve", "solve"]},
+    # the exact finish: candidate rows, NNLS multipliers, working-set repair, acceptance by the certificate,
+    # fit_multipliers (the multipliers a ReLU region's original problem is judged with).  Left out: _newton
+    # and _kkt_step, the Newton solver of the working-set KKT system (a fault there slows or stops
+    # convergence; the finished point is kept only when certify accepts it)
+    "finish": {"lexmargin.nlp.finish": ["fit_multipliers", "_nnls_multipliers", "finish", "_kept", "_repair",
+                                        "_bound_multipliers", "_State.__init__", "_State.evaluate",
+                                        "_State.fixed_variables"]},
+    # Pyomo: constraint bounds -> rows, the NLP certify evaluates with Pyomo's own derivatives, dual and
+    # reduced-cost signs, the status.  Left out: the Pyomo -> CasADi translation (_visitor_class, _handlers,
+    # _combine, _fold, _unary, _free_variables: IPOPT's input, independent of the certificate, which
+    # Pyomo's differentiation recomputes), to_pyomo/theta_of (model building), small helpers (_pyomo,
+    # _scalar, _object_array, _var_value, _check_continuous, _suffix)
+    "pyomo": {"lexmargin.interop.pyomo": ["_RowMap.of", "_RowMap.values", "_RowMap.sign", "pyomo_duals", "_load",
+                                          "pyomo_nlp", "_rows_expr", "_pyomo_derivatives", "_differentiable",
+                                          "_initial_point", "_bound", "_translate", "solve_pyomo",
+                                          "margin_duals"]},
+    # max-margin: the NLP certify evaluates, working-set acceptance (VIOLATION_TOL), multipliers on all
+    # rows and rescaled back to the user's units, status decisions (starts, Farkas, ReLU regions).
+    # Left out: option plumbing and starting points (__init__, solve, _use_regions, _initial_points,
+    # _check_init, _feasible_scaling, _ipopt_options, _convex_qp, _run_ipopt, _attempt, _finish,
+    # _initial_index, _nnls_seeding_applies, _centroid_direction, _region_anchor, _nnls_seed, _lift_scale,
+    # max_margin): they decide where IPOPT starts and how, never what the certificate says; _raise
+    # (error messages) and diagnostics (de)serialization
+    "maxmargin": {"lexmargin.problems.maxmargin": ["margin_nlp", "MaxMarginProblem._solve_from",
+                                                    "MaxMarginProblem._attempt_on_all", "MaxMarginProblem._certify",
+                                                    "MaxMarginProblem._certificate",
+                                                    "MaxMarginProblem._normalized_margin",
+                                                    "MaxMarginProblem._best_certificate", "_rank",
+                                                    "MaxMarginProblem._infeasibility_status",
+                                                    "MaxMarginProblem._judge_region",
+                                                    "MaxMarginProblem._solve_in_regions"]},
+    # lexicographic stages: fixed samples become equality rows at their level, the stage NLP, uniqueness.
+    # Left out: lexicographic_max_margin (argument checks, the first margin-path solve, sigma: a rescaling
+    # every stage certificate is invariant to), to_dict of the results
+    "lexicographic": {"lexmargin.problems.lexicographic": ["_run_stages", "_Stages.nlp", "_Stages.scaled_margins",
+                                                            "_width", "sum_smallest"]},
+    # depth-sensitive stages: earlier blocks fixed exactly.  Left out: the finite-gamma path (eq. 14:
+    # gamma_nlp, depth_gamma_path, a different problem), feasible_start, svm_with_bias (a wrapper)
+    "depth": {"lexmargin.problems.depth": ["depth_sensitive", "stage_nlp", "block_groups", "_indices"]},
+    # homogeneity checks (numeric and SymPy)
+    "homogeneity": {"lexmargin.modeling.homogeneity": ["*"]},
 }
 
 

@@ -50,6 +50,7 @@ class QP:
     eq_levels: np.ndarray
     gradient_scale: np.ndarray | None = None
     diagonal: bool = False
+    samples: np.ndarray | None = None      # the sample of each "margin" row (default 0, 1, ...)
 
     @property
     def n(self) -> int:
@@ -63,7 +64,8 @@ class QP:
         Q, q, A, b, E, e = self.Q, self.q, self.A, self.b, self.E, self.e
         levels = np.concatenate([self.levels, self.eq_levels])
         gs = self.gradient_scale
-        rows = [r for r in (Rows("margin", A.shape[0], samples=np.arange(A.shape[0])),
+        samples = np.arange(A.shape[0]) if self.samples is None else self.samples
+        rows = [r for r in (Rows("margin", A.shape[0], samples=samples),
                             Rows("fixed", E.shape[0], equality=True)) if r.size]
 
         def evaluate(z, p=None) -> Point:
