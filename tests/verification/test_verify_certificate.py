@@ -74,10 +74,19 @@ def test_row_summaries_per_kind():
     assert margin.to_dict()["degenerate"] == 1
 
 
-def test_row_summaries_with_all_multipliers_zero():
-    p = kkt_qp(np.random.default_rng(4), n=3, active=0, inactive=2)
-    rows = row_summaries(p.report(q=-p.Q @ p.z))
+def test_row_summaries_with_all_multipliers_zero_small_or_no_rows():
+    p = kkt_qp(np.random.default_rng(4), n=3, active=1, inactive=2)
+    rows = row_summaries(p.report(q=-p.Q @ p.z, lam=np.zeros(3)))
     assert [r.relative_max_multiplier for r in rows] == [0.0]
+    small = p.objective_scaled(1e-3)
+    assert [r.relative_max_multiplier for r in row_summaries(small.report())] == [1.0]
+    none = QP(np.eye(2), np.zeros(2), np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros(0),
+              np.full(2, -np.inf), np.full(2, np.inf), np.zeros(2), np.zeros(0), np.zeros(0), np.zeros(2),
+              np.zeros(2), np.ones(0), np.ones(0))
+    report = none.report()
+    assert row_summaries(report) == ()
+    cert = certificate(report, n_samples=0, margins=np.zeros(0))
+    assert cert.multipliers.shape == (0,) and cert.rows == () and cert.strictly_complementary
 
 
 def test_assembled_certificate():
@@ -141,6 +150,27 @@ def test_json_round_trip_is_lossless():
     assert Certificate.from_dict(certificate(normalized_margin=0.25).to_dict()).normalized_margin == 0.25
 
 
+def test_round_trip_keeps_every_field():
+    """Active samples outside the support, LICQ holding, a nan multiplier, a finite objective."""
+    p = kkt_qp(np.random.default_rng(8), n=5, active=2, inactive=1)
+    lam = p.lam.copy()
+    lam[1] = 0.0
+    q = p.A.T @ lam - p.Q @ p.z
+    report = QP(**{**p.__dict__, "lam": lam, "q": q}).report()
+    assert report.licq.holds
+    cert = certificate(report, margins=np.ones(3), n_samples=3, objective=1.25)
+    assert cert.active.tolist() == [0, 1] and cert.support.tolist() == [0] and cert.degenerate.tolist() == [1]
+    cert = Certificate(**{**cert.__dict__, "multipliers": np.array([np.nan, 0.0, 1.0])})
+    d = cert.to_dict()
+    assert set(d) == {"problem", "status", "theta", "objective", "norm", "margins", "normalized_margin",
+                      "multipliers", "support", "active", "kkt", "licq", "second_order", "rows", "solver", "finish",
+                      "tolerances", "constraints", "diagnostics", "success", "strictly_complementary", "degenerate"}
+    back = Certificate.from_dict(json.loads(json.dumps(d)))
+    assert back.active.tolist() == [0, 1] and back.degenerate.tolist() == [1] and back.licq.holds is True
+    assert back.objective == 1.25 and np.isnan(back.multipliers[0]) and back.multipliers[1:].tolist() == [0.0, 1.0]
+    assert back.to_dict() == d
+
+
 def test_from_dict_of_an_older_or_partial_record():
     d = certificate().to_dict()
     for key in ("active", "second_order", "rows", "finish", "tolerances", "constraints", "diagnostics"):
@@ -157,7 +187,9 @@ def test_from_dict_of_an_older_or_partial_record():
     d["finish"] = {"applied": True, "reason": "r", "rounds": 1, "newton_steps": 2, "working_set": 3,
                    "residual_before": "nan", "residual_after": 1e-12}
     d["kkt"]["stationarity"] = "nan"
+    d["objective"] = None                       # a null objective reads as nan
     back = Certificate.from_dict(d)
+    assert math.isnan(back.objective)
     assert back.second_order == SecondOrder(True, 2, float("inf"), None, "")
     assert back.finish.residual_after == 1e-12 and math.isnan(back.finish.residual_before)
     assert back.finish.rounds == 1 and back.finish.reason == "r"
@@ -182,6 +214,14 @@ def test_diagnostics_registry():
     class _Unregistered(Diagnostics, register=False):
         kind = "verify_test"
     assert Diagnostics.from_dict({"kind": "verify_test", "level": 1.0}) == _TestDiagnostics(1.0)
+
+    # a kind registered at run time (not at import) is read back as itself
+    @dataclass(frozen=True)
+    class _Late(Diagnostics):
+        kind = "verify_test_late"
+
+        value: int = 0
+    assert Diagnostics.from_dict(_Late(3).to_dict()) == _Late(3)
 
 
 def test_jsonable():

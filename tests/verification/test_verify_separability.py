@@ -56,6 +56,16 @@ def test_verify_residual_at_rounding_level():
     assert S.verify(A, np.zeros(8), y) is not None
 
 
+def test_verify_residual_is_relative_to_the_size_of_the_terms():
+    """The same near-miss at data scale 1e-3 and 1e3: rejected at both (relative, not absolute)."""
+    limit = S.PROOF_TOL * 2 * EPS
+    for scale in (1e-3, 1.0, 1e3):
+        A = scale * np.array([[1.0 + 4 * limit], [-1.0]])
+        assert S.verify(A, np.zeros(2), [1.0, 1.0]) is None
+        A = scale * np.array([[1.0 + 2 * EPS], [-1.0]])
+        assert S.verify(A, np.zeros(2), [1.0, 1.0]) is not None
+
+
 def test_exact_residual_sums_without_cancellation():
     A = np.array([[1e16, 0.0], [1.0, 2.0], [-1e16, 0.0]])
     assert S.exact_residual(A, [1.0, 1.0, 1.0]).tolist() == [1.0, 2.0]
@@ -121,10 +131,31 @@ def test_refine_restores_an_exact_vertex():
     noisy = np.array([0.5 + 1e-9, 0.5 - 1e-9, 1e-14])
     refined = S._refine(A, noisy)
     assert refined.tolist() == pytest.approx([0.5, 0.5, 0.0], abs=1e-15) and refined[2] == 0.0
-    # a refinement with a negative weight is not used
-    A = np.array([[1.0], [1.0], [-2.0]])
-    y = np.array([0.4, 0.3, 0.3])
-    assert S._refine(A, y).tolist() == pytest.approx([1 / 3, 1 / 3, 1 / 3]) or S._refine(A, y) is y
+    # weights below 1e-12 of the largest are noise: dropped before the exact re-solve
+    A = np.array([[1.0], [-1.0]])
+    for y in ([1.0, 1e-12], [2.0, 1e-12]):
+        refined = S._refine(A, np.array(y))
+        assert refined[1] == 0.0 and refined[0] == pytest.approx(0.5)
+    assert S._refine(A, np.array([1.0, 2e-12])).tolist() == pytest.approx([0.5, 0.5])
+    # a least-squares re-solve with a negative weight is not a proof: the LP's weights are kept
+    A = np.array([[2.0, 1.0], [0.0, -2.0], [-1.0, -3.0], [-3.0, -3.0]])
+    y = np.array([0.8132702392002724, 0.9127555772777217, 0.6066357757671799, 0.7294965609839984])
+    assert S._refine(A, y) is y
+
+
+def test_proof_of_scaled_rows_stands_when_the_unscaled_recheck_fails(monkeypatch):
+    """farkas_proof re-checks its weights on the unscaled rows; should rounding there fail (under/overflow),
+    the proof of the exactly scaled rows is returned with its weights normalized."""
+    A = np.array([[4.0, 8.0], [-0.5, -1.0]])
+    real = S.verify
+
+    def verify(A_, c, y):
+        return None if np.array_equal(A_, A) else real(A_, c, y)
+    monkeypatch.setattr(S, "verify", verify)
+    proof = S.farkas_proof(A, np.zeros(2))
+    assert proof.weights.tolist() == pytest.approx([1 / 9, 8 / 9]) and sum(proof.weights) == pytest.approx(1.0)
+    assert 0.0 <= proof.relative_residual <= S.PROOF_TOL * 2 * EPS and proof.value > 0
+    assert proof.norm_bound > 1e14
 
 
 def test_lp_weights():

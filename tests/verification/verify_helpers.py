@@ -51,6 +51,9 @@ class QP:
     gradient_scale: np.ndarray | None = None
     diagonal: bool = False
     samples: np.ndarray | None = None      # the sample of each "margin" row (default 0, 1, ...)
+    casadi: bool = False                   # give the NLP CasADi expressions (to solve it with IPOPT)
+    x_scale: np.ndarray | None = None
+    options: dict | None = None
 
     @property
     def n(self) -> int:
@@ -76,8 +79,15 @@ class QP:
         def hessian(z, p, multipliers):
             return np.diag(Q).copy() if self.diagonal else Q.copy()
 
-        return NLP("qp", self.n, tuple(rows), self.lower, self.upper, _no_expressions, evaluate,
-                   theta=lambda z: z, hessian=hessian, hessian_diagonal=self.diagonal)
+        def expressions(z, p):          # for IPOPT (tests of the solver interface)
+            import casadi as ca
+            M = np.vstack([A, E])
+            return (0.5 * ca.dot(z, ca.mtimes(ca.DM(Q), z)) + ca.dot(ca.DM(q), z),
+                    ca.mtimes(ca.DM(M), z) - ca.DM(np.concatenate([b, e])) if M.shape[0] else ca.SX(0, 1))
+
+        return NLP("qp", self.n, tuple(rows), self.lower, self.upper,
+                   expressions if self.casadi else _no_expressions, evaluate, theta=lambda z: z, hessian=hessian,
+                   hessian_diagonal=self.diagonal, x_scale=self.x_scale, options=dict(self.options or {}))
 
     def report(self, tolerances=None, **changes):
         p = replace(self, **changes) if changes else self

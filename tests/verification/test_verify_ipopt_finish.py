@@ -1,0 +1,288 @@
+"""IPOPT's answer in lexmargin's convention (lexmargin.nlp.ipopt) and the exact finish (lexmargin.nlp.finish):
+multipliers with the right signs for every kind of row and bound, in any variable scaling, and a finish that
+only ever hands back a point the certificate accepts."""
+
+from dataclasses import replace
+
+import casadi as ca
+import numpy as np
+import pytest
+from verify_helpers import QP, kkt_qp
+
+from lexmargin.nlp import finish as F
+from lexmargin.nlp.certify import certify
+from lexmargin.nlp.ipopt import IpoptSolver, solve
+from lexmargin.nlp.nlp import NLP, Point, Rows
+from lexmargin.nlp.options import Tolerances
+from lexmargin.nlp.status import Status
+
+
+def solvable(seed=0, **kw):
+    p = kkt_qp(np.random.default_rng(seed), **{"n": 6, "active": 2, "inactive": 2, "equalities": 1, "bounds": True,
+                                               **kw})
+    return replace(p, casadi=True)
+
+
+def assert_solution(result, p, tol=1e-7):
+    assert result.status == Status.OPTIMAL and result.converged and result.return_status == "Solve_Succeeded"
+    np.testing.assert_allclose(result.z, p.z, atol=tol)
+    np.testing.assert_allclose(result.multipliers, p.multipliers, atol=tol)
+    np.testing.assert_allclose(result.lower_multipliers, p.lo, atol=tol)
+    np.testing.assert_allclose(result.upper_multipliers, p.up, atol=tol)
+    assert result.objective == pytest.approx(p.nlp().evaluate(p.z).objective, abs=1e-9)
+
+
+# ---- IPOPT ------------------------------------------------------------------------------------------------
+def test_ipopt_multipliers_follow_our_convention():
+    """lambda >= 0 for active rows c >= 0, free-signed mu for equalities, lower/upper bound multipliers >= 0:
+    the known KKT multipliers of a strictly convex QP (unique by LICQ)."""
+    p = solvable()
+    assert p.mu[0] < 0                              # an equality whose multiplier is negative
+    result = IpoptSolver(p.nlp()).solve(np.zeros(p.n))
+    assert_solution(result, p)
+    assert result.iterations > 0 and result.seconds > 0
+    assert certify(p.nlp(), result.z, result.multipliers, result.lower_multipliers,
+                   result.upper_multipliers).residuals.max < 1e-6
+
+
+def test_ipopt_in_scaled_variables_reports_original_units():
+    p = replace(solvable(1), x_scale=np.array([4.0, 0.5, 2.0, 1.0, 8.0, 0.25]))
+    assert_solution(IpoptSolver(p.nlp()).solve(np.zeros(p.n)), p)
+    p = replace(p, x_scale=np.array([3.0, 0.1, 7.0, 1.0, 10.0, 0.3]))
+    assert_solution(IpoptSolver(p.nlp()).solve(np.zeros(p.n)), p)
+
+
+def test_ipopt_without_rows_and_from_a_start_outside_the_bounds():
+    Q = np.diag([1.0, 2.0])
+    z = np.array([0.5, 1.0])
+    p = QP(Q, -Q @ z + np.array([0.7, 0.0]), np.zeros((0, 2)), np.zeros(0), np.zeros((0, 2)), np.zeros(0),
+           np.array([0.5, -5.0]), np.array([3.0, 5.0]), z, np.zeros(0), np.zeros(0), np.array([0.7, 0.0]),
+           np.zeros(2), np.zeros(0), np.zeros(0), casadi=True)
+    result = solve(p.nlp(), np.array([[9.0], [-9.0]]))
+    assert_solution(result, p)
+    assert result.multipliers.shape == (0,)
+
+
+def test_ipopt_options_precedence_and_status():
+    p = replace(solvable(2), options={"ipopt.max_iter": 0})
+    stopped = IpoptSolver(p.nlp()).solve(np.zeros(p.n))
+    assert stopped.status == Status.MAX_ITERATIONS and not stopped.converged
+    assert stopped.return_status == "Maximum_Iterations_Exceeded" and stopped.iterations == 0
+    solver = IpoptSolver(p.nlp(), {"ipopt.max_iter": 100})
+    assert solver.options["ipopt.max_iter"] == 100 and solver.options["ipopt.bound_relax_factor"] == 0.0
+    assert_solution(solver.solve(np.zeros(p.n)), p)
+    assert_solution(solve(replace(p, options=None).nlp(), np.zeros(p.n), options=None), p)
+
+
+def parametric_nlp():
+    """min 0.5 ||z||^2 - p.z  s.t.  1 - z0 >= 0, z1 + z2 = p2: z = (min(p0, 1), ...)"""
+    def expressions(z, p):
+        return 0.5 * ca.dot(z, z) - ca.dot(p, z), ca.vertcat(1 - z[0], z[1] + z[2] - p[2])
+
+    def evaluate(z, p):
+        return Point(float(0.5 * z @ z - p @ z), z - p, np.array([1 - z[0], z[1] + z[2] - p[2]]),
+                     np.array([[-1.0, 0, 0], [0, 1.0, 1.0]]), np.ones(2))
+
+    return NLP("par", 3, (Rows("ball", 1), Rows("fixed", 1, equality=True)), -np.inf, np.inf, expressions, evaluate,
+               theta=lambda z: z, hessian=lambda z, p, lam: np.eye(3), parameters=3)
+
+
+def test_ipopt_parameters():
+    solver = IpoptSolver(parametric_nlp())
+    result = solver.solve(np.zeros(3), p=[3.0, 1.0, 4.0])
+    # z0 = 1 (multiplier 2); min 0.5 (z1^2 + z2^2) - z1 - 4 z2 s.t. z1 + z2 = 4 -> (0.5, 3.5)
+    np.testing.assert_allclose(result.z, [1.0, 0.5, 3.5], atol=1e-7)
+    report = certify(solver.nlp, result.z, result.multipliers, result.lower_multipliers, result.upper_multipliers,
+                     p=[3.0, 1.0, 4.0])
+    assert report.residuals.max < 1e-7 and result.multipliers[0] == pytest.approx(2.0, abs=1e-7)
+    np.testing.assert_allclose(result.z[1] + result.z[2], 4.0, atol=1e-9)
+    again = solver.solve(np.zeros(3), p=[0.5, 0.0, 0.0])
+    np.testing.assert_allclose(again.z, [0.5, 0.0, 0.0], atol=1e-8)
+
+
+# ---- the exact finish ---------------------------------------------------------------------------------------
+def interior(p, shift=1e-6, noise=1e-7, seed=0):
+    """An interior-point-like answer: z moved into the feasible region, multipliers perturbed."""
+    rng = np.random.default_rng(seed)
+    lam = p.multipliers + noise * rng.standard_normal(p.multipliers.size)
+    z = p.z + shift * rng.standard_normal(p.n)
+    lower = np.where(np.isfinite(p.lower), np.maximum(z, p.lower + shift), z)
+    z = np.where(np.isfinite(p.upper), np.minimum(lower, p.upper - shift), lower)
+    return z, lam, p.lo + noise, p.up + noise
+
+
+@pytest.mark.parametrize("diagonal", [False, True])
+def test_finish_recovers_the_exact_kkt_point(diagonal):
+    p = replace(kkt_qp(np.random.default_rng(3), n=6, active=2, inactive=2, equalities=1, bounds=True),
+                diagonal=diagonal)
+    nlp = p.nlp()
+    z, lam, lo, up = interior(p)
+    before = certify(nlp, z, lam, lo, up).residuals.max
+    fin = F.finish(nlp, z, lam, lo, up)
+    info = fin.info
+    assert info.applied and info.reason == "" and info.rounds >= 1 and info.newton_steps >= 1
+    assert info.working_set == 2 + 1 + 2                    # active rows, the equality, two bounds
+    assert info.residual_before == pytest.approx(before) and info.residual_after < 1e-14
+    np.testing.assert_allclose(fin.z, p.z, atol=1e-13)
+    np.testing.assert_allclose(fin.multipliers, p.multipliers, atol=1e-12)
+    np.testing.assert_allclose(fin.lower_multipliers, p.lo, atol=1e-12)
+    np.testing.assert_allclose(fin.upper_multipliers, p.up, atol=1e-12)
+    assert fin.z[0] == p.lower[0] and fin.z[1] == p.upper[1]      # bounds held exactly
+    assert certify(nlp, fin.z, fin.multipliers, fin.lower_multipliers, fin.upper_multipliers).residuals.max < 1e-14
+    assert info.to_dict()["applied"] is True
+
+
+def test_finish_picks_a_vertex_of_a_degenerate_active_set():
+    """Three active rows in R^2 with the gradient in the cone of two of them: multipliers from NNLS use
+    linearly independent rows, the third (redundant) row gets 0."""
+    Q = np.eye(2)
+    z = np.array([1.0, 1.0])
+    A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+    lam = np.array([1.0, 2.0, 0.0])
+    q = A.T @ lam - Q @ z
+    p = QP(Q, q, A, A @ z, np.zeros((0, 2)), np.zeros(0), np.full(2, -np.inf), np.full(2, np.inf), z, lam,
+           np.zeros(0), np.zeros(2), np.zeros(2), np.ones(3), np.ones(0))
+    fin = F.finish(p.nlp(), z + 1e-5, np.array([0.6, 1.6, 0.4]), np.zeros(2), np.zeros(2))
+    assert fin.info.applied
+    np.testing.assert_allclose(fin.z, z, atol=1e-14)
+    assert certify(p.nlp(), fin.z, fin.multipliers).residuals.max < 1e-14
+    assert np.sum(fin.multipliers > 0) == 2 and np.all(fin.multipliers >= 0)
+
+
+def test_finish_repairs_a_wrong_working_set():
+    """IPOPT's point leaves a row out that the solution needs (far from active, no multiplier): Newton on the
+    first working set violates it, the finish adds it and solves again."""
+    Q = np.eye(2)
+    A = np.array([[1.0, 0.0], [0.0, 1.0]])
+    b = np.array([1.0, -2.0])
+    z = np.array([1.0, -2.0])
+    lam = np.array([2.0, 1.0])
+    q = A.T @ lam - Q @ z                       # the unconstrained optimum (-1, -3) violates both rows
+    p = QP(Q, q, A, b, np.zeros((0, 2)), np.zeros(0), np.full(2, -np.inf), np.full(2, np.inf), z, lam,
+           np.zeros(0), np.zeros(2), np.zeros(2), np.ones(2), np.ones(0))
+    fin = F.finish(p.nlp(), np.array([1.0 + 1e-5, 0.0]), np.array([2.0, 0.0]), np.zeros(2), np.zeros(2))
+    assert fin.info.applied and fin.info.rounds == 2 and fin.info.working_set == 2
+    np.testing.assert_allclose(fin.z, z, atol=1e-14)
+    np.testing.assert_allclose(fin.multipliers, lam, atol=1e-13)
+
+
+def test_repair_steps():
+    class Ext:
+        equality = np.array([False, False, True, False])
+        values = np.array([0.0, 0.0, 0.0, -1e-3])
+        levels = np.ones(4)
+    tol = Tolerances()
+    working = np.array([True, True, True, False])
+    lam = np.array([1.0, -0.5, -3.0, 0.0])       # the equality's negative multiplier is fine
+    assert F._repair(Ext, working, lam, tol)
+    assert working.tolist() == [True, False, True, False] and lam.tolist() == [1.0, 0.0, -3.0, 0.0]
+    assert F._repair(Ext, working, lam, tol)            # now the violated row joins
+    assert working.tolist() == [True, False, True, True]
+    assert not F._repair(Ext, working, lam, tol)
+    # a negative multiplier at the support tolerance of the largest one is noise; a violation of
+    # tol.active / 100 relative is not a violation
+    working = np.array([True, True, False, False])
+    lam = np.array([1.0, -1e-9 * 3.0 + 1e-12, 0.0, 0.0])
+
+    class Tiny(Ext):
+        equality = np.zeros(4, bool)
+        values = np.array([0.0, 0.0, -1e-10, 0.5])
+        levels = np.array([1.0, 1.0, 1.0, 1.0])
+    assert not F._repair(Tiny, working, lam * np.array([3, 1, 1, 1]), tol)
+    assert F._repair(Tiny, np.array([True, True, False, False]), np.array([3.0, -4e-9, 0.0, 0.0]), tol)
+
+    class Violated(Tiny):
+        values = np.array([0.0, 0.0, -2e-10, 0.5])
+    working = np.array([True, True, False, False])
+    assert F._repair(Violated, working, np.array([3.0, 1.0, 0.0, 0.0]), tol) and working[2]
+    empty = type("E", (), {"equality": np.zeros(0, bool), "values": np.zeros(0), "levels": np.zeros(0)})
+    assert not F._repair(empty, np.zeros(0, bool), np.zeros(0), tol)
+
+
+def test_finish_keeps_the_point_it_cannot_certify():
+    """min -z0^2 + z1^2 (a saddle at 0 with no constraint): Newton stops at the saddle? No: the finish works on
+    the active set only, a point that is not KKT stays uncertified and IPOPT's point is returned."""
+    Q = np.diag([1.0, 1.0])
+    p = QP(Q, np.zeros(2), np.array([[1.0, 0.0]]), np.array([5.0]), np.zeros((0, 2)), np.zeros(0),
+           np.full(2, -np.inf), np.full(2, np.inf), np.zeros(2), np.zeros(1), np.zeros(0), np.zeros(2),
+           np.zeros(2), np.ones(1), np.ones(0))
+    # the row z0 >= 5 is violated by IPOPT's point (an infeasible problem's last iterate is similar)
+    z = np.array([4.0, 0.0])
+    fin = F.finish(p.nlp(), z, np.array([0.0]), np.zeros(2), np.zeros(2))
+    assert fin.info.applied or fin.z.tolist() == z.tolist()
+    no_hessian = NLP("nh", 2, p.nlp().rows, -np.inf, np.inf, None, p.nlp().evaluate, theta=lambda z: z)
+    kept = F.finish(no_hessian, z, [0.0], np.zeros(2), np.zeros(2))
+    assert not kept.info.applied and kept.info.reason == "no Hessian of the Lagrangian"
+    assert kept.z.tolist() == z.tolist() and kept.multipliers.tolist() == [0.0]
+    assert kept.info.residual_before == pytest.approx(certify(p.nlp(), z, [0.0]).residuals.max)
+    nan = F.finish(p.nlp(), np.array([np.nan, 0.0]), [0.0], np.zeros(2), np.zeros(2))
+    assert not nan.info.applied and nan.info.reason == "IPOPT's point is not finite"
+
+
+def test_finish_never_returns_an_uncertified_point():
+    """An infeasible problem (z0 >= 1 and z0 <= -1): nothing to certify, IPOPT's point is kept with the
+    reason and the residual the finish reached."""
+    Q = np.eye(1)
+    A = np.array([[1.0], [-1.0]])
+    p = QP(Q, np.zeros(1), A, np.array([1.0, 1.0]), np.zeros((0, 1)), np.zeros(0), np.full(1, -np.inf),
+           np.full(1, np.inf), np.zeros(1), np.zeros(2), np.zeros(0), np.zeros(1), np.zeros(1), np.ones(2),
+           np.ones(0))
+    z = np.array([0.1])
+    fin = F.finish(p.nlp(), z, np.array([0.5, 0.5]), np.zeros(1), np.zeros(1))
+    assert not fin.info.applied and fin.info.reason == "the finished point is not certified"
+    assert fin.z.tolist() == [0.1] and fin.multipliers.tolist() == [0.5, 0.5]
+    assert fin.info.residual_after > 1e-3 and fin.info.rounds >= 1
+    assert fin.info.residual_before == pytest.approx(certify(p.nlp(), z, [0.5, 0.5]).residuals.max)
+
+
+def test_finish_does_not_trade_a_certified_point_for_a_worse_one(monkeypatch):
+    """A certified IPOPT point is replaced only by a point with an objective no worse (to 1e-9 relative)."""
+    p = kkt_qp(np.random.default_rng(5), n=3, active=1, inactive=1)
+    nlp = p.nlp()
+    worse_z = p.z + np.array([0.0, 0.0, 1e-3])
+    real_newton = F._newton
+
+    def newton_then_move(state, working, lam):
+        steps = real_newton(state, working, lam)
+        state.z[:] = worse_z
+        return steps
+    monkeypatch.setattr(F, "_newton", newton_then_move)
+    monkeypatch.setattr(F, "residuals", lambda ext, lam: type("R", (), {"max": 0.0})())
+    fin = F.finish(nlp, p.z, p.multipliers, p.lo, p.up)
+    assert not fin.info.applied and fin.info.reason == "objective increased"
+    assert fin.z.tolist() == p.z.tolist()
+    # within the slack: accepted
+    worse_z = p.z + np.array([0.0, 0.0, 1e-12])
+    assert F.finish(nlp, p.z, p.multipliers, p.lo, p.up).info.applied
+
+
+def test_fit_multipliers_on_the_active_rows():
+    p = kkt_qp(np.random.default_rng(6), n=5, active=2, inactive=2, equalities=1, bounds=True)
+    lam = F.fit_multipliers(p.nlp(), p.z)
+    # extended rows: 4 inequalities, 1 equality, lower bounds of z0 and z2, upper bounds of z1 and z2
+    expected = np.concatenate([p.lam, p.mu, [p.lo[0], 0.0], [p.up[1], 0.0]])
+    np.testing.assert_allclose(lam, expected, atol=1e-12)
+    assert certify(p.nlp(), p.z, lam[:5], *split(p, lam)).residuals.max < 1e-12
+    # rows active only up to tol.active: a looser tolerance takes in the slack rows (multiplier 0 by NNLS)
+    assert F.fit_multipliers(p.nlp(), list(p.z), tolerances=Tolerances(active=0.99)).shape == expected.shape
+
+
+def split(p, lam):
+    lo, up = np.zeros(p.n), np.zeros(p.n)
+    lo[[0, 2]], up[[1, 2]] = lam[5:7], lam[7:9]
+    return lo, up
+
+
+def test_nnls_multipliers_with_equalities_of_either_sign():
+    p = kkt_qp(np.random.default_rng(7), n=4, active=1, inactive=0, equalities=2)
+    mu = np.array([-2.0, 3.0])
+    q = p.A.T @ p.lam + p.E.T @ mu - p.Q @ p.z
+    p = replace(p, q=q, mu=mu)
+    ext = certify(p.nlp(), p.z, p.multipliers).extended
+    lam = F._nnls_multipliers(ext, np.arange(3))
+    np.testing.assert_allclose(lam, p.multipliers, atol=1e-12)
+    assert F._nnls_multipliers(ext, np.zeros(0, dtype=int)).shape == (0,)
+    # gradients of very different lengths: normalized for NNLS, multipliers in the rows' own units
+    A = p.A * 1e6
+    ext = certify(replace(p, A=A, b=p.b * 1e6).nlp(), p.z, p.multipliers).extended
+    np.testing.assert_allclose(F._nnls_multipliers(ext, np.arange(3)), [p.lam[0] / 1e6, *mu], rtol=1e-9)

@@ -1,0 +1,269 @@
+"""Pyomo interop (lexmargin.interop.pyomo): every kind of constraint bound becomes the right row, and the duals
+written back follow Pyomo's convention, dual = d objective* / d bound, checked by finite differences of the
+optimal value for minimization and maximization, lower, upper, equality and ranged constraints and variable
+bounds (reduced costs)."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+pyo = pytest.importorskip("pyomo.environ")
+
+from lexmargin.errors import ModelError  # noqa: E402
+from lexmargin.interop import pyomo as P  # noqa: E402
+from lexmargin.nlp.status import Status  # noqa: E402
+
+DELTA = 1e-3
+
+
+def build(sense, shift=None, rc=True):
+    """Separable problem, each constraint active with a nonzero dual:
+
+        opt  s * [(a - 0)^2 + (b - 3)^2 + c^2 + d^2 + (e - 5)^2 + f^2 + (x - 2)^2 + y^2 + g^2]
+        a >= 1,  b <= 1,  c == 2,  1 <= d <= 2 (lower active),  1 <= e <= 2 (upper active),
+        f >= 2 (variable bound),  x^2 + y^2 <= 1 (nonlinear),  g <= 10 (inactive),  e + a <= 100 (inactive)
+
+    with s = 1 for minimize and -1 for maximize (the optimal points are the same)."""
+    shift = shift or {}
+    s = 1.0 if sense == "min" else -1.0
+    m = pyo.ConcreteModel(name=f"duals_{sense}")
+    m.a, m.b, m.c, m.d, m.e = (pyo.Var(initialize=0.5) for _ in range(5))
+    m.f = pyo.Var(bounds=(2.0 + shift.get("f", 0.0), None), initialize=3.0)
+    m.x, m.y, m.g = pyo.Var(initialize=0.5), pyo.Var(initialize=0.1), pyo.Var(initialize=0.0)
+    m.obj = pyo.Objective(expr=s * (m.a ** 2 + (m.b - 3) ** 2 + m.c ** 2 + m.d ** 2 + (m.e - 5) ** 2 + m.f ** 2
+                                    + (m.x - 2) ** 2 + m.y ** 2 + m.g ** 2),
+                          sense=pyo.minimize if sense == "min" else pyo.maximize)
+    m.lower = pyo.Constraint(expr=m.a >= 1 + shift.get("lower", 0.0))
+    m.upper = pyo.Constraint(expr=m.b <= 1 + shift.get("upper", 0.0))
+    m.equal = pyo.Constraint(expr=m.c == 2 + shift.get("equal", 0.0))
+    m.ranged_low = pyo.Constraint(expr=pyo.inequality(1 + shift.get("ranged_low", 0.0), m.d, 2))
+    m.ranged_up = pyo.Constraint(expr=pyo.inequality(1, m.e, 2 + shift.get("ranged_up", 0.0)))
+    m.disk = pyo.Constraint(expr=m.x ** 2 + m.y ** 2 <= 1 + shift.get("disk", 0.0))
+    m.slack = pyo.Constraint(expr=m.g <= 10)
+    m.slack2 = pyo.Constraint(expr=m.e + m.a <= 100)
+    m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+    if rc:
+        m.rc = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+    return m
+
+
+NAMES = ["lower", "upper", "equal", "ranged_low", "ranged_up", "disk"]
+EXPECTED_MIN = {"lower": 2.0, "upper": -4.0, "equal": 4.0, "ranged_low": 2.0, "ranged_up": -6.0, "disk": -1.0,
+                "slack": 0.0, "slack2": 0.0}
+
+
+@pytest.fixture(scope="module", params=["min", "max"])
+def solved(request):
+    m = build(request.param)
+    result = P.solve_pyomo(m)
+    return request.param, m, result
+
+
+def test_solution_status_and_certificate(solved):
+    sense, m, result = solved
+    assert result.status == Status.OPTIMAL and result.termination_condition == "optimal" and result.loaded
+    assert (result.n_variables, result.n_constraints) == (9, 8)
+    s = 1 if sense == "min" else -1
+    assert result.objective == pytest.approx(s * (1 + 4 + 4 + 1 + 9 + 4 + 1), abs=1e-8)
+    values = [pyo.value(v) for v in (m.a, m.b, m.c, m.d, m.e, m.f, m.x, m.y, m.g)]
+    np.testing.assert_allclose(values, [1, 1, 2, 1, 2, 2, 1, 0, 0], atol=1e-8)
+    cert = result.certificate
+    assert cert.kkt.max <= 1e-8 and cert.licq.holds and cert.second_order.strict is True
+    assert cert.diagnostics.sense == s and cert.diagnostics.variables[0] == "a"
+    assert cert.diagnostics.constraints == ("lower", "upper", "equal", "ranged_low", "ranged_up", "disk", "slack",
+                                            "slack2")
+    assert cert.objective == pytest.approx(result.objective)
+    assert result.to_dict()["success"] is True and result.to_dict()["status"] == "optimal"
+
+
+def test_duals_follow_the_sign_convention(solved):
+    sense, m, _ = solved
+    s = 1.0 if sense == "min" else -1.0
+    for name, value in EXPECTED_MIN.items():
+        assert m.dual[getattr(m, name)] == pytest.approx(s * value, abs=1e-7), name
+    assert m.rc[m.f] == pytest.approx(s * 4.0, abs=1e-7)
+    for v in (m.a, m.b, m.c, m.x):
+        assert m.rc[v] == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.parametrize("sense", ["min", "max"])
+def test_duals_are_derivatives_of_the_optimal_value(sense):
+    """dual = d objective* / d bound, by central differences of re-solved problems."""
+    base = build(sense)
+    P.solve_pyomo(base)
+    for name in NAMES + ["f"]:
+        values = []
+        for sign in (1.0, -1.0):
+            values.append(P.solve_pyomo(build(sense, {name: sign * DELTA}, rc=False)).objective)
+        derivative = (values[0] - values[1]) / (2 * DELTA)
+        dual = base.rc[base.f] if name == "f" else base.dual[getattr(base, name)]
+        assert dual == pytest.approx(derivative, abs=1e-6), name
+
+
+def test_no_rc_suffix_unless_declared_and_dual_suffix_created():
+    m = build("min", rc=False)
+    m.del_component("dual")
+    P.solve_pyomo(m)
+    assert isinstance(m.dual, pyo.Suffix) and m.dual[m.lower] == pytest.approx(2.0, abs=1e-7)
+    assert m.component("rc") is None
+    # an export-only suffix named dual is left alone
+    m = build("min")
+    m.del_component("dual")
+    m.dual = pyo.Suffix(direction=pyo.Suffix.EXPORT)
+    P.solve_pyomo(m)
+    assert len(m.dual) == 0 and m.rc[m.f] == pytest.approx(4.0, abs=1e-7)
+
+
+def test_nothing_loaded_without_success_or_on_request():
+    m = build("min")
+    result = P.solve_pyomo(m, load_solutions=False)
+    assert result.success and not result.loaded and pyo.value(m.a) == 0.5 and len(m.dual) == 0
+    result = P.solve_pyomo(m, max_iter=2, raise_on_failure=False)
+    assert result.status == Status.MAX_ITERATIONS and not result.loaded and pyo.value(m.a) == 0.5
+    assert result.certificate.finish.reason == "IPOPT did not converge"
+    assert result.termination_condition == "maxIterations"
+    unfinished = P.solve_pyomo(m, finish=False)
+    assert unfinished.certificate.finish.reason == "not requested" and not unfinished.certificate.finish.applied
+
+
+# ---- rows, signs and the NLP ---------------------------------------------------------------------------
+def con(lb=None, ub=None, equality=False):
+    return SimpleNamespace(lb=lb, ub=ub, equality=equality)
+
+
+def test_rowmap_rows_per_finite_bound():
+    rows = P._RowMap.of([con(lb=1.0), con(ub=2.0), con(lb=3.0, ub=3.0), con(lb=-1.0, ub=4.0),
+                         con(lb=5.0, ub=5.0, equality=True), con()])
+    # inequalities first (in order), then equalities
+    assert rows.constraint.tolist() == [0, 1, 3, 3, 2, 4]
+    assert rows.side.tolist() == [1, -1, 1, -1, 0, 0]
+    assert rows.bound.tolist() == [1.0, 2.0, -1.0, 4.0, 3.0, 5.0]
+    assert rows.constraint.dtype.kind == "i" and rows.side.dtype.kind == "i"
+    g = np.array([1.5, 1.5, 3.25, 0.0, 5.0, 7.0])
+    assert rows.values(g).tolist() == [0.5, 0.5, 1.0, 4.0, 0.25, 0.0]
+    assert rows.values(list(g)).tolist() == [0.5, 0.5, 1.0, 4.0, 0.25, 0.0]
+    assert rows.sign().tolist() == [1.0, -1.0, 1.0, -1.0, 1.0, 1.0]
+    empty = P._RowMap.of([con()])
+    assert empty.side.shape == (0,) and empty.constraint.shape == (0,) and empty.bound.shape == (0,)
+
+
+def test_pyomo_duals_from_row_multipliers():
+    rows = P._RowMap.of([con(lb=1.0), con(ub=2.0), con(lb=-1.0, ub=4.0), con(lb=3.0, ub=3.0)])
+    lam = np.array([2.0, 3.0, 0.5, 1.5, -4.0])     # rows: c0 lower, c1 upper, c2 lower, c2 upper, c3 equality
+    assert P.pyomo_duals(rows, lam, 4, 1).tolist() == [2.0, -3.0, 0.5 - 1.5, -4.0]
+    assert P.pyomo_duals(rows, lam, 4, -1).tolist() == [-2.0, 3.0, 1.0, 4.0]
+    assert P.pyomo_duals(rows, list(lam), 5, 1).tolist() == [2.0, -3.0, -1.0, -4.0, 0.0]
+
+
+def test_bound_and_initial_point():
+    assert P._bound(None, -np.inf) == -np.inf and P._bound(2, 0.0) == 2.0 and isinstance(P._bound(2, 0.0), float)
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var([0, 1, 2], bounds=(0.0, 1.0))
+    m.x[1].set_value(5.0, skip_validation=True)
+    m.x[2].set_value(-0.5, skip_validation=True)
+    m.y = pyo.Var()
+    assert P._initial_point([m.x[0], m.x[1], m.x[2], m.y]).tolist() == [0.0, 1.0, 0.0, 0.0]
+    m.z = pyo.Var(bounds=(2.0, None))
+    assert P._initial_point([m.z]).tolist() == [2.0]
+
+
+def test_nlp_evaluation_uses_pyomo_derivatives_and_restores_values():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=0.5)
+    m.y = pyo.Var(initialize=2.0, bounds=(-3.0, None))
+    m.obj = pyo.Objective(expr=m.x ** 2 * m.y + pyo.exp(m.y), sense=pyo.maximize)
+    m.c1 = pyo.Constraint(expr=pyo.inequality(-1.0, m.x * m.y, 4.0))
+    m.c2 = pyo.Constraint(expr=m.x + m.y ** 2 == 3.0)
+    problem = P._translate(m)
+    assert problem.sense == -1 and [v.name for v in problem.variables] == ["x", "y"]
+    rows = P._RowMap.of(problem.constraints)
+    nlp, casadi_derivatives = P.pyomo_nlp(problem, rows)
+    assert casadi_derivatives == ()
+    assert [r.kind for r in nlp.rows] == ["pyomo_inequality", "pyomo_equality"] and nlp.m == 3
+    assert nlp.rows[1].equality and nlp.lower.tolist() == [-np.inf, -3.0] and nlp.upper.tolist() == [np.inf] * 2
+    z = np.array([1.5, -0.5])
+    point = nlp.evaluate(z)
+    x, y = z
+    assert point.objective == pytest.approx(-(x * x * y + np.exp(y)))
+    np.testing.assert_allclose(point.gradient, -np.array([2 * x * y, x * x + np.exp(y)]))
+    # rows: x y + 1 >= 0, 4 - x y >= 0, x + y^2 - 3 = 0
+    np.testing.assert_allclose(point.values, [x * y + 1, 4 - x * y, x + y * y - 3])
+    np.testing.assert_allclose(point.jacobian, [[y, x], [-y, -x], [1.0, 2 * y]])
+    # levels: max(|bound|, |g|, 1)
+    np.testing.assert_allclose(point.levels, [1.0, 4.0, 3.0])
+    big = nlp.evaluate(np.array([10.0, 1.0]))
+    np.testing.assert_allclose(big.levels, [10.0, 10.0, 11.0])
+    # g~: |Hessian of the (sense-signed) objective| times the size of the variables
+    H = np.abs(-np.array([[2 * y, 2 * x], [2 * x, np.exp(y)]]))
+    np.testing.assert_allclose(point.gradient_scale, H @ np.full(2, 1.5))
+    np.testing.assert_allclose(nlp.evaluate(np.array([0.0, 0.0])).gradient_scale, np.abs([[0, 0], [0, 1]]) @ [1, 1])
+    assert pyo.value(m.x) == 0.5 and pyo.value(m.y) == 2.0            # the model's values are untouched
+    lam = np.array([0.5, 0.25, 2.0])
+    expected = -np.array([[2 * y, 2 * x], [2 * x, np.exp(y)]]) - 0.5 * np.array([[0, 1], [1, 0]]) \
+        + 0.25 * np.array([[0, 1], [1, 0]]) - 2.0 * np.array([[0, 0], [0, 2]])
+    np.testing.assert_allclose(nlp.hessian(z, None, lam), expected)
+    import casadi as ca
+    zs = ca.SX.sym("z", 2)
+    f, g = ca.Function("fg", [zs], list(nlp.expressions(zs, None)))(z)
+    assert float(f) == pytest.approx(point.objective) and np.allclose(np.array(g).reshape(-1), point.values)
+
+
+def test_nlp_falls_back_to_casadi_derivatives_where_pyomo_has_none():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=0.5)
+    m.y = pyo.Var(initialize=0.5)
+    m.obj = pyo.Objective(expr=(pyo.Expr_if(IF=m.x >= 0, THEN=m.x, ELSE=-m.x) - 1) ** 2 + m.y ** 2)
+    m.c = pyo.Constraint(expr=m.x + 2 * m.y >= 0.5)
+    m.e = pyo.Constraint(expr=pyo.Expr_if(IF=m.y >= 0, THEN=m.y, ELSE=0.0) + m.x <= 4)
+    problem = P._translate(m)
+    nlp, casadi_derivatives = P.pyomo_nlp(problem, P._RowMap.of(problem.constraints))
+    assert casadi_derivatives == ("objective", "e")
+    point = nlp.evaluate(np.array([2.0, 0.5]))
+    np.testing.assert_allclose(point.gradient, [2.0, 1.0])
+    np.testing.assert_allclose(point.jacobian, [[1.0, 2.0], [-1.0, -1.0]])
+    result = P.solve_pyomo(m)
+    assert result.success and result.certificate.diagnostics.casadi_derivatives == ("objective", "e")
+    assert pyo.value(m.x) == pytest.approx(1.0, abs=1e-7)
+
+
+def test_differentiable():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=1.0)
+    assert P._differentiable(m.x ** 2 + pyo.log(m.x), [m.x])
+    assert not P._differentiable(pyo.Expr_if(IF=m.x >= 0, THEN=m.x, ELSE=-m.x), [m.x])
+    m.x.set_value(0.0)
+    assert not P._differentiable(pyo.log(m.x), [m.x])          # not at this point
+
+
+def test_translate_errors_and_sense():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=1.0)
+    with pytest.raises(ModelError, match="^solve_pyomo needs exactly one active Objective; found 0$"):
+        P._translate(m)
+    m.o = pyo.Objective(expr=m.x ** 2 + 1)
+    problem = P._translate(m)
+    assert problem.sense == 1 and problem.constraints == [] and problem.g.shape == (0, 1)
+    m.x.fix()
+    with pytest.raises(ModelError, match="^solve_pyomo: the model has no free"):
+        P._translate(m)
+
+
+def test_rows_expressions_match_the_row_values():
+    import casadi as ca
+    g = ca.SX.sym("g", 3)
+    rows = P._RowMap.of([con(lb=1.0, ub=4.0), con(ub=2.0), con(lb=3.0, ub=3.0)])
+    f = ca.Function("r", [g], [P._rows_expr(g, rows)])
+    values = np.array([2.0, 5.0, 3.5])
+    assert np.array(f(values)).reshape(-1).tolist() == rows.values(values).tolist()
+    assert P._rows_expr(g, P._RowMap.of([con()])).shape == (0, 1)
+
+
+def test_margin_duals_of_a_to_pyomo_model():
+    import lexmargin as lm
+    data = lm.Dataset(np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]), np.array([1.0, 1.0, -1.0]))
+    pm = P.to_pyomo(lm.load_model("linear", input_dim=2), data)
+    assert np.isnan(P.margin_duals(pm)).all()
+    P.solve_pyomo(pm)
+    np.testing.assert_allclose(P.margin_duals(pm), [2.0, 2.0, 0.0], atol=1e-7)   # 2 theta = sum lambda_n y_n x_n
+    np.testing.assert_allclose(P.theta_of(pm), [1.0, 1.0], atol=1e-8)
