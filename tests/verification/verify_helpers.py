@@ -135,3 +135,28 @@ def kkt_qp(rng, n=4, active=2, inactive=2, equalities=0, bounds=False, Q=None) -
     q = A.T @ lam + E.T @ mu + lo - up - Q @ z
     return QP(Q, q, A, b, E, E @ z, lower, upper, z, lam, mu, lo, up, np.ones(active + inactive),
               np.ones(equalities))
+
+
+def casadi_reference(nlp, z, lam, p=None):
+    """Objective, gradient, rows, Jacobian and Hessian of the Lagrangian phi - lam.c from the NLP's CasADi
+    expressions (what IPOPT solves), to compare with the NLP's numpy evaluation (what the certificate uses)."""
+    import casadi as ca
+    zs = nlp.symbol.sym("z", nlp.n)
+    ls = nlp.symbol.sym("l", nlp.m)
+    ps = nlp.symbol.sym("p", max(nlp.parameters, 1))
+    f, g = nlp.expressions(zs, ps if nlp.parameters else None)
+    out = [f, ca.gradient(f, zs), g, ca.jacobian(g, zs), ca.hessian(f - ca.dot(ls, g), zs)[0]]
+    fn = ca.Function("ref", [zs, ls, ps], [ca.densify(e) for e in out])
+    return [np.array(v) for v in fn(z, lam, np.zeros(1) if p is None else p)]
+
+
+def assert_nlp_matches_expressions(nlp, z, lam, p=None, rtol=1e-10, atol=1e-12):
+    f, grad, g, jac, hess = casadi_reference(nlp, z, lam, p)
+    point = nlp.evaluate(z, p)
+    np.testing.assert_allclose(point.objective, f.item(), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(point.gradient, grad.reshape(-1), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(point.values, g.reshape(-1), rtol=rtol, atol=atol)
+    np.testing.assert_allclose(point.jacobian, jac, rtol=rtol, atol=atol)
+    H = np.asarray(nlp.hessian(z, p, lam), dtype=float)
+    np.testing.assert_allclose(np.diag(H) if nlp.hessian_diagonal else H, hess, rtol=rtol, atol=atol)
+    return point

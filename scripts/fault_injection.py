@@ -1,0 +1,98 @@
+"""Named faults in the verification code, each of which must fail at least one test (docs/mutation_testing.md).
+
+    python scripts/fault_injection.py            # every fault; exit code 1 if a fault goes unnoticed
+    python scripts/fault_injection.py --list
+
+mutmut (scripts/mutation.py) mutates function bodies only; these faults include module constants
+(VIOLATION_TOL) and are stated as the issue states them.  Each is applied as a textual patch to a copy of
+the package in a temporary directory, and the verification tests (tests/verification) run against the copy
+with -x: the fault must make them fail.  A patch that no longer matches the source is reported, so the
+list stays honest when the code changes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# name -> (file, [(original text, faulty text), ...], tests to run)
+FAULTS = {
+    "complementarity residual always 0": (
+        "lexmargin/nlp/certify.py",
+        [("return float(np.max(lam * np.abs(c), initial=0.0)) / scale", "return 0.0")],
+        "tests/verification/test_verify_certify.py"),
+    "dual-feasibility residual always 0": (
+        "lexmargin/nlp/certify.py",
+        [("return float(np.max(negative[~eq], initial=0.0)) / max(scale, TINY)", "return 0.0")],
+        "tests/verification/test_verify_certify.py"),
+    "LICQ always holds": (
+        "lexmargin/nlp/certify.py",
+        [("return LICQ(m, rank, smallest, rank == m)", "return LICQ(m, rank, smallest, True)"),
+         ("1.0 if distinct.size == m else 0.0, distinct.size == m)", "1.0 if distinct.size == m else 0.0, True)")],
+        "tests/verification/test_verify_certify.py"),
+    "LICQ rank counts every nonzero singular value": (
+        "lexmargin/nlp/certify.py",
+        [("rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0", "rank_other = int(np.sum(s > 0))")],
+        "tests/verification/test_verify_certify.py"),
+    "working-set acceptance VIOLATION_TOL 1e-9 -> 1e-3": (
+        "lexmargin/problems/maxmargin.py",
+        [("VIOLATION_TOL = 1e-9", "VIOLATION_TOL = 1e-3")],
+        "tests/verification/test_verify_maxmargin.py"),
+}
+
+
+def inject(name: str, verbose: bool = False) -> tuple[bool, str]:
+    """(caught, detail) for one fault."""
+    path, patches, tests = FAULTS[name]
+    with tempfile.TemporaryDirectory(prefix="lexmargin-fault-") as tmp:
+        shutil.copytree(ROOT / "lexmargin", Path(tmp) / "lexmargin",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(ROOT / "tests", Path(tmp) / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+        target = Path(tmp) / path
+        source = target.read_text()
+        for original, faulty in patches:
+            if source.count(original) != 1:
+                return False, f"the patch no longer applies: {original!r} occurs {source.count(original)} times"
+            source = source.replace(original, faulty)
+        target.write_text(source)
+        env = {**os.environ, "PYTHONPATH": tmp + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        check = subprocess.run([sys.executable, "-c", "import lexmargin; print(lexmargin.__file__)"], cwd=tmp,
+                               env=env, capture_output=True, text=True)
+        if not check.stdout.strip().startswith(tmp):
+            return False, f"the faulty copy is not the one imported: {check.stdout.strip() or check.stderr}"
+        run = subprocess.run([sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", tests], cwd=tmp,
+                             env=env, capture_output=not verbose, text=True)
+        lines = (run.stdout or "").strip().splitlines()
+        failed = [line for line in lines if line.startswith("FAILED")]
+        if run.returncode == 1 and failed:
+            return True, failed[0].removeprefix("FAILED ")
+        return False, f"pytest exit code {run.returncode}: {lines[-1] if lines else ''}"
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--list", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args(argv)
+    if args.list:
+        print("\n".join(FAULTS))
+        return 0
+    missed = 0
+    for name in FAULTS:
+        started = time.perf_counter()
+        caught, detail = inject(name, args.verbose)
+        missed += not caught
+        print(f"{'caught' if caught else 'MISSED'}  {name}  ({time.perf_counter() - started:.0f} s): {detail}")
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,283 @@
+"""Max-margin (lexmargin.problems.maxmargin): the NLP the certificate evaluates is the NLP IPOPT solves, a
+working set is accepted only when no sample is violated (not even by 1e-6), multipliers come back in the
+user's units for every norm, and statuses are decided by the certificates of the starts."""
+
+import casadi as ca
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from verify_helpers import PROPERTY
+
+import lexmargin as lm
+from lexmargin.modeling.regions import RegionMargins
+from lexmargin.nlp.norms import OBJECTIVE, get_norm
+from lexmargin.nlp.status import Status
+from lexmargin.problems import maxmargin as M
+from lexmargin.problems.margins import LinearMargins, ModelMargins
+
+LINEAR2 = lm.load_model("linear", input_dim=2)
+DEEP = lm.load_model("deep_linear", input_dim=2, depth=2, width=2)
+RELU = lm.load_model("two_layer", input_dim=2, activation="relu", width=2)
+X4 = np.array([[1.0, 0.2], [-1.0, 0.1], [0.8, -0.3], [-0.9, -0.2]])
+Y4 = np.array([1.0, -1.0, 1.0, -1.0])
+DATA4 = lm.Dataset(X4, Y4)
+
+
+def casadi_reference(nlp, z, lam):
+    """Objective, gradient, rows, Jacobian and Hessian of the Lagrangian from the NLP's CasADi expressions."""
+    zs = nlp.symbol.sym("z", nlp.n)
+    ls = nlp.symbol.sym("l", nlp.m)
+    f, g = nlp.expressions(zs, None)
+    out = [f, ca.gradient(f, zs), g, ca.jacobian(g, zs), ca.hessian(f - ca.dot(ls, g), zs)[0]]
+    values = ca.Function("ref", [zs, ls], [ca.densify(e) for e in out])(z, lam)
+    return [np.array(v) for v in values]
+
+
+def check_nlp(nlp, z, lam):
+    f, grad, g, jac, hess = casadi_reference(nlp, z, lam)
+    point = nlp.evaluate(z)
+    assert point.objective == pytest.approx(f.item(), rel=1e-12, abs=1e-14)
+    np.testing.assert_allclose(point.gradient, grad.reshape(-1), rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(point.values, g.reshape(-1), rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(point.jacobian, jac, rtol=1e-11, atol=1e-13)
+    H = nlp.hessian(z, None, lam)
+    H = np.diag(H) if nlp.hessian_diagonal else H
+    np.testing.assert_allclose(H, hess, rtol=1e-10, atol=1e-12)
+    return point
+
+
+@pytest.mark.parametrize("norm,p", [("l2", None), ("l1", None), ("linf", None), ("lp", 3.0)])
+def test_margin_nlp_evaluation_matches_its_expressions_linear(norm, p):
+    rng = np.random.default_rng(0)
+    data = lm.Dataset(rng.standard_normal((5, 2)) * 8.0, np.array([1.0, -1, 1, -1, 1]))
+    source = LinearMargins(LINEAR2, data)
+    lift = get_norm(norm, p).lift(OBJECTIVE, 2)
+    index = np.array([3, 0, 4])
+    nlp = M.margin_nlp(source, lift, index, name="mm")
+    assert nlp.name == "mm" and nlp.n == lift.n and nlp.hessian_diagonal and nlp.symbol is source.symbol
+    assert nlp.rows[0].kind == "margin" and nlp.rows[0].samples.tolist() == [3, 0, 4]
+    assert [r.kind for r in nlp.rows] == ["margin"] + (["norm"] if lift.n_rows else [])
+    assert nlp.m == 3 + lift.n_rows
+    assert np.array_equal(nlp.lower, lift.bounds()[0]) and np.array_equal(nlp.upper, lift.bounds()[1])
+    z = np.abs(rng.standard_normal(lift.n)) + 0.5
+    point = check_nlp(nlp, z, rng.standard_normal(nlp.m))
+    np.testing.assert_allclose(point.values[:3], source.values(lift.theta(z), index) - 1.0)
+    np.testing.assert_allclose(point.levels, np.concatenate([np.ones(3), lift.row_levels(z)]))
+    assert np.array_equal(nlp.theta(z), lift.theta(z))
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_margin_nlp_evaluation_matches_its_expressions_nonlinear(norm):
+    rng = np.random.default_rng(1)
+    source = ModelMargins(DEEP, DATA4)
+    lift = get_norm(norm).lift(OBJECTIVE, DEEP.n_params)
+    nlp = M.margin_nlp(source, lift, np.arange(4))
+    assert not nlp.hessian_diagonal and nlp.x_scale is None
+    z = rng.standard_normal(lift.n)
+    if norm == "linf":
+        z[-1] = 3.0
+    check_nlp(nlp, z, rng.standard_normal(nlp.m))
+
+
+def test_margin_nlp_with_region_rows():
+    anchor = np.array([1.0, 0.0, -1.0, 0.0, 1.0, -1.0])
+    region = RegionMargins(RELU, DATA4, anchor)
+    lift = get_norm("l2").lift(OBJECTIVE, RELU.n_params)
+    nlp = M.margin_nlp(region, lift, np.arange(4))
+    assert [r.kind for r in nlp.rows] == ["margin", region.extra_kind] and nlp.m == 4 + region.n_extra
+    rng = np.random.default_rng(2)
+    z = anchor + 0.1 * rng.standard_normal(6)
+    point = check_nlp(nlp, z, rng.standard_normal(nlp.m))
+    np.testing.assert_allclose(point.levels[4:], region.extra_levels(z))
+    without = M.margin_nlp(region, lift, np.arange(4), extra=False)
+    assert [r.kind for r in without.rows] == ["margin"] and without.m == 4
+    check_nlp(without, z, rng.standard_normal(4))
+
+
+def test_margin_nlp_scales_columns_of_the_lift():
+    data = lm.Dataset(np.array([[1e6, 1e-6], [-1e6, 3e-6], [2e6, -1e-6]]), np.array([1.0, -1.0, 1.0]))
+    source = LinearMargins(LINEAR2, data)
+    assert source.column_scale is not None
+    nlp = M.margin_nlp(source, get_norm("l2").lift(OBJECTIVE, 2), np.arange(3))
+    np.testing.assert_array_equal(nlp.x_scale, source.column_scale)
+
+
+# ---- working set --------------------------------------------------------------------------------------
+# x3 sits 1e-6 inside the max-margin solution (1, 1) of x1, x2; x4 is far
+WS_X = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5 - 1e-6], [5.0, 0.1]])
+WS = M.WorkingSetOptions(enabled=True, initial=1, batch=1, seeding="margins")
+
+
+def test_working_set_adds_a_sample_violated_by_1e_minus_6():
+    """Rounds: {x2} -> add x1 -> the solution (1, 1) violates x3 by 1e-6: it must join before acceptance."""
+    cert = lm.max_margin(LINEAR2, lm.Dataset(WS_X, np.ones(4)), working_set=WS)
+    assert cert.status == Status.OPTIMAL and cert.margins.min() >= 1 - 1e-12
+    assert cert.diagnostics.working_set_rounds == 3 and cert.diagnostics.working_set_size == 3
+    assert cert.kkt.primal_feasibility <= 1e-12
+    assert cert.multipliers[3] == 0.0 and cert.multipliers[2] > 0
+    assert "3 working-set round(s) on 3 constraints" in cert.solver.message
+
+
+def test_working_set_stopped_early_is_not_optimal():
+    ws = M.WorkingSetOptions(enabled=True, initial=1, batch=1, seeding="margins", max_rounds=2)
+    cert = lm.max_margin(LINEAR2, lm.Dataset(WS_X, np.ones(4)), working_set=ws, raise_on_failure=False)
+    assert cert.status == Status.INACCURATE and not cert.success
+    assert cert.kkt.primal_feasibility == pytest.approx(1e-6, rel=1e-3)
+    assert cert.diagnostics.working_set_rounds == 2 and cert.diagnostics.working_set_size == 2
+    assert cert.multipliers[2:].tolist() == [0.0, 0.0]        # outside the working set
+
+
+def test_working_set_batches_the_most_violated_first():
+    ws = M.WorkingSetOptions(enabled=True, initial=1, batch=2, seeding="margins")
+    cert = lm.max_margin(LINEAR2, lm.Dataset(WS_X, np.ones(4)), working_set=ws)
+    # round 1 {x2}; round 2 adds x1 and x4 (the two most violated); round 3 adds x3 (violated by 1e-6)
+    assert cert.success and cert.diagnostics.working_set_size == 4 and cert.diagnostics.working_set_rounds == 3
+
+
+def test_working_set_with_norm_rows_places_their_multipliers():
+    """linf: the norm's rows come after the N margin rows in the full NLP."""
+    cert = lm.max_margin(LINEAR2, lm.Dataset(WS_X, np.ones(4)), norm="linf", working_set=WS)
+    assert cert.success and cert.kkt.max <= 1e-8 and cert.margins.min() >= 1 - 1e-12
+    assert cert.diagnostics.working_set_size < 4
+
+
+def test_working_set_when_ipopt_stops():
+    cert = lm.max_margin(LINEAR2, lm.Dataset(WS_X, np.ones(4)), working_set=WS, max_iter=0, raise_on_failure=False)
+    assert cert.status == Status.MAX_ITERATIONS and cert.diagnostics.working_set_rounds == 1
+    assert cert.finish.reason.startswith("IPOPT did not converge")
+
+
+# ---- units, statuses, starts ------------------------------------------------------------------------------
+@pytest.mark.parametrize("norm,p", [("l2", None), ("l1", None), ("linf", None), ("lp", 3.0), ("lp", 1.5)])
+def test_multipliers_and_theta_in_the_users_units(norm, p):
+    """Data scaled by s (internally by a power of two): theta / s, objective s^-k, multipliers s^-k."""
+    base = lm.max_margin(LINEAR2, DATA4, norm=norm, p=p)
+    for s in (2.0 ** 20, 1e-7, 3e5):
+        cert = lm.max_margin(LINEAR2, lm.Dataset(X4 * s, Y4), norm=norm, p=p)
+        k = get_norm(norm, p).objective_degree
+        assert cert.diagnostics.scale_exponent != base.diagnostics.scale_exponent
+        np.testing.assert_allclose(cert.theta * s, base.theta, rtol=1e-7, atol=1e-9)
+        np.testing.assert_allclose(cert.multipliers * s ** k, base.multipliers, rtol=1e-6, atol=1e-9)
+        assert cert.objective * s ** k == pytest.approx(base.objective, rel=1e-8)
+        np.testing.assert_allclose(cert.margins, base.margins, atol=1e-8)
+        assert cert.normalized_margin == pytest.approx(base.normalized_margin * s, rel=1e-7)
+
+
+def test_certificate_fields_of_a_solve():
+    cert = lm.max_margin(LINEAR2, DATA4)
+    d = cert.diagnostics
+    assert (d.model, d.objective_label, d.linear_in_params) == ("linear", "||theta||_2^2", True)
+    assert d.working_set_rounds == 1 and d.working_set_size == 4 and d.region is None and d.farkas is None
+    assert [s.status for s in d.starts] == [Status.OPTIMAL] and d.starts[0].kkt_max == cert.kkt.max
+    assert d.starts[0].objective == pytest.approx(cert.objective) and d.starts[0].iterations == cert.solver.iterations
+    assert cert.constraints == "f_n(theta) >= 1" and cert.norm == "l2" and cert.problem == "max_margin"
+    assert cert.solver.name == "ipopt" and cert.solver.message.startswith("IPOPT Solve_Succeeded after ")
+    np.testing.assert_allclose(cert.margins, LINEAR2.margins(cert.theta, DATA4))
+    assert cert.objective == pytest.approx(float(cert.theta @ cert.theta))
+    assert cert.normalized_margin == pytest.approx(cert.margins.min() / np.linalg.norm(cert.theta))
+
+
+def test_normalized_margin():
+    problem = M.MaxMarginProblem(DEEP, DATA4)
+    assert problem._normalized_margin(np.ones(DEEP.n_params), np.array([3.0, 2.0])) == \
+        pytest.approx(2.0 / np.sqrt(DEEP.n_params) ** DEEP.degree)
+    assert problem._normalized_margin(np.zeros(DEEP.n_params), np.array([1.0])) is None
+    log = lm.load_model("log_predictor", input_dim=2, eps=0.5)
+    assert M.MaxMarginProblem(log, lm.Dataset(np.abs(X4), np.ones(4)))._normalized_margin(np.ones(log.n_params),
+                                                                                            np.ones(4)) is None
+
+
+class _Report:
+    def __init__(self, residual):
+        self.residuals = type("R", (), {"max": residual})()
+
+
+def test_rank_orders_starts():
+    order = [(Status.OPTIMAL, 5.0, 1e-3), (Status.OPTIMAL, 6.0, 0.0), (Status.REGION_BOUNDARY, 1.0, 0.0),
+             (Status.INACCURATE, 0.5, 0.0), (Status.MAX_ITERATIONS, 0.1, 1e-4), (Status.FAILED, 0.1, 1e-3),
+             (Status.INFEASIBLE, 0.0, 1e-2)]
+    ranks = [M._rank(s, _Report(r), obj) for s, obj, r in order]
+    assert ranks == sorted(ranks)
+    assert M._rank(Status.OPTIMAL, _Report(9.0), 2.0) == (0, 2.0)
+    assert M._rank(Status.FAILED, _Report(9.0), 2.0) == (3, 9.0)
+
+
+def test_infeasibility_status():
+    X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
+    linear = M.MaxMarginProblem(LINEAR2, lm.Dataset(X, np.ones(3)))       # x and -x with the same label
+    for status in (Status.INFEASIBLE, Status.FAILED, Status.INACCURATE):
+        got, proof = linear._infeasibility_status(status, [status])
+        assert got == Status.NOT_SEPARABLE and proof is not None
+        assert proof.weights[:2].tolist() == pytest.approx([0.5, 0.5]) and proof.weights[2] == 0.0
+    assert linear._infeasibility_status(Status.MAX_ITERATIONS, [Status.MAX_ITERATIONS]) == (Status.MAX_ITERATIONS,
+                                                                                          None)
+    separable = M.MaxMarginProblem(LINEAR2, DATA4)
+    assert separable._infeasibility_status(Status.INFEASIBLE, [Status.INFEASIBLE]) == (Status.INFEASIBLE, None)
+    deep = M.MaxMarginProblem(DEEP, DATA4)
+    assert deep._infeasibility_status(Status.INFEASIBLE, [Status.INFEASIBLE] * 2) == (Status.NO_SEPARATING_POINT,
+                                                                                      None)
+    assert deep._infeasibility_status(Status.INFEASIBLE, [Status.INFEASIBLE, Status.FAILED]) == (Status.INFEASIBLE,
+                                                                                                 None)
+    assert deep._infeasibility_status(Status.FAILED, [Status.FAILED]) == (Status.FAILED, None)
+
+
+def test_not_separable_linear_data_gets_a_proof():
+    X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
+    cert = lm.max_margin(LINEAR2, lm.Dataset(X, np.ones(3)), raise_on_failure=False)
+    assert cert.status == Status.NOT_SEPARABLE and cert.diagnostics.farkas is not None
+    assert cert.diagnostics.farkas.weights[2] == 0.0
+
+
+def test_best_of_several_starts():
+    cert = lm.max_margin(DEEP, DATA4, starts=3, seed=0)
+    starts = cert.diagnostics.starts
+    assert len(starts) == 3 and cert.success
+    best = min(s.objective for s in starts if s.status == Status.OPTIMAL)
+    assert cert.objective == pytest.approx(best, rel=1e-12)
+    assert cert.solver.iterations == sum(s.iterations for s in starts)
+
+
+# ---- ReLU activation regions -----------------------------------------------------------------------------
+def test_relu_statuses_from_the_region_certificates():
+    """Seeds found by exploration: start 0 reaches an interior point of its region (optimal), start 2 a point
+    on its region's boundary whose margin rows alone do not satisfy KKT (region_boundary), starts 1 and 3
+    no separating point in their regions (infeasible)."""
+    outcomes = {}
+    for seed in range(4):
+        cert = lm.max_margin(RELU, DATA4, starts=1, seed=seed, raise_on_failure=False)
+        outcomes[seed] = cert
+    optimal, boundary = outcomes[0], outcomes[2]
+    assert optimal.status == Status.OPTIMAL and optimal.kkt.max <= 1e-8
+    region = optimal.diagnostics.region
+    assert region.interior and region.tight_sign_constraints == 0 and region.sign_multiplier_max == 0.0
+    assert region.restricted_kkt.max <= 1e-8 and region.n_sign_constraints == 8 and region.n_units == 8
+    assert "activation region" in optimal.constraints
+    assert boundary.status == Status.REGION_BOUNDARY and boundary.kkt.max > 1e-8
+    b = boundary.diagnostics.region
+    assert b.tight_sign_constraints >= 1 and b.sign_multiplier_max > 0 and b.restricted_kkt.max <= 1e-8
+    for seed in (1, 3):
+        assert outcomes[seed].status == Status.NO_SEPARATING_POINT
+        assert [s.status for s in outcomes[seed].diagnostics.starts] == [Status.INFEASIBLE]
+    best = lm.max_margin(RELU, DATA4, starts=4, seed=0)
+    assert best.status == Status.OPTIMAL
+    assert sorted(s.status.value for s in best.diagnostics.starts) == sorted(
+        ["optimal", "infeasible", "region_boundary", "infeasible"]) or best.success
+    assert best.objective == pytest.approx(min(s.objective for s in best.diagnostics.starts
+                                               if s.status == Status.OPTIMAL))
+
+
+@settings(PROPERTY, max_examples=8)
+@given(seed=st.integers(0, 10 ** 6), exponent=st.integers(-30, 30))
+def test_linear_max_margin_certificate_at_any_data_scale(seed, exponent):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((6, 2))
+    w = rng.standard_normal(2)
+    y = np.where(X @ w >= 0, 1.0, -1.0)
+    X = X + 0.2 * y[:, None] * w / np.linalg.norm(w)
+    s = 10.0 ** exponent
+    cert = lm.max_margin(LINEAR2, lm.Dataset(X * s, y))
+    ref = lm.max_margin(LINEAR2, lm.Dataset(X, y))
+    assert cert.success and cert.kkt.max <= 1e-8 and cert.margins.min() >= 1 - 1e-9
+    np.testing.assert_allclose(cert.theta * s, ref.theta, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(cert.multipliers * s ** 2, ref.multipliers, rtol=1e-6, atol=1e-9)

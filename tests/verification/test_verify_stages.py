@@ -1,0 +1,253 @@
+"""Staged problems: lexicographic max-margin (lexmargin.problems.lexicographic) fixes the samples with a
+positive multiplier at their level as equality rows, and depth-sensitive stages (lexmargin.problems.depth)
+keep earlier blocks exactly; every stage NLP's numpy evaluation is the NLP IPOPT solves."""
+
+import numpy as np
+import pytest
+from verify_helpers import assert_nlp_matches_expressions
+
+import lexmargin as lm
+from lexmargin import Block, Model, ops
+from lexmargin.errors import LexmarginError, ModelError
+from lexmargin.nlp.norms import BALL, get_norm
+from lexmargin.nlp.status import Status
+from lexmargin.problems import depth as D
+from lexmargin.problems import lexicographic as L
+
+LINEAR2 = lm.load_model("linear", input_dim=2)
+DEEP = lm.load_model("deep_linear", input_dim=2, depth=2, width=2)
+# linf ball, f = w . x: margins w1, 2 + w2, 2.5 - 2 w2; lexicographic solution w = (1, 1/6), levels 1, 13/6
+LINF_X = np.array([[1.0, 0.0], [2.0, 1.0], [2.5, -2.0]])
+LINF = lm.Dataset(LINF_X, np.ones(3))
+
+
+@pytest.fixture(scope="module")
+def linf_lex():
+    return L.lexicographic_max_margin(LINEAR2, LINF, norm="linf")
+
+
+def test_stages_fix_samples_at_their_levels(linf_lex):
+    first, second = linf_lex.stages
+    assert (first.k, first.fixed, second.k, second.fixed) == (1, (0,), 2, (1, 2))
+    assert first.level == pytest.approx(1.0, abs=1e-12) and second.level == pytest.approx(13 / 6, abs=1e-12)
+    np.testing.assert_allclose(linf_lex.theta, [1.0, 1 / 6], atol=1e-12)
+    np.testing.assert_allclose(linf_lex.levels, [1.0, 13 / 6], atol=1e-12)
+    np.testing.assert_allclose(linf_lex.sorted_margins, [1.0, 13 / 6, 13 / 6], atol=1e-12)
+    for stage in linf_lex.stages:
+        cert = stage.certificate
+        assert cert.status == Status.OPTIMAL and cert.kkt.max <= 1e-8
+        np.testing.assert_allclose(cert.margins[list(stage.fixed)], stage.level, atol=1e-12)
+        np.testing.assert_allclose(cert.objective, stage.level, rtol=1e-12)
+    # the second stage holds sample 0 at level 1 as an equality row, not as "value - tol"
+    cert = second.certificate
+    rows = {r.kind: r for r in cert.rows}
+    assert rows["fixed_margin"].size == 1 and rows["fixed_margin"].equality and rows["fixed_margin"].active == 1
+    assert rows["margin"].size == 2
+    assert cert.margins[0] == pytest.approx(1.0, abs=1e-12)
+    d = cert.diagnostics
+    assert (d.rho, d.margin_scale, d.fixed_before, d.fixed_now) == (1.0, 1.0, (0,), (1, 2))
+    assert d.level == pytest.approx(13 / 6) and first.certificate.diagnostics.fixed_before == ()
+    assert cert.problem == "lexicographic_stage_2" and first.certificate.problem == "lexicographic_stage_1"
+    assert cert.norm == "linf" and "held at their levels (equalities)" in cert.constraints
+    assert linf_lex.success and linf_lex.unique and linf_lex.norm == "linf" and linf_lex.rho == 1.0
+
+
+def test_stage_multipliers_sum_to_one(linf_lex):
+    """max tau: d tau / d tau = 1 = sum of the free rows' multipliers (in scaled margins)."""
+    for stage in linf_lex.stages:
+        cert = stage.certificate
+        free = [n for n in range(3) if n not in cert.diagnostics.fixed_before]
+        assert sum(cert.multipliers[free]) == pytest.approx(1.0, abs=1e-10)
+        assert set(stage.fixed) == {n for n in free if cert.multipliers[n] > 1e-9}
+
+
+def test_width_of_the_remaining_solution_set(linf_lex):
+    """After stage 1 the solutions are {w1 = 1, -1 <= w2 <= 3/4}: width 1.75 |direction_2|."""
+    direction = np.random.default_rng(0).standard_normal(2)
+    direction /= np.linalg.norm(direction)
+    first = linf_lex.stages[0]
+    assert first.width == pytest.approx(1.75 * abs(direction[1]), abs=1e-8)
+    assert not first.unique and np.isnan(linf_lex.stages[1].width)      # every sample fixed: not measured
+
+
+def test_uniqueness_tolerance_and_stage_limit():
+    loose = L.lexicographic_max_margin(LINEAR2, LINF, norm="linf", uniqueness_tol=10.0)
+    assert len(loose.stages) == 1 and loose.unique and loose.stages[0].width < 10.0
+    one = L.lexicographic_max_margin(LINEAR2, LINF, norm="linf", max_stages=1)
+    assert len(one.stages) == 1 and not one.unique
+
+
+def test_a_strict_second_order_stage_is_unique():
+    l2 = L.lexicographic_max_margin(LINEAR2, LINF, norm="l2")
+    (stage,) = l2.stages
+    assert stage.unique and stage.certificate.second_order.strict is True and np.isnan(stage.width)
+    np.testing.assert_allclose(l2.theta @ l2.theta, 1.0, atol=1e-12)
+
+
+def test_stage_at_another_rho_and_margin_scale():
+    big = lm.Dataset(LINF_X * 100.0, np.ones(3))
+    r = L.lexicographic_max_margin(LINEAR2, big, norm="linf", rho=2.0)
+    assert r.rho == 2.0 and r.stages[0].certificate.diagnostics.margin_scale == pytest.approx(200.0)
+    np.testing.assert_allclose(r.theta, [1.0, 1 / 6], atol=1e-10)
+    np.testing.assert_allclose(r.levels, [200.0, 200.0 * 13 / 6], rtol=1e-10)
+
+
+def test_sum_smallest():
+    assert L.sum_smallest([3.0, 1.0, 2.0, -1.0], 2) == 0.0 and L.sum_smallest([3, 1], 5) == 4.0
+    assert L.sum_smallest([], 1) == 0.0
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf", "l1"])
+def test_stage_and_width_nlps_match_their_expressions(norm):
+    lift = get_norm(norm).lift(BALL, DEEP.n_params)
+    stages = L._Stages(DEEP, lm.Dataset(LINF_X, np.ones(3)), lift, 1.5, 2.0)
+    rng = np.random.default_rng(0)
+    z = np.abs(rng.standard_normal(lift.n)) * 0.3
+    free, fixed, levels = np.array([0, 2]), np.array([1]), np.array([0.7])
+    nlp = stages.nlp(free, fixed, levels)
+    assert nlp.name == "lex_stage" and nlp.n == lift.n + 1 and nlp.parameters == 0
+    assert [(r.kind, r.size, r.equality) for r in nlp.rows][:2] == [("margin", 2, False), ("fixed_margin", 1, True)]
+    assert nlp.rows[0].samples.tolist() == [0, 2] and nlp.rows[1].samples.tolist() == [1]
+    assert np.isinf(nlp.lower[-1]) and np.isinf(nlp.upper[-1])
+    tau = 0.25
+    point = assert_nlp_matches_expressions(nlp, np.append(z, tau), rng.standard_normal(nlp.m))
+    F = DEEP.margins(1.5 * lift.theta(z), stages.data) / 2.0
+    np.testing.assert_allclose(point.values[:3], [F[0] - tau, F[2] - tau, F[1] - 0.7])
+    np.testing.assert_allclose(stages.scaled_margins(lift.theta(z)), F)
+    assert point.levels[0] == point.levels[2] and point.levels[0] >= np.max(np.abs(F))
+    assert nlp.theta(np.append(z, tau)).tolist() == lift.theta(z).tolist()
+    width = stages.nlp(free, fixed, levels, width=True, tau=tau)
+    assert width.name == "lex_width" and width.n == lift.n and width.parameters == DEEP.n_params
+    r = rng.standard_normal(DEEP.n_params)
+    point = assert_nlp_matches_expressions(width, z, rng.standard_normal(width.m), p=r)
+    assert point.objective == pytest.approx(r @ lift.theta(z))
+    np.testing.assert_allclose(point.values[:2], F[[0, 2]] - tau)
+
+
+def test_lexicographic_argument_checks():
+    with pytest.raises(LexmarginError, match="rho must be a finite positive number"):
+        L.lexicographic_max_margin(LINEAR2, LINF, rho=0.0)
+    with pytest.raises(LexmarginError, match="uniqueness_tol must be positive"):
+        L.lexicographic_max_margin(LINEAR2, LINF, uniqueness_tol=0.0)
+    with pytest.raises(LexmarginError, match="max_stages must be between 1 and N=3"):
+        L.lexicographic_max_margin(LINEAR2, LINF, max_stages=4)
+
+
+# ---- depth-sensitive stages -------------------------------------------------------------------------------
+def svm_data():
+    X = np.array([[2.0, 1.0], [3.0, 0.0], [1.0, 3.0], [0.0, 4.0]])
+    return lm.Dataset(X, np.array([1.0, 1.0, -1.0, -1.0]))
+
+
+@pytest.fixture(scope="module")
+def svm():
+    return D.svm_with_bias(svm_data())
+
+
+def test_svm_with_bias_is_the_hard_margin_svm(svm):
+    """Support (2, 1) and (1, 3) on opposite sides: w = (1, -2) / 2.5, b = 0 ... checked against the KKT
+    conditions of min ||w||^2 s.t. y_n (w.x_n + b) >= 1 directly."""
+    w, b, result = svm
+    data = svm_data()
+    margins = data.y * (data.X @ w + b)
+    assert margins.min() == pytest.approx(1.0, abs=1e-10)
+    support = np.nonzero(margins < 1 + 1e-8)[0]
+    # KKT: w = sum lam_n y_n x_n / 1 (2 w = sum 2 ... with f = y(w.x + b)), sum lam_n y_n = 0, lam >= 0
+    A = np.vstack([(data.y[:, None] * data.X)[support].T, data.y[support]])
+    lam = np.linalg.lstsq(A, np.append(2 * w, 0.0), rcond=None)[0]
+    assert np.all(lam > -1e-9) and np.allclose(A @ lam, np.append(2 * w, 0.0), atol=1e-9)
+    assert result.success and [s.blocks for s in result.stages] == [("w",), ("b",)]
+
+
+def test_later_stages_keep_earlier_blocks_exactly(svm):
+    _, _, result = svm
+    model = lm.load_model("svm_bias", input_dim=2, sign="both")
+    first, second = result.stages
+    w_slice = model.block_slice("w")
+    assert np.array_equal(first.certificate.theta[w_slice], second.certificate.theta[w_slice])
+    d1, d2 = first.certificate.diagnostics, second.certificate.diagnostics
+    assert (d1.blocks, d1.free_parameters, d1.fixed_blocks) == (("w",), 4, ())
+    assert (d2.blocks, d2.free_parameters, d2.fixed_blocks) == (("b",), 2, ("w",))
+    assert first.value == pytest.approx(first.certificate.theta[w_slice] @ first.certificate.theta[w_slice])
+    assert first.degree == 1.0 and second.degree == 2.0 and not first.discarded
+    for stage in result.stages:
+        assert stage.certificate.status == Status.OPTIMAL and stage.certificate.kkt.max <= 1e-8
+        assert stage.certificate.margins.min() >= 1 - 1e-9
+    assert result.block_names == ("w", "b")
+    theta = result.theta
+    assert result.block_squared_norms == pytest.approx(tuple(float(np.sum(theta[model.block_slice(b)] ** 2))
+                                                             for b in ("w", "b")))
+
+
+def test_an_unneeded_block_is_discarded_exactly():
+    """Symmetric data: the bias stage's optimum is b = 0, fixed at exactly 0."""
+    X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    w, b, result = D.svm_with_bias(lm.Dataset(X, np.array([1.0, -1.0, 1.0, -1.0])))
+    second = result.stages[1]
+    assert second.discarded and result.discarded == ("b",) and b == 0.0
+    model = lm.load_model("svm_bias", input_dim=2, sign="both")
+    assert np.all(result.theta[model.block_slice("b")] == 0.0)
+    np.testing.assert_allclose(w, [1.0, 1.0], atol=1e-9)
+    kept = D.depth_sensitive(model, lm.Dataset(X, np.array([1.0, -1.0, 1.0, -1.0])), zero_tol=0.0)
+    assert kept.stages[1].value <= 1e-10
+    with pytest.raises(LexmarginError, match="zero_tol must be >= 0"):
+        D.depth_sensitive(model, lm.Dataset(X, np.array([1.0, -1.0, 1.0, -1.0])), zero_tol=-1.0)
+
+
+def shallow_plus_diagonal(d=2):
+    return Model("linear+diagonal", [Block.array("w", d, degree=1), Block("deep", {"u": (d,), "v": (d,)}, degree=2)],
+                 input_dim=d, summands={"w": lambda p, x: ops.dot(p["w"], x),
+                                        "deep": lambda p, x: ops.dot(p["u"] * p["v"], x)})
+
+
+def test_stage_nlp_matches_its_expressions_and_fixes_the_other_parameters():
+    model = shallow_plus_diagonal()
+    data = svm_data()
+    rng = np.random.default_rng(3)
+    base = rng.standard_normal(model.n_params)
+    free = np.array([2, 3, 4, 5])
+    objective = np.array([2, 4])
+    nlp = D.stage_nlp(model, data, free, objective, base)
+    assert nlp.n == 4 and nlp.m == 4 and nlp.rows[0].samples.tolist() == [0, 1, 2, 3]
+    z = rng.standard_normal(4)
+    point = assert_nlp_matches_expressions(nlp, z, rng.standard_normal(4))
+    theta = nlp.theta(z)
+    assert theta[:2].tolist() == base[:2].tolist() and theta[2:].tolist() == z.tolist()
+    assert point.objective == pytest.approx(theta[2] ** 2 + theta[4] ** 2)
+    np.testing.assert_allclose(point.values, model.margins(theta, data) - 1.0)
+    # g~: the size of grad ||w_k||^2 at the scale of the parameters (zero outside the objective's entries)
+    np.testing.assert_allclose(point.gradient_scale, 2 * np.max(np.abs(theta)) * np.array([1.0, 0.0, 1.0, 0.0]))
+    assert point.levels.tolist() == [1.0] * 4
+
+
+def test_block_groups_and_indices():
+    model = shallow_plus_diagonal()
+    assert D.block_groups(model) == [(1, ("w",)), (2, ("deep",))]
+    svm_model = lm.load_model("svm_bias", input_dim=2, sign="both")
+    assert D.block_groups(svm_model) == [(1, ("w",)), (2, ("b",))]
+    assert D._indices(svm_model, ("b",)).tolist() == [2, 3]
+    assert D._indices(svm_model, ("b", "w")).tolist() == [2, 3, 0, 1]
+    three = Model("three", [Block.array("a", 1, degree=2), Block.array("w", 2, degree=1), Block.array("c", 1, degree=2)],
+                  input_dim=2, summands={"a": lambda p, x: p["a"][0] ** 2 * x[0], "w": lambda p, x: ops.dot(p["w"], x),
+                                         "c": lambda p, x: p["c"][0] ** 2 * x[1]})
+    assert D.block_groups(three) == [(1, ("w",)), (2, ("a", "c"))]
+    assert D._indices(model, ("deep",)).tolist() == [2, 3, 4, 5]
+    with pytest.raises(ModelError, match="is not declared as a sum of blocks"):
+        D.block_groups(LINEAR2)
+    nodeg = Model("nodeg", [Block.array("w", 2, degree=1), Block.array("c", 1)], input_dim=2,
+                  summands={"w": lambda p, x: ops.dot(p["w"], x), "c": lambda p, x: p["c"][0] * 1.0})
+    with pytest.raises(ModelError, match=r"blocks \['c'\] of model 'nodeg' have no homogeneity degree"):
+        D.block_groups(nodeg)
+
+
+def test_depth_sensitive_on_a_deep_block():
+    """f = y (w.x + (u*v).x): the diagonal block separates the data on its own, so min ||w||^2 = 0 in stage 1:
+    w is discarded (exactly 0) and held there while stage 2 minimizes ||(u, v)||^2."""
+    model = shallow_plus_diagonal()
+    result = D.depth_sensitive(model, svm_data())
+    first, second = result.stages
+    assert [s.blocks for s in result.stages] == [("w",), ("deep",)] and result.success
+    assert first.discarded and not second.discarded and result.discarded == ("w",)
+    assert np.all(second.certificate.theta[:2] == 0.0) and np.all(result.theta[:2] == 0.0)
+    assert second.certificate.margins.min() == pytest.approx(1.0, abs=1e-9)
+    assert second.value == pytest.approx(float(result.theta[2:] @ result.theta[2:]))
