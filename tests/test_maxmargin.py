@@ -124,7 +124,7 @@ def test_nonconvex_multistart_certificate():
     assert len(cert.diagnostics.starts) == 3
     assert cert.objective <= min(s.objective for s in cert.diagnostics.starts if s.status == "optimal") + 1e-9
     assert cert.kkt.max < 1e-8
-    assert cert.finish.applied
+    assert cert.finish.applied or cert.finish.reason.startswith("not needed")   # IPOPT's point stands only
     # homogeneous of degree 3: normalized margin is min f / ||theta||^3
     assert cert.normalized_margin == pytest.approx(cert.margins.min() / np.linalg.norm(cert.theta) ** 3)
 

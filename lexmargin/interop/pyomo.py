@@ -31,8 +31,7 @@ from ..errors import ModelError, SolverError
 from ..modeling.data import Dataset
 from ..modeling.model import Model
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
-from ..nlp.certify import certify
-from ..nlp.finish import Finished, FinishInfo, finish
+from ..nlp.finish import Finished, finish_or_keep
 from ..nlp.ipopt import IpoptSolver
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.options import SolveOptions
@@ -508,12 +507,7 @@ def solve_pyomo(pyomo_model, *, load_solutions: bool = True, options: SolveOptio
     rowmap = _RowMap.of(problem.constraints)
     nlp, casadi_derivatives = pyomo_nlp(problem, rowmap)
     result = IpoptSolver(nlp, opts.ipopt_options()).solve(_initial_point(problem.variables))
-    point = (finish(nlp, result.z, result.multipliers, result.lower_multipliers, result.upper_multipliers,
-                    tolerances=opts.tolerances) if opts.finish and result.converged else
-             Finished(result.z, result.multipliers, result.lower_multipliers, result.upper_multipliers,
-                      FinishInfo(False, "not requested" if not opts.finish else "IPOPT did not converge")))
-    report = certify(nlp, point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers,
-                     tolerances=opts.tolerances)
+    point, report = finish_or_keep(nlp, result, opts)
     status = decide(report.kkt_met(opts.tolerances), result.status)
     objective = problem.sense * nlp.evaluate(point.z).objective
     cert = assemble("pyomo", report, status=status, theta=point.z, objective=objective, norm="", margins=np.zeros(0),

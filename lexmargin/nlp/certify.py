@@ -23,7 +23,9 @@ judged by what it contributes to grad phi, so multipliers that are solver noise 
   bounds are unit rows and are eliminated exactly (rank = #bounds + rank of the other rows on the
   variables not at a bound);
 * second order: the Hessian of the Lagrangian reduced to the null space of the support gradients is
-  positive definite (a sufficient condition for a strict local minimum); negative curvature on the
+  positive definite (a sufficient condition for a strict local minimum), eigenvalues judged relative
+  to max(||H||, S / ||z||_inf) (S the stationarity scale: when the terms of H cancel, H ~ 0 is not
+  "definite"); negative curvature on the
   null space of all active gradients while LICQ holds means the point is not a local minimum (the
   necessary condition fails); otherwise inconclusive.
 """
@@ -238,12 +240,13 @@ def _free(n: int, fixed) -> np.ndarray:
 
 
 def second_order(hessian, support_jacobian, active_jacobian, tol: Tolerances, licq_holds: bool = True,
-                 support_fixed=(), active_fixed=()) -> SecondOrder:
+                 support_fixed=(), active_fixed=(), curvature_scale: float = 0.0) -> SecondOrder:
     """The reduced Hessian on the null space of the support rows (and of the active rows), with the
-    variables at a supported (active) bound eliminated: d_j = 0 there."""
+    variables at a supported (active) bound eliminated: d_j = 0 there.  Eigenvalues are relative to
+    max(||H||_2, curvature_scale): when the terms of H cancel (H ~ 0), noise must not look definite."""
     H = np.asarray(hessian, dtype=float)
     n = H.shape[0]
-    scale = max(float(np.linalg.norm(H, 2)) if H.size else 0.0, TINY)
+    scale = max(float(np.linalg.norm(H, 2)) if H.size else 0.0, float(curvature_scale), TINY)
     fs = _free(n, support_fixed)
     Z = null_space(np.asarray(support_jacobian, dtype=float).reshape(-1, n)[:, fs], fs.size, tol.rank)
     if Z.shape[1] == 0:
@@ -282,7 +285,17 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
     keep = (support | ext.equality) & ~bound
     H = _hessian_matrix(nlp, z, p, lam[:nlp.m])
     return second_order(H, ext.jacobian[keep], ext.jacobian[active & ~bound], tol, licq_holds,
-                        ext.variables[support & bound], ext.variables[active & bound])
+                        ext.variables[support & bound], ext.variables[active & bound], curvature_scale(ext, lam))
+
+
+def curvature_scale(ext: Extended, multipliers) -> float:
+    """The natural size of the Hessian of the Lagrangian: the stationarity scale per unit of the variables
+    (a gradient of that size over a region of the variables' size), S / ||z||_inf."""
+    size = float(np.max(np.abs(ext.z), initial=0.0))
+    if size == 0:
+        return 0.0
+    p = ext.point
+    return stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale) / size
 
 
 # ---- the report -----------------------------------------------------------------------------------

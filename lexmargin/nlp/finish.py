@@ -14,6 +14,15 @@ set is degenerate (more active rows than the solution needs).  After IPOPT:
 
 The finished point is kept only when its recomputed residuals meet the tolerance and its objective is
 not worse than IPOPT's (when IPOPT's point was certified too): the certificate, not the finish, decides.
+
+``finish_or_keep`` first sets IPOPT's multipliers of clearly inactive rows (relative slack >
+IDENTIFY_TOL) to 0: at a KKT point they are 0 by complementarity, and an interior point leaves mu/slack
+noise there.  It runs the finish where it is one linear solve (``hessian_diagonal`` NLPs: constraints
+linear, objective Hessian diagonal -- max-margin of linear models, exact to rounding), and elsewhere
+only where it can change the answer: IPOPT's point is not yet certified, LICQ fails (multipliers not
+unique), or some row is near-active (relative slack <= IDENTIFY_TOL) without clearly belonging to the
+support (degenerate, or barely inactive) -- the cases where an interior point's error is
+sqrt(complementarity).  Elsewhere IPOPT's certified point stands.
 """
 
 from __future__ import annotations
@@ -24,11 +33,12 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.optimize import nnls
 
-from .certify import TINY, multiplier_weights, residuals, stationarity_scale, unit_rows
+from .certify import TINY, KKTReport, certify, multiplier_weights, residuals, stationarity_scale, unit_rows
 from .nlp import NLP, extend, split_bound_multipliers
-from .options import Tolerances
+from .options import SolveOptions, Tolerances
 
 IDENTIFY_TOL = 1e-4
+CLEAR_SUPPORT = 1e-6     # a near-active row whose weight is below this (relative) is ambiguous
 MAX_ROUNDS = 12
 MAX_NEWTON = 30
 OBJECTIVE_SLACK = 1e-9
@@ -255,3 +265,56 @@ def fit_multipliers(nlp: NLP, z, p=None, tolerances: Tolerances | None = None) -
     lam = np.zeros(ext.values.size)
     lam[candidates] = _nnls_multipliers(ext, candidates)
     return lam
+
+
+NOT_NEEDED = ("not needed: IPOPT's point is certified, LICQ holds and every near-active row is clearly in the "
+              "support")
+
+
+def well_identified(report: KKTReport, tol: Tolerances) -> bool:
+    """IPOPT's point needs no finish: certified, LICQ holds, and every near-active inequality row is
+    clearly in the support (weight > CLEAR_SUPPORT of the stationarity scale)."""
+    if not report.kkt_met(tol) or not report.licq.holds:
+        return False
+    ext = report.extended
+    near = ~ext.equality & (ext.values / np.maximum(ext.levels, TINY) <= IDENTIFY_TOL)
+    if not near.any():
+        return True
+    p = ext.point
+    scale = stationarity_scale(p.gradient, ext.jacobian, report.multipliers, p.gradient_scale)
+    clear = multiplier_weights(ext.jacobian, report.multipliers) > CLEAR_SUPPORT * scale
+    return bool(np.all(clear[near]))
+
+
+def complementary_multipliers(nlp: NLP, z, multipliers, lower, upper, p=None):
+    """Multipliers with those of clearly inactive rows (relative slack > IDENTIFY_TOL) set to 0."""
+    point = nlp.evaluate(np.asarray(z, dtype=float), p)
+    ext = extend(nlp, point, z)
+    lam = np.concatenate([np.asarray(multipliers, dtype=float), split_bound_multipliers(nlp, lower, upper)])
+    inactive = ~ext.equality & (ext.values / np.maximum(ext.levels, TINY) > IDENTIFY_TOL)
+    lam[inactive] = 0.0
+    m, (lo, up) = nlp.m, nlp.bound_rows()
+    low, high = np.zeros(nlp.n), np.zeros(nlp.n)
+    low[lo], high[up] = lam[m:m + lo.size], lam[m + lo.size:]
+    return lam[:m], low, high, point
+
+
+def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None) -> tuple[Finished, KKTReport]:
+    """IPOPT's result (an ``ipopt.IpoptResult``), finished where it can matter (see the module docstring),
+    with the certificate report of the point kept."""
+    tol = opts.tolerances
+    rows, low, high, point = complementary_multipliers(nlp, result.z, result.multipliers, result.lower_multipliers,
+                                                       result.upper_multipliers, p)
+    kept = Finished(result.z, rows, low, high, NOT_RUN)
+    report = certify(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
+    if not opts.finish:
+        return kept, report
+    if not result.converged:
+        return _kept(kept, f"IPOPT did not converge ({result.return_status})"), report
+    if not nlp.hessian_diagonal and well_identified(report, tol):
+        return _kept(kept, NOT_NEEDED, residual_after=report.residuals.max), report
+    point = finish(nlp, result.z, rows, low, high, p, tolerances=tol)
+    if not point.info.applied:
+        return point, report
+    return point, certify(nlp, point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, p,
+                          tolerances=tol)

@@ -31,7 +31,7 @@ from ..modeling.regions import RegionMargins, has_curvature_kinks, uses_piecewis
 from ..nlp import ipopt
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
 from ..nlp.certify import Residuals, certify
-from ..nlp.finish import NOT_RUN, Finished, FinishInfo, finish, fit_multipliers
+from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import OBJECTIVE, Lift, get_norm
 from ..nlp.options import SolveOptions
@@ -326,7 +326,7 @@ class MaxMarginProblem:
             nlp = margin_nlp(source, self.lift, index)
             result = self._run_ipopt(source, nlp, index, z, options)
             iterations, seconds = iterations + result.iterations, seconds + result.seconds
-            fin = self._finish(nlp, result, opts)
+            fin, _ = finish_or_keep(nlp, result, opts)
             z = fin.z
             if not result.converged:
                 return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds)
@@ -336,14 +336,6 @@ class MaxMarginProblem:
                 return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds)
             order = np.argsort(source.values(theta, violated))
             index = np.union1d(index, violated[order[:batch]])
-
-    def _finish(self, nlp: NLP, result: ipopt.IpoptResult, opts: SolveOptions):
-        if opts.finish and result.converged:
-            return finish(nlp, result.z, result.multipliers, result.lower_multipliers, result.upper_multipliers,
-                          tolerances=opts.tolerances)
-        reason = "not requested" if not opts.finish else f"IPOPT did not converge ({result.return_status})"
-        return Finished(result.z, result.multipliers, result.lower_multipliers, result.upper_multipliers,
-                        FinishInfo(False, reason))
 
     def _attempt_on_all(self, source, index, fin, result, iterations, seconds, rounds) -> _Attempt:
         """Multipliers of the working-set NLP placed on the full NLP's rows (zero off the working set)."""

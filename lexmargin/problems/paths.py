@@ -268,20 +268,19 @@ class _MarginPath:
         self.lift = norm.lift(BALL, model.n_params)
         self.solver = IpoptSolver(margin_path_nlp(model, data, self.lift), ipopt_options(opts))
 
-    def solve(self, rho: float, theta0) -> tuple[np.ndarray, Certificate, np.ndarray]:
-        """(certified theta, certificate, IPOPT's own theta: the next warm start)."""
+    def start(self, rho: float, theta0):
+        """(z0, p) warm-started at theta0."""
         gamma0 = float(np.min(self.model.margins(rho * theta0, self.data)))
         s = _scale(gamma0)
-        z0 = np.append(self.lift.start(theta0), gamma0 / s)
-        solved = solve(self.solver, z0, self.opts, p=[rho, s])
+        return np.append(self.lift.start(theta0), gamma0 / s), [rho, s]
+
+    def certificate(self, rho: float, p, solved: Solved) -> tuple[np.ndarray, Certificate]:
         theta = self.lift.theta(solved.z[:self.lift.n])
-        warm = self.lift.theta(solved.result.z[:self.lift.n])
         f = self.model.margins(rho * theta, self.data)
-        cert = _assemble("margin_path", solved, self.model, self.data, self.norm, theta=theta,
-                         objective=float(np.min(f)), margins=f,
-                         constraints=f"f_n(rho theta) >= gamma, {self.norm.ball_label}",
-                         diagnostics=PathDiagnostics("rho", rho, s, "gamma(rho) = min_n f_n(rho theta)"))
-        return theta, cert, warm
+        return theta, _assemble("margin_path", solved, self.model, self.data, self.norm, theta=theta,
+                                objective=float(np.min(f)), margins=f,
+                                constraints=f"f_n(rho theta) >= gamma, {self.norm.ball_label}",
+                                diagnostics=PathDiagnostics("rho", rho, p[1], "gamma(rho) = min_n f_n(rho theta)"))
 
     def what(self, rho: float) -> str:
         return f"margin path at rho={rho:g}"
@@ -308,28 +307,53 @@ def margin_path(model, data, rhos, *, norm="l2", max_ratio: float = 2.0, options
     problem = _MarginPath(model, data, norm, opts)
     warm, points, previous = ball_start(model, norm, opts.init, opts.seed), [], None
     for rho, reported in continuation(rhos, max_ratio):
-        theta, cert, warm = advance(problem, previous, rho, warm, opts)
-        previous = rho
+        result = advance(problem, previous, rho, warm, reported)
+        warm, previous = result.warm, rho
         if reported:
-            points.append(PathPoint(rho, theta, cert.objective, norm.value(theta), cert))
+            cert = result.certificate
+            points.append(PathPoint(rho, result.theta, cert.objective, norm.value(result.theta), cert))
     return Path("margin", norm.label, "rho", tuple(points))
 
 
 MAX_REFINEMENTS = 4
 
 
-def advance(problem, previous: float | None, rho: float, warm, opts: SolveOptions, depth: int = 0):
+@dataclass(frozen=True, eq=False)
+class Step:
+    """One solve along a schedule: ``warm`` (IPOPT's own theta) starts the next one; substeps that are
+    not reported carry no certificate (IPOPT only) and ``ok`` is IPOPT's convergence."""
+
+    theta: np.ndarray
+    certificate: Certificate | None
+    warm: np.ndarray
+    ok: bool
+
+
+def step(problem, rho: float, warm, reported: bool) -> Step:
+    z0, p = problem.start(rho, warm)
+    nl = problem.lift.n
+    if not reported:
+        result = problem.solver.solve(z0, p)
+        theta = problem.lift.theta(result.z[:nl])
+        return Step(theta, None, theta, bool(result.converged and np.all(np.isfinite(result.z))))
+    solved = solve(problem.solver, z0, problem.opts, p=p)
+    theta, cert = problem.certificate(rho, p, solved)
+    return Step(theta, cert, problem.lift.theta(solved.result.z[:nl]), cert.success)
+
+
+def advance(problem, previous: float | None, rho: float, warm, reported: bool = True, depth: int = 0) -> Step:
     """Solve at rho from the warm start of ``previous``; a step that fails is retried after a geometric
-    midpoint substep (up to MAX_REFINEMENTS halvings of log rho).  Raises on a final failure when
-    ``raise_on_failure``."""
-    theta, cert, new_warm = problem.solve(rho, warm)
-    if not cert.success and previous is not None and depth < MAX_REFINEMENTS:
+    midpoint substep (up to MAX_REFINEMENTS halvings of log rho).  A reported point that still fails raises
+    when ``raise_on_failure``; an unreported substep that fails only hands on its warm start."""
+    result = step(problem, rho, warm, reported)
+    if not result.ok and previous is not None and depth < MAX_REFINEMENTS:
         mid = float(np.sqrt(previous * rho))
-        _, mid_cert, mid_warm = advance(problem, previous, mid, warm, SolveOptions.resolve(opts, raise_on_failure=False),
-                                        depth + 1)
-        if mid_cert.success:
-            return advance(problem, mid, rho, mid_warm, opts, depth + 1)
-    return theta, check(cert, opts, problem.what(rho)), new_warm
+        middle = advance(problem, previous, mid, warm, False, depth + 1)
+        if middle.ok:
+            return advance(problem, mid, rho, middle.warm, reported, depth + 1)
+    if reported:
+        check(result.certificate, problem.opts, problem.what(rho))
+    return result
 
 
 # ---- constrained path ---------------------------------------------------------------------------
@@ -385,20 +409,20 @@ class _ConstrainedPath:
         self.lift = norm.lift(BALL, model.n_params)
         self.solver = IpoptSolver(constrained_path_nlp(model, data, self.lift), ipopt_options(opts))
 
-    def solve(self, rho: float, theta0) -> tuple[np.ndarray, Certificate, np.ndarray]:
-        """(certified theta, certificate, IPOPT's own theta: the next warm start)."""
+    def start(self, rho: float, theta0):
+        """(z0, p) warm-started at theta0."""
         f0 = self.model.margins(rho * theta0, self.data)
         c = float(np.min(f0))
         s = _scale(c)
-        solved = solve(self.solver, np.concatenate([self.lift.start(theta0), f0 / s]), self.opts, p=[rho, c, s])
+        return np.concatenate([self.lift.start(theta0), f0 / s]), [rho, c, s]
+
+    def certificate(self, rho: float, p, solved: Solved) -> tuple[np.ndarray, Certificate]:
         theta = self.lift.theta(solved.z[:self.lift.n])
-        warm = self.lift.theta(solved.result.z[:self.lift.n])
         f = self.model.margins(rho * theta, self.data)
-        cert = _assemble("constrained_path", solved, self.model, self.data, self.norm, theta=theta,
-                         objective=logsumexp(-f), margins=f,
-                         constraints=f"f_n(rho theta) / s = m_n, {self.norm.ball_label}",
-                         diagnostics=PathDiagnostics("rho", rho, s, "log L(rho theta)"))
-        return theta, cert, warm
+        return theta, _assemble("constrained_path", solved, self.model, self.data, self.norm, theta=theta,
+                                objective=logsumexp(-f), margins=f,
+                                constraints=f"f_n(rho theta) / s = m_n, {self.norm.ball_label}",
+                                diagnostics=PathDiagnostics("rho", rho, p[2], "log L(rho theta)"))
 
     def what(self, rho: float) -> str:
         return (f"constrained path at rho={rho:g} (beyond a margin scale of ~1e8 the loss weights are resolved "
@@ -430,10 +454,11 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
     problem = _ConstrainedPath(model, data, norm, opts)
     warm, points, mpoints, previous = mpath.points[0].theta, [], iter(mpath.points), None
     for rho, reported in continuation(rhos, max_ratio):
-        theta, cert, warm = advance(problem, previous, rho, warm, opts)
-        previous = rho
+        result = advance(problem, previous, rho, warm, reported)
+        warm, previous = result.warm, rho
         if reported:
-            points.append(_constrained_point(rho, theta, cert, next(mpoints), reference, norm, data.n_samples))
+            points.append(_constrained_point(rho, result.theta, result.certificate, next(mpoints), reference, norm,
+                                             data.n_samples))
     return Path("constrained", norm.label, "rho", tuple(points))
 
 

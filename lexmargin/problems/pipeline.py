@@ -8,10 +8,9 @@ import numpy as np
 
 from ..errors import NoSeparatingPointError, SolverError
 from ..nlp.certificate import Certificate, SolverInfo
-from ..nlp.certify import KKTReport, certify
-from ..nlp.finish import Finished, FinishInfo, finish
+from ..nlp.certify import KKTReport
+from ..nlp.finish import Finished, finish_or_keep
 from ..nlp.ipopt import IpoptResult, IpoptSolver
-from ..nlp.nlp import NLP
 from ..nlp.options import SolveOptions, Tolerances
 from ..nlp.status import Status, decide
 
@@ -35,23 +34,10 @@ class Solved:
         return SolverInfo("ipopt", r.status, r.return_status, r.iterations, r.seconds, message)
 
 
-def finished(nlp: NLP, result: IpoptResult, opts: SolveOptions, p=None) -> Finished:
-    """The exact finish of a converged IPOPT result (IPOPT's point as is otherwise)."""
-    if opts.finish and result.converged:
-        return finish(nlp, result.z, result.multipliers, result.lower_multipliers, result.upper_multipliers, p,
-                      tolerances=opts.tolerances)
-    reason = "not requested" if not opts.finish else f"IPOPT did not converge ({result.return_status})"
-    return Finished(result.z, result.multipliers, result.lower_multipliers, result.upper_multipliers,
-                    FinishInfo(False, reason))
-
-
 def solve(solver: IpoptSolver, z0, opts: SolveOptions, p=None) -> Solved:
-    """Run the solver from z0, finish, certify (at parameter values p)."""
-    nlp = solver.nlp
+    """Run the solver from z0, finish where it matters, certify (at parameter values p)."""
     result = solver.solve(z0, p)
-    point = finished(nlp, result, opts, p)
-    report = certify(nlp, point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, p,
-                     tolerances=opts.tolerances)
+    point, report = finish_or_keep(solver.nlp, result, opts, p)
     return Solved(result, point, report, decide(report.kkt_met(opts.tolerances), result.status), opts.tolerances)
 
 
