@@ -101,6 +101,8 @@ def test_estimate_degree():
     fn = H._block_function(m, "w")
     assert H._estimate_degree(fn, m, "w", np.array([1.0, 2.0]), np.array([1.0, 1.0]), 1.0) == pytest.approx(2.0)
     assert H._estimate_degree(fn, m, "w", np.array([1.0, -1.0]), np.array([1.0, 1.0]), 1.0) is None   # f = 0
+    assert H._estimate_degree(fn, m, "w", np.array([1.0, 0.0]), np.array([1.0, 1.0]), 1.0) == pytest.approx(2.0)
+    assert H._estimate_degree(fn, m, "w", np.array([0.5, 0.0]), np.array([1.0, 1.0]), 1.0) == pytest.approx(2.0)
     odd = model(1, dot)
     fn = H._block_function(odd, "w")
     assert H._estimate_degree(fn, odd, "w", np.array([1.0, 2.0]), np.array([1.0, 1.0]), -1.0) == pytest.approx(1.0)
@@ -126,7 +128,7 @@ def test_symbolic_helpers():
     rho = sp.Symbol("rho", positive=True)
     assert H._is_zero(sp.expand((rho + 1) ** 2 - rho ** 2 - 2 * rho - 1))
     assert H._is_zero(sp.sin(rho) ** 2 + sp.cos(rho) ** 2 - 1)          # needs simplify, not only expand
-    assert not H._is_zero(rho - 1)
+    assert not H._is_zero(rho - 1) and not H._is_zero(sp.Integer(1)) and H._is_zero(sp.Integer(0))
     e = H._exact(rho ** 0.5 * rho)
     assert H._is_zero(e - rho ** sp.Rational(3, 2))
     assert H._exact(rho ** 2) == rho ** 2
@@ -170,3 +172,39 @@ def test_sympy_expression_of_a_summand_and_of_a_product_model():
     assert H._sympy_expression(single, "w", params, x, y) == single.sympy_margin(params, x, y)
     assert H._symbolic_identity_holds(m, "b", 2, [m.sympy_symbols()])
     assert not H._symbolic_identity_holds(m, "b", 1, [m.sympy_symbols()])
+
+
+def test_reports_are_seeded_and_cover_every_block():
+    a = H.check_homogeneity(model(2, cubic), seed=1).blocks[0].message
+    assert a == H.check_homogeneity(model(2, cubic), seed=1).blocks[0].message
+    assert a != H.check_homogeneity(model(2, cubic), seed=2).blocks[0].message
+    mixed = Model("mixed", [Block.array("c", 1), Block.array("w", 2, degree=2)], input_dim=2, verify=False,
+                  output=lambda p, x: p["c"][0] * dot(p, x) ** 2)
+    report = H.check_homogeneity(mixed, symbolic=False)
+    assert [c.block for c in report.blocks] == ["c", "w"] and report.blocks[1].numeric_ok is True
+
+
+def test_error_lists_every_failing_block_and_unknown_estimates():
+    two = Model("two", [Block.array("w", 2, degree=2), Block.array("b", 1, degree=1)], input_dim=2, verify=False,
+                output=lambda p, x: dot(p, x) * p["b"][0] ** 3)
+    with pytest.raises(HomogeneityError, match=r"block 'w': declared degree 2, estimated 1 \(.*\); block 'b': "
+                                               r"declared degree 1, estimated 3"):
+        H.check_homogeneity(two, raise_on_failure=True, symbolic=False)
+    shifted = model(1, lambda p, x: dot(p, x) - 100.0)     # f(theta) < 0 < f(2 theta) nowhere: estimate n/a?
+    report = H.check_homogeneity(shifted, symbolic=False)
+    check = report.blocks[0]
+    assert check.numeric_ok is False
+    if check.estimated is None:
+        with pytest.raises(HomogeneityError, match=r"estimated n/a \("):
+            H.check_homogeneity(shifted, raise_on_failure=True, symbolic=False)
+
+
+def test_the_estimate_is_the_first_points():
+    """Degree 1 where x0 <= 0 and a mixture where x0 > 0: the estimate reported is the first point's."""
+    m = model(1, lambda p, x: dot(p, x) + ops.relu(x[0]) * dot(p, x) ** 2)
+    for seed in range(50):
+        xs = [x for _, x, _ in H._numeric_points(m, np.random.default_rng(seed))]
+        if xs[0][0] < 0 and max(x[0] for x in xs) > 0:
+            break
+    ok, estimate, message = H._numeric_check(m, "w", 1.0, np.random.default_rng(seed))
+    assert ok is False and estimate == pytest.approx(1.0, abs=1e-12)

@@ -53,7 +53,7 @@ EXPECTED_MIN = {"lower": 2.0, "upper": -4.0, "equal": 4.0, "ranged_low": 2.0, "r
                 "slack": 0.0, "slack2": 0.0}
 
 
-@pytest.fixture(scope="module", params=["min", "max"])
+@pytest.fixture(params=["min", "max"])      # not module-scoped: see test_verify_stages
 def solved(request):
     m = build(request.param)
     result = P.solve_pyomo(m)
@@ -121,7 +121,7 @@ def test_nothing_loaded_without_success_or_on_request():
     assert result.success and not result.loaded and pyo.value(m.a) == 0.5 and len(m.dual) == 0
     result = P.solve_pyomo(m, max_iter=2, raise_on_failure=False)
     assert result.status == Status.MAX_ITERATIONS and not result.loaded and pyo.value(m.a) == 0.5
-    assert result.certificate.finish.reason == "IPOPT did not converge"
+    assert result.certificate.finish.reason.startswith("IPOPT did not converge")
     assert result.termination_condition == "maxIterations"
     unfinished = P.solve_pyomo(m, finish=False)
     assert unfinished.certificate.finish.reason == "not requested" and not unfinished.certificate.finish.applied
