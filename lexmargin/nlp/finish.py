@@ -83,10 +83,14 @@ class _State:
         self.bound_var = np.concatenate([lo, up]).astype(int)
         self.bound_sign = np.concatenate([np.ones(lo.size), -np.ones(up.size)])
         self.bound_value = np.concatenate([nlp.lower[lo], nlp.upper[up]])
+        self._cached = None
 
     def evaluate(self):
-        point = self.nlp.evaluate(self.z, self.p)
-        return point, extend(self.nlp, point, self.z)
+        """(Point, Extended) at the current z, evaluated once per distinct z."""
+        if self._cached is None or not np.array_equal(self._cached[0], self.z):
+            point = self.nlp.evaluate(self.z, self.p)
+            self._cached = (self.z.copy(), point, extend(self.nlp, point, self.z))
+        return self._cached[1], self._cached[2]
 
     def fixed_variables(self, working):
         rows = np.nonzero(working[self.m:])[0]
@@ -150,7 +154,7 @@ def _newton(state: _State, working, lam):
     free = np.setdiff1d(np.arange(nlp.n), fixed)
     best, best_z, best_lam = np.inf, state.z.copy(), lam.copy()
     for step in range(MAX_NEWTON + 1):
-        point = nlp.evaluate(state.z, state.p)
+        point, _ = state.evaluate()
         J = point.jacobian[rows][:, free]
         F1 = point.gradient[free] - J.T @ lam[rows]
         F2 = point.values[rows]
@@ -306,15 +310,20 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None) -> tuple[Finish
     rows, low, high, point = complementary_multipliers(nlp, result.z, result.multipliers, result.lower_multipliers,
                                                        result.upper_multipliers, p)
     kept = Finished(result.z, rows, low, high, NOT_RUN)
-    report = certify(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
+
+    def report_of_kept():
+        return certify(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
+
     if not opts.finish:
-        return kept, report
+        return kept, report_of_kept()
     if not result.converged:
-        return _kept(kept, f"IPOPT did not converge ({result.return_status})"), report
-    if not nlp.hessian_diagonal and well_identified(report, tol):
-        return _kept(kept, NOT_NEEDED, residual_after=report.residuals.max), report
-    point = finish(nlp, result.z, rows, low, high, p, tolerances=tol)
-    if not point.info.applied:
-        return point, report
-    return point, certify(nlp, point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, p,
-                          tolerances=tol)
+        return _kept(kept, f"IPOPT did not converge ({result.return_status})"), report_of_kept()
+    if not nlp.hessian_diagonal:      # a linear/diagonal NLP is always finished (one linear solve)
+        report = report_of_kept()
+        if well_identified(report, tol):
+            return _kept(kept, NOT_NEEDED, residual_after=report.residuals.max), report
+    finished = finish(nlp, result.z, rows, low, high, p, tolerances=tol)
+    if not finished.info.applied:
+        return finished, report_of_kept()
+    return finished, certify(nlp, finished.z, finished.multipliers, finished.lower_multipliers,
+                             finished.upper_multipliers, p, tolerances=tol)

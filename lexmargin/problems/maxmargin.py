@@ -200,6 +200,7 @@ class _Attempt:
     rounds: int
     working_set: np.ndarray
     finish: FinishInfo = NOT_RUN
+    report: object = None         # the KKT report when the working set covered every sample
 
 
 class MaxMarginProblem:
@@ -326,25 +327,27 @@ class MaxMarginProblem:
             nlp = margin_nlp(source, self.lift, index)
             result = self._run_ipopt(source, nlp, index, z, options)
             iterations, seconds = iterations + result.iterations, seconds + result.seconds
-            fin, _ = finish_or_keep(nlp, result, opts)
+            fin, report = finish_or_keep(nlp, result, opts)
             z = fin.z
             if not result.converged:
-                return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds)
+                return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds, report)
             theta = self.lift.theta(z)
             violated = np.nonzero(source.values(theta) < 1.0 - VIOLATION_TOL)[0]
             if violated.size == 0 or not ws_on or rounds >= ws.max_rounds:
-                return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds)
+                return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds, report)
             order = np.argsort(source.values(theta, violated))
             index = np.union1d(index, violated[order[:batch]])
 
-    def _attempt_on_all(self, source, index, fin, result, iterations, seconds, rounds) -> _Attempt:
-        """Multipliers of the working-set NLP placed on the full NLP's rows (zero off the working set)."""
+    def _attempt_on_all(self, source, index, fin, result, iterations, seconds, rounds, report) -> _Attempt:
+        """Multipliers of the working-set NLP placed on the full NLP's rows (zero off the working set); the
+        report is kept when the working set is every sample in order (it is then the full NLP's)."""
         N, k = self.data.n_samples, index.size
         full = np.zeros(N + fin.multipliers.size - k)
         full[index] = fin.multipliers[:k]
         full[N:] = fin.multipliers[k:]
+        whole = k == N and np.array_equal(index, np.arange(N))
         return _Attempt(fin.z, full, fin.lower_multipliers, fin.upper_multipliers, result.status,
-                        result.return_status, iterations, seconds, rounds, index, fin.info)
+                        result.return_status, iterations, seconds, rounds, index, fin.info, report if whole else None)
 
     def _initial_index(self, source, theta0, ws: WorkingSetOptions):
         n = self.data.n_samples
@@ -372,6 +375,8 @@ class MaxMarginProblem:
 
     # -- certificates ---------------------------------------------------------------------------------
     def _certify(self, source, attempt: _Attempt, opts: SolveOptions, *, extra: bool = True, multipliers=None):
+        if multipliers is None and extra and attempt.report is not None:
+            return attempt.report
         nlp = margin_nlp(source, self.lift, np.arange(self.data.n_samples), extra=extra)
         if multipliers is None:
             return certify(nlp, attempt.z, attempt.multipliers, attempt.lower, attempt.upper,
