@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import casadi as ca
 import numpy as np
@@ -99,7 +100,7 @@ class NLP:
     def m(self) -> int:
         return sum(r.size for r in self.rows)
 
-    @property
+    @cached_property
     def equality_mask(self) -> np.ndarray:
         return np.concatenate([np.full(r.size, r.equality) for r in self.rows]) if self.rows else np.zeros(0, bool)
 
@@ -113,17 +114,31 @@ class NLP:
         raise KeyError(kind)
 
     def kinds(self) -> np.ndarray:
-        return np.concatenate([np.full(r.size, r.kind, dtype=object) for r in self.rows]) \
-            if self.rows else np.zeros(0, dtype=object)
+        return self._extended_layout[0][:self.m]
 
     def samples(self) -> np.ndarray:
         """Sample index of every row (-1 where the row is not a sample's)."""
-        parts = [r.samples if r.samples is not None else np.full(r.size, -1) for r in self.rows]
-        return np.concatenate(parts).astype(int) if parts else np.zeros(0, dtype=int)
+        return self._extended_layout[1][:self.m]
 
     def bound_rows(self):
         """(positions with a finite lower bound, positions with a finite upper bound)."""
+        return self._bounds
+
+    @cached_property
+    def _bounds(self):
         return np.nonzero(np.isfinite(self.lower))[0], np.nonzero(np.isfinite(self.upper))[0]
+
+    @cached_property
+    def _extended_layout(self):
+        """Row kinds, samples, equality flags and bound variables of the extended rows (static per NLP)."""
+        lo, up = self._bounds
+        kinds = [np.full(r.size, r.kind, dtype=object) for r in self.rows]
+        kinds += [np.full(lo.size, LOWER_BOUND, dtype=object), np.full(up.size, UPPER_BOUND, dtype=object)]
+        samples = [r.samples if r.samples is not None else np.full(r.size, -1) for r in self.rows]
+        samples.append(np.full(lo.size + up.size, -1))
+        equality = np.concatenate([self.equality_mask, np.zeros(lo.size + up.size, dtype=bool)])
+        variables = np.concatenate([np.full(self.m, -1), lo, up]).astype(int)
+        return (np.concatenate(kinds), np.concatenate(samples).astype(int), equality, variables)
 
 
 @dataclass(frozen=True, eq=False)
@@ -145,16 +160,14 @@ def extend(nlp: NLP, point: Point, z) -> Extended:
     """Append finite bounds as rows z_i - lower_i >= 0 and upper_i - z_i >= 0."""
     z = np.asarray(z, dtype=float)
     lo, up = nlp.bound_rows()
+    kinds, samples, equality, variables = nlp._extended_layout
+    if lo.size + up.size == 0:
+        return Extended(point, z, point.values, point.jacobian, point.levels, equality, kinds, samples, variables)
     scale = max(float(np.max(np.abs(z), initial=0.0)), np.finfo(float).tiny)
     values = np.concatenate([point.values, z[lo] - nlp.lower[lo], nlp.upper[up] - z[up]])
     jacobian = np.vstack([point.jacobian, _unit_rows(lo, nlp.n, 1.0), _unit_rows(up, nlp.n, -1.0)])
     levels = np.concatenate([point.levels, np.maximum(np.abs(nlp.lower[lo]), scale),
                              np.maximum(np.abs(nlp.upper[up]), scale)])
-    equality = np.concatenate([nlp.equality_mask, np.zeros(lo.size + up.size, dtype=bool)])
-    kinds = np.concatenate([nlp.kinds(), np.full(lo.size, LOWER_BOUND, dtype=object),
-                            np.full(up.size, UPPER_BOUND, dtype=object)])
-    samples = np.concatenate([nlp.samples(), np.full(lo.size + up.size, -1)]).astype(int)
-    variables = np.concatenate([np.full(nlp.m, -1), lo, up]).astype(int)
     return Extended(point, z, values, jacobian, levels, equality, kinds, samples, variables)
 
 

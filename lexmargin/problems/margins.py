@@ -22,6 +22,9 @@ from ..modeling.data import Dataset
 from ..modeling.model import Model
 
 
+COLUMN_SPREAD = 2.0 ** 8     # columns whose sizes differ by more are passed to IPOPT with variable scaling
+
+
 def power_of_two_exponent(value: float) -> int:
     """e with value / 2^e in [1/2, 1) (0 for 0 or non-finite values)."""
     if not (value > 0 and math.isfinite(value)):
@@ -64,7 +67,9 @@ class LinearMargins(_NoExtraRows):
         self.A = np.ldexp(A, -self.scale_exponent)
         self.n_samples = A.shape[0]
         columns = np.max(np.abs(self.A), axis=0)
-        self.column_scale = np.ldexp(1.0, -np.array([power_of_two_exponent(v) for v in columns]))
+        scale = np.ldexp(1.0, -np.array([power_of_two_exponent(v) for v in columns]))
+        # IPOPT copes with a few binary orders of magnitude; variable scaling costs a little per iteration
+        self.column_scale = scale if np.max(scale) > COLUMN_SPREAD * np.min(scale) else None
 
     def to_user(self, theta_scaled) -> np.ndarray:
         return np.ldexp(np.asarray(theta_scaled, dtype=float), -self.scale_exponent)
