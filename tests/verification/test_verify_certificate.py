@@ -3,6 +3,7 @@ and a lossless JSON round trip (a certificate read back says exactly what it sai
 
 import json
 import math
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
@@ -215,10 +216,11 @@ def test_diagnostics_registry():
         kind = "verify_test"
     assert Diagnostics.from_dict({"kind": "verify_test", "level": 1.0}) == _TestDiagnostics(1.0)
 
-    # a kind registered at run time (not at import) is read back as itself
+    # a kind registered at run time (not at import) is read back as itself (a fresh kind on every run: the
+    # mutation run calls each test more than once in one process)
     @dataclass(frozen=True)
     class _Late(Diagnostics):
-        kind = "verify_test_late"
+        kind = f"verify_test_late_{uuid.uuid4().hex}"
 
         value: int = 0
     assert Diagnostics.from_dict(_Late(3).to_dict()) == _Late(3)
