@@ -1,8 +1,9 @@
 """Where the margin rows f_n(theta) of a max-margin NLP come from.
 
-* ``LinearMargins``: models affine in theta, f = A theta + c with A the exact Jacobian.  A is stored
-  divided by 2^e (e chosen so that max |A| is in [1/2, 1)): the problem is solved in theta' = 2^e theta,
-  which is exact in floating point, so data scaled by any factor gives the same problem.  Columns of
+* ``LinearMargins``: models affine in theta, f = A theta + c with A the exact Jacobian.  When max |A| is
+  outside [2^-8, 2^8], A is stored divided by 2^e (e chosen so that max |A| is in [1/2, 1)): the problem
+  is solved in theta' = 2^e theta, which is exact in floating point, so data scaled by any factor gives
+  an equally well-scaled problem.  Columns of
   very different sizes are handled by IPOPT variable scaling (``column_scale``, powers of two);
 * ``ModelMargins``: any model, through its CasADi functions (margins, Jacobian, weighted Hessian);
 * ``lexmargin.modeling.regions.RegionMargins``: ReLU nets restricted to an activation region, with
@@ -23,6 +24,7 @@ from ..modeling.model import Model
 
 
 COLUMN_SPREAD = 2.0 ** 8     # columns whose sizes differ by more are passed to IPOPT with variable scaling
+DATA_SPREAD = 8              # data with max |A| outside [2^-8, 2^8] is rescaled by a power of two
 
 
 def power_of_two_exponent(value: float) -> int:
@@ -63,7 +65,9 @@ class LinearMargins(_NoExtraRows):
         zero = np.zeros(model.n_params)
         A = model.margin_jacobian(zero, data)
         self.c = model.margins(zero, data)
-        self.scale_exponent = power_of_two_exponent(float(np.max(np.abs(A), initial=0.0)))
+        exponent = power_of_two_exponent(float(np.max(np.abs(A), initial=0.0)))
+        # data of ordinary size is solved as given (IPOPT's path, and its iteration count, stay as they were)
+        self.scale_exponent = exponent if abs(exponent) > DATA_SPREAD else 0
         self.A = np.ldexp(A, -self.scale_exponent)
         self.n_samples = A.shape[0]
         columns = np.max(np.abs(self.A), axis=0)
