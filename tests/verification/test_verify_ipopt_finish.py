@@ -286,3 +286,96 @@ def test_nnls_multipliers_with_equalities_of_either_sign():
     A = p.A * 1e6
     ext = certify(replace(p, A=A, b=p.b * 1e6).nlp(), p.z, p.multipliers).extended
     np.testing.assert_allclose(F._nnls_multipliers(ext, np.arange(3)), [p.lam[0] / 1e6, *mu], rtol=1e-9)
+
+
+# ---- finish_or_keep: the finish runs where it can change the answer ------------------------------------
+def ipopt_result(p, status=Status.OPTIMAL, z=None, multipliers=None):
+    from lexmargin.nlp.ipopt import IpoptResult
+    return IpoptResult(p.z if z is None else z, 0.0, p.multipliers if multipliers is None else multipliers, p.lo,
+                       p.up, status, "Solve_Succeeded" if status == Status.OPTIMAL else "Maximum_Iterations_Exceeded",
+                       7, 0.01)
+
+
+def test_complementary_multipliers_zero_the_clearly_inactive_rows():
+    p = kkt_qp(np.random.default_rng(10), n=5, active=2, inactive=2, equalities=1, bounds=True)
+    lam = p.multipliers.copy()
+    lam[2:4] = [1e-9, -1e-9]                     # IPOPT's residual multipliers on the slack rows
+    lam[4] = 0.3                                 # the equality keeps whatever it has
+    lo, up = p.lo + np.array([0, 0, 1e-9, 0, 0]), p.up + np.array([0, 0, 1e-9, 0, 0])   # z2's bounds are slack
+    rows, low, high, point = F.complementary_multipliers(p.nlp(), p.z, lam, lo, up)
+    assert rows.tolist() == [*p.lam[:2], 0.0, 0.0, 0.3]
+    assert low.tolist() == p.lo.tolist() and high.tolist() == p.up.tolist()
+    assert point.values.shape == (5,) and point.objective == p.nlp().evaluate(p.z).objective
+    # a row within IDENTIFY_TOL (relative) of active keeps its multiplier
+    b = p.b.copy()
+    b[2] = p.A[2] @ p.z - 0.5 * F.IDENTIFY_TOL
+    rows, *_ = F.complementary_multipliers(QP(**{**p.__dict__, "b": b}).nlp(), list(p.z), lam, lo, up)
+    assert rows[2] == 1e-9 and rows[3] == 0.0
+
+
+def test_well_identified_points_need_no_finish():
+    tol = Tolerances()
+    p = kkt_qp(np.random.default_rng(11), n=5, active=2, inactive=2)
+    assert F.well_identified(p.report(), tol)
+    # not certified
+    assert not F.well_identified(p.report(q=p.q + 1e-3), tol)
+    # a near-active row (slack 1e-6) whose multiplier is 0: ambiguous
+    b = p.b.copy()
+    b[2] = p.A[2] @ p.z - 1e-6
+    assert not F.well_identified(p.report(b=b), tol)
+    # ... unless its multiplier is clearly in the support (stationarity kept)
+    lam = p.lam.copy()
+    lam[2] = 0.5
+    q = p.A.T @ lam - p.Q @ p.z
+    assert not F.well_identified(p.report(b=b, lam=lam, q=q), tol)          # complementarity now fails
+    b[2] = p.A[2] @ p.z
+    assert F.well_identified(p.report(b=b, lam=lam, q=q), tol)
+    lam[2] = 1e-9                                                           # active, weight below 1e-6
+    q = p.A.T @ lam - p.Q @ p.z
+    assert not F.well_identified(p.report(b=b, lam=lam, q=q), tol)
+    # LICQ fails: two copies of an active row
+    A = np.vstack([p.A, p.A[:1]])
+    two = QP(**{**p.__dict__, "A": A, "b": np.append(p.b, p.b[0]), "lam": np.append(p.lam, 0.0),
+                "levels": np.ones(5)})
+    assert two.report().residuals.max < 1e-12 and not F.well_identified(two.report(), tol)
+    # near-active equality rows do not count
+    eq = kkt_qp(np.random.default_rng(12), n=5, active=1, inactive=1, equalities=1)
+    assert F.well_identified(eq.report(), tol)
+
+
+def test_finish_or_keep_decisions():
+    from lexmargin.nlp.options import SolveOptions
+    opts = SolveOptions()
+    p = kkt_qp(np.random.default_rng(13), n=5, active=2, inactive=2, bounds=True)
+    lam = p.multipliers.copy()
+    lam[3] = 1e-10
+    # a nonlinear (non-diagonal) NLP at a well-identified certified point: kept, with the clean multipliers
+    point, report = F.finish_or_keep(p.nlp(), ipopt_result(p, multipliers=lam), opts)
+    assert not point.info.applied and point.info.reason == F.NOT_NEEDED
+    assert point.info.residual_after == report.residuals.max and report.residuals.max < 1e-12
+    assert point.multipliers[3] == 0.0 and np.array_equal(point.z, p.z)
+    # diagonal (linear) NLPs are always finished
+    diag = replace(p, diagonal=True)
+    point, report = F.finish_or_keep(diag.nlp(), ipopt_result(diag), opts)
+    assert point.info.applied and report.residuals.max < 1e-12
+    # not requested / not converged
+    point, report = F.finish_or_keep(p.nlp(), ipopt_result(p), SolveOptions(finish=False))
+    assert point.info == F.NOT_RUN and report.residuals.max < 1e-12
+    point, report = F.finish_or_keep(p.nlp(), ipopt_result(p, status=Status.MAX_ITERATIONS), opts)
+    assert not point.info.applied
+    assert point.info.reason == "IPOPT did not converge (Maximum_Iterations_Exceeded)"
+    # an ambiguous point is finished: a near-active row without multiplier
+    z = p.z.copy()
+    b = p.b.copy()
+    b[2] = p.A[2] @ z - 1e-7
+    near = QP(**{**p.__dict__, "b": b})
+    point, report = F.finish_or_keep(near.nlp(), ipopt_result(near), opts)
+    assert point.info.applied and report is not None and report.residuals.max < 1e-12
+    # a finish that cannot certify keeps IPOPT's point and reports on it
+    A = np.array([[1.0], [-1.0]])
+    bad = QP(np.eye(1), np.zeros(1), A, np.array([1.0, 1.0]), np.zeros((0, 1)), np.zeros(0), np.full(1, -np.inf),
+             np.full(1, np.inf), np.array([0.1]), np.array([0.5, 0.5]), np.zeros(0), np.zeros(1), np.zeros(1),
+             np.ones(2), np.ones(0))
+    point, report = F.finish_or_keep(bad.nlp(), ipopt_result(bad), opts)
+    assert not point.info.applied and point.info.reason == "the finished point is not certified"
+    assert report.extended.z.tolist() == [0.1] and report.residuals.max > 1e-3

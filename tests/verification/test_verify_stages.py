@@ -329,3 +329,21 @@ def test_depth_sensitive_on_a_deep_block():
     assert np.all(second.certificate.theta[:2] == 0.0) and np.all(result.theta[:2] == 0.0)
     assert second.certificate.margins.min() == pytest.approx(1.0, abs=1e-9)
     assert second.value == pytest.approx(float(result.theta[2:] @ result.theta[2:]))
+
+
+def test_three_stages_keep_every_earlier_level():
+    """linf ball, f = w.x with x = (1,0,0), (2,1,0), (3,0,1): levels 1, 3, 4; after stage 2 the solutions are
+    w = (1, 1, t), 0 <= t <= 1 (width |d_3|), measured with sample 0 held at its own, lower, level."""
+    linear3 = lm.load_model("linear", input_dim=3)
+    X = np.array([[1.0, 0.0, 0.0], [2.0, 1.0, 0.0], [3.0, 0.0, 1.0]])
+    r = L.lexicographic_max_margin(linear3, lm.Dataset(X, np.ones(3)), norm="linf")
+    assert [s.fixed for s in r.stages] == [(0,), (1,), (2,)]
+    np.testing.assert_allclose(r.levels, [1.0, 3.0, 4.0], atol=1e-8)
+    d = np.random.default_rng(0).standard_normal(3)
+    d /= np.linalg.norm(d)
+    assert r.stages[0].width == pytest.approx(2 * abs(d[1]) + 2 * abs(d[2]), abs=1e-7)
+    assert r.stages[1].width == pytest.approx(abs(d[2]), abs=1e-7)
+    third = r.stages[2].certificate
+    np.testing.assert_allclose(third.margins, [1.0, 3.0, 4.0], atol=1e-8)
+    assert {k.kind: k.size for k in third.rows}["fixed_margin"] == 2
+    np.testing.assert_allclose(r.theta, [1.0, 1.0, 1.0], atol=1e-8)
