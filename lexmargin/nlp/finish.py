@@ -70,12 +70,13 @@ class Finished:
     lower_multipliers: np.ndarray
     upper_multipliers: np.ndarray
     info: FinishInfo
+    point: object = None          # nlp.evaluate at z when the finish has it (saves a re-evaluation)
 
 
 class _State:
     """Working set over the extended rows (NLP rows, then finite lower and upper bounds)."""
 
-    def __init__(self, nlp: NLP, z, p):
+    def __init__(self, nlp: NLP, z, p, point=None):
         self.nlp, self.p = nlp, p
         self.z = np.asarray(z, dtype=float).copy()
         lo, up = nlp.bound_rows()
@@ -83,7 +84,7 @@ class _State:
         self.bound_var = np.concatenate([lo, up]).astype(int)
         self.bound_sign = np.concatenate([np.ones(lo.size), -np.ones(up.size)])
         self.bound_value = np.concatenate([nlp.lower[lo], nlp.upper[up]])
-        self._cached = None
+        self._cached = None if point is None else (self.z.copy(), point, extend(nlp, point, self.z))
 
     def evaluate(self):
         """(Point, Extended) at the current z, evaluated once per distinct z."""
@@ -205,11 +206,11 @@ def _repair(ext, working, lam, tol: Tolerances) -> bool:
 
 
 def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=None,
-           tolerances: Tolerances | None = None) -> Finished:
-    """Exact active-set finish of an IPOPT point (see the module docstring)."""
+           tolerances: Tolerances | None = None, point=None) -> Finished:
+    """Exact active-set finish of an IPOPT point (see the module docstring); ``point``: nlp.evaluate at z."""
     tol = tolerances or Tolerances()
     z = np.asarray(z, dtype=float)
-    state = _State(nlp, z, p)
+    state = _State(nlp, z, p, point)
     point0, ext0 = state.evaluate()
     lam0 = np.concatenate([np.asarray(multipliers, dtype=float),
                            split_bound_multipliers(nlp, lower_multipliers, upper_multipliers)])
@@ -247,7 +248,7 @@ def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=Non
     lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
     lower[lo_hi[0]] = lam[m:m + lo_hi[0].size]
     upper[lo_hi[1]] = lam[m + lo_hi[0].size:]
-    return Finished(state.z.copy(), lam[:m].copy(), lower, upper, info)
+    return Finished(state.z.copy(), lam[:m].copy(), lower, upper, info, point)
 
 
 def _kept(keep: Finished, reason: str, **numbers) -> Finished:
@@ -322,8 +323,8 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None) -> tuple[Finish
         report = report_of_kept()
         if well_identified(report, tol):
             return _kept(kept, NOT_NEEDED, residual_after=report.residuals.max), report
-    finished = finish(nlp, result.z, rows, low, high, p, tolerances=tol)
+    finished = finish(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
     if not finished.info.applied:
         return finished, report_of_kept()
     return finished, certify(nlp, finished.z, finished.multipliers, finished.lower_multipliers,
-                             finished.upper_multipliers, p, tolerances=tol)
+                             finished.upper_multipliers, p, tolerances=tol, point=finished.point)
