@@ -337,3 +337,20 @@ def test_time_limit_gives_an_honest_status():
     with pytest.raises(SolverError) as info:
         lm.max_margin(net, data, time_limit=1e-3, starts=1)
     assert info.value.status == "max_time"
+
+
+def test_certificates_saved_by_lexmargin_0_1_still_load(tmp_path):
+    """Nothing a user saved is lost: a 0.1 cert.json (status 'acceptable', an open 'extras' dict) loads."""
+    import json
+    from pathlib import Path
+
+    from lexmargin.report import load_certificate
+    old = Path(__file__).parent / "data" / "certificate_v0_1.json"
+    cert = load_certificate(old)
+    assert cert.status == Status.INACCURATE and cert.solver.status == Status.INACCURATE
+    assert cert.diagnostics.to_dict()["kind"] == "legacy_extras"
+    assert cert.diagnostics.to_dict()["objective"] == json.loads(old.read_text())["extras"]["objective"]
+    np.testing.assert_allclose(cert.theta, json.loads(old.read_text())["theta"])
+    again = tmp_path / "again.json"
+    again.write_text(cert.to_json())
+    assert load_certificate(again).diagnostics.to_dict() == cert.diagnostics.to_dict()

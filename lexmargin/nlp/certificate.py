@@ -45,6 +45,14 @@ def _float(value) -> float:
     return float("nan") if value is None else float(value)
 
 
+# statuses written by lexmargin 0.1 before the one pipeline (read back, never written)
+LEGACY_STATUS = {"acceptable": Status.INACCURATE}
+
+
+def _status(value) -> Status:
+    return LEGACY_STATUS.get(value, None) or Status(value)
+
+
 # ---- diagnostics ----------------------------------------------------------------------------------
 _DIAGNOSTICS: dict[str, type] = {}
 
@@ -231,9 +239,11 @@ class Certificate:
 
     @classmethod
     def from_dict(cls, d: dict) -> Certificate:
-        """Rebuild from ``to_dict`` output (KeyError/TypeError/ValueError on a malformed dict)."""
+        """Rebuild from ``to_dict`` output (KeyError/TypeError/ValueError on a malformed dict).  Files of
+        lexmargin 0.1 load too: ``acceptable`` reads as ``inaccurate``, their ``extras`` are kept as
+        ``Unparsed("legacy_extras")`` diagnostics, and their residuals were absolute, not relative."""
         return cls(
-            problem=str(d["problem"]), status=Status(d["status"]), theta=np.array(d["theta"], dtype=float),
+            problem=str(d["problem"]), status=_status(d["status"]), theta=np.array(d["theta"], dtype=float),
             objective=_float(d["objective"]), norm=str(d["norm"]), margins=np.array(d["margins"], dtype=float),
             normalized_margin=None if d.get("normalized_margin") is None else _float(d["normalized_margin"]),
             multipliers=np.array(d["multipliers"], dtype=float), support=np.array(d["support"], dtype=int),
@@ -247,7 +257,7 @@ class Certificate:
                        for r in d.get("rows", ())),
             solver=_solver_from(d["solver"]), finish=_finish_from(d.get("finish")),
             tolerances=Tolerances(**d["tolerances"]) if d.get("tolerances") else Tolerances(),
-            constraints=str(d.get("constraints", "")), diagnostics=Diagnostics.from_dict(d.get("diagnostics")))
+            constraints=str(d.get("constraints", "")), diagnostics=_diagnostics_from(d))
 
     def summary(self) -> str:
         nm = "n/a" if self.normalized_margin is None else f"{self.normalized_margin:.6g}"
@@ -267,8 +277,15 @@ def _second_order_from(d) -> SecondOrder:
 
 
 def _solver_from(d) -> SolverInfo:
-    return SolverInfo(str(d["name"]), Status(d["status"]), str(d["return_status"]), int(d["iterations"]),
+    return SolverInfo(str(d["name"]), _status(d["status"]), str(d["return_status"]), int(d["iterations"]),
                       float(d["seconds"]), str(d.get("message", "")))
+
+
+def _diagnostics_from(d: dict) -> Diagnostics:
+    """Typed diagnostics; a 0.1 file's open ``extras`` dict is kept as read (Unparsed "legacy_extras")."""
+    if d.get("diagnostics") is None and d.get("extras"):
+        return Unparsed(name="legacy_extras", values=dict(d["extras"]))
+    return Diagnostics.from_dict(d.get("diagnostics"))
 
 
 def _finish_from(d) -> FinishInfo:
