@@ -304,9 +304,11 @@ def complementary_multipliers(nlp: NLP, z, multipliers, lower, upper, p=None):
     return lam[:m], low, high, point
 
 
-def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None) -> tuple[Finished, KKTReport]:
+def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bool = True
+                   ) -> tuple[Finished, KKTReport | None]:
     """IPOPT's result (an ``ipopt.IpoptResult``), finished where it can matter (see the module docstring),
-    with the certificate report of the point kept."""
+    with the certificate report of the point kept (None when not ``want_report`` and the decision did not
+    need it)."""
     tol = opts.tolerances
     rows, low, high, point = complementary_multipliers(nlp, result.z, result.multipliers, result.lower_multipliers,
                                                        result.upper_multipliers, p)
@@ -316,14 +318,17 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None) -> tuple[Finish
         return certify(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
 
     if not opts.finish:
-        return kept, report_of_kept()
+        return kept, report_of_kept() if want_report else None
     if not result.converged:
-        return _kept(kept, f"IPOPT did not converge ({result.return_status})"), report_of_kept()
+        reason = f"IPOPT did not converge ({result.return_status})"
+        return _kept(kept, reason), report_of_kept() if want_report else None
     if not nlp.hessian_diagonal:      # a linear/diagonal NLP is always finished (one linear solve)
         report = report_of_kept()
         if well_identified(report, tol):
             return _kept(kept, NOT_NEEDED, residual_after=report.residuals.max), report
     finished = finish(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
+    if not want_report:
+        return finished, None
     if not finished.info.applied:
         return finished, report_of_kept()
     return finished, certify(nlp, finished.z, finished.multipliers, finished.lower_multipliers,

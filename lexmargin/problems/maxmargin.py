@@ -327,7 +327,7 @@ class MaxMarginProblem:
             nlp = margin_nlp(source, self.lift, index)
             result = self._run_ipopt(source, nlp, index, z, options)
             iterations, seconds = iterations + result.iterations, seconds + result.seconds
-            fin, report = finish_or_keep(nlp, result, opts)
+            fin, report = finish_or_keep(nlp, result, opts, want_report=not ws_on)
             z = fin.z
             if not result.converged:
                 return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds, report)
