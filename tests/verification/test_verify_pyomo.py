@@ -20,9 +20,9 @@ DELTA = 1e-3
 def build(sense, shift=None, rc=True):
     """Separable problem, each constraint active with a nonzero dual:
 
-        opt  s * [(a - 0)^2 + (b - 3)^2 + c^2 + d^2 + (e - 5)^2 + f^2 + (x - 2)^2 + y^2 + g^2]
+        opt  s * [(a - 0)^2 + (b - 3)^2 + c^2 + d^2 + (e - 5)^2 + f^2 + h^2 + (x - 2)^2 + y^2 + g^2]
         a >= 1,  b <= 1,  c == 2,  1 <= d <= 2 (lower active),  1 <= e <= 2 (upper active),
-        f >= 2 (variable bound),  x^2 + y^2 <= 1 (nonlinear),  g <= 10 (inactive),  e + a <= 100 (inactive)
+        f >= 2, h <= -1 (variable bounds),  x^2 + y^2 <= 1 (nonlinear),  g <= 10 (inactive),  e + a <= 100 (inactive)
 
     with s = 1 for minimize and -1 for maximize (the optimal points are the same)."""
     shift = shift or {}
@@ -30,9 +30,10 @@ def build(sense, shift=None, rc=True):
     m = pyo.ConcreteModel(name=f"duals_{sense}")
     m.a, m.b, m.c, m.d, m.e = (pyo.Var(initialize=0.5) for _ in range(5))
     m.f = pyo.Var(bounds=(2.0 + shift.get("f", 0.0), None), initialize=3.0)
+    m.h = pyo.Var(bounds=(None, -1.0 + shift.get("h", 0.0)), initialize=-3.0)
     m.x, m.y, m.g = pyo.Var(initialize=0.5), pyo.Var(initialize=0.1), pyo.Var(initialize=0.0)
     m.obj = pyo.Objective(expr=s * (m.a ** 2 + (m.b - 3) ** 2 + m.c ** 2 + m.d ** 2 + (m.e - 5) ** 2 + m.f ** 2
-                                    + (m.x - 2) ** 2 + m.y ** 2 + m.g ** 2),
+                                    + m.h ** 2 + (m.x - 2) ** 2 + m.y ** 2 + m.g ** 2),
                           sense=pyo.minimize if sense == "min" else pyo.maximize)
     m.lower = pyo.Constraint(expr=m.a >= 1 + shift.get("lower", 0.0))
     m.upper = pyo.Constraint(expr=m.b <= 1 + shift.get("upper", 0.0))
@@ -63,11 +64,11 @@ def solved(request):
 def test_solution_status_and_certificate(solved):
     sense, m, result = solved
     assert result.status == Status.OPTIMAL and result.termination_condition == "optimal" and result.loaded
-    assert (result.n_variables, result.n_constraints) == (9, 8)
+    assert (result.n_variables, result.n_constraints) == (10, 8)
     s = 1 if sense == "min" else -1
-    assert result.objective == pytest.approx(s * (1 + 4 + 4 + 1 + 9 + 4 + 1), abs=1e-8)
-    values = [pyo.value(v) for v in (m.a, m.b, m.c, m.d, m.e, m.f, m.x, m.y, m.g)]
-    np.testing.assert_allclose(values, [1, 1, 2, 1, 2, 2, 1, 0, 0], atol=1e-8)
+    assert result.objective == pytest.approx(s * (1 + 4 + 4 + 1 + 9 + 4 + 1 + 1), abs=1e-8)
+    values = [pyo.value(v) for v in (m.a, m.b, m.c, m.d, m.e, m.f, m.h, m.x, m.y, m.g)]
+    np.testing.assert_allclose(values, [1, 1, 2, 1, 2, 2, -1, 1, 0, 0], atol=1e-8)
     cert = result.certificate
     assert cert.kkt.max <= 1e-8 and cert.licq.holds and cert.second_order.strict is True
     assert cert.diagnostics.sense == s and cert.diagnostics.variables[0] == "a"
@@ -83,6 +84,7 @@ def test_duals_follow_the_sign_convention(solved):
     for name, value in EXPECTED_MIN.items():
         assert m.dual[getattr(m, name)] == pytest.approx(s * value, abs=1e-7), name
     assert m.rc[m.f] == pytest.approx(s * 4.0, abs=1e-7)
+    assert m.rc[m.h] == pytest.approx(s * -2.0, abs=1e-7)          # an active upper bound: d obj* / d ub
     for v in (m.a, m.b, m.c, m.x):
         assert m.rc[v] == pytest.approx(0.0, abs=1e-9)
 
@@ -92,12 +94,12 @@ def test_duals_are_derivatives_of_the_optimal_value(sense):
     """dual = d objective* / d bound, by central differences of re-solved problems."""
     base = build(sense)
     P.solve_pyomo(base)
-    for name in NAMES + ["f"]:
+    for name in NAMES + ["f", "h"]:
         values = []
         for sign in (1.0, -1.0):
             values.append(P.solve_pyomo(build(sense, {name: sign * DELTA}, rc=False)).objective)
         derivative = (values[0] - values[1]) / (2 * DELTA)
-        dual = base.rc[base.f] if name == "f" else base.dual[getattr(base, name)]
+        dual = base.rc[getattr(base, name)] if name in ("f", "h") else base.dual[getattr(base, name)]
         assert dual == pytest.approx(derivative, abs=1e-6), name
 
 
@@ -267,3 +269,69 @@ def test_margin_duals_of_a_to_pyomo_model():
     P.solve_pyomo(pm)
     np.testing.assert_allclose(P.margin_duals(pm), [2.0, 2.0, 0.0], atol=1e-7)   # 2 theta = sum lambda_n y_n x_n
     np.testing.assert_allclose(P.theta_of(pm), [1.0, 1.0], atol=1e-8)
+
+
+def test_certificate_and_result_fields():
+    from lexmargin.nlp.options import SolveOptions, Tolerances
+    m = build("min")
+    tol = Tolerances(kkt=1e-7)
+    result = P.solve_pyomo(m, options=SolveOptions(tolerances=tol))
+    cert = result.certificate
+    assert cert.problem == "pyomo" and cert.norm == "" and cert.tolerances == tol
+    assert cert.constraints == "8 Pyomo constraints" and cert.diagnostics.model == "duals_min"
+    assert cert.margins.shape == (0,) and cert.multipliers.shape == (0,) and cert.normalized_margin is None
+    assert cert.solver.name == "ipopt" and cert.solver.return_status == "Solve_Succeeded"
+    assert cert.solver.status == Status.OPTIMAL and cert.solver.iterations > 0 and cert.solver.seconds > 0
+    assert result.return_status == "Solve_Succeeded" and result.iterations == cert.solver.iterations
+    assert result.seconds == cert.solver.seconds
+    assert result.termination_condition == "optimal"
+
+
+def test_options_object_and_failures_carry_the_certificate():
+    from lexmargin.errors import SolverError
+    from lexmargin.nlp.options import SolveOptions
+    m = build("min")
+    stopped = P.solve_pyomo(m, options=SolveOptions(max_iter=2, raise_on_failure=False))
+    assert stopped.status == Status.MAX_ITERATIONS and not stopped.loaded
+    with pytest.raises(SolverError, match=r"^solve_pyomo\(duals_min\) ended max_iterations \(IPOPT "
+                                          r"Maximum_Iterations_Exceeded after 2 iterations\); nothing loaded$") as info:
+        P.solve_pyomo(m, options=SolveOptions(max_iter=2))
+    assert info.value.status == "max_iterations" and info.value.certificate.status == Status.MAX_ITERATIONS
+
+
+def test_a_single_constraint_and_inactive_or_nested_components():
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=3.0)
+    m.obj = pyo.Objective(expr=m.x ** 2)
+    m.c = pyo.Constraint(expr=m.x >= 1)
+    assert P.solve_pyomo(m).success and pyo.value(m.x) == pytest.approx(1.0, abs=1e-9)
+    assert m.dual[m.c] == pytest.approx(2.0, abs=1e-7)
+    m.off = pyo.Objective(expr=-m.x)                 # a deactivated objective and constraint are ignored
+    m.off.deactivate()
+    m.never = pyo.Constraint(expr=m.x >= 5)
+    m.never.deactivate()
+    m.sub = pyo.Block()
+    m.sub.c = pyo.Constraint(expr=m.x >= 2)          # constraints in sub-blocks count
+    result = P.solve_pyomo(m)
+    assert result.n_constraints == 2 and pyo.value(m.x) == pytest.approx(2.0, abs=1e-9)
+    assert m.dual[m.sub.c] == pytest.approx(4.0, abs=1e-7) and m.dual[m.c] == pytest.approx(0.0, abs=1e-9)
+    m2 = pyo.ConcreteModel()
+    m2.x = pyo.Var(initialize=1.0)
+    m2.sub = pyo.Block()
+    m2.sub.obj = pyo.Objective(expr=(m2.x - 4) ** 2)  # an objective in a sub-block
+    assert P.solve_pyomo(m2).success and pyo.value(m2.x) == pytest.approx(4.0, abs=1e-8)
+
+
+def test_evaluation_outside_the_domains_is_quiet(caplog):
+    """The certificate may evaluate points outside the variables' domains (infeasible iterates): no Pyomo
+    warnings, and the model's values are restored."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(domain=pyo.NonNegativeReals, initialize=1.0)
+    m.obj = pyo.Objective(expr=(m.x - 2) ** 2)
+    m.c = pyo.Constraint(expr=m.x <= 5)
+    problem = P._translate(m)
+    nlp, _ = P.pyomo_nlp(problem, P._RowMap.of(problem.constraints))
+    with caplog.at_level("WARNING"):
+        point = nlp.evaluate(np.array([-3.0]))
+    assert point.objective == 25.0 and point.values.tolist() == [8.0]
+    assert not [r for r in caplog.records if r.levelname == "WARNING"] and pyo.value(m.x) == 1.0
