@@ -54,7 +54,16 @@ class GammaDiagnostics(Diagnostics):
     gamma: float
     objective_scale: float
     u: tuple[float, ...]
-    block_squared_norms: dict
+    block_squared_norms: tuple[tuple[str, float], ...]    # (block, ||w_block||^2) pairs
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "block_squared_norms": dict(self.block_squared_norms)}
+
+    @classmethod
+    def _from_fields(cls, d: dict) -> GammaDiagnostics:
+        norms = d.get("block_squared_norms", {})
+        return cls(float(d["gamma"]), float(d["objective_scale"]), tuple(float(v) for v in d["u"]),
+                   tuple((str(k), float(v)) for k, v in dict(norms).items()))
 
 
 @dataclass(frozen=True, eq=False)
@@ -248,7 +257,7 @@ def depth_gamma_path(model, data, gammas, *, reference=None, jitter: float = 1e-
             margins=model.margins(theta, data), normalized_margin=None, n_samples=data.n_samples,
             constraints="f_n(w) >= 1; objective sum_k gamma^(2/alpha_k) ||w_k||^2 (solved in u_k = "
                         "gamma^(1/alpha_k) w_k: min ||u||^2 s.t. f_n(u) >= gamma)",
-            diagnostics=GammaDiagnostics(float(gamma), sigma, tuple(u.tolist()), norms)),
+            diagnostics=GammaDiagnostics(float(gamma), sigma, tuple(u.tolist()), tuple(norms.items()))),
             opts, f"depth-sensitive finite-gamma problem at gamma={gamma:g}")
         points.append(PathPoint(float(gamma), theta, float(np.min(cert.margins)), float(np.linalg.norm(theta)), cert,
                                 distance_to_reference=None if reference is None else distance(theta, reference),

@@ -34,6 +34,11 @@ class FarkasProof:
     value: float
     norm_bound: float
 
+    def __post_init__(self):
+        weights = np.array(self.weights, dtype=float)
+        weights.setflags(write=False)
+        object.__setattr__(self, "weights", weights)
+
     def to_dict(self) -> dict:
         return {"weights": self.weights.tolist(), "relative_residual": self.relative_residual,
                 "value": self.value, "norm_bound": self.norm_bound if math.isfinite(self.norm_bound) else "inf"}
