@@ -170,8 +170,11 @@ def _newton(state: _State, working, lam):
             break
         row_lam = np.zeros(state.m)
         row_lam[rows] = lam[rows]
-        H = np.asarray(nlp.hessian(state.z, state.p, row_lam), dtype=float)
+        with np.errstate(all="ignore"):     # outside a model's domain (log predictors): stop, keep the best
+            H = np.asarray(nlp.hessian(state.z, state.p, row_lam), dtype=float)
         Hf = H[free] if nlp.hessian_diagonal else H[np.ix_(free, free)]
+        if not np.all(np.isfinite(Hf)):
+            break
         dz, dlam = _kkt_step(Hf, J, F1, F2, nlp.hessian_diagonal)
         state.z[free] += dz
         lam[rows] += dlam
