@@ -41,6 +41,7 @@ IDENTIFY_TOL = 1e-4
 CLEAR_SUPPORT = 1e-6     # a near-active row whose weight is below this (relative) is ambiguous
 MAX_ROUNDS = 12
 MAX_NEWTON = 30
+NEWTON_TOL = 64 * np.finfo(float).eps   # a scaled KKT residual at rounding level: converged
 OBJECTIVE_SLACK = 1e-9
 
 
@@ -166,7 +167,7 @@ def _newton(state: _State, working, lam):
         improving = np.isfinite(size) and size < 0.5 * best
         if np.isfinite(size) and size < best:
             best, best_z, best_lam = size, state.z.copy(), lam.copy()
-        if size < 1e-15 or (not improving and step > 2) or step == MAX_NEWTON:
+        if size < NEWTON_TOL or (not improving and step > 2) or step == MAX_NEWTON:
             break
         row_lam = np.zeros(state.m)
         row_lam[rows] = lam[rows]
