@@ -1,7 +1,7 @@
 """Mutation testing of the verification code (docs/mutation_testing.md).
 
     python scripts/mutation.py run [GROUP ...]    # mutmut on the verification functions (all groups by default)
-    python scripts/mutation.py report [--markdown] [GROUP ...]   # score per module, the survivors with reasons
+    python scripts/mutation.py report [--markdown] [--update-docs] [GROUP ...]   # score, survivors with reasons
 
 mutmut (configured in pyproject.toml, ``[tool.mutmut]``) mutates the files listed there and runs the tests in
 tests/verification against each mutant.  This script restricts the run to the functions that decide what a
@@ -267,6 +267,29 @@ GENERIC = [
     (r"^x_jsonable: .*value\.dtype\.kind == \"f\"", "for integer and boolean arrays jsonable returns each Python "
      "int or bool unchanged"),
     (r"^x_curvature_scale: .*initial=0\.0.*-> .*(initial=None|z\), \))", "np.max over z (n >= 1 variables)"),
+    (r"^x(__pyomo_derivatives: .*v\.set_value\(value, skip_validation=True\)|_pyomo_nlp: .*set_value\()",
+     "the values set here are the model's own or its initial point clipped to the bounds: inside the domains, "
+     "validation passes silently"),
+    (r"^x__translate: .*descend_into=True\)+ -> .*active=True, \)", "descend_into=True is Pyomo's default"),
+    (r"^x__status: .*LEGACY_STATUS\.get\(value, None\) -> .*LEGACY_STATUS\.get\(value, \)",
+     "dict.get's default is None"),
+    (r"^x\u01c1_RowMap\u01c1of: .*_bound\(con\.lb, -np\.inf\).* -> .*_bound\(con\.lb, \+np\.inf\)",
+     "a missing lower bound is non-finite either way (and never equals a finite upper bound)"),
+    (r"^x__estimate_degree: .*base == 0 or doubled == 0 .*-> .*base == 0 and doubled == 0",
+     "base = 0 alone already fails the sign test: np.sign(0) differs from the sign of a nonzero doubled value"),
+    (r"^x_second_order: .*scale = max\(float\(np\.linalg\.norm\(H, 2\)\) if H\.size else 0\.0, float\(curvature_scale\)"
+     r".*-> .*(\(H\.size\) or True|else 1\.0)", "the Hessian is n x n with n >= 1: never empty"),
+    (r"^x(_finish|\u01c1_State\u01c1__init__|\u01c1_State\u01c1evaluate|_finish_or_keep): .*"
+     r"(_State\(nlp, z, p, point\)|info, point\)|point=point|point=finished\.point|_cached)",
+     "a cached evaluation nlp.evaluate(z, p): without it the same values are recomputed"),
+    (r"^x(_finish_or_keep|\u01c1MaxMarginProblem\u01c1_solve_from): .*want_report",
+     "whether the report of IPOPT's point is computed now or recomputed later from the same point"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_certify: .*(attempt\.lower, attempt\.upper|lower, upper), .*-> "
+     r".*(attempt\.lower|multipliers\[:m\], lower|multipliers\[:m\], upper), tolerances",
+     "no objective-form lift has a finite upper bound: upper-bound multipliers are all zero"),
+    (r"^x_(complementary_multipliers|well_identified|fit_multipliers): .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
 ]
 # ... and one by one: (mangled function, original line, mutant line) -> reason.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
@@ -355,10 +378,21 @@ def equivalent_reason(name: str, minus: str, plus: str) -> str | None:
 
 
 # ---- running and reporting -------------------------------------------------------------------------------
+RUN_INFO = ROOT / "mutants" / "scope-run.json"
+
+
 def run(groups) -> int:
+    import datetime
+    import json
     started = time.perf_counter()
     code = subprocess.call([sys.executable, "-m", "mutmut", "run", *patterns(groups)], cwd=ROOT)
-    print(f"mutation run of {', '.join(groups)}: {time.perf_counter() - started:.0f} s (exit code {code})")
+    seconds = time.perf_counter() - started
+    print(f"mutation run of {', '.join(groups)}: {seconds:.0f} s (exit code {code})")
+    info = json.loads(RUN_INFO.read_text()) if RUN_INFO.exists() else {}
+    for g in groups:
+        info[g] = {"date": datetime.date.today().isoformat(), "seconds_of_run": round(seconds),
+                   "groups_in_run": list(groups)}
+    RUN_INFO.write_text(json.dumps(info, indent=1))
     return code
 
 
@@ -388,7 +422,8 @@ def _order(name: str):
     return function, int(number)
 
 
-def report(groups, markdown: bool, stub: bool = False) -> int:
+def collect(groups):
+    """(counts per module and status, survivors as (module, name, status, minus, plus, reason))."""
     import os
     os.chdir(ROOT)
     wanted = patterns(groups)
@@ -402,38 +437,88 @@ def report(groups, markdown: bool, stub: bool = False) -> int:
         if status != "killed":
             minus, plus = _changed_lines(diff())
             survivors.append((module, name, status, minus, plus, equivalent_reason(name, minus, plus)))
+    return counts, sorted(survivors, key=lambda s: (s[0], _order(s[1])))
+
+
+def score_lines(counts, markdown: bool) -> list[str]:
+    out = ["| module | mutants | killed | not killed | score |", "|---|---:|---:|---:|---:|"] if markdown else []
     total = killed = 0
-    print("| module | mutants | killed | survived | score |" if markdown else "module: killed / mutants (score)")
-    if markdown:
-        print("|---|---:|---:|---:|---:|")
     for module in sorted(counts):
         c = counts[module]
         n, k = sum(c.values()), c["killed"]
         total, killed = total + n, killed + k
         other = ", ".join(f"{v} {s}" for s, v in sorted(c.items()) if s != "killed")
-        if markdown:
-            print(f"| {module} | {n} | {k} | {n - k} | {100 * k / n:.1f}% |")
-        else:
-            print(f"{module}: {k} / {n} ({100 * k / n:.1f}%){'; ' + other if other else ''}")
+        out.append(f"| `{module}` | {n} | {k} | {n - k} | {100 * k / n:.1f}% |" if markdown
+                   else f"{module}: {k} / {n} ({100 * k / n:.1f}%){'; ' + other if other else ''}")
     if total:
-        print(f"| **all** | {total} | {killed} | {total - killed} | **{100 * killed / total:.1f}%** |" if markdown
-              else f"all: {killed} / {total} ({100 * killed / total:.1f}%)")
-    unexplained = 0
-    print()
-    for module, name, status, minus, plus, reason in sorted(survivors, key=lambda s: (s[0], _order(s[1]))):
-        if reason is None:
-            unexplained += 1
+        out.append(f"| **all** | **{total}** | **{killed}** | **{total - killed}** | **{100 * killed / total:.1f}%** |"
+                   if markdown else f"all: {killed} / {total} ({100 * killed / total:.1f}%)")
+    return out
+
+
+def survivor_lines(survivors, markdown: bool) -> list[str]:
+    out, module_now = [], None
+    for module, name, status, minus, plus, reason in survivors:
         short = name.rsplit(".", 1)[-1].replace("\u01c1", ".")
         if markdown:
-            print(f"- `{short}` ({status}): `{minus}` → `{plus}` — {reason or 'UNEXPLAINED'}")
+            if module != module_now:
+                out += ["", f"`{module}`", ""]
+                module_now = module
+            status_note = "" if status == "survived" else f" ({status})"
+            out.append(f"- `{short}`{status_note}: `{minus}` → `{plus}` — {reason or 'UNEXPLAINED'}")
         else:
-            print(f"{module}: {short} [{status}] {reason or 'UNEXPLAINED'}\n    - {minus}\n    + {plus}")
-    print(f"\n{len(survivors)} survivors, {unexplained} without a recorded reason")
+            out.append(f"{module}: {short} [{status}] {reason or 'UNEXPLAINED'}\n    - {minus}\n    + {plus}")
+    return out
+
+
+DOCS = ROOT / "docs" / "mutation_testing.md"
+START, END = "<!-- mutation-report:start -->", "<!-- mutation-report:end -->"
+HEAD_START, HEAD_END = "<!-- mutation-score:start -->", "<!-- mutation-score:end -->"
+
+
+def update_docs(groups, counts, survivors) -> None:
+    """Rewrite the generated part of docs/mutation_testing.md (between the markers)."""
+    import json
+    info = json.loads(RUN_INFO.read_text()) if RUN_INFO.exists() else {}
+    runs = {(i.get("date"), tuple(i.get("groups_in_run", ())), i.get("seconds_of_run")) for g, i in info.items()
+            if g in groups}
+    described = "; ".join(f"{d}: {' '.join(gs)} in {s} s" for d, gs, s in sorted(runs, key=str))
+    lines = [START, "", "Generated by `python scripts/mutation.py report --update-docs` from the last run of "
+             f"each group ({described}).", ""]
+    lines += score_lines(counts, True)
+    unexplained = sum(r is None for *_, r in survivors)
+    lines += ["", f"### Not killed ({len(survivors)}; {unexplained} without a recorded reason)"]
+    lines += survivor_lines(survivors, True)
+    lines += ["", END]
+    text = DOCS.read_text()
+    head, _, rest = text.partition(START)
+    _, _, tail = rest.partition(END)
+    text = head + "\n".join(lines) + tail
+    total = sum(sum(c.values()) for c in counts.values())
+    killed = sum(c["killed"] for c in counts.values())
+    dates = sorted({d for d, _, _ in runs if d})
+    headline = (f"{HEAD_START}**Mutation score {100 * killed / total:.1f}%**: {killed} of {total} mutants killed "
+                f"(run of {', '.join(dates) or 'unknown date'}; per module and every mutant not killed, with its "
+                f"reason, in the generated section at the end).{HEAD_END}")
+    head, _, rest = text.partition(HEAD_START)
+    _, _, tail = rest.partition(HEAD_END)
+    DOCS.write_text(head + headline + tail)
+
+
+def report(groups, markdown: bool, stub: bool = False, docs: bool = False) -> int:
+    counts, survivors = collect(groups)
+    print("\n".join(score_lines(counts, markdown)))
+    print()
+    print("\n".join(survivor_lines(survivors, markdown)))
+    unexplained = [s for s in survivors if s[5] is None]
+    print(f"\n{len(survivors)} survivors, {len(unexplained)} without a recorded reason")
     if stub:
-        for module, name, status, minus, plus, reason in survivors:
-            if reason is None:
-                function = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
-                print(f"    ({function!r}, {minus!r},\n     {plus!r}):\n        \"\",")
+        for module, name, status, minus, plus, reason in unexplained:
+            function = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+            print(f"    ({function!r}, {minus!r},\n     {plus!r}):\n        \"\",")
+    if docs:
+        update_docs(groups, counts, survivors)
+        print(f"updated {DOCS.relative_to(ROOT)}")
     return 1 if unexplained else 0
 
 
@@ -443,6 +528,7 @@ def main(argv=None) -> int:
     parser.add_argument("groups", nargs="*", help=f"parts of the scope (default: all of {list(SCOPE)})")
     parser.add_argument("--markdown", action="store_true", help="report as markdown (docs/mutation_testing.md)")
     parser.add_argument("--stub", action="store_true", help="print EQUIVALENT entries to fill in for the unexplained")
+    parser.add_argument("--update-docs", action="store_true", help="rewrite the report in docs/mutation_testing.md")
     args = parser.parse_args(argv)
     groups = args.groups or list(SCOPE)
     unknown = sorted(set(groups) - set(SCOPE))
@@ -450,7 +536,7 @@ def main(argv=None) -> int:
         parser.error(f"unknown group(s) {unknown}; choose from {list(SCOPE)}")
     if args.command == "run":
         return run(groups)
-    return report(groups, args.markdown, args.stub)
+    return report(groups, args.markdown, args.stub, args.update_docs)
 
 
 if __name__ == "__main__":

@@ -258,3 +258,25 @@ def test_solver_info_and_row_summary_records():
                               "Maximum_Iterations_Exceeded", "iterations": 3000, "seconds": 1.5, "message": ""}
     assert RowSummary("m", 1, False, 1, 1, 0, 1.0).to_dict()["kind"] == "m"
     assert FinishInfo(True, "x").to_dict()["applied"] is True
+
+
+def test_legacy_records_read_back():
+    """lexmargin 0.1 files: status "acceptable" reads as inaccurate, their open "extras" dict is kept."""
+    d = certificate().to_dict()
+    d["status"] = "acceptable"
+    d["solver"]["status"] = "acceptable"
+    d.pop("diagnostics")
+    d["extras"] = {"note": 1}
+    back = Certificate.from_dict(d)
+    assert back.status is Status.INACCURATE and back.solver.status is Status.INACCURATE
+    assert isinstance(back.diagnostics, Unparsed) and back.diagnostics.to_dict() == {"kind": "legacy_extras",
+                                                                                     "note": 1}
+    d["diagnostics"] = None
+    assert Certificate.from_dict(d).diagnostics.to_dict() == {"kind": "legacy_extras", "note": 1}
+    d["diagnostics"] = {"kind": "none"}
+    assert Certificate.from_dict(d).diagnostics is NO_DIAGNOSTICS
+    d.pop("extras")
+    d["diagnostics"] = None
+    assert Certificate.from_dict(d).diagnostics is NO_DIAGNOSTICS
+    d["status"] = "optimal"
+    assert Certificate.from_dict(d).status is Status.OPTIMAL

@@ -190,13 +190,16 @@ def test_error_lists_every_failing_block_and_unknown_estimates():
     with pytest.raises(HomogeneityError, match=r"block 'w': declared degree 2, estimated 1 \(.*\); block 'b': "
                                                r"declared degree 1, estimated 3"):
         H.check_homogeneity(two, raise_on_failure=True, symbolic=False)
-    shifted = model(1, lambda p, x: dot(p, x) - 100.0)     # f(theta) < 0 < f(2 theta) nowhere: estimate n/a?
-    report = H.check_homogeneity(shifted, symbolic=False)
-    check = report.blocks[0]
-    assert check.numeric_ok is False
-    if check.estimated is None:
-        with pytest.raises(HomogeneityError, match=r"estimated n/a \("):
-            H.check_homogeneity(shifted, raise_on_failure=True, symbolic=False)
+    # f = (w.x)^2 - c with g < c < 4 g at the first numeric point (g = (w.x)^2 there): f changes sign between
+    # theta and 2 theta, so no degree can be estimated
+    rng = np.random.default_rng(0)
+    theta, x = rng.standard_normal(2), rng.standard_normal(2)
+    c = 2.0 * float(theta @ x) ** 2
+    flips = model(2, lambda p, x: dot(p, x) ** 2 - c)
+    check = H.check_homogeneity(flips, symbolic=False, seed=0).blocks[0]
+    assert check.numeric_ok is False and check.estimated is None
+    with pytest.raises(HomogeneityError, match=r"block 'w': declared degree 2, estimated n/a \(f\(rho\*w\) = "):
+        H.check_homogeneity(flips, raise_on_failure=True, symbolic=False, seed=0)
 
 
 def test_the_estimate_is_the_first_points():

@@ -231,6 +231,8 @@ def test_finish_keeps_the_point_it_cannot_certify():
     assert kept.info.residual_before == pytest.approx(certify(p.nlp(), z, [0.0]).residuals.max)
     nan = F.finish(p.nlp(), np.array([np.nan, 0.0]), [0.0], np.zeros(2), np.zeros(2))
     assert not nan.info.applied and nan.info.reason == "IPOPT's point is not finite"
+    huge = F.finish(p.nlp(), np.array([1e200, 0.0]), [0.0], np.zeros(2), np.zeros(2))   # finite z, objective inf
+    assert not huge.info.applied and huge.info.reason == "IPOPT's point is not finite"
 
 
 def test_finish_never_returns_an_uncertified_point():
@@ -289,6 +291,19 @@ def test_fit_multipliers_on_the_active_rows():
     expected = np.concatenate([p.lam, p.mu, [p.lo[0], 0.0], [p.up[1], 0.0]])
     np.testing.assert_allclose(lam, expected, atol=1e-12)
     assert certify(p.nlp(), p.z, lam[:5], *split(p, lam)).residuals.max < 1e-12
+    # active is relative to the level: an active row moved to slack 1e-6 at level 1e3 (relative 1e-9) still
+    # carries its multiplier
+    b = p.b.copy()
+    b[0] -= 1e-6
+    levels = p.levels.copy()
+    levels[0] = 1e3
+    shifted = QP(**{**p.__dict__, "b": b, "levels": levels})
+    lam_s = F.fit_multipliers(shifted.nlp(), p.z)
+    assert lam_s[0] == pytest.approx(p.lam[0], rel=1e-9)
+    # parameters reach the evaluation
+    par = parametric_nlp()
+    lam_p = F.fit_multipliers(par, np.array([1.0, 0.5, 3.5]), p=[3.0, 1.0, 4.0])
+    assert lam_p[0] == pytest.approx(2.0) and lam_p[1] == pytest.approx(-0.5)
     # rows active only up to tol.active: a looser tolerance takes in the slack rows (multiplier 0 by NNLS)
     assert F.fit_multipliers(p.nlp(), list(p.z), tolerances=Tolerances(active=0.99)).shape == expected.shape
 
@@ -339,6 +354,13 @@ def test_complementary_multipliers_zero_the_clearly_inactive_rows():
     assert rows.tolist() == [*p.lam[:2], 0.0, 0.0, 0.3]
     assert low.tolist() == p.lo.tolist() and high.tolist() == p.up.tolist()
     assert point.values.shape == (5,) and point.objective == p.nlp().evaluate(p.z).objective
+    # slack is relative to the row's level: 1e-3 at level 100 is 1e-5, within IDENTIFY_TOL: kept
+    b = p.b.copy()
+    b[2] = p.A[2] @ p.z - 1e-3
+    levels = p.levels.copy()
+    levels[2] = 100.0
+    rows, *_ = F.complementary_multipliers(QP(**{**p.__dict__, "b": b, "levels": levels}).nlp(), p.z, lam, lo, up)
+    assert rows[2] == 1e-9
     # a row within IDENTIFY_TOL (relative) of active keeps its multiplier
     b = p.b.copy()
     b[2] = p.A[2] @ p.z - 0.5 * F.IDENTIFY_TOL
@@ -374,6 +396,24 @@ def test_well_identified_points_need_no_finish():
     # near-active equality rows do not count
     eq = kkt_qp(np.random.default_rng(12), n=5, active=1, inactive=1, equalities=1)
     assert F.well_identified(eq.report(), tol)
+    # no near-active row at all (an unconstrained optimum)
+    free = kkt_qp(np.random.default_rng(14), n=3, active=0, inactive=2)
+    assert F.well_identified(free.report(), tol)
+    # "clear" is relative to the stationarity scale, g~ included: at 1e3 times the objective's scale a weight
+    # of 1e-6 is not clear, and a huge g~ makes every multiplier unclear
+    lam = p.lam.copy()
+    lam[1] = 1e-7
+    q = p.A.T @ lam - p.Q @ p.z
+    unclear = QP(**{**p.__dict__, "lam": lam, "q": q})
+    assert not F.well_identified(unclear.report(), tol)
+    assert not F.well_identified(unclear.objective_scaled(1e3).report(), tol)
+    assert not F.well_identified(QP(**{**p.__dict__, "gradient_scale": np.full(5, 1e9)}).report(), tol)
+    # near-active is relative to the row's level: slack 1e-3 at level 100 is 1e-5, near
+    b = p.b.copy()
+    b[2] = p.A[2] @ p.z - 1e-3
+    levels = p.levels.copy()
+    levels[2] = 100.0
+    assert not F.well_identified(p.report(b=b, levels=levels), tol)
 
 
 def test_finish_or_keep_decisions():
@@ -391,9 +431,17 @@ def test_finish_or_keep_decisions():
     diag = replace(p, diagonal=True)
     point, report = F.finish_or_keep(diag.nlp(), ipopt_result(diag), opts)
     assert point.info.applied and report.residuals.max < 1e-12
-    # not requested / not converged
+    # not requested / not converged; the caller's tolerances reach the report
     point, report = F.finish_or_keep(p.nlp(), ipopt_result(p), SolveOptions(finish=False))
     assert point.info == F.NOT_RUN and report.residuals.max < 1e-12
+    loose = SolveOptions(tolerances=Tolerances(active=0.99))
+    wide = QP(**{**p.__dict__, "levels": np.array([1.0, 1.0, 10.0, 10.0])})     # slack rows: relative <= 0.15
+    for options in (loose, SolveOptions(finish=False, tolerances=Tolerances(active=0.99))):
+        _, report = F.finish_or_keep(wide.nlp(), ipopt_result(wide), options)
+        assert report.active[:4].all()
+    wide_diag = replace(wide, diagonal=True)
+    _, report = F.finish_or_keep(wide_diag.nlp(), ipopt_result(wide_diag), loose)
+    assert report.active[:4].all()
     point, report = F.finish_or_keep(p.nlp(), ipopt_result(p, status=Status.MAX_ITERATIONS), opts)
     assert not point.info.applied
     assert point.info.reason == "IPOPT did not converge (Maximum_Iterations_Exceeded)"

@@ -378,14 +378,15 @@ def test_margin_nlp_hessian_of_deeper_sign_rows():
     anchor = rng.standard_normal(deep.n_params)
     region = RegionMargins(deep, DATA4, anchor)
     nlp = M.margin_nlp(region, get_norm("l2").lift(OBJECTIVE, deep.n_params), np.arange(4))
+    three = RegionMargins(deep, lm.Dataset(X4[:3], Y4[:3]), anchor)      # 12 sign rows, not 16
     lam = rng.standard_normal(nlp.m)
     check_nlp(nlp, anchor + 0.1 * rng.standard_normal(deep.n_params), lam)
     assert np.abs(region.extra_hessian(anchor, lam[4:])).max() > 0
     # with the linf norm's rows between the margin and the sign rows (their multipliers come after both)
     lift = get_norm("linf").lift(OBJECTIVE, deep.n_params)
-    nlp = M.margin_nlp(region, lift, np.arange(4))
-    z = np.append(anchor, 3.0)
-    check_nlp(nlp, z, rng.standard_normal(nlp.m))
+    for source, k in ((region, 4), (three, 3)):
+        nlp = M.margin_nlp(source, lift, np.arange(k))
+        check_nlp(nlp, np.append(anchor, 3.0), rng.standard_normal(nlp.m))
 
 
 def test_default_nlp_name():
@@ -399,14 +400,18 @@ def test_working_set_certificates_with_bounds_and_tolerances():
     data = lm.Dataset(WS_X, np.ones(4))
     cert = lm.max_margin(LINEAR2, data, norm="l1", working_set=WS)
     assert cert.success and cert.kkt.max <= 1e-8 and cert.diagnostics.working_set_size < 4
-    loose = lm.max_margin(LINEAR2, data, working_set=WS, tolerances=lm.Tolerances(active=1e-3))
-    tight = lm.max_margin(LINEAR2, data, working_set=WS)
-    assert loose.tolerances.active == 1e-3 and loose.active.size >= tight.active.size
+    near = lm.Dataset(np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5 + 1e-4], [5.0, 0.1]]), np.ones(4))
+    loose = lm.max_margin(LINEAR2, near, working_set=WS, tolerances=lm.Tolerances(active=1e-3))
+    tight = lm.max_margin(LINEAR2, near, working_set=WS)
+    assert loose.diagnostics.working_set_size < 4
+    assert loose.active.tolist() == [0, 1, 2] and tight.active.tolist() == [0, 1]
 
 
 def test_relu_regions_with_bounds_and_a_working_set():
-    l1 = lm.max_margin(RELU, DATA4, norm="l1", starts=1, seed=0, raise_on_failure=False)
-    assert l1.status in (Status.OPTIMAL, Status.REGION_BOUNDARY) and l1.diagnostics.region.restricted_kkt.max <= 1e-8
+    # l1: the original problem's certificate needs the lower-bound multipliers of u, v >= 0
+    l1 = lm.max_margin(RELU, DATA4, norm="l1", starts=1, seed=0)
+    assert l1.status == Status.OPTIMAL and l1.kkt.max <= 1e-8
+    assert {r.kind: r.support for r in l1.rows}["lower_bound"] > 0
     ws = M.WorkingSetOptions(enabled=True, initial=2, batch=1, seeding="margins")
     cert = lm.max_margin(RELU, DATA4, starts=1, seed=0, working_set=ws)
     free = lm.max_margin(RELU, DATA4, starts=1, seed=0)
