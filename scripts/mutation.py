@@ -110,7 +110,8 @@ GENERIC = [
      "dtype conversion of an argument that is float64 (int for indices) in every caller; for any other real "
      "dtype numpy upcasts before the arithmetic that follows (tests check int8/uint8/float32 inputs where it "
      "matters)"),
-    (r"reshape\(-1\b.*->.*reshape\(-2\b", "numpy >= 2 accepts any negative size as 'unknown': reshape(-2) == reshape(-1)"),
+    (r"reshape\(-1\b.*->.*reshape\(-2\b",
+     "numpy >= 2 accepts any negative size as 'unknown': reshape(-2) == reshape(-1)"),
     (r'float\("inf"\).*->.*float\("INF"\)|float\("nan"\).*->.*float\("NAN"\)',
      "float() parses 'INF'/'NAN' case-insensitively"),
     (r"^x_(stationarity_scale|stationarity_residual|objective_scale|second_order_of|extend): .*initial=0\.0.*->",
@@ -151,9 +152,11 @@ GENERIC = [
      "only the first working set depends on the start (a solver strategy); the accepted result does not"),
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*extra=False.*-> .*extra=None", "None is falsy like False"),
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*decide\(False.*-> .*decide\(None", "None is falsy like False"),
-    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*kinds == \"margin\"\], initial=0\.0\).*-> .*(initial=None|\], \))",
+    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*kinds == \"margin\"\], initial=0\.0\).*-> "
+     r".*(initial=None|\], \))",
      "np.max over the margin rows' multipliers (N >= 1 rows)"),
-    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*np\.max\(lam\[signs\], initial=0\.0\).*-> .*(initial=None|signs\], \))",
+    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*np\.max\(lam\[signs\], initial=0\.0\).*-> "
+     r".*(initial=None|signs\], \))",
      "np.max over the sign rows' multipliers (a ReLU region has >= 1 sign row)"),
     (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*REGION_MAX_ITER",
      "the iteration cap of a region solve (solver strategy): no test region needs 1000 iterations"),
@@ -241,7 +244,8 @@ GENERIC = [
     (r"^x__nnls_multipliers: .*np\.where\(norms > 0, norms, 1\.0\) -> .*norms, 2\.0\)",
      "only zero rows are divided by the placeholder: their NNLS coefficient is 0 either way"),
     (r"^x\u01c1MaxMarginProblem\u01c1(_attempt_on_all|_solve_from|_certify|_judge_region): "
-     r".*(whole = |report if whole else None|rounds, report\)|attempt\.report is not None|self\._certify\(region, attempt, opts\))",
+     r".*(whole = |report if whole else None|rounds, report\)|attempt\.report is not None|"
+     r"self\._certify\(region, attempt, opts\))",
      "the KKT report of a working set that covers every sample is reused instead of recomputed: dropping the "
      "reuse recomputes the same report"),
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*fit_multipliers\(nlp, attempt\.z, tolerances=tol\)",
@@ -271,7 +275,7 @@ GENERIC = [
      "the values set here are the model's own or its initial point clipped to the bounds: inside the domains, "
      "validation passes silently"),
     (r"^x__translate: .*descend_into=True\)+ -> .*active=True, \)", "descend_into=True is Pyomo's default"),
-    (r"^x__status: .*LEGACY_STATUS\.get\(value, None\) -> .*LEGACY_STATUS\.get\(value, \)",
+    (r"^x__status: .*LEGACY_STATUS\.get\(value, None\).* -> .*LEGACY_STATUS\.get\(value, \)",
      "dict.get's default is None"),
     (r"^x\u01c1_RowMap\u01c1of: .*_bound\(con\.lb, -np\.inf\).* -> .*_bound\(con\.lb, \+np\.inf\)",
      "a missing lower bound is non-finite either way (and never equals a finite upper bound)"),
@@ -412,8 +416,8 @@ def _results():
 
 def _changed_lines(diff: str) -> tuple[str, str]:
     lines = diff.splitlines()[2:]
-    minus = " / ".join(l[1:].strip() for l in lines if l.startswith("-"))
-    plus = " / ".join(l[1:].strip() for l in lines if l.startswith("+"))
+    minus = " / ".join(line[1:].strip() for line in lines if line.startswith("-"))
+    plus = " / ".join(line[1:].strip() for line in lines if line.startswith("+"))
     return minus, plus
 
 

@@ -10,8 +10,18 @@ import numpy as np
 import pytest
 from verify_helpers import QP, kkt_qp
 
-from lexmargin.nlp.certificate import (NO_DIAGNOSTICS, Certificate, Diagnostics, RowSummary, SolverInfo, Unparsed,
-                                       assemble, jsonable, per_sample, row_summaries)
+from lexmargin.nlp.certificate import (
+    NO_DIAGNOSTICS,
+    Certificate,
+    Diagnostics,
+    RowSummary,
+    SolverInfo,
+    Unparsed,
+    assemble,
+    jsonable,
+    per_sample,
+    row_summaries,
+)
 from lexmargin.nlp.certify import LICQ, Residuals, SecondOrder
 from lexmargin.nlp.finish import NOT_RUN, FinishInfo
 from lexmargin.nlp.options import Tolerances

@@ -51,7 +51,8 @@ def test_tiny_non_homogeneous_term_is_caught_symbolically():
     m = model(1, lambda p, x: dot(p, x) + 1e-12 * dot(p, x) ** 2, dim=1)
     (check,) = H.check_homogeneity(m).blocks
     assert check.numeric_ok is True and check.symbolic_ok is False
-    assert check.message == "SymPy check failed" and check.symbolic_method == "symbolic in rho at 3 random rational points"
+    assert check.message == "SymPy check failed"
+    assert check.symbolic_method == "symbolic in rho at 3 random rational points"
     assert not H.check_homogeneity(m).ok
     numeric_only = H.check_homogeneity(m, symbolic=False)
     assert numeric_only.ok and numeric_only.blocks[0].symbolic_ok is None and numeric_only.blocks[0].symbolic_method \

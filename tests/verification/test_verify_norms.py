@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from verify_helpers import PROPERTY
 
 from lexmargin.errors import LexmarginError
-from lexmargin.nlp.norms import BALL, NORMS, OBJECTIVE, L1, L2, LInf, Lp, Norm, get_norm
+from lexmargin.nlp.norms import BALL, L1, L2, NORMS, OBJECTIVE, LInf, Lp, Norm, get_norm
 
 ALL = [L2(), L1(), LInf(), Lp(3.0), Lp(1.5)]
 IDS = ["l2", "l1", "linf", "l3", "l1.5"]
@@ -195,8 +195,9 @@ def test_empty_row_expressions_follow_the_symbol_type():
         lift = norm.lift(BALL if norm.name == "linf" else OBJECTIVE, 2)
         if lift.n_rows:
             continue
-        assert isinstance(lift.rows(ca.SX.sym("z", lift.n)), ca.SX) and lift.rows(ca.SX.sym("z", lift.n)).shape == (0, 1)
-        assert isinstance(lift.rows(ca.MX.sym("z", lift.n)), ca.MX) and lift.rows(ca.MX.sym("z", lift.n)).shape == (0, 1)
+        for symbol in (ca.SX, ca.MX):
+            rows = lift.rows(symbol.sym("z", lift.n))
+            assert isinstance(rows, symbol) and rows.shape == (0, 1)
 
 
 @pytest.mark.parametrize("norm", ALL, ids=IDS)

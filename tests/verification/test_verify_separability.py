@@ -167,7 +167,13 @@ def test_lp_weights():
 
 
 def test_proof_record_round_trip():
-    proof = S.FarkasProof(np.array([0.25, 0.75]), 1e-17, 0.5, math.inf)
+    given = np.array([0.25, 0.75])
+    proof = S.FarkasProof(given, 1e-17, 0.5, math.inf)
+    given[0] = 9.0                                      # the proof keeps its own, read-only weights
+    assert proof.weights.tolist() == [0.25, 0.75] and proof.weights.dtype == float
+    with pytest.raises(ValueError):
+        proof.weights[0] = 1.0
+    assert S.FarkasProof([1, 0], 0.0, 1.0, 1.0).weights.dtype == float
     d = proof.to_dict()
     assert d == {"weights": [0.25, 0.75], "relative_residual": 1e-17, "value": 0.5, "norm_bound": "inf"}
     back = S.FarkasProof.from_dict(d)

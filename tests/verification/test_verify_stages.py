@@ -307,7 +307,8 @@ def test_block_groups_and_indices():
     assert D.block_groups(svm_model) == [(1, ("w",)), (2, ("b",))]
     assert D._indices(svm_model, ("b",)).tolist() == [2, 3]
     assert D._indices(svm_model, ("b", "w")).tolist() == [2, 3, 0, 1]
-    three = Model("three", [Block.array("a", 1, degree=2), Block.array("w", 2, degree=1), Block.array("c", 1, degree=2)],
+    three = Model("three", [Block.array("a", 1, degree=2), Block.array("w", 2, degree=1),
+                            Block.array("c", 1, degree=2)],
                   input_dim=2, summands={"a": lambda p, x: p["a"][0] ** 2 * x[0], "w": lambda p, x: ops.dot(p["w"], x),
                                          "c": lambda p, x: p["c"][0] ** 2 * x[1]})
     assert D.block_groups(three) == [(1, ("w",)), (2, ("a", "c"))]
