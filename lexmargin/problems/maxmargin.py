@@ -30,7 +30,7 @@ from ..modeling.model import Model
 from ..modeling.regions import RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 from ..nlp import ipopt
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
-from ..nlp.certify import Residuals, certify
+from ..nlp.certify import Residuals, certify, multiplier_weights, stationarity_scale
 from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import OBJECTIVE, Lift, get_norm
@@ -76,15 +76,16 @@ class RegionDiagnostics:
     """The activation region a ReLU solve was restricted to, and the restricted problem's residuals.
 
     tight_sign_constraints: sign rows active at theta (pre-activations at a kink).
-    sign_multiplier_max: the largest sign-row multiplier relative to the largest margin multiplier in
-    the restricted problem (0 when the region constraints are not binding).
+    sign_row_weight: the largest weight |mu_i| ||grad s_i|| of a sign row in the restricted problem's
+    stationarity balance, relative to that balance's scale (0 when the region constraints are not
+    binding; scale-free).
     """
 
     n_units: int
     n_active_units: int
     n_sign_constraints: int
     tight_sign_constraints: int
-    sign_multiplier_max: float
+    sign_row_weight: float
     restricted_kkt: Residuals
 
     @property
@@ -94,7 +95,7 @@ class RegionDiagnostics:
     def to_dict(self) -> dict:
         return {"n_units": self.n_units, "n_active_units": self.n_active_units,
                 "n_sign_constraints": self.n_sign_constraints, "tight_sign_constraints": self.tight_sign_constraints,
-                "interior": self.interior, "sign_multiplier_max": self.sign_multiplier_max,
+                "interior": self.interior, "sign_row_weight": self.sign_row_weight,
                 "restricted_kkt": self.restricted_kkt.to_dict()}
 
 
@@ -123,7 +124,7 @@ class MaxMarginDiagnostics(Diagnostics):
                    ("stationarity", "primal_feasibility", "dual_feasibility", "complementarity")}
             d["region"] = RegionDiagnostics(int(region["n_units"]), int(region["n_active_units"]),
                                             int(region["n_sign_constraints"]), int(region["tight_sign_constraints"]),
-                                            float(region["sign_multiplier_max"]), Residuals(**kkt))
+                                            float(region["sign_row_weight"]), Residuals(**kkt))
         d["farkas"] = FarkasProof.from_dict(d["farkas"]) if d.get("farkas") else None
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
@@ -330,15 +331,15 @@ class MaxMarginProblem:
             fin, report = finish_or_keep(nlp, result, opts, want_report=not ws_on)
             z = fin.z
             if not result.converged:
-                return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds, report)
+                return self._attempt_on_all(index, fin, result, iterations, seconds, rounds, report)
             theta = self.lift.theta(z)
             violated = np.nonzero(source.values(theta) < 1.0 - VIOLATION_TOL)[0]
             if violated.size == 0 or not ws_on or rounds >= ws.max_rounds:
-                return self._attempt_on_all(source, index, fin, result, iterations, seconds, rounds, report)
+                return self._attempt_on_all(index, fin, result, iterations, seconds, rounds, report)
             order = np.argsort(source.values(theta, violated))
             index = np.union1d(index, violated[order[:batch]])
 
-    def _attempt_on_all(self, source, index, fin, result, iterations, seconds, rounds, report) -> _Attempt:
+    def _attempt_on_all(self, index, fin, result, iterations, seconds, rounds, report) -> _Attempt:
         """Multipliers of the working-set NLP placed on the full NLP's rows (zero off the working set); the
         report is kept when the working set is every sample in order (it is then the full NLP's)."""
         N, k = self.data.n_samples, index.size
@@ -475,12 +476,13 @@ class MaxMarginProblem:
             status = Status.REGION_BOUNDARY
         else:
             status = decide(False, attempt.solver_status)
-        signs = restricted.extended.kinds == region.extra_kind
-        lam = np.abs(restricted.multipliers)
-        margin_top = max(float(np.max(lam[restricted.extended.kinds == "margin"], initial=0.0)), 1e-300)
+        ext = restricted.extended
+        signs = ext.kinds == region.extra_kind
+        weights = multiplier_weights(ext.jacobian, restricted.multipliers)
+        scale = stationarity_scale(ext.point.gradient, ext.jacobian, restricted.multipliers, ext.point.gradient_scale)
         diag = RegionDiagnostics(region.summary.n_units, region.summary.n_active_units, region.summary.n_sign_constraints,
                                  int(np.sum(restricted.active & signs)),
-                                 float(np.max(lam[signs], initial=0.0)) / margin_top, restricted.residuals)
+                                 float(np.max(weights[signs], initial=0.0)) / scale, restricted.residuals)
         return region, attempt, original, status, diag
 
     def _region_anchor(self, theta0, opts: SolveOptions):

@@ -1,12 +1,16 @@
 """Proofs that data is not separable by a model linear in theta (Farkas' lemma).
 
-A theta with A theta + c >= 1 exists unless some y >= 0 has A^T y = 0 and y.(1 - c) > 0 (Farkas).
-Such a y is found by an LP (HiGHS) and then re-solved exactly on its support, and it is checked in
-numpy: with r = A^T y computed by exactly rounded sums, any theta with A theta + c >= 1 satisfies
-r.theta >= y.(1 - c), hence ||theta||_1 >= y.(1 - c) / ||r||_inf.  The proof is accepted when r is at
-the level of the rounding of the data (relative residual <= PROOF_TOL * N * eps): then no separating
-theta is representable in double precision, and typically r = 0 exactly.  Otherwise the data may be
-separable (with a huge ||theta||) and no ``NotSeparableError`` is raised.
+A theta with A theta + c >= 1 exists unless some y >= 0 has A^T y = 0 and y.(1 - c) > 0 (Farkas).  Each
+row a_n is scaled by a power of two to unit size (exact; a sample that is tiny, huge or of subnormal
+size is then as well-posed as any other), and y is found by an LP (HiGHS) on  A'^T y' = 0, sum y' = 1,
+y' >= 0  (a pure feasibility problem when every 1 - c_n > 0, as for every homogeneous model; otherwise
+maximizing y.(1 - c) with weights normalized in log space), re-solved exactly on its support, mapped
+back to the user's rows without overflow and checked in numpy:
+with r = A^T y computed by exactly rounded sums, any theta with A theta + c >= 1 satisfies
+r.theta >= y.(1 - c), hence ||theta||_1 >= y.(1 - c) / ||r||_inf.  The proof is accepted when r is at the
+rounding level of the (scaled) data (relative residual <= PROOF_TOL * N * eps): then no separating theta
+is representable in double precision, and typically r = 0 exactly.  Otherwise the data may be separable
+(with a huge ||theta||) and no ``NotSeparableError`` is raised.
 """
 
 from __future__ import annotations
@@ -55,14 +59,30 @@ def exact_residual(A, y) -> np.ndarray:
     return np.array([math.fsum(col) for col in products.T])
 
 
-def _lp_weights(A, c) -> np.ndarray | None:
+def row_exponents(A) -> np.ndarray:
+    """e_n with max_j |A_nj| / 2^e_n in [1/2, 1) (0 for a zero row)."""
+    size = np.max(np.abs(A), axis=1, initial=0.0)
+    return np.array([math.frexp(v)[1] if v > 0 and math.isfinite(v) else 0 for v in size], dtype=int)
+
+
+def _objective(b, e) -> np.ndarray:
+    """Weights of y.(1 - c) in the scaled variables, b_n 2^-e_n, normalized to max 1 in log space (no
+    overflow); zero when every b_n > 0 (then any y >= 0 with A^T y = 0 is a proof: a feasibility LP)."""
+    if np.all(b > 0):
+        return np.zeros(b.size)
+    with np.errstate(divide="ignore"):
+        logs = np.log2(np.abs(b)) - e
+    top = np.max(logs[np.isfinite(logs)], initial=0.0)
+    return np.sign(b) * np.exp2(np.where(np.isfinite(logs), logs - top, -np.inf))
+
+
+def _lp_weights(A, weights) -> np.ndarray | None:
+    """y >= 0, sum y = 1, A^T y = 0 maximizing weights.y (HiGHS), or None."""
     n = A.shape[0]
     equality = np.vstack([A.T, np.ones((1, n))])
     target = np.append(np.zeros(A.shape[1]), 1.0)
-    lp = linprog(-(1.0 - c), A_eq=equality, b_eq=target, bounds=(0, None), method="highs")
-    if lp.status != 0 or -lp.fun <= 0:
-        return None
-    return lp.x
+    lp = linprog(-weights, A_eq=equality, b_eq=target, bounds=(0, None), method="highs")
+    return lp.x if lp.status == 0 else None
 
 
 def _refine(A, y) -> np.ndarray:
@@ -75,37 +95,54 @@ def _refine(A, y) -> np.ndarray:
     return refined if np.all(refined >= 0) else y
 
 
-def verify(A, c, y) -> FarkasProof | None:
-    """The proof carried by weights y, or None when y proves nothing at double precision."""
-    y = np.maximum(np.asarray(y, dtype=float), 0.0)
-    if not np.any(y):
-        return None
-    y = y / math.fsum(y)
-    value = math.fsum(y * (1.0 - c))
+def relative_residual(A, y) -> float:
+    """||A^T y||_inf (exactly rounded sums) relative to max_j sum_n |A_nj| y_n."""
     r = exact_residual(A, y)
     size = max(float(np.max(np.abs(A).T @ y, initial=0.0)), np.finfo(float).tiny)
-    relative = float(np.max(np.abs(r), initial=0.0)) / size
+    return float(np.max(np.abs(r), initial=0.0)) / size
+
+
+def user_weights(y_scaled, exponents) -> np.ndarray:
+    """y_n = y'_n 2^-e_n normalized to sum 1 without overflow (log space first).  With -e it maps the
+    other way: user weights to the weights of the rows scaled to unit size."""
+    y_scaled = np.maximum(np.asarray(y_scaled, dtype=float), 0.0)
+    positive = y_scaled > 0
+    logs = np.full(y_scaled.size, -np.inf)
+    logs[positive] = np.log2(y_scaled[positive]) - exponents[positive]
+    shift = int(np.ceil(np.max(logs)))
+    y = np.where(positive, np.ldexp(y_scaled, -np.asarray(exponents) - shift), 0.0)
+    return y / math.fsum(y)
+
+
+def verify(A, c, y) -> FarkasProof | None:
+    """The proof carried by weights y >= 0 (any positive scale) for A theta + c >= 1, or None when it proves
+    nothing at double precision: A^T y must vanish at the rounding level of the rows scaled to unit size
+    (the residual of the scaled rows with the matching weights is the same vector, so the relative
+    residual is the user's), and y.(1 - c) > 0."""
+    A, c = np.asarray(A, dtype=float), np.asarray(c, dtype=float)
+    y = np.maximum(np.asarray(y, dtype=float), 0.0)
+    if not np.any(y) or not np.all(np.isfinite(y)):
+        return None
+    y = y / math.fsum(y)
+    e = row_exponents(A)
+    relative = relative_residual(np.ldexp(A, -e[:, None]), user_weights(y, -e))
+    value = math.fsum(y * (1.0 - c))
     if value <= 0 or relative > PROOF_TOL * A.shape[0] * EPS:
         return None
-    top = float(np.max(np.abs(r), initial=0.0))
+    top = float(np.max(np.abs(exact_residual(A, y)), initial=0.0))
     return FarkasProof(y, relative, value, value / top if top > 0 else float("inf"))
 
 
 def farkas_proof(A, c) -> FarkasProof | None:
     """A verified Farkas certificate that A theta + c >= 1 has no solution, or None.
 
-    Rows are scaled by powers of two first (exact), so the LP sees unit-size rows at any data scale.
+    Each row a_n is scaled by a power of two to unit size (exact): the LP and the rounding-level test
+    see rows of one size whatever the data's scale (tiny, huge or subnormal samples included).
     """
     A, c = np.asarray(A, dtype=float), np.asarray(c, dtype=float)
-    row = np.max(np.abs(A), axis=1)
-    exponents = np.array([math.frexp(v)[1] if v > 0 and math.isfinite(v) else 0 for v in row])
-    As, cs = np.ldexp(A, -exponents[:, None]), np.ldexp(c - 1.0, -exponents) + 1.0
-    y = _lp_weights(As, cs)
+    e = row_exponents(A)
+    scaled = np.ldexp(A, -e[:, None])
+    y = _lp_weights(scaled, _objective(1.0 - c, e))
     if y is None:
         return None
-    proof = verify(As, cs, _refine(As, y))
-    if proof is None:
-        return None
-    weights = np.ldexp(proof.weights, -exponents)     # y_n / 2^e_n: the same proof for the unscaled rows
-    return verify(A, c, weights) or FarkasProof(weights / weights.sum(), proof.relative_residual, proof.value,
-                                                proof.norm_bound)
+    return verify(A, c, user_weights(_refine(scaled, y), e))

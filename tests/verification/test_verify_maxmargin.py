@@ -250,12 +250,12 @@ def test_relu_statuses_from_the_region_certificates():
     optimal, boundary = outcomes[0], outcomes[2]
     assert optimal.status == Status.OPTIMAL and optimal.kkt.max <= 1e-8
     region = optimal.diagnostics.region
-    assert region.interior and region.tight_sign_constraints == 0 and region.sign_multiplier_max <= 1e-9
+    assert region.interior and region.tight_sign_constraints == 0 and region.sign_row_weight <= 1e-9
     assert region.restricted_kkt.max <= 1e-8 and region.n_sign_constraints == 8 and region.n_units == 8
     assert "activation region" in optimal.constraints
     assert boundary.status == Status.REGION_BOUNDARY and boundary.kkt.max > 1e-8
     b = boundary.diagnostics.region
-    assert b.tight_sign_constraints >= 1 and b.sign_multiplier_max > 0 and b.restricted_kkt.max <= 1e-8
+    assert b.tight_sign_constraints >= 1 and b.sign_row_weight > 0 and b.restricted_kkt.max <= 1e-8
     for seed in (1, 3):
         assert outcomes[seed].status == Status.NO_SEPARATING_POINT
         assert [s.status for s in outcomes[seed].diagnostics.starts] == [Status.INFEASIBLE]
@@ -416,3 +416,17 @@ def test_relu_regions_with_bounds_and_a_working_set():
     cert = lm.max_margin(RELU, DATA4, starts=1, seed=0, working_set=ws)
     free = lm.max_margin(RELU, DATA4, starts=1, seed=0)
     assert cert.success and cert.objective == pytest.approx(free.objective, rel=1e-8)
+
+
+def test_region_diagnostics_do_not_depend_on_the_data_scale():
+    """The sign rows' weight in the stationarity balance is scale-free (a plain multiplier ratio is not:
+    sign rows and margin rows have different units)."""
+    base = lm.max_margin(RELU, DATA4, starts=1, seed=2, raise_on_failure=False)
+    assert base.status == Status.REGION_BOUNDARY and base.diagnostics.region.sign_row_weight > 1e-3
+    for factor in (0.01, 10.0):
+        scaled = lm.max_margin(RELU, lm.Dataset(DATA4.X * factor, DATA4.y), starts=1, seed=2,
+                               raise_on_failure=False)
+        assert scaled.status == base.status
+        assert scaled.diagnostics.region.sign_row_weight == pytest.approx(base.diagnostics.region.sign_row_weight,
+                                                                          rel=1e-6)
+        assert scaled.kkt.max == pytest.approx(base.kkt.max, rel=1e-6)

@@ -103,27 +103,37 @@ def test_farkas_proof_at_extreme_row_scales():
     assert proof is not None and proof.value == pytest.approx(0.5, rel=1e-12)
 
 
-# ---- reported limitations (strict xfail: they fail loudly once fixed) ----------------------------------
-@pytest.mark.xfail(strict=True, reason="reported: the LP objective 1 - c_s = (1 - c) 2^-e_n is not scale-free; "
-                   "a row 1e18 times smaller than the others puts ~1e18 into it and HiGHS stops with status 4")
+# ---- the reported limitations, fixed: rows scaled to unit size, a feasibility LP, overflow-safe weights ---
 def test_farkas_proof_with_a_row_near_the_origin():
     A = np.array([[1.0, 0.5], [-2.0, -1.0], [1e-18, 3e-18]])
-    assert S.farkas_proof(A, np.zeros(3)) is not None
+    proof = S.farkas_proof(A, np.zeros(3))
+    assert proof is not None and proof.weights.tolist() == pytest.approx([2 / 3, 1 / 3, 0.0])
 
 
-@pytest.mark.xfail(strict=True, reason="reported: at data scale >= 1e17, c_s = (c - 1) 2^-e + 1 rounds to 1, the "
-                   "LP objective is 0 and no proof is found (the docstring promises any data scale)")
 def test_farkas_proof_at_a_large_data_scale():
-    assert S.farkas_proof(np.array([[1e17], [-1e17]]), np.zeros(2)) is not None
+    proof = S.farkas_proof(np.array([[1e17], [-1e17]]), np.zeros(2))
+    assert proof is not None and proof.relative_residual == 0.0 and proof.norm_bound == math.inf
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason="reported: a sample of subnormal size overflows "
-                   "ldexp(c - 1, -e) to inf and linprog raises ValueError out of max_margin")
 def test_max_margin_with_a_subnormal_sample_is_not_separable():
     import lexmargin as lm
     X = np.array([[1.0, 0.5], [-2.0, -1.0], [1e-310, 3e-310], [0.3, -2.0]])
     cert = lm.max_margin(lm.load_model("linear", input_dim=2), lm.Dataset(X, np.ones(4)), raise_on_failure=False)
     assert cert.status == "not_separable"
+    assert np.all(cert.diagnostics.farkas.weights >= 0)
+
+
+def test_user_weights_map_scaled_rows_back_without_overflow():
+    y = S.user_weights(np.array([0.5, 0.5]), np.array([-1030, 1]))    # rows scaled by 2^1030 and by 1/2
+    assert y.tolist() == pytest.approx([1.0, 0.0]) and np.all(np.isfinite(y)) and math.fsum(y) == 1.0
+    back = S.user_weights(y, -np.array([-1030, 1]))                    # and the other way
+    assert np.all(np.isfinite(back)) and math.fsum(back) == pytest.approx(1.0)
+
+
+def test_objective_is_a_feasibility_problem_when_every_value_is_positive():
+    assert np.all(S._objective(np.array([1.0, 2.0]), np.array([0, 5])) == 0.0)
+    w = S._objective(np.array([1.0, -2.0, 0.0]), np.array([0, 1, 0]))
+    assert w[0] == 1.0 and w[1] == -1.0 and w[2] == 0.0      # b 2^-e, normalized to max 1, signs kept
 
 
 def test_refine_restores_an_exact_vertex():
@@ -143,27 +153,12 @@ def test_refine_restores_an_exact_vertex():
     assert S._refine(A, y) is y
 
 
-def test_proof_of_scaled_rows_stands_when_the_unscaled_recheck_fails(monkeypatch):
-    """farkas_proof re-checks its weights on the unscaled rows; should rounding there fail (under/overflow),
-    the proof of the exactly scaled rows is returned with its weights normalized."""
-    A = np.array([[4.0, 8.0], [-0.5, -1.0]])
-    real = S.verify
-
-    def verify(A_, c, y):
-        return None if np.array_equal(A_, A) else real(A_, c, y)
-    monkeypatch.setattr(S, "verify", verify)
-    proof = S.farkas_proof(A, np.zeros(2))
-    assert proof.weights.tolist() == pytest.approx([1 / 9, 8 / 9]) and sum(proof.weights) == pytest.approx(1.0)
-    assert 0.0 <= proof.relative_residual <= S.PROOF_TOL * 2 * EPS and proof.value > 0
-    assert proof.norm_bound > 1e14
-
-
 def test_lp_weights():
     A = np.array([[1.0], [-1.0]])
     y = S._lp_weights(A, np.zeros(2))
     assert y.tolist() == pytest.approx([0.5, 0.5])
     assert S._lp_weights(np.array([[1.0], [2.0]]), np.zeros(2)) is None           # infeasible LP
-    assert S._lp_weights(A, np.ones(2)) is None                                   # value 0
+    assert S._lp_weights(A, np.array([1.0, -1.0])) is not None                    # maximizes weights.y
 
 
 def test_proof_record_round_trip():
