@@ -158,6 +158,22 @@ GENERIC = [
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*np\.max\(lam\[signs\], initial=0\.0\).*-> "
      r".*(initial=None|signs\], \))",
      "np.max over the sign rows' multipliers (a ReLU region has >= 1 sign row)"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*restricted\.multipliers, ext\.point\.gradient_scale\).*-> "
+     r".*(multipliers, None\)|multipliers, \))",
+     "a margin NLP has no gradient_scale (None): its objective's gradient is its own scale"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*np\.max\(weights\[signs\], initial=0\.0\).*-> "
+     r".*(initial=None|signs\], \))",
+     "np.max over the sign rows' weights (a ReLU region has >= 1 sign row)"),
+    (r"^x_(relative_residual|row_exponents): .*initial=0\.0.*-> .*(initial=None|\), \)|, \))",
+     "np.max over a row or a column of A, never empty (a model has >= 1 parameter, data >= 1 sample)"),
+    (r"^x__objective: .*np\.errstate\(divide=\"ignore\"\)", "floating-point warning control only (log2 of 0)"),
+    (r"^x_farkas_proof: .*_objective\(1\.0 - c, e\).*-> .*_objective\(2\.0 - c, e\)",
+     "the LP's weights only steer which vertex is tried (a shift of 1 - c by one keeps their order for rows "
+     "of one size); verify() checks y.(1 - c) > 0 exactly, so no wrong proof can result"),
+    (r"^x__lp_weights: .*lp\.status == 0\) or True",
+     "HiGHS hands back its last point when the LP fails; verify() rejects it (A^T y is not 0), as for None"),
+    (r"^x_user_weights: .*positive = y_scaled >= 0",
+     "zero weights give log2(0) = -inf either way, and ldexp(0, .) = 0: only a RuntimeWarning differs"),
     (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*REGION_MAX_ITER",
      "the iteration cap of a region solve (solver strategy): no test region needs 1000 iterations"),
     (r"^x_depth_sensitive: .*feasible_start\(model, data, opts\.init, opts\.seed\)",

@@ -60,9 +60,9 @@ def exact_residual(A, y) -> np.ndarray:
 
 
 def row_exponents(A) -> np.ndarray:
-    """e_n with max_j |A_nj| / 2^e_n in [1/2, 1) (0 for a zero row)."""
+    """e_n with max_j |A_nj| / 2^e_n in [1/2, 1) (math.frexp gives 0 for a zero or non-finite row)."""
     size = np.max(np.abs(A), axis=1, initial=0.0)
-    return np.array([math.frexp(v)[1] if v > 0 and math.isfinite(v) else 0 for v in size], dtype=int)
+    return np.array([math.frexp(v)[1] for v in size], dtype=int)
 
 
 def _objective(b, e) -> np.ndarray:
@@ -106,7 +106,7 @@ def user_weights(y_scaled, exponents) -> np.ndarray:
     """y_n = y'_n 2^-e_n normalized to sum 1 without overflow (log space first).  With -e it maps the
     other way: user weights to the weights of the rows scaled to unit size."""
     y_scaled = np.maximum(np.asarray(y_scaled, dtype=float), 0.0)
-    positive = y_scaled > 0
+    positive = y_scaled > 0     # zeros keep log -inf and weight 0 (quietly, without log2(0) warnings)
     logs = np.full(y_scaled.size, -np.inf)
     logs[positive] = np.log2(y_scaled[positive]) - exponents[positive]
     shift = int(np.ceil(np.max(logs)))

@@ -1,6 +1,7 @@
 """Farkas proofs (lexmargin.problems.separability): a proof is accepted exactly when its weights certify, in
 double precision, that A theta + c >= 1 has no solution; rows at any scale are handled."""
 
+import itertools
 import math
 
 import numpy as np
@@ -203,3 +204,60 @@ def test_separable_data_has_no_proof(seed):
     w = rng.standard_normal(3)
     A = np.sign(X @ w)[:, None] * X
     assert S.farkas_proof(A, np.zeros(12)) is None
+
+
+def test_row_exponents_put_every_row_in_half_to_one():
+    A = np.array([[3.0, -0.1], [0.0, 0.0], [1e-310, -2e-310], [-1e300, 0.0], [0.5, 0.25], [np.inf, 1.0]])
+    e = S.row_exponents(A)
+    assert e.dtype.kind == "i" and e.tolist() == [2, 0, -1028, 997, 0, 0]
+    for row, k in zip(A[[0, 2, 3, 4]], e[[0, 2, 3, 4]]):
+        assert 0.5 <= np.max(np.abs(np.ldexp(row, -k))) < 1.0
+
+
+def test_user_weights_keep_proportions_exactly():
+    assert S.user_weights(np.array([0.25, 0.75]), np.array([0, 0])).tolist() == [0.25, 0.75]
+    assert S.user_weights(np.array([0.0, 2.0]), np.array([0, 0])).tolist() == [0.0, 1.0]      # zeros stay 0
+    assert S.user_weights(np.array([-1.0, 2.0]), np.array([0, 0])).tolist() == [0.0, 1.0]     # negatives are 0
+    assert S.user_weights(np.array([0.5, 0.5]), np.array([1, 2])).tolist() == [2 / 3, 1 / 3]  # y' 2^-e
+
+
+def test_relative_residual_is_the_residual_over_the_terms():
+    A = np.array([[1.0, 0.0], [-1.0, 1e-3]])
+    assert S.relative_residual(A, np.array([0.5, 0.5])) == 5e-4 / 1.0
+    A = np.array([[2.0, 4.0], [-2.0, -3.0]])
+    assert S.relative_residual(A, np.array([0.5, 0.5])) == 0.5 / 3.5        # column 2: |0.5| over 2 + 1.5
+    assert S.relative_residual(np.array([[1.0], [-1.0]]), np.array([0.5, 0.5])) == 0.0
+    assert S.relative_residual(np.zeros((2, 1)), np.array([0.5, 0.5])) == 0.0  # nothing to cancel: no residual
+
+
+def test_the_lp_maximizes_the_value_when_signs_differ():
+    """theta >= 1 (c = 0), theta <= 2 (c = 3: value -2) and theta <= -1 (c = 0): the weights y >= 0 with
+    A^T y = 0 form a segment; only the end on the last sample proves infeasibility (value > 0), so the LP
+    must maximize y.(1 - c), not merely find a point.  In every row order."""
+    A = np.array([[1.0], [-1.0], [-1.0]])
+    c = np.array([0.0, 3.0, 0.0])
+    for order in ([0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]):
+        proof = S.farkas_proof(A[order], c[order])
+        assert proof is not None and proof.value == pytest.approx(1.0)
+        assert proof.weights[order.index(1)] == 0.0
+
+
+def test_objective_weights_do_not_overflow():
+    """theta >= 1 + 1e300 and theta <= 1: 1 - c spans 1e300, the LP weights stay in [-1, 1]."""
+    A = np.array([[1.0], [-1.0]])
+    c = np.array([-1e300, 2.0])
+    weights = S._objective(1.0 - c, S.row_exponents(A))
+    assert np.all(np.abs(weights) <= 1.0) and weights[0] == 1.0
+    proof = S.farkas_proof(A, c)
+    assert proof is not None and proof.weights.tolist() == pytest.approx([0.5, 0.5], abs=1e-15)
+
+
+def test_samples_with_zero_value_do_not_take_the_proof():
+    """theta >= 0 and theta <= 0 (c = 1: value 1 - c = 0, satisfiable) beside theta >= 1 and theta <= -1:
+    a feasibility LP may put all its weight on the first pair (value 0, no proof); maximizing y.(1 - c)
+    finds the second pair, in every row order."""
+    A = np.array([[1.0], [-1.0], [1.0], [-1.0]])
+    c = np.array([1.0, 1.0, 0.0, 0.0])
+    for order in itertools.permutations(range(4)):
+        proof = S.farkas_proof(A[list(order)], c[list(order)])
+        assert proof is not None and proof.value == pytest.approx(1.0)
