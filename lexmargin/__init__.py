@@ -13,6 +13,7 @@ statuses), which builds on ``modeling`` (ops, Model, Dataset, homogeneity, activ
 
 from .errors import (
                      DataError,
+                     FileInUseError,
                      HomogeneityError,
                      LexmarginError,
                      ModelError,
@@ -39,6 +40,7 @@ __all__ = [
                      "Certificate",
                      "DataError",
                      "Dataset",
+                     "FileInUseError",
                      "HomogeneityError",
                      "LexmarginError",
                      "MaxMarginProblem",

@@ -41,3 +41,7 @@ class SolverError(LexmarginError, RuntimeError):
 
 class NoSeparatingPointError(SolverError):
     """A nonconvex model: no start reached a separating point (local evidence, not a proof)."""
+
+
+class FileInUseError(LexmarginError, OSError):
+    """Another run (in this or another process) is writing the same file; raised before any work is done."""

@@ -33,13 +33,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, LexmarginError
+from .errors import DataError, FileInUseError
 
 TEMP_SUFFIX = ".tmp"
-
-
-class FileInUseError(LexmarginError, OSError):
-    """Another process (or another trainer in this one) is writing the same file."""
 
 
 # ---- atomic saves -----------------------------------------------------------------------------------

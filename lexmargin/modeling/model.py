@@ -24,6 +24,7 @@ import sympy as sp
 
 from .data import Dataset
 from ..errors import DataError, ModelError
+from .usercode import call_user
 
 
 def _as_shape(shape) -> tuple[int, ...]:
@@ -232,21 +233,22 @@ class Model:
     def margin_of(self, params: Mapping, x, y):
         """f(theta; x, y) on whichever backend ``params``/``x`` come from."""
         if self._margin is not None:
-            return self._margin(params, x, y)
+            return call_user(self._margin, "margin(p, x, y)", self.name, params, x, y)
         return y * self.output_of(params, x)
 
     def output_of(self, params: Mapping, x):
         if self._output is not None:
-            return self._output(params, x)
+            return call_user(self._output, "output(p, x)", self.name, params, x)
         if self._summands is None:
             raise ModelError(f"model {self.name!r} declares its margin directly and has no raw output")
-        return sum(fn(params, x) for fn in self._summands.values())
+        return sum(call_user(fn, f"summand {block!r}", self.name, params, x)
+                   for block, fn in self._summands.items())
 
     def summand_of(self, block: str, params: Mapping, x, y):
         """y * g_k(theta_k; x) for sum-of-blocks models."""
         if self._summands is None:
             raise ModelError(f"model {self.name!r} is not declared as a sum of blocks")
-        return y * self._summands[block](params, x)
+        return y * call_user(self._summands[block], f"summand {block!r}", self.name, params, x)
 
     @property
     def has_output(self) -> bool:
