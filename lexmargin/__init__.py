@@ -11,28 +11,68 @@ Layers (imports point down only): ``problems`` (max-margin, paths, lexicographic
 statuses), which builds on ``modeling`` (ops, Model, Dataset, homogeneity, activation regions).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import (
-                     DataError,
-                     FileInUseError,
-                     HomogeneityError,
-                     LexmarginError,
-                     ModelError,
-                     NoSeparatingPointError,
-                     NotSeparableError,
-                     SolverError,
+    DataError,
+    FileInUseError,
+    HomogeneityError,
+    LexmarginError,
+    ModelError,
+    NoSeparatingPointError,
+    NotSeparableError,
+    SolverError,
 )
-from .modeling import ops
-from .modeling.data import Dataset, as_dataset
-from .modeling.homogeneity import check_homogeneity
-from .modeling.loading import load_model
-from .modeling.model import Block, Model, Params
-from .nlp import NORMS, Certificate, SolveOptions, Status, Tolerances, get_norm
-from .problems.depth import depth_gamma_path, depth_sensitive, svm_with_bias
-from .problems.lexicographic import lexicographic_max_margin
-from .problems.maxmargin import MaxMarginProblem, WorkingSetOptions, max_margin
-from .problems.paths import constrained_path, margin_path, regularization_path
 
 __version__ = "0.1.0"
+
+# Public names and the module that defines each.  They are imported on first use (PEP 562), so
+# ``import lexmargin`` stays cheap: CasADi, SciPy and SymPy load only when a solve or a formula needs them.
+_LAZY = {
+    "ops": ".modeling.ops",
+    "Dataset": ".modeling.data", "as_dataset": ".modeling.data",
+    "check_homogeneity": ".modeling.homogeneity",
+    "load_model": ".modeling.loading",
+    "Block": ".modeling.model", "Model": ".modeling.model", "Params": ".modeling.model",
+    "NORMS": ".nlp", "Certificate": ".nlp", "SolveOptions": ".nlp", "Status": ".nlp", "Tolerances": ".nlp",
+    "get_norm": ".nlp",
+    "depth_gamma_path": ".problems.depth", "depth_sensitive": ".problems.depth", "svm_with_bias": ".problems.depth",
+    "lexicographic_max_margin": ".problems.lexicographic",
+    "MaxMarginProblem": ".problems.maxmargin", "WorkingSetOptions": ".problems.maxmargin",
+    "max_margin": ".problems.maxmargin",
+    "constrained_path": ".problems.paths", "margin_path": ".problems.paths",
+    "regularization_path": ".problems.paths",
+}
+
+
+def __getattr__(name: str):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lexmargin' has no attribute {name!r}")
+    loaded = importlib.import_module(module, __name__)
+    value = loaded if name == "ops" else getattr(loaded, name)
+    globals()[name] = value          # later lookups skip __getattr__
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
+
+
+if TYPE_CHECKING:  # what static analysis sees: the same names, imported eagerly
+    from .modeling import ops
+    from .modeling.data import Dataset, as_dataset
+    from .modeling.homogeneity import check_homogeneity
+    from .modeling.loading import load_model
+    from .modeling.model import Block, Model, Params
+    from .nlp import NORMS, Certificate, SolveOptions, Status, Tolerances, get_norm
+    from .problems.depth import depth_gamma_path, depth_sensitive, svm_with_bias
+    from .problems.lexicographic import lexicographic_max_margin
+    from .problems.maxmargin import MaxMarginProblem, WorkingSetOptions, max_margin
+    from .problems.paths import constrained_path, margin_path, regularization_path
 
 __all__ = [
                      "NORMS",

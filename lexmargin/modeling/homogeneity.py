@@ -11,9 +11,11 @@ from dataclasses import asdict, dataclass
 
 import casadi as ca
 import numpy as np
-import sympy as sp
 
+from .._lazy import lazy_module
 from ..errors import HomogeneityError
+
+sp = lazy_module("sympy")   # formulas and symbolic proofs only
 
 _RHOS = (0.5, 2.0, 3.7)
 SYMBOLIC_FULL_LIMIT = 40  # at most this many parameters + inputs: fully symbolic proof

@@ -20,11 +20,13 @@ from functools import cached_property
 
 import casadi as ca
 import numpy as np
-import sympy as sp
 
+from .._lazy import lazy_module
 from .data import Dataset
 from ..errors import DataError, ModelError
 from .usercode import call_user
+
+sp = lazy_module("sympy")   # formulas and symbolic proofs only
 
 
 def _as_shape(shape) -> tuple[int, ...]:

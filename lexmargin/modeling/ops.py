@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import sys
 
 import casadi as ca
 import numpy as np
-import sympy as sp
 
 __all__ = [
     "backend_of", "dot", "matmul", "sum", "exp", "log", "sqrt", "tanh", "abs", "square",
@@ -29,7 +29,8 @@ __all__ = [
 def _kind_of_scalar(s) -> str | None:
     if isinstance(s, (ca.SX, ca.MX, ca.DM)):
         return "casadi"
-    if isinstance(s, sp.Basic):
+    sympy = sys.modules.get("sympy")      # sympy is imported lazily: no sympy object exists before it is
+    if sympy is not None and isinstance(s, sympy.Basic):
         return "sympy"
     if hasattr(s, "is_expression_type"):  # Pyomo variables, parameters and expressions
         return "pyomo"
@@ -62,6 +63,14 @@ def _pyomo_fn(name):
     return apply
 
 
+def _sympy_fn(name):
+    """SymPy's function ``name`` (exp, Max, ...), imported lazily (formulas and proofs only)."""
+    def apply(*args):
+        import sympy
+        return getattr(sympy, name)(*args)
+    return apply
+
+
 def _pyomo_max(a, b):
     from pyomo.core.expr.numeric_expr import MaxExpression
     return MaxExpression((a, b))
@@ -72,8 +81,8 @@ def _pyomo_min(a, b):
     return MinExpression((a, b))
 
 
-_MAX = {"casadi": ca.fmax, "sympy": sp.Max, "pyomo": _pyomo_max}
-_MIN = {"casadi": ca.fmin, "sympy": sp.Min, "pyomo": _pyomo_min}
+_MAX = {"casadi": ca.fmax, "sympy": _sympy_fn("Max"), "pyomo": _pyomo_max}
+_MIN = {"casadi": ca.fmin, "sympy": _sympy_fn("Min"), "pyomo": _pyomo_min}
 
 
 def _elementwise(numpy_fn, casadi_fn, sympy_fn, pyomo_fn):
@@ -102,12 +111,12 @@ def _leaky(a, slope):
     return one(a) if isinstance(a, np.ndarray) else fn(a, slope * a)
 
 
-exp = _elementwise(np.exp, ca.exp, sp.exp, _pyomo_fn("exp"))
-log = _elementwise(np.log, ca.log, sp.log, _pyomo_fn("log"))
-sqrt = _elementwise(np.sqrt, ca.sqrt, sp.sqrt, _pyomo_fn("sqrt"))
-tanh = _elementwise(np.tanh, ca.tanh, sp.tanh, _pyomo_fn("tanh"))
-abs = _elementwise(np.abs, ca.fabs, sp.Abs, lambda v: v.__abs__())  # noqa: A001 - mirrors numpy's name
-_relu = _elementwise(lambda a: np.maximum(a, 0.0), lambda v: ca.fmax(v, 0), lambda v: sp.Max(v, 0),
+exp = _elementwise(np.exp, ca.exp, _sympy_fn("exp"), _pyomo_fn("exp"))
+log = _elementwise(np.log, ca.log, _sympy_fn("log"), _pyomo_fn("log"))
+sqrt = _elementwise(np.sqrt, ca.sqrt, _sympy_fn("sqrt"), _pyomo_fn("sqrt"))
+tanh = _elementwise(np.tanh, ca.tanh, _sympy_fn("tanh"), _pyomo_fn("tanh"))
+abs = _elementwise(np.abs, ca.fabs, _sympy_fn("Abs"), lambda v: v.__abs__())  # noqa: A001 - mirrors numpy's name
+_relu = _elementwise(lambda a: np.maximum(a, 0.0), lambda v: ca.fmax(v, 0), lambda v: _sympy_fn("Max")(v, 0),
                      lambda v: _pyomo_max(v, 0))
 
 # ---- activation regions of piecewise-linear activations (relu, leaky_relu) --------------------------
@@ -129,7 +138,7 @@ def relu(a):
     hook = _ACTIVATION_HOOK.get()
     return hook.apply(a, 0.0) if hook is not None else _relu(a)
 softplus = _elementwise(lambda a: np.logaddexp(0.0, a), lambda v: ca.log1p(ca.exp(v)),
-                        lambda v: sp.log(1 + sp.exp(v)), lambda v: _pyomo_fn("log")(1 + _pyomo_fn("exp")(v)))
+                        lambda v: _sympy_fn("log")(1 + _sympy_fn("exp")(v)), lambda v: _pyomo_fn("log")(1 + _pyomo_fn("exp")(v)))
 
 
 def square(a):
