@@ -2,21 +2,76 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
+from ..fileio import atomic_write, read_npz, savez_atomic
+
+_EXACT_INT = 2 ** 53   # every integer of magnitude <= 2**53 is a float64
+
+
+def _first_line(exc) -> str:
+    return str(exc).split("\n")[0]
+
+
+def _as_float64(value, what: str) -> np.ndarray:
+    """``value`` as a new float64 array, refusing anything that would change it silently.
+
+    Refused (DataError): ragged nested lists, Python objects, strings, bytes, dates, complex numbers,
+    and float128 / int64 values that float64 cannot hold exactly (rounding could merge distinct
+    points into identical ones).  float128 / int64 data whose values are all exact in float64 is kept.
+    """
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise DataError(f"{what} must be a rectangular numeric array (every row the same length): "
+                        f"{_first_line(exc)}") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise DataError(f"{what} must be real; got complex values")
+    if kind == "O":
+        raise DataError(f"{what} must be a numeric array; got Python objects (dtype object: ragged rows, "
+                        "None, very large integers or non-numbers)")
+    if kind in "USV":
+        raise DataError(f"{what} must be a numeric array; got {arr.dtype.name} (text or raw bytes): "
+                        "convert it to numbers first")
+    if kind not in "biuf":
+        raise DataError(f"{what} must be a numeric array; got dtype {arr.dtype}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = np.array(arr, dtype=np.float64)
+    if (kind == "f" and arr.dtype.itemsize > 8) or (kind in "iu" and arr.dtype.itemsize >= 8):
+        inexact = _not_exact(arr, out)
+        if inexact is not None:
+            raise DataError(
+                f"{what} has dtype {arr.dtype.name} and a value that float64 cannot represent exactly "
+                f"(at index {inexact}); lexmargin computes in float64 and refuses to round silently, "
+                f"which could merge distinct samples (convert it yourself, e.g. {what}.astype(float), "
+                f"if the rounding is acceptable; {arr.dtype.name} data exact in float64 is accepted)")
+    return out
+
+
+def _not_exact(original: np.ndarray, converted: np.ndarray):
+    """Index of the first value that changed in the conversion to float64 (None when all are exact)."""
+    flat, back = original.reshape(-1), converted.reshape(-1)
+    if original.dtype.kind == "f":
+        with np.errstate(over="ignore", invalid="ignore"):
+            same = (back.astype(original.dtype) == flat) | (np.isnan(flat) & np.isnan(back))
+    else:
+        same = np.ones(flat.shape, dtype=bool)
+        for i in np.flatnonzero(np.abs(back) >= _EXACT_INT):
+            same[i] = int(back[i]) == int(flat[i])
+    if same.all():
+        return None
+    index = tuple(int(i) for i in np.unravel_index(int(np.argmin(same)), original.shape))
+    return index[0] if len(index) == 1 else index
 
 
 def _as_features(X) -> np.ndarray:
-    if np.iscomplexobj(X):
-        raise DataError("X must be real; got complex values")
-    try:
-        X = np.array(X, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"X must be a numeric array: {exc}") from None
+    X = _as_float64(X, "X")
     if X.ndim == 1:
         raise DataError(f"X must be 2-D (N samples x D features); got a 1-D array of length {X.shape[0]}"
                         " (use X.reshape(-1, 1) for one feature)")
@@ -30,12 +85,7 @@ def _as_features(X) -> np.ndarray:
 
 
 def _as_labels(y, n: int) -> np.ndarray:
-    if np.iscomplexobj(y):
-        raise DataError("y must be real labels in {-1, +1}; got complex values")
-    try:
-        y = np.array(y, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"y must be numeric labels in {{-1, +1}}: {exc}") from None
+    y = _as_float64(y, "y")
     if y.ndim != 1 or y.shape[0] != n:
         raise DataError(f"y must be a 1-D array with one label per row of X ({n}); got shape {y.shape}")
     if not np.all(np.isfinite(y)):
@@ -82,43 +132,76 @@ class Dataset:
     def n_features(self) -> int:
         return self.X.shape[1]
 
-    def subset(self, index) -> "Dataset":
+    def subset(self, index) -> Dataset:
         return Dataset(self.X[index], self.y[index])
 
     def to_dict(self) -> dict:
         return {"X": self.X.tolist(), "y": self.y.tolist()}
 
     @classmethod
-    def load(cls, path) -> "Dataset":
-        """Load ``.npz`` (arrays ``X`` and ``y``) or ``.csv`` (label in the last column)."""
+    def load(cls, path) -> Dataset:
+        """Load ``.npz`` (arrays ``X`` and ``y``) or ``.csv`` (label in the last column).
+
+        Raises:
+            DataError: missing, unreadable, corrupt or foreign files, and invalid data, naming the file.
+        """
         path = Path(path)
+        if path.suffix not in (".npz", ".csv", ".txt"):
+            raise DataError(f"unsupported data file type {path.suffix!r}: use .npz or .csv")
         if not path.exists():
             raise DataError(f"data file not found: {path}")
+        if not path.is_file():
+            raise DataError(f"{path} is not a data file (it is a folder or a device)")
         if path.suffix == ".npz":
-            with np.load(path) as f:
-                missing = {"X", "y"} - set(f.files)
-                if missing:
-                    raise DataError(f"{path} lacks arrays {sorted(missing)} (has {f.files})")
-                return cls(f["X"], f["y"])
-        if path.suffix in (".csv", ".txt"):
-            try:
-                table = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2)
-            except ValueError as exc:
-                raise DataError(f"{path} is not a numeric table (features then label per row): {exc}") from None
-            if table.shape[1] < 2:
-                raise DataError(f"{path} needs at least one feature column and the label column")
-            return cls(table[:, :-1], table[:, -1])
-        raise DataError(f"unsupported data file type {path.suffix!r}: use .npz or .csv")
+            arrays = read_npz(path, "data")
+            missing = sorted({"X", "y"} - set(arrays))
+            if missing:
+                raise DataError(f"{path} is not a lexmargin data file: it lacks arrays {missing} "
+                                f"(has {sorted(arrays)})")
+            X, y = arrays["X"], arrays["y"]
+        else:
+            table = _read_table(path)
+            X, y = table[:, :-1], table[:, -1]
+        try:
+            return cls(X, y)
+        except DataError as exc:
+            raise DataError(f"{path}: {exc}") from None
 
     def save(self, path) -> None:
-        """Save as ``.npz`` (arrays X, y) or ``.csv`` (label last), chosen by the file suffix."""
+        """Save as ``.npz`` (arrays X, y) or ``.csv`` (label last), chosen by the file suffix.
+
+        The write is atomic: a temporary file in the same folder is renamed over ``path``, so an
+        interrupted save leaves the previous file intact.
+        """
         path = Path(path)
         if path.suffix == ".csv":
-            np.savetxt(path, np.column_stack([self.X, self.y]), delimiter=",", fmt="%.17g")
+            with atomic_write(path, "w") as fh:
+                np.savetxt(fh, np.column_stack([self.X, self.y]), delimiter=",", fmt="%.17g")
         elif path.suffix == ".npz":
-            np.savez(path, X=self.X, y=self.y)
+            savez_atomic(path, X=self.X, y=self.y)
         else:
             raise DataError(f"unsupported data file type {path.suffix!r}: use .npz or .csv")
+
+
+def _read_table(path: Path) -> np.ndarray:
+    """A numeric table (features then label per row) from a .csv (commas) or .txt (whitespace) file."""
+    hint = "features then label per row"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")    # numpy warns on an empty file; that is reported below
+            table = np.loadtxt(path, delimiter="," if path.suffix == ".csv" else None, ndmin=2,
+                               dtype=np.float64, encoding="utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a numeric table ({hint}): it is not UTF-8 text") from None
+    except (ValueError, TypeError, OverflowError, IndexError) as exc:
+        raise DataError(f"{path} is not a numeric table ({hint}): {_first_line(exc)}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read data file {path}: {exc.strerror or exc}") from None
+    if table.size == 0:
+        raise DataError(f"{path} holds no data rows ({hint})")
+    if table.shape[1] < 2:
+        raise DataError(f"{path} needs at least one feature column and the label column")
+    return table
 
 
 def as_dataset(X, y=None) -> Dataset:
