@@ -9,13 +9,13 @@ Problem-specific numbers live in ``diagnostics``, a small frozen dataclass per p
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import ClassVar
 
 import numpy as np
 
+from ..fileio import dumps_strict
 from .certify import LICQ, KKTReport, Residuals, SecondOrder
 from .finish import NOT_RUN, FinishInfo
 from .options import Tolerances
@@ -42,6 +42,7 @@ def jsonable(value):
 
 
 def _float(value) -> float:
+    """A float read from JSON: numbers, the strings "inf"/"-inf"/"nan" of ``jsonable``, null as NaN."""
     return float("nan") if value is None else float(value)
 
 
@@ -230,12 +231,14 @@ class Certificate:
 
     def to_dict(self) -> dict:
         out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
-        out["rows"] = [r.to_dict() for r in self.rows]
+        out["rows"] = [jsonable(r.to_dict()) for r in self.rows]
         return out | {"success": self.success, "strictly_complementary": self.strictly_complementary,
                       "degenerate": self.degenerate.tolist()}
 
     def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        """Strict JSON (RFC 8259): non-finite numbers are written as strings ("inf", "nan") by ``to_dict``
+        and any other non-finite float as ``null``; ``from_dict`` reads both back."""
+        return dumps_strict(self.to_dict(), **kwargs)
 
     @classmethod
     def from_dict(cls, d: dict) -> Certificate:
@@ -278,7 +281,7 @@ def _second_order_from(d) -> SecondOrder:
 
 def _solver_from(d) -> SolverInfo:
     return SolverInfo(str(d["name"]), _status(d["status"]), str(d["return_status"]), int(d["iterations"]),
-                      float(d["seconds"]), str(d.get("message", "")))
+                      _float(d["seconds"]), str(d.get("message", "")))
 
 
 def _diagnostics_from(d: dict) -> Diagnostics:

@@ -19,9 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..nlp.certificate import Certificate
-from ..modeling.data import Dataset
 from ..errors import DataError, ModelError
+from ..fileio import corrupt, read_npz
+from ..modeling.data import Dataset, _as_float64
+from ..nlp.certificate import Certificate
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,10 +38,7 @@ class ThetaSource:
 
 
 def _float_array(value, what: str) -> np.ndarray:
-    try:
-        arr = np.array(value, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{what} must be numeric: {exc}") from None
+    arr = _as_float64(value, what)   # refuses ragged, text, object and complex input and inexact float128
     if not np.all(np.isfinite(arr)):
         raise DataError(f"{what} contains non-finite values (NaN or inf)")
     return arr
@@ -58,7 +56,11 @@ def _default_iterations(iterations, count: int) -> np.ndarray:
 def from_checkpoints(thetas, iterations=None, origin: str = "checkpoints", run: int = 0) -> ThetaSource:
     thetas = _float_array(thetas, "checkpoints")
     if thetas.ndim == 3:  # batched runs (K, B, P): pick one run
+        if not 0 <= run < thetas.shape[1]:
+            raise DataError(f"run {run} is out of range: the checkpoints hold {thetas.shape[1]} runs")
         thetas = thetas[:, run, :]
+    elif run != 0:
+        raise DataError(f"run {run} was given but the checkpoints ({origin}, shape {thetas.shape}) hold one run")
     if thetas.ndim != 2 or thetas.shape[0] == 0:
         raise DataError(f"checkpoints must be a (K, P) array; got shape {thetas.shape}")
     return ThetaSource(thetas[-1], thetas, _default_iterations(iterations, thetas.shape[0]), origin=origin)
@@ -129,53 +131,92 @@ class _NpzHistory:
     theta: np.ndarray
 
 
-def _npz_data(f, path) -> Dataset | None:
-    present = {"X", "y"} & set(f.files)
+def _npz_data(arrays: dict, path) -> Dataset | None:
+    present = {"X", "y"} & set(arrays)
     if not present:
         return None
     if present != {"X", "y"}:
         raise DataError(f"{path} has {sorted(present)} but data needs both X and y")
-    return Dataset(f["X"], f["y"])
+    return Dataset(arrays["X"], arrays["y"])
 
 
-def load_theta_npz(path, run: int = 0) -> ThetaSource:
-    """Read ``theta`` / ``thetas`` (+ ``iterations``, ``X``, ``y``) from an .npz file."""
+HISTORY_ARRAYS = ("direction", "norm", "steps", "theta")
+
+
+def load_theta_npz(path, run: int | None = None) -> ThetaSource:
+    """Read ``theta`` / ``thetas`` (+ ``iterations``, ``X``, ``y``) from an .npz file.
+
+    ``run`` picks one run of a batched file (a numeric History or ``thetas`` of shape (K, R, P));
+    None means run 0.  A run other than 0 for a file that holds a single run is an error, not ignored.
+
+    Raises:
+        DataError: missing, corrupt or foreign files and malformed arrays, naming the file.
+    """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"parameter file not found: {path}")
     if path.suffix != ".npz":
+        if not path.exists():
+            raise DataError(f"parameter file not found: {path}")
         raise DataError(f"parameter file must be an .npz with an array 'theta'; got {path.name}")
+    if run is not None and (isinstance(run, bool) or not isinstance(run, (int, np.integer)) or run < 0):
+        raise DataError(f"run must be a run index >= 0; got {run!r}")
+    arrays = read_npz(path, "parameter")
     try:
-        f = np.load(path)
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-    with f:
-        if {"direction", "norm", "steps", "theta"} <= set(f.files):  # a numeric History saved as .npz
-            src = from_history(_NpzHistory(f["direction"], f["norm"], f["steps"], f["theta"]), run=run)
-            src = ThetaSource(src.theta, src.thetas, src.iterations, origin=f"{path} (numeric History)")
-        elif "thetas" in f.files:
-            src = from_checkpoints(f["thetas"], f["iterations"] if "iterations" in f.files else None,
-                                   origin=str(path), run=run)
-        elif "theta" in f.files:
-            src = ThetaSource(_float_array(f["theta"], "theta").reshape(-1), origin=str(path))
-        else:
-            raise DataError(f"{path} has no array 'theta' (or 'thetas'); it has {f.files}")
-        data = _npz_data(f, path)
+        src = _theta_source_from_arrays(arrays, path, run)
+        data = _npz_data(arrays, path)
+    except DataError as exc:
+        message = str(exc)
+        raise DataError(message if str(path) in message else f"{path}: {message}") from None
+    except (ValueError, TypeError, IndexError) as exc:   # arrays of inconsistent shapes or kinds
+        raise corrupt(path, "parameter", exc) from None
     return ThetaSource(src.theta, src.thetas, src.iterations, data, src.origin)
 
 
-def as_theta_source(theta, run: int = 0) -> ThetaSource:
-    """Normalize any accepted parameter source (see module docstring)."""
-    if isinstance(theta, ThetaSource):
-        return theta
+def _theta_source_from_arrays(arrays: dict, path: Path, run: int | None) -> ThetaSource:
+    if set(HISTORY_ARRAYS) <= set(arrays):  # a numeric History saved as .npz
+        history = _NpzHistory(*(arrays[k] for k in HISTORY_ARRAYS))
+        src = from_history(history, run=0 if run is None else run)
+        return ThetaSource(src.theta, src.thetas, src.iterations, origin=f"{path} (numeric History)")
+    if "thetas" in arrays:
+        thetas = arrays["thetas"]
+        if run not in (None, 0) and np.ndim(thetas) != 3:
+            raise DataError(f"run {run} was given (--run) but {path} holds a single run "
+                            f"(thetas of shape {np.shape(thetas)}, not (K, runs, P))")
+        return from_checkpoints(thetas, arrays.get("iterations"), origin=str(path),
+                                run=0 if run is None else run)
+    if "theta" in arrays:
+        if run not in (None, 0):
+            raise DataError(f"run {run} was given (--run) but {path} holds a single parameter vector "
+                            "'theta', not a batched History")
+        return ThetaSource(_float_array(arrays["theta"], "theta").reshape(-1), origin=str(path))
+    raise DataError(f"{path} has no array 'theta' (or 'thetas'); it has {sorted(arrays)}")
+
+
+def as_theta_source(theta, run: int | None = None) -> ThetaSource:
+    """Normalize any accepted parameter source (see module docstring).
+
+    ``run`` picks one run of a batched source (None: run 0); a run other than 0 for a source holding one
+    run is an error.
+    """
+    if run is not None and (isinstance(run, bool) or not isinstance(run, (int, np.integer)) or run < 0):
+        raise DataError(f"run must be a run index >= 0; got {run!r}")
     if isinstance(theta, (str, Path)):
         return load_theta_npz(theta, run=run)
+    index = 0 if run is None else int(run)
+    if isinstance(theta, ThetaSource):
+        _single_run(index, "a ThetaSource")
+        return theta
     if hasattr(theta, "thetas") or hasattr(theta, "checkpoints") or _is_numeric_history(theta):
-        return from_history(theta, run=run)
+        return from_history(theta, run=index)
     arr = _float_array(theta, "theta")
     if arr.ndim == 1:
+        _single_run(index, "a single parameter vector theta")
         return ThetaSource(arr)
-    return from_checkpoints(arr, run=run)
+    return from_checkpoints(arr, run=index)
+
+
+def _single_run(run: int, what: str) -> None:
+    if run != 0:
+        raise DataError(f"run {run} was given but the parameters are {what}, which holds one run")
 
 
 def resolve_model(model, data: Dataset | None, options: dict | None = None):
@@ -203,22 +244,40 @@ def check_theta(model, theta) -> None:
         raise DataError("theta is zero: margins, normalization and alignment are undefined there")
 
 
-def certificate_from_dict(d: dict) -> Certificate:
-    """Rebuild a Certificate from ``Certificate.to_dict()`` output (e.g. a cert.json file)."""
+def certificate_from_dict(d: dict, origin=None) -> Certificate:
+    """Rebuild a Certificate from ``Certificate.to_dict()`` output (e.g. a cert.json file).
+
+    ``origin`` (the file it came from) is named in the error.
+    """
+    where = f"{origin} is " if origin is not None else ""
+    if not isinstance(d, dict):
+        raise DataError(f"{where}not a lexmargin certificate (a JSON object is needed; got {type(d).__name__})")
     try:
         return Certificate.from_dict(d)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise DataError(f"not a lexmargin certificate (missing or bad field: {exc})") from None
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, RecursionError) as exc:
+        detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+        what = f"missing field {exc}" if isinstance(exc, KeyError) else f"bad field: {detail}"
+        raise DataError(f"{where}not a lexmargin certificate ({what})") from None
 
 
 def load_certificate(path) -> Certificate:
+    """Read a certificate JSON file (``lexmargin solve --out``; files of lexmargin 0.1 load too).
+
+    Raises:
+        DataError: missing, corrupt, not JSON, or not a certificate, naming the file.
+    """
     path = Path(path)
-    if not path.exists():
-        raise DataError(f"certificate file not found: {path}")
+    if not path.is_file():
+        raise DataError(f"certificate file not found: {path}" if not path.exists()
+                        else f"{path} is not a certificate file (it is a folder or a device)")
     try:
-        d = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path} is not valid JSON: {exc}") from None
+        d = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise corrupt(path, "certificate", f"it is not valid JSON: not UTF-8 text ({exc.reason})") from None
+    except (ValueError, RecursionError) as exc:
+        raise corrupt(path, "certificate", f"it is not valid JSON: {exc}") from None
+    except OSError as exc:
+        raise DataError(f"cannot read certificate file {path}: {exc.strerror or exc}") from None
     if not isinstance(d, dict):
-        raise DataError(f"{path} does not hold a certificate object")
-    return certificate_from_dict(d)
+        raise corrupt(path, "certificate", f"it holds a JSON {type(d).__name__}, not a certificate object")
+    return certificate_from_dict(d, origin=path)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import DataError
+from ..fileio import dumps_strict, write_text_atomic
 from ..nlp.certificate import jsonable
 from ..nlp.certify import LICQ
-from ..errors import DataError
 from .compare import CertificateComparison, Trajectory, compare_with_certificate, trajectory
 from .inputs import as_theta_source, check_theta, resolve_model
 from .stationarity import CONVENTION, KKTNumbers, stationarity
@@ -50,7 +50,8 @@ class StationarityReport:
         return out | {"approximate_kkt_1e-3": self.is_approximate_kkt()}
 
     def to_json(self, **kwargs) -> str:
-        return json.dumps(self.to_dict(), **kwargs)
+        """Strict JSON (RFC 8259): non-finite numbers never appear as NaN/Infinity tokens."""
+        return dumps_strict(self.to_dict(), **kwargs)
 
     def to_markdown(self, plots: dict[str, str] | None = None) -> str:
         from .markdown import report_markdown
@@ -64,8 +65,9 @@ class StationarityReport:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         plots = save_plots(self, directory)
-        (directory / "report.json").write_text(self.to_json(indent=2))
-        (directory / "report.md").write_text(self.to_markdown({k: Path(v).name for k, v in plots.items()}))
+        # atomic: an interrupted save leaves the previous report.json / report.md intact, never half a file
+        write_text_atomic(directory / "report.json", self.to_json(indent=2))
+        write_text_atomic(directory / "report.md", self.to_markdown({k: Path(v).name for k, v in plots.items()}))
         return {"json": str(directory / "report.json"), "markdown": str(directory / "report.md"), **plots}
 
 
@@ -80,7 +82,7 @@ def _dataset(data, source):
 
 
 def stationarity_report(model, data=None, theta=None, *, certificate=None, support_tol: float = 0.1,
-                        model_options: dict | None = None, run: int = 0, progress: bool = False
+                        model_options: dict | None = None, run: int | None = None, progress: bool = False
                         ) -> StationarityReport:
     """Build a StationarityReport.
 
@@ -89,6 +91,9 @@ def stationarity_report(model, data=None, theta=None, *, certificate=None, suppo
     ``theta``: a vector, a (K, P) checkpoint array, a numeric-module History, or an .npz path.
     ``certificate``: optional Certificate to compare with (angles in the trajectory then refer to it).
     """
+    if not (isinstance(support_tol, (int, float, np.integer, np.floating)) and not isinstance(support_tol, bool)
+            and np.isfinite(support_tol) and support_tol >= 0):
+        raise DataError(f"support_tol must be a finite number >= 0; got {support_tol!r}")
     if theta is None:
         raise DataError("theta is required (a vector, checkpoints, a History or an .npz path)")
     source = as_theta_source(theta, run=run)
