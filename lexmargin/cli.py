@@ -5,7 +5,9 @@
     lexmargin report MODEL DATA THETA.npz [--certificate cert.json] [--out DIR]
     lexmargin suite paper|perf [--quick] [--out DIR]   benchmark suites (JSON + Markdown + plots)
 
-Errors in the inputs (missing files, bad options, malformed data) print one line and exit with 2.
+Errors in the inputs (missing, corrupt or foreign files, bad options, malformed data) print one line on
+stderr and exit with 2; an unexpected internal error prints one line and exits with 3 (set LEXMARGIN_DEBUG=1
+for its traceback).  ``solve`` exits with 1 when the solve ended without a certified solution.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib.util
+import math
 import os
 import sys
 from pathlib import Path
@@ -20,6 +23,7 @@ from pathlib import Path
 from .errors import LexmarginError
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3
 SUITES = ("paper", "perf")
 
 
@@ -37,7 +41,7 @@ def parse_value(text: str):
         return None
     try:
         return ast.literal_eval(text)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         return text
 
 
@@ -101,6 +105,82 @@ def say(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def one_line(exc: BaseException) -> str:
+    """An exception's message on one line (messages of other libraries may span several)."""
+    text = " ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+    return text or type(exc).__name__
+
+
+def _number(text: str, kind, what: str, low, strict: bool = False):
+    """An argparse type: a finite ``kind`` number >= low (> low when ``strict``)."""
+    try:
+        value = kind(text)
+    except (TypeError, ValueError, OverflowError):
+        raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}") from None
+    if not math.isfinite(value) or value < low or (strict and value == low):
+        raise argparse.ArgumentTypeError(f"must be {what}; got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    return _number(text, int, "an integer >= 1", 1)
+
+
+def display_dim(text: str) -> int:
+    value = _number(text, int, "an integer from 1 to 1000 (it only sizes the displayed formulas)", 1)
+    if value > 1000:
+        raise argparse.ArgumentTypeError(f"must be an integer from 1 to 1000 (it only sizes the displayed "
+                                         f"formulas); got {text!r}")
+    return value
+
+
+def nonnegative_int(text: str) -> int:
+    return _number(text, int, "an integer >= 0", 0)
+
+
+def nonnegative_float(text: str) -> float:
+    return _number(text, float, "a finite number >= 0", 0.0)
+
+
+def lp_exponent(text: str) -> float:
+    return _number(text, float, "a finite number > 1 (use --norm l1 for p = 1, --norm linf for p = inf)", 1.0,
+                   strict=True)
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``lexmargin solve: error: ...`` on stderr, exit status 2."""
+
+    def error(self, message: str):
+        text = " ".join(message.split())
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {text} (see {self.prog} --help)\n")
+
+
+def _check_parent_folders(out: Path) -> None:
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CLIError(f"--out {out}: {parent} is a file, not a folder")
+            return
+
+
+def _check_output_file(path) -> Path:
+    """A file lexmargin will write: refused up front (before long work) when it cannot be one."""
+    out = Path(path)
+    if out.is_dir():
+        raise CLIError(f"--out {out} is a folder; give a file name, e.g. {out / 'certificate.json'}")
+    _check_parent_folders(out)
+    return out
+
+
+def _check_output_folder(path) -> Path:
+    """A folder lexmargin will write into: refused up front when it cannot be one."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        raise CLIError(f"--out {out} exists and is not a folder")
+    _check_parent_folders(out)
+    return out
+
+
 # ---- commands -------------------------------------------------------------------------------------
 def cmd_models(args) -> int:
     from .modeling.loading import BUNDLED, load_model
@@ -127,24 +207,30 @@ def _options_doc(name: str) -> str:
 
 
 def cmd_solve(args) -> int:
-    from .problems.maxmargin import max_margin
+    from .fileio import write_text_atomic
+    from .problems.maxmargin import MaxMarginProblem
 
+    out = _check_output_file(args.out) if args.out else None
+    if args.run is not None and not args.init:
+        raise CLIError("--run picks a run of the --init file; it needs --init")
     data = load_data(args.data)
     model = build_model(args.model, data, parse_options(args.option))
-    extra = {"p": args.p} if args.p is not None else {}
+    overrides = {}
     if args.init:
         from .report import load_theta_npz
-        extra["init"] = load_theta_npz(args.init, run=args.run).theta
-    if args.activation_region != "auto":
-        extra["activation_region"] = args.activation_region == "on"
+        init = load_theta_npz(args.init, run=args.run).theta
+        if init.shape != (model.n_params,):
+            raise CLIError(f"--init {args.init} holds {init.size} parameters but model {model.name!r} has "
+                           f"{model.n_params}")
+        overrides["init"] = init
+    region = None if args.activation_region == "auto" else args.activation_region == "on"
+    problem = MaxMarginProblem(model, data, args.norm, args.p)   # checks the norm and p before any work
     say(f"solving max-margin for {model.name} on {data.n_samples} samples ({model.n_params} parameters) ...")
-    cert = max_margin(model, data, norm=args.norm, starts=args.starts, seed=args.seed,
-                      raise_on_failure=False, **extra)
+    cert = problem.solve(None, activation_region=region, starts=args.starts, seed=args.seed,
+                         raise_on_failure=False, **overrides)
     print(cert.summary())
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(cert.to_json(indent=2))
+    if out is not None:
+        write_text_atomic(out, cert.to_json(indent=2))   # strict JSON; a reader never sees half a file
         print(f"certificate written to {out}")
     return 0 if cert.success else 1
 
@@ -152,6 +238,7 @@ def cmd_solve(args) -> int:
 def cmd_report(args) -> int:
     from .report import load_certificate, load_theta_npz, stationarity_report
 
+    _check_output_folder(args.out)
     source = load_theta_npz(args.theta, run=args.run)
     data = source.data if args.data == "-" else load_data(args.data)
     if data is None:
@@ -169,6 +256,7 @@ def cmd_report(args) -> int:
 def cmd_suite(args) -> int:
     module = load_suite_module(args.name)
     out = args.out or f"{args.name}_suite_results"
+    _check_output_folder(out)
     runner = module.run_paper_suite if args.name == "paper" else module.run_perf_suite
     result = runner(out, quick=args.quick, progress=not args.no_progress, only=args.only)
     print(result.to_markdown())
@@ -187,24 +275,26 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .nlp.norms import NORMS
 
-    parser = argparse.ArgumentParser(prog="lexmargin", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="lexmargin", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"lexmargin {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("models", help="list the bundled models and their margin formulas")
-    p.add_argument("--input-dim", type=int, default=2, help="input dimension used to display formulas")
+    p.add_argument("--input-dim", type=display_dim, default=2,
+                   help="input dimension used to display formulas (1 to 1000; default 2)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("solve", help="max-margin solution of MODEL on DATA with a certificate")
     _add_model_arguments(p)
     p.add_argument("data", help="data file: .npz with X, y or .csv with the label in the last column")
     p.add_argument("--norm", default="l2", choices=tuple(NORMS))
-    p.add_argument("--p", type=float, default=None, help="exponent of the lp norm")
-    p.add_argument("--starts", type=int, default=None, help="random starts (non-convex models)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--p", type=lp_exponent, default=None, help="exponent of the lp norm (with --norm lp; > 1)")
+    p.add_argument("--starts", type=positive_int, default=None, help="random starts (non-convex models; >= 1)")
+    p.add_argument("--seed", type=nonnegative_int, default=0)
     p.add_argument("--init", help="start from a trained theta (.npz with theta, thetas or a numeric History); "
                                   "for ReLU nets, certify in its activation region")
-    p.add_argument("--run", type=int, default=0, help="which run of a batched History to start from")
+    p.add_argument("--run", type=nonnegative_int, default=None,
+                   help="which run of a batched History --init holds (default 0)")
     p.add_argument("--activation-region", choices=("auto", "on", "off"), default="auto",
                    help="restrict relu/leaky_relu nets to activation regions (auto: when the model uses them)")
     p.add_argument("--out", help="write the certificate as JSON to this file")
@@ -215,8 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="data file (.npz/.csv), or '-' to use X, y stored in THETA")
     p.add_argument("theta", help=".npz with theta (P,) or thetas (K, P) [+ iterations], or a numeric History .npz")
     p.add_argument("--certificate", help="certificate JSON (from `lexmargin solve --out`) to compare with")
-    p.add_argument("--support-tol", type=float, default=0.1, help="near-support set: f_n <= 1 + tol (default 0.1)")
-    p.add_argument("--run", type=int, default=0, help="run index for batched histories")
+    p.add_argument("--support-tol", type=nonnegative_float, default=0.1,
+                   help="near-support set: f_n <= 1 + tol (a finite number >= 0; default 0.1)")
+    p.add_argument("--run", type=nonnegative_int, default=None,
+                   help="run index for batched histories (default 0; an error for a file with one run)")
     p.add_argument("--out", default="report", help="output folder (default ./report)")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_report)
@@ -232,16 +324,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    """Run the command line; returns the exit status (usage errors raise SystemExit(2) from argparse).
+
+    Every failure prints exactly one line on stderr: ``lexmargin COMMAND: error: ...`` and exit status 2 for
+    the user's inputs (files, options, data), ``lexmargin COMMAND: internal error: ...`` and 3 otherwise.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (LexmarginError, OSError, ValueError) as exc:
-        say(f"lexmargin {args.command}: error: {exc}")
+    except (LexmarginError, OSError, ValueError, UnicodeError) as exc:
+        say(f"lexmargin {args.command}: error: {one_line(exc)}")
         return EXIT_USAGE
     except KeyboardInterrupt:
         say("interrupted")
         return 130
+    except Exception as exc:   # a bug, not the user's mistake: still one line unless asked for the traceback
+        if os.environ.get("LEXMARGIN_DEBUG"):
+            raise
+        say(f"lexmargin {args.command}: internal error: {type(exc).__name__}: {one_line(exc)} "
+            "(please report it; LEXMARGIN_DEBUG=1 shows the traceback)")
+        return EXIT_INTERNAL
 
 
 if __name__ == "__main__":
