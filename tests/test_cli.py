@@ -124,6 +124,7 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["suite", "nosuchsuite"])
     assert exc.value.code == 2
+    assert_one_line_error(2, capsys.readouterr().err, "lexmargin suite: error: argument name: invalid choice")
 
 
 def test_python_dash_m_entry_point():
