@@ -46,3 +46,14 @@ def test_every_public_name_resolves(name):
 def test_unknown_attribute_is_an_attribute_error():
     with pytest.raises(AttributeError, match="no attribute 'not_a_name'"):
         lexmargin.not_a_name  # noqa: B018
+
+
+def test_version_is_typed_once():
+    from importlib.metadata import version
+    from pathlib import Path
+
+    root = Path(lexmargin.__file__).resolve().parents[1]
+    assert version("lexmargin") == lexmargin.__version__
+    assert 'dynamic = ["version"]' in (root / "pyproject.toml").read_text()
+    assert (root / "LICENSE").read_text().startswith("MIT License")
+    assert (Path(lexmargin.__file__).parent / "py.typed").exists()
