@@ -1,12 +1,17 @@
-"""Training records at log-spaced checkpoints: a frozen ``History`` with npz/json round trips."""
+"""Training records at log-spaced checkpoints: a frozen ``History`` with npz/json round trips.
+
+Saves are atomic (``lexmargin.fileio``); the JSON form is strict (non-finite numbers are written as
+``null`` and read back as NaN); loading a truncated, damaged or foreign file raises ``DataError``.
+"""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
+
+from ..fileio import corrupt, dumps_strict, json_from_array, read_json, read_npz, savez_atomic, write_text_atomic
 
 # per-checkpoint arrays: name -> trailing shape kind ("R" per run, "RP" per run and parameter)
 SERIES = {"log_loss": "R", "norm": "R", "min_margin": "R", "normalized_margin": "R", "eta": "R",
@@ -62,40 +67,88 @@ class History:
         return {name: getattr(self, name)[:, r] for name in SERIES}
 
     def to_dict(self) -> dict:
+        """Plain lists and the meta dict (NaN stays NaN here; ``save`` writes it as JSON null)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
 
     @classmethod
     def from_dict(cls, d: dict) -> History:
+        """Inverse of ``to_dict``; ``None`` (JSON null) in a float series is read as NaN."""
         arrays = {f.name: np.asarray(d[f.name], dtype=np.int64 if f.name == "steps" else float)
                   for f in fields(cls) if f.name != "meta"}
         return cls(**arrays, meta=dict(d.get("meta", {})))
 
     def save(self, path) -> Path:
-        """Write ``.npz`` (exact) or ``.json``."""
+        """Write ``.npz`` (exact) or ``.json`` (strict JSON: non-finite numbers as null), atomically."""
         path = Path(path)
         if path.suffix == ".json":
-            path.write_text(json.dumps(self.to_dict(), allow_nan=True))
+            write_text_atomic(path, dumps_strict(self.to_dict()))
         elif path.suffix == ".npz":
             arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "meta"}
-            np.savez(path, **arrays, meta=np.array(json.dumps(self.meta)))
+            savez_atomic(path, **arrays, meta=np.array(dumps_strict(self.meta)))
         else:
             raise ValueError(f"unsupported history file type {path.suffix!r}: use .npz or .json")
         return path
 
     @classmethod
     def load(cls, path) -> History:
+        """Read a file written by ``save``.
+
+        Raises:
+            FileNotFoundError: there is no file at ``path``.
+            ValueError: the suffix is neither .npz nor .json.
+            DataError: the file is truncated, damaged, not a History (e.g. a checkpoint or a data file)
+                or its arrays have inconsistent shapes.
+        """
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"history file not found: {path}")
         if path.suffix == ".json":
-            return cls.from_dict(json.loads(path.read_text()))
-        if path.suffix == ".npz":
-            with np.load(path) as f:
-                d = {k: f[k] for k in f.files}
-            meta = json.loads(str(d.pop("meta")))
-            return cls(**d, meta=meta)
-        raise ValueError(f"unsupported history file type {path.suffix!r}: use .npz or .json")
+            d = read_json(path, KIND)
+            if not isinstance(d, dict):
+                raise corrupt(path, KIND, "the document is not a mapping")
+        elif path.suffix == ".npz":
+            d = read_npz(path, KIND, required=[f.name for f in fields(cls)])
+            d["meta"] = json_from_array(d["meta"], path, KIND)
+        else:
+            raise ValueError(f"unsupported history file type {path.suffix!r}: use .npz or .json")
+        names = {f.name for f in fields(cls)}
+        if set(d) != names:
+            raise corrupt(path, KIND, f"entries {sorted(set(d))}; expected {sorted(names)}")
+        if not isinstance(d["meta"], dict):
+            raise corrupt(path, KIND, "meta is not a mapping")
+        if path.suffix == ".npz":                      # exact: the arrays keep their dtypes
+            kinds = {name: ("iu" if name == "steps" else "f") for name in names - {"meta"}}
+            wrong = sorted(name for name, k in kinds.items() if d[name].dtype.kind not in k and d[name].size)
+            if wrong:
+                raise corrupt(path, KIND, f"arrays {wrong} have the wrong dtype")
+            history = cls(**d)
+        else:
+            try:
+                history = cls.from_dict(d)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise corrupt(path, KIND, exc) from None
+        problem = history._inconsistency()
+        if problem:
+            raise corrupt(path, KIND, problem)
+        return history
+
+    def _inconsistency(self) -> str | None:
+        """Why the arrays' shapes do not fit together (None if they do)."""
+        if self.theta.ndim != 2 or self.steps.ndim != 1:
+            return f"theta has shape {self.theta.shape} and steps {self.steps.shape}"
+        (R, P), K = self.theta.shape, self.steps.size
+        if K and np.any(np.diff(self.steps) <= 0):
+            return "steps are not increasing"
+        for name, kind in SERIES.items():
+            value = getattr(self, name)
+            shape = (K, R) if kind == "R" else (K, R, P)
+            if not (value.shape == shape or (kind == "RP" and value.shape == (K, R, 0)) or (K == 0 and value.size == 0)):
+                return f"{name} has shape {value.shape}; expected {shape}"
+        return None
+
+
+KIND = "History"
 
 
 __all__ = ["SERIES", "History", "log_checkpoints"]
