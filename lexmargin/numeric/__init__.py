@@ -7,7 +7,8 @@ Small pure pieces, composed by ``train``:
   ``CasadiKernel`` (any declared Model), and ``kernel_for(model, data)`` choosing among them;
 * losses in log space (``ExponentialLoss``, ``LogisticLoss``);
 * step rules (``Constant``, ``Normalized``, ``Adaptive``), minibatch SGD and Path-SGD (p = 2);
-* ``train``/``Trainer`` recording a ``History`` at log-spaced checkpoints, with exact resume;
+* ``train``/``Trainer`` recording a ``History`` at log-spaced checkpoints, with exact resume (atomic,
+  single-writer checkpoints that record hashes of the data and model: ``CheckpointMismatchError``);
   full-batch exponential-loss GD on a ``LinearKernel`` takes the fused path (``fused``), run by an
   optional compiled AVX-512 kernel where it is built (``workers`` lanes, ``threads`` per lane);
 * comparisons with solver certificates on plain arrays (``angle``, ``margin_ratio``,
@@ -47,12 +48,13 @@ from .kernels import (
 from .losses import ExponentialLoss, LogisticLoss, get_loss, logsumexp
 from .pathsgd import path_norm_squared, path_scales, path_scales_bruteforce, path_sgd_direction
 from .steps import Adaptive, Constant, Normalized
-from .trainer import DivergenceError, Trainer, train
+from .trainer import CheckpointMismatchError, DivergenceError, Trainer, train
 
 __all__ = [
                       "ACTIVATIONS",
                       "Adaptive",
                       "CasadiKernel",
+                      "CheckpointMismatchError",
                       "Constant",
                       "DeepLinearKernel",
                       "DivergenceError",

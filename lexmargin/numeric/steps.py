@@ -109,8 +109,9 @@ class Adaptive:
         return {"eta": eta}
 
     def to_dict(self) -> dict:
+        # no cap (max_eta = inf) is written as None: the dict stays strict JSON (rule_from_dict reads it back)
         return {"rule": "adaptive", "eta": _as_list(self.eta), "grow": self.grow, "shrink": self.shrink,
-                "normalized": self.normalized, "max_eta": self.max_eta}
+                "normalized": self.normalized, "max_eta": self.max_eta if math.isfinite(self.max_eta) else None}
 
 
 RULES = {"constant": Constant, "normalized": Normalized, "adaptive": Adaptive}
@@ -122,6 +123,8 @@ def rule_from_dict(spec: dict):
     if kind not in RULES:
         raise ValueError(f"unknown step rule {kind!r}; choose from {sorted(RULES)}")
     eta = spec.pop("eta")
+    if kind == "adaptive" and spec.get("max_eta", 0) is None:
+        spec["max_eta"] = math.inf                      # written as None by Adaptive.to_dict: no cap
     return RULES[kind](eta=tuple(eta) if isinstance(eta, list) else eta, **spec)
 
 

@@ -7,13 +7,19 @@ One iteration does one forward pass (margins) and one vector-Jacobian product pe
 
 The state of a run is (step, theta, step-rule state, RNG state); everything else is recomputed from
 it, so a run saved to disk and resumed gives bit-identical results to an uninterrupted one.
+
+Checkpoints (``Trainer.save``/``Trainer.load``, ``train(checkpoint_path=...)``) are written atomically
+through ``lexmargin.fileio`` (a unique temporary, fsynced, renamed over the file; stale temporaries of an
+interrupted save are removed by the next one), never hold a non-finite state (a diverged run keeps its
+last good checkpoint), are written by one run at a time (``FileInUseError`` at the start for a second
+writer) and record SHA-256 hashes of the data (X, y) and of the model structure: resuming one with other
+data or another model raises ``CheckpointMismatchError``.  A damaged or foreign file raises ``DataError``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -23,7 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import LexmarginError
+from ..errors import DataError, LexmarginError
+from ..fileio import corrupt, dumps_strict, exclusive_writer, json_from_array, read_npz, savez_atomic
 from .compare import Reference, angle, margin_ratio
 from .fused import LinearExpLane
 from .history import SERIES, History, log_checkpoints
@@ -31,15 +38,56 @@ from .losses import ExponentialLoss, get_loss
 from .pathsgd import path_sgd_direction
 from .steps import Constant, Normalized, rule_from_dict
 
-FORMAT_VERSION = 1
+# 2: the configuration records data_sha256 and model_sha256 (format 1 had neither: it cannot be checked)
+FORMAT_VERSION = 2
 
 
 class DivergenceError(LexmarginError, FloatingPointError):
     """A run produced non-finite parameters or loss (usually: the step size is too large)."""
 
 
+class CheckpointMismatchError(DataError):
+    """A checkpoint belongs to another training: other data, another model or another configuration
+    (a ``DataError``, hence a ``ValueError``)."""
+
+
 def _fingerprint(theta0) -> str:
     return hashlib.sha1(np.ascontiguousarray(theta0).tobytes()).hexdigest()
+
+
+def data_fingerprint(kernel) -> str:
+    """SHA-256 of the kernel's data: the dtype, shape and bytes of X and of y."""
+    digest = hashlib.sha256()
+    data = getattr(kernel, "data", None)
+    for name in ("X", "y"):
+        array = np.ascontiguousarray(getattr(data, name, np.zeros(0)))
+        digest.update(f"{name}:{array.dtype.str}:{array.shape};".encode())
+        digest.update(array.reshape(-1).view(np.uint8))
+    return digest.hexdigest()
+
+
+def _structure(kernel) -> dict:
+    """What defines the model besides its data: the kernel's description, the leaky slope of a layered net,
+    the declared model of a CasADi kernel, and the parts of a sum."""
+    out = dict(kernel.describe())
+    if hasattr(kernel, "slope"):
+        out["slope"] = float(kernel.slope)
+    model = getattr(kernel, "model", None)
+    if model is not None and hasattr(model, "describe"):
+        out["model_structure"] = model.describe()
+    if getattr(kernel, "kernels", None):
+        out["parts"] = [_structure(k) for k in kernel.kernels]
+    return out
+
+
+def model_fingerprint(kernel) -> str:
+    """SHA-256 of the model structure (``_structure``) as canonical JSON."""
+    return hashlib.sha256(dumps_strict(_structure(kernel), sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _canonical(obj):
+    """``obj`` as its strict-JSON round trip (what a checkpoint holds)."""
+    return json.loads(dumps_strict(obj))
 
 
 def _schedule(n_steps, checkpoints) -> np.ndarray:
@@ -131,6 +179,7 @@ class Trainer:
         self.rng = np.random.default_rng(self.seed)
         self.records: list[dict] = []
         self._theta0_hash = _fingerprint(theta0)
+        self._data_hash, self._model_hash = data_fingerprint(kernel), model_fingerprint(kernel)
         self._start(theta0.copy(), workers)
         self._record_if_due()
 
@@ -198,7 +247,7 @@ class Trainer:
                 "rule": self.rule.to_dict(), "n_steps": self.n_steps, "checkpoints": self.schedule.tolist(),
                 "batch_size": self.batch_size, "path_sgd": self.path_sgd, "seed": self.seed,
                 "runs": self.n_runs, "theta0_sha1": self._theta0_hash, "store_direction": self.store_direction,
-                "fused": self.fused}
+                "fused": self.fused, "data_sha256": self._data_hash, "model_sha256": self._model_hash}
 
     # ---- one iteration ----------------------------------------------------------------------------
     def _refresh(self, lane, buffers=(None, None)):
@@ -276,9 +325,15 @@ class Trainer:
         idx = self._sample_minibatches() if self.batch_size else None
         jobs = [(lane, None if idx is None else idx[lane.rows]) for lane in self.lanes]
         if self._pool is None:
-            accepted = [self._lane_step(*job) for job in jobs]
+            news = [self._lane_step(*job) for job in jobs]
+            accepted = [self._commit(lane, new) for lane, new in zip(self.lanes, news)]
         else:
-            accepted = list(self._pool.map(lambda job: self._lane_step(*job), jobs))
+            # every lane computes its step before any adopts it: a lane that diverges leaves all lanes
+            # at the same (last good) step, a state that can be saved and resumed
+            futures = [self._pool.submit(self._lane_step, *job) for job in jobs]
+            wait(futures)
+            news = [future.result() for future in futures]
+            accepted = list(self._pool.map(self._commit, self.lanes, news))
         if self.rule.adaptive:
             self.rule_state = self.rule.update(self.rule_state, np.concatenate(accepted))
         self.step += 1
@@ -292,9 +347,14 @@ class Trainer:
         s = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)
         new = _Lane(lane.rows, lane.theta + s[:, None] * v)
         self._refresh(new, lane.spare)
+        if not self.rule.adaptive:
+            self._check_finite(new, state)
+        return new
+
+    def _commit(self, lane, new):
+        """Adopt the lane's new state (adaptive rules: the runs whose step is accepted)."""
         if self.rule.adaptive:
             return self._accept(lane, new)
-        self._check_finite(new, state)
         lane.adopt(new)
         return None
 
@@ -325,11 +385,28 @@ class Trainer:
         if bad.any():
             self._raise_divergence(bad, lane, state, self.step + 1)
 
-    def _raise_divergence(self, bad, lane, state, step):
+    def _raise_divergence(self, bad, lane, state, step, when="at"):
         self._unsaveable = self.fused         # the diverged state is not worth a checkpoint
         bad = np.nonzero(bad)[0]
-        raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged at step {step} "
+        raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged {when} step {step} "
                               f"(step sizes {np.asarray(state['eta'])[bad][:5].tolist()}): reduce the step size")
+
+    def _check_fused_finite(self):
+        """After a chunk of fused steps: a run whose last step overflowed is caught here, before its
+        state is recorded or saved (the fused loops check each run only before stepping from it)."""
+        for lane in self.lanes:
+            if not (np.isfinite(lane.log_loss).all() and np.isfinite(lane.P.sum())):
+                bad = ~(np.isfinite(lane.log_loss) & np.all(np.isfinite(lane.P), axis=0))
+                self._raise_divergence(bad, lane, self._lane_rule_state(lane), self.step, when="by")
+
+    def _nonfinite_runs(self) -> np.ndarray:
+        """Indices of runs whose parameters, loss, fused shift or step-rule state are not finite."""
+        bad = ~(np.all(np.isfinite(self.theta), axis=1) & np.isfinite(self.log_loss))
+        if self.fused:
+            bad |= ~np.isfinite(self._gather("shift"))
+        for value in self.rule_state.values():
+            bad |= ~np.isfinite(np.asarray(value, dtype=float))
+        return np.nonzero(bad)[0]
 
     # ---- records ----------------------------------------------------------------------------------
     def _record_if_due(self):
@@ -378,6 +455,12 @@ class Trainer:
         ``callback(trainer)`` is called after each recorded checkpoint.  Ctrl-C (in the main thread)
         stops at the next step boundary, so the saved state is exact; a second Ctrl-C stops at once
         and saves nothing (the last checkpoint on disk stays valid).
+
+        The checkpoint's single-writer lock (``fileio.exclusive_writer``) is taken before the first
+        step and held to the end: a second run writing the same path, in this process or another,
+        fails at once with ``FileInUseError``.  A run that diverges raises ``DivergenceError`` and never
+        saves a non-finite state: the last good checkpoint stays on disk on both paths (the generic
+        path also saves the last good step).
         """
         if self._unsaveable:
             raise LexmarginError("this trainer stopped mid-step (a second Ctrl-C, or a lane that diverged): "
@@ -387,27 +470,53 @@ class Trainer:
             raise ValueError(f"until must lie in [{self.step}, {self.n_steps}]; got {until}")
         if save_every is not None and (int(save_every) != save_every or save_every < 1):
             raise ValueError(f"save_every must be a positive integer; got {save_every}")
+        with self._writing(checkpoint_path):
+            self._run(until, callback, checkpoint_path, save_every)
+        return self
+
+    def _run(self, until, callback, checkpoint_path, save_every):
         try:
             with self._parallel(), self._deferred_interrupts():
                 while self.step < until:
                     self._raise_requested_interrupt()
                     self._advance(self._steps_to_next_stop(until, save_every if checkpoint_path else None))
+                    if self.fused:
+                        self._check_fused_finite()
                     recorded = self._record_if_due()
                     if checkpoint_path and (recorded or (save_every and self.step % save_every == 0)):
                         self.save(checkpoint_path)
                     if recorded and callback is not None:
                         callback(self)
         except BaseException:
-            if checkpoint_path and not self._unsaveable:
+            if checkpoint_path and not self._unsaveable and not self._nonfinite_runs().size:
+                if not self.records or self.records[-1]["step"] != self.step:
+                    self._record_if_due()         # stopped between a step and its record: keep the record
                 self.save(checkpoint_path)
             raise
         if checkpoint_path:
             self.save(checkpoint_path)
-        return self
 
     _pool = None
     _unsaveable = False               # the state may be mid-step: never saved, never run again
     _interrupt_requested = False
+    _lock_held = None                 # the (resolved) checkpoint path whose writer lock this trainer holds
+
+    @contextmanager
+    def _writing(self, path):
+        """Hold the single-writer lock of checkpoint ``path`` (nothing for None) unless already held."""
+        if not path:
+            yield None
+            return
+        resolved = Path(path).resolve()
+        if self._lock_held == resolved:
+            yield resolved
+            return
+        with exclusive_writer(resolved, "checkpoint"):
+            self._lock_held = resolved
+            try:
+                yield resolved
+            finally:
+                self._lock_held = None
 
     @contextmanager
     def _deferred_interrupts(self):
@@ -454,9 +563,21 @@ class Trainer:
 
     # ---- persistence ------------------------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write the complete state atomically to ``path`` (.npz)."""
+        """Write the complete state atomically to ``path`` (.npz).
+
+        The file is written through ``fileio.savez_atomic``: a uniquely named temporary in the same
+        folder, fsynced and renamed over ``path``, so a kill at any moment leaves the previous file
+        intact; temporaries left by an interrupted save (and the fixed ``path.tmp`` of lexmargin <= 0.2)
+        are removed.  A state with non-finite numbers is never written: ``DivergenceError``, and the
+        file on disk stays as it was.  Outside a run that holds the checkpoint's writer lock, the lock
+        is taken for the write (``FileInUseError`` while another run writes ``path``).
+        """
         path = Path(path)
-        arrays = {"theta": self.theta, "step": np.array(self.step)}
+        bad = self._nonfinite_runs()
+        if bad.size:
+            raise DivergenceError(f"runs {bad[:10].tolist()} are not finite at step {self.step}: not saved to "
+                                  f"{path} (a checkpoint already there is kept)")
+        arrays = {"theta": self.theta, "step": np.array(self.step, dtype=np.int64)}
         if self.fused:
             arrays["shift"] = self._gather("shift")          # the fused weights' shift: exact resume
         arrays.update({f"rule_{k}": v for k, v in self.rule_state.items()})
@@ -465,48 +586,150 @@ class Trainer:
         arrays["rec_step"] = np.array([r["step"] for r in self.records], dtype=np.int64)
         meta = {"config": self.config, "rng": self.rng.bit_generator.state,
                 "reference": self.reference.to_dict() if self.reference else None}
-        arrays["meta"] = np.array(json.dumps(meta))
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
+        arrays["meta"] = np.array(dumps_strict(meta))
+        with self._writing(path):
+            savez_atomic(path, **arrays)
         return path
 
     @classmethod
     def load(cls, path, kernel, workers: int = 1, threads: int = 1) -> Trainer:
-        """Rebuild a trainer saved with ``save`` (the kernel is passed again; its layout must match)."""
+        """Rebuild a trainer saved with ``save`` (the kernel is passed again; its layout must match).
+
+        Raises:
+            FileNotFoundError: there is no file at ``path``.
+            DataError: the file is truncated, damaged, of another kind (a data file, a History, random
+                bytes), of the older format 1, or its contents are inconsistent (shapes, a step outside
+                [0, n_steps], non-finite parameters, missing entries).
+            CheckpointMismatchError: it was written for another kernel, model structure or data (X, y).
+        """
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"checkpoint not found: {path}")
-        with np.load(path) as f:
-            d = {k: f[k] for k in f.files}
-        meta = json.loads(str(d["meta"]))
-        config = meta["config"]
-        if config.get("format") != FORMAT_VERSION:
-            raise ValueError(f"{path}: unsupported checkpoint format {config.get('format')}")
-        if config["kernel"] != json.loads(json.dumps(kernel.describe())):
-            raise ValueError(f"{path} was written for kernel {config['kernel']}, not {kernel.describe()}")
+        threads = _check_threads(threads)
+        d = read_npz(path, "checkpoint", required=("meta", "theta", "step", "rec_step"))
+        meta = json_from_array(d["meta"], path, "checkpoint")
+        config = _checked_config(meta, path)
+        _check_identity(config, kernel, path)
         self = cls.__new__(cls)
-        self.kernel = kernel
+        self.kernel, self.threads = kernel, threads
+        try:
+            theta, shift = self._restore(config, meta, d, path)
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
+            if isinstance(exc, DataError):
+                raise
+            raise corrupt(path, "checkpoint", exc) from None
+        self._start(theta, workers, shift)
+        return self
+
+    def _restore(self, config, meta, d, path):
+        """Set the state of a trainer from a checkpoint's entries, checking each; (theta, shift)."""
+        kernel = self.kernel
+
+        def need(ok, reason):
+            if not ok:
+                raise corrupt(path, "checkpoint", reason)
+
+        self.n_steps, runs = config["n_steps"], config["runs"]
+        need(self.n_steps >= 0 and runs >= 1, f"n_steps {self.n_steps}, runs {runs}")
+        self.schedule = np.asarray(config["checkpoints"], dtype=np.int64)
+        need(self.schedule.ndim == 1 and self.schedule.size > 0 and np.all(np.diff(self.schedule) > 0)
+             and self.schedule[0] >= 0 and self.schedule[-1] <= self.n_steps, "invalid checkpoint schedule")
         self.loss = get_loss(config["loss"]["name"])
         self.rule = rule_from_dict(config["rule"])
-        self.n_steps, self.schedule = config["n_steps"], np.asarray(config["checkpoints"], dtype=np.int64)
         self.batch_size, self.path_sgd, self.seed = config["batch_size"], config["path_sgd"], config["seed"]
+        need(self.batch_size is None or 1 <= self.batch_size <= kernel.n_samples, f"batch_size {self.batch_size}")
         self.store_direction = config["store_direction"]
-        self.fused = bool(config.get("fused", False)) and self._can_fuse()
-        self.threads = _check_threads(threads)
+        self.fused = config["fused"] and self._can_fuse()
+        self._theta0_hash, self._data_hash, self._model_hash = (
+            config["theta0_sha1"], config["data_sha256"], config["model_sha256"])
         ref = meta["reference"]
-        self.reference = Reference(np.asarray(ref["direction"]), ref["normalized_margin"]) if ref else None
-        self._theta0_hash = config["theta0_sha1"]
-        self.step = int(d["step"])
-        self.rule_state = {k[5:]: d[k] for k in d if k.startswith("rule_")}
-        self.rng = np.random.default_rng()
-        self.rng.bit_generator.state = meta["rng"]
+        need(ref is None or isinstance(ref, dict), "reference is not a mapping")
+        self.reference = self._check_reference(
+            Reference(np.asarray(ref["direction"], dtype=float), float(ref["normalized_margin"])) if ref else None)
+
+        step = d["step"]
+        need(step.shape == () and step.dtype.kind in "iu", f"step has shape {step.shape} and dtype {step.dtype}")
+        self.step = int(step)
+        need(0 <= self.step <= self.n_steps, f"step {self.step} lies outside [0, {self.n_steps}]")
+        theta = d["theta"]
+        need(theta.shape == (runs, kernel.n_params) and theta.dtype == kernel.dtype,
+             f"theta has shape {theta.shape} and dtype {theta.dtype}; expected ({runs}, {kernel.n_params}) "
+             f"{kernel.dtype}")
+        need(np.isfinite(theta).all(), "it holds non-finite parameters")
+
+        expected = self.rule.init(runs)
+        names = {k[5:] for k in d if k.startswith("rule_")}
+        need(names == set(expected), f"step-rule state {sorted(names)}; expected {sorted(expected)}")
+        self.rule_state = {}
+        for k, like in expected.items():
+            value = d[f"rule_{k}"]
+            need(value.shape == like.shape and value.dtype.kind == "f" and np.isfinite(value).all(),
+                 f"step-rule state {k!r} has shape {value.shape} and dtype {value.dtype}")
+            self.rule_state[k] = value
+        shift = None
+        if config["fused"]:
+            shift = d.get("shift")
+            need(shift is not None and shift.shape == (runs,) and shift.dtype == kernel.dtype
+                 and np.isfinite(shift).all(), "the fused path's shift is missing or invalid")
+            shift = shift if self.fused else None
+
+        rec_step = d["rec_step"]
+        need(rec_step.ndim == 1 and rec_step.dtype.kind in "iu", f"rec_step has shape {rec_step.shape}")
+        K = rec_step.size
+        need(np.all(np.diff(rec_step) > 0) and np.isin(rec_step, self.schedule).all()
+             and (K == 0 or rec_step[-1] <= self.step), "recorded steps are not checkpoints reached")
+        P = kernel.n_params if self.store_direction else 0
+        for name, kind in SERIES.items():
+            value = d.get(f"rec_{name}")
+            need(value is not None, f"record {name!r} is missing")
+            shape = (K, runs) if kind == "R" else (K, runs, P)
+            need(value.shape == shape if K else value.size == 0, f"record {name!r} has shape {value.shape}; "
+                 f"expected {shape}")
+            need(value.dtype.kind == "f" or value.size == 0, f"record {name!r} has dtype {value.dtype}")
+        known = {"meta", "theta", "step", "shift", "rec_step"} | {f"rule_{k}" for k in expected} | {
+            f"rec_{name}" for name in SERIES}
+        need(set(d) <= known, f"unexpected entries {sorted(set(d) - known)}")
         self.records = [{"step": int(s), **{name: d[f"rec_{name}"][i] for name in SERIES}}
-                        for i, s in enumerate(d["rec_step"])]
-        shift = d.get("shift") if self.fused else None
-        self._start(kernel.check_theta(d["theta"]), workers, shift)
-        return self
+                        for i, s in enumerate(rec_step)]
+        self.rng = np.random.default_rng()
+        need(isinstance(meta["rng"], dict), "the random generator state is not a mapping")
+        self.rng.bit_generator.state = meta["rng"]
+        return kernel.check_theta(theta), shift
+
+
+_CONFIG_TYPES = {"kernel": dict, "loss": dict, "rule": dict, "n_steps": int, "checkpoints": list,
+                 "batch_size": (int, type(None)), "path_sgd": bool, "seed": int, "runs": int, "theta0_sha1": str,
+                 "store_direction": bool, "fused": bool, "data_sha256": str, "model_sha256": str}
+
+
+def _checked_config(meta, path) -> dict:
+    """The configuration of a checkpoint's meta entry, with its format and the types of its fields checked."""
+    if not (isinstance(meta, dict) and isinstance(meta.get("config"), dict) and {"rng", "reference"} <= set(meta)):
+        raise corrupt(path, "checkpoint", "its meta entry lacks config, rng or reference")
+    config = meta["config"]
+    version = config.get("format")
+    if version == 1:
+        raise DataError(f"{path} is a checkpoint of format 1 (an older lexmargin), which records no hash of its "
+                        "data and model and so cannot be resumed safely; delete it or use another path")
+    if version != FORMAT_VERSION:
+        raise corrupt(path, "checkpoint", f"unsupported checkpoint format {version!r}")
+    for key, types in _CONFIG_TYPES.items():
+        value, types = config.get(key), types if isinstance(types, tuple) else (types,)
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise corrupt(path, "checkpoint", f"config entry {key!r} is {value!r}")
+    return config
+
+
+def _check_identity(config, kernel, path) -> None:
+    """The checkpoint was written for this kernel, model structure and data, else CheckpointMismatchError."""
+    if config["kernel"] != _canonical(kernel.describe()):
+        raise CheckpointMismatchError(f"{path} was written for kernel {config['kernel']}, not {kernel.describe()}")
+    if config["model_sha256"] != model_fingerprint(kernel):
+        raise CheckpointMismatchError(f"checkpoint {path} was written for another model structure (its SHA-256 "
+                                      "differs): delete it or use another path")
+    if config["data_sha256"] != data_fingerprint(kernel):
+        raise CheckpointMismatchError(f"checkpoint {path} was written for other data: the data changed since it "
+                                      "was saved (the SHA-256 of X and y differs); delete it or use another path")
 
 
 # how the steps are computed, not what they compute: a resumed run keeps its checkpoint's choice
@@ -514,7 +737,8 @@ _IMPLEMENTATION_KEYS = {"fused"}
 
 
 def _diff(a: dict, b: dict) -> list[str]:
-    return sorted(k for k in (set(a) | set(b)) - _IMPLEMENTATION_KEYS if json.dumps(a.get(k)) != json.dumps(b.get(k)))
+    return sorted(k for k in (set(a) | set(b)) - _IMPLEMENTATION_KEYS
+                  if dumps_strict(a.get(k)) != dumps_strict(b.get(k)))
 
 
 def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
@@ -524,23 +748,30 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
           threads: int = 1) -> History:
     """Train R runs (rows of theta0) and return their History.
 
-    With ``checkpoint_path``, an existing checkpoint of the same configuration is resumed (an
+    With ``checkpoint_path``, the checkpoint's writer lock is taken first (``FileInUseError`` at once if
+    another run writes it), then an existing checkpoint of the same configuration is resumed (an
     interrupted run continues where it stopped, bit-identically, on the fused or generic path it was
-    started on); a checkpoint of a different configuration raises ValueError.
+    started on).  A checkpoint of a different configuration, or written for other data (X, y) or another
+    model, raises ``CheckpointMismatchError`` (a ValueError); a damaged or foreign file ``DataError``.
     """
     trainer = Trainer(kernel, theta0, loss=loss, rule=rule, n_steps=n_steps, checkpoints=checkpoints,
                       batch_size=batch_size, path_sgd=path_sgd, seed=seed, reference=reference,
                       store_direction=store_direction, workers=workers, fused=fused, threads=threads)
-    if checkpoint_path and Path(checkpoint_path).exists():
-        saved = Trainer.load(checkpoint_path, kernel, workers=workers, threads=threads)
-        changed = _diff(saved.config, trainer.config)
-        if changed:
-            raise ValueError(f"checkpoint {checkpoint_path} has a different configuration ({', '.join(changed)});"
-                             " delete it or use another path")
-        saved.reference = trainer.reference
-        trainer = saved
-    trainer.run(callback=callback, checkpoint_path=checkpoint_path, save_every=save_every)
+    with trainer._writing(checkpoint_path) as held:
+        if checkpoint_path and Path(checkpoint_path).exists():
+            saved = Trainer.load(checkpoint_path, kernel, workers=workers, threads=threads)
+            changed = _diff(saved.config, trainer.config)
+            if changed:
+                raise CheckpointMismatchError(f"checkpoint {checkpoint_path} has a different configuration "
+                                              f"({', '.join(changed)}); delete it or use another path")
+            saved.reference = trainer.reference
+            trainer = saved
+        trainer._lock_held = held
+        try:
+            trainer.run(callback=callback, checkpoint_path=checkpoint_path, save_every=save_every)
+        finally:
+            trainer._lock_held = None
     return trainer.history()
 
 
-__all__ = ["DivergenceError", "Trainer", "train"]
+__all__ = ["CheckpointMismatchError", "DivergenceError", "Trainer", "data_fingerprint", "model_fingerprint", "train"]
