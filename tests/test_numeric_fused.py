@@ -74,13 +74,17 @@ def test_large_steps_far_from_the_prediction_stay_exact():
     np.testing.assert_allclose(hist.theta, generic.theta, rtol=1e-9)
 
 
+@pytest.mark.parametrize("numpy_only", [False, True])               # the compiled kernel (where built), numpy
 @pytest.mark.parametrize("workers", [1, 2])
-def test_fused_resume_is_bit_identical(tmp_path, workers):
+def test_fused_resume_is_bit_identical(tmp_path, workers, numpy_only, monkeypatch):
+    if numpy_only:
+        monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta([0, 1, 2, 3], [0.5, 1.0, 2.0, 4.0])
     kw = dict(rule=Normalized(0.3), n_steps=700, checkpoints=10, workers=workers)
     full = train(kernel, theta, **kw)
     part = Trainer(kernel, theta, **kw).run(until=333)
+    assert part.lanes[0].use_c == (c_kernel_available() and not numpy_only)
     part.save(tmp_path / "f.npz")
     resumed = Trainer.load(tmp_path / "f.npz", kernel, workers=workers)
     assert resumed.fused
@@ -104,7 +108,10 @@ def test_parallel_fused_lanes_match_one_lane_and_stop_at_checkpoints(tmp_path):
     assert seen == [7, 500, 900]
 
 
-def test_interrupt_between_chunks_saves_a_consistent_state(tmp_path):
+@pytest.mark.parametrize("numpy_only", [False, True])
+def test_interrupt_between_chunks_saves_a_consistent_state(tmp_path, numpy_only, monkeypatch):
+    if numpy_only:
+        monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta(range(4), 1.0)
     kw = dict(rule=Normalized(0.2), n_steps=1000, checkpoints=20, workers=2)
@@ -249,3 +256,25 @@ def test_a_diverged_fused_run_saves_nothing_and_cannot_go_on(tmp_path, runs):
     assert not path.exists()
     with pytest.raises(LexmarginError, match="mid-step"):
         trainer.run()
+    with pytest.raises(DivergenceError, match="not finite"):        # nor an explicit save (reliability row 2)
+        trainer.save(path)
+    assert not path.exists()
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+@pytest.mark.parametrize("numpy_only", [False, True])
+def test_an_overflow_at_a_record_is_not_saved_over_the_last_good_checkpoint(tmp_path, numpy_only, monkeypatch):
+    """The fused loops check a run before stepping from it; a step that overflows right before a record used
+    to be recorded and saved (then resuming raised ValueError).  Now the checkpoint of step 1 survives."""
+    from lexmargin.numeric import DivergenceError
+    if numpy_only:
+        monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
+    kernel = LinearKernel(*separable())
+    theta = kernel.random_theta(range(2), 1.0)
+    kw = dict(rule=Constant(100.0), n_steps=10, checkpoints=np.arange(11))
+    path = tmp_path / "d.npz"
+    with pytest.raises(DivergenceError, match="diverged"):
+        train(kernel, theta, checkpoint_path=path, **kw)
+    saved = Trainer.load(path, kernel)
+    assert saved.step == 1 and saved.fused
+    np.testing.assert_array_equal(saved.theta, Trainer(kernel, theta, **kw).run(until=1).theta)

@@ -100,6 +100,7 @@ def test_history_round_trips(tmp_path):
         np.testing.assert_array_equal(back.angle, hist.angle)
         assert back.meta["rule"] == hist.meta["rule"]
     json.dumps(hist.to_dict())
+    json.loads((tmp_path / "h.json").read_text(), parse_constant=lambda name: pytest.fail(f"non-standard {name}"))
     with pytest.raises(ValueError, match="file type"):
         hist.save(tmp_path / "h.txt")
 
