@@ -12,6 +12,8 @@ linf      z = [theta; t];  rows t - theta, t + theta >= 0;   z = theta with boun
 lp        z = [u; v] >= 0;  sum(u^p + v^p) (= ||theta||_p^p)  z = [u; v] >= 0;  row 1 - sum(u^p + v^p) >= 0
 ========  ================================================  =================================================
 
+``PartialL2(free=...)``: l2 with some coordinates left out of the objective (objective form only).
+
 At an optimum of an objective form the lift is tight (u_j v_j = 0, t = max |theta_j|), so the
 objective equals ``objective_value(theta)``.  ``objective_degree`` k: objective(c theta) =
 c^k objective(theta) (2 for l2, 1 for l1 and linf, p for lp), which maps multipliers across a
@@ -272,6 +274,76 @@ class L2(Norm):
 
     def rows_hessian(self, form, z, P, w):
         return -2.0 * float(w[0]) * np.eye(z.size) if form == BALL else np.zeros((z.size, z.size))
+
+
+@dataclass(frozen=True, eq=False)
+class PartialL2(L2):
+    """||theta_R||_2 over the regularized coordinates R: every coordinate except ``free``, which the
+    objective leaves out (e.g. the unregularized bias of an SVM: min ||w||^2 over theta = (w, b)).
+
+    A seminorm, so objective form only (its ball is unbounded along the free coordinates).  The lift is
+    l2's (z = theta, no bounds, no rows); the objective's Hessian is 2 diag(mask) (0 on the free
+    coordinates).  ``name`` stays "l2" (the lift, the convex QP path and the working set treat it as
+    l2); the label names the free coordinates, so it never equals ``L2()``.
+    """
+
+    free: tuple = ()
+
+    def __post_init__(self):
+        free = tuple(int(i) for i in self.free)
+        if not free or min(free) < 0 or len(set(free)) != len(free):
+            raise LexmarginError(f"PartialL2 needs distinct non-negative free coordinates; got {self.free!r}")
+        object.__setattr__(self, "free", tuple(sorted(free)))
+
+    @property
+    def label(self) -> str:
+        return f"l2 without theta{list(self.free)}"
+
+    @property
+    def objective_label(self) -> str:
+        return f"||theta||_2^2 without theta{list(self.free)}"
+
+    def lift(self, form: str, n_params: int) -> Lift:
+        if form != OBJECTIVE:
+            raise LexmarginError("PartialL2 is a seminorm: it has an objective form only (its ball is unbounded)")
+        if max(self.free) >= n_params:
+            raise LexmarginError(f"PartialL2: free coordinates {list(self.free)} outside {n_params} parameters")
+        return super().lift(form, n_params)
+
+    def mask(self, n: int) -> np.ndarray:
+        """1.0 on the regularized coordinates, 0.0 on the free ones."""
+        mask = np.ones(n)
+        mask[[i for i in self.free if i < n]] = 0.0
+        return mask
+
+    def _regularized(self, n: int) -> list:
+        free = set(self.free)
+        return [i for i in range(n) if i not in free]
+
+    def value(self, theta) -> float:
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        return float(np.linalg.norm(theta * self.mask(theta.size)))
+
+    def objective_value(self, theta) -> float:
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        kept = theta * self.mask(theta.size)
+        return float(kept @ kept)
+
+    def objective_expr(self, z, P):
+        kept = z[self._regularized(P)]
+        return ca.dot(kept, kept)
+
+    def objective_of_z(self, z, P) -> float:
+        return self.objective_value(z)
+
+    def objective_gradient(self, z, P) -> np.ndarray:
+        return 2.0 * z * self.mask(z.size)
+
+    def objective_hessian(self, z, P) -> np.ndarray:
+        return np.diag(2.0 * self.mask(z.size))
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "free": list(self.free)}
 
 
 class L1(Norm):
