@@ -16,7 +16,9 @@ For a sum of homogeneous blocks f_n(w) = sum_k y_n g_k(w_k; x_n) with degrees al
   converge to the block-lexicographic one as gamma -> infinity.
 
 ``svm_with_bias``: the hard-margin SVM with an unregularized bias as the depth-sensitive solution of
-f_n = y_n (w.x_n + b1^2 - b2^2) (weights degree 1 first, bias degree 2 second).
+f_n = y_n (w.x_n + b1^2 - b2^2) (weights degree 1 first, bias degree 2 second); by default solved as the
+convex QP in (w, b) and certified stage by stage (``svm_bias.py``), with this module's general route as
+the fallback.
 """
 
 from __future__ import annotations
@@ -266,22 +268,26 @@ def depth_gamma_path(model, data, gammas, *, reference=None, jitter: float = 1e-
 
 
 # ---- SVM with an unregularized bias -------------------------------------------------------------
-def svm_with_bias(data, *, sign: str = "both", options: SolveOptions | None = None, **overrides
-                  ) -> tuple[np.ndarray, float, DepthResult]:
+def svm_with_bias(data, *, sign: str = "both", route: str = "auto", working_set=None,
+                  options: SolveOptions | None = None, **overrides) -> tuple[np.ndarray, float, DepthResult]:
     """Hard-margin SVM with unregularized bias as a depth-sensitive solution: returns (w, b, result).
 
     ``sign="both"``: f_n = y_n (w.x_n + b1^2 - b2^2), any bias; ``sign="positive"``: f_n = y_n (w.x_n + b^2),
     the SVM restricted to b >= 0.  Stage 1 (min ||w||^2, bias free) fixes w exactly; the bias stage then
     picks the smallest bias parametrization with w held.
-    """
-    from ..modeling.loading import load_model
 
-    data = check_data_only(data)
-    model = load_model("svm_bias", input_dim=data.n_features, sign=sign)
-    result = depth_sensitive(model, data, options=options, **overrides)
-    p = model.unflatten(result.theta)
-    bias = p["b"][0] ** 2 if sign == "positive" else p["b1"][0] ** 2 - p["b2"][0] ** 2
-    return np.array(p["w"]), float(bias), result
+    ``route``: "auto" (default) solves the convex QP min ||w||^2 s.t. y_n (w.x_n + b) >= 1 (b >= 0 for
+    "positive") on the linear max-margin pipeline, maps it to (w, b1, b2) and certifies both stages there
+    (``problems.svm_bias``), falling back to the general ``depth_sensitive`` route when a certificate is not
+    ``optimal``; "qp" never falls back; "depth_sensitive" is the general route only.  The result is an
+    ``SVMBiasResult`` (a ``DepthResult`` with ``route`` and the QP's certificate ``qp``).  Data that no
+    hyperplane with a bias separates raises ``NotSeparableError`` with a Farkas certificate.
+    ``working_set``: the QP's ``WorkingSetOptions`` (default: on above 50 samples, seeded by the hull points).
+    """
+    from .svm_bias import svm_with_bias_qp
+
+    return svm_with_bias_qp(check_data_only(data), sign=sign, route=route, working_set=working_set,
+                            options=options, **overrides)
 
 
 def check_data_only(data):
