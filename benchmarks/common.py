@@ -1,10 +1,17 @@
-"""Shared pieces of the benchmark suites: results, optional modules, timing, JSON + Markdown output."""
+"""Shared pieces of the benchmark suites: results, optional modules, timing, JSON + Markdown output, figures.
+
+Every suite's ``report.json`` follows ``docs/schema/report.schema.json`` (kinds ``paper_suite`` and
+``perf_suite``): ``write_outputs`` adds ``schema_version``, ``kind`` and ``seed`` to the payload, writes
+strict JSON (non-finite numbers as null) and writes both files atomically.  ``environment()`` is
+``lexmargin.environment.environment()`` plus the machine's state during the run (load average, time).
+Figures go through ``lexmargin.report.figures`` (PNG at 200 dpi, PDF, SVG; bounds drawn; distinct
+styles).
+"""
 
 from __future__ import annotations
 
 import importlib
-import json
-import platform
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -13,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from lexmargin.nlp.certificate import jsonable
-
+from lexmargin.fileio import dumps_strict, write_text_atomic
+from lexmargin.nlp.certificate import jsonable  # noqa: F401 - kept for callers of common.jsonable
+from lexmargin.report import figures
+from lexmargin.report.schema import header, plain
 
 PASSED, FAILED, NOT_AVAILABLE, ERROR = "passed", "failed", "not available", "error"
 
@@ -40,7 +49,7 @@ class CheckResult:
 
     def to_dict(self) -> dict:
         return {"name": self.name, "claim": self.claim, "passed": self.passed, "status": self.status,
-                "numbers": jsonable(self.numbers), "plots": list(self.plots), "note": self.note,
+                "numbers": plain(self.numbers), "plots": list(self.plots), "note": self.note,
                 "seconds": self.seconds}
 
 
@@ -97,12 +106,22 @@ def best_time(fn: Callable[[], object], repeat: int = 3, min_seconds: float = 0.
 
 
 def environment() -> dict:
-    import os
+    """``lexmargin.environment.environment()`` plus the load average and the time (UTC) of the run."""
+    from lexmargin.environment import environment as software_and_hardware
 
-    return {"python": platform.python_version(), "numpy": np.__version__, "machine": platform.machine(),
-            "processor": platform.processor(), "cpus": os.cpu_count(),
-            "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-            "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    return software_and_hardware() | {
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def environment_line(env: dict) -> str:
+    """One line naming the versions, commit, CPU and GD path of an environment block (for Markdown)."""
+    commit = env.get("git_commit")
+    where = f" (git {commit[:10]}{', modified' if env.get('git_dirty') else ''})" if commit else ""
+    gd = "compiled GD kernel" if env.get("compiled_gd") else f"numpy GD ({env.get('compiled_gd_reason', 'unknown')})"
+    return (f"lexmargin {env.get('lexmargin')}{where}, Python {env.get('python')}, NumPy {env.get('numpy')}, "
+            f"SciPy {env.get('scipy')}, SymPy {env.get('sympy')}, CasADi {env.get('casadi')}, "
+            f"IPOPT {env.get('ipopt')}; {env.get('cpu')}, {env.get('cpus')} CPUs; {gd}")
 
 
 def fmt(value, digits: int = 4) -> str:
@@ -121,30 +140,85 @@ def markdown_table(header, rows) -> str:
     return "\n".join(lines)
 
 
-def write_outputs(out_dir, name: str, payload: dict, markdown: str) -> dict[str, str]:
-    """Write ``{name}.json`` and ``{name}.md`` into ``out_dir``; returns their paths."""
+def write_outputs(out_dir, name: str, payload: dict, markdown: str, seed: int | None = None) -> dict[str, str]:
+    """Write ``{name}.json`` (strict, versioned) and ``{name}.md`` into ``out_dir``, atomically.
+
+    Args:
+        out_dir: the folder (created when missing).
+        name: the files' stem (``report``).
+        payload: the suite's ``to_dict()``; its ``suite`` (``paper``/``perf``) names the report's kind.
+            ``schema_version``, ``kind`` and ``seed`` are added in front unless present; its
+            ``environment`` is kept (``environment()`` is used when it has none).
+        markdown: the Markdown text.
+        seed: the seed of the suite's random data.
+
+    Returns:
+        ``{"json": path, "markdown": path}``.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    document = dict(payload)
+    if "schema_version" not in document and "suite" in document:
+        head = header(f"{document['suite']}_suite", document.get("seed", seed),
+                      document.get("environment") or environment())
+        document = head | {k: v for k, v in document.items() if k not in head}
     json_path, md_path = out / f"{name}.json", out / f"{name}.md"
-    json_path.write_text(json.dumps(jsonable(payload), indent=2))
-    md_path.write_text(markdown)
+    write_text_atomic(json_path, dumps_strict(plain(document), indent=2))
+    write_text_atomic(md_path, markdown)
     return {"json": str(json_path), "markdown": str(md_path)}
 
 
 def pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-
-    return plt
+    """matplotlib.pyplot on the Agg backend."""
+    return figures.pyplot()
 
 
-def save_figure(fig, path) -> str:
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    pyplot().close(fig)
-    return str(path)
+def save_figure(fig, path, formats=("png",)) -> list[str]:
+    """Write ``fig`` in each format (``path``'s suffix replaced), atomically; returns the files."""
+    return figures.save_figure(fig, path, formats)
+
+
+_BOUND_LINES = ((0, (4, 2)), ":", "-.")   # two bounds on one axes never share a line style
+
+
+def line_plot(stem, formats, series, *, xlabel: str, ylabel: str, title: str, bounds=(), logx: bool = True,
+              logy: bool = True, panel=None) -> list[str]:
+    """A line plot of one check: every curve in its own style, every claimed bound drawn.
+
+    Args:
+        stem: the figure's path without suffix.
+        formats: figure formats (``lexmargin.report.figures.FORMATS``).
+        series: ``[(label, x, y), ...]``; non-positive values are left out on a log axis.
+        xlabel, ylabel, title: mathtext allowed (``r"$\\rho$"``).
+        bounds: ``[(value, label), ...]`` horizontal lines, e.g. ``[(np.log(N), r"$\\log N$ (bound)")]``.
+        logx, logy: log axes.
+        panel: optional ``callable(fig, axes)`` given a second axes to its right to draw on.
+
+    Returns:
+        The files written.
+    """
+    with figures.style():
+        below = 0 if panel or len(series) + len(bounds) <= 3 else len(series) + len(bounds)   # legend entries
+        fig, axes = figures.new_figure(2 if panel else 1, width=10.0 if panel else 5.5, height=3.6 + 0.2 * below)
+        ax = axes[0] if panel else axes
+        xs, ys = [], []
+        for k, (label, x, y) in enumerate(series):
+            x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+            keep = np.isfinite(x) & np.isfinite(y) & ((y > 0) if logy else True) & ((x > 0) if logx else True)
+            figures.plot_series(ax, x[keep], y[keep], label, k)
+            xs.append(x[keep])
+            ys.append(y[keep])
+        for k, (value, label) in enumerate(bounds):
+            figures.draw_bound(ax, value, label, linestyle=_BOUND_LINES[k % len(_BOUND_LINES)])
+        ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+        figures.log_scale(ax, x=np.concatenate(xs) if logx and xs else None,
+                          y=np.concatenate(ys + [[b for b, _ in bounds]]) if logy and xs else None)
+        if logx and xs:   # ticks at the values of the widest series (the union of several would be uneven)
+            figures.log_ticks(ax, max(xs, key=lambda v: np.ptp(np.log(v)) if v.size else -1.0))
+        figures.legend(ax)
+        if panel:
+            panel(fig, axes[1])
+        return figures.save_figure(fig, stem, formats)
 
 
 def separable_data(n: int, d: int, seed: int = 0, gap: float = 0.3):

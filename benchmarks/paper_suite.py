@@ -1,7 +1,7 @@
 """Paper suite: each claim of the implicit-bias papers checked numerically, with pass/fail and a plot.
 
-    python -m lexmargin suite paper [--quick] [--out DIR]
-    python benchmarks/paper_suite.py [--quick] [--out DIR]
+    python -m lexmargin suite paper [--quick] [--out DIR] [--seed S] [--format png pdf svg]
+    python benchmarks/paper_suite.py [--quick] [--out DIR] [--seed S] [--format png pdf svg]
 
 Claims (Nacson et al. ICML 2019 unless noted):
 
@@ -19,12 +19,16 @@ Claims (Nacson et al. ICML 2019 unless noted):
   the (1+eps)-log predictor's converges to the SVM direction;
 * path_sgd_invariance: Path-SGD (Neyshabur et al. 2015) is invariant to node rescalings;
 * gd_rate (Soudry et al. 2018): GD on a linear model converges in direction to the SVM like 1/log t.
+
+Every check draws one figure (PNG at 200 dpi, and PDF / SVG on request) with each bound it claims as a
+labelled line: log N in Lemma 3, the 4x decrease of Theorem 1, the tolerances of the others.  ``seed``
+draws the data and starts of every check (the claims are verified at seed 0 by the tests; other seeds
+draw other data).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -40,31 +44,36 @@ from common import (
     PASSED,
     CheckResult,
     environment,
+    environment_line,
     fmt,
+    line_plot,
     markdown_table,
     not_available,
     optional_module,
-    pyplot,
     run_check,
-    save_figure,
     select,
     separable_data,
     write_outputs,
 )
 
 import lexmargin
-from lexmargin.report import angle_between, stationarity_report
+from lexmargin.report import angle_between, figures, stationarity_report
+from lexmargin.report.schema import header
 
 
 @dataclass(frozen=True)
 class SuiteConfig:
+    """Where and how the checks run: output folder, sizes, the seed of their data, figure formats."""
+
     out_dir: Path
     quick: bool = False
     seed: int = 0
+    formats: tuple[str, ...] = ("png",)
 
     def plot_path(self, name: str) -> Path:
+        """The stem (no suffix) of a check's figure; ``save_figure`` adds one suffix per format."""
         self.out_dir.mkdir(parents=True, exist_ok=True)
-        return self.out_dir / f"{name}.png"
+        return self.out_dir / name
 
 
 # ---- shared numerical helpers -------------------------------------------------------------------
@@ -101,18 +110,6 @@ def gd_history(model, data, theta0, steps: int, rule, checkpoints: int = 40, **o
     return numeric.train(kernel, np.atleast_2d(theta0), rule=rule, n_steps=steps, checkpoints=checkpoints, **options)
 
 
-def line_plot(cfg, name, x, series, xlabel, ylabel, title, logy=True, logx=True) -> str:
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    for label, values in series.items():
-        ax.plot(x, values, "o-", ms=3, label=label)
-    ax.set(xlabel=xlabel, ylabel=ylabel, title=title, xscale="log" if logx else "linear",
-           yscale="log" if logy else "linear")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_figure(fig, cfg.plot_path(name))
-
-
 # ---- checks -------------------------------------------------------------------------------------
 def check_lemma3_bound(cfg: SuiteConfig) -> CheckResult:
     """Lemma 3: gamma*(rho) - gamma(rho, theta_c(rho)) <= log N along the constrained path."""
@@ -124,7 +121,7 @@ def check_lemma3_bound(cfg: SuiteConfig) -> CheckResult:
     specs = [("linear", {}, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0])]
     if not cfg.quick:
         specs.append(("deep_linear", {"depth": 2, "width": 2}, [1.0, 1.5, 2.0, 3.0, 4.0, 6.0]))
-    numbers, passed, series, log_n = {}, True, {}, float(np.log(data.n_samples))
+    numbers, passed, series, normalized, log_n = {}, True, [], [], float(np.log(data.n_samples))
     for name, opts, rhos in specs:
         model = lexmargin.load_model(name, input_dim=2, **opts)
         path = constrained_path(model, data, rhos, seed=cfg.seed)
@@ -132,11 +129,33 @@ def check_lemma3_bound(cfg: SuiteConfig) -> CheckResult:
         normalized_gap = gaps / np.asarray(rhos) ** model.degree
         ok = all(p.lemma3_holds for p in path.points) and normalized_gap[-1] < normalized_gap[0]
         passed &= ok
-        numbers[model.name] = {"rho": rhos, "gap": gaps, "bound_log_N": log_n, "passed": ok}
-        series[f"{model.name}: gap"] = np.maximum(gaps, 1e-16)
-    plot = line_plot(cfg, "lemma3_bound", specs[0][2], {k: v[: len(specs[0][2])] for k, v in series.items()},
-                     "rho", "gamma*(rho) - gamma(rho)", f"Lemma 3 gaps (bound log N = {log_n:.3g})")
-    return CheckResult("lemma3_bound", claim, bool(passed), numbers, (plot,))
+        numbers[model.name] = {"rho": rhos, "gap": gaps, "normalized_gap": normalized_gap, "bound_log_N": log_n,
+                               "passed": ok}
+        series.append((rf"{model.name}: $\gamma^*(\rho) - \gamma(\rho)$", rhos, gaps))
+        normalized.append((model.name, model.degree, rhos, normalized_gap))
+    plot = line_plot(cfg.plot_path("lemma3_bound"), cfg.formats, series, xlabel=r"$\rho$",
+                     ylabel=r"$\gamma^*(\rho) - \min_n f_n(\rho\,\theta_c(\rho))$",
+                     title=rf"Lemma 3: margin-path gap $\leq \log N$ ($N = {data.n_samples}$)",
+                     bounds=[(log_n, rf"$\log N = {log_n:.4g}$ (Lemma 3 bound)")],
+                     panel=lambda fig, ax: _normalized_gap_panel(ax, normalized, log_n))
+    return CheckResult("lemma3_bound", claim, bool(passed), numbers, tuple(plot))
+
+
+def _normalized_gap_panel(ax, normalized, log_n) -> None:
+    """Right panel of Lemma 3: (gamma* - gamma) / rho^alpha and its bound log N / rho^alpha, per model."""
+    xs = []
+    for k, (name, degree, rhos, gap) in enumerate(normalized):
+        rhos = np.asarray(rhos, dtype=float)
+        keep = gap > 0
+        power = r"\rho" if degree == 1 else rf"\rho^{{{degree:g}}}"
+        figures.plot_series(ax, rhos[keep], gap[keep], rf"{name}: gap $/\, {power}$", k)
+        ax.plot(rhos, log_n / rhos ** degree, color="0.25", linestyle=figures.series_style(k)["linestyle"],
+                linewidth=1.0, label=rf"{name}: $\log N /\, {power}$ (bound)", zorder=2)
+        xs.append(rhos)
+    ax.set(xscale="log", yscale="log", xlabel=r"$\rho$", ylabel=r"normalized gap $(\gamma^* - \gamma) / \rho^\alpha$",
+           title="normalized-margin gap shrinks")
+    figures.log_ticks(ax, max(xs, key=lambda v: np.ptp(np.log(v))))
+    figures.legend(ax)
 
 
 def check_theorem1_shallow_discarded(cfg: SuiteConfig) -> CheckResult:
@@ -155,13 +174,16 @@ def check_theorem1_shallow_discarded(cfg: SuiteConfig) -> CheckResult:
     shallow = model.block_slice("depth1")
     ratio = np.array([np.linalg.norm(t[shallow]) / np.linalg.norm(t) for t in path.thetas])
     solution = depth_sensitive(model, data, seed=cfg.seed)
-    plot = line_plot(cfg, "theorem1_shallow_discarded", rhos, {"||theta_depth1|| / ||theta||": ratio}, "rho",
-                     "fraction", "shallow sub-model discarded")
+    plot = line_plot(cfg.plot_path("theorem1_shallow_discarded"), cfg.formats,
+                     [(r"$\|\theta_{\mathrm{depth}\,1}\| \,/\, \|\theta\|$", rhos, ratio)], xlabel=r"$\rho$",
+                     ylabel="fraction of the norm in depth 1",
+                     title="Theorem 1: the shallow sub-model is discarded",
+                     bounds=[(ratio[0] / 4, rf"claimed: last $\leq$ first / 4 $= {ratio[0] / 4:.3g}$")])
     passed = bool(np.all(np.diff(ratio) < 0) and ratio[-1] <= ratio[0] / 4 and "depth1" in solution.discarded)
     return CheckResult("theorem1_shallow_discarded", claim, passed,
                        {"rho": rhos, "shallow_fraction": ratio, "shallow_norm_times_rho": ratio * np.asarray(rhos),
                         "depth_sensitive_discarded": list(solution.discarded),
-                        "depth_sensitive_block_squared_norms": solution.block_squared_norms}, (plot,))
+                        "depth_sensitive_block_squared_norms": solution.block_squared_norms}, tuple(plot))
 
 
 def check_svm_bias(cfg: SuiteConfig) -> CheckResult:
@@ -184,14 +206,19 @@ def check_svm_bias(cfg: SuiteConfig) -> CheckResult:
     w = model.block_slice("w")
     angles = np.array([angle_between(t[w], w_svm) for t in path.thetas])
     separation = angle_between(svm_without_bias(data).theta, w_svm)
-    plot = line_plot(cfg, "svm_bias", rhos, {"angle(w(rho), SVM with bias)": angles,
-                                            "SVM through origin": np.full(len(rhos), separation)},
-                     "rho", "angle (rad)", "svm_bias constrained path")
+    versus = "" if peer_angle is None else "\n" + rf"lexmargin vs cvxpy: {peer_angle:.1e} rad (claimed $< 10^{{-6}}$)"
+    plot = line_plot(cfg.plot_path("svm_bias"), cfg.formats,
+                     [(r"$\angle(w(\rho), w_{\mathrm{SVM+b}})$", rhos, angles),
+                      (r"$\angle(w_{\mathrm{SVM,0}}, w_{\mathrm{SVM+b}})$ (SVM through the origin)", rhos,
+                       np.full(len(rhos), separation))],
+                     xlabel=r"$\rho$", ylabel="angle (rad)", title="SVM with an unregularized bias" + versus,
+                     bounds=[(1e-2, r"claimed: last angle $< 10^{-2}$"),
+                             (0.05, r"claimed: through-origin angle $> 0.05$")])
     passed = bool(angles[-1] < 1e-2 and angles[-1] < angles[0] and separation > 0.05
                   and (peer_angle is None or peer_angle < 1e-6))
     return CheckResult("svm_bias", claim, passed, {"rho": rhos, "angles": angles, "svm_w": w_svm, "svm_b": b_svm,
                                                    "angle_depth_vs_cvxpy": peer_angle,
-                                                   "angle_svm_bias_vs_origin": separation}, (plot,),
+                                                   "angle_svm_bias_vs_origin": separation}, tuple(plot),
                        note="" if peer is not None else "cvxpy missing: no peer comparison")
 
 
@@ -202,8 +229,8 @@ def check_theorems23_homogeneous(cfg: SuiteConfig) -> CheckResult:
     if missing("lexmargin.numeric", "lexmargin.problems.maxmargin"):
         return not_available("theorems23_homogeneous", claim,
                              f"missing {missing('lexmargin.numeric', 'lexmargin.problems.maxmargin')}")
-    from lexmargin.problems.maxmargin import max_margin
     from lexmargin.numeric import Constant
+    from lexmargin.problems.maxmargin import max_margin
 
     data = separable_data(20, 2, seed=cfg.seed)
     model = lexmargin.load_model("deep_linear", input_dim=2, depth=2, width=2)
@@ -212,8 +239,9 @@ def check_theorems23_homogeneous(cfg: SuiteConfig) -> CheckResult:
     cert = max_margin(model, data, init=history.theta[0] / np.linalg.norm(history.theta[0]))
     full = stationarity_report(model, data, history, certificate=cert, support_tol=0.1)
     midway = stationarity_report(model, data, _midway(history), support_tol=0.1)
-    files = full.save(cfg.out_dir / "theorems23_report")
+    files = full.save(cfg.out_dir / "theorems23_report", formats=cfg.formats)
     angle = full.comparison.angle
+    plot = _theorems23_plot(cfg, model, data, history, full, midway)
     passed = bool(full.kkt.relative_epsilon <= 0.05 and full.kkt.relative_epsilon < midway.kkt.relative_epsilon
                   and 1 - full.alignment <= 1e-3 and angle < 0.05)
     numbers = {"steps": steps, "relative_eps": full.kkt.relative_epsilon, "relative_eps_midway":
@@ -221,8 +249,46 @@ def check_theorems23_homogeneous(cfg: SuiteConfig) -> CheckResult:
                "angle_to_kkt_certificate": angle, "normalized_margin": full.normalized_margin,
                "certificate_normalized_margin": cert.normalized_margin,
                "multiplier_relative_error": full.comparison.multiplier_relative_error}
-    return CheckResult("theorems23_homogeneous", claim, passed, numbers,
-                       tuple(v for v in files.values() if v.endswith(".png")))
+    report_figures = [str(Path(files[name]).with_suffix(f".{fmt}")) for name in ("multipliers", "margin", "angle")
+                      if name in files for fmt in cfg.formats]
+    return CheckResult("theorems23_homogeneous", claim, passed, numbers, tuple(plot + report_figures))
+
+
+def _theorems23_plot(cfg, model, data, history, full, midway) -> list[str]:
+    """Relative eps at every checkpoint (bound 0.05, the midway value marked); angle and misalignment."""
+    from lexmargin.report import as_theta_source
+    from lexmargin.report.stationarity import stationarity
+
+    source = as_theta_source(history)
+    keep = source.iterations > 0
+    its = source.iterations[keep]
+    eps = np.array([stationarity(model, t, data, support_tol=0.1).kkt.relative_epsilon for t in source.thetas[keep]])
+    t = full.trajectory
+
+    def right(fig, ax):
+        pos = t.iterations > 0
+        figures.plot_series(ax, t.iterations[pos], t.angles[pos], r"$\angle(\theta(t), \theta_{\mathrm{KKT}})$", 0)
+        figures.plot_series(ax, t.iterations[pos], 1.0 - t.alignment[pos], r"$1 - \cos(-\nabla L, \theta)$", 1)
+        figures.draw_bound(ax, 0.05, r"claimed: final angle $< 0.05$")
+        figures.draw_bound(ax, 1e-3, r"claimed: final $1 - \cos \leq 10^{-3}$", linestyle=":")
+        ax.set(xscale="log", yscale="log", xlabel=r"iteration $t$", ylabel="angle (rad) / misalignment",
+               title="Theorem 3: alignment; distance to the KKT point")
+        figures.log_ticks(ax, t.iterations[pos])
+        figures.legend(ax)
+
+    midway_step = _midway_step(history)
+    plot = line_plot(cfg.plot_path("theorems23_homogeneous"), cfg.formats,
+                     [(r"relative $\varepsilon$ (Lyu & Li $(\varepsilon, \delta)$-KKT)", its, eps),
+                      (rf"midway ($t = {midway_step:g}$): {midway.kkt.relative_epsilon:.3g}", [midway_step],
+                       [midway.kkt.relative_epsilon])],
+                     xlabel=r"iteration $t$", ylabel=r"relative $\varepsilon$",
+                     title="Theorem 2: GD nears a KKT point",
+                     bounds=[(0.05, r"claimed: final relative $\varepsilon \leq 0.05$")], panel=right)
+    return plot
+
+
+def _midway_step(history) -> float:
+    return float(history.steps[len(history.steps) // 2])
 
 
 def _midway(history) -> np.ndarray:
@@ -254,14 +320,17 @@ def check_theorem4_lexicographic(cfg: SuiteConfig) -> CheckResult:
     path = constrained_path(model, data, rhos, seed=cfg.seed)
     dist = np.array([np.linalg.norm(t ** 2 - lex.theta ** 2) for t in path.thetas])
     predicted = np.log(2.0) / (3.0 * np.asarray(rhos) ** 2) * np.sqrt(2.0)
-    plot = line_plot(cfg, "theorem4_lexicographic", rhos, {"||u(rho)^2 - u_lex^2||": dist,
-                                                          "log 2 sqrt 2 / (3 rho^2) (analytic)": predicted},
-                     "rho", "distance", "constrained path -> lexicographic max-margin")
+    plot = line_plot(cfg.plot_path("theorem4_lexicographic"), cfg.formats,
+                     [(r"$\|u(\rho)^2 - u_{\mathrm{lex}}^2\|$ (numeric)", rhos, dist),
+                      (r"$\sqrt{2}\,\log 2 / (3\rho^2)$ (analytic)", rhos, predicted)],
+                     xlabel=r"$\rho$", ylabel="distance to the lexicographic solution",
+                     title="Theorem 4: constrained path $\\to$ lexicographic max-margin",
+                     bounds=[(dist[2] / 4, rf"claimed: last $\leq d(\rho = {rhos[2]:g}) / 4$")])
     passed = bool(len(lex.stages) >= 2 and np.allclose(lex.theta ** 2, [2 / 3, 1 / 3], atol=1e-4)
                   and dist[-1] <= dist[2] / 4)
     return CheckResult("theorem4_lexicographic", claim, passed,
                        {"lex_u_squared": lex.theta ** 2, "lex_levels": lex.levels, "stages": len(lex.stages),
-                        "rho": rhos, "distance": dist, "analytic_distance": predicted}, (plot,))
+                        "rho": rhos, "distance": dist, "analytic_distance": predicted}, tuple(plot))
 
 
 def _log_predictor_angles(eps: float, data, rhos, svm_direction, seed):
@@ -281,13 +350,18 @@ def check_log_vs_eps_log(cfg: SuiteConfig) -> CheckResult:
     rhos = list(10.0 ** np.arange(1, 9, 2.33 if cfg.quick else 1.0))
     log_angles = _log_predictor_angles(0.0, data, rhos, svm, cfg.seed)
     eps_angles = _log_predictor_angles(1.0, data, rhos, svm, cfg.seed)
-    plot = line_plot(cfg, "log_vs_eps_log", rhos, {"log predictor": log_angles, "(1+eps)-log, eps = 1": eps_angles},
-                     "rho", "angle to SVM (rad)", "log vs (1+eps)-log predictors")
     spread = float(np.max(log_angles) - np.min(log_angles))
+    plot = line_plot(cfg.plot_path("log_vs_eps_log"), cfg.formats,
+                     [(rf"log predictor (spread {spread:.1e}, claimed $< 10^{{-3}}$)", rhos, log_angles),
+                      (r"$(1+\varepsilon)$-log predictor, $\varepsilon = 1$", rhos, eps_angles)],
+                     xlabel=r"$\rho$", ylabel=r"$\angle(\theta(\rho), w_{\mathrm{SVM}})$ (rad)",
+                     title=r"log vs $(1+\varepsilon)$-log predictors",
+                     bounds=[(1e-2, r"claimed: log-predictor angle $> 10^{-2}$"),
+                             (eps_angles[0] / 2, r"claimed: last $(1+\varepsilon)$-log angle $\leq$ first / 2")])
     passed = bool(log_angles.min() > 1e-2 and spread < 1e-3 and eps_angles[-1] <= eps_angles[0] / 2)
     return CheckResult("log_vs_eps_log", claim, passed, {"rho": rhos, "log_angles": log_angles,
                                                          "eps_log_angles": eps_angles, "log_angle_spread": spread},
-                       (plot,))
+                       tuple(plot))
 
 
 def _rescale_hidden_units(model, theta, factors):
@@ -321,13 +395,30 @@ def check_path_sgd_invariance(cfg: SuiteConfig) -> CheckResult:
         b = _final_margins(model, data, theta1, steps, path_sgd, cfg.seed)
         diffs[label] = float(np.max(np.abs(a - b)) / max(np.max(np.abs(a)), 1e-300))
     passed = bool(diffs["path_sgd"] <= 1e-8 and diffs["gd"] > 1e-3)
-    plt = pyplot()
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.bar(list(diffs), [max(v, 1e-17) for v in diffs.values()], color=["C0", "C3"])
-    ax.set(yscale="log", ylabel="max rel. margin difference", title=f"rescaled vs original init, {steps} steps")
-    plot = save_figure(fig, cfg.plot_path("path_sgd_invariance"))
+    plot = _path_sgd_plot(cfg, diffs, steps)
     return CheckResult("path_sgd_invariance", claim, passed, {"steps": steps, "factors": factors,
-                                                              "relative_margin_difference": diffs}, (plot,))
+                                                              "relative_margin_difference": diffs}, tuple(plot))
+
+
+def _path_sgd_plot(cfg, diffs: dict, steps: int) -> list[str]:
+    """Bars of the two relative differences (a zero drawn at the floor and labelled 0), both bounds drawn."""
+    floor = 1e-17
+    with figures.style():
+        fig, ax = figures.new_figure()
+        labels = {"path_sgd": "Path-SGD", "gd": "plain GD"}
+        values = [diffs[k] for k in labels]
+        bars = ax.bar(list(labels.values()), [max(v, floor) for v in values], color=["C0", "C3"],
+                      hatch=["", "//"], edgecolor="k", zorder=3)
+        for bar, value in zip(bars, values):
+            ax.annotate("0 (exact)" if value == 0 else f"{value:.2g}", (bar.get_x() + bar.get_width() / 2,
+                        bar.get_height()), xytext=(0, 3), textcoords="offset points", ha="center", fontsize=8)
+        figures.draw_bound(ax, 1e-8, r"claimed: Path-SGD $\leq 10^{-8}$")
+        figures.draw_bound(ax, 1e-3, r"claimed: GD $> 10^{-3}$", linestyle=":")
+        ax.set(yscale="log", ylim=(floor / 10, 10.0), ylabel=r"$\max_n |f_n - f_n'| \,/\, \max_n |f_n|$",
+               title=f"node rescaling by $c \\in [1/4, 4]$, {steps} steps")
+        ax.grid(axis="x", visible=False)
+        figures.legend(ax, loc="center left")
+        return figures.save_figure(fig, cfg.plot_path("path_sgd_invariance"), cfg.formats)
 
 
 def check_gd_rate(cfg: SuiteConfig) -> CheckResult:
@@ -350,13 +441,24 @@ def check_gd_rate(cfg: SuiteConfig) -> CheckResult:
     slope, intercept = np.polyfit(np.log(its), 1 / angles, 1)
     residual = 1 / angles - (slope * np.log(its) + intercept)
     r2 = 1 - np.sum(residual ** 2) / np.sum((1 / angles - np.mean(1 / angles)) ** 2)
-    plot = line_plot(cfg, "gd_rate", its, {"angle to SVM": angles, "fit 1/(a log t + b)":
-                                           1 / (slope * np.log(its) + intercept)},
-                     "iteration t", "angle (rad)", f"GD direction error, R^2 = {r2:.4f}")
+
+    def affine(fig, ax):
+        figures.plot_series(ax, its, 1 / angles, r"$1 / \angle(w(t), w_{\mathrm{SVM}})$", 0)
+        figures.plot_series(ax, its, slope * np.log(its) + intercept,
+                            rf"fit $a \log t + b$, $a = {slope:.3g}$, $R^2 = {r2:.4f}$", 1)
+        ax.set(xscale="log", xlabel=r"iteration $t$", ylabel="1 / angle",
+               title=r"claimed: affine in $\log t$ ($R^2 \geq 0.97$, $a > 0$)")
+        figures.legend(ax)
+
+    plot = line_plot(cfg.plot_path("gd_rate"), cfg.formats,
+                     [(r"$\angle(w(t), w_{\mathrm{SVM}})$", its, angles),
+                      (r"fit $1 / (a \log t + b)$", its, 1 / (slope * np.log(its) + intercept))],
+                     xlabel=r"iteration $t$", ylabel="angle (rad)", title=r"GD direction error $\sim C / \log t$",
+                     panel=affine)
     passed = bool(slope > 0 and r2 >= 0.97)
     return CheckResult("gd_rate", claim, passed, {"steps": steps, "lr": lr, "iterations": its, "angles": angles,
                                                   "slope": float(slope), "intercept": float(intercept),
-                                                  "r2": float(r2)}, (plot,))
+                                                  "r2": float(r2)}, tuple(plot))
 
 
 CHECKS = (check_lemma3_bound, check_theorem1_shallow_discarded, check_svm_bias, check_theorems23_homogeneous,
@@ -366,12 +468,15 @@ CHECKS = (check_lemma3_bound, check_theorem1_shallow_discarded, check_svm_bias, 
 # ---- the suite ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SuiteResult:
+    """The checks' results; ``to_dict`` is report.json (docs/schema/report.schema.json, kind paper_suite)."""
+
     name: str
     quick: bool
     checks: tuple[CheckResult, ...]
     seconds: float
     environment: dict
     out_dir: str = "."
+    seed: int = 0
 
     def count(self, status: str) -> int:
         return sum(c.status == status for c in self.checks)
@@ -381,15 +486,17 @@ class SuiteResult:
         return all(c.status in (PASSED, NOT_AVAILABLE) for c in self.checks)
 
     def to_dict(self) -> dict:
-        return {"suite": self.name, "quick": self.quick, "seconds": self.seconds, "environment": self.environment,
-                "summary": {s: self.count(s) for s in (PASSED, "failed", NOT_AVAILABLE, ERROR)},
-                "checks": [c.to_dict() for c in self.checks]}
+        return header("paper_suite", self.seed, self.environment) | {
+            "suite": self.name, "quick": self.quick, "seconds": self.seconds,
+            "summary": {s: self.count(s) for s in (PASSED, "failed", NOT_AVAILABLE, ERROR)},
+            "checks": [c.to_dict() for c in self.checks]}
 
     def to_markdown(self) -> str:
         rows = [(c.name, c.status, c.claim, f"{c.seconds:.1f}", c.note or "") for c in self.checks]
         summary = ", ".join(f"{self.count(s)} {s}" for s in (PASSED, "failed", NOT_AVAILABLE, ERROR))
         lines = [f"# Paper suite{' (quick)' if self.quick else ''}", "",
-                 f"{summary}; {self.seconds:.1f} s on {self.environment.get('cpus')} CPUs.", "",
+                 f"{summary}; {self.seconds:.1f} s on {self.environment.get('cpus')} CPUs; seed {self.seed}.", "",
+                 f"Environment: {environment_line(self.environment)}.", "",
                  markdown_table(("check", "status", "claim", "seconds", "note"), rows), ""]
         for check in self.checks:
             lines += self._check_section(check)
@@ -401,8 +508,10 @@ class SuiteResult:
         lines = [f"## {check.name}: {check.status}", ""]
         if scalars:
             lines += [markdown_table(("number", "value"), scalars), ""]
-        lines += [f"![{check.name}]({os.path.relpath(p, self.out_dir)})" for p in check.plots]
-        return lines + [""]
+        for shown in figures.primary(check.plots):
+            same = [p for p in check.plots if Path(p).with_suffix("") == Path(shown).with_suffix("")]
+            lines += figures.figure_markdown(Path(shown).stem, same, relative_to=self.out_dir) + [""]
+        return lines
 
 
 def _flat_scalars(numbers: dict, prefix: str = ""):
@@ -420,11 +529,23 @@ def _flat_scalars(numbers: dict, prefix: str = ""):
 
 
 def run_paper_suite(out_dir="paper_suite_results", quick: bool = False, progress: bool = True, only=None,
-                    seed: int = 0) -> SuiteResult:
-    """Run every check (or those named in ``only``), write report.json, report.md and plots into out_dir."""
+                    seed: int = 0, formats=("png",)) -> SuiteResult:
+    """Run every check (or those named in ``only``); write report.json, report.md and figures into out_dir.
+
+    Args:
+        out_dir: the output folder.
+        quick: smaller sizes (CI).
+        progress: show a progress bar.
+        only: names of the checks to run (without ``check_``); None for all.
+        seed: seed of every check's random data and starts (recorded in report.json).
+        formats: figure formats (``lexmargin.report.figures.FORMATS``); every figure in each.
+
+    Returns:
+        The SuiteResult (also written as report.json and report.md).
+    """
     from tqdm.auto import tqdm
 
-    cfg = SuiteConfig(Path(out_dir), quick, seed)
+    cfg = SuiteConfig(Path(out_dir), quick, int(seed), figures.check_formats(formats))
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     checks = select(CHECKS, only, "check_")
     start, results = time.perf_counter(), []
@@ -432,8 +553,9 @@ def run_paper_suite(out_dir="paper_suite_results", quick: bool = False, progress
     for check in bar:
         bar.set_postfix_str(check.__name__.removeprefix("check_"))
         results.append(run_check(check, cfg=cfg))
-    suite = SuiteResult("paper", quick, tuple(results), time.perf_counter() - start, environment(), str(cfg.out_dir))
-    write_outputs(cfg.out_dir, "report", suite.to_dict(), suite.to_markdown())
+    suite = SuiteResult("paper", quick, tuple(results), time.perf_counter() - start, environment(), str(cfg.out_dir),
+                        cfg.seed)
+    write_outputs(cfg.out_dir, "report", suite.to_dict(), suite.to_markdown(), seed=cfg.seed)
     return suite
 
 
@@ -441,8 +563,10 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="paper_suite_results")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--format", nargs="+", choices=figures.FORMATS, default=["png"], dest="formats")
     args = parser.parse_args(argv)
-    suite = run_paper_suite(args.out, args.quick)
+    suite = run_paper_suite(args.out, args.quick, seed=args.seed, formats=args.formats)
     print(suite.to_markdown())
     return 0 if suite.all_available_passed else 1
 

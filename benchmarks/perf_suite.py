@@ -383,7 +383,7 @@ def run_perf_suite(out_dir="perf_suite_results", quick: bool = False, progress: 
     for fn in tqdm(chosen, desc="perf suite", disable=not progress, unit="bench"):
         results.append(_run_bench(fn, cfg, progress))
     suite = PerfSuiteResult(quick, tuple(results), time.perf_counter() - start, environment())
-    write_outputs(out_dir, "report", suite.to_dict(), suite.to_markdown())
+    write_outputs(out_dir, "report", suite.to_dict(), suite.to_markdown(), seed=seed)
     return suite
 
 

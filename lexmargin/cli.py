@@ -2,8 +2,13 @@
 
     lexmargin models                                   bundled models with their margin formulas
     lexmargin solve MODEL DATA [--norm l2] [-o k=v]    exact max-margin solution + certificate
-    lexmargin report MODEL DATA THETA.npz [--certificate cert.json] [--out DIR]
-    lexmargin suite paper|perf [--quick] [--out DIR]   benchmark suites (JSON + Markdown + plots)
+    lexmargin report MODEL DATA THETA.npz [--certificate cert.json] [--out DIR] [--format png pdf svg]
+    lexmargin suite paper|perf [--quick] [--seed S] [--out DIR] [--format png pdf svg]
+                                                       benchmark suites (JSON + Markdown + figures)
+    lexmargin info [--json]                            versions, commit, CPU, compiled GD kernel
+
+Every report.json is strict, versioned JSON (docs/schema/report.schema.json) with the seed and the
+environment it was computed in; figures are PNG (200 dpi), PDF or SVG.
 
 Errors in the inputs (missing, corrupt or foreign files, bad options, malformed data) print one line on
 stderr and exit with 2; an unexpected internal error prints one line and exits with 3 (set LEXMARGIN_DEBUG=1
@@ -235,6 +240,15 @@ def cmd_solve(args) -> int:
     return 0 if cert.success else 1
 
 
+def cmd_info(args) -> int:
+    from .environment import environment, format_environment
+    from .fileio import dumps_strict
+
+    env = environment()
+    print(dumps_strict(env, indent=2) if args.json else format_environment(env))
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import load_certificate, load_theta_npz, stationarity_report
 
@@ -247,9 +261,9 @@ def cmd_report(args) -> int:
     certificate = load_certificate(args.certificate) if args.certificate else None
     report = stationarity_report(model, data, source, certificate=certificate, support_tol=args.support_tol,
                                  progress=not args.no_progress)
-    files = report.save(args.out)
+    files = report.save(args.out, formats=args.formats)
     print(report.to_markdown())
-    print(f"report written to {files['markdown']} (+ report.json, plots)")
+    print(f"report written to {files['markdown']} (+ report.json, figures as {', '.join(args.formats)})")
     return 0
 
 
@@ -257,8 +271,14 @@ def cmd_suite(args) -> int:
     module = load_suite_module(args.name)
     out = args.out or f"{args.name}_suite_results"
     _check_output_folder(out)
-    runner = module.run_paper_suite if args.name == "paper" else module.run_perf_suite
-    result = runner(out, quick=args.quick, progress=not args.no_progress, only=args.only)
+    if args.name == "paper":
+        extra = {"formats": args.formats or ["png"]}
+        runner = module.run_paper_suite
+    else:
+        if args.formats:
+            say("note: the perf suite writes tables only, no figures; --format has no effect")
+        extra, runner = {}, module.run_perf_suite
+    result = runner(out, quick=args.quick, progress=not args.no_progress, only=args.only, seed=args.seed, **extra)
     print(result.to_markdown())
     print(f"results written to {Path(out) / 'report.md'} and report.json")
     return 0 if getattr(result, "all_available_passed", True) else 1
@@ -310,6 +330,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run", type=nonnegative_int, default=None,
                    help="run index for batched histories (default 0; an error for a file with one run)")
     p.add_argument("--out", default="report", help="output folder (default ./report)")
+    _add_format_argument(p, default=["png"])
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_report)
 
@@ -318,9 +339,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="output folder (default ./<name>_suite_results)")
     p.add_argument("--quick", action="store_true", help="small sizes (CI, under a minute)")
     p.add_argument("--only", nargs="+", metavar="CHECK", help="run only these checks / benchmarks")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the suite's random data and starts (default 0; recorded in report.json)")
+    _add_format_argument(p, default=None)
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_suite)
+
+    p = sub.add_parser("info", help="the environment: versions (IPOPT too), git commit, CPU, compiled GD kernel")
+    p.add_argument("--json", action="store_true", help="print it as JSON (the environment block of report.json)")
+    p.set_defaults(func=cmd_info)
     return parser
+
+
+def _add_format_argument(p, default) -> None:
+    from .report.figures import FORMATS
+
+    p.add_argument("--format", dest="formats", nargs="+", choices=FORMATS, default=default, metavar="FORMAT",
+                   help=f"figure formats, one or more of {', '.join(FORMATS)} (default png; PNG at 200 dpi)")
 
 
 def main(argv=None) -> int:

@@ -7,6 +7,15 @@ import pytest
 from lexmargin.cli import load_suite_module
 
 
+def assert_follows_schema(document) -> None:
+    """docs/schema/report.schema.json (when jsonschema is installed: it is in the test extra)."""
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((Path(__file__).resolve().parents[1] / "docs" / "schema" / "report.schema.json").read_text())
+    errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in jsonschema.Draft202012Validator(schema)
+              .iter_errors(document)]
+    assert not errors, errors
+
+
 @pytest.fixture(scope="module")
 def paper():
     return load_suite_module("paper")
@@ -58,6 +67,8 @@ def test_quick_paper_suite_end_to_end(tmp_path, paper):
     assert not failures
     saved = json.loads((tmp_path / "report.json").read_text())
     assert saved["summary"]["passed"] == 8 and saved["quick"] is True
+    assert saved["kind"] == "paper_suite" and saved["seed"] == 0 and saved["schema_version"] == 1
+    assert_follows_schema(saved)
     md = (tmp_path / "report.md").read_text()
     assert "8 passed, 0 failed, 0 not available, 0 error" in md
     for check in suite.checks:
@@ -89,6 +100,8 @@ def test_quick_perf_suite_structure(tmp_path, perf):
         assert 0 < row["fraction_of_matmul_peak"]
     saved = json.loads((tmp_path / "report.json").read_text())
     assert [b["name"] for b in saved["benchmarks"]] == ["max_margin", "gd_throughput", "path_sgd_overhead"]
+    assert saved["kind"] == "perf_suite" and saved["seed"] == 0 and saved["environment"]["cpus"] >= 1
+    assert_follows_schema(saved)
     assert "| N | d | lexmargin_s |" in (tmp_path / "report.md").read_text()
 
 

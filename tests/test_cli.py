@@ -115,6 +115,54 @@ def test_suite_runs_selected_paper_checks(tmp_path, capsys):
     assert [c["name"] for c in result["checks"]] == ["theorem1_shallow_discarded"]
 
 
+def test_suite_seed_and_formats_reach_the_report(tmp_path, capsys):
+    code, out, _ = run(["suite", "paper", "--quick", "--only", "theorem4_lexicographic", "--seed", "3",
+                        "--format", "svg", "pdf", "--out", tmp_path, "--no-progress"], capsys)
+    assert code == 0 and "seed 3" in out
+    result = json.loads((tmp_path / "report.json").read_text())
+    assert result["seed"] == 3 and result["schema_version"] == 1
+    assert sorted(p.rsplit("/", 1)[1] for p in result["checks"][0]["plots"]) == [
+        "theorem4_lexicographic.pdf", "theorem4_lexicographic.svg"]
+    assert not (tmp_path / "theorem4_lexicographic.png").exists()
+    assert "![theorem4_lexicographic](theorem4_lexicographic.svg)" in (tmp_path / "report.md").read_text()
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["suite", "paper", "--format", "gif"], "argument --format: invalid choice: 'gif'"),
+    (["suite", "paper", "--seed", "-2"], "argument --seed: must be an integer >= 0"),
+    (["report", "linear", "d.npz", "t.npz", "--format", "jpg"], "argument --format: invalid choice: 'jpg'"),
+    (["info", "--yaml"], "unrecognized arguments: --yaml"),
+])
+def test_bad_format_seed_or_info_options_are_one_line_usage_errors(capsys, argv, fragment):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert_one_line_error(2, capsys.readouterr().err, fragment)
+
+
+def test_info_prints_the_environment(capsys):
+    from lexmargin.environment import environment
+
+    code, out, _ = run(["info"], capsys)
+    assert code == 0
+    for label in ("lexmargin:", "NumPy:", "SciPy:", "SymPy:", "CasADi:", "IPOPT:", "git commit:", "CPU:",
+                  "compiled GD kernel:"):
+        assert label in out
+    code, out, _ = run(["info", "--json"], capsys)
+    assert code == 0 and json.loads(out) == environment()
+
+
+def test_report_in_several_formats(tmp_path, data_file, capsys):
+    np.savez(tmp_path / "theta.npz", theta=np.array([1.0, 0.3]))
+    code, out, _ = run(["report", "linear", data_file, tmp_path / "theta.npz", "--out", tmp_path / "r",
+                        "--format", "png", "pdf", "--no-progress"], capsys)
+    assert code == 0 and "figures as png, pdf" in out
+    assert (tmp_path / "r" / "multipliers.png").exists() and (tmp_path / "r" / "multipliers.pdf").exists()
+    assert not (tmp_path / "r" / "multipliers.svg").exists()
+    saved = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert saved["kind"] == "stationarity_report" and saved["seed"] is None
+
+
 def test_unknown_check_name_is_a_readable_error(tmp_path, capsys):
     code, _, err = run(["suite", "paper", "--only", "lemma4", "--out", tmp_path, "--no-progress"], capsys)
     assert_one_line_error(code, err, "unknown check name(s) ['lemma4']; choose from ['lemma3_bound'")

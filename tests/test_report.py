@@ -194,6 +194,8 @@ def test_save_writes_json_markdown_and_plots(tmp_path, linear, teacher, svm_cert
     assert sorted(files) == ["angle", "json", "margin", "markdown", "multipliers"]
     data = json.loads((tmp_path / "out" / "report.json").read_text())
     assert data["model"] == "linear" and len(data["multipliers"]) == teacher.n_samples
+    assert data["schema_version"] == 1 and data["kind"] == "stationarity_report" and data["seed"] is None
+    assert data["environment"]["lexmargin"] and "compiled_gd" in data["environment"]
     assert set(data["kkt"]) >= {"epsilon", "relative_epsilon", "delta", "complementarity"}
     assert data["comparison"]["multiplier_scale"] == 0.5 and len(data["trajectory"]["angles"]) == 3
     md = (tmp_path / "out" / "report.md").read_text()
@@ -201,6 +203,7 @@ def test_save_writes_json_markdown_and_plots(tmp_path, linear, teacher, svm_cert
     assert "\\|delta\\|" in md  # pipes inside cells are escaped
     for name in ("multipliers", "margin", "angle"):
         assert (tmp_path / "out" / f"{name}.png").read_bytes()[:4] == b"\x89PNG"
+        assert not (tmp_path / "out" / f"{name}.pdf").exists()          # PNG only unless asked
 
 
 def test_angle_between_is_accurate_for_tiny_angles():

@@ -60,12 +60,30 @@ def _trajectory_rows(t) -> list:
              f"{fmt(float(t.alignment[k]))} / {fmt(float(t.alignment[-1]))}")]
 
 
-def report_markdown(r, plots: dict[str, str]) -> str:
+def environment_rows(env: dict) -> list:
+    """(name, value) rows of an environment block (versions, commit, CPU, compiled GD kernel)."""
+    from ..environment import format_environment
+
+    rows = []
+    for line in format_environment(env).splitlines():
+        name, _, value = line.partition(":")
+        rows.append((name.strip(), value.strip()))
+    return rows
+
+
+def report_markdown(r, plots: dict) -> str:
+    """The report as Markdown; ``plots``: figure name -> its file or files (paths relative to report.md)."""
+    from .figures import figure_markdown
+
     parts = [f"# Stationarity report: {r.model}", "", f"Convention: {r.convention}.", "", table(_main_rows(r))]
     if r.comparison is not None:
         parts += ["", "## Comparison with the solver certificate", "", table(_comparison_rows(r.comparison))]
     if r.trajectory is not None:
         parts += ["", "## Trajectory", "", table(_trajectory_rows(r.trajectory))]
     if plots:
-        parts += ["", "## Plots", ""] + [f"![{name}]({path})" for name, path in plots.items()]
+        parts += ["", "## Plots", ""]
+        for name, files in plots.items():
+            parts += figure_markdown(name, [files] if isinstance(files, str) else files) + [""]
+    parts += ["", "## Environment", "", f"Seed: {'not recorded' if r.seed is None else r.seed}.", "",
+              table(environment_rows(r.environment))]
     return "\n".join(parts) + "\n"

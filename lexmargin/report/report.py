@@ -1,24 +1,35 @@
-"""The StationarityReport: numbers, JSON, Markdown and PNG plots for one parameter vector."""
+"""The StationarityReport: numbers, strict versioned JSON, Markdown and figures for one parameter vector.
+
+``report.json`` follows ``docs/schema/report.schema.json`` (kind ``"stationarity_report"``, see
+``lexmargin.report.schema``): every field below, plus ``schema_version``, ``kind``, ``seed`` and the
+``environment`` block (``lexmargin.environment``); non-finite numbers are ``null``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
 
+from ..environment import environment
 from ..errors import DataError
 from ..fileio import dumps_strict, write_text_atomic
-from ..nlp.certificate import jsonable
 from ..nlp.certify import LICQ
 from .compare import CertificateComparison, Trajectory, compare_with_certificate, trajectory
 from .inputs import as_theta_source, check_theta, resolve_model
+from .schema import header, plain
 from .stationarity import CONVENTION, KKTNumbers, stationarity
 
 
 @dataclass(frozen=True, eq=False)
 class StationarityReport:
-    """Stationarity of theta for the max-margin problem (see ``lexmargin.report.stationarity``)."""
+    """Stationarity of theta for the max-margin problem (see ``lexmargin.report.stationarity``).
+
+    ``seed``: the seed of the random numbers behind theta when the caller knows it (a training run's),
+    else None -- the report itself draws none.  ``environment``: where it was computed
+    (``lexmargin.environment.environment()``).
+    """
 
     model: str
     degree: float | None
@@ -39,6 +50,8 @@ class StationarityReport:
     alignment: float
     comparison: CertificateComparison | None = None
     trajectory: Trajectory | None = None
+    seed: int | None = None
+    environment: dict = field(default_factory=dict)
 
     def is_approximate_kkt(self, epsilon: float = 1e-3, delta: float = 1e-3) -> bool:
         """Relative (eps, delta)-KKT at the given tolerances (and feasible after normalization)."""
@@ -46,29 +59,47 @@ class StationarityReport:
                 and self.kkt.primal_violation <= 1e-9)
 
     def to_dict(self) -> dict:
-        out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
-        return out | {"approximate_kkt_1e-3": self.is_approximate_kkt()}
+        """The report.json document: schema_version, kind, seed, environment, then the fields."""
+        body = {f.name: plain(getattr(self, f.name)) for f in fields(self) if f.name not in ("seed", "environment")}
+        return header("stationarity_report", self.seed, self.environment) | body | {
+            "approximate_kkt_1e-3": self.is_approximate_kkt()}
 
     def to_json(self, **kwargs) -> str:
-        """Strict JSON (RFC 8259): non-finite numbers never appear as NaN/Infinity tokens."""
+        """Strict JSON (RFC 8259): non-finite numbers are written as null, never as NaN/Infinity tokens."""
         return dumps_strict(self.to_dict(), **kwargs)
 
-    def to_markdown(self, plots: dict[str, str] | None = None) -> str:
+    def to_markdown(self, plots: dict | None = None) -> str:
+        """Markdown: the tables, then the figures (``plots``: name -> file or files, relative paths)."""
         from .markdown import report_markdown
 
         return report_markdown(self, plots or {})
 
-    def save(self, directory) -> dict[str, str]:
-        """Write report.json, report.md and the PNG plots into ``directory``; returns name -> path."""
+    def save(self, directory, formats=("png",)) -> dict[str, str]:
+        """Write report.json, report.md and the figures into ``directory``.
+
+        Args:
+            directory: the output folder (created when missing).
+            formats: figure formats among ``lexmargin.report.figures.FORMATS`` ("png", "pdf", "svg");
+                every figure is written in each.
+
+        Returns:
+            name -> path: ``json``, ``markdown`` and one entry per figure (``multipliers``, and ``margin``,
+            ``angle`` with checkpoints) naming its file in the first format; the other formats lie
+            beside it with the same stem.
+        """
+        from .figures import check_formats
         from .plots import save_plots
 
+        formats = check_formats(formats)
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        plots = save_plots(self, directory)
+        plots = save_plots(self, directory, formats)
         # atomic: an interrupted save leaves the previous report.json / report.md intact, never half a file
         write_text_atomic(directory / "report.json", self.to_json(indent=2))
-        write_text_atomic(directory / "report.md", self.to_markdown({k: Path(v).name for k, v in plots.items()}))
-        return {"json": str(directory / "report.json"), "markdown": str(directory / "report.md"), **plots}
+        write_text_atomic(directory / "report.md", self.to_markdown(
+            {k: [Path(p).name for p in v] for k, v in plots.items()}))
+        return {"json": str(directory / "report.json"), "markdown": str(directory / "report.md"),
+                **{name: files[0] for name, files in plots.items()}}
 
 
 def _dataset(data, source):
@@ -82,20 +113,23 @@ def _dataset(data, source):
 
 
 def stationarity_report(model, data=None, theta=None, *, certificate=None, support_tol: float = 0.1,
-                        model_options: dict | None = None, run: int | None = None, progress: bool = False
-                        ) -> StationarityReport:
+                        model_options: dict | None = None, run: int | None = None, progress: bool = False,
+                        seed: int | None = None) -> StationarityReport:
     """Build a StationarityReport.
 
     ``model``: a Model, or a bundled name / declaration file (built with ``model_options``, input_dim
     taken from the data).  ``data``: a Dataset or (X, y); optional when ``theta`` is an .npz with X, y.
     ``theta``: a vector, a (K, P) checkpoint array, a numeric-module History, or an .npz path.
     ``certificate``: optional Certificate to compare with (angles in the trajectory then refer to it).
+    ``seed``: recorded in the report: the seed behind theta (e.g. of the training run) when known.
     """
     if not (isinstance(support_tol, (int, float, np.integer, np.floating)) and not isinstance(support_tol, bool)
             and np.isfinite(support_tol) and support_tol >= 0):
         raise DataError(f"support_tol must be a finite number >= 0; got {support_tol!r}")
     if theta is None:
         raise DataError("theta is required (a vector, checkpoints, a History or an .npz path)")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise DataError(f"seed must be an integer or None; got {seed!r}")
     source = as_theta_source(theta, run=run)
     data = _dataset(data, source)
     model = resolve_model(model, data, model_options)
@@ -109,7 +143,8 @@ def stationarity_report(model, data=None, theta=None, *, certificate=None, suppo
             model, source.theta, data, point.multipliers, point.support, certificate),
         trajectory=None if source.thetas is None else trajectory(
             model, source.thetas, source.iterations, data,
-            reference=_reference(certificate, model), progress=progress, axis=source.axis))
+            reference=_reference(certificate, model), progress=progress, axis=source.axis),
+        seed=None if seed is None else int(seed), environment=environment())
 
 
 def _reference(certificate, model):
