@@ -63,6 +63,26 @@ def remove_stale_temporaries(path) -> list[Path]:
     return removed
 
 
+def _current_umask() -> int:
+    try:   # Linux: read it without changing it (os.umask would race with other threads)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _permissions_for(path: Path) -> int:
+    """An existing file's permission bits, else what ``open(path, "w")`` would give (0o666 less the umask)."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_current_umask()
+
+
 def _fsync_folder(folder: Path) -> None:
     if os.name != "posix":
         return
@@ -95,6 +115,7 @@ def atomic_write(path, mode: str = "wb") -> Iterator:
     fd, name = tempfile.mkstemp(prefix=_temporary_prefix(path), suffix=TEMP_SUFFIX, dir=folder)
     temporary = Path(name)
     try:
+        os.chmod(temporary, _permissions_for(path))     # mkstemp creates 0600; a save keeps normal permissions
         with os.fdopen(fd, mode, **({"encoding": "utf-8"} if mode == "w" else {})) as fh:
             yield fh
             fh.flush()
