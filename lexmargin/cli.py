@@ -358,6 +358,18 @@ def _add_format_argument(p, default) -> None:
                    help=f"figure formats, one or more of {', '.join(FORMATS)} (default png; PNG at 200 dpi)")
 
 
+EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv=None) -> int:
     """Run the command line; returns the exit status (usage errors raise SystemExit(2) from argparse).
 
@@ -368,6 +380,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:   # the reader went away (`lexmargin ... | head`): stop quietly, like other tools
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except (LexmarginError, OSError, ValueError, UnicodeError) as exc:
         say(f"lexmargin {args.command}: error: {one_line(exc)}")
         return EXIT_USAGE

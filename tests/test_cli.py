@@ -218,3 +218,17 @@ def test_solve_from_a_trained_theta_in_its_activation_region(tmp_path, data_file
     assert region["restricted_kkt"]["max"] < 1e-8 and saved["kkt"]["max"] > 1e-3
     code, _, err = run(["solve", "linear", data_file, "--init", tmp_path / "missing.npz"], capsys)
     assert_one_line_error(code, err, "not found")
+
+
+def test_a_closed_pipe_ends_quietly_with_status_141():
+    """`lexmargin models | head -1`: the reader goes away; no traceback, no error line, 128 + SIGPIPE."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)                     # the reader is gone before the first write
+    try:
+        done = subprocess.run([sys.executable, "-m", "lexmargin", "models", "--input-dim", "2"], stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == ""
