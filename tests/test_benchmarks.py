@@ -119,3 +119,22 @@ def test_bench_numeric_runs_every_contender(tmp_path):
         assert result[name]["gflops"] > 0 and 0 < result[name]["fraction_of_peak"]
     assert result["breakdown_us"]["whole step"] > 0
     assert json.loads(out.read_text())["results"][0]["dtype"] == "float64"
+
+
+def test_soudry_offset_follows_the_certificate_convention(paper):
+    """w_hat = sum_n alpha_n a_n with alpha = multipliers / 2, and lr exp(-a_n.w_tilde) = alpha_n on the support."""
+    data = paper.separable_data(30, 2, seed=4)
+    certificate = paper.svm_without_bias(data)
+    lr = 0.05
+    w_hat, w_tilde, support_rows = paper.soudry_offset(data, certificate, lr)
+    A = data.y[:, None] * data.X
+    alpha = np.asarray(certificate.multipliers) / 2
+    np.testing.assert_allclose(A.T @ alpha, w_hat, rtol=1e-8, atol=1e-10)
+    support = alpha > 1e-9 * alpha.max()
+    np.testing.assert_allclose(lr * np.exp(-support_rows @ w_tilde), alpha[support], rtol=1e-8)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 5])
+def test_gd_rate_holds_beyond_seed_0(paper, tmp_path, seed):
+    result = paper.check_gd_rate(paper.SuiteConfig(out_dir=tmp_path, quick=True, seed=seed))
+    assert result.passed and result.numbers["distance_decreasing"]
