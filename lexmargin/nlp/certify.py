@@ -35,12 +35,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
+from scipy.linalg import cholesky, solve_triangular
 
 from .nlp import NLP, Extended, extend, split_bound_multipliers
 from .options import Tolerances
 
 TINY = np.finfo(float).tiny
 SECOND_ORDER_MAX_SIZE = 3000
+GRAM_MIN_SIZE = 250_000     # LICQ / null spaces of k x n rows (k <= n) from the k x k Gram matrix above this size ...
+GRAM_CONDITION = 1e-4       # ... when its eigenvalues are within this ratio (full rank beyond doubt)
 
 
 @dataclass(frozen=True)
@@ -97,13 +100,23 @@ NOT_CHECKED = SecondOrder(False, -1, float("nan"), None, "no Hessian")
 
 
 # ---- residuals ------------------------------------------------------------------------------------
+def _nonzero_rows(multipliers) -> np.ndarray:
+    """Rows with a multiplier other than 0 (NaN included): the only rows a sum over lambda_i grad c_i needs
+    (wide problems have many rows with lambda_i = 0)."""
+    return np.nonzero(np.asarray(multipliers, dtype=float) != 0)[0]
+
+
 def multiplier_weights(jacobian, multipliers) -> np.ndarray:
     """|lambda_i| ||grad c_i||_inf: what row i contributes to the stationarity balance."""
     J = np.atleast_2d(np.asarray(jacobian, dtype=float))
     lam = np.abs(np.asarray(multipliers, dtype=float))
     if lam.size == 0:
         return np.zeros(0)
-    return lam * np.max(np.abs(J), axis=1)
+    weights = np.zeros(lam.size)
+    rows = _nonzero_rows(lam)
+    if rows.size and J.shape[1]:
+        weights[rows] = lam[rows] * np.max(np.abs(J[rows]), axis=1)
+    return weights
 
 
 def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None) -> float:
@@ -111,7 +124,9 @@ def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None) -> 
     stationarity residual (g~ >= |g|: the terms of grad phi itself)."""
     g = np.asarray(gradient, dtype=float)
     J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
-    terms = np.abs(J).T @ np.abs(np.asarray(multipliers, dtype=float))
+    lam = np.asarray(multipliers, dtype=float)
+    rows = _nonzero_rows(lam)
+    terms = np.abs(J[rows]).T @ np.abs(lam[rows])
     size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
     return max(float(np.max(size, initial=0.0)), float(np.max(terms, initial=0.0)), TINY)
 
@@ -119,7 +134,9 @@ def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None) -> 
 def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None) -> float:
     g = np.asarray(gradient, dtype=float)
     J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
-    residual = g - J.T @ np.asarray(multipliers, dtype=float)
+    lam = np.asarray(multipliers, dtype=float)
+    rows = _nonzero_rows(lam)
+    residual = g - J[rows].T @ lam[rows]
     return float(np.max(np.abs(residual), initial=0.0)) / stationarity_scale(g, J, multipliers, gradient_scale)
 
 
@@ -207,12 +224,34 @@ def licq(active_jacobian, rank_tol: float = 1e-9, fixed=()) -> LICQ:
     if others == 0:
         return LICQ(m, int(distinct.size), 1.0 if distinct.size == m else 0.0, distinct.size == m)
     free = np.setdiff1d(np.arange(J.shape[1]), distinct)
-    s = np.linalg.svd(unit_rows(J[:, free]), compute_uv=False) if free.size else np.zeros(0)
+    rows = unit_rows(J[:, free]) if free.size else np.zeros((others, 0))
+    spectrum = gram_spectrum(rows, rank_tol)
+    if spectrum is not None:        # full row rank beyond doubt: the singular values are sqrt(spectrum)
+        rank = int(distinct.size) + others
+        return LICQ(m, rank, float(np.sqrt(spectrum[0] / spectrum[-1])), rank == m)
+    s = np.linalg.svd(rows, compute_uv=False) if free.size else np.zeros(0)
     top = float(s[0]) if s.size else 0.0
     rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0
     smallest = float(s[others - 1]) / top if others <= s.size and top > 0 else 0.0
     rank = int(distinct.size) + rank_other
     return LICQ(m, rank, smallest, rank == m)
+
+
+def gram_spectrum(rows, rank_tol: float):
+    """The eigenvalues (ascending) of the Gram matrix U U^T of unit rows U (k x n), when that is the cheaper way
+    to their singular values and it leaves no doubt about the rank; else None (use the SVD).
+
+    Used for large U with k <= n (wide problems: an SVD of k x n costs ~15 times the product U U^T).  The
+    eigenvalues are the squared singular values up to an absolute error ~ k eps ||U||^2, so they decide the
+    rank only when the smallest is at least GRAM_CONDITION (>> k eps) of the largest and its square root is
+    well above ``rank_tol``: then U has full row rank by the SVD's own rule, and the relative smallest singular
+    value sqrt(w_min / w_max) is accurate to ~ k eps / GRAM_CONDITION relative."""
+    U = np.asarray(rows, dtype=float)
+    k, n = U.shape
+    if k == 0 or k > n or U.size < GRAM_MIN_SIZE:
+        return None
+    w = np.linalg.eigvalsh(U @ U.T)
+    return w if w[0] > max(GRAM_CONDITION, 100.0 * rank_tol ** 2) * w[-1] else None
 
 
 # ---- second order ---------------------------------------------------------------------------------
@@ -269,6 +308,51 @@ def _hessian_matrix(nlp: NLP, z, p, row_multipliers):
     return np.diag(H) if H.ndim == 1 else H
 
 
+def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fixed=(),
+                        curvature_scale: float = 0.0) -> SecondOrder | None:
+    """``second_order`` for a diagonal Hessian H = c diag(mask) (c >= 0, mask 0/1: l2 with unregularized
+    coordinates, c = 0 for LPs), without the n x n null-space basis: with Z an orthonormal basis of the null
+    space of the support rows U (unit rows) and P = U^T (U U^T)^+ U the projector on their row space,
+    Z^T H Z = c (I - Z_0^T Z_0) has smallest eigenvalue c lambda_min(P_00) (Z_0, P_00: the rows / block of the
+    coordinates with mask 0), a |mask 0| x |mask 0| eigenproblem.  The row space comes from a thin SVD (the
+    rank rule of ``null_space``) or, for large U with k <= n and a well-conditioned Gram matrix, from the
+    Cholesky factor of U U^T.  The necessary-condition branch of ``second_order`` cannot apply (H is positive
+    semidefinite).  None when H is not of this form."""
+    h = np.asarray(diagonal, dtype=float).reshape(-1)
+    n = h.size
+    c = float(np.max(h, initial=0.0))
+    if n == 0 or np.any(h < 0) or not np.all((h == 0) | (h == c)):
+        return None
+    fs = _free(n, support_fixed)
+    scale = max(c, float(curvature_scale), TINY)
+    zero = np.nonzero(h[fs] == 0)[0] if c > 0 else np.zeros(0, dtype=int)   # c = 0: Z^T H Z = 0, no block needed
+    J = np.asarray(support_jacobian, dtype=float).reshape(-1, n)[:, fs]
+    rank, projector = _row_space_block(unit_rows(J) if J.shape[0] else J, zero, tol.rank)
+    dimension = fs.size - rank
+    if dimension == 0:
+        return SecondOrder(True, 0, float("inf"), True, "the support gradients span the space")
+    block = np.linalg.eigvalsh(projector)[0] if zero.size else 1.0
+    low = c * float(block) / scale if c > 0 else 0.0
+    if low > tol.curvature:
+        return SecondOrder(True, dimension, low, True, "positive definite on the null space of the support")
+    return SecondOrder(True, dimension, low, None, "reduced Hessian only positive semidefinite: inconclusive")
+
+
+def _row_space_block(U, columns, rank_tol: float):
+    """(rank of U by the rule of ``null_space``, P[columns][:, columns]) with P the projector on U's row space."""
+    k = U.shape[0]
+    if k == 0:
+        return 0, np.zeros((columns.size, columns.size))
+    spectrum = gram_spectrum(U, rank_tol)
+    if spectrum is not None:
+        W = solve_triangular(cholesky(U @ U.T, lower=True), U[:, columns], lower=True)
+        return k, W.T @ W
+    _, s, vt = np.linalg.svd(U, full_matrices=False)
+    rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0
+    V = vt[:rank, columns]
+    return rank, V.T @ V
+
+
 def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: Tolerances,
                     licq_holds: bool = True) -> SecondOrder:
     if nlp.hessian is None:
@@ -278,6 +362,12 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
         if np.all(diagonal > tol.curvature * max(float(np.max(np.abs(diagonal), initial=0.0)), TINY)):
             return SecondOrder(True, -1, float(np.min(diagonal) / np.max(diagonal)), True,
                                "the Hessian of the Lagrangian is positive definite")
+        bound = ext.variables >= 0
+        keep = (support | ext.equality) & ~bound
+        masked = masked_second_order(diagonal, ext.jacobian[keep], tol, ext.variables[support & bound],
+                                     curvature_scale(ext, lam))
+        if masked is not None:
+            return masked
     if nlp.n > SECOND_ORDER_MAX_SIZE:
         return SecondOrder(False, -1, float("nan"), None, f"not computed for more than {SECOND_ORDER_MAX_SIZE} "
                                                          "variables")

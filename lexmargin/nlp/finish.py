@@ -210,8 +210,12 @@ def _repair(ext, working, lam, tol: Tolerances) -> bool:
 
 
 def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=None,
-           tolerances: Tolerances | None = None, point=None) -> Finished:
-    """Exact active-set finish of an IPOPT point (see the module docstring); ``point``: nlp.evaluate at z."""
+           tolerances: Tolerances | None = None, point=None, vertex: bool = False) -> Finished:
+    """Exact active-set finish of an IPOPT point (see the module docstring); ``point``: nlp.evaluate at z.
+
+    ``vertex``: the multipliers come from an active-set solver (their support is linearly independent), so the
+    working set starts from the candidate rows with a positive multiplier, with those multipliers, instead of
+    from NNLS multipliers (which would find the same vertex at a higher cost)."""
     tol = tolerances or Tolerances()
     z = np.asarray(z, dtype=float)
     state = _State(nlp, z, p, point)
@@ -229,7 +233,10 @@ def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=Non
     candidates = np.nonzero(ext0.equality | (ext0.values / np.maximum(ext0.levels, TINY) <= IDENTIFY_TOL)
                             | (multiplier_weights(ext0.jacobian, lam0) > 1e-6 * scale))[0]
     lam = np.zeros(lam0.size)
-    lam[candidates] = _nnls_multipliers(ext0, candidates)
+    if vertex:
+        lam[candidates] = np.where(ext0.equality[candidates] | (lam0[candidates] > 0), lam0[candidates], 0.0)
+    else:
+        lam[candidates] = _nnls_multipliers(ext0, candidates)
     working = np.zeros(lam.size, dtype=bool)
     working[candidates] = ext0.equality[candidates] | (lam[candidates] > 0)
     lam[~working] = 0.0
@@ -276,7 +283,7 @@ def fit_multipliers(nlp: NLP, z, p=None, tolerances: Tolerances | None = None) -
     return lam
 
 
-NOT_NEEDED = ("not needed: IPOPT's point is certified, LICQ holds and every near-active row is clearly in the "
+NOT_NEEDED = ("not needed: the solver's point is certified, LICQ holds and every near-active row is clearly in the "
               "support")
 
 
@@ -326,11 +333,16 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bo
     if not result.converged:
         reason = f"IPOPT did not converge ({result.return_status})"
         return _kept(kept, reason), report_of_kept() if want_report else None
-    if not nlp.hessian_diagonal:      # a linear/diagonal NLP is always finished (one linear solve)
+    vertex = bool(getattr(result, "vertex", False))
+    # an interior point of a linear/diagonal NLP is always finished (one linear solve); an active-set solver's
+    # vertex, like any point of a nonlinear NLP, only where it can matter
+    if not nlp.hessian_diagonal or vertex:
         report = report_of_kept()
         if well_identified(report, tol):
             return _kept(kept, NOT_NEEDED, residual_after=report.residuals.max), report
-    finished = finish(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
+    finished = finish(nlp, result.z, rows, low, high, p, tolerances=tol, point=point, vertex=vertex)
+    if vertex and not finished.info.applied:            # the solver's support was not the answer: from NNLS
+        finished = finish(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
     if not want_report:
         return finished, None
     if not finished.info.applied:

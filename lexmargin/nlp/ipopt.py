@@ -66,6 +66,8 @@ class IpoptResult:
     return_status: str
     iterations: int
     seconds: float
+    solver: str = "ipopt"
+    vertex: bool = False             # an active-set solver's point: multipliers on linearly independent rows
 
     @property
     def converged(self) -> bool:
