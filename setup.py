@@ -1,8 +1,9 @@
 """Builds the optional AVX-512 kernel of lexmargin.numeric.fused; everything else is in pyproject.toml.
 
-The extension is optional: without a C compiler (or on a CPU without AVX-512F at run time) the numpy
-path is used and nothing else changes.  It is built with OpenMP where the compiler has it (the kernel
-can then split one lane's samples over threads) and without it otherwise.
+The extension is optional: without a C compiler (or on a CPU without AVX-512F at run time) the numba
+kernel (``pip install lexmargin[fast]``) or numpy does its work and nothing else changes.  It is built
+with OpenMP where the compiler has it (the kernel can then split one lane's samples over threads) and
+without it otherwise.
 """
 
 from setuptools import Extension, setup

@@ -38,12 +38,18 @@ def interrupted_then_resumed(kernel, theta, path, at_step, interrupt=raise_keybo
 
 
 # ---- fault tests: the problems ----------------------------------------------------------------------------
-FAULT_PATHS = ("c", "numpy", "generic", "sgd")   # fused with the compiled kernel, fused numpy, generic GD, SGD
+FAULT_PATHS = ("c", "numba", "numpy", "generic", "sgd")   # fused (C, numba, numpy kernels), generic GD, SGD
+
+
+def fault_env(kind: str) -> dict:
+    """The environment variables that make the fused path of ``fault_problem`` take kernel ``kind``."""
+    return {"c": {"LEXMARGIN_FUSED_KERNEL": "c"}, "numba": {"LEXMARGIN_FUSED_KERNEL": "numba"},
+            "numpy": {"LEXMARGIN_NUMPY_ONLY": "1"}}.get(kind, {})
 
 
 def fault_problem(kind: str):
-    """(kernel, theta0, train options) of the fault tests; ``kind`` picks the path (LEXMARGIN_NUMPY_ONLY=1 must
-    be set for "numpy", and the compiled kernel available for "c")."""
+    """(kernel, theta0, train options) of the fault tests; ``kind`` picks the path (with ``fault_env(kind)``
+    set, and the kernel available for "c" and "numba")."""
     rng = np.random.default_rng(0)
     X = rng.standard_normal((60, 4))
     y = np.where(X @ np.arange(1.0, 5.0) > 0, 1.0, -1.0)

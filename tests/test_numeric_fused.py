@@ -5,7 +5,24 @@ import pytest
 from resume_helpers import interrupted_then_resumed
 
 from lexmargin.numeric import Adaptive, Constant, LinearKernel, Normalized, Trainer, logsumexp, train
-from lexmargin.numeric.fused import LinearExpLane, c_kernel_available, safe_log_sum_range
+from lexmargin.numeric import fused as fused_module
+from lexmargin.numeric.fused import (
+    LinearExpLane,
+    c_kernel_available,
+    choose_kernel,
+    kernel_available,
+    numba_available,
+    safe_log_sum_range,
+)
+
+KERNELS = ["c", "numba", "numpy"]       # the fused path's kernels: compiled AVX-512 C, numba, numpy
+
+
+def use_kernel(kernel, monkeypatch):
+    """Make new lanes take ``kernel`` (skip where it is not available)."""
+    if not kernel_available(kernel):
+        pytest.skip(f"the {kernel} kernel is not available here")
+    monkeypatch.setenv("LEXMARGIN_FUSED_KERNEL", kernel)
 
 
 def separable(n=60, d=4, seed=0):
@@ -19,22 +36,22 @@ def exact_log_loss(kernel, theta):
     return logsumexp(-kernel.margins(theta))
 
 
-@pytest.mark.parametrize("numpy_only", [False, True])               # the compiled kernel (where built), numpy
+@pytest.mark.parametrize("path", KERNELS)
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-11), (np.float32, 2e-4)])
 @pytest.mark.parametrize("rule, scales", [(Constant(0.01), (0.1, 0.3, 1.0)), (Normalized((0.02, 0.1, 0.3)), (0.1, 1.0, 10.0))])
-def test_fused_path_matches_generic_path(dtype, rtol, rule, scales, numpy_only, monkeypatch):
-    if numpy_only:
-        monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
+def test_fused_path_matches_generic_path(dtype, rtol, rule, scales, path, monkeypatch):
+    use_kernel(path, monkeypatch)
     kernel = LinearKernel(*separable(), dtype=dtype)
     theta = kernel.random_theta([0, 1, 2], scales)
     kw = dict(rule=rule, n_steps=400, checkpoints=9)
     fused, generic = Trainer(kernel, theta, **kw), Trainer(kernel, theta, fused=False, **kw)
     assert fused.fused and not generic.fused and isinstance(fused.lanes[0], LinearExpLane)
-    assert fused.lanes[0].use_c == (c_kernel_available() and not numpy_only)
+    assert fused.lanes[0].kernel == path and fused.fused_kernels == [path] and generic.fused_kernels is None
     a, b = fused.run().history(), generic.run().history()
     for name in ("theta", "log_loss", "min_margin", "normalized_margin", "direction"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=rtol, atol=rtol, err_msg=name)
     assert a.meta["fused"] is True and b.meta["fused"] is False
+    assert a.meta["fused_kernels"] == [path] and "fused_kernels" not in b.meta
     assert fused.lanes[0].exact_shifts == 1               # only at the start: the predictions were good
 
 
@@ -74,17 +91,16 @@ def test_large_steps_far_from_the_prediction_stay_exact():
     np.testing.assert_allclose(hist.theta, generic.theta, rtol=1e-9)
 
 
-@pytest.mark.parametrize("numpy_only", [False, True])               # the compiled kernel (where built), numpy
+@pytest.mark.parametrize("path", KERNELS)
 @pytest.mark.parametrize("workers", [1, 2])
-def test_fused_resume_is_bit_identical(tmp_path, workers, numpy_only, monkeypatch):
-    if numpy_only:
-        monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
+def test_fused_resume_is_bit_identical(tmp_path, workers, path, monkeypatch):
+    use_kernel(path, monkeypatch)
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta([0, 1, 2, 3], [0.5, 1.0, 2.0, 4.0])
     kw = dict(rule=Normalized(0.3), n_steps=700, checkpoints=10, workers=workers)
     full = train(kernel, theta, **kw)
     part = Trainer(kernel, theta, **kw).run(until=333)
-    assert part.lanes[0].use_c == (c_kernel_available() and not numpy_only)
+    assert part.fused_kernels == [path] * workers
     part.save(tmp_path / "f.npz")
     resumed = Trainer.load(tmp_path / "f.npz", kernel, workers=workers)
     assert resumed.fused
@@ -108,10 +124,9 @@ def test_parallel_fused_lanes_match_one_lane_and_stop_at_checkpoints(tmp_path):
     assert seen == [7, 500, 900]
 
 
-@pytest.mark.parametrize("numpy_only", [False, True])
-def test_interrupt_between_chunks_saves_a_consistent_state(tmp_path, numpy_only, monkeypatch):
-    if numpy_only:
-        monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
+@pytest.mark.parametrize("path", KERNELS)
+def test_interrupt_between_chunks_saves_a_consistent_state(tmp_path, path, monkeypatch):
+    use_kernel(path, monkeypatch)
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta(range(4), 1.0)
     kw = dict(rule=Normalized(0.2), n_steps=1000, checkpoints=20, workers=2)
@@ -186,14 +201,16 @@ def test_c_kernel_floors_propagates_nan_and_checks_its_arguments():
         _fused.advance(P, np.zeros((3, 5)), np.zeros((3, 2)), np.zeros(2), np.zeros(2), 0.0)
 
 
-@needs_c
+@pytest.mark.parametrize("compiled", ["c", "numba"])
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 1e-4)])
-@pytest.mark.parametrize("runs", [16, 45, 64])
-def test_c_lane_matches_numpy_lane(dtype, rtol, runs):
+@pytest.mark.parametrize("runs", [1, 16, 45, 64])
+def test_compiled_lane_matches_numpy_lane(dtype, rtol, runs, compiled):
+    if not kernel_available(compiled):
+        pytest.skip(f"the {compiled} kernel is not available here")
     kernel = LinearKernel(*separable(n=77, d=9), dtype=dtype)
     theta = kernel.random_theta(range(runs), np.geomspace(0.1, 10, runs))
-    lanes = [LinearExpLane(slice(0, runs), theta, kernel.augmented_margin_matrix, use_c=c) for c in (True, False)]
-    assert lanes[0].use_c and not lanes[1].use_c
+    lanes = [LinearExpLane(slice(0, runs), theta, kernel.augmented_margin_matrix, kernel=k) for k in (compiled, "numpy")]
+    assert lanes[0].kernel == compiled and lanes[0].compiled and not lanes[1].compiled
     multiplier = np.geomspace(0.01, 1.0, runs)
     for _ in range(50):
         for lane in lanes:
@@ -206,19 +223,43 @@ def test_c_lane_matches_numpy_lane(dtype, rtol, runs):
 
 @needs_c
 def test_trainer_uses_the_c_kernel_where_it_pays_unless_told_not_to(monkeypatch):
+    monkeypatch.setattr(fused_module, "_numba_module", False)            # as without numba installed
+    assert not numba_available()
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta(range(40), 1.0)
     kw = dict(rule=Normalized(0.1), n_steps=200, checkpoints=4)
     with_c = Trainer(kernel, theta, **kw)
     assert with_c.lanes[0].use_c and Trainer(kernel, theta[:1], **kw).lanes[0].use_c       # small: C wins
     big = LinearKernel(*separable(n=5000, d=10))                         # few runs on much data: numpy wins
-    assert not Trainer(big, big.random_theta(range(15), 1.0), **kw).lanes[0].use_c
+    assert Trainer(big, big.random_theta(range(15), 1.0), **kw).fused_kernels == ["numpy"]
     generic = train(kernel, theta, fused=False, **kw)
     np.testing.assert_allclose(with_c.run().theta, generic.theta, rtol=1e-11)
     monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
     assert not c_kernel_available() and not Trainer(kernel, theta, **kw).lanes[0].use_c
     with pytest.raises(RuntimeError, match="not available"):
         LinearExpLane(slice(0, 40), theta, kernel.augmented_margin_matrix, use_c=True)
+
+
+def test_kernel_choice_rules(monkeypatch):
+    """C for many runs or tiny problems, numba for the rest, numpy without either (docs/architecture.md)."""
+    f64, f32 = np.float64, np.float32
+    for c, numba in [(True, True), (True, False), (False, True), (False, False)]:
+        monkeypatch.setattr(fused_module, "c_kernel_available", lambda c=c: c)
+        monkeypatch.setattr(fused_module, "numba_available", lambda numba=numba: numba)
+        other = "numba" if numba else "numpy"
+        assert choose_kernel(f64, 64, 101, 1000) == ("c" if c else other)          # many runs
+        assert choose_kernel(f32, 16, 101, 1000) == other                         # float32: C from 32
+        assert choose_kernel(f64, 1, 101, 1000) == other                          # few runs, much data
+        assert choose_kernel(f64, 8, 3, 30) == ("c" if c else other)               # tiny: C
+        assert choose_kernel(f64, 1, 3, 30) == ("c" if c else other)
+    monkeypatch.setattr(fused_module, "c_kernel_available", lambda: True)
+    monkeypatch.setattr(fused_module, "numba_available", lambda: True)
+    monkeypatch.setenv("LEXMARGIN_FUSED_KERNEL", "numpy")
+    assert choose_kernel(f64, 64, 101, 1000) == "numpy"
+    monkeypatch.setenv("LEXMARGIN_FUSED_KERNEL", "no such kernel")             # ignored
+    assert choose_kernel(f64, 64, 101, 1000) == "c"
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        kernel_available("fortran")
 
 
 @needs_c
@@ -243,10 +284,12 @@ def test_threads_split_samples_deterministically_and_resume_exactly(tmp_path):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.parametrize("runs", [2, 20])                      # numpy lanes and (where built) the C loop
-def test_a_diverged_fused_run_saves_nothing_and_cannot_go_on(tmp_path, runs):
+@pytest.mark.parametrize("path", KERNELS)
+@pytest.mark.parametrize("runs", [2, 20])
+def test_a_diverged_fused_run_saves_nothing_and_cannot_go_on(tmp_path, runs, path, monkeypatch):
     from lexmargin.errors import LexmarginError
     from lexmargin.numeric import DivergenceError
+    use_kernel(path, monkeypatch)
     kernel = LinearKernel(*separable())
     path = tmp_path / "d.npz"
     trainer = Trainer(kernel, kernel.random_theta(range(runs), 1.0), rule=Constant(1e3), n_steps=50,
@@ -262,13 +305,12 @@ def test_a_diverged_fused_run_saves_nothing_and_cannot_go_on(tmp_path, runs):
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.parametrize("numpy_only", [False, True])
-def test_an_overflow_at_a_record_is_not_saved_over_the_last_good_checkpoint(tmp_path, numpy_only, monkeypatch):
+@pytest.mark.parametrize("path", KERNELS)
+def test_an_overflow_at_a_record_is_not_saved_over_the_last_good_checkpoint(tmp_path, path, monkeypatch):
     """The fused loops check a run before stepping from it; a step that overflows right before a record used
     to be recorded and saved (then resuming raised ValueError).  Now the checkpoint of step 1 survives."""
     from lexmargin.numeric import DivergenceError
-    if numpy_only:
-        monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
+    use_kernel(path, monkeypatch)
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta(range(2), 1.0)
     kw = dict(rule=Constant(100.0), n_steps=10, checkpoints=np.arange(11))

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from resume_helpers import FAULT_PATHS, HookedOs, Killer, child_command, fault_problem
+from resume_helpers import FAULT_PATHS, HookedOs, Killer, child_command, fault_env, fault_problem
 
 from lexmargin import fileio
 from lexmargin.errors import DataError
@@ -34,7 +34,7 @@ from lexmargin.numeric import (
     Trainer,
     train,
 )
-from lexmargin.numeric.fused import c_kernel_available
+from lexmargin.numeric.fused import kernel_available
 
 SERIES_NAMES = ("steps", "log_loss", "norm", "min_margin", "normalized_margin", "eta", "angle", "margin_ratio",
                 "direction", "theta")
@@ -53,18 +53,19 @@ def same_history(a: History, b: History):
 
 
 def path_options(kind, monkeypatch) -> dict:
-    """Train options (and environment) for one GD path: "c" (compiled fused kernel), "numpy" (fused), "generic"."""
-    if kind == "c" and not c_kernel_available():
-        pytest.skip("compiled AVX-512 kernel not built or no AVX-512F")
-    if kind == "numpy":
-        monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
+    """Train options (and environment) for one GD path: "c", "numba", "numpy" (the fused path's kernels),
+    "generic"."""
+    if kind in ("c", "numba") and not kernel_available(kind):
+        pytest.skip(f"the {kind} kernel is not available here")
+    for name, value in fault_env(kind).items():
+        monkeypatch.setenv(name, value)
     return {"fused": kind != "generic"}
 
 
 def check_path(trainer, kind):
     assert trainer.fused == (kind != "generic")
     if trainer.fused:
-        assert trainer.lanes[0].use_c == (kind == "c")
+        assert trainer.fused_kernels == [kind] * len(trainer.lanes)
 
 
 def temporaries(folder: Path) -> list[str]:
@@ -149,7 +150,8 @@ def test_a_checkpoint_of_the_older_format_is_refused_clearly(tmp_path):
 
 # ---- row 2: a diverging run never overwrites its last good checkpoint ----------------------------------------------
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
-@pytest.mark.parametrize("kind, workers", [("c", 1), ("c", 2), ("numpy", 1), ("generic", 1), ("generic", 2)])
+@pytest.mark.parametrize("kind, workers", [("c", 1), ("c", 2), ("numba", 1), ("numba", 2), ("numpy", 1), ("generic", 1),
+                                           ("generic", 2)])
 def test_divergence_keeps_the_last_good_checkpoint(tmp_path, monkeypatch, kind, workers):
     """Run 3 overflows at step 2; every step is recorded and saved.  The fused paths used to save the
     overflowed state (and generic lanes in parallel a mix of two steps); now the checkpoint on disk is the
@@ -262,20 +264,21 @@ def count_save_events(kind, tmp_path, monkeypatch, save_every) -> int:
 
 
 def test_sigkill_during_saves_then_resume_is_bit_identical(tmp_path, monkeypatch):
-    """Each path (compiled fused kernel, fused numpy, generic GD, SGD on a net) is killed twice at a random file
+    """Each path (fused: C, numba and numpy kernels; generic GD; SGD on a net) is killed twice at a random file
     operation of its saves (a write of the temporary, after half of its data; an fsync; before or after the
     rename).  The checkpoint left is absent or valid, and resuming it gives the uninterrupted run exactly."""
     rng = np.random.default_rng(20261201)
-    kinds = [k for k in FAULT_PATHS if k != "c" or c_kernel_available()]
+    kinds = [k for k in FAULT_PATHS if k not in ("c", "numba") or kernel_available(k)]
     save_every = 20
     children = []
+    switches = ("LEXMARGIN_NUMPY_ONLY", "LEXMARGIN_FUSED_KERNEL")
     for kind in kinds:
-        env = {k: v for k, v in os.environ.items() if k != "LEXMARGIN_NUMPY_ONLY"}
-        if kind == "numpy":
-            env["LEXMARGIN_NUMPY_ONLY"] = "1"
-            monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
+        env = {k: v for k, v in os.environ.items() if k not in switches} | fault_env(kind)
+        for name, value in fault_env(kind).items():
+            monkeypatch.setenv(name, value)
         events = count_save_events(kind, tmp_path, monkeypatch, save_every)
-        monkeypatch.delenv("LEXMARGIN_NUMPY_ONLY", raising=False)
+        for name in switches:
+            monkeypatch.delenv(name, raising=False)
         for trial, kill_at in enumerate(rng.integers(1, events + 1, size=2)):
             folder = tmp_path / f"{kind}-{trial}"
             folder.mkdir()
@@ -285,8 +288,8 @@ def test_sigkill_during_saves_then_resume_is_bit_identical(tmp_path, monkeypatch
                              subprocess.Popen(child_command(spec), env=env, stderr=subprocess.PIPE)))
     for kind, folder, kill_at, events, proc in children:
         assert proc.wait(120) == -signal.SIGKILL, (kind, kill_at, proc.stderr.read().decode()[-2000:])
-        if kind == "numpy":
-            monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
+        for name, value in fault_env(kind).items():
+            monkeypatch.setenv(name, value)
         kernel, theta, kw = fault_problem(kind)
         check_path(Trainer(kernel, theta, **kw), "generic" if kind == "sgd" else kind)
         path = folder / "run.npz"
@@ -295,7 +298,8 @@ def test_sigkill_during_saves_then_resume_is_bit_identical(tmp_path, monkeypatch
         resumed = train(kernel, theta, checkpoint_path=path, save_every=save_every, **kw)
         same_history(resumed, train(kernel, theta, **kw))
         assert temporaries(folder) == [], (kind, kill_at, events)       # the next save removed them
-        monkeypatch.delenv("LEXMARGIN_NUMPY_ONLY", raising=False)
+        for name in switches:
+            monkeypatch.delenv(name, raising=False)
 
 
 # ---- row 4: every damaged or foreign file is a DataError ------------------------------------------------------------

@@ -15,9 +15,19 @@ to rounding as long as nothing overflows and the largest weights stay far above 
 read off s (log s lies within log N of max_n X[r, n]).  A shift that fails this check is replaced
 by the exact minimum and the weights are recomputed, so a bad prediction costs time, never accuracy.
 
-Where the optional C extension ``_fused`` is built and the CPU has AVX-512F, the same arithmetic runs
-in one pass over B per step (both products, floor and exp in registers), whole chunks of steps at a
-time (``LinearExpLane.run``); otherwise numpy does it as above.
+Three kernels do this arithmetic (``LinearExpLane.kernel``), chosen per lane by ``choose_kernel``:
+
+* ``"c"``: the optional C extension ``_fused`` (built at install where a C compiler is found; CPUs with
+  AVX-512F): one pass over B per step (both products, floor and exp in registers);
+* ``"numba"``: ``_fused_numba`` (the optional ``numba`` package, ``pip install lexmargin[fast]``; every
+  CPU): per run one vector pass on tiny problems, BLAS products from inside numba otherwise;
+* ``"numpy"``: the two products and two passes above, from Python (always there).
+
+The compiled kernels ("c", "numba") run whole chunks of steps without returning to Python
+(``LinearExpLane.run``).  ``choose_kernel`` takes C where it is fastest (many runs, or tiny problems),
+numba elsewhere, numpy when neither is there (the measurements behind the rules: docs/architecture.md,
+Numeric).  ``LEXMARGIN_NUMPY_ONLY=1`` turns both compiled kernels off; ``LEXMARGIN_FUSED_KERNEL=c|numba|
+numpy`` picks one for new lanes where it is available.
 """
 
 from __future__ import annotations
@@ -31,8 +41,10 @@ from .losses import _EXP_FLOOR
 
 try:
     from . import _fused as _c_kernel
-except ImportError:                   # not built (no C compiler at install time): the numpy path is used
+except ImportError:                   # not built (no C compiler at install time): numba or numpy is used
     _c_kernel = None
+
+KERNELS = ("c", "numba", "numpy")
 
 
 def safe_log_sum_range(dtype, n_samples: int) -> tuple[float, float]:
@@ -49,29 +61,90 @@ def safe_log_sum_range(dtype, n_samples: int) -> tuple[float, float]:
     return lo, min(hi, -floor / 2)
 
 
+def _numpy_only() -> bool:
+    return os.environ.get("LEXMARGIN_NUMPY_ONLY", "") not in ("", "0")
+
+
 def c_kernel_available() -> bool:
     """Whether the compiled AVX-512 kernel (numeric/_fused.c) is built and this CPU can run it.
 
     Set the environment variable LEXMARGIN_NUMPY_ONLY=1 to use the numpy path regardless.
     """
-    if os.environ.get("LEXMARGIN_NUMPY_ONLY", "") not in ("", "0") or _c_kernel is None:
+    if _numpy_only() or _c_kernel is None:
         return False
     return bool(_c_kernel.available())
 
 
+_numba_module = None                  # numeric._fused_numba once imported; False if it cannot be
+
+
+def _numba_kernel():
+    """The numba kernel module (imported on first use: numba takes about a second to import), or None."""
+    global _numba_module
+    if _numba_module is None:
+        try:
+            from . import _fused_numba
+            _numba_module = _fused_numba
+        except Exception:  # noqa: BLE001  numba missing, or too old or incompatible with this numpy
+            _numba_module = False
+    return _numba_module or None
+
+
+def numba_available() -> bool:
+    """Whether the numba kernel (numeric/_fused_numba.py) can be used: numba is installed and imports,
+    and LEXMARGIN_NUMPY_ONLY is not set."""
+    return not _numpy_only() and _numba_kernel() is not None
+
+
+def kernel_available(kernel: str) -> bool:
+    """Whether a kernel ("c", "numba", "numpy") can be used here."""
+    if kernel not in KERNELS:
+        raise ValueError(f"kernel must be one of {KERNELS}; got {kernel!r}")
+    return {"c": c_kernel_available, "numba": numba_available, "numpy": lambda: True}[kernel]()
+
+
 _DIVERGED, _UNSAFE = 2, 1                  # statuses of _fused.run_steps
 
-# When the compiled kernel is used (measured here): from two vectors of runs it beat
-# numpy at every size; with fewer, its FMA chains are latency-bound (about 1.6 ns per sample, row and
-# vector of runs) and numpy's BLAS wins on large problems, but below about 30000 such units a step
-# costs less than numpy's fixed overhead of about 20 us (N=30, d=2: 0.4 us against 18 us).
+# Which kernel where (measured on one AVX-512 machine, docs/architecture.md, Numeric).  The C kernel's
+# vectors hold 8 runs (16 in float32): from two vectors of runs it beats numpy at every size and numba
+# (BLAS products) at most; with fewer runs its FMA chains are latency-bound (about 1.6 ns per sample, row
+# and vector of runs) and numba wins, by 2-10x, except on tiny problems (rows x samples <= 1000), where
+# C wins from 3 runs (N=30, d=2: 0.4 us per step for 4 to 16 runs against 0.6-1.5 us) and is within 1.4x
+# of numba for 1 or 2 runs (0.3 us against 0.4 us), which the second or so of importing numba and loading
+# its compiled code would undo.  Without numba, C wins against numpy below about 30000 units (rows x
+# samples x vectors), where a numpy step costs its fixed overhead of about 20 us.
 _C_MIN_RUNS = {np.dtype(np.float64): 16, np.dtype(np.float32): 32}
-_C_SMALL_WORK = 30_000
+_TINY = 1000                          # rows x samples up to which C beats numba
+_C_SMALL_WORK = 30_000                # C against numpy
+_NUMBA_SAMPLES_WORK = 500             # runs x rows x samples up to which numba's SAMPLES layout beats BLAS
 
 
 def _c_kernel_pays(dtype, runs: int, rows: int, samples: int) -> bool:
+    """Whether C beats numpy (see above)."""
     vectors = -(-runs // (_C_MIN_RUNS[dtype] // 2))
     return runs >= _C_MIN_RUNS[dtype] or rows * samples * vectors <= _C_SMALL_WORK
+
+
+def numba_layout(runs: int, rows: int, samples: int) -> int:
+    """The numba kernel's layout: one vector pass per run (one run, or tiny problems), else BLAS products."""
+    from . import _fused_numba as nb
+    return nb.SAMPLES if runs == 1 or runs * rows * samples <= _NUMBA_SAMPLES_WORK else nb.BLAS
+
+
+def choose_kernel(dtype, runs: int, rows: int, samples: int) -> str:
+    """The kernel for a lane of ``runs`` runs on B (rows, samples): LEXMARGIN_FUSED_KERNEL if set and
+    available, else the fastest available one: C for many runs or tiny problems, numba otherwise, numpy
+    when neither compiled kernel is there (numba is imported only when it may be chosen)."""
+    wanted = os.environ.get("LEXMARGIN_FUSED_KERNEL", "").strip().lower()
+    if wanted in KERNELS and kernel_available(wanted):
+        return wanted
+    dtype = np.dtype(dtype)
+    c = c_kernel_available()
+    if c and (runs >= _C_MIN_RUNS[dtype] or rows * samples <= _TINY):
+        return "c"
+    if numba_available():
+        return "numba"
+    return "c" if c and _c_kernel_pays(dtype, runs, rows, samples) else "numpy"
 
 
 def aligned_empty(shape, dtype, alignment: int = 64) -> np.ndarray:
@@ -89,29 +162,38 @@ class LinearExpLane:
 
     ``augmented``: B = [A; 1] (d + 1, N), shared read-only between lanes.  ``shift``: the c_r the
     weights were last computed with (saved in checkpoints for bit-identical resume); None computes
-    the exact minimum margins.  ``threads``: OpenMP threads of the compiled kernel (results are
-    deterministic for a given number).  ``use_c``: compute the weights and sums with the compiled kernel
-    (one pass over B) instead of numpy (two BLAS products and two passes); None chooses the kernel
-    when it is available and beats numpy: from 16 runs (32 in float32), or on small problems.
+    the exact minimum margins.  ``kernel``: "c", "numba" or "numpy" (None: ``choose_kernel``); a kernel
+    that is not available raises RuntimeError.  ``use_c``: the older switch (True: "c", False: "numpy").
+    ``threads``: OpenMP threads of the C kernel (results are deterministic for a given number; the other
+    kernels use BLAS's threads).
     """
 
-    def __init__(self, rows: slice, theta, augmented, shift=None, use_c: bool | None = None, threads: int = 1):
+    def __init__(self, rows: slice, theta, augmented, shift=None, use_c: bool | None = None, threads: int = 1,
+                 kernel: str | None = None):
         self.rows = rows
         self.B = augmented
         dtype, (k, n) = augmented.dtype, augmented.shape
         runs = theta.shape[0]
-        if use_c is None:
-            use_c = c_kernel_available() and _c_kernel_pays(dtype, runs, k, n)
-        elif use_c and not c_kernel_available():
-            raise RuntimeError("the compiled kernel is not available (not built, LEXMARGIN_NUMPY_ONLY set, "
-                               "or no AVX-512F on this CPU)")
-        self.use_c = bool(use_c)
+        if kernel is None and use_c is not None:
+            kernel = "c" if use_c else "numpy"
+        if kernel is None:
+            kernel = choose_kernel(dtype, runs, k, n)
+        elif not kernel_available(kernel):
+            why = {"c": "not built, LEXMARGIN_NUMPY_ONLY set, or no AVX-512F on this CPU",
+                   "numba": "numba not installed or not importable, or LEXMARGIN_NUMPY_ONLY set"}[kernel]
+            raise RuntimeError(f"the {kernel!r} kernel is not available ({why})")
+        self.kernel = kernel
         self.threads = int(threads)
         self.P = aligned_empty((k, runs), dtype)
         np.negative(theta.T, out=self.P[:-1])
-        self.X = None if self.use_c else np.empty((runs, n), dtype)
+        self.X = np.empty((runs, n), dtype) if kernel == "numpy" else None
         self.GT = aligned_empty((k, runs), dtype)
         self.floor = _EXP_FLOOR[dtype]
+        if kernel == "numba":
+            self._nb = _numba_kernel()
+            self.layout = numba_layout(runs, k, n)
+            self.work = aligned_empty(self._nb.workspace_shape(self.layout, runs, n), dtype)
+            self._floor = dtype.type(self.floor)            # the kernel's floor is of the lane's dtype
         lo, hi = safe_log_sum_range(dtype, n)
         self.s_lo, self.s_hi = np.exp(np.array([lo, hi], dtype=dtype))
         self.exact_shifts = 0           # how often a shift was replaced by the exact minimum (diagnostics)
@@ -122,6 +204,16 @@ class LinearExpLane:
             else:
                 self.P[-1] = shift
             self._refresh()
+
+    @property
+    def use_c(self) -> bool:
+        """Whether the lane runs on the C kernel."""
+        return self.kernel == "c"
+
+    @property
+    def compiled(self) -> bool:
+        """Whether the lane runs whole chunks of steps in a compiled kernel (C or numba): ``run``."""
+        return self.kernel != "numpy"
 
     # ---- state ------------------------------------------------------------------------------------
     @property
@@ -142,10 +234,17 @@ class LinearExpLane:
     def advance(self, multiplier) -> None:
         """theta_r <- theta_r - multiplier_r * grad log L(theta_r), then the weights and sums at the new point."""
         with np.errstate(over="ignore", invalid="ignore"):    # an overflowing stale shift is redone
-            if self.use_c:                                     # the same update, then the weights, in C
+            if self.kernel == "c":                             # the same update, then the weights, in C
                 _c_kernel.advance(self.P, self.B, self.GT, np.asarray(multiplier, np.float64), self.log_loss,
                                   self.floor, self.threads)
                 return self._check_sums()
+            if self.kernel == "numba":                         # one step of the loop with these multipliers
+                multiplier = np.ascontiguousarray(np.broadcast_to(multiplier, self.log_loss.shape), np.float64)
+                _, status = self._nb.run_steps(self.P, self.B, self.GT, self.work, self.layout, multiplier, False,
+                                               self.log_loss, 1, self._floor, self.s_lo, self.s_hi, check=False)
+                if status == self._nb.UNSAFE:
+                    self._check_sums()
+                return None
             G, s = self.GT[:-1], self.GT[-1]
             g2 = np.einsum("kr,kr->r", G, G)
             G *= multiplier / s
@@ -155,15 +254,19 @@ class LinearExpLane:
             self._refresh()
 
     def run(self, n: int, eta, constant: bool) -> tuple[int, bool]:
-        """Up to n steps in the compiled kernel with multiplier eta_r (normalized GD) or eta_r L_r
+        """Up to n steps in the compiled kernel (C or numba) with multiplier eta_r (normalized GD) or eta_r L_r
         (``constant``: plain GD).  Returns (steps done, diverged); it stops early only at a run whose
         log L is not finite (diverged), before stepping from it."""
         eta = np.ascontiguousarray(eta, dtype=np.float64)
         done = 0
         while done < n:
-            steps, status = _c_kernel.run_steps(self.P, self.B, self.GT, eta, bool(constant), self.log_loss,
-                                                n - done, self.floor, float(self.s_lo), float(self.s_hi),
-                                                self.threads)
+            if self.kernel == "c":
+                steps, status = _c_kernel.run_steps(self.P, self.B, self.GT, eta, bool(constant), self.log_loss,
+                                                    n - done, self.floor, float(self.s_lo), float(self.s_hi),
+                                                    self.threads)
+            else:
+                steps, status = self._nb.run_steps(self.P, self.B, self.GT, self.work, self.layout, eta, constant,
+                                                   self.log_loss, n - done, self._floor, self.s_lo, self.s_hi)
             done += steps
             if status == _DIVERGED:
                 return done, True
@@ -184,16 +287,21 @@ class LinearExpLane:
             self._exact_shift()
             self._weight_sums()
         #: log L per run at the current parameters (non-finite for runs with non-finite parameters);
-        #: float64, computed in C on the compiled path so that every step there uses the same arithmetic
-        if self.use_c:
+        #: float64, computed by the compiled kernel on its path so that every step uses the same arithmetic
+        if self.kernel == "c":
             _c_kernel.log_loss(self.P, self.GT, self.log_loss)
+        elif self.kernel == "numba":
+            self._nb.log_loss(self.P, self.GT, self.log_loss)
         else:
             self.log_loss = np.log(s) - self.P[-1]
 
     def _weight_sums(self) -> None:
-        """GT = B e^T with e = exp(max(P^T B, floor)): the C kernel, or two products and two passes."""
-        if self.use_c:
+        """GT = B e^T with e = exp(max(P^T B, floor)): a compiled kernel, or two products and two passes."""
+        if self.kernel == "c":
             _c_kernel.weight_sums(self.P, self.B, self.GT, self.floor, self.threads)
+            return
+        if self.kernel == "numba":
+            self._nb.weight_sums(self.P, self.B, self.GT, self.work, self._floor, self.layout)
             return
         X = np.matmul(self.P.T, self.B, out=self.X)
         np.maximum(X, self.floor, out=X)
@@ -216,4 +324,5 @@ def augmented_matrix(A) -> np.ndarray:
     return B
 
 
-__all__ = ["LinearExpLane", "aligned_empty", "augmented_matrix", "c_kernel_available", "safe_log_sum_range"]
+__all__ = ["KERNELS", "LinearExpLane", "aligned_empty", "augmented_matrix", "c_kernel_available", "choose_kernel",
+           "kernel_available", "numba_available", "numba_layout", "safe_log_sum_range"]

@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import DataError, LexmarginError
 from ..fileio import corrupt, dumps_strict, exclusive_writer, json_from_array, read_npz, savez_atomic
 from .compare import Reference, angle, margin_ratio
-from .fused import LinearExpLane
+from .fused import KERNELS, LinearExpLane, kernel_available
 from .history import SERIES, History, log_checkpoints
 from .losses import ExponentialLoss, get_loss
 from .pathsgd import path_sgd_direction
@@ -145,10 +145,11 @@ class Trainer:
     Results are deterministic for a given ``workers``; resume with the same value for bit-identical runs.
 
     Full-batch exponential-loss runs of a fixed step rule on a linear kernel take the fused path
-    (``numeric.fused``: one pass of the compiled kernel per step, or two matrix products and two
-    elementwise passes in numpy); ``fused=False`` forces the generic path, which agrees with it to
-    rounding.  ``threads > 1`` splits each lane's samples over that many OpenMP threads in the compiled
-    kernel (deterministic for a given ``threads``; resume with the same value).
+    (``numeric.fused``: per lane the C kernel, the numba kernel or numpy, whichever is fastest there;
+    ``fused_kernels``); ``fused=False`` forces the generic path, which agrees with it to rounding.
+    Checkpoints record each lane's kernel and a resumed run keeps it where it is available.
+    ``threads > 1`` splits each lane's samples over that many OpenMP threads in the C kernel
+    (deterministic for a given ``threads``; resume with the same value).
     """
 
     def __init__(self, kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,
@@ -187,15 +188,20 @@ class Trainer:
         return (self.kernel.augmented_margin_matrix is not None and isinstance(self.loss, ExponentialLoss)
                 and self.batch_size is None and not self.path_sgd and not self.rule.adaptive)
 
-    def _start(self, theta, workers, shift=None):
+    def _start(self, theta, workers, shift=None, kernels=None):
+        """The lanes; ``kernels``: the fused kernel of each lane in the run being resumed (kept where it is
+        available here and the lanes are the same, so the run goes on with the same arithmetic)."""
         if int(workers) != workers or workers < 1:
             raise ValueError(f"workers must be a positive integer; got {workers}")
         self.workers = int(workers)
         rows = _split_rows(len(theta), self.workers)
         if self.fused:
             B = self.kernel.augmented_margin_matrix
-            self.lanes = [LinearExpLane(r, theta[r], B, None if shift is None else shift[r], threads=self.threads)
-                          for r in rows]
+            if kernels is None or len(kernels) != len(rows):
+                kernels = [None] * len(rows)
+            self.lanes = [LinearExpLane(r, theta[r], B, None if shift is None else shift[r], threads=self.threads,
+                                        kernel=k if k is not None and kernel_available(k) else None)
+                          for r, k in zip(rows, kernels)]
             return
         self.lanes = [_Lane(r, np.ascontiguousarray(theta[r])) for r in rows]
         for lane in self.lanes:
@@ -305,7 +311,7 @@ class Trainer:
         self.step += n
 
     def _fused_steps(self, lane, start: int, n: int):
-        c_rule = self._compiled_rule(lane) if lane.use_c else None
+        c_rule = self._compiled_rule(lane) if lane.compiled else None
         if c_rule is None:
             for step in range(start, start + n):
                 self._fused_step(lane, step)
@@ -439,11 +445,19 @@ class Trainer:
             rec["margin_ratio"] = margin_ratio(nm, self.reference.normalized_margin)
         return rec
 
+    @property
+    def fused_kernels(self) -> list[str] | None:
+        """The kernel of each fused lane ("c", "numba", "numpy"; ``numeric.fused``), None on the generic path."""
+        return [lane.kernel for lane in self.lanes] if self.fused else None
+
     def history(self) -> History:
         recs = self.records
         arrays = {name: np.array([r[name] for r in recs]) for name in SERIES}
+        meta = {**self.config, "completed_steps": self.step}
+        if self.fused:
+            meta["fused_kernels"] = self.fused_kernels
         return History(steps=np.array([r["step"] for r in recs], dtype=np.int64), theta=self.theta.copy(),
-                       meta={**self.config, "completed_steps": self.step}, **arrays)
+                       meta=meta, **arrays)
 
     # ---- running ----------------------------------------------------------------------------------
     def run(self, until: int | None = None, *, callback=None, checkpoint_path=None,
@@ -586,6 +600,8 @@ class Trainer:
         arrays["rec_step"] = np.array([r["step"] for r in self.records], dtype=np.int64)
         meta = {"config": self.config, "rng": self.rng.bit_generator.state,
                 "reference": self.reference.to_dict() if self.reference else None}
+        if self.fused:
+            meta["fused_kernels"] = self.fused_kernels       # resume on the same kernels: bit-identical
         arrays["meta"] = np.array(dumps_strict(meta))
         with self._writing(path):
             savez_atomic(path, **arrays)
@@ -618,7 +634,10 @@ class Trainer:
             if isinstance(exc, DataError):
                 raise
             raise corrupt(path, "checkpoint", exc) from None
-        self._start(theta, workers, shift)
+        kernels = meta.get("fused_kernels")           # absent in older checkpoints: chosen anew
+        if kernels is not None and not (isinstance(kernels, list) and all(k in KERNELS for k in kernels)):
+            raise corrupt(path, "checkpoint", f"fused_kernels is {kernels!r}")
+        self._start(theta, workers, shift, kernels if self.fused else None)
         return self
 
     def _restore(self, config, meta, d, path):

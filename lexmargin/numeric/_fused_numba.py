@@ -1,0 +1,273 @@
+"""The fused exponential-loss GD kernel of ``numeric.fused`` in numba: the portable compiled path.
+
+The same arithmetic as the C kernel (``_fused.c``) and the numpy lane, for every CPU that numba
+supports (it needs no C compiler at install; ``pip install lexmargin[fast]``)::
+
+    weight_sums:  GT = B exp(max(P^T B, floor))^T      (GT = [G; s], P = [-theta^T; c], B = [A; 1])
+    run_steps:    whole chunks of GD steps (the update, weight_sums, the shift check, log L) without
+                  returning to Python, like ``_fused.run_steps``
+
+``weight_sums`` has two layouts, chosen once per lane by ``fused.numba_layout`` from the sizes:
+
+* ``SAMPLES`` (one run, or tiny problems): per run, the margins of all samples as one vector (four rows
+  of B per pass, the last pass also applying floor and exp), then K dot products with it;
+* ``BLAS`` (the rest): the two matrix products by BLAS from inside numba (scipy's BLAS, no Python in
+  between), floor and exp in one pass over X = P^T B in between.
+
+Loops with the runs as the vector dimension (the C kernel's layout) were tried and dropped: without
+register tiling (numba has no way to ask for it) they lost to BLAS at every size measured.
+
+The exponential is a polynomial (Cody-Waite reduction, degree 13 in float64 and 8 in float32, 2^n built
+from bits), so the compiler vectorizes it; it is exact to about 1 ulp, like the C kernel's.  Everything
+is deterministic: the results depend only on the inputs, the layout and the machine code numba made for
+this CPU (and, on the BLAS layout, on the BLAS library), so a resumed run repeats the original bit for
+bit.  Functions are compiled on first use for float64 or float32 and cached on disk (``cache=True``).
+
+Importing this module imports numba (and scipy's BLAS); ``numeric.fused`` does it only when the numba
+path is used.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import scipy.linalg.cython_blas  # noqa: F401  numba's np.dot calls it; loaded now so threadpoolctl sees it
+from llvmlite import ir
+from numba import njit, types
+from numba.core.errors import TypingError
+from numba.extending import intrinsic, overload
+
+_JIT = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
+# the dot products of SAMPLES may be reassociated (vectorized; still deterministic for the compiled code);
+# nothing else may: the exponential's rounding trick needs the operations as written
+_JIT_REDUCE = dict(_JIT, fastmath={"contract", "reassoc"})
+
+SAMPLES, BLAS = 0, 1                     # layouts of weight_sums
+DONE, UNSAFE, DIVERGED = 0, 1, 2         # statuses of run_steps (as in _fused.c)
+
+
+# ---- bit casts (for 2^n) ------------------------------------------------------------------------------
+@intrinsic
+def _float_from_bits(typingctx, bits):
+    """The float whose bits are ``bits`` (int64 -> float64, int32 -> float32)."""
+    if bits == types.int64:
+        return types.float64(bits), lambda context, builder, sig, args: builder.bitcast(args[0], ir.DoubleType())
+    if bits == types.int32:
+        return types.float32(bits), lambda context, builder, sig, args: builder.bitcast(args[0], ir.FloatType())
+    raise TypingError(f"_float_from_bits: int64 or int32 expected, got {bits}")
+
+
+@intrinsic
+def _bits_of_float(typingctx, x):
+    """The bits of ``x`` as an integer of the same width."""
+    if x == types.float64:
+        return types.int64(x), lambda context, builder, sig, args: builder.bitcast(args[0], ir.IntType(64))
+    if x == types.float32:
+        return types.int32(x), lambda context, builder, sig, args: builder.bitcast(args[0], ir.IntType(32))
+    raise TypingError(f"_bits_of_float: float64 or float32 expected, got {x}")
+
+
+# ---- exp(max(x, floor)) -------------------------------------------------------------------------------
+# x + 1.5 * 2^52 (2^23) rounds x to an integer held in the low bits of the sum (|x| < 2^51 (2^22))
+_MAGIC64, _MAGIC64_BITS = 6755399441055744.0, 0x4338000000000000
+_MAGIC32, _MAGIC32_BITS = np.float32(12582912.0), np.int32(0x4B400000)
+_C64 = (1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0, 1.0 / 362880.0, 1.0 / 40320.0,
+        1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0)
+_C32 = tuple(np.float32(c) for c in (1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0,
+                                     0.5, 1.0, 1.0))
+_LOG2E32, _LN2HI32, _LN2LO32 = np.float32(1.44269504), np.float32(0.693359375), np.float32(-2.12194440e-4)
+_TOP32 = np.float32(89.0)
+
+
+def floored_exp(x, floor):
+    """exp(max(x, floor)) for x of the floor's type (NaN stays NaN; large x gives inf)."""
+    return math.exp(max(x, floor))
+
+
+@overload(floored_exp, inline="always", jit_options=_JIT)
+def _floored_exp(x, floor):
+    if x == types.float64 and floor == types.float64:
+        c = _C64
+
+        def exp64(x, floor):
+            x = min(max(x, floor), 710.0)       # NaN stays NaN; exp overflows from 709.8 (inf below)
+            t = x * 1.4426950408889634 + _MAGIC64              # n = round(x / ln 2) in the low bits of t
+            n = t - _MAGIC64
+            r = x - n * 6.93147180369123816490e-01             # |r| <= ln2 / 2 (Cody-Waite, two parts)
+            r = r - n * 1.90821492927058770002e-10
+            p = c[0]
+            p = p * r + c[1]
+            p = p * r + c[2]
+            p = p * r + c[3]
+            p = p * r + c[4]
+            p = p * r + c[5]
+            p = p * r + c[6]
+            p = p * r + c[7]
+            p = p * r + c[8]
+            p = p * r + c[9]
+            p = p * r + c[10]
+            p = p * r + c[11]
+            p = p * r + c[12]
+            p = p * r + c[13]
+            # 2^(n - 2), normal for n in [-1020, 1025] (x in [-700, 710]); times 4: 2^n, or inf for n = 1025
+            scale = _float_from_bits((_bits_of_float(t) - _MAGIC64_BITS + 1021) << 52)
+            return p * scale * 4.0
+        return exp64
+    if x == types.float32 and floor == types.float32:
+        c = _C32
+
+        def exp32(x, floor):
+            x = min(max(x, floor), _TOP32)      # exp overflows from 88.7
+            t = x * _LOG2E32 + _MAGIC32
+            n = t - _MAGIC32
+            r = x - n * _LN2HI32
+            r = r - n * _LN2LO32
+            p = c[0]
+            p = p * r + c[1]
+            p = p * r + c[2]
+            p = p * r + c[3]
+            p = p * r + c[4]
+            p = p * r + c[5]
+            p = p * r + c[6]
+            p = p * r + c[7]
+            p = p * r + c[8]
+            # 2^n for n in [-126, 128] (x in [-87, 89]); n = 128 gives the bits of inf
+            # (integer arithmetic widens to int64 in numba: back to int32 before the cast)
+            return p * _float_from_bits(np.int32((_bits_of_float(t) - _MAGIC32_BITS + 127) << 23))
+        return exp32
+    raise TypingError(f"floored_exp: x and floor of one float type expected, got {x}, {floor}")
+
+
+# ---- weight_sums, two layouts ----------------------------------------------------------------------------
+@njit(**_JIT_REDUCE)
+def _add_dots(B, x, GT, r, zero):
+    """GT[k, r] = B[k] . x for every k (reassociated: vectorized, still deterministic)."""
+    K, N = B.shape
+    for k0 in range(0, K, 4):
+        k1, k2, k3 = min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1)   # repeats past the end
+        a0 = a1 = a2 = a3 = zero
+        for i in range(N):
+            xi = x[i]
+            a0 += B[k0, i] * xi
+            a1 += B[k1, i] * xi
+            a2 += B[k2, i] * xi
+            a3 += B[k3, i] * xi
+        GT[k3, r] = a3
+        GT[k2, r] = a2
+        GT[k1, r] = a1
+        GT[k0, r] = a0
+
+
+@njit(**_JIT)
+def _sums_samples(P, B, GT, W, floor):
+    """SAMPLES: per run r, x = exp(max(P[:, r]^T B, floor)) (rows of B four at a time, the last pass also
+    applies floor and exp), then GT[:, r] = B x."""
+    K, R = P.shape
+    N = B.shape[1]
+    zero = floor - floor
+    x = W[0]
+    for r in range(R):
+        for i in range(N):
+            x[i] = zero
+        for k0 in range(0, K, 4):
+            # rows past the end count with weight 0 (exact: x + 0 * b = x for finite b)
+            k1, k2, k3 = min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1)
+            p0 = P[k0, r]
+            p1 = P[k1, r] if k0 + 1 < K else zero
+            p2 = P[k2, r] if k0 + 2 < K else zero
+            p3 = P[k3, r] if k0 + 3 < K else zero
+            if k0 + 4 < K:
+                for i in range(N):
+                    x[i] = x[i] + p0 * B[k0, i] + p1 * B[k1, i] + p2 * B[k2, i] + p3 * B[k3, i]
+            else:
+                for i in range(N):
+                    x[i] = floored_exp(x[i] + p0 * B[k0, i] + p1 * B[k1, i] + p2 * B[k2, i] + p3 * B[k3, i], floor)
+        _add_dots(B, x, GT, r, zero)
+
+
+@njit(**_JIT)
+def _sums_blas(P, B, GT, X, floor):
+    """BLAS: X = P^T B (one product), X = exp(max(X, floor)) in one pass, GT = B X^T (one product)."""
+    np.dot(P.T, B, X)
+    R, N = X.shape
+    for r in range(R):
+        for n in range(N):
+            X[r, n] = floored_exp(X[r, n], floor)
+    np.dot(B, X.T, GT)
+
+
+@njit(**_JIT)
+def _weight_sums(P, B, GT, work, floor, layout):
+    if layout == BLAS:
+        _sums_blas(P, B, GT, work, floor)
+    else:
+        _sums_samples(P, B, GT, work, floor)
+
+
+def workspace_shape(layout: int, runs: int, samples: int) -> tuple[int, int]:
+    """Shape of the workspace that ``weight_sums`` needs for a layout (a C-ordered matrix of the dtype)."""
+    return (runs, samples) if layout == BLAS else (1, samples)
+
+
+def weight_sums(P, B, GT, work, floor, layout) -> None:
+    """GT = B exp(max(P^T B, floor))^T in place (P (K, R), B (K, N), GT (K, R) C-ordered, one dtype;
+    ``work``: a matrix of ``workspace_shape``; ``floor`` of the dtype)."""
+    _weight_sums(P, B, GT, work, floor, layout)
+
+
+# ---- the GD loop -----------------------------------------------------------------------------------------
+@njit(**_JIT)
+def _log_loss(P, GT, out):
+    """out = log s - c, in float64."""
+    K, R = P.shape
+    for r in range(R):
+        out[r] = math.log(np.float64(GT[K - 1, r])) - np.float64(P[K - 1, r])
+
+
+def log_loss(P, GT, out) -> None:
+    _log_loss(P, GT, out)
+
+
+@njit(**_JIT)
+def _run_steps(P, B, GT, work, layout, m, eta, constant, log_loss, n, floor, s_lo, s_hi, check):
+    K, R = P.shape
+    for t in range(n):
+        for r in range(R):
+            if check and not math.isfinite(log_loss[r]):
+                return t, DIVERGED
+            m[r] = eta[r] * math.exp(log_loss[r]) if constant else eta[r]
+        # the update, as in _fused.c:  P[:-1] -= (m / s) G;  P[-1] = m |G|^2 / s^2 - log L  (the predicted shift)
+        for r in range(R):
+            m[r] /= np.float64(GT[K - 1, r])
+            P[K - 1, r] = 0
+        for k in range(K - 1):
+            for r in range(R):
+                g = GT[k, r]
+                P[K - 1, r] += g * g
+                P[k, r] -= m[r] * g
+        for r in range(R):
+            P[K - 1, r] = m[r] * (np.float64(P[K - 1, r]) / np.float64(GT[K - 1, r])) - log_loss[r]
+        _weight_sums(P, B, GT, work, floor, layout)
+        for r in range(R):
+            s = np.float64(GT[K - 1, r])
+            if not (s >= s_lo and s <= s_hi):
+                return t + 1, UNSAFE
+        _log_loss(P, GT, log_loss)
+    return n, DONE
+
+
+def run_steps(P, B, GT, work, layout, eta, constant, log_loss, n, floor, s_lo, s_hi,
+              check: bool = True) -> tuple[int, int]:
+    """Up to n GD steps with multiplier eta_r (normalized) or eta_r L_r (constant), as ``_fused.run_steps``:
+    (steps done, status): DONE; UNSAFE after a step whose shift was unsafe (the caller redoes its weights
+    with the exact shift); DIVERGED before a step from a non-finite log L (not checked if ``check`` is
+    False).  ``log_loss`` (float64, R) holds log L at P on entry and is kept up to date."""
+    m = np.empty(P.shape[1], np.float64)
+    done, status = _run_steps(P, B, GT, work, layout, m, eta, bool(constant), log_loss, int(n), floor,
+                              float(s_lo), float(s_hi), bool(check))
+    return int(done), int(status)
+
+
+__all__ = ["BLAS", "DIVERGED", "DONE", "SAMPLES", "UNSAFE", "floored_exp", "log_loss", "run_steps",
+           "weight_sums", "workspace_shape"]
