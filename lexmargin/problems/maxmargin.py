@@ -25,8 +25,9 @@ import numpy as np
 from scipy.optimize import nnls
 
 from ..errors import DataError, ModelError, NoSeparatingPointError, NotSeparableError, SolverError
+from ..modeling import ops
 from ..modeling.data import as_dataset
-from ..modeling.model import Model
+from ..modeling.model import Block, Model
 from ..modeling.regions import RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 from ..nlp import ipopt
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
@@ -36,10 +37,14 @@ from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import OBJECTIVE, Lift, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
-from .margins import LinearMargins, ModelMargins, power_of_two_exponent
+from .margins import (InputAffineMargins, LinearMargins, LiftedSolver, balanced_factorization, deep_linear_widths,
+                      STRUCTURES, model_margins, power_of_two_exponent)
 from .separability import FarkasProof, farkas_proof
 
 VIOLATION_TOL = 1e-9       # working set: rows with f_n < 1 - VIOLATION_TOL join the next round
+CLOSED_FORM = "closed form"
+DEEP_LINEAR_MESSAGE = ("deep linear net: the balanced rank-one factorization of the linear max-margin solution (the global "
+                       "minimum), finished and certified without IPOPT")
 ANCHOR_MAX_ITER = 300      # unrestricted IPOPT run that finds a separating point for a ReLU region
 REGION_MAX_ITER = 1000     # a region that needs more is given up for the next start
 
@@ -177,6 +182,29 @@ def margin_nlp(source, lift: Lift, index, *, extra: bool = True, name: str = "ma
                hessian_diagonal=bool(source.linear), x_scale=_lift_scale(lift, source.column_scale))
 
 
+def lifted_margin_nlp(source, lift: Lift, index) -> NLP:
+    """IPOPT's form of ``margin_nlp`` for a model affine in its input (f = A beta(theta) + y c(theta)): the margins
+    lifted into u = (beta, c), z = [lift; u], rows  A u_beta + y u_c - 1 >= 0 (n in index), the norm's rows,
+    u - (beta, c)(theta) = 0 (link).  The N x P Jacobian becomes N x (d + 1) plus (d + 1) x P; only IPOPT sees
+    it (``margins.LiftedSolver``), the finish and the certificate work on ``margin_nlp``."""
+    index = np.asarray(index, dtype=int)
+    k, n = source.n_link, lift.n
+    rows = [Rows("margin", index.size)]
+    if lift.n_rows:
+        rows.append(Rows("norm", lift.n_rows))
+    rows.append(Rows("link", k, equality=True))
+
+    def expressions(z, p):
+        u = z[n:]
+        return lift.objective(z[:n]), ca.vertcat(source.lifted_expression(u, index) - 1, lift.rows(z[:n]),
+                                                 u - source.link_expression(lift.theta(z[:n])))
+
+    lower, upper = lift.bounds()
+    return NLP(name="max_margin_lifted", n=n + k, rows=tuple(rows), lower=np.concatenate([lower, np.full(k, -np.inf)]),
+               upper=np.concatenate([upper, np.full(k, np.inf)]), expressions=expressions, evaluate=None,
+               theta=lambda z: lift.theta(z[:n]), symbol=source.symbol)
+
+
 def _lift_scale(lift: Lift, column_scale):
     """Variable scaling of the lift from per-parameter scales (the lift's auxiliary t gets the largest)."""
     if column_scale is None or np.all(column_scale == 1.0):
@@ -207,7 +235,7 @@ class _Attempt:
 class MaxMarginProblem:
     """``MaxMarginProblem(model, data, norm="l2").solve()`` -> Certificate."""
 
-    def __init__(self, model: Model, data, norm="l2", p: float | None = None):
+    def __init__(self, model: Model, data, norm="l2", p: float | None = None, *, structure: str = "auto"):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a lexmargin Model, got {type(model).__name__}")
         self.model = model
@@ -216,7 +244,11 @@ class MaxMarginProblem:
             raise DataError(f"model {model.name!r} expects {model.input_dim} features; "
                             f"data has {self.data.n_features}")
         self.norm = get_norm(norm, p)
-        self.source = LinearMargins(model, self.data) if model.is_linear_in_params else ModelMargins(model, self.data)
+        if structure not in STRUCTURES:
+            raise ModelError(f"unknown structure {structure!r}; use one of {STRUCTURES}")
+        self.structure = structure
+        self.source = LinearMargins(model, self.data) if model.is_linear_in_params else \
+            model_margins(model, self.data, structure)
         self.lift = self.norm.lift(OBJECTIVE, model.n_params)
         self._solvers: dict = {}
 
@@ -238,7 +270,11 @@ class MaxMarginProblem:
         started = time.perf_counter()
         ws = working_set or WorkingSetOptions()
         points = self._initial_points(opts)
-        if self._use_regions(activation_region):
+        widths = self._deep_linear_widths(opts)
+        closed = self._deep_linear(widths, opts, started) if widths is not None else None
+        if closed is not None and closed.success:
+            cert = closed
+        elif self._use_regions(activation_region):
             cert = self._solve_in_regions(points, opts, ws, started)
         else:
             attempts = [self._attempt(self.source, theta0, opts, ws) for theta0 in points]
@@ -251,6 +287,45 @@ class MaxMarginProblem:
         if requested is not None:
             return bool(requested)
         return not self.source.linear and uses_piecewise_linear_activations(self.model)
+
+    # -- deep linear nets: the global minimum from the linear max-margin solution --------------------------
+    def _deep_linear_widths(self, opts: SolveOptions):
+        """The hidden widths of a deep linear net (``margins.deep_linear_widths``) when the closed form applies:
+        structure "auto", l2, no init and no requested starts; else None."""
+        if getattr(self, "structure", "auto") != "auto" or self.norm.name != "l2" or opts.init is not None \
+                or opts.starts is not None:
+            return None
+        return deep_linear_widths(self.model, self.source)
+
+    def _deep_linear(self, widths, opts: SolveOptions, started) -> Certificate | None:
+        """Deep linear net f = y w_L^T ... W_1 x = A beta(theta): ||theta||^2 >= L ||beta||^(2/L) (AM-GM), with
+        equality at a balanced rank-one factorization, so the global minimum is the balanced factorization of
+        the linear max-margin solution beta* (the convex QP min ||beta||^2 s.t. A beta >= 1 on the linear
+        pipeline).  Its multipliers map exactly, mu = lambda s^(2 - 2L) with s = ||beta*||^(1/L).  Only a
+        candidate: it is finished and certified on this problem's own NLP like an IPOPT point, and ``None`` (the
+        general route runs) unless the linear solve is optimal."""
+        d, L = self.model.input_dim, len(widths) + 1
+        linear = Model("end_to_end_linear", [Block("beta", {"beta": (d,)}, degree=1)], input_dim=d,
+                       output=lambda p, x: ops.dot(p["beta"], x), verify=False)
+        inner = MaxMarginProblem(linear, self.data).solve(opts, raise_on_failure=False)
+        if not inner.success or not np.any(inner.theta):
+            return None
+        s = float(np.linalg.norm(inner.theta)) ** (1.0 / L)
+        theta = balanced_factorization(self.model, inner.theta, widths)
+        nlp = margin_nlp(self.source, self.lift, np.arange(self.data.n_samples))
+        z = self.lift.start(theta)
+        multipliers = np.concatenate([inner.multipliers * s ** (2 - 2 * L), np.zeros(nlp.m - self.data.n_samples)])
+        seconds = time.perf_counter() - started
+        result = ipopt.IpoptResult(z, self.norm.objective_value(theta), multipliers, np.zeros(nlp.n), np.zeros(nlp.n),
+                                   Status.OPTIMAL, CLOSED_FORM, 0, seconds)
+        fin, report = finish_or_keep(nlp, result, opts)
+        attempt = _Attempt(fin.z, fin.multipliers, fin.lower_multipliers, fin.upper_multipliers, Status.OPTIMAL,
+                           CLOSED_FORM, 0, seconds, 1, np.arange(self.data.n_samples), fin.info, report)
+        status = decide(report.kkt_met(opts.tolerances), Status.OPTIMAL)
+        start = StartOutcome(status, float(self.norm.objective_value(self.lift.theta(fin.z))), report.residuals.max, 0)
+        cert = self._certificate(self.source, attempt, report, status, opts, started, (start,))
+        return replace(cert, solver=SolverInfo("closed_form", Status.OPTIMAL, CLOSED_FORM, 0,
+                                               time.perf_counter() - started, DEEP_LINEAR_MESSAGE))
 
     # -- starts --------------------------------------------------------------------------------------
     def _initial_points(self, opts: SolveOptions):
@@ -301,7 +376,13 @@ class MaxMarginProblem:
             return ipopt.solve_convex(nlp, z0, options=options)
         key = (id(source), tuple(index.tolist()), tuple(sorted(options.items(), key=str)))
         if key not in self._solvers:
-            self._solvers = {key: ipopt.IpoptSolver(nlp, options)}   # keep one: starts share it
+            if isinstance(source, InputAffineMargins) and source.n_link < self.model.n_params:
+                solver = LiftedSolver(nlp, lifted_margin_nlp(source, self.lift, index), np.arange(nlp.m),
+                                      lambda z, p: np.concatenate([z, source.link_values(self.lift.theta(z))]),
+                                      options)
+            else:
+                solver = ipopt.IpoptSolver(nlp, options)
+            self._solvers = {key: solver}   # keep one: starts share it
         return self._solvers[key].solve(z0)
 
     # -- one start: working-set loop ---------------------------------------------------------------
@@ -540,7 +621,7 @@ def _nnls_seed(A, extra: int, weight: float = 1e3) -> np.ndarray:
 
 def max_margin(model: Model, data, norm="l2", *, p: float | None = None, options: SolveOptions | None = None,
                working_set: WorkingSetOptions | None = None, activation_region: bool | None = None,
-               **overrides) -> Certificate:
+               structure: str = "auto", **overrides) -> Certificate:
     """Solve min ||theta|| s.t. f_n(theta) >= 1 and return a Certificate (see MaxMarginProblem.solve).
 
     Args:
@@ -548,8 +629,11 @@ def max_margin(model: Model, data, norm="l2", *, p: float | None = None, options
         data: a Dataset, or (X, y).
         norm: "l2", "l1", "linf", "lp" (with p), or a Norm.
         options: SolveOptions; keyword overrides of its fields (tol, max_iter, starts, seed, init, ...).
+        structure: "auto" (default): models affine in their input are evaluated through beta(theta), and a deep
+            linear net (l2, no init, no starts) gets the balanced factorization of the linear max-margin solution
+            (its global minimum), certified; "general": the model's own CasADi functions and random starts.
     """
-    return MaxMarginProblem(model, data, norm, p).solve(options, working_set=working_set,
+    return MaxMarginProblem(model, data, norm, p, structure=structure).solve(options, working_set=working_set,
                                                         activation_region=activation_region, **overrides)
 
 

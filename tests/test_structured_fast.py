@@ -1,0 +1,154 @@
+"""Structured formulations (lexmargin.problems.margins, maxmargin, paths): models affine in their input, the deep
+linear max-margin closed form, lifted IPOPT forms, the homogeneous margin path and the epigraph constrained path
+equal the general formulations (and cvxpy + Clarabel where the problem is convex).  Speed is measured by the
+perf suite (benchmarks/perf_structured.py), not here."""
+
+import cvxpy as cp
+import numpy as np
+import pytest
+
+import lexmargin as lm
+from lexmargin import Block, Dataset, Model, NoSeparatingPointError, ops
+from lexmargin.errors import LexmarginError
+from lexmargin.problems import maxmargin as mm_module
+from lexmargin.problems.margins import (InputAffineMargins, ModelMargins, balanced_factorization, deep_linear_widths,
+                                        end_to_end, input_affine, model_margins)
+from lexmargin.problems.maxmargin import max_margin
+
+
+def separable(n=40, d=3, seed=0, gap=0.3):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(d)
+    w /= np.linalg.norm(w)
+    X = rng.standard_normal((n, d))
+    y = np.where(X @ w >= 0, 1.0, -1.0)
+    return Dataset(X + gap * y[:, None] * w, y)
+
+
+def svm(data):
+    """The l2 max-margin solution through the origin (cvxpy + Clarabel, tight)."""
+    A = data.y[:, None] * data.X
+    w = cp.Variable(A.shape[1])
+    cp.Problem(cp.Minimize(cp.sum_squares(w)), [A @ w >= 1]).solve(
+        solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    return w.value
+
+
+def diagonal_net(d):
+    """f = y sum_i (u_i^2 - v_i^2) x_i: affine in x, degree 2 (not a chain of matrices)."""
+    return Model("diagonal", [Block("u", {"u": (d,)}, 2), Block("v", {"v": (d,)}, 2)], input_dim=d,
+                 summands={"u": lambda p, x: ops.dot(p.u * p.u, x), "v": lambda p, x: -ops.dot(p.v * p.v, x)})
+
+
+# ---- the input-affine source -----------------------------------------------------------------------
+@pytest.mark.parametrize("name, options", [("deep_linear", {"depth": 2}), ("deep_linear", {"depth": 3, "width": 2}),
+                                           ("svm_bias", {}), ("linear", {}), (None, {})])
+def test_input_affine_source_equals_the_model(name, options):
+    data = separable(12, 3, seed=1)
+    model = diagonal_net(3) if name is None else lm.load_model(name, input_dim=3, **options)
+    source, general = model_margins(model, data), ModelMargins(model, data)
+    assert isinstance(source, InputAffineMargins)
+    assert source.has_offset == (name == "svm_bias")
+    rng = np.random.default_rng(2)
+    for _ in range(3):
+        theta, w = rng.standard_normal(model.n_params), rng.random(data.n_samples)
+        index = np.array([1, 4, 7])
+        np.testing.assert_allclose(source.values(theta), general.values(theta), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(source.values(theta, index), general.values(theta, index), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(source.jacobian(theta), general.jacobian(theta), rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(source.weighted_hessian(theta, slice(None), w),
+                                   general.weighted_hessian(theta, slice(None), w), rtol=1e-11, atol=1e-11)
+        np.testing.assert_allclose(source.weighted_hessian(theta, index, w[:3]),
+                                   general.weighted_hessian(theta, index, w[:3]), rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("name, options", [("two_layer", {}), ("log_predictor", {})])
+def test_models_not_affine_in_their_input_keep_the_general_source(name, options):
+    model = lm.load_model(name, input_dim=2, **options)
+    assert input_affine(model) is None
+    assert isinstance(model_margins(model, separable(5, 2)), ModelMargins)
+    with pytest.raises(LexmarginError, match="unknown structure"):
+        model_margins(model, separable(5, 2), "fast")
+
+
+def test_deep_linear_widths_and_balanced_factorization():
+    data = separable(10, 4)
+    for depth, width in ((2, 4), (3, 3), (4, 2)):
+        model = lm.load_model("deep_linear", input_dim=4, depth=depth, width=width)
+        widths = deep_linear_widths(model, model_margins(model, data))
+        assert widths == (width,) * (depth - 1)
+        beta = np.array([1.0, -2.0, 0.5, 3.0])
+        theta = balanced_factorization(model, beta, widths)
+        np.testing.assert_allclose(end_to_end(model, theta), beta, rtol=1e-14)
+        # every layer has norm ||beta||^(1/L): ||theta||^2 = L ||beta||^(2/L), the AM-GM lower bound
+        assert theta @ theta == pytest.approx(depth * np.linalg.norm(beta) ** (2 / depth), rel=1e-14)
+    assert deep_linear_widths(diagonal_net(4), model_margins(diagonal_net(4), data)) is None
+    assert deep_linear_widths(lm.load_model("svm_bias", input_dim=4), model_margins(
+        lm.load_model("svm_bias", input_dim=4), data)) is None
+
+
+# ---- deep linear max-margin: the closed form ---------------------------------------------------------
+@pytest.mark.parametrize("depth, width", [(2, 3), (3, 2)])
+def test_deep_linear_closed_form_equals_the_general_route(depth, width):
+    data = separable(40, 3, seed=depth)
+    model = lm.load_model("deep_linear", input_dim=3, depth=depth, width=width)
+    fast = max_margin(model, data)
+    general = max_margin(model, data, structure="general", starts=3)
+    assert fast.success and fast.kkt.max < 1e-8 and fast.solver.name == "closed_form"
+    assert general.success and general.solver.name == "ipopt"
+    assert fast.objective == pytest.approx(general.objective, rel=1e-8)
+    assert fast.objective <= general.objective * (1 + 1e-12)            # the global minimum
+    np.testing.assert_allclose(np.sort(fast.margins), np.sort(general.margins), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(fast.multipliers, general.multipliers, rtol=1e-6, atol=1e-8 * fast.multipliers.max())
+    # the end-to-end vector is the linear max-margin solution (cvxpy + Clarabel)
+    np.testing.assert_allclose(end_to_end(model, fast.theta), svm(data), rtol=1e-8, atol=1e-8)
+    np.testing.assert_allclose(end_to_end(model, general.theta), svm(data), rtol=1e-7, atol=1e-7)
+    assert fast.objective == pytest.approx(depth * np.linalg.norm(svm(data)) ** (2 / depth), rel=1e-9)
+
+
+def test_closed_form_candidate_that_is_not_certified_falls_back_to_ipopt(monkeypatch):
+    """The closed form is only a candidate: a wrong one (here scaled off the margin constraints) is judged by its
+    certificate and the random starts run as before."""
+    data = separable(30, 3, seed=5)
+    model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
+    right = max_margin(model, data)
+    real = mm_module.balanced_factorization
+    monkeypatch.setattr(mm_module, "balanced_factorization", lambda *a: 1.3 * real(*a))
+    cert = max_margin(model, data)
+    assert cert.success and cert.solver.name == "ipopt" and len(cert.diagnostics.starts) == 5
+    assert cert.objective == pytest.approx(right.objective, rel=1e-8)
+
+
+def test_closed_form_only_without_init_starts_or_other_norms():
+    data = separable(30, 3, seed=6)
+    model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
+    fast = max_margin(model, data)
+    assert fast.solver.name == "closed_form" and len(fast.diagnostics.starts) == 1
+    for kwargs in ({"starts": 2}, {"init": fast.theta * 3.0}, {"structure": "general"}):
+        cert = max_margin(model, data, **kwargs)
+        assert cert.solver.name == "ipopt" and cert.success
+        assert cert.objective == pytest.approx(fast.objective, rel=1e-8)
+    assert max_margin(model, data, norm="l1").solver.name == "ipopt"
+    with pytest.raises(lm.ModelError, match="unknown structure"):
+        max_margin(model, data, structure="fast")
+
+
+def test_deep_linear_not_separable_is_still_reported_without_proof():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((20, 2))
+    data = Dataset(X, np.sign(X[:, 0] * X[:, 1] + 1e-12))     # XOR-like: no linear separator
+    model = lm.load_model("deep_linear", input_dim=2, depth=2, width=2)
+    with pytest.raises(NoSeparatingPointError):
+        max_margin(model, data)
+
+
+def test_lifted_ipopt_route_equals_the_direct_one():
+    """Random starts of an input-affine model: IPOPT on the lifted NLP (margins A u, links u = beta(theta)) gives
+    the same certified points as IPOPT on the direct NLP."""
+    data = separable(30, 3, seed=7)
+    model = diagonal_net(3)
+    lifted = max_margin(model, data, starts=2, seed=1)
+    direct = max_margin(model, data, starts=2, seed=1, structure="general")
+    assert lifted.success and direct.success
+    assert lifted.objective == pytest.approx(direct.objective, rel=1e-8)
+    np.testing.assert_allclose(lifted.theta ** 2, direct.theta ** 2, rtol=1e-6, atol=1e-8)   # u, v up to sign
