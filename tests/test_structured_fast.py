@@ -3,6 +3,8 @@ linear max-margin closed form, lifted IPOPT forms, the homogeneous margin path a
 equal the general formulations (and cvxpy + Clarabel where the problem is convex).  Speed is measured by the
 perf suite (benchmarks/perf_structured.py), not here."""
 
+import warnings
+
 import cvxpy as cp
 import numpy as np
 import pytest
@@ -11,9 +13,17 @@ import lexmargin as lm
 from lexmargin import Block, Dataset, Model, NoSeparatingPointError, ops
 from lexmargin.errors import LexmarginError
 from lexmargin.problems import maxmargin as mm_module
-from lexmargin.problems.margins import (InputAffineMargins, ModelMargins, balanced_factorization, deep_linear_widths,
-                                        end_to_end, input_affine, model_margins)
+from lexmargin.problems.margins import (
+    InputAffineMargins,
+    ModelMargins,
+    balanced_factorization,
+    deep_linear_widths,
+    end_to_end,
+    input_affine,
+    model_margins,
+)
 from lexmargin.problems.maxmargin import max_margin
+from lexmargin.problems.paths import constrained_path, direction_distance, margin_path
 
 
 def separable(n=40, d=3, seed=0, gap=0.3):
@@ -152,3 +162,102 @@ def test_lifted_ipopt_route_equals_the_direct_one():
     assert lifted.success and direct.success
     assert lifted.objective == pytest.approx(direct.objective, rel=1e-8)
     np.testing.assert_allclose(lifted.theta ** 2, direct.theta ** 2, rtol=1e-6, atol=1e-8)   # u, v up to sign
+
+
+# ---- paths -----------------------------------------------------------------------------------------
+
+
+def cvxpy_constrained(data, rho):
+    """argmin_{||theta|| <= 1} log sum_n exp(-rho y_n x_n.theta) (convex), Clarabel at tight tolerances."""
+    A = data.y[:, None] * data.X
+    theta = cp.Variable(A.shape[1])
+    with warnings.catch_warnings():    # "may be inaccurate": Clarabel's reduced accuracy, still ~1e-9 here
+        warnings.simplefilter("ignore", UserWarning)
+        cp.Problem(cp.Minimize(cp.log_sum_exp(-rho * A @ theta)), [cp.sum_squares(theta) <= 1]).solve(
+            solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, tol_ktratio=1e-13, max_iter=400)
+    return theta.value
+
+
+def test_homogeneous_margin_path_certifies_its_first_point_at_every_rho():
+    data = separable(30, 3, seed=8)
+    model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
+    rhos, init = [1.0, 3.0, 10.0, 1000.0], model.random_params(seed=2)
+    fast = margin_path(model, data, rhos, init=init)
+    general = margin_path(model, data, rhos, init=init, structure="general")
+    assert [p.certificate.solver.name for p in fast.points] == ["ipopt"] + ["previous_point"] * 3
+    assert all(p.certificate.solver.name == "ipopt" for p in general.points)
+    assert all(p.certificate.success and p.certificate.kkt.max < 1e-8 for p in fast.points)
+    np.testing.assert_allclose(fast.margins / np.power(rhos, 2), general.margins / np.power(rhos, 2), rtol=1e-9)
+    for a, b in zip(fast.points, general.points):       # the same point up to the net's symmetries
+        assert direction_distance(end_to_end(model, a.theta), end_to_end(model, b.theta)) < 1e-7
+        assert a.certificate.normalized_margin == pytest.approx(b.certificate.normalized_margin, rel=1e-9)
+    np.testing.assert_allclose(fast.thetas, np.tile(fast.thetas[0], (4, 1)), rtol=0, atol=1e-12)
+
+
+def test_linear_margin_path_is_the_max_margin_direction_certified_without_ipopt():
+    data = separable(60, 4, seed=9)
+    model = lm.load_model("linear", input_dim=4)
+    rhos = [1.0, 2.0, 50.0]
+    fast = margin_path(model, data, rhos)
+    general = margin_path(model, data, rhos, structure="general")
+    assert [p.certificate.solver.name for p in fast.points] == ["max_margin", "previous_point", "previous_point"]
+    direction = svm(data) / np.linalg.norm(svm(data))
+    np.testing.assert_allclose(fast.thetas, np.tile(direction, (3, 1)), atol=1e-9)
+    np.testing.assert_allclose(fast.thetas, general.thetas, atol=1e-7)
+    assert all(p.certificate.kkt.max < 1e-8 for p in fast.points)
+    # an init, or another ball norm (flat max-margin sets), keeps IPOPT's own point
+    assert margin_path(model, data, [1.0], init=direction).points[0].certificate.solver.name == "ipopt"
+    assert margin_path(model, data, [1.0], norm="linf").points[0].certificate.solver.name == "ipopt"
+
+
+RHOS = [1.0, 4.0, 16.0, 64.0]
+
+
+def test_linear_constrained_path_epigraph_equals_lse_and_clarabel():
+    data = separable(50, 3, seed=10)
+    model = lm.load_model("linear", input_dim=3)
+    fast = constrained_path(model, data, RHOS)
+    before = constrained_path(model, data, RHOS, formulation="lse", structure="general")
+    assert fast.success and before.success
+    np.testing.assert_allclose(fast.thetas, before.thetas, atol=1e-8)
+    for point in fast.points:
+        np.testing.assert_allclose(point.theta, cvxpy_constrained(data, point.parameter), atol=1e-8)
+        assert point.lemma2_holds and point.lemma3_holds
+        assert point.certificate.kkt.max < 1e-8
+        assert point.certificate.objective == pytest.approx(
+            lm.problems.logspace.logsumexp(-model.margins(point.parameter * point.theta, data)), rel=1e-12)
+    np.testing.assert_allclose(fast.lemma3_gaps, before.lemma3_gaps, rtol=1e-7, atol=1e-9)
+
+
+def test_deep_linear_constrained_path_epigraph_equals_lse():
+    data = separable(25, 3, seed=11)
+    model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
+    init = model.random_params(seed=3)
+    fast = constrained_path(model, data, [1.0, 10.0, 100.0], init=init)
+    before = constrained_path(model, data, [1.0, 10.0, 100.0], init=init, formulation="lse", structure="general")
+    assert fast.success and before.success
+    for a, b in zip(fast.points, before.points):
+        assert a.certificate.normalized_margin == pytest.approx(b.certificate.normalized_margin, rel=1e-8)
+        assert a.certificate.objective == pytest.approx(b.certificate.objective, rel=1e-8, abs=1e-10)
+        assert direction_distance(end_to_end(model, a.theta), end_to_end(model, b.theta)) < 1e-8
+
+
+def test_general_model_constrained_path_lifted_epigraph_equals_lse():
+    """A model not affine in its input (log predictor): IPOPT sees one lifted margin per sample with the
+    exponentials in a row (diagonal Hessian), the certificate the (theta, t) epigraph."""
+    data = Dataset(np.array([[2.0, 0.3], [1.0, 1.5], [1.5, -0.5], [3.0, 1.0]]), np.ones(4))
+    model = lm.load_model("log_predictor", input_dim=2, eps=1.0)
+    init = np.array([0.8, 0.6])
+    rhos = [1.0, 1e3, 1e6]
+    fast = constrained_path(model, data, rhos, init=init)
+    before = constrained_path(model, data, rhos, init=init, formulation="lse", structure="general")
+    assert fast.success and before.success
+    np.testing.assert_allclose(fast.thetas, before.thetas, atol=1e-8)
+
+
+def test_bad_formulation_is_rejected():
+    model = lm.load_model("linear", input_dim=3)
+    with pytest.raises(LexmarginError, match="formulation"):
+        constrained_path(model, separable(10, 3), [1.0], formulation="dense")
+    with pytest.raises(LexmarginError, match="unknown structure"):
+        margin_path(model, separable(10, 3), [1.0], structure="fast")

@@ -29,7 +29,6 @@ from ..errors import LexmarginError
 from ..modeling.data import Dataset
 from ..modeling.model import Model
 
-
 STRUCTURES = ("auto", "general")
 COLUMN_SPREAD = 2.0 ** 8     # columns whose sizes differ by more are passed to IPOPT with variable scaling
 DATA_SPREAD = 8              # data with max |A| outside [2^-8, 2^8] is rescaled by a power of two

@@ -37,8 +37,16 @@ from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import OBJECTIVE, Lift, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
-from .margins import (InputAffineMargins, LinearMargins, LiftedSolver, balanced_factorization, deep_linear_widths,
-                      STRUCTURES, model_margins, power_of_two_exponent)
+from .margins import (
+    STRUCTURES,
+    InputAffineMargins,
+    LiftedSolver,
+    LinearMargins,
+    balanced_factorization,
+    deep_linear_widths,
+    model_margins,
+    power_of_two_exponent,
+)
 from .separability import FarkasProof, farkas_proof
 
 VIOLATION_TOL = 1e-9       # working set: rows with f_n < 1 - VIOLATION_TOL join the next round

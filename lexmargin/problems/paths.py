@@ -27,20 +27,25 @@ exp(-gamma(theta_c)) <= L(rho theta_c) <= L(rho theta_m) <= N exp(-gamma*).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 
 import casadi as ca
 import numpy as np
+from scipy.optimize import nnls
 
 from ..errors import LexmarginError
 from ..modeling.data import Dataset
-from ..nlp.certificate import Certificate, Diagnostics, jsonable
+from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, jsonable
 from ..nlp.certify import TINY
-from ..nlp.ipopt import IpoptSolver
-from ..nlp.nlp import NLP, Point, Rows
+from ..nlp.finish import finish_or_keep
+from ..nlp.ipopt import IpoptResult, IpoptSolver
+from ..nlp.nlp import NLP, Point, Rows, extend
 from ..nlp.norms import BALL, Lift, Norm, get_norm
 from ..nlp.options import SolveOptions
+from ..nlp.status import Status
 from .logspace import casadi_logsumexp, logsumexp, softmax
+from .margins import InputAffineMargins, LiftedSolver, ModelMargins, model_margins
 from .pipeline import Solved, assemble_solved, check, ipopt_options, solve
 from .schedule import check_schedule, continuation
 
@@ -222,25 +227,36 @@ def _ball_rows(lift: Lift) -> list:
     return [Rows("ball", lift.n_rows)] if lift.n_rows else []
 
 
+def _push(lift: Lift, H) -> np.ndarray:
+    """T^T H T (``Lift.push_hessian``) without the two dense products when T = [I 0] (no split lift)."""
+    if lift.split:
+        return lift.push_hessian(H)
+    P = lift.n_params
+    out = np.zeros((lift.n, lift.n))
+    out[:P, :P] = H
+    return out
+
+
 def _pad(J, width: int) -> np.ndarray:
     return np.hstack([J, np.zeros((J.shape[0], width))])
 
 
 # ---- margin path ----------------------------------------------------------------------------------
-def margin_path_nlp(model, data, lift: Lift) -> NLP:
-    """max tau  s.t.  f_n(rho theta)/s - tau >= 0,  ||theta|| <= 1;  z = [lift; tau], p = (rho, s)."""
-    N, nl = data.n_samples, lift.n
+def margin_path_nlp(source, lift: Lift) -> NLP:
+    """max tau  s.t.  f_n(rho theta)/s - tau >= 0,  ||theta|| <= 1;  z = [lift; tau], p = (rho, s).
+    ``source``: the margins (``margins.model_margins``)."""
+    N, nl = source.n_samples, lift.n
 
     def expressions(z, p):
         theta, tau = lift.theta(z[:nl]), z[nl]
-        f = model.margin_expressions(p[0] * theta, data)
+        f = source.expression(p[0] * theta)
         return -tau, ca.vertcat(f / p[1] - tau, lift.rows(z[:nl]))
 
     def evaluate(z, p) -> Point:
         rho, s = float(p[0]), float(p[1])
         theta, tau = lift.theta(z[:nl]), float(z[nl])
-        f = model.margins(rho * theta, data) / s
-        J = lift.pull_back(rho * model.margin_jacobian(rho * theta, data) / s)
+        f = source.values(rho * theta) / s
+        J = lift.pull_back(rho * source.jacobian(rho * theta) / s)
         grad = np.zeros(nl + 1)
         grad[nl] = -1.0
         values = np.concatenate([f - tau, lift.row_values(z[:nl])])
@@ -252,31 +268,122 @@ def margin_path_nlp(model, data, lift: Lift) -> NLP:
         rho, s = float(p[0]), float(p[1])
         theta = lift.theta(z[:nl])
         H = np.zeros((nl + 1, nl + 1))
-        H[:nl, :nl] = -lift.push_hessian(rho ** 2 * model.weighted_hessian(rho * theta, data, lam[:N]) / s) \
+        H[:nl, :nl] = -_push(lift, rho ** 2 * source.weighted_hessian(rho * theta, slice(None), lam[:N]) / s) \
             - lift.row_hessian(z[:nl], lam[N:])
         return H
 
     lower, upper = lift.bounds()
     return NLP("margin_path", nl + 1, (Rows("margin", N, samples=np.arange(N)), *_ball_rows(lift)),
                np.append(lower, -np.inf), np.append(upper, np.inf), expressions, evaluate,
-               theta=lambda z: lift.theta(z[:nl]), hessian=hessian, parameters=2)
+               theta=lambda z: lift.theta(z[:nl]), hessian=hessian, parameters=2, symbol=source.symbol)
+
+
+def lifted_margin_path_nlp(source, lift: Lift) -> NLP:
+    """IPOPT's form of ``margin_path_nlp`` for margins f = M u(theta) with few link variables (a model affine in
+    its input: u = (beta, c), f = A beta + y c):  z = [lift; tau; u],  rows  M u - tau >= 0 (N),  the ball,
+    u - u(rho theta)/s = 0 (link, equalities).  The margin rows are linear in (u, tau): the N x P Jacobian of
+    the direct form becomes N x k plus k x P (measured: IPOPT's iteration on N = 300, P = 420 from 70 ms to
+    a few ms, and its CasADi Jacobian is not built).  Only IPOPT sees it (``margins.LiftedSolver``)."""
+    N, nl, k = source.n_samples, lift.n, source.n_link
+
+    def expressions(z, p):
+        theta, tau, u = lift.theta(z[:nl]), z[nl], z[nl + 1:]
+        return -tau, ca.vertcat(source.lifted_expression(u) - tau, lift.rows(z[:nl]),
+                                u - source.link_expression(p[0] * theta) / p[1])
+
+    lower, upper = lift.bounds()
+    return NLP("margin_path_lifted", nl + 1 + k, (Rows("margin", N), *_ball_rows(lift), Rows("link", k, equality=True)),
+               np.concatenate([lower, np.full(k + 1, -np.inf)]), np.concatenate([upper, np.full(k + 1, np.inf)]),
+               expressions, None, theta=lambda z: lift.theta(z[:nl]), parameters=2, symbol=source.symbol)
+
+
+def _lifts(source, structure: str) -> bool:
+    """IPOPT solves a lifted form when the margins factor through fewer link variables than parameters."""
+    return structure == "auto" and isinstance(source, InputAffineMargins) and source.n_link < source.model.n_params
+
+
+def _link_start(source, lift: Lift, nl: int):
+    """The lifted start [z0; u(rho theta0)/s] of a path NLP point z0 (p[0] = rho, p[-1] = s)."""
+    def start(z0, p):
+        theta = lift.theta(z0[:nl])
+        return np.concatenate([z0, source.link_values(float(p[0]) * theta) / float(p[-1])])
+    return start
 
 
 class _MarginPath:
-    def __init__(self, model, data, norm: Norm, opts: SolveOptions):
+    def __init__(self, model, data, norm: Norm, opts: SolveOptions, structure: str = "auto"):
         self.model, self.data, self.norm, self.opts = model, data, norm, opts
         self.lift = norm.lift(BALL, model.n_params)
-        self.solver = IpoptSolver(margin_path_nlp(model, data, self.lift), ipopt_options(opts))
+        self.source = model_margins(model, data, structure)
+        nlp = margin_path_nlp(self.source, self.lift)
+        if _lifts(self.source, structure):
+            self.solver = LiftedSolver(nlp, lifted_margin_path_nlp(self.source, self.lift), np.arange(nlp.m),
+                                       _link_start(self.source, self.lift, self.lift.n + 1), ipopt_options(opts))
+        else:
+            self.solver = IpoptSolver(nlp, ipopt_options(opts))
+        # homogeneous f: f(rho theta) = rho^L f(theta), so the solution set does not depend on rho
+        self.invariant = structure == "auto" and model.degree is not None
+        self.last: tuple[Solved, list] | None = None     # the last certified point and its parameters
 
     def start(self, rho: float, theta0):
         """(z0, p) warm-started at theta0."""
-        gamma0 = float(np.min(self.model.margins(rho * theta0, self.data)))
+        gamma0 = float(np.min(self.source.values(rho * theta0)))
         s = _scale(gamma0)
         return np.append(self.lift.start(theta0), gamma0 / s), [rho, s]
 
+    def reuse(self, rho: float) -> Step | None:
+        """A point certified without IPOPT, or None (then IPOPT runs as usual):
+
+        * homogeneous models after the first point: the previous point (the scaled problem does not depend on rho;
+          margin rows' multipliers sum to 1 at any rho, the ball's scale with the rows' gradients, rho^L / s);
+        * the first point of a model linear in theta and homogeneous (f = A theta), l2 ball, no ``init``: the l2
+          max-margin solution normalized (the margin path's unique solution for every rho), found by the linear
+          max-margin pipeline (working set, exact finish), with its multipliers normalized to sum 1.
+        Either way the point is finished and certified on the margin-path NLP at rho like an IPOPT point."""
+        if not self.invariant:
+            return None
+        N = self.data.n_samples
+        if self.last is not None:
+            last, _ = self.last
+            return self._candidate(rho, last.z[:self.lift.n], last.point.multipliers[:N], "previous_point",
+                                   REUSED_MESSAGE)
+        if self.opts.init is not None or self.norm.name != "l2" or not (self.model.is_linear_in_params
+                                                                     and self.model.degree == 1):
+            return None
+        started = time.perf_counter()
+        from .maxmargin import max_margin
+
+        mm = max_margin(self.model, self.data, self.norm, options=replace(self.opts, raise_on_failure=False))
+        total = float(np.sum(mm.multipliers))
+        if not mm.success or not np.any(mm.theta) or not total > 0:
+            return None
+        return self._candidate(rho, self.lift.start(self.norm.normalize(mm.theta)), mm.multipliers / total,
+                               "max_margin", MAX_MARGIN_MESSAGE, time.perf_counter() - started)
+
+    def _candidate(self, rho: float, z_lift, margin_multipliers, name: str, message: str,
+                   seconds: float = 0.0) -> Step | None:
+        """Finish and certify z = [z_lift; tau] at rho, tau = min_n f_n(rho theta) / s, with the margin rows'
+        multipliers given (they sum to 1) and those of the ball's rows and bounds fitted (``_fit_others``)."""
+        started, nl = time.perf_counter(), self.lift.n
+        theta = self.lift.theta(z_lift)
+        _, p = self.start(rho, theta)
+        z0 = np.append(z_lift, float(np.min(self.source.values(rho * theta))) / p[1])
+        nlp = self.solver.nlp
+        rows, lower, upper = _fit_others(nlp, z0, p, margin_multipliers, self.opts.tolerances)
+        result = IpoptResult(z0, -float(z0[nl]), rows, lower, upper, Status.OPTIMAL, name, 0, 0.0)
+        point, report = finish_or_keep(nlp, result, self.opts, p)
+        if not report.kkt_met(self.opts.tolerances):
+            return None
+        solved = Solved(result, point, report, Status.OPTIMAL, self.opts.tolerances)
+        self.last = (solved, p)
+        theta, cert = self.certificate(rho, p, solved)
+        cert = replace(cert, solver=SolverInfo(name, Status.OPTIMAL, "not run (no IPOPT)", 0,
+                                               seconds + time.perf_counter() - started, message))
+        return Step(theta, cert, self.lift.theta(z0[:nl]), True)
+
     def certificate(self, rho: float, p, solved: Solved) -> tuple[np.ndarray, Certificate]:
         theta = self.lift.theta(solved.z[:self.lift.n])
-        f = self.model.margins(rho * theta, self.data)
+        f = self.source.values(rho * theta)
         return theta, _assemble("margin_path", solved, self.model, self.data, self.norm, theta=theta,
                                 objective=float(np.min(f)), margins=f,
                                 constraints=f"f_n(rho theta) >= gamma, {self.norm.ball_label}",
@@ -286,6 +393,31 @@ class _MarginPath:
         return f"margin path at rho={rho:g}"
 
 
+REUSED_MESSAGE = ("homogeneous model: the scaled problem does not depend on rho, so the previous point was finished "
+                  "and certified at this rho without IPOPT")
+MAX_MARGIN_MESSAGE = ("model linear in theta and homogeneous: the normalized max-margin solution (linear max-margin "
+                      "pipeline) finished and certified at this rho without IPOPT")
+
+
+def _fit_others(nlp: NLP, z, p, first, tol):
+    """Multipliers (rows, lower bounds, upper bounds) of ``nlp`` at z with those of its first rows fixed to
+    ``first`` and those of the other active rows (the ball's rows and bounds) fitted by NNLS to the rest of
+    the stationarity balance.  Only a proposal: the certificate recomputes every residual."""
+    point = nlp.evaluate(z, p)
+    ext = extend(nlp, point, z)
+    k = len(first)
+    lam = np.zeros(ext.values.size)
+    lam[:k] = first
+    others = np.nonzero((np.arange(lam.size) >= k) & (ext.values / np.maximum(ext.levels, TINY) <= tol.active))[0]
+    if others.size:
+        rest = point.gradient - ext.jacobian[:k].T @ lam[:k]
+        lam[others] = nnls(ext.jacobian[others].T, rest)[0]
+    m, (lo, up) = nlp.m, nlp.bound_rows()
+    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
+    lower[lo], upper[up] = lam[m:m + lo.size], lam[m + lo.size:]
+    return lam[:m], lower, upper
+
+
 def _assemble(problem, solved: Solved, model, data, norm, *, theta, objective, margins, constraints,
               diagnostics) -> Certificate:
     return assemble_solved(problem, solved, theta=theta, objective=objective, norm_label=norm.label, margins=margins,
@@ -293,20 +425,26 @@ def _assemble(problem, solved: Solved, model, data, norm, *, theta, objective, m
                            constraints=constraints, diagnostics=diagnostics)
 
 
-def margin_path(model, data, rhos, *, norm="l2", max_ratio: float = 2.0, options: SolveOptions | None = None,
-                **overrides) -> Path:
+def margin_path(model, data, rhos, *, norm="l2", max_ratio: float = 2.0, structure: str = "auto",
+                options: SolveOptions | None = None, **overrides) -> Path:
     """Theta_m(rho) = argmax_{||theta|| <= 1} min_n f_n(rho theta) for an increasing schedule of rho > 0.
 
     Args:
         norm: the ball's norm (a name or a Norm).
         max_ratio: warm-start continuation factor (see ``constrained_path``).
+        structure: "auto" (default): models affine in their input are evaluated through beta(theta) and
+            solved by IPOPT in lifted form, and for homogeneous models (whose solution does not depend on rho)
+            each point after the first is the previous one, finished and certified at its rho (IPOPT only
+            when that fails); "general": the model's own CasADi functions and IPOPT at every rho.
         options: SolveOptions (init: the first warm start; seed: a random one otherwise), or overrides.
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, rhos, norm = check_data(model, data), check_schedule(rhos, "rho"), get_norm(norm)
-    problem = _MarginPath(model, data, norm, opts)
+    problem = _MarginPath(model, data, norm, opts, structure)
     warm, points, previous = ball_start(model, norm, opts.init, opts.seed), [], None
     for rho, reported in continuation(rhos, max_ratio):
+        if not reported and problem.invariant and problem.last is not None:
+            continue                  # continuation substeps cannot help: the solution does not move
         result = advance(problem, previous, rho, warm, reported)
         warm, previous = result.warm, rho
         if reported:
@@ -330,6 +468,10 @@ class Step:
 
 
 def step(problem, rho: float, warm, reported: bool) -> Step:
+    if reported:
+        reused = problem.reuse(rho)
+        if reused is not None:
+            return reused
     z0, p = problem.start(rho, warm)
     nl = problem.lift.n
     if not reported:
@@ -338,6 +480,8 @@ def step(problem, rho: float, warm, reported: bool) -> Step:
         return Step(theta, None, theta, bool(result.converged and np.all(np.isfinite(result.z))))
     solved = solve(problem.solver, z0, problem.opts, p=p)
     theta, cert = problem.certificate(rho, p, solved)
+    if cert.success:
+        problem.last = (solved, p)
     return Step(theta, cert, problem.lift.theta(solved.result.z[:nl]), cert.success)
 
 
@@ -357,28 +501,93 @@ def advance(problem, previous: float | None, rho: float, warm, reported: bool = 
 
 
 # ---- constrained path ---------------------------------------------------------------------------
-def constrained_path_nlp(model, data, lift: Lift) -> NLP:
-    """Lifted log-sum-exp:  min_{theta, m} (log sum_n exp(-s m_n) + c) / s
-    s.t.  f_n(rho theta) / s - m_n = 0,  ||theta|| <= 1;   p = (rho, c, s).
+def constrained_path_nlp(source, lift: Lift) -> NLP:
+    """Epigraph of the log-loss:  min_{theta, t} t  s.t.  (1 - sum_n exp(c - f_n(rho theta) - s t)) / s >= 0  (the
+    loss row, level 1/s), ||theta|| <= 1;  z = [lift; t], p = (rho, c, s).
 
-    The value is (log L(rho theta) + c) / s; c = gamma at the warm start (an offset: the objective is ~0
-    near the solution), s = max(1, |c|) (scaled margins are O(1)).  Keeping the sharp softmax in the
-    variables m and the model in smooth rows solves further in rho than the composed
-    logsumexp(-f(rho theta)) (measured on depth-3 linear nets: up to a margin scale rho^3 gamma ~ 7e7 against
-    ~2e6).  The rows are equalities: as inequalities the barrier pushes the m_n of negligible samples far
-    down.  Their multipliers are the loss weights softmax(-f)."""
-    N, nl = data.n_samples, lift.n
+    At the optimum the loss row is active: s t - c = log L(rho theta).  c = gamma at the warm start (an offset:
+    the exponents are <= 0 near the solution and t ~ 0), s = max(1, |c|) (t is O(1); dividing the row by s keeps
+    its gradient O(1) as the margins grow).  The Hessian of the Lagrangian is lam / s (sum_n E_n g_n g_n^T -
+    rho^2 sum_n E_n Hess f_n) with g_n the gradient of the exponent (E_n = exp(c - f_n - s t)): (P + 1) x (P + 1),
+    no N x N block.  At the optimum the row's multiplier is 1 and the E_n are the loss weights softmax(-f)."""
+    N, nl = source.n_samples, lift.n
+
+    def expressions(z, p):
+        theta, t = lift.theta(z[:nl]), z[nl]
+        f = source.expression(p[0] * theta)
+        return t, ca.vertcat((1 - ca.sum1(ca.exp(p[1] - f - p[2] * t))) / p[2], lift.rows(z[:nl]))
+
+    def parts(z, p):
+        rho, c, s = (float(v) for v in p)
+        theta, t = lift.theta(z[:nl]), float(z[nl])
+        with np.errstate(over="ignore"):      # far from the solution (Newton steps of the finish): inf, not certified
+            E = np.exp(c - source.values(rho * theta) - s * t)
+        G = np.hstack([lift.pull_back(rho * source.jacobian(rho * theta)), np.full((N, 1), s)])
+        return rho, s, theta, E, G
+
+    def evaluate(z, p) -> Point:
+        _, s, _, E, G = parts(z, p)
+        grad = np.zeros(nl + 1)
+        grad[nl] = 1.0
+        with np.errstate(invalid="ignore"):
+            values = np.concatenate([[(1.0 - np.sum(E)) / s], lift.row_values(z[:nl])])
+            jacobian = np.vstack([E @ G / s, _pad(lift.row_jacobian(z[:nl]), 1)])
+        levels = np.concatenate([[1.0 / s], lift.row_levels(z[:nl])])
+        return Point(float(z[nl]), grad, values, jacobian, levels)
+
+    def hessian(z, p, lam):
+        rho, s, theta, E, G = parts(z, p)
+        H = lam[0] / s * (G.T * E) @ G
+        H[:nl, :nl] -= lam[0] / s * _push(lift, rho ** 2 * source.weighted_hessian(rho * theta, slice(None), E)) \
+            + lift.row_hessian(z[:nl], lam[1:])
+        return H
+
+    lower, upper = lift.bounds()
+    return NLP("constrained_path", nl + 1, (Rows("loss", 1), *_ball_rows(lift)),
+               np.append(lower, -np.inf), np.append(upper, np.inf), expressions, evaluate,
+               theta=lambda z: lift.theta(z[:nl]), hessian=hessian, parameters=3, symbol=source.symbol,
+               options=dict(WARM_OPTIONS))
+
+
+def lifted_constrained_path_nlp(source, lift: Lift) -> NLP:
+    """IPOPT's form of ``constrained_path_nlp`` with the margins lifted, f = s M u:  z = [lift; t; u],
+    rows  (1 - sum_n exp(c - s (M u)_n - s t)) / s >= 0,  the ball,  u - u(rho theta)/s = 0 (link).  For a general
+    model u = f(rho theta)/s (M = I, one variable per sample: the exponentials' Hessian is diagonal in u plus
+    the t row and column, O(N) entries); for a model affine in its input u = (beta, c)(rho theta)/s (d + 1
+    variables).  The sharp softmax lives in u, the model in smooth link rows (as the lifted log-sum-exp form
+    before it, without its dense N x N Hessian block)."""
+    nl, k = lift.n, source.n_link
+
+    def expressions(z, p):
+        theta, t, u = lift.theta(z[:nl]), z[nl], z[nl + 1:]
+        loss = (1 - ca.sum1(ca.exp(p[1] - p[2] * source.lifted_expression(u) - p[2] * t))) / p[2]
+        return t, ca.vertcat(loss, lift.rows(z[:nl]), u - source.link_expression(p[0] * theta) / p[2])
+
+    lower, upper = lift.bounds()
+    return NLP("constrained_path_lifted", nl + 1 + k, (Rows("loss", 1), *_ball_rows(lift), Rows("link", k, equality=True)),
+               np.concatenate([lower, np.full(k + 1, -np.inf)]), np.concatenate([upper, np.full(k + 1, np.inf)]),
+               expressions, None, theta=lambda z: lift.theta(z[:nl]), parameters=3, symbol=source.symbol,
+               options=dict(WARM_OPTIONS))
+
+
+def lse_constrained_path_nlp(source, lift: Lift) -> NLP:
+    """The previous formulation (``formulation="lse"``), kept for comparison: lifted log-sum-exp
+    min_{theta, m} (log sum_n exp(-s m_n) + c) / s  s.t.  f_n(rho theta) / s - m_n = 0,  ||theta|| <= 1;
+    p = (rho, c, s).  Its objective's Hessian s (diag(w) - w w^T) is a dense N x N block: IPOPT's
+    factorization costs at least N^3 per iteration, and so does the certificate (N + P variables).  The
+    multipliers of the equalities are the loss weights softmax(-f)."""
+    N, nl = source.n_samples, lift.n
 
     def expressions(z, p):
         theta, m = lift.theta(z[:nl]), z[nl:]
-        f = model.margin_expressions(p[0] * theta, data)
+        f = source.expression(p[0] * theta)
         return (casadi_logsumexp(-p[2] * m) + p[1]) / p[2], ca.vertcat(f / p[2] - m, lift.rows(z[:nl]))
 
     def evaluate(z, p) -> Point:
         rho, c, s = (float(v) for v in p)
         theta, m = lift.theta(z[:nl]), z[nl:]
-        f = model.margins(rho * theta, data) / s
-        J = lift.pull_back(rho * model.margin_jacobian(rho * theta, data) / s)
+        f = source.values(rho * theta) / s
+        J = lift.pull_back(rho * source.jacobian(rho * theta) / s)
         grad = np.concatenate([np.zeros(nl), -softmax(-s * m)])
         values = np.concatenate([f - m, lift.row_values(z[:nl])])
         jacobian = np.vstack([np.hstack([J, -np.eye(N)]), _pad(lift.row_jacobian(z[:nl]), N)])
@@ -391,7 +600,7 @@ def constrained_path_nlp(model, data, lift: Lift) -> NLP:
         w = softmax(-s * m)
         H = np.zeros((nl + N, nl + N))
         H[nl:, nl:] = s * (np.diag(w) - np.outer(w, w))
-        H[:nl, :nl] = -lift.push_hessian(rho ** 2 * model.weighted_hessian(rho * theta, data, lam[:N]) / s) \
+        H[:nl, :nl] = -_push(lift, rho ** 2 * source.weighted_hessian(rho * theta, slice(None), lam[:N]) / s) \
             - lift.row_hessian(z[:nl], lam[N:])
         return H
 
@@ -400,28 +609,54 @@ def constrained_path_nlp(model, data, lift: Lift) -> NLP:
                (Rows("margin_link", N, equality=True, samples=np.arange(N)), *_ball_rows(lift)),
                np.concatenate([lower, np.full(N, -np.inf)]), np.concatenate([upper, np.full(N, np.inf)]),
                expressions, evaluate, theta=lambda z: lift.theta(z[:nl]), hessian=hessian, parameters=3,
-               options=dict(WARM_OPTIONS))
+               symbol=source.symbol, options=dict(WARM_OPTIONS))
+
+
+FORMULATIONS = ("epigraph", "lse")
 
 
 class _ConstrainedPath:
-    def __init__(self, model, data, norm: Norm, opts: SolveOptions):
+    invariant = False
+
+    def __init__(self, model, data, norm: Norm, opts: SolveOptions, structure: str = "auto",
+                 formulation: str = "epigraph"):
+        if formulation not in FORMULATIONS:
+            raise LexmarginError(f"unknown constrained-path formulation {formulation!r}; use one of {FORMULATIONS}")
         self.model, self.data, self.norm, self.opts = model, data, norm, opts
+        self.formulation = formulation
         self.lift = norm.lift(BALL, model.n_params)
-        self.solver = IpoptSolver(constrained_path_nlp(model, data, self.lift), ipopt_options(opts))
+        self.source = model_margins(model, data, structure)
+        if formulation == "lse":
+            self.solver = IpoptSolver(lse_constrained_path_nlp(self.source, self.lift), ipopt_options(opts))
+            return
+        nlp = constrained_path_nlp(self.source, self.lift)
+        if structure == "auto" and (isinstance(self.source, ModelMargins) or _lifts(self.source, structure)):
+            self.solver = LiftedSolver(nlp, lifted_constrained_path_nlp(self.source, self.lift), np.arange(nlp.m),
+                                       _link_start(self.source, self.lift, self.lift.n + 1), ipopt_options(opts))
+        else:
+            self.solver = IpoptSolver(nlp, ipopt_options(opts))
 
     def start(self, rho: float, theta0):
         """(z0, p) warm-started at theta0."""
-        f0 = self.model.margins(rho * theta0, self.data)
+        f0 = self.source.values(rho * theta0)
         c = float(np.min(f0))
         s = _scale(c)
-        return np.concatenate([self.lift.start(theta0), f0 / s]), [rho, c, s]
+        if self.formulation == "lse":
+            return np.concatenate([self.lift.start(theta0), f0 / s]), [rho, c, s]
+        return np.append(self.lift.start(theta0), (logsumexp(-f0) + c) / s), [rho, c, s]
+
+    def reuse(self, rho: float):
+        return None
 
     def certificate(self, rho: float, p, solved: Solved) -> tuple[np.ndarray, Certificate]:
         theta = self.lift.theta(solved.z[:self.lift.n])
-        f = self.model.margins(rho * theta, self.data)
+        f = self.source.values(rho * theta)
+        if self.formulation == "lse":
+            constraints = f"f_n(rho theta) / s = m_n, {self.norm.ball_label}"
+        else:
+            constraints = f"sum_n exp(c - f_n(rho theta) - s t) <= 1, {self.norm.ball_label}"
         return theta, _assemble("constrained_path", solved, self.model, self.data, self.norm, theta=theta,
-                                objective=logsumexp(-f), margins=f,
-                                constraints=f"f_n(rho theta) / s = m_n, {self.norm.ball_label}",
+                                objective=logsumexp(-f), margins=f, constraints=constraints,
                                 diagnostics=PathDiagnostics("rho", rho, p[2], "log L(rho theta)"))
 
     def what(self, rho: float) -> str:
@@ -439,19 +674,24 @@ def _reference_direction(reference, norm: Norm, n_params: int):
 
 
 def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio: float = 2.0,
-                     options: SolveOptions | None = None, **overrides) -> Path:
+                     structure: str = "auto", formulation: str = "epigraph", options: SolveOptions | None = None,
+                     **overrides) -> Path:
     """Theta_c(rho) = argmin_{||theta|| <= 1} L(rho theta) along an increasing schedule of rho > 0.
 
     The margin path is solved on the same schedule for gamma*(rho) and the distance to it.
     ``reference``: a direction (e.g. the max-margin solution), normalized in the ball's norm.
     ``max_ratio``: warm-start continuation; between schedule points rho grows by at most this factor
     per solve (at large rho the log-sum-exp is nearly a max, and Newton needs a close start).
+    ``structure``: as in ``margin_path`` ("general": no lifted IPOPT form, the model's own CasADi functions).
+    ``formulation``: "epigraph" (default: min t s.t. sum_n exp(c - f_n(rho theta) - s t) <= 1, certified on
+    (theta, t)) or "lse" (the previous lifted log-sum-exp form with one variable and one equality per sample
+    and a dense N x N Hessian block; kept for comparison).
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, rhos, norm = check_data(model, data), check_schedule(rhos, "rho"), get_norm(norm)
     reference = _reference_direction(reference, norm, model.n_params)
-    mpath = margin_path(model, data, rhos, norm=norm, max_ratio=max_ratio, options=opts)
-    problem = _ConstrainedPath(model, data, norm, opts)
+    mpath = margin_path(model, data, rhos, norm=norm, max_ratio=max_ratio, structure=structure, options=opts)
+    problem = _ConstrainedPath(model, data, norm, opts, structure, formulation)
     warm, points, mpoints, previous = mpath.points[0].theta, [], iter(mpath.points), None
     for rho, reported in continuation(rhos, max_ratio):
         result = advance(problem, previous, rho, warm, reported)
