@@ -45,6 +45,7 @@ _LAZY = {
     "max_margin": ".problems.maxmargin",
     "constrained_path": ".problems.paths", "margin_path": ".problems.paths",
     "regularization_path": ".problems.paths",
+    "certify_pyomo": ".interop.pyomo",
 }
 
 
@@ -62,7 +63,15 @@ def __dir__():
     return sorted(set(globals()) | set(_LAZY))
 
 
+# SolverFactory('lexmargin') for Pyomo: registered now if Pyomo is imported, else by a small import hook when it
+# is (interop/pyomo_plugin.py; neither imports Pyomo)
+from .interop.pyomo_plugin import install as _install_pyomo_plugin
+
+_install_pyomo_plugin()
+
+
 if TYPE_CHECKING:  # what static analysis sees: the same names, imported eagerly
+    from .interop.pyomo import certify_pyomo
     from .modeling import ops
     from .modeling.data import Dataset, as_dataset
     from .modeling.homogeneity import check_homogeneity
@@ -95,6 +104,7 @@ __all__ = [
                      "Tolerances",
                      "WorkingSetOptions",
                      "as_dataset",
+                     "certify_pyomo",
                      "check_homogeneity",
                      "constrained_path",
                      "depth_gamma_path",

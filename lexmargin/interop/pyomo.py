@@ -16,13 +16,23 @@ into CasADi, in the spirit of ``pyomo.dae.Simulator``'s CasADi substitution map.
   recomputed with Pyomo's own differentiation (independent of the CasADi translation).  Values are
   written back into the Vars, duals into the Suffix ``dual`` with Pyomo's sign convention
   (dual = d objective* / d bound: >= 0 for an active lower bound of a minimization).
+* ``certify_pyomo(pyomo_model)``: the same certificate for the model's current values, with the
+  multipliers read from its ``dual`` (and ``rc``) Suffix when they are there, fitted otherwise.
+* ``LexmarginSolver``, which is ``SolverFactory('lexmargin')`` after ``import lexmargin`` (registered by
+  ``interop.pyomo_plugin`` without importing Pyomo): ``solve_pyomo`` behind Pyomo's solver interface
+  (``SolverResults``, ``tee``, ``options``, ``load_solutions``); ``STATUS_MAP`` is its one map from
+  ``Status`` to Pyomo's TerminationCondition, SolverStatus and SolutionStatus (docs/pyomo.md).
 
 Pyomo is imported only when these functions are called (``pip install lexmargin[pyomo]``).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import io
+import logging
+import sys
+from dataclasses import dataclass, field
 
 import casadi as ca
 import numpy as np
@@ -31,11 +41,13 @@ from ..errors import ModelError, SolverError
 from ..modeling.data import Dataset
 from ..modeling.model import Model
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
-from ..nlp.finish import Finished, finish_or_keep
-from ..nlp.ipopt import IpoptSolver
-from ..nlp.nlp import NLP, Point, Rows
-from ..nlp.options import SolveOptions
+from ..nlp.certify import KKTReport, active_rows, certify
+from ..nlp.finish import FinishInfo, finish_or_keep, fit_multipliers
+from ..nlp.ipopt import IpoptSolver, bound_multipliers
+from ..nlp.nlp import NLP, Point, Rows, extend
+from ..nlp.options import SolveOptions, Tolerances
 from ..nlp.status import Status, decide
+from .pyomo_plugin import NAME
 
 _UNARY = {
     "exp": ca.exp, "log": ca.log, "log10": ca.log10, "sqrt": ca.sqrt, "abs": ca.fabs,
@@ -43,10 +55,23 @@ _UNARY = {
     "sinh": ca.sinh, "cosh": ca.cosh, "tanh": ca.tanh, "asinh": ca.asinh, "acosh": ca.acosh,
     "atanh": ca.atanh, "ceil": ca.ceil, "floor": ca.floor,
 }
-# the certificate's status as a Pyomo TerminationCondition name (mapped once)
-PYOMO_TERMINATION = {Status.OPTIMAL: "optimal", Status.INACCURATE: "other", Status.INFEASIBLE: "infeasible",
-                     Status.MAX_ITERATIONS: "maxIterations", Status.MAX_TIME: "maxTimeLimit",
-                     Status.FAILED: "error"}
+# The certificate's status in Pyomo's words, mapped once: (TerminationCondition, SolverStatus, SolutionStatus)
+# values (strings: Pyomo is not imported here).  Only a certified status is "optimal"; a solver that claims
+# convergence the certificate overrules is "other" with a warning.  Pyomo solves produce the first six; the
+# last three (max-margin statuses) are mapped so that the map is total.
+STATUS_MAP = {
+    Status.OPTIMAL: ("optimal", "ok", "optimal"),
+    Status.INACCURATE: ("other", "warning", "other"),
+    Status.INFEASIBLE: ("infeasible", "warning", "infeasible"),
+    Status.MAX_ITERATIONS: ("maxIterations", "warning", "stoppedByLimit"),
+    Status.MAX_TIME: ("maxTimeLimit", "warning", "stoppedByLimit"),
+    Status.FAILED: ("error", "error", "error"),
+    Status.NOT_SEPARABLE: ("infeasible", "warning", "infeasible"),
+    Status.NO_SEPARATING_POINT: ("noSolution", "warning", "unknown"),
+    Status.REGION_BOUNDARY: ("other", "warning", "other"),
+}
+# the TerminationCondition name alone
+PYOMO_TERMINATION = {status: names[0] for status, names in STATUS_MAP.items()}
 
 
 def _pyomo():
@@ -266,15 +291,15 @@ class _Problem:
     sense: int
 
 
-def _translate(pyomo_model) -> _Problem:
+def _translate(pyomo_model, caller: str = "solve_pyomo") -> _Problem:
     pyo = _pyomo()
     objectives = list(pyomo_model.component_data_objects(pyo.Objective, active=True, descend_into=True))
     if len(objectives) != 1:
-        raise ModelError(f"solve_pyomo needs exactly one active Objective; found {len(objectives)}")
+        raise ModelError(f"{caller} needs exactly one active Objective; found {len(objectives)}")
     constraints = list(pyomo_model.component_data_objects(pyo.Constraint, active=True, descend_into=True))
     variables = _free_variables(objectives[0], constraints)
     if not variables:
-        raise ModelError("solve_pyomo: the model has no free (unfixed) variables")
+        raise ModelError(f"{caller}: the model has no free (unfixed) variables")
     for var in variables:
         _check_continuous(var)
     x = ca.SX.sym("x", len(variables))
@@ -417,12 +442,20 @@ class PyomoDiagnostics(Diagnostics):
     constraints: tuple[str, ...]
     sense: int
     casadi_derivatives: tuple[str, ...] = ()   # expressions Pyomo cannot differentiate (e.g. Expr_if)
+    # where the multipliers come from: "solver" (IPOPT's, after the exact finish: solve_pyomo), "suffix" (the
+    # model's dual / rc Suffix: certify_pyomo) or "fitted" (certify_pyomo: NNLS on the active rows; bound
+    # multipliers from the stationarity residual the constraint multipliers leave)
+    multipliers: str = "solver"
+    bound_multipliers: str = "solver"
 
 
 @dataclass(frozen=True, eq=False)
 class PyomoSolveResult:
     """Outcome of ``solve_pyomo``: the certificate's status (``lexmargin.Status``), the matching Pyomo
-    TerminationCondition name, IPOPT's return status, and the certificate itself."""
+    TerminationCondition name, IPOPT's return status, the certificate itself, and the point in Pyomo's
+    conventions whether or not it was loaded: ``values`` (one per free variable, in the order of
+    ``certificate.diagnostics.variables``), ``duals`` (one per active constraint, ``diagnostics.constraints``)
+    and ``reduced_costs`` (one per free variable)."""
 
     status: Status
     termination_condition: str
@@ -434,6 +467,9 @@ class PyomoSolveResult:
     n_constraints: int
     loaded: bool
     certificate: Certificate
+    values: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    duals: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    reduced_costs: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
     @property
     def success(self) -> bool:
@@ -443,7 +479,9 @@ class PyomoSolveResult:
         return {"status": self.status.value, "termination_condition": self.termination_condition,
                 "return_status": self.return_status, "objective": self.objective, "iterations": self.iterations,
                 "seconds": self.seconds, "n_variables": self.n_variables, "n_constraints": self.n_constraints,
-                "loaded": self.loaded, "success": self.success, "certificate": self.certificate.to_dict()}
+                "loaded": self.loaded, "success": self.success, "values": self.values.tolist(),
+                "duals": self.duals.tolist(), "reduced_costs": self.reduced_costs.tolist(),
+                "certificate": self.certificate.to_dict()}
 
 
 def _initial_point(variables) -> np.ndarray:
@@ -472,18 +510,53 @@ def pyomo_duals(rowmap: _RowMap, multipliers, n_constraints: int, sense: int) ->
     return sense * duals
 
 
-def _load(pyomo_model, problem: _Problem, rowmap: _RowMap, point: Finished) -> None:
-    for var, value in zip(problem.variables, point.z):
+def multipliers_from_duals(rowmap: _RowMap, duals, sense: int) -> np.ndarray:
+    """lexmargin's row multipliers from Pyomo's duals, the inverse of ``pyomo_duals``.
+
+    Args:
+        rowmap: the rows of the constraints.
+        duals: one Pyomo dual per constraint (d objective* / d bound).
+        sense: 1 for a minimization, -1 for a maximization.
+    Returns:
+        One multiplier per row: sense * dual on a lower-bound or equality row, -sense * dual on an upper-bound
+        row; a ranged constraint's dual goes to the row its sign points to (lower if sense * dual > 0, else
+        upper), the other row gets 0.  A wrong-signed dual of a one-sided constraint stays negative (the
+        certificate's dual feasibility reports it).
+    """
+    per_row = sense * np.asarray(duals, dtype=float)[rowmap.constraint] * rowmap.sign()
+    ranged = np.bincount(rowmap.constraint)[rowmap.constraint] > 1      # constraints with two rows
+    return np.where(ranged, np.maximum(per_row, 0.0), per_row)
+
+
+def reduced_costs(lower_multipliers, upper_multipliers, sense: int) -> np.ndarray:
+    """Pyomo's reduced costs (d objective* / d variable bound): sense * (lower - upper) per variable."""
+    return sense * (np.asarray(lower_multipliers, dtype=float) - np.asarray(upper_multipliers, dtype=float))
+
+
+def _load(pyomo_model, problem: _Problem, values, duals, reduced) -> None:
+    """Values into the Vars, ``duals`` into the Suffix ``dual`` (created if absent), ``reduced`` into ``rc``
+    (if declared)."""
+    for var, value in zip(problem.variables, values):
         var.set_value(float(value), skip_validation=True)
-    duals = _suffix(pyomo_model, "dual", create=True)
-    if duals is not None:
-        for con, dual in zip(problem.constraints, pyomo_duals(rowmap, point.multipliers, len(problem.constraints),
-                                                              problem.sense)):
-            duals[con] = float(dual)
+    dual_suffix = _suffix(pyomo_model, "dual", create=True)
+    if dual_suffix is not None:
+        for con, dual in zip(problem.constraints, duals):
+            dual_suffix[con] = float(dual)
     reduced_costs = _suffix(pyomo_model, "rc", create=False)
     if reduced_costs is not None:
-        for var, lo, up in zip(problem.variables, point.lower_multipliers, point.upper_multipliers):
-            reduced_costs[var] = problem.sense * float(lo - up)
+        for var, rc in zip(problem.variables, reduced):
+            reduced_costs[var] = float(rc)
+
+
+def _certificate(pyomo_model, problem: _Problem, report: KKTReport, *, status: Status, z, objective: float,
+                 solver: SolverInfo, finish: FinishInfo, tolerances: Tolerances, casadi_derivatives,
+                 multipliers: str, bound_multipliers: str) -> Certificate:
+    diagnostics = PyomoDiagnostics(str(pyomo_model.name), tuple(v.name for v in problem.variables),
+                                   tuple(c.name for c in problem.constraints), problem.sense,
+                                   tuple(casadi_derivatives), multipliers, bound_multipliers)
+    return assemble("pyomo", report, status=status, theta=z, objective=objective, norm="", margins=np.zeros(0),
+                    normalized_margin=None, n_samples=0, solver=solver, finish=finish, tolerances=tolerances,
+                    constraints=f"{len(problem.constraints)} Pyomo constraints", diagnostics=diagnostics)
 
 
 def solve_pyomo(pyomo_model, *, load_solutions: bool = True, options: SolveOptions | None = None,
@@ -510,27 +583,447 @@ def solve_pyomo(pyomo_model, *, load_solutions: bool = True, options: SolveOptio
     point, report = finish_or_keep(nlp, result, opts)
     status = decide(report.kkt_met(opts.tolerances), result.status)
     objective = problem.sense * nlp.evaluate(point.z).objective
-    cert = assemble("pyomo", report, status=status, theta=point.z, objective=objective, norm="", margins=np.zeros(0),
-                    normalized_margin=None, n_samples=0,
-                    solver=SolverInfo("ipopt", result.status, result.return_status, result.iterations, result.seconds),
-                    finish=point.info, tolerances=opts.tolerances, constraints=f"{len(problem.constraints)} Pyomo "
-                    "constraints", diagnostics=PyomoDiagnostics(str(pyomo_model.name),
-                                                                tuple(v.name for v in problem.variables),
-                                                                tuple(c.name for c in problem.constraints),
-                                                                problem.sense, casadi_derivatives))
+    cert = _certificate(pyomo_model, problem, report, status=status, z=point.z, objective=objective,
+                        solver=SolverInfo("ipopt", result.status, result.return_status, result.iterations,
+                                          result.seconds),
+                        finish=point.info, tolerances=opts.tolerances, casadi_derivatives=casadi_derivatives,
+                        multipliers="solver", bound_multipliers="solver")
     if opts.raise_on_failure and not cert.success:
         raise SolverError(f"solve_pyomo({pyomo_model.name}) ended {status.value} (IPOPT {result.return_status} "
                           f"after {result.iterations} iterations); nothing loaded", status=status.value,
                           certificate=cert)
+    values = np.array(point.z, dtype=float)
+    duals = pyomo_duals(rowmap, point.multipliers, len(problem.constraints), problem.sense)
+    reduced = reduced_costs(point.lower_multipliers, point.upper_multipliers, problem.sense)
     loaded = bool(load_solutions and cert.success)
     if loaded:
-        _load(pyomo_model, problem, rowmap, point)
+        _load(pyomo_model, problem, values, duals, reduced)
     return PyomoSolveResult(
         status=status, termination_condition=PYOMO_TERMINATION.get(status, "error"),
         return_status=result.return_status, objective=objective, iterations=result.iterations,
         seconds=result.seconds, n_variables=len(problem.variables), n_constraints=len(problem.constraints),
-        loaded=loaded, certificate=cert)
+        loaded=loaded, certificate=cert, values=values, duals=duals, reduced_costs=reduced)
 
 
-__all__ = ["PyomoDiagnostics", "PyomoSolveResult", "margin_duals", "pyomo_duals", "solve_pyomo", "theta_of",
-           "to_pyomo"]
+# ---- certify a Pyomo model at its current values --------------------------------------------------
+MULTIPLIER_SOURCES = ("auto", "suffix", "fitted")
+
+
+def _current_point(variables) -> np.ndarray:
+    missing = [v.name for v in variables if v.value is None]
+    if missing:
+        raise ModelError(f"certify_pyomo: variable(s) without a value: {', '.join(missing[:5])}"
+                         + (" ..." if len(missing) > 5 else ""))
+    return np.array([float(v.value) for v in variables])
+
+
+def _suffix_values(pyomo_model, name: str, components):
+    """The values of an import Suffix ``name`` for every component, or None (no such Suffix, or one missing)."""
+    suffix = _suffix(pyomo_model, name, create=False)
+    if suffix is None:
+        return None
+    values = [suffix.get(c) for c in components]
+    if any(v is None for v in values):
+        return None
+    return np.array([float(v) for v in values])
+
+
+def fitted_bound_multipliers(nlp: NLP, point: Point, z, multipliers, tolerances: Tolerances):
+    """Bound multipliers that balance what the row multipliers leave of the stationarity residual.
+
+    Args:
+        nlp, point: the NLP and its evaluation at z.
+        z: the point.
+        multipliers: one per NLP row (lexmargin's convention).
+        tolerances: ``active`` decides which bounds are active.
+    Returns:
+        (lower, upper), one per variable: with r = grad phi - J^T lambda, lower_j = max(r_j, 0) at an active
+        lower bound, upper_j = max(-r_j, 0) at an active upper bound, 0 elsewhere (bound rows are unit rows,
+        so this is the NNLS fit on the active bounds).
+    """
+    ext = extend(nlp, point, z)
+    residual = point.gradient - point.jacobian.T @ np.asarray(multipliers, dtype=float)
+    active = active_rows(ext.values, ext.levels, ext.equality, tolerances.active)[nlp.m:]
+    lo, up = nlp.bound_rows()
+    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
+    at_lower, at_upper = lo[active[:lo.size]], up[active[lo.size:]]
+    lower[at_lower] = np.maximum(residual[at_lower], 0.0)
+    upper[at_upper] = np.maximum(-residual[at_upper], 0.0)
+    return lower, upper
+
+
+def _split_extended(nlp: NLP, lam):
+    """Multipliers over the extended rows (NLP rows, then bounds) as (rows, lower, upper)."""
+    m, (lo, up) = nlp.m, nlp.bound_rows()
+    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
+    lower[lo], upper[up] = lam[m:m + lo.size], lam[m + lo.size:]
+    return lam[:m], lower, upper
+
+
+def certify_pyomo(pyomo_model, *, multipliers: str = "auto", tolerances: Tolerances | None = None) -> Certificate:
+    """The certificate of a Pyomo model at its current values, without solving (e.g. after another solver).
+
+    The model is translated as by ``solve_pyomo`` (same rows, same Pyomo differentiation) and ``certify``
+    recomputes the relative KKT residuals, the active set, the support, LICQ and the second-order check at
+    the Vars' current values.
+
+    Args:
+        pyomo_model: a Pyomo model (one active Objective); every free variable needs a value.
+        multipliers: "auto" (default): the import Suffix ``dual`` when it holds a value for every active
+            constraint (Pyomo's convention, dual = d objective* / d bound, as written by
+            ``SolverFactory('lexmargin')``, ``solve_pyomo`` or Pyomo's ipopt interface), with the bound
+            multipliers from an import Suffix ``rc`` holding a value for every free variable, else fitted
+            to the stationarity residual; without such a ``dual`` Suffix, multipliers fitted by NNLS on the
+            active rows.  "suffix": the ``dual`` Suffix or ModelError.  "fitted": fitted, Suffixes ignored.
+        tolerances: the certificate's tolerances (default Tolerances()).
+    Returns:
+        A Certificate: status ``optimal`` iff every recomputed residual is within ``tolerances.kkt``, else
+        ``inaccurate``; ``diagnostics.multipliers`` / ``diagnostics.bound_multipliers`` say where the
+        multipliers came from ("suffix" or "fitted"); ``solver.name`` is "none".
+    """
+    if multipliers not in MULTIPLIER_SOURCES:
+        raise ValueError(f"certify_pyomo: multipliers must be one of {MULTIPLIER_SOURCES}; got {multipliers!r}")
+    tol = tolerances or Tolerances()
+    problem = _translate(pyomo_model, "certify_pyomo")
+    rowmap = _RowMap.of(problem.constraints)
+    nlp, casadi_derivatives = pyomo_nlp(problem, rowmap)
+    z = _current_point(problem.variables)
+    point = nlp.evaluate(z)
+    duals = None if multipliers == "fitted" else _suffix_values(pyomo_model, "dual", problem.constraints)
+    if multipliers == "suffix" and duals is None:
+        raise ModelError("certify_pyomo(multipliers='suffix'): the model has no import Suffix 'dual' with a value "
+                         "for every active constraint")
+    if duals is None:
+        rows, lower, upper = _split_extended(nlp, fit_multipliers(nlp, z, tolerances=tol))
+        sources = ("fitted", "fitted")
+    else:
+        rows = multipliers_from_duals(rowmap, duals, problem.sense)
+        rcs = _suffix_values(pyomo_model, "rc", problem.variables)
+        if rcs is None:
+            lower, upper = fitted_bound_multipliers(nlp, point, z, rows, tol)
+            sources = ("suffix", "fitted")
+        else:   # rc = sense * (lower - upper): IPOPT's lam_x convention is -sense * rc
+            lower, upper = bound_multipliers(-problem.sense * rcs, nlp.lower, nlp.upper)
+            sources = ("suffix", "suffix")
+    report = certify(nlp, z, rows, lower, upper, tolerances=tol, point=point)
+    status = decide(report.kkt_met(tol), Status.OPTIMAL)
+    return _certificate(pyomo_model, problem, report, status=status, z=z, objective=problem.sense * point.objective,
+                        solver=SolverInfo("none", status, "not run: the model's current values", 0, 0.0,
+                                          f"multipliers: {sources[0]}; bound multipliers: {sources[1]}"),
+                        finish=FinishInfo(False, "not run: certify_pyomo judges the model's values as they are"),
+                        tolerances=tol, casadi_derivatives=casadi_derivatives, multipliers=sources[0],
+                        bound_multipliers=sources[1])
+
+
+# ---- SolverFactory('lexmargin'): Pyomo's solver interface ----------------------------------------
+# SolveOptions fields a Pyomo solve uses; every other option is passed to IPOPT
+SOLVE_OPTION_FIELDS = frozenset({"tol", "max_iter", "time_limit", "finish", "raise_on_failure", "tolerances",
+                                 "ipopt"})
+# SolveOptions fields with no meaning for one Pyomo solve (refused rather than passed to IPOPT)
+UNUSED_FIELDS = frozenset({"starts", "seed", "init"})
+# solve() keywords of Pyomo's solver interface that have nothing to do here (no files are written; the start
+# is always the model's current values; the Suffixes the model declares are loaded, see ``_load_results``)
+IGNORED_KEYWORDS = frozenset({"symbolic_solver_labels", "keepfiles", "warmstart", "report_timing", "suffixes"})
+TEE_PRINT_LEVEL = 5   # IPOPT's own default print level, shown with tee=True or written to logfile
+
+
+class _Options(dict):
+    """Persistent options (``opt.options['max_iter'] = 50`` or ``opt.options.max_iter = 50``)."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+    def __delattr__(self, name):
+        del self[name]
+
+
+def _parse_value(text: str):
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def parse_options_string(text: str | None) -> dict:
+    """Pyomo's ``options_string`` ("max_iter=50 tol=1e-8 mu_strategy=adaptive") as a dict (numbers converted).
+
+    Args:
+        text: space-separated ``name=value`` pairs, or None.
+    Returns:
+        {name: value}; ValueError for a word without ``=``.
+    """
+    out = {}
+    for word in (text or "").split():
+        name, sep, value = word.partition("=")
+        if not sep or not name:
+            raise ValueError(f"SolverFactory('lexmargin'): options_string entries are name=value; got {word!r}")
+        out[name] = _parse_value(value)
+    return out
+
+
+def solve_options(options: dict, *, tee: bool = False, log: bool = False):
+    """The ``SolveOptions`` of one Pyomo solve from its merged options.
+
+    Args:
+        options: {name: value}: the SolveOptions fields tol, max_iter, time_limit, finish, raise_on_failure,
+            tolerances (a ``Tolerances`` or a dict of its fields) and ipopt (a dict of IPOPT options); any other
+            name is an IPOPT option (``mu_init``, ``linear_solver``, ``print_level``, ``max_cpu_time``, ...; the
+            ``ipopt.`` prefix is optional).  starts, seed and init are refused (not used by one solve).
+        tee: IPOPT's output is shown: its print level defaults to 5 instead of 0.
+        log: IPOPT's output is written to a log file: same default.
+    Returns:
+        SolveOptions with ``raise_on_failure`` False unless given (a Pyomo solver reports, it does not raise).
+    """
+    unused = sorted(UNUSED_FIELDS & set(options))
+    if unused:
+        raise ValueError(f"SolverFactory('lexmargin'): option(s) {unused} have no meaning for a Pyomo solve")
+    fields = {k: v for k, v in options.items() if k in SOLVE_OPTION_FIELDS}
+    ipopt = {**dict(fields.pop("ipopt", None) or {}),
+             **{k: v for k, v in options.items() if k not in SOLVE_OPTION_FIELDS}}
+    if isinstance(fields.get("tolerances"), dict):
+        fields["tolerances"] = Tolerances(**fields["tolerances"])
+    if (tee or log) and not {"print_level", "ipopt.print_level"} & set(ipopt):
+        ipopt["print_level"] = TEE_PRINT_LEVEL
+    return SolveOptions(**{"raise_on_failure": False, **fields, "ipopt": ipopt})
+
+
+class _Tee:
+    """A text stream writing to several streams (IPOPT's output: the screen and/or a log buffer)."""
+
+    def __init__(self, streams):
+        self.streams = list(streams)
+
+    def write(self, text):
+        for stream in self.streams:
+            stream.write(text)
+        return len(text)
+
+    def flush(self):
+        for stream in self.streams:
+            if hasattr(stream, "flush"):
+                stream.flush()
+
+
+def _streams(tee) -> list:
+    """tee as a list of streams: False/None -> none, True -> sys.stdout, a stream or a list of streams as given."""
+    if tee is None or tee is False:
+        return []
+    if tee is True:
+        return [sys.stdout]
+    if hasattr(tee, "write"):
+        return [tee]
+    return list(tee)
+
+
+class LexmarginSolver:
+    """Pyomo solver interface (``SolverFactory('lexmargin')``) to ``lexmargin.interop.pyomo.solve_pyomo``.
+
+    ``options`` persist across solves (``opt.options['max_iter'] = 100``); ``solve(..., options=...)`` and
+    ``options_string`` override them for one solve.  ``last_result`` is the last solve's ``PyomoSolveResult``
+    (status, certificate, values, duals and reduced costs whether or not they were loaded).
+    """
+
+    name = NAME
+    type = NAME
+
+    def __init__(self, options=None, **kwds):
+        """Args:
+            options: persistent options (see ``solve``).
+            kwds: ``type``/``name``/``doc`` as Pyomo's OptSolver takes them; anything else is an error.
+        """
+        unknown = sorted(set(kwds) - {"type", "name", "doc"})
+        if unknown:
+            raise ValueError(f"SolverFactory('lexmargin') got unknown argument(s) {unknown}")
+        self.options = _Options(options or {})
+        self.last_result = None
+
+    # -- what Pyomo asks of a solver --
+    @classmethod
+    def api_version(cls):
+        """Pyomo's solver API this class implements (V1: ``solve`` returns ``SolverResults``)."""
+        from pyomo.common.enums import SolverAPIVersion
+
+        return SolverAPIVersion.V1
+
+    def available(self, exception_flag: bool = True) -> bool:
+        """Whether CasADi's bundled IPOPT can be loaded.
+
+        Args:
+            exception_flag: raise (RuntimeError) instead of returning False.
+        Returns:
+            True when a solve can run.
+        """
+        try:
+            ok = bool(ca.has_nlpsol("ipopt"))
+        except RuntimeError:
+            ok = False
+        if not ok and exception_flag:
+            raise RuntimeError("SolverFactory('lexmargin'): casadi has no IPOPT plugin")
+        return ok
+
+    def license_is_valid(self) -> bool:
+        """Always True (open-source solvers)."""
+        return True
+
+    def version(self) -> tuple:
+        """lexmargin's version as a tuple of ints (IPOPT's is in ``lexmargin.environment``)."""
+        from .. import __version__
+
+        return tuple(int(p) for p in __version__.split(".") if p.isdigit())
+
+    def warm_start_capable(self) -> bool:
+        """False: IPOPT always starts from the model's current values (clipped into the bounds), no multipliers."""
+        return False
+
+    def set_options(self, istr) -> None:
+        """Persistent options from a dict or an options string ("max_iter=50 tol=1e-8")."""
+        self.options.update(istr if isinstance(istr, dict) else parse_options_string(istr))
+
+    def reset(self) -> None:
+        """Nothing to reset (no files, no state between solves except ``options``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, t, v, traceback):
+        return None
+
+    def __bool__(self) -> bool:
+        return True
+
+    # -- solving --
+    def solve(self, model, *, tee=False, load_solutions: bool = True, options=None, options_string=None,
+              logfile=None, **kwds):
+        """Solve a continuous Pyomo model with IPOPT (via CasADi) and return Pyomo ``SolverResults``.
+
+        Args:
+            model: a Pyomo model with one active Objective (scalar/indexed Vars, Constraints with any bounds,
+                smooth functions, ``abs``, ``MaxExpression``/``MinExpression``, ``Expr_if``).
+            tee: show IPOPT's output (True: on sys.stdout; or a stream, or a list of streams); IPOPT's
+                print level is 5 unless set in the options.  A summary line of the certificate follows.
+            load_solutions: load values and the import Suffixes ``dual`` and ``rc`` (only those the model
+                declares) when the certificate's status is optimal.  Otherwise nothing is loaded and the point
+                is in ``results.solution`` (``model.solutions.load_from(results)`` loads it).
+            options: IPOPT options and SolveOptions fields for this solve, over ``self.options``
+                (see ``solve_options``); ``options_string`` the same as "name=value" words.
+            logfile: a path the IPOPT output is written to.
+            kwds: Pyomo's symbolic_solver_labels, keepfiles, warmstart, report_timing and suffixes are accepted
+                and ignored; anything else is a ValueError, as in Pyomo.
+        Returns:
+            ``pyomo.opt.SolverResults``: ``solver.termination_condition`` / ``solver.status`` from the
+            certificate's status (``interop.pyomo.STATUS_MAP``: ``optimal`` only when the recomputed KKT
+            residuals are within tolerance), ``solver.message``, ``solver.wallclock_time``,
+            ``solver.iterations``, ``problem`` sizes, sense and (when optimal) the objective as the bound on the
+            feasible side.
+        """
+        unknown = sorted(set(kwds) - IGNORED_KEYWORDS)
+        if unknown:
+            raise ValueError(f"Solver={NAME} passed unrecognized keywords: {unknown}")
+        merged = {**self.options, **parse_options_string(options_string), **dict(options or {})}
+        streams = _streams(tee)
+        opts = solve_options(merged, tee=bool(streams), log=logfile is not None)
+        log = io.StringIO()
+        with contextlib.redirect_stdout(_Tee(streams + ([log] if logfile is not None else []))):
+            result = solve_pyomo(model, load_solutions=False, options=opts)
+            if streams:
+                print(f"lexmargin: {result.certificate.summary()}")
+        if logfile is not None:
+            with open(logfile, "w") as f:
+                f.write(log.getvalue())
+        self.last_result = result
+        results = to_solver_results(model, result)
+        if load_solutions:
+            _load_results(model, results, result)
+        return results
+
+
+def to_solver_results(model, result):
+    """``SolverResults`` for a ``PyomoSolveResult``, the point stored as a solution (names as keys).
+
+    Args:
+        model: the solved Pyomo model.
+        result: ``solve_pyomo``'s result (values, duals and reduced costs in Pyomo's conventions).
+    Returns:
+        SolverResults with problem, solver and one solution (variables' Value and Rc, constraints' Dual,
+        the objective's Value).
+    """
+    from pyomo.opt import ProblemSense, SolutionStatus, SolverResults, SolverStatus, TerminationCondition
+
+    termination, solver_status, solution_status = STATUS_MAP[result.status]
+    cert = result.certificate
+    diag = cert.diagnostics
+    results = SolverResults()
+    problem = results.problem
+    problem.name = str(model.name)
+    problem.number_of_objectives = 1
+    problem.number_of_variables = result.n_variables
+    problem.number_of_constraints = result.n_constraints
+    problem.sense = ProblemSense.minimize if diag.sense == 1 else ProblemSense.maximize
+    if result.success:      # a certified (feasible) point bounds the optimum from the feasible side
+        if diag.sense == 1:
+            problem.upper_bound = float(result.objective)
+        else:
+            problem.lower_bound = float(result.objective)
+    solver = results.solver
+    solver.name = NAME
+    solver.status = SolverStatus(solver_status)
+    solver.termination_condition = TerminationCondition(termination)
+    solver.message = (f"lexmargin {result.status.value}: IPOPT {result.return_status} after {result.iterations} "
+                      f"iterations; relative KKT residual {cert.kkt.max:.3g} (tolerance {cert.tolerances.kkt:.0e})")
+    solver.termination_message = solver.message
+    solver.wallclock_time = result.seconds
+    solver.iterations = result.iterations
+    solution = results.solution.add()
+    solution._cuid = False      # keyed by component name (Pyomo's ModelSolutions.add_solution reads this)
+    solution.status = SolutionStatus(solution_status)
+    solution.message = solver.message
+    solution.objective[_objective_name(model)] = {"Value": result.objective}
+    for name, value, rc in zip(diag.variables, result.values, result.reduced_costs):
+        solution.variable[name] = {"Value": float(value), "Rc": float(rc)}
+    for name, dual in zip(diag.constraints, result.duals):
+        solution.constraint[name] = {"Dual": float(dual)}
+    return results
+
+
+def _objective_name(model) -> str:
+    return next(model.component_data_objects(_pyomo().Objective, active=True, descend_into=True)).name
+
+
+def _load_results(model, results, result) -> None:
+    """Load a certified point through Pyomo's own machinery (``model.solutions.load_from``: values, stale flags,
+    the declared import Suffixes cleared then filled) and empty ``results.solution``, as Pyomo's solvers do;
+    a Block (no ``solutions``) gets the values and its own declared Suffixes written directly.  An uncertified
+    point is not loaded (a warning says so)."""
+    if not result.success:
+        logging.getLogger("lexmargin").warning(
+            "SolverFactory('lexmargin'): not loading the point of model %r: status %s (%s); it is in "
+            "results.solution", str(model.name), result.status.value, results.solver.message)
+        return
+    if hasattr(model, "solutions"):
+        model.solutions.load_from(results)
+    else:
+        Suffix = _pyomo().Suffix
+        problem = {c.name: c for c in model.model().component_data_objects(descend_into=True)}
+        diag = result.certificate.diagnostics
+        for name, value in zip(diag.variables, result.values):
+            problem[name].set_value(float(value), skip_validation=True)
+        for suffix_name, names, values in (("dual", diag.constraints, result.duals),
+                                           ("rc", diag.variables, result.reduced_costs)):
+            suffix = model.component(suffix_name)
+            if isinstance(suffix, Suffix) and suffix.import_enabled():
+                for name, value in zip(names, values):
+                    suffix[problem[name]] = float(value)
+    results.solution.clear()
+
+
+__all__ = ["STATUS_MAP", "LexmarginSolver", "PyomoDiagnostics", "PyomoSolveResult", "certify_pyomo",
+           "fitted_bound_multipliers", "margin_duals", "multipliers_from_duals", "parse_options_string", "pyomo_duals",
+           "reduced_costs", "solve_options", "solve_pyomo", "theta_of", "to_pyomo", "to_solver_results"]
