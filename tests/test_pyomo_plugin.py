@@ -373,7 +373,7 @@ def test_certify_pyomo_reads_suffixes_or_fits_multipliers():
     assert cert.solver.name == "none" and "multipliers: suffix" in cert.solver.message
     assert cert.objective == pytest.approx(17.0140173, abs=1e-7)
     again = lm.Certificate.from_dict(json.loads(cert.to_json()))
-    assert again.diagnostics == cert.diagnostics and again.solver == cert.solver
+    assert again.diagnostics.to_dict() == cert.diagnostics.to_dict() and again.solver == cert.solver
     m.del_component("rc")
     cert = lm.certify_pyomo(m)
     assert cert.status == Status.OPTIMAL and cert.diagnostics.bound_multipliers == "fitted"
