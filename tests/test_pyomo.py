@@ -259,3 +259,22 @@ def test_linear_terms_with_parameters_fixed_variables_and_shared_subexpressions(
     m.p = 4.0  # mutable parameters are read at translation time
     solve_pyomo(m, tol=1e-12)
     assert pyo.value(m.x) == pytest.approx(1.25, abs=1e-7)
+
+
+def test_result_carries_the_point_in_pyomo_conventions_loaded_or_not():
+    """values, duals and reduced costs on the result are what loading writes (and are there without loading)."""
+    m = _qp()
+    result = solve_pyomo(m, load_solutions=False)
+    assert result.success and not result.loaded and len(m.dual) == 0
+    cons, variables = result.certificate.diagnostics.constraints, result.certificate.diagnostics.variables
+    assert dict(zip(cons, result.duals)) == pytest.approx({"ge": 2.0, "eq": 4.0, "le": -4.0, "ranged": -6.0,
+                                                           "inactive": 0.0}, abs=1e-6)
+    assert dict(zip(variables, result.reduced_costs))["w"] == pytest.approx(4.0, abs=1e-6)
+    loaded = solve_pyomo(m)
+    assert [m.dual[c] for c in (m.ge, m.eq, m.le, m.ranged, m.inactive)] == loaded.duals.tolist()
+    assert [pyo.value(v) for v in (m.x[0], m.x[1], m.z, m.w, m.t, m.u)] == [
+        dict(zip(variables, loaded.values))[n] for n in ("x[0]", "x[1]", "z", "w", "t", "u")]
+    assert [m.rc[v] for v in (m.w, m.t)] == [dict(zip(variables, loaded.reduced_costs))[n] for n in ("w", "t")]
+    d = loaded.to_dict()
+    assert d["duals"] == loaded.duals.tolist() and d["values"] == loaded.values.tolist()
+    assert d["certificate"]["diagnostics"]["multipliers"] == "solver"
