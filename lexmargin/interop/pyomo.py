@@ -670,11 +670,12 @@ def certify_pyomo(pyomo_model, *, multipliers: str = "auto", tolerances: Toleran
     Args:
         pyomo_model: a Pyomo model (one active Objective); every free variable needs a value.
         multipliers: "auto" (default): the import Suffix ``dual`` when it holds a value for every active
-            constraint (Pyomo's convention, dual = d objective* / d bound, as written by
-            ``SolverFactory('lexmargin')``, ``solve_pyomo`` or Pyomo's ipopt interface), with the bound
-            multipliers from an import Suffix ``rc`` holding a value for every free variable, else fitted
-            to the stationarity residual; without such a ``dual`` Suffix, multipliers fitted by NNLS on the
-            active rows.  "suffix": the ``dual`` Suffix or ModelError.  "fitted": fitted, Suffixes ignored.
+            constraint, read in Pyomo's documented convention, dual = d objective* / d bound (as
+            ``SolverFactory('lexmargin')`` and ``solve_pyomo`` write it; a solver interface that reports the
+            opposite sign fails dual feasibility here), with the bound multipliers from an import Suffix ``rc``
+            holding a value for every free variable, else fitted to the stationarity residual; without such a
+            ``dual`` Suffix, multipliers fitted by NNLS on the active rows.  "suffix": the ``dual`` Suffix or
+            ModelError.  "fitted": fitted, Suffixes ignored.
         tolerances: the certificate's tolerances (default Tolerances()).
     Returns:
         A Certificate: status ``optimal`` iff every recomputed residual is within ``tolerances.kkt``, else
