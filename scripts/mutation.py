@@ -53,14 +53,18 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                         "_State.fixed_variables", "finish_or_keep", "well_identified",
                                         "complementary_multipliers"]},
     # Pyomo: constraint bounds -> rows, the NLP certify evaluates with Pyomo's own derivatives, dual and
-    # reduced-cost signs, the status.  Left out: the Pyomo -> CasADi translation (_visitor_class, _handlers,
-    # _combine, _fold, _unary, _free_variables: IPOPT's input, independent of the certificate, which
-    # Pyomo's differentiation recomputes), to_pyomo/theta_of (model building), small helpers (_pyomo,
-    # _scalar, _object_array, _var_value, _check_continuous, _suffix)
-    "pyomo": {"lexmargin.interop.pyomo": ["_RowMap.of", "_RowMap.values", "_RowMap.sign", "pyomo_duals", "_load",
-                                          "pyomo_nlp", "_rows_expr", "_pyomo_derivatives", "_differentiable",
-                                          "_initial_point", "_bound", "_translate", "solve_pyomo",
-                                          "margin_duals"]},
+    # reduced-cost signs, the status, the certificate assembled.  Left out: the Pyomo -> CasADi translation
+    # (_visitor_class, _handlers, _combine, _fold, _unary, _free_variables: IPOPT's input, independent of the
+    # certificate, which Pyomo's differentiation recomputes), to_pyomo/theta_of (model building), small
+    # helpers (_pyomo, _scalar, _object_array, _var_value, _check_continuous, _suffix), and for now the
+    # SolverFactory('lexmargin') interface (LexmarginSolver, solve_options, to_solver_results: statuses by
+    # STATUS_MAP, a constant) and certify_pyomo with its multiplier readers (multipliers_from_duals,
+    # fitted_bound_multipliers, _suffix_values, _split_extended, _current_point): their tests are in
+    # tests/test_pyomo_plugin.py, outside tests/verification, which the mutation run uses
+    "pyomo": {"lexmargin.interop.pyomo": ["_RowMap.of", "_RowMap.values", "_RowMap.sign", "pyomo_duals",
+                                          "reduced_costs", "_load", "_certificate", "pyomo_nlp", "_rows_expr",
+                                          "_pyomo_derivatives", "_differentiable", "_initial_point", "_bound",
+                                          "_translate", "solve_pyomo", "margin_duals"]},
     # max-margin: the NLP certify evaluates, working-set acceptance (VIOLATION_TOL), multipliers on all
     # rows and rescaled back to the user's units, status decisions (starts, Farkas, ReLU regions).
     # Left out: option plumbing and starting points (__init__, solve, _use_regions, _initial_points,
