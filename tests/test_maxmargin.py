@@ -51,11 +51,13 @@ def test_linear_matches_cvxpy_and_certificate_is_tight():
 
 
 def test_working_set_equals_full_solve_on_all_samples():
+    """IPOPT's working set (the dual route has its own: tests/test_linear_fast.py)."""
     data = teacher_data(1500, 12, seed=3)
     model = linear_model(12)
-    full = max_margin(model, data, working_set=WorkingSetOptions(enabled=False))
+    full = max_margin(model, data, working_set=WorkingSetOptions(enabled=False), route="ipopt")
+    np.testing.assert_allclose(max_margin(model, data).theta, full.theta, atol=1e-8)
     for seeding in ("nnls", "margins"):
-        ws = max_margin(model, data, working_set=WorkingSetOptions(enabled=True, seeding=seeding))
+        ws = max_margin(model, data, working_set=WorkingSetOptions(enabled=True, seeding=seeding), route="ipopt")
         assert ws.diagnostics.working_set_size < data.n_samples
         np.testing.assert_allclose(ws.theta, full.theta, atol=1e-8)
         assert ws.kkt.max < 1e-8
@@ -100,9 +102,12 @@ def test_non_separable_linear_raises_and_reports_status():
 
 
 def test_iteration_limit_is_explicit():
-    with pytest.raises(SolverError) as info:
-        max_margin(linear_model(6), teacher_data(80, 6), max_iter=1)
-    assert info.value.status == "max_iterations"
+    for route in ("auto", "ipopt"):     # the dual route stops at its limit too, then IPOPT does
+        with pytest.raises(SolverError) as info:
+            max_margin(linear_model(6), teacher_data(80, 6), max_iter=1, route=route)
+        assert info.value.status == "max_iterations"
+    cert = max_margin(linear_model(6), teacher_data(80, 6), max_iter=1, route="dual", raise_on_failure=False)
+    assert cert.status == "max_iterations" and cert.solver.name == "dual_active_set"
 
 
 def test_dimension_mismatch_is_a_data_error():

@@ -157,7 +157,7 @@ def test_a_wrong_point_is_not_certified():
     """The certificate recomputes its residuals: IPOPT stopped early without the finish is not optimal,
     and route="qp" then raises (with the certificate) instead of falling back."""
     data = offset_data()
-    cert = S.SVMBiasQP(data).solve(SolveOptions(max_iter=2, finish=False, raise_on_failure=False))
+    cert = S.SVMBiasQP(data).solve(SolveOptions(max_iter=2, finish=False, raise_on_failure=False), route="ipopt")
     assert cert.status != Status.OPTIMAL and cert.kkt.max > cert.tolerances.kkt
     with pytest.raises(SolverError) as info:
         svm_with_bias(data, route="qp", max_iter=2, finish=False)
@@ -329,17 +329,20 @@ def test_working_set_is_seeded_by_the_hull_points():
     u = rng.standard_normal(6)
     y = np.where(X @ u >= 0.5, 1.0, -1.0)
     data = Dataset(X + 0.1 * y[:, None] * u / np.linalg.norm(u), y)
-    w, b, result = svm_with_bias(data)
+    w, b, result = svm_with_bias(data)              # the dual route
     assert_fast_and_certified(result)
-    qp = result.qp
+    assert result.qp.solver.name == "dual_active_set"
+    qp = S.SVMBiasQP(data).solve(route="ipopt")     # IPOPT's working set, seeded by the hull points
+    assert_optimal(qp)
     assert qp.diagnostics.working_set_rounds == 1 and qp.diagnostics.working_set_size < 100
     assert set(qp.support) <= set(S.hull_seed(S.BiasMargins(data).A, data.y, 100, 20).tolist())
     w_ref, b_ref = clarabel(data.X, data.y)
-    np.testing.assert_allclose(w, w_ref, atol=1e-8 * np.max(np.abs(w_ref)))
-    assert b == pytest.approx(b_ref, abs=1e-8)
+    for w_, b_ in ((w, b), (qp.theta[:-1], qp.theta[-1])):
+        np.testing.assert_allclose(w_, w_ref, atol=1e-8 * np.max(np.abs(w_ref)))
+        assert b_ == pytest.approx(b_ref, abs=1e-8)
     # other seedings and no working set reach the same certified point
     for ws in (WorkingSetOptions(seeding="margins"), WorkingSetOptions(enabled=False)):
-        cert = S.SVMBiasQP(data).solve(working_set=ws)
+        cert = S.SVMBiasQP(data).solve(working_set=ws, route="ipopt")
         assert_optimal(cert)
         np.testing.assert_allclose(cert.theta, qp.theta, atol=1e-9 * np.max(np.abs(qp.theta)))
 

@@ -43,6 +43,7 @@ MAX_ROUNDS = 12
 MAX_NEWTON = 30
 NEWTON_TOL = 64 * np.finfo(float).eps   # a scaled KKT residual at rounding level: converged
 OBJECTIVE_SLACK = 1e-9
+VERTEX_EXACT = 1e-13     # an active-set solver's certified vertex with residuals above this is finished too
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,10 @@ def _kkt_step(H, J, F1, F2, diagonal: bool):
             return Hinv * (-F1 + J.T @ dlam), dlam
         except (LinAlgError, ValueError):
             pass
+    if diagonal and np.all(H >= 0) and np.any(H > 0) and np.any(H == 0):
+        step = _bordered_step(H, J, F1, F2)
+        if step is not None:
+            return step
     Hm = np.diag(H) if diagonal else H
     K = np.block([[Hm, -J.T], [J, np.zeros((k, k))]])
     delta = 1e-12 * max(float(np.max(np.abs(K), initial=0.0)), TINY)
@@ -144,6 +149,33 @@ def _kkt_step(H, J, F1, F2, diagonal: bool):
     if not np.all(np.isfinite(step)):
         step = np.linalg.lstsq(K, rhs, rcond=None)[0]
     return step[:n], step[n:]
+
+
+def _bordered_step(H, J, F1, F2):
+    """The KKT step for a diagonal H >= 0 with zeros (coordinates F left out of the objective, e.g. an SVM's bias):
+    the coordinates R with H > 0 are eliminated (dz_R = H_R^-1 (J_R^T dlam - F1_R)), leaving the bordered system
+    [[J_R H_R^-1 J_R^T, J_F], [J_F^T, 0]] [dlam; dz_F] = [-F2 + J_R H_R^-1 F1_R; F1_F] of size k + |F| instead of
+    n + k.  None when it is singular (the general, regularized system is solved instead)."""
+    positive = H > 0
+    k, f = J.shape[0], int(np.sum(~positive))
+    Hinv = 1.0 / H[positive]
+    JR, JF = J[:, positive], J[:, ~positive]
+    M = np.zeros((k + f, k + f))
+    M[:k, :k] = (JR * Hinv) @ JR.T
+    M[:k, k:] = JF
+    M[k:, :k] = JF.T
+    rhs = np.concatenate([-F2 + JR @ (Hinv * F1[positive]), F1[~positive]])
+    try:
+        solution = np.linalg.solve(M, rhs)
+    except LinAlgError:
+        return None
+    if not np.all(np.isfinite(solution)):
+        return None
+    dlam = solution[:k]
+    dz = np.empty(H.size)
+    dz[positive] = Hinv * (-F1[positive] + JR.T @ dlam)
+    dz[~positive] = solution[k:]
+    return dz, dlam
 
 
 def _newton(state: _State, working, lam):
@@ -338,7 +370,8 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bo
     # vertex, like any point of a nonlinear NLP, only where it can matter
     if not nlp.hessian_diagonal or vertex:
         report = report_of_kept()
-        if well_identified(report, tol):
+        # a vertex is finished unless it is exact already (the finish from its support costs one linear solve)
+        if well_identified(report, tol) and (not vertex or report.residuals.max <= VERTEX_EXACT):
             return _kept(kept, NOT_NEEDED, residual_after=report.residuals.max), report
     finished = finish(nlp, result.z, rows, low, high, p, tolerances=tol, point=point, vertex=vertex)
     if vertex and not finished.info.applied:            # the solver's support was not the answer: from NNLS

@@ -34,7 +34,7 @@ from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
 from ..nlp.certify import Residuals, certify, multiplier_weights, stationarity_scale
 from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
 from ..nlp.nlp import NLP, Point, Rows
-from ..nlp.norms import OBJECTIVE, Lift, get_norm
+from ..nlp.norms import L2, OBJECTIVE, Lift, PartialL2, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
 from .margins import (
@@ -47,6 +47,7 @@ from .margins import (
     model_margins,
     power_of_two_exponent,
 )
+from .dual import ROUTES, dual_applies, dual_certificate
 from .separability import FarkasProof, farkas_proof
 
 VIOLATION_TOL = 1e-9       # working set: rows with f_n < 1 - VIOLATION_TOL join the next round
@@ -153,6 +154,9 @@ def margin_nlp(source, lift: Lift, index, *, extra: bool = True, name: str = "ma
     if extra:
         rows.append(Rows(source.extra_kind, source.n_extra))
     k, r = index.size, lift.n_rows
+    # linear sources over all rows in order: their A itself (no copy), and no pull-back for an identity lift
+    rows_of = slice(None) if source.linear and np.array_equal(index, np.arange(source.n_samples)) else index
+    identity = lift.n == lift.n_params and not lift.split
 
     def expressions(z, p):
         theta = lift.theta(z)
@@ -163,20 +167,21 @@ def margin_nlp(source, lift: Lift, index, *, extra: bool = True, name: str = "ma
 
     def evaluate(z, p=None) -> Point:
         theta = lift.theta(z)
-        values = [source.values(theta, index) - 1.0, lift.row_values(z)]
-        jacobian = [lift.pull_back(source.jacobian(theta, index)), lift.row_jacobian(z)]
+        values = [source.values(theta, rows_of) - 1.0, lift.row_values(z)]
+        J = source.jacobian(theta, rows_of)
+        jacobian = [J if identity else lift.pull_back(J), lift.row_jacobian(z)]
         levels = [np.ones(k), lift.row_levels(z)]
         if extra:
             values.append(source.extra_values(theta))
             jacobian.append(lift.pull_back(source.extra_jacobian(theta)))
             levels.append(source.extra_levels(theta))
+        jacobian = [part for part in jacobian if part.shape[0]] or jacobian[:1]
         return Point(lift.objective_value(z), lift.objective_gradient(z), np.concatenate(values),
-                     np.vstack(jacobian), np.concatenate(levels))
+                     jacobian[0] if len(jacobian) == 1 else np.vstack(jacobian), np.concatenate(levels))
 
     def hessian(z, p, multipliers):
         if source.linear:
-            H = lift.objective_hessian(z)
-            return np.diag(H).copy()
+            return _objective_hessian_diagonal(lift, z)
         theta = lift.theta(z)
         H = lift.objective_hessian(z) - lift.push_hessian(source.weighted_hessian(theta, index, multipliers[:k]))
         H = H - lift.row_hessian(z, multipliers[k:k + r])
@@ -213,6 +218,14 @@ def lifted_margin_nlp(source, lift: Lift, index) -> NLP:
                theta=lambda z: lift.theta(z[:n]), symbol=source.symbol)
 
 
+def _objective_hessian_diagonal(lift: Lift, z) -> np.ndarray:
+    """The diagonal of the objective's Hessian (diagonal in every norm's objective form); l2's (2, or 2 mask for
+    ``PartialL2``) without forming the n x n matrix (800 MB at n = 10^4)."""
+    if isinstance(lift.norm, L2) and lift.n == lift.n_params and not lift.split:
+        return 2.0 * lift.norm.mask(lift.n) if isinstance(lift.norm, PartialL2) else np.full(lift.n, 2.0)
+    return np.diag(lift.objective_hessian(z)).copy()
+
+
 def _lift_scale(lift: Lift, column_scale):
     """Variable scaling of the lift from per-parameter scales (the lift's auxiliary t gets the largest)."""
     if column_scale is None or np.all(column_scale == 1.0):
@@ -243,6 +256,8 @@ class _Attempt:
 class MaxMarginProblem:
     """``MaxMarginProblem(model, data, norm="l2").solve()`` -> Certificate."""
 
+    default_working_set = WorkingSetOptions()
+
     def __init__(self, model: Model, data, norm="l2", p: float | None = None, *, structure: str = "auto"):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a lexmargin Model, got {type(model).__name__}")
@@ -262,21 +277,26 @@ class MaxMarginProblem:
 
     # -- public ------------------------------------------------------------------------------------
     def solve(self, options: SolveOptions | None = None, *, working_set: WorkingSetOptions | None = None,
-              activation_region: bool | None = None, **overrides) -> Certificate:
+              activation_region: bool | None = None, route: str = "auto", **overrides) -> Certificate:
         """Solve and certify.
 
         Args:
             options: SolveOptions (tol, max_iter, time_limit, starts, seed, init, finish, raise_on_failure,
                 ipopt, tolerances); keyword overrides of its fields are accepted too.
-            working_set: constraint generation for large N (default: automatic above 400 samples).
+            working_set: IPOPT's constraint generation for large N (default: automatic above 400 samples); given,
+                it selects IPOPT's route under route="auto" (the dual route has its own working set).
             activation_region: solve relu/leaky_relu models within the activation region of each start
                 (default: automatically when the model uses them; IPOPT does not converge on nonsmooth nets).
+            route: "auto" (default): models linear in theta with the l2 objective are solved by the dual active-set
+                method (problems/dual.py), IPOPT when that is not certified ``optimal`` (and with ``finish=False``,
+                which asks for IPOPT's own point); "ipopt": IPOPT only; "dual": the dual route only (its
+                certificate whatever its status).
         Returns:
             The Certificate of the best start (raises on failure unless ``raise_on_failure=False``).
         """
         opts = SolveOptions.resolve(options, **overrides)
         started = time.perf_counter()
-        ws = working_set or WorkingSetOptions()
+        ws = working_set or self.default_working_set
         points = self._initial_points(opts)
         widths = self._deep_linear_widths(opts)
         closed = self._deep_linear(widths, opts, started) if widths is not None else None
@@ -285,11 +305,25 @@ class MaxMarginProblem:
         elif self._use_regions(activation_region):
             cert = self._solve_in_regions(points, opts, ws, started)
         else:
-            attempts = [self._attempt(self.source, theta0, opts, ws) for theta0 in points]
-            cert = self._best_certificate(attempts, opts, started)
+            cert = self._dual(opts, started, route, working_set is not None)
+            if cert is None:
+                attempts = [self._attempt(self.source, theta0, opts, ws) for theta0 in points]
+                cert = self._best_certificate(attempts, opts, started)
         if opts.raise_on_failure and not cert.success:
             self._raise(cert)
         return cert
+
+    def _dual(self, opts: SolveOptions, started, route: str, working_set_given: bool = False):
+        """The dual route's certificate (None: IPOPT's route decides)."""
+        if route not in ROUTES:
+            raise ValueError(f"route must be one of {ROUTES}; got {route!r}")
+        if route == "dual" and not dual_applies(self):
+            raise ValueError("route='dual' needs a model linear in theta and the l2 objective")
+        # finish=False asks for IPOPT's own (unfinished) point, WorkingSetOptions configure IPOPT's working set:
+        # IPOPT's route
+        if route == "ipopt" or (route == "auto" and (not opts.finish or working_set_given)) or not dual_applies(self):
+            return None
+        return dual_certificate(self, opts, started, force=route == "dual")
 
     def _use_regions(self, requested) -> bool:
         if requested is not None:
@@ -629,7 +663,7 @@ def _nnls_seed(A, extra: int, weight: float = 1e3) -> np.ndarray:
 
 def max_margin(model: Model, data, norm="l2", *, p: float | None = None, options: SolveOptions | None = None,
                working_set: WorkingSetOptions | None = None, activation_region: bool | None = None,
-               structure: str = "auto", **overrides) -> Certificate:
+               structure: str = "auto", route: str = "auto", **overrides) -> Certificate:
     """Solve min ||theta|| s.t. f_n(theta) >= 1 and return a Certificate (see MaxMarginProblem.solve).
 
     Args:
@@ -640,9 +674,11 @@ def max_margin(model: Model, data, norm="l2", *, p: float | None = None, options
         structure: "auto" (default): models affine in their input are evaluated through beta(theta), and a deep
             linear net (l2, no init, no starts) gets the balanced factorization of the linear max-margin solution
             (its global minimum), certified; "general": the model's own CasADi functions and random starts.
+        route: "auto", "ipopt" or "dual" (see MaxMarginProblem.solve).
     """
     return MaxMarginProblem(model, data, norm, p, structure=structure).solve(options, working_set=working_set,
-                                                        activation_region=activation_region, **overrides)
+                                                        activation_region=activation_region, route=route,
+                                                        **overrides)
 
 
 __all__ = ["MaxMarginDiagnostics", "MaxMarginProblem", "RegionDiagnostics", "StartOutcome", "WorkingSetOptions",

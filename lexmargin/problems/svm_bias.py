@@ -161,6 +161,8 @@ def hull_seed(A, labels, size: int, extra: int, weight: float = 1e3, rounds: int
 class SVMBiasQP(MaxMarginProblem):
     """``SVMBiasQP(data, positive=False).solve(options)`` -> the Certificate of the QP in theta = (w, b)."""
 
+    default_working_set = WorkingSetOptions(threshold=WORKING_SET_THRESHOLD)
+
     def __init__(self, data: Dataset, positive: bool = False):
         if not isinstance(data, Dataset):
             raise LexmarginError(f"expected a lexmargin Dataset, got {type(data).__name__}")
@@ -177,11 +179,11 @@ class SVMBiasQP(MaxMarginProblem):
               **overrides) -> Certificate:
         """Solve and certify (``MaxMarginProblem.solve``); the working set is on above ``WORKING_SET_THRESHOLD``
         samples by default (IPOPT's cost grows with its rows; the hull seed usually needs one round)."""
-        ws = working_set or WorkingSetOptions(threshold=WORKING_SET_THRESHOLD)
         labels = self.data.y
         if np.all(labels > 0) or (np.all(labels < 0) and not self.positive):
+            overrides.pop("route", None)
             return self._single_class(SolveOptions.resolve(options, **overrides))
-        return super().solve(options, working_set=ws, activation_region=False, **overrides)
+        return super().solve(options, working_set=working_set, activation_region=False, **overrides)
 
     def _single_class(self, opts: SolveOptions) -> Certificate:
         """One class c only: w = 0, b = c (the smallest |b| with c b >= 1; any b with c b >= 1 is optimal), every

@@ -250,3 +250,29 @@ def test_equality_rows_keep_their_multipliers_in_a_vertex_start():
     fin = F.finish(p.nlp(), z, lam, p.lo, p.up, vertex=True)
     assert fin.info.applied and fin.info.working_set == 3
     np.testing.assert_allclose(fin.multipliers, p.multipliers, atol=1e-12)
+
+
+def test_a_certified_but_inexact_vertex_is_finished():
+    """A vertex whose residuals are within the tolerance but above VERTEX_EXACT is polished to rounding."""
+    p = replace(kkt_qp(np.random.default_rng(13), n=5, active=2, inactive=2), diagonal=True)
+    lam = p.multipliers * (1 + 1e-10)
+    kept = p.report(lam=lam[:p.lam.size]).residuals.max
+    assert F.VERTEX_EXACT < kept < TOL.kkt
+    point, report = F.finish_or_keep(p.nlp(), vertex_result(p, multipliers=lam), SolveOptions())
+    assert point.info.applied and report.residuals.max <= F.VERTEX_EXACT
+    exact = p.report().residuals.max
+    assert exact <= F.VERTEX_EXACT
+    point, _ = F.finish_or_keep(p.nlp(), vertex_result(p), SolveOptions())
+    assert not point.info.applied
+
+
+def test_bordered_kkt_step_equals_the_full_system():
+    """Diagonal H >= 0 with zeros: the step from the bordered system solves [[H, -J^T], [J, 0]] exactly."""
+    rng = np.random.default_rng(7)
+    H = np.array([2.0, 2.0, 0.0, 2.0, 0.0])
+    J = rng.standard_normal((3, 5))
+    F1, F2 = rng.standard_normal(5), rng.standard_normal(3)
+    dz, dlam = F._kkt_step(H, J, F1, F2, True)
+    K = np.block([[np.diag(H), -J.T], [J, np.zeros((3, 3))]])
+    np.testing.assert_allclose(K @ np.concatenate([dz, dlam]), -np.concatenate([F1, F2]), atol=1e-12)
+    assert F._bordered_step(np.array([2.0, 0.0]), np.array([[1.0, 0.0]]), np.zeros(2), np.zeros(1)) is None

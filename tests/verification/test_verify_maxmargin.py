@@ -165,7 +165,7 @@ def test_multipliers_and_theta_in_the_users_units(norm, p):
 
 
 def test_certificate_fields_of_a_solve():
-    cert = lm.max_margin(LINEAR2, DATA4)
+    cert = lm.max_margin(LINEAR2, DATA4, route="ipopt")       # the dual route: tests/test_linear_fast.py
     d = cert.diagnostics
     assert (d.model, d.objective_label, d.linear_in_params) == ("linear", "||theta||_2^2", True)
     assert d.working_set_rounds == 1 and d.working_set_size == 4 and d.region is None and d.farkas is None
@@ -319,7 +319,7 @@ def test_limited_memory_start_is_solved_again_with_the_exact_hessian():
 def test_solver_account_in_the_certificate():
     import time
     started = time.perf_counter()
-    cert = lm.max_margin(LINEAR2, DATA4)
+    cert = lm.max_margin(LINEAR2, DATA4, route="ipopt")       # the dual route: tests/test_linear_fast.py
     elapsed = time.perf_counter() - started
     assert cert.solver.status == Status.OPTIMAL and cert.solver.return_status == "Solve_Succeeded"
     assert 0 < cert.solver.seconds <= elapsed and cert.solver.iterations > 0

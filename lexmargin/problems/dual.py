@@ -1,0 +1,599 @@
+"""The dual route of linear l2 max-margin problems: an exact active-set solve of a least-distance program.
+
+    min ||theta||^2   s.t.   A theta >= r                                                  (LDP)
+
+(A: the margin rows A theta + c >= 1 and any extra linear rows; r = 1 - c) is solved by Lawson and Hanson's
+reduction to non-negative least squares (Solving Least Squares Problems, 1974, ch. 23).  With the columns
+e_n = (A_n, r_n) of E = [A^T; r^T] and f = (0, ..., 0, 1):
+
+    min ||E u - f||  s.t.  u >= 0;     theta = A^T u / rho,   rho = 1 - r.u = ||E u - f||^2,
+
+and rho = 0 exactly when the rows are inconsistent (then A^T u = 0, r.u = 1: no theta satisfies them).  The
+multipliers of the objective ||theta||^2 (stationarity 2 theta = A^T lambda) are lambda = 2 u / rho.
+
+The NNLS problem is solved in its Gram form, min 1/2 u.K u - r.u over u >= 0 with K = E^T E = A A^T + r r^T,
+a QP in the N multipliers, by Lawson-Hanson's active-set method: its gradient w = r - K u = rho (r - A theta)
+is positive exactly on the rows that theta violates, so each outer iteration adds violated rows (the most
+violated first) to the passive set, solves the passive least-squares problem K_PP z = r_P by Cholesky (the
+factor extended by a Schur complement when rows join, rows nearly dependent on the passive ones skipped by a
+pivoted Cholesky), and steps back to u >= 0 when z is not positive, dropping the rows that reach 0.  Rows are
+added in batches (all of them at once for wide data, where most rows are support vectors), which keeps the
+objective decreasing; the passive rows stay linearly independent, so the multipliers are a vertex.
+
+Shape-aware: when N is small against d (N <= 2 (d + 1)) K is formed once for all rows (one BLAS product, N^2 d);
+otherwise only the passive rows' Gram entries are formed and the violations are one product A theta per outer
+iteration (N d): the primal working set, without any N x N matrix.
+
+Unregularized coordinates (``PartialL2``: the SVM's bias) are handled by proximal-point iterations: the LDP
+min ||theta_R||^2 + ||theta_F - b_k||^2 / s^2 is solved for b_{k+1}, with warm starts, until the free
+coordinates settle (few iterations; the exact finish then solves the KKT system of the identified support).
+
+This solver only proposes a point and multipliers: the exact finish and the certificate (``nlp.finish``,
+``nlp.certify``) recompute everything from the problem's own functions, and the caller falls back to IPOPT
+when they do not certify ``optimal``.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.linalg import LinAlgError, cho_solve, cholesky, solve_triangular
+from scipy.linalg.lapack import dpstrf
+from scipy.optimize import nnls
+
+TINY = np.finfo(float).tiny
+DEPENDENT = 1e-12        # squared distance of a row's e_n from the passive span, relative to ||e_n||^2: skipped
+VIOLATION = 1e-13        # relative violation r_n - A_n theta that makes a row a candidate
+FULL_GRAM_RATIO = 2      # K for all rows when N <= FULL_GRAM_RATIO (d + 1) ...
+FULL_GRAM_MAX = 6000     # ... and N <= FULL_GRAM_MAX (an N x N matrix)
+SMALL_PROBLEM = 200_000   # N (d + 1) up to this: NNLS on all rows at once
+SEED_ROWS = 200          # tall data: the first working set (the rows lowest along the centroid direction) ...
+SEED_FACTOR = 2          # ... max(SEED_ROWS, SEED_FACTOR (d + 1)) rows
+ROUND_ROWS = 300         # rows added per round (at least d + 1), the most violated first
+NNLS_ITER = 10
+MIN_BATCH = 8
+BPP_REGULARIZATION = 1e-13
+BPP_TOL = 1e-10
+BPP_MAX_ITER = 50
+BPP_BACKUP = 3
+WARM_WEIGHT = 2.0 ** 3   # free coordinates: the tall-data warm start penalizes them with weight 1 / WARM_WEIGHT^2
+EQ_ZERO = 1e-13          # free coordinates: passive values above -EQ_ZERO max|z| count as >= 0
+
+ROUTES = ("auto", "ipopt", "dual")
+
+__all__ = ["ROUTES", "LDPResult", "dual_applies", "dual_certificate", "least_distance", "single_blas_thread"]
+
+
+@dataclass(frozen=True, eq=False)
+class LDPResult:
+    """A proposed solution of the LDP: theta, multipliers (of ||theta||^2, one per row), the passive rows.
+
+    status: "optimal" (no row violated beyond rounding), "inconsistent" (rho = 0: the rows cannot all hold),
+    "stalled" (violated rows remain but none is independent of the passive set), "max_iterations", "max_time".
+    """
+
+    theta: np.ndarray
+    multipliers: np.ndarray
+    passive: np.ndarray
+    status: str
+    iterations: int
+    seconds: float
+    rows_formed: int        # rows whose Gram entries were formed (the dual's working set)
+    full_gram: bool
+
+    @property
+    def converged(self) -> bool:
+        return self.status == "optimal"
+
+
+class _Gram:
+    """Entries of K = A A^T + r r^T: from one precomputed N x N product, or formed on demand."""
+
+    def __init__(self, A, r, full: bool, with_r: bool = True):
+        self.A, self.r = A, (r if with_r else np.zeros(A.shape[0]))
+        self.K = None
+        self.formed = np.zeros(A.shape[0], dtype=bool)
+        if full:
+            K = A @ A.T
+            if with_r:
+                K += np.outer(r, r)
+            self.K = K
+            self.formed[:] = True
+
+    def block(self, rows, cols) -> np.ndarray:
+        if self.K is not None:
+            return self.K[np.ix_(rows, cols)]
+        self.formed[rows] = True
+        self.formed[cols] = True
+        return self.A[rows] @ self.A[cols].T + np.outer(self.r[rows], self.r[cols])
+
+
+def _extend(L, passive, new, gram: _Gram):
+    """The Cholesky factor of K over ``passive`` + the rows of ``new`` that are independent of them (and of each
+    other), in that order.  Returns (L, passive, positions in ``new`` of the rows kept)."""
+    k = passive.size
+    Knn = gram.block(new, new)
+    if k:
+        C = solve_triangular(L, gram.block(passive, new), lower=True, check_finite=False)
+        S = Knn - C.T @ C
+    else:
+        C, S = np.zeros((0, new.size)), Knn
+    length = np.sqrt(np.maximum(np.diag(Knn), TINY))
+    scaled = S / length[:, None] / length[None, :]
+    keep = np.arange(new.size)
+    try:
+        L22 = cholesky(scaled, lower=True, check_finite=False)
+        if np.min(np.diag(L22)) ** 2 <= DEPENDENT:
+            raise LinAlgError("nearly dependent")
+    except (LinAlgError, ValueError):
+        factor, piv, rank, _ = dpstrf(scaled, tol=DEPENDENT, lower=1)
+        keep = np.sort(piv[:rank] - 1)           # keep the caller's order (the most violated first)
+        if keep.size == 0:
+            return L, passive, keep
+        try:
+            L22 = cholesky(scaled[np.ix_(keep, keep)], lower=True, check_finite=False)
+        except LinAlgError:
+            keep = piv[:rank] - 1
+            L22 = np.tril(factor[:rank, :rank])
+    L22 = L22 * length[keep][:, None]
+    out = np.zeros((k + keep.size, k + keep.size))
+    out[:k, :k] = L
+    out[k:, :k] = C[:, keep].T
+    out[k:, k:] = L22
+    return out, np.concatenate([passive, new[keep]]), keep
+
+
+def _drop(L, passive, u, drop, gram: _Gram):
+    """Remove the rows ``drop`` (a mask over ``passive``): the factor of the rows before the first one dropped
+    is kept, the rest is refactored."""
+    first = int(np.argmax(drop))
+    rest = np.nonzero(~drop[first:])[0] + first
+    L2, P2, keep = _extend(L[:first, :first], passive[:first], passive[rest], gram)
+    return L2, P2, np.concatenate([u[:first], u[rest][keep]])
+
+
+def _first_order(A, r) -> np.ndarray:
+    """A guess of which rows bind: the violation at a multiple of the mean row (the centroid direction)."""
+    g = A.mean(axis=0)
+    margins = A @ g
+    scale = float(np.median(np.abs(margins)))
+    if not scale > 0:
+        return -r
+    return margins / scale - r
+
+
+def _ldp(A, r, *, warm=None, max_iter: int, deadline: float, full_gram: bool | None, rownorm):
+    N, d = A.shape
+    full = (N <= FULL_GRAM_RATIO * (d + 1) and N <= FULL_GRAM_MAX) if full_gram is None else full_gram
+    if full:
+        return _ldp_gram(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm)
+    return _ldp_rows(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm)
+
+
+def _violated(A, r, theta, rownorm, exclude=None):
+    """Rows with r_n - A_n theta above rounding (relative), most violated first."""
+    violation = r - A @ theta
+    tol = VIOLATION * np.maximum(np.abs(r), rownorm * float(np.max(np.abs(theta), initial=0.0)))
+    score = violation - tol
+    if exclude is not None:
+        score[exclude] = -np.inf
+    candidates = np.nonzero(score > 0)[0]
+    return candidates[np.argsort(-score[candidates], kind="stable")]
+
+
+def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm):
+    """Tall data: Lawson-Hanson NNLS (scipy, on E_W = [A_W^T; r_W^T]) on a working set W of rows, which grows by
+    the most violated rows until none is violated; no N x N matrix is formed."""
+    N, d = A.shape
+    if N * (d + 1) <= SMALL_PROBLEM:
+        W = np.arange(N)
+    else:
+        size = min(N, max(SEED_ROWS, SEED_FACTOR * (d + 1)))
+        W = np.argsort(-_first_order(A, r), kind="stable")[:size]
+        if warm is not None and warm.size:
+            W = np.union1d(W, warm)
+        W = np.sort(W)
+    target = np.zeros(d + 1)
+    target[-1] = 1.0
+    theta, lam_W, rho, status, rounds = np.zeros(d), np.zeros(0), 1.0, "max_iterations", 0
+    iterations = 0
+    for rounds in range(1, max_iter + 1):
+        if time.perf_counter() > deadline:
+            status = "max_time"
+            break
+        E = np.empty((d + 1, W.size))
+        E[:d] = A[W].T
+        E[d] = r[W]
+        try:
+            u, _ = nnls(E, target, maxiter=max(1, min(max_iter, NNLS_ITER * max(W.size, d + 1))))
+        except RuntimeError:        # its iteration limit
+            status = "max_iterations"
+            break
+        iterations += 1
+        rho = 1.0 - float(r[W] @ u)
+        if not rho > 0:
+            status = "inconsistent"
+            break
+        theta = A[W].T @ u / rho
+        lam_W = 2.0 * u / rho
+        mask = np.zeros(N, dtype=bool)
+        mask[W] = True
+        violated = _violated(A, r, theta, rownorm, exclude=mask)
+        if violated.size == 0:
+            status = "optimal"
+            break
+        batch = violated[:max(ROUND_ROWS, d + 1)]
+        W = np.sort(np.concatenate([W, batch]))
+    lam = np.zeros(N)
+    if lam_W.size:
+        lam[W[:lam_W.size]] = lam_W
+    passive = np.nonzero(lam > 0)[0]
+    return theta, lam, passive, status, iterations, int(W.size), False
+
+
+def _bpp(K, r, start, *, max_iter: int, deadline: float):
+    """Block principal pivoting (Judice and Pires 1994; Kim and Park 2011) for min 1/2 u.K u - r.u, u >= 0,
+    with K + delta I (delta = BPP_REGULARIZATION of its largest diagonal: K is singular when N > d + 1): all
+    infeasible variables are exchanged at once while their number decreases (three more tries otherwise, then
+    the largest index alone, which guarantees termination).  Returns u (an estimate for Lawson-Hanson)."""
+    N = K.shape[0]
+    delta = BPP_REGULARIZATION * float(np.max(np.diag(K), initial=0.0))
+    tol = BPP_TOL * max(float(np.max(np.abs(r), initial=0.0)), TINY)
+    free = np.zeros(N, dtype=bool)
+    free[start] = True
+    u = np.zeros(N)
+    best, backup = N + 1, BPP_BACKUP
+    for _ in range(max_iter):
+        if time.perf_counter() > deadline:
+            break
+        index = np.nonzero(free)[0]
+        u = np.zeros(N)
+        if index.size:
+            block = K[np.ix_(index, index)]
+            block[np.diag_indices(index.size)] += delta
+            try:
+                u[index] = cho_solve((cholesky(block, lower=True, check_finite=False), True), r[index],
+                                     check_finite=False)
+            except LinAlgError:
+                break
+        y = K @ u - r
+        infeasible = (free & (u < 0)) | (~free & (y < -tol))
+        count = int(infeasible.sum())
+        if count == 0:
+            break
+        if count < best:
+            best, backup = count, BPP_BACKUP
+            free ^= infeasible
+        elif backup > 0:
+            backup -= 1
+            free ^= infeasible
+        else:
+            i = int(np.nonzero(infeasible)[0][-1])
+            free[i] = not free[i]
+    return np.maximum(u, 0.0)
+
+
+def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm):
+    """Wide data: K = A A^T + r r^T of all rows (formed once); block principal pivoting proposes the passive set,
+    Lawson-Hanson (rows added in batches, the most violated first) makes it exact and a vertex."""
+    N, d = A.shape
+    gram = _Gram(A, r, True)
+    if warm is None or not warm.size:
+        guess = _bpp(gram.K, r, np.arange(N), max_iter=min(max_iter, BPP_MAX_ITER), deadline=deadline)
+        warm = np.nonzero(guess > 0)[0]
+        warm = warm[np.argsort(-guess[warm], kind="stable")]
+    L, passive, u = np.zeros((0, 0)), np.zeros(0, dtype=int), np.zeros(0)
+    theta, rho = np.zeros(d), 1.0
+    status, iterations = "max_iterations", 0
+    for iterations in range(1, max_iter + 1):
+        if time.perf_counter() > deadline:
+            status = "max_time"
+            break
+        ranked = _violated(A, r, theta, rownorm, exclude=passive)
+        if ranked.size == 0:
+            status = "optimal"
+            iterations -= 1                             # this pass only checked
+            break
+        if iterations == 1 and warm.size:
+            ranked = warm
+        else:
+            ranked = ranked[:max(MIN_BATCH, passive.size // 8)]
+        L, passive, kept = _extend(L, passive, ranked, gram)
+        if kept.size == 0:
+            status = "stalled"
+            break
+        u = np.concatenate([u, np.zeros(kept.size)])
+        while True:                                     # Lawson-Hanson's inner loop
+            z = cho_solve((L, True), r[passive], check_finite=False)
+            negative = z <= 0
+            if not negative.any():
+                u = z
+                break
+            un, zn = u[negative], z[negative]
+            ratio = np.where(un > 0, un / np.maximum(un - zn, TINY), 0.0)
+            alpha = float(np.min(ratio))
+            u = u + alpha * (z - u)
+            drop = np.zeros(passive.size, dtype=bool)
+            drop[np.nonzero(negative)[0][ratio <= alpha]] = True
+            drop |= u < 0                               # rounding below 0 (rows at 0 that move up stay)
+            u = np.maximum(u, 0.0)
+            L, passive, u = _drop(L, passive, u, drop, gram)
+            if passive.size == 0:
+                break
+        rho = 1.0 - float(r[passive] @ u)
+        if not rho > 0:
+            status = "inconsistent"
+            break
+        theta = A[passive].T @ u / rho
+    lam = np.zeros(N)
+    if rho > 0:
+        lam[passive] = 2.0 * u / rho
+    return theta, lam, passive, status, iterations, N, True
+
+
+def least_distance(A, r, *, free=(), max_iter: int = 10_000, time_limit: float = float("inf"),
+                   full_gram: bool | None = None) -> LDPResult:
+    """min ||theta_R||^2 s.t. A theta >= r, R = the coordinates not in ``free`` (see the module docstring)."""
+    started = time.perf_counter()
+    deadline = started + time_limit
+    A = np.ascontiguousarray(A, dtype=float)
+    r = np.asarray(r, dtype=float).reshape(-1)
+    if max_iter <= 0:
+        return LDPResult(np.zeros(A.shape[1]), np.zeros(A.shape[0]), np.zeros(0, dtype=int), "max_iterations", 0,
+                         time.perf_counter() - started, 0, False)
+    rownorm = np.max(np.abs(A), axis=1) if A.shape[1] else np.zeros(A.shape[0])
+    free = np.asarray(sorted(free), dtype=int)
+    if free.size == 0:
+        theta, lam, passive, status, its, formed, full = _ldp(A, r, max_iter=max_iter, deadline=deadline,
+                                                              full_gram=full_gram, rownorm=rownorm)
+        return LDPResult(theta, lam, passive, status, its, time.perf_counter() - started, formed, full)
+    return _free_qp(A, r, free, max_iter=max_iter, deadline=deadline, started=started, rownorm=rownorm,
+                    full_gram=full_gram)
+
+
+# ---- unregularized coordinates: the dual QP with equality constraints --------------------------------------
+def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rownorm, full_gram):
+    """min ||theta_R||^2 s.t. A theta >= r with the coordinates F = ``free`` left out of the objective.
+
+    No least-distance form exists (the objective does not see theta_F); the dual QP is solved instead:
+
+        min 1/2 mu.G mu - r.mu   s.t.  mu >= 0,  C^T mu = 0        (G = A_R A_R^T, C = A_F)
+
+    with theta_R = A_R^T mu, theta_F = nu (the multiplier of C^T mu = 0) and lambda = 2 mu.  On C^T mu = 0,
+    mu.G mu = mu.K mu with K = A A^T (all columns), whose passive blocks are positive definite while the
+    passive rows are independent; the passive problem is solved by Cholesky of K_PP and the Schur complement
+    C_P^T K_PP^-1 C_P for nu.  Lawson-Hanson's active-set loop (the most violated rows join, a step back to
+    mu >= 0 drops rows) runs on the Gram matrix of all rows (N <= 2 (d + 1)) or of a working set of rows that
+    grows by the most violated ones (tall data).  The free columns are scaled by a power of two to the size of
+    the others (exact)."""
+    N, n = A.shape
+    regularized = np.setdiff1d(np.arange(n), free)
+    top = float(np.max(np.abs(A[:, regularized]), initial=0.0)) if regularized.size else 1.0
+    column = np.max(np.abs(A[:, free]), axis=0)
+    scale = np.where(column > 0, np.maximum(top, TINY) / np.maximum(column, TINY), 1.0)
+    scale = np.ldexp(1.0, np.frexp(scale)[1] - 1)          # powers of two: exact
+    As = A.copy()
+    As[:, free] *= scale
+    C = As[:, free]
+    full = (N <= FULL_GRAM_RATIO * (n + 1) and N <= FULL_GRAM_MAX) if full_gram is None else full_gram
+    warm = None
+    if full:
+        W = np.arange(N)
+    else:
+        # warm start: with the free columns weighted by WARM_WEIGHT more, penalizing them too is a small change of
+        # the problem that is a least-distance program (fast, no N x N matrix); its passive rows start the exact one
+        Aw = As.copy()
+        Aw[:, free] *= WARM_WEIGHT
+        guess = _ldp(Aw, r, max_iter=max_iter, deadline=deadline, full_gram=False, rownorm=np.max(np.abs(Aw), axis=1))
+        theta_w = guess[0]
+        margins = Aw @ theta_w - r
+        size = min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1)))
+        W = np.union1d(guess[2], np.argsort(margins, kind="stable")[:size])
+        warm = np.searchsorted(W, guess[2]) if guess[3] == "optimal" else None
+    iterations, status = 0, "max_iterations"
+    theta = np.zeros(n)
+    mu_W, passive_W = np.zeros(0), np.zeros(0, dtype=int)
+    rounds = 0
+    while iterations < max_iter:
+        rounds += 1
+        gram = _Gram(As[W], r[W], full=True, with_r=False)
+        mu_W, nu, passive_W, status, its = _eq_active_set(gram, As[W], r[W], C[W], warm=warm,
+                                                         max_iter=max_iter - iterations, deadline=deadline)
+        iterations += its
+        theta = np.zeros(n)
+        theta[regularized] = As[W][:, regularized].T @ mu_W
+        theta[free] = nu * scale
+        if status != "optimal" or full:
+            break
+        mask = np.zeros(N, dtype=bool)
+        mask[W] = True
+        violated = _violated(A, r, theta, rownorm, exclude=mask)
+        if violated.size == 0:
+            break
+        warm = np.searchsorted(np.union1d(W, violated[:max(ROUND_ROWS, n + 1)]), W[passive_W])
+        W = np.union1d(W, violated[:max(ROUND_ROWS, n + 1)])
+    lam = np.zeros(N)
+    lam[W] = 2.0 * mu_W
+    passive = np.sort(W[passive_W])
+    # a passive row on one free coordinate alone (a bound such as the SVM's b >= 0) holds exactly
+    for i in passive:
+        if not np.any(A[i, regularized]) and np.count_nonzero(A[i, free]) == 1:
+            j = int(np.flatnonzero(A[i, free])[0])
+            theta[free[j]] = r[i] / A[i, free[j]]
+    return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)
+
+
+def _eq_active_set(gram, A, r, C, *, warm, max_iter: int, deadline: float):
+    """Lawson-Hanson for min 1/2 mu.K mu - r.mu, mu >= 0, C^T mu = 0 (see ``_free_qp``) on the rows of ``gram``.
+    Returns (mu, nu, passive positions, status, iterations)."""
+    m, q = C.shape
+    L, passive, u = np.zeros((0, 0)), np.zeros(0, dtype=int), np.zeros(0)
+    nu = np.zeros(q)
+    rownorm = np.max(np.abs(A), axis=1)
+    status, iterations = "max_iterations", 0
+    for iterations in range(1, max_iter + 1):
+        if time.perf_counter() > deadline:
+            status = "max_time"
+            break
+        mu = np.zeros(m)
+        mu[passive] = u
+        violation = r - gram.K @ mu - C @ nu
+        size = float(np.max(np.abs(mu) @ np.abs(A), initial=0.0)) + float(np.max(np.abs(nu), initial=0.0))
+        tol = VIOLATION * np.maximum(np.abs(r), rownorm * max(size, TINY))
+        score = violation - tol
+        score[passive] = -np.inf
+        candidates = np.nonzero(score > 0)[0]
+        if candidates.size == 0:
+            status = "optimal"
+            iterations -= 1                             # this pass only checked
+            break
+        ranked = candidates[np.argsort(-score[candidates], kind="stable")]
+        if iterations == 1 and warm is not None and warm.size:
+            ranked = warm
+        elif iterations > 1 or m > 2 * ranked.size:
+            ranked = ranked[:max(MIN_BATCH, passive.size // 8)]
+        L, passive, kept = _extend(L, passive, ranked, gram)
+        if kept.size:
+            u = np.concatenate([u, np.zeros(kept.size)])
+        else:
+            # the most violated row depends on the passive ones (they span the rows' space): a simplex pivot.
+            # Its row is sum_i c_i (row i), so mu + t (e_j - c) keeps K mu and C^T mu and lowers the objective
+            # by t (r_j - A_j theta) > 0: move until a passive mu_i reaches 0, and exchange the two
+            j = int(ranked[0])
+            c = cho_solve((L, True), gram.block(passive, np.array([j])).ravel(), check_finite=False)
+            positive = c > EQ_ZERO * max(float(np.max(np.abs(c), initial=0.0)), TINY)
+            if not positive.any():
+                status = "inconsistent"          # r_j - A_j theta > 0 along a direction the rows cannot stop
+                break
+            ratios = np.full(c.size, np.inf)
+            ratios[positive] = u[positive] / c[positive]
+            k = int(np.argmin(ratios))
+            t = float(ratios[k])
+            u = np.maximum(u - t * c, 0.0)
+            drop = np.zeros(passive.size, dtype=bool)
+            drop[k] = True
+            L, passive, u = _drop(L, passive, u, drop, gram)
+            L, passive, kept = _extend(L, passive, np.array([j]), gram)
+            if kept.size == 0:
+                status = "stalled"
+                break
+            u = np.append(u, t)
+        while passive.size:                             # Lawson-Hanson's inner loop
+            z, nu = _bordered(L, r[passive], C[passive])
+            floor = EQ_ZERO * max(float(np.max(np.abs(z), initial=0.0)), TINY)
+            negative = z < -floor
+            if not negative.any():
+                u = np.maximum(z, 0.0)
+                break
+            un, zn = u[negative], z[negative]
+            ratio = np.where(un > 0, un / np.maximum(un - zn, TINY), 0.0)
+            alpha = float(np.min(ratio))
+            u = u + alpha * (z - u)
+            drop = np.zeros(passive.size, dtype=bool)
+            drop[np.nonzero(negative)[0][ratio <= alpha]] = True
+            drop |= u < 0
+            u = np.maximum(u, 0.0)
+            L, passive, u = _drop(L, passive, u, drop, gram)
+    mu = np.zeros(m)
+    mu[passive] = u
+    return mu, nu, passive, status, iterations
+
+
+def _bordered(L, r, C):
+    """(z, nu) with K z + C nu = r, C^T z = 0 for K = L L^T: nu from the Schur complement C^T K^-1 C
+    (least squares when it is singular)."""
+    z0 = cho_solve((L, True), r, check_finite=False)
+    if C.shape[1] == 0:
+        return z0, np.zeros(0)
+    Zc = cho_solve((L, True), C, check_finite=False)
+    S = C.T @ Zc
+    nu = np.linalg.lstsq(S, C.T @ z0, rcond=None)[0]
+    return z0 - Zc @ nu, nu
+
+
+# ---- the route on the max-margin pipeline ----------------------------------------------------------------
+_CONTROLLER = []
+
+
+def _controller():
+    """threadpoolctl's controller of the BLAS libraries loaded by numpy and scipy (None without threadpoolctl)."""
+    if not _CONTROLLER:
+        try:
+            from threadpoolctl import ThreadpoolController
+            _CONTROLLER.append(ThreadpoolController())
+        except ImportError:          # optional: without it BLAS keeps its own thread count
+            _CONTROLLER.append(None)
+    return _CONTROLLER[0]
+
+
+@contextmanager
+def single_blas_thread(enabled: bool = True):
+    """One BLAS thread for the small dense factorizations of a solve (a no-op without threadpoolctl): on a machine
+    whose cores are shared, a second BLAS thread on matrices of a few hundred rows waits more than it computes."""
+    controller = _controller() if enabled else None
+    with controller.limit(limits=1, user_api="blas") if controller is not None else nullcontext():
+        yield
+
+
+def dual_applies(problem) -> bool:
+    """The route's scope: a model linear in theta, objective ||theta||^2 (``L2``, or ``PartialL2`` with
+    unregularized coordinates), theta itself the decision vector (no lift variables)."""
+    lift = problem.lift
+    return bool(problem.source.linear and problem.norm.name == "l2" and not lift.split and lift.n == lift.n_params)
+
+
+def dual_rows(source, n_params: int):
+    """(A, r) of every row of the max-margin NLP as A theta >= r: the margins (r = 1 - c), then the source's extra
+    rows (linear: their Jacobian and value at theta = 0)."""
+    A, r = source.A, 1.0 - source.c
+    if source.n_extra:
+        zero = np.zeros(n_params)
+        A = np.vstack([A, source.extra_jacobian(zero)])
+        r = np.concatenate([r, -source.extra_values(zero)])
+    return A, r
+
+
+def dual_certificate(problem, opts, started: float, *, force: bool = False):
+    """Solve a ``MaxMarginProblem`` in ``dual_applies``'s scope by ``least_distance``, finish (``finish_or_keep``:
+    only where it can matter, from the solver's vertex) and certify on every row.  Returns the Certificate, or
+    None when it is not ``optimal`` (the caller then runs IPOPT) unless ``force``."""
+    from ..nlp.certificate import SolverInfo
+    from ..nlp.finish import finish_or_keep
+    from ..nlp.ipopt import IpoptResult
+    from ..nlp.status import Status, decide
+    from .maxmargin import StartOutcome, _Attempt, margin_nlp
+
+    source, lift = problem.source, problem.lift
+    N = problem.data.n_samples
+    with single_blas_thread():
+        A, r = dual_rows(source, lift.n_params)
+        free = tuple(getattr(problem.norm, "free", ()))
+        limit = float("inf") if opts.time_limit is None else float(opts.time_limit)
+        solved = least_distance(A, r, free=free, max_iter=opts.max_iter, time_limit=limit)
+        if solved.status == "inconsistent" and not force:
+            return None                                  # IPOPT, then a Farkas proof, decide
+        status = {"optimal": Status.OPTIMAL, "max_iterations": Status.MAX_ITERATIONS,
+                  "max_time": Status.MAX_TIME, "inconsistent": Status.INFEASIBLE}.get(solved.status, Status.FAILED)
+        nlp = margin_nlp(source, lift, np.arange(N))
+        z = lift.start(solved.theta)
+        result = IpoptResult(z, lift.objective_value(z), solved.multipliers, np.zeros(lift.n), np.zeros(lift.n),
+                             status, solved.status, solved.iterations, solved.seconds, solver="dual_active_set",
+                             vertex=True)
+        point, report = finish_or_keep(nlp, result, opts)
+    verdict = decide(report.kkt_met(opts.tolerances), status)
+    if not verdict.success and not force:
+        return None
+    attempt = _Attempt(point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, status,
+                       solved.status, solved.iterations, solved.seconds, solved.iterations,
+                       np.arange(solved.rows_formed), point.info, report)
+    start = StartOutcome(verdict, float(problem.norm.objective_value(source.to_user(lift.theta(point.z)))),
+                         report.residuals.max, solved.iterations)
+    cert = problem._certificate(source, attempt, report, verdict, opts, started, starts=(start,))
+    how = "the Gram matrix of all rows" if solved.full_gram else f"a working set of {solved.rows_formed} rows"
+    solver = SolverInfo("dual_active_set", status, solved.status, solved.iterations, time.perf_counter() - started,
+                        f"dual active set (Lawson-Hanson NNLS of the least-distance problem on {how}): "
+                        f"{solved.status} after {solved.iterations} iterations")
+    return replace(cert, solver=solver)
