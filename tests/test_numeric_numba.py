@@ -87,7 +87,7 @@ def test_weight_sums_match_numpy_in_both_layouts(nb, dtype, rtol, K, R, N):
     """Rows not a multiple of the 4 handled per pass, one sample, one run, many of each."""
     P, B = random_operands(K, R, N, dtype)
     reference = B.astype(float) @ np.exp(np.maximum(P.T.astype(float) @ B.astype(float), FLOOR[dtype])).T
-    for layout in (nb.SAMPLES, nb.BLAS):
+    for layout in (nb.LOOPS, nb.BLAS):
         GT = np.full((K, R), np.nan, dtype)
         work = np.empty(nb.workspace_shape(layout, R, N), dtype)
         nb.weight_sums(P, B, GT, work, dtype(FLOOR[dtype]), layout)
@@ -95,7 +95,7 @@ def test_weight_sums_match_numpy_in_both_layouts(nb, dtype, rtol, K, R, N):
                                    err_msg=f"layout {layout}")
 
 
-@pytest.mark.parametrize("layout", ["SAMPLES", "BLAS"])
+@pytest.mark.parametrize("layout", ["LOOPS", "BLAS"])
 def test_weight_sums_floor_and_propagate_nan(nb, layout):
     layout = getattr(nb, layout)
     B = np.ones((2, 40))
@@ -115,7 +115,7 @@ def lane_state(kernel, theta, layout, nb):
     return lane.P, lane.B, lane.GT, work, lane.log_loss, lane
 
 
-@pytest.mark.parametrize("layout", ["SAMPLES", "BLAS"])
+@pytest.mark.parametrize("layout", ["LOOPS", "BLAS"])
 def test_run_steps_statuses(nb, layout):
     layout = getattr(nb, layout)
     kernel = LinearKernel(*separable())
@@ -154,8 +154,8 @@ def test_numba_lane_matches_numpy_lane_in_its_loop_and_step_by_step(dtype, rtol,
 
 
 def test_layout_choice_follows_the_sizes(nb):
-    assert numba_layout(1, 101, 10_000) == nb.SAMPLES                # one run
-    assert numba_layout(4, 3, 30) == nb.SAMPLES                      # tiny
+    assert numba_layout(1, 101, 10_000) == nb.LOOPS                # one run
+    assert numba_layout(4, 3, 30) == nb.LOOPS                      # tiny
     assert numba_layout(2, 11, 200) == nb.BLAS
     assert numba_layout(64, 101, 1000) == nb.BLAS
 

@@ -9,8 +9,8 @@ supports (it needs no C compiler at install; ``pip install lexmargin[fast]``)::
 
 ``weight_sums`` has two layouts, chosen once per lane by ``fused.numba_layout`` from the sizes:
 
-* ``SAMPLES`` (one run, or tiny problems): per run, the margins of all samples as one vector (four rows
-  of B per pass, the last pass also applying floor and exp), then K dot products with it;
+* ``LOOPS`` (one run, or tiny problems): per run, the margins of all samples as one vector (four rows
+  of B per pass), floor and exp in one pass over all of them, then K dot products per run;
 * ``BLAS`` (the rest): the two matrix products by BLAS from inside numba (scipy's BLAS, no Python in
   between), floor and exp in one pass over X = P^T B in between.
 
@@ -39,11 +39,11 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic, overload
 
 _JIT = dict(nogil=True, cache=True, error_model="numpy", fastmath={"contract"})
-# the dot products of SAMPLES may be reassociated (vectorized; still deterministic for the compiled code);
+# the dot products of LOOPS may be reassociated (vectorized; still deterministic for the compiled code);
 # nothing else may: the exponential's rounding trick needs the operations as written
 _JIT_REDUCE = dict(_JIT, fastmath={"contract", "reassoc"})
 
-SAMPLES, BLAS = 0, 1                     # layouts of weight_sums
+LOOPS, BLAS = 0, 1                       # layouts of weight_sums
 DONE, UNSAFE, DIVERGED = 0, 1, 2         # statuses of run_steps (as in _fused.c)
 
 
@@ -141,35 +141,36 @@ def _floored_exp(x, floor):
 
 # ---- weight_sums, two layouts ----------------------------------------------------------------------------
 @njit(**_JIT_REDUCE)
-def _add_dots(B, x, GT, r, zero):
-    """GT[k, r] = B[k] . x for every k (reassociated: vectorized, still deterministic)."""
+def _dots(B, X, GT, zero):
+    """GT[k, r] = B[k] . X[r] for every k and r (reassociated: vectorized, still deterministic)."""
     K, N = B.shape
-    for k0 in range(0, K, 4):
-        k1, k2, k3 = min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1)   # repeats past the end
-        a0 = a1 = a2 = a3 = zero
-        for i in range(N):
-            xi = x[i]
-            a0 += B[k0, i] * xi
-            a1 += B[k1, i] * xi
-            a2 += B[k2, i] * xi
-            a3 += B[k3, i] * xi
-        GT[k3, r] = a3
-        GT[k2, r] = a2
-        GT[k1, r] = a1
-        GT[k0, r] = a0
+    R = X.shape[0]
+    for r in range(R):
+        for k0 in range(0, K, 4):
+            k1, k2, k3 = min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1)   # repeats past the end
+            a0 = a1 = a2 = a3 = zero
+            for i in range(N):
+                xi = X[r, i]
+                a0 += B[k0, i] * xi
+                a1 += B[k1, i] * xi
+                a2 += B[k2, i] * xi
+                a3 += B[k3, i] * xi
+            GT[k3, r] = a3
+            GT[k2, r] = a2
+            GT[k1, r] = a1
+            GT[k0, r] = a0
 
 
 @njit(**_JIT)
-def _sums_samples(P, B, GT, W, floor):
-    """SAMPLES: per run r, x = exp(max(P[:, r]^T B, floor)) (rows of B four at a time, the last pass also
-    applies floor and exp), then GT[:, r] = B x."""
+def _sums_loops(P, B, GT, X, floor):
+    """LOOPS: per run r, X[r] = P[:, r]^T B (rows of B four at a time); X = exp(max(X, floor)) in one pass;
+    GT[:, r] = B X[r]^T (K dot products per run)."""
     K, R = P.shape
     N = B.shape[1]
     zero = floor - floor
-    x = W[0]
     for r in range(R):
         for i in range(N):
-            x[i] = zero
+            X[r, i] = zero
         for k0 in range(0, K, 4):
             # rows past the end count with weight 0 (exact: x + 0 * b = x for finite b)
             k1, k2, k3 = min(k0 + 1, K - 1), min(k0 + 2, K - 1), min(k0 + 3, K - 1)
@@ -177,23 +178,25 @@ def _sums_samples(P, B, GT, W, floor):
             p1 = P[k1, r] if k0 + 1 < K else zero
             p2 = P[k2, r] if k0 + 2 < K else zero
             p3 = P[k3, r] if k0 + 3 < K else zero
-            if k0 + 4 < K:
-                for i in range(N):
-                    x[i] = x[i] + p0 * B[k0, i] + p1 * B[k1, i] + p2 * B[k2, i] + p3 * B[k3, i]
-            else:
-                for i in range(N):
-                    x[i] = floored_exp(x[i] + p0 * B[k0, i] + p1 * B[k1, i] + p2 * B[k2, i] + p3 * B[k3, i], floor)
-        _add_dots(B, x, GT, r, zero)
+            for i in range(N):
+                X[r, i] = X[r, i] + p0 * B[k0, i] + p1 * B[k1, i] + p2 * B[k2, i] + p3 * B[k3, i]
+    _floored_exp_all(X, floor)
+    _dots(B, X, GT, zero)
+
+
+@njit(**_JIT)
+def _floored_exp_all(X, floor):
+    """X = exp(max(X, floor)) in place, in one pass (X C-ordered)."""
+    x = X.reshape(X.size)
+    for i in range(x.size):
+        x[i] = floored_exp(x[i], floor)
 
 
 @njit(**_JIT)
 def _sums_blas(P, B, GT, X, floor):
     """BLAS: X = P^T B (one product), X = exp(max(X, floor)) in one pass, GT = B X^T (one product)."""
     np.dot(P.T, B, X)
-    R, N = X.shape
-    for r in range(R):
-        for n in range(N):
-            X[r, n] = floored_exp(X[r, n], floor)
+    _floored_exp_all(X, floor)
     np.dot(B, X.T, GT)
 
 
@@ -202,12 +205,12 @@ def _weight_sums(P, B, GT, work, floor, layout):
     if layout == BLAS:
         _sums_blas(P, B, GT, work, floor)
     else:
-        _sums_samples(P, B, GT, work, floor)
+        _sums_loops(P, B, GT, work, floor)
 
 
 def workspace_shape(layout: int, runs: int, samples: int) -> tuple[int, int]:
-    """Shape of the workspace that ``weight_sums`` needs for a layout (a C-ordered matrix of the dtype)."""
-    return (runs, samples) if layout == BLAS else (1, samples)
+    """Shape of the workspace that ``weight_sums`` needs (a C-ordered matrix of the dtype): X (R, N)."""
+    return (runs, samples)
 
 
 def weight_sums(P, B, GT, work, floor, layout) -> None:
@@ -269,5 +272,5 @@ def run_steps(P, B, GT, work, layout, eta, constant, log_loss, n, floor, s_lo, s
     return int(done), int(status)
 
 
-__all__ = ["BLAS", "DIVERGED", "DONE", "SAMPLES", "UNSAFE", "floored_exp", "log_loss", "run_steps",
+__all__ = ["BLAS", "DIVERGED", "DONE", "LOOPS", "UNSAFE", "floored_exp", "log_loss", "run_steps",
            "weight_sums", "workspace_shape"]

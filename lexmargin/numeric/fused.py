@@ -20,7 +20,7 @@ Three kernels do this arithmetic (``LinearExpLane.kernel``), chosen per lane by 
 * ``"c"``: the optional C extension ``_fused`` (built at install where a C compiler is found; CPUs with
   AVX-512F): one pass over B per step (both products, floor and exp in registers);
 * ``"numba"``: ``_fused_numba`` (the optional ``numba`` package, ``pip install lexmargin[fast]``; every
-  CPU): per run one vector pass on tiny problems, BLAS products from inside numba otherwise;
+  CPU): its own loops on tiny problems, BLAS products from inside numba otherwise;
 * ``"numpy"``: the two products and two passes above, from Python (always there).
 
 The compiled kernels ("c", "numba") run whole chunks of steps without returning to Python
@@ -116,7 +116,7 @@ _DIVERGED, _UNSAFE = 2, 1                  # statuses of _fused.run_steps
 _C_MIN_RUNS = {np.dtype(np.float64): 16, np.dtype(np.float32): 32}
 _TINY = 1000                          # rows x samples up to which C beats numba
 _C_SMALL_WORK = 30_000                # C against numpy
-_NUMBA_SAMPLES_WORK = 500             # runs x rows x samples up to which numba's SAMPLES layout beats BLAS
+_NUMBA_LOOPS_WORK = 500               # runs x rows x samples up to which numba's LOOPS layout beats BLAS
 
 
 def _c_kernel_pays(dtype, runs: int, rows: int, samples: int) -> bool:
@@ -126,9 +126,9 @@ def _c_kernel_pays(dtype, runs: int, rows: int, samples: int) -> bool:
 
 
 def numba_layout(runs: int, rows: int, samples: int) -> int:
-    """The numba kernel's layout: one vector pass per run (one run, or tiny problems), else BLAS products."""
+    """The numba kernel's layout: its own loops (one run, or tiny problems), else BLAS products."""
     from . import _fused_numba as nb
-    return nb.SAMPLES if runs == 1 or runs * rows * samples <= _NUMBA_SAMPLES_WORK else nb.BLAS
+    return nb.LOOPS if runs == 1 or runs * rows * samples <= _NUMBA_LOOPS_WORK else nb.BLAS
 
 
 def choose_kernel(dtype, runs: int, rows: int, samples: int) -> str:
