@@ -1,24 +1,37 @@
-"""Throughput of batched linear GD in lexmargin.numeric vs the machine's matmul peak and vs PyTorch (CPU).
+"""Throughput of batched linear GD in lexmargin.numeric against the machine's matmul peak and PyTorch (CPU).
 
-    python benchmarks/bench_numeric.py [--runs 64] [--samples 1000] [--dim 100] [--steps 100] [--repeats 15] [--json out.json]
+    python benchmarks/bench_numeric.py [--runs 64] [--samples 1000] [--dim 100] [--steps 100] [--repeats 15]
+                                       [--workers 2] [--dtype float64|float32|both] [--json out.json]
+    python benchmarks/bench_numeric.py --small        # the paper suite's case: N=30, d=2, one run, many steps
 
 One normalized-GD step for R runs on N samples in d dimensions does two matrix products
 (margins: 2RNd flops, gradient: 2RNd flops); GFLOP/s counts only those 4RNd flops, so the loss,
-the softmax weights and the update are overhead that lowers the figure.  The peak is the rate of a
-large square matrix product (numpy, same precision, same number of BLAS threads; for the trainer with
-k lanes, k threads).  The PyTorch loop does the same arithmetic (margins, log-sum-exp, softmax
-weights, gradient, update) with torch tensors; it is optional (skipped when torch is not installed).
+the weights and the update are overhead that lowers the figure.  The peak is the rate of a large
+square matrix product (numpy, same precision, same number of threads).
 
-Contenders: ``numpy`` is the default trainer (the fused path, with the compiled AVX-512 kernel when
-it is built and the CPU has AVX-512F), ``numpy_fused_without_c`` the fused path in numpy alone
-(two BLAS products, two elementwise passes), ``numpy_generic`` the generic path (``fused=False``),
-``numpy_k_workers`` the default trainer with k lanes in threads, ``numpy_k_threads`` one lane whose
-compiled kernel splits the samples over k OpenMP threads; both are compared with a k-thread peak.
+Contenders on one thread (one process; every BLAS library and PyTorch limited to one thread):
+
+* ``numpy``: lexmargin's default trainer (the fused path on the kernel ``numeric.fused.choose_kernel``
+  picks); ``numpy_kernel_c``, ``numpy_kernel_numba``, ``numpy_kernel_numpy``: the fused path forced onto
+  each kernel that is available here; ``numpy_generic``: the generic path (``fused=False``);
+* ``torch_one_exp``: lexmargin's scheme in PyTorch (margins shifted by a predicted -log L inside the
+  product, one exp, one product for the gradient and the sums, the same safety check);
+  ``torch``: the usual log-sum-exp + softmax loop; ``torch_autograd``: log-sum-exp and autograd.
+
+Contenders on k = ``--workers`` threads, each timed in a process of its own (idle thread pools of other
+libraries in the same process slow lexmargin's threads down), with a k-thread peak timed in the same
+process: ``numpy_k_workers`` (k lanes), ``numpy_k_threads`` (one lane, the C kernel's k OpenMP threads,
+where it is available), ``torch_one_exp_k_threads`` and ``torch_k_threads`` (PyTorch with k threads, both
+in one process).  PyTorch always gets the same number of threads as lexmargin.
 
 A shared machine makes single timings noisy, so every timing is taken in ``--repeats`` rounds, each
-round timing every contender and the peak once, interleaved.  ``fraction_of_peak`` is the best GD
-rate over the best peak rate; ``fraction_of_peak_per_round`` gives the median and the best of the
-same ratio within one round, where both saw the same machine load.
+round timing every contender (of a process) and the peak once, interleaved.  Reported: the best time
+per step and the median over rounds; ``fraction_of_peak`` (best rate over best peak) and its per-round
+median and best; ``speedup_vs_X`` (lexmargin's best rate over X's best) and ``speedup_vs_X_median``
+(the median over rounds of the same ratio within a round, where both saw the same load); for each
+kernel its time over the fastest kernel's (best-vs-best and per-round median).  Each contender runs
+``--steps`` steps per timing, fewer if that takes longer than ``--target-s`` (slow contenders of
+``--small``).
 """
 
 from __future__ import annotations
@@ -27,12 +40,30 @@ import argparse
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 import numpy as np
 
 from lexmargin.numeric import LinearKernel, Normalized, Trainer
+from lexmargin.numeric import fused as fused_module
+
+ETA = 0.01                                            # the normalized-GD step size of every contender
+TOTAL_STEPS = 10 ** 9                                 # the trainers' n_steps: never reached
+
+
+# ---- threads ----------------------------------------------------------------------------------------
+def _load_libraries():
+    """Load scipy's BLAS (numba's products call it) so that thread limits apply to it too."""
+    import scipy.linalg.cython_blas  # noqa: F401
+
+
+def _blas_threads(threads: int):
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(threads, user_api="blas")
 
 
 def matmul_peak_timer(dtype, threads: int | None = None, n: int = 3000):
@@ -48,17 +79,13 @@ def matmul_peak_timer(dtype, threads: int | None = None, n: int = 3000):
     return rate
 
 
-def _blas_threads(threads: int):
-    from threadpoolctl import threadpool_limits
-    return threadpool_limits(threads, user_api="blas")
-
-
 def _time(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
 
 
+# ---- the problem and the contenders -----------------------------------------------------------------------
 def problem(runs, samples, dim, seed=0):
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((samples, dim))
@@ -66,17 +93,43 @@ def problem(runs, samples, dim, seed=0):
     return X, y
 
 
-def numpy_trainer(X, y, runs, dtype, total_steps, workers=1, fused=True, threads=1):
-    kernel = LinearKernel(X, y, dtype=dtype)
-    theta = kernel.random_theta(np.arange(runs), 1.0)
-    return Trainer(kernel, theta, rule=Normalized(0.01), n_steps=total_steps, checkpoints=2,
-                   store_direction=False, workers=workers, fused=fused, threads=threads)
+@contextmanager
+def _kernel_choice(kernel: str | None):
+    """New lanes take ``kernel`` (None: the default choice, or LEXMARGIN_FUSED_KERNEL if set outside)."""
+    if kernel is None:
+        yield
+        return
+    previous = os.environ.get("LEXMARGIN_FUSED_KERNEL")
+    os.environ["LEXMARGIN_FUSED_KERNEL"] = kernel
+    try:
+        yield
+    finally:
+        os.environ.pop("LEXMARGIN_FUSED_KERNEL", None)
+        if previous is not None:
+            os.environ["LEXMARGIN_FUSED_KERNEL"] = previous
+
+
+def numpy_trainer(X, y, runs, dtype, total_steps, workers=1, fused=True, threads=1, kernel=None):
+    lm_kernel = LinearKernel(X, y, dtype=dtype)
+    theta = lm_kernel.random_theta(np.arange(runs), 1.0)
+    with _kernel_choice(kernel):
+        trainer = Trainer(lm_kernel, theta, rule=Normalized(ETA), n_steps=total_steps, checkpoints=2,
+                          store_direction=False, workers=workers, fused=fused, threads=threads)
+    if kernel is not None and trainer.fused_kernels != [kernel] * workers:
+        raise RuntimeError(f"asked for the {kernel} kernel, got {trainer.fused_kernels}")
+    return trainer
+
+
+def _torch_dtype(dtype):
+    import torch
+    return {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}[np.dtype(dtype)]
 
 
 def torch_loop(X, y, runs, dtype, seed=0):
-    """The same normalized-GD arithmetic in PyTorch; returns step(n) running n steps."""
+    """The same normalized-GD arithmetic in PyTorch, written the usual way (log-sum-exp and softmax weights);
+    returns steps(n) running n steps."""
     import torch
-    tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+    tdtype = _torch_dtype(dtype)
     A = torch.tensor((y[:, None] * X).T, dtype=tdtype).contiguous()     # (d, N)
     theta = torch.tensor(LinearKernel(X, y).random_theta(np.arange(runs), 1.0), dtype=tdtype)
 
@@ -87,7 +140,55 @@ def torch_loop(X, y, runs, dtype, seed=0):
             f = theta @ A
             log_loss = torch.logsumexp(-f, dim=1)
             w = torch.softmax(-f, dim=1)
-            theta = theta + 0.01 * (w @ A.T)
+            theta = theta + ETA * (w @ A.T)
+        return log_loss
+    return steps
+
+
+def torch_one_exp_loop(X, y, runs, dtype):
+    """lexmargin's scheme in PyTorch: per step X = [-theta, c] [A; 1] = c - f (c: the predicted -log L), floor
+    and exp in place, [G; s] = [A; 1] e^T, the update and the next prediction; a shift that the sums show
+    unsafe is replaced by the exact one, as in lexmargin (``numeric.fused``)."""
+    import torch
+    tdtype = _torch_dtype(dtype)
+    K, N = X.shape[1] + 1, X.shape[0]
+    B = torch.ones((K, N), dtype=tdtype)
+    B[:-1] = torch.tensor((y[:, None] * X).T, dtype=tdtype)
+    P = torch.empty((K, runs), dtype=tdtype)
+    P[:-1] = -torch.tensor(LinearKernel(X, y).random_theta(np.arange(runs), 1.0).T, dtype=tdtype)
+    floor = -700.0 if np.dtype(dtype) == np.float64 else -87.0
+    lo, hi = fused_module.safe_log_sum_range(dtype, N)
+    s_lo, s_hi = float(np.exp(lo)), float(np.exp(hi))
+    E = torch.empty((runs, N), dtype=tdtype)
+    GT = torch.empty((K, runs), dtype=tdtype)
+
+    def weights():
+        torch.matmul(P.T, B, out=E)
+        E.clamp_(min=floor).exp_()
+        torch.matmul(B, E.T, out=GT)
+
+    def exact_shift():
+        P[-1] = 0
+        P[-1] = -(P.T @ B).amax(dim=1)
+        weights()
+
+    exact_shift()
+    state = {"log_loss": GT[-1].log() - P[-1]}
+
+    @torch.no_grad()
+    def steps(n):
+        log_loss = state["log_loss"]
+        for _ in range(n):
+            G, s = GT[:-1], GT[-1]
+            m = ETA / s
+            g2 = (G * G).sum(dim=0)
+            P[:-1] -= G * m
+            P[-1] = m * g2 / s - log_loss
+            weights()
+            if not bool(((s >= s_lo) & (s <= s_hi)).all()):
+                exact_shift()
+            log_loss = GT[-1].log() - P[-1]
+        state["log_loss"] = log_loss
         return log_loss
     return steps
 
@@ -95,7 +196,7 @@ def torch_loop(X, y, runs, dtype, seed=0):
 def torch_autograd_loop(X, y, runs, dtype):
     """PyTorch with autograd on log L (what a typical PyTorch user writes)."""
     import torch
-    tdtype = {np.float32: torch.float32, np.float64: torch.float64}[dtype]
+    tdtype = _torch_dtype(dtype)
     A = torch.tensor((y[:, None] * X).T, dtype=tdtype).contiguous()
     theta = torch.tensor(LinearKernel(X, y).random_theta(np.arange(runs), 1.0), dtype=tdtype, requires_grad=True)
 
@@ -104,19 +205,155 @@ def torch_autograd_loop(X, y, runs, dtype):
             log_loss = torch.logsumexp(-(theta @ A), dim=1)
             (grad,) = torch.autograd.grad(log_loss.sum(), theta)
             with torch.no_grad():
-                theta.sub_(0.01 * grad)
+                theta.sub_(ETA * grad)
         return log_loss
     return steps
 
 
+def _has_torch() -> bool:
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _trainer_runner(trainer):
+    return lambda n: trainer.run(until=trainer.step + n)
+
+
+def single_thread_contenders(X, y, runs, dtype, total, kernels=fused_module.KERNELS) -> tuple[dict, Trainer]:
+    """name -> steps(n) of the one-thread contenders, and the default trainer."""
+    default = numpy_trainer(X, y, runs, dtype, total)
+    trainers = {"numpy": default}
+    for kernel in kernels:
+        if fused_module.kernel_available(kernel):
+            trainers[f"numpy_kernel_{kernel}"] = numpy_trainer(X, y, runs, dtype, total, kernel=kernel)
+    trainers["numpy_generic"] = numpy_trainer(X, y, runs, dtype, total, fused=False)
+    runners = {name: _trainer_runner(t) for name, t in trainers.items()}
+    if _has_torch():
+        runners["torch_one_exp"] = torch_one_exp_loop(X, y, runs, dtype)
+        runners["torch"] = torch_loop(X, y, runs, dtype)
+        runners["torch_autograd"] = torch_autograd_loop(X, y, runs, dtype)
+    return runners, default
+
+
+def multi_thread_specs(k: int, kernels=fused_module.KERNELS) -> list[dict]:
+    """The k-thread contenders, by process: lexmargin's each in a process of its own, PyTorch's two loops in
+    one process (they share its thread pool)."""
+    specs = [{"kind": "workers", "names": [f"numpy_{k}_workers"]}]
+    if "c" in kernels and fused_module.c_kernel_available():
+        specs.append({"kind": "c_threads", "names": [f"numpy_{k}_threads"]})
+    if _has_torch():
+        specs.append({"kind": "torch", "names": [f"torch_one_exp_{k}_threads", f"torch_{k}_threads"]})
+    return specs
+
+
+def _steps_per_timing(run, steps: int, target_s: float) -> int:
+    """Steps per timing: ``steps``, fewer where that would take longer than ``target_s`` (after a warm-up)."""
+    warm = max(1, min(steps, 10))
+    run(warm)
+    per_step = _time(lambda: run(warm)) / warm
+    return int(max(1, min(steps, target_s / max(per_step, 1e-9))))
+
+
+def time_rounds(runners: dict, peak, steps: int, repeats: int, target_s: float) -> tuple[dict, list, dict]:
+    """(name -> seconds per step in each round, peak GFLOP/s in each round, name -> steps per timing)."""
+    counts = {name: _steps_per_timing(run, steps, target_s) for name, run in runners.items()}
+    seconds = {name: [] for name in runners}
+    peaks = []
+    for _ in range(repeats):
+        for name, run in runners.items():
+            seconds[name].append(_time(lambda r=run, n=counts[name]: r(n)) / counts[name])
+        peaks.append(peak())
+    return seconds, peaks, counts
+
+
+# ---- a child process: one multi-thread contender ------------------------------------------------------------
+def _child(spec: dict) -> dict:
+    """Time k-thread contenders against a k-thread peak, in this process only: set up, say "ready", wait for a
+    line on stdin (the parent releases one process at a time), time, and return the timings."""
+    k, dtype, names = spec["threads"], np.dtype(spec["dtype"]), spec["names"]
+    X, y = problem(spec["runs"], spec["samples"], spec["dim"])
+    if spec["kind"] == "torch":
+        import torch
+        torch.set_num_threads(k)
+        runs = [torch_one_exp_loop(X, y, spec["runs"], dtype), torch_loop(X, y, spec["runs"], dtype)]
+    else:
+        _load_libraries()
+        if spec["kind"] == "workers":
+            trainer = numpy_trainer(X, y, spec["runs"], dtype, TOTAL_STEPS, workers=k)
+        else:
+            trainer = numpy_trainer(X, y, spec["runs"], dtype, TOTAL_STEPS, threads=k, kernel="c")
+        runs = [_trainer_runner(trainer)]
+    print("ready", flush=True)
+    if not sys.stdin.readline():             # the parent is gone: nothing to time for
+        return {}
+    peak = matmul_peak_timer(dtype, threads=k, n=spec["peak_size"])
+    with _blas_threads(k):
+        seconds, peaks, counts = time_rounds(dict(zip(names, runs)), peak, spec["steps"], spec["repeats"],
+                                             spec["target_s"])
+    return {"seconds": seconds, "peaks": peaks, "steps": counts}
+
+
+class Child:
+    """A process timing k-thread contenders: started early (imports and set-up overlap with other work), timed
+    when ``result`` releases it, one process at a time."""
+
+    def __init__(self, spec: dict):
+        self.spec = spec
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+        self.proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), "--child", json.dumps(spec)],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, env=env)
+
+    def wait_ready(self):
+        if self.proc.stdout.readline().strip() != "ready":
+            self._fail()
+
+    def result(self) -> dict:
+        out, err = self.proc.communicate("go\n")
+        if self.proc.returncode != 0:
+            self._fail(err)
+        return json.loads(out.strip().splitlines()[-1])
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.communicate()
+
+    def _fail(self, err=None):
+        if err is None:
+            self.proc.kill()
+            _, err = self.proc.communicate()
+        raise RuntimeError(f"contender process {self.spec['names']} failed:\n{err[-3000:]}")
+
+
+def start_children(args, dtypes) -> dict:
+    """dtype name -> the started processes of its k-thread contenders (none for --workers 1)."""
+    if args.workers < 2:
+        return {}
+    common = {"threads": args.workers, "runs": args.runs, "samples": args.samples, "dim": args.dim,
+              "steps": args.steps, "repeats": args.repeats, "peak_size": args.peak_size, "target_s": args.target_s}
+    return {np.dtype(dt).name: [Child({**spec, **common, "dtype": np.dtype(dt).name})
+                                for spec in multi_thread_specs(args.workers, args.kernels.split(","))]
+            for dt in dtypes}
+
+
+# ---- the report ---------------------------------------------------------------------------------------------
 def breakdown(trainer, repeats: int = 200) -> dict:
     """Microseconds per call of the pieces of one fused step, at the trainer's current state."""
     lane = trainer.lanes[0]
     GT = lane.GT.copy()                                         # scratch: the lane's state stays intact
-    if lane.use_c:
+    if lane.kernel == "c":
         from lexmargin.numeric import _fused
         pieces = {"weights and sums (C kernel: both products, floor, exp)":
                   lambda: _fused.weight_sums(lane.P, lane.B, GT, lane.floor)}
+    elif lane.kernel == "numba":
+        layout = "BLAS products, floor and exp" if lane.layout == lane._nb.BLAS else "its own loops"
+        work = lane.work.copy()
+        pieces = {f"weights and sums (numba: {layout})":
+                  lambda: lane._nb.weight_sums(lane.P, lane.B, GT, work, lane._floor, lane.layout)}
     else:
         X = np.maximum(lane.P.T @ lane.B, lane.floor)
         E = np.empty_like(X)
@@ -129,101 +366,137 @@ def breakdown(trainer, repeats: int = 200) -> dict:
             for name, fn in pieces.items()}
 
 
-def contenders(args, dtype, X, y) -> dict:
-    """name -> function running n steps: the numpy trainers (fused, generic, several lanes) and torch loops."""
-    total = (args.repeats + 1) * args.steps + 1000          # + the breakdown steps
-    trainers = {"numpy": numpy_trainer(X, y, args.runs, dtype, total),
-                "numpy_generic": numpy_trainer(X, y, args.runs, dtype, total, fused=False)}
-    if trainers["numpy"].lanes[0].use_c:
-        os.environ["LEXMARGIN_NUMPY_ONLY"] = "1"                # the fused path without the compiled kernel
-        try:
-            trainers["numpy_fused_without_c"] = numpy_trainer(X, y, args.runs, dtype, total)
-        finally:
-            del os.environ["LEXMARGIN_NUMPY_ONLY"]
-    if args.workers > 1:
-        trainers[f"numpy_{args.workers}_workers"] = numpy_trainer(X, y, args.runs, dtype, total, args.workers)
-        if trainers["numpy"].lanes[0].use_c:
-            trainers[f"numpy_{args.workers}_threads"] = numpy_trainer(X, y, args.runs, dtype, total,
-                                                                      threads=args.workers)
-    runners = {name: (lambda n, t=t: t.run(until=t.step + n)) for name, t in trainers.items()}
-    try:
-        import torch
-        torch.set_num_threads(args.threads or os.cpu_count())
-        runners["torch"] = torch_loop(X, y, args.runs, dtype)
-        runners["torch_autograd"] = torch_autograd_loop(X, y, args.runs, dtype)
-    except ImportError:
-        pass
-    for run in runners.values():
-        run(max(1, args.steps // 4))                                       # warm-up
-    return runners, trainers["numpy"]
+def _summary(seconds, peaks, flops) -> dict:
+    s, p = np.array(seconds), np.array(peaks)
+    rates = flops / s / 1e9
+    per_round = rates / p
+    return {"ms_per_step": 1e3 * float(s.min()), "ms_per_step_median": 1e3 * float(np.median(s)),
+            "gflops": float(rates.max()), "fraction_of_peak": float(rates.max() / p.max()),
+            "fraction_of_peak_per_round": {"median": float(np.median(per_round)), "best": float(per_round.max())}}
 
 
-def bench(args, dtype) -> dict:
+def bench(args, dtype, children=()) -> dict:
     X, y = problem(args.runs, args.samples, args.dim)
     flops = 4 * args.runs * args.samples * args.dim
-    runners, fused = contenders(args, dtype, X, y)
-    multicore = {f"numpy_{args.workers}_workers", f"numpy_{args.workers}_threads"} & set(runners)
-    peak_timers = {"peak": matmul_peak_timer(dtype, n=args.peak_size)}
-    if multicore:                                          # k lanes or threads: compare with a k-thread product
-        peak_timers["peak_workers"] = matmul_peak_timer(dtype, threads=args.workers, n=args.peak_size)
-    rates = {name: [] for name in [*runners, *peak_timers]}
-    for _ in range(args.repeats):
-        for name, run in runners.items():
-            rates[name].append(flops * args.steps / _time(lambda r=run: r(args.steps)) / 1e9)
-        for name, timer in peak_timers.items():
-            rates[name].append(timer())
-    out = {"dtype": np.dtype(dtype).name, "peak_gflops": max(rates["peak"]), "c_kernel": bool(fused.lanes[0].use_c),
-           "breakdown_us": breakdown(fused)}
-    if multicore:
-        out[f"peak_gflops_{args.workers}_threads"] = max(rates["peak_workers"])
+    total = TOTAL_STEPS
+    runners, default = single_thread_contenders(X, y, args.runs, dtype, total, args.kernels.split(","))
+    peak = matmul_peak_timer(dtype, n=args.peak_size)
+    seconds, peaks, counts = time_rounds(runners, peak, args.steps, args.repeats, args.target_s)
+    out = {"dtype": np.dtype(dtype).name, "peak_gflops": max(peaks), "c_kernel": default.lanes[0].use_c,
+           "kernel": default.lanes[0].kernel, "steps_per_timing": counts, "breakdown_us": breakdown(default)}
     for name in runners:
-        peaks = rates["peak_workers" if name in multicore else "peak"]
-        best = max(rates[name])
-        per_round = np.array(rates[name]) / np.array(peaks)
-        out[name] = {"ms_per_step": flops / best / 1e6, "gflops": best, "fraction_of_peak": best / max(peaks),
-                     "fraction_of_peak_per_round": {"median": float(np.median(per_round)),
-                                                    "best": float(per_round.max())}}
-    for name in ("torch", "torch_autograd"):
-        if name in runners:
-            out[f"speedup_vs_{name}"] = out["numpy"]["gflops"] / out[name]["gflops"]
+        out[name] = _summary(seconds[name], peaks, flops)
+    ours = np.array(seconds["numpy"])
+    for name in runners:
+        if name.startswith("torch"):
+            out[f"speedup_vs_{name}"] = float(np.min(seconds[name]) / ours.min())
+            out[f"speedup_vs_{name}_median"] = float(np.median(np.array(seconds[name]) / ours))
+    kernels = [n for n in runners if n.startswith("numpy_kernel_")]
+    best_kernel = min(kernels, key=lambda n: min(seconds[n]))
+    out["fastest_kernel"] = best_kernel[len("numpy_kernel_"):]
+    for name in [*kernels, "numpy"]:
+        out[name]["over_fastest_kernel"] = float(min(seconds[name]) / min(seconds[best_kernel]))
+        out[name]["over_fastest_kernel_median"] = float(np.median(np.array(seconds[name])
+                                                                  / np.array(seconds[best_kernel])))
+    if children:
+        k = args.workers
+        out[f"peak_gflops_{k}_threads"] = 0.0
+        for child in children:
+            res = child.result()
+            for name in child.spec["names"]:
+                out[name] = _summary(res["seconds"][name], res["peaks"], flops)
+                out[name]["steps_per_timing"] = res["steps"][name]
+            out[f"peak_gflops_{k}_threads"] = max(out[f"peak_gflops_{k}_threads"], max(res["peaks"]))
+        best_ours = max((n for n in out if n.startswith("numpy_") and n.endswith(("_workers", "_threads"))),
+                        key=lambda n: out[n]["fraction_of_peak_per_round"]["median"])
+        for name in (f"torch_one_exp_{k}_threads", f"torch_{k}_threads"):
+            if name in out:          # separate processes: compared through the fraction of each one's peak
+                out[f"speedup_vs_{name}"] = (out[best_ours]["fraction_of_peak_per_round"]["median"]
+                                             / out[name]["fraction_of_peak_per_round"]["median"])
     return out
+
+
+def _print(report):
+    small = report["R"] * report["N"] * report["d"] < 10 ** 5
+    unit, scale = ("us/step", 1e3) if small else ("ms/step", 1.0)
+    for r in report["results"]:
+        line = f"{r['dtype']}: peak {r['peak_gflops']:.1f} GFLOP/s"
+        line += "".join(f", {k[5:]} {v:.1f}" for k, v in r.items() if k.startswith("peak_gflops_"))
+        line += f" (default kernel: {r['kernel']}; fastest kernel here: {r['fastest_kernel']})"
+        for name in [k for k in r if isinstance(r[k], dict) and "ms_per_step" in r[k]]:
+            x = r[name]
+            rounds = x["fraction_of_peak_per_round"]
+            line += (f"\n    {name}: {scale * x['ms_per_step']:.3f} {unit} (median {scale * x['ms_per_step_median']:.3f}),"
+                     f" {x['gflops']:.1f} GFLOP/s ({100 * x['fraction_of_peak']:.0f}% of peak; per round median "
+                     f"{100 * rounds['median']:.0f}%, best {100 * rounds['best']:.0f}%)")
+            if "over_fastest_kernel" in x:
+                line += (f" time / fastest kernel {x['over_fastest_kernel']:.2f}"
+                         f" (median {x['over_fastest_kernel_median']:.2f})")
+            if f"speedup_vs_{name}" in r:
+                line += f" [lexmargin is {r[f'speedup_vs_{name}']:.2f}x as fast"
+                if f"speedup_vs_{name}_median" in r:
+                    line += f", median {r[f'speedup_vs_{name}_median']:.2f}x"
+                line += "]"
+        print(line)
+        print("    breakdown (us): " + ", ".join(f"{k} {v:.1f}" for k, v in r["breakdown_us"].items()))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=64)
-    parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--dim", type=int, default=100)
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--small", action="store_true",
+                        help="the paper suite's case: 1 run, 30 samples, d=2, 20000 steps per timing, float64")
+    parser.add_argument("--runs", type=int, default=None, help="default 64 (--small: 1)")
+    parser.add_argument("--samples", type=int, default=None, help="default 1000 (--small: 30)")
+    parser.add_argument("--dim", type=int, default=None, help="default 100 (--small: 2)")
+    parser.add_argument("--steps", type=int, default=None, help="steps per timing; default 100 (--small: 20000)")
     parser.add_argument("--repeats", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=0,
-                        help="BLAS and torch threads (default: all cores; BLAS limit needs threadpoolctl)")
+    parser.add_argument("--target-s", type=float, default=0.25,
+                        help="fewer steps per timing for contenders slower than this many seconds per timing")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads of the one-thread contenders (kept for compatibility: must be 1)")
     parser.add_argument("--workers", type=int, default=2,
-                        help="also time the trainer with this many lanes, and with this many kernel threads")
-    parser.add_argument("--dtype", choices=["float64", "float32", "both"], default="both")
+                        help="k of the k-thread contenders (each in a process of its own); 1: none")
+    parser.add_argument("--dtype", choices=["float64", "float32", "both"], default=None,
+                        help="default both (--small: float64)")
     parser.add_argument("--peak-size", type=int, default=3000, help="n of the n x n matmul that gives the peak")
+    parser.add_argument("--kernels", default="c,numba,numpy",
+                        help="the fused path's kernels to time one by one (those available here)")
     parser.add_argument("--json", help="write the results to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.child:
+        print(json.dumps(_child(json.loads(args.child))))
+        return None
+    if args.threads != 1:
+        parser.error("--threads: the one-thread contenders run on one thread; use --workers k for k threads")
+    small = {"runs": 1, "samples": 30, "dim": 2, "steps": 20_000, "dtype": "float64"}
+    large = {"runs": 64, "samples": 1000, "dim": 100, "steps": 100, "dtype": "both"}
+    for key, value in (small if args.small else large).items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     dtypes = [np.float64, np.float32] if args.dtype == "both" else [getattr(np, args.dtype)]
-    if args.threads:
-        from threadpoolctl import threadpool_limits
-        threadpool_limits(args.threads, user_api="blas")
-    report = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "threads": args.threads,
-              "R": args.runs, "N": args.samples, "d": args.dim, "results": [bench(args, dt) for dt in dtypes]}
-    for r in report["results"]:
-        line = f"{r['dtype']}: peak {r['peak_gflops']:.1f} GFLOP/s"
-        line += "".join(f", {k[5:]} {v:.1f}" for k, v in r.items() if k.startswith("peak_gflops_"))
-        line += f" (compiled kernel: {'yes' if r['c_kernel'] else 'no'})"
-        for name in [k for k in r if k.startswith("numpy")]:
-            rounds = r[name]["fraction_of_peak_per_round"]
-            line += (f"\n    {name}: {r[name]['ms_per_step']:.3f} ms/step {r[name]['gflops']:.1f} GFLOP/s "
-                     f"({100 * r[name]['fraction_of_peak']:.0f}% of peak; per round median "
-                     f"{100 * rounds['median']:.0f}%, best {100 * rounds['best']:.0f}%)")
-        for name in ("torch", "torch_autograd"):
-            if name in r:
-                line += f"\n    {name}: {r[name]['ms_per_step']:.3f} ms/step (numpy is {r[f'speedup_vs_{name}']:.2f}x as fast)"
-        print(line)
-        print("    breakdown (us): " + ", ".join(f"{k} {v:.0f}" for k, v in r["breakdown_us"].items()))
+    children = start_children(args, dtypes)
+    _load_libraries()
+    limits = _blas_threads(1)                         # every BLAS library (numpy's, scipy's) on one thread
+    if _has_torch():
+        import torch
+        torch.set_num_threads(1)
+        try:
+            torch.set_num_interop_threads(1)
+        except RuntimeError:                          # already set (main() called twice in one process)
+            pass
+    try:
+        for child in (c for group in children.values() for c in group):
+            child.wait_ready()               # set up and waiting: nothing of theirs runs while others are timed
+        report = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "threads": 1,
+                  "workers": args.workers, "R": args.runs, "N": args.samples, "d": args.dim, "steps": args.steps,
+                  "date": time.strftime("%Y-%m-%d"),
+                  "results": [bench(args, dt, children.get(np.dtype(dt).name, ())) for dt in dtypes]}
+    finally:
+        limits.restore_original_limits()
+        for child in (c for group in children.values() for c in group):
+            child.stop()                     # only those left after a failure
+    _print(report)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(report, fh, indent=2)
