@@ -32,7 +32,7 @@ import contextlib
 import io
 import logging
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import casadi as ca
 import numpy as np
@@ -549,11 +549,12 @@ def _load(pyomo_model, problem: _Problem, values, duals, reduced) -> None:
 
 
 def _certificate(pyomo_model, problem: _Problem, report: KKTReport, *, status: Status, z, objective: float,
-                 solver: SolverInfo, finish: FinishInfo, tolerances: Tolerances, casadi_derivatives,
-                 multipliers: str, bound_multipliers: str) -> Certificate:
+                 solver: SolverInfo, finish: FinishInfo, tolerances: Tolerances, casadi_derivatives) -> Certificate:
+    """The certificate of a Pyomo model (its diagnostics say the multipliers are the solver's; certify_pyomo
+    replaces that)."""
     diagnostics = PyomoDiagnostics(str(pyomo_model.name), tuple(v.name for v in problem.variables),
                                    tuple(c.name for c in problem.constraints), problem.sense,
-                                   tuple(casadi_derivatives), multipliers, bound_multipliers)
+                                   tuple(casadi_derivatives))
     return assemble("pyomo", report, status=status, theta=z, objective=objective, norm="", margins=np.zeros(0),
                     normalized_margin=None, n_samples=0, solver=solver, finish=finish, tolerances=tolerances,
                     constraints=f"{len(problem.constraints)} Pyomo constraints", diagnostics=diagnostics)
@@ -586,23 +587,21 @@ def solve_pyomo(pyomo_model, *, load_solutions: bool = True, options: SolveOptio
     cert = _certificate(pyomo_model, problem, report, status=status, z=point.z, objective=objective,
                         solver=SolverInfo("ipopt", result.status, result.return_status, result.iterations,
                                           result.seconds),
-                        finish=point.info, tolerances=opts.tolerances, casadi_derivatives=casadi_derivatives,
-                        multipliers="solver", bound_multipliers="solver")
+                        finish=point.info, tolerances=opts.tolerances, casadi_derivatives=casadi_derivatives)
     if opts.raise_on_failure and not cert.success:
         raise SolverError(f"solve_pyomo({pyomo_model.name}) ended {status.value} (IPOPT {result.return_status} "
                           f"after {result.iterations} iterations); nothing loaded", status=status.value,
                           certificate=cert)
-    values = np.array(point.z, dtype=float)
-    duals = pyomo_duals(rowmap, point.multipliers, len(problem.constraints), problem.sense)
-    reduced = reduced_costs(point.lower_multipliers, point.upper_multipliers, problem.sense)
-    loaded = bool(load_solutions and cert.success)
-    if loaded:
-        _load(pyomo_model, problem, values, duals, reduced)
-    return PyomoSolveResult(
+    solved = PyomoSolveResult(
         status=status, termination_condition=PYOMO_TERMINATION.get(status, "error"),
         return_status=result.return_status, objective=objective, iterations=result.iterations,
         seconds=result.seconds, n_variables=len(problem.variables), n_constraints=len(problem.constraints),
-        loaded=loaded, certificate=cert, values=values, duals=duals, reduced_costs=reduced)
+        loaded=bool(load_solutions and cert.success), certificate=cert, values=np.array(point.z, dtype=float),
+        duals=pyomo_duals(rowmap, point.multipliers, len(problem.constraints), problem.sense),
+        reduced_costs=reduced_costs(point.lower_multipliers, point.upper_multipliers, problem.sense))
+    if solved.loaded:       # what is loaded is what the result reports
+        _load(pyomo_model, problem, solved.values, solved.duals, solved.reduced_costs)
+    return solved
 
 
 # ---- certify a Pyomo model at its current values --------------------------------------------------
@@ -708,12 +707,13 @@ def certify_pyomo(pyomo_model, *, multipliers: str = "auto", tolerances: Toleran
             sources = ("suffix", "suffix")
     report = certify(nlp, z, rows, lower, upper, tolerances=tol, point=point)
     status = decide(report.kkt_met(tol), Status.OPTIMAL)
-    return _certificate(pyomo_model, problem, report, status=status, z=z, objective=problem.sense * point.objective,
+    cert = _certificate(pyomo_model, problem, report, status=status, z=z, objective=problem.sense * point.objective,
                         solver=SolverInfo("none", status, "not run: the model's current values", 0, 0.0,
                                           f"multipliers: {sources[0]}; bound multipliers: {sources[1]}"),
                         finish=FinishInfo(False, "not run: certify_pyomo judges the model's values as they are"),
-                        tolerances=tol, casadi_derivatives=casadi_derivatives, multipliers=sources[0],
-                        bound_multipliers=sources[1])
+                        tolerances=tol, casadi_derivatives=casadi_derivatives)
+    return replace(cert, diagnostics=replace(cert.diagnostics, multipliers=sources[0],
+                                             bound_multipliers=sources[1]))
 
 
 # ---- SolverFactory('lexmargin'): Pyomo's solver interface ----------------------------------------
