@@ -194,6 +194,23 @@ def test_homogeneous_margin_path_certifies_its_first_point_at_every_rho():
     np.testing.assert_allclose(fast.thetas, np.tile(fast.thetas[0], (4, 1)), rtol=0, atol=1e-12)
 
 
+def test_deep_linear_margin_path_without_init_starts_from_the_closed_form():
+    """No init: the first point is the normalized deep linear max-margin solution (the global one), certified on the
+    margin-path NLP; IPOPT from the seeded random start reaches the same value and end-to-end direction."""
+    data = separable(30, 3, seed=12)
+    model = lm.load_model("deep_linear", input_dim=3, depth=3, width=2)
+    rhos = [1.0, 5.0]
+    fast = margin_path(model, data, rhos)
+    general = margin_path(model, data, rhos, structure="general")
+    assert [p.certificate.solver.name for p in fast.points] == ["max_margin", "previous_point"]
+    assert all(p.certificate.success and p.certificate.kkt.max < 1e-8 for p in fast.points)
+    for a, b in zip(fast.points, general.points):
+        assert a.certificate.normalized_margin == pytest.approx(b.certificate.normalized_margin, rel=1e-8)
+        assert a.margin >= b.margin * (1 - 1e-12)
+        assert direction_distance(end_to_end(model, a.theta), end_to_end(model, b.theta)) < 1e-7
+    assert direction_distance(end_to_end(model, fast.points[0].theta), svm(data)) < 1e-8
+
+
 def test_linear_margin_path_is_the_max_margin_direction_certified_without_ipopt():
     data = separable(60, 4, seed=9)
     model = lm.load_model("linear", input_dim=4)

@@ -45,7 +45,14 @@ from ..nlp.norms import BALL, Lift, Norm, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status
 from .logspace import casadi_logsumexp, logsumexp, softmax
-from .margins import InputAffineMargins, LiftedSolver, ModelMargins, model_margins
+from .margins import (
+    InputAffineMargins,
+    LiftedSolver,
+    ModelMargins,
+    deep_linear_widths,
+    model_margins,
+    one_blas_thread,
+)
 from .pipeline import Solved, assemble_solved, check, ipopt_options, solve
 from .schedule import check_schedule, continuation
 
@@ -315,15 +322,22 @@ class _MarginPath:
         self.model, self.data, self.norm, self.opts = model, data, norm, opts
         self.lift = norm.lift(BALL, model.n_params)
         self.source = model_margins(model, data, structure)
-        nlp = margin_path_nlp(self.source, self.lift)
-        if _lifts(self.source, structure):
-            self.solver = LiftedSolver(nlp, lifted_margin_path_nlp(self.source, self.lift), np.arange(nlp.m),
-                                       _link_start(self.source, self.lift, self.lift.n + 1), ipopt_options(opts))
-        else:
-            self.solver = IpoptSolver(nlp, ipopt_options(opts))
+        self.nlp = margin_path_nlp(self.source, self.lift)
+        self.lifted = _lifts(self.source, structure)
+        self._solver = None
         # homogeneous f: f(rho theta) = rho^L f(theta), so the solution set does not depend on rho
         self.invariant = structure == "auto" and model.degree is not None
         self.last: tuple[Solved, list] | None = None     # the last certified point and its parameters
+
+    @property
+    def solver(self):
+        """IPOPT, built on first use (points certified without IPOPT never build it)."""
+        if self._solver is None:
+            nlp, options = self.nlp, ipopt_options(self.opts)
+            self._solver = LiftedSolver(nlp, lifted_margin_path_nlp(self.source, self.lift), np.arange(nlp.m),
+                                        _link_start(self.source, self.lift, self.lift.n + 1), options) \
+                if self.lifted else IpoptSolver(nlp, options)
+        return self._solver
 
     def start(self, rho: float, theta0):
         """(z0, p) warm-started at theta0."""
@@ -335,10 +349,11 @@ class _MarginPath:
         """A point certified without IPOPT, or None (then IPOPT runs as usual):
 
         * homogeneous models after the first point: the previous point (the scaled problem does not depend on rho;
-          margin rows' multipliers sum to 1 at any rho, the ball's scale with the rows' gradients, rho^L / s);
-        * the first point of a model linear in theta and homogeneous (f = A theta), l2 ball, no ``init``: the l2
-          max-margin solution normalized (the margin path's unique solution for every rho), found by the linear
-          max-margin pipeline (working set, exact finish), with its multipliers normalized to sum 1.
+          the margin rows' multipliers sum to 1 at every rho and are kept, the ball's are fitted);
+        * the first point with the l2 ball and no ``init``, for a model linear in theta and homogeneous
+          (f = A theta) or a deep linear net: the l2 max-margin solution normalized (for a homogeneous model the
+          margin path's solution at every rho), from ``max_margin`` (the linear pipeline, or the deep linear
+          closed form: global minima), with its multipliers normalized to sum 1.
         Either way the point is finished and certified on the margin-path NLP at rho like an IPOPT point."""
         if not self.invariant:
             return None
@@ -347,8 +362,10 @@ class _MarginPath:
             last, _ = self.last
             return self._candidate(rho, last.z[:self.lift.n], last.point.multipliers[:N], "previous_point",
                                    REUSED_MESSAGE)
-        if self.opts.init is not None or self.norm.name != "l2" or not (self.model.is_linear_in_params
-                                                                     and self.model.degree == 1):
+        if self.opts.init is not None or self.norm.name != "l2":
+            return None
+        if not (self.model.is_linear_in_params and self.model.degree == 1) \
+                and deep_linear_widths(self.model, self.source) is None:
             return None
         started = time.perf_counter()
         from .maxmargin import max_margin
@@ -368,7 +385,7 @@ class _MarginPath:
         theta = self.lift.theta(z_lift)
         _, p = self.start(rho, theta)
         z0 = np.append(z_lift, float(np.min(self.source.values(rho * theta))) / p[1])
-        nlp = self.solver.nlp
+        nlp = self.nlp
         rows, lower, upper = _fit_others(nlp, z0, p, margin_multipliers, self.opts.tolerances)
         result = IpoptResult(z0, -float(z0[nl]), rows, lower, upper, Status.OPTIMAL, name, 0, 0.0)
         point, report = finish_or_keep(nlp, result, self.opts, p)
@@ -395,8 +412,8 @@ class _MarginPath:
 
 REUSED_MESSAGE = ("homogeneous model: the scaled problem does not depend on rho, so the previous point was finished "
                   "and certified at this rho without IPOPT")
-MAX_MARGIN_MESSAGE = ("model linear in theta and homogeneous: the normalized max-margin solution (linear max-margin "
-                      "pipeline) finished and certified at this rho without IPOPT")
+MAX_MARGIN_MESSAGE = ("homogeneous model: the normalized l2 max-margin solution (max_margin: the linear pipeline or the "
+                      "deep linear closed form) finished and certified at this rho without IPOPT")
 
 
 def _fit_others(nlp: NLP, z, p, first, tol):
@@ -440,16 +457,17 @@ def margin_path(model, data, rhos, *, norm="l2", max_ratio: float = 2.0, structu
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, rhos, norm = check_data(model, data), check_schedule(rhos, "rho"), get_norm(norm)
-    problem = _MarginPath(model, data, norm, opts, structure)
-    warm, points, previous = ball_start(model, norm, opts.init, opts.seed), [], None
-    for rho, reported in continuation(rhos, max_ratio):
-        if not reported and problem.invariant and problem.last is not None:
-            continue                  # continuation substeps cannot help: the solution does not move
-        result = advance(problem, previous, rho, warm, reported)
-        warm, previous = result.warm, rho
-        if reported:
-            cert = result.certificate
-            points.append(PathPoint(rho, result.theta, cert.objective, norm.value(result.theta), cert))
+    with one_blas_thread():
+        problem = _MarginPath(model, data, norm, opts, structure)
+        warm, points, previous = ball_start(model, norm, opts.init, opts.seed), [], None
+        for rho, reported in continuation(rhos, max_ratio):
+            if not reported and problem.invariant and problem.last is not None:
+                continue                  # continuation substeps cannot help: the solution does not move
+            result = advance(problem, previous, rho, warm, reported)
+            warm, previous = result.warm, rho
+            if reported:
+                cert = result.certificate
+                points.append(PathPoint(rho, result.theta, cert.objective, norm.value(result.theta), cert))
     return Path("margin", norm.label, "rho", tuple(points))
 
 
@@ -691,14 +709,15 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
     data, rhos, norm = check_data(model, data), check_schedule(rhos, "rho"), get_norm(norm)
     reference = _reference_direction(reference, norm, model.n_params)
     mpath = margin_path(model, data, rhos, norm=norm, max_ratio=max_ratio, structure=structure, options=opts)
-    problem = _ConstrainedPath(model, data, norm, opts, structure, formulation)
-    warm, points, mpoints, previous = mpath.points[0].theta, [], iter(mpath.points), None
-    for rho, reported in continuation(rhos, max_ratio):
-        result = advance(problem, previous, rho, warm, reported)
-        warm, previous = result.warm, rho
-        if reported:
-            points.append(_constrained_point(rho, result.theta, result.certificate, next(mpoints), reference, norm,
-                                             data.n_samples))
+    with one_blas_thread():
+        problem = _ConstrainedPath(model, data, norm, opts, structure, formulation)
+        warm, points, mpoints, previous = mpath.points[0].theta, [], iter(mpath.points), None
+        for rho, reported in continuation(rhos, max_ratio):
+            result = advance(problem, previous, rho, warm, reported)
+            warm, previous = result.warm, rho
+            if reported:
+                points.append(_constrained_point(rho, result.theta, result.certificate, next(mpoints), reference,
+                                                 norm, data.n_samples))
     return Path("constrained", norm.label, "rho", tuple(points))
 
 
