@@ -247,3 +247,49 @@ def test_one_blas_thread_without_threadpoolctl(monkeypatch):
     with D.single_blas_thread():
         cert = lm.max_margin(linear(3), planted(30, 3))
     assert cert.success
+
+
+def test_linear_margins_from_the_input_affine_structure_equal_the_models_jacobian():
+    """``linear_margins`` builds A from beta's Jacobian; LinearMargins from the model's N-mapped gradient: same
+    prescaled problem, attribute by attribute (a linear model, a scaled and permuted one with an offset, tiny and
+    huge data)."""
+    from lexmargin.problems.margins import LinearMargins
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 4))
+    y = np.sign(rng.standard_normal(30))
+    mixed = lm.Model("mixed", [lm.Block.array("w", 4, 1)], input_dim=4,
+                     output=lambda p, x: 3.0 * p.w[0] * x[2] - p.w[1] * x[0] + 0.5 * p.w[3] * x[3] + p.w[2])
+    for model in (linear(4), mixed):
+        for scale in (1.0, 1e-30, 1e30):
+            data = Dataset(X * scale, y)
+            fast, slow = D.linear_margins(model, data), LinearMargins(model, data)
+            assert type(fast) is LinearMargins
+            for name in ("A", "c", "scale_exponent", "n_samples", "column_scale"):
+                a, b = getattr(fast, name), getattr(slow, name)
+                if b is None:
+                    assert a is None, name
+                else:
+                    np.testing.assert_allclose(a, b, rtol=1e-15, atol=0, err_msg=name)
+    # a model without an output (a custom margin): the model's own Jacobian
+    custom = lm.Model("custom", [lm.Block.array("w", 4, 1)], input_dim=4, margin=lambda p, x, y: y * (p.w @ x))
+    assert np.array_equal(D.linear_margins(custom, Dataset(X, y)).A, LinearMargins(custom, Dataset(X, y)).A)
+
+
+@pytest.mark.parametrize("sign", ["both", "positive"])
+def test_svm_bias_stage_hessian_is_the_diagonal_of_the_stage_nlps_own(sign):
+    from lexmargin.problems.depth import stage_nlp
+    from lexmargin.problems.svm_bias import BiasModelFunctions, _diagonal_stage
+
+    data = planted(20, 3, seed=3)
+    fns = BiasModelFunctions(data, sign)
+    rng = np.random.default_rng(0)
+    theta = rng.standard_normal(fns.n_params)
+    lam = rng.random(20)
+    for free, objective in ((np.arange(fns.n_params), np.arange(3)), (np.arange(3, fns.n_params),
+                                                                      np.arange(3, fns.n_params))):
+        nlp = stage_nlp(fns, data, free, objective, theta)
+        diagonal = _diagonal_stage(nlp, fns, data, free, objective)
+        assert diagonal.hessian_diagonal and not nlp.hessian_diagonal
+        full = nlp.hessian(theta[free], None, lam)
+        np.testing.assert_array_equal(np.diag(diagonal.hessian(theta[free], None, lam)), full)

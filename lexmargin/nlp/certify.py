@@ -42,8 +42,9 @@ from .options import Tolerances
 
 TINY = np.finfo(float).tiny
 SECOND_ORDER_MAX_SIZE = 3000
-GRAM_MIN_SIZE = 250_000     # LICQ / null spaces of k x n rows (k <= n) from the k x k Gram matrix above this size ...
+GRAM_MIN_SIZE = 20_000      # LICQ / null spaces of k x n rows (k <= n) from the k x k Gram matrix above this size ...
 GRAM_CONDITION = 1e-4       # ... when its eigenvalues are within this ratio (full rank beyond doubt)
+MASK_SNAP = 1e-3            # masked second order: diagonal entries below MASK_SNAP tol.curvature (relative) are 0
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,8 @@ def multiplier_weights(jacobian, multipliers) -> np.ndarray:
     weights = np.zeros(lam.size)
     rows = _nonzero_rows(lam)
     if rows.size and J.shape[1]:
-        weights[rows] = lam[rows] * np.max(np.abs(J[rows]), axis=1)
+        part = J if rows.size == J.shape[0] else J[rows]
+        weights[rows] = lam[rows] * np.maximum(np.max(part, axis=1), -np.min(part, axis=1))
     return weights
 
 
@@ -126,18 +128,21 @@ def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None) -> 
     J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
     lam = np.asarray(multipliers, dtype=float)
     rows = _nonzero_rows(lam)
-    terms = np.abs(J[rows]).T @ np.abs(lam[rows])
+    terms = np.abs(J if rows.size == J.shape[0] else J[rows]).T @ np.abs(lam[rows])
     size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
     return max(float(np.max(size, initial=0.0)), float(np.max(terms, initial=0.0)), TINY)
 
 
-def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None) -> float:
+def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None, scale=None) -> float:
+    """``scale``: ``stationarity_scale`` of the same arguments when the caller has it."""
     g = np.asarray(gradient, dtype=float)
     J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
     lam = np.asarray(multipliers, dtype=float)
     rows = _nonzero_rows(lam)
-    residual = g - J[rows].T @ lam[rows]
-    return float(np.max(np.abs(residual), initial=0.0)) / stationarity_scale(g, J, multipliers, gradient_scale)
+    residual = g - (J if rows.size == J.shape[0] else J[rows]).T @ lam[rows]
+    if scale is None:
+        scale = stationarity_scale(g, J, multipliers, gradient_scale)
+    return float(np.max(np.abs(residual), initial=0.0)) / scale
 
 
 def primal_residual(values, levels, equality) -> float:
@@ -172,11 +177,13 @@ def objective_scale(ext: Extended) -> float:
     return float(np.max(size, initial=0.0)) * float(np.max(np.abs(ext.z), initial=0.0))
 
 
-def residuals(ext: Extended, multipliers) -> Residuals:
+def residuals(ext: Extended, multipliers, scale=None) -> Residuals:
+    """``scale``: the stationarity scale of (ext, multipliers) when the caller has it."""
     p = ext.point
-    scale = stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale)
+    if scale is None:
+        scale = stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale)
     return Residuals(
-        stationarity=stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale),
+        stationarity=stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, scale),
         primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality),
         dual_feasibility=dual_residual(ext.jacobian, multipliers, ext.equality, scale),
         complementarity=complementarity_residual(ext.values, ext.levels, multipliers, ext.equality,
@@ -223,12 +230,13 @@ def licq(active_jacobian, rank_tol: float = 1e-9, fixed=()) -> LICQ:
     distinct = np.unique(fixed)
     if others == 0:
         return LICQ(m, int(distinct.size), 1.0 if distinct.size == m else 0.0, distinct.size == m)
-    free = np.setdiff1d(np.arange(J.shape[1]), distinct)
-    rows = unit_rows(J[:, free]) if free.size else np.zeros((others, 0))
-    spectrum = gram_spectrum(rows, rank_tol)
+    free = _free(J.shape[1], distinct)
+    J = J if free.size == J.shape[1] else J[:, free]
+    spectrum = gram_spectrum(J, rank_tol, normalize=True) if free.size else None
     if spectrum is not None:        # full row rank beyond doubt: the singular values are sqrt(spectrum)
         rank = int(distinct.size) + others
         return LICQ(m, rank, float(np.sqrt(spectrum[0] / spectrum[-1])), rank == m)
+    rows = unit_rows(J) if free.size else np.zeros((others, 0))
     s = np.linalg.svd(rows, compute_uv=False) if free.size else np.zeros(0)
     top = float(s[0]) if s.size else 0.0
     rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0
@@ -237,7 +245,7 @@ def licq(active_jacobian, rank_tol: float = 1e-9, fixed=()) -> LICQ:
     return LICQ(m, rank, smallest, rank == m)
 
 
-def gram_spectrum(rows, rank_tol: float):
+def gram_spectrum(rows, rank_tol: float, normalize: bool = False):
     """The eigenvalues (ascending) of the Gram matrix U U^T of unit rows U (k x n), when that is the cheaper way
     to their singular values and it leaves no doubt about the rank; else None (use the SVD).
 
@@ -245,12 +253,19 @@ def gram_spectrum(rows, rank_tol: float):
     eigenvalues are the squared singular values up to an absolute error ~ k eps ||U||^2, so they decide the
     rank only when the smallest is at least GRAM_CONDITION (>> k eps) of the largest and its square root is
     well above ``rank_tol``: then U has full row rank by the SVD's own rule, and the relative smallest singular
-    value sqrt(w_min / w_max) is accurate to ~ k eps / GRAM_CONDITION relative."""
+    value sqrt(w_min / w_max) is accurate to ~ k eps / GRAM_CONDITION relative.  ``normalize``: the rows are not
+    unit yet; the Gram matrix of the unit rows is D^-1 (U U^T) D^-1 with D^2 its diagonal (no copy of U)."""
     U = np.asarray(rows, dtype=float)
     k, n = U.shape
     if k == 0 or k > n or U.size < GRAM_MIN_SIZE:
         return None
-    w = np.linalg.eigvalsh(U @ U.T)
+    G = U @ U.T
+    if normalize:
+        norms = np.sqrt(np.diag(G))
+        if not np.all(norms > 0):
+            return None
+        G = G / norms[:, None] / norms[None, :]
+    w = np.linalg.eigvalsh(G)
     return w if w[0] > max(GRAM_CONDITION, 100.0 * rank_tol ** 2) * w[-1] else None
 
 
@@ -275,7 +290,8 @@ def reduced_min_eigenvalue(hessian, basis) -> float:
 
 
 def _free(n: int, fixed) -> np.ndarray:
-    return np.setdiff1d(np.arange(n), np.asarray(fixed, dtype=int))
+    fixed = np.asarray(fixed, dtype=int).reshape(-1)
+    return np.setdiff1d(np.arange(n), fixed) if fixed.size else np.arange(n)
 
 
 def second_order(hessian, support_jacobian, active_jacobian, tol: Tolerances, licq_holds: bool = True,
@@ -317,22 +333,31 @@ def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fix
     coordinates with mask 0), a |mask 0| x |mask 0| eigenproblem.  The row space comes from a thin SVD (the
     rank rule of ``null_space``) or, for large U with k <= n and a well-conditioned Gram matrix, from the
     Cholesky factor of U U^T.  The necessary-condition branch of ``second_order`` cannot apply (H is positive
-    semidefinite).  None when H is not of this form."""
+    semidefinite; entries snapped to 0 are below tol.curvature / 1000).  None when H is not of this form, or
+    when the snapped entries could change the decision."""
     h = np.asarray(diagonal, dtype=float).reshape(-1)
     n = h.size
     c = float(np.max(h, initial=0.0))
-    if n == 0 or np.any(h < 0) or not np.all((h == 0) | (h == c)):
+    # entries within MASK_SNAP tol.curvature of 0 relative to c (e.g. a bias's curvature sum_n lambda_n y_n, 0 at a
+    # KKT point up to rounding) count as 0; they move every eigenvalue by at most ``snapped`` (relative, Weyl)
+    small = np.abs(h) <= MASK_SNAP * tol.curvature * c
+    if n == 0 or not np.all(small | (h == c)):
         return None
+    snapped = float(np.max(np.abs(h[small]), initial=0.0)) / c if c > 0 else 0.0
+    h = np.where(small, 0.0, h)
     fs = _free(n, support_fixed)
     scale = max(c, float(curvature_scale), TINY)
     zero = np.nonzero(h[fs] == 0)[0] if c > 0 else np.zeros(0, dtype=int)   # c = 0: Z^T H Z = 0, no block needed
-    J = np.asarray(support_jacobian, dtype=float).reshape(-1, n)[:, fs]
+    J = np.asarray(support_jacobian, dtype=float).reshape(-1, n)
+    J = J if fs.size == n else J[:, fs]
     rank, projector = _row_space_block(unit_rows(J) if J.shape[0] else J, zero, tol.rank)
     dimension = fs.size - rank
     if dimension == 0:
         return SecondOrder(True, 0, float("inf"), True, "the support gradients span the space")
     block = np.linalg.eigvalsh(projector)[0] if zero.size else 1.0
     low = c * float(block) / scale if c > 0 else 0.0
+    if snapped and abs(low - tol.curvature) <= snapped:
+        return None                 # the snapped entries could decide: the general computation
     if low > tol.curvature:
         return SecondOrder(True, dimension, low, True, "positive definite on the null space of the support")
     return SecondOrder(True, dimension, low, None, "reduced Hessian only positive semidefinite: inconclusive")
@@ -437,6 +462,6 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
     support = support_rows(ext.jacobian, lam, scale, tol.support)
     bound = ext.variables >= 0
     independence = licq(ext.jacobian[active & ~bound], tol.rank, ext.variables[active & bound])
-    return KKTReport(residuals(ext, lam), independence,
+    return KKTReport(residuals(ext, lam, scale), independence,
                      second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds),
                      lam, active, support, ext)

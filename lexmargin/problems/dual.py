@@ -58,13 +58,14 @@ MIN_BATCH = 8
 BPP_REGULARIZATION = 1e-13
 BPP_TOL = 1e-10
 BPP_MAX_ITER = 50
+BPP_HANDOVER = 0.02       # block pivoting hands over to Lawson-Hanson below this fraction of exchanges
 BPP_BACKUP = 3
 WARM_WEIGHT = 2.0 ** 3   # free coordinates: the tall-data warm start penalizes them with weight 1 / WARM_WEIGHT^2
 EQ_ZERO = 1e-13          # free coordinates: passive values above -EQ_ZERO max|z| count as >= 0
 
 ROUTES = ("auto", "ipopt", "dual")
 
-__all__ = ["ROUTES", "LDPResult", "dual_applies", "dual_certificate", "least_distance", "single_blas_thread"]
+__all__ = ["ROUTES", "LDPResult", "dual_applies", "linear_margins", "dual_certificate", "least_distance", "single_blas_thread"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -262,8 +263,8 @@ def _bpp(K, r, start, *, max_iter: int, deadline: float):
         y = K @ u - r
         infeasible = (free & (u < 0)) | (~free & (y < -tol))
         count = int(infeasible.sum())
-        if count == 0:
-            break
+        if count <= BPP_HANDOVER * free.sum():
+            break                   # few exchanges left: Lawson-Hanson makes them one factor update at a time
         if count < best:
             best, backup = count, BPP_BACKUP
             free ^= infeasible
@@ -536,6 +537,58 @@ def single_blas_thread(enabled: bool = True):
     controller = _controller() if enabled else None
     with controller.limit(limits=1, user_api="blas") if controller is not None else nullcontext():
         yield
+
+
+def linear_margins(model, data):
+    """The ``LinearMargins`` of a model linear in theta, with A from the model's input-affine structure when it has
+    one (``margins.input_affine``: g = beta(theta).x + c(theta), beta and c linear): A = (y X) J_beta + y grad c^T
+    from the (sparse) Jacobian of beta at 0, one product with the data instead of an N-mapped CasADi evaluation of
+    the model's gradient (a plain linear model: A = y X itself).  The prescaling is ``LinearMargins``'s (a test
+    compares every attribute); other models get ``LinearMargins(model, data)``."""
+    from .margins import COLUMN_SPREAD, DATA_SPREAD, LinearMargins, input_affine, power_of_two_exponent
+
+    parts = input_affine(model)
+    if parts is None:
+        return LinearMargins(model, data)
+    beta, dbeta, offset, doffset, _, has_offset = parts
+    zero = np.zeros(model.n_params)
+    cache = model.__dict__.setdefault("_lexmargin_structure", {})
+    if "beta_jacobian_at_0" not in cache:           # constant for a model linear in theta: once per model
+        J = dbeta(zero)
+        rows, cols = J.sparsity().get_triplet()
+        cache["beta_jacobian_at_0"] = (np.asarray(rows, dtype=int), np.asarray(cols, dtype=int),
+                                       np.asarray(J.nonzeros(), dtype=float))
+    rows, cols, values = cache["beta_jacobian_at_0"]
+    d, y = data.n_features, np.asarray(data.y, dtype=float)
+    yX = y[:, None] * data.X
+    if model.n_params == d and np.array_equal(rows, np.arange(d)) and np.array_equal(cols, rows) \
+            and np.all(values == 1.0):
+        A = yX
+    else:
+        A = np.zeros((data.n_samples, model.n_params))
+        for i, j, v in zip(rows.tolist(), cols.tolist(), values.tolist()):
+            A[:, j] += v * yX[:, i]
+    if model.degree is not None and model.degree > 0:
+        c = np.zeros(data.n_samples)                    # homogeneous: f(0) = 0
+    else:
+        c = yX @ np.asarray(beta(zero), dtype=float).reshape(-1)
+        if has_offset:
+            c = c + y * float(offset(zero))
+    if has_offset:
+        A = A + np.outer(y, np.asarray(doffset(zero), dtype=float).reshape(-1))
+    source = LinearMargins.__new__(LinearMargins)
+    columns = np.max(np.abs(A), axis=0) if A.size else np.zeros(A.shape[1])
+    exponent = power_of_two_exponent(float(np.max(columns, initial=0.0)))
+    source.c = c
+    source.scale_exponent = exponent if abs(exponent) > DATA_SPREAD else 0
+    if source.scale_exponent:
+        A = np.ldexp(A, -source.scale_exponent)
+        columns = np.ldexp(columns, -source.scale_exponent)       # exact: powers of two
+    source.A = A                                                 # a new array (y X, or its combinations)
+    source.n_samples = A.shape[0]
+    scale = np.ldexp(1.0, -np.where(columns > 0, np.frexp(columns)[1], 0))
+    source.column_scale = scale if np.max(scale) > COLUMN_SPREAD * np.min(scale) else None
+    return source
 
 
 def dual_applies(problem) -> bool:

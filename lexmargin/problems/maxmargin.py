@@ -41,13 +41,12 @@ from .margins import (
     STRUCTURES,
     InputAffineMargins,
     LiftedSolver,
-    LinearMargins,
     balanced_factorization,
     deep_linear_widths,
     model_margins,
     power_of_two_exponent,
 )
-from .dual import ROUTES, dual_applies, dual_certificate
+from .dual import ROUTES, dual_applies, dual_certificate, linear_margins
 from .separability import FarkasProof, farkas_proof
 
 VIOLATION_TOL = 1e-9       # working set: rows with f_n < 1 - VIOLATION_TOL join the next round
@@ -270,7 +269,7 @@ class MaxMarginProblem:
         if structure not in STRUCTURES:
             raise ModelError(f"unknown structure {structure!r}; use one of {STRUCTURES}")
         self.structure = structure
-        self.source = LinearMargins(model, self.data) if model.is_linear_in_params else \
+        self.source = linear_margins(model, self.data) if model.is_linear_in_params else \
             model_margins(model, self.data, structure)
         self.lift = self.norm.lift(OBJECTIVE, model.n_params)
         self._solvers: dict = {}

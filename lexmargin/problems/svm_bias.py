@@ -77,7 +77,8 @@ class BiasMargins(LinearMargins):
         self.A = np.ldexp(A, -self.scale_exponent)
         self.n_samples = A.shape[0]
         columns = np.max(np.abs(self.A), axis=0)
-        scale = np.ldexp(1.0, -np.array([power_of_two_exponent(v) for v in columns]))
+        # power_of_two_exponent of every column at once (frexp's exponent; 0 for zero columns)
+        scale = np.ldexp(1.0, -np.where(columns > 0, np.frexp(columns)[1], 0))
         self.column_scale = scale if np.max(scale) > COLUMN_SPREAD * np.min(scale) else None
         self.positive = bool(positive)
         self.bias = A.shape[1] - 1
@@ -281,13 +282,17 @@ class BiasModelFunctions:
         return J
 
     def weighted_hessian(self, theta, data, weights) -> np.ndarray:
+        return np.diag(self.weighted_hessian_diagonal(theta, data, weights))
+
+    def weighted_hessian_diagonal(self, theta, data, weights) -> np.ndarray:
+        """sum_n w_n Hess f_n is diagonal: 2 sum_n w_n y_n at b1 (and -2 sum_n w_n y_n at b2), 0 elsewhere."""
         self._check(data)
         d, s = self.d, float(np.asarray(weights, dtype=float) @ self.data.y)
-        H = np.zeros((self.n_params, self.n_params))
-        H[d, d] = 2.0 * s
+        h = np.zeros(self.n_params)
+        h[d] = 2.0 * s
         if self.sign == "both":
-            H[d + 1, d + 1] = -2.0 * s
-        return H
+            h[d + 1] = -2.0 * s
+        return h
 
 
 def bias_parameters(b: float, sign: str) -> np.ndarray:
@@ -326,10 +331,25 @@ class SVMBiasResult(DepthResult):
         return {**super().to_dict(), "route": self.route, "qp": None if self.qp is None else jsonable(self.qp)}
 
 
+def _diagonal_stage(nlp, fns, data, free, objective_idx):
+    """``depth.stage_nlp`` of the svm_bias model with its Hessian of the Lagrangian as the diagonal it is
+    (2 on the objective's block, -sum_n lambda_n Hess f_n on the bias parameters): no P x P matrix for the
+    certificate's second-order check (``hessian_diagonal``; tests compare it with the stage NLP's own)."""
+    free = np.asarray(free, dtype=int)
+    weight = np.zeros(fns.n_params)
+    weight[np.asarray(objective_idx, dtype=int)] = 1.0
+    N = data.n_samples
+
+    def hessian(z, p, lam):
+        return (2.0 * weight - fns.weighted_hessian_diagonal(nlp.theta(z), data, lam[:N]))[free]
+
+    return replace(nlp, hessian=hessian, hessian_diagonal=True)
+
+
 def _stage_certificate(fns, data, free, objective_idx, theta, multipliers, opts, *, name, solver, finish,
                        constraints, diagnostics, status=None) -> tuple[Certificate, float]:
     """Certify ``theta`` on the depth-sensitive stage NLP (free parameters ``free``, objective ||theta[idx]||^2)."""
-    nlp = stage_nlp(fns, data, free, objective_idx, theta)
+    nlp = _diagonal_stage(stage_nlp(fns, data, free, objective_idx, theta), fns, data, free, objective_idx)
     report = certify(nlp, theta[free], multipliers, tolerances=opts.tolerances)
     value = float(theta[objective_idx] @ theta[objective_idx])
     status = status or decide(report.kkt_met(opts.tolerances), solver.status)
