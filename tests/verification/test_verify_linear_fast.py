@@ -276,3 +276,20 @@ def test_bordered_kkt_step_equals_the_full_system():
     K = np.block([[np.diag(H), -J.T], [J, np.zeros((3, 3))]])
     np.testing.assert_allclose(K @ np.concatenate([dz, dlam]), -np.concatenate([F1, F2]), atol=1e-12)
     assert F._bordered_step(np.array([2.0, 0.0]), np.array([[1.0, 0.0]]), np.zeros(2), np.zeros(1)) is None
+
+
+def test_masked_second_order_snaps_rounding_level_entries():
+    """A bias's curvature sum_n lambda_n y_n is 0 at a KKT point up to rounding: entries below MASK_SNAP
+    tol.curvature (relative) count as 0, unless they could move the decision across tol.curvature."""
+    J = np.array([[1.0, 0.0, 1.0]])
+    tiny = C.MASK_SNAP * TOL.curvature * 2.0
+    for noise in (tiny, -tiny, 0.0):
+        h = np.array([2.0, 2.0, noise])
+        got = C.masked_second_order(h, J, TOL)
+        assert got is not None and got.strict is True and got.min_eigenvalue == pytest.approx(0.5)
+        same(general(h, J), got)
+    assert C.masked_second_order(np.array([2.0, 2.0, 2.0 * tiny]), J, TOL) is None       # above the snap
+    # the snapped entry is within reach of the decision: the general computation decides
+    h = np.array([2.0, 2.0, -tiny])
+    assert C.masked_second_order(h, J, Tolerances(curvature=0.5 + tiny / 4)) is None
+    assert C.masked_second_order(h, J, Tolerances(curvature=0.5 + 4 * tiny)) is not None
