@@ -216,11 +216,12 @@ def unit_rows(jacobian) -> np.ndarray:
     return J / np.where(norms > 0, norms, 1.0)[:, None]
 
 
-def licq(active_jacobian, rank_tol: float = 1e-9, fixed=()) -> LICQ:
+def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | None = None) -> LICQ:
     """LICQ of the active rows ``active_jacobian`` plus one unit row per variable in ``fixed`` (active
     bounds).  Bound rows are eliminated exactly: rank = #fixed + rank of the other rows restricted to
     the variables not at a bound (unit-normalized; singular values below rank_tol * largest do not
-    count).  A variable at two bounds at once counts once: LICQ fails."""
+    count).  A variable at two bounds at once counts once: LICQ fails.  ``gram``: ``unit_gram`` of these rows
+    (no bounds) when the caller has it."""
     J = np.atleast_2d(np.asarray(active_jacobian, dtype=float))
     fixed = np.asarray(fixed, dtype=int).reshape(-1)
     others = J.shape[0] if J.size else 0
@@ -232,7 +233,9 @@ def licq(active_jacobian, rank_tol: float = 1e-9, fixed=()) -> LICQ:
         return LICQ(m, int(distinct.size), 1.0 if distinct.size == m else 0.0, distinct.size == m)
     free = _free(J.shape[1], distinct)
     J = J if free.size == J.shape[1] else J[:, free]
-    spectrum = gram_spectrum(J, rank_tol, normalize=True) if free.size else None
+    if gram is None or distinct.size:
+        gram = unit_gram(J, rank_tol) if free.size else None
+    spectrum = None if gram is None else gram.spectrum
     if spectrum is not None:        # full row rank beyond doubt: the singular values are sqrt(spectrum)
         rank = int(distinct.size) + others
         return LICQ(m, rank, float(np.sqrt(spectrum[0] / spectrum[-1])), rank == m)
@@ -255,18 +258,35 @@ def gram_spectrum(rows, rank_tol: float, normalize: bool = False):
     well above ``rank_tol``: then U has full row rank by the SVD's own rule, and the relative smallest singular
     value sqrt(w_min / w_max) is accurate to ~ k eps / GRAM_CONDITION relative.  ``normalize``: the rows are not
     unit yet; the Gram matrix of the unit rows is D^-1 (U U^T) D^-1 with D^2 its diagonal (no copy of U)."""
+    gram = unit_gram(rows, rank_tol, normalize)
+    return None if gram is None else gram.spectrum
+
+
+@dataclass(frozen=True, eq=False)
+class UnitGram:
+    """The Gram matrix of unit rows (``matrix``), its eigenvalues (``spectrum``, ascending) and the rows' lengths
+    (``norms``): computed once per certificate for the rows both LICQ and the second-order check use."""
+
+    matrix: np.ndarray
+    spectrum: np.ndarray
+    norms: np.ndarray
+
+
+def unit_gram(rows, rank_tol: float, normalize: bool = True) -> UnitGram | None:
+    """``gram_spectrum``'s computation, kept (see there); None where the SVD decides."""
     U = np.asarray(rows, dtype=float)
     k, n = U.shape
     if k == 0 or k > n or U.size < GRAM_MIN_SIZE:
         return None
     G = U @ U.T
+    norms = np.ones(k)
     if normalize:
         norms = np.sqrt(np.diag(G))
         if not np.all(norms > 0):
             return None
         G = G / norms[:, None] / norms[None, :]
     w = np.linalg.eigvalsh(G)
-    return w if w[0] > max(GRAM_CONDITION, 100.0 * rank_tol ** 2) * w[-1] else None
+    return UnitGram(G, w, norms) if w[0] > max(GRAM_CONDITION, 100.0 * rank_tol ** 2) * w[-1] else None
 
 
 # ---- second order ---------------------------------------------------------------------------------
@@ -325,7 +345,7 @@ def _hessian_matrix(nlp: NLP, z, p, row_multipliers):
 
 
 def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fixed=(),
-                        curvature_scale: float = 0.0) -> SecondOrder | None:
+                        curvature_scale: float = 0.0, gram: UnitGram | None = None) -> SecondOrder | None:
     """``second_order`` for a diagonal Hessian H = c diag(mask) (c >= 0, mask 0/1: l2 with unregularized
     coordinates, c = 0 for LPs), without the n x n null-space basis: with Z an orthonormal basis of the null
     space of the support rows U (unit rows) and P = U^T (U U^T)^+ U the projector on their row space,
@@ -350,7 +370,7 @@ def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fix
     zero = np.nonzero(h[fs] == 0)[0] if c > 0 else np.zeros(0, dtype=int)   # c = 0: Z^T H Z = 0, no block needed
     J = np.asarray(support_jacobian, dtype=float).reshape(-1, n)
     J = J if fs.size == n else J[:, fs]
-    rank, projector = _row_space_block(unit_rows(J) if J.shape[0] else J, zero, tol.rank)
+    rank, projector = _row_space_block(J, zero, tol.rank, gram if fs.size == n else None)
     dimension = fs.size - rank
     if dimension == 0:
         return SecondOrder(True, 0, float("inf"), True, "the support gradients span the space")
@@ -363,23 +383,25 @@ def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fix
     return SecondOrder(True, dimension, low, None, "reduced Hessian only positive semidefinite: inconclusive")
 
 
-def _row_space_block(U, columns, rank_tol: float):
-    """(rank of U by the rule of ``null_space``, P[columns][:, columns]) with P the projector on U's row space."""
-    k = U.shape[0]
+def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None):
+    """(rank of the unit rows of J by the rule of ``null_space``, P[columns][:, columns]) with P the projector on
+    their row space; ``gram``: their ``unit_gram`` when the caller has it."""
+    k = J.shape[0]
     if k == 0:
         return 0, np.zeros((columns.size, columns.size))
-    spectrum = gram_spectrum(U, rank_tol)
-    if spectrum is not None:
-        W = solve_triangular(cholesky(U @ U.T, lower=True), U[:, columns], lower=True)
+    gram = gram if gram is not None else unit_gram(J, rank_tol)
+    if gram is not None:
+        W = solve_triangular(cholesky(gram.matrix, lower=True), J[:, columns] / gram.norms[:, None], lower=True)
         return k, W.T @ W
-    _, s, vt = np.linalg.svd(U, full_matrices=False)
+    _, s, vt = np.linalg.svd(unit_rows(J), full_matrices=False)
     rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0
     V = vt[:rank, columns]
     return rank, V.T @ V
 
 
 def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: Tolerances,
-                    licq_holds: bool = True) -> SecondOrder:
+                    licq_holds: bool = True, gram: UnitGram | None = None) -> SecondOrder:
+    """``second_order`` of an NLP at a point; ``gram``: ``unit_gram`` of the support rows (no bounds)."""
     if nlp.hessian is None:
         return NOT_CHECKED
     if nlp.hessian_diagonal:
@@ -390,7 +412,7 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
         bound = ext.variables >= 0
         keep = (support | ext.equality) & ~bound
         masked = masked_second_order(diagonal, ext.jacobian[keep], tol, ext.variables[support & bound],
-                                     curvature_scale(ext, lam))
+                                     curvature_scale(ext, lam), gram)
         if masked is not None:
             return masked
     if nlp.n > SECOND_ORDER_MAX_SIZE:
@@ -461,7 +483,13 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
     scale = stationarity_scale(point.gradient, ext.jacobian, lam, point.gradient_scale)
     support = support_rows(ext.jacobian, lam, scale, tol.support)
     bound = ext.variables >= 0
-    independence = licq(ext.jacobian[active & ~bound], tol.rank, ext.variables[active & bound])
+    rows = active & ~bound
+    # LICQ and the second-order check share one factorization when they look at the same rows (no bounds)
+    shared = None
+    if not (active & bound).any() and not (support & bound).any() and \
+            np.array_equal(rows, (support | ext.equality) & ~bound):
+        shared = unit_gram(ext.jacobian[rows], tol.rank)
+    independence = licq(ext.jacobian[rows], tol.rank, ext.variables[active & bound], shared)
     return KKTReport(residuals(ext, lam, scale), independence,
-                     second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds),
+                     second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared),
                      lam, active, support, ext)

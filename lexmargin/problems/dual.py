@@ -93,14 +93,15 @@ class LDPResult:
 class _Gram:
     """Entries of K = A A^T + r r^T: from one precomputed N x N product, or formed on demand."""
 
-    def __init__(self, A, r, full: bool, with_r: bool = True):
+    def __init__(self, A, r, full: bool, with_r: bool = True, K=None):
         self.A, self.r = A, (r if with_r else np.zeros(A.shape[0]))
         self.K = None
         self.formed = np.zeros(A.shape[0], dtype=bool)
         if full:
-            K = A @ A.T
-            if with_r:
-                K += np.outer(r, r)
+            if K is None:           # else the caller's A A^T (+ r r^T), e.g. assembled from column blocks
+                K = A @ A.T
+                if with_r:
+                    K += np.outer(r, r)
             self.K = K
             self.formed[:] = True
 
@@ -166,11 +167,11 @@ def _first_order(A, r) -> np.ndarray:
     return margins / scale - r
 
 
-def _ldp(A, r, *, warm=None, max_iter: int, deadline: float, full_gram: bool | None, rownorm):
+def _ldp(A, r, *, warm=None, max_iter: int, deadline: float, full_gram: bool | None, rownorm, K=None):
     N, d = A.shape
     full = (N <= FULL_GRAM_RATIO * (d + 1) and N <= FULL_GRAM_MAX) if full_gram is None else full_gram
     if full:
-        return _ldp_gram(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm)
+        return _ldp_gram(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm, K=K)
     return _ldp_rows(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm)
 
 
@@ -277,11 +278,11 @@ def _bpp(K, r, start, *, max_iter: int, deadline: float):
     return np.maximum(u, 0.0)
 
 
-def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm):
-    """Wide data: K = A A^T + r r^T of all rows (formed once); block principal pivoting proposes the passive set,
-    Lawson-Hanson (rows added in batches, the most violated first) makes it exact and a vertex."""
+def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm, K=None):
+    """Wide data: K = A A^T + r r^T of all rows (formed once, or given); block principal pivoting proposes the
+    passive set, Lawson-Hanson (rows added in batches, the most violated first) makes it exact and a vertex."""
     N, d = A.shape
-    gram = _Gram(A, r, True)
+    gram = _Gram(A, r, True, K=K)
     if warm is None or not warm.size:
         guess = _bpp(gram.K, r, np.arange(N), max_iter=min(max_iter, BPP_MAX_ITER), deadline=deadline)
         warm = np.nonzero(guess > 0)[0]
@@ -380,17 +381,23 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     As[:, free] *= scale
     C = As[:, free]
     full = (N <= FULL_GRAM_RATIO * (n + 1) and N <= FULL_GRAM_MAX) if full_gram is None else full_gram
-    warm = None
+    # warm start: with the free columns weighted by WARM_WEIGHT more, penalizing them too is a small change of the
+    # problem that is a least-distance program (fast: block pivoting on the Gram matrix for wide data, NNLS on a
+    # working set for tall data); its passive rows start the exact solve, which then exchanges a few rows
+    Aw = As.copy()
+    Aw[:, free] *= WARM_WEIGHT
+    K_regularized = None
+    if full:                        # one N x N product for both Gram matrices: A_R A_R^T, then rank-q terms
+        AR = As[:, regularized]
+        K_regularized = AR @ AR.T
+        K_warm = K_regularized + WARM_WEIGHT ** 2 * (C @ C.T) + np.outer(r, r)
+    guess = _ldp(Aw, r, max_iter=max_iter, deadline=deadline, full_gram=full, rownorm=np.max(np.abs(Aw), axis=1),
+                 K=K_warm if full else None)
     if full:
         W = np.arange(N)
+        warm = guess[2] if guess[3] == "optimal" else None
     else:
-        # warm start: with the free columns weighted by WARM_WEIGHT more, penalizing them too is a small change of
-        # the problem that is a least-distance program (fast, no N x N matrix); its passive rows start the exact one
-        Aw = As.copy()
-        Aw[:, free] *= WARM_WEIGHT
-        guess = _ldp(Aw, r, max_iter=max_iter, deadline=deadline, full_gram=False, rownorm=np.max(np.abs(Aw), axis=1))
-        theta_w = guess[0]
-        margins = Aw @ theta_w - r
+        margins = Aw @ guess[0] - r
         size = min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1)))
         W = np.union1d(guess[2], np.argsort(margins, kind="stable")[:size])
         warm = np.searchsorted(W, guess[2]) if guess[3] == "optimal" else None
@@ -400,7 +407,8 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     rounds = 0
     while iterations < max_iter:
         rounds += 1
-        gram = _Gram(As[W], r[W], full=True, with_r=False)
+        gram = _Gram(As[W], r[W], full=True, with_r=False,
+                     K=K_regularized + C @ C.T if full and K_regularized is not None else None)
         mu_W, nu, passive_W, status, its = _eq_active_set(gram, As[W], r[W], C[W], warm=warm,
                                                          max_iter=max_iter - iterations, deadline=deadline)
         iterations += its

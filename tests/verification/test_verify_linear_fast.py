@@ -293,3 +293,33 @@ def test_masked_second_order_snaps_rounding_level_entries():
     h = np.array([2.0, 2.0, -tiny])
     assert C.masked_second_order(h, J, Tolerances(curvature=0.5 + tiny / 4)) is None
     assert C.masked_second_order(h, J, Tolerances(curvature=0.5 + 4 * tiny)) is not None
+
+
+def test_licq_and_second_order_share_one_gram_matrix(monkeypatch):
+    """When the active rows are the support rows (no bounds), certify factors their Gram matrix once; the report
+    equals the one computed without sharing."""
+    monkeypatch.setattr(C, "GRAM_MIN_SIZE", 10)
+    p = replace(kkt_qp(np.random.default_rng(21), n=12, active=4, inactive=3, Q=np.diag([2.0] * 11 + [0.0])),
+                diagonal=True)
+    calls = []
+    original = C.unit_gram
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(C, "unit_gram", counting)
+    shared = p.report()
+    assert len(calls) == 1 and shared.licq.holds and shared.second_order.checked
+    licq = C.licq(p.A[:4], TOL.rank)
+    assert (licq.rank, licq.holds) == (shared.licq.rank, shared.licq.holds)
+    assert licq.smallest_singular_value == pytest.approx(shared.licq.smallest_singular_value, rel=1e-12)
+    alone = C.masked_second_order(np.diag(p.Q), p.A[:4], TOL, curvature_scale=C.curvature_scale(
+        shared.extended, shared.multipliers))
+    same(alone, shared.second_order)
+    # a degenerate active row (not in the support): two computations
+    calls.clear()
+    b = p.b.copy()
+    b[4] = p.A[4] @ p.z
+    p.report(b=b)
+    assert len(calls) == 2
