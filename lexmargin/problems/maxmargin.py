@@ -44,6 +44,7 @@ from .margins import (
     balanced_factorization,
     deep_linear_widths,
     model_margins,
+    one_blas_thread,
     power_of_two_exponent,
 )
 from .dual import ROUTES, dual_applies, dual_certificate, linear_margins
@@ -294,6 +295,12 @@ class MaxMarginProblem:
             The Certificate of the best start (raises on failure unless ``raise_on_failure=False``).
         """
         opts = SolveOptions.resolve(options, **overrides)
+        if not self.source.linear:      # the nonlinear route: small dense factorizations, one BLAS thread
+            with one_blas_thread():
+                return self._solve(opts, working_set, activation_region, route)
+        return self._solve(opts, working_set, activation_region, route)
+
+    def _solve(self, opts: SolveOptions, working_set, activation_region, route) -> Certificate:
         started = time.perf_counter()
         ws = working_set or self.default_working_set
         points = self._initial_points(opts)
