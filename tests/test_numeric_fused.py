@@ -254,6 +254,10 @@ def test_kernel_choice_rules(monkeypatch):
         assert choose_kernel(f64, 1, 3, 30) == ("c" if c else other)
     monkeypatch.setattr(fused_module, "c_kernel_available", lambda: True)
     monkeypatch.setattr(fused_module, "numba_available", lambda: True)
+    # numba only where it wins back its start (about 1 s) over the steps to take, when they are known
+    assert choose_kernel(f64, 1, 101, 1000, steps=10 ** 5) == "numba"
+    assert choose_kernel(f64, 1, 101, 1000, steps=1000) == "numpy"
+    assert choose_kernel(f64, 4, 3, 2000, steps=1000) == "c"                  # C beats numpy there
     monkeypatch.setenv("LEXMARGIN_FUSED_KERNEL", "numpy")
     assert choose_kernel(f64, 64, 101, 1000) == "numpy"
     monkeypatch.setenv("LEXMARGIN_FUSED_KERNEL", "no such kernel")             # ignored

@@ -176,9 +176,11 @@ def test_without_numba_the_other_kernels_are_used(monkeypatch):
 def test_numba_is_used_where_c_does_not_pay_and_is_off_with_numpy_only(monkeypatch):
     kernel = LinearKernel(*separable(n=3000, d=10))
     theta = kernel.random_theta(range(2), 1.0)
-    assert Trainer(kernel, theta, n_steps=10).fused_kernels == ["numba"]
+    assert Trainer(kernel, theta, n_steps=10 ** 6).fused_kernels == ["numba"]
+    # a short run would not win back numba's start (about a second): numpy, as without numba
+    assert Trainer(kernel, theta, n_steps=100).fused_kernels == ["numpy"]
     monkeypatch.setenv("LEXMARGIN_NUMPY_ONLY", "1")
-    assert not numba_available() and Trainer(kernel, theta, n_steps=10).fused_kernels == ["numpy"]
+    assert not numba_available() and Trainer(kernel, theta, n_steps=10 ** 6).fused_kernels == ["numpy"]
 
 
 def test_a_checkpoint_resumes_on_the_kernel_it_was_started_on(tmp_path, monkeypatch):

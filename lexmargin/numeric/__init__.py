@@ -9,8 +9,9 @@ Small pure pieces, composed by ``train``:
 * step rules (``Constant``, ``Normalized``, ``Adaptive``), minibatch SGD and Path-SGD (p = 2);
 * ``train``/``Trainer`` recording a ``History`` at log-spaced checkpoints, with exact resume (atomic,
   single-writer checkpoints that record hashes of the data and model: ``CheckpointMismatchError``);
-  full-batch exponential-loss GD on a ``LinearKernel`` takes the fused path (``fused``), run by an
-  optional compiled AVX-512 kernel where it is built (``workers`` lanes, ``threads`` per lane);
+  full-batch exponential-loss GD on a ``LinearKernel`` takes the fused path (``fused``), run by a
+  compiled kernel where one is there: the optional AVX-512 C extension, or numba (``lexmargin[fast]``),
+  whichever is faster for the size (``workers`` lanes, ``threads`` per lane of the C kernel);
 * comparisons with solver certificates on plain arrays (``angle``, ``margin_ratio``,
   ``nnls_multipliers``, ``Reference``).
 

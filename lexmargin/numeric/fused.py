@@ -117,6 +117,14 @@ _C_MIN_RUNS = {np.dtype(np.float64): 16, np.dtype(np.float32): 32}
 _TINY = 1000                          # rows x samples up to which C beats numba
 _C_SMALL_WORK = 30_000                # C against numpy
 _NUMBA_LOOPS_WORK = 500               # runs x rows x samples up to which numba's LOOPS layout beats BLAS
+_NUMBA_START_S = 1.0                  # importing numba and scipy's BLAS, loading the compiled kernel (per process)
+
+
+def _numba_pays(runs: int, rows: int, samples: int, steps: int) -> bool:
+    """Whether numba's start is likely to pay over ``steps`` steps where the alternative is numpy (or C with
+    few runs): per step numba saves at least numpy's fixed cost of about 15 us and about a third of its
+    arithmetic (4 runs x rows x samples flops at about 20 GFLOP/s); a conservative estimate from --grid."""
+    return steps * (15e-6 + 0.3 * 4 * runs * rows * samples / 20e9) >= _NUMBA_START_S
 
 
 def _c_kernel_pays(dtype, runs: int, rows: int, samples: int) -> bool:
@@ -131,10 +139,12 @@ def numba_layout(runs: int, rows: int, samples: int) -> int:
     return nb.LOOPS if runs == 1 or runs * rows * samples <= _NUMBA_LOOPS_WORK else nb.BLAS
 
 
-def choose_kernel(dtype, runs: int, rows: int, samples: int) -> str:
+def choose_kernel(dtype, runs: int, rows: int, samples: int, steps: int | None = None) -> str:
     """The kernel for a lane of ``runs`` runs on B (rows, samples): LEXMARGIN_FUSED_KERNEL if set and
     available, else the fastest available one: C for many runs or tiny problems, numba otherwise, numpy
-    when neither compiled kernel is there (numba is imported only when it may be chosen)."""
+    when neither compiled kernel is there.  ``steps``: how many steps the lane will take, if known; numba
+    is then taken only where it saves more than its start costs (about a second, once per process), and
+    it is imported only when it may be chosen."""
     wanted = os.environ.get("LEXMARGIN_FUSED_KERNEL", "").strip().lower()
     if wanted in KERNELS and kernel_available(wanted):
         return wanted
@@ -142,7 +152,7 @@ def choose_kernel(dtype, runs: int, rows: int, samples: int) -> str:
     c = c_kernel_available()
     if c and (runs >= _C_MIN_RUNS[dtype] or rows * samples <= _TINY):
         return "c"
-    if numba_available():
+    if (steps is None or _numba_pays(runs, rows, samples, steps)) and numba_available():
         return "numba"
     return "c" if c and _c_kernel_pays(dtype, runs, rows, samples) else "numpy"
 
@@ -162,14 +172,14 @@ class LinearExpLane:
 
     ``augmented``: B = [A; 1] (d + 1, N), shared read-only between lanes.  ``shift``: the c_r the
     weights were last computed with (saved in checkpoints for bit-identical resume); None computes
-    the exact minimum margins.  ``kernel``: "c", "numba" or "numpy" (None: ``choose_kernel``); a kernel
-    that is not available raises RuntimeError.  ``use_c``: the older switch (True: "c", False: "numpy").
-    ``threads``: OpenMP threads of the C kernel (results are deterministic for a given number; the other
-    kernels use BLAS's threads).
+    the exact minimum margins.  ``kernel``: "c", "numba" or "numpy" (None: ``choose_kernel``, told the
+    number of ``steps`` the lane is expected to take, if given); a kernel that is not available raises
+    RuntimeError.  ``use_c``: the older switch (True: "c", False: "numpy").  ``threads``: OpenMP threads
+    of the C kernel (results are deterministic for a given number; the other kernels use BLAS's threads).
     """
 
     def __init__(self, rows: slice, theta, augmented, shift=None, use_c: bool | None = None, threads: int = 1,
-                 kernel: str | None = None):
+                 kernel: str | None = None, steps: int | None = None):
         self.rows = rows
         self.B = augmented
         dtype, (k, n) = augmented.dtype, augmented.shape
@@ -177,7 +187,7 @@ class LinearExpLane:
         if kernel is None and use_c is not None:
             kernel = "c" if use_c else "numpy"
         if kernel is None:
-            kernel = choose_kernel(dtype, runs, k, n)
+            kernel = choose_kernel(dtype, runs, k, n, steps)
         elif not kernel_available(kernel):
             why = {"c": "not built, LEXMARGIN_NUMPY_ONLY set, or no AVX-512F on this CPU",
                    "numba": "numba not installed or not importable, or LEXMARGIN_NUMPY_ONLY set"}[kernel]

@@ -200,7 +200,8 @@ class Trainer:
             if kernels is None or len(kernels) != len(rows):
                 kernels = [None] * len(rows)
             self.lanes = [LinearExpLane(r, theta[r], B, None if shift is None else shift[r], threads=self.threads,
-                                        kernel=k if k is not None and kernel_available(k) else None)
+                                        kernel=k if k is not None and kernel_available(k) else None,
+                                        steps=self.n_steps - self.step)
                           for r, k in zip(rows, kernels)]
             return
         self.lanes = [_Lane(r, np.ascontiguousarray(theta[r])) for r in rows]
