@@ -3,6 +3,7 @@
     python benchmarks/bench_numeric.py [--runs 64] [--samples 1000] [--dim 100] [--steps 100] [--repeats 15]
                                        [--workers 2] [--dtype float64|float32|both] [--json out.json]
     python benchmarks/bench_numeric.py --small        # the paper suite's case: N=30, d=2, one run, many steps
+    python benchmarks/bench_numeric.py --grid         # each fused kernel per step on a grid of sizes
 
 One normalized-GD step for R runs on N samples in d dimensions does two matrix products
 (margins: 2RNd flops, gradient: 2RNd flops); GFLOP/s counts only those 4RNd flops, so the loss,
@@ -416,6 +417,43 @@ def bench(args, dtype, children=()) -> dict:
     return out
 
 
+# ---- the grid behind numeric.fused.choose_kernel ---------------------------------------------------------------
+GRID_SHAPES = ((2, 30), (10, 200), (20, 1000), (100, 1000), (50, 5000))     # (d, N)
+GRID_RUNS = (1, 2, 4, 8, 16, 32, 64)
+
+
+def grid(args, dtype) -> list[dict]:
+    """Per step, each fused kernel available here on (d, N) x R (one lane, one thread, normalized GD), with the
+    kernel ``choose_kernel`` picks: its time over the fastest kernel's (per-round median and best-vs-best)."""
+    from lexmargin.numeric.fused import LinearExpLane, choose_kernel
+    kernels = [k for k in args.kernels.split(",") if fused_module.kernel_available(k)]
+    rows = []
+    for d, N in GRID_SHAPES:
+        X, y = problem(1, N, d)
+        lm_kernel = LinearKernel(X, y, dtype=dtype)
+        for R in GRID_RUNS:
+            theta = lm_kernel.random_theta(range(R), 0.1)
+            eta = np.full(R, ETA)
+            runners = {}
+            for k in kernels:
+                lane = LinearExpLane(slice(0, R), theta, lm_kernel.augmented_margin_matrix, kernel=k)
+                runners[k] = ((lambda n, lane=lane, eta=eta: lane.run(n, eta, False)) if lane.compiled
+                              else (lambda n, lane=lane, eta=eta: [lane.advance(eta) for _ in range(n)]))
+            seconds, _, _ = time_rounds(runners, lambda: 1.0, 10 ** 6, args.repeats, args.target_s / 10)
+            t = {k: np.array(v) for k, v in seconds.items()}
+            fastest = np.min(np.stack(list(t.values())), axis=0)          # per round
+            chosen = choose_kernel(dtype, R, d + 1, N)
+            row = {"d": d, "N": N, "R": R, "chosen": chosen,
+                   "us_per_step": {k: 1e6 * float(v.min()) for k, v in t.items()},
+                   "over_fastest": {k: float(np.median(v / fastest)) for k, v in t.items()},
+                   "over_fastest_best": {k: float(v.min() / min(x.min() for x in t.values())) for k, v in t.items()}}
+            rows.append(row)
+            print(f"d={d:3d} N={N:5d} R={R:2d}: " + "  ".join(
+                f"{k} {row['us_per_step'][k]:9.2f} us ({row['over_fastest'][k]:.2f})" for k in t)
+                + f"  | chosen {chosen}: {row['over_fastest'].get(chosen, float('nan')):.2f}", flush=True)
+    return rows
+
+
 def _print(report):
     small = report["R"] * report["N"] * report["d"] < 10 ** 5
     unit, scale = ("us/step", 1e3) if small else ("ms/step", 1.0)
@@ -461,6 +499,8 @@ def main(argv=None):
     parser.add_argument("--peak-size", type=int, default=3000, help="n of the n x n matmul that gives the peak")
     parser.add_argument("--kernels", default="c,numba,numpy",
                         help="the fused path's kernels to time one by one (those available here)")
+    parser.add_argument("--grid", action="store_true",
+                        help="time each fused kernel per step on a grid of sizes (the basis of choose_kernel)")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -475,6 +515,15 @@ def main(argv=None):
         if getattr(args, key) is None:
             setattr(args, key, value)
     dtypes = [np.float64, np.float32] if args.dtype == "both" else [getattr(np, args.dtype)]
+    if args.grid:
+        _load_libraries()
+        with _blas_threads(1):
+            report = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
+                      "grid": {np.dtype(dt).name: grid(args, dt) for dt in dtypes}}
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(report, fh, indent=2)
+        return report
     children = start_children(args, dtypes)
     _load_libraries()
     limits = _blas_threads(1)                         # every BLAS library (numpy's, scipy's) on one thread
