@@ -10,6 +10,8 @@
 * gd_throughput: batched numpy GD (``lexmargin.numeric``) in GFLOP/s against a dense matmul peak and
   against the same GD loop in PyTorch on the CPU (when torch is installed);
 * path_sgd_overhead: Path-SGD vs plain SGD, same net, batch and steps.
+* structured: deep linear max-margin and margin path, the linear constrained path, each against its previous
+  formulation in the same run (``benchmarks/perf_structured.py``).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import perf_structured
 from common import (
     ERROR,
     NOT_AVAILABLE,
@@ -339,7 +342,12 @@ def bench_path_sgd_overhead(cfg: PerfConfig, progress: bool = False) -> BenchRes
                        {"max overhead": max(r["overhead"] for r in rows)})
 
 
-BENCHMARKS = (bench_max_margin, bench_gd_throughput, bench_path_sgd_overhead)
+def bench_structured(cfg: PerfConfig, progress: bool = False) -> BenchResult:
+    """Structured problems against their previous formulations (benchmarks/perf_structured.py)."""
+    return BenchResult(**perf_structured.run(cfg, progress))
+
+
+BENCHMARKS = (bench_max_margin, bench_gd_throughput, bench_path_sgd_overhead, bench_structured)
 
 
 # ---- the suite ----------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ def test_missing_module_gives_not_available(paper, monkeypatch, tmp_path):
 def test_quick_perf_suite_structure(tmp_path, perf):
     suite = perf.run_perf_suite(tmp_path, quick=True, progress=False)
     by_name = {b.name: b for b in suite.benchmarks}
-    assert set(by_name) == {"max_margin", "gd_throughput", "path_sgd_overhead"}
+    assert set(by_name) == {"max_margin", "gd_throughput", "path_sgd_overhead", "structured"}
     assert all(b.status in ("passed", "not available") for b in suite.benchmarks), [b.note for b in suite.benchmarks]
     for row in by_name["max_margin"].rows:  # correctness of the compared solutions, not their speed
         assert row["lexmargin_status"] == "optimal"
@@ -98,8 +98,13 @@ def test_quick_perf_suite_structure(tmp_path, perf):
         assert row["cvxpy_over_lexmargin"] > 0 and row["svc_over_lexmargin"] > 0
     for row in by_name["gd_throughput"].rows:
         assert 0 < row["fraction_of_matmul_peak"]
+    for row in by_name["structured"].rows:  # each formulation certified, and they agree
+        assert row["status"] == "optimal" and row.get("general_status", row.get("lse_status")) == "optimal"
+        assert max(row.get(k, 0.0) for k in ("objective_rel_diff", "normalized_margin_rel_diff",
+                                             "theta_diff_vs_lse")) < 1e-8
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert [b["name"] for b in saved["benchmarks"]] == ["max_margin", "gd_throughput", "path_sgd_overhead"]
+    assert [b["name"] for b in saved["benchmarks"]] == ["max_margin", "gd_throughput", "path_sgd_overhead",
+                                                        "structured"]
     assert saved["kind"] == "perf_suite" and saved["seed"] == 0 and saved["environment"]["cpus"] >= 1
     assert_follows_schema(saved)
     assert "| N | d | lexmargin_s |" in (tmp_path / "report.md").read_text()
