@@ -108,8 +108,8 @@ class InputAffineMargins(_NoExtraRows):
     ``beta``, its Jacobian, ``c``, its gradient and the weighted Hessian are CasADi functions of theta
     alone, traced from the model's own margin function (``input_affine``); evaluating them costs one
     model-sized graph, not N.  The NLP is traced in MX: A enters as one constant matrix whose derivative
-    CasADi takes as a matrix (in SX the N x P Jacobian of A beta(theta) costs seconds to build at N = 300,
-    P = 420).  No rescaling (theta as given)."""
+    CasADi takes as a matrix (in SX the N x P Jacobian of A beta(theta) is built entry by entry).  No rescaling
+    (theta as given)."""
 
     symbol = ca.MX
     convex = False
@@ -287,9 +287,9 @@ class ModelMargins(_NoExtraRows):
 def one_blas_thread():
     """One BLAS thread for the duration of a solve (threadpoolctl's limit, when it is installed; else no change).
 
-    The structured solves factor and decompose small dense matrices (P + N of a few hundred) many times; with
-    OpenBLAS's default threads on a busy 2-core machine the same margin path took 1-3.6 s per rho against
-    0.26-0.28 s, and the deep linear max-margin 0.7-7.6 s against 0.11 s (one run each, load average ~5)."""
+    The structured solves factor and decompose small dense matrices (sizes of a few hundred) many times, where
+    OpenBLAS's default threads only oversubscribe a busy machine (several times slower on a shared 2-core
+    machine)."""
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:

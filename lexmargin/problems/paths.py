@@ -288,9 +288,9 @@ def margin_path_nlp(source, lift: Lift) -> NLP:
 def lifted_margin_path_nlp(source, lift: Lift) -> NLP:
     """IPOPT's form of ``margin_path_nlp`` for margins f = M u(theta) with few link variables (a model affine in
     its input: u = (beta, c), f = A beta + y c):  z = [lift; tau; u],  rows  M u - tau >= 0 (N),  the ball,
-    u - u(rho theta)/s = 0 (link, equalities).  The margin rows are linear in (u, tau): the N x P Jacobian of
-    the direct form becomes N x k plus k x P (measured: IPOPT's iteration on N = 300, P = 420 from 70 ms to
-    a few ms, and its CasADi Jacobian is not built).  Only IPOPT sees it (``margins.LiftedSolver``)."""
+    u - u(rho theta)/s = 0 (link, equalities).  The margin rows are linear in (u, tau): the dense N x P Jacobian
+    of the direct form (in IPOPT's factorization and in CasADi's derivatives) becomes N x k plus k x P.  Only
+    IPOPT sees it (``margins.LiftedSolver``)."""
     N, nl, k = source.n_samples, lift.n, source.n_link
 
     def expressions(z, p):
