@@ -23,6 +23,9 @@ DEFAULT_OPTIONS = {
     "ipopt.print_level": 0,
     "ipopt.sb": "yes",
     "print_time": False,
+    # an overflow at a trial point (exp of a large margin) is IPOPT's to handle by backtracking; CasADi would
+    # print a warning per evaluation on stderr
+    "show_eval_warnings": False,
     "ipopt.tol": 1e-10,
     "ipopt.acceptable_tol": 1e-8,
     "ipopt.acceptable_iter": 4,
