@@ -83,140 +83,193 @@ class BenchResult:
 class PerfConfig:
     quick: bool = False
     seed: int = 0
+    baseline: str | None = None      # a source tree of another lexmargin version, timed beside this one
 
     @property
     def repeat(self) -> int:
         return 1 if self.quick else 3
 
 
-# ---- max-margin solvers -------------------------------------------------------------------------
-def _lexmargin_solve(data):
-    from lexmargin.problems.maxmargin import max_margin
+# ---- max-margin solvers: every contender in its own process --------------------------------------------------
+# Fairness: each contender runs in a fresh subprocess (python perf_suite.py --contender ...) with one thread for
+# every threading layer (BLAS, OpenMP, Rayon: the environment variables below are set before anything is
+# imported), so no contender gets a second core on a shared machine and no contender inherits another's caches
+# or memory; peak memory is that process's ru_maxrss (resident set, native allocations included: tracemalloc
+# would miss Clarabel's, libsvm's and IPOPT's), reported whole and as the growth over the process after its
+# imports and data (``*_solve_mib``).  Iterative peers are timed at the loosest setting that reaches
+# ACCURACY relative error in theta against cvxpy + Clarabel at tolerances 1e-12 (the setting is found by
+# untimed trial fits, loosest first); a peer that reaches it at no setting is "not converged" and is not a
+# candidate for the fastest converged peer.  lexmargin and the peers are timed the same way: best of
+# ``repeat`` calls (one call when a call takes over REPEAT_SECONDS), the model built once outside the timing.
+from perf_contender import ACCURACY, LINEAR_SVC_TOLS, SVC_TOLS  # noqa: F401 (the settings, importable from here)
 
-    model = lexmargin.load_model("linear", input_dim=data.n_features)
-    return max_margin(model, data)
-
-
-# Clarabel's default tolerances leave errors of ~1e-6 in theta at N = 5000, d = 100; the accuracy
-# columns compare with a tightly solved reference, the timing columns use the defaults.
-TIGHT_CLARABEL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}
-
-
-def _cvxpy_solve(data, **solver_options):
-    import cvxpy as cp
-
-    w = cp.Variable(data.n_features)
-    problem = cp.Problem(cp.Minimize(cp.sum_squares(w)), [cp.multiply(data.y, data.X @ w) >= 1])
-    problem.solve(solver="CLARABEL", **solver_options)
-    return np.asarray(w.value), float(problem.value)
-
-
-def _svc_solve(data):
-    from sklearn.svm import SVC
-
-    return SVC(kernel="linear", C=1e6, tol=1e-6).fit(data.X, data.y)
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+              "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS")
+MAX_MARGIN_GRID = ((100, 10), (1000, 10), (1000, 100), (5000, 100), (20000, 50), (50000, 20), (100000, 10),
+                   (2000, 1000), (500, 5000), (10, 10000))
+QUICK_GRID = ((100, 10), (20, 500))
+CONTENDERS = {"origin": ("lexmargin", "linearsvc", "svc", "cvxpy"), "bias": ("lexmargin", "svc", "cvxpy")}
+PEERS = {"linearsvc": "LinearSVC", "svc": "SVC", "cvxpy": "cvxpy+Clarabel"}
 
 
-def _max_margin_row(n, d, cfg) -> dict:
-    from lexmargin.report import angle_between
+def _child(contender: str, problem: str, n: int, d: int, cfg, timeout: float, reference=None, save=None,
+           path=None) -> dict:
+    import json
+    import os
+    import subprocess
+    import tempfile
 
-    data = separable_data(n, d, seed=cfg.seed)
-    cert = _lexmargin_solve(data)
-    row = {"N": n, "d": d, "lexmargin_s": best_time(lambda: _lexmargin_solve(data), cfg.repeat),
-           "lexmargin_status": cert.status}
-    if optional_module("cvxpy") is not None:
-        w, value = _cvxpy_solve(data, **TIGHT_CLARABEL)
-        row["cvxpy_clarabel_s"] = best_time(lambda: _cvxpy_solve(data), cfg.repeat)
-        row["angle_vs_cvxpy"] = angle_between(cert.theta, w)
-        row["max_abs_theta_diff"] = float(np.max(np.abs(cert.theta - w)))
-        row["objective_rel_diff"] = abs(cert.objective - value) / max(abs(value), 1e-300)
-        row["cvxpy_over_lexmargin"] = row["cvxpy_clarabel_s"] / row["lexmargin_s"]
-    if optional_module("sklearn") is not None:
-        row["sklearn_svc_s"] = best_time(lambda: _svc_solve(data), cfg.repeat)
-        row["svc_over_lexmargin"] = row["sklearn_svc_s"] / row["lexmargin_s"]
-    return row
-
-
-# ---- SVM with an unregularized bias ------------------------------------------------------------------
-def _lexmargin_svm_with_bias(data):
-    return lexmargin.svm_with_bias(data)
-
-
-def _cvxpy_svm_with_bias(data, **solver_options):
-    import cvxpy as cp
-
-    w, b = cp.Variable(data.n_features), cp.Variable()
-    problem = cp.Problem(cp.Minimize(cp.sum_squares(w)), [cp.multiply(data.y, data.X @ w + b) >= 1])
-    problem.solve(solver="CLARABEL", **solver_options)
-    return np.asarray(w.value), float(b.value), float(problem.value)
+    env = {**os.environ, **{name: "1" for name in THREAD_ENV}}
+    if path is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(path), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "out.json"
+        command = [sys.executable, str(Path(__file__).resolve().parent / "perf_contender.py"), contender, problem,
+                   "--n", str(n), "--d", str(d), "--seed", str(cfg.seed), "--repeat", str(cfg.repeat),
+                   "--result", str(out)]
+        if reference is not None:
+            command += ["--reference", str(reference)]
+        if save is not None:
+            command += ["--save-reference", str(save)]
+        try:
+            proc = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            return {"contender": contender, "status": "timeout", "converged": False, "note": f"over {timeout:g} s"}
+        if proc.returncode != 0 or not out.exists():
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
+            return {"contender": contender, "status": "error", "converged": False, "note": tail[0]}
+        return json.loads(out.read_text())
 
 
-def _svm_with_bias_row(n, d, cfg) -> dict:
-    """One (N, d): lexmargin, cvxpy + Clarabel and SVC on the same data, each with one BLAS thread."""
-    data = separable_data(n, d, seed=cfg.seed)
-    with single_thread():
-        w, b, result = _lexmargin_svm_with_bias(data)
-        row = {"N": n, "d": d, "lexmargin_s": best_time(lambda: _lexmargin_svm_with_bias(data), cfg.repeat),
-               "route": result.route, "lexmargin_status": "optimal" if result.success else "not optimal",
-               "working_set": result.qp.diagnostics.working_set_size if result.qp is not None else None}
+def _grid_row(problem: str, n: int, d: int, cfg, timeout: float, baseline_path=None) -> dict:
+    """One (N, d): every contender in its own process; the ratios and errors of this one run."""
+    import tempfile
+
+    row = {"N": n, "d": d}
+    with tempfile.TemporaryDirectory() as tmp:
+        reference = Path(tmp) / "reference.npy"
+        results = {}
         if optional_module("cvxpy") is not None:
-            w_ref, b_ref, value = _cvxpy_svm_with_bias(data, **TIGHT_CLARABEL)
-            row["cvxpy_clarabel_s"] = best_time(lambda: _cvxpy_svm_with_bias(data), cfg.repeat)
-            row["lexmargin_over_cvxpy"] = row["lexmargin_s"] / row["cvxpy_clarabel_s"]
-            row["max_abs_w_diff"] = float(np.max(np.abs(w - w_ref)))
-            row["abs_b_diff"] = abs(b - b_ref)
-            row["objective_rel_diff"] = abs(float(w @ w) - value) / max(abs(value), 1e-300)
-        if optional_module("sklearn") is not None:
-            row["sklearn_svc_s"] = best_time(lambda: _svc_solve(data), cfg.repeat)
-            row["lexmargin_over_svc"] = row["lexmargin_s"] / row["sklearn_svc_s"]
+            results["cvxpy"] = _child("cvxpy", problem, n, d, cfg, timeout, save=reference)
+        ref = reference if reference.exists() else None
+        results["lexmargin"] = _child("lexmargin", problem, n, d, cfg, timeout, reference=ref)
+        if baseline_path is not None:
+            results["before"] = _child("lexmargin_before", problem, n, d, cfg, timeout, reference=ref,
+                                       path=baseline_path)
+        for peer in CONTENDERS[problem]:
+            if peer not in results and peer != "lexmargin" and optional_module("sklearn") is not None:
+                results[peer] = _child(peer, problem, n, d, cfg, timeout, reference=ref)
+    lex = results["lexmargin"]
+    row["lexmargin_s"] = lex.get("seconds")
+    row["lexmargin_status"] = lex.get("status")
+    row["lexmargin_solver"] = lex.get("route") or lex.get("solver")
+    row["lexmargin_rel_error"] = lex.get("rel_error")
+    row["lexmargin_peak_mib"] = lex.get("peak_mib")
+    row["lexmargin_solve_mib"] = lex.get("solve_mib")
+    converged = {}
+    for peer in CONTENDERS[problem][1:]:
+        result = results.get(peer, {})
+        row[f"{peer}_s"] = result.get("seconds") if result.get("converged") else None
+        row[f"{peer}_setting"] = result.get("setting") if result.get("converged") else \
+            result.get("status", "not converged") if result.get("status") in ("timeout", "error") else "not converged"
+        row[f"{peer}_rel_error"] = result.get("rel_error")
+        row[f"{peer}_peak_mib"] = result.get("peak_mib")
+        row[f"{peer}_solve_mib"] = result.get("solve_mib")
+        if result.get("converged") and result.get("seconds"):
+            converged[peer] = result["seconds"]
+        if peer != "cvxpy" and result.get("seconds") and lex.get("seconds"):
+            row[f"lexmargin_over_{peer}"] = lex["seconds"] / result["seconds"]
+    if "cvxpy" in results and results["cvxpy"].get("seconds") and lex.get("seconds"):
+        row["lexmargin_over_cvxpy"] = lex["seconds"] / results["cvxpy"]["seconds"]
+        row["cvxpy_over_lexmargin"] = results["cvxpy"]["seconds"] / lex["seconds"]
+    if converged and lex.get("seconds"):
+        fastest = min(converged, key=converged.get)
+        row["fastest_peer"] = PEERS[fastest]
+        row["lexmargin_over_fastest"] = lex["seconds"] / converged[fastest]
+    if "before" in results:
+        before = results["before"]
+        row["before_s"] = before.get("seconds")
+        if before.get("seconds") and converged:
+            row["before_over_fastest"] = before["seconds"] / min(converged.values())
+    if lex.get("theta") is not None and "cvxpy" in results and results["cvxpy"].get("theta") is not None:
+        from lexmargin.report import angle_between
+        theta = np.asarray(lex["theta"])
+        w = np.asarray(results["cvxpy"]["theta"])
+        row["angle_vs_cvxpy"] = angle_between(theta[:d], w[:d])
+        objective = float(theta[:d] @ theta[:d])
+        value = float(w[:d] @ w[:d])
+        row["objective_rel_diff"] = abs(objective - value) / max(abs(value), 1e-300)
+    if problem == "origin" and results.get("svc", {}).get("seconds") and lex.get("seconds"):
+        row["svc_over_lexmargin"] = results["svc"]["seconds"] / lex["seconds"]
     return row
+
+
+def _summary(rows, keys) -> dict:
+    summary = {}
+    for key in keys:
+        values = [r[key] for r in rows if r.get(key)]
+        if values:
+            summary[f"geomean {key}"] = float(np.exp(np.mean(np.log(values))))
+            summary[f"max {key}"] = max(values)
+    errors = [r["lexmargin_rel_error"] for r in rows if r.get("lexmargin_rel_error") is not None]
+    if errors:
+        summary["max lexmargin_rel_error"] = max(errors)
+    return summary
+
+
+PEAK_COLUMNS = ("lexmargin_peak_mib", "lexmargin_solve_mib")
+
+
+def _grid(cfg: PerfConfig, problem: str, progress: bool):
+    from tqdm.auto import tqdm
+
+    grid = QUICK_GRID if cfg.quick else MAX_MARGIN_GRID
+    timeout = 120.0 if cfg.quick else 420.0
+    return [_grid_row(problem, n, d, cfg, timeout, cfg.baseline)
+            for n, d in tqdm(grid, desc=f"max_margin ({problem})", disable=not progress, leave=False)]
+
+
+def _columns(problem: str, baseline: bool) -> tuple[str, ...]:
+    peers = CONTENDERS[problem][1:]
+    columns = ["N", "d", "lexmargin_s", "lexmargin_status", "lexmargin_solver"]
+    columns += [f"{p}_s" for p in peers] + [f"{p}_setting" for p in peers]
+    columns += ["fastest_peer", "lexmargin_over_fastest"] + [f"lexmargin_over_{p}" for p in peers]
+    if baseline:
+        columns += ["before_s", "before_over_fastest"]
+    columns += ["lexmargin_rel_error"] + [f"{p}_rel_error" for p in peers]
+    columns += ["lexmargin_peak_mib", "lexmargin_solve_mib"] + [f"{p}_peak_mib" for p in peers] + \
+        [f"{p}_solve_mib" for p in peers]
+    return tuple(columns)
+
+
+FAIRNESS = ("every contender in its own subprocess with one thread for BLAS/OpenMP/Rayon; wall time best of "
+            "{repeat} calls (1 when a call takes over 5 s); iterative peers at the loosest setting reaching "
+            "relative error 1e-6 in theta against cvxpy + Clarabel at tolerances 1e-12 (not converged: not a "
+            "candidate); peak memory = the contender process's ru_maxrss, *_solve_mib its growth over the process "
+            "after imports and data; ratios < 1 mean lexmargin is faster")
 
 
 def svm_with_bias_rows(cfg: PerfConfig, progress: bool = False) -> BenchResult:
     """The with-bias row set of the max-margin benchmark."""
-    from tqdm.auto import tqdm
-
-    grid = ((100, 10), (1000, 10)) if cfg.quick else ((100, 10), (1000, 10), (1000, 100), (5000, 100))
-    rows = [_svm_with_bias_row(n, d, cfg) for n, d in tqdm(grid, desc="svm_with_bias", disable=not progress,
-                                                          leave=False)]
-    columns = ("N", "d", "lexmargin_s", "lexmargin_status", "route", "working_set", "cvxpy_clarabel_s",
-               "sklearn_svc_s", "lexmargin_over_cvxpy", "lexmargin_over_svc", "max_abs_w_diff", "abs_b_diff",
-               "objective_rel_diff")
-    summary = {}
-    for key in ("lexmargin_over_cvxpy", "lexmargin_over_svc"):
-        values = [r[key] for r in rows if key in r]
-        if values:
-            summary[f"geomean {key}"] = float(np.exp(np.mean(np.log(values))))
-            summary[f"max {key}"] = max(values)
-    for key in ("max_abs_w_diff", "abs_b_diff"):
-        summary[f"max {key}"] = max((r.get(key, 0.0) for r in rows), default=None)
+    rows = _grid(cfg, "bias", progress)
     return BenchResult("svm_with_bias", "hard-margin SVM with an unregularized bias: lexmargin ``svm_with_bias`` (the "
-                       "convex QP in (w, b) on the linear pipeline, then both depth-sensitive stages certified) vs the "
-                       "same QP in cvxpy + Clarabel vs scikit-learn SVC (linear kernel, C = 1e6), wall time per solve "
-                       f"(best of {cfg.repeat}), every solver with one BLAS thread, in one run; ratios < 1 mean "
-                       "lexmargin is faster; accuracy columns compare with cvxpy + Clarabel at tolerances 1e-12",
-                       PASSED, columns, tuple(rows), summary,
-                       note="SVC's C = 1e6 is a soft margin: close to, not exactly, the hard margin")
+                       "convex QP in (w, b), then both depth-sensitive stages certified) vs scikit-learn SVC (linear "
+                       "kernel, C = 1e6) vs the same QP in cvxpy + Clarabel; " + FAIRNESS.format(repeat=cfg.repeat),
+                       PASSED, _columns("bias", cfg.baseline is not None), tuple(rows),
+                       _summary(rows, ("lexmargin_over_fastest", "lexmargin_over_svc", "lexmargin_over_cvxpy")),
+                       note="LinearSVC regularizes its intercept (a different problem): not a contender here")
 
 
 def bench_max_margin(cfg: PerfConfig, progress: bool = False) -> BenchResult:
-    from tqdm.auto import tqdm
-
-    grid = [(n, d) for n in ((50, 200) if cfg.quick else (100, 1000, 5000)) for d in ((2, 10) if cfg.quick else (2, 20, 100))]
-    rows = [_max_margin_row(n, d, cfg) for n, d in tqdm(grid, desc="max_margin", disable=not progress, leave=False)]
-    columns = ("N", "d", "lexmargin_s", "lexmargin_status", "cvxpy_clarabel_s", "sklearn_svc_s",
-               "cvxpy_over_lexmargin", "svc_over_lexmargin", "angle_vs_cvxpy", "max_abs_theta_diff",
-               "objective_rel_diff")
-    summary = {}
-    for key in ("cvxpy_over_lexmargin", "svc_over_lexmargin"):
-        values = [r[key] for r in rows if key in r]
-        if values:
-            summary[f"geomean {key}"] = float(np.exp(np.mean(np.log(values))))
-    summary["max angle_vs_cvxpy"] = max((r.get("angle_vs_cvxpy", 0.0) for r in rows), default=None)
-    return BenchResult("max_margin", "hard-margin SVM through the origin (linear model), wall time per solve "
-                       f"(best of {cfg.repeat}); ratios > 1 mean lexmargin is faster; accuracy columns compare with cvxpy + "
-                       "Clarabel at tolerances 1e-12", PASSED, columns, tuple(rows),
-                       summary, note="sklearn SVC fits an intercept (a slightly different problem)",
+    rows = _grid(cfg, "origin", progress)
+    return BenchResult("max_margin", "hard-margin SVM through the origin (linear model, l2): lexmargin ``max_margin`` "
+                       "vs scikit-learn LinearSVC (hinge loss, no intercept, C = 1e6) vs SVC (linear kernel, C = 1e6, "
+                       "on the mirrored data) vs cvxpy + Clarabel; " + FAIRNESS.format(repeat=cfg.repeat), PASSED,
+                       _columns("origin", cfg.baseline is not None), tuple(rows),
+                       _summary(rows, ("lexmargin_over_fastest", "lexmargin_over_linearsvc", "lexmargin_over_svc",
+                                       "lexmargin_over_cvxpy")),
+                       note="SVC fits an intercept, so it solves the through-origin problem on the data mirrored, "
+                            "(x, y) and (-x, -y) (intercept 0 by symmetry): twice the samples",
                        sections=(svm_with_bias_rows(cfg, progress),))
 
 
@@ -381,11 +434,12 @@ def _run_bench(fn, cfg, progress) -> BenchResult:
 
 
 def run_perf_suite(out_dir="perf_suite_results", quick: bool = False, progress: bool = True, only=None,
-                   seed: int = 0) -> PerfSuiteResult:
-    """Run the benchmarks (or those in ``only``); write report.json and report.md into out_dir."""
+                   seed: int = 0, baseline: str | None = None) -> PerfSuiteResult:
+    """Run the benchmarks (or those in ``only``); write report.json and report.md into out_dir.  ``baseline``: a
+    source tree of another lexmargin version (``git archive REV | tar -x -C DIR``) timed beside this one."""
     from tqdm.auto import tqdm
 
-    cfg = PerfConfig(quick, seed)
+    cfg = PerfConfig(quick, seed, baseline)
     chosen = select(BENCHMARKS, only, "bench_")
     start, results = time.perf_counter(), []
     for fn in tqdm(chosen, desc="perf suite", disable=not progress, unit="bench"):
@@ -399,8 +453,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="perf_suite_results")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", nargs="*", default=None, help="benchmark names (default: all)")
+    parser.add_argument("--baseline", default=None,
+                        help="a source tree of another lexmargin version (e.g. from git archive) timed beside this one")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    print(run_perf_suite(args.out, args.quick).to_markdown())
+    print(run_perf_suite(args.out, args.quick, only=args.only, seed=args.seed, baseline=args.baseline).to_markdown())
     return 0
 
 

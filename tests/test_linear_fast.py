@@ -5,6 +5,7 @@ of route; fallbacks and proofs; the certificate stays the pipeline's own."""
 import cvxpy as cp
 import numpy as np
 import pytest
+from exact_reference import exact_max_margin
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -12,8 +13,6 @@ import lexmargin as lm
 from lexmargin import Dataset, NotSeparableError
 from lexmargin.problems import dual as D
 from lexmargin.problems.svm_bias import SVMBiasQP, svm_with_bias_qp
-
-from exact_reference import exact_max_margin
 
 TIGHT = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}
 PROPERTY = settings(max_examples=20, deadline=None, derandomize=True, database=None,

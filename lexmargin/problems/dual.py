@@ -20,13 +20,14 @@ pivoted Cholesky), and steps back to u >= 0 when z is not positive, dropping the
 added in batches (all of them at once for wide data, where most rows are support vectors), which keeps the
 objective decreasing; the passive rows stay linearly independent, so the multipliers are a vertex.
 
-Shape-aware: when N is small against d (N <= 2 (d + 1)) K is formed once for all rows (one BLAS product, N^2 d);
-otherwise only the passive rows' Gram entries are formed and the violations are one product A theta per outer
-iteration (N d): the primal working set, without any N x N matrix.
+Shape-aware: for wide data (N <= 2 (d + 1), N <= 6000) K is formed once for all rows (one BLAS product,
+N^2 d); block principal pivoting (Judice and Pires 1994, exchanges in blocks) proposes the passive set and
+Lawson-Hanson makes it exact.  For tall data no N x N matrix is formed: scipy's Lawson-Hanson NNLS runs on
+E restricted to a working set of rows, grown by the most violated rows (one product A theta per round).
 
-Unregularized coordinates (``PartialL2``: the SVM's bias) are handled by proximal-point iterations: the LDP
-min ||theta_R||^2 + ||theta_F - b_k||^2 / s^2 is solved for b_{k+1}, with warm starts, until the free
-coordinates settle (few iterations; the exact finish then solves the KKT system of the identified support).
+Unregularized coordinates (``PartialL2``: the SVM's bias) have no least-distance form: the dual QP with the
+equality constraints A_F^T mu = 0 is solved by the same active-set loop with a bordered system, started from
+the support of the least-distance program that penalizes them slightly (``_free_qp``).
 
 This solver only proposes a point and multipliers: the exact finish and the certificate (``nlp.finish``,
 ``nlp.certify``) recompute everything from the problem's own functions, and the caller falls back to IPOPT
@@ -65,7 +66,7 @@ EQ_ZERO = 1e-13          # free coordinates: passive values above -EQ_ZERO max|z
 
 ROUTES = ("auto", "ipopt", "dual")
 
-__all__ = ["ROUTES", "LDPResult", "dual_applies", "linear_margins", "dual_certificate", "least_distance", "single_blas_thread"]
+__all__ = ["ROUTES", "LDPResult", "dual_applies", "dual_certificate", "least_distance", "linear_margins", "single_blas_thread"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -372,9 +373,12 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     grows by the most violated ones (tall data).  The free columns are scaled by a power of two to the size of
     the others (exact)."""
     N, n = A.shape
-    regularized = np.setdiff1d(np.arange(n), free)
-    top = float(np.max(np.abs(A[:, regularized]), initial=0.0)) if regularized.size else 1.0
-    column = np.max(np.abs(A[:, free]), axis=0)
+    is_regularized = np.ones(n, dtype=bool)
+    is_regularized[free] = False
+    regularized = np.flatnonzero(is_regularized)
+    columns = np.max(np.abs(A), axis=0) if N else np.zeros(n)
+    top = float(np.max(columns[regularized], initial=0.0)) if regularized.size else 1.0
+    column = columns[free]
     scale = np.where(column > 0, np.maximum(top, TINY) / np.maximum(column, TINY), 1.0)
     scale = np.ldexp(1.0, np.frexp(scale)[1] - 1)          # powers of two: exact
     As = A.copy()
@@ -407,13 +411,14 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     rounds = 0
     while iterations < max_iter:
         rounds += 1
-        gram = _Gram(As[W], r[W], full=True, with_r=False,
+        AW = As if full else As[W]
+        gram = _Gram(AW, r[W], full=True, with_r=False,
                      K=K_regularized + C @ C.T if full and K_regularized is not None else None)
-        mu_W, nu, passive_W, status, its = _eq_active_set(gram, As[W], r[W], C[W], warm=warm,
+        mu_W, nu, passive_W, status, its = _eq_active_set(gram, AW, r[W], C[W], warm=warm,
                                                          max_iter=max_iter - iterations, deadline=deadline)
         iterations += its
         theta = np.zeros(n)
-        theta[regularized] = As[W][:, regularized].T @ mu_W
+        theta[regularized] = (AW.T @ mu_W)[regularized]
         theta[free] = nu * scale
         if status != "optimal" or full:
             break
@@ -429,7 +434,7 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     passive = np.sort(W[passive_W])
     # a passive row on one free coordinate alone (a bound such as the SVM's b >= 0) holds exactly
     for i in passive:
-        if not np.any(A[i, regularized]) and np.count_nonzero(A[i, free]) == 1:
+        if not np.any(A[i][is_regularized]) and np.count_nonzero(A[i, free]) == 1:
             j = int(np.flatnonzero(A[i, free])[0])
             theta[free[j]] = r[i] / A[i, free[j]]
     return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)

@@ -37,6 +37,7 @@ from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import L2, OBJECTIVE, Lift, PartialL2, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
+from .dual import ROUTES, dual_applies, dual_certificate, linear_margins
 from .margins import (
     STRUCTURES,
     InputAffineMargins,
@@ -47,7 +48,6 @@ from .margins import (
     one_blas_thread,
     power_of_two_exponent,
 )
-from .dual import ROUTES, dual_applies, dual_certificate, linear_margins
 from .separability import FarkasProof, farkas_proof
 
 VIOLATION_TOL = 1e-9       # working set: rows with f_n < 1 - VIOLATION_TOL join the next round

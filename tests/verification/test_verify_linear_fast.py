@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from verify_helpers import PROPERTY, QP, kkt_qp
+from verify_helpers import PROPERTY, kkt_qp
 
 from lexmargin.nlp import finish as F
 from lexmargin.nlp.ipopt import IpoptResult
