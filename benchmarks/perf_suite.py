@@ -298,8 +298,9 @@ def matmul_gflops(n: int = 1024) -> float:
     return 2.0 * n ** 3 / seconds / 1e9
 
 
-def _numeric_gd_seconds(data, runs: int, steps: int) -> float:
-    """Seconds for ``steps`` steps of the trainer (set up beforehand, as the torch tensors are)."""
+def _numeric_gd_seconds(data, runs: int, steps: int) -> tuple[float, str]:
+    """(seconds for ``steps`` steps of the trainer, set up beforehand as the torch tensors are; the fused
+    kernel it ran on)."""
     numeric = optional_module("lexmargin.numeric")
     kernel = numeric.LinearKernel(data.X, data.y)
     theta0 = np.zeros((runs, data.n_features))
@@ -309,23 +310,58 @@ def _numeric_gd_seconds(data, runs: int, steps: int) -> float:
     with single_thread():
         start = time.perf_counter()
         trainer.run()
-        return time.perf_counter() - start
+        return time.perf_counter() - start, "+".join(sorted(set(trainer.fused_kernels or ["generic"])))
 
 
-def _torch_gd_seconds(data, runs: int, steps: int) -> float | None:
-    """The same steps in PyTorch, in log space like lexmargin (log-sum-exp, softmax weights)."""
+def _torch_gd_seconds(data, runs: int, steps: int, scheme: str = "softmax") -> float | None:
+    """The same steps in PyTorch on as many threads (one), in log space like lexmargin.  ``scheme``:
+    "softmax" (log-sum-exp and softmax weights, the usual way) or "one_exp" (lexmargin's: the margins
+    shifted by a predicted -log L inside one product, one exp, one product for the gradient and the sums,
+    the exact shift where the sums show the prediction unsafe)."""
     torch = optional_module("torch")
     if torch is None:
         return None
     A = torch.tensor((data.y[:, None] * data.X).T.copy(), dtype=torch.float64)  # (d, N)
-    W = torch.zeros((runs, data.n_features), dtype=torch.float64)
     lr = 1.0 / float(np.linalg.norm(data.X, 2) ** 2)
+    if scheme == "softmax":
+        W = torch.zeros((runs, data.n_features), dtype=torch.float64)
+        with torch.no_grad(), single_thread():
+            start = time.perf_counter()
+            for _ in range(steps):
+                f = W @ A
+                log_loss = torch.logsumexp(-f, dim=1)
+                W += (lr * torch.exp(log_loss))[:, None] * (torch.softmax(-f, dim=1) @ A.T)
+            return time.perf_counter() - start
+    B = torch.cat([A, torch.ones((1, A.shape[1]), dtype=torch.float64)])          # [A; 1]
+    P = torch.zeros((B.shape[0], runs), dtype=torch.float64)                      # [-W^T; c]
+    E, GT = torch.empty((runs, B.shape[1]), dtype=torch.float64), torch.empty((B.shape[0], runs), dtype=torch.float64)
+    s_lo, s_hi = (float(np.exp(v)) for v in optional_module("lexmargin.numeric.fused").safe_log_sum_range(
+        np.float64, B.shape[1]))
+
+    def weights():
+        torch.matmul(P.T, B, out=E)
+        E.clamp_(min=-700.0).exp_()
+        torch.matmul(B, E.T, out=GT)
+
+    def exact_shift():
+        P[-1] = 0
+        P[-1] = -(P.T @ B).amax(dim=1)
+        weights()
+
     with torch.no_grad(), single_thread():
+        exact_shift()                                      # the set-up, as in the trainer's constructor
+        log_loss = GT[-1].log() - P[-1]
         start = time.perf_counter()
         for _ in range(steps):
-            f = W @ A
-            log_loss = torch.logsumexp(-f, dim=1)
-            W += (lr * torch.exp(log_loss))[:, None] * (torch.softmax(-f, dim=1) @ A.T)
+            G, s = GT[:-1], GT[-1]
+            m = lr * torch.exp(log_loss)                       # plain GD: eta L
+            g2 = (G * G).sum(dim=0)
+            P[:-1] -= G * (m / s)
+            P[-1] = m * g2 / (s * s) - log_loss
+            weights()
+            if not bool(((s >= s_lo) & (s <= s_hi)).all()):
+                exact_shift()
+            log_loss = GT[-1].log() - P[-1]
         return time.perf_counter() - start
 
 
@@ -339,22 +375,28 @@ def bench_gd_throughput(cfg: PerfConfig, progress: bool = False) -> BenchResult:
     rows = []
     for runs in (1, 16) if cfg.quick else (1, 16, 64):
         flops = 4.0 * n * d * runs * steps  # two (runs x d) x (d x N) products per step
-        seconds = min(_numeric_gd_seconds(data, runs, steps) for _ in range(cfg.repeat))
+        timings = [_numeric_gd_seconds(data, runs, steps) for _ in range(cfg.repeat)]
+        seconds, kernel = min(t for t, _ in timings), timings[0][1]
         torch_s = _torch_gd_seconds(data, runs, steps)
+        torch_one_exp_s = _torch_gd_seconds(data, runs, steps, scheme="one_exp")
         peaks.append(matmul_gflops(size))              # the peak is re-measured beside every row
-        rows.append({"runs": runs, "N": n, "d": d, "steps": steps, "lexmargin_s": seconds,
+        rows.append({"runs": runs, "N": n, "d": d, "steps": steps, "kernel": kernel, "lexmargin_s": seconds,
                      "lexmargin_gflops": flops / seconds / 1e9, "torch_s": torch_s,
-                     "torch_over_lexmargin": None if torch_s is None else torch_s / seconds})
+                     "torch_over_lexmargin": None if torch_s is None else torch_s / seconds,
+                     "torch_one_exp_s": torch_one_exp_s,
+                     "torch_one_exp_over_lexmargin": None if torch_one_exp_s is None else torch_one_exp_s / seconds})
     peak = max(peaks)
     for row in rows:
         row["fraction_of_matmul_peak"] = row["lexmargin_gflops"] / peak
-    columns = ("runs", "N", "d", "steps", "lexmargin_s", "lexmargin_gflops", "fraction_of_matmul_peak", "torch_s",
-               "torch_over_lexmargin")
+    columns = ("runs", "N", "d", "steps", "kernel", "lexmargin_s", "lexmargin_gflops", "fraction_of_matmul_peak",
+               "torch_s", "torch_over_lexmargin", "torch_one_exp_s", "torch_one_exp_over_lexmargin")
     return BenchResult("gd_throughput", "exponential-loss GD (constant step) on a linear model, R runs batched, one "
                        "BLAS thread; flops = 4 N d R per step; matmul peak = best single-thread dense n x n product "
-                       "measured beside the rows; torch = the same log-space loop in PyTorch", PASSED, columns,
+                       "measured beside the rows; kernel = lexmargin's fused kernel (numeric.fused); torch = the same "
+                       "log-space loop in PyTorch on one thread (log-sum-exp + softmax), torch_one_exp = lexmargin's "
+                       "one-exp scheme in PyTorch", PASSED, columns,
                        tuple(rows), {"matmul_peak_gflops": peak},
-                       note="" if optional_module("torch") is not None else "PyTorch not installed: no torch column")
+                       note="" if optional_module("torch") is not None else "PyTorch not installed: no torch columns")
 
 
 # ---- Path-SGD overhead --------------------------------------------------------------------------
