@@ -195,7 +195,13 @@ def test_ctrl_c_stops_at_a_step_boundary_and_resumes_exactly(tmp_path):
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta(range(20), 1.0)
     kw = dict(rule=Normalized(0.2), n_steps=600, checkpoints=12)
-    resumed = interrupted_then_resumed(kernel, theta, tmp_path / "sigint.npz", 100,
-                                       interrupt=lambda trainer: os.kill(os.getpid(), signal.SIGINT), **kw)
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler          # handler restored
+    # the trainer takes over SIGINT only from Python's default handler (a program's own handler wins); an earlier
+    # test or library of the session may have left another one, so set the default for this test
+    ambient = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        resumed = interrupted_then_resumed(kernel, theta, tmp_path / "sigint.npz", 100,
+                                           interrupt=lambda trainer: os.kill(os.getpid(), signal.SIGINT), **kw)
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler      # handler restored
+    finally:
+        signal.signal(signal.SIGINT, ambient)
     same_history(resumed, train(kernel, theta, **kw))
