@@ -32,6 +32,7 @@ from ..modeling.regions import RegionMargins, has_curvature_kinks, uses_piecewis
 from ..nlp import ipopt
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
 from ..nlp.certify import Residuals, certify, multiplier_weights, stationarity_scale
+from ..nlp.clarke import KinkedRow, clarke_check
 from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import L2, OBJECTIVE, Lift, PartialL2, get_norm
@@ -49,13 +50,15 @@ from .margins import (
     power_of_two_exponent,
 )
 from .separability import FarkasProof, farkas_proof
+from .starts import gd_start, separating_gd
 
 VIOLATION_TOL = 1e-9       # working set: rows with f_n < 1 - VIOLATION_TOL join the next round
 CLOSED_FORM = "closed form"
 DEEP_LINEAR_MESSAGE = ("deep linear net: the balanced rank-one factorization of the linear max-margin solution (the global "
                        "minimum), finished and certified without IPOPT")
-ANCHOR_MAX_ITER = 300      # unrestricted IPOPT run that finds a separating point for a ReLU region
 REGION_MAX_ITER = 1000     # a region that needs more is given up for the next start
+WALK_MAX_STEPS = 25        # regions visited by one start's walk
+START_KEPT = "the start itself: no solve from it reached a smaller objective"
 
 
 # ---- options and diagnostics ----------------------------------------------------------------------
@@ -86,13 +89,34 @@ class StartOutcome:
 
 
 @dataclass(frozen=True)
+class WalkStep:
+    """One region on a start's walk: the status of its solution, its objective, the sign rows binding there
+    (the units flipped to enter the next region)."""
+
+    status: Status
+    objective: float
+    binding_sign_rows: int
+
+    def to_dict(self) -> dict:
+        return {"status": self.status.value, "objective": self.objective, "binding_sign_rows": self.binding_sign_rows}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> WalkStep:
+        return cls(Status(d["status"]), float(d["objective"]), int(d["binding_sign_rows"]))
+
+
+@dataclass(frozen=True)
 class RegionDiagnostics:
-    """The activation region a ReLU solve was restricted to, and the restricted problem's residuals.
+    """The activation region a ReLU solve was restricted to, the restricted problem's residuals, the Clarke
+    check of the original problem and the walk across regions that led there.
 
     tight_sign_constraints: sign rows active at theta (pre-activations at a kink).
     sign_row_weight: the largest weight |mu_i| ||grad s_i|| of a sign row in the restricted problem's
     stationarity balance, relative to that balance's scale (0 when the region constraints are not
     binding; scale-free).
+    clarke: ``ClarkeCheck.summary()``: kinked units of active samples, the residuals with the chosen Clarke
+    gradients, the chosen slopes (relu'(0) in [0, 1], leaky_relu'(0) in [alpha, 1]) per kinked margin row.
+    walk: the regions visited from the start, in order (this point's region is the last).
     """
 
     n_units: int
@@ -101,6 +125,8 @@ class RegionDiagnostics:
     tight_sign_constraints: int
     sign_row_weight: float
     restricted_kkt: Residuals
+    clarke: dict | None = None
+    walk: tuple = ()
 
     @property
     def interior(self) -> bool:
@@ -110,7 +136,16 @@ class RegionDiagnostics:
         return {"n_units": self.n_units, "n_active_units": self.n_active_units,
                 "n_sign_constraints": self.n_sign_constraints, "tight_sign_constraints": self.tight_sign_constraints,
                 "interior": self.interior, "sign_row_weight": self.sign_row_weight,
-                "restricted_kkt": self.restricted_kkt.to_dict()}
+                "restricted_kkt": self.restricted_kkt.to_dict(), "clarke": self.clarke,
+                "walk": [step.to_dict() for step in self.walk]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RegionDiagnostics:
+        kkt = {k: float(d["restricted_kkt"][k]) for k in
+               ("stationarity", "primal_feasibility", "dual_feasibility", "complementarity")}
+        return cls(int(d["n_units"]), int(d["n_active_units"]), int(d["n_sign_constraints"]),
+                   int(d["tight_sign_constraints"]), float(d["sign_row_weight"]), Residuals(**kkt),
+                   d.get("clarke"), tuple(WalkStep.from_dict(w) for w in d.get("walk", ())))
 
 
 @dataclass(frozen=True)
@@ -134,11 +169,7 @@ class MaxMarginDiagnostics(Diagnostics):
                                          int(s["iterations"])) for s in d.get("starts", ()))
         region = d.get("region")
         if region:
-            kkt = {k: float(region["restricted_kkt"][k]) for k in
-                   ("stationarity", "primal_feasibility", "dual_feasibility", "complementarity")}
-            d["region"] = RegionDiagnostics(int(region["n_units"]), int(region["n_active_units"]),
-                                            int(region["n_sign_constraints"]), int(region["tight_sign_constraints"]),
-                                            float(region["sign_row_weight"]), Residuals(**kkt))
+            d["region"] = RegionDiagnostics.from_dict(region)
         d["farkas"] = FarkasProof.from_dict(d["farkas"]) if d.get("farkas") else None
         return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
@@ -251,6 +282,38 @@ class _Attempt:
     working_set: np.ndarray
     finish: FinishInfo = NOT_RUN
     report: object = None         # the KKT report when the working set covered every sample
+
+
+@dataclass(frozen=True, eq=False)
+class _RegionOutcome:
+    """A point found in an activation region, judged: its report (Clarke check), status and diagnostics, the
+    restricted problem's binding sign rows (indices among the region's sign rows), objective and feasibility."""
+
+    region: RegionMargins
+    attempt: _Attempt
+    report: object
+    status: Status
+    diagnostics: RegionDiagnostics
+    binding_signs: np.ndarray
+    objective: float
+    feasible: bool
+
+    def with_walk(self, walk) -> _RegionOutcome:
+        return replace(self, diagnostics=replace(self.diagnostics, walk=tuple(walk)))
+
+
+TIE = 1e-7      # objectives within this relative distance count as equal when ranking region outcomes
+
+
+def _region_rank_best(outcomes):
+    """The outcome with the smallest objective among feasible points (the largest normalized margin), a
+    certified one when it is within TIE of that; without a feasible point, the best by status and residual."""
+    feasible = [o for o in outcomes if o.feasible]
+    if not feasible:
+        return min(outcomes, key=lambda o: _rank(o.status, o.report, o.objective))
+    low = min(o.objective for o in feasible)
+    near = [o for o in feasible if o.objective <= low + TIE * abs(low)]
+    return min(near, key=lambda o: _rank(o.status, o.report, o.objective))
 
 
 class MaxMarginProblem:
@@ -383,7 +446,18 @@ class MaxMarginProblem:
         if self.source.convex:
             return [np.zeros(self.model.n_params)] * count
         rng = np.random.default_rng(opts.seed)
-        return [self._feasible_scaling(self.source, rng.standard_normal(self.model.n_params)) for _ in range(count)]
+        points = [self._feasible_scaling(self.source, rng.standard_normal(self.model.n_params)) for _ in range(count)]
+        trained = self._gd_start(opts) if count > 1 else None
+        return points if trained is None else [trained] + points[:count - 1]
+
+    def _gd_start(self, opts: SolveOptions):
+        """ReLU nets: a short normalized-GD run as the first start (``starts.gd_start``), when it separates."""
+        if not (self.model.degree and uses_piecewise_linear_activations(self.model)):
+            return None
+        theta = gd_start(self.model, self.data, seed=opts.seed)
+        if theta is None or np.min(self.source.values(theta)) <= 0:
+            return None
+        return self._feasible_scaling(self.source, theta)
 
     def _check_init(self, init) -> np.ndarray:
         theta = np.asarray(init, dtype=float).reshape(-1)
@@ -576,30 +650,86 @@ class MaxMarginProblem:
 
     # -- activation regions ---------------------------------------------------------------------------
     def _solve_in_regions(self, points, opts: SolveOptions, ws, started) -> Certificate:
-        outcomes = []
-        for theta0 in points:
-            anchor = self._region_anchor(theta0, opts)
-            region = RegionMargins(self.model, self.data, anchor)
-            region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, REGION_MAX_ITER))
-            attempt = self._attempt(region, self._feasible_scaling(region, anchor), region_opts, ws)
-            outcomes.append(self._judge_region(region, attempt, opts))
-        starts = [StartOutcome(s, float(self.norm.objective_value(self.lift.theta(a.z))), r.residuals.max,
-                               a.iterations) for _, a, r, s, _ in outcomes]
-        region, attempt, report, status, diag = min(outcomes, key=lambda o: _rank(
-            o[3], o[2], self.norm.objective_value(self.lift.theta(o[1].z))))
-        if not status.success and all(s == Status.INFEASIBLE for *_, s, _ in outcomes):
+        """Each start: a separating anchor, then a walk across activation regions (``_walk``); the outcome with
+        the largest normalized margin (smallest objective at min f = 1) wins, certified ones first among ties."""
+        walks = [self._walk(self._region_anchor(theta0, opts), opts, ws, started) for theta0 in points]
+        outcomes = [_region_rank_best(walk) for walk in walks]
+        starts = [StartOutcome(o.status, o.objective, o.report.residuals.max, sum(w.attempt.iterations for w in walk))
+                  for o, walk in zip(outcomes, walks)]
+        best = _region_rank_best(outcomes)
+        status = best.status
+        if not status.success and all(o.status == Status.INFEASIBLE for o in outcomes):
             status = Status.NO_SEPARATING_POINT
-        return self._certificate(region, attempt, report, status, opts, started, starts, region=diag)
+        return self._certificate(best.region, best.attempt, best.report, status, opts, started, starts,
+                                 region=best.diagnostics)
 
-    def _judge_region(self, region, attempt: _Attempt, opts: SolveOptions):
-        """Certify the original problem (margin rows only, Clarke gradients of the region) at the solution;
-        the region-restricted certificate tells a boundary point from a failure."""
+    def _walk(self, anchor, opts: SolveOptions, ws, started) -> list[_RegionOutcome]:
+        """Solve in the region of ``anchor``; while the point is a KKT point of its region but not Clarke-KKT
+        (``region_boundary``), enter the adjacent region its binding sign rows point to (flip those units) and
+        solve again from the point (feasible there: the flipped pre-activations are 0).  The objective cannot
+        increase along the walk; it stops at a certified point, a failure, a region seen before, WALK_MAX_STEPS
+        or the time limit.  The start itself (rescaled to min f = 1) is kept as an outcome, so the result is never
+        below the start's normalized margin.  Returns the outcome of every region on the walk and the start's."""
+        region = RegionMargins(self.model, self.data, anchor)
+        theta = self._feasible_scaling(region, anchor)
+        region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, REGION_MAX_ITER))
+        start = self._judge_region(region, self._attempt_at(region, theta), opts, ())
+        outcomes, steps, seen = [], [], {region.key()}
+        while True:
+            outcome = self._judge_region(region, self._region_attempt(region, theta, region_opts, ws), opts,
+                                         tuple(steps))
+            flips = outcome.binding_signs
+            steps.append(WalkStep(outcome.status, outcome.objective, int(flips.size)))
+            outcomes.append(outcome)
+            if outcome.status != Status.REGION_BOUNDARY or not flips.size or len(steps) >= WALK_MAX_STEPS \
+                    or self._out_of_time(opts, started):
+                break
+            theta = self.lift.theta(outcome.attempt.z)
+            region = RegionMargins(self.model, self.data, theta, patterns=region.flipped(flips))
+            if region.key() in seen:
+                break
+            seen.add(region.key())
+        walk = tuple(steps)
+        outcomes = [o.with_walk(walk) for o in outcomes]
+        solved = [o.objective for o in outcomes if o.feasible]
+        if start.feasible and (not solved or start.objective < min(solved) * (1 - TIE)):
+            outcomes.append(start.with_walk(walk))
+        return outcomes
+
+    def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
+        """_attempt; a working-set solve that stops without converging is solved again on all rows (a round on
+        few margin rows can leave IPOPT far out on a region's degenerate directions, v_j -> 0, a_j -> inf)."""
+        attempt = self._attempt(region, theta, opts, ws)
+        if attempt.solver_status in (Status.OPTIMAL, Status.INACCURATE) or attempt.working_set.size == self.data.n_samples:
+            return attempt
+        return self._attempt(region, theta, opts, WorkingSetOptions(enabled=False))
+
+    @staticmethod
+    def _out_of_time(opts: SolveOptions, started) -> bool:
+        return opts.time_limit is not None and time.perf_counter() - started > opts.time_limit
+
+    def _attempt_at(self, region, theta) -> _Attempt:
+        """The start as an attempt (no solve): judged like a solution, kept when nothing better is found."""
+        nlp = margin_nlp(region, self.lift, np.arange(self.data.n_samples))
+        z = self.lift.start(theta)
+        lam = fit_multipliers(nlp, z)
+        m = nlp.m
+        lo, up = nlp.bound_rows()
+        lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
+        lower[lo], upper[up] = lam[m:m + lo.size], lam[m + lo.size:]
+        return _Attempt(z, lam[:m], lower, upper, Status.INACCURATE, START_KEPT, 0, 0.0, 0,
+                        np.arange(self.data.n_samples))
+
+    def _judge_region(self, region, attempt: _Attempt, opts: SolveOptions, walk) -> _RegionOutcome:
+        """Certify the original problem at the solution by the Clarke check (``nlp.clarke``: every realizable
+        pattern of the kinked units of active samples); ``optimal`` only when it holds.  The region-restricted
+        certificate tells a boundary point (``region_boundary``) from a failure."""
         tol = opts.tolerances
         restricted = self._certify(region, attempt, opts)
+        theta = self.lift.theta(attempt.z)
         nlp = margin_nlp(region, self.lift, np.arange(self.data.n_samples), extra=False)
-        original = self._certify(region, attempt, opts, extra=False,
-                                 multipliers=fit_multipliers(nlp, attempt.z, tolerances=tol))
-        if original.kkt_met(tol):
+        check = clarke_check(nlp, attempt.z, self._kinked_rows(region, theta, tol), tolerances=tol)
+        if check.holds(tol):
             status = Status.OPTIMAL
         elif restricted.kkt_met(tol):
             status = Status.REGION_BOUNDARY
@@ -609,21 +739,34 @@ class MaxMarginProblem:
         signs = ext.kinds == region.extra_kind
         weights = multiplier_weights(ext.jacobian, restricted.multipliers)
         scale = stationarity_scale(ext.point.gradient, ext.jacobian, restricted.multipliers, ext.point.gradient_scale)
+        binding = np.nonzero(signs & restricted.support)[0] - int(np.argmax(signs)) if signs.any() else np.zeros(0, int)
         diag = RegionDiagnostics(region.summary.n_units, region.summary.n_active_units, region.summary.n_sign_constraints,
                                  int(np.sum(restricted.active & signs)),
-                                 float(np.max(weights[signs], initial=0.0)) / scale, restricted.residuals)
-        return region, attempt, original, status, diag
+                                 float(np.max(weights[signs], initial=0.0)) / scale, restricted.residuals,
+                                 clarke=check.summary(), walk=tuple(walk))
+        margins = region.values(theta)
+        return _RegionOutcome(region, attempt, check.report, status, diag, binding,
+                              float(self.norm.objective_value(theta)), bool(np.min(margins) >= 1.0 - tol.active))
+
+    def _kinked_rows(self, region, theta, tol) -> dict:
+        """The Clarke columns (in z) of the margin rows of active samples with units at a kink."""
+        margins = region.values(theta)
+        rows = {}
+        for n, units in region.kinks(theta, tol.active).items():
+            if margins[n] - 1.0 > tol.active:
+                continue
+            v = region.vertices(theta, n, units)
+            columns = self.lift.pull_back(v.gradients) if v.gradients.shape[0] else np.zeros((0, self.lift.n))
+            rows[n] = KinkedRow(n, v.units, v.slopes, columns, v.complete)
+        return rows
 
     def _region_anchor(self, theta0, opts: SolveOptions):
-        """A point whose activation region is worth solving in: theta0 if it separates the data, else the
-        end point of a short unrestricted IPOPT run from theta0 (which need not converge)."""
+        """A point whose activation region is worth solving in: theta0 if it separates the data, else the end
+        point of a short normalized-GD run from theta0 (the numeric module; seconds, not minutes of IPOPT)."""
         if np.min(self.source.values(theta0)) > 0:
             return theta0
-        nlp = margin_nlp(self.source, self.lift, np.arange(self.data.n_samples))
-        options = {**self._ipopt_options(self.source, opts), "ipopt.max_iter": ANCHOR_MAX_ITER}
-        result = ipopt.solve(nlp, self.lift.start(theta0), options=options)
-        theta = self.lift.theta(result.z)
-        return theta if np.all(np.isfinite(theta)) and np.min(self.source.values(theta)) > 0 else theta0
+        theta = separating_gd(self.model, self.data, theta0)
+        return theta if theta is not None else theta0
 
     # -- failures -------------------------------------------------------------------------------------
     def _raise(self, cert: Certificate):

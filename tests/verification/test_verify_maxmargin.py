@@ -239,14 +239,12 @@ def test_best_of_several_starts():
 
 
 # ---- ReLU activation regions -----------------------------------------------------------------------------
-def test_relu_statuses_from_the_region_certificates():
+def test_relu_statuses_from_the_region_certificates(monkeypatch):
     """Seeds found by exploration: start 0 reaches an interior point of its region (optimal), start 2 a point
-    on its region's boundary whose margin rows alone do not satisfy KKT (region_boundary), starts 1 and 3
-    no separating point in their regions (infeasible)."""
-    outcomes = {}
-    for seed in range(4):
-        cert = lm.max_margin(RELU, DATA4, starts=1, seed=seed, raise_on_failure=False)
-        outcomes[seed] = cert
+    on its region's boundary that the Clarke check does not certify (region_boundary, without the walk),
+    starts 1 and 3 no separating point (GD cannot revive a sample no unit is active on: infeasible)."""
+    monkeypatch.setattr(M, "WALK_MAX_STEPS", 1)
+    outcomes = {seed: lm.max_margin(RELU, DATA4, starts=1, seed=seed, raise_on_failure=False) for seed in range(4)}
     optimal, boundary = outcomes[0], outcomes[2]
     assert optimal.status == Status.OPTIMAL and optimal.kkt.max <= 1e-8
     region = optimal.diagnostics.region
@@ -256,13 +254,19 @@ def test_relu_statuses_from_the_region_certificates():
     assert boundary.status == Status.REGION_BOUNDARY and boundary.kkt.max > 1e-8
     b = boundary.diagnostics.region
     assert b.tight_sign_constraints >= 1 and b.sign_row_weight > 0 and b.restricted_kkt.max <= 1e-8
+    assert b.clarke["kinks"] >= 1 and b.clarke["residuals"]["stationarity"] > 1e-8
+    assert [w.status for w in b.walk] == [Status.REGION_BOUNDARY] and b.walk[0].binding_sign_rows >= 1
     for seed in (1, 3):
         assert outcomes[seed].status == Status.NO_SEPARATING_POINT
         assert [s.status for s in outcomes[seed].diagnostics.starts] == [Status.INFEASIBLE]
+    monkeypatch.setattr(M, "WALK_MAX_STEPS", 25)
+    walked = lm.max_margin(RELU, DATA4, starts=1, seed=2)
+    steps = walked.diagnostics.region.walk
+    assert [w.status for w in steps] == [Status.REGION_BOUNDARY, Status.OPTIMAL]
+    assert steps[1].objective < steps[0].objective == pytest.approx(boundary.objective)
+    assert walked.objective == pytest.approx(optimal.objective, rel=1e-9)
     best = lm.max_margin(RELU, DATA4, starts=4, seed=0)
-    assert best.status == Status.OPTIMAL
-    assert sorted(s.status.value for s in best.diagnostics.starts) == sorted(
-        ["optimal", "infeasible", "region_boundary", "infeasible"]) or best.success
+    assert best.status == Status.OPTIMAL and len(best.diagnostics.starts) == 4
     assert best.objective == pytest.approx(min(s.objective for s in best.diagnostics.starts
                                                if s.status == Status.OPTIMAL))
 
@@ -416,11 +420,17 @@ def test_relu_regions_with_bounds_and_a_working_set():
     cert = lm.max_margin(RELU, DATA4, starts=1, seed=0, working_set=ws)
     free = lm.max_margin(RELU, DATA4, starts=1, seed=0)
     assert cert.success and cert.objective == pytest.approx(free.objective, rel=1e-8)
+    # from a point near the solution the working set stays at 2 of the 4 margin rows
+    near = free.theta * 1.5 + 0.1 * np.random.default_rng(0).standard_normal(free.theta.size)
+    cert = lm.max_margin(RELU, DATA4, init=near, working_set=ws)
+    assert cert.success and cert.diagnostics.working_set_size == 2
+    assert cert.objective == pytest.approx(free.objective, rel=1e-8)
 
 
-def test_region_diagnostics_do_not_depend_on_the_data_scale():
+def test_region_diagnostics_do_not_depend_on_the_data_scale(monkeypatch):
     """The sign rows' weight in the stationarity balance is scale-free (a plain multiplier ratio is not:
-    sign rows and margin rows have different units)."""
+    sign rows and margin rows have different units); so are the Clarke check's residuals."""
+    monkeypatch.setattr(M, "WALK_MAX_STEPS", 1)
     base = lm.max_margin(RELU, DATA4, starts=1, seed=2, raise_on_failure=False)
     assert base.status == Status.REGION_BOUNDARY and base.diagnostics.region.sign_row_weight > 1e-3
     for factor in (0.01, 10.0):
