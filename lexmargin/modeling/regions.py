@@ -66,6 +66,8 @@ class _SlopeHook:
         self.pattern, self.kinks, self.slopes, self.calls = pattern, kinks, slopes, 0
         self.values: list = [None] * len(kinks)
         self.lows = np.ones(len(kinks))
+        self.units: list = []           # every unit's (call, flat index) and pre-activation
+        self.pre: list = []
 
     def apply(self, z, slope):
         active = self.pattern[self.calls]
@@ -76,6 +78,8 @@ class _SlopeHook:
             if call == self.calls:
                 flat[unit] = self.slopes[j] * zflat[unit]
                 self.values[j], self.lows[j] = zflat[unit], slope
+        self.units.extend((self.calls, u) for u in range(zflat.size))
+        self.pre.extend(zflat.tolist())
         self.calls += 1
         return flat.reshape(out.shape)
 
@@ -232,38 +236,65 @@ class RegionMargins:
             found.setdefault(n, []).append((call, unit))
         return found
 
-    def vertices(self, theta, sample: int, kinks, max_vertices: int = MAX_VERTICES) -> "Vertices":
-        """Gradients of f_sample at theta in the realizable sign patterns of its kinked units (see Vertices)."""
+    def vertices(self, theta, sample: int, kinks, tol: float = 1e-8, max_vertices: int = MAX_VERTICES) -> Vertices:
+        """Gradients of f_sample at theta in the realizable sign patterns of its kinked units (see Vertices).
+
+        ``kinks`` (e.g. from ``kinks``) are closed under what they feed: a unit whose pre-activation is 0 at
+        theta and moves in some pattern of the kinks (|z_u| <= tol ||grad z_u|| ||theta||; e.g. a second-layer unit
+        fed only by a kinked first-layer unit, constant 0 in the region and so without a sign row) joins them.
+        """
+        kinks = [tuple(u) for u in kinks]
+        size = float(np.linalg.norm(theta))
+        while True:
+            built = self._slope_function(sample, kinks)
+            lows = built.lows
+            moving = lows < 1.0                       # a leaky slope of 1 is no kink
+            if 2 ** int(moving.sum()) > max_vertices:
+                return Vertices(sample, tuple(kinks), lows, np.zeros((0, len(kinks))),
+                                np.zeros((0, self.model.n_params)), 0, complete=False)
+            patterns = _vertex_slopes(lows, moving)
+            evaluated = [[np.array(v) for v in built.function(theta, p)] for p in patterns]
+            pre = np.abs(evaluated[0][2].reshape(-1))
+            level = np.max([np.linalg.norm(e[3], axis=1) for e in evaluated], axis=0) * size
+            grown = [u for u, z, l in zip(built.units, pre, level) if u not in kinks and l > 0 and z <= tol * l]
+            if not grown:
+                break
+            kinks += grown
+        gradients, kept, dropped = [], [], 0
+        for p, (grad, zgrad, _, _) in zip(patterns, evaluated):
+            if _realizable(zgrad[moving], p[moving] == 1.0, built.constant):
+                gradients.append(grad.reshape(-1))
+                kept.append(p)
+            else:
+                dropped += 1
+        return Vertices(sample, tuple(kinks), lows, np.array(kept).reshape(-1, len(kinks)),
+                        np.array(gradients).reshape(-1, self.model.n_params), dropped, complete=True)
+
+    def _slope_function(self, sample: int, kinks) -> _SlopeFunction:
+        """f_sample with symbolic slopes on the kinked units: a CasADi function (theta, s) -> (grad f, Jacobian
+        of the kinked pre-activations, every unit's pre-activation, their Jacobian)."""
         k = len(kinks)
         sym = ca.SX.sym("theta", self.model.n_params)
         slopes = ca.SX.sym("s", k)
         params = self.model.layout.split(_obj_array([sym[i] for i in range(self.model.n_params)],
                                                     (self.model.n_params,)))
-        hook = _SlopeHook(self.patterns[sample], {tuple(u): j for j, u in enumerate(kinks)}, slopes)
+        hook = _SlopeHook(self.patterns[sample], {u: j for j, u in enumerate(kinks)}, slopes)
         with ops.activation_hook(hook):
             margin = _as_casadi_scalar(self.model.margin_of(params, self.data.X[sample], float(self.data.y[sample])))
-        lows = hook.lows
-        moving = lows < 1.0                       # a leaky slope of 1 is no kink
-        if 2 ** int(moving.sum()) > max_vertices:
-            return Vertices(sample, tuple(map(tuple, kinks)), lows, np.zeros((0, k)), np.zeros((0, self.model.n_params)),
-                            0, complete=False)
-        z = ca.vertcat(*[ca.SX(v) for v in hook.values])
+        z = ca.vertcat(*[ca.SX(v) for v in hook.values]) if k else ca.SX(0, 1)
+        pre = ca.vertcat(*[ca.SX(v) for v in hook.pre]) if hook.pre else ca.SX(0, 1)
         function = ca.Function("kink_vertices", [sym, slopes],
-                               [ca.densify(ca.jacobian(margin, sym)), ca.densify(ca.jacobian(z, sym))])
-        patterns = _vertex_slopes(lows, moving)
-        constant = not ca.depends_on(z, slopes)
-        gradients, kept, dropped = [], [], 0
-        for p in patterns:
-            grad, zgrad = (np.array(v) for v in function(theta, p))
-            if _realizable(zgrad[moving], p[moving] == 1.0, constant):
-                gradients.append(grad.reshape(-1))
-                kept.append(p)
-            else:
-                dropped += 1
-        return Vertices(sample, tuple(map(tuple, kinks)), lows, np.array(kept).reshape(-1, k),
-                        np.array(gradients).reshape(-1, self.model.n_params), dropped, complete=True)
+                               [ca.densify(ca.jacobian(margin, sym)), ca.densify(ca.jacobian(z, sym)), pre,
+                                ca.densify(ca.jacobian(pre, sym))])
+        return _SlopeFunction(function, hook.lows, list(hook.units), not ca.depends_on(z, slopes))
 
 
+@dataclass(frozen=True)
+class _SlopeFunction:
+    function: ca.Function
+    lows: np.ndarray
+    units: list
+    constant: bool          # the kinked pre-activations do not depend on the slopes (no kink feeds another)
 
 @dataclass(frozen=True)
 class Vertices:

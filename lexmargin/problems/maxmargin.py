@@ -755,7 +755,7 @@ class MaxMarginProblem:
         for n, units in region.kinks(theta, tol.active).items():
             if margins[n] - 1.0 > tol.active:
                 continue
-            v = region.vertices(theta, n, units)
+            v = region.vertices(theta, n, units, tol.active)
             columns = self.lift.pull_back(v.gradients) if v.gradients.shape[0] else np.zeros((0, self.lift.n))
             rows[n] = KinkedRow(n, v.units, v.slopes, columns, v.complete)
         return rows
