@@ -3,15 +3,21 @@
 IPOPT does not converge on nonsmooth ReLU networks.  Within the activation region of a point theta0
 (which units are active on which sample) the model is a smooth polynomial: relu(z) = z on active units
 and 0 on inactive ones (slope * z for leaky_relu), with sign constraints z >= 0 / z <= 0 keeping the
-pattern.  ``RegionMargins`` builds these restricted margins and sign rows for max_margin.  The region's
-gradients at a point of its closure are limits of the model's gradients from inside the region, hence
-elements of the Clarke subdifferential: a point where the margin rows alone satisfy KKT with them (sign
-multipliers not needed) is a Clarke-KKT point of the original problem (docs/certificates.md).
+pattern.  The model is traced once (``RegionFamily``) with a symbolic slope s_u per unit: relu(z_u) = s_u z_u,
+so one sample's margin f(theta; x, y, s) and pre-activations z(theta; x, y, s) are CasADi functions mapped over
+the data, and a region is only its numbers: S (N x U) slopes (1 active, the lower slope otherwise) and signs
+Sigma = +-1 (``RegionMargins``; its sign rows are Sigma * z >= 0).  IPOPT's solver is built once per family
+with S and Sigma as parameters, so moving to another region rebuilds nothing.
+
+The region's gradients at a point of its closure are limits of the model's gradients from inside the region,
+hence elements of the Clarke subdifferential; the Clarke check (``nlp.clarke``) uses the gradients of every
+realizable pattern of the kinked units (``RegionMargins.vertices``, docs/certificates.md).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import casadi as ca
 import numpy as np
@@ -19,7 +25,6 @@ import numpy as np
 from . import ops
 from .data import Dataset
 from .model import Model, _as_casadi_scalar, _obj_array
-
 
 MAX_VERTICES = 4096     # sign patterns enumerated per sample (2^kinks); beyond it the Clarke check is undecided
 REALIZABLE_TOL = 1e-9   # a pattern is realizable when a unit step moves each kink to its side by this much
@@ -36,52 +41,6 @@ class _PatternRecorder:
         active = z > 0
         self.patterns.append(active)
         return np.where(active, z, slope * z)
-
-
-class _PatternFixer:
-    """Symbolic pass: replays a recorded pattern and collects the sign constraints (>= 0), with the
-    (call, flat unit index) of each."""
-
-    def __init__(self, patterns):
-        self.patterns, self.calls, self.signs, self.units = patterns, 0, [], []
-
-    def apply(self, z, slope):
-        if self.calls >= len(self.patterns):
-            raise RuntimeError("the model called relu more often than when its pattern was recorded")
-        active = self.patterns[self.calls]
-        z = np.asarray(z, dtype=object)
-        if np.shape(active) != z.shape:
-            raise RuntimeError("the model's activation shapes differ from those of its recorded pattern")
-        self.signs.extend(np.where(active, z, -z).ravel().tolist())
-        self.units.extend((self.calls, u) for u in range(z.size))
-        self.calls += 1
-        return np.where(active, z, slope * z)
-
-
-class _SlopeHook:
-    """Symbolic pass of one sample: the region's pattern, except the kinked units (call, unit) -> j, whose
-    activation is s_j * z with a symbolic slope s_j; records each kinked pre-activation and its lower slope."""
-
-    def __init__(self, pattern, kinks: dict, slopes):
-        self.pattern, self.kinks, self.slopes, self.calls = pattern, kinks, slopes, 0
-        self.values: list = [None] * len(kinks)
-        self.lows = np.ones(len(kinks))
-        self.units: list = []           # every unit's (call, flat index) and pre-activation
-        self.pre: list = []
-
-    def apply(self, z, slope):
-        active = self.pattern[self.calls]
-        z = np.asarray(z, dtype=object)
-        out = np.where(active, z, slope * z)
-        flat, zflat = out.reshape(-1), z.reshape(-1)
-        for (call, unit), j in self.kinks.items():
-            if call == self.calls:
-                flat[unit] = self.slopes[j] * zflat[unit]
-                self.values[j], self.lows[j] = zflat[unit], slope
-        self.units.extend((self.calls, u) for u in range(zflat.size))
-        self.pre.extend(zflat.tolist())
-        self.calls += 1
-        return flat.reshape(out.shape)
 
 
 def activation_pattern(model: Model, theta, x, y) -> list[np.ndarray]:
@@ -123,12 +82,81 @@ class RegionSummary:
                 "n_sign_constraints": self.n_sign_constraints}
 
 
-class RegionMargins:
-    """Margins restricted to the activation region of theta0, plus its sign rows (>= 0).
+class _SymbolicSlopes:
+    """Symbolic pass of one sample: relu(z) -> s * z with a fresh slope symbol per unit; records every unit's
+    pre-activation, its lower slope (0 for relu, alpha for leaky_relu) and the call it belongs to."""
 
-    The sign rows keep the pattern: z >= 0 for units active at theta0, -z >= 0 for inactive ones.
+    def __init__(self):
+        self.slopes, self.pre, self.lows, self.calls = [], [], [], []
+
+    def apply(self, z, slope):
+        z = np.asarray(z, dtype=object)
+        call = len(self.slopes)
+        s = ca.SX.sym(f"s{call}", z.size)
+        self.slopes.append(s)
+        flat = z.reshape(-1)
+        self.pre.extend(flat.tolist())
+        self.lows.extend([float(slope)] * z.size)
+        self.calls.extend([call] * z.size)
+        return np.array([s[i] * flat[i] for i in range(z.size)], dtype=object).reshape(z.shape)
+
+
+class RegionFamily:
+    """A model traced once with a symbolic slope per unit (see the module docstring), mapped over a data set.
+
+    Attributes: ``n_units`` U per sample; ``lows`` (U,) lower slopes; ``unit_calls``/``unit_index`` (U,) the
+    activation call of each unit and its position in it; ``feeds`` (U, U) bool: z_u depends on the slope of u'.
+    """
+
+    def __init__(self, model: Model, data: Dataset):
+        self.model, self.data = model, data
+        theta = ca.SX.sym("theta", model.n_params)
+        x, y = ca.SX.sym("x", model.input_dim), ca.SX.sym("y")
+        params = model.layout.split(_obj_array([theta[i] for i in range(model.n_params)], (model.n_params,)))
+        xs = _obj_array([x[i] for i in range(model.input_dim)], (model.input_dim,))
+        hook = _SymbolicSlopes()
+        with ops.activation_hook(hook):
+            f = _as_casadi_scalar(model.margin_of(params, xs, y))
+        s = ca.vertcat(*hook.slopes) if hook.slopes else ca.SX(0, 1)
+        z = ca.vertcat(*[ca.SX(v) for v in hook.pre]) if hook.pre else ca.SX(0, 1)
+        self.n_units = int(z.shape[0])
+        self.lows = np.asarray(hook.lows, dtype=float)
+        self.unit_calls = np.asarray(hook.calls, dtype=int)
+        self.unit_index = np.concatenate([np.arange(np.sum(self.unit_calls == c)) for c in range(len(hook.slopes))]
+                                         ) if hook.slopes else np.zeros(0, int)
+        feeds = ca.jacobian(z, s).sparsity() if self.n_units else None
+        self.feeds = np.array(ca.DM(feeds, 1)).astype(bool) if feeds is not None else np.zeros((0, 0), bool)
+        w, v = ca.SX.sym("w"), ca.SX.sym("v", self.n_units)
+        args = [theta, x, y, s]
+        self.margin = ca.Function("region_margin", args, [f])
+        self.gradient = ca.Function("region_gradient", args, [ca.densify(ca.jacobian(f, theta))])
+        self.pre = ca.Function("region_pre", args, [ca.densify(z)])
+        self.pre_jacobian = ca.Function("region_pre_jacobian", args, [ca.densify(ca.jacobian(z, theta))])
+        self._hessian = ca.Function("region_hessian", args + [w], [ca.densify(w * ca.hessian(f, theta)[0])])
+        self._pre_hessian = ca.Function("region_pre_hessian", args + [v],
+                                        [ca.densify(ca.hessian(ca.dot(v, z), theta)[0])])
+        self.X, self.y = np.ascontiguousarray(data.X.T), np.ascontiguousarray(data.y[None, :])
+
+    def mapped(self, name: str, reduce: bool = False) -> ca.Function:
+        """``name`` mapped over the N samples, theta shared (and the output summed when ``reduce``)."""
+        cache = self.__dict__.setdefault("_maps", {})
+        if (name, reduce) not in cache:
+            fn = getattr(self, name)
+            cache[(name, reduce)] = fn.map(f"{fn.name()}_map", "serial", self.data.n_samples, [0], [0] if reduce else [])
+        return cache[(name, reduce)]
+
+    @cached_property
+    def solver_key(self) -> int:
+        return id(self)
+
+
+class RegionMargins:
+    """Margins restricted to one activation region, plus its sign rows (>= 0): a view of a RegionFamily.
+
+    The sign rows keep the pattern: z >= 0 for active units, -z >= 0 for inactive ones, one per (sample, unit).
     Their level (the scale a slack is judged against) is ||grad z|| ||theta||, a bound on |z| for
     pre-activations homogeneous of degree 1 in theta (first layer) and a natural scale for deeper ones.
+    For IPOPT the region is a parameter vector (S, Sigma) of the family's expressions (``parameter_values``).
     """
 
     symbol = ca.SX
@@ -138,42 +166,24 @@ class RegionMargins:
     column_scale = None
     extra_kind = "region_sign"
 
-    def __init__(self, model: Model, data: Dataset, theta0, patterns=None):
-        """The region of theta0 (``patterns=None``), or of given per-sample patterns (e.g. a neighbour's)."""
-        theta0 = np.asarray(theta0, dtype=float)
-        theta = ca.SX.sym("theta", model.n_params)
-        params = model.layout.split(_obj_array([theta[i] for i in range(model.n_params)], (model.n_params,)))
-        if patterns is None:
-            patterns = [activation_pattern(model, theta0, x, y) for x, y in zip(data.X, data.y)]
+    def __init__(self, model: Model, data: Dataset, theta0, patterns=None, family: RegionFamily | None = None):
+        """The region of theta0 (``patterns=None``), or of a given (N, U) boolean matrix of active units."""
+        self.family = family if family is not None else RegionFamily(model, data)
         self.model, self.data = model, data
-        self.patterns = [[np.array(p, dtype=bool) for p in pattern] for pattern in patterns]
-        margins, signs, owners, units, active = [], [], [], 0, 0
-        sign_units = []
-        for n, (x, y) in enumerate(zip(data.X, data.y)):
-            pattern = self.patterns[n]
-            fixer = _PatternFixer(pattern)
-            with ops.activation_hook(fixer):
-                margins.append(_as_casadi_scalar(model.margin_of(params, x, float(y))))
-            kept = [i for i, s in enumerate(fixer.signs) if ca.depends_on(ca.SX(s), theta)]
-            signs.extend(fixer.signs[i] for i in kept)
-            sign_units.extend((n, *fixer.units[i]) for i in kept)
-            owners.extend([n] * len(kept))
-            units += sum(p.size for p in pattern)
-            active += sum(int(p.sum()) for p in pattern)
-        self.sign_units = np.asarray(sign_units, dtype=int).reshape(-1, 3)   # (sample, call, flat unit)
-        self.summary = RegionSummary(units, active, len(signs))
-        self.n_samples = data.n_samples
-        self.n_extra = len(signs)
-        self.sign_samples = np.asarray(owners, dtype=int)
-        f = ca.vertcat(*margins)
-        s = ca.vertcat(*[ca.SX(v) for v in signs]) if signs else ca.SX(0, 1)
-        w, v = ca.SX.sym("w", f.shape[0]), ca.SX.sym("v", s.shape[0])
-        self._f = ca.Function("region_margins", [theta], [f])
-        self._jf = ca.Function("region_jacobian", [theta], [ca.densify(ca.jacobian(f, theta))])
-        self._hf = ca.Function("region_hessian", [theta, w], [ca.densify(ca.hessian(ca.dot(w, f), theta)[0])])
-        self._s = ca.Function("region_signs", [theta], [s])
-        self._js = ca.Function("region_sign_jacobian", [theta], [ca.densify(ca.jacobian(s, theta))])
-        self._hs = ca.Function("region_sign_hessian", [theta, v], [ca.densify(ca.hessian(ca.dot(v, s), theta)[0])])
+        N, U = data.n_samples, self.family.n_units
+        if patterns is None:
+            patterns = np.array([np.concatenate([p.ravel() for p in activation_pattern(model, theta0, x, y)] or
+                                                [np.zeros(0, bool)]) for x, y in zip(data.X, data.y)], dtype=bool)
+        self.active = np.asarray(patterns, dtype=bool).reshape(N, U)
+        self.slopes = np.where(self.active, 1.0, self.family.lows[None, :])
+        self.signs = np.where(self.active, 1.0, -1.0)
+        self.summary = RegionSummary(N * U, int(self.active.sum()), N * U)
+        self.n_samples = N
+        self.n_extra = N * U
+        self.sign_samples = np.repeat(np.arange(N), U)
+        self.parameters = 2 * N * U
+        self.parameter_values = np.concatenate([self.slopes.ravel(), self.signs.ravel()])   # sample-major
+        self.solver_key = self.family.solver_key
 
     @staticmethod
     def to_user(theta) -> np.ndarray:
@@ -181,33 +191,61 @@ class RegionMargins:
 
     to_scaled = to_user
 
-    def expression(self, theta, index):
-        return self._f(theta)[np.asarray(index).tolist()]
+    # -- evaluation ----------------------------------------------------------------------------------------
+    def _call(self, name: str, theta, *extra, reduce: bool = False) -> np.ndarray:
+        fn = self.family.mapped(name, reduce)
+        return np.array(fn(np.asarray(theta, dtype=float), self.family.X, self.family.y, self.slopes.T, *extra))
+
+    def _symbolic(self, p):
+        N, U = self.n_samples, self.family.n_units
+        S = ca.reshape(p[:N * U], U, N)
+        return S, ca.reshape(p[N * U:], U, N)
+
+    def expression(self, theta, index, p=None):
+        S = self.slopes.T if p is None else self._symbolic(p)[0]
+        f = self.family.mapped("margin")(theta, self.family.X, self.family.y, S)
+        return f.T[np.asarray(index).tolist()]
 
     def values(self, theta, index=slice(None)) -> np.ndarray:
-        return np.array(self._f(theta)).reshape(-1)[index]
+        return self._call("margin", theta).reshape(-1)[index]
 
     def jacobian(self, theta, index=slice(None)) -> np.ndarray:
-        return np.array(self._jf(theta))[index]
+        return self._call("gradient", theta).reshape(self.n_samples, -1)[index]
 
     def weighted_hessian(self, theta, index, weights) -> np.ndarray:
-        w = np.zeros(self._f.size1_out(0))
+        w = np.zeros(self.n_samples)
         w[index] = weights
-        return np.array(self._hf(theta, w))
+        return self._call("_hessian", theta, w[None, :], reduce=True)
 
-    def extra_expression(self, theta):
-        return self._s(theta) if self.n_extra else None
+    def _pre(self, theta) -> np.ndarray:
+        """(N, U) pre-activations."""
+        return self._call("pre", theta).T.reshape(self.n_samples, -1) if self.family.n_units else \
+            np.zeros((self.n_samples, 0))
+
+    def extra_expression(self, theta, p=None):
+        if not self.n_extra:
+            return None
+        if p is None:
+            S, sigma = self.slopes.T, self.signs.T
+        else:
+            S, sigma = self._symbolic(p)
+        z = self.family.mapped("pre")(theta, self.family.X, self.family.y, S)
+        return ca.vec(sigma * z) if p is not None else ca.vec(ca.DM(sigma) * z)
 
     def extra_values(self, theta) -> np.ndarray:
-        return np.array(self._s(theta)).reshape(-1)
+        return (self.signs * self._pre(theta)).reshape(-1)
 
     def extra_jacobian(self, theta) -> np.ndarray:
-        return np.array(self._js(theta)).reshape(self.n_extra, -1)
+        J = self._call("pre_jacobian", theta)                      # (U, N P): sample-major column blocks
+        U, P = self.family.n_units, self.model.n_params
+        J = J.reshape(U, self.n_samples, P).transpose(1, 0, 2)    # (N, U, P)
+        return (self.signs[:, :, None] * J).reshape(-1, P)
 
     def extra_hessian(self, theta, weights) -> np.ndarray:
         if not self.n_extra:
             return np.zeros((np.size(theta), np.size(theta)))
-        return np.array(self._hs(theta, np.asarray(weights, dtype=float)))
+        v = (np.asarray(weights, dtype=float).reshape(self.n_samples, -1) * self.signs).T
+        return self._call("_pre_hessian", theta, v, reduce=True)
 
     def extra_levels(self, theta) -> np.ndarray:
         size = float(np.linalg.norm(theta))
@@ -215,25 +253,27 @@ class RegionMargins:
 
     # -- neighbours and kinks ----------------------------------------------------------------------------
     def key(self) -> bytes:
-        """The region's identity: its per-sample patterns."""
-        return b"|".join(np.packbits(np.concatenate([p.ravel() for p in pattern] or [np.zeros(0, bool)])).tobytes()
-                         for pattern in self.patterns)
+        """The region's identity: its pattern."""
+        return np.packbits(self.active).tobytes()
 
-    def flipped(self, sign_rows) -> list:
-        """The patterns of the adjacent region across the given sign rows (their units change side)."""
-        patterns = [[p.copy() for p in pattern] for pattern in self.patterns]
-        for n, call, unit in self.sign_units[np.asarray(sign_rows, dtype=int)]:
-            flat = patterns[n][call].reshape(-1)
-            flat[unit] = not flat[unit]
-        return patterns
+    def flipped(self, sign_rows) -> np.ndarray:
+        """The pattern of the adjacent region across the given sign rows (their units change side)."""
+        active = self.active.copy().reshape(-1)
+        rows = np.asarray(sign_rows, dtype=int)
+        active[rows] = ~active[rows]
+        return active.reshape(self.active.shape)
 
-    def kinks(self, theta, tol: float) -> dict[int, list[tuple[int, int]]]:
+    def unit_label(self, unit: int) -> tuple[int, int]:
+        """(activation call, position in it) of a unit."""
+        return int(self.family.unit_calls[unit]), int(self.family.unit_index[unit])
+
+    def kinks(self, theta, tol: float) -> dict[int, list[int]]:
         """Units at a kink at theta, per sample: sign rows with |z| <= tol * level (a relative tolerance)."""
         values, levels = np.abs(self.extra_values(theta)), self.extra_levels(theta)
-        found: dict[int, list[tuple[int, int]]] = {}
+        U = self.family.n_units
+        found: dict[int, list[int]] = {}
         for row in np.nonzero(values <= tol * levels)[0]:
-            n, call, unit = (int(v) for v in self.sign_units[row])
-            found.setdefault(n, []).append((call, unit))
+            found.setdefault(int(row // U), []).append(int(row % U))
         return found
 
     def vertices(self, theta, sample: int, kinks, tol: float = 1e-8, max_vertices: int = MAX_VERTICES) -> Vertices:
@@ -241,60 +281,41 @@ class RegionMargins:
 
         ``kinks`` (e.g. from ``kinks``) are closed under what they feed: a unit whose pre-activation is 0 at
         theta and moves in some pattern of the kinks (|z_u| <= tol ||grad z_u|| ||theta||; e.g. a second-layer unit
-        fed only by a kinked first-layer unit, constant 0 in the region and so without a sign row) joins them.
+        fed only by a kinked first-layer unit, constant 0 in the region, whose sign row has no gradient there)
+        joins them.
         """
-        kinks = [tuple(u) for u in kinks]
-        size = float(np.linalg.norm(theta))
+        fam, theta = self.family, np.asarray(theta, dtype=float)
+        x, y = self.data.X[sample], float(self.data.y[sample])
+        kinks, size = [int(u) for u in kinks], float(np.linalg.norm(theta))
         while True:
-            built = self._slope_function(sample, kinks)
-            lows = built.lows
-            moving = lows < 1.0                       # a leaky slope of 1 is no kink
+            moving = fam.lows[kinks] < 1.0                   # a leaky slope of 1 is no kink
             if 2 ** int(moving.sum()) > max_vertices:
-                return Vertices(sample, tuple(kinks), lows, np.zeros((0, len(kinks))),
+                return Vertices(sample, self._labels(kinks), fam.lows[kinks], np.zeros((0, len(kinks))),
                                 np.zeros((0, self.model.n_params)), 0, complete=False)
-            patterns = _vertex_slopes(lows, moving)
-            evaluated = [[np.array(v) for v in built.function(theta, p)] for p in patterns]
-            pre = np.abs(evaluated[0][2].reshape(-1))
-            level = np.max([np.linalg.norm(e[3], axis=1) for e in evaluated], axis=0) * size
-            grown = [u for u, z, l in zip(built.units, pre, level) if u not in kinks and l > 0 and z <= tol * l]
+            patterns = _vertex_slopes(fam.lows[kinks], moving)
+            slopes = np.repeat(self.slopes[sample][None, :], len(patterns), axis=0)
+            slopes[:, kinks] = patterns
+            pre = np.abs(np.array(fam.pre(theta, x, y, slopes[0])).reshape(-1))
+            zjacs = [np.array(fam.pre_jacobian(theta, x, y, s)) for s in slopes]
+            level = np.max([np.linalg.norm(J, axis=1) for J in zjacs], axis=0) * size
+            grown = [u for u in np.nonzero((pre <= tol * level) & (level > 0))[0] if u not in kinks]
             if not grown:
                 break
-            kinks += grown
+            kinks += [int(u) for u in grown]
+        constant = not fam.feeds[np.ix_(kinks, kinks)].any()
         gradients, kept, dropped = [], [], 0
-        for p, (grad, zgrad, _, _) in zip(patterns, evaluated):
-            if _realizable(zgrad[moving], p[moving] == 1.0, built.constant):
-                gradients.append(grad.reshape(-1))
+        for p, s, J in zip(patterns, slopes, zjacs):
+            if _realizable(J[kinks][moving], p[moving] == 1.0, constant):
+                gradients.append(np.array(fam.gradient(theta, x, y, s)).reshape(-1))
                 kept.append(p)
             else:
                 dropped += 1
-        return Vertices(sample, tuple(kinks), lows, np.array(kept).reshape(-1, len(kinks)),
+        return Vertices(sample, self._labels(kinks), fam.lows[kinks], np.array(kept).reshape(-1, len(kinks)),
                         np.array(gradients).reshape(-1, self.model.n_params), dropped, complete=True)
 
-    def _slope_function(self, sample: int, kinks) -> _SlopeFunction:
-        """f_sample with symbolic slopes on the kinked units: a CasADi function (theta, s) -> (grad f, Jacobian
-        of the kinked pre-activations, every unit's pre-activation, their Jacobian)."""
-        k = len(kinks)
-        sym = ca.SX.sym("theta", self.model.n_params)
-        slopes = ca.SX.sym("s", k)
-        params = self.model.layout.split(_obj_array([sym[i] for i in range(self.model.n_params)],
-                                                    (self.model.n_params,)))
-        hook = _SlopeHook(self.patterns[sample], {u: j for j, u in enumerate(kinks)}, slopes)
-        with ops.activation_hook(hook):
-            margin = _as_casadi_scalar(self.model.margin_of(params, self.data.X[sample], float(self.data.y[sample])))
-        z = ca.vertcat(*[ca.SX(v) for v in hook.values]) if k else ca.SX(0, 1)
-        pre = ca.vertcat(*[ca.SX(v) for v in hook.pre]) if hook.pre else ca.SX(0, 1)
-        function = ca.Function("kink_vertices", [sym, slopes],
-                               [ca.densify(ca.jacobian(margin, sym)), ca.densify(ca.jacobian(z, sym)), pre,
-                                ca.densify(ca.jacobian(pre, sym))])
-        return _SlopeFunction(function, hook.lows, list(hook.units), not ca.depends_on(z, slopes))
+    def _labels(self, units) -> tuple:
+        return tuple(self.unit_label(u) for u in units)
 
-
-@dataclass(frozen=True)
-class _SlopeFunction:
-    function: ca.Function
-    lows: np.ndarray
-    units: list
-    constant: bool          # the kinked pre-activations do not depend on the slopes (no kink feeds another)
 
 @dataclass(frozen=True)
 class Vertices:

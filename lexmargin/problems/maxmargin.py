@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 
 import casadi as ca
 import numpy as np
@@ -28,7 +29,7 @@ from ..errors import DataError, ModelError, NoSeparatingPointError, NotSeparable
 from ..modeling import ops
 from ..modeling.data import as_dataset
 from ..modeling.model import Block, Model
-from ..modeling.regions import RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
+from ..modeling.regions import RegionFamily, RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 from ..nlp import ipopt
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
 from ..nlp.certify import Residuals, certify, multiplier_weights, stationarity_scale
@@ -189,11 +190,14 @@ def margin_nlp(source, lift: Lift, index, *, extra: bool = True, name: str = "ma
     rows_of = slice(None) if source.linear and np.array_equal(index, np.arange(source.n_samples)) else index
     identity = lift.n == lift.n_params and not lift.split
 
+    parameters = getattr(source, "parameters", 0)   # a parametric source (an activation region: its pattern)
+    given = (lambda p: (p,)) if parameters else (lambda p: ())
+
     def expressions(z, p):
         theta = lift.theta(z)
-        parts = [source.expression(theta, index) - 1, lift.rows(z)]
+        parts = [source.expression(theta, index, *given(p)) - 1, lift.rows(z)]
         if extra:
-            parts.append(source.extra_expression(theta))
+            parts.append(source.extra_expression(theta, *given(p)))
         return lift.objective(z), ca.vertcat(*parts)
 
     def evaluate(z, p=None) -> Point:
@@ -222,7 +226,7 @@ def margin_nlp(source, lift: Lift, index, *, extra: bool = True, name: str = "ma
 
     lower, upper = lift.bounds()
     return NLP(name=name, n=lift.n, rows=tuple(rows), lower=lower, upper=upper, expressions=expressions,
-               evaluate=evaluate, theta=lift.theta, hessian=hessian, symbol=source.symbol,
+               evaluate=evaluate, theta=lift.theta, hessian=hessian, symbol=source.symbol, parameters=parameters,
                hessian_diagonal=bool(source.linear), x_scale=_lift_scale(lift, source.column_scale))
 
 
@@ -496,7 +500,8 @@ class MaxMarginProblem:
     def _run_ipopt(self, source, nlp: NLP, index, z0, options) -> ipopt.IpoptResult:
         if self._convex_qp(source):
             return ipopt.solve_convex(nlp, z0, options=options)
-        key = (id(source), tuple(index.tolist()), tuple(sorted(options.items(), key=str)))
+        # parametric sources (activation regions) share one solver per family: the region is its parameters
+        key = (getattr(source, "solver_key", id(source)), tuple(index.tolist()), tuple(sorted(options.items(), key=str)))
         if key not in self._solvers:
             if isinstance(source, InputAffineMargins) and source.n_link < self.model.n_params:
                 solver = LiftedSolver(nlp, lifted_margin_nlp(source, self.lift, index), np.arange(nlp.m),
@@ -505,7 +510,7 @@ class MaxMarginProblem:
             else:
                 solver = ipopt.IpoptSolver(nlp, options)
             self._solvers = {key: solver}   # keep one: starts share it
-        return self._solvers[key].solve(z0)
+        return self._solvers[key].solve(z0, getattr(source, "parameter_values", None))
 
     # -- one start: working-set loop ---------------------------------------------------------------
     def _attempt(self, source, theta0, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
@@ -670,7 +675,7 @@ class MaxMarginProblem:
         increase along the walk; it stops at a certified point, a failure, a region seen before, WALK_MAX_STEPS
         or the time limit.  The start itself (rescaled to min f = 1) is kept as an outcome, so the result is never
         below the start's normalized margin.  Returns the outcome of every region on the walk and the start's."""
-        region = RegionMargins(self.model, self.data, anchor)
+        region = RegionMargins(self.model, self.data, anchor, family=self._region_family)
         theta = self._feasible_scaling(region, anchor)
         region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, REGION_MAX_ITER))
         start = self._judge_region(region, self._attempt_at(region, theta), opts, ())
@@ -685,7 +690,8 @@ class MaxMarginProblem:
                     or self._out_of_time(opts, started):
                 break
             theta = self.lift.theta(outcome.attempt.z)
-            region = RegionMargins(self.model, self.data, theta, patterns=region.flipped(flips))
+            region = RegionMargins(self.model, self.data, theta, patterns=region.flipped(flips),
+                                   family=self._region_family)
             if region.key() in seen:
                 break
             seen.add(region.key())
@@ -697,12 +703,30 @@ class MaxMarginProblem:
         return outcomes
 
     def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
-        """_attempt; a working-set solve that stops without converging is solved again on all rows (a round on
-        few margin rows can leave IPOPT far out on a region's degenerate directions, v_j -> 0, a_j -> inf)."""
+        """_attempt, with fallbacks when it stops without converging: a working-set solve is solved again on all
+        rows (a round on few margin rows can leave IPOPT far out on a region's degenerate directions, v_j -> 0,
+        a_j -> inf), then IPOPT's adaptive barrier update is tried (the monotone one diverged on some data scales
+        where the adaptive one converges; a region's problem is not scale-invariant for IPOPT)."""
         attempt = self._attempt(region, theta, opts, ws)
-        if attempt.solver_status in (Status.OPTIMAL, Status.INACCURATE) or attempt.working_set.size == self.data.n_samples:
+        if self._converged(attempt):
             return attempt
-        return self._attempt(region, theta, opts, WorkingSetOptions(enabled=False))
+        if attempt.working_set.size < self.data.n_samples:
+            ws = WorkingSetOptions(enabled=False)
+            attempt = self._attempt(region, theta, opts, ws)
+        if self._converged(attempt) or "ipopt.mu_strategy" in opts.ipopt_options():
+            return attempt
+        retry = self._attempt(region, theta, SolveOptions.resolve(
+            opts, ipopt={**opts.ipopt, "mu_strategy": "adaptive"}), ws)
+        return retry if self._converged(retry) else attempt
+
+    @staticmethod
+    def _converged(attempt: _Attempt) -> bool:
+        return attempt.solver_status in (Status.OPTIMAL, Status.INACCURATE, Status.INFEASIBLE)
+
+    @cached_property
+    def _region_family(self) -> RegionFamily:
+        """The model traced once with symbolic unit slopes: every region of a solve is a view of it."""
+        return RegionFamily(self.model, self.data)
 
     @staticmethod
     def _out_of_time(opts: SolveOptions, started) -> bool:

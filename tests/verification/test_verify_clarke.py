@@ -139,7 +139,7 @@ def test_vertex_gradients_of_a_single_kink():
     data = Dataset(np.array([[1.0, 1.0], [0.0, 1.0]]), np.array([1.0, 1.0]))
     region = RegionMargins(net, data, theta)
     kinks = region.kinks(theta, 1e-8)
-    assert kinks == {1: [(0, 0)]}                # sample 1: v . x = 0
+    assert kinks == {1: [0]}                # sample 1: v . x = 0
     vertices = region.vertices(theta, 1, kinks[1])
     assert vertices.slopes.tolist() == [[0.0], [1.0]] and vertices.dropped == 0
     np.testing.assert_allclose(vertices.gradients, [[0.0, 0.0, 0.0], [0.0, 1.0, 0.0]], atol=1e-15)
@@ -156,10 +156,9 @@ def test_unrealizable_patterns_of_stacked_kinks_are_dropped():
     theta = np.array([1.0, 0.0, 2.0, 1.0])           # z1 = x[0], z2 = 2 relu(z1)
     data = Dataset(np.array([[0.0, 1.0]]), np.array([1.0]))
     region = RegionMargins(net, data, theta)
-    kinks = region.kinks(theta, 1e-8)[0]
-    assert kinks == [(0, 0)]                  # z2 is constant 0 in this region (z1 inactive): no sign row
-    v = region.vertices(theta, 0, kinks)
-    assert v.units == ((0, 0), (1, 0))        # ... but it moves with z1 on the active side: a kink too
+    assert region.kinks(theta, 1e-8)[0] == [0, 1]        # z2 = 0 (constant in this region: z1 inactive)
+    v = region.vertices(theta, 0, [0])
+    assert v.units == ((0, 0), (1, 0))        # found from z1 alone: z2 moves with z1 on its active side
     # z1 < 0: z2 = 0 identically (no direction moves it): 2 patterns dropped; z1 > 0: z2 = 2 z1 > 0 only
     assert v.dropped == 3 and v.slopes.tolist() == [[1.0, 1.0]]
     np.testing.assert_allclose(v.gradients, [[2.0 * 0.0, 2.0 * 1.0, 0.0, 0.0]], atol=1e-15)
@@ -186,7 +185,7 @@ def test_leaky_relu_slopes_stay_in_alpha_one():
     data = Dataset(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1.0, 1.0]))
     region = RegionMargins(net, data, theta)
     kinks = region.kinks(theta, 1e-8)
-    assert kinks == {0: [(0, 0)], 1: [(0, 1)]}
+    assert kinks == {0: [0], 1: [1]}
     v = region.vertices(theta, 0, kinks[0])
     assert sorted(v.slopes.ravel().tolist()) == [0.2, 1.0]
     np.testing.assert_allclose(v.lows, [0.2])
