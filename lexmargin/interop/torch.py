@@ -35,6 +35,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -78,7 +79,7 @@ def _check_layers(layers: list[Layer], input_dim: int | None) -> int:
     """Shapes, output width, biases; returns the input dimension."""
     if not layers:
         raise ModelError(f"no Linear layer found; lexmargin reads MLPs of {SUPPORTED}")
-    for prev, layer in zip(layers, layers[1:]):
+    for prev, layer in pairwise(layers):
         if layer.weight.shape[1] != prev.weight.shape[0]:
             raise ModelError(f"layer {layer.key!r} takes {layer.weight.shape[1]} inputs but {prev.key!r} gives "
                              f"{prev.weight.shape[0]}")
@@ -395,7 +396,7 @@ def _steps(module, torch) -> list[_Step]:
     keys = [s.label for s in steps if s.linear is not None]
     shared = {k for k in keys if keys.count(k) > 1}
     if shared:
-        raise ModelError(f"Linear {sorted(shared)[0]!r} is applied more than once (shared weights are not supported)")
+        raise ModelError(f"Linear {min(shared)!r} is applied more than once (shared weights are not supported)")
     return steps
 
 
