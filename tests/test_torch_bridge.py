@@ -1,8 +1,11 @@
 """PyTorch / numpy MLPs as lexmargin models: margins and gradients against torch's forward and autograd in
-float64, state_dict round trips, every refusal, reports.
+float64, state_dict round trips, every refusal, reports and the CLI's --state-dict.
 
 The numpy tests (from_arrays, .npz state dicts) run without PyTorch; the others skip when it is missing.
 """
+
+import json
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from hypothesis import strategies as st
 
 import lexmargin as lm
 from lexmargin import DataError, HomogeneityError, ModelError
+from lexmargin.cli import main
 from lexmargin.interop.torch import from_arrays, load_state_dict, to_arrays
 from lexmargin.numeric import LayeredNetKernel, kernel_for
 
@@ -41,7 +45,7 @@ def numpy_forward(layers, X, activation="relu", slope=0.01):
 
 def random_layers(widths, bias=False, seed=0, scale=1.0):
     rng = np.random.default_rng(seed)
-    layers = [{"weight": scale * rng.standard_normal((o, i))} for i, o in zip(widths[:-1], widths[1:])]
+    layers = [{"weight": scale * rng.standard_normal((o, i))} for i, o in pairwise(widths)]
     if bias:
         layers[0]["bias"] = rng.standard_normal(widths[1])
     return layers
@@ -228,7 +232,7 @@ def test_random_architectures_equal_torch(widths, bias, leaky, log_scale, seed):
     torch.manual_seed(seed)
     dims = [3] + widths + [1]
     modules = []
-    for i, (n_in, n_out) in enumerate(zip(dims[:-1], dims[1:])):
+    for i, (n_in, n_out) in enumerate(pairwise(dims)):
         modules.append(nn.Linear(n_in, n_out, bias=bias and i == 0 and len(dims) > 2))
         if i < len(dims) - 2:
             modules.append(nn.LeakyReLU(0.05) if leaky else nn.ReLU())
@@ -387,3 +391,74 @@ def test_stationarity_report_of_a_torch_net():
     report = stationarity_report(model, lm.Dataset(X, y), theta)
     assert report.model == "mlp_relu" and report.n_params == theta.size == 2 * 6 + 6 + 6
     assert report.degree == 2 and report.kkt.primal_violation <= 1e-9 and np.isfinite(report.kkt.epsilon)
+
+
+# ---- CLI: lexmargin report --state-dict ---------------------------------------------------------------
+@pytest.fixture()
+def saved(tmp_path):
+    layers = random_layers((2, 4, 3, 1), bias=True, seed=5)
+    model, theta = from_arrays(layers)
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((15, 2))
+    y = np.where(model.decision_function(theta, X) >= 0, 1.0, -1.0)
+    lm.Dataset(X, y).save(tmp_path / "data.npz")
+    np.savez(tmp_path / "net.npz", **{"0.weight": layers[0]["weight"], "0.bias": layers[0]["bias"],
+                                      "2.weight": layers[1]["weight"], "4.weight": layers[2]["weight"]})
+    return tmp_path, model, theta
+
+
+def run(argv, capsys):
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exc:            # argparse's own usage errors
+        code = exc.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_reports_an_npz_state_dict(saved, capsys):
+    tmp, model, theta = saved
+    code, _, err = run(["report", "--state-dict", tmp / "net.npz", tmp / "data.npz", "--out", tmp / "r",
+                          "--no-progress"], capsys)
+    assert code == 0, err
+    report = json.loads((tmp / "r" / "report.json").read_text())
+    assert report["model"] == "mlp_relu" and report["n_params"] == model.n_params
+    assert np.allclose(report["theta"], theta, rtol=0, atol=0)
+
+
+def test_cli_reports_a_torch_state_dict(saved, capsys):
+    torch = _torch()
+    tmp = saved[0]
+    arrays = load_state_dict(tmp / "net.npz")
+    torch.save({k: torch.tensor(v) for k, v in arrays.items()}, tmp / "net.pt")
+    code, _, err = run(["report", "--state-dict", tmp / "net.pt", "--activation", "leaky_relu", "--slope", "0.1",
+                          tmp / "data.npz", "--out", tmp / "r", "--no-progress"], capsys)
+    assert code == 0, err
+    assert json.loads((tmp / "r" / "report.json").read_text())["model"] == "mlp_leaky_relu"
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["--state-dict", "{tmp}/net.npz"], "the following arguments are required: ARG"),
+    (["--state-dict", "{tmp}/net.npz", "mlp", "{tmp}/data.npz"], "takes DATA only; got 2"),
+    (["--state-dict", "{tmp}/net.npz", "-"], "give the data file"),
+    (["--state-dict", "{tmp}/net.npz", "{tmp}/data.npz", "-o", "hidden=3"], "-o does not apply"),
+    (["--state-dict", "{tmp}/net.npz", "{tmp}/data.npz", "--run", "1"], "--run does not apply"),
+    (["--state-dict", "{tmp}/net.npz", "{tmp}/data.npz", "--slope", "0.2"], "--slope is the negative slope"),
+    (["--state-dict", "{tmp}/net.npz", "{tmp}/data.npz", "--activation", "leaky_relu", "--slope", "2"],
+     "not in [0, 1]"),
+    (["--state-dict", "{tmp}/missing.npz", "{tmp}/data.npz"], "state_dict file not found"),
+    (["--state-dict", "{tmp}/data.npz", "{tmp}/data.npz"], "neither <layer>.weight nor <layer>.bias"),
+    (["--state-dict", "{tmp}/bad.pt", "{tmp}/data.npz"], "not a lexmargin state_dict file"),
+    (["--state-dict", "{tmp}/biased.npz", "{tmp}/data.npz"], "output layer '2' has a bias"),
+    (["mlp", "{tmp}/data.npz", "{tmp}/t.npz", "--activation", "relu"], "--activation and --slope describe"),
+    (["mlp", "{tmp}/data.npz"], "takes MODEL DATA THETA"),
+])
+def test_cli_state_dict_errors_are_one_line(saved, capsys, argv, fragment):
+    tmp = saved[0]
+    (tmp / "bad.pt").write_bytes(b"not a torch file")
+    np.savez(tmp / "biased.npz", **{"0.weight": np.ones((3, 2)), "2.weight": np.ones((1, 3)), "2.bias": np.ones(1)})
+    if "bad.pt" in " ".join(argv):
+        _torch()
+    code, _, err = run(["report"] + [a.format(tmp=tmp) for a in argv] + ["--out", tmp / "o"], capsys)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and fragment in lines[0] and "Traceback" not in err, err
