@@ -18,6 +18,7 @@ refuses it with ``HomogeneityError`` (so does an output bias, a constant added t
 from __future__ import annotations
 
 from collections.abc import Sequence
+from numbers import Integral
 
 from lexmargin import Block, Model, ops
 from lexmargin.errors import HomogeneityError, ModelError
@@ -28,15 +29,15 @@ LATER_BIAS = ("a bias after the first hidden layer makes f(c theta) a polynomial
 
 
 def _widths(hidden) -> tuple[int, ...]:
-    values = (hidden,) if isinstance(hidden, int) and not isinstance(hidden, bool) else hidden
+    values = (hidden,) if isinstance(hidden, Integral) and not isinstance(hidden, bool) else hidden
     try:
         widths = tuple(values)
     except TypeError:
         raise ModelError(f"mlp: hidden must be a sequence of positive integers; got {hidden!r}") from None
     for h in widths:
-        if isinstance(h, bool) or not isinstance(h, int) or h < 1:
+        if isinstance(h, bool) or not isinstance(h, Integral) or h < 1:
             raise ModelError(f"mlp: hidden must be a sequence of positive integers; got {hidden!r}")
-    return widths
+    return tuple(int(h) for h in widths)
 
 
 def _first_bias(bias, n_layers: int) -> bool:

@@ -130,6 +130,11 @@ def test_a_wrong_hint_is_not_trusted(data):
     assert isinstance(kernel, CasadiKernel) or check_kernel_against_model(kernel, model) < 1e-10
 
 
+def test_numpy_integer_widths_are_accepted():
+    model = load_model("mlp", input_dim=3, hidden=np.array([3, 2]))
+    assert model.layout.shapes[:2] == ((3, 3), (2, 3))
+
+
 def test_bad_mlp_options_are_model_errors():
     with pytest.raises(ModelError, match="bias must be"):
         load_model("mlp", input_dim=3, bias="yes")

@@ -268,6 +268,17 @@ def test_state_dict_round_trip_is_exact(dtype):
     assert np.array_equal(theta_back, 2.0 * theta)
 
 
+def test_a_bare_linear_module_is_the_linear_model():
+    torch = _torch()
+    net = torch.nn.Linear(3, 1, bias=False).double()
+    model, theta = lm.from_torch(net)
+    assert model.degree == 1 and model.n_params == 3
+    data = dataset(3)
+    rel_close(model.margins(theta, data), torch_reference(net, (3,), data)[0])
+    state = lm.to_state_dict(model, theta, net)
+    assert list(state) == ["weight"] and torch.equal(state["weight"], net.weight)
+
+
 def test_to_state_dict_refuses_a_model_of_another_net():
     torch = _torch()
     nn = torch.nn
