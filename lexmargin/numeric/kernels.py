@@ -525,7 +525,8 @@ def _candidates(arrays, data: Dataset, hint: dict | None = None):
 
 def _layered_candidates(names, shapes, d, data: Dataset, hint: dict):
     """LayeredNetKernel factories: without a bias, then with b1 after W1 (every activation, hinted first)."""
-    slope = float(hint.get("slope", 0.1))
+    slope = hint.get("slope", 0.1)
+    slope = float(slope) if isinstance(slope, (int, float)) and not isinstance(slope, bool) else 0.1
     first = hint.get("activation")
     activations = ([first] if first in ACTIVATIONS else []) + [a for a in ACTIVATIONS if a != first]
     layouts = []
