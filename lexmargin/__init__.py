@@ -7,7 +7,7 @@ run batched gradient methods in numpy (``lexmargin.numeric``) and write stationa
 (``lexmargin.report``).
 
 Layers (imports point down only): ``problems`` (max-margin, paths, lexicographic, depth) and
-``interop`` (Pyomo) build NLPs on ``nlp`` (NLP form, IPOPT, exact finish, certify, norms, options,
+``interop`` (Pyomo; PyTorch MLPs as models: ``from_torch``) build NLPs on ``nlp`` (NLP form, IPOPT, exact finish, certify, norms, options,
 statuses), which builds on ``modeling`` (ops, Model, Dataset, homogeneity, activation regions).
 """
 
@@ -46,6 +46,7 @@ _LAZY = {
     "constrained_path": ".problems.paths", "margin_path": ".problems.paths",
     "regularization_path": ".problems.paths",
     "certify_pyomo": ".interop.pyomo",
+    "from_arrays": ".interop.torch", "from_torch": ".interop.torch", "to_state_dict": ".interop.torch",
 }
 
 
@@ -72,6 +73,7 @@ _install_pyomo_plugin()
 
 if TYPE_CHECKING:  # what static analysis sees: the same names, imported eagerly
     from .interop.pyomo import certify_pyomo
+    from .interop.torch import from_arrays, from_torch, to_state_dict
     from .modeling import ops
     from .modeling.data import Dataset, as_dataset
     from .modeling.homogeneity import check_homogeneity
@@ -109,6 +111,8 @@ __all__ = [
                      "constrained_path",
                      "depth_gamma_path",
                      "depth_sensitive",
+                     "from_arrays",
+                     "from_torch",
                      "get_norm",
                      "lexicographic_max_margin",
                      "load_model",
@@ -117,4 +121,5 @@ __all__ = [
                      "ops",
                      "regularization_path",
                      "svm_with_bias",
+                     "to_state_dict",
 ]

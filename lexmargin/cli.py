@@ -3,6 +3,8 @@
     lexmargin models                                   bundled models with their margin formulas
     lexmargin solve MODEL DATA [--norm l2] [-o k=v]    exact max-margin solution + certificate
     lexmargin report MODEL DATA THETA.npz [--certificate cert.json] [--out DIR] [--format png pdf svg]
+    lexmargin report --state-dict NET.pt|NET.npz [--activation relu] DATA [...]
+                                                       stationarity report (a PyTorch / numpy MLP's weights)
     lexmargin suite paper|perf [--quick] [--seed S] [--out DIR] [--format png pdf svg]
                                                        benchmark suites (JSON + Markdown + figures)
     lexmargin info [--json]                            versions, commit, CPU, compiled GD kernel
@@ -249,15 +251,59 @@ def cmd_info(args) -> int:
     return 0
 
 
+REPORT_USAGE = ("lexmargin report [-h] MODEL DATA THETA [options]\n"
+                "       lexmargin report [-h] --state-dict FILE [--activation A] [--slope S] DATA [options]")
+
+
+def _report_inputs(args):
+    """(model, data, theta source or array) of ``report``: MODEL DATA THETA, or DATA with --state-dict."""
+    from .report import load_theta_npz
+
+    if args.state_dict is None:
+        if args.activation is not None or args.slope is not None:
+            raise CLIError("--activation and --slope describe the net of --state-dict; give a model's options "
+                           "with -o instead")
+        if len(args.inputs) != 3:
+            raise CLIError(f"report takes MODEL DATA THETA (or DATA alone with --state-dict); got "
+                           f"{len(args.inputs)} argument(s)")
+        model_spec, data_path, theta_path = args.inputs
+        source = load_theta_npz(theta_path, run=args.run)
+        data = source.data if data_path == "-" else load_data(data_path)
+        if data is None:
+            raise CLIError(f"DATA is '-' but {theta_path} holds no X and y")
+        return build_model(model_spec, data, parse_options(args.option)), data, source
+    return _state_dict_inputs(args)
+
+
+def _state_dict_inputs(args):
+    """The MLP of a saved state_dict (.npz or PyTorch .pt/.pth) and its weights as theta."""
+    from .interop.torch import from_arrays, load_state_dict
+
+    for flag, given in (("-o", args.option), ("--run", args.run is not None)):
+        if given:
+            raise CLIError(f"{flag} does not apply with --state-dict (the file holds one net; its activation is "
+                           "--activation)")
+    if len(args.inputs) != 1:
+        raise CLIError(f"with --state-dict, report takes DATA only; got {len(args.inputs)} arguments")
+    if args.inputs[0] == "-":
+        raise CLIError("DATA '-' reads X, y from a THETA file; with --state-dict give the data file")
+    if args.slope is not None and args.activation != "leaky_relu":
+        raise CLIError("--slope is the negative slope of --activation leaky_relu")
+    try:
+        arrays = load_state_dict(args.state_dict)
+    except ImportError as exc:
+        raise CLIError(f"--state-dict {args.state_dict}: {exc}; or save the state_dict as .npz") from None
+    data = load_data(args.inputs[0])
+    model, theta = from_arrays(arrays, activation=args.activation or "relu",
+                               slope=0.01 if args.slope is None else args.slope, input_dim=data.n_features)
+    return model, data, theta
+
+
 def cmd_report(args) -> int:
-    from .report import load_certificate, load_theta_npz, stationarity_report
+    from .report import load_certificate, stationarity_report
 
     _check_output_folder(args.out)
-    source = load_theta_npz(args.theta, run=args.run)
-    data = source.data if args.data == "-" else load_data(args.data)
-    if data is None:
-        raise CLIError(f"DATA is '-' but {args.theta} holds no X and y")
-    model = build_model(args.model, data, parse_options(args.option))
+    model, data, source = _report_inputs(args)
     certificate = load_certificate(args.certificate) if args.certificate else None
     report = stationarity_report(model, data, source, certificate=certificate, support_tol=args.support_tol,
                                  progress=not args.no_progress)
@@ -320,10 +366,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="write the certificate as JSON to this file")
     p.set_defaults(func=cmd_solve)
 
-    p = sub.add_parser("report", help="stationarity report of a parameter vector (theta in an .npz)")
-    _add_model_arguments(p)
-    p.add_argument("data", help="data file (.npz/.csv), or '-' to use X, y stored in THETA")
-    p.add_argument("theta", help=".npz with theta (P,) or thetas (K, P) [+ iterations], or a numeric History .npz")
+    p = sub.add_parser("report", help="stationarity report of a parameter vector (theta in an .npz) or of a "
+                                      "saved PyTorch / numpy MLP (--state-dict)", usage=REPORT_USAGE)
+    p.add_argument("inputs", nargs="+", metavar="ARG",
+                   help="MODEL DATA THETA: a bundled model name (see `lexmargin models`), declaration file or module; "
+                        "the data (.npz/.csv, or '-' to use X, y stored in THETA); an .npz with theta (P,) or thetas "
+                        "(K, P) [+ iterations], or a numeric History .npz.  With --state-dict: DATA only")
+    p.add_argument("-o", "--option", action="append", metavar="KEY=VALUE",
+                   help="model option passed to build(), repeatable (e.g. -o width=4 -o activation=relu)")
+    p.add_argument("--state-dict", metavar="FILE",
+                   help="report the MLP saved in FILE instead of MODEL and THETA: an .npz of arrays named as in "
+                        "module.state_dict() ('0.weight', '0.bias', ...) or a PyTorch .pt/.pth state_dict "
+                        "(read with torch.load(weights_only=True)); docs/torch.md")
+    p.add_argument("--activation", choices=("relu", "leaky_relu", "identity"), default=None,
+                   help="the activation between the layers of --state-dict (default relu)")
+    p.add_argument("--slope", type=nonnegative_float, default=None,
+                   help="negative slope of --activation leaky_relu, in [0, 1] (default 0.01, PyTorch's)")
     p.add_argument("--certificate", help="certificate JSON (from `lexmargin solve --out`) to compare with")
     p.add_argument("--support-tol", type=nonnegative_float, default=0.1,
                    help="near-support set: f_n <= 1 + tol (a finite number >= 0; default 0.1)")

@@ -17,7 +17,12 @@ def modules_after(code: str) -> set[str]:
 
 def test_import_loads_no_solver_stack():
     loaded = modules_after("import lexmargin")
-    assert not {"casadi", "sympy", "scipy", "matplotlib", "pyomo", "sklearn"} & {m.split(".")[0] for m in loaded}
+    assert not {"casadi", "sympy", "scipy", "matplotlib", "pyomo", "sklearn", "torch"} & {m.split(".")[0] for m in loaded}
+
+
+def test_the_torch_bridge_resolves_without_importing_torch():
+    loaded = modules_after("import lexmargin\nlexmargin.from_torch, lexmargin.from_arrays, lexmargin.to_state_dict")
+    assert "torch" not in {m.split(".")[0] for m in loaded}
 
 
 def test_a_solve_does_not_load_sympy_or_matplotlib():

@@ -105,6 +105,8 @@ BUNDLED = [
     ("two_layer", {"activation": "relu", "width": 3}, LayeredNetKernel, "relu"),
     ("two_layer", {"activation": "square"}, LayeredNetKernel, "square"),
     ("two_layer", {"activation": "leaky_relu"}, LayeredNetKernel, "leaky_relu"),
+    ("mlp", {"hidden": (3, 2), "bias": True}, LayeredNetKernel, "relu"),
+    ("mlp", {"hidden": (2,), "activation": "leaky_relu", "slope": 0.25}, LayeredNetKernel, "leaky_relu"),
     ("ensemble", {"depths": (1, 2, 3)}, SumKernel, None),
     ("ensemble", {"depths": (2, 3), "activation": "relu"}, SumKernel, None),
     ("log_predictor", {}, CasadiKernel, None),

@@ -274,43 +274,64 @@ def layered_degree(n_hidden: int, activation: str) -> float:
 
 
 class LayeredNetKernel(Kernel):
-    """f_n = y_n a . s(W_k s(... s(W_1 x_n))) without biases, s a homogeneous activation.
+    """f_n = y_n a . s(W_k s(... s(W_1 x_n + b_1))), s a homogeneous activation, optional first-layer bias.
 
-    Parameters W1 (h1, d), W2 (h2, h1), ..., Wk (hk, h_{k-1}) and the output vector a (hk,).
-    ``hidden=()`` is the linear model.
+    Parameters W1 (h1, d), [b1 (h1,)], W2 (h2, h1), ..., Wk (hk, h_{k-1}) and the output vector a (hk,),
+    in this order in the flat theta.  ``hidden=()`` is the linear model.  ``first_bias=True`` adds b1: a
+    weight on a constant input 1, so W_1 x + b_1 = [W_1, b_1] [x; 1] and the net stays homogeneous of the
+    same degree (a bias in a later layer would not: ``models/mlp.py``).  For Path-SGD the bias is the edge
+    from that constant unit, whose gamma_in is 1 like an input's.
     """
 
     name = "layered_net"
 
     def __init__(self, X, y=None, hidden=(10,), activation: str = "relu", slope: float = 0.1,
-                 dtype=np.float64, output_name: str = "a", layer_names=None):
+                 dtype=np.float64, output_name: str = "a", layer_names=None, first_bias: bool = False,
+                 bias_name: str = "b1"):
         data = _as_data(X, y)
         self.hidden = tuple(int(h) for h in hidden)
         if any(h <= 0 for h in self.hidden):
             raise ValueError(f"hidden widths must be positive; got {hidden}")
+        if first_bias and not self.hidden:
+            raise ValueError("a first-layer bias needs a hidden layer (an output bias is not homogeneous)")
         self.activation, self.slope = activation, float(slope)
+        self.first_bias = bool(first_bias)
         self._act, self._dact = _activation(activation, self.slope)
         self.widths = (data.n_features,) + self.hidden
         names = list(layer_names or [f"W{i + 1}" for i in range(len(self.hidden))])
         if len(names) != len(self.hidden):
             raise ValueError(f"need {len(self.hidden)} layer names; got {names}")
         shapes = [(names[i], (self.widths[i + 1], self.widths[i])) for i in range(len(self.hidden))]
+        if self.first_bias:
+            shapes.insert(1, (bias_name, (self.widths[1],)))
         super().__init__(data, shapes + [(output_name, (self.widths[-1],))], dtype)
         self.degree = layered_degree(len(self.hidden), activation)
         self.XT = np.ascontiguousarray(data.X.T, dtype=self.dtype)     # (d, N)
         self.X = np.ascontiguousarray(data.X, dtype=self.dtype)
 
+    def _matrix_specs(self) -> tuple[ArraySpec, ...]:
+        """The specs of W1 ... Wk, a (the bias, when present, is arrays[1])."""
+        return self.arrays[:1] + self.arrays[2:] if self.first_bias else self.arrays
+
     def weights(self, theta) -> list[np.ndarray]:
-        """Layer matrices (R, out, in), the output layer as (R, 1, hk)."""
+        """Layer matrices (R, out, in) as views into theta, the output layer as (R, 1, hk); no bias."""
         R = theta.shape[0]
-        mats = [theta[:, a.columns].reshape(R, *a.shape) for a in self.arrays[:-1]]
-        return mats + [theta[:, self.arrays[-1].columns].reshape(R, 1, -1)]
+        specs = self._matrix_specs()
+        mats = [theta[:, a.columns].reshape(R, *a.shape) for a in specs[:-1]]
+        return mats + [theta[:, specs[-1].columns].reshape(R, 1, -1)]
+
+    def bias(self, theta) -> np.ndarray | None:
+        """The first-layer bias b1 (R, h1) as a view into theta (None without one)."""
+        return theta[:, self.arrays[1].columns] if self.first_bias else None
 
     def forward(self, theta, out=None):
         Ws = self.weights(theta)
+        b = self.bias(theta)
         H, Zs, Hs = self.XT, [], [self.XT]
-        for W in Ws[:-1]:
+        for i, W in enumerate(Ws[:-1]):
             Z = W @ H
+            if i == 0 and b is not None:
+                Z += b[:, :, None]
             H = self._act(Z)
             Zs.append(Z)
             Hs.append(H)
@@ -321,24 +342,42 @@ class LayeredNetKernel(Kernel):
         Ws, Zs, Hs = cache
         delta = (cotangent * self.y)[:, None, :]                     # (R, 1, N): d/d(output)
         grads = [None] * len(Ws)
+        bias_grad = None
         for i in range(len(Ws) - 1, -1, -1):
             H_in = Hs[i]
             if i == 0:
                 grads[i] = delta @ self.X
+                bias_grad = delta.sum(axis=2)                          # d/d b1: the constant input 1
             else:
                 grads[i] = delta @ np.swapaxes(H_in, 1, 2)
                 delta = (np.swapaxes(Ws[i], 1, 2) @ delta) * self._dact(Zs[i - 1])
         R = theta.shape[0]
-        return np.concatenate([g.reshape(R, -1) for g in grads], axis=1)
+        parts = [g.reshape(R, -1) for g in grads]
+        if self.first_bias:
+            parts.insert(1, bias_grad)
+        return np.concatenate(parts, axis=1)
 
     def path_scales(self, theta) -> np.ndarray:
-        """Path-SGD (p = 2) per-edge scales kappa_e = gamma_in(u) gamma_out(v), flat (R, P)."""
+        """Path-SGD (p = 2) per-edge scales kappa_e = gamma_in(u) gamma_out(v), flat (R, P).
+
+        The bias b1 is the column of the constant unit: the scales are those of [W1, b1] on [x; 1].
+        """
         from .pathsgd import path_scales
         R = theta.shape[0]
-        return np.concatenate([k.reshape(R, -1) for k in path_scales(self.weights(theta))], axis=1)
+        Ws = self.weights(theta)
+        if self.first_bias:
+            Ws = [np.concatenate([Ws[0], self.bias(theta)[:, :, None]], axis=2)] + Ws[1:]
+        kappa = path_scales(Ws)
+        parts = [k.reshape(R, -1) for k in kappa]
+        if self.first_bias:
+            parts[:1] = [kappa[0][:, :, :-1].reshape(R, -1), kappa[0][:, :, -1]]
+        return np.concatenate(parts, axis=1)
 
     def describe(self) -> dict:
-        return {**super().describe(), "hidden": list(self.hidden), "activation": self.activation}
+        out = {**super().describe(), "hidden": list(self.hidden), "activation": self.activation}
+        if self.first_bias:            # only then: the fingerprints of existing checkpoints stay as they were
+            out["first_bias"] = True
+        return out
 
 
 def DeepLinearKernel(X, y=None, hidden=(10,), dtype=np.float64, **names) -> LayeredNetKernel:
@@ -462,8 +501,12 @@ def _rel_err(a, b) -> float:
     return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
 
 
-def _candidates(arrays, data: Dataset):
-    """Factories (dtype -> kernel) of fast kernels whose layout matches the (name, shape) arrays."""
+def _candidates(arrays, data: Dataset, hint: dict | None = None):
+    """Factories (dtype -> kernel) of fast kernels whose layout matches the (name, shape) arrays.
+
+    ``hint`` (a model's ``numeric_structure``, e.g. the bundled ``mlp``) puts its activation first and gives
+    the leaky slope; every candidate is still verified by the caller.
+    """
     d = data.n_features
     names = [n for n, _ in arrays]
     shapes = [tuple(s) for _, s in arrays]
@@ -477,11 +520,30 @@ def _candidates(arrays, data: Dataset):
         for form, degree in forms + [("product", k)]:
             yield lambda dtype, form=form, degree=degree: SVMBiasKernel(
                 data, bias=form, bias_degree=degree, dtype=dtype, names=list(zip(names, shapes)))
+    yield from _layered_candidates(names, shapes, d, data, hint or {})
+
+
+def _layered_candidates(names, shapes, d, data: Dataset, hint: dict):
+    """LayeredNetKernel factories: without a bias, then with b1 after W1 (every activation, hinted first)."""
+    slope = hint.get("slope", 0.1)
+    slope = float(slope) if isinstance(slope, (int, float)) and not isinstance(slope, bool) else 0.1
+    first = hint.get("activation")
+    activations = ([first] if first in ACTIVATIONS else []) + [a for a in ACTIVATIONS if a != first]
+    layouts = []
     hidden = _chain_widths(shapes, d)
     if hidden:
-        for act in ACTIVATIONS:
-            yield lambda dtype, act=act: LayeredNetKernel(data, hidden=hidden, activation=act, dtype=dtype,
-                                                          output_name=names[-1], layer_names=names[:-1])
+        layouts.append((hidden, False, names[:-1], "b1"))
+    hidden = _biased_chain_widths(shapes, d)
+    if hidden:
+        layouts.append((hidden, True, [names[0]] + names[2:-1], names[1]))
+    if hint.get("first_bias"):
+        layouts.reverse()
+    for hidden, bias, layer_names, bias_name in layouts:
+        for act in activations:
+            yield lambda dtype, hidden=hidden, act=act, bias=bias, layer_names=layer_names, bias_name=bias_name: \
+                LayeredNetKernel(data, hidden=hidden, activation=act, slope=slope, dtype=dtype,
+                                 output_name=names[-1], layer_names=layer_names, first_bias=bias,
+                                 bias_name=bias_name)
 
 
 def _chain_widths(shapes, d):
@@ -496,6 +558,13 @@ def _chain_widths(shapes, d):
     if shapes[-1] not in ((widths[-1],), (1, widths[-1])):
         return None
     return tuple(widths[1:])
+
+
+def _biased_chain_widths(shapes, d):
+    """Hidden widths when shapes are (h1, d), (h1,) [the bias b1], (h2, h1), ..., then (hk,) or (1, hk)."""
+    if len(shapes) < 3 or len(shapes[0]) != 2 or shapes[1] != (shapes[0][0],):
+        return None
+    return _chain_widths([shapes[0]] + list(shapes[2:]), d)
 
 
 def _verified(factories, model, block, tol, dtype):
@@ -516,15 +585,20 @@ def _block_arrays(model, block):
 def kernel_for(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
     """A fast numpy kernel for ``model`` if its structure is a bundled family, else ``CasadiKernel``.
 
-    The structure (linear, SVM with product bias, layered net with a homogeneous activation, sums of
-    those per block) is read from the parameter arrays and accepted only if it reproduces the CasADi
-    margins and gradients at random points, so an unrecognized declaration safely falls back.
+    The structure (linear, SVM with product bias, layered net with a homogeneous activation and an optional
+    first-layer bias, sums of those per block) is read from the parameter arrays and accepted only if it
+    reproduces the CasADi margins and gradients at random points, so an unrecognized declaration safely
+    falls back.  A model may carry ``numeric_structure`` (a dict with ``activation``, ``slope``,
+    ``first_bias``; the bundled ``mlp`` does): it orders the candidates and gives the leaky slope, and is
+    verified like any other guess.
     """
     data = _as_data(X, y)
     if data.n_features != model.input_dim:
         raise DataError(f"model {model.name!r} expects {model.input_dim} features; data has {data.n_features}")
     all_arrays = list(zip(model.layout.names, model.layout.shapes))
-    kernel = _verified(_candidates(all_arrays, data), model, None, tol, dtype)
+    hint = getattr(model, "numeric_structure", None)
+    kernel = _verified(_candidates(all_arrays, data, hint if isinstance(hint, dict) else None), model, None,
+                       tol, dtype)
     if kernel is None and model.is_sum_of_blocks and len(model.blocks) > 1:
         parts = [_verified(_candidates(_block_arrays(model, b.name), data), model, b.name, tol, dtype)
                  for b in model.blocks]
