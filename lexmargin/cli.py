@@ -7,6 +7,10 @@
                                                        benchmark suites (JSON + Markdown + figures)
     lexmargin info [--json]                            versions, commit, CPU, compiled GD kernel
 
+Global flags (before or after the command): ``-v`` shows lexmargin's progress records (INFO; ``-vv``
+DEBUG) on stderr, ``-q`` silences everything but errors (notes, progress bars, the printed summaries;
+files are still written and the exit status still tells success).
+
 Every report.json is strict, versioned JSON (docs/schema/report.schema.json) with the seed and the
 environment it was computed in; figures are PNG (200 dpi), PDF or SVG.
 
@@ -19,7 +23,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib.util
+import io
+import logging
 import math
 import os
 import sys
@@ -106,8 +113,48 @@ def load_suite_module(name: str):
     return module
 
 
+_QUIET = False   # -q: say() stays silent (set by main() for the duration of one command)
+
+
 def say(message: str) -> None:
-    print(message, file=sys.stderr)
+    """A note for the user on stderr (not an error); silent under -q."""
+    if not _QUIET:
+        print(message, file=sys.stderr)
+
+
+def _wants_progress(args) -> bool:
+    """Progress bars: not under -q, not with --no-progress (the bars themselves need a terminal)."""
+    return not getattr(args, "quiet", False) and not getattr(args, "no_progress", False)
+
+
+@contextlib.contextmanager
+def _output_level(verbose: int, quiet: bool):
+    """-v / -vv: lexmargin's log records at INFO / DEBUG on stderr; -q: only errors, stdout discarded.
+
+    Everything is restored on exit (``main`` may run several times in one process, as in the tests).
+    """
+    global _QUIET
+    logger = logging.getLogger("lexmargin")
+    old_level, handler, old_quiet = logger.level, None, _QUIET
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+    elif quiet:
+        logger.setLevel(logging.ERROR)
+    _QUIET = bool(quiet)
+    try:
+        if quiet:
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        else:
+            yield
+    finally:
+        _QUIET = old_quiet
+        logger.setLevel(old_level)
+        if handler is not None:
+            logger.removeHandler(handler)
 
 
 def one_line(exc: BaseException) -> str:
@@ -232,7 +279,7 @@ def cmd_solve(args) -> int:
     problem = MaxMarginProblem(model, data, args.norm, args.p)   # checks the norm and p before any work
     say(f"solving max-margin for {model.name} on {data.n_samples} samples ({model.n_params} parameters) ...")
     cert = problem.solve(None, activation_region=region, starts=args.starts, seed=args.seed,
-                         raise_on_failure=False, **overrides)
+                         raise_on_failure=False, verbose=args.verbose, **overrides)
     print(cert.summary())
     if out is not None:
         write_text_atomic(out, cert.to_json(indent=2))   # strict JSON; a reader never sees half a file
@@ -260,7 +307,7 @@ def cmd_report(args) -> int:
     model = build_model(args.model, data, parse_options(args.option))
     certificate = load_certificate(args.certificate) if args.certificate else None
     report = stationarity_report(model, data, source, certificate=certificate, support_tol=args.support_tol,
-                                 progress=not args.no_progress)
+                                 progress=_wants_progress(args))
     files = report.save(args.out, formats=args.formats)
     print(report.to_markdown())
     print(f"report written to {files['markdown']} (+ report.json, figures as {', '.join(args.formats)})")
@@ -278,7 +325,7 @@ def cmd_suite(args) -> int:
         if args.formats:
             say("note: the perf suite writes tables only, no figures; --format has no effect")
         extra, runner = {}, module.run_perf_suite
-    result = runner(out, quick=args.quick, progress=not args.no_progress, only=args.only, seed=args.seed, **extra)
+    result = runner(out, quick=args.quick, progress=_wants_progress(args), only=args.only, seed=args.seed, **extra)
     print(result.to_markdown())
     print(f"results written to {Path(out) / 'report.md'} and report.json")
     return 0 if getattr(result, "all_available_passed", True) else 1
@@ -291,13 +338,24 @@ def _add_model_arguments(p) -> None:
                    help="model option passed to build(), repeatable (e.g. -o width=4 -o activation=relu)")
 
 
+def _output_flags(default) -> argparse.ArgumentParser:
+    """-v / -q, accepted before the command (defaults set) and after it (``default=SUPPRESS``: not reset)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("-v", "--verbose", action="count", default=0 if default is None else default,
+                       help="show progress records on stderr (-v: INFO, -vv: DEBUG)")
+    flags.add_argument("-q", "--quiet", action="store_true", default=False if default is None else default,
+                       help="print nothing but errors (files are still written; the exit status tells success)")
+    return flags
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .nlp.norms import NORMS
 
-    parser = ArgumentParser(prog="lexmargin", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="lexmargin", description=__doc__.splitlines()[0], parents=[_output_flags(None)])
     parser.add_argument("--version", action="version", version=f"lexmargin {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_subparser_class(_output_flags(argparse.SUPPRESS)))
 
     p = sub.add_parser("models", help="list the bundled models and their margin formulas")
     p.add_argument("--input-dim", type=display_dim, default=2,
@@ -358,6 +416,17 @@ def _add_format_argument(p, default) -> None:
                    help=f"figure formats, one or more of {', '.join(FORMATS)} (default png; PNG at 200 dpi)")
 
 
+def _subparser_class(flags: argparse.ArgumentParser):
+    """ArgumentParser whose instances (the commands) also take the global -v / -q flags."""
+
+    class Command(ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            kwargs["parents"] = [*kwargs.get("parents", ()), flags]
+            super().__init__(*args, **kwargs)
+
+    return Command
+
+
 EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
 
 
@@ -378,8 +447,11 @@ def main(argv=None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose and args.quiet:
+        parser.error("-v/--verbose and -q/--quiet exclude each other")
     try:
-        return args.func(args)
+        with _output_level(args.verbose, args.quiet):
+            return args.func(args)
     except BrokenPipeError:   # the reader went away (`lexmargin ... | head`): stop quietly, like other tools
         _silence_stdout()
         return EXIT_BROKEN_PIPE
