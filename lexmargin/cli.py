@@ -6,6 +6,9 @@
     lexmargin suite paper|perf [--quick] [--seed S] [--out DIR] [--format png pdf svg]
                                                        benchmark suites (JSON + Markdown + figures)
     lexmargin info [--json]                            versions, commit, CPU, compiled GD kernel
+    lexmargin sweep CONFIG [--jobs K] [--scheduler processes|threads|sync] [--address ADDR] [--shard K/N]
+                    [--out sweep.json]                 a grid of solves / training runs as Dask tasks, one report
+    lexmargin sweep merge A.json B.json ... --out C.json   merge the reports of shards of one sweep
 
 Global flags (before or after the command): ``-v`` shows lexmargin's progress records (INFO; ``-vv``
 DEBUG) on stderr, ``-q`` silences everything but errors (notes, progress bars, the printed summaries;
@@ -318,17 +321,73 @@ def cmd_suite(args) -> int:
     module = load_suite_module(args.name)
     out = args.out or f"{args.name}_suite_results"
     _check_output_folder(out)
+    _check_parallel(args)
     if args.name == "paper":
-        extra = {"formats": args.formats or ["png"]}
+        extra = {"formats": args.formats or ["png"], "jobs": args.jobs, "scheduler": args.scheduler,
+                 "address": args.address}
         runner = module.run_paper_suite
     else:
         if args.formats:
             say("note: the perf suite writes tables only, no figures; --format has no effect")
+        if args.jobs > 1 or args.address:
+            raise CLIError("the perf suite times its benchmarks one at a time (parallel runs would distort the "
+                           "timings); --jobs and --address apply to the paper suite and to sweeps")
         extra, runner = {}, module.run_perf_suite
     result = runner(out, quick=args.quick, progress=_wants_progress(args), only=args.only, seed=args.seed, **extra)
     print(result.to_markdown())
     print(f"results written to {Path(out) / 'report.md'} and report.json")
     return 0 if getattr(result, "all_available_passed", True) else 1
+
+
+def _check_parallel(args) -> None:
+    """--jobs / --scheduler / --address: Dask must be importable when they ask for it (one-line error, exit 2)."""
+    from .parallel import needs_dask, require_dask
+
+    if needs_dask(args.jobs, args.scheduler, args.address):
+        require_dask(f"--jobs {args.jobs}" if args.address is None else f"--address {args.address}")
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import load_config, merge_reports, run_sweep
+
+    if args.items[0] == "merge":
+        reports = args.items[1:]
+        if not reports:
+            raise CLIError("sweep merge needs the reports to merge: lexmargin sweep merge A.json B.json --out C.json")
+        if not args.out:
+            raise CLIError("sweep merge needs --out (the merged report's file)")
+        out = _check_output_file(args.out)
+        result = merge_reports(reports)
+        verb = f"merged {len(reports)} reports"
+    else:
+        if len(args.items) != 1:
+            raise CLIError(f"sweep takes one CONFIG (or `merge A.json B.json ...`); got {len(args.items)} arguments")
+        config = load_config(args.items[0])
+        out = _check_output_file(args.out or f"sweep_{config.name}.json")
+        _check_parallel(args)
+        say(f"sweep {config.name}: {config.size} grid points"
+            + (f", shard {args.shard}" if args.shard else "")
+            + (f" on {args.jobs} {args.scheduler}" if args.jobs > 1 and not args.address else "")
+            + (f" on the cluster at {args.address}" if args.address else "") + " ...")
+        result = run_sweep(config, jobs=args.jobs, scheduler=args.scheduler, address=args.address, shard=args.shard)
+        verb = "ran"
+    result.save(out)
+    print(result.to_markdown())
+    summary = result.summary()
+    print(f"{verb} sweep {result.config_dict['name']}: {summary['ok']} of {summary['points']} points ok; "
+          f"report written to {out} (+ {Path(out).with_suffix('.md').name})")
+    return 0 if result.all_ok else 1
+
+
+def _add_parallel_arguments(p, what: str) -> None:
+    from .parallel import SCHEDULERS
+
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help=f"run the {what} as this many parallel Dask tasks (default 1: serially, no Dask needed)")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default="processes",
+                   help="local Dask scheduler for --jobs > 1 (default processes)")
+    p.add_argument("--address", default=None,
+                   help="a dask.distributed scheduler address (tcp://host:8786) to run on instead")
 
 
 # ---- parser ---------------------------------------------------------------------------------------
@@ -400,8 +459,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="seed of the suite's random data and starts (default 0; recorded in report.json)")
     _add_format_argument(p, default=None)
+    _add_parallel_arguments(p, "checks")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_suite)
+
+    p = sub.add_parser("sweep", help="a grid of models x datasets x seeds x problems as Dask tasks, one report; "
+                                     "`sweep merge` merges the reports of shards")
+    p.add_argument("items", nargs="+", metavar="CONFIG | merge REPORT...",
+                   help="a sweep configuration (.toml or .json; docs/sweeps.md), or `merge` and the reports to merge")
+    p.add_argument("--out", help="the report's JSON file (default sweep_<name>.json; a .md table beside it)")
+    _add_parallel_arguments(p, "grid points")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="run only the grid points whose index is K modulo N (merge the shards with `sweep merge`)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("info", help="the environment: versions (IPOPT too), git commit, CPU, compiled GD kernel")
     p.add_argument("--json", action="store_true", help="print it as JSON (the environment block of report.json)")
