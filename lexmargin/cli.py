@@ -323,8 +323,9 @@ def cmd_suite(args) -> int:
     _check_output_folder(out)
     _check_parallel(args)
     if args.name == "paper":
-        extra = {"formats": args.formats or ["png"], "jobs": args.jobs, "scheduler": args.scheduler,
-                 "address": args.address}
+        extra = {"formats": args.formats or ["png"]}
+        if args.jobs > 1 or args.address:    # a serial run calls the suite as before
+            extra |= {"jobs": args.jobs, "scheduler": args.scheduler, "address": args.address}
         runner = module.run_paper_suite
     else:
         if args.formats:

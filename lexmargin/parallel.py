@@ -45,7 +45,7 @@ def require_dask(what: str = "a parallel run"):
     """
     try:
         import dask
-        import dask.delayed  # noqa: F401 - the submodule run_tasks uses
+        import dask.delayed  # the submodule run_tasks uses
     except ImportError:
         raise MissingDependencyError(f"{what} needs dask, which is not installed: pip install \"lexmargin[dask]\" "
                                      "(or run with --jobs 1)") from None
@@ -110,7 +110,7 @@ def run_tasks(fn: Callable, calls: Sequence[tuple], *, jobs: int = 1, scheduler:
             return list(client.gather(client.compute(tasks)))
     try:
         return list(dask.compute(*tasks, scheduler=scheduler, num_workers=jobs))
-    except Exception as exc:  # noqa: BLE001 - the scheduler failed (a killed worker): keep what can be kept
+    except Exception as exc:   # the scheduler failed (a killed worker): keep what can be kept
         if on_error is None:
             raise
         log.warning("the %s scheduler failed (%s: %s); running the tasks one compute each", scheduler,

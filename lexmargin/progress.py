@@ -82,7 +82,6 @@ def level_of(verbose) -> int | None:
 def _stderr_handler() -> logging.Handler:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
-    handler._lexmargin_verbose = True   # noqa: SLF001 - ours, removed on exit
     return handler
 
 

@@ -337,7 +337,7 @@ def _run_problem(problem: dict, model, data, seed: int) -> tuple[str, dict]:
         statuses = [str(s.certificate.status) for s in result.stages]
         return _worst(statuses), {"levels": [s.level for s in result.stages], "statuses": statuses,
                                   "unique": bool(result.stages[-1].unique), "theta": result.stages[-1].certificate.theta}
-    from .problems.depth import depth_sensitive   # the last of PROBLEMS
+    from .problems.depth import depth_sensitive  # the last of PROBLEMS
 
     result = depth_sensitive(model, data, options=opts)
     statuses = [str(s.certificate.status) for s in result.stages]
@@ -547,9 +547,13 @@ def run_sweep(config: SweepConfig | dict | str | Path, *, jobs: int = 1, schedul
 _VOLATILE = ("seconds",)
 
 
+def _stable(point: dict) -> str:
+    """A point as canonical strict JSON without its timings (two runs of one point must agree on it)."""
+    return dumps_strict({k: v for k, v in point.items() if k not in _VOLATILE}, sort_keys=True)
+
+
 def _same(a: dict, b: dict) -> bool:
-    strip = lambda p: {k: v for k, v in p.items() if k not in _VOLATILE}   # noqa: E731
-    return dumps_strict(strip(a), sort_keys=True) == dumps_strict(strip(b), sort_keys=True)
+    return _stable(a) == _stable(b)
 
 
 def load_report(path) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,6 +20,12 @@ def data_file(tmp_path):
     path = tmp_path / "data.npz"
     Dataset(X + 0.3 * y[:, None] * np.array([1.0, 0.3]), y).save(path)
     return path
+
+
+@pytest.fixture(autouse=True)
+def this_checkouts_suites(monkeypatch):
+    """The suites of this checkout (an editable install elsewhere would otherwise provide its own)."""
+    monkeypatch.setenv("LEXMARGIN_BENCHMARKS", str(Path(__file__).resolve().parent.parent / "benchmarks"))
 
 
 def run(argv, capsys):
@@ -48,7 +55,7 @@ def test_quiet_keeps_errors(capsys):
 def test_verbose_shows_progress_records(tmp_path, capsys, flag):
     logger = logging.getLogger("lexmargin")
     before = (logger.level, list(logger.handlers))
-    code, out, err = run([flag, "suite", "paper", "--quick", "--only", "lemma3_bound", "--out", tmp_path], capsys)
+    code, _, err = run([flag, "suite", "paper", "--quick", "--only", "lemma3_bound", "--out", tmp_path], capsys)
     assert code == 0
     assert "INFO lexmargin.problems.paths: margin path: rho=1 status=optimal" in err
     assert "INFO lexmargin.problems.paths: constrained path: rho=32 " in err

@@ -18,7 +18,7 @@ from lexmargin.nlp.status import Status
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from common import separable_data  # noqa: E402
+from common import separable_data
 
 
 @pytest.fixture(scope="module")

@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, LexmarginError
-from ..progress import bar, get_logger, verbosity
 from ..fileio import corrupt, dumps_strict, exclusive_writer, json_from_array, read_npz, savez_atomic
+from ..progress import bar, get_logger, verbosity
 from .compare import Reference, angle, margin_ratio
 from .fused import KERNELS, LinearExpLane, kernel_available
 from .history import SERIES, History, log_checkpoints
