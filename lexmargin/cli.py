@@ -370,7 +370,8 @@ def cmd_sweep(args) -> int:
             + (f", shard {args.shard}" if args.shard else "")
             + (f" on {args.jobs} {args.scheduler}" if args.jobs > 1 and not args.address else "")
             + (f" on the cluster at {args.address}" if args.address else "") + " ...")
-        result = run_sweep(config, jobs=args.jobs, scheduler=args.scheduler, address=args.address, shard=args.shard)
+        result = run_sweep(config, jobs=args.jobs, scheduler=args.scheduler, address=args.address, shard=args.shard,
+                           verbose=args.verbose, progress=_wants_progress(args))
         verb = "ran"
     result.save(out)
     print(result.to_markdown())

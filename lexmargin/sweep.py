@@ -48,8 +48,8 @@ import numpy as np
 
 from .errors import SweepError
 from .fileio import dumps_strict, read_json, write_text_atomic
-from .parallel import SCHEDULERS, run_tasks
-from .progress import get_logger
+from .parallel import SCHEDULERS, check_run_options, needs_dask, run_tasks
+from .progress import bar, bars_enabled, get_logger, verbosity
 from .report.schema import header, plain
 
 log = get_logger(__name__)
@@ -366,17 +366,24 @@ def _describe(point: dict) -> dict:
             "seed": point["seed"], "problem": point["problem"]["label"], "type": point["problem"]["type"]}
 
 
-def run_point(point: dict) -> dict:
+def run_point(point: dict, verbose: bool | int = False) -> dict:
     """Compute one grid point; never raises (an exception is recorded as ``status: "error"``).
 
     Args:
         point: an item of ``SweepConfig.points()``.
+        verbose: ``lexmargin.progress`` verbosity inside the task (in a worker process too: its records go
+            to the worker's stderr, which a local process scheduler shares with this one).
 
     Returns:
         ``{"index", "model", "dataset", "seed", "problem", "type", "status", "ok", "error", "seconds",
         "result"}`` in plain JSON types; ``ok`` is True for a certified solve (every certificate
         ``optimal``) or a completed training run.
     """
+    with verbosity(verbose):
+        return _run_point(point)
+
+
+def _run_point(point: dict) -> dict:
     start = time.perf_counter()
     out = _describe(point)
     try:
@@ -506,7 +513,8 @@ def parse_shard(text) -> tuple[int, int] | None:
 
 
 def run_sweep(config: SweepConfig | dict | str | Path, *, jobs: int = 1, scheduler: str = "processes",
-              address: str | None = None, shard=None) -> SweepResult:
+              address: str | None = None, shard=None, verbose: bool | int = False,
+              progress: bool = False) -> SweepResult:
     """Compute the grid points of a sweep as Dask tasks and collect them in grid order.
 
     Args:
@@ -516,6 +524,9 @@ def run_sweep(config: SweepConfig | dict | str | Path, *, jobs: int = 1, schedul
         address: a dask.distributed scheduler address (``tcp://host:8786``) instead of a local scheduler.
         shard: ``(k, n)`` or ``"k/n"``: only the points whose index is k modulo n (merge the shards' reports
             with ``merge_reports``).
+        verbose: log each point (and inside it, its solve's progress) at INFO (True / 1) or DEBUG (2).
+        progress: a progress bar over the points when stderr is a terminal (``lexmargin.progress``; for a
+            local Dask scheduler, Dask's own bar).
 
     Returns:
         The ``SweepResult`` (``to_dict()``: the report; ``save(path)``: write it).
@@ -533,14 +544,33 @@ def run_sweep(config: SweepConfig | dict | str | Path, *, jobs: int = 1, schedul
     from .environment import environment
 
     start = time.perf_counter()
-    results = run_tasks(run_point, [(p,) for p in points], jobs=jobs, scheduler=scheduler, address=address,
-                        on_error=_point_crashed)
+    check_run_options(jobs, scheduler, address)
+    with verbosity(verbose):
+        if needs_dask(jobs, scheduler, address):
+            with _dask_bar(progress and address is None):
+                results = run_tasks(run_point, [(p, verbose) for p in points], jobs=jobs, scheduler=scheduler,
+                                    address=address, on_error=_point_crashed)
+        else:   # in this process, one after the other (run_point never raises)
+            results = [run_point(p, verbose) for p in bar(points, wanted=progress, desc=f"sweep {config.name}",
+                                                           unit="point")]
     seconds = time.perf_counter() - start
     env = environment() | {"time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     run = {"shard": None if chosen is None else f"{chosen[0]}/{chosen[1]}", "jobs": jobs,
            "scheduler": "distributed" if address else scheduler, "indices": [p["index"] for p in points],
            "seconds": seconds, "environment": env}
     return SweepResult(config, tuple(sorted(results, key=lambda p: p["index"])), (run,), env, seconds)
+
+
+def _dask_bar(wanted: bool):
+    """Dask's progress bar of a local scheduler on stderr when ``bars_enabled(wanted)``, else nothing."""
+    import contextlib
+    import sys
+
+    if not bars_enabled(wanted):
+        return contextlib.nullcontext()
+    from dask.diagnostics import ProgressBar
+
+    return ProgressBar(out=sys.stderr)
 
 
 # ---- merging ------------------------------------------------------------------------------------------

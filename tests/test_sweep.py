@@ -311,3 +311,25 @@ def test_quick_paper_suite_in_parallel_is_the_serial_suite(tmp_path, capsys, mon
 
     assert serial["summary"] == parallel["summary"] and serial["summary"]["passed"] == 8
     assert checks(serial, tmp_path / "serial") == checks(parallel, tmp_path / "parallel")
+
+
+def test_verbose_sweep_logs_each_point(caplog):
+    import logging
+
+    raw = {"name": "one", "models": ["linear"], "datasets": [{"kind": "separable", "n": 12, "d": 2}],
+           "seeds": [0, 1], "problems": ["max_margin"]}
+    with caplog.at_level(logging.INFO, logger="lexmargin"):
+        result = run_sweep(raw, verbose=True, progress=True)     # no bar in tests; records at INFO
+    lines = [r.getMessage() for r in caplog.records if r.name == "lexmargin.sweep"]
+    assert [line.split(":")[0] for line in lines] == ["sweep point 0 (linear, separable_12x2, seed 0, max_margin)",
+                                                      "sweep point 1 (linear, separable_12x2, seed 1, max_margin)"]
+    assert all("optimal in" in line for line in lines) and result.all_ok
+
+
+def test_bad_run_options_are_refused_before_any_work():
+    from lexmargin.errors import LexmarginError
+
+    with pytest.raises(LexmarginError, match="jobs must be an integer >= 1"):
+        run_sweep(small(), jobs=0)
+    with pytest.raises(LexmarginError, match="scheduler must be one of"):
+        run_sweep(small(), scheduler="gpu")
