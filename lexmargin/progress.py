@@ -22,6 +22,7 @@ is set (to anything but ``""``/``"0"``); ``lexmargin -q`` sets it.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import logging
 import os
@@ -34,6 +35,7 @@ PACKAGE_LOGGER = "lexmargin"
 _lock = threading.Lock()
 _depth = 0             # nested verbose() contexts (a path calling margin_path calling max_margin)
 _saved: tuple | None = None
+_solve_depth = contextvars.ContextVar("lexmargin_solve_depth", default=0)   # solves entered (verbose_call)
 
 
 def get_logger(name: str) -> logging.Logger:
@@ -155,10 +157,20 @@ def verbose_call(fn):
     """
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        with verbosity(_verbose_argument(args, kwargs)):
-            return fn(*args, **kwargs)
+        token = _solve_depth.set(_solve_depth.get() + 1)
+        try:
+            with verbosity(_verbose_argument(args, kwargs)):
+                return fn(*args, **kwargs)
+        finally:
+            _solve_depth.reset(token)
 
     return wrapper
+
+
+def inside_solve() -> bool:
+    """Whether this code runs inside a solve (a ``verbose_call`` function) of this thread / task: a
+    training run started by ``max_margin`` (its GD starts) then logs its checkpoints at DEBUG, not INFO."""
+    return _solve_depth.get() > 0
 
 
 def bars_enabled(wanted: bool = True) -> bool:
@@ -231,5 +243,5 @@ class SilentBar:
         """Ignored."""
 
 
-__all__ = ["PACKAGE_LOGGER", "SilentBar", "active", "bar", "bars_enabled", "get_logger", "level_of", "verbose_call",
-           "verbosity"]
+__all__ = ["PACKAGE_LOGGER", "SilentBar", "active", "bar", "bars_enabled", "get_logger", "inside_solve", "level_of",
+           "verbose_call", "verbosity"]

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import DataError, LexmarginError
 from ..fileio import corrupt, dumps_strict, exclusive_writer, json_from_array, read_npz, savez_atomic
-from ..progress import bar, get_logger, verbosity
+from ..progress import bar, get_logger, inside_solve, verbosity
 from .compare import Reference, angle, margin_ratio
 from .fused import KERNELS, LinearExpLane, kernel_available
 from .history import SERIES, History, log_checkpoints
@@ -808,17 +808,20 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
 
 
 def _progress_callback(trainer: Trainer, callback):
-    """``callback`` preceded by one INFO record per checkpoint and a progress bar over the steps (when
-    ``progress.active()``, i.e. ``verbose``); ``callback`` itself when no progress is wanted."""
-    if not log.isEnabledFor(20):       # logging.INFO: nothing would show; keep the run exactly as before
+    """``callback`` preceded by one record per checkpoint -- INFO, or DEBUG for a run inside a solve (the GD
+    starts of ``max_margin``) -- and a progress bar over the steps (when ``progress.active()``, i.e.
+    ``verbose``, and not inside a solve); ``callback`` itself when no record would show."""
+    nested = inside_solve()
+    level = 10 if nested else 20      # logging.DEBUG / logging.INFO
+    if not log.isEnabledFor(level):   # nothing would show: keep the run exactly as before
         return callback
-    progress = bar(total=trainer.n_steps, desc="train", unit="step")
+    progress = bar(total=trainer.n_steps, wanted=False if nested else None, desc="train", unit="step")
     progress.update(trainer.step)
     shown = [trainer.step]
 
     def report(current: Trainer):
         rec = current.records[-1]
-        log.info("train: step %d/%d log-loss %.6g normalized margin %.6g (median of %d runs)", current.step,
+        log.log(level, "train: step %d/%d log-loss %.6g normalized margin %.6g (median of %d runs)", current.step,
                  current.n_steps, float(np.median(rec["log_loss"])), float(np.median(rec["normalized_margin"])),
                  len(rec["log_loss"]))
         progress.update(current.step - shown[0])
