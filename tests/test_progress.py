@@ -242,3 +242,37 @@ def test_time_limit_gives_an_honest_status(name, data):
     with pytest.raises(lm.SolverError) as info:
         solve(data, time_limit=TINY_LIMIT)
     assert info.value.status == "max_time"
+
+
+# ---- max_margin: starts, working-set rounds, activation regions ------------------------------------
+def test_max_margin_logs_starts_and_working_set_rounds(caplog):
+    from lexmargin.problems.maxmargin import WorkingSetOptions
+
+    data = separable_data(60, 3, seed=1)
+    deep = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
+    ws = WorkingSetOptions(enabled=True, initial=3, batch=2, seeding="margins")
+    with caplog.at_level(logging.INFO, logger="lexmargin"):
+        cert = lm.max_margin(deep, data, structure="general", starts=2, working_set=ws, verbose=True)
+    assert cert.status == Status.OPTIMAL
+    lines = [r.getMessage() for r in caplog.records if r.name == "lexmargin.problems.maxmargin"]
+    starts = [m for m in lines if m.startswith("max_margin start: IPOPT ")]
+    rounds = [m for m in lines if m.startswith("max_margin working set: round ")]
+    assert len(starts) >= 2 and rounds
+    assert rounds[0].startswith("max_margin working set: round 1 left ")
+
+
+def test_relu_max_margin_logs_its_regions_and_training_starts_at_debug(caplog):
+    data = separable_data(20, 2, seed=0)
+    net = lm.load_model("two_layer", input_dim=2, width=3, activation="relu")
+    with caplog.at_level(logging.INFO, logger="lexmargin"):
+        lm.max_margin(net, data, starts=1, raise_on_failure=False, verbose=True)
+    regions = [r for r in caplog.records if r.getMessage().startswith("max_margin region 1 of the walk: ")]
+    assert regions and all(r.levelno == logging.INFO for r in regions)
+    # the GD start's training run is a detail of the solve: DEBUG, not shown at INFO
+    assert not [r for r in caplog.records if r.name == "lexmargin.numeric.trainer"]
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="lexmargin"):
+        lm.max_margin(net, data, starts=1, raise_on_failure=False)
+    trained = [r for r in caplog.records if r.name == "lexmargin.numeric.trainer"]
+    assert trained and all(r.levelno == logging.DEBUG for r in trained)
+    assert not progress.inside_solve()
