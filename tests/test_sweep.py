@@ -333,3 +333,40 @@ def test_bad_run_options_are_refused_before_any_work():
         run_sweep(small(), jobs=0)
     with pytest.raises(LexmarginError, match="scheduler must be one of"):
         run_sweep(small(), scheduler="gpu")
+
+
+def test_address_without_distributed_is_a_clear_error(monkeypatch):
+    pytest.importorskip("dask")
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    with pytest.raises(MissingDependencyError, match=r"--address tcp://127.0.0.1:8786 needs dask.distributed"):
+        run_tasks(_square_or_fail, [(2,)], address="tcp://127.0.0.1:8786")
+
+
+def test_address_runs_on_a_distributed_client(monkeypatch, serial):
+    """The distributed route: a Client on the address computes the tasks; the points come back in order."""
+    dask = pytest.importorskip("dask")
+    import types
+
+    opened = []
+
+    class Client:                        # the part of dask.distributed.Client that run_tasks uses
+        def __init__(self, address):
+            opened.append(address)
+            self.closed = False
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.closed = True
+
+        def compute(self, tasks):          # futures, here already their values
+            return list(dask.compute(*tasks, scheduler="threads"))
+
+        def gather(self, futures):
+            return list(futures)
+
+    monkeypatch.setitem(sys.modules, "dask.distributed", types.SimpleNamespace(Client=Client))
+    result = run_sweep(small(), address="tcp://10.0.0.1:8786")
+    assert opened == ["tcp://10.0.0.1:8786"] and result.runs[0]["scheduler"] == "distributed"
+    assert comparable(result.to_dict()) == comparable(serial.to_dict())
