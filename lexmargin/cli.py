@@ -359,7 +359,7 @@ def cmd_sweep(args) -> int:
             raise CLIError("sweep merge needs --out (the merged report's file)")
         out = _check_output_file(args.out)
         result = merge_reports(reports)
-        verb = f"merged {len(reports)} reports"
+        verb = f"merged {len(reports)} reports of"
     else:
         if len(args.items) != 1:
             raise CLIError(f"sweep takes one CONFIG (or `merge A.json B.json ...`); got {len(args.items)} arguments")

@@ -254,7 +254,7 @@ def test_cli_sweep_shards_and_merge(tmp_path, capsys, validator):
     assert code == 1 and out == ""
     code, out, _ = run(["sweep", "merge", tmp_path / "a.json", tmp_path / "b.json", "--out", tmp_path / "c.json"],
                        capsys)
-    assert code == 0 and "merged 2 reports sweep small: 12 of 12 points ok" in out
+    assert code == 0 and "merged 2 reports of sweep small: 12 of 12 points ok" in out
     merged = json.loads((tmp_path / "c.json").read_text())
     validator.validate(merged)
     assert (tmp_path / "c.md").read_text().startswith("# Sweep small")
