@@ -545,7 +545,8 @@ def _flat_scalars(numbers: dict, prefix: str = ""):
 
 
 def run_paper_suite(out_dir="paper_suite_results", quick: bool = False, progress: bool = True, only=None,
-                    seed: int = 0, formats=("png",)) -> SuiteResult:
+                    seed: int = 0, formats=("png",), jobs: int = 1, scheduler: str = "processes",
+                    address: str | None = None) -> SuiteResult:
     """Run every check (or those named in ``only``); write report.json, report.md and figures into out_dir.
 
     Args:
@@ -555,20 +556,31 @@ def run_paper_suite(out_dir="paper_suite_results", quick: bool = False, progress
         only: names of the checks to run (without ``check_``); None for all.
         seed: seed of every check's random data and starts (recorded in report.json).
         formats: figure formats (``lexmargin.report.figures.FORMATS``); every figure in each.
+        jobs: run the checks as that many parallel Dask tasks (``lexmargin.parallel.run_tasks``; 1: serially,
+            no Dask needed).  The results are those of a serial run, in the same order (timings aside).
+        scheduler: the local Dask scheduler for ``jobs > 1``: ``"processes"`` (default; matplotlib is not
+            thread-safe) or ``"threads"``.
+        address: a dask.distributed scheduler address instead of a local scheduler.
 
     Returns:
         The SuiteResult (also written as report.json and report.md).
     """
-    from tqdm.auto import tqdm
+    from lexmargin.parallel import needs_dask, run_suite_check, run_tasks
+    from lexmargin.progress import bar as progress_bar
 
     cfg = SuiteConfig(Path(out_dir), quick, int(seed), figures.check_formats(formats))
     cfg.out_dir.mkdir(parents=True, exist_ok=True)
     checks = select(CHECKS, only, "check_")
     start, results = time.perf_counter(), []
-    bar = tqdm(checks, desc="paper suite", disable=not progress, unit="check")
-    for check in bar:
-        bar.set_postfix_str(check.__name__.removeprefix("check_"))
-        results.append(run_check(check, cfg=cfg))
+    if needs_dask(jobs, scheduler, address):
+        fields = {"out_dir": cfg.out_dir, "quick": cfg.quick, "seed": cfg.seed, "formats": cfg.formats}
+        calls = [(str(Path(__file__).resolve().parent), "paper", check.__name__, fields) for check in checks]
+        results = run_tasks(run_suite_check, calls, jobs=jobs, scheduler=scheduler, address=address)
+    else:
+        bar = progress_bar(checks, wanted=progress, desc="paper suite", unit="check")
+        for check in bar:
+            bar.set_postfix_str(check.__name__.removeprefix("check_"))
+            results.append(run_check(check, cfg=cfg))
     suite = SuiteResult("paper", quick, tuple(results), time.perf_counter() - start, environment(), str(cfg.out_dir),
                         cfg.seed)
     write_outputs(cfg.out_dir, "report", suite.to_dict(), suite.to_markdown(), seed=cfg.seed)

@@ -103,7 +103,7 @@ def _constrained_path_row(n: int, d: int, rhos, before: int, seed: int) -> dict:
 
 def run(cfg, progress: bool = False) -> dict:
     """The structured benchmark's rows (one BLAS thread), as the fields of a BenchResult."""
-    from tqdm.auto import tqdm
+    from lexmargin.progress import bar
 
     rhos20 = [float(r) for r in np.geomspace(1.0, 100.0, 20)]
     if cfg.quick:
@@ -116,7 +116,7 @@ def run(cfg, progress: bool = False) -> dict:
                 lambda: _constrained_path_row(300, 20, rhos20, 20, cfg.seed),
                 lambda: _constrained_path_row(1000, 20, rhos20, 1, cfg.seed)]
     with _one_thread():
-        rows = [job() for job in tqdm(jobs, desc="structured", disable=not progress, leave=False)]
+        rows = [job() for job in bar(jobs, wanted=progress, desc="structured")]
     columns = ("problem", "N", "d", "P", "rhos", "lexmargin_s", "lexmargin_per_rho_s", "route", "routes", "status",
                "ipopt_5_starts_s", "init_per_rho_s", "init_first_point_ipopt_s", "general_s", "general_per_rho_s",
                "general_status", "general_over_lexmargin", "general_over_init", "lse_rhos", "lse_s", "lse_per_rho_s", "lse_status",

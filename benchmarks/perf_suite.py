@@ -221,12 +221,12 @@ PEAK_COLUMNS = ("lexmargin_peak_mib", "lexmargin_solve_mib")
 
 
 def _grid(cfg: PerfConfig, problem: str, progress: bool):
-    from tqdm.auto import tqdm
+    from lexmargin.progress import bar
 
     grid = QUICK_GRID if cfg.quick else MAX_MARGIN_GRID
     timeout = 120.0 if cfg.quick else 420.0
     return [_grid_row(problem, n, d, cfg, timeout, cfg.baseline)
-            for n, d in tqdm(grid, desc=f"max_margin ({problem})", disable=not progress, leave=False)]
+            for n, d in bar(grid, wanted=progress, desc=f"max_margin ({problem})")]
 
 
 def _columns(problem: str, baseline: bool) -> tuple[str, ...]:
@@ -479,12 +479,12 @@ def run_perf_suite(out_dir="perf_suite_results", quick: bool = False, progress: 
                    seed: int = 0, baseline: str | None = None) -> PerfSuiteResult:
     """Run the benchmarks (or those in ``only``); write report.json and report.md into out_dir.  ``baseline``: a
     source tree of another lexmargin version (``git archive REV | tar -x -C DIR``) timed beside this one."""
-    from tqdm.auto import tqdm
+    from lexmargin.progress import bar
 
     cfg = PerfConfig(quick, seed, baseline)
     chosen = select(BENCHMARKS, only, "bench_")
     start, results = time.perf_counter(), []
-    for fn in tqdm(chosen, desc="perf suite", disable=not progress, unit="bench"):
+    for fn in bar(chosen, wanted=progress, desc="perf suite", unit="bench"):
         results.append(_run_bench(fn, cfg, progress))
     suite = PerfSuiteResult(quick, tuple(results), time.perf_counter() - start, environment())
     write_outputs(out_dir, "report", suite.to_dict(), suite.to_markdown(), seed=seed)

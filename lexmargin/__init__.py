@@ -14,6 +14,7 @@ statuses), which builds on ``modeling`` (ops, Model, Dataset, homogeneity, activ
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import TYPE_CHECKING
 
 from .errors import (
@@ -28,6 +29,10 @@ from .errors import (
 )
 
 __version__ = "0.1.0"
+
+# Library code logs to loggers under "lexmargin" (lexmargin.progress) and never prints; nothing shows
+# unless the application configures logging or a call passes verbose=.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 # Public names and the module that defines each.  They are imported on first use (PEP 562), so
 # ``import lexmargin`` stays cheap: CasADi, SciPy and SymPy load only when a solve or a formula needs them.

@@ -8,6 +8,13 @@
     lexmargin suite paper|perf [--quick] [--seed S] [--out DIR] [--format png pdf svg]
                                                        benchmark suites (JSON + Markdown + figures)
     lexmargin info [--json]                            versions, commit, CPU, compiled GD kernel
+    lexmargin sweep CONFIG [--jobs K] [--scheduler processes|threads|sync] [--address ADDR] [--shard K/N]
+                    [--out sweep.json]                 a grid of solves / training runs as Dask tasks, one report
+    lexmargin sweep merge A.json B.json ... --out C.json   merge the reports of shards of one sweep
+
+Global flags (before or after the command): ``-v`` shows lexmargin's progress records (INFO; ``-vv``
+DEBUG) on stderr, ``-q`` silences everything but errors (notes, progress bars, the printed summaries;
+files are still written and the exit status still tells success).
 
 Every report.json is strict, versioned JSON (docs/schema/report.schema.json) with the seed and the
 environment it was computed in; figures are PNG (200 dpi), PDF or SVG.
@@ -21,7 +28,10 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import importlib.util
+import io
+import logging
 import math
 import os
 import sys
@@ -108,8 +118,48 @@ def load_suite_module(name: str):
     return module
 
 
+_QUIET = False   # -q: say() stays silent (set by main() for the duration of one command)
+
+
 def say(message: str) -> None:
-    print(message, file=sys.stderr)
+    """A note for the user on stderr (not an error); silent under -q."""
+    if not _QUIET:
+        print(message, file=sys.stderr)
+
+
+def _wants_progress(args) -> bool:
+    """Progress bars: not under -q, not with --no-progress (the bars themselves need a terminal)."""
+    return not getattr(args, "quiet", False) and not getattr(args, "no_progress", False)
+
+
+@contextlib.contextmanager
+def _output_level(verbose: int, quiet: bool):
+    """-v / -vv: lexmargin's log records at INFO / DEBUG on stderr; -q: only errors, stdout discarded.
+
+    Everything is restored on exit (``main`` may run several times in one process, as in the tests).
+    """
+    global _QUIET
+    logger = logging.getLogger("lexmargin")
+    old_level, handler, old_quiet = logger.level, None, _QUIET
+    if verbose:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO if verbose == 1 else logging.DEBUG)
+    elif quiet:
+        logger.setLevel(logging.ERROR)
+    _QUIET = bool(quiet)
+    try:
+        if quiet:
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        else:
+            yield
+    finally:
+        _QUIET = old_quiet
+        logger.setLevel(old_level)
+        if handler is not None:
+            logger.removeHandler(handler)
 
 
 def one_line(exc: BaseException) -> str:
@@ -234,7 +284,7 @@ def cmd_solve(args) -> int:
     problem = MaxMarginProblem(model, data, args.norm, args.p)   # checks the norm and p before any work
     say(f"solving max-margin for {model.name} on {data.n_samples} samples ({model.n_params} parameters) ...")
     cert = problem.solve(None, activation_region=region, starts=args.starts, seed=args.seed,
-                         raise_on_failure=False, **overrides)
+                         raise_on_failure=False, verbose=args.verbose, **overrides)
     print(cert.summary())
     if out is not None:
         write_text_atomic(out, cert.to_json(indent=2))   # strict JSON; a reader never sees half a file
@@ -306,7 +356,7 @@ def cmd_report(args) -> int:
     model, data, source = _report_inputs(args)
     certificate = load_certificate(args.certificate) if args.certificate else None
     report = stationarity_report(model, data, source, certificate=certificate, support_tol=args.support_tol,
-                                 progress=not args.no_progress)
+                                 progress=_wants_progress(args))
     files = report.save(args.out, formats=args.formats)
     print(report.to_markdown())
     print(f"report written to {files['markdown']} (+ report.json, figures as {', '.join(args.formats)})")
@@ -317,17 +367,75 @@ def cmd_suite(args) -> int:
     module = load_suite_module(args.name)
     out = args.out or f"{args.name}_suite_results"
     _check_output_folder(out)
+    _check_parallel(args)
     if args.name == "paper":
         extra = {"formats": args.formats or ["png"]}
+        if args.jobs > 1 or args.address:    # a serial run calls the suite as before
+            extra |= {"jobs": args.jobs, "scheduler": args.scheduler, "address": args.address}
         runner = module.run_paper_suite
     else:
         if args.formats:
             say("note: the perf suite writes tables only, no figures; --format has no effect")
+        if args.jobs > 1 or args.address:
+            raise CLIError("the perf suite times its benchmarks one at a time (parallel runs would distort the "
+                           "timings); --jobs and --address apply to the paper suite and to sweeps")
         extra, runner = {}, module.run_perf_suite
-    result = runner(out, quick=args.quick, progress=not args.no_progress, only=args.only, seed=args.seed, **extra)
+    result = runner(out, quick=args.quick, progress=_wants_progress(args), only=args.only, seed=args.seed, **extra)
     print(result.to_markdown())
     print(f"results written to {Path(out) / 'report.md'} and report.json")
     return 0 if getattr(result, "all_available_passed", True) else 1
+
+
+def _check_parallel(args) -> None:
+    """--jobs / --scheduler / --address: Dask must be importable when they ask for it (one-line error, exit 2)."""
+    from .parallel import needs_dask, require_dask
+
+    if needs_dask(args.jobs, args.scheduler, args.address):
+        require_dask(f"--jobs {args.jobs}" if args.address is None else f"--address {args.address}")
+
+
+def cmd_sweep(args) -> int:
+    from .sweep import load_config, merge_reports, run_sweep
+
+    if args.items[0] == "merge":
+        reports = args.items[1:]
+        if not reports:
+            raise CLIError("sweep merge needs the reports to merge: lexmargin sweep merge A.json B.json --out C.json")
+        if not args.out:
+            raise CLIError("sweep merge needs --out (the merged report's file)")
+        out = _check_output_file(args.out)
+        result = merge_reports(reports)
+        verb = f"merged {len(reports)} reports of"
+    else:
+        if len(args.items) != 1:
+            raise CLIError(f"sweep takes one CONFIG (or `merge A.json B.json ...`); got {len(args.items)} arguments")
+        config = load_config(args.items[0])
+        out = _check_output_file(args.out or f"sweep_{config.name}.json")
+        _check_parallel(args)
+        say(f"sweep {config.name}: {config.size} grid points"
+            + (f", shard {args.shard}" if args.shard else "")
+            + (f" on {args.jobs} {args.scheduler}" if args.jobs > 1 and not args.address else "")
+            + (f" on the cluster at {args.address}" if args.address else "") + " ...")
+        result = run_sweep(config, jobs=args.jobs, scheduler=args.scheduler, address=args.address, shard=args.shard,
+                           verbose=args.verbose, progress=_wants_progress(args))
+        verb = "ran"
+    result.save(out)
+    print(result.to_markdown())
+    summary = result.summary()
+    print(f"{verb} sweep {result.config_dict['name']}: {summary['ok']} of {summary['points']} points ok; "
+          f"report written to {out} (+ {Path(out).with_suffix('.md').name})")
+    return 0 if result.all_ok else 1
+
+
+def _add_parallel_arguments(p, what: str) -> None:
+    from .parallel import SCHEDULERS
+
+    p.add_argument("--jobs", type=positive_int, default=1,
+                   help=f"run the {what} as this many parallel Dask tasks (default 1: serially, no Dask needed)")
+    p.add_argument("--scheduler", choices=SCHEDULERS, default="processes",
+                   help="local Dask scheduler for --jobs > 1 (default processes)")
+    p.add_argument("--address", default=None,
+                   help="a dask.distributed scheduler address (tcp://host:8786) to run on instead")
 
 
 # ---- parser ---------------------------------------------------------------------------------------
@@ -337,13 +445,24 @@ def _add_model_arguments(p) -> None:
                    help="model option passed to build(), repeatable (e.g. -o width=4 -o activation=relu)")
 
 
+def _output_flags(default) -> argparse.ArgumentParser:
+    """-v / -q, accepted before the command (defaults set) and after it (``default=SUPPRESS``: not reset)."""
+    flags = argparse.ArgumentParser(add_help=False)
+    flags.add_argument("-v", "--verbose", action="count", default=0 if default is None else default,
+                       help="show progress records on stderr (-v: INFO, -vv: DEBUG)")
+    flags.add_argument("-q", "--quiet", action="store_true", default=False if default is None else default,
+                       help="print nothing but errors (files are still written; the exit status tells success)")
+    return flags
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
     from .nlp.norms import NORMS
 
-    parser = ArgumentParser(prog="lexmargin", description=__doc__.splitlines()[0])
+    parser = ArgumentParser(prog="lexmargin", description=__doc__.splitlines()[0], parents=[_output_flags(None)])
     parser.add_argument("--version", action="version", version=f"lexmargin {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=_subparser_class(_output_flags(argparse.SUPPRESS)))
 
     p = sub.add_parser("models", help="list the bundled models and their margin formulas")
     p.add_argument("--input-dim", type=display_dim, default=2,
@@ -400,8 +519,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=nonnegative_int, default=0,
                    help="seed of the suite's random data and starts (default 0; recorded in report.json)")
     _add_format_argument(p, default=None)
+    _add_parallel_arguments(p, "checks")
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_suite)
+
+    p = sub.add_parser("sweep", help="a grid of models x datasets x seeds x problems as Dask tasks, one report; "
+                                     "`sweep merge` merges the reports of shards")
+    p.add_argument("items", nargs="+", metavar="CONFIG | merge REPORT...",
+                   help="a sweep configuration (.toml or .json; docs/sweeps.md), or `merge` and the reports to merge")
+    p.add_argument("--out", help="the report's JSON file (default sweep_<name>.json; a .md table beside it)")
+    _add_parallel_arguments(p, "grid points")
+    p.add_argument("--shard", default=None, metavar="K/N",
+                   help="run only the grid points whose index is K modulo N (merge the shards with `sweep merge`)")
+    p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("info", help="the environment: versions (IPOPT too), git commit, CPU, compiled GD kernel")
     p.add_argument("--json", action="store_true", help="print it as JSON (the environment block of report.json)")
@@ -414,6 +544,17 @@ def _add_format_argument(p, default) -> None:
 
     p.add_argument("--format", dest="formats", nargs="+", choices=FORMATS, default=default, metavar="FORMAT",
                    help=f"figure formats, one or more of {', '.join(FORMATS)} (default png; PNG at 200 dpi)")
+
+
+def _subparser_class(flags: argparse.ArgumentParser):
+    """ArgumentParser whose instances (the commands) also take the global -v / -q flags."""
+
+    class Command(ArgumentParser):
+        def __init__(self, *args, **kwargs):
+            kwargs["parents"] = [*kwargs.get("parents", ()), flags]
+            super().__init__(*args, **kwargs)
+
+    return Command
 
 
 EXIT_BROKEN_PIPE = 141   # 128 + SIGPIPE, what a shell reports for a tool killed by a closed pipe
@@ -436,8 +577,11 @@ def main(argv=None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.verbose and args.quiet:
+        parser.error("-v/--verbose and -q/--quiet exclude each other")
     try:
-        return args.func(args)
+        with _output_level(args.verbose, args.quiet):
+            return args.func(args)
     except BrokenPipeError:   # the reader went away (`lexmargin ... | head`): stop quietly, like other tools
         _silence_stdout()
         return EXIT_BROKEN_PIPE

@@ -45,3 +45,12 @@ class NoSeparatingPointError(SolverError):
 
 class FileInUseError(LexmarginError, OSError):
     """Another run (in this or another process) is writing the same file; raised before any work is done."""
+
+
+class MissingDependencyError(LexmarginError, ImportError):
+    """An optional dependency a feature needs is not installed (e.g. dask for ``--jobs``); the message names
+    the extra to install."""
+
+
+class SweepError(LexmarginError, ValueError):
+    """A sweep configuration or a sweep report is invalid, or reports of different sweeps were merged."""

@@ -1004,7 +1004,7 @@ def _load_results(model, results, result) -> None:
     a Block (no ``solutions``) gets the values and its own declared Suffixes written directly.  An uncertified
     point is not loaded (a warning says so)."""
     if not result.success:
-        logging.getLogger("lexmargin").warning(
+        logging.getLogger(__name__).warning(
             "SolverFactory('lexmargin'): not loading the point of model %r: status %s (%s); it is in "
             "results.solution", str(model.name), result.status.value, results.solver.message)
         return

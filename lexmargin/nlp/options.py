@@ -61,6 +61,9 @@ class SolveOptions:
         otherwise the certificate carries the status and its numbers.
     ipopt: IPOPT option overrides, e.g. {"mu_init": 1e-4} or {"ipopt.print_level": 5}.
     tolerances: the certificate's tolerances.
+    verbose: progress at INFO (True / 1) or DEBUG (2) on the "lexmargin" loggers, shown on stderr for the
+        solve's duration when the application configured no logging, with progress bars on a terminal
+        (``lexmargin.progress``); False / 0 (default) leaves logging as the application set it.
     """
 
     tol: float = 1e-10
@@ -73,6 +76,7 @@ class SolveOptions:
     raise_on_failure: bool = True
     ipopt: Mapping = field(default_factory=dict)
     tolerances: Tolerances = field(default_factory=Tolerances)
+    verbose: bool | int = False
 
     def __post_init__(self):
         if not (isinstance(self.tol, (int, float)) and 0 < self.tol < 1):
@@ -85,6 +89,10 @@ class SolveOptions:
             raise LexmarginError(f"starts must be >= 1; got {self.starts!r}")
         if not isinstance(self.tolerances, Tolerances):
             raise LexmarginError(f"tolerances must be a Tolerances; got {type(self.tolerances).__name__}")
+        if isinstance(self.verbose, bool) or (isinstance(self.verbose, (int, np.integer)) and self.verbose >= 0):
+            object.__setattr__(self, "verbose", self.verbose if isinstance(self.verbose, bool) else int(self.verbose))
+        else:
+            raise LexmarginError(f"verbose must be a bool or an integer level >= 0; got {self.verbose!r}")
         object.__setattr__(self, "ipopt", dict(self.ipopt or {}))
 
     @classmethod

@@ -31,12 +31,15 @@ import numpy as np
 
 from ..errors import DataError, LexmarginError
 from ..fileio import corrupt, dumps_strict, exclusive_writer, json_from_array, read_npz, savez_atomic
+from ..progress import bar, get_logger, inside_solve, verbosity
 from .compare import Reference, angle, margin_ratio
 from .fused import KERNELS, LinearExpLane, kernel_available
 from .history import SERIES, History, log_checkpoints
 from .losses import ExponentialLoss, get_loss
 from .pathsgd import path_sgd_direction
 from .steps import Constant, Normalized, rule_from_dict
+
+log = get_logger(__name__)
 
 # 2: the configuration records data_sha256 and model_sha256 (format 1 had neither: it cannot be checked)
 FORMAT_VERSION = 2
@@ -765,7 +768,7 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
           batch_size: int | None = None, path_sgd: bool = False, seed: int = 0,
           reference: Reference | None = None, store_direction: bool = True, checkpoint_path=None,
           save_every: int | None = None, callback=None, workers: int = 1, fused: bool = True,
-          threads: int = 1) -> History:
+          threads: int = 1, verbose: bool | int = False) -> History:
     """Train R runs (rows of theta0) and return their History.
 
     With ``checkpoint_path``, the checkpoint's writer lock is taken first (``FileInUseError`` at once if
@@ -773,6 +776,14 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
     interrupted run continues where it stopped, bit-identically, on the fused or generic path it was
     started on).  A checkpoint of a different configuration, or written for other data (X, y) or another
     model, raises ``CheckpointMismatchError`` (a ValueError); a damaged or foreign file ``DataError``.
+
+    ``verbose`` (True / 1: INFO, 2: DEBUG; ``lexmargin.progress``) logs every recorded checkpoint (step,
+    log-loss and normalized margin, the median over the runs) on the ``lexmargin.numeric.trainer``
+    logger, shown on stderr for the call when the application configured no logging, and draws a
+    progress bar over the steps when stderr is a terminal.  It changes no number of the run.
+
+    Returns:
+        The History of the R runs (recorded checkpoints, final theta, configuration).
     """
     trainer = Trainer(kernel, theta0, loss=loss, rule=rule, n_steps=n_steps, checkpoints=checkpoints,
                       batch_size=batch_size, path_sgd=path_sgd, seed=seed, reference=reference,
@@ -788,10 +799,39 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
             trainer = saved
         trainer._lock_held = held
         try:
-            trainer.run(callback=callback, checkpoint_path=checkpoint_path, save_every=save_every)
+            with verbosity(verbose):
+                trainer.run(callback=_progress_callback(trainer, callback), checkpoint_path=checkpoint_path,
+                            save_every=save_every)
         finally:
             trainer._lock_held = None
     return trainer.history()
+
+
+def _progress_callback(trainer: Trainer, callback):
+    """``callback`` preceded by one record per checkpoint -- INFO, or DEBUG for a run inside a solve (the GD
+    starts of ``max_margin``) -- and a progress bar over the steps (when ``progress.active()``, i.e.
+    ``verbose``, and not inside a solve); ``callback`` itself when no record would show."""
+    nested = inside_solve()
+    level = 10 if nested else 20      # logging.DEBUG / logging.INFO
+    if not log.isEnabledFor(level):   # nothing would show: keep the run exactly as before
+        return callback
+    progress = bar(total=trainer.n_steps, wanted=False if nested else None, desc="train", unit="step")
+    progress.update(trainer.step)
+    shown = [trainer.step]
+
+    def report(current: Trainer):
+        rec = current.records[-1]
+        log.log(level, "train: step %d/%d log-loss %.6g normalized margin %.6g (median of %d runs)", current.step,
+                 current.n_steps, float(np.median(rec["log_loss"])), float(np.median(rec["normalized_margin"])),
+                 len(rec["log_loss"]))
+        progress.update(current.step - shown[0])
+        shown[0] = current.step
+        if current.step >= current.n_steps:
+            progress.close()
+        if callback is not None:
+            callback(current)
+
+    return report
 
 
 __all__ = ["CheckpointMismatchError", "DivergenceError", "Trainer", "data_fingerprint", "model_fingerprint", "train"]

@@ -32,9 +32,12 @@ from ..nlp.certificate import Certificate, Diagnostics, jsonable
 from ..nlp.ipopt import IpoptSolver
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.options import SolveOptions
+from ..progress import bar, get_logger, verbose_call
 from .paths import Path, PathPoint, check_data, distance, margin_path, safe_normalized_margin
 from .pipeline import assemble_solved, check, ipopt_options, no_separating_point_if_infeasible, solve
 from .schedule import check_schedule
+
+log = get_logger(__name__)
 
 __all__ = ["DepthResult", "DepthStage", "DepthStageDiagnostics", "GammaDiagnostics", "block_groups",
            "depth_gamma_path", "depth_sensitive", "feasible_start", "svm_with_bias"]
@@ -172,9 +175,19 @@ def stage_nlp(model, data, free, objective_idx, base) -> NLP:
                np.full(free.size, np.inf), expressions, evaluate, theta=full, hessian=hessian)
 
 
+@verbose_call
 def depth_sensitive(model, data, *, zero_tol: float = 1e-10, options: SolveOptions | None = None,
                     **overrides) -> DepthResult:
-    """Block-lexicographic max-margin solution (eq. 13), one certified stage per block degree."""
+    """Block-lexicographic max-margin solution (eq. 13), one certified stage per block degree.
+
+    Args:
+        model, data: the model (blocks of several degrees) and the data.
+        zero_tol: a block whose squared norm is <= zero_tol is discarded (set to zero).
+        options: SolveOptions (``verbose``: log each stage at INFO, ``lexmargin.progress``), or overrides.
+
+    Returns:
+        The DepthResult: the stages, the discarded blocks and each block's squared norm.
+    """
     opts = SolveOptions.resolve(options, **overrides)
     data = check_data(model, data)
     if zero_tol < 0:
@@ -199,6 +212,8 @@ def depth_sensitive(model, data, *, zero_tol: float = 1e-10, options: SolveOptio
             diagnostics=DepthStageDiagnostics(tuple(names), int(free.size), tuple(fixed_names))),
             opts, f"depth-sensitive stage for blocks {names}")
         stages.append(DepthStage(names, float(degree), value, discarded, cert))
+        log.info("depth-sensitive stage %s: squared norm=%.6g status=%s discarded=%s", "+".join(names), value,
+                 cert.status, discarded)
         free, fixed_names = np.setdiff1d(free, idx), fixed_names + list(names)
     norms = tuple(float(np.sum(theta[model.block_slice(b.name)] ** 2)) for b in model.blocks)
     return DepthResult(tuple(stages), tuple(b.name for b in model.blocks), norms)
@@ -231,13 +246,18 @@ def gamma_nlp(model, data) -> NLP:
                np.full(P, np.inf), expressions, evaluate, theta=lambda u: u, hessian=hessian, parameters=2)
 
 
+@verbose_call
 def depth_gamma_path(model, data, gammas, *, reference=None, jitter: float = 1e-3, options: SolveOptions | None = None,
                      **overrides) -> Path:
     """Finite-gamma depth-sensitive problems (eq. 14) along an increasing schedule of gamma > 0.
 
     ``reference``: e.g. ``depth_sensitive(...).theta``; each point reports its distance to it and the
     squared norm of every block.  Each warm start is jittered by ``jitter`` (seeded) so that coordinates
-    that reached zero can grow again.
+    that reached zero can grow again.  ``options``: SolveOptions or overrides (``verbose``: log each gamma at
+    INFO, ``lexmargin.progress``).
+
+    Returns:
+        The Path (kind "depth_gamma"), one certified point per gamma.
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, gammas = check_data(model, data), check_schedule(gammas, "gamma")
@@ -247,7 +267,7 @@ def depth_gamma_path(model, data, gammas, *, reference=None, jitter: float = 1e-
     solver = IpoptSolver(gamma_nlp(model, data), ipopt_options(opts))
     theta = feasible_start(model, data, None, opts.seed) if opts.init is None else np.asarray(opts.init, dtype=float)
     rng, points = np.random.default_rng(opts.seed), []
-    for gamma in gammas:
+    for gamma in bar(gammas, desc="depth gamma path", unit="gamma"):
         start = (theta + jitter * rng.standard_normal(theta.size)) * gamma ** (1.0 / degrees)
         sigma = max(1.0, float(start @ start))
         solved = no_separating_point_if_infeasible(solve(solver, start, opts, p=[gamma, sigma]))
@@ -261,6 +281,7 @@ def depth_gamma_path(model, data, gammas, *, reference=None, jitter: float = 1e-
                         "gamma^(1/alpha_k) w_k: min ||u||^2 s.t. f_n(u) >= gamma)",
             diagnostics=GammaDiagnostics(float(gamma), sigma, tuple(u.tolist()), tuple(norms.items()))),
             opts, f"depth-sensitive finite-gamma problem at gamma={gamma:g}")
+        log.info("depth gamma path: gamma=%g status=%s", gamma, cert.status)
         points.append(PathPoint(float(gamma), theta, float(np.min(cert.margins)), float(np.linalg.norm(theta)), cert,
                                 distance_to_reference=None if reference is None else distance(theta, reference),
                                 block_squared_norms=norms))
@@ -268,6 +289,7 @@ def depth_gamma_path(model, data, gammas, *, reference=None, jitter: float = 1e-
 
 
 # ---- SVM with an unregularized bias -------------------------------------------------------------
+@verbose_call
 def svm_with_bias(data, *, sign: str = "both", route: str = "auto", working_set=None,
                   options: SolveOptions | None = None, **overrides) -> tuple[np.ndarray, float, DepthResult]:
     """Hard-margin SVM with unregularized bias as a depth-sensitive solution: returns (w, b, result).

@@ -37,8 +37,11 @@ from ..nlp.ipopt import IpoptSolver
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import BALL, Lift, get_norm
 from ..nlp.options import SolveOptions
+from ..progress import get_logger, verbose_call
 from .paths import _ball_rows, _pad, check_data, margin_level, margin_path, safe_normalized_margin
 from .pipeline import assemble_solved, check, ipopt_options, solve
+
+log = get_logger(__name__)
 
 __all__ = ["LexResult", "LexStage", "LexStageDiagnostics", "lexicographic_max_margin", "sum_smallest"]
 
@@ -189,13 +192,18 @@ def _width(stages: _Stages, free, fixed, levels, tau, z, direction, opts: SolveO
     return max(0.0, ends[1] - ends[0])
 
 
+@verbose_call
 def lexicographic_max_margin(model, data, *, norm="l2", rho: float = 1.0, uniqueness_tol: float = 1e-3,
                              max_stages: int | None = None, options: SolveOptions | None = None,
                              **overrides) -> LexResult:
     """Lexicographic max-margin over ||theta|| <= 1 at scale rho; one certified stage per level.
 
     Stops when the solution is unique (see the module docstring), when every sample is fixed, or after
-    ``max_stages``.  ``options``: SolveOptions (init: a start theta; seed: random start and direction).
+    ``max_stages``.  ``options``: SolveOptions (init: a start theta; seed: random start and direction;
+    verbose: log each stage at INFO, ``lexmargin.progress``), or overrides.
+
+    Returns:
+        The LexResult: one certified stage per level.
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, norm = check_data(model, data), get_norm(norm)
@@ -247,6 +255,8 @@ def _run_stages(stages: _Stages, theta, max_stages, uniqueness_tol, direction, o
             stages, np.setdiff1d(np.arange(data.n_samples), fixed), fixed, levels, tau, solved.z, direction, opts)
         unique = done or strict or bool(width <= uniqueness_tol)
         out.append(LexStage(k, tau * stages.sigma, tuple(now.tolist()), cert, width, unique))
+        log.info("lexicographic stage %d: level=%.6g status=%s fixed %d of %d samples, unique=%s", k,
+                 tau * stages.sigma, cert.status, fixed.size, data.n_samples, unique)
         if unique or done:
             break
     return out

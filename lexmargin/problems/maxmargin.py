@@ -39,6 +39,7 @@ from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import L2, OBJECTIVE, Lift, PartialL2, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
+from ..progress import bar, get_logger, verbose_call
 from .dual import ROUTES, dual_applies, dual_certificate, linear_margins
 from .margins import (
     STRUCTURES,
@@ -53,6 +54,7 @@ from .margins import (
 from .separability import FarkasProof, farkas_proof
 from .starts import gd_start, separating_gd
 
+log = get_logger(__name__)
 VIOLATION_TOL = 1e-9       # working set: rows with f_n < 1 - VIOLATION_TOL join the next round
 CLOSED_FORM = "closed form"
 DEEP_LINEAR_MESSAGE = ("deep linear net: the balanced rank-one factorization of the linear max-margin solution (the global "
@@ -343,13 +345,15 @@ class MaxMarginProblem:
         self._solvers: dict = {}
 
     # -- public ------------------------------------------------------------------------------------
+    @verbose_call
     def solve(self, options: SolveOptions | None = None, *, working_set: WorkingSetOptions | None = None,
               activation_region: bool | None = None, route: str = "auto", **overrides) -> Certificate:
         """Solve and certify.
 
         Args:
             options: SolveOptions (tol, max_iter, time_limit, starts, seed, init, finish, raise_on_failure,
-                ipopt, tolerances); keyword overrides of its fields are accepted too.
+                ipopt, tolerances, verbose: progress at INFO, ``lexmargin.progress``); keyword overrides of its
+                fields are accepted too.
             working_set: IPOPT's constraint generation for large N (default: automatic above 400 samples); given,
                 it selects IPOPT's route under route="auto" (the dual route has its own working set).
             activation_region: solve relu/leaky_relu models within the activation region of each start
@@ -380,7 +384,8 @@ class MaxMarginProblem:
         else:
             cert = self._dual(opts, started, route, working_set is not None)
             if cert is None:
-                attempts = [self._attempt(self.source, theta0, opts, ws) for theta0 in points]
+                attempts = [self._attempt(self.source, theta0, opts, ws)
+                            for theta0 in bar(points, desc="max_margin starts")]
                 cert = self._best_certificate(attempts, opts, started)
         if opts.raise_on_failure and not cert.success:
             self._raise(cert)
@@ -546,6 +551,8 @@ class MaxMarginProblem:
                 return self._attempt_on_all(index, fin, result, iterations, seconds, rounds, report)
             order = np.argsort(source.values(theta, violated))
             index = np.union1d(index, violated[order[:batch]])
+            log.info("max_margin working set: round %d left %d rows violated; %d rows next", rounds, violated.size,
+                     index.size)
 
     def _attempt_on_all(self, index, fin, result, iterations, seconds, rounds, report) -> _Attempt:
         """Multipliers of the working-set NLP placed on the full NLP's rows (zero off the working set); the
@@ -555,6 +562,8 @@ class MaxMarginProblem:
         full[index] = fin.multipliers[:k]
         full[N:] = fin.multipliers[k:]
         whole = k == N and np.array_equal(index, np.arange(N))
+        log.info("max_margin start: IPOPT %s after %d iterations, %d working-set round(s)", result.return_status,
+                 iterations, rounds)
         return _Attempt(fin.z, full, fin.lower_multipliers, fin.upper_multipliers, result.status,
                         result.return_status, iterations, seconds, rounds, index, fin.info, report if whole else None)
 
@@ -657,7 +666,8 @@ class MaxMarginProblem:
     def _solve_in_regions(self, points, opts: SolveOptions, ws, started) -> Certificate:
         """Each start: a separating anchor, then a walk across activation regions (``_walk``); the outcome with
         the largest normalized margin (smallest objective at min f = 1) wins, certified ones first among ties."""
-        walks = [self._walk(self._region_anchor(theta0, opts), opts, ws, started) for theta0 in points]
+        walks = [self._walk(self._region_anchor(theta0, opts), opts, ws, started)
+                 for theta0 in bar(points, desc="max_margin starts")]
         outcomes = [_region_rank_best(walk) for walk in walks]
         starts = [StartOutcome(o.status, o.objective, o.report.residuals.max, sum(w.attempt.iterations for w in walk))
                   for o, walk in zip(outcomes, walks)]
@@ -686,6 +696,8 @@ class MaxMarginProblem:
             flips = outcome.binding_signs
             steps.append(WalkStep(outcome.status, outcome.objective, int(flips.size)))
             outcomes.append(outcome)
+            log.info("max_margin region %d of the walk: %s, objective %.6g, %d binding sign rows", len(steps),
+                     outcome.status, outcome.objective, flips.size)
             if outcome.status != Status.REGION_BOUNDARY or not flips.size or len(steps) >= WALK_MAX_STEPS \
                     or self._out_of_time(opts, started):
                 break

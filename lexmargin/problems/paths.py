@@ -44,6 +44,7 @@ from ..nlp.nlp import NLP, Point, Rows, extend
 from ..nlp.norms import BALL, Lift, Norm, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status
+from ..progress import bar, get_logger, verbose_call
 from .logspace import casadi_logsumexp, logsumexp, softmax
 from .margins import (
     InputAffineMargins,
@@ -55,6 +56,8 @@ from .margins import (
 )
 from .pipeline import Solved, assemble_solved, check, ipopt_options, solve
 from .schedule import check_schedule, continuation
+
+log = get_logger(__name__)
 
 __all__ = ["Path", "PathDiagnostics", "PathPoint", "constrained_path", "direction_distance", "margin_path",
            "regularization_path"]
@@ -442,6 +445,7 @@ def _assemble(problem, solved: Solved, model, data, norm, *, theta, objective, m
                            constraints=constraints, diagnostics=diagnostics)
 
 
+@verbose_call
 def margin_path(model, data, rhos, *, norm="l2", max_ratio: float = 2.0, structure: str = "auto",
                 options: SolveOptions | None = None, **overrides) -> Path:
     """Theta_m(rho) = argmax_{||theta|| <= 1} min_n f_n(rho theta) for an increasing schedule of rho > 0.
@@ -453,20 +457,25 @@ def margin_path(model, data, rhos, *, norm="l2", max_ratio: float = 2.0, structu
             solved by IPOPT in lifted form, and for homogeneous models (whose solution does not depend on rho)
             each point after the first is the previous one, finished and certified at its rho (IPOPT only
             when that fails); "general": the model's own CasADi functions and IPOPT at every rho.
-        options: SolveOptions (init: the first warm start; seed: a random one otherwise), or overrides.
+        options: SolveOptions (init: the first warm start; seed: a random one otherwise; verbose: log each
+            rho at INFO, ``lexmargin.progress``), or overrides.
+
+    Returns:
+        The Path (kind "margin"), one certified point per rho.
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, rhos, norm = check_data(model, data), check_schedule(rhos, "rho"), get_norm(norm)
     with one_blas_thread():
         problem = _MarginPath(model, data, norm, opts, structure)
         warm, points, previous = ball_start(model, norm, opts.init, opts.seed), [], None
-        for rho, reported in continuation(rhos, max_ratio):
+        for rho, reported in bar(continuation(rhos, max_ratio), desc="margin path", unit="rho"):
             if not reported and problem.invariant and problem.last is not None:
                 continue                  # continuation substeps cannot help: the solution does not move
             result = advance(problem, previous, rho, warm, reported)
             warm, previous = result.warm, rho
             if reported:
                 cert = result.certificate
+                log.info("margin path: rho=%g status=%s margin=%.6g", rho, cert.status, cert.objective)
                 points.append(PathPoint(rho, result.theta, cert.objective, norm.value(result.theta), cert))
     return Path("margin", norm.label, "rho", tuple(points))
 
@@ -691,6 +700,7 @@ def _reference_direction(reference, norm: Norm, n_params: int):
     return norm.normalize(ref)
 
 
+@verbose_call
 def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio: float = 2.0,
                      structure: str = "auto", formulation: str = "epigraph", options: SolveOptions | None = None,
                      **overrides) -> Path:
@@ -704,6 +714,10 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
     ``formulation``: "epigraph" (default: min t s.t. sum_n exp(c - f_n(rho theta) - s t) <= 1, certified on
     (theta, t)) or "lse" (the previous lifted log-sum-exp form with one variable and one equality per sample
     and a dense N x N Hessian block; kept for comparison).
+    ``options``: SolveOptions or overrides (``verbose``: log each rho at INFO, ``lexmargin.progress``).
+
+    Returns:
+        The Path (kind "constrained"), one certified point per rho with the margin path's numbers.
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, rhos, norm = check_data(model, data), check_schedule(rhos, "rho"), get_norm(norm)
@@ -712,10 +726,12 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
     with one_blas_thread():
         problem = _ConstrainedPath(model, data, norm, opts, structure, formulation)
         warm, points, mpoints, previous = mpath.points[0].theta, [], iter(mpath.points), None
-        for rho, reported in continuation(rhos, max_ratio):
+        for rho, reported in bar(continuation(rhos, max_ratio), desc="constrained path", unit="rho"):
             result = advance(problem, previous, rho, warm, reported)
             warm, previous = result.warm, rho
             if reported:
+                log.info("constrained path: rho=%g status=%s min margin=%.6g", rho, result.certificate.status,
+                         float(np.min(result.certificate.margins)))
                 points.append(_constrained_point(rho, result.theta, result.certificate, next(mpoints), reference,
                                                  norm, data.n_samples))
     return Path("constrained", norm.label, "rho", tuple(points))
@@ -768,11 +784,16 @@ def regularization_nlp(model, data) -> NLP:
                theta=lambda z: z, hessian=hessian, parameters=2)
 
 
+@verbose_call
 def regularization_path(model, data, lambdas, *, reference=None, options: SolveOptions | None = None,
                         **overrides) -> Path:
     """argmin_theta L(theta) + lambda ||theta||_2^2 along a strictly decreasing schedule lambda -> 0.
 
     ``reference``: a direction to compare with (distance between l2-normalized directions).
+    ``options``: SolveOptions or overrides (``verbose``: log each lambda at INFO, ``lexmargin.progress``).
+
+    Returns:
+        The Path (kind "regularization"), one certified point per lambda.
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, lambdas = check_data(model, data), check_schedule(lambdas, "lambda", increasing=False)
@@ -782,7 +803,7 @@ def regularization_path(model, data, lambdas, *, reference=None, options: SolveO
     if theta.shape != (model.n_params,) or not np.any(theta):
         raise LexmarginError(f"init must be a non-zero vector with {model.n_params} entries")
     points, l2 = [], get_norm("l2")
-    for lam in lambdas:
+    for lam in bar(lambdas, desc="regularization path", unit="lambda"):
         log_lam = float(np.log(lam))
         shift = float(np.max(np.concatenate([-model.margins(theta, data), [log_lam + np.log(theta @ theta)]])))
         solved = solve(solver, theta, opts, p=[log_lam, shift])
@@ -794,6 +815,7 @@ def regularization_path(model, data, lambdas, *, reference=None, options: SolveO
                                diagnostics=PathDiagnostics("lambda", float(lam), 1.0,
                                                            "log(L(theta) + lambda ||theta||^2)")),
                      opts, f"regularization path at lambda={lam:g}")
+        log.info("regularization path: lambda=%g status=%s min margin=%.6g", lam, cert.status, float(np.min(f)))
         ref = None if reference is None else direction_distance(theta, reference)
         points.append(PathPoint(float(lam), theta, float(np.min(f)), float(np.linalg.norm(theta)), cert,
                                 distance_to_reference=ref))

@@ -112,12 +112,15 @@ def _margin_value(model, theta, data) -> float:
 
 def trajectory(model, thetas, iterations, data, reference=None, progress: bool = False,
                axis: str = "iteration") -> Trajectory:
-    """Metrics at each checkpoint; angles to ``reference`` (default: the last checkpoint)."""
-    from tqdm.auto import tqdm
+    """Metrics at each checkpoint; angles to ``reference`` (default: the last checkpoint).
+
+    ``progress``: a bar over the checkpoints (``lexmargin.progress.bar``: only when stderr is a terminal).
+    """
+    from ..progress import bar
 
     ref = thetas[-1] if reference is None else np.asarray(reference, dtype=float)
     rows = []
-    for theta in tqdm(thetas, desc="checkpoints", disable=not progress, leave=False):
+    for theta in bar(thetas, wanted=progress, desc="checkpoints"):
         nonzero = bool(np.any(theta))
         rows.append((_margin_value(model, theta, data) if nonzero else float("nan"),
                      angle_between(theta, ref),

@@ -1,10 +1,11 @@
 """The versioned, strict JSON of every report.json lexmargin writes.
 
-Three kinds of report share one JSON Schema (``docs/schema/report.schema.json``, draft 2020-12),
+Four kinds of report share one JSON Schema (``docs/schema/report.schema.json``, draft 2020-12),
 told apart by ``kind``:
 
 * ``"stationarity_report"`` -- ``StationarityReport.save`` / ``lexmargin report``;
-* ``"paper_suite"`` and ``"perf_suite"`` -- ``lexmargin suite paper|perf``.
+* ``"paper_suite"`` and ``"perf_suite"`` -- ``lexmargin suite paper|perf``;
+* ``"sweep"`` -- ``lexmargin sweep CONFIG`` / ``lexmargin.sweep.run_sweep`` and ``merge_reports``.
 
 Each carries ``schema_version`` (``SCHEMA_VERSION``; raised when a field is removed or changes meaning,
 not when one is added), ``seed`` (the seed of the random numbers behind the results, null when none
@@ -24,7 +25,7 @@ import numpy as np
 #: Version of the report.json layout (docs/schema/report.schema.json).
 SCHEMA_VERSION = 1
 #: The values of ``kind``.
-KINDS = ("stationarity_report", "paper_suite", "perf_suite")
+KINDS = ("stationarity_report", "paper_suite", "perf_suite", "sweep")
 
 
 def plain(value):
