@@ -12,8 +12,8 @@ status                    meaning
 ``infeasible``            the solver found the constraints locally infeasible (no proof)
 ``not_separable``         proved: a Farkas certificate shows no theta satisfies f_n(theta) >= 1
 ``no_separating_point``   a nonconvex model: no start led to a separating point (not a proof)
-``region_boundary``       ReLU nets: a KKT point of the activation-region problem whose region
-                          constraints are binding, so not certified for the original problem
+``region_boundary``       ReLU nets: a KKT point of its activation region's problem that the
+                          Clarke check (nlp.clarke) does not certify for the original problem
 ``max_iterations``        the solver hit its iteration limit before the residuals were met
 ``max_time``              the solver hit its time limit before the residuals were met
 ``failed``                the solver failed (restoration failure, numerical trouble, ...)

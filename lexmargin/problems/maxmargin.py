@@ -11,8 +11,9 @@ all N samples (``nlp.certify``).
 * Large N: a working set of constraints grows by the violated ones until all N hold.
 * Nonconvex models: several random starts (rescaled to min_n f_n = 1), the best certified one wins;
   when no start reaches a separating point the status is ``no_separating_point`` (not a proof).
-* ReLU nets: solved within the activation region of each start; certified as ``optimal`` only when
-  the margin rows alone satisfy KKT with the region's (Clarke) gradients, else ``region_boundary``.
+* ReLU nets: solved within the activation region of each start, walking to the adjacent region while
+  sign rows bind; ``optimal`` only when the Clarke check (``nlp.clarke``: every realizable slope choice at
+  the kinks) certifies the original problem, else ``region_boundary``.
 """
 
 from __future__ import annotations
