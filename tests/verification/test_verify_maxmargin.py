@@ -309,7 +309,8 @@ def test_the_certificate_of_the_best_start_is_returned():
     relu = lm.load_model("two_layer", input_dim=2, activation="relu", width=3)
     cert = lm.max_margin(relu, _random_labels(1, 21), starts=4, seed=20)
     objectives = [s.objective for s in cert.diagnostics.starts]
-    assert objectives[0] > min(objectives) + 0.1 and cert.objective == pytest.approx(min(objectives), rel=1e-12)
+    # starts reach different points (the first is the normalized-GD start); the smallest objective wins
+    assert max(objectives) > min(objectives) + 0.1 and cert.objective == pytest.approx(min(objectives), rel=1e-12)
     assert all(isinstance(s.kkt_max, float) for s in cert.diagnostics.starts)
     assert cert.diagnostics.region.restricted_kkt.max <= 1e-8
 
