@@ -96,10 +96,15 @@ def test_layered_gram_never_forms_jacobian_rows(monkeypatch):
     np.testing.assert_allclose(kernel.per_sample_gram(theta, np.arange(200)), ref, rtol=1e-11, atol=1e-10)
 
 
-@pytest.mark.parametrize("shape", [(40, 12), (12, 12), (25, 3)])
-def test_gram_nnls_agrees_with_scipy_nnls_on_the_rows(shape):
+@pytest.mark.parametrize("warm", [True, False], ids=["warm", "cold"])
+@pytest.mark.parametrize("shape", [(40, 12), (12, 12), (25, 3), (200, 120)])
+def test_gram_nnls_agrees_with_scipy_nnls_on_the_rows(shape, warm, monkeypatch):
+    import lexmargin.report.nnls as gram_module
+
+    if not warm:        # the plain Lawson-Hanson path: one column at a time from P = {}
+        monkeypatch.setattr(gram_module, "_warm_start", lambda state, b, lam, maxiter: lam)
     rng = np.random.default_rng(sum(shape))
-    for _ in range(20):
+    for _ in range(20 if shape[1] < 100 else 2):
         A = rng.standard_normal(shape)
         v = rng.standard_normal(shape[0])
         ref, rnorm = nnls(A, v, maxiter=5000)
