@@ -199,3 +199,17 @@ def test_report_uses_the_kernel_not_the_casadi_jacobian(monkeypatch):
     after = stationarity_report(model, (X, y), np.stack([0.5 * theta, theta]))
     assert after.kkt == before.kkt and after.licq == before.licq
     np.testing.assert_array_equal(after.trajectory.alignment, before.trajectory.alignment)
+
+
+def test_gram_nnls_treats_columns_within_the_gram_resolution_as_dependent():
+    from lexmargin.report.nnls import _Passive
+
+    rng = np.random.default_rng(8)
+    B = rng.standard_normal((50, 2))
+    for offset, independent in ((1e-7, False), (1e-5, True)):  # relative d^2 ~ 5e-15, 5e-11 vs 2.2e-13
+        A = np.column_stack([B, B.sum(axis=1) + offset * rng.standard_normal(50)])
+        G = A.T @ A
+        state = _Passive(G, 100.0 * 10 * np.finfo(float).eps)
+        assert state.try_add(0) and state.try_add(1)
+        assert state.try_add(2) is independent
+        assert len(state.index) == 2 + independent
