@@ -68,6 +68,8 @@ def test_per_sample_rows_gram_and_jvp_match_the_jacobian(kernel):
     np.testing.assert_allclose(kernel.per_sample_jacobian(theta, rows), J, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(kernel.per_sample_gram(theta, rows), J @ J.T, rtol=1e-12, atol=1e-11)
     np.testing.assert_allclose(kernel.per_sample_jvp(theta, rows, v), J @ v, rtol=1e-12, atol=1e-12)
+    c = rng.standard_normal(rows.size - 1)
+    np.testing.assert_allclose(kernel.per_sample_vjp(theta, rows[:-1], c), c @ J[:-1], rtol=1e-12, atol=1e-12)
     # the generic protocol (row batches of two, pairs of batches recomputed) gives the same numbers
     np.testing.assert_allclose(Kernel.per_sample_gram(kernel, theta, rows, batch=2), J @ J.T, rtol=1e-12, atol=1e-11)
     np.testing.assert_allclose(Kernel.per_sample_jvp(kernel, theta, rows, v, batch=4), J @ v, rtol=1e-12, atol=1e-12)
@@ -84,6 +86,8 @@ def test_casadi_fallback_rows_come_from_the_rows_samples_only():
     J = model.margin_jacobian(theta, lm.Dataset(X, y))[rows]
     np.testing.assert_allclose(kernel.per_sample_jacobian(theta, rows), J, rtol=1e-13)
     np.testing.assert_allclose(kernel.per_sample_gram(theta, rows, batch=1), J @ J.T, rtol=1e-12)
+    c = np.array([0.5, -1.0, 2.0])
+    np.testing.assert_allclose(kernel.per_sample_vjp(theta, rows, c, batch=2), c @ J, rtol=1e-12, atol=1e-13)
 
 
 def test_layered_gram_never_forms_jacobian_rows(monkeypatch):

@@ -159,6 +159,17 @@ class Kernel:
                 G[sj, si] = G[si, sj].T
         return G
 
+    def per_sample_vjp(self, theta, rows, cotangent, batch: int | None = None) -> np.ndarray:
+        """J_S^T c = sum_{n in rows} c_n grad f_n(theta) (P,) for one theta (P,).
+
+        Generic: one ``gradient`` with c scattered into N entries (a forward pass and a vjp over all samples,
+        no rows); ``CasadiKernel`` sums row batches instead, so that no (N, P) Jacobian is formed.
+        """
+        rows = np.asarray(rows, dtype=np.intp).reshape(-1)
+        full = np.zeros((1, self.n_samples), dtype=self.dtype)
+        full[0, rows] = np.asarray(cotangent, dtype=self.dtype).reshape(-1)
+        return np.asarray(self.gradient(theta, full)[0], dtype=np.float64)
+
     def per_sample_jvp(self, theta, rows, vector, batch: int | None = None) -> np.ndarray:
         """J_S v: the directional derivatives <grad f_n(theta), v> for n in ``rows`` (k,), by row batches."""
         v = np.asarray(vector, dtype=np.float64).reshape(-1)
@@ -595,6 +606,15 @@ class CasadiKernel(Kernel):
         rows = np.asarray(theta, dtype=float)
         grads = [c @ self.model.margin_jacobian(t, self.data) for t, c in zip(rows, cotangent)]
         return np.stack(grads).astype(self.dtype)
+
+    def per_sample_vjp(self, theta, rows, cotangent, batch: int | None = None) -> np.ndarray:
+        """J_S^T c from row batches of CasADi gradients (at most ``batch`` rows, default ``row_batch()``, at once)."""
+        c = np.asarray(cotangent, dtype=np.float64).reshape(-1)
+        total, start = np.zeros(self.n_params), 0
+        for chunk in self._row_batches(rows, batch):
+            total += c[start:start + chunk.size] @ np.asarray(self.per_sample_jacobian(theta, chunk), dtype=np.float64)
+            start += chunk.size
+        return total
 
     def per_sample_jacobian(self, theta, rows) -> np.ndarray:
         """CasADi gradients of the rows' samples only (not all N)."""

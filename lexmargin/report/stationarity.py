@@ -110,7 +110,8 @@ def loss_gradient_alignment(model, theta, data, kernel=None) -> float:
 
     Args:
         model, theta, data: the model, the point (P,) and the Dataset.
-        kernel: the model's numpy kernel (one forward and one vjp, no Jacobian); None: CasADi Jacobian.
+        kernel: the model's numpy kernel (``per_sample_vjp``: one forward and one vjp for structured kernels,
+            row batches for CasADi; never the N x P Jacobian); None: the model's CasADi Jacobian.
 
     Returns:
         cos angle(sum_n exp(-f_n) grad f_n, theta).
@@ -120,7 +121,7 @@ def loss_gradient_alignment(model, theta, data, kernel=None) -> float:
     if kernel is None:
         direction = model.margin_jacobian(theta, data).T @ weights
     else:
-        direction = kernel.gradient(np.asarray(theta, dtype=float), weights[None, :])[0]
+        direction = kernel.per_sample_vjp(np.asarray(theta, dtype=float), np.arange(weights.size), weights)
     return float(np.cos(angle_between(direction, theta)))
 
 
@@ -173,9 +174,12 @@ def fit_multipliers_gram(gram, rhs, support, n_samples: int) -> np.ndarray:
 
 
 def stationarity_residual(kernel, theta_hat, multipliers) -> float:
-    """eps = ||theta_hat - sum_n lambda_n grad f_n(theta_hat)||_2, from one vjp of ``kernel``."""
+    """eps = ||theta_hat - sum_n lambda_n grad f_n(theta_hat)||_2, from one vjp of ``kernel`` on the samples
+    with lambda_n != 0 (``Kernel.per_sample_vjp``)."""
     theta_hat = np.asarray(theta_hat, dtype=float)
-    combination = kernel.gradient(theta_hat, np.asarray(multipliers, dtype=float)[None, :])[0]
+    lam = np.asarray(multipliers, dtype=float)
+    rows = np.flatnonzero(lam)
+    combination = kernel.per_sample_vjp(theta_hat, rows, lam[rows]) if rows.size else np.zeros_like(theta_hat)
     return float(np.linalg.norm(theta_hat - combination))
 
 
