@@ -1,23 +1,24 @@
 """Stationarity reports of trained nets with ~10^5 parameters: time and peak memory, one process per report.
 
-    python benchmarks/perf_report.py [--cases digits,synthetic] [--threads 1] [--out DIR]
+    python benchmarks/perf_report.py [--cases digits,synthetic] [--tols 0.1,1e9] [--threads 1] [--out DIR]
 
 Cases (ReLU nets f = y a . relu(W2 relu(W1 x)) without biases, declared as a lexmargin Model with arrays
-W1, W2, a so that ``kernel_for`` picks ``LayeredNetKernel``; trained by lexmargin's numeric module,
-loss-based adaptive normalized GD on the exponential loss, until every training point is classified with margin and the
-loss is below ``LOSS_TARGET``):
+W1, W2, a so that ``kernel_for`` picks ``LayeredNetKernel``; trained by lexmargin's numeric module with
+loss-based adaptive normalized GD on the exponential loss until every training point has a positive
+margin and the loss is below ``LOSS_TARGET``):
 
 * digits: scikit-learn's digits, 0 against 1 (N = 360, d = 64, pixels / 16), widths 256-256 (P = 82,176);
 * synthetic: N = 2000 Gaussian points in d = 784, labels of a random two-layer ReLU teacher, widths
   256-256 (P = 266,496).
 
-Each case is trained in one subprocess (theta saved to an .npz) and reported in a fresh one, which
-times ``stationarity_report`` at each ``--tols`` support tolerance (default 0.1, and 1e9 which puts
-every sample in the near-support set: the largest Gram matrix) (kernel selection included: ``kernel_for`` checks the numpy kernel against
-the CasADi trace of the model) and reads its peak RSS (``resource.getrusage``, the whole process: imports,
-data, model trace and the report).  BLAS threads are fixed with threadpoolctl (``--threads``).  Prints a
-table and writes ``perf_report.json`` / ``perf_report.md`` into ``--out``.  A benchmark, not a test: the
-targets (report < 30 s, peak RSS < 4 GB) are printed beside the numbers, not asserted.
+Each case is trained in one subprocess (theta saved to an .npz) and reported in fresh ones, one per
+``--tols`` support tolerance (default 0.1, and 1e9, which puts every sample in the near-support set: the
+largest Gram matrix).  Each times ``stationarity_report``, kernel selection included (``kernel_for``
+checks the numpy kernel against the CasADi trace of the model), and reads its peak RSS
+(``resource.getrusage``: the whole process, with imports, data and model trace).  BLAS threads are fixed
+with threadpoolctl (``--threads``).  Prints a table and writes ``perf_report.json`` / ``perf_report.md``
+into ``--out``.  A benchmark, not a test: the targets (report < 30 s, peak RSS < 4 GB) are printed
+beside the numbers, not asserted.
 """
 
 from __future__ import annotations
