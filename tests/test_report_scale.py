@@ -56,10 +56,11 @@ def _kernels():
     linear, layered = LinearKernel(X, y), LayeredNetKernel(X, y, hidden=(5, 3))
     return [linear, layered, LayeredNetKernel(X, y, hidden=(6,), activation="squared_relu"),
             LayeredNetKernel(X, y, hidden=(4, 3), activation="leaky_relu"), DeepLinearKernel(X, y, hidden=(3, 3, 2)),
+            LayeredNetKernel(X, y, hidden=(5, 3), first_bias=True), LayeredNetKernel(X, y, hidden=(4,), first_bias=True),
             SVMBiasKernel(X, y), SumKernel([linear, layered])]
 
 
-@pytest.mark.parametrize("kernel", _kernels(), ids=lambda k: f"{type(k).__name__}-{k.name}")
+@pytest.mark.parametrize("kernel", _kernels(), ids=lambda k: f"{type(k).__name__}-{k.name}-{k.n_params}")
 def test_per_sample_rows_gram_and_jvp_match_the_jacobian(kernel):
     rng = np.random.default_rng(1)
     theta, v = rng.standard_normal(kernel.n_params), rng.standard_normal(kernel.n_params)
@@ -90,9 +91,10 @@ def test_casadi_fallback_rows_come_from_the_rows_samples_only():
     np.testing.assert_allclose(kernel.per_sample_vjp(theta, rows, c, batch=2), c @ J, rtol=1e-12, atol=1e-13)
 
 
-def test_layered_gram_never_forms_jacobian_rows(monkeypatch):
+@pytest.mark.parametrize("bias", [False, True])
+def test_layered_gram_never_forms_jacobian_rows(monkeypatch, bias):
     X, y = _data(n=200, d=30)
-    kernel = LayeredNetKernel(X, y, hidden=(40, 40))
+    kernel = LayeredNetKernel(X, y, hidden=(40, 40), first_bias=bias)
     theta = np.random.default_rng(3).standard_normal(kernel.n_params)
     ref = Kernel.per_sample_gram(kernel, theta, np.arange(200), batch=64)
     monkeypatch.setattr(LayeredNetKernel, "per_sample_jacobian", lambda *a: pytest.fail("rows formed"))
@@ -146,6 +148,7 @@ def _dense(model, theta, data, support_tol):
 CASES = [
     ("mlp_wide", lambda: mlp(4, (8, 6)), 0.5),          # k < P: the NNLS minimizer is unique
     ("mlp_deep", lambda: mlp(4, (5, 4, 3)), 1.0),
+    ("mlp_bundled_bias", lambda: lm.load_model("mlp", input_dim=4, hidden=(8, 6), bias=True), 0.5),
     ("two_layer_sq", lambda: lm.load_model("two_layer", input_dim=4, width=6, activation="squared_relu"), 0.5),
     ("deep_linear", lambda: lm.load_model("deep_linear", input_dim=4, depth=3, width=3), 0.5),
     ("linear_k_gt_p", lambda: lm.load_model("linear", input_dim=4), 2.0),  # k > P: residual unique, lambda not

@@ -431,25 +431,29 @@ class LayeredNetKernel(Kernel):
         return np.concatenate(parts, axis=1)
 
     def per_sample_factors(self, theta, rows) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Per-sample gradients of the rows S as outer products: one pair (D_k, H_k) per array.
+        """Per-sample gradients of the rows S as outer products: one pair (D, H) per array.
 
-        For layer k, z_k = W_k h_{k-1} (h_0 = x), h_k = s(z_k), f = y a . h_K: grad_{W_k} f_n =
-        delta_k[n] (x) h_{k-1}[n] with delta_K = y a * s'(z_K), delta_{k-1} = (W_k^T delta_k) * s'(z_{k-1}),
-        and grad_a f_n = y_n h_K[n] (D = y as (k, 1)).  Returns [(D_1 (k, h_1), H_0 (k, d)), ...,
-        (y (k, 1), H_K (k, h_K))] in the array order of theta: row n of array k's Jacobian block is
+        For layer k, z_k = W_k h_{k-1} (+ b_1 when k = 1; h_0 = x), h_k = s(z_k), f = y a . h_K:
+        grad_{W_k} f_n = delta_k[n] (x) h_{k-1}[n] with delta_K = y a * s'(z_K),
+        delta_{k-1} = (W_k^T delta_k) * s'(z_{k-1}); grad_{b_1} f_n = delta_1[n] (x) 1 (H = ones (k, 1));
+        grad_a f_n = y_n h_K[n] (D = y as (k, 1)).  Returns [(D_1 (k, h_1), H_0 (k, d)), [(D_1, 1)], ...,
+        (y (k, 1), H_K (k, h_K))] in the array order of theta: row n of an array's Jacobian block is
         outer(D[n], H[n]) in C order.  Memory O(k * sum of widths); the Jacobian is never formed.
         """
         theta = self.check_theta(theta)
         if theta.shape[0] != 1:
             raise ValueError("per_sample_factors takes a single parameter vector")
-        if len(self.arrays) != len(self.hidden) + 1:
-            raise ValueError("per_sample_factors: the layout has arrays beyond W_1..W_K, a")
+        if not self._factored_layout():
+            raise ValueError("per_sample_factors: the layout has arrays beyond W_1..W_K, [b_1,] a")
         rows = np.asarray(rows, dtype=np.intp).reshape(-1)
         Ws = [W[0] for W in self.weights(theta)]
+        bias = self.bias(theta)
         y = self.y[rows]
         H, Zs, Hs = self.X[rows], [], [self.X[rows]]
-        for W in Ws[:-1]:
+        for i, W in enumerate(Ws[:-1]):
             Z = H @ W.T
+            if i == 0 and bias is not None:
+                Z += bias[0]
             H = self._act(Z)
             Zs.append(Z)
             Hs.append(H)
@@ -460,11 +464,18 @@ class LayeredNetKernel(Kernel):
             factors.append((delta, Hs[i]))
             if i:
                 delta = delta @ Ws[i]
-        return factors[::-1]
+        factors.reverse()
+        if bias is not None:
+            factors.insert(1, (factors[0][0], np.ones((rows.size, 1), dtype=self.dtype)))
+        return factors
+
+    def _factored_layout(self) -> bool:
+        """The arrays are exactly W_1, [b_1,] W_2 .. W_K, a (what ``per_sample_factors`` covers)."""
+        return len(self.arrays) == len(self.hidden) + 1 + int(getattr(self, "first_bias", False))
 
     def per_sample_jacobian(self, theta, rows) -> np.ndarray:
         """Rows of the Jacobian from ``per_sample_factors`` (one outer product per array and row)."""
-        if len(self.arrays) != len(self.hidden) + 1:
+        if not self._factored_layout():
             return super().per_sample_jacobian(theta, rows)
         factors = self.per_sample_factors(theta, rows)
         k = factors[0][0].shape[0]
@@ -476,7 +487,7 @@ class LayeredNetKernel(Kernel):
         <outer(d, h), outer(d', h')> = <d, d'> <h, h'>: O(k^2 sum of widths) time and O(k^2 + k sum of
         widths) memory, never the (k, P) rows.  ``batch`` is unused (kept for the protocol).
         """
-        if len(self.arrays) != len(self.hidden) + 1:
+        if not self._factored_layout():
             return super().per_sample_gram(theta, rows, batch)
         G = None
         for D, H in self.per_sample_factors(theta, rows):
@@ -487,7 +498,7 @@ class LayeredNetKernel(Kernel):
 
     def per_sample_jvp(self, theta, rows, vector, batch: int | None = None) -> np.ndarray:
         """J_S v = sum_k rowsum((H_k V_k^T) o D_k) with V_k the block of v on array k (no Jacobian rows)."""
-        if len(self.arrays) != len(self.hidden) + 1:
+        if not self._factored_layout():
             return super().per_sample_jvp(theta, rows, vector, batch)
         v = np.asarray(vector, dtype=self.dtype).reshape(-1)
         total = 0.0
