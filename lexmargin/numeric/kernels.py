@@ -22,6 +22,10 @@ ACTIVATIONS = ("linear", "relu", "leaky_relu", "squared_relu", "square")
 _ACTIVATION_DEGREE = {"linear": 1, "relu": 1, "leaky_relu": 1, "squared_relu": 2, "square": 2}
 
 
+# one batch of per-sample Jacobian rows (generic kernels): at most this many bytes (64 MiB)
+ROW_BATCH_BYTES = 1 << 26
+
+
 @dataclass(frozen=True)
 class ArraySpec:
     """A named parameter array and its place in the flat theta."""
@@ -109,6 +113,70 @@ class Kernel:
         _, cache = self.forward(rows)
         return self.vjp(rows, cache, eye)
 
+    # ---- per-sample rows of the Jacobian (stationarity reports) ---------------------------------
+    def per_sample_jacobian(self, theta, rows) -> np.ndarray:
+        """Rows J[rows] = (grad f_n(theta))_{n in rows} as (len(rows), P) for one theta (P,).
+
+        Generic: one vjp with one-hot cotangents on len(rows) copies of theta (cost: len(rows) forward
+        passes over all N samples); kernels with structure override it.  Callers bound the memory by
+        asking for ``row_batch`` rows at a time.
+        """
+        theta = self.check_theta(theta)
+        rows = np.asarray(rows, dtype=np.intp).reshape(-1)
+        copies = np.repeat(theta, rows.size, axis=0)
+        onehot = np.zeros((rows.size, self.n_samples), dtype=self.dtype)
+        onehot[np.arange(rows.size), rows] = 1.0
+        _, cache = self.forward(copies)
+        return self.vjp(copies, cache, onehot)
+
+    def row_batch(self, budget_bytes: int = ROW_BATCH_BYTES) -> int:
+        """Rows of the Jacobian per batch so that one batch of (rows, P) floats stays within budget_bytes."""
+        return max(1, int(budget_bytes) // max(1, self.n_params * self.dtype.itemsize))
+
+    def _row_batches(self, rows, batch):
+        rows = np.asarray(rows, dtype=np.intp).reshape(-1)
+        batch = self.row_batch() if batch is None else max(1, int(batch))
+        return [rows[i:i + batch] for i in range(0, rows.size, batch)]
+
+    def per_sample_gram(self, theta, rows, batch: int | None = None) -> np.ndarray:
+        """Gram matrix G = J_S J_S^T (k, k) of the rows S = ``rows`` (k of them), G[m, n] = <grad f_m, grad f_n>.
+
+        Generic: from row batches of ``per_sample_jacobian`` (``batch`` rows, default ``row_batch()``),
+        holding at most two batches at once; off-diagonal batch pairs recompute their rows, so the cost
+        is about (k / batch)^2 / 2 batch evaluations when J_S does not fit in one batch.
+        """
+        chunks = self._row_batches(rows, batch)
+        k = sum(c.size for c in chunks)
+        G = np.zeros((k, k), dtype=np.float64)
+        starts = np.cumsum([0] + [c.size for c in chunks])
+        for i, ci in enumerate(chunks):
+            Ji = np.asarray(self.per_sample_jacobian(theta, ci), dtype=np.float64)
+            si = slice(starts[i], starts[i + 1])
+            G[si, si] = Ji @ Ji.T
+            for j in range(i + 1, len(chunks)):
+                sj = slice(starts[j], starts[j + 1])
+                G[si, sj] = Ji @ np.asarray(self.per_sample_jacobian(theta, chunks[j]), dtype=np.float64).T
+                G[sj, si] = G[si, sj].T
+        return G
+
+    def per_sample_vjp(self, theta, rows, cotangent, batch: int | None = None) -> np.ndarray:
+        """J_S^T c = sum_{n in rows} c_n grad f_n(theta) (P,) for one theta (P,).
+
+        Generic: one ``gradient`` with c scattered into N entries (a forward pass and a vjp over all samples,
+        no rows); ``CasadiKernel`` sums row batches instead, so that no (N, P) Jacobian is formed.
+        """
+        rows = np.asarray(rows, dtype=np.intp).reshape(-1)
+        full = np.zeros((1, self.n_samples), dtype=self.dtype)
+        full[0, rows] = np.asarray(cotangent, dtype=self.dtype).reshape(-1)
+        return np.asarray(self.gradient(theta, full)[0], dtype=np.float64)
+
+    def per_sample_jvp(self, theta, rows, vector, batch: int | None = None) -> np.ndarray:
+        """J_S v: the directional derivatives <grad f_n(theta), v> for n in ``rows`` (k,), by row batches."""
+        v = np.asarray(vector, dtype=np.float64).reshape(-1)
+        parts = [np.asarray(self.per_sample_jacobian(theta, c), dtype=np.float64) @ v
+                 for c in self._row_batches(rows, batch)]
+        return np.concatenate(parts) if parts else np.zeros(0)
+
     def normalized_margins(self, theta, f) -> np.ndarray:
         """min_n f_n / ||theta||^degree per run (NaN when the kernel is not homogeneous)."""
         norm = np.linalg.norm(theta, axis=1)
@@ -180,6 +248,11 @@ class LinearKernel(Kernel):
     def vjp(self, theta, cache, cotangent):
         return cotangent @ self.At
 
+
+    def per_sample_jacobian(self, theta, rows) -> np.ndarray:
+        """grad f_n = y_n x_n: rows of (y * X), independent of theta."""
+        self.check_theta(theta)
+        return self.At[np.asarray(rows, dtype=np.intp).reshape(-1)]
 
 BIAS_FORMS = ("square", "squares_difference", "product")
 
@@ -357,6 +430,83 @@ class LayeredNetKernel(Kernel):
             parts.insert(1, bias_grad)
         return np.concatenate(parts, axis=1)
 
+    def per_sample_factors(self, theta, rows) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per-sample gradients of the rows S as outer products: one pair (D, H) per array.
+
+        For layer k, z_k = W_k h_{k-1} (+ b_1 when k = 1; h_0 = x), h_k = s(z_k), f = y a . h_K:
+        grad_{W_k} f_n = delta_k[n] (x) h_{k-1}[n] with delta_K = y a * s'(z_K),
+        delta_{k-1} = (W_k^T delta_k) * s'(z_{k-1}); grad_{b_1} f_n = delta_1[n] (x) 1 (H = ones (k, 1));
+        grad_a f_n = y_n h_K[n] (D = y as (k, 1)).  Returns [(D_1 (k, h_1), H_0 (k, d)), [(D_1, 1)], ...,
+        (y (k, 1), H_K (k, h_K))] in the array order of theta: row n of an array's Jacobian block is
+        outer(D[n], H[n]) in C order.  Memory O(k * sum of widths); the Jacobian is never formed.
+        """
+        theta = self.check_theta(theta)
+        if theta.shape[0] != 1:
+            raise ValueError("per_sample_factors takes a single parameter vector")
+        if not self._factored_layout():
+            raise ValueError("per_sample_factors: the layout has arrays beyond W_1..W_K, [b_1,] a")
+        rows = np.asarray(rows, dtype=np.intp).reshape(-1)
+        Ws = [W[0] for W in self.weights(theta)]
+        bias = self.bias(theta)
+        y = self.y[rows]
+        H, Zs, Hs = self.X[rows], [], [self.X[rows]]
+        for i, W in enumerate(Ws[:-1]):
+            Z = H @ W.T
+            if i == 0 and bias is not None:
+                Z += bias[0]
+            H = self._act(Z)
+            Zs.append(Z)
+            Hs.append(H)
+        factors = [(y[:, None], Hs[-1])]
+        delta = y[:, None] * Ws[-1]                                  # (k, h_K): d f / d h_K
+        for i in range(len(Ws) - 2, -1, -1):
+            delta = delta * self._dact(Zs[i])                         # d f / d z_{i+1}
+            factors.append((delta, Hs[i]))
+            if i:
+                delta = delta @ Ws[i]
+        factors.reverse()
+        if bias is not None:
+            factors.insert(1, (factors[0][0], np.ones((rows.size, 1), dtype=self.dtype)))
+        return factors
+
+    def _factored_layout(self) -> bool:
+        """The arrays are exactly W_1, [b_1,] W_2 .. W_K, a (what ``per_sample_factors`` covers)."""
+        return len(self.arrays) == len(self.hidden) + 1 + int(getattr(self, "first_bias", False))
+
+    def per_sample_jacobian(self, theta, rows) -> np.ndarray:
+        """Rows of the Jacobian from ``per_sample_factors`` (one outer product per array and row)."""
+        if not self._factored_layout():
+            return super().per_sample_jacobian(theta, rows)
+        factors = self.per_sample_factors(theta, rows)
+        k = factors[0][0].shape[0]
+        return np.concatenate([(D[:, :, None] * H[:, None, :]).reshape(k, -1) for D, H in factors], axis=1)
+
+    def per_sample_gram(self, theta, rows, batch: int | None = None) -> np.ndarray:
+        """G = J_S J_S^T = sum_k (D_k D_k^T) o (H_k H_k^T) (o: elementwise) from ``per_sample_factors``.
+
+        <outer(d, h), outer(d', h')> = <d, d'> <h, h'>: O(k^2 sum of widths) time and O(k^2 + k sum of
+        widths) memory, never the (k, P) rows.  ``batch`` is unused (kept for the protocol).
+        """
+        if not self._factored_layout():
+            return super().per_sample_gram(theta, rows, batch)
+        G = None
+        for D, H in self.per_sample_factors(theta, rows):
+            term = np.asarray(D @ D.T, dtype=np.float64)
+            term *= H @ H.T
+            G = term if G is None else G + term
+        return G
+
+    def per_sample_jvp(self, theta, rows, vector, batch: int | None = None) -> np.ndarray:
+        """J_S v = sum_k rowsum((H_k V_k^T) o D_k) with V_k the block of v on array k (no Jacobian rows)."""
+        if not self._factored_layout():
+            return super().per_sample_jvp(theta, rows, vector, batch)
+        v = np.asarray(vector, dtype=self.dtype).reshape(-1)
+        total = 0.0
+        for (D, H), spec in zip(self.per_sample_factors(theta, rows), self.arrays):
+            V = v[spec.columns].reshape(D.shape[1], H.shape[1])
+            total = total + np.einsum("ni,ni->n", H @ V.T, D)
+        return np.asarray(total, dtype=np.float64)
+
     def path_scales(self, theta) -> np.ndarray:
         """Path-SGD (p = 2) per-edge scales kappa_e = gamma_in(u) gamma_out(v), flat (R, P).
 
@@ -424,6 +574,23 @@ class SumKernel(Kernel):
         return np.concatenate([k.vjp(theta[:, s], c, cotangent)
                                for k, s, c in zip(self.kernels, self.slices, cache)], axis=1)
 
+    def per_sample_jacobian(self, theta, rows) -> np.ndarray:
+        """Rows of the parts' Jacobians side by side (each part on its own parameters)."""
+        theta = self.check_theta(theta)
+        return np.concatenate([k.per_sample_jacobian(theta[:, s], rows)
+                               for k, s in zip(self.kernels, self.slices)], axis=1)
+
+    def per_sample_gram(self, theta, rows, batch: int | None = None) -> np.ndarray:
+        """The parts' parameters are disjoint: G = sum of the parts' Gram matrices."""
+        theta = self.check_theta(theta)
+        return sum(k.per_sample_gram(theta[:, s], rows, batch) for k, s in zip(self.kernels, self.slices))
+
+    def per_sample_jvp(self, theta, rows, vector, batch: int | None = None) -> np.ndarray:
+        """J_S v = sum of the parts' J_S^(k) v_k."""
+        theta = self.check_theta(theta)
+        v = np.asarray(vector).reshape(-1)
+        return sum(k.per_sample_jvp(theta[:, s], rows, v[s], batch) for k, s in zip(self.kernels, self.slices))
+
     def describe(self) -> dict:
         return {**super().describe(), "parts": [k.describe() for k in self.kernels]}
 
@@ -450,6 +617,21 @@ class CasadiKernel(Kernel):
         rows = np.asarray(theta, dtype=float)
         grads = [c @ self.model.margin_jacobian(t, self.data) for t, c in zip(rows, cotangent)]
         return np.stack(grads).astype(self.dtype)
+
+    def per_sample_vjp(self, theta, rows, cotangent, batch: int | None = None) -> np.ndarray:
+        """J_S^T c from row batches of CasADi gradients (at most ``batch`` rows, default ``row_batch()``, at once)."""
+        c = np.asarray(cotangent, dtype=np.float64).reshape(-1)
+        total, start = np.zeros(self.n_params), 0
+        for chunk in self._row_batches(rows, batch):
+            total += c[start:start + chunk.size] @ np.asarray(self.per_sample_jacobian(theta, chunk), dtype=np.float64)
+            start += chunk.size
+        return total
+
+    def per_sample_jacobian(self, theta, rows) -> np.ndarray:
+        """CasADi gradients of the rows' samples only (not all N)."""
+        theta = self.check_theta(theta)
+        rows = np.asarray(rows, dtype=np.intp).reshape(-1)
+        return self.model.margin_jacobian(theta[0].astype(float), self.data.subset(rows)).astype(self.dtype)
 
     def describe(self) -> dict:
         return {**super().describe(), "model": self.model.name}
@@ -610,6 +792,7 @@ def kernel_for(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
 __all__ = [
     "ACTIVATIONS",
     "BIAS_FORMS",
+    "ROW_BATCH_BYTES",
     "ArraySpec",
     "CasadiKernel",
     "DeepLinearKernel",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .stationarity import angle_between, loss_gradient_alignment, normalized_margin_or_none
+from .stationarity import angle_between, loss_gradient_alignment, margins_of, normalized_margin_or_none
 
 
 @dataclass(frozen=True)
@@ -63,25 +63,28 @@ def _multiplier_error(multipliers, certificate, scale) -> tuple[float | None, st
     return float(np.linalg.norm(multipliers - ref) / denom), ""
 
 
-def _margin_ratio(model, theta, certificate, data) -> float | None:
-    ours = normalized_margin_or_none(model, theta, data)
-    theirs = normalized_margin_or_none(model, certificate.theta, data) if certificate.theta.size == theta.size \
-        else None
+def _margin_ratio(model, theta, certificate, data, kernel=None) -> float | None:
+    ours = normalized_margin_or_none(model, theta, data, kernel)
+    theirs = normalized_margin_or_none(model, certificate.theta, data, kernel) \
+        if certificate.theta.size == theta.size else None
     if ours is None or not theirs:
         return None
     return ours / theirs
 
 
-def compare_with_certificate(model, theta, data, multipliers, support, certificate) -> CertificateComparison:
+def compare_with_certificate(model, theta, data, multipliers, support, certificate,
+                             kernel=None) -> CertificateComparison:
+    """Compare a point and its multipliers with ``certificate`` (margins from ``kernel`` when given)."""
     scale = _objective_scale(certificate)
     error, note = _multiplier_error(multipliers, certificate, scale)
     same_size = certificate.theta.size == theta.size
     return CertificateComparison(
         certificate_problem=certificate.problem, certificate_status=certificate.status,
         angle=angle_between(theta, certificate.theta) if same_size else float("nan"),
-        margin_vector_angle=angle_between(model.margins(theta, data), model.margins(certificate.theta, data))
+        margin_vector_angle=angle_between(margins_of(model, theta, data, kernel),
+                                          margins_of(model, certificate.theta, data, kernel))
         if same_size else float("nan"),
-        margin_ratio=_margin_ratio(model, theta, certificate, data),
+        margin_ratio=_margin_ratio(model, theta, certificate, data, kernel),
         multiplier_scale=scale, multiplier_relative_error=error,
         support_jaccard=_jaccard(support, certificate.support),
         note=note if same_size else "certificate theta has a different size: angle not computed")
@@ -105,14 +108,15 @@ class Trajectory:
                 "reference": self.reference, "margin_kind": self.margin_kind, "axis": self.axis}
 
 
-def _margin_value(model, theta, data) -> float:
-    nm = normalized_margin_or_none(model, theta, data)
-    return nm if nm is not None else float(np.min(model.margins(theta, data)))
+def _margin_value(model, theta, data, kernel=None) -> float:
+    nm = normalized_margin_or_none(model, theta, data, kernel)
+    return nm if nm is not None else float(np.min(margins_of(model, theta, data, kernel)))
 
 
 def trajectory(model, thetas, iterations, data, reference=None, progress: bool = False,
-               axis: str = "iteration") -> Trajectory:
-    """Metrics at each checkpoint; angles to ``reference`` (default: the last checkpoint).
+               axis: str = "iteration", kernel=None) -> Trajectory:
+    """Metrics at each checkpoint; angles to ``reference`` (default: the last checkpoint); margins and
+    alignment from ``kernel`` when given (one forward and one vjp per checkpoint).
 
     ``progress``: a bar over the checkpoints (``lexmargin.progress.bar``: only when stderr is a terminal).
     """
@@ -122,9 +126,9 @@ def trajectory(model, thetas, iterations, data, reference=None, progress: bool =
     rows = []
     for theta in bar(thetas, wanted=progress, desc="checkpoints"):
         nonzero = bool(np.any(theta))
-        rows.append((_margin_value(model, theta, data) if nonzero else float("nan"),
+        rows.append((_margin_value(model, theta, data, kernel) if nonzero else float("nan"),
                      angle_between(theta, ref),
-                     loss_gradient_alignment(model, theta, data) if nonzero else float("nan")))
+                     loss_gradient_alignment(model, theta, data, kernel) if nonzero else float("nan")))
     margins, angles, alignment = (np.array(c, dtype=float) for c in zip(*rows))
     return Trajectory(np.asarray(iterations, dtype=float), margins, angles, alignment,
                       "certificate" if reference is not None else "final checkpoint",

@@ -19,7 +19,7 @@ from ..nlp.certify import LICQ
 from .compare import CertificateComparison, Trajectory, compare_with_certificate, trajectory
 from .inputs import as_theta_source, check_theta, resolve_model
 from .schema import header, plain
-from .stationarity import CONVENTION, KKTNumbers, stationarity
+from .stationarity import CONVENTION, KKTNumbers, margin_kernel, stationarity
 
 
 @dataclass(frozen=True, eq=False)
@@ -134,16 +134,17 @@ def stationarity_report(model, data=None, theta=None, *, certificate=None, suppo
     data = _dataset(data, source)
     model = resolve_model(model, data, model_options)
     check_theta(model, source.theta)
-    point = stationarity(model, source.theta, data, support_tol=support_tol)
+    kernel = margin_kernel(model, data)      # numpy margins, gradients and support Gram (no N x P Jacobian)
+    point = stationarity(model, source.theta, data, support_tol=support_tol, kernel=kernel)
     return StationarityReport(
         model=model.name, degree=model.degree, n_samples=data.n_samples, n_params=model.n_params,
         source=source.origin, convention=CONVENTION, support_tol=support_tol, theta=source.theta,
         **{f.name: getattr(point, f.name) for f in fields(point)},
         comparison=None if certificate is None else compare_with_certificate(
-            model, source.theta, data, point.multipliers, point.support, certificate),
+            model, source.theta, data, point.multipliers, point.support, certificate, kernel=kernel),
         trajectory=None if source.thetas is None else trajectory(
             model, source.thetas, source.iterations, data,
-            reference=_reference(certificate, model), progress=progress, axis=source.axis),
+            reference=_reference(certificate, model), progress=progress, axis=source.axis, kernel=kernel),
         seed=None if seed is None else int(seed), environment=environment())
 
 

@@ -14,6 +14,23 @@ delta = sum_n lambda_n (f_n(theta_hat) - 1).  A solver certificate for min ||the
 multipliers twice as large; the comparison detects and undoes that factor.
 
 For a model that is not homogeneous theta is not rescaled and the constraint level is q_min itself.
+
+Scale (nets with ~10^5 parameters and thousands of samples).  Margins, gradients and the rows of S come
+from the model's numpy kernel (``lexmargin.numeric.kernels.kernel_for``: a structured kernel, or CasADi
+per sample as the fallback); the N x P Jacobian is never formed.  With G = J_S J_S^T (k x k, k = |S|,
+``Kernel.per_sample_gram``; for layered nets G = sum_l (D_l D_l^T) o (H_l H_l^T) from the per-sample
+factors grad_{W_l} f_n = delta_l[n] (x) h_{l-1}[n]) and b = J_S theta_hat (``per_sample_jvp``),
+
+    ||theta_hat - J_S^T lambda||^2 = ||theta_hat||^2 - 2 b^T lambda + lambda^T G lambda,
+
+so the NNLS depends on J_S only through (G, b) and runs on them (``lexmargin.report.nnls.gram_nnls``:
+Lawson-Hanson with a growing Cholesky factor of the passive block of G).  eps is then recomputed from the
+vector theta_hat - J_S^T lambda (one vjp), not from the identity above, which cancels catastrophically
+for small residuals.  LICQ is read from the spectrum of the unit-row Gram matrix D^-1/2 G D^-1/2 when
+it leaves no doubt (all eigenvalues above ``GRAM_CONDITION`` of the largest, as in
+``lexmargin.nlp.certify.unit_gram``); otherwise from the SVD of the rows J_S when they fit in
+``dense_bytes``; otherwise at the Gram matrix's resolution: relative singular values below
+sqrt(k eps) count as 0.  Memory: O(k^2 + k (sum of widths)) for layered nets, O(k^2 + batch P) else.
 """
 
 from __future__ import annotations
@@ -23,7 +40,12 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import nnls
 
-from ..nlp.certify import LICQ, licq
+from ..nlp.certify import GRAM_CONDITION, LICQ, licq
+from .nnls import gram_nnls
+
+EPS = np.finfo(float).eps
+DENSE_ROWS_BYTES = 1 << 28      # the rows J_S are formed for an exact LICQ SVD only up to 256 MiB
+RANK_TOL = 1e-9                 # as lexmargin.nlp.certify.licq
 
 CONVENTION = ("theta_hat = theta / q_min^(1/alpha); KKT of min 1/2||theta||^2 s.t. f_n >= 1: "
               "theta_hat = sum_n lambda_n grad f_n(theta_hat), lambda >= 0 by NNLS on the near-support set")
@@ -69,18 +91,44 @@ def angle_between(a, b) -> float:
     return float(2.0 * np.arctan2(np.linalg.norm(ua - ub), np.linalg.norm(ua + ub)))
 
 
-def loss_gradient_alignment(model, theta, data) -> float:
-    """cos of the angle between -grad L(theta) and theta for L = sum_n exp(-f_n) (Theorem 3)."""
-    f = model.margins(theta, data)
+def margin_kernel(model, data):
+    """The numpy kernel of ``model`` on ``data`` (``lexmargin.numeric.kernels.kernel_for``, float64)."""
+    from ..numeric.kernels import kernel_for
+
+    return kernel_for(model, data)
+
+
+def margins_of(model, theta, data, kernel=None) -> np.ndarray:
+    """f_n(theta) (N,) from ``kernel`` when given, else from the model (CasADi)."""
+    if kernel is None:
+        return model.margins(theta, data)
+    return np.asarray(kernel.margins(np.asarray(theta, dtype=float)), dtype=float)
+
+
+def loss_gradient_alignment(model, theta, data, kernel=None) -> float:
+    """cos of the angle between -grad L(theta) and theta for L = sum_n exp(-f_n) (Theorem 3).
+
+    Args:
+        model, theta, data: the model, the point (P,) and the Dataset.
+        kernel: the model's numpy kernel (``per_sample_vjp``: one forward and one vjp for structured kernels,
+            row batches for CasADi; never the N x P Jacobian); None: the model's CasADi Jacobian.
+
+    Returns:
+        cos angle(sum_n exp(-f_n) grad f_n, theta).
+    """
+    f = margins_of(model, theta, data, kernel)
     weights = np.exp(-(f - np.min(f)))  # a positive rescaling of exp(-f_n): the cosine is unchanged
-    direction = model.margin_jacobian(theta, data).T @ weights
+    if kernel is None:
+        direction = model.margin_jacobian(theta, data).T @ weights
+    else:
+        direction = kernel.per_sample_vjp(np.asarray(theta, dtype=float), np.arange(weights.size), weights)
     return float(np.cos(angle_between(direction, theta)))
 
 
-def rescale(model, theta, data) -> tuple[np.ndarray, float, float]:
+def rescale(model, theta, data, kernel=None) -> tuple[np.ndarray, float, float]:
     """theta_hat, the scale theta / theta_hat, and the constraint level (see module docstring)."""
     theta = np.asarray(theta, dtype=float)
-    q_min = float(np.min(model.margins(theta, data)))
+    q_min = float(np.min(margins_of(model, theta, data, kernel)))
     if model.degree is None:
         return theta, 1.0, q_min
     if q_min <= 0:  # misclassified: no rescaling reaches margin 1; the violation is reported
@@ -104,6 +152,74 @@ def fit_multipliers(jacobian, theta_hat, support, n_samples: int) -> tuple[np.nd
     return lam, float(residual)
 
 
+def fit_multipliers_gram(gram, rhs, support, n_samples: int) -> np.ndarray:
+    """NNLS fit of theta_hat = J_S^T lambda from G = J_S J_S^T and b = J_S theta_hat only.
+
+    Args:
+        gram: G (k, k), k = len(support).
+        rhs: b = J_S theta_hat (k,).
+        support: the sample indices S (k,).
+        n_samples: N.
+
+    Returns:
+        lambda (N,), zero off S: ``lexmargin.report.nnls.gram_nnls`` (Lawson-Hanson on (G, b)), the
+        minimizer of ``fit_multipliers`` on the rows.
+    """
+    lam = np.zeros(n_samples)
+    k = support.size
+    if k == 0:
+        return lam
+    lam[support] = gram_nnls(gram, rhs, maxiter=50 * max(k, 10))
+    return lam
+
+
+def stationarity_residual(kernel, theta_hat, multipliers) -> float:
+    """eps = ||theta_hat - sum_n lambda_n grad f_n(theta_hat)||_2, from one vjp of ``kernel`` on the samples
+    with lambda_n != 0 (``Kernel.per_sample_vjp``)."""
+    theta_hat = np.asarray(theta_hat, dtype=float)
+    lam = np.asarray(multipliers, dtype=float)
+    rows = np.flatnonzero(lam)
+    combination = kernel.per_sample_vjp(theta_hat, rows, lam[rows]) if rows.size else np.zeros_like(theta_hat)
+    return float(np.linalg.norm(theta_hat - combination))
+
+
+def licq_from_gram(gram, n_params: int, rank_tol: float = RANK_TOL) -> tuple[LICQ, bool]:
+    """LICQ of rows J_S from G = J_S J_S^T: (LICQ, exact).
+
+    The unit rows' Gram matrix is D^-1/2 G D^-1/2 (zero rows stay zero, as ``certify.unit_rows``); its
+    eigenvalues w are the squared singular values up to ~ k eps.  ``exact``: the spectrum leaves no doubt
+    (k <= P and w_min > max(GRAM_CONDITION, 100 rank_tol^2) w_max; then rank = k and the relative smallest
+    singular value is sqrt(w_min / w_max), as ``certify.licq`` computes it on such rows).  Otherwise the
+    rank counts relative singular values above max(rank_tol, sqrt(k eps)) and the smallest one below that
+    resolution is reported as 0.
+    """
+    k = gram.shape[0]
+    if k == 0:
+        return LICQ(0, 0, 1.0, True), True
+    norms = np.sqrt(np.clip(np.diag(gram), 0.0, None))
+    norms = np.where(norms > 0, norms, 1.0)
+    w = np.linalg.eigvalsh(gram / norms[:, None] / norms[None, :])
+    top = float(w[-1])
+    if top <= 0:
+        return LICQ(k, 0, 0.0, False), True
+    if k <= n_params and w[0] > max(GRAM_CONDITION, 100.0 * rank_tol ** 2) * top:
+        return LICQ(k, k, float(np.sqrt(w[0] / top)), True), True
+    resolution = max(rank_tol, float(np.sqrt(k * EPS)))
+    s = np.sqrt(np.clip(w[::-1], 0.0, None) / top)[:min(k, n_params)]
+    rank = int(np.sum(s > resolution))
+    smallest = float(s[k - 1]) if k <= n_params and s[k - 1] > resolution else 0.0
+    return LICQ(k, rank, smallest, rank == k), False
+
+
+def support_licq(kernel, theta_hat, support, gram, dense_bytes: int = DENSE_ROWS_BYTES) -> LICQ:
+    """LICQ of the near-support rows: from G when its spectrum decides, else the SVD of J_S if its
+    k x P floats fit in ``dense_bytes``, else at G's resolution (``licq_from_gram``)."""
+    result, exact = licq_from_gram(gram, kernel.n_params)
+    if exact or support.size * kernel.n_params * 8 > dense_bytes:
+        return result
+    return licq(kernel.per_sample_jacobian(np.asarray(theta_hat, dtype=float), support))
+
+
 def kkt_numbers(theta_hat, margins, multipliers, residual: float, level: float) -> KKTNumbers:
     slack = margins - level
     norm = float(np.linalg.norm(theta_hat))
@@ -116,23 +232,43 @@ def kkt_numbers(theta_hat, margins, multipliers, residual: float, level: float) 
     )
 
 
-def normalized_margin_or_none(model, theta, data) -> float | None:
+def normalized_margin_or_none(model, theta, data, kernel=None) -> float | None:
+    """min_n f_n(theta) / ||theta||^degree, None when the model is not homogeneous or theta = 0."""
     if model.degree is None or not np.any(theta):
         return None
-    return float(model.normalized_margin(theta, data))
+    if kernel is None:
+        return float(model.normalized_margin(theta, data))
+    return float(np.min(margins_of(model, theta, data, kernel))) / float(np.linalg.norm(theta)) ** model.degree
 
 
-def stationarity(model, theta, data, support_tol: float = 0.1) -> Stationarity:
-    """All pointwise numbers of the stationarity report."""
+def stationarity(model, theta, data, support_tol: float = 0.1, kernel=None,
+                 dense_bytes: int = DENSE_ROWS_BYTES) -> Stationarity:
+    """All pointwise numbers of the stationarity report (see the module docstring for the method).
+
+    Args:
+        model: the Model; theta: the point (P,); data: the Dataset.
+        support_tol: relative width of the near-support set.
+        kernel: the model's numpy kernel on ``data`` (default: ``margin_kernel(model, data)``).
+        dense_bytes: the largest J_S (k x P floats) formed for an exact LICQ when G's spectrum does not
+            decide it.
+
+    Returns:
+        Stationarity: scale, level, margins, support, multipliers, (eps, delta)-KKT numbers, LICQ,
+        alignment.
+    """
     theta = np.asarray(theta, dtype=float).reshape(-1)
-    theta_hat, scale, level = rescale(model, theta, data)
-    margins = model.margins(theta_hat, data)
-    jacobian = model.margin_jacobian(theta_hat, data)
+    kernel = margin_kernel(model, data) if kernel is None else kernel
+    theta_hat, scale, level = rescale(model, theta, data, kernel)
+    margins = margins_of(model, theta_hat, data, kernel)
     support = near_support(margins, level, support_tol)
-    lam, residual = fit_multipliers(jacobian, theta_hat, support, data.n_samples)
+    gram = kernel.per_sample_gram(theta_hat, support) if support.size else np.zeros((0, 0))
+    rhs = kernel.per_sample_jvp(theta_hat, support, theta_hat) if support.size else np.zeros(0)
+    lam = fit_multipliers_gram(gram, rhs, support, data.n_samples)
+    residual = stationarity_residual(kernel, theta_hat, lam)
     return Stationarity(
         scale=scale, constraint_level=level, margins=margins,
-        normalized_margin=normalized_margin_or_none(model, theta, data),
+        normalized_margin=normalized_margin_or_none(model, theta, data, kernel),
         support=support, multipliers=lam,
         kkt=kkt_numbers(theta_hat, margins, lam, residual, level),
-        licq=licq(jacobian[support]), alignment=loss_gradient_alignment(model, theta, data))
+        licq=support_licq(kernel, theta_hat, support, gram, dense_bytes),
+        alignment=loss_gradient_alignment(model, theta, data, kernel))
