@@ -56,23 +56,46 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # reduced-cost signs, the status, the certificate assembled.  Left out: the Pyomo -> CasADi translation
     # (_visitor_class, _handlers, _combine, _fold, _unary, _free_variables: IPOPT's input, independent of the
     # certificate, which Pyomo's differentiation recomputes), to_pyomo/theta_of (model building), small
-    # helpers (_pyomo, _scalar, _object_array, _var_value, _check_continuous, _suffix), and for now the
-    # SolverFactory('lexmargin') interface (LexmarginSolver, solve_options, to_solver_results: statuses by
-    # STATUS_MAP, a constant) and certify_pyomo with its multiplier readers (multipliers_from_duals,
-    # fitted_bound_multipliers, _suffix_values, _split_extended, _current_point): their tests are in
-    # tests/test_pyomo_plugin.py, outside tests/verification, which the mutation run uses
+    # helpers (_pyomo, _scalar, _object_array, _var_value, _check_continuous, _suffix); the SolverFactory
+    # interface and certify_pyomo are the group pyomo_solver below
     "pyomo": {"lexmargin.interop.pyomo": ["_RowMap.of", "_RowMap.values", "_RowMap.sign", "pyomo_duals",
                                           "reduced_costs", "_load", "_certificate", "pyomo_nlp", "_rows_expr",
                                           "_pyomo_derivatives", "_differentiable", "_initial_point", "_bound",
                                           "_translate", "solve_pyomo", "margin_duals"]},
-    # max-margin: the NLP certify evaluates, working-set acceptance (VIOLATION_TOL), multipliers on all
-    # rows and rescaled back to the user's units, status decisions (starts, Farkas, ReLU regions).
+    # SolverFactory('lexmargin') and certify_pyomo: the certificate's status in Pyomo's words (STATUS_MAP, a
+    # constant, read by to_solver_results: termination condition, solver and solution status, the objective
+    # bound only when certified), what is loaded (only a certified point; values, duals, reduced costs), the
+    # options of one solve (raise_on_failure False, print level), and certify_pyomo: multipliers from the dual /
+    # rc Suffixes (signs, ranged rows, completeness), fitted otherwise, the status from its own residuals; the
+    # plugin's registration (register: the name bound to the lazy solver, a name already registered left alone).
+    # Left out: parse_options_string/_parse_value (option parsing), _Tee/_streams (where IPOPT's output goes),
+    # LexmarginSolver's Pyomo API boilerplate (api_version, available, license_is_valid, version,
+    # warm_start_capable, set_options, reset, __enter__/__exit__/__bool__: constants of the interface), the
+    # plugin's import hook (PyomoImportHook, _RegisteringLoader, install, uninstall, _after_import, _hooks,
+    # LazySolver: import machinery that decides when the name is registered, not what a solve reports; tested in
+    # tests/test_pyomo_plugin.py in both import orders)
+    "pyomo_solver": {"lexmargin.interop.pyomo": ["certify_pyomo", "multipliers_from_duals",
+                                                 "fitted_bound_multipliers", "_suffix_values", "_split_extended",
+                                                 "_current_point", "to_solver_results", "_load_results",
+                                                 "_objective_name", "solve_options", "LexmarginSolver.solve",
+                                                 "LexmarginSolver.__init__"],
+                     "lexmargin.interop.pyomo_plugin": ["register"]},
+    # max-margin: the NLP certify evaluates (its Hessian diagonal for linear sources), working-set acceptance
+    # (VIOLATION_TOL), multipliers on all rows and rescaled back to the user's units, status decisions (starts,
+    # Farkas, ReLU regions), the structured decisions: which route runs (_solve: the closed form only when
+    # certified; _dual: the dual route's scope, route= and finish=/working_set= hand-over to IPOPT) and the deep
+    # linear closed form (when it applies, its multipliers mu = lambda s^(2 - 2L), its status).
     # Left out: option plumbing and starting points (__init__, solve, _use_regions, _initial_points,
     # _check_init, _feasible_scaling, _ipopt_options, _convex_qp, _run_ipopt, _attempt, _finish,
     # _initial_index, _nnls_seeding_applies, _centroid_direction, _region_anchor, _nnls_seed, _lift_scale,
-    # max_margin): they decide where IPOPT starts and how, never what the certificate says; _raise
-    # (error messages) and diagnostics (de)serialization
-    "maxmargin": {"lexmargin.problems.maxmargin": ["margin_nlp", "MaxMarginProblem._solve_from",
+    # max_margin): they decide where IPOPT starts and how, never what the certificate says; lifted_margin_nlp
+    # (IPOPT's lifted form, seen only by IPOPT: the finish and the certificate use margin_nlp); _raise (error
+    # messages) and diagnostics (de)serialization
+    "maxmargin": {"lexmargin.problems.maxmargin": ["margin_nlp", "_objective_hessian_diagonal",
+                                                    "MaxMarginProblem._solve", "MaxMarginProblem._dual",
+                                                    "MaxMarginProblem._deep_linear_widths",
+                                                    "MaxMarginProblem._deep_linear",
+                                                    "MaxMarginProblem._solve_from",
                                                     "MaxMarginProblem._attempt_on_all", "MaxMarginProblem._certify",
                                                     "MaxMarginProblem._certificate",
                                                     "MaxMarginProblem._normalized_margin",
@@ -80,6 +103,42 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                     "MaxMarginProblem._infeasibility_status",
                                                     "MaxMarginProblem._judge_region",
                                                     "MaxMarginProblem._solve_in_regions"]},
+    # the dual route of linear l2 problems: the rows it solves (dual_rows; linear_margins, the A and c the
+    # certificate evaluates, with their prescaling), its scope (dual_applies), the certificate it hands back
+    # (dual_certificate: status map, decide, None for IPOPT unless forced), and in the active-set solver what
+    # decides feasibility, multipliers and status: _violated (which rows are violated beyond rounding: the
+    # "optimal" test), the multipliers lambda = 2 u / rho and theta = A^T u / rho, rho <= 0 = "inconsistent",
+    # "stalled" (_ldp_rows, _ldp_gram), the equality-constrained dual of free coordinates (_free_qp,
+    # _eq_active_set, _bordered: theta_F = nu, the simplex pivot and its "inconsistent"), _extend (the
+    # LICQ-like test that skips rows nearly dependent on the passive ones), least_distance.
+    # Left out (solver strategy whose proposal the finish and certify recompute from the problem's own rows, and
+    # the caller falls back to IPOPT when it is not certified optimal): _bpp (block pivoting only proposes a
+    # passive set that Lawson-Hanson makes exact), _first_order (the first working set of tall data), _ldp (Gram
+    # or row form: the same LDP either way), _drop (refactoring after rows leave), _Gram (entries of K formed on
+    # demand or once), single_blas_thread/_controller (BLAS threads)
+    "dual": {"lexmargin.problems.dual": ["_violated", "_ldp_rows", "_ldp_gram", "_free_qp", "_eq_active_set",
+                                         "_bordered", "_extend", "least_distance", "dual_applies", "dual_rows",
+                                         "dual_certificate", "linear_margins"]},
+    # the SVM-with-bias QP: its rows (BiasMargins: prescaled A = y (x, 1), the row b >= 0 with its level, the
+    # Farkas rows), the closed form of one class and its status, Farkas statuses, the svm_bias model's stage
+    # functions (margins, Jacobian, Hessian diagonal), the mapping to the smallest bias parametrization
+    # (bias_parameters, closed_form_bias: the feasible interval), the stage certificates (Hessian diagonal,
+    # status), the stage decisions (_qp_stages: b at its bound, discarded blocks, status of a failed QP) and the
+    # route decision (svm_with_bias_qp: the general route when not certified, never after a Farkas proof).
+    # Left out: hull_seed and SVMBiasQP._initial_index (the working set's seed: solver strategy, the result is
+    # certified on all rows), SVMBiasQP._certificate (the problem's name and constraint text), _raise,
+    # not_separable_message and BiasModelFunctions._check (error messages), SVMBiasResult.to_dict (serialization)
+    "svm_bias": {"lexmargin.problems.svm_bias": ["BiasMargins.__init__", "BiasMargins.extra_expression",
+                                                 "BiasMargins.extra_values", "BiasMargins.extra_jacobian",
+                                                 "BiasMargins.extra_levels", "BiasMargins.farkas_rows",
+                                                 "SVMBiasQP.__init__", "SVMBiasQP.solve", "SVMBiasQP._single_class",
+                                                 "SVMBiasQP._infeasibility_status", "BiasModelFunctions.__init__",
+                                                 "BiasModelFunctions.bias", "BiasModelFunctions.margins",
+                                                 "BiasModelFunctions.margin_jacobian",
+                                                 "BiasModelFunctions.weighted_hessian",
+                                                 "BiasModelFunctions.weighted_hessian_diagonal", "bias_parameters",
+                                                 "closed_form_bias", "_diagonal_stage", "_stage_certificate",
+                                                 "_qp_stages", "_result", "_unpack", "svm_with_bias_qp"]},
     # lexicographic stages: fixed samples become equality rows at their level, the stage NLP, uniqueness.
     # Left out: lexicographic_max_margin (argument checks, the first margin-path solve, sigma: a rescaling
     # every stage certificate is invariant to), to_dict of the results
