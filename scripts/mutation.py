@@ -107,18 +107,20 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # certificate evaluates, with their prescaling), its scope (dual_applies), the certificate it hands back
     # (dual_certificate: status map, decide, None for IPOPT unless forced), and in the active-set solver what
     # decides feasibility, multipliers and status: _violated (which rows are violated beyond rounding: the
-    # "optimal" test), the multipliers lambda = 2 u / rho and theta = A^T u / rho, rho <= 0 = "inconsistent",
-    # "stalled" (_ldp_rows, _ldp_gram), the equality-constrained dual of free coordinates (_free_qp,
-    # _eq_active_set, _bordered: theta_F = nu, the simplex pivot and its "inconsistent"), _extend (the
-    # LICQ-like test that skips rows nearly dependent on the passive ones), least_distance.
+    # "optimal" test), rho = 1 - r.u at rounding level = "inconsistent" (_consistent), _extend (the LICQ-like
+    # test that skips rows nearly dependent on the passive ones), _bordered (the multipliers nu = theta_F of the
+    # free coordinates' equality constraints), least_distance (its limits and statuses).
     # Left out (solver strategy whose proposal the finish and certify recompute from the problem's own rows, and
-    # the caller falls back to IPOPT when it is not certified optimal): _bpp (block pivoting only proposes a
-    # passive set that Lawson-Hanson makes exact), _first_order (the first working set of tall data), _ldp (Gram
-    # or row form: the same LDP either way), _drop (refactoring after rows leave), _Gram (entries of K formed on
-    # demand or once), single_blas_thread/_controller (BLAS threads)
-    "dual": {"lexmargin.problems.dual": ["_violated", "_ldp_rows", "_ldp_gram", "_free_qp", "_eq_active_set",
-                                         "_bordered", "_extend", "least_distance", "dual_applies", "dual_rows",
-                                         "dual_certificate", "linear_margins"]},
+    # the caller falls back to IPOPT when it is not certified optimal): the active-set loops _ldp_rows,
+    # _ldp_gram, _free_qp and _eq_active_set (which rows join or leave, batch sizes, step lengths, warm starts;
+    # their decisions are delegated to _violated, _consistent and _extend above, and their proposals are tested
+    # as KKT points of the least-distance program in tests/verification/test_verify_dual.py; 1022 mutants, left
+    # for a later run), _bpp (block pivoting only proposes a passive set that Lawson-Hanson makes exact),
+    # _first_order (the first working set of tall data), _ldp (Gram or row form: the same LDP either way), _drop
+    # (refactoring after rows leave), _Gram (entries of K formed on demand or once), single_blas_thread and
+    # _controller (BLAS threads)
+    "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_bordered", "_extend", "least_distance",
+                                         "dual_applies", "dual_rows", "dual_certificate", "linear_margins"]},
     # the SVM-with-bias QP: its rows (BiasMargins: prescaled A = y (x, 1), the row b >= 0 with its level, the
     # Farkas rows), the closed form of one class and its status, Farkas statuses, the svm_bias model's stage
     # functions (margins, Jacobian, Hessian diagonal), the mapping to the smallest bias parametrization
@@ -373,6 +375,86 @@ GENERIC = [
     (r"^x_(complementary_multipliers|well_identified|fit_multipliers): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
+    # ---- certify: the structured shortcuts (UnitGram, masked second order, sums over rows with a multiplier)
+    (r"^x_\w+: .*(J|part) if \((rows|free|fs)\.size == (J\.shape\[[01]\]|n)\) and False else J\[",
+     "the no-copy shortcut: with every row (column) selected, J[rows] (J[:, free]) equals J"),
+    (r"^x_(certify|residuals): .*residuals\(ext, lam, scale\).*-> .*residuals\(ext, lam, (None)?\)",
+     "the stationarity scale the caller computed: without it the same scale is recomputed"),
+    (r"^x_residuals: .*stationarity_residual\(p\.gradient, ext\.jacobian, multipliers, p\.gradient_scale, scale\)"
+     r" -> .*(multipliers, None, scale\)|p\.gradient_scale, None\)|p\.gradient_scale, \)|multipliers, scale\))",
+     "the scale is given (the gradient scale is then unused) or recomputed to the same value: with the scale "
+     "passed as the gradient scale, max(|g|, scale, terms) is the scale"),
+    (r"^x__free: .*(reshape\(None\)|\(fixed\.size\) or True)",
+     "fixed is 1-d in every caller, and setdiff1d with nothing fixed is arange(n)"),
+    (r"^x_licq: .*unit_gram\(J, rank_tol\) if \(free\.size\) or True",
+     "with no free column J is k x 0 and unit_gram returns None anyway (k > n = 0)"),
+    (r"^x_licq: .*rows = unit_rows\(J\) if .*-> .*(\(free\.size\) or True|np\.zeros\(\(others, 1\)\))",
+     "with no free column the SVD is skipped (s = zeros(0)): rows is not read"),
+    (r"^x_licq: .*s = np\.linalg\.svd\(rows, compute_uv=False\) if free\.size else np\.zeros\(0\) -> "
+     r".*(\(free\.size\) or True|compute_uv=None|np\.zeros\(1\))",
+     "the SVD of a k x 0 matrix is empty like zeros(0); compute_uv=None is falsy; with every variable at a bound "
+     "a zero singular value counts toward no rank and gives smallest 0 either way (top = 0)"),
+    (r"^x__row_space_block: .*full_matrices=False.*-> .*(full_matrices=None|full_matrices=True|unit_rows\(J\), \))",
+     "only the first rank rows of vt are read: full_matrices adds rows after them"),
+    (r"^x__row_space_block: .*rank = int.*if s\.size and s\[0\] > 0 else 0 -> .*(\(s\.size and s\[0\] > 0\) or True|"
+     r"if s\.size or s\[0\] > 0|s\[0\] >= 0)",
+     "redundant guard: J has >= 1 row here, and s[0] = 0 means every singular value is 0, none > 0"),
+    (r"^x_masked_second_order: .*h = np\.asarray\(diagonal, dtype=float\)\.reshape\(-1\).*reshape\(None\)",
+     "a diagonal Hessian is returned as a vector already (the NLP contract)"),
+    (r"^x_masked_second_order: .*snapped = .* -> .*(\) \* c if c > 0|/ c if c > 1)",
+     "c is 2 (the l2 objectives, the svm_bias stages) or 0 (LPs) in every caller: * c or c > 1 only change "
+     "how often a knife-edge case defers to the general computation (None), which decides the same"),
+    (r"^x_masked_second_order: .*h = np\.where\(small, 0\.0, h\) -> .*None\)",
+     "h is read only through h == 0 afterwards, which holds exactly at the snapped entries either way"),
+    (r"^x_masked_second_order: .*scale = max\(c, float\(curvature_scale\), TINY\) -> .*curvature_scale\), \)",
+     "scale divides only when c > 0"),
+    (r"^x_masked_second_order: .*(zero = np\.nonzero\(h\[fs\] == 0\)\[0\] if c > 0|low = c \* float\(block\) / scale"
+     r" if c > 0).* -> .*(\(c > 0\) or True|c >= 0|np\.zeros\(1, dtype=int\))",
+     "with c = 0 (an LP) low is 0 whatever the block: zero only saves the eigenproblem"),
+    (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep): .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
+    (r"^x_multiplier_weights: .*if rows\.size and J\.shape\[1\]: -> .*if rows\.size or J\.shape\[1\]:",
+     "an NLP has n >= 1 variables (J.shape[1] > 0); with no nonzero multiplier J[rows] is empty and nothing is "
+     "written"),
+    (r"^x_second_order_of: .*bound = ext\.variables >= 0 -> .*(ext\.variables > 0|ext\.variables >= 1)",
+     "a bound row e_j of z_0 kept as a row of the support instead of fixing z_0 spans the same null space, with "
+     "the same reduced Hessian (certify passes no shared Gram matrix when bounds are active)"),
+    (r"^x_unit_gram: .*if k == 0 or k > n or U\.size < GRAM_MIN_SIZE: -> .*(k > n and U\.size|k == 0 and k > n)",
+     "k > n rows are linearly dependent: their Gram matrix is singular and fails the condition test (None) anyway"),
+    (r"^x_unit_gram: .*if not np\.all\(norms > 0\): -> .*norms >= 0",
+     "a zero row makes G nan, whose eigenvalues fail the condition test (None) anyway"),
+    # ---- finish
+    (r"^x_finish: .*lam\[candidates\] = np\.where\(ext0\.equality\[candidates\] \| \(lam0\[candidates\] > 0\)",
+     "the starting multipliers of the Newton solve (a solver strategy); the result is judged by certify"),
+    (r"^x_finish: .*working\[candidates\] = ext0\.equality\[candidates\] \| \(lam\[candidates\] > 0\)",
+     "the starting working set of the Newton solve (a solver strategy); the result is judged by certify"),
+    (r"^x_finish_or_keep: .*getattr\(result, \"vertex\", False\)",
+     "every result handed to finish_or_keep (IpoptResult) has a vertex field: the default is never used"),
+    (r"^x_finish_or_keep: .*if vertex and not finished\.info\.applied: -> .*if vertex or not",
+     "a second finish from NNLS after an applied one: for a non-vertex point it repeats the same call; a vertex "
+     "comes from the dual route's convex QPs, whose finished point and multipliers (LICQ) are unique"),
+    # ---- pyomo_solver
+    (r"^x__load_results: .*set_value\(float\(value\), skip_validation=True\)",
+     "the values written back lie within the variables' bounds and domains: validation passes silently"),
+    (r"^x_certify_pyomo: .*fit_multipliers\(nlp, z, tolerances=tol\)",
+     "fit_multipliers' active tolerance only widens its NNLS candidates, which get multiplier 0 at a KKT point"),
+    (r"^x_certify_pyomo: .*tolerances=tol, point=point\).*-> .*(point=None|tolerances=tol, \))",
+     "a cached evaluation nlp.evaluate(z, p): without it the same values are recomputed"),
+    (r"^x_certify_pyomo: .*decide\(report\.kkt_met\(tol\), Status\.OPTIMAL\) -> .*None\)",
+     "decide() keeps only a solver status that is a limit or a failure: OPTIMAL and None both give inaccurate "
+     "when the residuals are not met"),
+    (r"^x_fitted_bound_multipliers: .*active_rows\(ext\.values, ext\.levels, ext\.equality.*-> .*None",
+     "only the bound rows are read ([nlp.m:]), and bound rows are never equality rows: None reads as False"),
+    (r"^x_multipliers_from_duals: .*\* rowmap\.sign\(\) -> .*/ rowmap\.sign\(\)",
+     "the signs are +-1: dividing equals multiplying"),
+    (r"^x_to_solver_results: .*solution\._cuid = False.*-> .*None",
+     "Pyomo reads solution._cuid as a flag: None is falsy like False"),
+    (r"^x\u01c1LexmarginSolver\u01c1solve: .*\[log\] if \(logfile is not None\) or True",
+     "the log buffer is written to a file only when a logfile is given; teeing into it otherwise is invisible"),
+    (r"^x\u01c1LexmarginSolver\u01c1solve: .*load_solutions=False.*-> .*load_solutions=None",
+     "None is falsy like False"),
+    (r"^x__suffix_values: .*create=False\).*-> .*create=None\)", "None is falsy like False"),
 ]
 # ... and one by one: (mangled function, original line, mutant line) -> reason.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
@@ -464,17 +546,36 @@ def equivalent_reason(name: str, minus: str, plus: str) -> str | None:
 RUN_INFO = ROOT / "mutants" / "scope-run.json"
 
 
-def run(groups) -> int:
+def not_killed(groups) -> list[str]:
+    """The groups' mutants whose last verdict is not "killed" (survived, no tests, timeout, not run yet)."""
+    import os
+    os.chdir(ROOT)
+    wanted = patterns(groups)
+    return [name for path, name, status, _ in _results()
+            if status != "killed" and any(fnmatch.fnmatch(name, p) for p in wanted)]
+
+
+def run(groups, only_not_killed: bool = False) -> int:
+    """mutmut on the groups' mutants (all of them; or, with ``only_not_killed``, those not killed last time: after
+    tests were only added, a killed mutant stays killed, and the others get the new tests)."""
     import datetime
     import json
     started = time.perf_counter()
-    code = subprocess.call([sys.executable, "-m", "mutmut", "run", *patterns(groups)], cwd=ROOT)
+    names = not_killed(groups) if only_not_killed else patterns(groups)
+    if not names:
+        print("nothing to run")
+        return 0
+    code = subprocess.call([sys.executable, "-m", "mutmut", "run", *names], cwd=ROOT)
     seconds = time.perf_counter() - started
-    print(f"mutation run of {', '.join(groups)}: {seconds:.0f} s (exit code {code})")
+    print(f"mutation run of {', '.join(groups)}{' (not killed only)' if only_not_killed else ''}: {seconds:.0f} s "
+          f"(exit code {code})")
     info = json.loads(RUN_INFO.read_text()) if RUN_INFO.exists() else {}
     for g in groups:
-        info[g] = {"date": datetime.date.today().isoformat(), "seconds_of_run": round(seconds),
-                   "groups_in_run": list(groups)}
+        entry = {"date": datetime.date.today().isoformat(), "seconds_of_run": round(seconds),
+                 "groups_in_run": list(groups)}
+        if only_not_killed:     # the earlier full run's killed verdicts stand
+            entry = {**info.get(g, {}), "rerun_not_killed": entry}
+        info[g] = entry
     RUN_INFO.write_text(json.dumps(info, indent=1))
     return code
 
@@ -612,13 +713,15 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", action="store_true", help="report as markdown (docs/mutation_testing.md)")
     parser.add_argument("--stub", action="store_true", help="print EQUIVALENT entries to fill in for the unexplained")
     parser.add_argument("--update-docs", action="store_true", help="rewrite the report in docs/mutation_testing.md")
+    parser.add_argument("--not-killed", action="store_true",
+                        help="run: only the mutants not killed last time (after tests were added)")
     args = parser.parse_args(argv)
     groups = args.groups or list(SCOPE)
     unknown = sorted(set(groups) - set(SCOPE))
     if unknown:
         parser.error(f"unknown group(s) {unknown}; choose from {list(SCOPE)}")
     if args.command == "run":
-        return run(groups)
+        return run(groups, args.not_killed)
     return report(groups, args.markdown, args.stub, args.update_docs)
 
 

@@ -537,3 +537,146 @@ def test_a_failing_registration_never_breaks_the_import():
     with pytest.warns(UserWarning, match="could not register"):
         solvers = importlib.import_module("fakepyomo.solvers")
     assert "lexmargin" not in solvers.SolverFactory and pyomo_plugin._hooks() == []
+
+
+# ---- what the results and the certificate say, field by field (mutation tests) ---------------------------------
+def test_results_fields_and_the_unloaded_solution():
+    m = suffixes(hs71())
+    opt = solver(type="lexmargin", name="lexmargin", doc="the solver")     # Pyomo's OptSolver keywords
+    assert opt.last_result is None
+    results = opt.solve(m, load_solutions=False)
+    result = opt.last_result
+    problem, info = results.problem[0], results.solver[0]
+    assert problem.name == "hs71" and problem.number_of_objectives == 1 and problem.sense == pyo.minimize
+    assert problem.number_of_variables == 4 and problem.number_of_constraints == 2
+    assert info.termination_message == info.message and info.wallclock_time == result.seconds
+    assert info.iterations == result.iterations
+    solution = results.solution(0)
+    assert solution.message == info.message
+    assert solution.objective["obj"]["Value"] == pytest.approx(17.0140173, abs=1e-6)
+    assert solution.variable["x[1]"]["Rc"] == pytest.approx(1.0878712, abs=1e-6)
+    assert solution.variable["x[2]"]["Value"] == pytest.approx(4.7429994, abs=1e-6)
+    assert solution.constraint["product"]["Dual"] == pytest.approx(0.5522937, abs=1e-6)
+    maximized = solver().solve(rosenbrock_disk("max"), load_solutions=False)
+    assert maximized.problem[0].sense == pyo.maximize
+    assert maximized.problem[0].lower_bound == pytest.approx(-0.0456748, abs=1e-6)
+
+
+def test_objective_name_is_the_active_one_in_any_block():
+    m = pyo.ConcreteModel(name="nested")
+    m.x = pyo.Var(initialize=0.0)
+    m.first = pyo.Objective(expr=m.x ** 2)
+    m.first.deactivate()
+    m.b = pyo.Block()
+    m.b.obj = pyo.Objective(expr=(m.x - 3) ** 2)
+    m.c = pyo.Constraint(expr=m.x <= 1)
+    results = solver().solve(m, load_solutions=False)
+    assert list(results.solution(0).objective) == ["b.obj"]
+    assert results.solution(0).objective["b.obj"]["Value"] == pytest.approx(4.0, abs=1e-8)
+
+
+def test_loading_clears_stale_suffix_values_and_a_block_gets_its_rc():
+    m = suffixes(hs71())
+    m.spare = pyo.Var(initialize=0.0)
+    m.unused = pyo.Constraint(expr=m.spare >= -1)
+    m.unused.deactivate()
+    m.dual[m.unused] = 99.0                      # not in the results: Pyomo's loading clears it
+    solver().solve(m)
+    assert m.dual.get(m.unused) is None
+    blk = pyo.ConcreteModel()
+    blk.b = pyo.Block()
+    blk.b.x = pyo.Var(bounds=(None, 1.0), initialize=0.0)
+    blk.b.o = pyo.Objective(expr=(blk.b.x - 4) ** 2)
+    blk.b.rc = pyo.Suffix(direction=pyo.Suffix.IMPORT)
+    assert_optimal(solver().solve(blk.b))
+    assert blk.b.rc[blk.b.x] == pytest.approx(-6.0, abs=1e-7)
+
+
+def test_an_uncertified_point_is_not_loaded_and_says_why(caplog):
+    m = hs71()
+    with caplog.at_level(logging.WARNING, logger="lexmargin"):
+        results = solver().solve(m, options={"max_iter": 1})
+    assert results.solver.termination_condition == TC.maxIterations
+    record = next(r for r in caplog.records if r.name == "lexmargin")
+    message = record.getMessage()
+    assert message.startswith("SolverFactory('lexmargin'): not loading the point of model 'hs71': status "
+                              "max_iterations (") and message.endswith("; it is in results.solution")
+    assert results.solver.message in message
+    assert [pyo.value(m.x[i]) for i in m.x] == [1.0, 5.0, 5.0, 1.0] and len(results.solution) == 1
+
+
+def test_options_string_and_logfile_for_one_solve(tmp_path, capfd):
+    opt = solver()
+    results = opt.solve(hs71(), options_string="max_iter=1")
+    assert results.solver.termination_condition == TC.maxIterations
+    assert capfd.readouterr().out == ""                      # no tee, no logfile: IPOPT prints nothing
+    log = tmp_path / "ipopt.log"
+    assert_optimal(opt.solve(hs35(), logfile=str(log)))
+    text = log.read_text()
+    assert "Ipopt" in text and "iter" in text
+    assert capfd.readouterr().out == ""
+
+
+def test_certify_pyomo_records_where_its_multipliers_come_from():
+    m = suffixes(hs71())
+    solver().solve(m)
+    both = P.certify_pyomo(m)
+    assert (both.diagnostics.multipliers, both.diagnostics.bound_multipliers) == ("suffix", "suffix")
+    assert both.solver.message == "multipliers: suffix; bound multipliers: suffix"
+    assert (both.solver.name, both.solver.return_status, both.solver.iterations, both.solver.seconds) == (
+        "none", "not run: the model's current values", 0, 0.0)
+    assert both.finish.applied is False
+    assert both.finish.reason == "not run: certify_pyomo judges the model's values as they are"
+    m.del_component(m.rc)
+    half = P.certify_pyomo(m)
+    assert (half.diagnostics.multipliers, half.diagnostics.bound_multipliers) == ("suffix", "fitted")
+    assert half.solver.message == "multipliers: suffix; bound multipliers: fitted" and half.success
+    for con in m.dual:
+        m.dual[con] = -m.dual[con]                   # wrong signs: not optimal when read ...
+    assert not P.certify_pyomo(m).success
+    fitted = P.certify_pyomo(m, multipliers="fitted")          # ... and ignored when fitted
+    assert fitted.success
+    assert (fitted.diagnostics.multipliers, fitted.diagnostics.bound_multipliers) == ("fitted", "fitted")
+    assert fitted.solver.message == "multipliers: fitted; bound multipliers: fitted"
+    bare = hs71()
+    for i in bare.x:
+        bare.x[i].set_value(pyo.value(m.x[i]))
+    assert P.certify_pyomo(bare).success and bare.component("dual") is None and bare.component("rc") is None
+    with pytest.raises(ModelError, match=r"^certify_pyomo\(multipliers='suffix'\): the model has no import "
+                                         r"Suffix 'dual' with a value for every active constraint$"):
+        P.certify_pyomo(bare, multipliers="suffix")
+
+
+def test_certify_pyomo_uses_the_tolerances_it_is_given():
+    from lexmargin.nlp.options import Tolerances
+
+    m = rosenbrock_disk()
+    solver().solve(m)
+    loose = P.certify_pyomo(m)
+    assert loose.success and 0 < loose.kkt.max
+    strict = Tolerances(kkt=loose.kkt.max / 10)
+    cert = P.certify_pyomo(m, tolerances=strict)
+    assert cert.status == Status.INACCURATE and cert.tolerances == strict
+
+
+def test_missing_values_are_named_five_at_most():
+    for count, suffix in ((5, ""), (6, " ..."), (7, " ...")):
+        m = pyo.ConcreteModel()
+        m.v = pyo.Var(range(count))
+        m.obj = pyo.Objective(expr=sum(m.v[i] ** 2 for i in range(count)))
+        with pytest.raises(ModelError) as info:
+            P.certify_pyomo(m)
+        names = ", ".join(f"v[{i}]" for i in range(min(count, 5)))
+        assert str(info.value) == f"certify_pyomo: variable(s) without a value: {names}{suffix}"
+
+
+def test_fitted_bound_multipliers_below_one():
+    """An active upper bound with multiplier 0.5: min (x - 2.25)^2 s.t. x <= 2 (a variable bound)."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(bounds=(-5.0, 2.0), initialize=2.0)
+    m.obj = pyo.Objective(expr=(m.x - 2.25) ** 2)
+    cert = P.certify_pyomo(m)
+    assert cert.success
+    _, _, nlp, z, point = _nlp_at_values(m)
+    lower, upper = P.fitted_bound_multipliers(nlp, point, z, np.zeros(0), cert.tolerances)
+    assert lower.tolist() == [0.0] and upper.tolist() == [0.5]

@@ -356,3 +356,21 @@ def test_arguments_are_checked():
         S.svm_with_bias_qp(data, zero_tol=-1.0)
     _w, _b, result = S.svm_with_bias_qp(data, zero_tol=0.0, options=SolveOptions(tol=1e-9))
     assert result.success
+
+
+@pytest.mark.parametrize("sign", ["both", "positive"])
+def test_general_route_result_matches_the_qp_routes_fields(sign):
+    """depth_sensitive (the general route) reports the same blocks, degrees, norms and stage diagnostics."""
+    data = offset_data(n=12, d=2)
+    _, _, fast = S.svm_with_bias_qp(data, sign=sign)
+    w, b, general = S.svm_with_bias_qp(data, sign=sign, route="depth_sensitive")
+    assert general.success and general.block_names == ("w", "b") == fast.block_names
+    theta = general.theta
+    assert general.block_squared_norms == (pytest.approx(float(theta[:2] @ theta[:2]), rel=1e-15),
+                                           pytest.approx(float(theta[2:] @ theta[2:]), rel=1e-15, abs=1e-300))
+    n_params = 4 if sign == "both" else 3
+    assert [s.degree for s in general.stages] == [1.0, 2.0]
+    assert [s.certificate.diagnostics for s in general.stages] == [s.certificate.diagnostics for s in fast.stages]
+    first, second = (s.certificate.diagnostics for s in general.stages)
+    assert (first.blocks, first.free_parameters, first.fixed_blocks) == (("w",), n_params, ())
+    assert (second.blocks, second.free_parameters, second.fixed_blocks) == (("b",), n_params - 2, ("w",))
