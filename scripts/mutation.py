@@ -435,6 +435,8 @@ GENERIC = [
      "a second finish from NNLS after an applied one: for a non-vertex point it repeats the same call; a vertex "
      "comes from the dual route's convex QPs, whose finished point and multipliers (LICQ) are unique"),
     # ---- pyomo_solver
+    (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
+     "descend_into=True is Pyomo's default"),
     (r"^x__load_results: .*set_value\(float\(value\), skip_validation=True\)",
      "the values written back lie within the variables' bounds and domains: validation passes silently"),
     (r"^x_certify_pyomo: .*fit_multipliers\(nlp, z, tolerances=tol\)",
@@ -546,22 +548,31 @@ def equivalent_reason(name: str, minus: str, plus: str) -> str | None:
 RUN_INFO = ROOT / "mutants" / "scope-run.json"
 
 
-def not_killed(groups) -> list[str]:
-    """The groups' mutants whose last verdict is not "killed" (survived, no tests, timeout, not run yet)."""
+def not_killed(groups, unexplained_only: bool = False) -> list[str]:
+    """The groups' mutants whose last verdict is not "killed" (survived, no tests, timeout, not run yet);
+    ``unexplained_only``: of those, the ones without a recorded reason (an equivalent mutant survives any test)."""
     import os
     os.chdir(ROOT)
     wanted = patterns(groups)
-    return [name for path, name, status, _ in _results()
-            if status != "killed" and any(fnmatch.fnmatch(name, p) for p in wanted)]
+    names = []
+    for path, name, status, diff in _results():
+        if status == "killed" or not any(fnmatch.fnmatch(name, p) for p in wanted):
+            continue
+        if unexplained_only and status in ("survived", "no tests"):
+            minus, plus = _changed_lines(diff())
+            if equivalent_reason(name, minus, plus) is not None:
+                continue
+        names.append(name)
+    return names
 
 
-def run(groups, only_not_killed: bool = False) -> int:
+def run(groups, only_not_killed: bool = False, unexplained_only: bool = False) -> int:
     """mutmut on the groups' mutants (all of them; or, with ``only_not_killed``, those not killed last time: after
     tests were only added, a killed mutant stays killed, and the others get the new tests)."""
     import datetime
     import json
     started = time.perf_counter()
-    names = not_killed(groups) if only_not_killed else patterns(groups)
+    names = not_killed(groups, unexplained_only) if only_not_killed else patterns(groups)
     if not names:
         print("nothing to run")
         return 0
@@ -715,13 +726,15 @@ def main(argv=None) -> int:
     parser.add_argument("--update-docs", action="store_true", help="rewrite the report in docs/mutation_testing.md")
     parser.add_argument("--not-killed", action="store_true",
                         help="run: only the mutants not killed last time (after tests were added)")
+    parser.add_argument("--unexplained", action="store_true",
+                        help="run --not-killed: and of those only the ones without a recorded reason")
     args = parser.parse_args(argv)
     groups = args.groups or list(SCOPE)
     unknown = sorted(set(groups) - set(SCOPE))
     if unknown:
         parser.error(f"unknown group(s) {unknown}; choose from {list(SCOPE)}")
     if args.command == "run":
-        return run(groups, args.not_killed)
+        return run(groups, args.not_killed or args.unexplained, args.unexplained)
     return report(groups, args.markdown, args.stub, args.update_docs)
 
 

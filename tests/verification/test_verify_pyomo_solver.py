@@ -680,3 +680,14 @@ def test_fitted_bound_multipliers_below_one():
     _, _, nlp, z, point = _nlp_at_values(m)
     lower, upper = P.fitted_bound_multipliers(nlp, point, z, np.zeros(0), cert.tolerances)
     assert lower.tolist() == [0.0] and upper.tolist() == [0.5]
+
+
+def test_certify_pyomo_active_set_follows_its_tolerances():
+    from lexmargin.nlp.options import Tolerances
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=0.0)
+    m.obj = pyo.Objective(expr=m.x ** 2)
+    m.c = pyo.Constraint(expr=m.x >= -1e-6)          # slack 1e-6: active only under a loose active tolerance
+    assert [r.active for r in P.certify_pyomo(m).rows] == [0]
+    assert [r.active for r in P.certify_pyomo(m, tolerances=Tolerances(active=1e-5)).rows] == [1]

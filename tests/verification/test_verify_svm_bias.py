@@ -374,3 +374,114 @@ def test_general_route_result_matches_the_qp_routes_fields(sign):
     first, second = (s.certificate.diagnostics for s in general.stages)
     assert (first.blocks, first.free_parameters, first.fixed_blocks) == (("w",), n_params, ())
     assert (second.blocks, second.free_parameters, second.fixed_blocks) == (("b",), n_params - 2, ("w",))
+
+
+# ---- what the certificates say, field by field (mutation tests) -------------------------------------------
+def test_stage_certificates_field_by_field():
+    for sign in ("both", "positive"):
+        data = offset_data(flip=True)
+        _, _, result = S.svm_with_bias_qp(data, sign=sign)
+        assert result.route == "qp"
+        qp, first, second = result.qp, result.stages[0].certificate, result.stages[1].certificate
+        assert qp.diagnostics.model == "svm_with_bias_qp"
+        assert (first.solver.name, first.solver.status, first.solver.return_status, first.solver.iterations,
+                first.solver.seconds) == ("ipopt", qp.solver.status, qp.solver.return_status, qp.solver.iterations,
+                                          qp.solver.seconds)
+        assert first.solver.message == ("solved as the convex QP in (w, b) (its certificate: result.qp), mapped to "
+                                        "the smallest bias parametrization b1 = sqrt(max(b, 0)), b2 = "
+                                        "sqrt(max(-b, 0)); certified with the QP's multipliers")
+        assert first.finish == qp.finish and first.norm == "l2" and second.norm == "l2"
+        assert first.constraints == ("f_n(w) >= 1, shallower blocks fixed at their stage solutions; minimizing "
+                                     "||w||^2 (solved as the convex QP in (w, b))")
+        assert second.constraints == ("f_n(w) >= 1, shallower blocks fixed at their stage solutions; minimizing "
+                                      "||b||^2 (closed form)")
+        assert (second.solver.name, second.solver.status, second.solver.return_status, second.solver.iterations) == (
+            "closed_form", "optimal", "closed form", 0)
+        assert 0.0 <= second.solver.seconds < 60.0
+        assert second.solver.message == ("w fixed: the feasible biases form an interval [lo, hi]; b1^2 + b2^2 = |b| "
+                                         "is smallest at b = clip(0, lo, hi)"
+                                         + (" with b >= 0" if sign == "positive" else ""))
+        assert second.finish.applied is False and second.finish.reason == "closed form: nothing to finish"
+
+
+def test_one_class_certificate_field_by_field():
+    from lexmargin.nlp.options import Tolerances
+
+    X = np.random.default_rng(0).standard_normal((6, 2)) * 1e-3
+    data = Dataset(X, np.ones(6))
+    tol = Tolerances(active=1e-6)
+    cert = S.SVMBiasQP(data).solve(SolveOptions(tolerances=tol), route="dual")
+    assert cert.tolerances == tol and cert.diagnostics.working_set_rounds == 0
+    assert (cert.solver.return_status, cert.solver.iterations) == ("closed form", 0)
+    assert 0.0 <= cert.solver.seconds < 60.0
+    assert cert.finish.applied is False and cert.finish.reason == "closed form: nothing to finish"
+    w, b, result = S.svm_with_bias_qp(Dataset(X, np.ones(6)))
+    assert result.route == "qp" and w.tolist() == [0.0, 0.0] and b == 1.0 and result.discarded == ("w",)
+
+
+def test_the_qp_route_never_raises_before_the_general_route_can_answer(monkeypatch):
+    """A closed form that is not certified (to_scaled broken on purpose) hands over to the general route."""
+    data = Dataset(np.ones((3, 2)), np.ones(3))
+    original = S.BiasMargins.to_scaled
+    monkeypatch.setattr(S.BiasMargins, "to_scaled", lambda self, theta: original(self, np.asarray(theta) * 0.5))
+    w, b, result = S.svm_with_bias_qp(data)
+    assert result.route == "depth_sensitive" and result.success and not result.qp.success
+
+
+def test_options_and_working_set_reach_both_routes():
+    from lexmargin.nlp.options import Tolerances
+    from lexmargin.problems.maxmargin import WorkingSetOptions
+
+    data = offset_data(n=12, d=2)
+    stopped = S.svm_with_bias_qp(data, route="qp", options=SolveOptions(max_iter=0, raise_on_failure=False))[2]
+    assert not stopped.success and not stopped.qp.success
+    _, _, fast = S.svm_with_bias_qp(data)
+    assert fast.qp.solver.name == "dual_active_set"
+    _, _, ws = S.svm_with_bias_qp(data, working_set=WorkingSetOptions(enabled=True))
+    assert ws.qp.solver.name == "ipopt" and ws.success
+    tol = Tolerances(support=1e-6)
+    _, _, general = S.svm_with_bias_qp(data, route="depth_sensitive", options=SolveOptions(tolerances=tol))
+    assert all(s.certificate.tolerances == tol for s in general.stages)
+    # init and starts belong to the general route: the QP ignores them
+    model_init = np.ones(data.n_features + 2)
+    _, _, with_init = S.svm_with_bias_qp(data, init=model_init)
+    assert with_init.route == "qp" and with_init.success
+
+
+def test_a_stage_certificate_is_judged_by_its_own_residuals(monkeypatch):
+    data = offset_data(flip=True)
+    monkeypatch.setattr(S, "bias_parameters", lambda b, sign: np.full(2 if sign == "both" else 1, 0.3))
+    _, _, result = S.svm_with_bias_qp(data, route="qp", raise_on_failure=False)
+    assert result.qp.success and result.stages[0].certificate.status != Status.OPTIMAL
+
+
+def test_messages_of_the_argument_checks_and_of_a_proof():
+    data = offset_data(n=6)
+    with pytest.raises(lm.ModelError, match=r"^svm_bias: sign must be one of \('positive', 'both'\); got 'negative'$"):
+        S.svm_with_bias_qp(data, sign="negative")
+    with pytest.raises(lm.LexmarginError, match=r"^route must be one of \('auto', 'qp', 'depth_sensitive'\); got "):
+        S.svm_with_bias_qp(data, route="simplex")
+    with pytest.raises(lm.LexmarginError, match=r"^expected a lexmargin Dataset, got tuple$"):
+        S.svm_with_bias_qp((data.X, data.y))
+    with pytest.raises(lm.LexmarginError, match=r"^expected a lexmargin Dataset, got tuple$"):
+        S.SVMBiasQP((data.X, data.y))
+    with pytest.raises(lm.LexmarginError, match=r"^zero_tol must be >= 0; got -1.0$"):
+        S.svm_with_bias_qp(data, zero_tol=-1.0)
+    X = np.array([[0.0, 0.0], [1.0, 0.0], [2.0, 0.0], [1.0, 3.0]])
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    with pytest.raises(NotSeparableError, match="by a hyperplane with a bias b >= 0"):
+        S.svm_with_bias_qp(Dataset(X, y), sign="positive")
+    with pytest.raises(NotSeparableError, match="by any hyperplane with a bias"):
+        S.svm_with_bias_qp(Dataset(X, y))
+
+
+def test_prescaling_edges():
+    data = offset_data()
+    assert S.BiasMargins(data).positive is False
+    X = data.X / np.max(np.abs(data.X), axis=0) * 0.75                  # every column maximum 0.75
+    edge = Dataset(X * np.array([1.0, 256.0, 1.0]), data.y)       # column maxima 0.75, 192, 0.75 and the bias 1
+    source = S.BiasMargins(edge)
+    assert source.scale_exponent == 0                              # max |A| = 192: exponent 8, not rescaled
+    assert source.column_scale is None                             # spread exactly 2^8: no variable scaling
+    big = Dataset(X * np.array([1.0, 512.0, 1.0]), data.y)
+    assert S.BiasMargins(big).scale_exponent == 9 and S.BiasMargins(big).column_scale is not None
