@@ -380,7 +380,7 @@ GENERIC = [
      "the no-copy shortcut: with every row (column) selected, J[rows] (J[:, free]) equals J"),
     (r"^x_(certify|residuals): .*residuals\(ext, lam, scale\).*-> .*residuals\(ext, lam, (None)?\)",
      "the stationarity scale the caller computed: without it the same scale is recomputed"),
-    (r"^x_residuals: .*stationarity_residual\(p\.gradient, ext\.jacobian, multipliers, p\.gradient_scale, scale\)"
+    (r"^x_residuals: .*stationarity_residual\(p\.gradient, ext\.jacobian, multipliers, p\.gradient_scale, scale\),"
      r" -> .*(multipliers, None, scale\)|p\.gradient_scale, None\)|p\.gradient_scale, \)|multipliers, scale\))",
      "the scale is given (the gradient scale is then unused) or recomputed to the same value: with the scale "
      "passed as the gradient scale, max(|g|, scale, terms) is the scale"),
@@ -431,9 +431,136 @@ GENERIC = [
      "the starting working set of the Newton solve (a solver strategy); the result is judged by certify"),
     (r"^x_finish_or_keep: .*getattr\(result, \"vertex\", False\)",
      "every result handed to finish_or_keep (IpoptResult) has a vertex field: the default is never used"),
-    (r"^x_finish_or_keep: .*if vertex and not finished\.info\.applied: -> .*if vertex or not",
+    (r"^x_finish_or_keep: .*if vertex and not finished\.info\.applied:.* -> .*if vertex or not",
      "a second finish from NNLS after an applied one: for a non-vertex point it repeats the same call; a vertex "
      "comes from the dual route's convex QPs, whose finished point and multipliers (LICQ) are unique"),
+    # ---- svm_bias
+    (r"^x__diagonal_stage: .*(N = data\.n_samples -> .*N = None|weighted_hessian_diagonal\(nlp\.theta\(z\), data, "
+     r"lam\[:N\]\).* -> .*weighted_hessian_diagonal\((None|nlp\.theta\(None\)), data)",
+     "the stage NLP's rows are the N margins only (lam[:N] is lam), and the svm_bias model's weighted Hessian "
+     "does not depend on theta"),
+    (r"^x\u01c1BiasModelFunctions\u01c1weighted_hessian: .*weighted_hessian_diagonal\(None, data, weights\)",
+     "the svm_bias model's weighted Hessian does not depend on theta"),
+    (r"^x\u01c1BiasModelFunctions\u01c1margin_jacobian: .*\* self\.data\.y -> .*/ self\.data\.y",
+     "labels are +-1: dividing equals multiplying"),
+    (r"^x__qp_stages: .*discard_w = bool\(np\.max\(np\.abs\(fns\.yX @ w\), initial=0\.0\).*-> .*(initial=None|w\), \))",
+     "np.max over the N >= 1 margins"),
+    (r"^x_(_qp_stages|closed_form_bias|BiasMargins\u01c1__init__): .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
+    (r"^x__qp_stages: .*closed_form_bias\(fns\.yX, data\.y, theta\[w_idx\], sign == \"positive\"\) -> ",
+     "w is the QP's: its feasible interval [lo, hi] holds the QP's own b, which is >= 0 for sign='positive', so the "
+     "smallest |b| in it is >= 0 without the clamp"),
+    (r"^x__qp_stages: .*fit_multipliers\(nlp, theta\[b_idx\], tolerances=opts\.tolerances\)",
+     "fit_multipliers' active tolerance only widens its NNLS candidates, which get multiplier 0 at a KKT point"),
+    (r"^x__stage_certificate: .*decide\(report\.kkt_met\(opts\.tolerances\), solver\.status\) -> .*None\)",
+     "the stage solvers' statuses are OPTIMAL or the QP's own failed status, which is passed explicitly; decide() "
+     "gives inaccurate for OPTIMAL and None alike"),
+    (r"^x_closed_form_bias: .*proj\[y (> 0|< 0)\].*-> .*proj\[y (>= 0|<= 0|< 1)\]", "labels are +-1"),
+    (r"^x_closed_form_bias: .*if lo > hi: -> .*if lo >= hi:", "at lo == hi the midpoint and the clipped value are "
+     "both lo"),
+    (r"^x_svm_with_bias_qp: .*raise_on_failure=False\) -> .*raise_on_failure=None\)", "None is falsy like False"),
+    (r"^x_svm_with_bias_qp: .*replace\(opts, init=None, starts=None, raise_on_failure=False\) -> "
+     r".*replace\(opts, init=None, raise_on_failure=False\)",
+     "the QP is convex and solved by the dual route without starts (IPOPT from one start otherwise): starts only "
+     "repeat the solve"),
+    (r"^x_svm_with_bias_qp: .*route=\"depth_sensitive\", qp=qp\) -> .*qp=qp\)",
+     "SVMBiasResult's default route is 'depth_sensitive'"),
+    (r"^x\u01c1BiasMargins\u01c1__init__: .*exponent = power_of_two_exponent\(float\(np\.max\(np\.abs\(A\), "
+     r"initial=0\.0\)\)\) -> .*(initial=None|A\), \))",
+     "np.max over A, which has N >= 1 rows and d + 1 >= 2 columns"),
+    (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.where\(columns > 0, np\.frexp\(columns\)\[1\], 0\)\) -> "
+     r".*(columns >= 0|\[1\], 1\)\))",
+     "frexp(0) has exponent 0 like the placeholder; a zero column's scale (1 or 1/2) only scales a variable no "
+     "row depends on (IPOPT's variable scaling)"),
+    (r"^x\u01c1BiasMargins\u01c1extra_values: .*self\.bias:self\.bias \+ 1\].*-> .*self\.bias \+ 2\]",
+     "the bias is the last coordinate: the slice ends there either way"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*c = float\(self\.data\.y\[0\]\) -> .*y\[1\]",
+     "one class only: every label is c"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*attempt = _Attempt\(.*np\.zeros\(self\.lift\.n\), np\.zeros\(self\.lift\.n\)"
+     r".*-> .*None",
+     "the closed form's bound multipliers: certify reads None as zeros (and the QP has no bounds)"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*Status\.OPTIMAL, \"closed form\", 0, 0\.0, 0, np\.arange",
+     "the attempt's solver fields are replaced by the closed form's SolverInfo (replace(cert, solver=...)); its "
+     "rounds are reported as working-set rounds only through diagnostics the test reads (0)"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*FinishInfo\(False, \"closed form: nothing to finish\"\)\).*-> "
+     r".*FinishInfo\((None|True),",
+     "FinishInfo.applied is a diagnostic of the finish (the closed form is exact), not read by any decision"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*decide\(report\.kkt_met\(opts\.tolerances\), Status\.OPTIMAL\) -> .*None\)",
+     "decide() gives inaccurate for OPTIMAL and None alike when the residuals are not met"),
+    (r"^x\u01c1SVMBiasQP\u01c1solve: .*np\.all\(labels > 0\) or \(np\.all\(labels < 0\).*-> .*(labels >= 0|labels <= 0|"
+     r"labels < 1)", "labels are +-1"),
+    (r"^x\u01c1SVMBiasQP\u01c1solve: .*activation_region=False.*-> .*(activation_region=None|working_set, \*\*overrides)",
+     "activation_region=None is automatic: off for the linear QP"),
+    (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.max\(np\.abs\(A\), initial=0\.0\).*-> .*initial=1\.0",
+     "A's bias column is y (+-1): max |A| >= 1 either way"),
+    # ---- dual
+    (r"^x__(bordered|extend): .*check_finite=False.*-> .*(check_finite=None|check_finite=True|lower=True, \)|, \)\))",
+     "check_finite only rejects inf/nan input (which never reaches these factorizations): the numbers are the same"),
+    (r"^x__(bordered|extend): .*(cho_solve\(\(L, True\), (r|C), check_finite=False\)) -> .*cho_solve\(\(L, True\), (r|C), \)",
+     "check_finite only rejects inf/nan input (which never reaches these factorizations): the numbers are the same"),
+    (r"^x__bordered: .*rcond=None.*-> .*C\.T @ z0, \)", "rcond=None is numpy's default"),
+    (r"^x__extend: .*C, S = np\.zeros\(\(0, new\.size\)\), Knn -> .*np\.zeros\(\(1, new\.size\)\)",
+     "with no passive rows C is only copied into an empty block: a 1 x m zero row broadcasts into it like 0 x m"),
+    (r"^x__extend: .*(L22 = cholesky\(scaled, lower=True, check_finite=False\) -> .*L22 = None|"
+     r"np\.min\(np\.diag\(L22\)\) \*\* 2 <= DEPENDENT: -> .*(np\.diag\(None\)|\*\* 3 <= DEPENDENT)|"
+     r"raise LinAlgError\(\"nearly dependent\"\))",
+     "more rows go to the pivoted Cholesky (the exception is caught), whose own test (tol=DEPENDENT on the same "
+     "squared lengths) keeps the same independent rows, factored alike"),
+    (r"^x__extend: .*(factor, piv, rank, _ = dpstrf\(scaled, tol=DEPENDENT, lower=1\) -> .*(lower=None|"
+     r"tol=DEPENDENT, \))|keep = piv\[:rank\] - 1|L22 = np\.tril\(factor\[:rank, :rank\]\)|"
+     r"L22 = cholesky\(scaled\[np\.ix_\(keep, keep\)\], lower=True, check_finite=False\))",
+     "the fallback for a failed Cholesky of the rows dpstrf kept (their pivots exceed DEPENDENT, so it does not "
+     "fail): only the pivot order is read otherwise"),
+    (r"^x__extend: .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
+    (r"^x_linear_margins: .*(parts = input_affine\(model\) -> .*parts = None|if parts is None: -> .*is not None)",
+     "every model then takes LinearMargins, which computes the same A, c and scaling from the model's own "
+     "Jacobian (tests compare them attribute by attribute): the structured path only saves time"),
+    (r"^x_linear_margins: .*(_lexmargin_structure|beta_jacobian_at_0)",
+     "a per-model cache of beta's Jacobian: another key, or none, recomputes the same Jacobian"),
+    (r"^x_linear_margins: .*if model\.n_params == d and np\.array_equal\(rows, np\.arange\(d\)\) and "
+     r"np\.array_equal\(cols, rows\).*-> .*(model\.n_params != d|array_equal\(None|array_equal\(rows, None\)|"
+     r"array_equal\(cols, None\)|np\.arange\(d\)\) or np\.array_equal)",
+     "the identity shortcut not taken: the general loop builds the same A = y X from the identity Jacobian"),
+    (r"^x_linear_margins: .*and np\.all\(values == 1\.0\): -> .*(np\.all\(None\)|values != 1\.0|values == 2\.0)",
+     "the identity shortcut not taken: the general loop builds the same A = y X from the identity Jacobian"),
+    (r"^x_linear_margins: .*if model\.degree is not None and model\.degree > 0: -> .*(degree >= 0|degree > 1)",
+     "a model linear in theta has degree 1 or none, and a homogeneous one has beta(0) = 0 and c(0) = 0: the "
+     "computed c is 0 as well"),
+    (r"^x_linear_margins: .*np\.outer\(y, .*reshape\(-1\)\) -> .*reshape\(None\)", "np.outer flattens its arguments"),
+    (r"^x_linear_margins: .*columns = np\.max\(np\.abs\(A\), axis=0\) if A\.size else np\.zeros\(A\.shape\[1\]\) -> ",
+     "A has N >= 1 rows and P >= 1 columns: never empty"),
+    (r"^x_linear_margins: .*np\.max\(columns, initial=0\.0\).*-> .*(initial=None|columns, \))",
+     "np.max over the P >= 1 column sizes"),
+    (r"^x_linear_margins: .*np\.where\(columns > 0, np\.frexp\(columns\)\[1\], 0\)\) -> .*columns >= 0",
+     "frexp(0) has exponent 0 like the placeholder"),
+    # ---- maxmargin: the deep linear closed form
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*linear = Model\(\"end_to_end_linear\", \[Block\(\"beta\"",
+     "the inner linear model's name, block label and declared degree are read by nothing _deep_linear uses (theta "
+     "and the multipliers of its solve; its normalized margin is not used)"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*verify=False\) -> .*(verify=None|verify=True|x\), \))",
+     "verification of the inner model's degree: None is falsy, and the degree-1 linear block passes it"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*raise_on_failure=False\) -> .*raise_on_failure=None\)",
+     "None is falsy like False"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*(seconds = time\.perf_counter\(\) - started -> |"
+     r"Status\.OPTIMAL, CLOSED_FORM, 0, seconds\) -> .*(CLOSED_FORM, None, seconds|CLOSED_FORM, 1, seconds|"
+     r"CLOSED_FORM, 0, None|Status\.OPTIMAL, None, 0)|IpoptResult\(z, self\.norm\.objective_value\(theta\).*-> "
+     r".*IpoptResult\(z, None)",
+     "fields of the candidate's IpoptResult that finish_or_keep does not read (objective, iteration count, "
+     "seconds; the return status only in the reason of a start that did not converge)"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*attempt = _Attempt\(fin\.z, fin\.multipliers, "
+     r"fin\.lower_multipliers, fin\.upper_multipliers, Status\.OPTIMAL,.*-> .*None",
+     "the certificate takes its multipliers from the report and its solver from the closed form's SolverInfo: "
+     "the attempt's multipliers and status are not read"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*CLOSED_FORM, 0, seconds, 1, np\.arange\(self\.data\.n_samples\), "
+     r"fin\.info, report\) -> .*(None, 0, seconds|CLOSED_FORM, None, seconds|CLOSED_FORM, 1, seconds|"
+     r"0, None, 1|fin\.info, None\)|fin\.info, \))",
+     "the attempt's return status, iterations and seconds go into the SolverInfo that the closed form's replaces, "
+     "and its report is passed to _certificate directly"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*decide\(report\.kkt_met\(opts\.tolerances\), Status\.OPTIMAL\) "
+     r"-> .*None\)", "decide() gives inaccurate for OPTIMAL and None alike when the residuals are not met"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),

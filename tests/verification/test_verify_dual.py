@@ -229,13 +229,14 @@ def test_violated_rows_most_violated_first_and_excluded():
 # ---- the passive rows stay independent ------------------------------------------------------------------------
 def test_extend_skips_rows_dependent_on_the_passive_ones():
     A = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [2.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 3.0],
-                  [1.0, 0.0, 1e-9]])
-    r = np.array([1.0, 1.0, 2.0, 2.0, 1.0, 1.0])       # e_2 = 2 e_0, e_3 = e_0 + e_1; e_5 is e_0 + O(1e-9)
+                  [1.0, 0.0, 1e-9], [1.0, 0.0, 3e-7]])
+    r = np.array([1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0])  # e_2 = 2 e_0, e_3 = e_0 + e_1; e_5, e_6 are e_0 + O(1e-9),
+    #                                                    e_0 + O(3e-7): squared distance 1e-13 < DEPENDENT
     gram = D._Gram(A, r, True)
     L, passive, kept = D._extend(np.zeros((0, 0)), np.zeros(0, dtype=int), np.array([0, 1]), gram)
     assert passive.tolist() == [0, 1] and kept.tolist() == [0, 1]
     np.testing.assert_allclose(L @ L.T, gram.K[np.ix_(passive, passive)], rtol=1e-14)
-    L2, passive2, kept2 = D._extend(L, passive, np.array([2, 3, 4, 5]), gram)
+    L2, passive2, kept2 = D._extend(L, passive, np.array([2, 3, 4, 5, 6]), gram)
     assert passive2.tolist() == [0, 1, 4] and kept2.tolist() == [2]
     np.testing.assert_allclose(L2 @ L2.T, gram.K[np.ix_(passive2, passive2)], rtol=1e-13, atol=1e-13)
     assert np.allclose(L2, np.tril(L2))
@@ -245,7 +246,7 @@ def test_extend_skips_rows_dependent_on_the_passive_ones():
     # on demand (no N x N matrix): the same factor, and the rows formed are recorded
     lazy = D._Gram(A, r, False)
     L4, passive4, _ = D._extend(np.zeros((0, 0)), np.zeros(0, dtype=int), np.array([0, 1, 2, 4]), lazy)
-    assert passive4.tolist() == [0, 1, 4] and lazy.formed.tolist() == [True, True, True, False, True, False]
+    assert passive4.tolist() == [0, 1, 4] and lazy.formed.tolist() == [True, True, True, False, True, False, False]
     np.testing.assert_allclose(L4, L2, rtol=1e-14, atol=1e-15)
 
 
@@ -388,3 +389,35 @@ def test_route_decisions():
     # a not-optimal dual route under "auto" falls back to IPOPT's certificate
     fallback = lm.max_margin(linear, data, max_iter=1, raise_on_failure=False)
     assert fallback.solver.name == "ipopt"
+
+
+def test_linear_margins_edges_and_other_jacobians():
+    """Data at the rescaling edge (max |A| in [2^7, 2^8): not rescaled), a column spread of exactly 2^8 (no
+    variable scaling) and beyond it with a zero column, permuted and summed Jacobians, a model without an output
+    (its own Jacobian): linear_margins equals LinearMargins attribute by attribute."""
+    from lexmargin.problems.margins import LinearMargins
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((10, 3))
+    X = X / np.max(np.abs(X), axis=0) * 0.75                      # every column maximum 0.75
+    y = np.sign(rng.standard_normal(10))
+    permuted = lm.Model("permuted", [lm.Block.array("w", 3, 1)], input_dim=3,
+                        output=lambda p, x: p.w[1] * x[0] + p.w[0] * x[1] + p.w[2] * x[2])
+    summed = lm.Model("summed", [lm.Block.array("w", 3, 1)], input_dim=3,
+                      output=lambda p, x: p.w[0] * (x[0] + x[1]) + p.w[1] * x[2] + p.w[2] * x[2])
+    custom = lm.Model("custom", [lm.Block.array("w", 3, 1)], input_dim=3, margin=lambda p, x, y: y * (p.w @ x))
+    datasets = [Dataset(X * np.array([1.0, 256.0, 1.0]), y),       # max |A| = 192, spread 2^8 exactly
+                Dataset(X * np.array([1.0, 1024.0, 0.0]), y),      # rescaled, spread 2^10, a zero column
+                Dataset(X, y)]
+    for model in (lm.load_model("linear", input_dim=3), permuted, summed, custom):
+        for data in datasets:
+            fast, slow = D.linear_margins(model, data), LinearMargins(model, data)
+            for name in ("A", "c", "scale_exponent", "n_samples", "column_scale"):
+                a, b = getattr(fast, name), getattr(slow, name)
+                if b is None:
+                    assert a is None, (model.name, name)
+                else:
+                    np.testing.assert_array_equal(a, b, err_msg=f"{model.name} {name}")
+    assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[0]).scale_exponent == 0
+    assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[0]).column_scale is None
+    assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[1]).column_scale is not None

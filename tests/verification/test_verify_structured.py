@@ -159,3 +159,18 @@ def test_margin_nlp_on_all_rows_equals_its_definition(norm):
     lam = rng.random(everything.m)
     np.testing.assert_array_equal(everything.hessian(z, None, lam), np.diag(lift.objective_hessian(z)))
     assert everything.hessian_diagonal
+
+
+def test_deep_linear_certificate_field_by_field():
+    from lexmargin.nlp.finish import NOT_NEEDED
+
+    data = separable(seed=2)
+    model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
+    cert = lm.max_margin(model, data)
+    assert cert.solver.name == "closed_form"
+    assert cert.finish.reason == NOT_NEEDED and cert.diagnostics.working_set_rounds == 1
+    assert cert.diagnostics.working_set_size == data.n_samples
+    assert cert.solver.iterations == 0 and 0.0 <= cert.solver.seconds < 60.0
+    # the inner linear solve gets the caller's options: with no iteration it fails, and the closed form with it
+    problem = lm.MaxMarginProblem(model, data)
+    assert problem._deep_linear((2,), lm.SolveOptions(max_iter=0), 0.0) is None

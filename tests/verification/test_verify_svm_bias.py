@@ -485,3 +485,16 @@ def test_prescaling_edges():
     assert source.column_scale is None                             # spread exactly 2^8: no variable scaling
     big = Dataset(X * np.array([1.0, 512.0, 1.0]), data.y)
     assert S.BiasMargins(big).scale_exponent == 9 and S.BiasMargins(big).column_scale is not None
+
+
+def test_stage_certificates_use_the_given_tolerances():
+    from lexmargin.nlp.options import Tolerances
+
+    data = offset_data(flip=True)
+    _, _, default = S.svm_with_bias_qp(data)
+    tol = Tolerances(support=0.5)
+    _, _, coarse = S.svm_with_bias_qp(data, options=SolveOptions(tolerances=tol))
+    assert coarse.route == "qp"
+    first, base = coarse.stages[0].certificate, default.stages[0].certificate
+    assert first.tolerances == tol
+    assert sum(r.support for r in first.rows) < sum(r.support for r in base.rows)
