@@ -421,3 +421,52 @@ def test_linear_margins_edges_and_other_jacobians():
     assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[0]).scale_exponent == 0
     assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[0]).column_scale is None
     assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[1]).column_scale is not None
+
+
+def test_dual_route_certificate_field_by_field():
+    data = planted(30, 3, seed=5)
+    cert = lm.max_margin(lm.load_model("linear", input_dim=3), data, route="dual")
+    from lexmargin.nlp.finish import NOT_NEEDED
+
+    assert cert.finish.reason == NOT_NEEDED                     # the vertex is exact: judged, nothing to finish
+    assert cert.solver.return_status == "optimal" and cert.solver.iterations >= 1
+    assert 0.0 <= cert.solver.seconds < 60.0
+    assert cert.diagnostics.working_set_rounds == cert.solver.iterations
+    start = cert.diagnostics.starts[0]
+    assert start.kkt_max == cert.kkt.max and start.iterations == cert.solver.iterations
+    wide = lm.max_margin(lm.load_model("linear", input_dim=12), planted(8, 12, seed=1), route="dual")
+    assert wide.solver.message == ("dual active set (Lawson-Hanson NNLS of the least-distance problem on the Gram "
+                                   f"matrix of all rows): optimal after {wide.solver.iterations} iterations")
+    tall = lm.max_margin(lm.load_model("linear", input_dim=3), data, route="dual")
+    assert tall.solver.message == ("dual active set (Lawson-Hanson NNLS of the least-distance problem on a working "
+                                   f"set of 30 rows): optimal after {tall.solver.iterations} iterations")
+
+
+def test_a_stalled_dual_solve_is_a_failure(monkeypatch):
+    data = planted(20, 3, seed=2)
+    problem = lm.MaxMarginProblem(lm.load_model("linear", input_dim=3), data)
+    monkeypatch.setattr(D, "least_distance", lambda A, r, **kw: D.LDPResult(
+        np.zeros(A.shape[1]), np.zeros(A.shape[0]), np.zeros(0, dtype=int), "stalled", 3, 0.0, A.shape[0], True))
+    cert = D.dual_certificate(problem, lm.SolveOptions(raise_on_failure=False), 0.0, force=True)
+    assert cert.solver.status == "failed" and cert.status == "failed"
+    assert D.dual_certificate(problem, lm.SolveOptions(raise_on_failure=False), 0.0) is None
+
+
+def test_dual_rows_of_margins_with_an_offset():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((6, 2))
+    y = np.sign(rng.standard_normal(6))
+    shifted = lm.Model("shifted", [lm.Block("w", {"w": (3,)}, degree=None)], input_dim=2,
+                       output=lambda p, x: p.w[0] * x[0] + p.w[1] * x[1] + p.w[2] + 0.25)
+    source = D.linear_margins(shifted, Dataset(X, y))
+    A, r = D.dual_rows(source, 3)
+    np.testing.assert_array_equal(r, 1.0 - source.c)
+    assert np.any(source.c != 0.0)
+
+
+def test_violation_tolerance_for_a_small_point():
+    """|theta| < 1: the tolerance is VIOLATION max(|r|, |A| max|theta|), not max(|r|, |A|)."""
+    A = np.array([[1.0]])
+    theta = np.array([1e-3])
+    r = A @ theta + 5e-14
+    assert D._violated(A, r, theta, np.ones(1)).tolist() == [0]
