@@ -594,6 +594,11 @@ GENERIC = [
      "the report is passed to _certificate directly: the attempt's copy is not read"),
     (r"^x_dual_rows: .*-source\.extra_values\(zero\)\]\) -> .*\+source\.extra_values",
      "the extra rows of the sources in the dual route's scope (BiasMargins' b >= 0) vanish at theta = 0"),
+    # ---- maxmargin
+    (r"^x__objective_hessian_diagonal: .*if isinstance\(lift\.norm, L2\) and lift\.n == lift\.n_params and not "
+     r"lift\.split: -> .*(L2\) or lift\.n|lift\.n != lift\.n_params|and lift\.split:)",
+     "the shortcut for l2 (2, or 2 mask) or not: every other norm's objective form has extra variables "
+     "(n > n_params), and without the shortcut the lift's own Hessian gives the same diagonal"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),
