@@ -599,6 +599,26 @@ GENERIC = [
      r"lift\.split: -> .*(L2\) or lift\.n|lift\.n != lift\.n_params|and lift\.split:)",
      "the shortcut for l2 (2, or 2 mask) or not: every other norm's objective form has extra variables "
      "(n > n_params), and without the shortcut the lift's own Hessian gives the same diagonal"),
+    (r"^x_least_distance: .*max_iter: int = 10_000.*-> .*max_iter: int = 10001",
+     "the default iteration cap (solver strategy): no test needs 10000 iterations"),
+    (r"^x_least_distance: .*r = np\.asarray\(r, dtype=float\)\.reshape\(-1\) -> .*reshape\(None\)",
+     "r is 1-d in every caller"),
+    (r"^x_least_distance: .*rownorm = np\.max\(np\.abs\(A\), axis=1\) if A\.shape\[1\] else np\.zeros\(A\.shape\[0\]\) -> ",
+     "the row sizes in the violation tolerance VIOLATION max(|r|, max|A_n| max|theta|) (1e-13 relative): whether "
+     "a violation at rounding level asks for one more iteration, below the NNLS's own accuracy (~1e-10), whose "
+     "point the finish and certify judge; A has >= 1 column, so the else branch is never taken"),
+    (r"^x_margin_nlp: .*rows_of = slice\(None\) if source\.linear and np\.array_equal\(index, ",
+     "the no-copy shortcut: with every sample in order, A[index] equals A"),
+    (r"^x_margin_nlp: .*(identity = lift\.n == lift\.n_params and not lift\.split -> |"
+     r"J if \(identity\) and False else lift\.pull_back\(J\))",
+     "for an identity lift pull_back(J) is J: the shortcut only avoids a copy"),
+    (r"^x_margin_nlp: .*jacobian = \[part for part in jacobian if part\.shape\[0\]\] or jacobian\[:1\] -> ",
+     "vstack with the empty parts gives the same matrix (the filter only avoids a copy); the margin rows "
+     "(N >= 1) are never empty"),
+    (r"^x_margin_nlp: .*jacobian\[0\] if \(len\(jacobian\) == 1\) and False else np\.vstack",
+     "vstack of one part is that part"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear_widths: .*getattr\(self, \"structure\", \"auto\"\) != \"auto\".*-> ",
+     "structure='general' gives a ModelMargins source, for which deep_linear_widths returns None anyway"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),

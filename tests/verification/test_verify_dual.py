@@ -470,3 +470,21 @@ def test_violation_tolerance_for_a_small_point():
     theta = np.array([1e-3])
     r = A @ theta + 5e-14
     assert D._violated(A, r, theta, np.ones(1)).tolist() == [0]
+
+
+def test_least_distance_limits_and_modes_field_by_field():
+    A, r = rows(planted(40, 3, seed=1))
+    none = D.least_distance(A, r, max_iter=0)
+    assert none.passive.size == 0 and none.full_gram is False and 0.0 <= none.seconds < 60.0
+    holds = D.least_distance(A, -np.ones(40), max_iter=1)          # every row holds at 0: optimal at once
+    assert holds.status == "optimal" and holds.iterations <= 1
+    solved = D.least_distance(A, r)
+    assert 0.0 <= solved.seconds < 60.0
+    data = planted(40, 3, seed=7, shift=2.0)
+    Ab = np.hstack([data.y[:, None] * data.X, data.y[:, None]])
+    forced = D.least_distance(Ab, np.ones(40), free=(3,), full_gram=True)
+    assert forced.full_gram is True and forced.converged
+    wide = planted(10, 12, seed=3, shift=2.0)
+    Aw = np.hstack([wide.y[:, None] * wide.X, wide.y[:, None]])
+    rows_mode = D.least_distance(Aw, np.ones(10), free=(12,), full_gram=False)
+    assert rows_mode.full_gram is False and rows_mode.converged
