@@ -619,6 +619,8 @@ GENERIC = [
      "vstack of one part is that part"),
     (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear_widths: .*getattr\(self, \"structure\", \"auto\"\) != \"auto\".*-> ",
      "structure='general' gives a ModelMargins source, for which deep_linear_widths returns None anyway"),
+    (r"^x\u01c1SVMBiasQP\u01c1__init__: .*self\._solvers = \{\} -> .*None",
+     "the QP is convex: IPOPT runs through solve_convex, which does not use the solver cache"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),

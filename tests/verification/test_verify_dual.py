@@ -408,6 +408,7 @@ def test_linear_margins_edges_and_other_jacobians():
     custom = lm.Model("custom", [lm.Block.array("w", 3, 1)], input_dim=3, margin=lambda p, x, y: y * (p.w @ x))
     datasets = [Dataset(X * np.array([1.0, 256.0, 1.0]), y),       # max |A| = 192, spread 2^8 exactly
                 Dataset(X * np.array([1.0, 1024.0, 0.0]), y),      # rescaled, spread 2^10, a zero column
+                Dataset(X * np.array([1.0, 256.0, 0.25]), y),      # not rescaled, spread 2^10
                 Dataset(X, y)]
     for model in (lm.load_model("linear", input_dim=3), permuted, summed, custom):
         for data in datasets:
@@ -421,6 +422,7 @@ def test_linear_margins_edges_and_other_jacobians():
     assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[0]).scale_exponent == 0
     assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[0]).column_scale is None
     assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[1]).column_scale is not None
+    assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[2]).column_scale is not None
 
 
 def test_dual_route_certificate_field_by_field():

@@ -483,6 +483,8 @@ def test_prescaling_edges():
     source = S.BiasMargins(edge)
     assert source.scale_exponent == 0                              # max |A| = 192: exponent 8, not rescaled
     assert source.column_scale is None                             # spread exactly 2^8: no variable scaling
+    spread = Dataset(X * np.array([1.0, 256.0, 0.25]), data.y)     # not rescaled, column maxima 192 and 0.1875
+    assert S.BiasMargins(spread).scale_exponent == 0 and S.BiasMargins(spread).column_scale is not None
     big = Dataset(X * np.array([1.0, 512.0, 1.0]), data.y)
     assert S.BiasMargins(big).scale_exponent == 9 and S.BiasMargins(big).column_scale is not None
 
