@@ -477,7 +477,8 @@ GENERIC = [
      "the bias is the last coordinate: the slice ends there either way"),
     (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*c = float\(self\.data\.y\[0\]\) -> .*y\[1\]",
      "one class only: every label is c"),
-    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*attempt = _Attempt\(.*np\.zeros\(self\.lift\.n\), np\.zeros\(self\.lift\.n\)"
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*attempt = _Attempt\(.*np\.zeros\(self\.lift\.n\), "
+     r"np\.zeros\(self\.lift\.n\)"
      r".*-> .*None",
      "the closed form's bound multipliers: certify reads None as zeros (and the QP has no bounds)"),
     (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*Status\.OPTIMAL, \"closed form\", 0, 0\.0, 0, np\.arange",
@@ -486,18 +487,21 @@ GENERIC = [
     (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*FinishInfo\(False, \"closed form: nothing to finish\"\)\).*-> "
      r".*FinishInfo\((None|True),",
      "FinishInfo.applied is a diagnostic of the finish (the closed form is exact), not read by any decision"),
-    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*decide\(report\.kkt_met\(opts\.tolerances\), Status\.OPTIMAL\) -> .*None\)",
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*decide\(report\.kkt_met\(opts\.tolerances\), Status\.OPTIMAL\) "
+     r"-> .*None\)",
      "decide() gives inaccurate for OPTIMAL and None alike when the residuals are not met"),
     (r"^x\u01c1SVMBiasQP\u01c1solve: .*np\.all\(labels > 0\) or \(np\.all\(labels < 0\).*-> .*(labels >= 0|labels <= 0|"
      r"labels < 1)", "labels are +-1"),
-    (r"^x\u01c1SVMBiasQP\u01c1solve: .*activation_region=False.*-> .*(activation_region=None|working_set, \*\*overrides)",
+    (r"^x\u01c1SVMBiasQP\u01c1solve: .*activation_region=False.*-> "
+     r".*(activation_region=None|working_set, \*\*overrides)",
      "activation_region=None is automatic: off for the linear QP"),
     (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.max\(np\.abs\(A\), initial=0\.0\).*-> .*initial=1\.0",
      "A's bias column is y (+-1): max |A| >= 1 either way"),
     # ---- dual
     (r"^x__(bordered|extend): .*check_finite=False.*-> .*(check_finite=None|check_finite=True|lower=True, \)|, \)\))",
      "check_finite only rejects inf/nan input (which never reaches these factorizations): the numbers are the same"),
-    (r"^x__(bordered|extend): .*(cho_solve\(\(L, True\), (r|C), check_finite=False\)) -> .*cho_solve\(\(L, True\), (r|C), \)",
+    (r"^x__(bordered|extend): .*(cho_solve\(\(L, True\), (r|C), check_finite=False\)) -> "
+     r".*cho_solve\(\(L, True\), (r|C), \)",
      "check_finite only rejects inf/nan input (which never reaches these factorizations): the numbers are the same"),
     (r"^x__bordered: .*rcond=None.*-> .*C\.T @ z0, \)", "rcond=None is numpy's default"),
     (r"^x__extend: .*C, S = np\.zeros\(\(0, new\.size\)\), Knn -> .*np\.zeros\(\(1, new\.size\)\)",
@@ -571,7 +575,8 @@ GENERIC = [
     (r"^x__violated: .*kind=\"stable\"",
      "the order of exactly tied violations only (which of them joins first: solver strategy); numpy reads the "
      "kind case-insensitively"),
-    (r"^x_dual_certificate: .*if solved\.status == \"inconsistent\" and not force: -> .*(XXinconsistentXX|INCONSISTENT)",
+    (r"^x_dual_certificate: .*if solved\.status == \"inconsistent\" and not force: -> "
+     r".*(XXinconsistentXX|INCONSISTENT)",
      "an inconsistent least-distance program then maps to INFEASIBLE, whose certificate is not optimal: None is "
      "returned there as well unless forced"),
     (r"^x_dual_certificate: .*result = IpoptResult\(z, lift\.objective_value\(z\).*-> .*IpoptResult\(z, None",
@@ -603,7 +608,8 @@ GENERIC = [
      "the default iteration cap (solver strategy): no test needs 10000 iterations"),
     (r"^x_least_distance: .*r = np\.asarray\(r, dtype=float\)\.reshape\(-1\) -> .*reshape\(None\)",
      "r is 1-d in every caller"),
-    (r"^x_least_distance: .*rownorm = np\.max\(np\.abs\(A\), axis=1\) if A\.shape\[1\] else np\.zeros\(A\.shape\[0\]\) -> ",
+    (r"^x_least_distance: .*rownorm = np\.max\(np\.abs\(A\), axis=1\) if A\.shape\[1\] else "
+     r"np\.zeros\(A\.shape\[0\]\) -> ",
      "the row sizes in the violation tolerance VIOLATION max(|r|, max|A_n| max|theta|) (1e-13 relative): whether "
      "a violation at rounding level asks for one more iteration, below the NNLS's own accuracy (~1e-10), whose "
      "point the finish and certify judge; A has >= 1 column, so the else branch is never taken"),
@@ -871,7 +877,8 @@ def update_docs(groups, counts, survivors) -> None:
                 runs.add((run_info.get("date"), tuple(run_info.get("groups_in_run", ())),
                           run_info.get("seconds_of_run"), run_info.get("note", "")
                           or ("not killed only" if run_info is not i else "")))
-    described = "; ".join(f"{d}: {' '.join(gs)} in {s} s" + (f" ({note})" if note else "")
+    described = "; ".join(f"{d}: {' '.join(gs)}" + (f" in {s} s" if s is not None else "")
+                          + (f" ({note})" if note else "")
                           for d, gs, s, note in sorted(runs, key=str))
     lines = [START, "", "Generated by `python scripts/mutation.py report --update-docs` from the last run of "
              f"each group ({described}).", ""]

@@ -461,7 +461,7 @@ def test_dual_rows_of_margins_with_an_offset():
     shifted = lm.Model("shifted", [lm.Block("w", {"w": (3,)}, degree=None)], input_dim=2,
                        output=lambda p, x: p.w[0] * x[0] + p.w[1] * x[1] + p.w[2] + 0.25)
     source = D.linear_margins(shifted, Dataset(X, y))
-    A, r = D.dual_rows(source, 3)
+    _, r = D.dual_rows(source, 3)
     np.testing.assert_array_equal(r, 1.0 - source.c)
     assert np.any(source.c != 0.0)
 

@@ -363,7 +363,7 @@ def test_general_route_result_matches_the_qp_routes_fields(sign):
     """depth_sensitive (the general route) reports the same blocks, degrees, norms and stage diagnostics."""
     data = offset_data(n=12, d=2)
     _, _, fast = S.svm_with_bias_qp(data, sign=sign)
-    w, b, general = S.svm_with_bias_qp(data, sign=sign, route="depth_sensitive")
+    _, _, general = S.svm_with_bias_qp(data, sign=sign, route="depth_sensitive")
     assert general.success and general.block_names == ("w", "b") == fast.block_names
     theta = general.theta
     assert general.block_squared_norms == (pytest.approx(float(theta[:2] @ theta[:2]), rel=1e-15),
@@ -424,7 +424,7 @@ def test_the_qp_route_never_raises_before_the_general_route_can_answer(monkeypat
     data = Dataset(np.ones((3, 2)), np.ones(3))
     original = S.BiasMargins.to_scaled
     monkeypatch.setattr(S.BiasMargins, "to_scaled", lambda self, theta: original(self, np.asarray(theta) * 0.5))
-    w, b, result = S.svm_with_bias_qp(data)
+    _, _, result = S.svm_with_bias_qp(data)
     assert result.route == "depth_sensitive" and result.success and not result.qp.success
 
 
