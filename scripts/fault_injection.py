@@ -46,6 +46,14 @@ FAULTS = {
         "lexmargin/problems/maxmargin.py",
         [("VIOLATION_TOL = 1e-9", "VIOLATION_TOL = 1e-3")],
         "tests/verification/test_verify_maxmargin.py"),
+    "dual route: violation tolerance VIOLATION 1e-13 -> 1e-3": (
+        "lexmargin/problems/dual.py",
+        [("VIOLATION = 1e-13 ", "VIOLATION = 1e-3 ")],
+        "tests/verification/test_verify_dual.py"),
+    "dual route: inconsistent rows only at rho exactly 0 (RHO_ROUNDING 16 eps -> 0)": (
+        "lexmargin/problems/dual.py",
+        [("RHO_ROUNDING = 16 * np.finfo(float).eps", "RHO_ROUNDING = 0.0")],
+        "tests/verification/test_verify_dual.py"),
 }
 
 

@@ -56,23 +56,46 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # reduced-cost signs, the status, the certificate assembled.  Left out: the Pyomo -> CasADi translation
     # (_visitor_class, _handlers, _combine, _fold, _unary, _free_variables: IPOPT's input, independent of the
     # certificate, which Pyomo's differentiation recomputes), to_pyomo/theta_of (model building), small
-    # helpers (_pyomo, _scalar, _object_array, _var_value, _check_continuous, _suffix), and for now the
-    # SolverFactory('lexmargin') interface (LexmarginSolver, solve_options, to_solver_results: statuses by
-    # STATUS_MAP, a constant) and certify_pyomo with its multiplier readers (multipliers_from_duals,
-    # fitted_bound_multipliers, _suffix_values, _split_extended, _current_point): their tests are in
-    # tests/test_pyomo_plugin.py, outside tests/verification, which the mutation run uses
+    # helpers (_pyomo, _scalar, _object_array, _var_value, _check_continuous, _suffix); the SolverFactory
+    # interface and certify_pyomo are the group pyomo_solver below
     "pyomo": {"lexmargin.interop.pyomo": ["_RowMap.of", "_RowMap.values", "_RowMap.sign", "pyomo_duals",
                                           "reduced_costs", "_load", "_certificate", "pyomo_nlp", "_rows_expr",
                                           "_pyomo_derivatives", "_differentiable", "_initial_point", "_bound",
                                           "_translate", "solve_pyomo", "margin_duals"]},
-    # max-margin: the NLP certify evaluates, working-set acceptance (VIOLATION_TOL), multipliers on all
-    # rows and rescaled back to the user's units, status decisions (starts, Farkas, ReLU regions).
+    # SolverFactory('lexmargin') and certify_pyomo: the certificate's status in Pyomo's words (STATUS_MAP, a
+    # constant, read by to_solver_results: termination condition, solver and solution status, the objective
+    # bound only when certified), what is loaded (only a certified point; values, duals, reduced costs), the
+    # options of one solve (raise_on_failure False, print level), and certify_pyomo: multipliers from the dual /
+    # rc Suffixes (signs, ranged rows, completeness), fitted otherwise, the status from its own residuals; the
+    # plugin's registration (register: the name bound to the lazy solver, a name already registered left alone).
+    # Left out: parse_options_string/_parse_value (option parsing), _Tee/_streams (where IPOPT's output goes),
+    # LexmarginSolver's Pyomo API boilerplate (api_version, available, license_is_valid, version,
+    # warm_start_capable, set_options, reset, __enter__/__exit__/__bool__: constants of the interface), the
+    # plugin's import hook (PyomoImportHook, _RegisteringLoader, install, uninstall, _after_import, _hooks,
+    # LazySolver: import machinery that decides when the name is registered, not what a solve reports; tested in
+    # tests/test_pyomo_plugin.py in both import orders)
+    "pyomo_solver": {"lexmargin.interop.pyomo": ["certify_pyomo", "multipliers_from_duals",
+                                                 "fitted_bound_multipliers", "_suffix_values", "_split_extended",
+                                                 "_current_point", "to_solver_results", "_load_results",
+                                                 "_objective_name", "solve_options", "LexmarginSolver.solve",
+                                                 "LexmarginSolver.__init__"],
+                     "lexmargin.interop.pyomo_plugin": ["register"]},
+    # max-margin: the NLP certify evaluates (its Hessian diagonal for linear sources), working-set acceptance
+    # (VIOLATION_TOL), multipliers on all rows and rescaled back to the user's units, status decisions (starts,
+    # Farkas, ReLU regions), the structured decisions: which route runs (_solve: the closed form only when
+    # certified; _dual: the dual route's scope, route= and finish=/working_set= hand-over to IPOPT) and the deep
+    # linear closed form (when it applies, its multipliers mu = lambda s^(2 - 2L), its status).
     # Left out: option plumbing and starting points (__init__, solve, _use_regions, _initial_points,
     # _check_init, _feasible_scaling, _ipopt_options, _convex_qp, _run_ipopt, _attempt, _finish,
     # _initial_index, _nnls_seeding_applies, _centroid_direction, _region_anchor, _nnls_seed, _lift_scale,
-    # max_margin): they decide where IPOPT starts and how, never what the certificate says; _raise
-    # (error messages) and diagnostics (de)serialization
-    "maxmargin": {"lexmargin.problems.maxmargin": ["margin_nlp", "MaxMarginProblem._solve_from",
+    # max_margin): they decide where IPOPT starts and how, never what the certificate says; lifted_margin_nlp
+    # (IPOPT's lifted form, seen only by IPOPT: the finish and the certificate use margin_nlp); _raise (error
+    # messages) and diagnostics (de)serialization
+    "maxmargin": {"lexmargin.problems.maxmargin": ["margin_nlp", "_objective_hessian_diagonal",
+                                                    "MaxMarginProblem._solve", "MaxMarginProblem._dual",
+                                                    "MaxMarginProblem._deep_linear_widths",
+                                                    "MaxMarginProblem._deep_linear",
+                                                    "MaxMarginProblem._solve_from",
                                                     "MaxMarginProblem._attempt_on_all", "MaxMarginProblem._certify",
                                                     "MaxMarginProblem._certificate",
                                                     "MaxMarginProblem._normalized_margin",
@@ -80,6 +103,44 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                     "MaxMarginProblem._infeasibility_status",
                                                     "MaxMarginProblem._judge_region",
                                                     "MaxMarginProblem._solve_in_regions"]},
+    # the dual route of linear l2 problems: the rows it solves (dual_rows; linear_margins, the A and c the
+    # certificate evaluates, with their prescaling), its scope (dual_applies), the certificate it hands back
+    # (dual_certificate: status map, decide, None for IPOPT unless forced), and in the active-set solver what
+    # decides feasibility, multipliers and status: _violated (which rows are violated beyond rounding: the
+    # "optimal" test), rho = 1 - r.u at rounding level = "inconsistent" (_consistent), _extend (the LICQ-like
+    # test that skips rows nearly dependent on the passive ones), _bordered (the multipliers nu = theta_F of the
+    # free coordinates' equality constraints), least_distance (its limits and statuses).
+    # Left out (solver strategy whose proposal the finish and certify recompute from the problem's own rows, and
+    # the caller falls back to IPOPT when it is not certified optimal): the active-set loops _ldp_rows,
+    # _ldp_gram, _free_qp and _eq_active_set (which rows join or leave, batch sizes, step lengths, warm starts;
+    # their decisions are delegated to _violated, _consistent and _extend above, and their proposals are tested
+    # as KKT points of the least-distance program in tests/verification/test_verify_dual.py; 1022 mutants, left
+    # for a later run), _bpp (block pivoting only proposes a passive set that Lawson-Hanson makes exact),
+    # _first_order (the first working set of tall data), _ldp (Gram or row form: the same LDP either way), _drop
+    # (refactoring after rows leave), _Gram (entries of K formed on demand or once), single_blas_thread and
+    # _controller (BLAS threads)
+    "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_bordered", "_extend", "least_distance",
+                                         "dual_applies", "dual_rows", "dual_certificate", "linear_margins"]},
+    # the SVM-with-bias QP: its rows (BiasMargins: prescaled A = y (x, 1), the row b >= 0 with its level, the
+    # Farkas rows), the closed form of one class and its status, Farkas statuses, the svm_bias model's stage
+    # functions (margins, Jacobian, Hessian diagonal), the mapping to the smallest bias parametrization
+    # (bias_parameters, closed_form_bias: the feasible interval), the stage certificates (Hessian diagonal,
+    # status), the stage decisions (_qp_stages: b at its bound, discarded blocks, status of a failed QP) and the
+    # route decision (svm_with_bias_qp: the general route when not certified, never after a Farkas proof).
+    # Left out: hull_seed and SVMBiasQP._initial_index (the working set's seed: solver strategy, the result is
+    # certified on all rows), SVMBiasQP._certificate (the problem's name and constraint text), _raise,
+    # not_separable_message and BiasModelFunctions._check (error messages), SVMBiasResult.to_dict (serialization)
+    "svm_bias": {"lexmargin.problems.svm_bias": ["BiasMargins.__init__", "BiasMargins.extra_expression",
+                                                 "BiasMargins.extra_values", "BiasMargins.extra_jacobian",
+                                                 "BiasMargins.extra_levels", "BiasMargins.farkas_rows",
+                                                 "SVMBiasQP.__init__", "SVMBiasQP.solve", "SVMBiasQP._single_class",
+                                                 "SVMBiasQP._infeasibility_status", "BiasModelFunctions.__init__",
+                                                 "BiasModelFunctions.bias", "BiasModelFunctions.margins",
+                                                 "BiasModelFunctions.margin_jacobian",
+                                                 "BiasModelFunctions.weighted_hessian",
+                                                 "BiasModelFunctions.weighted_hessian_diagonal", "bias_parameters",
+                                                 "closed_form_bias", "_diagonal_stage", "_stage_certificate",
+                                                 "_qp_stages", "_result", "_unpack", "svm_with_bias_qp"]},
     # lexicographic stages: fixed samples become equality rows at their level, the stage NLP, uniqueness.
     # Left out: lexicographic_max_margin (argument checks, the first margin-path solve, sigma: a rescaling
     # every stage certificate is invariant to), to_dict of the results
@@ -314,6 +375,281 @@ GENERIC = [
     (r"^x_(complementary_multipliers|well_identified|fit_multipliers): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
+    # ---- certify: the structured shortcuts (UnitGram, masked second order, sums over rows with a multiplier)
+    (r"^x_\w+: .*(J|part) if \((rows|free|fs)\.size == (J\.shape\[[01]\]|n)\) and False else J\[",
+     "the no-copy shortcut: with every row (column) selected, J[rows] (J[:, free]) equals J"),
+    (r"^x_(certify|residuals): .*residuals\(ext, lam, scale\).*-> .*residuals\(ext, lam, (None)?\)",
+     "the stationarity scale the caller computed: without it the same scale is recomputed"),
+    (r"^x_residuals: .*stationarity_residual\(p\.gradient, ext\.jacobian, multipliers, p\.gradient_scale, scale\),"
+     r" -> .*(multipliers, None, scale\)|p\.gradient_scale, None\)|p\.gradient_scale, \)|multipliers, scale\))",
+     "the scale is given (the gradient scale is then unused) or recomputed to the same value: with the scale "
+     "passed as the gradient scale, max(|g|, scale, terms) is the scale"),
+    (r"^x__free: .*(reshape\(None\)|\(fixed\.size\) or True)",
+     "fixed is 1-d in every caller, and setdiff1d with nothing fixed is arange(n)"),
+    (r"^x_licq: .*unit_gram\(J, rank_tol\) if \(free\.size\) or True",
+     "with no free column J is k x 0 and unit_gram returns None anyway (k > n = 0)"),
+    (r"^x_licq: .*rows = unit_rows\(J\) if .*-> .*(\(free\.size\) or True|np\.zeros\(\(others, 1\)\))",
+     "with no free column the SVD is skipped (s = zeros(0)): rows is not read"),
+    (r"^x_licq: .*s = np\.linalg\.svd\(rows, compute_uv=False\) if free\.size else np\.zeros\(0\) -> "
+     r".*(\(free\.size\) or True|compute_uv=None|np\.zeros\(1\))",
+     "the SVD of a k x 0 matrix is empty like zeros(0); compute_uv=None is falsy; with every variable at a bound "
+     "a zero singular value counts toward no rank and gives smallest 0 either way (top = 0)"),
+    (r"^x__row_space_block: .*full_matrices=False.*-> .*(full_matrices=None|full_matrices=True|unit_rows\(J\), \))",
+     "only the first rank rows of vt are read: full_matrices adds rows after them"),
+    (r"^x__row_space_block: .*rank = int.*if s\.size and s\[0\] > 0 else 0 -> .*(\(s\.size and s\[0\] > 0\) or True|"
+     r"if s\.size or s\[0\] > 0|s\[0\] >= 0)",
+     "redundant guard: J has >= 1 row here, and s[0] = 0 means every singular value is 0, none > 0"),
+    (r"^x_masked_second_order: .*h = np\.asarray\(diagonal, dtype=float\)\.reshape\(-1\).*reshape\(None\)",
+     "a diagonal Hessian is returned as a vector already (the NLP contract)"),
+    (r"^x_masked_second_order: .*snapped = .* -> .*(\) \* c if c > 0|/ c if c > 1)",
+     "c is 2 (the l2 objectives, the svm_bias stages) or 0 (LPs) in every caller: * c or c > 1 only change "
+     "how often a knife-edge case defers to the general computation (None), which decides the same"),
+    (r"^x_masked_second_order: .*h = np\.where\(small, 0\.0, h\) -> .*None\)",
+     "h is read only through h == 0 afterwards, which holds exactly at the snapped entries either way"),
+    (r"^x_masked_second_order: .*scale = max\(c, float\(curvature_scale\), TINY\) -> .*curvature_scale\), \)",
+     "scale divides only when c > 0"),
+    (r"^x_masked_second_order: .*(zero = np\.nonzero\(h\[fs\] == 0\)\[0\] if c > 0|low = c \* float\(block\) / scale"
+     r" if c > 0).* -> .*(\(c > 0\) or True|c >= 0|np\.zeros\(1, dtype=int\))",
+     "with c = 0 (an LP) low is 0 whatever the block: zero only saves the eigenproblem"),
+    (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep): .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
+    (r"^x_multiplier_weights: .*if rows\.size and J\.shape\[1\]: -> .*if rows\.size or J\.shape\[1\]:",
+     "an NLP has n >= 1 variables (J.shape[1] > 0); with no nonzero multiplier J[rows] is empty and nothing is "
+     "written"),
+    (r"^x_second_order_of: .*bound = ext\.variables >= 0 -> .*(ext\.variables > 0|ext\.variables >= 1)",
+     "a bound row e_j of z_0 kept as a row of the support instead of fixing z_0 spans the same null space, with "
+     "the same reduced Hessian (certify passes no shared Gram matrix when bounds are active)"),
+    (r"^x_unit_gram: .*if k == 0 or k > n or U\.size < GRAM_MIN_SIZE: -> .*(k > n and U\.size|k == 0 and k > n)",
+     "k > n rows are linearly dependent: their Gram matrix is singular and fails the condition test (None) anyway"),
+    (r"^x_unit_gram: .*if not np\.all\(norms > 0\): -> .*norms >= 0",
+     "a zero row makes G nan, whose eigenvalues fail the condition test (None) anyway"),
+    # ---- finish
+    (r"^x_finish: .*lam\[candidates\] = np\.where\(ext0\.equality\[candidates\] \| \(lam0\[candidates\] > 0\)",
+     "the starting multipliers of the Newton solve (a solver strategy); the result is judged by certify"),
+    (r"^x_finish: .*working\[candidates\] = ext0\.equality\[candidates\] \| \(lam\[candidates\] > 0\)",
+     "the starting working set of the Newton solve (a solver strategy); the result is judged by certify"),
+    (r"^x_finish_or_keep: .*getattr\(result, \"vertex\", False\)",
+     "every result handed to finish_or_keep (IpoptResult) has a vertex field: the default is never used"),
+    (r"^x_finish_or_keep: .*if vertex and not finished\.info\.applied:.* -> .*if vertex or not",
+     "a second finish from NNLS after an applied one: for a non-vertex point it repeats the same call; a vertex "
+     "comes from the dual route's convex QPs, whose finished point and multipliers (LICQ) are unique"),
+    # ---- svm_bias
+    (r"^x__diagonal_stage: .*(N = data\.n_samples -> .*N = None|weighted_hessian_diagonal\(nlp\.theta\(z\), data, "
+     r"lam\[:N\]\).* -> .*weighted_hessian_diagonal\((None|nlp\.theta\(None\)), data)",
+     "the stage NLP's rows are the N margins only (lam[:N] is lam), and the svm_bias model's weighted Hessian "
+     "does not depend on theta"),
+    (r"^x\u01c1BiasModelFunctions\u01c1weighted_hessian: .*weighted_hessian_diagonal\(None, data, weights\)",
+     "the svm_bias model's weighted Hessian does not depend on theta"),
+    (r"^x\u01c1BiasModelFunctions\u01c1margin_jacobian: .*\* self\.data\.y -> .*/ self\.data\.y",
+     "labels are +-1: dividing equals multiplying"),
+    (r"^x__qp_stages: .*discard_w = bool\(np\.max\(np\.abs\(fns\.yX @ w\), initial=0\.0\).*-> .*(initial=None|w\), \))",
+     "np.max over the N >= 1 margins"),
+    (r"^x_(_qp_stages|closed_form_bias|BiasMargins\u01c1__init__): .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
+    (r"^x__qp_stages: .*closed_form_bias\(fns\.yX, data\.y, theta\[w_idx\], sign == \"positive\"\) -> ",
+     "w is the QP's: its feasible interval [lo, hi] holds the QP's own b, which is >= 0 for sign='positive', so the "
+     "smallest |b| in it is >= 0 without the clamp"),
+    (r"^x__qp_stages: .*fit_multipliers\(nlp, theta\[b_idx\], tolerances=opts\.tolerances\)",
+     "fit_multipliers' active tolerance only widens its NNLS candidates, which get multiplier 0 at a KKT point"),
+    (r"^x__stage_certificate: .*decide\(report\.kkt_met\(opts\.tolerances\), solver\.status\) -> .*None\)",
+     "the stage solvers' statuses are OPTIMAL or the QP's own failed status, which is passed explicitly; decide() "
+     "gives inaccurate for OPTIMAL and None alike"),
+    (r"^x_closed_form_bias: .*proj\[y (> 0|< 0)\].*-> .*proj\[y (>= 0|<= 0|< 1)\]", "labels are +-1"),
+    (r"^x_closed_form_bias: .*if lo > hi: -> .*if lo >= hi:", "at lo == hi the midpoint and the clipped value are "
+     "both lo"),
+    (r"^x_svm_with_bias_qp: .*raise_on_failure=False\) -> .*raise_on_failure=None\)", "None is falsy like False"),
+    (r"^x_svm_with_bias_qp: .*replace\(opts, init=None, starts=None, raise_on_failure=False\) -> "
+     r".*replace\(opts, init=None, raise_on_failure=False\)",
+     "the QP is convex and solved by the dual route without starts (IPOPT from one start otherwise): starts only "
+     "repeat the solve"),
+    (r"^x_svm_with_bias_qp: .*route=\"depth_sensitive\", qp=qp\) -> .*qp=qp\)",
+     "SVMBiasResult's default route is 'depth_sensitive'"),
+    (r"^x\u01c1BiasMargins\u01c1__init__: .*exponent = power_of_two_exponent\(float\(np\.max\(np\.abs\(A\), "
+     r"initial=0\.0\)\)\) -> .*(initial=None|A\), \))",
+     "np.max over A, which has N >= 1 rows and d + 1 >= 2 columns"),
+    (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.where\(columns > 0, np\.frexp\(columns\)\[1\], 0\)\) -> "
+     r".*(columns >= 0|\[1\], 1\)\))",
+     "frexp(0) has exponent 0 like the placeholder; a zero column's scale (1 or 1/2) only scales a variable no "
+     "row depends on (IPOPT's variable scaling)"),
+    (r"^x\u01c1BiasMargins\u01c1extra_values: .*self\.bias:self\.bias \+ 1\].*-> .*self\.bias \+ 2\]",
+     "the bias is the last coordinate: the slice ends there either way"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*c = float\(self\.data\.y\[0\]\) -> .*y\[1\]",
+     "one class only: every label is c"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*attempt = _Attempt\(.*np\.zeros\(self\.lift\.n\), "
+     r"np\.zeros\(self\.lift\.n\)"
+     r".*-> .*None",
+     "the closed form's bound multipliers: certify reads None as zeros (and the QP has no bounds)"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*Status\.OPTIMAL, \"closed form\", 0, 0\.0, 0, np\.arange",
+     "the attempt's solver fields are replaced by the closed form's SolverInfo (replace(cert, solver=...)); its "
+     "rounds are reported as working-set rounds only through diagnostics the test reads (0)"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*FinishInfo\(False, \"closed form: nothing to finish\"\)\).*-> "
+     r".*FinishInfo\((None|True),",
+     "FinishInfo.applied is a diagnostic of the finish (the closed form is exact), not read by any decision"),
+    (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*decide\(report\.kkt_met\(opts\.tolerances\), Status\.OPTIMAL\) "
+     r"-> .*None\)",
+     "decide() gives inaccurate for OPTIMAL and None alike when the residuals are not met"),
+    (r"^x\u01c1SVMBiasQP\u01c1solve: .*np\.all\(labels > 0\) or \(np\.all\(labels < 0\).*-> .*(labels >= 0|labels <= 0|"
+     r"labels < 1)", "labels are +-1"),
+    (r"^x\u01c1SVMBiasQP\u01c1solve: .*activation_region=False.*-> "
+     r".*(activation_region=None|working_set, \*\*overrides)",
+     "activation_region=None is automatic: off for the linear QP"),
+    (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.max\(np\.abs\(A\), initial=0\.0\).*-> .*initial=1\.0",
+     "A's bias column is y (+-1): max |A| >= 1 either way"),
+    # ---- dual
+    (r"^x__(bordered|extend): .*check_finite=False.*-> .*(check_finite=None|check_finite=True|lower=True, \)|, \)\))",
+     "check_finite only rejects inf/nan input (which never reaches these factorizations): the numbers are the same"),
+    (r"^x__(bordered|extend): .*(cho_solve\(\(L, True\), (r|C), check_finite=False\)) -> "
+     r".*cho_solve\(\(L, True\), (r|C), \)",
+     "check_finite only rejects inf/nan input (which never reaches these factorizations): the numbers are the same"),
+    (r"^x__bordered: .*rcond=None.*-> .*C\.T @ z0, \)", "rcond=None is numpy's default"),
+    (r"^x__extend: .*C, S = np\.zeros\(\(0, new\.size\)\), Knn -> .*np\.zeros\(\(1, new\.size\)\)",
+     "with no passive rows C is only copied into an empty block: a 1 x m zero row broadcasts into it like 0 x m"),
+    (r"^x__extend: .*(L22 = cholesky\(scaled, lower=True, check_finite=False\) -> .*L22 = None|"
+     r"np\.min\(np\.diag\(L22\)\) \*\* 2 <= DEPENDENT: -> .*(np\.diag\(None\)|\*\* 3 <= DEPENDENT)|"
+     r"raise LinAlgError\(\"nearly dependent\"\))",
+     "more rows go to the pivoted Cholesky (the exception is caught), whose own test (tol=DEPENDENT on the same "
+     "squared lengths) keeps the same independent rows, factored alike"),
+    (r"^x__extend: .*(factor, piv, rank, _ = dpstrf\(scaled, tol=DEPENDENT, lower=1\) -> .*(lower=None|"
+     r"tol=DEPENDENT, \))|keep = piv\[:rank\] - 1|L22 = np\.tril\(factor\[:rank, :rank\]\)|"
+     r"L22 = cholesky\(scaled\[np\.ix_\(keep, keep\)\], lower=True, check_finite=False\))",
+     "the fallback for a failed Cholesky of the rows dpstrf kept (their pivots exceed DEPENDENT, so it does not "
+     "fail): only the pivot order is read otherwise"),
+    (r"^x__extend: .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
+    (r"^x_linear_margins: .*(parts = input_affine\(model\) -> .*parts = None|if parts is None: -> .*is not None)",
+     "every model then takes LinearMargins, which computes the same A, c and scaling from the model's own "
+     "Jacobian (tests compare them attribute by attribute): the structured path only saves time"),
+    (r"^x_linear_margins: .*(_lexmargin_structure|beta_jacobian_at_0)",
+     "a per-model cache of beta's Jacobian: another key, or none, recomputes the same Jacobian"),
+    (r"^x_linear_margins: .*if model\.n_params == d and np\.array_equal\(rows, np\.arange\(d\)\) and "
+     r"np\.array_equal\(cols, rows\).*-> .*(model\.n_params != d|array_equal\(None|array_equal\(rows, None\)|"
+     r"array_equal\(cols, None\)|np\.arange\(d\)\) or np\.array_equal)",
+     "the identity shortcut not taken: the general loop builds the same A = y X from the identity Jacobian"),
+    (r"^x_linear_margins: .*and np\.all\(values == 1\.0\): -> .*(np\.all\(None\)|values != 1\.0|values == 2\.0)",
+     "the identity shortcut not taken: the general loop builds the same A = y X from the identity Jacobian"),
+    (r"^x_linear_margins: .*if model\.degree is not None and model\.degree > 0: -> .*(degree >= 0|degree > 1)",
+     "a model linear in theta has degree 1 or none, and a homogeneous one has beta(0) = 0 and c(0) = 0: the "
+     "computed c is 0 as well"),
+    (r"^x_linear_margins: .*np\.outer\(y, .*reshape\(-1\)\) -> .*reshape\(None\)", "np.outer flattens its arguments"),
+    (r"^x_linear_margins: .*columns = np\.max\(np\.abs\(A\), axis=0\) if A\.size else np\.zeros\(A\.shape\[1\]\) -> ",
+     "A has N >= 1 rows and P >= 1 columns: never empty"),
+    (r"^x_linear_margins: .*np\.max\(columns, initial=0\.0\).*-> .*(initial=None|columns, \))",
+     "np.max over the P >= 1 column sizes"),
+    (r"^x_linear_margins: .*np\.where\(columns > 0, np\.frexp\(columns\)\[1\], 0\)\) -> .*columns >= 0",
+     "frexp(0) has exponent 0 like the placeholder"),
+    # ---- maxmargin: the deep linear closed form
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*linear = Model\(\"end_to_end_linear\", \[Block\(\"beta\"",
+     "the inner linear model's name, block label and declared degree are read by nothing _deep_linear uses (theta "
+     "and the multipliers of its solve; its normalized margin is not used)"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*verify=False\) -> .*(verify=None|verify=True|x\), \))",
+     "verification of the inner model's degree: None is falsy, and the degree-1 linear block passes it"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*raise_on_failure=False\) -> .*raise_on_failure=None\)",
+     "None is falsy like False"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*(seconds = time\.perf_counter\(\) - started -> |"
+     r"Status\.OPTIMAL, CLOSED_FORM, 0, seconds\) -> .*(CLOSED_FORM, None, seconds|CLOSED_FORM, 1, seconds|"
+     r"CLOSED_FORM, 0, None|Status\.OPTIMAL, None, 0)|IpoptResult\(z, self\.norm\.objective_value\(theta\).*-> "
+     r".*IpoptResult\(z, None)",
+     "fields of the candidate's IpoptResult that finish_or_keep does not read (objective, iteration count, "
+     "seconds; the return status only in the reason of a start that did not converge)"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*attempt = _Attempt\(fin\.z, fin\.multipliers, "
+     r"fin\.lower_multipliers, fin\.upper_multipliers, Status\.OPTIMAL,.*-> .*None",
+     "the certificate takes its multipliers from the report and its solver from the closed form's SolverInfo: "
+     "the attempt's multipliers and status are not read"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*CLOSED_FORM, 0, seconds, 1, np\.arange\(self\.data\.n_samples\), "
+     r"fin\.info, report\) -> .*(None, 0, seconds|CLOSED_FORM, None, seconds|CLOSED_FORM, 1, seconds|"
+     r"0, None, 1|fin\.info, None\)|fin\.info, \))",
+     "the attempt's return status, iterations and seconds go into the SolverInfo that the closed form's replaces, "
+     "and its report is passed to _certificate directly"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*decide\(report\.kkt_met\(opts\.tolerances\), Status\.OPTIMAL\) "
+     r"-> .*None\)", "decide() gives inaccurate for OPTIMAL and None alike when the residuals are not met"),
+    (r"^x__(consistent|violated): .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
+    (r"^x__violated: .*np\.max\(np\.abs\(theta\), initial=0\.0\).*-> .*(initial=None|theta\), \))",
+     "np.max over theta (>= 1 coordinate)"),
+    (r"^x__violated: .*score\[exclude\] = -np\.inf -> .*None",
+     "None becomes nan in the float array and nan > 0 is False: the row is excluded either way"),
+    (r"^x__violated: .*kind=\"stable\"",
+     "the order of exactly tied violations only (which of them joins first: solver strategy); numpy reads the "
+     "kind case-insensitively"),
+    (r"^x_dual_certificate: .*if solved\.status == \"inconsistent\" and not force: -> "
+     r".*(XXinconsistentXX|INCONSISTENT)",
+     "an inconsistent least-distance program then maps to INFEASIBLE, whose certificate is not optimal: None is "
+     "returned there as well unless forced"),
+    (r"^x_dual_certificate: .*result = IpoptResult\(z, lift\.objective_value\(z\).*-> .*IpoptResult\(z, None",
+     "fields of the IpoptResult that finish_or_keep does not read (objective)"),
+    (r"^x_dual_certificate: .*status, solved\.status, solved\.iterations, solved\.seconds, solver=\"dual_active_set\".*"
+     r"-> .*(status, None, solved|solved\.status, None, solved\.seconds|solved\.iterations, None, solver|solver=None|"
+     r"solved\.seconds, vertex=True|XXdual_active_setXX|DUAL_ACTIVE_SET)",
+     "fields of the IpoptResult that finish_or_keep does not read (return status, iterations, seconds, the "
+     "solver's label)"),
+    (r"^x_dual_certificate: .*attempt = _Attempt\(point\.z, point\.multipliers, point\.lower_multipliers, "
+     r"point\.upper_multipliers, status.*-> .*None",
+     "the certificate takes its multipliers from the report and its solver from the route's SolverInfo: the "
+     "attempt's multipliers and status are not read"),
+    (r"^x_dual_certificate: .*solved\.status, solved\.iterations, solved\.seconds, solved\.iterations, -> "
+     r".*(None, solved\.iterations, solved\.seconds|solved\.status, None, solved\.seconds|solved\.iterations, None, "
+     r"solved\.iterations)",
+     "the attempt's return status, iterations and seconds go into the SolverInfo that the route's replaces"),
+    (r"^x_dual_certificate: .*np\.arange\(solved\.rows_formed\), point\.info, report\) -> .*(point\.info, None\)|"
+     r"point\.info, \))",
+     "the report is passed to _certificate directly: the attempt's copy is not read"),
+    (r"^x_dual_rows: .*-source\.extra_values\(zero\)\]\) -> .*\+source\.extra_values",
+     "the extra rows of the sources in the dual route's scope (BiasMargins' b >= 0) vanish at theta = 0"),
+    # ---- maxmargin
+    (r"^x__objective_hessian_diagonal: .*if isinstance\(lift\.norm, L2\) and lift\.n == lift\.n_params and not "
+     r"lift\.split: -> .*(L2\) or lift\.n|lift\.n != lift\.n_params|and lift\.split:)",
+     "the shortcut for l2 (2, or 2 mask) or not: every other norm's objective form has extra variables "
+     "(n > n_params), and without the shortcut the lift's own Hessian gives the same diagonal"),
+    (r"^x_least_distance: .*max_iter: int = 10_000.*-> .*max_iter: int = 10001",
+     "the default iteration cap (solver strategy): no test needs 10000 iterations"),
+    (r"^x_least_distance: .*r = np\.asarray\(r, dtype=float\)\.reshape\(-1\) -> .*reshape\(None\)",
+     "r is 1-d in every caller"),
+    (r"^x_least_distance: .*rownorm = np\.max\(np\.abs\(A\), axis=1\) if A\.shape\[1\] else "
+     r"np\.zeros\(A\.shape\[0\]\) -> ",
+     "the row sizes in the violation tolerance VIOLATION max(|r|, max|A_n| max|theta|) (1e-13 relative): whether "
+     "a violation at rounding level asks for one more iteration, below the NNLS's own accuracy (~1e-10), whose "
+     "point the finish and certify judge; A has >= 1 column, so the else branch is never taken"),
+    (r"^x_margin_nlp: .*rows_of = slice\(None\) if source\.linear and np\.array_equal\(index, ",
+     "the no-copy shortcut: with every sample in order, A[index] equals A"),
+    (r"^x_margin_nlp: .*(identity = lift\.n == lift\.n_params and not lift\.split -> |"
+     r"J if \(identity\) and False else lift\.pull_back\(J\))",
+     "for an identity lift pull_back(J) is J: the shortcut only avoids a copy"),
+    (r"^x_margin_nlp: .*jacobian = \[part for part in jacobian if part\.shape\[0\]\] or jacobian\[:1\] -> ",
+     "vstack with the empty parts gives the same matrix (the filter only avoids a copy); the margin rows "
+     "(N >= 1) are never empty"),
+    (r"^x_margin_nlp: .*jacobian\[0\] if \(len\(jacobian\) == 1\) and False else np\.vstack",
+     "vstack of one part is that part"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear_widths: .*getattr\(self, \"structure\", \"auto\"\) != \"auto\".*-> ",
+     "structure='general' gives a ModelMargins source, for which deep_linear_widths returns None anyway"),
+    (r"^x\u01c1SVMBiasQP\u01c1__init__: .*self\._solvers = \{\} -> .*None",
+     "the QP is convex: IPOPT runs through solve_convex, which does not use the solver cache"),
+    # ---- pyomo_solver
+    (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
+     "descend_into=True is Pyomo's default"),
+    (r"^x__load_results: .*set_value\(float\(value\), skip_validation=True\)",
+     "the values written back lie within the variables' bounds and domains: validation passes silently"),
+    (r"^x_certify_pyomo: .*fit_multipliers\(nlp, z, tolerances=tol\)",
+     "fit_multipliers' active tolerance only widens its NNLS candidates, which get multiplier 0 at a KKT point"),
+    (r"^x_certify_pyomo: .*tolerances=tol, point=point\).*-> .*(point=None|tolerances=tol, \))",
+     "a cached evaluation nlp.evaluate(z, p): without it the same values are recomputed"),
+    (r"^x_certify_pyomo: .*decide\(report\.kkt_met\(tol\), Status\.OPTIMAL\) -> .*None\)",
+     "decide() keeps only a solver status that is a limit or a failure: OPTIMAL and None both give inaccurate "
+     "when the residuals are not met"),
+    (r"^x_fitted_bound_multipliers: .*active_rows\(ext\.values, ext\.levels, ext\.equality.*-> .*None",
+     "only the bound rows are read ([nlp.m:]), and bound rows are never equality rows: None reads as False"),
+    (r"^x_multipliers_from_duals: .*\* rowmap\.sign\(\) -> .*/ rowmap\.sign\(\)",
+     "the signs are +-1: dividing equals multiplying"),
+    (r"^x_to_solver_results: .*solution\._cuid = False.*-> .*None",
+     "Pyomo reads solution._cuid as a flag: None is falsy like False"),
+    (r"^x\u01c1LexmarginSolver\u01c1solve: .*\[log\] if \(logfile is not None\) or True",
+     "the log buffer is written to a file only when a logfile is given; teeing into it otherwise is invisible"),
+    (r"^x\u01c1LexmarginSolver\u01c1solve: .*load_solutions=False.*-> .*load_solutions=None",
+     "None is falsy like False"),
+    (r"^x__suffix_values: .*create=False\).*-> .*create=None\)", "None is falsy like False"),
 ]
 # ... and one by one: (mangled function, original line, mutant line) -> reason.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
@@ -405,17 +741,45 @@ def equivalent_reason(name: str, minus: str, plus: str) -> str | None:
 RUN_INFO = ROOT / "mutants" / "scope-run.json"
 
 
-def run(groups) -> int:
+def not_killed(groups, unexplained_only: bool = False) -> list[str]:
+    """The groups' mutants whose last verdict is not "killed" (survived, no tests, timeout, not run yet);
+    ``unexplained_only``: of those, the ones without a recorded reason (an equivalent mutant survives any test)."""
+    import os
+    os.chdir(ROOT)
+    wanted = patterns(groups)
+    names = []
+    for path, name, status, diff in _results():
+        if status == "killed" or not any(fnmatch.fnmatch(name, p) for p in wanted):
+            continue
+        if unexplained_only and status in ("survived", "no tests"):
+            minus, plus = _changed_lines(diff())
+            if equivalent_reason(name, minus, plus) is not None:
+                continue
+        names.append(name)
+    return names
+
+
+def run(groups, only_not_killed: bool = False, unexplained_only: bool = False) -> int:
+    """mutmut on the groups' mutants (all of them; or, with ``only_not_killed``, those not killed last time: after
+    tests were only added, a killed mutant stays killed, and the others get the new tests)."""
     import datetime
     import json
     started = time.perf_counter()
-    code = subprocess.call([sys.executable, "-m", "mutmut", "run", *patterns(groups)], cwd=ROOT)
+    names = not_killed(groups, unexplained_only) if only_not_killed else patterns(groups)
+    if not names:
+        print("nothing to run")
+        return 0
+    code = subprocess.call([sys.executable, "-m", "mutmut", "run", *names], cwd=ROOT)
     seconds = time.perf_counter() - started
-    print(f"mutation run of {', '.join(groups)}: {seconds:.0f} s (exit code {code})")
+    print(f"mutation run of {', '.join(groups)}{' (not killed only)' if only_not_killed else ''}: {seconds:.0f} s "
+          f"(exit code {code})")
     info = json.loads(RUN_INFO.read_text()) if RUN_INFO.exists() else {}
     for g in groups:
-        info[g] = {"date": datetime.date.today().isoformat(), "seconds_of_run": round(seconds),
-                   "groups_in_run": list(groups)}
+        entry = {"date": datetime.date.today().isoformat(), "seconds_of_run": round(seconds),
+                 "groups_in_run": list(groups)}
+        if only_not_killed:     # the earlier full run's killed verdicts stand
+            entry = {**info.get(g, {}), "rerun_not_killed": entry}
+        info[g] = entry
     RUN_INFO.write_text(json.dumps(info, indent=1))
     return code
 
@@ -504,9 +868,18 @@ def update_docs(groups, counts, survivors) -> None:
     """Rewrite the generated part of docs/mutation_testing.md (between the markers)."""
     import json
     info = json.loads(RUN_INFO.read_text()) if RUN_INFO.exists() else {}
-    runs = {(i.get("date"), tuple(i.get("groups_in_run", ())), i.get("seconds_of_run")) for g, i in info.items()
-            if g in groups}
-    described = "; ".join(f"{d}: {' '.join(gs)} in {s} s" for d, gs, s in sorted(runs, key=str))
+    runs = set()
+    for g, i in info.items():
+        if g not in groups:
+            continue
+        for run_info in (i, i.get("rerun_not_killed")):
+            if run_info and run_info.get("date"):
+                runs.add((run_info.get("date"), tuple(run_info.get("groups_in_run", ())),
+                          run_info.get("seconds_of_run"), run_info.get("note", "")
+                          or ("not killed only" if run_info is not i else "")))
+    described = "; ".join(f"{d}: {' '.join(gs)}" + (f" in {s} s" if s is not None else "")
+                          + (f" ({note})" if note else "")
+                          for d, gs, s, note in sorted(runs, key=str))
     lines = [START, "", "Generated by `python scripts/mutation.py report --update-docs` from the last run of "
              f"each group ({described}).", ""]
     lines += score_lines(counts, True)
@@ -520,7 +893,7 @@ def update_docs(groups, counts, survivors) -> None:
     text = head + "\n".join(lines) + tail
     total = sum(sum(c.values()) for c in counts.values())
     killed = sum(c["killed"] for c in counts.values())
-    dates = sorted({d for d, _, _ in runs if d})
+    dates = sorted({d for d, _, _, _ in runs if d})
     headline = (f"{HEAD_START}**Mutation score {100 * killed / total:.1f}%**: {killed} of {total} mutants killed "
                 f"(run of {', '.join(dates) or 'unknown date'}; per module and every mutant not killed, with its "
                 f"reason, in the generated section at the end).{HEAD_END}")
@@ -553,13 +926,17 @@ def main(argv=None) -> int:
     parser.add_argument("--markdown", action="store_true", help="report as markdown (docs/mutation_testing.md)")
     parser.add_argument("--stub", action="store_true", help="print EQUIVALENT entries to fill in for the unexplained")
     parser.add_argument("--update-docs", action="store_true", help="rewrite the report in docs/mutation_testing.md")
+    parser.add_argument("--not-killed", action="store_true",
+                        help="run: only the mutants not killed last time (after tests were added)")
+    parser.add_argument("--unexplained", action="store_true",
+                        help="run --not-killed: and of those only the ones without a recorded reason")
     args = parser.parse_args(argv)
     groups = args.groups or list(SCOPE)
     unknown = sorted(set(groups) - set(SCOPE))
     if unknown:
         parser.error(f"unknown group(s) {unknown}; choose from {list(SCOPE)}")
     if args.command == "run":
-        return run(groups)
+        return run(groups, args.not_killed or args.unexplained, args.unexplained)
     return report(groups, args.markdown, args.stub, args.update_docs)
 
 

@@ -63,6 +63,7 @@ BPP_HANDOVER = 0.02       # block pivoting hands over to Lawson-Hanson below thi
 BPP_BACKUP = 3
 WARM_WEIGHT = 2.0 ** 3   # free coordinates: the tall-data warm start penalizes them with weight 1 / WARM_WEIGHT^2
 EQ_ZERO = 1e-13          # free coordinates: passive values above -EQ_ZERO max|z| count as >= 0
+RHO_ROUNDING = 16 * np.finfo(float).eps   # rho = 1 - r.u at or below this times |r|.u is 0: inconsistent rows
 
 ROUTES = ("auto", "ipopt", "dual")
 
@@ -187,6 +188,12 @@ def _violated(A, r, theta, rownorm, exclude=None):
     return candidates[np.argsort(-score[candidates], kind="stable")]
 
 
+def _consistent(rho: float, r, u) -> bool:
+    """rho = 1 - r.u is positive beyond the rounding of r.u: rho at rounding level means r.u = 1 and A^T u = 0 up
+    to rounding, the rows are inconsistent (theta = A^T u / rho would be rounding noise divided by it)."""
+    return rho > RHO_ROUNDING * float(np.abs(r) @ u)
+
+
 def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm):
     """Tall data: Lawson-Hanson NNLS (scipy, on E_W = [A_W^T; r_W^T]) on a working set W of rows, which grows by
     the most violated rows until none is violated; no N x N matrix is formed."""
@@ -217,7 +224,7 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm):
             break
         iterations += 1
         rho = 1.0 - float(r[W] @ u)
-        if not rho > 0:
+        if not _consistent(rho, r[W], u):
             status = "inconsistent"
             break
         theta = A[W].T @ u / rho
@@ -327,12 +334,12 @@ def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm, K=Non
             if passive.size == 0:
                 break
         rho = 1.0 - float(r[passive] @ u)
-        if not rho > 0:
+        if not _consistent(rho, r[passive], u):
             status = "inconsistent"
             break
         theta = A[passive].T @ u / rho
     lam = np.zeros(N)
-    if rho > 0:
+    if status != "inconsistent":
         lam[passive] = 2.0 * u / rho
     return theta, lam, passive, status, iterations, N, True
 

@@ -441,3 +441,11 @@ def test_region_diagnostics_do_not_depend_on_the_data_scale(monkeypatch):
         assert scaled.diagnostics.region.sign_row_weight == pytest.approx(base.diagnostics.region.sign_row_weight,
                                                                           rel=1e-6)
         assert scaled.kkt.max == pytest.approx(base.kkt.max, rel=1e-6)
+
+
+def test_activation_regions_only_when_asked_or_automatic():
+    """activation_region=False solves a ReLU net without regions (no region diagnostics); None: automatic."""
+    off = lm.max_margin(RELU, DATA4, starts=1, seed=0, activation_region=False, max_iter=50, raise_on_failure=False)
+    assert off.diagnostics.region is None and "activation region" not in off.constraints
+    on = lm.max_margin(RELU, DATA4, starts=1, seed=0, raise_on_failure=False)
+    assert on.diagnostics.region is not None

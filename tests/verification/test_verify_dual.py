@@ -1,0 +1,492 @@
+"""The dual route of linear l2 problems (lexmargin/problems/dual.py): what it proposes is a KKT point of the
+least-distance program (feasible to rounding, multipliers >= 0 on independent passive rows, stationary,
+complementary) in every mode (Gram matrix, working set of rows, free coordinates), a violation of 1e-6 is never
+accepted as "optimal", inconsistent rows are reported as such, rows nearly dependent on the passive ones are
+skipped, and the route hands back the pipeline's own certificate with the status decided by it."""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from verify_helpers import PROPERTY
+
+import lexmargin as lm
+from lexmargin import Dataset
+from lexmargin.problems import dual as D
+
+
+def planted(n, d, seed=0, gap=0.3, shift=0.0, scale=1.0):
+    rng = np.random.default_rng(seed)
+    w = rng.standard_normal(d)
+    w /= np.linalg.norm(w)
+    X = rng.standard_normal((n, d))
+    y = np.where(X @ w >= 0, 1.0, -1.0)
+    return Dataset(scale * (X + gap * y[:, None] * w + shift), y)
+
+
+def rows(data):
+    return data.y[:, None] * data.X, np.ones(data.n_samples)
+
+
+def assert_kkt(A, r, result, free=(), tol=1e-8):
+    """result is a KKT point of min ||theta_R||^2 s.t. A theta >= r (R: the coordinates not in free), its
+    passive rows the rows with a positive multiplier, linearly independent (with r: a vertex of the dual)."""
+    theta, lam = result.theta, result.multipliers
+    assert result.status == "optimal" and result.converged
+    regular = np.ones(A.shape[1], dtype=bool)
+    regular[list(free)] = False
+    size = max(float(np.max(np.abs(r))), float(np.max(np.abs(A))) * float(np.max(np.abs(theta))))
+    assert np.max(r - A @ theta) <= 1e-9 * size                        # feasible (to NNLS's accuracy)
+    assert lam.shape == r.shape and np.min(lam) >= 0.0                  # dual feasible
+    grad = A.T @ lam
+    top = max(float(np.max(np.abs(theta[regular]))), 1e-300)
+    np.testing.assert_allclose(grad[regular], 2.0 * theta[regular], rtol=0, atol=tol * 2 * top)   # stationary
+    if len(free):
+        np.testing.assert_allclose(grad[~regular], 0.0, rtol=0, atol=tol * float(np.max(np.abs(grad))))
+    assert np.max(lam * np.abs(A @ theta - r)) <= tol * float(np.max(lam)) * size   # complementary
+    assert np.array_equal(np.sort(result.passive), np.flatnonzero(lam > 0))
+    P = np.sort(result.passive)
+    assert np.linalg.matrix_rank(np.column_stack([A[P], r[P]])) == P.size
+    return theta, lam
+
+
+# ---- least_distance: KKT points in every mode ------------------------------------------------------------------
+@pytest.mark.parametrize("n,d,full", [(40, 3, None), (40, 3, True), (12, 20, None), (12, 20, False),
+                                      (9, 4, None)])
+def test_least_distance_is_a_kkt_point(n, d, full):
+    A, r = rows(planted(n, d, seed=n + d))
+    result = D.least_distance(A, r, full_gram=full)
+    assert result.full_gram == (full if full is not None else n <= 2 * (d + 1))
+    theta, lam = assert_kkt(A, r, result)
+    assert result.rows_formed == n and result.iterations >= 1
+    # the objective is the dual's: ||theta||^2 = r.lambda / 2
+    assert theta @ theta == pytest.approx(r @ lam / 2, rel=1e-10)
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10_000), n=st.integers(2, 30), d=st.integers(1, 12), full=st.booleans(),
+       exponent=st.integers(-30, 30))
+def test_property_least_distance_is_a_kkt_point_at_any_scale(seed, n, d, full, exponent):
+    """On the pipeline's rows (linear_margins: data outside [2^-8, 2^8] rescaled by a power of two)."""
+    data = planted(n, d, seed=seed, scale=2.0 ** exponent)
+    A, r = D.dual_rows(D.linear_margins(lm.load_model("linear", input_dim=d), data), d)
+    assert_kkt(A, r, D.least_distance(A, r, full_gram=full))
+
+
+def test_least_distance_with_offsets_and_extra_rows():
+    """r != 1 (margins with an offset c, rows of other kinds): the same conditions."""
+    rng = np.random.default_rng(3)
+    A = rng.standard_normal((25, 4))
+    theta0 = rng.standard_normal(4)
+    r = A @ theta0 - rng.random(25)             # theta0 is strictly feasible
+    r[:3] = -5.0                                # rows that hold at theta = 0
+    for full in (True, False):
+        assert_kkt(A, r, D.least_distance(A, r, full_gram=full))
+    # every row holds at 0: theta = 0, no multiplier
+    result = D.least_distance(A, -np.ones(25) - rng.random(25))
+    assert result.status == "optimal" and not np.any(result.theta) and not np.any(result.multipliers)
+
+
+def test_tall_data_grows_a_working_set_until_no_row_is_violated(monkeypatch):
+    monkeypatch.setattr(D, "SMALL_PROBLEM", 50)
+    monkeypatch.setattr(D, "SEED_ROWS", 4)
+    monkeypatch.setattr(D, "SEED_FACTOR", 1)
+    monkeypatch.setattr(D, "ROUND_ROWS", 2)
+    A, r = rows(planted(200, 3, seed=4, gap=0.05))
+    result = D.least_distance(A, r, full_gram=False)
+    assert_kkt(A, r, result)
+    assert 4 < result.rows_formed < 200 and not result.full_gram
+    reference = D.least_distance(A, r, full_gram=True)
+    np.testing.assert_allclose(result.theta, reference.theta, rtol=0, atol=1e-10 * np.max(np.abs(reference.theta)))
+    np.testing.assert_allclose(result.multipliers, reference.multipliers, rtol=0,
+                               atol=1e-9 * np.max(reference.multipliers))
+
+
+def test_least_distance_with_a_free_coordinate_is_a_kkt_point():
+    """The SVM with bias: the bias column left out of the objective; its stationarity is A_F^T lambda = 0."""
+    for n, d, full in ((40, 3, None), (40, 3, False), (10, 12, None), (10, 12, True)):
+        data = planted(n, d, seed=n * d, shift=2.0)
+        A = np.hstack([data.y[:, None] * data.X, data.y[:, None]])
+        r = np.ones(n)
+        result = D.least_distance(A, r, free=(d,), full_gram=full)
+        assert_kkt(A, r, result, free=(d,))
+        assert result.full_gram == (full if full is not None else n <= 2 * (d + 2))
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 30), d=st.integers(1, 8), full=st.booleans(),
+       shift=st.floats(-3, 3))
+def test_property_free_coordinate_kkt(seed, n, d, full, shift):
+    data = planted(n, d, seed=seed, shift=shift)
+    if np.all(data.y > 0) or np.all(data.y < 0):
+        return
+    A = np.hstack([data.y[:, None] * data.X, data.y[:, None]])
+    assert_kkt(A, np.ones(n), D.least_distance(A, np.ones(n), free=(d,), full_gram=full), free=(d,))
+
+
+def test_free_coordinate_working_set_rounds(monkeypatch):
+    monkeypatch.setattr(D, "SEED_ROWS", 4)
+    monkeypatch.setattr(D, "SEED_FACTOR", 1)
+    monkeypatch.setattr(D, "ROUND_ROWS", 2)
+    data = planted(150, 2, seed=8, gap=0.05, shift=1.5)
+    A = np.hstack([data.y[:, None] * data.X, data.y[:, None]])
+    result = D.least_distance(A, np.ones(150), free=(2,), full_gram=False)
+    assert_kkt(A, np.ones(150), result, free=(2,))
+    assert result.rows_formed < 150
+
+
+def test_a_bound_on_a_free_coordinate_holds_exactly():
+    """The SVM's b >= 0: a passive row on the free coordinate alone puts it exactly at its bound."""
+    data = Dataset([[2.0], [3.0], [-1.0], [-2.0]], [1, 1, -1, -1])     # b* < 0 unconstrained; b >= 0 binds
+    A = np.vstack([np.hstack([data.y[:, None] * data.X, data.y[:, None]]), [0.0, 1.0]])
+    r = np.array([1.0, 1.0, 1.0, 1.0, 0.0])
+    for full in (True, False):
+        result = D.least_distance(A, r, free=(1,), full_gram=full)
+        assert result.theta[1] == 0.0 and 4 in result.passive
+        assert_kkt(A, r, result, free=(1,))
+
+
+# ---- statuses ---------------------------------------------------------------------------------------------
+XOR = Dataset([[1, 1], [-1, -1], [1, -1], [-1, 1]], [1, 1, -1, -1])
+
+
+@pytest.mark.parametrize("full", [None, True, False])
+def test_inconsistent_rows_are_reported(full):
+    A, r = rows(XOR)
+    result = D.least_distance(A, r, full_gram=full)
+    assert result.status == "inconsistent" and not result.converged
+    assert not np.any(result.multipliers)
+    # one row and its opposite with r > 0
+    result = D.least_distance(np.array([[1.0, 0.0], [-1.0, 0.0]]), np.array([1.0, 1.0]), full_gram=full)
+    assert result.status == "inconsistent"
+
+
+def test_inconsistent_rows_with_a_free_coordinate():
+    line = Dataset([[0.0], [1.0], [2.0]], [1, -1, 1])
+    A = np.hstack([line.y[:, None] * line.X, line.y[:, None]])
+    for full in (True, False):
+        assert D.least_distance(A, np.ones(3), free=(1,), full_gram=full).status == "inconsistent"
+
+
+def test_limits_are_reported():
+    A, r = rows(planted(40, 3, seed=1))
+    none = D.least_distance(A, r, max_iter=0)
+    assert none.status == "max_iterations" and none.iterations == 0 and none.rows_formed == 0
+    assert none.theta.shape == (3,) and none.multipliers.shape == (40,) and not np.any(none.multipliers)
+    for full in (True, False):
+        assert D.least_distance(A, r, time_limit=0.0, full_gram=full).status == "max_time"
+        assert D.least_distance(A, r, free=(0,), time_limit=0.0, full_gram=full).status == "max_time"
+    one = D.least_distance(A, r, max_iter=1, full_gram=True)
+    assert one.status in ("max_iterations", "optimal")
+    wide = planted(60, 3, seed=9, gap=0.02)
+    Aw, rw = rows(wide)
+    assert D.least_distance(Aw, rw, max_iter=1, full_gram=True).status == "max_iterations"
+    assert D.least_distance(Aw, rw, free=(0,), max_iter=1, full_gram=True).status == "max_iterations"
+
+
+# ---- the violation test that decides "optimal" -----------------------------------------------------------------
+def test_a_violation_of_1e_minus_6_is_a_violated_row():
+    A = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [2.0, 0.0]])
+    r = np.ones(4)
+    theta = np.array([1.0, 1.0])
+    assert D._violated(A, r, theta, np.max(np.abs(A), axis=1)).size == 0
+    for n, row in enumerate(A):
+        bad = r.copy()
+        bad[n] = row @ theta + 1e-6 * max(1.0, np.abs(row).max())
+        assert D._violated(A, bad, theta, np.max(np.abs(A), axis=1)).tolist() == [n]
+
+
+def test_violation_tolerance_is_relative_to_rows_and_point():
+    """r_n - A_n theta > VIOLATION max(|r_n|, max|A_n| max|theta|): the larger of the two sizes counts."""
+    A = np.array([[1.0, 0.0], [0.0, 1.0]])
+    rownorm = np.max(np.abs(A), axis=1)
+    for big_r in (False, True):
+        theta = np.array([4.0, 4.0]) if not big_r else np.array([1.0, 1.0])
+        r0 = 8.0 if big_r else 1.0                   # the size: |r| = 8, or max|A| max|theta| = 4
+        size = max(r0, 4.0 if not big_r else 1.0)
+        for factor, violated in ((0.5, False), (2.0, True)):
+            r = A @ theta + factor * D.VIOLATION * size
+            r[1] = A[1] @ theta - 1.0
+            r[0] = max(r[0], r0) if big_r else r[0]
+            if big_r:
+                r[0] = r0
+                theta = np.array([r0 - factor * D.VIOLATION * r0, 1.0])
+            got = D._violated(A, r, theta, rownorm)
+            assert got.tolist() == ([0] if violated else []), (big_r, factor)
+
+
+def test_violated_rows_most_violated_first_and_excluded():
+    A = np.eye(3)
+    r = np.array([1.0, 3.0, 2.0])
+    theta = np.zeros(3)
+    rownorm = np.ones(3)
+    assert D._violated(A, r, theta, rownorm).tolist() == [1, 2, 0]
+    exclude = np.array([False, True, False])
+    assert D._violated(A, r, theta, rownorm, exclude=exclude).tolist() == [2, 0]
+    assert D._violated(A, r, theta, rownorm, exclude=np.array([2])).tolist() == [1, 0]
+
+
+# ---- the passive rows stay independent ------------------------------------------------------------------------
+def test_extend_skips_rows_dependent_on_the_passive_ones():
+    A = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [2.0, 0.0, 0.0], [1.0, 1.0, 0.0], [0.0, 0.0, 3.0],
+                  [1.0, 0.0, 1e-9], [1.0, 0.0, 3e-7]])
+    r = np.array([1.0, 1.0, 2.0, 2.0, 1.0, 1.0, 1.0])  # e_2 = 2 e_0, e_3 = e_0 + e_1; e_5, e_6 are e_0 + O(1e-9),
+    #                                                    e_0 + O(3e-7): squared distance 1e-13 < DEPENDENT
+    gram = D._Gram(A, r, True)
+    L, passive, kept = D._extend(np.zeros((0, 0)), np.zeros(0, dtype=int), np.array([0, 1]), gram)
+    assert passive.tolist() == [0, 1] and kept.tolist() == [0, 1]
+    np.testing.assert_allclose(L @ L.T, gram.K[np.ix_(passive, passive)], rtol=1e-14)
+    L2, passive2, kept2 = D._extend(L, passive, np.array([2, 3, 4, 5, 6]), gram)
+    assert passive2.tolist() == [0, 1, 4] and kept2.tolist() == [2]
+    np.testing.assert_allclose(L2 @ L2.T, gram.K[np.ix_(passive2, passive2)], rtol=1e-13, atol=1e-13)
+    assert np.allclose(L2, np.tril(L2))
+    # nothing independent: the factor and the passive rows are unchanged
+    L3, passive3, kept3 = D._extend(L2, passive2, np.array([2, 3]), gram)
+    assert kept3.size == 0 and passive3.tolist() == [0, 1, 4] and np.array_equal(L3, L2)
+    # on demand (no N x N matrix): the same factor, and the rows formed are recorded
+    lazy = D._Gram(A, r, False)
+    L4, passive4, _ = D._extend(np.zeros((0, 0)), np.zeros(0, dtype=int), np.array([0, 1, 2, 4]), lazy)
+    assert passive4.tolist() == [0, 1, 4] and lazy.formed.tolist() == [True, True, True, False, True, False, False]
+    np.testing.assert_allclose(L4, L2, rtol=1e-14, atol=1e-15)
+
+
+def test_extend_keeps_the_callers_order_and_scales_rows():
+    """Rows of very different lengths are independent when their directions are (the test is relative)."""
+    A = np.array([[1e-8, 0.0], [0.0, 1e8], [3.0, 3.0]])
+    r = np.array([1e-8, 0.0, 0.0])
+    gram = D._Gram(A, r, True)
+    L, passive, kept = D._extend(np.zeros((0, 0)), np.zeros(0, dtype=int), np.array([1, 0]), gram)
+    assert passive.tolist() == [1, 0] and kept.tolist() == [0, 1]
+    np.testing.assert_allclose(L @ L.T, gram.K[np.ix_(passive, passive)], rtol=1e-12)
+
+
+def test_bordered_solves_the_equality_constrained_system():
+    rng = np.random.default_rng(5)
+    M = rng.standard_normal((5, 5))
+    K = M @ M.T + np.eye(5)
+    L = np.linalg.cholesky(K)
+    r = rng.standard_normal(5)
+    C = rng.standard_normal((5, 2))
+    z, nu = D._bordered(L, r, C)
+    np.testing.assert_allclose(K @ z + C @ nu, r, atol=1e-12)
+    np.testing.assert_allclose(C.T @ z, 0.0, atol=1e-12)
+    z0, nu0 = D._bordered(L, r, np.zeros((5, 0)))
+    np.testing.assert_allclose(K @ z0, r, atol=1e-12)
+    assert nu0.shape == (0,)
+
+
+# ---- the rows and the scope ----------------------------------------------------------------------------------
+def test_dual_rows_are_the_margins_then_the_extra_rows():
+    from lexmargin.problems.svm_bias import BiasMargins
+
+    data = planted(6, 2, seed=1)
+    source = BiasMargins(data, positive=True)
+    A, r = D.dual_rows(source, 3)
+    assert A.shape == (7, 3) and r.shape == (7,)
+    np.testing.assert_array_equal(A[:6], source.A)
+    np.testing.assert_array_equal(r[:6], 1.0 - source.c)
+    np.testing.assert_array_equal(A[6], [0.0, 0.0, 1.0])
+    assert r[6] == 0.0
+    plain = BiasMargins(data, positive=False)
+    A2, r2 = D.dual_rows(plain, 3)
+    assert A2 is plain.A and np.array_equal(r2, np.ones(6))
+
+
+def test_dual_applies_only_to_linear_l2_without_lifts():
+    data = planted(20, 3, seed=2)
+    linear = lm.load_model("linear", input_dim=3)
+    assert D.dual_applies(lm.MaxMarginProblem(linear, data))
+    for norm in ("l1", "linf"):
+        assert not D.dual_applies(lm.MaxMarginProblem(linear, data, norm=norm))
+    assert not D.dual_applies(lm.MaxMarginProblem(linear, data, norm="lp", p=3.0))
+    assert not D.dual_applies(lm.MaxMarginProblem(lm.load_model("two_layer", input_dim=3, width=2), data))
+
+
+def test_linear_margins_equal_the_models_own():
+    from lexmargin.problems.margins import LinearMargins
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((12, 3))
+    y = np.sign(rng.standard_normal(12))
+    shifted = lm.Model("shifted", [lm.Block("w", {"w": (3,)}, degree=None)], input_dim=3,
+                       output=lambda p, x: 3.0 * p.w[0] * x[2] - p.w[1] * x[0] + p.w[2] + 0.25)
+    two = lm.Model("two", [lm.Block("w", {"w": (3,)}, degree=None), lm.Block("v", {"v": (2,)}, degree=None)],
+                   input_dim=3,
+                   output=lambda p, x: p.w[0] * x[0] + p.w[1] * x[1] + 2.0 * p.v[0] * x[0] - p.v[1] + p.w[2])
+    for model in (lm.load_model("linear", input_dim=3), shifted, two):
+        for scale in (1.0, 2.0 ** -80, 2.0 ** 80):
+            data = Dataset(X * scale, y)
+            fast, slow = D.linear_margins(model, data), LinearMargins(model, data)
+            for name in ("A", "c", "scale_exponent", "n_samples", "column_scale"):
+                a, b = getattr(fast, name), getattr(slow, name)
+                if b is None:
+                    assert a is None, name
+                else:
+                    np.testing.assert_allclose(a, b, rtol=1e-15, atol=0, err_msg=f"{model.name} {scale} {name}")
+
+
+# ---- the route's certificate -------------------------------------------------------------------------------------
+def test_dual_route_certificate_is_the_pipelines_own():
+    data = planted(30, 3, seed=5)
+    linear = lm.load_model("linear", input_dim=3)
+    dual = lm.max_margin(linear, data, route="dual")
+    ipopt = lm.max_margin(linear, data, route="ipopt")
+    assert dual.status == "optimal" and dual.solver.name == "dual_active_set" and dual.solver.status == "optimal"
+    assert "Lawson-Hanson" in dual.solver.message and "Gram" not in dual.solver.message
+    np.testing.assert_allclose(dual.theta, ipopt.theta, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(dual.multipliers, ipopt.multipliers, rtol=1e-5, atol=1e-8)
+    assert dual.kkt.max <= 1e-12 and dual.licq.holds and dual.second_order.strict
+    assert dual.objective == pytest.approx(ipopt.objective, rel=1e-9)
+    assert len(dual.diagnostics.starts) == 1 and dual.diagnostics.starts[0].status == "optimal"
+    assert dual.diagnostics.starts[0].objective == pytest.approx(dual.objective, rel=1e-12)
+    wide = lm.max_margin(lm.load_model("linear", input_dim=12), planted(8, 12, seed=1), route="dual")
+    assert wide.success and "Gram matrix of all rows" in wide.solver.message
+
+
+def test_dual_route_statuses():
+    data = planted(60, 3, seed=9, gap=0.02)
+    linear = lm.load_model("linear", input_dim=3)
+    stopped = lm.max_margin(linear, data, route="dual", max_iter=0, raise_on_failure=False)
+    assert stopped.status == "max_iterations" and stopped.solver.status == "max_iterations"
+    assert stopped.solver.name == "dual_active_set" and not stopped.success
+    timed = lm.max_margin(linear, data, route="dual", time_limit=1e-12, raise_on_failure=False)
+    assert timed.solver.status == "max_time" and timed.status in ("max_time", "optimal")
+    # inconsistent rows: forced, the certificate says infeasible; automatic, IPOPT and a Farkas proof decide
+    forced = lm.max_margin(lm.load_model("linear", input_dim=2), XOR, route="dual", raise_on_failure=False)
+    assert forced.solver.name == "dual_active_set" and forced.solver.status == "infeasible"
+    assert forced.status == "infeasible"
+    auto = lm.max_margin(lm.load_model("linear", input_dim=2), XOR, raise_on_failure=False)
+    assert auto.status == "not_separable" and auto.solver.name != "dual_active_set"
+    # not optimal: automatic hands over to IPOPT (None), forced returns the dual route's own certificate
+    problem = lm.MaxMarginProblem(linear, data)
+    opts = lm.SolveOptions(max_iter=1, raise_on_failure=False)
+    assert D.dual_certificate(problem, opts, 0.0) is None
+    kept = D.dual_certificate(problem, opts, 0.0, force=True)
+    assert kept is not None and kept.status == "max_iterations"
+    assert D.dual_certificate(problem, lm.SolveOptions(), 0.0).status == "optimal"
+
+
+def test_route_decisions():
+    data = planted(40, 3, seed=1)
+    linear = lm.load_model("linear", input_dim=3)
+    assert lm.max_margin(linear, data).solver.name == "dual_active_set"
+    assert lm.max_margin(linear, data, route="ipopt").solver.name == "ipopt"
+    assert lm.max_margin(linear, data, finish=False).solver.name == "ipopt"
+    assert lm.max_margin(linear, data, finish=False, route="dual").solver.name == "dual_active_set"
+    assert lm.max_margin(linear, data, working_set=lm.WorkingSetOptions(enabled=True)).solver.name == "ipopt"
+    assert lm.max_margin(linear, data, working_set=lm.WorkingSetOptions(enabled=True),
+                         route="dual").solver.name == "dual_active_set"
+    assert lm.max_margin(linear, data, norm="l1").solver.name == "ipopt"
+    with pytest.raises(ValueError, match="route"):
+        lm.max_margin(linear, data, route="simplex")
+    with pytest.raises(ValueError, match=r"^route='dual' needs a model linear in theta and the l2 objective$"):
+        lm.max_margin(linear, data, norm="linf", route="dual")
+    problem = lm.MaxMarginProblem(linear, data)
+    assert problem._dual(lm.SolveOptions(), 0.0, "auto") is not None
+    assert problem._dual(lm.SolveOptions(), 0.0, "auto", True) is None
+    assert problem._dual(lm.SolveOptions(finish=False), 0.0, "auto") is None
+    assert problem._dual(lm.SolveOptions(), 0.0, "ipopt") is None
+    # a not-optimal dual route under "auto" falls back to IPOPT's certificate
+    fallback = lm.max_margin(linear, data, max_iter=1, raise_on_failure=False)
+    assert fallback.solver.name == "ipopt"
+
+
+def test_linear_margins_edges_and_other_jacobians():
+    """Data at the rescaling edge (max |A| in [2^7, 2^8): not rescaled), a column spread of exactly 2^8 (no
+    variable scaling) and beyond it with a zero column, permuted and summed Jacobians, a model without an output
+    (its own Jacobian): linear_margins equals LinearMargins attribute by attribute."""
+    from lexmargin.problems.margins import LinearMargins
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((10, 3))
+    X = X / np.max(np.abs(X), axis=0) * 0.75                      # every column maximum 0.75
+    y = np.sign(rng.standard_normal(10))
+    permuted = lm.Model("permuted", [lm.Block.array("w", 3, 1)], input_dim=3,
+                        output=lambda p, x: p.w[1] * x[0] + p.w[0] * x[1] + p.w[2] * x[2])
+    summed = lm.Model("summed", [lm.Block.array("w", 3, 1)], input_dim=3,
+                      output=lambda p, x: p.w[0] * (x[0] + x[1]) + p.w[1] * x[2] + p.w[2] * x[2])
+    custom = lm.Model("custom", [lm.Block.array("w", 3, 1)], input_dim=3, margin=lambda p, x, y: y * (p.w @ x))
+    datasets = [Dataset(X * np.array([1.0, 256.0, 1.0]), y),       # max |A| = 192, spread 2^8 exactly
+                Dataset(X * np.array([1.0, 1024.0, 0.0]), y),      # rescaled, spread 2^10, a zero column
+                Dataset(X * np.array([1.0, 256.0, 0.25]), y),      # not rescaled, spread 2^10
+                Dataset(X, y)]
+    for model in (lm.load_model("linear", input_dim=3), permuted, summed, custom):
+        for data in datasets:
+            fast, slow = D.linear_margins(model, data), LinearMargins(model, data)
+            for name in ("A", "c", "scale_exponent", "n_samples", "column_scale"):
+                a, b = getattr(fast, name), getattr(slow, name)
+                if b is None:
+                    assert a is None, (model.name, name)
+                else:
+                    np.testing.assert_array_equal(a, b, err_msg=f"{model.name} {name}")
+    assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[0]).scale_exponent == 0
+    assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[0]).column_scale is None
+    assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[1]).column_scale is not None
+    assert D.linear_margins(lm.load_model("linear", input_dim=3), datasets[2]).column_scale is not None
+
+
+def test_dual_route_certificate_field_by_field():
+    data = planted(30, 3, seed=5)
+    cert = lm.max_margin(lm.load_model("linear", input_dim=3), data, route="dual")
+    from lexmargin.nlp.finish import NOT_NEEDED
+
+    assert cert.finish.reason == NOT_NEEDED                     # the vertex is exact: judged, nothing to finish
+    assert cert.solver.return_status == "optimal" and cert.solver.iterations >= 1
+    assert 0.0 <= cert.solver.seconds < 60.0
+    assert cert.diagnostics.working_set_rounds == cert.solver.iterations
+    start = cert.diagnostics.starts[0]
+    assert start.kkt_max == cert.kkt.max and start.iterations == cert.solver.iterations
+    wide = lm.max_margin(lm.load_model("linear", input_dim=12), planted(8, 12, seed=1), route="dual")
+    assert wide.solver.message == ("dual active set (Lawson-Hanson NNLS of the least-distance problem on the Gram "
+                                   f"matrix of all rows): optimal after {wide.solver.iterations} iterations")
+    tall = lm.max_margin(lm.load_model("linear", input_dim=3), data, route="dual")
+    assert tall.solver.message == ("dual active set (Lawson-Hanson NNLS of the least-distance problem on a working "
+                                   f"set of 30 rows): optimal after {tall.solver.iterations} iterations")
+
+
+def test_a_stalled_dual_solve_is_a_failure(monkeypatch):
+    data = planted(20, 3, seed=2)
+    problem = lm.MaxMarginProblem(lm.load_model("linear", input_dim=3), data)
+    monkeypatch.setattr(D, "least_distance", lambda A, r, **kw: D.LDPResult(
+        np.zeros(A.shape[1]), np.zeros(A.shape[0]), np.zeros(0, dtype=int), "stalled", 3, 0.0, A.shape[0], True))
+    cert = D.dual_certificate(problem, lm.SolveOptions(raise_on_failure=False), 0.0, force=True)
+    assert cert.solver.status == "failed" and cert.status == "failed"
+    assert D.dual_certificate(problem, lm.SolveOptions(raise_on_failure=False), 0.0) is None
+
+
+def test_dual_rows_of_margins_with_an_offset():
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((6, 2))
+    y = np.sign(rng.standard_normal(6))
+    shifted = lm.Model("shifted", [lm.Block("w", {"w": (3,)}, degree=None)], input_dim=2,
+                       output=lambda p, x: p.w[0] * x[0] + p.w[1] * x[1] + p.w[2] + 0.25)
+    source = D.linear_margins(shifted, Dataset(X, y))
+    _, r = D.dual_rows(source, 3)
+    np.testing.assert_array_equal(r, 1.0 - source.c)
+    assert np.any(source.c != 0.0)
+
+
+def test_violation_tolerance_for_a_small_point():
+    """|theta| < 1: the tolerance is VIOLATION max(|r|, |A| max|theta|), not max(|r|, |A|)."""
+    A = np.array([[1.0]])
+    theta = np.array([1e-3])
+    r = A @ theta + 5e-14
+    assert D._violated(A, r, theta, np.ones(1)).tolist() == [0]
+
+
+def test_least_distance_limits_and_modes_field_by_field():
+    A, r = rows(planted(40, 3, seed=1))
+    none = D.least_distance(A, r, max_iter=0)
+    assert none.passive.size == 0 and none.full_gram is False and 0.0 <= none.seconds < 60.0
+    holds = D.least_distance(A, -np.ones(40), max_iter=1)          # every row holds at 0: optimal at once
+    assert holds.status == "optimal" and holds.iterations <= 1
+    solved = D.least_distance(A, r)
+    assert 0.0 <= solved.seconds < 60.0
+    data = planted(40, 3, seed=7, shift=2.0)
+    Ab = np.hstack([data.y[:, None] * data.X, data.y[:, None]])
+    forced = D.least_distance(Ab, np.ones(40), free=(3,), full_gram=True)
+    assert forced.full_gram is True and forced.converged
+    wide = planted(10, 12, seed=3, shift=2.0)
+    Aw = np.hstack([wide.y[:, None] * wide.X, wide.y[:, None]])
+    rows_mode = D.least_distance(Aw, np.ones(10), free=(12,), full_gram=False)
+    assert rows_mode.full_gram is False and rows_mode.converged
