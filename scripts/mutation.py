@@ -127,6 +127,13 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # (bias_parameters, closed_form_bias: the feasible interval), the stage certificates (Hessian diagonal,
     # status), the stage decisions (_qp_stages: b at its bound, discarded blocks, status of a failed QP) and the
     # route decision (svm_with_bias_qp: the general route when not certified, never after a Farkas proof).
+    # the Clarke-KKT check of ReLU certificates: the NNLS over pattern gradients, the chosen gradients replacing the
+    # kinked rows, the verdict (undecided rows never certify); in regions.py the kinks, their closure and the
+    # patterns' gradients and realizability.  Left out: RegionFamily (the symbolic trace IPOPT solves on) and the
+    # RegionMargins evaluation methods (the region's own rows; the Clarke check recomputes the original problem)
+    "clarke": {"lexmargin.nlp.clarke": ["*"],
+               "lexmargin.modeling.regions": ["RegionMargins.kinks", "RegionMargins.vertices", "RegionMargins.flipped",
+                                              "_vertex_slopes", "_realizable"]},
     # Left out: hull_seed and SVMBiasQP._initial_index (the working set's seed: solver strategy, the result is
     # certified on all rows), SVMBiasQP._certificate (the problem's name and constraint text), _raise,
     # not_separable_message and BiasModelFunctions._check (error messages), SVMBiasResult.to_dict (serialization)
