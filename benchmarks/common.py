@@ -222,12 +222,8 @@ def line_plot(stem, formats, series, *, xlabel: str, ylabel: str, title: str, bo
 
 
 def separable_data(n: int, d: int, seed: int = 0, gap: float = 0.3):
-    """Linearly separable Gaussian data with a margin gap along a random unit direction."""
-    from lexmargin import Dataset
+    """Linearly separable Gaussian data with a margin gap along a random unit direction (the sweeps' draw,
+    ``lexmargin.sweep.separable_data``)."""
+    from lexmargin.sweep import separable_data as draw
 
-    rng = np.random.default_rng(seed)
-    w = rng.standard_normal(d)
-    w /= np.linalg.norm(w)
-    X = rng.standard_normal((n, d))
-    y = np.where(X @ w >= 0, 1.0, -1.0)
-    return Dataset(X + gap * y[:, None] * w, y)
+    return draw(n, d, seed, gap)
