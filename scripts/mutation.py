@@ -75,7 +75,7 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # LazySolver: import machinery that decides when the name is registered, not what a solve reports; tested in
     # tests/test_pyomo_plugin.py in both import orders)
     "pyomo_solver": {"lexmargin.interop.pyomo": ["certify_pyomo", "multipliers_from_duals",
-                                                 "fitted_bound_multipliers", "_suffix_values", "_split_extended",
+                                                 "fitted_bound_multipliers", "_suffix_values",
                                                  "_current_point", "to_solver_results", "_load_results",
                                                  "_objective_name", "solve_options", "LexmarginSolver.solve",
                                                  "LexmarginSolver.__init__"],
@@ -117,8 +117,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # as KKT points of the least-distance program in tests/verification/test_verify_dual.py; 1022 mutants, left
     # for a later run), _bpp (block pivoting only proposes a passive set that Lawson-Hanson makes exact),
     # _first_order (the first working set of tall data), _ldp (Gram or row form: the same LDP either way), _drop
-    # (refactoring after rows leave), _Gram (entries of K formed on demand or once), single_blas_thread and
-    # _controller (BLAS threads)
+    # (refactoring after rows leave), _step_back (the loops' shared step back, part of them), _Gram (entries of K
+    # formed on demand or once), single_blas_thread and _controller (BLAS threads)
     "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_bordered", "_extend", "least_distance",
                                          "dual_applies", "dual_rows", "dual_certificate", "linear_margins"]},
     # the SVM-with-bias QP: its rows (BiasMargins: prescaled A = y (x, 1), the row b >= 0 with its level, the

@@ -44,7 +44,7 @@ from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
 from ..nlp.certify import KKTReport, active_rows, certify
 from ..nlp.finish import FinishInfo, finish_or_keep, fit_multipliers
 from ..nlp.ipopt import IpoptSolver, bound_multipliers
-from ..nlp.nlp import NLP, Point, Rows, extend
+from ..nlp.nlp import NLP, Point, Rows, extend, split_extended_multipliers
 from ..nlp.options import SolveOptions, Tolerances
 from ..nlp.status import Status, decide
 from .pyomo_plugin import NAME
@@ -651,13 +651,6 @@ def fitted_bound_multipliers(nlp: NLP, point: Point, z, multipliers, tolerances:
     return lower, upper
 
 
-def _split_extended(nlp: NLP, lam):
-    """Multipliers over the extended rows (NLP rows, then bounds) as (rows, lower, upper)."""
-    m, (lo, up) = nlp.m, nlp.bound_rows()
-    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
-    lower[lo], upper[up] = lam[m:m + lo.size], lam[m + lo.size:]
-    return lam[:m], lower, upper
-
 
 def certify_pyomo(pyomo_model, *, multipliers: str = "auto", tolerances: Tolerances | None = None) -> Certificate:
     """The certificate of a Pyomo model at its current values, without solving (e.g. after another solver).
@@ -694,7 +687,7 @@ def certify_pyomo(pyomo_model, *, multipliers: str = "auto", tolerances: Toleran
         raise ModelError("certify_pyomo(multipliers='suffix'): the model has no import Suffix 'dual' with a value "
                          "for every active constraint")
     if duals is None:
-        rows, lower, upper = _split_extended(nlp, fit_multipliers(nlp, z, tolerances=tol))
+        rows, lower, upper = split_extended_multipliers(nlp, fit_multipliers(nlp, z, tolerances=tol))
         sources = ("fitted", "fitted")
     else:
         rows = multipliers_from_duals(rowmap, duals, problem.sense)

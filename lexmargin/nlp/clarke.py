@@ -29,13 +29,13 @@ check is ``undecided`` and never certifies.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.optimize import nnls
 
 from .certify import TINY, KKTReport, certify, unit_rows
-from .nlp import NLP, extend
+from .nlp import NLP, extend, split_extended_multipliers
 from .options import Tolerances
 
 
@@ -109,13 +109,9 @@ def clarke_check(nlp: NLP, z, kinked: dict[int, KinkedRow], tolerances: Toleranc
             chosen = weights[mine] @ choices[mine] / lam[row]
             slopes.append({"row": int(row), "units": [list(u) for u in entry.units],
                            "slopes": [float(s) for s in chosen]})
-    m = nlp.m
-    lo, up = nlp.bound_rows()
-    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
-    lower[lo], upper[up] = lam[m:m + lo.size], lam[m + lo.size:]
-    moved = type(point)(point.objective, point.gradient, point.values, jacobian, point.levels, point.gradient_scale)
-    report = certify(nlp, z, lam[:m], lower, upper, p=p, tolerances=tol, point=moved)
-    on_candidates = [e for r, e in kinked.items() if r in set(candidates.tolist())]
+    report = certify(nlp, z, *split_extended_multipliers(nlp, lam), p=p, tolerances=tol,
+                     point=replace(point, jacobian=jacobian))
+    on_candidates = [kinked[r] for r in candidates.tolist() if r in kinked]
     return ClarkeCheck(report, tuple(slopes), sum(len(e.units) for e in on_candidates), len(on_candidates),
                        sum(not e.complete for e in on_candidates))
 

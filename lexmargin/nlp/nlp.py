@@ -177,6 +177,16 @@ def _unit_rows(columns, n: int, sign: float) -> np.ndarray:
     return rows
 
 
+def split_extended_multipliers(nlp: NLP, lam):
+    """Multipliers over the extended rows (NLP rows, then bounds) as (rows, lower, upper): the inverse of
+    appending ``split_bound_multipliers`` to the rows' multipliers."""
+    lam = np.asarray(lam, dtype=float)
+    m, (lo, up) = nlp.m, nlp.bound_rows()
+    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
+    lower[lo], upper[up] = lam[m:m + lo.size], lam[m + lo.size:]
+    return lam[:m], lower, upper
+
+
 def split_bound_multipliers(nlp: NLP, lower_multipliers, upper_multipliers) -> np.ndarray:
     """Bound multipliers (one per variable each) as the extended rows' multipliers."""
     lo, up = nlp.bound_rows()

@@ -36,7 +36,7 @@ from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
 from ..nlp.certify import Residuals, certify, multiplier_weights, stationarity_scale
 from ..nlp.clarke import KinkedRow, clarke_check
 from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
-from ..nlp.nlp import NLP, Point, Rows
+from ..nlp.nlp import NLP, Point, Rows, split_extended_multipliers
 from ..nlp.norms import L2, OBJECTIVE, Lift, PartialL2, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
@@ -604,11 +604,7 @@ class MaxMarginProblem:
         if multipliers is None:
             return certify(nlp, attempt.z, attempt.multipliers, attempt.lower, attempt.upper,
                            tolerances=opts.tolerances)
-        m = nlp.m
-        lo, up = nlp.bound_rows()
-        lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
-        lower[lo], upper[up] = multipliers[m:m + lo.size], multipliers[m + lo.size:]
-        return certify(nlp, attempt.z, multipliers[:m], lower, upper, tolerances=opts.tolerances)
+        return certify(nlp, attempt.z, *split_extended_multipliers(nlp, multipliers), tolerances=opts.tolerances)
 
     def _certificate(self, source, attempt: _Attempt, report, status: Status, opts: SolveOptions, started,
                      starts=(), region=None, farkas=None) -> Certificate:
@@ -753,12 +749,8 @@ class MaxMarginProblem:
         """The start as an attempt (no solve): judged like a solution, kept when nothing better is found."""
         nlp = margin_nlp(region, self.lift, np.arange(self.data.n_samples))
         z = self.lift.start(theta)
-        lam = fit_multipliers(nlp, z)
-        m = nlp.m
-        lo, up = nlp.bound_rows()
-        lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
-        lower[lo], upper[up] = lam[m:m + lo.size], lam[m + lo.size:]
-        return _Attempt(z, lam[:m], lower, upper, Status.INACCURATE, START_KEPT, 0, 0.0, 0,
+        rows, lower, upper = split_extended_multipliers(nlp, fit_multipliers(nlp, z))
+        return _Attempt(z, rows, lower, upper, Status.INACCURATE, START_KEPT, 0, 0.0, 0,
                         np.arange(self.data.n_samples))
 
     def _judge_region(self, region, attempt: _Attempt, opts: SolveOptions, walk) -> _RegionOutcome:
@@ -768,8 +760,9 @@ class MaxMarginProblem:
         tol = opts.tolerances
         restricted = self._certify(region, attempt, opts)
         theta = self.lift.theta(attempt.z)
+        margins = region.values(theta)
         nlp = margin_nlp(region, self.lift, np.arange(self.data.n_samples), extra=False)
-        check = clarke_check(nlp, attempt.z, self._kinked_rows(region, theta, tol), tolerances=tol)
+        check = clarke_check(nlp, attempt.z, self._kinked_rows(region, theta, margins, tol), tolerances=tol)
         if check.holds(tol):
             status = Status.OPTIMAL
         elif restricted.kkt_met(tol):
@@ -785,13 +778,12 @@ class MaxMarginProblem:
                                  int(np.sum(restricted.active & signs)),
                                  float(np.max(weights[signs], initial=0.0)) / scale, restricted.residuals,
                                  clarke=check.summary(), walk=tuple(walk))
-        margins = region.values(theta)
         return _RegionOutcome(region, attempt, check.report, status, diag, binding,
                               float(self.norm.objective_value(theta)), bool(np.min(margins) >= 1.0 - tol.active))
 
-    def _kinked_rows(self, region, theta, tol) -> dict:
-        """The Clarke columns (in z) of the margin rows of active samples with units at a kink."""
-        margins = region.values(theta)
+    def _kinked_rows(self, region, theta, margins, tol) -> dict:
+        """The Clarke columns (in z) of the margin rows of active samples (``margins``: f at theta) with units at
+        a kink."""
         rows = {}
         for n, units in region.kinks(theta, tol.active).items():
             if margins[n] - 1.0 > tol.active:

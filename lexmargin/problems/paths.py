@@ -40,7 +40,7 @@ from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, jsonable
 from ..nlp.certify import TINY
 from ..nlp.finish import finish_or_keep
 from ..nlp.ipopt import IpoptResult, IpoptSolver
-from ..nlp.nlp import NLP, Point, Rows, extend
+from ..nlp.nlp import NLP, Point, Rows, extend, split_extended_multipliers
 from ..nlp.norms import BALL, Lift, Norm, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status
@@ -432,10 +432,7 @@ def _fit_others(nlp: NLP, z, p, first, tol):
     if others.size:
         rest = point.gradient - ext.jacobian[:k].T @ lam[:k]
         lam[others] = nnls(ext.jacobian[others].T, rest)[0]
-    m, (lo, up) = nlp.m, nlp.bound_rows()
-    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
-    lower[lo], upper[up] = lam[m:m + lo.size], lam[m + lo.size:]
-    return lam[:m], lower, upper
+    return split_extended_multipliers(nlp, lam)
 
 
 def _assemble(problem, solved: Solved, model, data, norm, *, theta, objective, margins, constraints,
