@@ -159,6 +159,19 @@ def _drop(L, passive, u, drop, gram: _Gram):
     return L2, P2, np.concatenate([u[:first], u[rest][keep]])
 
 
+def _step_back(L, passive, u, z, negative, gram: _Gram):
+    """Lawson-Hanson's step back: from the feasible u toward the unconstrained z as far as the rows going
+    ``negative`` allow, then drop the rows that reach 0 (and any rounded below 0: rows at 0 that move up stay)."""
+    un, zn = u[negative], z[negative]
+    ratio = np.where(un > 0, un / np.maximum(un - zn, TINY), 0.0)
+    alpha = float(np.min(ratio))
+    u = u + alpha * (z - u)
+    drop = np.zeros(passive.size, dtype=bool)
+    drop[np.nonzero(negative)[0][ratio <= alpha]] = True
+    drop |= u < 0
+    return _drop(L, passive, np.maximum(u, 0.0), drop, gram)
+
+
 def _first_order(A, r) -> np.ndarray:
     """A guess of which rows bind: the violation at a multiple of the mean row (the centroid direction)."""
     g = A.mean(axis=0)
@@ -322,15 +335,7 @@ def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm, K=Non
             if not negative.any():
                 u = z
                 break
-            un, zn = u[negative], z[negative]
-            ratio = np.where(un > 0, un / np.maximum(un - zn, TINY), 0.0)
-            alpha = float(np.min(ratio))
-            u = u + alpha * (z - u)
-            drop = np.zeros(passive.size, dtype=bool)
-            drop[np.nonzero(negative)[0][ratio <= alpha]] = True
-            drop |= u < 0                               # rounding below 0 (rows at 0 that move up stay)
-            u = np.maximum(u, 0.0)
-            L, passive, u = _drop(L, passive, u, drop, gram)
+            L, passive, u = _step_back(L, passive, u, z, negative, gram)
             if passive.size == 0:
                 break
         rho = 1.0 - float(r[passive] @ u)
@@ -509,15 +514,7 @@ def _eq_active_set(gram, A, r, C, *, warm, max_iter: int, deadline: float):
             if not negative.any():
                 u = np.maximum(z, 0.0)
                 break
-            un, zn = u[negative], z[negative]
-            ratio = np.where(un > 0, un / np.maximum(un - zn, TINY), 0.0)
-            alpha = float(np.min(ratio))
-            u = u + alpha * (z - u)
-            drop = np.zeros(passive.size, dtype=bool)
-            drop[np.nonzero(negative)[0][ratio <= alpha]] = True
-            drop |= u < 0
-            u = np.maximum(u, 0.0)
-            L, passive, u = _drop(L, passive, u, drop, gram)
+            L, passive, u = _step_back(L, passive, u, z, negative, gram)
     mu = np.zeros(m)
     mu[passive] = u
     return mu, nu, passive, status, iterations
