@@ -387,7 +387,7 @@ class MaxMarginProblem:
             if cert is None:
                 attempts = [self._attempt(self.source, theta0, opts, ws)
                             for theta0 in bar(points, desc="max_margin starts")]
-                cert = self._best_certificate(attempts, opts, started)
+                cert = self._best_certificate(attempts, opts, started, self._kept_starts(points))
         if opts.raise_on_failure and not cert.success:
             self._raise(cert)
         return cert
@@ -620,7 +620,7 @@ class MaxMarginProblem:
                             f"IPOPT {attempt.return_status} after {attempt.iterations} iterations in "
                             f"{attempt.rounds} working-set round(s) on {attempt.working_set.size} constraints")
         constraints = "f_n(theta) >= 1"
-        if region is not None:
+        if region is not None and region.walk:
             constraints += " (solved within the activation region of the start: sign rows on pre-activations)"
         cert = assemble("max_margin", report, status=status, theta=theta, objective=self.norm.objective_value(theta),
                         norm=self.norm.label, margins=margins, normalized_margin=self._normalized_margin(theta, margins),
@@ -637,20 +637,45 @@ class MaxMarginProblem:
             return None
         return float(np.min(margins)) / size ** degree
 
-    def _best_certificate(self, attempts, opts: SolveOptions, started) -> Certificate:
-        judged = []
-        for attempt in attempts:
-            report = self._certify(self.source, attempt, opts)
-            status = decide(report.kkt_met(opts.tolerances), attempt.solver_status)
-            judged.append((attempt, report, status))
+    def _kept_starts(self, points) -> list[_Attempt]:
+        """Nonconvex models: every separating start (scaled to min f = 1) as an outcome of its own, so that a solver
+        that wanders off a separating start (IPOPT on a nonsmooth net) never turns it into a failure."""
+        if self.source.convex:
+            return []
+        return [self._attempt_at(self.source, theta0) for theta0 in points
+                if np.min(self.source.values(self.source.to_scaled(theta0))) >= 1.0 - VIOLATION_TOL]
+
+    def _best_certificate(self, attempts, opts: SolveOptions, started, kept=()) -> Certificate:
+        """The best of the solver's attempts and the kept starts (``_kept_starts``) by ``_rank``; the diagnostics'
+        starts list the solver's attempts."""
+        judged = [(attempt, *self._judge(attempt, opts)) for attempt in attempts]
         starts = [StartOutcome(s, float(self.norm.objective_value(self.source.to_user(self.lift.theta(a.z)))),
-                               r.residuals.max, a.iterations) for a, r, s in judged]
-        attempt, report, status = min(judged, key=lambda j: _rank(j[2], j[1], self.norm.objective_value(
-            self.source.to_user(self.lift.theta(j[0].z)))))
+                               r.residuals.max, a.iterations) for a, r, s, _ in judged]
+        attempt, report, status, region = min(judged + [(a, *self._judge(a, opts)) for a in kept],
+                                              key=lambda j: _rank(j[2], j[1], self.norm.objective_value(
+                                                  self.source.to_user(self.lift.theta(j[0].z)))))
         farkas = None
         if not status.success:
-            status, farkas = self._infeasibility_status(status, [s for _, _, s in judged])
-        return self._certificate(self.source, attempt, report, status, opts, started, starts, farkas=farkas)
+            status, farkas = self._infeasibility_status(status, [j[2] for j in judged])
+        return self._certificate(self.source, attempt, report, status, opts, started, starts, region=region,
+                                 farkas=farkas)
+
+    def _judge(self, attempt: _Attempt, opts: SolveOptions):
+        """(report, status, region diagnostics or None) of an attempt on the model's own problem.  For nets with
+        ReLU-type activations the Clarke check at the point decides (``_judge_at_point``): the solver's derivative
+        at a kink is one convention (and through stacked kinks not even a Clarke element), not a certificate."""
+        if self._use_regions(None):
+            outcome = self._judge_at_point(attempt, opts)
+            return outcome.report, outcome.status, outcome.diagnostics
+        report = self._certify(self.source, attempt, opts)
+        return report, decide(report.kkt_met(opts.tolerances), attempt.solver_status), None
+
+    def _judge_at_point(self, attempt: _Attempt, opts: SolveOptions) -> _RegionOutcome:
+        """``_judge_region`` in the activation region of the attempt's own point, its multipliers extended by zero
+        sign-row multipliers (the point solved the unrestricted problem: no sign row was imposed)."""
+        region = RegionMargins(self.model, self.data, self.lift.theta(attempt.z), family=self._region_family)
+        extended = np.concatenate([attempt.multipliers, np.zeros(region.n_extra)])
+        return self._judge_region(region, replace(attempt, multipliers=extended, report=None), opts, ())
 
     def _infeasibility_status(self, status: Status, statuses):
         """A proof for linear models (Farkas), a distinct status for nonconvex ones."""

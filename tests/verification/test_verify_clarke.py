@@ -72,6 +72,26 @@ def test_issue_reproduction_is_certified_only_where_a_clarke_choice_exists(monke
     assert stuck.normalized_margin < cert.normalized_margin
 
 
+def test_unrestricted_solves_are_certified_by_the_clarke_check(monkeypatch):
+    """activation_region=False: IPOPT on the nonsmooth net itself.  Its points are judged by the Clarke check too
+    (the solver's derivative at a kink is one convention, not a certificate), and a separating start is kept as an
+    outcome, so a solver that wanders off it never ends in a failure status."""
+    net, data = issue_net_and_data()
+    certified = lm.max_margin(net, data, starts=6, seed=9502)
+    at_optimum = lm.max_margin(net, data, activation_region=False, init=certified.theta)
+    assert at_optimum.status == Status.OPTIMAL and at_optimum.kkt.max <= 1e-8
+    clarke = at_optimum.diagnostics.region.clarke
+    assert clarke["kinks"] >= 1 and clarke["residuals"]["max"] == at_optimum.kkt.max
+    assert not at_optimum.diagnostics.region.walk and "activation region" not in at_optimum.constraints
+    np.testing.assert_allclose(at_optimum.normalized_margin, certified.normalized_margin, rtol=1e-9)
+    monkeypatch.setattr(M, "WALK_MAX_STEPS", 1)
+    stuck = lm.max_margin(net, data, starts=1, seed=9502, raise_on_failure=False)
+    at_boundary = lm.max_margin(net, data, activation_region=False, init=stuck.theta, raise_on_failure=False)
+    assert at_boundary.status not in (Status.OPTIMAL, Status.NO_SEPARATING_POINT, Status.INFEASIBLE)
+    assert at_boundary.kkt.max > 1e-3 and at_boundary.diagnostics.region.clarke["kinks"] >= 1
+    assert np.min(at_boundary.margins) >= 1 - 1e-9
+
+
 # ---- brute force on tiny two-layer nets at points with kinks -------------------------------------------
 def kinked_point(seed, width=3, d=3, n=5):
     """A random two-layer net and data where unit 0 is exactly at its kink on sample 0 and every margin is 1
