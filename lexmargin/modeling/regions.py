@@ -16,6 +16,7 @@ realizable pattern of the kinked units (``RegionMargins.vertices``, docs/certifi
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -184,6 +185,21 @@ class RegionMargins:
         self.parameters = 2 * N * U
         self.parameter_values = np.concatenate([self.slopes.ravel(), self.signs.ravel()])   # sample-major
         self.solver_key = self.family.solver_key
+        self.sign_rows = None     # all sign rows; ``with_sign_rows`` gives a view with some of them
+        self.whole = self         # the region with all its sign rows (views share it)
+
+    def with_sign_rows(self, rows) -> RegionMargins:
+        """The same region posed with only the given sign rows (a working set: a solution that violates none of
+        the others is the region's solution).  Certify on the whole region (this view's rows are a subset)."""
+        view = copy.copy(self)
+        view.sign_rows = np.unique(np.asarray(rows, dtype=int))
+        view.n_extra = int(view.sign_rows.size)
+        view.sign_samples = self.sign_samples[view.sign_rows]
+        view.solver_key = (self.family.solver_key, view.sign_rows.tobytes())
+        return view
+
+    def _rows(self, values):
+        return values if self.sign_rows is None else values[self.sign_rows]
 
     @staticmethod
     def to_user(theta) -> np.ndarray:
@@ -230,26 +246,38 @@ class RegionMargins:
         else:
             S, sigma = self._symbolic(p)
         z = self.family.mapped("pre")(theta, self.family.X, self.family.y, S)
-        return ca.vec(sigma * z) if p is not None else ca.vec(ca.DM(sigma) * z)
+        rows = ca.vec(sigma * z) if p is not None else ca.vec(ca.DM(sigma) * z)
+        return rows if self.sign_rows is None else rows[self.sign_rows.tolist()]
 
     def extra_values(self, theta) -> np.ndarray:
-        return (self.signs * self._pre(theta)).reshape(-1)
+        return self._rows((self.signs * self._pre(theta)).reshape(-1))
 
     def extra_jacobian(self, theta) -> np.ndarray:
         J = self._call("pre_jacobian", theta)                      # (U, N P): sample-major column blocks
         U, P = self.family.n_units, self.model.n_params
         J = J.reshape(U, self.n_samples, P).transpose(1, 0, 2)    # (N, U, P)
-        return (self.signs[:, :, None] * J).reshape(-1, P)
+        return self._rows((self.signs[:, :, None] * J).reshape(-1, P))
 
     def extra_hessian(self, theta, weights) -> np.ndarray:
         if not self.n_extra:
             return np.zeros((np.size(theta), np.size(theta)))
-        v = (np.asarray(weights, dtype=float).reshape(self.n_samples, -1) * self.signs).T
+        w = np.asarray(weights, dtype=float)
+        if self.sign_rows is not None:
+            w = np.zeros(self.signs.size)
+            w[self.sign_rows] = weights
+        v = (w.reshape(self.n_samples, -1) * self.signs).T
         return self._call("_pre_hessian", theta, v, reduce=True)
 
     def extra_levels(self, theta) -> np.ndarray:
         size = float(np.linalg.norm(theta))
         return np.maximum(np.linalg.norm(self.extra_jacobian(theta), axis=1) * size, np.finfo(float).tiny)
+
+    def unit_relative_slacks(self, theta) -> np.ndarray:
+        """Each sign row's slack over the largest |z| of its unit across the samples (in [-1, 1]): which rows are
+        near their kink for that unit, whatever the unit's scale (a working set's first rows)."""
+        slack = (self.signs * self._pre(theta))
+        scale = np.max(np.abs(slack), axis=0, initial=0.0)
+        return self._rows((slack / np.where(scale > 0, scale, 1.0)).reshape(-1))
 
     # -- neighbours and kinks ----------------------------------------------------------------------------
     def key(self) -> bytes:
@@ -269,7 +297,7 @@ class RegionMargins:
 
     def kinks(self, theta, tol: float) -> dict[int, list[int]]:
         """Units at a kink at theta, per sample: sign rows with |z| <= tol * level (a relative tolerance)."""
-        values, levels = np.abs(self.extra_values(theta)), self.extra_levels(theta)
+        values, levels = np.abs(self.whole.extra_values(theta)), self.whole.extra_levels(theta)
         U = self.family.n_units
         found: dict[int, list[int]] = {}
         for row in np.nonzero(values <= tol * levels)[0]:

@@ -62,6 +62,8 @@ DEEP_LINEAR_MESSAGE = ("deep linear net: the balanced rank-one factorization of 
                        "minimum), finished and certified without IPOPT")
 REGION_MAX_ITER = 1000     # a region that needs more is given up for the next start
 WALK_MAX_STEPS = 25        # regions visited by one start's walk
+SIGN_ROWS_NEAR = 0.02      # a region's sign working set starts with the rows whose slack is <= this fraction of their
+                           # unit's largest |z| (regions.unit_relative_slacks); violated ones join round by round
 START_KEPT = "the start itself: no solve from it reached a smaller objective"
 
 
@@ -692,8 +694,12 @@ class MaxMarginProblem:
     def _solve_in_regions(self, points, opts: SolveOptions, ws, started) -> Certificate:
         """Each start: a separating anchor, then a walk across activation regions (``_walk``); the outcome with
         the largest normalized margin (smallest objective at min f = 1) wins, certified ones first among ties."""
-        walks = [self._walk(self._region_anchor(theta0, opts), opts, ws, started)
-                 for theta0 in bar(points, desc="max_margin starts")]
+        walks = []
+        for theta0 in bar(points, desc="max_margin starts"):
+            if walks and self._out_of_time(opts, started):
+                log.info("max_margin: time limit reached; %d of %d starts walked", len(walks), len(points))
+                break
+            walks.append(self._walk(self._region_anchor(theta0, opts), opts, ws, started))
         outcomes = [_region_rank_best(walk) for walk in walks]
         starts = [StartOutcome(o.status, o.objective, o.report.residuals.max, sum(w.attempt.iterations for w in walk))
                   for o, walk in zip(outcomes, walks)]
@@ -713,10 +719,11 @@ class MaxMarginProblem:
         below the start's normalized margin.  Returns the outcome of every region on the walk and the start's."""
         region = RegionMargins(self.model, self.data, anchor, family=self._region_family)
         theta = self._feasible_scaling(region, anchor)
-        region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, REGION_MAX_ITER))
         start = self._judge_region(region, self._attempt_at(region, theta), opts, ())
         outcomes, steps, seen = [], [], {region.key()}
         while True:
+            region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, REGION_MAX_ITER),
+                                               time_limit=self._time_left(opts, started))
             outcome = self._judge_region(region, self._region_attempt(region, theta, region_opts, ws), opts,
                                          tuple(steps))
             flips = outcome.binding_signs
@@ -745,17 +752,50 @@ class MaxMarginProblem:
         rows (a round on few margin rows can leave IPOPT far out on a region's degenerate directions, v_j -> 0,
         a_j -> inf), then IPOPT's adaptive barrier update is tried (the monotone one diverged on some data scales
         where the adaptive one converges; a region's problem is not scale-invariant for IPOPT)."""
-        attempt = self._attempt(region, theta, opts, ws)
-        if self._converged(attempt):
+        attempt = self._attempt_in_region(region, theta, opts, ws)
+        if self._converged(attempt) or attempt.solver_status == Status.MAX_TIME:
             return attempt
         if attempt.working_set.size < self.data.n_samples:
             ws = WorkingSetOptions(enabled=False)
-            attempt = self._attempt(region, theta, opts, ws)
+            attempt = self._attempt_in_region(region, theta, opts, ws)
         if self._converged(attempt) or "ipopt.mu_strategy" in opts.ipopt_options():
             return attempt
-        retry = self._attempt(region, theta, SolveOptions.resolve(
+        retry = self._attempt_in_region(region, theta, SolveOptions.resolve(
             opts, ipopt={**opts.ipopt, "mu_strategy": "adaptive"}), ws)
         return retry if self._converged(retry) else attempt
+
+    def _attempt_in_region(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
+        """_attempt on the region, with a working set of its sign rows when there are many (as for margin rows:
+        ``ws.enabled``, automatic above ``ws.threshold`` rows).  A region of N samples and U units has N U sign rows
+        on few parameters; IPOPT's factorizations cost grows with them while only the rows near their kink can
+        bind.  The set starts with those (``SIGN_ROWS_NEAR``); after each solve the violated rows (f < -VIOLATION_TOL
+        relative to their level) join, the most violated first, from the point reached.  The attempt's multipliers
+        are placed on all of the region's rows (zero off the set)."""
+        whole = region.whole
+        if not (ws.enabled if ws.enabled is not None else whole.n_extra > ws.threshold):
+            return self._attempt(whole, theta, opts, ws)
+        rows = np.nonzero(whole.unit_relative_slacks(theta) <= SIGN_ROWS_NEAR)[0]
+        batch = ws.batch or max(50, self.model.n_params)
+        for _ in range(ws.max_rounds):
+            attempt = self._attempt(whole.with_sign_rows(rows), theta, opts, ws)
+            if not self._converged(attempt):
+                break
+            theta = self.lift.theta(attempt.z)
+            slack = whole.extra_values(theta) / whole.extra_levels(theta)
+            violated = np.setdiff1d(np.nonzero(slack < -VIOLATION_TOL)[0], rows)
+            if not violated.size:
+                break
+            log.info("max_margin region: %d sign rows violated off the working set of %d", violated.size, rows.size)
+            rows = np.union1d(rows, violated[np.argsort(slack[violated])[:batch]])
+        return self._on_all_sign_rows(whole, rows, attempt)
+
+    def _on_all_sign_rows(self, region, rows, attempt: _Attempt) -> _Attempt:
+        """An attempt on ``region.with_sign_rows(rows)`` as one on the whole region (zero multipliers off rows)."""
+        head = attempt.multipliers.size - rows.size
+        full = np.zeros(head + region.n_extra)
+        full[:head] = attempt.multipliers[:head]
+        full[head + rows] = attempt.multipliers[head:]
+        return replace(attempt, multipliers=full, report=None)
 
     @staticmethod
     def _converged(attempt: _Attempt) -> bool:
@@ -769,6 +809,13 @@ class MaxMarginProblem:
     @staticmethod
     def _out_of_time(opts: SolveOptions, started) -> bool:
         return opts.time_limit is not None and time.perf_counter() - started > opts.time_limit
+
+    @staticmethod
+    def _time_left(opts: SolveOptions, started, least: float = 0.1):
+        """What is left of the time limit (IPOPT's wall-time limit of the next solve; at least ``least``)."""
+        if opts.time_limit is None:
+            return None
+        return max(opts.time_limit - (time.perf_counter() - started), least)
 
     def _attempt_at(self, region, theta) -> _Attempt:
         """The start as an attempt (no solve): judged like a solution, kept when nothing better is found."""

@@ -12,6 +12,7 @@ from verify_helpers import PROPERTY
 import lexmargin as lm
 from lexmargin.modeling.regions import RegionMargins
 from lexmargin.nlp.norms import OBJECTIVE, get_norm
+from lexmargin.nlp.options import SolveOptions
 from lexmargin.nlp.status import Status
 from lexmargin.problems import maxmargin as M
 from lexmargin.problems.margins import LinearMargins, ModelMargins
@@ -392,6 +393,89 @@ def test_margin_nlp_hessian_of_deeper_sign_rows():
     for source, k in ((region, 4), (three, 3)):
         nlp = M.margin_nlp(source, lift, np.arange(k))
         check_nlp(nlp, np.append(anchor, 3.0), rng.standard_normal(nlp.m))
+
+
+def test_region_view_with_some_sign_rows_is_the_selection_of_the_whole():
+    """``with_sign_rows``: values, Jacobian, levels, Hessian and CasADi expressions of the chosen rows only (the
+    deep net's sign rows are bilinear), kinks always over the whole region."""
+    from lexmargin import Block, Model
+    from lexmargin.modeling import ops
+    deep = Model("relu3", [Block.array("W1", (2, 2), 1), Block.array("W2", (2, 2), 1), Block.array("a", 2, 1)],
+                 input_dim=2, output=lambda p, x: ops.dot(p["a"], ops.relu(p["W2"] @ ops.relu(p["W1"] @ x))))
+    rng = np.random.default_rng(5)
+    anchor = rng.standard_normal(deep.n_params)
+    region = RegionMargins(deep, DATA4, anchor)
+    rows = np.array([6, 1, 13, 6])
+    view = region.with_sign_rows(rows)
+    chosen = np.array([1, 6, 13])
+    assert view.n_extra == 3 and view.whole is region and region.sign_rows is None
+    np.testing.assert_array_equal(view.sign_samples, region.sign_samples[chosen])
+    theta = anchor + 0.1 * rng.standard_normal(deep.n_params)
+    np.testing.assert_array_equal(view.extra_values(theta), region.extra_values(theta)[chosen])
+    np.testing.assert_array_equal(view.extra_jacobian(theta), region.extra_jacobian(theta)[chosen])
+    np.testing.assert_array_equal(view.extra_levels(theta), region.extra_levels(theta)[chosen])
+    np.testing.assert_array_equal(view.unit_relative_slacks(theta), region.unit_relative_slacks(theta)[chosen])
+    w = rng.standard_normal(3)
+    full = np.zeros(region.n_extra)
+    full[chosen] = w
+    np.testing.assert_allclose(view.extra_hessian(theta, w), region.extra_hessian(theta, full), rtol=1e-13, atol=1e-14)
+    nlp = M.margin_nlp(view, get_norm("l2").lift(OBJECTIVE, deep.n_params), np.arange(4))
+    assert nlp.m == 4 + 3
+    check_nlp(nlp, theta, rng.standard_normal(nlp.m))
+    kinked = anchor.copy()
+    assert view.kinks(kinked, 1e-8) == region.kinks(kinked, 1e-8)
+    slack = region.unit_relative_slacks(theta)
+    assert np.all(np.abs(slack) <= 1.0 + 1e-15) and np.any(np.abs(slack) == 1.0)
+
+
+def teacher_data(seed, n=40, d=3, width=4):
+    """Inputs labelled by a random two-layer ReLU teacher (|margin| > 0.1 std): separable by the same net."""
+    rng = np.random.default_rng(seed)
+    T, b = rng.standard_normal((width, d)), rng.standard_normal(width)
+    X = rng.standard_normal((2 * n, d))
+    g = np.maximum(X @ T.T, 0.0) @ b
+    keep = np.abs(g) > 0.1 * np.std(g)
+    return lm.Dataset(X[keep][:n], np.sign(g[keep][:n]))
+
+
+@pytest.mark.parametrize("near", [M.SIGN_ROWS_NEAR, -1.0])
+def test_sign_row_working_set_solves_the_whole_region(monkeypatch, near):
+    """A region solved on a working set of its sign rows (starting near the kinks, or from none: every row then
+    joins when violated) has the point of the solve on all of them; its multipliers sit on every row, zero off
+    the set, and the whole region's certificate accepts it."""
+    monkeypatch.setattr(M, "SIGN_ROWS_NEAR", near)
+    data = teacher_data(1)
+    net = lm.load_model("two_layer", input_dim=3, activation="relu", width=4)
+    problem = M.MaxMarginProblem(net, data)
+    theta0 = M.gd_start(net, data, seed=0)
+    region = RegionMargins(net, data, theta0, family=problem._region_family)
+    theta0 = problem._feasible_scaling(region, theta0)
+    opts = SolveOptions.resolve(None)
+    rounds = []
+    solve = problem._attempt
+    monkeypatch.setattr(problem, "_attempt", lambda source, *a: rounds.append(source.n_extra) or solve(source, *a))
+    every = problem._attempt_in_region(region, theta0, opts, M.WorkingSetOptions(enabled=False))
+    assert rounds == [region.n_extra]
+    some = problem._attempt_in_region(region, theta0, opts, M.WorkingSetOptions(enabled=True, batch=1))
+    assert all(k < region.n_extra for k in rounds[1:]) and (near > 0 or len(rounds) > 2)
+    assert some.multipliers.size == every.multipliers.size == data.n_samples + region.n_extra
+    np.testing.assert_allclose(problem.lift.theta(some.z), problem.lift.theta(every.z), rtol=1e-6)
+    signs = some.multipliers[data.n_samples:]
+    assert np.count_nonzero(signs) <= rounds[-1] and np.any(signs > 0)
+    for attempt in (every, some):
+        assert problem._certify(region, attempt, opts).kkt_met(opts.tolerances)
+
+
+def test_time_limit_stops_launching_starts():
+    """Past the time limit no further start is walked (the first always is); the certificate lists the walked
+    starts only."""
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((30, 2))
+    data = lm.Dataset(X, np.where(np.abs(X[:, 0]) > np.abs(X[:, 1]), 1.0, -1.0))
+    net = lm.load_model("two_layer", input_dim=2, activation="relu", width=3)
+    cert = lm.max_margin(net, data, starts=4, seed=0, time_limit=1e-3, raise_on_failure=False)
+    assert len(cert.diagnostics.starts) == 1
+    assert len(lm.max_margin(net, data, starts=4, seed=0, raise_on_failure=False).diagnostics.starts) == 4
 
 
 def test_default_nlp_name():
