@@ -752,16 +752,17 @@ class MaxMarginProblem:
         rows (a round on few margin rows can leave IPOPT far out on a region's degenerate directions, v_j -> 0,
         a_j -> inf), then IPOPT's adaptive barrier update is tried (the monotone one diverged on some data scales
         where the adaptive one converges; a region's problem is not scale-invariant for IPOPT)."""
+        started = time.perf_counter()    # opts.time_limit bounds the attempt and its fallbacks together
         attempt = self._attempt_in_region(region, theta, opts, ws)
-        if self._converged(attempt) or attempt.solver_status == Status.MAX_TIME:
+        if self._converged(attempt) or self._out_of_time(opts, started):
             return attempt
         if attempt.working_set.size < self.data.n_samples:
             ws = WorkingSetOptions(enabled=False)
-            attempt = self._attempt_in_region(region, theta, opts, ws)
-        if self._converged(attempt) or "ipopt.mu_strategy" in opts.ipopt_options():
+            attempt = self._attempt_in_region(region, theta, self._remaining(opts, started), ws)
+        if self._converged(attempt) or "ipopt.mu_strategy" in opts.ipopt_options() or self._out_of_time(opts, started):
             return attempt
         retry = self._attempt_in_region(region, theta, SolveOptions.resolve(
-            opts, ipopt={**opts.ipopt, "mu_strategy": "adaptive"}), ws)
+            self._remaining(opts, started), ipopt={**opts.ipopt, "mu_strategy": "adaptive"}), ws)
         return retry if self._converged(retry) else attempt
 
     def _attempt_in_region(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
@@ -809,6 +810,10 @@ class MaxMarginProblem:
     @staticmethod
     def _out_of_time(opts: SolveOptions, started) -> bool:
         return opts.time_limit is not None and time.perf_counter() - started > opts.time_limit
+
+    def _remaining(self, opts: SolveOptions, started) -> SolveOptions:
+        """opts with the time limit reduced by what has passed since ``started``."""
+        return opts if opts.time_limit is None else SolveOptions.resolve(opts, time_limit=self._time_left(opts, started))
 
     @staticmethod
     def _time_left(opts: SolveOptions, started, least: float = 0.1):
