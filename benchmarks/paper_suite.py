@@ -84,10 +84,11 @@ def constrained_path(model, data, rhos, **options):
 
 
 def svm_without_bias(data):
-    """Certificate of the hard-margin SVM through the origin (max_margin on the linear model)."""
+    """Certificate of the hard-margin SVM through the origin (max_margin on the linear model); its status is
+    ``not_separable`` (with a Farkas proof) when no hyperplane through the origin separates the data."""
     from lexmargin.problems.maxmargin import max_margin
 
-    return max_margin(lexmargin.load_model("linear", input_dim=data.n_features), data)
+    return max_margin(lexmargin.load_model("linear", input_dim=data.n_features), data, raise_on_failure=False)
 
 
 def svm_with_bias(data):
@@ -206,11 +207,14 @@ def check_svm_bias(cfg: SuiteConfig) -> CheckResult:
     path = constrained_path(model, data, rhos, seed=cfg.seed)
     w = model.block_slice("w")
     angles = np.array([angle_between(t[w], w_svm) for t in path.thetas])
-    separation = angle_between(svm_without_bias(data).theta, w_svm)
+    origin = svm_without_bias(data)
+    # no SVM through the origin (a Farkas proof): the SVM with bias differs from it by definition (angle pi)
+    separation = angle_between(origin.theta, w_svm) if origin.success else float(np.pi)
     versus = "" if peer_angle is None else "\n" + rf"lexmargin vs cvxpy: {peer_angle:.1e} rad (claimed $< 10^{{-6}}$)"
     plot = line_plot(cfg.plot_path("svm_bias"), cfg.formats,
                      [(r"$\angle(w(\rho), w_{\mathrm{SVM+b}})$", rhos, angles),
-                      (r"$\angle(w_{\mathrm{SVM,0}}, w_{\mathrm{SVM+b}})$ (SVM through the origin)", rhos,
+                      (r"$\angle(w_{\mathrm{SVM,0}}, w_{\mathrm{SVM+b}})$ (SVM through the origin"
+                       + ("" if origin.success else r": none, $\pi$ drawn") + ")", rhos,
                        np.full(len(rhos), separation))],
                      xlabel=r"$\rho$", ylabel="angle (rad)", title="SVM with an unregularized bias" + versus,
                      bounds=[(1e-2, r"claimed: last angle $< 10^{-2}$"),
@@ -219,7 +223,8 @@ def check_svm_bias(cfg: SuiteConfig) -> CheckResult:
                   and (peer_angle is None or peer_angle < 1e-6))
     return CheckResult("svm_bias", claim, passed, {"rho": rhos, "angles": angles, "svm_w": w_svm, "svm_b": b_svm,
                                                    "angle_depth_vs_cvxpy": peer_angle,
-                                                   "angle_svm_bias_vs_origin": separation}, tuple(plot),
+                                                   "angle_svm_bias_vs_origin": separation,
+                                                   "origin_svm_status": origin.status.value}, tuple(plot),
                        note="" if peer is not None else "cvxpy missing: no peer comparison")
 
 
