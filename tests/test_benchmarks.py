@@ -143,3 +143,13 @@ def test_soudry_offset_follows_the_certificate_convention(paper):
 def test_gd_rate_holds_beyond_seed_0(paper, tmp_path, seed):
     result = paper.check_gd_rate(paper.SuiteConfig(out_dir=tmp_path, quick=True, seed=seed))
     assert result.passed and result.numbers["distance_decreasing"]
+
+
+def test_svm_bias_check_reports_data_without_an_svm_through_the_origin(paper, tmp_path):
+    """Seed 1's shifted data is separable with a bias but not through the origin: the check evaluates its claim
+    (that SVM does not exist: angle pi, Farkas status) instead of ending in an error."""
+    result = paper.check_svm_bias(paper.SuiteConfig(out_dir=tmp_path, quick=True, seed=1))
+    assert result.status in ("passed", "failed")
+    assert result.numbers["origin_svm_status"] == "not_separable"
+    assert result.numbers["angle_svm_bias_vs_origin"] == pytest.approx(np.pi)
+    assert result.numbers["angle_depth_vs_cvxpy"] < 1e-6
