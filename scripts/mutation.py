@@ -90,7 +90,18 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # _initial_index, _nnls_seeding_applies, _centroid_direction, _region_anchor, _nnls_seed, _lift_scale,
     # max_margin): they decide where IPOPT starts and how, never what the certificate says; lifted_margin_nlp
     # (IPOPT's lifted form, seen only by IPOPT: the finish and the certificate use margin_nlp); _raise (error
-    # messages) and diagnostics (de)serialization
+    # messages) and diagnostics (de)serialization.
+    # ReLU-type nets (activation regions and points judged without regions): _judge and _judge_at_point (every
+    # point of a ReLU net judged by the Clarke check in its own region, zero sign-row multipliers appended, never
+    # by CasADi's derivative at a kink), _kept_starts (separating starts kept as outcomes: which points are
+    # candidates at all), _walk (which regions are entered, when the walk stops, the start kept when nothing on the
+    # walk beats it), _region_attempt/_attempt_in_region/_on_all_sign_rows (the working set of sign rows: the
+    # violated rows join before a point is accepted, the multipliers placed on every row of the whole region,
+    # zero off the set), _attempt_at (a start as an attempt with fitted multipliers), _kinked_rows (the Clarke
+    # columns: which samples are active, which units kinked), _region_rank_best (which outcome is reported).
+    # Left out: _time_left and _out_of_time (the time limit: a solver strategy, when to stop solving; the point
+    # reached is judged like any other), _converged (the solver's own status, read as "try a fallback"),
+    # _region_family (a cache of the symbolic trace)
     "maxmargin": {"lexmargin.problems.maxmargin": ["margin_nlp", "_objective_hessian_diagonal",
                                                     "MaxMarginProblem._solve", "MaxMarginProblem._dual",
                                                     "MaxMarginProblem._deep_linear_widths",
@@ -102,7 +113,14 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                     "MaxMarginProblem._best_certificate", "_rank",
                                                     "MaxMarginProblem._infeasibility_status",
                                                     "MaxMarginProblem._judge_region",
-                                                    "MaxMarginProblem._solve_in_regions"]},
+                                                    "MaxMarginProblem._solve_in_regions",
+                                                    "MaxMarginProblem._judge", "MaxMarginProblem._judge_at_point",
+                                                    "MaxMarginProblem._kept_starts", "MaxMarginProblem._walk",
+                                                    "MaxMarginProblem._region_attempt",
+                                                    "MaxMarginProblem._attempt_in_region",
+                                                    "MaxMarginProblem._on_all_sign_rows",
+                                                    "MaxMarginProblem._attempt_at", "MaxMarginProblem._kinked_rows",
+                                                    "_region_rank_best"]},
     # the dual route of linear l2 problems: the rows it solves (dual_rows; linear_margins, the A and c the
     # certificate evaluates, with their prescaling), its scope (dual_applies), the certificate it hands back
     # (dual_certificate: status map, decide, None for IPOPT unless forced), and in the active-set solver what
@@ -129,11 +147,19 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # route decision (svm_with_bias_qp: the general route when not certified, never after a Farkas proof).
     # the Clarke-KKT check of ReLU certificates: the NNLS over pattern gradients, the chosen gradients replacing the
     # kinked rows, the verdict (undecided rows never certify); in regions.py the kinks, their closure and the
-    # patterns' gradients and realizability.  Left out: RegionFamily (the symbolic trace IPOPT solves on) and the
-    # RegionMargins evaluation methods (the region's own rows; the Clarke check recomputes the original problem)
+    # patterns' gradients and realizability, and the sign rows the certificate of a region evaluates (values,
+    # Jacobian, Hessian, levels; a working set's view of some of them: with_sign_rows, _rows; the rows near their
+    # unit's kink that seed it: unit_relative_slacks).  Left out: RegionFamily (the symbolic trace IPOPT solves
+    # on), RegionMargins.extra_expression (the sign rows as IPOPT sees them: the certificate evaluates
+    # extra_values/extra_jacobian), the margin evaluations values/jacobian/weighted_hessian/_call/_pre (CasADi
+    # functions of the family, the same expressions as the model's own, which the Clarke check recomputes on the
+    # original problem), key/unit_label/_labels (identity and labels of a region)
     "clarke": {"lexmargin.nlp.clarke": ["*"],
                "lexmargin.modeling.regions": ["RegionMargins.kinks", "RegionMargins.vertices", "RegionMargins.flipped",
-                                              "_vertex_slopes", "_realizable"]},
+                                              "_vertex_slopes", "_realizable", "RegionMargins.with_sign_rows",
+                                              "RegionMargins._rows", "RegionMargins.extra_values",
+                                              "RegionMargins.extra_jacobian", "RegionMargins.extra_hessian",
+                                              "RegionMargins.extra_levels", "RegionMargins.unit_relative_slacks"]},
     # Left out: hull_seed and SVMBiasQP._initial_index (the working set's seed: solver strategy, the result is
     # certified on all rows), SVMBiasQP._certificate (the problem's name and constraint text), _raise,
     # not_separable_message and BiasModelFunctions._check (error messages), SVMBiasResult.to_dict (serialization)
