@@ -660,6 +660,27 @@ GENERIC = [
      "structure='general' gives a ModelMargins source, for which deep_linear_widths returns None anyway"),
     (r"^x\u01c1SVMBiasQP\u01c1__init__: .*self\._solvers = \{\} -> .*None",
      "the QP is convex: IPOPT runs through solve_convex, which does not use the solver cache"),
+    # ---- clarke: realizability of sign patterns, the patterns enumerated, the sign rows of a region
+    (r"^x__realizable: .*(if constant and k <= units\.shape\[1\]: -> .*(constant or k|k < units)|"
+     r"if sv\[-1\] > 1e-8 \* sv\[0\]: -> .*(1e-8 / sv\[0\]|1\.00000001 \* sv\[0\]|>= 1e-8))",
+     "the shortcut (k <= n linearly independent unit rows: every pattern is realizable) only saves the LP, which "
+     "finds t >= sigma_min / sqrt(k) for such rows, far above REALIZABLE_TOL unless sigma_min is within a factor "
+     "k of 1e-8 (which no test or realistic input produces)"),
+    (r"^x__realizable: .*compute_uv=False\) -> .*compute_uv=None\)", "None is falsy like False: singular values only"),
+    (r"^x__realizable: .*(np\.where\(positive, 1\.0, -1\.0\) -> .*(2\.0, -1\.0|1\.0, -2\.0)|"
+     r"np\.append\(np\.zeros\(n\), -1\.0\).*-> .*-2\.0\)|"
+     r"bounds=\[\(-1\.0, 1\.0\)\] \* n \+ \[\(None, 1\.0\)\].*-> .*(\(-2\.0, 1\.0\)|\(-1\.0, 2\.0\)|\(None, 2\.0\)))",
+     "realizability is a sign condition (side_k <u_k, delta> > 0 for some delta): a positive factor <= 2 on some "
+     "rows, on the objective or on the box changes the LP's optimal t by a factor <= 2 and never its sign, which "
+     "matters only for t within a factor 2 of REALIZABLE_TOL (1e-9)"),
+    (r"^x__realizable: .*A = np\.hstack\(\[-\(side\[:, None\] \* units\).*-> .*\+\(side",
+     "the box |delta|_inf <= 1 is symmetric: delta -> -delta maps the LP with the rows' sign flipped onto the "
+     "original one, with the same optimal t"),
+    (r"^x__realizable: .*method=\"highs\"\) -> .*(\"HIGHS\"\)|\(None, 1\.0\)\], \))",
+     "linprog's default method is 'highs', and it lower-cases the method name"),
+    (r"^x(__realizable|\u01c1RegionMargins\u01c1(kinks|vertices|unit_relative_slacks)): .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),
@@ -792,7 +813,22 @@ def not_killed(groups, unexplained_only: bool = False) -> list[str]:
     return names
 
 
-def run(groups, only_not_killed: bool = False, unexplained_only: bool = False) -> int:
+# mutmut's CPU-time limit per mutant is 2 x timeout_multiplier x (the tests' time + 1 s), its default multiplier 15:
+# a mutant that loops forever (e.g. a ``while True`` whose exit is mutated away) held a worker for ~11 minutes of CPU
+# with the ReLU tests (~22 s).  mutmut reads the multiplier only from pyproject.toml, so it is set here, in process.
+TIMEOUT_MULTIPLIER = 4.0
+_MUTMUT_WITH_TIMEOUT = """
+import sys
+from mutmut.configuration import config
+config().timeout_multiplier = float(sys.argv[1])
+from mutmut.__main__ import cli
+sys.argv = ["mutmut", *sys.argv[2:]]
+cli()
+"""
+
+
+def run(groups, only_not_killed: bool = False, unexplained_only: bool = False,
+        timeout_multiplier: float = TIMEOUT_MULTIPLIER) -> int:
     """mutmut on the groups' mutants (all of them; or, with ``only_not_killed``, those not killed last time: after
     tests were only added, a killed mutant stays killed, and the others get the new tests)."""
     import datetime
@@ -802,7 +838,8 @@ def run(groups, only_not_killed: bool = False, unexplained_only: bool = False) -
     if not names:
         print("nothing to run")
         return 0
-    code = subprocess.call([sys.executable, "-m", "mutmut", "run", *names], cwd=ROOT)
+    code = subprocess.call([sys.executable, "-c", _MUTMUT_WITH_TIMEOUT, str(timeout_multiplier), "run", *names],
+                           cwd=ROOT)
     seconds = time.perf_counter() - started
     print(f"mutation run of {', '.join(groups)}{' (not killed only)' if only_not_killed else ''}: {seconds:.0f} s "
           f"(exit code {code})")
@@ -843,6 +880,10 @@ def _order(name: str):
     return function, int(number)
 
 
+TIMED_OUT = ("detected, not killed: the tests ran past mutmut's CPU-time limit (the mutant loops forever, e.g. a "
+             "loop's exit mutated away); a hang fails CI's time limit, but is not counted as killed here")
+
+
 def collect(groups):
     """(counts per module and status, survivors as (module, name, status, minus, plus, reason))."""
     import os
@@ -857,7 +898,8 @@ def collect(groups):
         counts[module][status] += 1
         if status != "killed":
             minus, plus = _changed_lines(diff())
-            survivors.append((module, name, status, minus, plus, equivalent_reason(name, minus, plus)))
+            survivors.append((module, name, status, minus, plus, TIMED_OUT if status == "timeout"
+                              else equivalent_reason(name, minus, plus)))
     return counts, sorted(survivors, key=lambda s: (s[0], _order(s[1])))
 
 
@@ -963,13 +1005,15 @@ def main(argv=None) -> int:
                         help="run: only the mutants not killed last time (after tests were added)")
     parser.add_argument("--unexplained", action="store_true",
                         help="run --not-killed: and of those only the ones without a recorded reason")
+    parser.add_argument("--timeout-multiplier", type=float, default=TIMEOUT_MULTIPLIER,
+                        help="run: mutmut's CPU-time limit per mutant is 2 x this x (its tests' time + 1 s)")
     args = parser.parse_args(argv)
     groups = args.groups or list(SCOPE)
     unknown = sorted(set(groups) - set(SCOPE))
     if unknown:
         parser.error(f"unknown group(s) {unknown}; choose from {list(SCOPE)}")
     if args.command == "run":
-        return run(groups, args.not_killed or args.unexplained, args.unexplained)
+        return run(groups, args.not_killed or args.unexplained, args.unexplained, args.timeout_multiplier)
     return report(groups, args.markdown, args.stub, args.update_docs)
 
 

@@ -1,0 +1,158 @@
+"""The decisions of max_margin for ReLU-type nets that do not need a solve: which outcome of a walk is reported,
+the multipliers of a sign-row working set placed on the whole region, which starts are kept, which samples are
+kinked.  Fast (no IPOPT): mutmut runs them for every mutant of these functions."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import lexmargin as lm
+from lexmargin.modeling.regions import RegionMargins
+from lexmargin.nlp.options import SolveOptions, Tolerances
+from lexmargin.nlp.status import Status
+from lexmargin.problems import maxmargin as M
+
+
+# ---- which outcome is reported ---------------------------------------------------------------------------
+def outcome(objective, status, feasible=True, residual=0.0):
+    return SimpleNamespace(objective=objective, status=status, feasible=feasible,
+                           report=SimpleNamespace(residuals=SimpleNamespace(max=residual)))
+
+
+def test_the_smallest_objective_among_feasible_points_wins():
+    """Feasible points (min f >= 1) only: the smallest objective (largest normalized margin) wins whatever the
+    statuses, except that a certified point within TIE of it is preferred; an infeasible point never beats a
+    feasible one, however small its objective."""
+    low = outcome(1.0, Status.REGION_BOUNDARY)
+    certified_far = outcome(1.0 + 10 * M.TIE, Status.OPTIMAL)
+    assert M._region_rank_best([certified_far, low]) is low
+    certified_near = outcome(1.0 + 0.1 * M.TIE, Status.OPTIMAL)
+    assert M._region_rank_best([low, certified_near]) is certified_near
+    infeasible = outcome(0.5, Status.OPTIMAL, feasible=False)
+    assert M._region_rank_best([infeasible, low, certified_far]) is low
+    assert M._region_rank_best([outcome(2.0, Status.INACCURATE), low]) is low
+    # a tie is relative to the objective's size
+    big = outcome(1e6, Status.REGION_BOUNDARY)
+    assert M._region_rank_best([big, outcome(1e6 * (1 + 0.1 * M.TIE), Status.OPTIMAL)]).status == Status.OPTIMAL
+    assert M._region_rank_best([big, outcome(1e6 * (1 + 10 * M.TIE), Status.OPTIMAL)]) is big
+    # among equal objectives: certified, then region boundary, then inaccurate
+    same = [outcome(3.0, s) for s in (Status.INACCURATE, Status.REGION_BOUNDARY, Status.OPTIMAL)]
+    assert M._region_rank_best(same).status == Status.OPTIMAL
+    assert M._region_rank_best(same[:2]).status == Status.REGION_BOUNDARY
+
+
+def test_without_a_feasible_point_the_best_status_then_the_smallest_residual_wins():
+    failed = [outcome(1.0, Status.INFEASIBLE, False, residual=0.3), outcome(0.1, Status.FAILED, False, residual=0.2),
+              outcome(5.0, Status.INFEASIBLE, False, residual=0.01)]
+    assert M._region_rank_best(failed) is failed[2]
+    inaccurate = outcome(9.0, Status.INACCURATE, False, residual=1.0)
+    assert M._region_rank_best(failed + [inaccurate]) is inaccurate
+
+
+# ---- a sign-row working set's multipliers on the whole region -------------------------------------------
+def test_working_set_multipliers_are_placed_on_their_rows_and_zero_elsewhere():
+    """The view's rows are (margin rows, then its sign rows in increasing order): the margin multipliers stay,
+    each sign multiplier goes to its row of the whole region, every other sign row gets 0; the view's report
+    (of fewer rows) is dropped."""
+    region = SimpleNamespace(n_extra=7)
+    rows = np.array([1, 4, 6])
+    head = np.array([0.5, 0.0, 2.0])
+    attempt = M._Attempt(np.zeros(2), np.concatenate([head, [3.0, 0.0, 7.0]]), np.zeros(2), np.zeros(2),
+                         Status.OPTIMAL, "Solve_Succeeded", 5, 0.1, 2, np.arange(3), report=object())
+    out = M.MaxMarginProblem._on_all_sign_rows(None, region, rows, attempt)
+    np.testing.assert_array_equal(out.multipliers, [0.5, 0.0, 2.0, 0.0, 3.0, 0.0, 0.0, 0.0, 0.0, 7.0])
+    assert out.report is None and out.z is attempt.z and out.rounds == 2
+    none = M.MaxMarginProblem._on_all_sign_rows(None, region, np.zeros(0, int), replace(attempt, multipliers=head))
+    np.testing.assert_array_equal(none.multipliers, np.concatenate([head, np.zeros(7)]))
+
+
+# ---- which starts are kept as outcomes -------------------------------------------------------------------
+DEEP = lm.load_model("deep_linear", input_dim=2, depth=2, width=2)
+X4 = np.array([[1.0, 0.2], [0.3, 1.0], [-1.0, -0.4], [-0.2, -1.1]])
+Y4 = np.array([1.0, 1.0, -1.0, -1.0])
+
+
+def test_only_separating_starts_are_kept():
+    """A nonconvex problem keeps each start with min f >= 1 (up to VIOLATION_TOL) as an outcome of its own, at
+    the start itself; a start that violates a margin by 1e-6, or does not separate, is not kept; a convex problem
+    keeps none (its solve does not depend on the start)."""
+    problem = M.MaxMarginProblem(DEEP, lm.Dataset(X4, Y4))
+    rng = np.random.default_rng(2)
+    while True:
+        theta = rng.standard_normal(DEEP.n_params)
+        low = float(np.min(problem.source.values(theta)))
+        if low > 0:
+            break
+    exact = theta / np.sqrt(low)                                   # degree 2: min f = 1
+    short = exact * np.sqrt(1.0 - 1e-6)                             # min f = 1 - 1e-6
+    assert np.min(problem.source.values(exact)) == pytest.approx(1.0, abs=1e-13)
+    kept = problem._kept_starts([short, exact, np.zeros(DEEP.n_params), 0.5 * exact, 3 * exact])
+    assert len(kept) == 2
+    np.testing.assert_allclose(problem.lift.theta(kept[0].z), exact, rtol=1e-15)
+    np.testing.assert_allclose(problem.lift.theta(kept[1].z), 3 * exact, rtol=1e-15)
+    for attempt in kept:
+        assert attempt.solver_status != Status.OPTIMAL and attempt.iterations == 0
+        assert attempt.multipliers.size == 4 and np.all(attempt.multipliers >= 0)
+    linear = M.MaxMarginProblem(lm.load_model("linear", input_dim=2), lm.Dataset(X4, Y4))
+    assert linear._kept_starts([np.array([5.0, 5.0])]) == []
+
+
+def test_a_kept_start_at_a_kkt_point_is_certified_and_elsewhere_not():
+    """A kept start is judged like a solution: its multipliers are fitted, so a start that happens to be a KKT
+    point is certified optimal, and a feasible point that is not one is reported with its stationarity residual."""
+    problem = M.MaxMarginProblem(DEEP, lm.Dataset(X4, Y4))
+    solved = lm.max_margin(DEEP, lm.Dataset(X4, Y4))
+    assert solved.status == Status.OPTIMAL
+    opts = SolveOptions.resolve(None)
+    at_optimum, = problem._kept_starts([solved.theta])
+    report, status, region = problem._judge(at_optimum, opts)
+    assert status == Status.OPTIMAL and report.kkt_met(opts.tolerances) and region is None
+    away, = problem._kept_starts([solved.theta * 1.5])
+    report, status, _ = problem._judge(away, opts)
+    assert status == Status.INACCURATE and report.residuals.stationarity > 1e-3 and report.residuals.primal_feasibility <= 1e-12
+
+
+# ---- which margin rows are kinked (the Clarke columns) ------------------------------------------------------
+def kinked_point(seed, width=3, d=3, n=5):
+    """A two-layer net and data with unit 0 exactly at its kink on sample 0 and every margin 1."""
+    rng = np.random.default_rng(seed)
+    while True:
+        V, a = rng.standard_normal((width, d)), rng.standard_normal(width)
+        X = rng.standard_normal((n, d))
+        X[0] -= (X[0] @ V[0]) / (V[0] @ V[0]) * V[0]           # v_0 . x_0 = 0
+        g = np.array([a @ np.maximum(V @ x, 0.0) for x in X])
+        if np.all(np.abs(g) > 1e-2):
+            return np.concatenate([V.ravel(), a]), lm.Dataset(X / np.abs(g)[:, None], np.sign(g))
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_kinked_rows_are_the_active_samples_with_a_kink(norm):
+    """Clarke columns for exactly the samples that are active (f - 1 <= tol.active) and have a unit at a kink:
+    the gradients of every realizable pattern, in the lifted variables z (linf: (theta, t), t's column 0)."""
+    net = lm.load_model("two_layer", input_dim=3, activation="relu", width=3)
+    theta, data = kinked_point(5)
+    problem = M.MaxMarginProblem(net, data, norm)
+    region = RegionMargins(net, data, theta)
+    tol = Tolerances()
+    margins = region.values(theta)
+    np.testing.assert_allclose(margins, 1.0, rtol=1e-12)
+    kinks = region.kinks(theta, tol.active)
+    assert 0 in kinks
+    rows = problem._kinked_rows(region, theta, margins, tol)
+    assert set(rows) == set(kinks)
+    entry = rows[0]
+    v = region.vertices(theta, 0, kinks[0], tol.active)
+    assert entry.row == 0 and entry.units == v.units and entry.complete
+    np.testing.assert_array_equal(entry.slopes, v.slopes)
+    P = net.n_params
+    assert entry.columns.shape == (v.gradients.shape[0], problem.lift.n) and v.gradients.shape[0] == 2
+    np.testing.assert_allclose(entry.columns[:, :P], v.gradients, rtol=1e-15)
+    np.testing.assert_array_equal(entry.columns[:, P:], 0.0)
+    for gap, kept in ((2.0, False), (0.5, True)):
+        shifted = margins.copy()
+        shifted[0] = 1.0 + gap * tol.active
+        assert (0 in problem._kinked_rows(region, theta, shifted, tol)) is kept
