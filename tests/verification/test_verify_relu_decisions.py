@@ -156,3 +156,46 @@ def test_kinked_rows_are_the_active_samples_with_a_kink(norm):
         shifted = margins.copy()
         shifted[0] = 1.0 + gap * tol.active
         assert (0 in problem._kinked_rows(region, theta, shifted, tol)) is kept
+
+
+# ---- how a point is judged -----------------------------------------------------------------------------------
+def test_a_point_is_judged_by_its_own_residuals_and_the_solvers_reason_to_stop():
+    """Smooth nonconvex model: 'optimal' exactly when the point's own residuals are met (whatever the solver
+    claimed); otherwise a solver limit is kept and a claimed convergence is overruled ('inaccurate')."""
+    data = lm.Dataset(X4, Y4)
+    problem = M.MaxMarginProblem(DEEP, data)
+    solved = lm.max_margin(DEEP, data)
+    opts = SolveOptions.resolve(None)
+    at, = problem._kept_starts([solved.theta])
+    theta = solved.theta.copy()
+    theta[:4] *= 1.1                                    # the first layer grown: feasible, not stationary
+    away, = problem._kept_starts([theta / np.sqrt(np.min(problem.source.values(theta)))])
+    assert problem._judge(away, opts)[0].residuals.stationarity > 0.05
+    for claimed in (Status.OPTIMAL, Status.MAX_ITERATIONS, Status.INACCURATE):
+        assert problem._judge(replace(at, solver_status=claimed), opts)[1] == Status.OPTIMAL
+    assert problem._judge(replace(away, solver_status=Status.OPTIMAL), opts)[1] == Status.INACCURATE
+    assert problem._judge(replace(away, solver_status=Status.MAX_ITERATIONS), opts)[1] == Status.MAX_ITERATIONS
+    assert problem._judge(replace(away, solver_status=Status.MAX_TIME), opts)[1] == Status.MAX_TIME
+    # the caller's tolerances decide: a loose stationarity tolerance accepts the point away from the optimum
+    loose = SolveOptions.resolve(None, tolerances=Tolerances(kkt=0.9))
+    assert problem._judge(replace(away, solver_status=Status.OPTIMAL), loose)[1] == Status.OPTIMAL
+
+
+def test_relu_points_are_judged_by_the_clarke_check_in_their_own_region():
+    """f = y a relu(v x) on one sample x = 1: min a^2 + v^2 s.t. a v >= 1 at a = v = 1 (lambda = 2).  Judged
+    without regions (activation_region=False) it is the Clarke check in the point's own region that certifies;
+    a feasible point on a v = 1 that is not stationary is not certified (stationarity reported)."""
+    net = lm.load_model("two_layer", input_dim=1, activation="relu", width=1)
+    data = lm.Dataset(np.array([[1.0]]), np.array([1.0]))
+    problem = M.MaxMarginProblem(net, data)
+    opts = SolveOptions.resolve(None)
+    theta = np.array([1.0, 1.0])                        # (v, a)
+    at, = problem._kept_starts([theta])
+    report, status, region = problem._judge(replace(at, solver_status=Status.OPTIMAL), opts)
+    assert status == Status.OPTIMAL and report.kkt_met(opts.tolerances)
+    assert region is not None and region.interior and region.walk == ()
+    np.testing.assert_allclose(report.multipliers[:1], [2.0], rtol=1e-9)
+    away, = problem._kept_starts([np.array([2.0, 0.5])])
+    report, status, region = problem._judge(replace(away, solver_status=Status.OPTIMAL), opts)
+    assert status not in (Status.OPTIMAL, Status.REGION_BOUNDARY) and report.residuals.stationarity > 0.1
+    assert region.clarke["residuals"]["stationarity"] == report.residuals.stationarity
