@@ -678,6 +678,13 @@ GENERIC = [
      "original one, with the same optimal t"),
     (r"^x__realizable: .*method=\"highs\"\) -> .*(\"HIGHS\"\)|\(None, 1\.0\)\], \))",
      "linprog's default method is 'highs', and it lower-cases the method name"),
+    (r"^x\u01c1RegionMargins\u01c1vertices: .*constant = not fam\.feeds\[np\.ix_\(kinks, kinks\)\]\.any\(\) -> ",
+     "constant only lets _realizable take its shortcut (independent rows: every pattern realizable), which the LP "
+     "decides alike for independent rows (see _realizable's shortcut above)"),
+    (r"^x\u01c1RegionMargins\u01c1unit_relative_slacks: .*(initial=0\.0\) -> .*(initial=None\)|axis=0, \))|"
+     r"np\.where\(scale > 0, scale, 1\.0\).*-> .*scale, 2\.0\))",
+     "np.max over the N >= 1 samples of each unit; only all-zero columns are divided by the placeholder, and their "
+     "relative slacks are 0 either way"),
     (r"^x(__realizable|\u01c1RegionMargins\u01c1(kinks|vertices|unit_relative_slacks)): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),

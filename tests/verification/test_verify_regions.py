@@ -263,3 +263,38 @@ def test_the_number_of_patterns_is_bounded_by_max_vertices():
         assert v.complete is False and v.sample == 1 and v.units == full.units and v.dropped == 0
         assert v.slopes.shape == (0, 3) and v.gradients.shape == (0, net.n_params)
         np.testing.assert_array_equal(v.lows, [0.0, 0.0, 0.0])
+
+
+def fed_net():
+    """z1 = W1 x (2 units), z2 = W2 relu(z1) (1 unit), f = y a relu(z2)."""
+    from lexmargin import Block, Model
+    from lexmargin.modeling import ops
+
+    def output(p, x):
+        return ops.dot(p["a"], ops.relu(ops.matmul(p["W2"], ops.relu(ops.matmul(p["W1"], x)))))
+
+    return Model("fed", [Block("l1", {"W1": (2, 2)}, 1), Block("l2", {"W2": (1, 2)}, 1), Block("o", {"a": (1,)}, 1)],
+                 input_dim=2, output=output)
+
+
+@pytest.mark.parametrize("ratio, grows", [(1.2, True), (2.0, False)])
+def test_a_unit_joins_the_kinks_by_the_same_relative_rule(ratio, grows):
+    """x = (0, 1), W1 = [[1, 0], [0, e]], W2 = (w, w): z1_0 = 0 (the kink), z1_1 = e, z2 = w e.  By the rule
+    |z_u| <= tol ||grad z_u|| ||theta|| (grad z2's largest norm over the kink's patterns: w sqrt(2)), z2 joins the
+    kinks when e / sqrt(2) <= tol ||theta||, and z1_1 (gradient norm 1) when e <= tol ||theta||: with
+    e = 1.2 tol ||theta|| only z2 joins, with e = 2 tol ||theta|| neither (whatever w, at any scale of theta)."""
+    net = fed_net()
+    tol = 1e-8
+    data = lm.Dataset(np.array([[0.0, 1.0]]), np.array([1.0]))
+    for w, c in ((0.1, 1.0), (0.1, 1e-3), (3.0, 1e3)):
+        base = np.array([1.0, 0.0, 0.0, 0.0, w, w, 1.0])
+        size = np.linalg.norm(base)                       # e changes ||theta|| by ~1e-16 only
+        theta = base.copy()
+        theta[3] = ratio * tol * size
+        theta *= c                                        # every pre-activation and level scales alike
+        region = RegionMargins(net, data, theta)
+        v = region.vertices(theta, 0, [0], tol)
+        units = [region.unit_label(u) for u in range(region.family.n_units)]
+        z2 = units[2]
+        assert units[:2] == [(0, 0), (0, 1)] and v.units[0] == (0, 0)
+        assert (z2 in v.units) is grows and (0, 1) not in v.units, (w, c, v.units)
