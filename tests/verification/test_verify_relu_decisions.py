@@ -199,3 +199,86 @@ def test_relu_points_are_judged_by_the_clarke_check_in_their_own_region():
     report, status, region = problem._judge(replace(away, solver_status=Status.OPTIMAL), opts)
     assert status not in (Status.OPTIMAL, Status.REGION_BOUNDARY) and report.residuals.stationarity > 0.1
     assert region.clarke["residuals"]["stationarity"] == report.residuals.stationarity
+
+
+# ---- the sign-row working set: violated rows join before a point is accepted ------------------------------
+def region_with_violations(seed, violations):
+    """A two-layer ReLU region and points theta_k that violate chosen sign rows by given relative amounts (slack
+    over level), every other row satisfied: v_u is moved along x_n for each chosen row (n, u)."""
+    rng = np.random.default_rng(seed)
+    net = lm.load_model("two_layer", input_dim=3, activation="relu", width=3)
+    X = rng.standard_normal((12, 3))
+    V, a = rng.standard_normal((3, 3)), rng.standard_normal(3)
+    data = lm.Dataset(X, np.sign(np.maximum(X @ V.T, 0.0) @ a + 1e-3))
+    theta0 = np.concatenate([V.ravel(), a])
+    region = RegionMargins(net, data, theta0)
+    slack = region.extra_values(theta0) / region.extra_levels(theta0)
+    order = np.argsort(slack)                       # the rows nearest their kink: moving them disturbs least
+    rows = [int(r) for r in order[:len(violations)]]
+    assert len({r % 3 for r in rows}) == len(rows)   # distinct units
+    theta = theta0.copy()
+    for r, target in zip(rows, violations):
+        n, u = divmod(r, 3)
+        x, s = data.X[n], region.signs[n, u]
+        for _ in range(3):                           # the level moves with theta: a few fixed-point steps
+            level = region.extra_levels(theta)[r]
+            value = s * theta[3 * u:3 * u + 3] @ x
+            theta[3 * u:3 * u + 3] += s * (target * level - value) / (x @ x) * x
+    got = region.extra_values(theta) / region.extra_levels(theta)
+    return net, data, region, theta0, theta, rows, got
+
+
+def fake_solver(problem, points, calls):
+    """problem._attempt replaced by a 'solver' that returns the given points in turn (converged), recording the
+    sign rows it was given."""
+    def attempt(source, theta, opts, ws):
+        calls.append(None if source.sign_rows is None else source.sign_rows.tolist())
+        z = problem.lift.start(points[min(len(calls), len(points)) - 1])
+        return M._Attempt(z, np.arange(1.0, 1.0 + problem.data.n_samples + source.n_extra), np.zeros(z.size),
+                          np.zeros(z.size), Status.OPTIMAL, "Solve_Succeeded", 3, 0.0, 1,
+                          np.arange(problem.data.n_samples))
+    return attempt
+
+
+def test_a_sign_row_violated_by_1e_minus_6_joins_before_the_point_is_accepted(monkeypatch):
+    net, data, region, theta0, theta, rows, got = region_with_violations(0, [-1e-6, -3e-6])
+    np.testing.assert_allclose(got[rows], [-1e-6, -3e-6], rtol=1e-3)
+    assert np.sum(got < -1e-9) == 2
+    monkeypatch.setattr(M, "SIGN_ROWS_NEAR", -1.0)          # no row near its kink: the set starts empty
+    problem = M.MaxMarginProblem(net, data)
+    calls = []
+    monkeypatch.setattr(problem, "_attempt", fake_solver(problem, [theta, theta, theta0], calls))
+    ws = M.WorkingSetOptions(enabled=True, batch=1)
+    out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), ws)
+    # round 1 on no sign row; the most violated row joins first (batch 1), then the other; theta0 violates none
+    assert calls == [[], [rows[1]], sorted(rows)]
+    np.testing.assert_array_equal(out.z, problem.lift.start(theta0))
+    # the last round's multipliers on its rows of the whole region, zero on every other sign row
+    N = data.n_samples
+    expected = np.zeros(N + region.n_extra)
+    expected[:N] = np.arange(1.0, N + 1.0)
+    expected[N + np.array(sorted(rows))] = [N + 1.0, N + 2.0]
+    np.testing.assert_array_equal(out.multipliers, expected)
+    assert out.report is None
+
+
+def test_a_violation_below_the_tolerance_is_accepted_and_no_working_set_poses_every_row(monkeypatch):
+    net, data, region, theta0, theta, rows, got = region_with_violations(0, [-1e-12])
+    assert np.all(got >= -1e-11)
+    monkeypatch.setattr(M, "SIGN_ROWS_NEAR", -1.0)
+    problem = M.MaxMarginProblem(net, data)
+    calls = []
+    monkeypatch.setattr(problem, "_attempt", fake_solver(problem, [theta, theta0], calls))
+    out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(enabled=True))
+    assert calls == [[]] and out.multipliers.size == data.n_samples + region.n_extra
+    calls.clear()
+    out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(enabled=False))
+    assert calls == [None] and out.multipliers.size == data.n_samples + region.n_extra
+    # automatic: a working set only above the threshold of rows
+    calls.clear()
+    problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(threshold=region.n_extra))
+    assert calls == [None]
+    calls.clear()
+    problem._attempt_in_region(region, theta0, SolveOptions.resolve(None),
+                               M.WorkingSetOptions(threshold=region.n_extra - 1))
+    assert calls == [[]]
