@@ -282,3 +282,84 @@ def test_a_violation_below_the_tolerance_is_accepted_and_no_working_set_poses_ev
     problem._attempt_in_region(region, theta0, SolveOptions.resolve(None),
                                M.WorkingSetOptions(threshold=region.n_extra - 1))
     assert calls == [[]]
+
+
+# ---- the walk across regions, with a scripted solver and judge ---------------------------------------------
+RB, OPT, INACC = Status.REGION_BOUNDARY, Status.OPTIMAL, Status.INACCURATE
+
+
+def scripted_walk(monkeypatch, start, steps, max_steps=25):
+    """Run _walk with the start judged as ``start`` and the k-th region's solution as ``steps[k]``: (status,
+    objective, feasible, binding sign rows).  Returns the outcomes and the regions solved in."""
+    monkeypatch.setattr(M, "WALK_MAX_STEPS", max_steps)
+    net, data, region, theta0, *_ = region_with_violations(0, [])
+    problem = M.MaxMarginProblem(net, data)
+    regions, script = [], [start] + list(steps)
+
+    def judge(region, attempt, opts, walk):
+        status, objective, feasible, flips = script.pop(0)
+        diag = M.RegionDiagnostics(3, 1, region.n_extra, len(flips), 0.0, None, walk=tuple(walk))
+        return M._RegionOutcome(region, attempt, None, status, diag, np.asarray(flips, dtype=int), objective,
+                                feasible)
+
+    def solve(region, theta, opts, ws):
+        regions.append(region)
+        return problem._attempt_at(region, theta)
+
+    monkeypatch.setattr(problem, "_judge_region", judge)
+    monkeypatch.setattr(problem, "_region_attempt", solve)
+    outcomes = problem._walk(theta0, SolveOptions.resolve(None), M.WorkingSetOptions(), 0.0)
+    return outcomes, regions, region
+
+
+def test_the_walk_enters_the_region_across_the_binding_sign_rows_until_a_certified_point(monkeypatch):
+    outcomes, regions, first = scripted_walk(monkeypatch, (INACC, 5.0, True, []),
+                                             [(RB, 4.0, True, [0, 5]), (RB, 3.5, True, [7]), (OPT, 3.0, True, []),
+                                              (OPT, 1.0, True, [])])
+    assert [o.status for o in outcomes] == [RB, RB, OPT] and len(regions) == 3
+    assert regions[0].key() == first.key()
+    np.testing.assert_array_equal(regions[1].active, first.flipped([0, 5]))
+    np.testing.assert_array_equal(regions[2].active, regions[1].flipped([7]))
+    walk = outcomes[-1].diagnostics.walk
+    assert [(w.status, w.objective, w.binding_sign_rows) for w in walk] == [(RB, 4.0, 2), (RB, 3.5, 1), (OPT, 3.0, 0)]
+    assert all(o.diagnostics.walk == walk for o in outcomes)
+
+
+@pytest.mark.parametrize("stop", [INACC, Status.INFEASIBLE, Status.MAX_ITERATIONS])
+def test_the_walk_stops_at_a_failure(monkeypatch, stop):
+    outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 5.0, True, []),
+                                         [(RB, 4.0, True, [0]), (stop, 3.0, True, [1]), (OPT, 1.0, True, [])])
+    assert [o.status for o in outcomes] == [RB, stop] and len(regions) == 2
+
+
+def test_the_walk_stops_without_binding_rows_at_a_region_seen_before_and_after_max_steps(monkeypatch):
+    outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 9.0, True, []), [(RB, 4.0, True, []), (OPT, 1.0, True, [])])
+    assert len(outcomes) == 1 and len(regions) == 1
+    # flipping row 3 twice comes back to the first region: not solved again
+    outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 9.0, True, []),
+                                         [(RB, 4.0, True, [3]), (RB, 4.0, True, [3]), (OPT, 1.0, True, [])])
+    assert len(regions) == 2 and [o.status for o in outcomes] == [RB, RB]
+    outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 9.0, True, []),
+                                         [(RB, 4.0, True, [1]), (RB, 3.0, True, [2]), (OPT, 1.0, True, [])],
+                                         max_steps=2)
+    assert len(regions) == 2 and [o.status for o in outcomes] == [RB, RB]
+
+
+def test_the_start_is_kept_only_when_no_feasible_point_of_the_walk_beats_it(monkeypatch):
+    """The start (rescaled to min f = 1) is an outcome when it is feasible and its objective is below every
+    feasible solution's by more than TIE (or none is feasible): the walk never reports a smaller normalized margin
+    than its start."""
+    t = M.TIE
+    cases = [((INACC, 2.0, True, []), [(OPT, 3.0, True, [])], True),
+             ((INACC, 3.0 * (1 - 0.5 * t), True, []), [(OPT, 3.0, True, [])], False),
+             ((INACC, 3.0 * (1 - 2 * t), True, []), [(OPT, 3.0, True, [])], True),
+             ((INACC, 5.0, True, []), [(OPT, 3.0, True, [])], False),
+             ((INACC, 5.0, True, []), [(INACC, 1.0, False, [])], True),
+             ((INACC, 2.0, False, []), [(INACC, 3.0, False, [])], False),
+             ((INACC, 2.0, True, []), [(RB, 4.0, True, [1]), (INACC, 1.0, False, [])], True)]
+    for start, steps, kept in cases:
+        outcomes, regions, _ = scripted_walk(monkeypatch, start, steps)
+        assert len(outcomes) == len(regions) + int(kept), (start, steps)
+        if kept:
+            assert outcomes[-1].objective == start[1] and outcomes[-1].diagnostics.walk == outcomes[0].diagnostics.walk
+            assert outcomes[-1].region.key() == regions[0].key()
