@@ -678,6 +678,14 @@ GENERIC = [
      "original one, with the same optimal t"),
     (r"^x__realizable: .*method=\"highs\"\) -> .*(\"HIGHS\"\)|\(None, 1\.0\)\], \))",
      "linprog's default method is 'highs', and it lower-cases the method name"),
+    (r"^x_clarke_check: .*(nlp\.evaluate\(z, p\) -> .*evaluate\(z, (None)?\)|p=p, tolerances=tol, -> "
+     r".*(p=None, tolerances|\), tolerances))",
+     "p is None in the only caller (MaxMarginProblem._judge_region: margin NLPs of a region evaluated at its own "
+     "slopes, without parameters)"),
+    (r"^x__columns: .*np\.zeros\(\(0, width\)\) -> .*np\.zeros\(0, dtype=int\), np\.zeros\((None|\(1, width\))\)$",
+     "without candidates no row has a multiplier: the slopes are never read"),
+    (r"^x__columns: .*default=0\) -> .*default=1\)",
+     "with no kinked row the pattern slopes are never read (only kinked rows' slopes are averaged)"),
     (r"^x\u01c1RegionMargins\u01c1vertices: .*constant = not fam\.feeds\[np\.ix_\(kinks, kinks\)\]\.any\(\) -> ",
      "constant only lets _realizable take its shortcut (independent rows: every pattern realizable), which the LP "
      "decides alike for independent rows (see _realizable's shortcut above)"),
@@ -685,7 +693,7 @@ GENERIC = [
      r"np\.where\(scale > 0, scale, 1\.0\).*-> .*scale, 2\.0\))",
      "np.max over the N >= 1 samples of each unit; only all-zero columns are divided by the placeholder, and their "
      "relative slacks are 0 either way"),
-    (r"^x(__realizable|\u01c1RegionMargins\u01c1(kinks|vertices|unit_relative_slacks)): .*BOUNDARY",
+    (r"^x(__realizable|_clarke_check|\u01c1RegionMargins\u01c1(kinks|vertices|unit_relative_slacks)): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
     # ---- pyomo_solver

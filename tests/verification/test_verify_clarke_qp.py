@@ -43,7 +43,8 @@ def test_a_kink_whose_hull_holds_the_needed_gradient_certifies(seed):
     (entry,) = check.slopes
     assert entry["row"] == 0 and entry["slopes"] == pytest.approx([0.25], abs=1e-9)
     summary = check.summary()
-    assert summary["kinks"] == 1 and summary["undecided_rows"] == 0 and summary["slopes"] == list(check.slopes)
+    assert summary["kinks"] == 1 and summary["kinked_rows"] == 1 and summary["undecided_rows"] == 0
+    assert summary["slopes"] == list(check.slopes) and summary["residuals"] == check.report.residuals.to_dict()
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -124,3 +125,15 @@ def test_the_verdict_does_not_depend_on_the_objectives_or_the_patterns_scale(alp
     lam = check.report.multipliers
     np.testing.assert_allclose(lam[0] * check.report.extended.jacobian[0], qp.lam[0] * qp.A[0], rtol=1e-8)
     assert 0.0 <= check.slopes[0]["slopes"][0] <= 1.0
+
+
+def test_no_active_row_no_candidate():
+    """At the unconstrained minimizer with every row slack, nothing is a candidate: zero multipliers, the check
+    holds (a kink on a slack row is no kink of the check)."""
+    rng = np.random.default_rng(5)
+    qp = kkt_qp(rng, n=3, active=0, inactive=3)
+    assert np.all(qp.lam == 0)
+    entry = kinked(qp, 1, np.array([qp.A[1], 2 * qp.A[1]]), [[0.0], [1.0]])
+    check = clarke_check(qp.nlp(), qp.z, entry, tolerances=TOL)
+    assert check.holds(TOL) and check.kinks == 0 and check.kinked_rows == 0 and check.slopes == ()
+    np.testing.assert_array_equal(check.report.multipliers, 0.0)
