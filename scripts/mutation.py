@@ -694,6 +694,15 @@ GENERIC = [
      "NNLS's iteration cap (a solver strategy): the tests' NNLS problems converge well within it"),
     (r"^x__columns: .*default=0\) -> .*default=1\)",
      "with no kinked row the pattern slopes are never read (only kinked rows' slopes are averaged)"),
+    (r"^x\u01c1RegionMargins\u01c1kinks: .*int\(row // U\).*-> .*int\(row / U\)",
+     "for row indices (nonnegative, far below 2^53) int(row / U) == row // U"),
+    (r"^x\u01c1RegionMargins\u01c1vertices: .*_realizable\(J\[kinks\]\[moving\], p\[moving\] == 1\.0, constant\) -> "
+     r".*(, None\)|p\[moving\] != 1\.0)",
+     "constant only selects _realizable's shortcut (see above); and a pattern is realizable exactly when its "
+     "opposite is (delta -> -delta), so testing every pattern's opposite gives the same answers"),
+    (r"^x\u01c1RegionMargins\u01c1vertices: .*(fam\.gradient\(theta, x, y, s\)\)\.reshape\(-1\)\) -> .*reshape\(None\)|"
+     r"dropped, complete=True\) -> .*dropped, \))",
+     "np.array(gradients).reshape(-1, n_params) flattens each gradient anyway; Vertices.complete defaults to True"),
     (r"^x\u01c1RegionMargins\u01c1vertices: .*constant = not fam\.feeds\[np\.ix_\(kinks, kinks\)\]\.any\(\) -> ",
      "constant only lets _realizable take its shortcut (independent rows: every pattern realizable), which the LP "
      "decides alike for independent rows (see _realizable's shortcut above)"),

@@ -258,6 +258,7 @@ def test_the_number_of_patterns_is_bounded_by_max_vertices():
     assert len(units) == 3
     full = region.vertices(theta, 1, units, max_vertices=8)
     assert full.complete and full.slopes.shape[0] + full.dropped == 8 and full.slopes.shape[0] >= 1
+    assert full.sample == 1 and full.gradients.shape == (full.slopes.shape[0], net.n_params)
     for limit in (7, 6):
         v = region.vertices(theta, 1, units, max_vertices=limit)
         assert v.complete is False and v.sample == 1 and v.units == full.units and v.dropped == 0
