@@ -859,14 +859,28 @@ cli()
 """
 
 
+def _function_of(name: str) -> str:
+    """'Class.method' or 'function' of a mutant name (mutmut mangles them as x\u01c1Class\u01c1method, x_function)."""
+    mangled = name.rsplit("__mutmut_", 1)[0].rsplit(".", 1)[-1]
+    return mangled[2:].replace("\u01c1", ".") if mangled.startswith("x\u01c1") else mangled[2:]
+
+
 def run(groups, only_not_killed: bool = False, unexplained_only: bool = False,
-        timeout_multiplier: float = TIMEOUT_MULTIPLIER) -> int:
+        timeout_multiplier: float = TIMEOUT_MULTIPLIER, only=()) -> int:
     """mutmut on the groups' mutants (all of them; or, with ``only_not_killed``, those not killed last time: after
-    tests were only added, a killed mutant stays killed, and the others get the new tests)."""
+    tests were only added, a killed mutant stays killed, and the others get the new tests); ``only``: of those, the
+    mutants of the functions matching these globs ("_walk", "MaxMarginProblem._judge*")."""
     import datetime
     import json
+    import os
     started = time.perf_counter()
     names = not_killed(groups, unexplained_only) if only_not_killed else patterns(groups)
+    if only:
+        if not only_not_killed:     # every mutant of the groups, by name
+            os.chdir(ROOT)
+            wanted = patterns(groups)
+            names = [name for _, name, _, _ in _results() if any(fnmatch.fnmatch(name, p) for p in wanted)]
+        names = [n for n in names if any(fnmatch.fnmatch(_function_of(n), f) for f in only)]
     if not names:
         print("nothing to run")
         return 0
@@ -879,6 +893,8 @@ def run(groups, only_not_killed: bool = False, unexplained_only: bool = False,
     for g in groups:
         entry = {"date": datetime.date.today().isoformat(), "seconds_of_run": round(seconds),
                  "groups_in_run": list(groups)}
+        if only:
+            entry["note"] = f"functions {' '.join(only)} only"
         if only_not_killed:     # the earlier full run's killed verdicts stand
             entry = {**info.get(g, {}), "rerun_not_killed": entry}
         info[g] = entry
@@ -1039,13 +1055,16 @@ def main(argv=None) -> int:
                         help="run --not-killed: and of those only the ones without a recorded reason")
     parser.add_argument("--timeout-multiplier", type=float, default=TIMEOUT_MULTIPLIER,
                         help="run: mutmut's CPU-time limit per mutant is 2 x this x (its tests' time + 1 s)")
+    parser.add_argument("--only", action="append", default=[], metavar="FUNCTION_GLOB",
+                        help="run: only the mutants of these functions of the groups (repeatable)")
     args = parser.parse_args(argv)
     groups = args.groups or list(SCOPE)
     unknown = sorted(set(groups) - set(SCOPE))
     if unknown:
         parser.error(f"unknown group(s) {unknown}; choose from {list(SCOPE)}")
     if args.command == "run":
-        return run(groups, args.not_killed or args.unexplained, args.unexplained, args.timeout_multiplier)
+        return run(groups, args.not_killed or args.unexplained, args.unexplained, args.timeout_multiplier,
+                   args.only)
     return report(groups, args.markdown, args.stub, args.update_docs)
 
 
