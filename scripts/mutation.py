@@ -694,9 +694,12 @@ GENERIC = [
      "NNLS's iteration cap (a solver strategy): the tests' NNLS problems converge well within it"),
     (r"^x__columns: .*default=0\) -> .*default=1\)",
      "with no kinked row the pattern slopes are never read (only kinked rows' slopes are averaged)"),
+    (r"^x\u01c1RegionMargins\u01c1extra_hessian: .*v = \(w\.reshape\(self\.n_samples, -1\) \* self\.signs\)\.T -> "
+     r".*(/ self\.signs|reshape\(self\.n_samples, -2\))",
+     "the signs are +-1: dividing equals multiplying; numpy >= 2 accepts any negative size as 'unknown'"),
     (r"^x\u01c1RegionMargins\u01c1kinks: .*int\(row // U\).*-> .*int\(row / U\)",
      "for row indices (nonnegative, far below 2^53) int(row / U) == row // U"),
-    (r"^x\u01c1RegionMargins\u01c1vertices: .*_realizable\(J\[kinks\]\[moving\], p\[moving\] == 1\.0, constant\) -> "
+    (r"^x\u01c1RegionMargins\u01c1vertices: .*_realizable\(J\[kinks\]\[moving\], p\[moving\] == 1\.0, constant\): -> "
      r".*(, None\)|p\[moving\] != 1\.0)",
      "constant only selects _realizable's shortcut (see above); and a pattern is realizable exactly when its "
      "opposite is (delta -> -delta), so testing every pattern's opposite gives the same answers"),

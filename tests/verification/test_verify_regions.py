@@ -299,3 +299,31 @@ def test_a_unit_joins_the_kinks_by_the_same_relative_rule(ratio, grows):
         z2 = units[2]
         assert units[:2] == [(0, 0), (0, 1)] and v.units[0] == (0, 0)
         assert (z2 in v.units) is grows and (0, 1) not in v.units, (w, c, v.units)
+
+
+def relu4():
+    """Three ReLU layers: the third layer's pre-activations are trilinear, their Hessian depends on theta."""
+    from lexmargin import Block, Model
+    from lexmargin.modeling import ops
+    return Model("relu4", [Block.array("W1", (2, 2), 1), Block.array("W2", (2, 2), 1), Block.array("W3", (2, 2), 1),
+                           Block.array("a", 2, 1)], input_dim=2,
+                 output=lambda p, x: ops.dot(p["a"], ops.relu(p["W3"] @ ops.relu(p["W2"] @ ops.relu(p["W1"] @ x)))))
+
+
+def test_sign_row_hessian_of_a_trilinear_layer_by_differences():
+    net = relu4()
+    rng = np.random.default_rng(12)
+    data = lm.Dataset(rng.standard_normal((3, 2)), np.array([1.0, -1.0, 1.0]))
+    theta0 = rng.standard_normal(net.n_params)
+    region = RegionMargins(net, data, theta0)
+    w = rng.standard_normal(region.n_extra)
+    h = 1e-3
+    for theta in (theta0, theta0 + 0.5 * rng.standard_normal(theta0.size)):
+        H = np.array([(region.extra_jacobian(theta + h * e).T @ w - region.extra_jacobian(theta - h * e).T @ w) / (2 * h)
+                      for e in np.eye(theta.size)])
+        np.testing.assert_allclose(region.extra_hessian(theta, w), H, rtol=1e-7, atol=1e-9)
+    assert not np.allclose(region.extra_hessian(theta0, w), region.extra_hessian(2 * theta0, w))
+    # no sign row (an empty working set): a zero Hessian of the parameters' size
+    empty = region.with_sign_rows([])
+    assert empty.n_extra == 0 and empty.extra_values(theta0).shape == (0,)
+    np.testing.assert_array_equal(empty.extra_hessian(theta0, np.zeros(0)), np.zeros((net.n_params, net.n_params)))
