@@ -327,3 +327,19 @@ def test_sign_row_hessian_of_a_trilinear_layer_by_differences():
     empty = region.with_sign_rows([])
     assert empty.n_extra == 0 and empty.extra_values(theta0).shape == (0,)
     np.testing.assert_array_equal(empty.extra_hessian(theta0, np.zeros(0)), np.zeros((net.n_params, net.n_params)))
+
+
+@pytest.mark.xfail(strict=True, reason="defect: kinks() lists a unit with z = 0 and no gradient (its level is floored "
+                   "at the smallest double), and vertices() then drops every pattern (a zero row is never realizable)")
+def test_a_unit_without_gradient_does_not_drop_every_pattern():
+    """x = (0, 1), W1 = [[1, 0], [0, -1]], W2 = (0, 1): z1_0 = 0 is a kink, z1_1 = -1 is inactive, and z2 =
+    relu(z1_1) = 0 with no gradient in any pattern (constant to first order: its slope multiplies a zero gradient).
+    The margin's Clarke columns are the gradients in z1_0's two patterns; z2's slope cannot change them."""
+    net = fed_net()
+    data = lm.Dataset(np.array([[0.0, 1.0]]), np.array([1.0]))
+    theta = np.array([1.0, 0.0, 0.0, -1.0, 0.0, 1.0, 1.0])
+    region = RegionMargins(net, data, theta)
+    kinks = region.kinks(theta, 1e-8)[0]
+    v = region.vertices(theta, 0, kinks, 1e-8)
+    assert v.gradients.shape[0] >= 1
+    np.testing.assert_allclose(v.gradients, region.vertices(theta, 0, [0], 1e-8).gradients[:v.gradients.shape[0]])
