@@ -660,6 +660,13 @@ GENERIC = [
      "structure='general' gives a ModelMargins source, for which deep_linear_widths returns None anyway"),
     (r"^x\u01c1SVMBiasQP\u01c1__init__: .*self\._solvers = \{\} -> .*None",
      "the QP is convex: IPOPT runs through solve_convex, which does not use the solver cache"),
+    # ---- log messages (the logging merge): the logging module formats lazily and reports its own formatting
+    # errors on stderr without raising; no decision reads a message
+    (r"^x\w*(\u01c1\w+\u01c1\w+)?: (.*log\.(info|debug|warning)\(.* -> |"
+     r"tau \* stages\.sigma, cert\.status, fixed\.size, data\.n_samples, unique\) -> |"
+     r"index\.size\) -> |iterations, rounds\) -> |outcome\.status, outcome\.objective, flips\.size\) -> )",
+     "a log message: the logging module formats it lazily and reports its own formatting errors on stderr "
+     "without raising; no decision reads it"),
     # ---- clarke: realizability of sign patterns, the patterns enumerated, the sign rows of a region
     (r"^x__realizable: .*(if constant and k <= units\.shape\[1\]: -> .*(constant or k|k < units)|"
      r"if sv\[-1\] > 1e-8 \* sv\[0\]: -> .*(1e-8 / sv\[0\]|1\.00000001 \* sv\[0\]|>= 1e-8))",
