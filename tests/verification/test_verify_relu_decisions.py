@@ -274,7 +274,8 @@ def test_a_violation_below_the_tolerance_is_accepted_and_no_working_set_poses_ev
     calls.clear()
     out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(enabled=False))
     assert calls == [None] and out.multipliers.size == data.n_samples + region.n_extra
-    # automatic: a working set only above the threshold of rows
+    # automatic: a working set only above the threshold of rows (and above SIGN_ROWS_MIN_SET where main has it)
+    monkeypatch.setattr(M, "SIGN_ROWS_MIN_SET", 0, raising=False)
     calls.clear()
     problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(threshold=region.n_extra))
     assert calls == [None]
