@@ -364,3 +364,60 @@ def test_the_start_is_kept_only_when_no_feasible_point_of_the_walk_beats_it(monk
         if kept:
             assert outcomes[-1].objective == start[1] and outcomes[-1].diagnostics.walk == outcomes[0].diagnostics.walk
             assert outcomes[-1].region.key() == regions[0].key()
+
+
+# ---- the starts' walks: which outcome the certificate reports ----------------------------------------------
+def walk_outcome(status, objective, feasible=True, residual=0.0, iterations=1):
+    return M._RegionOutcome(SimpleNamespace(name=f"region {objective}"), SimpleNamespace(iterations=iterations),
+                            SimpleNamespace(residuals=SimpleNamespace(max=residual)), status,
+                            SimpleNamespace(name=f"diagnostics {objective}"), np.zeros(0, int), objective, feasible)
+
+
+def scripted_starts(monkeypatch, walks, time_limit=None, started=None):
+    """_solve_in_regions over starts whose walks return the given outcomes; returns what _certificate got."""
+    net, data, *_ = region_with_violations(0, [])
+    problem = M.MaxMarginProblem(net, data)
+    points = [np.full(net.n_params, float(k)) for k in range(len(walks))]
+    monkeypatch.setattr(problem, "_region_anchor", lambda theta0, opts: theta0)
+    monkeypatch.setattr(problem, "_walk", lambda anchor, opts, ws, started: walks[int(anchor[0])])
+    got = {}
+
+    def certificate(source, attempt, report, status, opts, started, starts=(), region=None, farkas=None):
+        got.update(source=source, attempt=attempt, report=report, status=status, starts=starts, region=region)
+        return got
+
+    monkeypatch.setattr(problem, "_certificate", certificate)
+    opts = SolveOptions.resolve(None, time_limit=time_limit)
+    import time
+    problem._solve_in_regions(points, opts, M.WorkingSetOptions(), time.perf_counter() if started is None else started)
+    return got
+
+
+def test_the_best_outcome_of_all_walks_is_certified(monkeypatch):
+    walks = [[walk_outcome(RB, 4.0, iterations=5), walk_outcome(OPT, 3.0, iterations=7)],
+             [walk_outcome(OPT, 2.0, residual=1e-12, iterations=2)],
+             [walk_outcome(Status.INFEASIBLE, 1.0, feasible=False, residual=0.5, iterations=9)]]
+    got = scripted_starts(monkeypatch, walks)
+    best = walks[1][0]
+    assert got["status"] == OPT and got["attempt"] is best.attempt and got["report"] is best.report
+    assert got["source"] is best.region and got["region"] is best.diagnostics
+    assert [(s.status, s.objective, s.kkt_max, s.iterations) for s in got["starts"]] == [
+        (OPT, 3.0, 0.0, 12), (OPT, 2.0, 1e-12, 2), (Status.INFEASIBLE, 1.0, 0.5, 9)]
+
+
+def test_no_separating_point_only_when_every_walk_is_infeasible(monkeypatch):
+    infeasible = [[walk_outcome(Status.INFEASIBLE, 1.0, feasible=False, residual=0.5)],
+                  [walk_outcome(Status.INFEASIBLE, 2.0, feasible=False, residual=0.2)]]
+    got = scripted_starts(monkeypatch, infeasible)
+    assert got["status"] == Status.NO_SEPARATING_POINT and got["report"] is infeasible[1][0].report
+    mixed = infeasible + [[walk_outcome(Status.MAX_ITERATIONS, 3.0, feasible=False, residual=0.9)]]
+    assert scripted_starts(monkeypatch, mixed)["status"] == Status.INFEASIBLE
+    failing = [[walk_outcome(INACC, 3.0, feasible=True, residual=0.1)], infeasible[0]]
+    assert scripted_starts(monkeypatch, failing)["status"] == INACC
+
+
+def test_past_the_time_limit_no_further_start_is_walked(monkeypatch):
+    walks = [[walk_outcome(RB, 4.0)], [walk_outcome(OPT, 2.0)]]
+    got = scripted_starts(monkeypatch, walks, time_limit=1.0, started=-1e9)      # long past the limit
+    assert len(got["starts"]) == 1 and got["status"] == RB
+    assert len(scripted_starts(monkeypatch, walks, time_limit=1e6)["starts"]) == 2
