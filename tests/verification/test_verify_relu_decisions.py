@@ -421,3 +421,43 @@ def test_past_the_time_limit_no_further_start_is_walked(monkeypatch):
     got = scripted_starts(monkeypatch, walks, time_limit=1.0, started=-1e9)      # long past the limit
     assert len(got["starts"]) == 1 and got["status"] == RB
     assert len(scripted_starts(monkeypatch, walks, time_limit=1e6)["starts"]) == 2
+
+
+# ---- a region's solve and its fallbacks ------------------------------------------------------------------------
+def scripted_region_solves(monkeypatch, statuses, working=None, ipopt=None):
+    """_region_attempt with _attempt_in_region scripted: the k-th solve ends with statuses[k] (its working set of
+    ``working`` samples, all by default); returns the attempt and the solves' (working set enabled, mu strategy)."""
+    net, data, region, theta0, *_ = region_with_violations(0, [])
+    problem = M.MaxMarginProblem(net, data)
+    N = data.n_samples
+    calls, made = [], []
+
+    def solve(region, theta, opts, ws):
+        status = statuses[len(calls)]
+        calls.append((ws.enabled, opts.ipopt_options().get("ipopt.mu_strategy")))
+        attempt = replace(problem._attempt_at(region, theta), solver_status=status,
+                          working_set=np.arange(N if working is None or len(calls) > 1 else working))
+        made.append(attempt)
+        return attempt
+
+    monkeypatch.setattr(problem, "_attempt_in_region", solve)
+    out = problem._region_attempt(region, theta0, SolveOptions.resolve(None, ipopt=ipopt or {}),
+                                  M.WorkingSetOptions(enabled=True))
+    return out, calls, made
+
+
+def test_a_converged_region_solve_is_kept_and_a_failed_one_is_tried_again(monkeypatch):
+    for status in (OPT, INACC, Status.INFEASIBLE):
+        out, calls, made = scripted_region_solves(monkeypatch, [status])
+        assert out is made[0] and calls == [(True, None)]
+    # not converged on a working set of margin rows: solved again on every row, then with the adaptive barrier
+    out, calls, made = scripted_region_solves(monkeypatch, [Status.MAX_ITERATIONS, OPT], working=3)
+    assert out is made[1] and calls == [(True, None), (False, None)]
+    out, calls, made = scripted_region_solves(monkeypatch, [Status.MAX_ITERATIONS, Status.FAILED, OPT], working=3)
+    assert out is made[2] and calls == [(True, None), (False, None), (False, "adaptive")]
+    # on every row already: straight to the adaptive barrier; a retry that fails too keeps the first attempt
+    out, calls, made = scripted_region_solves(monkeypatch, [Status.FAILED, Status.MAX_ITERATIONS])
+    assert out is made[0] and calls == [(True, None), (True, "adaptive")]
+    # the caller's own barrier strategy is not overridden
+    out, calls, made = scripted_region_solves(monkeypatch, [Status.FAILED], ipopt={"mu_strategy": "monotone"})
+    assert out is made[0] and calls == [(True, "monotone")]
