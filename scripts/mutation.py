@@ -731,6 +731,17 @@ GENERIC = [
     (r"^x(__realizable|_clarke_check|\u01c1RegionMargins\u01c1(kinks|vertices|unit_relative_slacks)): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
+    # ---- maxmargin: ReLU regions
+    (r"^x\u01c1MaxMarginProblem\u01c1_judge_at_point: .*family=self\._region_family\) -> .*(family=None\)|attempt\.z\), \))",
+     "the region family is a cache of the model's symbolic trace: without it the region traces the same "
+     "expressions again"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*bar\(points, desc=\"max_margin starts\"\)",
+     "the progress bar's label (shown with verbose=True only)"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*_region_anchor\(theta0, opts\).*-> .*_region_anchor\(theta0, None\)",
+     "_region_anchor does not read its options (a short normalized-GD run with its own defaults)"),
+    (r"^x\u01c1MaxMarginProblem\u01c1(_kept_starts|_attempt_in_region|_walk|_kinked_rows|_judge_region): .*BOUNDARY",
+     "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
+     "test input (and no realistic input) produces"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),

@@ -461,3 +461,17 @@ def test_a_converged_region_solve_is_kept_and_a_failed_one_is_tried_again(monkey
     # the caller's own barrier strategy is not overridden
     out, calls, made = scripted_region_solves(monkeypatch, [Status.FAILED], ipopt={"mu_strategy": "monotone"})
     assert out is made[0] and calls == [(True, "monotone")]
+
+
+def test_a_relu_point_is_judged_in_its_region_whatever_report_it_carries():
+    """An attempt may carry the report of the model's own NLP (working set on every sample): the region's judge
+    certifies the region's problem, with its sign rows (a unit at its kink is a tight sign row), not that report."""
+    net = lm.load_model("two_layer", input_dim=3, activation="relu", width=3)
+    theta, data = kinked_point(5)
+    problem = M.MaxMarginProblem(net, data)
+    opts = SolveOptions.resolve(None)
+    attempt, = problem._kept_starts([theta])
+    for carried in (None, problem._certify(problem.source, attempt, opts)):
+        _, status, region = problem._judge(replace(attempt, report=carried), opts)
+        assert region.tight_sign_constraints >= 1 and region.n_sign_constraints == 5 * 3
+        assert region.clarke["kinks"] >= 1
