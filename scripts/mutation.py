@@ -739,7 +739,7 @@ GENERIC = [
      "the progress bar's label (shown with verbose=True only)"),
     (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*_region_anchor\(theta0, opts\).*-> .*_region_anchor\(theta0, None\)",
      "_region_anchor does not read its options (a short normalized-GD run with its own defaults)"),
-    (r"^x\u01c1MaxMarginProblem\u01c1(_kept_starts|_attempt_in_region|_walk|_kinked_rows|_judge_region): .*BOUNDARY",
+    (r"^x(\u01c1MaxMarginProblem\u01c1|_)(_kept_starts|_region_rank_best|_attempt_in_region|_walk|_kinked_rows|_judge_region): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
     # ---- pyomo_solver

@@ -51,6 +51,11 @@ def test_without_a_feasible_point_the_best_status_then_the_smallest_residual_win
     assert M._region_rank_best(failed) is failed[2]
     inaccurate = outcome(9.0, Status.INACCURATE, False, residual=1.0)
     assert M._region_rank_best(failed + [inaccurate]) is inaccurate
+    # two infeasible inaccurate points: the smaller objective; feasible ones that failed: the smaller residual
+    other = outcome(4.0, Status.INACCURATE, False, residual=2.0)
+    assert M._region_rank_best([inaccurate, other]) is other
+    gave_up = [outcome(1.0, Status.MAX_ITERATIONS, residual=0.3), outcome(1.0, Status.FAILED, residual=0.1)]
+    assert M._region_rank_best(gave_up) is gave_up[1]
 
 
 # ---- a sign-row working set's multipliers on the whole region -------------------------------------------
@@ -195,6 +200,11 @@ def test_relu_points_are_judged_by_the_clarke_check_in_their_own_region():
     assert status == Status.OPTIMAL and report.kkt_met(opts.tolerances)
     assert region is not None and region.interior and region.walk == ()
     np.testing.assert_allclose(report.multipliers[:1], [2.0], rtol=1e-9)
+    judged = problem._judge_at_point(at, opts)
+    assert judged.feasible and judged.objective == pytest.approx(problem.norm.objective_value(theta), rel=1e-15)
+    short, = problem._kept_starts([theta * 1.0])
+    short = replace(short, z=problem.lift.start(0.5 * theta))       # margin 0.25: not feasible
+    assert not problem._judge_at_point(short, opts).feasible
     away, = problem._kept_starts([np.array([2.0, 0.5])])
     report, status, region = problem._judge(replace(away, solver_status=Status.OPTIMAL), opts)
     assert status not in (Status.OPTIMAL, Status.REGION_BOUNDARY) and report.residuals.stationarity > 0.1
@@ -435,13 +445,15 @@ def scripted_region_solves(monkeypatch, statuses, working=None, ipopt=None):
     def solve(region, theta, opts, ws):
         status = statuses[len(calls)]
         calls.append((ws.enabled, opts.ipopt_options().get("ipopt.mu_strategy")))
+        assert opts.max_iter == 77 and opts.ipopt_options()["ipopt.mu_init"] == 1e-3     # the caller's options
         attempt = replace(problem._attempt_at(region, theta), solver_status=status,
                           working_set=np.arange(N if working is None or len(calls) > 1 else working))
         made.append(attempt)
         return attempt
 
     monkeypatch.setattr(problem, "_attempt_in_region", solve)
-    out = problem._region_attempt(region, theta0, SolveOptions.resolve(None, ipopt=ipopt or {}),
+    out = problem._region_attempt(region, theta0, SolveOptions.resolve(None, max_iter=77,
+                                                                      ipopt={"mu_init": 1e-3, **(ipopt or {})}),
                                   M.WorkingSetOptions(enabled=True))
     return out, calls, made
 
