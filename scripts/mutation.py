@@ -742,6 +742,15 @@ GENERIC = [
     (r"^x(\u01c1MaxMarginProblem\u01c1|_)(_kept_starts|_region_rank_best|_attempt_in_region|_walk|_kinked_rows|_judge_region): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*binding = np\.nonzero\(signs & restricted\.support\)\[0\] - "
+     r"int\(np\.argmax\(signs\)\) if signs\.any\(\) else np\.zeros\(0, int\) -> .*(\(signs\.any\(\)\) or True|"
+     r"else np\.zeros\((None, int|0, None|int|0, |1, int)\))",
+     "redundant guard: the region judged is the whole region (N U >= 1 sign rows), so signs.any() always holds"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*clarke=check\.summary\(\), walk=tuple\(walk\)\) -> .*summary\(\), \)",
+     "the walk's outcomes get the walk's steps by with_walk at its end (_walk), and _judge_at_point passes ()"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_kinked_rows: .*if v\.gradients\.shape\[0\] else np\.zeros\(\(0, self\.lift\.n\)\) -> "
+     r".*(\(v\.gradients\.shape\[0\]\) or True|v\.gradients\.shape\[1\] else)",
+     "pull_back maps a 0 x P block of gradients to 0 x n, like the placeholder (P >= 1)"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),

@@ -487,3 +487,28 @@ def test_a_relu_point_is_judged_in_its_region_whatever_report_it_carries():
         _, status, region = problem._judge(replace(attempt, report=carried), opts)
         assert region.tight_sign_constraints >= 1 and region.n_sign_constraints == 5 * 3
         assert region.clarke["kinks"] >= 1
+
+
+def test_kinked_rows_use_the_callers_active_tolerance_and_keep_their_shapes():
+    """x = (0, 1), W1 = [[1, 0], [0, e]], W2 = (w, w): z1_0 = 0 is a kink, and z2 = w e joins it when
+    e / sqrt(2) <= tol.active ||theta|| (test_verify_regions): with tol.active = 1e-4 and e = 1.2e-4 ||theta|| it
+    does, with the default 1e-8 it does not.  Every row's columns are (patterns, lifted variables)."""
+    from test_verify_regions import fed_net
+    net = fed_net()
+    data = lm.Dataset(np.array([[0.0, 1.0]]), np.array([1.0]))
+    theta = np.array([1.0, 0.0, 0.0, 0.0, 0.1, 0.1, 1.0])
+    theta[3] = 1.2e-4 * np.linalg.norm(theta)
+    region = RegionMargins(net, data, theta)
+    for norm in ("l2", "linf"):
+        problem = M.MaxMarginProblem(net, data, norm)
+        loose = problem._kinked_rows(region, theta, np.ones(1), Tolerances(active=1e-4))[0]
+        tight = problem._kinked_rows(region, theta, np.ones(1), Tolerances())[0]
+        assert len(loose.units) == 2 and len(tight.units) == 1
+        for entry in (loose, tight):
+            assert entry.columns.shape == (entry.slopes.shape[0], problem.lift.n)
+    # a row whose every pattern was dropped keeps a (0, n) block of columns
+    dead = np.array([1.0, 0.0, 0.0, -1.0, 0.0, 1.0, 1.0])
+    region = RegionMargins(net, data, dead)
+    problem = M.MaxMarginProblem(net, data, "linf")
+    entry = problem._kinked_rows(region, dead, np.ones(1), Tolerances())[0]
+    assert entry.columns.ndim == 2 and entry.columns.shape == (entry.slopes.shape[0], problem.lift.n)
