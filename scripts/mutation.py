@@ -732,7 +732,8 @@ GENERIC = [
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
     # ---- maxmargin: ReLU regions
-    (r"^x\u01c1MaxMarginProblem\u01c1_judge_at_point: .*family=self\._region_family\) -> .*(family=None\)|attempt\.z\), \))",
+    (r"^x\u01c1MaxMarginProblem\u01c1(_judge_at_point|_walk): (.*family=self\._region_family\) -> .*(family=None\)|"
+     r"attempt\.z\), \)|anchor, \))|family=self\._region_family\) -> \)$)",
      "the region family is a cache of the model's symbolic trace: without it the region traces the same "
      "expressions again"),
     (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*bar\(points, desc=\"max_margin starts\"\)",
@@ -751,6 +752,9 @@ GENERIC = [
     (r"^x\u01c1MaxMarginProblem\u01c1_kinked_rows: .*if v\.gradients\.shape\[0\] else np\.zeros\(\(0, self\.lift\.n\)\) -> "
      r".*(\(v\.gradients\.shape\[0\]\) or True|v\.gradients\.shape\[1\] else)",
      "pull_back maps a 0 x P block of gradients to 0 x n, like the placeholder (P >= 1)"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_walk: .*RegionMargins\(self\.model, self\.data, theta, patterns=region\.flipped\(flips\), "
+     r"-> .*self\.data, None, patterns=",
+     "with the pattern given, RegionMargins does not read the point"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),

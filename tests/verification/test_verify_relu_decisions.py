@@ -299,7 +299,7 @@ def test_a_violation_below_the_tolerance_is_accepted_and_no_working_set_poses_ev
 RB, OPT, INACC = Status.REGION_BOUNDARY, Status.OPTIMAL, Status.INACCURATE
 
 
-def scripted_walk(monkeypatch, start, steps, max_steps=25):
+def scripted_walk(monkeypatch, start, steps, max_steps=25, opts=None, started=0.0, seen=None):
     """Run _walk with the start judged as ``start`` and the k-th region's solution as ``steps[k]``: (status,
     objective, feasible, binding sign rows).  Returns the outcomes and the regions solved in."""
     monkeypatch.setattr(M, "WALK_MAX_STEPS", max_steps)
@@ -313,13 +313,15 @@ def scripted_walk(monkeypatch, start, steps, max_steps=25):
         return M._RegionOutcome(region, attempt, None, status, diag, np.asarray(flips, dtype=int), objective,
                                 feasible)
 
-    def solve(region, theta, opts, ws):
+    def solve(region, theta, region_opts, ws):
         regions.append(region)
+        if seen is not None:
+            seen.append(region_opts)
         return problem._attempt_at(region, theta)
 
     monkeypatch.setattr(problem, "_judge_region", judge)
     monkeypatch.setattr(problem, "_region_attempt", solve)
-    outcomes = problem._walk(theta0, SolveOptions.resolve(None), M.WorkingSetOptions(), 0.0)
+    outcomes = problem._walk(theta0, opts or SolveOptions.resolve(None), M.WorkingSetOptions(), started)
     return outcomes, regions, region
 
 
@@ -512,3 +514,26 @@ def test_kinked_rows_use_the_callers_active_tolerance_and_keep_their_shapes():
     problem = M.MaxMarginProblem(net, data, "linf")
     entry = problem._kinked_rows(region, dead, np.ones(1), Tolerances())[0]
     assert entry.columns.ndim == 2 and entry.columns.shape == (entry.slopes.shape[0], problem.lift.n)
+
+
+def test_each_region_is_solved_with_the_callers_options_within_the_limits(monkeypatch):
+    """A region's solve keeps the caller's IPOPT options and tolerance, at most REGION_MAX_ITER iterations and
+    what is left of the time limit; past the time limit the walk stops after the region it is in."""
+    import time
+    seen = []
+    opts = SolveOptions.resolve(None, max_iter=5000, tol=1e-7, ipopt={"mu_init": 1e-3}, time_limit=1e4)
+    started = time.perf_counter()
+    scripted_walk(monkeypatch, (INACC, 9.0, True, []), [(RB, 4.0, True, [1]), (OPT, 3.0, True, [])], opts=opts,
+                  started=started, seen=seen)
+    assert len(seen) == 2
+    for region_opts in seen:
+        assert region_opts.max_iter == min(5000, M.REGION_MAX_ITER) and region_opts.tol == 1e-7
+        assert region_opts.ipopt_options()["ipopt.mu_init"] == 1e-3
+        assert 0 < region_opts.time_limit <= 1e4 - (time.perf_counter() - started) + 1.0
+    few = SolveOptions.resolve(None, max_iter=10)
+    scripted_walk(monkeypatch, (INACC, 9.0, True, []), [(OPT, 3.0, True, [])], opts=few, seen=seen)
+    assert seen[-1].max_iter == 10 and seen[-1].time_limit is None
+    late = SolveOptions.resolve(None, time_limit=1.0)
+    outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 9.0, True, []),
+                                         [(RB, 4.0, True, [1]), (OPT, 3.0, True, [])], opts=late, started=-1e9)
+    assert len(regions) == 1 and [o.status for o in outcomes] == [RB]
