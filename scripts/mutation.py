@@ -755,6 +755,17 @@ GENERIC = [
     (r"^x\u01c1MaxMarginProblem\u01c1_walk: .*RegionMargins\(self\.model, self\.data, theta, patterns=region\.flipped\(flips\), "
      r"-> .*self\.data, None, patterns=",
      "with the pattern given, RegionMargins does not read the point"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_attempt_at: .*return _Attempt\(z, rows, lower, upper, Status\.INACCURATE, START_KEPT, 0, "
+     r"0\.0, 0, -> .*(START_KEPT, 0, (None|1\.0), 0,|0\.0, (None|1),|Status\.INACCURATE, None, 0|upper, None, START_KEPT|"
+     r"rows, None, upper|lower, None, Status)",
+     "the kept start's solver fields: its seconds and working-set rounds are diagnostics no decision reads, its "
+     "return status is text, and decide() gives inaccurate for INACCURATE and None alike (its residuals decide); "
+     "the lift's start is interior to its bounds (l1: u, w offset from 0), so the fitted bound multipliers are 0, "
+     "as certify reads None"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_attempt_in_region: .*(rows = np\.nonzero\(whole\.unit_relative_slacks\(theta\) <= "
+     r"SIGN_ROWS_NEAR\)\[0\] -> |batch = ws\.batch or max\(50, self\.model\.n_params\) -> )",
+     "the sign working set's first rows and batch size (a solver strategy): violated rows join before a point is "
+     "accepted (test_a_sign_row_violated_by_1e_minus_6_joins_before_the_point_is_accepted)"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),

@@ -537,3 +537,4 @@ def test_each_region_is_solved_with_the_callers_options_within_the_limits(monkey
     outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 9.0, True, []),
                                          [(RB, 4.0, True, [1]), (OPT, 3.0, True, [])], opts=late, started=-1e9)
     assert len(regions) == 1 and [o.status for o in outcomes] == [RB]
+
