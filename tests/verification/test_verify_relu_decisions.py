@@ -212,12 +212,12 @@ def test_relu_points_are_judged_by_the_clarke_check_in_their_own_region():
 
 
 # ---- the sign-row working set: violated rows join before a point is accepted ------------------------------
-def region_with_violations(seed, violations):
+def region_with_violations(seed, violations, scale=1.0):
     """A two-layer ReLU region and points theta_k that violate chosen sign rows by given relative amounts (slack
     over level), every other row satisfied: v_u is moved along x_n for each chosen row (n, u)."""
     rng = np.random.default_rng(seed)
     net = lm.load_model("two_layer", input_dim=3, activation="relu", width=3)
-    X = rng.standard_normal((12, 3))
+    X = rng.standard_normal((12, 3)) * scale
     V, a = rng.standard_normal((3, 3)), rng.standard_normal(3)
     data = lm.Dataset(X, np.sign(np.maximum(X @ V.T, 0.0) @ a + 1e-3))
     theta0 = np.concatenate([V.ravel(), a])
@@ -250,8 +250,10 @@ def fake_solver(problem, points, calls):
     return attempt
 
 
-def test_a_sign_row_violated_by_1e_minus_6_joins_before_the_point_is_accepted(monkeypatch):
-    net, data, region, theta0, theta, rows, got = region_with_violations(0, [-1e-6, -3e-6])
+@pytest.mark.parametrize("scale", [1e-3, 1.0, 1e3])
+def test_a_sign_row_violated_by_1e_minus_6_joins_before_the_point_is_accepted(monkeypatch, scale):
+    """At any data scale (violations relative to the rows' levels)."""
+    net, data, region, theta0, theta, rows, got = region_with_violations(0, [-1e-6, -3e-6], scale)
     np.testing.assert_allclose(got[rows], [-1e-6, -3e-6], rtol=1e-3)
     assert np.sum(got < -1e-9) == 2
     monkeypatch.setattr(M, "SIGN_ROWS_NEAR", -1.0)          # no row near its kink: the set starts empty
@@ -272,8 +274,9 @@ def test_a_sign_row_violated_by_1e_minus_6_joins_before_the_point_is_accepted(mo
     assert out.report is None
 
 
-def test_a_violation_below_the_tolerance_is_accepted_and_no_working_set_poses_every_row(monkeypatch):
-    net, data, region, theta0, theta, rows, got = region_with_violations(0, [-1e-12])
+@pytest.mark.parametrize("scale", [1e-3, 1e3])
+def test_a_violation_below_the_tolerance_is_accepted_and_no_working_set_poses_every_row(monkeypatch, scale):
+    net, data, region, theta0, theta, rows, got = region_with_violations(0, [-1e-12], scale)
     assert np.all(got >= -1e-11)
     monkeypatch.setattr(M, "SIGN_ROWS_NEAR", -1.0)
     problem = M.MaxMarginProblem(net, data)
@@ -352,6 +355,11 @@ def test_the_walk_stops_without_binding_rows_at_a_region_seen_before_and_after_m
     outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 9.0, True, []),
                                          [(RB, 4.0, True, [3]), (RB, 4.0, True, [3]), (OPT, 1.0, True, [])])
     assert len(regions) == 2 and [o.status for o in outcomes] == [RB, RB]
+    # ... and to any region of the walk: R1 -> R2 -> R3 -> R2 stops at R3
+    outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 9.0, True, []),
+                                         [(RB, 4.0, True, [1]), (RB, 4.0, True, [2]), (RB, 4.0, True, [2]),
+                                          (OPT, 1.0, True, [])])
+    assert len(regions) == 3 and len({r.key() for r in regions}) == 3
     outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 9.0, True, []),
                                          [(RB, 4.0, True, [1]), (RB, 3.0, True, [2]), (OPT, 1.0, True, [])],
                                          max_steps=2)
@@ -522,7 +530,7 @@ def test_each_region_is_solved_with_the_callers_options_within_the_limits(monkey
     import time
     seen = []
     opts = SolveOptions.resolve(None, max_iter=5000, tol=1e-7, ipopt={"mu_init": 1e-3}, time_limit=1e4)
-    started = time.perf_counter()
+    started = time.perf_counter() - 100.0                        # 100 s of the limit spent
     scripted_walk(monkeypatch, (INACC, 9.0, True, []), [(RB, 4.0, True, [1]), (OPT, 3.0, True, [])], opts=opts,
                   started=started, seen=seen)
     assert len(seen) == 2
@@ -538,3 +546,17 @@ def test_each_region_is_solved_with_the_callers_options_within_the_limits(monkey
                                          [(RB, 4.0, True, [1]), (OPT, 3.0, True, [])], opts=late, started=-1e9)
     assert len(regions) == 1 and [o.status for o in outcomes] == [RB]
 
+
+
+def test_a_sample_with_too_many_kinks_is_an_undecided_row():
+    """13 units at their kink on one sample: 2^13 patterns exceed MAX_VERTICES; the row is passed on as not
+    complete (the Clarke check is then undecided and never certifies)."""
+    net = lm.load_model("two_layer", input_dim=2, activation="relu", width=13)
+    rng = np.random.default_rng(0)
+    V = np.column_stack([rng.standard_normal(13), np.zeros(13)])       # v_u . (0, 1) = 0 for every unit
+    theta = np.concatenate([V.ravel(), rng.standard_normal(13)])
+    data = lm.Dataset(np.array([[0.0, 1.0], [1.0, 0.0]]), np.array([1.0, 1.0]))
+    problem = M.MaxMarginProblem(net, data)
+    region = RegionMargins(net, data, theta)
+    rows = problem._kinked_rows(region, theta, np.ones(2), Tolerances())
+    assert rows[0].complete is False and len(rows[0].units) == 13 and rows[0].columns.shape == (0, problem.lift.n)
