@@ -738,7 +738,7 @@ GENERIC = [
      r"attempt\.z\), \)|anchor, \))|family=self\._region_family\) -> \)$)",
      "the region family is a cache of the model's symbolic trace: without it the region traces the same "
      "expressions again"),
-    (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*bar\(points, desc=\"max_margin starts\"\)",
+    (r"^x\u01c1MaxMarginProblem\u01c1(_solve_in_regions|_solve): .*bar\(points, desc=\"max_margin starts\"\)",
      "the progress bar's label (shown with verbose=True only)"),
     (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*_region_anchor\(theta0, opts\).*-> .*_region_anchor\(theta0, None\)",
      "_region_anchor does not read its options (a short normalized-GD run with its own defaults)"),
@@ -770,6 +770,10 @@ GENERIC = [
      "accepted (test_a_sign_row_violated_by_1e_minus_6_joins_before_the_point_is_accepted)"),
     (r"^x\u01c1MaxMarginProblem\u01c1_certify: .*np\.arange\(self\.data\.n_samples\), extra=extra\) -> .*n_samples\), \)",
      "no caller passes extra=False (the default is True): the Clarke check builds its own NLP without the extra rows"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_certify: return certify\(nlp, attempt\.z, \*split_extended_multipliers\(nlp, multipliers\), "
+     r"tolerances=opts\.tolerances\) -> ",
+     "dead code: no caller passes multipliers= any more (the region judge certifies the attempt's own multipliers), "
+     "so this branch is never taken"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),
