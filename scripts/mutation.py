@@ -774,6 +774,8 @@ GENERIC = [
      r"tolerances=opts\.tolerances\) -> ",
      "dead code: no caller passes multipliers= any more (the region judge certifies the attempt's own multipliers), "
      "so this branch is never taken"),
+    (r"^x_margin_nlp: .*parameters = getattr\(source, \"parameters\", 0\).*-> .*\"parameters\", None\)",
+     "an NLP's parameters are read only as a flag (if nlp.parameters): None is falsy like 0"),
     # ---- pyomo_solver
     (r"^x__objective_name: .*active=True, descend_into=True\)\)\.name -> .*active=True, \)\)\.name",
      "descend_into=True is Pyomo's default"),

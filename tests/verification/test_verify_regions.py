@@ -343,3 +343,23 @@ def test_a_unit_without_gradient_does_not_drop_every_pattern():
     v = region.vertices(theta, 0, kinks, 1e-8)
     assert v.gradients.shape[0] >= 1
     np.testing.assert_allclose(v.gradients, region.vertices(theta, 0, [0], 1e-8).gradients[:v.gradients.shape[0]])
+
+
+@pytest.mark.parametrize("norm", ["l2", "linf"])
+def test_margin_nlp_of_a_trilinear_region_matches_its_expressions(norm):
+    """The max-margin NLP of a region whose sign rows have a theta-dependent Hessian: values, Jacobian and the
+    Lagrangian's Hessian (with the sign rows' part) against CasADi's derivatives of its own expressions."""
+    from verify_helpers import assert_nlp_matches_expressions
+
+    from lexmargin.nlp.norms import OBJECTIVE, get_norm
+    from lexmargin.problems.maxmargin import margin_nlp
+    net = relu4()
+    rng = np.random.default_rng(13)
+    data = lm.Dataset(rng.standard_normal((3, 2)), np.array([1.0, -1.0, 1.0]))
+    theta0 = rng.standard_normal(net.n_params)
+    region = RegionMargins(net, data, theta0)
+    lift = get_norm(norm).lift(OBJECTIVE, net.n_params)
+    nlp = margin_nlp(region, lift, np.arange(3))
+    z = lift.start(theta0 + 0.3 * rng.standard_normal(net.n_params))
+    assert_nlp_matches_expressions(nlp, z, rng.standard_normal(nlp.m), p=region.parameter_values, rtol=1e-9,
+                                   atol=1e-11)
