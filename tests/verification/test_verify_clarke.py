@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import nnls
-from verify_helpers import PROPERTY
+from verify_helpers import PROPERTY, kinked_point
 
 import lexmargin as lm
 import lexmargin.problems.maxmargin as M
@@ -93,19 +93,6 @@ def test_unrestricted_solves_are_certified_by_the_clarke_check(monkeypatch):
 
 
 # ---- brute force on tiny two-layer nets at points with kinks -------------------------------------------
-def kinked_point(seed, width=3, d=3, n=5):
-    """A random two-layer net and data where unit 0 is exactly at its kink on sample 0 and every margin is 1
-    (a . relu(V x) is positively 1-homogeneous in x: x_n / |g_n| has margin 1 with y_n = sign(g_n))."""
-    rng = np.random.default_rng(seed)
-    while True:
-        V, a = rng.standard_normal((width, d)), rng.standard_normal(width)
-        X = rng.standard_normal((n, d))
-        X[0] -= (X[0] @ V[0]) / (V[0] @ V[0]) * V[0]           # v_0 . x_0 = 0
-        g = np.array([a @ np.maximum(V @ x, 0.0) for x in X])
-        if np.all(np.abs(g) > 1e-2):
-            return V, a, Dataset(X / np.abs(g)[:, None], np.sign(g))
-
-
 def clarke_of(model, data, theta, tol=Tolerances()):
     region = RegionMargins(model, data, theta)
     lift = get_norm("l2").lift(OBJECTIVE, model.n_params)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from verify_helpers import kinked_point as two_layer_kinked_point
 
 import lexmargin as lm
 from lexmargin.modeling.regions import RegionMargins
@@ -123,15 +124,9 @@ def test_a_kept_start_at_a_kkt_point_is_certified_and_elsewhere_not():
 
 # ---- which margin rows are kinked (the Clarke columns) ------------------------------------------------------
 def kinked_point(seed, width=3, d=3, n=5):
-    """A two-layer net and data with unit 0 exactly at its kink on sample 0 and every margin 1."""
-    rng = np.random.default_rng(seed)
-    while True:
-        V, a = rng.standard_normal((width, d)), rng.standard_normal(width)
-        X = rng.standard_normal((n, d))
-        X[0] -= (X[0] @ V[0]) / (V[0] @ V[0]) * V[0]           # v_0 . x_0 = 0
-        g = np.array([a @ np.maximum(V @ x, 0.0) for x in X])
-        if np.all(np.abs(g) > 1e-2):
-            return np.concatenate([V.ravel(), a]), lm.Dataset(X / np.abs(g)[:, None], np.sign(g))
+    """verify_helpers.kinked_point as (theta, data)."""
+    V, a, data = two_layer_kinked_point(seed, width, d, n)
+    return np.concatenate([V.ravel(), a]), data
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
+
+import lexmargin as lm
 from hypothesis import HealthCheck, settings
 
 from lexmargin.nlp.certify import certify
@@ -160,3 +162,16 @@ def assert_nlp_matches_expressions(nlp, z, lam, p=None, rtol=1e-10, atol=1e-12):
     H = np.asarray(nlp.hessian(z, p, lam), dtype=float)
     np.testing.assert_allclose(np.diag(H) if nlp.hessian_diagonal else H, hess, rtol=rtol, atol=atol)
     return point
+
+
+def kinked_point(seed, width=3, d=3, n=5):
+    """A random two-layer net and data where unit 0 is exactly at its kink on sample 0 and every margin is 1
+    (a . relu(V x) is positively 1-homogeneous in x: x_n / |g_n| has margin 1 with y_n = sign(g_n))."""
+    rng = np.random.default_rng(seed)
+    while True:
+        V, a = rng.standard_normal((width, d)), rng.standard_normal(width)
+        X = rng.standard_normal((n, d))
+        X[0] -= (X[0] @ V[0]) / (V[0] @ V[0]) * V[0]           # v_0 . x_0 = 0
+        g = np.array([a @ np.maximum(V @ x, 0.0) for x in X])
+        if np.all(np.abs(g) > 1e-2):
+            return V, a, lm.Dataset(X / np.abs(g)[:, None], np.sign(g))
