@@ -631,7 +631,8 @@ def fitted_bound_multipliers(nlp: NLP, point: Point, z, multipliers, tolerances:
     """Bound multipliers that balance what the row multipliers leave of the stationarity residual.
 
     Args:
-        nlp, point: the NLP and its evaluation at z.
+        nlp: the NLP.
+        point: its evaluation at z.
         z: the point.
         multipliers: one per NLP row (lexmargin's convention).
         tolerances: ``active`` decides which bounds are active.

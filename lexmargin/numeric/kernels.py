@@ -351,7 +351,7 @@ class LayeredNetKernel(Kernel):
 
     Parameters W1 (h1, d), [b1 (h1,)], W2 (h2, h1), ..., Wk (hk, h_{k-1}) and the output vector a (hk,),
     in this order in the flat theta.  ``hidden=()`` is the linear model.  ``first_bias=True`` adds b1: a
-    weight on a constant input 1, so W_1 x + b_1 = [W_1, b_1] [x; 1] and the net stays homogeneous of the
+    weight on a constant input 1, so ``W_1 x + b_1 = [W_1, b_1] [x; 1]`` and the net stays homogeneous of the
     same degree (a bias in a later layer would not: ``models/mlp.py``).  For Path-SGD the bias is the edge
     from that constant unit, whose gamma_in is 1 like an input's.
     """

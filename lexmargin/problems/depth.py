@@ -181,7 +181,8 @@ def depth_sensitive(model, data, *, zero_tol: float = 1e-10, options: SolveOptio
     """Block-lexicographic max-margin solution (eq. 13), one certified stage per block degree.
 
     Args:
-        model, data: the model (blocks of several degrees) and the data.
+        model: the model (blocks of several degrees).
+        data: the Dataset.
         zero_tol: a block whose squared norm is <= zero_tol is discarded (set to zero).
         options: SolveOptions (``verbose``: log each stage at INFO, ``lexmargin.progress``), or overrides.
 

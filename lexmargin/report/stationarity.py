@@ -109,7 +109,9 @@ def loss_gradient_alignment(model, theta, data, kernel=None) -> float:
     """cos of the angle between -grad L(theta) and theta for L = sum_n exp(-f_n) (Theorem 3).
 
     Args:
-        model, theta, data: the model, the point (P,) and the Dataset.
+        model: the model.
+        theta: the point (P,).
+        data: the Dataset.
         kernel: the model's numpy kernel (``per_sample_vjp``: one forward and one vjp for structured kernels,
             row batches for CasADi; never the N x P Jacobian); None: the model's CasADi Jacobian.
 
