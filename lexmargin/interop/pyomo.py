@@ -148,7 +148,7 @@ def _visitor_class():
         def __init__(self, symbols: dict):
             super().__init__()
             self.symbols = symbols
-            self.memo = {}
+            self.memo: dict = {}
 
         def initializeWalker(self, expr):
             done, value = self._known(expr)
