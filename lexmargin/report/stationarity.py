@@ -81,7 +81,15 @@ class Stationarity:
 
 
 def angle_between(a, b) -> float:
-    """Angle in radians between two vectors, accurate for tiny angles."""
+    """Angle in radians between two vectors, accurate for tiny angles.
+
+    Args:
+        a: a vector.
+        b: a vector of the same length.
+
+    Returns:
+        The angle in [0, pi].
+    """
     a = np.asarray(a, dtype=float).ravel()
     b = np.asarray(b, dtype=float).ravel()
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
