@@ -46,7 +46,7 @@ def _temporary_prefix(path: Path) -> str:
 def remove_stale_temporaries(path) -> list[Path]:
     """Delete temporaries that an interrupted save to ``path`` left behind; return what was removed."""
     path = Path(path)
-    removed = []
+    removed: list[Path] = []
     folder = path.parent if str(path.parent) else Path(".")
     if not folder.is_dir():
         return removed

@@ -99,6 +99,15 @@ def to_pyomo(model: Model, data: Dataset, *, init=None, seed=0):
     Components: ``theta`` (Var indexed 0..P-1, lexmargin's flat order, initialized with ``init`` or
     ``model.random_params(seed)``), ``objective``, ``margin`` (Constraint indexed by sample) and
     ``dual`` (import Suffix).  The margins are traced through ``lexmargin.ops``' Pyomo backend.
+
+    Args:
+        model: the Model.
+        data: the Dataset.
+        init: the start theta (P,).
+        seed: seed of the random start when ``init`` is None.
+
+    Returns:
+        The Pyomo ConcreteModel.
     """
     pyo = _pyomo()
     data = model._check_data(data)
@@ -123,13 +132,27 @@ def _object_array(items) -> np.ndarray:
 
 
 def theta_of(pyomo_model) -> np.ndarray:
-    """The flat parameter vector stored in a model made by ``to_pyomo``."""
+    """The flat parameter vector stored in a model made by ``to_pyomo``.
+
+    Args:
+        pyomo_model: the ConcreteModel from ``to_pyomo``.
+
+    Returns:
+        theta (P,), in lexmargin's flat order.
+    """
     theta = pyomo_model.theta
     return np.array([np.nan if theta[i].value is None else theta[i].value for i in sorted(theta)], dtype=float)
 
 
 def margin_duals(pyomo_model) -> np.ndarray:
-    """Duals of the ``margin[n]`` constraints of a model made by ``to_pyomo`` (after ``solve_pyomo``)."""
+    """Duals of the ``margin[n]`` constraints of a model made by ``to_pyomo`` (after ``solve_pyomo``).
+
+    Args:
+        pyomo_model: the ConcreteModel from ``to_pyomo``, solved.
+
+    Returns:
+        One dual per sample (N,), read from its ``dual`` Suffix.
+    """
     margin, dual = pyomo_model.margin, pyomo_model.dual
     return np.array([dual.get(margin[n], np.nan) for n in sorted(margin)], dtype=float)
 
@@ -148,7 +171,7 @@ def _visitor_class():
         def __init__(self, symbols: dict):
             super().__init__()
             self.symbols = symbols
-            self.memo = {}
+            self.memo: dict = {}
 
         def initializeWalker(self, expr):
             done, value = self._known(expr)
@@ -473,9 +496,11 @@ class PyomoSolveResult:
 
     @property
     def success(self) -> bool:
+        """True when the certificate's status is ``optimal``."""
         return self.status.success
 
     def to_dict(self) -> dict:
+        """JSON-ready form: status, termination condition, objective, counts, values and the certificate."""
         return {"status": self.status.value, "termination_condition": self.termination_condition,
                 "return_status": self.return_status, "objective": self.objective, "iterations": self.iterations,
                 "seconds": self.seconds, "n_variables": self.n_variables, "n_constraints": self.n_constraints,
@@ -503,8 +528,19 @@ def _suffix(pyomo_model, name: str, create: bool):
 
 
 def pyomo_duals(rowmap: _RowMap, multipliers, n_constraints: int, sense: int) -> np.ndarray:
-    """Pyomo's duals (d objective* / d bound) from lexmargin's row multipliers: sense * (lambda_lower -
-    lambda_upper + mu_equality) per constraint."""
+    """Pyomo's duals (d objective* / d bound) from lexmargin's row multipliers.
+
+    sense * (lambda_lower - lambda_upper + mu_equality) per constraint.
+
+    Args:
+        rowmap: which NLP rows belong to which Pyomo constraint.
+        multipliers: lexmargin's row multipliers.
+        n_constraints: the number of Pyomo constraints.
+        sense: 1 to minimize, -1 to maximize.
+
+    Returns:
+        One dual per constraint.
+    """
     duals = np.zeros(n_constraints)
     np.add.at(duals, rowmap.constraint, np.where(rowmap.side < 0, -1.0, 1.0) * np.asarray(multipliers, dtype=float))
     return sense * duals
@@ -529,7 +565,16 @@ def multipliers_from_duals(rowmap: _RowMap, duals, sense: int) -> np.ndarray:
 
 
 def reduced_costs(lower_multipliers, upper_multipliers, sense: int) -> np.ndarray:
-    """Pyomo's reduced costs (d objective* / d variable bound): sense * (lower - upper) per variable."""
+    """Pyomo's reduced costs (d objective* / d variable bound): sense * (lower - upper) per variable.
+
+    Args:
+        lower_multipliers: lexmargin's lower-bound multipliers, one per variable.
+        upper_multipliers: lexmargin's upper-bound multipliers, one per variable.
+        sense: 1 to minimize, -1 to maximize.
+
+    Returns:
+        One reduced cost per variable.
+    """
     return sense * (np.asarray(lower_multipliers, dtype=float) - np.asarray(upper_multipliers, dtype=float))
 
 
@@ -631,7 +676,8 @@ def fitted_bound_multipliers(nlp: NLP, point: Point, z, multipliers, tolerances:
     """Bound multipliers that balance what the row multipliers leave of the stationarity residual.
 
     Args:
-        nlp, point: the NLP and its evaluation at z.
+        nlp: the NLP.
+        point: its evaluation at z.
         z: the point.
         multipliers: one per NLP row (lexmargin's convention).
         tolerances: ``active`` decides which bounds are active.

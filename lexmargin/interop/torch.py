@@ -18,7 +18,7 @@ m = number of Linear layers; ``models/mlp.py``) and the flat theta of its weight
   state_dict (``torch.load(weights_only=True)``: never unpickles code).
 
 Homogeneity.  s(c z) = c s(z) for c > 0 and every supported s, so f(c theta) = c^m f(theta).  A bias on
-the first Linear is a weight on a constant input 1 ([W_1, b_1] [x; 1]) and keeps this.  A bias on a later
+the first Linear is a weight on a constant input 1 (``[W_1, b_1] [x; 1]``) and keeps this.  A bias on a later
 Linear does not: layer l's pre-activation becomes c^l W_l h + c b_l, so f(c theta) is a polynomial in c;
 an output bias adds a constant.  Both are refused with ``HomogeneityError`` (the max-margin theory and its
 certificates need homogeneity).  The output layer must have one unit (binary classification; a

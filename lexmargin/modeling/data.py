@@ -126,21 +126,42 @@ class Dataset:
 
     @property
     def n_samples(self) -> int:
+        """Number of samples N."""
         return self.X.shape[0]
 
     @property
     def n_features(self) -> int:
+        """Number of features d."""
         return self.X.shape[1]
 
     def subset(self, index) -> Dataset:
+        """The samples at ``index``, as a new Dataset.
+
+        Args:
+            index: anything that indexes numpy rows (indices, a boolean mask, a slice).
+
+        Returns:
+            The Dataset of those rows.
+        """
         return Dataset(self.X[index], self.y[index])
 
     def to_dict(self) -> dict:
+        """JSON-ready form.
+
+        Returns:
+            ``{"X": rows as lists, "y": labels}``.
+        """
         return {"X": self.X.tolist(), "y": self.y.tolist()}
 
     @classmethod
     def load(cls, path) -> Dataset:
         """Load ``.npz`` (arrays ``X`` and ``y``) or ``.csv`` (label in the last column).
+
+        Args:
+            path: the file.
+
+        Returns:
+            The validated Dataset.
 
         Raises:
             DataError: missing, unreadable, corrupt or foreign files, and invalid data, naming the file.
@@ -172,6 +193,9 @@ class Dataset:
 
         The write is atomic: a temporary file in the same folder is renamed over ``path``, so an
         interrupted save leaves the previous file intact.
+
+        Args:
+            path: the file to write (suffix ``.npz`` or ``.csv``).
         """
         path = Path(path)
         if path.suffix == ".csv":
@@ -205,7 +229,15 @@ def _read_table(path: Path) -> np.ndarray:
 
 
 def as_dataset(X, y=None) -> Dataset:
-    """Accept a Dataset, arrays ``X, y``, or a tuple ``(X, y)``."""
+    """Accept a Dataset, arrays ``X, y``, or a tuple ``(X, y)``.
+
+    Args:
+        X: a Dataset (returned as it is), a tuple ``(X, y)``, or the (N, d) inputs.
+        y: the N labels (+-1) when ``X`` is an array.
+
+    Returns:
+        The validated Dataset (``DataError`` on bad data: non-finite values, shapes, labels, conflicts).
+    """
     if isinstance(X, Dataset):
         if y is not None:
             raise DataError("pass either a Dataset or arrays X, y, not both")

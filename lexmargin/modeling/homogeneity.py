@@ -37,6 +37,8 @@ class BlockCheck:
 
 @dataclass(frozen=True)
 class HomogeneityReport:
+    """Outcome of ``check_homogeneity``: one ``BlockCheck`` per block; ``ok`` when none failed."""
+
     model: str
     blocks: tuple[BlockCheck, ...]
 
@@ -155,7 +157,17 @@ def symbolic_check(model, block: str, degree: float, rng=None) -> tuple[bool, st
 
 def check_homogeneity(model, *, symbolic: bool = True, seed=0, raise_on_failure: bool = False
                       ) -> HomogeneityReport:
-    """Check each block's declared degree; optionally raise HomogeneityError on failure."""
+    """Check each block's declared degree; optionally raise HomogeneityError on failure.
+
+    Args:
+        model: the Model whose blocks declare homogeneity degrees.
+        symbolic: also prove f(rho theta) = rho^k f(theta) with SymPy (numeric check only when False).
+        seed: seed of the random points of the numeric check.
+        raise_on_failure: raise ``HomogeneityError`` when a declared degree is wrong.
+
+    Returns:
+        The HomogeneityReport: per block the numeric (and symbolic) verdict; ``ok`` when every block passes.
+    """
     rng = np.random.default_rng(seed)
     checks = []
     for block in model.blocks:

@@ -64,8 +64,15 @@ def _resolve_module(spec: str):
 def load_model(spec, **options) -> Model:
     """Build a Model from a declaration file or module exposing ``build(input_dim, **options)``.
 
-    ``spec`` is a path (``models/two_layer.py``), a bundled name (``"two_layer"``), a module name,
-    or a module/callable object.  Options are passed on to ``build``.
+    Loading a file runs it as Python (only load files you trust).
+
+    Args:
+        spec: a path (``models/two_layer.py``), a bundled name (``"two_layer"``), a module name,
+            or a module/callable object.
+        **options: passed on to ``build`` (``input_dim`` and the model's own options, e.g. ``width``).
+
+    Returns:
+        The Model (``ModelError`` naming the file and line when its code fails).
     """
     if isinstance(spec, Model):
         return spec

@@ -56,11 +56,21 @@ class Block:
 
     @classmethod
     def array(cls, name: str, shape, degree: float | None = None) -> "Block":
-        """A block holding a single array of the same name."""
+        """A block holding a single array of the same name.
+
+        Args:
+            name: the block's and the array's name.
+            shape: the array's shape (an int or a tuple).
+            degree: the block's homogeneity degree (None: not homogeneous).
+
+        Returns:
+            The Block.
+        """
         return cls(name, {name: _as_shape(shape)}, degree)
 
     @property
     def size(self) -> int:
+        """Number of parameters in the block (all its arrays)."""
         return sum(int(np.prod(s)) for s in self.shapes.values())
 
 
@@ -169,19 +179,37 @@ class Model:
 
     @property
     def n_params(self) -> int:
+        """Number of parameters P (the length of the flat theta)."""
         return sum(b.size for b in self.blocks)
 
     @property
     def is_sum_of_blocks(self) -> bool:
+        """True when the model is declared as a sum of per-block summands (``summands=``)."""
         return self._summands is not None
 
     def block(self, name: str) -> Block:
+        """The block called ``name``.
+
+        Args:
+            name: a block name.
+
+        Returns:
+            The Block (``ModelError`` when there is none).
+        """
         for b in self.blocks:
             if b.name == name:
                 return b
         raise ModelError(f"model {self.name!r} has no block {name!r}; blocks: {[b.name for b in self.blocks]}")
 
     def block_slice(self, name: str) -> slice:
+        """Where a block's parameters lie in the flat theta.
+
+        Args:
+            name: a block name.
+
+        Returns:
+            The slice of theta holding the block's arrays (C order, array by array).
+        """
         start = 0
         for b in self.blocks:
             if b.name == name:
@@ -201,16 +229,33 @@ class Model:
 
     @property
     def is_homogeneous(self) -> bool:
+        """True when the model has a joint homogeneity degree."""
         return self.degree is not None
 
     # ---- parameters -----------------------------------------------------------------------------
     def unflatten(self, theta) -> Params:
+        """Split a flat theta into its named arrays.
+
+        Args:
+            theta: the flat parameter vector (P,).
+
+        Returns:
+            Params: array name -> array of its declared shape (attribute access too: ``p.W``).
+        """
         theta = np.asarray(theta, dtype=float)
         if theta.shape != (self.n_params,):
             raise ModelError(f"theta must have shape ({self.n_params},) for model {self.name!r}; got {theta.shape}")
         return self.layout.split(theta)
 
     def flatten(self, params: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Concatenate named arrays into a flat theta (the inverse of ``unflatten``).
+
+        Args:
+            params: array name -> array, one entry per declared array.
+
+        Returns:
+            The flat parameter vector (P,).
+        """
         missing = set(self.layout.names) - set(params)
         if missing:
             raise ModelError(f"missing parameter arrays {sorted(missing)}")
@@ -223,22 +268,59 @@ class Model:
         return np.concatenate(parts)
 
     def random_params(self, seed=None, scale: float = 1.0) -> np.ndarray:
+        """A random flat theta: standard normal entries scaled by ``scale / sqrt(P)``.
+
+        Args:
+            seed: seed of numpy's generator.
+            scale: the scale of the draw.
+
+        Returns:
+            The flat parameter vector (P,).
+        """
         rng = np.random.default_rng(seed)
         return scale * rng.standard_normal(self.n_params) / np.sqrt(max(self.n_params, 1))
 
     def scale_block(self, theta, block: str, rho: float) -> np.ndarray:
+        """theta with one block multiplied by ``rho`` (a copy).
+
+        Args:
+            theta: the flat parameter vector (P,).
+            block: the block's name.
+            rho: the factor.
+
+        Returns:
+            The scaled copy (P,).
+        """
         out = np.array(theta, dtype=float, copy=True)
         out[self.block_slice(block)] *= rho
         return out
 
     # ---- the declared function on any backend ---------------------------------------------------
     def margin_of(self, params: Mapping, x, y):
-        """f(theta; x, y) on whichever backend ``params``/``x`` come from."""
+        """f(theta; x, y) on whichever backend ``params``/``x`` come from.
+
+        Args:
+            params: the named arrays (numpy, CasADi or SymPy).
+            x: one input (d,).
+            y: its label.
+
+        Returns:
+            The margin, a scalar of the same backend.
+        """
         if self._margin is not None:
             return call_user(self._margin, "margin(p, x, y)", self.name, params, x, y)
         return y * self.output_of(params, x)
 
     def output_of(self, params: Mapping, x):
+        """The raw output g(theta; x) on whichever backend ``params``/``x`` come from.
+
+        Args:
+            params: the named arrays (numpy, CasADi or SymPy).
+            x: one input (d,).
+
+        Returns:
+            g(theta; x) (``ModelError`` for a model that declares its margin directly).
+        """
         if self._output is not None:
             return call_user(self._output, "output(p, x)", self.name, params, x)
         if self._summands is None:
@@ -247,13 +329,24 @@ class Model:
                    for block, fn in self._summands.items())
 
     def summand_of(self, block: str, params: Mapping, x, y):
-        """y * g_k(theta_k; x) for sum-of-blocks models."""
+        """y * g_k(theta_k; x) for sum-of-blocks models.
+
+        Args:
+            block: the block's name.
+            params: the named arrays.
+            x: one input (d,).
+            y: its label.
+
+        Returns:
+            The block's term of the margin.
+        """
         if self._summands is None:
             raise ModelError(f"model {self.name!r} is not declared as a sum of blocks")
         return y * call_user(self._summands[block], f"summand {block!r}", self.name, params, x)
 
     @property
     def has_output(self) -> bool:
+        """True when the model has a raw output g(theta; x) (declared with ``output=`` or ``summands=``)."""
         return self._margin is None
 
     # ---- CasADi tracing -------------------------------------------------------------------------
@@ -288,6 +381,14 @@ class Model:
         return ca.Function("margin_hessian", [theta, x, y], [ca.densify(H)], ["theta", "x", "y"], ["H"])
 
     def casadi_summand(self, block: str) -> ca.Function:
+        """CasADi Function of one block's term of the margin, y g_k(theta; x).
+
+        Args:
+            block: the block's name.
+
+        Returns:
+            ``ca.Function`` (theta, x, y) -> y g_k(theta; x).
+        """
         theta, x, y, p, xs = self._symbols
         expr = _as_casadi_scalar(self.summand_of(block, p, xs, _object_scalar(y)))
         return ca.Function(f"summand_{block}", [theta, x, y], [ca.densify(expr)])
@@ -335,27 +436,68 @@ class Model:
         return out
 
     def margin_expressions(self, theta, data: Dataset):
-        """Column (N x 1) of symbolic CasADi margins f_n(theta) for a symbolic theta (SX or MX)."""
+        """Column (N x 1) of symbolic CasADi margins f_n(theta) for a symbolic theta (SX or MX).
+
+        Args:
+            theta: a CasADi symbol (P x 1).
+            data: the Dataset.
+
+        Returns:
+            The N x 1 CasADi expression.
+        """
         data = self._check_data(data)
         mapped = self.casadi_margin.map(data.n_samples, "serial")
         return mapped(theta, ca.DM(data.X.T), ca.DM(data.y[None, :])).T
 
     def margins(self, theta, data: Dataset) -> np.ndarray:
-        """f_n(theta) for every sample (N,)."""
+        """f_n(theta) for every sample (N,).
+
+        Args:
+            theta: the flat parameter vector (P,).
+            data: the Dataset.
+
+        Returns:
+            The margins (N,).
+        """
         return self._eval_mapped(self.casadi_margin, theta, data).reshape(-1)
 
     def margin_jacobian(self, theta, data: Dataset) -> np.ndarray:
-        """d f_n / d theta for every sample (N x P)."""
+        """d f_n / d theta for every sample (N x P).
+
+        Args:
+            theta: the flat parameter vector (P,).
+            data: the Dataset.
+
+        Returns:
+            The Jacobian (N, P).
+        """
         return self._eval_mapped(self.casadi_gradient, theta, data)
 
     def weighted_hessian(self, theta, data: Dataset, weights) -> np.ndarray:
-        """sum_n w_n * Hessian of f_n at theta (P x P)."""
+        """sum_n w_n * Hessian of f_n at theta (P x P).
+
+        Args:
+            theta: the flat parameter vector (P,).
+            data: the Dataset.
+            weights: one weight per sample (N,).
+
+        Returns:
+            The weighted Hessian (P, P).
+        """
         P = self.n_params
         H = self._eval_mapped(self.casadi_hessian, theta, data).reshape(data.n_samples, P, P)
         return np.einsum("nji,n->ij", H, np.asarray(weights, dtype=float))
 
     def normalized_margin(self, theta, data: Dataset) -> float:
-        """min_n f_n(theta) / ||theta||^degree (homogeneous models only)."""
+        """min_n f_n(theta) / ||theta||^degree (homogeneous models only).
+
+        Args:
+            theta: the flat parameter vector (P,).
+            data: the Dataset.
+
+        Returns:
+            The normalized margin (``ModelError`` for a model that is not homogeneous).
+        """
         if self.degree is None:
             raise ModelError(f"model {self.name!r} is not homogeneous: normalized margin undefined")
         norm = float(np.linalg.norm(theta))
@@ -364,7 +506,15 @@ class Model:
         return float(np.min(self.margins(theta, data))) / norm ** self.degree
 
     def decision_function(self, theta, X) -> np.ndarray:
-        """Raw output g(theta; x) for each row of X (models declared with output/summands)."""
+        """Raw output g(theta; x) for each row of X (models declared with output/summands).
+
+        Args:
+            theta: the flat parameter vector (P,).
+            X: inputs (N, d), or one input (d,).
+
+        Returns:
+            g(theta; x_n) for every row (N,).
+        """
         if not self.has_output:
             raise ModelError(f"model {self.name!r} declares its margin directly; it has no raw output")
         X = np.atleast_2d(np.asarray(X, dtype=float))
@@ -374,34 +524,80 @@ class Model:
         return self.margins(theta, ones)
 
     def predict(self, theta, X) -> np.ndarray:
+        """Labels sign(g(theta; x)) (+1 at 0) for each row of X.
+
+        Args:
+            theta: the flat parameter vector (P,).
+            X: inputs (N, d), or one input (d,).
+
+        Returns:
+            The labels (N,), +-1.
+        """
         return np.where(self.decision_function(theta, X) >= 0, 1.0, -1.0)
 
     # ---- numpy and SymPy evaluation -------------------------------------------------------------
     def margin_numpy(self, theta, x, y: float) -> float:
-        """f(theta; x, y) for one sample evaluated directly in numpy (independent of CasADi)."""
+        """f(theta; x, y) for one sample evaluated directly in numpy (independent of CasADi).
+
+        Args:
+            theta: the flat parameter vector (P,).
+            x: one input (d,).
+            y: its label.
+
+        Returns:
+            The margin.
+        """
         p = self.unflatten(theta)
         return float(np.asarray(self.margin_of(p, np.asarray(x, dtype=float), float(y))))
 
     def sympy_symbols(self):
-        """SymPy parameter arrays (named after the arrays) and an input vector x."""
+        """SymPy parameter arrays (named after the arrays) and an input vector x.
+
+        Returns:
+            ``(params, x, y)``: Params of SymPy symbol arrays, the input symbols (d,) and the label symbol.
+        """
         p = Params()
         for name, shape in zip(self.layout.names, self.layout.shapes):
             p[name] = _symbol_array(name, shape)
         return p, _symbol_array("x", (self.input_dim,)), sp.Symbol("y")
 
     def sympy_margin(self, params=None, x=None, y=None):
+        """The margin as a SymPy expression, at symbols or at the given values.
+
+        Args:
+            params: named arrays (default: the model's symbols).
+            x: an input (default: symbols).
+            y: a label (default: a symbol).
+
+        Returns:
+            The SymPy expression of f(theta; x, y).
+        """
         sym_p, sym_x, sym_y = self.sympy_symbols()
         p = sym_p if params is None else params
         return _as_sympy_scalar(self.margin_of(p, sym_x if x is None else x, sym_y if y is None else y))
 
     def formula(self):
-        """The margin f(theta; x, y) as a SymPy expression."""
+        """The margin f(theta; x, y) as a SymPy expression.
+
+        Returns:
+            The SymPy expression, in the symbols of ``sympy_symbols``.
+        """
         return self.sympy_margin()
 
     def latex(self) -> str:
+        """The margin's formula in LaTeX.
+
+        Returns:
+            ``sympy.latex`` of ``formula()``.
+        """
         return sp.latex(self.formula())
 
     def describe(self) -> dict:
+        """A summary of the model for reports.
+
+        Returns:
+            A JSON-ready dict: name, description, input dimension, blocks with shapes and degrees, joint degree.
+        """
         return {
             "name": self.name,
             "description": self.description,

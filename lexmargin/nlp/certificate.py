@@ -212,6 +212,7 @@ class Certificate:
 
     @property
     def success(self) -> bool:
+        """True when the status is ``optimal``."""
         return self.status.success
 
     @property
@@ -226,10 +227,16 @@ class Certificate:
 
     @property
     def direction(self) -> np.ndarray:
+        """theta / ||theta||_2 (theta itself when it is 0)."""
         n = np.linalg.norm(self.theta)
         return self.theta / n if n > 0 else self.theta
 
     def to_dict(self) -> dict:
+        """JSON-ready form: every field, the row summaries, ``success``, ``strictly_complementary``, ``degenerate``.
+
+        Returns:
+            The dict (non-finite numbers as the strings "inf", "nan"; ``from_dict`` reads it back).
+        """
         out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
         out["rows"] = [jsonable(r.to_dict()) for r in self.rows]
         return out | {"success": self.success, "strictly_complementary": self.strictly_complementary,
@@ -237,14 +244,29 @@ class Certificate:
 
     def to_json(self, **kwargs) -> str:
         """Strict JSON (RFC 8259): non-finite numbers are written as strings ("inf", "nan") by ``to_dict``
-        and any other non-finite float as ``null``; ``from_dict`` reads both back."""
+        and any other non-finite float as ``null``; ``from_dict`` reads both back.
+
+        Args:
+            **kwargs: passed to ``json.dumps`` (e.g. ``indent``).
+
+        Returns:
+            The JSON text.
+        """
         return dumps_strict(self.to_dict(), **kwargs)
 
     @classmethod
     def from_dict(cls, d: dict) -> Certificate:
-        """Rebuild from ``to_dict`` output (KeyError/TypeError/ValueError on a malformed dict).  Files of
-        lexmargin 0.1 load too: ``acceptable`` reads as ``inaccurate``, their ``extras`` are kept as
-        ``Unparsed("legacy_extras")`` diagnostics, and their residuals were absolute, not relative."""
+        """Rebuild from ``to_dict`` output (KeyError/TypeError/ValueError on a malformed dict).
+
+        Files of lexmargin 0.1 load too: ``acceptable`` reads as ``inaccurate``, their ``extras`` are kept as
+        ``Unparsed("legacy_extras")`` diagnostics, and their residuals were absolute, not relative.
+
+        Args:
+            d: a dict from ``to_dict`` (or parsed ``to_json``).
+
+        Returns:
+            The Certificate.
+        """
         return cls(
             problem=str(d["problem"]), status=_status(d["status"]), theta=np.array(d["theta"], dtype=float),
             objective=_float(d["objective"]), norm=str(d["norm"]), margins=np.array(d["margins"], dtype=float),
@@ -263,6 +285,11 @@ class Certificate:
             constraints=str(d.get("constraints", "")), diagnostics=_diagnostics_from(d))
 
     def summary(self) -> str:
+        """One line: problem, status, objective, normalized margin, support, residual, LICQ, second order, time.
+
+        Returns:
+            The line.
+        """
         nm = "n/a" if self.normalized_margin is None else f"{self.normalized_margin:.6g}"
         so = {True: "strict", False: "fails", None: "inconclusive"}[self.second_order.strict]
         return (f"{self.problem}: {self.status.value}; objective {self.objective:.10g}; normalized margin {nm}; "

@@ -508,7 +508,15 @@ NORMS = {"l2": L2, "l1": L1, "linf": LInf, "lp": Lp}
 
 
 def get_norm(norm="l2", p: float | None = None) -> Norm:
-    """A Norm from its name ("l2", "l1", "linf", "lp" with p) or a Norm instance."""
+    """A Norm from its name ("l2", "l1", "linf", "lp" with p) or a Norm instance.
+
+    Args:
+        norm: a registered name (``NORMS``) or a Norm (returned as it is).
+        p: the exponent of "lp" (> 1).
+
+    Returns:
+        The Norm.
+    """
     if isinstance(norm, Norm):
         if p is not None:
             raise LexmarginError("p applies to a norm name, not to a Norm instance")

@@ -43,6 +43,7 @@ class Tolerances:
                 raise LexmarginError(f"tolerance {f.name} must be a number in (0, 1); got {value!r}")
 
     def to_dict(self) -> dict:
+        """The tolerances as a dict (field -> value)."""
         return asdict(self)
 
 
@@ -97,7 +98,15 @@ class SolveOptions:
 
     @classmethod
     def resolve(cls, options: SolveOptions | None = None, **overrides) -> SolveOptions:
-        """``options`` (default SolveOptions()) with ``overrides`` applied; unknown names raise TypeError."""
+        """``options`` (default SolveOptions()) with ``overrides`` applied; unknown names raise TypeError.
+
+        Args:
+            options: a SolveOptions, or None for the defaults.
+            **overrides: SolveOptions fields to replace.
+
+        Returns:
+            The SolveOptions (``options`` itself when nothing is overridden).
+        """
         base = options if options is not None else cls()
         if not isinstance(base, cls):
             raise TypeError(f"options must be a SolveOptions, got {type(base).__name__}")
@@ -108,7 +117,11 @@ class SolveOptions:
         return replace(base, **overrides) if overrides else base
 
     def ipopt_options(self) -> dict:
-        """IPOPT options in CasADi's nlpsol form (``ipopt.`` prefix)."""
+        """IPOPT options in CasADi's nlpsol form (``ipopt.`` prefix).
+
+        Returns:
+            ``tol``, ``max_iter``, ``max_wall_time`` (with a time limit) and the ``ipopt`` dict, prefixed.
+        """
         out = {"ipopt.tol": float(self.tol), "ipopt.max_iter": int(self.max_iter)}
         if self.time_limit is not None:
             out["ipopt.max_wall_time"] = float(self.time_limit)
@@ -117,6 +130,7 @@ class SolveOptions:
         return out
 
     def to_dict(self) -> dict:
+        """JSON-ready form of every field (``init`` as a list, ``tolerances`` as a dict)."""
         out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["init"] = None if self.init is None else np.asarray(self.init).tolist()
         out["tolerances"] = self.tolerances.to_dict()

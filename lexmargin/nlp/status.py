@@ -41,6 +41,7 @@ class Status(str, Enum):
 
     @property
     def success(self) -> bool:
+        """True only for ``optimal``."""
         return self in SUCCESS
 
 

@@ -13,7 +13,15 @@ from scipy.optimize import nnls
 
 
 def unit(v, axis=-1) -> np.ndarray:
-    """v / ||v|| along ``axis`` (raises on a zero vector)."""
+    """v / ||v|| along ``axis`` (raises on a zero vector).
+
+    Args:
+        v: vectors.
+        axis: the axis holding the vectors' entries.
+
+    Returns:
+        The unit vectors, same shape as ``v``.
+    """
     v = np.asarray(v, dtype=float)
     norm = np.linalg.norm(v, axis=axis, keepdims=True)
     if np.any(norm == 0) or not np.all(np.isfinite(norm)):
@@ -25,6 +33,13 @@ def angle(u, v) -> np.ndarray:
     """Angle in radians between u and v along the last axis (broadcasts, e.g. (R, P) against (P,)).
 
     Uses 2 asin(||u^ - v^|| / 2), accurate for tiny angles.
+
+    Args:
+        u: vectors (..., P).
+        v: vectors (..., P), broadcast against ``u``.
+
+    Returns:
+        The angles (...,), in [0, pi].
     """
     u, v = unit(u), unit(v)
     if u.shape[-1] != v.shape[-1]:
@@ -33,7 +48,15 @@ def angle(u, v) -> np.ndarray:
 
 
 def margin_ratio(normalized_margin, reference_margin) -> np.ndarray:
-    """normalized margin / reference normalized margin (1 at the max-margin solution)."""
+    """normalized margin / reference normalized margin (1 at the max-margin solution).
+
+    Args:
+        normalized_margin: normalized margins (any shape).
+        reference_margin: the max-margin solution's normalized margin.
+
+    Returns:
+        The ratios, same shape as ``normalized_margin``.
+    """
     ref = float(reference_margin)
     if not (np.isfinite(ref) and ref > 0):
         raise ValueError(f"reference normalized margin must be positive and finite; got {reference_margin}")
@@ -79,6 +102,16 @@ def nnls_multipliers(theta, margins, jacobian, degree: float = 1.0, rtol: float 
     theta_hat is theta rescaled to minimum margin 1 (homogeneous of ``degree``); the near-support set S
     holds the samples with f_n <= (1 + rtol) min f.  ``jacobian`` (N, P) is taken at theta and rescaled
     (grad f_n is (degree - 1)-homogeneous).  A small residual certifies the KKT stationarity condition.
+
+    Args:
+        theta: the parameters (P,).
+        margins: f_n(theta) (N,).
+        jacobian: grad f_n(theta) (N, P).
+        degree: the model's homogeneity degree.
+        rtol: relative width of the near-support set.
+
+    Returns:
+        Multipliers: the near-support samples, their multipliers and the relative stationarity residual.
     """
     theta = np.asarray(theta, dtype=float).ravel()
     f = np.asarray(margins, dtype=float).ravel()

@@ -40,7 +40,7 @@ import numpy as np
 from .losses import _EXP_FLOOR
 
 try:
-    from . import _fused as _c_kernel
+    from . import _fused as _c_kernel   # type: ignore[attr-defined]  # optional C extension (setup.py)
 except ImportError:                   # not built (no C compiler at install time): numba or numpy is used
     _c_kernel = None
 

@@ -19,7 +19,15 @@ SERIES = {"log_loss": "R", "norm": "R", "min_margin": "R", "normalized_margin": 
 
 
 def log_checkpoints(n_steps: int, count: int = 50) -> np.ndarray:
-    """Step numbers 0, 1, ..., n_steps spaced logarithmically (always includes 0 and n_steps)."""
+    """Step numbers 0, 1, ..., n_steps spaced logarithmically (always includes 0 and n_steps).
+
+    Args:
+        n_steps: the last step.
+        count: about how many checkpoints.
+
+    Returns:
+        The sorted, distinct step numbers (int).
+    """
     n_steps, count = int(n_steps), int(count)
     if n_steps < 0 or count < 2:
         raise ValueError(f"need n_steps >= 0 and count >= 2; got {n_steps}, {count}")

@@ -81,21 +81,54 @@ class Kernel:
 
     # ---- interface ----------------------------------------------------------------------------
     def forward(self, theta, out=None):
-        """(margins f (R, N), cache for vjp); ``out`` is an optional (R, N) buffer that may be used."""
+        """Margins of R parameter vectors at once, and what ``vjp`` needs.
+
+        Args:
+            theta: the parameters (R, P).
+            out: an optional (R, N) buffer that may be used for the margins.
+
+        Returns:
+            ``(f, cache)``: the margins f (R, N) and the cache for ``vjp``.
+        """
         raise NotImplementedError
 
     def vjp(self, theta, cache, cotangent):
+        """Vector-Jacobian product: sum_n c[r, n] grad f_n(theta_r).
+
+        Args:
+            theta: the parameters (R, P).
+            cache: what ``forward`` returned with the margins.
+            cotangent: the weights c (R, N).
+
+        Returns:
+            The products (R, P).
+        """
         raise NotImplementedError
 
     # ---- derived --------------------------------------------------------------------------------
     def margins(self, theta) -> np.ndarray:
-        """f (R, N) for theta (R, P); a single theta (P,) gives (N,)."""
+        """f (R, N) for theta (R, P); a single theta (P,) gives (N,).
+
+        Args:
+            theta: the parameters (R, P) or (P,).
+
+        Returns:
+            The margins (R, N) or (N,).
+        """
         single = np.ndim(theta) == 1
         f, _ = self.forward(self.check_theta(theta))
         return f[0] if single else f
 
     def gradient(self, theta, cotangent) -> np.ndarray:
-        """sum_n c[r, n] grad f_n(theta_r) (R, P)."""
+        """sum_n c[r, n] grad f_n(theta_r) (R, P).
+
+        Args:
+            theta: the parameters (R, P).
+            cotangent: the weights c (R, N).
+
+        Returns:
+            The weighted gradient sums (R, P).
+        """
         theta = self.check_theta(theta)
         c = np.asarray(cotangent, dtype=self.dtype)
         if c.shape != (theta.shape[0], self.n_samples):
@@ -210,13 +243,22 @@ class Kernel:
         return theta
 
     def random_theta(self, seeds, scales=1.0) -> np.ndarray:
-        """One Gaussian initialization per seed, scaled so that ||theta_r|| is about scales[r]."""
+        """One Gaussian initialization per seed, scaled so that ||theta_r|| is about scales[r].
+
+        Args:
+            seeds: one seed per run.
+            scales: the norm of each run's start (a scalar or one per seed).
+
+        Returns:
+            The starts (R, P) in the kernel's dtype.
+        """
         seeds = np.atleast_1d(seeds)
         scales = np.broadcast_to(np.asarray(scales, dtype=float), seeds.shape)
         rows = [np.random.default_rng(int(s)).standard_normal(self.n_params) for s in seeds]
         return (np.array(rows) * (scales[:, None] / math.sqrt(self.n_params))).astype(self.dtype)
 
     def describe(self) -> dict:
+        """The kernel's name, sizes, degree, dtype and arrays, as a JSON-ready dict."""
         return {"kernel": self.name, "n_params": self.n_params, "n_samples": self.n_samples,
                 "degree": self.degree, "dtype": self.dtype.name, "arrays": [a.to_dict() for a in self.arrays]}
 
@@ -338,7 +380,15 @@ def _activation(name: str, slope: float):
 
 
 def layered_degree(n_hidden: int, activation: str) -> float:
-    """Homogeneity degree of  a . s(W_k ... s(W_1 x))  with k = n_hidden layers."""
+    """Homogeneity degree of  a . s(W_k ... s(W_1 x))  with k = n_hidden layers.
+
+    Args:
+        n_hidden: the number of hidden layers k.
+        activation: the activation's name (``ACTIVATIONS``).
+
+    Returns:
+        The degree: (k + 1) for degree-1 activations, more for squared ones.
+    """
     p = _ACTIVATION_DEGREE[activation]
     deg = 0
     for _ in range(n_hidden):
@@ -351,7 +401,7 @@ class LayeredNetKernel(Kernel):
 
     Parameters W1 (h1, d), [b1 (h1,)], W2 (h2, h1), ..., Wk (hk, h_{k-1}) and the output vector a (hk,),
     in this order in the flat theta.  ``hidden=()`` is the linear model.  ``first_bias=True`` adds b1: a
-    weight on a constant input 1, so W_1 x + b_1 = [W_1, b_1] [x; 1] and the net stays homogeneous of the
+    weight on a constant input 1, so ``W_1 x + b_1 = [W_1, b_1] [x; 1]`` and the net stays homogeneous of the
     same degree (a bias in a later layer would not: ``models/mlp.py``).  For Path-SGD the bias is the edge
     from that constant unit, whose gamma_in is 1 like an input's.
     """
@@ -643,6 +693,17 @@ def check_kernel_against_model(kernel: Kernel, model, points: int = 2, seed: int
 
     With ``block`` the kernel is compared to that summand of a sum-of-blocks model on the block's
     parameters.
+
+    Args:
+        kernel: the numpy kernel.
+        model: the Model it should reproduce.
+        points: how many random points.
+        seed: seed of the points.
+        rtol: the relative tolerance the caller will apply (scales the random points' check).
+        block: compare with this block's summand only.
+
+    Returns:
+        The largest relative error over the points (margins and gradients).
     """
     rng = np.random.default_rng(seed)
     data = kernel.data
@@ -773,6 +834,16 @@ def kernel_for(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
     falls back.  A model may carry ``numeric_structure`` (a dict with ``activation``, ``slope``,
     ``first_bias``; the bundled ``mlp`` does): it orders the candidates and gives the leaky slope, and is
     verified like any other guess.
+
+    Args:
+        model: the Model.
+        X: a Dataset, or the inputs (N, d) with ``y``.
+        y: the labels when ``X`` is an array.
+        dtype: float64 or float32 (the kernel's arithmetic).
+        tol: relative agreement with CasADi required to accept a numpy kernel.
+
+    Returns:
+        The Kernel (batched margins f (R, N) and vector-Jacobian products).
     """
     data = _as_data(X, y)
     if data.n_features != model.input_dim:

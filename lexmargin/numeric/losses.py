@@ -13,6 +13,15 @@ import numpy as np
 
 
 def logsumexp(a, axis=-1) -> np.ndarray:
+    """log sum_i exp(a_i) along ``axis``, without overflow.
+
+    Args:
+        a: the exponents.
+        axis: the axis summed over.
+
+    Returns:
+        The log-sum-exp, ``axis`` removed.
+    """
     m = np.max(a, axis=axis, keepdims=True)
     m = np.where(np.isfinite(m), m, 0)
     return (np.log(np.sum(np.exp(a - m), axis=axis, keepdims=True)) + m).squeeze(axis)
@@ -108,7 +117,14 @@ LOSSES = {"exp": ExponentialLoss, "exponential": ExponentialLoss, "logistic": Lo
 
 
 def get_loss(loss):
-    """A loss object from a name ("exp", "logistic") or a loss object."""
+    """A loss object from a name ("exp", "logistic") or a loss object.
+
+    Args:
+        loss: a name or a loss object (returned as it is).
+
+    Returns:
+        ExponentialLoss or LogisticLoss.
+    """
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")

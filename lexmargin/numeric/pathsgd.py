@@ -32,19 +32,42 @@ def path_gammas(weights):
 
 
 def path_scales(weights):
-    """kappa for every edge, one array (R, n_out, n_in) per layer."""
+    """kappa for every edge, one array (R, n_out, n_in) per layer.
+
+    kappa_e = gamma_in(u) gamma_out(v) by a forward and a backward dynamic programme over the layers.
+
+    Args:
+        weights: the layers' weight matrices, each (R, n_out, n_in).
+
+    Returns:
+        One array of scales per layer, shaped like the weights.
+    """
     gamma_in, gamma_out = path_gammas(weights)
     return [go[:, :, None] * gi[:, None, :] for gi, go in zip(gamma_in, gamma_out)]
 
 
 def path_norm_squared(weights) -> np.ndarray:
-    """sum over paths of prod w_e^2 (R,)."""
+    """sum over paths of prod w_e^2 (R,).
+
+    Args:
+        weights: the layers' weight matrices, each (R, n_out, n_in).
+
+    Returns:
+        The squared path norm of each run (R,).
+    """
     gamma_in, _ = path_gammas(weights)
     return np.einsum("roi,ri->r", np.square(weights[-1]), gamma_in[-1])
 
 
 def path_scales_bruteforce(weights):
-    """kappa by explicit enumeration of all input-output paths (single run, tiny nets only)."""
+    """kappa by explicit enumeration of all input-output paths (single run, tiny nets only).
+
+    Args:
+        weights: the layers' weight matrices, each (n_out, n_in).
+
+    Returns:
+        One array of scales per layer (the reference for ``path_scales``).
+    """
     mats = [np.asarray(W, dtype=float) for W in weights]
     kappa = [np.zeros_like(W) for W in mats]
     sizes = [mats[0].shape[1]] + [W.shape[0] for W in mats]
@@ -57,7 +80,16 @@ def path_scales_bruteforce(weights):
 
 
 def path_sgd_direction(kernel, theta, grad) -> np.ndarray:
-    """grad / kappa for a kernel with ``path_scales`` (layered nets)."""
+    """grad / kappa for a kernel with ``path_scales`` (layered nets).
+
+    Args:
+        kernel: a kernel with ``path_scales`` (LayeredNetKernel).
+        theta: the parameters (R, P).
+        grad: the loss gradient (R, P).
+
+    Returns:
+        The Path-SGD (p = 2) direction (R, P).
+    """
     scales = getattr(kernel, "path_scales", None)
     if scales is None:
         raise ValueError(f"Path-SGD needs a layered-net kernel; {kernel.name!r} has no path scales")

@@ -782,6 +782,27 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
     logger, shown on stderr for the call when the application configured no logging, and draws a
     progress bar over the steps when stderr is a terminal.  It changes no number of the run.
 
+    Args:
+        kernel: the batched kernel (``kernel_for(model, data)``).
+        theta0: the R starting points (R, P).
+        loss: "exp", "logistic" or a loss object.
+        rule: the step rule (``Constant``, ``Normalized``, ``Adaptive``; default ``Constant(0.1)``).
+        n_steps: how many steps.
+        checkpoints: how many log-spaced checkpoints to record, or the step numbers.
+        batch_size: minibatch SGD with this many samples per step (None: full batch).
+        path_sgd: Path-SGD (p = 2) directions (layered nets).
+        seed: seed of the minibatches.
+        reference: a Reference (max-margin direction and margin) to record angles and margin ratios against.
+        store_direction: record the normalized theta at each checkpoint.
+        checkpoint_path: an .npz checkpoint to save to and resume from.
+        save_every: also save the checkpoint every this many steps (it is saved at every recorded checkpoint,
+            at the end and when interrupted).
+        callback: ``callback(trainer)``, called after each recorded checkpoint.
+        workers: split the runs into this many lanes advanced in threads.
+        fused: take the fused path where it applies (full-batch exponential-loss GD on a linear kernel).
+        threads: OpenMP threads per lane of the C kernel (fused path).
+        verbose: logging and a progress bar (above).
+
     Returns:
         The History of the R runs (recorded checkpoints, final theta, configuration).
     """

@@ -181,9 +181,11 @@ def depth_sensitive(model, data, *, zero_tol: float = 1e-10, options: SolveOptio
     """Block-lexicographic max-margin solution (eq. 13), one certified stage per block degree.
 
     Args:
-        model, data: the model (blocks of several degrees) and the data.
+        model: the model (blocks of several degrees).
+        data: the Dataset.
         zero_tol: a block whose squared norm is <= zero_tol is discarded (set to zero).
-        options: SolveOptions (``verbose``: log each stage at INFO, ``lexmargin.progress``), or overrides.
+        options: SolveOptions (``verbose``: log each stage at INFO, ``lexmargin.progress``).
+        **overrides: SolveOptions fields.
 
     Returns:
         The DepthResult: the stages, the discarded blocks and each block's squared norm.
@@ -251,10 +253,16 @@ def depth_gamma_path(model, data, gammas, *, reference=None, jitter: float = 1e-
                      **overrides) -> Path:
     """Finite-gamma depth-sensitive problems (eq. 14) along an increasing schedule of gamma > 0.
 
-    ``reference``: e.g. ``depth_sensitive(...).theta``; each point reports its distance to it and the
-    squared norm of every block.  Each warm start is jittered by ``jitter`` (seeded) so that coordinates
-    that reached zero can grow again.  ``options``: SolveOptions or overrides (``verbose``: log each gamma at
-    INFO, ``lexmargin.progress``).
+    Args:
+        model: the Model (a sum of blocks with homogeneity degrees).
+        data: a Dataset, or (X, y).
+        gammas: the schedule: finite, positive, strictly increasing.
+        reference: e.g. ``depth_sensitive(...).theta``; each point reports its distance to it and the
+            squared norm of every block.
+        jitter: each warm start is jittered by this much (seeded) so that coordinates that reached zero can
+            grow again.
+        options: SolveOptions (``verbose``: log each gamma at INFO, ``lexmargin.progress``).
+        **overrides: SolveOptions fields.
 
     Returns:
         The Path (kind "depth_gamma"), one certified point per gamma.
@@ -304,7 +312,17 @@ def svm_with_bias(data, *, sign: str = "both", route: str = "auto", working_set=
     ``optimal``; "qp" never falls back; "depth_sensitive" is the general route only.  The result is an
     ``SVMBiasResult`` (a ``DepthResult`` with ``route`` and the QP's certificate ``qp``).  Data that no
     hyperplane with a bias separates raises ``NotSeparableError`` with a Farkas certificate.
-    ``working_set``: the QP's ``WorkingSetOptions`` (default: on above 50 samples, seeded by the hull points).
+
+    Args:
+        data: a Dataset (labels +-1).
+        sign: "both" (any bias) or "positive" (b >= 0).
+        route: "auto", "qp" or "depth_sensitive" (above).
+        working_set: the QP's ``WorkingSetOptions`` (default: on above 50 samples, seeded by the hull points).
+        options: SolveOptions.
+        **overrides: SolveOptions fields.
+
+    Returns:
+        ``(w, b, result)``: the weights, the bias and the SVMBiasResult with each stage's certificate.
     """
     from .svm_bias import svm_with_bias_qp
 

@@ -533,7 +533,7 @@ def _bordered(L, r, C):
 
 
 # ---- the route on the max-margin pipeline ----------------------------------------------------------------
-_CONTROLLER = []
+_CONTROLLER: list = []
 
 
 def _controller():

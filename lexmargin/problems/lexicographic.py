@@ -199,8 +199,18 @@ def lexicographic_max_margin(model, data, *, norm="l2", rho: float = 1.0, unique
     """Lexicographic max-margin over ||theta|| <= 1 at scale rho; one certified stage per level.
 
     Stops when the solution is unique (see the module docstring), when every sample is fixed, or after
-    ``max_stages``.  ``options``: SolveOptions (init: a start theta; seed: random start and direction;
-    verbose: log each stage at INFO, ``lexmargin.progress``), or overrides.
+    ``max_stages``.
+
+    Args:
+        model: the Model.
+        data: a Dataset, or (X, y).
+        norm: the ball's norm (a name or a Norm).
+        rho: the scale at which margins f_n(rho theta) are compared (matters for non-homogeneous models).
+        uniqueness_tol: the width of the remaining solution set below which the solution counts as unique.
+        max_stages: at most this many stages (default N).
+        options: SolveOptions (init: a start theta; seed: random start and direction; verbose: log each
+            stage at INFO, ``lexmargin.progress``).
+        **overrides: SolveOptions fields.
 
     Returns:
         The LexResult: one certified stage per level.

@@ -932,11 +932,20 @@ def max_margin(model: Model, data, norm="l2", *, p: float | None = None, options
         model: a lexmargin Model.
         data: a Dataset, or (X, y).
         norm: "l2", "l1", "linf", "lp" (with p), or a Norm.
+        p: the exponent of "lp".
         options: SolveOptions; keyword overrides of its fields (tol, max_iter, starts, seed, init, ...).
+        working_set: WorkingSetOptions for large N (default: chosen by size).
+        activation_region: solve ReLU nets region by region (default: when the model has relu/leaky_relu).
         structure: "auto" (default): models affine in their input are evaluated through beta(theta), and a deep
             linear net (l2, no init, no starts) gets the balanced factorization of the linear max-margin solution
             (its global minimum), certified; "general": the model's own CasADi functions and random starts.
         route: "auto", "ipopt" or "dual" (see MaxMarginProblem.solve).
+        **overrides: SolveOptions fields.
+
+    Returns:
+        The Certificate: theta, multipliers, support, relative KKT residuals, LICQ, second order and a
+        status that is ``optimal`` only when the residuals say so (a non-optimal status raises unless
+        ``raise_on_failure=False``).
     """
     return MaxMarginProblem(model, data, norm, p, structure=structure).solve(options, working_set=working_set,
                                                         activation_region=activation_region, route=route,

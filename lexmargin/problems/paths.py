@@ -448,6 +448,9 @@ def margin_path(model, data, rhos, *, norm="l2", max_ratio: float = 2.0, structu
     """Theta_m(rho) = argmax_{||theta|| <= 1} min_n f_n(rho theta) for an increasing schedule of rho > 0.
 
     Args:
+        model: the Model.
+        data: a Dataset, or (X, y).
+        rhos: the schedule: finite, positive, strictly increasing.
         norm: the ball's norm (a name or a Norm).
         max_ratio: warm-start continuation factor (see ``constrained_path``).
         structure: "auto" (default): models affine in their input are evaluated through beta(theta) and
@@ -455,7 +458,8 @@ def margin_path(model, data, rhos, *, norm="l2", max_ratio: float = 2.0, structu
             each point after the first is the previous one, finished and certified at its rho (IPOPT only
             when that fails); "general": the model's own CasADi functions and IPOPT at every rho.
         options: SolveOptions (init: the first warm start; seed: a random one otherwise; verbose: log each
-            rho at INFO, ``lexmargin.progress``), or overrides.
+            rho at INFO, ``lexmargin.progress``).
+        **overrides: SolveOptions fields.
 
     Returns:
         The Path (kind "margin"), one certified point per rho.
@@ -704,14 +708,22 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
     """Theta_c(rho) = argmin_{||theta|| <= 1} L(rho theta) along an increasing schedule of rho > 0.
 
     The margin path is solved on the same schedule for gamma*(rho) and the distance to it.
-    ``reference``: a direction (e.g. the max-margin solution), normalized in the ball's norm.
-    ``max_ratio``: warm-start continuation; between schedule points rho grows by at most this factor
-    per solve (at large rho the log-sum-exp is nearly a max, and Newton needs a close start).
-    ``structure``: as in ``margin_path`` ("general": no lifted IPOPT form, the model's own CasADi functions).
-    ``formulation``: "epigraph" (default: min t s.t. sum_n exp(c - f_n(rho theta) - s t) <= 1, certified on
-    (theta, t)) or "lse" (the previous lifted log-sum-exp form with one variable and one equality per sample
-    and a dense N x N Hessian block; kept for comparison).
-    ``options``: SolveOptions or overrides (``verbose``: log each rho at INFO, ``lexmargin.progress``).
+
+    Args:
+        model: the Model.
+        data: a Dataset, or (X, y).
+        rhos: the schedule: finite, positive, strictly increasing.
+        norm: the ball's norm (a name or a Norm).
+        reference: a direction (e.g. the max-margin solution), normalized in the ball's norm; each point
+            reports its distance to it.
+        max_ratio: warm-start continuation; between schedule points rho grows by at most this factor
+            per solve (at large rho the log-sum-exp is nearly a max, and Newton needs a close start).
+        structure: as in ``margin_path`` ("general": no lifted IPOPT form, the model's own CasADi functions).
+        formulation: "epigraph" (default: min t s.t. sum_n exp(c - f_n(rho theta) - s t) <= 1, certified on
+            (theta, t)) or "lse" (the previous lifted log-sum-exp form with one variable and one equality per
+            sample and a dense N x N Hessian block; kept for comparison).
+        options: SolveOptions (``verbose``: log each rho at INFO, ``lexmargin.progress``).
+        **overrides: SolveOptions fields.
 
     Returns:
         The Path (kind "constrained"), one certified point per rho with the margin path's numbers.
@@ -786,8 +798,13 @@ def regularization_path(model, data, lambdas, *, reference=None, options: SolveO
                         **overrides) -> Path:
     """argmin_theta L(theta) + lambda ||theta||_2^2 along a strictly decreasing schedule lambda -> 0.
 
-    ``reference``: a direction to compare with (distance between l2-normalized directions).
-    ``options``: SolveOptions or overrides (``verbose``: log each lambda at INFO, ``lexmargin.progress``).
+    Args:
+        model: the Model.
+        data: a Dataset, or (X, y).
+        lambdas: the schedule: finite, positive, strictly decreasing.
+        reference: a direction to compare with (distance between l2-normalized directions).
+        options: SolveOptions (``verbose``: log each lambda at INFO, ``lexmargin.progress``).
+        **overrides: SolveOptions fields.
 
     Returns:
         The Path (kind "regularization"), one certified point per lambda.

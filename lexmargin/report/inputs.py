@@ -149,6 +149,13 @@ def load_theta_npz(path, run: int | None = None) -> ThetaSource:
     ``run`` picks one run of a batched file (a numeric History or ``thetas`` of shape (K, R, P));
     None means run 0.  A run other than 0 for a file that holds a single run is an error, not ignored.
 
+    Args:
+        path: the .npz file.
+        run: the run of a batched file.
+
+    Returns:
+        The ThetaSource.
+
     Raises:
         DataError: missing, corrupt or foreign files and malformed arrays, naming the file.
     """
@@ -196,6 +203,14 @@ def as_theta_source(theta, run: int | None = None) -> ThetaSource:
 
     ``run`` picks one run of a batched source (None: run 0); a run other than 0 for a source holding one
     run is an error.
+
+    Args:
+        theta: a vector (P,), checkpoints (K, P), a numeric History, or an .npz path.
+        run: the run of a batched source.
+
+    Returns:
+        The ThetaSource: the final theta, the checkpoints and their iterations when there are any, and
+        the data an .npz carried.
     """
     if run is not None and (isinstance(run, bool) or not isinstance(run, (int, np.integer)) or run < 0):
         raise DataError(f"run must be a run index >= 0; got {run!r}")
@@ -247,7 +262,12 @@ def check_theta(model, theta) -> None:
 def certificate_from_dict(d: dict, origin=None) -> Certificate:
     """Rebuild a Certificate from ``Certificate.to_dict()`` output (e.g. a cert.json file).
 
-    ``origin`` (the file it came from) is named in the error.
+    Args:
+        d: the dict.
+        origin: the file it came from, named in the error.
+
+    Returns:
+        The Certificate (``DataError`` when the dict is not one).
     """
     where = f"{origin} is " if origin is not None else ""
     if not isinstance(d, dict):
@@ -262,6 +282,12 @@ def certificate_from_dict(d: dict, origin=None) -> Certificate:
 
 def load_certificate(path) -> Certificate:
     """Read a certificate JSON file (``lexmargin solve --out``; files of lexmargin 0.1 load too).
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        The Certificate.
 
     Raises:
         DataError: missing, corrupt, not JSON, or not a certificate, naming the file.

@@ -54,7 +54,15 @@ class StationarityReport:
     environment: dict = field(default_factory=dict)
 
     def is_approximate_kkt(self, epsilon: float = 1e-3, delta: float = 1e-3) -> bool:
-        """Relative (eps, delta)-KKT at the given tolerances (and feasible after normalization)."""
+        """Relative (eps, delta)-KKT at the given tolerances (and feasible after normalization).
+
+        Args:
+            epsilon: the bound on the relative stationarity residual.
+            delta: the bound on |delta| (complementarity).
+
+        Returns:
+            True when both hold and the normalized point is feasible.
+        """
         return (self.kkt.relative_epsilon <= epsilon and abs(self.kkt.delta) <= delta
                 and self.kkt.primal_violation <= 1e-9)
 
@@ -65,11 +73,25 @@ class StationarityReport:
             "approximate_kkt_1e-3": self.is_approximate_kkt()}
 
     def to_json(self, **kwargs) -> str:
-        """Strict JSON (RFC 8259): non-finite numbers are written as null, never as NaN/Infinity tokens."""
+        """Strict JSON (RFC 8259): non-finite numbers are written as null, never as NaN/Infinity tokens.
+
+        Args:
+            **kwargs: passed to ``json.dumps`` (e.g. ``indent``).
+
+        Returns:
+            The report.json text.
+        """
         return dumps_strict(self.to_dict(), **kwargs)
 
     def to_markdown(self, plots: dict | None = None) -> str:
-        """Markdown: the tables, then the figures (``plots``: name -> file or files, relative paths)."""
+        """Markdown: the tables, then the figures (``plots``: name -> file or files, relative paths).
+
+        Args:
+            plots: the figures to link.
+
+        Returns:
+            The Markdown text.
+        """
         from .markdown import report_markdown
 
         return report_markdown(self, plots or {})
@@ -115,13 +137,23 @@ def _dataset(data, source):
 def stationarity_report(model, data=None, theta=None, *, certificate=None, support_tol: float = 0.1,
                         model_options: dict | None = None, run: int | None = None, progress: bool = False,
                         seed: int | None = None) -> StationarityReport:
-    """Build a StationarityReport.
+    """Build a StationarityReport: how close theta is to a KKT point of the max-margin problem.
 
-    ``model``: a Model, or a bundled name / declaration file (built with ``model_options``, input_dim
-    taken from the data).  ``data``: a Dataset or (X, y); optional when ``theta`` is an .npz with X, y.
-    ``theta``: a vector, a (K, P) checkpoint array, a numeric-module History, or an .npz path.
-    ``certificate``: optional Certificate to compare with (angles in the trajectory then refer to it).
-    ``seed``: recorded in the report: the seed behind theta (e.g. of the training run) when known.
+    Args:
+        model: a Model, or a bundled name / declaration file (built with ``model_options``, input_dim
+            taken from the data).
+        data: a Dataset or (X, y); optional when ``theta`` is an .npz with X, y.
+        theta: a vector, a (K, P) checkpoint array, a numeric-module History, or an .npz path.
+        certificate: optional Certificate to compare with (angles in the trajectory then refer to it).
+        support_tol: samples within this relative distance of the smallest margin form the support.
+        model_options: options of the model's ``build`` when ``model`` is a name or a file.
+        run: the run of a batched source (a History of several runs; None: run 0).
+        progress: a progress bar over the checkpoints.
+        seed: recorded in the report: the seed behind theta (e.g. of the training run) when known.
+
+    Returns:
+        The StationarityReport: (eps, delta)-KKT numbers, multipliers, LICQ, the comparison with the
+        certificate and the trajectory over the checkpoints; ``save(dir)`` writes JSON, Markdown and figures.
     """
     if not (isinstance(support_tol, (int, float, np.integer, np.floating)) and not isinstance(support_tol, bool)
             and np.isfinite(support_tol) and support_tol >= 0):

@@ -81,7 +81,15 @@ class Stationarity:
 
 
 def angle_between(a, b) -> float:
-    """Angle in radians between two vectors, accurate for tiny angles."""
+    """Angle in radians between two vectors, accurate for tiny angles.
+
+    Args:
+        a: a vector.
+        b: a vector of the same length.
+
+    Returns:
+        The angle in [0, pi].
+    """
     a = np.asarray(a, dtype=float).ravel()
     b = np.asarray(b, dtype=float).ravel()
     na, nb = np.linalg.norm(a), np.linalg.norm(b)
@@ -109,7 +117,9 @@ def loss_gradient_alignment(model, theta, data, kernel=None) -> float:
     """cos of the angle between -grad L(theta) and theta for L = sum_n exp(-f_n) (Theorem 3).
 
     Args:
-        model, theta, data: the model, the point (P,) and the Dataset.
+        model: the model.
+        theta: the point (P,).
+        data: the Dataset.
         kernel: the model's numpy kernel (``per_sample_vjp``: one forward and one vjp for structured kernels,
             row batches for CasADi; never the N x P Jacobian); None: the model's CasADi Jacobian.
 
