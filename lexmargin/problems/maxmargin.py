@@ -676,6 +676,9 @@ class MaxMarginProblem:
         status = best.status
         if not status.success and all(o.status == Status.INFEASIBLE for o in outcomes):
             status = Status.NO_SEPARATING_POINT
+        if not status.success and self._out_of_time(opts, started):
+            # the walk was cut by the time limit: its best point is reported, as not certified for lack of time
+            status = Status.MAX_TIME
         return self._certificate(best.region, best.attempt, best.report, status, opts, started, starts,
                                  region=best.diagnostics)
 
@@ -691,9 +694,12 @@ class MaxMarginProblem:
         region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, REGION_MAX_ITER))
         start = self._judge_region(region, self._attempt_at(region, theta), opts, ())
         outcomes, steps, seen = [], [], {region.key()}
-        while True:
-            outcome = self._judge_region(region, self._region_attempt(region, theta, region_opts, ws), opts,
-                                         tuple(steps))
+        while not self._out_of_time(opts, started):
+            # IPOPT keeps the whole limit per solve (a changed max_wall_time would rebuild the family's solver);
+            # the walk stops, and skips the fallbacks of a failed solve, once the limit has passed
+            outcome = self._judge_region(region, self._region_attempt(region, theta, region_opts, ws,
+                                                                      self._deadline(opts, started)),
+                                         opts, tuple(steps))
             flips = outcome.binding_signs
             steps.append(WalkStep(outcome.status, outcome.objective, int(flips.size)))
             outcomes.append(outcome)
@@ -711,22 +717,23 @@ class MaxMarginProblem:
         walk = tuple(steps)
         outcomes = [o.with_walk(walk) for o in outcomes]
         solved = [o.objective for o in outcomes if o.feasible]
-        if start.feasible and (not solved or start.objective < min(solved) * (1 - TIE)):
+        if start.feasible and (not solved or start.objective < min(solved) * (1 - TIE)) or not outcomes:
             outcomes.append(start.with_walk(walk))
         return outcomes
 
-    def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
+    def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions, deadline=None) -> _Attempt:
         """_attempt, with fallbacks when it stops without converging: a working-set solve is solved again on all
         rows (a round on few margin rows can leave IPOPT far out on a region's degenerate directions, v_j -> 0,
         a_j -> inf), then IPOPT's adaptive barrier update is tried (the monotone one diverged on some data scales
         where the adaptive one converges; a region's problem is not scale-invariant for IPOPT)."""
         attempt = self._attempt(region, theta, opts, ws)
-        if self._converged(attempt):
+        if self._converged(attempt) or (deadline is not None and time.perf_counter() > deadline):
             return attempt
         if attempt.working_set.size < self.data.n_samples:
             ws = WorkingSetOptions(enabled=False)
             attempt = self._attempt(region, theta, opts, ws)
-        if self._converged(attempt) or "ipopt.mu_strategy" in opts.ipopt_options():
+        if self._converged(attempt) or "ipopt.mu_strategy" in opts.ipopt_options() \
+                or (deadline is not None and time.perf_counter() > deadline):
             return attempt
         retry = self._attempt(region, theta, SolveOptions.resolve(
             opts, ipopt={**opts.ipopt, "mu_strategy": "adaptive"}), ws)
@@ -744,6 +751,10 @@ class MaxMarginProblem:
     @staticmethod
     def _out_of_time(opts: SolveOptions, started) -> bool:
         return opts.time_limit is not None and time.perf_counter() - started > opts.time_limit
+
+    @staticmethod
+    def _deadline(opts: SolveOptions, started) -> float | None:
+        return None if opts.time_limit is None else started + opts.time_limit
 
     def _attempt_at(self, region, theta) -> _Attempt:
         """The start as an attempt (no solve): judged like a solution, kept when nothing better is found."""
