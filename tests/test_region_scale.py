@@ -71,3 +71,16 @@ def test_the_walk_stops_at_the_time_limit_with_the_start_kept():
     free = lm.max_margin(model, data, init=theta, raise_on_failure=False)
     assert free.status != Status.MAX_TIME and free.diagnostics.region.walk
     assert free.normalized_margin >= model.normalized_margin(theta, data) * (1 - 1e-9)
+
+
+def test_a_region_solve_too_large_is_refused_at_once(monkeypatch):
+    from lexmargin.problems import maxmargin as M
+
+    model, data, theta, _, _ = _region((4,), n=10)
+    P, U, N = model.n_params, 4, 10
+    monkeypatch.setattr(M, "REGION_DENSE_BYTES", 8 * N * U * P - 1)     # one byte short of the sign-row Jacobian
+    with pytest.raises(lm.ModelError, match=f"{N} samples x {U} units x {P} parameters"):
+        lm.max_margin(model, data, init=theta, raise_on_failure=False)
+    monkeypatch.setattr(M, "REGION_DENSE_BYTES", 8 * N * U * P)
+    cert = lm.max_margin(model, data, starts=1, raise_on_failure=False)
+    assert cert.diagnostics.region is not None

@@ -63,6 +63,10 @@ DEEP_LINEAR_MESSAGE = ("deep linear net: the balanced rank-one factorization of 
 REGION_MAX_ITER = 1000     # a region that needs more is given up for the next start
 WALK_MAX_STEPS = 25        # regions visited by one start's walk
 START_KEPT = "the start itself: no solve from it reached a smaller objective"
+# the activation-region route forms the N U x P sign-row Jacobian and P x P Hessians densely (CasADi, IPOPT, the
+# certificate); beyond this many bytes for either it is refused up front instead of running out of memory after
+# minutes without a progress record (measured: 64-256-256-1 on 360 digits, 121 GB and 54 GB)
+REGION_DENSE_BYTES = 4 << 30
 
 
 # ---- options and diagnostics ----------------------------------------------------------------------
@@ -381,6 +385,7 @@ class MaxMarginProblem:
         if closed is not None and closed.success:
             cert = closed
         elif self._use_regions(activation_region):
+            self._check_region_size()
             cert = self._solve_in_regions(points, opts, ws, started)
         else:
             cert = self._dual(opts, started, route, working_set is not None)
@@ -751,6 +756,20 @@ class MaxMarginProblem:
     @staticmethod
     def _out_of_time(opts: SolveOptions, started) -> bool:
         return opts.time_limit is not None and time.perf_counter() - started > opts.time_limit
+
+    def _check_region_size(self):
+        """ModelError when the region route's dense arrays would exceed REGION_DENSE_BYTES (see there)."""
+        from ..modeling.regions import activation_pattern
+
+        P, N = self.model.n_params, self.data.n_samples
+        U = sum(p.size for p in activation_pattern(self.model, np.ones(P), self.data.X[0], self.data.y[0]))
+        jacobian, hessian = 8 * N * U * P, 8 * P * P
+        if max(jacobian, hessian) > REGION_DENSE_BYTES:
+            raise ModelError(
+                f"max_margin({self.model.name}): the activation-region solve is too large here: {N} samples x {U} "
+                f"units x {P} parameters need a {jacobian / 2**30:.3g} GiB sign-row Jacobian and {hessian / 2**30:.3g} "
+                f"GiB Hessians (limit {REGION_DENSE_BYTES / 2**30:.3g} GiB); use lexmargin.report.stationarity_report "
+                "at this size, or a smaller net or data set")
 
     @staticmethod
     def _deadline(opts: SolveOptions, started) -> float | None:
