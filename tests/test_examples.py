@@ -35,6 +35,8 @@ EXPECTED = {
                       "multipliers from: suffix", "(off the sphere constraint): inaccurate"],
     "sklearn_classifier.py": ["classes: ['ham', 'spam']", "certificate: optimal", "two-layer net: status optimal",
                               "with bias: coef"],
+    "torch_digits.py": ["digits 0 vs 1: N = 60, d = 64; MLP 64-8-1, P = 520", "| max_margin(init=trained)",
+                        "| lexmargin normalized GD"],
 }
 
 

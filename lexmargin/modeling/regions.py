@@ -29,6 +29,11 @@ from .model import Model, _as_casadi_scalar, _obj_array
 
 MAX_VERTICES = 4096     # sign patterns enumerated per sample (2^kinks); beyond it the Clarke check is undecided
 REALIZABLE_TOL = 1e-9   # a pattern is realizable when a unit step moves each kink to its side by this much
+# Summed P x P Hessians (``RegionMargins.weighted_hessian``, ``extra_hessian``) are mapped over chunks of samples
+# whose dense outputs take about this many bytes, not over all N at once: CasADi's build of a mapped-and-summed
+# function grows with the map's size (measured, P = 1040: 0.17 s and 50 MB per mapped sample, so 63 s and 18 GB
+# at N = 360), while a chunk of a few samples is built once and called N / chunk times.
+REDUCE_CHUNK_BYTES = 1 << 26
 
 
 class _PatternRecorder:
@@ -134,17 +139,45 @@ class RegionFamily:
         self.pre = ca.Function("region_pre", args, [ca.densify(z)])
         self.pre_jacobian = ca.Function("region_pre_jacobian", args, [ca.densify(ca.jacobian(z, theta))])
         self._hessian = ca.Function("region_hessian", args + [w], [ca.densify(w * ca.hessian(f, theta)[0])])
-        self._pre_hessian = ca.Function("region_pre_hessian", args + [v],
-                                        [ca.densify(ca.hessian(ca.dot(v, z), theta)[0])])
+        pre_hessian = ca.hessian(ca.dot(v, z), theta)[0]
+        # structurally zero when every pre-activation is linear in theta (one hidden layer): no sign-row curvature
+        self.pre_linear = pre_hessian.nnz() == 0
+        self._pre_hessian = ca.Function("region_pre_hessian", args + [v], [ca.densify(pre_hessian)])
         self.X, self.y = np.ascontiguousarray(data.X.T), np.ascontiguousarray(data.y[None, :])
 
     def mapped(self, name: str, reduce: bool = False) -> ca.Function:
-        """``name`` mapped over the N samples, theta shared (and the output summed when ``reduce``)."""
+        """``name`` mapped over the N samples, theta shared; with ``reduce`` mapped over ``reduce_chunk`` samples
+        and its output summed (``reduced`` sums the chunks)."""
         cache = self.__dict__.setdefault("_maps", {})
         if (name, reduce) not in cache:
             fn = getattr(self, name)
-            cache[(name, reduce)] = fn.map(f"{fn.name()}_map", "serial", self.data.n_samples, [0], [0] if reduce else [])
+            size = self.reduce_chunk if reduce else self.data.n_samples
+            cache[(name, reduce)] = fn.map(f"{fn.name()}_map", "serial", size, [0], [0] if reduce else [])
         return cache[(name, reduce)]
+
+    @cached_property
+    def reduce_chunk(self) -> int:
+        """Samples per call of a summed map: dense P x P outputs of about REDUCE_CHUNK_BYTES in all."""
+        P = max(self.model.n_params, 1)
+        return int(min(max(self.data.n_samples, 1), max(1, REDUCE_CHUNK_BYTES // (8 * P * P))))
+
+    def reduced(self, name: str, theta, columns) -> np.ndarray:
+        """sum_n name(theta, x_n, y_n, *columns[:, n]) over the samples, chunk by chunk (``reduce_chunk``).
+
+        ``columns``: per-sample arguments after x and y, each (rows, N); the last chunk is padded with copies of
+        its first sample whose last argument (a weight) is 0, so the functions must be linear in it."""
+        fn, size, N = self.mapped(name, reduce=True), self.reduce_chunk, self.data.n_samples
+        columns = [self.X, self.y, *[np.asarray(c, dtype=float) for c in columns]]
+        theta, total = np.asarray(theta, dtype=float), None
+        for start in range(0, N, size):
+            parts = [c[:, start:start + size] for c in columns]
+            pad = size - parts[0].shape[1]
+            if pad:
+                parts = [np.hstack([c, np.repeat(c[:, :1], pad, axis=1)]) for c in parts]
+                parts[-1][:, -pad:] = 0.0
+            out = fn(theta, *parts)
+            total = out if total is None else total + out     # summed as CasADi DMs: one conversion at the end
+        return np.array(total)
 
     @cached_property
     def solver_key(self) -> int:
@@ -209,7 +242,9 @@ class RegionMargins:
 
     # -- evaluation ----------------------------------------------------------------------------------------
     def _call(self, name: str, theta, *extra, reduce: bool = False) -> np.ndarray:
-        fn = self.family.mapped(name, reduce)
+        if reduce:
+            return self.family.reduced(name, theta, [self.slopes.T, *extra])
+        fn = self.family.mapped(name)
         return np.array(fn(np.asarray(theta, dtype=float), self.family.X, self.family.y, self.slopes.T, *extra))
 
     def _symbolic(self, p):
@@ -259,7 +294,7 @@ class RegionMargins:
         return self._rows((self.signs[:, :, None] * J).reshape(-1, P))
 
     def extra_hessian(self, theta, weights) -> np.ndarray:
-        if not self.n_extra:
+        if not self.n_extra or self.family.pre_linear:
             return np.zeros((np.size(theta), np.size(theta)))
         w = np.asarray(weights, dtype=float)
         if self.sign_rows is not None:

@@ -68,6 +68,10 @@ SIGN_ROWS_MIN_SET = 1500    # automatic sign working set only above this many si
                            # was 15 % slower at N=100 (800 rows: one solver build per region) and 2x the IPOPT
                            # iterations per second at N=300 (2400 rows)
 START_KEPT = "the start itself: no solve from it reached a smaller objective"
+# the activation-region route forms the N U x P sign-row Jacobian and P x P Hessians densely (CasADi, IPOPT, the
+# certificate); beyond this many bytes for either it is refused up front instead of running out of memory after
+# minutes without a progress record (measured: 64-256-256-1 on 360 digits, 121 GB and 54 GB)
+REGION_DENSE_BYTES = 4 << 30
 
 
 # ---- options and diagnostics ----------------------------------------------------------------------
@@ -386,6 +390,7 @@ class MaxMarginProblem:
         if closed is not None and closed.success:
             cert = closed
         elif self._use_regions(activation_region):
+            self._check_region_size()
             cert = self._solve_in_regions(points, opts, ws, started)
         else:
             cert = self._dual(opts, started, route, working_set is not None)
@@ -710,6 +715,9 @@ class MaxMarginProblem:
         status = best.status
         if not status.success and all(o.status == Status.INFEASIBLE for o in outcomes):
             status = Status.NO_SEPARATING_POINT
+        if not status.success and self._out_of_time(opts, started):
+            # the walk was cut by the time limit: its best point is reported, as not certified for lack of time
+            status = Status.MAX_TIME
         return self._certificate(best.region, best.attempt, best.report, status, opts, started, starts,
                                  region=best.diagnostics)
 
@@ -724,7 +732,7 @@ class MaxMarginProblem:
         theta = self._feasible_scaling(region, anchor)
         start = self._judge_region(region, self._attempt_at(region, theta), opts, ())
         outcomes, steps, seen = [], [], {region.key()}
-        while True:
+        while not self._out_of_time(opts, started):    # the start is kept even when no region could be solved
             region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, REGION_MAX_ITER),
                                                time_limit=self._time_left(opts, started))
             outcome = self._judge_region(region, self._region_attempt(region, theta, region_opts, ws), opts,
@@ -746,11 +754,11 @@ class MaxMarginProblem:
         walk = tuple(steps)
         outcomes = [o.with_walk(walk) for o in outcomes]
         solved = [o.objective for o in outcomes if o.feasible]
-        if start.feasible and (not solved or start.objective < min(solved) * (1 - TIE)):
+        if start.feasible and (not solved or start.objective < min(solved) * (1 - TIE)) or not outcomes:
             outcomes.append(start.with_walk(walk))
         return outcomes
 
-    def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
+    def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions, deadline=None) -> _Attempt:
         """_attempt, with fallbacks when it stops without converging: a working-set solve is solved again on all
         rows (a round on few margin rows can leave IPOPT far out on a region's degenerate directions, v_j -> 0,
         a_j -> inf), then IPOPT's adaptive barrier update is tried (the monotone one diverged on some data scales
@@ -824,6 +832,20 @@ class MaxMarginProblem:
         if opts.time_limit is None:
             return None
         return max(opts.time_limit - (time.perf_counter() - started), least)
+
+    def _check_region_size(self):
+        """ModelError when the region route's dense arrays would exceed REGION_DENSE_BYTES (see there)."""
+        from ..modeling.regions import activation_pattern
+
+        P, N = self.model.n_params, self.data.n_samples
+        U = sum(p.size for p in activation_pattern(self.model, np.ones(P), self.data.X[0], self.data.y[0]))
+        jacobian, hessian = 8 * N * U * P, 8 * P * P
+        if max(jacobian, hessian) > REGION_DENSE_BYTES:
+            raise ModelError(
+                f"max_margin({self.model.name}): the activation-region solve is too large here: {N} samples x {U} "
+                f"units x {P} parameters need a {jacobian / 2**30:.3g} GiB sign-row Jacobian and {hessian / 2**30:.3g} "
+                f"GiB Hessians (limit {REGION_DENSE_BYTES / 2**30:.3g} GiB); use lexmargin.report.stationarity_report "
+                "at this size, or a smaller net or data set")
 
     def _attempt_at(self, region, theta) -> _Attempt:
         """The start as an attempt (no solve): judged like a solution, kept when nothing better is found."""
