@@ -17,6 +17,7 @@ realizable pattern of the kinked units (``RegionMargins.vertices``, docs/certifi
 from __future__ import annotations
 
 import copy
+from collections.abc import Hashable
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -217,18 +218,19 @@ class RegionMargins:
         self.sign_samples = np.repeat(np.arange(N), U)
         self.parameters = 2 * N * U
         self.parameter_values = np.concatenate([self.slopes.ravel(), self.signs.ravel()])   # sample-major
-        self.solver_key = self.family.solver_key
-        self.sign_rows = None     # all sign rows; ``with_sign_rows`` gives a view with some of them
+        self.solver_key: Hashable = self.family.solver_key
+        self.sign_rows: np.ndarray | None = None     # all sign rows; ``with_sign_rows`` gives a view with some of them
         self.whole = self         # the region with all its sign rows (views share it)
 
     def with_sign_rows(self, rows) -> RegionMargins:
         """The same region posed with only the given sign rows (a working set: a solution that violates none of
         the others is the region's solution).  Certify on the whole region (this view's rows are a subset)."""
         view = copy.copy(self)
-        view.sign_rows = np.unique(np.asarray(rows, dtype=int))
-        view.n_extra = int(view.sign_rows.size)
-        view.sign_samples = self.sign_samples[view.sign_rows]
-        view.solver_key = (self.family.solver_key, view.sign_rows.tobytes())
+        sign_rows = np.unique(np.asarray(rows, dtype=int))
+        view.sign_rows = sign_rows
+        view.n_extra = int(sign_rows.size)
+        view.sign_samples = self.sign_samples[sign_rows]
+        view.solver_key = (self.family.solver_key, sign_rows.tobytes())
         return view
 
     def _rows(self, values):

@@ -702,7 +702,7 @@ class MaxMarginProblem:
     def _solve_in_regions(self, points, opts: SolveOptions, ws, started) -> Certificate:
         """Each start: a separating anchor, then a walk across activation regions (``_walk``); the outcome with
         the largest normalized margin (smallest objective at min f = 1) wins, certified ones first among ties."""
-        walks = []
+        walks: list[list[_RegionOutcome]] = []
         for theta0 in bar(points, desc="max_margin starts"):
             if walks and self._out_of_time(opts, started):
                 log.info("max_margin: time limit reached; %d of %d starts walked", len(walks), len(points))
