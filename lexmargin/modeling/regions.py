@@ -352,8 +352,11 @@ class RegionMargins:
         fam, theta = self.family, np.asarray(theta, dtype=float)
         x, y = self.data.X[sample], float(self.data.y[sample])
         kinks, size = [int(u) for u in kinks], float(np.linalg.norm(theta))
+        flat = np.zeros(len(kinks), dtype=bool)
         while True:
-            moving = fam.lows[kinks] < 1.0                   # a leaky slope of 1 is no kink
+            # a leaky slope of 1 is no kink; nor is a unit with no gradient in any pattern (z_u constant to first
+            # order: its slope multiplies a zero gradient, in f and in every unit it feeds), kept at slope 1
+            moving = (fam.lows[kinks] < 1.0) & ~flat
             if 2 ** int(moving.sum()) > max_vertices:
                 return Vertices(sample, self._labels(kinks), fam.lows[kinks], np.zeros((0, len(kinks))),
                                 np.zeros((0, self.model.n_params)), 0, complete=False)
@@ -364,9 +367,11 @@ class RegionMargins:
             zjacs = [np.array(fam.pre_jacobian(theta, x, y, s)) for s in slopes]
             level = np.max([np.linalg.norm(J, axis=1) for J in zjacs], axis=0) * size
             grown = [u for u in np.nonzero((pre <= tol * level) & (level > 0))[0] if u not in kinks]
-            if not grown:
+            now_flat = level[kinks] == 0
+            if not grown and np.array_equal(now_flat, flat):
                 break
             kinks += [int(u) for u in grown]
+            flat = np.append(now_flat, np.zeros(len(grown), dtype=bool))
         constant = not fam.feeds[np.ix_(kinks, kinks)].any()
         gradients, kept, dropped = [], [], 0
         for p, s, J in zip(patterns, slopes, zjacs):

@@ -329,8 +329,6 @@ def test_sign_row_hessian_of_a_trilinear_layer_by_differences():
     np.testing.assert_array_equal(empty.extra_hessian(theta0, np.zeros(0)), np.zeros((net.n_params, net.n_params)))
 
 
-@pytest.mark.xfail(strict=True, reason="defect: kinks() lists a unit with z = 0 and no gradient (its level is floored "
-                   "at the smallest double), and vertices() then drops every pattern (a zero row is never realizable)")
 def test_a_unit_without_gradient_does_not_drop_every_pattern():
     """x = (0, 1), W1 = [[1, 0], [0, -1]], W2 = (0, 1): z1_0 = 0 is a kink, z1_1 = -1 is inactive, and z2 =
     relu(z1_1) = 0 with no gradient in any pattern (constant to first order: its slope multiplies a zero gradient).
@@ -341,8 +339,12 @@ def test_a_unit_without_gradient_does_not_drop_every_pattern():
     region = RegionMargins(net, data, theta)
     kinks = region.kinks(theta, 1e-8)[0]
     v = region.vertices(theta, 0, kinks, 1e-8)
-    assert v.gradients.shape[0] >= 1
-    np.testing.assert_allclose(v.gradients, region.vertices(theta, 0, [0], 1e-8).gradients[:v.gradients.shape[0]])
+    assert len(kinks) == 2 and v.dropped == 0 and v.complete
+    # z2 is held at slope 1 (its slope is irrelevant); the patterns are z1_0's two
+    np.testing.assert_array_equal(v.slopes[:, 1], 1.0)
+    alone = region.vertices(theta, 0, [0], 1e-8)
+    assert alone.gradients.shape[0] == 2
+    np.testing.assert_allclose(v.gradients, alone.gradients, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("norm", ["l2", "linf"])

@@ -434,8 +434,12 @@ def test_no_separating_point_only_when_every_walk_is_infeasible(monkeypatch):
 def test_past_the_time_limit_no_further_start_is_walked(monkeypatch):
     walks = [[walk_outcome(RB, 4.0)], [walk_outcome(OPT, 2.0)]]
     got = scripted_starts(monkeypatch, walks, time_limit=1.0, started=-1e9)      # long past the limit
-    assert len(got["starts"]) == 1 and got["status"] == RB
-    assert len(scripted_starts(monkeypatch, walks, time_limit=1e6)["starts"]) == 2
+    # the best walked point is not certified and the search was cut: max_time, not the point's region_boundary
+    assert len(got["starts"]) == 1 and got["status"] == Status.MAX_TIME
+    free = scripted_starts(monkeypatch, walks, time_limit=1e6)
+    assert len(free["starts"]) == 2 and free["status"] == OPT
+    # a certified point found before the limit keeps its status
+    assert scripted_starts(monkeypatch, walks[::-1], time_limit=1.0, started=-1e9)["status"] == OPT
 
 
 # ---- a region's solve and its fallbacks ------------------------------------------------------------------------
@@ -521,7 +525,7 @@ def test_kinked_rows_use_the_callers_active_tolerance_and_keep_their_shapes():
 
 def test_each_region_is_solved_with_the_callers_options_within_the_limits(monkeypatch):
     """A region's solve keeps the caller's IPOPT options and tolerance, at most REGION_MAX_ITER iterations and
-    what is left of the time limit; past the time limit the walk stops after the region it is in."""
+    what is left of the time limit; past the time limit no region solve is launched (the start is the outcome)."""
     import time
     seen = []
     opts = SolveOptions.resolve(None, max_iter=5000, tol=1e-7, ipopt={"mu_init": 1e-3}, time_limit=1e4)
@@ -539,7 +543,7 @@ def test_each_region_is_solved_with_the_callers_options_within_the_limits(monkey
     late = SolveOptions.resolve(None, time_limit=1.0)
     outcomes, regions, _ = scripted_walk(monkeypatch, (INACC, 9.0, True, []),
                                          [(RB, 4.0, True, [1]), (OPT, 3.0, True, [])], opts=late, started=-1e9)
-    assert len(regions) == 1 and [o.status for o in outcomes] == [RB]
+    assert len(regions) == 0 and [(o.status, o.objective) for o in outcomes] == [(INACC, 9.0)]
 
 
 
