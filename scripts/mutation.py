@@ -181,9 +181,9 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                             "_width", "sum_smallest"]},
     # depth-sensitive stages: earlier blocks fixed exactly.  Left out: the finite-gamma path (eq. 14:
     # gamma_nlp, depth_gamma_path, a different problem), feasible_start, svm_with_bias (a wrapper).
-    # depth_sensitive is decorated with @verbose_call since the logging merge: mutmut 3 does not mutate decorated
-    # functions, so its stage loop has no mutants now (listed so that it is mutated again without the decorator)
-    "depth": {"lexmargin.problems.depth": ["depth_sensitive", "stage_nlp", "block_groups", "_indices"]},
+    # depth_sensitive is decorated with @verbose_call (mutmut 3 does not mutate decorated functions): its stage
+    # loop is the undecorated _depth_stages
+    "depth": {"lexmargin.problems.depth": ["_depth_stages", "stage_nlp", "block_groups", "_indices"]},
     # homogeneity checks (numeric and SymPy)
     "homogeneity": {"lexmargin.modeling.homogeneity": ["*"]},
 }
@@ -276,9 +276,9 @@ GENERIC = [
      "zero weights give log2(0) = -inf either way, and ldexp(0, .) = 0: only a RuntimeWarning differs"),
     (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*REGION_MAX_ITER",
      "the iteration cap of a region solve (solver strategy): no test region needs 1000 iterations"),
-    (r"^x_depth_sensitive: .*feasible_start\(model, data, opts\.init, opts\.seed\)",
+    (r"^x__depth_stages: .*feasible_start\(model, data, opts\.init, opts\.seed\)",
      "the starting point only (solver strategy): the stages' convex or certified optima do not depend on it"),
-    (r"^x_depth_sensitive: .*normalized_margin=safe_normalized_margin\(model, theta, data\)",
+    (r"^x__depth_stages: .*normalized_margin=safe_normalized_margin\(model, theta, data\)",
      "depth-sensitive models are sums of blocks without a single degree: the normalized margin is None anyway"),
     (r"^x_stage_nlp: .*initial=0\.0.*-> .*(initial=None|\), \))", "np.max over theta (>= 1 parameter)"),
     (r"^x__run_stages: .*np\.max\(lam, initial=0\.0\).*-> .*(initial=None|lam, \))",
@@ -371,7 +371,7 @@ GENERIC = [
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*(margin_top = |/ margin_top)",
      "RegionDiagnostics.sign_multiplier_max is a diagnostic, not a decision, and not scale-free (reported): "
      "its exact value is not asserted"),
-    (r"^x(_verify|__run_stages|_depth_sensitive|__numeric_check|_finish|__repair|__numeric_points|__refine|"
+    (r"^x(_verify|__run_stages|__depth_stages|__numeric_check|_finish|__repair|__numeric_points|__refine|"
      r"\u01c1MaxMarginProblem\u01c1_solve_from): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),

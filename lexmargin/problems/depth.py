@@ -194,6 +194,11 @@ def depth_sensitive(model, data, *, zero_tol: float = 1e-10, options: SolveOptio
     data = check_data(model, data)
     if zero_tol < 0:
         raise LexmarginError(f"zero_tol must be >= 0; got {zero_tol}")
+    return _depth_stages(model, data, zero_tol, opts)
+
+
+def _depth_stages(model, data, zero_tol: float, opts: SolveOptions) -> DepthResult:
+    """depth_sensitive's stages on checked inputs (undecorated, so that mutation testing reaches it)."""
     groups = block_groups(model)
     theta = feasible_start(model, data, opts.init, opts.seed)
     free, fixed_names, stages = np.arange(model.n_params), [], []
