@@ -25,6 +25,7 @@ import casadi as ca
 import numpy as np
 
 from . import ops
+from .casadi_eval import evaluate
 from .data import Dataset
 from .model import Model, _as_casadi_scalar, _obj_array
 
@@ -176,9 +177,9 @@ class RegionFamily:
             if pad:
                 parts = [np.hstack([c, np.repeat(c[:, :1], pad, axis=1)]) for c in parts]
                 parts[-1][:, -pad:] = 0.0
-            out = fn(theta, *parts)
-            total = out if total is None else total + out     # summed as CasADi DMs: one conversion at the end
-        return np.array(total)
+            out = evaluate(fn, theta, *parts)
+            total = out if total is None else total + out
+        return total
 
     @cached_property
     def solver_key(self) -> int:
@@ -247,7 +248,7 @@ class RegionMargins:
         if reduce:
             return self.family.reduced(name, theta, [self.slopes.T, *extra])
         fn = self.family.mapped(name)
-        return np.array(fn(np.asarray(theta, dtype=float), self.family.X, self.family.y, self.slopes.T, *extra))
+        return evaluate(fn, np.asarray(theta, dtype=float), self.family.X, self.family.y, self.slopes.T, *extra)
 
     def _symbolic(self, p):
         N, U = self.n_samples, self.family.n_units

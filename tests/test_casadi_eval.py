@@ -1,0 +1,43 @@
+"""casadi_eval.evaluate: the buffer route gives exactly the plain call's arrays, whatever the shapes."""
+
+import casadi as ca
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lexmargin.modeling.casadi_eval import evaluate
+
+
+@settings(max_examples=40, deadline=None)
+@given(rows=st.integers(1, 4), cols=st.integers(1, 5), n=st.integers(1, 6), seed=st.integers(0, 2**16))
+def test_matches_the_plain_call_on_matrices_vectors_and_maps(rows, cols, n, seed):
+    rng = np.random.default_rng(seed)
+    A, v = ca.SX.sym("A", rows, cols), ca.SX.sym("v", cols)
+    fn = ca.Function("f", [A, v], [ca.densify(A @ v * ca.sin(A[0, 0])), ca.densify(A.T @ A), ca.sum1(v)])
+    mapped = fn.map("m", "serial", n, [1], [])                 # v shared, A per call: (rows, n cols)
+    for f, args in ((fn, (rng.standard_normal((rows, cols)), rng.standard_normal(cols))),
+                    (mapped, (rng.standard_normal((rows, n * cols)), rng.standard_normal(cols)))):
+        got = evaluate(f, *args)
+        want = [np.array(o) for o in f(*args)]
+        assert len(got) == len(want)
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            np.testing.assert_array_equal(g, w)
+
+
+def test_a_transposed_view_and_a_row_vector_are_read_column_major():
+    X = ca.SX.sym("X", 2, 3)
+    fn = ca.Function("f", [X], [ca.densify(X * ca.DM([[1, 2, 3], [4, 5, 6]]))])
+    M = np.arange(6.0).reshape(3, 2).T                          # a non-contiguous (2, 3) view
+    np.testing.assert_array_equal(evaluate(fn, M), np.array(fn(M)))
+    r = ca.SX.sym("r", 1, 4)
+    row = ca.Function("g", [r], [ca.densify(2 * r)])
+    np.testing.assert_array_equal(evaluate(row, np.arange(4.0)[None, :]), [[0.0, 2.0, 4.0, 6.0]])
+
+
+def test_sparse_outputs_and_misfitting_inputs_take_the_plain_call():
+    x = ca.SX.sym("x", 3)
+    sparse = ca.Function("s", [x], [ca.diag(x)])                # 3 nonzeros in a 3 x 3 output
+    np.testing.assert_array_equal(evaluate(sparse, np.array([1.0, 2.0, 3.0])), np.diag([1.0, 2.0, 3.0]))
+    dense = ca.Function("d", [x], [ca.densify(2 * x)])
+    np.testing.assert_array_equal(evaluate(dense, 1.5), np.full((3, 1), 3.0))   # a scalar broadcast by CasADi
