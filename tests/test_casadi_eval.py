@@ -5,7 +5,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from lexmargin.modeling.casadi_eval import evaluate
+import pytest
+
+from lexmargin.modeling.casadi_eval import evaluate, outputs
 
 
 @settings(max_examples=40, deadline=None)
@@ -17,7 +19,7 @@ def test_matches_the_plain_call_on_matrices_vectors_and_maps(rows, cols, n, seed
     mapped = fn.map("m", "serial", n, [1], [])                 # v shared, A per call: (rows, n cols)
     for f, args in ((fn, (rng.standard_normal((rows, cols)), rng.standard_normal(cols))),
                     (mapped, (rng.standard_normal((rows, n * cols)), rng.standard_normal(cols)))):
-        got = evaluate(f, *args)
+        got = outputs(f, *args)
         want = [np.array(o) for o in f(*args)]
         assert len(got) == len(want)
         for g, w in zip(got, want):
@@ -41,3 +43,9 @@ def test_sparse_outputs_and_misfitting_inputs_take_the_plain_call():
     np.testing.assert_array_equal(evaluate(sparse, np.array([1.0, 2.0, 3.0])), np.diag([1.0, 2.0, 3.0]))
     dense = ca.Function("d", [x], [ca.densify(2 * x)])
     np.testing.assert_array_equal(evaluate(dense, 1.5), np.full((3, 1), 3.0))   # a scalar broadcast by CasADi
+
+
+def test_evaluate_wants_one_output():
+    x = ca.SX.sym("x")
+    with pytest.raises(ValueError, match="2 outputs"):
+        evaluate(ca.Function("two", [x], [x, 2 * x]), 1.0)

@@ -179,6 +179,7 @@ class RegionFamily:
                 parts[-1][:, -pad:] = 0.0
             out = evaluate(fn, theta, *parts)
             total = out if total is None else total + out
+        assert total is not None, "a data set has at least one sample"
         return total
 
     @cached_property
