@@ -506,9 +506,10 @@ class MaxMarginProblem:
             size = self.norm.objective_value(source.column_scale)
             options["ipopt.obj_scaling_factor"] = float(np.ldexp(1.0, -power_of_two_exponent(size)))
         if isinstance(source, RegionMargins) and "ipopt.mumps_pivot_order" not in options:
-            # an activation region: N x units sign rows on few variables; MUMPS's AMD ordering measured 12 ms per
-            # IPOPT iteration against 23 ms with QAMD (the default, chosen for dense SVMs), N = 100, width 8
-            options["ipopt.mumps_pivot_order"] = 0
+            # an activation region: N x units sign rows on few variables (docs/max_margin.md, "Measured: ReLU
+            # nets"): METIS ordering; AMD, chosen before, went from 7 ms to 0.8 s per IPOPT iteration on some
+            # regions of 1500 rows (MUMPS ran out of its estimated memory); QAMD (MUMPS's default) was 2x slower
+            options["ipopt.mumps_pivot_order"] = 5
         if not source.convex and has_curvature_kinks(self.model) \
                 and "ipopt.hessian_approximation" not in options:
             options["ipopt.hessian_approximation"] = "limited-memory"
@@ -758,33 +759,42 @@ class MaxMarginProblem:
             outcomes.append(start.with_walk(walk))
         return outcomes
 
-    def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions, deadline=None) -> _Attempt:
+    def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
         """_attempt, with fallbacks when it stops without converging: a working-set solve is solved again on all
-        rows (a round on few margin rows can leave IPOPT far out on a region's degenerate directions, v_j -> 0,
-        a_j -> inf), then IPOPT's adaptive barrier update is tried (the monotone one diverged on some data scales
-        where the adaptive one converges; a region's problem is not scale-invariant for IPOPT)."""
+        margin rows (a round on few margin rows can leave IPOPT far out on a region's degenerate directions,
+        v_j -> 0, a_j -> inf), then IPOPT's adaptive barrier update is tried (the monotone one diverged on some data
+        scales where the adaptive one converges; a region's problem is not scale-invariant for IPOPT).  Whether the
+        sign rows get a working set is decided once (``_sign_working_set``) and kept by the fallbacks: all 8000
+        sign rows of N = 1000, width 8 made a fallback run 50 s where the set's solve took 6 s."""
         started = time.perf_counter()    # opts.time_limit bounds the attempt and its fallbacks together
-        attempt = self._attempt_in_region(region, theta, opts, ws)
+        sign_set = self._sign_working_set(region.whole, ws)
+        attempt = self._attempt_in_region(region, theta, opts, ws, sign_set)
         if self._converged(attempt) or self._out_of_time(opts, started):
             return attempt
         if attempt.working_set.size < self.data.n_samples:
             ws = WorkingSetOptions(enabled=False)
-            attempt = self._attempt_in_region(region, theta, self._remaining(opts, started), ws)
+            attempt = self._attempt_in_region(region, theta, self._remaining(opts, started), ws, sign_set)
         if self._converged(attempt) or "ipopt.mu_strategy" in opts.ipopt_options() or self._out_of_time(opts, started):
             return attempt
         retry = self._attempt_in_region(region, theta, SolveOptions.resolve(
-            self._remaining(opts, started), ipopt={**opts.ipopt, "mu_strategy": "adaptive"}), ws)
+            self._remaining(opts, started), ipopt={**opts.ipopt, "mu_strategy": "adaptive"}), ws, sign_set)
         return retry if self._converged(retry) else attempt
 
-    def _attempt_in_region(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
-        """_attempt on the region, with a working set of its sign rows when there are many (as for margin rows:
-        ``ws.enabled``, automatic above ``ws.threshold`` and ``SIGN_ROWS_MIN_SET`` rows).  A region of N samples and
-        U units has N U sign rows on few parameters; IPOPT's factorizations cost grows with them while only the rows
-        near their kink can bind.  The set starts with those (``SIGN_ROWS_NEAR``); after each solve the violated rows (f < -VIOLATION_TOL
-        relative to their level) join, the most violated first, from the point reached.  The attempt's multipliers
-        are placed on all of the region's rows (zero off the set)."""
+    @staticmethod
+    def _sign_working_set(whole, ws: WorkingSetOptions) -> bool:
+        """A working set of sign rows: ``ws.enabled`` when set, else automatic above ``ws.threshold`` and
+        ``SIGN_ROWS_MIN_SET`` rows."""
+        return ws.enabled if ws.enabled is not None else whole.n_extra > max(ws.threshold, SIGN_ROWS_MIN_SET)
+
+    def _attempt_in_region(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions,
+                           sign_set: bool) -> _Attempt:
+        """_attempt on the region, with a working set of its sign rows when ``sign_set`` (as for margin rows).  A
+        region of N samples and U units has N U sign rows on few parameters; IPOPT's factorizations cost grows with
+        them while only the rows near their kink can bind.  The set starts with those (``SIGN_ROWS_NEAR``); after
+        each solve the violated rows (f < -VIOLATION_TOL relative to their level) join, the most violated first, from
+        the point reached.  The attempt's multipliers are placed on all of the region's rows (zero off the set)."""
         whole = region.whole
-        if not (ws.enabled if ws.enabled is not None else whole.n_extra > max(ws.threshold, SIGN_ROWS_MIN_SET)):
+        if not sign_set:
             return self._attempt(whole, theta, opts, ws)
         rows = np.nonzero(whole.unit_relative_slacks(theta) <= SIGN_ROWS_NEAR)[0]
         batch = ws.batch or max(50, self.model.n_params)

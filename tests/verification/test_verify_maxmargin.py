@@ -454,9 +454,9 @@ def test_sign_row_working_set_solves_the_whole_region(monkeypatch, near):
     rounds = []
     solve = problem._attempt
     monkeypatch.setattr(problem, "_attempt", lambda source, *a: rounds.append(source.n_extra) or solve(source, *a))
-    every = problem._attempt_in_region(region, theta0, opts, M.WorkingSetOptions(enabled=False))
+    every = problem._attempt_in_region(region, theta0, opts, M.WorkingSetOptions(enabled=False), False)
     assert rounds == [region.n_extra]
-    some = problem._attempt_in_region(region, theta0, opts, M.WorkingSetOptions(enabled=True, batch=1))
+    some = problem._attempt_in_region(region, theta0, opts, M.WorkingSetOptions(enabled=True, batch=1), True)
     assert all(k < region.n_extra for k in rounds[1:]) and (near > 0 or len(rounds) > 2)
     assert some.multipliers.size == every.multipliers.size == data.n_samples + region.n_extra
     np.testing.assert_allclose(problem.lift.theta(some.z), problem.lift.theta(every.z), rtol=1e-6)

@@ -256,7 +256,7 @@ def test_a_sign_row_violated_by_1e_minus_6_joins_before_the_point_is_accepted(mo
     calls = []
     monkeypatch.setattr(problem, "_attempt", fake_solver(problem, [theta, theta, theta0], calls))
     ws = M.WorkingSetOptions(enabled=True, batch=1)
-    out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), ws)
+    out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), ws, True)
     # round 1 on no sign row; the most violated row joins first (batch 1), then the other; theta0 violates none
     assert calls == [[], [rows[1]], sorted(rows)]
     np.testing.assert_array_equal(out.z, problem.lift.start(theta0))
@@ -277,20 +277,20 @@ def test_a_violation_below_the_tolerance_is_accepted_and_no_working_set_poses_ev
     problem = M.MaxMarginProblem(net, data)
     calls = []
     monkeypatch.setattr(problem, "_attempt", fake_solver(problem, [theta, theta0], calls))
-    out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(enabled=True))
+    ws = M.WorkingSetOptions(enabled=True)
+    out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), ws, True)
     assert calls == [[]] and out.multipliers.size == data.n_samples + region.n_extra
     calls.clear()
-    out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(enabled=False))
+    out = problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), ws, False)
     assert calls == [None] and out.multipliers.size == data.n_samples + region.n_extra
-    # automatic: a working set only above the threshold of rows (and above SIGN_ROWS_MIN_SET where main has it)
-    monkeypatch.setattr(M, "SIGN_ROWS_MIN_SET", 0, raising=False)
-    calls.clear()
-    problem._attempt_in_region(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(threshold=region.n_extra))
-    assert calls == [None]
-    calls.clear()
-    problem._attempt_in_region(region, theta0, SolveOptions.resolve(None),
-                               M.WorkingSetOptions(threshold=region.n_extra - 1))
-    assert calls == [[]]
+    # the decision: ws.enabled when set; automatic only above the threshold of rows and SIGN_ROWS_MIN_SET
+    assert problem._sign_working_set(region, M.WorkingSetOptions(enabled=True))
+    assert not problem._sign_working_set(region, M.WorkingSetOptions(enabled=False, threshold=0))
+    monkeypatch.setattr(M, "SIGN_ROWS_MIN_SET", 0)
+    assert not problem._sign_working_set(region, M.WorkingSetOptions(threshold=region.n_extra))
+    assert problem._sign_working_set(region, M.WorkingSetOptions(threshold=region.n_extra - 1))
+    monkeypatch.setattr(M, "SIGN_ROWS_MIN_SET", region.n_extra)
+    assert not problem._sign_working_set(region, M.WorkingSetOptions(threshold=region.n_extra - 1))
 
 
 # ---- the walk across regions, with a scripted solver and judge ---------------------------------------------
@@ -451,8 +451,9 @@ def scripted_region_solves(monkeypatch, statuses, working=None, ipopt=None):
     N = data.n_samples
     calls, made = [], []
 
-    def solve(region, theta, opts, ws):
+    def solve(region, theta, opts, ws, sign_set):
         status = statuses[len(calls)]
+        assert sign_set is True          # decided once (ws enabled): the fallbacks keep the sign rows' working set
         calls.append((ws.enabled, opts.ipopt_options().get("ipopt.mu_strategy")))
         assert opts.max_iter == 77 and opts.ipopt_options()["ipopt.mu_init"] == 1e-3     # the caller's options
         attempt = replace(problem._attempt_at(region, theta), solver_status=status,
