@@ -60,12 +60,26 @@ class MarginRows:
         return np.column_stack([self.sample, self.other])
 
     def subset(self, index) -> MarginRows:
-        """The rows at ``index`` (indices, a mask or a slice), as MarginRows of the same data set."""
+        """The rows at ``index``, as MarginRows of the same data set.
+
+        Args:
+            index: indices, a boolean mask or a slice of the rows.
+
+        Returns:
+            The MarginRows of those rows.
+        """
         return MarginRows(self.X[index], self.y[index], self.sample[index], self.other[index], self.dataset)
 
     @classmethod
     def of(cls, data: Dataset) -> MarginRows:
-        """Every row (n, j), j != y_n, of a multi-class Dataset, sample-major."""
+        """Every row (n, j), j != y_n, of a multi-class Dataset, sample-major.
+
+        Args:
+            data: a Dataset with ``n_classes`` set.
+
+        Returns:
+            The MarginRows.
+        """
         if not isinstance(data, Dataset) or data.n_classes is None:
             raise ClassCountError("margin rows need a multi-class Dataset (integer labels, n_classes=K)")
         N, K = data.n_samples, data.n_classes
@@ -119,21 +133,21 @@ def problem_data(model, data):
     return dataset, rows_for(model, dataset)
 
 
-def multiplier_matrix(certificate, rows: MarginRows | None = None) -> np.ndarray:
+def multiplier_matrix(certificate, n_classes: int | None = None) -> np.ndarray:
     """A multi-class certificate's multipliers as an (N, K) matrix: lambda_{n,j} at [n, j], 0 at [n, y_n].
 
     Args:
-        certificate: a Certificate whose ``margin_rows`` are the (n, j) of its multipliers.
-        rows: unused when the certificate carries its rows (kept for certificates built by hand).
+        certificate: a Certificate of a multi-class problem (its ``margin_rows`` are the (n, j) of its rows).
+        n_classes: K (default: read from the rows, which name every class unless all samples share one).
 
     Returns:
         The (N, K) matrix.
     """
-    pairs = np.asarray(certificate.margin_rows if certificate.margin_rows is not None else rows.pairs, dtype=int)
-    N, K = int(pairs[:, 0].max()) + 1, int(pairs[:, 1].max()) + 1
-    if rows is not None:
-        N, K = rows.dataset.n_samples, rows.n_classes
-    out = np.zeros((N, max(K, int(pairs[:, 1].max()) + 1)))
+    if certificate.margin_rows is None:
+        raise ClassCountError("the certificate is not multi-class (it has one margin row per sample)")
+    pairs = np.asarray(certificate.margin_rows, dtype=int)
+    K = int(n_classes) if n_classes is not None else int(pairs[:, 1].max()) + 1
+    out = np.zeros((int(pairs[:, 0].max()) + 1, K))
     np.add.at(out, (pairs[:, 0], pairs[:, 1]), certificate.multipliers)
     return out
 
