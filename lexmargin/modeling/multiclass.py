@@ -128,6 +128,8 @@ def problem_data(model, data):
     """A problem's data (a Dataset, (X, y) or a tuple; integer labels read as the model's K classes) and the rows
     its margin constraints run over: ``(dataset, rows)`` (rows is the dataset itself for binary models)."""
     n_outputs = getattr(model, "n_outputs", 1)
+    if isinstance(data, MarginRows):
+        return data.dataset, rows_for(model, data)
     dataset = as_dataset(data, n_classes=n_outputs if n_outputs > 1 else None) if not isinstance(data, Dataset) \
         else data
     return dataset, rows_for(model, dataset)

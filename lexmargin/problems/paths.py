@@ -36,6 +36,7 @@ from scipy.optimize import nnls
 
 from ..errors import LexmarginError
 from ..modeling.data import Dataset
+from ..modeling.multiclass import MarginRows, with_margin_rows
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, jsonable
 from ..nlp.certify import TINY
 from ..nlp.finish import finish_or_keep
@@ -186,7 +187,8 @@ class Path:
 
 # ---- helpers --------------------------------------------------------------------------------------
 def check_data(model, data) -> Dataset:
-    if not isinstance(data, Dataset):
+    """The rows a path's margins run over: the Dataset itself, or a multi-class Dataset's margin rows (n, j)."""
+    if not isinstance(data, (Dataset, MarginRows)):
         raise LexmarginError(f"expected a lexmargin Dataset, got {type(data).__name__}")
     return model._check_data(data)
 
@@ -437,9 +439,10 @@ def _fit_others(nlp: NLP, z, p, first, tol):
 
 def _assemble(problem, solved: Solved, model, data, norm, *, theta, objective, margins, constraints,
               diagnostics) -> Certificate:
-    return assemble_solved(problem, solved, theta=theta, objective=objective, norm_label=norm.label, margins=margins,
-                           normalized_margin=safe_normalized_margin(model, theta, data), n_samples=data.n_samples,
-                           constraints=constraints, diagnostics=diagnostics)
+    return with_margin_rows(assemble_solved(
+        problem, solved, theta=theta, objective=objective, norm_label=norm.label, margins=margins,
+        normalized_margin=safe_normalized_margin(model, theta, data), n_samples=data.n_samples,
+        constraints=constraints, diagnostics=diagnostics), data)
 
 
 @verbose_call
