@@ -46,8 +46,8 @@ class MulticlassLinearKernel(Kernel):
     def __init__(self, X, y=None, n_classes: int | None = None, dtype=np.float64):
         dataset = _multiclass_data(X, y, n_classes)
         rows = MarginRows.of(dataset)
-        K, d = dataset.n_classes, dataset.n_features
-        super().__init__(rows, [("W", (K, d))], dtype)
+        K, d = rows.n_classes, dataset.n_features
+        super().__init__(rows, [("W", (K, d))], dtype)     # type: ignore[arg-type]  # MarginRows: Dataset's interface
         self.dataset, self.rows, self.n_classes = dataset, rows, K
         N = dataset.n_samples
         self.X = np.ascontiguousarray(dataset.X, dtype=self.dtype)          # (N, d)
@@ -104,9 +104,9 @@ class MulticlassCasadiKernel(CasadiKernel):
         if dataset.n_features != model.input_dim:
             raise DataError(f"model {model.name!r} expects {model.input_dim} features; data has {dataset.n_features}")
         rows = MarginRows.of(dataset)
-        Kernel.__init__(self, rows, zip(model.layout.names, model.layout.shapes), dtype)
+        Kernel.__init__(self, rows, zip(model.layout.names, model.layout.shapes), dtype)  # type: ignore[arg-type]
         self.model, self.degree = model, model.degree
-        self.dataset, self.rows, self.n_classes = dataset, rows, dataset.n_classes
+        self.dataset, self.rows, self.n_classes = dataset, rows, rows.n_classes
 
 
 def multiclass_kernel(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
