@@ -323,3 +323,20 @@ def test_constrained_path_and_lexicographic_stages_carry_the_rows(small_problem)
     assert first.certificate.success and first.certificate.margin_rows.shape == (24, 2)
     assert first.level == pytest.approx(mm.normalized_margin, rel=1e-8)
     assert set(first.fixed) == set(mm.support.tolist())
+
+
+def test_summands_with_k_outputs_and_what_is_not_supported_yet():
+    """A sum-of-blocks K-output model (g = W1 x + W2 x) has the margins of W1 + W2; Pyomo export says it is not
+    supported yet instead of failing inside."""
+    X, y = separable(9, N=6, d=2, K=3)
+    data = lm.Dataset(X, y, n_classes=3)
+    two = lm.Model("two_blocks", [lm.Block.array("W1", (3, 2), degree=1), lm.Block.array("W2", (3, 2), degree=1)],
+                   input_dim=2, summands={"W1": lambda p, x: p["W1"] @ x, "W2": lambda p, x: p["W2"] @ x}, outputs=3)
+    theta = np.random.default_rng(0).standard_normal(12)
+    np.testing.assert_allclose(two.margins(theta, data), model(2, 3).margins(theta[:6] + theta[6:], data),
+                               rtol=1e-13, atol=1e-13)
+    pytest.importorskip("pyomo")
+    from lexmargin.interop.pyomo import to_pyomo
+
+    with pytest.raises(ModelError, match="not supported yet"):
+        to_pyomo(model(2, 3), data)
