@@ -340,3 +340,13 @@ def test_summands_with_k_outputs_and_what_is_not_supported_yet():
 
     with pytest.raises(ModelError, match="not supported yet"):
         to_pyomo(model(2, 3), data)
+
+
+def test_k_output_relu_nets_are_refused_until_regions_support_them():
+    from lexmargin import ops
+
+    X, y = separable(3, N=10, d=2, K=3)
+    relu = lm.Model("relu3", [lm.Block.array("V", (4, 2), degree=1), lm.Block.array("A", (3, 4), degree=1)],
+                    input_dim=2, output=lambda p, x: p["A"] @ ops.relu(p["V"] @ x), outputs=3)
+    with pytest.raises(ModelError, match="not supported yet"):
+        lm.max_margin(relu, lm.Dataset(X, y, n_classes=3))

@@ -321,7 +321,10 @@ class Model:
         if self._margin is not None:
             return call_user(self._margin, "margin(p, x, y)", self.name, params, x, y)
         if self.n_outputs > 1:
-            return _contrast(y, self._vector_output(self.output_of(params, x)))
+            g = self._vector_output(self.output_of(params, x))
+            if np.size(y) == 1:      # a scalar "label": a structure probe (activation patterns, kinks), y * sum_k g_k
+                return _contrast(np.full(g.size, np.asarray(y).reshape(-1)[0], dtype=object), g)
+            return _contrast(y, g)
         return y * self.output_of(params, x)
 
     def _vector_output(self, g):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import ClassCountError, DataError
+from ..errors import ClassCountError, DataError, ModelError
 from .data import Dataset, as_dataset
 
 
@@ -132,7 +132,14 @@ def problem_data(model, data):
         return data.dataset, rows_for(model, data)
     dataset = as_dataset(data, n_classes=n_outputs if n_outputs > 1 else None) if not isinstance(data, Dataset) \
         else data
-    return dataset, rows_for(model, dataset)
+    rows = rows_for(model, dataset)
+    if n_outputs > 1:
+        from .regions import uses_piecewise_linear_activations
+
+        if uses_piecewise_linear_activations(model):
+            raise ModelError(f"model {model.name!r}: K-output nets with relu/leaky_relu (activation regions) are not "
+                             "supported yet (docs/multiclass.md)")
+    return dataset, rows
 
 
 def multiplier_matrix(certificate, n_classes: int | None = None) -> np.ndarray:
