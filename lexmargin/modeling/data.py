@@ -108,7 +108,7 @@ def _as_labels(y, n: int, n_classes: int | None = None) -> np.ndarray:
     bad = ~np.isin(y, (-1.0, 1.0))
     if bad.any():
         raise DataError(f"labels must be -1 or +1; found {np.unique(y[bad])[:5].tolist()} "
-                        "(for 0/1 labels use 2*y - 1)")
+                        "(for 0/1 labels use 2*y - 1; for K classes 0..K-1 pass n_classes=K)")
     return y
 
 
