@@ -18,9 +18,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from .errors import (
+    ClassCountError,
     DataError,
     FileInUseError,
     HomogeneityError,
+    LabelError,
     LexmarginError,
     ModelError,
     NoSeparatingPointError,
@@ -42,6 +44,7 @@ _LAZY = {
     "check_homogeneity": ".modeling.homogeneity",
     "load_model": ".modeling.loading",
     "Block": ".modeling.model", "Model": ".modeling.model", "Params": ".modeling.model",
+    "MarginRows": ".modeling.multiclass", "multiplier_matrix": ".modeling.multiclass",
     "NORMS": ".nlp", "Certificate": ".nlp", "SolveOptions": ".nlp", "Status": ".nlp", "Tolerances": ".nlp",
     "get_norm": ".nlp",
     "depth_gamma_path": ".problems.depth", "depth_sensitive": ".problems.depth", "svm_with_bias": ".problems.depth",
@@ -84,6 +87,7 @@ if TYPE_CHECKING:  # what static analysis sees: the same names, imported eagerly
     from .modeling.homogeneity import check_homogeneity
     from .modeling.loading import load_model
     from .modeling.model import Block, Model, Params
+    from .modeling.multiclass import MarginRows, multiplier_matrix
     from .nlp import NORMS, Certificate, SolveOptions, Status, Tolerances, get_norm
     from .problems.depth import depth_gamma_path, depth_sensitive, svm_with_bias
     from .problems.lexicographic import lexicographic_max_margin
@@ -94,11 +98,14 @@ __all__ = [
                      "NORMS",
                      "Block",
                      "Certificate",
+                     "ClassCountError",
                      "DataError",
                      "Dataset",
                      "FileInUseError",
                      "HomogeneityError",
+                     "LabelError",
                      "LexmarginError",
+                     "MarginRows",
                      "MaxMarginProblem",
                      "Model",
                      "ModelError",
@@ -123,6 +130,7 @@ __all__ = [
                      "load_model",
                      "margin_path",
                      "max_margin",
+                     "multiplier_matrix",
                      "ops",
                      "regularization_path",
                      "svm_with_bias",

@@ -13,6 +13,15 @@ class DataError(LexmarginError, ValueError):
     """Input data is malformed: non-finite values, wrong shapes, labels not +-1, ..."""
 
 
+class LabelError(DataError):
+    """Multi-class labels that are not integers in 0..K-1 for a data set of K classes."""
+
+
+class ClassCountError(DataError):
+    """The data's classes and the model's outputs disagree: a K-output model on binary (+-1) data, a binary
+    model on K-class data, or K classes against a different number of outputs."""
+
+
 class ModelError(LexmarginError, ValueError):
     """A model declaration is inconsistent (bad shapes, unknown blocks, bad function)."""
 

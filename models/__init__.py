@@ -9,4 +9,5 @@
   one degree-1 block per layer (joint degree = number of layers)
 * ``ensemble``: f = y sum_k g_k(x), depth-k sub-models of degree k, sum form
 * ``log_predictor``: f = log(w.(y x)) and the (1+eps)-log predictor (not homogeneous)
+* ``multiclass_linear``: g = W x in R^K, f_{n,j} = (W_{y_n} - W_j) x_n (K classes, labels 0..K-1; degree 1)
 """

@@ -34,6 +34,8 @@ CASES = [
     ("ensemble", {"depths": (1,)}, [1], 1, lambda D: D),
     ("log_predictor", {}, [None], None, lambda D: D),
     ("log_predictor", {"eps": 0.5}, [None], None, lambda D: D),
+    ("multiclass_linear", {}, [1], 1, lambda D: 3 * D),           # K outputs: a scalar label probes y * sum_k g_k
+    ("multiclass_linear", {"n_classes": 5}, [1], 1, lambda D: 5 * D),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in opts.items()) or 'default'}" for name, opts, *_ in CASES]
 

@@ -110,6 +110,9 @@ def to_pyomo(model: Model, data: Dataset, *, init=None, seed=0):
         The Pyomo ConcreteModel.
     """
     pyo = _pyomo()
+    if getattr(model, "n_outputs", 1) > 1:
+        raise ModelError(f"model {model.name!r} has {model.n_outputs} outputs: Pyomo export of multi-class models is not "
+                         "supported yet (docs/multiclass.md)")
     data = model._check_data(data)
     start = model.random_params(seed) if init is None else np.asarray(init, dtype=float).reshape(-1)
     if start.shape != (model.n_params,):

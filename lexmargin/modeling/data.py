@@ -1,4 +1,5 @@
-"""Validated binary-classification data sets (X in R^{N x D}, y in {-1, +1})."""
+"""Validated classification data sets: X in R^{N x D} with binary labels y in {-1, +1}, or integer labels
+y in {0, ..., K-1} for K classes (``n_classes=K``, the data of a model with K outputs)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DataError
+from ..errors import DataError, LabelError
 from ..fileio import atomic_write, read_npz, savez_atomic
 
 _EXACT_INT = 2 ** 53   # every integer of magnitude <= 2**53 is a float64
@@ -84,41 +85,63 @@ def _as_features(X) -> np.ndarray:
     return X
 
 
-def _as_labels(y, n: int) -> np.ndarray:
+def _check_n_classes(n_classes) -> int | None:
+    if n_classes is None:
+        return None
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
+        raise DataError(f"n_classes must be an integer >= 2 (or None for binary +-1 labels); got {n_classes!r}")
+    return int(n_classes)
+
+
+def _as_labels(y, n: int, n_classes: int | None = None) -> np.ndarray:
     y = _as_float64(y, "y")
     if y.ndim != 1 or y.shape[0] != n:
         raise DataError(f"y must be a 1-D array with one label per row of X ({n}); got shape {y.shape}")
     if not np.all(np.isfinite(y)):
         raise DataError("y contains non-finite values")
+    if n_classes is not None:
+        bad = (y != np.round(y)) | (y < 0) | (y > n_classes - 1)
+        if bad.any():
+            raise LabelError(f"labels of a {n_classes}-class data set must be integers 0..{n_classes - 1}; found "
+                             f"{np.unique(y[bad])[:5].tolist()} (at rows {np.nonzero(bad)[0][:5].tolist()})")
+        return y
     bad = ~np.isin(y, (-1.0, 1.0))
     if bad.any():
         raise DataError(f"labels must be -1 or +1; found {np.unique(y[bad])[:5].tolist()} "
-                        "(for 0/1 labels use 2*y - 1)")
+                        "(for 0/1 labels use 2*y - 1; for K classes 0..K-1 pass n_classes=K)")
     return y
 
 
-def _check_conflicting_duplicates(X: np.ndarray, y: np.ndarray) -> None:
+def _check_conflicting_duplicates(X: np.ndarray, y: np.ndarray, multiclass: bool = False) -> None:
     order = np.lexsort(X.T[::-1])
     Xs, ys = X[order], y[order]
     same = np.all(Xs[1:] == Xs[:-1], axis=1) & (ys[1:] != ys[:-1])
     if same.any():
         i = int(np.nonzero(same)[0][0])
         a, b = sorted((int(order[i]), int(order[i + 1])))
-        raise DataError(f"samples {a} and {b} are identical but have opposite labels: "
-                        "the data cannot be separated by any model")
+        raise DataError(f"samples {a} and {b} are identical but have {'different' if multiclass else 'opposite'} "
+                        "labels: the data cannot be separated by any model")
 
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
-    """Features ``X`` (N x D) and labels ``y`` in {-1, +1}, validated on construction."""
+    """Features ``X`` (N x D) and labels ``y``, validated on construction.
+
+    Binary (``n_classes=None``, the default): labels in {-1, +1}.  Multi-class (``n_classes=K >= 2``, the data
+    of a model with K outputs): integer labels 0..K-1 (stored as float64, ``labels`` gives them as integers);
+    ``LabelError`` otherwise.
+    """
 
     X: np.ndarray
     y: np.ndarray
+    n_classes: int | None = None
 
     def __post_init__(self):
+        n_classes = _check_n_classes(self.n_classes)
         X = _as_features(self.X)
-        y = _as_labels(self.y, X.shape[0])
-        _check_conflicting_duplicates(X, y)
+        y = _as_labels(self.y, X.shape[0], n_classes)
+        _check_conflicting_duplicates(X, y, n_classes is not None)
+        object.__setattr__(self, "n_classes", n_classes)
         X.setflags(write=False)
         y.setflags(write=False)
         object.__setattr__(self, "X", X)
@@ -134,6 +157,16 @@ class Dataset:
         """Number of features d."""
         return self.X.shape[1]
 
+    @property
+    def is_multiclass(self) -> bool:
+        """True for integer labels 0..K-1 (``n_classes`` given)."""
+        return self.n_classes is not None
+
+    @property
+    def labels(self) -> np.ndarray:
+        """The labels as integers (N,): classes 0..K-1, or -1/+1 for binary data."""
+        return self.y.astype(np.int64)
+
     def subset(self, index) -> Dataset:
         """The samples at ``index``, as a new Dataset.
 
@@ -143,22 +176,25 @@ class Dataset:
         Returns:
             The Dataset of those rows.
         """
-        return Dataset(self.X[index], self.y[index])
+        return Dataset(self.X[index], self.y[index], self.n_classes)
 
     def to_dict(self) -> dict:
         """JSON-ready form.
 
         Returns:
-            ``{"X": rows as lists, "y": labels}``.
+            ``{"X": rows as lists, "y": labels}`` (and ``"n_classes"`` for multi-class data).
         """
-        return {"X": self.X.tolist(), "y": self.y.tolist()}
+        out = {"X": self.X.tolist(), "y": self.y.tolist()}
+        return out if self.n_classes is None else out | {"n_classes": self.n_classes}
 
     @classmethod
-    def load(cls, path) -> Dataset:
-        """Load ``.npz`` (arrays ``X`` and ``y``) or ``.csv`` (label in the last column).
+    def load(cls, path, n_classes: int | None = None) -> Dataset:
+        """Load ``.npz`` (arrays ``X`` and ``y``, and ``n_classes`` for multi-class data) or ``.csv`` (label in the
+        last column).
 
         Args:
             path: the file.
+            n_classes: K for integer labels 0..K-1 (an .npz file that records ``n_classes`` needs none).
 
         Returns:
             The validated Dataset.
@@ -180,13 +216,15 @@ class Dataset:
                 raise DataError(f"{path} is not a lexmargin data file: it lacks arrays {missing} "
                                 f"(has {sorted(arrays)})")
             X, y = arrays["X"], arrays["y"]
+            if n_classes is None and "n_classes" in arrays:
+                n_classes = int(np.asarray(arrays["n_classes"]).reshape(-1)[0])
         else:
             table = _read_table(path)
             X, y = table[:, :-1], table[:, -1]
         try:
-            return cls(X, y)
+            return cls(X, y, n_classes)
         except DataError as exc:
-            raise DataError(f"{path}: {exc}") from None
+            raise type(exc)(f"{path}: {exc}") from None
 
     def save(self, path) -> None:
         """Save as ``.npz`` (arrays X, y) or ``.csv`` (label last), chosen by the file suffix.
@@ -202,7 +240,8 @@ class Dataset:
             with atomic_write(path, "w") as fh:
                 np.savetxt(fh, np.column_stack([self.X, self.y]), delimiter=",", fmt="%.17g")
         elif path.suffix == ".npz":
-            savez_atomic(path, X=self.X, y=self.y)
+            extra = {} if self.n_classes is None else {"n_classes": np.array(self.n_classes)}
+            savez_atomic(path, X=self.X, y=self.y, **extra)
         else:
             raise DataError(f"unsupported data file type {path.suffix!r}: use .npz or .csv")
 
@@ -228,12 +267,13 @@ def _read_table(path: Path) -> np.ndarray:
     return table
 
 
-def as_dataset(X, y=None) -> Dataset:
+def as_dataset(X, y=None, n_classes: int | None = None) -> Dataset:
     """Accept a Dataset, arrays ``X, y``, or a tuple ``(X, y)``.
 
     Args:
         X: a Dataset (returned as it is), a tuple ``(X, y)``, or the (N, d) inputs.
         y: the N labels (+-1) when ``X`` is an array.
+        n_classes: K for integer labels 0..K-1 given as arrays (a Dataset keeps its own).
 
     Returns:
         The validated Dataset (``DataError`` on bad data: non-finite values, shapes, labels, conflicts).
@@ -246,4 +286,4 @@ def as_dataset(X, y=None) -> Dataset:
         X, y = X
     if y is None:
         raise DataError("labels y are required")
-    return Dataset(X, y)
+    return Dataset(X, y, n_classes)

@@ -58,7 +58,18 @@ def _numeric_points(model, rng, count=3):
     for _ in range(count):
         theta = rng.standard_normal(model.n_params)
         x = rng.standard_normal(model.input_dim)
-        yield theta, x, 1.0 if rng.random() < 0.5 else -1.0
+        yield theta, x, _label_point(model, rng, float)
+
+
+def _label_point(model, rng, kind):
+    """A label to check homogeneity at: +-1, or for a model with K outputs a contrast e_a - e_b (a != b)."""
+    K = getattr(model, "n_outputs", 1)
+    if K == 1:
+        return kind(1.0 if rng.random() < 0.5 else -1.0) if kind is float else kind(1)
+    a, b = rng.choice(K, size=2, replace=False)
+    c = np.array([kind(0)] * K, dtype=object if kind is not float else float)
+    c[a], c[b] = kind(1), kind(-1)
+    return c
 
 
 def _estimate_degree(fn, model, block, theta, x, y) -> float | None:
@@ -150,7 +161,7 @@ def symbolic_check(model, block: str, degree: float, rng=None) -> tuple[bool, st
         if _symbolic_identity_holds(model, block, degree, [model.sympy_symbols()]):
             return True, "symbolic in all parameters and inputs"
     points = [(model.layout.split(_rational_array(rng, (model.n_params,))),
-               _rational_array(rng, (model.input_dim,)), sp.Integer(1)) for _ in range(3)]
+               _rational_array(rng, (model.input_dim,)), _label_point(model, rng, sp.Integer)) for _ in range(3)]
     return (_symbolic_identity_holds(model, block, degree, points),
             "symbolic in rho at 3 random rational points")
 

@@ -17,7 +17,7 @@ from ..errors import LexmarginError, ModelError
 from .model import Model
 from .usercode import model_code_error, syntax_error
 
-BUNDLED = ("linear", "svm_bias", "deep_linear", "two_layer", "mlp", "ensemble", "log_predictor")
+BUNDLED = ("linear", "svm_bias", "deep_linear", "two_layer", "mlp", "ensemble", "log_predictor", "multiclass_linear")
 
 
 def _module_from_path(path: Path):

@@ -7,6 +7,11 @@ A model is a per-sample prediction over named parameter blocks.  Declare it with
   (sums of sub-models of different degrees, Theorem 1 of Nacson et al. 2019);
 * ``margin(p, x, y)``: the margin f(theta; x, y) directly (e.g. log predictors).
 
+A model with K outputs (``outputs=K``: ``output`` returns K scores g(theta; x) in R^K) classifies K classes with
+integer labels 0..K-1; its margins are the rows f_{n,j} = g_{y_n}(theta; x_n) - g_j(theta; x_n), j != y_n
+(``lexmargin.modeling.multiclass``).  Internally a row's "label" is its contrast c = e_{y_n} - e_j in R^K and
+f = c . g, the binary y g when K = 1.
+
 ``p`` maps array names to arrays, ``x`` is one sample.  Use ``lexmargin.ops`` for non-polynomial
 functions so the same code runs on numpy, CasADi and SymPy.
 """
@@ -136,8 +141,14 @@ class Model:
 
     def __init__(self, name: str, blocks, *, input_dim: int, output: Callable | None = None,
                  margin: Callable | None = None, summands: Mapping[str, Callable] | None = None,
-                 description: str = "", verify: bool = True):
+                 description: str = "", verify: bool = True, outputs: int = 1):
         self.name = name
+        if isinstance(outputs, bool) or not isinstance(outputs, (int, np.integer)) or outputs < 1:
+            raise ModelError(f"outputs must be a positive integer; got {outputs!r}")
+        self.n_outputs = int(outputs)
+        if self.n_outputs > 1 and margin is not None:
+            raise ModelError("a model with several outputs declares output= (or summands=), not margin=: its margins "
+                             "are the differences g_y - g_j of its outputs")
         self.blocks = tuple(blocks)
         self.input_dim = int(input_dim)
         self.description = description
@@ -309,7 +320,19 @@ class Model:
         """
         if self._margin is not None:
             return call_user(self._margin, "margin(p, x, y)", self.name, params, x, y)
+        if self.n_outputs > 1:
+            g = self._vector_output(self.output_of(params, x))
+            if np.size(y) == 1:      # a scalar "label": a structure probe (activation patterns, kinks), y * sum_k g_k
+                return _contrast(np.full(g.size, np.asarray(y).reshape(-1)[0], dtype=object), g)
+            return _contrast(y, g)
         return y * self.output_of(params, x)
+
+    def _vector_output(self, g):
+        """A K-output model's output as a flat array of K entries (``ModelError`` for another size)."""
+        g = np.asarray(g, dtype=object if not isinstance(g, np.ndarray) else g.dtype).reshape(-1)
+        if g.size != self.n_outputs:
+            raise ModelError(f"model {self.name!r} declares {self.n_outputs} outputs; its output has {g.size} entries")
+        return g
 
     def output_of(self, params: Mapping, x):
         """The raw output g(theta; x) on whichever backend ``params``/``x`` come from.
@@ -342,7 +365,8 @@ class Model:
         """
         if self._summands is None:
             raise ModelError(f"model {self.name!r} is not declared as a sum of blocks")
-        return y * call_user(self._summands[block], f"summand {block!r}", self.name, params, x)
+        g = call_user(self._summands[block], f"summand {block!r}", self.name, params, x)
+        return _contrast(y, self._vector_output(g)) if self.n_outputs > 1 else y * g
 
     @property
     def has_output(self) -> bool:
@@ -354,16 +378,23 @@ class Model:
     def _symbols(self):
         theta = ca.SX.sym("theta", self.n_params)
         x = ca.SX.sym("x", self.input_dim)
-        y = ca.SX.sym("y")
+        y = ca.SX.sym("y", self.n_outputs)
         p = self.layout.split(_obj_array([theta[i] for i in range(self.n_params)], (self.n_params,)))
         xs = _obj_array([x[i] for i in range(self.input_dim)], (self.input_dim,))
         return theta, x, y, p, xs
+
+    def _label(self, y):
+        """The label symbol as the model function sees it: a 0-d object array (binary), or the contrast's K
+        entries (a K-output model)."""
+        if self.n_outputs > 1:
+            return _obj_array([y[i] for i in range(self.n_outputs)], (self.n_outputs,))
+        return _object_scalar(y)
 
     @cached_property
     def casadi_margin(self) -> ca.Function:
         """CasADi Function f(theta, x, y) -> margin of one sample."""
         theta, x, y, p, xs = self._symbols
-        expr = _as_casadi_scalar(self.margin_of(p, xs, _object_scalar(y)))
+        expr = _as_casadi_scalar(self.margin_of(p, xs, self._label(y)))
         return ca.Function("margin", [theta, x, y], [ca.densify(expr)], ["theta", "x", "y"], ["f"])
 
     @cached_property
@@ -390,7 +421,7 @@ class Model:
             ``ca.Function`` (theta, x, y) -> y g_k(theta; x).
         """
         theta, x, y, p, xs = self._symbols
-        expr = _as_casadi_scalar(self.summand_of(block, p, xs, _object_scalar(y)))
+        expr = _as_casadi_scalar(self.summand_of(block, p, xs, self._label(y)))
         return ca.Function(f"summand_{block}", [theta, x, y], [ca.densify(expr)])
 
     @cached_property
@@ -409,11 +440,17 @@ class Model:
         return cache[key]
 
     def _check_data(self, data: Dataset) -> Dataset:
-        if not isinstance(data, Dataset):
+        """The data margins are evaluated over: the Dataset itself, or for a K-output model its margin rows
+        (``multiclass.MarginRows``, one row per (n, j), j != y_n)."""
+        from .multiclass import MarginRows, rows_for
+
+        if not isinstance(data, (Dataset, MarginRows)):
             raise DataError(f"expected a lexmargin Dataset, got {type(data).__name__}")
         if data.n_features != self.input_dim:
             raise DataError(f"model {self.name!r} expects {self.input_dim} features; data has {data.n_features}")
-        return data
+        if self.n_outputs == 1 and type(data) is Dataset and data.n_classes is None:
+            return data
+        return rows_for(self, data)
 
     def _eval_mapped(self, fn: ca.Function, theta, data: Dataset) -> np.ndarray:
         """Evaluate fn(theta, x_n, y_n) for all samples; returns (N, size of one output) in column order.
@@ -447,7 +484,8 @@ class Model:
         """
         data = self._check_data(data)
         mapped = self.casadi_margin.map(data.n_samples, "serial")
-        return mapped(theta, ca.DM(data.X.T), ca.DM(data.y[None, :])).T
+        labels = data.y.T if data.y.ndim == 2 else data.y[None, :]
+        return mapped(theta, ca.DM(data.X.T), ca.DM(labels)).T
 
     def margins(self, theta, data: Dataset) -> np.ndarray:
         """f_n(theta) for every sample (N,).
@@ -485,6 +523,7 @@ class Model:
             The weighted Hessian (P, P).
         """
         P = self.n_params
+        data = self._check_data(data)
         H = self._eval_mapped(self.casadi_hessian, theta, data).reshape(data.n_samples, P, P)
         return np.einsum("nji,n->ij", H, np.asarray(weights, dtype=float))
 
@@ -513,11 +552,19 @@ class Model:
             X: inputs (N, d), or one input (d,).
 
         Returns:
-            g(theta; x_n) for every row (N,).
+            g(theta; x_n) for every row (N,), or (N, K) for a model with K outputs.
         """
         if not self.has_output:
             raise ModelError(f"model {self.name!r} declares its margin directly; it has no raw output")
         X = np.atleast_2d(np.asarray(X, dtype=float))
+        if self.n_outputs > 1:
+            if X.shape[1] != self.input_dim:
+                raise DataError(f"model {self.name!r} expects {self.input_dim} features; got {X.shape[1]}")
+            theta = np.asarray(theta, dtype=float).reshape(-1)
+            if theta.shape != (self.n_params,):
+                raise ModelError(f"theta must have {self.n_params} entries; got {theta.shape}")
+            out = self.casadi_output.map(X.shape[0], "serial")(theta, ca.DM(X.T))
+            return np.array(out).T.reshape(X.shape[0], self.n_outputs)
         ones = Dataset(X, np.ones(X.shape[0])) if X.shape[1] == self.input_dim else None
         if ones is None:
             raise DataError(f"model {self.name!r} expects {self.input_dim} features; got {X.shape[1]}")
@@ -531,9 +578,20 @@ class Model:
             X: inputs (N, d), or one input (d,).
 
         Returns:
-            The labels (N,), +-1.
+            The labels (N,), +-1; for a model with K outputs the class argmax_k g_k (0..K-1, the first on ties).
         """
+        if self.n_outputs > 1:
+            return np.argmax(self.decision_function(theta, X), axis=1).astype(np.int64)
         return np.where(self.decision_function(theta, X) >= 0, 1.0, -1.0)
+
+    @cached_property
+    def casadi_output(self) -> ca.Function:
+        """CasADi Function g(theta, x) -> the K outputs of one sample (models with an output)."""
+        theta, x, _, p, xs = self._symbols
+        g = self.output_of(p, xs)
+        g = self._vector_output(g) if self.n_outputs > 1 else np.asarray(g, dtype=object).reshape(-1)
+        expr = ca.vertcat(*[ca.SX(v) for v in g])
+        return ca.Function("output", [theta, x], [ca.densify(expr)], ["theta", "x"], ["g"])
 
     # ---- numpy and SymPy evaluation -------------------------------------------------------------
     def margin_numpy(self, theta, x, y: float) -> float:
@@ -542,24 +600,27 @@ class Model:
         Args:
             theta: the flat parameter vector (P,).
             x: one input (d,).
-            y: its label.
+            y: its label; for a model with K outputs the row's contrast e_{y_n} - e_j (K,).
 
         Returns:
             The margin.
         """
         p = self.unflatten(theta)
-        return float(np.asarray(self.margin_of(p, np.asarray(x, dtype=float), float(y))))
+        label = np.asarray(y, dtype=float).reshape(-1) if self.n_outputs > 1 else float(y)
+        return float(np.asarray(self.margin_of(p, np.asarray(x, dtype=float), label)))
 
     def sympy_symbols(self):
         """SymPy parameter arrays (named after the arrays) and an input vector x.
 
         Returns:
-            ``(params, x, y)``: Params of SymPy symbol arrays, the input symbols (d,) and the label symbol.
+            ``(params, x, y)``: Params of SymPy symbol arrays, the input symbols (d,) and the label symbol (for a
+            model with K outputs the contrast's K symbols c_0, ..., c_{K-1}).
         """
         p = Params()
         for name, shape in zip(self.layout.names, self.layout.shapes):
             p[name] = _symbol_array(name, shape)
-        return p, _symbol_array("x", (self.input_dim,)), sp.Symbol("y")
+        label = _symbol_array("c", (self.n_outputs,)) if self.n_outputs > 1 else sp.Symbol("y")
+        return p, _symbol_array("x", (self.input_dim,)), label
 
     def sympy_margin(self, params=None, x=None, y=None):
         """The margin as a SymPy expression, at symbols or at the given values.
@@ -607,11 +668,23 @@ class Model:
             "form": "sum" if self.is_sum_of_blocks else ("margin" if self._margin else "output"),
             "blocks": [{"name": b.name, "degree": b.degree, "arrays": {k: list(v) for k, v in b.shapes.items()}}
                        for b in self.blocks],
-        }
+        } | ({"outputs": self.n_outputs} if self.n_outputs > 1 else {})
 
     def __repr__(self):
         blocks = ", ".join(f"{b.name}(deg={b.degree})" for b in self.blocks)
         return f"Model({self.name!r}, input_dim={self.input_dim}, blocks=[{blocks}])"
+
+
+def _contrast(c, g):
+    """c . g = sum_k c_k g_k on any backend (c: a contrast's K entries, g: the K outputs)."""
+    c = np.asarray(c, dtype=object if not isinstance(c, np.ndarray) else c.dtype).reshape(-1)
+    if c.size != g.size:
+        raise ModelError(f"a margin row's contrast has {c.size} entries for {g.size} outputs")
+    terms = [c[k] * g[k] for k in range(g.size)]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
 
 
 def _symbol_array(name: str, shape) -> np.ndarray:

@@ -176,6 +176,10 @@ class Certificate:
     kkt: relative residuals.  licq: on the whole active set (all row kinds).  second_order: reduced
     Hessian check.  rows: a summary per row kind.  solver: the solver's own account.  finish: what the
     exact finish did.  constraints: the formulation in words.  diagnostics: problem-specific numbers.
+    margin_rows: multi-class problems (a model with K outputs): the (n, j) of each margin row (R, 2), so that
+    ``multipliers[r]``, ``margins[r]`` and the row indices in ``support`` / ``active`` belong to the margin
+    f_{n,j} = g_{y_n} - g_j of sample n against class j = ``margin_rows[r]``; None for binary problems (one row
+    per sample).
     """
 
     problem: str
@@ -197,6 +201,7 @@ class Certificate:
     tolerances: Tolerances
     constraints: str
     diagnostics: Diagnostics = NO_DIAGNOSTICS
+    margin_rows: np.ndarray | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "status", Status(self.status))
@@ -209,6 +214,10 @@ class Certificate:
             arr.setflags(write=False)
             object.__setattr__(self, name, arr)
         object.__setattr__(self, "rows", tuple(self.rows))
+        if self.margin_rows is not None:
+            pairs = np.array(self.margin_rows, dtype=int).reshape(-1, 2)
+            pairs.setflags(write=False)
+            object.__setattr__(self, "margin_rows", pairs)
 
     @property
     def success(self) -> bool:
@@ -238,6 +247,8 @@ class Certificate:
             The dict (non-finite numbers as the strings "inf", "nan"; ``from_dict`` reads it back).
         """
         out = {f.name: jsonable(getattr(self, f.name)) for f in fields(self)}
+        if self.margin_rows is None:        # binary problems: the dict of before
+            del out["margin_rows"]
         out["rows"] = [jsonable(r.to_dict()) for r in self.rows]
         return out | {"success": self.success, "strictly_complementary": self.strictly_complementary,
                       "degenerate": self.degenerate.tolist()}
@@ -282,7 +293,8 @@ class Certificate:
                        for r in d.get("rows", ())),
             solver=_solver_from(d["solver"]), finish=_finish_from(d.get("finish")),
             tolerances=Tolerances(**d["tolerances"]) if d.get("tolerances") else Tolerances(),
-            constraints=str(d.get("constraints", "")), diagnostics=_diagnostics_from(d))
+            constraints=str(d.get("constraints", "")), diagnostics=_diagnostics_from(d),
+            margin_rows=None if d.get("margin_rows") is None else np.array(d["margin_rows"], dtype=int))
 
     def summary(self) -> str:
         """One line: problem, status, objective, normalized margin, support, residual, LICQ, second order, time.

@@ -47,6 +47,7 @@ from .kernels import (
                       layered_degree,
 )
 from .losses import ExponentialLoss, LogisticLoss, get_loss, logsumexp
+from .multiclass import CrossEntropyLoss, MulticlassCasadiKernel, MulticlassLinearKernel, multiclass_kernel
 from .pathsgd import path_norm_squared, path_scales, path_scales_bruteforce, path_sgd_direction
 from .steps import Adaptive, Constant, Normalized
 from .trainer import CheckpointMismatchError, DivergenceError, Trainer, train
@@ -87,3 +88,6 @@ __all__ = [
                       "train",
                       "unit",
 ]
+
+# multi-class (K-output models: margin rows f_nj = g_y - g_j; numeric/multiclass.py)
+__all__ += ["CrossEntropyLoss", "MulticlassCasadiKernel", "MulticlassLinearKernel", "multiclass_kernel"]

@@ -843,8 +843,13 @@ def kernel_for(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
         tol: relative agreement with CasADi required to accept a numpy kernel.
 
     Returns:
-        The Kernel (batched margins f (R, N) and vector-Jacobian products).
+        The Kernel (batched margins f (R, N) and vector-Jacobian products).  A model with K > 1 outputs gets a
+        multi-class kernel over its N (K - 1) margin rows (``numeric.multiclass.multiclass_kernel``).
     """
+    if getattr(model, "n_outputs", 1) > 1:
+        from .multiclass import multiclass_kernel
+
+        return multiclass_kernel(model, X, y, dtype=dtype, tol=tol)
     data = _as_data(X, y)
     if data.n_features != model.input_dim:
         raise DataError(f"model {model.name!r} expects {model.input_dim} features; data has {data.n_features}")

@@ -38,6 +38,7 @@ from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import BALL, Lift, get_norm
 from ..nlp.options import SolveOptions
 from ..progress import get_logger, verbose_call
+from ..modeling.multiclass import with_margin_rows
 from .paths import _ball_rows, _pad, check_data, margin_level, margin_path, safe_normalized_margin
 from .pipeline import assemble_solved, check, ipopt_options, solve
 
@@ -251,13 +252,13 @@ def _run_stages(stages: _Stages, theta, max_stages, uniqueness_tol, direction, o
         lam = solved.point.multipliers[:free.size]
         now = free[lam > opts.tolerances.support * max(float(np.max(lam, initial=0.0)), TINY)]
         f = model.margins(stages.rho * theta, data)
-        cert = check(assemble_solved(
+        cert = check(with_margin_rows(assemble_solved(
             f"lexicographic_stage_{k}", solved, theta=theta, objective=tau * stages.sigma, norm_label=lift.norm.label,
             margins=f, normalized_margin=safe_normalized_margin(model, theta, data), n_samples=data.n_samples,
             constraints=(f"max the smallest free f_n(rho theta); samples fixed by earlier stages held at their levels "
                          f"(equalities); {lift.norm.ball_label}"),
             diagnostics=LexStageDiagnostics(stages.rho, stages.sigma, tau * stages.sigma, tuple(fixed.tolist()),
-                                            tuple(now.tolist()))), opts, f"lexicographic stage {k}")
+                                            tuple(now.tolist()))), data), opts, f"lexicographic stage {k}")
         fixed, levels = np.concatenate([fixed, now]), np.concatenate([levels, np.full(now.size, tau)])
         done = fixed.size == data.n_samples
         strict = cert.second_order.strict is True

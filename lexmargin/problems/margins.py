@@ -192,7 +192,7 @@ def input_affine(model: Model):
     if "input_affine" in cache:
         return cache["input_affine"]
     parts = None
-    if model.has_output:
+    if model.has_output and getattr(model, "n_outputs", 1) == 1:     # K outputs: margins are contrasts of g
         theta, x, y = model.casadi_margin.sx_in()
         g = ca.substitute(model.casadi_margin(theta, x, y), y, ca.SX(1.0))
         beta = ca.densify(ca.gradient(g, x))

@@ -28,8 +28,8 @@ from scipy.optimize import nnls
 
 from ..errors import DataError, ModelError, NoSeparatingPointError, NotSeparableError, SolverError
 from ..modeling import ops
-from ..modeling.data import as_dataset
 from ..modeling.model import Block, Model
+from ..modeling.multiclass import problem_data, with_margin_rows
 from ..modeling.regions import RegionFamily, RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 from ..nlp import ipopt
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
@@ -341,7 +341,8 @@ class MaxMarginProblem:
         if not isinstance(model, Model):
             raise TypeError(f"model must be a lexmargin Model, got {type(model).__name__}")
         self.model = model
-        self.data = as_dataset(data)
+        # the margin rows: the Dataset itself (binary), or one row per (n, j) for a model with K outputs
+        self.dataset, self.data = problem_data(model, data)
         if self.data.n_features != model.input_dim:
             raise DataError(f"model {model.name!r} expects {model.input_dim} features; "
                             f"data has {self.data.n_features}")
@@ -398,6 +399,7 @@ class MaxMarginProblem:
                 attempts = [self._attempt(self.source, theta0, opts, ws)
                             for theta0 in bar(points, desc="max_margin starts")]
                 cert = self._best_certificate(attempts, opts, started, self._kept_starts(points))
+        cert = with_margin_rows(cert, self.data)
         if opts.raise_on_failure and not cert.success:
             self._raise(cert)
         return cert

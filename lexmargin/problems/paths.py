@@ -6,7 +6,10 @@
   (equality rows) and objective (logsumexp(-s m) + c) / s (log-sum-exp shifted by its max, offset
   c = gamma and scale s = max(1, |gamma|) at the warm start), so it stays O(1) at large rho;
 * regularization path  argmin_theta L(theta) + lambda ||theta||_2^2,  solved as
-  min log(L(theta) + lambda ||theta||^2)  (a log-sum-exp over N + 1 terms).
+  min log(L(theta) + lambda ||theta||^2)  (a log-sum-exp over N + 1 terms); ``loss="cross_entropy"``: L the softmax
+  cross-entropy (``crossentropy.py``).
+
+The margins are rows: one per sample, or one per (n, j) for a model with K outputs (``modeling.multiclass``).
 
 Each is one parametric ``NLP`` (rho, or log lambda, as an IPOPT parameter) re-solved along the
 schedule, warm-started, with geometric continuation substeps (``max_ratio``); every point is finished
@@ -36,6 +39,7 @@ from scipy.optimize import nnls
 
 from ..errors import LexmarginError
 from ..modeling.data import Dataset
+from ..modeling.multiclass import MarginRows, with_margin_rows
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, jsonable
 from ..nlp.certify import TINY
 from ..nlp.finish import finish_or_keep
@@ -45,6 +49,7 @@ from ..nlp.norms import BALL, Lift, Norm, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status
 from ..progress import bar, get_logger, verbose_call
+from .crossentropy import check_loss, cross_entropy_regularization_nlp, exponents
 from .logspace import casadi_logsumexp, logsumexp, softmax
 from .margins import (
     InputAffineMargins,
@@ -186,7 +191,8 @@ class Path:
 
 # ---- helpers --------------------------------------------------------------------------------------
 def check_data(model, data) -> Dataset:
-    if not isinstance(data, Dataset):
+    """The rows a path's margins run over: the Dataset itself, or a multi-class Dataset's margin rows (n, j)."""
+    if not isinstance(data, (Dataset, MarginRows)):
         raise LexmarginError(f"expected a lexmargin Dataset, got {type(data).__name__}")
     return model._check_data(data)
 
@@ -437,9 +443,10 @@ def _fit_others(nlp: NLP, z, p, first, tol):
 
 def _assemble(problem, solved: Solved, model, data, norm, *, theta, objective, margins, constraints,
               diagnostics) -> Certificate:
-    return assemble_solved(problem, solved, theta=theta, objective=objective, norm_label=norm.label, margins=margins,
-                           normalized_margin=safe_normalized_margin(model, theta, data), n_samples=data.n_samples,
-                           constraints=constraints, diagnostics=diagnostics)
+    return with_margin_rows(assemble_solved(
+        problem, solved, theta=theta, objective=objective, norm_label=norm.label, margins=margins,
+        normalized_margin=safe_normalized_margin(model, theta, data), n_samples=data.n_samples,
+        constraints=constraints, diagnostics=diagnostics), data)
 
 
 @verbose_call
@@ -794,8 +801,8 @@ def regularization_nlp(model, data) -> NLP:
 
 
 @verbose_call
-def regularization_path(model, data, lambdas, *, reference=None, options: SolveOptions | None = None,
-                        **overrides) -> Path:
+def regularization_path(model, data, lambdas, *, reference=None, loss: str = "exp",
+                        options: SolveOptions | None = None, **overrides) -> Path:
     """argmin_theta L(theta) + lambda ||theta||_2^2 along a strictly decreasing schedule lambda -> 0.
 
     Args:
@@ -803,6 +810,9 @@ def regularization_path(model, data, lambdas, *, reference=None, options: SolveO
         data: a Dataset, or (X, y).
         lambdas: the schedule: finite, positive, strictly decreasing.
         reference: a direction to compare with (distance between l2-normalized directions).
+        loss: "exp" (default): L = sum of exp(-f) over the margin rows (the multi-class exponential loss
+            sum_n sum_{j != y_n} exp(-f_nj) for a K-output model); "cross_entropy": the softmax cross-entropy
+            sum_n log(1 + sum_{j != y_n} exp(-f_nj)) (the logistic loss on binary data; ``problems/crossentropy.py``).
         options: SolveOptions (``verbose``: log each lambda at INFO, ``lexmargin.progress``).
         **overrides: SolveOptions fields.
 
@@ -811,7 +821,7 @@ def regularization_path(model, data, lambdas, *, reference=None, options: SolveO
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, lambdas = check_data(model, data), check_schedule(lambdas, "lambda", increasing=False)
-    nlp = regularization_nlp(model, data)
+    nlp = regularization_nlp(model, data) if check_loss(loss) == "exp" else cross_entropy_regularization_nlp(model, data)
     solver = IpoptSolver(nlp, ipopt_options(opts))
     theta = model.random_params(seed=opts.seed) if opts.init is None else np.asarray(opts.init, dtype=float).reshape(-1)
     if theta.shape != (model.n_params,) or not np.any(theta):
@@ -819,11 +829,11 @@ def regularization_path(model, data, lambdas, *, reference=None, options: SolveO
     points, l2 = [], get_norm("l2")
     for lam in bar(lambdas, desc="regularization path", unit="lambda"):
         log_lam = float(np.log(lam))
-        shift = float(np.max(np.concatenate([-model.margins(theta, data), [log_lam + np.log(theta @ theta)]])))
+        shift = float(np.max(exponents(loss, model, data, theta, log_lam)))
         solved = solve(solver, theta, opts, p=[log_lam, shift])
         theta = solved.z
         f = model.margins(theta, data)
-        a = np.append(-f, log_lam + np.log(theta @ theta))
+        a = exponents(loss, model, data, theta, log_lam)
         cert = check(_assemble("regularization_path", solved, model, data, l2, theta=theta, objective=logsumexp(a),
                                margins=f, constraints="none (unconstrained)",
                                diagnostics=PathDiagnostics("lambda", float(lam), 1.0,

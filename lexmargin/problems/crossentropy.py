@@ -1,0 +1,133 @@
+"""The regularization path's NLP with the softmax cross-entropy loss (multi-class; the logistic loss on binary data).
+
+    min_theta  log( L(theta) + lambda ||theta||^2 ) - c,     L = sum_n l_n,   l_n = log(1 + sum_{j != y_n} exp(-f_{n,j}))
+
+over the margin rows f_{n,j} (``modeling.multiclass.MarginRows``: K - 1 rows per sample, sample-major); on binary data
+each sample is a group of one row and l_n = log(1 + exp(-f_n)), the logistic loss.  Everything in log space: with
+s_n = logsumexp_j(-f_{n,j}) the exponents are a_n = log softplus(s_n) and a_reg = log lambda + log ||theta||^2, the
+objective is logsumexp(a) - c (c = p[1], a shift that keeps IPOPT's objective O(1)).
+
+Derivatives by hand, from the model's margins, Jacobian and weighted Hessians (the certificate recomputes them in
+numpy): with q_{n,j} = exp(-f_{n,j} - softplus(s_n)) (the wrong classes' softmax probabilities) and the weights
+v_{n,j} = q_{n,j} / (L + R) = exp(-f_{n,j} - softplus(s_n) - logsumexp(a)), w_reg = softmax(a)_reg,
+
+    grad   = -J^T v + w_reg 2 theta / ||theta||^2,
+    Hessian = sum_n J_n^T (diag(v_n) - v_n q_n^T) J_n - sum_{n,j} v_{n,j} Hess f_{n,j} + w_reg 2 I / ||theta||^2
+              - grad grad^T.
+"""
+
+from __future__ import annotations
+
+import casadi as ca
+import numpy as np
+
+from ..errors import LexmarginError
+from ..modeling.multiclass import MarginRows
+from ..nlp.nlp import NLP, Point
+from .logspace import casadi_logsumexp, logsumexp, softmax
+
+LOSSES = ("exp", "cross_entropy")
+SMALL = -30.0      # below this s, log softplus(s) = s - e^s / 2 to rounding (the next term is e^{2s} / 24)
+
+
+def group_size(data) -> int:
+    """Margin rows per sample: K - 1 for multi-class rows, 1 for binary data."""
+    return data.n_classes - 1 if isinstance(data, MarginRows) else 1
+
+
+def _softplus(s) -> np.ndarray:
+    return np.logaddexp(0.0, s)
+
+
+def _log_softplus(s) -> np.ndarray:
+    """log(log(1 + e^s)) without underflow for very negative s."""
+    s = np.asarray(s, dtype=float)
+    small = s < SMALL
+    with np.errstate(divide="ignore"):
+        regular = np.log(_softplus(np.where(small, 0.0, s)))
+    return np.where(small, s - np.exp(np.minimum(s, 0.0)) / 2, regular)
+
+
+def _ca_log_softplus(s):
+    softplus = ca.if_else(s > 0, s + ca.log1p(ca.exp(-s)), ca.log1p(ca.exp(s)))
+    return ca.if_else(s < SMALL, s - ca.exp(s) / 2, ca.log(softplus))
+
+
+def _group_logsumexp(F) -> np.ndarray:
+    """logsumexp over each row of F (N, g)."""
+    m = np.max(F, axis=1)
+    return m + np.log(np.sum(np.exp(F - m[:, None]), axis=1))
+
+
+def cross_entropy_exponents(model, data, theta, log_lam):
+    """(a, f, s): the exponents a = (log l_1, ..., log l_N, log lambda + log ||theta||^2), the margins f (rows)
+    and s_n = logsumexp_j(-f_{n,j})."""
+    theta = np.asarray(theta, dtype=float)
+    g = group_size(data)
+    f = model.margins(theta, data)
+    s = _group_logsumexp(-f.reshape(-1, g))
+    return np.append(_log_softplus(s), log_lam + np.log(theta @ theta)), f, s
+
+
+def cross_entropy_regularization_nlp(model, data) -> NLP:
+    """min log(sum_n l_n(theta) + exp(log lambda + log ||theta||^2)) - c;  p = (log lambda, c); data: a binary
+    Dataset or multi-class MarginRows (what ``paths.check_data`` returns)."""
+    P, g = model.n_params, group_size(data)
+    N = data.n_samples // g
+
+    def weights(z, log_lam):
+        a, f, s = cross_entropy_exponents(model, data, z, log_lam)
+        top = logsumexp(a)
+        F = f.reshape(N, g)
+        q = np.exp(-F - _softplus(s)[:, None])            # (N, g) the wrong classes' softmax probabilities
+        v = np.exp(-F - _softplus(s)[:, None] - top)       # q / (L + R)
+        return a, q, v, float(softmax(a)[-1])
+
+    def gradient(z, J, v, w_reg):
+        return -J.T @ v.reshape(-1) + w_reg * 2 * z / (z @ z)
+
+    def expressions(z, p):
+        F = model.margin_expressions(z, data)
+        terms = [_ca_log_softplus(casadi_logsumexp(-F[n * g:(n + 1) * g])) for n in range(N)]
+        a = ca.vertcat(*terms, p[0] + ca.log(ca.dot(z, z)))
+        return casadi_logsumexp(a) - p[1], None
+
+    def evaluate(z, p) -> Point:
+        a, _, v, w_reg = weights(z, float(p[0]))
+        J = model.margin_jacobian(z, data)
+        reg = 2 * z / (z @ z)
+        grad = gradient(z, J, v, w_reg)
+        scale = np.abs(J).T @ v.reshape(-1) + w_reg * np.abs(reg)
+        return Point(logsumexp(a) - float(p[1]), grad, np.zeros(0), np.zeros((0, P)), np.zeros(0), scale)
+
+    def hessian(z, p, lam):
+        _, q, v, w_reg = weights(z, float(p[0]))
+        J = model.margin_jacobian(z, data)
+        grad = gradient(z, J, v, w_reg)
+        Jg = J.reshape(N, g, P)
+        H = np.einsum("nj,njp,njq->pq", v, Jg, Jg)                            # sum_n J_n^T diag(v_n) J_n
+        Vj = np.einsum("nj,njp->np", v, Jg)                                   # J_n^T v_n
+        Qj = np.einsum("nj,njp->np", q, Jg)                                   # J_n^T q_n
+        H -= Vj.T @ Qj                                                        # sum_n J_n^T v_n q_n^T J_n
+        H -= model.weighted_hessian(z, data, v.reshape(-1))
+        H += w_reg * 2 * np.eye(P) / (z @ z) - np.outer(grad, grad)
+        return (H + H.T) / 2
+
+    return NLP("regularization_path", P, (), np.full(P, -np.inf), np.full(P, np.inf), expressions, evaluate,
+               theta=lambda z: z, hessian=hessian, parameters=2)
+
+
+def exponents(loss: str, model, data, theta, log_lam) -> np.ndarray:
+    """The log-sum-exp exponents of the regularization objective at theta for ``loss``."""
+    if loss == "exp":
+        return np.concatenate([-model.margins(theta, data), [log_lam + np.log(theta @ theta)]])
+    return cross_entropy_exponents(model, data, theta, log_lam)[0]
+
+
+def check_loss(loss: str) -> str:
+    if loss not in LOSSES:
+        raise LexmarginError(f"unknown loss {loss!r} for the regularization path; use one of {LOSSES}")
+    return loss
+
+
+__all__ = ["LOSSES", "cross_entropy_exponents", "cross_entropy_regularization_nlp", "exponents"]
