@@ -323,13 +323,15 @@ TIE = 1e-7      # objectives within this relative distance count as equal when r
 
 def _region_rank_best(outcomes):
     """The outcome with the smallest objective among feasible points (the largest normalized margin), a
-    certified one when it is within TIE of that; without a feasible point, the best by status and residual."""
+    certified one when it is within TIE of that; without a feasible point, the best by status and residual.
+    Objectives within TIE are equal: among them the best status wins, then the first outcome (not rounding
+    noise: the same point reached from two starts differs in the last digits)."""
     feasible = [o for o in outcomes if o.feasible]
     if not feasible:
         return min(outcomes, key=lambda o: _rank(o.status, o.report, o.objective))
     low = min(o.objective for o in feasible)
     near = [o for o in feasible if o.objective <= low + TIE * abs(low)]
-    return min(near, key=lambda o: _rank(o.status, o.report, o.objective))
+    return min(near, key=lambda o: _rank(o.status, o.report, 0.0))
 
 
 class MaxMarginProblem:

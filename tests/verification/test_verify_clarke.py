@@ -50,7 +50,10 @@ def test_issue_reproduction_is_certified_only_where_a_clarke_choice_exists(monke
     cert = lm.max_margin(net, data, starts=6, seed=9502)
     assert cert.status == Status.OPTIMAL and cert.kkt.max <= 1e-8
     region = cert.diagnostics.region
-    assert len(region.walk) >= 3 and region.walk[-1].status == Status.OPTIMAL      # crossed >= 2 regions
+    # the first start (normalized GD) reaches the certified point after crossing a region boundary; the other
+    # starts that reach it (within TIE) walk 2 to 6 regions, depending on MUMPS's pivoting: the first one is reported
+    assert len(region.walk) >= 2 and region.walk[0].status == Status.REGION_BOUNDARY
+    assert region.walk[-1].status == Status.OPTIMAL
     objectives = [w.objective for w in region.walk]
     assert all(b <= a * (1 + 1e-9) for a, b in zip(objectives, objectives[1:]))
     # independent check: 2 theta = sum_n lambda_n grad f_n with the reported slopes on the kinked units

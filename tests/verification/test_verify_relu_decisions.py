@@ -44,6 +44,10 @@ def test_the_smallest_objective_among_feasible_points_wins():
     same = [outcome(3.0, s) for s in (Status.INACCURATE, Status.REGION_BOUNDARY, Status.OPTIMAL)]
     assert M._region_rank_best(same).status == Status.OPTIMAL
     assert M._region_rank_best(same[:2]).status == Status.REGION_BOUNDARY
+    # objectives within TIE are equal: the first of the best status wins, not the last digits
+    first, second = outcome(5.0 * (1 + 0.5 * M.TIE), Status.OPTIMAL), outcome(5.0, Status.OPTIMAL)
+    assert M._region_rank_best([first, second]) is first and M._region_rank_best([second, first]) is second
+    assert M._region_rank_best([outcome(5.0, Status.REGION_BOUNDARY), first, second]) is first
 
 
 def test_without_a_feasible_point_the_best_status_then_the_smallest_residual_wins():
