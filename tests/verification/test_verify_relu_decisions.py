@@ -489,6 +489,34 @@ def test_a_converged_region_solve_is_kept_and_a_failed_one_is_tried_again(monkey
     assert out is made[0] and calls == [(True, "monotone")]
 
 
+def test_a_region_solve_and_its_fallbacks_share_the_time_limit(monkeypatch):
+    """The fallbacks get what is left of the limit; once it has passed, no fallback is started."""
+    import time
+    net, data, region, theta0, *_ = region_with_violations(0, [])
+    problem = M.MaxMarginProblem(net, data)
+    limits = []
+
+    def solve(region, theta, opts, ws, sign_set, spend=0.0):
+        limits.append(opts.time_limit)
+        time.sleep(spend)
+        return replace(problem._attempt_at(region, theta), solver_status=Status.MAX_ITERATIONS,
+                       working_set=np.arange(3))
+    monkeypatch.setattr(problem, "_attempt_in_region", solve)
+    opts = SolveOptions.resolve(None, time_limit=1e4)
+    problem._region_attempt(region, theta0, opts, M.WorkingSetOptions(enabled=True))
+    assert len(limits) == 3 and limits[0] == 1e4 and all(0 < t < 1e4 for t in limits[1:])
+    limits.clear()
+    monkeypatch.setattr(problem, "_attempt_in_region", lambda *a: solve(*a, spend=0.05))
+    out = problem._region_attempt(region, theta0, SolveOptions.resolve(None, time_limit=0.01),
+                                  M.WorkingSetOptions(enabled=True))
+    assert len(limits) == 1 and out.solver_status == Status.MAX_ITERATIONS
+    limits.clear()            # the limit passes during the first fallback: the adaptive barrier is not tried
+    monkeypatch.setattr(problem, "_attempt_in_region", lambda *a: solve(*a, spend=0.05 * len(limits)))
+    problem._region_attempt(region, theta0, SolveOptions.resolve(None, time_limit=0.03),
+                            M.WorkingSetOptions(enabled=True))
+    assert len(limits) == 2
+
+
 def test_a_relu_point_is_judged_in_its_region_whatever_report_it_carries():
     """An attempt may carry the report of the model's own NLP (working set on every sample): the region's judge
     certifies the region's problem, with its sign rows (a unit at its kink is a tight sign row), not that report."""
