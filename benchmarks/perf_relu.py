@@ -20,14 +20,9 @@ import numpy as np
 
 def teacher_data(n: int, d: int = 5, width: int = 8, seed: int = 0):
     """(X, y): N(0, I) inputs labelled by a random two-layer ReLU teacher, |margin| > 0.1 std."""
-    import lexmargin as lm
+    from lexmargin.sweep import relu_teacher_data
 
-    rng = np.random.default_rng(seed)
-    T, b = rng.standard_normal((width, d)), rng.standard_normal(width)
-    X = rng.standard_normal((3 * n, d))
-    g = np.maximum(X @ T.T, 0.0) @ b
-    keep = np.abs(g) > 0.1 * np.std(g)
-    return lm.Dataset(X[keep][:n], np.sign(g[keep][:n]))
+    return relu_teacher_data(n, d, width, seed)
 
 
 def run(n: int, time_limit: float, starts: int | None) -> dict:

@@ -267,6 +267,32 @@ def separable_data(n: int, d: int, seed: int, gap: float = 0.3):
     return Dataset(X + gap * y[:, None] * w, y)
 
 
+def relu_teacher_data(n: int, d: int = 5, width: int = 8, seed: int = 0, draws: int = 3):
+    """Data separable by a two-layer ReLU net: N(0, I) inputs labelled by a random teacher of that shape.
+
+    ``draws * n`` inputs are drawn; those whose teacher output is within 0.1 of its standard deviation of 0
+    are dropped, and the first ``n`` of the rest are kept (fewer when too few remain).
+
+    Args:
+        n: samples wanted.
+        d: input dimension.
+        width: the teacher's hidden units (first layer N(0, 1), output weights N(0, 1)).
+        seed: the draw's seed.
+        draws: inputs drawn per sample wanted.
+
+    Returns:
+        A ``Dataset`` with labels sign(teacher output).
+    """
+    from .modeling.data import Dataset
+
+    rng = np.random.default_rng(seed)
+    T, b = rng.standard_normal((width, d)), rng.standard_normal(width)
+    X = rng.standard_normal((draws * n, d))
+    g = np.maximum(X @ T.T, 0.0) @ b
+    keep = np.abs(g) > 0.1 * np.std(g)
+    return Dataset(X[keep][:n], np.sign(g[keep][:n]))
+
+
 def _dataset(spec: dict, seed: int):
     from .modeling.data import Dataset
 

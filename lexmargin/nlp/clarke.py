@@ -78,8 +78,7 @@ class ClarkeCheck:
                 "residuals": self.report.residuals.to_dict(), "slopes": list(self.slopes)}
 
 
-def clarke_check(nlp: NLP, z, kinked: dict[int, KinkedRow], tolerances: Tolerances | None = None,
-                 p=None) -> ClarkeCheck:
+def clarke_check(nlp: NLP, z, kinked: dict[int, KinkedRow], tolerances: Tolerances | None = None) -> ClarkeCheck:
     """Decide Clarke-KKT at z (see the module docstring).
 
     Args:
@@ -87,13 +86,12 @@ def clarke_check(nlp: NLP, z, kinked: dict[int, KinkedRow], tolerances: Toleranc
         z: the point.
         kinked: NLP row -> KinkedRow for the nonsmooth rows (rows not listed are smooth at z).
         tolerances: the certificate's tolerances.
-        p: parameters of a parametric NLP.
     Returns:
         A ClarkeCheck; ``holds(tol)`` is the verdict.
     """
     tol = tolerances or Tolerances()
     z = np.asarray(z, dtype=float)
-    point = nlp.evaluate(z, p)
+    point = nlp.evaluate(z)
     ext = extend(nlp, point, z)
     candidates = np.nonzero(ext.equality | (ext.values / np.maximum(ext.levels, TINY) <= tol.active))[0]
     columns, owners, choices = _columns(ext.jacobian, candidates, kinked)
@@ -109,7 +107,7 @@ def clarke_check(nlp: NLP, z, kinked: dict[int, KinkedRow], tolerances: Toleranc
             chosen = weights[mine] @ choices[mine] / lam[row]
             slopes.append({"row": int(row), "units": [list(u) for u in entry.units],
                            "slopes": [float(s) for s in chosen]})
-    report = certify(nlp, z, *split_extended_multipliers(nlp, lam), p=p, tolerances=tol,
+    report = certify(nlp, z, *split_extended_multipliers(nlp, lam), tolerances=tol,
                      point=replace(point, jacobian=jacobian))
     on_candidates = [kinked[r] for r in candidates.tolist() if r in kinked]
     return ClarkeCheck(report, tuple(slopes), sum(len(e.units) for e in on_candidates), len(on_candidates),

@@ -612,14 +612,11 @@ class MaxMarginProblem:
         return source.A.mean(axis=0) if source.linear else self.model.random_params(0)
 
     # -- certificates ---------------------------------------------------------------------------------
-    def _certify(self, source, attempt: _Attempt, opts: SolveOptions, *, extra: bool = True, multipliers=None):
-        if multipliers is None and extra and attempt.report is not None:
+    def _certify(self, source, attempt: _Attempt, opts: SolveOptions, *, extra: bool = True):
+        if extra and attempt.report is not None:
             return attempt.report
         nlp = margin_nlp(source, self.lift, np.arange(self.data.n_samples), extra=extra)
-        if multipliers is None:
-            return certify(nlp, attempt.z, attempt.multipliers, attempt.lower, attempt.upper,
-                           tolerances=opts.tolerances)
-        return certify(nlp, attempt.z, *split_extended_multipliers(nlp, multipliers), tolerances=opts.tolerances)
+        return certify(nlp, attempt.z, attempt.multipliers, attempt.lower, attempt.upper, tolerances=opts.tolerances)
 
     def _certificate(self, source, attempt: _Attempt, report, status: Status, opts: SolveOptions, started,
                      starts=(), region=None, farkas=None) -> Certificate:

@@ -12,6 +12,7 @@ from verify_helpers import PROPERTY
 import lexmargin as lm
 from lexmargin.modeling.regions import RegionMargins
 from lexmargin.nlp.norms import OBJECTIVE, get_norm
+from lexmargin.sweep import relu_teacher_data
 from lexmargin.nlp.options import SolveOptions
 from lexmargin.nlp.status import Status
 from lexmargin.problems import maxmargin as M
@@ -428,23 +429,13 @@ def test_region_view_with_some_sign_rows_is_the_selection_of_the_whole():
     assert np.all(np.abs(slack) <= 1.0 + 1e-15) and np.any(np.abs(slack) == 1.0)
 
 
-def teacher_data(seed, n=40, d=3, width=4):
-    """Inputs labelled by a random two-layer ReLU teacher (|margin| > 0.1 std): separable by the same net."""
-    rng = np.random.default_rng(seed)
-    T, b = rng.standard_normal((width, d)), rng.standard_normal(width)
-    X = rng.standard_normal((2 * n, d))
-    g = np.maximum(X @ T.T, 0.0) @ b
-    keep = np.abs(g) > 0.1 * np.std(g)
-    return lm.Dataset(X[keep][:n], np.sign(g[keep][:n]))
-
-
 @pytest.mark.parametrize("near", [M.SIGN_ROWS_NEAR, -1.0])
 def test_sign_row_working_set_solves_the_whole_region(monkeypatch, near):
     """A region solved on a working set of its sign rows (starting near the kinks, or from none: every row then
     joins when violated) has the point of the solve on all of them; its multipliers sit on every row, zero off
     the set, and the whole region's certificate accepts it."""
     monkeypatch.setattr(M, "SIGN_ROWS_NEAR", near)
-    data = teacher_data(1)
+    data = relu_teacher_data(40, d=3, width=4, seed=1, draws=2)
     net = lm.load_model("two_layer", input_dim=3, activation="relu", width=4)
     problem = M.MaxMarginProblem(net, data)
     theta0 = M.gd_start(net, data, seed=0)
