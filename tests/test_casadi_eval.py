@@ -15,7 +15,8 @@ from lexmargin.modeling.casadi_eval import evaluate, outputs
 def test_matches_the_plain_call_on_matrices_vectors_and_maps(rows, cols, n, seed):
     rng = np.random.default_rng(seed)
     A, v = ca.SX.sym("A", rows, cols), ca.SX.sym("v", cols)
-    fn = ca.Function("f", [A, v], [ca.densify(A @ v * ca.sin(A[0, 0])), ca.densify(A.T @ A), ca.sum1(v)])
+    fn = ca.Function("f", [A, v], [ca.densify(A @ v * ca.sin(A[0, 0])), ca.densify(A.T @ A), ca.sum1(v),
+                                   ca.diag(v) * A[0, 0], ca.hessian(ca.sumsqr(v) * v[0], v)[0]])
     mapped = fn.map("m", "serial", n, [1], [])                 # v shared, A per call: (rows, n cols)
     for f, args in ((fn, (rng.standard_normal((rows, cols)), rng.standard_normal(cols))),
                     (mapped, (rng.standard_normal((rows, n * cols)), rng.standard_normal(cols)))):
@@ -37,12 +38,25 @@ def test_a_transposed_view_and_a_row_vector_are_read_column_major():
     np.testing.assert_array_equal(evaluate(row, np.arange(4.0)[None, :]), [[0.0, 2.0, 4.0, 6.0]])
 
 
-def test_sparse_outputs_and_misfitting_inputs_take_the_plain_call():
+def test_sparse_outputs_are_scattered_and_misfitting_inputs_take_the_plain_call():
     x = ca.SX.sym("x", 3)
     sparse = ca.Function("s", [x], [ca.diag(x)])                # 3 nonzeros in a 3 x 3 output
     np.testing.assert_array_equal(evaluate(sparse, np.array([1.0, 2.0, 3.0])), np.diag([1.0, 2.0, 3.0]))
+    summed = ca.Function("h", [x], [ca.hessian(x[0] * x[1] ** 2, x)[0]]).map("m", "serial", 4, [0], [0])
+    np.testing.assert_array_equal(evaluate(summed, np.array([1.0, 2.0, 5.0])), np.array(summed(np.array([1.0, 2.0, 5.0]))))
     dense = ca.Function("d", [x], [ca.densify(2 * x)])
     np.testing.assert_array_equal(evaluate(dense, 1.5), np.full((3, 1), 3.0))   # a scalar broadcast by CasADi
+
+
+def test_buffers_are_reused_per_function_and_bounded(monkeypatch):
+    from lexmargin.modeling import casadi_eval
+    monkeypatch.setattr(casadi_eval, "BUFFERS_KEPT", 2)
+    x = ca.SX.sym("x", 2)
+    fns = [ca.Function(f"f{k}", [x], [ca.densify((k + 1) * x)]) for k in range(3)]
+    for _ in range(2):                  # a reused buffer is bound to the new arrays on every call
+        for k, fn in enumerate(fns):
+            np.testing.assert_array_equal(evaluate(fn, np.array([1.0, -2.0])), [[k + 1.0], [-2.0 * (k + 1)]])
+    assert len(casadi_eval._local.bound) == 2
 
 
 def test_evaluate_wants_one_output():

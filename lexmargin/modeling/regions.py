@@ -140,11 +140,12 @@ class RegionFamily:
         self.gradient = ca.Function("region_gradient", args, [ca.densify(ca.jacobian(f, theta))])
         self.pre = ca.Function("region_pre", args, [ca.densify(z)])
         self.pre_jacobian = ca.Function("region_pre_jacobian", args, [ca.densify(ca.jacobian(z, theta))])
-        self._hessian = ca.Function("region_hessian", args + [w], [ca.densify(w * ca.hessian(f, theta)[0])])
+        # Hessians kept sparse (summed over samples as such; a two-layer net's has 2 U d nonzeros of P^2)
+        self._hessian = ca.Function("region_hessian", args + [w], [w * ca.hessian(f, theta)[0]])
         pre_hessian = ca.hessian(ca.dot(v, z), theta)[0]
         # structurally zero when every pre-activation is linear in theta (one hidden layer): no sign-row curvature
         self.pre_linear = pre_hessian.nnz() == 0
-        self._pre_hessian = ca.Function("region_pre_hessian", args + [v], [ca.densify(pre_hessian)])
+        self._pre_hessian = ca.Function("region_pre_hessian", args + [v], [pre_hessian])
         self.X, self.y = np.ascontiguousarray(data.X.T), np.ascontiguousarray(data.y[None, :])
 
     def mapped(self, name: str, reduce: bool = False) -> ca.Function:
@@ -365,8 +366,8 @@ class RegionMargins:
             patterns = _vertex_slopes(fam.lows[kinks], moving)
             slopes = np.repeat(self.slopes[sample][None, :], len(patterns), axis=0)
             slopes[:, kinks] = patterns
-            pre = np.abs(np.array(fam.pre(theta, x, y, slopes[0])).reshape(-1))
-            zjacs = [np.array(fam.pre_jacobian(theta, x, y, s)) for s in slopes]
+            pre = np.abs(evaluate(fam.pre, theta, x, y, slopes[0]).reshape(-1))
+            zjacs = [evaluate(fam.pre_jacobian, theta, x, y, s) for s in slopes]
             level = np.max([np.linalg.norm(J, axis=1) for J in zjacs], axis=0) * size
             grown = [u for u in np.nonzero((pre <= tol * level) & (level > 0))[0] if u not in kinks]
             now_flat = level[kinks] == 0
@@ -378,7 +379,7 @@ class RegionMargins:
         gradients, kept, dropped = [], [], 0
         for p, s, J in zip(patterns, slopes, zjacs):
             if _realizable(J[kinks][moving], p[moving] == 1.0, constant):
-                gradients.append(np.array(fam.gradient(theta, x, y, s)).reshape(-1))
+                gradients.append(evaluate(fam.gradient, theta, x, y, s).reshape(-1))
                 kept.append(p)
             else:
                 dropped += 1

@@ -797,16 +797,17 @@ class MaxMarginProblem:
         whole = region.whole
         if not sign_set:
             return self._attempt(whole, theta, opts, ws)
+        started = time.perf_counter()    # the rounds share opts.time_limit; none starts past it
         rows = np.nonzero(whole.unit_relative_slacks(theta) <= SIGN_ROWS_NEAR)[0]
         batch = ws.batch or max(50, self.model.n_params)
         for _ in range(ws.max_rounds):
-            attempt = self._attempt(whole.with_sign_rows(rows), theta, opts, ws)
+            attempt = self._attempt(whole.with_sign_rows(rows), theta, self._remaining(opts, started), ws)
             if attempt.solver_status not in (Status.OPTIMAL, Status.INACCURATE):    # more rows cannot mend it
                 break
             theta = self.lift.theta(attempt.z)
             slack = whole.extra_values(theta) / whole.extra_levels(theta)
             violated = np.setdiff1d(np.nonzero(slack < -VIOLATION_TOL)[0], rows)
-            if not violated.size:
+            if not violated.size or self._out_of_time(opts, started):   # violated rows left: judged on the whole
                 break
             log.info("max_margin region: %d sign rows violated off the working set of %d", violated.size, rows.size)
             rows = np.union1d(rows, violated[np.argsort(slack[violated])[:batch]])

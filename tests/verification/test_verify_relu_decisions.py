@@ -273,6 +273,29 @@ def test_a_sign_row_violated_by_1e_minus_6_joins_before_the_point_is_accepted(mo
     assert out.report is None
 
 
+def test_sign_row_rounds_share_the_time_limit(monkeypatch):
+    """Each round gets what is left of the limit; past it no further round starts (the point, with rows still
+    violated off the set, is then judged on the whole region)."""
+    import time
+    net, data, region, theta0, theta, rows, got = region_with_violations(0, [-1e-6, -3e-6])
+    monkeypatch.setattr(M, "SIGN_ROWS_NEAR", -1.0)
+    problem = M.MaxMarginProblem(net, data)
+    calls, limits = [], []
+    solver = fake_solver(problem, [theta, theta, theta0], calls)
+
+    def slow(source, theta, opts, ws):
+        limits.append(opts.time_limit)
+        time.sleep(0.05)
+        return solver(source, theta, opts, ws)
+    monkeypatch.setattr(problem, "_attempt", slow)
+    ws = M.WorkingSetOptions(enabled=True, batch=1)
+    problem._attempt_in_region(region, theta0, SolveOptions.resolve(None, time_limit=0.01), ws, True)
+    assert calls == [[]] and limits[0] <= 0.1            # the rows violated after round 1 wait for no round 2
+    calls.clear(), limits.clear()
+    problem._attempt_in_region(region, theta0, SolveOptions.resolve(None, time_limit=1e4), ws, True)
+    assert len(calls) == 3 and 1e4 - 1.0 < limits[0] <= 1e4 and limits[0] > limits[1] > limits[2]
+
+
 @pytest.mark.parametrize("scale", [1e-3, 1e3])
 def test_a_violation_below_the_tolerance_is_accepted_and_no_working_set_poses_every_row(monkeypatch, scale):
     net, data, region, theta0, theta, rows, got = region_with_violations(0, [-1e-12], scale)
