@@ -118,10 +118,23 @@ RULES = {"constant": Constant, "normalized": Normalized, "adaptive": Adaptive}
 
 
 def rule_from_dict(spec: dict):
+    """A step rule from its ``to_dict`` (what checkpoints record), for exact resume.
+
+    Args:
+        spec: {"rule": name, ...}: "constant", "normalized", "adaptive" (with "eta"), or "steepest"
+            (``numeric.geometry.Steepest``: a geometry and an inner rule).
+
+    Returns:
+        The step rule.
+    """
     spec = dict(spec)
     kind = spec.pop("rule")
+    if kind == "steepest" and kind not in RULES:
+        from . import geometry  # noqa: F401  (registers Steepest in RULES)
     if kind not in RULES:
         raise ValueError(f"unknown step rule {kind!r}; choose from {sorted(RULES)}")
+    if hasattr(RULES[kind], "from_dict"):
+        return RULES[kind].from_dict({"rule": kind, **spec})
     eta = spec.pop("eta")
     if kind == "adaptive" and spec.get("max_eta", 0) is None:
         spec["max_eta"] = math.inf                      # written as None by Adaptive.to_dict: no cap
