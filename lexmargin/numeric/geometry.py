@@ -270,6 +270,7 @@ class Lp(_SteepestBase):
         safe = np.where(top > 0, top, 1)
         g = np.abs(d) / safe                                   # in [0, 1]
         gq = np.sum(g ** q, axis=1, keepdims=True) ** (1.0 / q)
+        gq = np.where(top > 0, gq, 1)                          # a zero row moves nowhere (g = 0)
         return (np.sign(d) * g ** (q - 1) * gq ** (2 - q) * top).astype(d.dtype)
 
     def to_dict(self) -> dict:
