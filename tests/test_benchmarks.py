@@ -126,6 +126,20 @@ def test_bench_numeric_runs_every_contender(tmp_path):
     assert json.loads(out.read_text())["results"][0]["dtype"] == "float64"
 
 
+def test_bench_numeric_times_every_geometry(tmp_path):
+    """A tiny run of bench_numeric.py --geometry: every rule is timed against the peak (no timing is asserted)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_numeric", Path(__file__).parents[1] / "benchmarks" / "bench_numeric.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = bench.main(["--geometry", "--runs", "4", "--samples", "50", "--dim", "6", "--steps", "3", "--repeats", "1",
+                         "--dtype", "float64", "--peak-size", "200", "--json", str(tmp_path / "g.json")])
+    result = report["geometry"][0]
+    for name in bench.geometry_rules():
+        assert 0 < result[name]["fraction_of_peak"] and result[name]["over_gd"] > 0
+    assert json.loads((tmp_path / "g.json").read_text())["geometry"][0]["dtype"] == "float64"
+
+
 def test_soudry_offset_follows_the_certificate_convention(paper):
     """w_hat = sum_n alpha_n a_n with alpha = multipliers / 2, and lr exp(-a_n.w_tilde) = alpha_n on the support."""
     data = paper.separable_data(30, 2, seed=4)

@@ -160,14 +160,31 @@ def test_rule_round_trips_through_strict_json(rule):
     assert rule_from_dict(json.loads(json.dumps(rule.to_dict()))) == rule
 
 
-def test_l2_geometry_is_the_generic_gd_path():
+def test_l2_geometry_is_gradient_descent_on_both_paths():
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta([0, 1], 1.0)
     kw = dict(n_steps=200, checkpoints=8)
     plain = train(kernel, theta, rule=Normalized(0.2), fused=False, **kw)
-    steep = train(kernel, theta, rule=Steepest("l2", Normalized(0.2)), **kw)
-    np.testing.assert_allclose(steep.theta, plain.theta, rtol=1e-13)
-    assert steep.meta["fused"] is False
+    generic = train(kernel, theta, rule=Steepest("l2", Normalized(0.2)), fused=False, **kw)
+    fused = train(kernel, theta, rule=Steepest("l2", Normalized(0.2)), **kw)
+    np.testing.assert_array_equal(generic.theta, plain.theta)
+    np.testing.assert_allclose(fused.theta, plain.theta, rtol=1e-11)
+    assert fused.meta["fused"] is True and generic.meta["fused"] is False
+
+
+@pytest.mark.parametrize("rule", [Steepest("l1", Constant(0.002)), Steepest("linf", Normalized(0.05)),
+                                  Steepest("lp", Normalized((0.1, 0.2)), p=1.5), Steepest(MirrorLp(3.0), Normalized(0.1)),
+                                  Steepest(Hypentropy(0.5), Constant(0.002)), Steepest("linf", Normalized(0.02), scale="unit")],
+                         ids=lambda r: r.geometry.name)
+def test_fused_geometry_steps_agree_with_the_generic_path(rule):
+    """The fused lane (compiled weights, shift predicted from <d, dtheta>) agrees with the generic path to rounding."""
+    kernel = LinearKernel(*separable(60, 5))
+    theta = kernel.random_theta([0, 1], [0.5, 2.0])
+    kw = dict(rule=rule, n_steps=400, checkpoints=6)
+    fused, generic = train(kernel, theta, **kw), train(kernel, theta, fused=False, **kw)
+    assert fused.meta["fused"] is True
+    np.testing.assert_allclose(fused.theta, generic.theta, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(fused.log_loss, generic.log_loss, rtol=1e-9, atol=1e-12)
 
 
 def test_incremental_coordinate_margins_match_exact_ones(monkeypatch):
@@ -175,7 +192,7 @@ def test_incremental_coordinate_margins_match_exact_ones(monkeypatch):
     X, y = separable(60, 5)
     kernel = LinearKernel(X, y)
     theta = kernel.random_theta([0, 1, 2], [0.1, 1.0, 3.0])
-    kw = dict(rule=Steepest("l1", Normalized(0.3)), n_steps=2500, checkpoints=10)
+    kw = dict(rule=Steepest("l1", Normalized(0.3)), n_steps=2500, checkpoints=10, fused=False)
     trainer = Trainer(kernel, theta, **kw)
     assert trainer._incremental
     fast = trainer.run()
@@ -186,10 +203,13 @@ def test_incremental_coordinate_margins_match_exact_ones(monkeypatch):
     np.testing.assert_allclose(fast.history().log_loss, exact.history().log_loss, rtol=1e-10)
 
 
-@pytest.mark.parametrize("case", ["l1_linear", "linf_adaptive", "lp_sgd", "mirror_net", "hypentropy"])
+@pytest.mark.parametrize("case", ["l1_linear", "l1_fused", "lp_fused", "linf_adaptive", "lp_sgd", "mirror_net",
+                                  "hypentropy"])
 def test_resume_in_a_geometry_is_bit_identical(tmp_path, case):
     kernel = LinearKernel(*separable())
-    kw = {"l1_linear": dict(rule=Steepest("l1", Constant(0.05)), n_steps=2100),   # past an exact recompute
+    kw = {"l1_linear": dict(rule=Steepest("l1", Constant(0.05)), n_steps=2100, fused=False),  # incremental margins
+          "l1_fused": dict(rule=Steepest("l1", Constant(0.05))),
+          "lp_fused": dict(rule=Steepest("lp", Normalized((0.1, 0.3)), p=3), workers=2),
           "linf_adaptive": dict(rule=Steepest("linf", Adaptive(0.05, grow=1.5)), loss="logistic"),
           "lp_sgd": dict(rule=Steepest("lp", Normalized(0.1), p=1.5), batch_size=7, seed=4),
           "mirror_net": dict(rule=Steepest(MirrorLp(3.0), Normalized(0.05))),
@@ -205,7 +225,7 @@ def test_resume_in_a_geometry_is_bit_identical(tmp_path, case):
 def test_resume_from_mid_interval_save_keeps_incremental_margins(tmp_path):
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta([0, 1, 2], 1.0)
-    kw = dict(rule=Steepest("l1", Normalized(0.2)), n_steps=1500, checkpoints=6)
+    kw = dict(rule=Steepest("l1", Normalized(0.2)), n_steps=1500, checkpoints=6, fused=False)
     full = Trainer(kernel, theta, **kw).run()
     part = Trainer(kernel, theta, **kw).run(until=1037)
     part.save(tmp_path / "s.npz")

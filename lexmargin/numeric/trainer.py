@@ -34,7 +34,7 @@ from ..fileio import corrupt, dumps_strict, exclusive_writer, json_from_array, r
 from ..progress import bar, get_logger, inside_solve, verbosity
 from .compare import Reference, angle, margin_ratio
 from .fused import KERNELS, LinearExpLane, kernel_available
-from .geometry import EXACT_EVERY, incremental_margins, is_incremental
+from .geometry import EXACT_EVERY, fused_step, incremental_margins, is_incremental
 from .history import SERIES, History, log_checkpoints
 from .losses import ExponentialLoss, get_loss
 from .pathsgd import path_sgd_direction
@@ -192,17 +192,17 @@ class Trainer:
 
     def _can_fuse(self) -> bool:
         return (self.kernel.augmented_margin_matrix is not None and isinstance(self.loss, ExponentialLoss)
-                and self.batch_size is None and not self.path_sgd and not self.rule.adaptive and not self._geometric)
+                and self.batch_size is None and not self.path_sgd and not self.rule.adaptive)
 
     @property
     def _geometric(self) -> bool:
-        """The rule moves in a geometry of its own (``geometry.Steepest``): never the fused GD path."""
+        """The rule moves in a geometry of its own (``geometry.Steepest``; on the fused path: ``geometry.fused_step``)."""
         return hasattr(self.rule, "apply")
 
     @property
     def _incremental(self) -> bool:
-        """Coordinate descent on a linear kernel: margins updated in O(N), stored in checkpoints."""
-        return self._geometric and is_incremental(self.kernel, self.rule.geometry)
+        """Coordinate descent on a linear kernel's generic path: margins updated in O(N), stored in checkpoints."""
+        return self._geometric and not self.fused and is_incremental(self.kernel, self.rule.geometry)
 
     def _start(self, theta, workers, shift=None, kernels=None):
         """The lanes; ``kernels``: the fused kernel of each lane in the run being resumed (kept where it is
@@ -412,7 +412,10 @@ class Trainer:
         log_loss = lane.log_loss
         if not np.isfinite(log_loss).all():
             self._raise_divergence(~np.isfinite(log_loss), lane, state, step)
-        lane.advance(self.rule.multiplier(state, log_loss))
+        if self._geometric:
+            fused_step(lane, self.rule.geometry, self.rule.multiplier(state, log_loss))
+        else:
+            lane.advance(self.rule.multiplier(state, log_loss))
 
     def _accept(self, lane, new):
         ok = np.isfinite(new.log_loss) & np.all(np.isfinite(new.theta), axis=1) & (new.log_loss < lane.log_loss)
