@@ -291,7 +291,7 @@ class Lp(_SteepestBase):
         gq1 = _power(g, q - 1)
         gq = np.sum(gq1 * g, axis=1, keepdims=True) ** (1.0 / q)
         gq = np.where(top > 0, gq, 1)                          # a zero row moves nowhere (g = 0)
-        return (np.sign(d) * gq1 * (gq ** (2 - q) * top)).astype(d.dtype)
+        return (np.sign(d) * gq1 * (gq ** (2 - q) * top)).astype(d.dtype, copy=False)
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "p": self.p}
