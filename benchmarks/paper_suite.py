@@ -19,7 +19,10 @@ Claims (Nacson et al. ICML 2019 unless noted):
   the (1+eps)-log predictor's converges to the SVM direction;
 * path_sgd_invariance: Path-SGD (Neyshabur et al. 2015) is invariant to node rescalings;
 * gd_rate (Soudry et al. 2018): GD on a linear model follows w(t) = w_hat log t + rho(t) with rho(t) -> w_tilde
-  (both from the SVM certificate), so its direction converges to the SVM's like 1/log t.
+  (both from the SVM certificate), so its direction converges to the SVM's like 1/log t;
+* geometry (Gunasekar et al. 2018): steepest descent in l1 (coordinate descent), linf (sign descent) and lp
+  converges in direction to the max-margin solution in that norm, max_margin(norm=...)'s certificate; angle and
+  margin gap over time, with the gap's fitted log-log rate (docs/numeric_geometry.md).
 
 Every check draws one figure (PNG at 200 dpi, and PDF / SVG on request) with each bound it claims as a
 labelled line: log N in Lemma 3, the 4x decrease of Theorem 1, the tolerances of the others.  ``seed``
