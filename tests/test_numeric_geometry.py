@@ -163,7 +163,7 @@ def test_rule_round_trips_through_strict_json(rule):
 def test_l2_geometry_is_gradient_descent_on_both_paths():
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta([0, 1], 1.0)
-    kw = dict(n_steps=200, checkpoints=8)
+    kw = {"n_steps": 200, "checkpoints": 8}
     plain = train(kernel, theta, rule=Normalized(0.2), fused=False, **kw)
     generic = train(kernel, theta, rule=Steepest("l2", Normalized(0.2)), fused=False, **kw)
     fused = train(kernel, theta, rule=Steepest("l2", Normalized(0.2)), **kw)
@@ -180,7 +180,7 @@ def test_fused_geometry_steps_agree_with_the_generic_path(rule):
     """The fused lane (compiled weights, shift predicted from <d, dtheta>) agrees with the generic path to rounding."""
     kernel = LinearKernel(*separable(60, 5))
     theta = kernel.random_theta([0, 1], [0.5, 2.0])
-    kw = dict(rule=rule, n_steps=400, checkpoints=6)
+    kw = {"rule": rule, "n_steps": 400, "checkpoints": 6}
     fused, generic = train(kernel, theta, **kw), train(kernel, theta, fused=False, **kw)
     assert fused.meta["fused"] is True
     np.testing.assert_allclose(fused.theta, generic.theta, rtol=1e-9, atol=1e-12)
@@ -192,7 +192,7 @@ def test_incremental_coordinate_margins_match_exact_ones(monkeypatch):
     X, y = separable(60, 5)
     kernel = LinearKernel(X, y)
     theta = kernel.random_theta([0, 1, 2], [0.1, 1.0, 3.0])
-    kw = dict(rule=Steepest("l1", Normalized(0.3)), n_steps=2500, checkpoints=10, fused=False)
+    kw = {"rule": Steepest("l1", Normalized(0.3)), "n_steps": 2500, "checkpoints": 10, "fused": False}
     trainer = Trainer(kernel, theta, **kw)
     assert trainer._incremental
     fast = trainer.run()
@@ -207,13 +207,13 @@ def test_incremental_coordinate_margins_match_exact_ones(monkeypatch):
                                   "hypentropy"])
 def test_resume_in_a_geometry_is_bit_identical(tmp_path, case):
     kernel = LinearKernel(*separable())
-    kw = {"l1_linear": dict(rule=Steepest("l1", Constant(0.05)), n_steps=2100, fused=False),  # incremental margins
-          "l1_fused": dict(rule=Steepest("l1", Constant(0.05))),
-          "lp_fused": dict(rule=Steepest("lp", Normalized((0.1, 0.3)), p=3), workers=2),
-          "linf_adaptive": dict(rule=Steepest("linf", Adaptive(0.05, grow=1.5)), loss="logistic"),
-          "lp_sgd": dict(rule=Steepest("lp", Normalized(0.1), p=1.5), batch_size=7, seed=4),
-          "mirror_net": dict(rule=Steepest(MirrorLp(3.0), Normalized(0.05))),
-          "hypentropy": dict(rule=Steepest(Hypentropy(0.3), Normalized(0.1)))}[case]
+    kw = {"l1_linear": {"rule": Steepest("l1", Constant(0.05)), "n_steps": 2100, "fused": False},  # incremental margins
+          "l1_fused": {"rule": Steepest("l1", Constant(0.05))},
+          "lp_fused": {"rule": Steepest("lp", Normalized((0.1, 0.3)), p=3), "workers": 2},
+          "linf_adaptive": {"rule": Steepest("linf", Adaptive(0.05, grow=1.5)), "loss": "logistic"},
+          "lp_sgd": {"rule": Steepest("lp", Normalized(0.1), p=1.5), "batch_size": 7, "seed": 4},
+          "mirror_net": {"rule": Steepest(MirrorLp(3.0), Normalized(0.05))},
+          "hypentropy": {"rule": Steepest(Hypentropy(0.3), Normalized(0.1))}}[case]
     if case == "mirror_net":
         kernel = LayeredNetKernel(*separable(), hidden=(4,))
     kw = {"n_steps": 300, "checkpoints": 12, **kw}
@@ -225,7 +225,7 @@ def test_resume_in_a_geometry_is_bit_identical(tmp_path, case):
 def test_resume_from_mid_interval_save_keeps_incremental_margins(tmp_path):
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta([0, 1, 2], 1.0)
-    kw = dict(rule=Steepest("l1", Normalized(0.2)), n_steps=1500, checkpoints=6, fused=False)
+    kw = {"rule": Steepest("l1", Normalized(0.2)), "n_steps": 1500, "checkpoints": 6, "fused": False}
     full = Trainer(kernel, theta, **kw).run()
     part = Trainer(kernel, theta, **kw).run(until=1037)
     part.save(tmp_path / "s.npz")

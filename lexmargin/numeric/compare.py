@@ -93,7 +93,9 @@ class Reference:
     @property
     def exponent(self) -> float:
         """p of the reference's norm ||.||_p."""
-        return self.p if self.norm == "lp" else _NORM_P[self.norm]
+        if self.norm == "lp" and self.p is not None:
+            return self.p
+        return _NORM_P[self.norm]
 
     def normalized_margins(self, theta, margins, degree) -> np.ndarray:
         """min_n f_n / ||theta_r||^degree per run, in the reference's norm (NaN without a degree).

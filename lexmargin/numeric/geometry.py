@@ -65,6 +65,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -381,7 +382,19 @@ class Hypentropy:
 GEOMETRIES = {"l2": L2, "l1": L1, "linf": LInf, "lp": Lp, "mirror_lp": MirrorLp, "hypentropy": Hypentropy}
 
 
-def get_geometry(geometry="l2", p: float | None = None, scale: str = "dual"):
+class Geometry(Protocol):
+    """What the trainer asks of a geometry: which way a run moves, given d = -grad log L and the multipliers m."""
+
+    name: str
+
+    def step(self, theta: np.ndarray, d: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, tuple | None]: ...
+
+    def norm(self, theta: np.ndarray) -> np.ndarray: ...
+
+    def to_dict(self) -> dict: ...
+
+
+def get_geometry(geometry="l2", p: float | None = None, scale: str = "dual") -> Any:
     """A geometry from a name ("l2", "l1", "linf", "lp" with ``p``, "mirror_lp" with ``p``, "hypentropy")
     or a geometry object.
 
@@ -442,8 +455,8 @@ class Steepest:
         scale: "dual" or "unit" when ``geometry`` is a name.
     """
 
-    geometry: object = "l2"
-    step: object = field(default_factory=lambda: Normalized(0.1))
+    geometry: Any = "l2"                 # a Geometry (a name is turned into one)
+    step: Any = field(default_factory=lambda: Normalized(0.1))       # a steps.StepSizeRule
     p: float | None = None
     scale: str = "dual"
 
@@ -564,5 +577,5 @@ def fused_step(lane, geometry, m) -> None:
 
 RULES["steepest"] = Steepest
 
-__all__ = ["EXACT_EVERY", "GEOMETRIES", "L1", "L2", "Hypentropy", "LInf", "Lp", "MirrorLp", "Steepest",
+__all__ = ["EXACT_EVERY", "GEOMETRIES", "L1", "L2", "Geometry", "Hypentropy", "LInf", "Lp", "MirrorLp", "Steepest",
            "dual_exponent", "fused_step", "geometry_from_dict", "get_geometry", "incremental_margins", "is_incremental", "lp_norm"]

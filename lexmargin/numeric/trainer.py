@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -162,7 +163,7 @@ class Trainer:
                  fused: bool = True, threads: int = 1):
         self.kernel = kernel
         self.loss = get_loss(loss)
-        self.rule = rule if rule is not None else Constant(0.1)
+        self.rule: Any = rule if rule is not None else Constant(0.1)   # a StepSizeRule or a geometry.Steepest
         if not hasattr(self.rule, "multiplier"):
             raise TypeError(f"rule must be a step rule (Constant, Normalized, Adaptive); got {rule!r}")
         if int(n_steps) != n_steps or n_steps < 0:
