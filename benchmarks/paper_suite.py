@@ -589,7 +589,7 @@ def check_geometry(cfg: SuiteConfig) -> CheckResult:
 
     plot = line_plot(cfg.plot_path("geometry"), cfg.formats, series_angle, xlabel=r"iteration $t$",
                      ylabel=r"$\angle(\theta_t, \theta^*_{\|\cdot\|})$ (rad)",
-                     title=r"steepest descent in a norm, $\eta = 1/\max_n \|a_n\|_*^2$",
+                     title=r"steepest descent in a norm, $\eta = c/\max_n \|a_n\|_*^2$, $c = 1$",
                      bounds=[(GEOMETRY_MAX_ANGLE, rf"claimed: angle $\leq$ {GEOMETRY_MAX_ANGLE:g}")], panel=right)
     return CheckResult("geometry", claim, bool(passed),
                        {"steps": steps, "n": n, "d": d, "step_fractions": list(GEOMETRY_STEP_FRACTIONS),

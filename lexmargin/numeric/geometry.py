@@ -170,10 +170,10 @@ class _SteepestBase:
             u (R, P) with ||u|| = 1 and <d, u> = ||d||_* (rows of d that are 0 give 0).
         """
         d = np.asarray(d)
+        top = np.abs(d).max(axis=1, keepdims=True)
+        d = d / np.where(top > 0, top, 1)                      # u is 0-homogeneous: max |d| = 1, no subnormals
         dual = self.dual_norm(d)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(dual > 0, 1.0 / np.where(dual > 0, dual, 1), 0).astype(d.dtype)
-        return self.direction(d) * scale[:, None]
+        return self.direction(d) / np.where(dual > 0, dual, 1)[:, None]
 
     def dual_norm(self, d) -> np.ndarray:
         """||d_r||_* per row (R,)."""
