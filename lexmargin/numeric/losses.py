@@ -149,4 +149,4 @@ def get_loss(loss):
     return loss
 
 
-__all__ = ["ExponentialLoss", "Loss", "LogisticLoss", "get_loss", "logsumexp"]
+__all__ = ["ExponentialLoss", "LogisticLoss", "Loss", "get_loss", "logsumexp"]
