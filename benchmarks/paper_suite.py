@@ -510,9 +510,11 @@ def _loglog_slope(steps, values) -> float:
     return float(np.polyfit(np.log(steps[keep]), np.log(values[keep]), 1)[0])
 
 
-def geometry_run(data, certificate, svm, geometry, steps: int) -> dict:
+def geometry_run(data, certificate, svm, geometry, steps: int, dual_p: float | None = None) -> dict:
     """Steepest descent in ``geometry`` (normalized steps c / max_n ||a_n||_*^2, from 0) measured against
     ``certificate`` (a max_margin certificate, any norm) and the SVM: the numbers of one row of the geometry check.
+    ``dual_p``: the exponent of the dual norm in the step size (default: the geometry's own; mirror descent with
+    psi = ||theta||_p^p / p takes that of l_p).
 
     Returns:
         {"passed", "eta", "final_gap", "final_angle", "final_angle_to_svm", "angle_certificate_vs_svm", "svm_gap"
@@ -523,7 +525,8 @@ def geometry_run(data, certificate, svm, geometry, steps: int) -> dict:
     from lexmargin.numeric.geometry import Steepest, lp_norm
 
     A = data.y[:, None] * data.X
-    etas = tuple(c / float(np.max(lp_norm(A, geometry.dual_p)) ** 2) for c in GEOMETRY_STEP_FRACTIONS)
+    dual_p = geometry.dual_p if dual_p is None else dual_p
+    etas = tuple(c / float(np.max(lp_norm(A, dual_p)) ** 2) for c in GEOMETRY_STEP_FRACTIONS)
     hist = train(LinearKernel(data.X, data.y), np.zeros((len(etas), data.n_features)),
                  rule=Steepest(geometry, Normalized(etas)), n_steps=steps, checkpoints=30,
                  reference=Reference.from_certificate(certificate), store_direction=False)
@@ -551,11 +554,13 @@ def check_geometry(cfg: SuiteConfig) -> CheckResult:
              f"separable data, meets max_margin(norm=...)'s certificate (Gunasekar et al. 2018): at the last step "
              f"1 - margin ratio <= {GEOMETRY_MAX_GAP:g} and angle <= {GEOMETRY_MAX_ANGLE:g}, the margin gap falls "
              f"with a fitted log-log slope <= {GEOMETRY_MAX_SLOPE:g} over the last decade of eta t (about -1 predicted); the "
-             "angle to the SVM (GD's limit) and the gap the SVM direction leaves in each norm are reported")
+             "angle to the SVM (GD's limit) and the gap the SVM direction leaves in each norm are reported, and so is "
+             "mirror descent with psi = ||theta||_p^p / p against the same lp certificates (not claimed: its gap "
+             "falls like t^(-1/(p-1)), too slowly for these tolerances at p = 3)")
     if missing("lexmargin.numeric", "lexmargin.problems.maxmargin"):
         return not_available("geometry", claim,
                              f"missing {missing('lexmargin.numeric', 'lexmargin.problems.maxmargin')}")
-    from lexmargin.numeric.geometry import get_geometry
+    from lexmargin.numeric.geometry import MirrorLp, get_geometry
     from lexmargin.problems.maxmargin import max_margin
 
     n, d = 30, 8
@@ -577,6 +582,10 @@ def check_geometry(cfg: SuiteConfig) -> CheckResult:
         label = _geometry_label(norm, p)
         series_angle.append((label, row["iterations"], row["angle"]))
         series_gap.append((rf"{label}: slope {row['gap_slope'][-1]:.2f}", row["iterations"], row["gap"]))
+        if p is not None:   # mirror descent, psi = ||theta||_p^p / p: the same limit (Sun et al. 2022); reported only
+            mirror = geometry_run(data, cert, svm, MirrorLp(p), steps, dual_p=get_geometry(norm, p).dual_p)
+            rows[f"mirror_{name}"] = {"certificate_status": "optimal", "claimed": False,
+                                      "predicted_gap_slope": -1.0 / (p - 1.0), **mirror}
 
     def right(fig, ax):
         for k, (label, x, y) in enumerate(series_gap):
