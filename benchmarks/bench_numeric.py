@@ -4,6 +4,7 @@
                                        [--workers 2] [--dtype float64|float32|both] [--json out.json]
     python benchmarks/bench_numeric.py --small        # the paper suite's case: N=30, d=2, one run, many steps
     python benchmarks/bench_numeric.py --grid         # each fused kernel per step on a grid of sizes
+    python benchmarks/bench_numeric.py --geometry     # steepest descent in l1 / linf / lp, mirror descent
 
 One normalized-GD step for R runs on N samples in d dimensions does two matrix products
 (margins: 2RNd flops, gradient: 2RNd flops); GFLOP/s counts only those 4RNd flops, so the loss,
@@ -417,6 +418,81 @@ def bench(args, dtype, children=()) -> dict:
     return out
 
 
+# ---- steepest descent in a norm, mirror descent (numeric.geometry) ---------------------------------------------
+def geometry_rules(A=None) -> dict:
+    """name -> (step rule, fused path?, flops per step that are matrix products, as a multiple of RNd).
+
+    Each geometry's normalized step is 0.5 / max_n ||a_n||_*^2 (rows a_n of ``A``; the smoothness of log L in
+    its norm, as in the paper suite's geometry check): one fixed step for all would be unstable in linf (large
+    dual norms) and tiny in l1.  Without ``A``: ``ETA`` for every rule.
+    """
+    from lexmargin.numeric import Hypentropy, MirrorLp, Steepest, get_geometry
+    from lexmargin.numeric.geometry import lp_norm
+
+    def rule(name, p=None):
+        if A is None:
+            return Normalized(ETA)
+        return Normalized(0.5 / float(np.max(lp_norm(A, get_geometry(name, p).dual_p))) ** 2)
+
+    return {"gd": (rule("l2"), True, 4), "l1_coordinate": (Steepest("l1", rule("l1")), True, 4),
+            "linf_sign": (Steepest("linf", rule("linf")), True, 4), "lp3": (Steepest("lp", rule("lp", 3.0), p=3.0), True, 4),
+            "mirror_lp3": (Steepest(MirrorLp(3.0), rule("lp", 3.0)), True, 4),
+            "hypentropy": (Steepest(Hypentropy(1.0), rule("l2")), True, 4),
+            "gd_generic": (rule("l2"), False, 4), "linf_sign_generic": (Steepest("linf", rule("linf")), False, 4),
+            "l1_coordinate_generic_incremental": (Steepest("l1", rule("l1")), False, 2),
+            "l1_coordinate_generic_exact_margins": (Steepest("l1", rule("l1")), False, 4)}
+
+
+def _exact_margins_runner(trainer):
+    """Coordinate descent with its margins recomputed by a matrix product at every step (no O(N) update)."""
+    from lexmargin.numeric import trainer as trainer_module
+
+    def run(n):
+        saved, trainer_module.EXACT_EVERY = trainer_module.EXACT_EVERY, 1
+        try:
+            trainer.run(until=trainer.step + n)
+        finally:
+            trainer_module.EXACT_EVERY = saved
+    return run
+
+
+def geometry_bench(args, dtype) -> dict:
+    """Per step, each geometry's trainer (one thread) against the matmul peak, interleaved in rounds.
+
+    ``fraction_of_peak`` counts the matrix products only: 4RNd flops (margins and gradient), 2RNd for coordinate
+    descent with O(N) margin updates on the generic path (its margins cost no product).  Fused contenders run
+    on the kernel ``choose_kernel`` picks; ``over_gd`` is the time per step over plain fused GD (per-round median).
+    """
+    X, y = problem(args.runs, args.samples, args.dim)
+    kernel = LinearKernel(X, y, dtype=dtype)
+    theta = kernel.random_theta(np.arange(args.runs), 1.0)
+    runners, flops, kernels = {}, {}, {}
+    for name, (rule, fused, products) in geometry_rules(y[:, None] * X).items():
+        trainer = Trainer(kernel, theta, rule=rule, n_steps=TOTAL_STEPS, checkpoints=2, store_direction=False,
+                          fused=fused)
+        runners[name] = _exact_margins_runner(trainer) if name.endswith("exact_margins") else _trainer_runner(trainer)
+        flops[name] = products * args.runs * args.samples * args.dim
+        kernels[name] = trainer.fused_kernels[0] if trainer.fused else "generic"
+    peak = matmul_peak_timer(dtype, n=args.peak_size)
+    seconds, peaks, counts = time_rounds(runners, peak, args.steps, args.repeats, args.target_s)
+    out = {"dtype": np.dtype(dtype).name, "peak_gflops": max(peaks), "steps_per_timing": counts, "kernels": kernels}
+    gd = np.array(seconds["gd"])
+    for name in runners:
+        out[name] = _summary(seconds[name], peaks, flops[name])
+        out[name]["over_gd"] = float(np.median(np.array(seconds[name]) / gd))
+    return out
+
+
+def _print_geometry(report):
+    for r in report["geometry"]:
+        print(f"{r['dtype']}: peak {r['peak_gflops']:.1f} GFLOP/s")
+        for name in [k for k in r if isinstance(r[k], dict) and "ms_per_step" in r[k]]:
+            x, rounds = r[name], r[name]["fraction_of_peak_per_round"]
+            print(f"    {name} ({r['kernels'][name]}): {x['ms_per_step']:.3f} ms/step (median {x['ms_per_step_median']:.3f}), "
+                  f"{100 * x['fraction_of_peak']:.0f}% of peak in its products (per round median "
+                  f"{100 * rounds['median']:.0f}%), time / GD {x['over_gd']:.2f}")
+
+
 # ---- the grid behind numeric.fused.choose_kernel ---------------------------------------------------------------
 GRID_SHAPES = ((2, 30), (10, 200), (20, 1000), (100, 1000), (50, 5000))     # (d, N)
 GRID_RUNS = (1, 2, 4, 8, 16, 32, 64)
@@ -501,6 +577,8 @@ def main(argv=None):
                         help="the fused path's kernels to time one by one (those available here)")
     parser.add_argument("--grid", action="store_true",
                         help="time each fused kernel per step on a grid of sizes (the basis of choose_kernel)")
+    parser.add_argument("--geometry", action="store_true",
+                        help="time steepest descent in l1 / linf / lp and mirror descent (numeric.geometry)")
     parser.add_argument("--json", help="write the results to this file")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -520,6 +598,17 @@ def main(argv=None):
         with _blas_threads(1):
             report = {"date": time.strftime("%Y-%m-%d"), "cpus": os.cpu_count(),
                       "grid": {np.dtype(dt).name: grid(args, dt) for dt in dtypes}}
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(report, fh, indent=2)
+        return report
+    if args.geometry:
+        _load_libraries()
+        with _blas_threads(1):
+            report = {"machine": platform.processor() or platform.machine(), "cpus": os.cpu_count(), "threads": 1,
+                      "R": args.runs, "N": args.samples, "d": args.dim, "date": time.strftime("%Y-%m-%d"),
+                      "geometry": [geometry_bench(args, dt) for dt in dtypes]}
+        _print_geometry(report)
         if args.json:
             with open(args.json, "w") as fh:
                 json.dump(report, fh, indent=2)

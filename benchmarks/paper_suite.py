@@ -19,7 +19,10 @@ Claims (Nacson et al. ICML 2019 unless noted):
   the (1+eps)-log predictor's converges to the SVM direction;
 * path_sgd_invariance: Path-SGD (Neyshabur et al. 2015) is invariant to node rescalings;
 * gd_rate (Soudry et al. 2018): GD on a linear model follows w(t) = w_hat log t + rho(t) with rho(t) -> w_tilde
-  (both from the SVM certificate), so its direction converges to the SVM's like 1/log t.
+  (both from the SVM certificate), so its direction converges to the SVM's like 1/log t;
+* geometry (Gunasekar et al. 2018): steepest descent in l1 (coordinate descent), linf (sign descent) and lp
+  converges in direction to the max-margin solution in that norm, max_margin(norm=...)'s certificate; angle and
+  margin gap over time, with the gap's fitted log-log rate (docs/numeric_geometry.md).
 
 Every check draws one figure (PNG at 200 dpi, and PDF / SVG on request) with each bound it claims as a
 labelled line: log N in Lemma 3, the 4x decrease of Theorem 1, the tolerances of the others.  ``seed``
@@ -482,8 +485,128 @@ def check_gd_rate(cfg: SuiteConfig) -> CheckResult:
                         "support_spans": bool(spans), "distance_decreasing": decreasing}, tuple(plot))
 
 
+# the geometries of the geometry check: (norm of max_margin, p); lp at p = 3 (between l2 and linf) and 1.5
+GEOMETRY_NORMS = (("l1", None), ("linf", None), ("lp", 3.0), ("lp", 1.5))
+# step sizes of the geometry check, as fractions c of 1 / max_n ||a_n||_*^2 (the smoothness of log L in the norm)
+GEOMETRY_STEP_FRACTIONS = (0.5, 1.0)
+# claimed at the last step (10^4 steps with --quick, 3 10^4 otherwise), for every step size
+GEOMETRY_MAX_GAP = 5e-2           # 1 - normalized margin / certified max margin, in the geometry's norm
+GEOMETRY_MAX_ANGLE = 1e-1         # radians to the geometry's certificate
+GEOMETRY_MAX_SLOPE = -0.5         # fitted d log(gap) / d log t over the last decade of eta t (theory: about -1)
+
+
+def _geometry_label(norm: str, p) -> str:
+    if p is not None:
+        return rf"$\ell_{{{p:g}}}$"
+    return {"l1": r"$\ell_1$", "linf": r"$\ell_\infty$"}[norm]
+
+
+def _loglog_slope(steps, values) -> float:
+    """Least-squares slope of log(values) against log(steps) (non-positive values dropped; NaN if < 3 points)."""
+    steps, values = np.asarray(steps, dtype=float), np.asarray(values, dtype=float)
+    keep = (steps > 0) & (values > 0) & np.isfinite(values)
+    if keep.sum() < 3:
+        return float("nan")
+    return float(np.polyfit(np.log(steps[keep]), np.log(values[keep]), 1)[0])
+
+
+def geometry_run(data, certificate, svm, geometry, steps: int, dual_p: float | None = None) -> dict:
+    """Steepest descent in ``geometry`` (normalized steps c / max_n ||a_n||_*^2, from 0) measured against
+    ``certificate`` (a max_margin certificate, any norm) and the SVM: the numbers of one row of the geometry check.
+    ``dual_p``: the exponent of the dual norm in the step size (default: the geometry's own; mirror descent with
+    psi = ||theta||_p^p / p takes that of l_p).
+
+    Returns:
+        {"passed", "eta", "final_gap", "final_angle", "final_angle_to_svm", "angle_certificate_vs_svm", "svm_gap"
+        (1 - the SVM direction's margin in this norm / the certified one), "gap_slope", "angle_slope", "iterations",
+        "gap", "angle"} (per step size where a list; the series for the largest).
+    """
+    from lexmargin.numeric import LinearKernel, Normalized, Reference, angle, train
+    from lexmargin.numeric.geometry import Steepest, lp_norm
+
+    A = data.y[:, None] * data.X
+    dual_p = geometry.dual_p if dual_p is None else dual_p
+    etas = tuple(c / float(np.max(lp_norm(A, dual_p)) ** 2) for c in GEOMETRY_STEP_FRACTIONS)
+    hist = train(LinearKernel(data.X, data.y), np.zeros((len(etas), data.n_features)),
+                 rule=Steepest(geometry, Normalized(etas)), n_steps=steps, checkpoints=30,
+                 reference=Reference.from_certificate(certificate), store_direction=False)
+    its, gap, ang = hist.steps[1:], 1.0 - hist.margin_ratio[1:], hist.angle[1:]
+    # the last decade of eta t: gap ~ 1 / (eta t), so a smaller step is fitted where it has come as far
+    cmax = max(GEOMETRY_STEP_FRACTIONS)
+    window = [its >= steps / 10 * cmax / c for c in GEOMETRY_STEP_FRACTIONS]
+    slopes = [_loglog_slope(its[w], gap[w, r]) for r, w in enumerate(window)]
+    to_svm = angle(hist.theta, svm.theta)
+    ok = bool(np.all(gap[-1] <= GEOMETRY_MAX_GAP) and np.all(ang[-1] <= GEOMETRY_MAX_ANGLE)
+              and np.all(np.asarray(slopes) <= GEOMETRY_MAX_SLOPE))
+    # what GD's limit (the SVM) would leave in this norm: the geometry matters where this is far from 0
+    svm_nm = float(np.min(A @ svm.theta) / lp_norm(svm.theta, geometry.p))
+    return {"passed": ok, "eta": list(etas), "final_gap": gap[-1], "final_angle": ang[-1],
+            "final_angle_to_svm": to_svm, "angle_certificate_vs_svm": float(angle(certificate.theta, svm.theta)),
+            "svm_gap": 1.0 - svm_nm / float(certificate.normalized_margin),
+            "gap_slope": slopes, "angle_slope": [_loglog_slope(its[w], ang[w, r]) for r, w in enumerate(window)],
+            "iterations": its, "gap": gap[:, -1], "angle": ang[:, -1]}
+
+
+def check_geometry(cfg: SuiteConfig) -> CheckResult:
+    """Steepest descent in l1 / linf / lp converges in direction to the max-margin solution in that norm."""
+    claim = ("steepest descent in a norm (l1: greedy coordinate descent, linf: sign descent, lp: p = 3 and 1.5) with "
+             f"normalized steps eta = c / max_n ||a_n||_*^2 (c in {GEOMETRY_STEP_FRACTIONS}), from 0 on linear "
+             f"separable data, meets max_margin(norm=...)'s certificate (Gunasekar et al. 2018): at the last step "
+             f"1 - margin ratio <= {GEOMETRY_MAX_GAP:g} and angle <= {GEOMETRY_MAX_ANGLE:g}, the margin gap falls "
+             f"with a fitted log-log slope <= {GEOMETRY_MAX_SLOPE:g} over the last decade of eta t (about -1 predicted); the "
+             "angle to the SVM (GD's limit) and the gap the SVM direction leaves in each norm are reported, and so is "
+             "mirror descent with psi = ||theta||_p^p / p against the same lp certificates (not claimed: its gap "
+             "falls like t^(-1/(p-1)), too slowly for these tolerances at p = 3)")
+    if missing("lexmargin.numeric", "lexmargin.problems.maxmargin"):
+        return not_available("geometry", claim,
+                             f"missing {missing('lexmargin.numeric', 'lexmargin.problems.maxmargin')}")
+    from lexmargin.numeric.geometry import MirrorLp, get_geometry
+    from lexmargin.problems.maxmargin import max_margin
+
+    n, d = 30, 8
+    data = separable_data(n, d, seed=cfg.seed)
+    model = lexmargin.load_model("linear", input_dim=d)
+    steps = 10_000 if cfg.quick else 30_000
+    svm = max_margin(model, data)
+    rows, series_angle, series_gap, passed = {}, [], [], True
+    for norm, p in GEOMETRY_NORMS:
+        name = norm if p is None else f"l{p:g}"
+        cert = max_margin(model, data, norm=norm, p=p, raise_on_failure=False)
+        if cert.status.value != "optimal":
+            rows[name] = {"certificate_status": cert.status.value, "passed": False}
+            passed = False
+            continue
+        row = geometry_run(data, cert, svm, get_geometry(norm, p), steps)
+        rows[name] = {"certificate_status": "optimal", "certified_margin": float(cert.normalized_margin), **row}
+        passed &= row["passed"]
+        label = _geometry_label(norm, p)
+        series_angle.append((label, row["iterations"], row["angle"]))
+        series_gap.append((rf"{label}: slope {row['gap_slope'][-1]:.2f}", row["iterations"], row["gap"]))
+        if p is not None:   # mirror descent, psi = ||theta||_p^p / p: the same limit (Sun et al. 2022); reported only
+            mirror = geometry_run(data, cert, svm, MirrorLp(p), steps, dual_p=get_geometry(norm, p).dual_p)
+            rows[f"mirror_{name}"] = {"certificate_status": "optimal", "claimed": False,
+                                      "predicted_gap_slope": -1.0 / (p - 1.0), **mirror}
+
+    def right(fig, ax):
+        for k, (label, x, y) in enumerate(series_gap):
+            keep = y > 0
+            figures.plot_series(ax, x[keep], y[keep], label, k)
+        figures.draw_bound(ax, GEOMETRY_MAX_GAP, rf"claimed: gap $\leq$ {GEOMETRY_MAX_GAP:g} at $t = {steps}$")
+        ax.set(xscale="log", yscale="log", xlabel=r"iteration $t$", ylabel=r"$1 - \gamma(\theta_t) / \gamma^*$",
+               title=r"margin gap in the same norm ($c = 1$)")
+        figures.legend(ax)
+
+    plot = line_plot(cfg.plot_path("geometry"), cfg.formats, series_angle, xlabel=r"iteration $t$",
+                     ylabel=r"$\angle(\theta_t, \theta^*_{\|\cdot\|})$ (rad)",
+                     title=r"steepest descent in a norm, $\eta = c/\max_n \|a_n\|_*^2$, $c = 1$",
+                     bounds=[(GEOMETRY_MAX_ANGLE, rf"claimed: angle $\leq$ {GEOMETRY_MAX_ANGLE:g}")], panel=right)
+    return CheckResult("geometry", claim, bool(passed),
+                       {"steps": steps, "n": n, "d": d, "step_fractions": list(GEOMETRY_STEP_FRACTIONS),
+                        "geometries": rows}, tuple(plot))
+
+
 CHECKS = (check_lemma3_bound, check_theorem1_shallow_discarded, check_svm_bias, check_theorems23_homogeneous,
-          check_theorem4_lexicographic, check_log_vs_eps_log, check_path_sgd_invariance, check_gd_rate)
+          check_theorem4_lexicographic, check_log_vs_eps_log, check_path_sgd_invariance, check_gd_rate, check_geometry)
 
 
 # ---- the suite ----------------------------------------------------------------------------------

@@ -62,15 +62,15 @@ def test_quick_paper_suite_end_to_end(tmp_path, paper):
     suite = paper.run_paper_suite(tmp_path, quick=True, progress=False)
     names = [c.name for c in suite.checks]
     assert names == ["lemma3_bound", "theorem1_shallow_discarded", "svm_bias", "theorems23_homogeneous",
-                     "theorem4_lexicographic", "log_vs_eps_log", "path_sgd_invariance", "gd_rate"]
+                     "theorem4_lexicographic", "log_vs_eps_log", "path_sgd_invariance", "gd_rate", "geometry"]
     failures = {c.name: (c.status, c.note, c.numbers) for c in suite.checks if c.status not in ("passed",)}
     assert not failures
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["summary"]["passed"] == 8 and saved["quick"] is True
+    assert saved["summary"]["passed"] == 9 and saved["quick"] is True
     assert saved["kind"] == "paper_suite" and saved["seed"] == 0 and saved["schema_version"] == 1
     assert_follows_schema(saved)
     md = (tmp_path / "report.md").read_text()
-    assert "8 passed, 0 failed, 0 not available, 0 error" in md
+    assert "9 passed, 0 failed, 0 not available, 0 error" in md
     for check in suite.checks:
         assert check.plots, check.name
         for plot in check.plots:
@@ -126,6 +126,20 @@ def test_bench_numeric_runs_every_contender(tmp_path):
     assert json.loads(out.read_text())["results"][0]["dtype"] == "float64"
 
 
+def test_bench_numeric_times_every_geometry(tmp_path):
+    """A tiny run of bench_numeric.py --geometry: every rule is timed against the peak (no timing is asserted)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_numeric", Path(__file__).parents[1] / "benchmarks" / "bench_numeric.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = bench.main(["--geometry", "--runs", "4", "--samples", "50", "--dim", "6", "--steps", "3", "--repeats", "1",
+                         "--dtype", "float64", "--peak-size", "200", "--json", str(tmp_path / "g.json")])
+    result = report["geometry"][0]
+    for name in bench.geometry_rules():
+        assert 0 < result[name]["fraction_of_peak"] and result[name]["over_gd"] > 0
+    assert json.loads((tmp_path / "g.json").read_text())["geometry"][0]["dtype"] == "float64"
+
+
 def test_soudry_offset_follows_the_certificate_convention(paper):
     """w_hat = sum_n alpha_n a_n with alpha = multipliers / 2, and lr exp(-a_n.w_tilde) = alpha_n on the support."""
     data = paper.separable_data(30, 2, seed=4)
@@ -143,6 +157,36 @@ def test_soudry_offset_follows_the_certificate_convention(paper):
 def test_gd_rate_holds_beyond_seed_0(paper, tmp_path, seed):
     result = paper.check_gd_rate(paper.SuiteConfig(out_dir=tmp_path, quick=True, seed=seed))
     assert result.passed and result.numbers["distance_decreasing"]
+
+
+def test_geometry_check_holds_beyond_seed_0(paper, tmp_path):
+    """Seed 0 runs in the end-to-end test; seeds 0-9 pass (--quick, and 0-4 in full: docs/reports_and_suites.md)."""
+    result = paper.check_geometry(paper.SuiteConfig(out_dir=tmp_path, quick=True, seed=3, formats=("png", "svg")))
+    assert result.passed, result.numbers
+    rows = result.numbers["geometries"]
+    assert set(rows) == {"l1", "linf", "l3", "l1.5", "mirror_l3", "mirror_l1.5"}
+    for name, row in rows.items():
+        assert row["certificate_status"] == "optimal"
+        if not name.startswith("mirror"):
+            assert max(row["gap_slope"]) < -0.5
+    assert not rows["mirror_l3"]["claimed"] and max(rows["mirror_l3"]["final_gap"]) < 0.1   # reported: slower
+    assert sorted(Path(p).suffix for p in result.plots) == [".png", ".svg"]
+
+
+def test_geometry_check_fails_for_the_wrong_geometry(paper):
+    """The check can fail: GD (l2 steepest descent) measured against the linf certificate converges to the SVM,
+    whose linf margin falls short of the certified one, so its gap stalls and the angle stays large."""
+    from lexmargin.numeric.geometry import get_geometry
+    from lexmargin.problems.maxmargin import max_margin
+
+    data = paper.separable_data(30, 8, seed=0)
+    model = paper.lexmargin.load_model("linear", input_dim=8)
+    svm, linf = max_margin(model, data), max_margin(model, data, norm="linf")
+    wrong = paper.geometry_run(data, linf, svm, get_geometry("l2"), 10_000)
+    assert not wrong["passed"] and wrong["svm_gap"] > 0.05
+    assert min(wrong["final_gap"]) > paper.GEOMETRY_MAX_GAP and min(wrong["final_angle"]) > paper.GEOMETRY_MAX_ANGLE
+    right = paper.geometry_run(data, linf, svm, get_geometry("linf"), 10_000)
+    assert max(right["final_gap"]) < min(wrong["final_gap"]) / 3
 
 
 def test_svm_bias_check_reports_data_without_an_svm_through_the_origin(paper, tmp_path):

@@ -309,7 +309,7 @@ def test_quick_paper_suite_in_parallel_is_the_serial_suite(tmp_path, capsys, mon
             out.append(check)
         return out
 
-    assert serial["summary"] == parallel["summary"] and serial["summary"]["passed"] == 8
+    assert serial["summary"] == parallel["summary"] and serial["summary"]["passed"] == 9
     assert checks(serial, tmp_path / "serial") == checks(parallel, tmp_path / "parallel")
 
 

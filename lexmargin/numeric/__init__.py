@@ -7,6 +7,9 @@ Small pure pieces, composed by ``train``:
   ``CasadiKernel`` (any declared Model), and ``kernel_for(model, data)`` choosing among them;
 * losses in log space (``ExponentialLoss``, ``LogisticLoss``);
 * step rules (``Constant``, ``Normalized``, ``Adaptive``), minibatch SGD and Path-SGD (p = 2);
+* geometries (``geometry``): ``Steepest(geometry, rule)`` runs a step rule as steepest descent in l1 (greedy
+  coordinate descent, O(N) margin updates on a linear kernel), linf (sign descent) or lp, or as mirror
+  descent (``MirrorLp``, ``Hypentropy``: exponentiated gradient +-), checkpointed and resumed like the others;
 * ``train``/``Trainer`` recording a ``History`` at log-spaced checkpoints, with exact resume (atomic,
   single-writer checkpoints that record hashes of the data and model: ``CheckpointMismatchError``);
   full-batch exponential-loss GD on a ``LinearKernel`` takes the fused path (``fused``), run by a
@@ -32,6 +35,7 @@ against its max-margin certificate and checkpointed to disk (rerunning resumes w
 """
 
 from .compare import Multipliers, Reference, angle, margin_ratio, nnls_multipliers, unit
+from .geometry import Hypentropy, MirrorLp, Steepest, get_geometry
 from .history import History, log_checkpoints
 from .kernels import (
                       ACTIVATIONS,
@@ -62,18 +66,22 @@ __all__ = [
                       "DivergenceError",
                       "ExponentialLoss",
                       "History",
+                      "Hypentropy",
                       "Kernel",
                       "LayeredNetKernel",
                       "LinearKernel",
                       "LogisticLoss",
+                      "MirrorLp",
                       "Multipliers",
                       "Normalized",
                       "Reference",
                       "SVMBiasKernel",
+                      "Steepest",
                       "SumKernel",
                       "Trainer",
                       "angle",
                       "check_kernel_against_model",
+                      "get_geometry",
                       "get_loss",
                       "kernel_for",
                       "layered_degree",

@@ -63,24 +63,72 @@ def margin_ratio(normalized_margin, reference_margin) -> np.ndarray:
     return np.asarray(normalized_margin, dtype=float) / ref
 
 
+# the norms a Reference may be measured in, as exponents p of ||theta||_p
+_NORM_P = {"l2": 2.0, "l1": 1.0, "linf": np.inf}
+
+
 @dataclass(frozen=True)
 class Reference:
-    """A target direction (unit, flat layout of the model) and its normalized margin."""
+    """A target direction (unit, flat layout of the model) and its normalized margin.
+
+    ``norm`` ("l2", "l1", "linf", "lp" with ``p``): the norm the normalized margin min_n f_n / ||theta||^degree
+    is measured in (a certificate of ``max_margin(..., norm=...)``); the trainer's margin ratios use it.
+    """
 
     direction: np.ndarray
     normalized_margin: float
+    norm: str = "l2"
+    p: float | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "direction", unit(np.asarray(self.direction, dtype=float).ravel()))
         margin_ratio(1.0, self.normalized_margin)
+        if self.norm not in (*_NORM_P, "lp"):
+            raise ValueError(f"norm must be one of {(*_NORM_P, 'lp')}; got {self.norm!r}")
+        if (self.norm == "lp") != (self.p is not None) or (self.p is not None and not 1 < float(self.p) < np.inf):
+            raise ValueError(f"p (a finite number > 1) goes with norm 'lp' only; got norm {self.norm!r}, p {self.p!r}")
+        if self.p is not None:
+            object.__setattr__(self, "p", float(self.p))
+
+    @property
+    def exponent(self) -> float:
+        """p of the reference's norm ||.||_p."""
+        if self.norm == "lp" and self.p is not None:
+            return self.p
+        return _NORM_P[self.norm]
+
+    def normalized_margins(self, theta, margins, degree) -> np.ndarray:
+        """min_n f_n / ||theta_r||^degree per run, in the reference's norm (NaN without a degree).
+
+        Args:
+            theta: parameters (R, P).
+            margins: f (R, N).
+            degree: the model's homogeneity degree (None: not homogeneous).
+
+        Returns:
+            The normalized margins (R,).
+        """
+        from .geometry import lp_norm
+
+        theta = np.atleast_2d(np.asarray(theta, dtype=float))
+        if degree is None:
+            return np.full(theta.shape[0], np.nan)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.min(np.atleast_2d(margins), axis=1) / lp_norm(theta, self.exponent) ** degree
 
     @classmethod
     def from_certificate(cls, certificate) -> Reference:
-        """From a ``lexmargin`` Certificate (anything with ``theta`` and ``normalized_margin``)."""
-        return cls(np.asarray(certificate.theta, dtype=float), float(certificate.normalized_margin))
+        """From a ``lexmargin`` Certificate (anything with ``theta`` and ``normalized_margin``; its ``norm``
+        label "l2", "l1", "linf" or "l<p>" is kept, so margin ratios are measured in the certificate's norm)."""
+        label = str(getattr(certificate, "norm", "l2") or "l2")
+        norm, p = (label, None) if label in _NORM_P else ("lp", float(label[1:]))
+        return cls(np.asarray(certificate.theta, dtype=float), float(certificate.normalized_margin), norm, p)
 
     def to_dict(self) -> dict:
-        return {"direction": self.direction.tolist(), "normalized_margin": self.normalized_margin}
+        out = {"direction": self.direction.tolist(), "normalized_margin": self.normalized_margin}
+        if self.norm != "l2":                 # l2 references keep the older form (checkpoints stay comparable)
+            out |= {"norm": self.norm, "p": self.p}
+        return out
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ GD step eta * grad L / L is exactly eta * grad log L.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -113,6 +114,20 @@ class LogisticLoss:
         return {"name": self.name}
 
 
+class Loss(Protocol):
+    """What the trainer asks of a loss: ``scaled_weights(f, out=None) -> (log L, e, 1/s)`` for margins f (R, N),
+    with weights w = e / s and grad log L = -sum_n w_n grad f_n (e may be written into ``out``), and ``to_dict()``
+    for checkpoints.  ``ExponentialLoss`` and ``LogisticLoss`` are the two built in (only the exponential loss
+    takes the fused path)."""
+
+    name: str
+
+    def scaled_weights(self, f: np.ndarray, out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        ...
+
+    def to_dict(self) -> dict: ...
+
+
 LOSSES = {"exp": ExponentialLoss, "exponential": ExponentialLoss, "logistic": LogisticLoss}
 
 
@@ -120,18 +135,18 @@ def get_loss(loss):
     """A loss object from a name ("exp", "logistic") or a loss object.
 
     Args:
-        loss: a name or a loss object (returned as it is).
+        loss: a name or a loss object (a ``Loss``: what the trainer calls; returned as it is).
 
     Returns:
-        ExponentialLoss or LogisticLoss.
+        ExponentialLoss, LogisticLoss or the given Loss.
     """
     if isinstance(loss, str):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose from {sorted(LOSSES)}")
         return LOSSES[loss]()
-    if not hasattr(loss, "value_and_weights"):
-        raise TypeError(f"loss must be a name or provide value_and_weights(f); got {type(loss).__name__}")
+    if not (hasattr(loss, "scaled_weights") and hasattr(loss, "to_dict")):
+        raise TypeError(f"loss must be a name or a Loss (scaled_weights(f, out), to_dict()); got {type(loss).__name__}")
     return loss
 
 
-__all__ = ["ExponentialLoss", "LogisticLoss", "get_loss", "logsumexp"]
+__all__ = ["ExponentialLoss", "LogisticLoss", "Loss", "get_loss", "logsumexp"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -114,18 +115,50 @@ class Adaptive:
                 "normalized": self.normalized, "max_eta": self.max_eta if math.isfinite(self.max_eta) else None}
 
 
-RULES = {"constant": Constant, "normalized": Normalized, "adaptive": Adaptive}
+class StepSizeRule(Protocol):
+    """What the trainer asks of a step rule: how far each run moves.
+
+    ``init(runs)`` gives the per-run state (a dict of (R,) arrays; ``eta`` among them), ``multiplier(state,
+    log_loss)`` the multipliers m (R,) of the step theta + m d (d = -grad log L, or the direction of a geometry:
+    ``geometry.Steepest``), ``adaptive`` rules also ``update(state, accepted)`` after each step, and
+    ``to_dict()`` is what checkpoints record (``rule_from_dict`` reads it back).
+    """
+
+    adaptive: bool
+
+    def init(self, runs: int) -> dict: ...
+
+    def multiplier(self, state: dict, log_loss: np.ndarray) -> np.ndarray: ...
+
+    def to_dict(self) -> dict: ...
+
+
+# name -> rule class; a class with ``from_dict`` (``geometry.Steepest``) reads its own dict
+RULES: dict[str, Any] = {"constant": Constant, "normalized": Normalized, "adaptive": Adaptive}
 
 
 def rule_from_dict(spec: dict):
+    """A step rule from its ``to_dict`` (what checkpoints record), for exact resume.
+
+    Args:
+        spec: {"rule": name, ...}: "constant", "normalized", "adaptive" (with "eta"), or "steepest"
+            (``numeric.geometry.Steepest``: a geometry and an inner rule).
+
+    Returns:
+        The step rule.
+    """
     spec = dict(spec)
     kind = spec.pop("rule")
+    if kind == "steepest" and kind not in RULES:
+        from . import geometry  # noqa: F401  (registers Steepest in RULES)
     if kind not in RULES:
         raise ValueError(f"unknown step rule {kind!r}; choose from {sorted(RULES)}")
+    if hasattr(RULES[kind], "from_dict"):
+        return RULES[kind].from_dict({"rule": kind, **spec})
     eta = spec.pop("eta")
     if kind == "adaptive" and spec.get("max_eta", 0) is None:
         spec["max_eta"] = math.inf                      # written as None by Adaptive.to_dict: no cap
     return RULES[kind](eta=tuple(eta) if isinstance(eta, list) else eta, **spec)
 
 
-__all__ = ["Adaptive", "Constant", "Normalized", "rule_from_dict"]
+__all__ = ["Adaptive", "Constant", "Normalized", "StepSizeRule", "rule_from_dict"]

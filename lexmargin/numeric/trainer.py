@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,6 +35,7 @@ from ..fileio import corrupt, dumps_strict, exclusive_writer, json_from_array, r
 from ..progress import bar, get_logger, inside_solve, verbosity
 from .compare import Reference, angle, margin_ratio
 from .fused import KERNELS, LinearExpLane, kernel_available
+from .geometry import EXACT_EVERY, fused_step, incremental_margins, is_incremental
 from .history import SERIES, History, log_checkpoints
 from .losses import ExponentialLoss, get_loss
 from .pathsgd import path_sgd_direction
@@ -161,7 +163,7 @@ class Trainer:
                  fused: bool = True, threads: int = 1):
         self.kernel = kernel
         self.loss = get_loss(loss)
-        self.rule = rule if rule is not None else Constant(0.1)
+        self.rule: Any = rule if rule is not None else Constant(0.1)   # a StepSizeRule or a geometry.Steepest
         if not hasattr(self.rule, "multiplier"):
             raise TypeError(f"rule must be a step rule (Constant, Normalized, Adaptive); got {rule!r}")
         if int(n_steps) != n_steps or n_steps < 0:
@@ -172,6 +174,8 @@ class Trainer:
         self.path_sgd = bool(path_sgd)
         if self.path_sgd and not hasattr(kernel, "path_scales"):
             raise ValueError(f"Path-SGD needs a layered-net kernel; got {kernel.name!r}")
+        if self.path_sgd and self._geometric:
+            raise ValueError("Path-SGD has its own geometry: use a plain step rule (Constant, Normalized, Adaptive)")
         self.seed = int(seed)
         self.reference = self._check_reference(reference)
         self.store_direction = bool(store_direction)
@@ -190,6 +194,16 @@ class Trainer:
     def _can_fuse(self) -> bool:
         return (self.kernel.augmented_margin_matrix is not None and isinstance(self.loss, ExponentialLoss)
                 and self.batch_size is None and not self.path_sgd and not self.rule.adaptive)
+
+    @property
+    def _geometric(self) -> bool:
+        """The rule moves in a geometry of its own (``geometry.Steepest``; on the fused path: ``geometry.fused_step``)."""
+        return hasattr(self.rule, "apply")
+
+    @property
+    def _incremental(self) -> bool:
+        """Coordinate descent on a linear kernel's generic path: margins updated in O(N), stored in checkpoints."""
+        return self._geometric and not self.fused and is_incremental(self.kernel, self.rule.geometry)
 
     def _start(self, theta, workers, shift=None, kernels=None):
         """The lanes; ``kernels``: the fused kernel of each lane in the run being resumed (kept where it is
@@ -354,11 +368,33 @@ class Trainer:
         if self.path_sgd:
             v = path_sgd_direction(self.kernel, lane.theta, v)
         state = self._lane_rule_state(lane)
-        s = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)
-        new = _Lane(lane.rows, lane.theta + s[:, None] * v)
-        self._refresh(new, lane.spare)
+        if self._geometric:
+            new = self._geometry_step(lane, v, inv_s, self.rule.multiplier(state, log_loss))
+        else:
+            s = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)
+            new = _Lane(lane.rows, lane.theta + s[:, None] * v)
+            self._refresh(new, lane.spare)
         if not self.rule.adaptive:
             self._check_finite(new, state)
+        return new
+
+    def _geometry_step(self, lane, v, inv_s, m):
+        """A ``geometry.Steepest`` rule's step theta' = geometry.step(theta, d, m), d = -grad log L = v inv_s.
+
+        A one-coordinate step on a linear kernel updates the margins in O(N) per run, recomputed exactly
+        at every step divisible by ``geometry.EXACT_EVERY`` (by step number: a resumed run does the same).
+        """
+        dtype = lane.theta.dtype
+        theta, change = self.rule.apply(lane.theta, v * inv_s[:, None].astype(dtype), m.astype(dtype))
+        new = _Lane(lane.rows, theta)
+        f = None
+        if (self.step + 1) % EXACT_EVERY:
+            f = incremental_margins(self.kernel, lane.f, change, out=_fits(lane.spare[0], theta, self.kernel))
+        if f is None:
+            self._refresh(new, lane.spare)
+        else:
+            new.f, new.cache = f, None
+            new.log_loss, new.e, new.inv_s = self.loss.scaled_weights(f, out=_fits(lane.spare[1], theta, self.kernel))
         return new
 
     def _commit(self, lane, new):
@@ -377,7 +413,10 @@ class Trainer:
         log_loss = lane.log_loss
         if not np.isfinite(log_loss).all():
             self._raise_divergence(~np.isfinite(log_loss), lane, state, step)
-        lane.advance(self.rule.multiplier(state, log_loss))
+        if self._geometric:
+            fused_step(lane, self.rule.geometry, self.rule.multiplier(state, log_loss))
+        else:
+            lane.advance(self.rule.multiplier(state, log_loss))
 
     def _accept(self, lane, new):
         ok = np.isfinite(new.log_loss) & np.all(np.isfinite(new.theta), axis=1) & (new.log_loss < lane.log_loss)
@@ -446,7 +485,9 @@ class Trainer:
                "angle": np.full(self.n_runs, np.nan), "margin_ratio": np.full(self.n_runs, np.nan)}
         if self.reference is not None and np.all(norm > 0):
             rec["angle"] = angle(theta, self.reference.direction)
-            rec["margin_ratio"] = margin_ratio(nm, self.reference.normalized_margin)
+            ref_nm = nm if self.reference.norm == "l2" else self.reference.normalized_margins(
+                theta, f, self.kernel.degree)
+            rec["margin_ratio"] = margin_ratio(ref_nm, self.reference.normalized_margin)
         return rec
 
     @property
@@ -598,6 +639,8 @@ class Trainer:
         arrays = {"theta": self.theta, "step": np.array(self.step, dtype=np.int64)}
         if self.fused:
             arrays["shift"] = self._gather("shift")          # the fused weights' shift: exact resume
+        if self._incremental:
+            arrays["margins"] = self._gather("f")            # updated in O(N) per step: exact resume
         arrays.update({f"rule_{k}": v for k, v in self.rule_state.items()})
         for name in SERIES:
             arrays[f"rec_{name}"] = np.array([r[name] for r in self.records])
@@ -633,7 +676,7 @@ class Trainer:
         self = cls.__new__(cls)
         self.kernel, self.threads = kernel, threads
         try:
-            theta, shift = self._restore(config, meta, d, path)
+            theta, shift, margins = self._restore(config, meta, d, path)
         except (KeyError, TypeError, ValueError, IndexError, AttributeError, OverflowError) as exc:
             if isinstance(exc, DataError):
                 raise
@@ -642,6 +685,10 @@ class Trainer:
         if kernels is not None and not (isinstance(kernels, list) and all(k in KERNELS for k in kernels)):
             raise corrupt(path, "checkpoint", f"fused_kernels is {kernels!r}")
         self._start(theta, workers, shift, kernels if self.fused else None)
+        if margins is not None:                       # coordinate descent's incrementally updated margins
+            for lane in self.lanes:
+                lane.f = np.array(margins[lane.rows])
+                lane.log_loss, lane.e, lane.inv_s = self.loss.scaled_weights(lane.f)
         return self
 
     def _restore(self, config, meta, d, path):
@@ -668,7 +715,8 @@ class Trainer:
         ref = meta["reference"]
         need(ref is None or isinstance(ref, dict), "reference is not a mapping")
         self.reference = self._check_reference(
-            Reference(np.asarray(ref["direction"], dtype=float), float(ref["normalized_margin"])) if ref else None)
+            Reference(np.asarray(ref["direction"], dtype=float), float(ref["normalized_margin"]),
+                      ref.get("norm", "l2"), ref.get("p")) if ref else None)
 
         step = d["step"]
         need(step.shape == () and step.dtype.kind in "iu", f"step has shape {step.shape} and dtype {step.dtype}")
@@ -709,7 +757,11 @@ class Trainer:
             need(value.shape == shape if K else value.size == 0, f"record {name!r} has shape {value.shape}; "
                  f"expected {shape}")
             need(value.dtype.kind == "f" or value.size == 0, f"record {name!r} has dtype {value.dtype}")
-        known = {"meta", "theta", "step", "shift", "rec_step"} | {f"rule_{k}" for k in expected} | {
+        margins = d.get("margins")
+        if self._incremental:
+            need(margins is not None and margins.shape == (runs, kernel.n_samples) and margins.dtype == kernel.dtype
+                 and np.isfinite(margins).all(), "coordinate descent's margins are missing or invalid")
+        known = {"meta", "theta", "step", "shift", "rec_step"} | ({"margins"} if self._incremental else set()) | {f"rule_{k}" for k in expected} | {
             f"rec_{name}" for name in SERIES}
         need(set(d) <= known, f"unexpected entries {sorted(set(d) - known)}")
         self.records = [{"step": int(s), **{name: d[f"rec_{name}"][i] for name in SERIES}}
@@ -717,7 +769,7 @@ class Trainer:
         self.rng = np.random.default_rng()
         need(isinstance(meta["rng"], dict), "the random generator state is not a mapping")
         self.rng.bit_generator.state = meta["rng"]
-        return kernel.check_theta(theta), shift
+        return kernel.check_theta(theta), shift, margins if self._incremental else None
 
 
 _CONFIG_TYPES = {"kernel": dict, "loss": dict, "rule": dict, "n_steps": int, "checkpoints": list,
@@ -786,7 +838,8 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
         kernel: the batched kernel (``kernel_for(model, data)``).
         theta0: the R starting points (R, P).
         loss: "exp", "logistic" or a loss object.
-        rule: the step rule (``Constant``, ``Normalized``, ``Adaptive``; default ``Constant(0.1)``).
+        rule: the step rule (``Constant``, ``Normalized``, ``Adaptive``; default ``Constant(0.1)``), or one of
+            them in a geometry (``geometry.Steepest``: steepest descent in l1 / linf / lp, mirror descent).
         n_steps: how many steps.
         checkpoints: how many log-spaced checkpoints to record, or the step numbers.
         batch_size: minibatch SGD with this many samples per step (None: full batch).
