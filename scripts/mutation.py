@@ -666,7 +666,8 @@ GENERIC = [
     # errors on stderr without raising; no decision reads a message
     (r"^x\w*(\u01c1\w+\u01c1\w+)?: (.*log\.(info|debug|warning)\(.* -> |"
      r"tau \* stages\.sigma, cert\.status, fixed\.size, data\.n_samples, unique\) -> |"
-     r"index\.size\) -> |iterations, rounds\) -> |outcome\.status, outcome\.objective, flips\.size\) -> )",
+     r"index\.size\) -> |iterations, rounds\) -> |outcome\.status, outcome\.objective, flips\.size\) -> |"
+     r"cert\.status, discarded\) -> )",
      "a log message: the logging module formats it lazily and reports its own formatting errors on stderr "
      "without raising; no decision reads it"),
     # ---- clarke: realizability of sign patterns, the patterns enumerated, the sign rows of a region
