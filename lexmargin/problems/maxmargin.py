@@ -61,6 +61,9 @@ CLOSED_FORM = "closed form"
 DEEP_LINEAR_MESSAGE = ("deep linear net: the balanced rank-one factorization of the linear max-margin solution (the global "
                        "minimum), finished and certified without IPOPT")
 REGION_MAX_ITER = 1000     # a region that needs more is given up for the next start
+WALK_STEP_MAX_ITER = 300   # a region entered by the walk (at its boundary): measured 27-36 iterations when it converges
+                           # (N = 1000, width 8); one that did not ran 2 x 1000 iterations and its fallbacks (42 s)
+                           # to end infeasible: such a step now ends the walk, without fallbacks
 WALK_MAX_STEPS = 25        # regions visited by one start's walk
 SIGN_ROWS_NEAR = 0.02      # a region's sign working set starts with the rows whose slack is <= this fraction of their
                            # unit's largest |z| (regions.unit_relative_slacks); violated ones join round by round
@@ -735,10 +738,11 @@ class MaxMarginProblem:
         start = self._judge_region(region, self._attempt_at(region, theta), opts, ())
         outcomes, steps, seen = [], [], {region.key()}
         while not self._out_of_time(opts, started):    # the start is kept even when no region could be solved
-            region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, REGION_MAX_ITER),
+            cap = REGION_MAX_ITER if not steps else WALK_STEP_MAX_ITER
+            region_opts = SolveOptions.resolve(opts, max_iter=min(opts.max_iter, cap),
                                                time_limit=self._time_left(opts, started))
-            outcome = self._judge_region(region, self._region_attempt(region, theta, region_opts, ws), opts,
-                                         tuple(steps))
+            outcome = self._judge_region(region, self._region_attempt(region, theta, region_opts, ws,
+                                                                      fallbacks=not steps), opts, tuple(steps))
             flips = outcome.binding_signs
             steps.append(WalkStep(outcome.status, outcome.objective, int(flips.size)))
             outcomes.append(outcome)
@@ -760,17 +764,19 @@ class MaxMarginProblem:
             outcomes.append(start.with_walk(walk))
         return outcomes
 
-    def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions) -> _Attempt:
+    def _region_attempt(self, region, theta, opts: SolveOptions, ws: WorkingSetOptions,
+                        fallbacks: bool = True) -> _Attempt:
         """_attempt, with fallbacks when it stops without converging: a working-set solve is solved again on all
         margin rows (a round on few margin rows can leave IPOPT far out on a region's degenerate directions,
         v_j -> 0, a_j -> inf), then IPOPT's adaptive barrier update is tried (the monotone one diverged on some data
         scales where the adaptive one converges; a region's problem is not scale-invariant for IPOPT).  Whether the
         sign rows get a working set is decided once (``_sign_working_set``) and kept by the fallbacks: all 8000
-        sign rows of N = 1000, width 8 made a fallback run 50 s where the set's solve took 6 s."""
+        sign rows of N = 1000, width 8 made a fallback run 50 s where the set's solve took 6 s.  Without
+        ``fallbacks`` (the walk's later regions, WALK_STEP_MAX_ITER) the first attempt is the result."""
         started = time.perf_counter()    # opts.time_limit bounds the attempt and its fallbacks together
         sign_set = self._sign_working_set(region.whole, ws)
         attempt = self._attempt_in_region(region, theta, opts, ws, sign_set)
-        if self._converged(attempt) or self._out_of_time(opts, started):
+        if self._converged(attempt) or self._out_of_time(opts, started) or not fallbacks:
             return attempt
         if attempt.working_set.size < self.data.n_samples:
             ws = WorkingSetOptions(enabled=False)

@@ -338,7 +338,8 @@ def scripted_walk(monkeypatch, start, steps, max_steps=25, opts=None, started=0.
         return M._RegionOutcome(region, attempt, None, status, diag, np.asarray(flips, dtype=int), objective,
                                 feasible)
 
-    def solve(region, theta, region_opts, ws):
+    def solve(region, theta, region_opts, ws, fallbacks):
+        assert fallbacks == (not regions)          # the first region only
         regions.append(region)
         if seen is not None:
             seen.append(region_opts)
@@ -495,6 +496,23 @@ def scripted_region_solves(monkeypatch, statuses, working=None, ipopt=None):
     return out, calls, made
 
 
+def test_without_fallbacks_a_failed_region_solve_is_the_result(monkeypatch):
+    net, data, region, theta0, *_ = region_with_violations(0, [])
+    problem = M.MaxMarginProblem(net, data)
+    calls = []
+
+    def solve(region, theta, opts, ws, sign_set):
+        calls.append(ws.enabled)
+        return replace(problem._attempt_at(region, theta), solver_status=Status.MAX_ITERATIONS,
+                       working_set=np.arange(3))
+    monkeypatch.setattr(problem, "_attempt_in_region", solve)
+    out = problem._region_attempt(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(enabled=True),
+                                  fallbacks=False)
+    assert calls == [True] and out.solver_status == Status.MAX_ITERATIONS
+    problem._region_attempt(region, theta0, SolveOptions.resolve(None), M.WorkingSetOptions(enabled=True))
+    assert len(calls) == 4          # with fallbacks: all margin rows, then the adaptive barrier
+
+
 def test_a_converged_region_solve_is_kept_and_a_failed_one_is_tried_again(monkeypatch):
     for status in (OPT, INACC, Status.INFEASIBLE):
         out, calls, made = scripted_region_solves(monkeypatch, [status])
@@ -580,8 +598,9 @@ def test_kinked_rows_use_the_callers_active_tolerance_and_keep_their_shapes():
 
 
 def test_each_region_is_solved_with_the_callers_options_within_the_limits(monkeypatch):
-    """A region's solve keeps the caller's IPOPT options and tolerance, at most REGION_MAX_ITER iterations and
-    what is left of the time limit; past the time limit no region solve is launched (the start is the outcome)."""
+    """A region's solve keeps the caller's IPOPT options and tolerance, at most REGION_MAX_ITER iterations (the
+    first region; WALK_STEP_MAX_ITER for the regions the walk enters) and what is left of the time limit; past the
+    time limit no region solve is launched (the start is the outcome)."""
     import time
     seen = []
     opts = SolveOptions.resolve(None, max_iter=5000, tol=1e-7, ipopt={"mu_init": 1e-3}, time_limit=1e4)
@@ -589,8 +608,10 @@ def test_each_region_is_solved_with_the_callers_options_within_the_limits(monkey
     scripted_walk(monkeypatch, (INACC, 9.0, True, []), [(RB, 4.0, True, [1]), (OPT, 3.0, True, [])], opts=opts,
                   started=started, seen=seen)
     assert len(seen) == 2
+    assert [o.max_iter for o in seen] == [M.REGION_MAX_ITER, M.WALK_STEP_MAX_ITER]
+    assert M.WALK_STEP_MAX_ITER < M.REGION_MAX_ITER < 5000
     for region_opts in seen:
-        assert region_opts.max_iter == min(5000, M.REGION_MAX_ITER) and region_opts.tol == 1e-7
+        assert region_opts.tol == 1e-7
         assert region_opts.ipopt_options()["ipopt.mu_init"] == 1e-3
         assert 0 < region_opts.time_limit <= 1e4 - (time.perf_counter() - started) + 1.0
     few = SolveOptions.resolve(None, max_iter=10)
