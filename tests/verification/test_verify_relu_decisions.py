@@ -636,3 +636,17 @@ def test_a_sample_with_too_many_kinks_is_an_undecided_row():
     region = RegionMargins(net, data, theta)
     rows = problem._kinked_rows(region, theta, np.ones(2), Tolerances())
     assert rows[0].complete is False and len(rows[0].units) == 13 and rows[0].columns.shape == (0, problem.lift.n)
+
+
+def test_default_starts_of_a_relu_net_are_its_separating_gd_start(monkeypatch):
+    """starts=None: the normalized-GD start alone when it separates; starts=K: it and K - 1 random starts;
+    without a separating GD start, DEFAULT_STARTS random ones."""
+    from lexmargin.sweep import relu_teacher_data
+    net = lm.load_model("two_layer", input_dim=3, activation="relu", width=3)
+    problem = M.MaxMarginProblem(net, relu_teacher_data(30, d=3, width=3, seed=4))
+    default = problem._initial_points(SolveOptions.resolve(None))
+    assert len(default) == 1 and np.min(net.margins(default[0], problem.data)) > 0
+    three = problem._initial_points(SolveOptions.resolve(None, starts=3))
+    assert len(three) == 3 and np.array_equal(three[0], default[0])
+    monkeypatch.setattr(problem, "_gd_start", lambda opts: None)
+    assert len(problem._initial_points(SolveOptions.resolve(None))) == M.DEFAULT_STARTS
