@@ -30,7 +30,7 @@ Each form gives CasADi expressions (for IPOPT) and numpy values, gradients, Jaco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import casadi as ca
 import numpy as np
@@ -573,7 +573,8 @@ class PathNorm(Norm):
         if len(arrays) != 2 or len(matrices) != 1 or len(vectors) != 1 or vectors[0].size != matrices[0].shape[0]:
             raise LexmarginError(f"norm 'path' needs a two-layer net with parameters V (H x {D}) and a (H); model "
                                  f"{model.name!r} has arrays of shapes {[A.shape for A in arrays]}")
-        bound = PathNorm(tuple(int(i) for i in matrices[0].reshape(-1)), tuple(int(i) for i in vectors[0]))
+        bound = replace(self, v_index=tuple(int(i) for i in matrices[0].reshape(-1)),
+                        a_index=tuple(int(i) for i in vectors[0]))
         if self.bound and (bound.v_index, bound.a_index) != (self.v_index, self.a_index):
             raise LexmarginError("this PathNorm is bound to another model's layout")
         return bound
@@ -714,10 +715,6 @@ class BalancedPathNorm(PathNorm):
     @property
     def objective_label(self) -> str:
         return f"sum_j a_j^2 ||v_j||_2^2 + {self.rho:g} sum_j (a_j^2 - ||v_j||^2)^2 (path norm, balanced gauge)"
-
-    def bind(self, model) -> BalancedPathNorm:
-        bound = PathNorm.bind(PathNorm(self.v_index, self.a_index), model)
-        return BalancedPathNorm(bound.v_index, bound.a_index, self.rho)
 
     def objective_expr(self, z, P):
         H = self.width
