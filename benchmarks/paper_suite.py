@@ -22,7 +22,10 @@ Claims (Nacson et al. ICML 2019 unless noted):
   (both from the SVM certificate), so its direction converges to the SVM's like 1/log t;
 * geometry (Gunasekar et al. 2018): steepest descent in l1 (coordinate descent), linf (sign descent) and lp
   converges in direction to the max-margin solution in that norm, max_margin(norm=...)'s certificate; angle and
-  margin gap over time, with the gap's fitted log-log rate (docs/numeric_geometry.md).
+  margin gap over time, with the gap's fitted log-log rate (docs/numeric_geometry.md);
+* path_sgd_limits: GD's and Path-SGD's limits on a two-layer ReLU net meet, in their own geometry, the l2 and the
+  path-norm max-margin certificates computed from each limit (docs/path_norm.md);
+* sgd_limit (Nacson, Srebro & Soudry 2019): SGD with replacement converges in direction to the SVM like GD.
 
 Every check draws one figure (PNG at 200 dpi, and PDF / SVG on request) with each bound it claims as a
 labelled line: log N in Lemma 3, the 4x decrease of Theorem 1, the tolerances of the others.  ``seed``
@@ -483,7 +486,7 @@ def path_limit_runs(model, data, theta0, steps: int, path_sgd: bool, seed: int =
         out["balanced_l2_ratio"][r] = m["balanced_l2"] / c2.normalized_margin
         out["path_ratio"][r] = m["path"] / cp.normalized_margin
         out["l2_angle"][r] = float(angle(balanced, c2.theta))
-        out["path_angle"][r] = float(angle(norm.paths(theta).ravel(), norm.paths(cp.theta).ravel()))
+        out["path_angle"][r] = float(angle(norm.paths(theta / np.linalg.norm(theta)).ravel(), norm.paths(cp.theta).ravel()))
         reference = cp.normalized_margin if path_sgd else c2.normalized_margin
         gaps[:, r] = [1.0 - _margins_of(model, norm, data, d)[own] / reference for d in hist.direction[1:, r]]
         late = its >= steps / 10

@@ -14,7 +14,7 @@ from lexmargin.nlp.norms import BalancedPathNorm, PathNorm, get_norm
 from lexmargin.problems.pathnorm import certify_point, gauge_fix, path_max_margin
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from common import separable_data  # noqa: E402
+from common import separable_data
 
 
 def _relu(width=4, d=2):
@@ -114,7 +114,8 @@ def test_relu_net_matches_its_region_qp():
     cons = []
     for n in range(data.n_samples):
         terms = [W[i] @ data.X[n] for i, j in enumerate(live) if on[n, j]]
-        cons.append(data.y[n] * sum(terms) >= 1 if terms else 0 >= 1)
+        assert terms, f"sample {n} sees no live unit: the region QP would be infeasible"
+        cons.append(data.y[n] * sum(terms) >= 1)
     for i, j in enumerate(live):
         s = np.sign(a[j])
         cons += [s * (data.X[on[:, j]] @ W[i]) >= 0, s * (data.X[~on[:, j]] @ W[i]) <= 0]

@@ -38,7 +38,7 @@ from ..nlp.certificate import Certificate
 from ..nlp.norms import BalancedPathNorm, PathNorm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
-from .maxmargin import MaxMarginProblem
+from .maxmargin import MaxMarginDiagnostics, MaxMarginProblem
 
 
 @dataclass(frozen=True)
@@ -155,9 +155,11 @@ def path_max_margin(model, data, *, balance: bool = True, dead_tol: float = 1e-1
         fixed = certify_point(model, data, theta, norm, opts)
         same = abs(fixed.objective - solved.objective) <= 1e-8 * abs(solved.objective)
         if fixed.success and same:
+            diagnostics = fixed.diagnostics
+            if isinstance(diagnostics, MaxMarginDiagnostics) and isinstance(solved.diagnostics, MaxMarginDiagnostics):
+                diagnostics = replace(diagnostics, starts=solved.diagnostics.starts)    # the solve's starts
             cert, balanced, reason = replace(fixed, solver=solved.solver, finish=solved.finish,
-                                             diagnostics=replace(fixed.diagnostics,
-                                                                 starts=solved.diagnostics.starts)), True, ""
+                                             diagnostics=diagnostics), True, ""
         else:
             reason = (f"the balanced point's certificate is {fixed.status.value} (residual "
                       f"{fixed.kkt.max:.2g}, objective {fixed.objective:.17g} vs {solved.objective:.17g})")
