@@ -69,6 +69,8 @@ def test_path_norm_needs_a_bound_two_layer_layout():
         get_norm("path").lift("objective", 6)
     with pytest.raises(LexmarginError, match="two-layer"):
         get_norm("path").bind(lm.load_model("linear", input_dim=3))
+    with pytest.raises(lm.ModelError, match="degree 2"):
+        path_max_margin(lm.load_model("two_layer", input_dim=2, activation="square"), separable_data(6, 2, seed=0))
     with pytest.raises(LexmarginError, match="objective form only"):
         get_norm("path").bind(_relu()).lift("ball", _relu().n_params)
 
@@ -151,6 +153,11 @@ def test_mutated_points_and_derivatives_are_caught():
             return g
 
     assert certify_point(model, data, theta, Wrong(norm.v_index, norm.a_index)).status != lm.Status.OPTIMAL
-    # the solver's own certificate of the plain NLP at an unbalanced point: recomputed in the gauge
+    # the gauge-fixed NLP's own point, balanced exactly, is certified for the plain path norm
     fixed, dead = gauge_fix(norm, res.unbalanced.theta)
-    assert certify_point(model, data, fixed).status == lm.Status.OPTIMAL and dead == ()
+    assert certify_point(model, data, fixed, norm).status == lm.Status.OPTIMAL and dead == ()
+    # and max_margin(norm="path") solves that gauge-fixed NLP
+    assert isinstance(get_norm("path"), BalancedPathNorm)
+    plain = lm.max_margin(model, data, norm="path", seed=0)
+    assert plain.objective == pytest.approx(res.certificate.objective, rel=1e-8)
+    assert norm.imbalance(plain.theta) < 1e-6

@@ -14,10 +14,12 @@ lp        z = [u; v] >= 0;  sum(u^p + v^p) (= ||theta||_p^p)  z = [u; v] >= 0;  
 
 ``PartialL2(free=...)``: l2 with some coordinates left out of the objective (objective form only).
 
-``PathNorm`` ("path"): the squared l2 path norm of a two-layer net f = a . sigma(V x) (Neyshabur, Salakhutdinov
+``PathNorm``: the squared l2 path norm of a two-layer net f = a . sigma(V x) (Neyshabur, Salakhutdinov
 & Srebro 2015), sum_j a_j^2 ||v_j||^2, objective form only, z = theta; bound to a model's V (H x D) and a (H)
 by ``bind(model)`` (``max_margin`` binds it).  Not a norm of theta: homogeneous of degree 4, invariant under the
-node rescalings a_j -> c_j a_j, v_j -> v_j / c_j (``docs/path_norm.md``).
+node rescalings a_j -> c_j a_j, v_j -> v_j / c_j.  Registered as "path" in its gauge-fixed form
+``BalancedPathNorm`` (phi + rho sum_j (a_j^2 - ||v_j||^2)^2, the same KKT points in the balanced gauge;
+``docs/path_norm.md``).
 
 At an optimum of an objective form the lift is tight (u_j v_j = 0, t = max |theta_j|), so the
 objective equals ``objective_value(theta)``.  ``objective_degree`` k: objective(c theta) =
@@ -559,8 +561,9 @@ class PathNorm(Norm):
         """This norm on ``model``'s layout: its arrays of shapes (H, D) and (H,) (the only two).
 
         Args:
-            model: a two-layer net (``two_layer`` with any activation, ``deep_linear`` of depth 2, or a model
-                whose parameters are one (H, D) matrix and one (H,) vector).
+            model: a two-layer net (``two_layer``, ``deep_linear`` of depth 2, or a model whose parameters are one
+                (H, D) matrix and one (H,) vector).  Only for degree-2 nets (relu, leaky_relu, linear activation) is
+                phi the path norm, invariant under the node rescalings; ``path_max_margin`` refuses the others.
 
         Returns:
             The bound PathNorm.
@@ -580,12 +583,12 @@ class PathNorm(Norm):
         return bound
 
     def lift(self, form: str, n_params: int) -> Lift:
-        if not self.bound:
-            raise LexmarginError("norm 'path' depends on the model's layout: bind(model) first "
-                                 "(max_margin does it)")
         if form != OBJECTIVE:
             raise LexmarginError("norm 'path' has an objective form only (its ball is not convex and is unbounded "
                                  "along the node rescalings)")
+        if not self.bound:
+            raise LexmarginError("norm 'path' depends on the model's layout: bind(model) first "
+                                 "(max_margin does it)")
         if len(self.v_index) + len(self.a_index) != n_params:
             raise LexmarginError(f"norm 'path' is bound to {len(self.v_index) + len(self.a_index)} parameters; "
                                  f"got {n_params}")
@@ -754,7 +757,9 @@ class BalancedPathNorm(PathNorm):
         return {**super().to_dict(), "gauge": "balanced", "rho": float(self.rho)}
 
 
-NORMS = {"l2": L2, "l1": L1, "linf": LInf, "lp": Lp, "path": PathNorm}
+# "path" is the gauge-fixed form: the plain PathNorm's NLP lets a solver drift along the node rescalings to points
+# whose relative residuals no longer see the v-coordinates (docs/path_norm.md); pass PathNorm() for the plain one
+NORMS = {"l2": L2, "l1": L1, "linf": LInf, "lp": Lp, "path": BalancedPathNorm}
 
 
 def get_norm(norm="l2", p: float | None = None) -> Norm:

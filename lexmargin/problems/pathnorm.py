@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..errors import ModelError
 from ..modeling.multiclass import with_margin_rows
 from ..modeling.regions import RegionMargins
 from ..nlp.certificate import Certificate
@@ -99,14 +100,15 @@ def certify_point(model, data, theta, norm="path", options: SolveOptions | None 
         model: the Model.
         data: a Dataset or (X, y).
         theta: flat parameters (feasible: min f_n >= 1, else the residuals say it).
-        norm: "path" (default) or any norm ``max_margin`` takes.
+        norm: "path" (default: the plain ``PathNorm``, not the gauge-fixed NLP that ``max_margin(norm="path")``
+            solves, so any point of a minimizer's rescaling orbit is certified) or any norm ``max_margin`` takes.
         options: SolveOptions (tolerances); keyword overrides of its fields.
 
     Returns:
         The Certificate at theta (never raises for a non-optimal status).
     """
     opts = SolveOptions.resolve(options, **overrides)
-    problem = MaxMarginProblem(model, data, norm)
+    problem = MaxMarginProblem(model, data, PathNorm() if isinstance(norm, str) and norm == "path" else norm)
     theta = np.asarray(theta, dtype=float).reshape(-1)
     started = time.perf_counter()
     if problem._use_regions(None):
@@ -128,8 +130,9 @@ def path_max_margin(model, data, *, balance: bool = True, dead_tol: float = 1e-1
     """min sum_j a_j^2 ||v_j||^2 s.t. f_n(theta) >= 1 on a two-layer net, certified in the balanced gauge.
 
     Args:
-        model: a two-layer net (``two_layer`` with relu / leaky_relu / square / squared_relu, ``deep_linear`` of
-            depth 2, or any model with one (H, D) and one (H,) array: ``PathNorm.bind``).
+        model: a two-layer net of degree 2 (``two_layer`` with relu / leaky_relu, ``deep_linear`` of depth 2, or any
+            degree-2 model with one (H, D) and one (H,) array: ``PathNorm.bind``); ModelError otherwise (square /
+            squared_relu nets rescale as a_j -> c^2 a_j, v_j -> v_j / c, which changes sum_j a_j^2 ||v_j||^2).
         data: a Dataset or (X, y).
         balance: solve the gauge-fixed NLP (``BalancedPathNorm``: phi + rho sum_j (a_j^2 - ||v_j||^2)^2, whose KKT
             points are the path-norm problem's in the balanced gauge), balance its point exactly (``gauge_fix``) and
@@ -144,6 +147,10 @@ def path_max_margin(model, data, *, balance: bool = True, dead_tol: float = 1e-1
     Returns:
         PathMarginResult (raises like ``max_margin`` on a non-optimal status unless ``raise_on_failure=False``).
     """
+    if model.degree != 2:
+        raise ModelError(f"path_max_margin needs a net of degree 2 (relu, leaky_relu or linear activation, where the "
+                         f"node rescalings a_j -> c a_j, v_j -> v_j / c leave f and the path norm unchanged); "
+                         f"{model.name!r} has degree {model.degree}")
     opts = SolveOptions.resolve(options, **overrides)
     norm = PathNorm().bind(model)
     problem = MaxMarginProblem(model, data, BalancedPathNorm(rho=rho).bind(model) if balance else norm)
