@@ -14,6 +14,13 @@ lp        z = [u; v] >= 0;  sum(u^p + v^p) (= ||theta||_p^p)  z = [u; v] >= 0;  
 
 ``PartialL2(free=...)``: l2 with some coordinates left out of the objective (objective form only).
 
+``PathNorm``: the squared l2 path norm of a two-layer net f = a . sigma(V x) (Neyshabur, Salakhutdinov
+& Srebro 2015), sum_j a_j^2 ||v_j||^2, objective form only, z = theta; bound to a model's V (H x D) and a (H)
+by ``bind(model)`` (``max_margin`` binds it).  Not a norm of theta: homogeneous of degree 4, invariant under the
+node rescalings a_j -> c_j a_j, v_j -> v_j / c_j.  Registered as "path" in its gauge-fixed form
+``BalancedPathNorm`` (phi + rho sum_j (a_j^2 - ||v_j||^2)^2, the same KKT points in the balanced gauge;
+``docs/path_norm.md``).
+
 At an optimum of an objective form the lift is tight (u_j v_j = 0, t = max |theta_j|), so the
 objective equals ``objective_value(theta)``.  ``objective_degree`` k: objective(c theta) =
 c^k objective(theta) (2 for l2, 1 for l1 and linf, p for lp), which maps multipliers across a
@@ -25,7 +32,7 @@ Each form gives CasADi expressions (for IPOPT) and numpy values, gradients, Jaco
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import casadi as ca
 import numpy as np
@@ -164,6 +171,10 @@ class Norm:
         if form not in (OBJECTIVE, BALL):
             raise LexmarginError(f"unknown norm form {form!r}")
         return Lift(self, form, int(n_params))
+
+    def bind(self, model) -> Norm:
+        """The norm for ``model``'s parameter layout (the norm itself unless it depends on the layout)."""
+        return self
 
     def value(self, theta) -> float:
         raise NotImplementedError
@@ -504,14 +515,259 @@ class Lp(Norm):
         return {**super().to_dict(), "p": float(self.p)}
 
 
-NORMS = {"l2": L2, "l1": L1, "linf": LInf, "lp": Lp}
+@dataclass(frozen=True, eq=False)
+class PathNorm(Norm):
+    """The squared l2 path norm of a two-layer net f(x) = sum_j a_j sigma(v_j . x) as an objective:
+
+        phi(theta) = sum_j a_j^2 ||v_j||^2 = sum over input-output paths of the product of squared weights
+                   = sum_j ||w_j||^2,   w_j = a_j v_j  (the paths' products; Neyshabur et al. 2015, p = 2).
+
+    ``value(theta)`` = phi^(1/4), a gauge homogeneous of degree 1 in theta (phi is homogeneous of degree 4:
+    ``objective_degree`` = 4), so that a degree-2 net's normalized margin min_n f_n / value^2 is its path-norm
+    margin min_n f_n / sqrt(phi).  Objective form only (z = theta, no bounds, no rows); gradient
+    (2 a_j ||v_j||^2 on a_j, 2 a_j^2 v_j on v_j) and Hessian (2 ||v_j||^2, 4 a_j v_j, 2 a_j^2 I per unit) by hand.
+
+    phi and the margins of a relu / leaky_relu / linear-activation net are invariant under the node rescalings
+    a_j -> c_j a_j, v_j -> v_j / c_j (c_j > 0), so a minimizer is never isolated: the Hessian of the Lagrangian
+    vanishes along the H rescaling directions and ``second_order.strict`` is never True.  ``balance`` fixes the
+    gauge |a_j| = ||v_j|| (an exact symmetry: KKT points map to KKT points with the same multipliers).
+
+    Built unbound (``get_norm("path")``); ``bind(model)`` finds the model's two arrays shaped (H, D) (first layer
+    V, rows v_j) and (H,) (output weights a) and records their flat indices.
+    """
+
+    v_index: tuple = ()        # flat indices of V (H x D, C order) in theta
+    a_index: tuple = ()        # flat indices of a (H) in theta
+    name = "path"
+    objective_degree = 4.0
+
+    @property
+    def bound(self) -> bool:
+        return bool(self.a_index)
+
+    @property
+    def width(self) -> int:
+        return len(self.a_index)
+
+    @property
+    def label(self) -> str:
+        return "path"
+
+    @property
+    def objective_label(self) -> str:
+        return "sum_j a_j^2 ||v_j||_2^2 (squared l2 path norm)"
+
+    def bind(self, model) -> PathNorm:
+        """This norm on ``model``'s layout: its arrays of shapes (H, D) and (H,) (the only two).
+
+        Args:
+            model: a two-layer net (``two_layer``, ``deep_linear`` of depth 2, or a model whose parameters are one
+                (H, D) matrix and one (H,) vector).  Only for degree-2 nets (relu, leaky_relu, linear activation) is
+                phi the path norm, invariant under the node rescalings; ``path_max_margin`` refuses the others.
+
+        Returns:
+            The bound PathNorm.
+        """
+        index = model.unflatten(np.arange(model.n_params, dtype=float))
+        arrays = [np.asarray(index[k]) for k in index]
+        D = model.input_dim
+        matrices = [A for A in arrays if A.ndim == 2 and A.shape[1] == D]
+        vectors = [A for A in arrays if A.ndim == 1]
+        if len(arrays) != 2 or len(matrices) != 1 or len(vectors) != 1 or vectors[0].size != matrices[0].shape[0]:
+            raise LexmarginError(f"norm 'path' needs a two-layer net with parameters V (H x {D}) and a (H); model "
+                                 f"{model.name!r} has arrays of shapes {[A.shape for A in arrays]}")
+        bound = replace(self, v_index=tuple(int(i) for i in matrices[0].reshape(-1)),
+                        a_index=tuple(int(i) for i in vectors[0]))
+        if self.bound and (bound.v_index, bound.a_index) != (self.v_index, self.a_index):
+            raise LexmarginError("this PathNorm is bound to another model's layout")
+        return bound
+
+    def lift(self, form: str, n_params: int) -> Lift:
+        if form != OBJECTIVE:
+            raise LexmarginError("norm 'path' has an objective form only (its ball is not convex and is unbounded "
+                                 "along the node rescalings)")
+        if not self.bound:
+            raise LexmarginError("norm 'path' depends on the model's layout: bind(model) first "
+                                 "(max_margin does it)")
+        if len(self.v_index) + len(self.a_index) != n_params:
+            raise LexmarginError(f"norm 'path' is bound to {len(self.v_index) + len(self.a_index)} parameters; "
+                                 f"got {n_params}")
+        return super().lift(form, n_params)
+
+    def split(self, theta):
+        """(V (H, D), a (H,)) of a flat theta."""
+        theta = np.asarray(theta, dtype=float).reshape(-1)
+        return theta[list(self.v_index)].reshape(self.width, -1), theta[list(self.a_index)]
+
+    def join(self, V, a) -> np.ndarray:
+        """The flat theta of (V, a)."""
+        theta = np.empty(len(self.v_index) + len(self.a_index))
+        theta[list(self.v_index)] = np.asarray(V, dtype=float).reshape(-1)
+        theta[list(self.a_index)] = a
+        return theta
+
+    def paths(self, theta) -> np.ndarray:
+        """w_j = a_j v_j (H, D): the path products (phi = ||w||_F^2)."""
+        V, a = self.split(theta)
+        return a[:, None] * V
+
+    def balance(self, theta) -> np.ndarray:
+        """theta rescaled per unit to |a_j| = ||v_j|| (units with a_j = 0 or v_j = 0 are left as they are):
+        a_j -> c_j a_j, v_j -> v_j / c_j with c_j = sqrt(||v_j|| / |a_j|); phi and every margin are unchanged.
+
+        Args:
+            theta: flat parameters.
+
+        Returns:
+            The balanced flat parameters.
+        """
+        V, a = self.split(theta)
+        r = np.linalg.norm(V, axis=1)
+        alive = (r > 0) & (a != 0)
+        c = np.ones_like(a)
+        c[alive] = np.sqrt(r[alive] / np.abs(a[alive]))
+        return self.join(V / c[:, None], a * c)
+
+    def imbalance(self, theta) -> float:
+        """max_j | |a_j| - ||v_j|| | / max_j (|a_j| + ||v_j||): 0 on the balanced gauge.
+
+        Args:
+            theta: flat parameters.
+
+        Returns:
+            The relative imbalance (0 for theta = 0).
+        """
+        V, a = self.split(theta)
+        r = np.linalg.norm(V, axis=1)
+        size = float(np.max(np.abs(a) + r, initial=0.0))
+        return float(np.max(np.abs(np.abs(a) - r), initial=0.0)) / size if size > 0 else 0.0
+
+    def objective_value(self, theta) -> float:
+        V, a = self.split(theta)
+        return float(np.sum(a ** 2 * np.einsum("jd,jd->j", V, V)))
+
+    def value(self, theta) -> float:
+        return self.objective_value(theta) ** 0.25
+
+    def path_norm(self, theta) -> float:
+        """sqrt(phi): the l2 path norm of Neyshabur et al. (homogeneous of degree 2 in theta).
+
+        Args:
+            theta: flat parameters.
+
+        Returns:
+            The path norm.
+        """
+        return self.objective_value(theta) ** 0.5
+
+    def objective_expr(self, z, P):
+        H = self.width
+        D = len(self.v_index) // H
+        total = 0
+        for j in range(H):
+            v = ca.vertcat(*[z[self.v_index[j * D + k]] for k in range(D)])
+            total = total + z[self.a_index[j]] ** 2 * ca.dot(v, v)
+        return total
+
+    def objective_of_z(self, z, P) -> float:
+        return self.objective_value(z)
+
+    def objective_gradient(self, z, P) -> np.ndarray:
+        V, a = self.split(z)
+        s = np.einsum("jd,jd->j", V, V)
+        return self.join(2.0 * (a ** 2)[:, None] * V, 2.0 * a * s)
+
+    def objective_hessian(self, z, P) -> np.ndarray:
+        V, a = self.split(z)
+        H, D = V.shape
+        s = np.einsum("jd,jd->j", V, V)
+        vi = np.asarray(self.v_index).reshape(H, D)
+        ai = np.asarray(self.a_index)
+        out = np.zeros((z.size, z.size))
+        for j in range(H):
+            out[vi[j], vi[j]] = 2.0 * a[j] ** 2
+            out[ai[j], ai[j]] = 2.0 * s[j]
+            out[ai[j], vi[j]] = out[vi[j], ai[j]] = 4.0 * a[j] * V[j]
+        return out
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "width": self.width}
+
+
+@dataclass(frozen=True, eq=False)
+class BalancedPathNorm(PathNorm):
+    """The path norm's NLP with its gauge fixed: objective phi(theta) + rho sum_j (a_j^2 - ||v_j||^2)^2.
+
+    The penalty is constant-free along nothing the problem sees: phi and every margin are invariant under the node
+    rescalings, so at a KKT point of this NLP its derivative along each live unit's orbit, d/dc of
+    rho (c^2 a_j^2 - ||v_j||^2 / c^2)^2 at c = 1, vanishes, which forces a_j^2 = ||v_j||^2; there the penalty and its
+    gradient are 0.  Its KKT points are therefore exactly the path-norm problem's KKT points in the balanced gauge
+    (dead units: a_j = 0 and v_j = 0), with the same multipliers, and the orbit directions get curvature 8 rho a_j^2
+    (||theta||^2 in total), so a solver does not drift along them (without it IPOPT ends at |a_j| / ||v_j|| ~ 1e-10,
+    where the relative stationarity residual, dominated by the a-coordinates, no longer sees the v-coordinates).
+    ``objective_value`` / ``value`` stay phi's (the certificate reports phi and the path-norm margin); the NLP's
+    objective (``objective_of_z``, gradient, Hessian, CasADi) includes the penalty.
+    """
+
+    rho: float = 0.25
+
+    @property
+    def label(self) -> str:
+        return "path"
+
+    @property
+    def objective_label(self) -> str:
+        return f"sum_j a_j^2 ||v_j||_2^2 + {self.rho:g} sum_j (a_j^2 - ||v_j||^2)^2 (path norm, balanced gauge)"
+
+    def objective_expr(self, z, P):
+        H = self.width
+        D = len(self.v_index) // H
+        total = super().objective_expr(z, P)
+        for j in range(H):
+            v = ca.vertcat(*[z[self.v_index[j * D + k]] for k in range(D)])
+            total = total + self.rho * (z[self.a_index[j]] ** 2 - ca.dot(v, v)) ** 2
+        return total
+
+    def objective_of_z(self, z, P) -> float:
+        V, a = self.split(z)
+        g = a ** 2 - np.einsum("jd,jd->j", V, V)
+        return self.objective_value(z) + self.rho * float(g @ g)
+
+    def objective_gradient(self, z, P) -> np.ndarray:
+        V, a = self.split(z)
+        g = a ** 2 - np.einsum("jd,jd->j", V, V)
+        return super().objective_gradient(z, P) + self.rho * self.join(-4.0 * g[:, None] * V, 4.0 * g * a)
+
+    def objective_hessian(self, z, P) -> np.ndarray:
+        V, a = self.split(z)
+        H, D = V.shape
+        g = a ** 2 - np.einsum("jd,jd->j", V, V)
+        vi = np.asarray(self.v_index).reshape(H, D)
+        ai = np.asarray(self.a_index)
+        out = super().objective_hessian(z, P)
+        r = self.rho
+        for j in range(H):
+            out[np.ix_(vi[j], vi[j])] += r * (-4.0 * g[j] * np.eye(D) + 8.0 * np.outer(V[j], V[j]))
+            out[ai[j], ai[j]] += r * (4.0 * g[j] + 8.0 * a[j] ** 2)
+            out[ai[j], vi[j]] += -8.0 * r * a[j] * V[j]
+            out[vi[j], ai[j]] += -8.0 * r * a[j] * V[j]
+        return out
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "gauge": "balanced", "rho": float(self.rho)}
+
+
+# "path" is the gauge-fixed form: the plain PathNorm's NLP lets a solver drift along the node rescalings to points
+# whose relative residuals no longer see the v-coordinates (docs/path_norm.md); pass PathNorm() for the plain one
+NORMS = {"l2": L2, "l1": L1, "linf": LInf, "lp": Lp, "path": BalancedPathNorm}
 
 
 def get_norm(norm="l2", p: float | None = None) -> Norm:
     """A Norm from its name ("l2", "l1", "linf", "lp" with p) or a Norm instance.
 
     Args:
-        norm: a registered name (``NORMS``) or a Norm (returned as it is).
+        norm: a registered name (``NORMS``; "path" comes unbound: ``PathNorm.bind(model)``) or a Norm (returned
+            as it is).
         p: the exponent of "lp" (> 1).
 
     Returns:

@@ -352,7 +352,7 @@ class MaxMarginProblem:
         if self.data.n_features != model.input_dim:
             raise DataError(f"model {model.name!r} expects {model.input_dim} features; "
                             f"data has {self.data.n_features}")
-        self.norm = get_norm(norm, p)
+        self.norm = get_norm(norm, p).bind(model)     # a layout-dependent norm ("path") reads the model's arrays
         if structure not in STRUCTURES:
             raise ModelError(f"unknown structure {structure!r}; use one of {STRUCTURES}")
         self.structure = structure
@@ -979,7 +979,7 @@ def max_margin(model: Model, data, norm="l2", *, p: float | None = None, options
     Args:
         model: a lexmargin Model.
         data: a Dataset, or (X, y).
-        norm: "l2", "l1", "linf", "lp" (with p), or a Norm.
+        norm: "l2", "l1", "linf", "lp" (with p), "path" (two-layer nets: sum_j a_j^2 ||v_j||^2), or a Norm.
         p: the exponent of "lp".
         options: SolveOptions; keyword overrides of its fields (tol, max_iter, starts, seed, init, ...).
         working_set: WorkingSetOptions for large N (default: chosen by size).

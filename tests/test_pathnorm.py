@@ -1,0 +1,163 @@
+"""The path-norm max-margin certificate (nlp.norms.PathNorm, problems.pathnorm)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import lexmargin as lm
+from lexmargin.errors import LexmarginError
+from lexmargin.nlp.norms import BalancedPathNorm, PathNorm, get_norm
+from lexmargin.problems.pathnorm import certify_point, gauge_fix, path_max_margin
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from common import separable_data
+
+
+def _relu(width=4, d=2):
+    return lm.load_model("two_layer", input_dim=d, activation="relu", width=width)
+
+
+def _linear(width=3, d=2):
+    return lm.load_model("deep_linear", input_dim=d, depth=2, width=width)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10**6), st.sampled_from([0.0, 0.25]))
+def test_gradient_and_hessian_match_finite_differences(seed, rho):
+    model = _relu(3, 2)
+    norm = (BalancedPathNorm(rho=rho) if rho else PathNorm()).bind(model)
+    z = np.random.default_rng(seed).standard_normal(model.n_params)
+    P, h = z.size, 1e-6
+    grad = norm.objective_gradient(z, P)
+    fd = np.array([(norm.objective_of_z(z + h * e, P) - norm.objective_of_z(z - h * e, P)) / (2 * h)
+                   for e in np.eye(P)])
+    assert np.allclose(grad, fd, rtol=1e-6, atol=1e-6 * np.max(np.abs(grad)))
+    hess = norm.objective_hessian(z, P)
+    fdh = np.array([(norm.objective_gradient(z + h * e, P) - norm.objective_gradient(z - h * e, P)) / (2 * h)
+                    for e in np.eye(P)])
+    assert np.allclose(hess, hess.T) and np.allclose(hess, fdh, rtol=1e-5, atol=1e-5 * np.max(np.abs(hess)))
+    import casadi as ca
+    sym = ca.SX.sym("z", P)
+    value = float(ca.Function("f", [sym], [norm.objective_expr(sym, P)])(z))
+    assert value == pytest.approx(norm.objective_of_z(z, P), rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 10**6))
+def test_objective_and_margins_are_invariant_under_node_rescaling(seed):
+    rng = np.random.default_rng(seed)
+    model = _relu(3, 2)
+    norm = PathNorm().bind(model)
+    theta = rng.standard_normal(model.n_params)
+    V, a = norm.split(theta)
+    c = np.exp(rng.uniform(-2, 2, size=a.size))
+    moved = norm.join(V / c[:, None], a * c)
+    data = lm.Dataset(rng.standard_normal((5, 2)), np.array([1, -1, 1, -1, 1.0]))
+    assert norm.objective_value(moved) == pytest.approx(norm.objective_value(theta), rel=1e-12)
+    assert np.allclose(model.margins(moved, data), model.margins(theta, data), rtol=1e-12, atol=1e-12)
+    balanced = norm.balance(moved)
+    assert norm.imbalance(balanced) < 1e-14 and norm.imbalance(moved) > 0
+    assert np.allclose(norm.paths(balanced), norm.paths(theta), rtol=1e-12, atol=1e-14)
+
+
+def test_path_norm_needs_a_bound_two_layer_layout():
+    with pytest.raises(LexmarginError, match="bind"):
+        get_norm("path").lift("objective", 6)
+    with pytest.raises(LexmarginError, match="two-layer"):
+        get_norm("path").bind(lm.load_model("linear", input_dim=3))
+    with pytest.raises(lm.ModelError, match="degree 2"):
+        path_max_margin(lm.load_model("two_layer", input_dim=2, activation="square"), separable_data(6, 2, seed=0))
+    with pytest.raises(LexmarginError, match="objective form only"):
+        get_norm("path").bind(_relu()).lift("ball", _relu().n_params)
+
+
+def test_linear_activation_net_matches_cvxpy_and_the_svm():
+    """f = y (sum_j w_j) . x with w_j = a_j v_j: min sum_j ||w_j||^2 is a convex QP in W (cvxpy), and its solution
+    is w_j = beta* / H, beta* the SVM through the origin, phi* = ||beta*||^2 / H."""
+    cp = pytest.importorskip("cvxpy")
+    data = separable_data(20, 2, seed=0)
+    H = 3
+    res = path_max_margin(_linear(H), data, seed=0)
+    cert = res.certificate
+    assert cert.status == lm.Status.OPTIMAL and res.balanced and res.imbalance < 1e-12
+    W = cp.Variable((H, 2))
+    A = data.y[:, None] * data.X
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(W)), [A @ (W.T @ np.ones(H)) >= 1])
+    prob.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12)
+    assert cert.objective == pytest.approx(prob.value, rel=1e-7)
+    assert np.allclose(res.paths, W.value, atol=1e-6)
+    svm = lm.max_margin(lm.load_model("linear", input_dim=2), data)
+    assert cert.objective == pytest.approx(svm.objective / H, rel=1e-9)
+    assert np.allclose(res.paths, np.tile(svm.theta / H, (H, 1)), atol=1e-9)
+    assert cert.second_order.strict is not True          # the rescalings: a set of minimizers
+    assert cert.normalized_margin == pytest.approx(1 / np.sqrt(cert.objective), rel=1e-9)
+
+
+def test_relu_net_matches_its_region_qp():
+    """In the activation region of the certified point (no kinks), with the signs s_j of a_j fixed, the problem in
+    w_j = a_j v_j is the convex QP  min sum ||w_j||^2  s.t.  y_n sum_{j on at n} w_j . x_n >= 1, s_j w_j . x_n >= 0 (on)
+    / <= 0 (off): cvxpy's optimum equals the certificate's objective."""
+    cp = pytest.importorskip("cvxpy")
+    data = separable_data(20, 2, seed=1)
+    model = _relu(4)
+    res = path_max_margin(model, data, seed=0)
+    cert = res.certificate
+    assert cert.status == lm.Status.OPTIMAL and res.balanced and res.imbalance < 1e-12
+    assert cert.diagnostics.region.clarke["kinks"] == 0
+    norm = PathNorm().bind(model)
+    V, a = norm.split(cert.theta)
+    live = np.nonzero(np.abs(a) * np.linalg.norm(V, axis=1) > 0)[0]
+    on = (data.X @ V.T > 0)
+    W = cp.Variable((live.size, 2))
+    cons = []
+    for n in range(data.n_samples):
+        terms = [W[i] @ data.X[n] for i, j in enumerate(live) if on[n, j]]
+        assert terms, f"sample {n} sees no live unit: the region QP would be infeasible"
+        cons.append(data.y[n] * sum(terms) >= 1)
+    for i, j in enumerate(live):
+        s = np.sign(a[j])
+        cons += [s * (data.X[on[:, j]] @ W[i]) >= 0, s * (data.X[~on[:, j]] @ W[i]) <= 0]
+    prob = cp.Problem(cp.Minimize(cp.sum_squares(W)), cons)
+    prob.solve(solver=cp.CLARABEL)
+    assert prob.status == "optimal"
+    assert cert.objective == pytest.approx(prob.value, rel=1e-6)
+    assert np.allclose(res.paths[live], W.value, atol=1e-4)
+
+
+def test_mutated_points_and_derivatives_are_caught():
+    data = separable_data(20, 2, seed=1)
+    model = _relu(4)
+    res = path_max_margin(model, data, seed=0)
+    theta = res.certificate.theta
+    norm = PathNorm().bind(model)
+    # the gauge is a symmetry: a rescaled point is certified again (with the same objective)
+    V, a = norm.split(theta)
+    rescaled = norm.join(V / 1.5, a * 1.5)
+    again = certify_point(model, data, rescaled)
+    assert again.status == lm.Status.OPTIMAL and again.objective == pytest.approx(res.certificate.objective, rel=1e-12)
+    # a point moved off the minimizer set (feasible, larger objective) is not
+    moved = theta.copy()
+    moved[norm.v_index[0]] += 1e-3 * np.linalg.norm(V[0])
+    moved = moved / min(1.0, float(np.min(model.margins(moved, data)))) ** 0.5
+    assert certify_point(model, data, moved).status != lm.Status.OPTIMAL
+    # a wrong derivative of the objective (1e-3 off on the output weights) is caught by the recomputed residuals
+
+    class Wrong(PathNorm):
+        def objective_gradient(self, z, P):
+            g = super().objective_gradient(z, P)
+            g[list(self.a_index)] *= 1 + 1e-3
+            return g
+
+    assert certify_point(model, data, theta, Wrong(norm.v_index, norm.a_index)).status != lm.Status.OPTIMAL
+    # the gauge-fixed NLP's own point, balanced exactly, is certified for the plain path norm
+    fixed, dead = gauge_fix(norm, res.unbalanced.theta)
+    assert certify_point(model, data, fixed, norm).status == lm.Status.OPTIMAL and dead == ()
+    # and max_margin(norm="path") solves that gauge-fixed NLP
+    assert isinstance(get_norm("path"), BalancedPathNorm)
+    plain = lm.max_margin(model, data, norm="path", seed=0)
+    assert plain.objective == pytest.approx(res.certificate.objective, rel=1e-8)
+    assert norm.imbalance(plain.theta) < 1e-6
