@@ -133,6 +133,9 @@ def test_series_styles_differ_in_line_marker_and_order():
     for a, b in itertools.combinations(styles, 2):
         assert a["linestyle"] != b["linestyle"] and a["marker"] != b["marker"] and a["zorder"] != b["zorder"]
     assert styles[1]["zorder"] > styles[0]["zorder"] and styles[1]["markerfacecolor"] == "none"
+    # many curves (several runs of several algorithms on one axes): no two look alike
+    looks = [(st["color"], str(st["linestyle"]), st["marker"]) for st in map(figures.series_style, range(60))]
+    assert len(set(looks)) == len(looks)
 
 
 def test_log_ticks_on_a_narrow_range_are_the_data_values(tmp_path):

@@ -32,9 +32,10 @@ FORMATS = ("png", "pdf", "svg")
 #: Raster resolution of PNG figures (dots per inch), recorded in the file's pHYs chunk.
 DPI = 200
 
+# cycles of coprime lengths (6, 5, 7): no two of the first 210 curves share colour, dash pattern and marker
 _COLORS = ("C0", "C1", "C2", "C3", "C4", "C5")
-_LINES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)), (0, (1, 1)))
-_MARKERS = ("o", "s", "^", "D", "v", "P")
+_LINES = ("-", "--", ":", "-.", (0, (5, 1, 1, 1)))
+_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 
 _RC = {
     "font.size": 9, "axes.titlesize": 10, "axes.labelsize": 9, "legend.fontsize": 8, "xtick.labelsize": 8,
@@ -110,10 +111,10 @@ def series_style(k: int) -> dict:
         Keywords for ``Axes.plot``; the first curve is the widest, later ones are thinner, on top, in
         another dash pattern with open markers, so a curve drawn exactly on another leaves it visible.
     """
-    n = len(_COLORS)
-    style = {"color": _COLORS[k % n], "linestyle": _LINES[k % n], "marker": _MARKERS[k % n], "zorder": 3 + k,
+    style = {"color": _COLORS[k % len(_COLORS)], "linestyle": _LINES[k % len(_LINES)],
+             "marker": _MARKERS[k % len(_MARKERS)], "zorder": 3 + k,
              "linewidth": 2.2 if k == 0 else 1.3, "markersize": 5 if k == 0 else 4.5}
-    if k % n:
+    if k:
         style["markerfacecolor"] = "none"
     return style
 
