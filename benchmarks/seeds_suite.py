@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import (  # noqa: E402
+from common import (
     CheckResult,
     environment,
     line_plot,
@@ -51,9 +51,9 @@ from common import (  # noqa: E402
     select,
     write_outputs,
 )
-from paper_suite import SuiteResult  # noqa: E402
+from paper_suite import SuiteResult
 
-from lexmargin.report import figures  # noqa: E402
+from lexmargin.report import figures
 
 BATCH = 64
 INVARIANCE_TOL = 1e-6            # Path-SGD: relative output difference between the two starts
@@ -80,9 +80,10 @@ class SeedsConfig:
 
 def digits_split(seed: int):
     """(train, test) Datasets of digits: pixels / 16, stratified 75 / 25 split drawn with ``seed``."""
-    import lexmargin as lm
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+
+    import lexmargin as lm
 
     X, y = load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X / 16.0, y, test_size=0.25, stratify=y, random_state=seed)

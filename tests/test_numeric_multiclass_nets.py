@@ -79,7 +79,7 @@ def test_adagrad_step_and_exact_resume(tmp_path):
     expected = theta0 - np.array(rule.eta)[:, None] * g / (np.abs(g) + rule.eps)
     np.testing.assert_allclose(trainer.theta, expected, rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(trainer.rule_state["sum_sq"], g ** 2, rtol=1e-12)
-    kw = dict(loss=CrossEntropyLoss(3), rule=rule, n_steps=40, batch_size=6, seed=5)
+    kw = {"loss": CrossEntropyLoss(3), "rule": rule, "n_steps": 40, "batch_size": 6, "seed": 5}
     full = Trainer(kernel, theta0, **kw)
     full.run()
     half = Trainer(kernel, theta0, **kw)
@@ -118,7 +118,8 @@ def test_path_sgd_on_multi_output_nets_is_invariant_to_rescaling_and_sgd_is_not(
     kernel = kernel_for(net(bias=True), ds)
     theta = he_init(kernel, [3])
     skewed = unbalance(kernel, theta, seed=1, fraction=0.4, factor=20.0)
-    kw = dict(loss=CrossEntropyLoss(3), rule=Constant(0.02), n_steps=30, checkpoints=[30], batch_size=7, seed=2)
+    kw = {"loss": CrossEntropyLoss(3), "rule": Constant(0.02), "n_steps": 30, "checkpoints": [30], "batch_size": 7,
+          "seed": 2}
     a = Trainer(kernel, theta, path_sgd=True, **kw)
     b = Trainer(kernel, skewed, path_sgd=True, **kw)
     a.run()

@@ -5,10 +5,9 @@ import json
 import time
 
 import pytest
+from test_benchmarks import assert_follows_schema
 
 from lexmargin.cli import main
-
-from test_benchmarks import assert_follows_schema
 
 pytest.importorskip("sklearn")
 

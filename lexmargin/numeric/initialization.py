@@ -144,7 +144,7 @@ def unbalance(kernel, theta, seed: int = 0, fraction: float = 0.1, factor: float
     R = np.atleast_2d(theta).shape[0]
     scales = []
     for h in kernel.hidden:
-        m = max(1, int(round(fraction * h)))
+        m = max(1, round(fraction * h))
         c = np.ones((R, h))
         for r in range(R):
             c[r, rng.choice(h, size=m, replace=False)] = factor

@@ -22,8 +22,17 @@ import numpy as np
 from ..errors import ClassCountError, DataError
 from ..modeling.data import Dataset, as_dataset
 from ..modeling.multiclass import MarginRows
-from .kernels import (ACTIVATIONS, CasadiKernel, Kernel, LayeredNetKernel, _activation, _chain_widths,
-                      _biased_chain_widths, check_kernel_against_model, layered_degree)
+from .kernels import (
+    ACTIVATIONS,
+    CasadiKernel,
+    Kernel,
+    LayeredNetKernel,
+    _activation,
+    _biased_chain_widths,
+    _chain_widths,
+    check_kernel_against_model,
+    layered_degree,
+)
 from .losses import _flush_subnormals, _log_softplus_neg, logsumexp
 
 
@@ -158,7 +167,8 @@ class MulticlassLayeredNetKernel(LayeredNetKernel):
         names = list(layer_names or [f"W{i + 1}" for i in range(len(self.hidden))])
         if len(names) != len(self.hidden):
             raise ValueError(f"need {len(self.hidden)} layer names; got {names}")
-        shapes = [(names[i], (self.widths[i + 1], self.widths[i])) for i in range(len(self.hidden))]
+        shapes: list[tuple[str, tuple[int, ...]]] = [(names[i], (self.widths[i + 1], self.widths[i]))
+                                                     for i in range(len(self.hidden))]
         if self.first_bias:
             shapes.insert(1, (bias_name, (self.widths[1],)))
         Kernel.__init__(self, rows, shapes + [(output_name, (K, self.widths[-1]))], dtype)  # type: ignore[arg-type]
