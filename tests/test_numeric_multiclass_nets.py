@@ -45,6 +45,17 @@ def test_kernel_for_a_k_output_mlp_matches_casadi(activation, bias):
     np.testing.assert_allclose(kernel.outputs(theta)[2].T, G, rtol=1e-12, atol=1e-12)
 
 
+@settings(max_examples=8, deadline=None)
+@given(K=st.integers(2, 4), hidden=st.lists(st.integers(1, 4), min_size=1, max_size=3), bias=st.booleans(),
+       seed=st.integers(0, 1000))
+def test_any_depth_and_width_is_the_layered_kernel_and_agrees_with_casadi(K, hidden, bias, seed):
+    ds = data(seed, N=9, d=3, K=K)
+    model = net(d=3, K=K, hidden=tuple(hidden), bias=bias)
+    kernel = kernel_for(model, ds)
+    assert isinstance(kernel, MulticlassLayeredNetKernel) and kernel.hidden == tuple(hidden)
+    assert check_kernel_against_model(kernel, model, points=2, seed=seed) < 1e-12
+
+
 def test_cross_entropy_minibatches_take_whole_samples():
     ds = data(2, N=12, K=4)
     kernel = kernel_for(net(K=4), ds)
