@@ -166,6 +166,10 @@ def check_optimizers(cfg: SeedsConfig) -> CheckResult:
             "final_train_error": {"balanced": float(tr_b[-1, pick].mean()), "unbalanced": float(tr_u[-1, pick].mean())},
             "final_test_error": {"balanced": float(te_b[-1, pick].mean()), "unbalanced": float(te_u[-1, pick].mean())},
             "test_error_degradation": float(te_u[-1, pick].mean() - te_b[-1, pick].mean()),
+            "steps_to_train_error_5pct": {"balanced": _first_below(stops, tr_b[:, pick].mean(axis=1), 0.05),
+                                          "unbalanced": _first_below(stops, tr_u[:, pick].mean(axis=1), 0.05)},
+            "mean_train_error_over_curve": {"balanced": float(tr_b[:, pick].mean()),
+                                            "unbalanced": float(tr_u[:, pick].mean())},
             "train_error_degradation": float(tr_u[-1, pick].mean() - tr_b[-1, pick].mean()),
             "curves": {"steps": stops.tolist(),
                        "train_balanced": tr_b[:, pick].mean(axis=1).tolist(),
@@ -184,20 +188,31 @@ def check_optimizers(cfg: SeedsConfig) -> CheckResult:
 
     def right(fig, ax):
         for k, (label, x, y) in enumerate(series_test):
-            figures.plot_series(ax, x, y, label, k)
-        ax.set(xlabel="step (minibatch of 64)", ylabel="test error", title="test error (450 held out)")
+            keep = np.asarray(y) > 0
+            figures.plot_series(ax, np.asarray(x)[keep], np.asarray(y)[keep], label, k)
+        ax.set(xlabel="step (minibatch of 64)", ylabel="test error", title="test error (450 held out)", yscale="log")
         figures.legend(ax)
 
     plot = line_plot(cfg.plot_path("optimizers"), cfg.formats, series_train, xlabel="step (minibatch of 64)",
-                     ylabel="training error", title=f"digits, 64-{H}-{H}-10 ReLU, mean of {len(seeds)} seeds",
-                     logx=False, logy=False, panel=right)
+                     ylabel="training error (0 not drawn)",
+                     title=f"digits, 64-{H}-{H}-10 ReLU, mean of {len(seeds)} seeds", logx=False, logy=True,
+                     panel=right)
     degr = {m: rows[m]["test_error_degradation"] for m in METHODS}
+    reach = {m: rows[m]["steps_to_train_error_5pct"] for m in METHODS}
     note = ("test error unbalanced - balanced: " + ", ".join(f"{m} {degr[m]:+.3f}" for m in METHODS)
+            + "; steps to training error 5 % (balanced / unbalanced): "
+            + ", ".join(f"{m} {reach[m]['balanced']} / {reach[m]['unbalanced']}" for m in METHODS)
             + f"; Path-SGD output gap {gaps['path_sgd']:.1e}")
     return CheckResult("optimizers", claim, bool(passed),
                        {"hidden": [H, H], "steps": steps, "batch": BATCH, "seeds": seeds, "unbalance": UNBALANCE,
                         "n_train": train.n_samples, "n_test": test.n_samples, "invariance_tol": INVARIANCE_TOL,
                         "methods": rows}, tuple(plot), note=note)
+
+
+def _first_below(steps, values, level: float):
+    """The first step whose value is at most ``level`` (None when none is)."""
+    hit = np.nonzero(np.asarray(values) <= level)[0]
+    return int(steps[hit[0]]) if hit.size else None
 
 
 def check_width(cfg: SeedsConfig) -> CheckResult:
