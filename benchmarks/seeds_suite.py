@@ -9,8 +9,8 @@ the suite's seed.  Nets: bias-free ReLU MLPs with K = 10 outputs (``MulticlassLa
 softmax cross-entropy (``CrossEntropyLoss``), minibatches of 64 whole samples.  A step size ``lr`` is that of the
 mean loss: the trainer's constant rule steps eta grad L with L the sum over the N training samples, eta = lr / N.
 
-* optimizers: nets 64-H-H-10 (two hidden layers; H = 32 quick, 64 full), three methods: constant-step SGD,
-  AdaGrad and l2-Path-SGD (p = 2, constant step), each from a balanced and an unbalanced initialization of the
+* optimizers: nets 64-H-H-10 (two hidden layers; H = 32 quick, 64 full; 1 / 3 seeds), three methods:
+  constant-step SGD, AdaGrad and l2-Path-SGD (p = 2, constant step), each from a balanced and an unbalanced initialization of the
   same function: He-initialized layers balanced by node rescalings (||in_u|| = ||out_u|| at every hidden unit,
   ``numeric.initialization.balance``), and that net with 10 % of the units of each hidden layer rescaled by 10
   (incoming x 10, outgoing / 10: ``unbalance``).  Both starts compute the same function and see the same
@@ -123,7 +123,7 @@ def check_optimizers(cfg: SeedsConfig) -> CheckResult:
     train, test = digits_split(cfg.seed)
     H = 32 if cfg.quick else 64
     steps = 300 if cfg.quick else 1500
-    seeds = [cfg.seed + s for s in range(2 if cfg.quick else 3)]
+    seeds = [cfg.seed + s for s in range(1 if cfg.quick else 3)]
     grid = _grid(cfg.quick)
     kernel = MulticlassLayeredNetKernel(train, hidden=(H, H))
     test_kernel = MulticlassLayeredNetKernel(test, hidden=(H, H))
@@ -195,7 +195,7 @@ def check_optimizers(cfg: SeedsConfig) -> CheckResult:
 
     plot = line_plot(cfg.plot_path("optimizers"), cfg.formats, series_train, xlabel="step (minibatch of 64)",
                      ylabel="training error (0 not drawn)",
-                     title=f"digits, 64-{H}-{H}-10 ReLU, mean of {len(seeds)} seeds", logx=False, logy=True,
+                     title=f"digits, 64-{H}-{H}-10 ReLU, mean of {len(seeds)} seed(s)", logx=False, logy=True,
                      panel=right)
     degr = {m: rows[m]["test_error_degradation"] for m in METHODS}
     reach = {m: rows[m]["steps_to_train_error_5pct"] for m in METHODS}
