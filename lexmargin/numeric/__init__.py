@@ -37,6 +37,7 @@ against its max-margin certificate and checkpointed to disk (rerunning resumes w
 from .compare import Multipliers, Reference, angle, margin_ratio, nnls_multipliers, unit
 from .geometry import Hypentropy, MirrorLp, Steepest, get_geometry
 from .history import History, log_checkpoints
+from .initialization import balance, he_init, rescale_units, unbalance, unit_norms
 from .kernels import (
                       ACTIVATIONS,
                       CasadiKernel,
@@ -102,3 +103,6 @@ __all__ = [
 # multi-class (K-output models: margin rows f_nj = g_y - g_j; numeric/multiclass.py)
 __all__ += ["CrossEntropyLoss", "MulticlassCasadiKernel", "MulticlassLayeredNetKernel", "MulticlassLinearKernel",
             "multiclass_kernel"]
+
+# node rescalings of layered nets: balanced / unbalanced starts of the same function (numeric/initialization.py)
+__all__ += ["balance", "he_init", "rescale_units", "unbalance", "unit_norms"]
