@@ -102,6 +102,10 @@ def test_adagrad_step_and_exact_resume(tmp_path):
     resumed.run()
     np.testing.assert_array_equal(resumed.theta, full.theta)
     np.testing.assert_array_equal(resumed.rule_state["sum_sq"], full.rule_state["sum_sq"])
+    lanes = Trainer(kernel, theta0, workers=2, **kw)       # two lanes: each keeps its own runs' accumulators
+    lanes.run()
+    np.testing.assert_allclose(lanes.theta, full.theta, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(lanes.rule_state["sum_sq"], full.rule_state["sum_sq"], rtol=1e-12)
     with pytest.raises(ValueError):
         Trainer(kernel, theta0, rule=rule, path_sgd=True)
 

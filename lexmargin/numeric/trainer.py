@@ -116,6 +116,7 @@ class _Lane:
     e: np.ndarray = None          # unnormalized loss weights; weights = e * inv_s
     inv_s: np.ndarray = None
     spare: tuple = (None, None)   # reusable (f, e) buffers for the next step (no page faults)
+    rule_update: dict | None = None   # per-coordinate rules: the lane's new rule state, stored when it is adopted
 
     def adopt(self, new: _Lane):
         """Take the state of ``new``; the replaced margin/weight arrays become the spare buffers."""
@@ -401,7 +402,7 @@ class Trainer:
             new = _Lane(lane.rows, lane.theta + step.astype(lane.theta.dtype))
             self._refresh(new, lane.spare)
             self._check_finite(new, state)
-            self.rule_state["sum_sq"][lane.rows] = sum_sq           # lanes own disjoint rows
+            new.rule_update = {"sum_sq": sum_sq}     # stored in _commit, once every lane's step is finite
             return new
         else:
             s = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)
@@ -435,6 +436,8 @@ class Trainer:
         if self.rule.adaptive:
             return self._accept(lane, new)
         lane.adopt(new)
+        for key, value in (new.rule_update or {}).items():
+            self.rule_state[key][lane.rows] = value           # lanes own disjoint rows
         return None
 
     def _lane_rule_state(self, lane) -> dict:
