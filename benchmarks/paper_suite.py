@@ -802,7 +802,8 @@ CHECKS = (check_lemma3_bound, check_theorem1_shallow_discarded, check_svm_bias, 
 # ---- the suite ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SuiteResult:
-    """The checks' results; ``to_dict`` is report.json (docs/schema/report.schema.json, kind paper_suite)."""
+    """The checks' results; ``to_dict`` is report.json (docs/schema/report.schema.json, kind paper_suite; the seeds
+    suite's is seeds_suite, ``name`` "seeds")."""
 
     name: str
     quick: bool
@@ -820,7 +821,7 @@ class SuiteResult:
         return all(c.status in (PASSED, NOT_AVAILABLE) for c in self.checks)
 
     def to_dict(self) -> dict:
-        return header("paper_suite", self.seed, self.environment) | {
+        return header(f"{self.name}_suite", self.seed, self.environment) | {
             "suite": self.name, "quick": self.quick, "seconds": self.seconds,
             "summary": {s: self.count(s) for s in (PASSED, "failed", NOT_AVAILABLE, ERROR)},
             "checks": [c.to_dict() for c in self.checks]}
@@ -828,7 +829,7 @@ class SuiteResult:
     def to_markdown(self) -> str:
         rows = [(c.name, c.status, c.claim, f"{c.seconds:.1f}", c.note or "") for c in self.checks]
         summary = ", ".join(f"{self.count(s)} {s}" for s in (PASSED, "failed", NOT_AVAILABLE, ERROR))
-        lines = [f"# Paper suite{' (quick)' if self.quick else ''}", "",
+        lines = [f"# {self.name.capitalize()} suite{' (quick)' if self.quick else ''}", "",
                  f"{summary}; {self.seconds:.1f} s on {self.environment.get('cpus')} CPUs; seed {self.seed}.", "",
                  f"Environment: {environment_line(self.environment)}.", "",
                  markdown_table(("check", "status", "claim", "seconds", "note"), rows), ""]

@@ -5,7 +5,7 @@
     lexmargin report MODEL DATA THETA.npz [--certificate cert.json] [--out DIR] [--format png pdf svg]
     lexmargin report --state-dict NET.pt|NET.npz [--activation relu] DATA [...]
                                                        stationarity report (a PyTorch / numpy MLP's weights)
-    lexmargin suite paper|perf [--quick] [--seed S] [--out DIR] [--format png pdf svg]
+    lexmargin suite paper|perf|seeds [--quick] [--seed S] [--out DIR] [--format png pdf svg]
                                                        benchmark suites (JSON + Markdown + figures)
     lexmargin info [--json]                            versions, commit, CPU, compiled GD kernel
     lexmargin sweep CONFIG [--jobs K] [--scheduler processes|threads|sync] [--address ADDR] [--shard K/N]
@@ -41,7 +41,7 @@ from .errors import LexmarginError
 
 EXIT_USAGE = 2
 EXIT_INTERNAL = 3
-SUITES = ("paper", "perf")
+SUITES = ("paper", "perf", "seeds")
 
 
 class CLIError(LexmarginError):
@@ -373,6 +373,11 @@ def cmd_suite(args) -> int:
         if args.jobs > 1 or args.address:    # a serial run calls the suite as before
             extra |= {"jobs": args.jobs, "scheduler": args.scheduler, "address": args.address}
         runner = module.run_paper_suite
+    elif args.name == "seeds":
+        if args.jobs > 1 or args.address:
+            raise CLIError("the seeds suite runs its experiments serially (batched runs at once); --jobs and "
+                           "--address apply to the paper suite and to sweeps")
+        extra, runner = {"formats": args.formats or ["png"]}, module.run_seeds_suite
     else:
         if args.formats:
             say("note: the perf suite writes tables only, no figures; --format has no effect")
@@ -511,7 +516,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-progress", action="store_true")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("suite", help="run a benchmark suite: paper (claims) or perf (timings vs peers)")
+    p = sub.add_parser("suite", help="run a benchmark suite: paper (claims), perf (timings vs peers) or seeds "
+                                     "(Path-SGD vs SGD vs AdaGrad on digits)")
     p.add_argument("name", choices=SUITES)
     p.add_argument("--out", help="output folder (default ./<name>_suite_results)")
     p.add_argument("--quick", action="store_true", help="small sizes (CI, under a minute)")

@@ -73,7 +73,7 @@ def activation_function(kind: str, slope: float = 0.1):
 
 
 def network(input_dim: int, hidden, activations, *, bias: bool = False, name: str = "mlp",
-            description: str = "") -> Model:
+            description: str = "", n_classes: int | None = None) -> Model:
     """An MLP with one activation per hidden layer (mixed nets, e.g. from ``lexmargin.from_torch``).
 
     Args:
@@ -82,11 +82,14 @@ def network(input_dim: int, hidden, activations, *, bias: bool = False, name: st
         activations: k pairs (kind, slope), kind in "relu" | "leaky_relu" | "identity".
         bias: a first-layer bias b_1 (needs k >= 1).
         name, description: of the Model.
+        n_classes: K >= 2 for a K-output net g = A s(...) with A (K, h_k) (the array ``a``), margins
+            f_nj = g_{y_n} - g_j; None (default) for the one-output binary net.
 
     Returns:
         The Model: blocks layer1 ({W1, b1} or {W1}) ... layerk, output ({a}), each of degree 1.
     """
     widths = _widths(hidden)
+    K = _classes(n_classes)
     if len(activations) != len(widths):
         raise ModelError(f"mlp: need one activation per hidden layer ({len(widths)}); got {len(activations)}")
     first_bias = _first_bias(bool(bias), len(widths) + 1)
@@ -95,19 +98,31 @@ def network(input_dim: int, hidden, activations, *, bias: bool = False, name: st
     blocks = [Block(f"layer{i}", {f"W{i}": (dims[i], dims[i - 1]), **({"b1": (dims[1],)} if i == 1 and first_bias
                                                                       else {})}, degree=1)
               for i in range(1, len(dims))]
-    blocks.append(Block("output", {"a": (dims[-1],)}, degree=1))
+    blocks.append(Block("output", {"a": (dims[-1],) if K is None else (K, dims[-1])}, degree=1))
 
     def output(p, x):
         h = x
         for i, sigma in enumerate(sigmas, start=1):
             z = ops.matmul(p[f"W{i}"], h)
             h = sigma(z + p["b1"] if i == 1 and first_bias else z)
-        return ops.dot(p["a"], h)
+        return ops.dot(p["a"], h) if K is None else ops.matmul(p["a"], h)
 
-    return Model(name, blocks, input_dim=input_dim, output=output, description=description)
+    if K is None:
+        return Model(name, blocks, input_dim=input_dim, output=output, description=description)
+    return Model(name, blocks, input_dim=input_dim, output=output, outputs=K, description=description)
 
 
-def build(input_dim: int, *, hidden=(8,), activation: str = "relu", slope: float = 0.1, bias=False) -> Model:
+def _classes(n_classes):
+    """None (one output) or the number of classes K >= 2."""
+    if n_classes is None:
+        return None
+    if isinstance(n_classes, bool) or not isinstance(n_classes, Integral) or n_classes < 2:
+        raise ModelError(f"mlp: n_classes must be an integer >= 2 (or None for one output); got {n_classes!r}")
+    return int(n_classes)
+
+
+def build(input_dim: int, *, hidden=(8,), activation: str = "relu", slope: float = 0.1, bias=False,
+          n_classes: int | None = None) -> Model:
     """MLP y * a . s(W_k ... s(W_1 x + b_1)) with one activation throughout.
 
     Options:
@@ -116,16 +131,21 @@ def build(input_dim: int, *, hidden=(8,), activation: str = "relu", slope: float
         slope: negative-side slope of "leaky_relu", in [0, 1] (default 0.1).
         bias: True for a first-layer bias b_1 (keeps homogeneity); a bias in a later layer (one flag per
             layer) raises HomogeneityError (default False).
+        n_classes: K >= 2 for K outputs g = A s(...) (``a`` is (K, h_k); margins f_nj = g_{y_n} - g_j on
+            ``Dataset(X, y, n_classes=K)``); None (default): one output, f = y a . s(...).
     """
     if activation not in ACTIVATIONS:
         raise ModelError(f"mlp: activation must be one of {list(ACTIVATIONS)}; got {activation!r}")
     widths = _widths(hidden)
     first_bias = _first_bias(bias, len(widths) + 1)
+    if n_classes is not None and not widths:
+        raise ModelError("mlp: n_classes needs a hidden layer (without one, use multiclass_linear)")
     model = network(input_dim, widths, [(activation, slope)] * len(widths), bias=first_bias,
-                    name=f"mlp_{activation}", description=_describe(widths, activation, slope, first_bias))
+                    name=f"mlp_{activation}", description=_describe(widths, activation, slope, first_bias),
+                    n_classes=n_classes)
     # read by lexmargin.numeric.kernel_for: which LayeredNetKernel to try first (it is still verified)
     model.numeric_structure = {"family": "layered_net", "hidden": widths, "activation": activation,
-                               "slope": float(slope), "first_bias": first_bias}
+                               "slope": float(slope), "first_bias": first_bias, "n_classes": n_classes}
     return model
 
 

@@ -6,7 +6,7 @@ Small pure pieces, composed by ``train``:
   ``LinearKernel``, ``SVMBiasKernel``, ``LayeredNetKernel``/``DeepLinearKernel``, ``SumKernel``,
   ``CasadiKernel`` (any declared Model), and ``kernel_for(model, data)`` choosing among them;
 * losses in log space (``ExponentialLoss``, ``LogisticLoss``);
-* step rules (``Constant``, ``Normalized``, ``Adaptive``), minibatch SGD and Path-SGD (p = 2);
+* step rules (``Constant``, ``Normalized``, ``Adaptive``, ``AdaGrad``), minibatch SGD and Path-SGD (p = 2);
 * geometries (``geometry``): ``Steepest(geometry, rule)`` runs a step rule as steepest descent in l1 (greedy
   coordinate descent, O(N) margin updates on a linear kernel), linf (sign descent) or lp, or as mirror
   descent (``MirrorLp``, ``Hypentropy``: exponentiated gradient +-), checkpointed and resumed like the others;
@@ -37,6 +37,7 @@ against its max-margin certificate and checkpointed to disk (rerunning resumes w
 from .compare import Multipliers, Reference, angle, margin_ratio, nnls_multipliers, unit
 from .geometry import Hypentropy, MirrorLp, Steepest, get_geometry
 from .history import History, log_checkpoints
+from .initialization import balance, he_init, rescale_units, unbalance, unit_norms
 from .kernels import (
                       ACTIVATIONS,
                       CasadiKernel,
@@ -51,13 +52,15 @@ from .kernels import (
                       layered_degree,
 )
 from .losses import ExponentialLoss, LogisticLoss, get_loss, logsumexp
-from .multiclass import CrossEntropyLoss, MulticlassCasadiKernel, MulticlassLinearKernel, multiclass_kernel
+from .multiclass import (CrossEntropyLoss, MulticlassCasadiKernel, MulticlassLayeredNetKernel, MulticlassLinearKernel,
+                         multiclass_kernel)
 from .pathsgd import path_norm_squared, path_scales, path_scales_bruteforce, path_sgd_direction
-from .steps import Adaptive, Constant, Normalized
+from .steps import AdaGrad, Adaptive, Constant, Normalized
 from .trainer import CheckpointMismatchError, DivergenceError, Trainer, train
 
 __all__ = [
                       "ACTIVATIONS",
+                      "AdaGrad",
                       "Adaptive",
                       "CasadiKernel",
                       "CheckpointMismatchError",
@@ -98,4 +101,8 @@ __all__ = [
 ]
 
 # multi-class (K-output models: margin rows f_nj = g_y - g_j; numeric/multiclass.py)
-__all__ += ["CrossEntropyLoss", "MulticlassCasadiKernel", "MulticlassLinearKernel", "multiclass_kernel"]
+__all__ += ["CrossEntropyLoss", "MulticlassCasadiKernel", "MulticlassLayeredNetKernel", "MulticlassLinearKernel",
+            "multiclass_kernel"]
+
+# node rescalings of layered nets: balanced / unbalanced starts of the same function (numeric/initialization.py)
+__all__ += ["balance", "he_init", "rescale_units", "unbalance", "unit_norms"]

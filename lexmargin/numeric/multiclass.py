@@ -9,7 +9,10 @@ wrong classes increasing), so every loss, step rule and the trainer work on them
 
 ``MulticlassLinearKernel``: g = W x (the bundled ``multiclass_linear``), theta = W in C order (R runs at once): one
 product X W_r^T for all runs forward, one (K, N) x (N, d) product per run backward (no N (K - 1) x K d matrix).
-``MulticlassCasadiKernel``: any K-output model through CasADi (the fallback; nets follow).
+``MulticlassLayeredNetKernel``: K-output nets g = A s(W_k ... s(W_1 x [+ b_1])) (the bundled ``mlp`` with
+``n_classes=K``), R runs at once: forward the layers' batched products and G = A H_k (R, K, N); backward the row
+cotangents scattered to C (R, K, N) (C[n, y_n] = sum_j c_{n,j}, C[n, j] = -c_{n,j}) and propagated like a
+one-output net's.  ``MulticlassCasadiKernel``: any other K-output model through CasADi (the fallback).
 """
 
 from __future__ import annotations
@@ -19,7 +22,17 @@ import numpy as np
 from ..errors import ClassCountError, DataError
 from ..modeling.data import Dataset, as_dataset
 from ..modeling.multiclass import MarginRows
-from .kernels import CasadiKernel, Kernel, check_kernel_against_model
+from .kernels import (
+    ACTIVATIONS,
+    CasadiKernel,
+    Kernel,
+    LayeredNetKernel,
+    _activation,
+    _biased_chain_widths,
+    _chain_widths,
+    check_kernel_against_model,
+    layered_degree,
+)
 from .losses import _flush_subnormals, _log_softplus_neg, logsumexp
 
 
@@ -94,6 +107,161 @@ class MulticlassLinearKernel(Kernel):
         return {**super().describe(), "n_classes": self.n_classes}
 
 
+class _RowScatter:
+    """Positions that map the N (K - 1) margin rows to and from a (K, N) output matrix (sample n, class k)."""
+
+    def __init__(self, dataset: Dataset, rows: MarginRows):
+        N, K = dataset.n_samples, rows.n_classes
+        labels = dataset.labels
+        self.N, self.K = N, K
+        self.own = labels[rows.sample] * N + rows.sample          # g_{y_n}(x_n) in (K, N) flat
+        self.other = rows.other * N + rows.sample                  # g_j(x_n)
+        self.other_nk = rows.sample * K + rows.other               # (N, K) flat positions of the cotangents
+        self.own_nk = np.arange(N) * K + labels
+
+    def rows_of(self, G: np.ndarray) -> np.ndarray:
+        """f_{n,j} = G[y_n, n] - G[j, n] for outputs G (R, K, N): (R, N (K - 1))."""
+        flat = G.reshape(G.shape[0], -1)
+        return flat[:, self.own] - flat[:, self.other]
+
+    def outputs_cotangent(self, c: np.ndarray) -> np.ndarray:
+        """sum_{n,j} c_{n,j} grad f_{n,j} = sum_{n,k} C[k, n] grad g_k(x_n): C (R, K, N) from c (R, N (K - 1))."""
+        R = c.shape[0]
+        C = np.zeros((R, self.N * self.K), dtype=c.dtype)
+        C[:, self.other_nk] = -c
+        C[:, self.own_nk] = c.reshape(R, self.N, self.K - 1).sum(axis=2)
+        return np.ascontiguousarray(C.reshape(R, self.N, self.K).transpose(0, 2, 1))
+
+
+class MulticlassLayeredNetKernel(LayeredNetKernel):
+    """K-output layered nets  g(x) = A s(W_k s(... s(W_1 x + b_1)))  (b_1 optional), margin rows
+    f_{n,j} = g_{y_n}(x_n) - g_j(x_n), R runs at once.
+
+    Parameters W1 (h1, d), [b1 (h1,)], W2 (h2, h1), ..., Wk (hk, h_{k-1}) and the output matrix A (K, hk) (the
+    bundled ``mlp``'s ``a`` with ``n_classes=K``), flat in this order, C order.  Forward: Z_1 = W_1 X^T (+ b_1),
+    H_i = s(Z_i), Z_{i+1} = W_{i+1} H_i (batched over runs), G = A H_k (R, K, N), rows gathered from G.  Backward:
+    the row cotangents c become output cotangents C (R, K, N) with C[y_n, n] = sum_j c_{n,j}, C[j, n] = -c_{n,j};
+    grad A = C H_k^T, delta_k = (A^T C) * s'(Z_k), grad W_i = delta_i H_{i-1}^T, delta_{i-1} = (W_i^T delta_i) *
+    s'(Z_{i-1}), grad b_1 = delta_1 1.  Homogeneous of degree k + 1 (relu, leaky_relu, linear).
+
+    ``path_scales`` (Path-SGD, p = 2) is the one-output net's with gamma_out = 1 at each of the K outputs: the path
+    norm sums over all input-output paths to every output.
+    """
+
+    name = "multiclass_layered_net"
+
+    def __init__(self, X, y=None, n_classes: int | None = None, hidden=(10,), activation: str = "relu",
+                 slope: float = 0.1, dtype=np.float64, output_name: str = "a", layer_names=None,
+                 first_bias: bool = False, bias_name: str = "b1"):
+        dataset = _multiclass_data(X, y, n_classes)
+        rows = MarginRows.of(dataset)
+        self.hidden = tuple(int(h) for h in hidden)
+        if not self.hidden or any(h <= 0 for h in self.hidden):
+            raise ValueError(f"hidden widths must be positive and at least one; got {hidden}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {activation!r}; choose from {ACTIVATIONS}")
+        self.activation, self.slope, self.first_bias = activation, float(slope), bool(first_bias)
+        self._act, self._dact = _activation(activation, self.slope)
+        K = rows.n_classes
+        self.widths = (dataset.n_features,) + self.hidden
+        names = list(layer_names or [f"W{i + 1}" for i in range(len(self.hidden))])
+        if len(names) != len(self.hidden):
+            raise ValueError(f"need {len(self.hidden)} layer names; got {names}")
+        shapes: list[tuple[str, tuple[int, ...]]] = [(names[i], (self.widths[i + 1], self.widths[i]))
+                                                     for i in range(len(self.hidden))]
+        if self.first_bias:
+            shapes.insert(1, (bias_name, (self.widths[1],)))
+        Kernel.__init__(self, rows, shapes + [(output_name, (K, self.widths[-1]))], dtype)  # type: ignore[arg-type]
+        self.degree = layered_degree(len(self.hidden), activation)
+        self.dataset, self.rows, self.n_classes = dataset, rows, K
+        self.X = np.ascontiguousarray(dataset.X, dtype=self.dtype)
+        self.XT = np.ascontiguousarray(self.X.T)
+        self._scatter = _RowScatter(dataset, rows)
+
+    def weights(self, theta) -> list[np.ndarray]:
+        """Layer matrices (R, out, in) as views into theta; the output layer A as (R, K, hk); no bias."""
+        R = theta.shape[0]
+        return [theta[:, a.columns].reshape(R, *a.shape) for a in self._matrix_specs()]
+
+    def outputs(self, theta) -> np.ndarray:
+        """g(theta_r; x_n) as (R, K, N)."""
+        theta = np.asarray(theta, dtype=self.dtype)
+        return self._forward_outputs(theta)[0]
+
+    def _forward_outputs(self, theta):
+        Ws = self.weights(theta)
+        b = self.bias(theta)
+        H, Zs, Hs = self.XT, [], [self.XT]
+        for i, W in enumerate(Ws[:-1]):
+            Z = W @ H
+            if i == 0 and b is not None:
+                Z += b[:, :, None]
+            H = self._act(Z)
+            Zs.append(Z)
+            Hs.append(H)
+        return Ws[-1] @ H, (Ws, Zs, Hs)
+
+    def forward(self, theta, out=None):
+        G, cache = self._forward_outputs(theta)
+        return self._scatter.rows_of(G), cache
+
+    def vjp(self, theta, cache, cotangent):
+        Ws, Zs, Hs = cache
+        delta = self._scatter.outputs_cotangent(np.asarray(cotangent, dtype=self.dtype))     # (R, K, N)
+        grads: list = [None] * len(Ws)
+        bias_grad = None
+        for i in range(len(Ws) - 1, -1, -1):
+            if i == 0:
+                grads[i] = delta @ self.X
+                bias_grad = delta.sum(axis=2)
+            else:
+                grads[i] = delta @ np.swapaxes(Hs[i], 1, 2)
+                delta = (np.swapaxes(Ws[i], 1, 2) @ delta) * self._dact(Zs[i - 1])
+        R = theta.shape[0]
+        parts = [g.reshape(R, -1) for g in grads]
+        if self.first_bias:
+            parts.insert(1, bias_grad)
+        return np.concatenate(parts, axis=1)
+
+    def _factored_layout(self) -> bool:
+        return False            # per-sample rows through the generic (vjp-based) helpers
+
+    def per_sample_jacobian(self, theta, rows) -> np.ndarray:
+        return Kernel.per_sample_jacobian(self, theta, rows)
+
+    def describe(self) -> dict:
+        return {**super().describe(), "n_classes": self.n_classes}
+
+
+def _layered_factories(model, dataset: Dataset):
+    """MulticlassLayeredNetKernel factories (dtype -> kernel) for a K-output model whose arrays chain
+    W1 (h1, d), [b1 (h1,)], ..., A (K, hk); the activation hinted by ``numeric_structure`` first."""
+    names, shapes = list(model.layout.names), [tuple(s) for s in model.layout.shapes]
+    K, d = model.n_outputs, dataset.n_features
+    if len(shapes) < 2 or shapes[-1][:1] != (K,) or len(shapes[-1]) != 2:
+        return
+    inner = shapes[:-1] + [(shapes[-1][1],)]
+    hint = getattr(model, "numeric_structure", None)
+    hint = hint if isinstance(hint, dict) else {}
+    slope = hint.get("slope", 0.1)
+    slope = float(slope) if isinstance(slope, (int, float)) and not isinstance(slope, bool) else 0.1
+    first = hint.get("activation")
+    activations = ([first] if first in ACTIVATIONS else []) + [a for a in ACTIVATIONS if a != first]
+    layouts = []
+    hidden = _chain_widths(inner, d)
+    if hidden:
+        layouts.append((hidden, False, names[:-1], "b1"))
+    hidden = _biased_chain_widths(inner, d)
+    if hidden:
+        layouts.append((hidden, True, [names[0]] + names[2:-1], names[1]))
+    for hidden, bias, layer_names, bias_name in layouts:
+        for act in activations:
+            yield lambda dtype, hidden=hidden, act=act, bias=bias, layer_names=layer_names, bias_name=bias_name: \
+                MulticlassLayeredNetKernel(dataset, hidden=hidden, activation=act, slope=slope, dtype=dtype,
+                                           output_name=names[-1], layer_names=layer_names, first_bias=bias,
+                                           bias_name=bias_name)
+
+
 class MulticlassCasadiKernel(CasadiKernel):
     """Any K-output model through its CasADi margins, one run at a time (the fallback of ``multiclass_kernel``)."""
 
@@ -111,7 +279,9 @@ class MulticlassCasadiKernel(CasadiKernel):
 
 def multiclass_kernel(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
     """The batched kernel of a K-output model: ``MulticlassLinearKernel`` when the model is g = W x with one array
-    W (K, d) (verified against CasADi's margins and gradients at random points), else ``MulticlassCasadiKernel``.
+    W (K, d), ``MulticlassLayeredNetKernel`` when its arrays chain W1 (h1, d), [b1], ..., A (K, hk) with a relu /
+    leaky_relu / linear activation (each verified against CasADi's margins and gradients at random points), else
+    ``MulticlassCasadiKernel``.
 
     Args:
         model: a Model with ``n_outputs = K > 1``.
@@ -137,6 +307,12 @@ def multiclass_kernel(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> 
                 return kernel if np.dtype(dtype) == np.float64 else MulticlassLinearKernel(dataset, dtype=dtype)
         except (ValueError, ArithmeticError, RuntimeError):
             pass
+    for make in _layered_factories(model, dataset):
+        try:
+            if check_kernel_against_model(make(np.float64), model) <= tol:
+                return make(dtype)
+        except (ValueError, ArithmeticError, RuntimeError):
+            continue
     return MulticlassCasadiKernel(model, dataset, dtype=dtype)
 
 
@@ -155,6 +331,8 @@ class CrossEntropyLoss:
             raise ValueError(f"n_classes must be an integer >= 2; got {n_classes!r}")
         self.n_classes = int(n_classes)
         self.name = "cross_entropy"
+        # minibatches keep a sample's K - 1 rows together (the trainer's batch_size counts samples)
+        self.rows_per_sample = self.n_classes - 1
 
     def _grouped(self, f):
         f = np.asarray(f)
@@ -204,5 +382,5 @@ def multiclass_exponential_loss(f) -> np.ndarray:
     return logsumexp(-np.asarray(f))
 
 
-__all__ = ["CrossEntropyLoss", "MulticlassCasadiKernel", "MulticlassLinearKernel", "multiclass_exponential_loss",
+__all__ = ["CrossEntropyLoss", "MulticlassCasadiKernel", "MulticlassLayeredNetKernel", "MulticlassLinearKernel", "multiclass_exponential_loss",
            "multiclass_kernel"]

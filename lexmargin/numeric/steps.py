@@ -6,9 +6,12 @@ All rules act on grad log L (computed stably); the loss enters in log space:
 * ``Normalized(eta)``: s = eta, i.e. eta * grad L / L;
 * ``Adaptive(eta)``: Lyu & Li style loss-based step: s = eta_r * L (or eta_r with ``normalized=True``);
   a step that lowers the loss is kept and eta_r grows, one that does not is rejected and eta_r shrinks
-  (the run retries from the same point on its next iteration).
+  (the run retries from the same point on its next iteration);
+* ``AdaGrad(eta)``: per-coordinate steps eta g_i / sqrt(sum of g_i^2 so far), g = grad L; its state also holds
+  the accumulators (R, P) (``init(runs, n_params)``; the trainer passes P to rules with ``per_coordinate``).
 
-Step sizes are a scalar or one value per run (R,).  A rule's state is a dict of (R,) arrays.
+Step sizes are a scalar or one value per run (R,).  A rule's state is a dict of (R,) arrays (and (R, P) arrays for
+per-coordinate rules).
 """
 
 from __future__ import annotations
@@ -115,6 +118,51 @@ class Adaptive:
                 "normalized": self.normalized, "max_eta": self.max_eta if math.isfinite(self.max_eta) else None}
 
 
+@dataclass(frozen=True)
+class AdaGrad:
+    """AdaGrad (Duchi, Hazan & Singer 2011) on L, per coordinate: with g = grad L(theta_r) (the minibatch's, in SGD),
+
+        G_i <- G_i + g_i^2,      theta_i <- theta_i - eta g_i / (sqrt(G_i) + eps).
+
+    The accumulators G (R, P) live in the rule state (``sum_sq``, next to ``eta`` (R,)), so a checkpoint holds them
+    and a resumed run continues bit for bit.  The trainer asks ``multiplier`` for L (the step along -grad log L that
+    is -grad L) and ``precondition`` for the update; steps are not rescaled by the loss otherwise (AdaGrad's own
+    normalization), and the rule is never fused.  ``eps`` keeps coordinates with no gradient yet at step 0.
+
+    Args:
+        eta: the step size (scalar or one per run).
+        eps: added to sqrt(G) (positive).
+    """
+
+    eta: float | tuple = 0.01
+    eps: float = 1e-8
+    adaptive = False
+    per_coordinate = True
+    rule_name = "adagrad"
+
+    def __post_init__(self):
+        _check_eta(self)
+        if not (math.isfinite(self.eps) and self.eps > 0):
+            raise ValueError(f"eps must be a positive finite number; got {self.eps}")
+
+    def init(self, runs: int, n_params: int = 0) -> dict:
+        """State for ``runs`` runs of ``n_params`` parameters: eta (R,) and the accumulators sum_sq (R, P) = 0."""
+        return {"eta": _per_run(self.eta, runs), "sum_sq": np.zeros((runs, int(n_params)))}
+
+    def multiplier(self, state, log_loss) -> np.ndarray:
+        """L (R,): times -grad log L it is the descent direction -grad L that ``precondition`` scales."""
+        return np.exp(log_loss)
+
+    def precondition(self, state, direction):
+        """(step, new sum_sq): step = eta d / (sqrt(G + d^2) + eps) for d = -grad L (R, P), G the accumulators."""
+        sum_sq = state["sum_sq"] + np.square(direction, dtype=np.float64)
+        step = state["eta"][:, None] * direction / (np.sqrt(sum_sq) + self.eps)
+        return step, sum_sq
+
+    def to_dict(self) -> dict:
+        return {"rule": self.rule_name, "eta": _as_list(self.eta), "eps": self.eps}
+
+
 class StepSizeRule(Protocol):
     """What the trainer asks of a step rule: how far each run moves.
 
@@ -134,14 +182,14 @@ class StepSizeRule(Protocol):
 
 
 # name -> rule class; a class with ``from_dict`` (``geometry.Steepest``) reads its own dict
-RULES: dict[str, Any] = {"constant": Constant, "normalized": Normalized, "adaptive": Adaptive}
+RULES: dict[str, Any] = {"constant": Constant, "normalized": Normalized, "adaptive": Adaptive, "adagrad": AdaGrad}
 
 
 def rule_from_dict(spec: dict):
     """A step rule from its ``to_dict`` (what checkpoints record), for exact resume.
 
     Args:
-        spec: {"rule": name, ...}: "constant", "normalized", "adaptive" (with "eta"), or "steepest"
+        spec: {"rule": name, ...}: "constant", "normalized", "adaptive", "adagrad" (with "eta"), or "steepest"
             (``numeric.geometry.Steepest``: a geometry and an inner rule).
 
     Returns:
@@ -161,4 +209,4 @@ def rule_from_dict(spec: dict):
     return RULES[kind](eta=tuple(eta) if isinstance(eta, list) else eta, **spec)
 
 
-__all__ = ["Adaptive", "Constant", "Normalized", "StepSizeRule", "rule_from_dict"]
+__all__ = ["AdaGrad", "Adaptive", "Constant", "Normalized", "StepSizeRule", "rule_from_dict"]

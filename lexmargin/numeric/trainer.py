@@ -116,6 +116,7 @@ class _Lane:
     e: np.ndarray = None          # unnormalized loss weights; weights = e * inv_s
     inv_s: np.ndarray = None
     spare: tuple = (None, None)   # reusable (f, e) buffers for the next step (no page faults)
+    rule_update: dict | None = None   # per-coordinate rules: the lane's new rule state, stored when it is adopted
 
     def adopt(self, new: _Lane):
         """Take the state of ``new``; the replaced margin/weight arrays become the spare buffers."""
@@ -174,7 +175,7 @@ class Trainer:
         self.path_sgd = bool(path_sgd)
         if self.path_sgd and not hasattr(kernel, "path_scales"):
             raise ValueError(f"Path-SGD needs a layered-net kernel; got {kernel.name!r}")
-        if self.path_sgd and self._geometric:
+        if self.path_sgd and (self._geometric or self._per_coordinate):
             raise ValueError("Path-SGD has its own geometry: use a plain step rule (Constant, Normalized, Adaptive)")
         self.seed = int(seed)
         self.reference = self._check_reference(reference)
@@ -183,7 +184,7 @@ class Trainer:
         theta0 = kernel.check_theta(theta0)
         self.threads = _check_threads(threads)
         self.step = 0
-        self.rule_state = self.rule.init(theta0.shape[0])
+        self.rule_state = self._init_rule_state(theta0.shape[0])
         self.rng = np.random.default_rng(self.seed)
         self.records: list[dict] = []
         self._theta0_hash = _fingerprint(theta0)
@@ -193,7 +194,18 @@ class Trainer:
 
     def _can_fuse(self) -> bool:
         return (self.kernel.augmented_margin_matrix is not None and isinstance(self.loss, ExponentialLoss)
-                and self.batch_size is None and not self.path_sgd and not self.rule.adaptive)
+                and self.batch_size is None and not self.path_sgd and not self.rule.adaptive
+                and not self._per_coordinate)
+
+    @property
+    def _per_coordinate(self) -> bool:
+        """The rule scales each coordinate itself (``steps.AdaGrad``: state (R, P), ``precondition``)."""
+        return bool(getattr(self.rule, "per_coordinate", False))
+
+    def _init_rule_state(self, runs: int) -> dict:
+        if self._per_coordinate:
+            return self.rule.init(runs, self.kernel.n_params)
+        return self.rule.init(runs)
 
     @property
     def _geometric(self) -> bool:
@@ -229,8 +241,9 @@ class Trainer:
     def _check_batch(self, batch_size):
         if batch_size is None:
             return None
-        if int(batch_size) != batch_size or not 1 <= batch_size <= self.kernel.n_samples:
-            raise ValueError(f"batch_size must be an integer in [1, {self.kernel.n_samples}]; got {batch_size}")
+        n = self.kernel.n_samples // self._rows_per_sample
+        if int(batch_size) != batch_size or not 1 <= batch_size <= n:
+            raise ValueError(f"batch_size must be an integer in [1, {n}]; got {batch_size}")
         return int(batch_size)
 
     def _check_reference(self, reference):
@@ -279,14 +292,27 @@ class Trainer:
         lane.f, lane.cache = self.kernel.forward(lane.theta, out=_fits(f_buf, lane.theta, self.kernel))
         lane.log_loss, lane.e, lane.inv_s = self.loss.scaled_weights(lane.f, out=_fits(e_buf, lane.theta, self.kernel))
 
+    @property
+    def _rows_per_sample(self) -> int:
+        """Margin rows per sample that a minibatch keeps together (K - 1 for ``CrossEntropyLoss``, else 1)."""
+        return int(getattr(self.loss, "rows_per_sample", 1))
+
     def _sample_minibatches(self):
-        """Indices (R, B) of a uniform minibatch without replacement per run."""
-        R, N, B = self.n_runs, self.kernel.n_samples, self.batch_size
-        return np.argpartition(self.rng.random((R, N)), B - 1, axis=1)[:, :B]
+        """Indices (R, B) of a uniform minibatch without replacement per run.
+
+        With a loss over whole samples (``CrossEntropyLoss``: K - 1 rows each) ``batch_size`` counts samples: B
+        samples are drawn and all their rows taken (R, B (K - 1)), in increasing order within each sample.
+        """
+        g = self._rows_per_sample
+        R, N, B = self.n_runs, self.kernel.n_samples // g, self.batch_size
+        idx = np.argpartition(self.rng.random((R, N)), B - 1, axis=1)[:, :B]
+        if g == 1:
+            return idx
+        return (idx[:, :, None] * g + np.arange(g)).reshape(R, B * g)
 
     def _minibatch(self, lane, idx):
         """Minibatch loss (N/B) sum_{n in B_r} l(f_n) and its weights scattered to (R, N)."""
-        N, B = self.kernel.n_samples, self.batch_size
+        N, B = self.kernel.n_samples // self._rows_per_sample, self.batch_size
         log_loss, eb, inv_s = self.loss.scaled_weights(np.take_along_axis(lane.f, idx, axis=1))
         e = np.zeros_like(lane.f)
         np.put_along_axis(e, idx, eb, axis=1)
@@ -370,6 +396,14 @@ class Trainer:
         state = self._lane_rule_state(lane)
         if self._geometric:
             new = self._geometry_step(lane, v, inv_s, self.rule.multiplier(state, log_loss))
+        elif self._per_coordinate:
+            d = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)[:, None] * v   # -grad L
+            step, sum_sq = self.rule.precondition(state, d)
+            new = _Lane(lane.rows, lane.theta + step.astype(lane.theta.dtype))
+            self._refresh(new, lane.spare)
+            self._check_finite(new, state)
+            new.rule_update = {"sum_sq": sum_sq}     # stored in _commit, once every lane's step is finite
+            return new
         else:
             s = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)
             new = _Lane(lane.rows, lane.theta + s[:, None] * v)
@@ -402,6 +436,8 @@ class Trainer:
         if self.rule.adaptive:
             return self._accept(lane, new)
         lane.adopt(new)
+        for key, value in (new.rule_update or {}).items():
+            self.rule_state[key][lane.rows] = value           # lanes own disjoint rows
         return None
 
     def _lane_rule_state(self, lane) -> dict:
@@ -454,7 +490,8 @@ class Trainer:
         if self.fused:
             bad |= ~np.isfinite(self._gather("shift"))
         for value in self.rule_state.values():
-            bad |= ~np.isfinite(np.asarray(value, dtype=float))
+            finite = np.isfinite(np.asarray(value, dtype=float))
+            bad |= ~(finite.reshape(finite.shape[0], -1).all(axis=1) if finite.ndim > 1 else finite)
         return np.nonzero(bad)[0]
 
     # ---- records ----------------------------------------------------------------------------------
@@ -704,7 +741,7 @@ class Trainer:
         self.schedule = np.asarray(config["checkpoints"], dtype=np.int64)
         need(self.schedule.ndim == 1 and self.schedule.size > 0 and np.all(np.diff(self.schedule) > 0)
              and self.schedule[0] >= 0 and self.schedule[-1] <= self.n_steps, "invalid checkpoint schedule")
-        self.loss = get_loss(config["loss"]["name"])
+        self.loss = _loss_from_dict(config["loss"])
         self.rule = rule_from_dict(config["rule"])
         self.batch_size, self.path_sgd, self.seed = config["batch_size"], config["path_sgd"], config["seed"]
         need(self.batch_size is None or 1 <= self.batch_size <= kernel.n_samples, f"batch_size {self.batch_size}")
@@ -728,7 +765,7 @@ class Trainer:
              f"{kernel.dtype}")
         need(np.isfinite(theta).all(), "it holds non-finite parameters")
 
-        expected = self.rule.init(runs)
+        expected = self._init_rule_state(runs)
         names = {k[5:] for k in d if k.startswith("rule_")}
         need(names == set(expected), f"step-rule state {sorted(names)}; expected {sorted(expected)}")
         self.rule_state = {}
@@ -775,6 +812,14 @@ class Trainer:
 _CONFIG_TYPES = {"kernel": dict, "loss": dict, "rule": dict, "n_steps": int, "checkpoints": list,
                  "batch_size": (int, type(None)), "path_sgd": bool, "seed": int, "runs": int, "theta0_sha1": str,
                  "store_direction": bool, "fused": bool, "data_sha256": str, "model_sha256": str}
+
+
+def _loss_from_dict(spec: dict):
+    """The loss a checkpoint recorded (its ``to_dict``): a named loss, or ``CrossEntropyLoss(n_classes)``."""
+    if spec.get("name") == "cross_entropy":
+        from .multiclass import CrossEntropyLoss
+        return CrossEntropyLoss(spec["n_classes"])
+    return get_loss(spec["name"])
 
 
 def _checked_config(meta, path) -> dict:

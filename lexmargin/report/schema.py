@@ -25,7 +25,7 @@ import numpy as np
 #: Version of the report.json layout (docs/schema/report.schema.json).
 SCHEMA_VERSION = 1
 #: The values of ``kind``.
-KINDS = ("stationarity_report", "paper_suite", "perf_suite", "sweep")
+KINDS = ("stationarity_report", "paper_suite", "perf_suite", "seeds_suite", "sweep")
 
 
 def plain(value):
