@@ -650,3 +650,19 @@ def test_default_starts_of_a_relu_net_are_its_separating_gd_start(monkeypatch):
     assert len(three) == 3 and np.array_equal(three[0], default[0])
     monkeypatch.setattr(problem, "_gd_start", lambda opts: None)
     assert len(problem._initial_points(SolveOptions.resolve(None))) == M.DEFAULT_STARTS
+
+
+def test_a_gd_start_that_does_not_separate_yet_is_continued(monkeypatch):
+    from lexmargin.sweep import relu_teacher_data
+    net = lm.load_model("two_layer", input_dim=3, activation="relu", width=3)
+    problem = M.MaxMarginProblem(net, relu_teacher_data(30, d=3, width=3, seed=4))
+    good = problem._gd_start(SolveOptions.resolve(None))
+    assert good is not None
+    bad = np.zeros_like(good)                     # every margin 0: not separating
+    continued = []
+    monkeypatch.setattr(M, "gd_start", lambda model, data, seed=None: bad)
+    monkeypatch.setattr(M, "separating_gd", lambda model, data, theta: continued.append(theta) or 2.0 * good)
+    start = problem._gd_start(SolveOptions.resolve(None))
+    assert np.array_equal(continued[0], bad) and np.min(net.margins(start, problem.data)) == pytest.approx(1.0)
+    monkeypatch.setattr(M, "separating_gd", lambda model, data, theta: None)
+    assert problem._gd_start(SolveOptions.resolve(None)) is None
