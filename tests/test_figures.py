@@ -136,6 +136,9 @@ def test_series_styles_differ_in_line_marker_and_order():
     # many curves (several runs of several algorithms on one axes): no two look alike
     looks = [(st["color"], str(st["linestyle"]), st["marker"]) for st in map(figures.series_style, range(60))]
     assert len(set(looks)) == len(looks)
+    # a curve drawn on the one before is thinner with smaller markers (the earlier one's edges stay visible)
+    for a, b in zip(styles, styles[1:]):
+        assert b["linewidth"] < a["linewidth"] and b["markersize"] < a["markersize"]
 
 
 def test_log_ticks_on_a_narrow_range_are_the_data_values(tmp_path):

@@ -108,12 +108,14 @@ def series_style(k: int) -> dict:
         k: the curve's index on its axes (0 first).
 
     Returns:
-        Keywords for ``Axes.plot``; the first curve is the widest, later ones are thinner, on top, in
-        another dash pattern with open markers, so a curve drawn exactly on another leaves it visible.
+        Keywords for ``Axes.plot``; each curve is thinner than the one before (down to a floor), on top of
+        it, in another dash pattern with open markers of a smaller size, so a curve drawn exactly on an
+        earlier one leaves that one's edges and markers visible (Path-SGD from balanced and unbalanced
+        starts: the same curve).
     """
     style = {"color": _COLORS[k % len(_COLORS)], "linestyle": _LINES[k % len(_LINES)],
              "marker": _MARKERS[k % len(_MARKERS)], "zorder": 3 + k,
-             "linewidth": 2.2 if k == 0 else 1.3, "markersize": 5 if k == 0 else 4.5}
+             "linewidth": max(2.4 - 0.3 * k, 0.9), "markersize": max(6.0 - 0.5 * k, 3.5)}
     if k:
         style["markerfacecolor"] = "none"
     return style
