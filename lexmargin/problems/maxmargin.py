@@ -335,7 +335,7 @@ def _region_rank_best(outcomes):
         return min(outcomes, key=lambda o: _rank(o.status, o.report, o.objective))
     low = min(o.objective for o in feasible)
     near = [o for o in feasible if o.objective <= low + TIE * abs(low)]
-    return min(near, key=lambda o: _rank(o.status, o.report, 0.0))
+    return min(near, key=lambda o: _status_rank(o.status, o.report))
 
 
 class MaxMarginProblem:
@@ -951,9 +951,16 @@ class MaxMarginProblem:
                           status=cert.status.value, certificate=cert)
 
 
+_STATUS_ORDER = {Status.OPTIMAL: 0, Status.REGION_BOUNDARY: 1, Status.INACCURATE: 2}
+
+
 def _rank(status: Status, report, objective: float):
-    order = {Status.OPTIMAL: 0, Status.REGION_BOUNDARY: 1, Status.INACCURATE: 2}
-    return (order.get(status, 3), objective if status in order else report.residuals.max)
+    return (_STATUS_ORDER.get(status, 3), objective if status in _STATUS_ORDER else report.residuals.max)
+
+
+def _status_rank(status: Status, report):
+    """_rank without the objective (outcomes whose objectives count as equal)."""
+    return (_STATUS_ORDER.get(status, 3), 0.0 if status in _STATUS_ORDER else report.residuals.max)
 
 
 def _nnls_seed(A, extra: int, weight: float = 1e3) -> np.ndarray:
