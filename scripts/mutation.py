@@ -276,7 +276,7 @@ GENERIC = [
      "zero weights give log2(0) = -inf either way, and ldexp(0, .) = 0: only a RuntimeWarning differs"),
     (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*REGION_MAX_ITER",
      "the iteration cap of a region solve (solver strategy): no test region needs 1000 iterations"),
-    (r"^x\u01c1RegionMargins\u01c1extra_hessian: .*if not self\.n_extra or self\.family\.pre_linear -> .*and",
+    (r"^x\u01c1RegionMargins\u01c1extra_hessian: .*if not self\.n_extra or self\.family\.pre_linear: -> .*and",
      "the shortcut only saves work: with no sign row the weights are empty and the summed Hessian is zero, and "
      "with pre-activations linear in theta every per-sample pre-activation Hessian is structurally zero"),
     (r"^x__depth_stages: .*feasible_start\(model, data, opts\.init, opts\.seed\)",
