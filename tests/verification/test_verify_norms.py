@@ -230,7 +230,7 @@ def test_registry_and_identity():
     for bad in (1.0, 0.5, float("inf"), float("nan"), None):
         with pytest.raises(LexmarginError, match="finite p > 1"):
             Lp(bad)
-    assert set(NORMS) == {"l2", "l1", "linf", "lp"}
+    assert set(NORMS) == {"l2", "l1", "linf", "lp", "path"}
     assert {L2(), L2(), L1()} == {L2(), L1()} and hash(Lp(3.0)) == hash(Lp(3))
     assert L2() != "l2" and not (L2() == LInf())
     assert len({hash(n) for n in ALL}) == len(ALL)
