@@ -766,8 +766,20 @@ def _candidates(arrays, data: Dataset, hint: dict | None = None):
     yield from _layered_candidates(names, shapes, d, data, hint or {})
 
 
-def _layered_candidates(names, shapes, d, data: Dataset, hint: dict):
-    """LayeredNetKernel factories: without a bias, then with b1 after W1 (every activation, hinted first)."""
+def layered_layouts(names, shapes, d, hint: dict):
+    """The layered-net readings of a model's arrays, for the kernels' factories.
+
+    Args:
+        names: the arrays' names, the output layer's last.
+        shapes: their shapes, the output layer's as a vector (hk,).
+        d: input dimension.
+        hint: the model's ``numeric_structure`` (``activation``, ``slope``, ``first_bias``), possibly empty.
+
+    Returns:
+        (slope, activations, layouts): the leaky slope, every activation (the hinted one first), and each
+        (hidden widths, first-layer bias, layer names, bias name) that fits: without a bias, then with b1 after
+        W1 (the other way round when the hint says ``first_bias``).
+    """
     slope = hint.get("slope", 0.1)
     slope = float(slope) if isinstance(slope, (int, float)) and not isinstance(slope, bool) else 0.1
     first = hint.get("activation")
@@ -781,6 +793,12 @@ def _layered_candidates(names, shapes, d, data: Dataset, hint: dict):
         layouts.append((hidden, True, [names[0]] + names[2:-1], names[1]))
     if hint.get("first_bias"):
         layouts.reverse()
+    return slope, activations, layouts
+
+
+def _layered_candidates(names, shapes, d, data: Dataset, hint: dict):
+    """LayeredNetKernel factories: every layout of ``layered_layouts`` and activation."""
+    slope, activations, layouts = layered_layouts(names, shapes, d, hint)
     for hidden, bias, layer_names, bias_name in layouts:
         for act in activations:
             yield lambda dtype, hidden=hidden, act=act, bias=bias, layer_names=layer_names, bias_name=bias_name: \

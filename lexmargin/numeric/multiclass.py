@@ -28,10 +28,9 @@ from .kernels import (
     Kernel,
     LayeredNetKernel,
     _activation,
-    _biased_chain_widths,
-    _chain_widths,
     check_kernel_against_model,
     layered_degree,
+    layered_layouts,
 )
 from .losses import _flush_subnormals, _log_softplus_neg, logsumexp
 
@@ -242,18 +241,7 @@ def _layered_factories(model, dataset: Dataset):
         return
     inner = shapes[:-1] + [(shapes[-1][1],)]
     hint = getattr(model, "numeric_structure", None)
-    hint = hint if isinstance(hint, dict) else {}
-    slope = hint.get("slope", 0.1)
-    slope = float(slope) if isinstance(slope, (int, float)) and not isinstance(slope, bool) else 0.1
-    first = hint.get("activation")
-    activations = ([first] if first in ACTIVATIONS else []) + [a for a in ACTIVATIONS if a != first]
-    layouts = []
-    hidden = _chain_widths(inner, d)
-    if hidden:
-        layouts.append((hidden, False, names[:-1], "b1"))
-    hidden = _biased_chain_widths(inner, d)
-    if hidden:
-        layouts.append((hidden, True, [names[0]] + names[2:-1], names[1]))
+    slope, activations, layouts = layered_layouts(names, inner, d, hint if isinstance(hint, dict) else {})
     for hidden, bias, layer_names, bias_name in layouts:
         for act in activations:
             yield lambda dtype, hidden=hidden, act=act, bias=bias, layer_names=layer_names, bias_name=bias_name: \
