@@ -276,6 +276,11 @@ GENERIC = [
      "zero weights give log2(0) = -inf either way, and ldexp(0, .) = 0: only a RuntimeWarning differs"),
     (r"^x\u01c1MaxMarginProblem\u01c1_solve_in_regions: .*REGION_MAX_ITER",
      "the iteration cap of a region solve (solver strategy): no test region needs 1000 iterations"),
+    (r"^x\u01c1RegionMargins\u01c1vertices: .*evaluate\(fam\.(pre|pre_jacobian), theta, x, y, .* -> .*x, None, ",
+     "pre-activations and their Jacobian do not depend on the label y (only the margin f = y g does): the None "
+     "read as NaN is never used"),
+    (r"^x\u01c1RegionMargins\u01c1vertices: .*\.reshape\(-1\)\) -> .*\.reshape\(None\)\)",
+     "reshape(None) keeps the (1, P) gradient, and the rows are stacked with reshape(-1, P) either way"),
     (r"^x\u01c1RegionMargins\u01c1extra_hessian: .*if not self\.n_extra or self\.family\.pre_linear: -> .*and",
      "the shortcut only saves work: with no sign row the weights are empty and the summed Hessian is zero, and "
      "with pre-activations linear in theta every per-sample pre-activation Hessian is structurally zero"),
