@@ -526,3 +526,19 @@ def test_activation_regions_only_when_asked_or_automatic():
     assert off.status != Status.OPTIMAL or off.diagnostics.region.clarke["residuals"]["max"] <= 1e-8
     on = lm.max_margin(RELU, DATA4, starts=1, seed=0, raise_on_failure=False)
     assert on.diagnostics.region is not None
+
+
+def test_a_multiclass_certificate_names_each_rows_sample_and_class():
+    """K = 3 classes on separable points: one multiplier per (n, j != y_n), in the order of margin_rows; a
+    binary certificate has none."""
+    X = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0], [2.0, 0.5]])
+    y = np.array([0, 1, 2, 0])
+    model = lm.load_model("multiclass_linear", input_dim=2, n_classes=3)
+    cert = lm.max_margin(model, lm.Dataset(X, y, n_classes=3))
+    assert cert.status == Status.OPTIMAL
+    pairs = [(n, j) for n in range(4) for j in range(3) if j != y[n]]
+    assert cert.margin_rows.tolist() == [list(p) for p in pairs] and cert.multipliers.size == len(pairs)
+    W = cert.theta.reshape(3, 2)
+    np.testing.assert_allclose(cert.margins, [(W[y[n]] - W[j]) @ X[n] for n, j in pairs], rtol=1e-12, atol=1e-12)
+    binary = lm.max_margin(lm.load_model("linear", input_dim=2), lm.Dataset(X[:2], np.array([1.0, -1.0])))
+    assert binary.margin_rows is None
