@@ -1,8 +1,5 @@
 """The path-norm max-margin certificate (nlp.norms.PathNorm, problems.pathnorm)."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,9 +9,7 @@ import lexmargin as lm
 from lexmargin.errors import LexmarginError
 from lexmargin.nlp.norms import BalancedPathNorm, PathNorm, get_norm
 from lexmargin.problems.pathnorm import certify_point, gauge_fix, path_max_margin
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from common import separable_data
+from lexmargin.sweep import separable_data
 
 
 def _relu(width=4, d=2):
