@@ -447,7 +447,8 @@ class LayeredNetKernel(Kernel):
         """The first-layer bias b1 (R, h1) as a view into theta (None without one)."""
         return theta[:, self.arrays[1].columns] if self.first_bias else None
 
-    def forward(self, theta, out=None):
+    def _forward_outputs(self, theta):
+        """The output layer's values Ws[-1] @ H, (R, outputs, N), and the cache (Ws, Zs, Hs) of the pass."""
         Ws = self.weights(theta)
         b = self.bias(theta)
         H, Zs, Hs = self.XT, [], [self.XT]
@@ -458,8 +459,11 @@ class LayeredNetKernel(Kernel):
             H = self._act(Z)
             Zs.append(Z)
             Hs.append(H)
-        g = (Ws[-1] @ H)[:, 0, :]
-        return g * self.y, (Ws, Zs, Hs)
+        return Ws[-1] @ H, (Ws, Zs, Hs)
+
+    def forward(self, theta, out=None):
+        G, cache = self._forward_outputs(theta)
+        return G[:, 0, :] * self.y, cache
 
     def vjp(self, theta, cache, cotangent):
         Ws, Zs, Hs = cache

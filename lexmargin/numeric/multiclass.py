@@ -187,19 +187,6 @@ class MulticlassLayeredNetKernel(LayeredNetKernel):
         theta = np.asarray(theta, dtype=self.dtype)
         return self._forward_outputs(theta)[0]
 
-    def _forward_outputs(self, theta):
-        Ws = self.weights(theta)
-        b = self.bias(theta)
-        H, Zs, Hs = self.XT, [], [self.XT]
-        for i, W in enumerate(Ws[:-1]):
-            Z = W @ H
-            if i == 0 and b is not None:
-                Z += b[:, :, None]
-            H = self._act(Z)
-            Zs.append(Z)
-            Hs.append(H)
-        return Ws[-1] @ H, (Ws, Zs, Hs)
-
     def forward(self, theta, out=None):
         G, cache = self._forward_outputs(theta)
         return self._scatter.rows_of(G), cache
