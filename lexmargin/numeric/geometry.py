@@ -59,6 +59,10 @@ Every geometry is a frozen dataclass with ``name``, ``step(theta, d, m) -> (thet
 (``change``: None, or (index, delta) (R,) for a one-coordinate step), ``norm(theta)`` (the primal norm
 of each run, for normalized margins) and ``to_dict()``; ``GEOMETRIES`` registers them by name and
 ``geometry_from_dict`` reads them back.
+
+The geometries compute in the namespace of theta and d (``backend.namespace``: numpy, torch, CuPy,
+``array_api_strict``); off numpy, coordinate descent writes its one coordinate as theta + delta e_i (a one-hot
+row per run) instead of an in-place assignment.  ``fused_step`` is numpy only (the fused path is).
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from .backend import astype, constants, copy, namespace
 from .steps import RULES, Normalized, rule_from_dict
 
 # coordinate descent's incrementally updated margins are recomputed exactly at every step divisible by this
@@ -92,11 +97,12 @@ def _power(x, e: float) -> np.ndarray:
         return x * x
     if e == 3:
         return x * x * x
+    xp = namespace(x)
     if e == 0.5:
-        return np.sqrt(x)
+        return xp.sqrt(x)
     if e == 1.5:
-        return x * np.sqrt(x)
-    return np.power(x, e)
+        return x * xp.sqrt(x)
+    return np.power(x, e) if xp is np else xp.pow(x, e)
 
 
 def dual_exponent(p: float) -> float:
@@ -122,19 +128,33 @@ def lp_norm(theta, p: float) -> np.ndarray:
     Returns:
         The norms (R,) (or a scalar for one vector).
     """
-    a = np.abs(np.asarray(theta))
+    xp = namespace(theta)
+    a = xp.abs(np.asarray(theta) if xp is np else theta)
     if p == 1:
-        return a.sum(axis=-1)
-    top = a.max(axis=-1, keepdims=True)
+        return xp.sum(a, axis=-1)
+    top = xp.max(a, axis=-1, keepdims=True)
     if math.isinf(p):
         return top[..., 0]
-    safe = np.where(top > 0, top, 1)
-    return (np.sum((a / safe) ** p, axis=-1) ** (1.0 / p)) * top[..., 0]
+    safe = xp.where(top > 0, top, xp.ones_like(top))
+    return (xp.sum((a / safe) ** p, axis=-1) ** (1.0 / p)) * top[..., 0]
 
 
 def _column(theta, m) -> np.ndarray:
     """The multipliers m (R,) as a column (R, 1) in theta's dtype."""
-    return np.asarray(m, dtype=theta.dtype)[:, None]
+    if namespace(theta, m) is np:
+        return np.asarray(m, dtype=theta.dtype)[:, None]
+    return astype(m, theta.dtype)[:, None]
+
+
+def _one_hot(xp, i, like):
+    """Rows e_{i_r} (R, P) in the dtype and namespace of ``like`` (R, P), for one-coordinate steps off numpy."""
+    columns = xp.arange(like.shape[1], device=like.device)
+    return xp.astype(xp.expand_dims(i, axis=1) == columns, like.dtype)
+
+
+def _at(xp, d, i):
+    """d[r, i_r] per run (R,)."""
+    return xp.take_along_axis(d, xp.expand_dims(i, axis=1), axis=1)[:, 0]
 
 
 @dataclass(frozen=True)
@@ -169,11 +189,12 @@ class _SteepestBase:
         Returns:
             u (R, P) with ||u|| = 1 and <d, u> = ||d||_* (rows of d that are 0 give 0).
         """
-        d = np.asarray(d)
-        top = np.abs(d).max(axis=1, keepdims=True)
-        d = d / np.where(top > 0, top, 1)                      # u is 0-homogeneous: max |d| = 1, no subnormals
+        xp = namespace(d)
+        d = np.asarray(d) if xp is np else d
+        top = xp.max(xp.abs(d), axis=1, keepdims=True)
+        d = d / xp.where(top > 0, top, xp.ones_like(top))      # u is 0-homogeneous: max |d| = 1, no subnormals
         dual = self.dual_norm(d)
-        return self.direction(d) / np.where(dual > 0, dual, 1)[:, None]
+        return self.direction(d) / xp.where(dual > 0, dual, xp.ones_like(dual))[:, None]
 
     def dual_norm(self, d) -> np.ndarray:
         """||d_r||_* per row (R,)."""
@@ -214,7 +235,7 @@ class L2(_SteepestBase):
     p = 2.0
 
     def direction(self, d):
-        return np.array(d, copy=True)
+        return np.array(d, copy=True) if namespace(d) is np else copy(d)
 
 
 @dataclass(frozen=True)
@@ -230,13 +251,20 @@ class L1(_SteepestBase):
 
     def coordinates(self, d):
         """(i (R,), d_i (R,)): the greedy coordinate of each run and its entry of d."""
+        xp = namespace(d)
+        if xp is not np:
+            i = xp.argmax(xp.abs(d), axis=1)
+            return i, _at(xp, d, i)
         d = np.asarray(d)
         i = np.argmax(np.abs(d), axis=1)
         return i, d[np.arange(d.shape[0]), i]
 
     def direction(self, d):
-        d = np.asarray(d)
+        xp = namespace(d)
         i, di = self.coordinates(d)
+        if xp is not np:
+            return _one_hot(xp, i, d) * di[:, None]
+        d = np.asarray(d)
         out = np.zeros_like(d)
         out[np.arange(d.shape[0]), i] = di
         return out
@@ -253,6 +281,10 @@ class L1(_SteepestBase):
             (theta', (i, delta)): the new parameters and, per run, the coordinate moved and by how much.
         """
         i, di = self.coordinates(d)
+        xp = namespace(theta, d)
+        if xp is not np:
+            delta = astype(astype(m, theta.dtype) * (di if self.scale == "dual" else xp.sign(di)), theta.dtype)
+            return theta + _one_hot(xp, i, theta) * delta[:, None], (i, delta)
         delta = (np.asarray(m, dtype=theta.dtype) * (di if self.scale == "dual" else np.sign(di))).astype(theta.dtype)
         new = theta.copy()
         rows = np.arange(theta.shape[0])
@@ -268,8 +300,9 @@ class LInf(_SteepestBase):
     p = math.inf
 
     def direction(self, d):
-        d = np.asarray(d)
-        return np.sign(d) * np.abs(d).sum(axis=1, keepdims=True)
+        xp = namespace(d)
+        d = np.asarray(d) if xp is np else d
+        return xp.sign(d) * xp.sum(xp.abs(d), axis=1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -284,15 +317,18 @@ class Lp(_SteepestBase):
         object.__setattr__(self, "p", _check_p(self.p))
 
     def direction(self, d):
-        d = np.asarray(d)
+        xp = namespace(d)
+        d = np.asarray(d) if xp is np else d
         q = self.dual_p
-        top = np.abs(d).max(axis=1, keepdims=True)
-        safe = np.where(top > 0, top, 1)
-        g = np.abs(d) / safe                                   # in [0, 1]
+        top = xp.max(xp.abs(d), axis=1, keepdims=True)
+        one = xp.ones_like(top)
+        safe = xp.where(top > 0, top, one)
+        g = xp.abs(d) / safe                                   # in [0, 1]
         gq1 = _power(g, q - 1)
-        gq = np.sum(gq1 * g, axis=1, keepdims=True) ** (1.0 / q)
-        gq = np.where(top > 0, gq, 1)                          # a zero row moves nowhere (g = 0)
-        return (np.sign(d) * gq1 * (gq ** (2 - q) * top)).astype(d.dtype, copy=False)
+        gq = xp.sum(gq1 * g, axis=1, keepdims=True) ** (1.0 / q)
+        gq = xp.where(top > 0, gq, one)                        # a zero row moves nowhere (g = 0)
+        out = xp.sign(d) * gq1 * (gq ** (2 - q) * top)
+        return out.astype(d.dtype, copy=False) if xp is np else astype(out, d.dtype)
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "p": self.p}
@@ -314,11 +350,13 @@ class MirrorLp:
 
     def mirror(self, theta) -> np.ndarray:
         """grad psi(theta)."""
-        return np.sign(theta) * _power(np.abs(theta), self.p - 1)
+        xp = namespace(theta)
+        return xp.sign(theta) * _power(xp.abs(theta), self.p - 1)
 
     def inverse_mirror(self, z) -> np.ndarray:
         """(grad psi)^-1(z)."""
-        return np.sign(z) * _power(np.abs(z), 1.0 / (self.p - 1))
+        xp = namespace(z)
+        return xp.sign(z) * _power(xp.abs(z), 1.0 / (self.p - 1))
 
     def step(self, theta, d, m):
         """theta' = (grad psi)^-1(grad psi(theta) + m d).
@@ -332,7 +370,7 @@ class MirrorLp:
             (theta', None).
         """
         z = self.mirror(theta) + _column(theta, m) * d
-        return self.inverse_mirror(z).astype(theta.dtype), None
+        return astype(self.inverse_mirror(z), theta.dtype), None
 
     def norm(self, theta) -> np.ndarray:
         return lp_norm(theta, self.p)
@@ -369,8 +407,9 @@ class Hypentropy:
             (theta', None).
         """
         b2 = 2.0 * self.beta
-        z = np.arcsinh(theta / b2) + _column(theta, m) * d
-        return (b2 * np.sinh(z)).astype(theta.dtype), None
+        xp = namespace(theta, d)
+        z = xp.asinh(theta / b2) + _column(theta, m) * d
+        return astype(b2 * xp.sinh(z), theta.dtype), None
 
     def norm(self, theta) -> np.ndarray:
         return lp_norm(theta, 1)
@@ -533,6 +572,9 @@ def incremental_margins(kernel, f, change, out=None):
     if change is None or type(kernel) is not LinearKernel or f is None:
         return None
     i, delta = change
+    xp = namespace(f, delta)
+    if xp is not np:
+        return f + xp.take(constants(kernel, ("A",), f).A, i, axis=0) * delta[:, None]
     rows = kernel.A[i]                                    # (R, N): a_i = (y x_{., i}) for each run's i
     rows *= delta[:, None]
     return np.add(f, rows, out=out)

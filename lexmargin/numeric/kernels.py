@@ -4,6 +4,12 @@ Every kernel works on a flat parameter matrix ``theta`` of shape (R, P) (one row
 column layout matches ``Model.flatten`` of the equivalent lexmargin Model: arrays in declaration order,
 each in C order.  ``forward(theta) -> (f, cache)`` gives the margins f[r, n] = f_n(theta_r);
 ``vjp(theta, cache, c) -> (R, P)`` gives sum_n c[r, n] * grad f_n(theta_r).
+
+``forward`` and ``vjp`` of the structured kernels (linear, SVM with bias, layered nets, sums) are written against
+the array API: theta of any array library (numpy, torch, CuPy, ``array_api_strict``) gives margins and products of
+that library on theta's device, with the kernel's numpy constants (X, y, A) copied there once
+(``backend.constants``).  ``CasadiKernel`` evaluates on the host and converts back.  The per-sample Jacobian
+helpers (``per_sample_*``, stationarity reports) and ``normalized_margins`` stay numpy.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import numpy as np
 
 from ..modeling.data import Dataset, as_dataset
 from ..errors import DataError
+from .backend import astype, constants, like, namespace, to_numpy, xp_dtype
 from .fused import augmented_matrix
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "squared_relu", "square")
@@ -70,6 +77,8 @@ class Kernel:
     # [A; 1] (d + 1, N) when the margins are f = theta @ A (linear in theta): enables the fused
     # exponential-loss path of the Trainer (numeric.fused); None for every other kernel.
     augmented_margin_matrix: np.ndarray | None = None
+    # numpy arrays that forward / vjp use, copied to theta's namespace and device for other arrays
+    backend_constants: tuple[str, ...] = ("y",)
 
     def __init__(self, data: Dataset, arrays, dtype=np.float64):
         self.data = data
@@ -115,9 +124,9 @@ class Kernel:
         Returns:
             The margins (R, N) or (N,).
         """
-        single = np.ndim(theta) == 1
+        single = len(getattr(theta, "shape", np.shape(theta))) == 1
         f, _ = self.forward(self.check_theta(theta))
-        return f[0] if single else f
+        return f[0, ...] if single else f
 
     def gradient(self, theta, cotangent) -> np.ndarray:
         """sum_n c[r, n] grad f_n(theta_r) (R, P).
@@ -130,8 +139,9 @@ class Kernel:
             The weighted gradient sums (R, P).
         """
         theta = self.check_theta(theta)
-        c = np.asarray(cotangent, dtype=self.dtype)
-        if c.shape != (theta.shape[0], self.n_samples):
+        xp = namespace(theta, cotangent)
+        c = np.asarray(cotangent, dtype=self.dtype) if xp is np else xp.astype(cotangent, xp_dtype(xp, self.dtype))
+        if tuple(c.shape) != (theta.shape[0], self.n_samples):
             raise ValueError(f"cotangent must have shape {(theta.shape[0], self.n_samples)}; got {c.shape}")
         _, cache = self.forward(theta)
         return self.vjp(theta, cache, c)
@@ -232,7 +242,25 @@ class Kernel:
             parts.append(arr.reshape(arr.shape[0], a.size))
         return np.concatenate(parts, axis=1)
 
+    def consts(self, theta):
+        """The kernel's ``backend_constants`` in theta's namespace and device (the kernel itself for numpy)."""
+        return constants(self, self.backend_constants, theta)
+
     def check_theta(self, theta) -> np.ndarray:
+        """theta as (R, P) in the kernel's dtype and in its own array namespace (numpy for lists and numpy arrays).
+
+        Args:
+            theta: the parameters (R, P) or (P,).
+
+        Returns:
+            theta (R, P), converted to the kernel's dtype.
+
+        Raises:
+            ValueError: wrong shape or non-finite entries.
+        """
+        xp = namespace(theta)
+        if xp is not np:
+            return self._check_foreign_theta(xp, theta)
         theta = np.asarray(theta, dtype=self.dtype)
         if theta.ndim == 1:
             theta = theta[None, :]
@@ -240,6 +268,18 @@ class Kernel:
             raise ValueError(f"theta must have shape (R, {self.n_params}) for {self.name}; got {theta.shape}")
         if not np.all(np.isfinite(theta)):
             raise ValueError(f"theta contains non-finite values in runs {np.unique(np.nonzero(~np.isfinite(theta))[0])[:5].tolist()}")
+        return theta
+
+    def _check_foreign_theta(self, xp, theta):
+        """``check_theta`` for arrays of another library: same checks, the array stays on its device."""
+        if theta.dtype != xp_dtype(xp, self.dtype):
+            theta = xp.astype(theta, xp_dtype(xp, self.dtype))
+        if theta.ndim == 1:
+            theta = xp.reshape(theta, (1, -1))
+        if theta.ndim != 2 or theta.shape[1] != self.n_params:
+            raise ValueError(f"theta must have shape (R, {self.n_params}) for {self.name}; got {tuple(theta.shape)}")
+        if not bool(xp.all(xp.isfinite(theta))):
+            self.check_theta(to_numpy(theta))                   # the numpy check names the runs
         return theta
 
     def random_theta(self, seeds, scales=1.0) -> np.ndarray:
@@ -275,6 +315,7 @@ class LinearKernel(Kernel):
 
     name = "linear"
     degree = 1.0
+    backend_constants = ("y", "A", "At")
 
     def __init__(self, X, y=None, dtype=np.float64):
         data = _as_data(X, y)
@@ -285,10 +326,12 @@ class LinearKernel(Kernel):
         self.At = np.ascontiguousarray(yx, dtype=self.dtype)     # (N, d)
 
     def forward(self, theta, out=None):
+        if namespace(theta) is not np:
+            return theta @ self.consts(theta).A, None
         return np.matmul(theta, self.A, out=out), None
 
     def vjp(self, theta, cache, cotangent):
-        return cotangent @ self.At
+        return cotangent @ self.consts(cotangent).At
 
 
     def per_sample_jacobian(self, theta, rows) -> np.ndarray:
@@ -300,13 +343,15 @@ BIAS_FORMS = ("square", "squares_difference", "product")
 
 
 def _bias_and_gradient(form: str, c):
-    """Bias b(c) (R,) and db/dc (R, k) of the bias parameters c (R, k)."""
+    """Bias b(c) (R,) and db/dc (R, k) of the bias parameters c (R, k) (in the namespace of c)."""
+    xp = namespace(c)
     if form == "square":
         return c[:, 0] ** 2, 2 * c
     if form == "squares_difference":
-        return c[:, 0] ** 2 - c[:, 1] ** 2, np.stack([2 * c[:, 0], -2 * c[:, 1]], axis=1)
-    others = [np.prod(np.delete(c, j, axis=1), axis=1) for j in range(c.shape[1])]
-    return np.prod(c, axis=1), np.stack(others, axis=1)
+        return c[:, 0] ** 2 - c[:, 1] ** 2, xp.stack([2 * c[:, 0], -2 * c[:, 1]], axis=1)
+    k = c.shape[1]
+    others = [xp.prod(xp.concat([c[:, :j], c[:, j + 1:]], axis=1), axis=1) for j in range(k)]
+    return xp.prod(c, axis=1), xp.stack(others, axis=1)
 
 
 class SVMBiasKernel(Kernel):
@@ -321,6 +366,7 @@ class SVMBiasKernel(Kernel):
 
     name = "svm_bias"
     degree = None
+    backend_constants = ("y", "A", "At")
 
     def __init__(self, X, y=None, bias: str = "squares_difference", bias_degree: int = 2,
                  dtype=np.float64, names=None):
@@ -338,6 +384,7 @@ class SVMBiasKernel(Kernel):
         if self.n_params != data.n_features + k:
             raise ValueError(f"SVMBiasKernel arrays {arrays} do not hold {data.n_features} weights + {k} bias terms")
         self.linear = LinearKernel(data, dtype=dtype)
+        self.A, self.At = self.linear.A, self.linear.At
 
     def split(self, theta):
         d = self.data.n_features
@@ -348,13 +395,14 @@ class SVMBiasKernel(Kernel):
 
     def forward(self, theta, out=None):
         w, c = self.split(theta)
-        return w @ self.linear.A + _bias_and_gradient(self.bias_form, c)[0][:, None] * self.y, None
+        k = self.consts(theta)
+        return w @ k.A + _bias_and_gradient(self.bias_form, c)[0][:, None] * k.y, None
 
     def vjp(self, theta, cache, cotangent):
         w, c = self.split(theta)
-        total = cotangent @ self.y                                  # (R,)
-        return np.concatenate([cotangent @ self.linear.At,
-                               total[:, None] * _bias_and_gradient(self.bias_form, c)[1]], axis=1)
+        k, xp = self.consts(theta), namespace(theta, cotangent)
+        total = cotangent @ k.y                                     # (R,)
+        return xp.concat([cotangent @ k.At, total[:, None] * _bias_and_gradient(self.bias_form, c)[1]], axis=1)
 
     def normalized_margins(self, theta, f):
         """min_n f_n / ||w|| (the bias is not regularized)."""
@@ -365,17 +413,25 @@ class SVMBiasKernel(Kernel):
         return {**super().describe(), "bias": self.bias_form}
 
 
+def _leaky_derivative(z, slope: float):
+    xp = namespace(z)
+    if xp is np:
+        return np.where(z > 0, 1.0, slope).astype(z.dtype)
+    return xp.where(z > 0, xp.ones_like(z), xp.full_like(z, slope))
+
+
 def _activation(name: str, slope: float):
+    """(s, s') of a homogeneous activation, elementwise in the namespace of their argument."""
     if name == "linear":
-        return (lambda z: z), (lambda z: np.ones_like(z))
+        return (lambda z: z), (lambda z: namespace(z).ones_like(z))
     if name == "relu":
-        return (lambda z: np.maximum(z, 0)), (lambda z: (z > 0).astype(z.dtype))
+        return (lambda z: namespace(z).maximum(z, 0)), (lambda z: astype(z > 0, z.dtype))
     if name == "leaky_relu":
-        return (lambda z: np.maximum(z, slope * z)), (lambda z: np.where(z > 0, 1.0, slope).astype(z.dtype))
+        return (lambda z: namespace(z).maximum(z, slope * z)), (lambda z: _leaky_derivative(z, slope))
     if name == "squared_relu":
-        return (lambda z: np.square(np.maximum(z, 0))), (lambda z: 2 * np.maximum(z, 0))
+        return (lambda z: namespace(z).square(namespace(z).maximum(z, 0))), (lambda z: 2 * namespace(z).maximum(z, 0))
     if name == "square":
-        return np.square, (lambda z: 2 * z)
+        return (lambda z: namespace(z).square(z)), (lambda z: 2 * z)
     raise ValueError(f"unknown activation {name!r}; choose from {ACTIVATIONS}")
 
 
@@ -407,6 +463,7 @@ class LayeredNetKernel(Kernel):
     """
 
     name = "layered_net"
+    backend_constants = ("y", "X", "XT")
 
     def __init__(self, X, y=None, hidden=(10,), activation: str = "relu", slope: float = 0.1,
                  dtype=np.float64, output_name: str = "a", layer_names=None, first_bias: bool = False,
@@ -438,10 +495,10 @@ class LayeredNetKernel(Kernel):
 
     def weights(self, theta) -> list[np.ndarray]:
         """Layer matrices (R, out, in) as views into theta, the output layer as (R, 1, hk); no bias."""
-        R = theta.shape[0]
+        R, xp = theta.shape[0], namespace(theta)
         specs = self._matrix_specs()
-        mats = [theta[:, a.columns].reshape(R, *a.shape) for a in specs[:-1]]
-        return mats + [theta[:, specs[-1].columns].reshape(R, 1, -1)]
+        mats = [xp.reshape(theta[:, a.columns], (R, *a.shape)) for a in specs[:-1]]
+        return mats + [xp.reshape(theta[:, specs[-1].columns], (R, 1, -1))]
 
     def bias(self, theta) -> np.ndarray | None:
         """The first-layer bias b1 (R, h1) as a view into theta (None without one)."""
@@ -451,7 +508,8 @@ class LayeredNetKernel(Kernel):
         """The output layer's values Ws[-1] @ H, (R, outputs, N), and the cache (Ws, Zs, Hs) of the pass."""
         Ws = self.weights(theta)
         b = self.bias(theta)
-        H, Zs, Hs = self.XT, [], [self.XT]
+        XT = self.consts(theta).XT
+        H, Zs, Hs = XT, [], [XT]
         for i, W in enumerate(Ws[:-1]):
             Z = W @ H
             if i == 0 and b is not None:
@@ -463,26 +521,31 @@ class LayeredNetKernel(Kernel):
 
     def forward(self, theta, out=None):
         G, cache = self._forward_outputs(theta)
-        return G[:, 0, :] * self.y, cache
+        return G[:, 0, :] * self.consts(theta).y, cache
 
     def vjp(self, theta, cache, cotangent):
+        delta = (cotangent * self.consts(cotangent).y)[:, None, :]    # (R, 1, N): d/d(output)
+        return self._backward(theta, cache, delta)
+
+    def _backward(self, theta, cache, delta):
+        """theta's gradient (R, P) from the output cotangents delta (R, outputs, N) and the forward cache."""
         Ws, Zs, Hs = cache
-        delta = (cotangent * self.y)[:, None, :]                     # (R, 1, N): d/d(output)
-        grads = [None] * len(Ws)
+        xp = namespace(theta, delta)
+        X = self.consts(delta).X
+        grads: list = [None] * len(Ws)
         bias_grad = None
         for i in range(len(Ws) - 1, -1, -1):
-            H_in = Hs[i]
             if i == 0:
-                grads[i] = delta @ self.X
-                bias_grad = delta.sum(axis=2)                          # d/d b1: the constant input 1
+                grads[i] = delta @ X
+                bias_grad = xp.sum(delta, axis=2)                      # d/d b1: the constant input 1
             else:
-                grads[i] = delta @ np.swapaxes(H_in, 1, 2)
-                delta = (np.swapaxes(Ws[i], 1, 2) @ delta) * self._dact(Zs[i - 1])
+                grads[i] = delta @ xp.matrix_transpose(Hs[i])
+                delta = (xp.matrix_transpose(Ws[i]) @ delta) * self._dact(Zs[i - 1])
         R = theta.shape[0]
-        parts = [g.reshape(R, -1) for g in grads]
+        parts = [xp.reshape(g, (R, -1)) for g in grads]
         if self.first_bias:
             parts.insert(1, bias_grad)
-        return np.concatenate(parts, axis=1)
+        return xp.concat(parts, axis=1)
 
     def per_sample_factors(self, theta, rows) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per-sample gradients of the rows S as outer products: one pair (D, H) per array.
@@ -567,15 +630,15 @@ class LayeredNetKernel(Kernel):
         The bias b1 is the column of the constant unit: the scales are those of [W1, b1] on [x; 1].
         """
         from .pathsgd import path_scales
-        R = theta.shape[0]
+        R, xp = theta.shape[0], namespace(theta)
         Ws = self.weights(theta)
         if self.first_bias:
-            Ws = [np.concatenate([Ws[0], self.bias(theta)[:, :, None]], axis=2)] + Ws[1:]
+            Ws = [xp.concat([Ws[0], self.bias(theta)[:, :, None]], axis=2)] + Ws[1:]
         kappa = path_scales(Ws)
-        parts = [k.reshape(R, -1) for k in kappa]
+        parts = [xp.reshape(k, (R, -1)) for k in kappa]
         if self.first_bias:
-            parts[:1] = [kappa[0][:, :, :-1].reshape(R, -1), kappa[0][:, :, -1]]
-        return np.concatenate(parts, axis=1)
+            parts[:1] = [xp.reshape(kappa[0][:, :, :-1], (R, -1)), kappa[0][:, :, -1]]
+        return xp.concat(parts, axis=1)
 
     def describe(self) -> dict:
         out = {**super().describe(), "hidden": list(self.hidden), "activation": self.activation}
@@ -625,8 +688,8 @@ class SumKernel(Kernel):
         return total, caches
 
     def vjp(self, theta, cache, cotangent):
-        return np.concatenate([k.vjp(theta[:, s], c, cotangent)
-                               for k, s, c in zip(self.kernels, self.slices, cache)], axis=1)
+        return namespace(theta, cotangent).concat([k.vjp(theta[:, s], c, cotangent)
+                                                   for k, s, c in zip(self.kernels, self.slices, cache)], axis=1)
 
     def per_sample_jacobian(self, theta, rows) -> np.ndarray:
         """Rows of the parts' Jacobians side by side (each part on its own parameters)."""
@@ -663,14 +726,14 @@ class CasadiKernel(Kernel):
         self.degree = model.degree
 
     def forward(self, theta, out=None):
-        rows = np.asarray(theta, dtype=float)
+        rows = np.asarray(to_numpy(theta), dtype=float)            # CasADi evaluates on the host
         f = np.stack([self.model.margins(t, self.data) for t in rows]).astype(self.dtype)
-        return f, None
+        return like(f, theta), None
 
     def vjp(self, theta, cache, cotangent):
-        rows = np.asarray(theta, dtype=float)
-        grads = [c @ self.model.margin_jacobian(t, self.data) for t, c in zip(rows, cotangent)]
-        return np.stack(grads).astype(self.dtype)
+        rows = np.asarray(to_numpy(theta), dtype=float)
+        grads = [c @ self.model.margin_jacobian(t, self.data) for t, c in zip(rows, to_numpy(cotangent))]
+        return like(np.stack(grads).astype(self.dtype), theta)
 
     def per_sample_vjp(self, theta, rows, cotangent, batch: int | None = None) -> np.ndarray:
         """J_S^T c from row batches of CasADi gradients (at most ``batch`` rows, default ``row_batch()``, at once)."""

@@ -13,6 +13,11 @@ product X W_r^T for all runs forward, one (K, N) x (N, d) product per run backwa
 ``n_classes=K``), R runs at once: forward the layers' batched products and G = A H_k (R, K, N); backward the row
 cotangents scattered to C (R, K, N) (C[n, y_n] = sum_j c_{n,j}, C[n, j] = -c_{n,j}) and propagated like a
 one-output net's.  ``MulticlassCasadiKernel``: any other K-output model through CasADi (the fallback).
+
+Margins, products and ``CrossEntropyLoss`` compute in the namespace of theta (numpy, torch, CuPy,
+``array_api_strict``; ``backend``): the row gathers are ``xp.take``, and the scatter of row cotangents to the
+(N, K) output cotangents is one ``xp.take`` through the inverse permutation (every (n, k) slot is either a row's
+wrong class or the sample's own class), so no in-place fancy assignment is needed off numpy.
 """
 
 from __future__ import annotations
@@ -32,7 +37,26 @@ from .kernels import (
     layered_degree,
     layered_layouts,
 )
-from .losses import _flush_subnormals, _log_softplus_neg, logsumexp
+from .backend import constants, namespace, xp_dtype
+from .losses import _flush_subnormals, _log_softplus_neg, logsumexp, softplus
+
+
+def _scatter_source_index(other_nk, own_nk) -> np.ndarray:
+    """inv with C_flat = concat([-c, sum_j c], axis=1)[:, inv]: the source of each (n, k) slot of the (N, K) cotangents.
+
+    The first N (K - 1) sources are the rows (slots ``other_nk``), the last N the per-sample sums (slots ``own_nk``).
+    """
+    inv = np.empty(other_nk.size + own_nk.size, dtype=np.int64)
+    inv[other_nk] = np.arange(other_nk.size)
+    inv[own_nk] = other_nk.size + np.arange(own_nk.size)
+    return inv
+
+
+def _scatter_rows(xp, c, inv, N: int, K: int):
+    """The (R, N K) output cotangents (sample-major) of row cotangents c (R, N (K - 1)), off numpy."""
+    R = c.shape[0]
+    sums = xp.sum(xp.reshape(c, (R, N, K - 1)), axis=2)
+    return xp.take(xp.concat([-c, sums], axis=1), inv, axis=1)
 
 
 def _multiclass_data(X, y=None, n_classes: int | None = None) -> Dataset:
@@ -54,6 +78,7 @@ class MulticlassLinearKernel(Kernel):
 
     name = "multiclass_linear"
     degree = 1.0
+    backend_constants = ("y", "X", "Xt", "_own", "_other", "_inv")
 
     def __init__(self, X, y=None, n_classes: int | None = None, dtype=np.float64):
         dataset = _multiclass_data(X, y, n_classes)
@@ -71,22 +96,36 @@ class MulticlassLinearKernel(Kernel):
         # positions in the (N, K) cotangent matrix (sample-major)
         self._other_nk = rows.sample * K + rows.other
         self._own_nk = np.arange(N) * K + labels
+        self._inv = _scatter_source_index(self._other_nk, self._own_nk)
 
     def outputs(self, theta) -> np.ndarray:
         """g(theta_r; x_n) as (R, K, N)."""
-        theta = np.asarray(theta, dtype=self.dtype)
+        xp = namespace(theta)
         R, K, d = theta.shape[0], self.n_classes, self.X.shape[1]
+        if xp is not np:
+            return xp.reshape(xp.reshape(theta, (R * K, d)) @ self.consts(theta).Xt, (R, K, -1))
+        theta = np.asarray(theta, dtype=self.dtype)
         return np.matmul(theta.reshape(R * K, d), self.Xt).reshape(R, K, -1)
 
     def forward(self, theta, out=None):
+        xp = namespace(theta)
+        if xp is not np:
+            k = self.consts(theta)
+            G = xp.reshape(self.outputs(theta), (theta.shape[0], -1))
+            return xp.take(G, k._own, axis=1) - xp.take(G, k._other, axis=1), None
         G = self.outputs(theta).reshape(theta.shape[0], -1)
         f = np.subtract(G[:, self._own], G[:, self._other], out=out if out is not None and out.shape == (
             theta.shape[0], self.n_samples) and out.dtype == self.dtype else None)
         return f, None
 
     def vjp(self, theta, cache, cotangent):
+        xp = namespace(theta, cotangent)
+        R, N, K = cotangent.shape[0], self.dataset.n_samples, self.n_classes
+        if xp is not np:
+            k = self.consts(cotangent)
+            C = _scatter_rows(xp, xp.astype(cotangent, xp_dtype(xp, self.dtype)), k._inv, N, K)
+            return xp.reshape(xp.matrix_transpose(xp.reshape(C, (R, N, K))) @ k.X, (R, -1))
         c = np.asarray(cotangent, dtype=self.dtype)
-        R, N, K = c.shape[0], self.dataset.n_samples, self.n_classes
         C = np.zeros((R, N * K), dtype=self.dtype)
         C[:, self._other_nk] = -c
         C[:, self._own_nk] = c.reshape(R, N, K - 1).sum(axis=2)
@@ -117,15 +156,25 @@ class _RowScatter:
         self.other = rows.other * N + rows.sample                  # g_j(x_n)
         self.other_nk = rows.sample * K + rows.other               # (N, K) flat positions of the cotangents
         self.own_nk = np.arange(N) * K + labels
+        self.inv = _scatter_source_index(self.other_nk, self.own_nk)
 
     def rows_of(self, G: np.ndarray) -> np.ndarray:
         """f_{n,j} = G[y_n, n] - G[j, n] for outputs G (R, K, N): (R, N (K - 1))."""
+        xp = namespace(G)
+        if xp is not np:
+            k = constants(self, ("own", "other"), G)
+            flat = xp.reshape(G, (G.shape[0], -1))
+            return xp.take(flat, k.own, axis=1) - xp.take(flat, k.other, axis=1)
         flat = G.reshape(G.shape[0], -1)
         return flat[:, self.own] - flat[:, self.other]
 
     def outputs_cotangent(self, c: np.ndarray) -> np.ndarray:
         """sum_{n,j} c_{n,j} grad f_{n,j} = sum_{n,k} C[k, n] grad g_k(x_n): C (R, K, N) from c (R, N (K - 1))."""
+        xp = namespace(c)
         R = c.shape[0]
+        if xp is not np:
+            C = _scatter_rows(xp, c, constants(self, ("inv",), c).inv, self.N, self.K)
+            return xp.matrix_transpose(xp.reshape(C, (R, self.N, self.K)))
         C = np.zeros((R, self.N * self.K), dtype=c.dtype)
         C[:, self.other_nk] = -c
         C[:, self.own_nk] = c.reshape(R, self.N, self.K - 1).sum(axis=2)
@@ -179,12 +228,13 @@ class MulticlassLayeredNetKernel(LayeredNetKernel):
 
     def weights(self, theta) -> list[np.ndarray]:
         """Layer matrices (R, out, in) as views into theta; the output layer A as (R, K, hk); no bias."""
-        R = theta.shape[0]
-        return [theta[:, a.columns].reshape(R, *a.shape) for a in self._matrix_specs()]
+        R, xp = theta.shape[0], namespace(theta)
+        return [xp.reshape(theta[:, a.columns], (R, *a.shape)) for a in self._matrix_specs()]
 
     def outputs(self, theta) -> np.ndarray:
         """g(theta_r; x_n) as (R, K, N)."""
-        theta = np.asarray(theta, dtype=self.dtype)
+        if namespace(theta) is np:
+            theta = np.asarray(theta, dtype=self.dtype)
         return self._forward_outputs(theta)[0]
 
     def forward(self, theta, out=None):
@@ -192,22 +242,9 @@ class MulticlassLayeredNetKernel(LayeredNetKernel):
         return self._scatter.rows_of(G), cache
 
     def vjp(self, theta, cache, cotangent):
-        Ws, Zs, Hs = cache
-        delta = self._scatter.outputs_cotangent(np.asarray(cotangent, dtype=self.dtype))     # (R, K, N)
-        grads: list = [None] * len(Ws)
-        bias_grad = None
-        for i in range(len(Ws) - 1, -1, -1):
-            if i == 0:
-                grads[i] = delta @ self.X
-                bias_grad = delta.sum(axis=2)
-            else:
-                grads[i] = delta @ np.swapaxes(Hs[i], 1, 2)
-                delta = (np.swapaxes(Ws[i], 1, 2) @ delta) * self._dact(Zs[i - 1])
-        R = theta.shape[0]
-        parts = [g.reshape(R, -1) for g in grads]
-        if self.first_bias:
-            parts.insert(1, bias_grad)
-        return np.concatenate(parts, axis=1)
+        xp = namespace(theta, cotangent)
+        c = np.asarray(cotangent, dtype=self.dtype) if xp is np else xp.astype(cotangent, xp_dtype(xp, self.dtype))
+        return self._backward(theta, cache, self._scatter.outputs_cotangent(c))      # delta (R, K, N)
 
     def _factored_layout(self) -> bool:
         return False            # per-sample rows through the generic (vjp-based) helpers
@@ -310,10 +347,11 @@ class CrossEntropyLoss:
         self.rows_per_sample = self.n_classes - 1
 
     def _grouped(self, f):
-        f = np.asarray(f)
+        xp = namespace(f)
+        f = np.asarray(f) if xp is np else f
         if f.shape[-1] % (self.n_classes - 1):
             raise ValueError(f"{f.shape[-1]} margin rows are not a multiple of K - 1 = {self.n_classes - 1}")
-        return f.reshape(f.shape[:-1] + (f.shape[-1] // (self.n_classes - 1), self.n_classes - 1))
+        return xp.reshape(f, tuple(f.shape[:-1]) + (f.shape[-1] // (self.n_classes - 1), self.n_classes - 1))
 
     def sample_log_terms(self, f) -> np.ndarray:
         """log l_n per sample (..., N) (log of each sample's cross-entropy)."""
@@ -327,16 +365,16 @@ class CrossEntropyLoss:
         return logsumexp(self.sample_log_terms(f))
 
     def value_and_weights(self, f):
+        xp = namespace(f)
         F = self._grouped(f)
         s = logsumexp(-F)                                   # (..., N)
         log_L = logsumexp(_log_softplus_neg(-s))
-        w = np.exp(-F - np.logaddexp(0, s)[..., None] - log_L[..., None, None]).reshape(np.shape(f))
-        _flush_subnormals(w)
-        return log_L, w
+        w = xp.reshape(xp.exp(-F - softplus(s)[..., None] - log_L[..., None, None]), tuple(f.shape))
+        return log_L, _flush_subnormals(w)
 
     def scaled_weights(self, f, out=None):
         log_L, w = self.value_and_weights(f)
-        return log_L, w, np.ones_like(log_L)
+        return log_L, w, namespace(log_L).ones_like(log_L)
 
     def to_dict(self) -> dict:
         return {"name": self.name, "n_classes": self.n_classes}

@@ -6,6 +6,9 @@ where gamma_in(u) sums squared-weight products over paths from the inputs to u a
 paths from v to the output (one forward and one backward dynamic program on squared weights).
 The Path-SGD step is  w_e <- w_e - eta * dL/dw_e / kappa_e,  with a fresh gradient every step (no
 accumulation across steps).
+
+The dynamic programmes run in the namespace of the weights (``backend.namespace``): numpy's ``einsum``
+for numpy arrays, batched ``matmul`` for torch, CuPy or ``array_api_strict`` arrays.
 """
 
 from __future__ import annotations
@@ -14,12 +17,17 @@ import itertools
 
 import numpy as np
 
+from .backend import namespace
+
 
 def path_gammas(weights):
     """gamma_in per layer input (list of (R, n_in)) and gamma_out per layer output (list of (R, n_out)).
 
     ``weights`` are the layer matrices (R, n_out, n_in) from input to output (last one (R, 1, h)).
     """
+    xp = namespace(*weights)
+    if xp is not np:
+        return _path_gammas_xp(xp, weights)
     squares = [np.square(W) for W in weights]
     R, d = weights[0].shape[0], weights[0].shape[2]
     gamma_in = [np.ones((R, d), dtype=weights[0].dtype)]
@@ -28,6 +36,18 @@ def path_gammas(weights):
     gamma_out = [np.ones((R, squares[-1].shape[1]), dtype=weights[0].dtype)]
     for S in squares[:0:-1]:
         gamma_out.insert(0, np.einsum("roi,ro->ri", S, gamma_out[0]))
+    return gamma_in, gamma_out
+
+
+def _path_gammas_xp(xp, weights):
+    """``path_gammas`` through batched matrix-vector products in the array namespace ``xp``."""
+    squares = [xp.square(W) for W in weights]
+    gamma_in = [xp.ones_like(weights[0][:, 0, :])]
+    for S in squares[:-1]:
+        gamma_in.append((S @ gamma_in[-1][:, :, None])[:, :, 0])
+    gamma_out = [xp.ones_like(weights[-1][:, :, 0])]
+    for S in squares[:0:-1]:
+        gamma_out.insert(0, (xp.matrix_transpose(S) @ gamma_out[0][:, :, None])[:, :, 0])
     return gamma_in, gamma_out
 
 
@@ -56,6 +76,9 @@ def path_norm_squared(weights) -> np.ndarray:
         The squared path norm of each run (R,).
     """
     gamma_in, _ = path_gammas(weights)
+    xp = namespace(*weights)
+    if xp is not np:
+        return xp.sum(xp.square(weights[-1]) * gamma_in[-1][:, None, :], axis=(1, 2))
     return np.einsum("roi,ri->r", np.square(weights[-1]), gamma_in[-1])
 
 
@@ -94,7 +117,7 @@ def path_sgd_direction(kernel, theta, grad) -> np.ndarray:
     if scales is None:
         raise ValueError(f"Path-SGD needs a layered-net kernel; {kernel.name!r} has no path scales")
     kappa = scales(theta)
-    if not np.all(kappa > 0):
+    if not bool(namespace(kappa).all(kappa > 0)):
         raise FloatingPointError("Path-SGD scale kappa_e is zero for some edge (a dead unit: all paths "
                                  "through it have a zero weight)")
     return grad / kappa

@@ -11,7 +11,9 @@ All rules act on grad log L (computed stably); the loss enters in log space:
   the accumulators (R, P) (``init(runs, n_params)``; the trainer passes P to rules with ``per_coordinate``).
 
 Step sizes are a scalar or one value per run (R,).  A rule's state is a dict of (R,) arrays (and (R, P) arrays for
-per-coordinate rules).
+per-coordinate rules).  ``init`` gives numpy arrays; the trainer moves them to the namespace and device of theta
+(``backend.like``), and ``multiplier``, ``update`` and ``precondition`` compute in the namespace of their inputs
+(numpy, torch, CuPy, ``array_api_strict``: ``backend.namespace``).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+
+from .backend import copy, namespace
 
 
 def _check_eta(rule, what="eta"):
@@ -69,7 +73,13 @@ class Constant(_FixedStep):
     rule_name = "constant"
 
     def multiplier(self, state, log_loss) -> np.ndarray:
-        return np.exp(np.log(state["eta"]) + log_loss)
+        return _loss_scaled(state["eta"], log_loss)
+
+
+def _loss_scaled(eta, log_loss):
+    """eta * L = exp(log eta + log L) per run, in the namespace of the arguments."""
+    xp = namespace(eta, log_loss)
+    return xp.exp(xp.log(eta) + log_loss)
 
 
 @dataclass(frozen=True)
@@ -79,7 +89,7 @@ class Normalized(_FixedStep):
     rule_name = "normalized"
 
     def multiplier(self, state, log_loss) -> np.ndarray:
-        return state["eta"].copy()
+        return copy(state["eta"])
 
 
 @dataclass(frozen=True)
@@ -106,11 +116,13 @@ class Adaptive:
         return {"eta": _per_run(self.eta, runs)}
 
     def multiplier(self, state, log_loss) -> np.ndarray:
-        return state["eta"].copy() if self.normalized else np.exp(np.log(state["eta"]) + log_loss)
+        return copy(state["eta"]) if self.normalized else _loss_scaled(state["eta"], log_loss)
 
     def update(self, state, accepted) -> dict:
-        eta = np.where(accepted, np.minimum(state["eta"] * self.grow, self.max_eta), state["eta"] * self.shrink)
-        return {"eta": eta}
+        xp = namespace(state["eta"], accepted)
+        eta = state["eta"]
+        grown = np.minimum(eta * self.grow, self.max_eta) if xp is np else xp.clip(eta * self.grow, max=self.max_eta)
+        return {"eta": xp.where(accepted, grown, eta * self.shrink)}
 
     def to_dict(self) -> dict:
         # no cap (max_eta = inf) is written as None: the dict stays strict JSON (rule_from_dict reads it back)
@@ -151,12 +163,16 @@ class AdaGrad:
 
     def multiplier(self, state, log_loss) -> np.ndarray:
         """L (R,): times -grad log L it is the descent direction -grad L that ``precondition`` scales."""
-        return np.exp(log_loss)
+        return namespace(log_loss).exp(log_loss)
 
     def precondition(self, state, direction):
         """(step, new sum_sq): step = eta d / (sqrt(G + d^2) + eps) for d = -grad L (R, P), G the accumulators."""
-        sum_sq = state["sum_sq"] + np.square(direction, dtype=np.float64)
-        step = state["eta"][:, None] * direction / (np.sqrt(sum_sq) + self.eps)
+        xp = namespace(state["sum_sq"], direction)
+        if xp is np:
+            sum_sq = state["sum_sq"] + np.square(direction, dtype=np.float64)
+        else:
+            sum_sq = state["sum_sq"] + xp.square(xp.astype(direction, xp.float64))
+        step = state["eta"][:, None] * direction / (xp.sqrt(sum_sq) + self.eps)
         return step, sum_sq
 
     def to_dict(self) -> dict:

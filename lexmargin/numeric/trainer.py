@@ -14,6 +14,12 @@ interrupted save are removed by the next one), never hold a non-finite state (a 
 last good checkpoint), are written by one run at a time (``FileInUseError`` at the start for a second
 writer) and record SHA-256 hashes of the data (X, y) and of the model structure: resuming one with other
 data or another model raises ``CheckpointMismatchError``.  A damaged or foreign file raises ``DataError``.
+
+Backends: theta0 of another array library (torch, CuPy, ``array_api_strict``; ``numeric.backend``) runs the generic
+path in that library, on theta0's device: margins, weights, directions, the step rule's state (moved there at the
+start) and minibatch gathers never leave it.  Only what leaves the run is converted to numpy: the records of a
+``History`` (at each checkpoint), ``History.theta``, checkpoints on disk, fingerprints and error messages.  A
+checkpoint resumed by ``train`` moves back to theta0's library and device.  The fused path is numpy only.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import numpy as np
 from ..errors import DataError, LexmarginError
 from ..fileio import corrupt, dumps_strict, exclusive_writer, json_from_array, read_npz, savez_atomic
 from ..progress import bar, get_logger, inside_solve, verbosity
+from .backend import astype, copy, like, namespace, to_numpy
 from .compare import Reference, angle, margin_ratio
 from .fused import KERNELS, LinearExpLane, kernel_available
 from .geometry import EXACT_EVERY, fused_step, incremental_margins, is_incremental
@@ -57,7 +64,14 @@ class CheckpointMismatchError(DataError):
 
 
 def _fingerprint(theta0) -> str:
-    return hashlib.sha1(np.ascontiguousarray(theta0).tobytes()).hexdigest()
+    return hashlib.sha1(np.ascontiguousarray(to_numpy(theta0)).tobytes()).hexdigest()
+
+
+def _state_like(state: dict, reference) -> dict:
+    """A step rule's state (numpy arrays) moved to the namespace and device of ``reference`` (theta)."""
+    if namespace(reference) is np:
+        return state
+    return {k: like(np.asarray(v), reference) for k, v in state.items()}
 
 
 def data_fingerprint(kernel) -> str:
@@ -128,7 +142,8 @@ class _Lane:
 def _fits(buffer, theta, kernel):
     """``buffer`` if it can hold the (R, N) margins of theta, else None."""
     shape = (theta.shape[0], kernel.n_samples)
-    ok = buffer is not None and buffer.shape == shape and buffer.dtype == theta.dtype and buffer.flags.c_contiguous
+    ok = (isinstance(buffer, np.ndarray) and buffer.shape == shape and buffer.dtype == theta.dtype
+          and buffer.flags.c_contiguous)
     return buffer if ok else None
 
 
@@ -180,16 +195,16 @@ class Trainer:
         self.seed = int(seed)
         self.reference = self._check_reference(reference)
         self.store_direction = bool(store_direction)
-        self.fused = bool(fused) and self._can_fuse()
         theta0 = kernel.check_theta(theta0)
+        self.fused = bool(fused) and self._can_fuse() and namespace(theta0) is np     # the fused path is numpy's
         self.threads = _check_threads(threads)
         self.step = 0
-        self.rule_state = self._init_rule_state(theta0.shape[0])
+        self.rule_state = _state_like(self._init_rule_state(theta0.shape[0]), theta0)
         self.rng = np.random.default_rng(self.seed)
         self.records: list[dict] = []
         self._theta0_hash = _fingerprint(theta0)
         self._data_hash, self._model_hash = data_fingerprint(kernel), model_fingerprint(kernel)
-        self._start(theta0.copy(), workers)
+        self._start(copy(theta0), workers)
         self._record_if_due()
 
     def _can_fuse(self) -> bool:
@@ -223,7 +238,7 @@ class Trainer:
         if int(workers) != workers or workers < 1:
             raise ValueError(f"workers must be a positive integer; got {workers}")
         self.workers = int(workers)
-        rows = _split_rows(len(theta), self.workers)
+        rows = _split_rows(theta.shape[0], self.workers)
         if self.fused:
             B = self.kernel.augmented_margin_matrix
             if kernels is None or len(kernels) != len(rows):
@@ -233,7 +248,8 @@ class Trainer:
                                         steps=self.n_steps - self.step)
                           for r, k in zip(rows, kernels)]
             return
-        self.lanes = [_Lane(r, np.ascontiguousarray(theta[r])) for r in rows]
+        contiguous = np.ascontiguousarray if namespace(theta) is np else (lambda a: a)
+        self.lanes = [_Lane(r, contiguous(theta[r, :])) for r in rows]
         for lane in self.lanes:
             self._refresh(lane)
 
@@ -262,7 +278,7 @@ class Trainer:
 
     def _gather(self, name) -> np.ndarray:
         parts = [getattr(lane, name) for lane in self.lanes]
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else namespace(*parts).concat(parts)
 
     @property
     def theta(self) -> np.ndarray:
@@ -272,7 +288,7 @@ class Trainer:
     @property
     def margins(self) -> np.ndarray:
         """Current margins (R, N) (a copy)."""
-        return self._gather("f").copy()
+        return copy(self._gather("f"))
 
     @property
     def log_loss(self) -> np.ndarray:
@@ -313,10 +329,24 @@ class Trainer:
     def _minibatch(self, lane, idx):
         """Minibatch loss (N/B) sum_{n in B_r} l(f_n) and its weights scattered to (R, N)."""
         N, B = self.kernel.n_samples // self._rows_per_sample, self.batch_size
+        xp = namespace(lane.f)
+        if xp is not np:
+            return self._minibatch_xp(xp, lane, idx, float(np.log(N / B)))
         log_loss, eb, inv_s = self.loss.scaled_weights(np.take_along_axis(lane.f, idx, axis=1))
         e = np.zeros_like(lane.f)
         np.put_along_axis(e, idx, eb, axis=1)
         return log_loss + np.log(N / B), e, inv_s
+
+    def _minibatch_xp(self, xp, lane, idx, log_ratio: float):
+        """``_minibatch`` off numpy: a gather of the minibatch's margins and a gather back through the positions
+        of the rows in the minibatch (the others read an appended zero column), both ``take_along_axis``."""
+        R, rows = lane.f.shape
+        position = np.full((R, rows), idx.shape[1], dtype=np.int64)
+        np.put_along_axis(position, idx, np.arange(idx.shape[1])[None, :], axis=1)
+        log_loss, eb, inv_s = self.loss.scaled_weights(xp.take_along_axis(lane.f, like(idx.astype(np.int64), lane.f),
+                                                                          axis=1))
+        padded = xp.concat([eb, xp.zeros_like(eb[:, :1])], axis=1)
+        return log_loss + log_ratio, xp.take_along_axis(padded, like(position, lane.f), axis=1), inv_s
 
     # fused lanes in parallel advance this many steps between synchronizations at most
     MAX_STEPS_PER_SYNC = 256
@@ -385,7 +415,7 @@ class Trainer:
             news = [future.result() for future in futures]
             accepted = list(self._pool.map(self._commit, self.lanes, news))
         if self.rule.adaptive:
-            self.rule_state = self.rule.update(self.rule_state, np.concatenate(accepted))
+            self.rule_state = self.rule.update(self.rule_state, namespace(*accepted).concat(accepted))
         self.step += 1
 
     def _lane_step(self, lane, idx):
@@ -397,15 +427,15 @@ class Trainer:
         if self._geometric:
             new = self._geometry_step(lane, v, inv_s, self.rule.multiplier(state, log_loss))
         elif self._per_coordinate:
-            d = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)[:, None] * v   # -grad L
+            d = astype(self.rule.multiplier(state, log_loss) * inv_s, lane.theta.dtype)[:, None] * v   # -grad L
             step, sum_sq = self.rule.precondition(state, d)
-            new = _Lane(lane.rows, lane.theta + step.astype(lane.theta.dtype))
+            new = _Lane(lane.rows, lane.theta + astype(step, lane.theta.dtype))
             self._refresh(new, lane.spare)
             self._check_finite(new, state)
             new.rule_update = {"sum_sq": sum_sq}     # stored in _commit, once every lane's step is finite
             return new
         else:
-            s = (self.rule.multiplier(state, log_loss) * inv_s).astype(lane.theta.dtype)
+            s = astype(self.rule.multiplier(state, log_loss) * inv_s, lane.theta.dtype)
             new = _Lane(lane.rows, lane.theta + s[:, None] * v)
             self._refresh(new, lane.spare)
         if not self.rule.adaptive:
@@ -419,7 +449,7 @@ class Trainer:
         at every step divisible by ``geometry.EXACT_EVERY`` (by step number: a resumed run does the same).
         """
         dtype = lane.theta.dtype
-        theta, change = self.rule.apply(lane.theta, v * inv_s[:, None].astype(dtype), m.astype(dtype))
+        theta, change = self.rule.apply(lane.theta, v * astype(inv_s[:, None], dtype), astype(m, dtype))
         new = _Lane(lane.rows, theta)
         f = None
         if (self.step + 1) % EXACT_EVERY:
@@ -437,12 +467,12 @@ class Trainer:
             return self._accept(lane, new)
         lane.adopt(new)
         for key, value in (new.rule_update or {}).items():
-            self.rule_state[key][lane.rows] = value           # lanes own disjoint rows
+            self.rule_state[key][lane.rows, ...] = value      # lanes own disjoint rows
         return None
 
     def _lane_rule_state(self, lane) -> dict:
         """The step rule's state (per-run arrays) for the runs of one lane."""
-        return {k: val[lane.rows] for k, val in self.rule_state.items()}
+        return {k: val[lane.rows, ...] for k, val in self.rule_state.items()}
 
     def _fused_step(self, lane, step: int):
         state = self._lane_rule_state(lane)
@@ -455,26 +485,35 @@ class Trainer:
             lane.advance(self.rule.multiplier(state, log_loss))
 
     def _accept(self, lane, new):
-        ok = np.isfinite(new.log_loss) & np.all(np.isfinite(new.theta), axis=1) & (new.log_loss < lane.log_loss)
-        if ok.all():
+        xp = namespace(new.theta, lane.theta)
+        ok = xp.isfinite(new.log_loss) & xp.all(xp.isfinite(new.theta), axis=1) & (new.log_loss < lane.log_loss)
+        if bool(xp.all(ok)):
             lane.adopt(new)
-        elif ok.any():
-            lane.theta = np.where(ok[:, None], new.theta, lane.theta)
+        elif bool(xp.any(ok)):
+            lane.theta = xp.where(ok[:, None], new.theta, lane.theta)
             self._refresh(lane)
         return ok
 
     def _check_finite(self, lane, state):
-        if np.isfinite(lane.theta.sum()) and np.isfinite(lane.log_loss).all():
+        xp = namespace(lane.theta)
+        if xp is not np:
+            lane_ok = xp.isfinite(xp.sum(lane.theta)) & xp.all(xp.isfinite(lane.log_loss))
+            if bool(lane_ok):
+                return
+            theta, log_loss = to_numpy(lane.theta), to_numpy(lane.log_loss)
+        elif np.isfinite(lane.theta.sum()) and np.isfinite(lane.log_loss).all():
             return                                   # fast path: one reduction
-        bad = ~(np.all(np.isfinite(lane.theta), axis=1) & np.isfinite(lane.log_loss))
+        else:
+            theta, log_loss = lane.theta, lane.log_loss
+        bad = ~(np.all(np.isfinite(theta), axis=1) & np.isfinite(log_loss))
         if bad.any():
             self._raise_divergence(bad, lane, state, self.step + 1)
 
     def _raise_divergence(self, bad, lane, state, step, when="at"):
         self._unsaveable = self.fused         # the diverged state is not worth a checkpoint
-        bad = np.nonzero(bad)[0]
+        bad = np.nonzero(to_numpy(bad))[0]
         raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged {when} step {step} "
-                              f"(step sizes {np.asarray(state['eta'])[bad][:5].tolist()}): reduce the step size")
+                              f"(step sizes {to_numpy(state['eta'])[bad][:5].tolist()}): reduce the step size")
 
     def _check_fused_finite(self):
         """After a chunk of fused steps: a run whose last step overflowed is caught here, before its
@@ -486,11 +525,11 @@ class Trainer:
 
     def _nonfinite_runs(self) -> np.ndarray:
         """Indices of runs whose parameters, loss, fused shift or step-rule state are not finite."""
-        bad = ~(np.all(np.isfinite(self.theta), axis=1) & np.isfinite(self.log_loss))
+        bad = ~(np.all(np.isfinite(to_numpy(self.theta)), axis=1) & np.isfinite(to_numpy(self.log_loss)))
         if self.fused:
             bad |= ~np.isfinite(self._gather("shift"))
         for value in self.rule_state.values():
-            finite = np.isfinite(np.asarray(value, dtype=float))
+            finite = np.isfinite(np.asarray(to_numpy(value), dtype=float))
             bad |= ~(finite.reshape(finite.shape[0], -1).all(axis=1) if finite.ndim > 1 else finite)
         return np.nonzero(bad)[0]
 
@@ -509,15 +548,15 @@ class Trainer:
         return cached
 
     def _measure(self) -> dict:
-        raw, f = self.theta, self._gather("f")
+        raw, f = to_numpy(self.theta), to_numpy(self._gather("f"))       # the records are numpy (the boundary)
         theta = raw.astype(float)
         norm = np.linalg.norm(theta, axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
             direction = theta / norm[:, None]
         nm = np.asarray(self.kernel.normalized_margins(raw, f), dtype=float)
-        rec = {"step": self.step, "log_loss": self.log_loss.astype(float), "norm": norm,
+        rec = {"step": self.step, "log_loss": to_numpy(self.log_loss).astype(float), "norm": norm,
                "min_margin": np.min(f, axis=1).astype(float), "normalized_margin": nm,
-               "eta": np.asarray(self.rule_state["eta"], dtype=float).copy(),
+               "eta": np.asarray(to_numpy(self.rule_state["eta"]), dtype=float).copy(),
                "direction": direction if self.store_direction else np.zeros((self.n_runs, 0)),
                "angle": np.full(self.n_runs, np.nan), "margin_ratio": np.full(self.n_runs, np.nan)}
         if self.reference is not None and np.all(norm > 0):
@@ -538,7 +577,7 @@ class Trainer:
         meta = {**self.config, "completed_steps": self.step}
         if self.fused:
             meta["fused_kernels"] = self.fused_kernels
-        return History(steps=np.array([r["step"] for r in recs], dtype=np.int64), theta=self.theta.copy(),
+        return History(steps=np.array([r["step"] for r in recs], dtype=np.int64), theta=to_numpy(self.theta).copy(),
                        meta=meta, **arrays)
 
     # ---- running ----------------------------------------------------------------------------------
@@ -673,12 +712,12 @@ class Trainer:
         if bad.size:
             raise DivergenceError(f"runs {bad[:10].tolist()} are not finite at step {self.step}: not saved to "
                                   f"{path} (a checkpoint already there is kept)")
-        arrays = {"theta": self.theta, "step": np.array(self.step, dtype=np.int64)}
+        arrays = {"theta": to_numpy(self.theta), "step": np.array(self.step, dtype=np.int64)}   # numpy on disk
         if self.fused:
             arrays["shift"] = self._gather("shift")          # the fused weights' shift: exact resume
         if self._incremental:
-            arrays["margins"] = self._gather("f")            # updated in O(N) per step: exact resume
-        arrays.update({f"rule_{k}": v for k, v in self.rule_state.items()})
+            arrays["margins"] = to_numpy(self._gather("f"))  # updated in O(N) per step: exact resume
+        arrays.update({f"rule_{k}": to_numpy(v) for k, v in self.rule_state.items()})
         for name in SERIES:
             arrays[f"rec_{name}"] = np.array([r[name] for r in self.records])
         arrays["rec_step"] = np.array([r["step"] for r in self.records], dtype=np.int64)
@@ -692,8 +731,11 @@ class Trainer:
         return path
 
     @classmethod
-    def load(cls, path, kernel, workers: int = 1, threads: int = 1) -> Trainer:
+    def load(cls, path, kernel, workers: int = 1, threads: int = 1, like_array=None) -> Trainer:
         """Rebuild a trainer saved with ``save`` (the kernel is passed again; its layout must match).
+
+        ``like_array``: an array of another library (torch, CuPy, ...): the restored state moves to its
+        namespace and device and the run goes on there on the generic path (checkpoints are numpy on disk).
 
         Raises:
             FileNotFoundError: there is no file at ``path``.
@@ -721,10 +763,13 @@ class Trainer:
         kernels = meta.get("fused_kernels")           # absent in older checkpoints: chosen anew
         if kernels is not None and not (isinstance(kernels, list) and all(k in KERNELS for k in kernels)):
             raise corrupt(path, "checkpoint", f"fused_kernels is {kernels!r}")
+        if like_array is not None and namespace(like_array) is not np:
+            theta, shift, self.fused = like(theta, like_array), None, False
+            self.rule_state = _state_like(self.rule_state, like_array)
         self._start(theta, workers, shift, kernels if self.fused else None)
         if margins is not None:                       # coordinate descent's incrementally updated margins
             for lane in self.lanes:
-                lane.f = np.array(margins[lane.rows])
+                lane.f = like(np.array(margins[lane.rows]), theta)
                 lane.log_loss, lane.e, lane.inv_s = self.loss.scaled_weights(lane.f)
         return self
 
@@ -909,7 +954,8 @@ def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpo
                       store_direction=store_direction, workers=workers, fused=fused, threads=threads)
     with trainer._writing(checkpoint_path) as held:
         if checkpoint_path and Path(checkpoint_path).exists():
-            saved = Trainer.load(checkpoint_path, kernel, workers=workers, threads=threads)
+            saved = Trainer.load(checkpoint_path, kernel, workers=workers, threads=threads,
+                                 like_array=trainer.lanes[0].theta)
             changed = _diff(saved.config, trainer.config)
             if changed:
                 raise CheckpointMismatchError(f"checkpoint {checkpoint_path} has a different configuration "
