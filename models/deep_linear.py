@@ -42,8 +42,12 @@ def build(input_dim: int, *, depth: int = 2, width: int | None = None) -> Model:
             h = ops.matmul(p[f"W{i}"], h)
         return ops.dot(p[f"W{depth}"], h)
 
-    return Model(f"deep_linear_L{depth}", blocks, input_dim=input_dim, output=output,
-                 description=f"f = y {_product(depth)} x (depth {depth}, width {width})")
+    model = Model(f"deep_linear_L{depth}", blocks, input_dim=input_dim, output=output,
+                  description=f"f = y {_product(depth)} x (depth {depth}, width {width})")
+    # the kernel family (lexmargin.numeric.registry): kernel_for builds its batched kernel from this declaration
+    model.numeric_structure = ({"family": "linear"} if depth == 1 else
+                               {"family": "layered_net", "hidden": (width,) * (depth - 1), "activation": "linear"})
+    return model
 
 
 def _product(depth: int) -> str:

@@ -79,5 +79,16 @@ def build(input_dim: int, *, depths=(1, 2, 3), widths=2, activation: str = "line
     width_of = _widths(depths, widths)
     blocks = [_sub_model(k, input_dim, width_of[k]) for k in depths]
     summands = {f"depth{k}": _summand(k, sigma) for k in depths}
-    return Model("ensemble_" + "_".join(map(str, depths)), blocks, input_dim=input_dim, summands=summands,
-                 description=f"f = y sum_k g_k(x), depths {depths}, {activation} hidden layers")
+    model = Model("ensemble_" + "_".join(map(str, depths)), blocks, input_dim=input_dim, summands=summands,
+                  description=f"f = y sum_k g_k(x), depths {depths}, {activation} hidden layers")
+    # the kernel family (lexmargin.numeric.registry): kernel_for builds its batched kernel from this declaration
+    model.numeric_structure = {"family": "sum", "blocks": {f"depth{k}": _block_family(k, width_of[k], activation)
+                                                           for k in depths}}
+    return model
+
+
+def _block_family(k: int, width: int, activation: str) -> dict:
+    """The kernel family of the depth-k sub-model: linear for k = 1, else a layered net of k - 1 hidden layers."""
+    if k == 1:
+        return {"family": "linear"}
+    return {"family": "layered_net", "hidden": (width,) * (k - 1), "activation": activation, "slope": 0.1}

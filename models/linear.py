@@ -21,5 +21,8 @@ def build(input_dim: int, **options) -> Model:
     def output(p, x):
         return ops.dot(p["w"], x)
 
-    return Model("linear", [Block.array("w", input_dim, degree=1)], input_dim=input_dim, output=output,
-                 description="f = y <w, x>")
+    model = Model("linear", [Block.array("w", input_dim, degree=1)], input_dim=input_dim, output=output,
+                  description="f = y <w, x>")
+    # the kernel family (lexmargin.numeric.registry): kernel_for builds its batched kernel from this declaration
+    model.numeric_structure = {"family": "linear"}
+    return model

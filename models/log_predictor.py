@@ -44,7 +44,11 @@ def build(input_dim: int, *, eps: float = 0.0) -> Model:
         return s * ops.power(ops.abs(s), eps)
 
     if eps == 0:
-        return Model("log_predictor", [Block.array("w", input_dim)], input_dim=input_dim, margin=log_margin,
-                     description="f = log(<w, y x>)")
-    return Model(f"log_predictor_eps{eps:g}", [Block.array("w", input_dim)], input_dim=input_dim,
-                 margin=power_log_margin, description=f"f = s |s|^{eps:g}, s = log(<w, y x>)")
+        model = Model("log_predictor", [Block.array("w", input_dim)], input_dim=input_dim, margin=log_margin,
+                      description="f = log(<w, y x>)")
+    else:
+        model = Model(f"log_predictor_eps{eps:g}", [Block.array("w", input_dim)], input_dim=input_dim,
+                      margin=power_log_margin, description=f"f = s |s|^{eps:g}, s = log(<w, y x>)")
+    # the kernel family (lexmargin.numeric.registry): no batched kernel (not homogeneous); CasADi by declaration
+    model.numeric_structure = {"family": "casadi"}
+    return model

@@ -108,8 +108,13 @@ def network(input_dim: int, hidden, activations, *, bias: bool = False, name: st
         return ops.dot(p["a"], h) if K is None else ops.matmul(p["a"], h)
 
     if K is None:
-        return Model(name, blocks, input_dim=input_dim, output=output, description=description)
-    return Model(name, blocks, input_dim=input_dim, output=output, outputs=K, description=description)
+        model = Model(name, blocks, input_dim=input_dim, output=output, description=description)
+    else:
+        model = Model(name, blocks, input_dim=input_dim, output=output, outputs=K, description=description)
+    # the kernel family (lexmargin.numeric.registry); mixed activations have no batched kernel, and kernel_for says so
+    model.numeric_structure = {"family": "layered_net", "hidden": widths, "activations": list(activations),
+                               "first_bias": first_bias, "n_classes": K}
+    return model
 
 
 def _classes(n_classes):
@@ -143,7 +148,7 @@ def build(input_dim: int, *, hidden=(8,), activation: str = "relu", slope: float
     model = network(input_dim, widths, [(activation, slope)] * len(widths), bias=first_bias,
                     name=f"mlp_{activation}", description=_describe(widths, activation, slope, first_bias),
                     n_classes=n_classes)
-    # read by lexmargin.numeric.kernel_for: which LayeredNetKernel to try first (it is still verified)
+    # the kernel family (lexmargin.numeric.registry): kernel_for builds this LayeredNetKernel (verified)
     model.numeric_structure = {"family": "layered_net", "hidden": widths, "activation": activation,
                                "slope": float(slope), "first_bias": first_bias, "n_classes": n_classes}
     return model

@@ -26,5 +26,8 @@ def build(input_dim: int, n_classes: int = 3, **options) -> Model:
     def output(p, x):
         return p["W"] @ x
 
-    return Model("multiclass_linear", [Block.array("W", (K, input_dim), degree=1)], input_dim=input_dim,
-                 output=output, outputs=K, description=f"g = W x, K = {K} classes; f_nj = (W_y - W_j) x")
+    model = Model("multiclass_linear", [Block.array("W", (K, input_dim), degree=1)], input_dim=input_dim,
+                  output=output, outputs=K, description=f"g = W x, K = {K} classes; f_nj = (W_y - W_j) x")
+    # the kernel family (lexmargin.numeric.registry): kernel_for builds its batched kernel from this declaration
+    model.numeric_structure = {"family": "multiclass_linear"}
+    return model

@@ -45,5 +45,8 @@ def build(input_dim: int, *, sign: str = "positive") -> Model:
             return p["b1"][0] ** 2 - p["b2"][0] ** 2
 
     description = "f = y (<w, x> + b^2)" if sign == "positive" else "f = y (<w, x> + b1^2 - b2^2)"
-    return Model(f"svm_bias_{sign}", [Block.array("w", input_dim, degree=1), bias_block], input_dim=input_dim,
-                 summands={"w": weights, "b": bias}, description=description)
+    model = Model(f"svm_bias_{sign}", [Block.array("w", input_dim, degree=1), bias_block], input_dim=input_dim,
+                  summands={"w": weights, "b": bias}, description=description)
+    # the kernel family (lexmargin.numeric.registry): kernel_for builds its batched kernel from this declaration
+    model.numeric_structure = {"family": "svm_bias", "bias": "square" if sign == "positive" else "squares_difference"}
+    return model

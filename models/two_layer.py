@@ -53,5 +53,9 @@ def build(input_dim: int, *, activation: str = "relu", width: int = 2, slope: fl
     def output(p, x):
         return ops.dot(p["a"], sigma(ops.matmul(p["V"], x)))
 
-    return Model(f"two_layer_{activation}", blocks, input_dim=input_dim, output=output,
-                 description=f"f = y a . {activation}(V x), width {int(width)}")
+    model = Model(f"two_layer_{activation}", blocks, input_dim=input_dim, output=output,
+                  description=f"f = y a . {activation}(V x), width {int(width)}")
+    # the kernel family (lexmargin.numeric.registry): kernel_for builds its batched kernel from this declaration
+    model.numeric_structure = {"family": "layered_net", "hidden": (int(width),), "activation": activation,
+                               "slope": float(slope)}
+    return model

@@ -24,6 +24,16 @@ from ..modeling.data import Dataset, as_dataset
 from ..errors import DataError
 from .backend import astype, constants, like, namespace, to_numpy, xp_dtype
 from .fused import augmented_matrix
+from .registry import (
+    KernelRequest,
+    KernelUnavailable,
+    declaration,
+    factory_for,
+    reference_builder,
+    register_kernel,
+    registered_families,
+    warn_fallback,
+)
 
 ACTIVATIONS = ("linear", "relu", "leaky_relu", "squared_relu", "square")
 _ACTIVATION_DEGREE = {"linear": 1, "relu": 1, "leaky_relu": 1, "squared_relu": 2, "square": 2}
@@ -895,30 +905,85 @@ def _biased_chain_widths(shapes, d):
     return _chain_widths([shapes[0]] + list(shapes[2:]), d)
 
 
-def _verified(factories, model, block, tol, dtype):
-    """The first candidate (checked in float64) that reproduces the model, built in ``dtype``."""
+def _verified(factories, model, block, tol, dtype, notes: list | None = None):
+    """The first candidate (checked in float64) that reproduces the model, built in ``dtype``.
+
+    ``notes`` (optional) collects why each rejected candidate was rejected (its error, or the exception).
+    """
     for make in factories:
+        if getattr(make, "reference", False):                # the CasADi kernel: the reference itself
+            return make(dtype)
         try:
-            if check_kernel_against_model(make(np.float64), model, block=block) <= tol:
-                return make(dtype)
-        except (ValueError, ArithmeticError, RuntimeError):     # ModelError is a ValueError
+            err = check_kernel_against_model(make(np.float64), model, block=block)
+        except (ValueError, ArithmeticError, RuntimeError) as exc:     # ModelError, KernelUnavailable: ValueErrors
+            if notes is not None:
+                notes.append(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
             continue
+        if err <= tol:
+            return make(dtype)
+        if notes is not None:
+            notes.append(float(err))
     return None
+
+
+def _why(notes: list, tol: float) -> str:
+    """What rejected the candidates: the closest one's error, and the distinct reasons of those that failed."""
+    errors = [n for n in notes if isinstance(n, float)]
+    reasons = list(dict.fromkeys(n for n in notes if isinstance(n, str)))[:2]
+    parts = ([f"the closest candidate is off by a relative {min(errors):.2g} (tol {tol:g})"] if errors else []) + reasons
+    return "; ".join(parts) or "no candidate was offered"
 
 
 def _block_arrays(model, block):
     return list(model.block(block).shapes.items())
 
 
-def kernel_for(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
-    """A fast numpy kernel for ``model`` if its structure is a bundled family, else ``CasadiKernel``.
+def _arrays(model) -> list:
+    return list(zip(model.layout.names, (tuple(s) for s in model.layout.shapes)))
 
-    The structure (linear, SVM with product bias, layered net with a homogeneous activation and an optional
-    first-layer bias, sums of those per block) is read from the parameter arrays and accepted only if it
-    reproduces the CasADi margins and gradients at random points, so an unrecognized declaration safely
-    falls back.  A model may carry ``numeric_structure`` (a dict with ``activation``, ``slope``,
-    ``first_bias``; the bundled ``mlp`` does): it orders the candidates and gives the leaky slope, and is
-    verified like any other guess.
+
+def _fallback_kernel(model, data, dtype) -> Kernel:
+    """The CasADi kernel of ``model`` (its K-output variant for K > 1)."""
+    if getattr(model, "n_outputs", 1) > 1:
+        from .multiclass import MulticlassCasadiKernel
+
+        return MulticlassCasadiKernel(model, data, dtype=dtype)
+    return CasadiKernel(model, data, dtype=dtype)
+
+
+def _declared_kernel(model, data, family: str, options: dict, dtype, tol) -> Kernel:
+    """The kernel of a declared family (``registry``), or the CasADi kernel with a warning that says why."""
+    factory = factory_for(family)
+    if factory is None:
+        warn_fallback(model, f"it declares kernel family {family!r}, which has no registered kernel "
+                             f"(registered: {', '.join(registered_families())}; numeric.registry.register_kernel)")
+        return _fallback_kernel(model, data, dtype)
+    notes: list = []
+    try:
+        builders = list(factory(KernelRequest(model, data, _arrays(model), dict(options))))
+    except KernelUnavailable as exc:
+        warn_fallback(model, f"the {family!r} kernel cannot serve its declaration: {exc}")
+        return _fallback_kernel(model, data, dtype)
+    kernel = _verified(builders, model, None, tol, dtype, notes)
+    if kernel is None:
+        warn_fallback(model, f"the {family!r} kernel does not reproduce its CasADi margins and gradients "
+                             f"({_why(notes, tol)})")
+        return _fallback_kernel(model, data, dtype)
+    return kernel
+
+
+def kernel_for(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
+    """The batched kernel that the model's family declares (``numeric.registry``), verified against CasADi.
+
+    1. A model that declares a family (``model.numeric_structure = {"family": tag, ...options}``, as every bundled
+       declaration does) gets the kernel registered for that tag (``registry.register_kernel``), accepted only if
+       it reproduces the CasADi margins and gradients at random points.
+    2. A model that declares nothing (built directly with ``Model(...)``) is read from its parameter arrays:
+       linear, SVM with a homogeneous bias, layered net (a ``numeric_structure`` without a family still orders the
+       activations and gives the leaky slope), sums of those per block, and the K-output kernels
+       (``multiclass.multiclass_kernel``); every reading is verified the same way.
+    3. Otherwise ``CasadiKernel`` (one run at a time), with a ``registry.KernelFallbackWarning`` naming the model
+       and what was missing -- except for models that declare the ``casadi`` family themselves.
 
     Args:
         model: the Model.
@@ -929,25 +994,148 @@ def kernel_for(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> Kernel:
 
     Returns:
         The Kernel (batched margins f (R, N) and vector-Jacobian products).  A model with K > 1 outputs gets a
-        multi-class kernel over its N (K - 1) margin rows (``numeric.multiclass.multiclass_kernel``).
+        multi-class kernel over its N (K - 1) margin rows.
     """
-    if getattr(model, "n_outputs", 1) > 1:
-        from .multiclass import multiclass_kernel
+    from . import multiclass            # registers the K-output families
 
-        return multiclass_kernel(model, X, y, dtype=dtype, tol=tol)
-    data = _as_data(X, y)
+    K = getattr(model, "n_outputs", 1)
+    data = multiclass._multiclass_data(X, y, K) if K > 1 else _as_data(X, y)
     if data.n_features != model.input_dim:
         raise DataError(f"model {model.name!r} expects {model.input_dim} features; data has {data.n_features}")
-    all_arrays = list(zip(model.layout.names, model.layout.shapes))
+    declared = declaration(model)
+    if declared is not None:
+        return _declared_kernel(model, data, *declared, dtype, tol)
+    if K > 1:
+        return multiclass.multiclass_kernel(model, data, dtype=dtype, tol=tol)
+    return _inferred_kernel(model, data, dtype, tol)
+
+
+def _inferred_kernel(model, data, dtype, tol) -> Kernel:
+    """A model that declares no family: its arrays read as one of the bundled layouts (verified), else CasADi."""
     hint = getattr(model, "numeric_structure", None)
-    kernel = _verified(_candidates(all_arrays, data, hint if isinstance(hint, dict) else None), model, None,
-                       tol, dtype)
+    notes: list = []
+    kernel = _verified(_candidates(_arrays(model), data, hint if isinstance(hint, dict) else None), model, None,
+                       tol, dtype, notes)
     if kernel is None and model.is_sum_of_blocks and len(model.blocks) > 1:
         parts = [_verified(_candidates(_block_arrays(model, b.name), data), model, b.name, tol, dtype)
                  for b in model.blocks]
         if all(p is not None for p in parts):
             kernel = SumKernel(parts, prefixes=[""] * len(parts))
-    return kernel if kernel is not None else CasadiKernel(model, data, dtype=dtype)
+    if kernel is None:
+        found = (f"the readings of its arrays as one do not reproduce its margins ({_why(notes, tol)})" if notes
+                 else f"its arrays [{_layout_text(_arrays(model))}] fit none")
+        warn_fallback(model, "it declares no kernel family (numeric_structure = {'family': ...}) and is none of the "
+                             f"batched layouts (linear, svm_bias, layered_net, sums of those per block): {found}")
+        return CasadiKernel(model, data, dtype=dtype)
+    return kernel
+
+
+# ---- the kernel families' factories (numeric.registry): what a model's declaration maps to ------------------------
+def _require(ok: bool, reason: str) -> None:
+    if not ok:
+        raise KernelUnavailable(reason)
+
+
+def _layout_text(arrays) -> str:
+    return ", ".join(f"{n} {tuple(s)}" for n, s in arrays)
+
+
+@register_kernel("linear")
+def linear_factory(request: KernelRequest):
+    """f = y <w, x>: one array of d entries (w (d,) or (1, d)) -> ``LinearKernel``."""
+    d = request.data.n_features
+    _require([tuple(s) for _, s in request.arrays] in ([(d,)], [(1, d)]),
+             f"the linear layout is one array w ({d},); got [{_layout_text(request.arrays)}]")
+    return [lambda dtype: LinearKernel(request.data, dtype=dtype)]
+
+
+@register_kernel("svm_bias")
+def svm_bias_factory(request: KernelRequest):
+    """f = y (<w, x> + b(c)): w (d,), then the bias parameters -> ``SVMBiasKernel`` (``bias`` form, or every form
+    that fits the number of bias parameters)."""
+    d, arrays = request.data.n_features, request.arrays
+    _require(len(arrays) > 1 and tuple(arrays[0][1]) in ((d,), (1, d)),
+             f"the svm_bias layout is w ({d},) and bias parameters; got [{_layout_text(arrays)}]")
+    k = sum(math.prod(s) for _, s in arrays[1:])
+    form = request.options.get("bias")
+    forms = [form] if form else (["square"] if k == 1 else ["squares_difference"] if k == 2 else []) + ["product"]
+    _require(all(f in BIAS_FORMS for f in forms), f"bias form {form!r} is none of {BIAS_FORMS}")
+    return [lambda dtype, f=f: SVMBiasKernel(request.data, bias=f, bias_degree=k, dtype=dtype, names=list(arrays))
+            for f in forms]
+
+
+def _declared_activation(options: dict) -> tuple[str, float]:
+    """(activation, slope) of a layered declaration: ``activation`` (+ ``slope``), or equal ``activations`` pairs."""
+    slope = options.get("slope", 0.1)
+    if "activations" in options:
+        pairs = {(str(kind), float(s) if kind == "leaky_relu" else 0.1) for kind, s in options["activations"]}
+        _require(len(pairs) <= 1, f"mixed activations {sorted(pairs)}: the layered kernel takes one activation for "
+                                  "all hidden layers")
+        kind, slope = next(iter(pairs)) if pairs else ("linear", 0.1)
+    else:
+        kind = options.get("activation", "relu")
+    kind = "linear" if kind == "identity" else kind
+    _require(kind in ACTIVATIONS, f"activation {kind!r} has no batched kernel (kernels: {', '.join(ACTIVATIONS)})")
+    return kind, float(slope)
+
+
+@register_kernel("layered_net")
+def layered_net_factory(request: KernelRequest):
+    """f = y a . s(W_k ... s(W_1 x [+ b_1])) (K outputs: g = A s(...)) -> ``LayeredNetKernel`` /
+    ``MulticlassLayeredNetKernel``; no hidden layer -> ``LinearKernel``."""
+    options, arrays = request.options, request.arrays
+    _require("hidden" in options, "the declaration gives no hidden widths ('hidden')")
+    hidden = tuple(int(h) for h in options["hidden"])
+    activation, slope = _declared_activation(options)
+    if not hidden:
+        return linear_factory(request)
+    first_bias = bool(options.get("first_bias", False))
+    names = [n for n, _ in arrays]
+    _require(len(names) == len(hidden) + 1 + first_bias,
+             f"{len(hidden)} hidden layers{' and a first-layer bias' if first_bias else ''} need "
+             f"{len(hidden) + 1 + first_bias} arrays; got [{_layout_text(arrays)}]")
+    kw = dict(hidden=hidden, activation=activation, slope=slope, output_name=names[-1], first_bias=first_bias,
+              layer_names=[names[0]] + names[2:-1] if first_bias else names[:-1],
+              bias_name=names[1] if first_bias else "b1")
+    if getattr(request.model, "n_outputs", 1) > 1:
+        from .multiclass import MulticlassLayeredNetKernel as make
+    else:
+        make = LayeredNetKernel   # type: ignore[assignment]
+
+    def build(dtype):
+        kernel = make(request.data, dtype=dtype, **kw)
+        _require([(a.name, a.shape) for a in kernel.arrays] == [(n, tuple(s)) for n, s in arrays],
+                 f"the declared net's arrays [{_layout_text((a.name, a.shape) for a in kernel.arrays)}] are not the "
+                 f"model's [{_layout_text(arrays)}]")
+        return kernel
+
+    return [build]
+
+
+@register_kernel("sum")
+def sum_factory(request: KernelRequest):
+    """f = sum over blocks: ``blocks`` maps every block to its own declaration -> ``SumKernel`` of their kernels."""
+    model, blocks = request.model, request.options.get("blocks")
+    _require(model.is_sum_of_blocks and isinstance(blocks, dict), "a sum declares {'blocks': {name: declaration}} "
+                                                                  "on a model declared as a sum of blocks")
+    parts = []
+    for b in model.blocks:
+        spec = blocks.get(b.name)
+        _require(isinstance(spec, dict) and isinstance(spec.get("family"), str), f"block {b.name!r} declares no family")
+        factory = factory_for(spec["family"])
+        _require(factory is not None and spec["family"] not in ("sum", "casadi"),
+                 f"block {b.name!r} declares family {spec['family']!r}, which has no batched kernel")
+        options = {k: v for k, v in spec.items() if k != "family"}
+        builders = list(factory(KernelRequest(model, request.data, _block_arrays(model, b.name), options, b.name)))
+        _require(bool(builders), f"block {b.name!r}: no candidate kernel")
+        parts.append(builders[0])
+    return [lambda dtype: SumKernel([make(dtype) for make in parts], prefixes=[""] * len(parts))]
+
+
+@register_kernel("casadi")
+def casadi_factory(request: KernelRequest):
+    """A family that declares no batched kernel: ``CasadiKernel`` (its K-output variant), without a warning."""
+    return [reference_builder(lambda dtype: _fallback_kernel(request.model, request.data, dtype))]
 
 
 __all__ = [

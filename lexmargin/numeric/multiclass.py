@@ -38,6 +38,7 @@ from .kernels import (
     layered_layouts,
 )
 from .backend import constants, namespace, xp_dtype
+from .registry import KernelRequest, KernelUnavailable, register_kernel, warn_fallback
 from .losses import _flush_subnormals, _log_softplus_neg, logsumexp, softplus
 
 
@@ -325,7 +326,18 @@ def multiclass_kernel(model, X, y=None, dtype=np.float64, tol: float = 1e-8) -> 
                 return make(dtype)
         except (ValueError, ArithmeticError, RuntimeError):
             continue
+    warn_fallback(model, f"it declares no kernel family (numeric_structure) and its arrays are neither W ({K}, "
+                         f"{model.input_dim}) nor a layered net ending in A ({K}, h) that reproduces its margins")
     return MulticlassCasadiKernel(model, dataset, dtype=dtype)
+
+
+@register_kernel("multiclass_linear")
+def multiclass_linear_factory(request: KernelRequest):
+    """g = W x with one array W (K, d) -> ``MulticlassLinearKernel`` (registry family ``multiclass_linear``)."""
+    K, d = getattr(request.model, "n_outputs", 1), request.data.n_features
+    if [tuple(s) for _, s in request.arrays] != [(K, d)]:
+        raise KernelUnavailable(f"the multiclass_linear layout is one array W ({K}, {d}); got {request.arrays}")
+    return [lambda dtype: MulticlassLinearKernel(request.data, n_classes=K, dtype=dtype)]
 
 
 class CrossEntropyLoss:
