@@ -4,7 +4,10 @@ Small pure pieces, composed by ``train``:
 
 * kernels (``kernels``): batched margins f (R, N) and vector-Jacobian products for R runs at once;
   ``LinearKernel``, ``SVMBiasKernel``, ``LayeredNetKernel``/``DeepLinearKernel``, ``SumKernel``,
-  ``CasadiKernel`` (any declared Model), and ``kernel_for(model, data)`` choosing among them;
+  ``CasadiKernel`` (any declared Model), and ``kernel_for(model, data)`` building the kernel a model's family
+  declares (``registry``: ``register_kernel``; a fallback to CasADi warns, ``KernelFallbackWarning``);
+* backends (``backend``): the generic path computes in the namespace of theta -- numpy by default, torch, CuPy or
+  any array-API library on the same code (``BackendMismatchError`` for mixed libraries; docs/backends.md);
 * losses in log space (``ExponentialLoss``, ``LogisticLoss``);
 * step rules (``Constant``, ``Normalized``, ``Adaptive``, ``AdaGrad``), minibatch SGD and Path-SGD (p = 2);
 * geometries (``geometry``): ``Steepest(geometry, rule)`` runs a step rule as steepest descent in l1 (greedy
@@ -34,6 +37,7 @@ against its max-margin certificate and checkpointed to disk (rerunning resumes w
     hist.angle[-1], hist.margin_ratio[-1]                  # per run, at the last checkpoint
 """
 
+from .backend import BackendMismatchError
 from .compare import Multipliers, Reference, angle, margin_ratio, nnls_multipliers, unit
 from .geometry import Hypentropy, MirrorLp, Steepest, get_geometry
 from .history import History, log_checkpoints
@@ -54,6 +58,7 @@ from .kernels import (
 from .losses import ExponentialLoss, LogisticLoss, get_loss, logsumexp
 from .multiclass import (CrossEntropyLoss, MulticlassCasadiKernel, MulticlassLayeredNetKernel, MulticlassLinearKernel,
                          multiclass_kernel)
+from .registry import KernelFallbackWarning, register_kernel
 from .pathsgd import path_norm_squared, path_scales, path_scales_bruteforce, path_sgd_direction
 from .steps import AdaGrad, Adaptive, Constant, Normalized
 from .trainer import CheckpointMismatchError, DivergenceError, Trainer, train
@@ -103,6 +108,9 @@ __all__ = [
 # multi-class (K-output models: margin rows f_nj = g_y - g_j; numeric/multiclass.py)
 __all__ += ["CrossEntropyLoss", "MulticlassCasadiKernel", "MulticlassLayeredNetKernel", "MulticlassLinearKernel",
             "multiclass_kernel"]
+
+# array backends and the kernel registry (numeric/backend.py, numeric/registry.py; docs/backends.md)
+__all__ += ["BackendMismatchError", "KernelFallbackWarning", "register_kernel"]
 
 # node rescalings of layered nets: balanced / unbalanced starts of the same function (numeric/initialization.py)
 __all__ += ["balance", "he_init", "rescale_units", "unbalance", "unit_norms"]

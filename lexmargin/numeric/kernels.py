@@ -1097,10 +1097,7 @@ def layered_net_factory(request: KernelRequest):
     kw = dict(hidden=hidden, activation=activation, slope=slope, output_name=names[-1], first_bias=first_bias,
               layer_names=[names[0]] + names[2:-1] if first_bias else names[:-1],
               bias_name=names[1] if first_bias else "b1")
-    if getattr(request.model, "n_outputs", 1) > 1:
-        from .multiclass import MulticlassLayeredNetKernel as make
-    else:
-        make = LayeredNetKernel   # type: ignore[assignment]
+    make = _layered_class(getattr(request.model, "n_outputs", 1))
 
     def build(dtype):
         kernel = make(request.data, dtype=dtype, **kw)
@@ -1112,19 +1109,29 @@ def layered_net_factory(request: KernelRequest):
     return [build]
 
 
+def _layered_class(outputs: int) -> type:
+    """``LayeredNetKernel`` for one output, ``MulticlassLayeredNetKernel`` for K > 1."""
+    if outputs > 1:
+        from .multiclass import MulticlassLayeredNetKernel
+
+        return MulticlassLayeredNetKernel
+    return LayeredNetKernel
+
+
 @register_kernel("sum")
 def sum_factory(request: KernelRequest):
     """f = sum over blocks: ``blocks`` maps every block to its own declaration -> ``SumKernel`` of their kernels."""
     model, blocks = request.model, request.options.get("blocks")
-    _require(model.is_sum_of_blocks and isinstance(blocks, dict), "a sum declares {'blocks': {name: declaration}} "
-                                                                  "on a model declared as a sum of blocks")
+    if not (model.is_sum_of_blocks and isinstance(blocks, dict)):
+        raise KernelUnavailable("a sum declares {'blocks': {name: declaration}} on a model declared as a sum of blocks")
     parts = []
     for b in model.blocks:
         spec = blocks.get(b.name)
-        _require(isinstance(spec, dict) and isinstance(spec.get("family"), str), f"block {b.name!r} declares no family")
+        if not (isinstance(spec, dict) and isinstance(spec.get("family"), str)):
+            raise KernelUnavailable(f"block {b.name!r} declares no family")
         factory = factory_for(spec["family"])
-        _require(factory is not None and spec["family"] not in ("sum", "casadi"),
-                 f"block {b.name!r} declares family {spec['family']!r}, which has no batched kernel")
+        if factory is None or spec["family"] in ("sum", "casadi"):
+            raise KernelUnavailable(f"block {b.name!r} declares family {spec['family']!r}, which has no batched kernel")
         options = {k: v for k, v in spec.items() if k != "family"}
         builders = list(factory(KernelRequest(model, request.data, _block_arrays(model, b.name), options, b.name)))
         _require(bool(builders), f"block {b.name!r}: no candidate kernel")
