@@ -97,12 +97,11 @@ def _power(x, e: float) -> np.ndarray:
         return x * x
     if e == 3:
         return x * x * x
-    xp = namespace(x)
     if e == 0.5:
-        return xp.sqrt(x)
+        return np.sqrt(x) if type(x) is np.ndarray else namespace(x).sqrt(x)
     if e == 1.5:
-        return x * xp.sqrt(x)
-    return np.power(x, e) if xp is np else xp.pow(x, e)
+        return x * (np.sqrt(x) if type(x) is np.ndarray else namespace(x).sqrt(x))
+    return np.power(x, e) if type(x) is np.ndarray else namespace(x).pow(x, e)
 
 
 def dual_exponent(p: float) -> float:
@@ -129,7 +128,21 @@ def lp_norm(theta, p: float) -> np.ndarray:
         The norms (R,) (or a scalar for one vector).
     """
     xp = namespace(theta)
-    a = xp.abs(np.asarray(theta) if xp is np else theta)
+    if xp is not np:
+        return _lp_norm_xp(xp, theta, p)
+    a = np.abs(np.asarray(theta))
+    if p == 1:
+        return a.sum(axis=-1)
+    top = a.max(axis=-1, keepdims=True)
+    if math.isinf(p):
+        return top[..., 0]
+    safe = np.where(top > 0, top, 1)
+    return (np.sum((a / safe) ** p, axis=-1) ** (1.0 / p)) * top[..., 0]
+
+
+def _lp_norm_xp(xp, theta, p: float):
+    """``lp_norm`` in the array namespace ``xp``."""
+    a = xp.abs(theta)
     if p == 1:
         return xp.sum(a, axis=-1)
     top = xp.max(a, axis=-1, keepdims=True)
@@ -141,7 +154,7 @@ def lp_norm(theta, p: float) -> np.ndarray:
 
 def _column(theta, m) -> np.ndarray:
     """The multipliers m (R,) as a column (R, 1) in theta's dtype."""
-    if namespace(theta, m) is np:
+    if type(theta) is np.ndarray and namespace(m) is np:
         return np.asarray(m, dtype=theta.dtype)[:, None]
     return astype(m, theta.dtype)[:, None]
 
@@ -190,11 +203,16 @@ class _SteepestBase:
             u (R, P) with ||u|| = 1 and <d, u> = ||d||_* (rows of d that are 0 give 0).
         """
         xp = namespace(d)
-        d = np.asarray(d) if xp is np else d
-        top = xp.max(xp.abs(d), axis=1, keepdims=True)
-        d = d / xp.where(top > 0, top, xp.ones_like(top))      # u is 0-homogeneous: max |d| = 1, no subnormals
+        if xp is not np:
+            top = xp.max(xp.abs(d), axis=1, keepdims=True)
+            d = d / xp.where(top > 0, top, xp.ones_like(top))
+            dual = self.dual_norm(d)
+            return self.direction(d) / xp.where(dual > 0, dual, xp.ones_like(dual))[:, None]
+        d = np.asarray(d)
+        top = np.abs(d).max(axis=1, keepdims=True)
+        d = d / np.where(top > 0, top, 1)                      # u is 0-homogeneous: max |d| = 1, no subnormals
         dual = self.dual_norm(d)
-        return self.direction(d) / xp.where(dual > 0, dual, xp.ones_like(dual))[:, None]
+        return self.direction(d) / np.where(dual > 0, dual, 1)[:, None]
 
     def dual_norm(self, d) -> np.ndarray:
         """||d_r||_* per row (R,)."""
@@ -301,8 +319,10 @@ class LInf(_SteepestBase):
 
     def direction(self, d):
         xp = namespace(d)
-        d = np.asarray(d) if xp is np else d
-        return xp.sign(d) * xp.sum(xp.abs(d), axis=1, keepdims=True)
+        if xp is not np:
+            return xp.sign(d) * xp.sum(xp.abs(d), axis=1, keepdims=True)
+        d = np.asarray(d)
+        return np.sign(d) * np.abs(d).sum(axis=1, keepdims=True)
 
 
 @dataclass(frozen=True)
@@ -318,17 +338,27 @@ class Lp(_SteepestBase):
 
     def direction(self, d):
         xp = namespace(d)
-        d = np.asarray(d) if xp is np else d
+        if xp is not np:
+            return self._direction_xp(xp, d)
+        d = np.asarray(d)
+        q = self.dual_p
+        top = np.abs(d).max(axis=1, keepdims=True)
+        safe = np.where(top > 0, top, 1)
+        g = np.abs(d) / safe                                   # in [0, 1]
+        gq1 = _power(g, q - 1)
+        gq = np.sum(gq1 * g, axis=1, keepdims=True) ** (1.0 / q)
+        gq = np.where(top > 0, gq, 1)                          # a zero row moves nowhere (g = 0)
+        return (np.sign(d) * gq1 * (gq ** (2 - q) * top)).astype(d.dtype, copy=False)
+
+    def _direction_xp(self, xp, d):
+        """``direction`` in the array namespace ``xp``."""
         q = self.dual_p
         top = xp.max(xp.abs(d), axis=1, keepdims=True)
         one = xp.ones_like(top)
-        safe = xp.where(top > 0, top, one)
-        g = xp.abs(d) / safe                                   # in [0, 1]
+        g = xp.abs(d) / xp.where(top > 0, top, one)
         gq1 = _power(g, q - 1)
-        gq = xp.sum(gq1 * g, axis=1, keepdims=True) ** (1.0 / q)
-        gq = xp.where(top > 0, gq, one)                        # a zero row moves nowhere (g = 0)
-        out = xp.sign(d) * gq1 * (gq ** (2 - q) * top)
-        return out.astype(d.dtype, copy=False) if xp is np else astype(out, d.dtype)
+        gq = xp.where(top > 0, xp.sum(gq1 * g, axis=1, keepdims=True) ** (1.0 / q), one)
+        return astype(xp.sign(d) * gq1 * (gq ** (2 - q) * top), d.dtype)
 
     def to_dict(self) -> dict:
         return {**super().to_dict(), "p": self.p}

@@ -336,12 +336,12 @@ class LinearKernel(Kernel):
         self.At = np.ascontiguousarray(yx, dtype=self.dtype)     # (N, d)
 
     def forward(self, theta, out=None):
-        if namespace(theta) is not np:
+        if type(theta) is not np.ndarray:
             return theta @ self.consts(theta).A, None
         return np.matmul(theta, self.A, out=out), None
 
     def vjp(self, theta, cache, cotangent):
-        return cotangent @ self.consts(cotangent).At
+        return cotangent @ (self.At if type(cotangent) is np.ndarray else self.consts(cotangent).At)
 
 
     def per_sample_jacobian(self, theta, rows) -> np.ndarray:
@@ -423,21 +423,30 @@ class SVMBiasKernel(Kernel):
         return {**super().describe(), "bias": self.bias_form}
 
 
-def _leaky_derivative(z, slope: float):
-    xp = namespace(z)
-    if xp is np:
-        return np.where(z > 0, 1.0, slope).astype(z.dtype)
-    return xp.where(z > 0, xp.ones_like(z), xp.full_like(z, slope))
-
-
 def _activation(name: str, slope: float):
-    """(s, s') of a homogeneous activation, elementwise in the namespace of their argument."""
+    """(s, s') of a homogeneous activation on numpy arrays (the numpy path's own functions)."""
+    if name == "linear":
+        return (lambda z: z), (lambda z: np.ones_like(z))
+    if name == "relu":
+        return (lambda z: np.maximum(z, 0)), (lambda z: (z > 0).astype(z.dtype))
+    if name == "leaky_relu":
+        return (lambda z: np.maximum(z, slope * z)), (lambda z: np.where(z > 0, 1.0, slope).astype(z.dtype))
+    if name == "squared_relu":
+        return (lambda z: np.square(np.maximum(z, 0))), (lambda z: 2 * np.maximum(z, 0))
+    if name == "square":
+        return np.square, (lambda z: 2 * z)
+    raise ValueError(f"unknown activation {name!r}; choose from {ACTIVATIONS}")
+
+
+def _activation_xp(name: str, slope: float):
+    """(s, s') of a homogeneous activation for arrays of any array-API namespace (the generic path)."""
     if name == "linear":
         return (lambda z: z), (lambda z: namespace(z).ones_like(z))
     if name == "relu":
         return (lambda z: namespace(z).maximum(z, 0)), (lambda z: astype(z > 0, z.dtype))
     if name == "leaky_relu":
-        return (lambda z: namespace(z).maximum(z, slope * z)), (lambda z: _leaky_derivative(z, slope))
+        return ((lambda z: namespace(z).maximum(z, slope * z)),
+                (lambda z: namespace(z).where(z > 0, namespace(z).ones_like(z), namespace(z).full_like(z, slope))))
     if name == "squared_relu":
         return (lambda z: namespace(z).square(namespace(z).maximum(z, 0))), (lambda z: 2 * namespace(z).maximum(z, 0))
     if name == "square":
@@ -486,7 +495,7 @@ class LayeredNetKernel(Kernel):
             raise ValueError("a first-layer bias needs a hidden layer (an output bias is not homogeneous)")
         self.activation, self.slope = activation, float(slope)
         self.first_bias = bool(first_bias)
-        self._act, self._dact = _activation(activation, self.slope)
+        self._set_activation()
         self.widths = (data.n_features,) + self.hidden
         names = list(layer_names or [f"W{i + 1}" for i in range(len(self.hidden))])
         if len(names) != len(self.hidden):
@@ -499,16 +508,25 @@ class LayeredNetKernel(Kernel):
         self.XT = np.ascontiguousarray(data.X.T, dtype=self.dtype)     # (d, N)
         self.X = np.ascontiguousarray(data.X, dtype=self.dtype)
 
+    def _set_activation(self) -> None:
+        """s and s' of ``self.activation`` for numpy (``_act``, ``_dact``) and for other namespaces (``_xp``)."""
+        self._act, self._dact = _activation(self.activation, self.slope)
+        self._act_xp, self._dact_xp = _activation_xp(self.activation, self.slope)
+
     def _matrix_specs(self) -> tuple[ArraySpec, ...]:
         """The specs of W1 ... Wk, a (the bias, when present, is arrays[1])."""
         return self.arrays[:1] + self.arrays[2:] if self.first_bias else self.arrays
 
     def weights(self, theta) -> list[np.ndarray]:
         """Layer matrices (R, out, in) as views into theta, the output layer as (R, 1, hk); no bias."""
-        R, xp = theta.shape[0], namespace(theta)
+        R = theta.shape[0]
         specs = self._matrix_specs()
-        mats = [xp.reshape(theta[:, a.columns], (R, *a.shape)) for a in specs[:-1]]
-        return mats + [xp.reshape(theta[:, specs[-1].columns], (R, 1, -1))]
+        if type(theta) is not np.ndarray:
+            xp = namespace(theta)
+            mats = [xp.reshape(theta[:, a.columns], (R, *a.shape)) for a in specs[:-1]]
+            return mats + [xp.reshape(theta[:, specs[-1].columns], (R, 1, -1))]
+        mats = [theta[:, a.columns].reshape(R, *a.shape) for a in specs[:-1]]
+        return mats + [theta[:, specs[-1].columns].reshape(R, 1, -1)]
 
     def bias(self, theta) -> np.ndarray | None:
         """The first-layer bias b1 (R, h1) as a view into theta (None without one)."""
@@ -518,27 +536,48 @@ class LayeredNetKernel(Kernel):
         """The output layer's values Ws[-1] @ H, (R, outputs, N), and the cache (Ws, Zs, Hs) of the pass."""
         Ws = self.weights(theta)
         b = self.bias(theta)
-        XT = self.consts(theta).XT
+        numpy = type(theta) is np.ndarray
+        XT, act = (self.XT, self._act) if numpy else (self.consts(theta).XT, self._act_xp)
         H, Zs, Hs = XT, [], [XT]
         for i, W in enumerate(Ws[:-1]):
             Z = W @ H
             if i == 0 and b is not None:
                 Z += b[:, :, None]
-            H = self._act(Z)
+            H = act(Z)
             Zs.append(Z)
             Hs.append(H)
         return Ws[-1] @ H, (Ws, Zs, Hs)
 
     def forward(self, theta, out=None):
         G, cache = self._forward_outputs(theta)
-        return G[:, 0, :] * self.consts(theta).y, cache
+        return G[:, 0, :] * (self.y if type(theta) is np.ndarray else self.consts(theta).y), cache
 
     def vjp(self, theta, cache, cotangent):
-        delta = (cotangent * self.consts(cotangent).y)[:, None, :]    # (R, 1, N): d/d(output)
-        return self._backward(theta, cache, delta)
+        y = self.y if type(cotangent) is np.ndarray else self.consts(cotangent).y
+        return self._backward(theta, cache, (cotangent * y)[:, None, :])    # delta (R, 1, N): d/d(output)
 
     def _backward(self, theta, cache, delta):
         """theta's gradient (R, P) from the output cotangents delta (R, outputs, N) and the forward cache."""
+        if type(delta) is not np.ndarray or type(theta) is not np.ndarray:
+            return self._backward_xp(theta, cache, delta)
+        Ws, Zs, Hs = cache
+        grads: list = [None] * len(Ws)
+        bias_grad = None
+        for i in range(len(Ws) - 1, -1, -1):
+            if i == 0:
+                grads[i] = delta @ self.X
+                bias_grad = delta.sum(axis=2)                          # d/d b1: the constant input 1
+            else:
+                grads[i] = delta @ np.swapaxes(Hs[i], 1, 2)
+                delta = (np.swapaxes(Ws[i], 1, 2) @ delta) * self._dact(Zs[i - 1])
+        R = theta.shape[0]
+        parts = [g.reshape(R, -1) for g in grads]
+        if self.first_bias:
+            parts.insert(1, bias_grad)
+        return np.concatenate(parts, axis=1)
+
+    def _backward_xp(self, theta, cache, delta):
+        """``_backward`` in the array namespace of theta and delta (torch, CuPy, array_api_strict, ...)."""
         Ws, Zs, Hs = cache
         xp = namespace(theta, delta)
         X = self.consts(delta).X
@@ -547,10 +586,10 @@ class LayeredNetKernel(Kernel):
         for i in range(len(Ws) - 1, -1, -1):
             if i == 0:
                 grads[i] = delta @ X
-                bias_grad = xp.sum(delta, axis=2)                      # d/d b1: the constant input 1
+                bias_grad = xp.sum(delta, axis=2)
             else:
                 grads[i] = delta @ xp.matrix_transpose(Hs[i])
-                delta = (xp.matrix_transpose(Ws[i]) @ delta) * self._dact(Zs[i - 1])
+                delta = (xp.matrix_transpose(Ws[i]) @ delta) * self._dact_xp(Zs[i - 1])
         R = theta.shape[0]
         parts = [xp.reshape(g, (R, -1)) for g in grads]
         if self.first_bias:

@@ -74,7 +74,7 @@ class ExponentialLoss:
 
         ``out``: optional buffer for e (same shape and dtype as f; numpy only).
         """
-        xp = namespace(f)
+        xp = np if type(f) is np.ndarray else namespace(f)
         if xp is not np:
             fmin = xp.min(f, axis=-1, keepdims=True)
             e = xp.exp(xp.clip(fmin - f, min=-87.0 if f.dtype == xp.float32 else -700.0))      # _EXP_FLOOR

@@ -32,7 +32,6 @@ from .kernels import (
     CasadiKernel,
     Kernel,
     LayeredNetKernel,
-    _activation,
     check_kernel_against_model,
     layered_degree,
     layered_layouts,
@@ -210,7 +209,7 @@ class MulticlassLayeredNetKernel(LayeredNetKernel):
         if activation not in ACTIVATIONS:
             raise ValueError(f"unknown activation {activation!r}; choose from {ACTIVATIONS}")
         self.activation, self.slope, self.first_bias = activation, float(slope), bool(first_bias)
-        self._act, self._dact = _activation(activation, self.slope)
+        self._set_activation()
         K = rows.n_classes
         self.widths = (dataset.n_features,) + self.hidden
         names = list(layer_names or [f"W{i + 1}" for i in range(len(self.hidden))])

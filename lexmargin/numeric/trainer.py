@@ -495,8 +495,8 @@ class Trainer:
         return ok
 
     def _check_finite(self, lane, state):
-        xp = namespace(lane.theta)
-        if xp is not np:
+        if type(lane.theta) is not np.ndarray:
+            xp = namespace(lane.theta)
             lane_ok = xp.isfinite(xp.sum(lane.theta)) & xp.all(xp.isfinite(lane.log_loss))
             if bool(lane_ok):
                 return
