@@ -65,11 +65,6 @@ def _foreign_namespace(arrays) -> Any:
                                    "convert them to one (theta, data and cotangents alike)") from exc
 
 
-def is_numpy(xp) -> bool:
-    """Whether ``xp`` is numpy (the module itself or array_api_compat's numpy wrapper)."""
-    return xp is np or getattr(xp, "__name__", "") == "array_api_compat.numpy"
-
-
 def device(x):
     """The device of array ``x`` (``"cpu"`` for numpy)."""
     if isinstance(x, np.ndarray):
@@ -142,11 +137,6 @@ def copy(x):
     return namespace(x).asarray(x, copy=True)
 
 
-def is_true(x) -> bool:
-    """``bool`` of a 0-d boolean array of any namespace (synchronizes a GPU)."""
-    return bool(x)
-
-
 def constants(owner, names, reference) -> Any:
     """The numpy arrays ``owner.<name>`` for ``names``, moved once to ``reference``'s namespace and device.
 
@@ -168,5 +158,5 @@ def constants(owner, names, reference) -> Any:
     return cache[key]
 
 
-__all__ = ["BackendMismatchError", "astype", "constants", "copy", "device", "is_numpy", "like", "namespace",
-           "to_numpy", "xp_dtype"]
+__all__ = ["BackendMismatchError", "astype", "constants", "copy", "device", "like", "namespace", "to_numpy",
+           "xp_dtype"]
