@@ -222,3 +222,20 @@ def test_svm_bias_check_reports_data_without_an_svm_through_the_origin(paper, tm
     assert result.numbers["origin_svm_status"] == "not_separable"
     assert result.numbers["angle_svm_bias_vs_origin"] == pytest.approx(np.pi)
     assert result.numbers["angle_depth_vs_cvxpy"] < 1e-6
+
+
+def test_bench_multiclass_times_every_contender(tmp_path):
+    """A tiny run of benchmarks/bench_multiclass.py (digits, 2 runs): every contender is timed against the peak."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_multiclass",
+                                                  Path(__file__).parents[1] / "benchmarks" / "bench_multiclass.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = bench.main(["--runs", "2", "--steps", "2", "--repeats", "1", "--peak-size", "200",
+                         "--json", str(tmp_path / "m.json")])
+    result = report["results"][0]
+    assert (result["N"], result["d"], result["K"]) == (1797, 64, 10)
+    for name in ("lexmargin", "lexmargin_kernel_numpy", "lexmargin_generic"):
+        assert result[name]["gflops"] > 0 and 0 < result[name]["fraction_of_peak"]
+    assert result["kernels"]["lexmargin_generic"] == "generic" and result["kernels"]["lexmargin"] != "generic"
+    assert json.loads((tmp_path / "m.json").read_text())["results"][0]["dtype"] == "float64"
