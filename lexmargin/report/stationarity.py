@@ -273,7 +273,7 @@ def stationarity(model, theta, data, support_tol: float = 0.1, kernel=None,
     support = near_support(margins, level, support_tol)
     gram = kernel.per_sample_gram(theta_hat, support) if support.size else np.zeros((0, 0))
     rhs = kernel.per_sample_jvp(theta_hat, support, theta_hat) if support.size else np.zeros(0)
-    lam = fit_multipliers_gram(gram, rhs, support, data.n_samples)
+    lam = fit_multipliers_gram(gram, rhs, support, margins.size)   # one per margin row: N, or N (K - 1) for K classes
     residual = stationarity_residual(kernel, theta_hat, lam)
     return Stationarity(
         scale=scale, constraint_level=level, margins=margins,
