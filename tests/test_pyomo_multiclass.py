@@ -10,7 +10,7 @@ from lexmargin import ClassCountError, Status
 
 pyo = pytest.importorskip("pyomo.environ")
 
-from lexmargin.interop.pyomo import certify_pyomo, margin_duals, margin_pairs, theta_of, to_pyomo  # noqa: E402
+from lexmargin.interop.pyomo import certify_pyomo, margin_duals, margin_pairs, theta_of, to_pyomo
 
 
 def separable(seed=0, n=20, d=3, K=3):

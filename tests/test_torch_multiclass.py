@@ -124,7 +124,7 @@ def separable(d=3, K=3, n=24, seed=0, gap=0.3):
 def test_certificate_of_a_torch_linear_layer_agrees_with_torch():
     data = separable()
     net = nn.Linear(3, 3, bias=False).double()
-    model, theta0 = lm.from_torch(net)
+    model, _ = lm.from_torch(net)
     cert = lm.max_margin(model, data)
     native = lm.max_margin(lm.load_model("multiclass_linear", input_dim=3, n_classes=3), data)
     assert cert.status == "optimal" and native.status == "optimal"
@@ -160,7 +160,7 @@ def test_stationarity_report_of_a_trained_k_output_torch_net(tmp_path):
     net = nn.Sequential(nn.Linear(2, 8, bias=False), nn.ReLU(), nn.Linear(8, 3, bias=False)).double()
     loss = train_in_torch(net, data, steps=1500)
     model, theta = lm.from_torch(net)
-    f, _, rows = torch_rows(net, data)
+    f, _, _ = torch_rows(net, data)
     assert loss < 0.05 and np.min(f) > 0                      # the trained net separates its data
     report = stationarity_report(model, data, theta)
     R = data.n_samples * 2

@@ -129,6 +129,8 @@ def to_pyomo(model: Model, data: Dataset, *, init=None, seed=0):
 
 def _margin_rows(model: Model, params, rows) -> tuple[list, dict]:
     """The constraint index (samples n, or pairs (n, j) of K-class rows) and each key's margin expression."""
+    keys: list[int] | list[tuple[int, int]]
+    labels: list
     if isinstance(rows, Dataset):
         keys = list(range(rows.n_samples))
         labels = [float(v) for v in rows.y]
