@@ -169,7 +169,7 @@ def fit_multipliers_gram(gram, rhs, support, n_samples: int) -> np.ndarray:
         gram: G (k, k), k = len(support).
         rhs: b = J_S theta_hat (k,).
         support: the sample indices S (k,).
-        n_samples: N.
+        n_samples: the number of margin rows: N, or N (K - 1) for K-class data.
 
     Returns:
         lambda (N,), zero off S: ``lexmargin.report.nnls.gram_nnls`` (Lawson-Hanson on (G, b)), the
