@@ -623,6 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def classes_count(text: str) -> int:
+    """An argparse type: the number of classes K, an integer >= 2."""
     return _number(text, int, "an integer >= 2 (the number of classes K)", 2)
 
 

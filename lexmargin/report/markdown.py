@@ -55,7 +55,15 @@ def _main_rows(r) -> list:
 
 
 def support_rows_table(r, limit: int = 20) -> str:
-    """K-class reports: the near-support rows (n, j) with their margin and multiplier, largest multiplier first."""
+    """K-class reports: the near-support rows (n, j) with their margin and multiplier, largest multiplier first.
+
+    Args:
+        r: a StationarityReport with ``margin_rows``.
+        limit: the most rows shown (a note counts the rest).
+
+    Returns:
+        A Markdown table (row, sample n, class j, f_nj(theta_hat), lambda_nj).
+    """
     order = r.support[np.argsort(-r.multipliers[r.support], kind="stable")][:limit]
     rows = [(int(i), int(r.margin_rows[i, 0]), int(r.margin_rows[i, 1]), float(r.margins[i]),
              float(r.multipliers[i])) for i in order]
