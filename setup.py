@@ -23,6 +23,7 @@ class BuildWithOptionalOpenMP(build_ext):
 
 
 setup(ext_modules=[Extension("lexmargin.numeric._fused", ["lexmargin/numeric/_fused.c"], optional=True,
-                             depends=["lexmargin/numeric/_fused_kernel.h"], extra_compile_args=["-O3", *OPENMP],
+                             depends=["lexmargin/numeric/_fused_kernel.h", "lexmargin/numeric/_fused_multiclass.h"],
+                             extra_compile_args=["-O3", *OPENMP],
                              extra_link_args=OPENMP)],
       cmdclass={"build_ext": BuildWithOptionalOpenMP})

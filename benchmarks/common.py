@@ -227,3 +227,10 @@ def separable_data(n: int, d: int, seed: int = 0, gap: float = 0.3):
     from lexmargin.sweep import separable_data as draw
 
     return draw(n, d, seed, gap)
+
+
+def multiclass_separable_data(n: int, d: int, n_classes: int, seed: int = 0, gap: float = 0.3):
+    """K-class data separable by a linear K-output model through 0 (``lexmargin.sweep.multiclass_separable_data``)."""
+    from lexmargin.sweep import multiclass_separable_data as draw
+
+    return draw(n, d, n_classes, seed, gap)

@@ -20,6 +20,9 @@ Claims (Nacson et al. ICML 2019 unless noted):
 * path_sgd_invariance: Path-SGD (Neyshabur et al. 2015) is invariant to node rescalings;
 * gd_rate (Soudry et al. 2018): GD on a linear model follows w(t) = w_hat log t + rho(t) with rho(t) -> w_tilde
   (both from the SVM certificate), so its direction converges to the SVM's like 1/log t;
+* multiclass_gd_rate (Soudry et al. 2018, the multi-class exponential loss): the same on the margin rows
+  (e_{y_n} - e_k) kron x_n of a linear K-output model, with W_hat the Crammer-Singer certificate; angle ~ C / log t
+  fitted;
 * geometry (Gunasekar et al. 2018): steepest descent in l1 (coordinate descent), linf (sign descent) and lp
   converges in direction to the max-margin solution in that norm, max_margin(norm=...)'s certificate; angle and
   margin gap over time, with the gap's fitted log-log rate (docs/numeric_geometry.md);
@@ -55,6 +58,7 @@ from common import (
     fmt,
     line_plot,
     markdown_table,
+    multiclass_separable_data,
     not_available,
     optional_module,
     run_check,
@@ -631,7 +635,12 @@ def soudry_offset(data, certificate, lr: float) -> tuple[np.ndarray, np.ndarray,
     Returns:
         w_hat (d,), w_tilde (d,) as the minimum-norm solution on the support, and the support rows a_n.
     """
-    A = data.y[:, None] * data.X
+    return soudry_offset_rows(data.y[:, None] * data.X, certificate, lr)
+
+
+def soudry_offset_rows(A, certificate, lr: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``soudry_offset`` for the exponential loss sum_n exp(-a_n.w) on rows a_n = ``A[n]`` (linear margins), with
+    the certificate's multipliers per row (e.g. the margin rows of a multi-class linear model)."""
     alpha = np.asarray(certificate.multipliers, dtype=float) / 2.0
     support = np.nonzero(alpha > 1e-9 * alpha.max())[0]
     w_tilde = np.linalg.lstsq(A[support], np.log(lr / alpha[support]), rcond=None)[0]
@@ -655,12 +664,7 @@ def check_gd_rate(cfg: SuiteConfig) -> CheckResult:
                          checkpoints=30)
     w_hat, w_tilde, support_rows = soudry_offset(data, svm, lr)
     spans = np.linalg.matrix_rank(support_rows) == data.n_features   # else only span(S) is determined
-    project = np.linalg.pinv(support_rows) @ support_rows
-    keep = history.steps >= 100
-    its = history.steps[keep].astype(float)
-    thetas = (history.direction[:, 0] * history.norm[:, 0, None])[keep]
-    distance = np.linalg.norm((thetas - np.log(its)[:, None] * w_hat - w_tilde) @ project.T, axis=1)
-    angles = np.array([angle_between(t, w_hat) for t in thetas])
+    its, distance, angles = _offset_distances(history, w_hat, w_tilde, support_rows)
     decreasing = bool(np.all(np.diff(distance) <= 1e-9 * distance[:-1]) and distance[-1] < distance[0])
     plot = line_plot(cfg.plot_path("gd_rate"), cfg.formats,
                      [(r"$\|P_S(w(t) - \hat w \log t - \tilde w)\|$ (claimed: decreasing)", its, distance),
@@ -672,6 +676,60 @@ def check_gd_rate(cfg: SuiteConfig) -> CheckResult:
                        {"steps": steps, "lr": lr, "iterations": its, "distance": distance, "angles": angles,
                         "angle_log_t": angles * np.log(its), "w_hat": w_hat, "w_tilde": w_tilde,
                         "support_spans": bool(spans), "distance_decreasing": decreasing}, tuple(plot))
+
+
+def _offset_distances(history, w_hat, w_tilde, support_rows):
+    """Checkpoints t >= 100: t, ||P_S(theta(t) - w_hat log t - w_tilde)|| and angle(theta(t), w_hat)."""
+    project = np.linalg.pinv(support_rows) @ support_rows
+    keep = history.steps >= 100
+    its = history.steps[keep].astype(float)
+    thetas = (history.direction[:, 0] * history.norm[:, 0, None])[keep]
+    distance = np.linalg.norm((thetas - np.log(its)[:, None] * w_hat - w_tilde) @ project.T, axis=1)
+    return its, distance, np.array([angle_between(t, w_hat) for t in thetas])
+
+
+def check_multiclass_gd_rate(cfg: SuiteConfig) -> CheckResult:
+    """Multi-class GD: W(t) - W_hat log t -> W_tilde on the margin rows, hence angle = O(1/log t)."""
+    claim = ("the multi-class exponential loss sum_n sum_{k != y_n} exp(-(w_{y_n} - w_k).x_n) is the exponential loss "
+             "on the margin rows a_{n,k} = (e_{y_n} - e_k) kron x_n, so GD follows W(t) - W_hat log t -> W_tilde "
+             "(Soudry et al. 2018; W_hat the Crammer-Singer hard-margin certificate, lr exp(-a.W_tilde) = alpha on its "
+             "support): the distance (in span S) decreases at every checkpoint t >= 100, and angle(W(t), W_hat) = "
+             "O(1/log t) (fitted: angle ~ C / log t)")
+    if missing("lexmargin.numeric", "lexmargin.problems.maxmargin"):
+        return not_available("multiclass_gd_rate", claim,
+                             f"missing {missing('lexmargin.numeric', 'lexmargin.problems.maxmargin')}")
+    from lexmargin.numeric import Constant, kernel_for, train
+    from lexmargin.problems.maxmargin import max_margin
+
+    data = multiclass_separable_data(30, 2, 3, seed=cfg.seed)
+    model = lexmargin.load_model("multiclass_linear", input_dim=2, n_classes=3)
+    certificate = max_margin(model, data, raise_on_failure=False)
+    kernel = kernel_for(model, data)
+    rows = kernel.per_sample_jacobian(np.zeros(kernel.n_params), np.arange(kernel.n_samples))
+    lr = 1.0 / np.linalg.norm(rows, 2) ** 2
+    steps = 30_000 if cfg.quick else 300_000
+    history = train(kernel, np.zeros((1, kernel.n_params)), rule=Constant(lr), n_steps=steps, checkpoints=30)
+    w_hat, w_tilde, support_rows = soudry_offset_rows(rows, certificate, lr)
+    its, distance, angles = _offset_distances(history, w_hat, w_tilde, support_rows)
+    inverse_log = 1.0 / np.log(its)
+    rate = float(angles @ inverse_log / (inverse_log @ inverse_log))        # least squares: angle ~ C / log t
+    fit_error = float(np.max(np.abs(angles - rate * inverse_log)) / np.max(angles))
+    decreasing = bool(certificate.success and np.all(np.diff(distance) <= 1e-9 * distance[:-1])
+                      and distance[-1] < distance[0])
+    plot = line_plot(cfg.plot_path("multiclass_gd_rate"), cfg.formats,
+                     [(r"$\|P_S(W(t) - \hat W \log t - \tilde W)\|$ (claimed: decreasing)", its, distance),
+                      (r"$\angle(W(t), \hat W)\,\log t$", its, angles * np.log(its)),
+                      (r"$\angle(W(t), \hat W)$", its, angles),
+                      (rf"least-squares fit ${rate:.3g} / \log t$ (largest error {100 * fit_error:.0f}%)", its,
+                       rate * inverse_log)],
+                     xlabel=r"iteration $t$", ylabel="distance / angle (rad)",
+                     title=r"multi-class GD: $W(t) - \hat W \log t \to \tilde W$, angle $= O(1/\log t)$")
+    return CheckResult("multiclass_gd_rate", claim, decreasing,
+                       {"steps": steps, "lr": lr, "n_classes": 3, "certificate_status": certificate.status.value,
+                        "support_rows": int(support_rows.shape[0]), "iterations": its, "distance": distance,
+                        "angles": angles, "angle_log_t": angles * np.log(its), "rate_C": rate,
+                        "rate_fit_relative_error": fit_error, "w_hat": w_hat, "w_tilde": w_tilde,
+                        "distance_decreasing": decreasing}, tuple(plot))
 
 
 # the geometries of the geometry check: (norm of max_margin, p); lp at p = 3 (between l2 and linf) and 1.5
@@ -795,8 +853,8 @@ def check_geometry(cfg: SuiteConfig) -> CheckResult:
 
 
 CHECKS = (check_lemma3_bound, check_theorem1_shallow_discarded, check_svm_bias, check_theorems23_homogeneous,
-          check_theorem4_lexicographic, check_log_vs_eps_log, check_path_sgd_invariance, check_gd_rate, check_geometry,
-          check_path_sgd_limits, check_sgd_limit)
+          check_theorem4_lexicographic, check_log_vs_eps_log, check_path_sgd_invariance, check_gd_rate,
+          check_multiclass_gd_rate, check_geometry, check_path_sgd_limits, check_sgd_limit)
 
 
 # ---- the suite ----------------------------------------------------------------------------------

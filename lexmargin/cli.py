@@ -1,8 +1,9 @@
 """Command line: ``lexmargin`` / ``python -m lexmargin``.
 
     lexmargin models                                   bundled models with their margin formulas
-    lexmargin solve MODEL DATA [--norm l2] [-o k=v]    exact max-margin solution + certificate
-    lexmargin report MODEL DATA THETA.npz [--certificate cert.json] [--out DIR] [--format png pdf svg]
+    lexmargin solve MODEL DATA [--norm l2] [-o k=v] [--classes K]
+                                                       exact max-margin solution + certificate
+    lexmargin report MODEL DATA THETA.npz [--certificate cert.json] [--out DIR] [--format png pdf svg] [--classes K]
     lexmargin report --state-dict NET.pt|NET.npz [--activation relu] DATA [...]
                                                        stationarity report (a PyTorch / numpy MLP's weights)
     lexmargin suite paper|perf|seeds [--quick] [--seed S] [--out DIR] [--format png pdf svg]
@@ -15,6 +16,10 @@
 Global flags (before or after the command): ``-v`` shows lexmargin's progress records (INFO; ``-vv``
 DEBUG) on stderr, ``-q`` silences everything but errors (notes, progress bars, the printed summaries;
 files are still written and the exit status still tells success).
+
+K classes: DATA with integer labels 0..K-1 (an .npz written by ``Dataset.save`` records ``n_classes``; a CSV needs
+``--classes K``) and a K-output model (bundled ``multiclass_linear`` and ``mlp`` get n_classes=K by themselves);
+certificates and reports then have one margin row and one multiplier per (n, j), j != y_n (docs/multiclass.md).
 
 Every report.json is strict, versioned JSON (docs/schema/report.schema.json) with the seed and the
 environment it was computed in; figures are PNG (200 dpi), PDF or SVG.
@@ -72,21 +77,86 @@ def parse_options(pairs) -> dict:
     return options
 
 
-def load_data(path):
+def load_data(path, classes: int | None = None):
+    """The Dataset of a data file: binary labels +-1, or K classes (integer labels 0..K-1) when the .npz records
+    ``n_classes`` or ``classes`` (``--classes K``) is given.
+
+    Args:
+        path: the .npz / .csv file.
+        classes: K from ``--classes`` (None: as the file says; a CSV is then binary).
+
+    Returns:
+        The Dataset.
+
+    Raises:
+        CLIError: ``--classes`` disagrees with the file's recorded classes, or integer labels without it.
+    """
+    from .errors import DataError
     from .modeling.data import Dataset
 
-    return Dataset.load(path)
+    try:
+        data = Dataset.load(path)
+    except DataError as exc:
+        if classes is None:
+            if "n_classes" in str(exc):
+                raise CLIError(f"{exc}; on the command line give --classes K") from None
+            raise
+        data = None
+    if classes is None or (data is not None and data.n_classes == classes):
+        return data
+    if data is not None and data.n_classes is not None:
+        raise CLIError(f"--classes {classes} but {path} records {data.n_classes} classes")
+    return Dataset.load(path, n_classes=classes)
 
 
 def build_model(spec: str, data, options: dict):
+    """The Model ``spec`` for ``data``: input_dim from the data; for K-class data a bundled model whose build
+    takes ``n_classes`` (multiclass_linear, mlp) gets n_classes=K unless ``-o n_classes=...`` says otherwise.
+
+    Args:
+        spec: a bundled name, declaration file or module.
+        data: the Dataset.
+        options: the ``-o`` options.
+
+    Returns:
+        The Model.
+    """
     from .modeling.loading import load_model
 
     options = dict(options)
     options.setdefault("input_dim", data.n_features)
+    if data.n_classes is not None and _bundled_takes_classes(spec):
+        options.setdefault("n_classes", data.n_classes)
     try:
-        return load_model(spec, **options)
+        model = load_model(spec, **options)
     except TypeError as exc:  # build() got an unexpected keyword argument
         raise CLIError(f"model {spec!r}: {exc}") from None
+    _check_classes(model, data)
+    return model
+
+
+def _bundled_takes_classes(spec: str) -> bool:
+    import inspect
+
+    from .modeling.loading import BUNDLED
+
+    if spec not in BUNDLED:
+        return False
+    build = importlib.import_module(f"lexmargin.models.{spec}").build
+    return "n_classes" in inspect.signature(build).parameters
+
+
+def _check_classes(model, data) -> None:
+    """One line for a model whose outputs do not fit the data's classes (before any solve)."""
+    outputs = int(getattr(model, "n_outputs", 1))
+    if data.n_classes is None and outputs > 1:
+        raise CLIError(f"model {model.name!r} has {outputs} outputs but the data is binary (labels +-1); give "
+                       f"K-class data (integer labels 0..{outputs - 1}: an .npz with n_classes, or --classes {outputs})")
+    if data.n_classes is not None and outputs != data.n_classes:
+        hint = ("use multiclass_linear (or a model declared with outputs=K)" if outputs == 1
+                else f"-o n_classes={data.n_classes}")
+        raise CLIError(f"the data has {data.n_classes} classes but model {model.name!r} has {outputs} output(s); "
+                       f"{hint}")
 
 
 def _installed_benchmarks() -> Path:
@@ -270,7 +340,7 @@ def cmd_solve(args) -> int:
     out = _check_output_file(args.out) if args.out else None
     if args.run is not None and not args.init:
         raise CLIError("--run picks a run of the --init file; it needs --init")
-    data = load_data(args.data)
+    data = load_data(args.data, args.classes)
     model = build_model(args.model, data, parse_options(args.option))
     overrides = {}
     if args.init:
@@ -282,7 +352,8 @@ def cmd_solve(args) -> int:
         overrides["init"] = init
     region = None if args.activation_region == "auto" else args.activation_region == "on"
     problem = MaxMarginProblem(model, data, args.norm, args.p)   # checks the norm and p before any work
-    say(f"solving max-margin for {model.name} on {data.n_samples} samples ({model.n_params} parameters) ...")
+    rows = "" if data.n_classes is None else f", {data.n_classes} classes: {data.n_samples * (data.n_classes - 1)} margin rows (n, j)"
+    say(f"solving max-margin for {model.name} on {data.n_samples} samples{rows} ({model.n_params} parameters) ...")
     cert = problem.solve(None, activation_region=region, starts=args.starts, seed=args.seed,
                          raise_on_failure=False, verbose=args.verbose, **overrides)
     print(cert.summary())
@@ -318,9 +389,12 @@ def _report_inputs(args):
                            f"{len(args.inputs)} argument(s)")
         model_spec, data_path, theta_path = args.inputs
         source = load_theta_npz(theta_path, run=args.run)
-        data = source.data if data_path == "-" else load_data(data_path)
+        data = source.data if data_path == "-" else load_data(data_path, args.classes)
         if data is None:
             raise CLIError(f"DATA is '-' but {theta_path} holds no X and y")
+        if data_path == "-" and args.classes is not None and data.n_classes != args.classes:
+            raise CLIError(f"--classes {args.classes} but the data in {theta_path} has "
+                           f"{data.n_classes or 'binary'} classes")
         return build_model(model_spec, data, parse_options(args.option)), data, source
     return _state_dict_inputs(args)
 
@@ -343,9 +417,10 @@ def _state_dict_inputs(args):
         arrays = load_state_dict(args.state_dict)
     except ImportError as exc:
         raise CLIError(f"--state-dict {args.state_dict}: {exc}; or save the state_dict as .npz") from None
-    data = load_data(args.inputs[0])
+    data = load_data(args.inputs[0], args.classes)
     model, theta = from_arrays(arrays, activation=args.activation or "relu",
                                slope=0.01 if args.slope is None else args.slope, input_dim=data.n_features)
+    _check_classes(model, data)
     return model, data, theta
 
 
@@ -477,6 +552,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("solve", help="max-margin solution of MODEL on DATA with a certificate")
     _add_model_arguments(p)
     p.add_argument("data", help="data file: .npz with X, y or .csv with the label in the last column")
+    _add_classes_argument(p)
     p.add_argument("--norm", default="l2", choices=tuple(NORMS))
     p.add_argument("--p", type=lp_exponent, default=None, help="exponent of the lp norm (with --norm lp; > 1)")
     p.add_argument("--starts", type=positive_int, default=None, help="random starts (non-convex models; >= 1)")
@@ -506,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the activation between the layers of --state-dict (default relu)")
     p.add_argument("--slope", type=nonnegative_float, default=None,
                    help="negative slope of --activation leaky_relu, in [0, 1] (default 0.01, PyTorch's)")
+    _add_classes_argument(p)
     p.add_argument("--certificate", help="certificate JSON (from `lexmargin solve --out`) to compare with")
     p.add_argument("--support-tol", type=nonnegative_float, default=0.1,
                    help="near-support set: f_n <= 1 + tol (a finite number >= 0; default 0.1)")
@@ -543,6 +620,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print it as JSON (the environment block of report.json)")
     p.set_defaults(func=cmd_info)
     return parser
+
+
+def classes_count(text: str) -> int:
+    """An argparse type: the number of classes K, an integer >= 2."""
+    return _number(text, int, "an integer >= 2 (the number of classes K)", 2)
+
+
+def _add_classes_argument(p) -> None:
+    p.add_argument("--classes", type=classes_count, default=None, metavar="K",
+                   help="K classes: the data's labels are the integers 0..K-1 (an .npz that records n_classes needs "
+                        "none); a bundled model that takes n_classes (multiclass_linear, mlp) gets K")
 
 
 def _add_format_argument(p, default) -> None:

@@ -10,9 +10,12 @@ optional dependency: ``pip install "lexmargin[sklearn]"``; ``import lexmargin`` 
 * ``SVMWithBiasClassifier()``: the hard-margin SVM with an unregularized bias (``lexmargin.svm_with_bias``),
   what ``sklearn.svm.SVC(kernel="linear", C=large)`` approximates; ``coef_`` and ``intercept_`` as in SVC.
 
-Both are binary classifiers on any two labels (strings, integers, booleans): ``classes_`` is sorted,
+Both classify any two labels (strings, integers, booleans): ``classes_`` is sorted,
 ``classes_[0]`` is y = -1 and ``classes_[1]`` is y = +1, so ``decision_function > 0`` predicts
-``classes_[1]`` as everywhere in scikit-learn.  One class or more than two raises ``ValueError``.  The
+``classes_[1]`` as everywhere in scikit-learn.  ``MaxMarginClassifier`` also fits K > 2 classes: one K-output
+model over the margin rows g_{y_n} - g_j (``"linear"`` becomes ``multiclass_linear``: the hard-margin
+Crammer-Singer SVM without bias, not one-vs-rest), ``decision_function`` (n, K), ``predict`` the argmax class.
+One class, or more than two for ``SVMWithBiasClassifier``, raises ``ValueError``.  The
 fitted ``certificate_`` is lexmargin's ``Certificate`` (docs/certificates.md); a fit whose certificate is
 not ``optimal`` raises instead of returning an uncertified model.
 
@@ -71,7 +74,8 @@ _OWN_OPTIONS = ("tol", "max_iter", "time_limit", "starts", "seed", "raise_on_fai
 
 # Data of scikit-learn's estimator checks that these classifiers cannot separate (each fit there raises
 # NotSeparableError with a Farkas proof; tests/test_sklearn.py verifies every entry and that no other check
-# fails).  Labels are reduced to two classes by the checks themselves (the estimators are binary-only).
+# fails).  SVMWithBiasClassifier is binary-only: the checks reduce its labels to two classes;
+# MaxMarginClassifier also fits K > 2 classes, so some checks give it multi-class data (_MULTICLASS_DATA).
 _UNIFORM_THRESHOLD = "uniform points in [0, 3)^d (the positive orthant) labelled by a threshold on one coordinate"
 # no hyperplane separates these, with or without a bias
 _NO_HYPERPLANE = {
@@ -105,6 +109,13 @@ _POSITIVE_BIAS = {
     "check_estimators_overwrite_params": "make_blobs clusters away from the origin (21 samples)",
     "check_readonly_memmap_input": "make_blobs clusters away from the origin (21 samples)",
 }
+# multi-class data (MaxMarginClassifier fits K > 2 classes): iris's versicolor and virginica overlap, so no linear
+# K-class model separates the three classes, with or without biases
+_IRIS = "the three iris classes (versicolor and virginica overlap)"
+_MULTICLASS_DATA = {
+    "check_non_transformer_estimators_n_iter": _IRIS,
+    "check_positive_only_tag_during_fit": f"{_IRIS}, centered; scikit-learn wraps the error in an AssertionError",
+}
 _BY_DESIGN = "fit raises NotSeparableError by design (there is no max-margin solution to return)"
 
 
@@ -135,6 +146,8 @@ def expected_failed_checks(estimator) -> dict[str, str]:
         for name, data in {**_NEGATIVE_BIAS, **_POSITIVE_BIAS}.items():
             out[name] = (f"it fits {data}: separable with a bias, not by a model through the origin "
                          f"(f(theta; 0) = 0); {_BY_DESIGN}")
+        for name, data in _MULTICLASS_DATA.items():
+            out[name] = f"it fits {data}: no linear 3-class model separates them; {_BY_DESIGN}"
     elif isinstance(estimator, SVMWithBiasClassifier):
         if estimator.get_params()["sign"] == "positive":
             for name, data in _NEGATIVE_BIAS.items():
@@ -166,6 +179,20 @@ def _positive(name: str, value, *, integer: bool = False, optional: bool = False
         what = "a positive integer" if integer else "a positive number"
         raise ValueError(f"{name} must be {what}{' or None' if optional else ''}; got {value!r}")
     return value
+
+
+def _check_outputs(model, n_classes: int | None) -> None:
+    """ValueError unless ``model`` has one output for two classes and K outputs for K > 2 classes."""
+    outputs = int(getattr(model, "n_outputs", 1))
+    wanted = 1 if n_classes is None else n_classes
+    if outputs == wanted:
+        return
+    if n_classes is None:
+        raise ValueError(f"model {model.name!r} has {outputs} outputs but y has 2 classes: a binary fit needs a "
+                         "model with one output")
+    raise ValueError(f"y has {n_classes} classes but model {model.name!r} has {outputs} output(s): give a model "
+                     f"with {n_classes} outputs (a K-output declaration or build option such as n_classes={n_classes}); "
+                     "'linear' becomes multiclass_linear by itself")
 
 
 class _CertifiedClassifier(ClassifierMixin, BaseEstimator):
@@ -210,10 +237,14 @@ class _CertifiedClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_is_fitted__(self):
         return "certificate_" in self.__dict__
 
-    def _validate_training_data(self, X, y):
-        """(X as float64, labels as -1/+1, the two classes) with n_features_in_ and feature_names_in_ set.
+    _MULTICLASS = False                      # True: more than two classes are fitted (Crammer-Singer rows)
 
-        The results of an earlier fit are dropped first: a fit that raises leaves the estimator unfitted.
+    def _validate_training_data(self, X, y):
+        """(X as float64, labels, the sorted classes) with n_features_in_ and feature_names_in_ set.
+
+        Two classes give labels -1/+1 (classes_[1] is +1); K > 2 classes (estimators with ``_MULTICLASS``)
+        give the integer labels 0..K-1, the index of each label in classes_.  The results of an earlier fit
+        are dropped first: a fit that raises leaves the estimator unfitted.
         """
         for name in self._FITTED:
             self.__dict__.pop(name, None)
@@ -222,6 +253,8 @@ class _CertifiedClassifier(ClassifierMixin, BaseEstimator):
         classes, index = np.unique(y, return_inverse=True)
         name = type(self).__name__
         kind = type_of_target(y, input_name="y")
+        if kind == "multiclass" and self._MULTICLASS and classes.size > 2:
+            return X, index.astype(np.int64), classes
         if kind != "binary":
             raise ValueError(f"Only binary classification is supported. The type of the target is {kind}: "
                              f"{name} needs exactly 2 classes, y has {classes.size} "
@@ -232,14 +265,15 @@ class _CertifiedClassifier(ClassifierMixin, BaseEstimator):
         return X, np.where(index == 1, 1.0, -1.0), classes
 
     @staticmethod
-    def _dataset(X, y):
-        """A lexmargin Dataset; identical samples with both labels raise NotSeparableError."""
+    def _dataset(X, y, n_classes: int | None = None):
+        """A lexmargin Dataset (K-class when ``n_classes``); identical samples with different labels raise
+        NotSeparableError."""
         from .modeling.data import Dataset
 
         try:
-            return Dataset(X, y)
+            return Dataset(X, y, n_classes=n_classes)
         except DataError as exc:
-            if "identical but have opposite labels" in str(exc):
+            if "identical but have" in str(exc):
                 raise NotSeparableError(str(exc), certificate=None) from exc
             raise
 
@@ -248,7 +282,8 @@ class _CertifiedClassifier(ClassifierMixin, BaseEstimator):
         return _validate_data(self, X, reset=False, dtype=np.float64)
 
     def predict(self, X):
-        """Predicted labels: ``classes_[1]`` where ``decision_function(X) > 0``, else ``classes_[0]``.
+        """Predicted labels: two classes: ``classes_[1]`` where ``decision_function(X) > 0``, else
+        ``classes_[0]``; K > 2 classes: ``classes_[argmax_k decision_function(X)[:, k]]``.
 
         Args:
             X: array-like (n_samples, n_features_in_).
@@ -256,17 +291,19 @@ class _CertifiedClassifier(ClassifierMixin, BaseEstimator):
         Returns:
             array (n_samples,) of labels from ``classes_``.
         """
-        positive = self.decision_function(X) > 0
-        return self.classes_[positive.astype(int)]
+        scores = self.decision_function(X)
+        if scores.ndim == 2:
+            return self.classes_[np.argmax(scores, axis=1)]
+        return self.classes_[(scores > 0).astype(int)]
 
     if _NEW_TAGS:
         def __sklearn_tags__(self):
             tags = super().__sklearn_tags__()
-            tags.classifier_tags.multi_class = False
+            tags.classifier_tags.multi_class = self._MULTICLASS
             return tags
     else:                                    # pragma: no cover - scikit-learn 1.3 ... 1.5
         def _more_tags(self):
-            return {"binary_only": True, "_xfail_checks": expected_failed_checks(self)}
+            return {"binary_only": not self._MULTICLASS, "_xfail_checks": expected_failed_checks(self)}
 
 
 class MaxMarginClassifier(_CertifiedClassifier):
@@ -294,17 +331,20 @@ class MaxMarginClassifier(_CertifiedClassifier):
             ``ipopt``, ``init``); None: none.
 
     Attributes (after fit):
-        classes_: the two labels, sorted; classes_[0] is y = -1, classes_[1] is y = +1.
-        certificate_: the solve's ``lexmargin.Certificate`` (status ``optimal``).
+        classes_: the labels, sorted; two classes: classes_[0] is y = -1, classes_[1] is y = +1; K > 2:
+            class k of the K-output model is classes_[k].
+        certificate_: the solve's ``lexmargin.Certificate`` (status ``optimal``; one row per (n, j) for K > 2).
         n_iter_: IPOPT iterations of the solve (over all starts; at least 1).
         theta_: the solution theta (the model's flat parameter vector).
-        coef_, intercept_: for ``model="linear"`` only: theta_ as a (1, n_features) row and 0.0.
+        coef_, intercept_: for ``model="linear"`` only: theta_ as a (1, n_features) row and [0.0]; for K > 2
+            classes W as a (K, n_features) array (row k: classes_[k]) and K zeros.
         n_features_in_, feature_names_in_: as in scikit-learn.
 
     Raises (from fit):
         NotSeparableError: the data is proved not separable by the model.
         NoSeparatingPointError, SolverError: a solve not certified optimal (``.certificate`` says why).
-        ValueError: bad parameters, data, or not exactly two classes.
+        ValueError: bad parameters, data, fewer than two classes, or a model whose number of outputs does
+            not fit the classes (one for two classes, K for K > 2).
     """
 
     def __init__(self, model="linear", *, model_options=None, norm="l2", p=None, tol=1e-10, max_iter=3000,
@@ -320,16 +360,21 @@ class MaxMarginClassifier(_CertifiedClassifier):
         self.random_state = random_state
         self.solve_options = solve_options
 
+    _MULTICLASS = True
+
     def _starts(self):
         return _positive("starts", self.starts, integer=True, optional=True)
 
-    def _build_model(self, n_features: int, spec=None):
-        """The lexmargin Model for ``n_features`` inputs from (model, model_options)."""
+    def _build_model(self, n_features: int, spec=None, n_classes: int | None = None):
+        """The lexmargin Model for ``n_features`` inputs from (model, model_options): one output for two
+        classes, ``n_classes`` outputs for more (``"linear"`` is then ``multiclass_linear``)."""
         from .modeling.loading import load_model
         from .modeling.model import Model
 
         model, options = spec if spec is not None else (self.model, self.model_options)
         options = dict(options or {})
+        if n_classes is not None and isinstance(model, str) and model == "linear":
+            model, options = "multiclass_linear", {**options, "n_classes": n_classes}
         if isinstance(model, Model):
             if options:
                 raise ValueError("model_options apply to a model name, file or build function; "
@@ -338,10 +383,14 @@ class MaxMarginClassifier(_CertifiedClassifier):
                 raise ValueError(f"model {model.name!r} has input_dim {model.input_dim}; X has {n_features} features")
             built = model
         else:
-            built = load_model(model, input_dim=n_features, **options)
+            try:
+                built = load_model(model, input_dim=n_features, **options)
+            except LexmarginError as exc:
+                raise ValueError(str(exc)) from exc
         if not built.has_output:
             raise ValueError(f"model {built.name!r} declares its margin f(theta; x, y) directly and has no raw "
                              "output f(theta; x) to classify with; declare it with output= or summands=")
+        _check_outputs(built, n_classes)
         return built
 
     def fit(self, X, y):
@@ -349,7 +398,7 @@ class MaxMarginClassifier(_CertifiedClassifier):
 
         Args:
             X: array-like (n_samples, n_features), finite.
-            y: array-like (n_samples,) of exactly two distinct labels.
+            y: array-like (n_samples,) of at least two distinct labels (K > 2: Crammer-Singer rows).
 
         Returns:
             self.
@@ -369,15 +418,16 @@ class MaxMarginClassifier(_CertifiedClassifier):
         if self.model_options is not None and not isinstance(self.model_options, Mapping):
             raise ValueError(f"model_options must be a dict or None; got {type(self.model_options).__name__}")
         spec = (self.model, None if self.model_options is None else dict(self.model_options))
-        model = self._build_model(X.shape[1], spec)
-        cert = max_margin(model, self._dataset(X, y), norm, options=options)
+        n_classes = int(classes.size) if classes.size > 2 else None
+        model = self._build_model(X.shape[1], spec, n_classes)
+        cert = max_margin(model, self._dataset(X, y, n_classes), norm, options=options)
         self.classes_ = classes
         self.certificate_ = cert
         self.theta_ = np.array(cert.theta, dtype=float)
         self.n_iter_ = max(1, int(cert.solver.iterations))
         if isinstance(self.model, str) and self.model == "linear":
-            self.coef_ = self.theta_.reshape(1, -1)
-            self.intercept_ = np.zeros(1)
+            self.coef_ = self.theta_.reshape(n_classes or 1, -1)          # W (K, d): row k is classes_[k]
+            self.intercept_ = np.zeros(n_classes or 1)
         self._model_spec = spec
         self._model = model
         return self
@@ -385,20 +435,24 @@ class MaxMarginClassifier(_CertifiedClassifier):
     def _fitted_model(self):
         model = self.__dict__.get("_model")
         if model is None:                    # after unpickling: rebuilt from the fitted spec
-            model = self._model = self._build_model(self.n_features_in_, self._model_spec)
+            n_classes = int(self.classes_.size) if self.classes_.size > 2 else None
+            model = self._model = self._build_model(self.n_features_in_, self._model_spec, n_classes)
         return model
 
     def decision_function(self, X):
-        """The model's raw output f(theta_; x) for each row: > 0 means ``classes_[1]``.
+        """The model's raw output for each row: two classes: f(theta_; x), > 0 means ``classes_[1]``; K > 2
+        classes: the K scores g(theta_; x), column k for ``classes_[k]`` (the largest one is predicted).
 
         Args:
             X: array-like (n_samples, n_features_in_).
 
         Returns:
-            array (n_samples,); the margin of sample n is y_n times its value (y = +-1 as in classes_).
+            array (n_samples,) for two classes (the margin of sample n is y_n times its value, y = +-1 as in
+            classes_), (n_samples, K) for K > 2 (margin rows g_{y_n} - g_j).
         """
         X = self._validate_test_data(X)
-        return np.asarray(self._fitted_model().decision_function(self.theta_, X), dtype=float).reshape(-1)
+        scores = np.asarray(self._fitted_model().decision_function(self.theta_, X), dtype=float)
+        return scores.reshape(X.shape[0], -1) if self.classes_.size > 2 else scores.reshape(-1)
 
     def __getstate__(self):
         state = dict(super().__getstate__())

@@ -267,6 +267,23 @@ def separable_data(n: int, d: int, seed: int, gap: float = 0.3):
     return Dataset(X + gap * y[:, None] * w, y)
 
 
+def multiclass_separable_data(n: int, d: int, n_classes: int, seed: int, gap: float = 0.3):
+    """K-class data separable by a linear K-output model through 0: N(0, I) points whose best class under a random
+    W (K, d) beats the second best by more than ``gap`` (4 n points drawn, the first n kept; fewer if fewer qualify).
+
+    Returns:
+        A ``Dataset`` with integer labels 0..K-1.
+    """
+    from .modeling.data import Dataset
+
+    rng = np.random.default_rng(seed)
+    W = rng.standard_normal((n_classes, d))
+    X = rng.standard_normal((4 * n, d))
+    scores = np.sort(X @ W.T, axis=1)
+    X = X[np.nonzero(scores[:, -1] - scores[:, -2] > gap)[0][:n]]
+    return Dataset(X, np.argmax(X @ W.T, axis=1), n_classes=n_classes)
+
+
 def relu_teacher_data(n: int, d: int = 5, width: int = 8, seed: int = 0, draws: int = 3):
     """Data separable by a two-layer ReLU net: N(0, I) inputs labelled by a random teacher of that shape.
 

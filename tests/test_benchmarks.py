@@ -62,16 +62,16 @@ def test_quick_paper_suite_end_to_end(tmp_path, paper):
     suite = paper.run_paper_suite(tmp_path, quick=True, progress=False)
     names = [c.name for c in suite.checks]
     assert names == ["lemma3_bound", "theorem1_shallow_discarded", "svm_bias", "theorems23_homogeneous",
-                     "theorem4_lexicographic", "log_vs_eps_log", "path_sgd_invariance", "gd_rate", "geometry",
-                     "path_sgd_limits", "sgd_limit"]
+                     "theorem4_lexicographic", "log_vs_eps_log", "path_sgd_invariance", "gd_rate",
+                     "multiclass_gd_rate", "geometry", "path_sgd_limits", "sgd_limit"]
     failures = {c.name: (c.status, c.note, c.numbers) for c in suite.checks if c.status not in ("passed",)}
     assert not failures
     saved = json.loads((tmp_path / "report.json").read_text())
-    assert saved["summary"]["passed"] == 11 and saved["quick"] is True
+    assert saved["summary"]["passed"] == 12 and saved["quick"] is True
     assert saved["kind"] == "paper_suite" and saved["seed"] == 0 and saved["schema_version"] == 1
     assert_follows_schema(saved)
     md = (tmp_path / "report.md").read_text()
-    assert "11 passed, 0 failed, 0 not available, 0 error" in md
+    assert "12 passed, 0 failed, 0 not available, 0 error" in md
     for check in suite.checks:
         assert check.plots, check.name
         for plot in check.plots:
@@ -160,6 +160,28 @@ def test_gd_rate_holds_beyond_seed_0(paper, tmp_path, seed):
     assert result.passed and result.numbers["distance_decreasing"]
 
 
+@pytest.mark.parametrize("seed", [1, 3])
+def test_multiclass_gd_rate_holds_beyond_seed_0(paper, tmp_path, seed):
+    result = paper.check_multiclass_gd_rate(paper.SuiteConfig(out_dir=tmp_path, quick=True, seed=seed))
+    assert result.passed and result.numbers["certificate_status"] == "optimal"
+    assert np.all(np.diff(result.numbers["distance"]) < 0) and result.numbers["rate_C"] > 0
+
+
+def test_multiclass_offset_solves_its_defining_equations(paper):
+    """W_hat = sum alpha a over the margin rows (a = (e_y - e_k) kron x), lr exp(-a.W_tilde) = alpha on the support."""
+    data = paper.multiclass_separable_data(30, 2, 3, seed=4)
+    model = paper.lexmargin.load_model("multiclass_linear", input_dim=2, n_classes=3)
+    certificate = paper.lexmargin.max_margin(model, data)
+    from lexmargin.numeric import kernel_for
+    kernel = kernel_for(model, data)
+    rows = kernel.per_sample_jacobian(np.zeros(kernel.n_params), np.arange(kernel.n_samples))
+    w_hat, w_tilde, support_rows = paper.soudry_offset_rows(rows, certificate, 0.05)
+    alpha = np.asarray(certificate.multipliers) / 2
+    np.testing.assert_allclose(rows.T @ alpha, w_hat, rtol=1e-8, atol=1e-10)
+    support = alpha > 1e-9 * alpha.max()
+    np.testing.assert_allclose(0.05 * np.exp(-support_rows @ w_tilde), alpha[support], rtol=1e-8)
+
+
 def test_geometry_check_holds_beyond_seed_0(paper, tmp_path):
     """Seed 0 runs in the end-to-end test; seeds 0-9 pass (--quick, and 0-4 in full: docs/reports_and_suites.md)."""
     result = paper.check_geometry(paper.SuiteConfig(out_dir=tmp_path, quick=True, seed=3, formats=("png", "svg")))
@@ -222,3 +244,20 @@ def test_svm_bias_check_reports_data_without_an_svm_through_the_origin(paper, tm
     assert result.numbers["origin_svm_status"] == "not_separable"
     assert result.numbers["angle_svm_bias_vs_origin"] == pytest.approx(np.pi)
     assert result.numbers["angle_depth_vs_cvxpy"] < 1e-6
+
+
+def test_bench_multiclass_times_every_contender(tmp_path):
+    """A tiny run of benchmarks/bench_multiclass.py (digits, 2 runs): every contender is timed against the peak."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bench_multiclass",
+                                                  Path(__file__).parents[1] / "benchmarks" / "bench_multiclass.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    report = bench.main(["--runs", "2", "--steps", "2", "--repeats", "1", "--peak-size", "200",
+                         "--json", str(tmp_path / "m.json")])
+    result = report["results"][0]
+    assert (result["N"], result["d"], result["K"]) == (1797, 64, 10)
+    for name in ("lexmargin", "lexmargin_kernel_numpy", "lexmargin_generic"):
+        assert result[name]["gflops"] > 0 and 0 < result[name]["fraction_of_peak"]
+    assert result["kernels"]["lexmargin_generic"] == "generic" and result["kernels"]["lexmargin"] != "generic"
+    assert json.loads((tmp_path / "m.json").read_text())["results"][0]["dtype"] == "float64"

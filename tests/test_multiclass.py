@@ -332,9 +332,10 @@ def test_constrained_path_and_lexicographic_stages_carry_the_rows(small_problem)
     assert set(first.fixed) == set(mm.support.tolist())
 
 
-def test_summands_with_k_outputs_and_what_is_not_supported_yet():
-    """A sum-of-blocks K-output model (g = W1 x + W2 x) has the margins of W1 + W2; Pyomo export says it is not
-    supported yet instead of failing inside."""
+def test_summands_with_k_outputs_and_their_pyomo_export():
+    """A sum-of-blocks K-output model (g = W1 x + W2 x) has the margins of W1 + W2; its Pyomo export has one
+    constraint per row (n, j) with those margins (tests/test_pyomo_multiclass.py solves and certifies such
+    exports)."""
     X, y = separable(9, N=6, d=2, K=3)
     data = lm.Dataset(X, y, n_classes=3)
     two = lm.Model("two_blocks", [lm.Block.array("W1", (3, 2), degree=1), lm.Block.array("W2", (3, 2), degree=1)],
@@ -342,11 +343,13 @@ def test_summands_with_k_outputs_and_what_is_not_supported_yet():
     theta = np.random.default_rng(0).standard_normal(12)
     np.testing.assert_allclose(two.margins(theta, data), model(2, 3).margins(theta[:6] + theta[6:], data),
                                rtol=1e-13, atol=1e-13)
-    pytest.importorskip("pyomo")
+    pyo = pytest.importorskip("pyomo.environ")
     from lexmargin.interop.pyomo import to_pyomo
 
-    with pytest.raises(ModelError, match="not supported yet"):
-        to_pyomo(model(2, 3), data)
+
+    pm = to_pyomo(two, data, init=theta)
+    bodies = [pyo.value(pm.margin[int(n), int(j)].body) for n, j in lm.MarginRows.of(data).pairs]
+    np.testing.assert_allclose(bodies, two.margins(theta, data), rtol=1e-13, atol=1e-13)
 
 
 def test_k_output_relu_nets_are_refused_until_regions_support_them():

@@ -314,7 +314,7 @@ def test_quick_paper_suite_in_parallel_is_the_serial_suite(tmp_path, capsys, mon
         return out
 
     names = [c["name"] for c in serial["checks"]]
-    assert len(names) == 11 and {"geometry", "path_sgd_limits", "sgd_limit"} <= set(names)
+    assert len(names) == 12 and {"geometry", "path_sgd_limits", "sgd_limit", "multiclass_gd_rate"} <= set(names)
     assert serial["summary"] == parallel["summary"] and serial["summary"]["passed"] == len(names)
     assert checks(serial, tmp_path / "serial") == checks(parallel, tmp_path / "parallel")
 

@@ -101,7 +101,9 @@ def test_from_arrays_equals_numpy_at_any_scale(depth, width, bias, log_scale, le
 
 
 @pytest.mark.parametrize("layers, kwargs, error, fragment", [
-    (random_layers((3, 4, 2)), {}, ModelError, "2 outputs"),
+    ([{"weight": np.ones((4, 3))}, {"weight": np.ones((2, 4)), "bias": np.ones(2)}], {}, HomogeneityError,
+     "output layer '1' has a bias"),                   # K outputs: the output bias is refused as for one
+    ([{"weight": np.ones((4, 3))}, {"weight": np.ones((0, 4))}], {}, ModelError, "has no outputs"),
     ([{"weight": np.ones((4, 3))}, {"weight": np.ones((1, 5))}], {}, ModelError, "takes 5 inputs"),
     ([{"weight": np.ones((4, 3))}, {"weight": np.ones((1, 4)), "bias": np.ones(1)}], {}, HomogeneityError,
      "output layer '1' has a bias"),
@@ -348,7 +350,7 @@ def _refusals():
     return [
         (nn.Sequential(nn.Linear(3, 4), nn.Tanh(), out), ModelError, "unsupported layer '1' (Tanh)"),
         (nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.1), out), ModelError, "(Dropout)"),
-        (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3, bias=False)), ModelError, "3 outputs"),
+        (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 3)), HomogeneityError, "output layer '2' has a bias"),
         (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)), HomogeneityError, "output layer '2' has a bias"),
         (nn.Sequential(nn.Linear(3, 1)), HomogeneityError, "has a bias"),
         (nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 4), nn.ReLU(), out), HomogeneityError,

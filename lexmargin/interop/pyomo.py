@@ -7,7 +7,9 @@ into CasADi, in the spirit of ``pyomo.dae.Simulator``'s CasADi substitution map.
 
 * ``to_pyomo(model, data)``: the max-margin problem ``min ||theta||^2 s.t. f_n(theta) >= 1`` with
   one Pyomo variable ``theta[i]`` per parameter (lexmargin's flat order, see ``Model.unflatten``),
-  objective ``objective``, constraints ``margin[n]`` and an import Suffix ``dual``.
+  objective ``objective``, constraints ``margin[n]`` and an import Suffix ``dual``.  A K-output model on
+  K-class data has one constraint ``margin[n, j]`` per margin row f_{n,j} = g_{y_n} - g_j >= 1, j != y_n
+  (docs/multiclass.md), and its duals are one per (n, j).
 * ``solve_pyomo(pyomo_model, options=None, **overrides)``: any continuous Pyomo NLP (scalar or indexed
   Vars with bounds, one active Objective, Constraints with lower/upper/equality bounds, expressions
   built from + - * / ** exp log sqrt, trigonometric and hyperbolic functions, abs, max, min and
@@ -97,11 +99,12 @@ def to_pyomo(model: Model, data: Dataset, *, init=None, seed=0):
     """The max-margin problem ``min ||theta||^2 s.t. f_n(theta) >= 1`` as a Pyomo ConcreteModel.
 
     Components: ``theta`` (Var indexed 0..P-1, lexmargin's flat order, initialized with ``init`` or
-    ``model.random_params(seed)``), ``objective``, ``margin`` (Constraint indexed by sample) and
+    ``model.random_params(seed)``), ``objective``, ``margin`` (Constraint indexed by sample n; for a K-output
+    model on K-class data indexed by the margin rows (n, j), j != y_n, in lexmargin's sample-major order) and
     ``dual`` (import Suffix).  The margins are traced through ``lexmargin.ops``' Pyomo backend.
 
     Args:
-        model: the Model.
+        model: the Model (one output, or K outputs with ``Dataset(X, y, n_classes=K)``).
         data: the Dataset.
         init: the start theta (P,).
         seed: seed of the random start when ``init`` is None.
@@ -110,22 +113,37 @@ def to_pyomo(model: Model, data: Dataset, *, init=None, seed=0):
         The Pyomo ConcreteModel.
     """
     pyo = _pyomo()
-    if getattr(model, "n_outputs", 1) > 1:
-        raise ModelError(f"model {model.name!r} has {model.n_outputs} outputs: Pyomo export of multi-class models is not "
-                         "supported yet (docs/multiclass.md)")
-    data = model._check_data(data)
+    rows = model._check_data(data)      # the Dataset, or for K outputs its margin rows (ClassCountError if they differ)
     start = model.random_params(seed) if init is None else np.asarray(init, dtype=float).reshape(-1)
     if start.shape != (model.n_params,):
         raise ModelError(f"init must have {model.n_params} entries for model {model.name!r}; got {start.shape}")
     m = pyo.ConcreteModel(name=f"max_margin_{model.name}")
     m.theta = pyo.Var(range(model.n_params), initialize=dict(enumerate(start.tolist())))
     params = model.layout.split(_object_array([m.theta[i] for i in range(model.n_params)]))
-    margins = [_scalar(model.margin_of(params, data.X[n], float(data.y[n])), f"margin of sample {n}")
-               for n in range(data.n_samples)]
+    index, margins = _margin_rows(model, params, rows)
     m.objective = pyo.Objective(expr=sum(m.theta[i] ** 2 for i in range(model.n_params)), sense=pyo.minimize)
-    m.margin = pyo.Constraint(range(data.n_samples), rule=lambda _, n: margins[n] >= 1)
+    m.margin = pyo.Constraint(index, rule=lambda _, *key: margins[key[0] if len(key) == 1 else key] >= 1)
     m.dual = pyo.Suffix(direction=pyo.Suffix.IMPORT)
     return m
+
+
+def _margin_rows(model: Model, params, rows) -> tuple[list, dict]:
+    """The constraint index (samples n, or pairs (n, j) of K-class rows) and each key's margin expression."""
+    keys: list[int] | list[tuple[int, int]]
+    labels: list
+    if isinstance(rows, Dataset):
+        keys = list(range(rows.n_samples))
+        labels = [float(v) for v in rows.y]
+    else:
+        keys = [(int(n), int(j)) for n, j in rows.pairs]
+        labels = list(rows.y)                          # the contrasts e_{y_n} - e_j
+    margins = {key: _scalar(model.margin_of(params, rows.X[r], labels[r]), f"margin of {_row_name(key)}")
+               for r, key in enumerate(keys)}
+    return keys, margins
+
+
+def _row_name(key) -> str:
+    return f"sample {key}" if isinstance(key, int) else f"row (n, j) = {key}"
 
 
 def _object_array(items) -> np.ndarray:
@@ -148,16 +166,34 @@ def theta_of(pyomo_model) -> np.ndarray:
 
 
 def margin_duals(pyomo_model) -> np.ndarray:
-    """Duals of the ``margin[n]`` constraints of a model made by ``to_pyomo`` (after ``solve_pyomo``).
+    """Duals of the ``margin`` constraints of a model made by ``to_pyomo`` (after ``solve_pyomo``).
 
     Args:
         pyomo_model: the ConcreteModel from ``to_pyomo``, solved.
 
     Returns:
-        One dual per sample (N,), read from its ``dual`` Suffix.
+        One dual per sample (N,), or for a K-class model one per margin row (n, j) in sample-major order
+        (``margin_pairs``), read from its ``dual`` Suffix (d objective* / d bound: lexmargin's multiplier
+        lambda_{n,j} >= 0 of the row).
     """
     margin, dual = pyomo_model.margin, pyomo_model.dual
     return np.array([dual.get(margin[n], np.nan) for n in sorted(margin)], dtype=float)
+
+
+def margin_pairs(pyomo_model) -> np.ndarray | None:
+    """The (n, j) of each ``margin`` constraint of a K-class model made by ``to_pyomo``, in the order of
+    ``margin_duals`` (the certificate's ``margin_rows``); None for a binary model (indexed by sample).
+
+    Args:
+        pyomo_model: the ConcreteModel from ``to_pyomo``.
+
+    Returns:
+        (R, 2) integers, or None.
+    """
+    keys = sorted(pyomo_model.margin)
+    if not keys or not isinstance(keys[0], tuple):
+        return None
+    return np.array(keys, dtype=np.int64).reshape(-1, 2)
 
 
 # ---- Pyomo -> CasADi ------------------------------------------------------------------------------
@@ -1068,5 +1104,5 @@ def _load_results(model, results, result) -> None:
 
 
 __all__ = ["STATUS_MAP", "LexmarginSolver", "PyomoDiagnostics", "PyomoSolveResult", "certify_pyomo",
-           "fitted_bound_multipliers", "margin_duals", "multipliers_from_duals", "parse_options_string", "pyomo_duals",
+           "fitted_bound_multipliers", "margin_duals", "margin_pairs", "multipliers_from_duals", "parse_options_string", "pyomo_duals",
            "reduced_costs", "solve_options", "solve_pyomo", "theta_of", "to_pyomo", "to_solver_results"]

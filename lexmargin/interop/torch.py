@@ -21,8 +21,12 @@ Homogeneity.  s(c z) = c s(z) for c > 0 and every supported s, so f(c theta) = c
 the first Linear is a weight on a constant input 1 (``[W_1, b_1] [x; 1]``) and keeps this.  A bias on a later
 Linear does not: layer l's pre-activation becomes c^l W_l h + c b_l, so f(c theta) is a polynomial in c;
 an output bias adds a constant.  Both are refused with ``HomogeneityError`` (the max-margin theory and its
-certificates need homogeneity).  The output layer must have one unit (binary classification; a
-multi-class net is a ``ModelError``), and no activation may follow it or precede the first Linear.
+certificates need homogeneity).  No activation may follow the output layer or precede the first Linear.
+
+K classes.  An output layer of K > 1 units gives the K-output model g(x) = A s(...) in R^K (``a`` is (K, h_k),
+the bundled ``mlp`` with ``n_classes=K``, or ``mlp_mixed`` / ``mlp_linear``), whose margin rows are
+f_{n,j} = g_{y_n}(x_n) - g_j(x_n), j != y_n, on ``Dataset(X, y, n_classes=K)`` with integer labels 0..K-1
+(docs/multiclass.md); a single ``Linear(d, K, bias=False)`` is the bundled ``multiclass_linear`` (array ``W``).
 
 When all hidden activations are the same ReLU or LeakyReLU the model is the bundled ``mlp``, for which
 ``lexmargin.numeric.kernel_for`` finds the fast numpy kernel; mixed activations (or none, Linear after
@@ -84,9 +88,8 @@ def _check_layers(layers: list[Layer], input_dim: int | None) -> int:
             raise ModelError(f"layer {layer.key!r} takes {layer.weight.shape[1]} inputs but {prev.key!r} gives "
                              f"{prev.weight.shape[0]}")
     last = layers[-1]
-    if last.weight.shape[0] != 1:
-        raise ModelError(f"output layer {last.key!r} has {last.weight.shape[0]} outputs; lexmargin reads binary "
-                         "classifiers with one output (multi-class nets are not supported yet)")
+    if last.weight.shape[0] < 1:
+        raise ModelError(f"output layer {last.key!r} has no outputs; a binary classifier has one, a K-class one K")
     if last.activation[0] != "identity":
         raise ModelError(f"an activation follows the output layer {last.key!r}; the score must be its output")
     if last.bias is not None:
@@ -110,23 +113,29 @@ def _finite(array, what: str) -> np.ndarray:
 
 
 def _build(layers: list[Layer], input_dim: int | None = None):
-    """(Model, theta) for checked layers: the bundled mlp when the hidden activations agree."""
-    from ..models import mlp
+    """(Model, theta) for checked layers: the bundled mlp when the hidden activations agree; K outputs give
+    the K-output model (``multiclass_linear`` for a single Linear, else the mlp with ``n_classes=K``)."""
+    from ..models import mlp, multiclass_linear
 
     dim = _check_layers(layers, input_dim)
+    n_out = int(layers[-1].weight.shape[0])
+    classes = None if n_out == 1 else n_out
     hidden = tuple(int(layer.weight.shape[0]) for layer in layers[:-1])
     activations = [layer.activation for layer in layers[:-1]]
     bias = len(layers) > 1 and layers[0].bias is not None
     kinds = set(activations)
-    if len(kinds) <= 1 and (not kinds or next(iter(kinds))[0] != "identity"):
+    if classes is not None and not hidden:
+        model = multiclass_linear.build(dim, n_classes=classes)
+    elif len(kinds) <= 1 and (not kinds or next(iter(kinds))[0] != "identity"):
         kind, slope = next(iter(kinds)) if kinds else ("relu", 0.0)
         model = mlp.build(dim, hidden=hidden, activation=kind, slope=slope if kind == "leaky_relu" else 0.1,
-                          bias=bias)
+                          bias=bias, n_classes=classes)
     else:
         names = ", ".join(_activation_name(a) for a in activations)
         name = "mlp_linear" if kinds == {("identity", 0.0)} else "mlp_mixed"
-        model = mlp.network(dim, hidden, activations, bias=bias, name=name,
-                            description=f"f = y a . s_k(W_k ... s_1(W_1 x{' + b_1' if bias else ''})), "
+        score = "f = y a . " if classes is None else f"g = A ({classes} outputs) "
+        model = mlp.network(dim, hidden, activations, bias=bias, name=name, n_classes=classes,
+                            description=f"{score}s_k(W_k ... s_1(W_1 x{' + b_1' if bias else ''})), "
                                         f"hidden {list(hidden)}, activations [{names}]")
     return model, model.flatten(_named_arrays(layers))
 
@@ -140,20 +149,26 @@ def _named_arrays(layers: list[Layer]) -> dict[str, np.ndarray]:
     named = {f"W{i}": layer.weight for i, layer in enumerate(layers[:-1], start=1)}
     if len(layers) > 1 and layers[0].bias is not None:
         named["b1"] = layers[0].bias
-    named["a"] = layers[-1].weight[0]
+    last = layers[-1].weight
+    if last.shape[0] > 1 and len(layers) == 1:
+        return {"W": last}                   # multiclass_linear: g = W x
+    named["a"] = last[0] if last.shape[0] == 1 else last
     return named
 
 
 def _layer_arrays(model, theta) -> list[dict[str, np.ndarray]]:
     """Per Linear layer {"weight", "bias"?} (torch layout) of an mlp-shaped model's theta."""
     names = list(model.layout.names)
+    if names == ["W"] and getattr(model, "n_outputs", 1) > 1:       # multiclass_linear: one Linear (K, d)
+        return [{"weight": np.array(model.unflatten(np.asarray(theta, dtype=float))["W"])}]
     hidden = [n for n in names if n.startswith("W")]
     if "a" not in names or hidden != [f"W{i}" for i in range(1, len(hidden) + 1)] \
             or set(names) - set(hidden) - {"a", "b1"}:
         raise ModelError(f"model {model.name!r} is not an MLP of from_torch / from_arrays (arrays W1..Wk, b1, a); "
                          f"its arrays are {names}")
     p = model.unflatten(np.asarray(theta, dtype=float))
-    out = [{"weight": np.array(p[n])} for n in hidden] + [{"weight": np.array(p["a"])[None, :]}]
+    a = np.array(p["a"])
+    out = [{"weight": np.array(p[n])} for n in hidden] + [{"weight": a if a.ndim == 2 else a[None, :]}]
     if "b1" in p:
         out[0]["bias"] = np.array(p["b1"])
     return out
@@ -207,7 +222,7 @@ def from_arrays(layers, activation: str = "relu", slope: float = 0.01, input_dim
 
     Raises:
         HomogeneityError: a bias after the first layer, or on the output layer.
-        ModelError: shapes that do not chain, more than one output, an unknown activation.
+        ModelError: shapes that do not chain, an output layer without outputs, an unknown activation.
         DataError: non-finite weights.
     """
     if activation not in ACTIVATIONS:
@@ -417,21 +432,22 @@ def _layers_of(steps: list[_Step], arrays) -> list[Layer]:
 
 
 def from_torch(module, input_dim: int | None = None):
-    """A PyTorch binary MLP as a lexmargin (Model, theta).
+    """A PyTorch MLP (binary: one output; K classes: K outputs) as a lexmargin (Model, theta).
 
     Args:
         module: ``nn.Sequential`` or an ``nn.Module`` with a chain forward (see the module docstring), whose
-            last Linear has one output and no bias.
+            last Linear has no bias: one output (binary, labels +-1) or K outputs (integer labels 0..K-1).
         input_dim: when given, checked against the first Linear's ``in_features`` (a leading ``Flatten`` makes
             the model's input the flattened sample).
 
     Returns:
         (model, theta): the bundled ``mlp`` model when the hidden activations agree (fast numpy kernel in
-        ``lexmargin.numeric``), else an equivalent Model with per-layer activations; theta is float64.
+        ``lexmargin.numeric``), else an equivalent Model with per-layer activations; theta is float64.  With
+        K > 1 outputs the model has ``n_outputs = K`` (``multiclass_linear`` for a single Linear).
 
     Raises:
         HomogeneityError: a bias on a Linear after the first, or on the output layer.
-        ModelError: an unsupported layer or call (named), more than one output, a non-chain forward.
+        ModelError: an unsupported layer or call (named), an output layer without outputs, a non-chain forward.
         DataError: non-finite weights.
     """
     torch = _torch()

@@ -2,6 +2,8 @@
  *
  *   weight_sums(P, B, GT, floor):   GT = B exp(max(P^T B, floor))^T
  *   advance(P, B, GT, m, log_loss, floor):  the GD update of P from GT = [G; s], then weight_sums
+ *   multiclass_weights(G, labels, S, shift, floor):  the multi-class exponential loss's cotangent
+ *                                                    (lexmargin.numeric.fused_multiclass)
  *
  * P (K, R), B (K, N), GT (K, R): C-ordered float64 or float32 arrays (any object with the buffer
  * protocol).  One pass over B does both matrix products and the exponential, which numpy does as two
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include <math.h>
+#include <stdint.h>
 
 enum { STEPS_DONE = 0, STEPS_UNSAFE = 1, STEPS_DIVERGED = 2 };
 
@@ -72,7 +75,22 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #define ADD _mm512_add_pd
 #define MAX _mm512_max_pd
 #define EXP exp_pd
+#define MLOAD_OR(src, m, p) _mm512_mask_loadu_pd(src, m, p)
+#define SUB _mm512_sub_pd
+#define MMAX _mm512_mask_max_pd
+#define MBLEND _mm512_mask_blend_pd
+#define MAXZ_EXP(m, x) _mm512_maskz_mov_pd(m, x)
+#define REDUCE_MAX _mm512_reduce_max_pd
+#define REDUCE_ADD_D(x) _mm512_reduce_add_pd(x)
 #include "_fused_kernel.h"
+#include "_fused_multiclass.h"
+#undef MLOAD_OR
+#undef SUB
+#undef MMAX
+#undef MBLEND
+#undef MAXZ_EXP
+#undef REDUCE_MAX
+#undef REDUCE_ADD_D
 #undef T
 #undef W
 #undef V
@@ -104,7 +122,16 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #define ADD _mm512_add_ps
 #define MAX _mm512_max_ps
 #define EXP exp_ps
+#define MLOAD_OR(src, m, p) _mm512_mask_loadu_ps(src, m, p)
+#define SUB _mm512_sub_ps
+#define MMAX _mm512_mask_max_ps
+#define MBLEND _mm512_mask_blend_ps
+#define MAXZ_EXP(m, x) _mm512_maskz_mov_ps(m, x)
+#define REDUCE_MAX _mm512_reduce_max_ps
+#define REDUCE_ADD_D(x) ((double)_mm512_reduce_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x))) + \
+                         (double)_mm512_reduce_add_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))))
 #include "_fused_kernel.h"
+#include "_fused_multiclass.h"
 
 static int cpu_ok(void) {
     __builtin_cpu_init();
@@ -322,6 +349,91 @@ done:
     return done < 0 ? NULL : Py_BuildValue("(li)", done, status);
 }
 
+/* multiclass_weights(G, labels, S, shift, floor, given=False): the multi-class exponential loss's cotangent in
+ * place (_fused_multiclass.h); G (R, K, N) C-ordered float64 or float32, labels int64 (N,) in [0, K), S and shift
+ * float64 (R,); shift is written (the exact smallest margins) or, given, read. */
+static int get_labels(PyObject *obj, Py_buffer *view, Py_ssize_t size, long K) {
+    if (PyObject_GetBuffer(obj, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    int ok = view->ndim == 1 && view->shape[0] == size && view->itemsize == 8 &&
+             (strcmp(view->format, "l") == 0 || strcmp(view->format, "q") == 0);
+    for (Py_ssize_t n = 0; ok && n < size; n++) {
+        int64_t label = ((const int64_t *)view->buf)[n];
+        ok = label >= 0 && label < K;
+    }
+    if (!ok) {
+        PyErr_Format(PyExc_ValueError, "labels must be an int64 vector of length %zd with values in [0, %ld)", size, K);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *multiclass_weights(PyObject *self, PyObject *args) {
+    PyObject *go, *lo, *so, *co;
+    double floor_value;
+    int given = 0;
+    Py_buffer G, labels, S, shift;
+    if (!PyArg_ParseTuple(args, "OOOOd|p", &go, &lo, &so, &co, &floor_value, &given)) return NULL;
+    if (!cpu_ok()) {
+        PyErr_SetString(PyExc_RuntimeError, "the fused kernel needs a CPU with AVX-512F");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(go, &G, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE) < 0) return NULL;
+    if (G.ndim != 3 || (strcmp(G.format, "d") != 0 && strcmp(G.format, "f") != 0) || G.shape[0] > INT_MAX ||
+        G.shape[1] < 2 || G.shape[1] > INT_MAX) {
+        PyErr_SetString(PyExc_ValueError, "G must be a 3-D C-ordered float64 or float32 array (R, K >= 2, N)");
+        PyBuffer_Release(&G);
+        return NULL;
+    }
+    int R = (int)G.shape[0], K = (int)G.shape[1];
+    long N = (long)G.shape[2];
+    int ok = 0;
+    if (get_labels(lo, &labels, N, K) < 0) goto release_g;
+    if (get_vector(so, &S, R, "S", 1) < 0) goto release_labels;
+    if (get_vector(co, &shift, R, "shift", 1) < 0) goto release_s;
+    {
+#if HAVE_KERNEL
+        int single = strcmp(G.format, "f") == 0;
+        size_t size = single ? sizeof(float) : sizeof(double), lanes = single ? 16 : 8;
+        size_t blocks = ((size_t)N + lanes - 1) / lanes, mask_bytes = (single ? 2 : 1) * (size_t)K * blocks;
+        size_t base_bytes = padded_len(blocks * lanes, size) * size;
+        void *work = aligned_alloc(64, base_bytes + (mask_bytes + 63) / 64 * 64);
+        if (work == NULL) {
+            PyErr_NoMemory();
+        } else {
+            void *masks = (char *)work + base_bytes;
+            Py_BEGIN_ALLOW_THREADS
+            if (given && single)
+                multiclass_weights_shifted_f32((float *)G.buf, (const int64_t *)labels.buf, (double *)S.buf,
+                                               (const double *)shift.buf, (__mmask16 *)masks, R, K, N,
+                                               (float)floor_value);
+            else if (given)
+                multiclass_weights_shifted_f64((double *)G.buf, (const int64_t *)labels.buf, (double *)S.buf,
+                                               (const double *)shift.buf, (__mmask8 *)masks, R, K, N, floor_value);
+            else if (single)
+                multiclass_weights_f32((float *)G.buf, (const int64_t *)labels.buf, (double *)S.buf,
+                                       (double *)shift.buf, (__mmask16 *)masks, (float *)work, R, K, N,
+                                       (float)floor_value);
+            else
+                multiclass_weights_f64((double *)G.buf, (const int64_t *)labels.buf, (double *)S.buf,
+                                       (double *)shift.buf, (__mmask8 *)masks, (double *)work, R, K, N,
+                                       floor_value);
+            Py_END_ALLOW_THREADS
+            free(work);
+            ok = 1;
+        }
+#endif
+    }
+    PyBuffer_Release(&shift);
+release_s:
+    PyBuffer_Release(&S);
+release_labels:
+    PyBuffer_Release(&labels);
+release_g:
+    PyBuffer_Release(&G);
+    return ok ? Py_NewRef(Py_None) : NULL;
+}
+
 static PyObject *available(PyObject *self, PyObject *unused) { return PyBool_FromLong(HAVE_KERNEL && cpu_ok()); }
 
 static PyObject *openmp(PyObject *self, PyObject *unused) {
@@ -344,6 +456,10 @@ static PyMethodDef methods[] = {
      "steps (multiplier eta, or eta * L if constant) without the GIL; status 0 done, 1 unsafe shift after "
      "the last step, 2 non-finite log L before the next."},
     {"log_loss", log_loss, METH_VARARGS, "log_loss(P, GT, out): out = log s - c (float64)."},
+    {"multiclass_weights", multiclass_weights, METH_VARARGS,
+     "multiclass_weights(G, labels, S, shift, floor, given=False): G (R, K, N) of outputs becomes the cotangent of the "
+     "multi-class exponential loss's shifted weights in place; S = their sums, shift = the smallest margins (float64, "
+     "R); given=True: shift is read (one pass) instead of computed."},
     {"available", available, METH_NOARGS, "Whether this CPU can run the kernel."},
     {"openmp", openmp, METH_NOARGS, "Whether the kernel was built with OpenMP (threads > 1 then splits the work)."},
     {NULL, NULL, 0, NULL}};

@@ -272,5 +272,45 @@ def run_steps(P, B, GT, work, layout, eta, constant, log_loss, n, floor, s_lo, s
     return int(done), int(status)
 
 
-__all__ = ["BLAS", "DIVERGED", "DONE", "LOOPS", "UNSAFE", "floored_exp", "log_loss", "run_steps",
+# ---- the multi-class exponential loss's weights (numeric.fused_multiclass) ------------------------------
+@njit(**_JIT)
+def _multiclass_weights(G, labels, S, shift, floor, own, column, given):
+    R, K, N = G.shape
+    for r in range(R):
+        g = G[r]
+        for n in range(N):
+            own[n] = g[labels[n], n]
+            g[labels[n], n] = -np.inf
+        if not given:
+            top = -np.inf
+            for k in range(K):
+                for n in range(N):
+                    z = np.float64(g[k, n] - own[n])
+                    if z > top:
+                        top = z
+            shift[r] = -top
+        c = shift[r]
+        for n in range(N):
+            own[n] = c - own[n]
+            column[n] = 0
+        for k in range(K):
+            for n in range(N):
+                e = floored_exp(g[k, n] + own[n], floor)
+                g[k, n] = e
+                column[n] += e
+        total = 0.0
+        for n in range(N):
+            s = column[n] - g[labels[n], n]            # the own entry holds exp(floor): not a weight
+            g[labels[n], n] = -s
+            total += np.float64(s)
+        S[r] = total
+
+
+def multiclass_weights(G, labels, S, shift, floor, given: bool = False) -> None:
+    """``fused_multiclass``'s weights pass: G (R, K, N) C-ordered float64/float32 in place, labels int64 (N,),
+    S float64 (R,) written, shift float64 (R,) written (the exact smallest margins) or, ``given``, read."""
+    work = np.empty((2, G.shape[2]), G.dtype)
+    _multiclass_weights(G, labels, S, shift, G.dtype.type(floor), work[0], work[1], bool(given))
+
+__all__ = ["BLAS", "DIVERGED", "DONE", "LOOPS", "UNSAFE", "floored_exp", "log_loss", "multiclass_weights", "run_steps",
            "weight_sums", "workspace_shape"]

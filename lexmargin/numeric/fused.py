@@ -240,6 +240,10 @@ class LinearExpLane:
         """Current margins (R, N) (one matrix product; for checkpoints)."""
         return self.theta @ self.B[:-1]
 
+    def nonfinite_runs(self) -> np.ndarray:
+        """Per run: whether its parameters, shift or log L are not finite."""
+        return ~(np.isfinite(self.log_loss) & np.all(np.isfinite(self.P), axis=0))
+
     # ---- one step ---------------------------------------------------------------------------------
     def advance(self, multiplier) -> None:
         """theta_r <- theta_r - multiplier_r * grad log L(theta_r), then the weights and sums at the new point."""

@@ -23,7 +23,7 @@ import numpy as np
 from ..modeling.data import Dataset, as_dataset
 from ..errors import DataError
 from .backend import astype, constants, like, namespace, to_numpy, xp_dtype
-from .fused import augmented_matrix
+from .fused import LinearExpLane, augmented_matrix
 from .registry import (
     KernelRequest,
     KernelUnavailable,
@@ -89,6 +89,8 @@ class Kernel:
     augmented_margin_matrix: np.ndarray | None = None
     # numpy arrays that forward / vjp use, copied to theta's namespace and device for other arrays
     backend_constants: tuple[str, ...] = ("y",)
+    # whether the fused lanes (``fused_lane``) take steepest-descent geometries (numeric.geometry.fused_step)
+    fused_geometry = True
 
     def __init__(self, data: Dataset, arrays, dtype=np.float64):
         self.data = data
@@ -123,6 +125,32 @@ class Kernel:
             The products (R, P).
         """
         raise NotImplementedError
+
+    # ---- the Trainer's fused exponential-loss path -------------------------------------------------
+    @property
+    def has_fused_lanes(self) -> bool:
+        """Whether ``fused_lane`` gives lanes: full-batch exponential-loss steps fused for this kernel's model."""
+        return self.augmented_margin_matrix is not None
+
+    def fused_lane(self, rows: slice, theta, shift=None, *, threads: int = 1, kernel: str | None = None,
+                   steps: int | None = None):
+        """The state of runs ``rows`` on the Trainer's fused path (``fused.LinearExpLane`` for linear margins).
+
+        Args:
+            rows: the runs' rows in the Trainer's parameter matrix.
+            theta: their parameters (R, P).
+            shift: the weights' shift saved with a checkpoint (exact resume), or None.
+            threads: OpenMP threads of the C kernel.
+            kernel: "c", "numba" or "numpy" (None: the fastest available here).
+            steps: how many steps the lane is expected to take (the kernel choice weighs numba's start).
+
+        Returns:
+            The lane; ``NotImplementedError`` where ``has_fused_lanes`` is False.
+        """
+        if self.augmented_margin_matrix is None:
+            raise NotImplementedError(f"{type(self).__name__} has no fused lanes")
+        return LinearExpLane(rows, theta, self.augmented_margin_matrix, shift, threads=threads, kernel=kernel,
+                             steps=steps)
 
     # ---- derived --------------------------------------------------------------------------------
     def margins(self, theta) -> np.ndarray:

@@ -132,6 +132,16 @@ class MulticlassLinearKernel(Kernel):
         # d/dW_k sum_r c_r f_r = sum_n C[n, k] x_n: (R, K, N) @ (N, d)
         return np.matmul(C.reshape(R, N, K).transpose(0, 2, 1), self.X).reshape(R, -1)
 
+    # the Trainer's fused path: dense outputs instead of rows (numeric.fused_multiclass); no geometries
+    has_fused_lanes = True
+    fused_geometry = False
+
+    def fused_lane(self, rows: slice, theta, shift=None, *, threads: int = 1, kernel: str | None = None,
+                   steps: int | None = None):
+        """A ``fused_multiclass.MulticlassExpLane`` of the runs ``rows`` (arguments as ``Kernel.fused_lane``)."""
+        from .fused_multiclass import MulticlassExpLane
+        return MulticlassExpLane(rows, theta, self, shift, threads=threads, kernel=kernel, steps=steps)
+
     def per_sample_jacobian(self, theta, rows) -> np.ndarray:
         """grad f_{n,j} = (e_{y_n} - e_j) kron x_n: rows of the constant Jacobian."""
         self.check_theta(theta)

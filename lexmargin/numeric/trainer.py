@@ -41,7 +41,7 @@ from ..fileio import corrupt, dumps_strict, exclusive_writer, json_from_array, r
 from ..progress import bar, get_logger, inside_solve, verbosity
 from .backend import astype, copy, like, namespace, to_numpy
 from .compare import Reference, angle, margin_ratio
-from .fused import KERNELS, LinearExpLane, kernel_available
+from .fused import KERNELS, kernel_available
 from .geometry import EXACT_EVERY, fused_step, incremental_margins, is_incremental
 from .history import SERIES, History, log_checkpoints
 from .losses import ExponentialLoss, get_loss
@@ -165,9 +165,10 @@ class Trainer:
     BLAS release the GIL), with BLAS limited to one thread each when ``threadpoolctl`` is installed.
     Results are deterministic for a given ``workers``; resume with the same value for bit-identical runs.
 
-    Full-batch exponential-loss runs of a fixed step rule on a linear kernel take the fused path
-    (``numeric.fused``: per lane the C kernel, the numba kernel or numpy, whichever is fastest there;
-    ``fused_kernels``); ``fused=False`` forces the generic path, which agrees with it to rounding.
+    Full-batch exponential-loss runs of a fixed step rule on a kernel with fused lanes (``Kernel.fused_lane``:
+    the linear kernel, ``numeric.fused``; the multi-class linear kernel, ``numeric.fused_multiclass``) take the
+    fused path (per lane the C kernel, the numba kernel or numpy, whichever is fastest there; ``fused_kernels``);
+    ``fused=False`` forces the generic path, which agrees with it to rounding.
     Checkpoints record each lane's kernel and a resumed run keeps it where it is available.
     ``threads > 1`` splits each lane's samples over that many OpenMP threads in the C kernel
     (deterministic for a given ``threads``; resume with the same value).
@@ -208,9 +209,9 @@ class Trainer:
         self._record_if_due()
 
     def _can_fuse(self) -> bool:
-        return (self.kernel.augmented_margin_matrix is not None and isinstance(self.loss, ExponentialLoss)
+        return (self.kernel.has_fused_lanes and isinstance(self.loss, ExponentialLoss)
                 and self.batch_size is None and not self.path_sgd and not self.rule.adaptive
-                and not self._per_coordinate)
+                and not self._per_coordinate and (self.kernel.fused_geometry or not self._geometric))
 
     @property
     def _per_coordinate(self) -> bool:
@@ -240,12 +241,12 @@ class Trainer:
         self.workers = int(workers)
         rows = _split_rows(theta.shape[0], self.workers)
         if self.fused:
-            B = self.kernel.augmented_margin_matrix
             if kernels is None or len(kernels) != len(rows):
                 kernels = [None] * len(rows)
-            self.lanes = [LinearExpLane(r, theta[r], B, None if shift is None else shift[r], threads=self.threads,
-                                        kernel=k if k is not None and kernel_available(k) else None,
-                                        steps=self.n_steps - self.step)
+            self.lanes = [self.kernel.fused_lane(r, theta[r], None if shift is None else shift[r],
+                                                 threads=self.threads,
+                                                 kernel=k if k is not None and kernel_available(k) else None,
+                                                 steps=self.n_steps - self.step)
                           for r, k in zip(rows, kernels)]
             return
         contiguous = np.ascontiguousarray if namespace(theta) is np else (lambda a: a)
@@ -519,8 +520,8 @@ class Trainer:
         """After a chunk of fused steps: a run whose last step overflowed is caught here, before its
         state is recorded or saved (the fused loops check each run only before stepping from it)."""
         for lane in self.lanes:
-            if not (np.isfinite(lane.log_loss).all() and np.isfinite(lane.P.sum())):
-                bad = ~(np.isfinite(lane.log_loss) & np.all(np.isfinite(lane.P), axis=0))
+            bad = lane.nonfinite_runs()
+            if bad.any():
                 self._raise_divergence(bad, lane, self._lane_rule_state(lane), self.step, when="by")
 
     def _nonfinite_runs(self) -> np.ndarray:

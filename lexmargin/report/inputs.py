@@ -137,7 +137,12 @@ def _npz_data(arrays: dict, path) -> Dataset | None:
         return None
     if present != {"X", "y"}:
         raise DataError(f"{path} has {sorted(present)} but data needs both X and y")
-    return Dataset(arrays["X"], arrays["y"])
+    classes = arrays.get("n_classes")           # K-class data (integer labels 0..K-1), as Dataset.save writes it
+    n_classes = None if classes is None else int(np.asarray(classes).reshape(-1)[0])
+    try:
+        return Dataset(arrays["X"], arrays["y"], n_classes)
+    except DataError as exc:
+        raise type(exc)(f"{path}: {exc}") from None
 
 
 HISTORY_ARRAYS = ("direction", "norm", "steps", "theta")

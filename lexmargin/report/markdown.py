@@ -21,11 +21,25 @@ def table(rows, header=("quantity", "value")) -> str:
     return "\n".join(lines)
 
 
+def _support_labels(r) -> list[str]:
+    """The near-support set as sample indices, or as (n, j) pairs for K-class rows."""
+    if r.margin_rows is None:
+        return [str(i) for i in r.support.tolist()]
+    return [f"({int(n)}, {int(j)})" for n, j in r.margin_rows[r.support]]
+
+
+def _sizes(r) -> tuple[str, str]:
+    if r.margin_rows is None:
+        return "samples N / parameters P", f"{r.n_samples} / {r.n_params}"
+    return ("samples N / classes K / margin rows (n, j) / parameters P",
+            f"{r.n_samples} / {r.n_classes} / {len(r.margin_rows)} / {r.n_params}")
+
+
 def _main_rows(r) -> list:
-    support = r.support.tolist()
-    shown = ", ".join(map(str, support[:20])) + (" ..." if len(support) > 20 else "")
+    support = _support_labels(r)
+    shown = ", ".join(support[:20]) + (" ..." if len(support) > 20 else "")
     return [
-        ("model", r.model), ("degree alpha", r.degree), ("samples N / parameters P", f"{r.n_samples} / {r.n_params}"),
+        ("model", r.model), ("degree alpha", r.degree), _sizes(r),
         ("source", r.source), ("normalized margin min f_n / ||theta||^alpha", r.normalized_margin),
         ("scale q_min^(1/alpha)", r.scale), ("constraint level", r.constraint_level),
         (f"near-support set (tol {r.support_tol:g})", f"{len(support)}: {shown}"),
@@ -38,6 +52,23 @@ def _main_rows(r) -> list:
         ("Theorem 3 alignment cos(-grad L, theta)", r.alignment),
         ("approximate KKT (rel eps, |delta| <= 1e-3)", r.is_approximate_kkt()),
     ]
+
+
+def support_rows_table(r, limit: int = 20) -> str:
+    """K-class reports: the near-support rows (n, j) with their margin and multiplier, largest multiplier first.
+
+    Args:
+        r: a StationarityReport with ``margin_rows``.
+        limit: the most rows shown (a note counts the rest).
+
+    Returns:
+        A Markdown table (row, sample n, class j, f_nj(theta_hat), lambda_nj).
+    """
+    order = r.support[np.argsort(-r.multipliers[r.support], kind="stable")][:limit]
+    rows = [(int(i), int(r.margin_rows[i, 0]), int(r.margin_rows[i, 1]), float(r.margins[i]),
+             float(r.multipliers[i])) for i in order]
+    note = f"\n\n{r.support.size - limit} more near-support rows in report.json." if r.support.size > limit else ""
+    return table(rows, header=("row", "sample n", "class j", "f_nj(theta_hat)", "lambda_nj")) + note
 
 
 def _comparison_rows(c) -> list:
@@ -76,6 +107,10 @@ def report_markdown(r, plots: dict) -> str:
     from .figures import figure_markdown
 
     parts = [f"# Stationarity report: {r.model}", "", f"Convention: {r.convention}.", "", table(_main_rows(r))]
+    if r.margin_rows is not None and r.support.size:
+        parts += ["", "## Near-support margin rows (n, j)", "",
+                  "Row (n, j) is f_nj = g_{y_n}(x_n) - g_j(x_n), sample n against class j.", "",
+                  support_rows_table(r)]
     if r.comparison is not None:
         parts += ["", "## Comparison with the solver certificate", "", table(_comparison_rows(r.comparison))]
     if r.trajectory is not None:

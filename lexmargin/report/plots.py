@@ -40,7 +40,10 @@ def plot_multipliers(report, stem, formats=("png",)) -> list[str]:
         fig, (ax1, ax2) = new_figure(2, width=10.0, height=3.6)
         n = np.arange(report.multipliers.size)
         ax1.stem(n, report.multipliers, basefmt=" ")
-        ax1.set(xlabel=r"sample $n$", ylabel=r"$\lambda_n$", title="multipliers (NNLS on the near-support set)")
+        rows = getattr(report, "margin_rows", None) is not None
+        xlabel = r"margin row $(n, j)$, sample-major" if rows else r"sample $n$"
+        ax1.set(xlabel=xlabel, ylabel=r"$\lambda_{n,j}$" if rows else r"$\lambda_n$",
+                title="multipliers (NNLS on the near-support set)")
         on = np.zeros(n.size, dtype=bool)
         on[report.support] = True
         ax2.scatter(n[~on], report.margins[~on], s=12, marker="o", color="C0", label="off support", zorder=3)
@@ -49,7 +52,8 @@ def plot_multipliers(report, stem, formats=("png",)) -> list[str]:
         draw_bound(ax2, level, rf"$f_n = {level:g}$ (constraint)", color="k", linestyle="-")
         threshold = level + report.support_tol * max(1.0, abs(level))
         draw_bound(ax2, threshold, rf"near-support threshold ({threshold:g})")
-        ax2.set(xlabel=r"sample $n$", ylabel=r"$f_n(\hat\theta)$", title="margins after normalization")
+        ax2.set(xlabel=xlabel, ylabel=r"$f_{n,j}(\hat\theta)$" if rows else r"$f_n(\hat\theta)$",
+                title="margins after normalization")
         for ax in (ax1, ax2):
             integer_ticks(ax)
         legend(ax2)

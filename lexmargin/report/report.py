@@ -3,6 +3,11 @@
 ``report.json`` follows ``docs/schema/report.schema.json`` (kind ``"stationarity_report"``, see
 ``lexmargin.report.schema``): every field below, plus ``schema_version``, ``kind``, ``seed`` and the
 ``environment`` block (``lexmargin.environment``); non-finite numbers are ``null``.
+
+K-class data (``Dataset(X, y, n_classes=K)`` with a K-output model): ``margins``, ``support`` and
+``multipliers`` are per margin row f_{n,j} = g_{y_n} - g_j, j != y_n (N (K - 1) rows, sample-major), and
+``margin_rows`` gives each row's (n, j); ``n_samples`` stays N.  Binary reports have ``n_classes`` and
+``margin_rows`` null.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ from .stationarity import CONVENTION, KKTNumbers, margin_kernel, stationarity
 class StationarityReport:
     """Stationarity of theta for the max-margin problem (see ``lexmargin.report.stationarity``).
 
+    ``n_classes`` and ``margin_rows``: for K-class data, K and the (n, j) of each entry of ``margins``,
+    ``multipliers`` (and of the indices in ``support``), (R, 2); None for binary data.
+
     ``seed``: the seed of the random numbers behind theta when the caller knows it (a training run's),
     else None -- the report itself draws none.  ``environment``: where it was computed
     (``lexmargin.environment.environment()``).
@@ -48,6 +56,8 @@ class StationarityReport:
     kkt: KKTNumbers
     licq: LICQ
     alignment: float
+    n_classes: int | None = None
+    margin_rows: np.ndarray | None = None
     comparison: CertificateComparison | None = None
     trajectory: Trajectory | None = None
     seed: int | None = None
@@ -172,12 +182,22 @@ def stationarity_report(model, data=None, theta=None, *, certificate=None, suppo
         model=model.name, degree=model.degree, n_samples=data.n_samples, n_params=model.n_params,
         source=source.origin, convention=CONVENTION, support_tol=support_tol, theta=source.theta,
         **{f.name: getattr(point, f.name) for f in fields(point)},
+        n_classes=data.n_classes, margin_rows=_margin_rows(data),
         comparison=None if certificate is None else compare_with_certificate(
             model, source.theta, data, point.multipliers, point.support, certificate, kernel=kernel),
         trajectory=None if source.thetas is None else trajectory(
             model, source.thetas, source.iterations, data,
             reference=_reference(certificate, model), progress=progress, axis=source.axis, kernel=kernel),
         seed=None if seed is None else int(seed), environment=environment())
+
+
+def _margin_rows(data) -> np.ndarray | None:
+    """(R, 2) integer (n, j) of K-class data's margin rows, in the kernels' order; None for binary data."""
+    if data.n_classes is None:
+        return None
+    from ..modeling.multiclass import MarginRows
+
+    return MarginRows.of(data).pairs
 
 
 def _reference(certificate, model):

@@ -169,7 +169,7 @@ def fit_multipliers_gram(gram, rhs, support, n_samples: int) -> np.ndarray:
         gram: G (k, k), k = len(support).
         rhs: b = J_S theta_hat (k,).
         support: the sample indices S (k,).
-        n_samples: N.
+        n_samples: the number of margin rows: N, or N (K - 1) for K-class data.
 
     Returns:
         lambda (N,), zero off S: ``lexmargin.report.nnls.gram_nnls`` (Lawson-Hanson on (G, b)), the
@@ -273,7 +273,7 @@ def stationarity(model, theta, data, support_tol: float = 0.1, kernel=None,
     support = near_support(margins, level, support_tol)
     gram = kernel.per_sample_gram(theta_hat, support) if support.size else np.zeros((0, 0))
     rhs = kernel.per_sample_jvp(theta_hat, support, theta_hat) if support.size else np.zeros(0)
-    lam = fit_multipliers_gram(gram, rhs, support, data.n_samples)
+    lam = fit_multipliers_gram(gram, rhs, support, margins.size)   # one per margin row: N, or N (K - 1) for K classes
     residual = stationarity_residual(kernel, theta_hat, lam)
     return Stationarity(
         scale=scale, constraint_level=level, margins=margins,
