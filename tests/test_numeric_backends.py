@@ -89,6 +89,8 @@ CASES = [
     ("sum", lambda: SumKernel([linear(), net(False)]), dict(rule=Normalized(0.05))),
     ("multiclass_linear_ce", lambda: MulticlassLinearKernel(*multiclass_data(), n_classes=3),
      dict(rule=Constant(0.2), loss=CrossEntropyLoss(3), batch_size=4)),
+    ("multiclass_linear_exp", lambda: MulticlassLinearKernel(*multiclass_data(), n_classes=3),
+     dict(rule=Normalized(0.05))),                      # fused on numpy by default: the generic path elsewhere
     ("multiclass_net_exp", lambda: MulticlassLayeredNetKernel(*multiclass_data(), n_classes=3, hidden=(4,), first_bias=True),
      dict(rule=Normalized(0.05))),
 ]
