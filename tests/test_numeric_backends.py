@@ -82,6 +82,7 @@ CASES = [
     ("steepest_lp3", net, dict(rule=Steepest("lp", Normalized(0.05), p=3.0))),
     ("mirror_hypentropy", linear, dict(rule=Steepest("hypentropy", Normalized(0.05)))),
     ("adagrad_net", net, dict(rule=AdaGrad(0.05))),
+    ("adagrad_two_lanes", net, dict(rule=AdaGrad(0.05), workers=2)),       # lanes in threads, state by rows
     ("adaptive_net", net, dict(rule=Adaptive(0.5, grow=1.5, shrink=0.3))),
     ("path_sgd", net, dict(rule=Normalized(0.02), path_sgd=True)),
     ("sgd_net", net, dict(rule=Normalized(0.05), batch_size=5, seed=3)),
