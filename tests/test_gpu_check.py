@@ -6,7 +6,6 @@ import json
 import sys
 
 import pytest
-
 from lexmargin.benchmarks import gpu_check
 
 TINY = ["--runs", "4", "--samples", "64", "--dim", "8", "--steps", "3", "--warmup", "1", "--peak-n", "64"]

@@ -17,7 +17,6 @@ from lexmargin.numeric import (
     CrossEntropyLoss,
     LayeredNetKernel,
     LinearKernel,
-    LogisticLoss,
     MulticlassLayeredNetKernel,
     MulticlassLinearKernel,
     Normalized,

@@ -9,6 +9,7 @@ import pytest
 
 from lexmargin import Block, Dataset, Model, load_model, ops
 from lexmargin.numeric import kernels as kernels_module
+from lexmargin.numeric import registry
 from lexmargin.numeric.kernels import (
     CasadiKernel,
     LayeredNetKernel,
@@ -26,7 +27,6 @@ from lexmargin.numeric.registry import (
     register_kernel,
     registered_families,
 )
-from lexmargin.numeric import registry
 
 
 @pytest.fixture

@@ -815,9 +815,9 @@ class Trainer:
         names = {k[5:] for k in d if k.startswith("rule_")}
         need(names == set(expected), f"step-rule state {sorted(names)}; expected {sorted(expected)}")
         self.rule_state = {}
-        for k, like in expected.items():
+        for k, template in expected.items():
             value = d[f"rule_{k}"]
-            need(value.shape == like.shape and value.dtype.kind == "f" and np.isfinite(value).all(),
+            need(value.shape == template.shape and value.dtype.kind == "f" and np.isfinite(value).all(),
                  f"step-rule state {k!r} has shape {value.shape} and dtype {value.dtype}")
             self.rule_state[k] = value
         shift = None
