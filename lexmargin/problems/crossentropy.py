@@ -105,8 +105,8 @@ def group_log_loss_hessian(G, v, q) -> np.ndarray:
     return (H + H.T) / 2
 
 
-def casadi_group_log_loss(F, g: int):
-    """CasADi's A = log L = logsumexp_n log softplus(logsumexp_j(-F_{n,j})) of the margin rows F (N g x 1,
+def casadi_log_terms(F, g: int):
+    """CasADi's a_n = log l_n = log softplus(logsumexp_j(-F_{n,j})) (N x 1) of the margin rows F (N g x 1,
     sample-major), vectorized over the samples (a loop over the g rows of a sample, not over N)."""
     N = F.shape[0] // g
     E = -ca.reshape(F, g, N)                       # column n: sample n's rows
@@ -114,7 +114,12 @@ def casadi_group_log_loss(F, g: int):
     for j in range(1, g):
         top = ca.fmax(top, E[j, :])
     s = top + ca.log(ca.sum1(ca.exp(E - ca.repmat(top, g, 1))))
-    return casadi_logsumexp(_ca_log_softplus(s.T))
+    return _ca_log_softplus(s.T)
+
+
+def casadi_group_log_loss(F, g: int):
+    """CasADi's A = log L = logsumexp_n a_n (``casadi_log_terms``)."""
+    return casadi_logsumexp(casadi_log_terms(F, g))
 
 
 def cross_entropy_exponents(model, data, theta, log_lam):
@@ -189,5 +194,5 @@ def check_loss(loss: str, path: str = "regularization") -> str:
     return loss
 
 
-__all__ = ["LOSSES", "casadi_group_log_loss", "cross_entropy_exponents", "cross_entropy_regularization_nlp",
+__all__ = ["LOSSES", "casadi_group_log_loss", "casadi_log_terms", "cross_entropy_exponents", "cross_entropy_regularization_nlp",
            "exponents", "group_log_loss", "group_log_loss_hessian"]

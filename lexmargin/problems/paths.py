@@ -65,6 +65,7 @@ from ..nlp.status import Status
 from ..progress import bar, get_logger, verbose_call
 from .crossentropy import (
     casadi_group_log_loss,
+    casadi_log_terms,
     check_loss,
     cross_entropy_regularization_nlp,
     exponents,
@@ -710,6 +711,25 @@ def cross_entropy_constrained_path_nlp(source, lift: Lift, g: int) -> NLP:
                options=dict(WARM_OPTIONS))
 
 
+def epigraph_cross_entropy_path_nlp(source, lift: Lift, g: int) -> NLP:
+    """IPOPT's form of ``cross_entropy_constrained_path_nlp`` (as ``constrained_path_nlp`` for the exponential loss):
+    min_{theta, t} t  s.t.  (1 - sum_n exp(a_n(f(rho theta)) + c - s t)) / s >= 0,  the ball;  z = [lift; t],
+    a_n = log l_n (``crossentropy.casadi_log_terms``).  At the optimum the row is active, t = (log L + c) / s, its
+    multiplier is 1 and the ball's multipliers are those of the log-space form, which the certificate checks
+    (``margins.LiftedSolver``).  A log-sum-exp objective is nearly a max at large rho (IPOPT needed hundreds of
+    iterations per point where the margins pass ~25); the epigraph keeps it linear."""
+    nl = lift.n
+
+    def expressions(z, p):
+        a = casadi_log_terms(source.expression(p[0] * lift.theta(z[:nl])), g)
+        return z[nl], ca.vertcat((1 - ca.sum1(ca.exp(a + p[1] - p[2] * z[nl]))) / p[2], lift.rows(z[:nl]))
+
+    lower, upper = lift.bounds()
+    return NLP("constrained_path_cross_entropy_epigraph", nl + 1, (Rows("loss", 1), *_ball_rows(lift)),
+               np.append(lower, -np.inf), np.append(upper, np.inf), expressions, None,
+               theta=lambda z: lift.theta(z[:nl]), parameters=3, symbol=source.symbol, options=dict(WARM_OPTIONS))
+
+
 def cross_entropy_lemma3_bound(gamma_star: float, n_rows: int) -> float:
     """B with gamma*(rho) - gamma(rho, theta_c) <= B for the cross-entropy constrained path (R = ``n_rows`` = N (K - 1)):
 
@@ -790,16 +810,18 @@ class _ConstrainedPath:
 
 class _CrossEntropyConstrainedPath(_ConstrainedPath):
     """The constrained path of the softmax cross-entropy (``cross_entropy_constrained_path_nlp``): the exponential
-    path's schedule, warm starts and certificate with the log-space objective and IPOPT on the model's own
-    CasADi expressions (no lifted form)."""
+    path's schedule, warm starts and certificate with the log-space objective; IPOPT solves its epigraph
+    (``epigraph_cross_entropy_path_nlp``) on the model's own CasADi expressions (no lifted margins)."""
 
     def __init__(self, model, data, norm: Norm, opts: SolveOptions, structure: str = "auto"):
         self.model, self.data, self.norm, self.opts = model, data, norm, opts
         self.formulation, self.group = "log_space", group_size(data)
         self.lift = norm.lift(BALL, model.n_params)
         self.source = model_margins(model, data, structure)
-        self.solver = IpoptSolver(cross_entropy_constrained_path_nlp(self.source, self.lift, self.group),
-                                  ipopt_options(opts))
+        nlp = cross_entropy_constrained_path_nlp(self.source, self.lift, self.group)
+        self.solver = LiftedSolver(nlp, epigraph_cross_entropy_path_nlp(self.source, self.lift, self.group),
+                                   np.arange(1, 1 + nlp.m), lambda z0, p: np.append(z0, nlp.evaluate(z0, p).objective),
+                                   ipopt_options(opts))
 
     def start(self, rho: float, theta0):
         """(z0, p) warm-started at theta0: p = (rho, c, s) with c = min_n f_n(rho theta0), s = max(1, |c|)."""
