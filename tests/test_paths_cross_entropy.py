@@ -4,6 +4,7 @@ on a nonlinear K-output model, Lemmas 2 and 3 (the cross-entropy bound) on every
 to the max-margin direction and to the exponential loss's path, and certificates that refuse a perturbed point or
 multiplier."""
 
+import re
 import warnings
 
 import casadi as ca
@@ -262,3 +263,42 @@ def test_random_paths_are_certified_and_keep_the_bound(seed, K, scale):
     path = lm.constrained_path(model, data, [1.0, 10.0, 100.0], loss="cross_entropy")
     assert path.success
     assert all(p.lemma2_holds and p.lemma3_holds for p in path.points)
+
+
+# ---- sweeps and the command line ------------------------------------------------------------------------------
+def sweep_config(**problem) -> dict:
+    return {"name": "ce", "seeds": [0], "models": ["linear"],
+            "datasets": [{"name": "g", "kind": "separable", "n": 12, "d": 2}], "problems": [problem]}
+
+
+def test_sweep_paths_take_the_loss():
+    from lexmargin.sweep import run_sweep
+
+    report = run_sweep(sweep_config(type="constrained_path", rhos=[1.0, 4.0], loss="cross_entropy")).to_dict()
+    exp = run_sweep(sweep_config(type="constrained_path", rhos=[1.0, 4.0])).to_dict()
+    reg = run_sweep(sweep_config(type="regularization_path", lambdas=[1e-2], loss="cross_entropy")).to_dict()
+    (point,), (exp_point,), (reg_point,) = report["points"], exp["points"], reg["points"]
+    assert point["status"] == exp_point["status"] == reg_point["status"] == "optimal"
+    assert report["config"]["problems"][0]["loss"] == "cross_entropy"
+    assert point["result"]["theta_last"] != exp_point["result"]["theta_last"]     # another loss, another point
+
+
+@pytest.mark.parametrize("problem, fragment", [
+    ({"type": "constrained_path", "loss": "hinge"}, "loss must be one of ('exp', 'cross_entropy'); got 'hinge'"),
+    ({"type": "margin_path", "loss": "cross_entropy"}, "problem 'margin_path' has unknown keys ['loss']"),
+])
+def test_sweep_loss_errors_are_one_line_with_exit_2(problem, fragment, tmp_path, capsys):
+    import json
+
+    from lexmargin.cli import main
+    from lexmargin.errors import SweepError
+    from lexmargin.sweep import config_from_dict
+
+    with pytest.raises(SweepError, match=re.escape(fragment)):
+        config_from_dict(sweep_config(**problem))
+    config = tmp_path / "s.json"
+    config.write_text(json.dumps(sweep_config(**problem)))
+    code = main(["sweep", str(config), "--out", str(tmp_path / "r.json")])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("sweep ")]
+    assert code == 2 and "Traceback" not in err and len(lines) == 1 and fragment in lines[0], err

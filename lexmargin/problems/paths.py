@@ -726,7 +726,8 @@ def epigraph_cross_entropy_path_nlp(source, lift: Lift, g: int) -> NLP:
 
     lower, upper = lift.bounds()
     return NLP("constrained_path_cross_entropy_epigraph", nl + 1, (Rows("loss", 1), *_ball_rows(lift)),
-               np.append(lower, -np.inf), np.append(upper, np.inf), expressions, None,
+               np.append(lower, -np.inf), np.append(upper, np.inf), expressions,
+               None,  # type: ignore[arg-type]  # IPOPT's form only: the certificate evaluates the log-space NLP
                theta=lambda z: lift.theta(z[:nl]), parameters=3, symbol=source.symbol, options=dict(WARM_OPTIONS))
 
 
@@ -808,10 +809,12 @@ class _ConstrainedPath:
                 "below double precision)")
 
 
-class _CrossEntropyConstrainedPath(_ConstrainedPath):
+class _CrossEntropyConstrainedPath:
     """The constrained path of the softmax cross-entropy (``cross_entropy_constrained_path_nlp``): the exponential
     path's schedule, warm starts and certificate with the log-space objective; IPOPT solves its epigraph
     (``epigraph_cross_entropy_path_nlp``) on the model's own CasADi expressions (no lifted margins)."""
+
+    invariant = False
 
     def __init__(self, model, data, norm: Norm, opts: SolveOptions, structure: str = "auto"):
         self.model, self.data, self.norm, self.opts = model, data, norm, opts
@@ -836,8 +839,16 @@ class _CrossEntropyConstrainedPath(_ConstrainedPath):
                                 constraints=self.norm.ball_label,
                                 diagnostics=PathDiagnostics("rho", rho, p[2], "log L(rho theta), L the cross-entropy"))
 
+    def reuse(self, rho: float):
+        return None
 
-def _constrained_problem(model, data, norm: Norm, opts: SolveOptions, structure: str, formulation: str, loss: str):
+    def what(self, rho: float) -> str:
+        return f"cross-entropy constrained path at rho={rho:g}"
+
+
+def _constrained_problem(model, data, norm: Norm, opts: SolveOptions, structure: str, formulation: str,
+                         loss: str) -> _ConstrainedPath | _CrossEntropyConstrainedPath:
+    """The constrained path's problem for ``loss`` (the exponential loss's takes ``formulation``)."""
     if check_loss(loss, "constrained") == "exp":
         return _ConstrainedPath(model, data, norm, opts, structure, formulation)
     if formulation != "epigraph":
