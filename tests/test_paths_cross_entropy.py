@@ -182,6 +182,30 @@ def test_a_nonlinear_model_path_is_certified():
     assert path.success and all(p.lemma2_holds and p.lemma3_holds for p in path.points)
 
 
+def test_deep_linear_logistic_path_aligns_end_to_end_with_the_svm():
+    """Depth-2 linear net, logistic loss: W2 W1 tends to the l2 max-margin direction (margins affine in the input:
+    MX expressions), and the model's own CasADi route (``structure="general"``) gives the same points."""
+    from lexmargin.sweep import separable_data
+
+    data = separable_data(20, 3, 0)
+    model = lm.load_model("deep_linear", input_dim=3, depth=2, width=2)
+    svm = lm.max_margin(lm.load_model("linear", input_dim=3), data).theta
+    rhos, init = [1.0, 10.0, 100.0, 1000.0], model.random_params(seed=1)
+    path = lm.constrained_path(model, data, rhos, init=init, loss="cross_entropy")
+    general = lm.constrained_path(model, data, rhos, init=init, loss="cross_entropy", structure="general")
+    assert path.success and general.success and all(p.lemma3_holds and p.lemma2_holds for p in path.points)
+    def end_to_end(t):
+        return (model.unflatten(t)["W2"] @ model.unflatten(t)["W1"]).ravel()
+
+    # theta is unique only up to the hidden layer's symmetries; the end-to-end map and the loss are not
+    np.testing.assert_allclose([end_to_end(t) for t in path.thetas], [end_to_end(t) for t in general.thetas],
+                               rtol=0, atol=1e-8)
+    np.testing.assert_allclose([p.certificate.objective for p in path.points],
+                               [p.certificate.objective for p in general.points], rtol=1e-10)
+    d = [direction_distance(end_to_end(t), svm) for t in path.thetas]
+    assert np.all(np.diff(d) < 0) and d[-1] < 1e-6
+
+
 def test_a_perturbed_point_or_multiplier_is_not_certified():
     X, y = separable(7, N=12, d=3, K=3)
     rows = MarginRows.of(lm.Dataset(X, y, n_classes=3))
