@@ -4,6 +4,7 @@ on a nonlinear K-output model, Lemmas 2 and 3 (the cross-entropy bound) on every
 to the max-margin direction and to the exponential loss's path, and certificates that refuse a perturbed point or
 multiplier."""
 
+import json
 import re
 import warnings
 
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 import lexmargin as lm
 from lexmargin.errors import LexmarginError
+from lexmargin.fileio import dumps_strict
 from lexmargin.modeling.multiclass import MarginRows
 from lexmargin.nlp.certify import certify
 from lexmargin.nlp.norms import BALL, get_norm
@@ -97,6 +99,9 @@ def test_binary_path_is_the_logistic_loss():
         log_loss = np.log(np.sum(np.logaddexp(0.0, -point.parameter * (A @ point.theta))))
         assert point.certificate.objective == pytest.approx(log_loss, rel=1e-12)
         assert point.certificate.success and point.lemma2_holds and point.lemma3_holds
+    record = json.loads(dumps_strict(path.to_dict()))
+    assert record["loss"] == "cross_entropy" and record["points"][0]["lemma3_holds"] is True
+    assert "loss" not in lm.margin_path(lm.load_model("linear", input_dim=3), lm.Dataset(X, y), RHOS).to_dict()
 
 
 @pytest.fixture(scope="module")
@@ -312,8 +317,6 @@ def test_sweep_paths_take_the_loss():
     ({"type": "margin_path", "loss": "cross_entropy"}, "problem 'margin_path' has unknown keys ['loss']"),
 ])
 def test_sweep_loss_errors_are_one_line_with_exit_2(problem, fragment, tmp_path, capsys):
-    import json
-
     from lexmargin.cli import main
     from lexmargin.errors import SweepError
     from lexmargin.sweep import config_from_dict

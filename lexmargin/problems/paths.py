@@ -161,12 +161,14 @@ class PathPoint:
 
 @dataclass(frozen=True, eq=False)
 class Path:
-    """A path over a schedule (``parameter_name`` "rho", "lambda" or "gamma")."""
+    """A path over a schedule (``parameter_name`` "rho", "lambda" or "gamma").  ``loss``: "exp" or
+    "cross_entropy" for constrained and regularization paths, None where no loss enters (margin, gamma paths)."""
 
     kind: str
     norm: str
     parameter_name: str
     points: tuple[PathPoint, ...]
+    loss: str | None = None
 
     @property
     def parameters(self) -> np.ndarray:
@@ -210,7 +212,7 @@ class Path:
     def to_dict(self) -> dict:
         return {"kind": self.kind, "norm": self.norm, "parameter_name": self.parameter_name,
                 "parameters": self.parameters.tolist(), "success": self.success,
-                "points": [p.to_dict() for p in self.points]}
+                "points": [p.to_dict() for p in self.points]} | ({} if self.loss is None else {"loss": self.loss})
 
 
 # ---- helpers --------------------------------------------------------------------------------------
@@ -914,7 +916,7 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
                          float(np.min(result.certificate.margins)))
                 points.append(_constrained_point(rho, result.theta, result.certificate, next(mpoints), reference,
                                                  norm, data.n_samples, loss))
-    return Path("constrained", norm.label, "rho", tuple(points))
+    return Path("constrained", norm.label, "rho", tuple(points), loss)
 
 
 def _constrained_point(rho, theta, cert, mpoint: PathPoint, reference, norm: Norm, n_samples,
@@ -1009,4 +1011,4 @@ def regularization_path(model, data, lambdas, *, reference=None, loss: str = "ex
         ref = None if reference is None else direction_distance(theta, reference)
         points.append(PathPoint(float(lam), theta, float(np.min(f)), float(np.linalg.norm(theta)), cert,
                                 distance_to_reference=ref))
-    return Path("regularization", "l2", "lambda", tuple(points))
+    return Path("regularization", "l2", "lambda", tuple(points), loss)
