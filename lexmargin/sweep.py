@@ -58,8 +58,8 @@ log = get_logger(__name__)
 PROBLEMS = {
     "max_margin": ("norm", "p"),
     "margin_path": ("rhos", "norm"),
-    "constrained_path": ("rhos", "norm"),
-    "regularization_path": ("lambdas",),
+    "constrained_path": ("rhos", "norm", "loss"),
+    "regularization_path": ("lambdas", "loss"),
     "lexicographic": ("rho", "norm"),
     "depth_sensitive": (),
     "train": ("steps", "lr", "rule", "checkpoints", "runs"),
@@ -188,6 +188,11 @@ def _problem_entry(entry, where: str) -> dict:
     for key in ("rhos", "lambdas"):
         if key in entry and (not isinstance(entry[key], list) or not entry[key]):
             _fail(where, f"problem {kind!r}: '{key}' must be a non-empty list of numbers")
+    if "loss" in entry:
+        from .problems.crossentropy import LOSSES
+
+        if entry["loss"] not in LOSSES:
+            _fail(where, f"problem {kind!r}: loss must be one of {LOSSES}; got {entry['loss']!r}")
     out = {k: v for k, v in entry.items() if k != "options"}
     out["label"] = str(entry.get("label", kind))
     out["options"] = dict(options)
@@ -366,12 +371,14 @@ def _run_problem(problem: dict, model, data, seed: int) -> tuple[str, dict]:
         from .problems import paths
 
         solve = getattr(paths, kind)
+        loss = {"loss": problem.get("loss", "exp")} if kind == "constrained_path" else {}   # the margin path has none
         return _path_numbers(solve(model, data, problem.get("rhos", [1.0, 2.0, 4.0]), norm=problem.get("norm", "l2"),
-                                   options=opts))
+                                   options=opts, **loss))
     if kind == "regularization_path":
         from .problems.paths import regularization_path
 
-        return _path_numbers(regularization_path(model, data, problem.get("lambdas", [1.0, 0.1, 0.01]), options=opts))
+        return _path_numbers(regularization_path(model, data, problem.get("lambdas", [1.0, 0.1, 0.01]),
+                                                 loss=problem.get("loss", "exp"), options=opts))
     if kind == "lexicographic":
         from .problems.lexicographic import lexicographic_max_margin
 

@@ -59,6 +59,69 @@ def _group_logsumexp(F) -> np.ndarray:
     return m + np.log(np.sum(np.exp(F - m[:, None]), axis=1))
 
 
+def group_log_loss(F):
+    """The cross-entropy's log-space parts on margins F (N, g), one sample a row:
+
+        s_n = logsumexp_j(-F_{n,j}),   a_n = log softplus(s_n) = log l_n,   A = logsumexp_n a_n = log L,
+        q_{n,j} = exp(-F_{n,j} - softplus(s_n))   (the wrong classes' softmax probabilities),
+        v_{n,j} = q_{n,j} / L = exp(-F_{n,j} - softplus(s_n) - A)   (-dA/dF_{n,j}; sum v <= 1).
+
+    Every exponential is shifted (A ~ -min F at large margins): v stays O(1) where F ~ 1e8.
+
+    Args:
+        F: the margin rows reshaped (N, g), sample-major.
+
+    Returns:
+        (A, v, q, s): the log-loss, the weights and probabilities (N, g), and s (N,).
+    """
+    F = np.asarray(F, dtype=float)
+    s = _group_logsumexp(-F)
+    A = logsumexp(_log_softplus(s))
+    shift = -F - _softplus(s)[:, None]
+    return A, np.exp(shift - A), np.exp(shift), s
+
+
+def group_log_loss_hessian(G, v, q) -> np.ndarray:
+    """The Gauss-Newton part of the Hessian of A = log L through rows with Jacobian G (N g x n):
+
+        G^T (diag(v) - blockdiag_n(v_n q_n^T) - v v^T) G   (block n: the sample's g rows; v_n q_n^T = L v_n v_n^T),
+
+    in O(N g n^2): no N g x N g matrix (the curvature of the margins themselves, -sum v Hess f, is added by the caller).
+
+    Args:
+        G: the rows' Jacobian (N g x n), sample-major.
+        v, q: from ``group_log_loss`` (N, g).
+
+    Returns:
+        The symmetric n x n matrix.
+    """
+    N, g = v.shape
+    Gg = G.reshape(N, g, -1)
+    H = (G.T * v.reshape(-1)) @ G
+    Vn = np.einsum("nj,njp->np", v, Gg)                                   # G_n^T v_n
+    H -= Vn.T @ np.einsum("nj,njp->np", q, Gg)                            # sum_n G_n^T v_n q_n^T G_n
+    total = Vn.sum(axis=0)
+    H -= np.outer(total, total)
+    return (H + H.T) / 2
+
+
+def casadi_log_terms(F, g: int):
+    """CasADi's a_n = log l_n = log softplus(logsumexp_j(-F_{n,j})) (N x 1) of the margin rows F (N g x 1,
+    sample-major), vectorized over the samples (a loop over the g rows of a sample, not over N)."""
+    N = F.shape[0] // g
+    E = -ca.reshape(F, g, N)                       # column n: sample n's rows
+    top = E[0, :]
+    for j in range(1, g):
+        top = ca.fmax(top, E[j, :])
+    s = top + ca.log(ca.sum1(ca.exp(E - ca.repmat(top, g, 1))))
+    return _ca_log_softplus(s.T)
+
+
+def casadi_group_log_loss(F, g: int):
+    """CasADi's A = log L = logsumexp_n a_n (``casadi_log_terms``)."""
+    return casadi_logsumexp(casadi_log_terms(F, g))
+
+
 def cross_entropy_exponents(model, data, theta, log_lam):
     """(a, f, s): the exponents a = (log l_1, ..., log l_N, log lambda + log ||theta||^2), the margins f (rows)
     and s_n = logsumexp_j(-f_{n,j})."""
@@ -124,10 +187,12 @@ def exponents(loss: str, model, data, theta, log_lam) -> np.ndarray:
     return cross_entropy_exponents(model, data, theta, log_lam)[0]
 
 
-def check_loss(loss: str) -> str:
+def check_loss(loss: str, path: str = "regularization") -> str:
+    """``loss`` if it is one of LOSSES; a LexmarginError naming the path otherwise."""
     if loss not in LOSSES:
-        raise LexmarginError(f"unknown loss {loss!r} for the regularization path; use one of {LOSSES}")
+        raise LexmarginError(f"unknown loss {loss!r} for the {path} path; use one of {LOSSES}")
     return loss
 
 
-__all__ = ["LOSSES", "cross_entropy_exponents", "cross_entropy_regularization_nlp", "exponents"]
+__all__ = ["LOSSES", "casadi_group_log_loss", "casadi_log_terms", "cross_entropy_exponents", "cross_entropy_regularization_nlp",
+           "exponents", "group_log_loss", "group_log_loss_hessian"]

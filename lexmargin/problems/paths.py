@@ -1,10 +1,15 @@
-"""Margin, constrained and regularization paths of the exponential loss (Nacson et al. 2019, section 3).
+"""Margin, constrained and regularization paths of the exponential loss and the cross-entropy (Nacson et al. 2019,
+section 3).
 
-* margin path       Theta_m(rho) = argmax_{||theta|| <= 1} min_n f_n(rho theta)   (epigraph form);
+* margin path       Theta_m(rho) = argmax_{||theta|| <= 1} min_n f_n(rho theta)   (epigraph form; no loss: the
+  same path for every loss, hence no ``loss`` argument);
 * constrained path  Theta_c(rho) = argmin_{||theta|| <= 1} L(rho theta),  L = sum_n exp(-f_n),
-  solved as  min log L(rho theta)  in lifted form: variables (theta, m) with m_n = f_n(rho theta) / s
-  (equality rows) and objective (logsumexp(-s m) + c) / s (log-sum-exp shifted by its max, offset
-  c = gamma and scale s = max(1, |gamma|) at the warm start), so it stays O(1) at large rho;
+  solved as  min t  s.t.  sum_n exp(c - f_n(rho theta) - s t) <= 1  (``constrained_path_nlp``: offset
+  c = gamma and scale s = max(1, |gamma|) at the warm start, so everything stays O(1) at large rho; the older
+  lifted log-sum-exp form is ``formulation="lse"``);  ``loss="cross_entropy"``: L = sum_n log(1 + sum_{j != y_n}
+  exp(-f_{n,j})) (softmax cross-entropy; the logistic loss on binary data), solved in log space as
+  min (log L(rho theta) + c) / s,  log L = logsumexp_n log softplus(logsumexp_j(-f_{n,j}))
+  (``cross_entropy_constrained_path_nlp``, derivatives ``crossentropy.group_log_loss``);
 * regularization path  argmin_theta L(theta) + lambda ||theta||_2^2,  solved as
   min log(L(theta) + lambda ||theta||^2)  (a log-sum-exp over N + 1 terms); ``loss="cross_entropy"``: L the softmax
   cross-entropy (``crossentropy.py``).
@@ -24,8 +29,17 @@ unique the tie is decided by such samples, so the path is resolved only while rh
 tied margin levels) stays below that; beyond it IPOPT stops anywhere on the flat set.  Each constrained
 point reports ``samples_below_double_precision``.
 
-Lemma 3 checked per point:  gamma*(rho) - gamma(rho, theta_c) <= log N, because
-exp(-gamma(theta_c)) <= L(rho theta_c) <= L(rho theta_m) <= N exp(-gamma*).
+Lemma 3 checked per point:  gamma*(rho) - gamma(rho, theta_c) <= log N (N margin rows), because
+exp(-gamma(theta_c)) <= L(rho theta_c) <= L(rho theta_m) <= N exp(-gamma*).  For the cross-entropy the first
+step becomes log(1 + exp(-gamma(theta_c))) <= L(rho theta_c) (the minimal row's sample) and the last
+L(rho theta_m) <= sum_{n,j} exp(-f_{n,j}) <= x := N exp(-gamma*) (log(1 + u) <= u), so exp(-gamma(theta_c)) <=
+expm1(x) and
+
+    gamma* - gamma(theta_c) <= B := gamma* + log(expm1(x)) = log N + log(expm1(x) / x)  in  [log N + x/2, log N + x]
+
+(``cross_entropy_lemma3_bound``): no separability assumption, B -> log N as gamma* grows, B <= log N + 1 once
+gamma* >= log N.  (Where gamma(theta_c) >= 0, log(1 + u) >= u log 2 on [0, 1] gives the weaker constant bound
+log N + log(1 / log 2); B is the one reported.)
 """
 
 from __future__ import annotations
@@ -49,7 +63,16 @@ from ..nlp.norms import BALL, Lift, Norm, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status
 from ..progress import bar, get_logger, verbose_call
-from .crossentropy import check_loss, cross_entropy_regularization_nlp, exponents
+from .crossentropy import (
+    casadi_group_log_loss,
+    casadi_log_terms,
+    check_loss,
+    cross_entropy_regularization_nlp,
+    exponents,
+    group_log_loss,
+    group_log_loss_hessian,
+    group_size,
+)
 from .logspace import casadi_logsumexp, logsumexp, softmax
 from .margins import (
     InputAffineMargins,
@@ -64,8 +87,8 @@ from .schedule import check_schedule, continuation
 
 log = get_logger(__name__)
 
-__all__ = ["Path", "PathDiagnostics", "PathPoint", "constrained_path", "direction_distance", "margin_path",
-           "regularization_path"]
+__all__ = ["Path", "PathDiagnostics", "PathPoint", "constrained_path", "cross_entropy_lemma3_bound",
+           "direction_distance", "margin_path", "regularization_path"]
 
 LEMMA3_SLACK = 1e-6
 LEMMA2_TOL = 1e-6
@@ -90,7 +113,8 @@ class PathPoint:
     """One point of a path.  ``theta`` is on the unit ball for margin/constrained paths.
 
     ``margin`` is gamma(rho, theta) = min_n f_n(rho theta) (for the regularization path min_n f_n(theta)).
-    Constrained-path points also report gamma*(rho), the Lemma 3 gap gamma* - gamma <= log N, the margin
+    Constrained-path points also report gamma*(rho), the Lemma 3 gap gamma* - gamma and its bound ``lemma3_bound``
+    (log N for the exponential loss, ``cross_entropy_lemma3_bound`` for the cross-entropy; N margin rows), the margin
     path's point at the same rho, the distance to it and to a reference direction (when given), and the
     samples whose loss weight is below double precision.
     """
@@ -137,12 +161,14 @@ class PathPoint:
 
 @dataclass(frozen=True, eq=False)
 class Path:
-    """A path over a schedule (``parameter_name`` "rho", "lambda" or "gamma")."""
+    """A path over a schedule (``parameter_name`` "rho", "lambda" or "gamma").  ``loss``: "exp" or
+    "cross_entropy" for constrained and regularization paths, None where no loss enters (margin, gamma paths)."""
 
     kind: str
     norm: str
     parameter_name: str
     points: tuple[PathPoint, ...]
+    loss: str | None = None
 
     @property
     def parameters(self) -> np.ndarray:
@@ -186,7 +212,7 @@ class Path:
     def to_dict(self) -> dict:
         return {"kind": self.kind, "norm": self.norm, "parameter_name": self.parameter_name,
                 "parameters": self.parameters.tolist(), "success": self.success,
-                "points": [p.to_dict() for p in self.points]}
+                "points": [p.to_dict() for p in self.points]} | ({} if self.loss is None else {"loss": self.loss})
 
 
 # ---- helpers --------------------------------------------------------------------------------------
@@ -647,6 +673,92 @@ def lse_constrained_path_nlp(source, lift: Lift) -> NLP:
                symbol=source.symbol, options=dict(WARM_OPTIONS))
 
 
+def cross_entropy_constrained_path_nlp(source, lift: Lift, g: int) -> NLP:
+    """The cross-entropy constrained path in log space:  min_theta (A(f(rho theta)) + c) / s  s.t.  ||theta|| <= 1,
+    A = log L = logsumexp_n log softplus(logsumexp_j(-f_{n,j})) over samples of g margin rows (``crossentropy``);
+    z = lift, p = (rho, c, s) as for the exponential loss (c = gamma at the warm start, s = max(1, |c|): the objective
+    and its gradient stay O(1) as the margins grow).  With G = rho J T (J the rows' Jacobian at rho theta, T the lift)
+    and v, q from ``group_log_loss``:
+
+        grad = -G^T v / s,
+        Hessian of the Lagrangian = (G^T (diag v - blockdiag(v_n q_n^T) - v v^T) G - rho^2 T^T (sum v Hess f) T) / s
+                                    - ball rows,
+
+    n x n (n the lift's size): no N x N block; the ball's multiplier balances the gradient (Lemma 2: ||theta|| = 1)."""
+    nl = lift.n
+
+    def expressions(z, p):
+        f = source.expression(p[0] * lift.theta(z[:nl]))
+        return (casadi_group_log_loss(f, g) + p[1]) / p[2], (lift.rows(z[:nl]) if lift.n_rows else None)
+
+    def parts(z, p):
+        rho, c, s = (float(v) for v in p)
+        theta = lift.theta(z[:nl])
+        A, v, q, _ = group_log_loss(source.values(rho * theta).reshape(-1, g))
+        return rho, c, s, theta, A, v, q, lift.pull_back(rho * source.jacobian(rho * theta))
+
+    def evaluate(z, p) -> Point:
+        _, c, s, _, A, v, _, G = parts(z, p)
+        return Point((A + c) / s, -G.T @ v.reshape(-1) / s, lift.row_values(z[:nl]), lift.row_jacobian(z[:nl]),
+                     lift.row_levels(z[:nl]), np.abs(G).T @ v.reshape(-1) / s)
+
+    def hessian(z, p, lam):
+        rho, _, s, theta, _, v, q, G = parts(z, p)
+        curvature = _push(lift, rho ** 2 * source.weighted_hessian(rho * theta, slice(None), v.reshape(-1)))
+        return (group_log_loss_hessian(G, v, q) - curvature) / s - lift.row_hessian(z[:nl], lam)
+
+    lower, upper = lift.bounds()
+    return NLP("constrained_path_cross_entropy", nl, tuple(_ball_rows(lift)), lower, upper, expressions, evaluate,
+               theta=lambda z: lift.theta(z[:nl]), hessian=hessian, parameters=3, symbol=source.symbol,
+               options=dict(WARM_OPTIONS))
+
+
+def epigraph_cross_entropy_path_nlp(source, lift: Lift, g: int) -> NLP:
+    """IPOPT's form of ``cross_entropy_constrained_path_nlp`` (as ``constrained_path_nlp`` for the exponential loss):
+    min_{theta, t} t  s.t.  (1 - sum_n exp(a_n(f(rho theta)) + c - s t)) / s >= 0,  the ball;  z = [lift; t],
+    a_n = log l_n (``crossentropy.casadi_log_terms``).  At the optimum the row is active, t = (log L + c) / s, its
+    multiplier is 1 and the ball's multipliers are those of the log-space form, which the certificate checks
+    (``margins.LiftedSolver``).  A log-sum-exp objective is nearly a max at large rho (IPOPT needed hundreds of
+    iterations per point where the margins pass ~25); the epigraph keeps it linear."""
+    nl = lift.n
+
+    def expressions(z, p):
+        a = casadi_log_terms(source.expression(p[0] * lift.theta(z[:nl])), g)
+        return z[nl], ca.vertcat((1 - ca.sum1(ca.exp(a + p[1] - p[2] * z[nl]))) / p[2], lift.rows(z[:nl]))
+
+    lower, upper = lift.bounds()
+    return NLP("constrained_path_cross_entropy_epigraph", nl + 1, (Rows("loss", 1), *_ball_rows(lift)),
+               np.append(lower, -np.inf), np.append(upper, np.inf), expressions,
+               None,  # type: ignore[arg-type]  # IPOPT's form only: the certificate evaluates the log-space NLP
+               theta=lambda z: lift.theta(z[:nl]), parameters=3, symbol=source.symbol, options=dict(WARM_OPTIONS))
+
+
+def cross_entropy_lemma3_bound(gamma_star: float, n_rows: int) -> float:
+    """B with gamma*(rho) - gamma(rho, theta_c) <= B for the cross-entropy constrained path (R = ``n_rows`` = N (K - 1)):
+
+        B = gamma* + log(expm1(R e^{-gamma*})) = log R + log(expm1(x) / x),  x = R e^{-gamma*},
+        log R + x / 2 <= B <= log R + x   (so B -> log R as gamma* -> infinity; B <= log R + 1 once gamma* >= log R).
+
+    From log(1 + e^{-gamma_c}) <= L(rho theta_c) <= L(rho theta_m) <= sum_{n,j} e^{-f_{n,j}(rho theta_m)} <= x
+    (the minimal row's sample term, optimality over the ball, log(1 + u) <= u): e^{-gamma_c} <= expm1(x).  No
+    separability assumption; infinite (vacuous) when x overflows.
+
+    Args:
+        gamma_star: the margin path's gamma*(rho).
+        n_rows: the number of margin rows R.
+
+    Returns:
+        The bound (a float, possibly inf).
+    """
+    log_x = float(np.log(n_rows)) - float(gamma_star)
+    if log_x > 700.0:
+        return float("inf")
+    x = float(np.exp(log_x))
+    if x == 0.0:
+        return float(np.log(n_rows))
+    return float(np.log(n_rows)) + x + float(np.log(-np.expm1(-x))) - log_x   # log(expm1(x) / x), no overflow
+
+
 FORMULATIONS = ("epigraph", "lse")
 
 
@@ -699,6 +811,53 @@ class _ConstrainedPath:
                 "below double precision)")
 
 
+class _CrossEntropyConstrainedPath:
+    """The constrained path of the softmax cross-entropy (``cross_entropy_constrained_path_nlp``): the exponential
+    path's schedule, warm starts and certificate with the log-space objective; IPOPT solves its epigraph
+    (``epigraph_cross_entropy_path_nlp``) on the model's own CasADi expressions (no lifted margins)."""
+
+    invariant = False
+
+    def __init__(self, model, data, norm: Norm, opts: SolveOptions, structure: str = "auto"):
+        self.model, self.data, self.norm, self.opts = model, data, norm, opts
+        self.formulation, self.group = "log_space", group_size(data)
+        self.lift = norm.lift(BALL, model.n_params)
+        self.source = model_margins(model, data, structure)
+        nlp = cross_entropy_constrained_path_nlp(self.source, self.lift, self.group)
+        self.solver = LiftedSolver(nlp, epigraph_cross_entropy_path_nlp(self.source, self.lift, self.group),
+                                   np.arange(1, 1 + nlp.m), lambda z0, p: np.append(z0, nlp.evaluate(z0, p).objective),
+                                   ipopt_options(opts))
+
+    def start(self, rho: float, theta0):
+        """(z0, p) warm-started at theta0: p = (rho, c, s) with c = min_n f_n(rho theta0), s = max(1, |c|)."""
+        c = float(np.min(self.source.values(rho * theta0)))
+        return self.lift.start(theta0), [rho, c, _scale(c)]
+
+    def certificate(self, rho: float, p, solved: Solved) -> tuple[np.ndarray, Certificate]:
+        theta = self.lift.theta(solved.z[:self.lift.n])
+        f = self.source.values(rho * theta)
+        return theta, _assemble("constrained_path", solved, self.model, self.data, self.norm, theta=theta,
+                                objective=group_log_loss(f.reshape(-1, self.group))[0], margins=f,
+                                constraints=self.norm.ball_label,
+                                diagnostics=PathDiagnostics("rho", rho, p[2], "log L(rho theta), L the cross-entropy"))
+
+    def reuse(self, rho: float):
+        return None
+
+    def what(self, rho: float) -> str:
+        return f"cross-entropy constrained path at rho={rho:g}"
+
+
+def _constrained_problem(model, data, norm: Norm, opts: SolveOptions, structure: str, formulation: str,
+                         loss: str) -> _ConstrainedPath | _CrossEntropyConstrainedPath:
+    """The constrained path's problem for ``loss`` (the exponential loss's takes ``formulation``)."""
+    if check_loss(loss, "constrained") == "exp":
+        return _ConstrainedPath(model, data, norm, opts, structure, formulation)
+    if formulation != "epigraph":
+        raise LexmarginError(f"formulation {formulation!r} is the exponential loss's; the cross-entropy path has one form")
+    return _CrossEntropyConstrainedPath(model, data, norm, opts, structure)
+
+
 def _reference_direction(reference, norm: Norm, n_params: int):
     if reference is None:
         return None
@@ -710,11 +869,14 @@ def _reference_direction(reference, norm: Norm, n_params: int):
 
 @verbose_call
 def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio: float = 2.0,
-                     structure: str = "auto", formulation: str = "epigraph", options: SolveOptions | None = None,
-                     **overrides) -> Path:
+                     structure: str = "auto", formulation: str = "epigraph", loss: str = "exp",
+                     options: SolveOptions | None = None, **overrides) -> Path:
     """Theta_c(rho) = argmin_{||theta|| <= 1} L(rho theta) along an increasing schedule of rho > 0.
 
-    The margin path is solved on the same schedule for gamma*(rho) and the distance to it.
+    The margin path is solved on the same schedule for gamma*(rho) and the distance to it.  Each point reports
+    Lemma 3's gap gamma* - gamma and its bound: log R for the exponential loss (R margin rows), and for the
+    cross-entropy B = gamma* + log(expm1(R e^{-gamma*})) in [log R + x/2, log R + x], x = R e^{-gamma*}
+    (``cross_entropy_lemma3_bound``).
 
     Args:
         model: the Model.
@@ -728,7 +890,10 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
         structure: as in ``margin_path`` ("general": no lifted IPOPT form, the model's own CasADi functions).
         formulation: "epigraph" (default: min t s.t. sum_n exp(c - f_n(rho theta) - s t) <= 1, certified on
             (theta, t)) or "lse" (the previous lifted log-sum-exp form with one variable and one equality per
-            sample and a dense N x N Hessian block; kept for comparison).
+            sample and a dense N x N Hessian block; kept for comparison).  The exponential loss's only.
+        loss: "exp" (default): L = sum of exp(-f) over the margin rows; "cross_entropy": the softmax
+            cross-entropy sum_n log(1 + sum_{j != y_n} exp(-f_nj)) (the logistic loss on binary data), solved as
+            min log L in log space (``cross_entropy_constrained_path_nlp``).
         options: SolveOptions (``verbose``: log each rho at INFO, ``lexmargin.progress``).
         **overrides: SolveOptions fields.
 
@@ -738,9 +903,10 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
     opts = SolveOptions.resolve(options, **overrides)
     data, rhos, norm = check_data(model, data), check_schedule(rhos, "rho"), get_norm(norm)
     reference = _reference_direction(reference, norm, model.n_params)
+    check_loss(loss, "constrained")
     mpath = margin_path(model, data, rhos, norm=norm, max_ratio=max_ratio, structure=structure, options=opts)
     with one_blas_thread():
-        problem = _ConstrainedPath(model, data, norm, opts, structure, formulation)
+        problem = _constrained_problem(model, data, norm, opts, structure, formulation, loss)
         warm, points, mpoints, previous = mpath.points[0].theta, [], iter(mpath.points), None
         for rho, reported in bar(continuation(rhos, max_ratio), desc="constrained path", unit="rho"):
             result = advance(problem, previous, rho, warm, reported)
@@ -749,14 +915,16 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
                 log.info("constrained path: rho=%g status=%s min margin=%.6g", rho, result.certificate.status,
                          float(np.min(result.certificate.margins)))
                 points.append(_constrained_point(rho, result.theta, result.certificate, next(mpoints), reference,
-                                                 norm, data.n_samples))
-    return Path("constrained", norm.label, "rho", tuple(points))
+                                                 norm, data.n_samples, loss))
+    return Path("constrained", norm.label, "rho", tuple(points), loss)
 
 
-def _constrained_point(rho, theta, cert, mpoint: PathPoint, reference, norm: Norm, n_samples) -> PathPoint:
+def _constrained_point(rho, theta, cert, mpoint: PathPoint, reference, norm: Norm, n_samples,
+                       loss: str = "exp") -> PathPoint:
     gamma = float(np.min(cert.margins))
+    bound = float(np.log(n_samples)) if loss == "exp" else cross_entropy_lemma3_bound(mpoint.margin, n_samples)
     return PathPoint(rho, theta, gamma, norm.value(theta), cert, gamma_star=mpoint.margin,
-                     lemma3_gap=mpoint.margin - gamma, lemma3_bound=float(np.log(n_samples)),
+                     lemma3_gap=mpoint.margin - gamma, lemma3_bound=bound,
                      distance_to_margin_path=distance(theta, mpoint.theta),
                      distance_to_reference=None if reference is None else distance(theta, reference),
                      margin_path_theta=mpoint.theta, samples_below_double_precision=_underflow_count(cert.margins))
@@ -843,4 +1011,4 @@ def regularization_path(model, data, lambdas, *, reference=None, loss: str = "ex
         ref = None if reference is None else direction_distance(theta, reference)
         points.append(PathPoint(float(lam), theta, float(np.min(f)), float(np.linalg.norm(theta)), cert,
                                 distance_to_reference=ref))
-    return Path("regularization", "l2", "lambda", tuple(points))
+    return Path("regularization", "l2", "lambda", tuple(points), loss)
