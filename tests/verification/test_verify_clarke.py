@@ -70,6 +70,7 @@ def test_issue_reproduction_is_certified_only_where_a_clarke_choice_exists(monke
     assert np.max(np.abs(2 * cert.theta - total)) <= 1e-7 * np.max(np.abs(2 * cert.theta))
     # the first region's end point (no walk) is not certified: no slope choice makes it stationary
     monkeypatch.setattr(M, "WALK_MAX_STEPS", 1)
+    monkeypatch.setattr(M, "WALK_MAX_STEPS_CONVEX", 1)
     stuck = lm.max_margin(net, data, starts=1, seed=9502, raise_on_failure=False)
     assert stuck.status != Status.OPTIMAL and stuck.diagnostics.region.clarke["residuals"]["max"] > 1e-3
     assert stuck.normalized_margin < cert.normalized_margin
@@ -88,6 +89,7 @@ def test_unrestricted_solves_are_certified_by_the_clarke_check(monkeypatch):
     assert not at_optimum.diagnostics.region.walk and "activation region" not in at_optimum.constraints
     np.testing.assert_allclose(at_optimum.normalized_margin, certified.normalized_margin, rtol=1e-9)
     monkeypatch.setattr(M, "WALK_MAX_STEPS", 1)
+    monkeypatch.setattr(M, "WALK_MAX_STEPS_CONVEX", 1)
     stuck = lm.max_margin(net, data, starts=1, seed=9502, raise_on_failure=False)
     at_boundary = lm.max_margin(net, data, activation_region=False, init=stuck.theta, raise_on_failure=False)
     assert at_boundary.status not in (Status.OPTIMAL, Status.NO_SEPARATING_POINT, Status.INFEASIBLE)

@@ -244,9 +244,11 @@ def test_best_of_several_starts():
 def test_relu_statuses_from_the_region_certificates(monkeypatch):
     """Seeds found by exploration: start 0 reaches an interior point of its region (optimal), start 2 a point
     on its region's boundary that the Clarke check does not certify (region_boundary, without the walk),
-    starts 1 and 3 no separating point (GD cannot revive a sample no unit is active on: infeasible)."""
+    starts 1 and 3 no separating point (GD cannot revive a sample no unit is active on: infeasible).  The
+    regions are solved by IPOPT here (route="ipopt"; the convex form's walk: test_verify_relu_convex.py)."""
     monkeypatch.setattr(M, "WALK_MAX_STEPS", 1)
-    outcomes = {seed: lm.max_margin(RELU, DATA4, starts=1, seed=seed, raise_on_failure=False) for seed in range(4)}
+    outcomes = {seed: lm.max_margin(RELU, DATA4, starts=1, seed=seed, raise_on_failure=False, route="ipopt")
+                for seed in range(4)}
     optimal, boundary = outcomes[0], outcomes[2]
     assert optimal.status == Status.OPTIMAL and optimal.kkt.max <= 1e-8
     region = optimal.diagnostics.region
@@ -262,7 +264,7 @@ def test_relu_statuses_from_the_region_certificates(monkeypatch):
         assert outcomes[seed].status == Status.NO_SEPARATING_POINT
         assert [s.status for s in outcomes[seed].diagnostics.starts] == [Status.INFEASIBLE]
     monkeypatch.setattr(M, "WALK_MAX_STEPS", 25)
-    walked = lm.max_margin(RELU, DATA4, starts=1, seed=2)
+    walked = lm.max_margin(RELU, DATA4, starts=1, seed=2, route="ipopt")
     steps = walked.diagnostics.region.walk
     assert [w.status for w in steps] == [Status.REGION_BOUNDARY, Status.OPTIMAL]
     assert steps[1].objective < steps[0].objective == pytest.approx(boundary.objective)
@@ -492,26 +494,30 @@ def test_relu_regions_with_bounds_and_a_working_set():
     l1 = lm.max_margin(RELU, DATA4, norm="l1", starts=1, seed=0)
     assert l1.status == Status.OPTIMAL and l1.kkt.max <= 1e-8
     assert {r.kind: r.support for r in l1.rows}["lower_bound"] > 0
+    # IPOPT's margin-row working set (route="ipopt": the convex form of the regions has its own row sets)
     ws = M.WorkingSetOptions(enabled=True, initial=2, batch=1, seeding="margins")
-    cert = lm.max_margin(RELU, DATA4, starts=1, seed=0, working_set=ws)
+    cert = lm.max_margin(RELU, DATA4, starts=1, seed=0, working_set=ws, route="ipopt")
     free = lm.max_margin(RELU, DATA4, starts=1, seed=0)
     assert cert.success and cert.objective == pytest.approx(free.objective, rel=1e-8)
     # from a point near the solution the working set stays at 2 of the 4 margin rows
     near = free.theta * 1.5 + 0.1 * np.random.default_rng(0).standard_normal(free.theta.size)
-    cert = lm.max_margin(RELU, DATA4, init=near, working_set=ws)
+    cert = lm.max_margin(RELU, DATA4, init=near, working_set=ws, route="ipopt")
     assert cert.success and cert.diagnostics.working_set_size == 2
     assert cert.objective == pytest.approx(free.objective, rel=1e-8)
 
 
-def test_region_diagnostics_do_not_depend_on_the_data_scale(monkeypatch):
+@pytest.mark.parametrize("route", ["ipopt", "auto"])
+def test_region_diagnostics_do_not_depend_on_the_data_scale(monkeypatch, route):
     """The sign rows' weight in the stationarity balance is scale-free (a plain multiplier ratio is not:
-    sign rows and margin rows have different units); so are the Clarke check's residuals."""
+    sign rows and margin rows have different units); so are the Clarke check's residuals.  Both region solvers
+    (IPOPT, and the convex form of route "auto")."""
     monkeypatch.setattr(M, "WALK_MAX_STEPS", 1)
-    base = lm.max_margin(RELU, DATA4, starts=1, seed=2, raise_on_failure=False)
+    monkeypatch.setattr(M, "WALK_MAX_STEPS_CONVEX", 1)
+    base = lm.max_margin(RELU, DATA4, starts=1, seed=2, raise_on_failure=False, route=route)
     assert base.status == Status.REGION_BOUNDARY and base.diagnostics.region.sign_row_weight > 1e-3
     for factor in (0.01, 10.0):
         scaled = lm.max_margin(RELU, lm.Dataset(DATA4.X * factor, DATA4.y), starts=1, seed=2,
-                               raise_on_failure=False)
+                               raise_on_failure=False, route=route)
         assert scaled.status == base.status
         assert scaled.diagnostics.region.sign_row_weight == pytest.approx(base.diagnostics.region.sign_row_weight,
                                                                           rel=1e-6)
