@@ -19,6 +19,22 @@ static void MC_CAT(own_masks_, SFX)(const int64_t *labels, M *own, int K, long N
     for (long n = 0; n < N; n++) own[labels[n] * blocks + n / W] |= (M)((M)1 << (n % W));
 }
 
+/* One block of W samples (from n, lanes ``valid``) of one run: the wrong classes' weights exp(max(g + shifted,
+ * floor)) stored over g, their column sums stored negated on the own entries; returns the column sums. */
+static inline TARGET V MC_CAT(weights_block_, SFX)(T *g, long N, long n, M valid, const M *own, long blocks, long b,
+                                                   int K, V shifted, V vfloor) {
+    V acc = ZERO();
+    for (int k = 0; k < K; k++) {
+        T *row = g + (long)k * N + n;
+        M wrong = (M)(valid & (M)~own[k * blocks + b]);
+        V e = MAXZ_EXP(wrong, EXP(MAX(vfloor, ADD(MLOAD_OR(ZERO(), valid, row), shifted))));
+        MSTORE(row, wrong, e);
+        acc = ADD(acc, e);
+    }
+    for (int k = 0; k < K; k++) MSTORE(g + (long)k * N + n, own[k * blocks + b], SUB(ZERO(), acc));
+    return acc;
+}
+
 static TARGET void MC_CAT(multiclass_weights_, SFX)(T *G, const int64_t *labels, double *S, double *shift,
                                                     M *own, T *base, int R, int K, long N, T floor_value) {
     const long blocks = (N + W - 1) / W, tail = N % W;
@@ -48,16 +64,8 @@ static TARGET void MC_CAT(multiclass_weights_, SFX)(T *G, const int64_t *labels,
         for (long b = 0; b < blocks; b++) {
             long n = b * W;
             M valid = b == blocks - 1 ? last : full;
-            V shifted = SUB(SET1(c), MLOAD_OR(ZERO(), valid, base + n)), acc = ZERO();
-            for (int k = 0; k < K; k++) {
-                T *row = g + (long)k * N + n;
-                M wrong = (M)(valid & (M)~own[k * blocks + b]);
-                V e = MAXZ_EXP(wrong, EXP(MAX(vfloor, ADD(MLOAD_OR(ZERO(), valid, row), shifted))));
-                MSTORE(row, wrong, e);
-                acc = ADD(acc, e);
-            }
-            for (int k = 0; k < K; k++) MSTORE(g + (long)k * N + n, own[k * blocks + b], SUB(ZERO(), acc));
-            acc_all = ADD(acc_all, acc);
+            V shifted = SUB(SET1(c), MLOAD_OR(ZERO(), valid, base + n));
+            acc_all = ADD(acc_all, MC_CAT(weights_block_, SFX)(g, N, n, valid, own, blocks, b, K, shifted, vfloor));
         }
         S[r] = REDUCE_ADD_D(acc_all);
         shift[r] = (double)c;
@@ -82,19 +90,10 @@ static TARGET void MC_CAT(multiclass_weights_shifted_, SFX)(T *G, const int64_t 
         for (long b = 0; b < blocks; b++) {
             long n = b * W;
             M valid = b == blocks - 1 ? last : full;
-            V mine = ZERO(), acc = ZERO();
+            V mine = ZERO();
             for (int k = 0; k < K; k++)
                 mine = MBLEND(own[k * blocks + b], mine, MLOAD_OR(ZERO(), valid, g + (long)k * N + n));
-            V shifted = SUB(c, mine);
-            for (int k = 0; k < K; k++) {
-                T *row = g + (long)k * N + n;
-                M wrong = (M)(valid & (M)~own[k * blocks + b]);
-                V e = MAXZ_EXP(wrong, EXP(MAX(vfloor, ADD(MLOAD_OR(ZERO(), valid, row), shifted))));
-                MSTORE(row, wrong, e);
-                acc = ADD(acc, e);
-            }
-            for (int k = 0; k < K; k++) MSTORE(g + (long)k * N + n, own[k * blocks + b], SUB(ZERO(), acc));
-            acc_all = ADD(acc_all, acc);
+            acc_all = ADD(acc_all, MC_CAT(weights_block_, SFX)(g, N, n, valid, own, blocks, b, K, SUB(c, mine), vfloor));
         }
         S[r] = REDUCE_ADD_D(acc_all);
     }
