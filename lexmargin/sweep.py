@@ -289,7 +289,7 @@ def multiclass_separable_data(n: int, d: int, n_classes: int, seed: int, gap: fl
     return Dataset(X, np.argmax(X @ W.T, axis=1), n_classes=n_classes)
 
 
-def relu_teacher_data(n: int, d: int = 5, width: int = 8, seed: int = 0, draws: int = 3):
+def relu_teacher_data(n: int, d: int = 5, width: int = 8, seed: int = 0, draws: int = 3, balanced: bool = False):
     """Data separable by a two-layer ReLU net: N(0, I) inputs labelled by a random teacher of that shape.
 
     ``draws * n`` inputs are drawn; those whose teacher output is within 0.1 of its standard deviation of 0
@@ -301,6 +301,9 @@ def relu_teacher_data(n: int, d: int = 5, width: int = 8, seed: int = 0, draws: 
         width: the teacher's hidden units (first layer N(0, 1), output weights N(0, 1)).
         seed: the draw's seed.
         draws: inputs drawn per sample wanted.
+        balanced: the teacher's output weights alternate in sign (+|b_1|, -|b_2|, ...), so both labels are common;
+            otherwise they are N(0, 1), which at seed 0 labels 98-100 % of the samples +1 (a net with positive
+            output weights then separates them almost alone).
 
     Returns:
         A ``Dataset`` with labels sign(teacher output).
@@ -309,6 +312,8 @@ def relu_teacher_data(n: int, d: int = 5, width: int = 8, seed: int = 0, draws: 
 
     rng = np.random.default_rng(seed)
     T, b = rng.standard_normal((width, d)), rng.standard_normal(width)
+    if balanced:
+        b = np.abs(b) * np.where(np.arange(width) % 2 == 0, 1.0, -1.0)
     X = rng.standard_normal((draws * n, d))
     g = np.maximum(X @ T.T, 0.0) @ b
     keep = np.abs(g) > 0.1 * np.std(g)
