@@ -22,6 +22,8 @@ from lexmargin.numeric.training.checkpoint import (
     data_fingerprint,
     model_fingerprint,
     read_checkpoint,
+    restore_entries,
+    state_entries,
     write_checkpoint,
 )
 from lexmargin.numeric.training.interrupts import DeferredInterrupts
@@ -122,6 +124,33 @@ def test_checkpoint_round_trip_and_identity(tmp_path):
     (tmp_path / "junk.npz").write_bytes(b"not a checkpoint")
     with pytest.raises(DataError):
         read_checkpoint(tmp_path / "junk.npz", kernel)
+
+
+def test_state_entries_round_trip_and_corruptions_are_data_errors():
+    kernel = tiny_kernel()
+    state = stepping_state(kernel, kernel.random_theta([0, 1], 1.0), Normalized(0.2), lanes=2)
+    recorder = Recorder(checkpoint_schedule(5, [0, 2, 5]))
+    for _ in range(3):
+        recorder.record_if_due(state)
+        GenericStepper(state).advance(1)
+    arrays = state_entries(state, recorder, incremental=False)
+    meta = {"rng": state.rng.bit_generator.state}
+    kw = {"kernel": kernel, "runs": 2, "n_steps": 5, "schedule": recorder.schedule,
+          "rule_template": Normalized(0.2).init(2), "saved_fused": False, "fused": False, "store_direction": True,
+          "incremental": False}
+    got = restore_entries(arrays, meta, "c.npz", **kw)
+    assert got.step == 3 and got.shift is None and got.margins is None and len(got.records) == 2
+    np.testing.assert_array_equal(got.theta, state.gather("theta"))
+    np.testing.assert_array_equal(got.rule_state["eta"], state.rule_state["eta"])
+    assert got.rng.bit_generator.state == state.rng.bit_generator.state
+    for change, match in [({"step": np.array(9)}, "outside"), ({"theta": np.full((2, 3), np.nan)}, "non-finite"),
+                          ({"rule_eta": np.ones(3)}, "step-rule state"), ({"extra": np.ones(1)}, "unexpected entries"),
+                          ({"rec_step": np.array([0, 1])}, "not checkpoints reached")]:
+        with pytest.raises(DataError, match=match):
+            restore_entries({**arrays, **change}, meta, "c.npz", **kw)
+    missing = {k: v for k, v in arrays.items() if k != "rec_norm"}
+    with pytest.raises(DataError, match="'norm' is missing"):
+        restore_entries(missing, meta, "c.npz", **kw)
 
 
 @pytest.mark.parametrize("meta, match", [

@@ -38,11 +38,11 @@ import numpy as np
 from ..errors import DataError, LexmarginError
 from ..fileio import corrupt
 from ..progress import bar, get_logger, inside_solve, verbosity
-from .backend import copy, like, namespace, to_numpy
+from .backend import copy, like, namespace
 from .compare import Reference
 from .fused import KERNELS, kernel_available
 from .geometry import EXACT_EVERY, is_incremental
-from .history import SERIES, History
+from .history import History
 from .losses import ExponentialLoss, get_loss
 from .steps import Constant, rule_from_dict
 from .training.checkpoint import (
@@ -51,11 +51,12 @@ from .training.checkpoint import (
     check_fused_kernels,
     config_diff,
     data_fingerprint,
-    known_entries,
     loss_from_dict,
     model_fingerprint,
     read_checkpoint,
     reference_from_dict,
+    restore_entries,
+    state_entries,
     theta_fingerprint,
     write_checkpoint,
 )
@@ -437,13 +438,7 @@ class Trainer:
         if bad.size:
             raise DivergenceError(f"runs {bad[:10].tolist()} are not finite at step {self.step}: not saved to "
                                   f"{path} (a checkpoint already there is kept)")
-        arrays = {"theta": to_numpy(self.theta), "step": np.array(self.step, dtype=np.int64)}   # numpy on disk
-        if self.fused:
-            arrays["shift"] = self._gather("shift")          # the fused weights' shift: exact resume
-        if self._incremental:
-            arrays["margins"] = to_numpy(self._gather("f"))  # updated in O(N) per step: exact resume
-        arrays.update({f"rule_{k}": to_numpy(v) for k, v in self.rule_state.items()})
-        arrays.update(self.recorder.arrays())
+        arrays = state_entries(self.state, self.recorder, incremental=self._incremental)
         meta = {"config": self.config, "rng": self.rng.bit_generator.state,
                 "reference": self.reference.to_dict() if self.reference else None}
         if self.fused:
@@ -527,56 +522,11 @@ class Trainer:
         need(ref is None or isinstance(ref, dict), "reference is not a mapping")
         self.reference = self._check_reference(reference_from_dict(ref))
 
-        step = d["step"]
-        need(step.shape == () and step.dtype.kind in "iu", f"step has shape {step.shape} and dtype {step.dtype}")
-        self.step = int(step)
-        need(0 <= self.step <= self.n_steps, f"step {self.step} lies outside [0, {self.n_steps}]")
-        theta = d["theta"]
-        need(theta.shape == (runs, kernel.n_params) and theta.dtype == kernel.dtype,
-             f"theta has shape {theta.shape} and dtype {theta.dtype}; expected ({runs}, {kernel.n_params}) "
-             f"{kernel.dtype}")
-        need(np.isfinite(theta).all(), "it holds non-finite parameters")
-
-        expected = self._init_rule_state(runs)
-        names = {k[5:] for k in d if k.startswith("rule_")}
-        need(names == set(expected), f"step-rule state {sorted(names)}; expected {sorted(expected)}")
-        self.rule_state = {}
-        for k, template in expected.items():
-            value = d[f"rule_{k}"]
-            need(value.shape == template.shape and value.dtype.kind == "f" and np.isfinite(value).all(),
-                 f"step-rule state {k!r} has shape {value.shape} and dtype {value.dtype}")
-            self.rule_state[k] = value
-        shift = None
-        if config["fused"]:
-            shift = d.get("shift")
-            need(shift is not None and shift.shape == (runs,) and shift.dtype == kernel.dtype
-                 and np.isfinite(shift).all(), "the fused path's shift is missing or invalid")
-            shift = shift if self.fused else None
-
-        rec_step = d["rec_step"]
-        need(rec_step.ndim == 1 and rec_step.dtype.kind in "iu", f"rec_step has shape {rec_step.shape}")
-        K = rec_step.size
-        need(np.all(np.diff(rec_step) > 0) and np.isin(rec_step, self.schedule).all()
-             and (K == 0 or rec_step[-1] <= self.step), "recorded steps are not checkpoints reached")
-        P = kernel.n_params if self.store_direction else 0
-        for name, kind in SERIES.items():
-            value = d.get(f"rec_{name}")
-            need(value is not None, f"record {name!r} is missing")
-            shape = (K, runs) if kind == "R" else (K, runs, P)
-            need(value.shape == shape if K else value.size == 0, f"record {name!r} has shape {value.shape}; "
-                 f"expected {shape}")
-            need(value.dtype.kind == "f" or value.size == 0, f"record {name!r} has dtype {value.dtype}")
-        margins = d.get("margins")
-        if self._incremental:
-            need(margins is not None and margins.shape == (runs, kernel.n_samples) and margins.dtype == kernel.dtype
-                 and np.isfinite(margins).all(), "coordinate descent's margins are missing or invalid")
-        known = known_entries(expected, self._incremental)
-        need(set(d) <= known, f"unexpected entries {sorted(set(d) - known)}")
-        self.records = Recorder.records_from(d)
-        self.rng = np.random.default_rng()
-        need(isinstance(meta["rng"], dict), "the random generator state is not a mapping")
-        self.rng.bit_generator.state = meta["rng"]
-        return kernel.check_theta(theta), shift, margins if self._incremental else None
+        got = restore_entries(d, meta, path, kernel=kernel, runs=runs, n_steps=self.n_steps, schedule=self.schedule,
+                              rule_template=self._init_rule_state(runs), saved_fused=config["fused"],
+                              fused=self.fused, store_direction=self.store_direction, incremental=self._incremental)
+        self.step, self.rule_state, self.records, self.rng = got.step, got.rule_state, got.records, got.rng
+        return kernel.check_theta(got.theta), got.shift, got.margins
 
 
 def train(kernel, theta0, *, loss="exp", rule=None, n_steps: int = 1000, checkpoints=50,

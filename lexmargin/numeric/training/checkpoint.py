@@ -16,6 +16,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +28,7 @@ from ..compare import Reference
 from ..history import SERIES
 from ..losses import get_loss
 from .errors import CheckpointMismatchError
+from .recorder import Recorder
 
 # 2: the configuration records data_sha256 and model_sha256 (format 1 had neither: it cannot be checked)
 FORMAT_VERSION = 2
@@ -220,6 +222,119 @@ def known_entries(rule_names, incremental: bool) -> set:
             | {f"rule_{k}" for k in rule_names} | {f"rec_{name}" for name in SERIES})
 
 
+# ---- a training's entries ---------------------------------------------------------------------------------
+def state_entries(state, recorder, *, incremental: bool) -> dict:
+    """The arrays of a checkpoint of ``state`` (a ``TrainingState``) and ``recorder`` (numpy, as on disk).
+
+    Args:
+        state: the training state (finite: checked by the caller).
+        recorder: its ``Recorder``.
+        incremental: coordinate descent's margins are stored (they are updated in O(N) per step).
+
+    Returns:
+        name -> array, in the order they are written.
+    """
+    arrays = {"theta": to_numpy(state.gather("theta")), "step": np.array(state.step, dtype=np.int64)}
+    if state.fused:
+        arrays["shift"] = state.gather("shift")          # the fused weights' shift: exact resume
+    if incremental:
+        arrays["margins"] = to_numpy(state.gather("f"))  # updated in O(N) per step: exact resume
+    arrays.update({f"rule_{k}": to_numpy(v) for k, v in state.rule_state.items()})
+    arrays.update(recorder.arrays())
+    return arrays
+
+
+@dataclass
+class Restored:
+    """A checkpoint's validated state entries (``restore_entries``)."""
+
+    step: int
+    theta: np.ndarray
+    rule_state: dict
+    shift: np.ndarray | None
+    margins: np.ndarray | None
+    records: list
+    rng: np.random.Generator
+
+
+def restore_entries(d: dict, meta: dict, path, *, kernel, runs: int, n_steps: int, schedule: np.ndarray,
+                    rule_template: dict, saved_fused: bool, fused: bool, store_direction: bool,
+                    incremental: bool) -> Restored:
+    """Check each state entry of a checkpoint (``DataError`` at the first that is wrong) and return them.
+
+    Args:
+        d: the checkpoint's arrays.
+        meta: its meta entry (the RNG state).
+        path: the file (for messages).
+        kernel: the kernel it is resumed with (shapes, dtype).
+        runs: R of the configuration.
+        n_steps: the configuration's steps.
+        schedule: the checkpoint schedule.
+        rule_template: the step rule's initial state for R runs (names and shapes).
+        saved_fused: the checkpoint was written on the fused path (it holds ``shift``).
+        fused: the resumed run takes the fused path (the shift is kept).
+        store_direction: the records hold directions.
+        incremental: coordinate descent's margins are expected.
+
+    Returns:
+        The ``Restored`` entries.
+    """
+    def need(ok, reason):
+        if not ok:
+            raise corrupt(path, "checkpoint", reason)
+
+    step = d["step"]
+    need(step.shape == () and step.dtype.kind in "iu", f"step has shape {step.shape} and dtype {step.dtype}")
+    step = int(step)
+    need(0 <= step <= n_steps, f"step {step} lies outside [0, {n_steps}]")
+    theta = d["theta"]
+    need(theta.shape == (runs, kernel.n_params) and theta.dtype == kernel.dtype,
+         f"theta has shape {theta.shape} and dtype {theta.dtype}; expected ({runs}, {kernel.n_params}) "
+         f"{kernel.dtype}")
+    need(np.isfinite(theta).all(), "it holds non-finite parameters")
+
+    names = {k[5:] for k in d if k.startswith("rule_")}
+    need(names == set(rule_template), f"step-rule state {sorted(names)}; expected {sorted(rule_template)}")
+    rule_state = {}
+    for k, template in rule_template.items():
+        value = d[f"rule_{k}"]
+        need(value.shape == template.shape and value.dtype.kind == "f" and np.isfinite(value).all(),
+             f"step-rule state {k!r} has shape {value.shape} and dtype {value.dtype}")
+        rule_state[k] = value
+    shift = None
+    if saved_fused:
+        shift = d.get("shift")
+        need(shift is not None and shift.shape == (runs,) and shift.dtype == kernel.dtype
+             and np.isfinite(shift).all(), "the fused path's shift is missing or invalid")
+        shift = shift if fused else None
+
+    rec_step = d["rec_step"]
+    need(rec_step.ndim == 1 and rec_step.dtype.kind in "iu", f"rec_step has shape {rec_step.shape}")
+    K = rec_step.size
+    need(np.all(np.diff(rec_step) > 0) and np.isin(rec_step, schedule).all()
+         and (K == 0 or rec_step[-1] <= step), "recorded steps are not checkpoints reached")
+    P = kernel.n_params if store_direction else 0
+    for name, kind in SERIES.items():
+        value = d.get(f"rec_{name}")
+        if value is None:
+            raise corrupt(path, "checkpoint", f"record {name!r} is missing")
+        shape = (K, runs) if kind == "R" else (K, runs, P)
+        need(value.shape == shape if K else value.size == 0, f"record {name!r} has shape {value.shape}; "
+             f"expected {shape}")
+        need(value.dtype.kind == "f" or value.size == 0, f"record {name!r} has dtype {value.dtype}")
+    margins = d.get("margins")
+    if incremental:
+        need(margins is not None and margins.shape == (runs, kernel.n_samples) and margins.dtype == kernel.dtype
+             and np.isfinite(margins).all(), "coordinate descent's margins are missing or invalid")
+    known = known_entries(rule_template, incremental)
+    need(set(d) <= known, f"unexpected entries {sorted(set(d) - known)}")
+    records = Recorder.records_from(d)
+    rng = np.random.default_rng()
+    need(isinstance(meta["rng"], dict), "the random generator state is not a mapping")
+    rng.bit_generator.state = meta["rng"]
+    return Restored(step, theta, rule_state, shift, margins if incremental else None, records, rng)
+
+
 class CheckpointLock:
     """The single-writer lock of one checkpoint path, held by one training (re-entrant for that training)."""
 
@@ -251,5 +366,17 @@ class CheckpointLock:
                 self.held = None
 
 
-__all__ = ["FORMAT_VERSION", "CheckpointLock", "check_identity", "checked_config", "config_diff",
-           "data_fingerprint", "model_fingerprint", "read_checkpoint", "write_checkpoint"]
+__all__ = [
+    "FORMAT_VERSION",
+    "CheckpointLock",
+    "Restored",
+    "check_identity",
+    "checked_config",
+    "config_diff",
+    "data_fingerprint",
+    "model_fingerprint",
+    "read_checkpoint",
+    "restore_entries",
+    "state_entries",
+    "write_checkpoint",
+]
