@@ -33,7 +33,7 @@ from ..modeling.multiclass import problem_data, with_margin_rows
 from ..modeling.regions import RegionFamily, RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 from ..nlp import ipopt
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
-from ..nlp.certify import Residuals, certify, multiplier_weights, stationarity_scale
+from ..nlp.certify import KKTReport, Residuals, certify, multiplier_weights, stationarity_scale
 from ..nlp.clarke import KinkedRow, clarke_check
 from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
 from ..nlp.nlp import NLP, Point, Rows, split_extended_multipliers
@@ -801,7 +801,8 @@ class MaxMarginProblem:
         ``fallbacks`` (the walk's later regions, WALK_STEP_MAX_ITER) the first attempt is the result."""
         convex = self._convex_attempt(region, theta, opts)
         if convex is not None:
-            if convex.report is None or convex.report.kkt_met(opts.tolerances) \
+            report = convex.report
+            if report is None or isinstance(report, KKTReport) and report.kkt_met(opts.tolerances) \
                     or region.whole.n_extra > CONVEX_FALLBACK_MAX_SIGN_ROWS:
                 return convex
             # the SOCP's point finished short of the tolerance (degenerate regions): IPOPT from there
