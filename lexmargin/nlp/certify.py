@@ -297,7 +297,9 @@ def null_space(jacobian, n: int, rank_tol: float) -> np.ndarray:
     J = np.asarray(jacobian, dtype=float).reshape(-1, n)
     if J.shape[0] == 0:
         return np.eye(n)
-    _, s, vt = np.linalg.svd(unit_rows(J), full_matrices=True)
+    # vt must be n x n: the reduced SVD gives that when there are at least n rows (and skips the m x m U: 10^4 active
+    # rows made the full one take 2.6 s per call), the full one otherwise
+    _, s, vt = np.linalg.svd(unit_rows(J), full_matrices=J.shape[0] < n)
     rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0
     return vt[rank:].T
 
