@@ -829,12 +829,21 @@ GENERIC = [
     (r"^x__label_point: .*if kind is float else kind\(1\) -> .*else kind\(2\)$",
      "the symbolic label is a constant nonzero factor of the margin: the identity holds for 2 f exactly when "
      "it holds for f"),
+    (r"^x__label_point: .*replace=False\).*-> .*replace=None\)",
+     "None is falsy like False: numpy draws the two classes without replacement, the same draws as with False"),
     (r"^x_symbolic_check: .*for _ in range\(3\)\] -> .*for _ in range\(4\)\]",
      "a fourth random rational point: a true identity holds at every point, and a false one (a nonzero "
      "rational function of rho) fails at all but a null set of random points, so it fails at the first three"),
 ]
 # ... and one by one: (mangled function, original line, mutant line) -> reason.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
+    # ---- homogeneity: a K-output model's contrast label (numpy infers the dtype the code names)
+    ("x__label_point", "c = np.array([kind(0)] * K, dtype=object if kind is not float else float)",
+     "c = np.array([kind(0)] * K, dtype=None)"):
+        "numpy infers the same dtype: float64 from Python floats, object from SymPy Integers",
+    ("x__label_point", "c = np.array([kind(0)] * K, dtype=object if kind is not float else float)",
+     "c = np.array([kind(0)] * K, )"):
+        "numpy infers the same dtype: float64 from Python floats, object from SymPy Integers",
     # ---- clarke
     ("x\u01c1RegionMargins\u01c1vertices",
      "grown = [u for u in np.nonzero((pre <= tol * level) & (level > 0))[0] if u not in kinks]",
