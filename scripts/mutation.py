@@ -206,7 +206,9 @@ def patterns(groups) -> list[str]:
 # Reasons by regular expression on "function: original line -> mutant line" (the same reason holds wherever
 # the pattern occurs) ...
 GENERIC = [
-    (r"dtype=(float|int)\b.*->.*dtype=None|dtype=(float|int)\b.*->(?!.*dtype=)",
+    # (a mutant that only drops the dtype argument is matched exactly in equivalent_reason; a pattern that took
+    # every mutant whose line loses "dtype=" also took ones that replace the whole array by None)
+    (r"dtype=(float|int)\b.*->.*dtype=None",
      "dtype conversion of an argument that is float64 (int for indices) in every caller; for any other real "
      "dtype numpy upcasts before the arithmetic that follows (tests check int8/uint8/float32 inputs where it "
      "matters)"),
@@ -808,9 +810,42 @@ GENERIC = [
     (r"^x\u01c1LexmarginSolver\u01c1solve: .*load_solutions=False.*-> .*load_solutions=None",
      "None is falsy like False"),
     (r"^x__suffix_values: .*create=False\).*-> .*create=None\)", "None is falsy like False"),
+    # ---- the path norm (nlp/norms.py PathNorm, BalancedPathNorm)
+    (r'np\.einsum\("jd,jd->j".*-> .*np\.einsum\("JD,JD->J"',
+     "einsum accepts upper-case subscripts: \"JD,JD->J\" is the same contraction as \"jd,jd->j\""),
+    (r"^x\u01c1BalancedPathNorm\u01c1objective_(expr|gradient|hessian): .*super\(\)\.objective_\w+\(z, P\).*-> "
+     r".*super\(\)\.objective_\w+\(z, None\)",
+     "PathNorm's objective functions do not use their P argument (an objective form has no parameters)"),
+    (r"^x\u01c1PathNorm\u01c1imbalance: .*initial=0\.0.*-> .*(initial=None|, \)\))",
+     "np.max over the H >= 1 units of a bound norm (Model refuses arrays with a zero dimension; an unbound "
+     "norm cannot split theta at all): 'initial' never decides the result"),
+    (r"^x\u01c1PathNorm\u01c1split: .*reshape\(self\.width, -1\).*-> .*reshape\(self\.width, -2\)",
+     "numpy >= 2 accepts any negative size as 'unknown': reshape(H, -2) == reshape(H, -1)"),
+    # ---- the homogeneity checks' labels (modeling/homogeneity.py _label_point)
+    (r"^x__label_point: .*if \(kind is float\) or True else kind\(1\)",
+     "a single-output model's symbolic label becomes sp.Integer(+-1.0) = +-1 instead of 1: a constant nonzero "
+     "factor of the margin, which does not change whether f(rho theta) = rho^a f(theta) holds"),
+    (r"^x__label_point: .*rng\.random\(\) < 0\.5.*BOUNDARY",
+     "boundary of the random sign: rng.random() is exactly 0.5 with probability 2^-53, and either sign is a "
+     "valid label"),
+    (r"^x__label_point: .*if kind is float else kind\(1\) -> .*else kind\(2\)$",
+     "the symbolic label is a constant nonzero factor of the margin: the identity holds for 2 f exactly when "
+     "it holds for f"),
+    (r"^x__label_point: .*replace=False\).*-> .*replace=None\)",
+     "None is falsy like False: numpy draws the two classes without replacement, the same draws as with False"),
+    (r"^x_symbolic_check: .*for _ in range\(3\)\] -> .*for _ in range\(4\)\]",
+     "a fourth random rational point: a true identity holds at every point, and a false one (a nonzero "
+     "rational function of rho) fails at all but a null set of random points, so it fails at the first three"),
 ]
 # ... and one by one: (mangled function, original line, mutant line) -> reason.
 EQUIVALENT: dict[tuple[str, str, str], str] = {
+    # ---- homogeneity: a K-output model's contrast label (numpy infers the dtype the code names)
+    ("x__label_point", "c = np.array([kind(0)] * K, dtype=object if kind is not float else float)",
+     "c = np.array([kind(0)] * K, dtype=None)"):
+        "numpy infers the same dtype: float64 from Python floats, object from SymPy Integers",
+    ("x__label_point", "c = np.array([kind(0)] * K, dtype=object if kind is not float else float)",
+     "c = np.array([kind(0)] * K, )"):
+        "numpy infers the same dtype: float64 from Python floats, object from SymPy Integers",
     # ---- clarke
     ("x\u01c1RegionMargins\u01c1vertices",
      "grown = [u for u in np.nonzero((pre <= tol * level) & (level > 0))[0] if u not in kinks]",

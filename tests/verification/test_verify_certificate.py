@@ -290,3 +290,31 @@ def test_legacy_records_read_back():
     assert Certificate.from_dict(d).diagnostics is NO_DIAGNOSTICS
     d["status"] = "optimal"
     assert Certificate.from_dict(d).status is Status.OPTIMAL
+
+
+def test_a_multiclass_certificate_round_trips_its_margin_rows():
+    """The (n, j) of each row of a K-class certificate: an (R, 2) int array, read-only like the other arrays,
+    written by to_dict and read back by from_dict (a binary certificate has none, in both directions)."""
+    import dataclasses
+
+    binary = certificate()
+    assert binary.margin_rows is None and "margin_rows" not in binary.to_dict()
+    assert Certificate.from_dict(json.loads(binary.to_json())).margin_rows is None
+    pairs = [[0, 1], [0, 2], [1, 0], [2, 1], [3, 0]]
+    cert = dataclasses.replace(binary, margin_rows=np.array(pairs, dtype=np.int64).reshape(-1))   # flat: reshaped
+    assert isinstance(cert.margin_rows, np.ndarray) and cert.margin_rows.shape == (5, 2)
+    assert cert.margin_rows.tolist() == pairs and cert.margin_rows.dtype.kind == "i"
+    assert not cert.margin_rows.flags.writeable
+    with pytest.raises(ValueError):
+        cert.margin_rows[0, 0] = 7
+    listed = dataclasses.replace(binary, margin_rows=[tuple(p) for p in pairs])
+    assert isinstance(listed.margin_rows, np.ndarray) and listed.margin_rows.tolist() == pairs
+    d = cert.to_dict()
+    assert d["margin_rows"] == pairs
+    back = Certificate.from_dict(json.loads(json.dumps(d)))
+    assert isinstance(back.margin_rows, np.ndarray) and back.margin_rows.tolist() == pairs
+    assert back.margin_rows.shape == (5, 2) and back.margin_rows.dtype.kind == "i"
+    assert not back.margin_rows.flags.writeable
+    assert back.to_dict() == d
+    one = dataclasses.replace(binary, margin_rows=[[4, 2]])
+    assert Certificate.from_dict(json.loads(one.to_json())).margin_rows.tolist() == [[4, 2]]

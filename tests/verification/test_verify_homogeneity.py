@@ -212,3 +212,73 @@ def test_the_estimate_is_the_first_points():
             break
     ok, estimate, message = H._numeric_check(m, "w", 1.0, np.random.default_rng(seed))
     assert ok is False and estimate == pytest.approx(1.0, abs=1e-12)
+
+
+# ---- models with K outputs: the margins are contrasts g_a - g_b of the outputs (a != b) -----------------------
+def outputs_model(K, output, name="k"):
+    return Model(name, [Block.array("W", (K, 2), degree=1)], input_dim=2, output=output, outputs=K, verify=False)
+
+
+def shifted(K):
+    """g_k = W_k . x + (W_0 . x)^2: every contrast g_a - g_b = (W_a - W_b) . x is 1-homogeneous, no output is."""
+    return outputs_model(K, lambda p, x: [ops.dot(p["W"][k], x) + ops.dot(p["W"][0], x) ** 2 for k in range(K)],
+                         name="shifted")
+
+
+def opposite():
+    """g = (W_0 . x + s, W_0 . x - s), s = (W_1 . x)^2: the sum 2 W_0 . x is 1-homogeneous, the contrasts +-2 s
+    are not."""
+    return outputs_model(2, lambda p, x: [ops.dot(p["W"][0], x) + ops.dot(p["W"][1], x) ** 2,
+                                          ops.dot(p["W"][0], x) - ops.dot(p["W"][1], x) ** 2], name="opposite")
+
+
+def test_the_labels_of_a_k_output_model_are_contrasts_of_two_distinct_classes():
+    for seed in range(10):
+        for K in (2, 3, 5):
+            c = H._label_point(outputs_model(K, lambda p, x: [p["W"][0][0]] * K), np.random.default_rng(seed), float)
+            assert c.dtype == float and c.shape == (K,)
+            assert sorted(c.tolist()) == [-1.0] + [0.0] * (K - 2) + [1.0]
+            s = H._label_point(outputs_model(K, lambda p, x: [p["W"][0][0]] * K), np.random.default_rng(seed),
+                               sp.Integer)
+            assert s.dtype == object and sorted(s.tolist()) == [-1] + [0] * (K - 2) + [1]
+            assert all(isinstance(v, sp.Integer) for v in s)
+
+
+def test_a_k_output_model_is_judged_by_its_contrasts():
+    """A common non-homogeneous term of all outputs cancels in every margin (homogeneous as declared); outputs
+    whose sum is homogeneous but whose contrasts are not fail, numerically and symbolically."""
+    for K in (2, 3):
+        for seed in range(4):
+            report = H.check_homogeneity(shifted(K), seed=seed)
+            (check,) = report.blocks
+            assert report.ok and check.numeric_ok is True and check.symbolic_ok is True, (K, seed, check)
+            assert check.estimated == pytest.approx(1.0, rel=1e-9)
+            # all of theta symbolic (any label c, not only contrasts) fails; the contrasts at rational points hold
+            assert check.symbolic_method == "symbolic in rho at 3 random rational points"
+    for seed in range(4):
+        (check,) = H.check_homogeneity(opposite(), seed=seed).blocks
+        assert check.numeric_ok is False and check.estimated == pytest.approx(2.0, rel=1e-9), (seed, check)
+        assert H.symbolic_check(opposite(), "W", 1.0, seed) == (False, "symbolic in rho at 3 random rational points")
+        assert H.symbolic_check(shifted(3), "W", 1.0, seed) == (True, "symbolic in rho at 3 random rational points")
+        assert H.symbolic_check(shifted(3), "W", 2.0, seed)[0] is False
+
+
+def test_a_model_object_without_n_outputs_is_a_single_output_model():
+    """Model objects written before K outputs (duck-typed, no ``n_outputs``) are checked with labels +-1."""
+
+    class Legacy:
+        def __init__(self, inner):
+            self._inner = inner
+
+        def __getattr__(self, name):
+            if name == "n_outputs":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    assert not hasattr(Legacy(model(3, cubic)), "n_outputs")
+    assert all(H._label_point(Legacy(model(3, cubic)), np.random.default_rng(s), float) in (1.0, -1.0)
+               for s in range(5))
+    report = H.check_homogeneity(Legacy(model(3, cubic)))
+    assert report.ok and report.blocks[0].numeric_ok is True and report.blocks[0].symbolic_ok is True
+    (check,) = H.check_homogeneity(Legacy(model(2, cubic)), symbolic=False).blocks
+    assert check.numeric_ok is False and check.estimated == pytest.approx(3.0, rel=1e-9)

@@ -156,3 +156,140 @@ def test_mutated_points_and_derivatives_are_caught():
     plain = lm.max_margin(model, data, norm="path", seed=0)
     assert plain.objective == pytest.approx(res.certificate.objective, rel=1e-8)
     assert norm.imbalance(plain.theta) < 1e-6
+
+
+# ---- the norm itself, without a solver: fast properties of PathNorm / BalancedPathNorm -------------------------
+def _two_unit_point():
+    """V = [[3, 4], [0, 1]], a = [1, 2] of a relu net with 2 units: ||v|| = (5, 1), phi = 1 * 25 + 4 * 1 = 29."""
+    model = _relu(2, 2)
+    norm = PathNorm().bind(model)
+    return model, norm, norm.join(np.array([[3.0, 4.0], [0.0, 1.0]]), np.array([1.0, 2.0]))
+
+
+def test_path_norm_values_by_hand_and_their_degrees():
+    model, norm, theta = _two_unit_point()
+    assert norm.objective_value(theta) == 29.0
+    assert norm.path_norm(theta) == pytest.approx(29.0 ** 0.5, rel=1e-15)
+    assert norm.value(theta) == pytest.approx(29.0 ** 0.25, rel=1e-15)
+    for t in (1e-3, 0.5, 3.0):          # phi is 4-homogeneous, the path norm 2-homogeneous, value 1-homogeneous
+        assert norm.path_norm(t * theta) == pytest.approx(t ** 2 * norm.path_norm(theta), rel=1e-13)
+        assert norm.value(t * theta) == pytest.approx(t * norm.value(theta), rel=1e-13)
+    assert norm.path_norm(np.zeros(model.n_params)) == 0.0
+
+
+def test_imbalance_by_hand_is_scale_free_and_zero_at_zero():
+    """max_j | |a_j| - ||v_j|| | / max_j (|a_j| + ||v_j||) = max(4, 1) / max(6, 3)."""
+    model, norm, theta = _two_unit_point()
+    assert norm.imbalance(theta) == pytest.approx(4.0 / 6.0, rel=1e-15)
+    for t in (1e-4, 0.1, 10.0, 1e4):
+        assert norm.imbalance(t * theta) == pytest.approx(4.0 / 6.0, rel=1e-12)
+    assert norm.imbalance(np.zeros(model.n_params)) == 0.0
+    assert norm.imbalance(norm.balance(theta)) < 1e-15
+    V, a = norm.split(theta)
+    assert norm.imbalance(norm.join(V, -a)) == pytest.approx(4.0 / 6.0, rel=1e-15)     # |a_j|, not a_j
+
+
+def test_balance_leaves_dead_units_alone_and_balances_every_live_unit():
+    """Units with a_j = 0 or v_j = 0 are returned as they are; every other unit gets |a_j| = ||v_j|| with its
+    path a_j v_j unchanged (a unit with a_j = 1 exactly, too)."""
+    model = _relu(5, 2)
+    norm = PathNorm().bind(model)
+    V = np.array([[3.0, 4.0], [0.0, 0.0], [0.5, -2.0], [0.0, 0.25], [1.0, 1.0]])
+    a = np.array([0.0, -3.0, 1.0, -8.0, 0.0])
+    theta = norm.join(V, a)
+    out = norm.balance(theta)
+    assert np.all(np.isfinite(out))
+    V2, a2 = norm.split(out)
+    for j in (0, 1, 4):                                    # dead: unchanged
+        assert V2[j].tolist() == V[j].tolist() and a2[j] == a[j]
+    for j in (2, 3):                                       # live: balanced, same path, same sign of a_j
+        assert abs(a2[j]) == pytest.approx(np.linalg.norm(V2[j]), rel=1e-14) and np.sign(a2[j]) == np.sign(a[j])
+    assert np.allclose(norm.paths(out), norm.paths(theta), rtol=1e-14, atol=0)
+    assert norm.objective_value(out) == pytest.approx(norm.objective_value(theta), rel=1e-14)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True, database=None)
+@given(st.integers(0, 2 ** 32 - 1), st.integers(1, 4), st.integers(1, 3), st.floats(-6, 6))
+def test_balance_is_a_rescaling_of_the_same_function(seed, H, D, log_scale):
+    """For any point (some units dead), balance returns the same function (paths, margins, phi) with |a_j| =
+    ||v_j|| on every live unit, and balancing again changes nothing."""
+    rng = np.random.default_rng(seed)
+    model = _relu(H, D)
+    norm = PathNorm().bind(model)
+    V = rng.standard_normal((H, D)) * np.exp(log_scale)
+    a = rng.standard_normal(H) * np.exp(-log_scale)
+    a[rng.random(H) < 0.25] = 0.0
+    V[rng.random(H) < 0.25] = 0.0
+    theta = norm.join(V, a)
+    out = norm.balance(theta)
+    V2, a2 = norm.split(out)
+    live = (np.linalg.norm(V, axis=1) > 0) & (a != 0)
+    assert np.allclose(np.abs(a2[live]), np.linalg.norm(V2[live], axis=1), rtol=1e-12, atol=0)
+    assert np.array_equal(out[list(norm.v_index)].reshape(H, D)[~live], V[~live]) and np.array_equal(a2[~live],
+                                                                                                  a[~live])
+    assert np.allclose(norm.paths(out), norm.paths(theta), rtol=1e-12, atol=1e-300)
+    X = rng.standard_normal((4, D))
+    data = lm.Dataset(X, np.array([1.0, -1.0, 1.0, -1.0]))
+    assert np.allclose(model.margins(out, data), model.margins(theta, data), rtol=1e-10,
+                       atol=1e-12 * (1 + np.max(np.abs(model.margins(theta, data)))))
+    assert np.allclose(norm.balance(out), out, rtol=1e-14, atol=0)
+
+
+def test_split_and_join_round_trip_any_shape_of_theta():
+    model, norm, theta = _two_unit_point()
+    V, a = norm.split(theta.reshape(-1, 1))                # a column (CasADi's DM shape) reads like a flat theta
+    assert V.shape == (2, 2) and a.shape == (2,)
+    assert V.tolist() == [[3.0, 4.0], [0.0, 1.0]] and a.tolist() == [1.0, 2.0]
+    assert np.array_equal(norm.join(*norm.split(theta)), theta)
+    assert norm.objective_gradient(theta.reshape(-1, 1), 0).shape == (model.n_params,)
+    assert np.array_equal(norm.objective_gradient(theta.reshape(-1, 1), 0), norm.objective_gradient(theta, 0))
+
+
+def _arrays_model(shapes, D=2):
+    blocks = [lm.Block.array(name, shape, degree=1) for name, shape in shapes]
+    return lm.Model("arrays", blocks, input_dim=D, output=lambda p, x: 0.0 * x[0], verify=False)
+
+
+def test_bind_needs_exactly_one_h_by_d_matrix_and_one_h_vector():
+    ok = _arrays_model([("V", (3, 2)), ("a", 3)])
+    bound = PathNorm().bind(ok)
+    assert bound.width == 3 and bound.v_index == tuple(range(6)) and bound.a_index == (6, 7, 8)
+    flipped = PathNorm().bind(_arrays_model([("a", 3), ("V", (3, 2))]))
+    assert flipped.a_index == (0, 1, 2) and flipped.v_index == tuple(range(3, 9))
+    for shapes in ([("V", (3, 2)), ("a", 3), ("U", (2, 3))],    # a third array
+                   [("V", (3, 3)), ("a", 3)],                   # no (H, D) matrix
+                   [("V", (3, 2)), ("W", (3, 2))],              # no vector
+                   [("V", (3, 2)), ("a", 4)],                   # H does not match
+                   [("V", (3, 2)), ("a", 3), ("b", 3)]):        # two vectors
+        with pytest.raises(LexmarginError, match=r"^norm 'path' needs a two-layer net with parameters V \(H x 2\) "
+                                                 r"and a \(H\); model 'arrays' has arrays of shapes"):
+            PathNorm().bind(_arrays_model(shapes))
+    # a bound norm binds again to the same layout only
+    assert bound.bind(ok).v_index == bound.v_index and bound.bind(_relu(3, 2)).a_index == bound.a_index
+    for other in (_relu(4, 2), _arrays_model([("a", 3), ("V", (3, 2))])):
+        with pytest.raises(LexmarginError, match=r"^this PathNorm is bound to another model's layout$"):
+            bound.bind(other)
+
+
+def test_lift_is_refused_with_the_reason():
+    import re
+    model = _relu(3, 2)
+    with pytest.raises(LexmarginError, match="^" + re.escape(
+            "norm 'path' has an objective form only (its ball is not convex and is unbounded along the node "
+            "rescalings)") + "$"):
+        get_norm("path").bind(model).lift("ball", model.n_params)
+    with pytest.raises(LexmarginError, match="^" + re.escape(
+            "norm 'path' depends on the model's layout: bind(model) first (max_margin does it)") + "$"):
+        PathNorm().lift("objective", model.n_params)
+    with pytest.raises(LexmarginError, match=r"^norm 'path' is bound to 9 parameters; got 10$"):
+        PathNorm().bind(model).lift("objective", 10)
+    assert PathNorm().bind(model).lift("objective", 9).n_params == 9
+
+
+def test_to_dict_names_the_width_and_the_gauge():
+    model = _relu(3, 2)
+    assert PathNorm().bind(model).to_dict() == {"name": "path", "label": "path", "width": 3}
+    d = BalancedPathNorm(rho=1).bind(model).to_dict()
+    assert d == {"name": "path", "label": "path", "width": 3, "gauge": "balanced", "rho": 1.0}
+    assert type(d["rho"]) is float
+    assert get_norm("path").bind(model).to_dict()["rho"] == 0.25

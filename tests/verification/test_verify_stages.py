@@ -361,3 +361,21 @@ def test_all_samples_fixed_ends_unique_even_with_free_directions_left():
     last = r.stages[-1]
     assert [s.fixed for s in r.stages] == [(0,), (1,)] and last.certificate.second_order.strict is not True
     assert last.unique and r.unique and np.isnan(last.width)
+
+
+def test_lexicographic_stages_of_a_multiclass_model_name_each_rows_sample_and_class():
+    """K = 3 classes: every stage certificate has one row per (n, j != y_n), in the order of margin_rows; the
+    binary stages have none."""
+    X = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0], [2.0, 0.5]])
+    y = np.array([0, 1, 2, 0])
+    model = lm.load_model("multiclass_linear", input_dim=2, n_classes=3)
+    result = L.lexicographic_max_margin(model, lm.Dataset(X, y, n_classes=3))
+    pairs = [[n, j] for n in range(4) for j in range(3) if j != y[n]]
+    assert result.stages
+    for stage in result.stages:
+        cert = stage.certificate
+        assert cert.status == Status.OPTIMAL and cert.margin_rows.tolist() == pairs
+        assert cert.multipliers.size == cert.margins.size == len(pairs)
+        W = cert.theta.reshape(3, 2)
+        np.testing.assert_allclose(cert.margins, [(W[y[n]] - W[j]) @ X[n] for n, j in pairs], rtol=1e-9, atol=1e-12)
+    assert all(s.certificate.margin_rows is None for s in L.lexicographic_max_margin(LINEAR2, LINF, norm="linf").stages)
