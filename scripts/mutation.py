@@ -121,6 +121,9 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                     "MaxMarginProblem._on_all_sign_rows",
                                                     "MaxMarginProblem._attempt_at", "MaxMarginProblem._kinked_rows",
                                                     "_region_rank_best"]},
+    # (left out of maxmargin: _convex_attempt and _convex_regions, the convex form of two-layer ReLU regions
+    # (problems/relu_convex.py): a solver strategy like IPOPT's region solve; its point is finished and judged by
+    # _judge_region, which is in scope)
     # the dual route of linear l2 problems: the rows it solves (dual_rows; linear_margins, the A and c the
     # certificate evaluates, with their prescaling), its scope (dual_applies), the certificate it hands back
     # (dual_certificate: status map, decide, None for IPOPT unless forced), and in the active-set solver what
