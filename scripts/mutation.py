@@ -886,9 +886,12 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
     ("x_null_space", "if J.shape[0] == 0:", "if J.shape[1] == 0:"):
         "without the shortcut the SVD of a 0 x n matrix gives rank 0 and an orthonormal basis of R^n (any "
         "orthonormal basis is a valid answer; numpy's is the identity)",
-    ("x_null_space", "_, s, vt = np.linalg.svd(unit_rows(J), full_matrices=True)",
+    ("x_null_space", "_, s, vt = np.linalg.svd(unit_rows(J), full_matrices=J.shape[0] < n)",
      "_, s, vt = np.linalg.svd(unit_rows(J), )"):
-        "full_matrices=True is numpy's default",
+        "numpy's default full_matrices=True gives the same n x n vt (and the m x m U the reduced SVD skips: only slower)",
+    ("x_null_space", "_, s, vt = np.linalg.svd(unit_rows(J), full_matrices=J.shape[0] < n)",
+     "_, s, vt = np.linalg.svd(unit_rows(J), full_matrices=J.shape[0] <= n)"):
+        "at m = n rows the reduced and the full SVD have the same n x n vt",
     ("x_null_space", "rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0",
      "rank = int(np.sum(s > rank_tol * s[0])) if (s.size and s[0] > 0) or True else 0"):
         "redundant guard: J has >= 1 row here, and s[0] = 0 means every singular value is 0, none > 0",
