@@ -141,3 +141,30 @@ def test_a_region_the_socp_cannot_solve_goes_to_ipopt(monkeypatch):
     expected = lm.max_margin(model, data, seed=0, starts=1, route="ipopt", raise_on_failure=False)
     assert calls and cert.solver.name == "ipopt"
     assert cert.status == expected.status and cert.objective == pytest.approx(expected.objective, rel=1e-9)
+
+
+def test_a_convex_point_the_finish_cannot_certify_goes_to_ipopt_from_there(monkeypatch):
+    """A proposal that is feasible but not a KKT point of its region (here the SOCP's point scaled by 1.05: every
+    margin above 1, so no active set fits) is not accepted: IPOPT solves the region from that point."""
+    from dataclasses import replace
+    model, data = net(), balanced_data(0)
+    real = C.TwoLayerRegions.solve
+    proposals, starts = [], []
+
+    def scaled(self, region, signs, theta, time_limit=None):
+        out = real(self, region, signs, theta, time_limit)
+        proposals.append(1.05 * out.theta)
+        return replace(out, theta=proposals[-1])
+
+    attempt_in_region = M.MaxMarginProblem._attempt_in_region
+
+    def spy(self, region, theta, *args, **kwargs):
+        starts.append(np.array(theta, dtype=float))
+        return attempt_in_region(self, region, theta, *args, **kwargs)
+
+    monkeypatch.setattr(C.TwoLayerRegions, "solve", scaled)
+    monkeypatch.setattr(M.MaxMarginProblem, "_attempt_in_region", spy)
+    cert = lm.max_margin(model, data, seed=0, starts=1, raise_on_failure=False)
+    assert proposals and starts and len(starts) <= len(proposals)
+    np.testing.assert_allclose(starts[0], proposals[0], rtol=1e-12)        # IPOPT from the proposal
+    assert np.min(cert.margins) >= 1 - 1e-8
