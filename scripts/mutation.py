@@ -255,6 +255,14 @@ GENERIC = [
      "above 40 parameters or 20 violated samples"),
     (r"^x\u01c1MaxMarginProblem\u01c1_solve_from: .*_initial_index\(source, theta0, ws\) -> .*None",
      "only the first working set depends on the start (a solver strategy); the accepted result does not"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_region_attempt: .*n_extra > CONVEX_FALLBACK_MAX_SIGN_ROWS.*-> "
+     r".*n_extra >= CONVEX_FALLBACK_MAX_SIGN_ROWS",
+     "solver strategy: at exactly 5000 sign rows, whether IPOPT re-solves a convex proposal the finish could not "
+     "certify; either point is judged by _judge_region"),
+    (r"^x\u01c1MaxMarginProblem\u01c1_certificate: .*SOLVER_NAMES\.get\(attempt\.solver, attempt\.solver\).*-> "
+     r".*SOLVER_NAMES\.get\(attempt\.solver(, None|, )?\)",
+     "descriptive text: every solver an attempt can name (ipopt, clarabel) is in SOLVER_NAMES, so the default is "
+     "never read"),
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*extra=False.*-> .*extra=None", "None is falsy like False"),
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*decide\(False.*-> .*decide\(None", "None is falsy like False"),
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*kinds == \"margin\"\], initial=0\.0\).*-> "
