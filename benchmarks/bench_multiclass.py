@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_numeric import (
     _blas_threads,
     _has_torch,
+    _kernel_choice,
     _load_libraries,
     _summary,
     _torch_dtype,
@@ -64,18 +65,9 @@ def digits():
 
 
 def trainer(kernel, theta, kernel_name=None, fused=True) -> Trainer:
-    saved = os.environ.get("LEXMARGIN_FUSED_KERNEL")
-    if kernel_name is not None:
-        os.environ["LEXMARGIN_FUSED_KERNEL"] = kernel_name
-    try:
+    with _kernel_choice(kernel_name):
         return Trainer(kernel, theta, rule=Normalized(ETA), n_steps=TOTAL_STEPS, checkpoints=2,
                        store_direction=False, fused=fused)
-    finally:
-        if kernel_name is not None:
-            if saved is None:
-                os.environ.pop("LEXMARGIN_FUSED_KERNEL", None)
-            else:
-                os.environ["LEXMARGIN_FUSED_KERNEL"] = saved
 
 
 def _torch_state(X, y, theta, K, dtype):
