@@ -940,15 +940,17 @@ def layered_layouts(names, shapes, d, hint: dict):
     return slope, activations, layouts
 
 
-def _layered_candidates(names, shapes, d, data: Dataset, hint: dict):
-    """LayeredNetKernel factories: every layout of ``layered_layouts`` and activation."""
+def _layered_candidates(names, shapes, d, data: Dataset, hint: dict, kernel_class=None):
+    """Factories (dtype -> kernel) of ``kernel_class`` (default ``LayeredNetKernel``; the K-output nets pass
+    theirs): every layout of ``layered_layouts`` and activation."""
+    kernel_class = kernel_class or LayeredNetKernel
     slope, activations, layouts = layered_layouts(names, shapes, d, hint)
     for hidden, bias, layer_names, bias_name in layouts:
         for act in activations:
             yield lambda dtype, hidden=hidden, act=act, bias=bias, layer_names=layer_names, bias_name=bias_name: \
-                LayeredNetKernel(data, hidden=hidden, activation=act, slope=slope, dtype=dtype,
-                                 output_name=names[-1], layer_names=layer_names, first_bias=bias,
-                                 bias_name=bias_name)
+                kernel_class(data, hidden=hidden, activation=act, slope=slope, dtype=dtype,
+                             output_name=names[-1], layer_names=layer_names, first_bias=bias,
+                             bias_name=bias_name)
 
 
 def _chain_widths(shapes, d):

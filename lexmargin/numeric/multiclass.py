@@ -32,9 +32,9 @@ from .kernels import (
     CasadiKernel,
     Kernel,
     LayeredNetKernel,
+    _layered_candidates,
     check_kernel_against_model,
     layered_degree,
-    layered_layouts,
 )
 from .backend import constants, namespace, xp_dtype
 from .registry import KernelRequest, KernelUnavailable, register_kernel, warn_fallback
@@ -275,13 +275,8 @@ def _layered_factories(model, dataset: Dataset):
         return
     inner = shapes[:-1] + [(shapes[-1][1],)]
     hint = getattr(model, "numeric_structure", None)
-    slope, activations, layouts = layered_layouts(names, inner, d, hint if isinstance(hint, dict) else {})
-    for hidden, bias, layer_names, bias_name in layouts:
-        for act in activations:
-            yield lambda dtype, hidden=hidden, act=act, bias=bias, layer_names=layer_names, bias_name=bias_name: \
-                MulticlassLayeredNetKernel(dataset, hidden=hidden, activation=act, slope=slope, dtype=dtype,
-                                           output_name=names[-1], layer_names=layer_names, first_bias=bias,
-                                           bias_name=bias_name)
+    yield from _layered_candidates(names, inner, d, dataset, hint if isinstance(hint, dict) else {},
+                                   MulticlassLayeredNetKernel)
 
 
 class MulticlassCasadiKernel(CasadiKernel):
