@@ -310,7 +310,7 @@ class _Attempt:
     rounds: int
     working_set: np.ndarray
     finish: FinishInfo = NOT_RUN
-    report: object = None         # the KKT report when the working set covered every sample
+    report: KKTReport | None = None   # the KKT report when the working set covered every sample
     solver: str = "ipopt"         # who proposed the point: "ipopt", or "clarabel" (a region's convex form)
 
 
@@ -801,8 +801,7 @@ class MaxMarginProblem:
         ``fallbacks`` (the walk's later regions, WALK_STEP_MAX_ITER) the first attempt is the result."""
         convex = self._convex_attempt(region, theta, opts)
         if convex is not None:
-            report = convex.report
-            if report is None or isinstance(report, KKTReport) and report.kkt_met(opts.tolerances) \
+            if convex.report is None or convex.report.kkt_met(opts.tolerances) \
                     or region.whole.n_extra > CONVEX_FALLBACK_MAX_SIGN_ROWS:
                 return convex
             # the SOCP's point finished short of the tolerance (degenerate regions): IPOPT from there

@@ -124,7 +124,7 @@ class TwoLayerRegions:
         """
         started = time.perf_counter()
         rows = _RowSets(self, np.asarray(region.slopes, float), np.asarray(region.signs, float), signs)
-        margin_rows, sign_rows = rows.seed(self, np.asarray(theta, dtype=float))
+        margin_rows, sign_rows = rows.seed(np.asarray(theta, dtype=float))
         iterations, name, u = 0, "Unsolved", np.zeros(self.v_columns.shape)
         for _ in range(MAX_ROUNDS):
             left = None if time_limit is None else time_limit - (time.perf_counter() - started)
@@ -177,6 +177,7 @@ class _RowSets:
     def __init__(self, form: TwoLayerRegions, slopes, pattern_signs, signs):
         self.X = form.X
         self.H = form.width
+        self.v_columns, self.a_columns = form.v_columns, form.a_columns
         self.d = self.X.shape[1]
         self.coefficients = form.y[:, None] * signs[None, :] * slopes          # (N, H): f_n = sum_j C_nj u_j . x_n
         self.pattern_signs = pattern_signs                                     # (N, H)
@@ -186,11 +187,11 @@ class _RowSets:
         Z = self.X @ u.T
         return np.sum(self.coefficients * Z, axis=1), (self.pattern_signs * Z).ravel()
 
-    def seed(self, form: TwoLayerRegions, theta):
+    def seed(self, theta):
         """The rows nearest to binding at theta: the SEED_MARGINS lowest margins of u = |a| v and the SEED_SIGNS
         smallest relative sign slacks |v_j . x_n| / (||v_j|| ||x_n||)."""
         N, H = self.coefficients.shape
-        V, a = theta[form.v_columns], theta[form.a_columns]
+        V, a = theta[self.v_columns], theta[self.a_columns]
         Z = self.X @ V.T
         margins = np.sum(self.coefficients * np.abs(a)[None, :] * Z, axis=1)
         scale = np.linalg.norm(self.X, axis=1)[:, None] * np.maximum(np.linalg.norm(V, axis=1), TINY)[None, :]
