@@ -76,7 +76,7 @@ def test_normalized_step_is_eta_grad_L_over_L():
 
 def test_adaptive_grows_and_shrinks():
     rule = Adaptive(1.0, grow=2.0, shrink=0.25)
-    state = rule.update(rule.init(2), np.array([True, False]))
+    state = rule.accept(rule.init(2), np.array([True, False]))
     np.testing.assert_allclose(state["eta"], [2.0, 0.25])
 
 

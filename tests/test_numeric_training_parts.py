@@ -53,7 +53,7 @@ def fake_state(step=0):
     theta = np.array([[3.0, 4.0], [0.0, 2.0]])
     lane = SimpleNamespace(rows=slice(0, 2), theta=theta, f=np.array([[1.0, 2.0], [4.0, 3.0]]),
                            log_loss=np.array([-1.0, -2.0]))
-    return SimpleNamespace(kernel=FakeKernel(), step=step, rule_state={"eta": np.array([0.1, 0.2])},
+    return SimpleNamespace(kernel=FakeKernel(), step=step, rule=Normalized(0.1), rule_state={"eta": np.array([0.1, 0.2])},
                            gather=lambda name: getattr(lane, name))
 
 

@@ -9,7 +9,9 @@ Small pure pieces, composed by ``train``:
 * backends (``backend``): the generic path computes in the namespace of theta -- numpy by default, torch, CuPy or
   any array-API library on the same code (``BackendMismatchError`` for mixed libraries; docs/backends.md);
 * losses in log space (``ExponentialLoss``, ``LogisticLoss``);
-* step rules (``Constant``, ``Normalized``, ``Adaptive``, ``AdaGrad``), minibatch SGD and Path-SGD (p = 2);
+* step rules (``steps``: optax-style ``init`` / ``update(direction, state, log_loss, params) -> (delta, state)``;
+  ``Constant``, ``Normalized``, ``Adaptive``, ``AdaGrad``, ``Momentum``; a new one subclasses ``StepRule`` and is
+  registered by ``register_rule`` for exact resume), minibatch SGD and Path-SGD (p = 2);
 * geometries (``geometry``): ``Steepest(geometry, rule)`` runs a step rule as steepest descent in l1 (greedy
   coordinate descent, O(N) margin updates on a linear kernel), linf (sign descent) or lp, or as mirror
   descent (``MirrorLp``, ``Hypentropy``: exponentiated gradient +-), checkpointed and resumed like the others;
@@ -56,11 +58,16 @@ from .kernels import (
                       layered_degree,
 )
 from .losses import ExponentialLoss, LogisticLoss, get_loss, logsumexp
-from .multiclass import (CrossEntropyLoss, MulticlassCasadiKernel, MulticlassLayeredNetKernel, MulticlassLinearKernel,
-                         multiclass_kernel)
-from .registry import KernelFallbackWarning, register_kernel
+from .multiclass import (
+                      CrossEntropyLoss,
+                      MulticlassCasadiKernel,
+                      MulticlassLayeredNetKernel,
+                      MulticlassLinearKernel,
+                      multiclass_kernel,
+)
 from .pathsgd import path_norm_squared, path_scales, path_scales_bruteforce, path_sgd_direction
-from .steps import AdaGrad, Adaptive, Constant, Normalized
+from .registry import KernelFallbackWarning, register_kernel
+from .steps import AdaGrad, Adaptive, Constant, Momentum, Normalized, StepRule, register_rule
 from .trainer import CheckpointMismatchError, DivergenceError, Trainer, train
 
 __all__ = [
@@ -111,6 +118,9 @@ __all__ += ["CrossEntropyLoss", "MulticlassCasadiKernel", "MulticlassLayeredNetK
 
 # array backends and the kernel registry (numeric/backend.py, numeric/registry.py; docs/backends.md)
 __all__ += ["BackendMismatchError", "KernelFallbackWarning", "register_kernel"]
+
+# the step-rule protocol (numeric/steps.py; docs/numeric_geometry.md)
+__all__ += ["Momentum", "StepRule", "register_rule"]
 
 # node rescalings of layered nets: balanced / unbalanced starts of the same function (numeric/initialization.py)
 __all__ += ["balance", "he_init", "rescale_units", "unbalance", "unit_norms"]

@@ -69,12 +69,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from .backend import astype, constants, copy, namespace
-from .steps import RULES, Normalized, rule_from_dict
+from .steps import CoordinateUpdate, Normalized, StepRule, register_rule, rule_from_dict
 
 # coordinate descent's incrementally updated margins are recomputed exactly at every step divisible by this
 EXACT_EVERY = 1024
@@ -227,6 +227,20 @@ class _SteepestBase:
         p = self.p
         return math.inf if p == 1 else 1.0 if math.isinf(p) else dual_exponent(p)
 
+    def update(self, theta, d, m):
+        """m Delta(d) ("dual" scale) or m u(d) ("unit"): the change of theta (R, P).
+
+        Args:
+            theta: parameters (R, P) (only their dtype matters here).
+            d: descent directions -grad log L (R, P).
+            m: the step rule's multipliers (R,).
+
+        Returns:
+            The update (R, P).
+        """
+        delta = self.direction(d) if self.scale == "dual" else self.unit_direction(d)
+        return _column(theta, m) * delta
+
     def step(self, theta, d, m):
         """theta + m Delta(d) ("dual" scale) or theta + m u(d) ("unit").
 
@@ -238,8 +252,7 @@ class _SteepestBase:
         Returns:
             (theta', None): the new parameters (R, P) and no coordinate change.
         """
-        delta = self.direction(d) if self.scale == "dual" else self.unit_direction(d)
-        return theta + _column(theta, m) * delta, None
+        return theta + self.update(theta, d, m), None
 
     def to_dict(self) -> dict:
         return {"geometry": self.name, "scale": self.scale}
@@ -287,27 +300,33 @@ class L1(_SteepestBase):
         out[np.arange(d.shape[0]), i] = di
         return out
 
-    def step(self, theta, d, m):
+    def update(self, theta, d, m):
         """Move one coordinate per run: theta_i += m d_i (``unit``: m sign(d_i)).
 
         Args:
-            theta: parameters (R, P).
+            theta: parameters (R, P) (their dtype).
             d: descent directions (R, P).
             m: multipliers (R,).
 
         Returns:
-            (theta', (i, delta)): the new parameters and, per run, the coordinate moved and by how much.
+            A ``steps.CoordinateUpdate``: per run, the coordinate moved and by how much.
         """
         i, di = self.coordinates(d)
         xp = namespace(theta, d)
         if xp is not np:
-            delta = astype(astype(m, theta.dtype) * (di if self.scale == "dual" else xp.sign(di)), theta.dtype)
-            return theta + _one_hot(xp, i, theta) * delta[:, None], (i, delta)
-        delta = (np.asarray(m, dtype=theta.dtype) * (di if self.scale == "dual" else np.sign(di))).astype(theta.dtype)
-        new = theta.copy()
-        rows = np.arange(theta.shape[0])
-        new[rows, i] += delta
-        return new, (i, delta)
+            return CoordinateUpdate(i, astype(astype(m, theta.dtype) * (di if self.scale == "dual" else xp.sign(di)),
+                                              theta.dtype))
+        return CoordinateUpdate(i, (np.asarray(m, dtype=theta.dtype) * (di if self.scale == "dual" else np.sign(di)))
+                                .astype(theta.dtype))
+
+    def step(self, theta, d, m):
+        """theta with one coordinate per run moved (``update``).
+
+        Returns:
+            (theta', (i, delta)): the new parameters and, per run, the coordinate moved and by how much.
+        """
+        change = self.update(theta, d, m)
+        return change.apply(theta), (change.index, change.value)
 
 
 @dataclass(frozen=True)
@@ -402,6 +421,10 @@ class MirrorLp:
         z = self.mirror(theta) + _column(theta, m) * d
         return astype(self.inverse_mirror(z), theta.dtype), None
 
+    def update(self, theta, d, m):
+        """theta' - theta (``step``)."""
+        return self.step(theta, d, m)[0] - theta
+
     def norm(self, theta) -> np.ndarray:
         return lp_norm(theta, self.p)
 
@@ -441,6 +464,10 @@ class Hypentropy:
         z = xp.asinh(theta / b2) + _column(theta, m) * d
         return astype(b2 * xp.sinh(z), theta.dtype), None
 
+    def update(self, theta, d, m):
+        """theta' - theta (``step``)."""
+        return self.step(theta, d, m)[0] - theta
+
     def norm(self, theta) -> np.ndarray:
         return lp_norm(theta, 1)
 
@@ -457,6 +484,8 @@ class Geometry(Protocol):
     name: str
 
     def step(self, theta: np.ndarray, d: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, tuple | None]: ...
+
+    def update(self, theta: np.ndarray, d: np.ndarray, m: np.ndarray) -> Any: ...
 
     def norm(self, theta: np.ndarray) -> np.ndarray: ...
 
@@ -477,8 +506,8 @@ def get_geometry(geometry="l2", p: float | None = None, scale: str = "dual") -> 
         The geometry.
     """
     if not isinstance(geometry, str):
-        if not hasattr(geometry, "step"):
-            raise TypeError(f"a geometry needs step(theta, d, m); got {type(geometry).__name__}")
+        if not (hasattr(geometry, "step") and hasattr(geometry, "update")):
+            raise TypeError(f"a geometry needs step(theta, d, m) and update(theta, d, m); got {type(geometry).__name__}")
         return geometry
     if geometry not in GEOMETRIES:
         raise ValueError(f"unknown geometry {geometry!r}; choose from {sorted(GEOMETRIES)}")
@@ -509,57 +538,65 @@ def geometry_from_dict(spec: dict):
 
 
 # ---- the step rule ----------------------------------------------------------------------------------------------
+@register_rule
 @dataclass(frozen=True)
-class Steepest:
-    """A step rule in a geometry: theta' = geometry.step(theta, -grad log L, m), m from ``step``.
+class Steepest(StepRule):
+    """A step rule in a geometry: delta = geometry.update(theta, -grad log L, m), m from the inner ``step`` rule.
 
     ``Steepest("linf", Normalized(0.1))`` is sign descent with steps 0.1 ||grad L||_1 / L;
-    ``Steepest("l1", Constant(0.1))`` greedy coordinate descent on L; ``Steepest(MirrorLp(3), ...)``
-    mirror descent.  The state is the inner rule's (``eta`` per run; ``Adaptive`` accepts / rejects).
+    ``Steepest("l1", Constant(0.1))`` greedy coordinate descent on L (a ``steps.CoordinateUpdate``);
+    ``Steepest(MirrorLp(3), ...)`` mirror descent.  The state is the inner rule's (``eta`` per run;
+    ``Adaptive`` accepts / rejects).
 
     Args:
         geometry: a geometry or its name (``get_geometry``).
-        step: the step-size rule (``Constant``, ``Normalized``, ``Adaptive``); default ``Normalized(0.1)``.
+        step: the step-size rule (``Constant``, ``Normalized``, ``Adaptive``: a ``fusable`` rule, whose
+            ``multiplier`` gives m); default ``Normalized(0.1)``.
         p: the exponent of "lp" / "mirror_lp" when ``geometry`` is a name.
         scale: "dual" or "unit" when ``geometry`` is a name.
     """
 
     geometry: Any = "l2"                 # a Geometry (a name is turned into one)
-    step: Any = field(default_factory=lambda: Normalized(0.1))       # a steps.StepSizeRule
+    step: Any = field(default_factory=lambda: Normalized(0.1))       # a fusable steps.StepRule
     p: float | None = None
     scale: str = "dual"
+    name: ClassVar[str] = "steepest"
+    fusable: ClassVar[bool] = True
 
     def __post_init__(self):
         object.__setattr__(self, "geometry", get_geometry(self.geometry, self.p, self.scale))
         object.__setattr__(self, "p", getattr(self.geometry, "p", None) if self.geometry.name in ("lp", "mirror_lp")
                            else None)
         object.__setattr__(self, "scale", getattr(self.geometry, "scale", "dual"))
-        if not hasattr(self.step, "multiplier") or isinstance(self.step, Steepest):
+        if not (isinstance(self.step, StepRule) and self.step.fusable) or isinstance(self.step, Steepest):
             raise TypeError(f"step must be a step-size rule (Constant, Normalized, Adaptive); got {self.step!r}")
 
     @property
-    def adaptive(self) -> bool:
+    def adaptive(self) -> bool:              # type: ignore[override]
         return bool(self.step.adaptive)
 
     @property
     def eta(self):
         return self.step.eta
 
-    def init(self, runs: int) -> dict:
+    def init(self, runs: int, n_params: int = 0) -> dict:
         """The inner rule's state for ``runs`` runs."""
-        return self.step.init(runs)
+        return self.step.init(runs, n_params)
 
     def multiplier(self, state, log_loss) -> np.ndarray:
         """The inner rule's multiplier m (R,)."""
         return self.step.multiplier(state, log_loss)
 
-    def update(self, state, accepted) -> dict:
-        """The inner rule's adaptation (``Adaptive``): grow accepted runs' steps, shrink the others'."""
-        return self.step.update(state, accepted)
+    def update(self, direction, state, log_loss, params=None):
+        """The geometry's update at theta = ``params`` with the inner rule's multiplier; the state unchanged."""
+        return self.geometry.update(params, direction, astype(self.multiplier(state, log_loss), params.dtype)), state
 
-    def apply(self, theta, d, m):
-        """The geometry's step: (theta', change); see the module docstring."""
-        return self.geometry.step(theta, d, m)
+    def accept(self, state, accepted) -> dict:
+        """The inner rule's adaptation (``Adaptive``): grow accepted runs' steps, shrink the others'."""
+        return self.step.accept(state, accepted)
+
+    def step_sizes(self, state):
+        return self.step.step_sizes(state)
 
     def to_dict(self) -> dict:
         return {"rule": "steepest", "geometry": self.geometry.to_dict(), "step": self.step.to_dict()}
@@ -646,8 +683,6 @@ def fused_step(lane, geometry, m) -> None:
         lane.P[-1] = predicted - lane.log_loss
         lane._refresh()
 
-
-RULES["steepest"] = Steepest
 
 __all__ = ["EXACT_EVERY", "GEOMETRIES", "L1", "L2", "Geometry", "Hypentropy", "LInf", "Lp", "MirrorLp", "Steepest",
            "dual_exponent", "fused_step", "geometry_from_dict", "get_geometry", "incremental_margins", "is_incremental", "lp_norm"]

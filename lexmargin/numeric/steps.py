@@ -1,30 +1,46 @@
-"""Step rules: the per-run multiplier s_r of the update  theta_r <- theta_r - s_r * grad log L(theta_r).
+"""Step rules, optax-style: ``init`` and ``update`` pure functions on per-run state.
 
-All rules act on grad log L (computed stably); the loss enters in log space:
+A rule maps the descent direction d = -grad log L(theta) (R, P) of R runs to their updates::
 
-* ``Constant(eta)``: plain GD on L, s = eta * L  (= eta * exp(log L));
-* ``Normalized(eta)``: s = eta, i.e. eta * grad L / L;
-* ``Adaptive(eta)``: Lyu & Li style loss-based step: s = eta_r * L (or eta_r with ``normalized=True``);
+    state          = rule.init(runs, n_params)                     # a dict of arrays with a leading R axis
+    delta, state'  = rule.update(d, state, log_loss, theta)        # theta' = theta + delta  (``apply_update``)
+
+``delta`` is an (R, P) array, or a ``CoordinateUpdate`` (one coordinate per run: coordinate descent, whose
+margins a linear kernel updates in O(N)).  The loss enters in log space (``log_loss`` (R,)), so L = exp(log L)
+never underflows before it is needed.  The trainer knows nothing else of a rule's state: records and
+messages ask ``step_sizes(state)``, fused lanes ask ``multiplier`` (rules whose update is m_r d_r, or a
+geometry's step with multiplier m_r: ``fusable``), compiled step loops ask ``compiled_form``, and
+``adaptive`` rules hear which steps lowered the loss through ``accept(state, accepted)``.
+
+Rules (every one a frozen dataclass, registered by name in ``RULES`` for exact resume through ``to_dict`` /
+``rule_from_dict``):
+
+* ``Constant(eta)``: plain GD on L, delta = eta L d = -eta grad L;
+* ``Normalized(eta)``: delta = eta d = -eta grad L / L;
+* ``Adaptive(eta)``: Lyu & Li style loss-based step, delta = eta_r L d (or eta_r d with ``normalized=True``);
   a step that lowers the loss is kept and eta_r grows, one that does not is rejected and eta_r shrinks
   (the run retries from the same point on its next iteration);
-* ``AdaGrad(eta)``: per-coordinate steps eta g_i / sqrt(sum of g_i^2 so far), g = grad L; its state also holds
-  the accumulators (R, P) (``init(runs, n_params)``; the trainer passes P to rules with ``per_coordinate``).
+* ``AdaGrad(eta)``: per coordinate, delta_i = eta g_i / (sqrt(G_i) + eps), G_i <- G_i + g_i^2, g = -grad L;
+* ``Momentum(eta, beta)``: heavy ball, v <- beta v + m d, delta = v (m = eta, or eta L with
+  ``normalized=False``);
+* ``geometry.Steepest(geometry, rule)``: steepest descent in a norm or mirror descent, the multiplier from a
+  fixed or adaptive rule.
 
-Step sizes are a scalar or one value per run (R,).  A rule's state is a dict of (R,) arrays (and (R, P) arrays for
-per-coordinate rules).  ``init`` gives numpy arrays; the trainer moves them to the namespace and device of theta
-(``backend.like``), and ``multiplier``, ``update`` and ``precondition`` compute in the namespace of their inputs
-(numpy, torch, CuPy, ``array_api_strict``: ``backend.namespace``).
+Step sizes are a scalar or one value per run (R,).  ``init`` gives numpy arrays; the trainer moves them to
+the namespace and device of theta (``backend.like``), and ``update``, ``accept`` and ``multiplier`` compute
+in the namespace of their inputs (numpy, torch, CuPy, ``array_api_strict``: ``backend.namespace``).
+A new rule subclasses ``StepRule``, sets ``name`` and writes ``update`` (``Momentum`` is about ten lines).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Protocol
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
 
 import numpy as np
 
-from .backend import copy, namespace
+from .backend import astype, copy, namespace
 
 
 def _check_eta(rule, what="eta"):
@@ -44,36 +60,7 @@ def _per_run(eta, runs: int) -> np.ndarray:
 
 
 def _as_list(eta):
-    arr = np.asarray(eta, dtype=float)
-    return arr.tolist()
-
-
-@dataclass(frozen=True)
-class _FixedStep:
-    """A step size eta (scalar or per run) that does not adapt."""
-
-    eta: float | tuple = 0.1
-    adaptive = False
-    rule_name = ""
-
-    def __post_init__(self):
-        _check_eta(self)
-
-    def init(self, runs: int) -> dict:
-        return {"eta": _per_run(self.eta, runs)}
-
-    def to_dict(self) -> dict:
-        return {"rule": self.rule_name, "eta": _as_list(self.eta)}
-
-
-@dataclass(frozen=True)
-class Constant(_FixedStep):
-    """Gradient descent on L with a constant step: theta <- theta - eta * grad L."""
-
-    rule_name = "constant"
-
-    def multiplier(self, state, log_loss) -> np.ndarray:
-        return _loss_scaled(state["eta"], log_loss)
+    return np.asarray(eta, dtype=float).tolist()
 
 
 def _loss_scaled(eta, log_loss):
@@ -82,26 +69,198 @@ def _loss_scaled(eta, log_loss):
     return xp.exp(xp.log(eta) + log_loss)
 
 
+def _scaled(m, direction):
+    """m_r d_r (R, P) in the dtype of ``direction``."""
+    return astype(m, direction.dtype)[:, None] * direction
+
+
+@dataclass(frozen=True)
+class CoordinateUpdate:
+    """An update that moves one coordinate per run: theta[r, index[r]] += value[r].
+
+    Attributes:
+        index: the coordinate of each run (R,) (integers).
+        value: its change (R,), in theta's dtype.
+    """
+
+    index: Any
+    value: Any
+
+    def apply(self, theta):
+        """theta with the coordinates moved (a new array; theta is not changed)."""
+        xp = namespace(theta, self.value)
+        if xp is not np:
+            columns = xp.arange(theta.shape[1], device=theta.device)
+            one_hot = xp.astype(xp.expand_dims(self.index, axis=1) == columns, theta.dtype)
+            return theta + one_hot * self.value[:, None]
+        new = theta.copy()
+        new[np.arange(theta.shape[0]), self.index] += self.value
+        return new
+
+
+def apply_update(theta, delta):
+    """theta + delta for an (R, P) array ``delta`` or a ``CoordinateUpdate`` (optax's ``apply_updates``).
+
+    Args:
+        theta: parameters (R, P).
+        delta: the rule's update.
+
+    Returns:
+        The new parameters (R, P), a new array.
+    """
+    if isinstance(delta, CoordinateUpdate):
+        return delta.apply(theta)
+    return theta + delta
+
+
+class StepRule:
+    """The contract of a step rule (subclasses are frozen dataclasses; ``update`` is the one method to write).
+
+    Class attributes:
+        name: the registry key (``RULES``) that ``to_dict`` writes and ``rule_from_dict`` reads.
+        adaptive: steps are accepted or rejected by the loss at the new point (``accept``); the trainer
+            then keeps a rejected run where it was.
+        fusable: the update is m_r d_r, or ``geometry``'s step with multiplier m_r (``multiplier``), so full-batch
+            runs may take a kernel's fused lanes, which compute d themselves.
+        preconditioned: the rule scales each coordinate itself (AdaGrad), so it cannot be composed with another
+            preconditioned direction (Path-SGD).
+        geometry: the geometry of the step (``numeric.geometry``), or None (plain: no geometry of its own).
+    """
+
+    name: ClassVar[str] = ""
+    adaptive: ClassVar[bool] = False
+    fusable: ClassVar[bool] = False
+    preconditioned: ClassVar[bool] = False
+    geometry: Any = None
+
+    def init(self, runs: int, n_params: int = 0) -> dict:
+        """The state of ``runs`` runs of ``n_params`` parameters: {"eta": (R,)} unless the rule needs more."""
+        return {"eta": _per_run(self.eta, runs)}                   # type: ignore[attr-defined]
+
+    def update(self, direction, state: dict, log_loss, params=None):
+        """The update of every run and the rule's next state.
+
+        Args:
+            direction: d = -grad log L (R, P) (the minibatch's in SGD; Path-SGD's direction with ``path_sgd``).
+            state: the rule's state for these runs (per-run arrays; not changed).
+            log_loss: log L per run (R,).
+            params: theta (R, P) (mirror steps need it).
+
+        Returns:
+            (delta, state'): an (R, P) array or a ``CoordinateUpdate``, and the next state (``state`` itself when
+            nothing changed).
+        """
+        raise NotImplementedError
+
+    def accept(self, state: dict, accepted) -> dict:
+        """``adaptive`` rules: the state after the trainer kept the runs ``accepted`` (R,) and rejected the others."""
+        return state
+
+    def multiplier(self, state: dict, log_loss):
+        """``fusable`` rules: m (R,) with delta = m d (or the geometry's step with multiplier m)."""
+        raise TypeError(f"step rule {self.name!r} is not a multiple of the direction (not fusable)")
+
+    def compiled_form(self, state: dict):
+        """(eta (R,) float64, loss_scaled) when a compiled step loop can run this rule itself, with multiplier
+        eta_r L_r (``loss_scaled``) or eta_r; None otherwise."""
+        return
+
+    def step_sizes(self, state: dict):
+        """The step size of each run (R,), for records and messages."""
+        return state["eta"]
+
+    def to_dict(self) -> dict:
+        """{"rule": name, field: value, ...}: strict JSON, what checkpoints record."""
+        spec: dict = {"rule": self.name}
+        for f in fields(self):                                      # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            spec[f.name] = _as_list(value) if f.name == "eta" else value
+        return spec
+
+    @classmethod
+    def from_dict(cls, spec: dict):
+        """The inverse of ``to_dict``."""
+        spec = {k: v for k, v in spec.items() if k != "rule"}
+        if isinstance(spec.get("eta"), list):
+            spec["eta"] = tuple(spec["eta"])
+        return cls(**spec)
+
+
+# name -> rule class (``register_rule``)
+RULES: dict[str, Any] = {}
+
+
+def register_rule(cls):
+    """Class decorator: registers a ``StepRule`` under its ``name`` for ``rule_from_dict``."""
+    if not cls.name or cls.name in RULES:
+        raise ValueError(f"step rule name {cls.name!r} is empty or taken")
+    RULES[cls.name] = cls
+    return cls
+
+
+class _ScalarRule(StepRule):
+    """Rules whose update is m_r d_r."""
+
+    fusable: ClassVar[bool] = True
+
+    def update(self, direction, state, log_loss, params=None):
+        return _scaled(self.multiplier(state, log_loss), direction), state
+
+
+@dataclass(frozen=True)
+class _FixedStep(_ScalarRule):
+    """A step size eta (scalar or per run) that does not adapt."""
+
+    eta: float | tuple = 0.1
+    loss_scaled: ClassVar[bool] = False
+
+    def __post_init__(self):
+        _check_eta(self)
+
+    def multiplier(self, state, log_loss):
+        return _loss_scaled(state["eta"], log_loss) if self.loss_scaled else copy(state["eta"])
+
+    def compiled_form(self, state):
+        return np.asarray(state["eta"], dtype=np.float64), self.loss_scaled
+
+
+@register_rule
+@dataclass(frozen=True)
+class Constant(_FixedStep):
+    """Gradient descent on L with a constant step: theta <- theta - eta * grad L (m = eta L)."""
+
+    name: ClassVar[str] = "constant"
+    loss_scaled: ClassVar[bool] = True
+
+
+@register_rule
 @dataclass(frozen=True)
 class Normalized(_FixedStep):
-    """Normalized GD: theta <- theta - eta * grad L / L = theta - eta * grad log L."""
+    """Normalized GD: theta <- theta - eta * grad L / L = theta - eta * grad log L (m = eta)."""
 
-    rule_name = "normalized"
-
-    def multiplier(self, state, log_loss) -> np.ndarray:
-        return copy(state["eta"])
+    name: ClassVar[str] = "normalized"
 
 
+@register_rule
 @dataclass(frozen=True)
-class Adaptive:
-    """Loss-based adaptive step: grow by ``grow`` on success, shrink by ``shrink`` and retry on failure."""
+class Adaptive(_ScalarRule):
+    """Loss-based adaptive step: grow by ``grow`` on success, shrink by ``shrink`` and retry on failure.
+
+    Args:
+        eta: the initial step size (scalar or one per run).
+        grow: factor (>= 1) on an accepted step, capped at ``max_eta``.
+        shrink: factor in (0, 1) on a rejected one.
+        normalized: m = eta (True) or eta L (False).
+        max_eta: the cap (inf: none).
+    """
 
     eta: float | tuple = 0.1
     grow: float = 1.1
     shrink: float = 0.5
     normalized: bool = True
     max_eta: float = math.inf
-    adaptive = True
+    name: ClassVar[str] = "adaptive"
+    adaptive: ClassVar[bool] = True
 
     def __post_init__(self):
         _check_eta(self)
@@ -112,33 +271,37 @@ class Adaptive:
         if not self.max_eta > 0:
             raise ValueError(f"max_eta must be positive; got {self.max_eta}")
 
-    def init(self, runs: int) -> dict:
-        return {"eta": _per_run(self.eta, runs)}
-
-    def multiplier(self, state, log_loss) -> np.ndarray:
+    def multiplier(self, state, log_loss):
         return copy(state["eta"]) if self.normalized else _loss_scaled(state["eta"], log_loss)
 
-    def update(self, state, accepted) -> dict:
+    def accept(self, state, accepted):
         xp = namespace(state["eta"], accepted)
         eta = state["eta"]
         grown = np.minimum(eta * self.grow, self.max_eta) if xp is np else xp.clip(eta * self.grow, max=self.max_eta)
-        return {"eta": xp.where(accepted, grown, eta * self.shrink)}
+        return {**state, "eta": xp.where(accepted, grown, eta * self.shrink)}
 
     def to_dict(self) -> dict:
-        # no cap (max_eta = inf) is written as None: the dict stays strict JSON (rule_from_dict reads it back)
-        return {"rule": "adaptive", "eta": _as_list(self.eta), "grow": self.grow, "shrink": self.shrink,
-                "normalized": self.normalized, "max_eta": self.max_eta if math.isfinite(self.max_eta) else None}
+        # no cap (max_eta = inf) is written as None: the dict stays strict JSON (from_dict reads it back)
+        spec = super().to_dict()
+        spec["max_eta"] = self.max_eta if math.isfinite(self.max_eta) else None
+        return spec
+
+    @classmethod
+    def from_dict(cls, spec: dict):
+        if spec.get("max_eta", 0) is None:
+            spec = {**spec, "max_eta": math.inf}
+        return super().from_dict(spec)
 
 
+@register_rule
 @dataclass(frozen=True)
-class AdaGrad:
-    """AdaGrad (Duchi, Hazan & Singer 2011) on L, per coordinate: with g = grad L(theta_r) (the minibatch's, in SGD),
+class AdaGrad(StepRule):
+    """AdaGrad (Duchi, Hazan & Singer 2011) on L, per coordinate: with g = -grad L(theta_r) (the minibatch's, in SGD),
 
-        G_i <- G_i + g_i^2,      theta_i <- theta_i - eta g_i / (sqrt(G_i) + eps).
+        G_i <- G_i + g_i^2,      delta_i = eta g_i / (sqrt(G_i) + eps).
 
     The accumulators G (R, P) live in the rule state (``sum_sq``, next to ``eta`` (R,)), so a checkpoint holds them
-    and a resumed run continues bit for bit.  The trainer asks ``multiplier`` for L (the step along -grad log L that
-    is -grad L) and ``precondition`` for the update; steps are not rescaled by the loss otherwise (AdaGrad's own
+    and a resumed run continues bit for bit.  Steps are not rescaled by the loss otherwise (AdaGrad's own
     normalization), and the rule is never fused.  ``eps`` keeps coordinates with no gradient yet at step 0.
 
     Args:
@@ -148,9 +311,8 @@ class AdaGrad:
 
     eta: float | tuple = 0.01
     eps: float = 1e-8
-    adaptive = False
-    per_coordinate = True
-    rule_name = "adagrad"
+    name: ClassVar[str] = "adagrad"
+    preconditioned: ClassVar[bool] = True
 
     def __post_init__(self):
         _check_eta(self)
@@ -161,68 +323,72 @@ class AdaGrad:
         """State for ``runs`` runs of ``n_params`` parameters: eta (R,) and the accumulators sum_sq (R, P) = 0."""
         return {"eta": _per_run(self.eta, runs), "sum_sq": np.zeros((runs, int(n_params)))}
 
-    def multiplier(self, state, log_loss) -> np.ndarray:
-        """L (R,): times -grad log L it is the descent direction -grad L that ``precondition`` scales."""
-        return namespace(log_loss).exp(log_loss)
-
-    def precondition(self, state, direction):
-        """(step, new sum_sq): step = eta d / (sqrt(G + d^2) + eps) for d = -grad L (R, P), G the accumulators."""
-        xp = namespace(state["sum_sq"], direction)
+    def update(self, direction, state, log_loss, params=None):
+        """delta = eta g / (sqrt(G + g^2) + eps) for g = L d = -grad L, and G + g^2 in the state."""
+        g = _scaled(namespace(log_loss).exp(log_loss), direction)
+        xp = namespace(state["sum_sq"], g)
         if xp is np:
-            sum_sq = state["sum_sq"] + np.square(direction, dtype=np.float64)
+            sum_sq = state["sum_sq"] + np.square(g, dtype=np.float64)
         else:
-            sum_sq = state["sum_sq"] + xp.square(xp.astype(direction, xp.float64))
-        step = state["eta"][:, None] * direction / (xp.sqrt(sum_sq) + self.eps)
-        return step, sum_sq
-
-    def to_dict(self) -> dict:
-        return {"rule": self.rule_name, "eta": _as_list(self.eta), "eps": self.eps}
+            sum_sq = state["sum_sq"] + xp.square(xp.astype(g, xp.float64))
+        delta = astype(state["eta"][:, None] * g / (xp.sqrt(sum_sq) + self.eps), g.dtype)
+        return delta, {**state, "sum_sq": sum_sq}
 
 
-class StepSizeRule(Protocol):
-    """What the trainer asks of a step rule: how far each run moves.
+@register_rule
+@dataclass(frozen=True)
+class Momentum(StepRule):
+    """Heavy-ball momentum (Polyak 1964): v <- beta v + m d, delta = v, with m = eta (``normalized``) or eta L.
 
-    ``init(runs)`` gives the per-run state (a dict of (R,) arrays; ``eta`` among them), ``multiplier(state,
-    log_loss)`` the multipliers m (R,) of the step theta + m d (d = -grad log L, or the direction of a geometry:
-    ``geometry.Steepest``), ``adaptive`` rules also ``update(state, accepted)`` after each step, and
-    ``to_dict()`` is what checkpoints record (``rule_from_dict`` reads it back).
+    On linearly separable data GD with momentum keeps GD's implicit bias: its direction converges to the l2
+    max-margin direction (Wang, Meng, Zhang, Sun, Chen, Ma & Liu, "Does momentum change the implicit
+    regularization on separable data?", NeurIPS 2022).  The velocity v (R, P) is rule state (checkpointed).
+
+    Args:
+        eta: the step size (scalar or one per run).
+        beta: the momentum in [0, 1).
+        normalized: m = eta (True) or eta L (False).
     """
 
-    adaptive: bool
+    eta: float | tuple = 0.1
+    beta: float = 0.9
+    normalized: bool = True
+    name: ClassVar[str] = "momentum"
 
-    def init(self, runs: int) -> dict: ...
+    def __post_init__(self):
+        _check_eta(self)
+        if not (0 <= self.beta < 1):
+            raise ValueError(f"beta must lie in [0, 1); got {self.beta}")
 
-    def multiplier(self, state: dict, log_loss: np.ndarray) -> np.ndarray: ...
+    def init(self, runs: int, n_params: int = 0) -> dict:
+        return {"eta": _per_run(self.eta, runs), "velocity": np.zeros((runs, int(n_params)))}
 
-    def to_dict(self) -> dict: ...
+    def update(self, direction, state, log_loss, params=None):
+        m = copy(state["eta"]) if self.normalized else _loss_scaled(state["eta"], log_loss)
+        velocity = astype(self.beta * state["velocity"] + _scaled(m, direction), state["velocity"].dtype)
+        return astype(velocity, direction.dtype), {**state, "velocity": velocity}
 
 
-# name -> rule class; a class with ``from_dict`` (``geometry.Steepest``) reads its own dict
-RULES: dict[str, Any] = {"constant": Constant, "normalized": Normalized, "adaptive": Adaptive, "adagrad": AdaGrad}
+StepSizeRule = StepRule          # the name of earlier releases
 
 
 def rule_from_dict(spec: dict):
     """A step rule from its ``to_dict`` (what checkpoints record), for exact resume.
 
     Args:
-        spec: {"rule": name, ...}: "constant", "normalized", "adaptive", "adagrad" (with "eta"), or "steepest"
-            (``numeric.geometry.Steepest``: a geometry and an inner rule).
+        spec: {"rule": name, ...}: a name in ``RULES`` ("constant", "normalized", "adaptive", "adagrad",
+            "momentum", "steepest" (``numeric.geometry.Steepest``: a geometry and an inner rule)).
 
     Returns:
         The step rule.
     """
-    spec = dict(spec)
-    kind = spec.pop("rule")
+    kind = spec["rule"]
     if kind == "steepest" and kind not in RULES:
         from . import geometry  # noqa: F401  (registers Steepest in RULES)
     if kind not in RULES:
         raise ValueError(f"unknown step rule {kind!r}; choose from {sorted(RULES)}")
-    if hasattr(RULES[kind], "from_dict"):
-        return RULES[kind].from_dict({"rule": kind, **spec})
-    eta = spec.pop("eta")
-    if kind == "adaptive" and spec.get("max_eta", 0) is None:
-        spec["max_eta"] = math.inf                      # written as None by Adaptive.to_dict: no cap
-    return RULES[kind](eta=tuple(eta) if isinstance(eta, list) else eta, **spec)
+    return RULES[kind].from_dict(dict(spec))
 
 
-__all__ = ["AdaGrad", "Adaptive", "Constant", "Normalized", "StepSizeRule", "rule_from_dict"]
+__all__ = ["RULES", "AdaGrad", "Adaptive", "Constant", "CoordinateUpdate", "Momentum", "Normalized", "StepRule",
+           "StepSizeRule", "apply_update", "register_rule", "rule_from_dict"]

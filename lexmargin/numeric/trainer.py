@@ -44,7 +44,7 @@ from .fused import KERNELS, kernel_available
 from .geometry import EXACT_EVERY, is_incremental
 from .history import History
 from .losses import ExponentialLoss, get_loss
-from .steps import Constant, rule_from_dict
+from .steps import Constant, StepRule, rule_from_dict
 from .training.checkpoint import (
     FORMAT_VERSION,
     CheckpointLock,
@@ -147,9 +147,10 @@ class Trainer:
                  fused: bool = True, threads: int = 1):
         self._parts(kernel)
         self.loss = get_loss(loss)
-        self.rule = rule if rule is not None else Constant(0.1)   # a StepSizeRule or a geometry.Steepest
-        if not hasattr(self.rule, "multiplier"):
-            raise TypeError(f"rule must be a step rule (Constant, Normalized, Adaptive); got {rule!r}")
+        self.rule = rule if rule is not None else Constant(0.1)   # a steps.StepRule (geometry.Steepest among them)
+        if not isinstance(self.rule, StepRule):
+            raise TypeError(f"rule must be a step rule (a steps.StepRule: Constant, Normalized, Adaptive, AdaGrad, "
+                            f"Momentum, geometry.Steepest); got {rule!r}")
         if int(n_steps) != n_steps or n_steps < 0:
             raise ValueError(f"n_steps must be a non-negative integer; got {n_steps}")
         self.n_steps = int(n_steps)
@@ -158,8 +159,9 @@ class Trainer:
         self.path_sgd = bool(path_sgd)
         if self.path_sgd and not hasattr(kernel, "path_scales"):
             raise ValueError(f"Path-SGD needs a layered-net kernel; got {kernel.name!r}")
-        if self.path_sgd and (self._geometric or self._per_coordinate):
-            raise ValueError("Path-SGD has its own geometry: use a plain step rule (Constant, Normalized, Adaptive)")
+        if self.path_sgd and (self._geometric or self.rule.preconditioned):
+            raise ValueError("Path-SGD has its own geometry: use a step rule without a geometry or preconditioner "
+                             "(Constant, Normalized, Adaptive, Momentum)")
         self.seed = int(seed)
         self.reference = self._check_reference(reference)
         self.store_direction = bool(store_direction)
@@ -184,22 +186,15 @@ class Trainer:
     def _can_fuse(self) -> bool:
         return (self.kernel.has_fused_lanes and isinstance(self.loss, ExponentialLoss)
                 and self.batch_size is None and not self.path_sgd and not self.rule.adaptive
-                and not self._per_coordinate and (self.kernel.fused_geometry or not self._geometric))
-
-    @property
-    def _per_coordinate(self) -> bool:
-        """The rule scales each coordinate itself (``steps.AdaGrad``: state (R, P), ``precondition``)."""
-        return bool(getattr(self.rule, "per_coordinate", False))
+                and self.rule.fusable and (self.kernel.fused_geometry or not self._geometric))
 
     def _init_rule_state(self, runs: int) -> dict:
-        if self._per_coordinate:
-            return self.rule.init(runs, self.kernel.n_params)
-        return self.rule.init(runs)
+        return self.rule.init(runs, self.kernel.n_params)
 
     @property
     def _geometric(self) -> bool:
         """The rule moves in a geometry of its own (``geometry.Steepest``; on the fused path: ``geometry.fused_step``)."""
-        return hasattr(self.rule, "apply")
+        return self.rule.geometry is not None
 
     @property
     def _incremental(self) -> bool:

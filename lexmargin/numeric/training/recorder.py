@@ -116,7 +116,7 @@ class Recorder:
         if not self.due(state.step):
             return False
         self.records.append(measure(state.kernel, state.step, state.gather("theta"), state.gather("f"),
-                                    state.gather("log_loss"), state.rule_state["eta"], reference=self.reference,
+                                    state.gather("log_loss"), state.rule.step_sizes(state.rule_state), reference=self.reference,
                                     store_direction=self.store_direction))
         return True
 

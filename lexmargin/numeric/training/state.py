@@ -179,7 +179,7 @@ class TrainingState:
         self.unsaveable = self.fused          # the diverged state is not worth a checkpoint
         bad = np.nonzero(to_numpy(bad))[0]
         raise DivergenceError(f"runs {(bad[:10] + lane.rows.start).tolist()} diverged {when} step {step} "
-                              f"(step sizes {to_numpy(state['eta'])[bad][:5].tolist()}): reduce the step size")
+                              f"(step sizes {to_numpy(self.rule.step_sizes(state))[bad][:5].tolist()}): reduce the step size")
 
     def check_finite(self, lane, state: dict) -> None:
         """``DivergenceError`` if a run of a generic lane's new state is not finite (one reduction when fine).

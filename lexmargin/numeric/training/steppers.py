@@ -25,7 +25,7 @@ from .. import geometry
 from ..backend import astype, like, namespace
 from ..geometry import fused_step, incremental_margins
 from ..pathsgd import path_sgd_direction
-from ..steps import Constant, Normalized
+from ..steps import CoordinateUpdate, apply_update
 from .state import Lane, TrainingState, fits
 
 # fused lanes in parallel advance this many steps between synchronizations at most
@@ -91,16 +91,6 @@ class GenericStepper:
         self.state, self.batch_size, self.path_sgd = state, batch_size, path_sgd
         self.exact_every = exact_every or (lambda: geometry.EXACT_EVERY)
 
-    @property
-    def geometric(self) -> bool:
-        """The rule moves in a geometry of its own (``geometry.Steepest``)."""
-        return hasattr(self.state.rule, "apply")
-
-    @property
-    def per_coordinate(self) -> bool:
-        """The rule scales each coordinate itself (``steps.AdaGrad``)."""
-        return bool(getattr(self.state.rule, "per_coordinate", False))
-
     def advance(self, n: int = 1, pool=None) -> None:
         """One step of every lane (``n`` is 1), then the adaptive rule's update and the step counter.
 
@@ -122,7 +112,7 @@ class GenericStepper:
             news = [future.result() for future in futures]
             accepted = list(pool.map(self.commit, state.lanes, news))
         if state.rule.adaptive:
-            state.rule_state = state.rule.update(state.rule_state, namespace(*accepted).concat(accepted))
+            state.rule_state = state.rule.accept(state.rule_state, namespace(*accepted).concat(accepted))
         state.step += 1
 
     def check_chunk(self) -> None:
@@ -168,14 +158,15 @@ class GenericStepper:
         return log_loss + log_ratio, xp.take_along_axis(padded, like(position, lane.f), axis=1), inv_s
 
     def lane_step(self, lane, idx) -> Lane:
-        """The next state of one lane (not adopted yet).
+        """The next state of one lane (not adopted yet): the rule's update of d = -grad log L.
 
         Args:
             lane: a generic lane.
             idx: its minibatch rows, or None (full batch).
 
         Returns:
-            The new ``Lane`` (finite, except for adaptive rules, which reject runs in ``commit``).
+            The new ``Lane`` with the rule's next state in ``rule_update`` (finite, except for adaptive rules,
+            which reject runs in ``commit``).
         """
         state, rule = self.state, self.state.rule
         log_loss, e, inv_s = self.minibatch(lane, idx) if idx is not None else (lane.log_loss, lane.e, lane.inv_s)
@@ -183,53 +174,36 @@ class GenericStepper:
         if self.path_sgd:
             v = path_sgd_direction(state.kernel, lane.theta, v)
         rule_state = state.lane_rule_state(lane)
-        if self.geometric:
-            new = self.geometry_step(lane, v, inv_s, rule.multiplier(rule_state, log_loss))
-        elif self.per_coordinate:
-            d = astype(rule.multiplier(rule_state, log_loss) * inv_s, lane.theta.dtype)[:, None] * v   # -grad L
-            step, sum_sq = rule.precondition(rule_state, d)
-            new = Lane(lane.rows, lane.theta + astype(step, lane.theta.dtype))
-            state.refresh(new, lane.spare)
-            state.check_finite(new, rule_state)
-            new.rule_update = {"sum_sq": sum_sq}     # stored in commit, once every lane's step is finite
-            return new
-        else:
-            s = astype(rule.multiplier(rule_state, log_loss) * inv_s, lane.theta.dtype)
-            new = Lane(lane.rows, lane.theta + s[:, None] * v)
-            state.refresh(new, lane.spare)
+        delta, rule_next = rule.update(v * astype(inv_s[:, None], lane.theta.dtype), rule_state, log_loss, lane.theta)
+        new = Lane(lane.rows, apply_update(lane.theta, delta))
+        self.refresh(lane, new, delta)
+        if rule_next is not rule_state:
+            new.rule_update = rule_next          # stored in commit, once every lane's step is finite
         if not rule.adaptive:
             state.check_finite(new, rule_state)
         return new
 
-    def geometry_step(self, lane, v, inv_s, m) -> Lane:
-        """A ``geometry.Steepest`` rule's step theta' = geometry.step(theta, d, m), d = -grad log L = v inv_s.
-
-        A one-coordinate step on a linear kernel updates the margins in O(N) per run, recomputed exactly
-        at every step divisible by ``geometry.EXACT_EVERY`` (by step number: a resumed run does the same).
+    def refresh(self, lane, new, delta) -> None:
+        """Margins, loss and weights at the new point: a ``CoordinateUpdate`` on a linear kernel updates the
+        margins in O(N) per run, recomputed exactly at every step divisible by ``geometry.EXACT_EVERY`` (by step
+        number: a resumed run does the same); anything else is recomputed.
 
         Args:
-            lane: a generic lane.
-            v: its direction -grad log L / inv_s.
-            inv_s: the loss weights' scale.
-            m: the rule's multiplier per run.
-
-        Returns:
-            The new ``Lane``.
+            lane: the lane before the step.
+            new: its next state (theta set).
+            delta: the update that led there.
         """
         state = self.state
-        dtype = lane.theta.dtype
-        theta, change = state.rule.apply(lane.theta, v * astype(inv_s[:, None], dtype), astype(m, dtype))
-        new = Lane(lane.rows, theta)
         f = None
-        if (state.step + 1) % self.exact_every():
-            f = incremental_margins(state.kernel, lane.f, change, out=fits(lane.spare[0], theta, state.kernel))
+        if isinstance(delta, CoordinateUpdate) and (state.step + 1) % self.exact_every():
+            f = incremental_margins(state.kernel, lane.f, (delta.index, delta.value),
+                                    out=fits(lane.spare[0], new.theta, state.kernel))
         if f is None:
             state.refresh(new, lane.spare)
         else:
             new.f, new.cache = f, None
             new.log_loss, new.e, new.inv_s = state.loss.scaled_weights(
-                f, out=fits(lane.spare[1], theta, state.kernel))
-        return new
+                f, out=fits(lane.spare[1], new.theta, state.kernel))
 
     def commit(self, lane, new):
         """Adopt the lane's new state (adaptive rules: the runs whose step is accepted).
@@ -318,7 +292,7 @@ class FusedStepper:
         log_loss = lane.log_loss
         if not np.isfinite(log_loss).all():
             state.raise_divergence(~np.isfinite(log_loss), lane, rule_state, step)
-        if hasattr(state.rule, "apply"):
+        if state.rule.geometry is not None:
             fused_step(lane, state.rule.geometry, state.rule.multiplier(rule_state, log_loss))
         else:
             lane.advance(state.rule.multiplier(rule_state, log_loss))
@@ -338,15 +312,15 @@ class CompiledStepper(FusedStepper):
     steps in its own loop (``lane.run``); other lanes and rules take ``FusedStepper``'s loop."""
 
     def compiled_rule(self, lane):
-        """(eta per run, constant?) for the compiled kernel's own step loop; None for other rules or lanes.
+        """(eta per run, loss-scaled?) for the compiled kernel's own step loop (``StepRule.compiled_form``); None
+        for rules it cannot run or lanes without one.
 
         Args:
             lane: a fused lane.
         """
-        rule = self.state.rule
-        if not lane.compiled or type(rule) not in (Constant, Normalized):
+        if not lane.compiled:
             return None
-        return self.state.rule_state["eta"][lane.rows], isinstance(rule, Constant)
+        return self.state.rule.compiled_form(self.state.lane_rule_state(lane))
 
     def lane_steps(self, lane, start: int, n: int) -> None:
         """``n`` steps of one lane in its compiled loop (``DivergenceError`` at a run that diverged)."""
