@@ -277,3 +277,30 @@ def test_interrupt_is_deferred_to_the_next_boundary():
         assert not interrupts.requested
         interrupts.raise_if_requested()           # nothing pending: no exception
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler and not seconds
+
+
+def test_sigterm_is_deferred_to_the_next_boundary_as_an_exit_143():
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        pytest.skip("SIGTERM has an application handler here")
+    interrupts, seconds = DeferredInterrupts(), []
+    with interrupts.deferring(on_second=lambda: seconds.append(True)):
+        os.kill(os.getpid(), signal.SIGTERM)      # recorded: the process is not terminated
+        assert interrupts.requested == signal.SIGTERM
+        with pytest.raises(SystemExit) as stop:
+            interrupts.raise_if_requested()
+        assert stop.value.code == 143 and interrupts.requested is None
+        interrupts.raise_if_requested()
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and not seconds
+
+
+def test_an_application_handler_is_left_alone():
+    seen = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))
+    try:
+        interrupts = DeferredInterrupts()
+        with interrupts.deferring():
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert interrupts.requested is None
+        assert seen == [signal.SIGTERM]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -221,6 +221,31 @@ def test_a_second_writer_process_fails_at_start_and_the_first_finishes(tmp_path)
     same_history(train(kernel, theta, checkpoint_path=path, **kw), train(kernel, theta, **kw))
 
 
+@pytest.mark.parametrize("kind", ["generic", "sgd", "numpy"])
+def test_sigterm_saves_at_a_step_boundary_exits_143_and_resumes_exactly(tmp_path, kind, monkeypatch):
+    """A scheduler's SIGTERM (SLURM, Kubernetes, ``kill``) is deferred like Ctrl-C: the run stops at the next step
+    boundary, saves an exact checkpoint and exits with 143 (128 + SIGTERM); a resumed run ends bit-identical."""
+    for name in ("LEXMARGIN_NUMPY_ONLY", "LEXMARGIN_FUSED_KERNEL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in fault_env(kind).items():
+        monkeypatch.setenv(name, value)                  # the child and this process take the same path
+    kernel, theta, kw = fault_problem(kind)
+    path = tmp_path / "term.npz"
+    child = subprocess.Popen(child_command({"kind": kind, "mode": "hold", "path": str(path)}),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        wait_for(tmp_path / "ready", child)              # at its first record, inside the training loop
+        child.send_signal(signal.SIGTERM)                # recorded, not acted on: the child keeps waiting
+        time.sleep(0.2)
+        assert child.poll() is None
+    finally:
+        (tmp_path / "go").touch()
+    assert child.wait(60) == 128 + signal.SIGTERM, child.stderr.read().decode()[-2000:]
+    saved = Trainer.load(path, kernel)
+    assert 0 < saved.step < kw["n_steps"]                # stopped at the boundary after its first record
+    same_history(train(kernel, theta, checkpoint_path=path, **kw), train(kernel, theta, **kw))
+
+
 def test_a_second_writer_in_the_same_process_fails_at_start(tmp_path):
     kernel = LinearKernel(*separable())
     theta = kernel.random_theta([0, 1], 1.0)

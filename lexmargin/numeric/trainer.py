@@ -24,7 +24,7 @@ checkpoint resumed by ``train`` moves back to theta0's library and device.  The 
 This module is the façade: ``train`` and ``Trainer`` compose the pieces of ``numeric.training`` --
 ``state`` (lanes, rule state, step, RNG), ``steppers`` (generic, fused and compiled paths), ``recorder``
 (schedule, measurements, History), ``checkpoint`` (format, fingerprints, validation, writer lock) and
-``interrupts`` (deferred Ctrl-C) -- and re-exports what it always exported.
+``interrupts`` (deferred Ctrl-C and SIGTERM) -- and re-exports what it always exported.
 """
 
 from __future__ import annotations
@@ -328,7 +328,8 @@ class Trainer:
         With ``checkpoint_path`` the state is saved at every recorded checkpoint, every ``save_every``
         steps, at the end, and when interrupted (KeyboardInterrupt or an exception from ``callback``).
         ``callback(trainer)`` is called after each recorded checkpoint.  Ctrl-C (in the main thread)
-        stops at the next step boundary, so the saved state is exact; a second Ctrl-C stops at once
+        stops at the next step boundary, so the saved state is exact, and so does SIGTERM (then raising
+        ``SystemExit(143)``: the process ends as a terminated one would); a second signal stops at once
         and saves nothing (the last checkpoint on disk stays valid).
 
         The checkpoint's single-writer lock (``fileio.exclusive_writer``) is taken before the first
@@ -384,7 +385,7 @@ class Trainer:
         return self._lock.writing(path)
 
     def _deferred_interrupts(self):
-        """SIGINT sets a flag that the run loop turns into KeyboardInterrupt between steps."""
+        """SIGINT and SIGTERM set a flag that the run loop turns into their exceptions between steps."""
         return self._interrupts.deferring(on_second=self._mark_unsaveable)
 
     def _mark_unsaveable(self) -> None:
