@@ -24,6 +24,7 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from typing import Any
 from contextlib import ExitStack, contextmanager
 
 
@@ -34,7 +35,7 @@ def _terminate(signum, frame) -> None:
 
 
 # signal -> (the default handler taken over, the exception raised at the boundary, the immediate action)
-DEFERRED = {
+DEFERRED: dict[signal.Signals, tuple[Any, Callable[[], BaseException], Callable[[int, Any], None]]] = {
     signal.SIGINT: (signal.default_int_handler, KeyboardInterrupt, signal.default_int_handler),
     signal.SIGTERM: (signal.SIG_DFL, lambda: SystemExit(128 + signal.SIGTERM), _terminate),
 }
@@ -82,7 +83,7 @@ class DeferredInterrupts:
         """The exception of the signal that arrived since the last call, clearing it (nothing if none did)."""
         if self.requested is not None:
             signum, self.requested = self.requested, None
-            raise DEFERRED[signum][1]()
+            raise DEFERRED[signal.Signals(signum)][1]()
 
 
 __all__ = ["DEFERRED", "DeferredInterrupts"]
