@@ -174,7 +174,14 @@ class GenericStepper:
         if self.path_sgd:
             v = path_sgd_direction(state.kernel, lane.theta, v)
         rule_state = state.lane_rule_state(lane)
-        delta, rule_next = rule.update(v * astype(inv_s[:, None], lane.theta.dtype), rule_state, log_loss, lane.theta)
+        if rule.fusable and rule.geometry is None:
+            # update = m d: taken as (m / s) v, the fused lanes' form and the arithmetic of earlier releases, so
+            # checkpoints and the starts of nonconvex solves (many steps on ReLU nets) stay bit for bit the same
+            delta, rule_next = astype(rule.multiplier(rule_state, log_loss) * inv_s, lane.theta.dtype)[:, None] * v, \
+                rule_state
+        else:
+            delta, rule_next = rule.update(v * astype(inv_s[:, None], lane.theta.dtype), rule_state, log_loss,
+                                           lane.theta)
         new = Lane(lane.rows, apply_update(lane.theta, delta))
         self.refresh(lane, new, delta)
         if rule_next is not rule_state:
