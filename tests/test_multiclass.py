@@ -182,6 +182,23 @@ def test_max_margin_matches_cvxpy_clarabel(seed, K, d, extra, route):
     assert cert.normalized_margin == pytest.approx(1 / np.linalg.norm(w_ref), rel=1e-8)
 
 
+def test_ipopt_route_finishes_where_a_barely_inactive_row_competes_for_the_vertex(monkeypatch):
+    """Found by the property test above: row (3, 1) has relative slack 2e-5 at the optimum and a gradient nearly
+    dependent on the active rows', so the first identification's NNLS vertex takes it instead of row (1, 1) and the
+    repairs cycle; the second, tighter identification (``finish.IDENTIFY_TOLS``) finds the exact vertex."""
+    from lexmargin.nlp import finish
+
+    X, y = separable(135, N=6, d=3, K=3)
+    data = lm.Dataset(X, y, n_classes=3)
+    cert = lm.max_margin(model(3, 3), data, route="ipopt")
+    check_against_reference(cert, X, y, 3)
+    assert cert.finish.applied and cert.kkt.max < 1e-14
+    assert cert.multipliers[cert.margins > 1 + 1e-6].tolist() == [0.0] * int(np.sum(cert.margins > 1 + 1e-6))
+    monkeypatch.setattr(finish, "IDENTIFY_TOLS", finish.IDENTIFY_TOLS[:1])
+    first_only = lm.max_margin(model(3, 3), data, route="ipopt")
+    assert not first_only.finish.applied and first_only.finish.reason == "the finished point is not certified"
+
+
 def test_binary_problem_of_two_classes_is_the_svm():
     """K = 2: W = (w0, w1) with the minimum-norm solution w1 = -w0, and w1 - w0 the binary SVM's w."""
     X, y = separable(3, N=15, d=3, K=2)

@@ -4,7 +4,8 @@ An interior-point method stops at a point whose error is about sqrt(complementar
 set is degenerate (more active rows than the solution needs).  After IPOPT:
 
 1. candidates: equality rows, and inequality rows with relative slack <= IDENTIFY_TOL or a multiplier
-   in IPOPT's support;
+   in IPOPT's support (where the finished point is not certified, steps 2-4 are tried once more from the
+   rows with relative slack <= 1e-7: ``IDENTIFY_TOLS``);
 2. multipliers by NNLS: min ||grad phi - J_C^T lambda||, lambda >= 0 (equalities free).  Lawson-Hanson
    returns a vertex: the rows with lambda > 0 have linearly independent gradients;
 3. the working set W (equalities and the rows with lambda > 0) is held active, and the KKT system
@@ -38,6 +39,10 @@ from .nlp import NLP, extend, split_bound_multipliers
 from .options import SolveOptions, Tolerances
 
 IDENTIFY_TOL = 1e-4
+# the identifications tried in turn: a row barely inactive at the optimum (relative slack 1e-5, say) can take an
+# active row's place in the first one's NNLS vertex when its gradient is nearly dependent on the active rows',
+# and the repairs then cycle between the two (adding one makes the other's multiplier negative)
+IDENTIFY_TOLS = (IDENTIFY_TOL, 1e-7)
 CLEAR_SUPPORT = 1e-6     # a near-active row whose weight is below this (relative) is ambiguous
 MAX_ROUNDS = 12
 MAX_NEWTON = 30
@@ -262,8 +267,36 @@ def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=Non
     if not np.all(np.isfinite(z)) or not np.isfinite(point0.objective):
         return _kept(keep, "IPOPT's point is not finite")
     scale = stationarity_scale(point0.gradient, ext0.jacobian, lam0, point0.gradient_scale)
-    candidates = np.nonzero(ext0.equality | (ext0.values / np.maximum(ext0.levels, TINY) <= IDENTIFY_TOL)
-                            | (multiplier_weights(ext0.jacobian, lam0) > 1e-6 * scale))[0]
+    for identify in IDENTIFY_TOLS:             # a tighter identification where the first one was not the answer
+        candidates = _candidates(ext0, lam0, scale, identify)
+        state = _State(nlp, z, p, point0)        # from IPOPT's point each time
+        lam, working, rounds, steps = _active_set(state, ext0, lam0, candidates, vertex, tol)
+        point, ext = state.evaluate()
+        after = residuals(ext, lam).max
+        certified = bool(np.isfinite(after) and after <= tol.kkt)
+        if certified:
+            break
+    worse = point.objective > point0.objective + OBJECTIVE_SLACK * max(1.0, abs(point0.objective))
+    info = FinishInfo(True, "", rounds, steps, int(working.sum()), before, after)
+    if not certified or (worse and before <= tol.kkt):
+        reason = "objective increased" if certified else "the finished point is not certified"
+        return _kept(keep, reason, rounds=rounds, newton_steps=steps, residual_after=after)
+    m, lo_hi = nlp.m, nlp.bound_rows()
+    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
+    lower[lo_hi[0]] = lam[m:m + lo_hi[0].size]
+    upper[lo_hi[1]] = lam[m + lo_hi[0].size:]
+    return Finished(state.z.copy(), lam[:m].copy(), lower, upper, info, point)
+
+
+def _candidates(ext0, lam0, scale: float, identify: float) -> np.ndarray:
+    """Rows that may be active: equalities, inequalities with relative slack <= ``identify``, and rows with a
+    multiplier weight above 1e-6 of the stationarity scale."""
+    return np.nonzero(ext0.equality | (ext0.values / np.maximum(ext0.levels, TINY) <= identify)
+                      | (multiplier_weights(ext0.jacobian, lam0) > 1e-6 * scale))[0]
+
+
+def _active_set(state: _State, ext0, lam0, candidates, vertex: bool, tol: Tolerances):
+    """Steps 2-4 of the module docstring from ``candidates``: (multipliers, working set, rounds, Newton steps)."""
     lam = np.zeros(lam0.size)
     if vertex:
         lam[candidates] = np.where(ext0.equality[candidates] | (lam0[candidates] > 0), lam0[candidates], 0.0)
@@ -279,19 +312,7 @@ def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=Non
         _, ext = state.evaluate()
         if not _repair(ext, working, lam, tol):
             break
-    point, ext = state.evaluate()
-    after = residuals(ext, lam).max
-    certified = bool(np.isfinite(after) and after <= tol.kkt)
-    worse = point.objective > point0.objective + OBJECTIVE_SLACK * max(1.0, abs(point0.objective))
-    info = FinishInfo(True, "", rounds, steps, int(working.sum()), before, after)
-    if not certified or (worse and before <= tol.kkt):
-        reason = "objective increased" if certified else "the finished point is not certified"
-        return _kept(keep, reason, rounds=rounds, newton_steps=steps, residual_after=after)
-    m, lo_hi = nlp.m, nlp.bound_rows()
-    lower, upper = np.zeros(nlp.n), np.zeros(nlp.n)
-    lower[lo_hi[0]] = lam[m:m + lo_hi[0].size]
-    upper[lo_hi[1]] = lam[m + lo_hi[0].size:]
-    return Finished(state.z.copy(), lam[:m].copy(), lower, upper, info, point)
+    return lam, working, rounds, steps
 
 
 def _kept(keep: Finished, reason: str, **numbers) -> Finished:
