@@ -48,7 +48,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # fit_multipliers (the multipliers a ReLU region's original problem is judged with).  Left out: _newton
     # and _kkt_step, the Newton solver of the working-set KKT system (a fault there slows or stops
     # convergence; the finished point is kept only when certify accepts it)
-    "finish": {"lexmargin.nlp.finish": ["fit_multipliers", "_nnls_multipliers", "finish", "_kept", "_repair",
+    "finish": {"lexmargin.nlp.finish": ["fit_multipliers", "_nnls_multipliers", "finish", "_candidates",
+                                        "_active_set", "_kept", "_repair",
                                         "_bound_multipliers", "_State.__init__", "_State.evaluate",
                                         "_State.fixed_variables", "finish_or_keep", "well_identified",
                                         "complementary_multipliers"]},
