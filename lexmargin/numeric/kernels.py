@@ -126,6 +126,42 @@ class Kernel:
         """
         raise NotImplementedError
 
+    # ---- minibatches ---------------------------------------------------------------------------------
+    def forward_rows(self, theta, rows, group: int = 1):
+        """Each run's margins on its own rows, f[r, rows[r]] (R, B), and what ``vjp_rows`` needs.
+
+        This default evaluates every row (``forward``) and takes each run's; ``LinearKernel``, ``LayeredNetKernel``
+        and ``MulticlassLayeredNetKernel`` evaluate only the rows asked for, so a minibatch step costs O(B), not O(N).
+
+        Args:
+            theta: numpy parameters (R, P).
+            rows: margin-row indices (R, B) (numpy integers).
+            group: rows per sample: consecutive groups of ``group`` rows of ``rows`` belong to one sample (the whole
+                samples of a cross-entropy minibatch), which an override evaluates once.
+
+        Returns:
+            (f_rows (R, B), cache).
+        """
+        f, cache = self.forward(theta)
+        return np.take_along_axis(f, rows, axis=1), (cache, f.shape)
+
+    def vjp_rows(self, theta, cache, cotangent, rows):
+        """sum_b c[r, b] grad f_{rows[r, b]}(theta_r) (R, P), with the cache of ``forward_rows(theta, rows)``.
+
+        Args:
+            theta: numpy parameters (R, P).
+            cache: what ``forward_rows`` returned.
+            cotangent: the weights c (R, B).
+            rows: the rows given to ``forward_rows``.
+
+        Returns:
+            The products (R, P).
+        """
+        full_cache, shape = cache
+        c = np.zeros(shape, dtype=cotangent.dtype)
+        np.add.at(c, (np.arange(shape[0])[:, None], rows), cotangent)      # a row drawn twice counts twice
+        return self.vjp(theta, full_cache, c)
+
     # ---- the Trainer's fused exponential-loss path -------------------------------------------------
     @property
     def has_fused_lanes(self) -> bool:
@@ -371,6 +407,14 @@ class LinearKernel(Kernel):
     def vjp(self, theta, cache, cotangent):
         return cotangent @ (self.At if type(cotangent) is np.ndarray else self.consts(cotangent).At)
 
+    def forward_rows(self, theta, rows, group: int = 1):
+        """f[r, b] = <theta_r, a_{rows[r, b]}> from the rows' columns of A only: O(R B d)."""
+        At_b = self.At[rows]                                          # (R, B, d)
+        return np.matmul(At_b, theta[:, :, None])[:, :, 0], At_b
+
+    def vjp_rows(self, theta, cache, cotangent, rows):
+        return np.matmul(cotangent[:, None, :], cache)[:, 0, :]     # sum_b c_b a_b per run
+
 
     def per_sample_jacobian(self, theta, rows) -> np.ndarray:
         """grad f_n = y_n x_n: rows of (y * X), independent of theta."""
@@ -560,12 +604,16 @@ class LayeredNetKernel(Kernel):
         """The first-layer bias b1 (R, h1) as a view into theta (None without one)."""
         return theta[:, self.arrays[1].columns] if self.first_bias else None
 
-    def _forward_outputs(self, theta):
-        """The output layer's values Ws[-1] @ H, (R, outputs, N), and the cache (Ws, Zs, Hs) of the pass."""
+    def _forward_outputs(self, theta, XT=None):
+        """The output layer's values Ws[-1] @ H, (R, outputs, N), and the cache (Ws, Zs, Hs) of the pass; ``XT``:
+        other inputs (numpy only), e.g. each run's own minibatch (R, d, B)."""
         Ws = self.weights(theta)
         b = self.bias(theta)
         numpy = type(theta) is np.ndarray
-        XT, act = (self.XT, self._act) if numpy else (self.consts(theta).XT, self._act_xp)
+        if XT is not None:
+            act = self._act
+        else:
+            XT, act = (self.XT, self._act) if numpy else (self.consts(theta).XT, self._act_xp)
         H, Zs, Hs = XT, [], [XT]
         for i, W in enumerate(Ws[:-1]):
             Z = W @ H
@@ -584,8 +632,20 @@ class LayeredNetKernel(Kernel):
         y = self.y if type(cotangent) is np.ndarray else self.consts(cotangent).y
         return self._backward(theta, cache, (cotangent * y)[:, None, :])    # delta (R, 1, N): d/d(output)
 
-    def _backward(self, theta, cache, delta):
-        """theta's gradient (R, P) from the output cotangents delta (R, outputs, N) and the forward cache."""
+    def forward_rows(self, theta, rows, group: int = 1):
+        """The net on each run's own samples only: inputs (R, B, d), O(R B) instead of O(R N)."""
+        X_b = self.X[rows]
+        G, cache = self._forward_outputs(theta, XT=np.swapaxes(X_b, 1, 2))
+        y_b = self.y[rows]
+        return G[:, 0, :] * y_b, (cache, X_b, y_b)
+
+    def vjp_rows(self, theta, cache, cotangent, rows):
+        cache, X_b, y_b = cache
+        return self._backward(theta, cache, (cotangent * y_b)[:, None, :], X=X_b)
+
+    def _backward(self, theta, cache, delta, X=None):
+        """theta's gradient (R, P) from the output cotangents delta (R, outputs, N) and the forward cache; ``X``: the
+        inputs of a ``_forward_outputs`` with other inputs (each run's (R, B, d))."""
         if type(delta) is not np.ndarray or type(theta) is not np.ndarray:
             return self._backward_xp(theta, cache, delta)
         Ws, Zs, Hs = cache
@@ -593,7 +653,7 @@ class LayeredNetKernel(Kernel):
         bias_grad = None
         for i in range(len(Ws) - 1, -1, -1):
             if i == 0:
-                grads[i] = delta @ self.X
+                grads[i] = delta @ (self.X if X is None else X)
                 bias_grad = delta.sum(axis=2)                          # d/d b1: the constant input 1
             else:
                 grads[i] = delta @ np.swapaxes(Hs[i], 1, 2)

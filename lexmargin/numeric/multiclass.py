@@ -256,6 +256,34 @@ class MulticlassLayeredNetKernel(LayeredNetKernel):
         c = np.asarray(cotangent, dtype=self.dtype) if xp is np else xp.astype(cotangent, xp_dtype(xp, self.dtype))
         return self._backward(theta, cache, self._scatter.outputs_cotangent(c))      # delta (R, K, N)
 
+    def forward_rows(self, theta, rows, group: int = 1):
+        """The net on the samples of each run's rows only (each group of ``group`` rows: one sample, evaluated
+        once): outputs G (R, K, B / group), rows f_{n,j} = G[y_n] - G[j]."""
+        samples = self.rows.sample[rows[:, ::group]]                    # (R, S)
+        X_b = self.X[samples]                                           # (R, S, d)
+        G, cache = self._forward_outputs(theta, XT=np.swapaxes(X_b, 1, 2))
+        own, other = self._row_positions(rows, samples, group)
+        flat = G.reshape(G.shape[0], -1)
+        f = np.take_along_axis(flat, own, axis=1) - np.take_along_axis(flat, other, axis=1)
+        return f, (cache, X_b, own, other, G.shape)
+
+    def _row_positions(self, rows, samples, group: int):
+        """Flat positions in G (R, K, S) of g_{y_n}(x_n) and g_j(x_n) for each row (n, j) of ``rows`` (R, B)."""
+        S = samples.shape[1]
+        column = np.arange(rows.shape[1]) // group                       # the row's sample in the minibatch
+        labels = self.dataset.labels[samples][:, column]
+        return labels * S + column, self.rows.other[rows] * S + column
+
+    def vjp_rows(self, theta, cache, cotangent, rows):
+        cache, X_b, own, other, shape = cache
+        R, size = shape[0], int(np.prod(shape[1:]))
+        C = np.zeros(R * size, dtype=self.dtype)
+        c = np.asarray(cotangent, dtype=self.dtype).ravel()
+        offset = (np.arange(R) * size)[:, None]
+        np.add.at(C, (own + offset).ravel(), c)                        # sum_{n,j} c_{n,j} (e_{y_n} - e_j) at x_n
+        np.subtract.at(C, (other + offset).ravel(), c)
+        return self._backward(theta, cache, C.reshape(shape), X=X_b)
+
     def _factored_layout(self) -> bool:
         return False            # per-sample rows through the generic (vjp-based) helpers
 

@@ -24,8 +24,8 @@ import os
 import signal
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
 from contextlib import ExitStack, contextmanager
+from typing import Any
 
 
 def _terminate(signum, frame) -> None:

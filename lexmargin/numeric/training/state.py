@@ -137,8 +137,17 @@ class TrainingState:
         Returns:
             The (R, ...) array (the lane's own array for one lane).
         """
+        if name not in ("theta", "shift"):
+            self.evaluate_stale()
         parts = [getattr(lane, name) for lane in self.lanes]
         return parts[0] if len(parts) == 1 else namespace(*parts).concat(parts)
+
+    def evaluate_stale(self) -> None:
+        """Margins, loss and weights of generic lanes that a lazy minibatch step left without them."""
+        if not self.fused:
+            for lane in self.lanes:
+                if lane.f is None:
+                    self.refresh(lane)
 
     def margins(self):
         """Current margins (R, N) (a copy)."""
@@ -188,6 +197,10 @@ class TrainingState:
             lane: the lane's new state.
             state: its step-rule state (for the message).
         """
+        if lane.log_loss is None:                    # a lazy minibatch step: theta's finiteness, one reduction
+            if not np.isfinite(lane.theta.sum()):
+                self.raise_divergence(~np.all(np.isfinite(lane.theta), axis=1), lane, state, self.step + 1)
+            return
         if type(lane.theta) is not np.ndarray:
             xp = namespace(lane.theta)
             lane_ok = xp.isfinite(xp.sum(lane.theta)) & xp.all(xp.isfinite(lane.log_loss))

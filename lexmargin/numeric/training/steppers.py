@@ -146,6 +146,30 @@ class GenericStepper:
         np.put_along_axis(e, idx, eb, axis=1)
         return log_loss + np.log(N / B), e, inv_s
 
+    def lazy(self, lane, idx) -> bool:
+        """Whether this minibatch step evaluates the minibatch's rows only, leaving the new lane's margins to be
+        computed when something reads them (``TrainingState.gather``): numpy minibatch steps of rules that do not
+        judge a step by the full loss (not ``adaptive``)."""
+        return idx is not None and not self.state.rule.adaptive and type(lane.theta) is np.ndarray
+
+    def minibatch_rows(self, lane, idx):
+        """The minibatch loss (N/B) sum_{n in B_r} l(f_n), 1/s and v = -grad log L_B / inv_s from the minibatch's
+        rows alone (``Kernel.forward_rows`` / ``vjp_rows``): O(B) per step on kernels that evaluate rows.
+
+        Args:
+            lane: a generic lane (numpy).
+            idx: its runs' minibatch rows (R, B (rows per sample)).
+
+        Returns:
+            (log_loss, inv_s, v).
+        """
+        kernel, loss = self.state.kernel, self.state.loss
+        group = rows_per_sample(loss)
+        f, cache = kernel.forward_rows(lane.theta, idx, group)
+        log_loss, e, inv_s = loss.scaled_weights(f)
+        log_ratio = np.log((kernel.n_samples // group) / self.batch_size)
+        return log_loss + log_ratio, inv_s, kernel.vjp_rows(lane.theta, cache, e, idx)
+
     def _minibatch_xp(self, xp, lane, idx, log_ratio: float):
         """``minibatch`` off numpy: a gather of the minibatch's margins and a gather back through the positions
         of the rows in the minibatch (the others read an appended zero column), both ``take_along_axis``."""
@@ -169,8 +193,12 @@ class GenericStepper:
             which reject runs in ``commit``).
         """
         state, rule = self.state, self.state.rule
-        log_loss, e, inv_s = self.minibatch(lane, idx) if idx is not None else (lane.log_loss, lane.e, lane.inv_s)
-        v = state.kernel.vjp(lane.theta, lane.cache, e)          # = -grad log L / inv_s
+        lazy = self.lazy(lane, idx)
+        if lazy:
+            log_loss, inv_s, v = self.minibatch_rows(lane, idx)
+        else:
+            log_loss, e, inv_s = self.minibatch(lane, idx) if idx is not None else (lane.log_loss, lane.e, lane.inv_s)
+            v = state.kernel.vjp(lane.theta, lane.cache, e)          # = -grad log L / inv_s
         if self.path_sgd:
             v = path_sgd_direction(state.kernel, lane.theta, v)
         rule_state = state.lane_rule_state(lane)
@@ -183,7 +211,8 @@ class GenericStepper:
             delta, rule_next = rule.update(v * astype(inv_s[:, None], lane.theta.dtype), rule_state, log_loss,
                                            lane.theta)
         new = Lane(lane.rows, apply_update(lane.theta, delta))
-        self.refresh(lane, new, delta)
+        if not lazy:
+            self.refresh(lane, new, delta)
         if rule_next is not rule_state:
             new.rule_update = rule_next          # stored in commit, once every lane's step is finite
         if not rule.adaptive:
