@@ -10,6 +10,7 @@ styles).
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import os
 import time
@@ -234,3 +235,27 @@ def multiclass_separable_data(n: int, d: int, n_classes: int, seed: int = 0, gap
     from lexmargin.sweep import multiclass_separable_data as draw
 
     return draw(n, d, n_classes, seed, gap)
+
+
+def suite_main(argv, description: str, default_out: str, run) -> int:
+    """The command line of a suite (paper, seeds): ``--out``, ``--quick``, ``--seed``, ``--format``; prints the
+    report and returns 0 when every available check passed, else 1.
+
+    Args:
+        argv: the arguments (None: ``sys.argv``).
+        description: the suite's one-line description.
+        default_out: the default output folder.
+        run: ``run(out_dir, quick, seed=..., formats=...) -> SuiteResult``.
+
+    Returns:
+        The exit status.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", default=default_out)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--format", nargs="+", choices=figures.FORMATS, default=["png"], dest="formats")
+    args = parser.parse_args(argv)
+    suite = run(args.out, args.quick, seed=args.seed, formats=args.formats)
+    print(suite.to_markdown())
+    return 0 if suite.all_available_passed else 1

@@ -38,7 +38,6 @@ draw other data).
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -64,6 +63,7 @@ from common import (
     run_check,
     select,
     separable_data,
+    suite_main,
     write_outputs,
 )
 
@@ -965,15 +965,7 @@ def run_paper_suite(out_dir="paper_suite_results", quick: bool = False, progress
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="paper_suite_results")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--format", nargs="+", choices=figures.FORMATS, default=["png"], dest="formats")
-    args = parser.parse_args(argv)
-    suite = run_paper_suite(args.out, args.quick, seed=args.seed, formats=args.formats)
-    print(suite.to_markdown())
-    return 0 if suite.all_available_passed else 1
+    return suite_main(argv, __doc__.splitlines()[0], "paper_suite_results", run_paper_suite)
 
 
 if __name__ == "__main__":

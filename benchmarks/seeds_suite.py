@@ -31,7 +31,6 @@ terminal), ``--quick`` under a minute.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from dataclasses import dataclass
@@ -49,6 +48,7 @@ from common import (
     optional_module,
     run_check,
     select,
+    suite_main,
     write_outputs,
 )
 from paper_suite import SuiteResult
@@ -300,15 +300,7 @@ def run_seeds_suite(out_dir="seeds_suite_results", quick: bool = False, progress
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="seeds_suite_results")
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--format", nargs="+", choices=figures.FORMATS, default=["png"], dest="formats")
-    args = parser.parse_args(argv)
-    suite = run_seeds_suite(args.out, args.quick, seed=args.seed, formats=args.formats)
-    print(suite.to_markdown())
-    return 0 if suite.all_available_passed else 1
+    return suite_main(argv, __doc__.splitlines()[0], "seeds_suite_results", run_seeds_suite)
 
 
 if __name__ == "__main__":
