@@ -62,7 +62,7 @@ PROBLEMS = {
     "regularization_path": ("lambdas", "loss"),
     "lexicographic": ("rho", "norm"),
     "depth_sensitive": (),
-    "train": ("steps", "lr", "rule", "checkpoints", "runs"),
+    "train": ("steps", "lr", "rule", "geometry", "p", "checkpoints", "runs"),
 }
 #: Dataset kinds drawn in the sweep (a ``path`` reads a file instead).
 DATASET_KINDS = ("separable",)
@@ -400,16 +400,36 @@ def _run_problem(problem: dict, model, data, seed: int) -> tuple[str, dict]:
                               "block_squared_norms": list(result.block_squared_norms), "statuses": statuses}
 
 
-def _train(problem: dict, model, data, seed: int) -> tuple[str, dict]:
-    from .numeric import Constant, Normalized, kernel_for, train
+def _train_rule(problem: dict):
+    """The step rule of a train problem: a registered rule (``numeric.steps.RULES``) with step size ``lr``, in the
+    named ``geometry`` (``numeric.geometry.Steepest``; ``p`` for "lp" and "mirror_lp") when one is given."""
+    from .numeric.geometry import GEOMETRIES, Steepest
+    from .numeric.steps import RULES
 
-    rules = {"constant": Constant, "normalized": Normalized}
-    rule = problem.get("rule", "constant")
-    if rule not in rules:
-        raise SweepError(f"train: rule must be one of {sorted(rules)}; got {rule!r}")
+    name = problem.get("rule", "constant")
+    if name not in RULES or name == "steepest":
+        raise SweepError(f"train: rule must be one of {sorted(set(RULES) - {'steepest'})}; got {name!r}")
+    rule = RULES[name](eta=float(problem.get("lr", 0.1)))
+    geometry = problem.get("geometry")
+    if geometry is None:
+        return rule
+    if geometry not in GEOMETRIES:
+        raise SweepError(f"train: geometry must be one of {sorted(GEOMETRIES)}; got {geometry!r}")
+    if not rule.fusable:
+        raise SweepError(f"train: a geometry takes a step-size rule (constant, normalized, adaptive); got {name!r}")
+    try:
+        return Steepest(geometry, rule, p=problem.get("p"))
+    except ValueError as exc:                       # "lp" without p, p with another geometry
+        raise SweepError(f"train: {exc}") from None
+
+
+def _train(problem: dict, model, data, seed: int) -> tuple[str, dict]:
+    from .numeric import kernel_for, train
+
+    rule = _train_rule(problem)
     runs = int(problem.get("runs", 1))
     theta0 = np.stack([model.random_params(seed + r) for r in range(runs)])
-    history = train(kernel_for(model, data.X, data.y), theta0, rule=rules[rule](float(problem.get("lr", 0.1))),
+    history = train(kernel_for(model, data.X, data.y), theta0, rule=rule,
                     n_steps=int(problem.get("steps", 1000)), checkpoints=int(problem.get("checkpoints", 20)),
                     seed=seed, **problem["options"])
     return COMPLETED, {"steps": history.steps, "log_loss": history.log_loss[-1], "normalized_margin":

@@ -376,3 +376,30 @@ def test_address_runs_on_a_distributed_client(monkeypatch, serial):
     result = run_sweep(small(), address="tcp://10.0.0.1:8786")
     assert opened == ["tcp://10.0.0.1:8786"] and result.runs[0]["scheduler"] == "distributed"
     assert comparable(result.to_dict()) == comparable(serial.to_dict())
+
+
+def test_train_points_take_any_registered_rule_and_a_geometry():
+    """A train problem names a registered step rule and optionally a geometry; the point is what train gives."""
+    import lexmargin as lm
+    from lexmargin.numeric import Steepest, kernel_for, train
+    from lexmargin.numeric.steps import Momentum
+    from lexmargin.sweep import separable_data
+
+    raw = {"name": "rules", "models": ["linear"], "datasets": [{"kind": "separable", "n": 12, "d": 2}],
+           "problems": [{"type": "train", "steps": 30, "checkpoints": 3, "rule": "momentum", "lr": 0.05},
+                        {"type": "train", "steps": 30, "checkpoints": 3, "rule": "normalized", "geometry": "lp",
+                         "p": 3.0}]}
+    momentum, lp = run_sweep(raw).points
+    model, data = lm.load_model("linear", input_dim=2), separable_data(12, 2, 0)
+    theta0 = model.random_params(0)[None, :]
+    for point, rule in ((momentum, Momentum(0.05)), (lp, Steepest("lp", lm.numeric.Normalized(0.1), p=3.0))):
+        assert point["status"] == "completed"
+        expected = train(kernel_for(model, data.X, data.y), theta0, rule=rule, n_steps=30, checkpoints=3, seed=0)
+        np.testing.assert_allclose(point["result"]["theta"], expected.theta, rtol=1e-12)
+    bad = [({"rule": "steepest"}, "rule must be one of"), ({"rule": "nope"}, "rule must be one of"),
+           ({"geometry": "l3"}, "geometry must be one of"), ({"rule": "momentum", "geometry": "l1"}, "step-size rule"),
+           ({"geometry": "lp"}, "needs p")]
+    for extra, fragment in bad:
+        raw["problems"] = [{"type": "train", "steps": 2, **extra}]
+        (point,) = run_sweep(raw).points
+        assert point["status"] == ERROR and fragment in point["error"], point["error"]
