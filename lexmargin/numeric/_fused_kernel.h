@@ -2,7 +2,7 @@
  *   T (double/float), W (lanes per vector), V (vector type), M (mask type), SFX (name suffix),
  *   LOAD, MLOAD, STORE, MSTORE, SET1, ZERO, FMADD, ADD, MAX, EXP (vector ops).
  * It defines fused_SFX(P, B, GT, work, K, R, N, floor, threads): GT (K, R) = B e^T with e = exp(max(P^T B, floor)),
- * and run_steps_SFX, the GD loop around it.
+ * and run_steps_SFX, the step loop around it (GD, or a geometry's step: geo_update_SFX).
  *
  * Samples are processed in blocks of NB.  Phase 1 computes the block's weights X^T (NB, R) in 4 x 4-vector
  * register tiles (4 samples x 4W runs), applying floor and exp before the tile leaves the registers;
@@ -207,18 +207,124 @@ static TARGET void NAME(update_)(T *P, const T *GT, double *m, const double *log
         g2[r] = (T)(m[r] * ((double)g2[r] / (double)s[r]) - log_loss[r]);
 }
 
+/* One step of a geometry (geometry.fused_step's arithmetic, per run r, with d = G / s = -grad log L):
+ *   P[:-1] -= Delta theta (as T),   P[-1] = <d, Delta theta> - log L   (the predicted shift)
+ * code: GEO_* | GEO_UNIT ("unit" scale); param: p of GEO_LP / GEO_MIRROR, beta of GEO_HYPENTROPY.
+ * acc: 5 R doubles of workspace.  l1 works in T, like numpy (the same coordinate, first on ties, and the
+ * same rounding); the others accumulate in double. */
+static inline T NAME(sgn_)(T x) { return x > 0 ? (T)1 : x < 0 ? (T)-1 : x; }
+
+static TARGET void NAME(geo_l1_)(T *P, const T *GT, const double *m, const double *log_loss, int K, int R, int unit,
+                                 double *acc) {
+    const T *s = GT + (long)(K - 1) * R;
+    double *best = acc, *dbest = acc + R, *at = acc + 2 * R;
+    for (int r = 0; r < R; r++) { best[r] = -1; dbest[r] = 0; at[r] = 0; }
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            T d = GT[(long)k * R + r] / s[r];
+            double a = fabs((double)d);
+            if (a > best[r] || (a != a && best[r] == best[r])) { best[r] = a; dbest[r] = d; at[r] = k; }
+        }
+    for (int r = 0; r < R; r++) {
+        T di = (T)dbest[r], step = (T)m[r] * (unit ? NAME(sgn_)(di) : di), predicted = di * step;
+        P[(long)at[r] * R + r] -= step;
+        P[(long)(K - 1) * R + r] = (T)((double)predicted - log_loss[r]);
+    }
+}
+
+/* per element of the l_p closed form: g^e for the exponents that have cheaper forms than pow */
+static inline double NAME(geo_pow_)(double x, double e) {
+    if (e == 0.5) return sqrt(x);
+    if (e == 1) return x;
+    if (e == 2) return x * x;
+    if (e == 1.5) return x * sqrt(x);
+    if (e == 3) return x * x * x;
+    return pow(x, e);
+}
+
+/* steepest descent in l2 ("unit"), linf, l_p: Delta = f_r sign(d) h(|d|), with h and f_r from per-run sums */
+static TARGET void NAME(geo_steepest_)(T *P, const T *GT, const double *m, int K, int R, int code, int unit,
+                                       double param, double *acc) {
+    const T *s = GT + (long)(K - 1) * R;
+    double *top = acc, *sum = acc + R, *f = acc + 2 * R, *pred = acc + 3 * R;
+    double q = code == GEO_LP ? param / (param - 1) : code == GEO_L2 ? 2 : 1, e = q - 1;
+    for (int r = 0; r < R; r++) { top[r] = 0; sum[r] = 0; pred[r] = 0; }
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double a = fabs((double)GT[(long)k * R + r] / (double)s[r]);
+            top[r] = a > top[r] ? a : top[r];
+            sum[r] += a;
+        }
+    if (code != GEO_LINF) {                    /* sum_k g^q, g = |d| / max |d| in [0, 1] */
+        for (int r = 0; r < R; r++) { sum[r] = 0; f[r] = top[r] > 0 ? 1 / top[r] : 0; }
+        for (int k = 0; k < K - 1; k++)
+            for (int r = 0; r < R; r++) {
+                double g = fabs((double)GT[(long)k * R + r] / (double)s[r]) * f[r];
+                sum[r] += NAME(geo_pow_)(g, e) * g;
+            }
+    }
+    for (int r = 0; r < R; r++) {              /* Delta = f sign(d) g^(q-1) (linf: f sign(d)) */
+        double gq = pow(sum[r], 1 / q);
+        if (code == GEO_LINF) f[r] = m[r] * (unit ? 1 : sum[r]);
+        else if (!(top[r] > 0)) f[r] = 0;
+        else f[r] = m[r] * (unit ? pow(gq, 1 - q) : pow(gq, 2 - q) * top[r]);
+    }
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double d = (double)GT[(long)k * R + r] / (double)s[r], h = 1;
+            if (code != GEO_LINF) h = NAME(geo_pow_)(fabs(d) / top[r], e);
+            T delta = (T)(f[r] * (d > 0 ? h : d < 0 ? -h : 0));
+            P[(long)k * R + r] -= delta;
+            pred[r] += d * (double)delta;
+        }
+}
+
+/* mirror descent: theta' = (grad psi)^-1(grad psi(theta) + m d), Delta = theta' - theta */
+static TARGET void NAME(geo_mirror_)(T *P, const T *GT, const double *m, int K, int R, int code, double param,
+                                     double *acc) {
+    const T *s = GT + (long)(K - 1) * R;
+    double *pred = acc + 3 * R, e1 = param - 1, e2 = 1 / (param - 1), b2 = 2 * param;
+    for (int r = 0; r < R; r++) pred[r] = 0;
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double d = (double)GT[(long)k * R + r] / (double)s[r], theta = -(double)P[(long)k * R + r], delta;
+            if (code == GEO_MIRROR) {          /* grad psi = sign(theta) |theta|^(p-1) */
+                double z = (theta > 0 ? 1 : theta < 0 ? -1 : 0) * NAME(geo_pow_)(fabs(theta), e1) + m[r] * d;
+                delta = (z > 0 ? 1 : z < 0 ? -1 : 0) * NAME(geo_pow_)(fabs(z), e2) - theta;
+            } else {                           /* 2 beta sinh(asinh(theta / 2 beta) + x) - theta, x = m d */
+                double E = expm1(m[r] * d), w = E / (2 * (E + 1));           /* sinh x = w (E + 2), cosh x - 1 = w E */
+                delta = theta * (w * E) + sqrt(theta * theta + b2 * b2) * (w * (E + 2));
+            }
+            T dt = (T)delta;
+            P[(long)k * R + r] -= dt;
+            pred[r] += d * (double)dt;
+        }
+}
+
+static TARGET void NAME(geo_update_)(T *P, const T *GT, double *m, const double *log_loss, int K, int R, int code,
+                                     double param, double *acc) {
+    int unit = (code & GEO_UNIT) != 0;
+    code &= ~GEO_UNIT;
+    if (code == GEO_L2 && !unit) { NAME(update_)(P, GT, m, log_loss, K, R); return; }
+    if (code == GEO_L1) { NAME(geo_l1_)(P, GT, m, log_loss, K, R, unit, acc); return; }
+    if (code == GEO_MIRROR || code == GEO_HYPENTROPY) NAME(geo_mirror_)(P, GT, m, K, R, code, param, acc);
+    else NAME(geo_steepest_)(P, GT, m, K, R, code, unit, param, acc);
+    for (int r = 0; r < R; r++) P[(long)(K - 1) * R + r] = (T)(acc[3 * R + r] - log_loss[r]);
+}
+
 /* log L_r = log s_r - c_r (in double) */
 static void NAME(log_loss_)(const T *P, const T *GT, double *out, int K, int R) {
     for (int r = 0; r < R; r++)
         out[r] = log((double)GT[(long)(K - 1) * R + r]) - (double)P[(long)(K - 1) * R + r];
 }
 
-/* Up to n GD steps with multiplier m_r = eta_r (normalized) or eta_r L_r (constant).  Stops early
+/* Up to n steps (GD, or the geometry ``code`` with ``param``; m holds 6 R doubles) with multiplier
+ * m_r = eta_r (normalized) or eta_r L_r (constant).  Stops early
  * before a step from a non-finite log L (DIVERGED) or after a step whose shift was unsafe (UNSAFE:
  * the caller recomputes the weights with the exact shift).  Returns the number of steps done. */
 static TARGET long NAME(run_steps_)(T *P, const T *B, T *GT, T *work, double *m, const double *eta, int constant,
                                     double *log_loss, int K, int R, long N, long n, T floor_value, double s_lo,
-                                    double s_hi, int threads, int *status) {
+                                    double s_hi, int threads, int code, double param, int *status) {
     const T *s = GT + (long)(K - 1) * R;
     *status = STEPS_DONE;
     for (long t = 0; t < n; t++) {
@@ -226,7 +332,7 @@ static TARGET long NAME(run_steps_)(T *P, const T *B, T *GT, T *work, double *m,
             if (!isfinite(log_loss[r])) { *status = STEPS_DIVERGED; return t; }
             m[r] = constant ? eta[r] * exp(log_loss[r]) : eta[r];
         }
-        NAME(update_)(P, GT, m, log_loss, K, R);
+        NAME(geo_update_)(P, GT, m, log_loss, K, R, code, param, m + R);
         NAME(fused_)(P, B, GT, work, K, R, N, floor_value, threads);
         for (int r = 0; r < R; r++)
             if (!((double)s[r] >= s_lo && (double)s[r] <= s_hi)) { *status = STEPS_UNSAFE; return t + 1; }
