@@ -647,7 +647,40 @@ def fused_step(lane, geometry, m) -> None:
         lane._refresh()
 
 
+# codes of the compiled step loops' geometries (_fused.c, _fused_numba.py); GEO_UNIT or-ed in for scale="unit"
+GEO_L2, GEO_L1, GEO_LINF, GEO_LP, GEO_MIRROR, GEO_HYPENTROPY, GEO_UNIT = 0, 1, 2, 3, 4, 5, 8
+_GEO_CODES = {L2: GEO_L2, L1: GEO_L1, LInf: GEO_LINF, Lp: GEO_LP, MirrorLp: GEO_MIRROR, Hypentropy: GEO_HYPENTROPY}
+
+
+def compiled_geometry(rule) -> tuple[int, float] | None:
+    """(code, parameter) of a rule's geometry for the compiled step loops, or None where they do not apply.
+
+    The compiled loops (``LinearExpLane.run``) apply ``fused_step``'s arithmetic per run inside their chunk of
+    steps: Delta theta of the geometry from d = G / s, the shift predicted as -log L + <d, Delta theta>, the
+    same shift check and divergence status as GD.  They take ``Steepest`` rules of the six geometries here
+    (either scale) with a ``Constant`` or ``Normalized`` inner rule.
+
+    Args:
+        rule: a step rule.
+
+    Returns:
+        (code, param): ``GEO_*`` (| ``GEO_UNIT`` for scale "unit"), and p (``Lp``, ``MirrorLp``), beta
+        (``Hypentropy``) or 0; None for other rules, geometries or inner rules (e.g. ``Adaptive``).
+    """
+    from .steps import Constant
+
+    if type(rule) is not Steepest or type(rule.step) not in (Constant, Normalized):
+        return None
+    geometry = rule.geometry
+    code = _GEO_CODES.get(type(geometry))
+    if code is None:
+        return None
+    if getattr(geometry, "scale", "dual") == "unit":
+        code |= GEO_UNIT
+    return code, float(getattr(geometry, "beta", None) or (geometry.p if code & 7 in (GEO_LP, GEO_MIRROR) else 0.0))
+
+
 RULES["steepest"] = Steepest
 
 __all__ = ["EXACT_EVERY", "GEOMETRIES", "L1", "L2", "Geometry", "Hypentropy", "LInf", "Lp", "MirrorLp", "Steepest",
-           "dual_exponent", "fused_step", "geometry_from_dict", "get_geometry", "incremental_margins", "is_incremental", "lp_norm"]
+           "compiled_geometry", "dual_exponent", "fused_step", "geometry_from_dict", "get_geometry", "incremental_margins", "is_incremental", "lp_norm"]
