@@ -210,30 +210,12 @@ static TARGET void NAME(update_)(T *P, const T *GT, double *m, const double *log
 /* One step of a geometry (geometry.fused_step's arithmetic, per run r, with d = G / s = -grad log L):
  *   P[:-1] -= Delta theta (as T),   P[-1] = <d, Delta theta> - log L   (the predicted shift)
  * code: GEO_* | GEO_UNIT ("unit" scale); param: p of GEO_LP / GEO_MIRROR, beta of GEO_HYPENTROPY.
- * acc: 5 R doubles of workspace.  l1 works in T, like numpy (the same coordinate, first on ties, and the
- * same rounding); the others accumulate in double. */
-static inline T NAME(sgn_)(T x) { return x > 0 ? (T)1 : x < 0 ? (T)-1 : x; }
-
-static TARGET void NAME(geo_l1_)(T *P, const T *GT, const double *m, const double *log_loss, int K, int R, int unit,
-                                 double *acc) {
-    const T *s = GT + (long)(K - 1) * R;
-    double *best = acc, *dbest = acc + R, *at = acc + 2 * R;
-    for (int r = 0; r < R; r++) { best[r] = -1; dbest[r] = 0; at[r] = 0; }
-    for (int k = 0; k < K - 1; k++)
-        for (int r = 0; r < R; r++) {
-            T d = GT[(long)k * R + r] / s[r];
-            double a = fabs((double)d);
-            if (a > best[r] || (a != a && best[r] == best[r])) { best[r] = a; dbest[r] = d; at[r] = k; }
-        }
-    for (int r = 0; r < R; r++) {
-        T di = (T)dbest[r], step = (T)m[r] * (unit ? NAME(sgn_)(di) : di), predicted = di * step;
-        P[(long)at[r] * R + r] -= step;
-        P[(long)(K - 1) * R + r] = (T)((double)predicted - log_loss[r]);
-    }
-}
-
-/* per element of the l_p closed form: g^e for the exponents that have cheaper forms than pow */
-static inline double NAME(geo_pow_)(double x, double e) {
+ * acc: 5 R doubles of workspace.  l1 works in T, like numpy (the same coordinate, first on ties, the same
+ * rounding); the others accumulate in double, in loops over the runs that the compiler vectorizes. */
+#ifndef GEO_HELPERS
+#define GEO_HELPERS
+/* x^e for x >= 0: sqrt and products for the exponents that have them (the caller's loops are unswitched on e) */
+static inline double geo_pow(double x, double e) {
     if (e == 0.5) return sqrt(x);
     if (e == 1) return x;
     if (e == 2) return x * x;
@@ -242,62 +224,154 @@ static inline double NAME(geo_pow_)(double x, double e) {
     return pow(x, e);
 }
 
-/* steepest descent in l2 ("unit"), linf, l_p: Delta = f_r sign(d) h(|d|), with h and f_r from per-run sums */
-static TARGET void NAME(geo_steepest_)(T *P, const T *GT, const double *m, int K, int R, int code, int unit,
-                                       double param, double *acc) {
+/* sinh x and cosh x - 1, branch-free: Taylor series for |x| <= 1/2 (remainder < 1e-19 relative), else
+ * (E -+ 1/E) / 2 with E = exp(|x|) (Cody-Waite reduction, degree-13 polynomial, 2^n from the bits of the
+ * rounding constant, as the numba kernel's exp); E = inf past |x| = 709.78, NaN stays NaN. */
+static inline double geo_sinh_cosh1(double x, double *ch1) {
+    static const double ce[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                                1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                                1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    double ax = fabs(x), x2 = x * x, ps = 1.0 / 1307674368000.0, pc = 1.0 / 20922789888000.0;
+    static const double cs[] = {1.0 / 6227020800.0, 1.0 / 39916800.0, 1.0 / 362880.0, 1.0 / 5040.0, 1.0 / 120.0,
+                                1.0 / 6.0, 1.0};
+    static const double cc[] = {1.0 / 87178291200.0, 1.0 / 479001600.0, 1.0 / 3628800.0, 1.0 / 40320.0,
+                                1.0 / 720.0, 1.0 / 24.0, 0.5};
+    for (int i = 0; i < 7; i++) { ps = ps * x2 + cs[i]; pc = pc * x2 + cc[i]; }
+    double xc = ax > 710 ? 710 : ax, t = xc * 1.4426950408889634 + 6755399441055744.0, n = t - 6755399441055744.0;
+    double r = xc - n * 6.93147180369123816490e-01;
+    r = r - n * 1.90821492927058770002e-10;
+    double p = ce[0];
+    for (int i = 1; i < 14; i++) p = p * r + ce[i];
+    int64_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4338000000000000LL + 1021) << 52;              /* 2^(n - 2): normal up to n = 1025 */
+    double scale, E, Ei;
+    memcpy(&scale, &bits, sizeof scale);
+    E = p * scale * 4.0;
+    Ei = 1 / E;
+    *ch1 = ax <= 0.5 ? x2 * pc : 0.5 * (E + Ei) - 1;
+    return ax <= 0.5 ? x * ps : copysign(0.5 * (E - Ei), x);
+}
+#endif
+
+static TARGET void NAME(geo_l1_)(T *restrict P, const T *restrict GT, const double *restrict m,
+                                 const double *restrict log_loss, int K, int R, int unit, double *restrict acc) {
     const T *s = GT + (long)(K - 1) * R;
-    double *top = acc, *sum = acc + R, *f = acc + 2 * R, *pred = acc + 3 * R;
-    double q = code == GEO_LP ? param / (param - 1) : code == GEO_L2 ? 2 : 1, e = q - 1;
-    for (int r = 0; r < R; r++) { top[r] = 0; sum[r] = 0; pred[r] = 0; }
+    double *restrict best = acc, *restrict dbest = acc + R, *restrict at = acc + 2 * R;
+    for (int r = 0; r < R; r++) { best[r] = -1; dbest[r] = 0; at[r] = 0; }
     for (int k = 0; k < K - 1; k++)
         for (int r = 0; r < R; r++) {
-            double a = fabs((double)GT[(long)k * R + r] / (double)s[r]);
-            top[r] = a > top[r] ? a : top[r];
-            sum[r] += a;
+            T d = GT[(long)k * R + r] / s[r];
+            double a = fabs((double)d);
+            int take = (a > best[r]) | ((a != a) & (best[r] == best[r]));     /* the first NaN, as argmax */
+            best[r] = take ? a : best[r];
+            dbest[r] = take ? (double)d : dbest[r];
+            at[r] = take ? k : at[r];
         }
-    if (code != GEO_LINF) {                    /* sum_k g^q, g = |d| / max |d| in [0, 1] */
-        for (int r = 0; r < R; r++) { sum[r] = 0; f[r] = top[r] > 0 ? 1 / top[r] : 0; }
-        for (int k = 0; k < K - 1; k++)
-            for (int r = 0; r < R; r++) {
-                double g = fabs((double)GT[(long)k * R + r] / (double)s[r]) * f[r];
-                sum[r] += NAME(geo_pow_)(g, e) * g;
-            }
+    for (int r = 0; r < R; r++) {
+        T di = (T)dbest[r], sg = di > 0 ? (T)1 : di < 0 ? (T)-1 : di, step = (T)m[r] * (unit ? sg : di);
+        __asm__("" : "+x"(step));              /* rounded before use, as numpy does: no FMA contraction */
+        T predicted = di * step;
+        __asm__("" : "+x"(predicted));
+        P[(long)at[r] * R + r] -= step;
+        P[(long)(K - 1) * R + r] = (T)((double)predicted - log_loss[r]);
     }
-    for (int r = 0; r < R; r++) {              /* Delta = f sign(d) g^(q-1) (linf: f sign(d)) */
-        double gq = pow(sum[r], 1 / q);
-        if (code == GEO_LINF) f[r] = m[r] * (unit ? 1 : sum[r]);
-        else if (!(top[r] > 0)) f[r] = 0;
-        else f[r] = m[r] * (unit ? pow(gq, 1 - q) : pow(gq, 2 - q) * top[r]);
-    }
+}
+
+/* geo_steepest_'s l_p loops after max |d|: sum_k a^q, f_r, then Delta (always inlined: e may be a constant) */
+static inline __attribute__((always_inline)) void NAME(geo_lp_loops_)(T *restrict P, const T *restrict GT,
+        const double *restrict m, int K, int R, int unit, double q, double e, double *restrict acc) {
+    double *restrict inv = acc, *restrict top = acc + R, *restrict sum = acc + 2 * R, *restrict pred = acc + 3 * R;
+    double *restrict f = acc + 4 * R;
     for (int k = 0; k < K - 1; k++)
         for (int r = 0; r < R; r++) {
-            double d = (double)GT[(long)k * R + r] / (double)s[r], h = 1;
-            if (code != GEO_LINF) h = NAME(geo_pow_)(fabs(d) / top[r], e);
-            T delta = (T)(f[r] * (d > 0 ? h : d < 0 ? -h : 0));
+            double a = fabs((double)GT[(long)k * R + r] * inv[r]) * top[r];
+            sum[r] += geo_pow(a, e) * a;
+        }
+    for (int r = 0; r < R; r++)                /* ||a||_q^(2-q) = (sum a^q)^((2-q)/q) */
+        f[r] = top[r] > 0 ? m[r] * (unit ? pow(sum[r], (1 - q) / q) : pow(sum[r], (2 - q) / q) / top[r]) : 0;
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double d = (double)GT[(long)k * R + r] * inv[r];
+            T delta = (T)copysign(f[r] * geo_pow(fabs(d) * top[r], e), d);
             P[(long)k * R + r] -= delta;
             pred[r] += d * (double)delta;
         }
 }
 
-/* mirror descent: theta' = (grad psi)^-1(grad psi(theta) + m d), Delta = theta' - theta */
-static TARGET void NAME(geo_mirror_)(T *P, const T *GT, const double *m, int K, int R, int code, double param,
-                                     double *acc) {
+/* steepest descent in l2 ("unit" scale), linf, l_p: with a = |d| / max |d| per run,
+ *   Delta = f_r sign(d) a^(q-1),   f_r = m ||a||_q^(2-q) max |d|  (dual)  or  m ||a||_q^(1-q)  (unit);
+ * linf (q = 1): f_r = m ||d||_1 (dual) or m (unit). */
+static TARGET void NAME(geo_steepest_)(T *restrict P, const T *restrict GT, const double *restrict m, int K, int R,
+                                       int code, int unit, double param, double *restrict acc) {
     const T *s = GT + (long)(K - 1) * R;
-    double *pred = acc + 3 * R, e1 = param - 1, e2 = 1 / (param - 1), b2 = 2 * param;
-    for (int r = 0; r < R; r++) pred[r] = 0;
+    double *restrict inv = acc, *restrict top = acc + R, *restrict sum = acc + 2 * R, *restrict pred = acc + 3 * R;
+    double *restrict f = acc + 4 * R;
+    double q = code == GEO_LP ? param / (param - 1) : code == GEO_L2 ? 2 : 1, e = q - 1;
+    for (int r = 0; r < R; r++) { inv[r] = 1 / (double)s[r]; top[r] = 0; sum[r] = 0; pred[r] = 0; }
     for (int k = 0; k < K - 1; k++)
         for (int r = 0; r < R; r++) {
-            double d = (double)GT[(long)k * R + r] / (double)s[r], theta = -(double)P[(long)k * R + r], delta;
-            if (code == GEO_MIRROR) {          /* grad psi = sign(theta) |theta|^(p-1) */
-                double z = (theta > 0 ? 1 : theta < 0 ? -1 : 0) * NAME(geo_pow_)(fabs(theta), e1) + m[r] * d;
-                delta = (z > 0 ? 1 : z < 0 ? -1 : 0) * NAME(geo_pow_)(fabs(z), e2) - theta;
-            } else {                           /* 2 beta sinh(asinh(theta / 2 beta) + x) - theta, x = m d */
-                double E = expm1(m[r] * d), w = E / (2 * (E + 1));           /* sinh x = w (E + 2), cosh x - 1 = w E */
-                delta = theta * (w * E) + sqrt(theta * theta + b2 * b2) * (w * (E + 2));
+            double a = fabs((double)GT[(long)k * R + r] * inv[r]);
+            top[r] = a > top[r] ? a : top[r];
+            sum[r] += a;
+        }
+    if (code == GEO_LINF) {
+        for (int r = 0; r < R; r++) f[r] = m[r] * (unit ? 1 : sum[r]);
+        for (int k = 0; k < K - 1; k++)
+            for (int r = 0; r < R; r++) {
+                double d = (double)GT[(long)k * R + r] * inv[r];
+                T delta = (T)(d > 0 ? f[r] : d < 0 ? -f[r] : 0.0);
+                P[(long)k * R + r] -= delta;
+                pred[r] += d * (double)delta;
             }
-            T dt = (T)delta;
-            P[(long)k * R + r] -= dt;
-            pred[r] += d * (double)dt;
+        return;
+    }
+    for (int r = 0; r < R; r++) { sum[r] = 0; top[r] = top[r] > 0 ? 1 / top[r] : 0; }   /* top: 1 / max |d| now */
+    /* the loops with the exponent a constant where geo_pow has a cheaper form: branch-free, vectorized */
+    if (e == 0.5) NAME(geo_lp_loops_)(P, GT, m, K, R, unit, q, 0.5, acc);
+    else if (e == 1) NAME(geo_lp_loops_)(P, GT, m, K, R, unit, q, 1, acc);
+    else if (e == 2) NAME(geo_lp_loops_)(P, GT, m, K, R, unit, q, 2, acc);
+    else NAME(geo_lp_loops_)(P, GT, m, K, R, unit, q, e, acc);
+}
+
+/* mirror descent, psi = ||theta||_p^p / p: theta' = sign(z) |z|^(1/(p-1)), z = sign(theta) |theta|^(p-1) + m d */
+static inline __attribute__((always_inline)) void NAME(geo_mirror_loop_)(T *restrict P, const T *restrict GT,
+        const double *restrict m, int K, int R, double e1, double e2, double *restrict acc) {
+    double *restrict inv = acc, *restrict pred = acc + 3 * R;
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double d = (double)GT[(long)k * R + r] * inv[r], theta = -(double)P[(long)k * R + r];
+            double z = copysign(geo_pow(fabs(theta), e1), theta) + m[r] * d;
+            T delta = (T)(copysign(geo_pow(fabs(z), e2), z) - theta);
+            P[(long)k * R + r] -= delta;
+            pred[r] += d * (double)delta;
+        }
+}
+
+static TARGET void NAME(geo_mirror_)(T *P, const T *GT, const double *m, int K, int R, double p, double *acc) {
+    const T *s = GT + (long)(K - 1) * R;
+    double e1 = p - 1, e2 = 1 / (p - 1);
+    for (int r = 0; r < R; r++) { acc[r] = 1 / (double)s[r]; acc[3 * R + r] = 0; }
+    if (e1 == 2 && e2 == 0.5) NAME(geo_mirror_loop_)(P, GT, m, K, R, 2, 0.5, acc);        /* p = 3 */
+    else if (e1 == 0.5 && e2 == 2) NAME(geo_mirror_loop_)(P, GT, m, K, R, 0.5, 2, acc);   /* p = 3/2 */
+    else NAME(geo_mirror_loop_)(P, GT, m, K, R, e1, e2, acc);
+}
+
+/* hypentropy: theta' = 2 beta sinh(asinh(theta / 2 beta) + x), x = m d, as
+ *   theta' - theta = theta (cosh x - 1) + sqrt(theta^2 + 4 beta^2) sinh x   (sqrt as big sqrt(1 + (small/big)^2)) */
+static TARGET void NAME(geo_hypentropy_)(T *restrict P, const T *restrict GT, const double *restrict m, int K,
+                                         int R, double beta, double *restrict acc) {
+    const T *s = GT + (long)(K - 1) * R;
+    double *restrict inv = acc, *restrict pred = acc + 3 * R, b2 = 2 * beta;
+    for (int r = 0; r < R; r++) { inv[r] = 1 / (double)s[r]; pred[r] = 0; }
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double d = (double)GT[(long)k * R + r] * inv[r], theta = -(double)P[(long)k * R + r], ch1;
+            double sh = geo_sinh_cosh1(m[r] * d, &ch1), at = fabs(theta);
+            double big = at > b2 ? at : b2, small = at > b2 ? b2 : at, ratio = small / big;
+            T delta = (T)(theta * ch1 + big * sqrt(1 + ratio * ratio) * sh);
+            P[(long)k * R + r] -= delta;
+            pred[r] += d * (double)delta;
         }
 }
 
@@ -307,7 +381,8 @@ static TARGET void NAME(geo_update_)(T *P, const T *GT, double *m, const double 
     code &= ~GEO_UNIT;
     if (code == GEO_L2 && !unit) { NAME(update_)(P, GT, m, log_loss, K, R); return; }
     if (code == GEO_L1) { NAME(geo_l1_)(P, GT, m, log_loss, K, R, unit, acc); return; }
-    if (code == GEO_MIRROR || code == GEO_HYPENTROPY) NAME(geo_mirror_)(P, GT, m, K, R, code, param, acc);
+    if (code == GEO_MIRROR) NAME(geo_mirror_)(P, GT, m, K, R, param, acc);
+    else if (code == GEO_HYPENTROPY) NAME(geo_hypentropy_)(P, GT, m, K, R, param, acc);
     else NAME(geo_steepest_)(P, GT, m, K, R, code, unit, param, acc);
     for (int r = 0; r < R; r++) P[(long)(K - 1) * R + r] = (T)(acc[3 * R + r] - log_loss[r]);
 }

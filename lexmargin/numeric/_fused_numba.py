@@ -309,14 +309,13 @@ def _geo_steepest(P, GT, m, code, unit, param, top, total, f, pred):
             for r in range(R):
                 g = abs(np.float64(GT[k, r]) / np.float64(GT[K - 1, r])) * f[r]
                 total[r] += _geo_pow(g, e) * g
-    for r in range(R):
-        gq = total[r] ** (1.0 / q)
+    for r in range(R):                     # ||a||_q^(2-q) = (sum a^q)^((2-q)/q)
         if code == 2:
             f[r] = m[r] * (1.0 if unit else total[r])
         elif not top[r] > 0:
             f[r] = 0.0
         else:
-            f[r] = m[r] * (gq ** (1.0 - q) if unit else gq ** (2.0 - q) * top[r])
+            f[r] = m[r] * (total[r] ** ((1.0 - q) / q) if unit else total[r] ** ((2.0 - q) / q) * top[r])
     for k in range(K - 1):
         for r in range(R):
             d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
