@@ -224,33 +224,21 @@ static inline double geo_pow(double x, double e) {
     return pow(x, e);
 }
 
-/* sinh x and cosh x - 1, branch-free: Taylor series for |x| <= 1/2 (remainder < 1e-19 relative), else
- * (E -+ 1/E) / 2 with E = exp(|x|) (Cody-Waite reduction, degree-13 polynomial, 2^n from the bits of the
- * rounding constant, as the numba kernel's exp); E = inf past |x| = 709.78, NaN stays NaN. */
-static inline double geo_sinh_cosh1(double x, double *ch1) {
-    static const double ce[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
-                                1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-                                1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
-    double ax = fabs(x), x2 = x * x, ps = 1.0 / 1307674368000.0, pc = 1.0 / 20922789888000.0;
-    static const double cs[] = {1.0 / 6227020800.0, 1.0 / 39916800.0, 1.0 / 362880.0, 1.0 / 5040.0, 1.0 / 120.0,
-                                1.0 / 6.0, 1.0};
-    static const double cc[] = {1.0 / 87178291200.0, 1.0 / 479001600.0, 1.0 / 3628800.0, 1.0 / 40320.0,
-                                1.0 / 720.0, 1.0 / 24.0, 0.5};
-    for (int i = 0; i < 7; i++) { ps = ps * x2 + cs[i]; pc = pc * x2 + cc[i]; }
-    double xc = ax > 710 ? 710 : ax, t = xc * 1.4426950408889634 + 6755399441055744.0, n = t - 6755399441055744.0;
-    double r = xc - n * 6.93147180369123816490e-01;
+/* exp(x) for |x| <= 700, branch-free: Cody-Waite reduction, degree-13 polynomial, 2^n from the bits of the
+ * rounding constant (as the numba kernel's exp; about 1 ulp) */
+static inline double geo_exp(double x) {
+    static const double c[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                               1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                               1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    double t = x * 1.4426950408889634 + 6755399441055744.0, n = t - 6755399441055744.0;
+    double r = x - n * 6.93147180369123816490e-01, p = c[0], scale;
     r = r - n * 1.90821492927058770002e-10;
-    double p = ce[0];
-    for (int i = 1; i < 14; i++) p = p * r + ce[i];
+    for (int i = 1; i < 14; i++) p = p * r + c[i];
     int64_t bits;
     memcpy(&bits, &t, sizeof bits);
-    bits = (bits - 0x4338000000000000LL + 1021) << 52;              /* 2^(n - 2): normal up to n = 1025 */
-    double scale, E, Ei;
+    bits = (bits - 0x4338000000000000LL + 1023) << 52;
     memcpy(&scale, &bits, sizeof scale);
-    E = p * scale * 4.0;
-    Ei = 1 / E;
-    *ch1 = ax <= 0.5 ? x2 * pc : 0.5 * (E + Ei) - 1;
-    return ax <= 0.5 ? x * ps : copysign(0.5 * (E - Ei), x);
+    return p * scale;
 }
 #endif
 
@@ -357,19 +345,42 @@ static TARGET void NAME(geo_mirror_)(T *P, const T *GT, const double *m, int K, 
     else NAME(geo_mirror_loop_)(P, GT, m, K, R, e1, e2, acc);
 }
 
-/* hypentropy: theta' = 2 beta sinh(asinh(theta / 2 beta) + x), x = m d, as
- *   theta' - theta = theta (cosh x - 1) + sqrt(theta^2 + 4 beta^2) sinh x   (sqrt as big sqrt(1 + (small/big)^2)) */
+/* hypentropy: theta' = 2 beta sinh(asinh(theta / 2 beta) + x), x = m d.  Runs with max |x| <= 700 (all, unless
+ * diverging) take the EG+- form, vectorized: theta = u - v, u v = beta^2, theta' = u e^x - v e^-x, with the larger of
+ * u, v = w = (sqrt(theta^2 + 4 beta^2) + |theta|) / 2 (no cancellation), the smaller beta^2 / w, e^-x as a
+ * polynomial too (cheaper than a division); the others the formula itself (libm), so that a step overflows
+ * where numpy's does. */
 static TARGET void NAME(geo_hypentropy_)(T *restrict P, const T *restrict GT, const double *restrict m, int K,
                                          int R, double beta, double *restrict acc) {
     const T *s = GT + (long)(K - 1) * R;
-    double *restrict inv = acc, *restrict pred = acc + 3 * R, b2 = 2 * beta;
-    for (int r = 0; r < R; r++) { inv[r] = 1 / (double)s[r]; pred[r] = 0; }
+    double *restrict inv = acc, *restrict fast = acc + R, *restrict pred = acc + 3 * R, b2 = 2 * beta;
+    int slow = 0;
+    for (int r = 0; r < R; r++) { inv[r] = 1 / (double)s[r]; pred[r] = 0; fast[r] = 0; }
+    for (int k = 0; k < K - 1; k++)                        /* max |d| per run */
+        for (int r = 0; r < R; r++) {
+            double a = fabs((double)GT[(long)k * R + r] * inv[r]);
+            fast[r] = a > fast[r] ? a : fast[r];
+        }
+    for (int r = 0; r < R; r++) {
+        fast[r] = m[r] * fast[r] <= 700;
+        slow |= fast[r] == 0;
+    }
     for (int k = 0; k < K - 1; k++)
         for (int r = 0; r < R; r++) {
-            double d = (double)GT[(long)k * R + r] * inv[r], theta = -(double)P[(long)k * R + r], ch1;
-            double sh = geo_sinh_cosh1(m[r] * d, &ch1), at = fabs(theta);
-            double big = at > b2 ? at : b2, small = at > b2 ? b2 : at, ratio = small / big;
-            T delta = (T)(theta * ch1 + big * sqrt(1 + ratio * ratio) * sh);
+            double d = (double)GT[(long)k * R + r] * inv[r], theta = -(double)P[(long)k * R + r];
+            double x = fast[r] != 0 ? m[r] * d : 0, at = fabs(theta), E = geo_exp(x), Em = geo_exp(-x);
+            double big = at > b2 ? at : b2, sc = big < 0x1p500 ? 1 : 0x1p-600;      /* exact scaling: no overflow */
+            double h = sqrt((at * sc) * (at * sc) + (b2 * sc) * (b2 * sc)) * (big < 0x1p500 ? 1 : 0x1p600);
+            double w = 0.5 * (h + at), w2 = beta * beta / w;                  /* max(u, v), min(u, v) */
+            double next = theta >= 0 ? w * E - w2 * Em : w2 * E - w * Em;
+            T delta = fast[r] != 0 ? (T)(next - theta) : 0;
+            P[(long)k * R + r] -= delta;
+            pred[r] += d * (double)delta;
+        }
+    for (int r = 0; slow && r < R; r++)
+        for (int k = 0; fast[r] == 0 && k < K - 1; k++) {
+            double d = (double)GT[(long)k * R + r] * inv[r], theta = -(double)P[(long)k * R + r];
+            T delta = (T)(b2 * sinh(asinh(theta / b2) + m[r] * d) - theta);
             P[(long)k * R + r] -= delta;
             pred[r] += d * (double)delta;
         }

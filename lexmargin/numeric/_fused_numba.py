@@ -339,10 +339,8 @@ def _geo_mirror(P, GT, m, code, param, pred):
             if code == 4:
                 z = _sign(theta) * _geo_pow(abs(theta), e1) + m[r] * d
                 delta = _sign(z) * _geo_pow(abs(z), e2) - theta
-            else:                              # 2 beta sinh(asinh(theta / 2 beta) + x) - theta, x = m d
-                E = math.expm1(m[r] * d)
-                w = E / (2.0 * (E + 1.0))      # sinh x = w (E + 2), cosh x - 1 = w E
-                delta = theta * (w * E) + math.sqrt(theta * theta + b2 * b2) * (w * (E + 2.0))
+            else:                              # hypentropy: 2 beta sinh(asinh(theta / 2 beta) + m d) - theta
+                delta = b2 * math.sinh(math.asinh(theta / b2) + m[r] * d) - theta
             dt = P.dtype.type(delta)
             P[k, r] -= dt
             pred[r] += d * np.float64(dt)
