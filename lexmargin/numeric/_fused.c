@@ -84,6 +84,7 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #define MAXZ_EXP(m, x) _mm512_maskz_mov_pd(m, x)
 #define REDUCE_MAX _mm512_reduce_max_pd
 #define REDUCE_ADD_D(x) _mm512_reduce_add_pd(x)
+#define SQRT_T(x) sqrt(x)
 #include "_fused_kernel.h"
 #include "_fused_multiclass.h"
 #undef MLOAD_OR
@@ -93,6 +94,7 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #undef MAXZ_EXP
 #undef REDUCE_MAX
 #undef REDUCE_ADD_D
+#undef SQRT_T
 #undef T
 #undef W
 #undef V
@@ -132,6 +134,7 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #define REDUCE_MAX _mm512_reduce_max_ps
 #define REDUCE_ADD_D(x) ((double)_mm512_reduce_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x))) + \
                          (double)_mm512_reduce_add_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))))
+#define SQRT_T(x) ((double)sqrtf((float)(x)))           /* geometry steps: float32's precision, as numpy's */
 #include "_fused_kernel.h"
 #include "_fused_multiclass.h"
 
@@ -331,7 +334,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
 #if HAVE_KERNEL
         int single = strcmp(op.P.format, "f") == 0;
         void *work = kernel_workspace(K, R, single, threads);
-        double *m = malloc(sizeof(double) * 6 * (size_t)R);         /* the multipliers and geo_update_'s sums */
+        double *m = malloc(sizeof(double) * (6 + (size_t)K) * (size_t)R);   /* the multipliers, geo_update_'s sums */
         if (work == NULL || m == NULL) {
             PyErr_NoMemory();
         } else {

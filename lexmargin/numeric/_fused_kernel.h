@@ -210,20 +210,10 @@ static TARGET void NAME(update_)(T *P, const T *GT, double *m, const double *log
 /* One step of a geometry (geometry.fused_step's arithmetic, per run r, with d = G / s = -grad log L):
  *   P[:-1] -= Delta theta (as T),   P[-1] = <d, Delta theta> - log L   (the predicted shift)
  * code: GEO_* | GEO_UNIT ("unit" scale); param: p of GEO_LP / GEO_MIRROR, beta of GEO_HYPENTROPY.
- * acc: 5 R doubles of workspace.  l1 works in T, like numpy (the same coordinate, first on ties, the same
+ * acc: (K + 5) R doubles of workspace.  l1 works in T, like numpy (the same coordinate, first on ties, the same
  * rounding); the others accumulate in double, in loops over the runs that the compiler vectorizes. */
 #ifndef GEO_HELPERS
 #define GEO_HELPERS
-/* x^e for x >= 0: sqrt and products for the exponents that have them (the caller's loops are unswitched on e) */
-static inline double geo_pow(double x, double e) {
-    if (e == 0.5) return sqrt(x);
-    if (e == 1) return x;
-    if (e == 2) return x * x;
-    if (e == 1.5) return x * sqrt(x);
-    if (e == 3) return x * x * x;
-    return pow(x, e);
-}
-
 /* exp(x) for |x| <= 700, branch-free: Cody-Waite reduction, degree-13 polynomial, 2^n from the bits of the
  * rounding constant (as the numba kernel's exp; about 1 ulp) */
 static inline double geo_exp(double x) {
@@ -241,6 +231,18 @@ static inline double geo_exp(double x) {
     return p * scale;
 }
 #endif
+
+/* x^e for x >= 0: sqrt and products for the exponents that have them (the callers' loops are compiled with e
+ * a constant where it is one of them); the square root in T (SQRT_T: float's is several times cheaper, and
+ * numpy takes it in float32 too) */
+static inline double NAME(geo_pow_)(double x, double e) {
+    if (e == 0.5) return SQRT_T(x);
+    if (e == 1) return x;
+    if (e == 2) return x * x;
+    if (e == 1.5) return x * SQRT_T(x);
+    if (e == 3) return x * x * x;
+    return pow(x, e);
+}
 
 static TARGET void NAME(geo_l1_)(T *restrict P, const T *restrict GT, const double *restrict m,
                                  const double *restrict log_loss, int K, int R, int unit, double *restrict acc) {
@@ -270,18 +272,19 @@ static TARGET void NAME(geo_l1_)(T *restrict P, const T *restrict GT, const doub
 static inline __attribute__((always_inline)) void NAME(geo_lp_loops_)(T *restrict P, const T *restrict GT,
         const double *restrict m, int K, int R, int unit, double q, double e, double *restrict acc) {
     double *restrict inv = acc, *restrict top = acc + R, *restrict sum = acc + 2 * R, *restrict pred = acc + 3 * R;
-    double *restrict f = acc + 4 * R;
+    double *restrict f = acc + 4 * R, *restrict h = acc + 5 * R;              /* h: a^(q-1), (K - 1, R) */
     for (int k = 0; k < K - 1; k++)
         for (int r = 0; r < R; r++) {
-            double a = fabs((double)GT[(long)k * R + r] * inv[r]) * top[r];
-            sum[r] += geo_pow(a, e) * a;
+            double a = fabs((double)GT[(long)k * R + r] * inv[r]) * top[r], ae = NAME(geo_pow_)(a, e);
+            h[(long)k * R + r] = ae;
+            sum[r] += ae * a;
         }
     for (int r = 0; r < R; r++)                /* ||a||_q^(2-q) = (sum a^q)^((2-q)/q) */
         f[r] = top[r] > 0 ? m[r] * (unit ? pow(sum[r], (1 - q) / q) : pow(sum[r], (2 - q) / q) / top[r]) : 0;
     for (int k = 0; k < K - 1; k++)
         for (int r = 0; r < R; r++) {
             double d = (double)GT[(long)k * R + r] * inv[r];
-            T delta = (T)copysign(f[r] * geo_pow(fabs(d) * top[r], e), d);
+            T delta = (T)copysign(f[r] * h[(long)k * R + r], d);
             P[(long)k * R + r] -= delta;
             pred[r] += d * (double)delta;
         }
@@ -329,8 +332,8 @@ static inline __attribute__((always_inline)) void NAME(geo_mirror_loop_)(T *rest
     for (int k = 0; k < K - 1; k++)
         for (int r = 0; r < R; r++) {
             double d = (double)GT[(long)k * R + r] * inv[r], theta = -(double)P[(long)k * R + r];
-            double z = copysign(geo_pow(fabs(theta), e1), theta) + m[r] * d;
-            T delta = (T)(copysign(geo_pow(fabs(z), e2), z) - theta);
+            double z = copysign(NAME(geo_pow_)(fabs(theta), e1), theta) + m[r] * d;
+            T delta = (T)(copysign(NAME(geo_pow_)(fabs(z), e2), z) - theta);
             P[(long)k * R + r] -= delta;
             pred[r] += d * (double)delta;
         }
@@ -404,7 +407,7 @@ static void NAME(log_loss_)(const T *P, const T *GT, double *out, int K, int R) 
         out[r] = log((double)GT[(long)(K - 1) * R + r]) - (double)P[(long)(K - 1) * R + r];
 }
 
-/* Up to n steps (GD, or the geometry ``code`` with ``param``; m holds 6 R doubles) with multiplier
+/* Up to n steps (GD, or the geometry ``code`` with ``param``; m holds (K + 6) R doubles) with multiplier
  * m_r = eta_r (normalized) or eta_r L_r (constant).  Stops early
  * before a step from a non-finite log L (DIVERGED) or after a step whose shift was unsafe (UNSAFE:
  * the caller recomputes the weights with the exact shift).  Returns the number of steps done. */
