@@ -34,9 +34,9 @@ converges to the max-margin direction *in that norm*, argmax_{||theta|| <= 1} mi
 model, data, norm=...)`` certifies.  The paper suite's ``geometry`` check compares the two.
 
 Full-batch exponential-loss runs on a ``LinearKernel`` with a fixed step size (``Constant``, ``Normalized``)
-take the trainer's fused path in every geometry (``fused_step``): the lane's compiled kernel computes the
-weights and [G; s] (both matrix products of a step, in one pass over the data on the C kernel), and only the
-O(R d) geometry step runs in numpy.  Elsewhere (``fused=False``, the logistic loss, minibatches, ``Adaptive``)
+take the trainer's fused path in every geometry: on a compiled lane (C or numba) whole chunks of steps run in
+the kernel's own loop, the geometry's O(R d) step included (``compiled_geometry`` gives it its code), like
+plain GD; on a numpy lane ``fused_step`` takes the same step from Python.  Elsewhere (``fused=False``, the logistic loss, minibatches, ``Adaptive``)
 the generic path runs: there, coordinate descent on a ``LinearKernel`` changes one coordinate i_r of each run,
 so its margins are updated in O(N) per run instead of a matrix product: f_r <- f_r + delta_r a_{i_r}, a_i the
 i-th row of A = (y X)^T (``incremental_margins``).  The trainer recomputes them exactly every ``EXACT_EVERY``
@@ -616,9 +616,10 @@ def fused_step(lane, geometry, m) -> None:
     The lane holds P = [-theta^T; c] and [G; s] = B e^T at the current point (both (d + 1, R)), so
     d = -grad log L = G / s costs one pass; the geometry's step Delta theta is applied to P in place (coordinate
     descent: one entry per run), the shift is predicted to first order, c' = -log L + <d, Delta theta>, and the
-    lane's kernel (C, numba or numpy) computes the weights and sums at the new point: both matrix products of
-    the step in the compiled kernel, as for plain GD.  Only O(R d) work runs in numpy, on (R, d) views of the
-    lane's (d, R) arrays (no transposed copies).
+    lane's kernel (C, numba or numpy) computes the weights and sums at the new point.  Only O(R d) work runs in
+    numpy, on (R, d) views of the lane's (d, R) arrays (no transposed copies).  ``CompiledStepper`` runs the
+    same arithmetic inside a compiled lane's step loop instead (``compiled_geometry``); this is the path of
+    numpy lanes and of the rules the loop does not take (tests compare the two).
 
     Args:
         lane: the fused lane, advanced in place.
