@@ -289,8 +289,27 @@ def _geo_l1(P, GT, m, log_loss, unit, at, best, dbest):
 
 
 @njit(**_JIT)
-def _geo_steepest(P, GT, m, code, unit, param, top, total, f, pred):
-    """l2 ("unit"), linf, l_p: Delta = f_r sign(d) (|d| / max |d|)^(q-1), f_r from per-run sums (_fused_kernel.h)."""
+def _powers(GT, f, h, total, e):
+    """h = a^e and total = sum_k a^(e+1) per run, a = |d| f (f = 1 / max |d|); a square root's loop on its own."""
+    K1, R = h.shape
+    if e == 0.5:
+        for k in range(K1):
+            for r in range(R):
+                a = abs(np.float64(GT[k, r]) / np.float64(GT[K1, r])) * f[r]
+                h[k, r] = math.sqrt(a)
+                total[r] += h[k, r] * a
+        return
+    for k in range(K1):
+        for r in range(R):
+            a = abs(np.float64(GT[k, r]) / np.float64(GT[K1, r])) * f[r]
+            h[k, r] = _geo_pow(a, e)
+            total[r] += h[k, r] * a
+
+
+@njit(**_JIT)
+def _geo_steepest(P, GT, m, code, unit, param, top, total, f, pred, h):
+    """l2 ("unit"), linf, l_p: Delta = f_r sign(d) (|d| / max |d|)^(q-1), f_r from per-run sums (_fused_kernel.h);
+    h: (K - 1, R) scratch for the powers."""
     K, R = P.shape
     q = param / (param - 1.0) if code == 3 else 2.0 if code == 0 else 1.0
     e = q - 1.0
@@ -305,10 +324,7 @@ def _geo_steepest(P, GT, m, code, unit, param, top, total, f, pred):
         for r in range(R):
             total[r] = 0.0
             f[r] = 1.0 / top[r] if top[r] > 0 else 0.0
-        for k in range(K - 1):
-            for r in range(R):
-                g = abs(np.float64(GT[k, r]) / np.float64(GT[K - 1, r])) * f[r]
-                total[r] += _geo_pow(g, e) * g
+        _powers(GT, f, h, total, e)
     for r in range(R):                     # ||a||_q^(2-q) = (sum a^q)^((2-q)/q)
         if code == 2:
             f[r] = m[r] * (1.0 if unit else total[r])
@@ -319,28 +335,53 @@ def _geo_steepest(P, GT, m, code, unit, param, top, total, f, pred):
     for k in range(K - 1):
         for r in range(R):
             d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
-            h = 1.0 if code == 2 else _geo_pow(abs(d) / top[r], e)
-            delta = P.dtype.type(f[r] * (h if d > 0 else -h if d < 0 else 0.0))
+            hk = 1.0 if code == 2 else h[k, r]
+            delta = P.dtype.type(f[r] * (hk if d > 0 else -hk if d < 0 else 0.0))
             P[k, r] -= delta
             pred[r] += d * np.float64(delta)
 
 
 @njit(**_JIT)
-def _geo_mirror(P, GT, m, code, param, pred):
-    """Mirror descent (4: psi = |theta|_p^p / p; 5: hypentropy, beta = param): P[:-1] -= theta' - theta."""
+def _geo_mirror(P, GT, m, p, pred):
+    """Mirror descent with psi = |theta|_p^p / p: P[:-1] -= theta' - theta."""
     K, R = P.shape
-    e1, e2, b2 = param - 1.0, 1.0 / (param - 1.0) if code == 4 else 0.0, 2.0 * param
+    e1, e2 = p - 1.0, 1.0 / (p - 1.0)
     for r in range(R):
         pred[r] = 0.0
     for k in range(K - 1):
         for r in range(R):
             d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
             theta = -np.float64(P[k, r])
-            if code == 4:
-                z = _sign(theta) * _geo_pow(abs(theta), e1) + m[r] * d
-                delta = _sign(z) * _geo_pow(abs(z), e2) - theta
-            else:                              # hypentropy: 2 beta sinh(asinh(theta / 2 beta) + m d) - theta
-                delta = b2 * math.sinh(math.asinh(theta / b2) + m[r] * d) - theta
+            z = _sign(theta) * _geo_pow(abs(theta), e1) + m[r] * d
+            dt = P.dtype.type(_sign(z) * _geo_pow(abs(z), e2) - theta)
+            P[k, r] -= dt
+            pred[r] += d * np.float64(dt)
+
+
+@njit(**_JIT)
+def _geo_hypentropy(P, GT, m, beta, top, pred):
+    """theta' = 2 beta sinh(asinh(theta / 2 beta) + x), x = m d, as in _fused_kernel.h: the EG+- form
+    u e^x - v e^-x (u v = beta^2, the larger of u, v = (sqrt(theta^2 + 4 beta^2) + |theta|) / 2) for runs with
+    m max |d| <= 700, the formula itself for the others (so that a step overflows where numpy's does)."""
+    K, R = P.shape
+    b2 = 2.0 * beta
+    for r in range(R):
+        top[r], pred[r] = 0.0, 0.0
+    for k in range(K - 1):
+        for r in range(R):
+            top[r] = max(top[r], abs(np.float64(GT[k, r]) / np.float64(GT[K - 1, r])))
+    for k in range(K - 1):
+        for r in range(R):
+            d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
+            theta = -np.float64(P[k, r])
+            x = m[r] * d
+            if m[r] * top[r] <= 700.0:
+                w = 0.5 * (math.hypot(theta, b2) + abs(theta))
+                w2 = beta * beta / w
+                E, Em = math.exp(x), math.exp(-x)
+                delta = (w * E - w2 * Em if theta >= 0 else w2 * E - w * Em) - theta
+            else:
+                delta = b2 * math.sinh(math.asinh(theta / b2) + x) - theta
             dt = P.dtype.type(delta)
             P[k, r] -= dt
             pred[r] += d * np.float64(dt)
@@ -358,10 +399,12 @@ def _geo_update(P, GT, m, log_loss, code, param, acc, at):
     if code == 1:
         _geo_l1(P, GT, m, log_loss, unit, at, acc[0], acc[1])
         return
-    if code >= 4:
-        _geo_mirror(P, GT, m, code, param, acc[3])
+    if code == 4:
+        _geo_mirror(P, GT, m, param, acc[3])
+    elif code == 5:
+        _geo_hypentropy(P, GT, m, param, acc[0], acc[3])
     else:
-        _geo_steepest(P, GT, m, code, unit, param, acc[0], acc[1], acc[2], acc[3])
+        _geo_steepest(P, GT, m, code, unit, param, acc[0], acc[1], acc[2], acc[3], acc[4:-1])
     for r in range(R):
         P[K - 1, r] = acc[3, r] - log_loss[r]
 
@@ -393,7 +436,7 @@ def run_steps(P, B, GT, work, layout, eta, constant, log_loss, n, floor, s_lo, s
     with the exact shift); DIVERGED before a step from a non-finite log L (not checked if ``check`` is
     False).  ``log_loss`` (float64, R) holds log L at P on entry and is kept up to date."""
     R = P.shape[1]
-    m, acc, at = np.empty(R, np.float64), np.empty((4, R), np.float64), np.empty(R, np.int64)
+    m, acc, at = np.empty(R, np.float64), np.empty((4 + P.shape[0], R), np.float64), np.empty(R, np.int64)
     done, status = _run_steps(P, B, GT, work, layout, m, eta, bool(constant), log_loss, int(n), floor,
                               float(s_lo), float(s_hi), bool(check), int(code), float(param), acc, at)
     return int(done), int(status)
