@@ -342,12 +342,9 @@ def _geo_steepest(P, GT, m, code, unit, param, top, total, f, pred, h):
 
 
 @njit(**_JIT)
-def _geo_mirror(P, GT, m, p, pred):
-    """Mirror descent with psi = |theta|_p^p / p: P[:-1] -= theta' - theta."""
+def _mirror_loop(P, GT, m, e1, e2, pred):
+    """P[:-1] -= theta' - theta, theta' = sign(z) |z|^e2, z = sign(theta) |theta|^e1 + m d."""
     K, R = P.shape
-    e1, e2 = p - 1.0, 1.0 / (p - 1.0)
-    for r in range(R):
-        pred[r] = 0.0
     for k in range(K - 1):
         for r in range(R):
             d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
@@ -359,32 +356,56 @@ def _geo_mirror(P, GT, m, p, pred):
 
 
 @njit(**_JIT)
+def _geo_mirror(P, GT, m, p, pred):
+    """Mirror descent with psi = |theta|_p^p / p (p = 3 and 3/2 in loops of their own: products and sqrt)."""
+    e1, e2 = p - 1.0, 1.0 / (p - 1.0)
+    pred[:] = 0.0
+    if e1 == 2.0 and e2 == 0.5:
+        _mirror_loop(P, GT, m, 2.0, 0.5, pred)
+    elif e1 == 0.5 and e2 == 2.0:
+        _mirror_loop(P, GT, m, 0.5, 2.0, pred)
+    else:
+        _mirror_loop(P, GT, m, e1, e2, pred)
+
+
+@njit(**_JIT)
 def _geo_hypentropy(P, GT, m, beta, top, pred):
     """theta' = 2 beta sinh(asinh(theta / 2 beta) + x), x = m d, as in _fused_kernel.h: the EG+- form
-    u e^x - v e^-x (u v = beta^2, the larger of u, v = (sqrt(theta^2 + 4 beta^2) + |theta|) / 2) for runs with
-    m max |d| <= 700, the formula itself for the others (so that a step overflows where numpy's does)."""
+    u e^x - v e^-x (u v = beta^2, the larger of u, v = (sqrt(theta^2 + 4 beta^2) + |theta|) / 2; polynomial
+    exps, branch-free) for runs with m max |d| <= 700, the formula itself for the others (so that a step
+    overflows where numpy's does)."""
     K, R = P.shape
-    b2 = 2.0 * beta
+    b2, low = 2.0 * beta, -710.0
     for r in range(R):
         top[r], pred[r] = 0.0, 0.0
     for k in range(K - 1):
         for r in range(R):
             top[r] = max(top[r], abs(np.float64(GT[k, r]) / np.float64(GT[K - 1, r])))
+    for r in range(R):
+        top[r] = 1.0 if m[r] * top[r] <= 700.0 else 0.0          # 1: the EG+- form
     for k in range(K - 1):
         for r in range(R):
             d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
             theta = -np.float64(P[k, r])
-            x = m[r] * d
-            if m[r] * top[r] <= 700.0:
-                w = 0.5 * (math.hypot(theta, b2) + abs(theta))
-                w2 = beta * beta / w
-                E, Em = math.exp(x), math.exp(-x)
-                delta = (w * E - w2 * Em if theta >= 0 else w2 * E - w * Em) - theta
-            else:
-                delta = b2 * math.sinh(math.asinh(theta / b2) + x) - theta
-            dt = P.dtype.type(delta)
+            x = m[r] * d * top[r]
+            at = abs(theta)
+            big = max(at, b2)
+            sc = 1.0 if big < 1e150 else 1e-200
+            w = 0.5 * (math.sqrt((at * sc) ** 2 + (b2 * sc) ** 2) / sc + at)
+            w2 = beta * beta / w
+            E, Em = floored_exp(x, low), floored_exp(-x, low)
+            nxt = w * E - w2 * Em if theta >= 0 else w2 * E - w * Em
+            dt = P.dtype.type((nxt - theta) * top[r])
             P[k, r] -= dt
             pred[r] += d * np.float64(dt)
+    for r in range(R):
+        if top[r] == 0.0:
+            for k in range(K - 1):
+                d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
+                theta = -np.float64(P[k, r])
+                dt = P.dtype.type(b2 * math.sinh(math.asinh(theta / b2) + m[r] * d) - theta)
+                P[k, r] -= dt
+                pred[r] += d * np.float64(dt)
 
 
 @njit(**_JIT)
