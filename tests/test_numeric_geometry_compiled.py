@@ -106,6 +106,20 @@ def test_compiled_loop_matches_fused_step(kernel, dtype, rtol, rule):
         assert moved[:, 1].any() and not moved[:, 4].any()          # exact ties: the first coordinate, as argmax
 
 
+@pytest.mark.parametrize("rule", [Steepest("l1", Normalized(0.2)), Steepest(Hypentropy(0.5), Normalized(0.1))],
+                         ids=rule_id)
+def test_compiled_loop_with_openmp_threads_matches_fused_step(rule):
+    """The C kernel splitting the samples over two threads: the geometry step is the same, the sums too."""
+    need("c")
+    kernel = LinearKernel(*tied(n=300), dtype=np.float64)
+    theta = kernel.random_theta(range(3), [0.1, 0.5, 1.0])
+    python, compiled = (LinearExpLane(slice(0, 3), theta, kernel.augmented_margin_matrix, kernel="c", threads=2)
+                        for _ in range(2))
+    python_steps(python, rule, 30)
+    assert compiled.run(30, np.full(3, rule.eta), False, geo.compiled_geometry(rule)) == (30, False)
+    np.testing.assert_allclose(compiled.theta, python.theta, rtol=1e-12, atol=1e-12 * np.abs(python.theta).max())
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 @pytest.mark.parametrize("kernel", COMPILED)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])

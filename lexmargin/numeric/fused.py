@@ -24,7 +24,8 @@ Three kernels do this arithmetic (``LinearExpLane.kernel``), chosen per lane by 
 * ``"numpy"``: the two products and two passes above, from Python (always there).
 
 The compiled kernels ("c", "numba") run whole chunks of steps without returning to Python
-(``LinearExpLane.run``).  ``choose_kernel`` takes C where it is fastest (many runs, or tiny problems),
+(``LinearExpLane.run``): GD's, or a geometry's (``geometry.compiled_geometry``: steepest descent in l1 / linf
+/ l_p, mirror descent, hypentropy).  ``choose_kernel`` takes C where it is fastest (many runs, or tiny problems),
 numba elsewhere, numpy when neither is there (the measurements behind the rules: docs/architecture.md,
 Numeric).  ``LEXMARGIN_NUMPY_ONLY=1`` turns both compiled kernels off; ``LEXMARGIN_FUSED_KERNEL=c|numba|
 numpy`` picks one for new lanes where it is available.
