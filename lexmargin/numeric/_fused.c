@@ -19,6 +19,8 @@
 #include <stdint.h>
 
 enum { STEPS_DONE = 0, STEPS_UNSAFE = 1, STEPS_DIVERGED = 2 };
+/* geometries of run_steps (lexmargin.numeric.geometry.compiled_geometry), GEO_UNIT or-ed in for the "unit" scale */
+enum { GEO_L2 = 0, GEO_L1 = 1, GEO_LINF = 2, GEO_LP = 3, GEO_MIRROR = 4, GEO_HYPENTROPY = 5, GEO_UNIT = 8 };
 
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(_M_X64))
 #define HAVE_KERNEL 1
@@ -82,6 +84,7 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #define MAXZ_EXP(m, x) _mm512_maskz_mov_pd(m, x)
 #define REDUCE_MAX _mm512_reduce_max_pd
 #define REDUCE_ADD_D(x) _mm512_reduce_add_pd(x)
+#define SQRT_T(x) sqrt(x)
 #include "_fused_kernel.h"
 #include "_fused_multiclass.h"
 #undef MLOAD_OR
@@ -91,6 +94,7 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #undef MAXZ_EXP
 #undef REDUCE_MAX
 #undef REDUCE_ADD_D
+#undef SQRT_T
 #undef T
 #undef W
 #undef V
@@ -130,6 +134,7 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #define REDUCE_MAX _mm512_reduce_max_ps
 #define REDUCE_ADD_D(x) ((double)_mm512_reduce_add_pd(_mm512_cvtps_pd(_mm512_castps512_ps256(x))) + \
                          (double)_mm512_reduce_add_pd(_mm512_cvtps_pd(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)))))
+#define SQRT_T(x) ((double)sqrtf((float)(x)))           /* geometry steps: float32's precision, as numpy's */
 #include "_fused_kernel.h"
 #include "_fused_multiclass.h"
 
@@ -306,13 +311,20 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
     PyObject *po, *bo, *go, *eo, *lo;
     int constant;
     long n;
-    double floor_value, s_lo, s_hi;
+    double floor_value, s_lo, s_hi, param = 0;
     Operands op;
     Py_buffer eta, ll;
-    int threads = 1;
-    if (!PyArg_ParseTuple(args, "OOOOpOlddd|i", &po, &bo, &go, &eo, &constant, &lo, &n, &floor_value, &s_lo, &s_hi,
-                          &threads) || bad_threads(threads))
+    int threads = 1, code = GEO_L2;
+    if (!PyArg_ParseTuple(args, "OOOOpOlddd|iid", &po, &bo, &go, &eo, &constant, &lo, &n, &floor_value, &s_lo, &s_hi,
+                          &threads, &code, &param) || bad_threads(threads))
         return NULL;
+    int base = code & ~GEO_UNIT;
+    if (code < 0 || base > GEO_HYPENTROPY || (code & GEO_UNIT && base > GEO_LP) ||
+        ((base == GEO_LP || base == GEO_MIRROR) && !(param > 1 && isfinite(param))) ||
+        (base == GEO_HYPENTROPY && !(param > 0 && isfinite(param)))) {
+        PyErr_Format(PyExc_ValueError, "bad geometry code %d with parameter %g", code, param);
+        return NULL;
+    }
     if (get_operands(po, bo, go, 1, &op) < 0) return NULL;
     int K = (int)op.P.shape[0], R = (int)op.P.shape[1], status = STEPS_DONE;
     long done = -1;
@@ -322,7 +334,7 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
 #if HAVE_KERNEL
         int single = strcmp(op.P.format, "f") == 0;
         void *work = kernel_workspace(K, R, single, threads);
-        double *m = malloc(sizeof(double) * (size_t)R);
+        double *m = malloc(sizeof(double) * (6 + (size_t)K) * (size_t)R);   /* the multipliers, geo_update_'s sums */
         if (work == NULL || m == NULL) {
             PyErr_NoMemory();
         } else {
@@ -331,11 +343,11 @@ static PyObject *run_steps(PyObject *self, PyObject *args) {
             if (single)
                 done = run_steps_f32((float *)op.P.buf, (const float *)op.B.buf, (float *)op.G.buf, (float *)work, m,
                                      (const double *)eta.buf, constant, (double *)ll.buf, K, R, N, n,
-                                     (float)floor_value, s_lo, s_hi, threads, &status);
+                                     (float)floor_value, s_lo, s_hi, threads, code, param, &status);
             else
                 done = run_steps_f64((double *)op.P.buf, (const double *)op.B.buf, (double *)op.G.buf,
                                      (double *)work, m, (const double *)eta.buf, constant, (double *)ll.buf, K, R,
-                                     N, n, floor_value, s_lo, s_hi, threads, &status);
+                                     N, n, floor_value, s_lo, s_hi, threads, code, param, &status);
             Py_END_ALLOW_THREADS
         }
         free(work);
@@ -452,9 +464,10 @@ static PyMethodDef methods[] = {
      "advance(P, B, GT, multiplier, log_loss, floor, threads=1): P[:-1] -= (m / s) G and P[-1] = m |G|^2 / s^2 - log L "
      "(GT = [G; s]), then weight_sums (multiplier, log_loss: float64 vectors)."},
     {"run_steps", run_steps, METH_VARARGS,
-     "run_steps(P, B, GT, eta, constant, log_loss, n, floor, s_lo, s_hi, threads=1) -> (steps done, status): up to n GD "
-     "steps (multiplier eta, or eta * L if constant) without the GIL; status 0 done, 1 unsafe shift after "
-     "the last step, 2 non-finite log L before the next."},
+     "run_steps(P, B, GT, eta, constant, log_loss, n, floor, s_lo, s_hi, threads=1, geometry=0, param=0) -> (steps "
+     "done, status): up to n steps (multiplier eta, or eta * L if constant) without the GIL, GD or the geometry's step "
+     "(0 l2, 1 l1, 2 linf, 3 lp with p = param, 4 mirror lp, 5 hypentropy with beta = param; | 8: unit scale); status 0 "
+     "done, 1 unsafe shift after the last step, 2 non-finite log L before the next."},
     {"log_loss", log_loss, METH_VARARGS, "log_loss(P, GT, out): out = log s - c (float64)."},
     {"multiclass_weights", multiclass_weights, METH_VARARGS,
      "multiclass_weights(G, labels, S, shift, floor, given=False): G (R, K, N) of outputs becomes the cotangent of the "

@@ -2,7 +2,7 @@
  *   T (double/float), W (lanes per vector), V (vector type), M (mask type), SFX (name suffix),
  *   LOAD, MLOAD, STORE, MSTORE, SET1, ZERO, FMADD, ADD, MAX, EXP (vector ops).
  * It defines fused_SFX(P, B, GT, work, K, R, N, floor, threads): GT (K, R) = B e^T with e = exp(max(P^T B, floor)),
- * and run_steps_SFX, the GD loop around it.
+ * and run_steps_SFX, the step loop around it (GD, or a geometry's step: geo_update_SFX).
  *
  * Samples are processed in blocks of NB.  Phase 1 computes the block's weights X^T (NB, R) in 4 x 4-vector
  * register tiles (4 samples x 4W runs), applying floor and exp before the tile leaves the registers;
@@ -207,18 +207,213 @@ static TARGET void NAME(update_)(T *P, const T *GT, double *m, const double *log
         g2[r] = (T)(m[r] * ((double)g2[r] / (double)s[r]) - log_loss[r]);
 }
 
+/* One step of a geometry (geometry.fused_step's arithmetic, per run r, with d = G / s = -grad log L):
+ *   P[:-1] -= Delta theta (as T),   P[-1] = <d, Delta theta> - log L   (the predicted shift)
+ * code: GEO_* | GEO_UNIT ("unit" scale); param: p of GEO_LP / GEO_MIRROR, beta of GEO_HYPENTROPY.
+ * acc: (K + 5) R doubles of workspace.  l1 works in T, like numpy (the same coordinate, first on ties, the same
+ * rounding); the others accumulate in double, in loops over the runs that the compiler vectorizes. */
+#ifndef GEO_HELPERS
+#define GEO_HELPERS
+/* exp(x) for |x| <= 700, branch-free: Cody-Waite reduction, degree-13 polynomial, 2^n from the bits of the
+ * rounding constant (as the numba kernel's exp; about 1 ulp) */
+static inline double geo_exp(double x) {
+    static const double c[] = {1.0 / 6227020800.0, 1.0 / 479001600.0, 1.0 / 39916800.0, 1.0 / 3628800.0,
+                               1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                               1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0};
+    double t = x * 1.4426950408889634 + 6755399441055744.0, n = t - 6755399441055744.0;
+    double r = x - n * 6.93147180369123816490e-01, p = c[0], scale;
+    r = r - n * 1.90821492927058770002e-10;
+    for (int i = 1; i < 14; i++) p = p * r + c[i];
+    int64_t bits;
+    memcpy(&bits, &t, sizeof bits);
+    bits = (bits - 0x4338000000000000LL + 1023) << 52;
+    memcpy(&scale, &bits, sizeof scale);
+    return p * scale;
+}
+#endif
+
+/* x^e for x >= 0: sqrt and products for the exponents that have them (the callers' loops are compiled with e
+ * a constant where it is one of them); the square root in T (SQRT_T: float's is several times cheaper, and
+ * numpy takes it in float32 too) */
+static inline double NAME(geo_pow_)(double x, double e) {
+    if (e == 0.5) return SQRT_T(x);
+    if (e == 1) return x;
+    if (e == 2) return x * x;
+    if (e == 1.5) return x * SQRT_T(x);
+    if (e == 3) return x * x * x;
+    return pow(x, e);
+}
+
+static TARGET void NAME(geo_l1_)(T *restrict P, const T *restrict GT, const double *restrict m,
+                                 const double *restrict log_loss, int K, int R, int unit, double *restrict acc) {
+    const T *s = GT + (long)(K - 1) * R;
+    double *restrict best = acc, *restrict dbest = acc + R, *restrict at = acc + 2 * R;
+    for (int r = 0; r < R; r++) { best[r] = -1; dbest[r] = 0; at[r] = 0; }
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            T d = GT[(long)k * R + r] / s[r];
+            double a = fabs((double)d);
+            int take = (a > best[r]) | ((a != a) & (best[r] == best[r]));     /* the first NaN, as argmax */
+            best[r] = take ? a : best[r];
+            dbest[r] = take ? (double)d : dbest[r];
+            at[r] = take ? k : at[r];
+        }
+    for (int r = 0; r < R; r++) {
+        T di = (T)dbest[r], sg = di > 0 ? (T)1 : di < 0 ? (T)-1 : di, step = (T)m[r] * (unit ? sg : di);
+        __asm__("" : "+x"(step));              /* rounded before use, as numpy does: no FMA contraction */
+        T predicted = di * step;
+        __asm__("" : "+x"(predicted));
+        P[(long)at[r] * R + r] -= step;
+        P[(long)(K - 1) * R + r] = (T)((double)predicted - log_loss[r]);
+    }
+}
+
+/* geo_steepest_'s l_p loops after max |d|: sum_k a^q, f_r, then Delta (always inlined: e may be a constant) */
+static inline __attribute__((always_inline)) void NAME(geo_lp_loops_)(T *restrict P, const T *restrict GT,
+        const double *restrict m, int K, int R, int unit, double q, double e, double *restrict acc) {
+    double *restrict inv = acc, *restrict top = acc + R, *restrict sum = acc + 2 * R, *restrict pred = acc + 3 * R;
+    double *restrict f = acc + 4 * R, *restrict h = acc + 5 * R;              /* h: a^(q-1), (K - 1, R) */
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double a = fabs((double)GT[(long)k * R + r] * inv[r]) * top[r], ae = NAME(geo_pow_)(a, e);
+            h[(long)k * R + r] = ae;
+            sum[r] += ae * a;
+        }
+    for (int r = 0; r < R; r++)                /* ||a||_q^(2-q) = (sum a^q)^((2-q)/q) */
+        f[r] = top[r] > 0 ? m[r] * (unit ? pow(sum[r], (1 - q) / q) : pow(sum[r], (2 - q) / q) / top[r]) : 0;
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double d = (double)GT[(long)k * R + r] * inv[r];
+            T delta = (T)copysign(f[r] * h[(long)k * R + r], d);
+            P[(long)k * R + r] -= delta;
+            pred[r] += d * (double)delta;
+        }
+}
+
+/* steepest descent in l2 ("unit" scale), linf, l_p: with a = |d| / max |d| per run,
+ *   Delta = f_r sign(d) a^(q-1),   f_r = m ||a||_q^(2-q) max |d|  (dual)  or  m ||a||_q^(1-q)  (unit);
+ * linf (q = 1): f_r = m ||d||_1 (dual) or m (unit). */
+static TARGET void NAME(geo_steepest_)(T *restrict P, const T *restrict GT, const double *restrict m, int K, int R,
+                                       int code, int unit, double param, double *restrict acc) {
+    const T *s = GT + (long)(K - 1) * R;
+    double *restrict inv = acc, *restrict top = acc + R, *restrict sum = acc + 2 * R, *restrict pred = acc + 3 * R;
+    double *restrict f = acc + 4 * R;
+    double q = code == GEO_LP ? param / (param - 1) : code == GEO_L2 ? 2 : 1, e = q - 1;
+    for (int r = 0; r < R; r++) { inv[r] = 1 / (double)s[r]; top[r] = 0; sum[r] = 0; pred[r] = 0; }
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double a = fabs((double)GT[(long)k * R + r] * inv[r]);
+            top[r] = a > top[r] ? a : top[r];
+            sum[r] += a;
+        }
+    if (code == GEO_LINF) {
+        for (int r = 0; r < R; r++) f[r] = m[r] * (unit ? 1 : sum[r]);
+        for (int k = 0; k < K - 1; k++)
+            for (int r = 0; r < R; r++) {
+                double d = (double)GT[(long)k * R + r] * inv[r];
+                T delta = (T)(d > 0 ? f[r] : d < 0 ? -f[r] : 0.0);
+                P[(long)k * R + r] -= delta;
+                pred[r] += d * (double)delta;
+            }
+        return;
+    }
+    for (int r = 0; r < R; r++) { sum[r] = 0; top[r] = top[r] > 0 ? 1 / top[r] : 0; }   /* top: 1 / max |d| now */
+    /* the loops with the exponent a constant where geo_pow has a cheaper form: branch-free, vectorized */
+    if (e == 0.5) NAME(geo_lp_loops_)(P, GT, m, K, R, unit, q, 0.5, acc);
+    else if (e == 1) NAME(geo_lp_loops_)(P, GT, m, K, R, unit, q, 1, acc);
+    else if (e == 2) NAME(geo_lp_loops_)(P, GT, m, K, R, unit, q, 2, acc);
+    else NAME(geo_lp_loops_)(P, GT, m, K, R, unit, q, e, acc);
+}
+
+/* mirror descent, psi = ||theta||_p^p / p: theta' = sign(z) |z|^(1/(p-1)), z = sign(theta) |theta|^(p-1) + m d */
+static inline __attribute__((always_inline)) void NAME(geo_mirror_loop_)(T *restrict P, const T *restrict GT,
+        const double *restrict m, int K, int R, double e1, double e2, double *restrict acc) {
+    double *restrict inv = acc, *restrict pred = acc + 3 * R;
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double d = (double)GT[(long)k * R + r] * inv[r], theta = -(double)P[(long)k * R + r];
+            double z = copysign(NAME(geo_pow_)(fabs(theta), e1), theta) + m[r] * d;
+            T delta = (T)(copysign(NAME(geo_pow_)(fabs(z), e2), z) - theta);
+            P[(long)k * R + r] -= delta;
+            pred[r] += d * (double)delta;
+        }
+}
+
+static TARGET void NAME(geo_mirror_)(T *P, const T *GT, const double *m, int K, int R, double p, double *acc) {
+    const T *s = GT + (long)(K - 1) * R;
+    double e1 = p - 1, e2 = 1 / (p - 1);
+    for (int r = 0; r < R; r++) { acc[r] = 1 / (double)s[r]; acc[3 * R + r] = 0; }
+    if (e1 == 2 && e2 == 0.5) NAME(geo_mirror_loop_)(P, GT, m, K, R, 2, 0.5, acc);        /* p = 3 */
+    else if (e1 == 0.5 && e2 == 2) NAME(geo_mirror_loop_)(P, GT, m, K, R, 0.5, 2, acc);   /* p = 3/2 */
+    else NAME(geo_mirror_loop_)(P, GT, m, K, R, e1, e2, acc);
+}
+
+/* hypentropy: theta' = 2 beta sinh(asinh(theta / 2 beta) + x), x = m d.  Runs with max |x| <= 700 (all, unless
+ * diverging) take the EG+- form, vectorized: theta = u - v, u v = beta^2, theta' = u e^x - v e^-x, with the larger of
+ * u, v = w = (sqrt(theta^2 + 4 beta^2) + |theta|) / 2 (no cancellation), the smaller beta^2 / w, e^-x as a
+ * polynomial too (cheaper than a division); the others the formula itself (libm), so that a step overflows
+ * where numpy's does. */
+static TARGET void NAME(geo_hypentropy_)(T *restrict P, const T *restrict GT, const double *restrict m, int K,
+                                         int R, double beta, double *restrict acc) {
+    const T *s = GT + (long)(K - 1) * R;
+    double *restrict inv = acc, *restrict fast = acc + R, *restrict pred = acc + 3 * R, b2 = 2 * beta;
+    int slow = 0;
+    for (int r = 0; r < R; r++) { inv[r] = 1 / (double)s[r]; pred[r] = 0; fast[r] = 0; }
+    for (int k = 0; k < K - 1; k++)                        /* max |d| per run */
+        for (int r = 0; r < R; r++) {
+            double a = fabs((double)GT[(long)k * R + r] * inv[r]);
+            fast[r] = a > fast[r] ? a : fast[r];
+        }
+    for (int r = 0; r < R; r++) {
+        fast[r] = m[r] * fast[r] <= 700;
+        slow |= fast[r] == 0;
+    }
+    for (int k = 0; k < K - 1; k++)
+        for (int r = 0; r < R; r++) {
+            double d = (double)GT[(long)k * R + r] * inv[r], theta = -(double)P[(long)k * R + r];
+            double x = fast[r] != 0 ? m[r] * d : 0, at = fabs(theta), E = geo_exp(x), Em = geo_exp(-x);
+            double big = at > b2 ? at : b2, sc = big < 0x1p500 ? 1 : 0x1p-600;      /* exact scaling: no overflow */
+            double h = sqrt((at * sc) * (at * sc) + (b2 * sc) * (b2 * sc)) * (big < 0x1p500 ? 1 : 0x1p600);
+            double w = 0.5 * (h + at), w2 = beta * beta / w;                  /* max(u, v), min(u, v) */
+            double next = theta >= 0 ? w * E - w2 * Em : w2 * E - w * Em;
+            T delta = fast[r] != 0 ? (T)(next - theta) : 0;
+            P[(long)k * R + r] -= delta;
+            pred[r] += d * (double)delta;
+        }
+    for (int r = 0; slow && r < R; r++)
+        for (int k = 0; fast[r] == 0 && k < K - 1; k++) {
+            double d = (double)GT[(long)k * R + r] * inv[r], theta = -(double)P[(long)k * R + r];
+            T delta = (T)(b2 * sinh(asinh(theta / b2) + m[r] * d) - theta);
+            P[(long)k * R + r] -= delta;
+            pred[r] += d * (double)delta;
+        }
+}
+
+static TARGET void NAME(geo_update_)(T *P, const T *GT, double *m, const double *log_loss, int K, int R, int code,
+                                     double param, double *acc) {
+    int unit = (code & GEO_UNIT) != 0;
+    code &= ~GEO_UNIT;
+    if (code == GEO_L2 && !unit) { NAME(update_)(P, GT, m, log_loss, K, R); return; }
+    if (code == GEO_L1) { NAME(geo_l1_)(P, GT, m, log_loss, K, R, unit, acc); return; }
+    if (code == GEO_MIRROR) NAME(geo_mirror_)(P, GT, m, K, R, param, acc);
+    else if (code == GEO_HYPENTROPY) NAME(geo_hypentropy_)(P, GT, m, K, R, param, acc);
+    else NAME(geo_steepest_)(P, GT, m, K, R, code, unit, param, acc);
+    for (int r = 0; r < R; r++) P[(long)(K - 1) * R + r] = (T)(acc[3 * R + r] - log_loss[r]);
+}
+
 /* log L_r = log s_r - c_r (in double) */
 static void NAME(log_loss_)(const T *P, const T *GT, double *out, int K, int R) {
     for (int r = 0; r < R; r++)
         out[r] = log((double)GT[(long)(K - 1) * R + r]) - (double)P[(long)(K - 1) * R + r];
 }
 
-/* Up to n GD steps with multiplier m_r = eta_r (normalized) or eta_r L_r (constant).  Stops early
+/* Up to n steps (GD, or the geometry ``code`` with ``param``; m holds (K + 6) R doubles) with multiplier
+ * m_r = eta_r (normalized) or eta_r L_r (constant).  Stops early
  * before a step from a non-finite log L (DIVERGED) or after a step whose shift was unsafe (UNSAFE:
  * the caller recomputes the weights with the exact shift).  Returns the number of steps done. */
 static TARGET long NAME(run_steps_)(T *P, const T *B, T *GT, T *work, double *m, const double *eta, int constant,
                                     double *log_loss, int K, int R, long N, long n, T floor_value, double s_lo,
-                                    double s_hi, int threads, int *status) {
+                                    double s_hi, int threads, int code, double param, int *status) {
     const T *s = GT + (long)(K - 1) * R;
     *status = STEPS_DONE;
     for (long t = 0; t < n; t++) {
@@ -226,7 +421,7 @@ static TARGET long NAME(run_steps_)(T *P, const T *B, T *GT, T *work, double *m,
             if (!isfinite(log_loss[r])) { *status = STEPS_DIVERGED; return t; }
             m[r] = constant ? eta[r] * exp(log_loss[r]) : eta[r];
         }
-        NAME(update_)(P, GT, m, log_loss, K, R);
+        NAME(geo_update_)(P, GT, m, log_loss, K, R, code, param, m + R);
         NAME(fused_)(P, B, GT, work, K, R, N, floor_value, threads);
         for (int r = 0; r < R; r++)
             if (!((double)s[r] >= s_lo && (double)s[r] <= s_hi)) { *status = STEPS_UNSAFE; return t + 1; }

@@ -4,8 +4,8 @@ The same arithmetic as the C kernel (``_fused.c``) and the numpy lane, for every
 supports (it needs no C compiler at install; ``pip install lexmargin[fast]``)::
 
     weight_sums:  GT = B exp(max(P^T B, floor))^T      (GT = [G; s], P = [-theta^T; c], B = [A; 1])
-    run_steps:    whole chunks of GD steps (the update, weight_sums, the shift check, log L) without
-                  returning to Python, like ``_fused.run_steps``
+    run_steps:    whole chunks of steps (GD's or a geometry's update, weight_sums, the shift check, log L)
+                  without returning to Python, like ``_fused.run_steps``
 
 ``weight_sums`` has two layouts, chosen once per lane by ``fused.numba_layout`` from the sizes:
 
@@ -233,24 +233,213 @@ def log_loss(P, GT, out) -> None:
 
 
 @njit(**_JIT)
-def _run_steps(P, B, GT, work, layout, m, eta, constant, log_loss, n, floor, s_lo, s_hi, check):
+def _gd_update(P, GT, m, log_loss):
+    """The GD update, as in _fused.c:  P[:-1] -= (m / s) G;  P[-1] = m |G|^2 / s^2 - log L  (the predicted shift)."""
+    K, R = P.shape
+    for r in range(R):
+        m[r] /= np.float64(GT[K - 1, r])
+        P[K - 1, r] = 0
+    for k in range(K - 1):
+        for r in range(R):
+            g = GT[k, r]
+            P[K - 1, r] += g * g
+            P[k, r] -= m[r] * g
+    for r in range(R):
+        P[K - 1, r] = m[r] * (np.float64(P[K - 1, r]) / np.float64(GT[K - 1, r])) - log_loss[r]
+
+
+@njit(**_JIT)
+def _sign(x):
+    return 1.0 if x > 0 else -1.0 if x < 0 else 0.0
+
+
+@njit(**_JIT)
+def _geo_pow(x, e):
+    """x^e (x >= 0), through sqrt and products where they exist."""
+    if e == 0.5:
+        return math.sqrt(x)
+    if e == 1.0:
+        return x
+    if e == 2.0:
+        return x * x
+    if e == 1.5:
+        return x * math.sqrt(x)
+    if e == 3.0:
+        return x * x * x
+    return x ** e
+
+
+@njit(**_JIT)
+def _geo_l1(P, GT, m, log_loss, unit, at, best, dbest):
+    """Greedy coordinate descent, in the dtype of P like numpy (the same coordinate, first on ties)."""
+    K, R = P.shape
+    for r in range(R):
+        best[r], dbest[r], at[r] = -1.0, 0.0, 0
+    for k in range(K - 1):
+        for r in range(R):
+            d = GT[k, r] / GT[K - 1, r]
+            a = abs(np.float64(d))
+            if a > best[r] or (math.isnan(a) and not math.isnan(best[r])):     # numpy's argmax: the first NaN
+                best[r], dbest[r], at[r] = a, d, k
+    for r in range(R):
+        di = P.dtype.type(dbest[r])
+        step = P.dtype.type(m[r]) * (P.dtype.type(_sign(di)) if unit else di)
+        P[at[r], r] -= step
+        P[K - 1, r] = np.float64(di * step) - log_loss[r]
+
+
+@njit(**_JIT)
+def _powers(GT, f, h, total, e):
+    """h = a^e and total = sum_k a^(e+1) per run, a = |d| f (f = 1 / max |d|); a square root's loop on its own."""
+    K1, R = h.shape
+    if e == 0.5:
+        for k in range(K1):
+            for r in range(R):
+                a = abs(np.float64(GT[k, r]) / np.float64(GT[K1, r])) * f[r]
+                h[k, r] = math.sqrt(a)
+                total[r] += h[k, r] * a
+        return
+    for k in range(K1):
+        for r in range(R):
+            a = abs(np.float64(GT[k, r]) / np.float64(GT[K1, r])) * f[r]
+            h[k, r] = _geo_pow(a, e)
+            total[r] += h[k, r] * a
+
+
+@njit(**_JIT)
+def _geo_steepest(P, GT, m, code, unit, param, top, total, f, pred, h):
+    """l2 ("unit"), linf, l_p: Delta = f_r sign(d) (|d| / max |d|)^(q-1), f_r from per-run sums (_fused_kernel.h);
+    h: (K - 1, R) scratch for the powers."""
+    K, R = P.shape
+    q = param / (param - 1.0) if code == 3 else 2.0 if code == 0 else 1.0
+    e = q - 1.0
+    for r in range(R):
+        top[r], total[r], pred[r] = 0.0, 0.0, 0.0
+    for k in range(K - 1):
+        for r in range(R):
+            a = abs(np.float64(GT[k, r]) / np.float64(GT[K - 1, r]))
+            top[r] = max(a, top[r])
+            total[r] += a
+    if code != 2:
+        for r in range(R):
+            total[r] = 0.0
+            f[r] = 1.0 / top[r] if top[r] > 0 else 0.0
+        _powers(GT, f, h, total, e)
+    for r in range(R):                     # ||a||_q^(2-q) = (sum a^q)^((2-q)/q)
+        if code == 2:
+            f[r] = m[r] * (1.0 if unit else total[r])
+        elif not top[r] > 0:
+            f[r] = 0.0
+        else:
+            f[r] = m[r] * (total[r] ** ((1.0 - q) / q) if unit else total[r] ** ((2.0 - q) / q) * top[r])
+    for k in range(K - 1):
+        for r in range(R):
+            d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
+            hk = 1.0 if code == 2 else h[k, r]
+            delta = P.dtype.type(f[r] * (hk if d > 0 else -hk if d < 0 else 0.0))
+            P[k, r] -= delta
+            pred[r] += d * np.float64(delta)
+
+
+@njit(**_JIT)
+def _mirror_loop(P, GT, m, e1, e2, pred):
+    """P[:-1] -= theta' - theta, theta' = sign(z) |z|^e2, z = sign(theta) |theta|^e1 + m d."""
+    K, R = P.shape
+    for k in range(K - 1):
+        for r in range(R):
+            d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
+            theta = -np.float64(P[k, r])
+            z = _sign(theta) * _geo_pow(abs(theta), e1) + m[r] * d
+            dt = P.dtype.type(_sign(z) * _geo_pow(abs(z), e2) - theta)
+            P[k, r] -= dt
+            pred[r] += d * np.float64(dt)
+
+
+@njit(**_JIT)
+def _geo_mirror(P, GT, m, p, pred):
+    """Mirror descent with psi = |theta|_p^p / p (p = 3 and 3/2 in loops of their own: products and sqrt)."""
+    e1, e2 = p - 1.0, 1.0 / (p - 1.0)
+    pred[:] = 0.0
+    if e1 == 2.0 and e2 == 0.5:
+        _mirror_loop(P, GT, m, 2.0, 0.5, pred)
+    elif e1 == 0.5 and e2 == 2.0:
+        _mirror_loop(P, GT, m, 0.5, 2.0, pred)
+    else:
+        _mirror_loop(P, GT, m, e1, e2, pred)
+
+
+@njit(**_JIT)
+def _geo_hypentropy(P, GT, m, beta, top, pred):
+    """theta' = 2 beta sinh(asinh(theta / 2 beta) + x), x = m d, as in _fused_kernel.h: the EG+- form
+    u e^x - v e^-x (u v = beta^2, the larger of u, v = (sqrt(theta^2 + 4 beta^2) + |theta|) / 2; polynomial
+    exps, branch-free) for runs with m max |d| <= 700, the formula itself for the others (so that a step
+    overflows where numpy's does)."""
+    K, R = P.shape
+    b2, low = 2.0 * beta, -710.0
+    for r in range(R):
+        top[r], pred[r] = 0.0, 0.0
+    for k in range(K - 1):
+        for r in range(R):
+            top[r] = max(top[r], abs(np.float64(GT[k, r]) / np.float64(GT[K - 1, r])))
+    for r in range(R):
+        top[r] = 1.0 if m[r] * top[r] <= 700.0 else 0.0          # 1: the EG+- form
+    for k in range(K - 1):
+        for r in range(R):
+            d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
+            theta = -np.float64(P[k, r])
+            x = m[r] * d * top[r]
+            at = abs(theta)
+            big = max(at, b2)
+            sc = 1.0 if big < 1e150 else 1e-200
+            w = 0.5 * (math.sqrt((at * sc) ** 2 + (b2 * sc) ** 2) / sc + at)
+            w2 = beta * beta / w
+            E, Em = floored_exp(x, low), floored_exp(-x, low)
+            nxt = w * E - w2 * Em if theta >= 0 else w2 * E - w * Em
+            dt = P.dtype.type((nxt - theta) * top[r])
+            P[k, r] -= dt
+            pred[r] += d * np.float64(dt)
+    for r in range(R):
+        if top[r] == 0.0:
+            for k in range(K - 1):
+                d = np.float64(GT[k, r]) / np.float64(GT[K - 1, r])
+                theta = -np.float64(P[k, r])
+                dt = P.dtype.type(b2 * math.sinh(math.asinh(theta / b2) + m[r] * d) - theta)
+                P[k, r] -= dt
+                pred[r] += d * np.float64(dt)
+
+
+@njit(**_JIT)
+def _geo_update(P, GT, m, log_loss, code, param, acc, at):
+    """One step of the geometry ``code`` (GEO_* of numeric.geometry, | 8 for "unit"), as geo_update_ in C."""
+    K, R = P.shape
+    unit = (code & 8) != 0
+    code = code & 7
+    if code == 0 and not unit:
+        _gd_update(P, GT, m, log_loss)
+        return
+    if code == 1:
+        _geo_l1(P, GT, m, log_loss, unit, at, acc[0], acc[1])
+        return
+    if code == 4:
+        _geo_mirror(P, GT, m, param, acc[3])
+    elif code == 5:
+        _geo_hypentropy(P, GT, m, param, acc[0], acc[3])
+    else:
+        _geo_steepest(P, GT, m, code, unit, param, acc[0], acc[1], acc[2], acc[3], acc[4:-1])
+    for r in range(R):
+        P[K - 1, r] = acc[3, r] - log_loss[r]
+
+
+@njit(**_JIT)
+def _run_steps(P, B, GT, work, layout, m, eta, constant, log_loss, n, floor, s_lo, s_hi, check, code, param, acc,
+               at):
     K, R = P.shape
     for t in range(n):
         for r in range(R):
             if check and not math.isfinite(log_loss[r]):
                 return t, DIVERGED
             m[r] = eta[r] * math.exp(log_loss[r]) if constant else eta[r]
-        # the update, as in _fused.c:  P[:-1] -= (m / s) G;  P[-1] = m |G|^2 / s^2 - log L  (the predicted shift)
-        for r in range(R):
-            m[r] /= np.float64(GT[K - 1, r])
-            P[K - 1, r] = 0
-        for k in range(K - 1):
-            for r in range(R):
-                g = GT[k, r]
-                P[K - 1, r] += g * g
-                P[k, r] -= m[r] * g
-        for r in range(R):
-            P[K - 1, r] = m[r] * (np.float64(P[K - 1, r]) / np.float64(GT[K - 1, r])) - log_loss[r]
+        _geo_update(P, GT, m, log_loss, code, param, acc, at)
         _weight_sums(P, B, GT, work, floor, layout)
         for r in range(R):
             s = np.float64(GT[K - 1, r])
@@ -261,14 +450,16 @@ def _run_steps(P, B, GT, work, layout, m, eta, constant, log_loss, n, floor, s_l
 
 
 def run_steps(P, B, GT, work, layout, eta, constant, log_loss, n, floor, s_lo, s_hi,
-              check: bool = True) -> tuple[int, int]:
-    """Up to n GD steps with multiplier eta_r (normalized) or eta_r L_r (constant), as ``_fused.run_steps``:
+              check: bool = True, code: int = 0, param: float = 0.0) -> tuple[int, int]:
+    """Up to n steps with multiplier eta_r (normalized) or eta_r L_r (constant), as ``_fused.run_steps``:
+    GD, or the step of the geometry ``code`` with ``param`` (``geometry.compiled_geometry``).  Returns
     (steps done, status): DONE; UNSAFE after a step whose shift was unsafe (the caller redoes its weights
     with the exact shift); DIVERGED before a step from a non-finite log L (not checked if ``check`` is
     False).  ``log_loss`` (float64, R) holds log L at P on entry and is kept up to date."""
-    m = np.empty(P.shape[1], np.float64)
+    R = P.shape[1]
+    m, acc, at = np.empty(R, np.float64), np.empty((4 + P.shape[0], R), np.float64), np.empty(R, np.int64)
     done, status = _run_steps(P, B, GT, work, layout, m, eta, bool(constant), log_loss, int(n), floor,
-                              float(s_lo), float(s_hi), bool(check))
+                              float(s_lo), float(s_hi), bool(check), int(code), float(param), acc, at)
     return int(done), int(status)
 
 

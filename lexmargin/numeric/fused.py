@@ -24,7 +24,8 @@ Three kernels do this arithmetic (``LinearExpLane.kernel``), chosen per lane by 
 * ``"numpy"``: the two products and two passes above, from Python (always there).
 
 The compiled kernels ("c", "numba") run whole chunks of steps without returning to Python
-(``LinearExpLane.run``).  ``choose_kernel`` takes C where it is fastest (many runs, or tiny problems),
+(``LinearExpLane.run``): GD's, or a geometry's (``geometry.compiled_geometry``: steepest descent in l1 / linf
+/ l_p, mirror descent, hypentropy).  ``choose_kernel`` takes C where it is fastest (many runs, or tiny problems),
 numba elsewhere, numpy when neither is there (the measurements behind the rules: docs/architecture.md,
 Numeric).  ``LEXMARGIN_NUMPY_ONLY=1`` turns both compiled kernels off; ``LEXMARGIN_FUSED_KERNEL=c|numba|
 numpy`` picks one for new lanes where it is available.
@@ -267,20 +268,32 @@ class LinearExpLane:
             self.P[-1] = multiplier * (g2 / s) / s - self.log_loss
             self._refresh()
 
-    def run(self, n: int, eta, constant: bool) -> tuple[int, bool]:
-        """Up to n steps in the compiled kernel (C or numba) with multiplier eta_r (normalized GD) or eta_r L_r
-        (``constant``: plain GD).  Returns (steps done, diverged); it stops early only at a run whose
-        log L is not finite (diverged), before stepping from it."""
+    def run(self, n: int, eta, constant: bool, geometry: tuple[int, float] = (0, 0.0)) -> tuple[int, bool]:
+        """Up to n steps in the compiled kernel (C or numba) with multiplier m_r = eta_r (normalized) or eta_r L_r
+        (``constant``), in a geometry (``geometry.compiled_geometry``: (code, param); (0, 0) is GD).
+
+        Args:
+            n: the steps.
+            eta: per-run step sizes (R,).
+            constant: m = eta L (else m = eta).
+            geometry: (code, param) of the step's geometry.
+
+        Returns:
+            (steps done, diverged): it stops early only at a run whose log L is not finite (diverged), before
+            stepping from it.
+        """
         eta = np.ascontiguousarray(eta, dtype=np.float64)
+        code, param = int(geometry[0]), float(geometry[1])
         done = 0
         while done < n:
             if self.kernel == "c":
                 steps, status = _c_kernel.run_steps(self.P, self.B, self.GT, eta, bool(constant), self.log_loss,
                                                     n - done, self.floor, float(self.s_lo), float(self.s_hi),
-                                                    self.threads)
+                                                    self.threads, code, param)
             else:
                 steps, status = self._nb.run_steps(self.P, self.B, self.GT, self.work, self.layout, eta, constant,
-                                                   self.log_loss, n - done, self._floor, self.s_lo, self.s_hi)
+                                                   self.log_loss, n - done, self._floor, self.s_lo, self.s_hi,
+                                                   code=code, param=param)
             done += steps
             if status == _DIVERGED:
                 return done, True

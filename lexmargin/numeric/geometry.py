@@ -34,9 +34,9 @@ converges to the max-margin direction *in that norm*, argmax_{||theta|| <= 1} mi
 model, data, norm=...)`` certifies.  The paper suite's ``geometry`` check compares the two.
 
 Full-batch exponential-loss runs on a ``LinearKernel`` with a fixed step size (``Constant``, ``Normalized``)
-take the trainer's fused path in every geometry (``fused_step``): the lane's compiled kernel computes the
-weights and [G; s] (both matrix products of a step, in one pass over the data on the C kernel), and only the
-O(R d) geometry step runs in numpy.  Elsewhere (``fused=False``, the logistic loss, minibatches, ``Adaptive``)
+take the trainer's fused path in every geometry: on a compiled lane (C or numba) whole chunks of steps run in
+the kernel's own loop, the geometry's O(R d) step included (``compiled_geometry`` gives it its code), like
+plain GD; on a numpy lane ``fused_step`` takes the same step from Python.  Elsewhere (``fused=False``, the logistic loss, minibatches, ``Adaptive``)
 the generic path runs: there, coordinate descent on a ``LinearKernel`` changes one coordinate i_r of each run,
 so its margins are updated in O(N) per run instead of a matrix product: f_r <- f_r + delta_r a_{i_r}, a_i the
 i-th row of A = (y X)^T (``incremental_margins``).  The trainer recomputes them exactly every ``EXACT_EVERY``
@@ -598,6 +598,10 @@ class Steepest(StepRule):
     def step_sizes(self, state):
         return self.step.step_sizes(state)
 
+    def compiled_form(self, state):
+        """The inner rule's (``geometry.compiled_geometry`` adds the geometry for the compiled loops)."""
+        return self.step.compiled_form(state)
+
     def to_dict(self) -> dict:
         return {"rule": "steepest", "geometry": self.geometry.to_dict(), "step": self.step.to_dict()}
 
@@ -653,9 +657,10 @@ def fused_step(lane, geometry, m) -> None:
     The lane holds P = [-theta^T; c] and [G; s] = B e^T at the current point (both (d + 1, R)), so
     d = -grad log L = G / s costs one pass; the geometry's step Delta theta is applied to P in place (coordinate
     descent: one entry per run), the shift is predicted to first order, c' = -log L + <d, Delta theta>, and the
-    lane's kernel (C, numba or numpy) computes the weights and sums at the new point: both matrix products of
-    the step in the compiled kernel, as for plain GD.  Only O(R d) work runs in numpy, on (R, d) views of the
-    lane's (d, R) arrays (no transposed copies).
+    lane's kernel (C, numba or numpy) computes the weights and sums at the new point.  Only O(R d) work runs in
+    numpy, on (R, d) views of the lane's (d, R) arrays (no transposed copies).  ``CompiledStepper`` runs the
+    same arithmetic inside a compiled lane's step loop instead (``compiled_geometry``); this is the path of
+    numpy lanes and of the rules the loop does not take (tests compare the two).
 
     Args:
         lane: the fused lane, advanced in place.
@@ -684,5 +689,38 @@ def fused_step(lane, geometry, m) -> None:
         lane._refresh()
 
 
+# codes of the compiled step loops' geometries (_fused.c, _fused_numba.py); GEO_UNIT or-ed in for scale="unit"
+GEO_L2, GEO_L1, GEO_LINF, GEO_LP, GEO_MIRROR, GEO_HYPENTROPY, GEO_UNIT = 0, 1, 2, 3, 4, 5, 8
+_GEO_CODES = {L2: GEO_L2, L1: GEO_L1, LInf: GEO_LINF, Lp: GEO_LP, MirrorLp: GEO_MIRROR, Hypentropy: GEO_HYPENTROPY}
+
+
+def compiled_geometry(rule) -> tuple[int, float] | None:
+    """(code, parameter) of a rule's geometry for the compiled step loops, or None where they do not apply.
+
+    The compiled loops (``LinearExpLane.run``) apply ``fused_step``'s arithmetic per run inside their chunk of
+    steps: Delta theta of the geometry from d = G / s, the shift predicted as -log L + <d, Delta theta>, the
+    same shift check and divergence status as GD.  They take ``Steepest`` rules of the six geometries here
+    (either scale) with a ``Constant`` or ``Normalized`` inner rule.
+
+    Args:
+        rule: a step rule.
+
+    Returns:
+        (code, param): ``GEO_*`` (| ``GEO_UNIT`` for scale "unit"), and p (``Lp``, ``MirrorLp``), beta
+        (``Hypentropy``) or 0; None for other rules, geometries or inner rules (e.g. ``Adaptive``).
+    """
+    from .steps import Constant
+
+    if type(rule) is not Steepest or type(rule.step) not in (Constant, Normalized):
+        return None
+    geometry = rule.geometry
+    code = _GEO_CODES.get(type(geometry))
+    if code is None:
+        return None
+    if getattr(geometry, "scale", "dual") == "unit":
+        code |= GEO_UNIT
+    return code, float(getattr(geometry, "beta", None) or (geometry.p if code & 7 in (GEO_LP, GEO_MIRROR) else 0.0))
+
+
 __all__ = ["EXACT_EVERY", "GEOMETRIES", "L1", "L2", "Geometry", "Hypentropy", "LInf", "Lp", "MirrorLp", "Steepest",
-           "dual_exponent", "fused_step", "geometry_from_dict", "get_geometry", "incremental_margins", "is_incremental", "lp_norm"]
+           "compiled_geometry", "dual_exponent", "fused_step", "geometry_from_dict", "get_geometry", "incremental_margins", "is_incremental", "lp_norm"]

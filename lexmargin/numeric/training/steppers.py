@@ -6,7 +6,8 @@
 * ``FusedStepper`` -- fused lanes (``numeric.fused`` / ``numeric.fused_multiclass``) stepped one step at
   a time from Python (any fixed step rule, geometries with ``fused_step``).
 * ``CompiledStepper`` -- fused lanes whose compiled kernel runs a whole chunk of steps itself (``Constant``
-  and ``Normalized`` rules); a lane whose kernel is not compiled falls back to the ``FusedStepper`` loop.
+  and ``Normalized`` rules, also inside ``geometry.Steepest``: ``geometry.compiled_geometry``); a lane whose
+  kernel is not compiled, or another rule, falls back to the ``FusedStepper`` loop.
 
 Fused lanes advance up to ``max_chunk`` steps between synchronizations (their runs are independent).  The
 arithmetic is unchanged from the single ``Trainer`` it was split from: the inner loops are those of the
@@ -345,18 +346,27 @@ class FusedStepper:
 
 class CompiledStepper(FusedStepper):
     """Fused lanes whose compiled kernel (``lane.compiled``) runs whole chunks of ``Constant`` / ``Normalized``
-    steps in its own loop (``lane.run``); other lanes and rules take ``FusedStepper``'s loop."""
+    steps in its own loop (``lane.run``), plain or in a geometry (``geometry.compiled_geometry``); other lanes
+    and rules take ``FusedStepper``'s loop."""
 
     def compiled_rule(self, lane):
-        """(eta per run, loss-scaled?) for the compiled kernel's own step loop (``StepRule.compiled_form``); None
-        for rules it cannot run or lanes without one.
+        """(eta per run, loss-scaled?, geometry) for the compiled kernel's own step loop: the rule's
+        ``compiled_form`` and, for ``Steepest`` rules, ``geometry.compiled_geometry``; None for rules it cannot run or
+        lanes without one.
 
         Args:
             lane: a fused lane.
         """
+        rule = self.state.rule
         if not lane.compiled:
             return None
-        return self.state.rule.compiled_form(self.state.lane_rule_state(lane))
+        form = rule.compiled_form(self.state.lane_rule_state(lane))
+        if form is None:
+            return None
+        if rule.geometry is None:
+            return (*form, (geometry.GEO_L2, 0.0))
+        geo = geometry.compiled_geometry(rule)           # Steepest(geometry, Constant | Normalized), or None
+        return None if geo is None else (*form, geo)
 
     def lane_steps(self, lane, start: int, n: int) -> None:
         """``n`` steps of one lane in its compiled loop (``DivergenceError`` at a run that diverged)."""
