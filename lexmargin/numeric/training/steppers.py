@@ -195,22 +195,9 @@ class GenericStepper:
         """
         state, rule = self.state, self.state.rule
         lazy = self.lazy(lane, idx)
-        if lazy:
-            log_loss, inv_s, v = self.minibatch_rows(lane, idx)
-        else:
-            log_loss, e, inv_s = self.minibatch(lane, idx) if idx is not None else (lane.log_loss, lane.e, lane.inv_s)
-            v = state.kernel.vjp(lane.theta, lane.cache, e)          # = -grad log L / inv_s
-        if self.path_sgd:
-            v = path_sgd_direction(state.kernel, lane.theta, v)
+        log_loss, inv_s, v = self.direction(lane, idx, lazy)
         rule_state = state.lane_rule_state(lane)
-        if rule.fusable and rule.geometry is None:
-            # update = m d: taken as (m / s) v, the fused lanes' form and the arithmetic of earlier releases, so
-            # checkpoints and the starts of nonconvex solves (many steps on ReLU nets) stay bit for bit the same
-            delta, rule_next = astype(rule.multiplier(rule_state, log_loss) * inv_s, lane.theta.dtype)[:, None] * v, \
-                rule_state
-        else:
-            delta, rule_next = rule.update(v * astype(inv_s[:, None], lane.theta.dtype), rule_state, log_loss,
-                                           lane.theta)
+        delta, rule_next = self.update(lane, rule_state, log_loss, inv_s, v)
         new = Lane(lane.rows, apply_update(lane.theta, delta))
         if not lazy:
             self.refresh(lane, new, delta)
@@ -219,6 +206,47 @@ class GenericStepper:
         if not rule.adaptive:
             state.check_finite(new, rule_state)
         return new
+
+    def direction(self, lane, idx, lazy: bool):
+        """(log L, 1/s, v) with v = -grad log L / inv_s: of the full data, or of the minibatch ``idx`` (its rows only
+        when ``lazy``); Path-SGD's direction with ``path_sgd``.
+
+        Args:
+            lane: a generic lane.
+            idx: its minibatch rows, or None.
+            lazy: evaluate the minibatch's rows only (``lazy``).
+
+        Returns:
+            (log_loss (R,), inv_s (R,), v (R, P)).
+        """
+        if lazy:
+            log_loss, inv_s, v = self.minibatch_rows(lane, idx)
+        else:
+            log_loss, e, inv_s = self.minibatch(lane, idx) if idx is not None else (lane.log_loss, lane.e, lane.inv_s)
+            v = self.state.kernel.vjp(lane.theta, lane.cache, e)
+        if self.path_sgd:
+            v = path_sgd_direction(self.state.kernel, lane.theta, v)
+        return log_loss, inv_s, v
+
+    def update(self, lane, rule_state, log_loss, inv_s, v):
+        """The rule's (delta, next state) for d = v inv_s.  Fusable rules without a geometry (delta = m d) are taken
+        as (m / s) v: the fused lanes' form and the arithmetic of earlier releases, so checkpoints and the starts of
+        nonconvex solves (many steps on ReLU nets) stay bit for bit the same.
+
+        Args:
+            lane: the lane (its theta).
+            rule_state: the rule's state for the lane's runs.
+            log_loss: log L per run.
+            inv_s: the weights' scale per run.
+            v: -grad log L / inv_s (R, P).
+
+        Returns:
+            (delta, rule state').
+        """
+        rule, dtype = self.state.rule, lane.theta.dtype
+        if rule.fusable and rule.geometry is None:
+            return astype(rule.multiplier(rule_state, log_loss) * inv_s, dtype)[:, None] * v, rule_state
+        return rule.update(v * astype(inv_s[:, None], dtype), rule_state, log_loss, lane.theta)
 
     def refresh(self, lane, new, delta) -> None:
         """Margins, loss and weights at the new point: a ``CoordinateUpdate`` on a linear kernel updates the
