@@ -12,6 +12,7 @@ import pytest
 
 from lexmargin.numeric import (
     AdaGrad,
+    Momentum,
     Adaptive,
     Constant,
     CrossEntropyLoss,
@@ -82,6 +83,8 @@ CASES = [
     ("mirror_hypentropy", linear, dict(rule=Steepest("hypentropy", Normalized(0.05)))),
     ("adagrad_net", net, dict(rule=AdaGrad(0.05))),
     ("adagrad_two_lanes", net, dict(rule=AdaGrad(0.05), workers=2)),       # lanes in threads, state by rows
+    ("momentum_two_lanes", net, dict(rule=Momentum(0.05, beta=0.8), workers=2)),
+    ("momentum_sgd_linear", linear, dict(rule=Momentum(0.1, beta=0.5, normalized=False), batch_size=6, seed=2)),
     ("adaptive_net", net, dict(rule=Adaptive(0.5, grow=1.5, shrink=0.3))),
     ("path_sgd", net, dict(rule=Normalized(0.02), path_sgd=True)),
     ("sgd_net", net, dict(rule=Normalized(0.05), batch_size=5, seed=3)),
