@@ -12,12 +12,12 @@ import pytest
 
 from lexmargin.numeric import (
     AdaGrad,
-    Momentum,
     Adaptive,
     Constant,
     CrossEntropyLoss,
     LayeredNetKernel,
     LinearKernel,
+    Momentum,
     MulticlassLayeredNetKernel,
     MulticlassLinearKernel,
     Normalized,
