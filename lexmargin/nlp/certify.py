@@ -121,6 +121,22 @@ def multiplier_weights(jacobian, multipliers) -> np.ndarray:
     return weights
 
 
+def balance(gradient, jacobian, multipliers, gradient_scale=None) -> tuple[float, np.ndarray]:
+    """(``stationarity_scale``, ``multiplier_weights``) of the same arguments from one pass over the rows with a
+    nonzero multiplier (|J| of those rows formed once: wide problems have rows of 10^4 entries)."""
+    g = np.asarray(gradient, dtype=float)
+    J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
+    lam = np.abs(np.asarray(multipliers, dtype=float))
+    weights = np.zeros(lam.size)
+    rows = _nonzero_rows(lam)
+    part = np.abs(J if rows.size == J.shape[0] else J[rows])
+    terms = part.T @ lam[rows]
+    if rows.size and J.shape[1]:
+        weights[rows] = lam[rows] * np.max(part, axis=1)
+    size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
+    return max(float(np.max(size, initial=0.0)), float(np.max(terms, initial=0.0)), TINY), weights
+
+
 def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None) -> float:
     """max(||g~||_inf, ||sum_i |lambda_i| |grad c_i|||_inf): the size of the terms that cancel in the
     stationarity residual (g~ >= |g|: the terms of grad phi itself)."""
@@ -203,10 +219,11 @@ def active_rows(values, levels, equality, tol: float) -> np.ndarray:
     return eq | (c / s <= tol)
 
 
-def support_rows(jacobian, multipliers, scale: float, tol: float) -> np.ndarray:
+def support_rows(jacobian, multipliers, scale: float, tol: float, weights=None) -> np.ndarray:
     """Rows whose multiplier is nonzero at the scale of the stationarity balance:
-    |lambda_i| ||grad c_i||_inf > tol * scale."""
-    return multiplier_weights(jacobian, multipliers) > tol * max(scale, TINY)
+    |lambda_i| ||grad c_i||_inf > tol * scale (``weights``: ``multiplier_weights`` when the caller has them)."""
+    weights = multiplier_weights(jacobian, multipliers) if weights is None else weights
+    return weights > tol * max(scale, TINY)
 
 
 # ---- LICQ ---------------------------------------------------------------------------------------------
@@ -402,8 +419,9 @@ def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None):
 
 
 def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: Tolerances,
-                    licq_holds: bool = True, gram: UnitGram | None = None) -> SecondOrder:
-    """``second_order`` of an NLP at a point; ``gram``: ``unit_gram`` of the support rows (no bounds)."""
+                    licq_holds: bool = True, gram: UnitGram | None = None, scale: float | None = None) -> SecondOrder:
+    """``second_order`` of an NLP at a point; ``gram``: ``unit_gram`` of the support rows (no bounds); ``scale``:
+    the stationarity scale of (ext, lam) when the caller has it."""
     if nlp.hessian is None:
         return NOT_CHECKED
     if nlp.hessian_diagonal:
@@ -414,7 +432,7 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
         bound = ext.variables >= 0
         keep = (support | ext.equality) & ~bound
         masked = masked_second_order(diagonal, ext.jacobian[keep], tol, ext.variables[support & bound],
-                                     curvature_scale(ext, lam), gram)
+                                     curvature_scale(ext, lam, scale), gram)
         if masked is not None:
             return masked
     if nlp.n > SECOND_ORDER_MAX_SIZE:
@@ -424,17 +442,21 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
     keep = (support | ext.equality) & ~bound
     H = _hessian_matrix(nlp, z, p, lam[:nlp.m])
     return second_order(H, ext.jacobian[keep], ext.jacobian[active & ~bound], tol, licq_holds,
-                        ext.variables[support & bound], ext.variables[active & bound], curvature_scale(ext, lam))
+                        ext.variables[support & bound], ext.variables[active & bound],
+                        curvature_scale(ext, lam, scale))
 
 
-def curvature_scale(ext: Extended, multipliers) -> float:
+def curvature_scale(ext: Extended, multipliers, scale: float | None = None) -> float:
     """The natural size of the Hessian of the Lagrangian: the stationarity scale per unit of the variables
-    (a gradient of that size over a region of the variables' size), S / ||z||_inf."""
+    (a gradient of that size over a region of the variables' size), S / ||z||_inf (``scale``: S when the caller
+    has it)."""
     size = float(np.max(np.abs(ext.z), initial=0.0))
     if size == 0:
         return 0.0
     p = ext.point
-    return stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale) / size
+    if scale is None:
+        scale = stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale)
+    return scale / size
 
 
 # ---- the report -----------------------------------------------------------------------------------
@@ -449,6 +471,8 @@ class KKTReport:
     active: np.ndarray
     support: np.ndarray
     extended: Extended
+    stationarity_scale: float | None = None     # S of the residuals (computed once, reused by the finish's checks)
+    weights: np.ndarray | None = None           # multiplier_weights of (extended.jacobian, multipliers)
 
     @property
     def degenerate(self) -> np.ndarray:
@@ -482,8 +506,8 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
                           split_bound_multipliers(nlp, zeros if lower_multipliers is None else lower_multipliers,
                                                   zeros if upper_multipliers is None else upper_multipliers)])
     active = active_rows(ext.values, ext.levels, ext.equality, tol.active)
-    scale = stationarity_scale(point.gradient, ext.jacobian, lam, point.gradient_scale)
-    support = support_rows(ext.jacobian, lam, scale, tol.support)
+    scale, weights = balance(point.gradient, ext.jacobian, lam, point.gradient_scale)
+    support = support_rows(ext.jacobian, lam, scale, tol.support, weights)
     bound = ext.variables >= 0
     rows = active & ~bound
     # LICQ and the second-order check share one factorization when they look at the same rows (no bounds)
@@ -493,5 +517,5 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
         shared = unit_gram(ext.jacobian[rows], tol.rank)
     independence = licq(ext.jacobian[rows], tol.rank, ext.variables[active & bound], shared)
     return KKTReport(residuals(ext, lam, scale), independence,
-                     second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared),
-                     lam, active, support, ext)
+                     second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale),
+                     lam, active, support, ext, scale, weights)

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.optimize import nnls
 
-from .certify import TINY, KKTReport, certify, multiplier_weights, residuals, stationarity_scale, unit_rows
+from .certify import TINY, KKTReport, balance, certify, multiplier_weights, residuals, stationarity_scale, unit_rows
 from .nlp import NLP, extend, split_bound_multipliers
 from .options import SolveOptions, Tolerances
 
@@ -329,8 +329,10 @@ def well_identified(report: KKTReport, tol: Tolerances) -> bool:
     if not near.any():
         return True
     p = ext.point
-    scale = stationarity_scale(p.gradient, ext.jacobian, report.multipliers, p.gradient_scale)
-    clear = multiplier_weights(ext.jacobian, report.multipliers) > CLEAR_SUPPORT * scale
+    scale, weights = report.stationarity_scale, report.weights
+    if scale is None or weights is None:
+        scale, weights = balance(p.gradient, ext.jacobian, report.multipliers, p.gradient_scale)
+    clear = weights > CLEAR_SUPPORT * scale
     return bool(np.all(clear[near]))
 
 

@@ -407,7 +407,7 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     Aw[:, free] *= WARM_WEIGHT
     K_regularized = None
     if full:                        # one N x N product for both Gram matrices: A_R A_R^T, then rank-q terms
-        AR = As[:, regularized]
+        AR = As[:, _columns(regularized)]
         K_regularized = AR @ AR.T
         K_warm = K_regularized + WARM_WEIGHT ** 2 * (C @ C.T) + np.outer(r, r)
     guess = _ldp(Aw, r, max_iter=max_iter, deadline=deadline, full_gram=full, rownorm=np.max(np.abs(Aw), axis=1),
@@ -448,11 +448,20 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     lam[W] = 2.0 * mu_W
     passive = np.sort(W[passive_W])
     # a passive row on one free coordinate alone (a bound such as the SVM's b >= 0) holds exactly
-    for i in passive:
-        if not np.any(A[i][is_regularized]) and np.count_nonzero(A[i, free]) == 1:
-            j = int(np.flatnonzero(A[i, free])[0])
-            theta[free[j]] = r[i] / A[i, free[j]]
+    on_free = np.count_nonzero(A[np.ix_(passive, free)], axis=1) == 1
+    bounds = passive[on_free]
+    bounds = bounds[~np.any(A[bounds][:, _columns(regularized)], axis=1)]
+    for i in bounds:
+        j = int(np.flatnonzero(A[i, free])[0])
+        theta[free[j]] = r[i] / A[i, free[j]]
     return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)
+
+
+def _columns(index):
+    """A sorted index array as a slice when it is contiguous (a view instead of a copy of the columns)."""
+    if index.size and index[-1] - index[0] + 1 == index.size:
+        return slice(int(index[0]), int(index[-1]) + 1)
+    return index
 
 
 def _eq_active_set(gram, A, r, C, *, warm, max_iter: int, deadline: float):
