@@ -328,6 +328,11 @@ def reduced_min_eigenvalue(hessian, basis) -> float:
     return float(np.linalg.eigvalsh(0.5 * (reduced + reduced.T))[0])
 
 
+def take_rows(matrix, mask) -> np.ndarray:
+    """``matrix[mask]`` for a boolean row mask, the matrix itself (no copy) when every row is selected."""
+    return matrix if mask.size == matrix.shape[0] and mask.all() else matrix[mask]
+
+
 def _free(n: int, fixed) -> np.ndarray:
     fixed = np.asarray(fixed, dtype=int).reshape(-1)
     return np.setdiff1d(np.arange(n), fixed) if fixed.size else np.arange(n)
@@ -431,7 +436,7 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
                                "the Hessian of the Lagrangian is positive definite")
         bound = ext.variables >= 0
         keep = (support | ext.equality) & ~bound
-        masked = masked_second_order(diagonal, ext.jacobian[keep], tol, ext.variables[support & bound],
+        masked = masked_second_order(diagonal, take_rows(ext.jacobian, keep), tol, ext.variables[support & bound],
                                      curvature_scale(ext, lam, scale), gram)
         if masked is not None:
             return masked
@@ -511,11 +516,11 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
     bound = ext.variables >= 0
     rows = active & ~bound
     # LICQ and the second-order check share one factorization when they look at the same rows (no bounds)
-    shared = None
+    shared, active_jacobian = None, take_rows(ext.jacobian, rows)
     if not (active & bound).any() and not (support & bound).any() and \
             np.array_equal(rows, (support | ext.equality) & ~bound):
-        shared = unit_gram(ext.jacobian[rows], tol.rank)
-    independence = licq(ext.jacobian[rows], tol.rank, ext.variables[active & bound], shared)
+        shared = unit_gram(active_jacobian, tol.rank)
+    independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared)
     return KKTReport(residuals(ext, lam, scale), independence,
                      second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale),
                      lam, active, support, ext, scale, weights)
