@@ -289,13 +289,14 @@ class UnitGram:
     norms: np.ndarray
 
 
-def unit_gram(rows, rank_tol: float, normalize: bool = True) -> UnitGram | None:
-    """``gram_spectrum``'s computation, kept (see there); None where the SVD decides."""
+def unit_gram(rows, rank_tol: float, normalize: bool = True, product=None) -> UnitGram | None:
+    """``gram_spectrum``'s computation, kept (see there); None where the SVD decides.  ``product``: U U^T when the
+    caller has it (``RowGram``)."""
     U = np.asarray(rows, dtype=float)
     k, n = U.shape
     if k == 0 or k > n or U.size < GRAM_MIN_SIZE:
         return None
-    G = U @ U.T
+    G = U @ U.T if product is None else product
     norms = np.ones(k)
     if normalize:
         norms = np.sqrt(np.diag(G))
@@ -304,6 +305,27 @@ def unit_gram(rows, rank_tol: float, normalize: bool = True) -> UnitGram | None:
         G = G / norms[:, None] / norms[None, :]
     w = np.linalg.eigvalsh(G)
     return UnitGram(G, w, norms) if w[0] > max(GRAM_CONDITION, 100.0 * rank_tol ** 2) * w[-1] else None
+
+
+@dataclass(frozen=True, eq=False)
+class RowGram:
+    """``matrix`` = rows rows^T of an array of constraint gradients, formed by a caller that had it anyway (the dual
+    route's A A^T): the Gram matrix of the active rows is its block when the Jacobian the certificate evaluates is
+    that very array (same memory, shape and strides: the same numbers), else it is formed again.  It is a function
+    of the data only (no solver iterate), so LICQ stays the textbook rank of the Jacobian's rows."""
+
+    rows: np.ndarray
+    matrix: np.ndarray
+
+    def block(self, jacobian, mask) -> np.ndarray | None:
+        """The Gram matrix of ``jacobian[mask]`` when ``jacobian`` is ``rows`` itself, else None."""
+        J, R = np.asarray(jacobian), self.rows
+        same = J.shape == R.shape and J.strides == R.strides and J.dtype == R.dtype and \
+            J.__array_interface__["data"][0] == R.__array_interface__["data"][0]
+        if not same:
+            return None
+        index = np.flatnonzero(mask)
+        return self.matrix if index.size == R.shape[0] else self.matrix[np.ix_(index, index)]
 
 
 # ---- second order ---------------------------------------------------------------------------------
@@ -488,7 +510,7 @@ class KKTReport:
 
 
 def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=None, p=None,
-            tolerances: Tolerances | None = None, point=None) -> KKTReport:
+            tolerances: Tolerances | None = None, point=None, row_gram: RowGram | None = None) -> KKTReport:
     """Recompute the KKT evidence at z from the NLP's numpy evaluation (never from the solver).
 
     Args:
@@ -499,6 +521,7 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
         p: parameter values of a parametric NLP.
         tolerances: the certificate's tolerances (default Tolerances()).
         point: ``nlp.evaluate(z, p)`` when the caller has it already.
+        row_gram: a ``RowGram`` of the NLP's Jacobian (used only when it is that very array; see there).
     Returns:
         A KKTReport (residuals, LICQ on the active set, second order, masks over the extended rows).
     """
@@ -519,7 +542,9 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
     shared, active_jacobian = None, take_rows(ext.jacobian, rows)
     if not (active & bound).any() and not (support & bound).any() and \
             np.array_equal(rows, (support | ext.equality) & ~bound):
-        shared = unit_gram(active_jacobian, tol.rank)
+        product = None if row_gram is None or active_jacobian.size < GRAM_MIN_SIZE else \
+            row_gram.block(ext.jacobian, rows)
+        shared = unit_gram(active_jacobian, tol.rank, product=product)
     independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared)
     return KKTReport(residuals(ext, lam, scale), independence,
                      second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale),

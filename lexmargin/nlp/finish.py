@@ -349,18 +349,18 @@ def complementary_multipliers(nlp: NLP, z, multipliers, lower, upper, p=None):
     return lam[:m], low, high, point
 
 
-def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bool = True
+def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bool = True, row_gram=None
                    ) -> tuple[Finished, KKTReport | None]:
     """IPOPT's result (an ``ipopt.IpoptResult``), finished where it can matter (see the module docstring),
     with the certificate report of the point kept (None when not ``want_report`` and the decision did not
-    need it)."""
+    need it); ``row_gram``: ``certify``'s (a ``certify.RowGram`` of the NLP's rows)."""
     tol = opts.tolerances
     rows, low, high, point = complementary_multipliers(nlp, result.z, result.multipliers, result.lower_multipliers,
                                                        result.upper_multipliers, p)
     kept = Finished(result.z, rows, low, high, NOT_RUN)
 
     def report_of_kept():
-        return certify(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
+        return certify(nlp, result.z, rows, low, high, p, tolerances=tol, point=point, row_gram=row_gram)
 
     if not opts.finish:
         return kept, report_of_kept() if want_report else None
@@ -383,4 +383,4 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bo
     if not finished.info.applied:
         return finished, report_of_kept()
     return finished, certify(nlp, finished.z, finished.multipliers, finished.lower_multipliers,
-                             finished.upper_multipliers, p, tolerances=tol, point=finished.point)
+                             finished.upper_multipliers, p, tolerances=tol, point=finished.point, row_gram=row_gram)

@@ -89,6 +89,7 @@ class LDPResult:
     seconds: float
     rows_formed: int        # rows whose Gram entries were formed (the dual's working set)
     full_gram: bool
+    row_gram: np.ndarray | None = None   # A A^T of the rows as given, when the solve formed it (wide data)
 
     @property
     def converged(self) -> bool:
@@ -100,13 +101,13 @@ class _Gram:
 
     def __init__(self, A, r, full: bool, with_r: bool = True, K=None):
         self.A, self.r = A, (r if with_r else np.zeros(A.shape[0]))
-        self.K = None
+        self.K = self.rows_gram = None
         self.formed = np.zeros(A.shape[0], dtype=bool)
         if full:
             if K is None:           # else the caller's A A^T (+ r r^T), e.g. assembled from column blocks
-                K = A @ A.T
+                K = self.rows_gram = A @ A.T        # kept: the certificate's LICQ reads A A^T of the same rows
                 if with_r:
-                    K += np.outer(r, r)
+                    K = K + np.outer(r, r)
             self.K = K
             self.formed[:] = True
 
@@ -257,7 +258,7 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm):
     if lam_W.size:
         lam[W[:lam_W.size]] = lam_W
     passive = np.nonzero(lam > 0)[0]
-    return theta, lam, passive, status, iterations, int(W.size), False
+    return theta, lam, passive, status, iterations, int(W.size), False, None
 
 
 def _bpp(K, r, start, *, max_iter: int, deadline: float):
@@ -349,7 +350,7 @@ def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm, K=Non
     lam = np.zeros(N)
     if status != "inconsistent":
         lam[passive] = 2.0 * u / rho
-    return theta, lam, passive, status, iterations, N, True
+    return theta, lam, passive, status, iterations, N, True, gram.rows_gram
 
 
 def least_distance(A, r, *, free=(), max_iter: int = 10_000, time_limit: float = float("inf"),
@@ -365,9 +366,9 @@ def least_distance(A, r, *, free=(), max_iter: int = 10_000, time_limit: float =
     rownorm = np.max(np.abs(A), axis=1) if A.shape[1] else np.zeros(A.shape[0])
     free = np.asarray(sorted(free), dtype=int)
     if free.size == 0:
-        theta, lam, passive, status, its, formed, full = _ldp(A, r, max_iter=max_iter, deadline=deadline,
-                                                              full_gram=full_gram, rownorm=rownorm)
-        return LDPResult(theta, lam, passive, status, its, time.perf_counter() - started, formed, full)
+        theta, lam, passive, status, its, formed, full, AAt = _ldp(A, r, max_iter=max_iter, deadline=deadline,
+                                                                   full_gram=full_gram, rownorm=rownorm)
+        return LDPResult(theta, lam, passive, status, its, time.perf_counter() - started, formed, full, AAt)
     return _free_qp(A, r, free, max_iter=max_iter, deadline=deadline, started=started, rownorm=rownorm,
                     full_gram=full_gram)
 
@@ -643,6 +644,7 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
     only where it can matter, from the solver's vertex) and certify on every row.  Returns the Certificate, or
     None when it is not ``optimal`` (the caller then runs IPOPT) unless ``force``."""
     from ..nlp.certificate import SolverInfo
+    from ..nlp.certify import RowGram
     from ..nlp.finish import finish_or_keep
     from ..nlp.ipopt import IpoptResult
     from ..nlp.status import Status, decide
@@ -664,7 +666,8 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
         result = IpoptResult(z, lift.objective_value(z), solved.multipliers, np.zeros(lift.n), np.zeros(lift.n),
                              status, solved.status, solved.iterations, solved.seconds, solver="dual_active_set",
                              vertex=True)
-        point, report = finish_or_keep(nlp, result, opts)
+        point, report = finish_or_keep(nlp, result, opts,
+                                       row_gram=None if solved.row_gram is None else RowGram(A, solved.row_gram))
     verdict = decide(report.kkt_met(opts.tolerances), status)
     if not verdict.success and not force:
         return None
