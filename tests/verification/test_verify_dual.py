@@ -4,6 +4,8 @@ complementary) in every mode (Gram matrix, working set of rows, free coordinates
 accepted as "optimal", inconsistent rows are reported as such, rows nearly dependent on the passive ones are
 skipped, and the route hands back the pipeline's own certificate with the status decided by it."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -100,6 +102,42 @@ def test_tall_data_grows_a_working_set_until_no_row_is_violated(monkeypatch):
     np.testing.assert_allclose(result.theta, reference.theta, rtol=0, atol=1e-10 * np.max(np.abs(reference.theta)))
     np.testing.assert_allclose(result.multipliers, reference.multipliers, rtol=0,
                                atol=1e-9 * np.max(reference.multipliers))
+
+
+def test_working_set_keeps_the_rows_with_a_multiplier_and_adds_the_most_violated(monkeypatch):
+    """Each round's NNLS runs on the previous round's rows with u > 0 and the batch of most violated rows (no row
+    with u = 0 is carried over); the LDP's value ||theta||^2 increases strictly from round to round."""
+    monkeypatch.setattr(D, "SMALL_PROBLEM", 50)
+    monkeypatch.setattr(D, "SEED_ROWS", 6)
+    monkeypatch.setattr(D, "SEED_FACTOR", 1)
+    monkeypatch.setattr(D, "ROUND_ROWS", 3)
+    A, r = rows(planted(300, 3, seed=5, gap=0.05))
+    calls, real = [], D.nnls
+
+    def spy(E, target, maxiter):
+        u, rnorm = real(E, target, maxiter=maxiter)
+        calls.append((E.copy(), u.copy()))
+        return u, rnorm
+
+    monkeypatch.setattr(D, "nnls", spy)
+    result = D.least_distance(A, r, full_gram=False)
+    assert_kkt(A, r, result)
+    assert len(calls) >= 3
+    key = {tuple(np.append(A[i], r[i])): i for i in range(A.shape[0])}
+    values = []
+    for (E, u), (E_next, _) in itertools.pairwise(calls):
+        before = [key[tuple(c)] for c in E.T]
+        after = [key[tuple(c)] for c in E_next.T]
+        kept = {i for i, ui in zip(before, u) if ui > 0}
+        added = set(after) - kept
+        assert kept <= set(after) and len(after) == len(kept) + len(added)
+        assert 0 < len(added) <= 4                        # the batch: at most max(ROUND_ROWS, d + 1) rows
+        theta = A[before].T @ u / (1.0 - r[before] @ u)
+        violation = r[list(added)] - A[list(added)] @ theta
+        assert np.all(violation > 0)      # every added row (a dropped one included) was violated at the last theta
+        values.append(theta @ theta)
+    assert all(b > a for a, b in itertools.pairwise(values))
+    assert result.rows_formed == len({key[tuple(c)] for E, _ in calls for c in E.T})
 
 
 def test_least_distance_with_a_free_coordinate_is_a_kkt_point():
