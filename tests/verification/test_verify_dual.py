@@ -162,6 +162,39 @@ def test_property_free_coordinate_kkt(seed, n, d, full, shift):
     assert_kkt(A, np.ones(n), D.least_distance(A, np.ones(n), free=(d,), full_gram=full), free=(d,))
 
 
+def test_signed_seed_takes_each_sides_lowest_rows_and_the_rows_without_a_free_entry():
+    # rows (x, free entry): margins along the centroid of x
+    A = np.array([[3.0, 1.0], [1.0, 1.0], [2.0, 1.0], [-1.0, -1.0], [-4.0, -1.0], [-2.0, -1.0], [0.5, 0.0]])
+    r = np.ones(7)
+    g = A[:, :1].mean(axis=0)
+    margins = A[:, :1] @ g - r
+    seed = D._signed_seed(A, r, np.array([0]), np.array([1]), 4)
+    pos = [i for i in np.argsort(margins, kind="stable") if A[i, 1] > 0][:2]
+    neg = [i for i in np.argsort(margins, kind="stable") if A[i, 1] < 0][:2]
+    assert seed.tolist() == sorted([*pos, *neg, 6])
+    assert np.all(np.diff(seed) > 0)
+    assert D._signed_seed(A, r, np.array([0]), np.array([1]), 100).tolist() == list(range(7))
+
+
+def test_free_coordinate_tall_warm_start_is_seeded_by_sign(monkeypatch):
+    """The tall free-coordinate solve starts its warm LDP from ``_signed_seed`` (and stays a KKT point)."""
+    monkeypatch.setattr(D, "SEED_ROWS", 10)
+    monkeypatch.setattr(D, "SEED_FACTOR", 1)
+    seeds, real = [], D._ldp_rows
+
+    def spy(A, r, **kwargs):
+        seeds.append(kwargs.get("seed"))
+        return real(A, r, **kwargs)
+
+    monkeypatch.setattr(D, "_ldp_rows", spy)
+    data = planted(400, 3, seed=9, gap=0.1, shift=0.7)
+    A = np.hstack([data.y[:, None] * data.X, data.y[:, None]])
+    result = D.least_distance(A, np.ones(400), free=(3,), full_gram=False)
+    assert_kkt(A, np.ones(400), result, free=(3,))
+    assert len(seeds) == 1 and seeds[0].size == 10
+    assert np.sum(data.y[seeds[0]] > 0) == 5 and np.sum(data.y[seeds[0]] < 0) == 5
+
+
 def test_free_coordinate_working_set_rounds(monkeypatch):
     monkeypatch.setattr(D, "SEED_ROWS", 4)
     monkeypatch.setattr(D, "SEED_FACTOR", 1)
