@@ -219,7 +219,7 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm, seed=None)
     added row), so no working set repeats.  No N x N matrix is formed.  Measured, one thread, against keeping every
     row of W: 0.8 of the time at 1000-5000 x 10, 0.4 at 20000 x 50, 0.3 at 5000 x 100, even at 10^5 x 10."""
     N, d = A.shape
-    if N * (d + 1) <= SMALL_PROBLEM and N <= ALL_ROWS_RATIO * (d + 1):
+    if _all_rows(N, d):
         W = np.arange(N)
     else:
         size = min(N, max(SEED_ROWS, SEED_FACTOR * (d + 1)))
@@ -419,7 +419,7 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
         AR = As[:, _columns(regularized)]
         K_regularized = AR @ AR.T
         K_warm = K_regularized + WARM_WEIGHT ** 2 * (C @ C.T) + np.outer(r, r)
-    seed = None if full else _signed_seed(Aw, r, regularized, free, min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1))))
+    seed = None if full or _all_rows(N, n) else _signed_seed(Aw, r, regularized, free, min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1))))
     guess = _ldp(Aw, r, max_iter=max_iter, deadline=deadline, full_gram=full, rownorm=np.max(np.abs(Aw), axis=1),
                  K=K_warm if full else None, seed=seed)
     if full:
@@ -465,6 +465,11 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
         j = int(np.flatnonzero(A[i, free])[0])
         theta[free[j]] = r[i] / A[i, free[j]]
     return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)
+
+
+def _all_rows(N: int, d: int) -> bool:
+    """Tall data small enough for one NNLS on all rows (no working set)."""
+    return N * (d + 1) <= SMALL_PROBLEM and N <= ALL_ROWS_RATIO * (d + 1)
 
 
 def _signed_seed(A, r, regularized, free, size: int) -> np.ndarray:

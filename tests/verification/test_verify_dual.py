@@ -193,6 +193,10 @@ def test_free_coordinate_tall_warm_start_is_seeded_by_sign(monkeypatch):
     assert_kkt(A, np.ones(400), result, free=(3,))
     assert len(seeds) == 1 and seeds[0].size == 10
     assert np.sum(data.y[seeds[0]] > 0) == 5 and np.sum(data.y[seeds[0]] < 0) == 5
+    small = planted(300, 3, seed=9, gap=0.1, shift=0.7)       # 300 <= ALL_ROWS_RATIO (d + 1): all rows, no seed
+    A = np.hstack([small.y[:, None] * small.X, small.y[:, None]])
+    assert_kkt(A, np.ones(300), D.least_distance(A, np.ones(300), free=(3,), full_gram=False), free=(3,))
+    assert len(seeds) == 2 and seeds[1] is None
 
 
 def test_free_coordinate_working_set_rounds(monkeypatch):
