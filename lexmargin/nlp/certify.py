@@ -233,12 +233,13 @@ def unit_rows(jacobian) -> np.ndarray:
     return J / np.where(norms > 0, norms, 1.0)[:, None]
 
 
-def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | None = None) -> LICQ:
+def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | None = None,
+         svd: UnitSVD | None = None) -> LICQ:
     """LICQ of the active rows ``active_jacobian`` plus one unit row per variable in ``fixed`` (active
     bounds).  Bound rows are eliminated exactly: rank = #fixed + rank of the other rows restricted to
     the variables not at a bound (unit-normalized; singular values below rank_tol * largest do not
-    count).  A variable at two bounds at once counts once: LICQ fails.  ``gram``: ``unit_gram`` of these rows
-    (no bounds) when the caller has it."""
+    count).  A variable at two bounds at once counts once: LICQ fails.  ``gram``, ``svd``: ``unit_gram``,
+    ``unit_svd`` of these rows (no bounds) when the caller has them."""
     J = np.atleast_2d(np.asarray(active_jacobian, dtype=float))
     fixed = np.asarray(fixed, dtype=int).reshape(-1)
     others = J.shape[0] if J.size else 0
@@ -256,8 +257,11 @@ def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | Non
     if spectrum is not None:        # full row rank beyond doubt: the singular values are sqrt(spectrum)
         rank = int(distinct.size) + others
         return LICQ(m, rank, float(np.sqrt(spectrum[0] / spectrum[-1])), rank == m)
-    rows = unit_rows(J) if free.size else np.zeros((others, 0))
-    s = np.linalg.svd(rows, compute_uv=False) if free.size else np.zeros(0)
+    if svd is not None and not distinct.size:
+        s = svd.values
+    else:
+        rows = unit_rows(J) if free.size else np.zeros((others, 0))
+        s = np.linalg.svd(rows, compute_uv=False) if free.size else np.zeros(0)
     top = float(s[0]) if s.size else 0.0
     rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0
     smallest = float(s[others - 1]) / top if others <= s.size and top > 0 else 0.0
@@ -305,6 +309,22 @@ def unit_gram(rows, rank_tol: float, normalize: bool = True, product=None) -> Un
         G = G / norms[:, None] / norms[None, :]
     w = np.linalg.eigvalsh(G)
     return UnitGram(G, w, norms) if w[0] > max(GRAM_CONDITION, 100.0 * rank_tol ** 2) * w[-1] else None
+
+
+@dataclass(frozen=True, eq=False)
+class UnitSVD:
+    """The thin SVD of unit rows (singular values ``values``, descending; right singular vectors ``vt``): computed
+    once per certificate where LICQ and the masked second-order check look at the same rows and ``unit_gram`` does
+    not apply (small problems)."""
+
+    values: np.ndarray
+    vt: np.ndarray
+
+
+def unit_svd(rows) -> UnitSVD:
+    """``UnitSVD`` of the rows normalized to unit length (``unit_rows``)."""
+    _, s, vt = np.linalg.svd(unit_rows(rows), full_matrices=False)
+    return UnitSVD(s, vt)
 
 
 @dataclass(frozen=True, eq=False)
@@ -391,7 +411,8 @@ def _hessian_matrix(nlp: NLP, z, p, row_multipliers):
 
 
 def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fixed=(),
-                        curvature_scale: float = 0.0, gram: UnitGram | None = None) -> SecondOrder | None:
+                        curvature_scale: float = 0.0, gram: UnitGram | None = None,
+                        svd: UnitSVD | None = None) -> SecondOrder | None:
     """``second_order`` for a diagonal Hessian H = c diag(mask) (c >= 0, mask 0/1: l2 with unregularized
     coordinates, c = 0 for LPs), without the n x n null-space basis: with Z an orthonormal basis of the null
     space of the support rows U (unit rows) and P = U^T (U U^T)^+ U the projector on their row space,
@@ -416,7 +437,8 @@ def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fix
     zero = np.nonzero(h[fs] == 0)[0] if c > 0 else np.zeros(0, dtype=int)   # c = 0: Z^T H Z = 0, no block needed
     J = np.asarray(support_jacobian, dtype=float).reshape(-1, n)
     J = J if fs.size == n else J[:, fs]
-    rank, projector = _row_space_block(J, zero, tol.rank, gram if fs.size == n else None)
+    rank, projector = _row_space_block(J, zero, tol.rank, gram if fs.size == n else None,
+                                       svd if fs.size == n else None)
     dimension = fs.size - rank
     if dimension == 0:
         return SecondOrder(True, 0, float("inf"), True, "the support gradients span the space")
@@ -429,9 +451,9 @@ def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fix
     return SecondOrder(True, dimension, low, None, "reduced Hessian only positive semidefinite: inconclusive")
 
 
-def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None):
+def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None, svd: UnitSVD | None = None):
     """(rank of the unit rows of J by the rule of ``null_space``, P[columns][:, columns]) with P the projector on
-    their row space; ``gram``: their ``unit_gram`` when the caller has it."""
+    their row space; ``gram``, ``svd``: their ``unit_gram``, ``unit_svd`` when the caller has them."""
     k = J.shape[0]
     if k == 0:
         return 0, np.zeros((columns.size, columns.size))
@@ -439,27 +461,29 @@ def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None):
     if gram is not None:
         W = solve_triangular(cholesky(gram.matrix, lower=True), J[:, columns] / gram.norms[:, None], lower=True)
         return k, W.T @ W
-    _, s, vt = np.linalg.svd(unit_rows(J), full_matrices=False)
+    s, vt = (svd.values, svd.vt) if svd is not None else np.linalg.svd(unit_rows(J), full_matrices=False)[1:]
     rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0
     V = vt[:rank, columns]
     return rank, V.T @ V
 
 
 def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: Tolerances,
-                    licq_holds: bool = True, gram: UnitGram | None = None, scale: float | None = None) -> SecondOrder:
-    """``second_order`` of an NLP at a point; ``gram``: ``unit_gram`` of the support rows (no bounds); ``scale``:
-    the stationarity scale of (ext, lam) when the caller has it."""
+                    licq_holds: bool = True, gram: UnitGram | None = None, scale: float | None = None,
+                    svd: UnitSVD | None = None, diagonal=None) -> SecondOrder:
+    """``second_order`` of an NLP at a point; ``gram``, ``svd``: ``unit_gram``, ``unit_svd`` of the support rows (no
+    bounds); ``scale``: the stationarity scale of (ext, lam); ``diagonal``: ``hessian_diagonal_of`` (each when the
+    caller has it)."""
     if nlp.hessian is None:
         return NOT_CHECKED
     if nlp.hessian_diagonal:
-        diagonal = np.asarray(nlp.hessian(z, p, lam[:nlp.m]), dtype=float).reshape(-1)
-        if np.all(diagonal > tol.curvature * max(float(np.max(np.abs(diagonal), initial=0.0)), TINY)):
+        diagonal = hessian_diagonal_of(nlp, z, p, lam) if diagonal is None else diagonal
+        if _definite(diagonal, tol):
             return SecondOrder(True, -1, float(np.min(diagonal) / np.max(diagonal)), True,
                                "the Hessian of the Lagrangian is positive definite")
         bound = ext.variables >= 0
         keep = (support | ext.equality) & ~bound
         masked = masked_second_order(diagonal, take_rows(ext.jacobian, keep), tol, ext.variables[support & bound],
-                                     curvature_scale(ext, lam, scale), gram)
+                                     curvature_scale(ext, lam, scale), gram, svd)
         if masked is not None:
             return masked
     if nlp.n > SECOND_ORDER_MAX_SIZE:
@@ -471,6 +495,16 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
     return second_order(H, ext.jacobian[keep], ext.jacobian[active & ~bound], tol, licq_holds,
                         ext.variables[support & bound], ext.variables[active & bound],
                         curvature_scale(ext, lam, scale))
+
+
+def hessian_diagonal_of(nlp: NLP, z, p, lam) -> np.ndarray:
+    """The Hessian of the Lagrangian of a ``hessian_diagonal`` NLP, as its diagonal."""
+    return np.asarray(nlp.hessian(z, p, lam[:nlp.m]), dtype=float).reshape(-1)
+
+
+def _definite(diagonal, tol: Tolerances) -> bool:
+    """A diagonal Hessian positive definite beyond tol.curvature (relative to its largest entry)."""
+    return bool(np.all(diagonal > tol.curvature * max(float(np.max(np.abs(diagonal), initial=0.0)), TINY)))
 
 
 def curvature_scale(ext: Extended, multipliers, scale: float | None = None) -> float:
@@ -539,13 +573,21 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
     bound = ext.variables >= 0
     rows = active & ~bound
     # LICQ and the second-order check share one factorization when they look at the same rows (no bounds)
-    shared, active_jacobian = None, take_rows(ext.jacobian, rows)
+    shared = svd = diagonal = None
+    active_jacobian = take_rows(ext.jacobian, rows)
+    if nlp.hessian is not None and nlp.hessian_diagonal:
+        diagonal = hessian_diagonal_of(nlp, z, p, lam)
     if not (active & bound).any() and not (support & bound).any() and \
             np.array_equal(rows, (support | ext.equality) & ~bound):
         product = None if row_gram is None or active_jacobian.size < GRAM_MIN_SIZE else \
             row_gram.block(ext.jacobian, rows)
         shared = unit_gram(active_jacobian, tol.rank, product=product)
-    independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared)
+        # the masked second-order check will need the rows' singular vectors: one SVD for it and LICQ
+        if shared is None and diagonal is not None and not _definite(diagonal, tol) and rows.any() and \
+                ext.jacobian.shape[1]:
+            svd = unit_svd(active_jacobian)
+    independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared, svd)
     return KKTReport(residuals(ext, lam, scale), independence,
-                     second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale),
+                     second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale,
+                                     svd, diagonal),
                      lam, active, support, ext, scale, weights)

@@ -161,3 +161,64 @@ def test_dual_keeps_a_a_transpose_of_wide_data_only():
     assert not tall.full_gram and tall.row_gram is None
     free = D.least_distance(np.hstack([A, np.ones((8, 1))]), r, free=(30,))
     assert free.row_gram is None
+
+
+def test_unit_svd_gives_licq_and_the_row_space_their_own_numbers():
+    rng = np.random.default_rng(4)
+    J = rng.standard_normal((4, 7)) * np.array([[1.0], [30.0], [0.01], [2.0]])
+    svd = C.unit_svd(J)
+    np.testing.assert_allclose(svd.values, np.linalg.svd(C.unit_rows(J), compute_uv=False), rtol=1e-13)
+    alone, shared = C.licq(J, 1e-9), C.licq(J, 1e-9, svd=svd)
+    assert (shared.rank, shared.holds, shared.n_active) == (alone.rank, alone.holds, alone.n_active)
+    assert shared.smallest_singular_value == pytest.approx(alone.smallest_singular_value, rel=1e-12)
+    # with active bounds the columns change: the SVD of all columns is not used
+    fixed = C.licq(J, 1e-9, fixed=[2], svd=C.UnitSVD(np.ones(4), np.eye(4, 7)))
+    assert fixed == C.licq(J, 1e-9, fixed=[2])
+    columns = np.array([1, 5])
+    k0, P0 = C._row_space_block(J, columns, 1e-9)
+    k1, P1 = C._row_space_block(J, columns, 1e-9, svd=svd)
+    assert k0 == k1 == 4
+    np.testing.assert_allclose(P1, P0, rtol=0, atol=1e-13)
+    dependent = np.vstack([J[:2], J[0] + J[1]])
+    assert C._row_space_block(dependent, columns, 1e-9, svd=C.unit_svd(dependent))[0] == 2
+    assert C.licq(dependent, 1e-9, svd=C.unit_svd(dependent)).holds is False
+    # the SVD it is given is the one used
+    fake = C.UnitSVD(np.array([1.0, 1e-12, 1e-12, 1e-12]), np.eye(4, 7))
+    assert C.licq(J, 1e-9, svd=fake).rank == 1
+    assert C._row_space_block(J, columns, 1e-9, svd=fake)[0] == 1
+
+
+def test_certify_shares_one_svd_where_the_masked_second_order_needs_it(monkeypatch):
+    """The SVM's stage NLP (diagonal Hessian with zeros on the bias): one unit_svd for LICQ and the second-order
+    check, and the report equals the one computed without sharing; an l2 problem (definite Hessian) computes none."""
+    import lexmargin
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 5))
+    y = np.where(X[:, 0] + 0.3 >= 0, 1.0, -1.0)
+    X[:, 0] += 0.4 * y
+    _, _, result = lexmargin.svm_with_bias(lexmargin.Dataset(X, y))
+    qp = result.qp
+    calls, real = [], C.unit_svd
+    monkeypatch.setattr(C, "unit_svd", lambda rows: calls.append(rows.shape) or real(rows))
+    from lexmargin.problems.maxmargin import margin_nlp
+    from lexmargin.problems.svm_bias import SVMBiasQP
+
+    problem = SVMBiasQP(lexmargin.Dataset(X, y))
+    nlp = margin_nlp(problem.source, problem.lift, np.arange(40))
+    z = problem.lift.start(problem.source.to_scaled(qp.theta))
+    lam = np.ldexp(qp.multipliers, round(problem.norm.objective_degree * problem.source.scale_exponent))
+    shared = C.certify(nlp, z, lam)
+    assert len(calls) == 1
+    alone = C.second_order_of(nlp, z, None, shared.extended, shared.multipliers, shared.active, shared.support,
+                              Tolerances(), shared.licq.holds)
+    assert shared.second_order.strict == alone.strict is True
+    assert shared.second_order.min_eigenvalue == pytest.approx(alone.min_eigenvalue, rel=1e-12)
+    assert shared.second_order.null_space_dimension == alone.null_space_dimension
+    own = C.licq(C.take_rows(shared.extended.jacobian, shared.active), Tolerances().rank)
+    assert (shared.licq.rank, shared.licq.holds, shared.licq.n_active) == (own.rank, own.holds, own.n_active)
+    assert shared.licq.smallest_singular_value == pytest.approx(own.smallest_singular_value, rel=1e-12)
+    _, nlp2, z2, lam2 = _nlp_report()
+    calls.clear()
+    C.certify(nlp2, z2, lam2)
+    assert calls == []
