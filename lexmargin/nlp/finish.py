@@ -300,14 +300,15 @@ def _kept(keep: Finished, reason: str, **numbers) -> Finished:
     return Finished(keep.z, keep.multipliers, keep.lower_multipliers, keep.upper_multipliers, info)
 
 
-def fit_multipliers(nlp: NLP, z, p=None, tolerances: Tolerances | None = None) -> np.ndarray:
+def fit_multipliers(nlp: NLP, z, p=None, tolerances: Tolerances | None = None, point=None) -> np.ndarray:
     """NNLS multipliers (over the extended rows: NLP rows, then bounds) on the active rows at z.
 
     Used to test whether a point is a KKT point of an NLP whose multipliers were not computed for it
-    (e.g. the original problem at a point solved within an activation region).
+    (e.g. the original problem at a point solved within an activation region).  ``point``: ``nlp.evaluate(z, p)``
+    when the caller has it.
     """
     tol = tolerances or Tolerances()
-    point = nlp.evaluate(np.asarray(z, dtype=float), p)
+    point = nlp.evaluate(np.asarray(z, dtype=float), p) if point is None else point
     ext = extend(nlp, point, z)
     candidates = np.nonzero(ext.equality | (ext.values / np.maximum(ext.levels, TINY) <= tol.active))[0]
     lam = np.zeros(ext.values.size)
