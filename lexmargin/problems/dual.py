@@ -354,7 +354,7 @@ def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm, K=Non
         if not _consistent(rho, r[passive], u):
             status = "inconsistent"
             break
-        theta = A[passive].T @ u / rho
+        theta = _combine(A, passive, u) / rho
     lam = np.zeros(N)
     if status != "inconsistent":
         lam[passive] = 2.0 * u / rho
@@ -459,12 +459,21 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     passive = np.sort(W[passive_W])
     # a passive row on one free coordinate alone (a bound such as the SVM's b >= 0) holds exactly
     on_free = np.count_nonzero(A[np.ix_(passive, free)], axis=1) == 1
-    bounds = passive[on_free]
-    bounds = bounds[~np.any(A[bounds][:, _columns(regularized)], axis=1)]
-    for i in bounds:
+    columns = _columns(regularized)
+    for i in (int(i) for i in passive[on_free] if not np.any(A[i, columns])):      # rows as views, no copy
         j = int(np.flatnonzero(A[i, free])[0])
         theta[free[j]] = r[i] / A[i, free[j]]
     return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)
+
+
+def _combine(A, rows, weights) -> np.ndarray:
+    """A[rows]^T weights; from half of A's rows on, as one product with all of A (weights 0 elsewhere), which reads
+    A once instead of copying the rows (wide data's rows are long)."""
+    if 2 * rows.size < A.shape[0]:
+        return A[rows].T @ weights
+    full = np.zeros(A.shape[0])
+    full[rows] = weights
+    return full @ A
 
 
 def _all_rows(N: int, d: int) -> bool:

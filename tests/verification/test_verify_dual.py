@@ -199,6 +199,16 @@ def test_free_coordinate_tall_warm_start_is_seeded_by_sign(monkeypatch):
     assert len(seeds) == 2 and seeds[1] is None
 
 
+@pytest.mark.parametrize("rows", [[], [3], [0, 2, 5], [0, 1, 2, 4, 5], [0, 1, 2, 3, 4, 5]])
+def test_combine_is_the_rows_weighted_sum(rows):
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((6, 9))
+    rows = np.array(rows, dtype=int)
+    weights = rng.random(rows.size)
+    np.testing.assert_allclose(D._combine(A, rows, weights), A[rows].T @ weights, rtol=1e-14, atol=1e-15)
+    assert D._combine(A, rows, weights).shape == (9,)
+
+
 def test_free_coordinate_working_set_rounds(monkeypatch):
     monkeypatch.setattr(D, "SEED_ROWS", 4)
     monkeypatch.setattr(D, "SEED_FACTOR", 1)
