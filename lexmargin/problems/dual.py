@@ -620,24 +620,17 @@ def linear_margins(model, data):
     if parts is None:
         return LinearMargins(model, data)
     beta, dbeta, offset, doffset, _, has_offset = parts
-    zero = np.zeros(model.n_params)
-    cache = model.__dict__.setdefault("_lexmargin_structure", {})
-    if "beta_jacobian_at_0" not in cache:           # constant for a model linear in theta: once per model
-        J = dbeta(zero)
-        rows, cols = J.sparsity().get_triplet()
-        cache["beta_jacobian_at_0"] = (np.asarray(rows, dtype=int), np.asarray(cols, dtype=int),
-                                       np.asarray(J.nonzeros(), dtype=float))
-    rows, cols, values = cache["beta_jacobian_at_0"]
-    d, y = data.n_features, np.asarray(data.y, dtype=float)
+    rows, cols, values, identity, n_params, homogeneous = _beta_structure(model, dbeta)
+    zero = np.zeros(n_params)
+    y = np.asarray(data.y, dtype=float)
     yX = y[:, None] * data.X
-    if model.n_params == d and np.array_equal(rows, np.arange(d)) and np.array_equal(cols, rows) \
-            and np.all(values == 1.0):
+    if identity:
         A = yX
     else:
-        A = np.zeros((data.n_samples, model.n_params))
+        A = np.zeros((data.n_samples, n_params))
         for i, j, v in zip(rows.tolist(), cols.tolist(), values.tolist()):
             A[:, j] += v * yX[:, i]
-    if model.degree is not None and model.degree > 0:
+    if homogeneous:
         c = np.zeros(data.n_samples)                    # homogeneous: f(0) = 0
     else:
         c = yX @ np.asarray(beta(zero), dtype=float).reshape(-1)
@@ -658,6 +651,22 @@ def linear_margins(model, data):
     scale = np.ldexp(1.0, -np.where(columns > 0, np.frexp(columns)[1], 0))
     source.column_scale = scale if np.max(scale) > COLUMN_SPREAD * np.min(scale) else None
     return source
+
+
+def _beta_structure(model, dbeta):
+    """(rows, cols, values of d beta / d theta at 0, whether it is the identity, n_params, homogeneous) of a model
+    linear in theta: constant, computed once per model (cached on it beside ``input_affine``'s functions)."""
+    cache = model.__dict__.setdefault("_lexmargin_structure", {})
+    if "beta_structure" not in cache:
+        n_params, d = model.n_params, model.input_dim
+        J = dbeta(np.zeros(n_params))
+        rows, cols = (np.asarray(index, dtype=int) for index in J.sparsity().get_triplet())
+        values = np.asarray(J.nonzeros(), dtype=float)
+        identity = n_params == d and np.array_equal(rows, np.arange(d)) and np.array_equal(cols, rows) and \
+            bool(np.all(values == 1.0))
+        cache["beta_structure"] = (rows, cols, values, identity, n_params,
+                                   model.degree is not None and model.degree > 0)
+    return cache["beta_structure"]
 
 
 def dual_applies(problem) -> bool:
