@@ -499,7 +499,10 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
 
 def hessian_diagonal_of(nlp: NLP, z, p, lam) -> np.ndarray:
     """The Hessian of the Lagrangian of a ``hessian_diagonal`` NLP, as its diagonal."""
-    return np.asarray(nlp.hessian(z, p, lam[:nlp.m]), dtype=float).reshape(-1)
+    hessian = nlp.hessian
+    if hessian is None:
+        raise ValueError(f"NLP {nlp.name!r} has no Hessian")
+    return np.asarray(hessian(z, p, lam[:nlp.m]), dtype=float).reshape(-1)
 
 
 def _definite(diagonal, tol: Tolerances) -> bool:

@@ -222,3 +222,17 @@ def test_certify_shares_one_svd_where_the_masked_second_order_needs_it(monkeypat
     calls.clear()
     C.certify(nlp2, z2, lam2)
     assert calls == []
+
+
+def test_hessian_diagonal_of_reads_the_nlps_own_hessian():
+    from dataclasses import replace
+
+    _, nlp, z, lam = _nlp_report()
+    full = np.concatenate([lam, np.zeros(3)])
+    np.testing.assert_array_equal(C.hessian_diagonal_of(nlp, z, None, full),
+                                  np.asarray(nlp.hessian(z, None, lam), dtype=float).reshape(-1))
+    with pytest.raises(ValueError, match="no Hessian"):
+        C.hessian_diagonal_of(replace(nlp, hessian=None), z, None, full)
+    assert C._definite(np.array([2.0, 1.0]), Tolerances()) is True
+    assert C._definite(np.array([2.0, 0.0]), Tolerances()) is False
+    assert C._definite(np.array([2.0, 1e-13]), Tolerances(curvature=1e-12)) is False
