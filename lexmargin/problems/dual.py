@@ -217,7 +217,8 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm, seed=None)
     violated; each round keeps W's rows with a positive multiplier and adds the most violated rows.  The LDP's value
     then increases strictly from round to round (the last theta, the unique optimum over the kept rows, violates an
     added row), so no working set repeats.  No N x N matrix is formed.  Measured, one thread, against keeping every
-    row of W: 0.8 of the time at 1000-5000 x 10, 0.4 at 20000 x 50, 0.3 at 5000 x 100, even at 10^5 x 10."""
+    row of W: 0.8 of the time at 1000-5000 x 10, 0.4 at 20000 x 50, 0.3 at 5000 x 100, no slower at 10^5 x 10 and
+    50000 x 20."""
     N, d = A.shape
     if _all_rows(N, d):
         W = np.arange(N)
