@@ -139,10 +139,15 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # as KKT points of the least-distance program in tests/verification/test_verify_dual.py; 1022 mutants, left
     # for a later run), _bpp (block pivoting only proposes a passive set that Lawson-Hanson makes exact),
     # _first_order (the first working set of tall data), _ldp (Gram or row form: the same LDP either way), _drop
-    # (refactoring after rows leave), _step_back (the loops' shared step back, part of them), _Gram (entries of K
-    # formed on demand or once), single_blas_thread and _controller (BLAS threads)
+    # (refactoring after rows leave), _step_back (the loops' shared step back, part of them), _Gram's block (entries
+    # of K formed on demand), _signed_seed (the free-coordinate warm start's first working set), _combine (theta
+    # from the passive rows, tested against A[rows]^T u), _all_rows (one NNLS on all rows or a working set),
+    # single_blas_thread and _controller (BLAS threads).  In: _Gram.__init__ (the A A^T it keeps is the Gram matrix
+    # the certificate's LICQ reads, certify.RowGram) and _beta_structure (the Jacobian of beta that linear_margins
+    # turns into A).
     "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_bordered", "_extend", "least_distance",
-                                         "dual_applies", "dual_rows", "dual_certificate", "linear_margins"]},
+                                         "dual_applies", "dual_rows", "dual_certificate", "linear_margins",
+                                         "_Gram.__init__", "_beta_structure"]},
     # the SVM-with-bias QP: its rows (BiasMargins: prescaled A = y (x, 1), the row b >= 0 with its level, the
     # Farkas rows), the closed form of one class and its status, Farkas statuses, the svm_bias model's stage
     # functions (margins, Jacobian, Hessian diagonal), the mapping to the smallest bias parametrization

@@ -121,6 +121,22 @@ def multiplier_weights(jacobian, multipliers) -> np.ndarray:
     return weights
 
 
+def balance(gradient, jacobian, multipliers, gradient_scale=None) -> tuple[float, np.ndarray]:
+    """(``stationarity_scale``, ``multiplier_weights``) of the same arguments from one pass over the rows with a
+    nonzero multiplier (|J| of those rows formed once: wide problems have rows of 10^4 entries)."""
+    g = np.asarray(gradient, dtype=float)
+    J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
+    lam = np.abs(np.asarray(multipliers, dtype=float))
+    weights = np.zeros(lam.size)
+    rows = _nonzero_rows(lam)
+    part = np.abs(J if rows.size == J.shape[0] else J[rows])
+    terms = part.T @ lam[rows]
+    if rows.size and J.shape[1]:
+        weights[rows] = lam[rows] * np.max(part, axis=1)
+    size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
+    return max(float(np.max(size, initial=0.0)), float(np.max(terms, initial=0.0)), TINY), weights
+
+
 def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None) -> float:
     """max(||g~||_inf, ||sum_i |lambda_i| |grad c_i|||_inf): the size of the terms that cancel in the
     stationarity residual (g~ >= |g|: the terms of grad phi itself)."""
@@ -203,10 +219,11 @@ def active_rows(values, levels, equality, tol: float) -> np.ndarray:
     return eq | (c / s <= tol)
 
 
-def support_rows(jacobian, multipliers, scale: float, tol: float) -> np.ndarray:
+def support_rows(jacobian, multipliers, scale: float, tol: float, weights=None) -> np.ndarray:
     """Rows whose multiplier is nonzero at the scale of the stationarity balance:
-    |lambda_i| ||grad c_i||_inf > tol * scale."""
-    return multiplier_weights(jacobian, multipliers) > tol * max(scale, TINY)
+    |lambda_i| ||grad c_i||_inf > tol * scale (``weights``: ``multiplier_weights`` when the caller has them)."""
+    weights = multiplier_weights(jacobian, multipliers) if weights is None else weights
+    return weights > tol * max(scale, TINY)
 
 
 # ---- LICQ ---------------------------------------------------------------------------------------------
@@ -216,12 +233,13 @@ def unit_rows(jacobian) -> np.ndarray:
     return J / np.where(norms > 0, norms, 1.0)[:, None]
 
 
-def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | None = None) -> LICQ:
+def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | None = None,
+         svd: UnitSVD | None = None) -> LICQ:
     """LICQ of the active rows ``active_jacobian`` plus one unit row per variable in ``fixed`` (active
     bounds).  Bound rows are eliminated exactly: rank = #fixed + rank of the other rows restricted to
     the variables not at a bound (unit-normalized; singular values below rank_tol * largest do not
-    count).  A variable at two bounds at once counts once: LICQ fails.  ``gram``: ``unit_gram`` of these rows
-    (no bounds) when the caller has it."""
+    count).  A variable at two bounds at once counts once: LICQ fails.  ``gram``, ``svd``: ``unit_gram``,
+    ``unit_svd`` of these rows (no bounds) when the caller has them."""
     J = np.atleast_2d(np.asarray(active_jacobian, dtype=float))
     fixed = np.asarray(fixed, dtype=int).reshape(-1)
     others = J.shape[0] if J.size else 0
@@ -239,8 +257,11 @@ def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | Non
     if spectrum is not None:        # full row rank beyond doubt: the singular values are sqrt(spectrum)
         rank = int(distinct.size) + others
         return LICQ(m, rank, float(np.sqrt(spectrum[0] / spectrum[-1])), rank == m)
-    rows = unit_rows(J) if free.size else np.zeros((others, 0))
-    s = np.linalg.svd(rows, compute_uv=False) if free.size else np.zeros(0)
+    if svd is not None and not distinct.size:
+        s = svd.values
+    else:
+        rows = unit_rows(J) if free.size else np.zeros((others, 0))
+        s = np.linalg.svd(rows, compute_uv=False) if free.size else np.zeros(0)
     top = float(s[0]) if s.size else 0.0
     rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0
     smallest = float(s[others - 1]) / top if others <= s.size and top > 0 else 0.0
@@ -272,13 +293,14 @@ class UnitGram:
     norms: np.ndarray
 
 
-def unit_gram(rows, rank_tol: float, normalize: bool = True) -> UnitGram | None:
-    """``gram_spectrum``'s computation, kept (see there); None where the SVD decides."""
+def unit_gram(rows, rank_tol: float, normalize: bool = True, product=None) -> UnitGram | None:
+    """``gram_spectrum``'s computation, kept (see there); None where the SVD decides.  ``product``: U U^T when the
+    caller has it (``RowGram``)."""
     U = np.asarray(rows, dtype=float)
     k, n = U.shape
     if k == 0 or k > n or U.size < GRAM_MIN_SIZE:
         return None
-    G = U @ U.T
+    G = U @ U.T if product is None else product
     norms = np.ones(k)
     if normalize:
         norms = np.sqrt(np.diag(G))
@@ -287,6 +309,43 @@ def unit_gram(rows, rank_tol: float, normalize: bool = True) -> UnitGram | None:
         G = G / norms[:, None] / norms[None, :]
     w = np.linalg.eigvalsh(G)
     return UnitGram(G, w, norms) if w[0] > max(GRAM_CONDITION, 100.0 * rank_tol ** 2) * w[-1] else None
+
+
+@dataclass(frozen=True, eq=False)
+class UnitSVD:
+    """The thin SVD of unit rows (singular values ``values``, descending; right singular vectors ``vt``): computed
+    once per certificate where LICQ and the masked second-order check look at the same rows and ``unit_gram`` does
+    not apply (small problems)."""
+
+    values: np.ndarray
+    vt: np.ndarray
+
+
+def unit_svd(rows) -> UnitSVD:
+    """``UnitSVD`` of the rows normalized to unit length (``unit_rows``)."""
+    _, s, vt = np.linalg.svd(unit_rows(rows), full_matrices=False)
+    return UnitSVD(s, vt)
+
+
+@dataclass(frozen=True, eq=False)
+class RowGram:
+    """``matrix`` = rows rows^T of an array of constraint gradients, formed by a caller that had it anyway (the dual
+    route's A A^T): the Gram matrix of the active rows is its block when the Jacobian the certificate evaluates is
+    that very array (same memory, shape and strides: the same numbers), else it is formed again.  It is a function
+    of the data only (no solver iterate), so LICQ stays the textbook rank of the Jacobian's rows."""
+
+    rows: np.ndarray
+    matrix: np.ndarray
+
+    def block(self, jacobian, mask) -> np.ndarray | None:
+        """The Gram matrix of ``jacobian[mask]`` when ``jacobian`` is ``rows`` itself, else None."""
+        J, R = np.asarray(jacobian), self.rows
+        same = J.shape == R.shape and J.strides == R.strides and J.dtype == R.dtype and \
+            J.__array_interface__["data"][0] == R.__array_interface__["data"][0]
+        if not same:
+            return None
+        index = np.flatnonzero(mask)
+        return self.matrix if index.size == R.shape[0] else self.matrix[np.ix_(index, index)]
 
 
 # ---- second order ---------------------------------------------------------------------------------
@@ -309,6 +368,11 @@ def reduced_min_eigenvalue(hessian, basis) -> float:
         return float("inf")
     reduced = basis.T @ hessian @ basis
     return float(np.linalg.eigvalsh(0.5 * (reduced + reduced.T))[0])
+
+
+def take_rows(matrix, mask) -> np.ndarray:
+    """``matrix[mask]`` for a boolean row mask, the matrix itself (no copy) when every row is selected."""
+    return matrix if mask.size == matrix.shape[0] and mask.all() else matrix[mask]
 
 
 def _free(n: int, fixed) -> np.ndarray:
@@ -347,7 +411,8 @@ def _hessian_matrix(nlp: NLP, z, p, row_multipliers):
 
 
 def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fixed=(),
-                        curvature_scale: float = 0.0, gram: UnitGram | None = None) -> SecondOrder | None:
+                        curvature_scale: float = 0.0, gram: UnitGram | None = None,
+                        svd: UnitSVD | None = None) -> SecondOrder | None:
     """``second_order`` for a diagonal Hessian H = c diag(mask) (c >= 0, mask 0/1: l2 with unregularized
     coordinates, c = 0 for LPs), without the n x n null-space basis: with Z an orthonormal basis of the null
     space of the support rows U (unit rows) and P = U^T (U U^T)^+ U the projector on their row space,
@@ -372,7 +437,8 @@ def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fix
     zero = np.nonzero(h[fs] == 0)[0] if c > 0 else np.zeros(0, dtype=int)   # c = 0: Z^T H Z = 0, no block needed
     J = np.asarray(support_jacobian, dtype=float).reshape(-1, n)
     J = J if fs.size == n else J[:, fs]
-    rank, projector = _row_space_block(J, zero, tol.rank, gram if fs.size == n else None)
+    rank, projector = _row_space_block(J, zero, tol.rank, gram if fs.size == n else None,
+                                       svd if fs.size == n else None)
     dimension = fs.size - rank
     if dimension == 0:
         return SecondOrder(True, 0, float("inf"), True, "the support gradients span the space")
@@ -385,9 +451,9 @@ def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fix
     return SecondOrder(True, dimension, low, None, "reduced Hessian only positive semidefinite: inconclusive")
 
 
-def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None):
+def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None, svd: UnitSVD | None = None):
     """(rank of the unit rows of J by the rule of ``null_space``, P[columns][:, columns]) with P the projector on
-    their row space; ``gram``: their ``unit_gram`` when the caller has it."""
+    their row space; ``gram``, ``svd``: their ``unit_gram``, ``unit_svd`` when the caller has them."""
     k = J.shape[0]
     if k == 0:
         return 0, np.zeros((columns.size, columns.size))
@@ -395,26 +461,29 @@ def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None):
     if gram is not None:
         W = solve_triangular(cholesky(gram.matrix, lower=True), J[:, columns] / gram.norms[:, None], lower=True)
         return k, W.T @ W
-    _, s, vt = np.linalg.svd(unit_rows(J), full_matrices=False)
+    s, vt = (svd.values, svd.vt) if svd is not None else np.linalg.svd(unit_rows(J), full_matrices=False)[1:]
     rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0
     V = vt[:rank, columns]
     return rank, V.T @ V
 
 
 def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: Tolerances,
-                    licq_holds: bool = True, gram: UnitGram | None = None) -> SecondOrder:
-    """``second_order`` of an NLP at a point; ``gram``: ``unit_gram`` of the support rows (no bounds)."""
+                    licq_holds: bool = True, gram: UnitGram | None = None, scale: float | None = None,
+                    svd: UnitSVD | None = None, diagonal=None) -> SecondOrder:
+    """``second_order`` of an NLP at a point; ``gram``, ``svd``: ``unit_gram``, ``unit_svd`` of the support rows (no
+    bounds); ``scale``: the stationarity scale of (ext, lam); ``diagonal``: ``hessian_diagonal_of`` (each when the
+    caller has it)."""
     if nlp.hessian is None:
         return NOT_CHECKED
     if nlp.hessian_diagonal:
-        diagonal = np.asarray(nlp.hessian(z, p, lam[:nlp.m]), dtype=float).reshape(-1)
-        if np.all(diagonal > tol.curvature * max(float(np.max(np.abs(diagonal), initial=0.0)), TINY)):
+        diagonal = hessian_diagonal_of(nlp, z, p, lam) if diagonal is None else diagonal
+        if _definite(diagonal, tol):
             return SecondOrder(True, -1, float(np.min(diagonal) / np.max(diagonal)), True,
                                "the Hessian of the Lagrangian is positive definite")
         bound = ext.variables >= 0
         keep = (support | ext.equality) & ~bound
-        masked = masked_second_order(diagonal, ext.jacobian[keep], tol, ext.variables[support & bound],
-                                     curvature_scale(ext, lam), gram)
+        masked = masked_second_order(diagonal, take_rows(ext.jacobian, keep), tol, ext.variables[support & bound],
+                                     curvature_scale(ext, lam, scale), gram, svd)
         if masked is not None:
             return masked
     if nlp.n > SECOND_ORDER_MAX_SIZE:
@@ -424,17 +493,34 @@ def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: To
     keep = (support | ext.equality) & ~bound
     H = _hessian_matrix(nlp, z, p, lam[:nlp.m])
     return second_order(H, ext.jacobian[keep], ext.jacobian[active & ~bound], tol, licq_holds,
-                        ext.variables[support & bound], ext.variables[active & bound], curvature_scale(ext, lam))
+                        ext.variables[support & bound], ext.variables[active & bound],
+                        curvature_scale(ext, lam, scale))
 
 
-def curvature_scale(ext: Extended, multipliers) -> float:
+def hessian_diagonal_of(nlp: NLP, z, p, lam) -> np.ndarray:
+    """The Hessian of the Lagrangian of a ``hessian_diagonal`` NLP, as its diagonal."""
+    hessian = nlp.hessian
+    if hessian is None:
+        raise ValueError(f"NLP {nlp.name!r} has no Hessian")
+    return np.asarray(hessian(z, p, lam[:nlp.m]), dtype=float).reshape(-1)
+
+
+def _definite(diagonal, tol: Tolerances) -> bool:
+    """A diagonal Hessian positive definite beyond tol.curvature (relative to its largest entry)."""
+    return bool(np.all(diagonal > tol.curvature * max(float(np.max(np.abs(diagonal), initial=0.0)), TINY)))
+
+
+def curvature_scale(ext: Extended, multipliers, scale: float | None = None) -> float:
     """The natural size of the Hessian of the Lagrangian: the stationarity scale per unit of the variables
-    (a gradient of that size over a region of the variables' size), S / ||z||_inf."""
+    (a gradient of that size over a region of the variables' size), S / ||z||_inf (``scale``: S when the caller
+    has it)."""
     size = float(np.max(np.abs(ext.z), initial=0.0))
     if size == 0:
         return 0.0
     p = ext.point
-    return stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale) / size
+    if scale is None:
+        scale = stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale)
+    return scale / size
 
 
 # ---- the report -----------------------------------------------------------------------------------
@@ -449,6 +535,8 @@ class KKTReport:
     active: np.ndarray
     support: np.ndarray
     extended: Extended
+    stationarity_scale: float | None = None     # S of the residuals (computed once, reused by the finish's checks)
+    weights: np.ndarray | None = None           # multiplier_weights of (extended.jacobian, multipliers)
 
     @property
     def degenerate(self) -> np.ndarray:
@@ -459,7 +547,7 @@ class KKTReport:
 
 
 def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=None, p=None,
-            tolerances: Tolerances | None = None, point=None) -> KKTReport:
+            tolerances: Tolerances | None = None, point=None, row_gram: RowGram | None = None) -> KKTReport:
     """Recompute the KKT evidence at z from the NLP's numpy evaluation (never from the solver).
 
     Args:
@@ -470,6 +558,7 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
         p: parameter values of a parametric NLP.
         tolerances: the certificate's tolerances (default Tolerances()).
         point: ``nlp.evaluate(z, p)`` when the caller has it already.
+        row_gram: a ``RowGram`` of the NLP's Jacobian (used only when it is that very array; see there).
     Returns:
         A KKTReport (residuals, LICQ on the active set, second order, masks over the extended rows).
     """
@@ -482,16 +571,26 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
                           split_bound_multipliers(nlp, zeros if lower_multipliers is None else lower_multipliers,
                                                   zeros if upper_multipliers is None else upper_multipliers)])
     active = active_rows(ext.values, ext.levels, ext.equality, tol.active)
-    scale = stationarity_scale(point.gradient, ext.jacobian, lam, point.gradient_scale)
-    support = support_rows(ext.jacobian, lam, scale, tol.support)
+    scale, weights = balance(point.gradient, ext.jacobian, lam, point.gradient_scale)
+    support = support_rows(ext.jacobian, lam, scale, tol.support, weights)
     bound = ext.variables >= 0
     rows = active & ~bound
     # LICQ and the second-order check share one factorization when they look at the same rows (no bounds)
-    shared = None
+    shared = svd = diagonal = None
+    active_jacobian = take_rows(ext.jacobian, rows)
+    if nlp.hessian is not None and nlp.hessian_diagonal:
+        diagonal = hessian_diagonal_of(nlp, z, p, lam)
     if not (active & bound).any() and not (support & bound).any() and \
             np.array_equal(rows, (support | ext.equality) & ~bound):
-        shared = unit_gram(ext.jacobian[rows], tol.rank)
-    independence = licq(ext.jacobian[rows], tol.rank, ext.variables[active & bound], shared)
+        product = None if row_gram is None or active_jacobian.size < GRAM_MIN_SIZE else \
+            row_gram.block(ext.jacobian, rows)
+        shared = unit_gram(active_jacobian, tol.rank, product=product)
+        # the masked second-order check will need the rows' singular vectors: one SVD for it and LICQ
+        if shared is None and diagonal is not None and not _definite(diagonal, tol) and rows.any() and \
+                ext.jacobian.shape[1]:
+            svd = unit_svd(active_jacobian)
+    independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared, svd)
     return KKTReport(residuals(ext, lam, scale), independence,
-                     second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared),
-                     lam, active, support, ext)
+                     second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale,
+                                     svd, diagonal),
+                     lam, active, support, ext, scale, weights)

@@ -34,7 +34,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.optimize import nnls
 
-from .certify import TINY, KKTReport, certify, multiplier_weights, residuals, stationarity_scale, unit_rows
+from .certify import TINY, KKTReport, balance, certify, multiplier_weights, residuals, stationarity_scale, unit_rows
 from .nlp import NLP, extend, split_bound_multipliers
 from .options import SolveOptions, Tolerances
 
@@ -321,14 +321,15 @@ def _kept(keep: Finished, reason: str, **numbers) -> Finished:
     return Finished(keep.z, keep.multipliers, keep.lower_multipliers, keep.upper_multipliers, info)
 
 
-def fit_multipliers(nlp: NLP, z, p=None, tolerances: Tolerances | None = None) -> np.ndarray:
+def fit_multipliers(nlp: NLP, z, p=None, tolerances: Tolerances | None = None, point=None) -> np.ndarray:
     """NNLS multipliers (over the extended rows: NLP rows, then bounds) on the active rows at z.
 
     Used to test whether a point is a KKT point of an NLP whose multipliers were not computed for it
-    (e.g. the original problem at a point solved within an activation region).
+    (e.g. the original problem at a point solved within an activation region).  ``point``: ``nlp.evaluate(z, p)``
+    when the caller has it.
     """
     tol = tolerances or Tolerances()
-    point = nlp.evaluate(np.asarray(z, dtype=float), p)
+    point = nlp.evaluate(np.asarray(z, dtype=float), p) if point is None else point
     ext = extend(nlp, point, z)
     candidates = np.nonzero(ext.equality | (ext.values / np.maximum(ext.levels, TINY) <= tol.active))[0]
     lam = np.zeros(ext.values.size)
@@ -350,8 +351,10 @@ def well_identified(report: KKTReport, tol: Tolerances) -> bool:
     if not near.any():
         return True
     p = ext.point
-    scale = stationarity_scale(p.gradient, ext.jacobian, report.multipliers, p.gradient_scale)
-    clear = multiplier_weights(ext.jacobian, report.multipliers) > CLEAR_SUPPORT * scale
+    scale, weights = report.stationarity_scale, report.weights
+    if scale is None or weights is None:
+        scale, weights = balance(p.gradient, ext.jacobian, report.multipliers, p.gradient_scale)
+    clear = weights > CLEAR_SUPPORT * scale
     return bool(np.all(clear[near]))
 
 
@@ -368,18 +371,18 @@ def complementary_multipliers(nlp: NLP, z, multipliers, lower, upper, p=None):
     return lam[:m], low, high, point
 
 
-def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bool = True
+def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bool = True, row_gram=None
                    ) -> tuple[Finished, KKTReport | None]:
     """IPOPT's result (an ``ipopt.IpoptResult``), finished where it can matter (see the module docstring),
     with the certificate report of the point kept (None when not ``want_report`` and the decision did not
-    need it)."""
+    need it); ``row_gram``: ``certify``'s (a ``certify.RowGram`` of the NLP's rows)."""
     tol = opts.tolerances
     rows, low, high, point = complementary_multipliers(nlp, result.z, result.multipliers, result.lower_multipliers,
                                                        result.upper_multipliers, p)
     kept = Finished(result.z, rows, low, high, NOT_RUN)
 
     def report_of_kept():
-        return certify(nlp, result.z, rows, low, high, p, tolerances=tol, point=point)
+        return certify(nlp, result.z, rows, low, high, p, tolerances=tol, point=point, row_gram=row_gram)
 
     if not opts.finish:
         return kept, report_of_kept() if want_report else None
@@ -402,4 +405,4 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bo
     if not finished.info.applied:
         return finished, report_of_kept()
     return finished, certify(nlp, finished.z, finished.multipliers, finished.lower_multipliers,
-                             finished.upper_multipliers, p, tolerances=tol, point=finished.point)
+                             finished.upper_multipliers, p, tolerances=tol, point=finished.point, row_gram=row_gram)

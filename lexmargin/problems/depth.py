@@ -159,13 +159,16 @@ def stage_nlp(model, data, free, objective_idx, base) -> NLP:
             theta[j] = z[i]
         return ca.sumsqr(theta[objective_idx.tolist()]), model.margin_expressions(theta, data) - 1
 
+    every = np.array_equal(free, np.arange(P))         # all parameters free: the Jacobian as it is (no column copy)
+
     def evaluate(z, p) -> Point:
         theta = full(z)
         grad = (2.0 * weight * theta)[free]
         # the size of grad ||w_k||^2 at the scale of the parameters (the stage optimum may be w_k = 0)
         scale = (2.0 * weight * np.max(np.abs(theta), initial=0.0))[free]
+        J = model.margin_jacobian(theta, data)
         return Point(float(np.sum((weight * theta) ** 2)), grad, model.margins(theta, data) - 1.0,
-                     model.margin_jacobian(theta, data)[:, free], np.ones(N), scale)
+                     J if every else J[:, free], np.ones(N), scale)
 
     def hessian(z, p, lam):
         H = 2.0 * np.diag(weight) - model.weighted_hessian(full(z), data, lam[:N])

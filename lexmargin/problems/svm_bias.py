@@ -69,14 +69,21 @@ class BiasMargins(LinearMargins):
     (A' = A / 2^e, theta' = 2^e theta, power-of-two column scales); ``positive``: one extra row b >= 0."""
 
     def __init__(self, data: Dataset, positive: bool = False):
-        # the same prescaling as LinearMargins.__init__, from the matrix instead of a model's Jacobian
-        A = np.hstack([data.y[:, None] * data.X, data.y[:, None]])
-        self.c = np.zeros(A.shape[0])
-        exponent = power_of_two_exponent(float(np.max(np.abs(A), initial=0.0)))
+        # the same prescaling as LinearMargins.__init__, from the matrix instead of a model's Jacobian (one N x (d + 1)
+        # array, scaled in place; the scaled columns' maxima are the unscaled ones' times 2^-e, exactly)
+        N, d = data.X.shape
+        A = np.empty((N, d + 1))
+        np.multiply(data.y[:, None], data.X, out=A[:, :d])
+        A[:, d] = data.y
+        self.c = np.zeros(N)
+        columns = np.max(np.abs(A), axis=0) if N else np.zeros(d + 1)
+        exponent = power_of_two_exponent(float(np.max(columns, initial=0.0)))
         self.scale_exponent = exponent if abs(exponent) > DATA_SPREAD else 0
-        self.A = np.ldexp(A, -self.scale_exponent)
-        self.n_samples = A.shape[0]
-        columns = np.max(np.abs(self.A), axis=0)
+        if self.scale_exponent:
+            np.ldexp(A, -self.scale_exponent, out=A)
+            columns = np.ldexp(columns, -self.scale_exponent)
+        self.A = A
+        self.n_samples = N
         # power_of_two_exponent of every column at once (frexp's exponent; 0 for zero columns)
         scale = np.ldexp(1.0, -np.where(columns > 0, np.frexp(columns)[1], 0))
         self.column_scale = scale if np.max(scale) > COLUMN_SPREAD * np.min(scale) else None
@@ -347,10 +354,11 @@ def _diagonal_stage(nlp, fns, data, free, objective_idx):
 
 
 def _stage_certificate(fns, data, free, objective_idx, theta, multipliers, opts, *, name, solver, finish,
-                       constraints, diagnostics, status=None) -> tuple[Certificate, float]:
-    """Certify ``theta`` on the depth-sensitive stage NLP (free parameters ``free``, objective ||theta[idx]||^2)."""
+                       constraints, diagnostics, status=None, point=None) -> tuple[Certificate, float]:
+    """Certify ``theta`` on the depth-sensitive stage NLP (free parameters ``free``, objective ||theta[idx]||^2);
+    ``point``: that NLP's evaluation at theta[free] when the caller has it."""
     nlp = _diagonal_stage(stage_nlp(fns, data, free, objective_idx, theta), fns, data, free, objective_idx)
-    report = certify(nlp, theta[free], multipliers, tolerances=opts.tolerances)
+    report = certify(nlp, theta[free], multipliers, tolerances=opts.tolerances, point=point)
     value = float(theta[objective_idx] @ theta[objective_idx])
     status = status or decide(report.kkt_met(opts.tolerances), solver.status)
     cert = assemble(name, report, status=status, theta=theta, objective=value, norm="l2",
@@ -393,12 +401,13 @@ def _qp_stages(data, sign: str, qp: Certificate, opts: SolveOptions, zero_tol: f
     discard_b = abs(bias) <= zero_tol
     theta[b_idx] = 0.0 if discard_b else bias_parameters(bias, sign)
     nlp = stage_nlp(fns, data, b_idx, b_idx, theta)
-    lam = fit_multipliers(nlp, theta[b_idx], tolerances=opts.tolerances)[:data.n_samples]
+    point = nlp.evaluate(theta[b_idx], None)
+    lam = fit_multipliers(nlp, theta[b_idx], tolerances=opts.tolerances, point=point)[:data.n_samples]
     solver = SolverInfo("closed_form", Status.OPTIMAL, "closed form", 0, time.perf_counter() - start,
                         "w fixed: the feasible biases form an interval [lo, hi]; b1^2 + b2^2 = |b| is smallest at "
                         "b = clip(0, lo, hi)" + (" with b >= 0" if sign == "positive" else ""))
     second, value = _stage_certificate(
-        fns, data, b_idx, b_idx, theta, lam, opts, name="depth_sensitive_b", solver=solver,
+        fns, data, b_idx, b_idx, theta, lam, opts, name="depth_sensitive_b", solver=solver, point=point,
         finish=FinishInfo(False, "closed form: nothing to finish"),
         constraints="f_n(w) >= 1, shallower blocks fixed at their stage solutions; minimizing ||b||^2 (closed form)",
         diagnostics=DepthStageDiagnostics(("b",), int(b_idx.size), ("w",)))

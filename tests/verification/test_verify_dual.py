@@ -4,6 +4,8 @@ complementary) in every mode (Gram matrix, working set of rows, free coordinates
 accepted as "optimal", inconsistent rows are reported as such, rows nearly dependent on the passive ones are
 skipped, and the route hands back the pipeline's own certificate with the status decided by it."""
 
+import itertools
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -102,6 +104,42 @@ def test_tall_data_grows_a_working_set_until_no_row_is_violated(monkeypatch):
                                atol=1e-9 * np.max(reference.multipliers))
 
 
+def test_working_set_keeps_the_rows_with_a_multiplier_and_adds_the_most_violated(monkeypatch):
+    """Each round's NNLS runs on the previous round's rows with u > 0 and the batch of most violated rows (no row
+    with u = 0 is carried over); the LDP's value ||theta||^2 increases strictly from round to round."""
+    monkeypatch.setattr(D, "SMALL_PROBLEM", 50)
+    monkeypatch.setattr(D, "SEED_ROWS", 6)
+    monkeypatch.setattr(D, "SEED_FACTOR", 1)
+    monkeypatch.setattr(D, "ROUND_ROWS", 3)
+    A, r = rows(planted(300, 3, seed=5, gap=0.05))
+    calls, real = [], D.nnls
+
+    def spy(E, target, maxiter):
+        u, rnorm = real(E, target, maxiter=maxiter)
+        calls.append((E.copy(), u.copy()))
+        return u, rnorm
+
+    monkeypatch.setattr(D, "nnls", spy)
+    result = D.least_distance(A, r, full_gram=False)
+    assert_kkt(A, r, result)
+    assert len(calls) >= 3
+    key = {tuple(np.append(A[i], r[i])): i for i in range(A.shape[0])}
+    values = []
+    for (E, u), (E_next, _) in itertools.pairwise(calls):
+        before = [key[tuple(c)] for c in E.T]
+        after = [key[tuple(c)] for c in E_next.T]
+        kept = {i for i, ui in zip(before, u) if ui > 0}
+        added = set(after) - kept
+        assert kept <= set(after) and len(after) == len(kept) + len(added)
+        assert 0 < len(added) <= 4                        # the batch: at most max(ROUND_ROWS, d + 1) rows
+        theta = A[before].T @ u / (1.0 - r[before] @ u)
+        violation = r[list(added)] - A[list(added)] @ theta
+        assert np.all(violation > 0)      # every added row (a dropped one included) was violated at the last theta
+        values.append(theta @ theta)
+    assert all(b > a for a, b in itertools.pairwise(values))
+    assert result.rows_formed == len({key[tuple(c)] for E, _ in calls for c in E.T})
+
+
 def test_least_distance_with_a_free_coordinate_is_a_kkt_point():
     """The SVM with bias: the bias column left out of the objective; its stationarity is A_F^T lambda = 0."""
     for n, d, full in ((40, 3, None), (40, 3, False), (10, 12, None), (10, 12, True)):
@@ -122,6 +160,53 @@ def test_property_free_coordinate_kkt(seed, n, d, full, shift):
         return
     A = np.hstack([data.y[:, None] * data.X, data.y[:, None]])
     assert_kkt(A, np.ones(n), D.least_distance(A, np.ones(n), free=(d,), full_gram=full), free=(d,))
+
+
+def test_signed_seed_takes_each_sides_lowest_rows_and_the_rows_without_a_free_entry():
+    # rows (x, free entry): margins along the centroid of x
+    A = np.array([[3.0, 1.0], [1.0, 1.0], [2.0, 1.0], [-1.0, -1.0], [-4.0, -1.0], [-2.0, -1.0], [0.5, 0.0]])
+    r = np.ones(7)
+    g = A[:, :1].mean(axis=0)
+    margins = A[:, :1] @ g - r
+    seed = D._signed_seed(A, r, np.array([0]), np.array([1]), 4)
+    pos = [i for i in np.argsort(margins, kind="stable") if A[i, 1] > 0][:2]
+    neg = [i for i in np.argsort(margins, kind="stable") if A[i, 1] < 0][:2]
+    assert seed.tolist() == sorted([*pos, *neg, 6])
+    assert np.all(np.diff(seed) > 0)
+    assert D._signed_seed(A, r, np.array([0]), np.array([1]), 100).tolist() == list(range(7))
+
+
+def test_free_coordinate_tall_warm_start_is_seeded_by_sign(monkeypatch):
+    """The tall free-coordinate solve starts its warm LDP from ``_signed_seed`` (and stays a KKT point)."""
+    monkeypatch.setattr(D, "SEED_ROWS", 10)
+    monkeypatch.setattr(D, "SEED_FACTOR", 1)
+    seeds, real = [], D._ldp_rows
+
+    def spy(A, r, **kwargs):
+        seeds.append(kwargs.get("seed"))
+        return real(A, r, **kwargs)
+
+    monkeypatch.setattr(D, "_ldp_rows", spy)
+    data = planted(400, 3, seed=9, gap=0.1, shift=0.7)
+    A = np.hstack([data.y[:, None] * data.X, data.y[:, None]])
+    result = D.least_distance(A, np.ones(400), free=(3,), full_gram=False)
+    assert_kkt(A, np.ones(400), result, free=(3,))
+    assert len(seeds) == 1 and seeds[0].size == 10
+    assert np.sum(data.y[seeds[0]] > 0) == 5 and np.sum(data.y[seeds[0]] < 0) == 5
+    small = planted(300, 3, seed=9, gap=0.1, shift=0.7)       # 300 <= ALL_ROWS_RATIO (d + 1): all rows, no seed
+    A = np.hstack([small.y[:, None] * small.X, small.y[:, None]])
+    assert_kkt(A, np.ones(300), D.least_distance(A, np.ones(300), free=(3,), full_gram=False), free=(3,))
+    assert len(seeds) == 2 and seeds[1] is None
+
+
+@pytest.mark.parametrize("rows", [[], [3], [0, 2, 5], [0, 1, 2, 4, 5], [0, 1, 2, 3, 4, 5]])
+def test_combine_is_the_rows_weighted_sum(rows):
+    rng = np.random.default_rng(7)
+    A = rng.standard_normal((6, 9))
+    rows = np.array(rows, dtype=int)
+    weights = rng.random(rows.size)
+    np.testing.assert_allclose(D._combine(A, rows, weights), A[rows].T @ weights, rtol=1e-14, atol=1e-15)
+    assert D._combine(A, rows, weights).shape == (9,)
 
 
 def test_free_coordinate_working_set_rounds(monkeypatch):

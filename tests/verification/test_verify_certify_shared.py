@@ -1,0 +1,238 @@
+"""What certify computes once and shares (lexmargin/nlp/certify.py): ``balance`` (the stationarity scale and the
+multiplier weights from one pass), ``take_rows`` (no copy when every row is selected), the scale and weights kept on
+the KKTReport (the finish's ``well_identified`` reads them), and ``RowGram`` (a caller's A A^T, used only for the
+very array the certificate evaluates).  Each shared value must equal what the certificate computes on its own."""
+
+import importlib
+
+import numpy as np
+import pytest
+
+from lexmargin.nlp.options import Tolerances
+
+C = importlib.import_module("lexmargin.nlp.certify")
+F = importlib.import_module("lexmargin.nlp.finish")
+D = importlib.import_module("lexmargin.problems.dual")
+
+
+@pytest.mark.parametrize("case", ["mixed", "all_nonzero", "all_zero", "nan", "no_rows"])
+def test_balance_equals_scale_and_weights(case):
+    rng = np.random.default_rng(3)
+    J, lam, g = rng.standard_normal((7, 5)), rng.standard_normal(7), rng.standard_normal(5)
+    gs = np.abs(g) * 2.0
+    if case == "mixed":
+        lam[[1, 4]] = 0.0
+    elif case == "all_zero":
+        lam[:] = 0.0
+    elif case == "nan":
+        lam[2] = np.nan
+    elif case == "no_rows":
+        J, lam = np.zeros((0, 5)), np.zeros(0)
+    for scale_of_g in (None, gs):
+        scale, weights = C.balance(g, J, lam, scale_of_g)
+        expected = C.stationarity_scale(g, J, lam, scale_of_g)
+        np.testing.assert_array_equal(weights, C.multiplier_weights(J, lam))
+        if case == "nan":
+            assert np.isnan(weights[2])
+        assert scale == expected or (np.isnan(scale) and np.isnan(expected))
+
+
+def test_balance_scale_is_the_larger_of_gradient_and_terms():
+    J = np.array([[1.0, -2.0], [0.5, 0.0]])
+    lam = np.array([3.0, -4.0])
+    scale, weights = C.balance(np.array([0.1, 0.1]), J, lam)
+    assert scale == 6.0                      # |J|^T |lam| = (3 * 1 + 4 * 0.5, 3 * 2) = (5, 6)
+    np.testing.assert_array_equal(weights, [6.0, 2.0])
+    big, _ = C.balance(np.array([100.0, 0.0]), J, lam)
+    assert big == 100.0
+    at_scale, _ = C.balance(np.array([0.0, 0.0]), J, lam, gradient_scale=np.array([0.0, 7.5]))
+    assert at_scale == 7.5
+    assert C.balance(np.zeros(2), np.zeros((1, 2)), np.zeros(1))[0] == C.TINY
+
+
+def test_take_rows_copies_only_a_proper_subset():
+    J = np.arange(12.0).reshape(4, 3)
+    assert C.take_rows(J, np.ones(4, dtype=bool)) is J
+    part = C.take_rows(J, np.array([True, False, True, True]))
+    np.testing.assert_array_equal(part, J[[0, 2, 3]])
+    assert C.take_rows(J, np.zeros(4, dtype=bool)).shape == (0, 3)
+
+
+def _nlp_report(seed=0, n=30, d=12):
+    """A linear max-margin certificate from the dual route's own pipeline (its NLP and report)."""
+    import lexmargin
+    from lexmargin.problems.maxmargin import MaxMarginProblem, margin_nlp
+
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.where(X[:, 0] >= 0, 1.0, -1.0)
+    X[:, 0] += 0.5 * y
+    problem = MaxMarginProblem(lexmargin.load_model("linear", input_dim=d), lexmargin.Dataset(X, y))
+    cert = problem.solve()
+    nlp = margin_nlp(problem.source, problem.lift, np.arange(n))
+    theta = problem.source.to_scaled(cert.theta)
+    lam = np.ldexp(cert.multipliers, round(problem.norm.objective_degree * problem.source.scale_exponent))
+    return problem, nlp, problem.lift.start(theta), lam
+
+
+def test_report_keeps_the_scale_and_weights_it_decided_with():
+    _, nlp, z, lam = _nlp_report()
+    report = C.certify(nlp, z, lam)
+    ext = report.extended
+    assert report.stationarity_scale == C.stationarity_scale(ext.point.gradient, ext.jacobian, report.multipliers,
+                                                             ext.point.gradient_scale)
+    np.testing.assert_array_equal(report.weights, C.multiplier_weights(ext.jacobian, report.multipliers))
+    np.testing.assert_array_equal(report.support, report.weights > Tolerances().support * report.stationarity_scale)
+
+
+def test_well_identified_with_and_without_the_reports_numbers():
+    from dataclasses import replace
+
+    _, nlp, z, lam = _nlp_report()
+    tol = Tolerances()
+    report = C.certify(nlp, z, lam)
+    bare = replace(report, stationarity_scale=None, weights=None)
+    assert F.well_identified(report, tol) == F.well_identified(bare, tol)
+    # the kept numbers decide: weights that make every near-active row unclear fail it
+    assert F.well_identified(report, tol) is True
+    assert F.well_identified(replace(report, weights=np.zeros_like(report.weights)), tol) is False
+    assert F.well_identified(replace(bare, multipliers=np.zeros_like(report.multipliers)), tol) is False
+
+
+def test_curvature_scale_uses_a_given_scale():
+    _, nlp, z, lam = _nlp_report()
+    report = C.certify(nlp, z, lam)
+    ext = report.extended
+    size = float(np.max(np.abs(ext.z)))
+    assert C.curvature_scale(ext, report.multipliers) == pytest.approx(report.stationarity_scale / size, rel=1e-15)
+    assert C.curvature_scale(ext, report.multipliers, 3.0) == 3.0 / size
+
+
+def test_row_gram_block_only_for_the_very_array():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((6, 40))
+    gram = C.RowGram(A, A @ A.T)
+    mask = np.array([True, False, True, True, False, True])
+    np.testing.assert_array_equal(gram.block(A, mask), (A @ A.T)[np.ix_([0, 2, 3, 5], [0, 2, 3, 5])])
+    assert gram.block(A, np.ones(6, dtype=bool)) is gram.matrix
+    assert gram.block(A[slice(None)], mask) is not None          # a view of the same memory and layout
+    assert gram.block(A.copy(), mask) is None                    # equal numbers elsewhere: formed again
+    assert gram.block(A[:5], mask[:5]) is None                   # another shape
+    assert gram.block(np.asfortranarray(A), mask) is None        # another layout
+    assert gram.block(A[:, :20], mask) is None                   # same start, other shape / strides
+    assert gram.block(A.astype(np.float32), mask) is None
+
+
+def test_certify_with_a_row_gram_equals_certify_without(monkeypatch):
+    monkeypatch.setattr(C, "GRAM_MIN_SIZE", 4)                    # the Gram route on a small problem
+    _, nlp, z, lam = _nlp_report()
+    J = nlp.evaluate(z, None).jacobian
+    plain = C.certify(nlp, z, lam)
+    shared = C.certify(nlp, z, lam, row_gram=C.RowGram(J, J @ J.T))
+    assert plain.licq.holds and shared.licq.holds
+    assert shared.licq.rank == plain.licq.rank
+    assert shared.licq.smallest_singular_value == pytest.approx(plain.licq.smallest_singular_value, rel=1e-12)
+    assert shared.residuals == plain.residuals
+    assert shared.second_order.strict == plain.second_order.strict
+    # the certificate uses the Gram matrix it is given for that very array ...
+    calls = []
+    real = C.unit_gram
+
+    def spy(rows, rank_tol, normalize=True, product=None):
+        calls.append(product)
+        return real(rows, rank_tol, normalize, product)
+
+    monkeypatch.setattr(C, "unit_gram", spy)
+    C.certify(nlp, z, lam, row_gram=C.RowGram(J, J @ J.T))
+    assert calls[-1] is not None
+    # ... and another array's is not used
+    C.certify(nlp, z, lam, row_gram=C.RowGram(J.copy(), J @ J.T))
+    assert calls[-1] is None
+
+
+def test_dual_keeps_a_a_transpose_of_wide_data_only():
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((8, 30))
+    r = np.ones(8)
+    wide = D.least_distance(A, r)
+    assert wide.full_gram
+    np.testing.assert_array_equal(wide.row_gram, A @ A.T)
+    tall = D.least_distance(rng.standard_normal((200, 3)), np.ones(200))
+    assert not tall.full_gram and tall.row_gram is None
+    free = D.least_distance(np.hstack([A, np.ones((8, 1))]), r, free=(30,))
+    assert free.row_gram is None
+
+
+def test_unit_svd_gives_licq_and_the_row_space_their_own_numbers():
+    rng = np.random.default_rng(4)
+    J = rng.standard_normal((4, 7)) * np.array([[1.0], [30.0], [0.01], [2.0]])
+    svd = C.unit_svd(J)
+    np.testing.assert_allclose(svd.values, np.linalg.svd(C.unit_rows(J), compute_uv=False), rtol=1e-13)
+    alone, shared = C.licq(J, 1e-9), C.licq(J, 1e-9, svd=svd)
+    assert (shared.rank, shared.holds, shared.n_active) == (alone.rank, alone.holds, alone.n_active)
+    assert shared.smallest_singular_value == pytest.approx(alone.smallest_singular_value, rel=1e-12)
+    # with active bounds the columns change: the SVD of all columns is not used
+    fixed = C.licq(J, 1e-9, fixed=[2], svd=C.UnitSVD(np.ones(4), np.eye(4, 7)))
+    assert fixed == C.licq(J, 1e-9, fixed=[2])
+    columns = np.array([1, 5])
+    k0, P0 = C._row_space_block(J, columns, 1e-9)
+    k1, P1 = C._row_space_block(J, columns, 1e-9, svd=svd)
+    assert k0 == k1 == 4
+    np.testing.assert_allclose(P1, P0, rtol=0, atol=1e-13)
+    dependent = np.vstack([J[:2], J[0] + J[1]])
+    assert C._row_space_block(dependent, columns, 1e-9, svd=C.unit_svd(dependent))[0] == 2
+    assert C.licq(dependent, 1e-9, svd=C.unit_svd(dependent)).holds is False
+    # the SVD it is given is the one used
+    fake = C.UnitSVD(np.array([1.0, 1e-12, 1e-12, 1e-12]), np.eye(4, 7))
+    assert C.licq(J, 1e-9, svd=fake).rank == 1
+    assert C._row_space_block(J, columns, 1e-9, svd=fake)[0] == 1
+
+
+def test_certify_shares_one_svd_where_the_masked_second_order_needs_it(monkeypatch):
+    """The SVM's stage NLP (diagonal Hessian with zeros on the bias): one unit_svd for LICQ and the second-order
+    check, and the report equals the one computed without sharing; an l2 problem (definite Hessian) computes none."""
+    import lexmargin
+
+    rng = np.random.default_rng(6)
+    X = rng.standard_normal((40, 5))
+    y = np.where(X[:, 0] + 0.3 >= 0, 1.0, -1.0)
+    X[:, 0] += 0.4 * y
+    _, _, result = lexmargin.svm_with_bias(lexmargin.Dataset(X, y))
+    qp = result.qp
+    calls, real = [], C.unit_svd
+    monkeypatch.setattr(C, "unit_svd", lambda rows: calls.append(rows.shape) or real(rows))
+    from lexmargin.problems.maxmargin import margin_nlp
+    from lexmargin.problems.svm_bias import SVMBiasQP
+
+    problem = SVMBiasQP(lexmargin.Dataset(X, y))
+    nlp = margin_nlp(problem.source, problem.lift, np.arange(40))
+    z = problem.lift.start(problem.source.to_scaled(qp.theta))
+    lam = np.ldexp(qp.multipliers, round(problem.norm.objective_degree * problem.source.scale_exponent))
+    shared = C.certify(nlp, z, lam)
+    assert len(calls) == 1
+    alone = C.second_order_of(nlp, z, None, shared.extended, shared.multipliers, shared.active, shared.support,
+                              Tolerances(), shared.licq.holds)
+    assert shared.second_order.strict == alone.strict is True
+    assert shared.second_order.min_eigenvalue == pytest.approx(alone.min_eigenvalue, rel=1e-12)
+    assert shared.second_order.null_space_dimension == alone.null_space_dimension
+    own = C.licq(C.take_rows(shared.extended.jacobian, shared.active), Tolerances().rank)
+    assert (shared.licq.rank, shared.licq.holds, shared.licq.n_active) == (own.rank, own.holds, own.n_active)
+    assert shared.licq.smallest_singular_value == pytest.approx(own.smallest_singular_value, rel=1e-12)
+    _, nlp2, z2, lam2 = _nlp_report()
+    calls.clear()
+    C.certify(nlp2, z2, lam2)
+    assert calls == []
+
+
+def test_hessian_diagonal_of_reads_the_nlps_own_hessian():
+    from dataclasses import replace
+
+    _, nlp, z, lam = _nlp_report()
+    full = np.concatenate([lam, np.zeros(3)])
+    np.testing.assert_array_equal(C.hessian_diagonal_of(nlp, z, None, full),
+                                  np.asarray(nlp.hessian(z, None, lam), dtype=float).reshape(-1))
+    with pytest.raises(ValueError, match="no Hessian"):
+        C.hessian_diagonal_of(replace(nlp, hessian=None), z, None, full)
+    assert C._definite(np.array([2.0, 1.0]), Tolerances()) is True
+    assert C._definite(np.array([2.0, 0.0]), Tolerances()) is False
+    assert C._definite(np.array([2.0, 1e-13]), Tolerances(curvature=1e-12)) is False
