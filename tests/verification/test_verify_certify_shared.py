@@ -236,3 +236,33 @@ def test_hessian_diagonal_of_reads_the_nlps_own_hessian():
     assert C._definite(np.array([2.0, 1.0]), Tolerances()) is True
     assert C._definite(np.array([2.0, 0.0]), Tolerances()) is False
     assert C._definite(np.array([2.0, 1e-13]), Tolerances(curvature=1e-12)) is False
+
+
+def test_the_dual_routes_certificate_reads_the_solves_gram_matrix(monkeypatch):
+    """Through max_margin on wide data: the certificate's LICQ is computed from the block of the dual solve's own
+    A A^T (handed over as a RowGram of the very Jacobian it evaluates), and equals the certificate computed alone."""
+    import lexmargin as lm
+    from lexmargin.sweep import separable_data
+
+    data = separable_data(40, 600, 3)                      # wide: the dual forms A A^T; 40 x 600 rows >= GRAM_MIN_SIZE
+    model = lm.load_model("linear", input_dim=600)
+    products, real = [], C.unit_gram
+
+    def spy(rows, rank_tol, normalize=True, product=None):
+        products.append((np.asarray(rows).shape, product))
+        return real(rows, rank_tol, normalize, product)
+
+    monkeypatch.setattr(C, "unit_gram", spy)
+    shared = lm.max_margin(model, data)
+    assert shared.status == "optimal" and shared.solver.name == "dual_active_set"
+    k = int(np.sum(shared.margins <= 1 + 1e-9))
+    used = [p for shape, p in products if shape[0] == k and p is not None]
+    assert used, "the certificate formed its Gram matrix itself"
+    X = data.y[:, None] * data.X
+    active = np.flatnonzero(shared.margins <= 1 + 1e-9)
+    np.testing.assert_allclose(used[-1], X[active] @ X[active].T, rtol=1e-12)
+    monkeypatch.setattr(C, "RowGram", lambda rows, matrix: None)         # no shared matrix: the same certificate
+    alone = lm.max_margin(lm.load_model("linear", input_dim=600), data)
+    assert alone.licq.rank == shared.licq.rank and alone.licq.holds == shared.licq.holds
+    assert alone.licq.smallest_singular_value == pytest.approx(shared.licq.smallest_singular_value, rel=1e-10)
+    np.testing.assert_allclose(alone.theta, shared.theta, rtol=0, atol=0)
