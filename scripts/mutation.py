@@ -369,16 +369,16 @@ GENERIC = [
     (r"^x_finish: .*keep = Finished\(.*dtype=float.*-> ", "dtype conversion (see above)"),
     (r"^x_finish: .*FinishInfo\(False, \"\", residual_before=before\)",
      "this placeholder info is replaced by _kept before it is returned"),
-    (r"^x_finish: .*(candidates = np\.nonzero|\| \(multiplier_weights\(ext0\.jacobian|"
-     r"scale = stationarity_scale\(point0)",
+    (r"^x_(finish|_candidates): .*(candidates = np\.nonzero|return np\.nonzero\(ext0\.equality|"
+     r"\| \(multiplier_weights\(ext0\.jacobian|scale = stationarity_scale\(point0)",
      "which rows are NNLS candidates (a solver strategy): the working set is repaired and the finished point "
      "is kept only when certify accepts it"),
-    (r"^x_finish: .*(working\[candidates\] = .*lam\[candidates\] >= 0|lam\[~working\] = 0\.0 -> .*lam\[working\])",
+    (r"^x_(finish|_active_set): .*(working\[candidates\] = .*lam\[candidates\] >= 0|lam\[~working\] = 0\.0 -> .*lam\[working\])",
      "the starting working set or multipliers of the Newton solve (a solver strategy); the result is judged by "
      "certify"),
-    (r"^x_finish: .*(range\(1, MAX_ROUNDS \+ 1\)|steps, rounds = 0, 0 -> .*0, 1$)",
+    (r"^x_(finish|_active_set): .*(range\(1, MAX_ROUNDS \+ 1\)|steps, rounds = 0, 0 -> .*0, 1$)",
      "the round limit (a solver strategy) / a counter the loop overwrites"),
-    (r"^x_finish: .*(steps, rounds = 0, 0 -> .*1, 0|steps \+= _newton.*-> .*steps = _newton|newton_steps=steps)",
+    (r"^x_(finish|_active_set): .*(steps, rounds = 0, 0 -> .*1, 0|steps \+= _newton.*-> .*steps = _newton|newton_steps=steps)",
      "the Newton-step counter in FinishInfo is a diagnostic, not part of the certificate's verdict"),
     (r"^x__nnls_multipliers: .*nnls\(cols, g / scale, maxiter=",
      "NNLS's iteration cap (a solver strategy): the tests' NNLS problems converge well within it"),
@@ -426,8 +426,9 @@ GENERIC = [
      "base = 0 alone already fails the sign test: np.sign(0) differs from the sign of a nonzero doubled value"),
     (r"^x_second_order: .*scale = max\(float\(np\.linalg\.norm\(H, 2\)\) if H\.size else 0\.0, float\(curvature_scale\)"
      r".*-> .*(\(H\.size\) or True|else 1\.0)", "the Hessian is n x n with n >= 1: never empty"),
-    (r"^x(_finish|\u01c1_State\u01c1__init__|\u01c1_State\u01c1evaluate|_finish_or_keep): .*"
-     r"(_State\(nlp, z, p, point\)|info, point\)|point=point|point=finished\.point|_cached)",
+    (r"^x(_finish|\u01c1_State\u01c1__init__|\u01c1_State\u01c1evaluate|_finish_or_keep|_fit_multipliers): .*"
+     r"(_State\(nlp, z, p, point0?\)|info, point\)|point=point|point=finished\.point|_cached|"
+     r"p\) if point is None else point)",
      "a cached evaluation nlp.evaluate(z, p): without it the same values are recomputed"),
     (r"^x(_finish_or_keep|\u01c1MaxMarginProblem\u01c1_solve_from): .*want_report",
      "whether the report of IPOPT's point is computed now or recomputed later from the same point"),
@@ -487,9 +488,9 @@ GENERIC = [
     (r"^x_unit_gram: .*if not np\.all\(norms > 0\): -> .*norms >= 0",
      "a zero row makes G nan, whose eigenvalues fail the condition test (None) anyway"),
     # ---- finish
-    (r"^x_finish: .*lam\[candidates\] = np\.where\(ext0\.equality\[candidates\] \| \(lam0\[candidates\] > 0\)",
+    (r"^x_(finish|_active_set): .*lam\[candidates\] = np\.where\(ext0\.equality\[candidates\] \| \(lam0\[candidates\] > 0\)",
      "the starting multipliers of the Newton solve (a solver strategy); the result is judged by certify"),
-    (r"^x_finish: .*working\[candidates\] = ext0\.equality\[candidates\] \| \(lam\[candidates\] > 0\)",
+    (r"^x_(finish|_active_set): .*working\[candidates\] = ext0\.equality\[candidates\] \| \(lam\[candidates\] > 0\)",
      "the starting working set of the Newton solve (a solver strategy); the result is judged by certify"),
     (r"^x_finish_or_keep: .*getattr\(result, \"vertex\", False\)",
      "every result handed to finish_or_keep (IpoptResult) has a vertex field: the default is never used"),

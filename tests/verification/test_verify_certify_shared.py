@@ -97,6 +97,12 @@ def test_well_identified_with_and_without_the_reports_numbers():
     assert F.well_identified(report, tol) is True
     assert F.well_identified(replace(report, weights=np.zeros_like(report.weights)), tol) is False
     assert F.well_identified(replace(bare, multipliers=np.zeros_like(report.multipliers)), tol) is False
+    # a report with only one of the two numbers is recomputed as a whole (never half from the report)
+    assert F.well_identified(replace(report, weights=None), tol) is True
+    # recomputed, the scale includes the point's gradient scale: a huge one makes every weight unclear
+    ext = report.extended
+    loud = replace(ext, point=replace(ext.point, gradient_scale=np.full(ext.point.gradient.size, 1e12)))
+    assert F.well_identified(replace(bare, extended=loud), tol) is False
 
 
 def test_curvature_scale_uses_a_given_scale():
