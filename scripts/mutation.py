@@ -487,6 +487,34 @@ GENERIC = [
      "k > n rows are linearly dependent: their Gram matrix is singular and fails the condition test (None) anyway"),
     (r"^x_unit_gram: .*if not np\.all\(norms > 0\): -> .*norms >= 0",
      "a zero row makes G nan, whose eigenvalues fail the condition test (None) anyway"),
+    # ---- the dual route's per-model structure and Gram matrix (2026-12-01 afternoon)
+    (r"^x__beta_structure: .*(model\.__dict__\.setdefault\(|if \"beta_structure\" not in cache)",
+     "the per-model cache (input_affine creates model.__dict__['_lexmargin_structure'] just before this call) only "
+     "saves recomputing the same constant structure: another key, a missing default or a cache miss recompute it"),
+    (r"^x__beta_structure: .*(identity = |bool\(np\.all\(values == 1\.0\)\)).*-> .*(identity = None|array_equal\(None|"
+     r"array_equal\(rows, None|array_equal\(cols, None|bool\(None\)|np\.all\(None\)|values != 1\.0|values == 2\.0)",
+     "identity only selects A = y X instead of the sum of v y X[:, i] over the Jacobian's entries, which for the "
+     "identity (v = 1.0 at (i, i)) gives the same numbers exactly"),
+    (r"^x__beta_structure: .*model\.degree > 0\) -> .*model\.degree (>= 0|> 1)\)",
+     "homogeneous only shortcuts c = 0: otherwise c = y X beta(0) with no offset, exactly 0 for a model linear in "
+     "theta without offset (beta(0) = 0); a model linear in theta has degree 1 or none (degree 0 would be constant)"),
+    (r"^x\u01c1_Gram\u01c1__init__: .*(self\.A, self\.r = A, \(r if with_r|self\.formed)",
+     "both uses of _Gram pass full=True: K is set, and block() reads only K, never self.r nor the formed flags "
+     "(which nothing else reads)"),
+    # ---- svm_bias: cached evaluations, the bias column, the stage NLP without bounds
+    (r"^x__(qp_stages|stage_certificate): .*(point = nlp\.evaluate\(theta\[b_idx\], None\)|point=point)",
+     "a cached evaluation nlp.evaluate(z, p): without it the same values are recomputed"),
+    (r"^x__qp_stages: .*fit_multipliers\(nlp, theta\[b_idx\], .*-> .*fit_multipliers\(nlp, None",
+     "with the point given, fit_multipliers reads z only for the NLP's finite bounds, and stage_nlp poses its "
+     "variables free (bounds -inf, inf)"),
+    (r"^x__qp_stages: .*fit_multipliers\(nlp, theta\[b_idx\], tolerances=opts\.tolerances.*-> "
+     r"(?!.*tolerances=opts\.tolerances)",
+     "fit_multipliers' active tolerance only widens its NNLS candidates, which get multiplier 0 at a KKT point; "
+     "the stage's certificate is computed with opts.tolerances"),
+    (r"^x\u01c1BiasMargins\u01c1__init__: .*columns = np\.max\(np\.abs\(A\), axis=0\) if N else",
+     "a Dataset has N >= 1 samples (empty data is refused with DataError): the N = 0 branch is never taken"),
+    (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.max\(columns, initial=0\.0\)",
+     "the bias column is y with |y_n| = 1: max(columns) >= 1, so 'initial' (0, 1 or none) never decides"),
     # ---- finish
     (r"^x_(finish|_active_set): .*lam\[candidates\] = np\.where\(ext0\.equality\[candidates\] \| \(lam0\[candidates\] > 0\)",
      "the starting multipliers of the Newton solve (a solver strategy); the result is judged by certify"),
