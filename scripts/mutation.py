@@ -225,7 +225,7 @@ GENERIC = [
      "numpy >= 2 accepts any negative size as 'unknown': reshape(-2) == reshape(-1)"),
     (r'float\("inf"\).*->.*float\("INF"\)|float\("nan"\).*->.*float\("NAN"\)',
      "float() parses 'INF'/'NAN' case-insensitively"),
-    (r"^x_(stationarity_scale|stationarity_residual|objective_scale|second_order_of|extend): .*initial=0\.0.*->",
+    (r"^x_(stationarity_scale|stationarity_residual|objective_scale|second_order_of|extend|_definite): .*initial=0\.0.*->",
      "np.max over one entry per variable (an NLP has n >= 1 variables) or over nonnegative terms: 'initial' "
      "never decides the result"),
     (r"np\.finfo\(float\).*->.*np\.finfo\(None\)", "np.finfo(None) describes float64, like np.finfo(float)"),
@@ -487,6 +487,18 @@ GENERIC = [
      "k > n rows are linearly dependent: their Gram matrix is singular and fails the condition test (None) anyway"),
     (r"^x_unit_gram: .*if not np\.all\(norms > 0\): -> .*norms >= 0",
      "a zero row makes G nan, whose eigenvalues fail the condition test (None) anyway"),
+    # ---- depth: the stage NLP's Jacobian without a column copy (2026-12-01 afternoon)
+    (r"^x_stage_nlp: .*(every = np\.array_equal\(free, np\.arange\(P\)\)|J if every else J\[:, free\]).*-> ",
+     "every only avoids a column copy: with free = 0..P-1, J[:, free] is the same matrix"),
+    # ---- certify's shared numbers (2026-12-01 afternoon)
+    (r"^x_hessian_diagonal_of: .*reshape\(-1\) -> .*reshape\(None\)",
+     "the Hessian of a hessian_diagonal NLP is its (n,) diagonal already: reshape(None) leaves that shape"),
+    (r"^x_masked_second_order: .*svd if fs\.size == n else None\) -> ",
+     "certify computes the shared SVD only when no bound row is active or in the support, so fs.size == n whenever "
+     "svd is given; without it _row_space_block computes the same thin SVD of the same unit rows"),
+    (r"^x_unit_svd: .*full_matrices=False\) -> .*(full_matrices=(None|True)|unit_rows\(rows\), \))",
+     "only the singular values and the first rank rows of vt are read (LICQ, the row-space projector): the same in "
+     "the full and the thin SVD"),
     # ---- the dual route's per-model structure and Gram matrix (2026-12-01 afternoon)
     (r"^x__beta_structure: .*(model\.__dict__\.setdefault\(|if \"beta_structure\" not in cache)",
      "the per-model cache (input_affine creates model.__dict__['_lexmargin_structure'] just before this call) only "
