@@ -545,6 +545,14 @@ class KKTReport:
     def kkt_met(self, tol: Tolerances) -> bool:
         return self.residuals.within(tol.kkt)
 
+    def balance(self) -> tuple[float, np.ndarray]:
+        """(stationarity scale, multiplier weights) of this report's point and multipliers: the kept pair, or
+        ``balance`` recomputed when a report was built without it."""
+        if self.stationarity_scale is not None and self.weights is not None:
+            return self.stationarity_scale, self.weights
+        p = self.extended.point
+        return balance(p.gradient, self.extended.jacobian, self.multipliers, p.gradient_scale)
+
 
 def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=None, p=None,
             tolerances: Tolerances | None = None, point=None, row_gram: RowGram | None = None) -> KKTReport:

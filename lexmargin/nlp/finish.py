@@ -34,7 +34,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.optimize import nnls
 
-from .certify import TINY, KKTReport, balance, certify, multiplier_weights, residuals, stationarity_scale, unit_rows
+from .certify import TINY, KKTReport, balance, certify, residuals, unit_rows
 from .nlp import NLP, extend, split_bound_multipliers
 from .options import SolveOptions, Tolerances
 
@@ -266,9 +266,9 @@ def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=Non
         return _kept(keep, "no Hessian of the Lagrangian")
     if not np.all(np.isfinite(z)) or not np.isfinite(point0.objective):
         return _kept(keep, "IPOPT's point is not finite")
-    scale = stationarity_scale(point0.gradient, ext0.jacobian, lam0, point0.gradient_scale)
+    scale, weights = balance(point0.gradient, ext0.jacobian, lam0, point0.gradient_scale)
     for identify in IDENTIFY_TOLS:             # a tighter identification where the first one was not the answer
-        candidates = _candidates(ext0, lam0, scale, identify)
+        candidates = _candidates(ext0, weights, scale, identify)
         state = _State(nlp, z, p, point0)        # from IPOPT's point each time
         lam, working, rounds, steps = _active_set(state, ext0, lam0, candidates, vertex, tol)
         point, ext = state.evaluate()
@@ -288,11 +288,11 @@ def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=Non
     return Finished(state.z.copy(), lam[:m].copy(), lower, upper, info, point)
 
 
-def _candidates(ext0, lam0, scale: float, identify: float) -> np.ndarray:
-    """Rows that may be active: equalities, inequalities with relative slack <= ``identify``, and rows with a
-    multiplier weight above 1e-6 of the stationarity scale."""
+def _candidates(ext0, weights, scale: float, identify: float) -> np.ndarray:
+    """Rows that may be active: equalities, inequalities with relative slack <= ``identify``, and rows whose
+    multiplier weight (``certify.multiplier_weights``) is above 1e-6 of the stationarity scale."""
     return np.nonzero(ext0.equality | (ext0.values / np.maximum(ext0.levels, TINY) <= identify)
-                      | (multiplier_weights(ext0.jacobian, lam0) > 1e-6 * scale))[0]
+                      | (weights > 1e-6 * scale))[0]
 
 
 def _active_set(state: _State, ext0, lam0, candidates, vertex: bool, tol: Tolerances):
@@ -350,10 +350,7 @@ def well_identified(report: KKTReport, tol: Tolerances) -> bool:
     near = ~ext.equality & (ext.values / np.maximum(ext.levels, TINY) <= IDENTIFY_TOL)
     if not near.any():
         return True
-    p = ext.point
-    scale, weights = report.stationarity_scale, report.weights
-    if scale is None or weights is None:
-        scale, weights = balance(p.gradient, ext.jacobian, report.multipliers, p.gradient_scale)
+    scale, weights = report.balance()
     clear = weights > CLEAR_SUPPORT * scale
     return bool(np.all(clear[near]))
 

@@ -33,7 +33,7 @@ from ..modeling.multiclass import problem_data, with_margin_rows
 from ..modeling.regions import RegionFamily, RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 from ..nlp import ipopt
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
-from ..nlp.certify import KKTReport, Residuals, certify, multiplier_weights, stationarity_scale
+from ..nlp.certify import KKTReport, Residuals, certify
 from ..nlp.clarke import KinkedRow, clarke_check
 from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
 from ..nlp.nlp import NLP, Point, Rows, split_extended_multipliers
@@ -42,7 +42,6 @@ from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
 from ..progress import bar, get_logger, verbose_call
 from .dual import ROUTES, dual_applies, dual_certificate, linear_margins
-from .relu_convex import TwoLayerRegions
 from .margins import (
     STRUCTURES,
     InputAffineMargins,
@@ -53,6 +52,7 @@ from .margins import (
     one_blas_thread,
     power_of_two_exponent,
 )
+from .relu_convex import TwoLayerRegions
 from .separability import FarkasProof, farkas_proof
 from .starts import gd_start, separating_gd
 
@@ -966,8 +966,7 @@ class MaxMarginProblem:
             status = decide(False, attempt.solver_status)
         ext = restricted.extended
         signs = ext.kinds == region.extra_kind
-        weights = multiplier_weights(ext.jacobian, restricted.multipliers)
-        scale = stationarity_scale(ext.point.gradient, ext.jacobian, restricted.multipliers, ext.point.gradient_scale)
+        scale, weights = restricted.balance()
         binding = np.nonzero(signs & restricted.support)[0] - int(np.argmax(signs)) if signs.any() else np.zeros(0, int)
         diag = RegionDiagnostics(region.summary.n_units, region.summary.n_active_units, region.summary.n_sign_constraints,
                                  int(np.sum(restricted.active & signs)),

@@ -272,3 +272,22 @@ def test_the_dual_routes_certificate_reads_the_solves_gram_matrix(monkeypatch):
     assert alone.licq.rank == shared.licq.rank and alone.licq.holds == shared.licq.holds
     assert alone.licq.smallest_singular_value == pytest.approx(shared.licq.smallest_singular_value, rel=1e-10)
     np.testing.assert_allclose(alone.theta, shared.theta, rtol=0, atol=0)
+
+
+def test_report_balance_returns_the_kept_pair_or_recomputes_it_whole():
+    from dataclasses import replace
+
+    _, nlp, z, lam = _nlp_report()
+    report = C.certify(nlp, z, lam)
+    scale, weights = report.balance()
+    assert scale is report.stationarity_scale and weights is report.weights
+    ext = report.extended
+    alone = C.balance(ext.point.gradient, ext.jacobian, report.multipliers, ext.point.gradient_scale)
+    for missing in ({"weights": None}, {"stationarity_scale": None}, {"weights": None, "stationarity_scale": None}):
+        again = replace(report, **missing).balance()
+        assert again[0] == alone[0] == scale
+        np.testing.assert_array_equal(again[1], alone[1])
+        np.testing.assert_array_equal(again[1], weights)
+    # recomputed with the point's gradient scale (not the bare gradient)
+    loud = replace(ext, point=replace(ext.point, gradient_scale=np.full(ext.point.gradient.size, 1e12)))
+    assert replace(report, extended=loud, weights=None).balance()[0] == 1e12

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from verify_helpers import PROPERTY
+from verify_helpers import PROPERTY, three_class_points
 
 import lexmargin as lm
 from lexmargin.modeling.regions import RegionMargins
@@ -537,13 +537,10 @@ def test_activation_regions_only_when_asked_or_automatic():
 def test_a_multiclass_certificate_names_each_rows_sample_and_class():
     """K = 3 classes on separable points: one multiplier per (n, j != y_n), in the order of margin_rows; a
     binary certificate has none."""
-    X = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0], [2.0, 0.5]])
-    y = np.array([0, 1, 2, 0])
-    model = lm.load_model("multiclass_linear", input_dim=2, n_classes=3)
-    cert = lm.max_margin(model, lm.Dataset(X, y, n_classes=3))
+    model, data, X, y, pairs = three_class_points()
+    cert = lm.max_margin(model, data)
     assert cert.status == Status.OPTIMAL
-    pairs = [(n, j) for n in range(4) for j in range(3) if j != y[n]]
-    assert cert.margin_rows.tolist() == [list(p) for p in pairs] and cert.multipliers.size == len(pairs)
+    assert cert.margin_rows.tolist() == pairs and cert.multipliers.size == len(pairs)
     W = cert.theta.reshape(3, 2)
     np.testing.assert_allclose(cert.margins, [(W[y[n]] - W[j]) @ X[n] for n, j in pairs], rtol=1e-12, atol=1e-12)
     binary = lm.max_margin(lm.load_model("linear", input_dim=2), lm.Dataset(X[:2], np.array([1.0, -1.0])))

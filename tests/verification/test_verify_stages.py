@@ -4,7 +4,7 @@ keep earlier blocks exactly; every stage NLP's numpy evaluation is the NLP IPOPT
 
 import numpy as np
 import pytest
-from verify_helpers import assert_nlp_matches_expressions
+from verify_helpers import assert_nlp_matches_expressions, three_class_points
 
 import lexmargin as lm
 from lexmargin import Block, Model, ops
@@ -366,11 +366,8 @@ def test_all_samples_fixed_ends_unique_even_with_free_directions_left():
 def test_lexicographic_stages_of_a_multiclass_model_name_each_rows_sample_and_class():
     """K = 3 classes: every stage certificate has one row per (n, j != y_n), in the order of margin_rows; the
     binary stages have none."""
-    X = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0], [2.0, 0.5]])
-    y = np.array([0, 1, 2, 0])
-    model = lm.load_model("multiclass_linear", input_dim=2, n_classes=3)
-    result = L.lexicographic_max_margin(model, lm.Dataset(X, y, n_classes=3))
-    pairs = [[n, j] for n in range(4) for j in range(3) if j != y[n]]
+    model, data, X, y, pairs = three_class_points()
+    result = L.lexicographic_max_margin(model, data)
     assert result.stages
     for stage in result.stages:
         cert = stage.certificate

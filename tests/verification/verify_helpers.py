@@ -175,3 +175,13 @@ def kinked_point(seed, width=3, d=3, n=5):
         g = np.array([a @ np.maximum(V @ x, 0.0) for x in X])
         if np.all(np.abs(g) > 1e-2):
             return V, a, lm.Dataset(X / np.abs(g)[:, None], np.sign(g))
+
+
+def three_class_points():
+    """Four separable points in R^2 with labels 0..2 (sample 3 shares class 0): the multi-class linear model
+    (K = 3), the Dataset, X, the integer labels and the (n, j != y_n) margin rows in the certificate's order."""
+    X = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0], [2.0, 0.5]])
+    y = np.array([0, 1, 2, 0])
+    pairs = [[n, j] for n in range(4) for j in range(3) if j != y[n]]
+    model = lm.load_model("multiclass_linear", input_dim=2, n_classes=3)
+    return model, lm.Dataset(X, y, n_classes=3), X, y, pairs
