@@ -446,6 +446,85 @@ release_g:
     return ok ? Py_NewRef(Py_None) : NULL;
 }
 
+/* multiclass_step(Wm, Xt, X, labels, grad, S, shift, floor, threads=1): grad = C X and S of the multi-class
+ * exponential loss at Wm (R K, d) with the given shifts (_fused_multiclass.h, multiclass_step_), the outputs never
+ * stored whole.  Xt (d, N), X (N, d), grad (R K, d): one dtype, C-ordered; labels int64 (N,) in [0, K); S (written)
+ * and shift (read) float64 (R,). */
+static int same_float_type(Py_buffer *a, Py_buffer *b) { return strcmp(a->format, b->format) == 0; }
+
+static PyObject *multiclass_step(PyObject *self, PyObject *args) {
+    PyObject *wo, *to, *xo, *lo, *go, *so, *co;
+    double floor_value;
+    int K, threads = 1, ok = 0;
+    Py_buffer Wm, Xt, X, labels, grad, S, shift;
+    if (!PyArg_ParseTuple(args, "OOOOOOOid|i", &wo, &to, &xo, &lo, &go, &so, &co, &K, &floor_value, &threads) ||
+        bad_threads(threads))
+        return NULL;
+    if (!cpu_ok()) {
+        PyErr_SetString(PyExc_RuntimeError, "the fused kernel needs a CPU with AVX-512F");
+        return NULL;
+    }
+    if (get_matrix(wo, &Wm, 0, "W") < 0) return NULL;
+    if (get_matrix(to, &Xt, 0, "Xt") < 0) goto release_w;
+    if (get_matrix(xo, &X, 0, "X") < 0) goto release_xt;
+    if (get_matrix(go, &grad, 1, "grad") < 0) goto release_x;
+    long RK = (long)Wm.shape[0], d = (long)Wm.shape[1], N = (long)X.shape[0];
+    if (K < 2 || RK % K != 0 || Xt.shape[0] != d || Xt.shape[1] != N || X.shape[1] != d || grad.shape[0] != RK ||
+        grad.shape[1] != d || !same_float_type(&Wm, &Xt) || !same_float_type(&Wm, &X) ||
+        !same_float_type(&Wm, &grad)) {
+        PyErr_SetString(PyExc_ValueError, "multiclass_step needs W (R K, d), Xt (d, N), X (N, d), grad (R K, d) of one "
+                                          "float dtype and K >= 2 dividing the rows of W");
+        goto release_grad;
+    }
+    int R = (int)(RK / K);
+    if (get_labels(lo, &labels, N, K) < 0) goto release_grad;
+    if (get_vector(so, &S, R, "S", 1) < 0) goto release_labels;
+    if (get_vector(co, &shift, R, "shift", 0) < 0) goto release_s;
+    {
+#if HAVE_KERNEL
+        int single = strcmp(Wm.format, "f") == 0;
+        size_t size = single ? sizeof(float) : sizeof(double), lanes = single ? 16 : 8;
+        size_t blocks = ((size_t)N + lanes - 1) / lanes, mask_bytes = (single ? 2 : 1) * (size_t)K * blocks;
+        size_t per_thread = padded_len((size_t)((R + threads - 1) / threads) * K * MC_NB, size);
+        size_t work_bytes = (size_t)threads * per_thread * size;
+        void *work = aligned_alloc(64, work_bytes + (mask_bytes + 63) / 64 * 64);
+        if (work == NULL) {
+            PyErr_NoMemory();
+        } else {
+            void *masks = (char *)work + work_bytes;
+            Py_BEGIN_ALLOW_THREADS
+            if (single)
+                multiclass_step_f32((const float *)Wm.buf, (const float *)Xt.buf, (const float *)X.buf,
+                                    (const int64_t *)labels.buf, (float *)grad.buf, (double *)S.buf,
+                                    (const double *)shift.buf, (__mmask16 *)masks, (float *)work, R, K, (int)d, N,
+                                    (float)floor_value, threads);
+            else
+                multiclass_step_f64((const double *)Wm.buf, (const double *)Xt.buf, (const double *)X.buf,
+                                    (const int64_t *)labels.buf, (double *)grad.buf, (double *)S.buf,
+                                    (const double *)shift.buf, (__mmask8 *)masks, (double *)work, R, K, (int)d, N,
+                                    floor_value, threads);
+            Py_END_ALLOW_THREADS
+            free(work);
+            ok = 1;
+        }
+#endif
+    }
+    PyBuffer_Release(&shift);
+release_s:
+    PyBuffer_Release(&S);
+release_labels:
+    PyBuffer_Release(&labels);
+release_grad:
+    PyBuffer_Release(&grad);
+release_x:
+    PyBuffer_Release(&X);
+release_xt:
+    PyBuffer_Release(&Xt);
+release_w:
+    PyBuffer_Release(&Wm);
+    return ok ? Py_NewRef(Py_None) : NULL;
+}
+
 static PyObject *available(PyObject *self, PyObject *unused) { return PyBool_FromLong(HAVE_KERNEL && cpu_ok()); }
 
 static PyObject *openmp(PyObject *self, PyObject *unused) {
@@ -473,6 +552,10 @@ static PyMethodDef methods[] = {
      "multiclass_weights(G, labels, S, shift, floor, given=False): G (R, K, N) of outputs becomes the cotangent of the "
      "multi-class exponential loss's shifted weights in place; S = their sums, shift = the smallest margins (float64, "
      "R); given=True: shift is read (one pass) instead of computed."},
+    {"multiclass_step", multiclass_step, METH_VARARGS,
+     "multiclass_step(W, Xt, X, labels, grad, S, shift, K, floor, threads=1): grad = C X and S = the sums of the "
+     "multi-class exponential loss's weights at W (R K, d) with the given shifts (float64, R), block by block without "
+     "storing the outputs (runs split over OpenMP threads when built with OpenMP)."},
     {"available", available, METH_NOARGS, "Whether this CPU can run the kernel."},
     {"openmp", openmp, METH_NOARGS, "Whether the kernel was built with OpenMP (threads > 1 then splits the work)."},
     {NULL, NULL, 0, NULL}};

@@ -430,16 +430,4 @@ static TARGET long NAME(run_steps_)(T *P, const T *B, T *GT, T *work, double *m,
     return n;
 }
 
-#undef NAME
-#undef TW
-#undef ALL
-#undef LOAD4_PART
-#undef PUT
-#undef EXP_STORE_PART
-#undef ADD_STORE_PART
-#undef ROW_PART
-#undef ROW
-#undef DECL
-#undef LOAD4
-#undef EXP_STORE
-#undef ADD_STORE
+/* the macros above are #undef-ed at the end of _fused_multiclass.h, whose fused step uses them too */

@@ -99,5 +99,169 @@ static TARGET void MC_CAT(multiclass_weights_shifted_, SFX)(T *G, const int64_t 
     }
 }
 
+
+/* ---- the fused step: outputs, weights and gradient block by block --------------------------------------------
+ * For the rows q = r K + k (runs ra..rb-1) of Wm (R K, d) and MC_NB samples at a time from n:
+ *   phase 1  Gb (rows, MC_NB) = Wm Xt[:, n:n+nb]      4 rows x 4W samples register tiles over d
+ *   weights  of each run on Gb with its given shift   (weights_block_, as multiclass_weights_shifted_)
+ *   phase 2  grad (rows, d) += Gb X[n:n+nb]           4 rows x 4W columns register tiles over the block's samples
+ * Gb (rows x MC_NB values: 655 KB at R K = 640 in float64) stays in L2 and the slices of Xt and X a tile loop
+ * reads stay in L1, so the outputs never travel to memory (the unfused step writes and reads the R K N outputs
+ * three times).  Each row's sums run in a fixed order whatever the rows around it: the result of a run does not
+ * depend on how the runs are split over threads. */
+#define MC_NB 128
+#define MC_PUT_ROW(i, base, stride) if (ni > i) { T *dst = (base) + (long)(q0 + i) * (stride) + c0; \
+    PUT(dst, 0, a##i##0) PUT(dst, 1, a##i##1) PUT(dst, 2, a##i##2) PUT(dst, 3, a##i##3) }
+#define MC_ADD_ROW(i) if (ni > i) { T *dst = grad + (long)(q0 + i) * d + c0; \
+    PUT(dst, 0, ADD(MLOAD(nv > 1 ? ALL : mask, dst), a##i##0)) \
+    PUT(dst, 1, ADD(MLOAD(nv > 2 ? ALL : mask, dst + W), a##i##1)) \
+    PUT(dst, 2, ADD(MLOAD(nv > 3 ? ALL : mask, dst + 2 * W), a##i##2)) \
+    PUT(dst, 3, ADD(MLOAD(mask, dst + 3 * W), a##i##3)) }
+
+/* phase 1 tile: Gb[q0 + i, c0 ...] (i < ni, nv vectors of samples from n + c0, the last masked) */
+static inline __attribute__((always_inline)) TARGET void NAME(mc_outputs_body_)(const T *Wm, const T *Xt, T *Gb,
+        int d, long N, long n, int q0, int ni, int c0, int nv, M mask) {
+    DECL(0) DECL(1) DECL(2) DECL(3)
+    const T *w0 = Wm + (long)q0 * d, *w1 = ni > 1 ? w0 + d : w0, *w2 = ni > 2 ? w1 + d : w0;
+    const T *w3 = ni > 3 ? w2 + d : w0, *xrow = Xt + n + c0;
+    for (int k = 0; k < d; k++, xrow += N) {
+        LOAD4_PART(xrow)
+        V b;
+        b = SET1(w0[k]); ROW_PART(0)
+        if (ni > 1) { b = SET1(w1[k]); ROW_PART(1) }
+        if (ni > 2) { b = SET1(w2[k]); ROW_PART(2) }
+        if (ni > 3) { b = SET1(w3[k]); ROW_PART(3) }
+    }
+    MC_PUT_ROW(0, Gb, MC_NB) MC_PUT_ROW(1, Gb, MC_NB) MC_PUT_ROW(2, Gb, MC_NB) MC_PUT_ROW(3, Gb, MC_NB)
+}
+
+static TARGET NOINLINE void NAME(mc_outputs_tile_)(const T *Wm, const T *Xt, T *Gb, int d, long N, long n, int q0,
+                                                   int c0) {
+    NAME(mc_outputs_body_)(Wm, Xt, Gb, d, N, n, q0, 4, c0, 4, ALL);
+}
+
+static TARGET NOINLINE void NAME(mc_outputs_part_)(const T *Wm, const T *Xt, T *Gb, int d, long N, long n, int q0,
+                                                   int ni, int c0, int nv, M mask) {
+    NAME(mc_outputs_body_)(Wm, Xt, Gb, d, N, n, q0, ni, c0, nv, mask);
+}
+
+/* phase 2 tile: grad[q0 + i, c0 ...] += sum_m Gb[q0 + i, m] X[n + m, c0 ...] (i < ni, nv vectors of columns) */
+static inline __attribute__((always_inline)) TARGET void NAME(mc_gradient_body_)(const T *Gb, const T *X, T *grad,
+        int d, long n, int nb, int q0, int ni, int c0, int nv, M mask) {
+    DECL(0) DECL(1) DECL(2) DECL(3)
+    const T *g0 = Gb + (long)q0 * MC_NB, *g1 = ni > 1 ? g0 + MC_NB : g0, *g2 = ni > 2 ? g1 + MC_NB : g0;
+    const T *g3 = ni > 3 ? g2 + MC_NB : g0, *xrow = X + n * d + c0;
+    for (int m = 0; m < nb; m++, xrow += d) {
+        LOAD4_PART(xrow)
+        V b;
+        b = SET1(g0[m]); ROW_PART(0)
+        if (ni > 1) { b = SET1(g1[m]); ROW_PART(1) }
+        if (ni > 2) { b = SET1(g2[m]); ROW_PART(2) }
+        if (ni > 3) { b = SET1(g3[m]); ROW_PART(3) }
+    }
+    MC_ADD_ROW(0) MC_ADD_ROW(1) MC_ADD_ROW(2) MC_ADD_ROW(3)
+}
+
+static TARGET NOINLINE void NAME(mc_gradient_tile_)(const T *Gb, const T *X, T *grad, int d, long n, int nb, int q0,
+                                                    int c0) {
+    NAME(mc_gradient_body_)(Gb, X, grad, d, n, nb, q0, 4, c0, 4, ALL);
+}
+
+static TARGET NOINLINE void NAME(mc_gradient_part_)(const T *Gb, const T *X, T *grad, int d, long n, int nb, int q0,
+                                                    int ni, int c0, int nv, M mask) {
+    NAME(mc_gradient_body_)(Gb, X, grad, d, n, nb, q0, ni, c0, nv, mask);
+}
+
+/* The weights of runs ra..rb-1 on the block's outputs (Gb holds their rows from row 0), S[r] += their sum. */
+static TARGET void NAME(mc_block_weights_)(T *Gb, const M *own, double *S, const double *shift, int K, long N,
+                                           long n, int nb, int ra, int rb, V vfloor) {
+    const long blocks = (N + W - 1) / W;
+    for (int r = ra; r < rb; r++) {
+        T *g = Gb + (long)(r - ra) * K * MC_NB;
+        const V c = SET1((T)shift[r]);
+        V acc = ZERO();
+        for (int m = 0; m < nb; m += W) {
+            long b = (n + m) / W;
+            M valid = nb - m >= W ? (M)~(M)0 : (M)(((unsigned long long)1 << (nb - m)) - 1);
+            V mine = ZERO();
+            for (int k = 0; k < K; k++)
+                mine = MBLEND(own[k * blocks + b], mine, MLOAD_OR(ZERO(), valid, g + (long)k * MC_NB + m));
+            acc = ADD(acc, MC_CAT(weights_block_, SFX)(g, MC_NB, m, valid, own, blocks, b, K, SUB(c, mine), vfloor));
+        }
+        S[r] += REDUCE_ADD_D(acc);
+    }
+}
+
+/* grad rows and S of runs ra..rb-1 (see above); Gb: (rb - ra) K x MC_NB values of workspace. */
+static TARGET void NAME(mc_runs_)(const T *Wm, const T *Xt, const T *X, const M *own, T *grad, double *S,
+                                  const double *shift, T *Gb, int K, int d, long N, int ra, int rb, V vfloor) {
+    const int rows = (rb - ra) * K;
+    const T *Wr = Wm + (long)ra * K * d;
+    T *gr = grad + (long)ra * K * d;
+    memset(gr, 0, sizeof(T) * (size_t)rows * (size_t)d);
+    for (int r = ra; r < rb; r++) S[r] = 0.0;
+    for (long n = 0; n < N; n += MC_NB) {
+        int nb = N - n < MC_NB ? (int)(N - n) : MC_NB;
+        for (int c0 = 0; c0 < nb; c0 += TW) {       /* a slice of Xt stays in L1 while every row passes */
+            M mask;
+            int nv = NAME(tile_vectors_)(nb, c0, &mask), q0 = 0;
+            if (nv == 4 && mask == ALL)
+                for (; q0 + 4 <= rows; q0 += 4) NAME(mc_outputs_tile_)(Wr, Xt, Gb, d, N, n, q0, c0);
+            for (; q0 < rows; q0 += 4)
+                NAME(mc_outputs_part_)(Wr, Xt, Gb, d, N, n, q0, rows - q0 < 4 ? rows - q0 : 4, c0, nv, mask);
+        }
+        NAME(mc_block_weights_)(Gb, own, S, shift, K, N, n, nb, ra, rb, vfloor);
+        for (int c0 = 0; c0 < d; c0 += TW) {        /* a slice of X stays in L1 while every row passes */
+            M mask;
+            int nv = NAME(tile_vectors_)(d, c0, &mask), q0 = 0;
+            if (nv == 4 && mask == ALL)
+                for (; q0 + 4 <= rows; q0 += 4) NAME(mc_gradient_tile_)(Gb, X, gr, d, n, nb, q0, c0);
+            for (; q0 < rows; q0 += 4)
+                NAME(mc_gradient_part_)(Gb, X, gr, d, n, nb, q0, rows - q0 < 4 ? rows - q0 : 4, c0, nv, mask);
+        }
+    }
+}
+
+/* grad (R K, d) = C X and S (R) of the multi-class exponential loss at Wm (R K, d) with the given shifts, C the
+ * weights' cotangent (see the top of this file) at G = Wm Xt, never stored whole.  Xt (d, N) and X (N, d) are the
+ * same samples in both orders; work: threads x (R + threads - 1) / threads x K x MC_NB values for the blocks'
+ * outputs, own: the class masks (own_masks_).  threads > 1 (OpenMP) splits the runs. */
+static TARGET void NAME(multiclass_step_)(const T *Wm, const T *Xt, const T *X, const int64_t *labels, T *grad,
+                                          double *S, const double *shift, M *own, T *work, int R, int K, int d,
+                                          long N, T floor_value, int threads) {
+    const V vfloor = SET1(floor_value);
+    const size_t per_thread = padded_len((size_t)((R + threads - 1) / threads) * K * MC_NB, sizeof(T));
+    MC_CAT(own_masks_, SFX)(labels, own, K, N);
+#ifdef _OPENMP
+    if (threads > 1 && R > 1) {
+#pragma omp parallel num_threads(threads)
+        {
+            int t = omp_get_thread_num(), nt = omp_get_num_threads();
+            int ra = (int)((long)R * t / nt), rb = (int)((long)R * (t + 1) / nt);
+            if (rb > ra)
+                NAME(mc_runs_)(Wm, Xt, X, own, grad, S, shift, work + t * per_thread, K, d, N, ra, rb, vfloor);
+        }
+        return;
+    }
+#endif
+    (void)per_thread;
+    NAME(mc_runs_)(Wm, Xt, X, own, grad, S, shift, work, K, d, N, 0, R, vfloor);
+}
+
+#undef MC_PUT_ROW
+#undef MC_ADD_ROW
 #undef MC_CAT
 #undef MC_CAT_
+#undef NAME
+#undef TW
+#undef ALL
+#undef LOAD4_PART
+#undef PUT
+#undef EXP_STORE_PART
+#undef ADD_STORE_PART
+#undef ROW_PART
+#undef ROW
+#undef DECL
+#undef LOAD4
+#undef EXP_STORE
+#undef ADD_STORE

@@ -13,10 +13,15 @@ dense outputs instead of the N (K - 1) rows (no gathers or scatters of rows)::
 
 The middle (the weights, ``weights_kernel``) is the only pass over G besides the two products:
 
-* ``"c"``: the AVX-512 C extension's ``multiclass_weights`` (``_fused.c``, ``_fused_multiclass.h``): two vectorized
-  passes per run with the samples' own classes as bit masks;
-* ``"numba"``: the same passes in numba (its polynomial exponential), every CPU;
-* ``"numpy"``: the same arithmetic as whole-array numpy operations.
+* ``"c"``: the AVX-512 C extension (``_fused.c``, ``_fused_multiclass.h``).  A step is one call,
+  ``multiclass_step``: per block of 128 samples, the block's outputs (R K x 128, in L2) from register tiles, their
+  weights, and the block's share of the gradient from register tiles, so G is never stored whole (the other
+  kernels write and read its R K N values three times per step).  The exact shifts (the first step, a redone
+  run) come from the outputs and ``multiclass_weights``: two vectorized passes per run with the samples' own
+  classes as bit masks; the gradient is then the fused step's with that shift, so every step's numbers come from
+  the same arithmetic (exact resume).  ``threads`` splits the runs over OpenMP threads (same bits);
+* ``"numba"``: the same passes in numba (its polynomial exponential), every CPU, between two BLAS products;
+* ``"numpy"``: the same arithmetic as whole-array numpy operations, between two BLAS products.
 
 After a step the shift is predicted, c_r = -log L + m_r |grad log L|^2 (first order, as ``numeric.fused``), and the
 weights take one pass; a run whose sum S_r falls outside ``fused.safe_log_sum_range`` (overflow, or the largest
@@ -97,12 +102,11 @@ class MulticlassExpLane:
     weights were last computed with (from a checkpoint: exact resume); None: the exact smallest margins.
     """
 
-    compiled = False            # one step per call: a step is two large matrix products, Python's cost is noise
+    compiled = False            # one step per call: a step is 4 R K N d flops, Python's cost is noise
     supports_geometry = False   # steepest-descent geometries take the generic path
 
     def __init__(self, rows: slice, theta, model_kernel, shift=None, threads: int = 1, kernel: str | None = None,
                  steps: int | None = None):
-        del threads             # BLAS's threads are the caller's (threadpoolctl)
         self.rows = rows
         self.model_kernel = model_kernel
         self.dtype = model_kernel.dtype
@@ -116,10 +120,10 @@ class MulticlassExpLane:
         elif not weights_kernel_available(kernel):
             raise RuntimeError(f"the {kernel!r} kernel is not available for multi-class lanes")
         self.kernel = kernel
+        self.threads = int(threads)     # the C step's OpenMP threads; BLAS's threads are the caller's (threadpoolctl)
         self._weights = {"c": lambda: fused._c_kernel.multiclass_weights, "numba": _numba_weights,
                          "numpy": lambda: numpy_weights}[kernel]()
         self.W = np.ascontiguousarray(theta.reshape(R * K, d))
-        self.G = fused.aligned_empty((R * K, N), self.dtype)
         self.grad = np.empty((R * K, d), self.dtype)
         self.S = np.empty(R, np.float64)
         self._shift = np.empty(R, np.float64)
@@ -170,28 +174,52 @@ class MulticlassExpLane:
             self._refresh(predicted=True)
 
     def _refresh(self, predicted: bool = False) -> None:
-        """G = W X^T, the weights pass (with the shift in ``_shift`` if ``predicted``: runs whose sums show it
-        unsafe are redone with the exact shift), grad = C X and log L at the current W."""
+        """grad = C X, S and log L at the current W with the shift in ``_shift`` if ``predicted`` (runs whose sums
+        show it unsafe are redone with the exact shift), else with the exact shifts."""
+        R = self.shape[0]
         with np.errstate(over="ignore", invalid="ignore"):
-            np.matmul(self.W, self.model_kernel.Xt, out=self.G)
-            G = self.G.reshape(self.shape)
-            self._weights(G, self.labels, self.S, self._shift, self.floor, predicted)
+            if not predicted:
+                self._shift[:] = self._exact_shifts(np.arange(R))
+            self._gradient(np.arange(R))
             unsafe = ~((self.S >= self.s_lo) & (self.S <= self.s_hi)) if predicted else None
             if unsafe is not None and unsafe.any():
-                self._exact(np.flatnonzero(unsafe))
-            np.matmul(self.G, self.model_kernel.X, out=self.grad)
+                runs = np.flatnonzero(unsafe)
+                self.exact_shifts += 1
+                self._shift[runs] = self._exact_shifts(runs)
+                self._gradient(runs)
             self.log_loss = np.log(self.S) - self._shift
 
-    def _exact(self, runs) -> None:
-        """The weights of ``runs`` again, from their outputs, with the exact shift (the smallest margin)."""
-        self.exact_shifts += 1
+    def _rows(self, runs) -> np.ndarray:
         K = self.shape[1]
-        rows = (runs[:, None] * K + np.arange(K)).ravel()
-        G = np.ascontiguousarray(np.matmul(self.W[rows], self.model_kernel.Xt).reshape(runs.size, K, -1))
-        S, shift = np.empty(runs.size), np.empty(runs.size)
-        self._weights(G, self.labels, S, shift, self.floor, False)
-        self.G.reshape(self.shape)[runs] = G
-        self.S[runs], self._shift[runs] = S, shift
+        return (np.asarray(runs)[:, None] * K + np.arange(K)).ravel()
+
+    def _exact_shifts(self, runs) -> np.ndarray:
+        """The smallest margin of each of ``runs`` (their outputs, one weights pass with the shift computed)."""
+        G = np.matmul(self.W[self._rows(runs)], self.model_kernel.Xt).reshape(len(runs), self.shape[1], -1)
+        S, shift = np.empty(len(runs)), np.empty(len(runs))
+        self._weights(np.ascontiguousarray(G), self.labels, S, shift, self.floor, False)
+        return shift
+
+    def _gradient(self, runs) -> None:
+        """grad and S of ``runs`` with their shifts in ``_shift``.  The C kernel's fused step (``multiclass_step``:
+        outputs, weights and gradient block by block, the outputs never stored whole) where it is the weights
+        kernel, else outputs, the weights pass and a second product.  A run's numbers do not depend on which
+        other runs are computed with it (a redone run equals the same run computed with all)."""
+        every = len(runs) == self.shape[0]
+        rows = slice(None) if every else self._rows(runs)
+        W = self.W if every else self.W[rows]
+        grad = self.grad if every else np.empty((W.shape[0], self.grad.shape[1]), self.dtype)
+        S, shift = (self.S, self._shift) if every else (np.empty(len(runs)), self._shift[runs])
+        X, Xt = self.model_kernel.X, self.model_kernel.Xt
+        if self.kernel == "c":
+            fused._c_kernel.multiclass_step(W, Xt, X, self.labels, grad, S, shift, self.shape[1], self.floor,
+                                            self.threads)
+        else:
+            G = np.matmul(W, Xt).reshape(len(runs), self.shape[1], -1)
+            self._weights(G, self.labels, S, np.array(shift, dtype=np.float64), self.floor, True)
+            np.matmul(G.reshape(W.shape[0], -1), X, out=grad)
+        if not every:
+            self.grad[rows], self.S[runs] = grad, S
 
 
 __all__ = ["KERNELS", "MulticlassExpLane", "choose_weights_kernel", "numpy_weights", "weights_kernel_available"]
