@@ -176,38 +176,48 @@ class MulticlassExpLane:
     def _refresh(self, predicted: bool = False) -> None:
         """grad = C X, S and log L at the current W with the shift in ``_shift`` if ``predicted`` (runs whose sums
         show it unsafe are redone with the exact shift), else with the exact shifts."""
-        R = self.shape[0]
+        every = np.arange(self.shape[0])
         with np.errstate(over="ignore", invalid="ignore"):
             if not predicted:
-                self._shift[:] = self._exact_shifts(np.arange(R))
-            self._gradient(np.arange(R))
-            unsafe = ~((self.S >= self.s_lo) & (self.S <= self.s_hi)) if predicted else None
-            if unsafe is not None and unsafe.any():
-                runs = np.flatnonzero(unsafe)
-                self.exact_shifts += 1
-                self._shift[runs] = self._exact_shifts(runs)
-                self._gradient(runs)
+                self._exact(every)
+            else:
+                self._gradient(every)
+                unsafe = np.flatnonzero(~((self.S >= self.s_lo) & (self.S <= self.s_hi)))
+                if unsafe.size:
+                    self.exact_shifts += 1
+                    self._exact(unsafe)
             self.log_loss = np.log(self.S) - self._shift
 
-    def _rows(self, runs) -> np.ndarray:
+    def _rows(self, runs):
+        """The rows of W of ``runs`` (a slice when they are all the runs: no copies)."""
+        if len(runs) == self.shape[0]:
+            return slice(None)
         K = self.shape[1]
         return (np.asarray(runs)[:, None] * K + np.arange(K)).ravel()
 
-    def _exact_shifts(self, runs) -> np.ndarray:
-        """The smallest margin of each of ``runs`` (their outputs, one weights pass with the shift computed)."""
-        G = np.matmul(self.W[self._rows(runs)], self.model_kernel.Xt).reshape(len(runs), self.shape[1], -1)
+    def _exact(self, runs) -> None:
+        """grad, S and the shift of ``runs`` with the exact shift (the smallest margin): their outputs, one weights
+        pass that computes the shift too, and the gradient (the C kernel's fused step with that shift, so that
+        every step's numbers come from one arithmetic; the others' product of the same outputs)."""
+        rows = self._rows(runs)
+        G = np.ascontiguousarray(np.matmul(self.W[rows], self.model_kernel.Xt).reshape(len(runs), self.shape[1], -1))
         S, shift = np.empty(len(runs)), np.empty(len(runs))
-        self._weights(np.ascontiguousarray(G), self.labels, S, shift, self.floor, False)
-        return shift
+        self._weights(G, self.labels, S, shift, self.floor, False)
+        self._shift[runs] = shift
+        if self.kernel == "c":
+            self._gradient(runs)
+        else:
+            self.grad[rows] = np.matmul(G.reshape(-1, G.shape[2]), self.model_kernel.X)
+            self.S[runs] = S
 
     def _gradient(self, runs) -> None:
         """grad and S of ``runs`` with their shifts in ``_shift``.  The C kernel's fused step (``multiclass_step``:
-        outputs, weights and gradient block by block, the outputs never stored whole) where it is the weights
-        kernel, else outputs, the weights pass and a second product.  A run's numbers do not depend on which
-        other runs are computed with it (a redone run equals the same run computed with all)."""
-        every = len(runs) == self.shape[0]
-        rows = slice(None) if every else self._rows(runs)
-        W = self.W if every else self.W[rows]
+        outputs, weights and gradient block by block, the outputs never stored whole), or outputs, the weights pass
+        and a second product.  A run's numbers do not depend on which other runs are computed with it (the C step's
+        rows and runs are independent sums in a fixed order)."""
+        rows = self._rows(runs)
+        every = isinstance(rows, slice)
+        W = self.W[rows]
         grad = self.grad if every else np.empty((W.shape[0], self.grad.shape[1]), self.dtype)
         S, shift = (self.S, self._shift) if every else (np.empty(len(runs)), self._shift[runs])
         X, Xt = self.model_kernel.X, self.model_kernel.Xt
