@@ -61,6 +61,31 @@ static inline TARGET __m512 exp_ps(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
+/* exp on [floor, 709] with fewer operations than exp_pd, for the multi-class weights pass (one exponential per
+ * output: it costs about a fifth of a fused step on CPUs with one 512-bit FMA port).  x = (k / 16) ln2 + r with k
+ * rounded by the 1.5 2^52 shifter (k mod 16 is then in the low bits of t), |r| <= ln2 / 32, e^r - 1 by its degree-7
+ * Taylor polynomial (remainder below 2e-18), 2^((k mod 16) / 16) from a 16-entry table (one permute), 2^floor(k / 16)
+ * by scalef: 13 floating-point operations instead of 18, within an ulp of exp. */
+static const double EXP2_SIXTEENTHS[16] = {
+    1.0, 1.0442737824274138, 1.0905077326652577, 1.1387886347566916, 1.189207115002721, 1.241857812073484,
+    1.2968395546510096, 1.3542555469368927, 1.4142135623730951, 1.4768261459394993, 1.5422108254079407,
+    1.6104903319492543, 1.681792830507429, 1.7562521603732995, 1.8340080864093424, 1.9152065613971474};
+
+static inline TARGET __m512d exp_pd_table(__m512d x) {
+    const __m512d shifter = _mm512_set1_pd(6755399441055744.0);
+    __m512d t = _mm512_fmadd_pd(x, _mm512_set1_pd(23.083120654223414), shifter);          /* 16 / ln2 */
+    __m512d k = _mm512_sub_pd(t, shifter);
+    __m512d r = _mm512_fnmadd_pd(k, _mm512_set1_pd(0.04332166910171509), x);              /* ln2 / 16, 21 bits */
+    r = _mm512_fnmadd_pd(k, _mm512_set1_pd(2.9683281493947953e-08), r);                  /* the rest */
+    __m512d s = _mm512_set1_pd(1.0 / 5040.0);
+    static const double c[] = {1.0 / 720.0, 1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0};
+    for (int i = 0; i < 6; i++) s = _mm512_fmadd_pd(s, r, _mm512_set1_pd(c[i]));
+    __m512d q = _mm512_mul_pd(s, r);                                                       /* e^r - 1 */
+    __m512d T = _mm512_permutex2var_pd(_mm512_loadu_pd(EXP2_SIXTEENTHS), _mm512_castpd_si512(t),
+                                       _mm512_loadu_pd(EXP2_SIXTEENTHS + 8));
+    return _mm512_scalef_pd(_mm512_fmadd_pd(T, q, T), _mm512_mul_pd(k, _mm512_set1_pd(0.0625)));
+}
+
 /* MAX(floor, x) returns x when x is NaN (the second operand), so NaN parameters stay visible. */
 #define T double
 #define W 8
@@ -77,6 +102,7 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #define ADD _mm512_add_pd
 #define MAX _mm512_max_pd
 #define EXP exp_pd
+#define MC_EXP exp_pd_table
 #define MLOAD_OR(src, m, p) _mm512_mask_loadu_pd(src, m, p)
 #define SUB _mm512_sub_pd
 #define MMAX _mm512_mask_max_pd
@@ -110,6 +136,7 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #undef ADD
 #undef MAX
 #undef EXP
+#undef MC_EXP
 
 #define T float
 #define W 16
@@ -126,6 +153,7 @@ static inline TARGET __m512 exp_ps(__m512 x) {
 #define ADD _mm512_add_ps
 #define MAX _mm512_max_ps
 #define EXP exp_ps
+#define MC_EXP exp_ps
 #define MLOAD_OR(src, m, p) _mm512_mask_loadu_ps(src, m, p)
 #define SUB _mm512_sub_ps
 #define MMAX _mm512_mask_max_ps

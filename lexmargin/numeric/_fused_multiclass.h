@@ -1,5 +1,6 @@
 /* The multi-class exponential loss's weights, in place (included by _fused.c once per float type, with the
- * macros T, W, V, M, SFX, LOAD, MLOAD_OR, STORE, MSTORE, SET1, ZERO, ADD, SUB, MAX, EXP, REDUCE_MAX).
+ * macros T, W, V, M, SFX, LOAD, MLOAD_OR, STORE, MSTORE, SET1, ZERO, ADD, SUB, MAX, MC_EXP (the exponential:
+ * exp_pd_table in float64), REDUCE_MAX).
  *
  * For one run, G (K, N) holds the outputs g_k(x_n).  With z_{k,n} = g_k - g_{y_n} (the margin rows are
  * f_{n,k} = -z_{k,n}, k != y_n) and the shift c = -max_{k != y_n} z_{k,n} (the smallest margin), G becomes the
@@ -27,7 +28,7 @@ static inline TARGET V MC_CAT(weights_block_, SFX)(T *g, long N, long n, M valid
     for (int k = 0; k < K; k++) {
         T *row = g + (long)k * N + n;
         M wrong = (M)(valid & (M)~own[k * blocks + b]);
-        V e = MAXZ_EXP(wrong, EXP(MAX(vfloor, ADD(MLOAD_OR(ZERO(), valid, row), shifted))));
+        V e = MAXZ_EXP(wrong, MC_EXP(MAX(vfloor, ADD(MLOAD_OR(ZERO(), valid, row), shifted))));
         MSTORE(row, wrong, e);
         acc = ADD(acc, e);
     }
