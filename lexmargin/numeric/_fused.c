@@ -408,11 +408,37 @@ static int get_labels(PyObject *obj, Py_buffer *view, Py_ssize_t size, long K) {
     return 0;
 }
 
+/* The labels (N,) in [0, K), S (R,, written) and shift (R,; written when shift_writable) of both multi-class
+ * calls, acquired together: 0, or -1 with an exception set and nothing held. */
+typedef struct { Py_buffer labels, S, shift; } ClassVectors;
+
+static int get_class_vectors(PyObject *lo, PyObject *so, PyObject *co, long N, int K, int R, int shift_writable,
+                             ClassVectors *cv) {
+    if (get_labels(lo, &cv->labels, N, K) < 0) return -1;
+    if (get_vector(so, &cv->S, R, "S", 1) < 0) {
+        PyBuffer_Release(&cv->labels);
+        return -1;
+    }
+    if (get_vector(co, &cv->shift, R, "shift", shift_writable) < 0) {
+        PyBuffer_Release(&cv->S);
+        PyBuffer_Release(&cv->labels);
+        return -1;
+    }
+    return 0;
+}
+
+static void release_class_vectors(ClassVectors *cv) {
+    PyBuffer_Release(&cv->shift);
+    PyBuffer_Release(&cv->S);
+    PyBuffer_Release(&cv->labels);
+}
+
 static PyObject *multiclass_weights(PyObject *self, PyObject *args) {
     PyObject *go, *lo, *so, *co;
     double floor_value;
     int given = 0;
-    Py_buffer G, labels, S, shift;
+    Py_buffer G;
+    ClassVectors cv;
     if (!PyArg_ParseTuple(args, "OOOOd|p", &go, &lo, &so, &co, &floor_value, &given)) return NULL;
     if (!cpu_ok()) {
         PyErr_SetString(PyExc_RuntimeError, "the fused kernel needs a CPU with AVX-512F");
@@ -428,9 +454,7 @@ static PyObject *multiclass_weights(PyObject *self, PyObject *args) {
     int R = (int)G.shape[0], K = (int)G.shape[1];
     long N = (long)G.shape[2];
     int ok = 0;
-    if (get_labels(lo, &labels, N, K) < 0) goto release_g;
-    if (get_vector(so, &S, R, "S", 1) < 0) goto release_labels;
-    if (get_vector(co, &shift, R, "shift", 1) < 0) goto release_s;
+    if (get_class_vectors(lo, so, co, N, K, R, 1, &cv) < 0) goto release_g;
     {
 #if HAVE_KERNEL
         int single = strcmp(G.format, "f") == 0;
@@ -444,19 +468,19 @@ static PyObject *multiclass_weights(PyObject *self, PyObject *args) {
             void *masks = (char *)work + base_bytes;
             Py_BEGIN_ALLOW_THREADS
             if (given && single)
-                multiclass_weights_shifted_f32((float *)G.buf, (const int64_t *)labels.buf, (double *)S.buf,
-                                               (const double *)shift.buf, (__mmask16 *)masks, R, K, N,
+                multiclass_weights_shifted_f32((float *)G.buf, (const int64_t *)cv.labels.buf, (double *)cv.S.buf,
+                                               (const double *)cv.shift.buf, (__mmask16 *)masks, R, K, N,
                                                (float)floor_value);
             else if (given)
-                multiclass_weights_shifted_f64((double *)G.buf, (const int64_t *)labels.buf, (double *)S.buf,
-                                               (const double *)shift.buf, (__mmask8 *)masks, R, K, N, floor_value);
+                multiclass_weights_shifted_f64((double *)G.buf, (const int64_t *)cv.labels.buf, (double *)cv.S.buf,
+                                               (const double *)cv.shift.buf, (__mmask8 *)masks, R, K, N, floor_value);
             else if (single)
-                multiclass_weights_f32((float *)G.buf, (const int64_t *)labels.buf, (double *)S.buf,
-                                       (double *)shift.buf, (__mmask16 *)masks, (float *)work, R, K, N,
+                multiclass_weights_f32((float *)G.buf, (const int64_t *)cv.labels.buf, (double *)cv.S.buf,
+                                       (double *)cv.shift.buf, (__mmask16 *)masks, (float *)work, R, K, N,
                                        (float)floor_value);
             else
-                multiclass_weights_f64((double *)G.buf, (const int64_t *)labels.buf, (double *)S.buf,
-                                       (double *)shift.buf, (__mmask8 *)masks, (double *)work, R, K, N,
+                multiclass_weights_f64((double *)G.buf, (const int64_t *)cv.labels.buf, (double *)cv.S.buf,
+                                       (double *)cv.shift.buf, (__mmask8 *)masks, (double *)work, R, K, N,
                                        floor_value);
             Py_END_ALLOW_THREADS
             free(work);
@@ -464,11 +488,7 @@ static PyObject *multiclass_weights(PyObject *self, PyObject *args) {
         }
 #endif
     }
-    PyBuffer_Release(&shift);
-release_s:
-    PyBuffer_Release(&S);
-release_labels:
-    PyBuffer_Release(&labels);
+    release_class_vectors(&cv);
 release_g:
     PyBuffer_Release(&G);
     return ok ? Py_NewRef(Py_None) : NULL;
@@ -484,7 +504,8 @@ static PyObject *multiclass_step(PyObject *self, PyObject *args) {
     PyObject *wo, *to, *xo, *lo, *go, *so, *co;
     double floor_value;
     int K, threads = 1, ok = 0;
-    Py_buffer Wm, Xt, X, labels, grad, S, shift;
+    Py_buffer Wm, Xt, X, grad;
+    ClassVectors cv;
     if (!PyArg_ParseTuple(args, "OOOOOOOid|i", &wo, &to, &xo, &lo, &go, &so, &co, &K, &floor_value, &threads) ||
         bad_threads(threads))
         return NULL;
@@ -505,9 +526,7 @@ static PyObject *multiclass_step(PyObject *self, PyObject *args) {
         goto release_grad;
     }
     int R = (int)(RK / K);
-    if (get_labels(lo, &labels, N, K) < 0) goto release_grad;
-    if (get_vector(so, &S, R, "S", 1) < 0) goto release_labels;
-    if (get_vector(co, &shift, R, "shift", 0) < 0) goto release_s;
+    if (get_class_vectors(lo, so, co, N, K, R, 0, &cv) < 0) goto release_grad;
     {
 #if HAVE_KERNEL
         int single = strcmp(Wm.format, "f") == 0;
@@ -523,13 +542,13 @@ static PyObject *multiclass_step(PyObject *self, PyObject *args) {
             Py_BEGIN_ALLOW_THREADS
             if (single)
                 multiclass_step_f32((const float *)Wm.buf, (const float *)Xt.buf, (const float *)X.buf,
-                                    (const int64_t *)labels.buf, (float *)grad.buf, (double *)S.buf,
-                                    (const double *)shift.buf, (__mmask16 *)masks, (float *)work, R, K, (int)d, N,
+                                    (const int64_t *)cv.labels.buf, (float *)grad.buf, (double *)cv.S.buf,
+                                    (const double *)cv.shift.buf, (__mmask16 *)masks, (float *)work, R, K, (int)d, N,
                                     (float)floor_value, threads);
             else
                 multiclass_step_f64((const double *)Wm.buf, (const double *)Xt.buf, (const double *)X.buf,
-                                    (const int64_t *)labels.buf, (double *)grad.buf, (double *)S.buf,
-                                    (const double *)shift.buf, (__mmask8 *)masks, (double *)work, R, K, (int)d, N,
+                                    (const int64_t *)cv.labels.buf, (double *)grad.buf, (double *)cv.S.buf,
+                                    (const double *)cv.shift.buf, (__mmask8 *)masks, (double *)work, R, K, (int)d, N,
                                     floor_value, threads);
             Py_END_ALLOW_THREADS
             free(work);
@@ -537,11 +556,7 @@ static PyObject *multiclass_step(PyObject *self, PyObject *args) {
         }
 #endif
     }
-    PyBuffer_Release(&shift);
-release_s:
-    PyBuffer_Release(&S);
-release_labels:
-    PyBuffer_Release(&labels);
+    release_class_vectors(&cv);
 release_grad:
     PyBuffer_Release(&grad);
 release_x:
