@@ -111,66 +111,59 @@ static TARGET void MC_CAT(multiclass_weights_shifted_, SFX)(T *G, const int64_t 
  * three times).  Each row's sums run in a fixed order whatever the rows around it: the result of a run does not
  * depend on how the runs are split over threads. */
 #define MC_NB 128
-#define MC_PUT_ROW(i, base, stride) if (ni > i) { T *dst = (base) + (long)(q0 + i) * (stride) + c0; \
-    PUT(dst, 0, a##i##0) PUT(dst, 1, a##i##1) PUT(dst, 2, a##i##2) PUT(dst, 3, a##i##3) }
-#define MC_ADD_ROW(i) if (ni > i) { T *dst = grad + (long)(q0 + i) * d + c0; \
-    PUT(dst, 0, ADD(MLOAD(nv > 1 ? ALL : mask, dst), a##i##0)) \
-    PUT(dst, 1, ADD(MLOAD(nv > 2 ? ALL : mask, dst + W), a##i##1)) \
-    PUT(dst, 2, ADD(MLOAD(nv > 3 ? ALL : mask, dst + 2 * W), a##i##2)) \
-    PUT(dst, 3, ADD(MLOAD(mask, dst + 3 * W), a##i##3)) }
+#define MC_STORE_ROW(i) if (ni > i) { T *dst = C + (long)(q0 + i) * ldc + c0; \
+    if (accumulate) { \
+        PUT(dst, 0, ADD(MLOAD(nv > 1 ? ALL : mask, dst), a##i##0)) \
+        PUT(dst, 1, ADD(MLOAD(nv > 2 ? ALL : mask, dst + W), a##i##1)) \
+        PUT(dst, 2, ADD(MLOAD(nv > 3 ? ALL : mask, dst + 2 * W), a##i##2)) \
+        PUT(dst, 3, ADD(MLOAD(mask, dst + 3 * W), a##i##3)) \
+    } else { \
+        PUT(dst, 0, a##i##0) PUT(dst, 1, a##i##1) PUT(dst, 2, a##i##2) PUT(dst, 3, a##i##3) \
+    } }
 
-/* phase 1 tile: Gb[q0 + i, c0 ...] (i < ni, nv vectors of samples from n + c0, the last masked) */
-static inline __attribute__((always_inline)) TARGET void NAME(mc_outputs_body_)(const T *Wm, const T *Xt, T *Gb,
-        int d, long N, long n, int q0, int ni, int c0, int nv, M mask) {
+/* One register tile of C (+)= A B for both phases: rows q0 + i (i < ni) of C and A, nv vectors of columns from c0
+ * (the last masked), the sum over ``inner`` entries of A's rows (broadcast) times B's rows (vectors).
+ *   phase 1: A = Wm (lda = d), B = Xt + n (ldb = N), C = Gb (ldc = MC_NB), inner = d, stored;
+ *   phase 2: A = Gb (lda = MC_NB), B = X + n d (ldb = d), C = grad (ldc = d), inner = nb, accumulated. */
+static inline __attribute__((always_inline)) TARGET void NAME(mc_tile_body_)(const T *A, long lda, const T *B,
+        long ldb, int inner, T *C, long ldc, int accumulate, int q0, int ni, int c0, int nv, M mask) {
     DECL(0) DECL(1) DECL(2) DECL(3)
-    const T *w0 = Wm + (long)q0 * d, *w1 = ni > 1 ? w0 + d : w0, *w2 = ni > 2 ? w1 + d : w0;
-    const T *w3 = ni > 3 ? w2 + d : w0, *xrow = Xt + n + c0;
-    for (int k = 0; k < d; k++, xrow += N) {
-        LOAD4_PART(xrow)
+    const T *a0 = A + (long)q0 * lda, *a1 = ni > 1 ? a0 + lda : a0, *a2 = ni > 2 ? a1 + lda : a0;
+    const T *a3 = ni > 3 ? a2 + lda : a0, *brow = B + c0;
+    for (int k = 0; k < inner; k++, brow += ldb) {
+        LOAD4_PART(brow)
         V b;
-        b = SET1(w0[k]); ROW_PART(0)
-        if (ni > 1) { b = SET1(w1[k]); ROW_PART(1) }
-        if (ni > 2) { b = SET1(w2[k]); ROW_PART(2) }
-        if (ni > 3) { b = SET1(w3[k]); ROW_PART(3) }
+        b = SET1(a0[k]); ROW_PART(0)
+        if (ni > 1) { b = SET1(a1[k]); ROW_PART(1) }
+        if (ni > 2) { b = SET1(a2[k]); ROW_PART(2) }
+        if (ni > 3) { b = SET1(a3[k]); ROW_PART(3) }
     }
-    MC_PUT_ROW(0, Gb, MC_NB) MC_PUT_ROW(1, Gb, MC_NB) MC_PUT_ROW(2, Gb, MC_NB) MC_PUT_ROW(3, Gb, MC_NB)
+    MC_STORE_ROW(0) MC_STORE_ROW(1) MC_STORE_ROW(2) MC_STORE_ROW(3)
 }
 
-static TARGET NOINLINE void NAME(mc_outputs_tile_)(const T *Wm, const T *Xt, T *Gb, int d, long N, long n, int q0,
-                                                   int c0) {
-    NAME(mc_outputs_body_)(Wm, Xt, Gb, d, N, n, q0, 4, c0, 4, ALL);
+static TARGET NOINLINE void NAME(mc_tile_)(const T *A, long lda, const T *B, long ldb, int inner, T *C, long ldc,
+                                           int accumulate, int q0, int c0) {
+    NAME(mc_tile_body_)(A, lda, B, ldb, inner, C, ldc, accumulate, q0, 4, c0, 4, ALL);
 }
 
-static TARGET NOINLINE void NAME(mc_outputs_part_)(const T *Wm, const T *Xt, T *Gb, int d, long N, long n, int q0,
-                                                   int ni, int c0, int nv, M mask) {
-    NAME(mc_outputs_body_)(Wm, Xt, Gb, d, N, n, q0, ni, c0, nv, mask);
+static TARGET NOINLINE void NAME(mc_tile_part_)(const T *A, long lda, const T *B, long ldb, int inner, T *C, long ldc,
+                                                int accumulate, int q0, int ni, int c0, int nv, M mask) {
+    NAME(mc_tile_body_)(A, lda, B, ldb, inner, C, ldc, accumulate, q0, ni, c0, nv, mask);
 }
 
-/* phase 2 tile: grad[q0 + i, c0 ...] += sum_m Gb[q0 + i, m] X[n + m, c0 ...] (i < ni, nv vectors of columns) */
-static inline __attribute__((always_inline)) TARGET void NAME(mc_gradient_body_)(const T *Gb, const T *X, T *grad,
-        int d, long n, int nb, int q0, int ni, int c0, int nv, M mask) {
-    DECL(0) DECL(1) DECL(2) DECL(3)
-    const T *g0 = Gb + (long)q0 * MC_NB, *g1 = ni > 1 ? g0 + MC_NB : g0, *g2 = ni > 2 ? g1 + MC_NB : g0;
-    const T *g3 = ni > 3 ? g2 + MC_NB : g0, *xrow = X + n * d + c0;
-    for (int m = 0; m < nb; m++, xrow += d) {
-        LOAD4_PART(xrow)
-        V b;
-        b = SET1(g0[m]); ROW_PART(0)
-        if (ni > 1) { b = SET1(g1[m]); ROW_PART(1) }
-        if (ni > 2) { b = SET1(g2[m]); ROW_PART(2) }
-        if (ni > 3) { b = SET1(g3[m]); ROW_PART(3) }
+/* C (rows, columns) (+)= A B by register tiles, column slices of 4W outermost: a slice of B stays in L1 while
+ * every row of A passes. */
+static TARGET void NAME(mc_product_)(const T *A, long lda, const T *B, long ldb, int inner, T *C, long ldc,
+                                     int accumulate, int rows, int columns) {
+    for (int c0 = 0; c0 < columns; c0 += TW) {
+        M mask;
+        int nv = NAME(tile_vectors_)(columns, c0, &mask), q0 = 0;
+        if (nv == 4 && mask == ALL)
+            for (; q0 + 4 <= rows; q0 += 4) NAME(mc_tile_)(A, lda, B, ldb, inner, C, ldc, accumulate, q0, c0);
+        for (; q0 < rows; q0 += 4)
+            NAME(mc_tile_part_)(A, lda, B, ldb, inner, C, ldc, accumulate, q0, rows - q0 < 4 ? rows - q0 : 4, c0, nv,
+                                mask);
     }
-    MC_ADD_ROW(0) MC_ADD_ROW(1) MC_ADD_ROW(2) MC_ADD_ROW(3)
-}
-
-static TARGET NOINLINE void NAME(mc_gradient_tile_)(const T *Gb, const T *X, T *grad, int d, long n, int nb, int q0,
-                                                    int c0) {
-    NAME(mc_gradient_body_)(Gb, X, grad, d, n, nb, q0, 4, c0, 4, ALL);
-}
-
-static TARGET NOINLINE void NAME(mc_gradient_part_)(const T *Gb, const T *X, T *grad, int d, long n, int nb, int q0,
-                                                    int ni, int c0, int nv, M mask) {
-    NAME(mc_gradient_body_)(Gb, X, grad, d, n, nb, q0, ni, c0, nv, mask);
 }
 
 /* The weights of runs ra..rb-1 on the block's outputs (Gb holds their rows from row 0), S[r] += their sum. */
@@ -203,23 +196,9 @@ static TARGET void NAME(mc_runs_)(const T *Wm, const T *Xt, const T *X, const M 
     for (int r = ra; r < rb; r++) S[r] = 0.0;
     for (long n = 0; n < N; n += MC_NB) {
         int nb = N - n < MC_NB ? (int)(N - n) : MC_NB;
-        for (int c0 = 0; c0 < nb; c0 += TW) {       /* a slice of Xt stays in L1 while every row passes */
-            M mask;
-            int nv = NAME(tile_vectors_)(nb, c0, &mask), q0 = 0;
-            if (nv == 4 && mask == ALL)
-                for (; q0 + 4 <= rows; q0 += 4) NAME(mc_outputs_tile_)(Wr, Xt, Gb, d, N, n, q0, c0);
-            for (; q0 < rows; q0 += 4)
-                NAME(mc_outputs_part_)(Wr, Xt, Gb, d, N, n, q0, rows - q0 < 4 ? rows - q0 : 4, c0, nv, mask);
-        }
+        NAME(mc_product_)(Wr, d, Xt + n, N, d, Gb, MC_NB, 0, rows, nb);                 /* phase 1: outputs */
         NAME(mc_block_weights_)(Gb, own, S, shift, K, N, n, nb, ra, rb, vfloor);
-        for (int c0 = 0; c0 < d; c0 += TW) {        /* a slice of X stays in L1 while every row passes */
-            M mask;
-            int nv = NAME(tile_vectors_)(d, c0, &mask), q0 = 0;
-            if (nv == 4 && mask == ALL)
-                for (; q0 + 4 <= rows; q0 += 4) NAME(mc_gradient_tile_)(Gb, X, gr, d, n, nb, q0, c0);
-            for (; q0 < rows; q0 += 4)
-                NAME(mc_gradient_part_)(Gb, X, gr, d, n, nb, q0, rows - q0 < 4 ? rows - q0 : 4, c0, nv, mask);
-        }
+        NAME(mc_product_)(Gb, MC_NB, X + n * d, d, nb, gr, d, 1, rows, d);              /* phase 2: gradient */
     }
 }
 
@@ -249,8 +228,7 @@ static TARGET void NAME(multiclass_step_)(const T *Wm, const T *Xt, const T *X, 
     NAME(mc_runs_)(Wm, Xt, X, own, grad, S, shift, work, K, d, N, 0, R, vfloor);
 }
 
-#undef MC_PUT_ROW
-#undef MC_ADD_ROW
+#undef MC_STORE_ROW
 #undef MC_CAT
 #undef MC_CAT_
 #undef NAME
