@@ -74,8 +74,9 @@ _OWN_OPTIONS = ("tol", "max_iter", "time_limit", "starts", "seed", "raise_on_fai
 
 # Data of scikit-learn's estimator checks that these classifiers cannot separate (each fit there raises
 # NotSeparableError with a Farkas proof; tests/test_sklearn.py verifies every entry and that no other check
-# fails).  SVMWithBiasClassifier is binary-only: the checks reduce its labels to two classes;
-# MaxMarginClassifier also fits K > 2 classes, so some checks give it multi-class data (_MULTICLASS_DATA).
+# fails).  SVMWithBiasClassifier(sign="positive") is binary-only: the checks reduce its labels to two classes;
+# MaxMarginClassifier and SVMWithBiasClassifier() also fit K > 2 classes, so some checks give them multi-class data
+# (_MULTICLASS_DATA).
 _UNIFORM_THRESHOLD = "uniform points in [0, 3)^d (the positive orthant) labelled by a threshold on one coordinate"
 # no hyperplane separates these, with or without a bias
 _NO_HYPERPLANE = {
@@ -109,7 +110,7 @@ _POSITIVE_BIAS = {
     "check_estimators_overwrite_params": "make_blobs clusters away from the origin (21 samples)",
     "check_readonly_memmap_input": "make_blobs clusters away from the origin (21 samples)",
 }
-# multi-class data (MaxMarginClassifier fits K > 2 classes): iris's versicolor and virginica overlap, so no linear
+# multi-class data (K > 2 classes are fitted): iris's versicolor and virginica overlap, so no linear
 # K-class model separates the three classes, with or without biases
 _IRIS = "the three iris classes (versicolor and virginica overlap)"
 _MULTICLASS_DATA = {
@@ -153,6 +154,9 @@ def expected_failed_checks(estimator) -> dict[str, str]:
             for name, data in _NEGATIVE_BIAS.items():
                 out[name] = f"it fits {data}: separable only with a bias b < 0, which sign='positive' excludes; " \
                             f"{_BY_DESIGN}"
+        else:
+            for name, data in _MULTICLASS_DATA.items():
+                out[name] = f"it fits {data}: no 3 affine scores separate them; {_BY_DESIGN}"
     else:
         return {}
     if not _NEW_TAGS:      # scikit-learn < 1.6 gives these checks other labels: list every candidate (a superset)
@@ -464,12 +468,18 @@ class SVMWithBiasClassifier(_CertifiedClassifier):
     """Hard-margin linear SVM with an unregularized bias: min ||w||^2 s.t. y_n (w.x_n + b) >= 1, certified.
 
     The exact solution that ``sklearn.svm.SVC(kernel="linear", C=large)`` approximates (SVC stops at its own
-    tolerance, ~1e-3 in the dual).  Solved by ``lexmargin.svm_with_bias`` (a convex QP in (w, b) certified on
-    the linear max-margin pipeline, with the depth-sensitive route as fallback).
+    tolerance, ~1e-3 in the dual).  Two classes: solved by ``lexmargin.svm_with_bias`` (a convex QP in (w, b)
+    certified on the linear max-margin pipeline, with the depth-sensitive route as fallback).  K > 2 classes
+    (``sign="both"``): the hard-margin Crammer-Singer SVM with unregularized biases,
+
+        min ||W||_F^2  s.t.  (w_{y_n} - w_j).x_n + b_{y_n} - b_j >= 1   (j != y_n),
+
+    solved by ``lexmargin.max_margin`` on the K-output linear model of the features with a constant 1 appended,
+    with the biases left out of the objective (``PartialL2``): one certificate, one row per (n, j).
 
     Args:
         sign: "both" (default; any bias) or "positive" (only b >= 0, the limit of the ``svm_bias`` model
-            f = y (w.x + b^2)).
+            f = y (w.x + b^2); two classes only).
         tol: IPOPT's convergence tolerance.
         max_iter: IPOPT iteration limit per solve.
         time_limit: wall-clock seconds per IPOPT solve (None: no limit).
@@ -477,17 +487,22 @@ class SVMWithBiasClassifier(_CertifiedClassifier):
         solve_options: dict of further ``lexmargin.SolveOptions`` fields (``tolerances``, ``finish``, ``ipopt``).
 
     Attributes (after fit):
-        classes_: the two labels, sorted; classes_[0] is y = -1, classes_[1] is y = +1.
-        coef_: w as a (1, n_features) row; intercept_: b as a (1,) array (as in SVC).
-        certificate_: the QP's certificate (theta = (w, b)) when the QP route answered, else the last
-            depth-sensitive stage's; result_: the whole ``SVMBiasResult`` (stages, route, qp).
+        classes_: the labels, sorted; two classes: classes_[0] is y = -1, classes_[1] is y = +1; K > 2: row k of
+            coef_ is classes_[k].
+        coef_: w as a (1, n_features) row (as in SVC); K > 2: W as a (K, n_features) array.
+        intercept_: b as a (1,) array; K > 2: the K biases, which the margins determine up to a common
+            constant (they depend on differences only): reported with sum 0.
+        certificate_: two classes: the QP's certificate (theta = (w, b)) when the QP route answered, else the
+            last depth-sensitive stage's; K > 2: the solve's certificate (theta = the rows (w_k, b_k)).
+        result_: two classes: the whole ``SVMBiasResult`` (stages, route, qp); K > 2: None.
         n_iter_: IPOPT iterations of the QP (of all stages on the fallback route; at least 1).
         n_features_in_, feature_names_in_: as in scikit-learn.
 
     Raises (from fit):
-        NotSeparableError: no hyperplane (with b >= 0 for sign="positive") separates the data.
+        NotSeparableError: no hyperplane (with b >= 0 for sign="positive"; K > 2: no K affine scores) separates
+            the data.
         SolverError: a solve not certified optimal.
-        ValueError: bad parameters, data, or not exactly two classes.
+        ValueError: bad parameters, data, fewer than two classes, or more than two with sign="positive".
     """
 
     def __init__(self, *, sign="both", tol=1e-10, max_iter=3000, time_limit=None, random_state=0,
@@ -499,43 +514,74 @@ class SVMWithBiasClassifier(_CertifiedClassifier):
         self.random_state = random_state
         self.solve_options = solve_options
 
+    @property
+    def _MULTICLASS(self) -> bool:          # b >= 0 (sign="positive") is the two-class svm_bias model's limit
+        return self.sign == "both"
+
     def fit(self, X, y):
         """Solve the hard-margin SVM with bias on (X, y).
 
         Args:
             X: array-like (n_samples, n_features), finite.
-            y: array-like (n_samples,) of exactly two distinct labels.
+            y: array-like (n_samples,) of at least two distinct labels (exactly two for sign="positive").
 
         Returns:
             self.
 
         Raises:
-            NotSeparableError: no hyperplane with a bias separates the data.
+            NotSeparableError: no hyperplane with a bias (K > 2: no K affine scores) separates the data.
         """
-        from .problems.depth import svm_with_bias
-
         if self.sign not in ("both", "positive"):
             raise ValueError(f"sign must be 'both' or 'positive'; got {self.sign!r}")
         X, y, classes = self._validate_training_data(X, y)
         options = self._solve_options()
-        w, b, result = svm_with_bias(self._dataset(X, y), sign=self.sign, options=options)
+        if classes.size > 2:
+            self._fit_classes(X, y, int(classes.size), options)
+        else:
+            self._fit_two(X, y, options)
         self.classes_ = classes
+        return self
+
+    def _fit_two(self, X, y, options) -> None:
+        from .problems.depth import svm_with_bias
+
+        w, b, result = svm_with_bias(self._dataset(X, y), sign=self.sign, options=options)
         self.coef_ = np.asarray(w, dtype=float).reshape(1, -1)
         self.intercept_ = np.array([float(b)])
         self.result_ = result
         self.certificate_ = result.qp if result.route == "qp" else result.stages[-1].certificate
         iterations = [s.certificate.solver.iterations for s in result.stages]
         self.n_iter_ = max(1, int(result.qp.solver.iterations if result.route == "qp" else sum(iterations)))
-        return self
+
+    def _fit_classes(self, X, labels, K: int, options) -> None:
+        """The K-class SVM with biases: max_margin of g = W [x; 1] with the last column of W free."""
+        from .modeling.loading import load_model
+        from .nlp.norms import PartialL2
+        from .problems.maxmargin import max_margin
+
+        d = X.shape[1]
+        model = load_model("multiclass_linear", input_dim=d + 1, n_classes=K)
+        biases = tuple(k * (d + 1) + d for k in range(K))
+        augmented = np.hstack([X, np.ones((X.shape[0], 1))])
+        cert = max_margin(model, self._dataset(augmented, labels, K), PartialL2(free=biases), options=options)
+        W = np.asarray(cert.theta, dtype=float).reshape(K, d + 1)
+        self.coef_ = W[:, :d].copy()
+        self.intercept_ = W[:, d] - W[:, d].mean()
+        self.result_ = None
+        self.certificate_ = cert
+        self.n_iter_ = max(1, int(cert.solver.iterations))
 
     def decision_function(self, X):
-        """w.x + b for each row: > 0 means ``classes_[1]``.
+        """w.x + b for each row: > 0 means ``classes_[1]``; K > 2: the K scores w_k.x + b_k (the largest is
+        predicted).
 
         Args:
             X: array-like (n_samples, n_features_in_).
 
         Returns:
-            array (n_samples,).
+            array (n_samples,); K > 2: (n_samples, K), column k for ``classes_[k]``.
         """
         X = self._validate_test_data(X)
+        if self.classes_.size > 2:
+            return X @ self.coef_.T + self.intercept_
         return X @ self.coef_[0] + self.intercept_[0]

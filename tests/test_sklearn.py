@@ -270,7 +270,7 @@ def test_one_class_or_more_than_two_is_a_value_error():
     with pytest.raises(ValueError, match="1 class"):
         MaxMarginClassifier().fit(X, np.ones(len(y)))
     with pytest.raises(ValueError, match="Only binary classification is supported.*OneVsRestClassifier"):
-        SVMWithBiasClassifier().fit(X, np.arange(len(y)) % 3)
+        SVMWithBiasClassifier(sign="positive").fit(X, np.arange(len(y)) % 3)
     with pytest.raises(ValueError, match="Unknown label type"):
         MaxMarginClassifier().fit(X, X[:, 0])
 

@@ -157,3 +157,61 @@ def test_pickle_pipeline_and_cross_validation():
     pipe = make_pipeline(StandardScaler(), MaxMarginClassifier())
     scores = cross_val_score(pipe, raw, y, cv=StratifiedKFold(3, shuffle=True, random_state=0))
     assert scores.shape == (3,) and np.all(scores > 0.9)
+
+
+# ---- SVMWithBiasClassifier with K > 2 classes: the Crammer-Singer SVM with unregularized biases ------------
+def kesler_with_biases(X, y, K):
+    """min ||W||^2 s.t. (w_{y_n} - w_j) . x_n + b_{y_n} - b_j >= 1 (the biases b free) with cvxpy + Clarabel."""
+    cp = pytest.importorskip("cvxpy")
+    W, b = cp.Variable((K, X.shape[1])), cp.Variable(K)
+    rows = [(W[label] - W[j]) @ x + b[label] - b[j] >= 1
+            for x, label in zip(X, y) for j in range(K) if j != label]
+    problem = cp.Problem(cp.Minimize(cp.sum_squares(W)), rows)
+    problem.solve(solver=cp.CLARABEL, tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, tol_ktratio=1e-10)
+    assert problem.status == cp.OPTIMAL
+    return np.asarray(W.value), np.asarray(b.value) - np.mean(b.value)
+
+
+def test_svm_with_biases_of_k_classes_agrees_with_cvxpy():
+    """Wine (3 classes) and shifted random data (4 classes, separable only with biases): W and the biases (sum 0:
+    they are free up to a common constant) agree with cvxpy + Clarabel to 1e-8; the certificate is optimal with one
+    row per (n, j); the biases left out of the objective give a smaller ||W|| than the model through the origin."""
+    from lexmargin.sklearn import SVMWithBiasClassifier
+
+    rng = np.random.default_rng(4)
+    Xs, ys = separable(seed=3, n=40, d=3, K=4)
+    for X, y, K in ((*wine(), 3), (Xs + 5.0 * rng.standard_normal(3), ys, 4)):
+        labels = np.array(["c%d" % k for k in y])
+        clf = SVMWithBiasClassifier().fit(X, labels)
+        W, b = kesler_with_biases(X, y, K)
+        assert relative(clf.coef_, W) <= 1e-8 and np.max(np.abs(clf.intercept_ - b)) <= 1e-8 * np.max(np.abs(W))
+        assert clf.certificate_.status == Status.OPTIMAL and clf.certificate_.kkt.max <= 1e-8
+        assert clf.certificate_.margin_rows.shape == (X.shape[0] * (K - 1), 2) and clf.result_ is None
+        assert abs(clf.intercept_.sum()) <= 1e-12 and clf.n_iter_ >= 1
+        scores = clf.decision_function(X)
+        assert scores.shape == (X.shape[0], K) and np.all(clf.predict(X) == labels)
+        np.testing.assert_allclose(scores, X @ clf.coef_.T + clf.intercept_)
+        own = scores[np.arange(len(y)), y]
+        assert np.min(own[:, None] - np.where(np.eye(K, dtype=bool)[y], -np.inf, scores)) >= 1 - 1e-9
+        origin = MaxMarginClassifier().fit(X, labels) if K == 3 else None
+        if origin is not None:
+            assert np.sum(clf.coef_ ** 2) <= np.sum(origin.coef_ ** 2) + 1e-9
+
+
+def test_svm_with_biases_of_k_classes_refusals():
+    """sign="positive" (b >= 0, the two-class svm_bias model's limit) takes two classes only; data that no K affine
+    scores separate raise NotSeparableError with a Farkas proof."""
+    from sklearn.datasets import load_iris
+
+    from lexmargin.sklearn import SVMWithBiasClassifier
+
+    X, y = wine()
+    with pytest.raises(ValueError, match="Only binary classification is supported"):
+        SVMWithBiasClassifier(sign="positive").fit(X, y)
+    Xi, yi = load_iris(return_X_y=True)
+    with pytest.raises(NotSeparableError) as info:
+        SVMWithBiasClassifier().fit(Xi, yi)
+    assert info.value.certificate.diagnostics.farkas is not None
+    clf = SVMWithBiasClassifier().fit(X, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict(X), clf.predict(X))
