@@ -142,3 +142,26 @@ def test_the_weights_exponential_is_within_an_ulp_or_two(dtype, floor, ulps):
     error = np.abs(G[0, 1].astype(np.float64) - exact) / exact / np.finfo(dtype).eps
     assert error.max() <= ulps
     np.testing.assert_array_equal(G[0, 0], -G[0, 1])
+
+
+def test_many_runs_go_in_groups_with_the_same_bits():
+    """K = 100 classes: a run's Gb block (100 x 128 values) leaves room for 10 (float64) or 20 (float32) runs per
+    1 MiB group; 23 runs take three groups (two in float32), and each run's numbers equal the run computed alone."""
+    for dtype in (np.float64, np.float32):
+        K = 100
+        W, X, labels = problem(23, K, 150, 9, dtype, 6)
+        floor = FLOORS[dtype]
+        shift = exact_shift(W, X, labels, K, floor)
+        grad, S = step(W, X, labels, K, shift, floor)
+        grad_ref, S_ref = definition(W, X, labels, K, shift, floor)
+        rtol = 1e-12 if dtype == np.float64 else 3e-5
+        np.testing.assert_allclose(S, S_ref, rtol=rtol)
+        np.testing.assert_allclose(grad, grad_ref, rtol=0, atol=rtol * np.abs(grad_ref).max())
+        for run in (0, 9, 10, 22):
+            rows = slice(run * K, (run + 1) * K)
+            g, s = step(np.ascontiguousarray(W[rows]), X, labels, K, shift[[run]], floor)
+            np.testing.assert_array_equal(g, grad[rows])
+            np.testing.assert_array_equal(s, S[[run]])
+        grad2, S2 = step(W, X, labels, K, shift, floor, threads=2)
+        np.testing.assert_array_equal(grad2, grad)
+        np.testing.assert_array_equal(S2, S)

@@ -532,7 +532,7 @@ static PyObject *multiclass_step(PyObject *self, PyObject *args) {
         int single = strcmp(Wm.format, "f") == 0;
         size_t size = single ? sizeof(float) : sizeof(double), lanes = single ? 16 : 8;
         size_t blocks = ((size_t)N + lanes - 1) / lanes, mask_bytes = (single ? 2 : 1) * (size_t)K * blocks;
-        size_t per_thread = padded_len((size_t)((R + threads - 1) / threads) * K * MC_NB, size);
+        size_t per_thread = mc_workspace_len(R, K, threads, size);
         size_t work_bytes = (size_t)threads * per_thread * size;
         void *work = aligned_alloc(64, work_bytes + (mask_bytes + 63) / 64 * 64);
         if (work == NULL) {

@@ -108,9 +108,23 @@ static TARGET void MC_CAT(multiclass_weights_shifted_, SFX)(T *G, const int64_t 
  *   phase 2  grad (rows, d) += Gb X[n:n+nb]           4 rows x 4W columns register tiles over the block's samples
  * Gb (rows x MC_NB values: 655 KB at R K = 640 in float64) stays in L2 and the slices of Xt and X a tile loop
  * reads stay in L1, so the outputs never travel to memory (the unfused step writes and reads the R K N outputs
- * three times).  Each row's sums run in a fixed order whatever the rows around it: the result of a run does not
- * depend on how the runs are split over threads. */
+ * three times).  Runs go in groups whose Gb fits in MC_GROUP_BYTES (all 64 runs of the issue's size in one group):
+ * many runs or classes keep Gb in L2 and the workspace bounded.  Each row's sums run in a fixed order whatever the
+ * rows around it: the result of a run does not depend on how the runs are grouped or split over threads. */
 #define MC_NB 128
+#ifndef MC_GROUP_BYTES
+#define MC_GROUP_BYTES ((size_t)1 << 20)
+/* runs per group and the workspace (values) of one thread that takes up to ceil(R / threads) runs */
+static inline int mc_group_runs(int K, size_t size) {
+    size_t per_run = (size_t)K * MC_NB * size;
+    return per_run >= MC_GROUP_BYTES ? 1 : (int)(MC_GROUP_BYTES / per_run);
+}
+
+static inline size_t mc_workspace_len(int R, int K, int threads, size_t size) {
+    int runs = (R + threads - 1) / threads, group = mc_group_runs(K, size);
+    return padded_len((size_t)(runs < group ? runs : group) * K * MC_NB, size);
+}
+#endif
 #define MC_STORE_ROW(i) if (ni > i) { T *dst = C + (long)(q0 + i) * ldc + c0; \
     if (accumulate) { \
         PUT(dst, 0, ADD(MLOAD(nv > 1 ? ALL : mask, dst), a##i##0)) \
@@ -186,8 +200,8 @@ static TARGET void NAME(mc_block_weights_)(T *Gb, const M *own, double *S, const
     }
 }
 
-/* grad rows and S of runs ra..rb-1 (see above); Gb: (rb - ra) K x MC_NB values of workspace. */
-static TARGET void NAME(mc_runs_)(const T *Wm, const T *Xt, const T *X, const M *own, T *grad, double *S,
+/* grad rows and S of runs ra..rb-1 (one group, see above); Gb: (rb - ra) K x MC_NB values of workspace. */
+static TARGET void NAME(mc_group_)(const T *Wm, const T *Xt, const T *X, const M *own, T *grad, double *S,
                                   const double *shift, T *Gb, int K, int d, long N, int ra, int rb, V vfloor) {
     const int rows = (rb - ra) * K;
     const T *Wr = Wm + (long)ra * K * d;
@@ -202,15 +216,23 @@ static TARGET void NAME(mc_runs_)(const T *Wm, const T *Xt, const T *X, const M 
     }
 }
 
+/* runs ra..rb-1 group by group */
+static TARGET void NAME(mc_runs_)(const T *Wm, const T *Xt, const T *X, const M *own, T *grad, double *S,
+                                  const double *shift, T *Gb, int K, int d, long N, int ra, int rb, V vfloor) {
+    const int group = mc_group_runs(K, sizeof(T));
+    for (int r = ra; r < rb; r += group)
+        NAME(mc_group_)(Wm, Xt, X, own, grad, S, shift, Gb, K, d, N, r, rb - r < group ? rb : r + group, vfloor);
+}
+
 /* grad (R K, d) = C X and S (R) of the multi-class exponential loss at Wm (R K, d) with the given shifts, C the
  * weights' cotangent (see the top of this file) at G = Wm Xt, never stored whole.  Xt (d, N) and X (N, d) are the
- * same samples in both orders; work: threads x (R + threads - 1) / threads x K x MC_NB values for the blocks'
- * outputs, own: the class masks (own_masks_).  threads > 1 (OpenMP) splits the runs. */
+ * same samples in both orders; work: threads x mc_workspace_len(R, K, threads) values for the blocks' outputs,
+ * own: the class masks (own_masks_).  threads > 1 (OpenMP) splits the runs. */
 static TARGET void NAME(multiclass_step_)(const T *Wm, const T *Xt, const T *X, const int64_t *labels, T *grad,
                                           double *S, const double *shift, M *own, T *work, int R, int K, int d,
                                           long N, T floor_value, int threads) {
     const V vfloor = SET1(floor_value);
-    const size_t per_thread = padded_len((size_t)((R + threads - 1) / threads) * K * MC_NB, sizeof(T));
+    const size_t per_thread = mc_workspace_len(R, K, threads, sizeof(T));
     MC_CAT(own_masks_, SFX)(labels, own, K, N);
 #ifdef _OPENMP
     if (threads > 1 && R > 1) {
