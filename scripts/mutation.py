@@ -225,7 +225,8 @@ GENERIC = [
      "numpy >= 2 accepts any negative size as 'unknown': reshape(-2) == reshape(-1)"),
     (r'float\("inf"\).*->.*float\("INF"\)|float\("nan"\).*->.*float\("NAN"\)',
      "float() parses 'INF'/'NAN' case-insensitively"),
-    (r"^x_(stationarity_scale|stationarity_residual|objective_scale|second_order_of|extend|_definite): .*initial=0\.0.*->",
+    (r"^x_(stationarity_scale|stationarity_residual|objective_scale|second_order_of|extend|_definite|balance): "
+     r".*initial=0\.0.*->",
      "np.max over one entry per variable (an NLP has n >= 1 variables) or over nonnegative terms: 'initial' "
      "never decides the result"),
     (r"np\.finfo\(float\).*->.*np\.finfo\(None\)", "np.finfo(None) describes float64, like np.finfo(float)"),
@@ -477,7 +478,7 @@ GENERIC = [
     (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
-    (r"^x_multiplier_weights: .*if rows\.size and J\.shape\[1\]: -> .*if rows\.size or J\.shape\[1\]:",
+    (r"^x_(multiplier_weights|balance): .*if rows\.size and J\.shape\[1\]: -> .*if rows\.size or J\.shape\[1\]:",
      "an NLP has n >= 1 variables (J.shape[1] > 0); with no nonzero multiplier J[rows] is empty and nothing is "
      "written"),
     (r"^x_second_order_of: .*bound = ext\.variables >= 0 -> .*(ext\.variables > 0|ext\.variables >= 1)",
@@ -499,6 +500,27 @@ GENERIC = [
     (r"^x_unit_svd: .*full_matrices=False\) -> .*(full_matrices=(None|True)|unit_rows\(rows\), \))",
      "only the singular values and the first rank rows of vt are read (LICQ, the row-space projector): the same in "
      "the full and the thin SVD"),
+    # ---- certify's shared numbers: a value the caller passes, or the same value recomputed (2026-12-01 evening)
+    (r"^x_certify: .*support = support_rows\(ext\.jacobian, lam, scale, tol\.support, weights\) -> "
+     r".*support_rows\((None, lam|ext\.jacobian, None), scale",
+     "with the weights given, support_rows reads neither the Jacobian nor the multipliers"),
+    (r"^x_(certify|support_rows|second_order_of|masked_second_order|unit_gram|_row_space_block|licq): .*"
+     r"(support_rows\(.*weights\)|licq\(.*svd\)|svd, diagonal\)|shared, scale,|gram, svd\)|"
+     r"curvature_scale\(ext, lam, scale\)|if weights is None else weights|if product is None else product|"
+     r"if diagonal is None else diagonal)[),]* -> .*(None\)|, \)|shared, None,|None, diagonal\)|svd, None\)|"
+     r"curvature_scale\(ext, lam, \)|curvature_scale\(ext, None, scale\)|\(weights is None\) or True|"
+     r"\(product is None\) or True|\(diagonal is None\) or True)",
+     "a number the caller already computed (the multiplier weights, the stationarity scale, the unit rows' SVD, "
+     "the Hessian's diagonal, the Gram product) is passed or, without it, recomputed from the same arrays: the same "
+     "values (tests compare the shared and the standalone numbers); with the scale given, curvature_scale does not "
+     "read the multipliers"),
+    (r"^x_certify: .*if nlp\.hessian is not None and nlp\.hessian_diagonal: -> .*nlp\.hessian is not None or "
+     r"nlp\.hessian_diagonal:",
+     "the diagonal is read only in second_order_of's hessian_diagonal branch: for a full Hessian its flattened "
+     "matrix is computed and never read, and no NLP declares hessian_diagonal without a Hessian"),
+    (r"^x_certify: .*active_jacobian\.size < GRAM_MIN_SIZE else .* -> .*active_jacobian\.size <= GRAM_MIN_SIZE",
+     "at exactly GRAM_MIN_SIZE entries the Gram block comes from the caller's A A^T or from the certificate's own "
+     "U U^T: the same matrix to rounding (tests compare the two), only the cost differs"),
     # ---- the dual route's per-model structure and Gram matrix (2026-12-01 afternoon)
     (r"^x__beta_structure: .*(model\.__dict__\.setdefault\(|if \"beta_structure\" not in cache)",
      "the per-model cache (input_affine creates model.__dict__['_lexmargin_structure'] just before this call) only "

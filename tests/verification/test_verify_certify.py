@@ -725,6 +725,21 @@ def test_certify_evaluates_the_hessian_at_the_point_and_parameters(diagonal):
     assert C.certify(nlp, [0.0, 2.0], [0.0], p=[3.0]).second_order.strict is None
 
 
+def test_second_order_of_evaluates_a_diagonal_it_is_not_given_at_the_point_and_parameters():
+    """second_order_of called without the diagonal (certify passes the one it computed) evaluates the NLP's own
+    Hessian at z and p: the same verdict as certify's, and p's sign decides it."""
+    nlp = quartic_nlp(True)
+    tol = Tolerances()
+    for z, p in (([1.0, 2.0], [3.0]), ([1.0, 2.0], [-3.0]), ([0.5, 2.0], [3.0])):
+        report = C.certify(nlp, z, [0.0], p=p)
+        alone = C.second_order_of(nlp, np.array(z), np.array(p), report.extended, report.multipliers, report.active,
+                                  report.support, tol)
+        assert alone == report.second_order
+    alone = C.second_order_of(nlp, np.array([1.0, 2.0]), np.array([3.0]), report.extended, report.multipliers,
+                              report.active, report.support, tol)
+    assert alone.strict is True and alone.min_eigenvalue == pytest.approx(0.25)
+
+
 def test_certify_accepts_column_multipliers():
     """CasADi returns multipliers as (m, 1) columns."""
     p = kkt_qp(np.random.default_rng(20), n=3, active=2, inactive=1)
