@@ -371,7 +371,8 @@ GENERIC = [
     (r"^x_finish: .*FinishInfo\(False, \"\", residual_before=before\)",
      "this placeholder info is replaced by _kept before it is returned"),
     (r"^x_(finish|_candidates): .*(candidates = np\.nonzero|return np\.nonzero\(ext0\.equality|"
-     r"\| \(multiplier_weights\(ext0\.jacobian|scale = stationarity_scale\(point0)",
+     r"\| \(multiplier_weights\(ext0\.jacobian|scale = stationarity_scale\(point0|\| \(weights > 1e-6 \* scale\)|"
+     r"scale, weights = balance\(point0)",
      "which rows are NNLS candidates (a solver strategy): the working set is repaired and the finished point "
      "is kept only when certify accepts it"),
     (r"^x_(finish|_active_set): .*(working\[candidates\] = .*lam\[candidates\] >= 0|lam\[~working\] = 0\.0 -> .*lam\[working\])",
