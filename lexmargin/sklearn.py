@@ -243,12 +243,16 @@ class _CertifiedClassifier(ClassifierMixin, BaseEstimator):
 
     _MULTICLASS = False                      # True: more than two classes are fitted (Crammer-Singer rows)
 
+    def _multiclass(self) -> bool:
+        """Whether fit takes more than two classes (an estimator may decide by its parameters)."""
+        return self._MULTICLASS
+
     def _validate_training_data(self, X, y):
         """(X as float64, labels, the sorted classes) with n_features_in_ and feature_names_in_ set.
 
-        Two classes give labels -1/+1 (classes_[1] is +1); K > 2 classes (estimators with ``_MULTICLASS``)
-        give the integer labels 0..K-1, the index of each label in classes_.  The results of an earlier fit
-        are dropped first: a fit that raises leaves the estimator unfitted.
+        Two classes give labels -1/+1 (classes_[1] is +1); K > 2 classes (estimators whose ``_multiclass()``
+        holds) give the integer labels 0..K-1, the index of each label in classes_.  The results of an earlier
+        fit are dropped first: a fit that raises leaves the estimator unfitted.
         """
         for name in self._FITTED:
             self.__dict__.pop(name, None)
@@ -257,7 +261,7 @@ class _CertifiedClassifier(ClassifierMixin, BaseEstimator):
         classes, index = np.unique(y, return_inverse=True)
         name = type(self).__name__
         kind = type_of_target(y, input_name="y")
-        if kind == "multiclass" and self._MULTICLASS and classes.size > 2:
+        if kind == "multiclass" and self._multiclass() and classes.size > 2:
             return X, index.astype(np.int64), classes
         if kind != "binary":
             raise ValueError(f"Only binary classification is supported. The type of the target is {kind}: "
@@ -303,11 +307,11 @@ class _CertifiedClassifier(ClassifierMixin, BaseEstimator):
     if _NEW_TAGS:
         def __sklearn_tags__(self):
             tags = super().__sklearn_tags__()
-            tags.classifier_tags.multi_class = self._MULTICLASS
+            tags.classifier_tags.multi_class = self._multiclass()
             return tags
     else:                                    # pragma: no cover - scikit-learn 1.3 ... 1.5
         def _more_tags(self):
-            return {"binary_only": not self._MULTICLASS, "_xfail_checks": expected_failed_checks(self)}
+            return {"binary_only": not self._multiclass(), "_xfail_checks": expected_failed_checks(self)}
 
 
 class MaxMarginClassifier(_CertifiedClassifier):
@@ -514,8 +518,7 @@ class SVMWithBiasClassifier(_CertifiedClassifier):
         self.random_state = random_state
         self.solve_options = solve_options
 
-    @property
-    def _MULTICLASS(self) -> bool:          # b >= 0 (sign="positive") is the two-class svm_bias model's limit
+    def _multiclass(self) -> bool:          # b >= 0 (sign="positive") is the two-class svm_bias model's limit
         return self.sign == "both"
 
     def fit(self, X, y):
