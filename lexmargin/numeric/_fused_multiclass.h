@@ -77,26 +77,32 @@ static TARGET void MC_CAT(multiclass_weights_, SFX)(T *G, const int64_t *labels,
  * loaded once (the own outputs blended from them), then the exponentials and the own entries.  The caller checks
  * that S shows the shift safe (no overflow, no weight lost to the floor) and redoes the run with the exact shift
  * otherwise. */
+/* One run's weights with the shift c over ``count`` samples from column m0 of g (rows of ``stride`` values; the
+ * samples' global vector blocks from b0): the own outputs blended from the K rows of each vector, then
+ * weights_block_; returns the lane sums. */
+static inline TARGET V MC_CAT(shifted_run_, SFX)(T *g, long stride, long count, const M *own, long blocks, long b0,
+                                                 int K, V c, V vfloor) {
+    V acc = ZERO();
+    for (long m = 0; m < count; m += W) {
+        long b = b0 + m / W;
+        M valid = count - m >= W ? (M)~(M)0 : (M)(((unsigned long long)1 << (count - m)) - 1);
+        V mine = ZERO();
+        for (int k = 0; k < K; k++)
+            mine = MBLEND(own[k * blocks + b], mine, MLOAD_OR(ZERO(), valid, g + (long)k * stride + m));
+        acc = ADD(acc, MC_CAT(weights_block_, SFX)(g, stride, m, valid, own, blocks, b, K, SUB(c, mine), vfloor));
+    }
+    return acc;
+}
+
 static TARGET void MC_CAT(multiclass_weights_shifted_, SFX)(T *G, const int64_t *labels, double *S,
                                                             const double *shift, M *own, int R, int K, long N,
                                                             T floor_value) {
-    const long blocks = (N + W - 1) / W, tail = N % W;
-    const M full = (M)~(M)0, last = tail ? (M)(((M)1 << tail) - 1) : full;
+    const long blocks = (N + W - 1) / W;
     const V vfloor = SET1(floor_value);
     MC_CAT(own_masks_, SFX)(labels, own, K, N);
     for (int r = 0; r < R; r++) {
-        T *g = G + (long)r * K * N;
-        const V c = SET1((T)shift[r]);
-        V acc_all = ZERO();
-        for (long b = 0; b < blocks; b++) {
-            long n = b * W;
-            M valid = b == blocks - 1 ? last : full;
-            V mine = ZERO();
-            for (int k = 0; k < K; k++)
-                mine = MBLEND(own[k * blocks + b], mine, MLOAD_OR(ZERO(), valid, g + (long)k * N + n));
-            acc_all = ADD(acc_all, MC_CAT(weights_block_, SFX)(g, N, n, valid, own, blocks, b, K, SUB(c, mine), vfloor));
-        }
-        S[r] = REDUCE_ADD_D(acc_all);
+        V acc = MC_CAT(shifted_run_, SFX)(G + (long)r * K * N, N, N, own, blocks, 0, K, SET1((T)shift[r]), vfloor);
+        S[r] = REDUCE_ADD_D(acc);       /* a macro that reads its argument twice in float32 */
     }
 }
 
@@ -183,19 +189,9 @@ static TARGET void NAME(mc_product_)(const T *A, long lda, const T *B, long ldb,
 /* The weights of runs ra..rb-1 on the block's outputs (Gb holds their rows from row 0), S[r] += their sum. */
 static TARGET void NAME(mc_block_weights_)(T *Gb, const M *own, double *S, const double *shift, int K, long N,
                                            long n, int nb, int ra, int rb, V vfloor) {
-    const long blocks = (N + W - 1) / W;
     for (int r = ra; r < rb; r++) {
-        T *g = Gb + (long)(r - ra) * K * MC_NB;
-        const V c = SET1((T)shift[r]);
-        V acc = ZERO();
-        for (int m = 0; m < nb; m += W) {
-            long b = (n + m) / W;
-            M valid = nb - m >= W ? (M)~(M)0 : (M)(((unsigned long long)1 << (nb - m)) - 1);
-            V mine = ZERO();
-            for (int k = 0; k < K; k++)
-                mine = MBLEND(own[k * blocks + b], mine, MLOAD_OR(ZERO(), valid, g + (long)k * MC_NB + m));
-            acc = ADD(acc, MC_CAT(weights_block_, SFX)(g, MC_NB, m, valid, own, blocks, b, K, SUB(c, mine), vfloor));
-        }
+        V acc = MC_CAT(shifted_run_, SFX)(Gb + (long)(r - ra) * K * MC_NB, MC_NB, nb, own, (N + W - 1) / W, n / W, K,
+                                          SET1((T)shift[r]), vfloor);
         S[r] += REDUCE_ADD_D(acc);
     }
 }
