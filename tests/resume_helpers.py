@@ -1,4 +1,5 @@
-"""Shared by the trainer tests: interrupt a checkpointed run, then resume it with the same call; and the
+"""Shared by the trainer tests: linearly separable data, interrupt a checkpointed run, then resume it with the same
+call; and the
 child process of the fault tests (``python tests/resume_helpers.py SPEC``), killed with SIGKILL at a chosen
 file operation of its checkpoint saves, or holding its checkpoint while another writer tries it."""
 
@@ -16,6 +17,14 @@ if __name__ == "__main__":                        # the child: the repository's 
 
 from lexmargin import fileio
 from lexmargin.numeric import Adaptive, LayeredNetKernel, LinearKernel, Normalized, Trainer, train
+
+
+def separable(n=40, d=3, seed=0):
+    """(X, y): n Gaussian points in R^d labelled by the hyperplane with normal (1, 2, ..., d) through the origin."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    y = np.where(X @ np.arange(1.0, d + 1) > 0, 1.0, -1.0)
+    return X, y
 
 
 def raise_keyboard_interrupt(trainer):
@@ -50,9 +59,7 @@ def fault_env(kind: str) -> dict:
 def fault_problem(kind: str):
     """(kernel, theta0, train options) of the fault tests; ``kind`` picks the path (with ``fault_env(kind)``
     set, and the kernel available for "c" and "numba")."""
-    rng = np.random.default_rng(0)
-    X = rng.standard_normal((60, 4))
-    y = np.where(X @ np.arange(1.0, 5.0) > 0, 1.0, -1.0)
+    X, y = separable(60, 4)
     if kind == "sgd":
         kernel = LayeredNetKernel(X, y, hidden=(3,))
         kw = {"rule": Adaptive(0.3), "batch_size": 16, "seed": 5}

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
-from resume_helpers import interrupted_then_resumed
+from resume_helpers import interrupted_then_resumed, separable
 
 from lexmargin.numeric import (
     Adaptive,
@@ -28,13 +28,6 @@ from lexmargin.numeric import (
 )
 from lexmargin.numeric import geometry as geo
 from lexmargin.numeric.steps import rule_from_dict
-
-
-def separable(n=40, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = np.where(X @ np.arange(1.0, d + 1) > 0, 1.0, -1.0)
-    return X, y
 
 
 def same_history(a, b):

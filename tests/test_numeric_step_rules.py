@@ -6,7 +6,7 @@ from typing import ClassVar
 
 import numpy as np
 import pytest
-from resume_helpers import interrupted_then_resumed
+from resume_helpers import interrupted_then_resumed, separable
 
 from lexmargin import Dataset, load_model, max_margin
 from lexmargin.numeric import (
@@ -30,13 +30,6 @@ from lexmargin.numeric.steps import (
     register_rule,
     rule_from_dict,
 )
-
-
-def separable(n=40, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = np.where(X @ np.arange(1.0, d + 1) > 0, 1.0, -1.0)
-    return X, y
 
 
 def direction_and_loss(R=3, P=4, seed=1):

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from resume_helpers import interrupted_then_resumed
+from resume_helpers import interrupted_then_resumed, separable
 
 from lexmargin.numeric import (
     Adaptive,
@@ -19,13 +19,6 @@ from lexmargin.numeric import (
     log_checkpoints,
     train,
 )
-
-
-def separable(n=40, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = np.where(X @ np.arange(1.0, d + 1) > 0, 1.0, -1.0)
-    return X, y
 
 
 def same_history(a: History, b: History):

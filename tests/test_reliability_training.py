@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from resume_helpers import FAULT_PATHS, HookedOs, Killer, child_command, fault_env, fault_problem
+from resume_helpers import FAULT_PATHS, HookedOs, Killer, child_command, fault_env, fault_problem, separable
 
 from lexmargin import fileio
 from lexmargin.errors import DataError
@@ -38,13 +38,6 @@ from lexmargin.numeric.fused import kernel_available
 
 SERIES_NAMES = ("steps", "log_loss", "norm", "min_margin", "normalized_margin", "eta", "angle", "margin_ratio",
                 "direction", "theta")
-
-
-def separable(n=40, d=3, seed=0):
-    rng = np.random.default_rng(seed)
-    X = rng.standard_normal((n, d))
-    y = np.where(X @ np.arange(1.0, d + 1) > 0, 1.0, -1.0)
-    return X, y
 
 
 def same_history(a: History, b: History):
