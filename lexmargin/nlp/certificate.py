@@ -142,8 +142,8 @@ class RowSummary:
 def row_summaries(report: KKTReport) -> tuple[RowSummary, ...]:
     ext, out = report.extended, []
     top = max(float(np.max(np.abs(report.multipliers), initial=0.0)), np.finfo(float).tiny)
-    for kind in dict.fromkeys(ext.kinds.tolist()):
-        mask = ext.kinds == kind
+    for kind in ext.kind_names():
+        mask = ext.kind_mask(kind)
         lam = np.abs(report.multipliers[mask])
         out.append(RowSummary(str(kind), int(mask.sum()), bool(ext.equality[mask].all()),
                               int(report.active[mask].sum()), int(report.support[mask].sum()),

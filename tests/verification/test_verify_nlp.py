@@ -90,6 +90,23 @@ def test_extend_appends_bounds_as_rows():
     assert ext.z.dtype == float
 
 
+def test_extended_kind_blocks_agree_with_the_kinds_row_by_row():
+    """kind_names / kind_mask (from the blocks) are the object array's distinct kinds in order of first row and
+    its row-by-row comparison, with a kind in two blocks, empty blocks and bounds."""
+    nlp = nlp_with((Rows("margin", 2, samples=[0, 1]), Rows("ball", 0), Rows("fixed", 1, equality=True),
+                    Rows("margin", 3, samples=[2, 3, 4]), Rows("sign", 1)),
+                   lower=[0.0, -np.inf, 1.0], upper=[np.inf, 2.0, np.inf])
+    z = np.array([0.5, 1.0, 2.0])
+    ext = extend(nlp, nlp.evaluate(z), z)
+    kinds = ext.kinds.tolist()
+    assert ext.kind_names() == tuple(dict.fromkeys(kinds)) == ("margin", "fixed", "sign", LOWER_BOUND, UPPER_BOUND)
+    for kind in (*ext.kind_names(), "ball", "absent"):
+        assert ext.kind_mask(kind).tolist() == [k == kind for k in kinds]
+    assert ext.kind_mask("margin").tolist() == [True, True, False, True, True, True, False, False, False, False]
+    bare = nlp_with((Rows("margin", 2),), n=2)
+    assert extend(bare, bare.evaluate(np.ones(2)), np.ones(2)).kind_names() == ("margin",)
+
+
 def test_extend_without_bounds_keeps_the_rows():
     nlp = nlp_with((Rows("margin", 2),), n=2)
     z = np.array([1.0, -1.0])
