@@ -372,18 +372,17 @@ def least_distance(A, r, *, free=(), max_iter: int = 10_000, time_limit: float =
     if max_iter <= 0:
         return LDPResult(np.zeros(A.shape[1]), np.zeros(A.shape[0]), np.zeros(0, dtype=int), "max_iterations", 0,
                          time.perf_counter() - started, 0, False)
-    rownorm = np.max(np.abs(A), axis=1) if A.shape[1] else np.zeros(A.shape[0])
     free = np.asarray(sorted(free), dtype=int)
     if free.size == 0:
+        rownorm = np.max(np.abs(A), axis=1) if A.shape[1] else np.zeros(A.shape[0])
         theta, lam, passive, status, its, formed, full, AAt = _ldp(A, r, max_iter=max_iter, deadline=deadline,
                                                                    full_gram=full_gram, rownorm=rownorm)
         return LDPResult(theta, lam, passive, status, its, time.perf_counter() - started, formed, full, AAt)
-    return _free_qp(A, r, free, max_iter=max_iter, deadline=deadline, started=started, rownorm=rownorm,
-                    full_gram=full_gram)
+    return _free_qp(A, r, free, max_iter=max_iter, deadline=deadline, started=started, full_gram=full_gram)
 
 
 # ---- unregularized coordinates: the dual QP with equality constraints --------------------------------------
-def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rownorm, full_gram):
+def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, full_gram):
     """min ||theta_R||^2 s.t. A theta >= r with the coordinates F = ``free`` left out of the objective.
 
     No least-distance form exists (the objective does not see theta_F); the dual QP is solved instead:
@@ -396,16 +395,23 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     C_P^T K_PP^-1 C_P for nu.  Lawson-Hanson's active-set loop (the most violated rows join, a step back to
     mu >= 0 drops rows) runs on the Gram matrix of all rows (N <= 2 (d + 1)) or of a working set of rows that
     grows by the most violated ones (tall data).  The free columns are scaled by a power of two to the size of
-    the others (exact)."""
+    the others (exact).  |A| is formed once: the column and row maxima of A, of the scaled A and of the warm
+    start's A are maxima of its (exactly) rescaled columns."""
     N, n = A.shape
     is_regularized = np.ones(n, dtype=bool)
     is_regularized[free] = False
     regularized = np.flatnonzero(is_regularized)
-    columns = np.max(np.abs(A), axis=0) if N else np.zeros(n)
+    cols = _columns(regularized)
+    magnitude = np.abs(A)
+    columns = magnitude.max(axis=0) if N else np.zeros(n)
     top = float(np.max(columns[regularized], initial=0.0)) if regularized.size else 1.0
     column = columns[free]
     scale = np.where(column > 0, np.maximum(top, TINY) / np.maximum(column, TINY), 1.0)
     scale = np.ldexp(1.0, np.frexp(scale)[1] - 1)          # powers of two: exact
+    rownorm_R = magnitude[:, cols].max(axis=1) if regularized.size else np.zeros(N)
+    rownorm = np.maximum(rownorm_R, magnitude[:, free].max(axis=1))           # of A
+    magnitude[:, free] *= scale                                                 # |As|
+    rownorm_scaled = np.maximum(rownorm_R, magnitude[:, free].max(axis=1))    # of As
     As = A.copy()
     As[:, free] *= scale
     C = As[:, free]
@@ -415,20 +421,21 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     # working set for tall data); its passive rows start the exact solve, which then exchanges a few rows
     Aw = As.copy()
     Aw[:, free] *= WARM_WEIGHT
+    rownorm_warm = np.maximum(rownorm_R, WARM_WEIGHT * magnitude[:, free].max(axis=1))
     K_regularized = None
     if full:                        # one N x N product for both Gram matrices: A_R A_R^T, then rank-q terms
-        AR = As[:, _columns(regularized)]
+        AR = As[:, cols]
         K_regularized = AR @ AR.T
         K_warm = K_regularized + WARM_WEIGHT ** 2 * (C @ C.T) + np.outer(r, r)
     seed = None if full or _all_rows(N, n) else _signed_seed(Aw, r, regularized, free, min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1))))
-    guess = _ldp(Aw, r, max_iter=max_iter, deadline=deadline, full_gram=full, rownorm=np.max(np.abs(Aw), axis=1),
+    guess = _ldp(Aw, r, max_iter=max_iter, deadline=deadline, full_gram=full, rownorm=rownorm_warm,
                  K=K_warm if full else None, seed=seed)
-    if full:
+    size = min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1)))
+    if full or size == N:           # every row: no union with the lowest margins, positions are rows
         W = np.arange(N)
         warm = guess[2] if guess[3] == "optimal" else None
     else:
         margins = Aw @ guess[0] - r
-        size = min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1)))
         W = np.union1d(guess[2], np.argsort(margins, kind="stable")[:size])
         warm = np.searchsorted(W, guess[2]) if guess[3] == "optimal" else None
     iterations, status = 0, "max_iterations"
@@ -437,11 +444,13 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     rounds = 0
     while iterations < max_iter:
         rounds += 1
-        AW = As if full else As[W]
+        every = W.size == N
+        AW = As if every else As[W]
         gram = _Gram(AW, r[W], full=True, with_r=False,
                      K=K_regularized + C @ C.T if full and K_regularized is not None else None)
-        mu_W, nu, passive_W, status, its = _eq_active_set(gram, AW, r[W], C[W], warm=warm,
-                                                         max_iter=max_iter - iterations, deadline=deadline)
+        mu_W, nu, passive_W, status, its = _eq_active_set(
+            gram, magnitude if every else magnitude[W], rownorm_scaled[W], r[W], C[W], warm=warm,
+            max_iter=max_iter - iterations, deadline=deadline)
         iterations += its
         theta = np.zeros(n)
         theta[regularized] = (AW.T @ mu_W)[regularized]
@@ -458,13 +467,21 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, rown
     lam = np.zeros(N)
     lam[W] = 2.0 * mu_W
     passive = np.sort(W[passive_W])
-    # a passive row on one free coordinate alone (a bound such as the SVM's b >= 0) holds exactly
-    on_free = np.count_nonzero(A[np.ix_(passive, free)], axis=1) == 1
-    columns = _columns(regularized)
-    for i in (int(i) for i in passive[on_free] if not np.any(A[i, columns])):      # rows as views, no copy
+    _exact_free_bounds(A, r, theta, passive, free, regularized)
+    return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)
+
+
+def _exact_free_bounds(A, r, theta, passive, free, regularized):
+    """A passive row on one free coordinate alone (a bound such as the SVM's b >= 0) holds exactly: theta's entry
+    is set from it (in place).  Rows with a nonzero among the first regularized entries are ruled out before the
+    rest of their entries is read (the SVM's rows: long rows of wide data are not copied)."""
+    candidates = passive[np.count_nonzero(A[np.ix_(passive, free)], axis=1) == 1]
+    if candidates.size and regularized.size:
+        candidates = candidates[~np.any(A[np.ix_(candidates, regularized[:8])], axis=1)]
+        candidates = candidates[~np.any(A[candidates][:, _columns(regularized)], axis=1)]
+    for i in candidates.tolist():
         j = int(np.flatnonzero(A[i, free])[0])
         theta[free[j]] = r[i] / A[i, free[j]]
-    return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)
 
 
 def _combine(A, rows, weights) -> np.ndarray:
@@ -505,13 +522,13 @@ def _columns(index):
     return index
 
 
-def _eq_active_set(gram, A, r, C, *, warm, max_iter: int, deadline: float):
-    """Lawson-Hanson for min 1/2 mu.K mu - r.mu, mu >= 0, C^T mu = 0 (see ``_free_qp``) on the rows of ``gram``.
-    Returns (mu, nu, passive positions, status, iterations)."""
+def _eq_active_set(gram, magnitude, rownorm, r, C, *, warm, max_iter: int, deadline: float):
+    """Lawson-Hanson for min 1/2 mu.K mu - r.mu, mu >= 0, C^T mu = 0 (see ``_free_qp``) on the rows of ``gram``
+    (``magnitude``: |A| of those rows, ``rownorm``: its row maxima).  Returns (mu, nu, passive positions, status,
+    iterations)."""
     m, q = C.shape
     L, passive, u = np.zeros((0, 0)), np.zeros(0, dtype=int), np.zeros(0)
     nu = np.zeros(q)
-    rownorm = np.max(np.abs(A), axis=1)
     status, iterations = "max_iterations", 0
     for iterations in range(1, max_iter + 1):
         if time.perf_counter() > deadline:
@@ -520,7 +537,7 @@ def _eq_active_set(gram, A, r, C, *, warm, max_iter: int, deadline: float):
         mu = np.zeros(m)
         mu[passive] = u
         violation = r - gram.K @ mu - C @ nu
-        size = float(np.max(np.abs(mu) @ np.abs(A), initial=0.0)) + float(np.max(np.abs(nu), initial=0.0))
+        size = float(np.max(np.abs(mu) @ magnitude, initial=0.0)) + float(np.max(np.abs(nu), initial=0.0))
         tol = VIOLATION * np.maximum(np.abs(r), rownorm * max(size, TINY))
         score = violation - tol
         score[passive] = -np.inf

@@ -231,6 +231,26 @@ def test_a_bound_on_a_free_coordinate_holds_exactly():
         assert_kkt(A, r, result, free=(1,))
 
 
+def test_a_bound_row_is_told_from_a_margin_row_by_its_entries_past_the_first_eight():
+    """Rows whose first eight regularized entries are 0 are read to the end: a margin row with a single nonzero
+    entry there is no bound, the bound row b >= 0 is (wide rows, the bias column last)."""
+    rng = np.random.default_rng(4)
+    d = 40
+    X = rng.standard_normal((6, d))
+    X[:, :8] = 0.0
+    y = np.array([1.0, 1.0, 1.0, -1.0, -1.0, -1.0])
+    X[y > 0, 20] += 3.0
+    X[y < 0, 20] -= 3.0
+    A = np.vstack([np.hstack([y[:, None] * X, y[:, None]]), np.eye(1, d + 1, d)])
+    r = np.append(np.ones(6), 0.0)
+    theta = np.full(d + 1, 7.0)
+    D._exact_free_bounds(A, r, theta, np.arange(7), np.array([d]), np.arange(d))
+    assert theta[d] == 0.0                       # the bound row: b = r / 1 = 0
+    theta = np.full(d + 1, 7.0)
+    D._exact_free_bounds(A, r, theta, np.arange(6), np.array([d]), np.arange(d))
+    assert theta.tolist() == [7.0] * (d + 1)     # margin rows only: nothing set
+
+
 # ---- statuses ---------------------------------------------------------------------------------------------
 XOR = Dataset([[1, 1], [-1, -1], [1, -1], [-1, 1]], [1, 1, -1, -1])
 
