@@ -152,14 +152,23 @@ def row_summaries(report: KKTReport) -> tuple[RowSummary, ...]:
 
 
 def per_sample(report: KKTReport, n_samples: int):
-    """(multipliers, active samples, support samples) over the rows that carry a sample index."""
+    """(multipliers, active samples, support samples) over the rows that carry a sample index (a sample's
+    multiplier sums its rows' in row order, as ``np.add.at`` would; the sample lists are sorted)."""
     samples = report.extended.samples
     rows = samples >= 0
-    multipliers = np.zeros(n_samples)
-    np.add.at(multipliers, samples[rows], report.multipliers[rows])
-    active = np.unique(samples[rows & report.active])
-    support = np.unique(samples[rows & report.support])
-    return multipliers, active, support
+    index = samples[rows]
+    if index.size and int(index.max()) >= n_samples:
+        raise IndexError(f"a row of sample {int(index.max())} in a problem of {n_samples} samples")
+    multipliers = np.bincount(index, weights=report.multipliers[rows], minlength=n_samples)
+    return multipliers, _samples_of(samples[rows & report.active], n_samples), \
+        _samples_of(samples[rows & report.support], n_samples)
+
+
+def _samples_of(index, n_samples: int) -> np.ndarray:
+    """The distinct entries of ``index`` (in [0, n_samples)), sorted: ``np.unique`` without the sort."""
+    marked = np.zeros(n_samples, dtype=bool)
+    marked[index] = True
+    return np.flatnonzero(marked)
 
 
 # ---- the certificate ----------------------------------------------------------------------------

@@ -166,9 +166,9 @@ def stage_nlp(model, data, free, objective_idx, base) -> NLP:
         grad = (2.0 * weight * theta)[free]
         # the size of grad ||w_k||^2 at the scale of the parameters (the stage optimum may be w_k = 0)
         scale = (2.0 * weight * np.max(np.abs(theta), initial=0.0))[free]
-        J = model.margin_jacobian(theta, data)
         return Point(float(np.sum((weight * theta) ** 2)), grad, model.margins(theta, data) - 1.0,
-                     J if every else J[:, free], np.ones(N), scale)
+                     model.margin_jacobian(theta, data) if every else _jacobian_columns(model, theta, data, free),
+                     np.ones(N), scale)
 
     def hessian(z, p, lam):
         H = 2.0 * np.diag(weight) - model.weighted_hessian(full(z), data, lam[:N])
@@ -176,6 +176,13 @@ def stage_nlp(model, data, free, objective_idx, base) -> NLP:
 
     return NLP("depth_stage", free.size, (Rows("margin", N, samples=np.arange(N)),), np.full(free.size, -np.inf),
                np.full(free.size, np.inf), expressions, evaluate, theta=full, hessian=hessian)
+
+
+def _jacobian_columns(model, theta, data, columns) -> np.ndarray:
+    """The margin Jacobian's ``columns``: the model's ``margin_jacobian_columns`` where it has one (it forms only
+    those columns), else the whole Jacobian's."""
+    own = getattr(model, "margin_jacobian_columns", None)
+    return own(theta, data, columns) if own is not None else model.margin_jacobian(theta, data)[:, columns]
 
 
 @verbose_call

@@ -257,17 +257,30 @@ def not_separable_message(cert: Certificate, positive: bool) -> str:
 # ---- the svm_bias model's stages at the mapped point -----------------------------------------------
 class BiasModelFunctions:
     """The bundled ``svm_bias`` model (f = y (w.x + b1^2 - b2^2), or y (w.x + b^2) for "positive") in numpy:
-    what ``depth.stage_nlp`` evaluates (margins, Jacobian, weighted Hessian) for one dataset."""
+    what ``depth.stage_nlp`` evaluates (margins, Jacobian, weighted Hessian) for one dataset.  The stages share
+    w, so the products y_n w.x_n of the last w are kept (``projection``): one pass over the data for every
+    margin the stages evaluate."""
 
     def __init__(self, data: Dataset, sign: str):
         self.data, self.sign = data, sign
         self.d = data.n_features
         self.n_params = self.d + (2 if sign == "both" else 1)
         self.yX = data.y[:, None] * data.X
+        self._projected: tuple[bytes, np.ndarray] | None = None
 
     def _check(self, data):
         if data is not self.data:
             raise ValueError("BiasModelFunctions evaluates the dataset it was built for")
+
+    def projection(self, w) -> np.ndarray:
+        """y_n w.x_n (a read-only array, computed once per w)."""
+        w = np.ascontiguousarray(w, dtype=float)
+        key = w.tobytes()
+        if self._projected is None or self._projected[0] != key:
+            values = self.yX @ w
+            values.setflags(write=False)
+            self._projected = (key, values)
+        return self._projected[1]
 
     def bias(self, theta) -> float:
         d = self.d
@@ -276,16 +289,32 @@ class BiasModelFunctions:
     def margins(self, theta, data) -> np.ndarray:
         self._check(data)
         theta = np.asarray(theta, dtype=float)
-        return self.yX @ theta[:self.d] + self.data.y * self.bias(theta)
+        return self.projection(theta[:self.d]) + self.data.y * self.bias(theta)
 
     def margin_jacobian(self, theta, data) -> np.ndarray:
         self._check(data)
         theta, d = np.asarray(theta, dtype=float), self.d
         J = np.empty((self.data.n_samples, self.n_params))
         J[:, :d] = self.yX
-        J[:, d] = 2.0 * theta[d] * self.data.y
+        J[:, d:] = self._bias_jacobian(theta)
+        return J
+
+    def margin_jacobian_columns(self, theta, data, columns) -> np.ndarray:
+        """``margin_jacobian(theta, data)[:, columns]``; columns of the bias parameters only are formed alone (the
+        bias stage: no copy of y X)."""
+        self._check(data)
+        columns = np.asarray(columns, dtype=int)
+        if columns.size and int(columns.min()) >= self.d:
+            return self._bias_jacobian(np.asarray(theta, dtype=float))[:, columns - self.d]
+        return self.margin_jacobian(theta, data)[:, columns]
+
+    def _bias_jacobian(self, theta) -> np.ndarray:
+        """The columns of b1 (and b2): 2 b1 y (and -2 b2 y)."""
+        d, y = self.d, self.data.y
+        J = np.empty((self.data.n_samples, self.n_params - d))
+        J[:, 0] = 2.0 * theta[d] * y
         if self.sign == "both":
-            J[:, d + 1] = -2.0 * theta[d + 1] * self.data.y
+            J[:, 1] = -2.0 * theta[d + 1] * y
         return J
 
     def weighted_hessian(self, theta, data, weights) -> np.ndarray:
@@ -309,11 +338,12 @@ def bias_parameters(b: float, sign: str) -> np.ndarray:
     return np.array([np.sqrt(max(b, 0.0))])
 
 
-def closed_form_bias(yX, y, w, positive: bool) -> float:
+def closed_form_bias(yX, y, w, positive: bool, projection=None) -> float:
     """With w fixed, y_n (w.x_n + b) >= 1 holds for b in [lo, hi] (lo from the positive samples, hi from the
     negative ones); the bias of smallest |b| there (b >= 0 for ``positive``).  An interval empty by rounding
-    (lo > hi at the QP's optimum, where lo = hi = b) gives its midpoint; the certificate judges it."""
-    proj = y * (yX @ w)                                 # w.x_n
+    (lo > hi at the QP's optimum, where lo = hi = b) gives its midpoint; the certificate judges it.
+    ``projection``: yX @ w when the caller has it."""
+    proj = y * (yX @ w if projection is None else projection)                  # w.x_n
     lo = float(np.max(1.0 - proj[y > 0], initial=-np.inf))
     hi = float(np.min(-1.0 - proj[y < 0], initial=np.inf))
     if positive:
@@ -380,7 +410,7 @@ def _qp_stages(data, sign: str, qp: Certificate, opts: SolveOptions, zero_tol: f
     theta = np.concatenate([w, bias_parameters(b, sign)])
     # a block is discarded when its largest contribution to a margin is <= zero_tol (margins are
     # normalized to 1, so the test does not depend on the data's scale)
-    discard_w = bool(np.max(np.abs(fns.yX @ w), initial=0.0) <= zero_tol)
+    discard_w = bool(np.max(np.abs(fns.projection(w)), initial=0.0) <= zero_tol)
     if discard_w:
         theta[w_idx] = 0.0
     solver = SolverInfo("ipopt", qp.solver.status, qp.solver.return_status, qp.solver.iterations, qp.solver.seconds,
@@ -397,7 +427,7 @@ def _qp_stages(data, sign: str, qp: Certificate, opts: SolveOptions, zero_tol: f
     if not qp.success:
         return stages
     start = time.perf_counter()
-    bias = closed_form_bias(fns.yX, data.y, theta[w_idx], sign == "positive")
+    bias = closed_form_bias(fns.yX, data.y, theta[w_idx], sign == "positive", fns.projection(theta[w_idx]))
     discard_b = abs(bias) <= zero_tol
     theta[b_idx] = 0.0 if discard_b else bias_parameters(bias, sign)
     nlp = stage_nlp(fns, data, b_idx, b_idx, theta)

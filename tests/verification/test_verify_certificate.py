@@ -4,10 +4,12 @@ and a lossless JSON round trip (a certificate read back says exactly what it sai
 import json
 import math
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from verify_helpers import QP, kkt_qp
 
 from lexmargin.nlp.certificate import (
@@ -63,6 +65,30 @@ def test_per_sample_numbers_are_summed_over_the_sample_rows():
                          report.support | (np.arange(lam.size) == 2), report.extended)
     multipliers, active, support = per_sample(twice, 5)
     assert multipliers.tolist() == [2.25, 0.0, 0.5, 0.0, 0.0]
+
+
+def test_per_sample_refuses_a_row_of_a_sample_outside_the_problem():
+    report = sample_report()
+    with pytest.raises(IndexError, match="sample 3 in a problem of 3 samples"):
+        per_sample(report, 3)
+    multipliers, active, support = per_sample(report, 4)          # every sample index (0, 2, 3) in range
+    assert multipliers.tolist() == [2.0, 0.0, 0.5, 0.0] and active.tolist() == [0, 2]
+
+
+@given(st.lists(st.tuples(st.integers(-1, 6), st.floats(-1e3, 1e3), st.booleans(), st.booleans()), max_size=30))
+def test_per_sample_agrees_with_add_at_and_unique(rows):
+    """Samples in any order, repeated or absent (-1): np.add.at's sums bit for bit, np.unique's sorted lists."""
+    report = sample_report()
+    samples = np.array([r[0] for r in rows], dtype=int)
+    lam = np.array([r[1] for r in rows], dtype=float)
+    active, support = np.array([r[2] for r in rows], dtype=bool), np.array([r[3] for r in rows], dtype=bool)
+    ext = replace(report.extended, samples=samples)
+    got = per_sample(type(report)(report.residuals, report.licq, report.second_order, lam, active, support, ext), 7)
+    sums = np.zeros(7)
+    np.add.at(sums, samples[samples >= 0], lam[samples >= 0])
+    assert got[0].tobytes() == sums.tobytes()
+    assert got[1].tolist() == np.unique(samples[(samples >= 0) & active]).tolist()
+    assert got[2].tolist() == np.unique(samples[(samples >= 0) & support]).tolist()
 
 
 def test_row_summaries_per_kind():
