@@ -48,6 +48,7 @@ from ..nlp.norms import OBJECTIVE, PartialL2
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
 from .depth import DepthResult, DepthStage, DepthStageDiagnostics, depth_sensitive, stage_nlp
+from .dual import largest_magnitude
 from .margins import COLUMN_SPREAD, DATA_SPREAD, LinearMargins, power_of_two_exponent
 from .maxmargin import MaxMarginProblem, WorkingSetOptions, _Attempt
 from .separability import farkas_proof
@@ -76,7 +77,7 @@ class BiasMargins(LinearMargins):
         np.multiply(data.y[:, None], data.X, out=A[:, :d])
         A[:, d] = data.y
         self.c = np.zeros(N)
-        columns = np.max(np.abs(A), axis=0) if N else np.zeros(d + 1)
+        columns = largest_magnitude(A, 0) if N else np.zeros(d + 1)
         exponent = power_of_two_exponent(float(np.max(columns, initial=0.0)))
         self.scale_exponent = exponent if abs(exponent) > DATA_SPREAD else 0
         if self.scale_exponent:

@@ -595,3 +595,16 @@ def test_least_distance_limits_and_modes_field_by_field():
     Aw = np.hstack([wide.y[:, None] * wide.X, wide.y[:, None]])
     rows_mode = D.least_distance(Aw, np.ones(10), free=(12,), full_gram=False)
     assert rows_mode.full_gram is False and rows_mode.converged
+
+
+@PROPERTY
+@given(st.integers(1, 6), st.integers(1, 6), st.integers(0, 2 ** 32 - 1), st.booleans())
+def test_largest_magnitude_is_the_maximum_of_the_absolute_values(rows, columns, seed, zeros):
+    """max(max A, -min A) along either axis: np.max(np.abs(A)) exactly (zeros and signed zeros included)."""
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((rows, columns)) * 10.0 ** rng.integers(-300, 300, (rows, columns))
+    if zeros:
+        A[:, 0] = -0.0
+        A[0] = 0.0
+    for axis in (0, 1):
+        assert D.largest_magnitude(A, axis).tolist() == np.max(np.abs(A), axis=axis).tolist()
