@@ -144,10 +144,13 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # from the passive rows, tested against A[rows]^T u), _all_rows (one NNLS on all rows or a working set),
     # single_blas_thread and _controller (BLAS threads).  In: _Gram.__init__ (the A A^T it keeps is the Gram matrix
     # the certificate's LICQ reads, certify.RowGram) and _beta_structure (the Jacobian of beta that linear_margins
-    # turns into A).
+    # turns into A), largest_magnitude (the row and column sizes of |A|: the prescaling and the violation
+    # tolerance), the LAPACK calls _cholesky, _cho_solve, _lower_solve (every factorization above) and
+    # _exact_free_bounds (a bound on a free coordinate held exactly: the SVM's b = 0 at b >= 0).
     "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_bordered", "_extend", "least_distance",
                                          "dual_applies", "dual_rows", "dual_certificate", "linear_margins",
-                                         "_Gram.__init__", "_beta_structure"]},
+                                         "_Gram.__init__", "_beta_structure", "largest_magnitude", "_cholesky",
+                                         "_cho_solve", "_lower_solve", "_exact_free_bounds"]},
     # the SVM-with-bias QP: its rows (BiasMargins: prescaled A = y (x, 1), the row b >= 0 with its level, the
     # Farkas rows), the closed form of one class and its status, Farkas statuses, the svm_bias model's stage
     # functions (margins, Jacobian, Hessian diagonal), the mapping to the smallest bias parametrization
@@ -178,7 +181,9 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                  "SVMBiasQP.__init__", "SVMBiasQP.solve", "SVMBiasQP._single_class",
                                                  "SVMBiasQP._infeasibility_status", "BiasModelFunctions.__init__",
                                                  "BiasModelFunctions.bias", "BiasModelFunctions.margins",
-                                                 "BiasModelFunctions.margin_jacobian",
+                                                 "BiasModelFunctions.margin_jacobian", "BiasModelFunctions.projection",
+                                                 "BiasModelFunctions.margin_jacobian_columns",
+                                                 "BiasModelFunctions._bias_jacobian",
                                                  "BiasModelFunctions.weighted_hessian",
                                                  "BiasModelFunctions.weighted_hessian_diagonal", "bias_parameters",
                                                  "closed_form_bias", "_diagonal_stage", "_stage_certificate",
@@ -192,7 +197,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # gamma_nlp, depth_gamma_path, a different problem), feasible_start, svm_with_bias (a wrapper).
     # depth_sensitive is decorated with @verbose_call (mutmut 3 does not mutate decorated functions): its stage
     # loop is the undecorated _depth_stages
-    "depth": {"lexmargin.problems.depth": ["_depth_stages", "stage_nlp", "block_groups", "_indices"]},
+    "depth": {"lexmargin.problems.depth": ["_depth_stages", "stage_nlp", "_jacobian_columns", "block_groups",
+                                           "_indices"]},
     # homogeneity checks (numeric and SymPy)
     "homogeneity": {"lexmargin.modeling.homogeneity": ["*"]},
 }
