@@ -486,7 +486,7 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, full
         theta = np.zeros(n)
         theta[regularized] = (AW.T @ mu_W)[regularized]
         theta[free] = nu * scale
-        if status != "optimal" or full:
+        if status != "optimal" or full or every:       # every row solved: none can be violated outside W
             break
         mask = np.zeros(N, dtype=bool)
         mask[W] = True
@@ -498,19 +498,16 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, full
     lam = np.zeros(N)
     lam[W] = 2.0 * mu_W
     passive = np.sort(W[passive_W])
-    _exact_free_bounds(A, r, theta, passive, free, regularized)
+    _exact_free_bounds(A, r, theta, passive, free, rownorm_R)
     return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)
 
 
-def _exact_free_bounds(A, r, theta, passive, free, regularized):
+def _exact_free_bounds(A, r, theta, passive, free, regularized_size):
     """A passive row on one free coordinate alone (a bound such as the SVM's b >= 0) holds exactly: theta's entry
-    is set from it (in place).  Rows with a nonzero among the first regularized entries are ruled out before the
-    rest of their entries is read (the SVM's rows: long rows of wide data are not copied)."""
-    candidates = passive[np.count_nonzero(A[np.ix_(passive, free)], axis=1) == 1]
-    if candidates.size and regularized.size:
-        candidates = candidates[~np.any(A[np.ix_(candidates, regularized[:8])], axis=1)]
-        candidates = candidates[~np.any(A[candidates][:, _columns(regularized)], axis=1)]
-    for i in candidates.tolist():
+    is set from it (in place).  ``regularized_size``: max |A_n| over the regularized columns (0 exactly for the
+    rows without a regularized entry), so that only the free entries of the rows are read."""
+    alone = (regularized_size[passive] == 0) & (np.count_nonzero(A[np.ix_(passive, free)], axis=1) == 1)
+    for i in passive[alone].tolist():
         j = int(np.flatnonzero(A[i, free])[0])
         theta[free[j]] = r[i] / A[i, free[j]]
 

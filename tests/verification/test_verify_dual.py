@@ -231,24 +231,29 @@ def test_a_bound_on_a_free_coordinate_holds_exactly():
         assert_kkt(A, r, result, free=(1,))
 
 
-def test_a_bound_row_is_told_from_a_margin_row_by_its_entries_past_the_first_eight():
-    """Rows whose first eight regularized entries are 0 are read to the end: a margin row with a single nonzero
-    entry there is no bound, the bound row b >= 0 is (wide rows, the bias column last)."""
+def test_a_bound_row_is_told_from_a_margin_row_by_its_regularized_entries():
+    """A row with one nonzero regularized entry (however far along the row) is no bound; the row b >= 0 is, and
+    only a passive one sets b."""
     rng = np.random.default_rng(4)
     d = 40
     X = rng.standard_normal((6, d))
-    X[:, :8] = 0.0
+    X[:, :30] = 0.0
     y = np.array([1.0, 1.0, 1.0, -1.0, -1.0, -1.0])
-    X[y > 0, 20] += 3.0
-    X[y < 0, 20] -= 3.0
     A = np.vstack([np.hstack([y[:, None] * X, y[:, None]]), np.eye(1, d + 1, d)])
+    A[0, :d] = 0.0
+    A[0, d - 1] = 1e-300                          # a margin row with a single tiny regularized entry, last
     r = np.append(np.ones(6), 0.0)
+    sizes = D.largest_magnitude(A[:, :d], 1)
     theta = np.full(d + 1, 7.0)
-    D._exact_free_bounds(A, r, theta, np.arange(7), np.array([d]), np.arange(d))
+    D._exact_free_bounds(A, r, theta, np.arange(7), np.array([d]), sizes)
     assert theta[d] == 0.0                       # the bound row: b = r / 1 = 0
     theta = np.full(d + 1, 7.0)
-    D._exact_free_bounds(A, r, theta, np.arange(6), np.array([d]), np.arange(d))
+    D._exact_free_bounds(A, r, theta, np.arange(6), np.array([d]), sizes)
     assert theta.tolist() == [7.0] * (d + 1)     # margin rows only: nothing set
+    A[0, d - 1] = 0.0                            # now row 0 is y_0 b >= 1 alone: b = 1 / y_0
+    theta = np.full(d + 1, 7.0)
+    D._exact_free_bounds(A, r, theta, np.arange(6), np.array([d]), D.largest_magnitude(A[:, :d], 1))
+    assert theta[d] == 1.0 and theta[:d].tolist() == [7.0] * d
 
 
 # ---- statuses ---------------------------------------------------------------------------------------------
