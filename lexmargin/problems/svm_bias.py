@@ -384,11 +384,16 @@ def _diagonal_stage(nlp, fns, data, free, objective_idx):
     return replace(nlp, hessian=hessian, hessian_diagonal=True)
 
 
-def _stage_certificate(fns, data, free, objective_idx, theta, multipliers, opts, *, name, solver, finish,
+def _stage(fns, data, free, objective_idx, theta):
+    """The depth-sensitive stage NLP of the svm_bias model (free parameters ``free``, objective ||theta[idx]||^2,
+    the other entries at theta) with its diagonal Hessian (``_diagonal_stage``)."""
+    return _diagonal_stage(stage_nlp(fns, data, free, objective_idx, theta), fns, data, free, objective_idx)
+
+
+def _stage_certificate(nlp, fns, data, free, objective_idx, theta, multipliers, opts, *, name, solver, finish,
                        constraints, diagnostics, status=None, point=None) -> tuple[Certificate, float]:
-    """Certify ``theta`` on the depth-sensitive stage NLP (free parameters ``free``, objective ||theta[idx]||^2);
-    ``point``: that NLP's evaluation at theta[free] when the caller has it."""
-    nlp = _diagonal_stage(stage_nlp(fns, data, free, objective_idx, theta), fns, data, free, objective_idx)
+    """Certify ``theta`` on the stage NLP ``nlp`` (``_stage(fns, data, free, objective_idx, theta)``); ``point``: that
+    NLP's evaluation at theta[free] when the caller has it."""
     report = certify(nlp, theta[free], multipliers, tolerances=opts.tolerances, point=point)
     value = float(theta[objective_idx] @ theta[objective_idx])
     status = status or decide(report.kkt_met(opts.tolerances), solver.status)
@@ -418,8 +423,10 @@ def _qp_stages(data, sign: str, qp: Certificate, opts: SolveOptions, zero_tol: f
                         "solved as the convex QP in (w, b) (its certificate: result.qp), mapped to the smallest bias "
                         "parametrization b1 = sqrt(max(b, 0)), b2 = sqrt(max(-b, 0)); certified with the QP's "
                         "multipliers")
+    every = np.arange(fns.n_params)
     first, value = _stage_certificate(
-        fns, data, np.arange(fns.n_params), w_idx, theta, qp.multipliers, opts, name="depth_sensitive_w",
+        _stage(fns, data, every, w_idx, theta), fns, data, every, w_idx, theta, qp.multipliers, opts,
+        name="depth_sensitive_w",
         solver=solver, finish=qp.finish, status=None if qp.success else qp.status,
         constraints="f_n(w) >= 1, shallower blocks fixed at their stage solutions; minimizing ||w||^2 (solved as "
                     "the convex QP in (w, b))",
@@ -431,14 +438,14 @@ def _qp_stages(data, sign: str, qp: Certificate, opts: SolveOptions, zero_tol: f
     bias = closed_form_bias(fns.yX, data.y, theta[w_idx], sign == "positive", fns.projection(theta[w_idx]))
     discard_b = abs(bias) <= zero_tol
     theta[b_idx] = 0.0 if discard_b else bias_parameters(bias, sign)
-    nlp = stage_nlp(fns, data, b_idx, b_idx, theta)
+    nlp = _stage(fns, data, b_idx, b_idx, theta)
     point = nlp.evaluate(theta[b_idx], None)
     lam = fit_multipliers(nlp, theta[b_idx], tolerances=opts.tolerances, point=point)[:data.n_samples]
     solver = SolverInfo("closed_form", Status.OPTIMAL, "closed form", 0, time.perf_counter() - start,
                         "w fixed: the feasible biases form an interval [lo, hi]; b1^2 + b2^2 = |b| is smallest at "
                         "b = clip(0, lo, hi)" + (" with b >= 0" if sign == "positive" else ""))
     second, value = _stage_certificate(
-        fns, data, b_idx, b_idx, theta, lam, opts, name="depth_sensitive_b", solver=solver, point=point,
+        nlp, fns, data, b_idx, b_idx, theta, lam, opts, name="depth_sensitive_b", solver=solver, point=point,
         finish=FinishInfo(False, "closed form: nothing to finish"),
         constraints="f_n(w) >= 1, shallower blocks fixed at their stage solutions; minimizing ||b||^2 (closed form)",
         diagnostics=DepthStageDiagnostics(("b",), int(b_idx.size), ("w",)))
