@@ -213,6 +213,33 @@ def test_model_functions_against_finite_differences(sign):
 
 
 @pytest.mark.parametrize("sign", ["both", "positive"])
+def test_jacobian_columns_and_the_kept_projection(sign):
+    """margin_jacobian_columns is the Jacobian's columns (the bias columns alone, mixed ones, none); the projection
+    y_n w.x_n is kept for one w and recomputed for another (also for the same array changed in place); the stage
+    NLP of the bias block evaluates exactly the columns of the whole Jacobian."""
+    rng = np.random.default_rng(7)
+    data = Dataset(rng.standard_normal((6, 3)), np.array([1.0, -1, 1, -1, 1, -1]))
+    fns = S.BiasModelFunctions(data, sign)
+    theta = rng.standard_normal(fns.n_params)
+    J = fns.margin_jacobian(theta, data)
+    bias = np.arange(3, fns.n_params)
+    for columns in (bias, bias[::-1], np.array([1, 3]), np.array([2, 0]), np.zeros(0, dtype=int), bias[-1:]):
+        got = fns.margin_jacobian_columns(theta, data, columns)
+        assert got.shape == (6, columns.size) and got.tobytes() == J[:, columns].tobytes()
+    with pytest.raises(ValueError):
+        fns.margin_jacobian_columns(theta, Dataset(data.X, data.y), bias)
+    w = theta[:3].copy()
+    first = fns.projection(w)
+    assert fns.projection(w.copy()) is first and not first.flags.writeable
+    assert first.tobytes() == (fns.yX @ w).tobytes()
+    w[0] += 1.0
+    assert fns.projection(w).tobytes() == (fns.yX @ w).tobytes()
+    assert fns.margins(theta, data).tobytes() == (fns.yX @ theta[:3] + data.y * fns.bias(theta)).tobytes()
+    point = stage_nlp(fns, data, bias, bias, theta).evaluate(theta[bias], None)
+    assert point.jacobian.tobytes() == J[:, bias].tobytes()
+
+
+@pytest.mark.parametrize("sign", ["both", "positive"])
 def test_stage_hessian_is_the_diagonal_of_the_stage_nlps_own(sign):
     from lexmargin.problems.svm_bias import _diagonal_stage
 
