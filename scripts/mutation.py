@@ -186,7 +186,7 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                  "BiasModelFunctions._bias_jacobian",
                                                  "BiasModelFunctions.weighted_hessian",
                                                  "BiasModelFunctions.weighted_hessian_diagonal", "bias_parameters",
-                                                 "closed_form_bias", "_diagonal_stage", "_stage_certificate",
+                                                 "closed_form_bias", "smallest_feasible_bias", "_diagonal_stage", "_stage_certificate",
                                                  "_qp_stages", "_result", "_unpack", "svm_with_bias_qp"]},
     # lexicographic stages: fixed samples become equality rows at their level, the stage NLP, uniqueness.
     # Left out: lexicographic_max_margin (argument checks, the first margin-path solve, sigma: a rescaling
@@ -496,8 +496,18 @@ GENERIC = [
     (r"^x_unit_gram: .*if not np\.all\(norms > 0\): -> .*norms >= 0",
      "a zero row makes G nan, whose eigenvalues fail the condition test (None) anyway"),
     # ---- depth: the stage NLP's Jacobian without a column copy (2026-12-01 afternoon)
-    (r"^x_stage_nlp: .*(every = np\.array_equal\(free, np\.arange\(P\)\)|J if every else J\[:, free\]).*-> ",
+    (r"^x_stage_nlp: .*(every = np\.array_equal\(free, np\.arange\(P\)\)|J if every else J\[:, free\]|"
+     r"margin_jacobian\(theta, data\) if every else _jacobian_columns).*-> ",
      "every only avoids a column copy: with free = 0..P-1, J[:, free] is the same matrix"),
+    (r"^x__jacobian_columns: .*(own = getattr\(model, \"margin_jacobian_columns\", None\) -> |"
+     r"if \(own is not None\) and False)",
+     "the model's own margin_jacobian_columns only skips forming the other columns: the whole Jacobian's columns "
+     "are the same numbers (tests compare them bit for bit)"),
+    (r"^x\u01c1BiasModelFunctions\u01c1margin_jacobian_columns: .*int\(columns\.min\(\)\) >= self\.d: -> "
+     r".*int\(columns\.min\(\)\) > self\.d:",
+     "the bias columns then come from the whole Jacobian: the same numbers (tests compare them bit for bit)"),
+    (r"^x__samples_of: .*marked = np\.zeros\(n_samples, dtype=bool\) -> .*(dtype=None|n_samples, \))",
+     "float marks 0.0 / 1.0 instead of False / True: np.flatnonzero finds the same samples"),
     # ---- certify's shared numbers (2026-12-01 afternoon)
     (r"^x_hessian_diagonal_of: .*reshape\(-1\) -> .*reshape\(None\)",
      "the Hessian of a hessian_diagonal NLP is its (n,) diagonal already: reshape(None) leaves that shape"),
@@ -552,7 +562,7 @@ GENERIC = [
      r"(?!.*tolerances=opts\.tolerances)",
      "fit_multipliers' active tolerance only widens its NNLS candidates, which get multiplier 0 at a KKT point; "
      "the stage's certificate is computed with opts.tolerances"),
-    (r"^x\u01c1BiasMargins\u01c1__init__: .*columns = np\.max\(np\.abs\(A\), axis=0\) if N else",
+    (r"^x\u01c1BiasMargins\u01c1__init__: .*columns = largest_magnitude\(A, 0\) if N else",
      "a Dataset has N >= 1 samples (empty data is refused with DataError): the N = 0 branch is never taken"),
     (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.max\(columns, initial=0\.0\)",
      "the bias column is y with |y_n| = 1: max(columns) >= 1, so 'initial' (0, 1 or none) never decides"),
@@ -573,14 +583,16 @@ GENERIC = [
      "does not depend on theta"),
     (r"^x\u01c1BiasModelFunctions\u01c1weighted_hessian: .*weighted_hessian_diagonal\(None, data, weights\)",
      "the svm_bias model's weighted Hessian does not depend on theta"),
-    (r"^x\u01c1BiasModelFunctions\u01c1margin_jacobian: .*\* self\.data\.y -> .*/ self\.data\.y",
+    (r"^x\u01c1BiasModelFunctions\u01c1(margin_jacobian|_bias_jacobian): .*\* (self\.data\.)?y -> .*/ (self\.data\.)?y",
      "labels are +-1: dividing equals multiplying"),
-    (r"^x__qp_stages: .*discard_w = bool\(np\.max\(np\.abs\(fns\.yX @ w\), initial=0\.0\).*-> .*(initial=None|w\), \))",
+    (r"^x__qp_stages: .*discard_w = bool\(np\.max\(np\.abs\(fns\.projection\(w\)\), initial=0\.0\).*-> "
+     r".*(initial=None|\(w\)\), \))",
      "np.max over the N >= 1 margins"),
-    (r"^x_(_qp_stages|closed_form_bias|BiasMargins\u01c1__init__): .*BOUNDARY",
+    (r"^x_(_qp_stages|closed_form_bias|smallest_feasible_bias|BiasMargins\u01c1__init__): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
-    (r"^x__qp_stages: .*closed_form_bias\(fns\.yX, data\.y, theta\[w_idx\], sign == \"positive\"\) -> ",
+    (r"^x__qp_stages: .*smallest_feasible_bias\(fns\.projection\(theta\[w_idx\]\), data\.y, sign == \"positive\"\) -> "
+     r".*(None\)|\"\)|y, \))",
      "w is the QP's: its feasible interval [lo, hi] holds the QP's own b, which is >= 0 for sign='positive', so the "
      "smallest |b| in it is >= 0 without the clamp"),
     (r"^x__qp_stages: .*fit_multipliers\(nlp, theta\[b_idx\], tolerances=opts\.tolerances\)",
@@ -588,8 +600,8 @@ GENERIC = [
     (r"^x__stage_certificate: .*decide\(report\.kkt_met\(opts\.tolerances\), solver\.status\) -> .*None\)",
      "the stage solvers' statuses are OPTIMAL or the QP's own failed status, which is passed explicitly; decide() "
      "gives inaccurate for OPTIMAL and None alike"),
-    (r"^x_closed_form_bias: .*proj\[y (> 0|< 0)\].*-> .*proj\[y (>= 0|<= 0|< 1)\]", "labels are +-1"),
-    (r"^x_closed_form_bias: .*if lo > hi: -> .*if lo >= hi:", "at lo == hi the midpoint and the clipped value are "
+    (r"^x_smallest_feasible_bias: .*proj\[y (> 0|< 0)\].*-> .*proj\[y (>= 0|<= 0|< 1)\]", "labels are +-1"),
+    (r"^x_smallest_feasible_bias: .*if lo > hi: -> .*if lo >= hi:", "at lo == hi the midpoint and the clipped value are "
      "both lo"),
     (r"^x_svm_with_bias_qp: .*raise_on_failure=False\) -> .*raise_on_failure=None\)", "None is falsy like False"),
     (r"^x_svm_with_bias_qp: .*replace\(opts, init=None, starts=None, raise_on_failure=False\) -> "
@@ -630,22 +642,20 @@ GENERIC = [
     (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.max\(np\.abs\(A\), initial=0\.0\).*-> .*initial=1\.0",
      "A's bias column is y (+-1): max |A| >= 1 either way"),
     # ---- dual
-    (r"^x__(bordered|extend): .*check_finite=False.*-> .*(check_finite=None|check_finite=True|lower=True, \)|, \)\))",
-     "check_finite only rejects inf/nan input (which never reaches these factorizations): the numbers are the same"),
-    (r"^x__(bordered|extend): .*(cho_solve\(\(L, True\), (r|C), check_finite=False\)) -> "
-     r".*cho_solve\(\(L, True\), (r|C), \)",
-     "check_finite only rejects inf/nan input (which never reaches these factorizations): the numbers are the same"),
+    (r"^x__cholesky: .*dpotrf\(K, lower=1, clean=1\) -> .*(clean=None|lower=1, \))",
+     "f2py reads clean=None, like the omitted argument, as its default 1: the upper triangle is zeroed either way "
+     "(and potrs, trtrs and np.diag read only the lower one)"),
     (r"^x__bordered: .*rcond=None.*-> .*C\.T @ z0, \)", "rcond=None is numpy's default"),
     (r"^x__extend: .*C, S = np\.zeros\(\(0, new\.size\)\), Knn -> .*np\.zeros\(\(1, new\.size\)\)",
      "with no passive rows C is only copied into an empty block: a 1 x m zero row broadcasts into it like 0 x m"),
-    (r"^x__extend: .*(L22 = cholesky\(scaled, lower=True, check_finite=False\) -> .*L22 = None|"
+    (r"^x__extend: .*(L22 = _cholesky\(scaled\) -> .*(L22 = None|_cholesky\(None\))|"
      r"np\.min\(np\.diag\(L22\)\) \*\* 2 <= DEPENDENT: -> .*(np\.diag\(None\)|\*\* 3 <= DEPENDENT)|"
      r"raise LinAlgError\(\"nearly dependent\"\))",
      "more rows go to the pivoted Cholesky (the exception is caught), whose own test (tol=DEPENDENT on the same "
      "squared lengths) keeps the same independent rows, factored alike"),
     (r"^x__extend: .*(factor, piv, rank, _ = dpstrf\(scaled, tol=DEPENDENT, lower=1\) -> .*(lower=None|"
      r"tol=DEPENDENT, \))|keep = piv\[:rank\] - 1|L22 = np\.tril\(factor\[:rank, :rank\]\)|"
-     r"L22 = cholesky\(scaled\[np\.ix_\(keep, keep\)\], lower=True, check_finite=False\))",
+     r"L22 = _cholesky\(scaled\[np\.ix_\(keep, keep\)\]\))",
      "the fallback for a failed Cholesky of the rows dpstrf kept (their pivots exceed DEPENDENT, so it does not "
      "fail): only the pivot order is read otherwise"),
     (r"^x__extend: .*BOUNDARY",
@@ -666,7 +676,7 @@ GENERIC = [
      "a model linear in theta has degree 1 or none, and a homogeneous one has beta(0) = 0 and c(0) = 0: the "
      "computed c is 0 as well"),
     (r"^x_linear_margins: .*np\.outer\(y, .*reshape\(-1\)\) -> .*reshape\(None\)", "np.outer flattens its arguments"),
-    (r"^x_linear_margins: .*columns = np\.max\(np\.abs\(A\), axis=0\) if A\.size else np\.zeros\(A\.shape\[1\]\) -> ",
+    (r"^x_linear_margins: .*columns = largest_magnitude\(A, 0\) if A\.size else np\.zeros\(A\.shape\[1\]\) -> ",
      "A has N >= 1 rows and P >= 1 columns: never empty"),
     (r"^x_linear_margins: .*np\.max\(columns, initial=0\.0\).*-> .*(initial=None|columns, \))",
      "np.max over the P >= 1 column sizes"),
@@ -740,7 +750,7 @@ GENERIC = [
      "the default iteration cap (solver strategy): no test needs 10000 iterations"),
     (r"^x_least_distance: .*r = np\.asarray\(r, dtype=float\)\.reshape\(-1\) -> .*reshape\(None\)",
      "r is 1-d in every caller"),
-    (r"^x_least_distance: .*rownorm = np\.max\(np\.abs\(A\), axis=1\) if A\.shape\[1\] else "
+    (r"^x_least_distance: .*rownorm = largest_magnitude\(A, 1\) if A\.shape\[1\] else "
      r"np\.zeros\(A\.shape\[0\]\) -> ",
      "the row sizes in the violation tolerance VIOLATION max(|r|, max|A_n| max|theta|) (1e-13 relative): whether "
      "a violation at rounding level asks for one more iteration, below the NNLS's own accuracy (~1e-10), whose "

@@ -472,7 +472,7 @@ def cholesky_solve_lower(G, B) -> np.ndarray:
     """L^-1 B with L the lower Cholesky factor of the symmetric positive definite G: LAPACK's potrf and trtrs, the
     routines ``scipy.linalg.cholesky`` and ``solve_triangular`` call (the same numbers), without their per-call
     validation (some 60 us on a 10 x 10 G).  Raises LinAlgError when G is not positive definite."""
-    L, info = dpotrf(np.asarray(G, dtype=float), lower=1, clean=1)
+    L, info = dpotrf(np.asarray(G, dtype=float), lower=1)      # trtrs reads only L's lower triangle
     if info != 0:
         raise LinAlgError(f"the Gram matrix is not positive definite (potrf info {info})")
     return dtrtrs(L, np.asarray(B, dtype=float), lower=1)[0]      # L's diagonal is positive: trtrs cannot fail

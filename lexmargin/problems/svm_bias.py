@@ -339,12 +339,16 @@ def bias_parameters(b: float, sign: str) -> np.ndarray:
     return np.array([np.sqrt(max(b, 0.0))])
 
 
-def closed_form_bias(yX, y, w, positive: bool, projection=None) -> float:
+def closed_form_bias(yX, y, w, positive: bool) -> float:
     """With w fixed, y_n (w.x_n + b) >= 1 holds for b in [lo, hi] (lo from the positive samples, hi from the
     negative ones); the bias of smallest |b| there (b >= 0 for ``positive``).  An interval empty by rounding
-    (lo > hi at the QP's optimum, where lo = hi = b) gives its midpoint; the certificate judges it.
-    ``projection``: yX @ w when the caller has it."""
-    proj = y * (yX @ w if projection is None else projection)                  # w.x_n
+    (lo > hi at the QP's optimum, where lo = hi = b) gives its midpoint; the certificate judges it."""
+    return smallest_feasible_bias(yX @ w, y, positive)
+
+
+def smallest_feasible_bias(projection, y, positive: bool) -> float:
+    """``closed_form_bias`` from the products y_n w.x_n (``projection``)."""
+    proj = y * projection                                 # w.x_n
     lo = float(np.max(1.0 - proj[y > 0], initial=-np.inf))
     hi = float(np.min(-1.0 - proj[y < 0], initial=np.inf))
     if positive:
@@ -435,7 +439,7 @@ def _qp_stages(data, sign: str, qp: Certificate, opts: SolveOptions, zero_tol: f
     if not qp.success:
         return stages
     start = time.perf_counter()
-    bias = closed_form_bias(fns.yX, data.y, theta[w_idx], sign == "positive", fns.projection(theta[w_idx]))
+    bias = smallest_feasible_bias(fns.projection(theta[w_idx]), data.y, sign == "positive")
     discard_b = abs(bias) <= zero_tol
     theta[b_idx] = 0.0 if discard_b else bias_parameters(bias, sign)
     nlp = _stage(fns, data, b_idx, b_idx, theta)
