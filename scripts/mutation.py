@@ -186,8 +186,9 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                  "BiasModelFunctions._bias_jacobian",
                                                  "BiasModelFunctions.weighted_hessian",
                                                  "BiasModelFunctions.weighted_hessian_diagonal", "bias_parameters",
-                                                 "closed_form_bias", "smallest_feasible_bias", "_diagonal_stage", "_stage_certificate",
-                                                 "_qp_stages", "_result", "_unpack", "svm_with_bias_qp"]},
+                                                 "closed_form_bias", "smallest_feasible_bias", "_diagonal_stage",
+                                                 "_stage", "_stage_certificate", "_qp_stages", "_result", "_unpack",
+                                                 "svm_with_bias_qp"]},
     # lexicographic stages: fixed samples become equality rows at their level, the stage NLP, uniqueness.
     # Left out: lexicographic_max_margin (argument checks, the first margin-path solve, sigma: a rescaling
     # every stage certificate is invariant to), to_dict of the results
