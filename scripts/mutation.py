@@ -592,6 +592,10 @@ GENERIC = [
     (r"^x_(_qp_stages|closed_form_bias|smallest_feasible_bias|BiasMargins\u01c1__init__): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
+    (r"^x__qp_stages: .*_stage\(fns, data, every, w_idx, theta\), fns, data, every, w_idx, theta, .*-> "
+     r".*fns, data, None, w_idx, theta",
+     "theta[None] is theta with a leading axis of length 1: the stage NLP assigns it into the full parameter vector "
+     "and certify flattens it, the same numbers as theta[every] (every parameter is free in this stage)"),
     (r"^x__qp_stages: .*smallest_feasible_bias\(fns\.projection\(theta\[w_idx\]\), data\.y, sign == \"positive\"\) -> "
      r".*(None\)|\"\)|y, \))",
      "w is the QP's: its feasible interval [lo, hi] holds the QP's own b, which is >= 0 for sign='positive', so the "
@@ -643,6 +647,10 @@ GENERIC = [
     (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.max\(np\.abs\(A\), initial=0\.0\).*-> .*initial=1\.0",
      "A's bias column is y (+-1): max |A| >= 1 either way"),
     # ---- dual
+    (r"^x__exact_free_bounds: .*np\.count_nonzero\(A\[np\.ix_\(passive, free\)\], axis=1\) == 1\) -> "
+     r".*np\.ix_\(passive, \)\]",
+     "the rows counted are those whose regularized entries are all 0: their nonzeros lie in the free columns, so "
+     "counting over the whole row gives the same number"),
     (r"^x__cholesky: .*dpotrf\(K, lower=1, clean=1\) -> .*(clean=None|lower=1, \))",
      "f2py reads clean=None, like the omitted argument, as its default 1: the upper triangle is zeroed either way "
      "(and potrs, trtrs and np.diag read only the lower one)"),

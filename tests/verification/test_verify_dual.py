@@ -256,6 +256,17 @@ def test_a_bound_row_is_told_from_a_margin_row_by_its_regularized_entries():
     assert theta[d] == 1.0 and theta[:d].tolist() == [7.0] * d
 
 
+def test_a_bound_on_the_second_of_two_free_coordinates_is_solved_for_exactly():
+    """With two free coordinates a passive row c t_2 >= r alone sets t_2 = r / c (c not 1), and nothing else."""
+    A = np.array([[1.0, 0.5, 2.0, 0.0],       # a margin row (regularized entries 1, 0.5)
+                  [0.0, 0.0, 0.0, 4.0],       # 4 t_2 >= 3 alone (the free coordinates are columns 2 and 3)
+                  [0.0, 0.0, 3.0, 1.0]])      # on both free coordinates: not a bound
+    r = np.array([1.0, 3.0, 1.0])
+    theta = np.array([0.5, 7.0, 7.0, 7.0])
+    D._exact_free_bounds(A, r, theta, np.arange(3), np.array([2, 3]), D.largest_magnitude(A[:, :2], 1))
+    assert theta.tolist() == [0.5, 7.0, 7.0, 0.75]
+
+
 # ---- statuses ---------------------------------------------------------------------------------------------
 XOR = Dataset([[1, 1], [-1, -1], [1, -1], [-1, 1]], [1, 1, -1, -1])
 
