@@ -471,7 +471,8 @@ def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None, 
 def cholesky_solve_lower(G, B) -> np.ndarray:
     """L^-1 B with L the lower Cholesky factor of the symmetric positive definite G: LAPACK's potrf and trtrs, the
     routines ``scipy.linalg.cholesky`` and ``solve_triangular`` call (the same numbers), without their per-call
-    validation (some 60 us on a 10 x 10 G).  Raises LinAlgError when G is not positive definite."""
+    validation (5-10 us a call, several times the factorization of a 10 x 10 G).  Raises LinAlgError when G is not
+    positive definite."""
     L, info = dpotrf(np.asarray(G, dtype=float), lower=1)      # trtrs reads only L's lower triangle
     if info != 0:
         raise LinAlgError(f"the Gram matrix is not positive definite (potrf info {info})")
