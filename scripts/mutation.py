@@ -33,8 +33,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SCOPE: dict[str, dict[str, list[str]]] = {
     # residuals, active set, support, LICQ, second order, certify()
     "certify": {"lexmargin.nlp.certify": ["*"]},
-    # the problem form (bounds as rows), statuses, norms (values, gradients, Jacobians, Hessians by hand)
-    "nlp": {"lexmargin.nlp.nlp": ["*"], "lexmargin.nlp.status": ["*"], "lexmargin.nlp.norms": ["*"]},
+    # the problem form (bounds as rows), statuses, norms (values, gradients, Jacobians, Hessians by hand), the
+    # small factorizations' LAPACK calls (nlp.lapack: the certificate's row-space block and the dual route)
+    "nlp": {"lexmargin.nlp.nlp": ["*"], "lexmargin.nlp.status": ["*"], "lexmargin.nlp.norms": ["*"],
+            "lexmargin.nlp.lapack": ["*"]},
     # the certificate assembled from the report: per-sample multipliers, support, rows, (de)serialization
     "certificate": {"lexmargin.nlp.certificate": ["*"]},
     # Farkas proofs of non-separability
@@ -145,12 +147,12 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # single_blas_thread and _controller (BLAS threads).  In: _Gram.__init__ (the A A^T it keeps is the Gram matrix
     # the certificate's LICQ reads, certify.RowGram) and _beta_structure (the Jacobian of beta that linear_margins
     # turns into A), largest_magnitude (the row and column sizes of |A|: the prescaling and the violation
-    # tolerance), the LAPACK calls _cholesky, _cho_solve, _lower_solve (every factorization above) and
-    # _exact_free_bounds (a bound on a free coordinate held exactly: the SVM's b = 0 at b >= 0).
+    # tolerance) and _exact_free_bounds (a bound on a free coordinate held exactly: the SVM's b = 0 at b >= 0); the
+    # factorizations' LAPACK calls are nlp.lapack's (group nlp).
     "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_bordered", "_extend", "least_distance",
                                          "dual_applies", "dual_rows", "dual_certificate", "linear_margins",
-                                         "_Gram.__init__", "_beta_structure", "largest_magnitude", "_cholesky",
-                                         "_cho_solve", "_lower_solve", "_exact_free_bounds"]},
+                                         "_Gram.__init__", "_beta_structure", "largest_magnitude",
+                                         "_exact_free_bounds"]},
     # the SVM-with-bias QP: its rows (BiasMargins: prescaled A = y (x, 1), the row b >= 0 with its level, the
     # Farkas rows), the closed form of one class and its status, Farkas statuses, the svm_bias model's stage
     # functions (margins, Jacobian, Hessian diagonal), the mapping to the smallest bias parametrization
@@ -651,7 +653,7 @@ GENERIC = [
      r".*np\.ix_\(passive, \)\]",
      "the rows counted are those whose regularized entries are all 0: their nonzeros lie in the free columns, so "
      "counting over the whole row gives the same number"),
-    (r"^x__cholesky: .*dpotrf\(K, lower=1, clean=1\) -> .*(clean=None|lower=1, \))",
+    (r"^x_cholesky_lower: .*dpotrf\(K, lower=1, clean=1\) -> .*(clean=None|lower=1, \))",
      "f2py reads clean=None, like the omitted argument, as its default 1: the upper triangle is zeroed either way "
      "(and potrs, trtrs and np.diag read only the lower one)"),
     (r"^x__bordered: .*rcond=None.*-> .*C\.T @ z0, \)", "rcond=None is numpy's default"),

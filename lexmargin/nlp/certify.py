@@ -35,9 +35,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from scipy.linalg import LinAlgError
-from scipy.linalg.lapack import dpotrf, dtrtrs
 
+from .lapack import cholesky_lower, solve_lower
 from .nlp import NLP, Extended, extend, split_bound_multipliers
 from .options import Tolerances
 
@@ -460,23 +459,12 @@ def _row_space_block(J, columns, rank_tol: float, gram: UnitGram | None = None, 
         return 0, np.zeros((columns.size, columns.size))
     gram = gram if gram is not None else unit_gram(J, rank_tol)
     if gram is not None:
-        W = cholesky_solve_lower(gram.matrix, J[:, columns] / gram.norms[:, None])
+        W = solve_lower(cholesky_lower(gram.matrix), J[:, columns] / gram.norms[:, None])
         return k, W.T @ W
     s, vt = (svd.values, svd.vt) if svd is not None else np.linalg.svd(unit_rows(J), full_matrices=False)[1:]
     rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] > 0 else 0
     V = vt[:rank, columns]
     return rank, V.T @ V
-
-
-def cholesky_solve_lower(G, B) -> np.ndarray:
-    """L^-1 B with L the lower Cholesky factor of the symmetric positive definite G: LAPACK's potrf and trtrs, the
-    routines ``scipy.linalg.cholesky`` and ``solve_triangular`` call (the same numbers), without their per-call
-    validation (5-10 us a call, several times the factorization of a 10 x 10 G).  Raises LinAlgError when G is not
-    positive definite."""
-    L, info = dpotrf(np.asarray(G, dtype=float), lower=1)      # trtrs reads only L's lower triangle
-    if info != 0:
-        raise LinAlgError(f"the Gram matrix is not positive definite (potrf info {info})")
-    return dtrtrs(L, np.asarray(B, dtype=float), lower=1)[0]      # L's diagonal is positive: trtrs cannot fail
 
 
 def second_order_of(nlp: NLP, z, p, ext: Extended, lam, active, support, tol: Tolerances,

@@ -43,8 +43,10 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.linalg import LinAlgError
-from scipy.linalg.lapack import dpotrf, dpotrs, dpstrf, dtrtrs
+from scipy.linalg.lapack import dpstrf
 from scipy.optimize import nnls
+
+from ..nlp.lapack import cho_solve_lower, cholesky_lower, solve_lower
 
 TINY = np.finfo(float).tiny
 DEPENDENT = 1e-12        # squared distance of a row's e_n from the passive span, relative to ||e_n||^2: skipped
@@ -97,32 +99,6 @@ class LDPResult:
         return self.status == "optimal"
 
 
-# ---- small dense factorizations: LAPACK's potrf / potrs / trtrs, the routines scipy.linalg's cholesky, cho_solve and
-# solve_triangular call (the same numbers), without their per-call validation (5-10 us each; a solve of a few
-# rows makes dozens of these calls)
-def _cholesky(K) -> np.ndarray:
-    """The lower Cholesky factor of K (0 x 0: empty); LinAlgError when K is not positive definite."""
-    K = np.asarray(K, dtype=float)
-    if K.size == 0:
-        return np.zeros(K.shape)
-    L, info = dpotrf(K, lower=1, clean=1)
-    if info > 0:
-        raise LinAlgError(f"{info}-th leading minor of the array is not positive definite")
-    return L
-
-
-def _cho_solve(L, b) -> np.ndarray:
-    """K^-1 b from the lower Cholesky factor L of K."""
-    b = np.asarray(b, dtype=float)
-    return np.zeros(b.shape) if b.size == 0 else dpotrs(L, b, lower=1)[0]
-
-
-def _lower_solve(L, b) -> np.ndarray:
-    """L^-1 b for a lower triangular L with a nonzero diagonal."""
-    b = np.asarray(b, dtype=float)
-    return np.zeros(b.shape) if b.size == 0 else dtrtrs(L, b, lower=1)[0]
-
-
 class _Gram:
     """Entries of K = A A^T + r r^T: from one precomputed N x N product, or formed on demand."""
 
@@ -152,7 +128,7 @@ def _extend(L, passive, new, gram: _Gram):
     k = passive.size
     Knn = gram.block(new, new)
     if k:
-        C = _lower_solve(L, gram.block(passive, new))
+        C = solve_lower(L, gram.block(passive, new))
         S = Knn - C.T @ C
     else:
         C, S = np.zeros((0, new.size)), Knn
@@ -160,7 +136,7 @@ def _extend(L, passive, new, gram: _Gram):
     scaled = S / length[:, None] / length[None, :]
     keep = np.arange(new.size)
     try:
-        L22 = _cholesky(scaled)
+        L22 = cholesky_lower(scaled)
         if np.min(np.diag(L22)) ** 2 <= DEPENDENT:
             raise LinAlgError("nearly dependent")
     except (LinAlgError, ValueError):
@@ -169,7 +145,7 @@ def _extend(L, passive, new, gram: _Gram):
         if keep.size == 0:
             return L, passive, keep
         try:
-            L22 = _cholesky(scaled[np.ix_(keep, keep)])
+            L22 = cholesky_lower(scaled[np.ix_(keep, keep)])
         except LinAlgError:
             keep = piv[:rank] - 1
             L22 = np.tril(factor[:rank, :rank])
@@ -323,7 +299,7 @@ def _bpp(K, r, start, *, max_iter: int, deadline: float):
             block = K[np.ix_(index, index)]
             block[np.diag_indices(index.size)] += delta
             try:
-                u[index] = _cho_solve(_cholesky(block), r[index])
+                u[index] = cho_solve_lower(cholesky_lower(block), r[index])
             except LinAlgError:
                 break
         y = K @ u - r
@@ -374,7 +350,7 @@ def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm, K=Non
             break
         u = np.concatenate([u, np.zeros(kept.size)])
         while True:                                     # Lawson-Hanson's inner loop
-            z = _cho_solve(L, r[passive])
+            z = cho_solve_lower(L, r[passive])
             negative = z <= 0
             if not negative.any():
                 u = z
@@ -587,7 +563,7 @@ def _eq_active_set(gram, magnitude, rownorm, r, C, *, warm, max_iter: int, deadl
             # Its row is sum_i c_i (row i), so mu + t (e_j - c) keeps K mu and C^T mu and lowers the objective
             # by t (r_j - A_j theta) > 0: move until a passive mu_i reaches 0, and exchange the two
             j = int(ranked[0])
-            c = _cho_solve(L, gram.block(passive, np.array([j])).ravel())
+            c = cho_solve_lower(L, gram.block(passive, np.array([j])).ravel())
             positive = c > EQ_ZERO * max(float(np.max(np.abs(c), initial=0.0)), TINY)
             if not positive.any():
                 status = "inconsistent"          # r_j - A_j theta > 0 along a direction the rows cannot stop
@@ -621,10 +597,10 @@ def _eq_active_set(gram, magnitude, rownorm, r, C, *, warm, max_iter: int, deadl
 def _bordered(L, r, C):
     """(z, nu) with K z + C nu = r, C^T z = 0 for K = L L^T: nu from the Schur complement C^T K^-1 C
     (least squares when it is singular)."""
-    z0 = _cho_solve(L, r)
+    z0 = cho_solve_lower(L, r)
     if C.shape[1] == 0:
         return z0, np.zeros(0)
-    Zc = _cho_solve(L, C)
+    Zc = cho_solve_lower(L, C)
     S = C.T @ Zc
     nu = np.linalg.lstsq(S, C.T @ z0, rcond=None)[0]
     return z0 - Zc @ nu, nu

@@ -936,24 +936,3 @@ def test_certify_tiny_curvature_is_not_strict():
                  "q": zero.A.T @ zero.lam})
     assert zero.report().residuals.max < 1e-12 and zero.report().second_order.strict is True
 
-
-# ---- the Cholesky solve of the row-space block ------------------------------------------------------------
-@PROPERTY
-@given(st.integers(1, 12), st.integers(0, 4), st.integers(0, 2 ** 32 - 1))
-def test_cholesky_solve_lower_is_scipys_cholesky_and_triangular_solve(k, columns, seed):
-    """The same numbers as scipy.linalg.cholesky + solve_triangular (bit for bit), one column or several."""
-    from scipy.linalg import cholesky, solve_triangular
-
-    rng = np.random.default_rng(seed)
-    U = rng.standard_normal((k, k + 3))
-    G = U @ U.T
-    B = rng.standard_normal((k, columns)) if columns else rng.standard_normal(k)
-    expected = solve_triangular(cholesky(G, lower=True), B, lower=True)
-    assert C.cholesky_solve_lower(G, B).tobytes() == expected.tobytes()
-
-
-def test_cholesky_solve_lower_refuses_a_matrix_that_is_not_positive_definite():
-    with pytest.raises(C.LinAlgError, match="not positive definite"):
-        C.cholesky_solve_lower(np.array([[1.0, 2.0], [2.0, 1.0]]), np.ones(2))
-    with pytest.raises(C.LinAlgError, match="not positive definite"):
-        C.cholesky_solve_lower(np.zeros((2, 2)), np.ones(2))

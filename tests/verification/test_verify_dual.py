@@ -625,32 +625,3 @@ def test_largest_magnitude_is_the_maximum_of_the_absolute_values(rows, columns, 
     for axis in (0, 1):
         assert D.largest_magnitude(A, axis).tolist() == np.max(np.abs(A), axis=axis).tolist()
 
-
-@PROPERTY
-@given(st.integers(1, 10), st.integers(0, 3), st.integers(0, 2 ** 32 - 1))
-def test_the_lapack_calls_give_scipys_numbers(k, columns, seed):
-    """_cholesky, _cho_solve and _lower_solve: scipy.linalg's cholesky, cho_solve and solve_triangular bit for bit."""
-    from scipy.linalg import cho_solve, cholesky, solve_triangular
-
-    rng = np.random.default_rng(seed)
-    U = rng.standard_normal((k, k + 2))
-    K = U @ U.T
-    b = rng.standard_normal((k, columns)) if columns else rng.standard_normal(k)
-    L = cholesky(K, lower=True)
-    assert D._cholesky(K).tobytes() == L.tobytes()
-    assert D._cho_solve(L, b).tobytes() == cho_solve((L, True), b).tobytes()
-    assert D._lower_solve(L, b).tobytes() == solve_triangular(L, b, lower=True).tobytes()
-
-
-def test_the_lapack_calls_on_empty_systems_and_a_matrix_that_is_not_positive_definite(capfd):
-    """Empty systems give empty solutions without calling LAPACK (whose trtrs rejects n = 0 with a message on the
-    process's standard output)."""
-    assert D._cholesky(np.zeros((0, 0))).shape == (0, 0)
-    assert D._cho_solve(np.zeros((0, 0)), np.zeros(0)).shape == (0,)
-    assert D._lower_solve(np.zeros((0, 0)), np.zeros((0, 2))).shape == (0, 2)
-    assert D._lower_solve(np.zeros((0, 0)), np.zeros(0)).shape == (0,)
-    assert capfd.readouterr() == ("", "")
-    with pytest.raises(D.LinAlgError, match="2-th leading minor"):
-        D._cholesky(np.array([[1.0, 2.0], [2.0, 1.0]]))
-    with pytest.raises(D.LinAlgError, match="1-th leading minor"):
-        D._cholesky(np.array([[-1.0]]))
