@@ -659,14 +659,14 @@ GENERIC = [
     (r"^x__bordered: .*rcond=None.*-> .*C\.T @ z0, \)", "rcond=None is numpy's default"),
     (r"^x__extend: .*C, S = np\.zeros\(\(0, new\.size\)\), Knn -> .*np\.zeros\(\(1, new\.size\)\)",
      "with no passive rows C is only copied into an empty block: a 1 x m zero row broadcasts into it like 0 x m"),
-    (r"^x__extend: .*(L22 = _cholesky\(scaled\) -> .*(L22 = None|_cholesky\(None\))|"
+    (r"^x__extend: .*(L22 = cholesky_lower\(scaled\) -> .*(L22 = None|cholesky_lower\(None\))|"
      r"np\.min\(np\.diag\(L22\)\) \*\* 2 <= DEPENDENT: -> .*(np\.diag\(None\)|\*\* 3 <= DEPENDENT)|"
      r"raise LinAlgError\(\"nearly dependent\"\))",
      "more rows go to the pivoted Cholesky (the exception is caught), whose own test (tol=DEPENDENT on the same "
      "squared lengths) keeps the same independent rows, factored alike"),
     (r"^x__extend: .*(factor, piv, rank, _ = dpstrf\(scaled, tol=DEPENDENT, lower=1\) -> .*(lower=None|"
      r"tol=DEPENDENT, \))|keep = piv\[:rank\] - 1|L22 = np\.tril\(factor\[:rank, :rank\]\)|"
-     r"L22 = _cholesky\(scaled\[np\.ix_\(keep, keep\)\]\))",
+     r"L22 = cholesky_lower\(scaled\[np\.ix_\(keep, keep\)\]\))",
      "the fallback for a failed Cholesky of the rows dpstrf kept (their pivots exceed DEPENDENT, so it does not "
      "fail): only the pivot order is read otherwise"),
     (r"^x__extend: .*BOUNDARY",
