@@ -434,10 +434,10 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, full
         AR = As[:, cols]
         K_regularized = AR @ AR.T
         K_warm = K_regularized + WARM_WEIGHT ** 2 * (C @ C.T) + np.outer(r, r)
-    seed = None if full or _all_rows(N, n) else _signed_seed(Aw, r, regularized, free, min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1))))
+    size = min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1)))          # the first working set's rows (tall data)
+    seed = None if full or _all_rows(N, n) else _signed_seed(Aw, r, regularized, free, size)
     guess = _ldp(Aw, r, max_iter=max_iter, deadline=deadline, full_gram=full, rownorm=rownorm_warm,
                  K=K_warm if full else None, seed=seed)
-    size = min(N, max(SEED_ROWS, SEED_FACTOR * (n + 1)))
     if full or size == N:           # every row: no union with the lowest margins, positions are rows
         W = np.arange(N)
         warm = guess[2] if guess[3] == "optimal" else None
