@@ -965,7 +965,7 @@ class MaxMarginProblem:
         else:
             status = decide(False, attempt.solver_status)
         ext = restricted.extended
-        signs = ext.kinds == region.extra_kind
+        signs = ext.kind_mask(region.extra_kind)
         scale, weights = restricted.balance()
         binding = np.nonzero(signs & restricted.support)[0] - int(np.argmax(signs)) if signs.any() else np.zeros(0, int)
         diag = RegionDiagnostics(region.summary.n_units, region.summary.n_active_units, region.summary.n_sign_constraints,
