@@ -144,7 +144,7 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # (refactoring after rows leave), _step_back (the loops' shared step back, part of them), _Gram's block (entries
     # of K formed on demand), _signed_seed (the free-coordinate warm start's first working set), _combine (theta
     # from the passive rows, tested against A[rows]^T u), _all_rows (one NNLS on all rows or a working set),
-    # single_blas_thread and _controller (BLAS threads).  In: _Gram.__init__ (the A A^T it keeps is the Gram matrix
+    # (the BLAS thread count, nlp.threads, is out of every group: speed only, the same numbers to rounding).  In: _Gram.__init__ (the A A^T it keeps is the Gram matrix
     # the certificate's LICQ reads, certify.RowGram) and _beta_structure (the Jacobian of beta that linear_margins
     # turns into A), largest_magnitude (the row and column sizes of |A|: the prescaling and the violation
     # tolerance) and _exact_free_bounds (a bound on a free coordinate held exactly: the SVM's b = 0 at b >= 0); the
@@ -158,7 +158,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # functions (margins, Jacobian, Hessian diagonal), the mapping to the smallest bias parametrization
     # (bias_parameters, closed_form_bias: the feasible interval), the stage certificates (Hessian diagonal,
     # status), the stage decisions (_qp_stages: b at its bound, discarded blocks, status of a failed QP) and the
-    # route decision (svm_with_bias_qp: the general route when not certified, never after a Farkas proof).
+    # route decision (_svm_with_bias: the general route when not certified, never after a Farkas proof; its
+    # wrapper svm_with_bias_qp checks the arguments).
     # the Clarke-KKT check of ReLU certificates: the NNLS over pattern gradients, the chosen gradients replacing the
     # kinked rows, the verdict (undecided rows never certify); in regions.py the kinks, their closure and the
     # patterns' gradients and realizability, and the sign rows the certificate of a region evaluates (values,
@@ -190,10 +191,10 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                  "BiasModelFunctions.weighted_hessian_diagonal", "bias_parameters",
                                                  "closed_form_bias", "smallest_feasible_bias", "_diagonal_stage",
                                                  "_stage", "_stage_certificate", "_qp_stages", "_result", "_unpack",
-                                                 "svm_with_bias_qp"]},
+                                                 "svm_with_bias_qp", "_svm_with_bias"]},
     # lexicographic stages: fixed samples become equality rows at their level, the stage NLP, uniqueness.
-    # Left out: lexicographic_max_margin (argument checks, the first margin-path solve, sigma: a rescaling
-    # every stage certificate is invariant to), to_dict of the results
+    # Left out: lexicographic_max_margin and _lexicographic (argument checks, the first margin-path solve, sigma: a
+    # rescaling every stage certificate is invariant to), to_dict of the results
     "lexicographic": {"lexmargin.problems.lexicographic": ["_run_stages", "_Stages.nlp", "_Stages.scaled_margins",
                                                             "_width", "sum_smallest"]},
     # depth-sensitive stages: earlier blocks fixed exactly.  Left out: the finite-gamma path (eq. 14:
@@ -610,12 +611,12 @@ GENERIC = [
     (r"^x_smallest_feasible_bias: .*proj\[y (> 0|< 0)\].*-> .*proj\[y (>= 0|<= 0|< 1)\]", "labels are +-1"),
     (r"^x_smallest_feasible_bias: .*if lo > hi: -> .*if lo >= hi:", "at lo == hi the midpoint and the clipped value are "
      "both lo"),
-    (r"^x_svm_with_bias_qp: .*raise_on_failure=False\) -> .*raise_on_failure=None\)", "None is falsy like False"),
-    (r"^x_svm_with_bias_qp: .*replace\(opts, init=None, starts=None, raise_on_failure=False\) -> "
+    (r"^x__svm_with_bias: .*raise_on_failure=False\) -> .*raise_on_failure=None\)", "None is falsy like False"),
+    (r"^x__svm_with_bias: .*replace\(opts, init=None, starts=None, raise_on_failure=False\) -> "
      r".*replace\(opts, init=None, raise_on_failure=False\)",
      "the QP is convex and solved by the dual route without starts (IPOPT from one start otherwise): starts only "
      "repeat the solve"),
-    (r"^x_svm_with_bias_qp: .*route=\"depth_sensitive\", qp=qp\) -> .*qp=qp\)",
+    (r"^x__svm_with_bias: .*route=\"depth_sensitive\", qp=qp\) -> .*qp=qp\)",
      "SVMBiasResult's default route is 'depth_sensitive'"),
     (r"^x\u01c1BiasMargins\u01c1__init__: .*exponent = power_of_two_exponent\(float\(np\.max\(np\.abs\(A\), "
      r"initial=0\.0\)\)\) -> .*(initial=None|A\), \))",

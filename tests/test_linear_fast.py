@@ -242,8 +242,10 @@ def test_least_distance_modes_agree():
 
 
 def test_one_blas_thread_without_threadpoolctl(monkeypatch):
-    monkeypatch.setattr(D, "_CONTROLLER", [None])
-    with D.single_blas_thread():
+    from lexmargin.nlp import threads
+
+    monkeypatch.setattr(threads, "_CONTROLLER", [None])
+    with threads.single_blas_thread():
         cert = lm.max_margin(linear(3), planted(30, 3))
     assert cert.success
 

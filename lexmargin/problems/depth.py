@@ -32,6 +32,7 @@ from ..nlp.certificate import Certificate, Diagnostics, jsonable
 from ..nlp.ipopt import IpoptSolver
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.options import SolveOptions
+from ..nlp.threads import single_blas_thread
 from ..progress import bar, get_logger, verbose_call
 from .paths import Path, PathPoint, check_data, distance, margin_path, safe_normalized_margin
 from .pipeline import assemble_solved, check, ipopt_options, no_separating_point_if_infeasible, solve
@@ -204,7 +205,8 @@ def depth_sensitive(model, data, *, zero_tol: float = 1e-10, options: SolveOptio
     data = check_data(model, data)
     if zero_tol < 0:
         raise LexmarginError(f"zero_tol must be >= 0; got {zero_tol}")
-    return _depth_stages(model, data, zero_tol, opts)
+    with single_blas_thread():
+        return _depth_stages(model, data, zero_tol, opts)
 
 
 def _depth_stages(model, data, zero_tol: float, opts: SolveOptions) -> DepthResult:

@@ -38,7 +38,6 @@ when they do not certify ``optimal``.
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -47,6 +46,7 @@ from scipy.linalg.lapack import dpstrf
 from scipy.optimize import nnls
 
 from ..nlp.lapack import cho_solve_lower, cholesky_lower, solve_lower
+from ..nlp.threads import single_blas_thread
 
 TINY = np.finfo(float).tiny
 DEPENDENT = 1e-12        # squared distance of a row's e_n from the passive span, relative to ||e_n||^2: skipped
@@ -73,7 +73,7 @@ RHO_ROUNDING = 16 * np.finfo(float).eps   # rho = 1 - r.u at or below this times
 
 ROUTES = ("auto", "ipopt", "dual")
 
-__all__ = ["ROUTES", "LDPResult", "dual_applies", "dual_certificate", "least_distance", "linear_margins", "single_blas_thread"]
+__all__ = ["ROUTES", "LDPResult", "dual_applies", "dual_certificate", "least_distance", "linear_margins"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -607,29 +607,6 @@ def _bordered(L, r, C):
 
 
 # ---- the route on the max-margin pipeline ----------------------------------------------------------------
-_CONTROLLER: list = []
-
-
-def _controller():
-    """threadpoolctl's controller of the BLAS libraries loaded by numpy and scipy (None without threadpoolctl)."""
-    if not _CONTROLLER:
-        try:
-            from threadpoolctl import ThreadpoolController
-            _CONTROLLER.append(ThreadpoolController())
-        except ImportError:          # optional: without it BLAS keeps its own thread count
-            _CONTROLLER.append(None)
-    return _CONTROLLER[0]
-
-
-@contextmanager
-def single_blas_thread(enabled: bool = True):
-    """One BLAS thread for the small dense factorizations of a solve (a no-op without threadpoolctl): on a machine
-    whose cores are shared, a second BLAS thread on matrices of a few hundred rows waits more than it computes."""
-    controller = _controller() if enabled else None
-    with controller.limit(limits=1, user_api="blas") if controller is not None else nullcontext():
-        yield
-
-
 def linear_margins(model, data):
     """The ``LinearMargins`` of a model linear in theta, with A from the model's input-affine structure when it has
     one (``margins.input_affine``: g = beta(theta).x + c(theta), beta and c linear): A = (y X) J_beta + y grad c^T

@@ -37,6 +37,7 @@ from ..nlp.ipopt import IpoptSolver
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.norms import BALL, Lift, get_norm
 from ..nlp.options import SolveOptions
+from ..nlp.threads import single_blas_thread
 from ..progress import get_logger, verbose_call
 from ..modeling.multiclass import with_margin_rows
 from .paths import _ball_rows, _pad, check_data, margin_level, margin_path, safe_normalized_margin
@@ -226,6 +227,13 @@ def lexicographic_max_margin(model, data, *, norm="l2", rho: float = 1.0, unique
     max_stages = N if max_stages is None else int(max_stages)
     if not 1 <= max_stages <= N:
         raise LexmarginError(f"max_stages must be between 1 and N={N}; got {max_stages}")
+    with single_blas_thread():
+        return _lexicographic(model, data, norm, float(rho), uniqueness_tol, max_stages, opts)
+
+
+def _lexicographic(model, data, norm, rho: float, uniqueness_tol: float, max_stages: int,
+                   opts: SolveOptions) -> LexResult:
+    """lexicographic_max_margin on checked inputs: the margin path's point at rho, then the stages."""
     first = margin_path(model, data, [rho], norm=norm, options=opts).points[0]
     if first.margin <= 0 and model.degree is not None:
         raise NotSeparableError(f"max-min margin at rho={rho:g} is {first.margin:.3g} <= 0: "

@@ -21,7 +21,6 @@ A source may carry extra rows (``extra_*``, e.g. region sign rows) that are not 
 from __future__ import annotations
 
 import math
-from contextlib import nullcontext
 
 import casadi as ca
 import numpy as np
@@ -282,19 +281,6 @@ class ModelMargins(_NoExtraRows):
         if index.size == self.data.n_samples and np.array_equal(index, np.arange(self.data.n_samples)):
             return self.data
         return self.data.subset(index)
-
-
-def one_blas_thread():
-    """One BLAS thread for the duration of a solve (threadpoolctl's limit, when it is installed; else no change).
-
-    The structured solves factor and decompose small dense matrices (sizes of a few hundred) many times, where
-    OpenBLAS's default threads only oversubscribe a busy machine (several times slower on a shared 2-core
-    machine)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return nullcontext()
-    return threadpool_limits(1, user_api="blas")
 
 
 class LiftedSolver:

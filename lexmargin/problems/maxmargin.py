@@ -40,6 +40,7 @@ from ..nlp.nlp import NLP, Point, Rows, split_extended_multipliers
 from ..nlp.norms import L2, OBJECTIVE, Lift, PartialL2, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
+from ..nlp.threads import single_blas_thread
 from ..progress import bar, get_logger, verbose_call
 from .dual import ROUTES, dual_applies, dual_certificate, linear_margins
 from .margins import (
@@ -49,7 +50,6 @@ from .margins import (
     balanced_factorization,
     deep_linear_widths,
     model_margins,
-    one_blas_thread,
     power_of_two_exponent,
 )
 from .relu_convex import TwoLayerRegions
@@ -395,10 +395,8 @@ class MaxMarginProblem:
             The Certificate of the best start (raises on failure unless ``raise_on_failure=False``).
         """
         opts = SolveOptions.resolve(options, **overrides)
-        if not self.source.linear:      # the nonlinear route: small dense factorizations, one BLAS thread
-            with one_blas_thread():
-                return self._solve(opts, working_set, activation_region, route)
-        return self._solve(opts, working_set, activation_region, route)
+        with single_blas_thread():      # dense factorizations and products of a few to a few thousand rows
+            return self._solve(opts, working_set, activation_region, route)
 
     def _solve(self, opts: SolveOptions, working_set, activation_region, route) -> Certificate:
         started = time.perf_counter()

@@ -62,6 +62,7 @@ from ..nlp.nlp import NLP, Point, Rows, extend, split_extended_multipliers
 from ..nlp.norms import BALL, Lift, Norm, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status
+from ..nlp.threads import single_blas_thread
 from ..progress import bar, get_logger, verbose_call
 from .crossentropy import (
     casadi_group_log_loss,
@@ -80,7 +81,6 @@ from .margins import (
     ModelMargins,
     deep_linear_widths,
     model_margins,
-    one_blas_thread,
 )
 from .pipeline import Solved, assemble_solved, check, ipopt_options, solve
 from .schedule import check_schedule, continuation
@@ -499,7 +499,7 @@ def margin_path(model, data, rhos, *, norm="l2", max_ratio: float = 2.0, structu
     """
     opts = SolveOptions.resolve(options, **overrides)
     data, rhos, norm = check_data(model, data), check_schedule(rhos, "rho"), get_norm(norm)
-    with one_blas_thread():
+    with single_blas_thread():
         problem = _MarginPath(model, data, norm, opts, structure)
         warm, points, previous = ball_start(model, norm, opts.init, opts.seed), [], None
         for rho, reported in bar(continuation(rhos, max_ratio), desc="margin path", unit="rho"):
@@ -905,7 +905,7 @@ def constrained_path(model, data, rhos, *, norm="l2", reference=None, max_ratio:
     reference = _reference_direction(reference, norm, model.n_params)
     check_loss(loss, "constrained")
     mpath = margin_path(model, data, rhos, norm=norm, max_ratio=max_ratio, structure=structure, options=opts)
-    with one_blas_thread():
+    with single_blas_thread():
         problem = _constrained_problem(model, data, norm, opts, structure, formulation, loss)
         warm, points, mpoints, previous = mpath.points[0].theta, [], iter(mpath.points), None
         for rho, reported in bar(continuation(rhos, max_ratio), desc="constrained path", unit="rho"):

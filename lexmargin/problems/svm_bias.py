@@ -47,6 +47,7 @@ from ..nlp.finish import FinishInfo, fit_multipliers
 from ..nlp.norms import OBJECTIVE, PartialL2
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
+from ..nlp.threads import single_blas_thread
 from .depth import DepthResult, DepthStage, DepthStageDiagnostics, depth_sensitive, stage_nlp
 from .dual import largest_magnitude
 from .margins import COLUMN_SPREAD, DATA_SPREAD, LinearMargins, power_of_two_exponent
@@ -492,6 +493,12 @@ def svm_with_bias_qp(data, *, sign: str = "both", route: str = "auto", zero_tol:
     if not zero_tol >= 0:
         raise LexmarginError(f"zero_tol must be >= 0; got {zero_tol}")
     opts = SolveOptions.resolve(options, **overrides)
+    with single_blas_thread():
+        return _svm_with_bias(data, sign, route, zero_tol, working_set, opts)
+
+
+def _svm_with_bias(data, sign: str, route: str, zero_tol: float, working_set, opts: SolveOptions):
+    """``svm_with_bias_qp`` on checked inputs."""
     d = data.n_features
     qp = None
     if route != "depth_sensitive":
