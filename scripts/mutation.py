@@ -146,13 +146,15 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # from the passive rows, tested against A[rows]^T u), _all_rows (one NNLS on all rows or a working set),
     # (the BLAS thread count, nlp.threads, is out of every group: speed only, the same numbers to rounding).  In: _Gram.__init__ (the A A^T it keeps is the Gram matrix
     # the certificate's LICQ reads, certify.RowGram) and _beta_structure (the Jacobian of beta that linear_margins
-    # turns into A), largest_magnitude (the row and column sizes of |A|: the prescaling and the violation
-    # tolerance) and _exact_free_bounds (a bound on a free coordinate held exactly: the SVM's b = 0 at b >= 0); the
+    # turns into A), margins.largest_magnitude (the row and column sizes of |A|: the prescaling and the violation
+    # tolerance), margins.prescale (the power-of-two scaling of A and its columns that LinearMargins, linear_margins
+    # and BiasMargins share; margins.py's other functions are the IPOPT route's rows, out of scope) and
+    # _exact_free_bounds (a bound on a free coordinate held exactly: the SVM's b = 0 at b >= 0); the
     # factorizations' LAPACK calls are nlp.lapack's (group nlp).
     "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_bordered", "_extend", "least_distance",
                                          "dual_applies", "dual_rows", "dual_certificate", "linear_margins",
-                                         "_Gram.__init__", "_beta_structure", "largest_magnitude",
-                                         "_exact_free_bounds"]},
+                                         "_Gram.__init__", "_beta_structure", "_exact_free_bounds"],
+             "lexmargin.problems.margins": ["largest_magnitude", "prescale"]},
     # the SVM-with-bias QP: its rows (BiasMargins: prescaled A = y (x, 1), the row b >= 0 with its level, the
     # Farkas rows), the closed form of one class and its status, Farkas statuses, the svm_bias model's stage
     # functions (margins, Jacobian, Hessian diagonal), the mapping to the smallest bias parametrization
@@ -566,10 +568,6 @@ GENERIC = [
      r"(?!.*tolerances=opts\.tolerances)",
      "fit_multipliers' active tolerance only widens its NNLS candidates, which get multiplier 0 at a KKT point; "
      "the stage's certificate is computed with opts.tolerances"),
-    (r"^x\u01c1BiasMargins\u01c1__init__: .*columns = largest_magnitude\(A, 0\) if N else",
-     "a Dataset has N >= 1 samples (empty data is refused with DataError): the N = 0 branch is never taken"),
-    (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.max\(columns, initial=0\.0\)",
-     "the bias column is y with |y_n| = 1: max(columns) >= 1, so 'initial' (0, 1 or none) never decides"),
     # ---- finish
     (r"^x_(finish|_active_set): .*lam\[candidates\] = np\.where\(ext0\.equality\[candidates\] \| \(lam0\[candidates\] > 0\)",
      "the starting multipliers of the Newton solve (a solver strategy); the result is judged by certify"),
@@ -618,13 +616,6 @@ GENERIC = [
      "repeat the solve"),
     (r"^x__svm_with_bias: .*route=\"depth_sensitive\", qp=qp\) -> .*qp=qp\)",
      "SVMBiasResult's default route is 'depth_sensitive'"),
-    (r"^x\u01c1BiasMargins\u01c1__init__: .*exponent = power_of_two_exponent\(float\(np\.max\(np\.abs\(A\), "
-     r"initial=0\.0\)\)\) -> .*(initial=None|A\), \))",
-     "np.max over A, which has N >= 1 rows and d + 1 >= 2 columns"),
-    (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.where\(columns > 0, np\.frexp\(columns\)\[1\], 0\)\) -> "
-     r".*(columns >= 0|\[1\], 1\)\))",
-     "frexp(0) has exponent 0 like the placeholder; a zero column's scale (1 or 1/2) only scales a variable no "
-     "row depends on (IPOPT's variable scaling)"),
     (r"^x\u01c1BiasMargins\u01c1extra_values: .*self\.bias:self\.bias \+ 1\].*-> .*self\.bias \+ 2\]",
      "the bias is the last coordinate: the slice ends there either way"),
     (r"^x\u01c1SVMBiasQP\u01c1_single_class: .*c = float\(self\.data\.y\[0\]\) -> .*y\[1\]",
@@ -647,8 +638,6 @@ GENERIC = [
     (r"^x\u01c1SVMBiasQP\u01c1solve: .*activation_region=False.*-> "
      r".*(activation_region=None|working_set, \*\*overrides)",
      "activation_region=None is automatic: off for the linear QP"),
-    (r"^x\u01c1BiasMargins\u01c1__init__: .*np\.max\(np\.abs\(A\), initial=0\.0\).*-> .*initial=1\.0",
-     "A's bias column is y (+-1): max |A| >= 1 either way"),
     # ---- dual
     (r"^x__exact_free_bounds: .*np\.count_nonzero\(A\[np\.ix_\(passive, free\)\], axis=1\) == 1\) -> "
      r".*np\.ix_\(passive, \)\]",
@@ -688,11 +677,7 @@ GENERIC = [
      "a model linear in theta has degree 1 or none, and a homogeneous one has beta(0) = 0 and c(0) = 0: the "
      "computed c is 0 as well"),
     (r"^x_linear_margins: .*np\.outer\(y, .*reshape\(-1\)\) -> .*reshape\(None\)", "np.outer flattens its arguments"),
-    (r"^x_linear_margins: .*columns = largest_magnitude\(A, 0\) if A\.size else np\.zeros\(A\.shape\[1\]\) -> ",
-     "A has N >= 1 rows and P >= 1 columns: never empty"),
-    (r"^x_linear_margins: .*np\.max\(columns, initial=0\.0\).*-> .*(initial=None|columns, \))",
-     "np.max over the P >= 1 column sizes"),
-    (r"^x_linear_margins: .*np\.where\(columns > 0, np\.frexp\(columns\)\[1\], 0\)\) -> .*columns >= 0",
+    (r"^x_prescale: .*np\.where\(columns > 0, np\.frexp\(columns\)\[1\], 0\)\) -> .*columns >= 0",
      "frexp(0) has exponent 0 like the placeholder"),
     # ---- maxmargin: the deep linear closed form
     (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*linear = Model\(\"end_to_end_linear\", \[Block\(\"beta\"",

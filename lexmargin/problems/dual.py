@@ -47,6 +47,7 @@ from scipy.optimize import nnls
 
 from ..nlp.lapack import cho_solve_lower, cholesky_lower, solve_lower
 from ..nlp.threads import single_blas_thread
+from .margins import largest_magnitude
 
 TINY = np.finfo(float).tiny
 DEPENDENT = 1e-12        # squared distance of a row's e_n from the passive span, relative to ||e_n||^2: skipped
@@ -195,12 +196,6 @@ def _ldp(A, r, *, warm=None, max_iter: int, deadline: float, full_gram: bool | N
     if full:
         return _ldp_gram(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm, K=K)
     return _ldp_rows(A, r, warm=warm, max_iter=max_iter, deadline=deadline, rownorm=rownorm, seed=seed)
-
-
-def largest_magnitude(A, axis: int) -> np.ndarray:
-    """max |A| along ``axis`` (A not empty along it) as max(max A, -min A): two reductions instead of forming |A|
-    (a copy of A) and reducing it; the same numbers up to the sign of a zero."""
-    return np.maximum(A.max(axis=axis), -A.min(axis=axis))
 
 
 def _violated(A, r, theta, rownorm, exclude=None):
@@ -613,7 +608,7 @@ def linear_margins(model, data):
     from the (sparse) Jacobian of beta at 0, one product with the data instead of an N-mapped CasADi evaluation of
     the model's gradient (a plain linear model: A = y X itself).  The prescaling is ``LinearMargins``'s (a test
     compares every attribute); other models get ``LinearMargins(model, data)``."""
-    from .margins import COLUMN_SPREAD, DATA_SPREAD, LinearMargins, input_affine, power_of_two_exponent
+    from .margins import LinearMargins, input_affine, prescale
 
     parts = input_affine(model)
     if parts is None:
@@ -638,17 +633,10 @@ def linear_margins(model, data):
     if has_offset:
         A = A + np.outer(y, np.asarray(doffset(zero), dtype=float).reshape(-1))
     source = LinearMargins.__new__(LinearMargins)
-    columns = largest_magnitude(A, 0) if A.size else np.zeros(A.shape[1])
-    exponent = power_of_two_exponent(float(np.max(columns, initial=0.0)))
     source.c = c
-    source.scale_exponent = exponent if abs(exponent) > DATA_SPREAD else 0
-    if source.scale_exponent:
-        A = np.ldexp(A, -source.scale_exponent)
-        columns = np.ldexp(columns, -source.scale_exponent)       # exact: powers of two
-    source.A = A                                                 # a new array (y X, or its combinations)
+    # A is a new array (y X, or its combinations): scaled in place
+    source.A, source.scale_exponent, source.column_scale = prescale(A, in_place=True)
     source.n_samples = A.shape[0]
-    scale = np.ldexp(1.0, -np.where(columns > 0, np.frexp(columns)[1], 0))
-    source.column_scale = scale if np.max(scale) > COLUMN_SPREAD * np.min(scale) else None
     return source
 
 

@@ -41,6 +41,33 @@ def power_of_two_exponent(value: float) -> int:
     return math.frexp(value)[1]
 
 
+def largest_magnitude(A, axis: int) -> np.ndarray:
+    """max |A| along ``axis`` (A not empty along it) as max(max A, -min A): two reductions instead of forming |A|
+    (a copy of A) and reducing it; the same numbers up to the sign of a zero."""
+    return np.maximum(A.max(axis=axis), -A.min(axis=axis))
+
+
+def prescale(A, *, in_place: bool = False) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """The prescaling of linear margin rows A theta + c (``LinearMargins``): (A / 2^e, e, column scales or None).
+
+    e = ``power_of_two_exponent(max |A|)`` when that is outside [-DATA_SPREAD, DATA_SPREAD], else 0 (data of
+    ordinary size is solved as given).  The column scales are 2^-e_j with e_j the exponent of column j's largest
+    |entry| after the division (1 for a zero column), kept only when they spread by more than COLUMN_SPREAD (IPOPT
+    copes with a few binary orders of magnitude; variable scaling costs a little per iteration).  Every division
+    is by a power of two: exact.  A is returned itself when e = 0, divided in place with ``in_place``, else as a
+    new array; |A| is never formed (``largest_magnitude``)."""
+    columns = largest_magnitude(A, 0) if A.shape[0] else np.zeros(A.shape[1])
+    exponent = power_of_two_exponent(float(np.max(columns, initial=0.0)))
+    exponent = exponent if abs(exponent) > DATA_SPREAD else 0
+    if exponent:
+        A = np.ldexp(A, -exponent, out=A if in_place else None)
+        columns = np.ldexp(columns, -exponent)                   # exact: powers of two
+    # power_of_two_exponent of every column at once (frexp's exponent; 0 for zero columns)
+    scale = np.ldexp(1.0, -np.where(columns > 0, np.frexp(columns)[1], 0))
+    spread = scale.size and np.max(scale) > COLUMN_SPREAD * np.min(scale)
+    return A, exponent, (scale if spread else None)
+
+
 class _NoExtraRows:
     extra_kind = "none"
     n_extra = 0
@@ -70,17 +97,10 @@ class LinearMargins(_NoExtraRows):
 
     def __init__(self, model: Model, data: Dataset):
         zero = np.zeros(model.n_params)
-        A = model.margin_jacobian(zero, data)
+        A = np.array(model.margin_jacobian(zero, data), dtype=float)      # a copy of the model's array, scaled in place
         self.c = model.margins(zero, data)
-        exponent = power_of_two_exponent(float(np.max(np.abs(A), initial=0.0)))
-        # data of ordinary size is solved as given (IPOPT's path, and its iteration count, stay as they were)
-        self.scale_exponent = exponent if abs(exponent) > DATA_SPREAD else 0
-        self.A = np.ldexp(A, -self.scale_exponent)
+        self.A, self.scale_exponent, self.column_scale = prescale(A, in_place=True)
         self.n_samples = A.shape[0]
-        columns = np.max(np.abs(self.A), axis=0)
-        scale = np.ldexp(1.0, -np.array([power_of_two_exponent(v) for v in columns]))
-        # IPOPT copes with a few binary orders of magnitude; variable scaling costs a little per iteration
-        self.column_scale = scale if np.max(scale) > COLUMN_SPREAD * np.min(scale) else None
 
     def to_user(self, theta_scaled) -> np.ndarray:
         return np.ldexp(np.asarray(theta_scaled, dtype=float), -self.scale_exponent)

@@ -49,8 +49,7 @@ from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide
 from ..nlp.threads import single_blas_thread
 from .depth import DepthResult, DepthStage, DepthStageDiagnostics, depth_sensitive, stage_nlp
-from .dual import largest_magnitude
-from .margins import COLUMN_SPREAD, DATA_SPREAD, LinearMargins, power_of_two_exponent
+from .margins import LinearMargins, prescale
 from .maxmargin import MaxMarginProblem, WorkingSetOptions, _Attempt
 from .separability import farkas_proof
 
@@ -71,24 +70,15 @@ class BiasMargins(LinearMargins):
     (A' = A / 2^e, theta' = 2^e theta, power-of-two column scales); ``positive``: one extra row b >= 0."""
 
     def __init__(self, data: Dataset, positive: bool = False):
-        # the same prescaling as LinearMargins.__init__, from the matrix instead of a model's Jacobian (one N x (d + 1)
-        # array, scaled in place; the scaled columns' maxima are the unscaled ones' times 2^-e, exactly)
+        # LinearMargins' prescaling, from the matrix instead of a model's Jacobian (one N x (d + 1) array, scaled in
+        # place)
         N, d = data.X.shape
         A = np.empty((N, d + 1))
         np.multiply(data.y[:, None], data.X, out=A[:, :d])
         A[:, d] = data.y
         self.c = np.zeros(N)
-        columns = largest_magnitude(A, 0) if N else np.zeros(d + 1)
-        exponent = power_of_two_exponent(float(np.max(columns, initial=0.0)))
-        self.scale_exponent = exponent if abs(exponent) > DATA_SPREAD else 0
-        if self.scale_exponent:
-            np.ldexp(A, -self.scale_exponent, out=A)
-            columns = np.ldexp(columns, -self.scale_exponent)
-        self.A = A
+        self.A, self.scale_exponent, self.column_scale = prescale(A, in_place=True)
         self.n_samples = N
-        # power_of_two_exponent of every column at once (frexp's exponent; 0 for zero columns)
-        scale = np.ldexp(1.0, -np.where(columns > 0, np.frexp(columns)[1], 0))
-        self.column_scale = scale if np.max(scale) > COLUMN_SPREAD * np.min(scale) else None
         self.positive = bool(positive)
         self.bias = A.shape[1] - 1
 

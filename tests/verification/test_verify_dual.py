@@ -625,3 +625,40 @@ def test_largest_magnitude_is_the_maximum_of_the_absolute_values(rows, columns, 
     for axis in (0, 1):
         assert D.largest_magnitude(A, axis).tolist() == np.max(np.abs(A), axis=axis).tolist()
 
+
+
+def prescale_by_definition(A):
+    """``margins.prescale`` written out as its docstring states it, from |A| and one column at a time."""
+    from lexmargin.problems.margins import COLUMN_SPREAD, DATA_SPREAD, power_of_two_exponent
+
+    exponent = power_of_two_exponent(float(np.max(np.abs(A), initial=0.0)))
+    exponent = exponent if abs(exponent) > DATA_SPREAD else 0
+    scaled = A / 2.0 ** exponent
+    columns = np.max(np.abs(scaled), axis=0) if A.shape[0] else np.zeros(A.shape[1])
+    scale = np.array([2.0 ** -power_of_two_exponent(float(v)) for v in columns])
+    spread = scale.size > 0 and scale.max() > COLUMN_SPREAD * scale.min()
+    return scaled, exponent, scale if spread else None
+
+
+@PROPERTY
+@given(st.integers(0, 6), st.integers(0, 6), st.integers(-1070, 1000), st.integers(0, 12), st.integers(0, 2 ** 32 - 1),
+       st.booleans())
+def test_prescale_divides_by_the_power_of_two_of_the_largest_entry(rows, columns, size, spread, seed, zero_column):
+    """A / 2^e with e the exponent of max |A| (0 inside [2^-8, 2^8]), the columns' powers of two when they spread
+    by more than 2^8: the definition's numbers exactly, at every scale of the data (subnormal to 1e308), with zero
+    columns and empty matrices; in place or not, the input kept unless in place."""
+    from lexmargin.problems.margins import prescale
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((rows, columns)) * 2.0 ** (size + rng.integers(-spread, spread + 1, columns))
+    if zero_column and columns:
+        A[:, rng.integers(columns)] = 0.0
+    scaled, exponent, scale = prescale_by_definition(A)
+    original = A.copy()
+    got, got_exponent, got_scale = prescale(A)
+    assert got_exponent == exponent and got.tolist() == scaled.tolist() and A.tolist() == original.tolist()
+    assert (got_scale is None) == (scale is None) and (scale is None or got_scale.tolist() == scale.tolist())
+    assert exponent == 0 or 0.5 <= np.max(np.abs(got)) < 1.0
+    inplace, _, _ = prescale(A, in_place=True)
+    assert inplace.tolist() == scaled.tolist() and (exponent == 0 or inplace is A)
+    assert (got is original) is False and (exponent != 0 or prescale(original)[0] is original)
