@@ -679,6 +679,10 @@ GENERIC = [
     (r"^x_linear_margins: .*np\.outer\(y, .*reshape\(-1\)\) -> .*reshape\(None\)", "np.outer flattens its arguments"),
     (r"^x_prescale: .*np\.where\(columns > 0, np\.frexp\(columns\)\[1\], 0\)\) -> .*columns >= 0",
      "frexp(0) has exponent 0 like the placeholder"),
+    (r"^x(_linear_margins|\u01c1BiasMargins\u01c1__init__): .*prescale\(A, in_place=True\) -> "
+     r".*prescale\(A, (in_place=None|in_place=False|)\)",
+     "A is an array the function has just made (y X, or its combinations): divided in place or into a new array, "
+     "the stored rows have the same numbers and nothing else holds A"),
     # ---- maxmargin: the deep linear closed form
     (r"^x\u01c1MaxMarginProblem\u01c1_deep_linear: .*linear = Model\(\"end_to_end_linear\", \[Block\(\"beta\"",
      "the inner linear model's name, block label and declared degree are read by nothing _deep_linear uses (theta "
