@@ -1093,6 +1093,10 @@ def run(groups, only_not_killed: bool = False, unexplained_only: bool = False,
     if only:
         if not only_not_killed:     # every mutant of the groups, by name
             os.chdir(ROOT)
+            # mutmut generates the mutants of new and changed files first (a filter matching no mutant runs none):
+            # the names below are read from its store
+            subprocess.call([sys.executable, "-c", _MUTMUT_WITH_TIMEOUT, str(timeout_multiplier), "run",
+                             "lexmargin.x_generate_only_no_such_mutant*"], cwd=ROOT, stdout=subprocess.DEVNULL)
             wanted = patterns(groups)
             names = [name for _, name, _, _ in _results() if any(fnmatch.fnmatch(name, p) for p in wanted)]
         names = [n for n in names if any(fnmatch.fnmatch(_function_of(n), f) for f in only)]
