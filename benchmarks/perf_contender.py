@@ -7,8 +7,9 @@ Imports only numpy and the contender's own libraries (lexmargin, scikit-learn or
 can be timed (the suite puts an older source tree first on PYTHONPATH for ``lexmargin_before``).  The data are
 ``common.separable_data``'s, regenerated here with numpy alone.  Iterative peers are timed at the loosest
 setting that reaches ACCURACY relative error in theta against cvxpy + Clarabel at tolerances 1e-12 (found by
-untimed trial fits, loosest first); none reaching it: "converged": false.  Timing: best of ``repeat`` calls (one
-when a call takes over REPEAT_SECONDS).  Memory: ru_maxrss of this process (native allocations included), whole
+untimed trial fits, loosest first); none reaching it: "converged": false.  Timing: best of at least ``repeat``
+calls, repeated until MIN_SECONDS of calls have run (at most MAX_CALLS; one call when a call takes over
+REPEAT_SECONDS).  Memory: ru_maxrss of this process (native allocations included), whole
 and as the growth over the process after its imports and data.
 """
 
@@ -25,6 +26,8 @@ import numpy as np
 
 ACCURACY = 1e-6
 REPEAT_SECONDS = 5.0
+MIN_SECONDS = 0.5      # fast calls are repeated until this much time is spent (every contender alike) ...
+MAX_CALLS = 1000       # ... or this many calls
 TIGHT_CLARABEL = {"tol_gap_abs": 1e-12, "tol_gap_rel": 1e-12, "tol_feas": 1e-12, "tol_ktratio": 1e-10}
 LINEAR_SVC_TOLS = (1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-10)
 SVC_TOLS = (1e-3, 1e-5, 1e-7)
@@ -46,14 +49,16 @@ def relative_error(theta, reference) -> float:
     return float(np.max(np.abs(theta - reference)) / max(float(np.max(np.abs(reference))), 1e-300))
 
 
-def timed(fn, repeat: int):
-    """(best seconds, number of calls, last result)."""
-    best, calls, result = float("inf"), 0, None
-    for _ in range(max(1, repeat)):
+def timed(fn, repeat: int, min_seconds: float = 0.0, max_calls: int = MAX_CALLS):
+    """(best seconds, number of calls, last result): at least ``repeat`` calls, and more until ``min_seconds`` of
+    calls have run (timeit's autorange: a best of three millisecond calls moves by 10-20 % from run to run) or
+    ``max_calls`` were made; one call when a call takes over REPEAT_SECONDS."""
+    best, calls, result, spent = float("inf"), 0, None, 0.0
+    while calls < max(1, repeat) or (spent < min_seconds and calls < max_calls):
         start = time.perf_counter()
         result = fn()
-        best = min(best, time.perf_counter() - start)
-        calls += 1
+        seconds = time.perf_counter() - start
+        best, spent, calls = min(best, seconds), spent + seconds, calls + 1
         if best > REPEAT_SECONDS:
             break
     return best, calls, result
@@ -145,7 +150,7 @@ def run(args) -> dict:
             break
     out["converged"] = chosen is not None
     setting, solve, error = chosen if chosen is not None else (settings[-1][0], settings[-1][1], error)
-    seconds, calls, (theta, info) = timed(solve, args.repeat)
+    seconds, calls, (theta, info) = timed(solve, args.repeat, args.min_seconds)
     out.update(info)
     out.update({"setting": setting, "seconds": seconds, "calls": calls, "rel_error": error,
                 "theta": np.asarray(theta, dtype=float).tolist(), "peak_mib": rss_mib(),
@@ -161,6 +166,8 @@ def main(argv=None) -> int:
     parser.add_argument("--d", type=int, required=True)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--min-seconds", type=float, default=MIN_SECONDS,
+                        help="repeat fast calls until this much time is spent (0: exactly --repeat calls)")
     parser.add_argument("--reference", default=None)
     parser.add_argument("--save-reference", default=None)
     parser.add_argument("--result", required=True)

@@ -89,6 +89,11 @@ class PerfConfig:
     def repeat(self) -> int:
         return 1 if self.quick else 3
 
+    @property
+    def min_seconds(self) -> float:
+        """Fast max-margin calls are repeated until this much time is spent (``perf_contender.timed``)."""
+        return 0.0 if self.quick else MIN_SECONDS
+
 
 # ---- max-margin solvers: every contender in its own process --------------------------------------------------
 # Fairness: each contender runs in a fresh subprocess (python perf_suite.py --contender ...) with one thread for
@@ -99,9 +104,10 @@ class PerfConfig:
 # imports and data (``*_solve_mib``).  Iterative peers are timed at the loosest setting that reaches
 # ACCURACY relative error in theta against cvxpy + Clarabel at tolerances 1e-12 (the setting is found by
 # untimed trial fits, loosest first); a peer that reaches it at no setting is "not converged" and is not a
-# candidate for the fastest converged peer.  lexmargin and the peers are timed the same way: best of
-# ``repeat`` calls (one call when a call takes over REPEAT_SECONDS), the model built once outside the timing.
-from perf_contender import ACCURACY, LINEAR_SVC_TOLS, SVC_TOLS  # noqa: F401 (the settings, importable from here)
+# candidate for the fastest converged peer.  lexmargin and the peers are timed the same way: best of at least
+# ``repeat`` calls, repeated until MIN_SECONDS of calls have run (timeit's autorange; one call when a call takes over
+# REPEAT_SECONDS), the model built once outside the timing.
+from perf_contender import ACCURACY, LINEAR_SVC_TOLS, MIN_SECONDS, SVC_TOLS  # noqa: F401 (importable from here)
 
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
               "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS", "RAYON_NUM_THREADS")
@@ -126,7 +132,7 @@ def _child(contender: str, problem: str, n: int, d: int, cfg, timeout: float, re
         out = Path(tmp) / "out.json"
         command = [sys.executable, str(Path(__file__).resolve().parent / "perf_contender.py"), contender, problem,
                    "--n", str(n), "--d", str(d), "--seed", str(cfg.seed), "--repeat", str(cfg.repeat),
-                   "--result", str(out)]
+                   "--min-seconds", str(cfg.min_seconds), "--result", str(out)]
         if reference is not None:
             command += ["--reference", str(reference)]
         if save is not None:
@@ -242,8 +248,9 @@ def _columns(problem: str, baseline: bool) -> tuple[str, ...]:
     return tuple(columns)
 
 
-FAIRNESS = ("every contender in its own subprocess with one thread for BLAS/OpenMP/Rayon; wall time best of "
-            "{repeat} calls (1 when a call takes over 5 s); iterative peers at the loosest setting reaching "
+FAIRNESS = ("every contender in its own subprocess with one thread for BLAS/OpenMP/Rayon; wall time best of at "
+            "least {repeat} calls, repeated until 0.5 s of calls have run (at most 1000; 1 call when a call takes over "
+            "5 s); iterative peers at the loosest setting reaching "
             "relative error 1e-6 in theta against cvxpy + Clarabel at tolerances 1e-12 (not converged: not a "
             "candidate); peak memory = the contender process's ru_maxrss, *_solve_mib its growth over the process "
             "after imports and data; ratios < 1 mean lexmargin is faster")

@@ -261,3 +261,36 @@ def test_bench_multiclass_times_every_contender(tmp_path):
         assert result[name]["gflops"] > 0 and 0 < result[name]["fraction_of_peak"]
     assert result["kernels"]["lexmargin_generic"] == "generic" and result["kernels"]["lexmargin"] != "generic"
     assert json.loads((tmp_path / "m.json").read_text())["results"][0]["dtype"] == "float64"
+
+
+@pytest.fixture
+def contender():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "perf_contender.py"
+    spec = importlib.util.spec_from_file_location("perf_contender_under_test", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_contender_timing_repeats_fast_calls_until_the_minimum_time(contender, monkeypatch):
+    """perf_contender.timed: at least ``repeat`` calls; more until ``min_seconds`` of calls have run (at most
+    ``max_calls``); one call when a call takes over REPEAT_SECONDS; the best call's time (a fake clock: each call
+    takes the next of the given durations)."""
+    def run(durations, *args, **kwargs):
+        clock, calls = [0.0], iter(durations)
+
+        def call():
+            clock[0] += next(calls)
+            return clock[0]
+        monkeypatch.setattr(contender.time, "perf_counter", lambda: clock[0])
+        return contender.timed(call, *args, **kwargs)
+
+    ms, half = 2.0 ** -10, 2.0 ** -11                  # powers of two: the fake clock's sums are exact
+    assert run([4 * ms, ms, 2 * ms, ms], 3)[:2] == (ms, 3)                    # no minimum time: exactly 3 calls
+    best, calls, _ = run([ms] * 100 + [half] + [ms] * 1000, 3, 0.5)
+    assert (best, calls) == (half, 513)                                        # 512.5 ms after 513 calls
+    assert run([ms] * 20, 3, 10.0, max_calls=7)[1] == 7
+    assert run([6.0, 1.0, 1.0], 3, 0.5)[:2] == (6.0, 1)                      # a call over 5 s is timed once
+    assert run([0.4, 0.4, 0.4, 0.4], 2, 0.5)[:2] == (0.4, 2)               # 0.8 s spent after the repeat
