@@ -662,3 +662,19 @@ def test_prescale_divides_by_the_power_of_two_of_the_largest_entry(rows, columns
     inplace, _, _ = prescale(A, in_place=True)
     assert inplace.tolist() == scaled.tolist() and (exponent == 0 or inplace is A)
     assert (got is original) is False and (exponent != 0 or prescale(original)[0] is original)
+
+
+@PROPERTY
+@given(st.integers(1, 10 ** 6), st.integers(1, 2000))
+def test_working_set_sizes_grow_with_the_rows_within_their_bounds(N, columns):
+    """The tall route's first working set and its rounds' batches: within [min(N, 2 (d + 1)), N] and
+    [d + 1, max(ROUND_ROWS, d + 1)], nondecreasing in N, and the fixed sizes of the earlier rule (200 seed rows, 300
+    per round, or the factors of d + 1 above them) from N = 2000 and 6000 on."""
+    seed, batch = D._seed_size(N, columns), D._round_size(N, columns)
+    assert min(N, D.SEED_FACTOR * columns) <= seed <= N and seed <= max(D.SEED_ROWS, D.SEED_FACTOR * columns)
+    assert columns <= batch <= max(D.ROUND_ROWS, columns)
+    assert D._seed_size(N + 1, columns) >= seed and D._round_size(N + 1, columns) >= batch
+    if N >= D.SEED_ROWS * D.SEED_SHARE:
+        assert seed == min(N, max(D.SEED_ROWS, D.SEED_FACTOR * columns))
+    if N >= D.ROUND_ROWS * D.ROUND_SHARE:
+        assert batch == max(D.ROUND_ROWS, columns)
