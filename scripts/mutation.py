@@ -140,16 +140,17 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # their decisions are delegated to _violated, _consistent and _extend above, and their proposals are tested
     # as KKT points of the least-distance program in tests/verification/test_verify_dual.py; 1022 mutants, left
     # for a later run), _bpp (block pivoting only proposes a passive set that Lawson-Hanson makes exact),
-    # _first_order (the first working set of tall data), _ldp (Gram or row form: the same LDP either way), _drop
-    # (refactoring after rows leave), _step_back (the loops' shared step back, part of them), _Gram's block (entries
-    # of K formed on demand), _signed_seed (the free-coordinate warm start's first working set), _combine (theta
-    # from the passive rows, tested against A[rows]^T u), _all_rows (one NNLS on all rows or a working set),
-    # (the BLAS thread count, nlp.threads, is out of every group: speed only, the same numbers to rounding).  In: _Gram.__init__ (the A A^T it keeps is the Gram matrix
-    # the certificate's LICQ reads, certify.RowGram) and _beta_structure (the Jacobian of beta that linear_margins
-    # turns into A), margins.largest_magnitude (the row and column sizes of |A|: the prescaling and the violation
-    # tolerance), margins.prescale (the power-of-two scaling of A and its columns that LinearMargins, linear_margins
-    # and BiasMargins share; margins.py's other functions are the IPOPT route's rows, out of scope) and
-    # _exact_free_bounds (a bound on a free coordinate held exactly: the SVM's b = 0 at b >= 0); the
+    # _first_order (the first working set of tall data), _seed_size and _round_size (how many rows it starts with
+    # and each round adds), _ldp (Gram or row form: the same LDP either way), _drop (refactoring after rows leave),
+    # _step_back (the loops' shared step back, part of them), _Gram's block (entries of K formed on demand),
+    # _signed_seed (the free-coordinate warm start's first working set), _combine (theta from the passive rows,
+    # tested against A[rows]^T u), _all_rows (one NNLS on all rows or a working set); the BLAS thread count
+    # (nlp.threads) is out of every group: speed only, the same numbers to rounding.  In: _Gram.__init__ (the A A^T
+    # it keeps is the Gram matrix the certificate's LICQ reads, certify.RowGram) and _beta_structure (the Jacobian of
+    # beta that linear_margins turns into A), margins.largest_magnitude (the row and column sizes of |A|: the
+    # prescaling and the violation tolerance), margins.prescale (the power-of-two scaling of A and its columns that
+    # LinearMargins, linear_margins and BiasMargins share; margins.py's other functions are the IPOPT route's rows, out
+    # of scope) and _exact_free_bounds (a bound on a free coordinate held exactly: the SVM's b = 0 at b >= 0); the
     # factorizations' LAPACK calls are nlp.lapack's (group nlp).
     "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_bordered", "_extend", "least_distance",
                                          "dual_applies", "dual_rows", "dual_certificate", "linear_margins",
