@@ -46,7 +46,6 @@ from scipy.linalg.lapack import dpstrf
 from scipy.optimize import nnls
 
 from ..nlp.lapack import cho_solve_lower, cholesky_lower, solve_lower
-from ..nlp.threads import single_blas_thread
 from .margins import largest_magnitude
 
 TINY = np.finfo(float).tiny
@@ -696,7 +695,8 @@ def dual_rows(source, n_params: int):
 def dual_certificate(problem, opts, started: float, *, force: bool = False):
     """Solve a ``MaxMarginProblem`` in ``dual_applies``'s scope by ``least_distance``, finish (``finish_or_keep``:
     only where it can matter, from the solver's vertex) and certify on every row.  Returns the Certificate, or
-    None when it is not ``optimal`` (the caller then runs IPOPT) unless ``force``."""
+    None when it is not ``optimal`` (the caller then runs IPOPT) unless ``force``.  It runs inside
+    ``MaxMarginProblem.solve``'s one-BLAS-thread block (``nlp.threads``)."""
     from ..nlp.certificate import SolverInfo
     from ..nlp.certify import RowGram
     from ..nlp.finish import finish_or_keep
@@ -706,22 +706,21 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
 
     source, lift = problem.source, problem.lift
     N = problem.data.n_samples
-    with single_blas_thread():
-        A, r = dual_rows(source, lift.n_params)
-        free = tuple(getattr(problem.norm, "free", ()))
-        limit = float("inf") if opts.time_limit is None else float(opts.time_limit)
-        solved = least_distance(A, r, free=free, max_iter=opts.max_iter, time_limit=limit)
-        if solved.status == "inconsistent" and not force:
-            return None                                  # IPOPT, then a Farkas proof, decide
-        status = {"optimal": Status.OPTIMAL, "max_iterations": Status.MAX_ITERATIONS,
-                  "max_time": Status.MAX_TIME, "inconsistent": Status.INFEASIBLE}.get(solved.status, Status.FAILED)
-        nlp = margin_nlp(source, lift, np.arange(N))
-        z = lift.start(solved.theta)
-        result = IpoptResult(z, lift.objective_value(z), solved.multipliers, np.zeros(lift.n), np.zeros(lift.n),
-                             status, solved.status, solved.iterations, solved.seconds, solver="dual_active_set",
-                             vertex=True)
-        point, report = finish_or_keep(nlp, result, opts,
-                                       row_gram=None if solved.row_gram is None else RowGram(A, solved.row_gram))
+    A, r = dual_rows(source, lift.n_params)
+    free = tuple(getattr(problem.norm, "free", ()))
+    limit = float("inf") if opts.time_limit is None else float(opts.time_limit)
+    solved = least_distance(A, r, free=free, max_iter=opts.max_iter, time_limit=limit)
+    if solved.status == "inconsistent" and not force:
+        return None                                  # IPOPT, then a Farkas proof, decide
+    status = {"optimal": Status.OPTIMAL, "max_iterations": Status.MAX_ITERATIONS,
+              "max_time": Status.MAX_TIME, "inconsistent": Status.INFEASIBLE}.get(solved.status, Status.FAILED)
+    nlp = margin_nlp(source, lift, np.arange(N))
+    z = lift.start(solved.theta)
+    result = IpoptResult(z, lift.objective_value(z), solved.multipliers, np.zeros(lift.n), np.zeros(lift.n),
+                         status, solved.status, solved.iterations, solved.seconds, solver="dual_active_set",
+                         vertex=True)
+    point, report = finish_or_keep(nlp, result, opts,
+                                   row_gram=None if solved.row_gram is None else RowGram(A, solved.row_gram))
     verdict = decide(report.kkt_met(opts.tolerances), status)
     if not verdict.success and not force:
         return None
