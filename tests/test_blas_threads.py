@@ -52,16 +52,6 @@ def test_nested_blocks_keep_one_thread_until_the_outermost_ends(two_threads):
     assert blas_threads() == before
 
 
-def test_disabled_changes_nothing_and_does_not_count_as_a_limit(two_threads):
-    before = blas_threads()
-    with threads.single_blas_thread(enabled=False):
-        assert blas_threads() == before
-        with threads.single_blas_thread():          # the first real limit: it sets one thread
-            assert set(blas_threads()) == {1}
-        assert blas_threads() == before
-    assert blas_threads() == before
-
-
 def test_the_count_is_restored_when_the_block_raises(two_threads):
     before = blas_threads()
     with pytest.raises(RuntimeError), threads.single_blas_thread():

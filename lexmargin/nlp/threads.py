@@ -20,7 +20,7 @@ from contextlib import contextmanager
 __all__ = ["single_blas_thread"]
 
 _CONTROLLER: list = []
-_DEPTH = [0]         # open single_blas_thread contexts (process-wide, like the BLAS libraries' thread counts)
+_LIMITED = [False]   # a single_blas_thread block holds the limit (process-wide, like the BLAS thread counts)
 
 
 def _controller():
@@ -35,16 +35,16 @@ def _controller():
 
 
 @contextmanager
-def single_blas_thread(enabled: bool = True):
-    """One BLAS thread inside the ``with`` block (``enabled=False``: no change).  Inside another such block nothing
-    is done: only the outermost limit sets and restores the count."""
-    controller = _controller() if enabled and _DEPTH[0] == 0 else None
+def single_blas_thread():
+    """One BLAS thread inside the ``with`` block.  Inside another such block nothing is done: only the outermost
+    sets and restores the count."""
+    controller = None if _LIMITED[0] else _controller()
     if controller is None:
         yield
         return
-    _DEPTH[0] += 1
+    _LIMITED[0] = True
     try:
         with controller.limit(limits=1, user_api="blas"):
             yield
     finally:
-        _DEPTH[0] -= 1
+        _LIMITED[0] = False
