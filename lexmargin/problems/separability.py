@@ -2,15 +2,20 @@
 
 A theta with A theta + c >= 1 exists unless some y >= 0 has A^T y = 0 and y.(1 - c) > 0 (Farkas).  Each
 row a_n is scaled by a power of two to unit size (exact; a sample that is tiny, huge or of subnormal
-size is then as well-posed as any other), and y is found by an LP (HiGHS) on  A'^T y' = 0, sum y' = 1,
-y' >= 0  (a pure feasibility problem when every 1 - c_n > 0, as for every homogeneous model; otherwise
-maximizing y.(1 - c) with weights normalized in log space), re-solved exactly on its support, mapped
-back to the user's rows without overflow and checked in numpy:
-with r = A^T y computed by exactly rounded sums, any theta with A theta + c >= 1 satisfies
-r.theta >= y.(1 - c), hence ||theta||_1 >= y.(1 - c) / ||r||_inf.  The proof is accepted when r is at the
-rounding level of the (scaled) data (relative residual <= PROOF_TOL * N * eps): then no separating theta
-is representable in double precision, and typically r = 0 exactly.  Otherwise the data may be separable
-(with a huge ||theta||) and no ``NotSeparableError`` is raised.
+size is then as well-posed as any other), then each column of the result (exact as well, and A^T y = 0
+holds column by column, so the weights are those of the user's rows: a feature in tiny units weighs like
+any other), and y is found by an LP (HiGHS) on  A'^T y' = 0, sum y' = 1, y' >= 0  (a pure feasibility
+problem when every 1 - c_n > 0, as for every homogeneous model; otherwise maximizing y.(1 - c) with
+weights normalized in log space), re-solved exactly on its support, mapped back to the user's rows
+without overflow and checked in numpy: with r = A^T y computed by exactly rounded sums, any theta with
+A theta + c >= 1 satisfies r.theta >= y.(1 - c), hence ||theta||_1 >= y.(1 - c) / ||r||_inf.  The proof is
+accepted when r, measured on the rows and columns scaled to unit size, is at the rounding level of the
+data (relative residual <= PROOF_TOL * N * eps): then every separating theta, measured in the scaled
+columns' units, has an l1 norm at least 1 / (PROOF_TOL N eps) times the scaled rows' y.(1 - c) (margins
+of 1 made by cancelling terms beyond double precision), and typically r = 0 exactly.  Otherwise the
+data may be separable (with a huge ||theta||) and no ``NotSeparableError`` is raised.  (Measured on the
+rows alone, the residual of a feature in tiny units vanished beside the other features' terms, and
+separable data with features scaled by 1e8 and 1e-8 was "proved" inseparable.)
 """
 
 from __future__ import annotations
@@ -29,8 +34,9 @@ EPS = np.finfo(float).eps
 class FarkasProof:
     """y >= 0 (sum 1) with A^T y = 0 to rounding and y.(1 - c) > 0: no theta has A theta + c >= 1.
 
-    relative_residual: ||A^T y||_inf / max_j sum_n |A_nj| y_n.  norm_bound: any theta with
-    A theta + c >= 1 has ||theta||_1 >= norm_bound (inf when A^T y = 0 exactly).
+    relative_residual: ||A^T y||_inf / max_j sum_n |A_nj| y_n, with the rows and columns of A scaled to unit size
+    (``equilibrate``).  norm_bound: any theta with A theta + c >= 1 has ||theta||_1 >= norm_bound (inf when
+    A^T y = 0 exactly).
     """
 
     weights: np.ndarray
@@ -63,6 +69,14 @@ def row_exponents(A) -> np.ndarray:
     """e_n with max_j |A_nj| / 2^e_n in [1/2, 1) (math.frexp gives 0 for a zero or non-finite row)."""
     size = np.max(np.abs(A), axis=1, initial=0.0)
     return np.array([math.frexp(v)[1] for v in size], dtype=int)
+
+
+def equilibrate(A) -> tuple[np.ndarray, np.ndarray]:
+    """(A with each row, then each column, scaled by a power of two to unit size; the rows' exponents e): exact,
+    and y >= 0 with A^T y = 0 maps to the scaled rows as y_n 2^e_n (the columns' scales change no weight)."""
+    e = row_exponents(A)
+    rows = np.ldexp(A, -e[:, None])
+    return np.ldexp(rows, -row_exponents(rows.T)[None, :]), e
 
 
 def _objective(b, e) -> np.ndarray:
@@ -116,16 +130,16 @@ def user_weights(y_scaled, exponents) -> np.ndarray:
 
 def verify(A, c, y) -> FarkasProof | None:
     """The proof carried by weights y >= 0 (any positive scale) for A theta + c >= 1, or None when it proves
-    nothing at double precision: A^T y must vanish at the rounding level of the rows scaled to unit size
-    (the residual of the scaled rows with the matching weights is the same vector, so the relative
-    residual is the user's), and y.(1 - c) > 0."""
+    nothing at double precision: A^T y must vanish at the rounding level of the rows and columns scaled to
+    unit size (``equilibrate``: with the matching weights, each column's residual is the user's times a power
+    of two), and y.(1 - c) > 0."""
     A, c = np.asarray(A, dtype=float), np.asarray(c, dtype=float)
     y = np.maximum(np.asarray(y, dtype=float), 0.0)
     if not np.any(y) or not np.all(np.isfinite(y)):
         return None
     y = y / math.fsum(y)
-    e = row_exponents(A)
-    relative = relative_residual(np.ldexp(A, -e[:, None]), user_weights(y, -e))
+    scaled, e = equilibrate(A)
+    relative = relative_residual(scaled, user_weights(y, -e))
     value = math.fsum(y * (1.0 - c))
     if value <= 0 or relative > PROOF_TOL * A.shape[0] * EPS:
         return None
@@ -136,12 +150,12 @@ def verify(A, c, y) -> FarkasProof | None:
 def farkas_proof(A, c) -> FarkasProof | None:
     """A verified Farkas certificate that A theta + c >= 1 has no solution, or None.
 
-    Each row a_n is scaled by a power of two to unit size (exact): the LP and the rounding-level test
-    see rows of one size whatever the data's scale (tiny, huge or subnormal samples included).
+    The rows, then the columns, are scaled by powers of two to unit size (``equilibrate``; exact): the LP and
+    the rounding-level test see rows and columns of one size whatever the data's scale (tiny, huge or
+    subnormal samples, features in any units).
     """
     A, c = np.asarray(A, dtype=float), np.asarray(c, dtype=float)
-    e = row_exponents(A)
-    scaled = np.ldexp(A, -e[:, None])
+    scaled, e = equilibrate(A)
     y = _lp_weights(scaled, _objective(1.0 - c, e))
     if y is None:
         return None

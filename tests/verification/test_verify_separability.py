@@ -261,3 +261,64 @@ def test_samples_with_zero_value_do_not_take_the_proof():
     for order in itertools.permutations(range(4)):
         proof = S.farkas_proof(A[list(order)], c[list(order)])
         assert proof is not None and proof.value == pytest.approx(1.0)
+
+
+# ---- features in any units: rows and columns scaled to unit size ----------------------------------------
+def _separable_by_a_tiny_feature(seed: int, n: int = 20):
+    """Two features, the first in huge units and irrelevant, the second in tiny units and separating: y = sign of
+    the second (w = (0, 1 / min |x_2|) separates), the first random."""
+    rng = np.random.default_rng(seed)
+    b = rng.uniform(0.5, 1.5, n) * np.where(rng.random(n) < 0.5, -1.0, 1.0)
+    y = np.sign(b)
+    X = np.column_stack([1e8 * rng.standard_normal(n), 1e-8 * b])
+    return y[:, None] * X, np.array([0.0, 1e8 / np.min(np.abs(b))])
+
+
+def test_separable_data_with_a_feature_in_tiny_units_has_no_proof():
+    """Measured on the rows alone, the tiny feature's residual was some 1e-16 of the huge one's terms and weights
+    with y.(A w) = 1.7 > 0 (so A^T y != 0) passed as a proof."""
+    for seed in range(5):
+        A, w = _separable_by_a_tiny_feature(seed)
+        assert np.min(A @ w) >= 1.0 - 1e-12
+        assert S.farkas_proof(A, np.zeros(A.shape[0])) is None
+        assert S.farkas_proof(A[:, ::-1], np.zeros(A.shape[0])) is None
+
+
+def test_weights_that_leave_a_tiny_feature_unbalanced_are_no_proof():
+    """Weights balancing the huge feature only: rejected, although the residual is 1e-16 of the largest terms."""
+    A = np.array([[1e8, 1e-8], [-1e8, 1e-8]])
+    assert S.relative_residual(A, np.array([0.5, 0.5])) < 1e-15          # the rows alone: a "proof"
+    assert S.verify(A, np.zeros(2), [0.5, 0.5]) is None
+    scaled, e = S.equilibrate(A)
+    assert S.relative_residual(scaled, S.user_weights(np.array([0.5, 0.5]), -e)) == scaled[0, 1] / scaled[0, 0]
+    # balanced in both features: a proof whatever the units
+    A = np.array([[1e8, 1e-8], [-1e8, -1e-8]])
+    assert S.verify(A, np.zeros(2), [0.5, 0.5]) is not None
+
+
+def test_equilibrate_scales_rows_then_columns_by_powers_of_two():
+    A = np.array([[3.0, -1e-9, 0.0], [1e-300, 5e-310, 0.0], [-7e200, 1e190, 0.0]])
+    scaled, e = S.equilibrate(A)
+    assert e.tolist() == S.row_exponents(A).tolist()
+    rows = np.ldexp(A, -e[:, None])
+    ratio = scaled[:, :2] / rows[:, :2]
+    assert np.all(np.log2(ratio) == np.round(np.log2(ratio)))            # powers of two: exact
+    assert np.all(ratio == ratio[0])                                      # one factor per column
+    top = np.max(np.abs(scaled), axis=0)
+    assert np.all((top[:2] >= 0.5) & (top[:2] < 1.0)) and top[2] == 0.0
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10 ** 6), exponents=st.lists(st.integers(-12, 12), min_size=3, max_size=3))
+def test_proofs_do_not_depend_on_the_features_units(seed, exponents):
+    """Columns scaled by 10^k (|k| <= 12): separable data keeps no proof, a contradiction (a sample and its mirror
+    with the same label among random ones) keeps a verified one."""
+    rng = np.random.default_rng(seed)
+    units = 10.0 ** np.array(exponents, dtype=float)
+    X = rng.standard_normal((12, 3))
+    A = np.sign(X @ rng.standard_normal(3))[:, None] * X
+    assert S.farkas_proof(A * units, np.zeros(12)) is None
+    A[1] = -2.0 * A[0]
+    proof = S.farkas_proof(A * units, np.zeros(12))
+    assert proof is not None and proof.relative_residual <= S.PROOF_TOL * 12 * EPS
+    assert S.verify(A * units, np.zeros(12), proof.weights) is not None
