@@ -9,7 +9,12 @@ e_n = (A_n, r_n) of E = [A^T; r^T] and f = (0, ..., 0, 1):
     min ||E u - f||  s.t.  u >= 0;     theta = A^T u / rho,   rho = 1 - r.u = ||E u - f||^2,
 
 and rho = 0 exactly when the rows are inconsistent (then A^T u = 0, r.u = 1: no theta satisfies them).  The
-multipliers of the objective ||theta||^2 (stationarity 2 theta = A^T lambda) are lambda = 2 u / rho.
+multipliers of the objective ||theta||^2 (stationarity 2 theta = A^T lambda) are lambda = 2 u / rho.  Since
+rho = 1 / (1 + ||theta*||^2), an optimum above ~1e7 (separable data whose margin is ~1e-7 of its scale, e.g. a
+sample at 1e-12 of the others' size) leaves rho at rounding level although A^T u = rho theta* is not 0.  Where
+that g = A^T u separates the rows the solve saw (a proof that they are consistent), the LDP of s r, whose optimum
+is s theta* and multipliers s lambda*, is solved with s a power of two that brings g's separating multiple to
+unit size, then once more with theta at unit size (``_rescaled``).
 
 The NNLS problem is solved in its Gram form, min 1/2 u.K u - r.u over u >= 0 with K = E^T E = A A^T + r r^T,
 a QP in the N multipliers, by Lawson-Hanson's active-set method: its gradient w = r - K u = rho (r - A theta)
@@ -46,7 +51,7 @@ from scipy.linalg.lapack import dpstrf
 from scipy.optimize import nnls
 
 from ..nlp.lapack import cho_solve_lower, cholesky_lower, solve_lower
-from .margins import largest_magnitude
+from .margins import largest_magnitude, power_of_two_exponent
 
 TINY = np.finfo(float).tiny
 DEPENDENT = 1e-12        # squared distance of a row's e_n from the passive span, relative to ||e_n||^2: skipped
@@ -226,6 +231,39 @@ def _violated(A, r, theta, rownorm, exclude=None):
     return candidates[np.argsort(-score[candidates], kind="stable")]
 
 
+def _separating_size(rows, r, g) -> float:
+    """max |theta| of theta = t g, the smallest multiple of g with rows theta >= r, when g separates the rows
+    (rows g > 0 where r > 0 and >= 0 elsewhere); 0 when it does not (the rows may be inconsistent)."""
+    margins = rows @ g
+    need = r > 0
+    if not need.any() or np.any(margins[need] <= 0) or np.any(margins[~need] < 0):
+        return 0.0
+    return float(np.max(r[need] / margins[need])) * float(np.max(np.abs(g)))
+
+
+def _rescaled(A, r, *, max_iter: int, deadline: float, full_gram, rownorm):
+    """``_ldp`` of (A, r); when it finds the rows inconsistent although the NNLS's A^T u separates the rows it saw
+    (``_separating_size``: rho below rounding, not 0), ``_ldp`` of (A, s r) with s the power of two that brings
+    that separating theta to unit size, then once more with s divided by the power of two of the result's
+    max |theta| (an optimum of unit size: rho near 1/2), mapped back exactly: theta / s, lambda / s.  Anything else
+    is reported as at r (inconsistent rows: IPOPT and the Farkas proof then decide)."""
+    first = _ldp(A, r, max_iter=max_iter, deadline=deadline, full_gram=full_gram, rownorm=rownorm)
+    if first[3] != "inconsistent" or not first[8] > 0:
+        return first[:8]
+    scale = np.ldexp(1.0, -power_of_two_exponent(first[8]))
+    found = _ldp(A, scale * r, max_iter=max_iter, deadline=deadline, full_gram=full_gram, rownorm=rownorm)
+    iterations = first[4] + found[4]
+    if found[3] != "optimal":
+        return (*first[:4], iterations, *first[5:8])
+    unit = np.ldexp(scale, -power_of_two_exponent(float(np.max(np.abs(found[0]), initial=0.0))))
+    refined = _ldp(A, unit * r, max_iter=max_iter, deadline=deadline, full_gram=full_gram, rownorm=rownorm)
+    iterations += refined[4]
+    if refined[3] == "optimal":
+        found, scale = refined, unit
+    theta, lam, passive, status, _, formed, full, AAt = found[:8]
+    return theta / scale, lam / scale, passive, status, iterations, formed, full, AAt
+
+
 def _consistent(rho: float, r, u) -> bool:
     """rho = 1 - r.u is positive beyond the rounding of r.u: rho at rounding level means r.u = 1 and A^T u = 0 up
     to rounding, the rows are inconsistent (theta = A^T u / rho would be rounding noise divided by it)."""
@@ -251,6 +289,7 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm, seed=None)
     target = np.zeros(d + 1)
     target[-1] = 1.0
     theta, lam_W, rho, status, rounds = np.zeros(d), np.zeros(0), 1.0, "max_iterations", 0
+    separating = 0.0
     iterations, solved = 0, W
     formed = np.zeros(N, dtype=bool)
     formed[W] = True
@@ -270,6 +309,7 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm, seed=None)
         rho = 1.0 - float(r[W] @ u)
         if not _consistent(rho, r[W], u):
             status = "inconsistent"
+            separating = _separating_size(A[W], r[W], A[W].T @ u)
             break
         theta = A[W].T @ u / rho
         lam_W = 2.0 * u / rho
@@ -287,7 +327,7 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm, seed=None)
     if lam_W.size:
         lam[solved] = lam_W
     passive = np.nonzero(lam > 0)[0]
-    return theta, lam, passive, status, iterations, int(formed.sum()), False, None
+    return theta, lam, passive, status, iterations, int(formed.sum()), False, None, separating
 
 
 def _bpp(K, r, start, *, max_iter: int, deadline: float):
@@ -341,7 +381,7 @@ def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm, K=Non
         warm = np.nonzero(guess > 0)[0]
         warm = warm[np.argsort(-guess[warm], kind="stable")]
     L, passive, u = np.zeros((0, 0)), np.zeros(0, dtype=int), np.zeros(0)
-    theta, rho = np.zeros(d), 1.0
+    theta, rho, separating = np.zeros(d), 1.0, 0.0
     status, iterations = "max_iterations", 0
     for iterations in range(1, max_iter + 1):
         if time.perf_counter() > deadline:
@@ -373,12 +413,13 @@ def _ldp_gram(A, r, *, warm=None, max_iter: int, deadline: float, rownorm, K=Non
         rho = 1.0 - float(r[passive] @ u)
         if not _consistent(rho, r[passive], u):
             status = "inconsistent"
+            separating = _separating_size(A[passive], r[passive], _combine(A, passive, u))
             break
         theta = _combine(A, passive, u) / rho
     lam = np.zeros(N)
     if status != "inconsistent":
         lam[passive] = 2.0 * u / rho
-    return theta, lam, passive, status, iterations, N, True, gram.rows_gram
+    return theta, lam, passive, status, iterations, N, True, gram.rows_gram, separating
 
 
 def least_distance(A, r, *, free=(), max_iter: int = 10_000, time_limit: float = float("inf"),
@@ -394,8 +435,8 @@ def least_distance(A, r, *, free=(), max_iter: int = 10_000, time_limit: float =
     free = np.asarray(sorted(free), dtype=int)
     if free.size == 0:
         rownorm = largest_magnitude(A, 1) if A.shape[1] else np.zeros(A.shape[0])
-        theta, lam, passive, status, its, formed, full, AAt = _ldp(A, r, max_iter=max_iter, deadline=deadline,
-                                                                   full_gram=full_gram, rownorm=rownorm)
+        theta, lam, passive, status, its, formed, full, AAt = _rescaled(A, r, max_iter=max_iter, deadline=deadline,
+                                                                        full_gram=full_gram, rownorm=rownorm)
         return LDPResult(theta, lam, passive, status, its, time.perf_counter() - started, formed, full, AAt)
     return _free_qp(A, r, free, max_iter=max_iter, deadline=deadline, started=started, full_gram=full_gram)
 

@@ -678,3 +678,89 @@ def test_working_set_sizes_grow_with_the_rows_within_their_bounds(N, columns):
         assert seed == min(N, max(D.SEED_ROWS, D.SEED_FACTOR * columns))
     if N >= D.ROUND_ROWS * D.ROUND_SHARE:
         assert batch == max(D.ROUND_ROWS, columns)
+
+
+# ---- separable rows whose optimum rho cannot resolve: solved again with r rescaled -------------------------------
+def tiny_margin(n, delta, seed=0, d=1):
+    """1-D samples at 0.5..3 from the origin on their label's side, plus one of each label at delta (the
+    max-margin theta is 1 / delta along the axis), rotated into d dimensions by a random orthogonal Q."""
+    rng = np.random.default_rng(seed)
+    y = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    x = y * rng.uniform(0.5, 3.0, n)
+    x[:2] = y[:2] * delta
+    Q = np.linalg.qr(rng.standard_normal((d, d)))[0] if d > 1 else np.ones((1, 1))
+    X = np.zeros((n, d))
+    X[:, 0] = x
+    return Dataset(X @ Q.T, y), Q[:, 0] / delta
+
+
+@pytest.mark.parametrize("full", [None, True, False])
+@pytest.mark.parametrize("delta", [1e-9, 1e-12, 1e-14])
+def test_separable_rows_with_a_tiny_margin_are_solved(delta, full):
+    """rho = 1 / (1 + ||theta*||^2) is below rounding at ||theta*|| = 1e9..1e14: the rows looked inconsistent."""
+    data, theta = tiny_margin(12, delta, d=3)
+    A, r = rows(data)
+    result = D.least_distance(A, r, full_gram=full)
+    np.testing.assert_allclose(result.theta, theta, rtol=1e-9, atol=1e-9 * np.max(np.abs(theta)))
+    assert_kkt(A, r, result)
+    assert sorted(result.passive.tolist()) in ([0], [1], [0, 1])
+    cert = lm.max_margin(lm.load_model("linear", input_dim=3), data)
+    assert cert.status == "optimal" and cert.solver.name == "dual_active_set"
+    np.testing.assert_allclose(cert.theta, theta, rtol=1e-9, atol=1e-9 * np.max(np.abs(theta)))
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10_000), n=st.integers(3, 80), d=st.integers(1, 6), exponent=st.integers(-14, -8))
+def test_property_tiny_margins_are_solved_or_left_inconsistent_never_wrong(seed, n, d, exponent):
+    data, theta = tiny_margin(n, 10.0 ** exponent, seed=seed, d=d)
+    A, r = rows(data)
+    result = D.least_distance(A, r)
+    assert result.status in ("optimal", "inconsistent")
+    if result.status == "optimal":
+        assert_kkt(A, r, result)
+        np.testing.assert_allclose(result.theta, theta, rtol=1e-7, atol=1e-7 * np.max(np.abs(theta)))
+    if exponent >= -12:
+        assert result.status == "optimal"
+
+
+def test_inconsistent_rows_are_not_rescaled(monkeypatch):
+    """Rows that no direction separates are solved once (no rescaled solves), at every shape."""
+    calls = []
+    real = D._ldp
+    monkeypatch.setattr(D, "_ldp", lambda A, r, **kw: calls.append(r.copy()) or real(A, r, **kw))
+    for full in (True, False):
+        calls.clear()
+        A, r = rows(XOR)
+        assert D.least_distance(A, r, full_gram=full).status == "inconsistent"
+        assert len(calls) == 1 and np.array_equal(calls[0], r)
+
+
+def test_rescaled_solves_scale_r_by_powers_of_two_and_map_back(monkeypatch):
+    data, theta = tiny_margin(6, 1e-12)
+    A, r = rows(data)
+    calls = []
+    real = D._ldp
+    monkeypatch.setattr(D, "_ldp", lambda A, r, **kw: calls.append(r.copy()) or real(A, r, **kw))
+    result = D.least_distance(A, r, full_gram=False)
+    assert len(calls) == 3 and np.array_equal(calls[0], r)
+    scales = [float(c[0]) for c in calls[1:]]
+    assert all(np.log2(s) == np.round(np.log2(s)) and s < 2.0 ** -30 for s in scales)   # exact
+    assert np.all(calls[1] == scales[0]) and np.all(calls[2] == scales[1])
+    assert 0.5 <= np.max(np.abs(result.theta)) * scales[1] < 1.0                           # unit size
+    assert result.theta[0] == pytest.approx(theta[0], rel=1e-12)
+    assert result.multipliers @ (A @ result.theta) == pytest.approx(2.0 * result.theta @ result.theta, rel=1e-9)
+    assert result.iterations >= 3
+
+
+def test_separating_size():
+    rows_ = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    r = np.array([1.0, 1.0, 1.0])
+    g = np.array([2.0, 1.0])             # margins 2, 2, 3: theta = g / 2, max |theta| = 1
+    assert D._separating_size(rows_, r, g) == 1.0
+    assert D._separating_size(rows_, np.array([4.0, 1.0, 1.0]), g) == 4.0      # the row r / margin = 2 decides
+    assert D._separating_size(rows_, r, np.array([2.0, -1.0])) == 0.0          # a margin < 0: not separating
+    assert D._separating_size(rows_, r, np.array([0.0, 1.0])) == 0.0           # a margin = 0 with r > 0
+    # rows with r <= 0 need a margin >= 0 only
+    assert D._separating_size(rows_, np.array([0.0, 1.0, 1.0]), np.array([0.0, 1.0])) == 1.0
+    assert D._separating_size(rows_, np.array([-1.0, 1.0, 1.0]), np.array([-1.0, 1.0])) == 0.0
+    assert D._separating_size(rows_, np.zeros(3), g) == 0.0                   # nothing to separate from
