@@ -716,6 +716,8 @@ GENERIC = [
      "test input (and no realistic input) produces"),
     (r"^x__violated: .*np\.max\(np\.abs\(theta\), initial=0\.0\).*-> .*(initial=None|theta\), \))",
      "np.max over theta (>= 1 coordinate)"),
+    (r"^x__rescaled: .*np\.max\(np\.abs\(found\[0\]\), initial=0\.0\).*-> .*(initial=None|found\[0\]\), \))",
+     "np.max over theta (>= 1 coordinate: a separating point exists only for rows with columns)"),
     (r"^x__violated: .*score\[exclude\] = -np\.inf -> .*None",
      "None becomes nan in the float array and nan > 0 is False: the row is excluded either way"),
     (r"^x__violated: .*kind=\"stable\"",

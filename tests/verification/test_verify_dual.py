@@ -703,6 +703,9 @@ def test_separable_rows_with_a_tiny_margin_are_solved(delta, full):
     result = D.least_distance(A, r, full_gram=full)
     np.testing.assert_allclose(result.theta, theta, rtol=1e-9, atol=1e-9 * np.max(np.abs(theta)))
     assert_kkt(A, r, result)
+    assert result.full_gram is (full is True)                  # the form asked for, in every solve (tall data)
+    wide, _ = tiny_margin(4, delta, d=3)
+    assert D.least_distance(*rows(wide), full_gram=False).full_gram is False
     assert sorted(result.passive.tolist()) in ([0], [1], [0, 1])
     cert = lm.max_margin(lm.load_model("linear", input_dim=3), data)
     assert cert.status == "optimal" and cert.solver.name == "dual_active_set"
@@ -752,6 +755,66 @@ def test_rescaled_solves_scale_r_by_powers_of_two_and_map_back(monkeypatch):
     assert result.iterations >= 3
 
 
+def test_tiny_margin_with_offsets():
+    """r = 1 - c not all 1: the rescaled solves scale r itself (not its inverse)."""
+    data, _ = tiny_margin(10, 1e-12, d=2)
+    A, _ = rows(data)
+    r = np.random.default_rng(3).uniform(0.5, 2.0, 10)
+    for full in (True, False):
+        result = D.least_distance(A, r, full_gram=full)
+        assert_kkt(A, r, result)
+
+
+def fake_ldp(monkeypatch, outcomes):
+    """D._ldp answering from ``outcomes`` (status, theta, separating size) in turn, recording each call's r."""
+    calls = []
+
+    def ldp(A, r, **kw):
+        status, theta, size = outcomes[len(calls)]
+        calls.append(r.copy())
+        n = A.shape[0]
+        lam = np.full(n, float(len(calls)))
+        return (np.asarray(theta, dtype=float), lam, np.arange(n), status, 10 * len(calls), n + len(calls),
+                False, None, size)
+
+    monkeypatch.setattr(D, "_ldp", ldp)
+    return calls
+
+
+def test_rescaled_picks_its_scales_from_the_separating_point_and_the_solution(monkeypatch):
+    A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
+    calls = fake_ldp(monkeypatch, [("inconsistent", [0.0], 0.75 * 2.0 ** 40), ("optimal", [8.0], 0.0),
+                                   ("optimal", [0.5], 0.0)])
+    theta, lam, passive, status, its, formed, full, gram = D._rescaled(A, r, max_iter=9, deadline=1e30,
+                                                                       full_gram=None, rownorm=np.ones(2))
+    first, second = 2.0 ** -40, 2.0 ** -44          # 2^-e of the separating size, then of max |theta| = 8
+    assert np.array_equal(calls[0], r) and np.array_equal(calls[1], first * r) and np.array_equal(calls[2], second * r)
+    assert theta.tolist() == [0.5 / second] and lam.tolist() == [3.0 / second, 3.0 / second]
+    assert status == "optimal" and its == 60 and formed == 5 and full is False and gram is None
+    assert passive.tolist() == [0, 1]
+
+
+def test_rescaled_keeps_the_first_scale_when_the_refined_solve_fails(monkeypatch):
+    A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
+    fake_ldp(monkeypatch, [("inconsistent", [0.0], 0.5), ("optimal", [8.0], 0.0), ("max_iterations", [1.0], 0.0)])
+    theta, lam, _, status, its, formed, _, _ = D._rescaled(A, r, max_iter=9, deadline=1e30, full_gram=None,
+                                                           rownorm=np.ones(2))
+    assert theta.tolist() == [8.0] and lam.tolist() == [2.0, 2.0]       # a separating size 0.5: scale 2^0 = 1
+    assert status == "optimal" and its == 60 and formed == 4
+
+
+def test_rescaled_reports_the_first_solve_when_the_rescaled_one_fails(monkeypatch):
+    A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
+    fake_ldp(monkeypatch, [("inconsistent", [7.0], 4.0), ("stalled", [8.0], 0.0)])
+    theta, lam, passive, status, its, formed, full, gram = D._rescaled(A, r, max_iter=9, deadline=1e30,
+                                                                       full_gram=None, rownorm=np.ones(2))
+    assert theta.tolist() == [7.0] and lam.tolist() == [1.0, 1.0] and status == "inconsistent"
+    assert its == 30 and formed == 3 and full is False and gram is None and passive.tolist() == [0, 1]
+    calls = fake_ldp(monkeypatch, [("inconsistent", [7.0], 0.0)])        # nothing separates: one solve
+    out = D._rescaled(A, r, max_iter=9, deadline=1e30, full_gram=None, rownorm=np.ones(2))
+    assert len(calls) == 1 and out[3] == "inconsistent" and out[4] == 10 and len(out) == 8
+
+
 def test_separating_size():
     rows_ = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
     r = np.array([1.0, 1.0, 1.0])
@@ -763,4 +826,5 @@ def test_separating_size():
     # rows with r <= 0 need a margin >= 0 only
     assert D._separating_size(rows_, np.array([0.0, 1.0, 1.0]), np.array([0.0, 1.0])) == 1.0
     assert D._separating_size(rows_, np.array([-1.0, 1.0, 1.0]), np.array([-1.0, 1.0])) == 0.0
+    assert D._separating_size(rows_, np.array([0.0, 1.0, 1.0]), np.array([-1.0, 2.0])) == 0.0   # only r <= 0 fails
     assert D._separating_size(rows_, np.zeros(3), g) == 0.0                   # nothing to separate from
