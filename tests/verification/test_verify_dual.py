@@ -766,27 +766,31 @@ def test_tiny_margin_with_offsets():
 
 
 def fake_ldp(monkeypatch, outcomes):
-    """D._ldp answering from ``outcomes`` (status, theta, separating size) in turn, recording each call's r."""
+    """D._ldp answering from ``outcomes`` (status, theta, separating size) in turn, recording each call's r (and its
+    form in ``forms``)."""
     calls = []
 
     def ldp(A, r, **kw):
         status, theta, size = outcomes[len(calls)]
         calls.append(r.copy())
+        forms.append(kw["full_gram"])
         n = A.shape[0]
         lam = np.full(n, float(len(calls)))
         return (np.asarray(theta, dtype=float), lam, np.arange(n), status, 10 * len(calls), n + len(calls),
                 False, None, size)
 
+    forms = []
     monkeypatch.setattr(D, "_ldp", ldp)
-    return calls
+    return calls, forms
 
 
 def test_rescaled_picks_its_scales_from_the_separating_point_and_the_solution(monkeypatch):
     A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
-    calls = fake_ldp(monkeypatch, [("inconsistent", [0.0], 0.75 * 2.0 ** 40), ("optimal", [8.0], 0.0),
-                                   ("optimal", [0.5], 0.0)])
+    calls, forms = fake_ldp(monkeypatch, [("inconsistent", [0.0], 0.75 * 2.0 ** 40), ("optimal", [8.0], 0.0),
+                                          ("optimal", [0.5], 0.0)])
     theta, lam, passive, status, its, formed, full, gram = D._rescaled(A, r, max_iter=9, deadline=1e30,
-                                                                       full_gram=None, rownorm=np.ones(2))
+                                                                       full_gram=True, rownorm=np.ones(2))
+    assert forms == [True, True, True]              # every solve in the form asked for
     first, second = 2.0 ** -40, 2.0 ** -44          # 2^-e of the separating size, then of max |theta| = 8
     assert np.array_equal(calls[0], r) and np.array_equal(calls[1], first * r) and np.array_equal(calls[2], second * r)
     assert theta.tolist() == [0.5 / second] and lam.tolist() == [3.0 / second, 3.0 / second]
@@ -810,7 +814,7 @@ def test_rescaled_reports_the_first_solve_when_the_rescaled_one_fails(monkeypatc
                                                                        full_gram=None, rownorm=np.ones(2))
     assert theta.tolist() == [7.0] and lam.tolist() == [1.0, 1.0] and status == "inconsistent"
     assert its == 30 and formed == 3 and full is False and gram is None and passive.tolist() == [0, 1]
-    calls = fake_ldp(monkeypatch, [("inconsistent", [7.0], 0.0)])        # nothing separates: one solve
+    calls, _ = fake_ldp(monkeypatch, [("inconsistent", [7.0], 0.0)])     # nothing separates: one solve
     out = D._rescaled(A, r, max_iter=9, deadline=1e30, full_gram=None, rownorm=np.ones(2))
     assert len(calls) == 1 and out[3] == "inconsistent" and out[4] == 10 and len(out) == 8
 
