@@ -246,20 +246,24 @@ def _rescaled(A, r, *, max_iter: int, deadline: float, full_gram, rownorm):
     (``_separating_size``: rho below rounding, not 0), ``_ldp`` of (A, s r) with s the power of two that brings
     that separating theta to unit size, then once more with s divided by the power of two of the result's
     max |theta| (an optimum of unit size: rho near 1/2), mapped back exactly: theta / s, lambda / s.  Anything else
-    is reported as at r (inconsistent rows: IPOPT and the Farkas proof then decide)."""
+    is reported as at r (inconsistent rows: IPOPT and the Farkas proof then decide).  ``max_iter`` bounds the
+    iterations of all the solves together."""
     first = _ldp(A, r, max_iter=max_iter, deadline=deadline, full_gram=full_gram, rownorm=rownorm)
-    if first[3] != "inconsistent" or not first[8] > 0:
+    if first[3] != "inconsistent" or not first[8] > 0 or first[4] >= max_iter:
         return first[:8]
     scale = np.ldexp(1.0, -power_of_two_exponent(first[8]))
-    found = _ldp(A, scale * r, max_iter=max_iter, deadline=deadline, full_gram=full_gram, rownorm=rownorm)
+    found = _ldp(A, scale * r, max_iter=max_iter - first[4], deadline=deadline, full_gram=full_gram,
+                 rownorm=rownorm)
     iterations = first[4] + found[4]
     if found[3] != "optimal":
         return (*first[:4], iterations, *first[5:8])
-    unit = np.ldexp(scale, -power_of_two_exponent(float(np.max(np.abs(found[0]), initial=0.0))))
-    refined = _ldp(A, unit * r, max_iter=max_iter, deadline=deadline, full_gram=full_gram, rownorm=rownorm)
-    iterations += refined[4]
-    if refined[3] == "optimal":
-        found, scale = refined, unit
+    if iterations < max_iter:
+        unit = np.ldexp(scale, -power_of_two_exponent(float(np.max(np.abs(found[0]), initial=0.0))))
+        refined = _ldp(A, unit * r, max_iter=max_iter - iterations, deadline=deadline, full_gram=full_gram,
+                       rownorm=rownorm)
+        iterations += refined[4]
+        if refined[3] == "optimal":
+            found, scale = refined, unit
     theta, lam, passive, status, _, formed, full, AAt = found[:8]
     return theta / scale, lam / scale, passive, status, iterations, formed, full, AAt
 

@@ -774,23 +774,25 @@ def fake_ldp(monkeypatch, outcomes):
         status, theta, size = outcomes[len(calls)]
         calls.append(r.copy())
         forms.append(kw["full_gram"])
+        budgets.append(kw["max_iter"])
         n = A.shape[0]
         lam = np.full(n, float(len(calls)))
         return (np.asarray(theta, dtype=float), lam, np.arange(n), status, 10 * len(calls), n + len(calls),
                 False, None, size)
 
-    forms = []
+    forms, budgets = [], []
     monkeypatch.setattr(D, "_ldp", ldp)
-    return calls, forms
+    return calls, forms, budgets
 
 
 def test_rescaled_picks_its_scales_from_the_separating_point_and_the_solution(monkeypatch):
     A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
-    calls, forms = fake_ldp(monkeypatch, [("inconsistent", [0.0], 0.75 * 2.0 ** 40), ("optimal", [8.0], 0.0),
-                                          ("optimal", [0.5], 0.0)])
-    theta, lam, passive, status, its, formed, full, gram = D._rescaled(A, r, max_iter=9, deadline=1e30,
+    calls, forms, budgets = fake_ldp(monkeypatch, [("inconsistent", [0.0], 0.75 * 2.0 ** 40),
+                                                   ("optimal", [8.0], 0.0), ("optimal", [0.5], 0.0)])
+    theta, lam, passive, status, its, formed, full, gram = D._rescaled(A, r, max_iter=99, deadline=1e30,
                                                                        full_gram=True, rownorm=np.ones(2))
     assert forms == [True, True, True]              # every solve in the form asked for
+    assert budgets == [99, 89, 69]                  # the iterations left (each fake solve takes 10, 20, 30)
     first, second = 2.0 ** -40, 2.0 ** -44          # 2^-e of the separating size, then of max |theta| = 8
     assert np.array_equal(calls[0], r) and np.array_equal(calls[1], first * r) and np.array_equal(calls[2], second * r)
     assert theta.tolist() == [0.5 / second] and lam.tolist() == [3.0 / second, 3.0 / second]
@@ -801,7 +803,7 @@ def test_rescaled_picks_its_scales_from_the_separating_point_and_the_solution(mo
 def test_rescaled_keeps_the_first_scale_when_the_refined_solve_fails(monkeypatch):
     A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
     fake_ldp(monkeypatch, [("inconsistent", [0.0], 0.5), ("optimal", [8.0], 0.0), ("max_iterations", [1.0], 0.0)])
-    theta, lam, _, status, its, formed, _, _ = D._rescaled(A, r, max_iter=9, deadline=1e30, full_gram=None,
+    theta, lam, _, status, its, formed, _, _ = D._rescaled(A, r, max_iter=99, deadline=1e30, full_gram=None,
                                                            rownorm=np.ones(2))
     assert theta.tolist() == [8.0] and lam.tolist() == [2.0, 2.0]       # a separating size 0.5: scale 2^0 = 1
     assert status == "optimal" and its == 60 and formed == 4
@@ -810,13 +812,24 @@ def test_rescaled_keeps_the_first_scale_when_the_refined_solve_fails(monkeypatch
 def test_rescaled_reports_the_first_solve_when_the_rescaled_one_fails(monkeypatch):
     A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
     fake_ldp(monkeypatch, [("inconsistent", [7.0], 4.0), ("stalled", [8.0], 0.0)])
-    theta, lam, passive, status, its, formed, full, gram = D._rescaled(A, r, max_iter=9, deadline=1e30,
+    theta, lam, passive, status, its, formed, full, gram = D._rescaled(A, r, max_iter=99, deadline=1e30,
                                                                        full_gram=None, rownorm=np.ones(2))
     assert theta.tolist() == [7.0] and lam.tolist() == [1.0, 1.0] and status == "inconsistent"
     assert its == 30 and formed == 3 and full is False and gram is None and passive.tolist() == [0, 1]
-    calls, _ = fake_ldp(monkeypatch, [("inconsistent", [7.0], 0.0)])     # nothing separates: one solve
-    out = D._rescaled(A, r, max_iter=9, deadline=1e30, full_gram=None, rownorm=np.ones(2))
+    calls, _, _ = fake_ldp(monkeypatch, [("inconsistent", [7.0], 0.0)])  # nothing separates: one solve
+    out = D._rescaled(A, r, max_iter=99, deadline=1e30, full_gram=None, rownorm=np.ones(2))
     assert len(calls) == 1 and out[3] == "inconsistent" and out[4] == 10 and len(out) == 8
+
+
+def test_rescaled_solves_share_the_iteration_budget(monkeypatch):
+    A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
+    outcomes = [("inconsistent", [0.0], 4.0), ("optimal", [8.0], 0.0), ("optimal", [0.5], 0.0)]
+    for budget, solves in ((10, 1), (11, 2), (30, 2), (31, 3)):         # the fake solves take 10, 20, 30
+        calls, _, budgets = fake_ldp(monkeypatch, outcomes)
+        out = D._rescaled(A, r, max_iter=budget, deadline=1e30, full_gram=None, rownorm=np.ones(2))
+        assert len(calls) == solves and budgets == [budget, budget - 10, budget - 30][:solves]
+        assert out[3] == ("inconsistent" if solves == 1 else "optimal")
+        assert out[0].tolist() == [[0.0], [8.0 * 8.0], [0.5 * 8.0 * 16.0]][solves - 1]     # scales 2^-3, 2^-7
 
 
 def test_separating_size():
