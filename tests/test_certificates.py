@@ -354,3 +354,46 @@ def test_certificates_saved_by_lexmargin_0_1_still_load(tmp_path):
     again = tmp_path / "again.json"
     again.write_text(cert.to_json())
     assert load_certificate(again).diagnostics.to_dict() == cert.diagnostics.to_dict()
+
+
+# ---- the margin path on features in different units (a fresh-seed hunt's defect, 2026-12-01) -------------------------
+def _exact_min_margin(A, theta):
+    from fractions import Fraction
+    t = [Fraction(float(v)) for v in theta]
+    return float(min(sum(Fraction(float(a)) * v for a, v in zip(row, t)) for row in A))
+
+
+def _clarabel_point_in_ball(A, norm: str):
+    """Clarabel's max_{||theta|| <= 1} min_n A_n theta, pulled strictly into the ball (a feasible competitor)."""
+    theta, t = cp.Variable(A.shape[1]), cp.Variable()
+    ball = {"l2": cp.norm(theta, 2), "l1": cp.norm1(theta), "linf": cp.norm_inf(theta)}[norm]
+    cp.Problem(cp.Maximize(t), [A @ theta >= t, ball <= 1]).solve(
+        solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, max_iter=500)
+    if theta.value is None:
+        return None
+    value = np.asarray(theta.value, dtype=float)
+    size = float(np.linalg.norm(value, {"l2": 2, "l1": 1, "linf": np.inf}[norm]))
+    return value / max(size, 1.0) * (1 - 1e-12)
+
+
+@PROPERTY
+@given(separable(max_n=10, max_d=3), st.lists(st.integers(-6, 6), min_size=3, max_size=3),
+       st.sampled_from(["l2", "l1", "linf"]), st.sampled_from([0.1, 1.0, 7.0]))
+def test_property_margin_path_on_column_scales_is_never_beaten(problem, exponents, norm, rho):
+    """An `optimal` margin-path point is not beaten by any point of the ball (Clarabel's, pulled inside), beyond what
+    the certificate resolves: 1e-7 of the margin, or tol LEVEL_FLOOR (1e-14) of the rows' common scale."""
+    X, y = problem
+    Xs = X * 10.0 ** np.array(exponents[:X.shape[1]], dtype=float)
+    A = y[:, None] * Xs
+    point = lm.margin_path(linear(X.shape[1]), Dataset(Xs, y), [rho], norm=norm,
+                           raise_on_failure=False).points[0]
+    cert = point.certificate
+    if cert.status != Status.OPTIMAL:
+        assert cert.kkt.max > cert.tolerances.kkt or not cert.success
+        return
+    competitor = _clarabel_point_in_ball(A, norm)
+    if competitor is None:
+        return
+    ours, theirs = _exact_min_margin(A, point.theta), _exact_min_margin(A, competitor)
+    common = float(np.max(np.linalg.norm(A, axis=1)))
+    assert ours >= theirs - 1e-7 * abs(theirs) - 1e-14 * common

@@ -202,7 +202,8 @@ def test_path_to_dict_is_json(cpath):
     assert back["points"][0]["lemma3_holds"] is True
 
 
-# ---- known defect (found by a fresh-seed hunt, 2026-12-01): open until the certificate's row levels see it ----------
+# ---- found by a fresh-seed hunt (2026-12-01): the margin rows' levels were max_n ||grad f_n||, so a feature in large
+# units made violations of the size of the margins look like 1e-11 (fixed: ``margin_levels``, each row's own terms) ----
 COLUMN_SCALED_X = np.array([
     [4.33959543313606e-06, -296738.19411784864, 0.17642406982944253],
     [-2.3803814112071195e-07, 150742.67657860363, -0.223510033809114],
@@ -223,11 +224,6 @@ def _exact_min_margin(A, theta):
     return min(sum(Fraction(float(a)) * v for a, v in zip(row, t)) for row in A)
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: on features in units 1e-6 / 1e5 / 0.1 the margin path's first "
-                   "point (the normalized max-margin solution, then finished) is certified optimal with a negative "
-                   "smallest margin although a point of the ball has a positive one; likely cause: the relative "
-                   "residuals are measured against the large column's terms (a primal residual of 1e-11 relative "
-                   "is ~5e-6 absolute here, above the margins, ~1e-6)")
 def test_margin_path_point_on_column_scaled_data_is_not_beaten():
     data, model = lm.Dataset(COLUMN_SCALED_X, COLUMN_SCALED_Y), lm.load_model("linear", input_dim=3)
     A = COLUMN_SCALED_Y[:, None] * COLUMN_SCALED_X

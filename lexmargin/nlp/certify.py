@@ -3,20 +3,23 @@
 For  min phi(z)  s.t.  c_i(z) >= 0,  h_j(z) = 0  (bounds are rows too, see ``nlp.extend``), at a point
 z with multipliers lambda (inequalities) and mu (equalities), with g = grad phi, rows' levels s_i > 0:
 
-* stationarity      ||g - J_c^T lambda - J_h^T mu||_inf / max(||g~||_inf, ||sum_i |lambda_i| |grad c_i|||_inf)
-                    where g~ >= |g| is the size of the terms of g (``Point.gradient_scale``): the residual
-                    as a fraction of the terms that cancel in it;
+* stationarity      max_j |(g - J_c^T lambda - J_h^T mu)_j| / T_j,  T_j = max(g~_j, sum_i |lambda_i| |(grad c_i)_j|)
+                    (at least eps S, S = max_j T_j: components whose terms all vanish count as empty)
+                    where g~ >= |g| is the size of the terms of g (``Point.gradient_scale``): each component of
+                    the residual as a fraction of the terms that cancel in it (per component, not against the
+                    largest component's terms: features in units 1e-6 beside 1e5 have their balance checked too);
 * primal            max( max_i max(0, -c_i) / s_i ,  max_j |h_j| / s_j );
-* dual              max_i max(0, -lambda_i) ||grad c_i||_inf / (the stationarity denominator);
+* dual              max_i max_j max(0, -lambda_i) |(grad c_i)_j| / T_j;
 * complementarity   max_i |lambda_i| |c_i| / max(sum_i |lambda_i| s_i, ||g~||_inf ||z||_inf).
 
-All four are invariant to rescaling the data, theta, the objective and any row; a multiplier is
-judged by what it contributes to grad phi, so multipliers that are solver noise (all true multipliers
-0) neither fail dual feasibility nor count as support.  Words (textbook):
+All four are invariant to rescaling the data, theta, the objective and any row; stationarity and dual feasibility
+also to rescaling any one variable (they are measured in equilibrated units: component j multiplied by
+e_j = S / T_j, S = max_j T_j the stationarity scale); a multiplier is judged by what it contributes to grad phi, so multipliers that are solver
+noise (all true multipliers 0) neither fail dual feasibility nor count as support.  Words (textbook):
 
 * active set A: rows with c_i / s_i <= tol.active, whatever their multiplier (equalities always);
-* support S: rows whose multiplier matters in the stationarity balance:
-  |lambda_i| ||grad c_i||_inf > tol.support * (the stationarity denominator);
+* support S: rows whose multiplier matters in the stationarity balance of some component:
+  max_j |lambda_i| |(grad c_i)_j| / T_j > tol.support;
 * degenerate: active inequality rows outside the support (strict complementarity holds iff none);
 * LICQ: the active rows' gradients, each normalized to unit length, have full row rank (singular
   values below tol.rank * largest do not count); ``smallest_singular_value`` is relative.  Active
@@ -44,6 +47,7 @@ TINY = np.finfo(float).tiny
 SECOND_ORDER_MAX_SIZE = 3000
 GRAM_MIN_SIZE = 20_000      # LICQ / null spaces of k x n rows (k <= n) from the k x k Gram matrix above this size ...
 GRAM_CONDITION = 1e-4       # ... when its eigenvalues are within this ratio (full rank beyond doubt)
+EMPTY = np.finfo(float).eps  # components of the stationarity balance with terms below EMPTY S are judged at EMPTY S
 MASK_SNAP = 1e-3            # masked second order: diagonal entries below MASK_SNAP tol.curvature (relative) are 0
 
 
@@ -107,8 +111,37 @@ def _nonzero_rows(multipliers) -> np.ndarray:
     return np.nonzero(np.asarray(multipliers, dtype=float) != 0)[0]
 
 
-def multiplier_weights(jacobian, multipliers) -> np.ndarray:
-    """|lambda_i| ||grad c_i||_inf: what row i contributes to the stationarity balance."""
+def column_terms(gradient, jacobian, multipliers, gradient_scale=None, jacobian_scale=None) -> np.ndarray:
+    """T_j = max(g~_j, sum_i |lambda_i| J~_ij): the size of the terms that cancel in component j of the stationarity
+    balance g - J^T lambda (g~ >= |g|, J~ >= |J|: the terms of grad phi and of the rows' gradients themselves;
+    ``jacobian_scale``: J~, |J| when None)."""
+    g = np.asarray(gradient, dtype=float)
+    J = _term_sizes(jacobian, jacobian_scale, g.size)
+    lam = np.asarray(multipliers, dtype=float)
+    rows = _nonzero_rows(lam)
+    terms = (J if rows.size == J.shape[0] else J[rows]).T @ np.abs(lam[rows])
+    size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
+    return np.maximum(size, terms)
+
+
+def _term_sizes(jacobian, jacobian_scale, n: int) -> np.ndarray:
+    """J~ = max(|J|, jacobian_scale) (rows of n)."""
+    J = np.abs(np.asarray(jacobian, dtype=float).reshape(-1, n))
+    return J if jacobian_scale is None else np.maximum(J, np.asarray(jacobian_scale, dtype=float).reshape(-1, n))
+
+
+def equilibration(terms) -> tuple[float, np.ndarray]:
+    """(S, e): S = max(max_j T_j, TINY) the stationarity scale, e_j = S / max(T_j, EMPTY S) the factor that brings
+    component j's terms to S (components with terms below EMPTY S, at rounding level of the largest, count as
+    empty: e.g. a variable pinned at 0 whose terms all vanish with it)."""
+    T = np.asarray(terms, dtype=float)
+    scale = max(float(np.max(T, initial=0.0)), TINY)
+    return scale, scale / np.maximum(T, EMPTY * scale)
+
+
+def multiplier_weights(jacobian, multipliers, factors=None) -> np.ndarray:
+    """|lambda_i| max_j |J_ij| e_j: what row i contributes to the stationarity balance, each component brought to the
+    scale S by its factor e_j (``equilibration``; 1 when not given: ||grad c_i||_inf)."""
     J = np.atleast_2d(np.asarray(jacobian, dtype=float))
     lam = np.abs(np.asarray(multipliers, dtype=float))
     if lam.size == 0:
@@ -116,49 +149,58 @@ def multiplier_weights(jacobian, multipliers) -> np.ndarray:
     weights = np.zeros(lam.size)
     rows = _nonzero_rows(lam)
     if rows.size and J.shape[1]:
-        part = J if rows.size == J.shape[0] else J[rows]
-        weights[rows] = lam[rows] * np.maximum(np.max(part, axis=1), -np.min(part, axis=1))
+        part = np.abs(J if rows.size == J.shape[0] else J[rows])
+        if factors is not None:
+            part = part * np.asarray(factors, dtype=float)
+        weights[rows] = lam[rows] * np.max(part, axis=1)
     return weights
 
 
-def balance(gradient, jacobian, multipliers, gradient_scale=None) -> tuple[float, np.ndarray]:
-    """(``stationarity_scale``, ``multiplier_weights``) of the same arguments from one pass over the rows with a
-    nonzero multiplier (|J| of those rows formed once: wide problems have rows of 10^4 entries)."""
+def terms_and_weights(gradient, jacobian, multipliers, gradient_scale=None,
+                      jacobian_scale=None) -> tuple[np.ndarray, np.ndarray]:
+    """(``column_terms``, ``multiplier_weights`` of the term sizes J~ at their equilibration) from one pass over the
+    rows with a nonzero multiplier (J~ of those rows formed once: wide problems have rows of 10^4 entries)."""
     g = np.asarray(gradient, dtype=float)
     J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
     lam = np.abs(np.asarray(multipliers, dtype=float))
     weights = np.zeros(lam.size)
     rows = _nonzero_rows(lam)
     part = np.abs(J if rows.size == J.shape[0] else J[rows])
-    terms = part.T @ lam[rows]
+    if jacobian_scale is not None:
+        scale_rows = np.asarray(jacobian_scale, dtype=float).reshape(-1, g.size)
+        part = np.maximum(part, scale_rows if rows.size == J.shape[0] else scale_rows[rows])
+    size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
+    terms = np.maximum(size, part.T @ lam[rows])
     if rows.size and J.shape[1]:
+        part *= equilibration(terms)[1]
         weights[rows] = lam[rows] * np.max(part, axis=1)
-    size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
-    return max(float(np.max(size, initial=0.0)), float(np.max(terms, initial=0.0)), TINY), weights
+    return terms, weights
 
 
-def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None) -> float:
-    """max(||g~||_inf, ||sum_i |lambda_i| |grad c_i|||_inf): the size of the terms that cancel in the
-    stationarity residual (g~ >= |g|: the terms of grad phi itself)."""
+def balance(gradient, jacobian, multipliers, gradient_scale=None, jacobian_scale=None) -> tuple[float, np.ndarray]:
+    """(``stationarity_scale``, equilibrated ``multiplier_weights``) of the same arguments (``terms_and_weights``)."""
+    terms, weights = terms_and_weights(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
+    return equilibration(terms)[0], weights
+
+
+def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None, jacobian_scale=None) -> float:
+    """S = max_j T_j (``column_terms``): the size of the largest terms that cancel in the stationarity balance."""
+    return equilibration(column_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale))[0]
+
+
+def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None, terms=None,
+                          jacobian_scale=None) -> float:
+    """max_j |(g - J^T lambda)_j| / max(T_j, EMPTY S): each component of the residual as a fraction of its own terms
+    (``equilibration``; ``terms``: ``column_terms`` of the same arguments when the caller has them)."""
     g = np.asarray(gradient, dtype=float)
     J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
     lam = np.asarray(multipliers, dtype=float)
     rows = _nonzero_rows(lam)
-    terms = np.abs(J if rows.size == J.shape[0] else J[rows]).T @ np.abs(lam[rows])
-    size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
-    return max(float(np.max(size, initial=0.0)), float(np.max(terms, initial=0.0)), TINY)
-
-
-def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None, scale=None) -> float:
-    """``scale``: ``stationarity_scale`` of the same arguments when the caller has it."""
-    g = np.asarray(gradient, dtype=float)
-    J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
-    lam = np.asarray(multipliers, dtype=float)
-    rows = _nonzero_rows(lam)
-    residual = g - (J if rows.size == J.shape[0] else J[rows]).T @ lam[rows]
-    if scale is None:
-        scale = stationarity_scale(g, J, multipliers, gradient_scale)
-    return float(np.max(np.abs(residual), initial=0.0)) / scale
+    residual = np.abs(g - (J if rows.size == J.shape[0] else J[rows]).T @ lam[rows])
+    if terms is None:
+        terms = column_terms(g, J, multipliers, gradient_scale, jacobian_scale)
+    scale, factors = equilibration(terms)
+    return float(np.max(residual * factors, initial=0.0)) / scale
 
 
 def primal_residual(values, levels, equality) -> float:
@@ -167,13 +209,15 @@ def primal_residual(values, levels, equality) -> float:
     return float(np.max(violation / s, initial=0.0))
 
 
-def dual_residual(jacobian, multipliers, equality, scale: float) -> float:
-    """Largest negative inequality multiplier, weighted by its row's gradient, relative to ``scale``
-    (the stationarity scale): a negative multiplier that moves nothing in the balance does not count."""
+def dual_residual(jacobian, multipliers, equality, terms) -> float:
+    """Largest negative inequality multiplier, weighted by its row's gradient in each component relative to that
+    component's terms: max_i max_j max(0, -lambda_i) |J_ij| / T_j (``terms``: ``column_terms``); a negative
+    multiplier that moves nothing in the balance does not count."""
     lam = np.asarray(multipliers, dtype=float)
     eq = np.asarray(equality, dtype=bool)
-    negative = multiplier_weights(jacobian, np.minimum(lam, 0.0))
-    return float(np.max(negative[~eq], initial=0.0)) / max(scale, TINY)
+    scale, factors = equilibration(terms)
+    negative = multiplier_weights(jacobian, np.minimum(lam, 0.0), factors)
+    return float(np.max(negative[~eq], initial=0.0)) / scale
 
 
 def complementarity_residual(values, levels, multipliers, equality, objective_scale: float = 0.0) -> float:
@@ -193,15 +237,16 @@ def objective_scale(ext: Extended) -> float:
     return float(np.max(size, initial=0.0)) * float(np.max(np.abs(ext.z), initial=0.0))
 
 
-def residuals(ext: Extended, multipliers, scale=None) -> Residuals:
-    """``scale``: the stationarity scale of (ext, multipliers) when the caller has it."""
+def residuals(ext: Extended, multipliers, terms=None) -> Residuals:
+    """``terms``: the ``column_terms`` of (ext, multipliers) when the caller has them."""
     p = ext.point
-    if scale is None:
-        scale = stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale)
+    if terms is None:
+        terms = column_terms(p.gradient, ext.jacobian, multipliers, p.gradient_scale, ext.jacobian_scale)
     return Residuals(
-        stationarity=stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, scale),
+        stationarity=stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, terms),
         primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality),
-        dual_feasibility=dual_residual(ext.jacobian, multipliers, ext.equality, scale),
+        dual_feasibility=dual_residual(ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale,
+                                       multipliers, ext.equality, terms),
         complementarity=complementarity_residual(ext.values, ext.levels, multipliers, ext.equality,
                                                  objective_scale(ext)))
 
@@ -220,8 +265,9 @@ def active_rows(values, levels, equality, tol: float) -> np.ndarray:
 
 
 def support_rows(jacobian, multipliers, scale: float, tol: float, weights=None) -> np.ndarray:
-    """Rows whose multiplier is nonzero at the scale of the stationarity balance:
-    |lambda_i| ||grad c_i||_inf > tol * scale (``weights``: ``multiplier_weights`` when the caller has them)."""
+    """Rows whose multiplier is nonzero at the scale of the stationarity balance: weight_i > tol * scale
+    (``weights``: the equilibrated ``multiplier_weights`` of ``terms_and_weights``; without them |lambda_i|
+    ||grad c_i||_inf, the weights before equilibration)."""
     weights = multiplier_weights(jacobian, multipliers) if weights is None else weights
     return weights > tol * max(scale, TINY)
 
@@ -247,6 +293,8 @@ def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | Non
     if m == 0:
         return LICQ(0, 0, 1.0, True)
     distinct = np.unique(fixed)
+    if not np.all(np.isfinite(J)):          # a point outside the model's domain (overflow): no rank to speak of
+        return LICQ(m, 0, float("nan"), False)
     if others == 0:
         return LICQ(m, int(distinct.size), 1.0 if distinct.size == m else 0.0, distinct.size == m)
     free = _free(J.shape[1], distinct)
@@ -387,6 +435,8 @@ def second_order(hessian, support_jacobian, active_jacobian, tol: Tolerances, li
     max(||H||_2, curvature_scale): when the terms of H cancel (H ~ 0), noise must not look definite."""
     H = np.asarray(hessian, dtype=float)
     n = H.shape[0]
+    if not np.all(np.isfinite(H)) or not np.all(np.isfinite(np.asarray(support_jacobian, dtype=float))):
+        return SecondOrder(False, -1, float("nan"), None, "the Hessian or the rows' gradients are not finite")
     scale = max(float(np.linalg.norm(H, 2)) if H.size else 0.0, float(curvature_scale), TINY)
     fs = _free(n, support_fixed)
     Z = null_space(np.asarray(support_jacobian, dtype=float).reshape(-1, n)[:, fs], fs.size, tol.rank)
@@ -519,7 +569,7 @@ def curvature_scale(ext: Extended, multipliers, scale: float | None = None) -> f
         return 0.0
     p = ext.point
     if scale is None:
-        scale = stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale)
+        scale = stationarity_scale(p.gradient, ext.jacobian, multipliers, p.gradient_scale, ext.jacobian_scale)
     return scale / size
 
 
@@ -551,7 +601,8 @@ class KKTReport:
         if self.stationarity_scale is not None and self.weights is not None:
             return self.stationarity_scale, self.weights
         p = self.extended.point
-        return balance(p.gradient, self.extended.jacobian, self.multipliers, p.gradient_scale)
+        return balance(p.gradient, self.extended.jacobian, self.multipliers, p.gradient_scale,
+                       self.extended.jacobian_scale)
 
 
 def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=None, p=None,
@@ -579,7 +630,8 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
                           split_bound_multipliers(nlp, zeros if lower_multipliers is None else lower_multipliers,
                                                   zeros if upper_multipliers is None else upper_multipliers)])
     active = active_rows(ext.values, ext.levels, ext.equality, tol.active)
-    scale, weights = balance(point.gradient, ext.jacobian, lam, point.gradient_scale)
+    terms, weights = terms_and_weights(point.gradient, ext.jacobian, lam, point.gradient_scale, ext.jacobian_scale)
+    scale = equilibration(terms)[0]
     support = support_rows(ext.jacobian, lam, scale, tol.support, weights)
     bound = ext.variables >= 0
     rows = active & ~bound
@@ -598,7 +650,8 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
                 ext.jacobian.shape[1]:
             svd = unit_svd(active_jacobian)
     independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared, svd)
-    return KKTReport(residuals(ext, lam, scale), independence,
+    return KKTReport(residuals(ext, lam, terms), independence,
                      second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale,
                                      svd, diagonal),
                      lam, active, support, ext, scale, weights)
+

@@ -34,7 +34,7 @@ import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 from scipy.optimize import nnls
 
-from .certify import TINY, KKTReport, balance, certify, residuals, unit_rows
+from .certify import TINY, KKTReport, balance, certify, residuals, stationarity_residual, unit_rows
 from .nlp import NLP, extend, split_bound_multipliers
 from .options import SolveOptions, Tolerances
 
@@ -197,9 +197,9 @@ def _newton(state: _State, working, lam):
         J = point.jacobian[rows][:, free]
         F1 = point.gradient[free] - J.T @ lam[rows]
         F2 = point.values[rows]
-        gscale = max(float(np.max(np.abs(point.gradient), initial=0.0)),
-                     float(np.max(np.abs(J).T @ np.abs(lam[rows]), initial=0.0)), TINY)
-        size = max(float(np.max(np.abs(F1), initial=0.0)) / gscale,
+        Js = None if point.jacobian_scale is None else point.jacobian_scale[rows][:, free]
+        gs = None if point.gradient_scale is None else point.gradient_scale[free]
+        size = max(stationarity_residual(point.gradient[free], J, lam[rows], gs, jacobian_scale=Js) if free.size else 0.0,
                    float(np.max(np.abs(F2) / np.maximum(point.levels[rows], TINY), initial=0.0)))
         improving = np.isfinite(size) and size < 0.5 * best
         if np.isfinite(size) and size < best:
@@ -266,7 +266,7 @@ def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=Non
         return _kept(keep, "no Hessian of the Lagrangian")
     if not np.all(np.isfinite(z)) or not np.isfinite(point0.objective):
         return _kept(keep, "IPOPT's point is not finite")
-    scale, weights = balance(point0.gradient, ext0.jacobian, lam0, point0.gradient_scale)
+    scale, weights = balance(point0.gradient, ext0.jacobian, lam0, point0.gradient_scale, ext0.jacobian_scale)
     for identify in IDENTIFY_TOLS:             # a tighter identification where the first one was not the answer
         candidates = _candidates(ext0, weights, scale, identify)
         state = _State(nlp, z, p, point0)        # from IPOPT's point each time

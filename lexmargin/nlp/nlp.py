@@ -53,7 +53,8 @@ class Point:
 
     ``levels``: the natural scale of each row (its slack is judged relative to it).
     ``gradient_scale``: the size of the terms that make up grad phi (elementwise, >= |grad phi|);
-    stationarity is measured against it and against sum_i |lambda_i| |grad c_i|.
+    ``jacobian_scale``: the same for the rows' gradients (m x n, >= |jacobian|; None: the entries are not sums that
+    cancel).  Each component of the stationarity balance is measured against these terms.
     """
 
     objective: float
@@ -62,6 +63,7 @@ class Point:
     jacobian: np.ndarray
     levels: np.ndarray
     gradient_scale: np.ndarray | None = None
+    jacobian_scale: np.ndarray | None = None
 
     def __post_init__(self):
         m, n = self.values.size, self.gradient.size
@@ -69,6 +71,8 @@ class Point:
             raise ValueError(f"jacobian has shape {self.jacobian.shape}; expected {(m, n)}")
         if self.levels.shape != (m,):
             raise ValueError(f"levels have shape {self.levels.shape}; expected {(m,)}")
+        if self.jacobian_scale is not None and self.jacobian_scale.shape != (m, n):
+            raise ValueError(f"jacobian_scale has shape {self.jacobian_scale.shape}; expected {(m, n)}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,6 +171,15 @@ class Extended:
     samples: np.ndarray
     variables: np.ndarray     # the variable of each bound row (-1 for the NLP's own rows)
     blocks: tuple             # (kind, start, stop) of every block of rows, in order (the NLP's, then the bounds)
+
+    @property
+    def jacobian_scale(self) -> np.ndarray | None:
+        """``Point.jacobian_scale`` over the extended rows (a bound row's entries are its own), or None."""
+        scale = self.point.jacobian_scale
+        if scale is None:
+            return None
+        m = scale.shape[0]
+        return scale if m == self.jacobian.shape[0] else np.vstack([scale, np.abs(self.jacobian[m:])])
 
     def kind_names(self) -> tuple[str, ...]:
         """The kinds that have rows, in order of their first row."""

@@ -130,7 +130,8 @@ def feasible_start(model, data, init=None, seed: int = 0, jitter: float = 0.1) -
     """A start with f_n >= 1 when possible: the best-margin point of the unit ball plus a small random
     jitter (zero blocks of degree >= 2 are saddle points IPOPT cannot leave), each block then rescaled
     by c^(1/alpha_k) so that min_n f_n = 1."""
-    theta = margin_path(model, data, [1.0], init=init, seed=seed).points[0].theta
+    # a start needs no certificate (on data no direction separates the best point is theta ~ 0, uncertifiable)
+    theta = margin_path(model, data, [1.0], init=init, seed=seed, raise_on_failure=False).points[0].theta
     theta = theta + jitter * np.random.default_rng(seed).standard_normal(model.n_params) / np.sqrt(model.n_params)
     gamma = float(np.min(model.margins(theta, data)))
     if gamma <= 0:

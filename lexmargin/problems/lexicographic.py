@@ -40,7 +40,7 @@ from ..nlp.options import SolveOptions
 from ..nlp.threads import single_blas_thread
 from ..progress import get_logger, verbose_call
 from ..modeling.multiclass import with_margin_rows
-from .paths import _ball_rows, _pad, check_data, margin_level, margin_path, safe_normalized_margin
+from .paths import _ball_rows, _pad, check_data, margin_levels, margin_path, safe_normalized_margin
 from .pipeline import assemble_solved, check, ipopt_options, solve
 
 log = get_logger(__name__)
@@ -155,9 +155,9 @@ class _Stages:
             column = -np.ones((free.size, tail))
             jacobian = np.vstack([np.hstack([dF[free], column]), _pad(dF[fixed], tail),
                                   _pad(lift.row_jacobian(z[:nl]), tail)])
-            level = margin_level(F, dF, t)
             values = np.concatenate([F[free] - t, F[fixed] - levels, lift.row_values(z[:nl])])
-            levels_ = np.concatenate([np.full(free.size + fixed.size, level), lift.row_levels(z[:nl])])
+            levels_ = np.concatenate([margin_levels(F[free], dF[free], z[:nl], t),
+                                      margin_levels(F[fixed], dF[fixed], z[:nl], levels), lift.row_levels(z[:nl])])
             objective = float(grad[:nl] @ z[:nl]) if width else -t
             return Point(objective, grad, values, jacobian, levels_)
 

@@ -253,16 +253,34 @@ def ball_start(model, norm: Norm, init, seed) -> np.ndarray:
     return norm.interior(norm.normalize(theta))
 
 
+LEVEL_FLOOR = 1e-6      # ``margin_levels``: the floor, a fraction of the margin rows' common scale
+
+
 def _scale(value: float) -> float:
     return max(1.0, abs(float(value)))
 
 
-def margin_level(f_scaled, jacobian, *others) -> float:
-    """The natural scale of scaled-margin rows over the unit ball: the largest |f_n / s|, |epigraph
-    variable|, and ||grad_theta f_n / s|| (how much a margin can change over the ball: at theta = 0 the
-    values alone are all 0)."""
-    gradient = float(np.max(np.linalg.norm(jacobian, axis=1), initial=0.0)) if np.size(jacobian) else 0.0
-    return max(float(np.max(np.abs(f_scaled), initial=0.0)), gradient, *[abs(float(o)) for o in others], TINY)
+def margin_levels(f_scaled, jacobian, z, others=0.0) -> np.ndarray:
+    """Each margin row's natural scale: the size of the terms that cancel in it,
+
+        s_n = max(|f_n / s|, |other_n|, sum_j |d(f_n / s)/dz_j| |z_j|, LEVEL_FLOOR c)
+
+    (``others``: the row's other term, tau or the fixed level, a scalar or one per row).  The third is the size of
+    the terms of f_n at the point (for f = A theta: sum_j |A_nj theta_j|), so a row's slack is judged against what
+    its own terms resolve, whatever the units of the other features or rows.  c = max over the rows of |f_n / s|,
+    |other_n| and ||grad_z (f_n / s)||_2 (how much a margin can change over the unit ball) is the common scale of
+    all margin rows: a row whose own terms vanish (theta ~ 0, the optimum on data no direction separates, or a
+    row at a degenerate zero such as f = s |s| at s = 0) is judged at LEVEL_FLOOR of it.  So margins below
+    tol LEVEL_FLOOR c (1e-14 c at the default tolerance) are not resolved.  (The common scale alone as the level
+    let a feature in large units swallow the margins: units 1e-6 / 1e5 made a violation of 1e-6 look like 1e-11.)"""
+    f = np.abs(np.asarray(f_scaled, dtype=float)).reshape(-1)
+    z = np.asarray(z, dtype=float).reshape(-1)
+    J = np.asarray(jacobian, dtype=float).reshape(f.size, z.size)
+    other = np.broadcast_to(np.abs(np.asarray(others, dtype=float)), f.shape)
+    own = np.maximum(np.maximum(f, np.abs(J) @ np.abs(z)), other)
+    gradient = float(np.max(np.linalg.norm(J, axis=1), initial=0.0)) if J.size else 0.0
+    common = max(float(np.max(f, initial=0.0)), float(np.max(other, initial=0.0)), gradient)
+    return np.maximum(own, max(LEVEL_FLOOR * common, TINY))
 
 
 def _ball_rows(lift: Lift) -> list:
@@ -303,7 +321,7 @@ def margin_path_nlp(source, lift: Lift) -> NLP:
         grad[nl] = -1.0
         values = np.concatenate([f - tau, lift.row_values(z[:nl])])
         jacobian = np.vstack([np.hstack([J, -np.ones((N, 1))]), _pad(lift.row_jacobian(z[:nl]), 1)])
-        levels = np.concatenate([np.full(N, margin_level(f, J, tau)), lift.row_levels(z[:nl])])
+        levels = np.concatenate([margin_levels(f, J, z[:nl], tau), lift.row_levels(z[:nl])])
         return Point(-tau, grad, values, jacobian, levels)
 
     def hessian(z, p, lam):
@@ -593,8 +611,10 @@ def constrained_path_nlp(source, lift: Lift) -> NLP:
         with np.errstate(invalid="ignore"):
             values = np.concatenate([[(1.0 - np.sum(E)) / s], lift.row_values(z[:nl])])
             jacobian = np.vstack([E @ G / s, _pad(lift.row_jacobian(z[:nl]), 1)])
+            # the loss row's gradient is a sum over the samples that cancels at the optimum: its terms' sizes
+            terms = np.vstack([E @ np.abs(G) / s, np.abs(jacobian[1:])])
         levels = np.concatenate([[1.0 / s], lift.row_levels(z[:nl])])
-        return Point(float(z[nl]), grad, values, jacobian, levels)
+        return Point(float(z[nl]), grad, values, jacobian, levels, jacobian_scale=terms)
 
     def hessian(z, p, lam):
         rho, s, theta, E, G = parts(z, p)
@@ -652,7 +672,7 @@ def lse_constrained_path_nlp(source, lift: Lift) -> NLP:
         grad = np.concatenate([np.zeros(nl), -softmax(-s * m)])
         values = np.concatenate([f - m, lift.row_values(z[:nl])])
         jacobian = np.vstack([np.hstack([J, -np.eye(N)]), _pad(lift.row_jacobian(z[:nl]), N)])
-        levels = np.concatenate([np.full(N, margin_level(f, J, *m)), lift.row_levels(z[:nl])])
+        levels = np.concatenate([margin_levels(f, J, z[:nl], m), lift.row_levels(z[:nl])])
         return Point((logsumexp(-s * m) + c) / s, grad, values, jacobian, levels)
 
     def hessian(z, p, lam):

@@ -23,6 +23,11 @@ def components(report):
     return np.array([r.stationarity, r.primal_feasibility, r.dual_feasibility, r.complementarity])
 
 
+def column_terms(g, J, lam):
+    """T_j = max(|g_j|, sum_i |lam_i| |J_ij|), written out (the certificate's own is ``C.column_terms``)."""
+    return np.maximum(np.abs(g), np.abs(J).T @ np.abs(lam))
+
+
 def only(report, index, value, rtol=1e-9, floor=1e-14):
     """The report's residual `index` equals value; every other component is at rounding level."""
     got = components(report)
@@ -49,8 +54,10 @@ def test_gradient_error_is_reported_as_stationarity_only():
     q = p.q.copy()
     q[1] += 1e-4
     report = p.report(q=q)
-    scale = max(np.max(np.abs(g + [0, 1e-4, 0])), np.max(np.abs(J).T @ np.abs(p.lam)))
-    only(report, 0, 1e-4 / scale, rtol=1e-6)
+    # the residual sits in component 1: a fraction of that component's own terms
+    terms = column_terms(g + [0, 1e-4, 0], J, p.lam)
+    only(report, 0, 1e-4 / terms[1], rtol=1e-6)
+    assert terms[1] < terms.max()           # (not of the largest component's terms)
     assert not report.kkt_met(TOL)
 
 
@@ -82,8 +89,8 @@ def test_negative_multiplier_is_reported_as_dual_infeasibility_only():
     q = p.A.T @ lam - p.Q @ p.z              # and stationarity too
     report = p.report(lam=lam, q=q)
     g = p.Q @ p.z + q
-    scale = max(np.max(np.abs(g)), np.max(np.abs(p.A).T @ np.abs(lam)))
-    only(report, 2, 0.25 * np.max(np.abs(p.A[1])) / scale)
+    terms = column_terms(g, p.A, lam)        # each component of row 1's weight relative to that component's terms
+    only(report, 2, 0.25 * np.max(np.abs(p.A[1]) / terms))
     assert report.support[1]                # a negative multiplier that matters is in the support
 
 
@@ -127,9 +134,9 @@ def test_violated_bound_is_primal_and_wrong_bound_multiplier_is_dual():
     q = p.A.T @ p.lam + p.lo - up - p.Q @ p.z
     report = p.report(up=up, q=q)
     g = p.Q @ p.z + q
-    scale = max(np.max(np.abs(g)), np.max(np.abs(np.vstack([p.A, np.eye(4)[[0]], np.eye(4)[[1, 2]]])).T
-                                         @ np.abs(np.concatenate([p.lam, [p.lo[0]], [up[1], 0.0]]))))
-    only(report, 2, 0.4 / scale)
+    terms = column_terms(g, np.vstack([p.A, np.eye(4)[[0]], np.eye(4)[[1, 2]]]),
+                         np.concatenate([p.lam, [p.lo[0]], [up[1], 0.0]]))
+    only(report, 2, 0.4 / terms[1])          # the upper bound of variable 1: its own component
 
 
 def test_equality_multipliers_may_have_any_sign():
@@ -225,11 +232,21 @@ def test_stationarity_residual_definition():
     g = np.array([1.0, -2.0])
     J = np.array([[1.0, 0.0], [0.0, -1.0]])
     assert C.stationarity_residual(g, J, [1.0, 2.0]) == 0.0
-    # residual g - J^T lam = (0.5, 0); scale max(|g|, |J|^T|lam|) = max(2, (0.5, 2))
-    assert C.stationarity_residual(g, J, [0.5, 2.0]) == 0.25
+    # residual g - J^T lam = (0.5, 0); component 0's terms max(|g_0|, |J_00| lam_0) = max(1, 0.5): 0.5 / 1, not the
+    # largest component's terms (2)
+    assert C.stationarity_residual(g, J, [0.5, 2.0]) == 0.5
     assert C.stationarity_residual(g, J, [0.5, 2.0], gradient_scale=[8.0, 0.0]) == 0.0625
-    assert C.stationarity_residual(g, J.reshape(-1), [0.5, 2.0]) == 0.25   # a flat Jacobian is rows of n
+    assert C.stationarity_residual(g, J.reshape(-1), [0.5, 2.0]) == 0.5    # a flat Jacobian is rows of n
     assert C.stationarity_residual(np.zeros(2), np.zeros((0, 2)), []) == 0.0
+    # a component's terms may be sums that cancel: its term sizes (jacobian_scale) count, not |J|
+    assert C.stationarity_residual(g, J, [0.5, 2.0], jacobian_scale=[[4.0, 0.0], [0.0, 1.0]]) == 0.5 / 2.0
+    # the terms of the residual's component, at any size: units 1e-12 beside 1 are judged on their own
+    tiny = np.array([[1e-12, 0.0], [0.0, -1.0]])
+    assert C.stationarity_residual(g * [1e-12, 1.0], tiny, [0.5, 2.0]) == pytest.approx(0.5, rel=1e-12)
+    # components whose terms are below eps of the largest count at eps of it (a variable pinned at 0)
+    empty = np.array([[1e-30, 0.0], [0.0, -1.0]])
+    assert C.stationarity_residual(g * [1e-30, 1.0], empty, [0.5, 2.0]) == pytest.approx(
+        0.5e-30 / (C.EMPTY * 2.0), rel=1e-12)
 
 
 def test_primal_residual_definition():
@@ -247,11 +264,15 @@ def test_dual_residual_definition():
     J = np.array([[2.0, -3.0], [1.0, 0.0], [0.0, 5.0]])
     lam = np.array([-0.5, 4.0, -1.0])
     eq = np.array([False, False, True])     # the equality's negative multiplier is allowed
-    assert C.dual_residual(J, lam, eq, 2.0) == pytest.approx(0.5 * 3.0 / 2.0)
-    assert C.dual_residual(J, np.abs(lam), eq, 2.0) == 0.0
-    assert C.dual_residual(J, lam, [False, False, False], 2.0) == pytest.approx(5.0 / 2.0)
-    assert C.dual_residual(J, np.zeros(3), eq, 0.0) == 0.0
-    assert C.dual_residual(np.zeros((0, 2)), [], [], 0.0) == 0.0
+    even = np.array([2.0, 2.0])              # both components' terms 2
+    assert C.dual_residual(J, lam, eq, even) == pytest.approx(0.5 * 3.0 / 2.0)
+    assert C.dual_residual(J, np.abs(lam), eq, even) == 0.0
+    assert C.dual_residual(J, lam, [False, False, False], even) == pytest.approx(5.0 / 2.0)
+    # each entry relative to its own component's terms: row 0 in component 1 (terms 0.5) is 0.5 * 3 / 0.5
+    assert C.dual_residual(J, lam, eq, np.array([4.0, 0.5])) == pytest.approx(3.0)
+    assert C.dual_residual(J, lam, eq, np.array([0.5, 4.0])) == pytest.approx(max(0.5 * 2.0 / 0.5, 0.5 * 3.0 / 4.0))
+    assert C.dual_residual(J, np.zeros(3), eq, np.zeros(2)) == 0.0
+    assert C.dual_residual(np.zeros((0, 2)), [], [], np.zeros(2)) == 0.0
 
 
 def test_complementarity_residual_definition():
@@ -280,11 +301,11 @@ def test_residuals_of_an_extended_point_match_the_functions():
     report = p.report()
     ext, lam = report.extended, report.multipliers
     g = ext.point.gradient
-    scale = C.stationarity_scale(g, ext.jacobian, lam, ext.point.gradient_scale)
+    terms = C.column_terms(g, ext.jacobian, lam, ext.point.gradient_scale)
     assert report.residuals == C.Residuals(
         C.stationarity_residual(g, ext.jacobian, lam, ext.point.gradient_scale),
         C.primal_residual(ext.values, ext.levels, ext.equality),
-        C.dual_residual(ext.jacobian, lam, ext.equality, scale),
+        C.dual_residual(ext.jacobian, lam, ext.equality, terms),
         C.complementarity_residual(ext.values, ext.levels, lam, ext.equality, C.objective_scale(ext)))
 
 

@@ -31,7 +31,8 @@ def test_balance_equals_scale_and_weights(case):
     for scale_of_g in (None, gs):
         scale, weights = C.balance(g, J, lam, scale_of_g)
         expected = C.stationarity_scale(g, J, lam, scale_of_g)
-        np.testing.assert_array_equal(weights, C.multiplier_weights(J, lam))
+        factors = C.equilibration(C.column_terms(g, J, lam, scale_of_g))[1]
+        np.testing.assert_allclose(weights, C.multiplier_weights(J, lam, factors), rtol=1e-15)
         if case == "nan":
             assert np.isnan(weights[2])
         assert scale == expected or (np.isnan(scale) and np.isnan(expected))
@@ -42,7 +43,12 @@ def test_balance_scale_is_the_larger_of_gradient_and_terms():
     lam = np.array([3.0, -4.0])
     scale, weights = C.balance(np.array([0.1, 0.1]), J, lam)
     assert scale == 6.0                      # |J|^T |lam| = (3 * 1 + 4 * 0.5, 3 * 2) = (5, 6)
-    np.testing.assert_array_equal(weights, [6.0, 2.0])
+    # each component brought to the scale 6: factors (6 / 5, 1); row 0: 3 max(1 * 1.2, 2), row 1: 4 * 0.5 * 1.2
+    np.testing.assert_allclose(weights, [6.0, 2.4], rtol=1e-15)
+    # with term sizes above |J| (entries that are sums that cancel) the terms and weights follow them
+    terms, sized = C.terms_and_weights(np.array([0.1, 0.1]), J, lam, jacobian_scale=np.array([[1.0, 2.0], [2.0, 1.0]]))
+    np.testing.assert_allclose(terms, [11.0, 10.0])
+    np.testing.assert_allclose(sized, [3.0 * max(1.0, 2.0 * 1.1), 4.0 * max(2.0, 1.1)], rtol=1e-15)
     big, _ = C.balance(np.array([100.0, 0.0]), J, lam)
     assert big == 100.0
     at_scale, _ = C.balance(np.array([0.0, 0.0]), J, lam, gradient_scale=np.array([0.0, 7.5]))
@@ -81,7 +87,10 @@ def test_report_keeps_the_scale_and_weights_it_decided_with():
     ext = report.extended
     assert report.stationarity_scale == C.stationarity_scale(ext.point.gradient, ext.jacobian, report.multipliers,
                                                              ext.point.gradient_scale)
-    np.testing.assert_array_equal(report.weights, C.multiplier_weights(ext.jacobian, report.multipliers))
+    factors = C.equilibration(C.column_terms(ext.point.gradient, ext.jacobian, report.multipliers,
+                                             ext.point.gradient_scale))[1]
+    np.testing.assert_allclose(report.weights, C.multiplier_weights(ext.jacobian, report.multipliers, factors),
+                               rtol=1e-15)
     np.testing.assert_array_equal(report.support, report.weights > Tolerances().support * report.stationarity_scale)
 
 

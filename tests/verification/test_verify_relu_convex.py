@@ -122,8 +122,9 @@ def test_max_margin_certifies_what_the_convex_form_proposes():
     assert all(b <= a * (1 + 1e-9) for a, b in zip(objectives, objectives[1:]))
     from lexmargin.problems.starts import gd_start
     assert cert.normalized_margin >= model.normalized_margin(gd_start(model, data, seed=0), data)
-    # the IPOPT route reaches no larger normalized margin here (it walks to the same region's optimum)
-    ipopt = lm.max_margin(model, data, seed=0, route="ipopt")
+    # the IPOPT route reaches no larger normalized margin here (it walks to the same region's optimum; its point
+    # keeps a unit of weights ~1e-4 whose own balance IPOPT leaves at 1e-7 of its terms: honestly not optimal)
+    ipopt = lm.max_margin(model, data, seed=0, route="ipopt", raise_on_failure=False)
     assert cert.normalized_margin >= ipopt.normalized_margin * (1 - 1e-9)
 
 

@@ -164,9 +164,15 @@ def test_stage_and_width_nlps_match_their_expressions(norm):
     F = DEEP.margins(1.5 * lift.theta(z), stages.data) / 2.0
     np.testing.assert_allclose(point.values[:3], [F[0] - tau, F[2] - tau, F[1] - 0.7])
     np.testing.assert_allclose(stages.scaled_margins(lift.theta(z)), F)
-    assert point.levels[0] == point.levels[2] and point.levels[0] >= np.max(np.abs(F))
+    # each margin row's level: its own terms (|F_n|, the epigraph variable or fixed level, |dF_n| . |z|), at least
+    # LEVEL_FLOOR of the rows' common scale
+    dF = lift.pull_back(1.5 * DEEP.margin_jacobian(1.5 * lift.theta(z), stages.data) / 2.0)
+    order = [0, 2, 1]                                  # the rows: free samples 0, 2, then the fixed sample 1
+    own = np.maximum(np.maximum(np.abs(F), np.abs(dF) @ np.abs(z))[order], [tau, tau, 0.7])
+    np.testing.assert_allclose(point.levels[:3], own, rtol=1e-12)
     high = nlp.evaluate(np.append(z, 50.0), None)
-    assert high.levels[0] == 50.0                      # the epigraph variable's size counts
+    assert high.levels[0] == high.levels[1] == 50.0      # the epigraph variable's size counts
+    assert high.levels[2] == point.levels[2]
     assert nlp.theta(np.append(z, tau)).tolist() == lift.theta(z).tolist()
     width = stages.nlp(free, fixed, levels, width=True, tau=tau)
     assert width.name == "lex_width" and width.n == lift.n and width.parameters == DEEP.n_params
