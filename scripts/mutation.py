@@ -202,6 +202,11 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # rescaling every stage certificate is invariant to), to_dict of the results
     "lexicographic": {"lexmargin.problems.lexicographic": ["_run_stages", "_Stages.nlp", "_Stages.scaled_margins",
                                                             "_width", "sum_smallest"]},
+    # the path NLPs' margin rows: each row's level (its own terms, at least LEVEL_FLOOR of the common scale), what
+    # the certificate judges their slack against.  Left out: the NLPs' evaluate closures (mutmut 3 does not mutate
+    # nested functions; tests/verification/test_verify_paths.py checks them against their definitions) and the path
+    # drivers (continuation, warm starts: strategies whose points certify judges)
+    "paths": {"lexmargin.problems.paths": ["margin_levels"]},
     # depth-sensitive stages: earlier blocks fixed exactly.  Left out: the finite-gamma path (eq. 14:
     # gamma_nlp, depth_gamma_path, a different problem), feasible_start, svm_with_bias (a wrapper).
     # depth_sensitive is decorated with @verbose_call (mutmut 3 does not mutate decorated functions): its stage
