@@ -234,3 +234,20 @@ def test_margin_path_point_on_column_scaled_data_is_not_beaten():
     point = lm.margin_path(model, data, [0.15872498927423184], raise_on_failure=False).points[0]
     if point.certificate.status == "optimal":
         assert _exact_min_margin(A, point.theta) >= _exact_min_margin(A, better) * (1 - 1e-9)
+
+
+def test_paths_and_stages_accept_arrays_as_their_docstrings_say():
+    """``data: a Dataset, or (X, y)``: the tuple gives the same solutions (integer labels: the model's K classes)."""
+    X = np.array([[1.0, 0.2], [0.1, 1.0], [-1.0, -0.5], [-0.5, -1.0]])
+    y = np.array([1.0, 1.0, -1.0, -1.0])
+    model = lm.load_model("linear", input_dim=2)
+    for solve in (lambda d: lm.margin_path(model, d, [1.0, 2.0]).thetas,
+                  lambda d: lm.constrained_path(model, d, [1.0, 2.0]).thetas,
+                  lambda d: lm.lexicographic_max_margin(model, d, norm="linf").theta):
+        np.testing.assert_array_equal(solve((X, y)), solve(lm.Dataset(X, y)))
+    three = lm.load_model("multiclass_linear", input_dim=2, n_classes=3)
+    Xm, ym = np.array([[1.0, 0.0], [0.0, 1.0], [-1.0, -1.0]]), np.array([0, 1, 2])
+    np.testing.assert_array_equal(lm.margin_path(three, (Xm, ym), [1.0]).thetas,
+                                  lm.margin_path(three, lm.Dataset(Xm, ym, n_classes=3), [1.0]).thetas)
+    with pytest.raises(lm.LexmarginError, match="expected a lexmargin Dataset, got tuple"):
+        lm.margin_path(model, (X,), [1.0])

@@ -53,7 +53,7 @@ from scipy.optimize import nnls
 
 from ..errors import LexmarginError
 from ..modeling.data import Dataset
-from ..modeling.multiclass import MarginRows, with_margin_rows
+from ..modeling.multiclass import MarginRows, problem_data, with_margin_rows
 from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, jsonable
 from ..nlp.certify import TINY
 from ..nlp.finish import finish_or_keep
@@ -217,7 +217,10 @@ class Path:
 
 # ---- helpers --------------------------------------------------------------------------------------
 def check_data(model, data) -> Dataset:
-    """The rows a path's margins run over: the Dataset itself, or a multi-class Dataset's margin rows (n, j)."""
+    """The rows a path's margins run over: the Dataset itself, or a multi-class Dataset's margin rows (n, j).
+    ``data``: a Dataset, margin rows, or a tuple (X, y) (integer labels read as the model's K classes)."""
+    if isinstance(data, tuple) and len(data) == 2:
+        data = problem_data(model, data)[0]
     if not isinstance(data, (Dataset, MarginRows)):
         raise LexmarginError(f"expected a lexmargin Dataset, got {type(data).__name__}")
     return model._check_data(data)
