@@ -251,3 +251,35 @@ def test_paths_and_stages_accept_arrays_as_their_docstrings_say():
                                   lm.margin_path(three, lm.Dataset(Xm, ym, n_classes=3), [1.0]).thetas)
     with pytest.raises(lm.LexmarginError, match="expected a lexmargin Dataset, got tuple"):
         lm.margin_path(model, (X,), [1.0])
+
+
+# ---- found by a fresh-seed scan (2026-12-01): IPOPT's point was certified at stationarity 1e-10 per component and
+# not finished ("not needed"), but the components' terms (~2e5) exceed the margins (~0.25) by ~1e6: the smallest
+# margin was 2e-5 below the optimum.  Margin paths of models linear in theta are now always finished. -------------
+CANCELLING_X = np.array([
+    [-0.16883878622827417, 93287.82099821777, -257305.5328922118],
+    [-0.8904471224328011, 156815.08945517166, -113266.9249846871],
+    [-0.5034400714136593, 68507.10852144894, -155144.07312379498],
+    [-0.20168842492057687, 74561.13443719228, -134979.21515298574],
+    [-0.3931647790709425, 214194.58390155828, -116050.83448819366]])
+CANCELLING_Y = np.array([0, 3, 3, 0, 3])
+
+
+def test_margin_path_of_a_linear_model_is_finished_where_terms_cancel():
+    import cvxpy as cp
+
+    model = lm.load_model("multiclass_linear", input_dim=3, n_classes=6)
+    data = lm.Dataset(CANCELLING_X, CANCELLING_Y, n_classes=6)
+    point = lm.margin_path(model, data, [1.0], norm="linf").points[0]
+    cert = point.certificate
+    assert cert.status == "optimal" and cert.finish.applied
+    W = point.theta.reshape(6, 3)
+    rows = [(n, j) for n in range(5) for j in range(6) if j != CANCELLING_Y[n]]
+    A = np.array([np.kron(np.eye(6)[CANCELLING_Y[n]] - np.eye(6)[j], CANCELLING_X[n]) for n, j in rows])
+    np.testing.assert_allclose(A @ point.theta, [W[CANCELLING_Y[n]] @ CANCELLING_X[n] - W[j] @ CANCELLING_X[n]
+                                                 for n, j in rows], rtol=1e-9, atol=1e-6)
+    theta, t = cp.Variable(18), cp.Variable()
+    cp.Problem(cp.Maximize(t), [A @ theta >= t, cp.norm_inf(theta) <= 1]).solve(
+        solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12, tol_feas=1e-12, max_iter=500)
+    reference = np.clip(theta.value, -1.0, 1.0)                 # a point of the ball
+    assert _exact_min_margin(A, point.theta) >= _exact_min_margin(A, reference) * (1 - 1e-9)

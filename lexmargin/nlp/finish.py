@@ -19,7 +19,11 @@ not worse than IPOPT's (when IPOPT's point was certified too): the certificate, 
 ``finish_or_keep`` first sets IPOPT's multipliers of clearly inactive rows (relative slack >
 IDENTIFY_TOL) to 0: at a KKT point they are 0 by complementarity, and an interior point leaves mu/slack
 noise there.  It runs the finish where it is one linear solve (``hessian_diagonal`` NLPs: constraints
-linear, objective Hessian diagonal -- max-margin of linear models, exact to rounding), and elsewhere
+linear, objective Hessian diagonal -- max-margin of linear models, exact to rounding) or Newton on an LP or a
+QCQP (``linear_margins``: the margin path and lexicographic stages of a model linear in its parameters; a point
+certified at IPOPT's own accuracy is not enough there: the residuals are relative to each component's terms, and
+where those cancel by a factor kappa -- features in units 1e5 beside 1, margins ~1 -- the objective is only good to
+kappa times them), and elsewhere
 only where it can change the answer: IPOPT's point is not yet certified, LICQ fails (multipliers not
 unique), or some row is near-active (relative slack <= IDENTIFY_TOL) without clearly belonging to the
 support (degenerate, or barely inactive) -- the cases where an interior point's error is
@@ -387,9 +391,11 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bo
         reason = f"IPOPT did not converge ({result.return_status})"
         return _kept(kept, reason), report_of_kept() if want_report else None
     vertex = bool(getattr(result, "vertex", False))
-    # an interior point of a linear/diagonal NLP is always finished (one linear solve); an active-set solver's
-    # vertex, like any point of a nonlinear NLP, only where it can matter
-    if not nlp.hessian_diagonal or vertex:
+    # an interior point of a linear/diagonal NLP, or of one whose sample rows are linear, is always finished (one
+    # linear solve, or Newton on a QCQP: a point certified at IPOPT's 1e-10 is not enough where a component's terms
+    # cancel, as features in units 1e5 beside 1 left a margin path's objective 2e-5 off at stationarity 1e-10 per
+    # component); an active-set solver's vertex, like any point of a nonlinear NLP, only where it can matter
+    if (not nlp.hessian_diagonal and not nlp.linear_margins) or vertex:
         report = report_of_kept()
         # a vertex is finished unless it is exact already (the finish from its support costs one linear solve)
         if well_identified(report, tol) and (not vertex or report.residuals.max <= VERTEX_EXACT):

@@ -90,6 +90,8 @@ class NLP:
     symbol: type = ca.SX
     hessian_diagonal: bool = False      # hessian() returns the diagonal only (and the constraint
     #                                   # rows are linear): the finish uses a Schur complement
+    linear_margins: bool = False        # the sample rows are linear in z (a model linear in its parameters): the
+    #                                   # finish (Newton on an LP or a QCQP) always runs on IPOPT's point
     options: dict = field(default_factory=dict)   # IPOPT options the problem needs (e.g. Mehrotra)
     x_scale: np.ndarray | None = None   # IPOPT solves in u = z / x_scale (powers of two: exact)
 

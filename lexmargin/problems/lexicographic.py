@@ -40,7 +40,7 @@ from ..nlp.options import SolveOptions
 from ..nlp.threads import single_blas_thread
 from ..progress import get_logger, verbose_call
 from ..modeling.multiclass import with_margin_rows
-from .paths import _ball_rows, _pad, check_data, margin_levels, margin_path, safe_normalized_margin
+from .paths import _ball_rows, _linear, _pad, check_data, margin_levels, margin_path, safe_normalized_margin
 from .pipeline import assemble_solved, check, ipopt_options, solve
 
 log = get_logger(__name__)
@@ -176,7 +176,7 @@ class _Stages:
             lower, upper = np.append(lower, -np.inf), np.append(upper, np.inf)
         return NLP("lex_width" if width else "lex_stage", n, tuple(r for r in rows if r.size), lower, upper,
                    expressions, evaluate, theta=lambda z: lift.theta(z[:nl]), hessian=hessian,
-                   parameters=model.n_params if width else 0)
+                   parameters=model.n_params if width else 0, linear_margins=_linear(model))
 
 
 def _width(stages: _Stages, free, fixed, levels, tau, z, direction, opts: SolveOptions) -> float:

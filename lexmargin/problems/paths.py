@@ -286,6 +286,11 @@ def margin_levels(f_scaled, jacobian, z, others=0.0) -> np.ndarray:
     return np.maximum(own, max(LEVEL_FLOOR * common, TINY))
 
 
+def _linear(model) -> bool:
+    """Margins linear in theta (``NLP.linear_margins``: the finish always runs)."""
+    return bool(model.is_linear_in_params and model.degree == 1)
+
+
 def _ball_rows(lift: Lift) -> list:
     return [Rows("ball", lift.n_rows)] if lift.n_rows else []
 
@@ -338,7 +343,8 @@ def margin_path_nlp(source, lift: Lift) -> NLP:
     lower, upper = lift.bounds()
     return NLP("margin_path", nl + 1, (Rows("margin", N, samples=np.arange(N)), *_ball_rows(lift)),
                np.append(lower, -np.inf), np.append(upper, np.inf), expressions, evaluate,
-               theta=lambda z: lift.theta(z[:nl]), hessian=hessian, parameters=2, symbol=source.symbol)
+               theta=lambda z: lift.theta(z[:nl]), hessian=hessian, parameters=2, symbol=source.symbol,
+               linear_margins=_linear(source.model))
 
 
 def lifted_margin_path_nlp(source, lift: Lift) -> NLP:
