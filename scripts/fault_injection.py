@@ -31,8 +31,22 @@ FAULTS = {
         "tests/verification/test_verify_certify.py"),
     "dual-feasibility residual always 0": (
         "lexmargin/nlp/certify.py",
-        [("return float(np.max(negative[~eq], initial=0.0)) / max(scale, TINY)", "return 0.0")],
+        [("return float(np.max(negative[~eq], initial=0.0)) / scale", "return 0.0")],
         "tests/verification/test_verify_certify.py"),
+    "stationarity against the largest component's terms (one norm)": (
+        "lexmargin/nlp/certify.py",
+        [("return float(np.max(residual * factors, initial=0.0)) / scale",
+          "return float(np.max(residual, initial=0.0)) / scale")],
+        "tests/verification/test_verify_certify.py"),
+    "margin rows at the rows' common scale (max_n ||grad f_n||)": (
+        "lexmargin/problems/paths.py",
+        [("return np.maximum(own, max(LEVEL_FLOOR * common, TINY))", "return np.full(f.size, max(common, TINY))")],
+        "tests/verification/test_verify_paths.py"),
+    "IPOPT's certified point of a linear-margin NLP kept unfinished": (
+        "lexmargin/nlp/finish.py",
+        [("if (not nlp.hessian_diagonal and not nlp.linear_margins) or vertex:",
+          "if not nlp.hessian_diagonal or vertex:")],
+        "tests/test_paths.py::test_margin_path_of_a_linear_model_is_finished_where_terms_cancel"),
     "LICQ always holds": (
         "lexmargin/nlp/certify.py",
         [("return LICQ(m, rank, smallest, rank == m)", "return LICQ(m, rank, smallest, True)"),
