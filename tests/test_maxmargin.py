@@ -269,3 +269,36 @@ def test_huge_trained_start_is_rescaled_for_homogeneous_models():
     cert = max_margin(model, data, init=free.theta * 1e15)   # e.g. the end of a long GD run
     assert cert.success and cert.kkt.max < 1e-8
     assert cert.objective == pytest.approx(free.objective, rel=1e-8)
+
+
+def test_ipopt_after_the_dual_route_gets_what_is_left_of_the_time_limit(monkeypatch):
+    """``time_limit`` bounds the dual route and the IPOPT solves after it together (column-scaled multi-class data
+    spent the whole limit in the dual route, then IPOPT another whole limit)."""
+    import time
+
+    from lexmargin.problems import maxmargin as M
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 2))
+    y = np.where(X[:, 0] > 0, 1.0, -1.0)
+    X[:, 0] += 0.5 * y
+    limits = []
+
+    def slow_dual(problem, opts, started, force=False):
+        time.sleep(0.3)
+        return None                                 # not certified: IPOPT's route
+
+    real_attempt = MaxMarginProblem._attempt
+
+    def attempt(self, source, theta0, opts, ws):
+        limits.append(opts.time_limit)
+        return real_attempt(self, source, theta0, opts, ws)
+
+    monkeypatch.setattr(M, "dual_certificate", slow_dual)
+    monkeypatch.setattr(MaxMarginProblem, "_attempt", attempt)
+    from lexmargin import load_model
+    cert = max_margin(load_model("linear", input_dim=2), Dataset(X, y), time_limit=1.0)
+    assert cert.status == "optimal" and len(limits) == 1 and 0.1 <= limits[0] <= 0.7
+    limits.clear()
+    max_margin(load_model("linear", input_dim=2), Dataset(X, y))
+    assert limits == [None]

@@ -29,7 +29,10 @@ Shape-aware: for wide data (N <= 2 (d + 1), N <= 6000) K is formed once for all 
 N^2 d); block principal pivoting (Judice and Pires 1994, exchanges in blocks) proposes the passive set and
 Lawson-Hanson makes it exact.  For tall data no N x N matrix is formed: scipy's Lawson-Hanson NNLS runs on
 E restricted to a working set of rows: the rows with a positive multiplier and the most violated rows (one product
-A theta per round).
+A theta per round).  In exact arithmetic rho decreases strictly from round to round; where the NNLS's rounding
+is above the violations it is meant to remove (features in units 1e-6 to 1e6: rho fluctuating by 1e-4 relative
+while every round adds 300 "violated" rows), STALL_ROUNDS rounds without a new smallest rho end the loop as
+"stalled": its last point goes to the finish and the certificate like any other proposal.
 
 Unregularized coordinates (``PartialL2``: the SVM's bias) have no least-distance form: the dual QP with the
 equality constraints A_F^T mu = 0 is solved by the same active-set loop with a bordered system, started from
@@ -78,6 +81,8 @@ BPP_BACKUP = 3
 WARM_WEIGHT = 2.0 ** 3   # free coordinates: the tall-data warm start penalizes them with weight 1 / WARM_WEIGHT^2
 EQ_ZERO = 1e-13          # free coordinates: passive values above -EQ_ZERO max|z| count as >= 0
 RHO_ROUNDING = 16 * np.finfo(float).eps   # rho = 1 - r.u at or below this times |r|.u is 0: inconsistent rows
+STALL_ROUNDS = 5          # tall data: this many rounds in a row without a new smallest rho ...
+STALL_DECREASE = 1e-12    # ... (smaller by more than this, relative) end the working-set loop: "stalled"
 
 ROUTES = ("auto", "ipopt", "dual")
 
@@ -89,7 +94,8 @@ class LDPResult:
     """A proposed solution of the LDP: theta, multipliers (of ||theta||^2, one per row), the passive rows.
 
     status: "optimal" (no row violated beyond rounding), "inconsistent" (rho = 0: the rows cannot all hold),
-    "stalled" (violated rows remain but none is independent of the passive set), "max_iterations", "max_time".
+    "stalled" (violated rows remain but none is independent of the passive set; tall data: rho did not decrease
+    beyond rounding for STALL_ROUNDS rounds), "max_iterations", "max_time".
     """
 
     theta: np.ndarray
@@ -255,14 +261,14 @@ def _rescaled(A, r, *, max_iter: int, deadline: float, full_gram, rownorm):
     found = _ldp(A, scale * r, max_iter=max_iter - first[4], deadline=deadline, full_gram=full_gram,
                  rownorm=rownorm)
     iterations = first[4] + found[4]
-    if found[3] != "optimal":
+    if found[3] not in ("optimal", "stalled"):
         return (*first[:4], iterations, *first[5:8])
     if iterations < max_iter:
         unit = np.ldexp(scale, -power_of_two_exponent(float(np.max(np.abs(found[0]), initial=0.0))))
         refined = _ldp(A, unit * r, max_iter=max_iter - iterations, deadline=deadline, full_gram=full_gram,
                        rownorm=rownorm)
         iterations += refined[4]
-        if refined[3] == "optimal":
+        if refined[3] in ("optimal", found[3]):
             found, scale = refined, unit
     theta, lam, passive, status, _, formed, full, AAt = found[:8]
     return theta / scale, lam / scale, passive, status, iterations, formed, full, AAt
@@ -297,9 +303,13 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm, seed=None)
     iterations, solved = 0, W
     formed = np.zeros(N, dtype=bool)
     formed[W] = True
+    smallest, since = np.inf, 0                         # the smallest rho so far, rounds since it was found
     for rounds in range(1, max_iter + 1):
         if time.perf_counter() > deadline:
             status = "max_time"
+            break
+        if since >= STALL_ROUNDS:
+            status = "stalled"
             break
         E = np.empty((d + 1, W.size))
         E[:d] = A[W].T
@@ -317,6 +327,8 @@ def _ldp_rows(A, r, *, warm, max_iter: int, deadline: float, rownorm, seed=None)
             break
         theta = A[W].T @ u / rho
         lam_W = 2.0 * u / rho
+        since = 0 if rho < smallest * (1.0 - STALL_DECREASE) else since + 1
+        smallest = min(smallest, rho)
         mask = np.zeros(N, dtype=bool)
         mask[W] = True
         violated = _violated(A, r, theta, rownorm, exclude=mask)
@@ -757,7 +769,8 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
     solved = least_distance(A, r, free=free, max_iter=opts.max_iter, time_limit=limit)
     if solved.status == "inconsistent" and not force:
         return None                                  # IPOPT, then a Farkas proof, decide
-    status = {"optimal": Status.OPTIMAL, "max_iterations": Status.MAX_ITERATIONS,
+    # "stalled" (no progress beyond rounding) is IPOPT's acceptable level: a proposal the finish may still make exact
+    status = {"optimal": Status.OPTIMAL, "stalled": Status.INACCURATE, "max_iterations": Status.MAX_ITERATIONS,
               "max_time": Status.MAX_TIME, "inconsistent": Status.INFEASIBLE}.get(solved.status, Status.FAILED)
     nlp = margin_nlp(source, lift, np.arange(N))
     z = lift.start(solved.theta)

@@ -413,7 +413,9 @@ class MaxMarginProblem:
         else:
             cert = self._dual(opts, started, route, working_set is not None)
             if cert is None:
-                attempts = [self._attempt(self.source, theta0, opts, ws)
+                # IPOPT gets what the dual route left of the time limit
+                left = self._remaining(opts, started)
+                attempts = [self._attempt(self.source, theta0, left, ws)
                             for theta0 in bar(points, desc="max_margin starts")]
                 cert = self._best_certificate(attempts, opts, started, self._kept_starts(points))
         cert = with_margin_rows(cert, self.data)

@@ -5,6 +5,7 @@ accepted as "optimal", inconsistent rows are reported as such, rows nearly depen
 skipped, and the route hands back the pipeline's own certificate with the status decided by it."""
 
 import itertools
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -565,14 +566,41 @@ def test_dual_route_certificate_field_by_field():
                                    f"set of 30 rows): optimal after {tall.solver.iterations} iterations")
 
 
-def test_a_stalled_dual_solve_is_a_failure(monkeypatch):
+def test_a_stalled_dual_solve_is_a_proposal_the_certificate_judges(monkeypatch):
+    """"stalled" is the solver's acceptable level (``inaccurate``): its point is finished and certified; a point
+    that is not a solution stays ``inaccurate`` and the unforced route hands over to IPOPT (None); any other
+    status of the solver is a failure."""
     data = planted(20, 3, seed=2)
     problem = lm.MaxMarginProblem(lm.load_model("linear", input_dim=3), data)
+    opts = lm.SolveOptions(raise_on_failure=False)
+    outcome = {"status": "stalled"}
     monkeypatch.setattr(D, "least_distance", lambda A, r, **kw: D.LDPResult(
-        np.zeros(A.shape[1]), np.zeros(A.shape[0]), np.zeros(0, dtype=int), "stalled", 3, 0.0, A.shape[0], True))
-    cert = D.dual_certificate(problem, lm.SolveOptions(raise_on_failure=False), 0.0, force=True)
+        np.zeros(A.shape[1]), np.zeros(A.shape[0]), np.zeros(0, dtype=int), outcome["status"], 3, 0.0, A.shape[0],
+        True))
+    cert = D.dual_certificate(problem, opts, 0.0, force=True)
+    assert cert.solver.status == "inaccurate" and cert.status == "inaccurate"
+    assert D.dual_certificate(problem, opts, 0.0) is None
+    outcome["status"] = "no such status"
+    cert = D.dual_certificate(problem, opts, 0.0, force=True)
     assert cert.solver.status == "failed" and cert.status == "failed"
-    assert D.dual_certificate(problem, lm.SolveOptions(raise_on_failure=False), 0.0) is None
+
+
+def test_a_stalled_dual_solve_near_the_optimum_is_finished_to_optimal(monkeypatch):
+    """A stalled working-set loop whose point is the optimum up to 1e-7 relative: the finish makes it exact."""
+    data = planted(60, 3, seed=4)
+    exact = lm.max_margin(lm.load_model("linear", input_dim=3), data, route="dual")
+    real = D.least_distance
+
+    def stalled(A, r, **kw):
+        result = real(A, r, **kw)
+        return replace(result, theta=result.theta * (1.0 + 1e-7), status="stalled")
+
+    monkeypatch.setattr(D, "least_distance", stalled)
+    problem = lm.MaxMarginProblem(lm.load_model("linear", input_dim=3), data)
+    cert = D.dual_certificate(problem, lm.SolveOptions(raise_on_failure=False), 0.0)
+    assert cert is not None and cert.status == "optimal" and cert.solver.status == "inaccurate"
+    assert cert.finish.applied
+    np.testing.assert_allclose(cert.theta, exact.theta, rtol=1e-12, atol=0)
 
 
 def test_dual_rows_of_margins_with_an_offset():
@@ -811,7 +839,7 @@ def test_rescaled_keeps_the_first_scale_when_the_refined_solve_fails(monkeypatch
 
 def test_rescaled_reports_the_first_solve_when_the_rescaled_one_fails(monkeypatch):
     A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
-    fake_ldp(monkeypatch, [("inconsistent", [7.0], 4.0), ("stalled", [8.0], 0.0)])
+    fake_ldp(monkeypatch, [("inconsistent", [7.0], 4.0), ("max_iterations", [8.0], 0.0)])
     theta, lam, passive, status, its, formed, full, gram = D._rescaled(A, r, max_iter=99, deadline=1e30,
                                                                        full_gram=None, rownorm=np.ones(2))
     assert theta.tolist() == [7.0] and lam.tolist() == [1.0, 1.0] and status == "inconsistent"
@@ -845,3 +873,61 @@ def test_separating_size():
     assert D._separating_size(rows_, np.array([-1.0, 1.0, 1.0]), np.array([-1.0, 1.0])) == 0.0
     assert D._separating_size(rows_, np.array([0.0, 1.0, 1.0]), np.array([-1.0, 2.0])) == 0.0   # only r <= 0 fails
     assert D._separating_size(rows_, np.zeros(3), g) == 0.0                   # nothing to separate from
+
+
+def test_rescaled_keeps_a_stalled_rescaled_solve_and_its_refinement_of_the_same_status(monkeypatch):
+    """A stalled rescaled solve is a proposal (the finish and the certificate judge it): it is kept at its scale;
+    the refined solve replaces it when optimal or stalled too, and never replaces an optimal one unless optimal."""
+    A, r = np.array([[1.0], [2.0]]), np.array([1.0, 3.0])
+    scale = 2.0 ** -3                                   # 4.0 = 0.5 * 2^3: the separating size's power of two
+    for outcomes, theta, lam, status in (
+            ([("inconsistent", [7.0], 4.0), ("stalled", [8.0], 0.0), ("max_iterations", [1.0], 0.0)],
+             8.0 / scale, 2.0 / scale, "stalled"),
+            ([("inconsistent", [7.0], 4.0), ("stalled", [8.0], 0.0), ("stalled", [0.5], 0.0)],
+             0.5 / (scale * 2.0 ** -4), 3.0 / (scale * 2.0 ** -4), "stalled"),
+            ([("inconsistent", [7.0], 4.0), ("stalled", [8.0], 0.0), ("optimal", [0.5], 0.0)],
+             0.5 / (scale * 2.0 ** -4), 3.0 / (scale * 2.0 ** -4), "optimal"),
+            ([("inconsistent", [7.0], 4.0), ("optimal", [8.0], 0.0), ("stalled", [0.5], 0.0)],
+             8.0 / scale, 2.0 / scale, "optimal")):
+        fake_ldp(monkeypatch, outcomes)
+        out = D._rescaled(A, r, max_iter=99, deadline=1e30, full_gram=None, rownorm=np.ones(2))
+        assert out[0].tolist() == [theta] and out[1].tolist() == [lam, lam] and out[3] == status and out[4] == 60
+
+
+def _rho_sequence_nnls(rhos):
+    """A fake scipy nnls giving the working-set loop the values rho = 1 - r.u of ``rhos`` in turn (u on the first
+    row of the working set only, r = 1: theta stays tiny, every other row violated); it records its calls."""
+    calls = []
+
+    def nnls(E, target, maxiter):
+        rho = rhos[min(len(calls), len(rhos) - 1)]
+        calls.append(E.shape[1])
+        u = np.zeros(E.shape[1])
+        u[0] = (1.0 - rho) / E[-1, 0]
+        return u, np.sqrt(rho)
+    return nnls, calls
+
+
+def test_working_set_loop_ends_stalled_after_rounds_without_a_new_smallest_rho(monkeypatch):
+    """rho decreases strictly in exact arithmetic; STALL_ROUNDS rounds in a row without a new smallest rho (smaller
+    by more than STALL_DECREASE relative) end the loop as "stalled" (column-scaled data left rho fluctuating at
+    1e-4 relative for hundreds of rounds while every round added rows "violated" at rounding level)."""
+    monkeypatch.setattr(D, "SMALL_PROBLEM", 50)
+    monkeypatch.setattr(D, "SEED_ROWS", 6)
+    monkeypatch.setattr(D, "SEED_FACTOR", 1)
+    A, r = rows(planted(300, 3, seed=5, gap=0.05))
+    first = 1.0 - 1e-3
+    assert D.STALL_ROUNDS == 5 and D.STALL_DECREASE == 1e-12
+    cases = (([first, first * (1 - 0.5e-12)], 1 + 5),                       # no new smallest rho after the first
+             ([first, first * (1 - 2e-12)], 2 + 5),                          # one new smallest rho, then none
+             ([first * (1 - 2e-12) ** k for k in range(10)] + [first * (1 - 2e-12) ** 9], 10 + 5),
+             ([first, first * 1.1, first * 0.9], 3 + 5))                     # a larger rho is no progress either
+    for rhos, expected in cases:
+        fake, calls = _rho_sequence_nnls(rhos)
+        monkeypatch.setattr(D, "nnls", fake)
+        result = D.least_distance(A, r, full_gram=False)
+        assert result.status == "stalled" and len(calls) == expected and result.iterations == expected
+    fake, calls = _rho_sequence_nnls([first * (1 - 2e-12) ** k for k in range(40)])
+    monkeypatch.setattr(D, "nnls", fake)
+    result = D.least_distance(A, r, full_gram=False, max_iter=30)
+    assert result.status == "max_iterations" and len(calls) == 30   # rho decreasing every round: no stall
