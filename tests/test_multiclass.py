@@ -7,7 +7,7 @@ import warnings
 import casadi as ca
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import lexmargin as lm
@@ -456,3 +456,73 @@ def test_a_digits_subset_is_separable_and_agrees_with_cvxpy():
     cp.Problem(cp.Minimize(cp.sum_squares(W)), rows).solve(solver="CLARABEL", tol_gap_abs=1e-12, tol_gap_rel=1e-12,
                                                            tol_feas=1e-12)
     assert np.max(np.abs(W.value.ravel() - cert.theta)) <= 1e-8 * np.max(np.abs(cert.theta))
+
+
+def exact_support_optimum(A, support):
+    """The max-margin optimum over the rows ``support`` in rational arithmetic: theta = A_S^T mu / 2 with
+    (A_S A_S^T) mu = 2 (None when A_S A_S^T is singular), and whether it is the optimum over all rows (mu >= 0 and
+    every row A theta >= 1, exactly)."""
+    from fractions import Fraction
+
+    rows = [[Fraction(float(v)) for v in A[i]] for i in range(A.shape[0])]
+    S = [rows[i] for i in support]
+    k = len(S)
+    M = [[sum(a * b for a, b in zip(S[i], S[j])) for j in range(k)] + [Fraction(2)] for i in range(k)]
+    for c in range(k):                                    # Gauss-Jordan, exact
+        p = next((i for i in range(c, k) if M[i][c] != 0), None)
+        if p is None:
+            return None, False
+        M[c], M[p] = M[p], M[c]
+        for i in range(k):
+            if i != c and M[i][c] != 0:
+                f = M[i][c] / M[c][c]
+                M[i] = [a - f * b for a, b in zip(M[i], M[c])]
+    mu = [M[i][k] / M[i][i] for i in range(k)]
+    theta = [sum(mu[i] * S[i][p] for i in range(k)) / 2 for p in range(A.shape[1])]
+    optimal = all(m >= 0 for m in mu) and all(sum(a * t for a, t in zip(row, theta)) >= 1 for row in rows)
+    return np.array([float(t) for t in theta]), optimal
+
+
+def sample_near_the_origin(seed, size, N=15, d=2, K=3):
+    """``separable`` data with sample 0 scaled to ``size`` of the others: theta* ~ 1 / size."""
+    X, y = separable(seed, N=N, d=d, K=K)
+    X[0] *= size
+    return X, y
+
+
+def certified_exactly(cert, X, y, K):
+    """The certificate's theta is the exact optimum (rational arithmetic on its support, KKT exactly) to 1e-12."""
+    A, pairs = kesler(X, y, K)
+    assert np.array_equal(np.asarray(cert.margin_rows), pairs)
+    support = np.flatnonzero(np.asarray(cert.multipliers)[:len(pairs)] > 0)
+    theta, optimal = exact_support_optimum(A, support)
+    assert optimal
+    np.testing.assert_allclose(cert.theta, theta, rtol=0, atol=1e-12 * np.max(np.abs(theta)))
+
+
+def test_a_sample_near_the_origin_is_solved_exactly():
+    """A sample at 1.1e-10 of the others' size (3 classes, 15 samples in the plane): theta* ~ 1e10 puts the
+    least-distance program's rho at rounding level, and its rows (W_y - W_j) x_n leave no separating A^T u to
+    rescale from, so the data ended ``infeasible`` (IPOPT's verdict); r scaled by the row bound first
+    (``dual._row_bound_scale``) solves it: ``optimal``, the exact optimum."""
+    X, y = separable(7, N=15, d=2, K=3)
+    X[0] *= 1.1e-10
+    cert = lm.max_margin(model(2, 3), lm.Dataset(X, y, n_classes=3))
+    assert cert.status == "optimal" and cert.solver.name == "dual_active_set"
+    certified_exactly(cert, X, y, 3)
+
+
+@settings(max_examples=12, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(seed=st.integers(0, 10_000), exponent=st.floats(-10, -7), N=st.integers(12, 24), d=st.integers(2, 4),
+       K=st.integers(3, 4))
+def test_property_a_sample_near_the_origin_is_never_certified_wrongly(seed, exponent, N, d, K):
+    """A sample at 1e-10..1e-7 of the others' size: every ``optimal`` is the exact optimum; the others are honest
+    statuses (the other rows' terms ~1 / size cancel to ~1, so their computed margins carry ~1e-16 / size of
+    rounding that level 1 can read as a violation), never a proof of non-separability."""
+    X, y = sample_near_the_origin(seed, 10.0 ** exponent, N=N, d=d, K=K)
+    assume(len(set(y.tolist())) == K)
+    cert = lm.max_margin(model(d, K), lm.Dataset(X, y, n_classes=K), raise_on_failure=False)
+    assert cert.status != "not_separable"
+    if cert.status == "optimal":
+        certified_exactly(cert, X, y, K)

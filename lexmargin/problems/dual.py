@@ -81,6 +81,7 @@ BPP_BACKUP = 3
 WARM_WEIGHT = 2.0 ** 3   # free coordinates: the tall-data warm start penalizes them with weight 1 / WARM_WEIGHT^2
 EQ_ZERO = 1e-13          # free coordinates: passive values above -EQ_ZERO max|z| count as >= 0
 RHO_ROUNDING = 16 * np.finfo(float).eps   # rho = 1 - r.u at or below this times |r|.u is 0: inconsistent rows
+ROW_BOUND = 2.0 ** 20     # r is scaled first when one row alone bounds ||theta*|| above this (``_row_bound_scale``)
 STALL_ROUNDS = 5          # tall data: this many rounds in a row without a new smallest rho ...
 STALL_DECREASE = 1e-12    # ... (smaller by more than this, relative) end the working-set loop: "stalled"
 
@@ -274,6 +275,19 @@ def _rescaled(A, r, *, max_iter: int, deadline: float, full_gram, rownorm):
     return theta / scale, lam / scale, passive, status, iterations, formed, full, AAt
 
 
+def _row_bound_scale(r, rownorm) -> float:
+    """The power of two s by which r is scaled before the first solve (the LDP of (A, s r) has the optimum
+    s theta* and the multipliers s lambda*, exactly): 1 unless L = max_n r_n / max_j |A_nj| is above ROW_BOUND,
+    then 2^-e with L / 2^e in [1/2, 1).  A row alone bounds the optimum, ||theta*||_inf >= r_n / ||A_n||_1 >=
+    L / d, so rho = 1 / (1 + ||theta*||^2) of (A, r) would be at most ~(d / L)^2: rounding level for a sample at
+    1e-10 of the others' size (multi-class rows (W_y - W_j) x_n have no separating A^T u to rescale from)."""
+    positive = (r > 0) & (rownorm > 0)
+    if not positive.any():
+        return 1.0
+    bound = float(np.max(r[positive] / rownorm[positive]))
+    return 1.0 if not bound > ROW_BOUND else float(np.ldexp(1.0, -power_of_two_exponent(bound)))
+
+
 def _consistent(rho: float, r, u) -> bool:
     """rho = 1 - r.u is positive beyond the rounding of r.u: rho at rounding level means r.u = 1 and A^T u = 0 up
     to rounding, the rows are inconsistent (theta = A^T u / rho would be rounding noise divided by it)."""
@@ -451,9 +465,12 @@ def least_distance(A, r, *, free=(), max_iter: int = 10_000, time_limit: float =
     free = np.asarray(sorted(free), dtype=int)
     if free.size == 0:
         rownorm = largest_magnitude(A, 1) if A.shape[1] else np.zeros(A.shape[0])
-        theta, lam, passive, status, its, formed, full, AAt = _rescaled(A, r, max_iter=max_iter, deadline=deadline,
-                                                                        full_gram=full_gram, rownorm=rownorm)
-        return LDPResult(theta, lam, passive, status, its, time.perf_counter() - started, formed, full, AAt)
+        scale = _row_bound_scale(r, rownorm)
+        theta, lam, passive, status, its, formed, full, AAt = _rescaled(A, scale * r, max_iter=max_iter,
+                                                                        deadline=deadline, full_gram=full_gram,
+                                                                        rownorm=rownorm)
+        return LDPResult(theta / scale, lam / scale, passive, status, its, time.perf_counter() - started, formed,
+                         full, AAt)
     return _free_qp(A, r, free, max_iter=max_iter, deadline=deadline, started=started, full_gram=full_gram)
 
 

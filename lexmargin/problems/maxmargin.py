@@ -58,6 +58,7 @@ from .starts import gd_start, separating_gd
 
 log = get_logger(__name__)
 VIOLATION_TOL = 1e-9       # working set: rows with f_n < 1 - VIOLATION_TOL join the next round
+NO_TIME_LEFT = 1e-9     # IPOPT's wall-time limit when none of the time limit is left (it must be positive)
 CLOSED_FORM = "closed form"
 DEEP_LINEAR_MESSAGE = ("deep linear net: the balanced rank-one factorization of the linear max-margin solution (the global "
                        "minimum), finished and certified without IPOPT")
@@ -413,8 +414,8 @@ class MaxMarginProblem:
         else:
             cert = self._dual(opts, started, route, working_set is not None)
             if cert is None:
-                # IPOPT gets what the dual route left of the time limit
-                left = self._remaining(opts, started)
+                # IPOPT gets what the dual route left of the time limit (none left: IPOPT stops at once, max_time)
+                left = self._remaining(opts, started, least=NO_TIME_LEFT)
                 attempts = [self._attempt(self.source, theta0, left, ws)
                             for theta0 in bar(points, desc="max_margin starts")]
                 cert = self._best_certificate(attempts, opts, started, self._kept_starts(points))
@@ -915,9 +916,11 @@ class MaxMarginProblem:
     def _out_of_time(opts: SolveOptions, started) -> bool:
         return opts.time_limit is not None and time.perf_counter() - started > opts.time_limit
 
-    def _remaining(self, opts: SolveOptions, started) -> SolveOptions:
-        """opts with the time limit reduced by what has passed since ``started``."""
-        return opts if opts.time_limit is None else SolveOptions.resolve(opts, time_limit=self._time_left(opts, started))
+    def _remaining(self, opts: SolveOptions, started, least: float = 0.1) -> SolveOptions:
+        """opts with the time limit reduced by what has passed since ``started`` (at least ``least``)."""
+        if opts.time_limit is None:
+            return opts
+        return SolveOptions.resolve(opts, time_limit=self._time_left(opts, started, least))
 
     @staticmethod
     def _time_left(opts: SolveOptions, started, least: float = 0.1):

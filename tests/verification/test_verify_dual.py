@@ -767,6 +767,7 @@ def test_inconsistent_rows_are_not_rescaled(monkeypatch):
 
 
 def test_rescaled_solves_scale_r_by_powers_of_two_and_map_back(monkeypatch):
+    monkeypatch.setattr(D, "ROW_BOUND", np.inf)     # the rescaled solves alone (the row bound's scale finds it first)
     data, theta = tiny_margin(6, 1e-12)
     A, r = rows(data)
     calls = []
@@ -931,3 +932,44 @@ def test_working_set_loop_ends_stalled_after_rounds_without_a_new_smallest_rho(m
     monkeypatch.setattr(D, "nnls", fake)
     result = D.least_distance(A, r, full_gram=False, max_iter=30)
     assert result.status == "max_iterations" and len(calls) == 30   # rho decreasing every round: no stall
+
+
+def test_row_bound_scale_is_one_unless_one_row_bounds_the_optimum_above_row_bound():
+    """s = 2^-e with L / 2^e in [1/2, 1) for L = max_n r_n / max_j |A_nj| above ROW_BOUND = 2^20, else exactly 1;
+    rows with r_n <= 0 or no entries bound nothing."""
+    assert D.ROW_BOUND == 2.0 ** 20
+    ones = np.ones(2)
+    assert D._row_bound_scale(ones, np.array([1.0, 2.0 ** -20])) == 1.0                   # L = 2^20: not above
+    assert D._row_bound_scale(ones, np.array([1.0, 2.0 ** -20 * (1 - 2.0 ** -30)])) == 2.0 ** -21
+    assert D._row_bound_scale(ones, np.array([1.0, 1.0 / (3.0 * 2.0 ** 20)])) == 2.0 ** -22   # 0.75 2^22
+    assert D._row_bound_scale(np.array([4.0, 1.0]), np.array([2.0 ** -30, 1.0])) == 2.0 ** -33   # r_n counts
+    assert D._row_bound_scale(np.array([-1.0, 1.0]), np.array([1e-30, 1.0])) == 1.0       # r_n <= 0: no bound
+    assert D._row_bound_scale(np.array([0.0, 1.0]), np.array([1e-30, 1.0])) == 1.0
+    assert D._row_bound_scale(np.array([5.0, 1.0]), np.array([0.0, 1.0])) == 1.0          # a zero row: none
+    assert D._row_bound_scale(np.array([-1.0]), np.array([0.0])) == 1.0
+    assert D._row_bound_scale(np.zeros(0), np.zeros(0)) == 1.0
+
+
+def test_least_distance_scales_r_by_the_row_bound_first_and_maps_back_exactly(monkeypatch):
+    """A sample at 1e-12: one solve of (A, s r) with s the row bound's power of two (no rescaled retries), theta
+    and the multipliers divided by s; r of ordinary rows is passed as it is."""
+    data, theta = tiny_margin(12, 1e-12, d=3)
+    A, r = rows(data)
+    calls = []
+    real = D._ldp
+    monkeypatch.setattr(D, "_ldp", lambda A, r, **kw: calls.append(r.copy()) or real(A, r, **kw))
+    for full in (True, False):
+        calls.clear()
+        result = D.least_distance(A, r, full_gram=full)
+        s = D._row_bound_scale(r, np.max(np.abs(A), axis=1))
+        assert s < 2.0 ** -30 and len(calls) == 1 and np.array_equal(calls[0], s * r)
+        assert_kkt(A, r, result)
+        np.testing.assert_allclose(result.theta, theta, rtol=0, atol=1e-12 * np.max(np.abs(theta)))
+        scaled = real(A, s * r, warm=None, max_iter=10_000, deadline=np.inf, full_gram=full,
+                      rownorm=np.max(np.abs(A), axis=1))
+        assert np.array_equal(result.theta, scaled[0] / s) and np.array_equal(result.multipliers, scaled[1] / s)
+    calls.clear()
+    ordinary, _ = tiny_margin(12, 1e-3, d=3)
+    A, r = rows(ordinary)
+    D.least_distance(A, r)
+    assert np.array_equal(calls[0], r)
