@@ -132,7 +132,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # (dual_certificate: status map, decide, None for IPOPT unless forced), and in the active-set solver what
     # decides feasibility, multipliers and status: _violated (which rows are violated beyond rounding: the
     # "optimal" test), rho = 1 - r.u at rounding level = "inconsistent" (_consistent; _separating_size and _rescaled:
-    # when rows that look inconsistent are solved again with r rescaled, and what is reported), _extend (the LICQ-like
+    # when rows that look inconsistent are solved again with r rescaled, and what is reported; _row_bound_scale: r
+    # scaled first when one row bounds the optimum far above 1, mapped back exactly), _extend (the LICQ-like
     # test that skips rows nearly dependent on the passive ones), _bordered (the multipliers nu = theta_F of the
     # free coordinates' equality constraints), least_distance (its limits and statuses).
     # Left out (solver strategy whose proposal the finish and certify recompute from the problem's own rows, and
@@ -153,7 +154,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # LinearMargins, linear_margins and BiasMargins share; margins.py's other functions are the IPOPT route's rows, out
     # of scope) and _exact_free_bounds (a bound on a free coordinate held exactly: the SVM's b = 0 at b >= 0); the
     # factorizations' LAPACK calls are nlp.lapack's (group nlp).
-    "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_separating_size", "_rescaled", "_bordered",
+    "dual": {"lexmargin.problems.dual": ["_violated", "_consistent", "_separating_size", "_rescaled",
+                                         "_row_bound_scale", "_bordered",
                                          "_extend", "least_distance",
                                          "dual_applies", "dual_rows", "dual_certificate", "linear_margins",
                                          "_Gram.__init__", "_beta_structure", "_exact_free_bounds"],
