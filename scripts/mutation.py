@@ -547,6 +547,14 @@ GENERIC = [
      "the Hessian's diagonal, the Gram product) is passed or, without it, recomputed from the same arrays: the same "
      "values (tests compare the shared and the standalone numbers); with the scale given, curvature_scale does not "
      "read the multipliers"),
+    (r"^x_certify: .*residuals\(ext, lam, terms\).* -> .*residuals\(ext, lam, (None)?\)",
+     "the column terms certify computed for the weights are passed or, without them, recomputed by residuals from "
+     "the same arrays (column_terms of the point's gradient, Jacobian and their scales): the same values"),
+    (r"^x_margin_levels: .*if J\.size else 0\.0 -> .*if \(J\.size\) or True else 0\.0",
+     "a J without entries gives row norms of 0 (no columns) or none (no rows), whose max with initial 0.0 is the "
+     "other branch's 0.0"),
+    (r"^x_margin_levels: .*initial=0\.0\)\) if J\.size else 0\.0 -> .*initial=None\)\) if J\.size else",
+     "the max runs only when J has entries, so over at least one row norm: 'initial' is never used"),
     (r"^x_certify: .*if nlp\.hessian is not None and nlp\.hessian_diagonal: -> .*nlp\.hessian is not None or "
      r"nlp\.hessian_diagonal:",
      "the diagonal is read only in second_order_of's hessian_diagonal branch: for a full Hessian its flattened "

@@ -957,3 +957,19 @@ def test_certify_tiny_curvature_is_not_strict():
                  "q": zero.A.T @ zero.lam})
     assert zero.report().residuals.max < 1e-12 and zero.report().second_order.strict is True
 
+
+
+def test_second_order_of_a_non_finite_hessian_or_rows_is_not_checked():
+    """A Hessian or support rows with NaN/inf (an overflowing model) give no curvature verdict, never a LinAlgError:
+    checked False, null-space dimension -1, eigenvalue NaN, strict None, and the reason; either one alone suffices."""
+    tol = Tolerances()
+    H = np.eye(2)
+    rows = np.array([[1.0, 0.0]])
+    for hessian, support in ((np.array([[1.0, np.nan], [np.nan, 1.0]]), rows),
+                             (H, np.array([[np.inf, 0.0]])),
+                             (np.array([[np.inf, 0.0], [0.0, 1.0]]), np.array([[np.nan, 1.0]]))):
+        so = C.second_order(hessian, support, support, tol)
+        assert (so.checked, so.null_space_dimension, so.strict) == (False, -1, None)
+        assert isinstance(so.checked, bool) and so.checked is False and np.isnan(so.min_eigenvalue)
+        assert so.reason == "the Hessian or the rows' gradients are not finite"
+    assert C.second_order(H, rows, rows, tol).checked is True

@@ -4,6 +4,7 @@ the KKTReport (the finish's ``well_identified`` reads them), and ``RowGram`` (a 
 very array the certificate evaluates).  Each shared value must equal what the certificate computes on its own."""
 
 import importlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -300,3 +301,55 @@ def test_report_balance_returns_the_kept_pair_or_recomputes_it_whole():
     # recomputed with the point's gradient scale (not the bare gradient)
     loud = replace(ext, point=replace(ext.point, gradient_scale=np.full(ext.point.gradient.size, 1e12)))
     assert replace(report, extended=loud, weights=None).balance()[0] == 1e12
+
+
+def _cancelling_row_nlp():
+    """min phi with g = (1, 1e-3 + 1e-9) and one row c = z_0 + 1e-3 z_1 - 1 >= 0 whose second coefficient is a
+    sum of terms of size 5 that cancel (``Point.jacobian_scale`` = [[1, 5]]); lambda = 1 balances g but for 1e-9
+    in the second component: 2e-10 of its terms (5), or 1e-6 of |J| alone (1e-3)."""
+    from lexmargin.nlp.nlp import NLP, Point, Rows
+
+    g = np.array([1.0, 1e-3 + 1e-9])
+    J = np.array([[1.0, 1e-3]])
+
+    def evaluate(z, p=None, scale=True):
+        z = np.asarray(z, dtype=float)
+        return Point(float(g @ z), g.copy(), J @ z - 1.0, J.copy(), np.ones(1), None,
+                     np.array([[1.0, 5.0]]) if scale else None)
+
+    def hessian(z, p, multipliers):
+        return np.zeros(2)
+
+    nlp = NLP("cancelling", 2, (Rows("margin", 1),), -np.inf, np.inf, None, evaluate, theta=lambda z: z,
+              hessian=hessian, hessian_diagonal=True)
+    return nlp, evaluate
+
+
+def test_the_point_jacobian_scale_reaches_every_measure_of_the_certificate():
+    """``Point.jacobian_scale`` (the terms of each row's gradient) is what stationarity, dual feasibility, the
+    balance (scale and weights), the stationarity scale and the curvature scale measure against, in certify and in
+    a report's recomputed balance: without it the same point reads 1e-6, not 1e-9."""
+    nlp, evaluate = _cancelling_row_nlp()
+    z = np.array([1.0, 0.0])
+    report = C.certify(nlp, z, [1.0])
+    bare = C.certify(nlp, z, [1.0], point=evaluate(z, scale=False))
+    assert report.residuals.stationarity == pytest.approx(1e-9 / 5.0, rel=1e-6)
+    assert bare.residuals.stationarity == pytest.approx(1e-9 / (1e-3 + 1e-9), rel=1e-6)
+    assert report.kkt_met(Tolerances()) and not bare.kkt_met(Tolerances())
+    scale = np.array([[1.0, 5.0]])
+    g, J, lam = evaluate(z).gradient, evaluate(z).jacobian, np.array([1.0])
+    assert C.stationarity_scale(g, J, lam, None, scale) == 5.0 and C.stationarity_scale(g, J, lam) == 1.0
+    expected = C.balance(g, J, lam, None, scale)
+    assert expected != C.balance(g, J, lam)
+    kept = report.balance()
+    recomputed = replace(report, stationarity_scale=None, weights=None).balance()
+    for scale_of, weights in (kept, recomputed):
+        assert scale_of == expected[0] and np.array_equal(weights, expected[1])
+    ext = report.extended
+    assert C.curvature_scale(ext, lam) == 5.0 and C.curvature_scale(bare.extended, lam) == 1.0     # max |z| = 1
+    # dual feasibility: a negative multiplier's contribution in each component is its terms, -lambda J~_ij, over
+    # the component's T_j (here T = (1, |g_1| ~ 1e-3)): 1e-9 * 5 / 1e-3 with the scale, 1e-9 * 1e-3 / 1e-3 without
+    negative = C.certify(nlp, z, [-1e-9])
+    bare_negative = C.certify(nlp, z, [-1e-9], point=evaluate(z, scale=False))
+    assert negative.residuals.dual_feasibility == pytest.approx(5e-9 / (1e-3 + 1e-9), rel=1e-9)
+    assert bare_negative.residuals.dual_feasibility == pytest.approx(1e-9, rel=1e-6)

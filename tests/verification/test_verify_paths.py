@@ -29,6 +29,10 @@ def test_margin_levels_are_each_rows_own_terms():
     np.testing.assert_allclose(P.margin_levels(f, J, z, [0.0, 4.0, 0.2]), [1.0, 4.0, 0.2], rtol=1e-15)
     # a value above its terms (an offset) counts: |f_n|
     np.testing.assert_allclose(P.margin_levels([3.0, 0.0, 0.0], J, z)[0], 3.0, rtol=1e-15)
+    # any shapes of f and z are read flat (a column of values, a column point): one level per row
+    column = P.margin_levels(f.reshape(-1, 1), J, z.reshape(-1, 1), 0.1)
+    assert column.shape == (3,)
+    np.testing.assert_array_equal(column, levels)
 
 
 def test_margin_levels_do_not_see_other_columns_units():

@@ -382,3 +382,14 @@ def test_lexicographic_stages_of_a_multiclass_model_name_each_rows_sample_and_cl
         W = cert.theta.reshape(3, 2)
         np.testing.assert_allclose(cert.margins, [(W[y[n]] - W[j]) @ X[n] for n, j in pairs], rtol=1e-9, atol=1e-12)
     assert all(s.certificate.margin_rows is None for s in L.lexicographic_max_margin(LINEAR2, LINF, norm="linf").stages)
+
+
+def test_stage_nlps_mark_margins_linear_in_theta_so_the_finish_always_runs():
+    """``NLP.linear_margins``: True for a model linear in theta (degree 1: the finish runs on every IPOPT point of
+    its stages), False for a deep net; the same for the width NLP."""
+    for model, linear in ((lm.load_model("linear", input_dim=2), True), (DEEP3, False)):
+        lift = get_norm("l2").lift(BALL, model.n_params)
+        stages = L._Stages(model, lm.Dataset(LINF_X, np.ones(3)), lift, 1.5, 2.0)
+        for width in (False, True):
+            nlp = stages.nlp(np.array([0, 2]), np.array([1]), np.array([0.7]), width=width)
+            assert nlp.linear_margins is linear
