@@ -394,3 +394,32 @@ def test_result_to_dict_and_certificate_round_trip():
     assert back["qp"]["problem"] == "svm_with_bias_qp" and back["success"]
     qp = lm.Certificate.from_dict(result.qp.to_dict())
     assert qp.status == result.qp.status and qp.kkt == result.qp.kkt and qp.diagnostics == result.qp.diagnostics
+
+
+def test_the_general_route_gets_what_the_qp_route_left_of_the_time_limit(monkeypatch):
+    """``time_limit`` bounds the QP route and the general route after it together."""
+    import time
+
+    from lexmargin.problems import svm_bias as S
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((12, 2))
+    y = np.where(X[:, 0] > 0, 1.0, -1.0)
+    X[:, 0] += 0.5 * y
+    real_solve, real_general, limits = S.SVMBiasQP.solve, S.depth_sensitive, []
+
+    def slow_failed_qp(self, options=None, **kw):
+        time.sleep(0.3)
+        return replace(real_solve(self, options, **kw), status=Status.FAILED)
+
+    def general(model, data, zero_tol, options):
+        limits.append(options.time_limit)
+        return real_general(model, data, zero_tol=zero_tol, options=options)
+
+    monkeypatch.setattr(S.SVMBiasQP, "solve", slow_failed_qp)
+    monkeypatch.setattr(S, "depth_sensitive", general)
+    _, _, result = lm.svm_with_bias(lm.Dataset(X, y), time_limit=5.0)
+    assert result.route == "depth_sensitive" and len(limits) == 1 and 0 < limits[0] <= 4.7
+    limits.clear()
+    lm.svm_with_bias(lm.Dataset(X, y))
+    assert limits == [None]

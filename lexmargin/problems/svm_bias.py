@@ -50,7 +50,7 @@ from ..nlp.status import Status, decide
 from ..nlp.threads import single_blas_thread
 from .depth import DepthResult, DepthStage, DepthStageDiagnostics, depth_sensitive, stage_nlp
 from .margins import LinearMargins, prescale
-from .maxmargin import MaxMarginProblem, WorkingSetOptions, _Attempt
+from .maxmargin import NO_TIME_LEFT, MaxMarginProblem, WorkingSetOptions, _Attempt
 from .separability import farkas_proof
 
 __all__ = ["BiasMargins", "BiasModelFunctions", "SVMBiasQP", "SVMBiasResult", "closed_form_bias", "hull_seed",
@@ -490,7 +490,7 @@ def svm_with_bias_qp(data, *, sign: str = "both", route: str = "auto", zero_tol:
 def _svm_with_bias(data, sign: str, route: str, zero_tol: float, working_set, opts: SolveOptions):
     """``svm_with_bias_qp`` on checked inputs."""
     d = data.n_features
-    qp = None
+    qp, started = None, time.perf_counter()
     if route != "depth_sensitive":
         # convex: one start from 0 (init and starts only matter to the general route)
         qp_opts = replace(opts, init=None, starts=None, raise_on_failure=False)
@@ -502,7 +502,10 @@ def _svm_with_bias(data, sign: str, route: str, zero_tol: float, working_set, op
             return (*_unpack(result, d, sign), result)
     from ..modeling.loading import load_model
     model = load_model("svm_bias", input_dim=d, sign=sign)
-    general = depth_sensitive(model, data, zero_tol=zero_tol, options=opts)
+    # the general route gets what the QP route left of the time limit (none left: it stops at once, max_time)
+    left = opts if opts.time_limit is None else replace(
+        opts, time_limit=max(opts.time_limit - (time.perf_counter() - started), NO_TIME_LEFT))
+    general = depth_sensitive(model, data, zero_tol=zero_tol, options=left)
     result = SVMBiasResult(general.stages, general.block_names, general.block_squared_norms,
                            route="depth_sensitive", qp=qp)
     return (*_unpack(result, d, sign), result)
