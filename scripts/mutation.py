@@ -247,7 +247,8 @@ GENERIC = [
      "numpy >= 2 accepts any negative size as 'unknown': reshape(-2) == reshape(-1)"),
     (r'float\("inf"\).*->.*float\("INF"\)|float\("nan"\).*->.*float\("NAN"\)',
      "float() parses 'INF'/'NAN' case-insensitively"),
-    (r"^x_(stationarity_scale|stationarity_residual|objective_scale|second_order_of|extend|_definite|balance): "
+    (r"^x_(stationarity_scale|stationarity_residual|objective_scale|second_order_of|extend|_definite|balance|"
+     r"equilibration): "
      r".*initial=0\.0.*->",
      "np.max over one entry per variable (an NLP has n >= 1 variables) or over nonnegative terms: 'initial' "
      "never decides the result"),
@@ -463,7 +464,8 @@ GENERIC = [
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
     # ---- certify: the structured shortcuts (UnitGram, masked second order, sums over rows with a multiplier)
-    (r"^x_\w+: .*(J|part) if \((rows|free|fs)\.size == (J\.shape\[[01]\]|n)\) and False else J\[",
+    (r"^x_\w+: .*((J|part) if \((rows|free|fs)\.size == (J\.shape\[[01]\]|n)\) and False else J\[|"
+     r"scale_rows if \(rows\.size == J\.shape\[0\]\) and False else scale_rows\[)",
      "the no-copy shortcut: with every row (column) selected, J[rows] (J[:, free]) equals J"),
     (r"^x_(certify|residuals): .*residuals\(ext, lam, scale\).*-> .*residuals\(ext, lam, (None)?\)",
      "the stationarity scale the caller computed: without it the same scale is recomputed"),
@@ -501,7 +503,8 @@ GENERIC = [
     (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
-    (r"^x_(multiplier_weights|balance): .*if rows\.size and J\.shape\[1\]: -> .*if rows\.size or J\.shape\[1\]:",
+    (r"^x_(multiplier_weights|balance|terms_and_weights): .*if rows\.size and J\.shape\[1\]: -> "
+     r".*if rows\.size or J\.shape\[1\]:",
      "an NLP has n >= 1 variables (J.shape[1] > 0); with no nonzero multiplier J[rows] is empty and nothing is "
      "written"),
     (r"^x_second_order_of: .*bound = ext\.variables >= 0 -> .*(ext\.variables > 0|ext\.variables >= 1)",
@@ -547,13 +550,17 @@ GENERIC = [
      "the Hessian's diagonal, the Gram product) is passed or, without it, recomputed from the same arrays: the same "
      "values (tests compare the shared and the standalone numbers); with the scale given, curvature_scale does not "
      "read the multipliers"),
+    (r"^x_residuals: .*stationarity_residual\(p\.gradient, ext\.jacobian, multipliers, p\.gradient_scale, terms\)"
+     r".* -> .*(multipliers, None, terms\)|multipliers, terms\))",
+     "the terms are given, so stationarity_residual does not read gradient_scale; or the terms passed as the "
+     "gradient's size with none given: T_j = max(g~_j, sum_i |lambda_i| J~_ij) recomputed over g~ = T is T again"),
     (r"^x_certify: .*residuals\(ext, lam, terms\).* -> .*residuals\(ext, lam, (None)?\)",
      "the column terms certify computed for the weights are passed or, without them, recomputed by residuals from "
      "the same arrays (column_terms of the point's gradient, Jacobian and their scales): the same values"),
     (r"^x_margin_levels: .*if J\.size else 0\.0 -> .*if \(J\.size\) or True else 0\.0",
      "a J without entries gives row norms of 0 (no columns) or none (no rows), whose max with initial 0.0 is the "
      "other branch's 0.0"),
-    (r"^x_margin_levels: .*initial=0\.0\)\) if J\.size else 0\.0 -> .*initial=None\)\) if J\.size else",
+    (r"^x_margin_levels: .*initial=0\.0\)\) if J\.size else 0\.0 -> .*(initial=None|axis=1\), )\)\) if J\.size else",
      "the max runs only when J has entries, so over at least one row norm: 'initial' is never used"),
     (r"^x_certify: .*if nlp\.hessian is not None and nlp\.hessian_diagonal: -> .*nlp\.hessian is not None or "
      r"nlp\.hessian_diagonal:",

@@ -336,6 +336,13 @@ def test_the_point_jacobian_scale_reaches_every_measure_of_the_certificate():
     assert report.residuals.stationarity == pytest.approx(1e-9 / 5.0, rel=1e-6)
     assert bare.residuals.stationarity == pytest.approx(1e-9 / (1e-3 + 1e-9), rel=1e-6)
     assert report.kkt_met(Tolerances()) and not bare.kkt_met(Tolerances())
+    # residuals recomputes the same terms when not given them
+    assert C.residuals(report.extended, report.multipliers) == report.residuals
+    assert C.residuals(bare.extended, bare.multipliers) == bare.residuals
+    # a Point checks the scale's shape: one row of n entries per row
+    from lexmargin.nlp.nlp import Point
+    with pytest.raises(ValueError, match=r"^jacobian_scale has shape \(1, 3\); expected \(1, 2\)$"):
+        Point(0.0, np.zeros(2), np.zeros(1), np.zeros((1, 2)), np.ones(1), None, np.zeros((1, 3)))
     scale = np.array([[1.0, 5.0]])
     g, J, lam = evaluate(z).gradient, evaluate(z).jacobian, np.array([1.0])
     assert C.stationarity_scale(g, J, lam, None, scale) == 5.0 and C.stationarity_scale(g, J, lam) == 1.0
@@ -353,3 +360,28 @@ def test_the_point_jacobian_scale_reaches_every_measure_of_the_certificate():
     bare_negative = C.certify(nlp, z, [-1e-9], point=evaluate(z, scale=False))
     assert negative.residuals.dual_feasibility == pytest.approx(5e-9 / (1e-3 + 1e-9), rel=1e-9)
     assert bare_negative.residuals.dual_feasibility == pytest.approx(1e-9, rel=1e-6)
+
+
+def test_terms_and_weights_take_the_scale_rows_of_the_rows_with_a_multiplier():
+    """With a zero multiplier the terms and weights read only the other rows of ``jacobian_scale`` (three rows, two
+    variables, one zero multiplier: the rows kept are as many as the variables)."""
+    J = np.array([[1.0, -2.0], [5.0, 5.0], [0.5, 0.0]])
+    scale = np.array([[3.0, 2.0], [9.0, 9.0], [0.5, 4.0]])
+    lam = np.array([1.0, 0.0, -2.0])
+    terms, weights = C.terms_and_weights(np.zeros(2), J, lam, jacobian_scale=scale)
+    np.testing.assert_array_equal(terms, [3.0 * 1 + 0.5 * 2, 2.0 * 1 + 4.0 * 2])     # (4, 10): row 1 not read
+    factors = C.equilibration(terms)[1]                                              # (10 / 4, 1)
+    np.testing.assert_allclose(weights, [1.0 * max(3.0 * 2.5, 2.0), 0.0, 2.0 * max(0.5 * 2.5, 4.0)], rtol=1e-15)
+    assert factors.tolist() == [2.5, 1.0]
+    same = C.terms_and_weights(np.zeros(2), J[[0, 2]], lam[[0, 2]], jacobian_scale=scale[[0, 2]])
+    np.testing.assert_array_equal(same[0], terms)
+    np.testing.assert_array_equal(same[1], weights[[0, 2]])
+
+
+def test_licq_of_non_finite_rows_does_not_hold():
+    """Rows with NaN/inf (a point outside the model's domain): LICQ(rows + fixed, rank 0, NaN, False)."""
+    for rows, fixed in ((np.array([[1.0, np.nan], [0.0, 1.0]]), ()), (np.array([[np.inf, 0.0]]), (1,))):
+        result = C.licq(rows, fixed=fixed)
+        assert (result.n_active, result.rank, result.holds) == (rows.shape[0] + len(fixed), 0, False)
+        assert result.holds is False and np.isnan(result.smallest_singular_value)
+    assert C.licq(np.array([[1.0, 0.0], [0.0, 1.0]])).holds is True

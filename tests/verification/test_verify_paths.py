@@ -29,6 +29,12 @@ def test_margin_levels_are_each_rows_own_terms():
     np.testing.assert_allclose(P.margin_levels(f, J, z, [0.0, 4.0, 0.2]), [1.0, 4.0, 0.2], rtol=1e-15)
     # a value above its terms (an offset) counts: |f_n|
     np.testing.assert_allclose(P.margin_levels([3.0, 0.0, 0.0], J, z)[0], 3.0, rtol=1e-15)
+    # the common scale (the floor's base) is the largest of |f|, the other terms and the gradients' norms
+    np.testing.assert_allclose(P.margin_levels([100.0, 0.0, 0.0], J, z)[2], P.LEVEL_FLOOR * 100.0, rtol=1e-15)
+    np.testing.assert_allclose(P.margin_levels(f, J, z, [50.0, 0.0, 0.0])[2], P.LEVEL_FLOOR * 50.0, rtol=1e-15)
+    # rows without variables: no gradient, the floor of |f| and the other terms only (TINY when all are 0)
+    assert P.margin_levels([0.0, 2.0], np.zeros((2, 0)), np.zeros(0)).tolist() == [P.LEVEL_FLOOR * 2.0, 2.0]
+    assert P.margin_levels([0.0], np.zeros((1, 0)), np.zeros(0)).tolist() == [P.TINY]
     # any shapes of f and z are read flat (a column of values, a column point): one level per row
     column = P.margin_levels(f.reshape(-1, 1), J, z.reshape(-1, 1), 0.1)
     assert column.shape == (3,)
