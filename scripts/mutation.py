@@ -562,6 +562,14 @@ GENERIC = [
      "other branch's 0.0"),
     (r"^x_margin_levels: .*initial=0\.0\)\) if J\.size else 0\.0 -> .*(initial=None|axis=1\), )\)\) if J\.size else",
      "the max runs only when J has entries, so over at least one row norm: 'initial' is never used"),
+    # ---- time limits shared by a route and its fallback (2026-12-01 evening): when to stop solving
+    (r"^x\u01c1MaxMarginProblem\u01c1_solve: .*left = self\._remaining\(opts, started, least=NO_TIME_LEFT\) ->",
+     "the time limit left to IPOPT after the dual route: when to stop solving, a solver strategy like _time_left "
+     "(out of scope); the point reached is judged like any other (tests/test_maxmargin.py checks the limit passed)"),
+    (r"^x__svm_with_bias: .*(left = opts if opts\.time_limit is None else replace\(|"
+     r"opts, time_limit=max\(opts\.time_limit - \(time\.perf_counter\(\) - started\), NO_TIME_LEFT\)\)) ->",
+     "the time limit left to the general route after the QP route: when to stop solving, a solver strategy; the "
+     "stages reached are certified like any other (tests/test_svm_bias.py checks the limit passed)"),
     (r"^x_certify: .*if nlp\.hessian is not None and nlp\.hessian_diagonal: -> .*nlp\.hessian is not None or "
      r"nlp\.hessian_diagonal:",
      "the diagonal is read only in second_order_of's hessian_diagonal branch: for a full Hessian its flattened "
