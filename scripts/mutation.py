@@ -562,6 +562,9 @@ GENERIC = [
      "other branch's 0.0"),
     (r"^x_margin_levels: .*initial=0\.0\)\) if J\.size else 0\.0 -> .*(initial=None|axis=1\), )\)\) if J\.size else",
      "the max runs only when J has entries, so over at least one row norm: 'initial' is never used"),
+    (r"^x__row_bound_scale: .*positive = \(r > 0\) & \(rownorm > 0\) -> .*\(r >= 0\) & \(rownorm > 0\)",
+     "a row with r_n = 0 adds the ratio 0, which never raises the largest ratio above ROW_BOUND (alone: a bound "
+     "of 0, the scale 1 either way)"),
     # ---- time limits shared by a route and its fallback (2026-12-01 evening): when to stop solving
     (r"^x\u01c1MaxMarginProblem\u01c1_solve: .*left = self\._remaining\(opts, started, least=NO_TIME_LEFT\) ->",
      "the time limit left to IPOPT after the dual route: when to stop solving, a solver strategy like _time_left "

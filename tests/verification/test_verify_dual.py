@@ -946,6 +946,8 @@ def test_row_bound_scale_is_one_unless_one_row_bounds_the_optimum_above_row_boun
     assert D._row_bound_scale(np.array([-1.0, 1.0]), np.array([1e-30, 1.0])) == 1.0       # r_n <= 0: no bound
     assert D._row_bound_scale(np.array([0.0, 1.0]), np.array([1e-30, 1.0])) == 1.0
     assert D._row_bound_scale(np.array([5.0, 1.0]), np.array([0.0, 1.0])) == 1.0          # a zero row: none
+    with np.errstate(divide="raise"):                   # not even r_n / 0 beside a row that does bound
+        assert D._row_bound_scale(np.array([5.0, 1.0]), np.array([0.0, 2.0 ** -30])) == 2.0 ** -31
     assert D._row_bound_scale(np.array([-1.0]), np.array([0.0])) == 1.0
     assert D._row_bound_scale(np.zeros(0), np.zeros(0)) == 1.0
 
