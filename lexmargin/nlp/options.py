@@ -54,7 +54,8 @@ class SolveOptions:
     tol: IPOPT's convergence tolerance (the certificate applies its own ``tolerances``).
     max_iter: IPOPT iteration limit per solve.
     time_limit: wall-clock seconds per IPOPT solve (None: no limit); hitting it gives ``max_time``.  In
-        ``max_margin`` the dual route and the IPOPT solves after it share it (IPOPT gets what is left).
+        ``max_margin`` the dual route and the IPOPT solves after it share it (IPOPT gets what is left), in
+        ``svm_with_bias`` the QP route and the general route after it.
     starts: random starts for nonconvex problems (None: the problem's default).
     seed: seed of random starts and directions.
     init: a start point theta (a trained theta, a previous solution); every problem calls it init.
