@@ -115,19 +115,22 @@ def column_terms(gradient, jacobian, multipliers, gradient_scale=None, jacobian_
     """T_j = max(g~_j, sum_i |lambda_i| J~_ij): the size of the terms that cancel in component j of the stationarity
     balance g - J^T lambda (g~ >= |g|, J~ >= |J|: the terms of grad phi and of the rows' gradients themselves;
     ``jacobian_scale``: J~, |J| when None)."""
+    return _row_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)[2]
+
+
+def _row_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale):
+    """(rows with a nonzero multiplier, J~ = max(|J|, jacobian_scale) of those rows, ``column_terms``) from one pass
+    over those rows (J~ formed once: wide problems have rows of 10^4 entries)."""
     g = np.asarray(gradient, dtype=float)
-    J = _term_sizes(jacobian, jacobian_scale, g.size)
-    lam = np.asarray(multipliers, dtype=float)
+    J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
+    lam = np.abs(np.asarray(multipliers, dtype=float))
     rows = _nonzero_rows(lam)
-    terms = (J if rows.size == J.shape[0] else J[rows]).T @ np.abs(lam[rows])
+    part = np.abs(J if rows.size == J.shape[0] else J[rows])
+    if jacobian_scale is not None:
+        scale_rows = np.asarray(jacobian_scale, dtype=float).reshape(-1, g.size)
+        part = np.maximum(part, scale_rows if rows.size == J.shape[0] else scale_rows[rows])
     size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
-    return np.maximum(size, terms)
-
-
-def _term_sizes(jacobian, jacobian_scale, n: int) -> np.ndarray:
-    """J~ = max(|J|, jacobian_scale) (rows of n)."""
-    J = np.abs(np.asarray(jacobian, dtype=float).reshape(-1, n))
-    return J if jacobian_scale is None else np.maximum(J, np.asarray(jacobian_scale, dtype=float).reshape(-1, n))
+    return rows, part, np.maximum(size, part.T @ lam[rows])
 
 
 def equilibration(terms) -> tuple[float, np.ndarray]:
@@ -159,19 +162,11 @@ def multiplier_weights(jacobian, multipliers, factors=None) -> np.ndarray:
 def terms_and_weights(gradient, jacobian, multipliers, gradient_scale=None,
                       jacobian_scale=None) -> tuple[np.ndarray, np.ndarray]:
     """(``column_terms``, ``multiplier_weights`` of the term sizes J~ at their equilibration) from one pass over the
-    rows with a nonzero multiplier (J~ of those rows formed once: wide problems have rows of 10^4 entries)."""
-    g = np.asarray(gradient, dtype=float)
-    J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
+    rows with a nonzero multiplier (``_row_terms``)."""
+    rows, part, terms = _row_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
     lam = np.abs(np.asarray(multipliers, dtype=float))
     weights = np.zeros(lam.size)
-    rows = _nonzero_rows(lam)
-    part = np.abs(J if rows.size == J.shape[0] else J[rows])
-    if jacobian_scale is not None:
-        scale_rows = np.asarray(jacobian_scale, dtype=float).reshape(-1, g.size)
-        part = np.maximum(part, scale_rows if rows.size == J.shape[0] else scale_rows[rows])
-    size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
-    terms = np.maximum(size, part.T @ lam[rows])
-    if rows.size and J.shape[1]:
+    if rows.size and part.shape[1]:
         part *= equilibration(terms)[1]
         weights[rows] = lam[rows] * np.max(part, axis=1)
     return terms, weights
