@@ -916,11 +916,12 @@ class MaxMarginProblem:
     def _out_of_time(opts: SolveOptions, started) -> bool:
         return opts.time_limit is not None and time.perf_counter() - started > opts.time_limit
 
-    def _remaining(self, opts: SolveOptions, started, least: float = 0.1) -> SolveOptions:
+    @staticmethod
+    def _remaining(opts: SolveOptions, started, least: float = 0.1) -> SolveOptions:
         """opts with the time limit reduced by what has passed since ``started`` (at least ``least``)."""
         if opts.time_limit is None:
             return opts
-        return SolveOptions.resolve(opts, time_limit=self._time_left(opts, started, least))
+        return SolveOptions.resolve(opts, time_limit=MaxMarginProblem._time_left(opts, started, least))
 
     @staticmethod
     def _time_left(opts: SolveOptions, started, least: float = 0.1):

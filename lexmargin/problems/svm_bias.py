@@ -503,8 +503,7 @@ def _svm_with_bias(data, sign: str, route: str, zero_tol: float, working_set, op
     from ..modeling.loading import load_model
     model = load_model("svm_bias", input_dim=d, sign=sign)
     # the general route gets what the QP route left of the time limit (none left: it stops at once, max_time)
-    left = opts if opts.time_limit is None else replace(
-        opts, time_limit=max(opts.time_limit - (time.perf_counter() - started), NO_TIME_LEFT))
+    left = MaxMarginProblem._remaining(opts, started, least=NO_TIME_LEFT)
     general = depth_sensitive(model, data, zero_tol=zero_tol, options=left)
     result = SVMBiasResult(general.stages, general.block_names, general.block_squared_norms,
                            route="depth_sensitive", qp=qp)
