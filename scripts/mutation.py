@@ -503,8 +503,8 @@ GENERIC = [
     (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
-    (r"^x_(multiplier_weights|balance|terms_and_weights): .*if rows\.size and J\.shape\[1\]: -> "
-     r".*if rows\.size or J\.shape\[1\]:",
+    (r"^x_(multiplier_weights|balance|terms_and_weights): .*if rows\.size and (J|part)\.shape\[1\]: -> "
+     r".*if rows\.size or (J|part)\.shape\[1\]:",
      "an NLP has n >= 1 variables (J.shape[1] > 0); with no nonzero multiplier J[rows] is empty and nothing is "
      "written"),
     (r"^x_second_order_of: .*bound = ext\.variables >= 0 -> .*(ext\.variables > 0|ext\.variables >= 1)",
@@ -569,8 +569,7 @@ GENERIC = [
     (r"^x\u01c1MaxMarginProblem\u01c1_solve: .*left = self\._remaining\(opts, started, least=NO_TIME_LEFT\) ->",
      "the time limit left to IPOPT after the dual route: when to stop solving, a solver strategy like _time_left "
      "(out of scope); the point reached is judged like any other (tests/test_maxmargin.py checks the limit passed)"),
-    (r"^x__svm_with_bias: .*(left = opts if opts\.time_limit is None else replace\(|"
-     r"opts, time_limit=max\(opts\.time_limit - \(time\.perf_counter\(\) - started\), NO_TIME_LEFT\)\)) ->",
+    (r"^x__svm_with_bias: .*left = MaxMarginProblem\._remaining\(opts, started, least=NO_TIME_LEFT\) ->",
      "the time limit left to the general route after the QP route: when to stop solving, a solver strategy; the "
      "stages reached are certified like any other (tests/test_svm_bias.py checks the limit passed)"),
     (r"^x_certify: .*if nlp\.hessian is not None and nlp\.hessian_diagonal: -> .*nlp\.hessian is not None or "
