@@ -1,7 +1,11 @@
 """Dataset validation, loading and saving."""
 
+import re
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lexmargin import DataError, Dataset, as_dataset
 
@@ -149,3 +153,27 @@ def test_complex_values_are_rejected_not_truncated():
         Dataset(np.array([[1 + 2j, 0.0], [0.0, 1.0]]), [1, -1])
     with pytest.raises(DataError, match="complex"):
         Dataset(X_OK, np.array([1, -1, 1], dtype=complex))
+
+
+def test_conflict_between_signed_zeros_is_found():
+    # -0.0 == 0.0: the rows are identical although their bytes differ
+    X = np.array([[0.0, 1.0], [2.0, 2.0], [-0.0, 1.0]])
+    with pytest.raises(DataError, match="samples 0 and 2 are identical"):
+        Dataset(X, [1.0, -1.0, -1.0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 30), st.integers(1, 6), st.integers(0, 2 ** 32 - 1))
+def test_duplicate_check_agrees_with_pairwise_comparison(n, d, seed):
+    # few distinct values (signed zeros among them): duplicates, with equal or opposite labels, are common
+    rng = np.random.default_rng(seed)
+    X = rng.choice(np.array([-0.0, 0.0, 1.0, -2.5]), size=(n, d))
+    y = rng.choice([-1.0, 1.0], size=n)
+    conflict = any(np.array_equal(X[i], X[j]) and y[i] != y[j] for i in range(n) for j in range(i + 1, n))
+    if conflict:
+        with pytest.raises(DataError, match="identical but have opposite labels") as error:
+            Dataset(X, y)
+        a, b = map(int, re.search(r"samples (\d+) and (\d+)", str(error.value)).groups())
+        assert a < b and np.array_equal(X[a], X[b]) and y[a] != y[b]
+    else:
+        assert Dataset(X, y).n_samples == n
