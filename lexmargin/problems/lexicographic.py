@@ -156,8 +156,10 @@ class _Stages:
             jacobian = np.vstack([np.hstack([dF[free], column]), _pad(dF[fixed], tail),
                                   _pad(lift.row_jacobian(z[:nl]), tail)])
             values = np.concatenate([F[free] - t, F[fixed] - levels, lift.row_values(z[:nl])])
-            levels_ = np.concatenate([margin_levels(F[free], dF[free], z[:nl], t),
-                                      margin_levels(F[fixed], dF[fixed], z[:nl], levels), lift.row_levels(z[:nl])])
+            # free and fixed margin rows share one common scale (``margin_levels`` over all of them, as the margin path)
+            margin = np.concatenate([free, fixed])
+            others = np.concatenate([np.full(free.size, t), np.broadcast_to(levels, fixed.shape)])
+            levels_ = np.concatenate([margin_levels(F[margin], dF[margin], z[:nl], others), lift.row_levels(z[:nl])])
             objective = float(grad[:nl] @ z[:nl]) if width else -t
             return Point(objective, grad, values, jacobian, levels_)
 

@@ -393,3 +393,18 @@ def test_stage_nlps_mark_margins_linear_in_theta_so_the_finish_always_runs():
         for width in (False, True):
             nlp = stages.nlp(np.array([0, 2]), np.array([1]), np.array([0.7]), width=width)
             assert nlp.linear_margins is linear
+
+
+@pytest.mark.parametrize("fixed_row", [0, 1, 2])
+def test_stage_margin_rows_share_one_common_scale(fixed_row):
+    """Rows whose own terms vanish (theta = 0, tau = 0, a fixed level 0) are judged at LEVEL_FLOOR of the common scale
+    of ALL margin rows, free and fixed alike (as on the margin path): the largest row gradient, whichever group it is
+    in (here the sample 100 times longer than the others)."""
+    from lexmargin.problems.paths import LEVEL_FLOOR
+    X = np.array([[1.0, 0.0], [100.0, 0.0], [0.0, 1.0]])
+    lift = get_norm("l2").lift(BALL, LINEAR2.n_params)
+    stages = L._Stages(LINEAR2, lm.Dataset(X, np.ones(3)), lift, 1.0, 1.0)
+    free = np.array([n for n in range(3) if n != fixed_row])
+    nlp = stages.nlp(free, np.array([fixed_row]), np.array([0.0]))
+    point = nlp.evaluate(np.zeros(nlp.n), None)
+    np.testing.assert_allclose(point.levels[:3], LEVEL_FLOOR * 100.0, rtol=1e-12)
