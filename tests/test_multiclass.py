@@ -526,3 +526,4 @@ def test_property_a_sample_near_the_origin_is_never_certified_wrongly(seed, expo
     assert cert.status != "not_separable"
     if cert.status == "optimal":
         certified_exactly(cert, X, y, K)
+

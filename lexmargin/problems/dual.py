@@ -768,9 +768,10 @@ def dual_rows(source, n_params: int):
 
 def dual_certificate(problem, opts, started: float, *, force: bool = False):
     """Solve a ``MaxMarginProblem`` in ``dual_applies``'s scope by ``least_distance``, finish (``finish_or_keep``:
-    only where it can matter, from the solver's vertex) and certify on every row.  Returns the Certificate, or
-    None when it is not ``optimal`` (the caller then runs IPOPT) unless ``force``.  It runs inside
-    ``MaxMarginProblem.solve``'s one-BLAS-thread block (``nlp.threads``)."""
+    only where it can matter, from the solver's vertex) and certify on every row.  Returns the Certificate whatever
+    its status (the caller runs IPOPT when it is not ``optimal`` and keeps the better kind, ``maxmargin.preferred``),
+    or None when the least-distance rows are inconsistent, unless ``force`` (IPOPT and a Farkas proof decide then).
+    It runs inside ``MaxMarginProblem.solve``'s one-BLAS-thread block (``nlp.threads``)."""
     from ..nlp.certificate import SolverInfo
     from ..nlp.certify import RowGram
     from ..nlp.finish import finish_or_keep
@@ -797,8 +798,6 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
     point, report = finish_or_keep(nlp, result, opts,
                                    row_gram=None if solved.row_gram is None else RowGram(A, solved.row_gram))
     verdict = decide(report.kkt_met(opts.tolerances), status)
-    if not verdict.success and not force:
-        return None
     attempt = _Attempt(point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, status,
                        solved.status, solved.iterations, solved.seconds, solved.iterations,
                        np.arange(solved.rows_formed), point.info, report)

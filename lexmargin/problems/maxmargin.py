@@ -412,20 +412,24 @@ class MaxMarginProblem:
             self._convex = self._convex_regions if route == "auto" else None
             cert = self._solve_in_regions(points, opts, ws, started)
         else:
-            cert = self._dual(opts, started, route, working_set is not None)
-            if cert is None:
+            dual = self._dual(opts, started, route, working_set is not None)
+            if dual is not None and (dual.success or route == "dual"):
+                cert = dual
+            else:
                 # IPOPT gets what the dual route left of the time limit (none left: IPOPT stops at once, max_time)
                 left = self._remaining(opts, started, least=NO_TIME_LEFT)
                 attempts = [self._attempt(self.source, theta0, left, ws)
                             for theta0 in bar(points, desc="max_margin starts")]
-                cert = self._best_certificate(attempts, opts, started, self._kept_starts(points))
+                cert = preferred(self._best_certificate(attempts, opts, started, self._kept_starts(points)), dual)
         cert = with_margin_rows(cert, self.data)
         if opts.raise_on_failure and not cert.success:
             self._raise(cert)
         return cert
 
     def _dual(self, opts: SolveOptions, started, route: str, working_set_given: bool = False):
-        """The dual route's certificate (None: IPOPT's route decides)."""
+        """The dual route's certificate, whatever its status (``_solve`` runs IPOPT unless it is ``optimal`` or the
+        route is "dual"); None where the route does not apply or (unless route="dual") its rows are inconsistent:
+        IPOPT's route and a Farkas proof decide."""
         if route not in ROUTES:
             raise ValueError(f"route must be one of {ROUTES}; got {route!r}")
         if route == "dual" and not dual_applies(self):
@@ -1018,6 +1022,22 @@ class MaxMarginProblem:
 
 
 _STATUS_ORDER = {Status.OPTIMAL: 0, Status.REGION_BOUNDARY: 1, Status.INACCURATE: 2}
+# kinds of certificates, best first (``preferred``): a solution, a proof that there is none, a point judged with its
+# numbers; then the solvers' limits and failures
+_KIND_ORDER = {Status.OPTIMAL: 0, Status.NOT_SEPARABLE: 1, Status.REGION_BOUNDARY: 2, Status.INACCURATE: 3}
+
+
+def preferred(general: Certificate, fallback: Certificate | None) -> Certificate:
+    """The general route's certificate unless ``fallback`` (the dual route's, not ``optimal``) is of a better kind
+    (``_KIND_ORDER``): e.g. the dual route's point within 1e-6 of every row (``inaccurate``, with its numbers) where
+    IPOPT stopped ``infeasible`` on separable data (multi-class data with a sample at 1e-9 of the others' size)."""
+    if fallback is None:
+        return general
+    return fallback if _kind(fallback.status) < _kind(general.status) else general
+
+
+def _kind(status: Status) -> int:
+    return _KIND_ORDER.get(status, len(_KIND_ORDER))
 
 
 def _rank(status: Status, report, objective: float):

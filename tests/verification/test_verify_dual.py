@@ -479,12 +479,14 @@ def test_dual_route_statuses():
     assert forced.status == "infeasible"
     auto = lm.max_margin(lm.load_model("linear", input_dim=2), XOR, raise_on_failure=False)
     assert auto.status == "not_separable" and auto.solver.name != "dual_active_set"
-    # not optimal: automatic hands over to IPOPT (None), forced returns the dual route's own certificate
+    # not optimal: the dual route's own certificate either way (the caller runs IPOPT and keeps the better kind);
+    # only inconsistent rows give None unless forced
     problem = lm.MaxMarginProblem(linear, data)
     opts = lm.SolveOptions(max_iter=1, raise_on_failure=False)
-    assert D.dual_certificate(problem, opts, 0.0) is None
-    kept = D.dual_certificate(problem, opts, 0.0, force=True)
-    assert kept is not None and kept.status == "max_iterations"
+    for force in (False, True):
+        kept = D.dual_certificate(problem, opts, 0.0, force=force)
+        assert kept is not None and kept.status == "max_iterations" and kept.solver.name == "dual_active_set"
+    assert D.dual_certificate(lm.MaxMarginProblem(lm.load_model("linear", input_dim=2), XOR), opts, 0.0) is None
     assert D.dual_certificate(problem, lm.SolveOptions(), 0.0).status == "optimal"
 
 
@@ -568,7 +570,7 @@ def test_dual_route_certificate_field_by_field():
 
 def test_a_stalled_dual_solve_is_a_proposal_the_certificate_judges(monkeypatch):
     """"stalled" is the solver's acceptable level (``inaccurate``): its point is finished and certified; a point
-    that is not a solution stays ``inaccurate`` and the unforced route hands over to IPOPT (None); any other
+    that is not a solution stays ``inaccurate`` (forced or not: the caller runs IPOPT on it); any other
     status of the solver is a failure."""
     data = planted(20, 3, seed=2)
     problem = lm.MaxMarginProblem(lm.load_model("linear", input_dim=3), data)
@@ -577,9 +579,9 @@ def test_a_stalled_dual_solve_is_a_proposal_the_certificate_judges(monkeypatch):
     monkeypatch.setattr(D, "least_distance", lambda A, r, **kw: D.LDPResult(
         np.zeros(A.shape[1]), np.zeros(A.shape[0]), np.zeros(0, dtype=int), outcome["status"], 3, 0.0, A.shape[0],
         True))
-    cert = D.dual_certificate(problem, opts, 0.0, force=True)
-    assert cert.solver.status == "inaccurate" and cert.status == "inaccurate"
-    assert D.dual_certificate(problem, opts, 0.0) is None
+    for force in (True, False):
+        cert = D.dual_certificate(problem, opts, 0.0, force=force)
+        assert cert.solver.status == "inaccurate" and cert.status == "inaccurate"
     outcome["status"] = "no such status"
     cert = D.dual_certificate(problem, opts, 0.0, force=True)
     assert cert.solver.status == "failed" and cert.status == "failed"
@@ -975,3 +977,47 @@ def test_least_distance_scales_r_by_the_row_bound_first_and_maps_back_exactly(mo
     A, r = rows(ordinary)
     D.least_distance(A, r)
     assert np.array_equal(calls[0], r)
+
+
+def _cert_with_status(status):
+    from types import SimpleNamespace
+    return SimpleNamespace(status=lm.Status(status))
+
+
+@pytest.mark.parametrize("general, fallback, chosen", [
+    ("infeasible", "inaccurate", "fallback"), ("failed", "inaccurate", "fallback"),
+    ("max_iterations", "inaccurate", "fallback"), ("inaccurate", "optimal", "fallback"),
+    ("inaccurate", "inaccurate", "general"), ("optimal", "inaccurate", "general"),
+    ("not_separable", "inaccurate", "general"), ("inaccurate", "not_separable", "fallback"),
+    ("max_iterations", "max_time", "general"), ("infeasible", "failed", "general"),
+    ("region_boundary", "inaccurate", "general"), ("inaccurate", "region_boundary", "fallback"),
+    ("max_time", "not_separable", "fallback"),
+])
+def test_preferred_keeps_the_general_certificate_unless_the_fallback_is_of_a_better_kind(general, fallback, chosen):
+    """Kinds, best first: optimal, a proof of non-separability, a region boundary, inaccurate, then the solvers'
+    limits and failures (all alike: the general route's stays)."""
+    from lexmargin.problems.maxmargin import preferred
+    g, f = _cert_with_status(general), _cert_with_status(fallback)
+    assert preferred(g, f) is (f if chosen == "fallback" else g)
+    assert preferred(g, None) is g
+
+
+
+def test_a_dual_point_within_rounding_of_the_rows_is_kept_over_ipopts_infeasible():
+    """Multi-class data (3 classes, 15 samples in R^4, labels of a random linear model) with sample 0 at ~1e-9 of the
+    others' size: the nearest doubles to the optimum violate some rows by ~1e-6 (level 1), so the dual route's point
+    is ``inaccurate`` with those numbers, and IPOPT stops ``infeasible`` with a residual of 1.  The better kind is
+    kept (``maxmargin.preferred``), never ``optimal``; IPOPT's own route alone still says ``infeasible``."""
+    rng = np.random.default_rng(8)
+    W, X = rng.standard_normal((3, 4)), rng.standard_normal((15, 4))
+    y = np.argmax(X @ W.T, axis=1)
+    X[0] *= 10.0 ** -9.019083170183318
+    model, data = lm.load_model("multiclass_linear", input_dim=4, n_classes=3), lm.Dataset(X, y, n_classes=3)
+    ipopt = lm.max_margin(model, data, route="ipopt", raise_on_failure=False)
+    assert ipopt.status == "infeasible" and ipopt.kkt.max >= 0.1
+    cert = lm.max_margin(model, data, raise_on_failure=False)
+    assert cert.status == "inaccurate" and cert.solver.name == "dual_active_set"
+    assert cert.kkt.max < 1e-4 and cert.kkt.primal_feasibility == cert.kkt.max
+    assert [s.status for s in cert.diagnostics.starts] == ["inaccurate"]
+    with pytest.raises(lm.SolverError, match="inaccurate"):
+        lm.max_margin(model, data)
