@@ -114,7 +114,7 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                     "MaxMarginProblem._certificate",
                                                     "MaxMarginProblem._normalized_margin",
                                                     "MaxMarginProblem._best_certificate", "_rank", "preferred",
-                                                    "_kind",
+                                                    "_kind", "_largest_residual",
                                                     "MaxMarginProblem._infeasibility_status",
                                                     "MaxMarginProblem._judge_region",
                                                     "MaxMarginProblem._solve_in_regions",

@@ -46,6 +46,13 @@ def _float(value) -> float:
     return float("nan") if value is None else float(value)
 
 
+def residuals_from(d: dict) -> Residuals:
+    """``Residuals`` from their ``to_dict`` (``max`` is recomputed); files written before the decrement existed read
+    it as 0 (not computed)."""
+    return Residuals(**{k: _float(d[k]) for k in ("stationarity", "primal_feasibility", "dual_feasibility",
+                                                  "complementarity")}, decrement=_float(d.get("decrement", 0.0)))
+
+
 # statuses written by lexmargin 0.1 before the one pipeline (read back, never written)
 LEGACY_STATUS = {"acceptable": Status.INACCURATE}
 
@@ -293,8 +300,7 @@ class Certificate:
             normalized_margin=None if d.get("normalized_margin") is None else _float(d["normalized_margin"]),
             multipliers=np.array(d["multipliers"], dtype=float), support=np.array(d["support"], dtype=int),
             active=np.array(d.get("active", d["support"]), dtype=int),
-            kkt=Residuals(**{k: _float(d["kkt"][k]) for k in
-                             ("stationarity", "primal_feasibility", "dual_feasibility", "complementarity")}),
+            kkt=residuals_from(d["kkt"]),
             licq=LICQ(int(d["licq"]["n_active"]), int(d["licq"]["rank"]),
                       _float(d["licq"]["smallest_singular_value"]), bool(d["licq"]["holds"])),
             second_order=_second_order_from(d.get("second_order")),

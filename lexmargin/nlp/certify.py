@@ -10,9 +10,14 @@ z with multipliers lambda (inequalities) and mu (equalities), with g = grad phi,
                     largest component's terms: features in units 1e-6 beside 1e5 have their balance checked too);
 * primal            max( max_i max(0, -c_i) / s_i ,  max_j |h_j| / s_j );
 * dual              max_i max_j max(0, -lambda_i) |(grad c_i)_j| / T_j;
-* complementarity   max_i |lambda_i| |c_i| / max(sum_i |lambda_i| s_i, ||g~||_inf ||z||_inf).
+* complementarity   max_i |lambda_i| |c_i| / max(sum_i |lambda_i| s_i, ||g~||_inf ||z||_inf);
+* decrement         sum_j e_j^2 / (2 h_j) / max(sum_i |lambda_i| s_i, ||g~||_inf ||z||_inf) where the Hessian of the
+                    Lagrangian is diagonal (h_j > 0; 0 elsewhere, not computed), e_j = |(g - J^T lambda)_j| beyond its
+                    rounding bound: what a Newton step on the Lagrangian would gain, in objective units.  For a convex
+                    problem it bounds the objective's error (with complementarity), which stationarity relative to the
+                    terms T_j bounds only to kappa times the residual where the terms exceed the objective by kappa.
 
-All four are invariant to rescaling the data, theta, the objective and any row; stationarity and dual feasibility
+All five are invariant to rescaling the data, theta, the objective and any row; stationarity and dual feasibility
 also to rescaling any one variable (they are measured in equilibrated units: component j multiplied by
 e_j = S / T_j, S = max_j T_j the stationarity scale); a multiplier is judged by what it contributes to grad phi, so multipliers that are solver
 noise (all true multipliers 0) neither fail dual feasibility nor count as support.  Words (textbook):
@@ -49,6 +54,7 @@ GRAM_MIN_SIZE = 20_000      # LICQ / null spaces of k x n rows (k <= n) from the
 GRAM_CONDITION = 1e-4       # ... when its eigenvalues are within this ratio (full rank beyond doubt)
 EMPTY = np.finfo(float).eps  # components of the stationarity balance with terms below EMPTY S are judged at EMPTY S
 MASK_SNAP = 1e-3            # masked second order: diagonal entries below MASK_SNAP tol.curvature (relative) are 0
+DECREMENT_SNAP = 1e-12      # the decrement leaves out Hessian entries below this fraction of the largest (h ~ 0)
 
 
 @dataclass(frozen=True)
@@ -59,10 +65,13 @@ class Residuals:
     primal_feasibility: float
     dual_feasibility: float
     complementarity: float
+    decrement: float = 0.0      # 0 where not computed (a Hessian of the Lagrangian that is not diagonal)
 
     @property
     def max(self) -> float:
-        return max(self.stationarity, self.primal_feasibility, self.dual_feasibility, self.complementarity)
+        """The largest residual; NaN when any is NaN (Python's max would drop a NaN after the first argument)."""
+        return float(np.max([self.stationarity, self.primal_feasibility, self.dual_feasibility, self.complementarity,
+                             self.decrement]))
 
     def within(self, tol: float) -> bool:
         return bool(np.isfinite(self.max) and self.max <= tol)
@@ -183,19 +192,50 @@ def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None, jac
     return equilibration(column_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale))[0]
 
 
-def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None, terms=None,
-                          jacobian_scale=None) -> float:
-    """max_j |(g - J^T lambda)_j| / max(T_j, EMPTY S): each component of the residual as a fraction of its own terms
-    (``equilibration``; ``terms``: ``column_terms`` of the same arguments when the caller has them)."""
+def lagrangian_gradient(gradient, jacobian, multipliers) -> np.ndarray:
+    """g - J^T lambda, summed over the rows with a nonzero multiplier."""
     g = np.asarray(gradient, dtype=float)
     J = np.asarray(jacobian, dtype=float).reshape(-1, g.size)
     lam = np.asarray(multipliers, dtype=float)
     rows = _nonzero_rows(lam)
-    residual = np.abs(g - (J if rows.size == J.shape[0] else J[rows]).T @ lam[rows])
+    return g - (J if rows.size == J.shape[0] else J[rows]).T @ lam[rows]
+
+
+def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None, terms=None,
+                          jacobian_scale=None) -> float:
+    """max_j |(g - J^T lambda)_j| / max(T_j, EMPTY S): each component of the residual as a fraction of its own terms
+    (``equilibration``; ``terms``: ``column_terms`` of the same arguments when the caller has them)."""
+    residual = np.abs(lagrangian_gradient(gradient, jacobian, multipliers))
     if terms is None:
-        terms = column_terms(g, J, multipliers, gradient_scale, jacobian_scale)
+        terms = column_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
     scale, factors = equilibration(terms)
     return float(np.max(residual * factors, initial=0.0)) / scale
+
+
+def decrement_residual(gradient, jacobian, multipliers, terms, diagonal, reference: float) -> float:
+    """What a Newton step on the Lagrangian at fixed multipliers would gain, in objective units: for a diagonal
+    Hessian of the Lagrangian h,
+
+        sum over j with h_j > 0 of  e_j^2 / (2 h_j)   /   reference,     e_j = max(0, |(g - J^T lambda)_j| - rho_j)
+
+    with rho_j = (k + 4) (eps / 2) T_j the rounding bound of the computed residual (k rows with a nonzero multiplier:
+    the sum's terms, the point's and the multipliers' own rounding), so an exactly rounded solution reads 0.  For a
+    convex problem (quadratic Lagrangian, h >= 0, lambda >= 0 on the inequalities) it is the gap
+    L(z, lambda) - min_z L(z, lambda) of the coordinates with h_j > 0, so f(z) - f* <= it + sum_i lambda_i c_i at a
+    feasible z (weak duality): it bounds the objective's error, which the per-component stationarity bounds only to
+    kappa times the residual where the terms T_j exceed the objective by kappa (features in units 1e-6 beside 1e6:
+    an IPOPT point stationary to 2.6e-9 of its terms was 1e-5 off in objective).  Entries h_j up to DECREMENT_SNAP of
+    the largest (e.g. an unregularized bias, h = 0) are left out, with the coordinates of negative curvature.  ``reference``: the complementarity's objective scale."""
+    h = np.asarray(diagonal, dtype=float).reshape(-1)
+    top = float(np.max(h, initial=0.0))
+    curved = h > DECREMENT_SNAP * top
+    if not curved.any():
+        return 0.0
+    residual = np.abs(lagrangian_gradient(gradient, jacobian, multipliers))
+    k = _nonzero_rows(multipliers).size
+    rounding = (k + 4) * 0.5 * np.finfo(float).eps * np.asarray(terms, dtype=float)
+    excess = np.maximum(residual - rounding, 0.0)[curved]
+    return float(np.sum(excess * excess / (2.0 * h[curved]))) / max(float(reference), TINY)
 
 
 def primal_residual(values, levels, equality) -> float:
@@ -220,9 +260,16 @@ def complementarity_residual(values, levels, multipliers, equality, objective_sc
     units; ``objective_scale`` (||g~|| ||z||) is the reference when every multiplier is negligible."""
     c, s, eq = _rows(values, levels, equality)
     lam = np.abs(np.asarray(multipliers, dtype=float))[~eq]
-    c, s = c[~eq], s[~eq]
-    scale = max(float(np.sum(lam * s)), float(objective_scale), TINY)
-    return float(np.max(lam * np.abs(c), initial=0.0)) / scale
+    scale = complementarity_scale(s, multipliers, eq, objective_scale)
+    return float(np.max(lam * np.abs(c[~eq]), initial=0.0)) / scale
+
+
+def complementarity_scale(levels, multipliers, equality, objective_scale: float = 0.0) -> float:
+    """max(sum_i |lambda_i| s_i over the inequality rows, objective_scale): objective units (see
+    ``complementarity_residual``)."""
+    eq = np.asarray(equality, dtype=bool)
+    lam = np.abs(np.asarray(multipliers, dtype=float))[~eq]
+    return max(float(np.sum(lam * np.asarray(levels, dtype=float)[~eq])), float(objective_scale), TINY)
 
 
 def objective_scale(ext: Extended) -> float:
@@ -232,18 +279,23 @@ def objective_scale(ext: Extended) -> float:
     return float(np.max(size, initial=0.0)) * float(np.max(np.abs(ext.z), initial=0.0))
 
 
-def residuals(ext: Extended, multipliers, terms=None) -> Residuals:
-    """``terms``: the ``column_terms`` of (ext, multipliers) when the caller has them."""
+def residuals(ext: Extended, multipliers, terms=None, diagonal=None) -> Residuals:
+    """``terms``: the ``column_terms`` of (ext, multipliers) when the caller has them; ``diagonal``: the Hessian of the
+    Lagrangian as its diagonal (``hessian_diagonal_of``) for the decrement, 0 without it (not computed)."""
     p = ext.point
     if terms is None:
         terms = column_terms(p.gradient, ext.jacobian, multipliers, p.gradient_scale, ext.jacobian_scale)
+    _, s, eq = _rows(ext.values, ext.levels, ext.equality)
+    reference = complementarity_scale(s, multipliers, eq, objective_scale(ext))
     return Residuals(
         stationarity=stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, terms),
         primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality),
         dual_feasibility=dual_residual(ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale,
                                        multipliers, ext.equality, terms),
         complementarity=complementarity_residual(ext.values, ext.levels, multipliers, ext.equality,
-                                                 objective_scale(ext)))
+                                                 objective_scale(ext)),
+        decrement=0.0 if diagonal is None else
+        decrement_residual(p.gradient, ext.jacobian, multipliers, terms, diagonal, reference))
 
 
 def _rows(values, levels, equality):
@@ -645,7 +697,7 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
                 ext.jacobian.shape[1]:
             svd = unit_svd(active_jacobian)
     independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared, svd)
-    return KKTReport(residuals(ext, lam, terms), independence,
+    return KKTReport(residuals(ext, lam, terms, diagonal), independence,
                      second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale,
                                      svd, diagonal),
                      lam, active, support, ext, scale, weights)

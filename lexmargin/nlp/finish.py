@@ -23,7 +23,7 @@ linear, objective Hessian diagonal -- max-margin of linear models, exact to roun
 QCQP (``linear_margins``: the margin path and lexicographic stages of a model linear in its parameters; a point
 certified at IPOPT's own accuracy is not enough there: the residuals are relative to each component's terms, and
 where those cancel by a factor kappa -- features in units 1e5 beside 1, margins ~1 -- the objective is only good to
-kappa times them), and elsewhere
+kappa times them) -- these even where IPOPT stopped at a limit (its interior point, when finite) -- and elsewhere
 only where it can change the answer: IPOPT's point is not yet certified, LICQ fails (multipliers not
 unique), or some row is near-active (relative slack <= IDENTIFY_TOL) without clearly belonging to the
 support (degenerate, or barely inactive) -- the cases where an interior point's error is
@@ -387,15 +387,19 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bo
 
     if not opts.finish:
         return kept, report_of_kept() if want_report else None
-    if not result.converged:
-        reason = f"IPOPT did not converge ({result.return_status})"
-        return _kept(kept, reason), report_of_kept() if want_report else None
-    vertex = bool(getattr(result, "vertex", False))
     # an interior point of a linear/diagonal NLP, or of one whose sample rows are linear, is always finished (one
     # linear solve, or Newton on a QCQP: a point certified at IPOPT's 1e-10 is not enough where a component's terms
     # cancel, as features in units 1e5 beside 1 left a margin path's objective 2e-5 off at stationarity 1e-10 per
-    # component); an active-set solver's vertex, like any point of a nonlinear NLP, only where it can matter
-    if (not nlp.hessian_diagonal and not nlp.linear_margins) or vertex:
+    # component), even where IPOPT stopped at a limit (multi-class data in units 1e-6..1e6 stopped at its time limit
+    # 1e-5 off in objective); an active-set solver's vertex, like any point of a nonlinear NLP, only where it can
+    # matter, and only from a point its solver converged to
+    always = nlp.hessian_diagonal or nlp.linear_margins
+    vertex = bool(getattr(result, "vertex", False))
+    if not result.converged and not (always and not vertex and np.all(np.isfinite(result.z))):
+        solver = "IPOPT" if getattr(result, "solver", "ipopt") == "ipopt" else result.solver
+        reason = f"{solver} did not converge ({result.return_status})"
+        return _kept(kept, reason), report_of_kept() if want_report else None
+    if not always or vertex:
         report = report_of_kept()
         # a vertex is finished unless it is exact already (the finish from its support costs one linear solve)
         if well_identified(report, tol) and (not vertex or report.residuals.max <= VERTEX_EXACT):

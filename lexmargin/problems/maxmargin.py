@@ -32,7 +32,7 @@ from ..modeling.model import Block, Model
 from ..modeling.multiclass import problem_data, with_margin_rows
 from ..modeling.regions import RegionFamily, RegionMargins, has_curvature_kinks, uses_piecewise_linear_activations
 from ..nlp import ipopt
-from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble
+from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble, residuals_from
 from ..nlp.certify import KKTReport, Residuals, certify
 from ..nlp.clarke import KinkedRow, clarke_check
 from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
@@ -168,10 +168,8 @@ class RegionDiagnostics:
 
     @classmethod
     def from_dict(cls, d: dict) -> RegionDiagnostics:
-        kkt = {k: float(d["restricted_kkt"][k]) for k in
-               ("stationarity", "primal_feasibility", "dual_feasibility", "complementarity")}
         return cls(int(d["n_units"]), int(d["n_active_units"]), int(d["n_sign_constraints"]),
-                   int(d["tight_sign_constraints"]), float(d["sign_row_weight"]), Residuals(**kkt),
+                   int(d["tight_sign_constraints"]), float(d["sign_row_weight"]), residuals_from(d["restricted_kkt"]),
                    d.get("clarke"), tuple(WalkStep.from_dict(w) for w in d.get("walk", ())))
 
 
@@ -1022,22 +1020,33 @@ class MaxMarginProblem:
 
 
 _STATUS_ORDER = {Status.OPTIMAL: 0, Status.REGION_BOUNDARY: 1, Status.INACCURATE: 2}
-# kinds of certificates, best first (``preferred``): a solution, a proof that there is none, a point judged with its
-# numbers; then the solvers' limits and failures
-_KIND_ORDER = {Status.OPTIMAL: 0, Status.NOT_SEPARABLE: 1, Status.REGION_BOUNDARY: 2, Status.INACCURATE: 3}
+# decisive kinds of certificates, best first (``preferred``): a solution, a proof that there is none; the others
+# are compared by their residuals
+_DECISIVE_ORDER = {Status.OPTIMAL: 0, Status.NOT_SEPARABLE: 1}
+DECISIVE = len(_DECISIVE_ORDER)
 
 
 def preferred(general: Certificate, fallback: Certificate | None) -> Certificate:
-    """The general route's certificate unless ``fallback`` (the dual route's, not ``optimal``) is of a better kind
-    (``_KIND_ORDER``): e.g. the dual route's point within 1e-6 of every row (``inaccurate``, with its numbers) where
-    IPOPT stopped ``infeasible`` on separable data (multi-class data with a sample at 1e-9 of the others' size)."""
+    """The general route's certificate, or ``fallback`` (the dual route's, not ``optimal``) where that is better: of a
+    decisive kind the other is not (``optimal``, then ``not_separable`` with its proof), or, neither being decisive,
+    with the smaller largest residual (``kkt.max``; NaN counts as infinite, ties keep the general route's).  E.g. the
+    dual route's point within 1e-6 of every row (``inaccurate``, with its numbers) where IPOPT stopped ``infeasible``
+    with a residual of 1 on separable data (multi-class data with a sample at 1e-9 of the others' size); but not a
+    dual point off by 1e5 over IPOPT's point at its time limit."""
     if fallback is None:
         return general
-    return fallback if _kind(fallback.status) < _kind(general.status) else general
+    if _kind(fallback.status) < DECISIVE or _kind(general.status) < DECISIVE:
+        return fallback if _kind(fallback.status) < _kind(general.status) else general
+    return fallback if _largest_residual(fallback) < _largest_residual(general) else general
 
 
 def _kind(status: Status) -> int:
-    return _KIND_ORDER.get(status, len(_KIND_ORDER))
+    return _DECISIVE_ORDER.get(status, DECISIVE)
+
+
+def _largest_residual(cert: Certificate) -> float:
+    value = float(cert.kkt.max)
+    return value if np.isfinite(value) else float("inf")
 
 
 def _rank(status: Status, report, objective: float):

@@ -314,7 +314,13 @@ def test_residuals_record():
     assert r.max == 3e-9
     assert r.within(3e-9) and not r.within(2.9e-9)
     assert r.to_dict() == {"stationarity": 1e-9, "primal_feasibility": 3e-9, "dual_feasibility": 0.0,
-                           "complementarity": 2e-9, "max": 3e-9}
+                           "complementarity": 2e-9, "decrement": 0.0, "max": 3e-9}
+    with_decrement = C.Residuals(1e-9, 3e-9, 0.0, 2e-9, 4e-9)
+    assert with_decrement.max == 4e-9 and not with_decrement.within(3.9e-9) and with_decrement.within(4e-9)
+    for field in range(5):          # a NaN anywhere: never within (Python's max would drop it after the first)
+        values = [0.0] * 5
+        values[field] = float("nan")
+        assert np.isnan(C.Residuals(*values).max) and not C.Residuals(*values).within(1.0)
     assert not C.Residuals(float("nan"), 0.0, 0.0, 0.0).within(1.0)
     assert not C.Residuals(float("inf"), 0.0, 0.0, 0.0).within(1.0)
     assert C.LICQ(2, 1, 0.0, False).to_dict() == {"n_active": 2, "rank": 1, "smallest_singular_value": 0.0,
@@ -973,3 +979,98 @@ def test_second_order_of_a_non_finite_hessian_or_rows_is_not_checked():
         assert isinstance(so.checked, bool) and so.checked is False and np.isnan(so.min_eigenvalue)
         assert so.reason == "the Hessian or the rows' gradients are not finite"
     assert C.second_order(H, rows, rows, tol).checked is True
+
+
+# ---- the decrement: what a Newton step on the Lagrangian would gain, in objective units --------------------
+def diagonal_qp(seed, n=4, h=None):
+    """``kkt_qp`` with a diagonal Hessian (the NLP says so: the decrement is computed)."""
+    rng = np.random.default_rng(seed)
+    h = 0.5 + rng.random(n) if h is None else np.asarray(h, dtype=float)
+    p = kkt_qp(rng, n=n, active=2, inactive=2, Q=np.diag(h))
+    return p.__class__(**{**p.__dict__, "diagonal": True})
+
+
+def test_decrement_of_an_exact_kkt_point_is_zero():
+    for seed in range(5):
+        report = diagonal_qp(seed).report()
+        assert report.residuals.decrement == 0.0 and report.kkt_met(TOL)
+
+
+def test_decrement_is_the_newton_gain_of_the_lagrangian_in_objective_units():
+    """A gradient error d: r = d, decrement = sum_j d_j^2 / (2 h_j) / max(sum_i lambda_i s_i, ||g~|| ||z||), each
+    component beyond its rounding bound (k + 4) eps / 2 T_j (k rows with a multiplier)."""
+    p = diagonal_qp(3)
+    d = np.array([1e-3, 0.0, -2e-4, 5e-5])
+    report = p.report(q=p.q + d)
+    g = np.diag(p.Q) * p.z + p.q + d
+    terms = column_terms(g, p.A, p.lam)
+    rounding = (2 + 4) * 0.5 * np.finfo(float).eps * terms
+    excess = np.maximum(np.abs(d) - rounding, 0.0)
+    reference = max(float(np.sum(p.lam * p.levels)), float(np.max(np.abs(g)) * np.max(np.abs(p.z))))
+    expected = float(np.sum(excess ** 2 / (2.0 * np.diag(p.Q)))) / reference
+    assert report.residuals.decrement == pytest.approx(expected, rel=1e-9)
+    assert report.residuals.max == max(components(report).max(), report.residuals.decrement)
+
+
+def test_decrement_reads_rounding_as_zero_and_counts_only_the_excess():
+    """A residual at its rounding bound rho_j = (k + 4) eps / 2 T_j reads 0; at 3 rho_j it counts 2 rho_j."""
+    g, J, lam, h = np.array([1.0, 3.0]), np.array([[1.0, 1.0], [0.0, 2.0]]), np.array([0.5, 1.0]), np.ones(2)
+    terms = np.array([1.0, 3.0])
+    rho = (2 + 4) * 0.5 * np.finfo(float).eps * terms
+    base = C.lagrangian_gradient(g, J, lam)                     # (0.5, 0.5)
+    at_bound = C.decrement_residual(g - base + rho, J, lam, terms, h, 1.0)
+    assert at_bound == 0.0
+    beyond = C.decrement_residual(g - base + 3.0 * rho, J, lam, terms, h, 1.0)
+    assert beyond == pytest.approx(float(np.sum((2.0 * rho) ** 2 / 2.0)), rel=1e-6)
+    assert C.decrement_residual(g - base + 3.0 * rho, J, lam, terms, h, 4.0) == pytest.approx(beyond / 4.0)
+
+
+def test_decrement_leaves_out_flat_and_negative_curvature():
+    """Entries h_j up to DECREMENT_SNAP of the largest (an unregularized bias: 0) and negative ones are left out;
+    just above the snap they count; no positive entry at all: 0."""
+    g, J, lam, terms = np.array([1.0, 1.0, 1.0]), np.zeros((1, 3)), np.zeros(1), np.ones(3)
+    snap = C.DECREMENT_SNAP
+    assert C.decrement_residual(g, J, lam, terms, [2.0, 2.0 * snap, -1.0], 1.0) == pytest.approx(
+        (1.0 - 2.0 * np.finfo(float).eps) ** 2 / 4.0)
+    assert C.decrement_residual(g, J, lam, terms, [2.0, 4.0 * snap, -1.0], 1.0) == pytest.approx(
+        (1.0 - 2.0 * np.finfo(float).eps) ** 2 * (1.0 / 4.0 + 1.0 / (8.0 * snap)))
+    assert C.decrement_residual(g, J, lam, terms, [0.0, -1.0, 0.0], 1.0) == 0.0
+    assert C.decrement_residual(g, J, lam, terms, [0.0, 0.0, 0.0], 1.0) == 0.0
+
+
+def test_decrement_fails_a_point_the_other_residuals_accept_and_not_without_a_diagonal():
+    """Two active rows whose entries M and -M cancel in component 0 (the terms T_0 = 2 M while g_0 = 0: the kappa of
+    features in very different units): a gradient error of 1e-9 T_0 there passes stationarity (relative to the
+    terms) but moves the objective by (1e-9 2 M)^2 / 2 = 2e-2 against a reference of 2: the decrement alone fails
+    it.  The same NLP without ``hessian_diagonal`` does not compute it (0)."""
+    M = 1e8
+    A = np.array([[M, 1.0, 0.0], [-M, 1.0, 0.0]])
+    z, lam = np.array([0.0, 1.0, 0.0]), np.array([1.0, 1.0])
+    Q = np.eye(3)
+    q = A.T @ lam - Q @ z
+    free = np.full(3, np.inf)
+    p = QP(Q, q, A, A @ z, np.zeros((0, 3)), np.zeros(0), -free, free, z, lam, np.zeros(0), np.zeros(3),
+           np.zeros(3), np.ones(2), np.zeros(0), diagonal=True)
+    assert p.report().kkt_met(TOL) and p.report().residuals.decrement == 0.0
+    error = np.array([1e-9 * 2.0 * M, 0.0, 0.0])
+    report = p.report(q=q + error)
+    assert components(report).max() <= 1e-8
+    rho = (2 + 4) * 0.5 * np.finfo(float).eps * 2.0 * M         # the rounding bound of component 0
+    assert report.residuals.decrement == pytest.approx((1e-9 * 2.0 * M - rho) ** 2 / 2.0 / 2.0, rel=1e-9)
+    assert not report.kkt_met(TOL)
+    plain = p.__class__(**{**p.__dict__, "diagonal": False})
+    assert plain.report(q=q + error).residuals.decrement == 0.0 and plain.report(q=q + error).kkt_met(TOL)
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10_000), alpha=st.floats(1e-6, 1e6), kappa=st.floats(1e-6, 1e6),
+       beta=st.floats(1e-6, 1e6))
+def test_decrement_is_invariant_to_units(seed, alpha, kappa, beta):
+    """Objective, variables and any row rescaled: the same decrement (to rounding)."""
+    p = diagonal_qp(seed)
+    rng = np.random.default_rng(seed)
+    perturbed = p.__class__(**{**p.__dict__, "q": p.q + 1e-3 * rng.standard_normal(p.n)})
+    base = perturbed.report().residuals.decrement
+    assert base > 0
+    for other in (perturbed.objective_scaled(alpha), perturbed.variables_scaled(kappa), perturbed.row_scaled(0, beta)):
+        assert other.report().residuals.decrement == pytest.approx(base, rel=1e-6)

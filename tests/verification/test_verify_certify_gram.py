@@ -100,8 +100,13 @@ def test_residuals_without_a_scale_use_the_gradient_scale():
     ext = extend(nlp, point, p.z)
     lam = np.zeros(ext.values.size)
     report = p.report()
-    assert C.residuals(ext, lam) == report.residuals
+    diagonal = C.hessian_diagonal_of(nlp, p.z, None, lam)
+    assert C.residuals(ext, lam, diagonal=diagonal) == report.residuals
     assert C.residuals(ext, lam).stationarity == pytest.approx(0.5 / 100.0, rel=1e-12)
+    # the decrement: (1e-3^2 + 0.5^2) / (2 * 2) over the objective scale ||g~||_inf ||z||_inf = 100 * 0.5 (no
+    # multipliers); without the diagonal it is not computed (0)
+    assert report.residuals.decrement == pytest.approx((1e-6 + 0.25) / 4.0 / 50.0, rel=1e-12)
+    assert C.residuals(ext, lam).decrement == 0.0
 
 
 def test_row_space_block_rank_rule_and_zero_rows():

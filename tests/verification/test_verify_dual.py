@@ -979,28 +979,29 @@ def test_least_distance_scales_r_by_the_row_bound_first_and_maps_back_exactly(mo
     assert np.array_equal(calls[0], r)
 
 
-def _cert_with_status(status):
+def _judged(status, largest):
     from types import SimpleNamespace
-    return SimpleNamespace(status=lm.Status(status))
+    return SimpleNamespace(status=lm.Status(status), kkt=SimpleNamespace(max=largest))
 
 
 @pytest.mark.parametrize("general, fallback, chosen", [
-    ("infeasible", "inaccurate", "fallback"), ("failed", "inaccurate", "fallback"),
-    ("max_iterations", "inaccurate", "fallback"), ("inaccurate", "optimal", "fallback"),
-    ("inaccurate", "inaccurate", "general"), ("optimal", "inaccurate", "general"),
-    ("not_separable", "inaccurate", "general"), ("inaccurate", "not_separable", "fallback"),
-    ("max_iterations", "max_time", "general"), ("infeasible", "failed", "general"),
-    ("region_boundary", "inaccurate", "general"), ("inaccurate", "region_boundary", "fallback"),
-    ("max_time", "not_separable", "fallback"),
+    # decisive kinds: optimal, then a proof of non-separability, whatever the residuals
+    (("inaccurate", 1e-9), ("optimal", 1e-8), "fallback"), (("optimal", 1e-8), ("inaccurate", 1e-9), "general"),
+    (("not_separable", 1.0), ("inaccurate", 1e-9), "general"), (("inaccurate", 1e-9), ("not_separable", 1.0), "fallback"),
+    (("max_time", 1e-9), ("not_separable", 1.0), "fallback"), (("optimal", 1e-9), ("not_separable", 1.0), "general"),
+    (("not_separable", 1.0), ("optimal", 1e-9), "fallback"), (("optimal", 1e-9), ("optimal", 1e-12), "general"),
+    (("not_separable", 1.0), ("not_separable", 0.5), "general"),
+    # the others: the smaller largest residual (NaN: infinite; ties: the general route's)
+    (("infeasible", 1.0), ("inaccurate", 1e-6), "fallback"), (("max_time", 1e-3), ("inaccurate", 1e5), "general"),
+    (("inaccurate", 1e-6), ("max_iterations", 1e-7), "fallback"), (("failed", 2e-6), ("inaccurate", 2e-6), "general"),
+    (("failed", float("nan")), ("inaccurate", 1e3), "fallback"), (("failed", 1e3), ("inaccurate", float("nan")), "general"),
+    (("region_boundary", 1e-2), ("inaccurate", 1e-3), "fallback"),
 ])
-def test_preferred_keeps_the_general_certificate_unless_the_fallback_is_of_a_better_kind(general, fallback, chosen):
-    """Kinds, best first: optimal, a proof of non-separability, a region boundary, inaccurate, then the solvers'
-    limits and failures (all alike: the general route's stays)."""
+def test_preferred_keeps_the_general_certificate_unless_the_fallback_is_better(general, fallback, chosen):
     from lexmargin.problems.maxmargin import preferred
-    g, f = _cert_with_status(general), _cert_with_status(fallback)
+    g, f = _judged(*general), _judged(*fallback)
     assert preferred(g, f) is (f if chosen == "fallback" else g)
     assert preferred(g, None) is g
-
 
 
 def test_a_dual_point_within_rounding_of_the_rows_is_kept_over_ipopts_infeasible():

@@ -445,6 +445,16 @@ def test_finish_or_keep_decisions():
     point, report = F.finish_or_keep(p.nlp(), ipopt_result(p, status=Status.MAX_ITERATIONS), opts)
     assert not point.info.applied
     assert point.info.reason == "IPOPT did not converge (Maximum_Iterations_Exceeded)"
+    # ... except an interior point of a diagonal NLP (always finished, even where IPOPT stopped at a limit), unless
+    # it is not finite; an active-set solver's vertex at its limit is not
+    stopped = ipopt_result(diag, status=Status.MAX_ITERATIONS)
+    point, report = F.finish_or_keep(diag.nlp(), stopped, opts)
+    assert point.info.applied and report.residuals.max < 1e-12
+    point, _ = F.finish_or_keep(diag.nlp(), replace(stopped, z=np.full(diag.n, np.nan)), opts)
+    assert not point.info.applied and point.info.reason.startswith("IPOPT did not converge")
+    point, _ = F.finish_or_keep(diag.nlp(), replace(stopped, vertex=True, solver="dual_active_set"), opts)
+    assert not point.info.applied
+    assert point.info.reason == "dual_active_set did not converge (Maximum_Iterations_Exceeded)"
     # an ambiguous point is finished: a near-active row without multiplier
     z = p.z.copy()
     b = p.b.copy()

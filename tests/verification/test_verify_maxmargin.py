@@ -13,7 +13,7 @@ import lexmargin as lm
 from lexmargin.modeling.regions import RegionMargins
 from lexmargin.nlp.norms import OBJECTIVE, get_norm
 from lexmargin.sweep import relu_teacher_data
-from lexmargin.nlp.options import SolveOptions
+from lexmargin.nlp.options import SolveOptions, Tolerances
 from lexmargin.nlp.status import Status
 from lexmargin.problems import maxmargin as M
 from lexmargin.problems.margins import LinearMargins, ModelMargins
@@ -147,7 +147,9 @@ def test_working_set_with_norm_rows_places_their_multipliers():
 def test_working_set_when_ipopt_stops():
     cert = lm.max_margin(LINEAR2, lm.Dataset(WS_X, np.ones(4)), working_set=WS, max_iter=0, raise_on_failure=False)
     assert cert.status == Status.MAX_ITERATIONS and cert.diagnostics.working_set_rounds == 1
-    assert cert.finish.reason.startswith("IPOPT did not converge")
+    # the interior point IPOPT stopped at is finished all the same (a diagonal NLP), on the working set's rows: the
+    # certificate on every row still says the solver stopped
+    assert cert.finish.applied and not cert.kkt.max <= cert.tolerances.kkt
 
 
 # ---- units, statuses, starts ------------------------------------------------------------------------------
@@ -545,3 +547,25 @@ def test_a_multiclass_certificate_names_each_rows_sample_and_class():
     np.testing.assert_allclose(cert.margins, [(W[y[n]] - W[j]) @ X[n] for n, j in pairs], rtol=1e-12, atol=1e-12)
     binary = lm.max_margin(lm.load_model("linear", input_dim=2), lm.Dataset(X[:2], np.array([1.0, -1.0])))
     assert binary.margin_rows is None
+
+
+def test_an_ipopt_point_off_in_objective_is_not_certified_on_column_scaled_data():
+    """Multi-class max-margin (300 samples, 50 features in units 10^U(-6, 6), 5 classes; seed 0 of the hunt) where
+    IPOPT stopped at its time limit: its point met stationarity (2.6e-9 of each component's terms), feasibility,
+    dual feasibility and complementarity, so it was certified ``optimal``, yet its objective is 8e-7 above the exact
+    optimum (5.554742570215883e9: the KKT system on its support solved in 50-digit arithmetic, every multiplier
+    positive and every row feasible).  The terms of the large-unit features (~1e15) cancel to ~1e6: the decrement,
+    the Newton gain of the Lagrangian in objective units, is 247 and fails it."""
+    from pathlib import Path
+
+    from lexmargin.nlp.certify import certify
+    D = np.load(Path(__file__).resolve().parent.parent / "data" / "column_scaled_multiclass_ipopt_point.npz")
+    data = lm.Dataset(D["X"], D["y"], n_classes=5)
+    problem = lm.MaxMarginProblem(lm.load_model("multiclass_linear", input_dim=50, n_classes=5), data)
+    nlp = M.margin_nlp(problem.source, problem.lift, np.arange(problem.data.n_samples))
+    report = certify(nlp, D["z"], D["multipliers"], D["lower"], D["upper"])
+    r = report.residuals
+    assert max(r.stationarity, r.primal_feasibility, r.dual_feasibility, r.complementarity) <= 1e-8
+    assert r.decrement > 1.0 and not report.kkt_met(Tolerances())
+    theta = problem.source.to_user(problem.lift.theta(D["z"]))
+    assert (theta @ theta) / 5.554742570215883e9 - 1.0 > 5e-7
