@@ -27,7 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 FAULTS = {
     "complementarity residual always 0": (
         "lexmargin/nlp/certify.py",
-        [("return float(np.max(lam * np.abs(c), initial=0.0)) / scale", "return 0.0")],
+        [("return float(np.max(lam * np.abs(c[~eq]), initial=0.0)) / scale", "return 0.0")],
+        "tests/verification/test_verify_certify.py"),
+    "decrement never computed (stationarity relative to the terms alone)": (
+        "lexmargin/nlp/certify.py",
+        [("return KKTReport(residuals(ext, lam, terms, diagonal), independence,",
+          "return KKTReport(residuals(ext, lam, terms), independence,")],
+        "tests/verification/test_verify_certify.py"),
+    "decrement without its rounding bound": (
+        "lexmargin/nlp/certify.py",
+        [("excess = np.maximum(residual - rounding, 0.0)[curved]", "excess = residual[curved]")],
         "tests/verification/test_verify_certify.py"),
     "dual-feasibility residual always 0": (
         "lexmargin/nlp/certify.py",
