@@ -202,17 +202,19 @@ def lagrangian_gradient(gradient, jacobian, multipliers) -> np.ndarray:
 
 
 def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None, terms=None,
-                          jacobian_scale=None) -> float:
+                          jacobian_scale=None, lagrangian=None) -> float:
     """max_j |(g - J^T lambda)_j| / max(T_j, EMPTY S): each component of the residual as a fraction of its own terms
-    (``equilibration``; ``terms``: ``column_terms`` of the same arguments when the caller has them)."""
-    residual = np.abs(lagrangian_gradient(gradient, jacobian, multipliers))
+    (``equilibration``; ``terms``: ``column_terms`` of the same arguments, ``lagrangian``: their
+    ``lagrangian_gradient``, when the caller has them)."""
+    residual = np.abs(lagrangian_gradient(gradient, jacobian, multipliers) if lagrangian is None else lagrangian)
     if terms is None:
         terms = column_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
     scale, factors = equilibration(terms)
     return float(np.max(residual * factors, initial=0.0)) / scale
 
 
-def decrement_residual(gradient, jacobian, multipliers, terms, diagonal, reference: float) -> float:
+def decrement_residual(gradient, jacobian, multipliers, terms, diagonal, reference: float,
+                       lagrangian=None) -> float:
     """What a Newton step on the Lagrangian at fixed multipliers would gain, in objective units: for a diagonal
     Hessian of the Lagrangian h,
 
@@ -225,13 +227,15 @@ def decrement_residual(gradient, jacobian, multipliers, terms, diagonal, referen
     feasible z (weak duality): it bounds the objective's error, which the per-component stationarity bounds only to
     kappa times the residual where the terms T_j exceed the objective by kappa (features in units 1e-6 beside 1e6:
     an IPOPT point stationary to 2.6e-9 of its terms was 1e-5 off in objective).  Entries h_j up to DECREMENT_SNAP of
-    the largest (e.g. an unregularized bias, h = 0) are left out, with the coordinates of negative curvature.  ``reference``: the complementarity's objective scale."""
+    the largest (e.g. an unregularized bias, h = 0) are left out, with the coordinates of negative curvature.
+    ``reference``: the complementarity's objective scale; ``lagrangian``: the ``lagrangian_gradient`` of the same
+    arguments when the caller has it."""
     h = np.asarray(diagonal, dtype=float).reshape(-1)
     top = float(np.max(h, initial=0.0))
     curved = h > DECREMENT_SNAP * top
     if not curved.any():
         return 0.0
-    residual = np.abs(lagrangian_gradient(gradient, jacobian, multipliers))
+    residual = np.abs(lagrangian_gradient(gradient, jacobian, multipliers) if lagrangian is None else lagrangian)
     k = _nonzero_rows(multipliers).size
     rounding = (k + 4) * 0.5 * np.finfo(float).eps * np.asarray(terms, dtype=float)
     excess = np.maximum(residual - rounding, 0.0)[curved]
@@ -287,15 +291,17 @@ def residuals(ext: Extended, multipliers, terms=None, diagonal=None) -> Residual
         terms = column_terms(p.gradient, ext.jacobian, multipliers, p.gradient_scale, ext.jacobian_scale)
     _, s, eq = _rows(ext.values, ext.levels, ext.equality)
     reference = complementarity_scale(s, multipliers, eq, objective_scale(ext))
+    lagrangian = lagrangian_gradient(p.gradient, ext.jacobian, multipliers)
     return Residuals(
-        stationarity=stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, terms),
+        stationarity=stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, terms,
+                                           lagrangian=lagrangian),
         primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality),
         dual_feasibility=dual_residual(ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale,
                                        multipliers, ext.equality, terms),
         complementarity=complementarity_residual(ext.values, ext.levels, multipliers, ext.equality,
                                                  objective_scale(ext)),
         decrement=0.0 if diagonal is None else
-        decrement_residual(p.gradient, ext.jacobian, multipliers, terms, diagonal, reference))
+        decrement_residual(p.gradient, ext.jacobian, multipliers, terms, diagonal, reference, lagrangian))
 
 
 def _rows(values, levels, equality):
