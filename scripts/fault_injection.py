@@ -34,6 +34,11 @@ FAULTS = {
         [("return KKTReport(residuals(ext, lam, terms, diagonal), independence,",
           "return KKTReport(residuals(ext, lam, terms), independence,")],
         "tests/verification/test_verify_certify.py"),
+    "IPOPT's interior point at its limit never finished": (
+        "lexmargin/nlp/finish.py",
+        [("if not result.converged and not (always and not vertex and np.all(np.isfinite(result.z))):",
+          "if not result.converged:")],
+        "tests/verification/test_verify_ipopt_finish.py"),
     "decrement without its rounding bound": (
         "lexmargin/nlp/certify.py",
         [("excess = np.maximum(residual - rounding, 0.0)[curved]", "excess = residual[curved]")],
@@ -53,8 +58,7 @@ FAULTS = {
         "tests/verification/test_verify_paths.py"),
     "IPOPT's certified point of a linear-margin NLP kept unfinished": (
         "lexmargin/nlp/finish.py",
-        [("if (not nlp.hessian_diagonal and not nlp.linear_margins) or vertex:",
-          "if not nlp.hessian_diagonal or vertex:")],
+        [("always = nlp.hessian_diagonal or nlp.linear_margins", "always = nlp.hessian_diagonal")],
         "tests/test_paths.py::test_margin_path_of_a_linear_model_is_finished_where_terms_cancel"),
     "LICQ always holds": (
         "lexmargin/nlp/certify.py",
