@@ -85,8 +85,9 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                      "lexmargin.interop.pyomo_plugin": ["register"]},
     # max-margin: the NLP certify evaluates (its Hessian diagonal for linear sources), working-set acceptance
     # (VIOLATION_TOL), multipliers on all rows and rescaled back to the user's units, status decisions (starts,
-    # Farkas, ReLU regions; preferred: the dual route's certificate kept over IPOPT's when of a better kind), the
-    # structured decisions: which route runs (_solve: the closed form only when certified; _dual: the dual route's scope, route= and finish=/working_set= hand-over to IPOPT) and the deep
+    # Farkas, ReLU regions; preferred: the dual route's certificate kept over IPOPT's when it is better), the
+    # structured decisions: which route runs (_solve: the closed form only when certified; _dual: the dual route's
+    # scope, route= and finish=/working_set= hand-over to IPOPT) and the deep
     # linear closed form (when it applies, its multipliers mu = lambda s^(2 - 2L), its status).
     # Left out: option plumbing and starting points (__init__, solve, _use_regions, _initial_points,
     # _check_init, _feasible_scaling, _ipopt_options, _convex_qp, _run_ipopt, _attempt, _finish,
