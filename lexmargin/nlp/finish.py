@@ -23,7 +23,7 @@ linear, objective Hessian diagonal -- max-margin of linear models, exact to roun
 QCQP (``linear_margins``: the margin path and lexicographic stages of a model linear in its parameters; a point
 certified at IPOPT's own accuracy is not enough there: the residuals are relative to each component's terms, and
 where those cancel by a factor kappa -- features in units 1e5 beside 1, margins ~1 -- the objective is only good to
-kappa times them) -- these even where IPOPT stopped at a limit (its interior point, when finite) -- and elsewhere
+kappa times them) -- these even where IPOPT stopped short of convergence (not at its time limit) -- and elsewhere
 only where it can change the answer: IPOPT's point is not yet certified, LICQ fails (multipliers not
 unique), or some row is near-active (relative slack <= IDENTIFY_TOL) without clearly belonging to the
 support (degenerate, or barely inactive) -- the cases where an interior point's error is
@@ -41,6 +41,7 @@ from scipy.optimize import nnls
 from .certify import TINY, KKTReport, balance, certify, residuals, stationarity_residual, unit_rows
 from .nlp import NLP, extend, split_bound_multipliers
 from .options import SolveOptions, Tolerances
+from .status import Status
 
 IDENTIFY_TOL = 1e-4
 # the identifications tried in turn: a row barely inactive at the optimum (relative slack 1e-5, say) can take an
@@ -390,12 +391,13 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bo
     # an interior point of a linear/diagonal NLP, or of one whose sample rows are linear, is always finished (one
     # linear solve, or Newton on a QCQP: a point certified at IPOPT's 1e-10 is not enough where a component's terms
     # cancel, as features in units 1e5 beside 1 left a margin path's objective 2e-5 off at stationarity 1e-10 per
-    # component), even where IPOPT stopped at a limit (multi-class data in units 1e-6..1e6 stopped at its time limit
-    # 1e-5 off in objective); an active-set solver's vertex, like any point of a nonlinear NLP, only where it can
-    # matter, and only from a point its solver converged to
+    # component), even where IPOPT stopped short (at its iteration limit, say; not at its time limit: the time is
+    # up); an active-set solver's vertex, like any point of a nonlinear NLP, only where it can matter, and only from
+    # a point its solver converged to
     always = nlp.hessian_diagonal or nlp.linear_margins
     vertex = bool(getattr(result, "vertex", False))
-    if not result.converged and not (always and not vertex and np.all(np.isfinite(result.z))):
+    if not result.converged and not (always and not vertex and result.status != Status.MAX_TIME
+                                     and np.all(np.isfinite(result.z))):
         solver = "IPOPT" if getattr(result, "solver", "ipopt") == "ipopt" else result.solver
         reason = f"{solver} did not converge ({result.return_status})"
         return _kept(kept, reason), report_of_kept() if want_report else None

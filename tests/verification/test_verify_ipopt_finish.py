@@ -445,11 +445,14 @@ def test_finish_or_keep_decisions():
     point, report = F.finish_or_keep(p.nlp(), ipopt_result(p, status=Status.MAX_ITERATIONS), opts)
     assert not point.info.applied
     assert point.info.reason == "IPOPT did not converge (Maximum_Iterations_Exceeded)"
-    # ... except an interior point of a diagonal NLP (always finished, even where IPOPT stopped at a limit), unless
-    # it is not finite; an active-set solver's vertex at its limit is not
+    # ... except an interior point of a diagonal NLP (always finished, even where IPOPT stopped short), unless IPOPT
+    # ran out of time or the point is not finite; an active-set solver's vertex at its limit is not
     stopped = ipopt_result(diag, status=Status.MAX_ITERATIONS)
     point, report = F.finish_or_keep(diag.nlp(), stopped, opts)
     assert point.info.applied and report.residuals.max < 1e-12
+    point, _ = F.finish_or_keep(diag.nlp(), replace(stopped, status=Status.MAX_TIME, return_status="Maximum_WallTime_"
+                                                    "Exceeded"), opts)            # the time is up: not finished
+    assert not point.info.applied and point.info.reason == "IPOPT did not converge (Maximum_WallTime_Exceeded)"
     point, _ = F.finish_or_keep(diag.nlp(), replace(stopped, z=np.full(diag.n, np.nan)), opts)
     assert not point.info.applied and point.info.reason.startswith("IPOPT did not converge")
     point, _ = F.finish_or_keep(diag.nlp(), replace(stopped, vertex=True, solver="dual_active_set"), opts)
