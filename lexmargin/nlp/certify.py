@@ -17,6 +17,10 @@ z with multipliers lambda (inequalities) and mu (equalities), with g = grad phi,
                     problem it bounds the objective's error (with complementarity), which stationarity relative to the
                     terms T_j bounds only to kappa times the residual where the terms exceed the objective by kappa.
 
+Stationarity is measured with ``representative_multipliers``: lambda without its components along exact linear
+dependencies among its rows, where the terms cancel by more than CANCELLATION (along a dependency terms cancel
+exactly whatever their size, and hide any residual in their rounding).
+
 All five are invariant to rescaling the data, theta, the objective and any row; stationarity and dual feasibility
 also to rescaling any one variable (they are measured in equilibrated units: component j multiplied by
 e_j = S / T_j, S = max_j T_j the stationarity scale); a multiplier is judged by what it contributes to grad phi, so multipliers that are solver
@@ -55,6 +59,8 @@ GRAM_CONDITION = 1e-4       # ... when its eigenvalues are within this ratio (fu
 EMPTY = np.finfo(float).eps  # components of the stationarity balance with terms below EMPTY S are judged at EMPTY S
 MASK_SNAP = 1e-3            # masked second order: diagonal entries below MASK_SNAP tol.curvature (relative) are 0
 DECREMENT_SNAP = 1e-12      # the decrement leaves out Hessian entries below this fraction of the largest (h ~ 0)
+CANCELLATION = 1e4          # terms cancelling by more than this: measured without the rows' exact dependencies ...
+DEPENDENT = 1e3 * np.finfo(float).eps   # ... singular values (relative) of the unit rows up to this: a dependency
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,61 @@ def _row_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale):
         part = np.maximum(part, scale_rows if rows.size == J.shape[0] else scale_rows[rows])
     size = np.abs(g) if gradient_scale is None else np.maximum(np.abs(g), np.asarray(gradient_scale, dtype=float))
     return rows, part, np.maximum(size, part.T @ lam[rows])
+
+
+def representative_multipliers(jacobian, multipliers, lagrangian, gradient_scale=None) -> np.ndarray:
+    """The multipliers stationarity is measured with: lambda itself (the same object), unless the rows with a nonzero
+    multiplier are linearly dependent to rounding (singular values of their unit rows below DEPENDENT of the largest)
+    and their terms cancel by more than CANCELLATION (max_j sum_i |lambda_i J_ij| against max_j of |J^T lambda| and
+    g~): then lambda without its components along those dependencies, the minimum-norm lambda' (rows at unit length)
+    with J^T lambda' = J^T lambda (``_without_dependencies``).  Along an exact dependency the terms cancel exactly
+    whatever their size, and so does their rounding: IPOPT left multipliers of +-1e17 on a lexicographic stage's
+    three dependent fixed-margin rows, whose terms (and the rounding of g - J^T lambda, ~300) hid a residual of 0.9
+    of the objective's gradient, and its worst point was certified ``optimal``.  Rows independent but nearly
+    dependent (a singular value of 7e-12: features in units 1e-6 beside 1e5) keep their multipliers, large as they
+    must be (the exact optimum's).  ``lagrangian``: g - J^T lambda (``lagrangian_gradient``).  Below CANCELLATION
+    nothing is factorized (a cost only where terms cancel that much)."""
+    lam = np.asarray(multipliers, dtype=float)
+    rows = _nonzero_rows(lam)
+    if rows.size < 2 or not np.all(np.isfinite(lam[rows])):
+        return lam
+    J = np.asarray(jacobian, dtype=float)
+    J = (J if rows.size == J.shape[0] else J[rows])
+    terms = float(np.max(np.abs(J).T @ np.abs(lam[rows]), initial=0.0))
+    g = np.asarray(gradient_scale if gradient_scale is not None else 0.0, dtype=float)
+    produced = np.asarray(lagrangian, dtype=float)          # g - J^T lambda: J^T lambda = g - it
+    sizes = max(float(np.max(np.abs(g), initial=0.0)), float(np.max(np.abs(produced), initial=0.0)))
+    if not terms > CANCELLATION * sizes:
+        return lam
+    independent = _without_dependencies(J, lam[rows])
+    if independent is None:
+        return lam
+    out = lam.copy()
+    out[rows] = independent
+    return out
+
+
+def _without_dependencies(J, lam) -> np.ndarray | None:
+    """The minimum-norm mu' (rows of J at unit length U, mu = lambda ||J_i||) with U^T mu' = U^T mu: mu projected on
+    the range of U (singular values up to DEPENDENT of the largest are dependencies; the thin SVD of U, skipped where
+    the Gram matrix U U^T shows full row rank beyond doubt, ``unit_gram``'s test), as lambda; None where the rows are
+    independent (or not finite)."""
+    norms = np.linalg.norm(J, axis=1)
+    keep = np.isfinite(norms) & (norms > 0)
+    U, mu = J[keep] / norms[keep, None], lam[keep] * norms[keep]
+    if U.shape[0] == 0 or not np.all(np.isfinite(U)):
+        return None
+    if U.shape[0] <= U.shape[1]:
+        w = np.linalg.eigvalsh(U @ U.T)
+        if w[0] > GRAM_CONDITION * w[-1]:
+            return None
+    P, s, _ = np.linalg.svd(U, full_matrices=False)
+    rank = int(np.sum(s > DEPENDENT * s[0])) if s.size and s[0] > 0 else 0
+    if rank == U.shape[0]:
+        return None
+    out = np.asarray(lam, dtype=float).copy()
+    out[keep] = P[:, :rank] @ (P[:, :rank].T @ mu) / norms[keep]
+    return out
 
 
 def equilibration(terms) -> tuple[float, np.ndarray]:
@@ -236,9 +297,7 @@ def decrement_residual(gradient, jacobian, multipliers, terms, diagonal, referen
     if not curved.any():
         return 0.0
     residual = np.abs(lagrangian_gradient(gradient, jacobian, multipliers) if lagrangian is None else lagrangian)
-    k = _nonzero_rows(multipliers).size
-    rounding = (k + 4) * 0.5 * np.finfo(float).eps * np.asarray(terms, dtype=float)
-    excess = np.maximum(residual - rounding, 0.0)[curved]
+    excess = np.maximum(residual - rounding_bound(multipliers, terms), 0.0)[curved]
     return float(np.sum(excess * excess / (2.0 * h[curved]))) / max(float(reference), TINY)
 
 
@@ -283,18 +342,27 @@ def objective_scale(ext: Extended) -> float:
     return float(np.max(size, initial=0.0)) * float(np.max(np.abs(ext.z), initial=0.0))
 
 
-def residuals(ext: Extended, multipliers, terms=None, diagonal=None) -> Residuals:
+def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=None, representative=None
+              ) -> Residuals:
     """``terms``: the ``column_terms`` of (ext, multipliers) when the caller has them; ``diagonal``: the Hessian of the
-    Lagrangian as its diagonal (``hessian_diagonal_of``) for the decrement, 0 without it (not computed)."""
+    Lagrangian as its diagonal (``hessian_diagonal_of``) for the decrement, 0 without it (not computed);
+    ``lagrangian``: ``lagrangian_gradient`` of (ext, multipliers); ``representative``: the multipliers without their
+    rows' exact dependencies (``representative_multipliers``) where they differ: stationarity is measured with them
+    (the same J^T lambda, computed without the huge cancelling terms and judged against their own terms)."""
     p = ext.point
     if terms is None:
         terms = column_terms(p.gradient, ext.jacobian, multipliers, p.gradient_scale, ext.jacobian_scale)
     _, s, eq = _rows(ext.values, ext.levels, ext.equality)
     reference = complementarity_scale(s, multipliers, eq, objective_scale(ext))
-    lagrangian = lagrangian_gradient(p.gradient, ext.jacobian, multipliers)
+    lagrangian = lagrangian_gradient(p.gradient, ext.jacobian, multipliers) if lagrangian is None else lagrangian
+    if representative is None:
+        stationarity = stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, terms,
+                                             lagrangian=lagrangian)
+    else:
+        stationarity = stationarity_residual(p.gradient, ext.jacobian, representative, p.gradient_scale,
+                                             jacobian_scale=ext.jacobian_scale)
     return Residuals(
-        stationarity=stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, terms,
-                                           lagrangian=lagrangian),
+        stationarity=stationarity,
         primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality),
         dual_feasibility=dual_residual(ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale,
                                        multipliers, ext.equality, terms),
@@ -302,6 +370,13 @@ def residuals(ext: Extended, multipliers, terms=None, diagonal=None) -> Residual
                                                  objective_scale(ext)),
         decrement=0.0 if diagonal is None else
         decrement_residual(p.gradient, ext.jacobian, multipliers, terms, diagonal, reference, lagrangian))
+
+
+def rounding_bound(multipliers, terms) -> np.ndarray:
+    """(k + 4) (eps / 2) T_j: the rounding of the computed g - J^T lambda in component j (k rows with a nonzero
+    multiplier: the sum's terms, the point's and the multipliers' own rounding; ``terms``: ``column_terms``)."""
+    k = _nonzero_rows(multipliers).size
+    return (k + 4) * 0.5 * np.finfo(float).eps * np.asarray(terms, dtype=float)
 
 
 def _rows(values, levels, equality):
@@ -686,6 +761,8 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
     terms, weights = terms_and_weights(point.gradient, ext.jacobian, lam, point.gradient_scale, ext.jacobian_scale)
     scale = equilibration(terms)[0]
     support = support_rows(ext.jacobian, lam, scale, tol.support, weights)
+    lagrangian = lagrangian_gradient(point.gradient, ext.jacobian, lam)
+    measured = representative_multipliers(ext.jacobian, lam, lagrangian, point.gradient_scale)
     bound = ext.variables >= 0
     rows = active & ~bound
     # LICQ and the second-order check share one factorization when they look at the same rows (no bounds)
@@ -703,7 +780,8 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
                 ext.jacobian.shape[1]:
             svd = unit_svd(active_jacobian)
     independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared, svd)
-    return KKTReport(residuals(ext, lam, terms, diagonal), independence,
+    return KKTReport(residuals(ext, lam, terms, diagonal, lagrangian, None if measured is lam else measured),
+                     independence,
                      second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale,
                                      svd, diagonal),
                      lam, active, support, ext, scale, weights)

@@ -1074,3 +1074,55 @@ def test_decrement_is_invariant_to_units(seed, alpha, kappa, beta):
     assert base > 0
     for other in (perturbed.objective_scaled(alpha), perturbed.variables_scaled(kappa), perturbed.row_scaled(0, beta)):
         assert other.report().residuals.decrement == pytest.approx(base, rel=1e-6)
+
+
+# ---- multipliers along exact dependencies of their rows --------------------------------------------------------
+def test_representative_multipliers_remove_cancelling_components_along_exact_dependencies():
+    """Rows a, a, 2a (exactly dependent) with multipliers 1e8, -1e8 - 1, 0: J^T lambda = -a; the representative is
+    the minimum-norm lambda' (rows at unit length) with the same J^T lambda' = -a (to the rounding of the projection,
+    eps |lambda|), spread evenly over the rows with a multiplier; rows that are independent, or whose terms cancel by less
+    than CANCELLATION, keep lambda (the same object)."""
+    a = np.array([1.0, 2.0, -2.0])
+    J = np.vstack([a, a, 2 * a])
+    lam = np.array([1e8, -1e8 - 1.0, 0.0])
+    lagrangian = np.zeros(3) - (J.T @ lam)           # g = 0
+    rep = C.representative_multipliers(J, lam, lagrangian)
+    np.testing.assert_allclose(J.T @ rep, -a, atol=1e-6)
+    # minimum norm in unit rows over the rows with a multiplier (the third has none): mu = lambda ||J_i|| = -||a|| / 2
+    # on each of the two (J^T lambda = -||a|| u)
+    np.testing.assert_allclose(rep * np.linalg.norm(J, axis=1), [-1.5, -1.5, 0.0], atol=1e-6)
+    independent = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    lam2 = np.array([1e17, -1e17])
+    assert C.representative_multipliers(independent, lam2, -(independent.T @ lam2)) is lam2
+    mild = np.array([1.0, -1.0 + 1e-3, 0.0])              # cancels by 1e3 < CANCELLATION
+    assert C.representative_multipliers(J, mild, -(J.T @ mild)) is mild
+    assert C.representative_multipliers(J, np.array([0.0, 2.0, 0.0]), -2 * a) is not None
+
+
+def test_nearly_dependent_rows_keep_their_multipliers():
+    """Three rows with a relative singular value ~1e-11 (above DEPENDENT): independent, so their large multipliers
+    (the exact optimum's) are kept and measured as they are."""
+    J = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1e-11]])
+    lam = np.array([-1e11, -1e11, 1e11])
+    assert C.representative_multipliers(J, lam, -(J.T @ lam)) is lam
+
+
+def test_a_residual_hidden_by_multipliers_cancelling_along_a_dependency_is_found():
+    """min 0.5 ||z||^2 + q.z with the equality row a.z = 1 written three times: the multipliers (M, -M, m), M = 2^18,
+    are a KKT representation at z, but their terms (~1e6) make a gradient error of 1e-3 (5e-3 of |g|) read 1e-9;
+    measured with the representative multipliers (the minimum-norm ones) the residual is the error itself, and the
+    exact point stays certified (the projection's rounding, eps M, is far below the tolerance)."""
+    a = np.array([1.0, 2.0, -2.0])
+    E = np.vstack([a, a, a])
+    z = a / (a @ a)
+    mu = np.array([2.0 ** 18, -2.0 ** 18, 0.5])
+    q = E.T @ mu - z                                  # stationarity: z + q = E^T mu
+    free = np.full(3, np.inf)
+    p = QP(np.eye(3), q, np.zeros((0, 3)), np.zeros(0), E, E @ z, -free, free, z, np.zeros(0), mu, np.zeros(3),
+           np.zeros(3), np.zeros(0), np.ones(3))
+    error = np.array([1e-3, 0.0, 0.0])
+    report = p.report(q=q + error)
+    assert C.residuals(report.extended, report.multipliers).stationarity < 1e-8     # the terms' measure: hidden
+    assert not report.kkt_met(TOL) and report.residuals.stationarity > 1e-3
+    exact = p.report()
+    assert exact.residuals.stationarity < 1e-9 and exact.kkt_met(TOL)

@@ -558,12 +558,15 @@ def test_an_ipopt_point_off_in_objective_is_not_certified_on_column_scaled_data(
     the Newton gain of the Lagrangian in objective units, is 247 and fails it."""
     from pathlib import Path
 
-    from lexmargin.nlp.certify import certify
+    from lexmargin.nlp.certify import certify, residuals
     D = np.load(Path(__file__).resolve().parent.parent / "data" / "column_scaled_multiclass_ipopt_point.npz")
     data = lm.Dataset(D["X"], D["y"], n_classes=5)
     problem = lm.MaxMarginProblem(lm.load_model("multiclass_linear", input_dim=50, n_classes=5), data)
     nlp = M.margin_nlp(problem.source, problem.lift, np.arange(problem.data.n_samples))
     report = certify(nlp, D["z"], D["multipliers"], D["lower"], D["upper"])
+    # measured as before 2026-12-02 (no decrement) the point passed; the decrement (247) alone fails it
+    before = residuals(report.extended, report.multipliers)
+    assert before.max <= 1e-8 and before.decrement == 0.0
     r = report.residuals
     assert max(r.stationarity, r.primal_feasibility, r.dual_feasibility, r.complementarity) <= 1e-8
     assert r.decrement > 1.0 and not report.kkt_met(Tolerances())

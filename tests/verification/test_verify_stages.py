@@ -15,6 +15,7 @@ from lexmargin.problems import depth as D
 from lexmargin.problems import lexicographic as L
 
 LINEAR2 = lm.load_model("linear", input_dim=2)
+LINEAR3 = lm.load_model("linear", input_dim=3)
 DEEP = lm.load_model("deep_linear", input_dim=2, depth=2, width=2)
 # linf ball, f = w . x: margins w1, 2 + w2, 2.5 - 2 w2; lexicographic solution w = (1, 1/6), levels 1, 13/6
 LINF_X = np.array([[1.0, 0.0], [2.0, 1.0], [2.5, -2.0]])
@@ -408,3 +409,18 @@ def test_stage_margin_rows_share_one_common_scale(fixed_row):
     nlp = stages.nlp(free, np.array([fixed_row]), np.array([0.0]))
     point = nlp.evaluate(np.zeros(nlp.n), None)
     np.testing.assert_allclose(point.levels[:3], LEVEL_FLOOR * 100.0, rtol=1e-12)
+
+
+def test_a_stage_point_hidden_by_cancelling_multipliers_is_not_certified():
+    """l1 lexicographic max-margin, 8 integer samples in R^3 (found by the 2026-12-02 hunt): stage 3 holds samples 1,
+    4, 6 at level 1 by three equality rows of rank 2; IPOPT left multipliers of +-8e16, -4e16, 1.3e17 on them, whose
+    terms hid a residual of 0.9 of the objective's gradient, and the stage's worst point (level -3 where 1.5 is
+    attained at theta = (1/2, -1/2, 0)) was certified optimal.  Measured with the multipliers without their rows'
+    exact dependency, it is not; any stage certified optimal reaches the best level."""
+    X = np.array([[-2., 2, 0], [-1, -3, 1], [-2, 1, 3], [3, -3, 0], [-2, 0, -1], [3, -1, 1], [0, -2, 1], [-3, 1, -3]])
+    y = np.array([-1., 1, -1, 1, -1, 1, 1, -1])
+    result = L.lexicographic_max_margin(LINEAR3, lm.Dataset(X, y), norm="l1", max_stages=3,
+                                        options=lm.SolveOptions(raise_on_failure=False))
+    third = result.stages[2]
+    assert third.certificate.status != "optimal" or third.level >= 1.5 - 1e-9
+    assert [s.certificate.status for s in result.stages[:2]] == ["optimal", "optimal"]
