@@ -31,8 +31,8 @@ FAULTS = {
         "tests/verification/test_verify_certify.py"),
     "decrement never computed (stationarity relative to the terms alone)": (
         "lexmargin/nlp/certify.py",
-        [("return KKTReport(residuals(ext, lam, terms, diagonal), independence,",
-          "return KKTReport(residuals(ext, lam, terms), independence,")],
+        [("return KKTReport(residuals(ext, lam, terms, diagonal, lagrangian,",
+          "return KKTReport(residuals(ext, lam, terms, None, lagrangian,")],
         "tests/verification/test_verify_certify.py"),
     "IPOPT's interior point at its iteration limit never finished": (
         "lexmargin/nlp/finish.py",
@@ -45,7 +45,8 @@ FAULTS = {
         "tests/verification/test_verify_certify.py"),
     "decrement without its rounding bound": (
         "lexmargin/nlp/certify.py",
-        [("excess = np.maximum(residual - rounding, 0.0)[curved]", "excess = residual[curved]")],
+        [("excess = np.maximum(residual - rounding_bound(multipliers, terms), 0.0)[curved]",
+          "excess = residual[curved]")],
         "tests/verification/test_verify_certify.py"),
     "dual-feasibility residual always 0": (
         "lexmargin/nlp/certify.py",
