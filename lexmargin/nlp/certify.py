@@ -162,10 +162,10 @@ def representative_multipliers(jacobian, multipliers, lagrangian, gradient_scale
     nothing is factorized (a cost only where terms cancel that much)."""
     lam = np.asarray(multipliers, dtype=float)
     rows = _nonzero_rows(lam)
-    if rows.size < 2 or not np.all(np.isfinite(lam[rows])):
-        return lam
     J = np.asarray(jacobian, dtype=float)
     J = (J if rows.size == J.shape[0] else J[rows])
+    if rows.size < 2 or not np.all(np.isfinite(lam[rows])) or not np.all(np.isfinite(J)):
+        return lam
     terms = float(np.max(np.abs(J).T @ np.abs(lam[rows]), initial=0.0))
     g = np.asarray(gradient_scale if gradient_scale is not None else 0.0, dtype=float)
     produced = np.asarray(lagrangian, dtype=float)          # g - J^T lambda: J^T lambda = g - it
@@ -183,19 +183,19 @@ def representative_multipliers(jacobian, multipliers, lagrangian, gradient_scale
 def _without_dependencies(J, lam) -> np.ndarray | None:
     """The minimum-norm mu' (rows of J at unit length U, mu = lambda ||J_i||) with U^T mu' = U^T mu: mu projected on
     the range of U (singular values up to DEPENDENT of the largest are dependencies; the thin SVD of U, skipped where
-    the Gram matrix U U^T shows full row rank beyond doubt, ``unit_gram``'s test), as lambda; None where the rows are
-    independent (or not finite)."""
+    the Gram matrix U U^T shows full row rank beyond doubt, ``unit_gram``'s test), as lambda (rows of J that are 0
+    keep theirs: they move nothing); None where the rows are independent.  J is finite."""
     norms = np.linalg.norm(J, axis=1)
-    keep = np.isfinite(norms) & (norms > 0)
+    keep = norms > 0
     U, mu = J[keep] / norms[keep, None], lam[keep] * norms[keep]
-    if U.shape[0] == 0 or not np.all(np.isfinite(U)):
+    if U.shape[0] < 2:
         return None
-    if U.shape[0] <= U.shape[1]:
+    if U.shape[0] <= U.shape[1]:           # the Gram matrix decides the clear cases (speed only: the SVD agrees)
         w = np.linalg.eigvalsh(U @ U.T)
         if w[0] > GRAM_CONDITION * w[-1]:
             return None
     P, s, _ = np.linalg.svd(U, full_matrices=False)
-    rank = int(np.sum(s > DEPENDENT * s[0])) if s.size and s[0] > 0 else 0
+    rank = int(np.sum(s > DEPENDENT * s[0]))
     if rank == U.shape[0]:
         return None
     out = np.asarray(lam, dtype=float).copy()
@@ -291,7 +291,7 @@ def decrement_residual(gradient, jacobian, multipliers, terms, diagonal, referen
     the largest (e.g. an unregularized bias, h = 0) are left out, with the coordinates of negative curvature.
     ``reference``: the complementarity's objective scale; ``lagrangian``: the ``lagrangian_gradient`` of the same
     arguments when the caller has it."""
-    h = np.asarray(diagonal, dtype=float).reshape(-1)
+    h = np.asarray(diagonal, dtype=float)
     top = float(np.max(h, initial=0.0))
     curved = h > DECREMENT_SNAP * top
     if not curved.any():

@@ -398,7 +398,7 @@ def finish_or_keep(nlp: NLP, result, opts: SolveOptions, p=None, want_report: bo
     vertex = bool(getattr(result, "vertex", False))
     if not result.converged and not (always and not vertex and result.status != Status.MAX_TIME
                                      and np.all(np.isfinite(result.z))):
-        solver = "IPOPT" if getattr(result, "solver", "ipopt") == "ipopt" else result.solver
+        solver = "IPOPT" if result.solver == "ipopt" else result.solver
         reason = f"{solver} did not converge ({result.return_status})"
         return _kept(kept, reason), report_of_kept() if want_report else None
     if not always or vertex:

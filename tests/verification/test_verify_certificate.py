@@ -344,3 +344,14 @@ def test_a_multiclass_certificate_round_trips_its_margin_rows():
     assert back.to_dict() == d
     one = dataclasses.replace(binary, margin_rows=[[4, 2]])
     assert Certificate.from_dict(json.loads(one.to_json())).margin_rows.tolist() == [[4, 2]]
+
+
+def test_residuals_are_read_back_with_their_decrement():
+    """``residuals_from``: the decrement written by ``to_dict`` comes back; a file written before it existed reads 0
+    (not computed), never NaN."""
+    from lexmargin.nlp.certificate import residuals_from
+    from lexmargin.nlp.certify import Residuals
+    written = Residuals(1e-9, 2e-9, 0.0, 3e-10, 4e-9).to_dict()
+    assert residuals_from(written) == Residuals(1e-9, 2e-9, 0.0, 3e-10, 4e-9)
+    old = {k: v for k, v in written.items() if k != "decrement"}
+    assert residuals_from(old) == Residuals(1e-9, 2e-9, 0.0, 3e-10, 0.0) and residuals_from(old).max == 2e-9

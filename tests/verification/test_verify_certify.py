@@ -1126,3 +1126,42 @@ def test_a_residual_hidden_by_multipliers_cancelling_along_a_dependency_is_found
     assert not report.kkt_met(TOL) and report.residuals.stationarity > 1e-3
     exact = p.report()
     assert exact.residuals.stationarity < 1e-9 and exact.kkt_met(TOL)
+
+
+def test_representative_multipliers_edge_cases():
+    """Rows of any length (below 1 too) count at unit length; a zero row keeps its multiplier; non-finite rows or
+    multipliers, or fewer than two rows, leave lambda as it is; more rows than columns go through the SVD."""
+    a = np.array([0.25, 0.5, -0.5])                      # length 0.75
+    J = np.vstack([a, 2 * a, np.zeros(3)])
+    lam = np.array([4e8, -2e8 - 1.0, 7.0])               # J^T lambda = -2 a (the zero row moves nothing)
+    rep = C.representative_multipliers(J, lam, -(J.T @ lam))
+    np.testing.assert_allclose(J.T @ rep, -2 * a, atol=1e-6)
+    np.testing.assert_allclose(rep[:2] * np.linalg.norm(J[:2], axis=1), [-0.75, -0.75], atol=1e-6)
+    assert rep[2] == 7.0
+    for bad_J, bad_lam in ((np.vstack([a, a, [np.inf, 0.0, 0.0]]), lam), (J, np.array([np.nan, 1e8, -1e8]))):
+        assert C.representative_multipliers(bad_J, bad_lam, np.zeros(3)) is bad_lam
+    one = np.array([1e8, 0.0, 0.0])
+    assert C.representative_multipliers(J, one, np.zeros(3)) is one
+    assert C.representative_multipliers(np.vstack([a, np.zeros(3), np.zeros(3)]), np.array([1e8, 1e8, 0.0]),
+                                        np.ones(3)) is not None
+    tall = np.vstack([np.tile([1.0, 0.0], (5, 1)), [[0.0, 1.0]]])     # 6 rows in R^2: rank 2
+    lam_tall = np.array([1e9, -1e9, 1e9, -1e9, 1.0, 2.0])
+    rep_tall = C.representative_multipliers(tall, lam_tall, -(tall.T @ lam_tall))
+    np.testing.assert_allclose(tall.T @ rep_tall, [1.0, 2.0], atol=1e-6)
+    np.testing.assert_allclose(rep_tall, [0.2] * 5 + [2.0], atol=1e-6)
+
+
+def test_dependency_threshold_is_relative_to_the_largest_singular_value():
+    """100 rows e_1 + delta e_(i+1) in R^101 (independent; s_max ~ 10, the others ~ delta): delta = 1e-12 is below
+    DEPENDENT s_max = 2.2e-12, a dependency (the multipliers are replaced), though above DEPENDENT alone; delta = 1e-9
+    is independent (kept)."""
+    for delta, dependent in ((1e-12, True), (1e-9, False)):
+        J = np.hstack([np.ones((100, 1)), delta * np.eye(100)])
+        lam = np.concatenate([np.full(50, 1e9), np.full(50, -1e9)])
+        lam[0] += 1.0
+        rep = C.representative_multipliers(J, lam, -(J.T @ lam))
+        assert (rep is not lam) == dependent
+
+
+def test_decrement_of_no_variables_is_zero():
+    assert C.decrement_residual(np.zeros(0), np.zeros((1, 0)), np.ones(1), np.zeros(0), np.zeros(0), 1.0) == 0.0
