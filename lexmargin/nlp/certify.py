@@ -148,7 +148,7 @@ def _row_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale):
     return rows, part, np.maximum(size, part.T @ lam[rows])
 
 
-def representative_multipliers(jacobian, multipliers, lagrangian, gradient_scale=None) -> np.ndarray:
+def representative_multipliers(jacobian, multipliers, balance: float, terms=None) -> np.ndarray:
     """The multipliers stationarity is measured with: lambda itself (the same object), unless the rows with a nonzero
     multiplier are linearly dependent to rounding (singular values of their unit rows below DEPENDENT of the largest)
     and their terms cancel by more than CANCELLATION (max_j sum_i |lambda_i J_ij| against max_j of |J^T lambda| and
@@ -158,19 +158,18 @@ def representative_multipliers(jacobian, multipliers, lagrangian, gradient_scale
     three dependent fixed-margin rows, whose terms (and the rounding of g - J^T lambda, ~300) hid a residual of 0.9
     of the objective's gradient, and its worst point was certified ``optimal``.  Rows independent but nearly
     dependent (a singular value of 7e-12: features in units 1e-6 beside 1e5) keep their multipliers, large as they
-    must be (the exact optimum's).  ``lagrangian``: g - J^T lambda (``lagrangian_gradient``).  Below CANCELLATION
-    nothing is factorized (a cost only where terms cancel that much)."""
+    must be (the exact optimum's).  ``balance``: max_j of |J^T lambda| and g~ (``balance_size``); ``terms``: the
+    ``column_terms`` of the same arguments when the caller has them (their largest decides as well: where g~ is the
+    largest term nothing cancels beyond it).  Below CANCELLATION nothing is factorized (a cost only where terms cancel
+    that much)."""
     lam = np.asarray(multipliers, dtype=float)
     rows = _nonzero_rows(lam)
     J = np.asarray(jacobian, dtype=float)
     J = (J if rows.size == J.shape[0] else J[rows])
     if rows.size < 2 or not np.all(np.isfinite(lam[rows])) or not np.all(np.isfinite(J)):
         return lam
-    terms = float(np.max(np.abs(J).T @ np.abs(lam[rows]), initial=0.0))
-    g = np.asarray(gradient_scale if gradient_scale is not None else 0.0, dtype=float)
-    produced = np.asarray(lagrangian, dtype=float)          # g - J^T lambda: J^T lambda = g - it
-    sizes = max(float(np.max(np.abs(g), initial=0.0)), float(np.max(np.abs(produced), initial=0.0)))
-    if not terms > CANCELLATION * sizes:
+    terms = float(np.max(np.abs(J).T @ np.abs(lam[rows]) if terms is None else terms, initial=0.0))
+    if not terms > CANCELLATION * balance:
         return lam
     independent = _without_dependencies(J, lam[rows])
     if independent is None:
@@ -178,6 +177,15 @@ def representative_multipliers(jacobian, multipliers, lagrangian, gradient_scale
     out = lam.copy()
     out[rows] = independent
     return out
+
+
+def balance_size(gradient, lagrangian, gradient_scale=None) -> float:
+    """max_j of |J^T lambda| (= g - the Lagrangian's gradient) and g~ (|g| when None): what the balance produces."""
+    g = np.abs(np.asarray(gradient, dtype=float))
+    produced = float(np.max(np.abs(np.asarray(gradient, dtype=float) - np.asarray(lagrangian, dtype=float)),
+                            initial=0.0))
+    size = float(np.max(g if gradient_scale is None else np.maximum(g, gradient_scale), initial=0.0))
+    return max(size, produced)
 
 
 def _without_dependencies(J, lam) -> np.ndarray | None:
@@ -762,7 +770,8 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
     scale = equilibration(terms)[0]
     support = support_rows(ext.jacobian, lam, scale, tol.support, weights)
     lagrangian = lagrangian_gradient(point.gradient, ext.jacobian, lam)
-    measured = representative_multipliers(ext.jacobian, lam, lagrangian, point.gradient_scale)
+    measured = representative_multipliers(ext.jacobian, lam,
+                                          balance_size(point.gradient, lagrangian, point.gradient_scale), terms)
     bound = ext.variables >= 0
     rows = active & ~bound
     # LICQ and the second-order check share one factorization when they look at the same rows (no bounds)

@@ -1086,17 +1086,17 @@ def test_representative_multipliers_remove_cancelling_components_along_exact_dep
     J = np.vstack([a, a, 2 * a])
     lam = np.array([1e8, -1e8 - 1.0, 0.0])
     lagrangian = np.zeros(3) - (J.T @ lam)           # g = 0
-    rep = C.representative_multipliers(J, lam, lagrangian)
+    rep = C.representative_multipliers(J, lam, float(np.max(np.abs(lagrangian))))
     np.testing.assert_allclose(J.T @ rep, -a, atol=1e-6)
     # minimum norm in unit rows over the rows with a multiplier (the third has none): mu = lambda ||J_i|| = -||a|| / 2
     # on each of the two (J^T lambda = -||a|| u)
     np.testing.assert_allclose(rep * np.linalg.norm(J, axis=1), [-1.5, -1.5, 0.0], atol=1e-6)
     independent = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     lam2 = np.array([1e17, -1e17])
-    assert C.representative_multipliers(independent, lam2, -(independent.T @ lam2)) is lam2
+    assert C.representative_multipliers(independent, lam2, float(np.max(np.abs(independent.T @ lam2)))) is lam2
     mild = np.array([1.0, -1.0 + 1e-3, 0.0])              # cancels by 1e3 < CANCELLATION
-    assert C.representative_multipliers(J, mild, -(J.T @ mild)) is mild
-    assert C.representative_multipliers(J, np.array([0.0, 2.0, 0.0]), -2 * a) is not None
+    assert C.representative_multipliers(J, mild, float(np.max(np.abs(J.T @ mild)))) is mild
+    assert C.representative_multipliers(J, np.array([0.0, 2.0, 0.0]), 4.0) is not None
 
 
 def test_nearly_dependent_rows_keep_their_multipliers():
@@ -1104,7 +1104,7 @@ def test_nearly_dependent_rows_keep_their_multipliers():
     (the exact optimum's) are kept and measured as they are."""
     J = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 1e-11]])
     lam = np.array([-1e11, -1e11, 1e11])
-    assert C.representative_multipliers(J, lam, -(J.T @ lam)) is lam
+    assert C.representative_multipliers(J, lam, float(np.max(np.abs(J.T @ lam)))) is lam
 
 
 def test_a_residual_hidden_by_multipliers_cancelling_along_a_dependency_is_found():
@@ -1134,19 +1134,22 @@ def test_representative_multipliers_edge_cases():
     a = np.array([0.25, 0.5, -0.5])                      # length 0.75
     J = np.vstack([a, 2 * a, np.zeros(3)])
     lam = np.array([4e8, -2e8 - 1.0, 7.0])               # J^T lambda = -2 a (the zero row moves nothing)
-    rep = C.representative_multipliers(J, lam, -(J.T @ lam))
+    rep = C.representative_multipliers(J, lam, float(np.max(np.abs(J.T @ lam))))
     np.testing.assert_allclose(J.T @ rep, -2 * a, atol=1e-6)
     np.testing.assert_allclose(rep[:2] * np.linalg.norm(J[:2], axis=1), [-0.75, -0.75], atol=1e-6)
     assert rep[2] == 7.0
     for bad_J, bad_lam in ((np.vstack([a, a, [np.inf, 0.0, 0.0]]), lam), (J, np.array([np.nan, 1e8, -1e8]))):
-        assert C.representative_multipliers(bad_J, bad_lam, np.zeros(3)) is bad_lam
+        assert C.representative_multipliers(bad_J, bad_lam, 0.0) is bad_lam
     one = np.array([1e8, 0.0, 0.0])
-    assert C.representative_multipliers(J, one, np.zeros(3)) is one
-    assert C.representative_multipliers(np.vstack([a, np.zeros(3), np.zeros(3)]), np.array([1e8, 1e8, 0.0]),
-                                        np.ones(3)) is not None
+    assert C.representative_multipliers(J, one, 0.0) is one
+    with_zero = np.array([1e8, 1e8, 0.0])                # one nonzero row and a zero row: nothing to project
+    assert C.representative_multipliers(np.vstack([a, np.zeros(3), np.zeros(3)]), with_zero, 1.0) is with_zero
+    # balance_size: max of |J^T lambda| = |g - Lagrangian gradient| and g~ (|g| without it)
+    assert C.balance_size([1.0, -3.0], [1.0, 2.0]) == 5.0 and C.balance_size([4.0, 0.0], [4.0, 0.0]) == 4.0
+    assert C.balance_size([1.0, 0.0], [1.0, 0.0], [7.0, 0.5]) == 7.0
     tall = np.vstack([np.tile([1.0, 0.0], (5, 1)), [[0.0, 1.0]]])     # 6 rows in R^2: rank 2
     lam_tall = np.array([1e9, -1e9, 1e9, -1e9, 1.0, 2.0])
-    rep_tall = C.representative_multipliers(tall, lam_tall, -(tall.T @ lam_tall))
+    rep_tall = C.representative_multipliers(tall, lam_tall, float(np.max(np.abs(tall.T @ lam_tall))))
     np.testing.assert_allclose(tall.T @ rep_tall, [1.0, 2.0], atol=1e-6)
     np.testing.assert_allclose(rep_tall, [0.2] * 5 + [2.0], atol=1e-6)
 
@@ -1159,7 +1162,7 @@ def test_dependency_threshold_is_relative_to_the_largest_singular_value():
         J = np.hstack([np.ones((100, 1)), delta * np.eye(100)])
         lam = np.concatenate([np.full(50, 1e9), np.full(50, -1e9)])
         lam[0] += 1.0
-        rep = C.representative_multipliers(J, lam, -(J.T @ lam))
+        rep = C.representative_multipliers(J, lam, float(np.max(np.abs(J.T @ lam))))
         assert (rep is not lam) == dependent
 
 
