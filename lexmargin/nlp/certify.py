@@ -164,12 +164,13 @@ def representative_multipliers(jacobian, multipliers, balance: float, terms=None
     that much)."""
     lam = np.asarray(multipliers, dtype=float)
     rows = _nonzero_rows(lam)
+    if rows.size < 2 or not np.all(np.isfinite(lam[rows])):
+        return lam
     J = np.asarray(jacobian, dtype=float)
     J = (J if rows.size == J.shape[0] else J[rows])
-    if rows.size < 2 or not np.all(np.isfinite(lam[rows])) or not np.all(np.isfinite(J)):
-        return lam
     terms = float(np.max(np.abs(J).T @ np.abs(lam[rows]) if terms is None else terms, initial=0.0))
-    if not terms > CANCELLATION * balance:
+    # the gate first: a pass over J for its finiteness only where the terms cancel that much
+    if not terms > CANCELLATION * balance or not np.all(np.isfinite(J)):
         return lam
     independent = _without_dependencies(J, lam[rows])
     if independent is None:
@@ -181,11 +182,16 @@ def representative_multipliers(jacobian, multipliers, balance: float, terms=None
 
 def balance_size(gradient, lagrangian, gradient_scale=None) -> float:
     """max_j of |J^T lambda| (= g - the Lagrangian's gradient) and g~ (|g| when None): what the balance produces."""
-    g = np.abs(np.asarray(gradient, dtype=float))
     produced = float(np.max(np.abs(np.asarray(gradient, dtype=float) - np.asarray(lagrangian, dtype=float)),
                             initial=0.0))
-    size = float(np.max(g if gradient_scale is None else np.maximum(g, gradient_scale), initial=0.0))
-    return max(size, produced)
+    return max(gradient_size(gradient, gradient_scale), produced)
+
+
+def gradient_size(gradient, gradient_scale=None) -> float:
+    """max_j g~_j, g~ = max(|g|, ``gradient_scale``) (|g| when None): the size of the objective's gradient terms."""
+    g = np.abs(np.asarray(gradient, dtype=float))
+    return float(np.max(g if gradient_scale is None else np.maximum(g, np.asarray(gradient_scale, dtype=float)),
+                        initial=0.0))
 
 
 def _without_dependencies(J, lam) -> np.ndarray | None:
@@ -337,17 +343,16 @@ def complementarity_residual(values, levels, multipliers, equality, objective_sc
 
 def complementarity_scale(levels, multipliers, equality, objective_scale: float = 0.0) -> float:
     """max(sum_i |lambda_i| s_i over the inequality rows, objective_scale): objective units (see
-    ``complementarity_residual``)."""
+    ``complementarity_residual``; levels at least TINY, as ``_rows`` reads them)."""
     eq = np.asarray(equality, dtype=bool)
+    s = np.maximum(np.asarray(levels, dtype=float), TINY)[~eq]
     lam = np.abs(np.asarray(multipliers, dtype=float))[~eq]
-    return max(float(np.sum(lam * np.asarray(levels, dtype=float)[~eq])), float(objective_scale), TINY)
+    return max(float(np.sum(lam * s)), float(objective_scale), TINY)
 
 
 def objective_scale(ext: Extended) -> float:
     """||g~||_inf ||z||_inf: objective units at the size of the variables."""
-    p = ext.point
-    size = np.abs(p.gradient) if p.gradient_scale is None else np.maximum(np.abs(p.gradient), p.gradient_scale)
-    return float(np.max(size, initial=0.0)) * float(np.max(np.abs(ext.z), initial=0.0))
+    return gradient_size(ext.point.gradient, ext.point.gradient_scale) * float(np.max(np.abs(ext.z), initial=0.0))
 
 
 def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=None, representative=None
@@ -360,8 +365,7 @@ def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=
     p = ext.point
     if terms is None:
         terms = column_terms(p.gradient, ext.jacobian, multipliers, p.gradient_scale, ext.jacobian_scale)
-    _, s, eq = _rows(ext.values, ext.levels, ext.equality)
-    reference = complementarity_scale(s, multipliers, eq, objective_scale(ext))
+    objective = objective_scale(ext)
     lagrangian = lagrangian_gradient(p.gradient, ext.jacobian, multipliers) if lagrangian is None else lagrangian
     if representative is None:
         stationarity = stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, terms,
@@ -374,10 +378,10 @@ def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=
         primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality),
         dual_feasibility=dual_residual(ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale,
                                        multipliers, ext.equality, terms),
-        complementarity=complementarity_residual(ext.values, ext.levels, multipliers, ext.equality,
-                                                 objective_scale(ext)),
+        complementarity=complementarity_residual(ext.values, ext.levels, multipliers, ext.equality, objective),
         decrement=0.0 if diagonal is None else
-        decrement_residual(p.gradient, ext.jacobian, multipliers, terms, diagonal, reference, lagrangian))
+        decrement_residual(p.gradient, ext.jacobian, multipliers, terms, diagonal,
+                           complementarity_scale(ext.levels, multipliers, ext.equality, objective), lagrangian))
 
 
 def rounding_bound(multipliers, terms) -> np.ndarray:
