@@ -594,6 +594,35 @@ def second_order(hessian, support_jacobian, active_jacobian, tol: Tolerances, li
     return SecondOrder(True, Z.shape[1], low, None, "reduced Hessian only positive semidefinite: inconclusive")
 
 
+def negative_curvature_direction(nlp: NLP, z, report: KKTReport, p=None, tol: Tolerances | None = None
+                                 ) -> np.ndarray | None:
+    """A unit direction d (in z) along which the point is proved not a local minimum: the eigenvector of the smallest
+    eigenvalue of the Hessian of the Lagrangian reduced to the null space of the active rows (active bounds
+    eliminated, d_j = 0 there), when that eigenvalue is below -tol.curvature (relative, as ``second_order``) and LICQ
+    holds (unique multipliers); else None.  A step along +-d decreases the Lagrangian at second order while keeping
+    the active rows at first order: where a solver stopped at such a saddle, a restart from z + t d leaves it."""
+    tol = tol or Tolerances()
+    if nlp.hessian is None or report.second_order.strict is not False or not report.licq.holds:
+        return None
+    ext, lam = report.extended, report.multipliers
+    H = _hessian_matrix(nlp, z, p, lam[:nlp.m])
+    n = H.shape[0]
+    bound = ext.variables >= 0
+    free = _free(n, ext.variables[report.active & bound])
+    Z = null_space(np.asarray(ext.jacobian[report.active & ~bound], dtype=float).reshape(-1, n)[:, free], free.size,
+                   tol.rank)
+    if not np.all(np.isfinite(H)) or Z.shape[1] == 0:
+        return None
+    reduced = Z.T @ H[np.ix_(free, free)] @ Z
+    values, vectors = np.linalg.eigh(0.5 * (reduced + reduced.T))
+    scale = max(float(np.linalg.norm(H, 2)), curvature_scale(ext, lam, report.stationarity_scale), TINY)
+    if not values[0] / scale < -tol.curvature:
+        return None
+    d = np.zeros(n)
+    d[free] = Z @ vectors[:, 0]
+    return d / np.linalg.norm(d)
+
+
 def _hessian_matrix(nlp: NLP, z, p, row_multipliers):
     H = nlp.hessian(z, p, row_multipliers)
     H = np.asarray(H, dtype=float)

@@ -27,18 +27,23 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import LexmarginError, ModelError
+from ..errors import LexmarginError, ModelError, SolverError
 from ..nlp.certificate import Certificate, Diagnostics, jsonable
+from ..nlp.certify import negative_curvature_direction
 from ..nlp.ipopt import IpoptSolver
 from ..nlp.nlp import NLP, Point, Rows
 from ..nlp.options import SolveOptions
+from ..nlp.status import Status
 from ..nlp.threads import single_blas_thread
 from ..progress import bar, get_logger, verbose_call
 from .paths import Path, PathPoint, check_data, distance, margin_path, safe_normalized_margin
-from .pipeline import assemble_solved, check, ipopt_options, no_separating_point_if_infeasible, solve
+from .pipeline import Solved, assemble_solved, check, ipopt_options, no_separating_point_if_infeasible, solve
 from .schedule import check_schedule
 
 log = get_logger(__name__)
+
+ESCAPES = 3           # restarts along negative curvature from a stage point proved not a local minimum ...
+ESCAPE_STEP = 0.1     # ... each a step of this fraction of ||z||_inf
 
 __all__ = ["DepthResult", "DepthStage", "DepthStageDiagnostics", "GammaDiagnostics", "block_groups",
            "depth_gamma_path", "depth_sensitive", "feasible_start", "svm_with_bias"]
@@ -82,6 +87,16 @@ class DepthStage:
     discarded: bool
     certificate: Certificate
 
+    @property
+    def not_a_minimum(self) -> bool:
+        """The stage's own second-order check proves its point is not a local minimum (a KKT point at a saddle)."""
+        return self.certificate.second_order.strict is False
+
+    @property
+    def success(self) -> bool:
+        """The certificate is ``optimal`` and the point is not proved a saddle of the stage's minimization."""
+        return self.certificate.success and not self.not_a_minimum
+
     def to_dict(self) -> dict:
         return {"blocks": list(self.blocks), "degree": self.degree, "value": self.value,
                 "discarded": self.discarded, "certificate": self.certificate.to_dict()}
@@ -103,7 +118,8 @@ class DepthResult:
 
     @property
     def success(self) -> bool:
-        return all(s.certificate.success for s in self.stages)
+        """Every stage's ``success`` (certified ``optimal`` and not proved a saddle)."""
+        return all(s.success for s in self.stages)
 
     def to_dict(self) -> dict:
         return {"theta": jsonable(self.theta), "discarded": list(self.discarded), "success": self.success,
@@ -162,15 +178,15 @@ def stage_nlp(model, data, free, objective_idx, base) -> NLP:
         return ca.sumsqr(theta[objective_idx.tolist()]), model.margin_expressions(theta, data) - 1
 
     every = np.array_equal(free, np.arange(P))         # all parameters free: the Jacobian as it is (no column copy)
+    objective_columns = np.nonzero(weight[free])[0]
 
     def evaluate(z, p) -> Point:
         theta = full(z)
-        grad = (2.0 * weight * theta)[free]
-        # the size of grad ||w_k||^2 at the scale of the parameters (the stage optimum may be w_k = 0)
-        scale = (2.0 * weight * np.max(np.abs(theta), initial=0.0))[free]
-        return Point(float(np.sum((weight * theta) ** 2)), grad, model.margins(theta, data) - 1.0,
-                     model.margin_jacobian(theta, data) if every else _jacobian_columns(model, theta, data, free),
-                     np.ones(N), scale)
+        J = model.margin_jacobian(theta, data) if every else _jacobian_columns(model, theta, data, free)
+        size = float(np.max(np.abs(theta), initial=0.0))
+        return Point(float(np.sum((weight * theta) ** 2)), (2.0 * weight * theta)[free],
+                     model.margins(theta, data) - 1.0, J, np.ones(N),
+                     stage_gradient_scale(theta[free], J, objective_columns, size))
 
     def hessian(z, p, lam):
         H = 2.0 * np.diag(weight) - model.weighted_hessian(full(z), data, lam[:N])
@@ -178,6 +194,36 @@ def stage_nlp(model, data, free, objective_idx, base) -> NLP:
 
     return NLP("depth_stage", free.size, (Rows("margin", N, samples=np.arange(N)),), np.full(free.size, -np.inf),
                np.full(free.size, np.inf), expressions, evaluate, theta=full, hessian=hessian)
+
+
+def stage_gradient_scale(z, jacobian, objective_columns, size: float) -> np.ndarray:
+    """g~ of a stage objective ||z_B||^2 (B = ``objective_columns``): on B
+
+        2 max(|z_j|, ||z_B||_inf, min(size, u_j)),     u_j = 1 / max_n |J_nj|,
+
+    0 elsewhere; ``size`` = ||theta||_inf over every parameter (the fixed blocks' too), u_j the size of z_j that
+    moves a margin (level 1) by 1 (inf for a zero column).
+
+    The terms of the gradient 2 z_j are |2 z_j|.  They are raised to the objective block's own size (a component
+    the optimum leaves at 0 beside others of size 1e3 is judged against those) and, where the whole block is at
+    rounding level (the stage optimum may be z_B = 0, and nothing balances a solver's noise there), to the size of
+    the parameters, but not beyond the size at which z_j matters to the margins: a block driven to 1e20 by
+    diverging iterates (u = 1.4e20, v = 2e-22 in a product u v) would otherwise make a gradient 2 w of 1e5 read as
+    1e-15 of its terms (a stage certified ``optimal`` at ||w||^2 = 3.6e9 where 3.8e5 is attainable).  Never larger
+    than 2 ``size``."""
+    z = np.asarray(z, dtype=float)
+    scale = np.zeros(z.size)
+    if objective_columns.size == 0:
+        return scale
+    own = np.abs(z[objective_columns])
+    J = np.asarray(jacobian, dtype=float).reshape(-1, z.size)
+    if J.shape[0]:
+        # max_n |J_nj| (its abs: a zero column may read -0.0, whose unit would be -inf)
+        reach = np.abs(np.maximum(J.max(axis=0), -J.min(axis=0))[objective_columns])
+        with np.errstate(divide="ignore"):
+            size = np.minimum(size, 1.0 / reach)
+    scale[objective_columns] = 2.0 * np.maximum(np.maximum(own, np.max(own)), size)
+    return scale
 
 
 def _jacobian_columns(model, theta, data, columns) -> np.ndarray:
@@ -218,7 +264,8 @@ def _depth_stages(model, data, zero_tol: float, opts: SolveOptions) -> DepthResu
     for degree, names in groups:
         idx = _indices(model, names)
         nlp = stage_nlp(model, data, free, idx, theta)
-        solved = no_separating_point_if_infeasible(solve(IpoptSolver(nlp, ipopt_options(opts)), theta[free], opts))
+        solver = IpoptSolver(nlp, ipopt_options(opts))
+        solved = escape_saddles(solver, no_separating_point_if_infeasible(solve(solver, theta[free], opts)), opts)
         theta = nlp.theta(solved.z)
         value = float(theta[idx] @ theta[idx])
         discarded = value <= zero_tol
@@ -231,12 +278,43 @@ def _depth_stages(model, data, zero_tol: float, opts: SolveOptions) -> DepthResu
             constraints=f"f_n(w) >= 1, shallower blocks fixed at their stage solutions; minimizing ||{'+'.join(names)}||^2",
             diagnostics=DepthStageDiagnostics(tuple(names), int(free.size), tuple(fixed_names))),
             opts, f"depth-sensitive stage for blocks {names}")
-        stages.append(DepthStage(names, float(degree), value, discarded, cert))
+        stage = DepthStage(names, float(degree), value, discarded, cert)
+        if opts.raise_on_failure and stage.not_a_minimum:
+            raise SolverError(f"depth-sensitive stage for blocks {names}: a KKT point that is not a local minimum "
+                              f"(negative curvature along the active rows' null space; {ESCAPES} rounds of restarts "
+                              f"along it found no better certified point): {cert.summary()}",
+                              status=cert.status.value, certificate=cert)
+        stages.append(stage)
         log.info("depth-sensitive stage %s: squared norm=%.6g status=%s discarded=%s", "+".join(names), value,
                  cert.status, discarded)
         free, fixed_names = np.setdiff1d(free, idx), fixed_names + list(names)
     norms = tuple(float(np.sum(theta[model.block_slice(b.name)] ** 2)) for b in model.blocks)
     return DepthResult(tuple(stages), tuple(b.name for b in model.blocks), norms)
+
+
+def escape_saddles(solver: IpoptSolver, solved: Solved, opts: SolveOptions) -> Solved:
+    """A stage point proved not a local minimum (its certificate's second order: negative curvature on the active rows'
+    null space, LICQ holding) is left along that curvature: up to ESCAPES rounds of restarts from z +- ESCAPE_STEP
+    ||z||_inf d (``certify.negative_curvature_direction``), each kept when it is certified ``optimal`` with a smaller
+    objective.
+    A stage is a minimization: its KKT point at a saddle (e.g. w != 0 where a product block u v = 0 could take over
+    the margins) is not the stage's solution."""
+    for _ in range(ESCAPES):
+        d = negative_curvature_direction(solver.nlp, solved.z, solved.report, tol=opts.tolerances)
+        if d is None:
+            return solved
+        step = ESCAPE_STEP * (float(np.max(np.abs(solved.z), initial=0.0)) or 1.0)
+        better = [s for s in (no_separating_point_if_infeasible(solve(solver, solved.z + sign * step * d, opts))
+                              for sign in (1.0, -1.0))
+                  if s.status == Status.OPTIMAL and _objective(s) < _objective(solved)]
+        if not better:
+            return solved
+        solved = min(better, key=_objective)
+    return solved
+
+
+def _objective(solved: Solved) -> float:
+    return float(solved.report.extended.point.objective)
 
 
 # ---- finite gamma (eq. 14) ----------------------------------------------------------------------

@@ -465,7 +465,7 @@ def _raise(result: SVMBiasResult, sign: str):
     qp = result.qp
     if qp.status == Status.NOT_SEPARABLE:
         raise NotSeparableError(not_separable_message(qp, sign == "positive"), certificate=qp)
-    failed = qp if not qp.success else next(s.certificate for s in result.stages if not s.certificate.success)
+    failed = qp if not qp.success else next(s.certificate for s in result.stages if not s.success)
     raise SolverError(f"svm_with_bias (QP route) ended {failed.status.value}: {failed.summary()}",
                       status=failed.status.value, certificate=failed)
 

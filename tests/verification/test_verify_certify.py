@@ -3,6 +3,7 @@ its own component and nowhere else, the numbers do not depend on units, LICQ and
 see rank deficiency and curvature.  Problems are hand-written QPs with known KKT points (verify_helpers)."""
 
 import importlib
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -591,6 +592,39 @@ def test_certify_negative_curvature_at_a_non_minimum():
     report = C.certify(nlp, np.zeros(3), [0.0])
     assert report.second_order.strict is False
     assert report.licq.holds
+
+
+def test_negative_curvature_direction_keeps_the_active_rows_and_lowers_the_lagrangian():
+    """min z0^2/2 - z1^2 - 3/2 z2^2 (and variants) s.t. z0 >= 0 at z = 0, multiplier 0: the direction of the smallest
+    reduced eigenvalue, on the active rows' null space (active bounds eliminated), unit length; None otherwise."""
+    z = np.zeros(3)
+    saddle = nonconvex_nlp(False, hess=[1.0, -2.0, -3.0])
+    report = C.certify(saddle, z, [0.0])
+    d = C.negative_curvature_direction(saddle, z, report)
+    np.testing.assert_allclose(np.abs(d), [0.0, 0.0, 1.0], atol=1e-15)
+    # along the active row's own normal (z0) the curvature is negative as well, but z0 >= 0 is active: never there
+    steep = nonconvex_nlp(False, hess=[-5.0, -2.0, 3.0])
+    d = C.negative_curvature_direction(steep, z, C.certify(steep, z, [0.0]))
+    np.testing.assert_allclose(np.abs(d), [0.0, 1.0, 0.0], atol=1e-15)
+    # a strict minimum, an inconclusive point (degenerate row: z0 free to move), no Hessian: None
+    for hess in ([1.0, 2.0, 3.0], [-1.0, 2.0, 3.0]):
+        nlp = nonconvex_nlp(False, hess=hess)
+        assert C.negative_curvature_direction(nlp, z, C.certify(nlp, z, [0.0])) is None
+    no_hessian = NLP("h", 3, nlp.rows, -np.inf, np.inf, None, nlp.evaluate, theta=lambda z: z)
+    assert C.negative_curvature_direction(no_hessian, z, report) is None
+    # without LICQ the multipliers are not unique: negative curvature proves nothing
+    assert C.negative_curvature_direction(saddle, z, replace(report, licq=replace(report.licq, holds=False))) is None
+    # an active bound fixes its variable: z1 at its lower bound 0 leaves only z2, positively curved
+    base = nonconvex_nlp(False, hess=[1.0, -2.0, 3.0])
+    bounded = NLP("saddle", 3, base.rows, np.array([-np.inf, 0.0, -np.inf]), np.inf, None, base.evaluate,
+                  theta=lambda z: z, hessian=base.hessian)
+    assert C.certify(base, z, [0.0]).second_order.strict is False
+    assert C.negative_curvature_direction(bounded, z, C.certify(bounded, z, [0.0])) is None
+    curved = nonconvex_nlp(False, hess=[1.0, -2.0, -3.0])
+    bounded = NLP("saddle", 3, curved.rows, np.array([-np.inf, 0.0, -np.inf]), np.inf, None, curved.evaluate,
+                  theta=lambda z: z, hessian=curved.hessian)
+    d = C.negative_curvature_direction(bounded, z, C.certify(bounded, z, [0.0]))
+    np.testing.assert_allclose(np.abs(d), [0.0, 0.0, 1.0], atol=1e-15)
 
 
 def test_second_order_not_checked_without_hessian_or_when_too_large(monkeypatch):

@@ -4,6 +4,8 @@ keep earlier blocks exactly; every stage NLP's numpy evaluation is the NLP IPOPT
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from verify_helpers import assert_nlp_matches_expressions, three_class_points
 
 import lexmargin as lm
@@ -16,6 +18,7 @@ from lexmargin.problems import lexicographic as L
 
 LINEAR2 = lm.load_model("linear", input_dim=2)
 LINEAR3 = lm.load_model("linear", input_dim=3)
+LINEAR4 = lm.load_model("linear", input_dim=4)
 DEEP = lm.load_model("deep_linear", input_dim=2, depth=2, width=2)
 # linf ball, f = w . x: margins w1, 2 + w2, 2.5 - 2 w2; lexicographic solution w = (1, 1/6), levels 1, 13/6
 LINF_X = np.array([[1.0, 0.0], [2.0, 1.0], [2.5, -2.0]])
@@ -64,11 +67,10 @@ def test_stage_multipliers_sum_to_one(linf_lex):
 
 
 def test_width_of_the_remaining_solution_set(linf_lex):
-    """After stage 1 the solutions are {w1 = 1, -1 <= w2 <= 3/4}: width 1.75 |direction_2|."""
-    direction = np.random.default_rng(0).standard_normal(2)
-    direction /= np.linalg.norm(direction)
+    """After stage 1 the solutions are {w1 = 1, -1 <= w2 <= 3/4}: its ends along the random direction are the
+    segment's end points, 1.75 apart in theta; the margin 2.5 - 2 w2 moves by 3.5 between them (sigma = 1)."""
     first = linf_lex.stages[0]
-    assert first.width == pytest.approx(1.75 * abs(direction[1]), abs=1e-8)
+    assert first.width == pytest.approx(3.5, abs=1e-8)
     assert not first.unique and np.isnan(linf_lex.stages[1].width)      # every sample fixed: not measured
 
 
@@ -122,21 +124,26 @@ def test_final_stage_without_strict_second_order_is_unique_because_all_are_fixed
 
 
 def test_width_below_one_and_along_a_polygon():
-    """A short segment (width < 1): w1 = 1, -0.2 <= w2 <= 0.75."""
+    """A short segment: w1 = 1, -0.2 <= w2 <= 0.75, 0.95 long in theta; the margin 2.5 - 2 w2 moves by 1.9 along
+    it (relative to the first level 1): the width is the larger."""
     X = np.array([[1.0, 0.0], [1.2, 1.0], [2.5, -2.0]])
     r = L.lexicographic_max_margin(LINEAR2, lm.Dataset(X, np.ones(3)), norm="linf", max_stages=1)
-    d = np.random.default_rng(0).standard_normal(2)
-    d /= np.linalg.norm(d)
-    assert r.stages[0].width == pytest.approx(0.95 * abs(d[1]), abs=1e-8) and r.stages[0].width < 1
-    # 3-d: w1 = 1 and (w2, w3) in the square cut by w2 + w3 >= -1 (a pentagon): the width along d is the
-    # spread of d . w over its vertices
+    assert r.stages[0].width == pytest.approx(1.9, abs=1e-8)
+    loose = L.lexicographic_max_margin(LINEAR2, lm.Dataset(X, np.ones(3)), norm="linf", uniqueness_tol=1.899)
+    assert not loose.stages[0].unique
+    loose = L.lexicographic_max_margin(LINEAR2, lm.Dataset(X, np.ones(3)), norm="linf", uniqueness_tol=1.901)
+    assert loose.stages[0].unique and len(loose.stages) == 1
+    # 3-d: w1 = 1 and (w2, w3) in the square cut by w2 + w3 >= -1 (a pentagon): the ends along d are the vertices
+    # minimizing and maximizing d . w; the width is their distance or the largest move of a margin between them
     X3 = np.array([[1.0, 0.0, 0.0], [2.0, 1.0, 1.0], [5.0, 0.0, 0.0]])
     linear3 = lm.load_model("linear", input_dim=3)
     r = L.lexicographic_max_margin(linear3, lm.Dataset(X3, np.ones(3)), norm="linf", max_stages=1, seed=1)
     d = np.random.default_rng(1).standard_normal(3)
     d /= np.linalg.norm(d)
     vertices = np.array([[1, 1, 1], [1, 1, -1], [1, -1, 1], [1, 0, -1], [1, -1, 0]], dtype=float)
-    assert r.stages[0].width == pytest.approx(np.ptp(vertices @ d), abs=1e-7)
+    low, high = vertices[np.argmin(vertices @ d)], vertices[np.argmax(vertices @ d)]
+    expected = max(np.linalg.norm(high - low), np.max(np.abs(X3 @ (high - low))))
+    assert r.stages[0].width == pytest.approx(expected, abs=1e-7)
 
 
 def test_sum_smallest():
@@ -342,17 +349,17 @@ def test_depth_sensitive_on_a_deep_block():
 
 
 def test_three_stages_keep_every_earlier_level():
-    """linf ball, f = w.x with x = (1,0,0), (2,1,0), (3,0,1): levels 1, 3, 4; after stage 2 the solutions are
-    w = (1, 1, t), 0 <= t <= 1 (width |d_3|), measured with sample 0 held at its own, lower, level."""
+    """linf ball, f = w.x with x = (1,0,0), (2,1,0), (3,0,1): levels 1, 3, 4; after stage 1 the solutions are the
+    square w = (1, s, t), |s|, |t| <= 1 (ends along d: opposite corners, 2 sqrt 2 apart); after stage 2 the segment
+    w = (1, 1, t), 0 <= t <= 1 (length 1, margin 3 + t moves by 1), measured with sample 0 held at its own, lower,
+    level."""
     linear3 = lm.load_model("linear", input_dim=3)
     X = np.array([[1.0, 0.0, 0.0], [2.0, 1.0, 0.0], [3.0, 0.0, 1.0]])
     r = L.lexicographic_max_margin(linear3, lm.Dataset(X, np.ones(3)), norm="linf")
     assert [s.fixed for s in r.stages] == [(0,), (1,), (2,)]
     np.testing.assert_allclose(r.levels, [1.0, 3.0, 4.0], atol=1e-8)
-    d = np.random.default_rng(0).standard_normal(3)
-    d /= np.linalg.norm(d)
-    assert r.stages[0].width == pytest.approx(2 * abs(d[1]) + 2 * abs(d[2]), abs=1e-7)
-    assert r.stages[1].width == pytest.approx(abs(d[2]), abs=1e-7)
+    assert r.stages[0].width == pytest.approx(2 * np.sqrt(2), abs=1e-7)
+    assert r.stages[1].width == pytest.approx(1.0, abs=1e-7)
     third = r.stages[2].certificate
     np.testing.assert_allclose(third.margins, [1.0, 3.0, 4.0], atol=1e-8)
     assert {k.kind: k.size for k in third.rows}["fixed_margin"] == 2
@@ -424,3 +431,95 @@ def test_a_stage_point_hidden_by_cancelling_multipliers_is_not_certified():
     third = result.stages[2]
     assert third.certificate.status != "optimal" or third.level >= 1.5 - 1e-9
     assert [s.certificate.status for s in result.stages[:2]] == ["optimal", "optimal"]
+
+
+def test_stage_gradient_scale_stops_at_the_size_that_moves_a_margin():
+    """g~_j = 2 max(|z_j|, ||z_B||_inf, min(size, 1 / max_n |J_nj|)) on the objective's columns B, 0 elsewhere."""
+    J = np.array([[4.0, -0.5, 0.0, 3.0, 1e-3],
+                  [-2.0, 0.25, 0.0, 1.0, 0.0]])
+    objective = np.array([0, 1, 2, 4])
+    # the block at rounding level (||z_B||_inf = 1e-9): unit 1/4 below the size: 2/4; unit 2: 2 * 2; zero column
+    # (unit inf): the size; unit 1000 above the size 100: the size; column 3 is not in the objective
+    z = np.array([1e-9, -1e-9, 1e-9, 7.0, 1e-9])
+    scale = D.stage_gradient_scale(z, J, objective, 100.0)
+    np.testing.assert_allclose(scale, [0.5, 4.0, 200.0, 0.0, 200.0], rtol=0, atol=0)
+    # the block's own size 5 lifts every component of it (units 1/4 and 2 below it); the others as before
+    z = np.array([0.1, 0.1, 1e-9, 7.0, -5.0])
+    scale = D.stage_gradient_scale(z, J, objective, 100.0)
+    np.testing.assert_allclose(scale, [10.0, 10.0, 200.0, 0.0, 200.0], rtol=0, atol=0)
+    # |z_j| above every floor counts as itself
+    assert D.stage_gradient_scale(np.array([9.0]), np.array([[4.0]]), np.array([0]), 1.0).tolist() == [18.0]
+    # no rows: the size, as before any Jacobian exists
+    assert D.stage_gradient_scale(np.array([0.5]), np.zeros((0, 1)), np.array([0]), 3.0).tolist() == [6.0]
+    assert D.stage_gradient_scale(np.array([0.5]), np.array([[1.0]]), np.array([], dtype=int), 3.0).tolist() == [0.0]
+    # a non-finite Jacobian makes the scale NaN (its stationarity then reads NaN: never optimal)
+    assert np.isnan(D.stage_gradient_scale(np.array([0.5]), np.array([[np.nan]]), np.array([0]), 3.0)[0])
+
+
+@given(st.integers(-40, 40), st.lists(st.integers(-10 ** 6, 10 ** 6), min_size=6, max_size=6),
+       st.integers(1, 10 ** 9))
+def test_stage_gradient_scale_follows_the_data_scale_and_never_exceeds_the_size(exponent, values, size):
+    """Columns of J in units 2^k and z in units 2^-k: g~ in units 2^-k exactly; never above 2 size nor below 2 ||z||."""
+    J = np.array(values[:4], dtype=float).reshape(2, 2) / 1e3
+    z = np.array(values[4:], dtype=float) / 1e3
+    size = max(size / 1e3, float(np.max(np.abs(z))))
+    columns = np.array([0, 1])
+    scale = D.stage_gradient_scale(z, J, columns, size)
+    assert np.all(scale <= 2 * size) and np.all(scale >= 2 * np.max(np.abs(z)))
+    c = np.ldexp(1.0, exponent)
+    np.testing.assert_array_equal(D.stage_gradient_scale(z / c, J * c, columns, size / c), scale / c)
+
+
+def test_stage_gradient_scale_is_the_stage_nlps():
+    """A parameter far outside the objective (a diverging block) no longer lifts g~ of the objective's block."""
+    model = cubic_blocks()
+    data = svm_data()
+    base = np.zeros(model.n_params)
+    base[2:] = 1e12
+    nlp = D.stage_nlp(model, data, np.arange(model.n_params), np.array([0, 1]), base)
+    z = np.concatenate([[0.03, -0.02], base[2:]])
+    point = nlp.evaluate(z, None)
+    reach = np.max(np.abs(point.jacobian[:, :2]), axis=0)
+    assert np.all(1 / reach > 0.03)
+    np.testing.assert_allclose(point.gradient_scale[:2], 2 / reach)
+    assert np.all(point.gradient_scale[2:] == 0)
+
+
+def test_a_segment_nearly_orthogonal_to_the_random_direction_is_not_unique():
+    """12 integer samples in R^4 (linf, hunt of 2026-12-02): after stage 1 (level 9/7 on samples 2, 3, 10) the
+    remaining set is a segment whose extent along the random direction is 4.5e-4; its ends are 0.01 apart, and the
+    next level reaches 19/14 (an LP), where stopping there left the fourth-smallest margin at 1.3356."""
+    X = np.array([[-2., 3, 0, 3], [1, 2, -2, -3], [0, 0, -3, -3], [2, -2, -3, 3], [1, -1, 3, 0], [-2, 1, 1, 0],
+                  [-3, 1, -3, -3], [2, 1, -1, -3], [-2, -1, 3, -3], [3, 0, 2, 0], [-2, 2, 1, -2], [2, 3, 3, 0]])
+    y = np.array([1., 1, 1, 1, -1, 1, 1, -1, -1, -1, 1, -1])
+    r = L.lexicographic_max_margin(LINEAR4, lm.Dataset(X, y), norm="linf")
+    first = r.stages[0]
+    assert first.fixed == (2, 3, 10) and first.level == pytest.approx(9 / 7, abs=1e-9)
+    assert not first.unique and first.width > 1e-3
+    assert r.levels[1] == pytest.approx(19 / 14, abs=1e-8)
+    margins = np.sort(y * (X @ r.theta))
+    np.testing.assert_allclose(margins[:5], [9 / 7] * 3 + [19 / 14] * 2, atol=1e-8)
+
+
+def test_a_set_narrow_in_theta_but_wide_in_the_margins_is_not_unique():
+    """Columns in units 2e-2 and 3e4 (linf): the set keeping level 0.02 is 2.4e-7 wide in theta, but the margins move
+    by a third of that level across it; the lexicographic solution raises the other three margins to 0.025."""
+    X = np.array([[2e-2, 0.0], [3e-2, 3e4], [-2e-2, 3e4], [-3e-2, -3e4]])
+    y = np.array([-1., -1., 1., 1.])
+    r = L.lexicographic_max_margin(LINEAR2, lm.Dataset(X, y), norm="linf")
+    assert not r.stages[0].unique and r.stages[0].width > 0.3
+    np.testing.assert_allclose(np.sort(y * (X @ r.theta)), [0.02, 0.025, 0.025, 0.025], rtol=1e-8)
+
+
+def test_spread_of_two_points_is_their_distance_or_the_largest_margin_move():
+    stages = L._Stages(LINEAR2, lm.Dataset(np.array([[1.0, 0.0], [0.0, 4.0]]), np.ones(2)),
+                       get_norm("linf").lift(BALL, 2), 1.0, 0.5)
+    low, high = np.array([0.5, 0.1]), np.array([0.5, 0.2])
+    # theta 0.1 apart; margin 2 moves by 4 * 0.1 / sigma = 0.8
+    assert L.spread(stages, low, high) == pytest.approx(0.8, abs=1e-15)
+    low, high = np.array([0.1, 0.0]), np.array([0.4, 0.0])
+    assert L.spread(stages, low, high) == pytest.approx(0.6, abs=1e-15)      # margin 1 moves by 0.3 / 0.5
+    assert L.spread(stages, low, low) == 0.0
+    stages = L._Stages(LINEAR2, lm.Dataset(np.array([[1e-3, 0.0]]), np.ones(1)), get_norm("linf").lift(BALL, 2),
+                       1.0, 1.0)
+    assert L.spread(stages, np.array([0.0, -0.5]), np.array([0.0, 0.5])) == pytest.approx(1.0, abs=1e-15)
