@@ -49,6 +49,20 @@ FAULTS = {
         [("excess = np.maximum(residual - rounding_bound(multipliers, terms), 0.0)[curved]",
           "excess = residual[curved]")],
         "tests/verification/test_verify_certify.py"),
+    "depth stage objective judged at 2 ||theta||_inf over every parameter (the rule before 2026-12-02)": (
+        "lexmargin/problems/depth.py",
+        [("scale[objective_columns] = 2.0 * np.maximum(np.maximum(own, np.max(own)), size)",
+          "scale[objective_columns] = 2.0 * size_all"),
+         ("    own = np.abs(z[objective_columns])\n", "    own = np.abs(z[objective_columns])\n    size_all = size\n")],
+        "tests/test_depth.py"),
+    "depth stage at a saddle counted as a success": (
+        "lexmargin/problems/depth.py",
+        [("return self.certificate.success and not self.not_a_minimum", "return self.certificate.success")],
+        "tests/test_depth.py"),
+    "lexicographic width along the random direction only": (
+        "lexmargin/problems/lexicographic.py",
+        [("    return spread(stages, *ends)", "    return max(0.0, float(direction @ (ends[1] - ends[0])))")],
+        "tests/verification/test_verify_stages.py"),
     "dual-feasibility residual always 0": (
         "lexmargin/nlp/certify.py",
         [("return float(np.max(negative[~eq], initial=0.0)) / scale", "return 0.0")],

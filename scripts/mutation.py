@@ -205,7 +205,7 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # Left out: lexicographic_max_margin and _lexicographic (argument checks, the first margin-path solve, sigma: a
     # rescaling every stage certificate is invariant to), to_dict of the results
     "lexicographic": {"lexmargin.problems.lexicographic": ["_run_stages", "_Stages.nlp", "_Stages.scaled_margins",
-                                                            "_width", "sum_smallest"]},
+                                                            "_width", "spread", "sum_smallest"]},
     # the path NLPs' margin rows: each row's level (its own terms, at least LEVEL_FLOOR of the common scale), what
     # the certificate judges their slack against.  Left out: the NLPs' evaluate closures (mutmut 3 does not mutate
     # nested functions; tests/verification/test_verify_paths.py checks them against their definitions) and the path
@@ -215,8 +215,9 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # gamma_nlp, depth_gamma_path, a different problem), feasible_start, svm_with_bias (a wrapper).
     # depth_sensitive is decorated with @verbose_call (mutmut 3 does not mutate decorated functions): its stage
     # loop is the undecorated _depth_stages
-    "depth": {"lexmargin.problems.depth": ["_depth_stages", "stage_nlp", "_jacobian_columns", "block_groups",
-                                           "_indices"]},
+    # (DepthStage.success / not_a_minimum are properties: mutmut 3 does not mutate decorated functions)
+    "depth": {"lexmargin.problems.depth": ["_depth_stages", "stage_nlp", "stage_gradient_scale", "escape_saddles",
+                                           "_objective", "_jacobian_columns", "block_groups", "_indices"]},
     # homogeneity checks (numeric and SymPy)
     "homogeneity": {"lexmargin.modeling.homogeneity": ["*"]},
 }
