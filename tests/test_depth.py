@@ -223,6 +223,7 @@ def test_a_stage_left_at_a_saddle_is_no_success(monkeypatch):
     assert first.certificate.status == "optimal" and first.value == pytest.approx(1e-4, rel=1e-3)
     assert first.not_a_minimum and not first.success
     assert not result.success and not result.to_dict()["success"]
+    assert result.to_dict()["stages"][0]["not_a_minimum"] and not result.to_dict()["stages"][0]["success"]
     with pytest.raises(SolverError, match="not a local minimum") as raised:
         lm.depth_sensitive(model, data, options=lm.SolveOptions(seed=85))
     assert raised.value.certificate.second_order.strict is False

@@ -99,7 +99,8 @@ class DepthStage:
 
     def to_dict(self) -> dict:
         return {"blocks": list(self.blocks), "degree": self.degree, "value": self.value,
-                "discarded": self.discarded, "certificate": self.certificate.to_dict()}
+                "discarded": self.discarded, "success": self.success, "not_a_minimum": self.not_a_minimum,
+                "certificate": self.certificate.to_dict()}
 
 
 @dataclass(frozen=True, eq=False)
