@@ -54,11 +54,11 @@ FAULTS = {
         [("scale[objective_columns] = 2.0 * np.maximum(np.maximum(own, np.max(own)), size)",
           "scale[objective_columns] = 2.0 * size_all"),
          ("    own = np.abs(z[objective_columns])\n", "    own = np.abs(z[objective_columns])\n    size_all = size\n")],
-        "tests/test_depth.py"),
+        "tests/verification/test_verify_stages.py"),
     "depth stage at a saddle counted as a success": (
         "lexmargin/problems/depth.py",
         [("return self.certificate.success and not self.not_a_minimum", "return self.certificate.success")],
-        "tests/test_depth.py"),
+        "tests/verification/test_verify_stages.py"),
     "lexicographic width along the random direction only": (
         "lexmargin/problems/lexicographic.py",
         [("    return spread(stages, *ends)", "    return max(0.0, float(direction @ (ends[1] - ends[0])))")],

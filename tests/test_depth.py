@@ -10,8 +10,7 @@ from sklearn.svm import SVC
 import lexmargin as lm
 from lexmargin import Block, Model, ops
 from lexmargin.problems.depth import block_groups, depth_gamma_path, depth_sensitive, svm_with_bias
-from lexmargin.errors import LexmarginError, ModelError, NoSeparatingPointError, NotSeparableError, SolverError
-from lexmargin.problems import depth as depth_module
+from lexmargin.errors import LexmarginError, ModelError, NoSeparatingPointError, NotSeparableError
 from lexmargin.problems.paths import margin_path
 
 D = 3
@@ -177,53 +176,3 @@ def test_svm_result_to_dict(svm):
     back = json.loads(json.dumps(result.to_dict()))
     assert [s["blocks"] for s in back["stages"]] == [["w"], ["b"]]
 
-
-def test_a_stage_left_by_diverging_iterates_is_not_certified():
-    """f = y (w.x[:3] + (u v).x[3:]), columns in units 1e-3..3e3: IPOPT returns Diverging_Iterates (u = 1.4e20,
-    v = 2e-22, every multiplier 0) and stage 1 (min ||w||^2, (u, v) free) was certified optimal at ||w||^2 = 3.6e9,
-    where the convex stage (beta = u v free) attains 3.792e5 (Clarabel)."""
-    X = np.array([[2., 2e-3, 10, 3e3], [-3, 2e-3, 20, 1e3], [3, 3e-3, -30, -2e3], [3, 1e-3, -10, 0],
-                  [3, -1e-3, 0, -1e3], [3, -2e-3, 10, 3e3], [0, -2e-3, -30, 2e3]])
-    y = np.array([1., -1, 1, 1, 1, -1, -1])
-    model = Model("split", [Block.array("w", 3, degree=1), Block("uv", {"u": (1,), "v": (1,)}, degree=2)],
-                  input_dim=4, summands={"w": lambda p, x: ops.dot(p["w"], x[:3]),
-                                         "uv": lambda p, x: ops.dot(p["u"] * p["v"], x[3:])})
-    stage = lm.depth_sensitive(model, lm.Dataset(X, y),
-                               options=lm.SolveOptions(raise_on_failure=False, seed=124)).stages[0]
-    w = model.unflatten(stage.certificate.theta)["w"]
-    assert stage.certificate.status != "optimal" or float(w @ w) <= 3.792e5 * (1 + 1e-6)
-
-
-def saddle_split():
-    """f = y (w x_0 + (u v).x[1:]): w = 0 is feasible (beta = u v free), yet IPOPT stops stage 1 at a KKT point with
-    ||w||^2 = 1e-4 that its own second-order check proves is not a local minimum (seed 85)."""
-    X = np.array([[1e2, 0, -3e-3, 3e-3], [0, 2, -3e-3, -2e-3]])
-    model = Model("split", [Block.array("w", 1, degree=1), Block("uv", {"u": (3,), "v": (3,)}, degree=2)],
-                  input_dim=4, summands={"w": lambda p, x: ops.dot(p["w"], x[:1]),
-                                         "uv": lambda p, x: ops.dot(p["u"] * p["v"], x[1:])})
-    return model, lm.Dataset(X, np.array([-1.0, 1.0]))
-
-
-def test_a_stage_at_a_saddle_is_left_along_its_negative_curvature():
-    model, data = saddle_split()
-    result = lm.depth_sensitive(model, data, options=lm.SolveOptions(raise_on_failure=False, seed=85))
-    first = result.stages[0]
-    assert first.discarded and first.value <= 1e-10 and first.certificate.status == "optimal"
-    assert first.certificate.second_order.strict is not False and not first.not_a_minimum
-    assert result.success and result.to_dict()["success"]
-
-
-def test_a_stage_left_at_a_saddle_is_no_success(monkeypatch):
-    """Without the restarts the saddle stays: certified a KKT point (``optimal``), but the stage and the result are
-    no success, and raise_on_failure raises with the stage's certificate."""
-    model, data = saddle_split()
-    monkeypatch.setattr(depth_module, "ESCAPES", 0)
-    result = lm.depth_sensitive(model, data, options=lm.SolveOptions(raise_on_failure=False, seed=85))
-    first = result.stages[0]
-    assert first.certificate.status == "optimal" and first.value == pytest.approx(1e-4, rel=1e-3)
-    assert first.not_a_minimum and not first.success
-    assert not result.success and not result.to_dict()["success"]
-    assert result.to_dict()["stages"][0]["not_a_minimum"] and not result.to_dict()["stages"][0]["success"]
-    with pytest.raises(SolverError, match="not a local minimum") as raised:
-        lm.depth_sensitive(model, data, options=lm.SolveOptions(seed=85))
-    assert raised.value.certificate.second_order.strict is False

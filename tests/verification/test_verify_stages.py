@@ -10,7 +10,7 @@ from verify_helpers import assert_nlp_matches_expressions, three_class_points
 
 import lexmargin as lm
 from lexmargin import Block, Model, ops
-from lexmargin.errors import LexmarginError, ModelError
+from lexmargin.errors import LexmarginError, ModelError, SolverError
 from lexmargin.nlp.norms import BALL, get_norm
 from lexmargin.nlp.status import Status
 from lexmargin.problems import depth as D
@@ -523,3 +523,113 @@ def test_spread_of_two_points_is_their_distance_or_the_largest_margin_move():
     stages = L._Stages(LINEAR2, lm.Dataset(np.array([[1e-3, 0.0]]), np.ones(1)), get_norm("linf").lift(BALL, 2),
                        1.0, 1.0)
     assert L.spread(stages, np.array([0.0, -0.5]), np.array([0.0, 0.5])) == pytest.approx(1.0, abs=1e-15)
+
+
+class _Fake:
+    """A stand-in for pipeline.Solved: z, status and the report's objective, as escape_saddles reads them."""
+
+    def __init__(self, z, objective, status="optimal"):
+        from types import SimpleNamespace
+        self.z = np.asarray(z, dtype=float)
+        self.status = Status(status)
+        self.report = SimpleNamespace(extended=SimpleNamespace(point=SimpleNamespace(objective=objective)))
+
+
+def fake_escape(monkeypatch, directions, outcomes):
+    """escape_saddles with the curvature directions and the restarts' results given: ``directions`` is consumed per
+    round (None: no negative curvature), ``outcomes(z0)`` gives the Solved of a restart from z0; returns the starts."""
+    starts = []
+    directions = list(directions)
+    monkeypatch.setattr(D, "negative_curvature_direction", lambda nlp, z, report, tol: directions.pop(0))
+
+    def solve(solver, z0, opts):
+        starts.append(np.array(z0))
+        return outcomes(np.asarray(z0))
+
+    monkeypatch.setattr(D, "solve", solve)
+    return starts
+
+
+def test_escape_saddles_keeps_the_better_certified_restart_of_both_signs(monkeypatch):
+    from types import SimpleNamespace
+    solver = SimpleNamespace(nlp=None)
+    opts = lm.SolveOptions()
+    d = np.array([0.0, 1.0])
+    # from z = (2, 0): steps of 0.1 * 2 along +-d; the restart from -d is the lower one, both are certified
+    starts = fake_escape(monkeypatch, [d, None], lambda z0: _Fake(z0, 1.0 if z0[1] > 0 else 0.5))
+    out = D.escape_saddles(solver, _Fake([2.0, 0.0], 3.0), opts)
+    np.testing.assert_allclose(starts, [[2.0, 0.2], [2.0, -0.2]], atol=1e-15)
+    assert out.report.extended.point.objective == 0.5 and out.z.tolist() == [2.0, -0.2]
+    # a restart that is not certified optimal, or not lower, is not kept: the saddle point stays
+    start = _Fake([2.0, 0.0], 3.0)
+    fake_escape(monkeypatch, [d], lambda z0: _Fake(z0, 1.0, "inaccurate") if z0[1] > 0 else _Fake(z0, 3.0))
+    assert D.escape_saddles(solver, start, opts) is start
+    # no direction: nothing is solved
+    starts = fake_escape(monkeypatch, [None], lambda z0: _Fake(z0, 0.0))
+    assert D.escape_saddles(solver, start, opts) is start and starts == []
+    # a point at 0 steps by 0.1 itself
+    starts = fake_escape(monkeypatch, [d, None], lambda z0: _Fake(z0, 3.0))
+    D.escape_saddles(solver, _Fake([0.0, 0.0], 1.0), opts)
+    np.testing.assert_allclose(starts, [[0.0, 0.1], [0.0, -0.1]], atol=1e-15)
+
+
+def test_escape_saddles_stops_after_its_rounds(monkeypatch):
+    from types import SimpleNamespace
+    d = np.array([1.0])
+    value = iter(np.arange(100.0, 0.0, -1.0))
+    starts = fake_escape(monkeypatch, [d] * 10, lambda z0: _Fake(z0, next(value)))
+    out = D.escape_saddles(SimpleNamespace(nlp=None), _Fake([1.0], 1000.0), lm.SolveOptions())
+    assert len(starts) == 2 * D.ESCAPES
+    assert out.report.extended.point.objective == 100.0 - (2 * D.ESCAPES - 1)
+
+
+def test_a_stage_left_by_diverging_iterates_is_not_certified():
+    """f = y (w.x[:3] + (u v).x[3:]), columns in units 1e-3..3e3: IPOPT returns Diverging_Iterates (u = 1.4e20,
+    v = 2e-22, every multiplier 0) and stage 1 (min ||w||^2, (u, v) free) was certified optimal at ||w||^2 = 3.6e9,
+    where the convex stage (beta = u v free) attains 3.792e5 (Clarabel)."""
+    X = np.array([[2., 2e-3, 10, 3e3], [-3, 2e-3, 20, 1e3], [3, 3e-3, -30, -2e3], [3, 1e-3, -10, 0],
+                  [3, -1e-3, 0, -1e3], [3, -2e-3, 10, 3e3], [0, -2e-3, -30, 2e3]])
+    y = np.array([1., -1, 1, 1, 1, -1, -1])
+    model = Model("split", [Block.array("w", 3, degree=1), Block("uv", {"u": (1,), "v": (1,)}, degree=2)],
+                  input_dim=4, summands={"w": lambda p, x: ops.dot(p["w"], x[:3]),
+                                         "uv": lambda p, x: ops.dot(p["u"] * p["v"], x[3:])})
+    stage = lm.depth_sensitive(model, lm.Dataset(X, y),
+                               options=lm.SolveOptions(raise_on_failure=False, seed=124)).stages[0]
+    w = model.unflatten(stage.certificate.theta)["w"]
+    assert stage.certificate.status != "optimal" or float(w @ w) <= 3.792e5 * (1 + 1e-6)
+
+
+def saddle_split():
+    """f = y (w x_0 + (u v).x[1:]): w = 0 is feasible (beta = u v free), yet IPOPT stops stage 1 at a KKT point with
+    ||w||^2 = 1e-4 that its own second-order check proves is not a local minimum (seed 85)."""
+    X = np.array([[1e2, 0, -3e-3, 3e-3], [0, 2, -3e-3, -2e-3]])
+    model = Model("split", [Block.array("w", 1, degree=1), Block("uv", {"u": (3,), "v": (3,)}, degree=2)],
+                  input_dim=4, summands={"w": lambda p, x: ops.dot(p["w"], x[:1]),
+                                         "uv": lambda p, x: ops.dot(p["u"] * p["v"], x[1:])})
+    return model, lm.Dataset(X, np.array([-1.0, 1.0]))
+
+
+def test_a_stage_at_a_saddle_is_left_along_its_negative_curvature():
+    model, data = saddle_split()
+    result = lm.depth_sensitive(model, data, options=lm.SolveOptions(raise_on_failure=False, seed=85))
+    first = result.stages[0]
+    assert first.discarded and first.value <= 1e-10 and first.certificate.status == "optimal"
+    assert first.certificate.second_order.strict is not False and not first.not_a_minimum
+    assert result.success and result.to_dict()["success"]
+
+
+def test_a_stage_left_at_a_saddle_is_no_success(monkeypatch):
+    """Without the restarts the saddle stays: certified a KKT point (``optimal``), but the stage and the result are
+    no success, and raise_on_failure raises with the stage's certificate."""
+    model, data = saddle_split()
+    monkeypatch.setattr(D, "ESCAPES", 0)
+    result = lm.depth_sensitive(model, data, options=lm.SolveOptions(raise_on_failure=False, seed=85))
+    first = result.stages[0]
+    assert first.certificate.status == "optimal" and first.value == pytest.approx(1e-4, rel=1e-3)
+    assert first.not_a_minimum and not first.success
+    assert not result.success and not result.to_dict()["success"]
+    assert result.to_dict()["stages"][0]["not_a_minimum"] and not result.to_dict()["stages"][0]["success"]
+    with pytest.raises(SolverError, match="not a local minimum") as raised:
+        lm.depth_sensitive(model, data, options=lm.SolveOptions(seed=85))
+    assert raised.value.certificate.second_order.strict is False
+
