@@ -221,7 +221,7 @@ def stage_gradient_scale(z, jacobian, objective_columns, size: float) -> np.ndar
     if J.shape[0]:
         # max_n |J_nj| (its abs: a zero column may read -0.0, whose unit would be -inf)
         reach = np.abs(np.maximum(J.max(axis=0), -J.min(axis=0))[objective_columns])
-        with np.errstate(divide="ignore"):
+        with np.errstate(divide="ignore", over="ignore"):       # a zero or subnormal column: unit inf
             size = np.minimum(size, 1.0 / reach)
     scale[objective_columns] = 2.0 * np.maximum(np.maximum(own, np.max(own)), size)
     return scale

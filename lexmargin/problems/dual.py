@@ -777,7 +777,7 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
     from ..nlp.finish import finish_or_keep
     from ..nlp.ipopt import IpoptResult
     from ..nlp.status import Status, decide
-    from .maxmargin import StartOutcome, _Attempt, margin_nlp
+    from .maxmargin import StartOutcome, _Attempt, margin_nlp, representable
 
     source, lift = problem.source, problem.lift
     N = problem.data.n_samples
@@ -801,11 +801,13 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
     attempt = _Attempt(point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, status,
                        solved.status, solved.iterations, solved.seconds, solved.iterations,
                        np.arange(solved.rows_formed), point.info, report)
-    start = StartOutcome(verdict, float(problem.norm.objective_value(source.to_user(lift.theta(point.z)))),
-                         report.residuals.max, solved.iterations)
+    with np.errstate(over="ignore"):        # theta and its norm may overflow in the data's units (``representable``)
+        start = StartOutcome(verdict, float(problem.norm.objective_value(source.to_user(lift.theta(point.z)))),
+                             report.residuals.max, solved.iterations)
     cert = problem._certificate(source, attempt, report, verdict, opts, started, starts=(start,))
     how = "the Gram matrix of all rows" if solved.full_gram else f"a working set of {solved.rows_formed} rows"
     solver = SolverInfo("dual_active_set", status, solved.status, solved.iterations, time.perf_counter() - started,
                         f"dual active set (Lawson-Hanson NNLS of the least-distance problem on {how}): "
-                        f"{solved.status} after {solved.iterations} iterations")
+                        f"{solved.status} after {solved.iterations} iterations"
+                        f"{representable(cert.theta, verdict, source.scale_exponent)[1]}")
     return replace(cert, solver=solver)

@@ -32,6 +32,7 @@ from ..modeling.model import Model
 STRUCTURES = ("auto", "general")
 COLUMN_SPREAD = 2.0 ** 8     # columns whose sizes differ by more are passed to IPOPT with variable scaling
 DATA_SPREAD = 8              # data with max |A| outside [2^-8, 2^8] is rescaled by a power of two
+MIN_COLUMN_EXPONENT = -1023   # column scales 2^-e_j stay at most 2^1023 (the largest power of two)
 
 
 def power_of_two_exponent(value: float) -> int:
@@ -62,8 +63,11 @@ def prescale(A, *, in_place: bool = False) -> tuple[np.ndarray, int, np.ndarray 
     if exponent:
         A = np.ldexp(A, -exponent, out=A if in_place else None)
         columns = np.ldexp(columns, -exponent)                   # exact: powers of two
-    # power_of_two_exponent of every column at once (frexp's exponent; 0 for zero columns)
-    scale = np.ldexp(1.0, -np.where(columns > 0, np.frexp(columns)[1], 0))
+    # power_of_two_exponent of every column at once (frexp's exponent; 0 for zero columns), at most 2^1023 (a column
+    # of subnormal entries beside others of size 1, e.g. features at 1e-310 beside a bias column: its 2^1029 would
+    # overflow; such a column's coefficient overflows anyway, which the certificate reports)
+    exponents = np.where(columns > 0, np.frexp(columns)[1], 0)
+    scale = np.ldexp(1.0, -np.maximum(exponents, MIN_COLUMN_EXPONENT))
     spread = scale.size and np.max(scale) > COLUMN_SPREAD * np.min(scale)
     return A, exponent, (scale if spread else None)
 
@@ -103,7 +107,10 @@ class LinearMargins(_NoExtraRows):
         self.n_samples = A.shape[0]
 
     def to_user(self, theta_scaled) -> np.ndarray:
-        return np.ldexp(np.asarray(theta_scaled, dtype=float), -self.scale_exponent)
+        """theta = 2^-e theta' (inf where it overflows in the data's units: the certificate says so,
+        ``maxmargin.representable``)."""
+        with np.errstate(over="ignore"):
+            return np.ldexp(np.asarray(theta_scaled, dtype=float), -self.scale_exponent)
 
     def to_scaled(self, theta) -> np.ndarray:
         return np.ldexp(np.asarray(theta, dtype=float), self.scale_exponent)

@@ -285,6 +285,16 @@ def _objective_hessian_diagonal(lift: Lift, z) -> np.ndarray:
     return np.diag(lift.objective_hessian(z)).copy()
 
 
+def representable(theta, status: Status, scale_exponent: int) -> tuple[Status, str]:
+    """(status, note): a solution certified on the prescaled problem (theta' = 2^e theta) whose theta overflows in the
+    data's units (data at ~1e-308 and below: theta ~ 1 / |x| is beyond the largest double) is ``failed``, never
+    ``optimal``: the returned theta is not the certified point.  The note says so in the solver's message."""
+    if np.all(np.isfinite(theta)):
+        return status, ""
+    return Status.FAILED, (f"; theta overflows double precision in the data's units (the certified point is theta' = "
+                           f"2^{scale_exponent} theta of the prescaled problem; rescale the data)")
+
+
 def _lift_scale(lift: Lift, column_scale):
     """Variable scaling of the lift from per-parameter scales (the lift's auxiliary t gets the largest)."""
     if column_scale is None or np.all(column_scale == 1.0):
@@ -651,9 +661,17 @@ class MaxMarginProblem:
 
     def _certificate(self, source, attempt: _Attempt, report, status: Status, opts: SolveOptions, started,
                      starts=(), region=None, farkas=None) -> Certificate:
+        # in the data's units theta (and the multipliers, and the objective) may overflow: ``representable`` says so
+        with np.errstate(over="ignore"):
+            return self._certificate_in_user_units(source, attempt, report, status, opts, started, starts, region,
+                                                   farkas)
+
+    def _certificate_in_user_units(self, source, attempt: _Attempt, report, status: Status, opts: SolveOptions,
+                                   started, starts, region, farkas) -> Certificate:
         theta = source.to_user(self.lift.theta(attempt.z))
         margins = source.values(self.lift.theta(attempt.z))
         e, k = source.scale_exponent, self.norm.objective_degree
+        status, overflow = representable(theta, status, e)
         diagnostics = MaxMarginDiagnostics(
             model=self.model.name, objective_label=self.norm.objective_label, linear_in_params=source.linear,
             scale_exponent=int(e), working_set_rounds=attempt.rounds, working_set_size=int(attempt.working_set.size),
@@ -662,7 +680,7 @@ class MaxMarginProblem:
                             sum(s.iterations for s in starts) or attempt.iterations, time.perf_counter() - started,
                             f"{SOLVER_NAMES.get(attempt.solver, attempt.solver)} {attempt.return_status} after "
                             f"{attempt.iterations} iterations in {attempt.rounds} working-set round(s) on "
-                            f"{attempt.working_set.size} constraints")
+                            f"{attempt.working_set.size} constraints{overflow}")
         constraints = "f_n(theta) >= 1"
         if region is not None and region.walk:
             constraints += " (solved within the activation region of the start: sign rows on pre-activations)"

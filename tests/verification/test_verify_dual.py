@@ -665,7 +665,8 @@ def prescale_by_definition(A):
     exponent = exponent if abs(exponent) > DATA_SPREAD else 0
     scaled = A / 2.0 ** exponent
     columns = np.max(np.abs(scaled), axis=0) if A.shape[0] else np.zeros(A.shape[1])
-    scale = np.array([2.0 ** -power_of_two_exponent(float(v)) for v in columns])
+    # at most 2^1023: a column of subnormal entries beside a column of size 1 would need 2^1029
+    scale = np.array([2.0 ** -max(power_of_two_exponent(float(v)), -1023) for v in columns])
     spread = scale.size > 0 and scale.max() > COLUMN_SPREAD * scale.min()
     return scaled, exponent, scale if spread else None
 
@@ -692,6 +693,19 @@ def test_prescale_divides_by_the_power_of_two_of_the_largest_entry(rows, columns
     inplace, _, _ = prescale(A, in_place=True)
     assert inplace.tolist() == scaled.tolist() and (exponent == 0 or inplace is A)
     assert (got is original) is False and (exponent != 0 or prescale(original)[0] is original)
+
+
+@pytest.mark.parametrize("tiny", [1e-300, 1e-310, 5e-324])
+def test_prescale_keeps_the_column_scales_of_subnormal_columns_finite(tiny):
+    """Features at 1e-310 beside a column of size 1 (the bias column of y (X, 1)): no global division (max |A| = 1),
+    and the small column's scale 2^-e_j is capped at 2^1023 instead of overflowing (IPOPT's bounds would be NaN)."""
+    from lexmargin.problems.margins import prescale
+
+    A = np.array([[tiny, 1.0], [-2 * tiny, -1.0]])
+    scaled, exponent, scale = prescale(A)
+    assert exponent == 0 and scaled is A and np.all(np.isfinite(scale))
+    assert scale.tolist() == prescale_by_definition(A)[2].tolist()
+    assert scale[1] == 0.5 and scale[0] == (2.0 ** 1023 if tiny < 1e-300 else 2.0 ** -np.frexp(2 * tiny)[1])
 
 
 @PROPERTY

@@ -572,3 +572,29 @@ def test_an_ipopt_point_off_in_objective_is_not_certified_on_column_scaled_data(
     assert r.decrement > 1.0 and not report.kkt_met(Tolerances())
     theta = problem.source.to_user(problem.lift.theta(D["z"]))
     assert (theta @ theta) / 5.554742570215883e9 - 1.0 > 5e-7
+
+
+def test_representable_fails_a_solution_that_overflows_in_the_data_units():
+    ok = np.array([1.0, -2e307])
+    assert M.representable(ok, Status.OPTIMAL, -3) == (Status.OPTIMAL, "")
+    for theta in (np.array([np.inf, 1.0]), np.array([1.0, -np.inf]), np.array([np.nan])):
+        status, note = M.representable(theta, Status.OPTIMAL, 1030)
+        assert status == Status.FAILED and "overflows" in note and "2^1030" in note
+    assert M.representable(np.array([np.inf]), Status.INACCURATE, 0)[0] == Status.FAILED
+
+
+@pytest.mark.parametrize("tiny", [1e-310, 1e-320])
+def test_a_solution_beyond_the_largest_double_is_never_optimal(tiny):
+    """Data at 1e-310: theta ~ 1e310 is certified on the prescaled problem but overflows in the data's units: the
+    certificate is failed (its theta is not the certified point) and raise_on_failure raises SolverError; with a bias
+    the QP route's column scale of the features would overflow too (IPOPT's bounds NaN): a typed error."""
+    X = X4 * tiny
+    cert = lm.max_margin(LINEAR2, lm.Dataset(X, Y4), raise_on_failure=False)
+    assert cert.status == Status.FAILED and not np.all(np.isfinite(cert.theta))
+    assert "overflows double precision" in cert.solver.message
+    with pytest.raises(lm.SolverError, match="failed"):
+        lm.max_margin(LINEAR2, lm.Dataset(X, Y4))
+    with pytest.raises(lm.LexmarginError):
+        lm.svm_with_bias(lm.Dataset(X, Y4))
+    result = lm.svm_with_bias(lm.Dataset(X, Y4), raise_on_failure=False)[2]
+    assert not result.success and not result.qp.success
