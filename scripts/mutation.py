@@ -64,7 +64,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     "pyomo": {"lexmargin.interop.pyomo": ["_RowMap.of", "_RowMap.values", "_RowMap.sign", "pyomo_duals",
                                           "reduced_costs", "_load", "_certificate", "pyomo_nlp", "_rows_expr",
                                           "_pyomo_derivatives", "_differentiable", "_initial_point", "_bound",
-                                          "_translate", "solve_pyomo", "margin_duals"]},
+                                          "_translate", "solve_pyomo", "margin_duals", "kinks", "_nonsmooth_nodes",
+                                          "_variable", "_at_switch", "_first_order_size", "at_kinks"]},
     # SolverFactory('lexmargin') and certify_pyomo: the certificate's status in Pyomo's words (STATUS_MAP, a
     # constant, read by to_solver_results: termination condition, solver and solution status, the objective
     # bound only when certified), what is loaded (only a certified point; values, duals, reduced costs), the

@@ -59,8 +59,9 @@ _UNARY = {
 }
 # The certificate's status in Pyomo's words, mapped once: (TerminationCondition, SolverStatus, SolutionStatus)
 # values (strings: Pyomo is not imported here).  Only a certified status is "optimal"; a solver that claims
-# convergence the certificate overrules is "other" with a warning.  Pyomo solves produce the first six; the
-# last three (max-margin statuses) are mapped so that the map is total.
+# convergence the certificate overrules is "other" with a warning.  Pyomo solves produce the first six and
+# region_boundary (a kink, ``at_kinks``); not_separable and no_separating_point (max-margin statuses) are mapped so
+# that the map is total.
 STATUS_MAP = {
     Status.OPTIMAL: ("optimal", "ok", "optimal"),
     Status.INACCURATE: ("other", "warning", "other"),
@@ -438,6 +439,91 @@ def _pyomo_derivatives(exprs, variables, z, own):
     return values, grads
 
 
+# ---- kinks: nonsmooth nodes at their switching point -------------------------------------------------
+def kinks(exprs, names, variables, z, tol: float) -> tuple[str, ...]:
+    """Where a nonsmooth node of ``exprs`` (abs, max, min, Expr_if) is at its switching point at z: abs(a) with
+    |a| <= tol (|grad a|_1 ||z||_inf), max / min whose two extreme arguments a, b differ by at most
+    tol max(|a|, |b|, (|grad a|_1 + |grad b|_1) ||z||_inf), an Expr_if whose condition's two sides differ that little
+    (the rule of ReLU kinks, |z| <= tol ||grad z|| ||theta||, in these nodes' terms).  There the derivative the
+    certificate uses is one side's or a tie's convention (max(0, x) at x = 0: 1/2 from CasADi, and a stacked
+    max(0, max(0, x)) 1/4), not an element of the Clarke subdifferential: a KKT point there is not certified.
+    Returns one "name: node" entry per kink (``names``: the expressions' names)."""
+    pyo = _pyomo()
+    saved = [v.value for v in variables]
+    size = float(np.max(np.abs(z), initial=0.0))
+    found = []
+    try:
+        for v, value in zip(variables, z):
+            v.set_value(float(value), skip_validation=True)
+        for expr, name in zip(exprs, names):
+            found += [f"{name}: {str(node)[:80]}" for node in _nonsmooth_nodes(expr)
+                      if _at_switch(node, variables, size, tol, pyo)]
+    finally:
+        for v, value in zip(variables, saved):
+            v.set_value(value, skip_validation=True)
+    return tuple(found)
+
+
+def _nonsmooth_nodes(expr):
+    """The abs / max / min / Expr_if nodes of a Pyomo expression that depend on a variable (each once)."""
+    from pyomo.core.expr import numeric_expr as ne
+
+    stack, seen = [expr], set()
+    while stack:
+        node = stack.pop()
+        if not hasattr(node, "is_expression_type") or not node.is_expression_type() or not _variable(node) or \
+                id(node) in seen:                              # constants never switch with the variables
+            continue
+        seen.add(id(node))
+        if (isinstance(node, (ne.MaxExpression, ne.MinExpression, ne.Expr_ifExpression)) or
+                isinstance(node, ne.UnaryFunctionExpression) and node.getname() == "abs") and \
+                any(_variable(a) for a in node.args):
+            yield node
+        stack.extend(node.args)
+
+
+def _variable(node) -> bool:
+    """A node that may depend on a variable (a Var, or an expression of one)."""
+    return hasattr(node, "is_potentially_variable") and node.is_potentially_variable()
+
+
+def _at_switch(node, variables, size: float, tol: float, pyo) -> bool:
+    """``kinks``' test of one node at the variables' current values."""
+    from pyomo.core.expr import numeric_expr as ne
+
+    if isinstance(node, ne.UnaryFunctionExpression):                 # abs(a)
+        a = node.args[0]
+        return abs(float(pyo.value(a))) <= tol * _first_order_size(a, variables, size)
+    if isinstance(node, ne.Expr_ifExpression):                      # the condition's two sides
+        sides = list(node.args[0].args) if hasattr(node.args[0], "args") else []
+        pairs = list(zip(sides, sides[1:]))
+    else:
+        values = np.array([float(pyo.value(a)) for a in node.args])
+        order = np.argsort(-values if isinstance(node, ne.MaxExpression) else values)
+        pairs = [(node.args[order[0]], node.args[order[1]])] if len(order) > 1 else []
+    for a, b in pairs:
+        va, vb = float(pyo.value(a)), float(pyo.value(b))
+        scale = max(abs(va), abs(vb), _first_order_size(a, variables, size) + _first_order_size(b, variables, size))
+        if abs(va - vb) <= tol * scale:
+            return True
+    return False
+
+
+def _first_order_size(expr, variables, size: float) -> float:
+    """|grad expr|_1 ||z||_inf: how much expr moves over the variables' size, by Pyomo's differentiation (0 for
+    constants, and where Pyomo cannot differentiate expr: then the values' own size alone decides a tie)."""
+    from pyomo.core.expr.calculus.derivatives import Modes, differentiate
+    from pyomo.core.expr.calculus.diff_with_pyomo import DifferentiationException
+
+    if not hasattr(expr, "is_potentially_variable") or not expr.is_potentially_variable():
+        return 0.0
+    try:
+        gradient = differentiate(expr, wrt_list=variables, mode=Modes.reverse_numeric)
+    except (DifferentiationException, ValueError, ZeroDivisionError, OverflowError):
+        return 0.0
+    return float(np.sum(np.abs(np.asarray(gradient, dtype=float)))) * size
+
+
 def pyomo_nlp(problem: _Problem, rowmap: _RowMap) -> NLP:
     """The Pyomo model as an NLP: CasADi expressions for IPOPT; for the certificate, values by Pyomo and
     gradients by Pyomo's own differentiation (CasADi's only where Pyomo cannot differentiate, see
@@ -509,6 +595,9 @@ class PyomoDiagnostics(Diagnostics):
     # multipliers from the stationarity residual the constraint multipliers leave)
     multipliers: str = "solver"
     bound_multipliers: str = "solver"
+    # nonsmooth nodes (abs, max, min, Expr_if) of the objective and the active constraints at their switching point
+    # (``kinks``): a KKT point there is region_boundary, not optimal
+    kinks: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -632,13 +721,26 @@ def _load(pyomo_model, problem: _Problem, values, duals, reduced) -> None:
             reduced_costs[var] = float(rc)
 
 
+def at_kinks(problem: _Problem, rowmap: _RowMap, report: KKTReport, z, status: Status, tol: Tolerances
+             ) -> tuple[Status, tuple[str, ...]]:
+    """(status, kinks): the objective's and the active constraints' nonsmooth nodes at their switching point
+    (``kinks``, tolerance ``tol.active``); a KKT point there is ``region_boundary``, not ``optimal`` (its derivative
+    was a convention's)."""
+    active = np.unique(rowmap.constraint[report.active[:rowmap.constraint.size]])
+    exprs = [problem.objective] + [problem.constraints[i].body for i in active]
+    names = ["objective"] + [problem.constraints[i].name for i in active]
+    found = kinks(exprs, names, problem.variables, z, tol.active)
+    return (Status.REGION_BOUNDARY if found and status == Status.OPTIMAL else status), found
+
+
 def _certificate(pyomo_model, problem: _Problem, report: KKTReport, *, status: Status, z, objective: float,
-                 solver: SolverInfo, finish: FinishInfo, tolerances: Tolerances, casadi_derivatives) -> Certificate:
+                 solver: SolverInfo, finish: FinishInfo, tolerances: Tolerances, casadi_derivatives,
+                 kinked=()) -> Certificate:
     """The certificate of a Pyomo model (its diagnostics say the multipliers are the solver's; certify_pyomo
     replaces that)."""
     diagnostics = PyomoDiagnostics(str(pyomo_model.name), tuple(v.name for v in problem.variables),
                                    tuple(c.name for c in problem.constraints), problem.sense,
-                                   tuple(casadi_derivatives))
+                                   tuple(casadi_derivatives), kinks=tuple(kinked))
     return assemble("pyomo", report, status=status, theta=z, objective=objective, norm="", margins=np.zeros(0),
                     normalized_margin=None, n_samples=0, solver=solver, finish=finish, tolerances=tolerances,
                     constraints=f"{len(problem.constraints)} Pyomo constraints", diagnostics=diagnostics)
@@ -666,12 +768,14 @@ def solve_pyomo(pyomo_model, *, load_solutions: bool = True, options: SolveOptio
     nlp, casadi_derivatives = pyomo_nlp(problem, rowmap)
     result = IpoptSolver(nlp, opts.ipopt_options()).solve(_initial_point(problem.variables))
     point, report = finish_or_keep(nlp, result, opts)
-    status = decide(report.kkt_met(opts.tolerances), result.status)
+    status, kinked = at_kinks(problem, rowmap, report, point.z, decide(report.kkt_met(opts.tolerances), result.status),
+                              opts.tolerances)
     objective = problem.sense * nlp.evaluate(point.z).objective
     cert = _certificate(pyomo_model, problem, report, status=status, z=point.z, objective=objective,
                         solver=SolverInfo("ipopt", result.status, result.return_status, result.iterations,
                                           result.seconds),
-                        finish=point.info, tolerances=opts.tolerances, casadi_derivatives=casadi_derivatives)
+                        finish=point.info, tolerances=opts.tolerances, casadi_derivatives=casadi_derivatives,
+                        kinked=kinked)
     if opts.raise_on_failure and not cert.success:
         raise SolverError(f"solve_pyomo({pyomo_model.name}) ended {status.value} (IPOPT {result.return_status} "
                           f"after {result.iterations} iterations); nothing loaded", status=status.value,
@@ -755,9 +859,10 @@ def certify_pyomo(pyomo_model, *, multipliers: str = "auto", tolerances: Toleran
             ModelError.  "fitted": fitted, Suffixes ignored.
         tolerances: the certificate's tolerances (default Tolerances()).
     Returns:
-        A Certificate: status ``optimal`` iff every recomputed residual is within ``tolerances.kkt``, else
-        ``inaccurate``; ``diagnostics.multipliers`` / ``diagnostics.bound_multipliers`` say where the
-        multipliers came from ("suffix" or "fitted"); ``solver.name`` is "none".
+        A Certificate: status ``optimal`` iff every recomputed residual is within ``tolerances.kkt`` and no
+        nonsmooth node of the objective or an active constraint is at its switch (then ``region_boundary``,
+        ``diagnostics.kinks``), else ``inaccurate``; ``diagnostics.multipliers`` / ``diagnostics.bound_multipliers``
+        say where the multipliers came from ("suffix" or "fitted"); ``solver.name`` is "none".
     """
     if multipliers not in MULTIPLIER_SOURCES:
         raise ValueError(f"certify_pyomo: multipliers must be one of {MULTIPLIER_SOURCES}; got {multipliers!r}")
@@ -784,12 +889,12 @@ def certify_pyomo(pyomo_model, *, multipliers: str = "auto", tolerances: Toleran
             lower, upper = bound_multipliers(-problem.sense * rcs, nlp.lower, nlp.upper)
             sources = ("suffix", "suffix")
     report = certify(nlp, z, rows, lower, upper, tolerances=tol, point=point)
-    status = decide(report.kkt_met(tol), Status.OPTIMAL)
+    status, kinked = at_kinks(problem, rowmap, report, z, decide(report.kkt_met(tol), Status.OPTIMAL), tol)
     cert = _certificate(pyomo_model, problem, report, status=status, z=z, objective=problem.sense * point.objective,
                         solver=SolverInfo("none", status, "not run: the model's current values", 0, 0.0,
                                           f"multipliers: {sources[0]}; bound multipliers: {sources[1]}"),
                         finish=FinishInfo(False, "not run: certify_pyomo judges the model's values as they are"),
-                        tolerances=tol, casadi_derivatives=casadi_derivatives)
+                        tolerances=tol, casadi_derivatives=casadi_derivatives, kinked=kinked)
     return replace(cert, diagnostics=replace(cert.diagnostics, multipliers=sources[0],
                                              bound_multipliers=sources[1]))
 

@@ -13,7 +13,8 @@ status                    meaning
 ``not_separable``         proved: a Farkas certificate shows no theta satisfies f_n(theta) >= 1
 ``no_separating_point``   a nonconvex model: no start led to a separating point (not a proof)
 ``region_boundary``       ReLU nets: a KKT point of its activation region's problem that the
-                          Clarke check (nlp.clarke) does not certify for the original problem
+                          Clarke check (nlp.clarke) does not certify for the original problem;
+                          Pyomo models: residuals met where abs / max / min / Expr_if switches
 ``max_iterations``        the solver hit its iteration limit before the residuals were met
 ``max_time``              the solver hit its time limit before the residuals were met
 ``failed``                the solver failed (restoration failure, numerical trouble, ...)

@@ -335,3 +335,77 @@ def test_evaluation_outside_the_domains_is_quiet(caplog):
         point = nlp.evaluate(np.array([-3.0]))
     assert point.objective == 25.0 and point.values.tolist() == [8.0]
     assert not [r for r in caplog.records if r.levelname == "WARNING"] and pyo.value(m.x) == 1.0
+
+
+def kinked_model(k=8.0, x0=0.0, ub=5.0):
+    """(x - 1)^2 + k (max(0, x) - max(0, max(0, x))): exactly (x - 1)^2 (the bracket is 0 for every x), yet the
+    derivative conventions at x = 0 (1/2 per max at a tie) make it read stationary there (hunt of 2026-12-02)."""
+    from pyomo.core.expr import MaxExpression
+
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=x0, bounds=(-5, ub))
+    relu = lambda e: MaxExpression([0, e])      # noqa: E731
+    m.obj = pyo.Objective(expr=(m.x - 1) ** 2 + k * (relu(m.x) - relu(relu(m.x))))
+    return m
+
+
+def test_a_point_at_a_kink_is_never_optimal():
+    cert = P.certify_pyomo(kinked_model())
+    assert cert.kkt.max == 0.0 and cert.status == Status.REGION_BOUNDARY
+    # max(0, x) twice (two nodes) and the outer max(0, max(0, x))
+    assert len(cert.diagnostics.kinks) == 3 and all(k.startswith("objective: max(") for k in cert.diagnostics.kinks)
+    solved = P.solve_pyomo(kinked_model(), raise_on_failure=False, load_solutions=False)
+    assert solved.status == Status.REGION_BOUNDARY and not solved.success
+    # started elsewhere IPOPT reaches x = 1, away from every kink: optimal, no kinks
+    away = P.solve_pyomo(kinked_model(x0=0.3))
+    assert away.status == Status.OPTIMAL and away.values[0] == pytest.approx(1.0, abs=1e-9)
+    assert away.certificate.diagnostics.kinks == ()
+    back = type(cert.diagnostics).from_dict(cert.diagnostics.to_dict())
+    assert tuple(back.kinks) == cert.diagnostics.kinks
+
+
+def switch_model(kind, a0, b0=0.0):
+    """One node of each kind with its switching quantity set by x (and y): min of it plus a smooth term."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=a0)
+    m.y = pyo.Var(initialize=b0)
+    from pyomo.core.expr import Expr_if, MaxExpression, MinExpression
+    node = {"abs": abs(m.x - m.y), "max": MaxExpression([m.x, m.y, m.y - 10]), "min": MinExpression([m.x, m.y]),
+            "if": Expr_if(IF=m.x <= m.y, THEN=m.x, ELSE=m.y)}[kind]
+    m.obj = pyo.Objective(expr=node + (m.x - 3) ** 2 + (m.y - 3) ** 2)
+    return m
+
+
+@pytest.mark.parametrize("kind", ["abs", "max", "min", "if"])
+def test_kinks_are_found_at_their_switch_relative_to_the_first_order_terms(kind):
+    """x - y is the switching quantity; ||z|| = 1e6 with |grad|_1 = 2: a switch up to 2e6 tol.active away counts."""
+    def found(a, b, tol=1e-8):
+        m = switch_model(kind, a, b)
+        variables = [m.x, m.y]
+        return P.kinks([m.obj.expr], ["objective"], variables, np.array([a, b]), tol)
+
+    assert found(1e6, 1e6) and found(1e6 + 1e-3, 1e6) and found(1e6, 1e6 + 1e-3)
+    assert not found(1e6 + 1.0, 1e6) and not found(1e6, 1e6 - 1.0)
+    assert not found(2.0, 1.0) and found(1.0, 1.0) and found(0.0, 0.0)
+    # the tolerance scales it
+    assert found(1e6 + 1.0, 1e6, tol=1e-6) and not found(1e6 + 1.0, 1e6, tol=1e-7)
+    # the variables keep their values
+    m = switch_model(kind, 5.0, 7.0)
+    P.kinks([m.obj.expr], ["objective"], [m.x, m.y], np.array([1.0, 1.0]), 1e-8)
+    assert (m.x.value, m.y.value) == (5.0, 7.0)
+
+
+def test_kinks_of_constants_and_of_inactive_constraints():
+    from pyomo.core.expr import MaxExpression
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=2.0)
+    m.c = pyo.Constraint(expr=MaxExpression([0, m.x - 5]) <= 10)          # at x = 2 inactive, though max(0, -3)
+    m.d = pyo.Constraint(expr=MaxExpression([0, m.x - 2]) >= 0)           # active (0 >= 0) and at its kink
+    m.obj = pyo.Objective(expr=(m.x - 2) ** 2)
+    cert = P.certify_pyomo(m)
+    assert cert.status == Status.REGION_BOUNDARY and cert.diagnostics.kinks == ("d: max(0, x - 2)",)
+    m.d.deactivate()
+    cert = P.certify_pyomo(m)
+    assert cert.status == Status.OPTIMAL and cert.diagnostics.kinks == ()
+    # a max of constants never switches with the variables
+    assert P.kinks([MaxExpression([0.0, 0.0]) + m.x], ["e"], [m.x], np.array([1.0]), 1e-8) == ()
