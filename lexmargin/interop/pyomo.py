@@ -768,6 +768,7 @@ def solve_pyomo(pyomo_model, *, load_solutions: bool = True, options: SolveOptio
     nlp, casadi_derivatives = pyomo_nlp(problem, rowmap)
     result = IpoptSolver(nlp, opts.ipopt_options()).solve(_initial_point(problem.variables))
     point, report = finish_or_keep(nlp, result, opts)
+    assert report is not None           # want_report: finish_or_keep always certifies here
     status, kinked = at_kinks(problem, rowmap, report, point.z, decide(report.kkt_met(opts.tolerances), result.status),
                               opts.tolerances)
     objective = problem.sense * nlp.evaluate(point.z).objective
