@@ -64,6 +64,10 @@ FAULTS = {
         [("return (Status.REGION_BOUNDARY if found and status == Status.OPTIMAL else status), found",
           "return status, found")],
         "tests/verification/test_verify_pyomo.py"),
+    "finish skipped beside a degenerate row (slack and multiplier both ~ sqrt(mu))": (
+        "lexmargin/nlp/finish.py",
+        [("clear = (relative > CLEAR_SUPPORT) & (slack <= CLEAR_ACTIVE * relative)", "clear = relative > CLEAR_SUPPORT")],
+        "tests/verification/test_verify_ipopt_finish.py"),
     "lexicographic width along the random direction only": (
         "lexmargin/problems/lexicographic.py",
         [("    return spread(stages, *ends)", "    return max(0.0, float(direction @ (ends[1] - ends[0])))")],

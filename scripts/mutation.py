@@ -54,7 +54,7 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                         "_active_set", "_kept", "_repair",
                                         "_bound_multipliers", "_State.__init__", "_State.evaluate",
                                         "_State.fixed_variables", "finish_or_keep", "well_identified",
-                                        "complementary_multipliers"]},
+                                        "complementary_multipliers", "infeasibility_gain"]},
     # Pyomo: constraint bounds -> rows, the NLP certify evaluates with Pyomo's own derivatives, dual and
     # reduced-cost signs, the status, the certificate assembled.  Left out: the Pyomo -> CasADi translation
     # (_visitor_class, _handlers, _combine, _fold, _unary, _free_variables: IPOPT's input, independent of the

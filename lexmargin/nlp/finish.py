@@ -48,7 +48,8 @@ IDENTIFY_TOL = 1e-4
 # active row's place in the first one's NNLS vertex when its gradient is nearly dependent on the active rows',
 # and the repairs then cycle between the two (adding one makes the other's multiplier negative)
 IDENTIFY_TOLS = (IDENTIFY_TOL, 1e-7)
-CLEAR_SUPPORT = 1e-6     # a near-active row whose weight is below this (relative) is ambiguous
+CLEAR_SUPPORT = 1e-6     # a near-active row whose weight is below this (relative) is ambiguous ...
+CLEAR_ACTIVE = 1e-3      # ... and so is one whose relative slack exceeds this fraction of its relative weight
 MAX_ROUNDS = 12
 MAX_NEWTON = 30
 NEWTON_TOL = 64 * np.finfo(float).eps   # a scaled KKT residual at rounding level: converged
@@ -251,6 +252,16 @@ def _repair(ext, working, lam, tol: Tolerances) -> bool:
     return False
 
 
+def infeasibility_gain(ext, multipliers) -> float:
+    """sum_i |lambda_i| v_i, v_i the violation of row i at the point of ``ext`` (max(0, -c_i), |h_j| for equalities):
+    how much lower than the optimum an infeasible point's objective may be (for a convex problem, weak duality:
+    f* = L(z*, lambda*) <= L(z, lambda*) <= f(z) + sum_i lambda*_i v_i).  The finish compares objectives with it:
+    the exact vertex of an LDP whose kept point violated rows by 7e-9 was "worse" by more than 1e-9 and refused."""
+    c = np.asarray(ext.values, dtype=float)
+    violation = np.where(ext.equality, np.abs(c), np.maximum(-c, 0.0))
+    return float(np.sum(np.abs(np.asarray(multipliers, dtype=float)) * violation))
+
+
 def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=None,
            tolerances: Tolerances | None = None, point=None, vertex: bool = False) -> Finished:
     """Exact active-set finish of an IPOPT point (see the module docstring); ``point``: nlp.evaluate at z.
@@ -281,7 +292,8 @@ def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=Non
         certified = bool(np.isfinite(after) and after <= tol.kkt)
         if certified:
             break
-    worse = point.objective > point0.objective + OBJECTIVE_SLACK * max(1.0, abs(point0.objective))
+    worse = point.objective > point0.objective + infeasibility_gain(ext0, lam) + \
+        OBJECTIVE_SLACK * max(1.0, abs(point0.objective))
     info = FinishInfo(True, "", rounds, steps, int(working.sum()), before, after)
     if not certified or (worse and before <= tol.kkt):
         reason = "objective increased" if certified else "the finished point is not certified"
@@ -347,16 +359,22 @@ NOT_NEEDED = ("not needed: the solver's point is certified, LICQ holds and every
 
 
 def well_identified(report: KKTReport, tol: Tolerances) -> bool:
-    """IPOPT's point needs no finish: certified, LICQ holds, and every near-active inequality row is
-    clearly in the support (weight > CLEAR_SUPPORT of the stationarity scale)."""
+    """IPOPT's point needs no finish: certified, LICQ holds, and every near-active inequality row (relative slack
+    s <= IDENTIFY_TOL) is clearly active and in the support: relative weight w (of the stationarity scale) above
+    CLEAR_SUPPORT and s <= CLEAR_ACTIVE w.  On an interior point's path s w ~ mu: a strictly complementary row has
+    w ~ 1 and s ~ mu, a degenerate one (multiplier 0 at the optimum, slack 0) both ~ sqrt(mu), and there the point is
+    off by ~ sqrt(mu) although every residual is ~ mu (an SVM with a weakly active sample: slack 1.1e-5, weight
+    2.5e-5, residuals 4.5e-11, w off by 8e-6)."""
     if not report.kkt_met(tol) or not report.licq.holds:
         return False
     ext = report.extended
-    near = ~ext.equality & (ext.values / np.maximum(ext.levels, TINY) <= IDENTIFY_TOL)
+    slack = ext.values / np.maximum(ext.levels, TINY)
+    near = ~ext.equality & (slack <= IDENTIFY_TOL)
     if not near.any():
         return True
     scale, weights = report.balance()
-    clear = weights > CLEAR_SUPPORT * scale
+    relative = weights / max(scale, TINY)
+    clear = (relative > CLEAR_SUPPORT) & (slack <= CLEAR_ACTIVE * relative)
     return bool(np.all(clear[near]))
 
 

@@ -284,6 +284,29 @@ def test_finish_does_not_trade_a_certified_point_for_a_worse_one(monkeypatch):
     assert F.finish(small.nlp(), small.z, small.multipliers, small.lo, small.up).info.reason == "objective increased"
 
 
+def test_finish_takes_the_exact_vertex_below_which_an_infeasible_point_lay():
+    """A certified point violating its active row by 5e-9 has an objective lower than the exact optimum's by about
+    lambda 5e-9 (> 1e-9 of |f|): that is what its infeasibility buys (infeasibility_gain), not a worse finish."""
+    p = kkt_qp(np.random.default_rng(5), n=3, active=1, inactive=1)
+    nlp = p.nlp()
+    a = p.A[0]
+    z0 = p.z - 5e-9 * a / (a @ a)
+    assert certify(nlp, z0, p.multipliers, p.lo, p.up).residuals.max <= 1e-8
+    assert nlp.evaluate(p.z).objective - nlp.evaluate(z0).objective > 1e-9 * abs(nlp.evaluate(z0).objective)
+    fin = F.finish(nlp, z0, p.multipliers, p.lo, p.up)
+    assert fin.info.applied and np.abs(fin.z - p.z).max() <= 1e-15
+
+
+def test_infeasibility_gain_is_the_multipliers_times_the_violations():
+    from types import SimpleNamespace
+    ext = SimpleNamespace(values=np.array([-2.0, 3.0, -1.0, 0.5, -0.25]),
+                          equality=np.array([False, False, False, True, True]))
+    lam = np.array([0.5, 7.0, -4.0, 2.0, -8.0])
+    # violations 2, 0, 1 (inequalities), 0.5, 0.25 (equalities, either sign) times |lambda|
+    assert F.infeasibility_gain(ext, lam) == 0.5 * 2 + 4.0 * 1 + 2.0 * 0.5 + 8.0 * 0.25
+    assert F.infeasibility_gain(SimpleNamespace(values=np.zeros(0), equality=np.zeros(0, bool)), np.zeros(0)) == 0.0
+
+
 def test_fit_multipliers_on_the_active_rows():
     p = kkt_qp(np.random.default_rng(6), n=5, active=2, inactive=2, equalities=1, bounds=True)
     lam = F.fit_multipliers(p.nlp(), p.z)
@@ -388,6 +411,18 @@ def test_well_identified_points_need_no_finish():
     lam[2] = 1e-9                                                           # active, weight below 1e-6
     q = p.A.T @ lam - p.Q @ p.z
     assert not F.well_identified(p.report(b=b, lam=lam, q=q), tol)
+    # slack and weight of the same small order (an interior point near a degenerate row: s w ~ mu, both ~ sqrt(mu)):
+    # ambiguous however clearly the multiplier counts; a slack CLEAR_ACTIVE times the weight or below is active
+    lam[2] = 1e-5
+    q = p.A.T @ lam - p.Q @ p.z
+    report = p.report(b=b, lam=lam, q=q)
+    scale, weights = report.balance()
+    relative = weights[2] / scale
+    assert 1e-6 < relative < 1e-3
+    for factor, identified in ((0.1, True), (0.99, True), (1.01, False), (1.5, False), (1 / F.CLEAR_ACTIVE, False)):
+        near = b.copy()
+        near[2] = p.A[2] @ p.z - factor * F.CLEAR_ACTIVE * relative * report.extended.levels[2]
+        assert F.well_identified(p.report(b=near, lam=lam, q=q), tol) is identified, factor
     # LICQ fails: two copies of an active row
     A = np.vstack([p.A, p.A[:1]])
     two = QP(**{**p.__dict__, "A": A, "b": np.append(p.b, p.b[0]), "lam": np.append(p.lam, 0.0),

@@ -409,3 +409,21 @@ def test_kinks_of_constants_and_of_inactive_constraints():
     assert cert.status == Status.OPTIMAL and cert.diagnostics.kinks == ()
     # a max of constants never switches with the variables
     assert P.kinks([MaxExpression([0.0, 0.0]) + m.x], ["e"], [m.x], np.array([1.0]), 1e-8) == ()
+
+
+def test_an_interior_point_near_a_degenerate_row_is_finished():
+    """Hard-margin SVM with bias in Pyomo, 5 integer samples in R^4 (hunt of 2026-12-02): sample 1 is active with
+    multiplier 0 at the optimum (w* = (-1/5, 2/5, 1/5, -2/5), b* = 3/5, checked in rationals); IPOPT left it at slack
+    1.1e-5 with multiplier 4.9e-6 (residuals 4.5e-11, w off by 8e-6) and the finish was skipped as not needed."""
+    X = np.array([[2.0, -2.0, 2.0, 2.0], [-1.0, -2.0, 1.0, -2.0], [2.0, -2.0, -2.0, 0.0], [1.0, -1.0, 1.0, -2.0],
+                  [1.0, 1.0, 1.0, 0.0]])
+    y = np.array([-1.0, 1.0, -1.0, 1.0, 1.0])
+    m = pyo.ConcreteModel()
+    m.w = pyo.Var(range(4), initialize=0.0)
+    m.b = pyo.Var(initialize=0.0)
+    m.obj = pyo.Objective(expr=sum(m.w[j] ** 2 for j in range(4)))
+    m.c = pyo.Constraint(range(5), rule=lambda m, n: float(y[n]) * (sum(float(X[n, j]) * m.w[j] for j in range(4))
+                                                                     + m.b) >= 1)
+    solved = P.solve_pyomo(m)
+    assert solved.status == Status.OPTIMAL and solved.certificate.finish.applied
+    np.testing.assert_allclose(solved.values, [-0.2, 0.4, 0.2, -0.4, 0.6], rtol=0, atol=1e-14)
