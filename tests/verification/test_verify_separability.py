@@ -116,6 +116,43 @@ def test_farkas_proof_at_a_large_data_scale():
     assert proof is not None and proof.relative_residual == 0.0 and proof.norm_bound == math.inf
 
 
+def _lstsq_answering_first(monkeypatch, first):
+    """np.linalg.lstsq whose first answer is ``first`` (what one CPU's SVD gave for the rows +-1e17, where another's
+    was exact); later calls are numpy's own."""
+    original, calls = np.linalg.lstsq, []
+
+    def lstsq(*args, **kwargs):
+        calls.append(1)
+        return (first, None, None, None) if len(calls) == 1 else original(*args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "lstsq", lstsq)
+    return calls
+
+
+def test_refinement_makes_a_vertex_exact_whatever_the_lapack(monkeypatch):
+    calls = _lstsq_answering_first(monkeypatch, 0.5 + np.array([2.220446049250313e-16, -1.6653345369377348e-16]))
+    A = np.array([[0.6938893903907228], [-0.6938893903907228]])
+    assert S._refine(A, np.array([0.5, 0.5])).tolist() == [0.5, 0.5] and len(calls) == 2
+    calls.clear()
+    proof = S.farkas_proof(np.array([[1e17], [-1e17]]), np.zeros(2))
+    assert proof.relative_residual == 0.0 and proof.norm_bound == math.inf
+
+
+def test_refinement_never_takes_a_correction_that_raises_the_residual(monkeypatch):
+    """A correction step whose exactly rounded residual is not smaller is refused, and refinement stops there."""
+    original, calls = np.linalg.lstsq, []
+
+    def lstsq(M, r, rcond=None):
+        calls.append(1)
+        solution = original(M, r, rcond=rcond)[0]
+        return (solution + 1e-14 if len(calls) == 1 else solution + 0.25, None, None, None)
+
+    monkeypatch.setattr(np.linalg, "lstsq", lstsq)
+    A = np.array([[1.0], [-1.0]])
+    first = original(np.array([[1.0, -1.0], [1.0, 1.0]]), np.array([0.0, 1.0]), rcond=None)[0] + 1e-14
+    assert S._refine(A, np.array([0.5, 0.5])).tolist() == first.tolist() and len(calls) == 2
+
+
 def test_max_margin_with_a_subnormal_sample_is_not_separable():
     import lexmargin as lm
     X = np.array([[1.0, 0.5], [-2.0, -1.0], [1e-310, 3e-310], [0.3, -2.0]])
