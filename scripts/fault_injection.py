@@ -106,6 +106,14 @@ FAULTS = {
         "lexmargin/problems/dual.py",
         [("VIOLATION = 1e-13 ", "VIOLATION = 1e-3 ")],
         "tests/verification/test_verify_dual.py"),
+    "finish: a dependent row joins the working set without an exchange (DEPENDENT 1e-10 -> -1)": (
+        "lexmargin/nlp/finish.py",
+        [("DEPENDENT = 1e-10 ", "DEPENDENT = -1.0 ")],
+        "tests/verification/test_verify_ipopt_finish.py"),
+    "Farkas weights without iterative refinement (REFINE_STEPS 2 -> 0)": (
+        "lexmargin/problems/separability.py",
+        [("REFINE_STEPS = 2 ", "REFINE_STEPS = 0 ")],
+        "tests/verification/test_verify_separability.py"),
     "dual route: inconsistent rows only at rho exactly 0 (RHO_ROUNDING 16 eps -> 0)": (
         "lexmargin/problems/dual.py",
         [("RHO_ROUNDING = 16 * np.finfo(float).eps", "RHO_ROUNDING = 0.0")],

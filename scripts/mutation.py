@@ -45,7 +45,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # Left out: solve_convex (which IPOPT algorithm runs first: a solver strategy whose result certify judges)
     "ipopt": {"lexmargin.nlp.ipopt": ["bound_multipliers", "status_of", "IpoptSolver.__init__",
                                       "IpoptSolver.solve", "solve"]},
-    # the exact finish: candidate rows, NNLS multipliers, working-set repair, acceptance by the certificate,
+    # the exact finish: candidate rows, NNLS multipliers, working-set repair (a dependent row's exchange: _enter),
+    # acceptance by the certificate,
     # when it runs at all (finish_or_keep, well_identified), the multipliers of clearly inactive rows zeroed,
     # fit_multipliers (the multipliers a ReLU region's original problem is judged with).  Left out: _newton
     # and _kkt_step, the Newton solver of the working-set KKT system (a fault there slows or stops
@@ -54,7 +55,7 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                         "_active_set", "_kept", "_repair",
                                         "_bound_multipliers", "_State.__init__", "_State.evaluate",
                                         "_State.fixed_variables", "finish_or_keep", "well_identified",
-                                        "complementary_multipliers", "infeasibility_gain"]},
+                                        "complementary_multipliers", "infeasibility_gain", "_enter"]},
     # Pyomo: constraint bounds -> rows, the NLP certify evaluates with Pyomo's own derivatives, dual and
     # reduced-cost signs, the status, the certificate assembled.  Left out: the Pyomo -> CasADi translation
     # (_visitor_class, _handlers, _combine, _fold, _unary, _free_variables: IPOPT's input, independent of the

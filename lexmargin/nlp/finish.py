@@ -11,7 +11,8 @@ set is degenerate (more active rows than the solution needs).  After IPOPT:
 3. the working set W (equalities and the rows with lambda > 0) is held active, and the KKT system
    grad phi(z) = J_W(z)^T lambda_W,  c_W(z) = 0  is solved by Newton's method with the Hessian of the
    Lagrangian (one step for a QP; a Schur complement when the Hessian is diagonal);
-4. a row that ends up violated joins W, a negative multiplier leaves it, and step 3 repeats.
+4. a row that ends up violated joins W (in exchange for a row of W when its gradient depends on W's: the ratio
+   test of a dual active-set step, so W stays independent), a negative multiplier leaves it, and step 3 repeats.
 
 The finished point is kept only when its recomputed residuals meet the tolerance and its objective is
 not worse than IPOPT's (when IPOPT's point was certified too): the certificate, not the finish, decides.
@@ -51,6 +52,8 @@ IDENTIFY_TOLS = (IDENTIFY_TOL, 1e-7)
 CLEAR_SUPPORT = 1e-6     # a near-active row whose weight is below this (relative) is ambiguous ...
 CLEAR_ACTIVE = 1e-3      # ... and so is one whose relative slack exceeds this fraction of its relative weight
 MAX_ROUNDS = 12
+DEPENDENT = 1e-10     # a row joining the working set whose gradient the working rows' span to this (relative)
+#                       takes a working row's place (``_enter``)
 MAX_NEWTON = 30
 NEWTON_TOL = 64 * np.finfo(float).eps   # a scaled KKT residual at rounding level: converged
 OBJECTIVE_SLACK = 1e-9
@@ -247,9 +250,31 @@ def _repair(ext, working, lam, tol: Tolerances) -> bool:
         return True
     slack = np.where(working | ext.equality, np.inf, ext.values / np.maximum(ext.levels, TINY))
     if slack.size and np.min(slack) < -tol.active * 1e-2:
-        working[int(np.argmin(slack))] = True
+        _enter(ext, working, lam, int(np.argmin(slack)))
         return True
     return False
+
+
+def _enter(ext, working, lam, row: int) -> None:
+    """Row ``row`` joins the working set.  When its gradient a is a combination of the working rows' (a = J_W^T alpha
+    to relative DEPENDENT: at a vertex, say, where n rows already hold the n variables), the working set would be
+    dependent and Newton's KKT system singular (multipliers ~1e16, and the repairs cycle between the two sets), so
+    one row leaves by the textbook ratio test of a dual active-set step: with the new row's multiplier t,
+    grad phi = sum_j (lambda_j - t alpha_j) a_j + t a holds for every t; t grows until the first inequality row with
+    alpha_j > 0 reaches lambda_j - t alpha_j = 0, and that row leaves.  No such row: the row joins as before."""
+    rows = np.nonzero(working)[0]
+    if rows.size:
+        J, a = ext.jacobian[rows], ext.jacobian[row]
+        alpha = np.linalg.lstsq(J.T, a, rcond=None)[0]
+        blocking = ~ext.equality[rows] & (alpha > 0)
+        if np.linalg.norm(J.T @ alpha - a) <= DEPENDENT * np.linalg.norm(a) and blocking.any():
+            ratios = lam[rows][blocking] / alpha[blocking]
+            k = int(np.argmin(ratios))
+            t = max(float(ratios[k]), 0.0)
+            lam[rows] -= t * alpha
+            leaving = rows[blocking][k]
+            working[leaving], lam[leaving], lam[row] = False, 0.0, t
+    working[row] = True
 
 
 def infeasibility_gain(ext, multipliers) -> float:

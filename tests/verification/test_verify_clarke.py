@@ -50,10 +50,11 @@ def test_issue_reproduction_is_certified_only_where_a_clarke_choice_exists(monke
     cert = lm.max_margin(net, data, starts=6, seed=9502)
     assert cert.status == Status.OPTIMAL and cert.kkt.max <= 1e-8
     region = cert.diagnostics.region
-    # the first start (normalized GD) reaches the certified point after crossing a region boundary; the other
-    # starts that reach it (within TIE) walk 2 to 6 regions, depending on MUMPS's pivoting: the first one is reported
-    assert len(region.walk) >= 2 and region.walk[0].status == Status.REGION_BOUNDARY
+    # the starts that reach the certified point (within TIE) walk 1 to 6 regions, depending on MUMPS's pivoting and
+    # the CPU's rounding (on an Intel machine the first start crossed a region boundary, on an AMD EPYC one its first
+    # region held the optimum); the first one is reported: every region before its last ends at a boundary
     assert region.walk[-1].status == Status.OPTIMAL
+    assert all(step.status == Status.REGION_BOUNDARY for step in region.walk[:-1])
     objectives = [w.objective for w in region.walk]
     assert all(b <= a * (1 + 1e-9) for a, b in zip(objectives, objectives[1:]))
     # independent check: 2 theta = sum_n lambda_n grad f_n with the reported slopes on the kinked units

@@ -173,6 +173,7 @@ def test_repair_steps():
         equality = np.array([False, False, True, False])
         values = np.array([0.0, 0.0, 0.0, -1e-3])
         levels = np.ones(4)
+        jacobian = np.eye(4)         # independent rows: a violated row joins without an exchange
     tol = Tolerances()
     working = np.array([True, True, True, False])
     lam = np.array([1.0, -0.5, -3.0, 0.0])       # the equality's negative multiplier is fine
@@ -208,8 +209,85 @@ def test_repair_steps():
         levels = np.array([1.0, 1.0, 100.0, 1.0])
     working = np.array([True, True, False, False])
     assert not F._repair(Level, working, np.array([3.0, 1.0, 0.0, 0.0]), tol) and not working[2]
-    empty = type("E", (), {"equality": np.zeros(0, bool), "values": np.zeros(0), "levels": np.zeros(0)})
+    empty = type("E", (), {"equality": np.zeros(0, bool), "values": np.zeros(0), "levels": np.zeros(0),
+                           "jacobian": np.zeros((0, 2))})
     assert not F._repair(empty, np.zeros(0, bool), np.zeros(0), tol)
+
+
+class Vertex:
+    """Rows a_0 = (1, 0), a_1 = (0, 1) hold a vertex in R^2 with multipliers (2, 1); a_2 = (1, 1) is violated and
+    depends on them (alpha = (1, 1)); a_3 = (1, -1) too (alpha = (1, -1)); a_4 = (-1, -1) has no blocking row."""
+
+    equality = np.zeros(5, bool)
+    values = np.array([0.0, 0.0, -0.5, -0.1, -0.1])
+    levels = np.ones(5)
+    jacobian = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
+
+
+def test_a_dependent_row_joins_in_exchange_for_the_blocking_row():
+    """The ratio test: t = min_j lambda_j / alpha_j over alpha_j > 0 = min(2, 1) = 1 at row 1, which leaves; the new
+    multipliers (2 - 1, 1 - 1, 1) still give grad phi = (2, 1) = 1 a_0 + 1 a_2."""
+    working, lam = np.array([True, True, False, False, False]), np.array([2.0, 1.0, 0.0, 0.0, 0.0])
+    assert F._repair(Vertex, working, lam, Tolerances())
+    assert working.tolist() == [True, False, True, False, False] and lam.tolist() == [1.0, 0.0, 1.0, 0.0, 0.0]
+    np.testing.assert_allclose(Vertex.jacobian.T @ lam, [2.0, 1.0], rtol=0, atol=1e-15)
+
+
+def test_the_exchange_takes_only_rows_with_a_positive_coefficient():
+    """a_3 = a_0 - a_1: only row 0 blocks (alpha_0 = 1 > 0), at t = 2; row 1's multiplier grows to 1 + 2."""
+    class Third(Vertex):
+        values = np.array([0.0, 0.0, 0.5, -0.5, 0.5])
+    working, lam = np.array([True, True, False, False, False]), np.array([2.0, 1.0, 0.0, 0.0, 0.0])
+    F._enter(Third, working, lam, 3)
+    assert working.tolist() == [False, True, False, True, False]
+    np.testing.assert_allclose(lam, [0.0, 3.0, 0.0, 2.0, 0.0], rtol=0, atol=1e-15)
+
+
+def test_a_row_no_working_row_blocks_joins_as_before():
+    """a_4 = -(a_0 + a_1): no alpha_j > 0, so nothing leaves (the old rule); an equality row never blocks; an
+    independent row joins with multiplier 0."""
+    working, lam = np.array([True, True, False, False, False]), np.array([2.0, 1.0, 0.0, 0.0, 0.0])
+    F._enter(Vertex, working, lam, 4)
+    assert working.tolist() == [True, True, False, False, True] and lam.tolist() == [2.0, 1.0, 0.0, 0.0, 0.0]
+
+    class Equalities(Vertex):
+        equality = np.array([True, True, False, False, False])
+    working, lam = np.array([True, True, False, False, False]), np.array([2.0, 1.0, 0.0, 0.0, 0.0])
+    F._enter(Equalities, working, lam, 2)
+    assert working.tolist() == [True, True, True, False, False] and lam.tolist() == [2.0, 1.0, 0.0, 0.0, 0.0]
+    working, lam = np.array([True, False, False, False, False]), np.array([2.0, 0.0, 0.0, 0.0, 0.0])
+    F._enter(Vertex, working, lam, 2)                # (1, 1) is not in the span of (1, 0): no exchange
+    assert working.tolist() == [True, False, True, False, False] and lam.tolist() == [2.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_a_nearly_dependent_row_is_judged_by_the_relative_residual():
+    """a = (1, 1e-9) beside the working row (1, 0): residual 1e-9 of |a| > DEPENDENT, so it joins without an exchange;
+    (1, 1e-11) is dependent to 1e-11 and replaces it."""
+    class Near(Vertex):
+        jacobian = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1e-9], [1.0, 1e-11], [0.0, 0.0]])
+    working, lam = np.array([True, False, False, False, False]), np.array([2.0, 0.0, 0.0, 0.0, 0.0])
+    F._enter(Near, working, lam, 2)
+    assert working.tolist() == [True, False, True, False, False]
+    working, lam = np.array([True, False, False, False, False]), np.array([2.0, 0.0, 0.0, 0.0, 0.0])
+    F._enter(Near, working, lam, 3)
+    assert working.tolist() == [False, False, False, True, False] and lam[3] == pytest.approx(2.0, rel=1e-15)
+
+
+def test_the_finish_reaches_the_vertex_from_an_interior_start_by_exchanges():
+    """svm_with_bias's QP (12 samples in the plane, theta = (w, b)) from IPOPT's starting point (max_iter = 0): the
+    repairs add violated rows to a working set that already holds a vertex; without the exchange its KKT system was
+    singular (multipliers ~1e16) and the repairs cycled between two sets for all 12 rounds (seen on an AMD EPYC
+    machine; an Intel one's rounding happened to escape).  With it: three rounds, the exact optimum."""
+    from test_verify_svm_bias import offset_data
+
+    from lexmargin.nlp.options import SolveOptions
+    from lexmargin.problems import svm_bias as S
+
+    data = offset_data(n=12, d=2)
+    qp = S.svm_with_bias_qp(data, route="qp", options=SolveOptions(max_iter=0, raise_on_failure=False))[2].qp
+    assert qp.solver.iterations == 0 and qp.finish.applied and qp.finish.rounds <= 4 and qp.status == "optimal"
+    exact = S.svm_with_bias_qp(data)[2].qp
+    np.testing.assert_allclose(qp.theta, exact.theta, rtol=0, atol=1e-12 * np.max(np.abs(exact.theta)))
 
 
 def test_finish_keeps_the_point_it_cannot_certify():

@@ -171,6 +171,8 @@ def test_deep_linear_certificate_field_by_field():
     assert cert.finish.reason == NOT_NEEDED and cert.diagnostics.working_set_rounds == 1
     assert cert.diagnostics.working_set_size == data.n_samples
     assert cert.solver.iterations == 0 and 0.0 <= cert.solver.seconds < 60.0
-    # the inner linear solve gets the caller's options: with no iteration it fails, and the closed form with it
+    # the inner linear solve gets the caller's options: with no iteration and no finish it fails, and the closed form
+    # with it (the finish alone, from IPOPT's starting point, reaches the vertex here)
     problem = lm.MaxMarginProblem(model, data)
-    assert problem._deep_linear((2,), lm.SolveOptions(max_iter=0), 0.0) is None
+    assert problem._deep_linear((2,), lm.SolveOptions(max_iter=0, finish=False), 0.0) is None
+    assert problem._deep_linear((2,), lm.SolveOptions(max_iter=0), 0.0).status == "optimal"

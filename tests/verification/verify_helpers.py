@@ -185,3 +185,43 @@ def three_class_points():
     pairs = [[n, j] for n in range(4) for j in range(3) if j != y[n]]
     model = lm.load_model("multiclass_linear", input_dim=2, n_classes=3)
     return model, lm.Dataset(X, y, n_classes=3), X, y, pairs
+
+
+# ---- multi-class max-margin in exact arithmetic ---------------------------------------------------------------
+def kesler(X, y, K):
+    """The margin rows as a matrix: row (n, j) of A is (e_{y_n} - e_j) kron x_n, sample-major, j increasing."""
+    rows, pairs = [], []
+    for n, (x, label) in enumerate(zip(X, y)):
+        for j in range(K):
+            if j != label:
+                a = np.zeros((K, X.shape[1]))
+                a[label] += x
+                a[j] -= x
+                rows.append(a.ravel())
+                pairs.append((n, j))
+    return np.array(rows), np.array(pairs)
+
+
+def exact_support_optimum(A, support):
+    """The max-margin optimum over the rows ``support`` in rational arithmetic: theta = A_S^T mu / 2 with
+    (A_S A_S^T) mu = 2 (None when A_S A_S^T is singular), and whether it is the optimum over all rows (mu >= 0 and
+    every row A theta >= 1, exactly)."""
+    from fractions import Fraction
+
+    rows = [[Fraction(float(v)) for v in A[i]] for i in range(A.shape[0])]
+    S = [rows[i] for i in support]
+    k = len(S)
+    M = [[sum(a * b for a, b in zip(S[i], S[j])) for j in range(k)] + [Fraction(2)] for i in range(k)]
+    for c in range(k):                                    # Gauss-Jordan, exact
+        p = next((i for i in range(c, k) if M[i][c] != 0), None)
+        if p is None:
+            return None, False
+        M[c], M[p] = M[p], M[c]
+        for i in range(k):
+            if i != c and M[i][c] != 0:
+                f = M[i][c] / M[c][c]
+                M[i] = [a - f * b for a, b in zip(M[i], M[c])]
+    mu = [M[i][k] / M[i][i] for i in range(k)]
+    theta = [sum(mu[i] * S[i][p] for i in range(k)) / 2 for p in range(A.shape[1])]
+    optimal = all(m >= 0 for m in mu) and all(sum(a * t for a, t in zip(row, theta)) >= 1 for row in rows)
+    return np.array([float(t) for t in theta]), optimal
