@@ -32,10 +32,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.optimize import nnls
 
 from .certify import TINY, KKTReport, certify, unit_rows
 from .nlp import NLP, extend, split_extended_multipliers
+from .nnls import nnls
 from .options import Tolerances
 
 

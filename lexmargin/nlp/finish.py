@@ -37,10 +37,10 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
-from scipy.optimize import nnls
 
 from .certify import TINY, KKTReport, balance, certify, residuals, stationarity_residual, unit_rows
 from .nlp import NLP, extend, split_bound_multipliers
+from .nnls import nnls
 from .options import SolveOptions, Tolerances
 from .status import Status
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import nnls
+
+from ..nlp.nnls import nnls
 
 
 def unit(v, axis=-1) -> np.ndarray:
@@ -166,6 +167,8 @@ def nnls_multipliers(theta, margins, jacobian, degree: float = 1.0, rtol: float 
     J = np.asarray(jacobian, dtype=float)
     if J.shape != (f.size, theta.size):
         raise ValueError(f"jacobian must have shape {(f.size, theta.size)}; got {J.shape}")
+    if not rtol >= 0:
+        raise ValueError(f"rtol must be >= 0; got {rtol}")
     fmin = float(np.min(f))
     if not fmin > 0:
         raise ValueError(f"theta does not separate the data (min margin {fmin:g}): no multipliers")

@@ -51,9 +51,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.linalg import LinAlgError
 from scipy.linalg.lapack import dpstrf
-from scipy.optimize import nnls
 
 from ..nlp.lapack import cho_solve_lower, cholesky_lower, solve_lower
+from ..nlp.nnls import nnls
 from .margins import largest_magnitude, power_of_two_exponent
 
 TINY = np.finfo(float).tiny

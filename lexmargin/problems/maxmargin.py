@@ -24,7 +24,6 @@ from functools import cached_property
 
 import casadi as ca
 import numpy as np
-from scipy.optimize import nnls
 
 from ..errors import DataError, ModelError, NoSeparatingPointError, NotSeparableError, SolverError
 from ..modeling import ops
@@ -37,6 +36,7 @@ from ..nlp.certify import KKTReport, Residuals, certify
 from ..nlp.clarke import KinkedRow, clarke_check
 from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
 from ..nlp.nlp import NLP, Point, Rows, split_extended_multipliers
+from ..nlp.nnls import nnls
 from ..nlp.norms import L2, OBJECTIVE, Lift, PartialL2, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide

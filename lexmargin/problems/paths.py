@@ -49,7 +49,6 @@ from dataclasses import dataclass, field, replace
 
 import casadi as ca
 import numpy as np
-from scipy.optimize import nnls
 
 from ..errors import LexmarginError
 from ..modeling.data import Dataset
@@ -59,6 +58,7 @@ from ..nlp.certify import TINY
 from ..nlp.finish import finish_or_keep
 from ..nlp.ipopt import IpoptResult, IpoptSolver
 from ..nlp.nlp import NLP, Point, Rows, extend, split_extended_multipliers
+from ..nlp.nnls import nnls
 from ..nlp.norms import BALL, Lift, Norm, get_norm
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status

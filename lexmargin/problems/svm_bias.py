@@ -37,13 +37,13 @@ import time
 from dataclasses import dataclass, replace
 
 import numpy as np
-from scipy.optimize import nnls
 
 from ..errors import LexmarginError, ModelError, NotSeparableError, SolverError
 from ..modeling.data import Dataset
 from ..nlp.certificate import Certificate, SolverInfo, assemble, jsonable
 from ..nlp.certify import certify
 from ..nlp.finish import FinishInfo, fit_multipliers
+from ..nlp.nnls import nnls
 from ..nlp.norms import OBJECTIVE, PartialL2
 from ..nlp.options import SolveOptions
 from ..nlp.status import Status, decide

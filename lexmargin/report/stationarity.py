@@ -38,9 +38,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import nnls
 
 from ..nlp.certify import GRAM_CONDITION, LICQ, licq
+from ..nlp.nnls import nnls
 from .nnls import gram_nnls
 
 EPS = np.finfo(float).eps
