@@ -88,7 +88,9 @@ FAULTS = {
     "IPOPT's certified point of a linear-margin NLP kept unfinished": (
         "lexmargin/nlp/finish.py",
         [("always = nlp.hessian_diagonal or nlp.linear_margins", "always = nlp.hessian_diagonal")],
-        "tests/test_paths.py::test_margin_path_of_a_linear_model_is_finished_where_terms_cancel"),
+        # (tests/test_paths.py::test_margin_path_of_a_linear_model_is_finished_where_terms_cancel caught it until
+        # IPOPT's point there came to be finished on other grounds, on an AMD EPYC machine: a test of the rule itself)
+        "tests/verification/test_verify_ipopt_finish.py::test_finish_or_keep_decisions"),
     "LICQ always holds": (
         "lexmargin/nlp/certify.py",
         [("return LICQ(m, rank, smallest, rank == m)", "return LICQ(m, rank, smallest, True)"),
@@ -110,6 +112,15 @@ FAULTS = {
         "lexmargin/nlp/finish.py",
         [("DEPENDENT = 1e-10 ", "DEPENDENT = -1.0 ")],
         "tests/verification/test_verify_ipopt_finish.py"),
+    "HiGHS's inequality marginals taken with their own sign (lambda <= 0)": (
+        "lexmargin/nlp/highs.py",
+        [("multipliers[~eq] = -np.asarray(lp.ineqlin.marginals, dtype=float)",
+          "multipliers[~eq] = np.asarray(lp.ineqlin.marginals, dtype=float)")],
+        "tests/verification/test_verify_highs.py"),
+    "HiGHS's bound multipliers not mapped back from the scaled variables": (
+        "lexmargin/nlp/highs.py",
+        [("np.asarray(lp.lower.marginals, dtype=float) / scale", "np.asarray(lp.lower.marginals, dtype=float)")],
+        "tests/verification/test_verify_highs.py"),
     "Farkas weights without iterative refinement (REFINE_STEPS 2 -> 0)": (
         "lexmargin/problems/separability.py",
         [("REFINE_STEPS = 2 ", "REFINE_STEPS = 0 ")],

@@ -182,10 +182,14 @@ def test_route_is_chosen_automatically():
     assert lm.max_margin(linear(3), data).solver.name == "dual_active_set"
     assert lm.max_margin(linear(3), data, route="ipopt").solver.name == "ipopt"
     assert lm.max_margin(linear(3), data, route="dual").solver.name == "dual_active_set"
-    # IPOPT's own point (finish=False), IPOPT's working set, other norms: IPOPT's route
+    # IPOPT's own point (finish=False), IPOPT's working set, smooth norms other than l2: IPOPT's route; polyhedral
+    # norms: the LP route (HiGHS)
     assert lm.max_margin(linear(3), data, finish=False).solver.name == "ipopt"
     assert lm.max_margin(linear(3), data, working_set=lm.WorkingSetOptions(enabled=True)).solver.name == "ipopt"
-    assert lm.max_margin(linear(3), data, norm="l1").solver.name == "ipopt"
+    assert lm.max_margin(linear(3), data, norm=lm.get_norm("lp", p=3.0)).solver.name == "ipopt"
+    assert lm.max_margin(linear(3), data, norm="l1").solver.name == "highs"
+    assert lm.max_margin(linear(3), data, norm="linf").solver.name == "highs"
+    assert lm.max_margin(linear(3), data, norm="l1", finish=False).solver.name == "ipopt"
     with pytest.raises(ValueError, match="route"):
         lm.max_margin(linear(3), data, route="simplex")
     with pytest.raises(ValueError, match="l2"):

@@ -37,3 +37,5 @@ def test_a_negative_near_support_width_is_an_error():
     theta, margins, J = np.array([1.0, 2.0]), np.array([1.0, 2.0]), np.eye(2)
     with pytest.raises(ValueError, match="rtol"):
         nnls_multipliers(theta, margins, J, rtol=-0.5)
+    with pytest.raises(ValueError, match="no parameters"):
+        nnls_multipliers(np.zeros(0), margins, np.zeros((2, 0)))

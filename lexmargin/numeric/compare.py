@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from ..nlp.nnls import nnls
+from scipy.optimize import nnls
 
 
 def unit(v, axis=-1) -> np.ndarray:
@@ -167,8 +166,10 @@ def nnls_multipliers(theta, margins, jacobian, degree: float = 1.0, rtol: float 
     J = np.asarray(jacobian, dtype=float)
     if J.shape != (f.size, theta.size):
         raise ValueError(f"jacobian must have shape {(f.size, theta.size)}; got {J.shape}")
-    if not rtol >= 0:
-        raise ValueError(f"rtol must be >= 0; got {rtol}")
+    if not rtol >= 0:      # the near-support set then holds the smallest margin at least: scipy's nnls aborts the
+        raise ValueError(f"rtol must be >= 0; got {rtol}")       # interpreter on a matrix without columns
+    if theta.size == 0:    # ... and returns uninitialized memory for one without rows
+        raise ValueError("theta has no parameters: no multipliers")
     fmin = float(np.min(f))
     if not fmin > 0:
         raise ValueError(f"theta does not separate the data (min margin {fmin:g}): no multipliers")

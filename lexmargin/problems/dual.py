@@ -85,7 +85,7 @@ ROW_BOUND = 2.0 ** 20     # r is scaled first when one row alone bounds ||theta*
 STALL_ROUNDS = 5          # tall data: this many rounds in a row without a new smallest rho ...
 STALL_DECREASE = 1e-12    # ... (smaller by more than this, relative) end the working-set loop: "stalled"
 
-ROUTES = ("auto", "ipopt", "dual")
+ROUTES = ("auto", "ipopt", "dual", "lp")
 
 __all__ = ["ROUTES", "LDPResult", "dual_applies", "dual_certificate", "least_distance", "linear_margins"]
 

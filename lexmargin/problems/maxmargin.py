@@ -43,6 +43,7 @@ from ..nlp.status import Status, decide
 from ..nlp.threads import single_blas_thread
 from ..progress import bar, get_logger, verbose_call
 from .dual import ROUTES, dual_applies, dual_certificate, linear_margins
+from .lp import lp_applies, lp_certificate
 from .margins import (
     STRUCTURES,
     InputAffineMargins,
@@ -81,7 +82,7 @@ SIGN_ROWS_MIN_SET = 1500    # automatic sign working set only above this many si
                            # was 15 % slower at N=100 (800 rows: one solver build per region) and 2x the IPOPT
                            # iterations per second at N=300 (2400 rows)
 START_KEPT = "the start itself: no solve from it reached a smaller objective"
-SOLVER_NAMES = {"ipopt": "IPOPT", "clarabel": "Clarabel (the activation region's convex form)"}
+SOLVER_NAMES = {"ipopt": "IPOPT", "clarabel": "Clarabel (the activation region's convex form)", "highs": "HiGHS"}
 # the activation-region route forms the N U x P sign-row Jacobian and P x P Hessians densely (CasADi, IPOPT, the
 # certificate); beyond this many bytes for either it is refused up front instead of running out of memory after
 # minutes without a progress record (measured: 64-256-256-1 on 360 digits, 121 GB and 54 GB)
@@ -398,7 +399,9 @@ class MaxMarginProblem:
                 method (problems/dual.py), IPOPT when that is not certified ``optimal`` (and with ``finish=False``,
                 which asks for IPOPT's own point); the activation regions of bias-free two-layer ReLU nets under
                 the l2 objective are solved in their convex form (``relu_convex``: a second-order cone program per
-                region, IPOPT when it fails); "ipopt": IPOPT only; "dual": the dual route only (its certificate
+                region, IPOPT when it fails); models linear in theta with a polyhedral objective (l1, linf) by
+                HiGHS's dual simplex on the linear program (``problems.lp``), IPOPT when that is not ``optimal``;
+                "ipopt": IPOPT only; "dual": the dual route only; "lp": the LP route only (each: its certificate
                 whatever its status).
         Returns:
             The Certificate of the best start (raises on failure unless ``raise_on_failure=False``).
@@ -421,7 +424,7 @@ class MaxMarginProblem:
             cert = self._solve_in_regions(points, opts, ws, started)
         else:
             dual = self._dual(opts, started, route, working_set is not None)
-            if dual is not None and (dual.success or route == "dual"):
+            if dual is not None and (dual.success or route in ("dual", "lp")):
                 cert = dual
             else:
                 # IPOPT gets what the dual route left of the time limit (none left: IPOPT stops at once, max_time)
@@ -435,16 +438,23 @@ class MaxMarginProblem:
         return cert
 
     def _dual(self, opts: SolveOptions, started, route: str, working_set_given: bool = False):
-        """The dual route's certificate, whatever its status (``_solve`` runs IPOPT unless it is ``optimal`` or the
-        route is "dual"); None where the route does not apply or (unless route="dual") its rows are inconsistent:
-        IPOPT's route and a Farkas proof decide."""
+        """The certificate of the exact route for linear models, whatever its status (``_solve`` runs IPOPT unless it
+        is ``optimal`` or that route was asked for): the dual route (l2 objective) or the LP route (l1 / linf,
+        ``problems.lp``); None where neither applies or (unless route="dual") the dual route's rows are
+        inconsistent: IPOPT's route and a Farkas proof decide."""
         if route not in ROUTES:
             raise ValueError(f"route must be one of {ROUTES}; got {route!r}")
         if route == "dual" and not dual_applies(self):
             raise ValueError("route='dual' needs a model linear in theta and the l2 objective")
+        if route == "lp" and not lp_applies(self):
+            raise ValueError("route='lp' needs a model linear in theta and a polyhedral objective (l1, linf)")
         # finish=False asks for IPOPT's own (unfinished) point, WorkingSetOptions configure IPOPT's working set:
         # IPOPT's route
-        if route == "ipopt" or (route == "auto" and (not opts.finish or working_set_given)) or not dual_applies(self):
+        if route == "ipopt" or (route == "auto" and (not opts.finish or working_set_given)):
+            return None
+        if route in ("auto", "lp") and lp_applies(self):
+            return lp_certificate(self, opts, started)
+        if not dual_applies(self):
             return None
         return dual_certificate(self, opts, started, force=route == "dual")
 
@@ -1111,7 +1121,7 @@ def max_margin(model: Model, data, norm="l2", *, p: float | None = None, options
         structure: "auto" (default): models affine in their input are evaluated through beta(theta), and a deep
             linear net (l2, no init, no starts) gets the balanced factorization of the linear max-margin solution
             (its global minimum), certified; "general": the model's own CasADi functions and random starts.
-        route: "auto", "ipopt" or "dual" (see MaxMarginProblem.solve).
+        route: "auto", "ipopt", "dual" or "lp" (see MaxMarginProblem.solve).
         **overrides: SolveOptions fields.
 
     Returns:

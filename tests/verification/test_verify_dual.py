@@ -502,11 +502,21 @@ def test_route_decisions():
     assert lm.max_margin(linear, data, working_set=lm.WorkingSetOptions(enabled=True)).solver.name == "ipopt"
     assert lm.max_margin(linear, data, working_set=lm.WorkingSetOptions(enabled=True),
                          route="dual").solver.name == "dual_active_set"
-    assert lm.max_margin(linear, data, norm="l1").solver.name == "ipopt"
+    assert lm.max_margin(linear, data, norm="l1").solver.name == "highs"             # the LP route (problems.lp)
+    assert lm.max_margin(linear, data, norm="l1", route="ipopt").solver.name == "ipopt"
     with pytest.raises(ValueError, match="route"):
         lm.max_margin(linear, data, route="simplex")
     with pytest.raises(ValueError, match=r"^route='dual' needs a model linear in theta and the l2 objective$"):
         lm.max_margin(linear, data, norm="linf", route="dual")
+    with pytest.raises(ValueError, match=r"^route='lp' needs a model linear in theta and a polyhedral objective"):
+        lm.max_margin(linear, data, route="lp")
+    l1 = lm.MaxMarginProblem(linear, data, norm="l1")
+    assert l1._dual(lm.SolveOptions(), 0.0, "auto").solver.name == "highs"
+    assert l1._dual(lm.SolveOptions(), 0.0, "lp").solver.name == "highs"
+    assert l1._dual(lm.SolveOptions(finish=False), 0.0, "auto") is None
+    assert l1._dual(lm.SolveOptions(), 0.0, "auto", True) is None
+    assert lm.MaxMarginProblem(linear, data, norm=lm.get_norm("lp", p=3.0))._dual(lm.SolveOptions(), 0.0, "auto") \
+        is None
     problem = lm.MaxMarginProblem(linear, data)
     assert problem._dual(lm.SolveOptions(), 0.0, "auto") is not None
     assert problem._dual(lm.SolveOptions(), 0.0, "auto", True) is None

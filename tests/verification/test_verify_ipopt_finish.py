@@ -544,6 +544,10 @@ def test_finish_or_keep_decisions():
     diag = replace(p, diagonal=True)
     point, report = F.finish_or_keep(diag.nlp(), ipopt_result(diag), opts)
     assert point.info.applied and report.residuals.max < 1e-12
+    # so are NLPs whose sample rows are linear (linear_margins: a margin path or lexicographic stage of a linear
+    # model), at the same well-identified certified point that a general NLP keeps
+    point, report = F.finish_or_keep(replace(p.nlp(), linear_margins=True), ipopt_result(p, multipliers=lam), opts)
+    assert point.info.applied and point.info.reason == "" and report.residuals.max < 1e-12
     # not requested / not converged; the caller's tolerances reach the report
     point, report = F.finish_or_keep(p.nlp(), ipopt_result(p), SolveOptions(finish=False))
     assert point.info == F.NOT_RUN and report.residuals.max < 1e-12
