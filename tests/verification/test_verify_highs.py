@@ -165,3 +165,51 @@ def test_property_polyhedral_max_margin_is_never_beaten(seed, N, d, spread, norm
     if cert.status == "optimal":
         assert cert.objective == pytest.approx(lp_reference(X, y, norm), rel=1e-9)
         assert np.min(y * (X @ cert.theta)) >= 1 - 1e-9
+
+
+@pytest.mark.parametrize("norm", ["l1", "linf"])
+def test_tall_data_is_solved_on_a_working_set_of_rows(monkeypatch, norm):
+    """Above WORKING_SET_ABOVE samples: constraint generation from the rows of smallest margin along the rows' mean
+    direction; the multipliers land on their rows of the full problem, which the certificate judges on every row.
+    A seed of 12 rows (monkeypatched) needs more than one round here."""
+    from lexmargin.problems import lp as LP
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((300, 4))
+    y = np.where(X @ np.array([1.0, -2.0, 0.5, 1.0]) >= 0, 1.0, -1.0)
+    X = X + 0.05 * y[:, None] * np.array([1.0, -2.0, 0.5, 1.0])
+    model = lm.load_model("linear", input_dim=4)
+    everything = lm.max_margin(model, (X, y), norm=norm, route="lp")
+    assert "every row" in everything.solver.message
+    monkeypatch.setattr(LP, "WORKING_SET_ABOVE", 50)
+    monkeypatch.setattr(LP, "SEED_ROWS", 12)
+    monkeypatch.setattr(LP, "SEED_FACTOR", 1)
+    cert = lm.max_margin(model, (X, y), norm=norm, route="lp")
+    rounds = int(cert.solver.message.split(" rounds")[0].split()[-1])
+    assert cert.status == "optimal" and rounds >= 2 and cert.diagnostics.working_set_rounds == rounds
+    assert cert.diagnostics.working_set_size < 300
+    assert cert.objective == pytest.approx(lp_reference(X, y, norm), rel=1e-12)
+    assert cert.objective == pytest.approx(everything.objective, rel=1e-12)
+    support = np.flatnonzero(cert.multipliers)
+    assert support.size and np.all(np.abs(y[support] * (X[support] @ cert.theta) - 1.0) <= 1e-12)
+
+
+def test_a_working_set_solve_that_fails_hands_over_its_status(monkeypatch):
+    """HiGHS not optimal on the working set: the loop stops, the full problem's result carries that status (the
+    certificate is not optimal, and route="auto" runs IPOPT)."""
+    from lexmargin.problems import lp as LP
+
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((80, 3))
+    y = np.where(X[:, 0] >= 0, 1.0, -1.0)
+    X[:, 0] += 0.1 * y
+    monkeypatch.setattr(LP, "WORKING_SET_ABOVE", 10)
+    real = highs.solve
+    monkeypatch.setattr(highs, "solve", lambda nlp, time_limit=None: replace(
+        real(nlp, time_limit), z=np.zeros(nlp.n), status=Status.MAX_ITERATIONS, return_status="iteration_limit"))
+    model = lm.load_model("linear", input_dim=3)
+    cert = lm.max_margin(model, (X, y), norm="l1", route="lp", raise_on_failure=False)
+    assert cert.status == "max_iterations" and cert.solver.status == "max_iterations"
+    assert cert.diagnostics.working_set_rounds == 1
+    auto = lm.max_margin(model, (X, y), norm="l1")
+    assert auto.status == "optimal" and auto.solver.name == "ipopt"
