@@ -47,7 +47,7 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                       "IpoptSolver.solve", "solve"]},
     # HiGHS's vertex and marginals in our sign convention (rows, equalities, bounds, in the NLP's scaled variables),
     # its status map, the linearity check; the LP route's scope and its certificate
-    "highs": {"lexmargin.nlp.highs": ["*"], "lexmargin.problems.lp": ["lp_applies", "lp_certificate"]},
+    "highs": {"lexmargin.nlp.highs": ["*"], "lexmargin.problems.lp": ["lp_applies", "lp_certificate", "_solve"]},
     # the exact finish: candidate rows, NNLS multipliers, working-set repair (a dependent row's exchange: _enter),
     # acceptance by the certificate,
     # when it runs at all (finish_or_keep, well_identified), the multipliers of clearly inactive rows zeroed,
