@@ -52,6 +52,7 @@ def lp_certificate(problem, opts, started: float):
     left = None if opts.time_limit is None else max(float(opts.time_limit) - (time.perf_counter() - started), 0.0)
     result, formed, rounds = _solve(problem, nlp, left)
     point, report = finish_or_keep(nlp, result, opts)
+    assert report is not None           # want_report: finish_or_keep always certifies here
     verdict = decide(report.kkt_met(opts.tolerances), result.status)
     attempt = _Attempt(point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, result.status,
                        result.return_status, result.iterations, result.seconds, rounds, formed, point.info, report,
