@@ -6,7 +6,9 @@ multiplier."""
 
 import json
 import re
+import sys
 import warnings
+from pathlib import Path
 
 import casadi as ca
 import numpy as np
@@ -23,6 +25,9 @@ from lexmargin.nlp.norms import BALL, get_norm
 from lexmargin.problems.crossentropy import group_log_loss, group_log_loss_hessian
 from lexmargin.problems.margins import model_margins
 from lexmargin.problems.paths import cross_entropy_constrained_path_nlp, cross_entropy_lemma3_bound, direction_distance
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "verification"))
+from verify_helpers import kesler  # noqa: E402
 
 cp = pytest.importorskip("cvxpy")
 PROPERTY = settings(max_examples=25, deadline=None, derandomize=True, database=None,
@@ -41,19 +46,6 @@ def separable(seed, N=20, d=3, K=3):
 
 def multiclass(d, K):
     return lm.load_model("multiclass_linear", input_dim=d, n_classes=K)
-
-
-def kesler(X, y, K):
-    """The margin rows as a matrix, sample-major, j != y_n increasing (as ``MarginRows``)."""
-    rows = []
-    for x, label in zip(X, y):
-        for j in range(K):
-            if j != label:
-                a = np.zeros((K, X.shape[1]))
-                a[label] += x
-                a[j] -= x
-                rows.append(a.ravel())
-    return np.array(rows)
 
 
 def reference(A, g, rho, norm):
@@ -79,7 +71,7 @@ def test_multiclass_linear_path_matches_clarabel(norm):
     X, y = separable(1, N=15, d=3, K=3)
     path = lm.constrained_path(multiclass(3, 3), lm.Dataset(X, y, n_classes=3), RHOS, norm=norm, loss="cross_entropy")
     assert path.success and path.kind == "constrained"
-    A = kesler(X, y, 3)
+    A = kesler(X, y, 3)[0]
     for point in path.points:
         w = reference(A, 2, point.parameter, norm)
         np.testing.assert_allclose(A @ point.theta, A @ w, rtol=0, atol=1e-7)   # the loss is strictly convex in them
