@@ -627,6 +627,64 @@ def test_negative_curvature_direction_keeps_the_active_rows_and_lowers_the_lagra
     np.testing.assert_allclose(np.abs(d), [0.0, 0.0, 1.0], atol=1e-15)
 
 
+
+def shifted_saddle(h, c, s=1e-3, lower=-np.inf, inactive_row=False):
+    """min k (sum_i h_i d_i^2 / 2 + d_2^3), d = z - c, k = p[0], s.t. d_0 >= 0 (row "margin") and, with
+    ``inactive_row``, d_1 + 1 >= 0: at z = c a KKT point with multipliers 0, Hessian k diag(h) (the cubic makes it
+    depend on z), gradient terms g~ = s (the curvature scale is s / ||c||_inf)."""
+    h, c = np.asarray(h, dtype=float), np.asarray(c, dtype=float)
+    J = np.eye(3)[:2] if inactive_row else np.eye(3)[:1]
+
+    def evaluate(z, p):
+        d = np.asarray(z, dtype=float) - c
+        k = p[0]
+        values = np.array([d[0], d[1] + 1.0])[:J.shape[0]]
+        return Point(float(k * (0.5 * np.sum(h * d * d) + d[2] ** 3)), k * (h * d + 3 * d[2] ** 2 * np.eye(3)[2]),
+                     values, J.copy(), np.ones(J.shape[0]), np.full(3, s))
+
+    def hessian(z, p, lam):
+        d = np.asarray(z, dtype=float) - c
+        return p[0] * (np.diag(h) + 6 * d[2] * np.diag([0.0, 0.0, 1.0]))
+
+    return NLP("shifted_saddle", 3, (Rows("margin", J.shape[0], samples=np.arange(J.shape[0])),), lower, np.inf,
+               None, evaluate, theta=lambda z: z, hessian=hessian, parameters=1)
+
+
+def test_negative_curvature_direction_at_the_point_and_parameters_of_the_report():
+    """The Hessian is evaluated at z and p (here it depends on both); inactive bounds and inactive rows do not restrict
+    the direction; a Hessian that is not finite there gives None."""
+    c, p = np.array([0.5, 1.0, -2.0]), np.array([2.0])
+    for nlp in (shifted_saddle([1.0, -2.0, 3.0], c), shifted_saddle([1.0, -2.0, 3.0], c, inactive_row=True),
+                shifted_saddle([1.0, -2.0, 3.0], c, lower=np.array([-np.inf, c[1] - 5.0, -np.inf]))):
+        report = C.certify(nlp, c, np.zeros(nlp.m), p=p)
+        assert report.residuals.max == 0.0 and report.second_order.strict is False and report.licq.holds
+        d = C.negative_curvature_direction(nlp, c, report, p=p)
+        np.testing.assert_allclose(np.abs(d), [0.0, 1.0, 0.0], atol=1e-15)
+        with np.errstate(invalid="ignore"):         # inf * 0 off the diagonal: nan
+            assert C.negative_curvature_direction(nlp, c, report, p=np.array([np.inf])) is None
+
+
+def test_negative_curvature_direction_relative_to_the_hessian_or_the_curvature_scale():
+    """The smallest reduced eigenvalue counts when below -tol.curvature times max(||H||_2, curvature scale) (the scale
+    of ``second_order``); the report is certify's at a looser tolerance (there: not a local minimum)."""
+    c, p = np.array([0.5, 1.0, -2.0]), np.array([1.0])
+    loose, tol = Tolerances(curvature=1e-3), Tolerances(curvature=0.1)
+
+    def direction(h, s=1e-3, tolerances=tol):
+        nlp = shifted_saddle(h, c, s)
+        report = C.certify(nlp, c, [0.0], p=p, tolerances=loose)
+        assert report.second_order.strict is False
+        return C.negative_curvature_direction(nlp, c, report, p=p, tol=tolerances)
+
+    # ||H||_2 = 10 (||H||_F = 10.49): -1.01 / 10 is below -0.1, -0.9 / 10 is not
+    np.testing.assert_allclose(np.abs(direction([3.0, 10.0, -1.01])), [0.0, 0.0, 1.0], atol=1e-15)
+    assert direction([3.0, 10.0, -0.9]) is None
+    # the curvature scale S / ||z||_inf = 400 / 2 above ||H||_2: -5 / 200 = -0.025
+    report = C.certify(shifted_saddle([3.0, 10.0, -5.0], c, 400.0), c, [0.0], p=p)
+    assert C.curvature_scale(report.extended, report.multipliers) == 200.0
+    assert direction([3.0, 10.0, -5.0], s=400.0) is None
+    np.testing.assert_allclose(np.abs(direction([3.0, 10.0, -5.0], s=400.0, tolerances=Tolerances(curvature=0.02))),
+                               [0.0, 0.0, 1.0], atol=1e-15)
 def test_second_order_not_checked_without_hessian_or_when_too_large(monkeypatch):
     nlp = nonconvex_nlp()
     no_hessian = NLP("h", 3, nlp.rows, -np.inf, np.inf, None, nlp.evaluate, theta=lambda z: z)

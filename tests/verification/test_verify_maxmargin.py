@@ -592,6 +592,7 @@ def test_a_solution_beyond_the_largest_double_is_never_optimal(tiny):
     cert = lm.max_margin(LINEAR2, lm.Dataset(X, Y4), raise_on_failure=False)
     assert cert.status == Status.FAILED and not np.all(np.isfinite(cert.theta))
     assert "overflows double precision" in cert.solver.message
+    assert f"theta' = 2^{cert.diagnostics.scale_exponent} theta" in cert.solver.message
     with pytest.raises(lm.SolverError, match="failed"):
         lm.max_margin(LINEAR2, lm.Dataset(X, Y4))
     with pytest.raises(lm.LexmarginError):

@@ -379,14 +379,21 @@ def switch_model(kind, a0, b0=0.0):
 @pytest.mark.parametrize("kind", ["abs", "max", "min", "if"])
 def test_kinks_are_found_at_their_switch_relative_to_the_first_order_terms(kind):
     """x - y is the switching quantity; ||z|| = 1e6 with |grad|_1 = 2: a switch up to 2e6 tol.active away counts."""
-    def found(a, b, tol=1e-8):
+    def found(a, b, tol=1e-8, w=None):
         m = switch_model(kind, a, b)
         variables = [m.x, m.y]
-        return P.kinks([m.obj.expr], ["objective"], variables, np.array([a, b]), tol)
+        if w is None:
+            return P.kinks([m.obj.expr], ["objective"], variables, np.array([a, b]), tol)
+        m.w = pyo.Var(initialize=w)             # ||z||_inf = |w|, outside the node
+        return P.kinks([m.obj.expr], ["objective"], variables + [m.w], np.array([a, b, w]), tol)
 
     assert found(1e6, 1e6) and found(1e6 + 1e-3, 1e6) and found(1e6, 1e6 + 1e-3)
     assert not found(1e6 + 1.0, 1e6) and not found(1e6, 1e6 - 1.0)
     assert not found(2.0, 1.0) and found(1.0, 1.0) and found(0.0, 0.0)
+    # the first-order terms of both sides (|grad|_1 = 1 + 1, times ||z||_inf = 1e6) decide where the values are small
+    assert found(1.5e-2, 0.0, w=1e6) and not found(2.5e-2, 0.0, w=1e6)
+    # ||z||_inf below 1 counts as itself: 1e-9 apart at size 0.01 is 5e-8 of the first-order terms, not a kink
+    assert not found(0.01 + 1e-9, 0.01) and found(0.01 + 1e-10, 0.01)
     # the tolerance scales it
     assert found(1e6 + 1.0, 1e6, tol=1e-6) and not found(1e6 + 1.0, 1e6, tol=1e-7)
     # the variables keep their values
@@ -411,6 +418,53 @@ def test_kinks_of_constants_and_of_inactive_constraints():
     assert P.kinks([MaxExpression([0.0, 0.0]) + m.x], ["e"], [m.x], np.array([1.0]), 1e-8) == ()
 
 
+
+def test_kinks_of_every_expression_each_node_once_and_named_in_80_characters():
+    from pyomo.core.expr import Expr_if, MaxExpression, MinExpression
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=0.0)
+    m.y = pyo.Var(initialize=0.0)
+    z = np.array([2.0, 2.0])
+    e = abs(m.x - m.y)
+    # one entry per expression with a kink; a node shared by two terms once
+    assert P.kinks([e + 2 * e, MinExpression([m.x, m.y])], ["a", "b"], [m.x, m.y], z, 1e-8) == \
+        ("a: abs(x - y)", "b: min(x, y)")
+    long = abs(sum(m.x * k for k in range(1, 14)) - 91 * m.y)
+    (entry,) = P.kinks([long], ["c"], [m.x, m.y], z, 1e-8)
+    assert len(str(long)) > 80 and entry == "c: " + str(long)[:80]
+    # min compares its two smallest arguments, max its two largest (here 3 arguments each)
+    assert P.kinks([MinExpression([m.x, m.y, m.y + 10])], ["d"], [m.x, m.y], z, 1e-8) == ("d: min(x, y, y + 10)",)
+    assert P.kinks([MaxExpression([m.x, m.y, m.y + 10])], ["d"], [m.x, m.y], z, 1e-8) == ()
+    # nodes that cannot switch: a max of one argument, an Expr_if with a constant condition
+    assert P.kinks([MaxExpression([m.x]), Expr_if(IF=True, THEN=m.x, ELSE=m.y)], ["e", "f"], [m.x, m.y], z,
+                   1e-8) == ()
+
+
+def test_kinks_count_no_first_order_size_for_constants_or_what_pyomo_cannot_differentiate():
+    """max(0, x) at x = 5e-9 (||z||_inf = 5e-9) is |x| away from its switch, all of the first-order size: no kink; the
+    constant 0 adds nothing to it, and neither does the inner max of max(max(x, 0), y) (Pyomo cannot differentiate
+    it), which then has its values' size 5e-9 alone."""
+    from pyomo.core.expr import MaxExpression
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(initialize=0.0)
+    m.y = pyo.Var(initialize=0.0)
+    z = np.array([5e-9, 0.0])
+    assert P.kinks([MaxExpression([0, m.x])], ["a"], [m.x, m.y], z, 1e-8) == ()
+    assert P.kinks([MaxExpression([MaxExpression([m.x, 0]), m.y])], ["b"], [m.x, m.y], z, 1e-8) == ()
+    # with ||z||_inf = 1 (y) the same 5e-9 is within 1e-8 of the first-order size: a kink
+    assert P.kinks([MaxExpression([0, m.x])], ["a"], [m.x, m.y], np.array([5e-9, 1.0]), 1e-8) == ("a: max(0, x)",)
+
+
+def test_kinks_set_and_restore_values_outside_the_domain_silently(caplog):
+    """A solver's point may lie just outside a variable's domain (z = -2e-12 for x >= 0), and so may the values loaded
+    before (-1e-12): kinks evaluates there and puts them back without Pyomo's domain warning."""
+    m = pyo.ConcreteModel()
+    m.x = pyo.Var(domain=pyo.NonNegativeReals, initialize=1.0)
+    m.x.set_value(-1e-12, skip_validation=True)
+    with caplog.at_level("WARNING"):
+        assert P.kinks([abs(m.x)], ["a"], [m.x], np.array([-2e-12]), 1e-8) == ()
+    assert m.x.value == -1e-12
+    assert not [r for r in caplog.records if "not in domain" in r.getMessage()]
 def test_an_interior_point_near_a_degenerate_row_is_finished():
     """Hard-margin SVM with bias in Pyomo, 5 integer samples in R^4 (hunt of 2026-12-02): sample 1 is active with
     multiplier 0 at the optimum (w* = (-1/5, 2/5, 1/5, -2/5), b* = 3/5, checked in rationals); IPOPT left it at slack

@@ -456,6 +456,14 @@ def test_stage_gradient_scale_stops_at_the_size_that_moves_a_margin():
     assert np.isnan(D.stage_gradient_scale(np.array([0.5]), np.array([[np.nan]]), np.array([0]), 3.0)[0])
 
 
+
+def test_stage_gradient_scale_of_zero_and_subnormal_columns_raises_no_floating_point_error():
+    """A zero column (1 / 0) and a subnormal one (1 / 1e-310 overflows) have unit inf: the size, without a floating-
+    point error even where the caller has numpy raise on every one."""
+    J = np.array([[0.0, 1e-310, 4.0], [0.0, -1e-310, 1.0]])
+    with np.errstate(all="raise"):
+        scale = D.stage_gradient_scale(np.array([1e-9, 1e-9, 1e-9]), J, np.array([0, 1, 2]), 3.0)
+    np.testing.assert_array_equal(scale, [6.0, 6.0, 0.5])
 @given(st.integers(-40, 40), st.lists(st.integers(-10 ** 6, 10 ** 6), min_size=6, max_size=6),
        st.integers(1, 10 ** 9))
 def test_stage_gradient_scale_follows_the_data_scale_and_never_exceeds_the_size(exponent, values, size):
@@ -525,6 +533,43 @@ def test_spread_of_two_points_is_their_distance_or_the_largest_margin_move():
     assert L.spread(stages, np.array([0.0, -0.5]), np.array([0.0, 0.5])) == pytest.approx(1.0, abs=1e-15)
 
 
+
+def fake_width(monkeypatch, vertices, verdicts=None):
+    """_width with IPOPT replaced by a stand-in that returns the vertex minimizing p.theta (the LP over a polygon),
+    ``verdicts``: (status, strict) of each end in turn; returns the starts and p's it was asked for."""
+    from types import SimpleNamespace
+    asked = []
+    verdicts = list(verdicts or [("optimal", True)] * 2)
+    monkeypatch.setattr(L, "IpoptSolver", lambda nlp, options: SimpleNamespace(nlp=nlp))
+
+    def solve(solver, z0, opts, p=None):
+        asked.append((np.array(z0), np.array(p)))
+        status, strict = verdicts.pop(0)
+        return SimpleNamespace(z=vertices[np.argmin(vertices @ p)], status=Status(status),
+                               report=SimpleNamespace(second_order=SimpleNamespace(strict=strict)))
+
+    monkeypatch.setattr(L, "solve", solve)
+    return asked
+
+
+def test_width_is_the_spread_of_the_ends_minimizing_and_maximizing_the_direction(monkeypatch):
+    """The ends are the minimizer and the maximizer of r.theta (here vertices of a polygon); the width is their
+    ``spread``; an end that is not a certified strict local minimum makes it nan (not shown unique)."""
+    X = np.array([[1.0, 0.0, 0.0], [2.0, 3.0, 1.0], [5.0, 0.0, 0.0]])
+    stages = L._Stages(LINEAR3, lm.Dataset(X, np.ones(3)), get_norm("linf").lift(BALL, 3), 1.0, 0.5)
+    vertices = np.array([[1.0, 0.0, 0.0], [1.0, 0.3, 0.0], [1.0, 0.3, 0.7], [1.0, -0.2, 0.5]])
+    r = np.array([0.5, 1.0, 0.2])           # r.vertices = 0.5, 0.8, 0.94, 0.4: ends vertices 3 and 2
+    z = np.array([1.0, 0.1, 0.2, 0.9])      # [lift; tau]
+    args = ([0, 1, 2], [], [], 0.9, z, r, lm.SolveOptions())
+    asked = fake_width(monkeypatch, vertices)
+    # ends (1, -0.2, 0.5) and (1, 0.3, 0.7): 0.54 apart in theta, margin 2 moves by (1.5 + 0.2) / sigma = 3.4
+    assert L._width(stages, *args) == pytest.approx(3.4, abs=1e-14)
+    assert len(asked) == 2 and all(np.array_equal(start, z[:3]) for start, _ in asked)
+    # (along 1 / r the ends would be vertices 0 and 2, and the width 3.2)
+    for verdicts in ([("optimal", True), ("inaccurate", True)], [("failed", True), ("optimal", True)],
+                     [("optimal", None), ("optimal", True)], [("optimal", True), ("optimal", False)]):
+        fake_width(monkeypatch, vertices, verdicts)
+        assert np.isnan(L._width(stages, *args)), verdicts
 class _Fake:
     """A stand-in for pipeline.Solved: z, status and the report's objective, as escape_saddles reads them."""
 
@@ -583,6 +628,33 @@ def test_escape_saddles_stops_after_its_rounds(monkeypatch):
     assert out.report.extended.point.objective == 100.0 - (2 * D.ESCAPES - 1)
 
 
+
+def test_escape_saddles_asks_for_the_direction_at_the_current_point_with_the_callers_tolerances(monkeypatch):
+    """Each round's direction is computed at the point kept so far (z of the last better restart) with the options'
+    tolerances; the step is ESCAPE_STEP ||z||_inf also for ||z||_inf < 1 (z = (0.5, 0): steps of 0.05)."""
+    from types import SimpleNamespace
+    tol = lm.Tolerances(curvature=1e-6)
+    opts = lm.SolveOptions(tolerances=tol)
+    solver = SimpleNamespace(nlp=object())
+    d = np.array([0.0, 1.0])
+    asked, starts, directions = [], [], [d, d, None]
+    monkeypatch.setattr(D, "negative_curvature_direction",
+                        lambda nlp, z, report, tol: asked.append((nlp, np.array(z), report, tol)) or directions.pop(0))
+
+    def solve(solver, z0, opts):
+        starts.append(np.array(z0))
+        return _Fake(z0, 1.0 - len(starts) / 10)
+
+    monkeypatch.setattr(D, "solve", solve)
+    start = _Fake([0.5, 0.0], 3.0)
+    out = D.escape_saddles(solver, start, opts)
+    np.testing.assert_allclose(starts[:2], [[0.5, 0.05], [0.5, -0.05]], rtol=0, atol=1e-15)
+    assert [a[0] for a in asked] == [solver.nlp] * 3 and all(a[3] is tol for a in asked)
+    assert asked[0][2] is start.report
+    np.testing.assert_array_equal(asked[0][1], [0.5, 0.0])
+    np.testing.assert_array_equal(asked[1][1], [0.5, -0.05])       # the lower of the first round's restarts
+    np.testing.assert_array_equal(asked[2][1], out.z)
+    assert len(starts) == 4 and out.report.extended.point.objective == pytest.approx(0.6)
 def test_a_stage_left_by_diverging_iterates_is_not_certified():
     """f = y (w.x[:3] + (u v).x[3:]), columns in units 1e-3..3e3: IPOPT returns Diverging_Iterates (u = 1.4e20,
     v = 2e-22, every multiplier 0) and stage 1 (min ||w||^2, (u, v) free) was certified optimal at ||w||^2 = 3.6e9,
