@@ -110,7 +110,10 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     # columns: which samples are active, which units kinked), _region_rank_best (which outcome is reported).
     # Left out: _time_left and _out_of_time (the time limit: a solver strategy, when to stop solving; the point
     # reached is judged like any other), _converged (the solver's own status, read as "try a fallback"),
-    # _region_family (a cache of the symbolic trace)
+    # _region_family (a cache of the symbolic trace).
+    # In the data's units: representable (a theta that overflows double precision there is failed, never optimal,
+    # with its note in the solver's message) and _certificate_in_user_units (theta, margins and multipliers mapped
+    # back from the prescaled problem, the status representable gives, the certificate assembled)
     "maxmargin": {"lexmargin.problems.maxmargin": ["margin_nlp", "_objective_hessian_diagonal",
                                                     "MaxMarginProblem._solve", "MaxMarginProblem._dual",
                                                     "MaxMarginProblem._deep_linear_widths",
@@ -130,7 +133,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                     "MaxMarginProblem._attempt_in_region",
                                                     "MaxMarginProblem._on_all_sign_rows",
                                                     "MaxMarginProblem._attempt_at", "MaxMarginProblem._kinked_rows",
-                                                    "_region_rank_best"]},
+                                                    "_region_rank_best", "representable",
+                                                    "MaxMarginProblem._certificate_in_user_units"]},
     # (left out of maxmargin: _convex_attempt and _convex_regions, the convex form of two-layer ReLU regions
     # (problems/relu_convex.py): a solver strategy like IPOPT's region solve; its point is finished and judged by
     # _judge_region, which is in scope)
@@ -297,8 +301,8 @@ GENERIC = [
      r".*n_extra >= CONVEX_FALLBACK_MAX_SIGN_ROWS",
      "solver strategy: at exactly 5000 sign rows, whether IPOPT re-solves a convex proposal the finish could not "
      "certify; either point is judged by _judge_region"),
-    (r"^x\u01c1MaxMarginProblem\u01c1_certificate: .*SOLVER_NAMES\.get\(attempt\.solver, attempt\.solver\).*-> "
-     r".*SOLVER_NAMES\.get\(attempt\.solver(, None|, )?\)",
+    (r"^x\u01c1MaxMarginProblem\u01c1_certificate(_in_user_units)?: "
+     r".*SOLVER_NAMES\.get\(attempt\.solver, attempt\.solver\).*-> .*SOLVER_NAMES\.get\(attempt\.solver(, None|, )?\)",
      "descriptive text: every solver an attempt can name (ipopt, clarabel) is in SOLVER_NAMES, so the default is "
      "never read"),
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*extra=False.*-> .*extra=None", "None is falsy like False"),
@@ -340,10 +344,14 @@ GENERIC = [
     (r"^x__depth_stages: .*normalized_margin=safe_normalized_margin\(model, theta, data\)",
      "depth-sensitive models are sums of blocks without a single degree: the normalized margin is None anyway"),
     (r"^x_stage_nlp: .*initial=0\.0.*-> .*(initial=None|\), \))", "np.max over theta (>= 1 parameter)"),
+    (r"^x_escape_saddles: .*initial=0\.0.*-> .*(initial=None|\), \))",
+     "np.max over the stage's z (>= 1 free variable: the block its objective minimizes is free)"),
     (r"^x__run_stages: .*np\.max\(lam, initial=0\.0\).*-> .*(initial=None|lam, \))",
      "np.max over the free rows' multipliers (a stage has >= 1 free row)"),
     (r"^x__width: .*for sign in \(1\.0, -1\.0\)", "scaling the width objective r.theta by 2 does not move its "
-     "minimizer, and the ends are measured as direction.theta"),
+     "minimizer, and the width is the spread of the ends themselves"),
+    (r"^x_spread: .*np\.max\(moved, initial=0\.0\).*-> .*(initial=None|moved, \))",
+     "np.max over the margins' moves, one per sample (a Dataset has N >= 1 samples)"),
     (r"^x\u01c1_Stages\u01c1nlp: .*lift\.row_levels\(z\[:nl\]\).*-> .*row_levels\(None\)",
      "ball-form rows (l2, l1, lp) have level 1 whatever z (linf balls have no rows)"),
     (r"^x\u01c1_Stages\u01c1nlp: .*weights\[(free|fixed)\] \+= .*-> .*weights\[(free|fixed)\] = ",
@@ -375,6 +383,15 @@ GENERIC = [
      "which (numeric or symbolic) mode is asked for"),
     (r"^x__pyomo_derivatives: .*differentiate\(e, wrt_list=variables, mode=Modes\.reverse_numeric\) -> .*variables, \)",
      "symbolic derivatives (the default mode) evaluate to the same numbers when stored in the float array"),
+    (r"^x__first_order_size: .*differentiate\(expr, wrt_list=variables, mode=Modes\.reverse_numeric\) -> "
+     r".*variables, \)",
+     "symbolic derivatives (the default mode) evaluate to the same numbers at the variables' current values (kinks "
+     "has set them to z) when stored in the float array"),
+    (r"^x_kinks: .*np\.max\(np\.abs\(z\), initial=0\.0\).*-> .*(initial=None|\), \))",
+     "np.max over z, one entry per variable (_translate refuses a model without free variables)"),
+    (r"^x__at_switch: .*scale = max\(abs\(va\), abs\(vb\), .* -> .*scale = max\((abs\(vb\)|abs\(va\)), _first",
+     "a pair counts only when |va - vb| <= tol scale, where |va| and |vb| differ by at most that much: dropping "
+     "either from the max moves the threshold by a factor within 1 + tol, a boundary no input reaches"),
     (r"^x_pyomo_nlp: .*own = \[_differentiable\(e, variables\)", "whether Pyomo can differentiate an expression does "
      "not depend on which variables are asked for"),
     (r"^x__translate: .*if constraints else ca\.SX\(0, 1\)",
@@ -426,7 +443,7 @@ GENERIC = [
      "reuse recomputes the same report"),
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*fit_multipliers\(nlp, attempt\.z, tolerances=tol\)",
      "fit_multipliers' active tolerance only widens its NNLS candidates, which get multiplier 0 at a KKT point"),
-    (r"^x\u01c1MaxMarginProblem\u01c1_certificate: .*np\.ldexp\(cert\.multipliers",
+    (r"^x\u01c1MaxMarginProblem\u01c1_certificate(_in_user_units)?: .*np\.ldexp\(cert\.multipliers",
      "ldexp and multiplying by 2.0 ** -(k e) agree wherever the result is representable"),
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*(margin_top = |/ margin_top)",
      "RegionDiagnostics.sign_multiplier_max is a diagnostic, not a decision, and not scale-free (reported): "
@@ -508,7 +525,7 @@ GENERIC = [
     (r"^x_masked_second_order: .*(zero = np\.nonzero\(h\[fs\] == 0\)\[0\] if c > 0|low = c \* float\(block\) / scale"
      r" if c > 0).* -> .*(\(c > 0\) or True|c >= 0|np\.zeros\(1, dtype=int\))",
      "with c = 0 (an LP) low is 0 whatever the block: zero only saves the eigenproblem"),
-    (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep): .*BOUNDARY",
+    (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep|negative_curvature_direction): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
     (r"^x_(multiplier_weights|balance|terms_and_weights): .*if rows\.size and (J|part)\.shape\[1\]: -> "
@@ -518,6 +535,19 @@ GENERIC = [
     (r"^x_second_order_of: .*bound = ext\.variables >= 0 -> .*(ext\.variables > 0|ext\.variables >= 1)",
      "a bound row e_j of z_0 kept as a row of the support instead of fixing z_0 spans the same null space, with "
      "the same reduced Hessian (certify passes no shared Gram matrix when bounds are active)"),
+    (r"^x_negative_curvature_direction: .*bound = ext\.variables >= 0 -> .*(ext\.variables > 0|ext\.variables >= 1)",
+     "an active bound row +-e_j of z_0 kept as an active row instead of fixing z_0 spans the same null space, with the "
+     "same reduced Hessian; d_0 = 0 either way"),
+    (r"^x_negative_curvature_direction: .*curvature_scale\(ext, lam, report\.stationarity_scale\).* -> "
+     r".*curvature_scale\(ext, (None, report\.stationarity_scale|lam, None|lam, )\)",
+     "the report's stationarity scale is certify's, of the same point and multipliers: without it curvature_scale "
+     "recomputes the same value from the same arrays; with it given, curvature_scale does not read the multipliers"),
+    (r"^x_negative_curvature_direction: .*scale = max\(float\(np\.linalg\.norm\(H, 2\)\), .*TINY\) -> .*\), \)$",
+     "TINY only keeps the division finite when ||H||_2 = 0: then the reduced eigenvalue is 0 too, and 0 / TINY = 0 "
+     "and 0 / 0 = nan both fail < -tol.curvature (None)"),
+    (r"^x_negative_curvature_direction: .*return d / np\.linalg\.norm\(d\) -> .*d \* np\.linalg\.norm",
+     "d = Z v with Z's columns orthonormal and v a unit eigenvector: ||d|| = 1 to rounding, and the division only "
+     "removes the rounding (the direction is a restart's step, ESCAPE_STEP ||z||_inf d)"),
     (r"^x_unit_gram: .*if k == 0 or k > n or U\.size < GRAM_MIN_SIZE: -> .*(k > n and U\.size|k == 0 and k > n)",
      "k > n rows are linearly dependent: their Gram matrix is singular and fails the condition test (None) anyway"),
     (r"^x_unit_gram: .*if not np\.all\(norms > 0\): -> .*norms >= 0",
@@ -1042,6 +1072,7 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
      "rank = int(np.sum(s > rank_tol * s[0])) if s.size and s[0] >= 0 else 0"):
         "redundant guard: J has >= 1 row here, and s[0] = 0 means every singular value is 0, none > 0",
     ("x_second_order", "n = H.shape[0]", "n = H.shape[1]"): "the Hessian is square",
+    ("x_negative_curvature_direction", "n = H.shape[0]", "n = H.shape[1]"): "the Hessian is square",
     ("x_second_order", "scale = max(float(np.linalg.norm(H, 2)) if H.size else 0.0, TINY)",
      "scale = max(float(np.linalg.norm(H, 2)) if (H.size) or True else 0.0, TINY)"):
         "the Hessian is n x n with n >= 1: never empty",
