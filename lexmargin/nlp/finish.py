@@ -263,8 +263,8 @@ def _enter(ext, working, lam, row: int) -> None:
     grad phi = sum_j (lambda_j - t alpha_j) a_j + t a holds for every t; t grows until the first inequality row with
     alpha_j > 0 reaches lambda_j - t alpha_j = 0, and that row leaves.  No such row: the row joins as before."""
     rows = np.nonzero(working)[0]
-    if rows.size:
-        J, a = ext.jacobian[rows], ext.jacobian[row]
+    J, a = ext.jacobian[rows], ext.jacobian[row]
+    if rows.size and np.all(np.isfinite(J)) and np.all(np.isfinite(a)):    # (LAPACK's SVD fails on NaN / inf)
         alpha = np.linalg.lstsq(J.T, a, rcond=None)[0]
         blocking = ~ext.equality[rows] & (alpha > 0)
         if np.linalg.norm(J.T @ alpha - a) <= DEPENDENT * np.linalg.norm(a) and blocking.any():

@@ -260,6 +260,21 @@ def test_a_row_no_working_row_blocks_joins_as_before():
     assert working.tolist() == [True, False, True, False, False] and lam.tolist() == [2.0, 0.0, 0.0, 0.0, 0.0]
 
 
+def test_rows_that_are_not_finite_join_without_an_exchange():
+    """A Jacobian entry that is NaN or inf (a point outside a model's domain): no least squares (LAPACK's SVD raises
+    on them), the row joins as before."""
+    for bad in (np.nan, np.inf):
+        class Broken(Vertex):
+            jacobian = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, bad], [1.0, -1.0], [-1.0, -1.0]])
+        working, lam = np.array([True, True, False, False, False]), np.array([2.0, 1.0, 0.0, 0.0, 0.0])
+        F._enter(Broken, working, lam, 2)
+        assert working.tolist() == [True, True, True, False, False] and lam.tolist() == [2.0, 1.0, 0.0, 0.0, 0.0]
+        Broken.jacobian = np.array([[1.0, bad], [0.0, 1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, -1.0]])
+        working, lam = np.array([True, True, False, False, False]), np.array([2.0, 1.0, 0.0, 0.0, 0.0])
+        F._enter(Broken, working, lam, 2)
+        assert working.tolist() == [True, True, True, False, False]
+
+
 def test_a_nearly_dependent_row_is_judged_by_the_relative_residual():
     """a = (1, 1e-9) beside the working row (1, 0): residual 1e-9 of |a| > DEPENDENT, so it joins without an exchange;
     (1, 1e-11) is dependent to 1e-11 and replaces it."""
