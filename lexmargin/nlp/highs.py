@@ -77,9 +77,11 @@ def solve(nlp: NLP, time_limit: float | None = None) -> IpoptResult:
                  bounds=[(lo if np.isfinite(lo) else None, up if np.isfinite(up) else None) for lo, up in bounds],
                  method="highs-ds", options=options)
     status = STATUS_MAP.get(lp.status, Status.FAILED)
+    return_status = RETURN_STATUS.get(lp.status, f"status {lp.status}")
+    if lp.status == 1 and str(lp.message).startswith("Time limit"):    # linprog's status 1 is either limit
+        status, return_status = Status.MAX_TIME, "time_limit"
     seconds = time.perf_counter() - started
     iterations = int(getattr(lp, "nit", 0) or 0)
-    return_status = RETURN_STATUS.get(lp.status, f"status {lp.status}")
     if lp.x is None:
         n = nlp.n
         return IpoptResult(np.zeros(n), float("nan"), np.zeros(nlp.m), np.zeros(n), np.zeros(n), status,

@@ -83,6 +83,16 @@ def test_no_vertex_is_a_status_with_zero_multipliers(case, status):
     assert result.return_status == ("infeasible" if case == "infeasible" else "unbounded")
 
 
+def test_the_time_limit_is_max_time_and_reaches_highs():
+    """linprog's status 1 is the iteration or the time limit; its message says which."""
+    rng = np.random.default_rng(0)
+    A = np.abs(rng.standard_normal((2000, 50)))            # A z >= 1, z >= 0: feasible
+    problem = lp(np.ones(50), A, np.ones(2000), lower=np.zeros(50))
+    stopped = highs.solve(problem.nlp(), time_limit=1e-6)
+    assert stopped.status == Status.MAX_TIME and stopped.return_status == "time_limit"
+    assert highs.solve(problem.nlp()).status == Status.OPTIMAL
+
+
 def test_a_nonlinear_nlp_is_refused():
     problem = replace(lp(np.array([1.0, 0.0]), np.array([[1.0, 1.0]]), np.array([1.0])), Q=np.eye(2))
     with pytest.raises(ValueError, match="not a linear program"):
