@@ -108,6 +108,14 @@ FAULTS = {
         "lexmargin/problems/dual.py",
         [("VIOLATION = 1e-13 ", "VIOLATION = 1e-3 ")],
         "tests/verification/test_verify_dual.py"),
+    "rows whose rounding matters neither re-evaluated nor bounded (UNRESOLVED 1e-2 -> inf)": (
+        "lexmargin/nlp/certify.py",
+        [("UNRESOLVED = 1e-2 ", "UNRESOLVED = np.inf ")],
+        "tests/verification/test_verify_rounding.py"),
+    "unresolved margin rows bounded, never re-evaluated exactly (no exact_values)": (
+        "lexmargin/problems/maxmargin.py",
+        [("exact = exact_values if source.linear and", "exact = None if source.linear and")],
+        "tests/verification/test_verify_rounding.py"),
     "finish: a dependent row joins the working set without an exchange (DEPENDENT 1e-10 -> -1)": (
         "lexmargin/nlp/finish.py",
         [("DEPENDENT = 1e-10 ", "DEPENDENT = -1.0 ")],

@@ -44,7 +44,7 @@ noise (all true multipliers 0) neither fail dual feasibility nor count as suppor
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -61,6 +61,8 @@ MASK_SNAP = 1e-3            # masked second order: diagonal entries below MASK_S
 DECREMENT_SNAP = 1e-12      # the decrement leaves out Hessian entries below this fraction of the largest (h ~ 0)
 CANCELLATION = 1e4          # terms cancelling by more than this: measured without the rows' exact dependencies ...
 DEPENDENT = 1e3 * np.finfo(float).eps   # ... singular values (relative) of the unit rows up to this: a dependency
+UNRESOLVED = 1e-2           # a row whose value's rounding bound exceeds this fraction of tol.kkt (relative to its level)
+#                             counts it in primal feasibility (``unresolved_rounding``)
 
 
 @dataclass(frozen=True)
@@ -315,10 +317,46 @@ def decrement_residual(gradient, jacobian, multipliers, terms, diagonal, referen
     return float(np.sum(excess * excess / (2.0 * h[curved]))) / max(float(reference), TINY)
 
 
-def primal_residual(values, levels, equality) -> float:
+def primal_residual(values, levels, equality, uncertainty=None) -> float:
+    """Largest relative violation a row may have at the point in exact arithmetic: max(0, u_i - c_i) / s_i for an
+    inequality, (|h_j| + u_j) / s_j for an equality, with u the rows' rounding bounds (``value_rounding``; 0 when
+    not given): a row computed feasible by less than its own rounding is not known to be feasible."""
     c, s, eq = _rows(values, levels, equality)
-    violation = np.where(eq, np.abs(c), np.maximum(0.0, -c))
+    u = np.zeros(c.size) if uncertainty is None else np.asarray(uncertainty, dtype=float)
+    violation = np.where(eq, np.abs(c) + u, np.maximum(0.0, u - c))
     return float(np.max(violation / s, initial=0.0))
+
+
+def resolved(nlp: NLP, ext: Extended, tol: Tolerances) -> tuple[Extended, np.ndarray]:
+    """(ext, uncertainty): rows whose values' rounding bound (``value_rounding``) exceeds UNRESOLVED tol.kkt of their
+    level are unresolved: the NLP's ``exact_values`` re-evaluates those it can (exactly rounded: the margins of
+    models linear in theta), and the others keep their bound as an uncertainty that primal feasibility counts
+    (``primal_residual``).  A well-conditioned row's rounding cannot move a residual judged at tol.kkt (0 there)."""
+    u = value_rounding(ext)
+    unresolved = u / np.maximum(np.asarray(ext.levels, dtype=float), TINY) > UNRESOLVED * tol.kkt
+    rows = np.nonzero(unresolved[:nlp.m])[0]
+    if rows.size and nlp.exact_values is not None:
+        exact, done = nlp.exact_values(ext.z, rows)
+        if np.any(done):
+            values = np.array(ext.point.values, dtype=float)
+            values[rows[done]] = exact[done]
+            ext = extend(nlp, replace(ext.point, values=values), ext.z)
+            unresolved[rows[done]] = False
+    return ext, np.where(unresolved, u, 0.0)
+
+
+def value_rounding(ext: Extended) -> np.ndarray:
+    """u_i = (k_i + 4) (eps / 2) (sum_j |J_ij z_j| + |c_i| + s_i): a bound on the rounding of each computed row value
+    c_i, from its first-order terms (exact for rows linear in z, A_i z + b_i: the k_i nonzero products, the sum and the
+    offset) and its level; rows whose terms cancel to a value far below them (theta ~ 1e9 on nearly inseparable
+    data, where the double nearest the optimum violates a margin row by 1e-7 in exact arithmetic) cannot be
+    resolved at the tolerance."""
+    J = ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale
+    z = np.abs(np.asarray(ext.z, dtype=float))
+    terms = np.abs(J) @ z if J.size else np.zeros(J.shape[0])
+    k = np.count_nonzero(J, axis=1) if J.size else np.zeros(J.shape[0])
+    with np.errstate(invalid="ignore", over="ignore"):
+        return (k + 4) * 0.5 * np.finfo(float).eps * (terms + np.abs(ext.values) + np.maximum(ext.levels, 0.0))
 
 
 def dual_residual(jacobian, multipliers, equality, terms) -> float:
@@ -355,8 +393,8 @@ def objective_scale(ext: Extended) -> float:
     return gradient_size(ext.point.gradient, ext.point.gradient_scale) * float(np.max(np.abs(ext.z), initial=0.0))
 
 
-def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=None, representative=None
-              ) -> Residuals:
+def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=None, representative=None,
+              uncertainty=None) -> Residuals:
     """``terms``: the ``column_terms`` of (ext, multipliers) when the caller has them; ``diagonal``: the Hessian of the
     Lagrangian as its diagonal (``hessian_diagonal_of``) for the decrement, 0 without it (not computed);
     ``lagrangian``: ``lagrangian_gradient`` of (ext, multipliers); ``representative``: the multipliers without their
@@ -375,7 +413,7 @@ def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=
                                              jacobian_scale=ext.jacobian_scale)
     return Residuals(
         stationarity=stationarity,
-        primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality),
+        primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality, uncertainty),
         dual_feasibility=dual_residual(ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale,
                                        multipliers, ext.equality, terms),
         complementarity=complementarity_residual(ext.values, ext.levels, multipliers, ext.equality, objective),
@@ -794,6 +832,7 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
     z = np.asarray(z, dtype=float)
     point = point if point is not None else nlp.evaluate(z, p)
     ext = extend(nlp, point, z)
+    ext, uncertainty = resolved(nlp, ext, tol)
     zeros = np.zeros(nlp.n)
     lam = np.concatenate([np.asarray(multipliers, dtype=float).reshape(-1),
                           split_bound_multipliers(nlp, zeros if lower_multipliers is None else lower_multipliers,
@@ -822,7 +861,8 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
                 ext.jacobian.shape[1]:
             svd = unit_svd(active_jacobian)
     independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared, svd)
-    return KKTReport(residuals(ext, lam, terms, diagonal, lagrangian, None if measured is lam else measured),
+    return KKTReport(residuals(ext, lam, terms, diagonal, lagrangian, None if measured is lam else measured,
+                               uncertainty),
                      independence,
                      second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale,
                                      svd, diagonal),

@@ -94,6 +94,8 @@ class NLP:
     #                                   # finish (Newton on an LP or a QCQP) always runs on IPOPT's point
     options: dict = field(default_factory=dict)   # IPOPT options the problem needs (e.g. Mehrotra)
     x_scale: np.ndarray | None = None   # IPOPT solves in u = z / x_scale (powers of two: exact)
+    exact_values: Callable | None = None   # (z, rows) -> (values, done): rows' values exactly rounded where it can
+    #                                     # (done), for the certificate's rows whose rounding matters (``certify``)
 
     def __post_init__(self):
         lower = np.broadcast_to(np.asarray(self.lower, dtype=float), (self.n,)).copy()
@@ -233,3 +235,33 @@ def split_bound_multipliers(nlp: NLP, lower_multipliers, upper_multipliers) -> n
     lo, up = nlp.bound_rows()
     return np.concatenate([np.asarray(lower_multipliers, dtype=float)[lo],
                            np.asarray(upper_multipliers, dtype=float)[up]])
+
+
+def two_product(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """(p, e) with p = fl(a b) and p + e = a b exactly (Dekker's product with Veltkamp's split; non-finite where a
+    product or a split overflows, beyond ~1e300)."""
+    def split(x):
+        c = 134217729.0 * x                     # 2^27 + 1
+        high = c - (c - x)
+        return high, x - high
+
+    with np.errstate(over="ignore", invalid="ignore"):
+        a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+        p = a * b
+        (ah, al), (bh, bl) = split(a), split(b)
+        return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def exact_affine_values(J, z, offsets) -> tuple[np.ndarray, np.ndarray]:
+    """(values, done): J_i z + sum(offsets_i) exactly rounded for each row (every product exact, ``two_product``; one
+    ``math.fsum`` per row), done where every part is finite.  ``offsets``: (rows, m) constant parts, kept apart so
+    that their own sum is not rounded first (a margin's c_n and its -1)."""
+    import math
+
+    J, z = np.asarray(J, dtype=float), np.asarray(z, dtype=float)
+    offsets = np.asarray(offsets, dtype=float).reshape(J.shape[0], -1)
+    p, e = two_product(J, z[None, :])
+    parts = np.hstack([p, e, offsets])
+    done = np.all(np.isfinite(parts), axis=1)
+    values = np.array([math.fsum(row) if ok else np.nan for row, ok in zip(parts, done)])
+    return values, done

@@ -35,7 +35,7 @@ from ..nlp.certificate import Certificate, Diagnostics, SolverInfo, assemble, re
 from ..nlp.certify import KKTReport, Residuals, certify
 from ..nlp.clarke import KinkedRow, clarke_check
 from ..nlp.finish import NOT_RUN, FinishInfo, finish_or_keep, fit_multipliers
-from ..nlp.nlp import NLP, Point, Rows, split_extended_multipliers
+from ..nlp.nlp import NLP, Point, Rows, exact_affine_values, split_extended_multipliers
 from ..nlp.nnls import nnls
 from ..nlp.norms import L2, OBJECTIVE, Lift, PartialL2, get_norm
 from ..nlp.options import SolveOptions
@@ -249,10 +249,24 @@ def margin_nlp(source, lift: Lift, index, *, extra: bool = True, name: str = "ma
             H = H - lift.push_hessian(source.extra_hessian(theta, multipliers[k + r:]))
         return H
 
+    def exact_values(z, wanted):
+        """The margin rows among ``wanted`` (A T z + c - 1, T the lift) exactly rounded; other rows not done."""
+        wanted = np.asarray(wanted, dtype=int)
+        margin = wanted < k
+        values, done = np.full(wanted.size, np.nan), np.zeros(wanted.size, dtype=bool)
+        if margin.any():
+            samples = index[wanted[margin]]
+            J = lift.pull_back(source.A[samples])
+            offsets = np.column_stack([source.c[samples], np.full(samples.size, -1.0)])
+            values[margin], done[margin] = exact_affine_values(J, z, offsets)
+        return values, done
+
     lower, upper = lift.bounds()
+    exact = exact_values if source.linear and hasattr(source, "A") and hasattr(source, "c") else None
     return NLP(name=name, n=lift.n, rows=tuple(rows), lower=lower, upper=upper, expressions=expressions,
                evaluate=evaluate, theta=lift.theta, hessian=hessian, symbol=source.symbol, parameters=parameters,
-               hessian_diagonal=bool(source.linear), x_scale=_lift_scale(lift, source.column_scale))
+               hessian_diagonal=bool(source.linear), x_scale=_lift_scale(lift, source.column_scale),
+               exact_values=exact)
 
 
 def lifted_margin_nlp(source, lift: Lift, index) -> NLP:
