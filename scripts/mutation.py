@@ -279,7 +279,8 @@ GENERIC = [
      "np.max over one entry per column of A (>= 1)"),
     (r"^x__lp_weights: .*linprog.*-> .*(bounds=None|b_eq=target, method|bounds=\(0, None\), \)|\"HIGHS\")",
      "linprog's defaults are bounds (0, None) and method 'highs', and it lower-cases the method name"),
-    (r"^x__refine: .*rcond=None.*-> .*lstsq\(M, rhs, \)", "rcond=None is numpy's default"),
+    (r"^x__refine: .*rcond=None.*-> .*lstsq\(M, (rhs|residual), \)", "rcond=None is numpy's default"),
+    (r"^x__enter: .*rcond=None.*-> .*lstsq\(J\.T, a, \)", "rcond=None is numpy's default"),
     (r"^x_farkas_proof: .*v > 0 and math\.isfinite\(v\)",
      "redundant guard: math.frexp gives exponent 0 for 0, inf and nan anyway; a zero row's exponent (0 or 1) "
      "only rescales its weight, which is normalized and re-verified on the original rows"),
@@ -448,7 +449,7 @@ GENERIC = [
     (r"^x\u01c1MaxMarginProblem\u01c1_judge_region: .*(margin_top = |/ margin_top)",
      "RegionDiagnostics.sign_multiplier_max is a diagnostic, not a decision, and not scale-free (reported): "
      "its exact value is not asserted"),
-    (r"^x(_verify|__run_stages|__depth_stages|__numeric_check|_finish|__repair|__numeric_points|__refine|"
+    (r"^x(_verify|__run_stages|__depth_stages|__numeric_check|_finish|__repair|__enter|__numeric_points|__refine|"
      r"\u01c1MaxMarginProblem\u01c1_solve_from): .*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
