@@ -346,15 +346,15 @@ def resolved(nlp: NLP, ext: Extended, tol: Tolerances) -> tuple[Extended, np.nda
 
 
 def value_rounding(ext: Extended) -> np.ndarray:
-    """u_i = (k_i + 4) (eps / 2) (sum_j |J_ij z_j| + |c_i| + s_i): a bound on the rounding of each computed row value
-    c_i, from its first-order terms (exact for rows linear in z, A_i z + b_i: the k_i nonzero products, the sum and the
-    offset) and its level; rows whose terms cancel to a value far below them (theta ~ 1e9 on nearly inseparable
+    """u_i = (k + 4) (eps / 2) (sum_j |J_ij z_j| + |c_i| + s_i): a bound on the rounding of each computed row value
+    c_i, from its first-order terms (exact for rows linear in z, A_i z + b_i: at most k = the nonzero entries of z
+    products, the sum and the offset) and its level; rows whose terms cancel to a value far below them (theta ~ 1e9 on nearly inseparable
     data, where the double nearest the optimum violates a margin row by 1e-7 in exact arithmetic) cannot be
     resolved at the tolerance."""
     J = ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale
     z = np.abs(np.asarray(ext.z, dtype=float))
     terms = np.abs(J) @ z if J.size else np.zeros(J.shape[0])
-    k = np.count_nonzero(J, axis=1) if J.size else np.zeros(J.shape[0])
+    k = np.count_nonzero(z)             # at least each row's nonzero products (a product with z_j = 0 is exact)
     with np.errstate(invalid="ignore", over="ignore"):
         return (k + 4) * 0.5 * np.finfo(float).eps * (terms + np.abs(ext.values) + np.maximum(ext.levels, 0.0))
 
