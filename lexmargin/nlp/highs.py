@@ -37,15 +37,14 @@ RETURN_STATUS = {0: "optimal", 1: "iteration_limit", 2: "infeasible", 3: "unboun
 LINEARITY_TOL = 1e-12    # relative change of the gradient or Jacobian between two points that still counts as affine
 
 
-def linear_program(nlp: NLP, z0=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def linear_program(nlp: NLP) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(g, J, c0): the objective's gradient, the rows' Jacobian and their values at z = 0, checked to be the same at
-    ``z0`` (default: ones), or ValueError when the NLP is not a linear program."""
-    zero = np.zeros(nlp.n)
-    at_zero = nlp.evaluate(zero)
-    other = nlp.evaluate(np.ones(nlp.n) if z0 is None else np.asarray(z0, dtype=float))
+    z = 1 (to LINEARITY_TOL of their largest entry, at least 1), or ValueError when the NLP is not a linear
+    program."""
+    at_zero, other = nlp.evaluate(np.zeros(nlp.n)), nlp.evaluate(np.ones(nlp.n))
     g, J = np.asarray(at_zero.gradient, dtype=float), np.asarray(at_zero.jacobian, dtype=float)
     for first, second in ((g, other.gradient), (J, other.jacobian)):
-        size = max(float(np.max(np.abs(first), initial=0.0)), 1.0)
+        size = float(np.max(np.abs(first), initial=1.0))
         if first.shape != np.shape(second) or np.max(np.abs(first - second), initial=0.0) > LINEARITY_TOL * size:
             raise ValueError(f"NLP {nlp.name!r} is not a linear program (its derivatives change with z)")
     return g, J, np.asarray(at_zero.values, dtype=float)

@@ -32,8 +32,7 @@ MAX_ROUNDS = 50
 def lp_applies(problem) -> bool:
     """The route's scope: a model linear in theta (``source.linear``), a polyhedral norm (``Norm.polyhedral``:
     l1, linf) as the objective."""
-    return bool(problem.source.linear and getattr(problem.norm, "polyhedral", False)
-                and problem.lift.form == OBJECTIVE)
+    return bool(problem.source.linear and problem.norm.polyhedral and problem.lift.form == OBJECTIVE)
 
 
 def lp_certificate(problem, opts, started: float):

@@ -83,6 +83,27 @@ def test_no_vertex_is_a_status_with_zero_multipliers(case, status):
     assert result.return_status == ("infeasible" if case == "infeasible" else "unbounded")
 
 
+def test_linearity_is_judged_relative_to_the_largest_entry_at_least_1():
+    """The derivatives at z = 0 and z = 1 may differ by LINEARITY_TOL (1e-12) of their largest entry (at least 1):
+    entries of size 1 moving by 1.5e-12 are refused, by 0.5e-12 accepted; entries of 1e6 moving by 1e-7 accepted
+    (that is 1e-13 of them); an NLP without rows is a linear program."""
+    base = lp(np.array([1.0, 0.0]), np.array([[1.0, 1.0]]), np.array([1.0]))
+    nlp = base.nlp()
+
+    def moving(delta, size=1.0):
+        return replace(nlp, evaluate=lambda z, p=None: replace(
+            nlp.evaluate(z), jacobian=size * np.array([[1.0, 1.0]]) + delta * np.array([[0.0, z[0]]])))
+
+    with pytest.raises(ValueError, match="not a linear program"):
+        highs.linear_program(moving(1.5e-12))
+    assert highs.linear_program(moving(0.5e-12))[1].shape == (1, 2)
+    assert highs.linear_program(moving(1e-7, size=1e6))[1].shape == (1, 2)
+    free = lp(np.array([1.0, 1.0]), np.zeros((0, 2)), np.zeros(0), lower=np.zeros(2))
+    g, J, c0 = highs.linear_program(free.nlp())
+    assert g.tolist() == [1.0, 1.0] and J.shape == (0, 2) and c0.shape == (0,)
+    assert highs.solve(free.nlp()).z.tolist() == [0.0, 0.0]
+
+
 def test_the_time_limit_is_max_time_and_reaches_highs():
     """linprog's status 1 is the iteration or the time limit; its message says which."""
     rng = np.random.default_rng(0)
