@@ -244,3 +244,46 @@ def test_a_working_set_solve_that_fails_hands_over_its_status(monkeypatch):
     assert cert.diagnostics.working_set_rounds == 1
     auto = lm.max_margin(model, (X, y), norm="l1")
     assert auto.status == "optimal" and auto.solver.name == "ipopt"
+
+
+@pytest.mark.parametrize("norm", ["l1", "linf"])
+def test_the_lp_routes_certificate_field_by_field(norm):
+    """What lp_certificate assembles: HiGHS's status, return status and iterations in the SolverInfo and the one
+    start, its message, the rows solved on, the finish's verdict, the objective in the data's units (data at 2^-40
+    of the hunt's scale: prescaled, theta 2^40 larger), the margins judged on every row."""
+    X, y = MIXED_UNITS["l1"]
+    X = np.vstack([X, -X[:1] + 1e-3])
+    y = np.append(y, -1.0)
+    X = X * 2.0 ** -40
+    model = lm.load_model("linear", input_dim=X.shape[1])
+    cert = lm.max_margin(model, (X, y), norm=norm, route="lp")
+    solver, start = cert.solver, cert.diagnostics.starts[0]
+    assert (solver.name, solver.status, solver.return_status) == ("highs", "optimal", "optimal")
+    assert solver.message == (f"HiGHS dual simplex on the linear program (the {norm} norm's lift, every row): optimal "
+                              f"after {solver.iterations} iterations")
+    assert 0.0 < solver.seconds < 60.0 and solver.iterations >= 0
+    assert len(cert.diagnostics.starts) == 1 and start.status == "optimal" and start.iterations == solver.iterations
+    assert start.kkt_max == cert.kkt.max and start.objective == pytest.approx(cert.objective, rel=1e-15)
+    assert cert.diagnostics.working_set_rounds == 1 and cert.diagnostics.working_set_size == X.shape[0]
+    unscaled = lm.max_margin(model, (X * 2.0 ** 40, y), norm=norm, route="lp")    # theta scales by 2^40
+    assert cert.objective == pytest.approx(2.0 ** 40 * unscaled.objective, rel=1e-12)
+    assert cert.diagnostics.scale_exponent != 0 and cert.margins.shape == (X.shape[0],)
+    assert np.min(cert.margins) == pytest.approx(1.0, rel=1e-12)
+    assert cert.finish.reason == "" or cert.finish.reason.startswith("not needed")
+
+
+def test_the_lp_route_gets_what_is_left_of_the_time_limit(monkeypatch):
+    """The time HiGHS may take is the solve's limit less what has passed (never negative), None without a limit."""
+    from lexmargin.problems import lp as LP
+
+    seen = []
+    real = highs.solve
+    monkeypatch.setattr(highs, "solve", lambda nlp, time_limit=None: seen.append(time_limit) or real(nlp, time_limit))
+    X, y = MIXED_UNITS["l1"]
+    model = lm.load_model("linear", input_dim=X.shape[1])
+    lm.max_margin(model, (X, y), norm="l1", route="lp")
+    lm.max_margin(model, (X, y), norm="l1", route="lp", time_limit=30.0)
+    assert seen[0] is None and 25.0 < seen[1] <= 30.0
+    problem = lm.MaxMarginProblem(model, lm.Dataset(X, y), norm="l1")
+    LP.lp_certificate(problem, lm.SolveOptions(time_limit=1.0, raise_on_failure=False), started=-1e9)
+    assert seen[2] == 0.0
