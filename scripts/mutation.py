@@ -46,8 +46,10 @@ SCOPE: dict[str, dict[str, list[str]]] = {
     "ipopt": {"lexmargin.nlp.ipopt": ["bound_multipliers", "status_of", "IpoptSolver.__init__",
                                       "IpoptSolver.solve", "solve"]},
     # HiGHS's vertex and marginals in our sign convention (rows, equalities, bounds, in the NLP's scaled variables),
-    # its status map, the linearity check; the LP route's scope and its certificate
-    "highs": {"lexmargin.nlp.highs": ["*"], "lexmargin.problems.lp": ["lp_applies", "lp_certificate", "_solve"]},
+    # its status map, the linearity check; the LP route's scope, its certificate, the working set's multipliers on
+    # the full problem's rows (on_every_row).  Left out: _solve, the working set's strategy (its seed, sizes and
+    # rounds, like the dual route's _seed_size and _round_size): a point the certificate judges on every row
+    "highs": {"lexmargin.nlp.highs": ["*"], "lexmargin.problems.lp": ["lp_applies", "lp_certificate", "on_every_row"]},
     # the exact finish: candidate rows, NNLS multipliers, working-set repair (a dependent row's exchange: _enter),
     # acceptance by the certificate,
     # when it runs at all (finish_or_keep, well_identified), the multipliers of clearly inactive rows zeroed,

@@ -100,11 +100,18 @@ def _solve(problem, nlp, time_limit):
         if violated.size == 0:
             break
         rows = np.union1d(rows, violated[np.argsort(slack[violated], kind="stable")[:size]])
-    multipliers = np.zeros(nlp.m)
+    return on_every_row(part, rows, nlp.m, N, iterations, time.perf_counter() - started), rows, rounds
+
+
+def on_every_row(part, rows, m: int, N: int, iterations: int, seconds: float):
+    """HiGHS's result on the working set ``rows`` as a result of the full NLP (m rows, the N margin rows first): the
+    working rows' multipliers at their samples, the norm's and the source's extra rows after the N margin rows (in
+    both NLPs they follow the margin rows), every other margin row's multiplier 0; the iterations and time of all
+    rounds."""
+    multipliers = np.zeros(m)
     multipliers[rows] = part.multipliers[:rows.size]
     multipliers[N:] = part.multipliers[rows.size:]
-    full = replace(part, multipliers=multipliers, iterations=iterations, seconds=time.perf_counter() - started)
-    return full, rows, rounds
+    return replace(part, multipliers=multipliers, iterations=iterations, seconds=seconds)
 
 
 __all__ = ["lp_applies", "lp_certificate"]

@@ -287,3 +287,16 @@ def test_the_lp_route_gets_what_is_left_of_the_time_limit(monkeypatch):
     problem = lm.MaxMarginProblem(model, lm.Dataset(X, y), norm="l1")
     LP.lp_certificate(problem, lm.SolveOptions(time_limit=1.0, raise_on_failure=False), started=-1e9)
     assert seen[2] == 0.0
+
+
+def test_a_working_sets_multipliers_land_on_their_rows_of_the_full_problem():
+    """Working rows (4, 1) of N = 6 margin rows, then two norm rows: (z, objective, status) kept, multipliers placed."""
+    from lexmargin.nlp.ipopt import IpoptResult
+    from lexmargin.problems.lp import on_every_row
+
+    part = IpoptResult(np.array([1.0, 2.0]), 3.0, np.array([0.5, 0.25, 7.0, 8.0]), np.zeros(2), np.zeros(2),
+                       Status.OPTIMAL, "optimal", 3, 0.1, solver="highs", vertex=True)
+    full = on_every_row(part, np.array([1, 4]), 8, 6, 11, 2.5)
+    assert full.multipliers.tolist() == [0.0, 0.5, 0.0, 0.0, 0.25, 0.0, 7.0, 8.0]
+    assert (full.iterations, full.seconds, full.objective, full.status) == (11, 2.5, 3.0, Status.OPTIMAL)
+    assert full.z.tolist() == [1.0, 2.0] and full.vertex and full.solver == "highs"
