@@ -528,7 +528,12 @@ GENERIC = [
     (r"^x_masked_second_order: .*(zero = np\.nonzero\(h\[fs\] == 0\)\[0\] if c > 0|low = c \* float\(block\) / scale"
      r" if c > 0).* -> .*(\(c > 0\) or True|c >= 0|np\.zeros\(1, dtype=int\))",
      "with c = 0 (an LP) low is 0 whatever the block: zero only saves the eigenproblem"),
-    (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep|negative_curvature_direction): .*BOUNDARY",
+    (r"^x_resolved: .*unresolved\[rows\[done\]\] = False -> .*= None",
+     "None assigned into a boolean array is stored as False"),
+    (r"^x_value_rounding: .*np\.errstate\(invalid=\"ignore\", over=\"ignore\"\) -> ",
+     "np.errstate only silences numpy's floating-point warnings: the values are the same"),
+    (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep|negative_curvature_direction|resolved): "
+     r".*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
     (r"^x_(multiplier_weights|balance|terms_and_weights): .*if rows\.size and (J|part)\.shape\[1\]: -> "

@@ -353,7 +353,7 @@ def value_rounding(ext: Extended) -> np.ndarray:
     resolved at the tolerance."""
     J = ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale
     z = np.abs(np.asarray(ext.z, dtype=float))
-    terms = np.abs(J) @ z if J.size else np.zeros(J.shape[0])
+    terms = np.abs(J) @ z
     k = np.count_nonzero(z)             # at least each row's nonzero products (a product with z_j = 0 is exact)
     with np.errstate(invalid="ignore", over="ignore"):
         return (k + 4) * 0.5 * np.finfo(float).eps * (terms + np.abs(ext.values) + np.maximum(ext.levels, 0.0))

@@ -125,3 +125,34 @@ def test_an_unresolved_row_that_is_not_re_evaluated_counts_its_bound():
     assert primal_residual(np.array([0.5, -0.5, 2e-9]), np.ones(3), np.array([False, False, True]),
                              np.array([0.75, 0.0, 1e-9])) == pytest.approx(0.5)
     assert primal_residual(np.array([0.5]), np.ones(1), np.array([True]), np.array([0.25])) == 0.75
+
+
+def test_value_rounding_is_the_bound_of_an_affine_rows_evaluation():
+    """u_i = (k + 4) eps/2 (sum_j |J_ij z_j| + |c_i| + s_i), k the nonzero entries of z; the Jacobian's scale (the
+    magnitudes of its terms) where the point has one; rows without variables and NLPs without rows too."""
+    eps = np.finfo(float).eps
+    X, y = np.array([[1.0, -2.0], [3.0, 0.5]]), np.array([1.0, 1.0])
+    problem, nlp = linear_problem(X, y)
+    z = np.array([2.0, 0.0])                               # one nonzero entry: k = 1
+    ext = extend(nlp, nlp.evaluate(z), z)
+    expected = 5 * 0.5 * eps * (np.abs(ext.jacobian) @ np.abs(z) + np.abs(ext.values) + ext.levels)
+    assert value_rounding(ext).tolist() == expected.tolist()
+    scaled = replace(ext, point=replace(ext.point, jacobian_scale=10.0 * np.abs(ext.point.jacobian)))
+    assert value_rounding(scaled).tolist() == (5 * 0.5 * eps * (10.0 * np.abs(ext.jacobian) @ np.abs(z)
+                                                                 + np.abs(ext.values) + ext.levels)).tolist()
+    empty = replace(ext, jacobian=np.zeros((2, 0)), z=np.zeros(0))
+    assert value_rounding(empty).tolist() == (4 * 0.5 * eps * (np.abs(ext.values) + ext.levels)).tolist()
+
+
+def test_unresolved_is_relative_to_each_rows_level():
+    """Terms ~1e3: u ~ 7e-13 is unresolved against 1e-2 tol.kkt = 1e-14 at level 1, resolved at level 1e6 (u / s ~
+    7e-16 there, the level itself in u)."""
+    X, y = np.array([[1.0, 2.0], [2.0, 1.0], [-1.0, -1.0]]), np.array([1.0, 1.0, -1.0])
+    problem, nlp = linear_problem(X, y)
+    z = np.array([1000.0, 1000.0]) / 3.0
+    ext = extend(nlp, nlp.evaluate(z), z)
+    tol = Tolerances(kkt=1e-12)
+    none = replace(nlp, exact_values=None)
+    assert np.all(resolved(none, ext, tol)[1] > 0)
+    high = replace(ext, levels=np.full(ext.levels.size, 1e6))        # ... and none at level 1e6
+    assert not np.any(resolved(none, high, tol)[1])
