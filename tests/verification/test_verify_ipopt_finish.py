@@ -607,31 +607,25 @@ def test_finish_or_keep_decisions():
     assert report.extended.z.tolist() == [0.1] and report.residuals.max > 1e-3
 
 
-def test_the_ratio_test_divides_each_multiplier_by_its_coefficient():
-    """a = 2 a_0 + a_1 / 2 = (2, 0.5) with multipliers (2, 1): ratios lambda_j / alpha_j = (1, 2), so row 0 leaves at
-    t = 1 and the others move by t alpha: (2 - 2, 1 - 0.5, t) = (0, 0.5, 1); grad phi = (2, 1) still."""
-    class Scaled(Vertex):
-        jacobian = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.5], [1.0, -1.0], [-1.0, -1.0]])
-    working, lam = np.array([True, True, False, False, False]), np.array([2.0, 1.0, 0.0, 0.0, 0.0])
-    F._enter(Scaled, working, lam, 2)
-    assert working.tolist() == [False, True, True, False, False]
-    np.testing.assert_allclose(lam, [0.0, 0.5, 1.0, 0.0, 0.0], rtol=0, atol=1e-15)
-    np.testing.assert_allclose(Scaled.jacobian.T @ lam, [2.0, 1.0], rtol=0, atol=1e-15)
-    # a step t below 1: multipliers (0.5, 1) on (1, 0), (0, 1) and a = (1, 1): t = 0.5, (0, 0.5, 0.5)
-    working, lam = np.array([True, True, False, False, False]), np.array([0.5, 1.0, 0.0, 0.0, 0.0])
-    F._enter(Vertex, working, lam, 2)
-    assert working.tolist() == [False, True, True, False, False]
-    np.testing.assert_allclose(lam, [0.0, 0.5, 0.5, 0.0, 0.0], rtol=0, atol=1e-15)
-
-
-def test_a_working_row_with_a_zero_coefficient_never_blocks():
-    """a = 2 a_0 (alpha = (2, 0)) beside a_1 with multiplier 0: only row 0 blocks (0 / 0 is no ratio), at t = 1."""
-    class Double(Vertex):
-        jacobian = np.array([[1.0, 0.0], [0.0, 1.0], [2.0, 0.0], [1.0, -1.0], [-1.0, -1.0]])
-    working, lam = np.array([True, True, False, False, False]), np.array([2.0, 0.0, 0.0, 0.0, 0.0])
-    F._enter(Double, working, lam, 2)
-    assert working.tolist() == [False, True, True, False, False]
-    np.testing.assert_allclose(lam, [0.0, 0.0, 1.0, 0.0, 0.0], rtol=0, atol=1e-15)
+@pytest.mark.parametrize("row, lam0, working, lam", [
+    # a = 2 a_0 + a_1 / 2 with multipliers (2, 1): ratios lambda_j / alpha_j = (1, 2), row 0 leaves at t = 1 and the
+    # others move by t alpha: (2 - 2, 1 - 0.5, t)
+    ([2.0, 0.5], [2.0, 1.0], [False, True, True], [0.0, 0.5, 1.0]),
+    # a step t below 1: multipliers (0.5, 1) and a = (1, 1): t = 0.5
+    ([1.0, 1.0], [0.5, 1.0], [False, True, True], [0.0, 0.5, 0.5]),
+    # a = 2 a_0 (alpha = (2, 0)) beside a_1 with multiplier 0: only row 0 blocks (0 / 0 is no ratio), at t = 1
+    ([2.0, 0.0], [2.0, 0.0], [False, True, True], [0.0, 0.0, 1.0]),
+])
+def test_the_ratio_test_divides_each_multiplier_by_its_positive_coefficient(row, lam0, working, lam):
+    """The exchange keeps grad phi = J^T lambda: with rows (1, 0), (0, 1) in the working set and row a joining."""
+    class Exchange(Vertex):
+        jacobian = np.array([[1.0, 0.0], [0.0, 1.0], row, [1.0, -1.0], [-1.0, -1.0]])
+    now, multipliers = np.array([True, True, False, False, False]), np.array([*lam0, 0.0, 0.0, 0.0])
+    F._enter(Exchange, now, multipliers, 2)
+    assert now.tolist() == [*working, False, False]
+    np.testing.assert_allclose(multipliers, [*lam, 0.0, 0.0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(Exchange.jacobian.T @ multipliers, Exchange.jacobian[:2].T @ np.array(lam0),
+                               rtol=0, atol=1e-15)
 
 
 def test_dependence_is_relative_to_the_rows_size():
