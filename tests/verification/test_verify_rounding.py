@@ -44,6 +44,8 @@ def test_two_product_is_exact_and_says_where_it_overflows():
     values, done = exact_affine_values(np.array([[1e200, 1.0], [0.0, 2.0]]), np.array([1e200, 1.5]),
                                        np.zeros((2, 1)))
     assert done.tolist() == [False, True] and values[1] == 3.0 and np.isnan(values[0])
+    values, done = exact_affine_values(np.array([[1.0, 1.0]]), np.array([1.0, 2.0]), np.array([[np.inf]]))
+    assert done.tolist() == [False] and np.isnan(values[0])      # a row that is not finite is not done, and nan
 
 
 def margins_exact(X, y, theta):
