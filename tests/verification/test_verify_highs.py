@@ -81,6 +81,9 @@ def test_no_vertex_is_a_status_with_zero_multipliers(case, status):
     result = highs.solve(lp(q, A, b).nlp())
     assert result.status == status and not np.any(result.multipliers)
     assert result.return_status == ("infeasible" if case == "infeasible" else "unbounded")
+    assert result.solver == "highs" and result.vertex is True and 0.0 <= result.seconds < 60.0
+    assert np.isnan(result.objective) and result.z.tolist() == [0.0]
+    assert not np.any(result.lower_multipliers) and not np.any(result.upper_multipliers)
 
 
 def test_linearity_is_judged_relative_to_the_largest_entry_at_least_1():
@@ -102,6 +105,38 @@ def test_linearity_is_judged_relative_to_the_largest_entry_at_least_1():
     g, J, c0 = highs.linear_program(free.nlp())
     assert g.tolist() == [1.0, 1.0] and J.shape == (0, 2) and c0.shape == (0,)
     assert highs.solve(free.nlp()).z.tolist() == [0.0, 0.0]
+
+
+def test_upper_bounds_in_the_scaled_variables_map_back():
+    """max z0 + z1 s.t. z0 <= 3, z1 <= 1e-7 with x_scale = (2^20, 2^-20): the point and the upper-bound multipliers
+    (1 each) in z."""
+    scale = np.array([2.0 ** 20, 2.0 ** -20])
+    problem = lp(np.array([-1.0, -1.0]), np.zeros((0, 2)), np.zeros(0), upper=np.array([3.0, 1e-7]), x_scale=scale)
+    result = highs.solve(problem.nlp())
+    np.testing.assert_allclose(result.z, [3.0, 1e-7], rtol=1e-15)
+    np.testing.assert_allclose(result.upper_multipliers, [1.0, 1.0], rtol=1e-15)
+    assert not np.any(result.lower_multipliers) and kkt(problem.nlp(), result)[0] <= 1e-15
+
+
+def test_linprogs_status_1_is_the_iteration_limit_unless_its_message_says_time(monkeypatch):
+    """Both limits are linprog's status 1; HiGHS's message tells them apart.  The iterations are linprog's nit."""
+    import scipy.optimize
+
+    real = scipy.optimize.linprog
+    problem = lp(np.ones(2), np.array([[1.0, 1.0]]), np.array([1.0]), lower=np.zeros(2))
+
+    def limited(message):
+        def linprog(*args, **kwargs):
+            result = real(*args, **kwargs)
+            result.status, result.message, result.nit = 1, message, 7
+            return result
+        return linprog
+
+    monkeypatch.setattr(scipy.optimize, "linprog", limited("Iteration limit reached. (HiGHS Status 14)"))
+    stopped = highs.solve(problem.nlp())
+    assert (stopped.status, stopped.return_status, stopped.iterations) == (Status.MAX_ITERATIONS, "iteration_limit", 7)
+    monkeypatch.setattr(scipy.optimize, "linprog", limited("Time limit reached. (HiGHS Status 13)"))
+    assert highs.solve(problem.nlp()).status == Status.MAX_TIME
 
 
 def test_the_time_limit_is_max_time_and_reaches_highs():
