@@ -125,6 +125,7 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                                     "MaxMarginProblem._certificate",
                                                     "MaxMarginProblem._normalized_margin",
                                                     "MaxMarginProblem._best_certificate", "_rank", "preferred",
+                                                    "proposal_certificate",
                                                     "_kind", "_largest_residual",
                                                     "MaxMarginProblem._infeasibility_status",
                                                     "MaxMarginProblem._judge_region",
@@ -819,17 +820,16 @@ GENERIC = [
      r"solved\.seconds, vertex=True|XXdual_active_setXX|DUAL_ACTIVE_SET)",
      "fields of the IpoptResult that finish_or_keep does not read (return status, iterations, seconds, the "
      "solver's label)"),
-    (r"^x_dual_certificate: .*attempt = _Attempt\(point\.z, point\.multipliers, point\.lower_multipliers, "
-     r"point\.upper_multipliers, status.*-> .*None",
+    (r"^x_proposal_certificate: .*attempt = _Attempt\(point\.z, point\.multipliers, point\.lower_multipliers, "
+     r"point\.upper_multipliers, result\.status.*-> .*None",
      "the certificate takes its multipliers from the report and its solver from the route's SolverInfo: the "
      "attempt's multipliers and status are not read"),
-    (r"^x_dual_certificate: .*solved\.status, solved\.iterations, solved\.seconds, solved\.iterations, -> "
-     r".*(None, solved\.iterations, solved\.seconds|solved\.status, None, solved\.seconds|solved\.iterations, None, "
-     r"solved\.iterations)",
+    (r"^x_proposal_certificate: .*result\.return_status, result\.iterations, result\.seconds, rounds, -> "
+     r".*(None, result\.iterations, result\.seconds|result\.return_status, None, result\.seconds|"
+     r"result\.iterations, None, rounds)",
      "the attempt's return status, iterations and seconds go into the SolverInfo that the route's replaces"),
-    (r"^x_dual_certificate: .*np\.arange\(solved\.rows_formed\), point\.info, report\) -> .*(point\.info, None\)|"
-     r"point\.info, \))",
-     "the report is passed to _certificate directly: the attempt's copy is not read"),
+    (r"^x_proposal_certificate: .*report, solver=result\.solver\) -> .*(report, solver=None\)|report, \))",
+     "the attempt's solver label goes into the SolverInfo that the route's replaces"),
     (r"^x_dual_rows: .*-source\.extra_values\(zero\)\]\) -> .*\+source\.extra_values",
      "the extra rows of the sources in the dual route's scope (BiasMargins' b >= 0) vanish at theta = 0"),
     # ---- maxmargin

@@ -774,10 +774,9 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
     It runs inside ``MaxMarginProblem.solve``'s one-BLAS-thread block (``nlp.threads``)."""
     from ..nlp.certificate import SolverInfo
     from ..nlp.certify import RowGram
-    from ..nlp.finish import finish_or_keep
     from ..nlp.ipopt import IpoptResult
-    from ..nlp.status import Status, decide
-    from .maxmargin import StartOutcome, _Attempt, margin_nlp, representable
+    from ..nlp.status import Status
+    from .maxmargin import margin_nlp, proposal_certificate, representable
 
     source, lift = problem.source, problem.lift
     N = problem.data.n_samples
@@ -795,16 +794,9 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
     result = IpoptResult(z, lift.objective_value(z), solved.multipliers, np.zeros(lift.n), np.zeros(lift.n),
                          status, solved.status, solved.iterations, solved.seconds, solver="dual_active_set",
                          vertex=True)
-    point, report = finish_or_keep(nlp, result, opts,
-                                   row_gram=None if solved.row_gram is None else RowGram(A, solved.row_gram))
-    verdict = decide(report.kkt_met(opts.tolerances), status)
-    attempt = _Attempt(point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, status,
-                       solved.status, solved.iterations, solved.seconds, solved.iterations,
-                       np.arange(solved.rows_formed), point.info, report)
-    with np.errstate(over="ignore"):        # theta and its norm may overflow in the data's units (``representable``)
-        start = StartOutcome(verdict, float(problem.norm.objective_value(source.to_user(lift.theta(point.z)))),
-                             report.residuals.max, solved.iterations)
-    cert = problem._certificate(source, attempt, report, verdict, opts, started, starts=(start,))
+    cert, verdict = proposal_certificate(problem, nlp, result, opts, started, solved.iterations,
+                                         np.arange(solved.rows_formed),
+                                         None if solved.row_gram is None else RowGram(A, solved.row_gram))
     how = "the Gram matrix of all rows" if solved.full_gram else f"a working set of {solved.rows_formed} rows"
     solver = SolverInfo("dual_active_set", status, solved.status, solved.iterations, time.perf_counter() - started,
                         f"dual active set (Lawson-Hanson NNLS of the least-distance problem on {how}): "

@@ -41,25 +41,13 @@ def lp_certificate(problem, opts, started: float):
     route is "lp", and keeps the better kind, ``maxmargin.preferred``).  Runs inside the solve's one-BLAS-thread
     block."""
     from ..nlp.certificate import SolverInfo
-    from ..nlp.finish import finish_or_keep
-    from ..nlp.status import decide
-    from .maxmargin import StartOutcome, _Attempt, margin_nlp, representable
+    from .maxmargin import MaxMarginProblem, margin_nlp, proposal_certificate, representable
 
     source, lift = problem.source, problem.lift
     N = problem.data.n_samples
     nlp = margin_nlp(source, lift, np.arange(N))
-    left = None if opts.time_limit is None else max(float(opts.time_limit) - (time.perf_counter() - started), 0.0)
-    result, formed, rounds = _solve(problem, nlp, left)
-    point, report = finish_or_keep(nlp, result, opts)
-    assert report is not None           # want_report: finish_or_keep always certifies here
-    verdict = decide(report.kkt_met(opts.tolerances), result.status)
-    attempt = _Attempt(point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, result.status,
-                       result.return_status, result.iterations, result.seconds, rounds, formed, point.info, report,
-                       solver="highs")
-    with np.errstate(over="ignore"):        # theta and its norm may overflow in the data's units (``representable``)
-        start = StartOutcome(verdict, float(problem.norm.objective_value(source.to_user(lift.theta(point.z)))),
-                             report.residuals.max, result.iterations)
-    cert = problem._certificate(source, attempt, report, verdict, opts, started, starts=(start,))
+    result, formed, rounds = _solve(problem, nlp, MaxMarginProblem._time_left(opts, started, least=0.0))
+    cert, verdict = proposal_certificate(problem, nlp, result, opts, started, rounds, formed)
     solver = SolverInfo("highs", result.status, result.return_status, result.iterations,
                         time.perf_counter() - started,
                         f"HiGHS dual simplex on the linear program (the {problem.norm.name} norm's lift, "

@@ -300,6 +300,26 @@ def _objective_hessian_diagonal(lift: Lift, z) -> np.ndarray:
     return np.diag(lift.objective_hessian(z)).copy()
 
 
+def proposal_certificate(problem, nlp: NLP, result: ipopt.IpoptResult, opts: SolveOptions, started, rounds: int,
+                         working_set, row_gram=None) -> tuple[Certificate, Status]:
+    """(certificate, verdict) of an exact route's proposal (the dual active set's, HiGHS's: an ``IpoptResult`` with
+    ``vertex=True``) on the full max-margin NLP ``nlp`` of ``problem``: finished where it can matter
+    (``finish_or_keep``, from the solver's vertex; ``row_gram``: ``certify``'s), certified on every row and assembled
+    like an IPOPT attempt with the one start it is.  The caller sets the route's ``SolverInfo`` (with
+    ``representable``'s note)."""
+    source, lift = problem.source, problem.lift
+    point, report = finish_or_keep(nlp, result, opts, row_gram=row_gram)
+    assert report is not None           # want_report: finish_or_keep always certifies here
+    verdict = decide(report.kkt_met(opts.tolerances), result.status)
+    attempt = _Attempt(point.z, point.multipliers, point.lower_multipliers, point.upper_multipliers, result.status,
+                       result.return_status, result.iterations, result.seconds, rounds, working_set, point.info,
+                       report, solver=result.solver)
+    with np.errstate(over="ignore"):        # theta and its norm may overflow in the data's units (``representable``)
+        start = StartOutcome(verdict, float(problem.norm.objective_value(source.to_user(lift.theta(point.z)))),
+                             report.residuals.max, result.iterations)
+    return problem._certificate(source, attempt, report, verdict, opts, started, starts=(start,)), verdict
+
+
 def representable(theta, status: Status, scale_exponent: int) -> tuple[Status, str]:
     """(status, note): a solution certified on the prescaled problem (theta' = 2^e theta) whose theta overflows in the
     data's units (data at ~1e-308 and below: theta ~ 1 / |x| is beyond the largest double) is ``failed``, never
