@@ -62,7 +62,7 @@ DECREMENT_SNAP = 1e-12      # the decrement leaves out Hessian entries below thi
 CANCELLATION = 1e4          # terms cancelling by more than this: measured without the rows' exact dependencies ...
 DEPENDENT = 1e3 * np.finfo(float).eps   # ... singular values (relative) of the unit rows up to this: a dependency
 UNRESOLVED = 1e-2           # a row whose value's rounding bound exceeds this fraction of tol.kkt (relative to its level)
-#                             counts it in primal feasibility (``unresolved_rounding``)
+#                             is re-evaluated exactly or counts it in primal feasibility (``resolved``)
 
 
 @dataclass(frozen=True)
@@ -322,9 +322,15 @@ def primal_residual(values, levels, equality, uncertainty=None) -> float:
     inequality, (|h_j| + u_j) / s_j for an equality, with u the rows' rounding bounds (``value_rounding``; 0 when
     not given): a row computed feasible by less than its own rounding is not known to be feasible."""
     c, s, eq = _rows(values, levels, equality)
+    return float(np.max(row_violations(c, eq, uncertainty) / s, initial=0.0))
+
+
+def row_violations(values, equality, uncertainty=None) -> np.ndarray:
+    """Each row's possible violation: max(0, u_i - c_i) for an inequality c_i >= 0, |h_j| + u_j for an equality, u the
+    rows' rounding bounds (0 when not given)."""
+    c, eq = np.asarray(values, dtype=float), np.asarray(equality, dtype=bool)
     u = np.zeros(c.size) if uncertainty is None else np.asarray(uncertainty, dtype=float)
-    violation = np.where(eq, np.abs(c) + u, np.maximum(0.0, u - c))
-    return float(np.max(violation / s, initial=0.0))
+    return np.where(eq, np.abs(c) + u, np.maximum(0.0, u - c))
 
 
 def resolved(nlp: NLP, ext: Extended, tol: Tolerances) -> tuple[Extended, np.ndarray]:
@@ -348,9 +354,9 @@ def resolved(nlp: NLP, ext: Extended, tol: Tolerances) -> tuple[Extended, np.nda
 def value_rounding(ext: Extended) -> np.ndarray:
     """u_i = (k + 4) (eps / 2) (sum_j |J_ij z_j| + |c_i| + s_i): a bound on the rounding of each computed row value
     c_i, from its first-order terms (exact for rows linear in z, A_i z + b_i: at most k = the nonzero entries of z
-    products, the sum and the offset) and its level; rows whose terms cancel to a value far below them (theta ~ 1e9 on nearly inseparable
-    data, where the double nearest the optimum violates a margin row by 1e-7 in exact arithmetic) cannot be
-    resolved at the tolerance."""
+    products, the sum and the offset) and its level; rows whose terms cancel to a value far below them (theta ~ 1e9
+    on nearly inseparable data, where the double nearest the optimum violates a margin row by 1e-7 in exact
+    arithmetic) cannot be resolved at the tolerance."""
     J = ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale
     z = np.abs(np.asarray(ext.z, dtype=float))
     terms = np.abs(J) @ z

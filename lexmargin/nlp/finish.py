@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.linalg import LinAlgError, cho_factor, cho_solve
 
-from .certify import TINY, KKTReport, balance, certify, residuals, stationarity_residual, unit_rows
+from .certify import TINY, KKTReport, balance, certify, residuals, row_violations, stationarity_residual, unit_rows
 from .nlp import NLP, extend, split_bound_multipliers
 from .nnls import nnls
 from .options import SolveOptions, Tolerances
@@ -282,9 +282,7 @@ def infeasibility_gain(ext, multipliers) -> float:
     how much lower than the optimum an infeasible point's objective may be (for a convex problem, weak duality:
     f* = L(z*, lambda*) <= L(z, lambda*) <= f(z) + sum_i lambda*_i v_i).  The finish compares objectives with it:
     the exact vertex of an LDP whose kept point violated rows by 7e-9 was "worse" by more than 1e-9 and refused."""
-    c = np.asarray(ext.values, dtype=float)
-    violation = np.where(ext.equality, np.abs(c), np.maximum(-c, 0.0))
-    return float(np.sum(np.abs(np.asarray(multipliers, dtype=float)) * violation))
+    return float(np.sum(np.abs(np.asarray(multipliers, dtype=float)) * row_violations(ext.values, ext.equality)))
 
 
 def finish(nlp: NLP, z, multipliers, lower_multipliers, upper_multipliers, p=None,
