@@ -249,13 +249,22 @@ def terms_and_weights(gradient, jacobian, multipliers, gradient_scale=None,
                       jacobian_scale=None) -> tuple[np.ndarray, np.ndarray]:
     """(``column_terms``, ``multiplier_weights`` of the term sizes J~ at their equilibration) from one pass over the
     rows with a nonzero multiplier (``_row_terms``)."""
+    terms, _, weights = equilibrated_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
+    return terms, weights
+
+
+def equilibrated_terms(gradient, jacobian, multipliers, gradient_scale=None, jacobian_scale=None
+                       ) -> tuple[np.ndarray, tuple[float, np.ndarray], np.ndarray]:
+    """(``column_terms``, their ``equilibration`` (S, e), ``multiplier_weights`` of the term sizes J~ at e): what
+    ``terms_and_weights`` computes, with the equilibration kept for the residuals (each P-vector pass once)."""
     rows, part, terms = _row_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
     lam = np.abs(np.asarray(multipliers, dtype=float))
     weights = np.zeros(lam.size)
+    equilibrated = equilibration(terms)
     if rows.size and part.shape[1]:
-        part *= equilibration(terms)[1]
+        part *= equilibrated[1]
         weights[rows] = lam[rows] * np.max(part, axis=1)
-    return terms, weights
+    return terms, equilibrated, weights
 
 
 def balance(gradient, jacobian, multipliers, gradient_scale=None, jacobian_scale=None) -> tuple[float, np.ndarray]:
@@ -279,14 +288,14 @@ def lagrangian_gradient(gradient, jacobian, multipliers) -> np.ndarray:
 
 
 def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None, terms=None,
-                          jacobian_scale=None, lagrangian=None) -> float:
+                          jacobian_scale=None, lagrangian=None, equilibrated=None) -> float:
     """max_j |(g - J^T lambda)_j| / max(T_j, EMPTY S): each component of the residual as a fraction of its own terms
     (``equilibration``; ``terms``: ``column_terms`` of the same arguments, ``lagrangian``: their
-    ``lagrangian_gradient``, when the caller has them)."""
+    ``lagrangian_gradient``, ``equilibrated``: ``equilibration(terms)``, when the caller has them)."""
     residual = np.abs(lagrangian_gradient(gradient, jacobian, multipliers) if lagrangian is None else lagrangian)
     if terms is None:
         terms = column_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
-    scale, factors = equilibration(terms)
+    scale, factors = equilibration(terms) if equilibrated is None else equilibrated
     return float(np.max(residual * factors, initial=0.0)) / scale
 
 
@@ -365,13 +374,14 @@ def value_rounding(ext: Extended) -> np.ndarray:
         return (k + 4) * 0.5 * np.finfo(float).eps * (terms + np.abs(ext.values) + np.maximum(ext.levels, 0.0))
 
 
-def dual_residual(jacobian, multipliers, equality, terms) -> float:
+def dual_residual(jacobian, multipliers, equality, terms, equilibrated=None) -> float:
     """Largest negative inequality multiplier, weighted by its row's gradient in each component relative to that
-    component's terms: max_i max_j max(0, -lambda_i) |J_ij| / T_j (``terms``: ``column_terms``); a negative
-    multiplier that moves nothing in the balance does not count."""
+    component's terms: max_i max_j max(0, -lambda_i) |J_ij| / T_j (``terms``: ``column_terms``; ``equilibrated``:
+    ``equilibration(terms)`` when the caller has it); a negative multiplier that moves nothing in the balance does
+    not count."""
     lam = np.asarray(multipliers, dtype=float)
     eq = np.asarray(equality, dtype=bool)
-    scale, factors = equilibration(terms)
+    scale, factors = equilibration(terms) if equilibrated is None else equilibrated
     negative = multiplier_weights(jacobian, np.minimum(lam, 0.0), factors)
     return float(np.max(negative[~eq], initial=0.0)) / scale
 
@@ -400,20 +410,22 @@ def objective_scale(ext: Extended) -> float:
 
 
 def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=None, representative=None,
-              uncertainty=None) -> Residuals:
+              uncertainty=None, equilibrated=None) -> Residuals:
     """``terms``: the ``column_terms`` of (ext, multipliers) when the caller has them; ``diagonal``: the Hessian of the
     Lagrangian as its diagonal (``hessian_diagonal_of``) for the decrement, 0 without it (not computed);
     ``lagrangian``: ``lagrangian_gradient`` of (ext, multipliers); ``representative``: the multipliers without their
     rows' exact dependencies (``representative_multipliers``) where they differ: stationarity is measured with them
-    (the same J^T lambda, computed without the huge cancelling terms and judged against their own terms)."""
+    (the same J^T lambda, computed without the huge cancelling terms and judged against their own terms);
+    ``equilibrated``: ``equilibration(terms)`` (computed once here otherwise, for stationarity and dual feasibility)."""
     p = ext.point
     if terms is None:
         terms = column_terms(p.gradient, ext.jacobian, multipliers, p.gradient_scale, ext.jacobian_scale)
+    equilibrated = equilibration(terms) if equilibrated is None else equilibrated
     objective = objective_scale(ext)
     lagrangian = lagrangian_gradient(p.gradient, ext.jacobian, multipliers) if lagrangian is None else lagrangian
     if representative is None:
         stationarity = stationarity_residual(p.gradient, ext.jacobian, multipliers, p.gradient_scale, terms,
-                                             lagrangian=lagrangian)
+                                             lagrangian=lagrangian, equilibrated=equilibrated)
     else:
         stationarity = stationarity_residual(p.gradient, ext.jacobian, representative, p.gradient_scale,
                                              jacobian_scale=ext.jacobian_scale)
@@ -421,7 +433,7 @@ def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=
         stationarity=stationarity,
         primal_feasibility=primal_residual(ext.values, ext.levels, ext.equality, uncertainty),
         dual_feasibility=dual_residual(ext.jacobian if ext.jacobian_scale is None else ext.jacobian_scale,
-                                       multipliers, ext.equality, terms),
+                                       multipliers, ext.equality, terms, equilibrated),
         complementarity=complementarity_residual(ext.values, ext.levels, multipliers, ext.equality, objective),
         decrement=0.0 if diagonal is None else
         decrement_residual(p.gradient, ext.jacobian, multipliers, terms, diagonal,
@@ -844,8 +856,9 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
                           split_bound_multipliers(nlp, zeros if lower_multipliers is None else lower_multipliers,
                                                   zeros if upper_multipliers is None else upper_multipliers)])
     active = active_rows(ext.values, ext.levels, ext.equality, tol.active)
-    terms, weights = terms_and_weights(point.gradient, ext.jacobian, lam, point.gradient_scale, ext.jacobian_scale)
-    scale = equilibration(terms)[0]
+    terms, equilibrated, weights = equilibrated_terms(point.gradient, ext.jacobian, lam, point.gradient_scale,
+                                                      ext.jacobian_scale)
+    scale = equilibrated[0]
     support = support_rows(ext.jacobian, lam, scale, tol.support, weights)
     lagrangian = lagrangian_gradient(point.gradient, ext.jacobian, lam)
     measured = representative_multipliers(ext.jacobian, lam,
@@ -868,7 +881,7 @@ def certify(nlp: NLP, z, multipliers, lower_multipliers=None, upper_multipliers=
             svd = unit_svd(active_jacobian)
     independence = licq(active_jacobian, tol.rank, ext.variables[active & bound], shared, svd)
     return KKTReport(residuals(ext, lam, terms, diagonal, lagrangian, None if measured is lam else measured,
-                               uncertainty),
+                               uncertainty, equilibrated),
                      independence,
                      second_order_of(nlp, z, p, ext, lam, active, support, tol, independence.holds, shared, scale,
                                      svd, diagonal),
