@@ -562,7 +562,11 @@ def _free_qp(A, r, free, *, max_iter: int, deadline: float, started: float, full
     lam[W] = 2.0 * mu_W
     passive = np.sort(W[passive_W])
     _exact_free_bounds(A, r, theta, passive, free, rownorm_R)
-    return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full)
+    # A A^T of the rows as given (the certificate's LICQ): the regularized columns' product formed above, plus the
+    # free columns' (unscaled) rank-q term
+    row_gram = None if K_regularized is None else K_regularized + A[:, free] @ A[:, free].T
+    return LDPResult(theta, lam, passive, status, iterations, time.perf_counter() - started, int(W.size), full,
+                     row_gram)
 
 
 def _exact_free_bounds(A, r, theta, passive, free, regularized_size):

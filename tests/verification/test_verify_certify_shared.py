@@ -175,8 +175,15 @@ def test_dual_keeps_a_a_transpose_of_wide_data_only():
     np.testing.assert_array_equal(wide.row_gram, A @ A.T)
     tall = D.least_distance(rng.standard_normal((200, 3)), np.ones(200))
     assert not tall.full_gram and tall.row_gram is None
-    free = D.least_distance(np.hstack([A, np.ones((8, 1))]), r, free=(30,))
-    assert free.row_gram is None
+    # free columns (the SVM's bias, in units 2^-5 of the others so that the solve scales it): A A^T of the rows as
+    # given, from the regularized columns' product and the free column's own term
+    biased = np.hstack([A, np.full((8, 1), 2.0 ** -5) * np.sign(rng.standard_normal((8, 1)))])
+    free = D.least_distance(biased, r, free=(30,))
+    assert free.full_gram
+    np.testing.assert_allclose(free.row_gram, biased @ biased.T, rtol=1e-14, atol=1e-13)
+    tall_free = D.least_distance(np.hstack([rng.standard_normal((200, 3)), np.ones((200, 1))]), np.ones(200),
+                                 free=(3,))
+    assert not tall_free.full_gram and tall_free.row_gram is None
 
 
 def test_unit_svd_gives_licq_and_the_row_space_their_own_numbers():
