@@ -72,6 +72,23 @@ def test_input_affine_source_equals_the_model(name, options):
                                    general.weighted_hessian(theta, index, w[:3]), rtol=1e-11, atol=1e-11)
 
 
+def test_the_weighted_hessian_is_built_only_where_it_is_used():
+    """CasADi's symbolic Hessian of a deep net's beta(theta) grows like width^6 (36 s for a depth-3 linear net of width
+    60, minutes at 100): the structure detection leaves it unbuilt, the closed form of a net with more than
+    SECOND_ORDER_MAX_SIZE parameters never builds it, and a small net's second-order check builds it once."""
+    wide = lm.load_model("deep_linear", input_dim=40, depth=3)           # 3240 parameters
+    data = separable(30, 40, seed=3)
+    cert = max_margin(wide, data)
+    assert cert.success and cert.solver.name == "closed_form"
+    assert input_affine(wide)[4]._function is None
+    small = lm.load_model("deep_linear", input_dim=3, depth=3)
+    assert input_affine(small)[4]._function is None
+    cert = max_margin(small, separable(12, 3, seed=1))
+    assert cert.second_order.checked
+    built = input_affine(small)[4]._function
+    assert built is not None and input_affine(small)[4]._function is built
+
+
 @pytest.mark.parametrize("name, options", [("two_layer", {}), ("log_predictor", {})])
 def test_models_not_affine_in_their_input_keep_the_general_source(name, options):
     model = lm.load_model(name, input_dim=2, **options)

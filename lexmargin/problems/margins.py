@@ -227,15 +227,31 @@ def input_affine(model: Model):
             has_offset = not c.is_zero()
             b, s = ca.SX.sym("b", x.numel()), ca.SX.sym("s")
             weighted = ca.dot(beta, b) + (s * c if has_offset else 0)
-            H, _ = ca.hessian(weighted, theta)
             parts = (ca.Function("beta", [theta], [beta]),
                      ca.Function("beta_jacobian", [theta], [ca.jacobian(beta, theta)]),
                      ca.Function("offset", [theta], [ca.densify(c)]),
                      ca.Function("offset_gradient", [theta], [ca.densify(ca.gradient(c, theta))]),
-                     ca.Function("weighted_hessian", [theta, b, s], [H]),
+                     _OnFirstCall(lambda: ca.Function("weighted_hessian", [theta, b, s],
+                                                      [ca.hessian(weighted, theta)[0]])),
                      has_offset)
     cache["input_affine"] = parts
     return parts
+
+
+class _OnFirstCall:
+    """A CasADi function built on its first call.  The weighted Hessian of a deep net's beta(theta) is the costly
+    part of ``input_affine`` (CasADi's symbolic Hessian: 0.1 s for a depth-3 linear net of width 20, 3 s at 40, 36 s
+    at 60, growing like width^6) and is needed only where a P x P Hessian is formed (second-order checks up to
+    ``certify.SECOND_ORDER_MAX_SIZE`` variables, the finish's Newton steps); the closed form of deep linear nets
+    and wide problems never call it."""
+
+    def __init__(self, build):
+        self._build, self._function = build, None
+
+    def __call__(self, *args):
+        if self._function is None:
+            self._function = self._build()
+        return self._function(*args)
 
 
 def _dense(matrix) -> np.ndarray:
