@@ -551,13 +551,15 @@ GENERIC = [
     (r"^x_two_product: .*134217729\.0 \* x.*-> .*13421773[0-9]\.0 \* x",
      "Veltkamp's split constant 2^27 + 1 against 2^27 + 2: both split a double into parts of at most 26 and 27 "
      "significant bits whose pairwise products are exact in double (checked on 20,000 random and all-ones mantissas)"),
-    (r"^x_two_product: .*np\.errstate\(over=\"ignore\", invalid=\"ignore\"\) -> ",
+    (r"^x_two_product: .*np\.errstate\(over=\"ignore\", invalid=\"ignore\"\):? -> ",
      "np.errstate only silences numpy's floating-point warnings: the values are the same"),
     (r"^x_exact_affine_values: .*reshape\(J\.shape\[0\], -1\) -> .*reshape\(J\.shape\[0\], -2\)",
      "numpy reads any negative size in reshape as the one inferred"),
+    (r"^x_row_violations: .*np\.asarray\(equality, dtype=bool\)( -> .*np\.asarray\(equality, (dtype=None)?\)$)",
+     "eq is read only as np.where's condition, which numpy takes as booleans (nonzero is True) whatever its dtype"),
     (r"^x_resolved: .*unresolved\[rows\[done\]\] = False -> .*= None",
      "None assigned into a boolean array is stored as False"),
-    (r"^x_value_rounding: .*np\.errstate\(invalid=\"ignore\", over=\"ignore\"\) -> ",
+    (r"^x_value_rounding: .*np\.errstate\(invalid=\"ignore\", over=\"ignore\"\):? -> ",
      "np.errstate only silences numpy's floating-point warnings: the values are the same"),
     (r"^x_(masked_second_order|_row_space_block|unit_gram|finish_or_keep|negative_curvature_direction|resolved): "
      r".*BOUNDARY",
