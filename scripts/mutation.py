@@ -845,10 +845,17 @@ GENERIC = [
      r"point\.upper_multipliers, result\.status.*-> .*None",
      "the certificate takes its multipliers from the report and its solver from the route's SolverInfo: the "
      "attempt's multipliers and status are not read"),
-    (r"^x_proposal_certificate: .*result\.return_status, result\.iterations, result\.seconds, rounds, -> "
+    (r"^x_proposal_certificate: .*result\.return_status, result\.iterations, result\.seconds, rounds, "
+     r"(working_set, point\.info, )?-> "
      r".*(None, result\.iterations, result\.seconds|result\.return_status, None, result\.seconds|"
      r"result\.iterations, None, rounds)",
-     "the attempt's return status, iterations and seconds go into the SolverInfo that the route's replaces"),
+     "the attempt's return status, iterations and seconds go into the SolverInfo that the route's replaces (its "
+     "iterations only where the start's are 0; its seconds nowhere)"),
+    (r"^x_proposal_certificate: .*report, solver=result\.solver\) -> (None, )?solver=result\.solver\)$",
+     "the report is passed to _certificate directly: the attempt's copy is not read"),
+    (r"^x_proposal_certificate: .*with np\.errstate\(over=\"ignore\"\):.* -> .*np\.errstate\(over=None\)",
+     "np.errstate only silences numpy's floating-point warnings (theta's overflow in the data's units): the values "
+     "are the same"),
     (r"^x_proposal_certificate: .*report, solver=result\.solver\) -> .*(report, solver=None\)|report, \))",
      "the attempt's solver label goes into the SolverInfo that the route's replaces"),
     (r"^x_lp_certificate: .*representable\(cert\.theta, verdict, source\.scale_exponent\)\[1\].*-> "
