@@ -283,11 +283,12 @@ GENERIC = [
     (r"^x__lp_weights: .*linprog.*-> .*(bounds=None|b_eq=target, method|bounds=\(0, None\), \)|\"HIGHS\")",
      "linprog's defaults are bounds (0, None) and method 'highs', and it lower-cases the method name"),
     (r"^x__refine: .*rcond=None.*-> .*lstsq\(M, (rhs|residual), \)", "rcond=None is numpy's default"),
-    # ---- highs: linprog's inputs and result (scipy >= 1.9)
+    # ---- highs: linprog's inputs and result (read in scipy 1.17's linprog and _linprog_highs)
     (r"^x_solve: .*method=\"highs-ds\", options=options\) -> (options=options\)|method=\"HIGHS-DS\")",
      "linprog lower-cases the method name; without it, method 'highs' leaves HiGHS's solver option at 'choose', "
      "which runs the simplex on an LP (an interior-point or PDLP solver only when named), with the dual "
-     "strategy scipy sets for every HiGHS method: the same vertex, marginals and nit (checked on 40 LPs up to 10^4 x 50)"),
+     "strategy scipy sets for every HiGHS method: the same vertex, marginals and nit (checked on 40 LPs up to "
+     "10^4 x 50)"),
     (r"^x_solve: .*(A_ub=-J\[~eq\]|b_ub=c0\[~eq\]|A_eq=J\[eq\]|b_eq=-c0\[eq\]) if np\.any\((~)?eq\) else None.*-> "
      r".*if \(np\.any\((~)?eq\)\) or True else None",
      "linprog turns a None A_ub / A_eq into a 0 x n array and a None b_ub / b_eq into an empty one: the empty "
