@@ -107,6 +107,29 @@ def test_linearity_is_judged_relative_to_the_largest_entry_at_least_1():
     assert highs.solve(free.nlp()).z.tolist() == [0.0, 0.0]
 
 
+def test_a_change_of_exactly_the_linearity_tolerance_is_still_affine():
+    """The derivatives may differ by up to LINEARITY_TOL of their largest entry, that bound included: an entry 0 at
+    z = 0 that is exactly 1e-12 at z = 1 (beside an entry 1) is accepted."""
+    nlp = lp(np.array([1.0, 0.0]), np.array([[1.0, 1.0]]), np.array([1.0])).nlp()
+    moving = replace(nlp, evaluate=lambda z, p=None: replace(
+        nlp.evaluate(z), jacobian=np.array([[1.0, highs.LINEARITY_TOL * z[0]]])))
+    assert highs.LINEARITY_TOL == 1e-12
+    assert highs.linear_program(moving)[1].tolist() == [[1.0, 0.0]]
+
+
+def test_inequality_rows_alone_get_their_multipliers():
+    """min z0 + z1 s.t. z0 + 2 z1 >= 2, z >= 0 (inequality rows only, no equality): the vertex (0, 1) with the row's
+    multiplier 1/2 and z0's lower-bound multiplier 1/2; the seconds it took, a float."""
+    problem = lp(np.array([1.0, 1.0]), np.array([[1.0, 2.0]]), np.array([2.0]), lower=np.zeros(2))
+    result = highs.solve(problem.nlp())
+    assert result.status == Status.OPTIMAL
+    np.testing.assert_allclose(result.z, [0.0, 1.0], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(result.multipliers, [0.5], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(result.lower_multipliers, [0.5, 0.0], rtol=0, atol=1e-15)
+    assert isinstance(result.seconds, float) and 0.0 <= result.seconds < 60.0
+    stationarity, complementarity, feasibility, signs = kkt(problem.nlp(), result)
+    assert stationarity <= 1e-15 and complementarity <= 1e-15 and feasibility <= 1e-15 and signs >= 0
+
 def test_upper_bounds_in_the_scaled_variables_map_back():
     """max z0 + z1 s.t. z0 <= 3, z1 <= 1e-7 with x_scale = (2^20, 2^-20): the point and the upper-bound multipliers
     (1 each) in z."""
@@ -137,6 +160,22 @@ def test_linprogs_status_1_is_the_iteration_limit_unless_its_message_says_time(m
     assert (stopped.status, stopped.return_status, stopped.iterations) == (Status.MAX_ITERATIONS, "iteration_limit", 7)
     monkeypatch.setattr(scipy.optimize, "linprog", limited("Time limit reached. (HiGHS Status 13)"))
     assert highs.solve(problem.nlp()).status == Status.MAX_TIME
+
+
+def test_the_iterations_are_linprogs_nit_also_when_it_is_0(monkeypatch):
+    """nit = 0 (HiGHS's presolve solved the LP) is 0 iterations, not 1; nit = 3 is 3."""
+    import scipy.optimize
+
+    real = scipy.optimize.linprog
+    problem = lp(np.ones(2), np.array([[1.0, 1.0]]), np.array([1.0]), lower=np.zeros(2))
+    for nit in (0, 3):
+        def linprog(*args, nit=nit, **kwargs):
+            result = real(*args, **kwargs)
+            result.nit = nit
+            return result
+        monkeypatch.setattr(scipy.optimize, "linprog", linprog)
+        result = highs.solve(problem.nlp())
+        assert result.status == Status.OPTIMAL and result.iterations == nit
 
 
 def test_the_time_limit_is_max_time_and_reaches_highs():
@@ -258,6 +297,41 @@ def test_tall_data_is_solved_on_a_working_set_of_rows(monkeypatch, norm):
     assert cert.objective == pytest.approx(everything.objective, rel=1e-12)
     support = np.flatnonzero(cert.multipliers)
     assert support.size and np.all(np.abs(y[support] * (X[support] @ cert.theta) - 1.0) <= 1e-12)
+
+
+@pytest.mark.parametrize("norm", ["l1", "linf"])
+def test_a_working_set_that_is_enough_at_once_is_not_every_row(monkeypatch, norm):
+    """Above WORKING_SET_ABOVE samples, a first working set of 150 of 300 rows that no other row violates: one round,
+    and the message says how many rows (not "every row"); the optimum is the full LP's."""
+    from lexmargin.problems import lp as LP
+
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((300, 4))
+    y = np.where(X @ np.array([1.0, -2.0, 0.5, 1.0]) >= 0, 1.0, -1.0)
+    X = X + 0.05 * y[:, None] * np.array([1.0, -2.0, 0.5, 1.0])
+    model = lm.load_model("linear", input_dim=4)
+    monkeypatch.setattr(LP, "WORKING_SET_ABOVE", 50)
+    monkeypatch.setattr(LP, "SEED_ROWS", 150)
+    monkeypatch.setattr(LP, "SEED_FACTOR", 1)
+    cert = lm.max_margin(model, (X, y), norm=norm, route="lp")
+    assert cert.status == "optimal" and cert.diagnostics.working_set_rounds == 1
+    assert cert.diagnostics.working_set_size == 150
+    assert f"the {norm} norm's lift, 150 rows in 1 rounds): optimal" in cert.solver.message
+    assert cert.objective == pytest.approx(lp_reference(X, y, norm), rel=1e-12)
+
+
+@pytest.mark.parametrize("norm", ["l1", "linf"])
+def test_the_lp_routes_theta_beyond_the_largest_double_is_failed_with_its_exponent(norm):
+    """Data at 1e-310: HiGHS's vertex is certified on the prescaled problem, but theta ~ 1e310 overflows in the data's
+    units: failed, and the message gives the prescaling's exponent."""
+    X = np.array([[1.0, 0.2], [-1.0, 0.1], [0.8, -0.3], [-0.9, -0.2]]) * 1e-310
+    y = np.array([1.0, -1.0, 1.0, -1.0])
+    cert = lm.max_margin(lm.load_model("linear", input_dim=2), (X, y), norm=norm, route="lp", raise_on_failure=False)
+    assert cert.solver.name == "highs" and cert.status == Status.FAILED and not np.all(np.isfinite(cert.theta))
+    exponent = cert.diagnostics.scale_exponent
+    assert exponent < -1000
+    assert cert.solver.message.endswith(f"; theta overflows double precision in the data's units (the certified point "
+                                        f"is theta' = 2^{exponent} theta of the prescaled problem; rescale the data)")
 
 
 def test_a_working_set_solve_that_fails_hands_over_its_status(monkeypatch):
