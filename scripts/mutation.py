@@ -566,7 +566,7 @@ GENERIC = [
      r".*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
-    (r"^x_(multiplier_weights|balance|terms_and_weights): .*if rows\.size and (J|part)\.shape\[1\]: -> "
+    (r"^x_(multiplier_weights|balance|terms_and_weights|equilibrated_terms): .*if rows\.size and (J|part)\.shape\[1\]: -> "
      r".*if rows\.size or (J|part)\.shape\[1\]:",
      "an NLP has n >= 1 variables (J.shape[1] > 0); with no nonzero multiplier J[rows] is empty and nothing is "
      "written"),
@@ -612,6 +612,58 @@ GENERIC = [
     (r"^x_unit_svd: .*full_matrices=False\) -> .*(full_matrices=(None|True)|unit_rows\(rows\), \))",
      "only the singular values and the first rank rows of vt are read (LICQ, the row-space projector): the same in "
      "the full and the thin SVD"),
+    # ---- the equilibration computed once per certificate (2026-12-02): passed, or recomputed from the same terms
+    (r"^x_(residuals|stationarity_residual|dual_residual): .*equilibration\(terms\) if equilibrated is None else "
+     r"equilibrated -> .*(= None$|\(equilibrated is None\) (and False|or True)|if equilibrated is not None)",
+     "the equilibration of the column terms is passed or, without it, computed again from the same terms "
+     "(equilibration is a function of the terms alone): the same (S, e); None where it is passed on is recomputed "
+     "there"),
+    (r"^x_residuals: .*(lagrangian=lagrangian, equilibrated=equilibrated\)|multipliers, ext\.equality, terms, "
+     r"equilibrated\),) -> .*(lagrangian=None, equilibrated=equilibrated\)|lagrangian=lagrangian, "
+     r"equilibrated=None\)|^[^>]*-> +equilibrated=equilibrated\)|lagrangian=lagrangian, \)|ext\.equality, None, "
+     r"equilibrated\)|ext\.equality, terms, (None)?\),)",
+     "with the Lagrangian's gradient, the column terms and their equilibration each passed or (None, left out) "
+     "recomputed from the same point and multipliers: the same values"),
+    (r"^x_residuals: .*stationarity = stationarity_residual\(p\.gradient, ext\.jacobian, multipliers, "
+     r"p\.gradient_scale, terms, -> .*(\(None, ext|p\.gradient, None, multipliers|ext\.jacobian, None, "
+     r"p\.gradient_scale|multipliers, None, terms|p\.gradient_scale, None,$|multipliers, terms,$|"
+     r"p\.gradient_scale, lagrangian=lagrangian)",
+     "with the Lagrangian's gradient and the terms' equilibration passed, stationarity_residual reads neither the "
+     "gradient, the Jacobian, the multipliers nor the gradient's scale; the terms, passed or left out, are not read "
+     "past the equilibration either (recomputed from the same arrays when None)"),
+    (r"^x_residuals: (lagrangian=lagrangian, equilibrated=equilibrated\) -> equilibrated=equilibrated\)$|"
+     r"stationarity = stationarity_residual\(p\.gradient, ext\.jacobian, multipliers, p\.gradient_scale, terms, / "
+     r"lagrangian=lagrangian, equilibrated=equilibrated\) -> .*p\.gradient_scale, lagrangian=lagrangian, "
+     r"equilibrated=equilibrated\)$)",
+     "the Lagrangian's gradient or the column terms left out are recomputed from the same point and multipliers "
+     "(the terms are not read past the equilibration, which is passed): the same values"),
+    (r"^x_stationarity_residual: .*if lagrangian is None else lagrangian\) -> .*\(lagrangian is None\) or True",
+     "the Lagrangian's gradient recomputed from the same arguments it was computed from: the same values"),
+    (r"^x_residuals: .*lagrangian = lagrangian_gradient\(p\.gradient, ext\.jacobian, multipliers\) if "
+     r"lagrangian is None else lagrangian -> .*(= None$|\(lagrangian is None\) (and False|or True)|"
+     r"if lagrangian is not None)",
+     "the Lagrangian's gradient is passed or recomputed from the same point and multipliers (here, or by "
+     "stationarity_residual and decrement_residual when None is passed on): the same values"),
+    (r"^x_residuals: .*decrement_residual\(p\.gradient, ext\.jacobian, multipliers, terms, diagonal, -> "
+     r".*decrement_residual\((None, ext\.jacobian|p\.gradient, None), multipliers",
+     "with the Lagrangian's gradient passed, decrement_residual reads neither the gradient nor the Jacobian"),
+    (r"^x_residuals: .*complementarity_scale\(ext\.levels, multipliers, ext\.equality, objective\), lagrangian\)\) "
+     r"-> .*objective\), (None)?\)\)",
+     "the Lagrangian's gradient passed to decrement_residual, or recomputed there from the same arrays"),
+    (r"^x_residuals: .*decrement=0\.0 if diagonal is None else -> .*decrement=0\.0 if \(diagonal is None\) and "
+     r"False else",
+     "decrement_residual of no diagonal: np.asarray(None, float) is a 0-d NaN, no entry is curved, and it returns 0.0 "
+     "like the other branch"),
+    (r"^x_certify: .*return KKTReport\(residuals\(ext, lam, terms, diagonal, lagrangian, None if measured is lam "
+     r"else measured, -> .*(residuals\(ext, lam, None, diagonal|diagonal, None, None if measured|"
+     r"None if \(measured is lam\) and False else measured)",
+     "terms and the Lagrangian's gradient passed or recomputed by residuals from the same arrays; the multipliers "
+     "themselves as the representative (no dependency removed) give stationarity_residual the same terms and "
+     "Lagrangian recomputed: the same value"),
+    (r"^x_certify: .*uncertainty, equilibrated\), -> .*uncertainty, (None)?\),",
+     "the terms' equilibration passed to residuals, or computed there again from the same terms"),
+    (r"^x_licq: .*distinct = np\.unique\(fixed\) if fixed\.size else fixed -> .*\(fixed\.size\) or True",
+     "np.unique of no fixed variable is the empty array the other branch returns (only the cost differs)"),
     # ---- certify's shared numbers: a value the caller passes, or the same value recomputed (2026-12-01 evening)
     (r"^x_certify: .*support = support_rows\(ext\.jacobian, lam, scale, tol\.support, weights\) -> "
      r".*support_rows\((None, lam|ext\.jacobian, None), scale",
