@@ -151,3 +151,20 @@ def test_inactive_bounds_do_not_fix_variables_in_the_second_order_check():
                  lo=[0.0, 1.0])
     tight = bounded.report()
     assert tight.residuals.max == 0.0 and tight.second_order.strict is True
+
+
+def test_the_decrement_is_relative_to_the_inequality_rows_multipliers_only():
+    """The decrement's reference is max(sum over inequality rows of |lambda_i| s_i, ||g~|| ||z||): an equality row's
+    multiplier (here 100 times the inequality's) is not part of it."""
+    from verify_helpers import QP
+
+    # min z1^2 + z2^2 (Q = 2 I), z1 - 0.2 >= 0 (lambda 0.1), z1 + z2 - 1 = 0 (mu 10), at z = (0.5, 0.5): the
+    # Lagrangian's gradient (1, 1) - 0.1 (1, 0) - 10 (1, 1) = (-9.1, -9) is a residual the decrement measures
+    p = QP(np.diag([2.0, 2.0]), np.zeros(2), np.array([[1.0, 0.0]]), np.array([0.2]), np.array([[1.0, 1.0]]),
+           np.array([1.0]), np.full(2, -np.inf), np.full(2, np.inf), np.array([0.5, 0.5]), np.array([0.1]),
+           np.array([10.0]), np.zeros(2), np.zeros(2), np.ones(1), np.ones(1), diagonal=True)
+    report = p.report()
+    lagrangian = np.array([1.0 - 0.1 - 10.0, 1.0 - 10.0])
+    gain = float(np.sum(lagrangian ** 2 / (2.0 * 2.0)))
+    reference = max(0.1 * 1.0, 1.0 * 0.5)            # inequality rows' |lambda| s, and ||g~||_inf ||z||_inf
+    assert report.residuals.decrement == pytest.approx(gain / reference, rel=1e-9)
