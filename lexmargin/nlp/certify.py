@@ -250,16 +250,17 @@ def multiplier_weights(jacobian, multipliers, factors=None) -> np.ndarray:
 
 def terms_and_weights(gradient, jacobian, multipliers, gradient_scale=None,
                       jacobian_scale=None) -> tuple[np.ndarray, np.ndarray]:
-    """(``column_terms``, ``multiplier_weights`` of the term sizes J~ at their equilibration) from one pass over the
-    rows with a nonzero multiplier (``_row_terms``)."""
+    """(``column_terms``, ``multiplier_weights`` of the term sizes J~ at their equilibration): ``equilibrated_terms``
+    without the equilibration."""
     terms, _, weights = equilibrated_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
     return terms, weights
 
 
 def equilibrated_terms(gradient, jacobian, multipliers, gradient_scale=None, jacobian_scale=None
                        ) -> tuple[np.ndarray, tuple[float, np.ndarray], np.ndarray]:
-    """(``column_terms``, their ``equilibration`` (S, e), ``multiplier_weights`` of the term sizes J~ at e): what
-    ``terms_and_weights`` computes, with the equilibration kept for the residuals (each P-vector pass once)."""
+    """(``column_terms``, their ``equilibration`` (S, e), ``multiplier_weights`` of the term sizes J~ at e) from one
+    pass over the rows with a nonzero multiplier (``_row_terms``); the equilibration is kept for the residuals (each
+    P-vector pass once)."""
     rows, part, terms = _row_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
     lam = np.abs(np.asarray(multipliers, dtype=float))
     weights = np.zeros(lam.size)
@@ -271,9 +272,9 @@ def equilibrated_terms(gradient, jacobian, multipliers, gradient_scale=None, jac
 
 
 def balance(gradient, jacobian, multipliers, gradient_scale=None, jacobian_scale=None) -> tuple[float, np.ndarray]:
-    """(``stationarity_scale``, equilibrated ``multiplier_weights``) of the same arguments (``terms_and_weights``)."""
-    terms, weights = terms_and_weights(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
-    return equilibration(terms)[0], weights
+    """(``stationarity_scale``, equilibrated ``multiplier_weights``) of the same arguments (``equilibrated_terms``)."""
+    _, (scale, _), weights = equilibrated_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
+    return scale, weights
 
 
 def stationarity_scale(gradient, jacobian, multipliers, gradient_scale=None, jacobian_scale=None) -> float:
@@ -465,7 +466,7 @@ def active_rows(values, levels, equality, tol: float) -> np.ndarray:
 
 def support_rows(jacobian, multipliers, scale: float, tol: float, weights=None) -> np.ndarray:
     """Rows whose multiplier is nonzero at the scale of the stationarity balance: weight_i > tol * scale
-    (``weights``: the equilibrated ``multiplier_weights`` of ``terms_and_weights``; without them |lambda_i|
+    (``weights``: the equilibrated ``multiplier_weights`` of ``equilibrated_terms``; without them |lambda_i|
     ||grad c_i||_inf, the weights before equilibration)."""
     weights = multiplier_weights(jacobian, multipliers) if weights is None else weights
     return weights > tol * max(scale, TINY)
