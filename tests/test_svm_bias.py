@@ -420,6 +420,32 @@ def test_the_general_route_gets_what_the_qp_route_left_of_the_time_limit(monkeyp
     monkeypatch.setattr(S, "depth_sensitive", general)
     _, _, result = lm.svm_with_bias(lm.Dataset(X, y), time_limit=5.0)
     assert result.route == "depth_sensitive" and len(limits) == 1 and 0 < limits[0] <= 4.7
+    # without a time limit the general route still gets a budget per solve: FALLBACK_SECONDS here (20 x 0.3 s is less) ...
     limits.clear()
     lm.svm_with_bias(lm.Dataset(X, y))
-    assert limits == [None]
+    assert limits == [S.FALLBACK_SECONDS]
+    # ... and FALLBACK_FACTOR times the QP route's seconds where that is more
+    limits.clear()
+    monkeypatch.setattr(S, "FALLBACK_SECONDS", 0.1)
+    lm.svm_with_bias(lm.Dataset(X, y))
+    assert len(limits) == 1 and S.FALLBACK_FACTOR * 0.3 <= limits[0] <= S.FALLBACK_FACTOR * 5.0
+
+
+def test_the_general_routes_start_gets_the_time_limit(monkeypatch):
+    """Every IPOPT solve of ``depth_sensitive`` is bounded by ``time_limit``, the feasible start's margin path too
+    (it ran unbounded: minutes on 4000 nearly inseparable samples)."""
+    from lexmargin.problems import depth as D
+
+    real_path, limits = D.margin_path, []
+
+    def margin_path(*args, **kwargs):
+        limits.append(kwargs.get("time_limit"))
+        return real_path(*args, **kwargs)
+
+    monkeypatch.setattr(D, "margin_path", margin_path)
+    data = offset_data(n=12, d=2)
+    model = lm.load_model("svm_bias", input_dim=2, sign="both")
+    assert D.depth_sensitive(model, data, time_limit=7.0).success
+    D.depth_gamma_path(model, data, [1.0], time_limit=3.0)
+    D.depth_sensitive(model, data)
+    assert limits == [7.0, 3.0, None]

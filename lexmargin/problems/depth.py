@@ -143,12 +143,15 @@ def _indices(model, names) -> np.ndarray:
     return np.concatenate([np.arange(model.block_slice(n).start, model.block_slice(n).stop) for n in names])
 
 
-def feasible_start(model, data, init=None, seed: int = 0, jitter: float = 0.1) -> np.ndarray:
+def feasible_start(model, data, init=None, seed: int = 0, jitter: float = 0.1,
+                   time_limit: float | None = None) -> np.ndarray:
     """A start with f_n >= 1 when possible: the best-margin point of the unit ball plus a small random
     jitter (zero blocks of degree >= 2 are saddle points IPOPT cannot leave), each block then rescaled
-    by c^(1/alpha_k) so that min_n f_n = 1."""
+    by c^(1/alpha_k) so that min_n f_n = 1.  ``time_limit``: the IPOPT solve's wall-clock limit (seconds; None:
+    none), like every other solve of the caller's (``SolveOptions.time_limit``)."""
     # a start needs no certificate (on data no direction separates the best point is theta ~ 0, uncertifiable)
-    theta = margin_path(model, data, [1.0], init=init, seed=seed, raise_on_failure=False).points[0].theta
+    theta = margin_path(model, data, [1.0], init=init, seed=seed, time_limit=time_limit,
+                        raise_on_failure=False).points[0].theta
     theta = theta + jitter * np.random.default_rng(seed).standard_normal(model.n_params) / np.sqrt(model.n_params)
     gamma = float(np.min(model.margins(theta, data)))
     if gamma <= 0:
@@ -260,7 +263,7 @@ def depth_sensitive(model, data, *, zero_tol: float = 1e-10, options: SolveOptio
 def _depth_stages(model, data, zero_tol: float, opts: SolveOptions) -> DepthResult:
     """depth_sensitive's stages on checked inputs (undecorated, so that mutation testing reaches it)."""
     groups = block_groups(model)
-    theta = feasible_start(model, data, opts.init, opts.seed)
+    theta = feasible_start(model, data, opts.init, opts.seed, time_limit=opts.time_limit)
     free, fixed_names, stages = np.arange(model.n_params), [], []
     for degree, names in groups:
         idx = _indices(model, names)
@@ -370,7 +373,8 @@ def depth_gamma_path(model, data, gammas, *, reference=None, jitter: float = 1e-
     for degree, names in block_groups(model):
         degrees[_indices(model, names)] = degree
     solver = IpoptSolver(gamma_nlp(model, data), ipopt_options(opts))
-    theta = feasible_start(model, data, None, opts.seed) if opts.init is None else np.asarray(opts.init, dtype=float)
+    theta = feasible_start(model, data, None, opts.seed, time_limit=opts.time_limit) if opts.init is None else \
+        np.asarray(opts.init, dtype=float)
     rng, points = np.random.default_rng(opts.seed), []
     for gamma in bar(gammas, desc="depth gamma path", unit="gamma"):
         start = (theta + jitter * rng.standard_normal(theta.size)) * gamma ** (1.0 / degrees)
@@ -406,7 +410,8 @@ def svm_with_bias(data, *, sign: str = "both", route: str = "auto", working_set=
     ``route``: "auto" (default) solves the convex QP min ||w||^2 s.t. y_n (w.x_n + b) >= 1 (b >= 0 for
     "positive") on the linear max-margin pipeline, maps it to (w, b1, b2) and certifies both stages there
     (``problems.svm_bias``), falling back to the general ``depth_sensitive`` route when a certificate is not
-    ``optimal``; "qp" never falls back; "depth_sensitive" is the general route only.  The result is an
+    ``optimal`` (with what is left of ``time_limit``; without one, each of its IPOPT solves at most
+    ``svm_bias.fallback_options``' budget); "qp" never falls back; "depth_sensitive" is the general route only.  The result is an
     ``SVMBiasResult`` (a ``DepthResult`` with ``route`` and the QP's certificate ``qp``).  Data that no
     hyperplane with a bias separates raises ``NotSeparableError`` with a Farkas certificate.
 
