@@ -1220,6 +1220,52 @@ def test_a_residual_hidden_by_multipliers_cancelling_along_a_dependency_is_found
     assert exact.residuals.stationarity < 1e-9 and exact.kkt_met(TOL)
 
 
+def _twice_written_row(M: float, gradient_scale: float | None = None, jacobian_scale: float | None = None,
+                       gradient=(0.0, 0.0, 0.0)):
+    """(NLP, z, multipliers): phi = g.z (g = 0 by default) and the equality row a.z = 0 written twice, a = (1, 2, -2),
+    with the multipliers (M, 1 - M): J^T lambda = a, at g = 0 a residual of |a_j| in every component, hidden in terms
+    (2M - 1) |a_j| that cancel along the rows' exact dependency.  ``gradient_scale``: g~ = that constant in every
+    component; ``jacobian_scale``: J~ = that multiple of |J|."""
+    a = np.array([1.0, 2.0, -2.0])
+    J = np.vstack([a, a])
+    g = np.asarray(gradient, dtype=float)
+
+    def evaluate(z, p=None):
+        z = np.asarray(z, dtype=float)
+        return Point(float(g @ z), g.copy(), J @ z, J.copy(), np.ones(2),
+                     None if gradient_scale is None else np.full(3, gradient_scale),
+                     None if jacobian_scale is None else jacobian_scale * np.abs(J))
+
+    nlp = NLP("twice", 3, (Rows("fixed", 2, equality=True),), np.full(3, -np.inf), np.full(3, np.inf), None,
+              evaluate, theta=lambda z: z)
+    return nlp, np.zeros(3), np.array([M, 1.0 - M])
+
+
+def test_the_dependency_gate_compares_the_terms_with_what_the_balance_produces():
+    """certify measures stationarity with the representative multipliers only where the terms exceed CANCELLATION
+    times the balance's size, max(|J^T lambda|, g~) (``balance_size``; here J^T lambda = a, max 2):
+
+    * M = 1000: terms 3998, under 1e4 x 2: lambda itself, the residual |a_j| over its terms (2M - 1) |a_j|;
+    * M = 10^5: over it: the representative (0.5, 0.5), whose terms |a_j| read the residual as it is, 1;
+    * M = 10^5 with g~ = 1000: the gradient's terms count in the size (1e4 x 1000 > 4e5): lambda itself again;
+    * M = 10^6 with g~ = 10 (open): the representative's residual over its own terms and g~, 2 / 10;
+    * M = 10^6 with J~ = 5 |J| (open): over the representative's terms in J~, 5 |a_j|;
+    * M = 2000 with J~ = 5 |J|: the gate reads the terms in J~ (39990 > 2e4, though 7998 in |J|): open, 0.2;
+    * M = 1000 with g = a + 1e-3 e_0 (nearly balanced): the size is what the balance produces (|g|, |J^T lambda|:
+      2), not the residual (1e-3): closed, 1e-3 over the first component's terms 1999."""
+    def stationarity(M, **scales):
+        nlp, z, lam = _twice_written_row(M, **scales)
+        return C.certify(nlp, z, lam).residuals.stationarity
+
+    assert stationarity(1e3) == pytest.approx(1.0 / 1999.0, rel=1e-9)
+    assert stationarity(1e5) == pytest.approx(1.0, rel=1e-9)
+    assert stationarity(1e5, gradient_scale=1e3) == pytest.approx(1.0 / (2e5 - 1.0), rel=1e-9)
+    assert stationarity(1e6, gradient_scale=10.0) == pytest.approx(0.2, rel=1e-9)
+    assert stationarity(1e6, jacobian_scale=5.0) == pytest.approx(0.2, rel=1e-9)
+    assert stationarity(2e3, jacobian_scale=5.0) == pytest.approx(0.2, rel=1e-9)
+    assert stationarity(1e3, gradient=(1.0 + 1e-3, 2.0, -2.0)) == pytest.approx(1e-3 / 1999.0, rel=1e-6)
+
+
 def test_representative_multipliers_edge_cases():
     """Rows of any length (below 1 too) count at unit length; a zero row keeps its multiplier; non-finite rows or
     multipliers, or fewer than two rows, leave lambda as it is; more rows than columns go through the SVD."""
