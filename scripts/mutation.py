@@ -197,7 +197,8 @@ SCOPE: dict[str, dict[str, list[str]]] = {
                                               "RegionMargins.extra_jacobian", "RegionMargins.extra_hessian",
                                               "RegionMargins.extra_levels", "RegionMargins.unit_relative_slacks"]},
     # Left out: hull_seed and SVMBiasQP._initial_index (the working set's seed: solver strategy, the result is
-    # certified on all rows), SVMBiasQP._certificate (the problem's name and constraint text), _raise,
+    # certified on all rows), fallback_options (the general route's time budget: a strategy whose points the
+    # stages' certificates judge), SVMBiasQP._certificate (the problem's name and constraint text), _raise,
     # not_separable_message and BiasModelFunctions._check (error messages), SVMBiasResult.to_dict (serialization)
     "svm_bias": {"lexmargin.problems.svm_bias": ["BiasMargins.__init__", "BiasMargins.extra_expression",
                                                  "BiasMargins.extra_values", "BiasMargins.extra_jacobian",

@@ -429,6 +429,10 @@ def test_the_general_route_gets_what_the_qp_route_left_of_the_time_limit(monkeyp
     monkeypatch.setattr(S, "FALLBACK_SECONDS", 0.1)
     lm.svm_with_bias(lm.Dataset(X, y))
     assert len(limits) == 1 and S.FALLBACK_FACTOR * 0.3 <= limits[0] <= S.FALLBACK_FACTOR * 5.0
+    # the general route asked for by name is not a fallback: no budget
+    limits.clear()
+    lm.svm_with_bias(lm.Dataset(X, y), route="depth_sensitive")
+    assert limits == [None]
 
 
 def test_the_general_routes_start_gets_the_time_limit(monkeypatch):

@@ -517,7 +517,8 @@ def _svm_with_bias(data, sign: str, route: str, zero_tol: float, working_set, op
             return (*_unpack(result, d, sign), result)
     from ..modeling.loading import load_model
     model = load_model("svm_bias", input_dim=d, sign=sign)
-    general = depth_sensitive(model, data, zero_tol=zero_tol, options=fallback_options(opts, started))
+    left = fallback_options(opts, started) if qp is not None else opts     # route="depth_sensitive": as asked
+    general = depth_sensitive(model, data, zero_tol=zero_tol, options=left)
     result = SVMBiasResult(general.stages, general.block_names, general.block_squared_norms,
                            route="depth_sensitive", qp=qp)
     return (*_unpack(result, d, sign), result)
