@@ -169,13 +169,13 @@ def representative_multipliers(jacobian, multipliers, balance: float, terms=None
     that much)."""
     lam = np.asarray(multipliers, dtype=float)
     rows = _nonzero_rows(lam)
-    if rows.size < 2 or not np.all(np.isfinite(lam[rows])):
+    if rows.size < 2 or not np.isfinite(lam[rows]).all():
         return lam
     J = np.asarray(jacobian, dtype=float)
     J = (J if rows.size == J.shape[0] else J[rows])
     terms = float(np.max(np.abs(J).T @ np.abs(lam[rows]) if terms is None else terms, initial=0.0))
     # the gate first: a pass over J for its finiteness only where the terms cancel that much
-    if not terms > CANCELLATION * balance or not np.all(np.isfinite(J)):
+    if not terms > CANCELLATION * balance or not np.isfinite(J).all():
         return lam
     independent = _without_dependencies(J, lam[rows])
     if independent is None:
@@ -187,16 +187,15 @@ def representative_multipliers(jacobian, multipliers, balance: float, terms=None
 
 def balance_size(gradient, lagrangian, gradient_scale=None) -> float:
     """max_j of |J^T lambda| (= g - the Lagrangian's gradient) and g~ (|g| when None): what the balance produces."""
-    produced = float(np.max(np.abs(np.asarray(gradient, dtype=float) - np.asarray(lagrangian, dtype=float)),
-                            initial=0.0))
+    produced = float(np.abs(np.asarray(gradient, dtype=float) - np.asarray(lagrangian, dtype=float)).max(initial=0.0))
     return max(gradient_size(gradient, gradient_scale), produced)
 
 
 def gradient_size(gradient, gradient_scale=None) -> float:
     """max_j g~_j, g~ = max(|g|, ``gradient_scale``) (|g| when None): the size of the objective's gradient terms."""
     g = np.abs(np.asarray(gradient, dtype=float))
-    return float(np.max(g if gradient_scale is None else np.maximum(g, np.asarray(gradient_scale, dtype=float)),
-                        initial=0.0))
+    sizes = g if gradient_scale is None else np.maximum(g, np.asarray(gradient_scale, dtype=float))
+    return float(sizes.max(initial=0.0))
 
 
 def _without_dependencies(J, lam) -> np.ndarray | None:
@@ -227,7 +226,7 @@ def equilibration(terms) -> tuple[float, np.ndarray]:
     component j's terms to S (components with terms below EMPTY S, at rounding level of the largest, count as
     empty: e.g. a variable pinned at 0 whose terms all vanish with it)."""
     T = np.asarray(terms, dtype=float)
-    scale = max(float(np.max(T, initial=0.0)), TINY)
+    scale = max(float(T.max(initial=0.0)), TINY)
     return scale, scale / np.maximum(T, EMPTY * scale)
 
 
@@ -244,7 +243,7 @@ def multiplier_weights(jacobian, multipliers, factors=None) -> np.ndarray:
         part = np.abs(J if rows.size == J.shape[0] else J[rows])
         if factors is not None:
             part = part * np.asarray(factors, dtype=float)
-        weights[rows] = lam[rows] * np.max(part, axis=1)
+        weights[rows] = lam[rows] * part.max(axis=1)
     return weights
 
 
@@ -267,7 +266,7 @@ def equilibrated_terms(gradient, jacobian, multipliers, gradient_scale=None, jac
     equilibrated = equilibration(terms)
     if rows.size and part.shape[1]:
         part *= equilibrated[1]
-        weights[rows] = lam[rows] * np.max(part, axis=1)
+        weights[rows] = lam[rows] * part.max(axis=1)
     return terms, equilibrated, weights
 
 
@@ -300,7 +299,7 @@ def stationarity_residual(gradient, jacobian, multipliers, gradient_scale=None, 
     if terms is None:
         terms = column_terms(gradient, jacobian, multipliers, gradient_scale, jacobian_scale)
     scale, factors = equilibration(terms) if equilibrated is None else equilibrated
-    return float(np.max(residual * factors, initial=0.0)) / scale
+    return float((residual * factors).max(initial=0.0)) / scale
 
 
 def decrement_residual(gradient, jacobian, multipliers, terms, diagonal, reference: float,
@@ -321,13 +320,13 @@ def decrement_residual(gradient, jacobian, multipliers, terms, diagonal, referen
     ``reference``: the complementarity's objective scale; ``lagrangian``: the ``lagrangian_gradient`` of the same
     arguments when the caller has it."""
     h = np.asarray(diagonal, dtype=float)
-    top = float(np.max(h, initial=0.0))
+    top = float(h.max(initial=0.0))
     curved = h > DECREMENT_SNAP * top
     if not curved.any():
         return 0.0
     residual = np.abs(lagrangian_gradient(gradient, jacobian, multipliers) if lagrangian is None else lagrangian)
     excess = np.maximum(residual - rounding_bound(multipliers, terms), 0.0)[curved]
-    return float(np.sum(excess * excess / (2.0 * h[curved]))) / max(float(reference), TINY)
+    return float((excess * excess / (2.0 * h[curved])).sum()) / max(float(reference), TINY)
 
 
 def primal_residual(values, levels, equality, uncertainty=None) -> float:
@@ -335,7 +334,7 @@ def primal_residual(values, levels, equality, uncertainty=None) -> float:
     inequality, (|h_j| + u_j) / s_j for an equality, with u the rows' rounding bounds (``value_rounding``; 0 when
     not given): a row computed feasible by less than its own rounding is not known to be feasible."""
     c, s, eq = _rows(values, levels, equality)
-    return float(np.max(row_violations(c, eq, uncertainty) / s, initial=0.0))
+    return float((row_violations(c, eq, uncertainty) / s).max(initial=0.0))
 
 
 def row_violations(values, equality, uncertainty=None) -> np.ndarray:
@@ -387,7 +386,7 @@ def dual_residual(jacobian, multipliers, equality, terms, equilibrated=None) -> 
     eq = np.asarray(equality, dtype=bool)
     scale, factors = equilibration(terms) if equilibrated is None else equilibrated
     negative = multiplier_weights(jacobian, np.minimum(lam, 0.0), factors)
-    return float(np.max(negative[~eq], initial=0.0)) / scale
+    return float(negative[~eq].max(initial=0.0)) / scale
 
 
 def complementarity_residual(values, levels, multipliers, equality, objective_scale: float = 0.0) -> float:
@@ -396,7 +395,7 @@ def complementarity_residual(values, levels, multipliers, equality, objective_sc
     c, s, eq = _rows(values, levels, equality)
     lam = np.abs(np.asarray(multipliers, dtype=float))[~eq]
     scale = complementarity_scale(s, multipliers, eq, objective_scale)
-    return float(np.max(lam * np.abs(c[~eq]), initial=0.0)) / scale
+    return float((lam * np.abs(c[~eq])).max(initial=0.0)) / scale
 
 
 def complementarity_scale(levels, multipliers, equality, objective_scale: float = 0.0) -> float:
@@ -405,12 +404,12 @@ def complementarity_scale(levels, multipliers, equality, objective_scale: float 
     eq = np.asarray(equality, dtype=bool)
     s = np.maximum(np.asarray(levels, dtype=float), TINY)[~eq]
     lam = np.abs(np.asarray(multipliers, dtype=float))[~eq]
-    return max(float(np.sum(lam * s)), float(objective_scale), TINY)
+    return max(float((lam * s).sum()), float(objective_scale), TINY)
 
 
 def objective_scale(ext: Extended) -> float:
     """||g~||_inf ||z||_inf: objective units at the size of the variables."""
-    return gradient_size(ext.point.gradient, ext.point.gradient_scale) * float(np.max(np.abs(ext.z), initial=0.0))
+    return gradient_size(ext.point.gradient, ext.point.gradient_scale) * float(np.abs(ext.z).max(initial=0.0))
 
 
 def residuals(ext: Extended, multipliers, terms=None, diagonal=None, lagrangian=None, representative=None,
@@ -493,7 +492,7 @@ def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | Non
     if m == 0:
         return LICQ(0, 0, 1.0, True)
     distinct = np.unique(fixed) if fixed.size else fixed
-    if not np.all(np.isfinite(J)):          # a point outside the model's domain (overflow): no rank to speak of
+    if not np.isfinite(J).all():          # a point outside the model's domain (overflow): no rank to speak of
         return LICQ(m, 0, float("nan"), False)
     if others == 0:
         return LICQ(m, int(distinct.size), 1.0 if distinct.size == m else 0.0, distinct.size == m)
@@ -511,7 +510,7 @@ def licq(active_jacobian, rank_tol: float = 1e-9, fixed=(), gram: UnitGram | Non
         rows = unit_rows(J) if free.size else np.zeros((others, 0))
         s = np.linalg.svd(rows, compute_uv=False) if free.size else np.zeros(0)
     top = float(s[0]) if s.size else 0.0
-    rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0
+    rank_other = int(np.count_nonzero(s > rank_tol * top)) if top > 0 else 0
     smallest = float(s[others - 1]) / top if others <= s.size and top > 0 else 0.0
     rank = int(distinct.size) + rank_other
     return LICQ(m, rank, smallest, rank == m)
@@ -552,7 +551,7 @@ def unit_gram(rows, rank_tol: float, normalize: bool = True, product=None) -> Un
     norms = np.ones(k)
     if normalize:
         norms = np.sqrt(np.diag(G))
-        if not np.all(norms > 0):
+        if not (norms > 0).all():
             return None
         G = G / norms[:, None] / norms[None, :]
     w = np.linalg.eigvalsh(G)
@@ -703,13 +702,13 @@ def masked_second_order(diagonal, support_jacobian, tol: Tolerances, support_fix
     when the snapped entries could change the decision."""
     h = np.asarray(diagonal, dtype=float).reshape(-1)
     n = h.size
-    c = float(np.max(h, initial=0.0))
+    c = float(h.max(initial=0.0))
     # entries within MASK_SNAP tol.curvature of 0 relative to c (e.g. a bias's curvature sum_n lambda_n y_n, 0 at a
     # KKT point up to rounding) count as 0; they move every eigenvalue by at most ``snapped`` (relative, Weyl)
     small = np.abs(h) <= MASK_SNAP * tol.curvature * c
-    if n == 0 or not np.all(small | (h == c)):
+    if n == 0 or not (small | (h == c)).all():
         return None
-    snapped = float(np.max(np.abs(h[small]), initial=0.0)) / c if c > 0 else 0.0
+    snapped = float(np.abs(h[small]).max(initial=0.0)) / c if c > 0 else 0.0
     h = np.where(small, 0.0, h)
     fs = _free(n, support_fixed)
     scale = max(c, float(curvature_scale), TINY)
@@ -786,14 +785,14 @@ def hessian_diagonal_of(nlp: NLP, z, p, lam) -> np.ndarray:
 
 def _definite(diagonal, tol: Tolerances) -> bool:
     """A diagonal Hessian positive definite beyond tol.curvature (relative to its largest entry)."""
-    return bool(np.all(diagonal > tol.curvature * max(float(np.max(np.abs(diagonal), initial=0.0)), TINY)))
+    return bool((diagonal > tol.curvature * max(float(np.abs(diagonal).max(initial=0.0)), TINY)).all())
 
 
 def curvature_scale(ext: Extended, multipliers, scale: float | None = None) -> float:
     """The natural size of the Hessian of the Lagrangian: the stationarity scale per unit of the variables
     (a gradient of that size over a region of the variables' size), S / ||z||_inf (``scale``: S when the caller
     has it)."""
-    size = float(np.max(np.abs(ext.z), initial=0.0))
+    size = float(np.abs(ext.z).max(initial=0.0))
     if size == 0:
         return 0.0
     p = ext.point
