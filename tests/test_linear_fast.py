@@ -213,6 +213,48 @@ def test_iteration_and_time_limits():
     assert result.status == "max_time"
 
 
+def mixed_units_svm_data():
+    """300 samples in R^5 with features in units 10^U(-4, 4) and a margin gap of 3e-3 (a seed of the hunt of
+    2026-12-02 on nearly inseparable data): the free QP's active set cycled here through its 3000 iterations
+    (0.9 s) where IPOPT takes 13 iterations."""
+    rng = np.random.default_rng(103)
+    N, d = int(rng.choice([30, 100, 300, 1000, 3000])), int(rng.choice([2, 5, 10, 50, 200]))
+    w = rng.standard_normal(d)
+    w /= np.linalg.norm(w)
+    X = rng.standard_normal((N, d))
+    y = np.where(X @ w + rng.standard_normal() * 0.5 >= 0, 1.0, -1.0)
+    rng.random()
+    X += np.outer(y * 10.0 ** rng.uniform(-9, 0), w)
+    spread = rng.choice([0, 2, 4, 6])
+    X = X * 10.0 ** rng.uniform(-spread, spread, d) * 10.0 ** rng.uniform(-4, 4)
+    return Dataset(X, y)
+
+
+def test_a_cycling_active_set_stops_as_stalled(monkeypatch):
+    """A passive set seen before ends the free QP's loop as "stalled": with the bordered solve made to reject every
+    row that joins (as rounding did on data in mixed units), the loop returns to the same passive set at once and
+    stops there instead of running to max_iter; on the hunt's data the QP route still ends certified (IPOPT after the
+    dual route)."""
+    data = mixed_units_svm_data()
+    A, r = D.dual_rows(SVMBiasQP(data).source, data.n_features + 1)       # the QP's rows as the dual route sees them
+    solved = D.least_distance(A, r, free=(A.shape[1] - 1,))
+    assert solved.status in ("optimal", "stalled") and solved.iterations < 100
+    w, b, result = lm.svm_with_bias(data)
+    assert result.success and result.route == "qp"
+    bordered = D._bordered
+
+    def rejecting(L, rhs, C):
+        z, nu = bordered(L, rhs, C)
+        if z.size > 1:
+            z = z.copy()
+            z[-1] = -abs(z[-1]) - 1.0          # the row that joined last leaves again
+        return z, nu
+
+    monkeypatch.setattr(D, "_bordered", rejecting)
+    cycled = D.least_distance(A, r, free=(A.shape[1] - 1,), max_iter=500)
+    assert cycled.status == "stalled" and cycled.iterations < 10
+
+
 # ---- fallbacks and proofs -----------------------------------------------------------------------------------
 def test_not_separable_data_gets_a_farkas_proof():
     xor = Dataset([[1, 1], [-1, -1], [1, -1], [-1, 1]], [1, 1, -1, -1])
