@@ -63,7 +63,7 @@ WORKING_SET_THRESHOLD = 50   # the QP's working set is on above this many sample
 #                              d = 10: 22-32 ms on all rows, 9-11 ms on the seeded working set)
 SEED_TOL = 1e-3     # hull seed: a sample short of its hull's supporting level by more (relative) joins the NNLS
 FALLBACK_SECONDS = 30.0   # the general route after an uncertified QP route, without a time limit given: each IPOPT
-FALLBACK_FACTOR = 20.0    # solve at most max(FALLBACK_SECONDS, FALLBACK_FACTOR x the QP route's seconds)
+#                           solve at most max(FALLBACK_SECONDS, the QP route's own seconds)
 
 
 # ---- the QP on the linear pipeline ---------------------------------------------------------------
@@ -492,14 +492,14 @@ def svm_with_bias_qp(data, *, sign: str = "both", route: str = "auto", zero_tol:
 def fallback_options(opts: SolveOptions, started: float) -> SolveOptions:
     """The general route's options after a QP route that was not certified: what the QP route left of the caller's
     time limit (none left: it stops at once, max_time), or, without one, a limit per IPOPT solve of
-    max(FALLBACK_SECONDS, FALLBACK_FACTOR x the QP route's seconds).  The general route solves the same convex
+    max(FALLBACK_SECONDS, the QP route's own seconds).  The general route solves the same convex
     problem through the nonconvex b1^2 - b2^2 model on every row: where the QP route fails on the data itself
     (nearly inseparable with features in mixed units, docs/paths.md) it fails as well, only slower; it is there
     for a QP route that fails where the general one need not."""
     if opts.time_limit is not None:
         return MaxMarginProblem._remaining(opts, started, least=NO_TIME_LEFT)
     spent = time.perf_counter() - started
-    return replace(opts, time_limit=max(FALLBACK_SECONDS, FALLBACK_FACTOR * spent))
+    return replace(opts, time_limit=max(FALLBACK_SECONDS, spent))
 
 
 def _svm_with_bias(data, sign: str, route: str, zero_tol: float, working_set, opts: SolveOptions):
