@@ -783,9 +783,12 @@ def dual_rows(source, n_params: int):
 def dual_certificate(problem, opts, started: float, *, force: bool = False):
     """Solve a ``MaxMarginProblem`` in ``dual_applies``'s scope by ``least_distance``, finish (``finish_or_keep``:
     only where it can matter, from the solver's vertex) and certify on every row.  Returns the Certificate whatever
-    its status (the caller runs IPOPT when it is not ``optimal`` and keeps the better kind, ``maxmargin.preferred``),
-    or None when the least-distance rows are inconsistent, unless ``force`` (IPOPT and a Farkas proof decide then).
-    It runs inside ``MaxMarginProblem.solve``'s one-BLAS-thread block (``nlp.threads``)."""
+    its status (the caller runs IPOPT when it is neither ``optimal`` nor ``not_separable`` and keeps the better
+    kind, ``maxmargin.preferred``).  Rows the least-distance program finds inconsistent get the problem's Farkas
+    proof at once (``_infeasibility_status``): verified, the certificate is ``not_separable`` with it (no IPOPT
+    run: its infeasibility detection takes hundreds of iterations); without one, None (IPOPT and the proof decide
+    then), unless ``force``.  It runs inside ``MaxMarginProblem.solve``'s one-BLAS-thread block
+    (``nlp.threads``)."""
     from ..nlp.certificate import SolverInfo
     from ..nlp.certify import RowGram
     from ..nlp.ipopt import IpoptResult
@@ -798,8 +801,11 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
     free = tuple(getattr(problem.norm, "free", ()))
     limit = float("inf") if opts.time_limit is None else float(opts.time_limit)
     solved = least_distance(A, r, free=free, max_iter=opts.max_iter, time_limit=limit)
-    if solved.status == "inconsistent" and not force:
-        return None                                  # IPOPT, then a Farkas proof, decide
+    proof = None
+    if solved.status == "inconsistent":
+        proof = problem._infeasibility_status(Status.INFEASIBLE, ())[1]
+        if proof is None and not force:
+            return None                              # IPOPT, then a Farkas proof, decide
     # "stalled" (no progress beyond rounding) is IPOPT's acceptable level: a proposal the finish may still make exact
     status = {"optimal": Status.OPTIMAL, "stalled": Status.INACCURATE, "max_iterations": Status.MAX_ITERATIONS,
               "max_time": Status.MAX_TIME, "inconsistent": Status.INFEASIBLE}.get(solved.status, Status.FAILED)
@@ -816,4 +822,7 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
                         f"dual active set (Lawson-Hanson NNLS of the least-distance problem on {how}): "
                         f"{solved.status} after {solved.iterations} iterations"
                         f"{representable(cert.theta, verdict, source.scale_exponent)[1]}")
+    if proof is not None:
+        return replace(cert, solver=solver, status=Status.NOT_SEPARABLE,
+                       diagnostics=replace(cert.diagnostics, farkas=proof))
     return replace(cert, solver=solver)

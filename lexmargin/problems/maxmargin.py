@@ -458,7 +458,7 @@ class MaxMarginProblem:
             cert = self._solve_in_regions(points, opts, ws, started)
         else:
             dual = self._dual(opts, started, route, working_set is not None)
-            if dual is not None and (dual.success or route in ("dual", "lp")):
+            if dual is not None and (dual.success or dual.status == Status.NOT_SEPARABLE or route in ("dual", "lp")):
                 cert = dual
             else:
                 # IPOPT gets what the dual route left of the time limit (none left: IPOPT stops at once, max_time)

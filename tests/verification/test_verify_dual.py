@@ -475,21 +475,26 @@ def test_dual_route_statuses():
     assert stopped.solver.name == "dual_active_set" and not stopped.success
     timed = lm.max_margin(linear, data, route="dual", time_limit=1e-12, raise_on_failure=False)
     assert timed.solver.status == "max_time" and timed.status in ("max_time", "optimal")
-    # inconsistent rows: forced, the certificate says infeasible; automatic, IPOPT and a Farkas proof decide
-    forced = lm.max_margin(lm.load_model("linear", input_dim=2), XOR, route="dual", raise_on_failure=False)
-    assert forced.solver.name == "dual_active_set" and forced.solver.status == "infeasible"
-    assert forced.status == "infeasible"
-    auto = lm.max_margin(lm.load_model("linear", input_dim=2), XOR, raise_on_failure=False)
-    assert auto.status == "not_separable" and auto.solver.name != "dual_active_set"
+    # inconsistent rows: the Farkas proof at once, forced or not (no IPOPT run): not_separable with the proof
+    for route in ("dual", "auto"):
+        proved = lm.max_margin(lm.load_model("linear", input_dim=2), XOR, route=route, raise_on_failure=False)
+        assert proved.solver.name == "dual_active_set" and proved.solver.status == "infeasible"
+        assert proved.status == "not_separable" and proved.diagnostics.farkas is not None
     # not optimal: the dual route's own certificate either way (the caller runs IPOPT and keeps the better kind);
-    # only inconsistent rows give None unless forced
+    # inconsistent rows without a proof give None unless forced (IPOPT and the proof decide), forced: infeasible
     problem = lm.MaxMarginProblem(linear, data)
     opts = lm.SolveOptions(max_iter=1, raise_on_failure=False)
     for force in (False, True):
         kept = D.dual_certificate(problem, opts, 0.0, force=force)
         assert kept is not None and kept.status == "max_iterations" and kept.solver.name == "dual_active_set"
-    assert D.dual_certificate(lm.MaxMarginProblem(lm.load_model("linear", input_dim=2), XOR), opts, 0.0) is None
+    xor = lm.MaxMarginProblem(lm.load_model("linear", input_dim=2), XOR)
+    assert D.dual_certificate(xor, opts, 0.0).status == "not_separable"
     assert D.dual_certificate(problem, lm.SolveOptions(), 0.0).status == "optimal"
+    unproved = lm.MaxMarginProblem(lm.load_model("linear", input_dim=2), XOR)
+    unproved._infeasibility_status = lambda status, statuses: (status, None)
+    assert D.dual_certificate(unproved, opts, 0.0) is None
+    forced = D.dual_certificate(unproved, opts, 0.0, force=True)
+    assert forced.status == "infeasible" and forced.diagnostics.farkas is None
 
 
 def test_route_decisions():
