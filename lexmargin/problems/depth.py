@@ -302,7 +302,10 @@ def escape_saddles(solver: IpoptSolver, solved: Solved, opts: SolveOptions) -> S
     ||z||_inf d (``certify.negative_curvature_direction``), each kept when it is certified ``optimal`` with a smaller
     objective.
     A stage is a minimization: its KKT point at a saddle (e.g. w != 0 where a product block u v = 0 could take over
-    the margins) is not the stage's solution."""
+    the margins) is not the stage's solution.  A stage stopped by the time limit (``max_time``) is not restarted: each
+    restart would take the same limit again (seven solves in all)."""
+    if solved.status == Status.MAX_TIME:
+        return solved
     for _ in range(ESCAPES):
         d = negative_curvature_direction(solver.nlp, solved.z, solved.report, tol=opts.tolerances)
         if d is None:

@@ -612,6 +612,10 @@ def test_escape_saddles_keeps_the_better_certified_restart_of_both_signs(monkeyp
     # no direction: nothing is solved
     starts = fake_escape(monkeypatch, [None], lambda z0: _Fake(z0, 0.0))
     assert D.escape_saddles(solver, start, opts) is start and starts == []
+    # stopped by the time limit: not restarted, whatever the curvature (each restart would take the limit again)
+    timed_out = _Fake([2.0, 0.0], 3.0, "max_time")
+    starts = fake_escape(monkeypatch, [d, None], lambda z0: _Fake(z0, 0.5))
+    assert D.escape_saddles(solver, timed_out, opts) is timed_out and starts == []
     # a point at 0 steps by 0.1 itself
     starts = fake_escape(monkeypatch, [d, None], lambda z0: _Fake(z0, 3.0))
     D.escape_saddles(solver, _Fake([0.0, 0.0], 1.0), opts)
