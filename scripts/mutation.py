@@ -567,6 +567,17 @@ GENERIC = [
      r".*BOUNDARY",
      "boundary of a tolerance comparison: < and <= differ only when the two floats are exactly equal, which no "
      "test input (and no realistic input) produces"),
+    (r"^x_(balance_size|gradient_size): .*\.max\(initial=0\.0\)\) -> .*\.max\(initial=None\)\)",
+     "a maximum over one entry per variable (the gradient's; an NLP has n >= 1 variables): 'initial' is never "
+     "needed for an empty array"),
+    (r"^x_representative_multipliers: .*if terms is None else terms, initial=0\.0\)\) -> .*(initial=None\)\)|terms, \)\))",
+     "a maximum over one term per variable (n >= 1), reached only with two or more rows: never an empty array"),
+    (r"^x_representative_multipliers: .*if not terms > CANCELLATION \* balance or .*BOUNDARY",
+     "boundary of the gate: terms exactly CANCELLATION times the balance's size, which no test input (and no "
+     "realistic input) produces; either side of it measures the same J^T lambda"),
+    (r"^x_decrement_residual: .*if lagrangian is None else lagrangian\) -> .*if \(lagrangian is None\) or True else",
+     "the Lagrangian's gradient the caller passes is lagrangian_gradient of the same arrays: recomputing it gives "
+     "the same value"),
     (r"^x_(multiplier_weights|balance|terms_and_weights|equilibrated_terms): .*if rows\.size and (J|part)\.shape\[1\]: -> "
      r".*if rows\.size or (J|part)\.shape\[1\]:",
      "an NLP has n >= 1 variables (J.shape[1] > 0); with no nonzero multiplier J[rows] is empty and nothing is "
@@ -1146,11 +1157,11 @@ EQUIVALENT: dict[tuple[str, str, str], str] = {
         "give smallest 0 either way (top = 0)",
     ("x_licq", "top = float(s[0]) if s.size else 0.0", "top = float(s[0]) if s.size else 1.0"):
         "with no singular values the rank is a sum over nothing and 'smallest' is guarded by others <= s.size",
-    ("x_licq", "rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0",
-     "rank_other = int(np.sum(s > rank_tol * top)) if (top > 0) or True else 0"):
+    ("x_licq", "rank_other = int(np.count_nonzero(s > rank_tol * top)) if top > 0 else 0",
+     "rank_other = int(np.count_nonzero(s > rank_tol * top)) if (top > 0) or True else 0"):
         "redundant guard: top = 0 means every singular value is 0, and none is > 0",
-    ("x_licq", "rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0",
-     "rank_other = int(np.sum(s > rank_tol * top)) if top >= 0 else 0"):
+    ("x_licq", "rank_other = int(np.count_nonzero(s > rank_tol * top)) if top > 0 else 0",
+     "rank_other = int(np.count_nonzero(s > rank_tol * top)) if top >= 0 else 0"):
         "redundant guard: top = 0 means every singular value is 0, and none is > 0",
     ("x_null_space", "return np.zeros((0, 0))", "return np.zeros((1, 0))"):
         "n = 0: callers use only the number of columns (0) of the basis",

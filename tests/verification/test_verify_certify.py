@@ -1221,12 +1221,12 @@ def test_a_residual_hidden_by_multipliers_cancelling_along_a_dependency_is_found
 
 
 def _twice_written_row(M: float, gradient_scale: float | None = None, jacobian_scale: float | None = None,
-                       gradient=(0.0, 0.0, 0.0)):
+                       gradient=(0.0, 0.0, 0.0), row_scale: float = 1.0):
     """(NLP, z, multipliers): phi = g.z (g = 0 by default) and the equality row a.z = 0 written twice, a = (1, 2, -2),
     with the multipliers (M, 1 - M): J^T lambda = a, at g = 0 a residual of |a_j| in every component, hidden in terms
     (2M - 1) |a_j| that cancel along the rows' exact dependency.  ``gradient_scale``: g~ = that constant in every
-    component; ``jacobian_scale``: J~ = that multiple of |J|."""
-    a = np.array([1.0, 2.0, -2.0])
+    component; ``jacobian_scale``: J~ = that multiple of |J|; ``row_scale``: a times that."""
+    a = row_scale * np.array([1.0, 2.0, -2.0])
     J = np.vstack([a, a])
     g = np.asarray(gradient, dtype=float)
 
@@ -1252,7 +1252,8 @@ def test_the_dependency_gate_compares_the_terms_with_what_the_balance_produces()
     * M = 10^6 with J~ = 5 |J| (open): over the representative's terms in J~, 5 |a_j|;
     * M = 2000 with J~ = 5 |J|: the gate reads the terms in J~ (39990 > 2e4, though 7998 in |J|): open, 0.2;
     * M = 1000 with g = a + 1e-3 e_0 (nearly balanced): the size is what the balance produces (|g|, |J^T lambda|:
-      2), not the residual (1e-3): closed, 1e-3 over the first component's terms 1999."""
+      2), not the residual (1e-3): closed, 1e-3 over the first component's terms 1999;
+    * M = 10^4 with a = (0.1, 0.2, -0.2): the size is 0.2 itself, not raised to 1 (terms 4e3 > 1e4 x 0.2): open, 1."""
     def stationarity(M, **scales):
         nlp, z, lam = _twice_written_row(M, **scales)
         return C.certify(nlp, z, lam).residuals.stationarity
@@ -1264,6 +1265,15 @@ def test_the_dependency_gate_compares_the_terms_with_what_the_balance_produces()
     assert stationarity(1e6, jacobian_scale=5.0) == pytest.approx(0.2, rel=1e-9)
     assert stationarity(2e3, jacobian_scale=5.0) == pytest.approx(0.2, rel=1e-9)
     assert stationarity(1e3, gradient=(1.0 + 1e-3, 2.0, -2.0)) == pytest.approx(1e-3 / 1999.0, rel=1e-6)
+    assert stationarity(1e4, row_scale=0.1) == pytest.approx(1.0, rel=1e-9)
+
+
+def test_complementarity_scale_reads_its_mask_as_booleans_and_defaults_to_no_objective_scale():
+    """sum_i |lambda_i| s_i over the inequality rows, at least objective_scale (0 by default: the multipliers' own
+    sum decides, however small); the equality mask may come as 0/1 (read as booleans, not as indices)."""
+    assert C.complementarity_scale([2.0], [1e-3], [False]) == 2e-3
+    assert C.complementarity_scale([2.0, 5.0], [1e-3, 7.0], [0, 1]) == 2e-3
+    assert C.complementarity_scale([2.0, 5.0], [1e-3, 7.0], [False, False], objective_scale=1e3) == 1e3
 
 
 def test_representative_multipliers_edge_cases():
@@ -1276,7 +1286,8 @@ def test_representative_multipliers_edge_cases():
     np.testing.assert_allclose(J.T @ rep, -2 * a, atol=1e-6)
     np.testing.assert_allclose(rep[:2] * np.linalg.norm(J[:2], axis=1), [-0.75, -0.75], atol=1e-6)
     assert rep[2] == 7.0
-    for bad_J, bad_lam in ((np.vstack([a, a, [np.inf, 0.0, 0.0]]), lam), (J, np.array([np.nan, 1e8, -1e8]))):
+    for bad_J, bad_lam in ((np.vstack([a, a, [np.inf, 0.0, 0.0]]), lam), (J, np.array([np.nan, 1e8, -1e8])),
+                           (J, np.array([np.inf, 1e8, -1e8])), (J, np.array([1e8, -np.inf, 0.0]))):
         assert C.representative_multipliers(bad_J, bad_lam, 0.0) is bad_lam
     one = np.array([1e8, 0.0, 0.0])
     assert C.representative_multipliers(J, one, 0.0) is one
