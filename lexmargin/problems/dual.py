@@ -793,7 +793,7 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
     from ..nlp.certify import RowGram
     from ..nlp.ipopt import IpoptResult
     from ..nlp.status import Status
-    from .maxmargin import margin_nlp, proposal_certificate, representable
+    from .maxmargin import MaxMarginDiagnostics, margin_nlp, proposal_certificate, representable
 
     source, lift = problem.source, problem.lift
     N = problem.data.n_samples
@@ -822,7 +822,7 @@ def dual_certificate(problem, opts, started: float, *, force: bool = False):
                         f"dual active set (Lawson-Hanson NNLS of the least-distance problem on {how}): "
                         f"{solved.status} after {solved.iterations} iterations"
                         f"{representable(cert.theta, verdict, source.scale_exponent)[1]}")
-    if proof is not None:
+    if proof is not None and isinstance(cert.diagnostics, MaxMarginDiagnostics):
         return replace(cert, solver=solver, status=Status.NOT_SEPARABLE,
                        diagnostics=replace(cert.diagnostics, farkas=proof))
     return replace(cert, solver=solver)
