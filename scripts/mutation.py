@@ -364,8 +364,19 @@ GENERIC = [
     (r"^x\u01c1RegionMargins\u01c1extra_hessian: .*if not self\.n_extra or self\.family\.pre_linear: -> .*and",
      "the shortcut only saves work: with no sign row the weights are empty and the summed Hessian is zero, and "
      "with pre-activations linear in theta every per-sample pre-activation Hessian is structurally zero"),
-    (r"^x__depth_stages: .*feasible_start\(model, data, opts\.init, opts\.seed\)",
-     "the starting point only (solver strategy): the stages' convex or certified optima do not depend on it"),
+    (r"^x__depth_stages: .*feasible_start\(model, data, opts\.init, opts\.seed, time_limit=opts\.time_limit\)",
+     "the starting point only (solver strategy: the start and how long IPOPT may search for it; the start needs no "
+     "certificate): the stages' convex or certified optima do not depend on it (the time limit reaching the start is "
+     "tested in tests/test_svm_bias.py, outside the verification suite)"),
+    (r"^x_dual_certificate: .*proof = problem\._infeasibility_status\(Status\.INFEASIBLE, \(\)\)\[1\] -> "
+     r".*_infeasibility_status\(Status\.INFEASIBLE, None\)",
+     "the statuses are read only for nonconvex models, and the dual route's models are linear"),
+    (r"^x_dual_certificate: .*representable\(cert\.theta, verdict, source\.scale_exponent\)\[1\].*-> "
+     r".*representable\(cert\.theta, None, source\.scale_exponent\)",
+     "only representable's note is read here ([1]), and the note does not depend on the status"),
+    (r"^x__svm_with_bias: .*left = fallback_options\(opts, started\) if qp is not None else opts",
+     "the general route's time budget after an uncertified QP route (a strategy: the stages' certificates judge "
+     "whatever it returns; tested in tests/test_svm_bias.py, outside the verification suite)"),
     (r"^x__depth_stages: .*normalized_margin=safe_normalized_margin\(model, theta, data\)",
      "depth-sensitive models are sums of blocks without a single degree: the normalized margin is None anyway"),
     (r"^x_stage_nlp: .*initial=0\.0.*-> .*(initial=None|\), \))", "np.max over theta (>= 1 parameter)"),

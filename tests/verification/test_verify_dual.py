@@ -479,6 +479,7 @@ def test_dual_route_statuses():
     for route in ("dual", "auto"):
         proved = lm.max_margin(lm.load_model("linear", input_dim=2), XOR, route=route, raise_on_failure=False)
         assert proved.solver.name == "dual_active_set" and proved.solver.status == "infeasible"
+        assert "Lawson-Hanson" in proved.solver.message and "inconsistent after" in proved.solver.message
         assert proved.status == "not_separable" and proved.diagnostics.farkas is not None
     # not optimal: the dual route's own certificate either way (the caller runs IPOPT and keeps the better kind);
     # inconsistent rows without a proof give None unless forced (IPOPT and the proof decide), forced: infeasible

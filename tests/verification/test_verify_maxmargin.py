@@ -593,6 +593,9 @@ def test_a_solution_beyond_the_largest_double_is_never_optimal(tiny):
     assert cert.status == Status.FAILED and not np.all(np.isfinite(cert.theta))
     assert "overflows double precision" in cert.solver.message
     assert f"theta' = 2^{cert.diagnostics.scale_exponent} theta" in cert.solver.message
+    dual = lm.max_margin(LINEAR2, lm.Dataset(X, Y4), route="dual", raise_on_failure=False)
+    assert dual.solver.name == "dual_active_set" and dual.status == Status.FAILED
+    assert f"theta' = 2^{dual.diagnostics.scale_exponent} theta" in dual.solver.message
     with pytest.raises(lm.SolverError, match="failed"):
         lm.max_margin(LINEAR2, lm.Dataset(X, Y4))
     with pytest.raises(lm.LexmarginError):

@@ -708,4 +708,5 @@ def test_a_stage_left_at_a_saddle_is_no_success(monkeypatch):
     with pytest.raises(SolverError, match="not a local minimum") as raised:
         lm.depth_sensitive(model, data, options=lm.SolveOptions(seed=85))
     assert raised.value.certificate.second_order.strict is False
+    assert raised.value.status == "optimal"                # the stage's certificate's status: a KKT point
 
