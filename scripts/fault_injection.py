@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FAULTS = {
     "complementarity residual always 0": (
         "lexmargin/nlp/certify.py",
-        [("return float(np.max(lam * np.abs(c[~eq]), initial=0.0)) / scale", "return 0.0")],
+        [("return float((lam * np.abs(c[~eq])).max(initial=0.0)) / scale", "return 0.0")],
         "tests/verification/test_verify_certify.py"),
     "decrement never computed (stationarity relative to the terms alone)": (
         "lexmargin/nlp/certify.py",
@@ -41,7 +41,7 @@ FAULTS = {
         "tests/verification/test_verify_ipopt_finish.py"),
     "multipliers along exact dependencies measured as given (their cancelling terms kept)": (
         "lexmargin/nlp/certify.py",
-        [("    if not terms > CANCELLATION * balance or not np.all(np.isfinite(J)):",
+        [("    if not terms > CANCELLATION * balance or not np.isfinite(J).all():",
           "    if True:")],
         "tests/verification/test_verify_certify.py"),
     "decrement without its rounding bound": (
@@ -74,12 +74,12 @@ FAULTS = {
         "tests/verification/test_verify_stages.py"),
     "dual-feasibility residual always 0": (
         "lexmargin/nlp/certify.py",
-        [("return float(np.max(negative[~eq], initial=0.0)) / scale", "return 0.0")],
+        [("return float(negative[~eq].max(initial=0.0)) / scale", "return 0.0")],
         "tests/verification/test_verify_certify.py"),
     "stationarity against the largest component's terms (one norm)": (
         "lexmargin/nlp/certify.py",
-        [("return float(np.max(residual * factors, initial=0.0)) / scale",
-          "return float(np.max(residual, initial=0.0)) / scale")],
+        [("return float((residual * factors).max(initial=0.0)) / scale",
+          "return float(residual.max(initial=0.0)) / scale")],
         "tests/verification/test_verify_certify.py"),
     "margin rows at the rows' common scale (max_n ||grad f_n||)": (
         "lexmargin/problems/paths.py",
@@ -98,7 +98,8 @@ FAULTS = {
         "tests/verification/test_verify_certify.py"),
     "LICQ rank counts every nonzero singular value": (
         "lexmargin/nlp/certify.py",
-        [("rank_other = int(np.sum(s > rank_tol * top)) if top > 0 else 0", "rank_other = int(np.sum(s > 0))")],
+        [("rank_other = int(np.count_nonzero(s > rank_tol * top)) if top > 0 else 0",
+          "rank_other = int(np.count_nonzero(s > 0))")],
         "tests/verification/test_verify_certify.py"),
     "working-set acceptance VIOLATION_TOL 1e-9 -> 1e-3": (
         "lexmargin/problems/maxmargin.py",
