@@ -581,7 +581,8 @@ GENERIC = [
     (r"^x_(balance_size|gradient_size): .*\.max\(initial=0\.0\)\) -> .*\.max\(initial=None\)\)",
      "a maximum over one entry per variable (the gradient's; an NLP has n >= 1 variables): 'initial' is never "
      "needed for an empty array"),
-    (r"^x_representative_multipliers: .*if terms is None else terms, initial=0\.0\)\) -> .*(initial=None\)\)|terms, \)\))",
+    (r"^x_representative_multipliers: .*if terms is None else terms, initial=0\.0\)\) -> "
+     r".*(initial=None\)\)|terms, \)\))",
      "a maximum over one term per variable (n >= 1), reached only with two or more rows: never an empty array"),
     (r"^x_representative_multipliers: .*if not terms > CANCELLATION \* balance or .*BOUNDARY",
      "boundary of the gate: terms exactly CANCELLATION times the balance's size, which no test input (and no "

@@ -223,7 +223,7 @@ def mixed_units_svm_data():
     w /= np.linalg.norm(w)
     X = rng.standard_normal((N, d))
     y = np.where(X @ w + rng.standard_normal() * 0.5 >= 0, 1.0, -1.0)
-    rng.random()
+    rng.random()                        # the hunt's draw for one-class data (not taken at this seed)
     X += np.outer(y * 10.0 ** rng.uniform(-9, 0), w)
     spread = rng.choice([0, 2, 4, 6])
     X = X * 10.0 ** rng.uniform(-spread, spread, d) * 10.0 ** rng.uniform(-4, 4)

@@ -414,9 +414,9 @@ def svm_with_bias(data, *, sign: str = "both", route: str = "auto", working_set=
     "positive") on the linear max-margin pipeline, maps it to (w, b1, b2) and certifies both stages there
     (``problems.svm_bias``), falling back to the general ``depth_sensitive`` route when a certificate is not
     ``optimal`` (with what is left of ``time_limit``; without one, each of its IPOPT solves at most
-    ``svm_bias.fallback_options``' budget); "qp" never falls back; "depth_sensitive" is the general route only.  The result is an
-    ``SVMBiasResult`` (a ``DepthResult`` with ``route`` and the QP's certificate ``qp``).  Data that no
-    hyperplane with a bias separates raises ``NotSeparableError`` with a Farkas certificate.
+    ``svm_bias.fallback_options``' budget); "qp" never falls back; "depth_sensitive" is the general route only.
+    The result is an ``SVMBiasResult`` (a ``DepthResult`` with ``route`` and the QP's certificate ``qp``).  Data
+    that no hyperplane with a bias separates raises ``NotSeparableError`` with a Farkas certificate.
 
     Args:
         data: a Dataset (labels +-1).
