@@ -294,3 +294,31 @@ def test_contender_timing_repeats_fast_calls_until_the_minimum_time(contender, m
     assert run([ms] * 20, 3, 10.0, max_calls=7)[1] == 7
     assert run([6.0, 1.0, 1.0], 3, 0.5)[:2] == (6.0, 1)                      # a call over 5 s is timed once
     assert run([0.4, 0.4, 0.4, 0.4], 2, 0.5)[:2] == (0.4, 2)               # 0.8 s spent after the repeat
+
+
+def test_perf_floor_times_the_certificates_the_call_returns(tmp_path):
+    """benchmarks/perf_floor.py: the certify calls it times are the computations of the certificates svm_with_bias
+    returns (the same residuals, bit for bit), the QP's at the dual route's proposal certifies, and the floor is the
+    sum of its parts."""
+    import importlib.util
+
+    from benchmarks.common import separable_data
+
+    spec = importlib.util.spec_from_file_location("perf_floor", Path(__file__).parents[1] / "benchmarks" / "perf_floor.py")
+    floor = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(floor)
+    from lexmargin.nlp.options import Tolerances
+
+    data = separable_data(30, 4, 1)
+    parts = floor._parts(data)
+    assert set(parts) == {"svm_with_bias", "svc", "ldp", "certify_qp", "certify_w", "certify_b"}
+    _, _, result = parts["svm_with_bias"]()
+    for name, stage in zip(("certify_w", "certify_b"), result.stages):
+        report = parts[name]()
+        assert report.residuals == stage.certificate.kkt and report.kkt_met(Tolerances())
+    assert parts["certify_qp"]().kkt_met(Tolerances()) and parts["ldp"]().status == "optimal"
+    assert floor.main(["--sizes", "30x4", "--repeat", "2", "--rounds", "1", "--out", str(tmp_path)]) == 0
+    row = json.loads((tmp_path / "floor.json").read_text())[0]
+    parts_ms = row["ldp_ms"] + row["certify_qp_ms"] + row["certify_w_ms"] + row["certify_b_ms"]
+    assert row["floor_ms"] == parts_ms and row["floor_over_svc"] == row["floor_ms"] / row["svc_ms"]
+    assert "| N | d | svm_with_bias_ms |" in (tmp_path / "floor.md").read_text()
