@@ -134,19 +134,40 @@ class RegionFamily:
                                          ) if hook.slopes else np.zeros(0, int)
         feeds = ca.jacobian(z, s).sparsity() if self.n_units else None
         self.feeds = np.array(ca.DM(feeds, 1)).astype(bool) if feeds is not None else np.zeros((0, 0), bool)
-        w, v = ca.SX.sym("w"), ca.SX.sym("v", self.n_units)
         args = [theta, x, y, s]
+        self._symbols = (f, z, args)
         self.margin = ca.Function("region_margin", args, [f])
         self.gradient = ca.Function("region_gradient", args, [ca.densify(ca.jacobian(f, theta))])
         self.pre = ca.Function("region_pre", args, [ca.densify(z)])
         self.pre_jacobian = ca.Function("region_pre_jacobian", args, [ca.densify(ca.jacobian(z, theta))])
-        # Hessians kept sparse (summed over samples as such; a two-layer net's has 2 U d nonzeros of P^2)
-        self._hessian = ca.Function("region_hessian", args + [w], [w * ca.hessian(f, theta)[0]])
-        pre_hessian = ca.hessian(ca.dot(v, z), theta)[0]
-        # structurally zero when every pre-activation is linear in theta (one hidden layer): no sign-row curvature
-        self.pre_linear = pre_hessian.nnz() == 0
-        self._pre_hessian = ca.Function("region_pre_hessian", args + [v], [pre_hessian])
         self.X, self.y = np.ascontiguousarray(data.X.T), np.ascontiguousarray(data.y[None, :])
+
+    # The Hessians are formed on first use: their symbolic build grows with P^2 (3 s at P = 3550 for a two-hidden-
+    # layer net), and the Clarke columns of a stationarity report (``vertices``) need only gradients.
+    @cached_property
+    def _hessian(self) -> ca.Function:
+        """w Hess_theta f (kept sparse: summed over samples as such; a two-layer net's has 2 U d nonzeros of P^2)."""
+        f, _, args = self._symbols
+        w = ca.SX.sym("w")
+        return ca.Function("region_hessian", args + [w], [w * ca.hessian(f, args[0])[0]])
+
+    @cached_property
+    def _pre_hessian_and_linearity(self) -> tuple[ca.Function, bool]:
+        _, z, args = self._symbols
+        v = ca.SX.sym("v", self.n_units)
+        pre_hessian = ca.hessian(ca.dot(v, z), args[0])[0]
+        return ca.Function("region_pre_hessian", args + [v], [pre_hessian]), pre_hessian.nnz() == 0
+
+    @property
+    def _pre_hessian(self) -> ca.Function:
+        """sum_u v_u Hess_theta z_u (sparse)."""
+        return self._pre_hessian_and_linearity[0]
+
+    @property
+    def pre_linear(self) -> bool:
+        """Every pre-activation is linear in theta (one hidden layer): the sign rows have no curvature (the
+        Hessian of sum_u v_u z_u is structurally zero)."""
+        return self._pre_hessian_and_linearity[1]
 
     def mapped(self, name: str, reduce: bool = False) -> ca.Function:
         """``name`` mapped over the N samples, theta shared; with ``reduce`` mapped over ``reduce_chunk`` samples

@@ -628,6 +628,14 @@ class LayeredNetKernel(Kernel):
         G, cache = self._forward_outputs(theta)
         return G[:, 0, :] * (self.y if type(theta) is np.ndarray else self.consts(theta).y), cache
 
+    def pre_activations(self, theta, rows) -> list[np.ndarray]:
+        """The hidden layers' pre-activations W_l h_{l-1} (+ b_1) at one theta (P,) on the samples ``rows``: one
+        (h_l, k) array per layer, in the order the net applies its activations."""
+        theta = np.asarray(theta, dtype=self.dtype).reshape(1, -1)
+        XT = np.ascontiguousarray(self.X[np.asarray(rows, dtype=int)].T)[None]
+        _, (_, Zs, _) = self._forward_outputs(theta, XT=XT)
+        return [Z[0] for Z in Zs]
+
     def vjp(self, theta, cache, cotangent):
         y = self.y if type(cotangent) is np.ndarray else self.consts(cotangent).y
         return self._backward(theta, cache, (cotangent * y)[:, None, :])    # delta (R, 1, N): d/d(output)

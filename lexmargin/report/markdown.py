@@ -51,7 +51,19 @@ def _main_rows(r) -> list:
         ("LICQ smallest singular value", r.licq.smallest_singular_value), ("LICQ holds", r.licq.holds),
         ("Theorem 3 alignment cos(-grad L, theta)", r.alignment),
         ("approximate KKT (rel eps, |delta| <= 1e-3)", r.is_approximate_kkt()),
-    ]
+    ] + _kink_rows(r.kinks)
+
+
+def _kink_rows(k) -> list:
+    """The near-support rows at a kink (``StationarityReport.kinks``), when there are any."""
+    if k is None:
+        return []
+    units = sum(len(u) for u in k.units)
+    how = ("eps, delta and lambda over the Clarke subdifferential" if k.fitted else
+           "not fitted over the Clarke subdifferential (columns beyond the dense limit): one gradient per row")
+    return [("near-support rows with units at a kink", f"{k.rows.size} rows, {units} units: {how}"),
+            ("rows with too many kinks to enumerate", k.undecided_rows),
+            ("eps with one gradient per row (derivative 0 at a kink)", k.single_gradient_epsilon)]
 
 
 def support_rows_table(r, limit: int = 20) -> str:

@@ -24,12 +24,15 @@ from ..nlp.certify import LICQ
 from .compare import CertificateComparison, Trajectory, compare_with_certificate, trajectory
 from .inputs import as_theta_source, check_theta, resolve_model
 from .schema import header, plain
-from .stationarity import CONVENTION, KKTNumbers, margin_kernel, stationarity
+from .stationarity import CONVENTION, Kinks, KKTNumbers, margin_kernel, stationarity
 
 
 @dataclass(frozen=True, eq=False)
 class StationarityReport:
     """Stationarity of theta for the max-margin problem (see ``lexmargin.report.stationarity``).
+
+    ``kinks``: the near-support rows with units of relu / leaky_relu exactly at their kink, where ``kkt`` and
+    ``multipliers`` are the fit over the Clarke subdifferential (``stationarity.Kinks``); None at a smooth point.
 
     ``n_classes`` and ``margin_rows``: for K-class data, K and the (n, j) of each entry of ``margins``,
     ``multipliers`` (and of the indices in ``support``), (R, 2); None for binary data.
@@ -56,6 +59,7 @@ class StationarityReport:
     kkt: KKTNumbers
     licq: LICQ
     alignment: float
+    kinks: Kinks | None = None
     n_classes: int | None = None
     margin_rows: np.ndarray | None = None
     comparison: CertificateComparison | None = None

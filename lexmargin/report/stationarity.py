@@ -31,6 +31,18 @@ it leaves no doubt (all eigenvalues above ``GRAM_CONDITION`` of the largest, as 
 ``lexmargin.nlp.certify.unit_gram``); otherwise from the SVD of the rows J_S when they fit in
 ``dense_bytes``; otherwise at the Gram matrix's resolution: relative singular values below
 sqrt(k eps) count as 0.  Memory: O(k^2 + k (sum of widths)) for layered nets, O(k^2 + batch P) else.
+
+Kinks (relu, leaky_relu).  Lyu and Li's (eps, delta)-KKT point of a nonsmooth net takes each gradient from the
+Clarke subdifferential.  At a near-support sample with units exactly at their kink (|z_u| <= KINK_TOL
+||grad z_u|| ||theta||, the certificate's rule: ``RegionMargins.kinks``) f_n has no gradient, and its Clarke
+subdifferential is the convex hull of the gradients G_n(p) of the realizable sign patterns p of those units
+(``RegionMargins.vertices``, as ``nlp.clarke`` certifies ``max_margin``'s ReLU solutions).  Writing
+lambda_n g_n = sum_p w_{n,p} G_n(p), w >= 0, the smallest eps over lambda >= 0 and every choice of elements is one
+NNLS over the columns G_n(p) of the kinked rows and the gradients of the others (``clarke_fit``, on the dense
+columns: at most ``dense_bytes``); eps, delta and the multipliers are then that fit's, ``kinks`` records the rows,
+the chosen slopes and eps with the one gradient per row the kernel computes (the derivative 0 at a kink), which
+only bounds the Clarke eps from above where that gradient's pattern is realizable.  Gradient-descent iterates
+essentially never sit at a kink: the report of such a point is the smooth one, unchanged.
 """
 
 from __future__ import annotations
@@ -46,9 +58,18 @@ from .nnls import gram_nnls
 EPS = np.finfo(float).eps
 DENSE_ROWS_BYTES = 1 << 28      # the rows J_S are formed for an exact LICQ SVD only up to 256 MiB
 RANK_TOL = 1e-9                 # as lexmargin.nlp.certify.licq
+KINK_TOL = 1e-8                 # a unit at its kink: |z_u| <= KINK_TOL ||grad z_u|| ||theta|| (the certificate's
+#                                 tolerance of active rows, as max_margin's Clarke check reads it)
+KINK_CANDIDATE = 1e-9           # pre-check: |z_u| at most this of the largest |z| of its layer on the sample.  A
+#                                 solver's kinks sit at rounding level (1e-17 of the layer's largest at a certified
+#                                 max_margin point); a gradient-descent iterate's units, at 10^6 (sample, unit) pairs,
+#                                 come this near by chance once in some hundreds of reports
+KINK_REGION_ENTRIES = 4_000_000  # the activation region (its symbolic U x P Jacobian of the pre-activations, seconds
+#                                 at this size) is formed for the Clarke fit up to U P entries
 
 CONVENTION = ("theta_hat = theta / q_min^(1/alpha); KKT of min 1/2||theta||^2 s.t. f_n >= 1: "
-              "theta_hat = sum_n lambda_n grad f_n(theta_hat), lambda >= 0 by NNLS on the near-support set")
+              "theta_hat = sum_n lambda_n grad f_n(theta_hat), lambda >= 0 by NNLS on the near-support set "
+              "(at units exactly at a kink, grad f_n ranges over the Clarke subdifferential)")
 
 
 @dataclass(frozen=True)
@@ -66,6 +87,30 @@ class KKTNumbers:
 
 
 @dataclass(frozen=True)
+class Kinks:
+    """The near-support rows with units at a kink, where the report's numbers range over the Clarke subdifferential
+    (see the module docstring).
+
+    ``rows``: the samples; ``units``: per row, the (activation call, position) of its kinked units; ``slopes``: per
+    row with lambda_n > 0, the slope of each unit in the chosen element; ``undecided_rows``: rows with too many kinks
+    to enumerate (their one gradient is used); ``fitted``: False when the columns exceeded ``dense_bytes`` (the
+    numbers are then the one-gradient ones); ``single_gradient_epsilon``: eps with the kernel's one gradient per row.
+    """
+
+    rows: np.ndarray
+    units: tuple
+    slopes: tuple
+    undecided_rows: int
+    fitted: bool
+    single_gradient_epsilon: float
+
+    def to_dict(self) -> dict:
+        return {"rows": [int(n) for n in self.rows], "units": [[list(u) for u in units] for units in self.units],
+                "slopes": list(self.slopes), "undecided_rows": int(self.undecided_rows), "fitted": bool(self.fitted),
+                "single_gradient_epsilon": float(self.single_gradient_epsilon)}
+
+
+@dataclass(frozen=True)
 class Stationarity:
     """Raw numbers at one point (no certificate, no trajectory)."""
 
@@ -78,6 +123,7 @@ class Stationarity:
     kkt: KKTNumbers
     licq: LICQ
     alignment: float
+    kinks: Kinks | None = None
 
 
 def angle_between(a, b) -> float:
@@ -242,6 +288,129 @@ def kkt_numbers(theta_hat, margins, multipliers, residual: float, level: float) 
     )
 
 
+class _PreActivations:
+    """Numeric pass (``ops.activation_hook``): each relu / leaky_relu call's pre-activations on one sample."""
+
+    def __init__(self):
+        self.layers: list[np.ndarray] = []
+
+    def apply(self, z, slope):
+        z = np.asarray(z, dtype=float)
+        self.layers.append(z.reshape(-1, 1))
+        return np.where(z > 0, z, slope * z)
+
+
+def _pre_activations(model, kernel, theta, data, rows) -> list[np.ndarray]:
+    """One (units, k) array per activation call on the samples ``rows``: the kernel's batch forward pass where it
+    has one (layered nets), else a numeric pass of the model per sample.  Empty for a model without relu /
+    leaky_relu."""
+    batch = getattr(kernel, "pre_activations", None)
+    if batch is not None:
+        return batch(theta, rows)
+    from ..modeling import ops
+
+    params = model.unflatten(np.asarray(theta, dtype=float))
+    per_sample = []
+    for n in np.asarray(rows, dtype=int).tolist():
+        recorder = _PreActivations()
+        with ops.activation_hook(recorder):
+            model.margin_of(params, np.asarray(data.X[n], dtype=float), float(data.y[n]))
+        per_sample.append(recorder.layers)
+    return [np.hstack(calls) for calls in zip(*per_sample)] if per_sample and per_sample[0] else []
+
+
+def kink_candidates(model, kernel, theta, data, rows) -> tuple[dict[int, list], int]:
+    """(sample -> its units within KINK_CANDIDATE of their kink, relative to the largest |z| of their call on the
+    sample, as (call, position); the units per sample): the samples the exact, relative rule of
+    ``RegionMargins.kinks`` then looks at."""
+    rows = np.asarray(rows, dtype=int)
+    found: dict[int, list] = {}
+    layers = _pre_activations(model, kernel, theta, data, rows)
+    for call, Z in enumerate(layers):
+        size = np.abs(Z)
+        near = size <= KINK_CANDIDATE * size.max(axis=0, initial=0.0)
+        for unit, column in zip(*np.nonzero(near)):
+            found.setdefault(int(rows[column]), []).append((call, int(unit)))
+    return found, sum(Z.shape[0] for Z in layers)
+
+
+def kinked_rows(model, theta_hat, data, candidates: dict, units: int, dense_bytes: int = DENSE_ROWS_BYTES):
+    """Candidate sample -> its ``RegionMargins.vertices`` (the gradients of the realizable patterns of its kinked
+    units) for the candidates with a unit at a kink by the exact, relative rule (KINK_TOL, ``RegionMargins.kinks``),
+    from the activation region of the candidates alone; None when that region is too large to form (U P above
+    KINK_REGION_ENTRIES, or its dense sign-row Jacobian, candidates x U x P floats, above ``dense_bytes``)."""
+    samples = np.array(sorted(candidates), dtype=int)
+    if units * model.n_params > KINK_REGION_ENTRIES or samples.size * units * model.n_params * 8 > dense_bytes:
+        return None
+    from ..modeling.data import Dataset
+    from ..modeling.regions import RegionMargins
+
+    region = RegionMargins(model, Dataset(data.X[samples], data.y[samples]), theta_hat)
+    return {int(samples[i]): region.vertices(theta_hat, i, found, KINK_TOL)
+            for i, found in region.kinks(theta_hat, KINK_TOL).items()}
+
+
+def clarke_fit(kernel, theta_hat, support, vertices: dict, n_rows: int, dense_bytes: int = DENSE_ROWS_BYTES):
+    """(lambda (n_rows,), eps, slopes) minimizing ||theta_hat - sum_n lambda_n g_n|| over lambda >= 0 and one Clarke
+    element g_n per support row (``vertices``: row -> ``RegionMargins.vertices`` of the kinked rows; the other rows'
+    gradients as the kernel computes them): one NNLS over the columns G_n(p) (lambda_n g_n = sum_p w_{n,p} G_n(p), see
+    the module docstring) on unit-normalized columns; eps recomputed from the residual vector.  ``slopes``: per row
+    with lambda_n > 0, its units' slopes in the chosen element.  None when the columns (count x P floats) exceed
+    ``dense_bytes``."""
+    support = np.asarray(support, dtype=int)
+    theta_hat = np.asarray(theta_hat, dtype=float)
+    usable = {n: v for n, v in vertices.items() if v.complete and v.gradients.shape[0]}
+    count = support.size + sum(v.gradients.shape[0] - 1 for v in usable.values())
+    if count * theta_hat.size * 8 > dense_bytes:
+        return None
+    J = kernel.per_sample_jacobian(theta_hat, support)
+    blocks, owners = [], []
+    for i, n in enumerate(support.tolist()):
+        rows = usable[n].gradients if n in usable else J[i][None]
+        blocks.append(rows)
+        owners += [i] * rows.shape[0]
+    C = np.vstack(blocks)
+    owner = np.asarray(owners, dtype=int)
+    norms = np.linalg.norm(C, axis=1)
+    norms = np.where(norms > 0, norms, 1.0)
+    coef, _ = nnls((C / norms[:, None]).T, theta_hat, maxiter=50 * max(C.shape[0], 10))
+    w = coef / norms
+    lam = np.zeros(n_rows)
+    lam[support] = np.bincount(owner, weights=w, minlength=support.size)
+    slopes = []
+    for i, n in enumerate(support.tolist()):
+        if n in usable and lam[n] > 0:
+            chosen = w[owner == i] @ usable[n].slopes / lam[n]
+            slopes.append({"row": int(n), "units": [list(u) for u in usable[n].units],
+                           "slopes": [float(s) for s in chosen]})
+    return lam, float(np.linalg.norm(theta_hat - C.T @ w)), tuple(slopes)
+
+
+def _kinks(model, kernel, theta_hat, data, support, lam, residual, dense_bytes):
+    """(lambda, eps, Kinks | None): the Clarke fit's where near-support rows have units at a kink, else the
+    one-gradient fit's as given (K-class data: the activation regions are binary, no kinks are looked for)."""
+    if data.n_classes is not None or not np.asarray(support).size:
+        return lam, residual, None
+    candidates, units = kink_candidates(model, kernel, theta_hat, data, support)
+    if not candidates:
+        return lam, residual, None
+    vertices = kinked_rows(model, theta_hat, data, candidates, units, dense_bytes)
+    if vertices is None:                # the region is too large to form: the candidates, not fitted
+        rows = np.array(sorted(candidates), dtype=int)
+        return lam, residual, Kinks(rows, tuple(tuple(candidates[n]) for n in rows.tolist()), (), int(rows.size),
+                                    False, residual)
+    if not vertices:
+        return lam, residual, None
+    rows = np.array(sorted(vertices), dtype=int)
+    units_of = tuple(vertices[n].units for n in rows.tolist())
+    undecided = sum(not vertices[n].complete for n in rows.tolist())
+    fitted = clarke_fit(kernel, theta_hat, support, vertices, lam.size, dense_bytes)
+    if fitted is None:
+        return lam, residual, Kinks(rows, units_of, (), undecided, False, residual)
+    clarke_lam, clarke_residual, slopes = fitted
+    return clarke_lam, clarke_residual, Kinks(rows, units_of, slopes, undecided, True, residual)
+
+
 def normalized_margin_or_none(model, theta, data, kernel=None) -> float | None:
     """min_n f_n(theta) / ||theta||^degree, None when the model is not homogeneous or theta = 0."""
     if model.degree is None or not np.any(theta):
@@ -264,7 +433,7 @@ def stationarity(model, theta, data, support_tol: float = 0.1, kernel=None,
 
     Returns:
         Stationarity: scale, level, margins, support, multipliers, (eps, delta)-KKT numbers, LICQ,
-        alignment.
+        alignment, and the near-support rows at a kink (``kinks``; None when there are none).
     """
     theta = np.asarray(theta, dtype=float).reshape(-1)
     kernel = margin_kernel(model, data) if kernel is None else kernel
@@ -275,10 +444,11 @@ def stationarity(model, theta, data, support_tol: float = 0.1, kernel=None,
     rhs = kernel.per_sample_jvp(theta_hat, support, theta_hat) if support.size else np.zeros(0)
     lam = fit_multipliers_gram(gram, rhs, support, margins.size)   # one per margin row: N, or N (K - 1) for K classes
     residual = stationarity_residual(kernel, theta_hat, lam)
+    lam, residual, kinks = _kinks(model, kernel, theta_hat, data, support, lam, residual, dense_bytes)
     return Stationarity(
         scale=scale, constraint_level=level, margins=margins,
         normalized_margin=normalized_margin_or_none(model, theta, data, kernel),
         support=support, multipliers=lam,
         kkt=kkt_numbers(theta_hat, margins, lam, residual, level),
         licq=support_licq(kernel, theta_hat, support, gram, dense_bytes),
-        alignment=loss_gradient_alignment(model, theta, data, kernel))
+        alignment=loss_gradient_alignment(model, theta, data, kernel), kinks=kinks)
