@@ -786,13 +786,25 @@ class MaxMarginProblem:
     def _infeasibility_status(self, status: Status, statuses):
         """A proof for linear models (Farkas), a distinct status for nonconvex ones."""
         if self.source.linear and status in (Status.INFEASIBLE, Status.FAILED, Status.INACCURATE):
-            proof = farkas_proof(self.source.A, self.source.c)
+            proof = self._farkas()
             if proof is not None:
                 return Status.NOT_SEPARABLE, proof
             return status, None
         if not self.source.convex and all(s == Status.INFEASIBLE for s in statuses):
             return Status.NO_SEPARATING_POINT, None
         return status, None
+
+    def _farkas(self):
+        """The Farkas proof of the linear rows (``separability.farkas_proof`` of ``_farkas_rows``), or None: one LP
+        per problem (the dual route asks when its rows look inconsistent, the verdict after IPOPT on the same rows;
+        the rows are the problem's data, fixed at construction)."""
+        if "_farkas_proof" not in self.__dict__:
+            self._farkas_proof = farkas_proof(*self._farkas_rows())
+        return self._farkas_proof
+
+    def _farkas_rows(self):
+        """(A, c) of the rows A theta + c >= 1 a Farkas proof is about: the margins."""
+        return self.source.A, self.source.c
 
     # -- activation regions ---------------------------------------------------------------------------
     def _solve_in_regions(self, points, opts: SolveOptions, ws, started) -> Certificate:

@@ -51,7 +51,6 @@ from ..nlp.threads import single_blas_thread
 from .depth import DepthResult, DepthStage, DepthStageDiagnostics, depth_sensitive, stage_nlp
 from .margins import LinearMargins, prescale
 from .maxmargin import NO_TIME_LEFT, MaxMarginProblem, WorkingSetOptions, _Attempt
-from .separability import farkas_proof
 
 __all__ = ["BiasMargins", "BiasModelFunctions", "SVMBiasQP", "SVMBiasResult", "closed_form_bias", "hull_seed",
            "svm_with_bias_qp"]
@@ -218,13 +217,9 @@ class SVMBiasQP(MaxMarginProblem):
         size = min(n, ws.initial or max(100, 2 * self.model.n_params))
         return hull_seed(source.A, labels, size, extra=max(10, size // 5)), True
 
-    def _infeasibility_status(self, status: Status, statuses):
-        """Infeasible QP rows (margins, and b >= 0 for "positive"): a Farkas proof, else the status."""
-        if status in (Status.INFEASIBLE, Status.FAILED, Status.INACCURATE):
-            proof = farkas_proof(*self.source.farkas_rows())
-            if proof is not None:
-                return Status.NOT_SEPARABLE, proof
-        return status, None
+    def _farkas_rows(self):
+        """The QP's rows: the margins, and b >= 0 for "positive" (``BiasMargins.farkas_rows``)."""
+        return self.source.farkas_rows()
 
     def _certificate(self, source, attempt, report, status, opts, started, starts=(), region=None, farkas=None):
         cert = super()._certificate(source, attempt, report, status, opts, started, starts, region, farkas)

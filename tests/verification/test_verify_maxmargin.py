@@ -226,6 +226,31 @@ def test_infeasibility_status():
     assert deep._infeasibility_status(Status.FAILED, [Status.FAILED]) == (Status.FAILED, None)
 
 
+@pytest.mark.parametrize("bias", [False, True])
+def test_the_farkas_lp_runs_once_per_problem(monkeypatch, bias):
+    """The dual route asks for a proof when its rows look inconsistent, and the verdict after IPOPT asks again about
+    the same rows: one LP per problem, its answer (a proof or None) kept.  Without a proof the dual route hands over
+    (None) and the verdict is the status."""
+    from lexmargin.problems import dual as D
+    from lexmargin.problems import svm_bias as S
+
+    calls = []
+
+    def counted(A, c):
+        calls.append(A.shape)
+        return None
+
+    monkeypatch.setattr(M, "farkas_proof", counted)
+    X = np.array([[1.0, 1.0], [-1.0, -1.0], [1.0, -1.0], [-1.0, 1.0]])      # XOR: no line separates it
+    y = np.array([1.0, 1.0, -1.0, -1.0])
+    problem = S.SVMBiasQP(lm.Dataset(X, y), positive=True) if bias else M.MaxMarginProblem(LINEAR2, lm.Dataset(X, y))
+    opts = SolveOptions.resolve(None)
+    assert D.dual_certificate(problem, opts, 0.0) is None and len(calls) == 1
+    for status in (Status.INFEASIBLE, Status.FAILED):
+        assert problem._infeasibility_status(status, [status]) == (status, None)
+    assert calls == [(5, 3) if bias else (4, 2)]          # the bias QP's rows: the margins and b >= 0
+
+
 def test_not_separable_linear_data_gets_a_proof():
     X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
     cert = lm.max_margin(LINEAR2, lm.Dataset(X, np.ones(3)), raise_on_failure=False)
