@@ -304,7 +304,8 @@ def test_perf_floor_times_the_certificates_the_call_returns(tmp_path):
 
     from benchmarks.common import separable_data
 
-    spec = importlib.util.spec_from_file_location("perf_floor", Path(__file__).parents[1] / "benchmarks" / "perf_floor.py")
+    path = Path(__file__).parents[1] / "benchmarks" / "perf_floor.py"
+    spec = importlib.util.spec_from_file_location("perf_floor", path)
     floor = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(floor)
     from lexmargin.nlp.options import Tolerances

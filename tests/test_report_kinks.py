@@ -1,7 +1,8 @@
 """The stationarity report at points of ReLU nets with units exactly at their kink: its (eps, delta)-KKT numbers range
 over the Clarke subdifferential, as Lyu and Li's definition and max_margin's Clarke check do
 (lexmargin/report/stationarity.py, "Kinks").  Checked against numpy gradients written here, with the kinked units'
-slopes chosen on a grid of [0, 1]."""
+slopes chosen on a grid of [0, 1].  The report at a certified max_margin solution with kinks: tests/verification/
+test_verify_clarke.py."""
 
 import json
 
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 from scipy.optimize import nnls
 
 import lexmargin as lm
-from lexmargin import Block, Dataset, Model, ops
+from lexmargin import Dataset
 from lexmargin.report import stationarity_report
 
 NET = lm.load_model("two_layer", input_dim=3, activation="relu", width=3)
@@ -56,39 +57,6 @@ def best_eps_on_a_grid(V, a, data, grid, low=0.0):
             columns.append(gradient(V, a, x, y, slopes, low))
         best = min(best, nnls(np.array(columns).T, theta)[1])
     return best
-
-
-def test_a_certified_relu_point_at_kinks_is_clarke_stationary_in_the_report():
-    """max_margin certifies a net whose support samples have units at their kinks by its Clarke check; the report at
-    its theta now reads it (eps, delta)-KKT to rounding, where one gradient per row (derivative 0 at the kink) left
-    relative eps 0.41.  The chosen slopes, with numpy gradients written here, rebuild theta_hat."""
-    rng = np.random.default_rng(9501)
-    A = rng.standard_normal((200, 3))
-    X = A[np.abs(np.abs(A[:, 0]) - np.abs(A[:, 1])) > 0.25][:12]
-    y = np.where(np.abs(X[:, 0]) > np.abs(X[:, 1]), 1.0, -1.0)
-    net = Model("r", [Block("net", {"V": (4, 3), "a": (4,)}, degree=2)], input_dim=3,
-                output=lambda p, x: p.a @ ops.relu(p.V @ x))
-    data = Dataset(X, y)
-    cert = lm.max_margin(net, data, starts=6, seed=9502)
-    assert cert.status.value == "optimal" and cert.diagnostics.region.clarke["kinked_rows"] >= 1
-    report = stationarity_report(net, data, cert.theta, support_tol=1e-6)
-    k = report.kinks
-    assert k is not None and k.fitted and k.undecided_rows == 0
-    assert {s["row"] for s in cert.diagnostics.region.clarke["slopes"]} <= set(k.rows.tolist())
-    assert report.kkt.relative_epsilon <= 1e-12 and abs(report.kkt.delta) <= 1e-12
-    assert report.is_approximate_kkt(1e-9, 1e-9)
-    assert k.single_gradient_epsilon > 0.1 * np.linalg.norm(cert.theta)
-    theta_hat = cert.theta / report.scale
-    V, a = theta_hat[:12].reshape(4, 3), theta_hat[12:]
-    chosen = {s["row"]: s for s in k.slopes}
-    total = np.zeros(theta_hat.size)
-    for n in np.flatnonzero(report.multipliers):
-        slopes = (V @ X[n] > 0).astype(float)
-        for (call, unit), s in zip(chosen[n]["units"], chosen[n]["slopes"]) if n in chosen else ():
-            assert call == 0 and 0.0 <= s <= 1.0
-            slopes[unit] = s
-        total += report.multipliers[n] * gradient(V, a, X[n], y[n], slopes)
-    np.testing.assert_allclose(total, theta_hat, rtol=0, atol=1e-12 * np.abs(theta_hat).max())
 
 
 @settings(max_examples=25, deadline=None)

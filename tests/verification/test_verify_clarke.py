@@ -77,6 +77,37 @@ def test_issue_reproduction_is_certified_only_where_a_clarke_choice_exists(monke
     assert stuck.normalized_margin < cert.normalized_margin
 
 
+def test_the_stationarity_report_at_a_certified_point_with_kinks_is_clarke_stationary():
+    """max_margin certifies the issue's net by its Clarke check (support samples with units at their kinks); the
+    stationarity report at its theta reads it (eps, delta)-KKT to rounding over the Clarke subdifferential
+    (lexmargin/report/stationarity.py), where one gradient per row (derivative 0 at the kink) left relative eps 0.41.
+    The reported slopes, with this file's numpy gradients, rebuild theta_hat."""
+    from lexmargin.report import stationarity_report
+
+    net, data = issue_net_and_data()
+    X, y = data.X, data.y
+    cert = lm.max_margin(net, data, starts=6, seed=9502)
+    assert cert.status.value == "optimal" and cert.diagnostics.region.clarke["kinked_rows"] >= 1
+    report = stationarity_report(net, data, cert.theta, support_tol=1e-6)
+    k = report.kinks
+    assert k is not None and k.fitted and k.undecided_rows == 0
+    assert {s["row"] for s in cert.diagnostics.region.clarke["slopes"]} <= set(k.rows.tolist())
+    assert report.kkt.relative_epsilon <= 1e-12 and abs(report.kkt.delta) <= 1e-12
+    assert report.is_approximate_kkt(1e-9, 1e-9)
+    assert k.single_gradient_epsilon > 0.1 * np.linalg.norm(cert.theta)
+    theta_hat = cert.theta / report.scale
+    V, a = theta_hat[:12].reshape(4, 3), theta_hat[12:]
+    chosen = {s["row"]: s for s in k.slopes}
+    total = np.zeros(theta_hat.size)
+    for n in np.flatnonzero(report.multipliers):
+        slopes = (V @ X[n] > 0).astype(float)
+        for (call, unit), s in zip(chosen[n]["units"], chosen[n]["slopes"]) if n in chosen else ():
+            assert call == 0 and 0.0 <= s <= 1.0
+            slopes[unit] = s
+        total += report.multipliers[n] * two_layer_gradient(V, a, X[n], y[n], slopes)
+    np.testing.assert_allclose(total, theta_hat, rtol=0, atol=1e-12 * np.abs(theta_hat).max())
+
+
 def test_unrestricted_solves_are_certified_by_the_clarke_check(monkeypatch):
     """activation_region=False: IPOPT on the nonsmooth net itself.  Its points are judged by the Clarke check too
     (the solver's derivative at a kink is one convention, not a certificate), and a separating start is kept as an
