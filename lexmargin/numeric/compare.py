@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import nnls
 
 
 def unit(v, axis=-1) -> np.ndarray:
@@ -176,6 +175,8 @@ def nnls_multipliers(theta, margins, jacobian, degree: float = 1.0, rtol: float 
     rho = fmin ** (-1.0 / degree)
     theta_hat, J_hat = rho * theta, J * rho ** (degree - 1)
     support = np.nonzero(f <= (1 + rtol) * fmin)[0]
+    from ..nlp.nnls import nnls     # scipy's, with its answer checked (a suboptimal point and a residual not its own)
+
     lam_s, res = nnls(J_hat[support].T, theta_hat)
     lam = np.zeros(f.size)
     lam[support] = lam_s
