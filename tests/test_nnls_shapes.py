@@ -50,10 +50,10 @@ def test_a_negative_near_support_width_is_an_error():
 
 def kkt_gap(A, b, x):
     """The largest violation of the NNLS optimality conditions, w = A^T (b - A x) <= 0 where x = 0 and = 0 where
-    x > 0, in units of w's rounding level 10 max(m, n) eps ||A_j|| (||b|| + || |A| x ||) (<= 1: optimal)."""
+    x > 0, in units of w's rounding level 10 max(m, n) eps ||A_j|| (||b|| + sum_k ||A_k|| x_k) (<= 1: optimal)."""
     w = A.T @ (b - A @ x)
-    size = np.linalg.norm(b) + np.linalg.norm(np.abs(A) @ x)
-    tol = 10 * max(A.shape) * np.finfo(float).eps * np.linalg.norm(A, axis=0) * size
+    norms = np.linalg.norm(A, axis=0)
+    tol = 10 * max(A.shape) * np.finfo(float).eps * norms * (np.linalg.norm(b) + norms @ x)
     violation = np.where(x > 0, np.abs(w), np.maximum(w, 0.0))     # 0 for a zero column (tol 0 there too)
     return float(np.max(violation / np.maximum(tol, np.finfo(float).tiny)))
 

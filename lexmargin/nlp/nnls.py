@@ -1,24 +1,24 @@
 """Nonnegative least squares, safe at every shape.
 
-``scipy.optimize.nnls`` (scipy 1.17: Lawson-Hanson in C) aborts the interpreter ("free(): double free
-detected") on a matrix without columns and returns uninitialized memory for one without rows.  An abort is the
-worst failure a library can have (the user's process and everything unsaved in it are gone), so every
-lexmargin call goes through ``nnls`` here, with the answers the definition gives at the empty shapes:
+``scipy.optimize.nnls`` (scipy 1.17: Lawson-Hanson in C) aborts the interpreter ("free(): double free detected") on
+a matrix without columns and returns uninitialized memory for one without rows. An abort is the worst failure a
+library can have (the user's process and everything unsaved in it are gone), so every lexmargin call goes through
+``nnls`` here, with the answers the definition gives at the empty shapes:
 
     min_{x >= 0} ||A x - b||_2:   no columns: x = (), residual ||b||;   no rows: x = 0, residual 0.
 
 Every other shape is scipy's, exceptions included (its iteration limit raises ``RuntimeError``), with its answer
 checked: scipy's reimplementation (1.15 to at least 1.17) can stop at a point that is not the minimizer and report a
 residual that is not that point's (scipy issue 25389; here: 16 columns of a ReLU net's Clarke gradients, residual
-3.4094 reported as 3.4002, the minimum 3.4032, found by the stationarity report's hunt of 2026-12-02).  So the
+3.4094 reported as 3.4002, the minimum 3.4032, found by the stationarity report's hunt of 2026-12-02). So the
 residual is recomputed from x, and x must meet the NNLS optimality conditions,
 
     w = A^T (b - A x):   w_j <= tol_j where x_j = 0,   |w_j| <= tol_j where x_j > 0,
 
-tol_j = TOL_FACTOR max(m, n) eps ||A_j||_2 (||b||_2 + || |A| x ||_2) (the rounding of w_j); where they fail, Lawson and
-Hanson's active-set iteration continues from scipy's point (each passive solve by ``lstsq``: least squares by SVD,
-the passive columns need not be well conditioned) until they hold, for at most ``maxiter`` outer steps (3 n by
-default); each step lowers the residual, so the answer is never worse than scipy's.
+tol_j = TOL_FACTOR max(m, n) eps ||A_j||_2 (||b||_2 + sum_k ||A_k||_2 x_k) (the rounding of w_j); where they fail,
+Lawson and Hanson's active-set iteration continues from scipy's point (each passive solve by ``lstsq``: least
+squares by SVD, the passive columns need not be well conditioned) until they hold, for at most ``maxiter`` outer
+steps (3 n by default); each step lowers the residual, so the answer is never worse than scipy's.
 """
 
 from __future__ import annotations
@@ -53,17 +53,18 @@ def nnls(A, b, maxiter: int | None = None) -> tuple[np.ndarray, float]:
     return x, float(np.linalg.norm(A @ x - b))
 
 
-def optimality_tolerance(A, b, x) -> np.ndarray:
-    """tol_j of the module docstring: the rounding level of w_j = A_j^T (b - A x)."""
+def optimality_tolerance(A, b, x, norms=None) -> np.ndarray:
+    """tol_j of the module docstring: the rounding level of w_j = A_j^T (b - A x) (``norms``: the column norms
+    ||A_j||_2 when the caller has them; || |A| x || is bounded by sum_j ||A_j|| x_j)."""
     m, n = A.shape
-    size = float(np.linalg.norm(b)) + float(np.linalg.norm(np.abs(A) @ np.abs(x)))
-    return TOL_FACTOR * max(m, n) * EPS * np.linalg.norm(A, axis=0) * size
+    norms = np.sqrt(np.einsum("ij,ij->j", A, A)) if norms is None else norms
+    return TOL_FACTOR * max(m, n) * EPS * norms * (float(np.linalg.norm(b)) + float(norms @ np.abs(x)))
 
 
-def _violations(A, b, x, passive):
+def _violations(A, b, x, passive, norms):
     """(w, columns that would lower the residual from 0, passive columns off their least-squares optimum)."""
     w = A.T @ (b - A @ x)
-    tol = optimality_tolerance(A, b, x)
+    tol = optimality_tolerance(A, b, x, norms)
     return w, ~passive & (w > tol), passive & (np.abs(w) > tol)
 
 
@@ -71,12 +72,12 @@ def _lawson_hanson(A, b, x, steps: int) -> np.ndarray:
     """Lawson-Hanson's active-set NNLS continued from a feasible x >= 0 (see the module docstring): x itself when it
     meets the optimality conditions."""
     passive = x > 0
+    norms = np.sqrt(np.einsum("ij,ij->j", A, A))
     for _ in range(steps):
-        w, enter, off = _violations(A, b, x, passive)
+        w, enter, off = _violations(A, b, x, passive, norms)
         if not enter.any() and not off.any():
             break
         if enter.any():
-            norms = np.linalg.norm(A, axis=0)
             passive[int(np.argmax(np.where(enter, w / np.where(norms > 0, norms, 1.0), -np.inf)))] = True
         x, passive = _passive_solve(A, b, x, passive)
     return x
