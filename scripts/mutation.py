@@ -39,6 +39,9 @@ SCOPE: dict[str, dict[str, list[str]]] = {
             "lexmargin.nlp.lapack": ["*"]},
     # the certificate assembled from the report: per-sample multipliers, support, rows, (de)serialization
     "certificate": {"lexmargin.nlp.certificate": ["*"]},
+    # nonnegative least squares at every shape, scipy's answer checked against the optimality conditions and
+    # continued where they fail (every multiplier fit, the dual route's tall NNLS, the Clarke check go through it)
+    "nnls": {"lexmargin.nlp.nnls": ["*"]},
     # Farkas proofs of non-separability
     "separability": {"lexmargin.problems.separability": ["*"]},
     # IPOPT's multipliers in our sign convention, its status map, the rows posed with lbg = 0.
