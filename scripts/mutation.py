@@ -288,6 +288,11 @@ GENERIC = [
     (r"^x__lp_weights: .*linprog.*-> .*(bounds=None|b_eq=target, method|bounds=\(0, None\), \)|\"HIGHS\")",
      "linprog's defaults are bounds (0, None) and method 'highs', and it lower-cases the method name"),
     (r"^x__refine: .*rcond=None.*-> .*lstsq\(M, (rhs|residual), \)", "rcond=None is numpy's default"),
+    (r"^x_nnls: .*_lawson_hanson\(A, b, x, .*->",
+     "the continuation's step budget (3 n, or maxiter): a strategy; every step lowers the residual and the optimality "
+     "conditions decide when it ends (tests/verification/test_verify_nnls.py checks the answer, not the steps)"),
+    (r"^x__passive_solve: .*lstsq\(A\[:, passive\], b, rcond=None\).*-> .*lstsq\(A\[:, passive\], b, \)",
+     "rcond=None is numpy's default"),
     # ---- highs: linprog's inputs and result (read in scipy 1.17's linprog and _linprog_highs)
     (r"^x_solve: .*method=\"highs-ds\", options=options\) -> (options=options\)|method=\"HIGHS-DS\")",
      "linprog lower-cases the method name; without it, method 'highs' leaves HiGHS's solver option at 'choose', "

@@ -53,11 +53,10 @@ def nnls(A, b, maxiter: int | None = None) -> tuple[np.ndarray, float]:
     return x, float(np.linalg.norm(A @ x - b))
 
 
-def optimality_tolerance(A, b, x, norms=None) -> np.ndarray:
+def optimality_tolerance(A, b, x, norms) -> np.ndarray:
     """tol_j of the module docstring: the rounding level of w_j = A_j^T (b - A x) (``norms``: the column norms
-    ||A_j||_2 when the caller has them; || |A| x || is bounded by sum_j ||A_j|| x_j)."""
+    ||A_j||_2; || |A| x || is bounded by sum_j ||A_j|| x_j)."""
     m, n = A.shape
-    norms = np.sqrt(np.einsum("ij,ij->j", A, A)) if norms is None else norms
     return TOL_FACTOR * max(m, n) * EPS * norms * (float(np.linalg.norm(b)) + float(norms @ np.abs(x)))
 
 

@@ -94,3 +94,34 @@ def test_a_negative_near_support_width_is_an_error():
         nnls_multipliers(theta, margins, J, rtol=-0.5)
     with pytest.raises(ValueError, match="no parameters"):
         nnls_multipliers(np.zeros(0), margins, np.zeros((2, 0)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.integers(0, 10 ** 6), st.integers(1, 7), st.integers(1, 9), st.sampled_from(["gaussian", "pairs", "tall"]))
+def test_property_the_continuation_reaches_the_minimizer_from_any_feasible_start(seed, m, n, kind):
+    """Lawson-Hanson's continuation (``nnls._lawson_hanson``) from a feasible x >= 0 with a random support (steps back
+    to x >= 0, dropped and entering columns): it ends where the optimality conditions hold to rounding, at the
+    minimum (scipy's on the same problem, and a brute-force least squares over every support for small n), never
+    above the start's residual."""
+    from itertools import combinations
+
+    from lexmargin.nlp.nnls import _lawson_hanson
+
+    rng = np.random.default_rng(seed)
+    rows = 3 * m if kind == "tall" else m
+    A = rng.standard_normal((rows, n))
+    if kind == "pairs" and n >= 2:
+        A[:, 1::2] = A[:, 0:n - 1:2] + 1e-2 * rng.standard_normal((rows, n // 2))
+    b = rng.standard_normal(rows)
+    start = np.where(rng.random(n) < 0.5, rng.random(n) * 3.0, 0.0)
+    x = _lawson_hanson(A, b, start.copy(), 50 * max(n, 10))
+    assert np.all(x >= 0) and kkt_gap(A, b, x) <= 1.0
+    residual = float(np.linalg.norm(A @ x - b))
+    assert residual <= float(np.linalg.norm(A @ start - b)) + 1e-12
+    best = float(np.linalg.norm(b))
+    for k in range(1, n + 1):
+        for support in combinations(range(n), k):
+            z = np.linalg.lstsq(A[:, support], b, rcond=None)[0]
+            if np.all(z >= 0):
+                best = min(best, float(np.linalg.norm(A[:, support] @ z - b)))
+    assert residual <= best * (1 + 1e-9) + 1e-12
