@@ -293,6 +293,19 @@ GENERIC = [
      "conditions decide when it ends (tests/verification/test_verify_nnls.py checks the answer, not the steps)"),
     (r"^x__passive_solve: .*lstsq\(A\[:, passive\], b, rcond=None\).*-> .*lstsq\(A\[:, passive\], b, \)",
      "rcond=None is numpy's default"),
+    (r"^x__lawson_hanson: .*np\.einsum\(\"ij,ij->j\".*-> .*np\.einsum\(\"IJ,IJ->J\"",
+     "einsum's index letters are names: the same column norms"),
+    (r"^x__lawson_hanson: .*passive\[int\(np\.argmax\(np\.where\(enter, w / np\.where\(norms > 0.*->",
+     "which violated column enters first (the largest w_j per unit column length): a strategy; Lawson-Hanson ends at "
+     "the minimizer whichever column of positive w enters, and the optimality conditions decide when it ends"),
+    (r"^x__passive_solve: .*(range\(passive\.size \+ 1\)|z\[passive\] > 0|blocked = passive & \(z <= 0\)|"
+     r"x\[blocked\] - z\[blocked\]|passive = passive & \(x > 0\)|"
+     r"passive\[blocked & \(x <= EPS \* np\.max\(x, initial=0\.0\)\)\] = False).*->",
+     "the inner loop's steps back (their length, which columns leave, entries exactly 0, its budget): a strategy "
+     "that keeps x >= 0 (the clip) and lowers the residual; the outer loop ends only where the optimality conditions "
+     "hold, and tests/verification/test_verify_nnls.py checks that end from random feasible starts"),
+    (r"^x__violations: .*passive & \(np\.abs\(w\) > tol\).*-> .*passive & \(np\.abs\(w\) >= tol\)",
+     "|w_j| exactly at its rounding level: either side of the boundary is within rounding"),
     # ---- highs: linprog's inputs and result (read in scipy 1.17's linprog and _linprog_highs)
     (r"^x_solve: .*method=\"highs-ds\", options=options\) -> (options=options\)|method=\"HIGHS-DS\")",
      "linprog lower-cases the method name; without it, method 'highs' leaves HiGHS's solver option at 'choose', "

@@ -83,8 +83,12 @@ def test_every_other_shape_is_scipys():
     assert residual == pytest.approx(ref_residual, rel=1e-14)
     with pytest.raises(RuntimeError):          # its iteration limit, which the dual route catches
         nnls(rng.standard_normal((30, 20)), rng.standard_normal(30), maxiter=1)
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ValueError, match="nnls needs A of shape"):
         nnls(np.zeros((3, 2)), np.zeros(2))
+    with pytest.raises(ValueError, match="nnls needs A of shape"):
+        nnls(np.zeros(3), np.zeros(3))
+    x, residual = nnls(np.array([[2.0]]), np.array([4.0]))          # one column
+    assert x.tolist() == [2.0] and residual == 0.0
 
 
 def test_a_negative_near_support_width_is_an_error():
