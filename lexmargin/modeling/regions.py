@@ -38,25 +38,29 @@ REALIZABLE_TOL = 1e-9   # a pattern is realizable when a unit step moves each ki
 REDUCE_CHUNK_BYTES = 1 << 26
 
 
-class _PatternRecorder:
-    """Numeric pass: records which units are active (z > 0) at each relu/leaky_relu call."""
+class _PreActivationRecorder:
+    """Numeric pass: records the pre-activations z of each relu/leaky_relu call."""
 
     def __init__(self):
-        self.patterns: list[np.ndarray] = []
+        self.values: list[np.ndarray] = []
 
     def apply(self, z, slope):
         z = np.asarray(z, dtype=float)
-        active = z > 0
-        self.patterns.append(active)
-        return np.where(active, z, slope * z)
+        self.values.append(z)
+        return np.where(z > 0, z, slope * z)
+
+
+def pre_activations(model: Model, theta, x, y) -> list[np.ndarray]:
+    """The pre-activations z of every relu/leaky_relu call for one sample at theta (empty without such calls)."""
+    recorder = _PreActivationRecorder()
+    with ops.activation_hook(recorder):
+        model.margin_of(model.unflatten(theta), np.asarray(x, dtype=float), float(y))
+    return recorder.values
 
 
 def activation_pattern(model: Model, theta, x, y) -> list[np.ndarray]:
     """Active units (z > 0) of every relu/leaky_relu call for one sample at theta."""
-    recorder = _PatternRecorder()
-    with ops.activation_hook(recorder):
-        model.margin_of(model.unflatten(theta), np.asarray(x, dtype=float), float(y))
-    return recorder.patterns
+    return [z > 0 for z in pre_activations(model, theta, x, y)]
 
 
 def has_curvature_kinks(model: Model) -> bool:

@@ -94,24 +94,35 @@ def clarke_check(nlp: NLP, z, kinked: dict[int, KinkedRow], tolerances: Toleranc
     point = nlp.evaluate(z)
     ext = extend(nlp, point, z)
     candidates = np.nonzero(ext.equality | (ext.values / np.maximum(ext.levels, TINY) <= tol.active))[0]
-    columns, owners, choices = _columns(ext.jacobian, candidates, kinked)
-    weights = _nnls_weights(columns, ext.equality[owners], ext.point.gradient)
-    lam = np.zeros(ext.values.size)
-    np.add.at(lam, owners, weights)
+    lam, elements = clarke_choice(ext.jacobian, candidates, kinked, ext.equality, ext.point.gradient)
     jacobian = point.jacobian.copy()
     slopes = []
-    for row, entry in kinked.items():
-        mine = owners == row
-        if lam[row] > 0 and entry.complete:
-            jacobian[row] = weights[mine] @ columns[mine] / lam[row]
-            chosen = weights[mine] @ choices[mine] / lam[row]
-            slopes.append({"row": int(row), "units": [list(u) for u in entry.units],
-                           "slopes": [float(s) for s in chosen]})
+    for row, (element, chosen) in elements.items():
+        jacobian[row] = element
+        slopes.append({"row": int(row), "units": [list(u) for u in kinked[row].units],
+                       "slopes": [float(s) for s in chosen]})
     report = certify(nlp, z, *split_extended_multipliers(nlp, lam), tolerances=tol,
                      point=replace(point, jacobian=jacobian))
     on_candidates = [kinked[r] for r in candidates.tolist() if r in kinked]
     return ClarkeCheck(report, tuple(slopes), sum(len(e.units) for e in on_candidates), len(on_candidates),
                        sum(not e.complete for e in on_candidates))
+
+
+def clarke_choice(jacobian, candidates, kinked: dict[int, KinkedRow], equality, gradient):
+    """The NNLS choice of the module docstring on the ``candidates`` rows of ``jacobian`` (kinked rows by their
+    pattern columns): (lambda, one per row of ``jacobian``; elements: kinked row with lambda_i > 0 -> (its chosen
+    Clarke element g_i, the slopes of its units in it, padded to the most units of any kinked row)) fitting
+    ``gradient`` = sum_i lambda_i g_i, lambda >= 0 (free on ``equality`` rows)."""
+    columns, owners, choices = _columns(jacobian, candidates, kinked)
+    weights = _nnls_weights(columns, np.asarray(equality, dtype=bool)[owners], gradient)
+    lam = np.zeros(np.shape(jacobian)[0])
+    np.add.at(lam, owners, weights)
+    elements = {}
+    for row, entry in kinked.items():
+        mine = owners == row
+        if lam[row] > 0 and entry.complete:
+            elements[row] = (weights[mine] @ columns[mine] / lam[row], weights[mine] @ choices[mine] / lam[row])
+    return lam, elements
 
 
 def _columns(jacobian, candidates, kinked):
@@ -151,4 +162,4 @@ def _nnls_weights(columns, equality, gradient) -> np.ndarray:
     return w * scale / norms
 
 
-__all__ = ["ClarkeCheck", "KinkedRow", "clarke_check"]
+__all__ = ["ClarkeCheck", "KinkedRow", "clarke_check", "clarke_choice"]

@@ -60,7 +60,7 @@ def _kink_rows(k) -> list:
         return []
     units = sum(len(u) for u in k.units)
     how = ("eps, delta and lambda over the Clarke subdifferential" if k.fitted else
-           "not fitted over the Clarke subdifferential (columns beyond the dense limit): one gradient per row")
+           "not fitted over the Clarke subdifferential (beyond the size limits): one gradient per row")
     return [("near-support rows with units at a kink", f"{k.rows.size} rows, {units} units: {how}"),
             ("rows with too many kinks to enumerate", k.undecided_rows),
             ("eps with one gradient per row (derivative 0 at a kink)", k.single_gradient_epsilon)]

@@ -93,8 +93,10 @@ class Kinks:
 
     ``rows``: the samples; ``units``: per row, the (activation call, position) of its kinked units; ``slopes``: per
     row with lambda_n > 0, the slope of each unit in the chosen element; ``undecided_rows``: rows with too many kinks
-    to enumerate (their one gradient is used); ``fitted``: False when the columns exceeded ``dense_bytes`` (the
-    numbers are then the one-gradient ones); ``single_gradient_epsilon``: eps with the kernel's one gradient per row.
+    to enumerate (their one gradient is used); ``fitted``: False when the activation region of the candidate rows
+    (then ``rows`` and ``units`` are the candidates of the numeric pre-check, KINK_CANDIDATE, all undecided) or the
+    Clarke columns exceeded their size limits: the numbers are then the one-gradient ones; ``single_gradient_epsilon``:
+    eps with the kernel's one gradient per row.
     """
 
     rows: np.ndarray
@@ -288,18 +290,6 @@ def kkt_numbers(theta_hat, margins, multipliers, residual: float, level: float) 
     )
 
 
-class _PreActivations:
-    """Numeric pass (``ops.activation_hook``): each relu / leaky_relu call's pre-activations on one sample."""
-
-    def __init__(self):
-        self.layers: list[np.ndarray] = []
-
-    def apply(self, z, slope):
-        z = np.asarray(z, dtype=float)
-        self.layers.append(z.reshape(-1, 1))
-        return np.where(z > 0, z, slope * z)
-
-
 def _pre_activations(model, kernel, theta, data, rows) -> list[np.ndarray]:
     """One (units, k) array per activation call on the samples ``rows``: the kernel's batch forward pass where it
     has one (layered nets), else a numeric pass of the model per sample.  Empty for a model without relu /
@@ -307,16 +297,10 @@ def _pre_activations(model, kernel, theta, data, rows) -> list[np.ndarray]:
     batch = getattr(kernel, "pre_activations", None)
     if batch is not None:
         return batch(theta, rows)
-    from ..modeling import ops
+    from ..modeling.regions import pre_activations
 
-    params = model.unflatten(np.asarray(theta, dtype=float))
-    per_sample = []
-    for n in np.asarray(rows, dtype=int).tolist():
-        recorder = _PreActivations()
-        with ops.activation_hook(recorder):
-            model.margin_of(params, np.asarray(data.X[n], dtype=float), float(data.y[n]))
-        per_sample.append(recorder.layers)
-    return [np.hstack(calls) for calls in zip(*per_sample)] if per_sample and per_sample[0] else []
+    per_sample = [pre_activations(model, theta, data.X[n], data.y[n]) for n in np.asarray(rows, dtype=int).tolist()]
+    return [np.column_stack([z.reshape(-1) for z in calls]) for calls in zip(*per_sample)]
 
 
 def kink_candidates(model, kernel, theta, data, rows) -> tuple[dict[int, list], int]:
@@ -353,37 +337,29 @@ def kinked_rows(model, theta_hat, data, candidates: dict, units: int, dense_byte
 def clarke_fit(kernel, theta_hat, support, vertices: dict, n_rows: int, dense_bytes: int = DENSE_ROWS_BYTES):
     """(lambda (n_rows,), eps, slopes) minimizing ||theta_hat - sum_n lambda_n g_n|| over lambda >= 0 and one Clarke
     element g_n per support row (``vertices``: row -> ``RegionMargins.vertices`` of the kinked rows; the other rows'
-    gradients as the kernel computes them): one NNLS over the columns G_n(p) (lambda_n g_n = sum_p w_{n,p} G_n(p), see
-    the module docstring) on unit-normalized columns; eps recomputed from the residual vector.  ``slopes``: per row
-    with lambda_n > 0, its units' slopes in the chosen element.  None when the columns (count x P floats) exceed
-    ``dense_bytes``."""
+    gradients as the kernel computes them): the NNLS of max_margin's Clarke check (``nlp.clarke.clarke_choice``),
+    eps recomputed from the residual vector with the chosen elements.  ``slopes``: per row with lambda_n > 0, its
+    units' slopes in the chosen element.  None when the columns (count x P floats) exceed ``dense_bytes``."""
+    from ..nlp.clarke import KinkedRow, clarke_choice
+
     support = np.asarray(support, dtype=int)
     theta_hat = np.asarray(theta_hat, dtype=float)
-    usable = {n: v for n, v in vertices.items() if v.complete and v.gradients.shape[0]}
-    count = support.size + sum(v.gradients.shape[0] - 1 for v in usable.values())
+    kinked = {i: KinkedRow(i, vertices[n].units, vertices[n].slopes, vertices[n].gradients)
+              for i, n in enumerate(support.tolist())
+              if n in vertices and vertices[n].complete and vertices[n].gradients.shape[0]}
+    count = support.size + sum(entry.columns.shape[0] - 1 for entry in kinked.values())
     if count * theta_hat.size * 8 > dense_bytes:
         return None
-    J = kernel.per_sample_jacobian(theta_hat, support)
-    blocks, owners = [], []
-    for i, n in enumerate(support.tolist()):
-        rows = usable[n].gradients if n in usable else J[i][None]
-        blocks.append(rows)
-        owners += [i] * rows.shape[0]
-    C = np.vstack(blocks)
-    owner = np.asarray(owners, dtype=int)
-    norms = np.linalg.norm(C, axis=1)
-    norms = np.where(norms > 0, norms, 1.0)
-    coef, _ = nnls((C / norms[:, None]).T, theta_hat, maxiter=50 * max(C.shape[0], 10))
-    w = coef / norms
-    lam = np.zeros(n_rows)
-    lam[support] = np.bincount(owner, weights=w, minlength=support.size)
+    J = np.array(kernel.per_sample_jacobian(theta_hat, support), dtype=float)   # its kinked rows replaced
+    lam_S, elements = clarke_choice(J, np.arange(support.size), kinked, np.zeros(support.size, dtype=bool), theta_hat)
     slopes = []
-    for i, n in enumerate(support.tolist()):
-        if n in usable and lam[n] > 0:
-            chosen = w[owner == i] @ usable[n].slopes / lam[n]
-            slopes.append({"row": int(n), "units": [list(u) for u in usable[n].units],
-                           "slopes": [float(s) for s in chosen]})
-    return lam, float(np.linalg.norm(theta_hat - C.T @ w)), tuple(slopes)
+    for i, (element, chosen) in elements.items():
+        J[i] = element
+        slopes.append({"row": int(support[i]), "units": [list(u) for u in kinked[i].units],
+                       "slopes": [float(s) for s in chosen[:len(kinked[i].units)]]})
+    lam = np.zeros(n_rows)
+    lam[support] = lam_S
+    return lam, float(np.linalg.norm(theta_hat - J.T @ lam_S)), tuple(slopes)
 
 
 def _kinks(model, kernel, theta_hat, data, support, lam, residual, dense_bytes):
